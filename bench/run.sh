@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# bench/run.sh - catalog search and item detail through the gateway (JSON over h2c and
+# HTTP/1.1, gRPC pass-through), straight to yw-catalog (gRPC), and a static answer of
+# the same gateway as the baseline, all in one run against `./dev up`. With nginx
+# installed (apt-get install nginx-light) the same gRPC calls also go through nginx
+# grpc_pass in front of the same yw-catalog, for a ratio against a known proxy.
+#
+# Closed-loop throughput and latency from h2load (per-request times from --log-file,
+# so p50/p99 are real percentiles). Noisy machines: compare ratios within one run.
+#
+#   bench/run.sh [-n REQUESTS] [-c CLIENTS] [-m STREAMS_PER_CLIENT]
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+N=20000 C=10 M=5
+while getopts n:c:m: o; do case $o in n) N=$OPTARG ;; c) C=$OPTARG ;; m) M=$OPTARG ;; *) exit 2 ;; esac; done
+GW="${YW_BENCH_GATEWAY:-http://127.0.0.1:8080}"
+CATALOG="${YW_BENCH_CATALOG:-127.0.0.1:50052}"
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"; [ -n "${NGINX_PID:-}" ] && kill "$NGINX_PID" 2>/dev/null; true' EXIT
+
+curl -fsS "$GW/readyz" >/dev/null || { echo "start the system first: ./dev up" >&2; exit 1; }
+CODE="$(curl -fsS "$GW/v1/items?q=%E8%BA%AB%E4%BB%BD%E8%AF%81&pageSize=1" |
+  /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["implCode"])')"
+
+# gRPC request bodies (length-prefixed messages) made with the real classes
+protoc --proto_path="$ROOT/proto" --python_out="$TMP" "$ROOT/proto/yiwang/catalog/v1/catalog.proto"
+PYTHONPATH="$TMP" /usr/bin/python3 - "$TMP" "$CODE" <<'PY'
+import struct, sys
+from yiwang.catalog.v1 import catalog_pb2 as pb
+tmp, code = sys.argv[1:3]
+def frame(m):
+    b = m.SerializeToString(); return b"\0" + struct.pack(">I", len(b)) + b
+open(f"{tmp}/search.grpc", "wb").write(frame(pb.ListItemsRequest(q="身份证", page_size=10)))
+open(f"{tmp}/get.grpc", "wb").write(frame(pb.GetItemRequest(code=code)))
+PY
+
+GRPC_H=(-H 'content-type: application/grpc' -H 'te: trailers')
+printf '%-44s %10s %9s %9s %7s\n' scenario req/s p50_ms p99_ms errors
+run() { # run NAME h2load-args...
+  local name="$1"; shift
+  h2load -n "$N" -c "$C" -m "$M" -t 1 --log-file="$TMP/log" "$@" >"$TMP/out" 2>&1 || true
+  /usr/bin/python3 - "$name" "$TMP/out" "$TMP/log" <<'PY'
+import re, sys
+name, out, log = sys.argv[1:4]
+text = open(out).read()
+rps = re.search(r"finished in [^,]+, ([\d.]+) req/s", text)
+st = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text)
+ok = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed", text)
+times = sorted(int(l.split()[2]) for l in open(log) if l.strip())
+p = lambda q: times[min(len(times) - 1, int(q * len(times)))] / 1000.0 if times else float("nan")
+errors = (int(ok.group(2)) if ok else -1) + (int(st.group(3)) + int(st.group(4)) if st else 0)
+print(f"{name:<44} {float(rps.group(1)) if rps else 0:>10.0f} {p(0.5):>9.2f} {p(0.99):>9.2f} {errors:>7}")
+PY
+}
+
+run "baseline: gateway static /healthz (h2c)" "$GW/healthz"
+run "search JSON via gateway (h2c)" "$GW/v1/items?q=%E8%BA%AB%E4%BB%BD%E8%AF%81&pageSize=10"
+run "search JSON via gateway (HTTP/1.1)" --h1 "$GW/v1/items?q=%E8%BA%AB%E4%BB%BD%E8%AF%81&pageSize=10"
+run "search gRPC via gateway pass-through" "${GRPC_H[@]}" -d "$TMP/search.grpc" "$GW/yiwang.catalog.v1.CatalogService/ListItems"
+run "search gRPC direct to yw-catalog" "${GRPC_H[@]}" -d "$TMP/search.grpc" "http://$CATALOG/yiwang.catalog.v1.CatalogService/ListItems"
+run "detail JSON via gateway (h2c)" "$GW/v1/items/$CODE"
+run "detail gRPC via gateway pass-through" "${GRPC_H[@]}" -d "$TMP/get.grpc" "$GW/yiwang.catalog.v1.CatalogService/GetItem"
+run "detail gRPC direct to yw-catalog" "${GRPC_H[@]}" -d "$TMP/get.grpc" "http://$CATALOG/yiwang.catalog.v1.CatalogService/GetItem"
+
+if command -v nginx >/dev/null 2>&1; then
+  NPORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p "$TMP/nginx"
+  cat >"$TMP/nginx/nginx.conf" <<NGX
+worker_processes 2; daemon off; pid $TMP/nginx/pid; error_log $TMP/nginx/error.log;
+events { worker_connections 1024; }
+http { access_log off; client_body_temp_path $TMP/nginx;
+  upstream catalog { server $CATALOG; keepalive 32; }
+  server { listen 127.0.0.1:$NPORT http2; location / { grpc_pass grpc://catalog; } } }
+NGX
+  nginx -c "$TMP/nginx/nginx.conf" & NGINX_PID=$!
+  sleep 0.5
+  run "search gRPC via nginx grpc_pass (peer)" "${GRPC_H[@]}" -d "$TMP/search.grpc" "http://127.0.0.1:$NPORT/yiwang.catalog.v1.CatalogService/ListItems"
+  run "detail gRPC via nginx grpc_pass (peer)" "${GRPC_H[@]}" -d "$TMP/get.grpc" "http://127.0.0.1:$NPORT/yiwang.catalog.v1.CatalogService/GetItem"
+else
+  echo "(nginx not installed: apt-get install nginx-light to add the grpc_pass peer)"
+fi
+echo "requests=$N clients=$C streams/client=$M concurrent=$((C * M)) cores=$(nproc)"

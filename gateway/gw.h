@@ -1,0 +1,169 @@
+/*
+ * gw.h - the gateway's internal interfaces between its parts:
+ *
+ *   gw_conn.c    listeners, TLS with ALPN, protocol detection, HTTP/1.1 (http-parser)
+ *                and HTTP/2 (nghttp2) framing; turns bytes into gw_req and answers back
+ *   gw_handle.c  what a request means: built-in endpoints, CORS, JSON transcoding,
+ *                gRPC and gRPC-Web pass-through, upstream calls, errors, access log
+ *   gw_main.c    configuration, workers, upstreams, health checks, signals
+ *
+ * Threads: each worker owns one libevent loop with its own listeners (SO_REUSEPORT),
+ * its connections and their requests; nothing of a worker is touched by another thread
+ * except its done-queue, which upstream completions (on the gRPC client's thread) push
+ * into under a mutex before waking the loop with event_active.
+ *
+ * Request lifetime: a gw_req is referenced by its connection (until the stream closes
+ * or the connection goes) and by an upstream call in flight; it is freed when both are
+ * gone. req->conn is NULL once the client has gone, so a late answer is dropped.
+ */
+#ifndef GW_H
+#define GW_H
+
+#include <event2/event.h>
+#include <grpc/status.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "gw_route.h"
+#include "yw_arena.h"
+#include "yw_rpc.h"
+
+#define GW_MAX_HEADERS 64
+#define GW_MAX_RESP_HEADERS 24
+#define GW_HEADER_BYTES 16384 /* all header names and values of one request */
+#define GW_URL_BYTES 8192
+
+typedef struct gw_worker gw_worker;
+typedef struct gw_conn gw_conn;
+typedef struct gw_req gw_req;
+
+typedef struct gw_header {
+  const char *name;  /* lower case */
+  const char *value;
+} gw_header;
+
+typedef struct gw_config {
+  char *listen;
+  char *tls_listen;
+  char *tls_cert;
+  char *tls_key;
+  char *cors_origins;     /* comma-separated allow-list; "*" allows any */
+  char *redis_addr;
+  char *log_level;
+  long threads;
+  long timeout_ms;        /* default upstream deadline */
+  long max_body;          /* bytes */
+  long max_streams;       /* concurrent HTTP/2 streams per connection */
+  long idle_timeout_ms;
+  long upstream_connections;
+} gw_config;
+
+typedef struct gw_upstream {
+  char name[32];          /* "catalog" */
+  yw_rpc_channel *channel;
+  volatile int healthy;   /* set by the health thread */
+} gw_upstream;
+
+/* Process-wide state, read-only after start-up (except the atomics inside). */
+typedef struct gw_state {
+  gw_config cfg;
+  gw_route_table routes;
+  gw_upstream upstreams[16];
+  size_t n_upstreams;
+  yw_rpc_client *client;
+  void *ssl_ctx;          /* SSL_CTX*, NULL without TLS */
+  volatile int redis_ok;
+  size_t slot_passthrough, slot_builtin, slot_unmatched; /* metric slots after the routes */
+} gw_state;
+
+extern gw_state gw;
+
+struct gw_worker {
+  struct event_base *base;
+  struct event *wake;
+  pthread_t thread;
+  pthread_mutex_t mu;
+  gw_req *done_head;      /* guarded by mu */
+  struct evconnlistener *listeners[2];
+  int index;
+};
+
+enum gw_kind { GW_KIND_JSON = 0, GW_KIND_GRPC, GW_KIND_GRPC_WEB, GW_KIND_GRPC_WEB_TEXT };
+
+struct gw_req {
+  gw_conn *conn;          /* NULL once the client is gone */
+  gw_worker *worker;
+  gw_req *conn_next, *conn_prev; /* the connection's live requests */
+  gw_req *done_next;
+  int refs;
+  int32_t stream_id;      /* HTTP/2 stream, 0 on HTTP/1.1 */
+  int is_h2;
+  yw_arena *arena;
+
+  /* request */
+  const char *method;
+  const char *path;       /* with the query string */
+  gw_header headers[GW_MAX_HEADERS];
+  size_t n_headers;
+  char *hbuf;             /* GW_HEADER_BYTES, names and values, NUL-separated */
+  size_t hlen;
+  int header_overflow;
+  uint8_t *body;
+  size_t body_len, body_cap;
+  int body_overflow;
+
+  /* what gw_handle decided */
+  enum gw_kind kind;
+  const gw_route *route;
+  size_t metric_slot;
+  char request_id[72];
+  const char *cors_origin; /* allowed Origin to echo, or NULL */
+  struct timespec start;
+
+  /* answer */
+  int responded;
+  int status;
+  gw_header resp_headers[GW_MAX_RESP_HEADERS];
+  size_t n_resp_headers;
+  uint8_t *resp_body;     /* arena */
+  size_t resp_len, resp_off;
+  gw_header trailers[4];  /* HTTP/2 gRPC trailers */
+  size_t n_trailers;
+
+  /* upstream result, copied on the client thread */
+  grpc_status_code up_status;
+  char *up_message;       /* malloc */
+  uint8_t *up_data;       /* malloc */
+  size_t up_len;
+  char *up_trailers;      /* malloc: "key: value\r\n" lines of trailing metadata (grpc-web) */
+};
+
+/* ---- gw_conn.c ------------------------------------------------------------------- */
+
+/* Opens the worker's listeners. Returns 0 or YW_EIO. */
+int gw_worker_listen(gw_worker *w);
+/* Closes the worker's listeners (graceful stop). */
+void gw_worker_unlisten(gw_worker *w);
+/* Sends the answer of req (status, resp_headers, resp_body, trailers) on its
+ * connection. Must run on the worker's thread. */
+void gw_conn_respond(gw_req *req);
+/* Adds a response header; name and value must live as long as req (arena or static). */
+void gw_req_add_header(gw_req *req, const char *name, const char *value);
+/* First request header named name (lower case), or NULL. */
+const char *gw_req_header(const gw_req *req, const char *name);
+void gw_req_unref(gw_req *req);
+
+/* ---- gw_handle.c ----------------------------------------------------------------- */
+
+/* Handles a complete request; answers now or after an upstream call. */
+void gw_handle_request(gw_req *req);
+/* Runs on the worker's thread when an upstream call of req has finished. */
+void gw_handle_upstream_done(gw_req *req);
+/* Answers req with an error in the shape its kind expects (JSON body or gRPC status). */
+void gw_respond_error(gw_req *req, grpc_status_code status, const char *message);
+/* Answers a request whose header or body passed its limit. */
+void gw_respond_too_large(gw_req *req, int http_status, const char *message);
+
+#endif

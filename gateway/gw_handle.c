@@ -1,0 +1,688 @@
+/*
+ * gw_handle.c - what the gateway does with a complete request.
+ *
+ * Order: request id, CORS (preflight answered here), built-in endpoints (/healthz,
+ * /readyz, /metrics), then by content type either gRPC / gRPC-Web pass-through to the
+ * method named by the path, or a REST route of the table transcoded from JSON, path
+ * and query to protobuf. Every answer goes through finish(), which adds the common
+ * headers, records the metrics and writes the access-log line.
+ *
+ * Transcoding is generic: the route gives the request message descriptor; the body is
+ * read with yw_json_to_message, path variables and query parameters are set with
+ * yw_json_set_field_text, the answer is unpacked by the method's output descriptor and
+ * written with yw_json_from_message. No code here knows any particular method.
+ *
+ * Offers: gw_handle_request, gw_handle_upstream_done, gw_respond_error,
+ * gw_respond_too_large.
+ */
+#include <ctype.h>
+#include <grpc/grpc.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw.h"
+#include "gw_metrics.h"
+#include "yw_err.h"
+#include "yw_json.h"
+#include "yw_log.h"
+
+#define GRPC_FRAME_HEADER 5
+
+static const char CORS_ALLOW_HEADERS[] =
+    "authorization, content-type, x-request-id, x-grpc-web, x-user-agent, grpc-timeout";
+static const char CORS_EXPOSE_HEADERS[] = "x-request-id, grpc-status, grpc-message, retry-after";
+
+/* ---- helpers --------------------------------------------------------------------- */
+
+static double elapsed_seconds(const gw_req *r) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (double)(now.tv_sec - r->start.tv_sec) + (double)(now.tv_nsec - r->start.tv_nsec) / 1e9;
+}
+
+static const char *kind_name(enum gw_kind k) {
+  switch (k) {
+  case GW_KIND_GRPC: return "grpc";
+  case GW_KIND_GRPC_WEB: return "grpc-web";
+  case GW_KIND_GRPC_WEB_TEXT: return "grpc-web-text";
+  default: return "json";
+  }
+}
+
+/* Adds the common headers, records metrics and the access log, and sends. */
+static void finish(gw_req *r) {
+  gw_req_add_header(r, "x-request-id", r->request_id);
+  if (r->cors_origin != NULL) {
+    gw_req_add_header(r, "access-control-allow-origin", r->cors_origin);
+    gw_req_add_header(r, "access-control-expose-headers", CORS_EXPOSE_HEADERS);
+    gw_req_add_header(r, "vary", "origin");
+  }
+  double secs = elapsed_seconds(r);
+  gw_metrics_observe(r->metric_slot, r->status, secs);
+  json_t *f = json_object();
+  if (f != NULL) {
+    const char *q = strchr(r->path != NULL ? r->path : "", '?');
+    size_t plen = r->path != NULL ? (q != NULL ? (size_t)(q - r->path) : strlen(r->path)) : 0;
+    json_object_set_new(f, "requestId", json_string(r->request_id));
+    json_object_set_new(f, "method", json_string(r->method != NULL ? r->method : ""));
+    /* the path without its query: queries may carry what a resident typed */
+    json_t *path = json_stringn(r->path != NULL ? r->path : "", plen);
+    json_object_set_new(f, "path", path != NULL ? path : json_string("(not UTF-8)"));
+    if (r->route != NULL) json_object_set_new(f, "rpc", json_string(r->route->grpc_path));
+    json_object_set_new(f, "status", json_integer(r->status));
+    json_object_set_new(f, "kind", json_string(kind_name(r->kind)));
+    json_object_set_new(f, "proto", json_string(r->is_h2 ? "h2" : "http/1.1"));
+    json_object_set_new(f, "bytes", json_integer((json_int_t)r->resp_len));
+    json_object_set_new(f, "durationMs", json_real(secs * 1000.0));
+    yw_log_json(YW_LOG_INFO, "http.access", f);
+  }
+  gw_conn_respond(r);
+}
+
+static void respond_bytes(gw_req *r, int status, const char *content_type, const void *body,
+                          size_t len) {
+  r->status = status;
+  if (content_type != NULL) gw_req_add_header(r, "content-type", content_type);
+  if (len > 0) {
+    r->resp_body = yw_arena_alloc(r->arena, len);
+    if (r->resp_body == NULL) {
+      len = 0;
+      r->status = 500;
+    } else {
+      memcpy(r->resp_body, body, len);
+    }
+  }
+  r->resp_len = len;
+  finish(r);
+}
+
+static void respond_json(gw_req *r, int status, json_t *body) {
+  char *text = json_dumps(body, JSON_COMPACT);
+  json_decref(body);
+  if (text == NULL) {
+    respond_bytes(r, 500, "application/json", "{\"code\":\"INTERNAL\"}", 19);
+    return;
+  }
+  respond_bytes(r, status, "application/json", text, strlen(text));
+  free(text);
+}
+
+/* Percent-encodes a grpc-message value (gRPC spec: bytes outside 0x20-0x7e and '%'). */
+static char *grpc_message_encode(yw_arena *a, const char *msg) {
+  size_t n = strlen(msg);
+  char *out = yw_arena_alloc(a, n * 3 + 1);
+  if (out == NULL) return (char *)"";
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)msg[i];
+    if (c < 0x20 || c > 0x7e || c == '%') {
+      snprintf(out + o, 4, "%%%02X", c);
+      o += 3;
+    } else {
+      out[o++] = (char)c;
+    }
+  }
+  out[o] = '\0';
+  return out;
+}
+
+static char *status_text(yw_arena *a, grpc_status_code st) {
+  char buf[16];
+  snprintf(buf, sizeof buf, "%d", (int)st);
+  return yw_arena_strndup(a, buf, (size_t)-1);
+}
+
+static char *base64_encode(yw_arena *a, const uint8_t *data, size_t len, size_t *out_len) {
+  char *out = yw_arena_alloc(a, 4 * ((len + 2) / 3) + 1);
+  if (out == NULL) return NULL;
+  int n = EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+  *out_len = (size_t)n;
+  return out;
+}
+
+/* Builds the body of a gRPC-Web answer: the message frame (if any) and the trailer
+ * frame, base64 for -text. */
+static void respond_grpc_web(gw_req *r, grpc_status_code st, const char *message,
+                             const uint8_t *data, size_t len, const char *extra_trailers) {
+  const char *enc = grpc_message_encode(r->arena, message != NULL ? message : "");
+  size_t tcap = strlen(enc) + (extra_trailers != NULL ? strlen(extra_trailers) : 0) + 64;
+  char *trailers = yw_arena_alloc(r->arena, tcap);
+  size_t total = (data != NULL ? GRPC_FRAME_HEADER + len : 0) + GRPC_FRAME_HEADER + tcap;
+  uint8_t *buf = yw_arena_alloc(r->arena, total);
+  if (trailers == NULL || buf == NULL) {
+    respond_bytes(r, 500, NULL, NULL, 0);
+    return;
+  }
+  int tlen = snprintf(trailers, tcap, "grpc-status:%d\r\ngrpc-message:%s\r\n%s", (int)st, enc,
+                      extra_trailers != NULL ? extra_trailers : "");
+  size_t o = 0;
+  if (data != NULL) {
+    buf[o++] = 0;
+    buf[o++] = (uint8_t)(len >> 24);
+    buf[o++] = (uint8_t)(len >> 16);
+    buf[o++] = (uint8_t)(len >> 8);
+    buf[o++] = (uint8_t)len;
+    memcpy(buf + o, data, len);
+    o += len;
+  }
+  buf[o++] = 0x80;
+  buf[o++] = (uint8_t)((size_t)tlen >> 24);
+  buf[o++] = (uint8_t)((size_t)tlen >> 16);
+  buf[o++] = (uint8_t)((size_t)tlen >> 8);
+  buf[o++] = (uint8_t)tlen;
+  memcpy(buf + o, trailers, (size_t)tlen);
+  o += (size_t)tlen;
+  if (r->kind == GW_KIND_GRPC_WEB_TEXT) {
+    size_t blen = 0;
+    char *b64 = base64_encode(r->arena, buf, o, &blen);
+    if (b64 == NULL) {
+      respond_bytes(r, 500, NULL, NULL, 0);
+      return;
+    }
+    respond_bytes(r, 200, "application/grpc-web-text+proto", b64, blen);
+  } else {
+    respond_bytes(r, 200, "application/grpc-web+proto", buf, o);
+  }
+}
+
+/* gRPC over HTTP/2: a message frame then trailers, or Trailers-Only on error. */
+static void respond_grpc(gw_req *r, grpc_status_code st, const char *message, const uint8_t *data,
+                         size_t len) {
+  if (r->kind == GW_KIND_GRPC_WEB || r->kind == GW_KIND_GRPC_WEB_TEXT) {
+    respond_grpc_web(r, st, message, data, len, r->up_trailers);
+    return;
+  }
+  r->status = 200;
+  gw_req_add_header(r, "content-type", "application/grpc");
+  const char *enc = grpc_message_encode(r->arena, message != NULL ? message : "");
+  if (st != GRPC_STATUS_OK || data == NULL || !r->is_h2) {
+    /* Trailers-Only */
+    gw_req_add_header(r, "grpc-status", status_text(r->arena, st));
+    if (enc[0] != '\0') gw_req_add_header(r, "grpc-message", enc);
+    r->resp_len = 0;
+    finish(r);
+    return;
+  }
+  uint8_t *buf = yw_arena_alloc(r->arena, GRPC_FRAME_HEADER + len);
+  if (buf == NULL) {
+    gw_req_add_header(r, "grpc-status", status_text(r->arena, GRPC_STATUS_RESOURCE_EXHAUSTED));
+    finish(r);
+    return;
+  }
+  buf[0] = 0;
+  buf[1] = (uint8_t)(len >> 24);
+  buf[2] = (uint8_t)(len >> 16);
+  buf[3] = (uint8_t)(len >> 8);
+  buf[4] = (uint8_t)len;
+  memcpy(buf + GRPC_FRAME_HEADER, data, len);
+  r->resp_body = buf;
+  r->resp_len = GRPC_FRAME_HEADER + len;
+  r->trailers[r->n_trailers++] = (gw_header){"grpc-status", status_text(r->arena, st)};
+  if (enc[0] != '\0') r->trailers[r->n_trailers++] = (gw_header){"grpc-message", enc};
+  finish(r);
+}
+
+void gw_respond_error(gw_req *r, grpc_status_code st, const char *message) {
+  if (r->kind != GW_KIND_JSON) {
+    respond_grpc(r, st, message, NULL, 0);
+    return;
+  }
+  json_t *body = json_object();
+  json_object_set_new(body, "code", json_string(yw_grpc_status_name(st)));
+  json_t *m = json_string(message != NULL ? message : "");
+  json_object_set_new(body, "message", m != NULL ? m : json_string("(message not UTF-8)"));
+  json_object_set_new(body, "requestId", json_string(r->request_id));
+  respond_json(r, yw_grpc_to_http(st), body);
+}
+
+static void respond_error_http(gw_req *r, int http_status, grpc_status_code st,
+                               const char *message) {
+  json_t *body = json_object();
+  json_object_set_new(body, "code", json_string(yw_grpc_status_name(st)));
+  json_object_set_new(body, "message", json_string(message));
+  json_object_set_new(body, "requestId", json_string(r->request_id));
+  respond_json(r, http_status, body);
+}
+
+static void ensure_request_id(gw_req *r) {
+  if (r->request_id[0] != '\0') return;
+  const char *given = gw_req_header(r, "x-request-id");
+  if (given != NULL) {
+    size_t n = strlen(given);
+    if (n >= 1 && n <= 64 &&
+        strspn(given, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") == n) {
+      memcpy(r->request_id, given, n + 1);
+      return;
+    }
+  }
+  unsigned char rnd[12];
+  if (RAND_bytes(rnd, sizeof rnd) != 1) memset(rnd, 0, sizeof rnd);
+  for (size_t i = 0; i < sizeof rnd; i++) snprintf(r->request_id + 2 * i, 3, "%02x", rnd[i]);
+}
+
+void gw_respond_too_large(gw_req *r, int http_status, const char *message) {
+  ensure_request_id(r);
+  r->metric_slot = gw.slot_unmatched;
+  if (r->kind != GW_KIND_JSON) {
+    respond_grpc(r, GRPC_STATUS_RESOURCE_EXHAUSTED, message, NULL, 0);
+    return;
+  }
+  respond_error_http(r, http_status, http_status == 413 ? GRPC_STATUS_RESOURCE_EXHAUSTED
+                                                        : GRPC_STATUS_INVALID_ARGUMENT,
+                     message);
+}
+
+/* ---- CORS ------------------------------------------------------------------------ */
+
+static int origin_allowed(const char *origin) {
+  const char *list = gw.cfg.cors_origins;
+  if (list == NULL || list[0] == '\0') return 0;
+  if (strcmp(list, "*") == 0) return 1;
+  size_t olen = strlen(origin);
+  const char *p = list;
+  while (*p != '\0') {
+    while (*p == ' ' || *p == ',') p++;
+    const char *end = strchr(p, ',');
+    size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+    while (len > 0 && p[len - 1] == ' ') len--;
+    if (len == olen && memcmp(p, origin, len) == 0) return 1;
+    p += len;
+  }
+  return 0;
+}
+
+/* Returns 1 when the request was a preflight and has been answered. */
+static int handle_cors(gw_req *r) {
+  const char *origin = gw_req_header(r, "origin");
+  int allowed = origin != NULL && origin_allowed(origin);
+  if (allowed) r->cors_origin = origin;
+  if (strcmp(r->method, "OPTIONS") != 0 || gw_req_header(r, "access-control-request-method") == NULL)
+    return 0;
+  r->metric_slot = gw.slot_builtin;
+  if (!allowed) {
+    respond_error_http(r, 403, GRPC_STATUS_PERMISSION_DENIED, "origin not allowed");
+    return 1;
+  }
+  gw_req_add_header(r, "access-control-allow-methods", "GET, POST, PUT, DELETE, OPTIONS");
+  gw_req_add_header(r, "access-control-allow-headers", CORS_ALLOW_HEADERS);
+  gw_req_add_header(r, "access-control-max-age", "600");
+  respond_bytes(r, 204, NULL, NULL, 0);
+  return 1;
+}
+
+/* ---- built-in endpoints ---------------------------------------------------------- */
+
+static int handle_builtin(gw_req *r, const char *path) {
+  if (strcmp(path, "/healthz") == 0) {
+    r->metric_slot = gw.slot_builtin;
+    respond_bytes(r, 200, "application/json", "{\"status\":\"ok\"}", 15);
+    return 1;
+  }
+  if (strcmp(path, "/readyz") == 0) {
+    r->metric_slot = gw.slot_builtin;
+    json_t *body = json_object();
+    json_t *deps = json_object();
+    int ready = gw.redis_ok;
+    json_object_set_new(deps, "redis", json_string(gw.redis_ok ? "ok" : "unavailable"));
+    for (size_t i = 0; i < gw.n_upstreams; i++) {
+      int ok = gw.upstreams[i].healthy;
+      ready = ready && ok;
+      json_object_set_new(deps, gw.upstreams[i].name, json_string(ok ? "ok" : "unavailable"));
+    }
+    json_object_set_new(body, "status", json_string(ready ? "ready" : "not ready"));
+    json_object_set_new(body, "dependencies", deps);
+    respond_json(r, ready ? 200 : 503, body);
+    return 1;
+  }
+  if (strcmp(path, "/metrics") == 0) {
+    r->metric_slot = gw.slot_builtin;
+    size_t len = 0;
+    char *text = gw_metrics_render(&len);
+    if (text == NULL) {
+      respond_bytes(r, 500, NULL, NULL, 0);
+    } else {
+      respond_bytes(r, 200, "text/plain; version=0.0.4", text, len);
+      free(text);
+    }
+    return 1;
+  }
+  return 0;
+}
+
+/* ---- upstream calls -------------------------------------------------------------- */
+
+static gw_upstream *upstream_of(const gw_route *route) {
+  for (size_t i = 0; i < gw.n_upstreams; i++)
+    if (strcmp(gw.upstreams[i].name, route->upstream) == 0) return &gw.upstreams[i];
+  return NULL;
+}
+
+/* Runs on the gRPC client's thread: copy what the loop needs, queue, wake the loop. */
+static void on_upstream_done(void *arg, const yw_rpc_result *res) {
+  gw_req *r = arg;
+  r->up_status = res->status;
+  r->up_message = strdup(res->message != NULL ? res->message : "");
+  if (res->status == GRPC_STATUS_OK && res->len > 0) {
+    r->up_data = malloc(res->len);
+    if (r->up_data != NULL) memcpy(r->up_data, res->data, res->len);
+    else r->up_status = GRPC_STATUS_RESOURCE_EXHAUSTED;
+  }
+  r->up_len = res->len;
+  if (r->kind == GW_KIND_GRPC_WEB || r->kind == GW_KIND_GRPC_WEB_TEXT) {
+    /* custom trailing metadata travels inside the grpc-web trailer frame */
+    size_t cap = 1;
+    for (size_t i = 0; i < res->trailing_md->count; i++)
+      cap += GRPC_SLICE_LENGTH(res->trailing_md->metadata[i].key) +
+             GRPC_SLICE_LENGTH(res->trailing_md->metadata[i].value) + 4;
+    r->up_trailers = malloc(cap);
+    if (r->up_trailers != NULL) {
+      size_t o = 0;
+      for (size_t i = 0; i < res->trailing_md->count; i++) {
+        const grpc_metadata *m = &res->trailing_md->metadata[i];
+        if (grpc_is_binary_header(m->key)) continue;
+        int n = snprintf(r->up_trailers + o, cap - o, "%.*s:%.*s\r\n",
+                         (int)GRPC_SLICE_LENGTH(m->key), (const char *)GRPC_SLICE_START_PTR(m->key),
+                         (int)GRPC_SLICE_LENGTH(m->value),
+                         (const char *)GRPC_SLICE_START_PTR(m->value));
+        if (n > 0) o += (size_t)n;
+      }
+      r->up_trailers[o] = '\0';
+    }
+  }
+  gw_worker *w = r->worker;
+  pthread_mutex_lock(&w->mu);
+  r->done_next = w->done_head;
+  w->done_head = r;
+  pthread_mutex_unlock(&w->mu);
+  event_active(w->wake, EV_READ, 0);
+}
+
+/* Parses a grpc-timeout header ("100m", "5S") into milliseconds; -1 when malformed. */
+static long long parse_grpc_timeout(const char *v) {
+  char *end = NULL;
+  long long n = strtoll(v, &end, 10);
+  if (end == v || n < 0 || strlen(end) != 1 || end - v > 8) return -1;
+  switch (*end) {
+  case 'H': return n * 3600000LL;
+  case 'M': return n * 60000LL;
+  case 'S': return n * 1000LL;
+  case 'm': return n;
+  case 'u': return n / 1000 > 0 ? n / 1000 : 1;
+  case 'n': return n / 1000000 > 0 ? n / 1000000 : 1;
+  default: return -1;
+  }
+}
+
+static void call_upstream(gw_req *r, const uint8_t *data, size_t len) {
+  gw_upstream *up = upstream_of(r->route);
+  if (up == NULL) {
+    gw_respond_error(r, GRPC_STATUS_UNAVAILABLE, "no upstream for this method");
+    return;
+  }
+  long long timeout = r->route->def->timeout_ms > 0 ? r->route->def->timeout_ms : gw.cfg.timeout_ms;
+  const char *gt = gw_req_header(r, "grpc-timeout");
+  if (gt != NULL) {
+    long long t = parse_grpc_timeout(gt);
+    if (t < 0) {
+      gw_respond_error(r, GRPC_STATUS_INVALID_ARGUMENT, "malformed grpc-timeout");
+      return;
+    }
+    if (t < timeout) timeout = t;
+  }
+  yw_rpc_md md[8];
+  size_t nmd = 0;
+  md[nmd++] = (yw_rpc_md){"x-request-id", r->request_id, 0};
+  /* Pass-through callers may send their own x- metadata; x-yw- is the gateway's own. */
+  if (r->kind != GW_KIND_JSON) {
+    for (size_t i = 0; i < r->n_headers && nmd < 8; i++) {
+      const char *n = r->headers[i].name;
+      if (strncmp(n, "x-", 2) == 0 && strncmp(n, "x-yw-", 5) != 0 &&
+          strcmp(n, "x-request-id") != 0 && strcmp(n, "x-grpc-web") != 0 &&
+          strcmp(n, "x-user-agent") != 0)
+        md[nmd++] = (yw_rpc_md){n, r->headers[i].value, 0};
+    }
+  }
+  r->refs++;
+  int rc = yw_rpc_call_start(up->channel, r->route->grpc_path, data, len, md, nmd, timeout,
+                             on_upstream_done, r);
+  if (rc != 0) {
+    r->refs--;
+    gw_respond_error(r, rc == YW_EINVAL ? GRPC_STATUS_INVALID_ARGUMENT : GRPC_STATUS_INTERNAL,
+                     rc == YW_EINVAL ? "request metadata is not valid" : "could not call upstream");
+  }
+}
+
+void gw_handle_upstream_done(gw_req *r) {
+  if (r->conn != NULL) {
+    if (r->up_status != GRPC_STATUS_OK && r->up_status != GRPC_STATUS_INVALID_ARGUMENT &&
+        r->up_status != GRPC_STATUS_NOT_FOUND && r->up_status != GRPC_STATUS_FAILED_PRECONDITION &&
+        r->up_status != GRPC_STATUS_ALREADY_EXISTS)
+      gw_metrics_upstream_error(r->route->upstream, yw_grpc_status_name(r->up_status));
+    if (r->kind != GW_KIND_JSON) {
+      respond_grpc(r, r->up_status, r->up_message, r->up_data != NULL ? r->up_data : (uint8_t *)"",
+                   r->up_len);
+    } else if (r->up_status != GRPC_STATUS_OK) {
+      const char *msg = r->up_message;
+      if (r->up_status == GRPC_STATUS_UNAVAILABLE)
+        msg = "the service is unavailable, try again shortly";
+      else if (r->up_status == GRPC_STATUS_DEADLINE_EXCEEDED)
+        msg = "the service did not answer in time";
+      else if (r->up_status == GRPC_STATUS_INTERNAL || r->up_status == GRPC_STATUS_UNKNOWN)
+        msg = "internal error";
+      gw_respond_error(r, r->up_status, msg);
+    } else {
+      ProtobufCMessage *resp = protobuf_c_message_unpack(
+          r->route->method->output, yw_arena_allocator(r->arena), r->up_len, r->up_data);
+      json_t *j = resp != NULL ? yw_json_from_message(resp, 0) : NULL;
+      if (j == NULL)
+        gw_respond_error(r, GRPC_STATUS_INTERNAL, "the service answered with an unreadable message");
+      else
+        respond_json(r, 200, j);
+    }
+  }
+  gw_req_unref(r);
+}
+
+/* ---- pass-through ---------------------------------------------------------------- */
+
+static void handle_grpc(gw_req *r, const char *path) {
+  r->metric_slot = gw.slot_passthrough;
+  if (strcmp(r->method, "POST") != 0) {
+    gw_respond_error(r, GRPC_STATUS_UNIMPLEMENTED, "gRPC calls are POST");
+    return;
+  }
+  const gw_route *route = gw_route_by_grpc_path(&gw.routes, path);
+  if (route == NULL || route->def->access == GW_ACCESS_INTERNAL) {
+    gw_respond_error(r, GRPC_STATUS_UNIMPLEMENTED, "method not found");
+    return;
+  }
+  r->route = route;
+  const uint8_t *body = r->body;
+  size_t len = r->body_len;
+  uint8_t *decoded = NULL;
+  if (r->kind == GW_KIND_GRPC_WEB_TEXT) {
+    /* EVP_DecodeBlock wants no whitespace and a length that is a multiple of 4 */
+    if (len % 4 != 0) {
+      gw_respond_error(r, GRPC_STATUS_INVALID_ARGUMENT, "grpc-web-text body is not base64");
+      return;
+    }
+    decoded = yw_arena_alloc(r->arena, len / 4 * 3 + 1);
+    int n = decoded != NULL ? EVP_DecodeBlock(decoded, body, (int)len) : -1;
+    if (n < 0) {
+      gw_respond_error(r, GRPC_STATUS_INVALID_ARGUMENT, "grpc-web-text body is not base64");
+      return;
+    }
+    if (len >= 1 && body[len - 1] == '=') n--;
+    if (len >= 2 && body[len - 2] == '=') n--;
+    body = decoded;
+    len = (size_t)n;
+  }
+  if (len < GRPC_FRAME_HEADER) {
+    gw_respond_error(r, GRPC_STATUS_INVALID_ARGUMENT, "a unary call carries one message frame");
+    return;
+  }
+  if (body[0] != 0) {
+    gw_respond_error(r, GRPC_STATUS_UNIMPLEMENTED, "compressed messages are not accepted");
+    return;
+  }
+  size_t mlen = ((size_t)body[1] << 24) | ((size_t)body[2] << 16) | ((size_t)body[3] << 8) | body[4];
+  if (mlen != len - GRPC_FRAME_HEADER) {
+    gw_respond_error(r, GRPC_STATUS_INVALID_ARGUMENT, "a unary call carries exactly one message");
+    return;
+  }
+  call_upstream(r, body + GRPC_FRAME_HEADER, mlen);
+}
+
+/* ---- JSON routes ----------------------------------------------------------------- */
+
+static int set_query(gw_req *r, ProtobufCMessage *msg, const char *query, char *err, size_t errlen) {
+  const char *p = query;
+  while (*p != '\0') {
+    const char *amp = strchr(p, '&');
+    size_t len = amp != NULL ? (size_t)(amp - p) : strlen(p);
+    if (len > 0) {
+      const char *eq = memchr(p, '=', len);
+      size_t klen = eq != NULL ? (size_t)(eq - p) : len;
+      char key[128];
+      char *value = yw_arena_alloc(r->arena, len + 1);
+      if (value == NULL) return YW_ENOMEM;
+      if (gw_percent_decode(p, klen, key, sizeof key, 1) < 0 ||
+          (eq != NULL && gw_percent_decode(eq + 1, len - klen - 1, value, len + 1, 1) < 0)) {
+        snprintf(err, errlen, "query parameter is not valid percent-encoding");
+        return YW_EINVAL;
+      }
+      if (eq == NULL) value[0] = '\0';
+      yw_json_error jerr;
+      int rc = yw_json_set_field_text(msg, key, value, yw_arena_allocator(r->arena), &jerr);
+      if (rc != 0) {
+        snprintf(err, errlen, "query parameter %s: %s", key, jerr.text);
+        return rc;
+      }
+    }
+    p += len;
+    if (*p == '&') p++;
+  }
+  return 0;
+}
+
+static void handle_json(gw_req *r, char *path, const char *query) {
+  const gw_route *route = NULL;
+  gw_route_var vars[GW_ROUTE_MAX_VARS];
+  size_t nvars = 0;
+  int m = gw_route_match(&gw.routes, r->method, path, &route, vars, &nvars);
+  if (m == GW_MATCH_OK && route->def->access == GW_ACCESS_INTERNAL) m = GW_MATCH_NONE;
+  if (m != GW_MATCH_OK) {
+    r->metric_slot = gw.slot_unmatched;
+    if (m == GW_MATCH_BAD_METHOD)
+      respond_error_http(r, 405, GRPC_STATUS_UNIMPLEMENTED, "method not allowed on this path");
+    else if (m == GW_MATCH_BAD_PATH)
+      gw_respond_error(r, GRPC_STATUS_INVALID_ARGUMENT, "the path is not valid");
+    else
+      gw_respond_error(r, GRPC_STATUS_NOT_FOUND, "no such route");
+    return;
+  }
+  r->route = route;
+  r->metric_slot = (size_t)(route - gw.routes.routes);
+  ProtobufCAllocator *alloc = yw_arena_allocator(r->arena);
+  const ProtobufCMessageDescriptor *in = route->method->input;
+  ProtobufCMessage *msg = NULL;
+  char err[320];
+  if (route->def->body != NULL && r->body_len > 0) {
+    const char *ct = gw_req_header(r, "content-type");
+    if (ct == NULL || strncmp(ct, "application/json", 16) != 0) {
+      gw_respond_error(r, GRPC_STATUS_INVALID_ARGUMENT, "the body must be application/json");
+      return;
+    }
+    json_error_t jerr;
+    json_t *doc = json_loadb((const char *)r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (doc == NULL || !json_is_object(doc)) {
+      snprintf(err, sizeof err, "the body is not a JSON object: %s (line %d, column %d)",
+               doc == NULL ? jerr.text : "expected an object", jerr.line, jerr.column);
+      json_decref(doc);
+      gw_respond_error(r, GRPC_STATUS_INVALID_ARGUMENT, err);
+      return;
+    }
+    yw_json_error je;
+    int rc = yw_json_to_message(in, doc, alloc, &msg, &je);
+    json_decref(doc);
+    if (rc != 0) {
+      gw_respond_error(r, rc == YW_ENOMEM ? GRPC_STATUS_RESOURCE_EXHAUSTED
+                                          : GRPC_STATUS_INVALID_ARGUMENT,
+                       je.text);
+      return;
+    }
+  } else if (route->def->body == NULL && r->body_len > 0) {
+    gw_respond_error(r, GRPC_STATUS_INVALID_ARGUMENT, "this route takes no body");
+    return;
+  } else {
+    msg = yw_arena_alloc(r->arena, in->sizeof_message);
+    if (msg == NULL) {
+      gw_respond_error(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+      return;
+    }
+    protobuf_c_message_init(in, msg);
+  }
+  for (size_t i = 0; i < nvars; i++) {
+    yw_json_error je;
+    if (yw_json_set_field_text(msg, vars[i].field, vars[i].value, alloc, &je) != 0) {
+      snprintf(err, sizeof err, "path parameter %s: %s", vars[i].field, je.text);
+      gw_respond_error(r, GRPC_STATUS_INVALID_ARGUMENT, err);
+      return;
+    }
+  }
+  if (query != NULL) {
+    int rc = set_query(r, msg, query, err, sizeof err);
+    if (rc != 0) {
+      gw_respond_error(r, GRPC_STATUS_INVALID_ARGUMENT, err);
+      return;
+    }
+  }
+  size_t len = protobuf_c_message_get_packed_size(msg);
+  uint8_t *buf = yw_arena_alloc(r->arena, len + 1);
+  if (buf == NULL) {
+    gw_respond_error(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    return;
+  }
+  protobuf_c_message_pack(msg, buf);
+  call_upstream(r, buf, len);
+}
+
+/* ---- entry ----------------------------------------------------------------------- */
+
+void gw_handle_request(gw_req *r) {
+  ensure_request_id(r);
+  r->metric_slot = gw.slot_unmatched;
+  const char *ct = gw_req_header(r, "content-type");
+  if (ct != NULL && strncmp(ct, "application/grpc", 16) == 0) {
+    if (strncmp(ct, "application/grpc-web-text", 25) == 0)
+      r->kind = GW_KIND_GRPC_WEB_TEXT;
+    else if (strncmp(ct, "application/grpc-web", 20) == 0)
+      r->kind = GW_KIND_GRPC_WEB;
+    else
+      r->kind = GW_KIND_GRPC;
+  }
+  if (r->kind == GW_KIND_GRPC && !r->is_h2) {
+    respond_error_http(r, 505, GRPC_STATUS_UNIMPLEMENTED, "gRPC needs HTTP/2");
+    return;
+  }
+  if (handle_cors(r)) return;
+  size_t plen = strcspn(r->path, "?");
+  char *path = yw_arena_strndup(r->arena, r->path, plen);
+  const char *query = r->path[plen] == '?' ? r->path + plen + 1 : NULL;
+  if (path == NULL) {
+    gw_respond_error(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    return;
+  }
+  if (r->kind != GW_KIND_JSON) {
+    handle_grpc(r, path);
+    return;
+  }
+  if ((strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0) &&
+      handle_builtin(r, path))
+    return;
+  handle_json(r, path, query);
+}

@@ -1,0 +1,258 @@
+/*
+ * yw-gateway - the HTTP/2 and HTTP/1.1 front door of yiwang.
+ *
+ * Start-up: configuration; routes compiled and checked against the linked descriptors
+ * (a wrong table stops the process here, not at the first request); TLS context with
+ * ALPN h2 and http/1.1; one gRPC channel per upstream; metrics slots; a health thread
+ * that checks upstreams (grpc.health.v1.Health/Check) and Redis every second for
+ * /readyz; `threads` workers, each an event loop with its own SO_REUSEPORT listeners.
+ *
+ * Stop: on SIGINT/SIGTERM the listeners close, requests in flight get up to the grace
+ * period to finish, then the loops end and everything is freed in reverse order.
+ *
+ * Usage: yw-gateway [--check-routes] [--help]
+ */
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gw.h"
+#include "gw_metrics.h"
+#include "gw_routes.h"
+#include "yw_config.h"
+#include "yw_err.h"
+#include "yw_log.h"
+#include "yw_redis.h"
+
+gw_state gw;
+
+static char *cfg_upstream_catalog;
+static atomic_int stopping;
+
+static const yw_cfg_entry config[] = {
+    {"YW_GATEWAY_LISTEN", YW_CFG_STR, "127.0.0.1:8080", 0, 0, "HTTP/1.1 and h2c address",
+     &gw.cfg.listen},
+    {"YW_GATEWAY_TLS_LISTEN", YW_CFG_STR, "127.0.0.1:8443", 0, 0,
+     "TLS address (ALPN h2, http/1.1); empty disables TLS", &gw.cfg.tls_listen},
+    {"YW_GATEWAY_TLS_CERT", YW_CFG_STR, "", 0, 0, "PEM certificate chain", &gw.cfg.tls_cert},
+    {"YW_GATEWAY_TLS_KEY", YW_CFG_STR, "", 0, 0, "PEM private key", &gw.cfg.tls_key},
+    {"YW_GATEWAY_CORS_ORIGINS", YW_CFG_STR, "", 0, 0,
+     "comma-separated origins allowed by CORS (\"*\" for any)", &gw.cfg.cors_origins},
+    {"YW_GATEWAY_THREADS", YW_CFG_INT, "2", 1, 64, "event-loop threads", &gw.cfg.threads},
+    {"YW_GATEWAY_TIMEOUT_MS", YW_CFG_INT, "10000", 1, 120000, "default upstream deadline",
+     &gw.cfg.timeout_ms},
+    {"YW_GATEWAY_MAX_BODY", YW_CFG_INT, "1048576", 1024, 67108864, "largest request body (bytes)",
+     &gw.cfg.max_body},
+    {"YW_GATEWAY_MAX_STREAMS", YW_CFG_INT, "100", 1, 1000,
+     "concurrent HTTP/2 streams per connection", &gw.cfg.max_streams},
+    {"YW_GATEWAY_IDLE_TIMEOUT_MS", YW_CFG_INT, "60000", 100, 3600000,
+     "idle connections are closed after this", &gw.cfg.idle_timeout_ms},
+    {"YW_GATEWAY_UPSTREAM_CONNECTIONS", YW_CFG_INT, "2", 1, 64,
+     "HTTP/2 connections per upstream", &gw.cfg.upstream_connections},
+    {"YW_UPSTREAM_CATALOG", YW_CFG_STR, "127.0.0.1:50052", 0, 0, "yw-catalog address",
+     &cfg_upstream_catalog},
+    {"YW_REDIS_ADDR", YW_CFG_STR, "127.0.0.1:6379", 0, 0, "Redis host:port", &gw.cfg.redis_addr},
+    {"YW_LOG_LEVEL", YW_CFG_STR, "info", 0, 0, "debug, info, warn or error", &gw.cfg.log_level},
+};
+#define NCONFIG (sizeof config / sizeof config[0])
+
+/* ---- TLS ------------------------------------------------------------------------- */
+
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg) {
+  (void)ssl;
+  (void)arg;
+  static const unsigned char prefs[] = "\x02h2\x08http/1.1";
+  if (SSL_select_next_proto((unsigned char **)out, outlen, prefs, sizeof prefs - 1, in, inlen) !=
+      OPENSSL_NPN_NEGOTIATED)
+    return SSL_TLSEXT_ERR_NOACK;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+static SSL_CTX *tls_context(void) {
+  SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+  if (ctx == NULL) return NULL;
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION);
+  SSL_CTX_set1_groups_list(ctx, "X25519:P-256");
+  if (SSL_CTX_use_certificate_chain_file(ctx, gw.cfg.tls_cert) != 1 ||
+      SSL_CTX_use_PrivateKey_file(ctx, gw.cfg.tls_key, SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_check_private_key(ctx) != 1) {
+    char buf[256];
+    ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
+    yw_log(YW_LOG_ERROR, "gateway.tls_failed", NULL, "certificate %s / key %s: %s",
+           gw.cfg.tls_cert, gw.cfg.tls_key, buf);
+    SSL_CTX_free(ctx);
+    return NULL;
+  }
+  SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+  return ctx;
+}
+
+/* ---- health ---------------------------------------------------------------------- */
+
+static void *health_main(void *arg) {
+  (void)arg;
+  yw_redis *redis = NULL;
+  yw_redis_open(gw.cfg.redis_addr, 500, &redis);
+  while (!atomic_load(&stopping)) {
+    gw.redis_ok = redis != NULL && yw_redis_ping(redis) == 0;
+    for (size_t i = 0; i < gw.n_upstreams; i++)
+      gw.upstreams[i].healthy = yw_rpc_health_check(gw.upstreams[i].channel, 500) == 0;
+    for (int i = 0; i < 10 && !atomic_load(&stopping); i++) usleep(100000);
+  }
+  yw_redis_free(redis);
+  return NULL;
+}
+
+/* ---- workers --------------------------------------------------------------------- */
+
+static void on_wake(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  gw_worker *w = arg;
+  pthread_mutex_lock(&w->mu);
+  gw_req *list = w->done_head;
+  w->done_head = NULL;
+  pthread_mutex_unlock(&w->mu);
+  while (list != NULL) {
+    gw_req *next = list->done_next;
+    gw_handle_upstream_done(list);
+    list = next;
+  }
+}
+
+static void *worker_main(void *arg) {
+  gw_worker *w = arg;
+  event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+  return NULL;
+}
+
+static void on_stop(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  gw_worker_unlisten(arg);
+}
+
+int main(int argc, char **argv) {
+  int check_only = 0;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--check-routes") == 0) {
+      check_only = 1;
+    } else {
+      fprintf(stderr, "usage: yw-gateway [--check-routes]\nsettings (environment):\n");
+      yw_config_print(config, NCONFIG, stderr);
+      return strcmp(argv[i], "--help") == 0 ? 0 : 2;
+    }
+  }
+  yw_rpc_block_signals();
+  char err[512];
+  if (yw_config_load(config, NCONFIG, err, sizeof err) != 0) {
+    fprintf(stderr, "yw-gateway: %s\n", err);
+    return 2;
+  }
+  int level = yw_log_level_parse(gw.cfg.log_level);
+  yw_log_init("yw-gateway", level >= 0 ? (enum yw_log_level)level : YW_LOG_INFO);
+
+  if (gw_routes_compile(gw_route_defs, gw_route_defs_count, gw_services, gw_services_count,
+                        &gw.routes, err, sizeof err) != 0) {
+    yw_log(YW_LOG_ERROR, "gateway.bad_routes", NULL, "%s", err);
+    return 2;
+  }
+  if (check_only) {
+    printf("%zu routes checked against %zu services\n", gw.routes.n, gw_services_count);
+    gw_routes_free(&gw.routes);
+    return 0;
+  }
+
+  /* metric slots: one per route, then pass-through, built-in, unmatched */
+  size_t nslots = gw.routes.n + 3;
+  const char **labels = calloc(nslots, sizeof *labels);
+  char (*label_buf)[200] = calloc(gw.routes.n + 1, sizeof *label_buf);
+  if (labels == NULL || label_buf == NULL) return 1;
+  for (size_t i = 0; i < gw.routes.n; i++) {
+    snprintf(label_buf[i], sizeof label_buf[i], "%s %s", gw.routes.routes[i].def->http_method,
+             gw.routes.routes[i].def->path);
+    labels[i] = label_buf[i];
+  }
+  gw.slot_passthrough = gw.routes.n;
+  gw.slot_builtin = gw.routes.n + 1;
+  gw.slot_unmatched = gw.routes.n + 2;
+  labels[gw.slot_passthrough] = "grpc pass-through";
+  labels[gw.slot_builtin] = "built-in";
+  labels[gw.slot_unmatched] = "unmatched";
+  if (gw_metrics_init(labels, nslots) != 0) return 1;
+
+  if (gw.cfg.tls_listen[0] != '\0' && gw.cfg.tls_cert[0] != '\0') {
+    gw.ssl_ctx = tls_context();
+    if (gw.ssl_ctx == NULL) return 1;
+  }
+
+  if (yw_rpc_client_new(&gw.client) != 0) return 1;
+  snprintf(gw.upstreams[0].name, sizeof gw.upstreams[0].name, "catalog");
+  gw.upstreams[0].channel = yw_rpc_channel_new(gw.client, cfg_upstream_catalog,
+                                               (int)gw.cfg.upstream_connections, 8 << 20);
+  gw.n_upstreams = 1;
+  for (size_t i = 0; i < gw.n_upstreams; i++)
+    if (gw.upstreams[i].channel == NULL) return 1;
+
+  evthread_use_pthreads();
+  size_t nw = (size_t)gw.cfg.threads;
+  gw_worker *workers = calloc(nw, sizeof *workers);
+  if (workers == NULL) return 1;
+  int rc = 0;
+  for (size_t i = 0; i < nw && rc == 0; i++) {
+    gw_worker *w = &workers[i];
+    w->index = (int)i;
+    pthread_mutex_init(&w->mu, NULL);
+    w->base = event_base_new();
+    w->wake = w->base != NULL ? event_new(w->base, -1, EV_PERSIST, on_wake, w) : NULL;
+    if (w->wake == NULL) rc = YW_ENOMEM;
+    if (rc == 0) rc = gw_worker_listen(w);
+  }
+  if (rc != 0) return 1;
+
+  pthread_t health;
+  pthread_create(&health, NULL, health_main, NULL);
+  for (size_t i = 0; i < nw; i++) pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
+  yw_log(YW_LOG_INFO, "gateway.started", NULL, "listening on %s%s%s with %zu routes",
+         gw.cfg.listen, gw.ssl_ctx != NULL ? " and TLS on " : "",
+         gw.ssl_ctx != NULL ? gw.cfg.tls_listen : "", gw.routes.n);
+
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  int sig = 0;
+  sigwait(&set, &sig);
+  yw_log(YW_LOG_INFO, "gateway.stopping", NULL, "signal %d", sig);
+  atomic_store(&stopping, 1);
+  for (size_t i = 0; i < nw; i++) event_base_once(workers[i].base, -1, EV_TIMEOUT, on_stop, &workers[i], NULL);
+  /* a grace period for requests in flight */
+  struct timeval grace = {2, 0};
+  for (size_t i = 0; i < nw; i++) event_base_loopexit(workers[i].base, &grace);
+  for (size_t i = 0; i < nw; i++) pthread_join(workers[i].thread, NULL);
+  pthread_join(health, NULL);
+  for (size_t i = 0; i < gw.n_upstreams; i++) yw_rpc_channel_free(gw.upstreams[i].channel);
+  yw_rpc_client_free(gw.client);
+  for (size_t i = 0; i < nw; i++) {
+    event_free(workers[i].wake);
+    event_base_free(workers[i].base);
+    pthread_mutex_destroy(&workers[i].mu);
+  }
+  free(workers);
+  if (gw.ssl_ctx != NULL) SSL_CTX_free(gw.ssl_ctx);
+  gw_metrics_free();
+  free(labels);
+  free(label_buf);
+  gw_routes_free(&gw.routes);
+  yw_log(YW_LOG_INFO, "gateway.stopped", NULL, "bye");
+  return 0;
+}

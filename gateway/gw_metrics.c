@@ -1,0 +1,184 @@
+/*
+ * gw_metrics.c - counters and histograms in memory, rendered in the Prometheus text
+ * format on /metrics.
+ *
+ * One mutex guards everything: an observation is a handful of increments, far cheaper
+ * than the request it measures, and /metrics is read rarely.
+ *
+ * Offers: gw_metrics_init, gw_metrics_free, gw_metrics_observe,
+ * gw_metrics_upstream_error, gw_metrics_connections, gw_metrics_render.
+ */
+#include "gw_metrics.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "yw_err.h"
+
+#define MAX_STATUSES 12
+#define MAX_UPSTREAM_ERRORS 32
+
+static const double bucket_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                       0.1,   0.25,   0.5,   1,    2.5,   5, 10};
+#define NBUCKETS (sizeof bucket_bounds / sizeof bucket_bounds[0])
+
+struct slot {
+  const char *label;
+  struct {
+    int status;
+    unsigned long long count;
+  } statuses[MAX_STATUSES];
+  unsigned long long buckets[NBUCKETS + 1];
+  unsigned long long count;
+  double sum;
+};
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static struct slot *slots;
+static size_t nslots;
+static struct {
+  char upstream[32];
+  char status[24];
+  unsigned long long count;
+} upstream_errors[MAX_UPSTREAM_ERRORS];
+static long open_connections;
+static unsigned long long connections_total;
+
+int gw_metrics_init(const char *const *labels, size_t n) {
+  slots = calloc(n, sizeof *slots);
+  if (slots == NULL) return YW_ENOMEM;
+  for (size_t i = 0; i < n; i++) slots[i].label = labels[i];
+  nslots = n;
+  return 0;
+}
+
+void gw_metrics_free(void) {
+  free(slots);
+  slots = NULL;
+  nslots = 0;
+}
+
+void gw_metrics_observe(size_t i, int status, double seconds) {
+  if (i >= nslots) return;
+  pthread_mutex_lock(&mu);
+  struct slot *s = &slots[i];
+  for (size_t k = 0; k < MAX_STATUSES; k++) {
+    if (s->statuses[k].status == status || s->statuses[k].status == 0) {
+      s->statuses[k].status = status;
+      s->statuses[k].count++;
+      break;
+    }
+  }
+  size_t b = 0;
+  while (b < NBUCKETS && seconds > bucket_bounds[b]) b++;
+  s->buckets[b]++;
+  s->count++;
+  s->sum += seconds;
+  pthread_mutex_unlock(&mu);
+}
+
+void gw_metrics_upstream_error(const char *upstream, const char *status_name) {
+  pthread_mutex_lock(&mu);
+  for (size_t k = 0; k < MAX_UPSTREAM_ERRORS; k++) {
+    if (upstream_errors[k].count == 0) {
+      snprintf(upstream_errors[k].upstream, sizeof upstream_errors[k].upstream, "%s", upstream);
+      snprintf(upstream_errors[k].status, sizeof upstream_errors[k].status, "%s", status_name);
+    }
+    if (strcmp(upstream_errors[k].upstream, upstream) == 0 &&
+        strcmp(upstream_errors[k].status, status_name) == 0) {
+      upstream_errors[k].count++;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&mu);
+}
+
+void gw_metrics_connections(int delta) {
+  pthread_mutex_lock(&mu);
+  open_connections += delta;
+  if (delta > 0) connections_total += (unsigned long long)delta;
+  pthread_mutex_unlock(&mu);
+}
+
+struct out {
+  char *buf;
+  size_t len, cap;
+  int failed;
+};
+
+__attribute__((format(printf, 2, 3))) static void put(struct out *o, const char *fmt, ...) {
+  if (o->failed) return;
+  for (;;) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+      o->failed = 1;
+      return;
+    }
+    if ((size_t)n < o->cap - o->len) {
+      o->len += (size_t)n;
+      return;
+    }
+    size_t cap = o->cap * 2 + (size_t)n;
+    char *nb = realloc(o->buf, cap);
+    if (nb == NULL) {
+      o->failed = 1;
+      return;
+    }
+    o->buf = nb;
+    o->cap = cap;
+  }
+}
+
+char *gw_metrics_render(size_t *len) {
+  struct out o = {malloc(8192), 0, 8192, 0};
+  if (o.buf == NULL) return NULL;
+  pthread_mutex_lock(&mu);
+  put(&o, "# HELP yw_gateway_requests_total Requests answered, by route and HTTP status.\n"
+          "# TYPE yw_gateway_requests_total counter\n");
+  for (size_t i = 0; i < nslots; i++)
+    for (size_t k = 0; k < MAX_STATUSES && slots[i].statuses[k].status != 0; k++)
+      put(&o, "yw_gateway_requests_total{route=\"%s\",status=\"%d\"} %llu\n", slots[i].label,
+          slots[i].statuses[k].status, slots[i].statuses[k].count);
+  put(&o, "# HELP yw_gateway_request_duration_seconds Time from request to answer, by route.\n"
+          "# TYPE yw_gateway_request_duration_seconds histogram\n");
+  for (size_t i = 0; i < nslots; i++) {
+    if (slots[i].count == 0) continue;
+    unsigned long long cum = 0;
+    for (size_t b = 0; b < NBUCKETS; b++) {
+      cum += slots[i].buckets[b];
+      put(&o, "yw_gateway_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+          slots[i].label, bucket_bounds[b], cum);
+    }
+    put(&o, "yw_gateway_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
+        slots[i].label, slots[i].count);
+    put(&o, "yw_gateway_request_duration_seconds_sum{route=\"%s\"} %.6f\n", slots[i].label,
+        slots[i].sum);
+    put(&o, "yw_gateway_request_duration_seconds_count{route=\"%s\"} %llu\n", slots[i].label,
+        slots[i].count);
+  }
+  put(&o, "# HELP yw_gateway_upstream_errors_total Failed upstream calls, by upstream and status.\n"
+          "# TYPE yw_gateway_upstream_errors_total counter\n");
+  for (size_t k = 0; k < MAX_UPSTREAM_ERRORS && upstream_errors[k].count != 0; k++)
+    put(&o, "yw_gateway_upstream_errors_total{upstream=\"%s\",status=\"%s\"} %llu\n",
+        upstream_errors[k].upstream, upstream_errors[k].status, upstream_errors[k].count);
+  put(&o, "# HELP yw_gateway_open_connections Client connections open now.\n"
+          "# TYPE yw_gateway_open_connections gauge\n"
+          "yw_gateway_open_connections %ld\n"
+          "# HELP yw_gateway_connections_total Client connections accepted.\n"
+          "# TYPE yw_gateway_connections_total counter\n"
+          "yw_gateway_connections_total %llu\n",
+      open_connections, connections_total);
+  pthread_mutex_unlock(&mu);
+  if (o.failed) {
+    free(o.buf);
+    return NULL;
+  }
+  *len = o.len;
+  return o.buf;
+}

@@ -1,0 +1,47 @@
+/*
+ * yw_err.h - the one error enum of the project and its mapping to gRPC and HTTP.
+ *
+ * Every function in lib/ returns int: 0 on success, a negative YW_E* code on failure.
+ * The mapping from a code to a gRPC status and from a gRPC status to an HTTP status
+ * lives here and nowhere else.
+ */
+#ifndef YW_ERR_H
+#define YW_ERR_H
+
+#include <grpc/status.h>
+
+enum yw_err {
+  YW_OK = 0,
+  YW_EINVAL = -1,       /* bad input from the caller: INVALID_ARGUMENT */
+  YW_ENOMEM = -2,       /* allocation failed: RESOURCE_EXHAUSTED */
+  YW_ENOTFOUND = -3,    /* NOT_FOUND */
+  YW_EEXIST = -4,       /* ALREADY_EXISTS */
+  YW_ETOOBIG = -5,      /* a buffer grown from input passed its cap: INVALID_ARGUMENT */
+  YW_EUNAVAIL = -6,     /* a dependency (database, upstream) is unreachable: UNAVAILABLE */
+  YW_ETIMEOUT = -7,     /* DEADLINE_EXCEEDED */
+  YW_EPRECOND = -8,     /* a rule of the domain refuses the write: FAILED_PRECONDITION */
+  YW_EPERM = -9,        /* PERMISSION_DENIED */
+  YW_EUNAUTH = -10,     /* UNAUTHENTICATED */
+  YW_ECONFLICT = -11,   /* concurrent change: ABORTED */
+  YW_ELIMIT = -12,      /* rate or quota limit: RESOURCE_EXHAUSTED */
+  YW_EINTERNAL = -13,   /* a bug or an unexpected state: INTERNAL */
+  YW_EUNIMPL = -14,     /* UNIMPLEMENTED */
+  YW_EIO = -15,         /* system call failed: INTERNAL */
+};
+
+/* Returns a static English description of code; never NULL. */
+const char *yw_strerror(int code);
+
+/* Maps a YW_E* code to the gRPC status a server answers with. */
+grpc_status_code yw_err_to_grpc(int code);
+
+/* Maps a gRPC status to the HTTP status of the gateway's JSON answer. */
+int yw_grpc_to_http(grpc_status_code status);
+
+/* The canonical upper-case name of a gRPC status ("NOT_FOUND"); never NULL. */
+const char *yw_grpc_status_name(grpc_status_code status);
+
+/* Maps an HTTP status from a plain-HTTP peer to the closest gRPC status. */
+grpc_status_code yw_http_to_grpc(int http_status);
+
+#endif

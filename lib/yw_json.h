@@ -1,0 +1,74 @@
+/*
+ * yw_json.h - proto3 JSON mapping for protobuf-c messages, generic over descriptors.
+ *
+ * Follows https://protobuf.dev/programming-guides/proto3/#json :
+ *  - JSON names are the lowerCamelCase form of the field name (protoc's rule); on input
+ *    both the lowerCamelCase name and the original proto field name are accepted.
+ *  - int64, uint64, sint64, fixed64, sfixed64 are written as JSON strings and read from
+ *    strings or integral numbers, exactly (no double round trip); values out of range
+ *    are refused.
+ *  - int32 family read from numbers or decimal strings; a fractional or out-of-range
+ *    number is refused. float/double accept numbers and "NaN", "Infinity", "-Infinity".
+ *  - enums are written by name, read by name or by number.
+ *  - bytes are base64 (standard alphabet with padding on output; standard or URL-safe,
+ *    padded or not, on input).
+ *  - repeated fields are arrays; nested messages are objects; null means "default".
+ *  - proto3 scalars (PROTOBUF_C_LABEL_NONE) equal to their default are omitted on output
+ *    unless YW_JSON_EMIT_DEFAULTS is given; oneof members are written when set.
+ *  - Unknown fields in the input are refused (YW_EINVAL with the field path in err).
+ *  - Strings must be valid UTF-8 (jansson guarantees this on parse).
+ *
+ * Memory: messages produced by yw_json_to_message are allocated with the given
+ * ProtobufCAllocator (NULL = protobuf-c's default, malloc) and are freed by the caller
+ * with protobuf_c_message_free_unpacked(msg, allocator). Every string and array inside
+ * is allocated with the same allocator, so free_unpacked releases all of it.
+ */
+#ifndef YW_JSON_H
+#define YW_JSON_H
+
+#include <jansson.h>
+#include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
+
+#define YW_JSON_EMIT_DEFAULTS 0x1u
+
+/* Room for a human-readable error such as `field "pageSize": expected integer`. */
+typedef struct yw_json_error {
+  char text[256];
+} yw_json_error;
+
+/*
+ * Builds a message of type desc from a JSON object.
+ * Returns 0 and sets *out, or YW_EINVAL with err->text saying which field is wrong and
+ * why (unknown field, wrong type, out of range, bad base64, unknown enum value), or
+ * YW_ENOMEM. On failure *out is NULL and nothing is leaked.
+ */
+int yw_json_to_message(const ProtobufCMessageDescriptor *desc, json_t *obj,
+                       ProtobufCAllocator *allocator, ProtobufCMessage **out,
+                       yw_json_error *err);
+
+/*
+ * Merges one field given as text into an existing message (used for path and query
+ * parameters such as "pageSize=20" or "department=320700-GA"). path is a dotted path of
+ * JSON or proto field names ("item.implCode"); intermediate messages are created as
+ * needed. value is parsed by the field's type (numbers, "true"/"false", enum names,
+ * base64 for bytes); for a repeated scalar field the value is appended.
+ * Returns 0, YW_EINVAL (unknown field or bad value; err says which) or YW_ENOMEM.
+ * msg must have been allocated with allocator.
+ */
+int yw_json_set_field_text(ProtobufCMessage *msg, const char *path, const char *value,
+                           ProtobufCAllocator *allocator, yw_json_error *err);
+
+/*
+ * Writes msg as a JSON object. flags: YW_JSON_EMIT_DEFAULTS.
+ * Returns a new reference (caller json_decref's it) or NULL on allocation failure.
+ */
+json_t *yw_json_from_message(const ProtobufCMessage *msg, unsigned flags);
+
+/*
+ * Computes the lowerCamelCase JSON name of a proto field name into buf (protoc's rule:
+ * drop each '_' and upper-case the letter after it). Returns 0 or YW_ETOOBIG.
+ */
+int yw_json_name(const char *proto_name, char *buf, size_t size);
+
+#endif

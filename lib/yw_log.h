@@ -1,0 +1,32 @@
+/*
+ * yw_log.h - structured logs: one JSON object per line on stderr.
+ *
+ * Every line carries ts (RFC 3339 with offset), level, proc and event; requestId when
+ * known. Never log personal data (ID numbers, phone numbers): callers mask first.
+ * Thread-safe: a line is written with one write(2).
+ */
+#ifndef YW_LOG_H
+#define YW_LOG_H
+
+#include <jansson.h>
+
+enum yw_log_level { YW_LOG_DEBUG = 0, YW_LOG_INFO, YW_LOG_WARN, YW_LOG_ERROR };
+
+/* Sets the process name written in every line and the lowest level written. */
+void yw_log_init(const char *proc, enum yw_log_level min_level);
+
+/* Parses "debug", "info", "warn", "error"; returns -1 when unknown. */
+int yw_log_level_parse(const char *s);
+
+/* Writes a line with event, requestId (may be NULL) and a formatted msg. */
+void yw_log(enum yw_log_level level, const char *event, const char *request_id,
+            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Writes fields (an object; stolen: this function decrefs it) with ts, level, proc and
+ * event added. */
+void yw_log_json(enum yw_log_level level, const char *event, json_t *fields);
+
+/* Formats now as RFC 3339 with the local offset, e.g. 2026-11-24T21:36:06.123+08:00. */
+void yw_log_now(char *buf, size_t size);
+
+#endif

@@ -1,0 +1,348 @@
+/*
+ * yw_rpc_client.c - unary gRPC client calls on the core C API.
+ *
+ * A client owns one completion queue and one thread that waits on it; each call is one
+ * batch (SEND_INITIAL_METADATA, SEND_MESSAGE, SEND_CLOSE_FROM_CLIENT,
+ * RECV_INITIAL_METADATA, RECV_MESSAGE, RECV_STATUS_ON_CLIENT) whose completion runs the
+ * caller's callback on that thread. A channel opens several HTTP/2 connections (each
+ * with its own subchannel pool, so they really are separate connections) and spreads
+ * calls over them, since one connection caps concurrent streams.
+ *
+ * Offers: yw_rpc_client_new, yw_rpc_client_free, yw_rpc_channel_new,
+ * yw_rpc_channel_free, yw_rpc_channel_target, yw_rpc_call_start, yw_rpc_call_sync,
+ * yw_rpc_health_check.
+ */
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "yw_err.h"
+#include "yw_rpc.h"
+
+#define MAX_MD 16
+
+struct yw_rpc_client {
+  grpc_completion_queue *cq;
+  pthread_t thread;
+};
+
+struct yw_rpc_channel {
+  yw_rpc_client *client;
+  char *target;
+  int n;
+  grpc_channel **chans;
+  atomic_uint next;
+};
+
+struct pending {
+  grpc_call *call;
+  grpc_metadata_array initial_md;
+  grpc_metadata_array trailing_md;
+  grpc_byte_buffer *send;
+  grpc_byte_buffer *recv;
+  grpc_status_code status;
+  grpc_slice details;
+  const char *error_string;
+  grpc_metadata md[MAX_MD];
+  size_t nmd;
+  yw_rpc_done_fn done;
+  void *arg;
+};
+
+static void pending_free(struct pending *p) {
+  if (p->call != NULL) grpc_call_unref(p->call);
+  grpc_metadata_array_destroy(&p->initial_md);
+  grpc_metadata_array_destroy(&p->trailing_md);
+  if (p->send != NULL) grpc_byte_buffer_destroy(p->send);
+  if (p->recv != NULL) grpc_byte_buffer_destroy(p->recv);
+  grpc_slice_unref(p->details);
+  if (p->error_string != NULL) gpr_free((void *)p->error_string);
+  for (size_t i = 0; i < p->nmd; i++) {
+    grpc_slice_unref(p->md[i].key);
+    grpc_slice_unref(p->md[i].value);
+  }
+  free(p);
+}
+
+static void complete(struct pending *p) {
+  yw_rpc_result res;
+  memset(&res, 0, sizeof res);
+  res.status = p->status;
+  size_t dlen = GRPC_SLICE_LENGTH(p->details);
+  char *msg = malloc(dlen + 1);
+  if (msg != NULL) {
+    memcpy(msg, GRPC_SLICE_START_PTR(p->details), dlen);
+    msg[dlen] = '\0';
+  }
+  res.message = msg != NULL ? msg : "";
+  grpc_slice all = grpc_empty_slice();
+  if (p->status == GRPC_STATUS_OK) {
+    if (p->recv == NULL) {
+      res.status = GRPC_STATUS_INTERNAL;
+      res.message = "the upstream answered OK without a message";
+    } else {
+      grpc_byte_buffer_reader reader;
+      if (grpc_byte_buffer_reader_init(&reader, p->recv)) {
+        all = grpc_byte_buffer_reader_readall(&reader);
+        grpc_byte_buffer_reader_destroy(&reader);
+      }
+      res.data = GRPC_SLICE_START_PTR(all);
+      res.len = GRPC_SLICE_LENGTH(all);
+    }
+  }
+  res.initial_md = &p->initial_md;
+  res.trailing_md = &p->trailing_md;
+  p->done(p->arg, &res);
+  grpc_slice_unref(all);
+  free(msg);
+  pending_free(p);
+}
+
+static void *client_main(void *arg) {
+  yw_rpc_client *c = arg;
+  for (;;) {
+    grpc_event ev = grpc_completion_queue_next(c->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    if (ev.type == GRPC_QUEUE_SHUTDOWN) break;
+    if (ev.type == GRPC_OP_COMPLETE) complete(ev.tag);
+  }
+  return NULL;
+}
+
+int yw_rpc_client_new(yw_rpc_client **out) {
+  *out = NULL;
+  grpc_init();
+  yw_rpc_client *c = calloc(1, sizeof *c);
+  if (c == NULL) {
+    grpc_shutdown();
+    return YW_ENOMEM;
+  }
+  c->cq = grpc_completion_queue_create_for_next(NULL);
+  if (pthread_create(&c->thread, NULL, client_main, c) != 0) {
+    grpc_completion_queue_shutdown(c->cq);
+    grpc_completion_queue_destroy(c->cq);
+    free(c);
+    grpc_shutdown();
+    return YW_ENOMEM;
+  }
+  *out = c;
+  return 0;
+}
+
+void yw_rpc_client_free(yw_rpc_client *c) {
+  if (c == NULL) return;
+  grpc_completion_queue_shutdown(c->cq);
+  pthread_join(c->thread, NULL);
+  grpc_completion_queue_destroy(c->cq);
+  free(c);
+  grpc_shutdown();
+}
+
+yw_rpc_channel *yw_rpc_channel_new(yw_rpc_client *c, const char *target, int n_connections,
+                                   int max_message) {
+  if (n_connections < 1) n_connections = 1;
+  yw_rpc_channel *ch = calloc(1, sizeof *ch);
+  if (ch == NULL) return NULL;
+  ch->client = c;
+  ch->n = n_connections;
+  ch->target = strdup(target);
+  ch->chans = calloc((size_t)n_connections, sizeof *ch->chans);
+  if (ch->target == NULL || ch->chans == NULL) {
+    free(ch->target);
+    free(ch->chans);
+    free(ch);
+    return NULL;
+  }
+  grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+  for (int i = 0; i < n_connections; i++) {
+    grpc_arg args[4];
+    memset(args, 0, sizeof args);
+    args[0].type = GRPC_ARG_INTEGER;
+    args[0].key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
+    args[0].value.integer = 1;
+    args[1].type = GRPC_ARG_INTEGER;
+    args[1].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    args[1].value.integer = max_message > 0 ? max_message : 4 << 20;
+    args[2].type = GRPC_ARG_INTEGER;
+    args[2].key = "yw.connection_index"; /* keeps the connections distinct */
+    args[2].value.integer = i;
+    args[3].type = GRPC_ARG_INTEGER;
+    args[3].key = GRPC_ARG_KEEPALIVE_TIME_MS;
+    args[3].value.integer = 30000;
+    grpc_channel_args ca = {4, args};
+    ch->chans[i] = grpc_channel_create(target, creds, &ca);
+  }
+  grpc_channel_credentials_release(creds);
+  return ch;
+}
+
+void yw_rpc_channel_free(yw_rpc_channel *ch) {
+  if (ch == NULL) return;
+  for (int i = 0; i < ch->n; i++)
+    if (ch->chans[i] != NULL) grpc_channel_destroy(ch->chans[i]);
+  free(ch->chans);
+  free(ch->target);
+  free(ch);
+}
+
+const char *yw_rpc_channel_target(const yw_rpc_channel *ch) { return ch->target; }
+
+int yw_rpc_call_start(yw_rpc_channel *ch, const char *method, const uint8_t *data, size_t len,
+                      const yw_rpc_md *md, size_t nmd, int64_t timeout_ms, yw_rpc_done_fn done,
+                      void *arg) {
+  if (nmd > MAX_MD) return YW_EINVAL;
+  struct pending *p = calloc(1, sizeof *p);
+  if (p == NULL) return YW_ENOMEM;
+  grpc_metadata_array_init(&p->initial_md);
+  grpc_metadata_array_init(&p->trailing_md);
+  p->details = grpc_empty_slice();
+  p->done = done;
+  p->arg = arg;
+  for (size_t i = 0; i < nmd; i++) {
+    grpc_slice k = grpc_slice_from_copied_string(md[i].key);
+    grpc_slice v = grpc_slice_from_copied_buffer(
+        md[i].value, md[i].value_len != 0 ? md[i].value_len : strlen(md[i].value));
+    if (!grpc_header_key_is_legal(k) ||
+        (!grpc_is_binary_header(k) && !grpc_header_nonbin_value_is_legal(v))) {
+      grpc_slice_unref(k);
+      grpc_slice_unref(v);
+      pending_free(p);
+      return YW_EINVAL;
+    }
+    p->md[p->nmd].key = k;
+    p->md[p->nmd].value = v;
+    p->nmd++;
+  }
+  grpc_slice payload = grpc_slice_from_copied_buffer((const char *)data, len);
+  p->send = grpc_raw_byte_buffer_create(&payload, 1);
+  grpc_slice_unref(payload);
+
+  unsigned idx = atomic_fetch_add(&ch->next, 1u) % (unsigned)ch->n;
+  gpr_timespec deadline =
+      gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+  grpc_slice method_slice = grpc_slice_from_copied_string(method);
+  p->call = grpc_channel_create_call(ch->chans[idx], NULL, GRPC_PROPAGATE_DEFAULTS,
+                                     ch->client->cq, method_slice, NULL, deadline, NULL);
+  grpc_slice_unref(method_slice);
+  if (p->call == NULL) {
+    pending_free(p);
+    return YW_EINTERNAL;
+  }
+  grpc_op ops[6];
+  memset(ops, 0, sizeof ops);
+  ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+  ops[0].data.send_initial_metadata.count = p->nmd;
+  ops[0].data.send_initial_metadata.metadata = p->md;
+  ops[1].op = GRPC_OP_SEND_MESSAGE;
+  ops[1].data.send_message.send_message = p->send;
+  ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+  ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+  ops[3].data.recv_initial_metadata.recv_initial_metadata = &p->initial_md;
+  ops[4].op = GRPC_OP_RECV_MESSAGE;
+  ops[4].data.recv_message.recv_message = &p->recv;
+  ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+  ops[5].data.recv_status_on_client.trailing_metadata = &p->trailing_md;
+  ops[5].data.recv_status_on_client.status = &p->status;
+  ops[5].data.recv_status_on_client.status_details = &p->details;
+  ops[5].data.recv_status_on_client.error_string = &p->error_string;
+  if (grpc_call_start_batch(p->call, ops, 6, p, NULL) != GRPC_CALL_OK) {
+    pending_free(p);
+    return YW_EINTERNAL;
+  }
+  return 0;
+}
+
+/* ---- synchronous wrapper --------------------------------------------------------- */
+
+struct sync_wait {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int done;
+  grpc_status_code status;
+  char *message;
+  uint8_t *data;
+  size_t len;
+};
+
+static void sync_done(void *arg, const yw_rpc_result *r) {
+  struct sync_wait *w = arg;
+  pthread_mutex_lock(&w->mu);
+  w->status = r->status;
+  w->message = strdup(r->message);
+  if (r->status == GRPC_STATUS_OK) {
+    w->data = malloc(r->len + 1);
+    if (w->data != NULL) memcpy(w->data, r->data, r->len);
+    w->len = r->len;
+  }
+  w->done = 1;
+  pthread_cond_signal(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+}
+
+/* Starts a raw call and waits for it; w is initialised here, the caller frees its
+ * message and data. Returns 0 or the start error. */
+static int call_wait(yw_rpc_channel *ch, const char *method, const uint8_t *buf, size_t len,
+                     const yw_rpc_md *md, size_t nmd, int64_t timeout_ms, struct sync_wait *w) {
+  memset(w, 0, sizeof *w);
+  pthread_mutex_init(&w->mu, NULL);
+  pthread_cond_init(&w->cv, NULL);
+  int rc = yw_rpc_call_start(ch, method, buf, len, md, nmd, timeout_ms, sync_done, w);
+  if (rc == 0) {
+    pthread_mutex_lock(&w->mu);
+    while (!w->done) pthread_cond_wait(&w->cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+  }
+  pthread_mutex_destroy(&w->mu);
+  pthread_cond_destroy(&w->cv);
+  return rc;
+}
+
+int yw_rpc_health_check(yw_rpc_channel *ch, int64_t timeout_ms) {
+  struct sync_wait w;
+  int rc = call_wait(ch, "/grpc.health.v1.Health/Check", (const uint8_t *)"", 0, NULL, 0,
+                     timeout_ms, &w);
+  /* HealthCheckResponse{status: SERVING} is the two bytes 08 01 */
+  int ok = rc == 0 && w.status == GRPC_STATUS_OK && w.len == 2 && w.data != NULL &&
+           w.data[0] == 0x08 && w.data[1] == 0x01;
+  free(w.message);
+  free(w.data);
+  return ok ? 0 : YW_EUNAVAIL;
+}
+
+grpc_status_code yw_rpc_call_sync(yw_rpc_channel *ch, const char *method,
+                                  const ProtobufCMessage *request,
+                                  const ProtobufCMessageDescriptor *response_desc,
+                                  ProtobufCAllocator *allocator, ProtobufCMessage **response,
+                                  const yw_rpc_md *md, size_t nmd, int64_t timeout_ms,
+                                  char *message, size_t message_size) {
+  *response = NULL;
+  if (message != NULL && message_size > 0) message[0] = '\0';
+  size_t len = protobuf_c_message_get_packed_size(request);
+  uint8_t *buf = malloc(len + 1);
+  if (buf == NULL) return GRPC_STATUS_RESOURCE_EXHAUSTED;
+  protobuf_c_message_pack(request, buf);
+  struct sync_wait w;
+  int rc = call_wait(ch, method, buf, len, md, nmd, timeout_ms, &w);
+  free(buf);
+  if (rc != 0) {
+    if (message != NULL) snprintf(message, message_size, "%s", yw_strerror(rc));
+    return yw_err_to_grpc(rc);
+  }
+  grpc_status_code st = w.status;
+  if (message != NULL && w.message != NULL) snprintf(message, message_size, "%s", w.message);
+  if (st == GRPC_STATUS_OK) {
+    *response = protobuf_c_message_unpack(response_desc, allocator, w.len, w.data);
+    if (*response == NULL) {
+      st = GRPC_STATUS_INTERNAL;
+      if (message != NULL) snprintf(message, message_size, "unparsable %s", response_desc->name);
+    }
+  }
+  free(w.message);
+  free(w.data);
+  return st;
+}

@@ -1,0 +1,836 @@
+/*
+ * catalog.c - handlers of yiwang.catalog.v1.CatalogService.
+ *
+ * Search: the query is split on white space in SQL; every term must appear in the item's
+ * name, keywords, materials, department or conditions, and the item's rank is the sum of
+ * weights of where each term appears (exact name, name prefix, name, keywords, material
+ * names, department, conditions). Ranks are integers so that the page cursor
+ * (rank, implementation code) is exact: the next page starts strictly after the last
+ * row of the previous one whatever is inserted meanwhile. A page token carries a hash
+ * of the filters and is refused with another query.
+ *
+ * Every answer is allocated from the call's arena.
+ *
+ * Offers: catalog_service_init.
+ */
+#include "catalog.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "yiwang/catalog/v1/catalog.pb-c.h"
+#include "yw_err.h"
+#include "yw_log.h"
+
+#define PAGE_SIZE_DEFAULT 20
+#define PAGE_SIZE_MAX 100
+#define QUERY_MAX_BYTES 200
+#define CODE_MAX_BYTES 64
+
+typedef Yiwang__Catalog__V1__Item Item;
+typedef Yiwang__Catalog__V1__ItemSummary ItemSummary;
+
+/* ---- small helpers --------------------------------------------------------------- */
+
+static char *col_str(yw_arena *a, PGresult *r, int row, int col) {
+  return yw_arena_strndup(a, PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col));
+}
+
+static long long col_ll(PGresult *r, int row, int col) {
+  return strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+static int col_bool(PGresult *r, int row, int col) { return PQgetvalue(r, row, col)[0] == 't'; }
+
+/* Database text ("city", "ADMINISTRATIVE_LICENSE") to the enum value of desc. */
+static int enum_from_db(const ProtobufCEnumDescriptor *desc, const char *text) {
+  char upper[64];
+  size_t n = strlen(text);
+  if (n >= sizeof upper) return 0;
+  for (size_t i = 0; i <= n; i++) upper[i] = (char)toupper((unsigned char)text[i]);
+  const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value_by_name(desc, upper);
+  return v != NULL ? v->value : 0;
+}
+
+/* Enum value to its name (upper case) or, when lower is set, the lower-case name used
+ * by the database for levels and statuses. Returns NULL for the unspecified value. */
+static const char *enum_to_db(yw_arena *a, const ProtobufCEnumDescriptor *desc, int value,
+                              int lower) {
+  if (value == 0) return NULL;
+  const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(desc, value);
+  if (v == NULL) return NULL;
+  char *s = yw_arena_strndup(a, v->name, (size_t)-1);
+  if (s != NULL && lower)
+    for (char *p = s; *p != '\0'; p++) *p = (char)tolower((unsigned char)*p);
+  return s;
+}
+
+static int check_code(yw_rpc_call *call, const char *field, const char *value) {
+  size_t n = strlen(value);
+  if (n > CODE_MAX_BYTES)
+    return yw_rpc_call_fail(call, YW_EINVAL, "%s is longer than %d bytes", field, CODE_MAX_BYTES);
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)value[i];
+    if (!isalnum(ch) && ch != '-' && ch != '_' && ch != '.')
+      return yw_rpc_call_fail(call, YW_EINVAL, "%s may hold only letters, digits, '-', '_' and '.'",
+                              field);
+  }
+  return 0;
+}
+
+static PGconn *acquire(yw_rpc_call *call, catalog_ctx *ctx) {
+  int64_t left = yw_rpc_call_ms_left(call);
+  int wait = left < ctx->db_wait_ms ? (int)(left > 0 ? left : 1) : ctx->db_wait_ms;
+  return yw_pg_pool_acquire(ctx->pool, wait);
+}
+
+static int db_fail(yw_rpc_call *call, int rc, const yw_pg_error *err) {
+  if (rc == YW_EPRECOND || rc == YW_EINVAL || rc == YW_EEXIST)
+    return yw_rpc_call_fail(call, rc, "%s", err->message);
+  yw_log(YW_LOG_ERROR, "catalog.db_error", yw_rpc_call_request_id(call), "sqlstate %s: %s",
+         err->sqlstate, err->message);
+  return yw_rpc_call_fail(call, rc == YW_EUNAVAIL ? YW_EUNAVAIL : YW_EINTERNAL,
+                          "the catalog database failed");
+}
+
+/* FNV-1a over the filters, so a page token cannot be replayed against another query. */
+static unsigned long long filters_hash(const char *const *parts, size_t n) {
+  unsigned long long h = 1469598103934665603ULL;
+  for (size_t i = 0; i < n; i++) {
+    for (const unsigned char *p = (const unsigned char *)parts[i]; *p != '\0'; p++) {
+      h ^= *p;
+      h *= 1099511628211ULL;
+    }
+    h ^= 0x1f;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static char *token_encode(yw_arena *a, const char *text) {
+  size_t n = strlen(text);
+  char *out = yw_arena_alloc(a, (n + 2) / 3 * 4 + 1);
+  if (out == NULL) return NULL;
+  size_t o = 0;
+  for (size_t i = 0; i < n; i += 3) {
+    unsigned v = (unsigned)(unsigned char)text[i] << 16;
+    if (i + 1 < n) v |= (unsigned)(unsigned char)text[i + 1] << 8;
+    if (i + 2 < n) v |= (unsigned char)text[i + 2];
+    out[o++] = b64url[(v >> 18) & 63];
+    out[o++] = b64url[(v >> 12) & 63];
+    if (i + 1 < n) out[o++] = b64url[(v >> 6) & 63];
+    if (i + 2 < n) out[o++] = b64url[v & 63];
+  }
+  out[o] = '\0';
+  return out;
+}
+
+static int token_decode(const char *tok, char *out, size_t size) {
+  size_t n = strlen(tok), o = 0;
+  unsigned v = 0;
+  int bits = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *p = strchr(b64url, tok[i]);
+    if (p == NULL || tok[i] == '\0') return YW_EINVAL;
+    v = (v << 6) | (unsigned)(p - b64url);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      if (o + 1 >= size) return YW_EINVAL;
+      out[o++] = (char)((v >> bits) & 0xff);
+    }
+  }
+  out[o] = '\0';
+  return 0;
+}
+
+/* ---- ListItems ------------------------------------------------------------------- */
+
+static const char SEARCH_SQL[] =
+    "WITH p AS ("
+    "  SELECT CASE WHEN btrim($1) = '' THEN '{}'::text[]"
+    "              ELSE regexp_split_to_array(lower(btrim($1)), '\\s+') END AS terms),"
+    " m AS ("
+    "  SELECT i.id, i.impl_code, i.basic_code, i.name, i.type, i.department_code, d.name AS dname,"
+    "         i.region_code, i.level, i.processing_kind, i.promised_limit_days, i.online_depth,"
+    "         i.fee_required,"
+    "         (SELECT COALESCE(sum("
+    "             CASE WHEN lower(i.name) = t THEN 1000 ELSE 0 END"
+    "           + CASE WHEN strpos(lower(i.name), t) = 1 THEN 300 ELSE 0 END"
+    "           + CASE WHEN strpos(lower(i.name), t) > 0"
+    "                  THEN 500 + 40 - least(char_length(i.name), 40) ELSE 0 END"
+    "           + CASE WHEN strpos(lower(i.keywords), t) > 0 THEN 200 ELSE 0 END"
+    "           + CASE WHEN EXISTS (SELECT 1 FROM catalog.item_materials im"
+    "                               WHERE im.item_id = i.id AND strpos(lower(im.name), t) > 0)"
+    "                  THEN 80 ELSE 0 END"
+    "           + CASE WHEN strpos(lower(d.name), t) > 0 THEN 50 ELSE 0 END"
+    "           + CASE WHEN strpos(lower(i.conditions), t) > 0 THEN 20 ELSE 0 END), 0)"
+    "          FROM unnest(p.terms) t)::int AS rank,"
+    "         (SELECT COALESCE(bool_and("
+    "             strpos(lower(i.name), t) > 0 OR strpos(lower(i.keywords), t) > 0"
+    "          OR strpos(lower(d.name), t) > 0 OR strpos(lower(i.conditions), t) > 0"
+    "          OR EXISTS (SELECT 1 FROM catalog.item_materials im"
+    "                     WHERE im.item_id = i.id AND strpos(lower(im.name), t) > 0)), true)"
+    "          FROM unnest(p.terms) t) AS matched"
+    "  FROM catalog.items i JOIN catalog.departments d ON d.code = i.department_code, p"
+    "  WHERE i.status = 'published'"
+    "    AND ($2 = '' OR i.department_code = $2)"
+    "    AND ($3 = '' OR i.region_code = $3)"
+    "    AND ($4 = '' OR i.level = $4)"
+    "    AND ($5 = '' OR i.type = $5)"
+    "    AND ($6 = '' OR EXISTS (SELECT 1 FROM catalog.item_topics it"
+    "                            WHERE it.item_id = i.id AND it.topic_code = $6))),"
+    " f AS (SELECT *, count(*) OVER () AS total FROM m WHERE matched)"
+    " SELECT impl_code, basic_code, name, type, department_code, dname, region_code, level,"
+    "        processing_kind, promised_limit_days, online_depth, fee_required, rank, total"
+    " FROM f"
+    " WHERE $7 = '' OR rank < $8::int OR (rank = $8::int AND impl_code > $7)"
+    " ORDER BY rank DESC, impl_code ASC"
+    " LIMIT $9::int";
+
+static int list_items(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                      void *data) {
+  const Yiwang__Catalog__V1__ListItemsRequest *req = (const void *)reqm;
+  catalog_ctx *ctx = data;
+  yw_arena *a = yw_rpc_call_arena(call);
+
+  if (strlen(req->q) > QUERY_MAX_BYTES)
+    return yw_rpc_call_fail(call, YW_EINVAL, "q is longer than %d bytes", QUERY_MAX_BYTES);
+  if (req->page_size < 0 || req->page_size > PAGE_SIZE_MAX)
+    return yw_rpc_call_fail(call, YW_EINVAL, "pageSize must be between 0 and %d", PAGE_SIZE_MAX);
+  int rc;
+  if ((rc = check_code(call, "department", req->department)) != 0) return rc;
+  if ((rc = check_code(call, "region", req->region)) != 0) return rc;
+  if ((rc = check_code(call, "topic", req->topic)) != 0) return rc;
+  const char *level = "";
+  if (req->level != 0) {
+    level = enum_to_db(a, &yiwang__catalog__v1__region_level__descriptor, req->level, 1);
+    if (level == NULL) return yw_rpc_call_fail(call, YW_EINVAL, "unknown level");
+  }
+  const char *type = "";
+  if (req->type != 0) {
+    type = enum_to_db(a, &yiwang__catalog__v1__item_type__descriptor, req->type, 0);
+    if (type == NULL) return yw_rpc_call_fail(call, YW_EINVAL, "unknown type");
+  }
+  int page_size = req->page_size != 0 ? req->page_size : PAGE_SIZE_DEFAULT;
+
+  const char *filters[] = {req->q, req->department, req->region, level, type, req->topic};
+  unsigned long long fh = filters_hash(filters, 6);
+  char after_code[CODE_MAX_BYTES + 1] = "";
+  char after_rank[16] = "0";
+  if (req->page_token[0] != '\0') {
+    char tok[160];
+    unsigned long long th = 0;
+    long rank = 0;
+    int consumed = 0;
+    if (strlen(req->page_token) > 200 || token_decode(req->page_token, tok, sizeof tok) != 0 ||
+        sscanf(tok, "v1|%llx|%ld|%n", &th, &rank, &consumed) != 2 || consumed == 0 ||
+        strlen(tok + consumed) == 0 || strlen(tok + consumed) > CODE_MAX_BYTES)
+      return yw_rpc_call_fail(call, YW_EINVAL, "pageToken is not valid");
+    if (th != fh)
+      return yw_rpc_call_fail(call, YW_EINVAL, "pageToken belongs to another query");
+    snprintf(after_code, sizeof after_code, "%s", tok + consumed);
+    snprintf(after_rank, sizeof after_rank, "%ld", rank);
+  }
+  char limit[16];
+  snprintf(limit, sizeof limit, "%d", page_size + 1);
+
+  PGconn *conn = acquire(call, ctx);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "the catalog database is busy");
+  const char *params[] = {req->q, req->department, req->region, level, type, req->topic,
+                          after_code, after_rank, limit};
+  PGresult *r = NULL;
+  yw_pg_error err;
+  rc = yw_pg_query(conn, SEARCH_SQL, 9, params, &r, &err);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc != 0) return db_fail(call, rc, &err);
+
+  Yiwang__Catalog__V1__ListItemsResponse *resp = yw_arena_alloc(a, sizeof *resp);
+  if (resp == NULL) goto nomem;
+  yiwang__catalog__v1__list_items_response__init(resp);
+  int rows = PQntuples(r);
+  int n = rows > page_size ? page_size : rows;
+  resp->items = yw_arena_calloc(a, (size_t)n + 1, sizeof *resp->items);
+  if (resp->items == NULL) goto nomem;
+  for (int i = 0; i < n; i++) {
+    ItemSummary *s = yw_arena_alloc(a, sizeof *s);
+    if (s == NULL) goto nomem;
+    yiwang__catalog__v1__item_summary__init(s);
+    s->impl_code = col_str(a, r, i, 0);
+    s->basic_code = col_str(a, r, i, 1);
+    s->name = col_str(a, r, i, 2);
+    s->type = enum_from_db(&yiwang__catalog__v1__item_type__descriptor, PQgetvalue(r, i, 3));
+    s->department_code = col_str(a, r, i, 4);
+    s->department_name = col_str(a, r, i, 5);
+    s->region_code = col_str(a, r, i, 6);
+    s->level = enum_from_db(&yiwang__catalog__v1__region_level__descriptor, PQgetvalue(r, i, 7));
+    s->processing_kind =
+        enum_from_db(&yiwang__catalog__v1__processing_kind__descriptor, PQgetvalue(r, i, 8));
+    s->promised_limit_days = (int32_t)col_ll(r, i, 9);
+    s->online_depth = (int32_t)col_ll(r, i, 10);
+    s->fee_required = col_bool(r, i, 11);
+    if (s->impl_code == NULL || s->name == NULL || s->department_name == NULL) goto nomem;
+    resp->items[i] = s;
+  }
+  resp->n_items = (size_t)n;
+  if (rows > 0) resp->total_size = (int32_t)col_ll(r, 0, 13);
+  if (rows > page_size) {
+    char tok[160];
+    snprintf(tok, sizeof tok, "v1|%llx|%s|%s", fh, PQgetvalue(r, n - 1, 12),
+             PQgetvalue(r, n - 1, 0));
+    resp->next_page_token = token_encode(a, tok);
+    if (resp->next_page_token == NULL) goto nomem;
+  }
+  PQclear(r);
+  *out = &resp->base;
+  return 0;
+nomem:
+  PQclear(r);
+  return YW_ENOMEM;
+}
+
+/* ---- GetItem --------------------------------------------------------------------- */
+
+static const char ITEM_SQL[] =
+    "SELECT i.id, i.basic_code, i.impl_code, i.name, i.type, i.department_code, d.name,"
+    "       i.region_code, r.name, i.level, i.legal_basis, i.conditions, i.fee_required,"
+    "       i.fee_amount_fen, i.fee_basis, i.legal_limit_days, i.promised_limit_days,"
+    "       i.processing_kind, i.online_depth, array_to_json(i.channels)::text,"
+    "       i.consult_phone, i.version, i.status,"
+    "       to_char(i.updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF:\"00\"')"
+    " FROM catalog.items i"
+    " JOIN catalog.departments d ON d.code = i.department_code"
+    " JOIN catalog.regions r ON r.code = i.region_code"
+    " WHERE i.impl_code = $1 AND i.status <> 'draft'";
+
+static const char MATERIALS_SQL[] =
+    "SELECT name, form, copies, required, license_replaceable, note"
+    " FROM catalog.item_materials WHERE item_id = $1 ORDER BY seq";
+
+static const char STEPS_SQL[] =
+    "SELECT seq, name, description FROM catalog.item_steps WHERE item_id = $1 ORDER BY seq";
+
+static const char TOPICS_SQL[] =
+    "SELECT topic_code FROM catalog.item_topics WHERE item_id = $1 ORDER BY topic_code";
+
+/* Splits the JSON array text of channels (["app","window"]) into strings. */
+static int parse_channels(yw_arena *a, const char *json, Item *it) {
+  json_error_t jerr;
+  json_t *arr = json_loads(json, 0, &jerr);
+  if (arr == NULL || !json_is_array(arr)) {
+    json_decref(arr);
+    return YW_EINTERNAL;
+  }
+  size_t n = json_array_size(arr);
+  it->channels = yw_arena_calloc(a, n + 1, sizeof *it->channels);
+  if (it->channels == NULL) {
+    json_decref(arr);
+    return YW_ENOMEM;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const char *s = json_string_value(json_array_get(arr, i));
+    it->channels[i] = yw_arena_strndup(a, s != NULL ? s : "", (size_t)-1);
+    if (it->channels[i] == NULL) {
+      json_decref(arr);
+      return YW_ENOMEM;
+    }
+  }
+  it->n_channels = n;
+  json_decref(arr);
+  return 0;
+}
+
+/* Loads one item by implementation code into *out (arena). Returns 0, YW_ENOTFOUND or
+ * a database error (err set). */
+static int load_item(PGconn *conn, yw_arena *a, const char *code, Item **out, yw_pg_error *err) {
+  const char *p1[] = {code};
+  PGresult *r = NULL;
+  int rc = yw_pg_query(conn, ITEM_SQL, 1, p1, &r, err);
+  if (rc != 0) return rc;
+  if (PQntuples(r) == 0) {
+    PQclear(r);
+    return YW_ENOTFOUND;
+  }
+  Item *it = yw_arena_alloc(a, sizeof *it);
+  Yiwang__Catalog__V1__Fee *fee = yw_arena_alloc(a, sizeof *fee);
+  if (it == NULL || fee == NULL) {
+    PQclear(r);
+    return YW_ENOMEM;
+  }
+  yiwang__catalog__v1__item__init(it);
+  yiwang__catalog__v1__fee__init(fee);
+  const char *id = yw_arena_strndup(a, PQgetvalue(r, 0, 0), (size_t)-1);
+  it->basic_code = col_str(a, r, 0, 1);
+  it->impl_code = col_str(a, r, 0, 2);
+  it->name = col_str(a, r, 0, 3);
+  it->type = enum_from_db(&yiwang__catalog__v1__item_type__descriptor, PQgetvalue(r, 0, 4));
+  it->department_code = col_str(a, r, 0, 5);
+  it->department_name = col_str(a, r, 0, 6);
+  it->region_code = col_str(a, r, 0, 7);
+  it->region_name = col_str(a, r, 0, 8);
+  it->level = enum_from_db(&yiwang__catalog__v1__region_level__descriptor, PQgetvalue(r, 0, 9));
+  it->legal_basis = col_str(a, r, 0, 10);
+  it->conditions = col_str(a, r, 0, 11);
+  fee->required = col_bool(r, 0, 12);
+  fee->amount_fen = col_ll(r, 0, 13);
+  fee->basis = col_str(a, r, 0, 14);
+  it->fee = fee;
+  it->legal_limit_days = (int32_t)col_ll(r, 0, 15);
+  it->promised_limit_days = (int32_t)col_ll(r, 0, 16);
+  it->processing_kind =
+      enum_from_db(&yiwang__catalog__v1__processing_kind__descriptor, PQgetvalue(r, 0, 17));
+  it->online_depth = (int32_t)col_ll(r, 0, 18);
+  rc = parse_channels(a, PQgetvalue(r, 0, 19), it);
+  it->consult_phone = col_str(a, r, 0, 20);
+  it->version = (int32_t)col_ll(r, 0, 21);
+  it->status = enum_from_db(&yiwang__catalog__v1__item_status__descriptor, PQgetvalue(r, 0, 22));
+  it->updated_at = col_str(a, r, 0, 23);
+  PQclear(r);
+  if (rc != 0) return rc;
+  if (id == NULL || it->updated_at == NULL || fee->basis == NULL) return YW_ENOMEM;
+
+  const char *p2[] = {id};
+  rc = yw_pg_query(conn, MATERIALS_SQL, 1, p2, &r, err);
+  if (rc != 0) return rc;
+  int n = PQntuples(r);
+  it->materials = yw_arena_calloc(a, (size_t)n + 1, sizeof *it->materials);
+  for (int i = 0; it->materials != NULL && i < n; i++) {
+    Yiwang__Catalog__V1__Material *m = yw_arena_alloc(a, sizeof *m);
+    if (m == NULL) break;
+    yiwang__catalog__v1__material__init(m);
+    m->name = col_str(a, r, i, 0);
+    m->form = enum_from_db(&yiwang__catalog__v1__material_form__descriptor, PQgetvalue(r, i, 1));
+    m->copies = (int32_t)col_ll(r, i, 2);
+    m->required = col_bool(r, i, 3);
+    m->license_replaceable = col_bool(r, i, 4);
+    m->note = col_str(a, r, i, 5);
+    if (m->name == NULL || m->note == NULL) break;
+    it->materials[it->n_materials++] = m;
+  }
+  PQclear(r);
+  if ((int)it->n_materials != n) return YW_ENOMEM;
+
+  rc = yw_pg_query(conn, STEPS_SQL, 1, p2, &r, err);
+  if (rc != 0) return rc;
+  n = PQntuples(r);
+  it->steps = yw_arena_calloc(a, (size_t)n + 1, sizeof *it->steps);
+  for (int i = 0; it->steps != NULL && i < n; i++) {
+    Yiwang__Catalog__V1__ProcessStep *s = yw_arena_alloc(a, sizeof *s);
+    if (s == NULL) break;
+    yiwang__catalog__v1__process_step__init(s);
+    s->seq = (int32_t)col_ll(r, i, 0);
+    s->name = col_str(a, r, i, 1);
+    s->description = col_str(a, r, i, 2);
+    if (s->name == NULL || s->description == NULL) break;
+    it->steps[it->n_steps++] = s;
+  }
+  PQclear(r);
+  if ((int)it->n_steps != n) return YW_ENOMEM;
+
+  rc = yw_pg_query(conn, TOPICS_SQL, 1, p2, &r, err);
+  if (rc != 0) return rc;
+  n = PQntuples(r);
+  it->topics = yw_arena_calloc(a, (size_t)n + 1, sizeof *it->topics);
+  for (int i = 0; it->topics != NULL && i < n; i++) {
+    it->topics[i] = col_str(a, r, i, 0);
+    if (it->topics[i] == NULL) break;
+    it->n_topics++;
+  }
+  PQclear(r);
+  if ((int)it->n_topics != n) return YW_ENOMEM;
+  *out = it;
+  return 0;
+}
+
+static int get_item(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                    void *data) {
+  const Yiwang__Catalog__V1__GetItemRequest *req = (const void *)reqm;
+  catalog_ctx *ctx = data;
+  if (req->code[0] == '\0') return yw_rpc_call_fail(call, YW_EINVAL, "code is required");
+  int rc = check_code(call, "code", req->code);
+  if (rc != 0) return rc;
+  PGconn *conn = acquire(call, ctx);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "the catalog database is busy");
+  Item *it = NULL;
+  yw_pg_error err;
+  rc = load_item(conn, yw_rpc_call_arena(call), req->code, &it, &err);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc == YW_ENOTFOUND) return yw_rpc_call_fail(call, rc, "no item with code %s", req->code);
+  if (rc == YW_ENOMEM) return rc;
+  if (rc != 0) return db_fail(call, rc, &err);
+  *out = &it->base;
+  return 0;
+}
+
+/* ---- departments, regions, topics ------------------------------------------------ */
+
+static const char DEPARTMENTS_SQL[] =
+    "SELECT d.code, d.name, d.region_code, d.phone,"
+    "       (SELECT count(*) FROM catalog.items i"
+    "        WHERE i.department_code = d.code AND i.status = 'published')"
+    " FROM catalog.departments d"
+    " WHERE $1 = '' OR d.region_code = $1"
+    " ORDER BY d.region_code, d.sort, d.code";
+
+static int list_departments(yw_rpc_call *call, const ProtobufCMessage *reqm,
+                            ProtobufCMessage **out, void *data) {
+  const Yiwang__Catalog__V1__ListDepartmentsRequest *req = (const void *)reqm;
+  catalog_ctx *ctx = data;
+  yw_arena *a = yw_rpc_call_arena(call);
+  int rc = check_code(call, "region", req->region);
+  if (rc != 0) return rc;
+  PGconn *conn = acquire(call, ctx);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "the catalog database is busy");
+  const char *params[] = {req->region};
+  PGresult *r = NULL;
+  yw_pg_error err;
+  rc = yw_pg_query(conn, DEPARTMENTS_SQL, 1, params, &r, &err);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc != 0) return db_fail(call, rc, &err);
+  Yiwang__Catalog__V1__ListDepartmentsResponse *resp = yw_arena_alloc(a, sizeof *resp);
+  int n = PQntuples(r);
+  if (resp != NULL) {
+    yiwang__catalog__v1__list_departments_response__init(resp);
+    resp->departments = yw_arena_calloc(a, (size_t)n + 1, sizeof *resp->departments);
+  }
+  for (int i = 0; resp != NULL && resp->departments != NULL && i < n; i++) {
+    Yiwang__Catalog__V1__Department *d = yw_arena_alloc(a, sizeof *d);
+    if (d == NULL) break;
+    yiwang__catalog__v1__department__init(d);
+    d->code = col_str(a, r, i, 0);
+    d->name = col_str(a, r, i, 1);
+    d->region_code = col_str(a, r, i, 2);
+    d->phone = col_str(a, r, i, 3);
+    d->item_count = (int32_t)col_ll(r, i, 4);
+    if (d->code == NULL || d->name == NULL || d->region_code == NULL || d->phone == NULL) break;
+    resp->departments[resp->n_departments++] = d;
+  }
+  PQclear(r);
+  if (resp == NULL || (int)resp->n_departments != n) return YW_ENOMEM;
+  *out = &resp->base;
+  return 0;
+}
+
+static const char REGIONS_SQL[] =
+    "SELECT code, name, level, COALESCE(parent_code, '') FROM catalog.regions"
+    " WHERE ($1 = '' OR level = $1) AND ($2 = '' OR parent_code = $2)"
+    " ORDER BY code";
+
+static int list_regions(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                        void *data) {
+  const Yiwang__Catalog__V1__ListRegionsRequest *req = (const void *)reqm;
+  catalog_ctx *ctx = data;
+  yw_arena *a = yw_rpc_call_arena(call);
+  int rc = check_code(call, "parent", req->parent);
+  if (rc != 0) return rc;
+  const char *level = "";
+  if (req->level != 0) {
+    level = enum_to_db(a, &yiwang__catalog__v1__region_level__descriptor, req->level, 1);
+    if (level == NULL) return yw_rpc_call_fail(call, YW_EINVAL, "unknown level");
+  }
+  PGconn *conn = acquire(call, ctx);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "the catalog database is busy");
+  const char *params[] = {level, req->parent};
+  PGresult *r = NULL;
+  yw_pg_error err;
+  rc = yw_pg_query(conn, REGIONS_SQL, 2, params, &r, &err);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc != 0) return db_fail(call, rc, &err);
+  Yiwang__Catalog__V1__ListRegionsResponse *resp = yw_arena_alloc(a, sizeof *resp);
+  int n = PQntuples(r);
+  if (resp != NULL) {
+    yiwang__catalog__v1__list_regions_response__init(resp);
+    resp->regions = yw_arena_calloc(a, (size_t)n + 1, sizeof *resp->regions);
+  }
+  for (int i = 0; resp != NULL && resp->regions != NULL && i < n; i++) {
+    Yiwang__Catalog__V1__Region *g = yw_arena_alloc(a, sizeof *g);
+    if (g == NULL) break;
+    yiwang__catalog__v1__region__init(g);
+    g->code = col_str(a, r, i, 0);
+    g->name = col_str(a, r, i, 1);
+    g->level = enum_from_db(&yiwang__catalog__v1__region_level__descriptor, PQgetvalue(r, i, 2));
+    g->parent_code = col_str(a, r, i, 3);
+    if (g->code == NULL || g->name == NULL || g->parent_code == NULL) break;
+    resp->regions[resp->n_regions++] = g;
+  }
+  PQclear(r);
+  if (resp == NULL || (int)resp->n_regions != n) return YW_ENOMEM;
+  *out = &resp->base;
+  return 0;
+}
+
+static const char TOPICS_LIST_SQL[] =
+    "SELECT t.code, t.name, t.audience,"
+    "       (SELECT count(*) FROM catalog.item_topics it JOIN catalog.items i ON i.id = it.item_id"
+    "        WHERE it.topic_code = t.code AND i.status = 'published')"
+    " FROM catalog.topics t WHERE $1 = '' OR t.audience = $1 ORDER BY t.sort, t.code";
+
+static int list_topics(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                       void *data) {
+  const Yiwang__Catalog__V1__ListTopicsRequest *req = (const void *)reqm;
+  catalog_ctx *ctx = data;
+  yw_arena *a = yw_rpc_call_arena(call);
+  if (req->audience[0] != '\0' && strcmp(req->audience, "person") != 0 &&
+      strcmp(req->audience, "company") != 0)
+    return yw_rpc_call_fail(call, YW_EINVAL, "audience must be person or company");
+  PGconn *conn = acquire(call, ctx);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "the catalog database is busy");
+  const char *params[] = {req->audience};
+  PGresult *r = NULL;
+  yw_pg_error err;
+  int rc = yw_pg_query(conn, TOPICS_LIST_SQL, 1, params, &r, &err);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc != 0) return db_fail(call, rc, &err);
+  Yiwang__Catalog__V1__ListTopicsResponse *resp = yw_arena_alloc(a, sizeof *resp);
+  int n = PQntuples(r);
+  if (resp != NULL) {
+    yiwang__catalog__v1__list_topics_response__init(resp);
+    resp->topics = yw_arena_calloc(a, (size_t)n + 1, sizeof *resp->topics);
+  }
+  for (int i = 0; resp != NULL && resp->topics != NULL && i < n; i++) {
+    Yiwang__Catalog__V1__Topic *t = yw_arena_alloc(a, sizeof *t);
+    if (t == NULL) break;
+    yiwang__catalog__v1__topic__init(t);
+    t->code = col_str(a, r, i, 0);
+    t->name = col_str(a, r, i, 1);
+    t->audience = col_str(a, r, i, 2);
+    t->item_count = (int32_t)col_ll(r, i, 3);
+    if (t->code == NULL || t->name == NULL || t->audience == NULL) break;
+    resp->topics[resp->n_topics++] = t;
+  }
+  PQclear(r);
+  if (resp == NULL || (int)resp->n_topics != n) return YW_ENOMEM;
+  *out = &resp->base;
+  return 0;
+}
+
+/* ---- UpsertItem ------------------------------------------------------------------ */
+
+static const char UPSERT_SQL[] =
+    "INSERT INTO catalog.items (basic_code, impl_code, name, type, department_code, region_code,"
+    "  level, legal_basis, conditions, fee_required, fee_amount_fen, fee_basis, legal_limit_days,"
+    "  promised_limit_days, processing_kind, online_depth, channels, consult_phone, status)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::boolean, $11::bigint, $12, $13::int,"
+    "  $14::int, $15, $16::int, $17::text[], $18, $19)"
+    " ON CONFLICT (impl_code) DO UPDATE SET basic_code = EXCLUDED.basic_code,"
+    "  name = EXCLUDED.name, type = EXCLUDED.type, department_code = EXCLUDED.department_code,"
+    "  region_code = EXCLUDED.region_code, level = EXCLUDED.level,"
+    "  legal_basis = EXCLUDED.legal_basis, conditions = EXCLUDED.conditions,"
+    "  fee_required = EXCLUDED.fee_required, fee_amount_fen = EXCLUDED.fee_amount_fen,"
+    "  fee_basis = EXCLUDED.fee_basis, legal_limit_days = EXCLUDED.legal_limit_days,"
+    "  promised_limit_days = EXCLUDED.promised_limit_days,"
+    "  processing_kind = EXCLUDED.processing_kind, online_depth = EXCLUDED.online_depth,"
+    "  channels = EXCLUDED.channels, consult_phone = EXCLUDED.consult_phone,"
+    "  status = EXCLUDED.status, version = catalog.items.version + 1, updated_at = now()"
+    " RETURNING id";
+
+/* The level of a region must be the item's level. */
+static const char REGION_LEVEL_SQL[] = "SELECT level FROM catalog.regions WHERE code = $1";
+
+/* Builds a PostgreSQL array literal of channel names, which validate_item restricted to
+ * [a-z-], so no element needs quoting. */
+static char *channels_literal(yw_arena *a, const Item *it) {
+  size_t len = 3;
+  for (size_t i = 0; i < it->n_channels; i++) len += strlen(it->channels[i]) + 1;
+  char *s = yw_arena_alloc(a, len);
+  if (s == NULL) return NULL;
+  size_t o = 0;
+  s[o++] = '{';
+  for (size_t i = 0; i < it->n_channels; i++) {
+    if (i > 0) s[o++] = ',';
+    size_t n = strlen(it->channels[i]);
+    memcpy(s + o, it->channels[i], n);
+    o += n;
+  }
+  s[o++] = '}';
+  s[o] = '\0';
+  return s;
+}
+
+static int validate_item(yw_rpc_call *call, const Item *it) {
+  int rc;
+  if (it->basic_code[0] == '\0' || it->impl_code[0] == '\0')
+    return yw_rpc_call_fail(call, YW_EINVAL, "item.basicCode and item.implCode are required");
+  if ((rc = check_code(call, "item.basicCode", it->basic_code)) != 0) return rc;
+  if ((rc = check_code(call, "item.implCode", it->impl_code)) != 0) return rc;
+  if ((rc = check_code(call, "item.departmentCode", it->department_code)) != 0) return rc;
+  if ((rc = check_code(call, "item.regionCode", it->region_code)) != 0) return rc;
+  if (it->name[0] == '\0' || strlen(it->name) > 600)
+    return yw_rpc_call_fail(call, YW_EINVAL, "item.name is required (at most 200 characters)");
+  if (it->legal_basis[0] == '\0')
+    return yw_rpc_call_fail(call, YW_EINVAL, "item.legalBasis is required");
+  if (it->type == 0 || it->level == 0 || it->processing_kind == 0)
+    return yw_rpc_call_fail(call, YW_EINVAL, "item.type, item.level and item.processingKind are required");
+  if (it->legal_limit_days < 0 || it->promised_limit_days < 0 ||
+      (it->legal_limit_days > 0 && it->promised_limit_days > it->legal_limit_days))
+    return yw_rpc_call_fail(call, YW_EINVAL,
+                            "item.promisedLimitDays must be between 0 and item.legalLimitDays");
+  if (it->processing_kind == YIWANG__CATALOG__V1__PROCESSING_KIND__INSTANT &&
+      it->promised_limit_days != 0)
+    return yw_rpc_call_fail(call, YW_EINVAL, "an instant item has no promised days");
+  if (it->online_depth < 1 || it->online_depth > 4)
+    return yw_rpc_call_fail(call, YW_EINVAL, "item.onlineDepth must be 1 to 4");
+  if (it->fee != NULL && it->fee->required && it->fee->amount_fen <= 0)
+    return yw_rpc_call_fail(call, YW_EINVAL, "a required fee needs a positive item.fee.amountFen");
+  if (it->fee != NULL && it->fee->amount_fen < 0)
+    return yw_rpc_call_fail(call, YW_EINVAL, "item.fee.amountFen cannot be negative");
+  if (it->n_channels > 8) return yw_rpc_call_fail(call, YW_EINVAL, "at most 8 channels");
+  for (size_t i = 0; i < it->n_channels; i++) {
+    const char *c = it->channels[i];
+    if (c[0] == '\0' || strlen(c) > 32 || strspn(c, "abcdefghijklmnopqrstuvwxyz-") != strlen(c))
+      return yw_rpc_call_fail(call, YW_EINVAL, "channels are lower-case words such as app, window");
+  }
+  if (it->n_materials > 50 || it->n_steps > 30 || it->n_topics > 10)
+    return yw_rpc_call_fail(call, YW_EINVAL, "too many materials, steps or topics");
+  for (size_t i = 0; i < it->n_materials; i++)
+    if (it->materials[i]->name[0] == '\0' || it->materials[i]->form == 0 ||
+        it->materials[i]->copies < 0)
+      return yw_rpc_call_fail(call, YW_EINVAL, "item.materials[%zu] needs a name, a form and copies >= 0", i);
+  for (size_t i = 0; i < it->n_topics; i++)
+    if ((rc = check_code(call, "item.topics", it->topics[i])) != 0) return rc;
+  return 0;
+}
+
+static int upsert_children(PGconn *conn, yw_arena *a, const char *id, const Item *it,
+                           yw_pg_error *err) {
+  const char *pid[] = {id};
+  int rc = yw_pg_query(conn, "DELETE FROM catalog.item_materials WHERE item_id = $1", 1, pid,
+                       NULL, err);
+  if (rc == 0)
+    rc = yw_pg_query(conn, "DELETE FROM catalog.item_steps WHERE item_id = $1", 1, pid, NULL, err);
+  if (rc == 0)
+    rc = yw_pg_query(conn, "DELETE FROM catalog.item_topics WHERE item_id = $1", 1, pid, NULL, err);
+  for (size_t i = 0; rc == 0 && i < it->n_materials; i++) {
+    const Yiwang__Catalog__V1__Material *m = it->materials[i];
+    char seq[16], copies[16];
+    snprintf(seq, sizeof seq, "%zu", i + 1);
+    snprintf(copies, sizeof copies, "%d", m->copies);
+    const char *p[] = {id, seq, m->name,
+                       enum_to_db(a, &yiwang__catalog__v1__material_form__descriptor, m->form, 0),
+                       copies, m->required ? "true" : "false",
+                       m->license_replaceable ? "true" : "false", m->note};
+    rc = yw_pg_query(conn,
+                     "INSERT INTO catalog.item_materials (item_id, seq, name, form, copies,"
+                     " required, license_replaceable, note)"
+                     " VALUES ($1::bigint, $2::int, $3, $4, $5::int, $6::boolean, $7::boolean, $8)",
+                     8, p, NULL, err);
+  }
+  for (size_t i = 0; rc == 0 && i < it->n_steps; i++) {
+    char seq[16];
+    snprintf(seq, sizeof seq, "%zu", i + 1);
+    const char *p[] = {id, seq, it->steps[i]->name, it->steps[i]->description};
+    rc = yw_pg_query(conn,
+                     "INSERT INTO catalog.item_steps (item_id, seq, name, description)"
+                     " VALUES ($1::bigint, $2::int, $3, $4)",
+                     4, p, NULL, err);
+  }
+  for (size_t i = 0; rc == 0 && i < it->n_topics; i++) {
+    const char *p[] = {id, it->topics[i]};
+    rc = yw_pg_query(conn,
+                     "INSERT INTO catalog.item_topics (item_id, topic_code) VALUES ($1::bigint, $2)"
+                     " ON CONFLICT DO NOTHING",
+                     2, p, NULL, err);
+  }
+  return rc;
+}
+
+static int upsert_item(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                       void *data) {
+  const Yiwang__Catalog__V1__UpsertItemRequest *req = (const void *)reqm;
+  catalog_ctx *ctx = data;
+  yw_arena *a = yw_rpc_call_arena(call);
+  const Item *it = req->item;
+  if (it == NULL) return yw_rpc_call_fail(call, YW_EINVAL, "item is required");
+  int rc = validate_item(call, it);
+  if (rc != 0) return rc;
+
+  const char *type = enum_to_db(a, &yiwang__catalog__v1__item_type__descriptor, it->type, 0);
+  const char *level = enum_to_db(a, &yiwang__catalog__v1__region_level__descriptor, it->level, 1);
+  const char *kind =
+      enum_to_db(a, &yiwang__catalog__v1__processing_kind__descriptor, it->processing_kind, 0);
+  const char *status =
+      it->status != 0 ? enum_to_db(a, &yiwang__catalog__v1__item_status__descriptor, it->status, 1)
+                      : "draft";
+  char *channels = channels_literal(a, it);
+  if (type == NULL || level == NULL || kind == NULL || status == NULL)
+    return yw_rpc_call_fail(call, YW_EINVAL, "unknown enum value in item");
+  if (channels == NULL) return YW_ENOMEM;
+  char fee_amount[32], legal[16], promised[16], depth[16];
+  snprintf(fee_amount, sizeof fee_amount, "%lld",
+           (long long)(it->fee != NULL ? it->fee->amount_fen : 0));
+  snprintf(legal, sizeof legal, "%d", it->legal_limit_days);
+  snprintf(promised, sizeof promised, "%d", it->promised_limit_days);
+  snprintf(depth, sizeof depth, "%d", it->online_depth);
+
+  PGconn *conn = acquire(call, ctx);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "the catalog database is busy");
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  PGresult *r = NULL;
+  int refused = 0; /* a rule of ours refused the write; its message is already set */
+  rc = yw_pg_begin(conn, &err);
+  if (rc == 0) {
+    const char *p[] = {it->region_code};
+    rc = yw_pg_query(conn, REGION_LEVEL_SQL, 1, p, &r, &err);
+    if (rc == 0 && PQntuples(r) == 0) {
+      rc = yw_rpc_call_fail(call, YW_EPRECOND, "no region with code %s", it->region_code);
+      refused = 1;
+    } else if (rc == 0 && strcmp(PQgetvalue(r, 0, 0), level) != 0) {
+      rc = yw_rpc_call_fail(call, YW_EINVAL, "region %s is a %s, not a %s", it->region_code,
+                            PQgetvalue(r, 0, 0), level);
+      refused = 1;
+    }
+    PQclear(r);
+    r = NULL;
+  }
+  char *id = NULL;
+  if (rc == 0) {
+    const char *p[] = {it->basic_code, it->impl_code, it->name, type, it->department_code,
+                       it->region_code, level, it->legal_basis, it->conditions,
+                       it->fee != NULL && it->fee->required ? "true" : "false", fee_amount,
+                       it->fee != NULL ? it->fee->basis : "", legal, promised, kind, depth,
+                       channels, it->consult_phone, status};
+    rc = yw_pg_query(conn, UPSERT_SQL, 19, p, &r, &err);
+    if (rc == 0) id = col_str(a, r, 0, 0);
+    PQclear(r);
+    if (rc == 0 && id == NULL) rc = YW_ENOMEM;
+  }
+  if (rc == 0) rc = upsert_children(conn, a, id, it, &err);
+  if (rc == 0) rc = yw_pg_commit(conn, &err);
+  Item *saved = NULL;
+  if (rc == 0) {
+    rc = load_item(conn, a, it->impl_code, &saved, &err);
+    if (rc == YW_ENOTFOUND) { /* a draft is not readable by residents; answer what was written */
+      saved = (Item *)it;
+      rc = 0;
+    }
+  } else {
+    yw_pg_rollback(conn);
+  }
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc == YW_ENOMEM || (rc != 0 && refused)) return rc;
+  if (rc != 0) return db_fail(call, rc, &err);
+  yw_log(YW_LOG_INFO, "catalog.item_saved", yw_rpc_call_request_id(call), "item %s saved",
+         it->impl_code);
+  *out = &saved->base;
+  return 0;
+}
+
+/* ---- the table ------------------------------------------------------------------- */
+
+static const yw_rpc_method catalog_methods[] = {
+    {"ListItems", list_items},     {"GetItem", get_item},     {"ListDepartments", list_departments},
+    {"ListRegions", list_regions}, {"ListTopics", list_topics}, {"UpsertItem", upsert_item},
+};
+
+void catalog_service_init(yw_rpc_service *svc, catalog_ctx *ctx) {
+  svc->descriptor = &yiwang__catalog__v1__catalog_service__descriptor;
+  svc->methods = catalog_methods;
+  svc->n_methods = sizeof catalog_methods / sizeof catalog_methods[0];
+  svc->data = ctx;
+}

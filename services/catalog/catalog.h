@@ -1,0 +1,27 @@
+/*
+ * catalog.h - yw-catalog's domain: the catalog of service items and their guides.
+ *
+ * The handlers serve yiwang.catalog.v1.CatalogService over yw_rpc. They read and write
+ * only the `catalog` schema; 三级四同 is enforced by the schema's trigger and surfaces as
+ * FAILED_PRECONDITION.
+ */
+#ifndef YW_CATALOG_H
+#define YW_CATALOG_H
+
+#include "yw_embed.h"
+#include "yw_pg.h"
+#include "yw_rpc.h"
+
+typedef struct catalog_ctx {
+  yw_pg_pool *pool;
+  int db_wait_ms; /* longest wait for a pooled connection */
+} catalog_ctx;
+
+/* The service table; data must point to a catalog_ctx that outlives the server. */
+void catalog_service_init(yw_rpc_service *svc, catalog_ctx *ctx);
+
+/* The schema's migrations, embedded at build time. */
+extern const struct yw_embedded_file catalog_migrations[];
+extern const unsigned catalog_migrations_count;
+
+#endif

@@ -1,0 +1,98 @@
+/*
+ * yw-catalog - serves yiwang.catalog.v1.CatalogService.
+ *
+ * Start-up: load configuration, open the PostgreSQL pool, apply the catalog schema's
+ * migrations (under an advisory lock, so several copies can start together), serve until
+ * SIGINT/SIGTERM, finish calls in flight, exit 0.
+ *
+ * Usage: yw-catalog [--migrate-only] [--help]
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "catalog.h"
+#include "yw_config.h"
+#include "yw_err.h"
+#include "yw_log.h"
+
+static char *cfg_listen;
+static char *cfg_pg_dsn;
+static char *cfg_log_level;
+static long cfg_threads;
+static long cfg_db_pool;
+static long cfg_db_wait_ms;
+
+static const yw_cfg_entry config[] = {
+    {"YW_CATALOG_LISTEN", YW_CFG_STR, "127.0.0.1:50052", 0, 0, "gRPC listen address",
+     &cfg_listen},
+    {"YW_PG_DSN", YW_CFG_STR, "host=127.0.0.1 port=5432 dbname=yiwang user=yiwang", 0, 0,
+     "libpq connection string", &cfg_pg_dsn},
+    {"YW_CATALOG_THREADS", YW_CFG_INT, "8", 1, 256, "worker threads", &cfg_threads},
+    {"YW_CATALOG_DB_POOL", YW_CFG_INT, "8", 1, 256, "PostgreSQL connections", &cfg_db_pool},
+    {"YW_CATALOG_DB_WAIT_MS", YW_CFG_INT, "2000", 1, 60000,
+     "longest wait for a pooled connection", &cfg_db_wait_ms},
+    {"YW_LOG_LEVEL", YW_CFG_STR, "info", 0, 0, "debug, info, warn or error", &cfg_log_level},
+};
+#define NCONFIG (sizeof config / sizeof config[0])
+
+int main(int argc, char **argv) {
+  int migrate_only = 0;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--migrate-only") == 0) {
+      migrate_only = 1;
+    } else {
+      fprintf(stderr, "usage: yw-catalog [--migrate-only]\nsettings (environment):\n");
+      yw_config_print(config, NCONFIG, stderr);
+      return strcmp(argv[i], "--help") == 0 ? 0 : 2;
+    }
+  }
+  yw_rpc_block_signals();
+  char err[256];
+  if (yw_config_load(config, NCONFIG, err, sizeof err) != 0) {
+    fprintf(stderr, "yw-catalog: %s\n", err);
+    return 2;
+  }
+  int level = yw_log_level_parse(cfg_log_level);
+  yw_log_init("yw-catalog", level >= 0 ? (enum yw_log_level)level : YW_LOG_INFO);
+
+  yw_pg_error pgerr;
+  catalog_ctx ctx = {NULL, (int)cfg_db_wait_ms};
+  if (yw_pg_pool_new(cfg_pg_dsn, (int)cfg_db_pool, &ctx.pool, &pgerr) != 0) {
+    yw_log(YW_LOG_ERROR, "db.unavailable", NULL, "%s", pgerr.message);
+    return 1;
+  }
+  PGconn *conn = yw_pg_pool_acquire(ctx.pool, 5000);
+  int rc = conn != NULL ? yw_pg_migrate(conn, "catalog", catalog_migrations,
+                                        catalog_migrations_count, &pgerr)
+                        : YW_EUNAVAIL;
+  yw_pg_pool_release(ctx.pool, conn);
+  if (rc != 0) {
+    yw_log(YW_LOG_ERROR, "db.migration_failed", NULL, "%s", pgerr.message);
+    yw_pg_pool_free(ctx.pool);
+    return 1;
+  }
+  if (migrate_only) {
+    yw_pg_pool_free(ctx.pool);
+    return 0;
+  }
+
+  yw_rpc_service svc;
+  catalog_service_init(&svc, &ctx);
+  yw_rpc_server *server = NULL;
+  rc = yw_rpc_server_new(cfg_listen, (int)cfg_threads, &server);
+  if (rc == 0) rc = yw_rpc_server_add_service(server, &svc);
+  if (rc == 0) rc = yw_rpc_server_start(server);
+  if (rc != 0) {
+    yw_log(YW_LOG_ERROR, "server.start_failed", NULL, "cannot serve on %s: %s", cfg_listen,
+           yw_strerror(rc));
+    yw_rpc_server_free(server);
+    yw_pg_pool_free(ctx.pool);
+    return 1;
+  }
+  yw_log(YW_LOG_INFO, "server.started", NULL, "serving yiwang.catalog.v1 on %s", cfg_listen);
+  yw_rpc_server_wait_signal(server);
+  yw_rpc_server_free(server);
+  yw_pg_pool_free(ctx.pool);
+  yw_log(YW_LOG_INFO, "server.stopped", NULL, "bye");
+  return 0;
+}

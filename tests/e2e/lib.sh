@@ -1,0 +1,77 @@
+# lib.sh - shared by the end-to-end tests: a fresh database on the test PostgreSQL, the
+# built processes started on free ports, small assertion helpers. Sourced, not run.
+set -euo pipefail
+
+: "${YW_BUILD_DIR:?run through ctest (./dev test)}"
+: "${YW_SOURCE_DIR:?run through ctest (./dev test)}"
+: "${YW_TEST_PG_PORT:?run through ./dev test, which starts PostgreSQL}"
+: "${YW_TEST_REDIS_ADDR:?run through ./dev test, which starts Redis}"
+
+E2E_TMP="$(mktemp -d /tmp/yw-e2e.XXXXXX)"
+E2E_DB="e2e_$$_$RANDOM"
+E2E_PIDS=()
+E2E_FAILS=0
+E2E_PASSES=0
+
+e2e_cleanup() {
+  for pid in "${E2E_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  psql -h 127.0.0.1 -p "$YW_TEST_PG_PORT" -U postgres -qc "DROP DATABASE IF EXISTS $E2E_DB WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$E2E_TMP"
+}
+trap e2e_cleanup EXIT
+
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+pass() { E2E_PASSES=$((E2E_PASSES + 1)); printf 'ok   %s\n' "$1"; }
+fail() { E2E_FAILS=$((E2E_FAILS + 1)); printf 'FAIL %s\n' "$1"; }
+check() { # check NAME COMMAND...
+  local name="$1"; shift
+  if "$@"; then pass "$name"; else fail "$name"; fi
+}
+finish() {
+  printf '%d passed, %d failed\n' "$E2E_PASSES" "$E2E_FAILS"
+  [ "$E2E_FAILS" = 0 ]
+}
+
+# Creates the database, migrates with the real binary, loads the demo seed.
+e2e_database() {
+  psql -h 127.0.0.1 -p "$YW_TEST_PG_PORT" -U postgres -qc "CREATE DATABASE $E2E_DB" >/dev/null
+  export YW_PG_DSN="host=127.0.0.1 port=$YW_TEST_PG_PORT dbname=$E2E_DB user=postgres"
+  export YW_REDIS_ADDR="$YW_TEST_REDIS_ADDR"
+  "$YW_BUILD_DIR/services/catalog/yw-catalog" --migrate-only
+  psql -h 127.0.0.1 -p "$YW_TEST_PG_PORT" -U postgres -d "$E2E_DB" -q -v ON_ERROR_STOP=1 \
+    -f "$YW_SOURCE_DIR/services/catalog/seed/demo.sql" >/dev/null
+}
+
+# Starts yw-catalog and yw-gateway; sets CATALOG_ADDR, GW (http base), GWS (https base).
+e2e_start() {
+  local cport gport tport
+  cport="$(free_port)"; gport="$(free_port)"; tport="$(free_port)"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$E2E_TMP/tls.key" -out "$E2E_TMP/tls.crt" 2>/dev/null
+  CATALOG_ADDR="127.0.0.1:$cport"
+  YW_CATALOG_LISTEN="$CATALOG_ADDR" "$YW_BUILD_DIR/services/catalog/yw-catalog" \
+    >"$E2E_TMP/catalog.log" 2>&1 &
+  CATALOG_PID=$!
+  E2E_PIDS+=("$CATALOG_PID")
+  YW_GATEWAY_LISTEN="127.0.0.1:$gport" YW_GATEWAY_TLS_LISTEN="127.0.0.1:$tport" \
+    YW_GATEWAY_TLS_CERT="$E2E_TMP/tls.crt" YW_GATEWAY_TLS_KEY="$E2E_TMP/tls.key" \
+    YW_UPSTREAM_CATALOG="$CATALOG_ADDR" YW_GATEWAY_CORS_ORIGINS="https://h5.example.gov.cn" \
+    YW_GATEWAY_MAX_BODY=65536 YW_GATEWAY_THREADS=2 \
+    "$YW_BUILD_DIR/gateway/yw-gateway" >"$E2E_TMP/gateway.log" 2>&1 &
+  GATEWAY_PID=$!
+  E2E_PIDS+=("$GATEWAY_PID")
+  GW="http://127.0.0.1:$gport"
+  GWS="https://127.0.0.1:$tport"
+  GW_PORT="$gport"
+  for _ in $(seq 150); do
+    curl -fsS "$GW/readyz" >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  echo "the processes did not become ready"; tail -20 "$E2E_TMP"/*.log
+  return 1
+}

@@ -1,0 +1,518 @@
+/*
+ * test_catalog_service.c - yw-catalog on the real runtime against a real PostgreSQL:
+ * the service runs in this process on yw_rpc_server (port 0), the test calls it with
+ * yw_rpc_call_sync over a real gRPC connection, and the database is a fresh one with the
+ * migrations and the demo seed applied.
+ *
+ * Proves: migrations apply once and are recorded; search ranking for Chinese keywords;
+ * stable cursor pagination; filters; the guide with its materials and steps; 三级四同
+ * refusal leaving the data unchanged; input validation; the health service.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "catalog.h"
+#include "yiwang/catalog/v1/catalog.pb-c.h"
+#include "yw_err.h"
+#include "yw_log.h"
+#include "yw_testdb.h"
+
+#define SVC "/yiwang.catalog.v1.CatalogService/"
+
+static char dsn[512];
+static catalog_ctx ctx;
+static yw_rpc_service svc;
+static yw_rpc_server *server;
+static yw_rpc_client *client;
+static yw_rpc_channel *channel;
+
+static int setup(void **state) {
+  (void)state;
+  yw_log_init("test", YW_LOG_WARN);
+  if (yw_testdb_create(dsn, sizeof dsn) != 0) return -1;
+  yw_pg_error err;
+  if (yw_pg_pool_new(dsn, 4, &ctx.pool, &err) != 0) {
+    fprintf(stderr, "pool: %s\n", err.message);
+    return -1;
+  }
+  ctx.db_wait_ms = 2000;
+  PGconn *c = yw_pg_pool_acquire(ctx.pool, 1000);
+  int rc = yw_pg_migrate(c, "catalog", catalog_migrations, catalog_migrations_count, &err);
+  yw_pg_pool_release(ctx.pool, c);
+  if (rc != 0) {
+    fprintf(stderr, "migrate: %s\n", err.message);
+    return -1;
+  }
+  if (yw_testdb_run_file(dsn, "services/catalog/seed/demo.sql") != 0) return -1;
+  catalog_service_init(&svc, &ctx);
+  if (yw_rpc_server_new("127.0.0.1:0", 4, &server) != 0) return -1;
+  if (yw_rpc_server_add_service(server, &svc) != 0 || yw_rpc_server_start(server) != 0) return -1;
+  char target[64];
+  snprintf(target, sizeof target, "127.0.0.1:%d", yw_rpc_server_port(server));
+  if (yw_rpc_client_new(&client) != 0) return -1;
+  channel = yw_rpc_channel_new(client, target, 1, 4 << 20);
+  return channel != NULL ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  yw_rpc_channel_free(channel);
+  yw_rpc_client_free(client);
+  yw_rpc_server_free(server);
+  yw_pg_pool_free(ctx.pool);
+  yw_testdb_drop();
+  return 0;
+}
+
+static grpc_status_code call(const char *method, const ProtobufCMessage *req,
+                             const ProtobufCMessageDescriptor *out_desc, ProtobufCMessage **out,
+                             char *msg, size_t msglen) {
+  char path[128];
+  snprintf(path, sizeof path, SVC "%s", method);
+  return yw_rpc_call_sync(channel, path, req, out_desc, NULL, out, NULL, 0, 5000, msg, msglen);
+}
+
+static Yiwang__Catalog__V1__ListItemsResponse *search(Yiwang__Catalog__V1__ListItemsRequest *req,
+                                                      grpc_status_code *st, char *msg) {
+  ProtobufCMessage *out = NULL;
+  *st = call("ListItems", &req->base, &yiwang__catalog__v1__list_items_response__descriptor, &out,
+             msg, 256);
+  return (Yiwang__Catalog__V1__ListItemsResponse *)out;
+}
+
+static long long scalar(const char *sql) {
+  PGconn *c = yw_pg_pool_acquire(ctx.pool, 1000);
+  PGresult *r = NULL;
+  long long v = -1;
+  if (yw_pg_query(c, sql, 0, NULL, &r, NULL) == 0) v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+  PQclear(r);
+  yw_pg_pool_release(ctx.pool, c);
+  return v;
+}
+
+static void test_migrations_apply_once_and_are_recorded(void **state) {
+  (void)state;
+  PGconn *c = yw_pg_pool_acquire(ctx.pool, 1000);
+  yw_pg_error err;
+  assert_int_equal(yw_pg_migrate(c, "catalog", catalog_migrations, catalog_migrations_count, &err), 0);
+  yw_pg_pool_release(ctx.pool, c);
+  assert_int_equal(scalar("SELECT count(*) FROM catalog.schema_migrations"),
+                   (long long)catalog_migrations_count);
+}
+
+static void test_seed_has_the_size_of_a_city(void **state) {
+  (void)state;
+  assert_true(scalar("SELECT count(*) FROM catalog.items") >= 200);
+  assert_true(scalar("SELECT count(*) FROM catalog.departments") >= 12);
+  assert_int_equal(scalar("SELECT count(DISTINCT level) FROM catalog.items"
+                          " WHERE level IN ('province','city','county')"),
+                   3);
+}
+
+static void test_search_id_card_finds_renewal_first_among_matches(void **state) {
+  (void)state;
+  Yiwang__Catalog__V1__ListItemsRequest req = YIWANG__CATALOG__V1__LIST_ITEMS_REQUEST__INIT;
+  req.q = "身份证";
+  req.page_size = 10;
+  grpc_status_code st;
+  char msg[256];
+  Yiwang__Catalog__V1__ListItemsResponse *resp = search(&req, &st, msg);
+  assert_int_equal(st, GRPC_STATUS_OK);
+  assert_true(resp->n_items > 0);
+  int found = 0;
+  for (size_t i = 0; i < resp->n_items; i++)
+    if (strcmp(resp->items[i]->name, "居民身份证换领") == 0) found = 1;
+  assert_true(found);
+  /* ranked by relevance: the first results carry the words in their names */
+  assert_non_null(strstr(resp->items[0]->name, "身份证"));
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+}
+
+static void test_search_business_license_finds_company_registration(void **state) {
+  (void)state;
+  Yiwang__Catalog__V1__ListItemsRequest req = YIWANG__CATALOG__V1__LIST_ITEMS_REQUEST__INIT;
+  req.q = "营业执照";
+  req.page_size = 50;
+  grpc_status_code st;
+  char msg[256];
+  Yiwang__Catalog__V1__ListItemsResponse *resp = search(&req, &st, msg);
+  assert_int_equal(st, GRPC_STATUS_OK);
+  int found = 0;
+  for (size_t i = 0; i < resp->n_items; i++)
+    if (strcmp(resp->items[i]->name, "企业设立登记") == 0) found = 1;
+  assert_true(found);
+  assert_non_null(strstr(resp->items[0]->name, "营业执照"));
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+}
+
+static void test_search_with_no_match_is_empty_not_an_error(void **state) {
+  (void)state;
+  Yiwang__Catalog__V1__ListItemsRequest req = YIWANG__CATALOG__V1__LIST_ITEMS_REQUEST__INIT;
+  req.q = "不存在的事项名称zzz";
+  grpc_status_code st;
+  char msg[256];
+  Yiwang__Catalog__V1__ListItemsResponse *resp = search(&req, &st, msg);
+  assert_int_equal(st, GRPC_STATUS_OK);
+  assert_int_equal(resp->n_items, 0);
+  assert_string_equal(resp->next_page_token, "");
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+}
+
+static void test_sql_looking_query_is_just_text(void **state) {
+  (void)state;
+  long long before = scalar("SELECT count(*) FROM catalog.items");
+  Yiwang__Catalog__V1__ListItemsRequest req = YIWANG__CATALOG__V1__LIST_ITEMS_REQUEST__INIT;
+  req.q = "'; DROP TABLE catalog.items; --";
+  grpc_status_code st;
+  char msg[256];
+  Yiwang__Catalog__V1__ListItemsResponse *resp = search(&req, &st, msg);
+  assert_int_equal(st, GRPC_STATUS_OK);
+  assert_int_equal(resp->n_items, 0);
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+  assert_int_equal(scalar("SELECT count(*) FROM catalog.items"), before);
+}
+
+static void test_pages_cover_every_item_once_in_order(void **state) {
+  (void)state;
+  long long published = scalar("SELECT count(*) FROM catalog.items WHERE status = 'published'");
+  char token[256] = "";
+  char seen[400][64];
+  size_t nseen = 0;
+  int pages = 0;
+  int32_t total = -1;
+  do {
+    Yiwang__Catalog__V1__ListItemsRequest req = YIWANG__CATALOG__V1__LIST_ITEMS_REQUEST__INIT;
+    req.page_size = 37;
+    req.page_token = token;
+    grpc_status_code st;
+    char msg[256];
+    Yiwang__Catalog__V1__ListItemsResponse *resp = search(&req, &st, msg);
+    assert_int_equal(st, GRPC_STATUS_OK);
+    if (total < 0) total = resp->total_size;
+    for (size_t i = 0; i < resp->n_items; i++) {
+      for (size_t k = 0; k < nseen; k++) assert_string_not_equal(seen[k], resp->items[i]->impl_code);
+      assert_true(nseen < 400);
+      snprintf(seen[nseen++], 64, "%s", resp->items[i]->impl_code);
+    }
+    snprintf(token, sizeof token, "%s", resp->next_page_token);
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+    pages++;
+  } while (token[0] != '\0' && pages < 50);
+  assert_int_equal((long long)nseen, published);
+  assert_int_equal(total, published);
+}
+
+static void test_page_token_of_another_query_is_refused(void **state) {
+  (void)state;
+  Yiwang__Catalog__V1__ListItemsRequest req = YIWANG__CATALOG__V1__LIST_ITEMS_REQUEST__INIT;
+  req.q = "登记";
+  req.page_size = 2;
+  grpc_status_code st;
+  char msg[256];
+  Yiwang__Catalog__V1__ListItemsResponse *resp = search(&req, &st, msg);
+  assert_int_equal(st, GRPC_STATUS_OK);
+  assert_string_not_equal(resp->next_page_token, "");
+  char token[256];
+  snprintf(token, sizeof token, "%s", resp->next_page_token);
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+  req.q = "许可";
+  req.page_token = token;
+  resp = search(&req, &st, msg);
+  assert_int_equal(st, GRPC_STATUS_INVALID_ARGUMENT);
+  assert_non_null(strstr(msg, "another query"));
+  req.page_token = "not-a-token!";
+  resp = search(&req, &st, msg);
+  assert_int_equal(st, GRPC_STATUS_INVALID_ARGUMENT);
+}
+
+static void test_filters_by_level_and_department(void **state) {
+  (void)state;
+  Yiwang__Catalog__V1__ListItemsRequest req = YIWANG__CATALOG__V1__LIST_ITEMS_REQUEST__INIT;
+  req.level = YIWANG__CATALOG__V1__REGION_LEVEL__COUNTY;
+  req.page_size = 100;
+  grpc_status_code st;
+  char msg[256];
+  Yiwang__Catalog__V1__ListItemsResponse *resp = search(&req, &st, msg);
+  assert_int_equal(st, GRPC_STATUS_OK);
+  assert_true(resp->n_items > 0);
+  for (size_t i = 0; i < resp->n_items; i++)
+    assert_int_equal(resp->items[i]->level, YIWANG__CATALOG__V1__REGION_LEVEL__COUNTY);
+  char dept[64];
+  snprintf(dept, sizeof dept, "%s", resp->items[0]->department_code);
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+  Yiwang__Catalog__V1__ListItemsRequest req2 = YIWANG__CATALOG__V1__LIST_ITEMS_REQUEST__INIT;
+  req2.department = dept;
+  req2.page_size = 100;
+  resp = search(&req2, &st, msg);
+  assert_int_equal(st, GRPC_STATUS_OK);
+  assert_true(resp->n_items > 0);
+  for (size_t i = 0; i < resp->n_items; i++)
+    assert_string_equal(resp->items[i]->department_code, dept);
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+}
+
+static void test_bad_list_input_is_invalid_argument(void **state) {
+  (void)state;
+  Yiwang__Catalog__V1__ListItemsRequest req = YIWANG__CATALOG__V1__LIST_ITEMS_REQUEST__INIT;
+  grpc_status_code st;
+  char msg[256];
+  req.page_size = 101;
+  search(&req, &st, msg);
+  assert_int_equal(st, GRPC_STATUS_INVALID_ARGUMENT);
+  req.page_size = -1;
+  search(&req, &st, msg);
+  assert_int_equal(st, GRPC_STATUS_INVALID_ARGUMENT);
+  req.page_size = 10;
+  req.department = "x' OR 1=1";
+  search(&req, &st, msg);
+  assert_int_equal(st, GRPC_STATUS_INVALID_ARGUMENT);
+  req.department = "";
+  char longq[400];
+  memset(longq, 'a', sizeof longq - 1);
+  longq[sizeof longq - 1] = '\0';
+  req.q = longq;
+  search(&req, &st, msg);
+  assert_int_equal(st, GRPC_STATUS_INVALID_ARGUMENT);
+}
+
+/* The implementation code of the city-level item with this name. */
+static void code_of(const char *name, char *out, size_t size) {
+  PGconn *c = yw_pg_pool_acquire(ctx.pool, 1000);
+  const char *p[] = {name};
+  PGresult *r = NULL;
+  assert_int_equal(yw_pg_query(c,
+                               "SELECT impl_code FROM catalog.items WHERE name = $1"
+                               " AND status = 'published' ORDER BY (level = 'city') DESC LIMIT 1",
+                               1, p, &r, NULL),
+                   0);
+  assert_int_equal(PQntuples(r), 1);
+  snprintf(out, size, "%s", PQgetvalue(r, 0, 0));
+  PQclear(r);
+  yw_pg_pool_release(ctx.pool, c);
+}
+
+static void test_guide_has_materials_steps_and_fee(void **state) {
+  (void)state;
+  char code[64];
+  code_of("居民身份证换领", code, sizeof code);
+  Yiwang__Catalog__V1__GetItemRequest req = YIWANG__CATALOG__V1__GET_ITEM_REQUEST__INIT;
+  req.code = code;
+  ProtobufCMessage *out = NULL;
+  char msg[256];
+  assert_int_equal(call("GetItem", &req.base, &yiwang__catalog__v1__item__descriptor, &out, msg,
+                        sizeof msg),
+                   GRPC_STATUS_OK);
+  Yiwang__Catalog__V1__Item *it = (Yiwang__Catalog__V1__Item *)out;
+  assert_string_equal(it->name, "居民身份证换领");
+  assert_string_equal(it->impl_code, code);
+  assert_true(it->n_materials >= 1);
+  assert_true(it->n_steps >= 1);
+  assert_non_null(it->fee);
+  assert_true(it->department_name[0] != '\0');
+  assert_true(it->updated_at[0] != '\0');
+  assert_non_null(strstr(it->updated_at, "+08:00"));
+  protobuf_c_message_free_unpacked(out, NULL);
+
+  req.code = "NO-SUCH-CODE";
+  assert_int_equal(call("GetItem", &req.base, &yiwang__catalog__v1__item__descriptor, &out, msg,
+                        sizeof msg),
+                   GRPC_STATUS_NOT_FOUND);
+  req.code = "";
+  assert_int_equal(call("GetItem", &req.base, &yiwang__catalog__v1__item__descriptor, &out, msg,
+                        sizeof msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+}
+
+/* Builds a valid item at the given region that copies the basic code of an existing one. */
+static void fill_item(Yiwang__Catalog__V1__Item *it, Yiwang__Catalog__V1__Fee *fee, PGresult *base,
+                      const char *impl_code, const char *region, const char *dept) {
+  it->basic_code = PQgetvalue(base, 0, 0);
+  it->name = PQgetvalue(base, 0, 1);
+  it->type = (Yiwang__Catalog__V1__ItemType)protobuf_c_enum_descriptor_get_value_by_name(
+                 &yiwang__catalog__v1__item_type__descriptor, PQgetvalue(base, 0, 2))
+                 ->value;
+  it->legal_basis = PQgetvalue(base, 0, 3);
+  it->impl_code = (char *)impl_code;
+  it->region_code = (char *)region;
+  it->department_code = (char *)dept;
+  it->level = YIWANG__CATALOG__V1__REGION_LEVEL__COUNTY;
+  it->legal_limit_days = 20;
+  it->promised_limit_days = 5;
+  it->processing_kind = YIWANG__CATALOG__V1__PROCESSING_KIND__PROMISED;
+  it->online_depth = 3;
+  it->status = YIWANG__CATALOG__V1__ITEM_STATUS__PUBLISHED;
+  it->fee = fee;
+}
+
+static void test_same_four_refuses_another_name_and_keeps_data(void **state) {
+  (void)state;
+  PGconn *c = yw_pg_pool_acquire(ctx.pool, 1000);
+  PGresult *base = NULL;
+  assert_int_equal(yw_pg_query(c,
+                               "SELECT i.basic_code, i.name, i.type, i.legal_basis, r.code, d.code"
+                               " FROM catalog.items i, catalog.regions r, catalog.departments d"
+                               " WHERE r.level = 'county' AND d.region_code = r.code"
+                               " ORDER BY i.id, r.code, d.code LIMIT 1",
+                               0, NULL, &base, NULL),
+                   0);
+  yw_pg_pool_release(ctx.pool, c);
+  assert_int_equal(PQntuples(base), 1);
+  long long before = scalar("SELECT count(*) FROM catalog.items");
+
+  Yiwang__Catalog__V1__Item it = YIWANG__CATALOG__V1__ITEM__INIT;
+  Yiwang__Catalog__V1__Fee fee = YIWANG__CATALOG__V1__FEE__INIT;
+  fill_item(&it, &fee, base, "TEST-SAMEFOUR-1", PQgetvalue(base, 0, 4), PQgetvalue(base, 0, 5));
+  it.name = "另一个名字";
+  Yiwang__Catalog__V1__UpsertItemRequest req = YIWANG__CATALOG__V1__UPSERT_ITEM_REQUEST__INIT;
+  req.item = &it;
+  ProtobufCMessage *out = NULL;
+  char msg[256];
+  assert_int_equal(call("UpsertItem", &req.base, &yiwang__catalog__v1__item__descriptor, &out, msg,
+                        sizeof msg),
+                   GRPC_STATUS_FAILED_PRECONDITION);
+  assert_non_null(strstr(msg, "every level"));
+  assert_int_equal(scalar("SELECT count(*) FROM catalog.items"), before);
+
+  /* the same basic code with the same name, type and basis is accepted at county level */
+  it.name = PQgetvalue(base, 0, 1);
+  assert_int_equal(call("UpsertItem", &req.base, &yiwang__catalog__v1__item__descriptor, &out, msg,
+                        sizeof msg),
+                   GRPC_STATUS_OK);
+  Yiwang__Catalog__V1__Item *saved = (Yiwang__Catalog__V1__Item *)out;
+  assert_string_equal(saved->impl_code, "TEST-SAMEFOUR-1");
+  assert_int_equal(saved->version, 1);
+  protobuf_c_message_free_unpacked(out, NULL);
+  assert_int_equal(scalar("SELECT count(*) FROM catalog.items"), before + 1);
+
+  /* an update bumps the version */
+  it.conditions = "更新后的条件";
+  assert_int_equal(call("UpsertItem", &req.base, &yiwang__catalog__v1__item__descriptor, &out, msg,
+                        sizeof msg),
+                   GRPC_STATUS_OK);
+  saved = (Yiwang__Catalog__V1__Item *)out;
+  assert_int_equal(saved->version, 2);
+  assert_string_equal(saved->conditions, "更新后的条件");
+  protobuf_c_message_free_unpacked(out, NULL);
+
+  /* a wrong type for the same basic code is refused too */
+  it.type = it.type == YIWANG__CATALOG__V1__ITEM_TYPE__PUBLIC_SERVICE
+                ? YIWANG__CATALOG__V1__ITEM_TYPE__ADMINISTRATIVE_LICENSE
+                : YIWANG__CATALOG__V1__ITEM_TYPE__PUBLIC_SERVICE;
+  it.impl_code = "TEST-SAMEFOUR-2";
+  assert_int_equal(call("UpsertItem", &req.base, &yiwang__catalog__v1__item__descriptor, &out, msg,
+                        sizeof msg),
+                   GRPC_STATUS_FAILED_PRECONDITION);
+  assert_int_equal(scalar("SELECT count(*) FROM catalog.items"), before + 1);
+  PQclear(base);
+}
+
+static void test_upsert_validates_its_input(void **state) {
+  (void)state;
+  Yiwang__Catalog__V1__UpsertItemRequest req = YIWANG__CATALOG__V1__UPSERT_ITEM_REQUEST__INIT;
+  ProtobufCMessage *out = NULL;
+  char msg[256];
+  assert_int_equal(call("UpsertItem", &req.base, &yiwang__catalog__v1__item__descriptor, &out, msg,
+                        sizeof msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+  Yiwang__Catalog__V1__Item it = YIWANG__CATALOG__V1__ITEM__INIT;
+  it.basic_code = "B1";
+  it.impl_code = "I1";
+  it.name = "测试事项";
+  it.legal_basis = "某法";
+  it.type = YIWANG__CATALOG__V1__ITEM_TYPE__PUBLIC_SERVICE;
+  it.level = YIWANG__CATALOG__V1__REGION_LEVEL__CITY;
+  it.processing_kind = YIWANG__CATALOG__V1__PROCESSING_KIND__PROMISED;
+  it.online_depth = 2;
+  it.legal_limit_days = 5;
+  it.promised_limit_days = 9; /* more than the legal limit */
+  req.item = &it;
+  assert_int_equal(call("UpsertItem", &req.base, &yiwang__catalog__v1__item__descriptor, &out, msg,
+                        sizeof msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+  assert_non_null(strstr(msg, "promisedLimitDays"));
+}
+
+static void test_departments_regions_topics_are_listed(void **state) {
+  (void)state;
+  ProtobufCMessage *out = NULL;
+  char msg[256];
+  Yiwang__Catalog__V1__ListDepartmentsRequest dreq = YIWANG__CATALOG__V1__LIST_DEPARTMENTS_REQUEST__INIT;
+  assert_int_equal(call("ListDepartments", &dreq.base,
+                        &yiwang__catalog__v1__list_departments_response__descriptor, &out, msg,
+                        sizeof msg),
+                   GRPC_STATUS_OK);
+  Yiwang__Catalog__V1__ListDepartmentsResponse *d = (void *)out;
+  assert_true(d->n_departments >= 12);
+  protobuf_c_message_free_unpacked(out, NULL);
+
+  Yiwang__Catalog__V1__ListRegionsRequest rreq = YIWANG__CATALOG__V1__LIST_REGIONS_REQUEST__INIT;
+  rreq.level = YIWANG__CATALOG__V1__REGION_LEVEL__COUNTY;
+  assert_int_equal(call("ListRegions", &rreq.base,
+                        &yiwang__catalog__v1__list_regions_response__descriptor, &out, msg,
+                        sizeof msg),
+                   GRPC_STATUS_OK);
+  Yiwang__Catalog__V1__ListRegionsResponse *g = (void *)out;
+  assert_true(g->n_regions >= 3);
+  for (size_t i = 0; i < g->n_regions; i++)
+    assert_int_equal(g->regions[i]->level, YIWANG__CATALOG__V1__REGION_LEVEL__COUNTY);
+  protobuf_c_message_free_unpacked(out, NULL);
+
+  Yiwang__Catalog__V1__ListTopicsRequest treq = YIWANG__CATALOG__V1__LIST_TOPICS_REQUEST__INIT;
+  treq.audience = "company";
+  assert_int_equal(call("ListTopics", &treq.base, &yiwang__catalog__v1__list_topics_response__descriptor,
+                        &out, msg, sizeof msg),
+                   GRPC_STATUS_OK);
+  Yiwang__Catalog__V1__ListTopicsResponse *t = (void *)out;
+  assert_true(t->n_topics >= 3);
+  for (size_t i = 0; i < t->n_topics; i++) assert_string_equal(t->topics[i]->audience, "company");
+  protobuf_c_message_free_unpacked(out, NULL);
+  treq.audience = "alien";
+  assert_int_equal(call("ListTopics", &treq.base, &yiwang__catalog__v1__list_topics_response__descriptor,
+                        &out, msg, sizeof msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+}
+
+static void test_health_check_answers_serving(void **state) {
+  (void)state;
+  assert_int_equal(yw_rpc_health_check(channel, 2000), 0);
+}
+
+static void test_unknown_method_is_unimplemented(void **state) {
+  (void)state;
+  Yiwang__Catalog__V1__GetItemRequest req = YIWANG__CATALOG__V1__GET_ITEM_REQUEST__INIT;
+  ProtobufCMessage *out = NULL;
+  char msg[256];
+  assert_int_equal(yw_rpc_call_sync(channel, "/yiwang.catalog.v1.CatalogService/Nope", &req.base,
+                                    &yiwang__catalog__v1__item__descriptor, NULL, &out, NULL, 0,
+                                    2000, msg, sizeof msg),
+                   GRPC_STATUS_UNIMPLEMENTED);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_migrations_apply_once_and_are_recorded),
+      cmocka_unit_test(test_seed_has_the_size_of_a_city),
+      cmocka_unit_test(test_search_id_card_finds_renewal_first_among_matches),
+      cmocka_unit_test(test_search_business_license_finds_company_registration),
+      cmocka_unit_test(test_search_with_no_match_is_empty_not_an_error),
+      cmocka_unit_test(test_sql_looking_query_is_just_text),
+      cmocka_unit_test(test_pages_cover_every_item_once_in_order),
+      cmocka_unit_test(test_page_token_of_another_query_is_refused),
+      cmocka_unit_test(test_filters_by_level_and_department),
+      cmocka_unit_test(test_bad_list_input_is_invalid_argument),
+      cmocka_unit_test(test_guide_has_materials_steps_and_fee),
+      cmocka_unit_test(test_same_four_refuses_another_name_and_keeps_data),
+      cmocka_unit_test(test_upsert_validates_its_input),
+      cmocka_unit_test(test_departments_regions_topics_are_listed),
+      cmocka_unit_test(test_health_check_answers_serving),
+      cmocka_unit_test(test_unknown_method_is_unimplemented),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}

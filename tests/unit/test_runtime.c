@@ -1,0 +1,151 @@
+/*
+ * test_runtime.c - the small parts of lib/: error mapping, the arena and its cap, the
+ * configuration table (defaults, environment, file override, bounds).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "yw_arena.h"
+#include "yw_config.h"
+#include "yw_err.h"
+
+static void test_grpc_to_http_mapping_follows_design(void **state) {
+  (void)state;
+  assert_int_equal(yw_grpc_to_http(GRPC_STATUS_OK), 200);
+  assert_int_equal(yw_grpc_to_http(GRPC_STATUS_INVALID_ARGUMENT), 400);
+  assert_int_equal(yw_grpc_to_http(GRPC_STATUS_UNAUTHENTICATED), 401);
+  assert_int_equal(yw_grpc_to_http(GRPC_STATUS_PERMISSION_DENIED), 403);
+  assert_int_equal(yw_grpc_to_http(GRPC_STATUS_NOT_FOUND), 404);
+  assert_int_equal(yw_grpc_to_http(GRPC_STATUS_ALREADY_EXISTS), 409);
+  assert_int_equal(yw_grpc_to_http(GRPC_STATUS_ABORTED), 409);
+  assert_int_equal(yw_grpc_to_http(GRPC_STATUS_FAILED_PRECONDITION), 412);
+  assert_int_equal(yw_grpc_to_http(GRPC_STATUS_RESOURCE_EXHAUSTED), 429);
+  assert_int_equal(yw_grpc_to_http(GRPC_STATUS_UNAVAILABLE), 503);
+  assert_int_equal(yw_grpc_to_http(GRPC_STATUS_DEADLINE_EXCEEDED), 504);
+  assert_int_equal(yw_grpc_to_http(GRPC_STATUS_INTERNAL), 500);
+}
+
+static void test_error_codes_map_to_grpc_and_names(void **state) {
+  (void)state;
+  assert_int_equal(yw_err_to_grpc(YW_EINVAL), GRPC_STATUS_INVALID_ARGUMENT);
+  assert_int_equal(yw_err_to_grpc(YW_ENOTFOUND), GRPC_STATUS_NOT_FOUND);
+  assert_int_equal(yw_err_to_grpc(YW_EPRECOND), GRPC_STATUS_FAILED_PRECONDITION);
+  assert_int_equal(yw_err_to_grpc(YW_EUNAVAIL), GRPC_STATUS_UNAVAILABLE);
+  assert_int_equal(yw_err_to_grpc(-999), GRPC_STATUS_INTERNAL);
+  assert_string_equal(yw_grpc_status_name(GRPC_STATUS_NOT_FOUND), "NOT_FOUND");
+  assert_string_equal(yw_grpc_status_name((grpc_status_code)99), "UNKNOWN");
+  assert_string_equal(yw_strerror(YW_ENOTFOUND), "not found");
+}
+
+static void test_arena_allocations_are_aligned_and_distinct(void **state) {
+  (void)state;
+  yw_arena *a = yw_arena_new(0);
+  assert_non_null(a);
+  char *p = yw_arena_alloc(a, 3);
+  char *q = yw_arena_alloc(a, 5);
+  assert_non_null(p);
+  assert_non_null(q);
+  assert_int_equal((uintptr_t)p % 16, 0);
+  assert_int_equal((uintptr_t)q % 16, 0);
+  assert_true(q >= p + 3);
+  char *big = yw_arena_alloc(a, 100000);
+  assert_non_null(big);
+  memset(big, 1, 100000);
+  char *s = yw_arena_strndup(a, "身份证换领", (size_t)-1);
+  assert_string_equal(s, "身份证换领");
+  yw_arena_free(a);
+  yw_arena_free(NULL);
+}
+
+static void test_arena_refuses_past_its_cap(void **state) {
+  (void)state;
+  yw_arena *a = yw_arena_new(20000);
+  assert_non_null(yw_arena_alloc(a, 1000));
+  assert_null(yw_arena_alloc(a, 50000));
+  assert_null(yw_arena_calloc(a, SIZE_MAX / 2, 4)); /* overflow */
+  assert_true(yw_arena_used(a) <= 20000);
+  yw_arena_free(a);
+}
+
+static char *s_value;
+static long i_value;
+static int b_value;
+static const yw_cfg_entry table[] = {
+    {"YW_TEST_STR", YW_CFG_STR, "dflt", 0, 0, "a string", &s_value},
+    {"YW_TEST_INT", YW_CFG_INT, "5", 1, 10, "an int", &i_value},
+    {"YW_TEST_BOOL", YW_CFG_BOOL, "false", 0, 0, "a flag", &b_value},
+};
+
+static void test_config_defaults_then_environment_then_file(void **state) {
+  (void)state;
+  char err[256];
+  unsetenv("YW_TEST_STR");
+  unsetenv("YW_TEST_INT");
+  unsetenv("YW_TEST_BOOL");
+  unsetenv("YW_CONFIG_FILE");
+  assert_int_equal(yw_config_load(table, 3, err, sizeof err), 0);
+  assert_string_equal(s_value, "dflt");
+  assert_int_equal(i_value, 5);
+  assert_int_equal(b_value, 0);
+  setenv("YW_TEST_INT", "7", 1);
+  setenv("YW_TEST_BOOL", "true", 1);
+  assert_int_equal(yw_config_load(table, 3, err, sizeof err), 0);
+  assert_int_equal(i_value, 7);
+  assert_int_equal(b_value, 1);
+  char path[] = "/tmp/yw_cfg_XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  FILE *f = fdopen(fd, "w");
+  fputs("# override\nYW_TEST_INT=9\nYW_TEST_STR=from file\n", f);
+  fclose(f);
+  setenv("YW_CONFIG_FILE", path, 1);
+  assert_int_equal(yw_config_load(table, 3, err, sizeof err), 0);
+  assert_int_equal(i_value, 9);
+  assert_string_equal(s_value, "from file");
+  unsetenv("YW_CONFIG_FILE");
+  remove(path);
+}
+
+static void test_config_refuses_out_of_bounds_and_unknown_names(void **state) {
+  (void)state;
+  char err[256];
+  unsetenv("YW_CONFIG_FILE");
+  setenv("YW_TEST_INT", "11", 1);
+  assert_int_equal(yw_config_load(table, 3, err, sizeof err), YW_EINVAL);
+  assert_non_null(strstr(err, "YW_TEST_INT"));
+  setenv("YW_TEST_INT", "3x", 1);
+  assert_int_equal(yw_config_load(table, 3, err, sizeof err), YW_EINVAL);
+  setenv("YW_TEST_INT", "3", 1);
+  setenv("YW_TEST_BOOL", "maybe", 1);
+  assert_int_equal(yw_config_load(table, 3, err, sizeof err), YW_EINVAL);
+  setenv("YW_TEST_BOOL", "0", 1);
+  char path[] = "/tmp/yw_cfg_XXXXXX";
+  int fd = mkstemp(path);
+  FILE *f = fdopen(fd, "w");
+  fputs("YW_NOT_A_SETTING=1\n", f);
+  fclose(f);
+  setenv("YW_CONFIG_FILE", path, 1);
+  assert_int_equal(yw_config_load(table, 3, err, sizeof err), YW_EINVAL);
+  assert_non_null(strstr(err, "unknown setting"));
+  unsetenv("YW_CONFIG_FILE");
+  remove(path);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_grpc_to_http_mapping_follows_design),
+      cmocka_unit_test(test_error_codes_map_to_grpc_and_names),
+      cmocka_unit_test(test_arena_allocations_are_aligned_and_distinct),
+      cmocka_unit_test(test_arena_refuses_past_its_cap),
+      cmocka_unit_test(test_config_defaults_then_environment_then_file),
+      cmocka_unit_test(test_config_refuses_out_of_bounds_and_unknown_names),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
