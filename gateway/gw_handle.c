@@ -590,7 +590,7 @@ static void handle_json(gw_req *r, char *path, const char *query) {
   ProtobufCAllocator *alloc = yw_arena_allocator(r->arena);
   const ProtobufCMessageDescriptor *in = route->method->input;
   ProtobufCMessage *msg = NULL;
-  char err[320];
+  char err[640];
   if (route->def->body != NULL && r->body_len > 0) {
     const char *ct = gw_req_header(r, "content-type");
     if (ct == NULL || strncmp(ct, "application/json", 16) != 0) {

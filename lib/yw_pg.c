@@ -39,7 +39,7 @@ static void set_err(yw_pg_error *err, const char *state, const char *msg) {
 }
 
 static int session_setup(PGconn *c) {
-  PGresult *r = PQexec(c, "SET TIME ZONE 'Asia/Shanghai'");
+  PGresult *r = PQexec(c, "SET TIME ZONE 'Asia/Shanghai'; SET client_min_messages = warning");
   int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
   PQclear(r);
   return ok ? 0 : YW_EUNAVAIL;
@@ -245,10 +245,14 @@ int yw_pg_migrate(PGconn *c, const char *schema, const struct yw_embedded_file *
     if (rc == 0) rc = yw_pg_commit(c, err);
     if (rc != 0) {
       yw_pg_rollback(c);
-      if (err != NULL) {
-        char prefix[600];
-        snprintf(prefix, sizeof prefix, "%s: %s", files[i].name, err->message);
-        snprintf(err->message, sizeof err->message, "%s", prefix);
+      /* name the file: "001_catalog.sql: <server message>" */
+      size_t nl = strlen(files[i].name);
+      if (err != NULL && nl + 2 < sizeof err->message) {
+        memmove(err->message + nl + 2, err->message, sizeof err->message - nl - 2);
+        memcpy(err->message, files[i].name, nl);
+        err->message[nl] = ':';
+        err->message[nl + 1] = ' ';
+        err->message[sizeof err->message - 1] = '\0';
       }
     }
   }

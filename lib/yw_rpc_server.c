@@ -45,6 +45,7 @@ enum call_state { CALL_REQUESTED, CALL_RECEIVING, CALL_SENDING };
 
 struct yw_rpc_call {
   enum call_state state;
+  int accepted;        /* counted in server->inflight until freed */
   yw_rpc_server *server;
   grpc_call *call;
   grpc_call_details details;
@@ -69,6 +70,7 @@ struct yw_rpc_server {
   int started;
   atomic_int shutting_down;
   int shutdown_done;   /* guarded by mu */
+  int inflight;        /* accepted calls not yet freed, guarded by mu */
   int destroyed;
   pthread_mutex_t mu;
   pthread_cond_t cv;
@@ -148,6 +150,13 @@ static void call_free(yw_rpc_call *c) {
   }
   if (c->state == CALL_SENDING) grpc_slice_unref(c->status_slice);
   yw_arena_free(c->arena);
+  if (c->accepted) {
+    /* a handler may outlive its caller (a deadline passed); shutdown waits for it */
+    yw_rpc_server *s = c->server;
+    pthread_mutex_lock(&s->mu);
+    if (--s->inflight == 0) pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+  }
   free(c);
 }
 
@@ -295,6 +304,10 @@ static void on_requested(yw_rpc_call *c, int success) {
     call_free(c);
     return;
   }
+  pthread_mutex_lock(&s->mu);
+  s->inflight++;
+  pthread_mutex_unlock(&s->mu);
+  c->accepted = 1;
   if (!atomic_load(&s->shutting_down)) post_request(s);
   c->arena = yw_arena_new(0);
   if (c->arena != NULL)
@@ -439,11 +452,16 @@ void yw_rpc_server_shutdown(yw_rpc_server *s, int grace_ms) {
     while (!s->shutdown_done) {
       if (pthread_cond_timedwait(&s->cv, &s->mu, &until) != 0) break;
     }
-    if (!s->shutdown_done) {
+    /* The notify tag says gRPC has no live calls; handlers whose caller went away may
+     * still run and will post their answer batch: wait for every accepted call. */
+    while (s->shutdown_done && s->inflight > 0) {
+      if (pthread_cond_timedwait(&s->cv, &s->mu, &until) != 0) break;
+    }
+    if (!s->shutdown_done || s->inflight > 0) {
       pthread_mutex_unlock(&s->mu);
       grpc_server_cancel_all_calls(s->server);
       pthread_mutex_lock(&s->mu);
-      while (!s->shutdown_done) pthread_cond_wait(&s->cv, &s->mu);
+      while (!s->shutdown_done || s->inflight > 0) pthread_cond_wait(&s->cv, &s->mu);
     }
     pthread_mutex_unlock(&s->mu);
   } else {

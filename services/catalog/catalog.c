@@ -707,7 +707,7 @@ static int upsert_children(PGconn *conn, yw_arena *a, const char *id, const Item
     rc = yw_pg_query(conn, "DELETE FROM catalog.item_topics WHERE item_id = $1", 1, pid, NULL, err);
   for (size_t i = 0; rc == 0 && i < it->n_materials; i++) {
     const Yiwang__Catalog__V1__Material *m = it->materials[i];
-    char seq[16], copies[16];
+    char seq[24], copies[16];
     snprintf(seq, sizeof seq, "%zu", i + 1);
     snprintf(copies, sizeof copies, "%d", m->copies);
     const char *p[] = {id, seq, m->name,
@@ -721,7 +721,7 @@ static int upsert_children(PGconn *conn, yw_arena *a, const char *id, const Item
                      8, p, NULL, err);
   }
   for (size_t i = 0; rc == 0 && i < it->n_steps; i++) {
-    char seq[16];
+    char seq[24];
     snprintf(seq, sizeof seq, "%zu", i + 1);
     const char *p[] = {id, seq, it->steps[i]->name, it->steps[i]->description};
     rc = yw_pg_query(conn,
