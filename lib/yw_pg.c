@@ -28,6 +28,63 @@ struct yw_pg_pool {
   char *conninfo;
 };
 
+/*
+ * Statements are prepared once per connection and then executed by name, which saves
+ * the parse and plan of every call (for a search query, most of its cost). The
+ * registry of what each connection has prepared is process-wide; a connection that is
+ * reset or closed forgets its statements.
+ */
+#define PREPARED_MAX 512
+
+static pthread_mutex_t prepared_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+  const PGconn *conn;
+  unsigned long long hash;
+} prepared[PREPARED_MAX];
+static size_t n_prepared;
+
+static unsigned long long sql_hash(const char *sql) {
+  unsigned long long h = 1469598103934665603ULL;
+  for (const unsigned char *p = (const unsigned char *)sql; *p != '\0'; p++) {
+    h ^= *p;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+static int prepared_has(const PGconn *c, unsigned long long h) {
+  int found = 0;
+  pthread_mutex_lock(&prepared_mu);
+  for (size_t i = 0; i < n_prepared && !found; i++)
+    found = prepared[i].conn == c && prepared[i].hash == h;
+  pthread_mutex_unlock(&prepared_mu);
+  return found;
+}
+
+static int prepared_add(const PGconn *c, unsigned long long h) {
+  int added = 0;
+  pthread_mutex_lock(&prepared_mu);
+  if (n_prepared < PREPARED_MAX) {
+    prepared[n_prepared].conn = c;
+    prepared[n_prepared].hash = h;
+    n_prepared++;
+    added = 1;
+  }
+  pthread_mutex_unlock(&prepared_mu);
+  return added;
+}
+
+static void prepared_forget(const PGconn *c) {
+  pthread_mutex_lock(&prepared_mu);
+  for (size_t i = 0; i < n_prepared;) {
+    if (prepared[i].conn == c)
+      prepared[i] = prepared[--n_prepared];
+    else
+      i++;
+  }
+  pthread_mutex_unlock(&prepared_mu);
+}
+
 static void set_err(yw_pg_error *err, const char *state, const char *msg) {
   if (err == NULL) return;
   snprintf(err->sqlstate, sizeof err->sqlstate, "%s", state != NULL ? state : "");
@@ -89,7 +146,10 @@ void yw_pg_pool_free(yw_pg_pool *p) {
   if (p == NULL) return;
   if (p->conns != NULL) {
     for (int i = 0; i < p->size; i++)
-      if (p->conns[i] != NULL) PQfinish(p->conns[i]);
+      if (p->conns[i] != NULL) {
+        prepared_forget(p->conns[i]);
+        PQfinish(p->conns[i]);
+      }
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
   }
@@ -126,6 +186,7 @@ PGconn *yw_pg_pool_acquire(yw_pg_pool *p, int timeout_ms) {
 
   PGconn *c = p->conns[slot];
   if (PQstatus(c) != CONNECTION_OK) {
+    prepared_forget(c);
     PQreset(c);
     if (PQstatus(c) != CONNECTION_OK || session_setup(c) != 0) {
       pthread_mutex_lock(&p->mu);
@@ -167,7 +228,21 @@ static int map_sqlstate(const char *s) {
 int yw_pg_query(PGconn *c, const char *sql, int nparams, const char *const *params,
                 PGresult **out, yw_pg_error *err) {
   if (out != NULL) *out = NULL;
-  PGresult *r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+  unsigned long long h = sql_hash(sql);
+  char name[24];
+  snprintf(name, sizeof name, "yw_%016llx", h);
+  PGresult *r = NULL;
+  if (prepared_has(c, h)) {
+    r = PQexecPrepared(c, name, nparams, params, NULL, NULL, 0);
+  } else {
+    r = PQprepare(c, name, sql, nparams, NULL);
+    if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+      PQclear(r);
+      /* a full registry only means this statement is parsed every time */
+      r = prepared_add(c, h) ? PQexecPrepared(c, name, nparams, params, NULL, NULL, 0)
+                             : PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+    }
+  }
   ExecStatusType st = PQresultStatus(r);
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
     if (out != NULL)
