@@ -101,7 +101,7 @@ static SSL_CTX *tls_context(void) {
 static void *health_main(void *arg) {
   (void)arg;
   yw_redis *redis = NULL;
-  yw_redis_open(gw.cfg.redis_addr, 500, &redis);
+  yw_redis_open(gw.cfg.redis_addr, 500, 1, &redis);
   while (!atomic_load(&stopping)) {
     gw.redis_ok = redis != NULL && yw_redis_ping(redis) == 0;
     for (size_t i = 0; i < gw.n_upstreams; i++)

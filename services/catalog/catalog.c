@@ -9,6 +9,12 @@
  * row of the previous one whatever is inserted meanwhile. A page token carries a hash
  * of the filters and is refused with another query.
  *
+ * Reads go through a Redis cache (see catalog.h): the packed answer of a ListItems or
+ * GetItem is kept in a hash field named by the request; UpsertItem deletes both hashes
+ * after its commit. A reader that raced a write can put back an older answer, so the
+ * hashes also expire a fixed time after they were first filled: staleness is bounded
+ * by cache_ttl_s.
+ *
  * Every answer is allocated from the call's arena.
  *
  * Offers: catalog_service_init.
@@ -94,6 +100,67 @@ static int db_fail(yw_rpc_call *call, int rc, const yw_pg_error *err) {
          err->sqlstate, err->message);
   return yw_rpc_call_fail(call, rc == YW_EUNAVAIL ? YW_EUNAVAIL : YW_EINTERNAL,
                           "the catalog database failed");
+}
+
+/* ---- cache ----------------------------------------------------------------------- */
+
+static void cache_key(const catalog_ctx *ctx, const char *which, char *key, size_t size) {
+  snprintf(key, size, "%s:cache:%s", ctx->cache_prefix != NULL ? ctx->cache_prefix : "catalog",
+           which);
+}
+
+/* Returns the cached answer for field, unpacked into the arena, or NULL. */
+static ProtobufCMessage *cache_get(catalog_ctx *ctx, yw_arena *a, const char *which,
+                                   const char *field, size_t flen,
+                                   const ProtobufCMessageDescriptor *desc) {
+  if (ctx->redis == NULL || ctx->cache_ttl_s <= 0) return NULL;
+  char key[128];
+  cache_key(ctx, which, key, sizeof key);
+  const char *argv[] = {"HGET", key, field};
+  size_t lens[] = {4, strlen(key), flen};
+  redisReply *r = yw_redis_command(ctx->redis, 3, argv, lens, NULL, 0);
+  ProtobufCMessage *m = NULL;
+  if (r != NULL && r->type == REDIS_REPLY_STRING)
+    m = protobuf_c_message_unpack(desc, yw_arena_allocator(a), r->len, (const uint8_t *)r->str);
+  if (r != NULL) freeReplyObject(r);
+  return m;
+}
+
+static void cache_put(catalog_ctx *ctx, const char *which, const char *field, size_t flen,
+                      const ProtobufCMessage *msg) {
+  if (ctx->redis == NULL || ctx->cache_ttl_s <= 0) return;
+  size_t len = protobuf_c_message_get_packed_size(msg);
+  uint8_t *buf = malloc(len + 1);
+  if (buf == NULL) return;
+  protobuf_c_message_pack(msg, buf);
+  char key[128], ttl[16];
+  cache_key(ctx, which, key, sizeof key);
+  snprintf(ttl, sizeof ttl, "%d", ctx->cache_ttl_s);
+  const char *hset[] = {"HSET", key, field, (const char *)buf};
+  size_t hlen[] = {4, strlen(key), flen, len};
+  redisReply *r = yw_redis_command(ctx->redis, 4, hset, hlen, NULL, 0);
+  if (r != NULL) {
+    freeReplyObject(r);
+    /* NX: the hash expires ttl after its first entry, not after its last */
+    const char *exp[] = {"EXPIRE", key, ttl, "NX"};
+    r = yw_redis_command(ctx->redis, 4, exp, NULL, NULL, 0);
+    if (r != NULL) freeReplyObject(r);
+  }
+  free(buf);
+}
+
+static void cache_clear(catalog_ctx *ctx, const char *request_id) {
+  if (ctx->redis == NULL) return;
+  char list[128], item[128];
+  cache_key(ctx, "list", list, sizeof list);
+  cache_key(ctx, "item", item, sizeof item);
+  const char *argv[] = {"DEL", list, item};
+  redisReply *r = yw_redis_command(ctx->redis, 3, argv, NULL, NULL, 0);
+  if (r != NULL)
+    freeReplyObject(r);
+  else
+    yw_log(YW_LOG_WARN, "catalog.cache_not_cleared", request_id,
+           "Redis unreachable: cached answers may be stale until they expire");
 }
 
 /* FNV-1a over the filters, so a page token cannot be replayed against another query. */
@@ -243,6 +310,21 @@ static int list_items(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufC
   char limit[16];
   snprintf(limit, sizeof limit, "%d", page_size + 1);
 
+  /* the cache field names the whole request: filters, page size and token */
+  char field[QUERY_MAX_BYTES + 4 * CODE_MAX_BYTES + 300];
+  int flen = snprintf(field, sizeof field, "%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%d\x1f%s", req->q,
+                      req->department, req->region, level, type, req->topic, page_size,
+                      req->page_token);
+  if (flen < 0 || (size_t)flen >= sizeof field) flen = 0;
+  if (flen > 0) {
+    ProtobufCMessage *hit = cache_get(ctx, a, "list", field, (size_t)flen,
+                                      &yiwang__catalog__v1__list_items_response__descriptor);
+    if (hit != NULL) {
+      *out = hit;
+      return 0;
+    }
+  }
+
   PGconn *conn = acquire(call, ctx);
   if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "the catalog database is busy");
   const char *params[] = {req->q, req->department, req->region, level, type, req->topic,
@@ -290,6 +372,7 @@ static int list_items(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufC
     if (resp->next_page_token == NULL) goto nomem;
   }
   PQclear(r);
+  if (flen > 0) cache_put(ctx, "list", field, (size_t)flen, &resp->base);
   *out = &resp->base;
   return 0;
 nomem:
@@ -457,6 +540,12 @@ static int get_item(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMe
   if (req->code[0] == '\0') return yw_rpc_call_fail(call, YW_EINVAL, "code is required");
   int rc = check_code(call, "code", req->code);
   if (rc != 0) return rc;
+  ProtobufCMessage *hit = cache_get(ctx, yw_rpc_call_arena(call), "item", req->code,
+                                    strlen(req->code), &yiwang__catalog__v1__item__descriptor);
+  if (hit != NULL) {
+    *out = hit;
+    return 0;
+  }
   PGconn *conn = acquire(call, ctx);
   if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "the catalog database is busy");
   Item *it = NULL;
@@ -466,6 +555,7 @@ static int get_item(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMe
   if (rc == YW_ENOTFOUND) return yw_rpc_call_fail(call, rc, "no item with code %s", req->code);
   if (rc == YW_ENOMEM) return rc;
   if (rc != 0) return db_fail(call, rc, &err);
+  cache_put(ctx, "item", req->code, strlen(req->code), &it->base);
   *out = &it->base;
   return 0;
 }
@@ -818,6 +908,7 @@ static int upsert_item(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
   yw_pg_pool_release(ctx->pool, conn);
   if (rc == YW_ENOMEM || (rc != 0 && refused)) return rc;
   if (rc != 0) return db_fail(call, rc, &err);
+  cache_clear(ctx, yw_rpc_call_request_id(call));
   yw_log(YW_LOG_INFO, "catalog.item_saved", yw_rpc_call_request_id(call), "item %s saved",
          it->impl_code);
   *out = &saved->base;

@@ -10,11 +10,18 @@
 
 #include "yw_embed.h"
 #include "yw_pg.h"
+#include "yw_redis.h"
 #include "yw_rpc.h"
 
 typedef struct catalog_ctx {
   yw_pg_pool *pool;
-  int db_wait_ms; /* longest wait for a pooled connection */
+  int db_wait_ms;          /* longest wait for a pooled connection */
+  /* Read cache: answers of ListItems and GetItem kept in two Redis hashes that expire
+   * cache_ttl_s after their first entry and are deleted by every catalog write. NULL
+   * redis or a zero TTL disables it; Redis down means reading PostgreSQL. */
+  yw_redis *redis;
+  int cache_ttl_s;
+  const char *cache_prefix; /* key prefix, "catalog" unless tests separate themselves */
 } catalog_ctx;
 
 /* The service table; data must point to a catalog_ctx that outlives the server. */

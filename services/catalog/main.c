@@ -21,6 +21,8 @@ static char *cfg_log_level;
 static long cfg_threads;
 static long cfg_db_pool;
 static long cfg_db_wait_ms;
+static char *cfg_redis_addr;
+static long cfg_cache_ttl_s;
 
 static const yw_cfg_entry config[] = {
     {"YW_CATALOG_LISTEN", YW_CFG_STR, "127.0.0.1:50052", 0, 0, "gRPC listen address",
@@ -31,6 +33,10 @@ static const yw_cfg_entry config[] = {
     {"YW_CATALOG_DB_POOL", YW_CFG_INT, "8", 1, 256, "PostgreSQL connections", &cfg_db_pool},
     {"YW_CATALOG_DB_WAIT_MS", YW_CFG_INT, "2000", 1, 60000,
      "longest wait for a pooled connection", &cfg_db_wait_ms},
+    {"YW_REDIS_ADDR", YW_CFG_STR, "127.0.0.1:6379", 0, 0, "Redis host:port (read cache)",
+     &cfg_redis_addr},
+    {"YW_CATALOG_CACHE_TTL_S", YW_CFG_INT, "60", 0, 86400,
+     "longest life of a cached answer; 0 disables the cache", &cfg_cache_ttl_s},
     {"YW_LOG_LEVEL", YW_CFG_STR, "info", 0, 0, "debug, info, warn or error", &cfg_log_level},
 };
 #define NCONFIG (sizeof config / sizeof config[0])
@@ -56,7 +62,7 @@ int main(int argc, char **argv) {
   yw_log_init("yw-catalog", level >= 0 ? (enum yw_log_level)level : YW_LOG_INFO);
 
   yw_pg_error pgerr;
-  catalog_ctx ctx = {NULL, (int)cfg_db_wait_ms};
+  catalog_ctx ctx = {NULL, (int)cfg_db_wait_ms, NULL, (int)cfg_cache_ttl_s, "catalog"};
   if (yw_pg_pool_new(cfg_pg_dsn, (int)cfg_db_pool, &ctx.pool, &pgerr) != 0) {
     yw_log(YW_LOG_ERROR, "db.unavailable", NULL, "%s", pgerr.message);
     return 1;
@@ -76,6 +82,11 @@ int main(int argc, char **argv) {
     return 0;
   }
 
+  if (cfg_cache_ttl_s > 0 &&
+      yw_redis_open(cfg_redis_addr, 200, (int)cfg_threads, &ctx.redis) == YW_EUNAVAIL)
+    yw_log(YW_LOG_WARN, "redis.unavailable", NULL, "%s: serving without the cache until it is back",
+           cfg_redis_addr);
+
   yw_rpc_service svc;
   catalog_service_init(&svc, &ctx);
   yw_rpc_server *server = NULL;
@@ -86,12 +97,14 @@ int main(int argc, char **argv) {
     yw_log(YW_LOG_ERROR, "server.start_failed", NULL, "cannot serve on %s: %s", cfg_listen,
            yw_strerror(rc));
     yw_rpc_server_free(server);
+    yw_redis_free(ctx.redis);
     yw_pg_pool_free(ctx.pool);
     return 1;
   }
   yw_log(YW_LOG_INFO, "server.started", NULL, "serving yiwang.catalog.v1 on %s", cfg_listen);
   yw_rpc_server_wait_signal(server);
   yw_rpc_server_free(server);
+  yw_redis_free(ctx.redis);
   yw_pg_pool_free(ctx.pool);
   yw_log(YW_LOG_INFO, "server.stopped", NULL, "bye");
   return 0;

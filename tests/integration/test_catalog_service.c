@@ -43,6 +43,17 @@ static int setup(void **state) {
     return -1;
   }
   ctx.db_wait_ms = 2000;
+  /* the read cache on the test Redis, under keys of this database only */
+  const char *raddr = getenv("YW_TEST_REDIS_ADDR");
+  if (raddr == NULL || yw_redis_open(raddr, 500, 2, &ctx.redis) != 0) {
+    fprintf(stderr, "YW_TEST_REDIS_ADDR: no Redis (run with ./dev test)\n");
+    return -1;
+  }
+  ctx.cache_ttl_s = 60;
+  static char prefix[128];
+  const char *db = strstr(dsn, "dbname=");
+  snprintf(prefix, sizeof prefix, "%s", db != NULL ? db + 7 : "test");
+  ctx.cache_prefix = prefix;
   PGconn *c = yw_pg_pool_acquire(ctx.pool, 1000);
   int rc = yw_pg_migrate(c, "catalog", catalog_migrations, catalog_migrations_count, &err);
   yw_pg_pool_release(ctx.pool, c);
@@ -66,6 +77,15 @@ static int teardown(void **state) {
   yw_rpc_channel_free(channel);
   yw_rpc_client_free(client);
   yw_rpc_server_free(server);
+  const char *del[] = {"DEL", "x", "y"};
+  char k1[160], k2[160];
+  snprintf(k1, sizeof k1, "%s:cache:list", ctx.cache_prefix);
+  snprintf(k2, sizeof k2, "%s:cache:item", ctx.cache_prefix);
+  del[1] = k1;
+  del[2] = k2;
+  redisReply *r = yw_redis_command(ctx.redis, 3, del, NULL, NULL, 0);
+  if (r != NULL) freeReplyObject(r);
+  yw_redis_free(ctx.redis);
   yw_pg_pool_free(ctx.pool);
   yw_testdb_drop();
   return 0;
@@ -479,6 +499,53 @@ static void test_departments_regions_topics_are_listed(void **state) {
                    GRPC_STATUS_INVALID_ARGUMENT);
 }
 
+static Yiwang__Catalog__V1__Item *get_item(const char *code) {
+  Yiwang__Catalog__V1__GetItemRequest req = YIWANG__CATALOG__V1__GET_ITEM_REQUEST__INIT;
+  req.code = (char *)code;
+  ProtobufCMessage *out = NULL;
+  char msg[256];
+  assert_int_equal(call("GetItem", &req.base, &yiwang__catalog__v1__item__descriptor, &out, msg,
+                        sizeof msg),
+                   GRPC_STATUS_OK);
+  return (Yiwang__Catalog__V1__Item *)out;
+}
+
+static int cached(const char *which, const char *field) {
+  char key[160];
+  snprintf(key, sizeof key, "%s:cache:%s", ctx.cache_prefix, which);
+  const char *argv[] = {"HEXISTS", key, field};
+  redisReply *r = yw_redis_command(ctx.redis, 3, argv, NULL, NULL, 0);
+  int v = r != NULL && r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
+  if (r != NULL) freeReplyObject(r);
+  return v;
+}
+
+static void test_a_write_clears_cached_answers(void **state) {
+  (void)state;
+  char code[64];
+  code_of("结婚登记", code, sizeof code);
+  Yiwang__Catalog__V1__Item *before = get_item(code);
+  assert_int_equal(cached("item", code), 1); /* the read filled the cache */
+  int version = before->version;
+  Yiwang__Catalog__V1__UpsertItemRequest req = YIWANG__CATALOG__V1__UPSERT_ITEM_REQUEST__INIT;
+  char *original = before->conditions;
+  before->conditions = "缓存失效测试条件";
+  req.item = before;
+  ProtobufCMessage *out = NULL;
+  char msg[256];
+  assert_int_equal(call("UpsertItem", &req.base, &yiwang__catalog__v1__item__descriptor, &out, msg,
+                        sizeof msg),
+                   GRPC_STATUS_OK);
+  protobuf_c_message_free_unpacked(out, NULL);
+  before->conditions = original; /* give back what free_unpacked owns */
+  protobuf_c_message_free_unpacked(&before->base, NULL);
+  assert_int_equal(cached("item", code), 0); /* the write emptied it */
+  Yiwang__Catalog__V1__Item *after = get_item(code);
+  assert_string_equal(after->conditions, "缓存失效测试条件");
+  assert_int_equal(after->version, version + 1);
+  protobuf_c_message_free_unpacked(&after->base, NULL);
+}
+
 static void test_health_check_answers_serving(void **state) {
   (void)state;
   assert_int_equal(yw_rpc_health_check(channel, 2000), 0);
@@ -511,6 +578,7 @@ int main(void) {
       cmocka_unit_test(test_same_four_refuses_another_name_and_keeps_data),
       cmocka_unit_test(test_upsert_validates_its_input),
       cmocka_unit_test(test_departments_regions_topics_are_listed),
+      cmocka_unit_test(test_a_write_clears_cached_answers),
       cmocka_unit_test(test_health_check_answers_serving),
       cmocka_unit_test(test_unknown_method_is_unimplemented),
   };
