@@ -275,13 +275,17 @@ static const http_parser_settings h1_settings = {
     .on_message_complete = h1_on_message_complete,
 };
 
-static void h1_write_error_and_close(gw_conn *c, int status, const char *reason) {
-  char buf[256];
-  int n = snprintf(buf, sizeof buf,
-                   "HTTP/1.1 %d %s\r\ncontent-type: application/json\r\nconnection: close\r\n"
-                   "content-length: %zu\r\n\r\n{\"code\":\"INVALID_ARGUMENT\",\"message\":\"%s\"}",
-                   status, reason, strlen(reason) + 42, reason);
-  bufferevent_write(c->bev, buf, (size_t)n);
+/* Answers a request the parser could not read, then closes: nothing after it on this
+ * connection can be trusted to start at a message boundary. */
+static void h1_write_error_and_close(gw_conn *c, int status, const char *message) {
+  char body[256];
+  int blen = snprintf(body, sizeof body, "{\"code\":\"INVALID_ARGUMENT\",\"message\":\"%s\"}",
+                      message);
+  struct evbuffer *out = bufferevent_get_output(c->bev);
+  evbuffer_add_printf(out,
+                      "HTTP/1.1 %d %s\r\ncontent-type: application/json\r\nconnection: close\r\n"
+                      "content-length: %d\r\n\r\n%s",
+                      status, http_status_str((enum http_status)status), blen, body);
   c->close_after_write = 1;
   bufferevent_disable(c->bev, EV_READ);
 }
