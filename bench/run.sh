@@ -68,8 +68,8 @@ if command -v nginx >/dev/null 2>&1; then
   cat >"$TMP/nginx/nginx.conf" <<NGX
 worker_processes 2; daemon off; pid $TMP/nginx/pid; error_log $TMP/nginx/error.log;
 events { worker_connections 1024; }
-http { access_log off; client_body_temp_path $TMP/nginx;
-  upstream catalog { server $CATALOG; keepalive 32; }
+http { access_log off; client_body_temp_path $TMP/nginx; keepalive_requests 1000000;
+  upstream catalog { server $CATALOG; keepalive 32; keepalive_requests 1000000; }
   server { listen 127.0.0.1:$NPORT http2; location / { grpc_pass grpc://catalog; } } }
 NGX
   nginx -c "$TMP/nginx/nginx.conf" & NGINX_PID=$!
