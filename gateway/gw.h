@@ -28,6 +28,7 @@
 
 #include "gw_route.h"
 #include "yw_arena.h"
+#include "yw_caller.h"
 #include "yw_rpc.h"
 
 #define GW_MAX_HEADERS 64
@@ -58,6 +59,12 @@ typedef struct gw_config {
   long max_streams;       /* concurrent HTTP/2 streams per connection */
   long idle_timeout_ms;
   long upstream_connections;
+  char *caller_key;       /* 64 hex, shared with the services */
+  char *redis_prefix;
+  long rate_ip;           /* requests per second per client address */
+  long burst_ip;
+  long rate_subject;      /* requests per second per account */
+  long burst_subject;
 } gw_config;
 
 typedef struct gw_upstream {
@@ -75,6 +82,7 @@ typedef struct gw_state {
   yw_rpc_client *client;
   void *ssl_ctx;          /* SSL_CTX*, NULL without TLS */
   volatile int redis_ok;
+  uint8_t caller_key[YW_KEY_BYTES];
   size_t slot_passthrough, slot_builtin, slot_unmatched; /* metric slots after the routes */
 } gw_state;
 
@@ -88,6 +96,8 @@ struct gw_worker {
   gw_req *done_head;      /* guarded by mu */
   struct evconnlistener *listeners[2];
   int index;
+  void *redis;            /* redisAsyncContext* on this loop, NULL while disconnected */
+  void *local_buckets;    /* rate limits used while Redis is unreachable */
 };
 
 enum gw_kind { GW_KIND_JSON = 0, GW_KIND_GRPC, GW_KIND_GRPC_WEB, GW_KIND_GRPC_WEB_TEXT };
@@ -115,6 +125,10 @@ struct gw_req {
   int body_overflow;
 
   /* what gw_handle decided */
+  char peer_ip[64];
+  yw_caller caller;       /* who is calling, once authorised */
+  uint8_t *payload;       /* the packed request message for the upstream (arena) */
+  size_t payload_len;
   enum gw_kind kind;
   const gw_route *route;
   size_t metric_slot;
@@ -155,7 +169,19 @@ void gw_req_add_header(gw_req *req, const char *name, const char *value);
 const char *gw_req_header(const gw_req *req, const char *name);
 void gw_req_unref(gw_req *req);
 
+/* ---- gw_auth.c ------------------------------------------------------------------- */
+
+/* Connects the worker's Redis (asynchronous, on its loop). */
+void gw_auth_worker_init(gw_worker *w);
+void gw_auth_worker_free(gw_worker *w);
+/* Applies the rate limits and the route's access rule to req, then calls
+ * gw_handle_authorized(req) or answers 401/403/429/503 itself. */
+void gw_authorize(gw_req *req);
+
 /* ---- gw_handle.c ----------------------------------------------------------------- */
+
+/* Continues a request whose caller passed gw_authorize: calls the upstream. */
+void gw_handle_authorized(gw_req *req);
 
 /* Handles a complete request; answers now or after an upstream call. */
 void gw_handle_request(gw_req *req);

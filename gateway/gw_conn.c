@@ -66,6 +66,7 @@ struct gw_conn {
   int close_after_write;
   int freeing;
   int in_recv;            /* inside nghttp2_session_mem_recv: no sending from callbacks */
+  char peer_ip[64];
 };
 
 static void conn_free(gw_conn *c);
@@ -88,6 +89,7 @@ static gw_req *req_new(gw_conn *c) {
   r->conn = c;
   r->worker = c->worker;
   r->refs = 1;
+  memcpy(r->peer_ip, c->peer_ip, sizeof r->peer_ip);
   r->conn_next = c->reqs;
   if (c->reqs != NULL) c->reqs->conn_prev = r;
   c->reqs = r;
@@ -634,7 +636,6 @@ static void on_event(struct bufferevent *bev, short events, void *arg) {
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
                       void *arg) {
-  (void)sa;
   (void)salen;
   gw_worker *w = arg;
   int tls = l == w->listeners[1];
@@ -649,6 +650,10 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
   c->worker = w;
   c->tls = tls;
   c->h1_url = url;
+  if (sa->sa_family == AF_INET6)
+    inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, c->peer_ip, sizeof c->peer_ip);
+  else
+    inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, c->peer_ip, sizeof c->peer_ip);
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (tls) {

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gw.h"
 #include "gw_metrics.h"
@@ -417,7 +418,7 @@ static long long parse_grpc_timeout(const char *v) {
   }
 }
 
-static void call_upstream(gw_req *r, const uint8_t *data, size_t len) {
+void gw_handle_authorized(gw_req *r) {
   gw_upstream *up = upstream_of(r->route);
   if (up == NULL) {
     gw_respond_error(r, GRPC_STATUS_UNAVAILABLE, "no upstream for this method");
@@ -433,12 +434,23 @@ static void call_upstream(gw_req *r, const uint8_t *data, size_t len) {
     }
     if (t < timeout) timeout = t;
   }
-  yw_rpc_md md[8];
+  /* the caller as the gateway vouches for it: signed, stamped */
+  r->caller.ts = (long long)time(NULL);
+  char *caller = yw_arena_alloc(r->arena, 512);
+  char *sig = yw_arena_alloc(r->arena, 65);
+  if (caller == NULL || sig == NULL ||
+      yw_caller_encode(&r->caller, gw.caller_key, caller, 512, sig) != 0) {
+    gw_respond_error(r, GRPC_STATUS_INTERNAL, "cannot describe the caller");
+    return;
+  }
+  yw_rpc_md md[10];
   size_t nmd = 0;
   md[nmd++] = (yw_rpc_md){"x-request-id", r->request_id, 0};
+  md[nmd++] = (yw_rpc_md){"x-yw-caller", caller, 0};
+  md[nmd++] = (yw_rpc_md){"x-yw-caller-sig", sig, 0};
   /* Pass-through callers may send their own x- metadata; x-yw- is the gateway's own. */
   if (r->kind != GW_KIND_JSON) {
-    for (size_t i = 0; i < r->n_headers && nmd < 8; i++) {
+    for (size_t i = 0; i < r->n_headers && nmd < 10; i++) {
       const char *n = r->headers[i].name;
       if (strncmp(n, "x-", 2) == 0 && strncmp(n, "x-yw-", 5) != 0 &&
           strcmp(n, "x-request-id") != 0 && strcmp(n, "x-grpc-web") != 0 &&
@@ -447,13 +459,20 @@ static void call_upstream(gw_req *r, const uint8_t *data, size_t len) {
     }
   }
   r->refs++;
-  int rc = yw_rpc_call_start(up->channel, r->route->grpc_path, data, len, md, nmd, timeout,
-                             on_upstream_done, r);
+  int rc = yw_rpc_call_start(up->channel, r->route->grpc_path, r->payload, r->payload_len, md, nmd,
+                             timeout, on_upstream_done, r);
   if (rc != 0) {
     r->refs--;
     gw_respond_error(r, rc == YW_EINVAL ? GRPC_STATUS_INVALID_ARGUMENT : GRPC_STATUS_INTERNAL,
                      rc == YW_EINVAL ? "request metadata is not valid" : "could not call upstream");
   }
+}
+
+/* Keeps the packed request and hands the request to the access checks. */
+static void call_upstream(gw_req *r, const uint8_t *data, size_t len) {
+  r->payload = (uint8_t *)data;
+  r->payload_len = len;
+  gw_authorize(r);
 }
 
 void gw_handle_upstream_done(gw_req *r) {

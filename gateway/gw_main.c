@@ -34,6 +34,7 @@
 gw_state gw;
 
 static char *cfg_upstream_catalog;
+static char *cfg_upstream_identity;
 static atomic_int stopping;
 
 static const yw_cfg_entry config[] = {
@@ -58,7 +59,19 @@ static const yw_cfg_entry config[] = {
      "HTTP/2 connections per upstream", &gw.cfg.upstream_connections},
     {"YW_UPSTREAM_CATALOG", YW_CFG_STR, "127.0.0.1:50052", 0, 0, "yw-catalog address",
      &cfg_upstream_catalog},
+    {"YW_UPSTREAM_IDENTITY", YW_CFG_STR, "127.0.0.1:50051", 0, 0, "yw-identity address",
+     &cfg_upstream_identity},
     {"YW_REDIS_ADDR", YW_CFG_STR, "127.0.0.1:6379", 0, 0, "Redis host:port", &gw.cfg.redis_addr},
+    {"YW_REDIS_PREFIX", YW_CFG_STR, "yw", 0, 0, "prefix of every Redis key", &gw.cfg.redis_prefix},
+    {"YW_CALLER_KEY", YW_CFG_STR, "", 0, 0, "64 hex: signs the caller for the services",
+     &gw.cfg.caller_key},
+    {"YW_GATEWAY_RATE_IP", YW_CFG_INT, "100", 1, 10000000, "requests per second per address",
+     &gw.cfg.rate_ip},
+    {"YW_GATEWAY_BURST_IP", YW_CFG_INT, "200", 1, 10000000, "burst per address", &gw.cfg.burst_ip},
+    {"YW_GATEWAY_RATE_SUBJECT", YW_CFG_INT, "20", 1, 10000000, "requests per second per account",
+     &gw.cfg.rate_subject},
+    {"YW_GATEWAY_BURST_SUBJECT", YW_CFG_INT, "40", 1, 10000000, "burst per account",
+     &gw.cfg.burst_subject},
     {"YW_LOG_LEVEL", YW_CFG_STR, "info", 0, 0, "debug, info, warn or error", &gw.cfg.log_level},
 };
 #define NCONFIG (sizeof config / sizeof config[0])
@@ -190,6 +203,10 @@ int main(int argc, char **argv) {
   labels[gw.slot_unmatched] = "unmatched";
   if (gw_metrics_init(labels, nslots) != 0) return 1;
 
+  if (yw_key_from_hex(gw.cfg.caller_key, gw.caller_key) != 0) {
+    fprintf(stderr, "yw-gateway: YW_CALLER_KEY must be 64 hex characters (shared with services)\n");
+    return 2;
+  }
   if (gw.cfg.tls_listen[0] != '\0' && gw.cfg.tls_cert[0] != '\0') {
     gw.ssl_ctx = tls_context();
     if (gw.ssl_ctx == NULL) return 1;
@@ -199,7 +216,10 @@ int main(int argc, char **argv) {
   snprintf(gw.upstreams[0].name, sizeof gw.upstreams[0].name, "catalog");
   gw.upstreams[0].channel = yw_rpc_channel_new(gw.client, cfg_upstream_catalog,
                                                (int)gw.cfg.upstream_connections, 8 << 20);
-  gw.n_upstreams = 1;
+  snprintf(gw.upstreams[1].name, sizeof gw.upstreams[1].name, "identity");
+  gw.upstreams[1].channel = yw_rpc_channel_new(gw.client, cfg_upstream_identity,
+                                               (int)gw.cfg.upstream_connections, 8 << 20);
+  gw.n_upstreams = 2;
   for (size_t i = 0; i < gw.n_upstreams; i++)
     if (gw.upstreams[i].channel == NULL) return 1;
 
@@ -216,6 +236,7 @@ int main(int argc, char **argv) {
     w->wake = w->base != NULL ? event_new(w->base, -1, EV_PERSIST, on_wake, w) : NULL;
     if (w->wake == NULL) rc = YW_ENOMEM;
     if (rc == 0) rc = gw_worker_listen(w);
+    if (rc == 0) gw_auth_worker_init(w);
   }
   if (rc != 0) return 1;
 
@@ -243,6 +264,7 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < gw.n_upstreams; i++) yw_rpc_channel_free(gw.upstreams[i].channel);
   yw_rpc_client_free(gw.client);
   for (size_t i = 0; i < nw; i++) {
+    gw_auth_worker_free(&workers[i]);
     event_free(workers[i].wake);
     event_base_free(workers[i].base);
     pthread_mutex_destroy(&workers[i].mu);

@@ -16,11 +16,14 @@
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
 
-/* Who may call a route. Only PUBLIC and INTERNAL are enforced until identity exists;
- * INTERNAL routes are never served through the gateway. */
+/* Who may call a route. The gateway refuses with 401 (no valid session) or 403 (a
+ * session that is not allowed) before any upstream is called. */
 typedef enum gw_access {
-  GW_ACCESS_PUBLIC = 0,
-  GW_ACCESS_INTERNAL,
+  GW_ACCESS_PUBLIC = 0, /* anyone; a token, when given, must be valid and names the caller */
+  GW_ACCESS_ACCOUNT,    /* any logged-in account, resident or staff */
+  GW_ACCESS_PERSON,     /* a logged-in resident with at least min_level */
+  GW_ACCESS_STAFF,      /* staff holding one of roles ("a,b"; NULL: any staff) */
+  GW_ACCESS_INTERNAL,   /* never served through the gateway */
 } gw_access;
 
 typedef struct gw_route_def {
@@ -30,6 +33,8 @@ typedef struct gw_route_def {
   const char *body;        /* NULL: the request has no body; "*": the body is the request */
   gw_access access;
   int timeout_ms;          /* 0: the gateway's default */
+  const char *roles;       /* GW_ACCESS_STAFF: roles allowed, comma-separated */
+  int min_level;           /* GW_ACCESS_PERSON: least real-name level */
 } gw_route_def;
 
 #define GW_ROUTE_MAX_SEGMENTS 16

@@ -9,23 +9,41 @@
 #include "gw_routes.h"
 
 #include "yiwang/catalog/v1/catalog.pb-c.h"
+#include "yiwang/identity/v1/identity.pb-c.h"
 
 #define CATALOG "yiwang.catalog.v1.CatalogService/"
+#define IDENTITY "yiwang.identity.v1.IdentityService/"
 
 const gw_route_def gw_route_defs[] = {
     /* The catalog of service items and their guides. */
-    {"GET", "/v1/items", CATALOG "ListItems", NULL, GW_ACCESS_PUBLIC, 0},
-    {"GET", "/v1/items/{code}", CATALOG "GetItem", NULL, GW_ACCESS_PUBLIC, 0},
-    {"GET", "/v1/departments", CATALOG "ListDepartments", NULL, GW_ACCESS_PUBLIC, 0},
-    {"GET", "/v1/regions", CATALOG "ListRegions", NULL, GW_ACCESS_PUBLIC, 0},
-    {"GET", "/v1/topics", CATALOG "ListTopics", NULL, GW_ACCESS_PUBLIC, 0},
-    /* Catalog writes are for department staff; until staff identity exists they are
-     * reachable only inside the network, straight on the catalog service. */
-    {"PUT", "/v1/items/{item.impl_code}", CATALOG "UpsertItem", "*", GW_ACCESS_INTERNAL, 0},
+    {"GET", "/v1/items", CATALOG "ListItems", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0},
+    {"GET", "/v1/items/{code}", CATALOG "GetItem", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0},
+    {"GET", "/v1/departments", CATALOG "ListDepartments", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0},
+    {"GET", "/v1/regions", CATALOG "ListRegions", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0},
+    {"GET", "/v1/topics", CATALOG "ListTopics", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0},
+    /* Catalog writes: a department's administrators (for their own department, checked
+     * by the catalog) and platform administrators. */
+    {"PUT", "/v1/items/{item.impl_code}", CATALOG "UpsertItem", "*", GW_ACCESS_STAFF, 0,
+     "dept_admin,platform_admin", 0},
+
+    /* Login, sessions and the account (统一身份认证). */
+    {"POST", "/v1/auth/sms-codes", IDENTITY "SendSmsCode", "*", GW_ACCESS_PUBLIC, 0, NULL, 0},
+    {"POST", "/v1/auth/sessions", IDENTITY "CreateSession", "*", GW_ACCESS_PUBLIC, 0, NULL, 0},
+    {"POST", "/v1/auth/sessions:refresh", IDENTITY "RefreshSession", "*", GW_ACCESS_PUBLIC, 0, NULL, 0},
+    {"DELETE", "/v1/auth/sessions/current", IDENTITY "DeleteSession", NULL, GW_ACCESS_ACCOUNT, 0, NULL, 0},
+    {"DELETE", "/v1/auth/sessions", IDENTITY "DeleteSessions", NULL, GW_ACCESS_ACCOUNT, 0, NULL, 0},
+    {"GET", "/v1/me", IDENTITY "GetMe", NULL, GW_ACCESS_ACCOUNT, 0, NULL, 0},
+    {"POST", "/v1/me/realname", IDENTITY "UpgradeRealname", "*", GW_ACCESS_PERSON, 0, NULL, 1},
+    {"POST", "/v1/me/legal-persons", IDENTITY "BindLegalPerson", "*", GW_ACCESS_PERSON, 0, NULL, 2},
+    {"GET", "/v1/me/data-access-log", IDENTITY "ListDataAccess", NULL, GW_ACCESS_PERSON, 0, NULL, 1},
+    {"GET", "/v1/persons/{subject}", IDENTITY "GetPerson", NULL, GW_ACCESS_STAFF, 0,
+     "dept_staff,dept_admin,platform_admin", 0},
+    {"GET", "/v1/audit-records", IDENTITY "ListAuditRecords", NULL, GW_ACCESS_STAFF, 0, "auditor", 0},
 };
 const size_t gw_route_defs_count = sizeof gw_route_defs / sizeof gw_route_defs[0];
 
 const ProtobufCServiceDescriptor *const gw_services[] = {
     &yiwang__catalog__v1__catalog_service__descriptor,
+    &yiwang__identity__v1__identity_service__descriptor,
 };
 const size_t gw_services_count = sizeof gw_services / sizeof gw_services[0];

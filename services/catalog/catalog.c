@@ -28,8 +28,10 @@
 #include <string.h>
 
 #include "yiwang/catalog/v1/catalog.pb-c.h"
+#include "yw_caller.h"
 #include "yw_err.h"
 #include "yw_log.h"
+#include "yw_service.h"
 
 #define PAGE_SIZE_DEFAULT 20
 #define PAGE_SIZE_MAX 100
@@ -88,18 +90,11 @@ static int check_code(yw_rpc_call *call, const char *field, const char *value) {
 }
 
 static PGconn *acquire(yw_rpc_call *call, catalog_ctx *ctx) {
-  int64_t left = yw_rpc_call_ms_left(call);
-  int wait = left < ctx->db_wait_ms ? (int)(left > 0 ? left : 1) : ctx->db_wait_ms;
-  return yw_pg_pool_acquire(ctx->pool, wait);
+  return yw_service_db(call, ctx->pool, ctx->db_wait_ms);
 }
 
 static int db_fail(yw_rpc_call *call, int rc, const yw_pg_error *err) {
-  if (rc == YW_EPRECOND || rc == YW_EINVAL || rc == YW_EEXIST)
-    return yw_rpc_call_fail(call, rc, "%s", err->message);
-  yw_log(YW_LOG_ERROR, "catalog.db_error", yw_rpc_call_request_id(call), "sqlstate %s: %s",
-         err->sqlstate, err->message);
-  return yw_rpc_call_fail(call, rc == YW_EUNAVAIL ? YW_EUNAVAIL : YW_EINTERNAL,
-                          "the catalog database failed");
+  return yw_service_db_fail(call, rc, err);
 }
 
 /* ---- cache ----------------------------------------------------------------------- */
@@ -838,8 +833,19 @@ static int upsert_item(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
   catalog_ctx *ctx = data;
   yw_arena *a = yw_rpc_call_arena(call);
   const Item *it = req->item;
+  /* who writes: a platform administrator, or an administrator of the item's department */
+  yw_caller caller;
+  int rc = yw_rpc_call_caller(call, ctx->caller_key, &caller);
+  if (rc != 0) return rc;
+  if (caller.kind != YW_CALLER_STAFF ||
+      !(yw_caller_has_role(&caller, "platform_admin") || yw_caller_has_role(&caller, "dept_admin")))
+    return yw_rpc_call_fail(call, YW_EPERM, "only department or platform administrators edit items");
   if (it == NULL) return yw_rpc_call_fail(call, YW_EINVAL, "item is required");
-  int rc = validate_item(call, it);
+  if (!yw_caller_has_role(&caller, "platform_admin") &&
+      strcmp(caller.department, it->department_code) != 0)
+    return yw_rpc_call_fail(call, YW_EPERM, "department %s edits only its own items",
+                            caller.department);
+  rc = validate_item(call, it);
   if (rc != 0) return rc;
 
   const char *type = enum_to_db(a, &yiwang__catalog__v1__item_type__descriptor, it->type, 0);
@@ -909,8 +915,8 @@ static int upsert_item(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
   if (rc == YW_ENOMEM || (rc != 0 && refused)) return rc;
   if (rc != 0) return db_fail(call, rc, &err);
   cache_clear(ctx, yw_rpc_call_request_id(call));
-  yw_log(YW_LOG_INFO, "catalog.item_saved", yw_rpc_call_request_id(call), "item %s saved",
-         it->impl_code);
+  yw_log(YW_LOG_INFO, "catalog.item_saved", yw_rpc_call_request_id(call), "item %s saved by %s",
+         it->impl_code, caller.subject);
   *out = &saved->base;
   return 0;
 }

@@ -8,6 +8,9 @@
 #ifndef YW_CATALOG_H
 #define YW_CATALOG_H
 
+#include <stdint.h>
+
+#include "yw_crypto.h"
 #include "yw_embed.h"
 #include "yw_pg.h"
 #include "yw_redis.h"
@@ -22,6 +25,7 @@ typedef struct catalog_ctx {
   yw_redis *redis;
   int cache_ttl_s;
   const char *cache_prefix; /* key prefix, "catalog" unless tests separate themselves */
+  uint8_t caller_key[YW_KEY_BYTES]; /* verifies the gateway's caller metadata (writes) */
 } catalog_ctx;
 
 /* The service table; data must point to a catalog_ctx that outlives the server. */

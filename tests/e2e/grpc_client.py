@@ -54,10 +54,10 @@ except grpc.RpcError as e:
 
 try:
     gw_upsert(pb.UpsertItemRequest(), timeout=5)
-    expect("an internal method is not reachable through the gateway", False)
+    expect("a write without a token is refused through the gateway", False)
 except grpc.RpcError as e:
-    expect("an internal method is not reachable through the gateway",
-           e.code() == grpc.StatusCode.UNIMPLEMENTED)
+    expect("a write without a token is refused through the gateway",
+           e.code() == grpc.StatusCode.UNAUTHENTICATED)
 
 # gRPC-Web (binary and text) over HTTP/1.1
 msg = pb.GetItemRequest(code=code).SerializeToString()

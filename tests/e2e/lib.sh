@@ -15,7 +15,7 @@ E2E_PASSES=0
 
 e2e_cleanup() {
   for pid in "${E2E_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  for pid in "${E2E_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   psql -h 127.0.0.1 -p "$YW_TEST_PG_PORT" -U postgres -qc "DROP DATABASE IF EXISTS $E2E_DB WITH (FORCE)" >/dev/null 2>&1 || true
   rm -rf "$E2E_TMP"
 }
@@ -42,26 +42,44 @@ e2e_database() {
   export YW_PG_DSN="host=127.0.0.1 port=$YW_TEST_PG_PORT dbname=$E2E_DB user=postgres"
   export YW_REDIS_ADDR="$YW_TEST_REDIS_ADDR"
   "$YW_BUILD_DIR/services/catalog/yw-catalog" --migrate-only
+  "$YW_BUILD_DIR/services/identity/yw-identity" --migrate-only
   psql -h 127.0.0.1 -p "$YW_TEST_PG_PORT" -U postgres -d "$E2E_DB" -q -v ON_ERROR_STOP=1 \
     -f "$YW_SOURCE_DIR/services/catalog/seed/demo.sql" >/dev/null
 }
 
-# Starts yw-catalog and yw-gateway; sets CATALOG_ADDR, GW (http base), GWS (https base).
+# Starts the stand-ins, yw-identity, yw-catalog and yw-gateway; sets CATALOG_ADDR,
+# IDENTITY_ADDR, FAKES (http base of the SMS and registry stand-ins), GW (http base),
+# GWS (https base). Extra gateway settings come from the environment (E2E_GATEWAY_ENV).
 e2e_start() {
-  local cport gport tport
-  cport="$(free_port)"; gport="$(free_port)"; tport="$(free_port)"
+  local cport gport tport iport fport
+  cport="$(free_port)"; gport="$(free_port)"; tport="$(free_port)"; iport="$(free_port)"
+  fport="$(free_port)"
+  FAKES="http://127.0.0.1:$fport"
+  /usr/bin/python3 "$YW_SOURCE_DIR/tools/fakes/fakes.py" "$fport" >"$E2E_TMP/fakes.log" 2>&1 &
+  E2E_PIDS+=("$!")
+  IDENTITY_ADDR="127.0.0.1:$iport"
+  YW_IDENTITY_LISTEN="$IDENTITY_ADDR" YW_SMS_URL="$FAKES/sms/send" \
+    YW_REGISTRY_URL="$FAKES/registry/verify" YW_REDIS_PREFIX="$E2E_DB" YW_ARGON2_FAST=1 \
+    "$YW_BUILD_DIR/services/identity/yw-identity" >"$E2E_TMP/identity.log" 2>&1 &
+  IDENTITY_PID=$!
+  E2E_PIDS+=("$IDENTITY_PID")
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
     -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
     -keyout "$E2E_TMP/tls.key" -out "$E2E_TMP/tls.crt" 2>/dev/null
   CATALOG_ADDR="127.0.0.1:$cport"
-  YW_CATALOG_LISTEN="$CATALOG_ADDR" "$YW_BUILD_DIR/services/catalog/yw-catalog" \
+  YW_CATALOG_LISTEN="$CATALOG_ADDR" YW_REDIS_PREFIX="$E2E_DB" \
+    "$YW_BUILD_DIR/services/catalog/yw-catalog" \
     >"$E2E_TMP/catalog.log" 2>&1 &
   CATALOG_PID=$!
   E2E_PIDS+=("$CATALOG_PID")
   YW_GATEWAY_LISTEN="127.0.0.1:$gport" YW_GATEWAY_TLS_LISTEN="127.0.0.1:$tport" \
     YW_GATEWAY_TLS_CERT="$E2E_TMP/tls.crt" YW_GATEWAY_TLS_KEY="$E2E_TMP/tls.key" \
-    YW_UPSTREAM_CATALOG="$CATALOG_ADDR" YW_GATEWAY_CORS_ORIGINS="https://h5.example.gov.cn" \
+    YW_UPSTREAM_CATALOG="$CATALOG_ADDR" YW_UPSTREAM_IDENTITY="$IDENTITY_ADDR" \
+    YW_GATEWAY_CORS_ORIGINS="https://h5.example.gov.cn" YW_REDIS_PREFIX="$E2E_DB" \
     YW_GATEWAY_MAX_BODY=65536 YW_GATEWAY_THREADS=2 \
+    YW_GATEWAY_RATE_IP="${E2E_RATE_IP:-100000}" YW_GATEWAY_BURST_IP="${E2E_BURST_IP:-100000}" \
+    YW_GATEWAY_RATE_SUBJECT="${E2E_RATE_SUBJECT:-100000}" \
+    YW_GATEWAY_BURST_SUBJECT="${E2E_BURST_SUBJECT:-100000}" \
     "$YW_BUILD_DIR/gateway/yw-gateway" >"$E2E_TMP/gateway.log" 2>&1 &
   GATEWAY_PID=$!
   E2E_PIDS+=("$GATEWAY_PID")
@@ -69,9 +87,9 @@ e2e_start() {
   GWS="https://127.0.0.1:$tport"
   GW_PORT="$gport"
   for _ in $(seq 150); do
-    curl -fsS "$GW/readyz" >/dev/null 2>&1 && return 0
+    curl -fsS "$GW/readyz" >/dev/null 2>&1 && curl -fsS "$FAKES/healthz" >/dev/null 2>&1 && return 0
     sleep 0.2
   done
-  echo "the processes did not become ready"; tail -20 "$E2E_TMP"/*.log
+  echo "the processes did not become ready"; curl -sS "$GW/readyz"; tail -20 "$E2E_TMP"/*.log
   return 1
 }

@@ -15,10 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
 #include "catalog.h"
+#include "yw_caller.h"
 #include "yiwang/catalog/v1/catalog.pb-c.h"
 #include "yw_err.h"
 #include "yw_log.h"
@@ -32,6 +34,7 @@ static yw_rpc_service svc;
 static yw_rpc_server *server;
 static yw_rpc_client *client;
 static yw_rpc_channel *channel;
+static void act_as(enum yw_caller_kind kind, const char *roles, const char *dept);
 
 static int setup(void **state) {
   (void)state;
@@ -43,6 +46,8 @@ static int setup(void **state) {
     return -1;
   }
   ctx.db_wait_ms = 2000;
+  for (size_t i = 0; i < sizeof ctx.caller_key; i++) ctx.caller_key[i] = (uint8_t)(i * 7 + 1);
+  act_as(YW_CALLER_STAFF, "platform_admin", "");
   /* the read cache on the test Redis, under keys of this database only */
   const char *raddr = getenv("YW_TEST_REDIS_ADDR");
   if (raddr == NULL || yw_redis_open(raddr, 500, 2, &ctx.redis) != 0) {
@@ -91,12 +96,36 @@ static int teardown(void **state) {
   return 0;
 }
 
+/* The caller the next calls present, as the gateway would sign it ("" kind: none). */
+static yw_caller as_caller;
+static int send_caller;
+
+static void act_as(enum yw_caller_kind kind, const char *roles, const char *dept) {
+  memset(&as_caller, 0, sizeof as_caller);
+  as_caller.kind = kind;
+  snprintf(as_caller.subject, sizeof as_caller.subject, "s-test");
+  snprintf(as_caller.roles, sizeof as_caller.roles, "%s", roles);
+  snprintf(as_caller.department, sizeof as_caller.department, "%s", dept);
+  snprintf(as_caller.session, sizeof as_caller.session, "sid");
+  send_caller = 1;
+}
+
 static grpc_status_code call(const char *method, const ProtobufCMessage *req,
                              const ProtobufCMessageDescriptor *out_desc, ProtobufCMessage **out,
                              char *msg, size_t msglen) {
   char path[128];
   snprintf(path, sizeof path, SVC "%s", method);
-  return yw_rpc_call_sync(channel, path, req, out_desc, NULL, out, NULL, 0, 5000, msg, msglen);
+  char value[512], sig[65];
+  yw_rpc_md md[2];
+  size_t nmd = 0;
+  if (send_caller) {
+    as_caller.ts = (long long)time(NULL);
+    assert_int_equal(yw_caller_encode(&as_caller, ctx.caller_key, value, sizeof value, sig), 0);
+    md[0] = (yw_rpc_md){"x-yw-caller", value, 0};
+    md[1] = (yw_rpc_md){"x-yw-caller-sig", sig, 0};
+    nmd = 2;
+  }
+  return yw_rpc_call_sync(channel, path, req, out_desc, NULL, out, md, nmd, 5000, msg, msglen);
 }
 
 static Yiwang__Catalog__V1__ListItemsResponse *search(Yiwang__Catalog__V1__ListItemsRequest *req,
@@ -546,6 +575,50 @@ static void test_a_write_clears_cached_answers(void **state) {
   protobuf_c_message_free_unpacked(&after->base, NULL);
 }
 
+static void test_writes_need_a_vouched_administrator(void **state) {
+  (void)state;
+  char code[64];
+  code_of("结婚登记", code, sizeof code);
+  Yiwang__Catalog__V1__Item *item = get_item(code);
+  Yiwang__Catalog__V1__UpsertItemRequest req = YIWANG__CATALOG__V1__UPSERT_ITEM_REQUEST__INIT;
+  req.item = item;
+  ProtobufCMessage *out = NULL;
+  char msg[256];
+  send_caller = 0; /* straight to the service, no metadata */
+  assert_int_equal(call("UpsertItem", &req.base, &yiwang__catalog__v1__item__descriptor, &out, msg,
+                        sizeof msg),
+                   GRPC_STATUS_UNAUTHENTICATED);
+  /* forged: signed with another key */
+  uint8_t saved[YW_KEY_BYTES];
+  memcpy(saved, ctx.caller_key, sizeof saved);
+  act_as(YW_CALLER_STAFF, "platform_admin", "");
+  ctx.caller_key[0] ^= 1;
+  char value[512], sig[65];
+  as_caller.ts = (long long)time(NULL);
+  assert_int_equal(yw_caller_encode(&as_caller, ctx.caller_key, value, sizeof value, sig), 0);
+  memcpy(ctx.caller_key, saved, sizeof saved);
+  yw_rpc_md md[] = {{"x-yw-caller", value, 0}, {"x-yw-caller-sig", sig, 0}};
+  assert_int_equal(yw_rpc_call_sync(channel, SVC "UpsertItem", &req.base,
+                                    &yiwang__catalog__v1__item__descriptor, NULL, &out, md, 2, 5000,
+                                    msg, sizeof msg),
+                   GRPC_STATUS_UNAUTHENTICATED);
+  act_as(YW_CALLER_PERSON, "", "");
+  assert_int_equal(call("UpsertItem", &req.base, &yiwang__catalog__v1__item__descriptor, &out, msg,
+                        sizeof msg),
+                   GRPC_STATUS_PERMISSION_DENIED);
+  act_as(YW_CALLER_STAFF, "dept_admin", "320700-GA"); /* another department */
+  assert_int_equal(call("UpsertItem", &req.base, &yiwang__catalog__v1__item__descriptor, &out, msg,
+                        sizeof msg),
+                   GRPC_STATUS_PERMISSION_DENIED);
+  act_as(YW_CALLER_STAFF, "dept_admin", item->department_code); /* its own department */
+  assert_int_equal(call("UpsertItem", &req.base, &yiwang__catalog__v1__item__descriptor, &out, msg,
+                        sizeof msg),
+                   GRPC_STATUS_OK);
+  protobuf_c_message_free_unpacked(out, NULL);
+  protobuf_c_message_free_unpacked(&item->base, NULL);
+  act_as(YW_CALLER_STAFF, "platform_admin", "");
+}
+
 static void test_health_check_answers_serving(void **state) {
   (void)state;
   assert_int_equal(yw_rpc_health_check(channel, 2000), 0);
@@ -579,6 +652,7 @@ int main(void) {
       cmocka_unit_test(test_upsert_validates_its_input),
       cmocka_unit_test(test_departments_regions_topics_are_listed),
       cmocka_unit_test(test_a_write_clears_cached_answers),
+      cmocka_unit_test(test_writes_need_a_vouched_administrator),
       cmocka_unit_test(test_health_check_answers_serving),
       cmocka_unit_test(test_unknown_method_is_unimplemented),
   };

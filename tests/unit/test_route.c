@@ -34,7 +34,7 @@ static void test_project_table_compiles_against_linked_services(void **state) {
 static void test_unknown_method_is_refused_at_compile_time(void **state) {
   (void)state;
   const gw_route_def defs[] = {
-      {"GET", "/v1/x", "yiwang.catalog.v1.CatalogService/NoSuchMethod", NULL, GW_ACCESS_PUBLIC, 0}};
+      {"GET", "/v1/x", "yiwang.catalog.v1.CatalogService/NoSuchMethod", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0}};
   gw_route_table t;
   char err[256] = "";
   assert_int_equal(gw_routes_compile(defs, 1, services, 1, &t, err, sizeof err), YW_EINVAL);
@@ -44,7 +44,7 @@ static void test_unknown_method_is_refused_at_compile_time(void **state) {
 static void test_unknown_service_is_refused_at_compile_time(void **state) {
   (void)state;
   const gw_route_def defs[] = {
-      {"GET", "/v1/x", "yiwang.nothing.v1.Nope/Get", NULL, GW_ACCESS_PUBLIC, 0}};
+      {"GET", "/v1/x", "yiwang.nothing.v1.Nope/Get", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0}};
   gw_route_table t;
   char err[256] = "";
   assert_int_equal(gw_routes_compile(defs, 1, services, 1, &t, err, sizeof err), YW_EINVAL);
@@ -54,13 +54,13 @@ static void test_unknown_service_is_refused_at_compile_time(void **state) {
 static void test_path_variable_must_name_a_scalar_field(void **state) {
   (void)state;
   const gw_route_def bad[] = {{"GET", "/v1/items/{nope}",
-                               "yiwang.catalog.v1.CatalogService/GetItem", NULL, GW_ACCESS_PUBLIC, 0}};
+                               "yiwang.catalog.v1.CatalogService/GetItem", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0}};
   const gw_route_def message[] = {{"PUT", "/v1/items/{item}",
                                    "yiwang.catalog.v1.CatalogService/UpsertItem", "*",
-                                   GW_ACCESS_PUBLIC, 0}};
+                                   GW_ACCESS_PUBLIC, 0, NULL, 0}};
   const gw_route_def nested[] = {{"PUT", "/v1/items/{item.implCode}",
                                   "yiwang.catalog.v1.CatalogService/UpsertItem", "*",
-                                  GW_ACCESS_PUBLIC, 0}};
+                                  GW_ACCESS_PUBLIC, 0, NULL, 0}};
   gw_route_table t;
   char err[256] = "";
   assert_int_equal(gw_routes_compile(bad, 1, services, 1, &t, err, sizeof err), YW_EINVAL);
@@ -75,11 +75,11 @@ static gw_route_table table;
 static int setup(void **state) {
   (void)state;
   static const gw_route_def defs[] = {
-      {"GET", "/v1/items", "yiwang.catalog.v1.CatalogService/ListItems", NULL, GW_ACCESS_PUBLIC, 0},
+      {"GET", "/v1/items", "yiwang.catalog.v1.CatalogService/ListItems", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0},
       {"GET", "/v1/items/{code}", "yiwang.catalog.v1.CatalogService/GetItem", NULL,
-       GW_ACCESS_PUBLIC, 0},
+       GW_ACCESS_PUBLIC, 0, NULL, 0},
       {"POST", "/v1/items:search", "yiwang.catalog.v1.CatalogService/ListItems", "*",
-       GW_ACCESS_PUBLIC, 0},
+       GW_ACCESS_PUBLIC, 0, NULL, 0},
   };
   char err[256];
   return gw_routes_compile(defs, 3, services, 1, &table, err, sizeof err);

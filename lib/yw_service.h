@@ -1,0 +1,22 @@
+/*
+ * yw_service.h - small pieces every service handler needs around its database: a
+ * pooled connection within the caller's deadline, and one way to turn a database
+ * error into the call's status.
+ */
+#ifndef YW_SERVICE_H
+#define YW_SERVICE_H
+
+#include "yw_pg.h"
+#include "yw_rpc.h"
+
+/* A pooled connection, waiting at most wait_ms and never past the caller's deadline.
+ * NULL when none could be had (answer UNAVAILABLE). */
+PGconn *yw_service_db(yw_rpc_call *call, yw_pg_pool *pool, int wait_ms);
+
+/* Sets the call's status for a failed query and returns the code to answer with:
+ * rule violations (constraints, the project's YW0xx rules) carry the database's
+ * message; anything else is logged with its SQLSTATE and answered as UNAVAILABLE or
+ * INTERNAL without details. */
+int yw_service_db_fail(yw_rpc_call *call, int rc, const yw_pg_error *err);
+
+#endif

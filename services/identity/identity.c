@@ -1,0 +1,1106 @@
+/*
+ * identity.c - handlers of yiwang.identity.v1.IdentityService.
+ *
+ * Every handler first reads the caller vouched for by the gateway (yw_rpc_call_caller):
+ * a call without valid signed metadata is refused, whoever makes it. Personal data is
+ * encrypted with data_key (the subject as associated data, so a ciphertext cannot be
+ * moved to another account) and found by HMAC under lookup_key; answers carry only
+ * masked forms. SMS codes are kept as HMACs in Redis with a try counter, checked and
+ * consumed atomically by a Lua script.
+ *
+ * Offers: identity_service_init, identity_create_staff.
+ */
+#include "identity.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "yiwang/identity/v1/identity.pb-c.h"
+#include "yw_caller.h"
+#include "yw_err.h"
+#include "yw_http.h"
+#include "yw_log.h"
+#include "yw_service.h"
+
+typedef Yiwang__Identity__V1__Me Me;
+typedef Yiwang__Identity__V1__Session Session;
+
+/* Claims of a session: what the gateway needs to decide access. */
+struct claims {
+  char subject[64];
+  enum yw_caller_kind kind;
+  char roles[128];
+  char department[64];
+  int level;
+};
+
+/* ---- helpers --------------------------------------------------------------------- */
+
+static void rkey(const identity_ctx *ctx, char *buf, size_t size, const char *what,
+                 const char *id) {
+  snprintf(buf, size, "%s:%s:%s", ctx->redis_prefix, what, id);
+}
+
+static redisReply *redis_do(identity_ctx *ctx, int argc, const char **argv) {
+  return yw_redis_command(ctx->redis, argc, argv, NULL, NULL, 0);
+}
+
+static int redis_ok(identity_ctx *ctx, int argc, const char **argv) {
+  redisReply *r = redis_do(ctx, argc, argv);
+  if (r == NULL) return YW_EUNAVAIL;
+  freeReplyObject(r);
+  return 0;
+}
+
+static char *dup(yw_rpc_call *call, const char *s) {
+  return yw_arena_strndup(yw_rpc_call_arena(call), s, (size_t)-1);
+}
+
+static void audit(PGconn *conn, const yw_caller *caller, const char *actor, const char *actor_kind,
+                  const char *action, const char *target, const char *target_subject,
+                  const char *outcome, const char *request_id) {
+  const char *p[] = {actor, actor_kind, caller->department, action, target, target_subject,
+                     outcome, request_id, caller->ip};
+  yw_pg_error err;
+  if (yw_pg_query(conn,
+                  "INSERT INTO identity.audit_log (actor, actor_kind, department, action, target,"
+                  " target_subject, outcome, request_id, source_ip)"
+                  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                  9, p, NULL, &err) != 0)
+    yw_log(YW_LOG_ERROR, "audit.write_failed", request_id, "%s: %s", action, err.message);
+}
+
+static const char *kind_text(enum yw_caller_kind k) {
+  return k == YW_CALLER_STAFF ? "staff" : k == YW_CALLER_PERSON ? "person" : "anonymous";
+}
+
+/* The caller must be a logged-in person or staff member with a session. */
+static int require_session(yw_rpc_call *call, const yw_caller *c) {
+  if (c->kind == YW_CALLER_ANONYMOUS || c->subject[0] == '\0' || c->session[0] == '\0')
+    return yw_rpc_call_fail(call, YW_EUNAUTH, "log in first");
+  return 0;
+}
+
+/* Decrypts a field of subject's row and masks it with mask into the arena. */
+static char *decrypt_masked(identity_ctx *ctx, yw_rpc_call *call, const char *enc,
+                            const char *subject, char *(*mask)(const char *, char *, size_t)) {
+  if (enc == NULL || enc[0] == '\0') return dup(call, "");
+  char plain[256];
+  char masked[256];
+  if (yw_decrypt(ctx->data_key, enc, subject, plain, sizeof plain) != 0) {
+    yw_log(YW_LOG_ERROR, "identity.decrypt_failed", yw_rpc_call_request_id(call),
+           "a personal-data field of %s does not decrypt", subject);
+    return dup(call, "");
+  }
+  mask(plain, masked, sizeof masked);
+  return dup(call, masked);
+}
+
+/* Loads the account of subject as a masked Me. Returns 0, YW_ENOTFOUND or a db code. */
+static int load_me(identity_ctx *ctx, yw_rpc_call *call, PGconn *conn, const char *subject,
+                   Me **out, struct claims *claims, yw_pg_error *err) {
+  yw_arena *a = yw_rpc_call_arena(call);
+  Me *me = yw_arena_alloc(a, sizeof *me);
+  if (me == NULL) return YW_ENOMEM;
+  yiwang__identity__v1__me__init(me);
+  const char *p[] = {subject};
+  PGresult *r = NULL;
+  int rc;
+  if (strncmp(subject, "s-", 2) == 0) {
+    rc = yw_pg_query(conn,
+                     "SELECT username, department, array_to_string(roles, ','), roles"
+                     " FROM identity.staff WHERE subject = $1",
+                     1, p, &r, err);
+    if (rc != 0) return rc;
+    if (PQntuples(r) == 0) {
+      PQclear(r);
+      return YW_ENOTFOUND;
+    }
+    me->kind = YIWANG__IDENTITY__V1__ACCOUNT_KIND__STAFF;
+    me->username = dup(call, PQgetvalue(r, 0, 0));
+    me->department = dup(call, PQgetvalue(r, 0, 1));
+    const char *roles = PQgetvalue(r, 0, 2);
+    if (claims != NULL) {
+      claims->kind = YW_CALLER_STAFF;
+      snprintf(claims->roles, sizeof claims->roles, "%s", roles);
+      snprintf(claims->department, sizeof claims->department, "%s", PQgetvalue(r, 0, 1));
+      claims->level = 0;
+    }
+    size_t n = roles[0] != '\0' ? 1 : 0;
+    for (const char *q = roles; *q != '\0'; q++) n += *q == ',';
+    me->roles = yw_arena_calloc(a, n + 1, sizeof *me->roles);
+    char *copy = dup(call, roles);
+    for (char *q = copy, *save = NULL; me->roles != NULL && copy != NULL && q != NULL; q = save) {
+      save = strchr(q, ',');
+      if (save != NULL) *save++ = '\0';
+      if (*q != '\0') me->roles[me->n_roles++] = q;
+    }
+    PQclear(r);
+  } else {
+    rc = yw_pg_query(conn,
+                     "SELECT phone_enc, name_enc, id_card_enc, realname_level, id"
+                     " FROM identity.persons WHERE subject = $1",
+                     1, p, &r, err);
+    if (rc != 0) return rc;
+    if (PQntuples(r) == 0) {
+      PQclear(r);
+      return YW_ENOTFOUND;
+    }
+    me->kind = YIWANG__IDENTITY__V1__ACCOUNT_KIND__PERSON;
+    me->phone_masked = decrypt_masked(ctx, call, PQgetvalue(r, 0, 0), subject, yw_mask_phone);
+    me->name_masked = decrypt_masked(ctx, call, PQgetvalue(r, 0, 1), subject, yw_mask_name);
+    me->id_card_masked = decrypt_masked(ctx, call, PQgetvalue(r, 0, 2), subject, yw_mask_id_card);
+    me->realname_level = (int32_t)strtol(PQgetvalue(r, 0, 3), NULL, 10);
+    char *person_id = dup(call, PQgetvalue(r, 0, 4));
+    PQclear(r);
+    if (claims != NULL) {
+      claims->kind = YW_CALLER_PERSON;
+      claims->roles[0] = '\0';
+      claims->department[0] = '\0';
+      claims->level = me->realname_level;
+    }
+    const char *pp[] = {person_id};
+    rc = yw_pg_query(conn,
+                     "SELECT l.credit_code, l.name, l.legal_rep_enc,"
+                     "       to_char(b.bound_at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF:\"00\"')"
+                     " FROM identity.person_legal_persons b"
+                     " JOIN identity.legal_persons l ON l.credit_code = b.credit_code"
+                     " WHERE b.person_id = $1::bigint ORDER BY b.bound_at",
+                     1, pp, &r, err);
+    if (rc != 0) return rc;
+    int n = PQntuples(r);
+    me->legal_persons = yw_arena_calloc(a, (size_t)n + 1, sizeof *me->legal_persons);
+    for (int i = 0; me->legal_persons != NULL && i < n; i++) {
+      Yiwang__Identity__V1__LegalPersonBinding *b = yw_arena_alloc(a, sizeof *b);
+      if (b == NULL) break;
+      yiwang__identity__v1__legal_person_binding__init(b);
+      b->credit_code = dup(call, PQgetvalue(r, i, 0));
+      b->name = dup(call, PQgetvalue(r, i, 1));
+      b->legal_representative_masked =
+          decrypt_masked(ctx, call, PQgetvalue(r, i, 2), PQgetvalue(r, i, 0), yw_mask_name);
+      b->bound_at = dup(call, PQgetvalue(r, i, 3));
+      me->legal_persons[me->n_legal_persons++] = b;
+    }
+    PQclear(r);
+  }
+  me->subject = dup(call, subject);
+  if (claims != NULL) snprintf(claims->subject, sizeof claims->subject, "%s", subject);
+  *out = me;
+  return 0;
+}
+
+/* Writes a session for claims: a refresh token row (family given, or a new one) inside
+ * the caller's transaction, and the Redis session the gateway reads. */
+static int issue_session(identity_ctx *ctx, yw_rpc_call *call, PGconn *conn,
+                         const struct claims *cl, const char *family, Session **out,
+                         yw_pg_error *err) {
+  char access[64], refresh[64], sid[65], rhash[65], ttl[16], level[8];
+  if (yw_random_token(32, access, sizeof access) != 0 ||
+      yw_random_token(32, refresh, sizeof refresh) != 0)
+    return YW_EINTERNAL;
+  yw_sha256_hex(access, strlen(access), sid);
+  yw_sha256_hex(refresh, strlen(refresh), rhash);
+  snprintf(ttl, sizeof ttl, "%d", ctx->refresh_ttl_s);
+  const char *p[] = {rhash, family, cl->subject, sid, ttl};
+  PGresult *r = NULL;
+  int rc = yw_pg_query(conn,
+                       "INSERT INTO identity.refresh_tokens (token_hash, family, subject,"
+                       " session_id, expires_at)"
+                       " VALUES ($1, COALESCE($2::uuid, gen_random_uuid()), $3, $4,"
+                       "         now() + $5::int * interval '1 second')"
+                       " RETURNING family",
+                       5, p, &r, err);
+  if (rc != 0) return rc;
+  char fam[64];
+  snprintf(fam, sizeof fam, "%s", PQgetvalue(r, 0, 0));
+  PQclear(r);
+
+  char skey[128], subkey[128], attl[16];
+  rkey(ctx, skey, sizeof skey, "sess", sid);
+  rkey(ctx, subkey, sizeof subkey, "subj", cl->subject);
+  snprintf(level, sizeof level, "%d", cl->level);
+  snprintf(attl, sizeof attl, "%d", ctx->access_ttl_s);
+  const char *hset[] = {"HSET", skey, "sub", cl->subject, "kind", kind_text(cl->kind),
+                        "roles", cl->roles, "dept", cl->department, "level", level,
+                        "fam", fam};
+  const char *exp[] = {"EXPIRE", skey, attl};
+  const char *sadd[] = {"SADD", subkey, sid};
+  const char *sexp[] = {"EXPIRE", subkey, ttl};
+  if (redis_ok(ctx, 14, hset) != 0 || redis_ok(ctx, 3, exp) != 0 || redis_ok(ctx, 3, sadd) != 0 ||
+      redis_ok(ctx, 3, sexp) != 0)
+    return yw_rpc_call_fail(call, YW_EUNAVAIL, "sessions are unavailable, try again shortly");
+
+  Session *s = yw_arena_alloc(yw_rpc_call_arena(call), sizeof *s);
+  if (s == NULL) return YW_ENOMEM;
+  yiwang__identity__v1__session__init(s);
+  s->access_token = dup(call, access);
+  s->refresh_token = dup(call, refresh);
+  s->expires_in = ctx->access_ttl_s;
+  s->token_type = "Bearer";
+  *out = s;
+  return 0;
+}
+
+/* Deletes the Redis sessions whose ids are in r's first column. */
+static void drop_sessions(identity_ctx *ctx, PGresult *r) {
+  for (int i = 0; i < PQntuples(r); i++) {
+    char skey[128];
+    rkey(ctx, skey, sizeof skey, "sess", PQgetvalue(r, i, 0));
+    const char *del[] = {"DEL", skey};
+    redis_ok(ctx, 2, del);
+  }
+}
+
+#define CALLER_OR_FAIL(call, ctx, c)                                  \
+  yw_caller c;                                                        \
+  do {                                                                \
+    int crc_ = yw_rpc_call_caller((call), (ctx)->caller_key, &c);     \
+    if (crc_ != 0) return crc_;                                       \
+  } while (0)
+
+/* ---- SendSmsCode ----------------------------------------------------------------- */
+
+static int send_sms_code(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                         void *data) {
+  identity_ctx *ctx = data;
+  const Yiwang__Identity__V1__SendSmsCodeRequest *req = (const void *)reqm;
+  CALLER_OR_FAIL(call, ctx, caller);
+  if (!yw_phone_valid(req->phone))
+    return yw_rpc_call_fail(call, YW_EINVAL, "phone must be an 11-digit mobile number");
+  char ph[65], key[128], wait[128], ipkey[128];
+  char material[32];
+  snprintf(material, sizeof material, "phone:%s", req->phone);
+  yw_hmac_hex(ctx->lookup_key, material, strlen(material), ph);
+  rkey(ctx, key, sizeof key, "otp", ph);
+  rkey(ctx, wait, sizeof wait, "otp-wait", ph);
+  rkey(ctx, ipkey, sizeof ipkey, "otp-ip", caller.ip[0] != '\0' ? caller.ip : "unknown");
+
+  const char *incr[] = {"INCR", ipkey};
+  redisReply *r = redis_do(ctx, 2, incr);
+  if (r == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "codes cannot be sent now, try again shortly");
+  long long sent_from_ip = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+  freeReplyObject(r);
+  if (sent_from_ip == 1) {
+    const char *exp[] = {"EXPIRE", ipkey, "3600"};
+    redis_ok(ctx, 3, exp);
+  }
+  if (sent_from_ip > ctx->sms_per_ip_hour)
+    return yw_rpc_call_fail(call, YW_ELIMIT, "too many codes requested from this address; try later");
+
+  char resend[16];
+  snprintf(resend, sizeof resend, "%d", ctx->otp_resend_s);
+  const char *setnx[] = {"SET", wait, "1", "NX", "EX", resend};
+  r = redis_do(ctx, 6, setnx);
+  if (r == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "codes cannot be sent now, try again shortly");
+  int throttled = r->type == REDIS_REPLY_NIL;
+  freeReplyObject(r);
+  if (throttled)
+    return yw_rpc_call_fail(call, YW_ELIMIT, "a code was sent to this phone moments ago; wait %d seconds",
+                            ctx->otp_resend_s);
+
+  char code[8], code_mac[65], mac_in[128], ttl[16];
+  if (yw_random_digits(6, code, sizeof code) != 0) return YW_EINTERNAL;
+  snprintf(mac_in, sizeof mac_in, "%s:%s", ph, code);
+  yw_hmac_hex(ctx->lookup_key, mac_in, strlen(mac_in), code_mac);
+  snprintf(ttl, sizeof ttl, "%d", ctx->otp_ttl_s);
+  const char *del[] = {"DEL", key};
+  const char *hset[] = {"HSET", key, "code", code_mac, "tries", "0"};
+  const char *exp[] = {"EXPIRE", key, ttl};
+  if (redis_ok(ctx, 2, del) != 0 || redis_ok(ctx, 6, hset) != 0 || redis_ok(ctx, 3, exp) != 0)
+    return yw_rpc_call_fail(call, YW_EUNAVAIL, "codes cannot be sent now, try again shortly");
+
+  /* the SMS gateway's API: JSON with the phone, a template and its parameters */
+  json_t *body = json_pack("{s:s, s:s, s:{s:s, s:i}}", "phone", req->phone, "template",
+                           "login_code", "params", "code", code, "minutes", ctx->otp_ttl_s / 60);
+  char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+  json_decref(body);
+  long status = 0;
+  char *resp = NULL;
+  int rc = text != NULL ? yw_http_post_json(ctx->sms_url, text, 5000, &status, &resp) : YW_ENOMEM;
+  free(text);
+  free(resp);
+  if (rc != 0 || status < 200 || status >= 300) {
+    redis_ok(ctx, 2, del);
+    const char *delw[] = {"DEL", wait};
+    redis_ok(ctx, 2, delw);
+    yw_log(YW_LOG_WARN, "identity.sms_failed", yw_rpc_call_request_id(call),
+           "SMS gateway answered %ld (%s)", status, yw_strerror(rc));
+    return yw_rpc_call_fail(call, YW_EUNAVAIL, "the SMS could not be sent, try again shortly");
+  }
+  Yiwang__Identity__V1__SendSmsCodeResponse *o = yw_arena_alloc(yw_rpc_call_arena(call), sizeof *o);
+  if (o == NULL) return YW_ENOMEM;
+  yiwang__identity__v1__send_sms_code_response__init(o);
+  o->expires_in_seconds = ctx->otp_ttl_s;
+  o->resend_after_seconds = ctx->otp_resend_s;
+  *out = &o->base;
+  return 0;
+}
+
+/* ---- CreateSession --------------------------------------------------------------- */
+
+/* Checks and consumes an SMS code atomically: 1 right (consumed), 0 no code, -1 too
+ * many tries (consumed), 2 wrong. */
+static const char OTP_SCRIPT[] =
+    "local c = redis.call('HGET', KEYS[1], 'code')\n"
+    "if not c then return 0 end\n"
+    "local t = redis.call('HINCRBY', KEYS[1], 'tries', 1)\n"
+    "if c == ARGV[1] and t <= tonumber(ARGV[2]) then redis.call('DEL', KEYS[1]) return 1 end\n"
+    "if t >= tonumber(ARGV[2]) then redis.call('DEL', KEYS[1]) return -1 end\n"
+    "return 2\n";
+
+static int login_by_phone(identity_ctx *ctx, yw_rpc_call *call, const yw_caller *caller,
+                          const char *phone, const char *code, struct claims *cl) {
+  const char *rid = yw_rpc_call_request_id(call);
+  if (!yw_phone_valid(phone))
+    return yw_rpc_call_fail(call, YW_EINVAL, "phone must be an 11-digit mobile number");
+  if (strlen(code) != 6 || strspn(code, "0123456789") != 6)
+    return yw_rpc_call_fail(call, YW_EINVAL, "code must be the 6 digits sent by SMS");
+  char ph[65], key[128], mac_in[128], code_mac[65], tries[16];
+  char material[32];
+  snprintf(material, sizeof material, "phone:%s", phone);
+  yw_hmac_hex(ctx->lookup_key, material, strlen(material), ph);
+  rkey(ctx, key, sizeof key, "otp", ph);
+  snprintf(mac_in, sizeof mac_in, "%s:%s", ph, code);
+  yw_hmac_hex(ctx->lookup_key, mac_in, strlen(mac_in), code_mac);
+  snprintf(tries, sizeof tries, "%d", ctx->otp_max_tries);
+  const char *argv[] = {"EVAL", OTP_SCRIPT, "1", key, code_mac, tries};
+  redisReply *r = redis_do(ctx, 6, argv);
+  if (r == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "login is unavailable, try again shortly");
+  long long verdict = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+  freeReplyObject(r);
+
+  char masked[32];
+  yw_mask_phone(phone, masked, sizeof masked);
+  if (verdict != 1) {
+    PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+    if (conn != NULL) {
+      audit(conn, caller, masked, "anonymous", "login_failed", masked, NULL,
+            verdict == 0 ? "no code" : verdict == -1 ? "too many tries" : "wrong code", rid);
+      yw_pg_pool_release(ctx->pool, conn);
+    }
+    if (verdict == 0)
+      return yw_rpc_call_fail(call, YW_EUNAUTH, "no code was sent to this phone or it has expired");
+    if (verdict == -1)
+      return yw_rpc_call_fail(call, YW_EUNAUTH, "too many wrong codes; request a new one");
+    return yw_rpc_call_fail(call, YW_EUNAUTH, "the code is wrong");
+  }
+
+  char subject[40], rnd[24], enc[256];
+  if (yw_random_token(12, rnd, sizeof rnd) != 0) return YW_EINTERNAL;
+  snprintf(subject, sizeof subject, "p-%s", rnd);
+  if (yw_encrypt(ctx->data_key, phone, strlen(phone), subject, enc, sizeof enc) != 0)
+    return YW_EINTERNAL;
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "login is unavailable, try again shortly");
+  const char *p[] = {subject, ph, enc};
+  PGresult *res = NULL;
+  yw_pg_error err;
+  int rc = yw_pg_query(conn,
+                       "INSERT INTO identity.persons (subject, phone_hash, phone_enc)"
+                       " VALUES ($1, $2, $3)"
+                       " ON CONFLICT (phone_hash) DO UPDATE SET phone_hash = EXCLUDED.phone_hash"
+                       " RETURNING subject, realname_level",
+                       3, p, &res, &err);
+  if (rc == 0) {
+    snprintf(cl->subject, sizeof cl->subject, "%s", PQgetvalue(res, 0, 0));
+    cl->kind = YW_CALLER_PERSON;
+    cl->roles[0] = '\0';
+    cl->department[0] = '\0';
+    cl->level = (int)strtol(PQgetvalue(res, 0, 1), NULL, 10);
+    PQclear(res);
+    audit(conn, caller, cl->subject, "person", "login", "sms", cl->subject, "ok", rid);
+  }
+  yw_pg_pool_release(ctx->pool, conn);
+  return rc != 0 ? yw_service_db_fail(call, rc, &err) : 0;
+}
+
+/* A fixed argon2id hash to verify against when the username is unknown, so that the
+ * answer takes as long as for a known one. */
+static char dummy[128];
+static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
+static void dummy_init(void) { yw_password_hash("not a real password", dummy, sizeof dummy); }
+static const char *dummy_hash(void) {
+  pthread_once(&dummy_once, dummy_init);
+  return dummy;
+}
+
+static int login_by_password(identity_ctx *ctx, yw_rpc_call *call, const yw_caller *caller,
+                             const char *username, const char *password, struct claims *cl) {
+  const char *rid = yw_rpc_call_request_id(call);
+  if (strlen(username) > 32 || strlen(password) > 128 || password[0] == '\0')
+    return yw_rpc_call_fail(call, YW_EINVAL, "username and password are required");
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "login is unavailable, try again shortly");
+  const char *p[] = {username};
+  PGresult *r = NULL;
+  yw_pg_error err;
+  int rc = yw_pg_query(conn,
+                       "SELECT subject, password_hash, department, array_to_string(roles, ','),"
+                       "       COALESCE(locked_until > now(), false)"
+                       " FROM identity.staff WHERE username = $1",
+                       1, p, &r, &err);
+  if (rc != 0) {
+    yw_pg_pool_release(ctx->pool, conn);
+    return yw_service_db_fail(call, rc, &err);
+  }
+  if (PQntuples(r) == 0) {
+    PQclear(r);
+    yw_password_verify(dummy_hash(), password);
+    audit(conn, caller, username, "anonymous", "login_failed", username, NULL, "unknown user", rid);
+    yw_pg_pool_release(ctx->pool, conn);
+    return yw_rpc_call_fail(call, YW_EUNAUTH, "wrong username or password");
+  }
+  int locked = PQgetvalue(r, 0, 4)[0] == 't';
+  int ok = !locked && yw_password_verify(PQgetvalue(r, 0, 1), password);
+  snprintf(cl->subject, sizeof cl->subject, "%s", PQgetvalue(r, 0, 0));
+  snprintf(cl->department, sizeof cl->department, "%s", PQgetvalue(r, 0, 2));
+  snprintf(cl->roles, sizeof cl->roles, "%s", PQgetvalue(r, 0, 3));
+  cl->kind = YW_CALLER_STAFF;
+  cl->level = 0;
+  PQclear(r);
+  if (locked) {
+    audit(conn, caller, username, "staff", "login_failed", username, NULL, "locked", rid);
+    yw_pg_pool_release(ctx->pool, conn);
+    return yw_rpc_call_fail(call, YW_EPERM,
+                            "the account is locked after repeated failures; try again later");
+  }
+  char limit[16], lock_s[16];
+  snprintf(limit, sizeof limit, "%d", ctx->lockout_failures);
+  snprintf(lock_s, sizeof lock_s, "%d", ctx->lockout_s);
+  if (!ok) {
+    const char *q[] = {username, limit, lock_s};
+    yw_pg_query(conn,
+                "UPDATE identity.staff SET failed_count = failed_count + 1,"
+                " locked_until = CASE WHEN failed_count + 1 >= $2::int"
+                "   THEN now() + $3::int * interval '1 second' ELSE locked_until END"
+                " WHERE username = $1",
+                3, q, NULL, NULL);
+    audit(conn, caller, username, "staff", "login_failed", username, NULL, "wrong password", rid);
+    yw_pg_pool_release(ctx->pool, conn);
+    return yw_rpc_call_fail(call, YW_EUNAUTH, "wrong username or password");
+  }
+  yw_pg_query(conn,
+              "UPDATE identity.staff SET failed_count = 0, locked_until = NULL WHERE username = $1",
+              1, p, NULL, NULL);
+  audit(conn, caller, username, "staff", "login", "password", NULL, "ok", rid);
+  yw_pg_pool_release(ctx->pool, conn);
+  return 0;
+}
+
+/* Issues the session for cl in its own transaction and loads Me. */
+static int finish_login(identity_ctx *ctx, yw_rpc_call *call, const struct claims *cl,
+                        const char *family, ProtobufCMessage **out) {
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "login is unavailable, try again shortly");
+  yw_pg_error err;
+  Session *s = NULL;
+  int rc = yw_pg_begin(conn, &err);
+  if (rc == 0) rc = issue_session(ctx, call, conn, cl, family, &s, &err);
+  if (rc == 0) rc = yw_pg_commit(conn, &err);
+  if (rc == 0) rc = load_me(ctx, call, conn, cl->subject, &s->me, NULL, &err);
+  if (rc != 0) yw_pg_rollback(conn);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc == YW_EUNAVAIL && err.sqlstate[0] == '\0') return rc; /* message set by issue_session */
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  *out = &s->base;
+  return 0;
+}
+
+static int create_session(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                          void *data) {
+  identity_ctx *ctx = data;
+  const Yiwang__Identity__V1__CreateSessionRequest *req = (const void *)reqm;
+  CALLER_OR_FAIL(call, ctx, caller);
+  struct claims cl;
+  memset(&cl, 0, sizeof cl);
+  int rc;
+  if (req->phone[0] != '\0' && req->username[0] == '\0')
+    rc = login_by_phone(ctx, call, &caller, req->phone, req->code, &cl);
+  else if (req->username[0] != '\0' && req->phone[0] == '\0')
+    rc = login_by_password(ctx, call, &caller, req->username, req->password, &cl);
+  else
+    return yw_rpc_call_fail(call, YW_EINVAL, "give phone and code, or username and password");
+  if (rc != 0) return rc;
+  return finish_login(ctx, call, &cl, NULL, out);
+}
+
+/* ---- RefreshSession -------------------------------------------------------------- */
+
+static int refresh_session(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                           void *data) {
+  identity_ctx *ctx = data;
+  const Yiwang__Identity__V1__RefreshSessionRequest *req = (const void *)reqm;
+  CALLER_OR_FAIL(call, ctx, caller);
+  const char *rid = yw_rpc_call_request_id(call);
+  size_t len = strlen(req->refresh_token);
+  if (len < 20 || len > 100)
+    return yw_rpc_call_fail(call, YW_EUNAUTH, "the refresh token is not valid");
+  char rhash[65];
+  yw_sha256_hex(req->refresh_token, len, rhash);
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "sessions are unavailable");
+  yw_pg_error err;
+  PGresult *r = NULL;
+  const char *p[] = {rhash};
+  int rc = yw_pg_begin(conn, &err);
+  if (rc == 0)
+    rc = yw_pg_query(conn,
+                     "SELECT family::text, subject, session_id, used_at IS NOT NULL,"
+                     "       revoked_at IS NOT NULL, expires_at < now()"
+                     " FROM identity.refresh_tokens WHERE token_hash = $1 FOR UPDATE",
+                     1, p, &r, &err);
+  if (rc != 0) {
+    yw_pg_rollback(conn);
+    yw_pg_pool_release(ctx->pool, conn);
+    return yw_service_db_fail(call, rc, &err);
+  }
+  if (PQntuples(r) == 0) {
+    PQclear(r);
+    yw_pg_rollback(conn);
+    yw_pg_pool_release(ctx->pool, conn);
+    return yw_rpc_call_fail(call, YW_EUNAUTH, "the refresh token is not valid");
+  }
+  char family[64], subject[64], sid[72];
+  snprintf(family, sizeof family, "%s", PQgetvalue(r, 0, 0));
+  snprintf(subject, sizeof subject, "%s", PQgetvalue(r, 0, 1));
+  snprintf(sid, sizeof sid, "%s", PQgetvalue(r, 0, 2));
+  int used = PQgetvalue(r, 0, 3)[0] == 't';
+  int revoked = PQgetvalue(r, 0, 4)[0] == 't';
+  int expired = PQgetvalue(r, 0, 5)[0] == 't';
+  PQclear(r);
+  if (used && !revoked) {
+    /* reuse: someone holds a copy of a rotated token; end the whole login */
+    const char *fp[] = {family};
+    rc = yw_pg_query(conn,
+                     "UPDATE identity.refresh_tokens SET revoked_at = now()"
+                     " WHERE family = $1::uuid AND revoked_at IS NULL RETURNING session_id",
+                     1, fp, &r, &err);
+    if (rc == 0) {
+      drop_sessions(ctx, r);
+      PQclear(r);
+      audit(conn, &caller, subject, "person", "refresh_token_reuse", family, subject,
+            "family revoked", rid);
+      rc = yw_pg_commit(conn, &err);
+    }
+    if (rc != 0) yw_pg_rollback(conn);
+    yw_pg_pool_release(ctx->pool, conn);
+    yw_log(YW_LOG_WARN, "identity.refresh_reuse", rid, "a used refresh token came back; login revoked");
+    return yw_rpc_call_fail(call, YW_EUNAUTH,
+                            "the refresh token was already used; this login has been ended");
+  }
+  if (revoked || expired) {
+    yw_pg_rollback(conn);
+    yw_pg_pool_release(ctx->pool, conn);
+    return yw_rpc_call_fail(call, YW_EUNAUTH, "the refresh token has expired or was revoked");
+  }
+  const char *up[] = {rhash};
+  rc = yw_pg_query(conn, "UPDATE identity.refresh_tokens SET used_at = now() WHERE token_hash = $1",
+                   1, up, NULL, &err);
+  struct claims cl;
+  memset(&cl, 0, sizeof cl);
+  Me *me = NULL;
+  if (rc == 0) rc = load_me(ctx, call, conn, subject, &me, &cl, &err);
+  Session *s = NULL;
+  if (rc == 0) rc = issue_session(ctx, call, conn, &cl, family, &s, &err);
+  if (rc == 0) rc = yw_pg_commit(conn, &err);
+  if (rc != 0) yw_pg_rollback(conn);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc == YW_EUNAVAIL && err.sqlstate[0] == '\0') return rc;
+  if (rc == YW_ENOTFOUND) return yw_rpc_call_fail(call, YW_EUNAUTH, "the account no longer exists");
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  /* the access token of the rotated session ends with it */
+  char skey[128];
+  rkey(ctx, skey, sizeof skey, "sess", sid);
+  const char *del[] = {"DEL", skey};
+  redis_ok(ctx, 2, del);
+  s->me = me;
+  *out = &s->base;
+  return 0;
+}
+
+/* ---- logout ---------------------------------------------------------------------- */
+
+static int answer_revoked(yw_rpc_call *call, int n, ProtobufCMessage **out) {
+  Yiwang__Identity__V1__DeleteSessionsResponse *o = yw_arena_alloc(yw_rpc_call_arena(call), sizeof *o);
+  if (o == NULL) return YW_ENOMEM;
+  yiwang__identity__v1__delete_sessions_response__init(o);
+  o->revoked = n;
+  *out = &o->base;
+  return 0;
+}
+
+static int delete_session(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                          void *data) {
+  (void)reqm;
+  identity_ctx *ctx = data;
+  CALLER_OR_FAIL(call, ctx, caller);
+  int rc = require_session(call, &caller);
+  if (rc != 0) return rc;
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "sessions are unavailable");
+  const char *p[] = {caller.session};
+  PGresult *r = NULL;
+  yw_pg_error err;
+  rc = yw_pg_query(conn,
+                   "UPDATE identity.refresh_tokens SET revoked_at = now()"
+                   " WHERE family IN (SELECT family FROM identity.refresh_tokens WHERE session_id = $1)"
+                   "   AND revoked_at IS NULL RETURNING session_id",
+                   1, p, &r, &err);
+  if (rc == 0) {
+    drop_sessions(ctx, r);
+    PQclear(r);
+    audit(conn, &caller, caller.subject, kind_text(caller.kind), "logout", "session",
+          caller.subject, "ok", yw_rpc_call_request_id(call));
+  }
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  char skey[128];
+  rkey(ctx, skey, sizeof skey, "sess", caller.session);
+  const char *del[] = {"DEL", skey};
+  if (redis_ok(ctx, 2, del) != 0) return yw_rpc_call_fail(call, YW_EUNAVAIL, "sessions are unavailable");
+  return answer_revoked(call, 1, out);
+}
+
+static int delete_sessions(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                           void *data) {
+  (void)reqm;
+  identity_ctx *ctx = data;
+  CALLER_OR_FAIL(call, ctx, caller);
+  int rc = require_session(call, &caller);
+  if (rc != 0) return rc;
+  char subkey[128];
+  rkey(ctx, subkey, sizeof subkey, "subj", caller.subject);
+  const char *members[] = {"SMEMBERS", subkey};
+  redisReply *r = redis_do(ctx, 2, members);
+  if (r == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "sessions are unavailable");
+  int n = 0;
+  for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+    char skey[128];
+    rkey(ctx, skey, sizeof skey, "sess", r->element[i]->str);
+    const char *del[] = {"DEL", skey};
+    redisReply *d = redis_do(ctx, 2, del);
+    if (d != NULL) {
+      n += d->type == REDIS_REPLY_INTEGER ? (int)d->integer : 0;
+      freeReplyObject(d);
+    }
+  }
+  freeReplyObject(r);
+  const char *delsub[] = {"DEL", subkey};
+  redis_ok(ctx, 2, delsub);
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "sessions are unavailable");
+  const char *p[] = {caller.subject};
+  yw_pg_error err;
+  rc = yw_pg_query(conn,
+                   "UPDATE identity.refresh_tokens SET revoked_at = now()"
+                   " WHERE subject = $1 AND revoked_at IS NULL",
+                   1, p, NULL, &err);
+  if (rc == 0)
+    audit(conn, &caller, caller.subject, kind_text(caller.kind), "logout_everywhere", "sessions",
+          caller.subject, "ok", yw_rpc_call_request_id(call));
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  return answer_revoked(call, n, out);
+}
+
+/* ---- me -------------------------------------------------------------------------- */
+
+static int get_me(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                  void *data) {
+  (void)reqm;
+  identity_ctx *ctx = data;
+  CALLER_OR_FAIL(call, ctx, caller);
+  int rc = require_session(call, &caller);
+  if (rc != 0) return rc;
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "accounts are unavailable");
+  Me *me = NULL;
+  yw_pg_error err;
+  rc = load_me(ctx, call, conn, caller.subject, &me, NULL, &err);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc == YW_ENOTFOUND) return yw_rpc_call_fail(call, YW_EUNAUTH, "the account no longer exists");
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  *out = &me->base;
+  return 0;
+}
+
+static int valid_person_name(const char *name) {
+  size_t n = strlen(name);
+  if (n == 0 || n > 90) return 0;
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) return 0;
+  return 1;
+}
+
+/* Asks the population registry whether name and ID number belong together. Returns 1
+ * match, 0 no match, or a negative code when the registry cannot answer. */
+static int registry_match(identity_ctx *ctx, const char *name, const char *id) {
+  json_t *body = json_pack("{s:s, s:s}", "name", name, "idCardNumber", id);
+  char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+  json_decref(body);
+  if (text == NULL) return YW_ENOMEM;
+  long status = 0;
+  char *resp = NULL;
+  int rc = yw_http_post_json(ctx->registry_url, text, 5000, &status, &resp);
+  free(text);
+  if (rc != 0) return rc;
+  int verdict = YW_EUNAVAIL;
+  json_t *doc = status == 200 ? json_loads(resp, 0, NULL) : NULL;
+  json_t *m = json_object_get(doc, "match");
+  if (json_is_boolean(m)) verdict = json_is_true(m) ? 1 : 0;
+  json_decref(doc);
+  free(resp);
+  return verdict;
+}
+
+static int upgrade_realname(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                            void *data) {
+  identity_ctx *ctx = data;
+  const Yiwang__Identity__V1__UpgradeRealnameRequest *req = (const void *)reqm;
+  CALLER_OR_FAIL(call, ctx, caller);
+  int rc = require_session(call, &caller);
+  if (rc != 0) return rc;
+  if (caller.kind != YW_CALLER_PERSON)
+    return yw_rpc_call_fail(call, YW_EPERM, "only residents verify their real name");
+  if (!valid_person_name(req->name)) return yw_rpc_call_fail(call, YW_EINVAL, "name is required");
+  if (!yw_id_card_valid(req->id_card_number))
+    return yw_rpc_call_fail(call, YW_EINVAL, "idCardNumber is not a valid citizen ID number");
+  const char *rid = yw_rpc_call_request_id(call);
+  int verdict = registry_match(ctx, req->name, req->id_card_number);
+  if (verdict < 0)
+    return yw_rpc_call_fail(call, YW_EUNAVAIL, "the population registry cannot be reached, try later");
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "accounts are unavailable");
+  char masked[32];
+  yw_mask_id_card(req->id_card_number, masked, sizeof masked);
+  if (verdict == 0) {
+    audit(conn, &caller, caller.subject, "person", "realname_upgrade", masked, caller.subject,
+          "registry mismatch", rid);
+    yw_pg_pool_release(ctx->pool, conn);
+    return yw_rpc_call_fail(call, YW_EPRECOND, "the name and ID number do not match the registry");
+  }
+  char id_upper[32];
+  snprintf(id_upper, sizeof id_upper, "%s", req->id_card_number);
+  if (id_upper[17] == 'x') id_upper[17] = 'X';
+  char name_enc[512], id_enc[256], id_hash[65], material[48];
+  snprintf(material, sizeof material, "id:%s", id_upper);
+  yw_hmac_hex(ctx->lookup_key, material, strlen(material), id_hash);
+  if (yw_encrypt(ctx->data_key, req->name, strlen(req->name), caller.subject, name_enc,
+                 sizeof name_enc) != 0 ||
+      yw_encrypt(ctx->data_key, id_upper, strlen(id_upper), caller.subject, id_enc,
+                 sizeof id_enc) != 0) {
+    yw_pg_pool_release(ctx->pool, conn);
+    return YW_EINTERNAL;
+  }
+  const char *p[] = {caller.subject, name_enc, id_enc, id_hash};
+  yw_pg_error err;
+  PGresult *r = NULL;
+  rc = yw_pg_query(conn,
+                   "UPDATE identity.persons SET name_enc = $2, id_card_enc = $3, id_card_hash = $4,"
+                   " realname_level = GREATEST(realname_level, 2), verified_at = now()"
+                   " WHERE subject = $1 RETURNING realname_level",
+                   4, p, &r, &err);
+  if (rc == YW_EEXIST) {
+    audit(conn, &caller, caller.subject, "person", "realname_upgrade", masked, caller.subject,
+          "ID number bound to another account", rid);
+    yw_pg_pool_release(ctx->pool, conn);
+    return yw_rpc_call_fail(call, YW_EEXIST, "this ID number is bound to another account");
+  }
+  if (rc != 0) {
+    yw_pg_pool_release(ctx->pool, conn);
+    return yw_service_db_fail(call, rc, &err);
+  }
+  char level[8];
+  snprintf(level, sizeof level, "%s", PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "2");
+  PQclear(r);
+  audit(conn, &caller, caller.subject, "person", "realname_upgrade", masked, caller.subject, "ok", rid);
+  /* the new level holds for the sessions already open */
+  char subkey[128];
+  rkey(ctx, subkey, sizeof subkey, "subj", caller.subject);
+  const char *members[] = {"SMEMBERS", subkey};
+  redisReply *m = redis_do(ctx, 2, members);
+  for (size_t i = 0; m != NULL && m->type == REDIS_REPLY_ARRAY && i < m->elements; i++) {
+    char skey[128];
+    rkey(ctx, skey, sizeof skey, "sess", m->element[i]->str);
+    const char *hset[] = {"HSET", skey, "level", level};
+    const char *exists[] = {"EXISTS", skey};
+    redisReply *e = redis_do(ctx, 2, exists);
+    if (e != NULL && e->type == REDIS_REPLY_INTEGER && e->integer == 1) redis_ok(ctx, 4, hset);
+    if (e != NULL) freeReplyObject(e);
+  }
+  if (m != NULL) freeReplyObject(m);
+  Me *me = NULL;
+  rc = load_me(ctx, call, conn, caller.subject, &me, NULL, &err);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  *out = &me->base;
+  return 0;
+}
+
+static int bind_legal_person(yw_rpc_call *call, const ProtobufCMessage *reqm,
+                             ProtobufCMessage **out, void *data) {
+  identity_ctx *ctx = data;
+  const Yiwang__Identity__V1__BindLegalPersonRequest *req = (const void *)reqm;
+  CALLER_OR_FAIL(call, ctx, caller);
+  int rc = require_session(call, &caller);
+  if (rc != 0) return rc;
+  if (caller.kind != YW_CALLER_PERSON || caller.level < 2)
+    return yw_rpc_call_fail(call, YW_EPERM, "verify your real name (level 2) before acting for a company");
+  if (!yw_uscc_valid(req->credit_code))
+    return yw_rpc_call_fail(call, YW_EINVAL, "creditCode is not a valid unified social credit code");
+  if (!valid_person_name(req->name) || !valid_person_name(req->legal_representative))
+    return yw_rpc_call_fail(call, YW_EINVAL, "name and legalRepresentative are required");
+  char rep_enc[512];
+  if (yw_encrypt(ctx->data_key, req->legal_representative, strlen(req->legal_representative),
+                 req->credit_code, rep_enc, sizeof rep_enc) != 0)
+    return YW_EINTERNAL;
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "accounts are unavailable");
+  yw_pg_error err;
+  PGresult *r = NULL;
+  const char *lp[] = {req->credit_code, req->name, rep_enc};
+  rc = yw_pg_begin(conn, &err);
+  if (rc == 0)
+    rc = yw_pg_query(conn,
+                     "INSERT INTO identity.legal_persons (credit_code, name, legal_rep_enc)"
+                     " VALUES ($1, $2, $3) ON CONFLICT (credit_code) DO NOTHING",
+                     3, lp, NULL, &err);
+  if (rc == 0) rc = yw_pg_query(conn, "SELECT name FROM identity.legal_persons WHERE credit_code = $1",
+                                1, lp, &r, &err);
+  int mismatch = rc == 0 && strcmp(PQgetvalue(r, 0, 0), req->name) != 0;
+  PQclear(r);
+  const char *bp[] = {caller.subject, req->credit_code};
+  if (rc == 0 && !mismatch)
+    rc = yw_pg_query(conn,
+                     "INSERT INTO identity.person_legal_persons (person_id, credit_code)"
+                     " SELECT id, $2 FROM identity.persons WHERE subject = $1"
+                     " ON CONFLICT DO NOTHING",
+                     2, bp, NULL, &err);
+  if (rc == 0 && !mismatch) rc = yw_pg_commit(conn, &err);
+  if (rc != 0 || mismatch) yw_pg_rollback(conn);
+  audit(conn, &caller, caller.subject, "person", "bind_legal_person", req->credit_code,
+        caller.subject, mismatch ? "name mismatch" : rc == 0 ? "ok" : "failed",
+        yw_rpc_call_request_id(call));
+  Me *me = NULL;
+  if (rc == 0 && !mismatch) rc = load_me(ctx, call, conn, caller.subject, &me, NULL, &err);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (mismatch)
+    return yw_rpc_call_fail(call, YW_EPRECOND, "this credit code is registered under another name");
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  *out = &me->base;
+  return 0;
+}
+
+/* ---- audit queries --------------------------------------------------------------- */
+
+static int page_size_of(int32_t asked) { return asked <= 0 ? 20 : asked > 100 ? 100 : asked; }
+
+static int list_data_access(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                            void *data) {
+  identity_ctx *ctx = data;
+  const Yiwang__Identity__V1__ListDataAccessRequest *req = (const void *)reqm;
+  CALLER_OR_FAIL(call, ctx, caller);
+  int rc = require_session(call, &caller);
+  if (rc != 0) return rc;
+  if (req->page_token[0] != '\0' && strspn(req->page_token, "0123456789") != strlen(req->page_token))
+    return yw_rpc_call_fail(call, YW_EINVAL, "pageToken is not valid");
+  char limit[16];
+  snprintf(limit, sizeof limit, "%d", page_size_of(req->page_size) + 1);
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "the audit trail is unavailable");
+  const char *p[] = {caller.subject, req->page_token, limit};
+  PGresult *r = NULL;
+  yw_pg_error err;
+  rc = yw_pg_query(conn,
+                   "SELECT a.id, to_char(a.at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF:\"00\"'),"
+                   "       COALESCE(s.username, a.actor), a.department, a.action, a.request_id"
+                   " FROM identity.audit_log a LEFT JOIN identity.staff s ON s.subject = a.actor"
+                   " WHERE a.target_subject = $1 AND a.actor_kind = 'staff'"
+                   "   AND ($2 = '' OR a.id < $2::bigint)"
+                   " ORDER BY a.id DESC LIMIT $3::int",
+                   3, p, &r, &err);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  yw_arena *a = yw_rpc_call_arena(call);
+  Yiwang__Identity__V1__ListDataAccessResponse *o = yw_arena_alloc(a, sizeof *o);
+  int rows = PQntuples(r), n = rows > page_size_of(req->page_size) ? page_size_of(req->page_size) : rows;
+  if (o != NULL) {
+    yiwang__identity__v1__list_data_access_response__init(o);
+    o->entries = yw_arena_calloc(a, (size_t)n + 1, sizeof *o->entries);
+  }
+  for (int i = 0; o != NULL && o->entries != NULL && i < n; i++) {
+    Yiwang__Identity__V1__DataAccessEntry *e = yw_arena_alloc(a, sizeof *e);
+    if (e == NULL) break;
+    yiwang__identity__v1__data_access_entry__init(e);
+    e->at = dup(call, PQgetvalue(r, i, 1));
+    e->actor = dup(call, PQgetvalue(r, i, 2));
+    e->department = dup(call, PQgetvalue(r, i, 3));
+    e->action = dup(call, PQgetvalue(r, i, 4));
+    e->request_id = dup(call, PQgetvalue(r, i, 5));
+    o->entries[o->n_entries++] = e;
+  }
+  if (o != NULL && rows > n) o->next_page_token = dup(call, PQgetvalue(r, n - 1, 0));
+  PQclear(r);
+  if (o == NULL) return YW_ENOMEM;
+  *out = &o->base;
+  return 0;
+}
+
+static int list_audit_records(yw_rpc_call *call, const ProtobufCMessage *reqm,
+                              ProtobufCMessage **out, void *data) {
+  identity_ctx *ctx = data;
+  const Yiwang__Identity__V1__ListAuditRecordsRequest *req = (const void *)reqm;
+  CALLER_OR_FAIL(call, ctx, caller);
+  int rc = require_session(call, &caller);
+  if (rc != 0) return rc;
+  if (caller.kind != YW_CALLER_STAFF || !yw_caller_has_role(&caller, "auditor"))
+    return yw_rpc_call_fail(call, YW_EPERM, "only auditors read the audit trail");
+  if (req->page_token[0] != '\0' && strspn(req->page_token, "0123456789") != strlen(req->page_token))
+    return yw_rpc_call_fail(call, YW_EINVAL, "pageToken is not valid");
+  if (strlen(req->actor) > 64 || strlen(req->action) > 64)
+    return yw_rpc_call_fail(call, YW_EINVAL, "actor and action are at most 64 characters");
+  char limit[16];
+  int ps = page_size_of(req->page_size);
+  snprintf(limit, sizeof limit, "%d", ps + 1);
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "the audit trail is unavailable");
+  const char *p[] = {req->actor, req->action, req->page_token, limit};
+  PGresult *r = NULL;
+  yw_pg_error err;
+  rc = yw_pg_query(conn,
+                   "SELECT id, to_char(at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF:\"00\"'), actor, actor_kind,"
+                   "       action, target, outcome, request_id, source_ip"
+                   " FROM identity.audit_log"
+                   " WHERE ($1 = '' OR actor = $1) AND ($2 = '' OR action = $2)"
+                   "   AND ($3 = '' OR id < $3::bigint)"
+                   " ORDER BY id DESC LIMIT $4::int",
+                   4, p, &r, &err);
+  if (rc == 0)
+    audit(conn, &caller, caller.subject, "staff", "audit_query", req->action, NULL, "ok",
+          yw_rpc_call_request_id(call));
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  yw_arena *a = yw_rpc_call_arena(call);
+  Yiwang__Identity__V1__ListAuditRecordsResponse *o = yw_arena_alloc(a, sizeof *o);
+  int rows = PQntuples(r), n = rows > ps ? ps : rows;
+  if (o != NULL) {
+    yiwang__identity__v1__list_audit_records_response__init(o);
+    o->records = yw_arena_calloc(a, (size_t)n + 1, sizeof *o->records);
+  }
+  for (int i = 0; o != NULL && o->records != NULL && i < n; i++) {
+    Yiwang__Identity__V1__AuditRecord *e = yw_arena_alloc(a, sizeof *e);
+    if (e == NULL) break;
+    yiwang__identity__v1__audit_record__init(e);
+    e->id = dup(call, PQgetvalue(r, i, 0));
+    e->at = dup(call, PQgetvalue(r, i, 1));
+    e->actor = dup(call, PQgetvalue(r, i, 2));
+    e->actor_kind = dup(call, PQgetvalue(r, i, 3));
+    e->action = dup(call, PQgetvalue(r, i, 4));
+    e->target = dup(call, PQgetvalue(r, i, 5));
+    e->outcome = dup(call, PQgetvalue(r, i, 6));
+    e->request_id = dup(call, PQgetvalue(r, i, 7));
+    e->source_ip = dup(call, PQgetvalue(r, i, 8));
+    o->records[o->n_records++] = e;
+  }
+  if (o != NULL && rows > n) o->next_page_token = dup(call, PQgetvalue(r, n - 1, 0));
+  PQclear(r);
+  if (o == NULL) return YW_ENOMEM;
+  *out = &o->base;
+  return 0;
+}
+
+static int get_person(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                      void *data) {
+  identity_ctx *ctx = data;
+  const Yiwang__Identity__V1__GetPersonRequest *req = (const void *)reqm;
+  CALLER_OR_FAIL(call, ctx, caller);
+  int rc = require_session(call, &caller);
+  if (rc != 0) return rc;
+  if (caller.kind != YW_CALLER_STAFF ||
+      !(yw_caller_has_role(&caller, "dept_staff") || yw_caller_has_role(&caller, "dept_admin") ||
+        yw_caller_has_role(&caller, "platform_admin")))
+    return yw_rpc_call_fail(call, YW_EPERM, "only department or platform staff read accounts");
+  if (strncmp(req->subject, "p-", 2) != 0 || strlen(req->subject) > 40)
+    return yw_rpc_call_fail(call, YW_EINVAL, "subject is not a resident's account");
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "accounts are unavailable");
+  Me *me = NULL;
+  yw_pg_error err;
+  rc = load_me(ctx, call, conn, req->subject, &me, NULL, &err);
+  /* every staff read of a resident's data is recorded, found or not */
+  audit(conn, &caller, caller.subject, "staff", "read_personal_data", req->subject,
+        rc == 0 ? req->subject : NULL, rc == 0 ? "ok" : "not found", yw_rpc_call_request_id(call));
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc == YW_ENOTFOUND) return yw_rpc_call_fail(call, rc, "no such account");
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  *out = &me->base;
+  return 0;
+}
+
+/* ---- staff accounts (CLI) -------------------------------------------------------- */
+
+int identity_create_staff(identity_ctx *ctx, const char *username, const char *password,
+                          const char *department, const char *roles, char *err, size_t errlen) {
+  if (strlen(password) < 10) {
+    snprintf(err, errlen, "a staff password has at least 10 characters");
+    return YW_EINVAL;
+  }
+  char hash[128];
+  if (yw_password_hash(password, hash, sizeof hash) != 0) {
+    snprintf(err, errlen, "cannot hash the password");
+    return YW_EINTERNAL;
+  }
+  char subject[40], rnd[24], rolearr[160];
+  if (yw_random_token(12, rnd, sizeof rnd) != 0) return YW_EINTERNAL;
+  snprintf(subject, sizeof subject, "s-%s", rnd);
+  snprintf(rolearr, sizeof rolearr, "{%s}", roles);
+  if (strspn(roles, "abcdefghijklmnopqrstuvwxyz_,") != strlen(roles)) {
+    snprintf(err, errlen, "roles are a comma-separated list of role names");
+    return YW_EINVAL;
+  }
+  PGconn *conn = yw_pg_pool_acquire(ctx->pool, 5000);
+  if (conn == NULL) {
+    snprintf(err, errlen, "database unavailable");
+    return YW_EUNAVAIL;
+  }
+  const char *p[] = {subject, username, hash, department, rolearr};
+  yw_pg_error pe;
+  int rc = yw_pg_query(conn,
+                       "INSERT INTO identity.staff (subject, username, password_hash, department, roles)"
+                       " VALUES ($1, $2, $3, $4, $5::text[])"
+                       " ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash,"
+                       "  department = EXCLUDED.department, roles = EXCLUDED.roles,"
+                       "  failed_count = 0, locked_until = NULL",
+                       5, p, NULL, &pe);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc != 0) snprintf(err, errlen, "%s", pe.message);
+  return rc;
+}
+
+/* ---- the table ------------------------------------------------------------------- */
+
+static const yw_rpc_method identity_methods[] = {
+    {"SendSmsCode", send_sms_code},
+    {"CreateSession", create_session},
+    {"RefreshSession", refresh_session},
+    {"DeleteSession", delete_session},
+    {"DeleteSessions", delete_sessions},
+    {"GetMe", get_me},
+    {"UpgradeRealname", upgrade_realname},
+    {"BindLegalPerson", bind_legal_person},
+    {"ListDataAccess", list_data_access},
+    {"ListAuditRecords", list_audit_records},
+    {"GetPerson", get_person},
+};
+
+void identity_service_init(yw_rpc_service *svc, identity_ctx *ctx) {
+  svc->descriptor = &yiwang__identity__v1__identity_service__descriptor;
+  svc->methods = identity_methods;
+  svc->n_methods = sizeof identity_methods / sizeof identity_methods[0];
+  svc->data = ctx;
+}

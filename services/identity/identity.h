@@ -1,0 +1,53 @@
+/*
+ * identity.h - yw-identity's domain: accounts of residents and staff, login by SMS code
+ * or password, sessions, real-name levels, legal-person bindings and the audit trail.
+ *
+ * Sessions: an access token is 32 random bytes; its SHA-256 (the session id) keys a
+ * Redis hash {sub, kind, roles, dept, level} that lives access_ttl_s and that the
+ * gateway reads on every protected request, so logout revokes at once. The refresh
+ * token (also random, stored only as a hash in PostgreSQL) rotates on every use; using
+ * a consumed one again revokes its whole family.
+ */
+#ifndef YW_IDENTITY_H
+#define YW_IDENTITY_H
+
+#include <stdint.h>
+
+#include "yw_crypto.h"
+#include "yw_embed.h"
+#include "yw_pg.h"
+#include "yw_redis.h"
+#include "yw_rpc.h"
+
+typedef struct identity_ctx {
+  yw_pg_pool *pool;
+  int db_wait_ms;
+  yw_redis *redis;
+  uint8_t data_key[YW_KEY_BYTES];   /* encrypts personal data at rest */
+  uint8_t lookup_key[YW_KEY_BYTES]; /* keyed hashes for lookups and SMS codes */
+  uint8_t caller_key[YW_KEY_BYTES]; /* verifies the gateway's caller metadata */
+  const char *redis_prefix;         /* "yw" */
+  const char *sms_url;              /* SMS gateway endpoint */
+  const char *registry_url;         /* population registry endpoint */
+  int access_ttl_s;
+  int refresh_ttl_s;
+  int otp_ttl_s;
+  int otp_resend_s;
+  int otp_max_tries;
+  int sms_per_ip_hour;
+  int lockout_failures;
+  int lockout_s;
+} identity_ctx;
+
+/* The service table; data must point to an identity_ctx that outlives the server. */
+void identity_service_init(yw_rpc_service *svc, identity_ctx *ctx);
+
+/* Creates or replaces a staff account (the CLI's --create-staff). roles is a
+ * comma-separated list. Returns 0 or an error code; err gets the reason. */
+int identity_create_staff(identity_ctx *ctx, const char *username, const char *password,
+                          const char *department, const char *roles, char *err, size_t errlen);
+
+extern const struct yw_embedded_file identity_migrations[];
+extern const unsigned identity_migrations_count;
+
+#endif

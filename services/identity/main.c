@@ -1,0 +1,159 @@
+/*
+ * yw-identity - serves yiwang.identity.v1.IdentityService.
+ *
+ * Usage: yw-identity [--migrate-only | --create-staff USERNAME DEPARTMENT ROLES | --help]
+ * --create-staff reads the password from YW_STAFF_PASSWORD (never from the command
+ * line, where other users could read it).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "identity.h"
+#include "yw_config.h"
+#include "yw_err.h"
+#include "yw_http.h"
+#include "yw_log.h"
+
+static char *cfg_listen, *cfg_pg_dsn, *cfg_redis_addr, *cfg_log_level, *cfg_prefix;
+static char *cfg_data_key, *cfg_lookup_key, *cfg_caller_key, *cfg_sms_url, *cfg_registry_url;
+static long cfg_threads, cfg_db_pool, cfg_access_ttl, cfg_refresh_ttl, cfg_otp_ttl,
+    cfg_otp_resend, cfg_otp_tries, cfg_sms_per_ip, cfg_lock_failures, cfg_lock_s;
+
+static const yw_cfg_entry config[] = {
+    {"YW_IDENTITY_LISTEN", YW_CFG_STR, "127.0.0.1:50051", 0, 0, "gRPC listen address", &cfg_listen},
+    {"YW_PG_DSN", YW_CFG_STR, "host=127.0.0.1 port=5432 dbname=yiwang user=yiwang", 0, 0,
+     "libpq connection string", &cfg_pg_dsn},
+    {"YW_REDIS_ADDR", YW_CFG_STR, "127.0.0.1:6379", 0, 0, "Redis host:port (sessions, codes)",
+     &cfg_redis_addr},
+    {"YW_REDIS_PREFIX", YW_CFG_STR, "yw", 0, 0, "prefix of every Redis key", &cfg_prefix},
+    {"YW_DATA_KEY", YW_CFG_STR, "", 0, 0, "64 hex: encrypts personal data at rest", &cfg_data_key},
+    {"YW_LOOKUP_KEY", YW_CFG_STR, "", 0, 0, "64 hex: keyed hashes of phones, IDs, codes",
+     &cfg_lookup_key},
+    {"YW_CALLER_KEY", YW_CFG_STR, "", 0, 0, "64 hex: shared with the gateway, signs the caller",
+     &cfg_caller_key},
+    {"YW_SMS_URL", YW_CFG_STR, "http://127.0.0.1:8089/sms/send", 0, 0, "SMS gateway endpoint",
+     &cfg_sms_url},
+    {"YW_REGISTRY_URL", YW_CFG_STR, "http://127.0.0.1:8089/registry/verify", 0, 0,
+     "population registry endpoint", &cfg_registry_url},
+    {"YW_IDENTITY_THREADS", YW_CFG_INT, "8", 1, 256, "worker threads", &cfg_threads},
+    {"YW_IDENTITY_DB_POOL", YW_CFG_INT, "8", 1, 256, "PostgreSQL connections", &cfg_db_pool},
+    {"YW_ACCESS_TTL_S", YW_CFG_INT, "900", 30, 86400, "access token life", &cfg_access_ttl},
+    {"YW_REFRESH_TTL_S", YW_CFG_INT, "2592000", 300, 31536000, "refresh token life",
+     &cfg_refresh_ttl},
+    {"YW_OTP_TTL_S", YW_CFG_INT, "300", 60, 3600, "SMS code life", &cfg_otp_ttl},
+    {"YW_OTP_RESEND_S", YW_CFG_INT, "60", 1, 3600, "least time between codes to one phone",
+     &cfg_otp_resend},
+    {"YW_OTP_MAX_TRIES", YW_CFG_INT, "5", 1, 20, "tries per SMS code", &cfg_otp_tries},
+    {"YW_SMS_PER_IP_HOUR", YW_CFG_INT, "20", 1, 100000, "codes one address may ask for per hour",
+     &cfg_sms_per_ip},
+    {"YW_LOCKOUT_FAILURES", YW_CFG_INT, "5", 1, 100, "failed staff logins before a lockout",
+     &cfg_lock_failures},
+    {"YW_LOCKOUT_S", YW_CFG_INT, "900", 1, 86400, "length of a lockout", &cfg_lock_s},
+    {"YW_LOG_LEVEL", YW_CFG_STR, "info", 0, 0, "debug, info, warn or error", &cfg_log_level},
+};
+#define NCONFIG (sizeof config / sizeof config[0])
+
+static int usage(int rc) {
+  fprintf(stderr,
+          "usage: yw-identity [--migrate-only | --create-staff USERNAME DEPARTMENT ROLES]\n"
+          "settings (environment):\n");
+  yw_config_print(config, NCONFIG, stderr);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  int migrate_only = 0;
+  const char *staff_user = NULL, *staff_dept = NULL, *staff_roles = NULL;
+  if (argc == 2 && strcmp(argv[1], "--migrate-only") == 0) {
+    migrate_only = 1;
+  } else if (argc == 5 && strcmp(argv[1], "--create-staff") == 0) {
+    staff_user = argv[2];
+    staff_dept = argv[3];
+    staff_roles = argv[4];
+  } else if (argc != 1) {
+    return usage(strcmp(argv[1], "--help") == 0 ? 0 : 2);
+  }
+  yw_rpc_block_signals();
+  yw_http_global_init();
+  char err[256];
+  if (yw_config_load(config, NCONFIG, err, sizeof err) != 0) {
+    fprintf(stderr, "yw-identity: %s\n", err);
+    return 2;
+  }
+  int level = yw_log_level_parse(cfg_log_level);
+  yw_log_init("yw-identity", level >= 0 ? (enum yw_log_level)level : YW_LOG_INFO);
+
+  identity_ctx ctx;
+  memset(&ctx, 0, sizeof ctx);
+  if (yw_key_from_hex(cfg_data_key, ctx.data_key) != 0 ||
+      yw_key_from_hex(cfg_lookup_key, ctx.lookup_key) != 0 ||
+      yw_key_from_hex(cfg_caller_key, ctx.caller_key) != 0) {
+    fprintf(stderr, "yw-identity: YW_DATA_KEY, YW_LOOKUP_KEY and YW_CALLER_KEY must each be "
+                    "64 hex characters\n");
+    return 2;
+  }
+  ctx.db_wait_ms = 2000;
+  ctx.redis_prefix = cfg_prefix;
+  ctx.sms_url = cfg_sms_url;
+  ctx.registry_url = cfg_registry_url;
+  ctx.access_ttl_s = (int)cfg_access_ttl;
+  ctx.refresh_ttl_s = (int)cfg_refresh_ttl;
+  ctx.otp_ttl_s = (int)cfg_otp_ttl;
+  ctx.otp_resend_s = (int)cfg_otp_resend;
+  ctx.otp_max_tries = (int)cfg_otp_tries;
+  ctx.sms_per_ip_hour = (int)cfg_sms_per_ip;
+  ctx.lockout_failures = (int)cfg_lock_failures;
+  ctx.lockout_s = (int)cfg_lock_s;
+
+  yw_pg_error pgerr;
+  if (yw_pg_pool_new(cfg_pg_dsn, (int)cfg_db_pool, &ctx.pool, &pgerr) != 0) {
+    yw_log(YW_LOG_ERROR, "db.unavailable", NULL, "%s", pgerr.message);
+    return 1;
+  }
+  PGconn *conn = yw_pg_pool_acquire(ctx.pool, 5000);
+  int rc = conn != NULL ? yw_pg_migrate(conn, "identity", identity_migrations,
+                                        identity_migrations_count, &pgerr)
+                        : YW_EUNAVAIL;
+  yw_pg_pool_release(ctx.pool, conn);
+  if (rc != 0) {
+    yw_log(YW_LOG_ERROR, "db.migration_failed", NULL, "%s", pgerr.message);
+    yw_pg_pool_free(ctx.pool);
+    return 1;
+  }
+  if (migrate_only || staff_user != NULL) {
+    if (staff_user != NULL) {
+      const char *pw = getenv("YW_STAFF_PASSWORD");
+      rc = identity_create_staff(&ctx, staff_user, pw != NULL ? pw : "", staff_dept, staff_roles,
+                                 err, sizeof err);
+      if (rc != 0) fprintf(stderr, "yw-identity: %s\n", err);
+    }
+    yw_pg_pool_free(ctx.pool);
+    return rc == 0 ? 0 : 1;
+  }
+  if (yw_redis_open(cfg_redis_addr, 500, (int)cfg_threads, &ctx.redis) == YW_EUNAVAIL)
+    yw_log(YW_LOG_WARN, "redis.unavailable", NULL, "%s: logins fail until it is back",
+           cfg_redis_addr);
+
+  yw_rpc_service svc;
+  identity_service_init(&svc, &ctx);
+  yw_rpc_server *server = NULL;
+  rc = yw_rpc_server_new(cfg_listen, (int)cfg_threads, &server);
+  if (rc == 0) rc = yw_rpc_server_add_service(server, &svc);
+  if (rc == 0) rc = yw_rpc_server_start(server);
+  if (rc != 0) {
+    yw_log(YW_LOG_ERROR, "server.start_failed", NULL, "cannot serve on %s: %s", cfg_listen,
+           yw_strerror(rc));
+    yw_rpc_server_free(server);
+    yw_redis_free(ctx.redis);
+    yw_pg_pool_free(ctx.pool);
+    return 1;
+  }
+  yw_log(YW_LOG_INFO, "server.started", NULL, "serving yiwang.identity.v1 on %s", cfg_listen);
+  yw_rpc_server_wait_signal(server);
+  yw_rpc_server_free(server);
+  yw_redis_free(ctx.redis);
+  yw_pg_pool_free(ctx.pool);
+  yw_log(YW_LOG_INFO, "server.stopped", NULL, "bye");
+  return 0;
+}
