@@ -39,18 +39,7 @@ printf '%-44s %10s %9s %9s %7s\n' scenario req/s p50_ms p99_ms errors
 run() { # run NAME h2load-args...
   local name="$1"; shift
   h2load -n "$N" -c "$C" -m "$M" -t 1 --log-file="$TMP/log" "$@" >"$TMP/out" 2>&1 || true
-  /usr/bin/python3 - "$name" "$TMP/out" "$TMP/log" <<'PY'
-import re, sys
-name, out, log = sys.argv[1:4]
-text = open(out).read()
-rps = re.search(r"finished in [^,]+, ([\d.]+) req/s", text)
-st = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text)
-ok = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed", text)
-times = sorted(int(l.split()[2]) for l in open(log) if l.strip())
-p = lambda q: times[min(len(times) - 1, int(q * len(times)))] / 1000.0 if times else float("nan")
-errors = (int(ok.group(2)) if ok else -1) + (int(st.group(3)) + int(st.group(4)) if st else 0)
-print(f"{name:<44} {float(rps.group(1)) if rps else 0:>10.0f} {p(0.5):>9.2f} {p(0.99):>9.2f} {errors:>7}")
-PY
+  /usr/bin/python3 "$ROOT/bench/h2load_summary.py" "$name" "$TMP/out" "$TMP/log"
 }
 
 run "baseline: gateway static /healthz (h2c)" "$GW/healthz"

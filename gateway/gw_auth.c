@@ -47,11 +47,11 @@ static const char LIMIT_SCRIPT[] =
     "local wait = take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))\n"
     "if wait > 0 then return {0, wait} end\n"
     "if KEYS[2] == '' then return {1, 0} end\n"
-    "local s = redis.call('HMGET', KEYS[2], 'sub', 'kind', 'roles', 'dept', 'level')\n"
+    "local s = redis.call('HMGET', KEYS[2], 'sub', 'kind', 'roles', 'dept', 'level', 'org')\n"
     "if not s[1] then return {2, 0} end\n"
     "wait = take(ARGV[5] .. ':rl:sub:' .. s[1], tonumber(ARGV[3]), tonumber(ARGV[4]))\n"
     "if wait > 0 then return {0, wait} end\n"
-    "return {1, 0, s[1], s[2] or '', s[3] or '', s[4] or '', s[5] or '0'}\n";
+    "return {1, 0, s[1], s[2] or '', s[3] or '', s[4] or '', s[5] or '0', s[6] or ''}\n";
 
 /* ---- local fallback buckets ------------------------------------------------------ */
 
@@ -172,6 +172,13 @@ static int check_rule(gw_req *r) {
   switch (d->access) {
   case GW_ACCESS_PUBLIC: return 0;
   case GW_ACCESS_ACCOUNT: return 0; /* a session was required and found */
+  case GW_ACCESS_LEGAL_PERSON:
+    if (c->kind != YW_CALLER_PERSON || c->org[0] == '\0') {
+      gw_respond_error(r, GRPC_STATUS_PERMISSION_DENIED,
+                       "act for a company first (POST /v1/me/acting-for)");
+      return -1;
+    }
+    __attribute__((fallthrough)); /* the resident's level applies too */
   case GW_ACCESS_PERSON:
     if (c->kind != YW_CALLER_PERSON) {
       gw_respond_error(r, GRPC_STATUS_PERMISSION_DENIED, "this is for residents' accounts");
@@ -242,6 +249,7 @@ static void on_limit_reply(redisAsyncContext *ac, void *reply_v, void *arg) {
       char level[8];
       set_caller_field(level, sizeof level, reply->element[6]);
       c->level = (int)strtol(level, NULL, 10);
+      if (reply->elements >= 8) set_caller_field(c->org, sizeof c->org, reply->element[7]);
     }
     if (check_rule(r) == 0) gw_handle_authorized(r);
   }

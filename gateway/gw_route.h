@@ -22,6 +22,7 @@ typedef enum gw_access {
   GW_ACCESS_PUBLIC = 0, /* anyone; a token, when given, must be valid and names the caller */
   GW_ACCESS_ACCOUNT,    /* any logged-in account, resident or staff */
   GW_ACCESS_PERSON,     /* a logged-in resident with at least min_level */
+  GW_ACCESS_LEGAL_PERSON, /* a resident acting for a company bound to them (min_level too) */
   GW_ACCESS_STAFF,      /* staff holding one of roles ("a,b"; NULL: any staff) */
   GW_ACCESS_INTERNAL,   /* never served through the gateway */
 } gw_access;

@@ -35,6 +35,8 @@ const gw_route_def gw_route_defs[] = {
     {"GET", "/v1/me", IDENTITY "GetMe", NULL, GW_ACCESS_ACCOUNT, 0, NULL, 0},
     {"POST", "/v1/me/realname", IDENTITY "UpgradeRealname", "*", GW_ACCESS_PERSON, 0, NULL, 1},
     {"POST", "/v1/me/legal-persons", IDENTITY "BindLegalPerson", "*", GW_ACCESS_PERSON, 0, NULL, 2},
+    {"POST", "/v1/me/acting-for", IDENTITY "ActFor", "*", GW_ACCESS_PERSON, 0, NULL, 2},
+    {"GET", "/v1/company", IDENTITY "GetActingCompany", NULL, GW_ACCESS_LEGAL_PERSON, 0, NULL, 2},
     {"GET", "/v1/me/data-access-log", IDENTITY "ListDataAccess", NULL, GW_ACCESS_PERSON, 0, NULL, 1},
     {"GET", "/v1/persons/{subject}", IDENTITY "GetPerson", NULL, GW_ACCESS_STAFF, 0,
      "dept_staff,dept_admin,platform_admin", 0},

@@ -28,11 +28,11 @@ static const char *kind_name(enum yw_caller_kind k) {
 int yw_caller_encode(const yw_caller *c, const uint8_t key[YW_KEY_BYTES], char *value,
                      size_t size, char sig[65]) {
   if (!safe(c->subject) || !safe(c->roles) || !safe(c->department) || !safe(c->session) ||
-      !safe(c->ip))
+      !safe(c->ip) || !safe(c->org))
     return YW_EINVAL;
-  int n = snprintf(value, size, "v1;sub=%s;kind=%s;roles=%s;dept=%s;level=%d;sid=%s;ip=%s;ts=%lld",
+  int n = snprintf(value, size, "v1;sub=%s;kind=%s;roles=%s;dept=%s;level=%d;sid=%s;ip=%s;org=%s;ts=%lld",
                    c->subject, kind_name(c->kind), c->roles, c->department, c->level, c->session,
-                   c->ip, c->ts);
+                   c->ip, c->org, c->ts);
   if (n < 0 || (size_t)n >= size) return YW_ETOOBIG;
   yw_hmac_hex(key, value, (size_t)n, sig);
   return 0;
@@ -79,6 +79,8 @@ int yw_caller_decode(const char *value, const char *sig, const uint8_t key[YW_KE
       bad = copy_field(v, vlen, out->session, sizeof out->session);
     } else if (klen == 2 && memcmp(p, "ip", 2) == 0) {
       bad = copy_field(v, vlen, out->ip, sizeof out->ip);
+    } else if (klen == 3 && memcmp(p, "org", 3) == 0) {
+      bad = copy_field(v, vlen, out->org, sizeof out->org);
     } else if (klen == 2 && memcmp(p, "ts", 2) == 0) {
       out->ts = strtoll(v, NULL, 10);
       have_ts = 1;

@@ -3,7 +3,7 @@
  *
  * The gateway authenticates the caller and sends two metadata entries with every
  * upstream call: x-yw-caller, a compact text ("v1;sub=...;kind=person;roles=...;
- * dept=...;level=2;sid=...;ip=...;ts=..."), and x-yw-caller-sig, the HMAC-SHA256 of that
+ * dept=...;level=2;sid=...;ip=...;org=...;ts=..."), and x-yw-caller-sig, the HMAC-SHA256 of that
  * text under a key shared by the gateway and the services (YW_CALLER_KEY). A service
  * believes the caller only when the signature verifies and the stamp is recent, so a
  * call made straight to a service with forged metadata is refused. Clients can never
@@ -28,6 +28,7 @@ typedef struct yw_caller {
   int level;            /* real-name level of a person */
   char session[72];     /* the session id (hash of the access token), "" when none */
   char ip[64];          /* the client's address as the gateway saw it */
+  char org[32];         /* credit code of the legal person the resident acts for, or "" */
   long long ts;         /* unix seconds when the gateway signed */
 } yw_caller;
 

@@ -725,7 +725,102 @@ static int get_me(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMess
   yw_pg_pool_release(ctx->pool, conn);
   if (rc == YW_ENOTFOUND) return yw_rpc_call_fail(call, YW_EUNAUTH, "the account no longer exists");
   if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  me->acting_for = dup(call, caller.org);
   *out = &me->base;
+  return 0;
+}
+
+/* ---- acting for a legal person --------------------------------------------------- */
+
+static int act_for(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                   void *data) {
+  identity_ctx *ctx = data;
+  const Yiwang__Identity__V1__ActForRequest *req = (const void *)reqm;
+  CALLER_OR_FAIL(call, ctx, caller);
+  int rc = require_session(call, &caller);
+  if (rc != 0) return rc;
+  if (caller.kind != YW_CALLER_PERSON)
+    return yw_rpc_call_fail(call, YW_EPERM, "only residents act for companies");
+  if (req->credit_code[0] != '\0' && !yw_uscc_valid(req->credit_code))
+    return yw_rpc_call_fail(call, YW_EINVAL, "creditCode is not a valid unified social credit code");
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "accounts are unavailable");
+  yw_pg_error err;
+  if (req->credit_code[0] != '\0') {
+    const char *p[] = {caller.subject, req->credit_code};
+    PGresult *r = NULL;
+    rc = yw_pg_query(conn,
+                     "SELECT 1 FROM identity.person_legal_persons b"
+                     " JOIN identity.persons p ON p.id = b.person_id"
+                     " WHERE p.subject = $1 AND b.credit_code = $2",
+                     2, p, &r, &err);
+    int bound = rc == 0 && PQntuples(r) == 1;
+    PQclear(r);
+    if (rc != 0 || !bound) {
+      yw_pg_pool_release(ctx->pool, conn);
+      if (rc != 0) return yw_service_db_fail(call, rc, &err);
+      return yw_rpc_call_fail(call, YW_EPERM, "this company is not bound to your account");
+    }
+  }
+  char skey[128];
+  rkey(ctx, skey, sizeof skey, "sess", caller.session);
+  const char *hset[] = {"HSET", skey, "org", req->credit_code};
+  if (redis_ok(ctx, 4, hset) != 0) {
+    yw_pg_pool_release(ctx->pool, conn);
+    return yw_rpc_call_fail(call, YW_EUNAVAIL, "sessions are unavailable");
+  }
+  audit(conn, &caller, caller.subject, "person", "act_for", req->credit_code, caller.subject, "ok",
+        yw_rpc_call_request_id(call));
+  Me *me = NULL;
+  rc = load_me(ctx, call, conn, caller.subject, &me, NULL, &err);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  me->acting_for = dup(call, req->credit_code);
+  *out = &me->base;
+  return 0;
+}
+
+static int get_acting_company(yw_rpc_call *call, const ProtobufCMessage *reqm,
+                              ProtobufCMessage **out, void *data) {
+  (void)reqm;
+  identity_ctx *ctx = data;
+  CALLER_OR_FAIL(call, ctx, caller);
+  int rc = require_session(call, &caller);
+  if (rc != 0) return rc;
+  if (caller.kind != YW_CALLER_PERSON || caller.org[0] == '\0')
+    return yw_rpc_call_fail(call, YW_EPERM, "this session does not act for a company");
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "accounts are unavailable");
+  const char *p[] = {caller.subject, caller.org};
+  PGresult *r = NULL;
+  yw_pg_error err;
+  rc = yw_pg_query(conn,
+                   "SELECT l.credit_code, l.name, l.legal_rep_enc,"
+                   "       to_char(b.bound_at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF:\"00\"')"
+                   " FROM identity.person_legal_persons b"
+                   " JOIN identity.persons p ON p.id = b.person_id"
+                   " JOIN identity.legal_persons l ON l.credit_code = b.credit_code"
+                   " WHERE p.subject = $1 AND b.credit_code = $2",
+                   2, p, &r, &err);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  if (PQntuples(r) == 0) {
+    PQclear(r);
+    return yw_rpc_call_fail(call, YW_EPERM, "this company is no longer bound to your account");
+  }
+  Yiwang__Identity__V1__LegalPersonBinding *b = yw_arena_alloc(yw_rpc_call_arena(call), sizeof *b);
+  if (b == NULL) {
+    PQclear(r);
+    return YW_ENOMEM;
+  }
+  yiwang__identity__v1__legal_person_binding__init(b);
+  b->credit_code = dup(call, PQgetvalue(r, 0, 0));
+  b->name = dup(call, PQgetvalue(r, 0, 1));
+  b->legal_representative_masked =
+      decrypt_masked(ctx, call, PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 0), yw_mask_name);
+  b->bound_at = dup(call, PQgetvalue(r, 0, 3));
+  PQclear(r);
+  *out = &b->base;
   return 0;
 }
 
@@ -1096,6 +1191,8 @@ static const yw_rpc_method identity_methods[] = {
     {"ListDataAccess", list_data_access},
     {"ListAuditRecords", list_audit_records},
     {"GetPerson", get_person},
+    {"ActFor", act_for},
+    {"GetActingCompany", get_acting_company},
 };
 
 void identity_service_init(yw_rpc_service *svc, identity_ctx *ctx) {

@@ -95,6 +95,17 @@ req POST /v1/me/legal-persons "$RES" '{"creditCode":"91350100M000100Y43","name":
 expect_status "a level-2 resident binds a company" 200
 check "the binding is listed" test "$(field "d['legalPersons'][0]['creditCode']")" = 91350100M000100Y43
 
+# --- acting for the company (legal-person routes)
+req GET /v1/company "$RES"; expect_status "a legal-person route before acting for a company is 403" 403
+req POST /v1/me/acting-for "$RES" '{"creditCode":"91110000600037341L"}'
+expect_status "acting for a company that is not bound is 403" 403
+req POST /v1/me/acting-for "$RES" '{"creditCode":"91350100M000100Y43"}'
+expect_status "a resident acts for their bound company" 200
+check "the account says whom it acts for" test "$(field "d['actingFor']")" = 91350100M000100Y43
+req GET /v1/company "$RES"; expect_status "the legal-person route now answers" 200
+check "it names the company and masks the representative" \
+  holds "d['name']=='某某科技有限公司' and d['legalRepresentativeMasked']=='*三'"
+
 # --- staff login and lockout
 req POST /v1/auth/sessions "" '{"username":"ga.admin","password":"wrong password"}'
 expect_status "a wrong staff password is 401" 401
@@ -130,6 +141,7 @@ matrix "own account" GET /v1/me "" 401 200 200 200 200 200 200
 matrix "resident data tracker" GET /v1/me/data-access-log "" 401 200 403 403 403 403 403
 matrix "staff read of a resident" GET "/v1/persons/$RES_SUB" "" 401 403 200 200 200 200 403
 matrix "audit trail" GET /v1/audit-records "" 401 403 403 403 403 403 200
+matrix "legal person (resident acting for a company)" GET /v1/company "" 401 200 403 403 403 403 403
 matrix "catalog write" PUT "/v1/items/$ITEM" "$ITEM_BODY" 401 403 403 200 403 200 403
 
 # --- the data tracker shows the staff reads
