@@ -900,6 +900,14 @@ static int upsert_item(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
     if (rc == 0 && id == NULL) rc = YW_ENOMEM;
   }
   if (rc == 0) rc = upsert_children(conn, a, id, it, &err);
+  if (rc == 0) {
+    const char *p[] = {caller.subject, caller.department, it->impl_code,
+                       yw_rpc_call_request_id(call), caller.ip};
+    rc = yw_pg_query(conn,
+                     "INSERT INTO catalog.audit_log (actor, department, action, target,"
+                     " request_id, source_ip) VALUES ($1, $2, 'item_upsert', $3, $4, $5)",
+                     5, p, NULL, &err);
+  }
   if (rc == 0) rc = yw_pg_commit(conn, &err);
   Item *saved = NULL;
   if (rc == 0) {

@@ -610,10 +610,26 @@ static void test_writes_need_a_vouched_administrator(void **state) {
   assert_int_equal(call("UpsertItem", &req.base, &yiwang__catalog__v1__item__descriptor, &out, msg,
                         sizeof msg),
                    GRPC_STATUS_PERMISSION_DENIED);
+  long long audited = scalar("SELECT count(*) FROM catalog.audit_log");
   act_as(YW_CALLER_STAFF, "dept_admin", item->department_code); /* its own department */
   assert_int_equal(call("UpsertItem", &req.base, &yiwang__catalog__v1__item__descriptor, &out, msg,
                         sizeof msg),
                    GRPC_STATUS_OK);
+  /* the privileged write left its record, and only the accepted one did */
+  assert_int_equal(scalar("SELECT count(*) FROM catalog.audit_log"), audited + 1);
+  PGconn *c = yw_pg_pool_acquire(ctx.pool, 1000);
+  PGresult *last = NULL;
+  assert_int_equal(yw_pg_query(c,
+                               "SELECT actor, department, action, target FROM catalog.audit_log"
+                               " ORDER BY id DESC LIMIT 1",
+                               0, NULL, &last, NULL),
+                   0);
+  yw_pg_pool_release(ctx.pool, c);
+  assert_string_equal(PQgetvalue(last, 0, 0), "s-test");
+  assert_string_equal(PQgetvalue(last, 0, 1), item->department_code);
+  assert_string_equal(PQgetvalue(last, 0, 2), "item_upsert");
+  assert_string_equal(PQgetvalue(last, 0, 3), item->impl_code);
+  PQclear(last);
   protobuf_c_message_free_unpacked(out, NULL);
   protobuf_c_message_free_unpacked(&item->base, NULL);
   act_as(YW_CALLER_STAFF, "platform_admin", "");
