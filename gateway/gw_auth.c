@@ -17,11 +17,14 @@
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+#include <openssl/sha.h>
 
 #include "gw.h"
 #include "yw_crypto.h"
@@ -52,6 +55,17 @@ static const char LIMIT_SCRIPT[] =
     "wait = take(ARGV[5] .. ':rl:sub:' .. s[1], tonumber(ARGV[3]), tonumber(ARGV[4]))\n"
     "if wait > 0 then return {0, wait} end\n"
     "return {1, 0, s[1], s[2] or '', s[3] or '', s[4] or '', s[5] or '0', s[6] or ''}\n";
+
+/* The script is sent by its SHA-1 (EVALSHA): Redis then neither receives nor hashes
+ * its text on every request. A NOSCRIPT answer (Redis restarted) sends it once in full. */
+static char script_sha[41];
+static pthread_once_t script_once = PTHREAD_ONCE_INIT;
+
+static void script_sha_init(void) {
+  unsigned char md[SHA_DIGEST_LENGTH];
+  SHA1((const unsigned char *)LIMIT_SCRIPT, strlen(LIMIT_SCRIPT), md);
+  for (int i = 0; i < SHA_DIGEST_LENGTH; i++) snprintf(script_sha + 2 * i, 3, "%02x", md[i]);
+}
 
 /* ---- local fallback buckets ------------------------------------------------------ */
 
@@ -124,6 +138,7 @@ static redisAsyncContext *connect_redis(gw_worker *w) {
 }
 
 void gw_auth_worker_init(gw_worker *w) {
+  pthread_once(&script_once, script_sha_init);
   w->local_buckets = calloc(LOCAL_BUCKETS, sizeof(struct bucket));
   w->redis = connect_redis(w);
 }
@@ -211,11 +226,16 @@ static void set_caller_field(char *dst, size_t size, const redisReply *e) {
     dst[0] = '\0';
 }
 
+static int send_script(gw_req *r, int full);
+
 /* Runs on the worker's loop when the script answers (reply NULL: Redis went away). */
 static void on_limit_reply(redisAsyncContext *ac, void *reply_v, void *arg) {
   (void)ac;
   gw_req *r = arg;
   redisReply *reply = reply_v;
+  if (reply != NULL && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0 &&
+      r->conn != NULL && send_script(r, 1) == 0)
+    return; /* asked again with the script's text; the same reference travels on */
   if (r->conn == NULL) { /* the client left meanwhile */
     gw_req_unref(r);
     return;
@@ -275,9 +295,17 @@ void gw_authorize(gw_req *r) {
     return;
   }
 
+  r->refs++;
+  if (send_script(r, 0) != 0) on_limit_reply(NULL, NULL, r); /* as if Redis were down */
+}
+
+/* Sends the limits script for r (by SHA-1, or in full). 0 when sent. */
+static int send_script(gw_req *r, int full) {
   gw_worker *w = r->worker;
   if (w->redis == NULL) w->redis = connect_redis(w);
-  char ipkey[128], skey[128], rate_ip[16], burst_ip[16], rate_sub[16], burst_sub[16];
+  if (w->redis == NULL) return -1;
+  const yw_caller *c = &r->caller;
+  char ipkey[128], skey[128], rate_ip[24], burst_ip[24], rate_sub[24], burst_sub[24];
   snprintf(ipkey, sizeof ipkey, "%s:rl:ip:%s", gw.cfg.redis_prefix, r->peer_ip);
   if (c->session[0] != '\0')
     snprintf(skey, sizeof skey, "%s:sess:%s", gw.cfg.redis_prefix, c->session);
@@ -287,10 +315,7 @@ void gw_authorize(gw_req *r) {
   snprintf(burst_ip, sizeof burst_ip, "%ld", gw.cfg.burst_ip);
   snprintf(rate_sub, sizeof rate_sub, "%ld", gw.cfg.rate_subject);
   snprintf(burst_sub, sizeof burst_sub, "%ld", gw.cfg.burst_subject);
-  const char *argv[] = {"EVAL",  LIMIT_SCRIPT, "2",       ipkey,   skey,
-                        rate_ip, burst_ip,     rate_sub, burst_sub, gw.cfg.redis_prefix};
-  r->refs++;
-  if (w->redis == NULL ||
-      redisAsyncCommandArgv(w->redis, on_limit_reply, r, 10, argv, NULL) != REDIS_OK)
-    on_limit_reply(NULL, NULL, r); /* answers as if Redis were down, and unrefs */
+  const char *argv[] = {full ? "EVAL" : "EVALSHA", full ? LIMIT_SCRIPT : script_sha, "2", ipkey,
+                        skey, rate_ip, burst_ip, rate_sub, burst_sub, gw.cfg.redis_prefix};
+  return redisAsyncCommandArgv(w->redis, on_limit_reply, r, 10, argv, NULL) == REDIS_OK ? 0 : -1;
 }
