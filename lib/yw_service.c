@@ -1,7 +1,7 @@
 /*
  * yw_service.c - database helpers shared by the services' handlers.
  *
- * Offers: yw_service_db, yw_service_db_fail.
+ * Offers: yw_service_db, yw_service_db_fail, yw_service_serve.
  */
 #include "yw_service.h"
 
@@ -21,4 +21,22 @@ int yw_service_db_fail(yw_rpc_call *call, int rc, const yw_pg_error *err) {
          err->sqlstate, err->message);
   return yw_rpc_call_fail(call, rc == YW_EUNAVAIL ? YW_EUNAVAIL : YW_EINTERNAL,
                           "the database failed");
+}
+
+int yw_service_serve(const char *listen, int threads, const yw_rpc_service *svc) {
+  yw_rpc_server *server = NULL;
+  int rc = yw_rpc_server_new(listen, threads, &server);
+  if (rc == 0) rc = yw_rpc_server_add_service(server, svc);
+  if (rc == 0) rc = yw_rpc_server_start(server);
+  if (rc != 0) {
+    yw_log(YW_LOG_ERROR, "server.start_failed", NULL, "cannot serve on %s: %s", listen,
+           yw_strerror(rc));
+    yw_rpc_server_free(server);
+    return rc;
+  }
+  yw_log(YW_LOG_INFO, "server.started", NULL, "serving %s on %s", svc->descriptor->name, listen);
+  yw_rpc_server_wait_signal(server);
+  yw_rpc_server_free(server);
+  yw_log(YW_LOG_INFO, "server.stopped", NULL, "calls finished");
+  return 0;
 }

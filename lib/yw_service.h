@@ -19,4 +19,9 @@ PGconn *yw_service_db(yw_rpc_call *call, yw_pg_pool *pool, int wait_ms);
  * INTERNAL without details. */
 int yw_service_db_fail(yw_rpc_call *call, int rc, const yw_pg_error *err);
 
+/* Serves svc on listen with threads workers until SIGINT or SIGTERM, then finishes the
+ * calls in flight. Returns 0 after a clean stop, or a code when it could not start
+ * (logged). */
+int yw_service_serve(const char *listen, int threads, const yw_rpc_service *svc);
+
 #endif

@@ -14,6 +14,7 @@
 #include "yw_config.h"
 #include "yw_err.h"
 #include "yw_log.h"
+#include "yw_service.h"
 
 static char *cfg_listen;
 static char *cfg_pg_dsn;
@@ -96,23 +97,8 @@ int main(int argc, char **argv) {
 
   yw_rpc_service svc;
   catalog_service_init(&svc, &ctx);
-  yw_rpc_server *server = NULL;
-  rc = yw_rpc_server_new(cfg_listen, (int)cfg_threads, &server);
-  if (rc == 0) rc = yw_rpc_server_add_service(server, &svc);
-  if (rc == 0) rc = yw_rpc_server_start(server);
-  if (rc != 0) {
-    yw_log(YW_LOG_ERROR, "server.start_failed", NULL, "cannot serve on %s: %s", cfg_listen,
-           yw_strerror(rc));
-    yw_rpc_server_free(server);
-    yw_redis_free(ctx.redis);
-    yw_pg_pool_free(ctx.pool);
-    return 1;
-  }
-  yw_log(YW_LOG_INFO, "server.started", NULL, "serving yiwang.catalog.v1 on %s", cfg_listen);
-  yw_rpc_server_wait_signal(server);
-  yw_rpc_server_free(server);
+  rc = yw_service_serve(cfg_listen, (int)cfg_threads, &svc);
   yw_redis_free(ctx.redis);
   yw_pg_pool_free(ctx.pool);
-  yw_log(YW_LOG_INFO, "server.stopped", NULL, "bye");
-  return 0;
+  return rc == 0 ? 0 : 1;
 }
