@@ -4,6 +4,7 @@
 # staff passwords and lockout, the authorization matrix of every route class, refresh
 # rotation and reuse detection, logout and logout everywhere, the data tracker, the
 # audit trail, rate limits, and the attacks: forged metadata, bad tokens, brute force.
+E2E_SMS_PER_IP_HOUR=14
 source "$(dirname "$0")/lib.sh"
 
 e2e_database
@@ -39,6 +40,12 @@ last_code() {
   curl -fsS "$FAKES/sms/last?phone=$1" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["params"]["code"])'
 }
 
+login_resident_once() {
+  req POST /v1/auth/sms-codes "" "{\"phone\":\"$1\"}"
+  req POST /v1/auth/sessions "" "{\"phone\":\"$1\",\"code\":\"$(last_code "$1")\"}"
+  field "d['accessToken']"
+}
+
 # --- resident login by SMS code
 PHONE=13812345678
 req POST /v1/auth/sms-codes "" '{"phone":"12345"}'; expect_status "a malformed phone is 400" 400
@@ -67,6 +74,13 @@ for _ in 1 2 3 4 5; do req POST /v1/auth/sessions "" "{\"phone\":\"$PHONE2\",\"c
 req POST /v1/auth/sessions "" "{\"phone\":\"$PHONE2\",\"code\":\"$C2\"}"
 expect_status "after 5 wrong tries even the right code is refused" 401
 
+# --- the SMS gateway down: 503, and nothing is left behind (no code, no throttle)
+curl -fsS -X POST "$FAKES/sms/fail" -d '{"fail":true}' >/dev/null
+req POST /v1/auth/sms-codes "" '{"phone":"13911112222"}'; expect_status "an SMS gateway failure is 503" 503
+curl -fsS -X POST "$FAKES/sms/fail" -d '{"fail":false}' >/dev/null
+req POST /v1/auth/sms-codes "" '{"phone":"13911112222"}'
+expect_status "after the failure a code can be asked again at once" 200
+
 # --- bad tokens
 req GET /v1/me; expect_status "no token on an account route is 401" 401
 req GET /v1/me "not-a-real-token-but-long-enough"; expect_status "an unknown token is 401" 401
@@ -84,6 +98,9 @@ req POST /v1/me/realname "$RES" '{"name":"张三","idCardNumber":"32070619900101
 expect_status "an ID number with a wrong check digit is 400" 400
 req POST /v1/me/realname "$RES" '{"name":"李四","idCardNumber":"320706199001011230"}'
 expect_status "a name that does not match the registry is 412" 412
+req GET /v1/me "$RES"
+check "a refused upgrade leaves the account as it was (level 1, no name)" \
+  holds "d['realnameLevel']==1 and 'nameMasked' not in d and 'idCardMasked' not in d"
 req POST /v1/me/realname "$RES" '{"name":"张三","idCardNumber":"320706199001011230"}'
 expect_status "a matching name and ID number upgrade to level 2" 200
 check "the upgrade answers level 2" test "$(field "d['realnameLevel']")" = 2
@@ -164,6 +181,12 @@ req GET /v1/me "$RES2"; expect_status "reuse ends the whole login at once" 401
 req POST /v1/auth/sessions:refresh "" "{\"refreshToken\":\"$RES2_REFRESH\"}"
 expect_status "and its newest refresh token too" 401
 
+# --- an expired session (its Redis entry timed out) is 401
+E1="$(login_resident_once 13922223333)"
+redis-cli -h "${YW_TEST_REDIS_ADDR%:*}" -p "${YW_TEST_REDIS_ADDR#*:}" \
+  DEL "$E2E_DB:sess:$(printf '%s' "$E1" | sha256sum | cut -c1-64)" >/dev/null
+req GET /v1/me "$E1"; expect_status "an expired access token is 401" 401
+
 # --- logout, logout everywhere
 login_resident() {
   sleep 0.1
@@ -216,6 +239,11 @@ PY
 then pass "services refuse calls without or with forged caller metadata"; else fail "services refuse calls without or with forged caller metadata"; fi
 S="$(curl -sS -o "$B" -w '%{http_code}' -H "authorization: Bearer $ADMIN" -H 'x-yw-caller: v1;sub=x;kind=staff;roles=auditor;ts=1' -H 'x-yw-caller-sig: 00' "$GW/v1/audit-records")"
 expect_status "client-sent x-yw-caller headers change nothing (403 for dept_admin)" 403
+
+# --- codes per address: the identity here allows 14 an hour
+CODES=""
+for n in $(seq 10 19); do req POST /v1/auth/sms-codes "" "{\"phone\":\"136000000$n\"}"; CODES="$CODES $S"; done
+check "one address cannot ask for unlimited codes ($CODES)" grep -q 429 <<<"$CODES"
 
 # --- rate limits: a second gateway with a small per-account budget
 GW_MAIN="$GW"

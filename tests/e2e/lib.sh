@@ -60,6 +60,7 @@ e2e_start() {
   IDENTITY_ADDR="127.0.0.1:$iport"
   YW_IDENTITY_LISTEN="$IDENTITY_ADDR" YW_SMS_URL="$FAKES/sms/send" \
     YW_REGISTRY_URL="$FAKES/registry/verify" YW_REDIS_PREFIX="$E2E_DB" YW_ARGON2_FAST=1 \
+    YW_SMS_PER_IP_HOUR="${E2E_SMS_PER_IP_HOUR:-20}" \
     "$YW_BUILD_DIR/services/identity/yw-identity" >"$E2E_TMP/identity.log" 2>&1 &
   IDENTITY_PID=$!
   E2E_PIDS+=("$IDENTITY_PID")
