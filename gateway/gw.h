@@ -82,6 +82,7 @@ typedef struct gw_state {
   yw_rpc_client *client;
   void *ssl_ctx;          /* SSL_CTX*, NULL without TLS */
   volatile int redis_ok;
+  volatile int stopping;  /* set once the loops have ended */
   uint8_t caller_key[YW_KEY_BYTES];
   size_t slot_passthrough, slot_builtin, slot_unmatched; /* metric slots after the routes */
 } gw_state;

@@ -236,7 +236,7 @@ static void on_limit_reply(redisAsyncContext *ac, void *reply_v, void *arg) {
   if (reply != NULL && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0 &&
       r->conn != NULL && send_script(r, 1) == 0)
     return; /* asked again with the script's text; the same reference travels on */
-  if (r->conn == NULL) { /* the client left meanwhile */
+  if (r->conn == NULL || gw.stopping) { /* the client left meanwhile, or we are stopping */
     gw_req_unref(r);
     return;
   }

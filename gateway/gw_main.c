@@ -261,10 +261,13 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < nw; i++) event_base_loopexit(workers[i].base, &grace);
   for (size_t i = 0; i < nw; i++) pthread_join(workers[i].thread, NULL);
   pthread_join(health, NULL);
+  /* Redis first: its pending callbacks run now and must find the process stopping,
+   * not upstream channels already gone */
+  gw.stopping = 1;
+  for (size_t i = 0; i < nw; i++) gw_auth_worker_free(&workers[i]);
   for (size_t i = 0; i < gw.n_upstreams; i++) yw_rpc_channel_free(gw.upstreams[i].channel);
   yw_rpc_client_free(gw.client);
   for (size_t i = 0; i < nw; i++) {
-    gw_auth_worker_free(&workers[i]);
     event_free(workers[i].wake);
     event_base_free(workers[i].base);
     pthread_mutex_destroy(&workers[i].mu);

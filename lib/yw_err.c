@@ -25,7 +25,7 @@ const char *yw_strerror(int code) {
   case YW_ECONFLICT: return "conflict";
   case YW_ELIMIT: return "limit exceeded";
   case YW_EINTERNAL: return "internal error";
-  case YW_EUNIMPL: return "not implemented";
+  case YW_EUNIMPL: return "unimplemented method";
   case YW_EIO: return "i/o error";
   default: return "unknown error";
   }

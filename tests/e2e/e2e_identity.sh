@@ -226,10 +226,10 @@ ok = True
 for target, method, msg, out in [(ident, "/yiwang.identity.v1.IdentityService/GetMe", ipb.GetMeRequest(), ipb.Me),
                                  (ident, "/yiwang.identity.v1.IdentityService/ListAuditRecords", ipb.ListAuditRecordsRequest(), ipb.ListAuditRecordsResponse),
                                  (cat, "/yiwang.catalog.v1.CatalogService/UpsertItem", cpb.UpsertItemRequest(), cpb.Item)]:
-    stub = grpc.insecure_channel(target).unary_unary(method, request_serializer=type(msg).SerializeToString, response_deserializer=out.FromString)
+    rpc = grpc.insecure_channel(target).unary_unary(method, request_serializer=type(msg).SerializeToString, response_deserializer=out.FromString)
     for md in ([], [("x-yw-caller", caller), ("x-yw-caller-sig", forged)]):
         try:
-            stub(msg, timeout=5, metadata=md)
+            rpc(msg, timeout=5, metadata=md)
             print("FAIL accepted", method, bool(md)); ok = False
         except grpc.RpcError as e:
             if e.code() != grpc.StatusCode.UNAUTHENTICATED:
