@@ -3,7 +3,12 @@
 # HTTP/1.1, gRPC pass-through), straight to yw-catalog (gRPC), and a static answer of
 # the same gateway as the baseline, all in one run against `./dev up`. With nginx
 # installed (apt-get install nginx-light) the same gRPC calls also go through nginx
-# grpc_pass in front of the same yw-catalog, for a ratio against a known proxy.
+# grpc_pass in front of the same yw-catalog, for a ratio against a known proxy; with
+# Debian's grpc-gateway packages installed (golang-go golang-grpc-gateway
+# golang-github-grpc-ecosystem-grpc-gateway-dev golang-goprotobuf-dev
+# golang-google-grpc-dev golang-google-genproto-dev), the same JSON routes also go
+# through a grpc-gateway built from bench/grpc-gateway (routes in routes.yaml, no
+# annotations).
 #
 # Closed-loop throughput and latency from h2load (per-request times from --log-file,
 # so p50/p99 are real percentiles). Noisy machines: compare ratios within one run.
@@ -16,7 +21,7 @@ while getopts n:c:m: o; do case $o in n) N=$OPTARG ;; c) C=$OPTARG ;; m) M=$OPTA
 GW="${YW_BENCH_GATEWAY:-http://127.0.0.1:8080}"
 CATALOG="${YW_BENCH_CATALOG:-127.0.0.1:50052}"
 TMP="$(mktemp -d)"
-trap 'rm -rf "$TMP"; [ -n "${NGINX_PID:-}" ] && kill "$NGINX_PID" 2>/dev/null; true' EXIT
+trap 'rm -rf "$TMP"; [ -n "${NGINX_PID:-}" ] && kill "$NGINX_PID" 2>/dev/null; [ -n "${GG_PID:-}" ] && kill "$GG_PID" 2>/dev/null; true' EXIT
 
 curl -fsS "$GW/readyz" >/dev/null || { echo "start the system first: ./dev up" >&2; exit 1; }
 CODE="$(curl -fsS "$GW/v1/items?q=%E8%BA%AB%E4%BB%BD%E8%AF%81&pageSize=1" |
@@ -67,5 +72,23 @@ NGX
   run "detail gRPC via nginx grpc_pass (peer)" "${GRPC_H[@]}" -d "$TMP/get.grpc" "http://127.0.0.1:$NPORT/yiwang.catalog.v1.CatalogService/GetItem"
 else
   echo "(nginx not installed: apt-get install nginx-light to add the grpc_pass peer)"
+fi
+if command -v go >/dev/null 2>&1 && command -v protoc-gen-grpc-gateway >/dev/null 2>&1 &&
+  [ -d /usr/share/gocode/src/github.com/grpc-ecosystem/grpc-gateway/runtime ]; then
+  GG="$TMP/gg"
+  mkdir -p "$GG/src/ywgw/catalogpb" "$GG/src/ywgw/main"
+  protoc -I "$ROOT/proto" --go_out=plugins=grpc,paths=source_relative:"$GG/src/ywgw/catalogpb" \
+    --grpc-gateway_out=logtostderr=true,paths=source_relative,grpc_api_configuration="$ROOT/bench/grpc-gateway/routes.yaml":"$GG/src/ywgw/catalogpb" \
+    "$ROOT/proto/yiwang/catalog/v1/catalog.proto"
+  cp "$ROOT/bench/grpc-gateway/main.go" "$GG/src/ywgw/main/"
+  (cd "$GG" && GO111MODULE=off GOPATH="$GG:/usr/share/gocode" GOCACHE="$GG/cache" go build -o "$GG/ywgw" ywgw/main)
+  GPORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "$GG/ywgw" "127.0.0.1:$GPORT" "$CATALOG" & GG_PID=$!
+  for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$GPORT/v1/topics" >/dev/null 2>&1 && break; sleep 0.1; done
+  run "search JSON via grpc-gateway (peer, HTTP/1.1)" --h1 "http://127.0.0.1:$GPORT/v1/items?q=%E8%BA%AB%E4%BB%BD%E8%AF%81&pageSize=10"
+  run "detail JSON via grpc-gateway (peer, HTTP/1.1)" --h1 "http://127.0.0.1:$GPORT/v1/items/$CODE"
+  run "detail JSON via gateway (HTTP/1.1)" --h1 "$GW/v1/items/$CODE"
+else
+  echo "(grpc-gateway not installed: see the comment at the top for the Debian packages)"
 fi
 echo "requests=$N clients=$C streams/client=$M concurrent=$((C * M)) cores=$(nproc)"
