@@ -169,6 +169,21 @@ req GET "/v1/audit-records?action=login_failed" "$AUD"
 check "the audit trail records failed logins, masked" \
   holds "any(r['target']=='139****1111' for r in d['records']) and not any('13900001111' in json.dumps(r) for r in d['records'])"
 
+# --- the audit log cannot be rewritten, even with direct database access
+PSQL=(psql -h 127.0.0.1 -p "$YW_TEST_PG_PORT" -U postgres -d "$E2E_DB" -qtA)
+ROWS="$("${PSQL[@]}" -c 'SELECT count(*) FROM identity.audit_log')"
+if "${PSQL[@]}" -c "UPDATE identity.audit_log SET outcome = 'x'" 2>/dev/null ||
+  "${PSQL[@]}" -c "DELETE FROM identity.audit_log" 2>/dev/null ||
+  "${PSQL[@]}" -c "TRUNCATE identity.audit_log" 2>/dev/null; then
+  fail "the audit log refuses updates, deletes and truncation"
+else
+  check "the audit log refuses updates, deletes and truncation" \
+    test "$("${PSQL[@]}" -c 'SELECT count(*) FROM identity.audit_log')" = "$ROWS"
+fi
+check "no personal data in clear in the identity tables" test "$("${PSQL[@]}" -c \
+  "SELECT count(*) FROM identity.persons WHERE phone_enc LIKE '%13812345678%' OR id_card_enc LIKE '%320706%'")" = 0
+check "no phone number in any log line" bash -c "! grep -h -e 13812345678 -e 320706199001011230 '$E2E_TMP'/*.log"
+
 # --- refresh rotation and reuse detection
 req POST /v1/auth/sessions:refresh "" "{\"refreshToken\":\"$RES_REFRESH\"}"
 expect_status "a refresh token gives a new session" 200
