@@ -60,6 +60,7 @@ typedef struct gw_config {
   long idle_timeout_ms;
   long upstream_connections;
   char *caller_key;       /* 64 hex, shared with the services */
+  char *metrics_from;     /* comma-separated address prefixes allowed to read /metrics */
   char *redis_prefix;
   long rate_ip;           /* requests per second per client address */
   long burst_ip;

@@ -65,6 +65,8 @@ static const yw_cfg_entry config[] = {
     {"YW_REDIS_PREFIX", YW_CFG_STR, "yw", 0, 0, "prefix of every Redis key", &gw.cfg.redis_prefix},
     {"YW_CALLER_KEY", YW_CFG_STR, "", 0, 0, "64 hex: signs the caller for the services",
      &gw.cfg.caller_key},
+    {"YW_GATEWAY_METRICS_FROM", YW_CFG_STR, "127.0.0.1,::1", 0, 0,
+     "address prefixes allowed to read /metrics (comma-separated)", &gw.cfg.metrics_from},
     {"YW_GATEWAY_RATE_IP", YW_CFG_INT, "100", 1, 10000000, "requests per second per address",
      &gw.cfg.rate_ip},
     {"YW_GATEWAY_BURST_IP", YW_CFG_INT, "200", 1, 10000000, "burst per address", &gw.cfg.burst_ip},

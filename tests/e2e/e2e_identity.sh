@@ -266,6 +266,7 @@ RL_PORT="$(free_port)"
 YW_GATEWAY_LISTEN="127.0.0.1:$RL_PORT" YW_GATEWAY_TLS_LISTEN="" YW_UPSTREAM_CATALOG="$CATALOG_ADDR" \
   YW_UPSTREAM_IDENTITY="$IDENTITY_ADDR" YW_REDIS_PREFIX="$E2E_DB" YW_GATEWAY_RATE_SUBJECT=1 \
   YW_GATEWAY_BURST_SUBJECT=3 YW_GATEWAY_RATE_IP=100000 YW_GATEWAY_BURST_IP=100000 \
+  YW_GATEWAY_METRICS_FROM=10.1.2. \
   "$YW_BUILD_DIR/gateway/yw-gateway" >"$E2E_TMP/gateway-rl.log" 2>&1 &
 E2E_PIDS+=("$!")
 for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$RL_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -274,6 +275,7 @@ CODES=""
 for _ in $(seq 12); do req GET /v1/me "$PLAT"; CODES="$CODES $S"; done
 check "an account over its budget gets 429 ($CODES)" grep -q 429 <<<"$CODES"
 check "429 says when to retry" grep -qi '^retry-after: [0-9]' "$H"
+req GET /metrics; expect_status "metrics are refused outside the operators' addresses" 403
 GW="$GW_MAIN"
 
 # --- Redis unreachable: public routes go on with local limits, protected ones say 503
