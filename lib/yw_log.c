@@ -62,7 +62,7 @@ void yw_log_json(enum yw_log_level level, const char *event, json_t *fields) {
   json_object_set_new(line, "event", json_string(event));
   json_object_update(line, fields);
   json_decref(fields);
-  char *text = json_dumps(line, JSON_COMPACT);
+  char *text = json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(6));
   json_decref(line);
   if (text == NULL) return;
   size_t len = strlen(text);
