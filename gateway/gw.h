@@ -61,6 +61,7 @@ typedef struct gw_config {
   long upstream_connections;
   char *caller_key;       /* 64 hex, shared with the services */
   char *metrics_from;     /* comma-separated address prefixes allowed to read /metrics */
+  char *trusted_proxies;  /* address prefixes of our own load balancers (X-Forwarded-For) */
   char *redis_prefix;
   long rate_ip;           /* requests per second per client address */
   long burst_ip;

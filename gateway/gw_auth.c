@@ -14,6 +14,7 @@
  *
  * Offers: gw_auth_worker_init, gw_auth_worker_free, gw_authorize.
  */
+#include <arpa/inet.h>
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
@@ -154,6 +155,47 @@ void gw_auth_worker_free(gw_worker *w) {
   w->local_buckets = NULL;
 }
 
+/* ---- the client's address -------------------------------------------------------- */
+
+static int trusted(const char *addr) {
+  const char *p = gw.cfg.trusted_proxies;
+  while (p != NULL && *p != '\0') {
+    while (*p == ' ' || *p == ',') p++;
+    size_t len = strcspn(p, ",");
+    while (len > 0 && p[len - 1] == ' ') len--;
+    if (len > 0 && strncmp(addr, p, len) == 0) return 1;
+    p += strcspn(p, ",");
+  }
+  return 0;
+}
+
+/* The address limits and audit records are about: the peer, or, when the peer is one
+ * of our own proxies (YW_GATEWAY_TRUSTED_PROXIES), the right-most address in
+ * X-Forwarded-For that is not one of them. A client cannot choose its own address:
+ * what it writes into X-Forwarded-For stands to the left of what our proxies append. */
+static void client_address(const gw_req *r, char *out, size_t size) {
+  snprintf(out, size, "%s", r->peer_ip);
+  const char *xff = gw_req_header(r, "x-forwarded-for");
+  if (xff == NULL || !trusted(r->peer_ip)) return;
+  size_t end = strlen(xff);
+  while (end > 0) {
+    size_t start = end;
+    while (start > 0 && xff[start - 1] != ',') start--;
+    char hop[64];
+    size_t b = start, e = end;
+    while (b < e && xff[b] == ' ') b++;
+    while (e > b && xff[e - 1] == ' ') e--;
+    unsigned char buf[16];
+    if (e - b == 0 || e - b >= sizeof hop) return;
+    memcpy(hop, xff + b, e - b);
+    hop[e - b] = '\0';
+    if (inet_pton(strchr(hop, ':') != NULL ? AF_INET6 : AF_INET, hop, buf) != 1) return;
+    snprintf(out, size, "%s", hop);
+    if (!trusted(hop)) return;
+    end = start > 0 ? start - 1 : 0;
+  }
+}
+
 /* ---- decisions ------------------------------------------------------------------- */
 
 static void too_many(gw_req *r, long wait_ms) {
@@ -245,7 +287,7 @@ static void on_limit_reply(redisAsyncContext *ac, void *reply_v, void *arg) {
     if (needs_session) {
       gw_respond_error(r, GRPC_STATUS_UNAVAILABLE, "sessions cannot be checked now, try again shortly");
     } else {
-      long wait = local_take(r->worker, r->peer_ip, (double)gw.cfg.rate_ip, (double)gw.cfg.burst_ip);
+      long wait = local_take(r->worker, r->caller.ip, (double)gw.cfg.rate_ip, (double)gw.cfg.burst_ip);
       if (wait > 0) too_many(r, wait);
       else gw_handle_authorized(r);
     }
@@ -281,7 +323,7 @@ void gw_authorize(gw_req *r) {
   yw_caller *c = &r->caller;
   memset(c, 0, sizeof *c);
   c->kind = YW_CALLER_ANONYMOUS;
-  snprintf(c->ip, sizeof c->ip, "%s", r->peer_ip);
+  client_address(r, c->ip, sizeof c->ip);
 
   const char *auth = gw_req_header(r, "authorization");
   if (auth != NULL) {
@@ -306,7 +348,7 @@ static int send_script(gw_req *r, int full) {
   if (w->redis == NULL) return -1;
   const yw_caller *c = &r->caller;
   char ipkey[128], skey[128], rate_ip[24], burst_ip[24], rate_sub[24], burst_sub[24];
-  snprintf(ipkey, sizeof ipkey, "%s:rl:ip:%s", gw.cfg.redis_prefix, r->peer_ip);
+  snprintf(ipkey, sizeof ipkey, "%s:rl:ip:%s", gw.cfg.redis_prefix, c->ip);
   if (c->session[0] != '\0')
     snprintf(skey, sizeof skey, "%s:sess:%s", gw.cfg.redis_prefix, c->session);
   else

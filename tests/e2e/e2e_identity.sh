@@ -266,7 +266,7 @@ RL_PORT="$(free_port)"
 YW_GATEWAY_LISTEN="127.0.0.1:$RL_PORT" YW_GATEWAY_TLS_LISTEN="" YW_UPSTREAM_CATALOG="$CATALOG_ADDR" \
   YW_UPSTREAM_IDENTITY="$IDENTITY_ADDR" YW_REDIS_PREFIX="$E2E_DB" YW_GATEWAY_RATE_SUBJECT=1 \
   YW_GATEWAY_BURST_SUBJECT=3 YW_GATEWAY_RATE_IP=100000 YW_GATEWAY_BURST_IP=100000 \
-  YW_GATEWAY_METRICS_FROM=10.1.2. \
+  YW_GATEWAY_METRICS_FROM=10.1.2. YW_GATEWAY_TRUSTED_PROXIES=127.0.0.1 \
   "$YW_BUILD_DIR/gateway/yw-gateway" >"$E2E_TMP/gateway-rl.log" 2>&1 &
 E2E_PIDS+=("$!")
 for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$RL_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -276,6 +276,16 @@ for _ in $(seq 12); do req GET /v1/me "$PLAT"; CODES="$CODES $S"; done
 check "an account over its budget gets 429 ($CODES)" grep -q 429 <<<"$CODES"
 check "429 says when to retry" grep -qi '^retry-after: [0-9]' "$H"
 req GET /metrics; expect_status "metrics are refused outside the operators' addresses" 403
+
+# --- the client's address: believed from X-Forwarded-For only behind our own proxies
+xff_login() { # xff_login GATEWAY -> the source_ip the audit log recorded
+  curl -sS -o /dev/null -X POST "$1/v1/auth/sessions" -H 'content-type: application/json' \
+    -H 'x-forwarded-for: 203.0.113.9' -H "x-request-id: xff-$2" \
+    -d '{"username":"nobody.here","password":"wrong password"}'
+  "${PSQL[@]}" -c "SELECT source_ip FROM identity.audit_log WHERE request_id = 'xff-$2'"
+}
+check "behind a trusted proxy the forwarded address counts" test "$(xff_login "$GW" a)" = 203.0.113.9
+check "a client cannot claim an address with X-Forwarded-For" test "$(xff_login "$GW_MAIN" b)" = 127.0.0.1
 GW="$GW_MAIN"
 
 # --- Redis unreachable: public routes go on with local limits, protected ones say 503
