@@ -100,7 +100,7 @@ static int db_fail(yw_rpc_call *call, int rc, const yw_pg_error *err) {
 /* ---- cache ----------------------------------------------------------------------- */
 
 static void cache_key(const catalog_ctx *ctx, const char *which, char *key, size_t size) {
-  snprintf(key, size, "%s:cache:%s", ctx->cache_prefix != NULL ? ctx->cache_prefix : "catalog",
+  snprintf(key, size, "%s:cache:%s", ctx->cache_prefix != NULL ? ctx->cache_prefix : "yw:catalog",
            which);
 }
 

@@ -24,7 +24,7 @@ typedef struct catalog_ctx {
    * redis or a zero TTL disables it; Redis down means reading PostgreSQL. */
   yw_redis *redis;
   int cache_ttl_s;
-  const char *cache_prefix; /* key prefix, "catalog" unless tests separate themselves */
+  const char *cache_prefix; /* key prefix: "<YW_REDIS_PREFIX>:catalog" */
   uint8_t caller_key[YW_KEY_BYTES]; /* verifies the gateway's caller metadata (writes) */
 } catalog_ctx;
 

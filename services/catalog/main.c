@@ -25,6 +25,7 @@ static long cfg_db_wait_ms;
 static char *cfg_redis_addr;
 static long cfg_cache_ttl_s;
 static char *cfg_caller_key;
+static char *cfg_prefix;
 
 static const yw_cfg_entry config[] = {
     {"YW_CATALOG_LISTEN", YW_CFG_STR, "127.0.0.1:50052", 0, 0, "gRPC listen address",
@@ -39,6 +40,7 @@ static const yw_cfg_entry config[] = {
      &cfg_redis_addr},
     {"YW_CATALOG_CACHE_TTL_S", YW_CFG_INT, "60", 0, 86400,
      "longest life of a cached answer; 0 disables the cache", &cfg_cache_ttl_s},
+    {"YW_REDIS_PREFIX", YW_CFG_STR, "yw", 0, 0, "prefix of every Redis key", &cfg_prefix},
     {"YW_CALLER_KEY", YW_CFG_STR, "", 0, 0, "64 hex: verifies callers vouched for by the gateway",
      &cfg_caller_key},
     {"YW_LOG_LEVEL", YW_CFG_STR, "info", 0, 0, "debug, info, warn or error", &cfg_log_level},
@@ -66,7 +68,9 @@ int main(int argc, char **argv) {
   yw_log_init("yw-catalog", level >= 0 ? (enum yw_log_level)level : YW_LOG_INFO);
 
   yw_pg_error pgerr;
-  catalog_ctx ctx = {NULL, (int)cfg_db_wait_ms, NULL, (int)cfg_cache_ttl_s, "catalog", {0}};
+  char cache_prefix[128];
+  snprintf(cache_prefix, sizeof cache_prefix, "%s:catalog", cfg_prefix);
+  catalog_ctx ctx = {NULL, (int)cfg_db_wait_ms, NULL, (int)cfg_cache_ttl_s, cache_prefix, {0}};
   if (yw_key_from_hex(cfg_caller_key, ctx.caller_key) != 0) {
     fprintf(stderr, "yw-catalog: YW_CALLER_KEY must be 64 hex characters (shared with the gateway)\n");
     return 2;
