@@ -513,11 +513,14 @@ void gw_handle_upstream_done(gw_req *r) {
     } else {
       ProtobufCMessage *resp = protobuf_c_message_unpack(
           r->route->method->output, yw_arena_allocator(r->arena), r->up_len, r->up_data);
-      json_t *j = resp != NULL ? yw_json_from_message(resp, 0) : NULL;
-      if (j == NULL)
+      char *text = NULL;
+      size_t len = 0;
+      if (resp == NULL || yw_json_write(resp, 0, &text, &len) != 0) {
         gw_respond_error(r, GRPC_STATUS_INTERNAL, "the service answered with an unreadable message");
-      else
-        respond_json(r, 200, j);
+      } else {
+        respond_bytes(r, 200, "application/json", text, len);
+        free(text);
+      }
     }
   }
   gw_req_unref(r);

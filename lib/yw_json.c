@@ -13,7 +13,8 @@
  *    with strtoll/strtoull and range checks: no value passes through a double.
  *  - Errors name the field path ("materials[2].copies") so a client can fix its input.
  *
- * Offers: yw_json_to_message, yw_json_set_field_text, yw_json_from_message, yw_json_name.
+ * Offers: yw_json_to_message, yw_json_set_field_text, yw_json_write, yw_json_from_message,
+ * yw_json_name.
  */
 #include "yw_json.h"
 
@@ -166,25 +167,6 @@ static int b64_decode(ProtobufCAllocator *a, const char *s, size_t n, ProtobufCB
   out->data = buf;
   out->len = o;
   return 0;
-}
-
-static json_t *b64_encode(const uint8_t *data, size_t len) {
-  size_t cap = (len + 2) / 3 * 4 + 1;
-  char *out = malloc(cap);
-  if (out == NULL) return NULL;
-  size_t o = 0;
-  for (size_t i = 0; i < len; i += 3) {
-    unsigned v = (unsigned)data[i] << 16;
-    if (i + 1 < len) v |= (unsigned)data[i + 1] << 8;
-    if (i + 2 < len) v |= data[i + 2];
-    out[o++] = b64_std[(v >> 18) & 63];
-    out[o++] = b64_std[(v >> 12) & 63];
-    out[o++] = i + 1 < len ? b64_std[(v >> 6) & 63] : '=';
-    out[o++] = i + 2 < len ? b64_std[v & 63] : '=';
-  }
-  json_t *j = json_stringn(out, o);
-  free(out);
-  return j;
 }
 
 /* ---- scalars from JSON or text --------------------------------------------------- */
@@ -582,120 +564,280 @@ int yw_json_set_field_text(ProtobufCMessage *msg, const char *path, const char *
 
 /* ---- output ---------------------------------------------------------------------- */
 
-static json_t *value_to_json(const ProtobufCFieldDescriptor *f, const void *slot, unsigned flags,
-                             int depth);
+/*
+ * Output is written straight into a text buffer: building a jansson document first and
+ * dumping it cost a hash table per object and most of the gateway's JSON time.
+ */
+struct wbuf {
+  char *p;
+  size_t len, cap;
+  int failed;
+};
 
-static json_t *message_to_json(const ProtobufCMessage *msg, unsigned flags, int depth) {
-  if (depth > MAX_DEPTH) return NULL;
-  const ProtobufCMessageDescriptor *desc = msg->descriptor;
-  json_t *obj = json_object();
-  if (obj == NULL) return NULL;
-  for (unsigned i = 0; i < desc->n_fields; i++) {
-    const ProtobufCFieldDescriptor *f = &desc->fields[i];
-    char name[128];
-    if (yw_json_name(f->name, name, sizeof name) != 0) goto fail;
-    json_t *v = NULL;
-    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-      size_t n = MEMBER(size_t, msg, f->quantifier_offset);
-      if (n == 0 && !(flags & YW_JSON_EMIT_DEFAULTS)) continue;
-      v = json_array();
-      if (v == NULL) goto fail;
-      const char *arr = MEMBER(const char *, msg, f->offset);
-      size_t es = elem_size(f->type);
-      for (size_t k = 0; k < n; k++) {
-        json_t *e = value_to_json(f, arr + k * es, flags, depth);
-        if (e == NULL || json_array_append_new(v, e) != 0) {
-          json_decref(v);
-          goto fail;
-        }
-      }
-    } else {
-      const void *slot = (const char *)msg + f->offset;
-      if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-        if (MEMBER(uint32_t, msg, f->quantifier_offset) != f->id) continue;
-      } else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
-        if (*(ProtobufCMessage *const *)slot == NULL) continue;
-      } else if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type != PROTOBUF_C_TYPE_STRING) {
-        if (!MEMBER(protobuf_c_boolean, msg, f->quantifier_offset)) continue;
-      } else if (!(flags & YW_JSON_EMIT_DEFAULTS)) {
-        /* proto3: a scalar at its default is not written */
-        int is_default = 0;
-        switch (f->type) {
-        case PROTOBUF_C_TYPE_STRING: {
-          const char *s = *(char *const *)slot;
-          is_default = s == NULL || s[0] == '\0';
-          break;
-        }
-        case PROTOBUF_C_TYPE_BYTES: is_default = ((const ProtobufCBinaryData *)slot)->len == 0; break;
-        case PROTOBUF_C_TYPE_FLOAT: is_default = *(const float *)slot == 0 && !signbit(*(const float *)slot); break;
-        case PROTOBUF_C_TYPE_DOUBLE: is_default = *(const double *)slot == 0 && !signbit(*(const double *)slot); break;
-        default: {
-          size_t es = elem_size(f->type);
-          static const unsigned char zero[8];
-          is_default = memcmp(slot, zero, es) == 0;
-        }
-        }
-        if (is_default) continue;
-      }
-      v = value_to_json(f, slot, flags, depth);
-      if (v == NULL) goto fail;
-    }
-    if (json_object_set_new(obj, name, v) != 0) goto fail;
+static void w_grow(struct wbuf *b, size_t more) {
+  if (b->failed || b->len + more < b->cap) return;
+  size_t cap = b->cap != 0 ? b->cap : 1024;
+  while (cap <= b->len + more) cap *= 2;
+  char *np = realloc(b->p, cap);
+  if (np == NULL) {
+    b->failed = 1;
+    return;
   }
-  return obj;
-fail:
-  json_decref(obj);
-  return NULL;
+  b->p = np;
+  b->cap = cap;
 }
 
-static json_t *real_to_json(double d) {
-  if (isnan(d)) return json_string("NaN");
-  if (isinf(d)) return json_string(d > 0 ? "Infinity" : "-Infinity");
-  return json_real(d);
+static void w_put(struct wbuf *b, const char *s, size_t n) {
+  w_grow(b, n);
+  if (b->failed) return;
+  memcpy(b->p + b->len, s, n);
+  b->len += n;
 }
 
-static json_t *value_to_json(const ProtobufCFieldDescriptor *f, const void *slot, unsigned flags,
-                             int depth) {
-  char buf[32];
+static void w_ch(struct wbuf *b, char c) { w_put(b, &c, 1); }
+
+__attribute__((format(printf, 2, 3))) static void w_fmt(struct wbuf *b, const char *fmt, ...) {
+  char tmp[64];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+  va_end(ap);
+  if (n < 0 || (size_t)n >= sizeof tmp) {
+    b->failed = 1;
+    return;
+  }
+  w_put(b, tmp, (size_t)n);
+}
+
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 when it is not one. */
+static size_t utf8_len(const unsigned char *s) {
+  if (s[0] < 0x80) return 1;
+  if (s[0] >= 0xC2 && s[0] <= 0xDF) return (s[1] & 0xC0) == 0x80 ? 2 : 0;
+  if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+    if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) return 0;
+    if (s[0] == 0xE0 && s[1] < 0xA0) return 0;  /* overlong */
+    if (s[0] == 0xED && s[1] >= 0xA0) return 0; /* surrogates */
+    return 3;
+  }
+  if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+    if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80) return 0;
+    if (s[0] == 0xF0 && s[1] < 0x90) return 0;
+    if (s[0] == 0xF4 && s[1] >= 0x90) return 0;
+    return 4;
+  }
+  return 0;
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped; invalid UTF-8
+ * fails the whole output (a JSON text must be Unicode). */
+static void w_str(struct wbuf *b, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  w_ch(b, '"');
+  size_t i = 0, run = 0;
+  while (i < n && !b->failed) {
+    unsigned char c = (unsigned char)s[i];
+    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+      i++;
+      continue;
+    }
+    if (c >= 0x80) {
+      /* s is NUL-terminated: utf8_len stops at the NUL, which is no continuation byte */
+      size_t l = utf8_len((const unsigned char *)s + i);
+      if (l == 0 || l > n - i) {
+        b->failed = 1;
+        return;
+      }
+      i += l;
+      continue;
+    }
+    w_put(b, s + run, i - run);
+    char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+    switch (c) {
+    case '"': w_put(b, "\\\"", 2); break;
+    case '\\': w_put(b, "\\\\", 2); break;
+    case '\n': w_put(b, "\\n", 2); break;
+    case '\r': w_put(b, "\\r", 2); break;
+    case '\t': w_put(b, "\\t", 2); break;
+    default: w_put(b, esc, 6);
+    }
+    run = ++i;
+  }
+  w_put(b, s + run, n - run);
+  w_ch(b, '"');
+}
+
+static void w_real(struct wbuf *b, double d) {
+  if (isnan(d)) {
+    w_put(b, "\"NaN\"", 5);
+  } else if (isinf(d)) {
+    if (d > 0) w_put(b, "\"Infinity\"", 10);
+    else w_put(b, "\"-Infinity\"", 11);
+  } else {
+    char tmp[40];
+    int n = snprintf(tmp, sizeof tmp, "%.17g", d);
+    if (n < 0 || (size_t)n >= sizeof tmp) {
+      b->failed = 1;
+      return;
+    }
+    w_put(b, tmp, (size_t)n);
+    if (strpbrk(tmp, ".eEn") == NULL) w_put(b, ".0", 2); /* stays a real when read back */
+  }
+}
+
+static void w_message(struct wbuf *b, const ProtobufCMessage *msg, unsigned flags, int depth);
+
+static void w_value(struct wbuf *b, const ProtobufCFieldDescriptor *f, const void *slot,
+                    unsigned flags, int depth) {
   switch (f->type) {
   case PROTOBUF_C_TYPE_INT32:
   case PROTOBUF_C_TYPE_SINT32:
-  case PROTOBUF_C_TYPE_SFIXED32: return json_integer(*(const int32_t *)slot);
+  case PROTOBUF_C_TYPE_SFIXED32: w_fmt(b, "%d", (int)*(const int32_t *)slot); return;
   case PROTOBUF_C_TYPE_UINT32:
-  case PROTOBUF_C_TYPE_FIXED32: return json_integer(*(const uint32_t *)slot);
+  case PROTOBUF_C_TYPE_FIXED32: w_fmt(b, "%u", (unsigned)*(const uint32_t *)slot); return;
   case PROTOBUF_C_TYPE_INT64:
   case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-    snprintf(buf, sizeof buf, "%lld", (long long)*(const int64_t *)slot);
-    return json_string(buf);
+  case PROTOBUF_C_TYPE_SFIXED64: w_fmt(b, "\"%lld\"", (long long)*(const int64_t *)slot); return;
   case PROTOBUF_C_TYPE_UINT64:
   case PROTOBUF_C_TYPE_FIXED64:
-    snprintf(buf, sizeof buf, "%llu", (unsigned long long)*(const uint64_t *)slot);
-    return json_string(buf);
-  case PROTOBUF_C_TYPE_FLOAT: return real_to_json(*(const float *)slot);
-  case PROTOBUF_C_TYPE_DOUBLE: return real_to_json(*(const double *)slot);
-  case PROTOBUF_C_TYPE_BOOL: return json_boolean(*(const protobuf_c_boolean *)slot);
+    w_fmt(b, "\"%llu\"", (unsigned long long)*(const uint64_t *)slot);
+    return;
+  case PROTOBUF_C_TYPE_FLOAT: w_real(b, *(const float *)slot); return;
+  case PROTOBUF_C_TYPE_DOUBLE: w_real(b, *(const double *)slot); return;
+  case PROTOBUF_C_TYPE_BOOL:
+    if (*(const protobuf_c_boolean *)slot) w_put(b, "true", 4);
+    else w_put(b, "false", 5);
+    return;
   case PROTOBUF_C_TYPE_ENUM: {
     int x = *(const int *)slot;
     const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(f->descriptor, x);
-    return ev != NULL ? json_string(ev->name) : json_integer(x);
+    if (ev != NULL) w_str(b, ev->name, strlen(ev->name));
+    else w_fmt(b, "%d", x);
+    return;
   }
   case PROTOBUF_C_TYPE_STRING: {
     const char *s = *(char *const *)slot;
-    return json_string(s != NULL ? s : "");
+    if (s == NULL) s = "";
+    w_str(b, s, strlen(s));
+    return;
   }
   case PROTOBUF_C_TYPE_BYTES: {
     const ProtobufCBinaryData *bd = slot;
-    return b64_encode(bd->data, bd->len);
+    size_t need = (bd->len + 2) / 3 * 4 + 2;
+    w_grow(b, need);
+    if (b->failed) return;
+    char *o = b->p + b->len;
+    *o++ = '"';
+    for (size_t i = 0; i < bd->len; i += 3) {
+      unsigned v = (unsigned)bd->data[i] << 16;
+      if (i + 1 < bd->len) v |= (unsigned)bd->data[i + 1] << 8;
+      if (i + 2 < bd->len) v |= bd->data[i + 2];
+      *o++ = b64_std[(v >> 18) & 63];
+      *o++ = b64_std[(v >> 12) & 63];
+      *o++ = i + 1 < bd->len ? b64_std[(v >> 6) & 63] : '=';
+      *o++ = i + 2 < bd->len ? b64_std[v & 63] : '=';
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->p);
+    return;
   }
   case PROTOBUF_C_TYPE_MESSAGE: {
     const ProtobufCMessage *m = *(ProtobufCMessage *const *)slot;
-    return m != NULL ? message_to_json(m, flags, depth + 1) : json_null();
+    if (m != NULL) w_message(b, m, flags, depth + 1);
+    else w_put(b, "null", 4);
+    return;
   }
   }
-  return NULL;
+  b->failed = 1;
+}
+
+/* Whether a non-repeated field is written: proto3 scalars at their default are not
+ * (unless asked), unset messages, oneof members and proto2 optionals are not. */
+static int field_written(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f,
+                         unsigned flags) {
+  const void *slot = (const char *)msg + f->offset;
+  if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) return MEMBER(uint32_t, msg, f->quantifier_offset) == f->id;
+  if (f->type == PROTOBUF_C_TYPE_MESSAGE) return *(ProtobufCMessage *const *)slot != NULL;
+  if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type != PROTOBUF_C_TYPE_STRING)
+    return MEMBER(protobuf_c_boolean, msg, f->quantifier_offset) != 0;
+  if (flags & YW_JSON_EMIT_DEFAULTS) return 1;
+  switch (f->type) {
+  case PROTOBUF_C_TYPE_STRING: {
+    const char *s = *(char *const *)slot;
+    return s != NULL && s[0] != '\0';
+  }
+  case PROTOBUF_C_TYPE_BYTES: return ((const ProtobufCBinaryData *)slot)->len != 0;
+  case PROTOBUF_C_TYPE_FLOAT: return *(const float *)slot != 0 || signbit(*(const float *)slot);
+  case PROTOBUF_C_TYPE_DOUBLE: return *(const double *)slot != 0 || signbit(*(const double *)slot);
+  default: {
+    static const unsigned char zero[8];
+    return memcmp(slot, zero, elem_size(f->type)) != 0;
+  }
+  }
+}
+
+static void w_message(struct wbuf *b, const ProtobufCMessage *msg, unsigned flags, int depth) {
+  if (depth > MAX_DEPTH) {
+    b->failed = 1;
+    return;
+  }
+  const ProtobufCMessageDescriptor *desc = msg->descriptor;
+  int first = 1;
+  w_ch(b, '{');
+  for (unsigned i = 0; i < desc->n_fields && !b->failed; i++) {
+    const ProtobufCFieldDescriptor *f = &desc->fields[i];
+    size_t n = 0;
+    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+      n = MEMBER(size_t, msg, f->quantifier_offset);
+      if (n == 0 && !(flags & YW_JSON_EMIT_DEFAULTS)) continue;
+    } else if (!field_written(msg, f, flags)) {
+      continue;
+    }
+    char name[128];
+    if (yw_json_name(f->name, name, sizeof name) != 0) {
+      b->failed = 1;
+      return;
+    }
+    if (!first) w_ch(b, ',');
+    first = 0;
+    w_str(b, name, strlen(name));
+    w_ch(b, ':');
+    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+      const char *arr = MEMBER(const char *, msg, f->offset);
+      size_t es = elem_size(f->type);
+      w_ch(b, '[');
+      for (size_t k = 0; k < n; k++) {
+        if (k > 0) w_ch(b, ',');
+        w_value(b, f, arr + k * es, flags, depth);
+      }
+      w_ch(b, ']');
+    } else {
+      w_value(b, f, (const char *)msg + f->offset, flags, depth);
+    }
+  }
+  w_ch(b, '}');
+}
+
+int yw_json_write(const ProtobufCMessage *msg, unsigned flags, char **out, size_t *len) {
+  struct wbuf b = {NULL, 0, 0, 0};
+  w_message(&b, msg, flags, 0);
+  w_grow(&b, 1);
+  if (b.failed) {
+    free(b.p);
+    *out = NULL;
+    *len = 0;
+    return YW_ENOMEM;
+  }
+  b.p[b.len] = '\0';
+  *out = b.p;
+  *len = b.len;
+  return 0;
 }
 
 json_t *yw_json_from_message(const ProtobufCMessage *msg, unsigned flags) {
-  return message_to_json(msg, flags, 0);
+  char *text = NULL;
+  size_t len = 0;
+  if (yw_json_write(msg, flags, &text, &len) != 0) return NULL;
+  json_t *doc = json_loadb(text, len, 0, NULL);
+  free(text);
+  return doc;
 }

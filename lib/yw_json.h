@@ -60,8 +60,15 @@ int yw_json_set_field_text(ProtobufCMessage *msg, const char *path, const char *
                            ProtobufCAllocator *allocator, yw_json_error *err);
 
 /*
- * Writes msg as a JSON object. flags: YW_JSON_EMIT_DEFAULTS.
- * Returns a new reference (caller json_decref's it) or NULL on allocation failure.
+ * Writes msg as compact JSON text. flags: YW_JSON_EMIT_DEFAULTS. On success returns 0,
+ * *out (NUL-terminated, caller frees) and *len; YW_ENOMEM on allocation failure or when
+ * a string field is not valid UTF-8 (*out is NULL then).
+ */
+int yw_json_write(const ProtobufCMessage *msg, unsigned flags, char **out, size_t *len);
+
+/*
+ * Writes msg as a JSON object (yw_json_write read back into a document).
+ * Returns a new reference (caller json_decref's it) or NULL on failure.
  */
 json_t *yw_json_from_message(const ProtobufCMessage *msg, unsigned flags);
 

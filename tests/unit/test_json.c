@@ -323,6 +323,39 @@ static void test_failure_deep_inside_frees_the_partial_message(void **state) {
   expect_refused("{\"choiceNested\":{\"someField\":\"x\",\"count\":[]}}", "choiceNested.count");
 }
 
+static void test_writer_escapes_and_keeps_utf8(void **state) {
+  (void)state;
+  Everything e = YIWANG__TEST__V1__EVERYTHING__INIT;
+  e.f_string = "a\"b\\c\nd\x01" "e 身份证"; /* split: \x01e would be one escape */
+  e.f_int64 = -5;
+  e.f_double = 2;
+  char *text = NULL;
+  size_t len = 0;
+  assert_int_equal(yw_json_write(&e.base, 0, &text, &len), 0);
+  assert_string_equal(text,
+                      "{\"fInt64\":\"-5\",\"fDouble\":2.0,"
+                      "\"fString\":\"a\\\"b\\\\c\\nd\\u0001e 身份证\"}");
+  assert_int_equal(len, strlen(text));
+  json_t *back = json_loads(text, 0, NULL); /* what the writer wrote is JSON */
+  assert_non_null(back);
+  assert_string_equal(json_string_value(json_object_get(back, "fString")), e.f_string);
+  json_decref(back);
+  free(text);
+}
+
+static void test_writer_refuses_invalid_utf8(void **state) {
+  (void)state;
+  const char *bad[] = {"\xff", "abc\xe8\xba", "\xc0\xaf", "\xed\xa0\x80"};
+  for (size_t i = 0; i < 4; i++) {
+    Everything e = YIWANG__TEST__V1__EVERYTHING__INIT;
+    e.f_string = (char *)bad[i];
+    char *text = (char *)"untouched";
+    size_t len = 1;
+    assert_int_equal(yw_json_write(&e.base, 0, &text, &len), YW_ENOMEM);
+    assert_null(text);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_scalar_round_trips),
@@ -341,6 +374,8 @@ int main(void) {
       cmocka_unit_test(test_set_field_text_with_malloc_frees_replaced_values),
       cmocka_unit_test(test_not_an_object_is_refused),
       cmocka_unit_test(test_failure_deep_inside_frees_the_partial_message),
+      cmocka_unit_test(test_writer_escapes_and_keeps_utf8),
+      cmocka_unit_test(test_writer_refuses_invalid_utf8),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
