@@ -146,7 +146,7 @@ struct gw_req {
   size_t n_resp_headers;
   uint8_t *resp_body;     /* arena */
   size_t resp_len, resp_off;
-  gw_header trailers[4];  /* HTTP/2 gRPC trailers */
+  gw_header trailers[12]; /* HTTP/2 gRPC trailers */
   size_t n_trailers;
 
   /* upstream result, copied on the client thread */
@@ -154,7 +154,7 @@ struct gw_req {
   char *up_message;       /* malloc */
   uint8_t *up_data;       /* malloc */
   size_t up_len;
-  char *up_trailers;      /* malloc: "key: value\r\n" lines of trailing metadata (grpc-web) */
+  char *up_trailers;      /* malloc: "key:value\r\n" lines of the upstream's custom trailers */
 };
 
 /* ---- gw_conn.c ------------------------------------------------------------------- */

@@ -365,7 +365,7 @@ static ssize_t h2_read_body(nghttp2_session *s, int32_t stream_id, uint8_t *buf,
   if (r->resp_off == r->resp_len) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
     if (r->n_trailers > 0) {
-      nghttp2_nv nv[4];
+      nghttp2_nv nv[sizeof r->trailers / sizeof r->trailers[0]];
       for (size_t i = 0; i < r->n_trailers; i++) {
         nv[i].name = (uint8_t *)r->trailers[i].name;
         nv[i].namelen = strlen(r->trailers[i].name);

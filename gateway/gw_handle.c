@@ -190,6 +190,27 @@ static void respond_grpc_web(gw_req *r, grpc_status_code st, const char *message
   }
 }
 
+/* Adds the upstream's custom trailers ("key:value\r\n" lines) to the answer: as
+ * trailers after a message, or as headers of a Trailers-Only answer. */
+static void forward_trailers(gw_req *r, int as_headers) {
+  if (r->up_trailers == NULL) return;
+  char *copy = yw_arena_strndup(r->arena, r->up_trailers, (size_t)-1);
+  for (char *line = copy; line != NULL && *line != '\0';) {
+    char *end = strstr(line, "\r\n");
+    if (end == NULL) break;
+    *end = '\0';
+    char *colon = strchr(line, ':');
+    if (colon != NULL) {
+      *colon = '\0';
+      if (as_headers)
+        gw_req_add_header(r, line, colon + 1);
+      else if (r->n_trailers < sizeof r->trailers / sizeof r->trailers[0])
+        r->trailers[r->n_trailers++] = (gw_header){line, colon + 1};
+    }
+    line = end + 2;
+  }
+}
+
 /* gRPC over HTTP/2: a message frame then trailers, or Trailers-Only on error. */
 static void respond_grpc(gw_req *r, grpc_status_code st, const char *message, const uint8_t *data,
                          size_t len) {
@@ -204,6 +225,7 @@ static void respond_grpc(gw_req *r, grpc_status_code st, const char *message, co
     /* Trailers-Only */
     gw_req_add_header(r, "grpc-status", status_text(r->arena, st));
     if (enc[0] != '\0') gw_req_add_header(r, "grpc-message", enc);
+    forward_trailers(r, 1);
     r->resp_len = 0;
     finish(r);
     return;
@@ -224,6 +246,7 @@ static void respond_grpc(gw_req *r, grpc_status_code st, const char *message, co
   r->resp_len = GRPC_FRAME_HEADER + len;
   r->trailers[r->n_trailers++] = (gw_header){"grpc-status", status_text(r->arena, st)};
   if (enc[0] != '\0') r->trailers[r->n_trailers++] = (gw_header){"grpc-message", enc};
+  forward_trailers(r, 0);
   finish(r);
 }
 
@@ -390,8 +413,9 @@ static void on_upstream_done(void *arg, const yw_rpc_result *res) {
     else r->up_status = GRPC_STATUS_RESOURCE_EXHAUSTED;
   }
   r->up_len = res->len;
-  if (r->kind == GW_KIND_GRPC_WEB || r->kind == GW_KIND_GRPC_WEB_TEXT) {
-    /* custom trailing metadata travels inside the grpc-web trailer frame */
+  if (r->kind != GW_KIND_JSON) {
+    /* custom trailing metadata goes back: as trailers, or inside the grpc-web trailer
+     * frame; binary (-bin) values are left out */
     size_t cap = 1;
     for (size_t i = 0; i < res->trailing_md->count; i++)
       cap += GRPC_SLICE_LENGTH(res->trailing_md->metadata[i].key) +

@@ -13,7 +13,7 @@
  * GetItem is kept in a hash field named by the request; UpsertItem deletes both hashes
  * after its commit. A reader that raced a write can put back an older answer, so the
  * hashes also expire a fixed time after they were first filled: staleness is bounded
- * by cache_ttl_s.
+ * by cache_ttl_s. Answers say which it was in the trailer x-cache: hit or miss.
  *
  * Every answer is allocated from the call's arena.
  *
@@ -315,10 +315,12 @@ static int list_items(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufC
     ProtobufCMessage *hit = cache_get(ctx, a, "list", field, (size_t)flen,
                                       &yiwang__catalog__v1__list_items_response__descriptor);
     if (hit != NULL) {
+      yw_rpc_call_add_trailer(call, "x-cache", "hit");
       *out = hit;
       return 0;
     }
   }
+  yw_rpc_call_add_trailer(call, "x-cache", "miss");
 
   PGconn *conn = acquire(call, ctx);
   if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "the catalog database is busy");
@@ -538,9 +540,11 @@ static int get_item(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMe
   ProtobufCMessage *hit = cache_get(ctx, yw_rpc_call_arena(call), "item", req->code,
                                     strlen(req->code), &yiwang__catalog__v1__item__descriptor);
   if (hit != NULL) {
+    yw_rpc_call_add_trailer(call, "x-cache", "hit");
     *out = hit;
     return 0;
   }
+  yw_rpc_call_add_trailer(call, "x-cache", "miss");
   PGconn *conn = acquire(call, ctx);
   if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "the catalog database is busy");
   Item *it = NULL;

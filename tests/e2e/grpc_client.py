@@ -36,9 +36,13 @@ def stubs(target):
 gw_get, gw_list, gw_upsert = stubs(gateway)
 d_get, d_list, _ = stubs(direct)
 
-via_gw = gw_get(pb.GetItemRequest(code=code), timeout=5, metadata=[("x-request-id", "grpc-e2e-1")])
+via_gw, call = gw_get.with_call(pb.GetItemRequest(code=code), timeout=5,
+                                metadata=[("x-request-id", "grpc-e2e-1")])
 straight = d_get(pb.GetItemRequest(code=code), timeout=5)
 expect("GetItem through the gateway equals the direct call", via_gw == straight)
+trailers = dict(call.trailing_metadata())
+expect("the service's own trailers come back through the pass-through (x-cache)",
+       trailers.get("x-cache") in ("hit", "miss"))
 expect("GetItem returns the item", via_gw.name == "居民身份证换领")
 
 req = pb.ListItemsRequest(q="身份证", page_size=5)
@@ -51,6 +55,8 @@ try:
 except grpc.RpcError as e:
     expect("NOT_FOUND passes through with its message",
            e.code() == grpc.StatusCode.NOT_FOUND and "NO-SUCH" in e.details())
+    expect("an error's trailers come back too (Trailers-Only)",
+           dict(e.trailing_metadata()).get("x-cache") == "miss")
 
 try:
     gw_upsert(pb.UpsertItemRequest(), timeout=5)
@@ -88,6 +94,7 @@ expect("gRPC-Web answers with the message and a trailer frame",
        ctype == "application/grpc-web+proto" and len(frames) == 2 and frames[1][0] == 0x80)
 expect("gRPC-Web message equals the direct answer", pb.Item.FromString(frames[0][1]) == straight)
 expect("gRPC-Web trailers say OK", b"grpc-status:0" in frames[1][1])
+expect("gRPC-Web trailers carry the service's own (x-cache)", b"x-cache:" in frames[1][1])
 
 ctype, body = grpc_web(base64.b64encode(frame), "application/grpc-web-text")
 frames = parse_frames(base64.b64decode(body))
