@@ -615,6 +615,13 @@ static void on_write(struct bufferevent *bev, void *arg) {
   if (c->close_after_write && evbuffer_get_length(out) == 0) conn_free(c);
 }
 
+/* 1 when a complete request of c is with an upstream (or its access check). */
+static int waiting_on_upstream(const gw_conn *c) {
+  for (const gw_req *r = c->reqs; r != NULL; r = r->conn_next)
+    if (r->refs > 1) return 1;
+  return 0;
+}
+
 static void on_event(struct bufferevent *bev, short events, void *arg) {
   gw_conn *c = arg;
   if (events & BEV_EVENT_CONNECTED) {
@@ -629,6 +636,13 @@ static void on_event(struct bufferevent *bev, short events, void *arg) {
     } else {
       c->proto = PROTO_H1;
     }
+    return;
+  }
+  if ((events & BEV_EVENT_TIMEOUT) && !(events & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) &&
+      c->proto == PROTO_H2 && waiting_on_upstream(c)) {
+    /* quiet, but streams are waiting on upstreams: not idle; keep reading. A stream
+     * the client never finished does not count, or it could hold the connection. */
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     return;
   }
   if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) conn_free(c);

@@ -85,6 +85,37 @@ import socket,sys
 s=socket.create_connection(('127.0.0.1',$GW_PORT)); s.sendall(sys.stdin.buffer.read())
 print(s.recv(4096).split(b'\r\n')[0].decode())")"
 check "a malformed HTTP/1.1 request is 400" test "$RESP" = "HTTP/1.1 400 Bad Request"
+# HTTP/2 garbage after a valid preface, and a request that stalls half-way: the
+# connection is closed (GOAWAY or idle timeout), the process goes on
+RESP="$(timeout 10 /usr/bin/python3 -c "
+import os, socket, time
+s = socket.create_connection(('127.0.0.1', $GW_PORT))
+s.sendall(b'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n' + os.urandom(4096))
+s.settimeout(5)
+try:
+    while s.recv(4096): pass
+    print('closed')
+except socket.timeout:
+    print('still open')
+except ConnectionResetError:
+    print('closed')
+")"
+check "HTTP/2 garbage gets the connection closed" test "$RESP" = closed
+RESP="$(timeout 10 /usr/bin/python3 -c "
+import socket, time
+s = socket.create_connection(('127.0.0.1', $GW_PORT))
+s.sendall(b'GET /v1/items HTTP/1.1\r\nHost: x\r\nX-Slow: ')
+s.settimeout(8)
+t = time.time()
+try:
+    data = s.recv(4096)
+    print('closed' if not data else 'answered')
+except socket.timeout:
+    print('still open')
+except ConnectionResetError:
+    print('closed')
+")"
+check "a request that stalls half-way is cut off by the idle timeout" test "$RESP" = closed
 get "$GW/healthz"; check "the gateway still serves after bad input" test "$S" = 200
 
 # --- CORS
