@@ -356,6 +356,51 @@ static void test_writer_refuses_invalid_utf8(void **state) {
   }
 }
 
+/* An allocator that fails its nth allocation (failmalloc-style injection). */
+struct failing {
+  int countdown;
+  int live;
+};
+static void *failing_alloc(void *data, size_t size) {
+  struct failing *f = data;
+  if (f->countdown-- == 0) return NULL;
+  void *p = malloc(size);
+  if (p != NULL) f->live++;
+  return p;
+}
+static void failing_free(void *data, void *p) {
+  struct failing *f = data;
+  if (p != NULL) f->live--;
+  free(p);
+}
+
+static void test_every_allocation_failure_is_clean(void **state) {
+  (void)state;
+  const char *in = "{\"fString\":\"居民\",\"fBytes\":\"AAEC\",\"nested\":{\"someField\":\"x\"},"
+                   "\"tags\":[\"a\",\"b\"],\"children\":[{\"someField\":\"c\"},{\"count\":2}],"
+                   "\"choiceNested\":{\"someField\":\"y\"},\"manyInt64\":[\"1\",\"2\"]}";
+  json_t *doc = json_loads(in, 0, NULL);
+  assert_non_null(doc);
+  int succeeded = 0;
+  for (int n = 0; n < 200 && !succeeded; n++) {
+    struct failing f = {n, 0};
+    ProtobufCAllocator a = {failing_alloc, failing_free, &f};
+    ProtobufCMessage *m = NULL;
+    yw_json_error err;
+    int rc = yw_json_to_message(&yiwang__test__v1__everything__descriptor, doc, &a, &m, &err);
+    if (rc == 0) {
+      succeeded = 1;
+      protobuf_c_message_free_unpacked(m, &a);
+    } else {
+      assert_int_equal(rc, YW_ENOMEM); /* the failure is reported as what it is */
+      assert_null(m);
+    }
+    assert_int_equal(f.live, 0); /* nothing leaked, whichever allocation failed */
+  }
+  assert_true(succeeded);
+  json_decref(doc);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_scalar_round_trips),
@@ -376,6 +421,7 @@ int main(void) {
       cmocka_unit_test(test_failure_deep_inside_frees_the_partial_message),
       cmocka_unit_test(test_writer_escapes_and_keeps_utf8),
       cmocka_unit_test(test_writer_refuses_invalid_utf8),
+      cmocka_unit_test(test_every_allocation_failure_is_clean),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
