@@ -1,7 +1,7 @@
 /*
  * yw_service.c - database helpers shared by the services' handlers.
  *
- * Offers: yw_service_db, yw_service_db_fail, yw_service_serve.
+ * Offers: yw_service_db, yw_service_db_fail, yw_service_open_db, yw_service_serve.
  */
 #include "yw_service.h"
 
@@ -21,6 +21,27 @@ int yw_service_db_fail(yw_rpc_call *call, int rc, const yw_pg_error *err) {
          err->sqlstate, err->message);
   return yw_rpc_call_fail(call, rc == YW_EUNAVAIL ? YW_EUNAVAIL : YW_EINTERNAL,
                           "the database failed");
+}
+
+int yw_service_open_db(const char *dsn, int pool_size, const char *schema,
+                       const struct yw_embedded_file *migrations, unsigned n_migrations,
+                       yw_pg_pool **out) {
+  yw_pg_error err;
+  int rc = yw_pg_pool_new(dsn, pool_size, out, &err);
+  if (rc != 0) {
+    yw_log(YW_LOG_ERROR, "db.unavailable", NULL, "%s", err.message);
+    return rc;
+  }
+  PGconn *conn = yw_pg_pool_acquire(*out, 5000);
+  rc = conn != NULL ? yw_pg_migrate(conn, schema, migrations, n_migrations, &err) : YW_EUNAVAIL;
+  yw_pg_pool_release(*out, conn);
+  if (rc != 0) {
+    yw_log(YW_LOG_ERROR, "db.migration_failed", NULL, "%s: %s", schema,
+           conn != NULL ? err.message : "no database connection");
+    yw_pg_pool_free(*out);
+    *out = NULL;
+  }
+  return rc;
 }
 
 int yw_service_serve(const char *listen, int threads, const yw_rpc_service *svc) {

@@ -19,6 +19,13 @@ PGconn *yw_service_db(yw_rpc_call *call, yw_pg_pool *pool, int wait_ms);
  * INTERNAL without details. */
 int yw_service_db_fail(yw_rpc_call *call, int rc, const yw_pg_error *err);
 
+/* Opens a pool of pool_size connections to dsn and applies schema's migrations (under
+ * their advisory lock). Returns 0 and *out, or a code after logging why (the pool is
+ * closed then). */
+int yw_service_open_db(const char *dsn, int pool_size, const char *schema,
+                       const struct yw_embedded_file *migrations, unsigned n_migrations,
+                       yw_pg_pool **out);
+
 /* Serves svc on listen with threads workers until SIGINT or SIGTERM, then finishes the
  * calls in flight. Returns 0 after a clean stop, or a code when it could not start
  * (logged). */

@@ -67,7 +67,6 @@ int main(int argc, char **argv) {
   int level = yw_log_level_parse(cfg_log_level);
   yw_log_init("yw-catalog", level >= 0 ? (enum yw_log_level)level : YW_LOG_INFO);
 
-  yw_pg_error pgerr;
   char cache_prefix[128];
   snprintf(cache_prefix, sizeof cache_prefix, "%s:catalog", cfg_prefix);
   catalog_ctx ctx = {NULL, (int)cfg_db_wait_ms, NULL, (int)cfg_cache_ttl_s, cache_prefix, {0}};
@@ -75,20 +74,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "yw-catalog: YW_CALLER_KEY must be 64 hex characters (shared with the gateway)\n");
     return 2;
   }
-  if (yw_pg_pool_new(cfg_pg_dsn, (int)cfg_db_pool, &ctx.pool, &pgerr) != 0) {
-    yw_log(YW_LOG_ERROR, "db.unavailable", NULL, "%s", pgerr.message);
+  if (yw_service_open_db(cfg_pg_dsn, (int)cfg_db_pool, "catalog", catalog_migrations,
+                         catalog_migrations_count, &ctx.pool) != 0)
     return 1;
-  }
-  PGconn *conn = yw_pg_pool_acquire(ctx.pool, 5000);
-  int rc = conn != NULL ? yw_pg_migrate(conn, "catalog", catalog_migrations,
-                                        catalog_migrations_count, &pgerr)
-                        : YW_EUNAVAIL;
-  yw_pg_pool_release(ctx.pool, conn);
-  if (rc != 0) {
-    yw_log(YW_LOG_ERROR, "db.migration_failed", NULL, "%s", pgerr.message);
-    yw_pg_pool_free(ctx.pool);
-    return 1;
-  }
   if (migrate_only) {
     yw_pg_pool_free(ctx.pool);
     return 0;
@@ -101,7 +89,7 @@ int main(int argc, char **argv) {
 
   yw_rpc_service svc;
   catalog_service_init(&svc, &ctx);
-  rc = yw_service_serve(cfg_listen, (int)cfg_threads, &svc);
+  int rc = yw_service_serve(cfg_listen, (int)cfg_threads, &svc);
   yw_redis_free(ctx.redis);
   yw_pg_pool_free(ctx.pool);
   return rc == 0 ? 0 : 1;

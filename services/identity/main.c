@@ -107,21 +107,10 @@ int main(int argc, char **argv) {
   ctx.lockout_failures = (int)cfg_lock_failures;
   ctx.lockout_s = (int)cfg_lock_s;
 
-  yw_pg_error pgerr;
-  if (yw_pg_pool_new(cfg_pg_dsn, (int)cfg_db_pool, &ctx.pool, &pgerr) != 0) {
-    yw_log(YW_LOG_ERROR, "db.unavailable", NULL, "%s", pgerr.message);
+  if (yw_service_open_db(cfg_pg_dsn, (int)cfg_db_pool, "identity", identity_migrations,
+                         identity_migrations_count, &ctx.pool) != 0)
     return 1;
-  }
-  PGconn *conn = yw_pg_pool_acquire(ctx.pool, 5000);
-  int rc = conn != NULL ? yw_pg_migrate(conn, "identity", identity_migrations,
-                                        identity_migrations_count, &pgerr)
-                        : YW_EUNAVAIL;
-  yw_pg_pool_release(ctx.pool, conn);
-  if (rc != 0) {
-    yw_log(YW_LOG_ERROR, "db.migration_failed", NULL, "%s", pgerr.message);
-    yw_pg_pool_free(ctx.pool);
-    return 1;
-  }
+  int rc = 0;
   if (migrate_only || staff_user != NULL) {
     if (staff_user != NULL) {
       const char *pw = getenv("YW_STAFF_PASSWORD");
