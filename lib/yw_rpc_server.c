@@ -112,7 +112,10 @@ int64_t yw_rpc_call_ms_left(yw_rpc_call *c) {
   gpr_timespec dl = gpr_convert_clock_type(c->details.deadline, GPR_CLOCK_MONOTONIC);
   if (gpr_time_cmp(dl, gpr_inf_future(GPR_CLOCK_MONOTONIC)) == 0) return INT64_MAX;
   gpr_timespec left = gpr_time_sub(dl, gpr_now(GPR_CLOCK_MONOTONIC));
-  return gpr_time_to_millis(left);
+  /* Rounded down: gpr_time_to_millis rounds up, which after the clock conversions can
+   * report more time than the caller gave. */
+  if (left.tv_sec < 0) return 0;
+  return (int64_t)left.tv_sec * 1000 + left.tv_nsec / 1000000;
 }
 
 int yw_rpc_call_fail(yw_rpc_call *c, int code, const char *fmt, ...) {

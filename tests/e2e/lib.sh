@@ -8,15 +8,22 @@ set -euo pipefail
 : "${YW_TEST_REDIS_ADDR:?run through ./dev test, which starts Redis}"
 
 E2E_TMP="$(mktemp -d /tmp/yw-e2e.XXXXXX)"
+chmod 755 "$E2E_TMP"
 E2E_DB="e2e_$$_$RANDOM"
 E2E_PIDS=()
 E2E_FAILS=0
 E2E_PASSES=0
 
+E2E_PRIVATE_PG=""
 e2e_cleanup() {
+  [ -n "$E2E_PRIVATE_PG" ] && kill -CONT "$(head -1 "$E2E_PRIVATE_PG/data/postmaster.pid" 2>/dev/null)" 2>/dev/null
+  [ -n "${REDIS_PID:-}" ] && kill -CONT "$REDIS_PID" 2>/dev/null
   for pid in "${E2E_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${E2E_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   psql -h 127.0.0.1 -p "$YW_TEST_PG_PORT" -U postgres -qc "DROP DATABASE IF EXISTS $E2E_DB WITH (FORCE)" >/dev/null 2>&1 || true
+  if [ -n "$E2E_PRIVATE_PG" ]; then
+    runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$E2E_PRIVATE_PG/data" -m immediate -w stop >/dev/null 2>&1 || true
+  fi
   rm -rf "$E2E_TMP"
 }
 trap e2e_cleanup EXIT
@@ -93,4 +100,39 @@ e2e_start() {
   done
   echo "the processes did not become ready"; curl -sS "$GW/readyz"; tail -20 "$E2E_TMP"/*.log
   return 1
+}
+
+# Fault tests stop or restart PostgreSQL and Redis, so they run their own instead of the
+# ones the other tests share. Call before e2e_database / e2e_start.
+
+# Starts a private Redis; sets YW_TEST_REDIS_ADDR, REDIS_PORT and REDIS_PID.
+e2e_private_redis() {
+  REDIS_PORT="$(free_port)"
+  mkdir -p "$E2E_TMP/redis"
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$E2E_TMP/redis" --save "" \
+    --appendonly no "$@" >"$E2E_TMP/redis/log" 2>&1 &
+  REDIS_PID=$!
+  E2E_PIDS+=("$REDIS_PID")
+  for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  export YW_TEST_REDIS_ADDR="127.0.0.1:$REDIS_PORT"
+}
+
+# Starts a private PostgreSQL cluster; sets YW_TEST_PG_PORT and E2E_PRIVATE_PG.
+e2e_private_pg() {
+  local port; port="$(free_port)"
+  E2E_PRIVATE_PG="$E2E_TMP/pg"
+  mkdir -p "$E2E_PRIVATE_PG"; chown postgres "$E2E_PRIVATE_PG"
+  runuser -u postgres -- /usr/lib/postgresql/15/bin/initdb -D "$E2E_PRIVATE_PG/data" -E UTF8 \
+    --locale=C.UTF-8 -A trust -U postgres >/dev/null
+  E2E_PRIVATE_PG_OPTS="-p $port -k $E2E_PRIVATE_PG -c listen_addresses=127.0.0.1 -c max_connections=100 -c fsync=off"
+  e2e_pg_start
+  export YW_TEST_PG_PORT="$port"
+}
+e2e_pg_start() {
+  runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$E2E_PRIVATE_PG/data" -w \
+    -l "$E2E_PRIVATE_PG/log" -o "$E2E_PRIVATE_PG_OPTS" start >/dev/null
+}
+e2e_pg_stop() { # e2e_pg_stop [fast|immediate]
+  runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$E2E_PRIVATE_PG/data" \
+    -m "${1:-fast}" -w stop >/dev/null
 }

@@ -103,8 +103,26 @@ static void test_round_trip_carries_message_and_metadata(void **state) {
   assert_string_equal(reply->text, "居民身份证换领");
   assert_string_equal(reply->request_id, "req-42");
   assert_string_equal(reply->caller_note, "hello");
-  assert_true(reply->ms_left > 0 && reply->ms_left <= 5000);
+  assert_true(reply->ms_left > 0 && reply->ms_left <= 5000 + 5000 / 10);
   protobuf_c_message_free_unpacked(&reply->base, NULL);
+}
+
+/* Regression: the time left could exceed what the caller gave (5001 of 5000) and the
+ * test asserted it never would. The server's deadline is the grpc-timeout header, which
+ * gRPC's encoding may round up (its timeout_encoding.h says so; seen: 1009 ms for 1000),
+ * so the bound is the given time plus a tenth for that rounding. */
+static void test_ms_left_never_exceeds_the_callers_timeout(void **state) {
+  (void)state;
+  for (int i = 0; i < 200; i++) {
+    Yiwang__Test__V1__EchoRequest req = YIWANG__TEST__V1__ECHO_REQUEST__INIT;
+    req.text = "t";
+    Yiwang__Test__V1__EchoReply *reply = NULL;
+    char msg[256];
+    assert_int_equal(do_echo("/yiwang.test.v1.EchoService/Echo", &req, NULL, 0, 1000, &reply, msg),
+                     GRPC_STATUS_OK);
+    assert_true(reply->ms_left > 0 && reply->ms_left <= 1000 + 1000 / 10);
+    protobuf_c_message_free_unpacked(&reply->base, NULL);
+  }
 }
 
 static void test_handler_error_maps_to_status_with_message(void **state) {
@@ -269,6 +287,7 @@ static void test_health_check_reports_serving(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_round_trip_carries_message_and_metadata),
+      cmocka_unit_test(test_ms_left_never_exceeds_the_callers_timeout),
       cmocka_unit_test(test_handler_error_maps_to_status_with_message),
       cmocka_unit_test(test_unknown_method_is_unimplemented),
       cmocka_unit_test(test_deadline_is_honoured),
