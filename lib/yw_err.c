@@ -27,6 +27,7 @@ const char *yw_strerror(int code) {
   case YW_EINTERNAL: return "internal error";
   case YW_EUNIMPL: return "unimplemented method";
   case YW_EIO: return "i/o error";
+  case YW_ECANCELED: return "cancelled by the caller";
   default: return "unknown error";
   }
 }
@@ -47,6 +48,7 @@ grpc_status_code yw_err_to_grpc(int code) {
   case YW_EUNAUTH: return GRPC_STATUS_UNAUTHENTICATED;
   case YW_ECONFLICT: return GRPC_STATUS_ABORTED;
   case YW_EUNIMPL: return GRPC_STATUS_UNIMPLEMENTED;
+  case YW_ECANCELED: return GRPC_STATUS_CANCELLED;
   default: return GRPC_STATUS_INTERNAL;
   }
 }

@@ -27,6 +27,7 @@ enum yw_err {
   YW_EINTERNAL = -13,   /* a bug or an unexpected state: INTERNAL */
   YW_EUNIMPL = -14,     /* UNIMPLEMENTED */
   YW_EIO = -15,         /* system call failed: INTERNAL */
+  YW_ECANCELED = -16,   /* the caller went away: CANCELLED */
 };
 
 /* Returns a static English description of code; never NULL. */

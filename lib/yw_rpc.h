@@ -2,10 +2,12 @@
  * yw_rpc.h - gRPC on the core C library for protobuf-c services: a server that serves
  * any service from its ProtobufCServiceDescriptor and a client for unary calls.
  *
- * Server: a handler table per service, generic unpack/pack, N worker threads sharing one
- * completion queue (a slow handler holds one worker, never the others), deadlines,
- * metadata in and out, grpc.health.v1.Health/Check built in, and a graceful shutdown on
- * SIGINT/SIGTERM that finishes in-flight calls.
+ * Server: a handler table per service, generic unpack/pack, N handler threads fed by a
+ * bounded queue (past it calls are refused at once with RESOURCE_EXHAUSTED and a
+ * retry-after trailer), deadlines, metadata in and out, the caller's cancellation seen
+ * while the handler runs, grpc.health.v1.Health/Check built in (with an optional probe
+ * of the service's own dependencies), and a graceful shutdown on SIGINT/SIGTERM that
+ * finishes in-flight calls.
  *
  * Client: channels per upstream, asynchronous calls whose completion runs a callback on
  * the client's completion-queue thread, and a synchronous wrapper.
@@ -52,8 +54,23 @@ typedef struct yw_rpc_service {
 void yw_rpc_block_signals(void);
 
 /* Creates a server listening on addr ("127.0.0.1:50051"; port 0 picks one) with
- * threads workers. Returns 0, YW_EIO when the port cannot be bound, or YW_ENOMEM. */
+ * threads handler threads (and a queue of 4 x threads calls). Returns 0, YW_EIO when
+ * the port cannot be bound, or YW_ENOMEM. */
 int yw_rpc_server_new(const char *addr, int threads, yw_rpc_server **out);
+
+/* Sets how many calls may wait for a free handler thread; past threads + max_queue
+ * calls in progress, new calls are answered RESOURCE_EXHAUSTED (retry-after: 1) at once.
+ * Before start. Returns 0 or YW_EINVAL. */
+int yw_rpc_server_set_queue(yw_rpc_server *s, int max_queue);
+
+/* A probe of what the service needs to serve (its database): 0 when it can serve. It
+ * must bound its own wait (it runs on its own thread, every interval). */
+typedef int (*yw_rpc_health_fn)(void *arg);
+
+/* Makes grpc.health.v1.Health/Check answer NOT_SERVING while fn fails. fn runs once at
+ * start and then every interval_ms on a thread of its own; the check itself never
+ * waits for it. Before start. Returns 0 or YW_EINVAL. */
+int yw_rpc_server_set_health(yw_rpc_server *s, yw_rpc_health_fn fn, void *arg, int interval_ms);
 
 /* Adds a service. Every method of the descriptor must have a handler: YW_EINVAL names
  * the missing one otherwise. service must outlive the server. */
@@ -84,16 +101,24 @@ const char *yw_rpc_call_metadata(yw_rpc_call *call, const char *key);
 const char *yw_rpc_call_request_id(yw_rpc_call *call);
 /* Milliseconds left before the caller's deadline (INT64_MAX when none). */
 int64_t yw_rpc_call_ms_left(yw_rpc_call *call);
+/* 1 once the caller has cancelled the call or its deadline has passed: nobody waits for
+ * the answer, so a handler should stop between steps (and answer anything). */
+int yw_rpc_call_cancelled(yw_rpc_call *call);
+/* The full method path of the call ("/yiwang.catalog.v1.CatalogService/ListItems"). */
+const char *yw_rpc_call_method(yw_rpc_call *call);
 /* Sets the status message sent with code and returns code, for `return yw_rpc_call_fail(...)`. */
 int yw_rpc_call_fail(yw_rpc_call *call, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Adds a trailing metadata entry to the answer (key lower case). Copied into the arena. */
+/* Adds a trailing metadata entry to the answer (key lower case), copied. A handler that
+ * answers RESOURCE_EXHAUSTED may add "retry-after" (seconds); without it the server
+ * adds "retry-after: 1". Returns 0 or YW_ETOOBIG past 8 entries. */
 int yw_rpc_call_add_trailer(yw_rpc_call *call, const char *key, const char *value);
 
 /* ---- client ---------------------------------------------------------------------- */
 
 typedef struct yw_rpc_client yw_rpc_client;
 typedef struct yw_rpc_channel yw_rpc_channel;
+typedef struct yw_rpc_pending yw_rpc_pending;
 
 typedef struct yw_rpc_md {
   const char *key;   /* lower case */
@@ -121,8 +146,10 @@ int yw_rpc_client_new(yw_rpc_client **out);
  * Channels must be freed first. Accepts NULL. */
 void yw_rpc_client_free(yw_rpc_client *c);
 
-/* Opens n_connections HTTP/2 connections to target ("127.0.0.1:50051"), used round
- * robin. max_message is the largest message accepted (bytes). NULL on ENOMEM. */
+/* Opens n_connections HTTP/2 connections to target ("127.0.0.1:50051",
+ * "dns:///catalog.internal:50052", "ipv4:10.0.0.1:50052,10.0.0.2:50052"), used round
+ * robin; each balances round robin over every address the target resolves to.
+ * max_message is the largest message accepted (bytes). NULL on ENOMEM. */
 yw_rpc_channel *yw_rpc_channel_new(yw_rpc_client *c, const char *target, int n_connections,
                                    int max_message);
 
@@ -141,6 +168,23 @@ const char *yw_rpc_channel_target(const yw_rpc_channel *ch);
 int yw_rpc_call_start(yw_rpc_channel *ch, const char *method, const uint8_t *data,
                       size_t len, const yw_rpc_md *md, size_t nmd, int64_t timeout_ms,
                       yw_rpc_done_fn done, void *arg);
+
+/*
+ * As yw_rpc_call_start, and when handle is not NULL, *handle is set to a reference to
+ * the call: yw_rpc_pending_cancel ends it early (done then runs with CANCELLED), and the
+ * holder must give the reference back with yw_rpc_pending_release exactly once, at any
+ * time (before or after done ran). *handle is NULL when the call did not start.
+ */
+int yw_rpc_call_start_ex(yw_rpc_channel *ch, const char *method, const uint8_t *data,
+                         size_t len, const yw_rpc_md *md, size_t nmd, int64_t timeout_ms,
+                         yw_rpc_done_fn done, void *arg, yw_rpc_pending **handle);
+
+/* Cancels the call if it is still in flight (the server sees the cancellation); its
+ * done callback runs with CANCELLED. Any thread. Accepts NULL. */
+void yw_rpc_pending_cancel(yw_rpc_pending *p);
+
+/* Gives back the holder's reference. Accepts NULL. */
+void yw_rpc_pending_release(yw_rpc_pending *p);
 
 /*
  * Synchronous unary call with protobuf-c messages. On OK, *response is unpacked with

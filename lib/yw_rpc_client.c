@@ -8,9 +8,18 @@
  * with its own subchannel pool, so they really are separate connections) and spreads
  * calls over them, since one connection caps concurrent streams.
  *
+ * Each channel balances round robin over every address its target resolves to, so
+ * copies of a service behind one name (or an ipv4:a:p,b:p list) share the calls.
+ *
+ * A call started with a handle can be cancelled by whoever holds it (the gateway, when
+ * its client goes away): the pending call has two references, the completion's and the
+ * holder's, so a cancel can never touch a freed call. The client keeps a count of calls
+ * in flight and a list of them, so that freeing it cancels them and waits for their
+ * callbacks.
+ *
  * Offers: yw_rpc_client_new, yw_rpc_client_free, yw_rpc_channel_new,
- * yw_rpc_channel_free, yw_rpc_channel_target, yw_rpc_call_start, yw_rpc_call_sync,
- * yw_rpc_health_check.
+ * yw_rpc_channel_free, yw_rpc_channel_target, yw_rpc_call_start, yw_rpc_call_start_ex,
+ * yw_rpc_pending_cancel, yw_rpc_pending_release, yw_rpc_call_sync, yw_rpc_health_check.
  */
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc_security.h>
@@ -27,9 +36,15 @@
 
 #define MAX_MD 16
 
+struct yw_rpc_pending;
+
 struct yw_rpc_client {
   grpc_completion_queue *cq;
   pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  struct yw_rpc_pending *live; /* calls in flight, guarded by mu */
+  int closing;                 /* no new calls, guarded by mu */
 };
 
 struct yw_rpc_channel {
@@ -40,7 +55,10 @@ struct yw_rpc_channel {
   atomic_uint next;
 };
 
-struct pending {
+struct yw_rpc_pending {
+  yw_rpc_client *client;
+  struct yw_rpc_pending *live_next, *live_prev;
+  atomic_int refs;        /* the completion's, and the holder's when there is a handle */
   grpc_call *call;
   grpc_metadata_array initial_md;
   grpc_metadata_array trailing_md;
@@ -55,7 +73,32 @@ struct pending {
   void *arg;
 };
 
-static void pending_free(struct pending *p) {
+static void pending_free(struct yw_rpc_pending *p);
+
+static void pending_unref(struct yw_rpc_pending *p) {
+  if (atomic_fetch_sub(&p->refs, 1) == 1) pending_free(p);
+}
+
+/* Unlinks p from its client's calls in flight (once its completion has run). */
+static void pending_unlink(struct yw_rpc_pending *p) {
+  yw_rpc_client *c = p->client;
+  pthread_mutex_lock(&c->mu);
+  if (p->live_prev != NULL) p->live_prev->live_next = p->live_next;
+  else c->live = p->live_next;
+  if (p->live_next != NULL) p->live_next->live_prev = p->live_prev;
+  if (c->live == NULL) pthread_cond_broadcast(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+}
+
+void yw_rpc_pending_cancel(yw_rpc_pending *p) {
+  if (p != NULL && p->call != NULL) grpc_call_cancel(p->call, NULL);
+}
+
+void yw_rpc_pending_release(yw_rpc_pending *p) {
+  if (p != NULL) pending_unref(p);
+}
+
+static void pending_free(struct yw_rpc_pending *p) {
   if (p->call != NULL) grpc_call_unref(p->call);
   grpc_metadata_array_destroy(&p->initial_md);
   grpc_metadata_array_destroy(&p->trailing_md);
@@ -70,7 +113,7 @@ static void pending_free(struct pending *p) {
   free(p);
 }
 
-static void complete(struct pending *p) {
+static void complete(struct yw_rpc_pending *p) {
   yw_rpc_result res;
   memset(&res, 0, sizeof res);
   res.status = p->status;
@@ -101,7 +144,8 @@ static void complete(struct pending *p) {
   p->done(p->arg, &res);
   grpc_slice_unref(all);
   free(msg);
-  pending_free(p);
+  pending_unlink(p);
+  pending_unref(p);
 }
 
 static void *client_main(void *arg) {
@@ -123,9 +167,13 @@ int yw_rpc_client_new(yw_rpc_client **out) {
     return YW_ENOMEM;
   }
   c->cq = grpc_completion_queue_create_for_next(NULL);
+  pthread_mutex_init(&c->mu, NULL);
+  pthread_cond_init(&c->cv, NULL);
   if (pthread_create(&c->thread, NULL, client_main, c) != 0) {
     grpc_completion_queue_shutdown(c->cq);
     grpc_completion_queue_destroy(c->cq);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
     free(c);
     grpc_shutdown();
     return YW_ENOMEM;
@@ -136,9 +184,19 @@ int yw_rpc_client_new(yw_rpc_client **out) {
 
 void yw_rpc_client_free(yw_rpc_client *c) {
   if (c == NULL) return;
+  /* Cancel what is in flight; each callback runs (with CANCELLED) on the queue's
+   * thread and unlinks its call, and the queue is shut down once none is left. */
+  pthread_mutex_lock(&c->mu);
+  c->closing = 1;
+  for (struct yw_rpc_pending *p = c->live; p != NULL; p = p->live_next)
+    grpc_call_cancel(p->call, NULL);
+  while (c->live != NULL) pthread_cond_wait(&c->cv, &c->mu);
+  pthread_mutex_unlock(&c->mu);
   grpc_completion_queue_shutdown(c->cq);
   pthread_join(c->thread, NULL);
   grpc_completion_queue_destroy(c->cq);
+  pthread_mutex_destroy(&c->mu);
+  pthread_cond_destroy(&c->cv);
   free(c);
   grpc_shutdown();
 }
@@ -160,7 +218,7 @@ yw_rpc_channel *yw_rpc_channel_new(yw_rpc_client *c, const char *target, int n_c
   }
   grpc_channel_credentials *creds = grpc_insecure_credentials_create();
   for (int i = 0; i < n_connections; i++) {
-    grpc_arg args[4];
+    grpc_arg args[5];
     memset(args, 0, sizeof args);
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
@@ -174,7 +232,11 @@ yw_rpc_channel *yw_rpc_channel_new(yw_rpc_client *c, const char *target, int n_c
     args[3].type = GRPC_ARG_INTEGER;
     args[3].key = GRPC_ARG_KEEPALIVE_TIME_MS;
     args[3].value.integer = 30000;
-    grpc_channel_args ca = {4, args};
+    /* every address of the name, not the first that answers (pick_first) */
+    args[4].type = GRPC_ARG_STRING;
+    args[4].key = GRPC_ARG_LB_POLICY_NAME;
+    args[4].value.string = "round_robin";
+    grpc_channel_args ca = {5, args};
     ch->chans[i] = grpc_channel_create(target, creds, &ca);
   }
   grpc_channel_credentials_release(creds);
@@ -195,9 +257,18 @@ const char *yw_rpc_channel_target(const yw_rpc_channel *ch) { return ch->target;
 int yw_rpc_call_start(yw_rpc_channel *ch, const char *method, const uint8_t *data, size_t len,
                       const yw_rpc_md *md, size_t nmd, int64_t timeout_ms, yw_rpc_done_fn done,
                       void *arg) {
+  return yw_rpc_call_start_ex(ch, method, data, len, md, nmd, timeout_ms, done, arg, NULL);
+}
+
+int yw_rpc_call_start_ex(yw_rpc_channel *ch, const char *method, const uint8_t *data,
+                         size_t len, const yw_rpc_md *md, size_t nmd, int64_t timeout_ms,
+                         yw_rpc_done_fn done, void *arg, yw_rpc_pending **handle) {
+  if (handle != NULL) *handle = NULL;
   if (nmd > MAX_MD) return YW_EINVAL;
-  struct pending *p = calloc(1, sizeof *p);
+  struct yw_rpc_pending *p = calloc(1, sizeof *p);
   if (p == NULL) return YW_ENOMEM;
+  p->client = ch->client;
+  atomic_init(&p->refs, 1);
   grpc_metadata_array_init(&p->initial_md);
   grpc_metadata_array_init(&p->trailing_md);
   p->details = grpc_empty_slice();
@@ -250,10 +321,22 @@ int yw_rpc_call_start(yw_rpc_channel *ch, const char *method, const uint8_t *dat
   ops[5].data.recv_status_on_client.status = &p->status;
   ops[5].data.recv_status_on_client.status_details = &p->details;
   ops[5].data.recv_status_on_client.error_string = &p->error_string;
-  if (grpc_call_start_batch(p->call, ops, 6, p, NULL) != GRPC_CALL_OK) {
+  yw_rpc_client *c = ch->client;
+  pthread_mutex_lock(&c->mu);
+  if (c->closing || grpc_call_start_batch(p->call, ops, 6, p, NULL) != GRPC_CALL_OK) {
+    pthread_mutex_unlock(&c->mu);
     pending_free(p);
     return YW_EINTERNAL;
   }
+  /* linked under the lock the completion's unlink takes, so it is never unlinked first */
+  p->live_next = c->live;
+  if (c->live != NULL) c->live->live_prev = p;
+  c->live = p;
+  if (handle != NULL) {
+    atomic_fetch_add(&p->refs, 1);
+    *handle = p;
+  }
+  pthread_mutex_unlock(&c->mu);
   return 0;
 }
 

@@ -1,25 +1,32 @@
 /*
  * yw_rpc_server.c - a gRPC server on the core C API for protobuf-c services.
  *
- * Design: one completion queue shared by `threads` workers, each blocked in
- * grpc_completion_queue_next. A worker that takes a completion runs the whole next step
- * of that call (unpack, handler, pack, send), so a slow handler occupies one worker
- * while the others go on. Several grpc_server_request_call are posted per worker so new
- * calls never wait for a re-post.
+ * Design: two kinds of threads. A few I/O threads wait on the one completion queue and
+ * do only cheap steps (a call arrived, its request was read, its answer went out, its
+ * caller went away). Handlers run on a pool of `threads` handler threads fed by a
+ * bounded queue. Admission happens when a request has been read: while fewer than
+ * threads + max_queue calls are running or queued it is queued; past that it is refused
+ * at once with RESOURCE_EXHAUSTED and a retry-after trailer, instead of waiting out its
+ * deadline behind busy handlers. The health method is answered on the I/O thread from a
+ * status a probe thread refreshes, so a saturated service still answers its checks.
  *
- * A call moves through three batches, the call context being the tag of each:
- *   REQUESTED  -> the call arrived; post a RECV_MESSAGE batch
- *   RECEIVING  -> the request is here; dispatch and post the answer batch
- *                 (SEND_INITIAL_METADATA + SEND_MESSAGE + SEND_STATUS + RECV_CLOSE)
- *   SENDING    -> the answer went out; free the call
+ * A call carries two tags: the main one moves it through three batches
+ *   REQUESTED  -> the call arrived; post RECV_MESSAGE, and RECV_CLOSE_ON_SERVER apart
+ *   RECEIVING  -> the request is here; admit (queue) or refuse
+ *   SENDING    -> the answer (SEND_INITIAL_METADATA + SEND_MESSAGE + SEND_STATUS) went out
+ * and the close tag completes when the call ends for any reason, early when the caller
+ * cancels or its deadline passes: the handler can ask yw_rpc_call_cancelled between
+ * steps and stop. The call is freed when both tags are done (a reference each).
  *
- * Shutdown (DESIGN.md order): grpc_server_shutdown_and_notify, wait for its tag
- * (cancel all calls after the grace period), grpc_server_destroy, shut the queue down,
- * workers leave on GRPC_QUEUE_SHUTDOWN, destroy the queue, grpc_shutdown.
+ * Shutdown (DESIGN.md order): grpc_server_shutdown_and_notify, wait for its tag and for
+ * every accepted call (cancel all calls after the grace period), grpc_server_destroy,
+ * shut the queue down, I/O threads leave on GRPC_QUEUE_SHUTDOWN, destroy the queue,
+ * stop the handler threads, grpc_shutdown.
  *
- * Offers: yw_rpc_block_signals, yw_rpc_server_new, yw_rpc_server_add_service,
- * yw_rpc_server_start, yw_rpc_server_port, yw_rpc_server_wait_signal,
- * yw_rpc_server_shutdown, yw_rpc_server_free and the yw_rpc_call_* accessors.
+ * Offers: yw_rpc_block_signals, yw_rpc_server_new, yw_rpc_server_set_queue,
+ * yw_rpc_server_set_health, yw_rpc_server_add_service, yw_rpc_server_start,
+ * yw_rpc_server_port, yw_rpc_server_wait_signal, yw_rpc_server_shutdown,
+ * yw_rpc_server_free and the yw_rpc_call_* accessors.
  */
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc_security.h>
@@ -36,14 +43,24 @@
 #include "yw_log.h"
 #include "yw_rpc.h"
 
-#define POSTS_PER_WORKER 8
+#define POSTS_PER_THREAD 8
 #define MAX_SERVICES 8
 #define MAX_TRAILERS 8
 #define HEALTH_METHOD "/grpc.health.v1.Health/Check"
+#define BUSY_RETRY_AFTER "1" /* seconds a refused caller is asked to wait */
 
 enum call_state { CALL_REQUESTED, CALL_RECEIVING, CALL_SENDING };
+enum tag_kind { TAG_MAIN, TAG_CLOSE };
+
+struct call_tag {
+  enum tag_kind kind;
+  yw_rpc_call *call;
+};
 
 struct yw_rpc_call {
+  struct call_tag main_tag;  /* the batches of the call's own flow */
+  struct call_tag close_tag; /* RECV_CLOSE_ON_SERVER: the call ended, maybe cancelled */
+  atomic_int refs;           /* main flow + close batch */
   enum call_state state;
   int accepted;        /* counted in server->inflight until freed */
   yw_rpc_server *server;
@@ -52,21 +69,26 @@ struct yw_rpc_call {
   grpc_metadata_array md;
   grpc_byte_buffer *recv;
   grpc_byte_buffer *send;
-  int cancelled;
+  int cancelled;       /* written by gRPC when the close batch completes */
+  atomic_int gone;     /* the caller cancelled or its deadline passed */
+  int has_retry_after;
   yw_arena *arena;
   char *method;        /* NUL-terminated copy of details.method */
   char *status_text;
   grpc_slice status_slice;
   grpc_metadata trailers[MAX_TRAILERS];
   size_t n_trailers;
+  yw_rpc_call *queue_next;
 };
 
 struct yw_rpc_server {
   grpc_server *server;
   grpc_completion_queue *cq;
   int port;
-  int nthreads;
-  pthread_t *threads;
+  int nthreads;        /* handler threads */
+  int nio;             /* completion-queue threads */
+  int max_queue;       /* calls admitted beyond the running ones */
+  pthread_t *threads;  /* nio I/O threads, then nthreads handler threads */
   int started;
   atomic_int shutting_down;
   int shutdown_done;   /* guarded by mu */
@@ -77,6 +99,24 @@ struct yw_rpc_server {
   const yw_rpc_service *services[MAX_SERVICES];
   size_t n_services;
   char shutdown_tag;   /* its address is the tag */
+
+  /* the handler queue */
+  pthread_mutex_t qmu;
+  pthread_cond_t qcv;
+  yw_rpc_call *q_head, *q_tail;
+  int q_len;
+  int running;         /* handlers running now */
+  int q_closed;
+  atomic_long refused;
+
+  /* health */
+  yw_rpc_health_fn health_fn;
+  void *health_arg;
+  int health_interval_ms;
+  atomic_int healthy;
+  pthread_t health_thread;
+  int health_started;
+  int health_stop;     /* guarded by mu */
 };
 
 void yw_rpc_block_signals(void) {
@@ -134,9 +174,14 @@ int yw_rpc_call_add_trailer(yw_rpc_call *c, const char *key, const char *value) 
   memset(m, 0, sizeof *m);
   m->key = grpc_slice_from_copied_string(key);
   m->value = grpc_slice_from_copied_string(value);
+  if (strcmp(key, "retry-after") == 0) c->has_retry_after = 1;
   c->n_trailers++;
   return 0;
 }
+
+int yw_rpc_call_cancelled(yw_rpc_call *c) { return atomic_load(&c->gone); }
+
+const char *yw_rpc_call_method(yw_rpc_call *c) { return c->method != NULL ? c->method : ""; }
 
 /* ---- call lifecycle -------------------------------------------------------------- */
 
@@ -163,15 +208,22 @@ static void call_free(yw_rpc_call *c) {
   free(c);
 }
 
+static void call_unref(yw_rpc_call *c) {
+  if (atomic_fetch_sub(&c->refs, 1) == 1) call_free(c);
+}
+
 static int post_request(yw_rpc_server *s) {
   yw_rpc_call *c = calloc(1, sizeof *c);
   if (c == NULL) return YW_ENOMEM;
   c->server = s;
   c->state = CALL_REQUESTED;
+  c->main_tag = (struct call_tag){TAG_MAIN, c};
+  c->close_tag = (struct call_tag){TAG_CLOSE, c};
+  atomic_init(&c->refs, 1);
   grpc_call_details_init(&c->details);
   grpc_metadata_array_init(&c->md);
-  grpc_call_error e =
-      grpc_server_request_call(s->server, &c->call, &c->details, &c->md, s->cq, s->cq, c);
+  grpc_call_error e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md, s->cq,
+                                               s->cq, &c->main_tag);
   if (e != GRPC_CALL_OK) {
     call_free(c);
     return YW_EINTERNAL;
@@ -180,9 +232,11 @@ static int post_request(yw_rpc_server *s) {
 }
 
 static void send_answer(yw_rpc_call *c, grpc_status_code status) {
-  grpc_op ops[4];
+  grpc_op ops[3];
   memset(ops, 0, sizeof ops);
   size_t n = 0;
+  if (status == GRPC_STATUS_RESOURCE_EXHAUSTED && !c->has_retry_after)
+    yw_rpc_call_add_trailer(c, "retry-after", BUSY_RETRY_AFTER);
   ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
   n++;
   if (status == GRPC_STATUS_OK && c->send != NULL) {
@@ -197,13 +251,10 @@ static void send_answer(yw_rpc_call *c, grpc_status_code status) {
   ops[n].data.send_status_from_server.trailing_metadata_count = c->n_trailers;
   ops[n].data.send_status_from_server.trailing_metadata = c->trailers;
   n++;
-  ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-  ops[n].data.recv_close_on_server.cancelled = &c->cancelled;
-  n++;
   c->state = CALL_SENDING;
-  if (grpc_call_start_batch(c->call, ops, n, c, NULL) != GRPC_CALL_OK) {
+  if (grpc_call_start_batch(c->call, ops, n, &c->main_tag, NULL) != GRPC_CALL_OK) {
     yw_log(YW_LOG_ERROR, "rpc.batch_failed", NULL, "could not send the answer of %s", c->method);
-    call_free(c);
+    call_unref(c);
   }
 }
 
@@ -240,15 +291,19 @@ static grpc_byte_buffer *pack_message(const ProtobufCMessage *msg) {
   return bb;
 }
 
+/* grpc.health.v1.HealthCheckResponse{status: SERVING(1) or NOT_SERVING(2)} */
+static void answer_health(yw_rpc_call *c) {
+  yw_rpc_server *s = c->server;
+  int serving = !atomic_load(&s->shutting_down) && atomic_load(&s->healthy);
+  uint8_t body[2] = {0x08, serving ? 0x01 : 0x02};
+  grpc_slice slice = grpc_slice_from_copied_buffer((const char *)body, sizeof body);
+  c->send = grpc_raw_byte_buffer_create(&slice, 1);
+  grpc_slice_unref(slice);
+  send_answer(c, GRPC_STATUS_OK);
+}
+
+/* Runs the handler of c on a handler thread and returns the status to answer with. */
 static grpc_status_code dispatch(yw_rpc_call *c) {
-  if (strcmp(c->method, HEALTH_METHOD) == 0) {
-    /* grpc.health.v1.HealthCheckResponse{status: SERVING(1) or NOT_SERVING(2)} */
-    uint8_t body[2] = {0x08, atomic_load(&c->server->shutting_down) ? 0x02 : 0x01};
-    grpc_slice slice = grpc_slice_from_copied_buffer((const char *)body, sizeof body);
-    c->send = grpc_raw_byte_buffer_create(&slice, 1);
-    grpc_slice_unref(slice);
-    return GRPC_STATUS_OK;
-  }
   const yw_rpc_service *svc = NULL;
   const ProtobufCMethodDescriptor *md = NULL;
   yw_rpc_handler_fn fn = NULL;
@@ -263,6 +318,13 @@ static grpc_status_code dispatch(yw_rpc_call *c) {
   if (yw_rpc_call_ms_left(c) <= 0) {
     yw_rpc_call_fail(c, YW_ETIMEOUT, "deadline passed before the call was handled");
     return GRPC_STATUS_DEADLINE_EXCEEDED;
+  }
+  if (yw_rpc_call_cancelled(c)) {
+    /* nobody waits for the answer: do not start the work */
+    yw_log(YW_LOG_INFO, "rpc.abandoned", yw_rpc_call_request_id(c),
+           "%s: the caller left before the handler started", c->method);
+    yw_rpc_call_fail(c, YW_ECANCELED, "the caller cancelled the call");
+    return GRPC_STATUS_CANCELLED;
   }
   grpc_byte_buffer_reader reader;
   if (!grpc_byte_buffer_reader_init(&reader, c->recv)) {
@@ -281,6 +343,9 @@ static grpc_status_code dispatch(yw_rpc_call *c) {
   }
   ProtobufCMessage *resp = NULL;
   int rc = fn(c, req, &resp, svc->data);
+  if (yw_rpc_call_cancelled(c))
+    yw_log(YW_LOG_INFO, "rpc.abandoned", yw_rpc_call_request_id(c),
+           "%s: the caller left while the handler ran", c->method);
   if (rc == 0 && resp == NULL) {
     yw_rpc_call_fail(c, YW_EINTERNAL, "handler of %s returned no answer", c->method);
     rc = YW_EINTERNAL;
@@ -299,6 +364,35 @@ static grpc_status_code dispatch(yw_rpc_call *c) {
   }
   c->send = pack_message(resp);
   return GRPC_STATUS_OK;
+}
+
+/* On an I/O thread: the request is here. Queue it for a handler, or refuse it at once
+ * when the handlers and the queue are full. */
+static void admit(yw_rpc_call *c) {
+  yw_rpc_server *s = c->server;
+  if (strcmp(c->method, HEALTH_METHOD) == 0) {
+    answer_health(c);
+    return;
+  }
+  pthread_mutex_lock(&s->qmu);
+  int room = !s->q_closed && s->running + s->q_len < s->nthreads + s->max_queue;
+  if (room) {
+    c->queue_next = NULL;
+    if (s->q_tail != NULL) s->q_tail->queue_next = c;
+    else s->q_head = c;
+    s->q_tail = c;
+    s->q_len++;
+    pthread_cond_signal(&s->qcv);
+  }
+  pthread_mutex_unlock(&s->qmu);
+  if (room) return;
+  long n = atomic_fetch_add(&s->refused, 1) + 1;
+  if (n == 1 || n % 1000 == 0)
+    yw_log(YW_LOG_WARN, "rpc.refused", yw_rpc_call_request_id(c),
+           "%s: %d handlers and %d queued are busy; %ld calls refused so far", c->method,
+           s->nthreads, s->max_queue, n);
+  yw_rpc_call_fail(c, YW_ELIMIT, "the service is busy, try again shortly");
+  send_answer(c, GRPC_STATUS_RESOURCE_EXHAUSTED);
 }
 
 static void on_requested(yw_rpc_call *c, int success) {
@@ -321,15 +415,23 @@ static void on_requested(yw_rpc_call *c, int success) {
     call_free(c);
     return;
   }
+  /* Learn early when the caller goes away, while the handler may still be running. */
+  grpc_op close_op;
+  memset(&close_op, 0, sizeof close_op);
+  close_op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+  close_op.data.recv_close_on_server.cancelled = &c->cancelled;
+  atomic_fetch_add(&c->refs, 1);
+  if (grpc_call_start_batch(c->call, &close_op, 1, &c->close_tag, NULL) != GRPC_CALL_OK)
+    atomic_fetch_sub(&c->refs, 1);
   grpc_op op;
   memset(&op, 0, sizeof op);
   op.op = GRPC_OP_RECV_MESSAGE;
   op.data.recv_message.recv_message = &c->recv;
   c->state = CALL_RECEIVING;
-  if (grpc_call_start_batch(c->call, &op, 1, c, NULL) != GRPC_CALL_OK) call_free(c);
+  if (grpc_call_start_batch(c->call, &op, 1, &c->main_tag, NULL) != GRPC_CALL_OK) call_unref(c);
 }
 
-static void *worker_main(void *arg) {
+static void *io_main(void *arg) {
   yw_rpc_server *s = arg;
   for (;;) {
     grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
@@ -342,23 +444,71 @@ static void *worker_main(void *arg) {
       pthread_mutex_unlock(&s->mu);
       continue;
     }
-    yw_rpc_call *c = ev.tag;
+    struct call_tag *t = ev.tag;
+    yw_rpc_call *c = t->call;
+    if (t->kind == TAG_CLOSE) {
+      if (c->cancelled) atomic_store(&c->gone, 1);
+      call_unref(c);
+      continue;
+    }
     switch (c->state) {
     case CALL_REQUESTED:
       on_requested(c, ev.success);
       break;
     case CALL_RECEIVING:
       if (!ev.success) {
-        call_free(c);
+        call_unref(c);
         break;
       }
-      send_answer(c, dispatch(c));
+      admit(c);
       break;
     case CALL_SENDING:
-      call_free(c);
+      call_unref(c);
       break;
     }
   }
+  return NULL;
+}
+
+static void *handler_main(void *arg) {
+  yw_rpc_server *s = arg;
+  pthread_mutex_lock(&s->qmu);
+  for (;;) {
+    while (s->q_head == NULL && !s->q_closed) pthread_cond_wait(&s->qcv, &s->qmu);
+    if (s->q_head == NULL) break;
+    yw_rpc_call *c = s->q_head;
+    s->q_head = c->queue_next;
+    if (s->q_head == NULL) s->q_tail = NULL;
+    s->q_len--;
+    s->running++;
+    pthread_mutex_unlock(&s->qmu);
+    send_answer(c, dispatch(c));
+    pthread_mutex_lock(&s->qmu);
+    s->running--;
+  }
+  pthread_mutex_unlock(&s->qmu);
+  return NULL;
+}
+
+static void *health_main(void *arg) {
+  yw_rpc_server *s = arg;
+  pthread_mutex_lock(&s->mu);
+  while (!s->health_stop) {
+    pthread_mutex_unlock(&s->mu);
+    atomic_store(&s->healthy, s->health_fn(s->health_arg) == 0);
+    pthread_mutex_lock(&s->mu);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += s->health_interval_ms / 1000;
+    until.tv_nsec += (long)(s->health_interval_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000L;
+    }
+    while (!s->health_stop && pthread_cond_timedwait(&s->cv, &s->mu, &until) == 0) {
+    }
+  }
+  pthread_mutex_unlock(&s->mu);
   return NULL;
 }
 
@@ -373,8 +523,13 @@ int yw_rpc_server_new(const char *addr, int threads, yw_rpc_server **out) {
     return YW_ENOMEM;
   }
   s->nthreads = threads > 0 ? threads : 4;
+  s->nio = s->nthreads >= 8 ? 2 : 1;
+  s->max_queue = s->nthreads * 4;
+  atomic_init(&s->healthy, 1);
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
+  pthread_mutex_init(&s->qmu, NULL);
+  pthread_cond_init(&s->qcv, NULL);
   grpc_arg args[1];
   args[0].type = GRPC_ARG_INTEGER;
   args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
@@ -394,11 +549,29 @@ int yw_rpc_server_new(const char *addr, int threads, yw_rpc_server **out) {
            GRPC_QUEUE_SHUTDOWN) {
     }
     grpc_completion_queue_destroy(s->cq);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->qmu);
+    pthread_cond_destroy(&s->qcv);
     free(s);
     grpc_shutdown();
     return YW_EIO;
   }
   *out = s;
+  return 0;
+}
+
+int yw_rpc_server_set_queue(yw_rpc_server *s, int max_queue) {
+  if (s->started || max_queue < 0) return YW_EINVAL;
+  s->max_queue = max_queue;
+  return 0;
+}
+
+int yw_rpc_server_set_health(yw_rpc_server *s, yw_rpc_health_fn fn, void *arg, int interval_ms) {
+  if (s->started || fn == NULL) return YW_EINVAL;
+  s->health_fn = fn;
+  s->health_arg = arg;
+  s->health_interval_ms = interval_ms > 0 ? interval_ms : 1000;
   return 0;
 }
 
@@ -421,11 +594,18 @@ int yw_rpc_server_add_service(yw_rpc_server *s, const yw_rpc_service *svc) {
 }
 
 int yw_rpc_server_start(yw_rpc_server *s) {
-  grpc_server_start(s->server);
-  s->threads = calloc((size_t)s->nthreads, sizeof *s->threads);
+  s->threads = calloc((size_t)(s->nio + s->nthreads), sizeof *s->threads);
   if (s->threads == NULL) return YW_ENOMEM;
-  for (int i = 0; i < s->nthreads * POSTS_PER_WORKER; i++) post_request(s);
-  for (int i = 0; i < s->nthreads; i++) pthread_create(&s->threads[i], NULL, worker_main, s);
+  if (s->health_fn != NULL) {
+    /* the first answer is known before the first check arrives */
+    atomic_store(&s->healthy, s->health_fn(s->health_arg) == 0);
+    if (pthread_create(&s->health_thread, NULL, health_main, s) == 0) s->health_started = 1;
+  }
+  grpc_server_start(s->server);
+  for (int i = 0; i < (s->nio + s->nthreads) * POSTS_PER_THREAD; i++) post_request(s);
+  for (int i = 0; i < s->nio; i++) pthread_create(&s->threads[i], NULL, io_main, s);
+  for (int i = 0; i < s->nthreads; i++)
+    pthread_create(&s->threads[s->nio + i], NULL, handler_main, s);
   s->started = 1;
   return 0;
 }
@@ -466,6 +646,8 @@ void yw_rpc_server_shutdown(yw_rpc_server *s, int grace_ms) {
       pthread_mutex_lock(&s->mu);
       while (!s->shutdown_done || s->inflight > 0) pthread_cond_wait(&s->cv, &s->mu);
     }
+    s->health_stop = 1;
+    pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
   } else {
     while (grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).tag !=
@@ -475,7 +657,13 @@ void yw_rpc_server_shutdown(yw_rpc_server *s, int grace_ms) {
   grpc_server_destroy(s->server);
   grpc_completion_queue_shutdown(s->cq);
   if (s->started) {
-    for (int i = 0; i < s->nthreads; i++) pthread_join(s->threads[i], NULL);
+    for (int i = 0; i < s->nio; i++) pthread_join(s->threads[i], NULL);
+    pthread_mutex_lock(&s->qmu);
+    s->q_closed = 1;
+    pthread_cond_broadcast(&s->qcv);
+    pthread_mutex_unlock(&s->qmu);
+    for (int i = 0; i < s->nthreads; i++) pthread_join(s->threads[s->nio + i], NULL);
+    if (s->health_started) pthread_join(s->health_thread, NULL);
   } else {
     while (grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
            GRPC_QUEUE_SHUTDOWN) {
@@ -490,6 +678,8 @@ void yw_rpc_server_free(yw_rpc_server *s) {
   yw_rpc_server_shutdown(s, 10000);
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->cv);
+  pthread_mutex_destroy(&s->qmu);
+  pthread_cond_destroy(&s->qcv);
   free(s->threads);
   free(s);
   grpc_shutdown();

@@ -3,7 +3,10 @@
  * service from its descriptor and the client calling it over a real loopback
  * connection. Proves: pack/unpack round trip, metadata in, trailers out, error codes
  * with messages, deadlines, a slow handler not blocking others, a missing handler
- * refused at registration, and shutdown waiting for calls in flight.
+ * refused at registration, shutdown waiting for calls in flight, calls past the
+ * handlers and their queue refused at once with retry-after, a cancelled call seen by
+ * its handler, freeing the client cancelling its calls, and the health check following
+ * the service's own probe.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +19,7 @@
 
 #include <cmocka.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "yiwang/test/v1/echo.pb-c.h"
 #include "yw_err.h"
@@ -27,10 +31,19 @@ static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
 static int gate_open, gate_waiting;
 
+/* A handler asked for text "until-cancelled" polls yw_rpc_call_cancelled (for at most
+ * 20 s) and records what it saw. */
+static atomic_int watcher_started, watcher_saw_cancel, watcher_finished;
+
 static int echo(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
                 void *data) {
-  (void)data;
   const Yiwang__Test__V1__EchoRequest *req = (const void *)reqm;
+  if (strcmp(req->text, "until-cancelled") == 0) {
+    atomic_store(&watcher_started, 1);
+    for (int i = 0; i < 4000 && !yw_rpc_call_cancelled(call); i++) usleep(5000);
+    atomic_store(&watcher_saw_cancel, yw_rpc_call_cancelled(call));
+    atomic_store(&watcher_finished, 1);
+  }
   if (strcmp(req->text, "gate") == 0) {
     pthread_mutex_lock(&gate_mu);
     gate_waiting = 1;
@@ -42,7 +55,9 @@ static int echo(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessag
   if (req->fail_code != 0) return yw_rpc_call_fail(call, -req->fail_code, "failed on purpose: %s", req->text);
   Yiwang__Test__V1__EchoReply *r = yw_arena_alloc(yw_rpc_call_arena(call), sizeof *r);
   yiwang__test__v1__echo_reply__init(r);
-  r->text = yw_arena_strndup(yw_rpc_call_arena(call), req->text, (size_t)-1);
+  /* "who" answers with the name of the copy that served it (the service's data) */
+  const char *text = strcmp(req->text, "who") == 0 && data != NULL ? data : req->text;
+  r->text = yw_arena_strndup(yw_rpc_call_arena(call), text, (size_t)-1);
   r->request_id = (char *)yw_rpc_call_request_id(call);
   const char *note = yw_rpc_call_metadata(call, "x-note");
   r->caller_note = (char *)(note != NULL ? note : "");
@@ -284,6 +299,201 @@ static void test_health_check_reports_serving(void **state) {
   assert_int_equal(yw_rpc_health_check(channel, 2000), 0);
 }
 
+/* ---- admission, cancellation, health -------------------------------------------- */
+
+struct async_result {
+  atomic_int done;
+  grpc_status_code st;
+  char retry_after[16];
+};
+
+static void async_done(void *arg, const yw_rpc_result *r) {
+  struct async_result *a = arg;
+  a->st = r->status;
+  for (size_t i = 0; i < r->trailing_md->count; i++) {
+    const grpc_metadata *m = &r->trailing_md->metadata[i];
+    if (grpc_slice_str_cmp(m->key, "retry-after") == 0)
+      snprintf(a->retry_after, sizeof a->retry_after, "%.*s", (int)GRPC_SLICE_LENGTH(m->value),
+               (const char *)GRPC_SLICE_START_PTR(m->value));
+  }
+  atomic_store(&a->done, 1);
+}
+
+static int start_async(yw_rpc_channel *ch, const char *text, struct async_result *a,
+                       yw_rpc_pending **handle) {
+  Yiwang__Test__V1__EchoRequest req = YIWANG__TEST__V1__ECHO_REQUEST__INIT;
+  req.text = (char *)text;
+  uint8_t buf[64];
+  size_t len = protobuf_c_message_pack(&req.base, buf);
+  return yw_rpc_call_start_ex(ch, "/yiwang.test.v1.EchoService/Echo", buf, len, NULL, 0, 20000,
+                              async_done, a, handle);
+}
+
+/* Waits (up to 20 s, never the point of the test) until pred holds. */
+static int wait_for(atomic_int *flag) {
+  for (int i = 0; i < 4000 && !atomic_load(flag); i++) usleep(5000);
+  return atomic_load(flag);
+}
+
+static void test_calls_past_handlers_and_queue_are_refused_at_once(void **state) {
+  (void)state;
+  /* one handler thread, one queued call: of six calls held at the gate, two are
+   * admitted and four answered RESOURCE_EXHAUSTED while the first still holds */
+  yw_rpc_server *s = NULL;
+  assert_int_equal(yw_rpc_server_new("127.0.0.1:0", 1, &s), 0);
+  assert_int_equal(yw_rpc_server_set_queue(s, 1), 0);
+  assert_int_equal(yw_rpc_server_add_service(s, &service), 0);
+  assert_int_equal(yw_rpc_server_start(s), 0);
+  char target[64];
+  snprintf(target, sizeof target, "127.0.0.1:%d", yw_rpc_server_port(s));
+  yw_rpc_channel *ch = yw_rpc_channel_new(client, target, 1, 0);
+  gate_reset();
+  static struct async_result r[6];
+  memset(r, 0, sizeof r);
+  assert_int_equal(start_async(ch, "gate", &r[0], NULL), 0);
+  gate_wait_until_held();
+  for (int i = 1; i < 6; i++) assert_int_equal(start_async(ch, "gate", &r[i], NULL), 0);
+  /* the refused ones end while the gate is still closed */
+  int ended = 0;
+  for (int k = 0; k < 4000 && ended < 4; k++) {
+    ended = 0;
+    for (int i = 1; i < 6; i++) ended += atomic_load(&r[i].done);
+    if (ended < 4) usleep(5000);
+  }
+  usleep(100000); /* a fifth ending now would be a wrongly refused call */
+  int refused = 0;
+  for (int i = 1; i < 6; i++) {
+    if (!atomic_load(&r[i].done)) continue;
+    assert_int_equal(r[i].st, GRPC_STATUS_RESOURCE_EXHAUSTED);
+    assert_string_equal(r[i].retry_after, "1");
+    refused++;
+  }
+  assert_int_equal(refused, 4);
+  assert_false(atomic_load(&r[0].done));
+  gate_release();
+  int ok = 0;
+  for (int i = 0; i < 6; i++) {
+    assert_true(wait_for(&r[i].done));
+    if (r[i].st == GRPC_STATUS_OK) ok++;
+  }
+  assert_int_equal(ok, 2);
+  yw_rpc_channel_free(ch);
+  yw_rpc_server_free(s);
+}
+
+static void test_handler_sees_its_caller_cancel(void **state) {
+  (void)state;
+  atomic_store(&watcher_started, 0);
+  atomic_store(&watcher_saw_cancel, 0);
+  atomic_store(&watcher_finished, 0);
+  struct async_result r;
+  memset(&r, 0, sizeof r);
+  yw_rpc_pending *h = NULL;
+  assert_int_equal(start_async(channel, "until-cancelled", &r, &h), 0);
+  assert_non_null(h);
+  assert_true(wait_for(&watcher_started));
+  yw_rpc_pending_cancel(h);
+  assert_true(wait_for(&r.done));
+  assert_int_equal(r.st, GRPC_STATUS_CANCELLED);
+  assert_true(wait_for(&watcher_finished));
+  assert_true(atomic_load(&watcher_saw_cancel)); /* it stopped because of the cancel */
+  yw_rpc_pending_release(h);
+}
+
+static void test_freeing_the_client_cancels_its_calls(void **state) {
+  (void)state;
+  atomic_store(&watcher_started, 0);
+  atomic_store(&watcher_finished, 0);
+  yw_rpc_client *c = NULL;
+  assert_int_equal(yw_rpc_client_new(&c), 0);
+  char target[64];
+  snprintf(target, sizeof target, "127.0.0.1:%d", yw_rpc_server_port(server));
+  yw_rpc_channel *ch = yw_rpc_channel_new(c, target, 1, 0);
+  struct async_result r;
+  memset(&r, 0, sizeof r);
+  assert_int_equal(start_async(ch, "until-cancelled", &r, NULL), 0);
+  assert_true(wait_for(&watcher_started));
+  yw_rpc_channel_free(ch);
+  yw_rpc_client_free(c); /* returns only after the callback ran */
+  assert_true(atomic_load(&r.done));
+  assert_int_equal(r.st, GRPC_STATUS_CANCELLED);
+  assert_true(wait_for(&watcher_finished));
+}
+
+static atomic_int probe_ok;
+static int probe(void *arg) {
+  (void)arg;
+  return atomic_load(&probe_ok) ? 0 : YW_EUNAVAIL;
+}
+
+static void test_health_follows_the_services_probe(void **state) {
+  (void)state;
+  atomic_store(&probe_ok, 0);
+  yw_rpc_server *s = NULL;
+  assert_int_equal(yw_rpc_server_new("127.0.0.1:0", 1, &s), 0);
+  assert_int_equal(yw_rpc_server_set_health(s, probe, NULL, 20), 0);
+  assert_int_equal(yw_rpc_server_add_service(s, &service), 0);
+  assert_int_equal(yw_rpc_server_start(s), 0);
+  char target[64];
+  snprintf(target, sizeof target, "127.0.0.1:%d", yw_rpc_server_port(s));
+  yw_rpc_channel *ch = yw_rpc_channel_new(client, target, 1, 0);
+  assert_int_equal(yw_rpc_health_check(ch, 5000), YW_EUNAVAIL); /* database down */
+  atomic_store(&probe_ok, 1);
+  int rc = YW_EUNAVAIL;
+  for (int i = 0; i < 400 && rc != 0; i++) {
+    rc = yw_rpc_health_check(ch, 5000);
+    if (rc != 0) usleep(10000);
+  }
+  assert_int_equal(rc, 0);
+  yw_rpc_channel_free(ch);
+  yw_rpc_server_free(s);
+}
+
+static const yw_rpc_service service_a = {&yiwang__test__v1__echo_service__descriptor, methods, 2,
+                                         (void *)"a"};
+static const yw_rpc_service service_b = {&yiwang__test__v1__echo_service__descriptor, methods, 2,
+                                         (void *)"b"};
+
+static void test_channel_balances_over_every_address(void **state) {
+  (void)state;
+  /* two copies of the service, on 127.0.0.2 and 127.0.0.3, behind one target */
+  yw_rpc_server *a = NULL, *b = NULL;
+  assert_int_equal(yw_rpc_server_new("127.0.0.2:0", 1, &a), 0);
+  char addr[64];
+  snprintf(addr, sizeof addr, "127.0.0.3:%d", yw_rpc_server_port(a));
+  assert_int_equal(yw_rpc_server_new(addr, 1, &b), 0);
+  assert_int_equal(yw_rpc_server_add_service(a, &service_a), 0);
+  assert_int_equal(yw_rpc_server_add_service(b, &service_b), 0);
+  assert_int_equal(yw_rpc_server_start(a), 0);
+  assert_int_equal(yw_rpc_server_start(b), 0);
+  char target[128];
+  snprintf(target, sizeof target, "ipv4:127.0.0.2:%d,127.0.0.3:%d", yw_rpc_server_port(a),
+           yw_rpc_server_port(b));
+  yw_rpc_channel *ch = yw_rpc_channel_new(client, target, 1, 0);
+  int by_a = 0, by_b = 0;
+  for (int i = 0; i < 40; i++) {
+    Yiwang__Test__V1__EchoRequest req = YIWANG__TEST__V1__ECHO_REQUEST__INIT;
+    req.text = "who";
+    Yiwang__Test__V1__EchoReply *reply = NULL;
+    char msg[256];
+    yw_rpc_channel *saved = channel;
+    channel = ch;
+    assert_int_equal(do_echo("/yiwang.test.v1.EchoService/Echo", &req, NULL, 0, 5000, &reply, msg),
+                     GRPC_STATUS_OK);
+    channel = saved;
+    if (strcmp(reply->text, "a") == 0) by_a++;
+    if (strcmp(reply->text, "b") == 0) by_b++;
+    protobuf_c_message_free_unpacked(&reply->base, NULL);
+  }
+  /* pick_first would send all 40 to one copy; round robin alternates once both are
+   * connected (the first calls may all go to the first one ready) */
+  assert_int_equal(by_a + by_b, 40);
+  assert_true(by_a >= 5 && by_b >= 5);
+  yw_rpc_channel_free(ch);
+  yw_rpc_server_free(a);
+  yw_rpc_server_free(b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_round_trip_carries_message_and_metadata),
@@ -296,6 +506,11 @@ int main(void) {
       cmocka_unit_test(test_missing_handler_is_refused_at_registration),
       cmocka_unit_test(test_shutdown_finishes_calls_in_flight),
       cmocka_unit_test(test_health_check_reports_serving),
+      cmocka_unit_test(test_calls_past_handlers_and_queue_are_refused_at_once),
+      cmocka_unit_test(test_handler_sees_its_caller_cancel),
+      cmocka_unit_test(test_freeing_the_client_cancels_its_calls),
+      cmocka_unit_test(test_health_follows_the_services_probe),
+      cmocka_unit_test(test_channel_balances_over_every_address),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
