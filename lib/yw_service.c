@@ -44,9 +44,22 @@ int yw_service_open_db(const char *dsn, int pool_size, const char *schema,
   return rc;
 }
 
-int yw_service_serve(const char *listen, int threads, const yw_rpc_service *svc) {
+/* The health probe: a query on a pooled connection within a second. */
+static int db_health(void *pool) {
+  PGconn *conn = yw_pg_pool_acquire(pool, 1000);
+  if (conn == NULL) return YW_EUNAVAIL;
+  int rc = yw_pg_query(conn, "SELECT 1", 0, NULL, NULL, NULL);
+  yw_pg_pool_release(pool, conn);
+  return rc;
+}
+
+int yw_service_serve(const char *listen, const yw_service_limits *limits,
+                     const yw_rpc_service *svc) {
   yw_rpc_server *server = NULL;
-  int rc = yw_rpc_server_new(listen, threads, &server);
+  int rc = yw_rpc_server_new(listen, limits->threads, &server);
+  if (rc == 0) rc = yw_rpc_server_set_queue(server, limits->queue);
+  if (rc == 0 && limits->health_db != NULL)
+    rc = yw_rpc_server_set_health(server, db_health, limits->health_db, 1000);
   if (rc == 0) rc = yw_rpc_server_add_service(server, svc);
   if (rc == 0) rc = yw_rpc_server_start(server);
   if (rc != 0) {

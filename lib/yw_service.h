@@ -26,9 +26,19 @@ int yw_service_open_db(const char *dsn, int pool_size, const char *schema,
                        const struct yw_embedded_file *migrations, unsigned n_migrations,
                        yw_pg_pool **out);
 
-/* Serves svc on listen with threads workers until SIGINT or SIGTERM, then finishes the
- * calls in flight. Returns 0 after a clean stop, or a code when it could not start
- * (logged). */
-int yw_service_serve(const char *listen, int threads, const yw_rpc_service *svc);
+/* How a service serves: handler threads, calls that may wait for one (past both, calls
+ * are refused at once with RESOURCE_EXHAUSTED), and the database its health check
+ * probes (NULL: none). */
+typedef struct yw_service_limits {
+  int threads;
+  int queue;
+  yw_pg_pool *health_db;
+} yw_service_limits;
+
+/* Serves svc on listen until SIGINT or SIGTERM, then finishes the calls in flight. The
+ * health check answers NOT_SERVING while health_db does not answer a query within a
+ * second. Returns 0 after a clean stop, or a code when it could not start (logged). */
+int yw_service_serve(const char *listen, const yw_service_limits *limits,
+                     const yw_rpc_service *svc);
 
 #endif

@@ -19,7 +19,7 @@
 static char *cfg_listen;
 static char *cfg_pg_dsn;
 static char *cfg_log_level;
-static long cfg_threads;
+static long cfg_threads, cfg_queue;
 static long cfg_db_pool;
 static long cfg_db_wait_ms;
 static char *cfg_redis_addr;
@@ -32,7 +32,9 @@ static const yw_cfg_entry config[] = {
      &cfg_listen},
     {"YW_PG_DSN", YW_CFG_STR, "host=127.0.0.1 port=5432 dbname=yiwang user=yiwang", 0, 0,
      "libpq connection string", &cfg_pg_dsn},
-    {"YW_CATALOG_THREADS", YW_CFG_INT, "8", 1, 256, "worker threads", &cfg_threads},
+    {"YW_CATALOG_THREADS", YW_CFG_INT, "8", 1, 256, "handler threads", &cfg_threads},
+    {"YW_CATALOG_QUEUE", YW_CFG_INT, "32", 0, 100000,
+     "calls that may wait for a handler; past it calls are refused at once (429)", &cfg_queue},
     {"YW_CATALOG_DB_POOL", YW_CFG_INT, "8", 1, 256, "PostgreSQL connections", &cfg_db_pool},
     {"YW_CATALOG_DB_WAIT_MS", YW_CFG_INT, "2000", 1, 60000,
      "longest wait for a pooled connection", &cfg_db_wait_ms},
@@ -88,8 +90,9 @@ int main(int argc, char **argv) {
            cfg_redis_addr);
 
   yw_rpc_service svc;
+  yw_service_limits limits = {(int)cfg_threads, (int)cfg_queue, ctx.pool};
   catalog_service_init(&svc, &ctx);
-  int rc = yw_service_serve(cfg_listen, (int)cfg_threads, &svc);
+  int rc = yw_service_serve(cfg_listen, &limits, &svc);
   yw_redis_free(ctx.redis);
   yw_pg_pool_free(ctx.pool);
   return rc == 0 ? 0 : 1;

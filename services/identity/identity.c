@@ -289,8 +289,17 @@ static int send_sms_code(yw_rpc_call *call, const ProtobufCMessage *reqm, Protob
     const char *exp[] = {"EXPIRE", ipkey, "3600"};
     redis_ok(ctx, 3, exp);
   }
-  if (sent_from_ip > ctx->sms_per_ip_hour)
+  if (sent_from_ip > ctx->sms_per_ip_hour) {
+    /* the window ends when the address's counter expires */
+    const char *ttl_cmd[] = {"TTL", ipkey};
+    redisReply *t = redis_do(ctx, 2, ttl_cmd);
+    char after[24];
+    snprintf(after, sizeof after, "%lld",
+             t != NULL && t->type == REDIS_REPLY_INTEGER && t->integer > 0 ? t->integer : 3600LL);
+    if (t != NULL) freeReplyObject(t);
+    yw_rpc_call_add_trailer(call, "retry-after", after);
     return yw_rpc_call_fail(call, YW_ELIMIT, "too many codes requested from this address; try later");
+  }
 
   char resend[16];
   snprintf(resend, sizeof resend, "%d", ctx->otp_resend_s);
@@ -299,9 +308,11 @@ static int send_sms_code(yw_rpc_call *call, const ProtobufCMessage *reqm, Protob
   if (r == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "codes cannot be sent now, try again shortly");
   int throttled = r->type == REDIS_REPLY_NIL;
   freeReplyObject(r);
-  if (throttled)
+  if (throttled) {
+    yw_rpc_call_add_trailer(call, "retry-after", resend);
     return yw_rpc_call_fail(call, YW_ELIMIT, "a code was sent to this phone moments ago; wait %d seconds",
                             ctx->otp_resend_s);
+  }
 
   char code[8], code_mac[65], mac_in[128], ttl[16];
   if (yw_random_digits(6, code, sizeof code) != 0) return YW_EINTERNAL;
@@ -429,6 +440,20 @@ static const char *dummy_hash(void) {
   return dummy;
 }
 
+/* Verifies password against encoded (or the dummy hash when encoded is NULL) within one
+ * of the service's hashing slots, so that at most that many handler threads are ever in
+ * argon2 at once and none holds a database connection meanwhile. Returns 1 when it
+ * matches, 0 when not, or YW_ELIMIT when no slot came free in time. */
+static int verify_password(identity_ctx *ctx, yw_rpc_call *call, const char *encoded,
+                           const char *password) {
+  int64_t left = yw_rpc_call_ms_left(call);
+  int wait = left < ctx->hash_wait_ms ? (int)(left > 0 ? left : 0) : ctx->hash_wait_ms;
+  if (ctx->hash_slots != NULL && yw_slots_acquire(ctx->hash_slots, wait) != 0) return YW_ELIMIT;
+  int ok = yw_password_verify(encoded != NULL ? encoded : dummy_hash(), password);
+  if (ctx->hash_slots != NULL) yw_slots_release(ctx->hash_slots);
+  return encoded != NULL && ok;
+}
+
 static int login_by_password(identity_ctx *ctx, yw_rpc_call *call, const yw_caller *caller,
                              const char *username, const char *password, struct claims *cl) {
   const char *rid = yw_rpc_call_request_id(call);
@@ -444,25 +469,32 @@ static int login_by_password(identity_ctx *ctx, yw_rpc_call *call, const yw_call
                        "       COALESCE(locked_until > now(), false)"
                        " FROM identity.staff WHERE username = $1",
                        1, p, &r, &err);
-  if (rc != 0) {
-    yw_pg_pool_release(ctx->pool, conn);
-    return yw_service_db_fail(call, rc, &err);
+  /* the connection goes back before the hash: argon2 must not hold one */
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  int known = PQntuples(r) > 0;
+  int locked = known && PQgetvalue(r, 0, 4)[0] == 't';
+  char encoded[160] = "";
+  if (known) {
+    snprintf(encoded, sizeof encoded, "%s", PQgetvalue(r, 0, 1));
+    snprintf(cl->subject, sizeof cl->subject, "%s", PQgetvalue(r, 0, 0));
+    snprintf(cl->department, sizeof cl->department, "%s", PQgetvalue(r, 0, 2));
+    snprintf(cl->roles, sizeof cl->roles, "%s", PQgetvalue(r, 0, 3));
   }
-  if (PQntuples(r) == 0) {
-    PQclear(r);
-    yw_password_verify(dummy_hash(), password);
+  PQclear(r);
+  cl->kind = YW_CALLER_STAFF;
+  cl->level = 0;
+  /* an unknown user costs the same hash as a known one */
+  int ok = locked ? 0 : verify_password(ctx, call, known ? encoded : NULL, password);
+  if (ok == YW_ELIMIT)
+    return yw_rpc_call_fail(call, YW_ELIMIT, "too many logins at once, try again shortly");
+  conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "login is unavailable, try again shortly");
+  if (!known) {
     audit(conn, caller, username, "anonymous", "login_failed", username, NULL, "unknown user", rid);
     yw_pg_pool_release(ctx->pool, conn);
     return yw_rpc_call_fail(call, YW_EUNAUTH, "wrong username or password");
   }
-  int locked = PQgetvalue(r, 0, 4)[0] == 't';
-  int ok = !locked && yw_password_verify(PQgetvalue(r, 0, 1), password);
-  snprintf(cl->subject, sizeof cl->subject, "%s", PQgetvalue(r, 0, 0));
-  snprintf(cl->department, sizeof cl->department, "%s", PQgetvalue(r, 0, 2));
-  snprintf(cl->roles, sizeof cl->roles, "%s", PQgetvalue(r, 0, 3));
-  cl->kind = YW_CALLER_STAFF;
-  cl->level = 0;
-  PQclear(r);
   if (locked) {
     audit(conn, caller, username, "staff", "login_failed", username, NULL, "locked", rid);
     yw_pg_pool_release(ctx->pool, conn);

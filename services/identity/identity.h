@@ -18,6 +18,7 @@
 #include "yw_pg.h"
 #include "yw_redis.h"
 #include "yw_rpc.h"
+#include "yw_slots.h"
 
 typedef struct identity_ctx {
   yw_pg_pool *pool;
@@ -37,6 +38,8 @@ typedef struct identity_ctx {
   int sms_per_ip_hour;
   int lockout_failures;
   int lockout_s;
+  yw_slots *hash_slots;             /* password hashes verified at once (argon2id, 64 MiB) */
+  int hash_wait_ms;                 /* longest wait for one before answering 429 */
 } identity_ctx;
 
 /* The service table; data must point to an identity_ctx that outlives the server. */

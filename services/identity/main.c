@@ -18,7 +18,7 @@
 
 static char *cfg_listen, *cfg_pg_dsn, *cfg_redis_addr, *cfg_log_level, *cfg_prefix;
 static char *cfg_data_key, *cfg_lookup_key, *cfg_caller_key, *cfg_sms_url, *cfg_registry_url;
-static long cfg_threads, cfg_db_pool, cfg_access_ttl, cfg_refresh_ttl, cfg_otp_ttl,
+static long cfg_threads, cfg_queue, cfg_hash_slots, cfg_db_pool, cfg_access_ttl, cfg_refresh_ttl, cfg_otp_ttl,
     cfg_otp_resend, cfg_otp_tries, cfg_sms_per_ip, cfg_lock_failures, cfg_lock_s;
 
 static const yw_cfg_entry config[] = {
@@ -37,7 +37,12 @@ static const yw_cfg_entry config[] = {
      &cfg_sms_url},
     {"YW_REGISTRY_URL", YW_CFG_STR, "http://127.0.0.1:8089/registry/verify", 0, 0,
      "population registry endpoint", &cfg_registry_url},
-    {"YW_IDENTITY_THREADS", YW_CFG_INT, "8", 1, 256, "worker threads", &cfg_threads},
+    {"YW_IDENTITY_THREADS", YW_CFG_INT, "8", 1, 256, "handler threads", &cfg_threads},
+    {"YW_IDENTITY_QUEUE", YW_CFG_INT, "32", 0, 100000,
+     "calls that may wait for a handler; past it calls are refused at once (429)", &cfg_queue},
+    {"YW_IDENTITY_HASH_SLOTS", YW_CFG_INT, "2", 1, 64,
+     "password hashes (argon2id, 64 MiB each) verified at once; the rest wait or get 429",
+     &cfg_hash_slots},
     {"YW_IDENTITY_DB_POOL", YW_CFG_INT, "8", 1, 256, "PostgreSQL connections", &cfg_db_pool},
     {"YW_ACCESS_TTL_S", YW_CFG_INT, "900", 30, 86400, "access token life", &cfg_access_ttl},
     {"YW_REFRESH_TTL_S", YW_CFG_INT, "2592000", 300, 31536000, "refresh token life",
@@ -106,6 +111,7 @@ int main(int argc, char **argv) {
   ctx.sms_per_ip_hour = (int)cfg_sms_per_ip;
   ctx.lockout_failures = (int)cfg_lock_failures;
   ctx.lockout_s = (int)cfg_lock_s;
+  ctx.hash_wait_ms = 1000;
 
   if (yw_service_open_db(cfg_pg_dsn, (int)cfg_db_pool, "identity", identity_migrations,
                          identity_migrations_count, &ctx.pool) != 0)
@@ -125,9 +131,13 @@ int main(int argc, char **argv) {
     yw_log(YW_LOG_WARN, "redis.unavailable", NULL, "%s: logins fail until it is back",
            cfg_redis_addr);
 
+  ctx.hash_slots = yw_slots_new((int)cfg_hash_slots);
+  if (ctx.hash_slots == NULL) return 1;
   yw_rpc_service svc;
+  yw_service_limits limits = {(int)cfg_threads, (int)cfg_queue, ctx.pool};
   identity_service_init(&svc, &ctx);
-  rc = yw_service_serve(cfg_listen, (int)cfg_threads, &svc);
+  rc = yw_service_serve(cfg_listen, &limits, &svc);
+  yw_slots_free(ctx.hash_slots);
   yw_redis_free(ctx.redis);
   yw_pg_pool_free(ctx.pool);
   return rc == 0 ? 0 : 1;

@@ -1,6 +1,7 @@
 /*
  * test_runtime.c - the small parts of lib/: error mapping, the arena and its cap, the
- * configuration table (defaults, environment, file override, bounds).
+ * configuration table (defaults, environment, file override, bounds), the slots that
+ * bound heavy work.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include "yw_arena.h"
 #include "yw_config.h"
 #include "yw_err.h"
+#include "yw_slots.h"
 
 static void test_grpc_to_http_mapping_follows_design(void **state) {
   (void)state;
@@ -138,8 +140,25 @@ static void test_config_refuses_out_of_bounds_and_unknown_names(void **state) {
   remove(path);
 }
 
+static void test_slots_refuse_past_their_count_within_the_wait(void **state) {
+  (void)state;
+  yw_slots *s = yw_slots_new(2);
+  assert_non_null(s);
+  assert_int_equal(yw_slots_acquire(s, 0), 0);
+  assert_int_equal(yw_slots_acquire(s, 0), 0);
+  assert_int_equal(yw_slots_acquire(s, 0), YW_ELIMIT);  /* both taken: refused at once */
+  assert_int_equal(yw_slots_acquire(s, 20), YW_ELIMIT); /* and after a bounded wait */
+  yw_slots_release(s);
+  assert_int_equal(yw_slots_acquire(s, 0), 0); /* a returned slot is taken again */
+  yw_slots_release(s);
+  yw_slots_release(s);
+  yw_slots_free(s);
+  yw_slots_free(NULL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_slots_refuse_past_their_count_within_the_wait),
       cmocka_unit_test(test_grpc_to_http_mapping_follows_design),
       cmocka_unit_test(test_error_codes_map_to_grpc_and_names),
       cmocka_unit_test(test_arena_allocations_are_aligned_and_distinct),
