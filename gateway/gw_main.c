@@ -40,10 +40,16 @@ static atomic_int stopping;
 static const yw_cfg_entry config[] = {
     {"YW_GATEWAY_LISTEN", YW_CFG_STR, "127.0.0.1:8080", 0, 0, "HTTP/1.1 and h2c address",
      &gw.cfg.listen},
-    {"YW_GATEWAY_TLS_LISTEN", YW_CFG_STR, "127.0.0.1:8443", 0, 0,
-     "TLS address (ALPN h2, http/1.1); empty disables TLS", &gw.cfg.tls_listen},
-    {"YW_GATEWAY_TLS_CERT", YW_CFG_STR, "", 0, 0, "PEM certificate chain", &gw.cfg.tls_cert},
-    {"YW_GATEWAY_TLS_KEY", YW_CFG_STR, "", 0, 0, "PEM private key", &gw.cfg.tls_key},
+    {"YW_GATEWAY_TLS_LISTEN", YW_CFG_STR, "auto", 0, 0,
+     "TLS address (ALPN h2, http/1.1), TLS 1.3 and 1.2 with ECDHE+AEAD only; \"auto\" is "
+     "127.0.0.1:8443 when YW_GATEWAY_TLS_CERT and _KEY are both set and no TLS when both are "
+     "empty; empty disables TLS; an address without both the certificate and the key, or one "
+     "of them alone, stops the gateway at start (exit 2)",
+     &gw.cfg.tls_listen},
+    {"YW_GATEWAY_TLS_CERT", YW_CFG_STR, "", 0, 0, "PEM certificate chain (with YW_GATEWAY_TLS_KEY)",
+     &gw.cfg.tls_cert},
+    {"YW_GATEWAY_TLS_KEY", YW_CFG_STR, "", 0, 0, "PEM private key (with YW_GATEWAY_TLS_CERT)",
+     &gw.cfg.tls_key},
     {"YW_GATEWAY_CORS_ORIGINS", YW_CFG_STR, "", 0, 0,
      "comma-separated origins allowed by CORS (\"*\" for any)", &gw.cfg.cors_origins},
     {"YW_GATEWAY_THREADS", YW_CFG_INT, "2", 1, 64, "event-loop threads", &gw.cfg.threads},
@@ -94,24 +100,92 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
   return SSL_TLSEXT_ERR_OK;
 }
 
-static SSL_CTX *tls_context(void) {
+/* TLS 1.2 only with forward secrecy and an AEAD: RFC 7540 (9.2.2, appendix A) forbids
+ * the others for HTTP/2 and browsers drop an h2 connection that negotiates one. DHE is
+ * left out too: its groups are the client's to pick and cost far more than ECDHE. */
+static const char TLS12_CIPHERS[] =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+static const char TLS13_SUITES[] =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+#define TLS_LISTEN_AUTO "127.0.0.1:8443"
+
+static void tls_log_openssl(const char *what) {
+  char buf[256];
+  ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
+  yw_log(YW_LOG_ERROR, "gateway.tls_failed", NULL, "%s (certificate %s, key %s): %s", what,
+         gw.cfg.tls_cert, gw.cfg.tls_key, buf);
+}
+
+/*
+ * Decides from YW_GATEWAY_TLS_LISTEN, _CERT and _KEY whether TLS is served, and builds
+ * its context. *out is NULL when TLS is off. Returns 0, or -1 after logging why when the
+ * settings are half made or the certificate cannot be used: a gateway that an operator
+ * meant to serve TLS must not start on cleartext alone.
+ */
+static int tls_context(SSL_CTX **out) {
+  *out = NULL;
+  int has_cert = gw.cfg.tls_cert[0] != '\0', has_key = gw.cfg.tls_key[0] != '\0';
+  if (gw.cfg.tls_listen[0] == '\0') {
+    if (has_cert || has_key)
+      yw_log(YW_LOG_WARN, "gateway.tls_off", NULL,
+             "YW_GATEWAY_TLS_LISTEN is empty: TLS is off and the certificate settings are unused");
+    return 0;
+  }
+  int is_auto = strcmp(gw.cfg.tls_listen, "auto") == 0;
+  if (is_auto && !has_cert && !has_key) {
+    yw_log(YW_LOG_INFO, "gateway.tls_off", NULL,
+           "no YW_GATEWAY_TLS_CERT and _KEY: cleartext only (set YW_GATEWAY_TLS_LISTEN= to say so)");
+    return 0;
+  }
+  if (!has_cert || !has_key) {
+    yw_log(YW_LOG_ERROR, "gateway.tls_misconfigured", NULL,
+           "TLS on %s needs YW_GATEWAY_TLS_CERT and YW_GATEWAY_TLS_KEY, but %s; set both, or "
+           "an empty YW_GATEWAY_TLS_LISTEN to serve without TLS",
+           is_auto ? TLS_LISTEN_AUTO : gw.cfg.tls_listen,
+           !has_cert && !has_key ? "both are empty"
+           : !has_cert           ? "YW_GATEWAY_TLS_CERT is empty"
+                                 : "YW_GATEWAY_TLS_KEY is empty");
+    return -1;
+  }
+  if (is_auto) {
+    /* the listener reads gw.cfg.tls_listen; config strings are malloc'ed copies */
+    char *addr = strdup(TLS_LISTEN_AUTO);
+    if (addr == NULL) return -1;
+    free(gw.cfg.tls_listen);
+    gw.cfg.tls_listen = addr;
+  }
   SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-  if (ctx == NULL) return NULL;
+  if (ctx == NULL) {
+    tls_log_openssl("cannot make a TLS context");
+    return -1;
+  }
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION);
-  SSL_CTX_set1_groups_list(ctx, "X25519:P-256");
+  SSL_CTX_set_max_proto_version(ctx, 0); /* the highest this OpenSSL has: 1.3 */
+  /* Renegotiation is a cheap way to make the server do handshakes and was never needed
+   * by HTTP/2 (RFC 7540 9.2.1). Our order wins so a client cannot pick its weakest
+   * suite, except that ChaCha20 goes first for a client that prefers it (phones without
+   * AES instructions). */
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                               SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA);
+  if (SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1 ||
+      SSL_CTX_set_ciphersuites(ctx, TLS13_SUITES) != 1 ||
+      SSL_CTX_set1_groups_list(ctx, "X25519:P-256") != 1) {
+    tls_log_openssl("cannot set the cipher suites");
+    SSL_CTX_free(ctx);
+    return -1;
+  }
   if (SSL_CTX_use_certificate_chain_file(ctx, gw.cfg.tls_cert) != 1 ||
       SSL_CTX_use_PrivateKey_file(ctx, gw.cfg.tls_key, SSL_FILETYPE_PEM) != 1 ||
       SSL_CTX_check_private_key(ctx) != 1) {
-    char buf[256];
-    ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
-    yw_log(YW_LOG_ERROR, "gateway.tls_failed", NULL, "certificate %s / key %s: %s",
-           gw.cfg.tls_cert, gw.cfg.tls_key, buf);
+    tls_log_openssl("cannot use the certificate and key");
     SSL_CTX_free(ctx);
-    return NULL;
+    return -1;
   }
   SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
-  return ctx;
+  *out = ctx;
+  return 0;
 }
 
 /* ---- health ---------------------------------------------------------------------- */
@@ -212,10 +286,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "yw-gateway: YW_CALLER_KEY must be 64 hex characters (shared with services)\n");
     return 2;
   }
-  if (gw.cfg.tls_listen[0] != '\0' && gw.cfg.tls_cert[0] != '\0') {
-    gw.ssl_ctx = tls_context();
-    if (gw.ssl_ctx == NULL) return 1;
-  }
+  SSL_CTX *tls = NULL;
+  if (tls_context(&tls) != 0) return 2;
+  gw.ssl_ctx = tls;
 
   if (yw_rpc_client_new(&gw.client) != 0) return 1;
   snprintf(gw.upstreams[0].name, sizeof gw.upstreams[0].name, "catalog");
