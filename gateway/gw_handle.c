@@ -475,12 +475,14 @@ void gw_handle_authorized(gw_req *r) {
     }
     if (t < timeout) timeout = t;
   }
-  /* the caller as the gateway vouches for it: signed, stamped */
+  /* the caller as the gateway vouches for it: stamped, and signed for this method and
+   * request id only, so the metadata cannot be replayed on another call */
   r->caller.ts = (long long)time(NULL);
-  char *caller = yw_arena_alloc(r->arena, 512);
+  char *caller = yw_arena_alloc(r->arena, YW_CALLER_VALUE_MAX);
   char *sig = yw_arena_alloc(r->arena, 65);
   if (caller == NULL || sig == NULL ||
-      yw_caller_encode(&r->caller, gw.caller_key, caller, 512, sig) != 0) {
+      yw_caller_encode(&r->caller, gw.caller_key, r->route->grpc_path, r->request_id, caller,
+                       YW_CALLER_VALUE_MAX, sig) != 0) {
     gw_respond_error(r, GRPC_STATUS_INTERNAL, "cannot describe the caller");
     return;
   }

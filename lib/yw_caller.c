@@ -1,10 +1,19 @@
 /*
  * yw_caller.c - signed caller metadata between the gateway and the services.
  *
- * Offers: yw_caller_encode, yw_caller_decode, yw_caller_has_role, yw_rpc_call_caller.
+ * The signature covers more than the value it travels with: the method path and the
+ * request id of the call are signed too, but not carried in the value, so a service
+ * checks them against the call it is actually serving instead of trusting a copy. The
+ * signed text puts each of them behind its length, so no choice of method, request id
+ * or field can make two different calls sign the same bytes.
+ *
+ * Offers: yw_caller_key_id, yw_caller_keys_init, yw_caller_keys_from_hex,
+ * yw_caller_encode, yw_caller_decode, yw_caller_has_role, yw_rpc_call_caller.
  */
 #include "yw_caller.h"
 
+#include <limits.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,17 +34,72 @@ static const char *kind_name(enum yw_caller_kind k) {
   }
 }
 
-int yw_caller_encode(const yw_caller *c, const uint8_t key[YW_KEY_BYTES], char *value,
-                     size_t size, char sig[65]) {
-  if (!safe(c->subject) || !safe(c->roles) || !safe(c->department) || !safe(c->session) ||
-      !safe(c->ip) || !safe(c->org))
-    return YW_EINVAL;
-  int n = snprintf(value, size, "v1;sub=%s;kind=%s;roles=%s;dept=%s;level=%d;sid=%s;ip=%s;org=%s;ts=%lld",
-                   c->subject, kind_name(c->kind), c->roles, c->department, c->level, c->session,
-                   c->ip, c->org, c->ts);
-  if (n < 0 || (size_t)n >= size) return YW_ETOOBIG;
-  yw_hmac_hex(key, value, (size_t)n, sig);
+void yw_caller_key_id(const uint8_t key[YW_KEY_BYTES], char id[YW_CALLER_KID_LEN + 1]) {
+  static const char label[] = "yw-caller key id";
+  char mac[65];
+  yw_hmac_hex(key, label, sizeof label - 1, mac);
+  memcpy(id, mac, YW_CALLER_KID_LEN);
+  id[YW_CALLER_KID_LEN] = '\0';
+}
+
+int yw_caller_keys_init(yw_caller_keys *keys, const uint8_t current[YW_KEY_BYTES],
+                        const uint8_t *previous, int window_s) {
+  memset(keys, 0, sizeof *keys);
+  if (window_s < 1 || window_s > YW_CALLER_WINDOW_MAX_S) return YW_EINVAL;
+  keys->window_s = window_s;
+  memcpy(keys->current, current, YW_KEY_BYTES);
+  yw_caller_key_id(current, keys->current_id);
+  if (previous != NULL && CRYPTO_memcmp(previous, current, YW_KEY_BYTES) != 0) {
+    memcpy(keys->previous, previous, YW_KEY_BYTES);
+    yw_caller_key_id(previous, keys->previous_id);
+  }
   return 0;
+}
+
+int yw_caller_keys_from_hex(yw_caller_keys *keys, const char *current_hex,
+                            const char *previous_hex, int window_s) {
+  uint8_t cur[YW_KEY_BYTES], prev[YW_KEY_BYTES];
+  int has_prev = previous_hex != NULL && previous_hex[0] != '\0';
+  int rc = YW_EINVAL;
+  memset(keys, 0, sizeof *keys);
+  if (current_hex == NULL || yw_key_from_hex(current_hex, cur) != 0) goto out;
+  if (has_prev && yw_key_from_hex(previous_hex, prev) != 0) goto out;
+  rc = yw_caller_keys_init(keys, cur, has_prev ? prev : NULL, window_s);
+out:
+  OPENSSL_cleanse(cur, sizeof cur);
+  OPENSSL_cleanse(prev, sizeof prev);
+  return rc;
+}
+
+/* The signature of value for one call: HMAC over a text that frames method and request
+ * id by their lengths. Returns 0, or YW_EINVAL when a part is too long to be signed. */
+static int sign(const uint8_t key[YW_KEY_BYTES], const char *method, const char *request_id,
+                const char *value, char sig[65]) {
+  size_t ml = strlen(method), rl = strlen(request_id), vl = strlen(value);
+  if (ml > YW_CALLER_METHOD_MAX || rl > YW_CALLER_REQUEST_ID_MAX || vl >= YW_CALLER_VALUE_MAX)
+    return YW_EINVAL;
+  char text[64 + YW_CALLER_METHOD_MAX + YW_CALLER_REQUEST_ID_MAX + YW_CALLER_VALUE_MAX];
+  int n = snprintf(text, sizeof text, "yw-caller/v2\n%zu:%s\n%zu:%s\n%s", ml, method, rl,
+                   request_id, value);
+  if (n < 0 || (size_t)n >= sizeof text) return YW_EINVAL;
+  yw_hmac_hex(key, text, (size_t)n, sig);
+  OPENSSL_cleanse(text, sizeof text); /* it holds the caller's session id */
+  return 0;
+}
+
+int yw_caller_encode(const yw_caller *c, const uint8_t key[YW_KEY_BYTES], const char *method,
+                     const char *request_id, char *value, size_t size, char sig[65]) {
+  if (!safe(c->subject) || !safe(c->roles) || !safe(c->department) || !safe(c->session) ||
+      !safe(c->ip) || !safe(c->org) || method == NULL || method[0] != '/' || request_id == NULL)
+    return YW_EINVAL;
+  char kid[YW_CALLER_KID_LEN + 1];
+  yw_caller_key_id(key, kid);
+  int n = snprintf(value, size,
+                   "v2;kid=%s;sub=%s;kind=%s;roles=%s;dept=%s;level=%d;sid=%s;ip=%s;org=%s;ts=%lld",
+                   kid, c->subject, kind_name(c->kind), c->roles, c->department, c->level,
+                   c->session, c->ip, c->org, c->ts);
+  if (n < 0 || (size_t)n >= size) return YW_ETOOBIG;
+  return sign(key, method, request_id, value, sig);
 }
 
 static int copy_field(const char *v, size_t len, char *out, size_t size) {
@@ -45,13 +109,30 @@ static int copy_field(const char *v, size_t len, char *out, size_t size) {
   return 0;
 }
 
-int yw_caller_decode(const char *value, const char *sig, const uint8_t key[YW_KEY_BYTES],
-                     long long now, int max_age_s, yw_caller *out) {
+/* The key whose id value names ("v2;kid=<id>;..."), or NULL when neither is it. */
+static const uint8_t *key_of(const char *value, const yw_caller_keys *keys) {
+  const char *kid = value + 7;
+  if (strspn(kid, "0123456789abcdef") != YW_CALLER_KID_LEN || kid[YW_CALLER_KID_LEN] != ';')
+    return NULL;
+  if (keys->current_id[0] != '\0' && memcmp(kid, keys->current_id, YW_CALLER_KID_LEN) == 0)
+    return keys->current;
+  if (keys->previous_id[0] != '\0' && memcmp(kid, keys->previous_id, YW_CALLER_KID_LEN) == 0)
+    return keys->previous;
+  return NULL;
+}
+
+int yw_caller_decode(const char *value, const char *sig, const yw_caller_keys *keys,
+                     const char *method, const char *request_id, long long now,
+                     yw_caller *out) {
   memset(out, 0, sizeof *out);
-  if (value == NULL || sig == NULL || strncmp(value, "v1;", 3) != 0) return YW_EUNAUTH;
+  if (value == NULL || sig == NULL || keys == NULL || method == NULL || request_id == NULL ||
+      strncmp(value, "v2;kid=", 7) != 0)
+    return YW_EUNAUTH;
+  const uint8_t *key = key_of(value, keys);
+  if (key == NULL) return YW_EUNAUTH;
   char want[65];
-  yw_hmac_hex(key, value, strlen(value), want);
-  if (!yw_secure_equal(want, sig)) return YW_EUNAUTH;
+  if (sign(key, method, request_id, value, want) != 0 || !yw_secure_equal(want, sig))
+    return YW_EUNAUTH;
   const char *p = value + 3;
   int have_ts = 0;
   while (*p != '\0') {
@@ -81,6 +162,8 @@ int yw_caller_decode(const char *value, const char *sig, const uint8_t key[YW_KE
       bad = copy_field(v, vlen, out->ip, sizeof out->ip);
     } else if (klen == 3 && memcmp(p, "org", 3) == 0) {
       bad = copy_field(v, vlen, out->org, sizeof out->org);
+    } else if (klen == 3 && memcmp(p, "kid", 3) == 0) {
+      bad = copy_field(v, vlen, out->key_id, sizeof out->key_id);
     } else if (klen == 2 && memcmp(p, "ts", 2) == 0) {
       out->ts = strtoll(v, NULL, 10);
       have_ts = 1;
@@ -89,7 +172,11 @@ int yw_caller_decode(const char *value, const char *sig, const uint8_t key[YW_KE
     p += len;
     if (*p == ';') p++;
   }
-  if (!have_ts || out->ts < now - max_age_s || out->ts > now + max_age_s) return YW_EUNAUTH;
+  /* bounds clamped so a clock or stamp at the end of the range cannot overflow */
+  long long w = keys->window_s;
+  long long lo = now > LLONG_MIN + w ? now - w : LLONG_MIN;
+  long long hi = now < LLONG_MAX - w ? now + w : LLONG_MAX;
+  if (!have_ts || out->ts < lo || out->ts > hi) return YW_EUNAUTH;
   return 0;
 }
 
@@ -106,10 +193,11 @@ int yw_caller_has_role(const yw_caller *c, const char *role) {
   return 0;
 }
 
-int yw_rpc_call_caller(yw_rpc_call *call, const uint8_t key[YW_KEY_BYTES], yw_caller *out) {
+int yw_rpc_call_caller(yw_rpc_call *call, const yw_caller_keys *keys, yw_caller *out) {
   const char *value = yw_rpc_call_metadata(call, "x-yw-caller");
   const char *sig = yw_rpc_call_metadata(call, "x-yw-caller-sig");
-  if (yw_caller_decode(value, sig, key, (long long)time(NULL), YW_CALLER_MAX_AGE_S, out) != 0)
+  if (yw_caller_decode(value, sig, keys, yw_rpc_call_method(call), yw_rpc_call_request_id(call),
+                       (long long)time(NULL), out) != 0)
     return yw_rpc_call_fail(call, YW_EUNAUTH, "the caller is not vouched for by the gateway");
   return 0;
 }

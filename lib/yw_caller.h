@@ -2,12 +2,25 @@
  * yw_caller.h - who is calling, as the gateway tells the services.
  *
  * The gateway authenticates the caller and sends two metadata entries with every
- * upstream call: x-yw-caller, a compact text ("v1;sub=...;kind=person;roles=...;
- * dept=...;level=2;sid=...;ip=...;org=...;ts=..."), and x-yw-caller-sig, the HMAC-SHA256 of that
- * text under a key shared by the gateway and the services (YW_CALLER_KEY). A service
- * believes the caller only when the signature verifies and the stamp is recent, so a
- * call made straight to a service with forged metadata is refused. Clients can never
- * send x-yw-* metadata through the gateway: it drops them.
+ * upstream call: x-yw-caller, a compact text ("v2;kid=...;sub=...;kind=person;
+ * roles=...;dept=...;level=2;sid=...;ip=...;org=...;ts=..."), and x-yw-caller-sig, the
+ * HMAC-SHA256 under a key shared by the gateway and the services (YW_CALLER_KEY) of that
+ * text together with the call's full gRPC method and its x-request-id. A service believes
+ * the caller only when the signature verifies for the method and request id of the call
+ * it is serving and the stamp is within a window of at most 30 s, so forged metadata
+ * sent straight to a service is refused, and metadata seen on the internal network
+ * cannot be replayed against another method or under another request id, nor later
+ * than the window. (Within the window the same call can be repeated; no service keeps
+ * a list of the calls it has seen.) Clients can never send x-yw-* metadata through the
+ * gateway: it drops them.
+ *
+ * Key rotation: kid names the key that signed, and is derived from the key itself
+ * (yw_caller_key_id), so ids never need configuring and cannot disagree with their
+ * keys. Services accept the current key (YW_CALLER_KEY) and, while keys rotate, the
+ * previous one (YW_CALLER_KEY_PREVIOUS). To rotate without downtime: give every service
+ * the new key as YW_CALLER_KEY and the old as YW_CALLER_KEY_PREVIOUS; then give the
+ * gateways the new key; once no gateway signs with the old key, drop
+ * YW_CALLER_KEY_PREVIOUS from the services.
  */
 #ifndef YW_CALLER_H
 #define YW_CALLER_H
@@ -30,26 +43,65 @@ typedef struct yw_caller {
   char ip[64];          /* the client's address as the gateway saw it */
   char org[32];         /* credit code of the legal person the resident acts for, or "" */
   long long ts;         /* unix seconds when the gateway signed */
+  char key_id[9];       /* decoded: the id of the key that signed (current or previous) */
 } yw_caller;
 
-#define YW_CALLER_MAX_AGE_S 300
+#define YW_CALLER_KID_LEN 8
+/* The largest window a service may allow between the gateway's stamp and its check. */
+#define YW_CALLER_WINDOW_MAX_S 30
+/* Room for the longest value yw_caller_encode writes from the fields above. */
+#define YW_CALLER_VALUE_MAX 640
+/* The longest method path and request id a signature covers. */
+#define YW_CALLER_METHOD_MAX 256
+#define YW_CALLER_REQUEST_ID_MAX 128
 
-/* Writes the metadata value and its signature. Fields may hold only
- * [A-Za-z0-9._:,@-] characters. Returns 0, YW_EINVAL or YW_ETOOBIG. */
-int yw_caller_encode(const yw_caller *c, const uint8_t key[YW_KEY_BYTES], char *value,
-                     size_t size, char sig[65]);
+/* The keys a service accepts callers from, with their ids, and the window. */
+typedef struct yw_caller_keys {
+  uint8_t current[YW_KEY_BYTES];
+  char current_id[YW_CALLER_KID_LEN + 1];
+  uint8_t previous[YW_KEY_BYTES];
+  char previous_id[YW_CALLER_KID_LEN + 1]; /* "" when there is no previous key */
+  int window_s;                            /* 1..YW_CALLER_WINDOW_MAX_S */
+} yw_caller_keys;
 
-/* Verifies sig over value and parses it. now is unix seconds. Returns 0, or
- * YW_EUNAUTH when either is missing, the signature is wrong or the stamp is older than
- * max_age_s (or in the future by more than that). */
-int yw_caller_decode(const char *value, const char *sig, const uint8_t key[YW_KEY_BYTES],
-                     long long now, int max_age_s, yw_caller *out);
+/* Writes the id of key: 8 hex characters of an HMAC under the key, which names the key
+ * without telling anything about it. */
+void yw_caller_key_id(const uint8_t key[YW_KEY_BYTES], char id[YW_CALLER_KID_LEN + 1]);
+
+/* Sets up keys from the current key and the previous one (NULL: none; the same key as
+ * the current one counts as none). Returns 0, or YW_EINVAL when window_s is outside
+ * 1..YW_CALLER_WINDOW_MAX_S. */
+int yw_caller_keys_init(yw_caller_keys *keys, const uint8_t current[YW_KEY_BYTES],
+                        const uint8_t *previous, int window_s);
+
+/* The same from 64 hex characters each; previous_hex NULL or "" means none. Returns 0,
+ * or YW_EINVAL when a key is not 64 hex characters or the window is out of range. */
+int yw_caller_keys_from_hex(yw_caller_keys *keys, const char *current_hex,
+                            const char *previous_hex, int window_s);
+
+/* Writes the metadata value for c (its ts as given, kid from key) and the signature over
+ * it, method (the full path, "/pkg.Service/Method") and request_id (the x-request-id
+ * sent with the call, "" when none). Fields may hold only [A-Za-z0-9._:,@-] characters.
+ * Returns 0, YW_EINVAL (a field, method or request id that cannot be signed) or
+ * YW_ETOOBIG (value smaller than needed; YW_CALLER_VALUE_MAX always suffices). */
+int yw_caller_encode(const yw_caller *c, const uint8_t key[YW_KEY_BYTES], const char *method,
+                     const char *request_id, char *value, size_t size, char sig[65]);
+
+/* Verifies sig over value for the call of method with request_id and parses value into
+ * out. now is unix seconds. Returns 0, or YW_EUNAUTH when anything is missing, the key
+ * id is neither keys' current nor previous one, the signature is wrong (another method,
+ * request id or key, or a changed value) or the stamp is more than keys->window_s away
+ * from now, in the past or the future. */
+int yw_caller_decode(const char *value, const char *sig, const yw_caller_keys *keys,
+                     const char *method, const char *request_id, long long now,
+                     yw_caller *out);
 
 /* 1 when role is one of the caller's roles. */
 int yw_caller_has_role(const yw_caller *c, const char *role);
 
-/* Reads and verifies the caller of an RPC. Returns 0 or YW_EUNAUTH (message set on the
- * call). An anonymous caller verifies too: its kind is YW_CALLER_ANONYMOUS. */
-int yw_rpc_call_caller(yw_rpc_call *call, const uint8_t key[YW_KEY_BYTES], yw_caller *out);
+/* Reads and verifies the caller of an RPC against the call's own method and request id.
+ * Returns 0 or YW_EUNAUTH (message set on the call). An anonymous caller verifies too:
+ * its kind is YW_CALLER_ANONYMOUS. */
+int yw_rpc_call_caller(yw_rpc_call *call, const yw_caller_keys *keys, yw_caller *out);
 
 #endif

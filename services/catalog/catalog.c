@@ -839,7 +839,7 @@ static int upsert_item(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
   const Item *it = req->item;
   /* who writes: a platform administrator, or an administrator of the item's department */
   yw_caller caller;
-  int rc = yw_rpc_call_caller(call, ctx->caller_key, &caller);
+  int rc = yw_rpc_call_caller(call, &ctx->caller_keys, &caller);
   if (rc != 0) return rc;
   if (caller.kind != YW_CALLER_STAFF ||
       !(yw_caller_has_role(&caller, "platform_admin") || yw_caller_has_role(&caller, "dept_admin")))

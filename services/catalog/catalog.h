@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "yw_caller.h"
 #include "yw_crypto.h"
 #include "yw_embed.h"
 #include "yw_pg.h"
@@ -25,7 +26,7 @@ typedef struct catalog_ctx {
   yw_redis *redis;
   int cache_ttl_s;
   const char *cache_prefix; /* key prefix: "<YW_REDIS_PREFIX>:catalog" */
-  uint8_t caller_key[YW_KEY_BYTES]; /* verifies the gateway's caller metadata (writes) */
+  yw_caller_keys caller_keys; /* verify the gateway's caller metadata (writes) */
 } catalog_ctx;
 
 /* The service table; data must point to a catalog_ctx that outlives the server. */

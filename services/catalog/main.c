@@ -25,6 +25,8 @@ static long cfg_db_wait_ms;
 static char *cfg_redis_addr;
 static long cfg_cache_ttl_s;
 static char *cfg_caller_key;
+static char *cfg_caller_key_previous;
+static long cfg_caller_window_s;
 static char *cfg_prefix;
 
 static const yw_cfg_entry config[] = {
@@ -45,6 +47,12 @@ static const yw_cfg_entry config[] = {
     {"YW_REDIS_PREFIX", YW_CFG_STR, "yw", 0, 0, "prefix of every Redis key", &cfg_prefix},
     {"YW_CALLER_KEY", YW_CFG_STR, "", 0, 0, "64 hex: verifies callers vouched for by the gateway",
      &cfg_caller_key},
+    {"YW_CALLER_KEY_PREVIOUS", YW_CFG_STR, "", 0, 0,
+     "64 hex: the caller key before YW_CALLER_KEY, still accepted while keys rotate; empty: none",
+     &cfg_caller_key_previous},
+    {"YW_CALLER_WINDOW_S", YW_CFG_INT, "30", 1, 30,
+     "seconds a caller signed by the gateway stays valid (clock skew and queueing included)",
+     &cfg_caller_window_s},
     {"YW_LOG_LEVEL", YW_CFG_STR, "info", 0, 0, "debug, info, warn or error", &cfg_log_level},
 };
 #define NCONFIG (sizeof config / sizeof config[0])
@@ -71,9 +79,12 @@ int main(int argc, char **argv) {
 
   char cache_prefix[128];
   snprintf(cache_prefix, sizeof cache_prefix, "%s:catalog", cfg_prefix);
-  catalog_ctx ctx = {NULL, (int)cfg_db_wait_ms, NULL, (int)cfg_cache_ttl_s, cache_prefix, {0}};
-  if (yw_key_from_hex(cfg_caller_key, ctx.caller_key) != 0) {
-    fprintf(stderr, "yw-catalog: YW_CALLER_KEY must be 64 hex characters (shared with the gateway)\n");
+  catalog_ctx ctx = {.db_wait_ms = (int)cfg_db_wait_ms, .cache_ttl_s = (int)cfg_cache_ttl_s,
+                     .cache_prefix = cache_prefix};
+  if (yw_caller_keys_from_hex(&ctx.caller_keys, cfg_caller_key, cfg_caller_key_previous,
+                              (int)cfg_caller_window_s) != 0) {
+    fprintf(stderr, "yw-catalog: YW_CALLER_KEY (shared with the gateway) and "
+                    "YW_CALLER_KEY_PREVIOUS, when set, must be 64 hex characters\n");
     return 2;
   }
   if (yw_service_open_db(cfg_pg_dsn, (int)cfg_db_pool, "catalog", catalog_migrations,

@@ -259,7 +259,7 @@ static void drop_sessions(identity_ctx *ctx, PGresult *r) {
 #define CALLER_OR_FAIL(call, ctx, c)                                  \
   yw_caller c;                                                        \
   do {                                                                \
-    int crc_ = yw_rpc_call_caller((call), (ctx)->caller_key, &c);     \
+    int crc_ = yw_rpc_call_caller((call), &(ctx)->caller_keys, &c);   \
     if (crc_ != 0) return crc_;                                       \
   } while (0)
 

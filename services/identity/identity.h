@@ -13,6 +13,7 @@
 
 #include <stdint.h>
 
+#include "yw_caller.h"
 #include "yw_crypto.h"
 #include "yw_embed.h"
 #include "yw_pg.h"
@@ -26,7 +27,7 @@ typedef struct identity_ctx {
   yw_redis *redis;
   uint8_t data_key[YW_KEY_BYTES];   /* encrypts personal data at rest */
   uint8_t lookup_key[YW_KEY_BYTES]; /* keyed hashes for lookups and SMS codes */
-  uint8_t caller_key[YW_KEY_BYTES]; /* verifies the gateway's caller metadata */
+  yw_caller_keys caller_keys;       /* verify the gateway's caller metadata */
   const char *redis_prefix;         /* "yw" */
   const char *sms_url;              /* SMS gateway endpoint */
   const char *registry_url;         /* population registry endpoint */

@@ -18,6 +18,8 @@
 
 static char *cfg_listen, *cfg_pg_dsn, *cfg_redis_addr, *cfg_log_level, *cfg_prefix;
 static char *cfg_data_key, *cfg_lookup_key, *cfg_caller_key, *cfg_sms_url, *cfg_registry_url;
+static char *cfg_caller_key_previous;
+static long cfg_caller_window_s;
 static long cfg_threads, cfg_queue, cfg_hash_slots, cfg_db_pool, cfg_access_ttl, cfg_refresh_ttl, cfg_otp_ttl,
     cfg_otp_resend, cfg_otp_tries, cfg_sms_per_ip, cfg_lock_failures, cfg_lock_s;
 
@@ -33,6 +35,12 @@ static const yw_cfg_entry config[] = {
      &cfg_lookup_key},
     {"YW_CALLER_KEY", YW_CFG_STR, "", 0, 0, "64 hex: shared with the gateway, signs the caller",
      &cfg_caller_key},
+    {"YW_CALLER_KEY_PREVIOUS", YW_CFG_STR, "", 0, 0,
+     "64 hex: the caller key before YW_CALLER_KEY, still accepted while keys rotate; empty: none",
+     &cfg_caller_key_previous},
+    {"YW_CALLER_WINDOW_S", YW_CFG_INT, "30", 1, 30,
+     "seconds a caller signed by the gateway stays valid (clock skew and queueing included)",
+     &cfg_caller_window_s},
     {"YW_SMS_URL", YW_CFG_STR, "http://127.0.0.1:8089/sms/send", 0, 0, "SMS gateway endpoint",
      &cfg_sms_url},
     {"YW_REGISTRY_URL", YW_CFG_STR, "http://127.0.0.1:8089/registry/verify", 0, 0,
@@ -94,9 +102,10 @@ int main(int argc, char **argv) {
   memset(&ctx, 0, sizeof ctx);
   if (yw_key_from_hex(cfg_data_key, ctx.data_key) != 0 ||
       yw_key_from_hex(cfg_lookup_key, ctx.lookup_key) != 0 ||
-      yw_key_from_hex(cfg_caller_key, ctx.caller_key) != 0) {
-    fprintf(stderr, "yw-identity: YW_DATA_KEY, YW_LOOKUP_KEY and YW_CALLER_KEY must each be "
-                    "64 hex characters\n");
+      yw_caller_keys_from_hex(&ctx.caller_keys, cfg_caller_key, cfg_caller_key_previous,
+                              (int)cfg_caller_window_s) != 0) {
+    fprintf(stderr, "yw-identity: YW_DATA_KEY, YW_LOOKUP_KEY and YW_CALLER_KEY (and "
+                    "YW_CALLER_KEY_PREVIOUS when set) must each be 64 hex characters\n");
     return 2;
   }
   ctx.db_wait_ms = 2000;

@@ -46,7 +46,9 @@ static int setup(void **state) {
     return -1;
   }
   ctx.db_wait_ms = 2000;
-  for (size_t i = 0; i < sizeof ctx.caller_key; i++) ctx.caller_key[i] = (uint8_t)(i * 7 + 1);
+  uint8_t caller_key[YW_KEY_BYTES];
+  for (size_t i = 0; i < sizeof caller_key; i++) caller_key[i] = (uint8_t)(i * 7 + 1);
+  if (yw_caller_keys_init(&ctx.caller_keys, caller_key, NULL, 30) != 0) return -1;
   act_as(YW_CALLER_STAFF, "platform_admin", "");
   /* the read cache on the test Redis, under keys of this database only */
   const char *raddr = getenv("YW_TEST_REDIS_ADDR");
@@ -84,8 +86,8 @@ static int teardown(void **state) {
   yw_rpc_server_free(server);
   const char *del[] = {"DEL", "x", "y"};
   char k1[160], k2[160];
-  snprintf(k1, sizeof k1, "%s:cache:list", ctx.cache_prefix);
-  snprintf(k2, sizeof k2, "%s:cache:item", ctx.cache_prefix);
+  snprintf(k1, sizeof k1, "{%s:cache}:list", ctx.cache_prefix);
+  snprintf(k2, sizeof k2, "{%s:cache}:item", ctx.cache_prefix);
   del[1] = k1;
   del[2] = k2;
   redisReply *r = yw_redis_command(ctx.redis, 3, del, NULL, NULL, 0);
@@ -115,12 +117,14 @@ static grpc_status_code call(const char *method, const ProtobufCMessage *req,
                              char *msg, size_t msglen) {
   char path[128];
   snprintf(path, sizeof path, SVC "%s", method);
-  char value[512], sig[65];
+  char value[YW_CALLER_VALUE_MAX], sig[65];
   yw_rpc_md md[2];
   size_t nmd = 0;
   if (send_caller) {
     as_caller.ts = (long long)time(NULL);
-    assert_int_equal(yw_caller_encode(&as_caller, ctx.caller_key, value, sizeof value, sig), 0);
+    assert_int_equal(yw_caller_encode(&as_caller, ctx.caller_keys.current, path, "", value,
+                                      sizeof value, sig),
+                     0);
     md[0] = (yw_rpc_md){"x-yw-caller", value, 0};
     md[1] = (yw_rpc_md){"x-yw-caller-sig", sig, 0};
     nmd = 2;
@@ -541,7 +545,7 @@ static Yiwang__Catalog__V1__Item *get_item(const char *code) {
 
 static int cached(const char *which, const char *field) {
   char key[160];
-  snprintf(key, sizeof key, "%s:cache:%s", ctx.cache_prefix, which);
+  snprintf(key, sizeof key, "{%s:cache}:%s", ctx.cache_prefix, which); /* one hash tag */
   const char *argv[] = {"HEXISTS", key, field};
   redisReply *r = yw_redis_command(ctx.redis, 3, argv, NULL, NULL, 0);
   int v = r != NULL && r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
@@ -589,15 +593,23 @@ static void test_writes_need_a_vouched_administrator(void **state) {
                         sizeof msg),
                    GRPC_STATUS_UNAUTHENTICATED);
   /* forged: signed with another key */
-  uint8_t saved[YW_KEY_BYTES];
-  memcpy(saved, ctx.caller_key, sizeof saved);
+  uint8_t other[YW_KEY_BYTES];
+  memcpy(other, ctx.caller_keys.current, sizeof other);
   act_as(YW_CALLER_STAFF, "platform_admin", "");
-  ctx.caller_key[0] ^= 1;
-  char value[512], sig[65];
+  other[0] ^= 1;
+  char value[YW_CALLER_VALUE_MAX], sig[65];
   as_caller.ts = (long long)time(NULL);
-  assert_int_equal(yw_caller_encode(&as_caller, ctx.caller_key, value, sizeof value, sig), 0);
-  memcpy(ctx.caller_key, saved, sizeof saved);
+  assert_int_equal(
+      yw_caller_encode(&as_caller, other, SVC "UpsertItem", "", value, sizeof value, sig), 0);
   yw_rpc_md md[] = {{"x-yw-caller", value, 0}, {"x-yw-caller-sig", sig, 0}};
+  assert_int_equal(yw_rpc_call_sync(channel, SVC "UpsertItem", &req.base,
+                                    &yiwang__catalog__v1__item__descriptor, NULL, &out, md, 2, 5000,
+                                    msg, sizeof msg),
+                   GRPC_STATUS_UNAUTHENTICATED);
+  /* replayed: signed with the right key for a read, sent to a write */
+  assert_int_equal(yw_caller_encode(&as_caller, ctx.caller_keys.current, SVC "GetItem", "", value,
+                                    sizeof value, sig),
+                   0);
   assert_int_equal(yw_rpc_call_sync(channel, SVC "UpsertItem", &req.base,
                                     &yiwang__catalog__v1__item__descriptor, NULL, &out, md, 2, 5000,
                                     msg, sizeof msg),

@@ -1,7 +1,8 @@
 /*
  * test_caller.c - the signed caller metadata between the gateway and the services:
- * a round trip, and refusal of a forged signature, a changed field, a stale or future
- * stamp, unsafe characters and missing parts.
+ * a round trip, and refusal of a forged signature, a changed field, a signature made
+ * for another method or request id, a stamp outside the window, an unknown key id,
+ * unsafe characters and missing parts; the previous key accepted while keys rotate.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,7 +16,13 @@
 #include "yw_caller.h"
 #include "yw_err.h"
 
-static uint8_t key[YW_KEY_BYTES];
+static uint8_t key[YW_KEY_BYTES], old_key[YW_KEY_BYTES], stranger[YW_KEY_BYTES];
+static yw_caller_keys keys; /* key only, window 30 s */
+
+#define METHOD_A "/yiwang.catalog.v1.CatalogService/UpsertItem"
+#define METHOD_B "/yiwang.catalog.v1.CatalogService/GetItem"
+#define RID "6f1c2a9e0b3d4c5e6f708192"
+#define TS 1700000000LL
 
 static yw_caller sample(void) {
   yw_caller c;
@@ -27,16 +34,25 @@ static yw_caller sample(void) {
   snprintf(c.session, sizeof c.session, "0123abcd");
   snprintf(c.ip, sizeof c.ip, "127.0.0.1");
   c.level = 0;
-  c.ts = 1700000000;
+  c.ts = TS;
   return c;
+}
+
+/* Signs sample() with k for METHOD_A and RID. */
+static void sign_sample(const uint8_t *k, char value[YW_CALLER_VALUE_MAX], char sig[65]) {
+  yw_caller c = sample();
+  assert_int_equal(yw_caller_encode(&c, k, METHOD_A, RID, value, YW_CALLER_VALUE_MAX, sig), 0);
 }
 
 static void test_round_trip_keeps_every_field(void **state) {
   (void)state;
-  yw_caller c = sample(), out;
-  char value[512], sig[65];
-  assert_int_equal(yw_caller_encode(&c, key, value, sizeof value, sig), 0);
-  assert_int_equal(yw_caller_decode(value, sig, key, 1700000010, 300, &out), 0);
+  yw_caller out;
+  char value[YW_CALLER_VALUE_MAX], sig[65];
+  sign_sample(key, value, sig);
+  assert_int_equal(strncmp(value, "v2;kid=", 7), 0);
+  assert_int_equal(yw_caller_decode(value, sig, &keys, METHOD_A, RID, TS + 10, &out), 0);
+  assert_string_equal(out.key_id, keys.current_id);
+  assert_true(out.ts == TS);
   assert_int_equal(out.kind, YW_CALLER_STAFF);
   assert_string_equal(out.subject, "s-abc");
   assert_string_equal(out.department, "320700-GA");
@@ -50,50 +66,237 @@ static void test_round_trip_keeps_every_field(void **state) {
 
 static void test_forged_or_changed_metadata_is_refused(void **state) {
   (void)state;
-  yw_caller c = sample(), out;
-  char value[512], sig[65];
-  assert_int_equal(yw_caller_encode(&c, key, value, sizeof value, sig), 0);
-  uint8_t other[YW_KEY_BYTES];
-  memcpy(other, key, sizeof other);
-  other[5] ^= 0x40;
-  assert_int_equal(yw_caller_decode(value, sig, other, 1700000000, 300, &out), YW_EUNAUTH);
-  char changed[512];
+  yw_caller out;
+  char value[YW_CALLER_VALUE_MAX], sig[65];
+  sign_sample(key, value, sig);
+  /* a value naming our key id, with a signature made under another key */
+  char forged[YW_CALLER_VALUE_MAX], forged_sig[65];
+  sign_sample(stranger, forged, forged_sig);
+  char stranger_id[YW_CALLER_KID_LEN + 1];
+  yw_caller_key_id(stranger, stranger_id);
+  assert_string_not_equal(stranger_id, keys.current_id);
+  memcpy(forged + 7, keys.current_id, YW_CALLER_KID_LEN);
+  assert_int_equal(yw_caller_decode(forged, forged_sig, &keys, METHOD_A, RID, TS, &out),
+                   YW_EUNAUTH);
+  char changed[YW_CALLER_VALUE_MAX];
   snprintf(changed, sizeof changed, "%s", value);
   char *roles = strstr(changed, "roles=");
   memcpy(roles + 6, "auditor,dept", 12); /* same length, other roles */
-  assert_int_equal(yw_caller_decode(changed, sig, key, 1700000000, 300, &out), YW_EUNAUTH);
-  assert_int_equal(yw_caller_decode(value, NULL, key, 1700000000, 300, &out), YW_EUNAUTH);
-  assert_int_equal(yw_caller_decode(NULL, sig, key, 1700000000, 300, &out), YW_EUNAUTH);
-  assert_int_equal(yw_caller_decode("v0;sub=x", sig, key, 1700000000, 300, &out), YW_EUNAUTH);
+  assert_int_equal(yw_caller_decode(changed, sig, &keys, METHOD_A, RID, TS, &out), YW_EUNAUTH);
+  char changed_ts[YW_CALLER_VALUE_MAX];
+  snprintf(changed_ts, sizeof changed_ts, "%s", value);
+  strstr(changed_ts, ";ts=")[4] = '2'; /* 2700000000: a stamp far ahead */
+  assert_int_equal(yw_caller_decode(changed_ts, sig, &keys, METHOD_A, RID, TS, &out), YW_EUNAUTH);
+  assert_int_equal(yw_caller_decode(value, NULL, &keys, METHOD_A, RID, TS, &out), YW_EUNAUTH);
+  assert_int_equal(yw_caller_decode(NULL, sig, &keys, METHOD_A, RID, TS, &out), YW_EUNAUTH);
+  assert_int_equal(yw_caller_decode(value, sig, &keys, NULL, RID, TS, &out), YW_EUNAUTH);
+  assert_int_equal(yw_caller_decode(value, sig, &keys, METHOD_A, NULL, TS, &out), YW_EUNAUTH);
+  assert_int_equal(yw_caller_decode("v0;sub=x", sig, &keys, METHOD_A, RID, TS, &out), YW_EUNAUTH);
+  /* the first version, without key id, method or request id, is no longer believed */
+  assert_int_equal(yw_caller_decode("v1;sub=x;kind=staff;roles=platform_admin;ts=1700000000", sig,
+                                    &keys, METHOD_A, RID, TS, &out),
+                   YW_EUNAUTH);
+  /* a caller that is refused leaves nothing behind to be used by mistake */
+  assert_string_equal(out.subject, "");
+  assert_string_equal(out.roles, "");
 }
 
-static void test_stale_and_future_stamps_are_refused(void **state) {
+static void test_signature_for_one_method_is_refused_for_another(void **state) {
+  (void)state;
+  yw_caller out;
+  char value[YW_CALLER_VALUE_MAX], sig[65];
+  sign_sample(key, value, sig);
+  assert_int_equal(yw_caller_decode(value, sig, &keys, METHOD_B, RID, TS, &out), YW_EUNAUTH);
+  assert_int_equal(yw_caller_decode(value, sig, &keys, METHOD_A "X", RID, TS, &out), YW_EUNAUTH);
+  assert_int_equal(yw_caller_decode(value, sig, &keys, "", RID, TS, &out), YW_EUNAUTH);
+  assert_int_equal(yw_caller_decode(value, sig, &keys, METHOD_A, RID, TS, &out), 0);
+}
+
+static void test_signature_under_one_request_id_is_refused_under_another(void **state) {
   (void)state;
   yw_caller c = sample(), out;
-  char value[512], sig[65];
-  assert_int_equal(yw_caller_encode(&c, key, value, sizeof value, sig), 0);
-  assert_int_equal(yw_caller_decode(value, sig, key, 1700000000 + 301, 300, &out), YW_EUNAUTH);
-  assert_int_equal(yw_caller_decode(value, sig, key, 1700000000 - 301, 300, &out), YW_EUNAUTH);
-  assert_int_equal(yw_caller_decode(value, sig, key, 1700000000 + 299, 300, &out), 0);
+  char value[YW_CALLER_VALUE_MAX], sig[65];
+  sign_sample(key, value, sig);
+  assert_int_equal(yw_caller_decode(value, sig, &keys, METHOD_A, "6f1c2a9e0b3d4c5e6f708193", TS,
+                                    &out),
+                   YW_EUNAUTH);
+  assert_int_equal(yw_caller_decode(value, sig, &keys, METHOD_A, "", TS, &out), YW_EUNAUTH);
+  /* signed without a request id: refused when the call carries one */
+  assert_int_equal(yw_caller_encode(&c, key, METHOD_A, "", value, sizeof value, sig), 0);
+  assert_int_equal(yw_caller_decode(value, sig, &keys, METHOD_A, RID, TS, &out), YW_EUNAUTH);
+  assert_int_equal(yw_caller_decode(value, sig, &keys, METHOD_A, "", TS, &out), 0);
+}
+
+static void test_bytes_moved_between_method_and_request_id_break_the_signature(void **state) {
+  (void)state;
+  yw_caller c = sample(), out;
+  char value[YW_CALLER_VALUE_MAX], sig[65];
+  /* plain concatenation would sign "/a/Mx" + "y" and "/a/M" + "xy" alike */
+  assert_int_equal(yw_caller_encode(&c, key, "/a/Mx", "y", value, sizeof value, sig), 0);
+  assert_int_equal(yw_caller_decode(value, sig, &keys, "/a/M", "xy", TS, &out), YW_EUNAUTH);
+  assert_int_equal(yw_caller_decode(value, sig, &keys, "/a/Mxy", "", TS, &out), YW_EUNAUTH);
+  assert_int_equal(yw_caller_decode(value, sig, &keys, "/a/Mx", "y", TS, &out), 0);
+}
+
+static void test_stamp_outside_the_window_is_refused(void **state) {
+  (void)state;
+  yw_caller out;
+  char value[YW_CALLER_VALUE_MAX], sig[65];
+  sign_sample(key, value, sig);
+  assert_int_equal(yw_caller_decode(value, sig, &keys, METHOD_A, RID, TS + 31, &out), YW_EUNAUTH);
+  assert_int_equal(yw_caller_decode(value, sig, &keys, METHOD_A, RID, TS - 31, &out), YW_EUNAUTH);
+  assert_int_equal(yw_caller_decode(value, sig, &keys, METHOD_A, RID, TS + 300, &out), YW_EUNAUTH);
+  assert_int_equal(yw_caller_decode(value, sig, &keys, METHOD_A, RID, TS + 30, &out), 0);
+  assert_int_equal(yw_caller_decode(value, sig, &keys, METHOD_A, RID, TS - 30, &out), 0);
+  yw_caller_keys narrow;
+  assert_int_equal(yw_caller_keys_init(&narrow, key, NULL, 5), 0);
+  assert_int_equal(yw_caller_decode(value, sig, &narrow, METHOD_A, RID, TS + 6, &out), YW_EUNAUTH);
+  assert_int_equal(yw_caller_decode(value, sig, &narrow, METHOD_A, RID, TS + 5, &out), 0);
+}
+
+static void test_window_is_at_most_30_seconds(void **state) {
+  (void)state;
+  yw_caller_keys k;
+  assert_int_equal(yw_caller_keys_init(&k, key, NULL, YW_CALLER_WINDOW_MAX_S + 1), YW_EINVAL);
+  assert_int_equal(yw_caller_keys_init(&k, key, NULL, 300), YW_EINVAL);
+  assert_int_equal(yw_caller_keys_init(&k, key, NULL, 0), YW_EINVAL);
+  assert_int_equal(yw_caller_keys_init(&k, key, NULL, 30), 0);
+  assert_int_equal(YW_CALLER_WINDOW_MAX_S, 30);
+}
+
+static void test_unknown_key_id_is_refused(void **state) {
+  (void)state;
+  yw_caller out;
+  char value[YW_CALLER_VALUE_MAX], sig[65];
+  /* a correct signature under a key the service does not hold */
+  sign_sample(stranger, value, sig);
+  assert_int_equal(yw_caller_decode(value, sig, &keys, METHOD_A, RID, TS, &out), YW_EUNAUTH);
+  yw_caller_keys theirs;
+  assert_int_equal(yw_caller_keys_init(&theirs, stranger, NULL, 30), 0);
+  assert_int_equal(yw_caller_decode(value, sig, &theirs, METHOD_A, RID, TS, &out), 0);
+  /* ids that are not ids */
+  sign_sample(key, value, sig);
+  char bad[YW_CALLER_VALUE_MAX];
+  snprintf(bad, sizeof bad, "%s", value);
+  memcpy(bad + 7, "ZZZZZZZZ", 8);
+  assert_int_equal(yw_caller_decode(bad, sig, &keys, METHOD_A, RID, TS, &out), YW_EUNAUTH);
+  snprintf(bad, sizeof bad, "v2;kid=;sub=x;ts=1700000000");
+  assert_int_equal(yw_caller_decode(bad, sig, &keys, METHOD_A, RID, TS, &out), YW_EUNAUTH);
+  /* keys never set up (all zero) believe nobody */
+  yw_caller_keys none;
+  memset(&none, 0, sizeof none);
+  assert_int_equal(yw_caller_decode(value, sig, &none, METHOD_A, RID, TS, &out), YW_EUNAUTH);
+}
+
+static void test_previous_key_is_accepted_during_rotation(void **state) {
+  (void)state;
+  yw_caller out;
+  char value[YW_CALLER_VALUE_MAX], sig[65];
+  /* services first: the new key current, the old one previous */
+  yw_caller_keys rotating;
+  assert_int_equal(yw_caller_keys_init(&rotating, key, old_key, 30), 0);
+  assert_string_not_equal(rotating.current_id, rotating.previous_id);
+  /* a gateway still on the old key */
+  sign_sample(old_key, value, sig);
+  assert_int_equal(yw_caller_decode(value, sig, &rotating, METHOD_A, RID, TS, &out), 0);
+  assert_string_equal(out.key_id, rotating.previous_id);
+  assert_string_equal(out.subject, "s-abc");
+  /* the previous key binds method and request id as well */
+  assert_int_equal(yw_caller_decode(value, sig, &rotating, METHOD_B, RID, TS, &out), YW_EUNAUTH);
+  /* a gateway already on the new key */
+  sign_sample(key, value, sig);
+  assert_int_equal(yw_caller_decode(value, sig, &rotating, METHOD_A, RID, TS, &out), 0);
+  assert_string_equal(out.key_id, rotating.current_id);
+  /* once the rotation is over, the old key is refused */
+  sign_sample(old_key, value, sig);
+  assert_int_equal(yw_caller_decode(value, sig, &keys, METHOD_A, RID, TS, &out), YW_EUNAUTH);
+  /* the same key given twice is one key */
+  yw_caller_keys same;
+  assert_int_equal(yw_caller_keys_init(&same, key, key, 30), 0);
+  assert_string_equal(same.previous_id, "");
+}
+
+static void test_keys_are_read_from_hex(void **state) {
+  (void)state;
+  const char *cur = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+  const char *prev = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+  yw_caller_keys k;
+  assert_int_equal(yw_caller_keys_from_hex(&k, cur, prev, 30), 0);
+  assert_int_equal(k.current[1], 1);
+  assert_int_equal(k.previous[0], 0xff);
+  assert_int_equal(strlen(k.previous_id), YW_CALLER_KID_LEN);
+  assert_int_equal(yw_caller_keys_from_hex(&k, cur, "", 30), 0);
+  assert_string_equal(k.previous_id, "");
+  assert_int_equal(yw_caller_keys_from_hex(&k, cur, NULL, 30), 0);
+  assert_int_equal(yw_caller_keys_from_hex(&k, cur, "abc", 30), YW_EINVAL);
+  assert_int_equal(yw_caller_keys_from_hex(&k, "", NULL, 30), YW_EINVAL);
+  assert_int_equal(yw_caller_keys_from_hex(&k, NULL, NULL, 30), YW_EINVAL);
+  assert_int_equal(yw_caller_keys_from_hex(&k, cur, prev, 31), YW_EINVAL);
 }
 
 static void test_unsafe_characters_cannot_be_encoded(void **state) {
   (void)state;
   yw_caller c = sample();
-  char value[512], sig[65];
+  char value[YW_CALLER_VALUE_MAX], sig[65];
   snprintf(c.department, sizeof c.department, "GA;roles=platform_admin");
-  assert_int_equal(yw_caller_encode(&c, key, value, sizeof value, sig), YW_EINVAL);
+  assert_int_equal(yw_caller_encode(&c, key, METHOD_A, RID, value, sizeof value, sig), YW_EINVAL);
   c = sample();
-  assert_int_equal(yw_caller_encode(&c, key, value, 20, sig), YW_ETOOBIG);
+  assert_int_equal(yw_caller_encode(&c, key, METHOD_A, RID, value, 20, sig), YW_ETOOBIG);
+  assert_int_equal(yw_caller_encode(&c, key, NULL, RID, value, sizeof value, sig), YW_EINVAL);
+  assert_int_equal(yw_caller_encode(&c, key, "no-slash", RID, value, sizeof value, sig), YW_EINVAL);
+  assert_int_equal(yw_caller_encode(&c, key, METHOD_A, NULL, value, sizeof value, sig), YW_EINVAL);
+  char long_id[YW_CALLER_REQUEST_ID_MAX + 2];
+  memset(long_id, 'a', sizeof long_id - 1);
+  long_id[sizeof long_id - 1] = '\0';
+  assert_int_equal(yw_caller_encode(&c, key, METHOD_A, long_id, value, sizeof value, sig), YW_EINVAL);
+  char long_method[YW_CALLER_METHOD_MAX + 2];
+  memset(long_method, 'm', sizeof long_method - 1);
+  long_method[0] = '/';
+  long_method[sizeof long_method - 1] = '\0';
+  assert_int_equal(yw_caller_encode(&c, key, long_method, RID, value, sizeof value, sig),
+                   YW_EINVAL);
+}
+
+static void test_longest_fields_fit_the_value_size(void **state) {
+  (void)state;
+  yw_caller c, out;
+  memset(&c, 0, sizeof c);
+  c.kind = YW_CALLER_ANONYMOUS; /* the longest kind name */
+  memset(c.subject, 's', sizeof c.subject - 1);
+  memset(c.roles, 'r', sizeof c.roles - 1);
+  memset(c.department, 'd', sizeof c.department - 1);
+  memset(c.session, 'i', sizeof c.session - 1);
+  memset(c.ip, '1', sizeof c.ip - 1);
+  memset(c.org, 'o', sizeof c.org - 1);
+  c.level = -2147483647 - 1;
+  c.ts = -9223372036854775807LL - 1;
+  char value[YW_CALLER_VALUE_MAX], sig[65];
+  assert_int_equal(yw_caller_encode(&c, key, METHOD_A, RID, value, sizeof value, sig), 0);
+  assert_int_equal(yw_caller_decode(value, sig, &keys, METHOD_A, RID, c.ts, &out), 0);
+  assert_string_equal(out.roles, c.roles);
+  assert_string_equal(out.org, c.org);
 }
 
 int main(void) {
-  for (size_t i = 0; i < sizeof key; i++) key[i] = (uint8_t)(3 * i + 11);
+  for (size_t i = 0; i < sizeof key; i++) {
+    key[i] = (uint8_t)(3 * i + 11);
+    old_key[i] = (uint8_t)(5 * i + 1);
+    stranger[i] = (uint8_t)(7 * i + 2);
+  }
+  if (yw_caller_keys_init(&keys, key, NULL, 30) != 0) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_round_trip_keeps_every_field),
       cmocka_unit_test(test_forged_or_changed_metadata_is_refused),
-      cmocka_unit_test(test_stale_and_future_stamps_are_refused),
+      cmocka_unit_test(test_signature_for_one_method_is_refused_for_another),
+      cmocka_unit_test(test_signature_under_one_request_id_is_refused_under_another),
+      cmocka_unit_test(test_bytes_moved_between_method_and_request_id_break_the_signature),
+      cmocka_unit_test(test_stamp_outside_the_window_is_refused),
+      cmocka_unit_test(test_window_is_at_most_30_seconds),
+      cmocka_unit_test(test_unknown_key_id_is_refused),
+      cmocka_unit_test(test_previous_key_is_accepted_during_rotation),
+      cmocka_unit_test(test_keys_are_read_from_hex),
       cmocka_unit_test(test_unsafe_characters_cannot_be_encoded),
+      cmocka_unit_test(test_longest_fields_fit_the_value_size),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
