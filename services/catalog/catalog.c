@@ -99,8 +99,11 @@ static int db_fail(yw_rpc_call *call, int rc, const yw_pg_error *err) {
 
 /* ---- cache ----------------------------------------------------------------------- */
 
+/* Every cache key carries the same hash tag ({<prefix>:cache}), so all of them live in
+ * one Redis Cluster slot and cache_clear deletes them with one DEL, which a cluster
+ * refuses for keys in different slots. */
 static void cache_key(const catalog_ctx *ctx, const char *which, char *key, size_t size) {
-  snprintf(key, size, "%s:cache:%s", ctx->cache_prefix != NULL ? ctx->cache_prefix : "yw:catalog",
+  snprintf(key, size, "{%s:cache}:%s", ctx->cache_prefix != NULL ? ctx->cache_prefix : "yw:catalog",
            which);
 }
 
