@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "gw_net.h"
 #include "gw_route.h"
 #include "yw_arena.h"
 #include "yw_caller.h"
@@ -60,13 +61,16 @@ typedef struct gw_config {
   long idle_timeout_ms;
   long upstream_connections;
   char *caller_key;       /* 64 hex, shared with the services */
-  char *metrics_from;     /* comma-separated address prefixes allowed to read /metrics */
-  char *trusted_proxies;  /* address prefixes of our own load balancers (X-Forwarded-For) */
+  char *metrics_from;     /* networks (CIDR, comma-separated) allowed to read /metrics */
+  char *trusted_proxies;  /* networks of our own load balancers, whose X-Forwarded-For counts */
   char *redis_prefix;
   long rate_ip;           /* requests per second per client address */
   long burst_ip;
   long rate_subject;      /* requests per second per account */
   long burst_subject;
+  long redis_timeout_ms;  /* a Redis command's longest wait before the fallback answers */
+  long redis_connect_timeout_ms;
+  long redis_backoff_max_ms; /* longest pause between reconnection attempts */
 } gw_config;
 
 typedef struct gw_upstream {
@@ -83,6 +87,8 @@ typedef struct gw_state {
   size_t n_upstreams;
   yw_rpc_client *client;
   void *ssl_ctx;          /* SSL_CTX*, NULL without TLS */
+  gw_net_list metrics_nets; /* cfg.metrics_from, parsed by gw_auth_init */
+  gw_net_list trusted_nets; /* cfg.trusted_proxies, parsed by gw_auth_init */
   volatile int redis_ok;
   volatile int stopping;  /* set once the loops have ended */
   uint8_t caller_key[YW_KEY_BYTES];
@@ -99,8 +105,7 @@ struct gw_worker {
   gw_req *done_head;      /* guarded by mu */
   struct evconnlistener *listeners[2];
   int index;
-  void *redis;            /* redisAsyncContext* on this loop, NULL while disconnected */
-  void *local_buckets;    /* rate limits used while Redis is unreachable */
+  void *redis;            /* gw_redis* on this loop (gw_redis.h) */
 };
 
 enum gw_kind { GW_KIND_JSON = 0, GW_KIND_GRPC, GW_KIND_GRPC_WEB, GW_KIND_GRPC_WEB_TEXT };
@@ -174,6 +179,12 @@ void gw_req_unref(gw_req *req);
 
 /* ---- gw_auth.c ------------------------------------------------------------------- */
 
+/* Process-wide, before the workers: parses the network lists into gw, makes the local
+ * rate-limit table, starts the Redis address resolver. Returns 0, or YW_EINVAL / YW_EIO /
+ * YW_ENOMEM with err saying which setting or resource (the process must not start). */
+int gw_auth_init(char *err, size_t errlen);
+/* After every worker's gw_auth_worker_free. */
+void gw_auth_free(void);
 /* Connects the worker's Redis (asynchronous, on its loop). */
 void gw_auth_worker_init(gw_worker *w);
 void gw_auth_worker_free(gw_worker *w);

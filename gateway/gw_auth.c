@@ -1,24 +1,37 @@
 /*
  * gw_auth.c - who is calling and may they: rate limits, sessions, access rules.
  *
- * One round trip to Redis per request, asynchronous on the worker's own loop (hiredis'
- * libevent adapter): a Lua script takes a token from the client address's bucket, reads
- * the session named by the bearer token's hash and takes a token from the account's
- * bucket. The script's answer decides: 429 with retry-after, 401 (no such session),
- * 403 (the route's rule refuses this caller), or on to the upstream with the caller
- * signed into the metadata.
+ * Asynchronous on the worker's own loop, through its gw_redis link (gw_redis.c: bounded
+ * waits, back-off, circuit breaker). An anonymous request costs one round trip: a Lua
+ * script takes a token from the client's bucket (its IPv4 address, or its IPv6 /64). A
+ * request with a bearer token sends, in the same write, an HMGET of the session named by
+ * the token's hash; once the session has given its subject, a second round trip takes a
+ * token from the account's bucket. The answers decide: 429 with retry-after, 401 (no
+ * such session), 403 (the route's rule refuses this caller), or on to the upstream with
+ * the caller signed into the metadata.
  *
- * Redis unreachable: rate limits fall back to buckets in this worker's memory; routes
- * that need a session answer 503, because a session cannot be checked (an unverified
- * caller is never let through).
+ * Why a second round trip rather than one script (Redis Cluster): a script may touch
+ * only the keys it is given in KEYS, and all of them must hash to one slot. The client's
+ * bucket, the session and the account's bucket belong to three independent owners, so
+ * no hash tag can put them together, and the account bucket's name (the subject) is
+ * only known after the session is read. Naming the account bucket after the session's
+ * hash tag would put it in the session's slot, but then each login would get its own
+ * budget, and an account could multiply its rate by logging in again. So each command
+ * touches exactly one key: take(client bucket) and HMGET(session) pipelined, then
+ * take(account bucket). The cost is one more round trip, for signed-in requests only.
  *
- * Offers: gw_auth_worker_init, gw_auth_worker_free, gw_authorize.
+ * Redis unreachable or slow (the link refuses at once, or a command passes its timeout):
+ * rate limits fall back to the process's own table (gw_limits.c); a public route goes
+ * on as an anonymous request; a route that needs a session answers 503, because a
+ * session cannot be checked (an unverified caller is never let through). If only the
+ * account's bucket cannot be reached, the session was already verified, and the
+ * account's local bucket applies.
+ *
+ * Offers: gw_auth_init, gw_auth_free, gw_auth_worker_init, gw_auth_worker_free,
+ * gw_authorize.
  */
 #include <arpa/inet.h>
-#include <hiredis/adapters/libevent.h>
-#include <hiredis/async.h>
 #include <hiredis/hiredis.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,53 +41,37 @@
 #include <openssl/sha.h>
 
 #include "gw.h"
+#include "gw_limits.h"
+#include "gw_net.h"
+#include "gw_redis.h"
 #include "yw_crypto.h"
 #include "yw_err.h"
 #include "yw_log.h"
 
-#define LOCAL_BUCKETS 4096
+#define LOCAL_ENTRIES 65536 /* clients the process's own table tracks at once */
 
-static const char LIMIT_SCRIPT[] =
+/* One token bucket, the only key it touches being KEYS[1]; ARGV: rate a second, burst.
+ * Answers the wait in ms, 0 when a token was taken. */
+static const char TAKE_SCRIPT[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local function take(key, rate, burst)\n"
-    "  local b = redis.call('HMGET', key, 'tokens', 'ts')\n"
-    "  local tokens, ts = tonumber(b[1]), tonumber(b[2])\n"
-    "  if tokens == nil or ts == nil then tokens = burst; ts = now end\n"
-    "  tokens = math.min(burst, tokens + (now - ts) * rate / 1000)\n"
-    "  local wait = 0\n"
-    "  if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) * 1000 / rate) end\n"
-    "  redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', now)\n"
-    "  redis.call('PEXPIRE', key, math.ceil(burst * 1000 / rate) + 1000)\n"
-    "  return wait\n"
-    "end\n"
-    "local wait = take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))\n"
-    "if wait > 0 then return {0, wait} end\n"
-    "if KEYS[2] == '' then return {1, 0} end\n"
-    "local s = redis.call('HMGET', KEYS[2], 'sub', 'kind', 'roles', 'dept', 'level', 'org')\n"
-    "if not s[1] then return {2, 0} end\n"
-    "wait = take(ARGV[5] .. ':rl:sub:' .. s[1], tonumber(ARGV[3]), tonumber(ARGV[4]))\n"
-    "if wait > 0 then return {0, wait} end\n"
-    "return {1, 0, s[1], s[2] or '', s[3] or '', s[4] or '', s[5] or '0', s[6] or ''}\n";
+    "local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
+    "local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')\n"
+    "local tokens, ts = tonumber(b[1]), tonumber(b[2])\n"
+    "if tokens == nil or ts == nil then tokens = burst; ts = now end\n"
+    "tokens = math.min(burst, tokens + math.max(0, now - ts) * rate / 1000)\n"
+    "local wait = 0\n"
+    "if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) * 1000 / rate) end\n"
+    "redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)\n"
+    "redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)\n"
+    "return wait\n";
 
 /* The script is sent by its SHA-1 (EVALSHA): Redis then neither receives nor hashes
  * its text on every request. A NOSCRIPT answer (Redis restarted) sends it once in full. */
 static char script_sha[41];
-static pthread_once_t script_once = PTHREAD_ONCE_INIT;
 
-static void script_sha_init(void) {
-  unsigned char md[SHA_DIGEST_LENGTH];
-  SHA1((const unsigned char *)LIMIT_SCRIPT, strlen(LIMIT_SCRIPT), md);
-  for (int i = 0; i < SHA_DIGEST_LENGTH; i++) snprintf(script_sha + 2 * i, 3, "%02x", md[i]);
-}
-
-/* ---- local fallback buckets ------------------------------------------------------ */
-
-struct bucket {
-  char key[64];
-  double tokens;
-  long long ts_ms;
-};
+/* The process's buckets while Redis cannot be asked, shared by every worker. */
+static gw_limits *local_limits;
 
 static long long now_ms(void) {
   struct timespec ts;
@@ -82,91 +79,68 @@ static long long now_ms(void) {
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Takes a token for key from the worker's table; returns the wait in ms (0: allowed). */
-static long local_take(gw_worker *w, const char *key, double rate, double burst) {
-  struct bucket *t = w->local_buckets;
-  if (t == NULL) return 0;
-  unsigned long long h = 1469598103934665603ULL;
-  for (const unsigned char *p = (const unsigned char *)key; *p != '\0'; p++) {
-    h ^= *p;
-    h *= 1099511628211ULL;
-  }
-  struct bucket *b = &t[h % LOCAL_BUCKETS];
-  long long now = now_ms();
-  if (strcmp(b->key, key) != 0) { /* a new key takes the slot */
-    snprintf(b->key, sizeof b->key, "%s", key);
-    b->tokens = burst;
-    b->ts_ms = now;
-  }
-  b->tokens += (double)(now - b->ts_ms) * rate / 1000.0;
-  if (b->tokens > burst) b->tokens = burst;
-  b->ts_ms = now;
-  if (b->tokens >= 1) {
-    b->tokens -= 1;
-    return 0;
-  }
-  return (long)((1 - b->tokens) * 1000.0 / rate) + 1;
+/* Takes a token for key ("ip:<client>" or "sub:<subject>") from the local table;
+ * returns the wait in ms (0: allowed). */
+static long local_take(const char *key, long rate, long burst) {
+  long wait = 0;
+  if (gw_limits_take(local_limits, key, (double)rate, (double)burst, now_ms(), &wait) != 0)
+    return 0; /* keys are built from parsed addresses and subjects; never too long */
+  return wait;
 }
 
-/* ---- Redis connection ------------------------------------------------------------ */
+/* ---- start and stop -------------------------------------------------------------- */
 
-static void on_disconnect(const redisAsyncContext *ac, int status) {
-  (void)status;
-  gw_worker *w = ac->data;
-  if (w->redis == ac) w->redis = NULL; /* hiredis frees the context itself */
-}
-
-static void on_connect(const redisAsyncContext *ac, int status) {
-  if (status != REDIS_OK) on_disconnect(ac, status);
-}
-
-static redisAsyncContext *connect_redis(gw_worker *w) {
-  const char *colon = strrchr(gw.cfg.redis_addr, ':');
-  if (colon == NULL) return NULL;
-  char host[256];
-  snprintf(host, sizeof host, "%.*s", (int)(colon - gw.cfg.redis_addr), gw.cfg.redis_addr);
-  redisAsyncContext *ac = redisAsyncConnect(host, (int)strtol(colon + 1, NULL, 10));
-  if (ac == NULL) return NULL;
-  if (ac->err != 0) {
-    redisAsyncFree(ac);
-    return NULL;
+int gw_auth_init(char *err, size_t errlen) {
+  char why[200];
+  if (gw_net_list_parse(gw.cfg.trusted_proxies, &gw.trusted_nets, why, sizeof why) != 0) {
+    snprintf(err, errlen, "YW_GATEWAY_TRUSTED_PROXIES: %s", why);
+    return YW_EINVAL;
   }
-  ac->data = w;
-  redisLibeventAttach(ac, w->base);
-  redisAsyncSetConnectCallback(ac, on_connect);
-  redisAsyncSetDisconnectCallback(ac, on_disconnect);
-  return ac;
+  if (gw_net_list_parse(gw.cfg.metrics_from, &gw.metrics_nets, why, sizeof why) != 0) {
+    snprintf(err, errlen, "YW_GATEWAY_METRICS_FROM: %s", why);
+    return YW_EINVAL;
+  }
+  unsigned char md[SHA_DIGEST_LENGTH];
+  SHA1((const unsigned char *)TAKE_SCRIPT, strlen(TAKE_SCRIPT), md);
+  for (int i = 0; i < SHA_DIGEST_LENGTH; i++) snprintf(script_sha + 2 * i, 3, "%02x", md[i]);
+  if (gw_limits_new(LOCAL_ENTRIES, &local_limits) != 0) {
+    snprintf(err, errlen, "no memory for the local rate limits");
+    return YW_ENOMEM;
+  }
+  gw_redis_settings rs = {gw.cfg.redis_addr, (int)gw.cfg.redis_connect_timeout_ms,
+                          (int)gw.cfg.redis_timeout_ms, (int)gw.cfg.redis_backoff_max_ms};
+  int rc = gw_redis_start(&rs, err, errlen);
+  if (rc != 0) {
+    gw_limits_free(local_limits);
+    local_limits = NULL;
+  }
+  return rc;
+}
+
+void gw_auth_free(void) {
+  gw_redis_stop();
+  gw_limits_free(local_limits);
+  local_limits = NULL;
 }
 
 void gw_auth_worker_init(gw_worker *w) {
-  pthread_once(&script_once, script_sha_init);
-  w->local_buckets = calloc(LOCAL_BUCKETS, sizeof(struct bucket));
-  w->redis = connect_redis(w);
+  gw_redis *link = NULL;
+  if (gw_redis_new(w->base, w->index, &link) != 0)
+    yw_log(YW_LOG_ERROR, "gateway.no_memory", NULL, "worker %d: no Redis link; local limits only",
+           w->index);
+  w->redis = link;
 }
 
 void gw_auth_worker_free(gw_worker *w) {
-  if (w->redis != NULL) {
-    redisAsyncContext *ac = w->redis;
-    w->redis = NULL;
-    ac->data = w;
-    redisAsyncFree(ac);
-  }
-  free(w->local_buckets);
-  w->local_buckets = NULL;
+  gw_redis *link = w->redis;
+  w->redis = NULL;
+  gw_redis_free(link); /* commands in flight are answered (NULL) before it returns */
 }
 
 /* ---- the client's address -------------------------------------------------------- */
 
 static int trusted(const char *addr) {
-  const char *p = gw.cfg.trusted_proxies;
-  while (p != NULL && *p != '\0') {
-    while (*p == ' ' || *p == ',') p++;
-    size_t len = strcspn(p, ",");
-    while (len > 0 && p[len - 1] == ' ') len--;
-    if (len > 0 && strncmp(addr, p, len) == 0) return 1;
-    p += strcspn(p, ",");
-  }
-  return 0;
+  return gw_net_list_match(&gw.trusted_nets, addr);
 }
 
 /* The address limits and audit records are about: the peer, or, when the peer is one
@@ -268,52 +242,139 @@ static void set_caller_field(char *dst, size_t size, const redisReply *e) {
     dst[0] = '\0';
 }
 
-static int send_script(gw_req *r, int full);
+/* What one request's Redis answers have said so far; lives in the request's arena. */
+struct auth {
+  gw_req *r;
+  int waiting;             /* first-round answers (client bucket, session) still to come */
+  int ip_failed, sess_failed;
+  long ip_wait;            /* ms; 0: the client's token was taken */
+  int found;               /* the session exists */
+  int ip_full, sub_full;   /* the script went in full after a NOSCRIPT */
+  char client[64];         /* the client's bucket name: IPv4 address or IPv6 /64 */
+  char ipkey[160], skey[160], subkey[160];
+};
 
-/* Runs on the worker's loop when the script answers (reply NULL: Redis went away). */
-static void on_limit_reply(redisAsyncContext *ac, void *reply_v, void *arg) {
-  (void)ac;
-  gw_req *r = arg;
-  redisReply *reply = reply_v;
-  if (reply != NULL && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0 &&
-      r->conn != NULL && send_script(r, 1) == 0)
-    return; /* asked again with the script's text; the same reference travels on */
-  if (r->conn == NULL || gw.stopping) { /* the client left meanwhile, or we are stopping */
-    gw_req_unref(r);
+enum take_bucket { TAKE_IP, TAKE_SUB };
+
+static int send_take(struct auth *a, enum take_bucket which, int full);
+
+static int is_noscript(const redisReply *reply) {
+  return reply != NULL && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0;
+}
+
+/* Redis could not decide (unreachable, too slow, or an answer we do not understand). */
+static void fallback(struct auth *a) {
+  gw_req *r = a->r;
+  if (r->route->def->access != GW_ACCESS_PUBLIC) {
+    gw_respond_error(r, GRPC_STATUS_UNAVAILABLE, "sessions cannot be checked now, try again shortly");
     return;
   }
-  int needs_session = r->route->def->access != GW_ACCESS_PUBLIC || r->caller.session[0] != '\0';
-  if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2) {
-    if (needs_session) {
-      gw_respond_error(r, GRPC_STATUS_UNAVAILABLE, "sessions cannot be checked now, try again shortly");
-    } else {
-      long wait = local_take(r->worker, r->caller.ip, (double)gw.cfg.rate_ip, (double)gw.cfg.burst_ip);
-      if (wait > 0) too_many(r, wait);
-      else gw_handle_authorized(r);
-    }
-    gw_req_unref(r);
-    return;
-  }
-  long long verdict = reply->element[0]->integer;
-  if (verdict == 0) {
-    too_many(r, (long)reply->element[1]->integer);
-  } else if (verdict == 2) {
+  /* A public route goes on, as anonymous: a token that cannot be checked must not
+   * name the caller to the upstream, but it is no reason to refuse what anyone may do. */
+  yw_caller *c = &r->caller;
+  char ip[sizeof c->ip];
+  memcpy(ip, c->ip, sizeof ip);
+  memset(c, 0, sizeof *c);
+  memcpy(c->ip, ip, sizeof ip);
+  c->kind = YW_CALLER_ANONYMOUS;
+  char key[8 + sizeof a->client];
+  snprintf(key, sizeof key, "ip:%s", a->client);
+  long wait = local_take(key, gw.cfg.rate_ip, gw.cfg.burst_ip);
+  if (wait > 0) too_many(r, wait);
+  else gw_handle_authorized(r);
+}
+
+/* The session was verified but its account's bucket in Redis could not be reached. */
+static void account_local(struct auth *a) {
+  gw_req *r = a->r;
+  char key[8 + sizeof r->caller.subject];
+  snprintf(key, sizeof key, "sub:%s", r->caller.subject);
+  long wait = local_take(key, gw.cfg.rate_subject, gw.cfg.burst_subject);
+  if (wait > 0) too_many(r, wait);
+  else if (check_rule(r) == 0) gw_handle_authorized(r);
+}
+
+/* Both first-round answers are in: decide, or ask for the account's bucket. */
+static void decide(struct auth *a) {
+  gw_req *r = a->r;
+  if (r->conn == NULL || gw.stopping) return; /* the client left meanwhile, or we are stopping */
+  int has_session = a->skey[0] != '\0';
+  if (a->ip_failed || (has_session && a->sess_failed)) {
+    fallback(a);
+  } else if (a->ip_wait > 0) {
+    too_many(r, a->ip_wait);
+  } else if (!has_session) {
+    if (check_rule(r) == 0) gw_handle_authorized(r);
+  } else if (!a->found) {
     gw_respond_error(r, GRPC_STATUS_UNAUTHENTICATED, "the access token has expired or was revoked");
   } else {
-    if (reply->elements >= 7) {
-      yw_caller *c = &r->caller;
-      set_caller_field(c->subject, sizeof c->subject, reply->element[2]);
-      char kind[16];
-      set_caller_field(kind, sizeof kind, reply->element[3]);
-      c->kind = strcmp(kind, "staff") == 0 ? YW_CALLER_STAFF : YW_CALLER_PERSON;
-      set_caller_field(c->roles, sizeof c->roles, reply->element[4]);
-      set_caller_field(c->department, sizeof c->department, reply->element[5]);
-      char level[8];
-      set_caller_field(level, sizeof level, reply->element[6]);
-      c->level = (int)strtol(level, NULL, 10);
-      if (reply->elements >= 8) set_caller_field(c->org, sizeof c->org, reply->element[7]);
+    snprintf(a->subkey, sizeof a->subkey, "%s:rl:sub:%s", gw.cfg.redis_prefix, r->caller.subject);
+    r->refs++;
+    if (send_take(a, TAKE_SUB, 0) != 0) {
+      r->refs--;
+      account_local(a);
     }
-    if (check_rule(r) == 0) gw_handle_authorized(r);
+  }
+}
+
+/* The client's bucket answered (reply NULL: timed out or Redis went away). */
+static void on_ip(void *reply_v, void *arg) {
+  struct auth *a = arg;
+  gw_req *r = a->r;
+  redisReply *reply = reply_v;
+  if (is_noscript(reply) && !a->ip_full && r->conn != NULL && !gw.stopping &&
+      send_take(a, TAKE_IP, 1) == 0)
+    return; /* asked again with the script's text; the same reference travels on */
+  if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
+    a->ip_wait = (long)reply->integer;
+  else
+    a->ip_failed = 1;
+  if (--a->waiting == 0) decide(a);
+  gw_req_unref(r);
+}
+
+/* The session answered: HMGET sub kind roles dept level org. */
+static void on_session(void *reply_v, void *arg) {
+  struct auth *a = arg;
+  gw_req *r = a->r;
+  redisReply *reply = reply_v;
+  if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 6) {
+    if (reply->element[0]->type == REDIS_REPLY_STRING) {
+      a->found = 1;
+      yw_caller *c = &r->caller;
+      set_caller_field(c->subject, sizeof c->subject, reply->element[0]);
+      char kind[16];
+      set_caller_field(kind, sizeof kind, reply->element[1]);
+      c->kind = strcmp(kind, "staff") == 0 ? YW_CALLER_STAFF : YW_CALLER_PERSON;
+      set_caller_field(c->roles, sizeof c->roles, reply->element[2]);
+      set_caller_field(c->department, sizeof c->department, reply->element[3]);
+      char level[8];
+      set_caller_field(level, sizeof level, reply->element[4]);
+      c->level = (int)strtol(level, NULL, 10);
+      set_caller_field(c->org, sizeof c->org, reply->element[5]);
+    }
+  } else {
+    a->sess_failed = 1;
+  }
+  if (--a->waiting == 0) decide(a);
+  gw_req_unref(r);
+}
+
+/* The account's bucket answered. */
+static void on_sub(void *reply_v, void *arg) {
+  struct auth *a = arg;
+  gw_req *r = a->r;
+  redisReply *reply = reply_v;
+  if (is_noscript(reply) && !a->sub_full && r->conn != NULL && !gw.stopping &&
+      send_take(a, TAKE_SUB, 1) == 0)
+    return;
+  if (r->conn != NULL && !gw.stopping) {
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER)
+      account_local(a);
+    else if (reply->integer > 0)
+      too_many(r, (long)reply->integer);
+    else if (check_rule(r) == 0)
+      gw_handle_authorized(r);
   }
   gw_req_unref(r);
 }
@@ -337,27 +398,47 @@ void gw_authorize(gw_req *r) {
     return;
   }
 
+  struct auth *a = yw_arena_alloc(r->arena, sizeof *a);
+  if (a == NULL) {
+    gw_respond_error(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory; try again shortly");
+    return;
+  }
+  memset(a, 0, sizeof *a);
+  a->r = r;
+  if (gw_net_client_key(c->ip, a->client, sizeof a->client) != 0)
+    snprintf(a->client, sizeof a->client, "%s", c->ip); /* not an IP peer: the text itself */
+  snprintf(a->ipkey, sizeof a->ipkey, "%s:rl:ip:%s", gw.cfg.redis_prefix, a->client);
+  if (c->session[0] != '\0')
+    snprintf(a->skey, sizeof a->skey, "%s:sess:%s", gw.cfg.redis_prefix, c->session);
+
   r->refs++;
-  if (send_script(r, 0) != 0) on_limit_reply(NULL, NULL, r); /* as if Redis were down */
+  if (send_take(a, TAKE_IP, 0) != 0) { /* the link is down: answer now, without waiting */
+    r->refs--;
+    fallback(a);
+    return;
+  }
+  a->waiting = 1;
+  if (a->skey[0] != '\0') {
+    /* pipelined behind the client's bucket: one round trip for both */
+    const char *argv[] = {"HMGET", a->skey, "sub", "kind", "roles", "dept", "level", "org"};
+    r->refs++;
+    if (gw_redis_command(r->worker->redis, 8, argv, NULL, on_session, a) == 0) {
+      a->waiting++;
+    } else {
+      r->refs--;
+      a->sess_failed = 1; /* decided when the client's bucket answers */
+    }
+  }
 }
 
-/* Sends the limits script for r (by SHA-1, or in full). 0 when sent. */
-static int send_script(gw_req *r, int full) {
-  gw_worker *w = r->worker;
-  if (w->redis == NULL) w->redis = connect_redis(w);
-  if (w->redis == NULL) return -1;
-  const yw_caller *c = &r->caller;
-  char ipkey[128], skey[128], rate_ip[24], burst_ip[24], rate_sub[24], burst_sub[24];
-  snprintf(ipkey, sizeof ipkey, "%s:rl:ip:%s", gw.cfg.redis_prefix, c->ip);
-  if (c->session[0] != '\0')
-    snprintf(skey, sizeof skey, "%s:sess:%s", gw.cfg.redis_prefix, c->session);
-  else
-    skey[0] = '\0';
-  snprintf(rate_ip, sizeof rate_ip, "%ld", gw.cfg.rate_ip);
-  snprintf(burst_ip, sizeof burst_ip, "%ld", gw.cfg.burst_ip);
-  snprintf(rate_sub, sizeof rate_sub, "%ld", gw.cfg.rate_subject);
-  snprintf(burst_sub, sizeof burst_sub, "%ld", gw.cfg.burst_subject);
-  const char *argv[] = {full ? "EVAL" : "EVALSHA", full ? LIMIT_SCRIPT : script_sha, "2", ipkey,
-                        skey, rate_ip, burst_ip, rate_sub, burst_sub, gw.cfg.redis_prefix};
-  return redisAsyncCommandArgv(w->redis, on_limit_reply, r, 10, argv, NULL) == REDIS_OK ? 0 : -1;
+/* Sends the bucket script for one of a's buckets (by SHA-1, or in full). 0 when sent. */
+static int send_take(struct auth *a, enum take_bucket which, int full) {
+  char rate[24], burst[24];
+  snprintf(rate, sizeof rate, "%ld", which == TAKE_IP ? gw.cfg.rate_ip : gw.cfg.rate_subject);
+  snprintf(burst, sizeof burst, "%ld", which == TAKE_IP ? gw.cfg.burst_ip : gw.cfg.burst_subject);
+  const char *argv[] = {full ? "EVAL" : "EVALSHA", full ? TAKE_SCRIPT : script_sha, "1",
+                        which == TAKE_IP ? a->ipkey : a->subkey, rate, burst};
+  if (full && which == TAKE_IP) a->ip_full = 1;
+  if (full && which == TAKE_SUB) a->sub_full = 1;
+  return gw_redis_command(a->r->worker->redis, 6, argv, NULL, which == TAKE_IP ? on_ip : on_sub, a);
 }

@@ -340,19 +340,6 @@ static int handle_cors(gw_req *r) {
 
 /* ---- built-in endpoints ---------------------------------------------------------- */
 
-/* 1 when addr starts with one of the comma-separated prefixes in list. */
-static int prefix_listed(const char *list, const char *addr) {
-  const char *p = list;
-  while (*p != '\0') {
-    while (*p == ' ' || *p == ',') p++;
-    size_t len = strcspn(p, ",");
-    while (len > 0 && p[len - 1] == ' ') len--;
-    if (len > 0 && strncmp(addr, p, len) == 0) return 1;
-    p += strcspn(p, ",");
-  }
-  return 0;
-}
-
 static int handle_builtin(gw_req *r, const char *path) {
   if (strcmp(path, "/healthz") == 0) {
     r->metric_slot = gw.slot_builtin;
@@ -377,7 +364,7 @@ static int handle_builtin(gw_req *r, const char *path) {
   }
   if (strcmp(path, "/metrics") == 0) {
     r->metric_slot = gw.slot_builtin;
-    if (!prefix_listed(gw.cfg.metrics_from, r->peer_ip)) {
+    if (!gw_net_list_match(&gw.metrics_nets, r->peer_ip)) {
       respond_error_http(r, 403, GRPC_STATUS_PERMISSION_DENIED, "metrics are for the operators' network");
       return 1;
     }

@@ -72,9 +72,10 @@ static const yw_cfg_entry config[] = {
     {"YW_CALLER_KEY", YW_CFG_STR, "", 0, 0, "64 hex: signs the caller for the services",
      &gw.cfg.caller_key},
     {"YW_GATEWAY_METRICS_FROM", YW_CFG_STR, "127.0.0.1,::1", 0, 0,
-     "address prefixes allowed to read /metrics (comma-separated)", &gw.cfg.metrics_from},
+     "networks allowed to read /metrics (comma-separated CIDR; an address is a /32 or /128)",
+     &gw.cfg.metrics_from},
     {"YW_GATEWAY_TRUSTED_PROXIES", YW_CFG_STR, "", 0, 0,
-     "address prefixes of our load balancers, whose X-Forwarded-For is believed",
+     "networks of our load balancers, whose X-Forwarded-For is believed (comma-separated CIDR)",
      &gw.cfg.trusted_proxies},
     {"YW_GATEWAY_RATE_IP", YW_CFG_INT, "100", 1, 10000000, "requests per second per address",
      &gw.cfg.rate_ip},
@@ -83,6 +84,13 @@ static const yw_cfg_entry config[] = {
      &gw.cfg.rate_subject},
     {"YW_GATEWAY_BURST_SUBJECT", YW_CFG_INT, "40", 1, 10000000, "burst per account",
      &gw.cfg.burst_subject},
+    {"YW_GATEWAY_REDIS_TIMEOUT_MS", YW_CFG_INT, "250", 10, 10000,
+     "longest wait for a Redis answer; then local limits (public) or 503 (sessions)",
+     &gw.cfg.redis_timeout_ms},
+    {"YW_GATEWAY_REDIS_CONNECT_TIMEOUT_MS", YW_CFG_INT, "1000", 10, 30000,
+     "longest wait for a connection to Redis", &gw.cfg.redis_connect_timeout_ms},
+    {"YW_GATEWAY_REDIS_BACKOFF_MAX_MS", YW_CFG_INT, "2000", 100, 60000,
+     "longest pause between attempts to reach Redis again", &gw.cfg.redis_backoff_max_ms},
     {"YW_LOG_LEVEL", YW_CFG_STR, "info", 0, 0, "debug, info, warn or error", &gw.cfg.log_level},
 };
 #define NCONFIG (sizeof config / sizeof config[0])
@@ -263,6 +271,10 @@ int main(int argc, char **argv) {
     gw_routes_free(&gw.routes);
     return 0;
   }
+  if (gw_auth_init(err, sizeof err) != 0) {
+    fprintf(stderr, "yw-gateway: %s\n", err);
+    return 2;
+  }
 
   /* metric slots: one per route, then pass-through, built-in, unmatched */
   size_t nslots = gw.routes.n + 3;
@@ -343,6 +355,7 @@ int main(int argc, char **argv) {
    * not upstream channels already gone */
   gw.stopping = 1;
   for (size_t i = 0; i < nw; i++) gw_auth_worker_free(&workers[i]);
+  gw_auth_free();
   for (size_t i = 0; i < gw.n_upstreams; i++) yw_rpc_channel_free(gw.upstreams[i].channel);
   yw_rpc_client_free(gw.client);
   for (size_t i = 0; i < nw; i++) {
