@@ -160,14 +160,21 @@ struct gw_req {
   uint8_t *up_data;       /* malloc */
   size_t up_len;
   char *up_trailers;      /* malloc: "key:value\r\n" lines of the upstream's custom trailers */
+  char up_retry_after[16]; /* the upstream's retry-after trailer, "" when none */
+  yw_rpc_pending *up_call; /* the upstream call in flight (the worker's thread owns it) */
 };
 
 /* ---- gw_conn.c ------------------------------------------------------------------- */
 
 /* Opens the worker's listeners. Returns 0 or YW_EIO. */
 int gw_worker_listen(gw_worker *w);
-/* Closes the worker's listeners (graceful stop). */
+/* Closes the worker's listeners. */
 void gw_worker_unlisten(gw_worker *w);
+/* Graceful stop, on the worker's thread: closes the listeners, sends GOAWAY on HTTP/2,
+ * answers HTTP/1.1 with connection: close, closes idle connections at once and the rest
+ * once their requests are answered, or after gw.cfg.drain_ms. The worker's loop ends when
+ * its last connection is gone. */
+void gw_worker_drain(gw_worker *w);
 /* Sends the answer of req (status, resp_headers, resp_body, trailers) on its
  * connection. Must run on the worker's thread. */
 void gw_conn_respond(gw_req *req);
@@ -199,6 +206,10 @@ void gw_handle_authorized(gw_req *req);
 
 /* Handles a complete request; answers now or after an upstream call. */
 void gw_handle_request(gw_req *req);
+/* The client reset the stream or closed the connection before req was answered: logs
+ * it (status 499), counts it and cancels its upstream call. Worker's thread; req->conn
+ * is still set. */
+void gw_handle_client_gone(gw_req *req);
 /* Runs on the worker's thread when an upstream call of req has finished. */
 void gw_handle_upstream_done(gw_req *req);
 /* Answers req with an error in the shape its kind expects (JSON body or gRPC status). */

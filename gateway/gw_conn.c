@@ -109,6 +109,9 @@ void gw_req_unref(gw_req *r) {
 static void req_detach(gw_req *r) {
   gw_conn *c = r->conn;
   if (c == NULL) return;
+  /* every "the client is gone" passes here: an unanswered request is logged as 499
+   * and its upstream call cancelled */
+  if (!r->responded) gw_handle_client_gone(r);
   if (r->conn_prev != NULL) r->conn_prev->conn_next = r->conn_next;
   else c->reqs = r->conn_next;
   if (r->conn_next != NULL) r->conn_next->conn_prev = r->conn_prev;

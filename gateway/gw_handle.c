@@ -54,14 +54,8 @@ static const char *kind_name(enum gw_kind k) {
   }
 }
 
-/* Adds the common headers, records metrics and the access log, and sends. */
-static void finish(gw_req *r) {
-  gw_req_add_header(r, "x-request-id", r->request_id);
-  if (r->cors_origin != NULL) {
-    gw_req_add_header(r, "access-control-allow-origin", r->cors_origin);
-    gw_req_add_header(r, "access-control-expose-headers", CORS_EXPOSE_HEADERS);
-    gw_req_add_header(r, "vary", "origin");
-  }
+/* Records the metrics and the access-log line of r with its status. */
+static void finish_log(gw_req *r) {
   double secs = elapsed_seconds(r);
   gw_metrics_observe(r->metric_slot, r->status, secs);
   json_t *f = json_object();
@@ -81,6 +75,17 @@ static void finish(gw_req *r) {
     json_object_set_new(f, "durationMs", json_real(secs * 1000.0));
     yw_log_json(YW_LOG_INFO, "http.access", f);
   }
+}
+
+/* Adds the common headers, records metrics and the access log, and sends. */
+static void finish(gw_req *r) {
+  gw_req_add_header(r, "x-request-id", r->request_id);
+  if (r->cors_origin != NULL) {
+    gw_req_add_header(r, "access-control-allow-origin", r->cors_origin);
+    gw_req_add_header(r, "access-control-expose-headers", CORS_EXPOSE_HEADERS);
+    gw_req_add_header(r, "vary", "origin");
+  }
+  finish_log(r);
   gw_conn_respond(r);
 }
 
@@ -347,17 +352,19 @@ static int handle_builtin(gw_req *r, const char *path) {
     return 1;
   }
   if (strcmp(path, "/readyz") == 0) {
+    /* Ready means this gateway can serve: it is listening and not draining. Redis down
+     * only degrades it (public routes go on under local limits) and a sick upstream
+     * only fails its own routes, so neither takes the gateway out of the balancer;
+     * both are reported for the operators. */
     r->metric_slot = gw.slot_builtin;
     json_t *body = json_object();
     json_t *deps = json_object();
-    int ready = gw.redis_ok;
-    json_object_set_new(deps, "redis", json_string(gw.redis_ok ? "ok" : "unavailable"));
-    for (size_t i = 0; i < gw.n_upstreams; i++) {
-      int ok = gw.upstreams[i].healthy;
-      ready = ready && ok;
-      json_object_set_new(deps, gw.upstreams[i].name, json_string(ok ? "ok" : "unavailable"));
-    }
-    json_object_set_new(body, "status", json_string(ready ? "ready" : "not ready"));
+    int ready = !gw.stopping;
+    json_object_set_new(deps, "redis", json_string(gw.redis_ok ? "ok" : "unavailable (local limits)"));
+    for (size_t i = 0; i < gw.n_upstreams; i++)
+      json_object_set_new(deps, gw.upstreams[i].name,
+                          json_string(gw.upstreams[i].healthy ? "ok" : "unavailable"));
+    json_object_set_new(body, "status", json_string(ready ? "ready" : "draining"));
     json_object_set_new(body, "dependencies", deps);
     respond_json(r, ready ? 200 : 503, body);
     return 1;
@@ -400,6 +407,15 @@ static void on_upstream_done(void *arg, const yw_rpc_result *res) {
     else r->up_status = GRPC_STATUS_RESOURCE_EXHAUSTED;
   }
   r->up_len = res->len;
+  for (size_t i = 0; i < res->trailing_md->count; i++) {
+    const grpc_metadata *m = &res->trailing_md->metadata[i];
+    if (grpc_slice_str_cmp(m->key, "retry-after") == 0 && GRPC_SLICE_LENGTH(m->value) < 16 &&
+        GRPC_SLICE_LENGTH(m->value) > 0 &&
+        strspn((const char *)GRPC_SLICE_START_PTR(m->value), "0123456789") >=
+            GRPC_SLICE_LENGTH(m->value))
+      snprintf(r->up_retry_after, sizeof r->up_retry_after, "%.*s",
+               (int)GRPC_SLICE_LENGTH(m->value), (const char *)GRPC_SLICE_START_PTR(m->value));
+  }
   if (r->kind != GW_KIND_JSON) {
     /* custom trailing metadata goes back: as trailers, or inside the grpc-web trailer
      * frame; binary (-bin) values are left out */
@@ -489,8 +505,8 @@ void gw_handle_authorized(gw_req *r) {
     }
   }
   r->refs++;
-  int rc = yw_rpc_call_start(up->channel, r->route->grpc_path, r->payload, r->payload_len, md, nmd,
-                             timeout, on_upstream_done, r);
+  int rc = yw_rpc_call_start_ex(up->channel, r->route->grpc_path, r->payload, r->payload_len, md,
+                                nmd, timeout, on_upstream_done, r, &r->up_call);
   if (rc != 0) {
     r->refs--;
     gw_respond_error(r, rc == YW_EINVAL ? GRPC_STATUS_INVALID_ARGUMENT : GRPC_STATUS_INTERNAL,
@@ -505,7 +521,18 @@ static void call_upstream(gw_req *r, const uint8_t *data, size_t len) {
   gw_authorize(r);
 }
 
+void gw_handle_client_gone(gw_req *r) {
+  /* a request whose head never completed was never dispatched: nothing to log */
+  if (r->responded || r->request_id[0] == '\0') return;
+  /* nginx's 499: the client closed the request before the answer */
+  r->status = 499;
+  finish_log(r);
+  if (r->up_call != NULL) yw_rpc_pending_cancel(r->up_call);
+}
+
 void gw_handle_upstream_done(gw_req *r) {
+  yw_rpc_pending_release(r->up_call);
+  r->up_call = NULL;
   if (r->conn != NULL) {
     if (r->up_status != GRPC_STATUS_OK && r->up_status != GRPC_STATUS_INVALID_ARGUMENT &&
         r->up_status != GRPC_STATUS_NOT_FOUND && r->up_status != GRPC_STATUS_FAILED_PRECONDITION &&
@@ -522,6 +549,8 @@ void gw_handle_upstream_done(gw_req *r) {
         msg = "the service did not answer in time";
       else if (r->up_status == GRPC_STATUS_INTERNAL || r->up_status == GRPC_STATUS_UNKNOWN)
         msg = "internal error";
+      if (r->up_status == GRPC_STATUS_RESOURCE_EXHAUSTED)
+        gw_req_add_header(r, "retry-after", r->up_retry_after[0] != '\0' ? r->up_retry_after : "1");
       gw_respond_error(r, r->up_status, msg);
     } else {
       ProtobufCMessage *resp = protobuf_c_message_unpack(

@@ -16,7 +16,10 @@ E2E_PASSES=0
 
 E2E_PRIVATE_PG=""
 e2e_cleanup() {
-  [ -n "$E2E_PRIVATE_PG" ] && kill -CONT "$(head -1 "$E2E_PRIVATE_PG/data/postmaster.pid" 2>/dev/null)" 2>/dev/null
+  if [ -n "$E2E_PRIVATE_PG" ] && [ -f "$E2E_PRIVATE_PG/data/postmaster.pid" ]; then
+    local pm; pm="$(head -1 "$E2E_PRIVATE_PG/data/postmaster.pid")"
+    kill -CONT "$pm" $(pgrep -P "$pm") 2>/dev/null || true
+  fi
   [ -n "${REDIS_PID:-}" ] && kill -CONT "$REDIS_PID" 2>/dev/null
   for pid in "${E2E_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${E2E_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
@@ -95,7 +98,8 @@ e2e_start() {
   GWS="https://127.0.0.1:$tport"
   GW_PORT="$gport"
   for _ in $(seq 150); do
-    curl -fsS "$GW/readyz" >/dev/null 2>&1 && curl -fsS "$FAKES/healthz" >/dev/null 2>&1 && return 0
+    # ready, and every dependency the gateway reports is up
+    curl -fsS "$GW/readyz" 2>/dev/null | grep -qv unavailable && curl -fsS "$FAKES/healthz" >/dev/null 2>&1 && return 0
     sleep 0.2
   done
   echo "the processes did not become ready"; curl -sS "$GW/readyz"; tail -20 "$E2E_TMP"/*.log
