@@ -17,15 +17,27 @@
  * in flight and a list of them, so that freeing it cancels them and waits for their
  * callbacks.
  *
+ * Mutual TLS: yw_rpc_client_set_tls reads the CA, certificate and key once and keeps
+ * their text; each channel opened afterwards gets SSL credentials made from it (gRPC
+ * copies the text), so nothing is read from disk after start-up. The same reading and
+ * checking (yw_rpc_tls_read) serves yw_rpc_server_new_tls.
+ *
  * Offers: yw_rpc_client_new, yw_rpc_client_free, yw_rpc_channel_new,
  * yw_rpc_channel_free, yw_rpc_channel_target, yw_rpc_call_start, yw_rpc_call_start_ex,
- * yw_rpc_pending_cancel, yw_rpc_pending_release, yw_rpc_call_sync, yw_rpc_health_check.
+ * yw_rpc_pending_cancel, yw_rpc_pending_release, yw_rpc_call_sync, yw_rpc_health_check,
+ * yw_rpc_tls_from_settings, yw_rpc_tls_read, yw_rpc_tls_pem_free, yw_rpc_client_set_tls.
  */
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +57,8 @@ struct yw_rpc_client {
   pthread_cond_t cv;
   struct yw_rpc_pending *live; /* calls in flight, guarded by mu */
   int closing;                 /* no new calls, guarded by mu */
+  yw_rpc_tls_pem tls_pem;      /* set by yw_rpc_client_set_tls; ca NULL: cleartext */
+  char *tls_server_name;       /* GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, or NULL */
 };
 
 struct yw_rpc_channel {
@@ -197,8 +211,18 @@ void yw_rpc_client_free(yw_rpc_client *c) {
   grpc_completion_queue_destroy(c->cq);
   pthread_mutex_destroy(&c->mu);
   pthread_cond_destroy(&c->cv);
+  yw_rpc_tls_pem_free(&c->tls_pem);
+  free(c->tls_server_name);
   free(c);
   grpc_shutdown();
+}
+
+/* A new reference to the credentials of c's channels: cleartext, or TLS with the
+ * client's certificate after yw_rpc_client_set_tls. */
+static grpc_channel_credentials *channel_credentials(const yw_rpc_client *c) {
+  if (c->tls_pem.ca == NULL) return grpc_insecure_credentials_create();
+  grpc_ssl_pem_key_cert_pair pair = {c->tls_pem.key, c->tls_pem.cert};
+  return grpc_ssl_credentials_create(c->tls_pem.ca, &pair, NULL, NULL);
 }
 
 yw_rpc_channel *yw_rpc_channel_new(yw_rpc_client *c, const char *target, int n_connections,
@@ -216,9 +240,9 @@ yw_rpc_channel *yw_rpc_channel_new(yw_rpc_client *c, const char *target, int n_c
     free(ch);
     return NULL;
   }
-  grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+  grpc_channel_credentials *creds = channel_credentials(c);
   for (int i = 0; i < n_connections; i++) {
-    grpc_arg args[5];
+    grpc_arg args[7];
     memset(args, 0, sizeof args);
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
@@ -236,7 +260,24 @@ yw_rpc_channel *yw_rpc_channel_new(yw_rpc_client *c, const char *target, int n_c
     args[4].type = GRPC_ARG_STRING;
     args[4].key = GRPC_ARG_LB_POLICY_NAME;
     args[4].value.string = "round_robin";
-    grpc_channel_args ca = {5, args};
+    /* a copy that comes back is used again within seconds, not gRPC's two minutes */
+    args[5].type = GRPC_ARG_INTEGER;
+    args[5].key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS;
+    args[5].value.integer = 250;
+    args[6].type = GRPC_ARG_INTEGER;
+    args[6].key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS;
+    args[6].value.integer = 3000;
+    grpc_channel_args ca = {7, args};
+    /* the name the server's certificate must carry, when it is not the target's host */
+    grpc_arg named[sizeof args / sizeof args[0] + 1];
+    if (c->tls_server_name != NULL) {
+      memcpy(named, args, ca.num_args * sizeof *args);
+      named[ca.num_args].type = GRPC_ARG_STRING;
+      named[ca.num_args].key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
+      named[ca.num_args].value.string = c->tls_server_name;
+      ca.args = named;
+      ca.num_args++;
+    }
     ch->chans[i] = grpc_channel_create(target, creds, &ca);
   }
   grpc_channel_credentials_release(creds);
@@ -428,4 +469,211 @@ grpc_status_code yw_rpc_call_sync(yw_rpc_channel *ch, const char *method,
   free(w.message);
   free(w.data);
   return st;
+}
+
+/* ---- mutual TLS ------------------------------------------------------------------ */
+
+#define TLS_FILE_MAX (1 << 20) /* a CA bundle, a chain or a key is far smaller */
+
+static void set_err(char *err, size_t err_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t err_size, const char *fmt, ...) {
+  if (err == NULL || err_size == 0) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, err_size, fmt, ap);
+  va_end(ap);
+}
+
+int yw_rpc_tls_from_settings(yw_rpc_tls *tls, const char *ca, const char *cert,
+                             const char *key, const char *server_name, char *err,
+                             size_t err_size) {
+  static const char *const names[3] = {"YW_TLS_CA", "YW_TLS_CERT", "YW_TLS_KEY"};
+  const char *values[3] = {ca, cert, key};
+  memset(tls, 0, sizeof *tls);
+  int n_set = 0;
+  for (int i = 0; i < 3; i++)
+    if (values[i] != NULL && values[i][0] != '\0') n_set++;
+  if (n_set == 0) return 0;
+  if (n_set < 3) {
+    char missing[64] = "";
+    size_t used = 0;
+    for (int i = 0; i < 3; i++) {
+      if (values[i] != NULL && values[i][0] != '\0') continue;
+      int w = snprintf(missing + used, sizeof missing - used, "%s%s", used > 0 ? " and " : "",
+                       names[i]);
+      if (w > 0 && (size_t)w < sizeof missing - used) used += (size_t)w;
+    }
+    set_err(err, err_size,
+            "mutual TLS needs YW_TLS_CA, YW_TLS_CERT and YW_TLS_KEY together, but %s %s "
+            "empty; set all three, or none for cleartext gRPC",
+            missing, n_set == 2 ? "is" : "are");
+    return YW_EINVAL;
+  }
+  tls->ca_file = ca;
+  tls->cert_file = cert;
+  tls->key_file = key;
+  tls->server_name = server_name != NULL && server_name[0] != '\0' ? server_name : NULL;
+  return 1;
+}
+
+/* Reads the whole of path (what says which file it is) into *out, NUL-terminated. */
+static int read_pem_file(const char *what, const char *path, char **out, char *err,
+                         size_t err_size) {
+  *out = NULL;
+  if (path == NULL || path[0] == '\0') {
+    set_err(err, err_size, "no %s file given", what);
+    return YW_EINVAL;
+  }
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) {
+    set_err(err, err_size, "%s file %s: %s", what, path, strerror(errno));
+    return YW_EIO;
+  }
+  int rc = 0;
+  size_t len = 0, cap = 4096;
+  char *buf = malloc(cap);
+  if (buf == NULL) rc = YW_ENOMEM;
+  while (rc == 0) {
+    if (len > TLS_FILE_MAX) {
+      set_err(err, err_size, "%s file %s: larger than %d bytes", what, path, TLS_FILE_MAX);
+      rc = YW_ETOOBIG;
+      break;
+    }
+    if (len + 1 >= cap) {
+      /* at most TLS_FILE_MAX + 2: one byte past the cap is enough to know */
+      size_t want = cap * 2 < TLS_FILE_MAX + 2 ? cap * 2 : TLS_FILE_MAX + 2;
+      char *grown = realloc(buf, want);
+      if (grown == NULL) {
+        rc = YW_ENOMEM;
+        break;
+      }
+      buf = grown;
+      cap = want;
+    }
+    size_t n = fread(buf + len, 1, cap - 1 - len, f);
+    len += n;
+    if (n == 0) {
+      if (ferror(f)) {
+        set_err(err, err_size, "%s file %s: %s", what, path, strerror(errno));
+        rc = YW_EIO;
+      }
+      break;
+    }
+  }
+  fclose(f);
+  if (rc == 0 && memchr(buf, '\0', len) != NULL) {
+    set_err(err, err_size, "%s file %s is not PEM text", what, path);
+    rc = YW_EINVAL;
+  }
+  if (rc != 0) {
+    if (rc == YW_ENOMEM) set_err(err, err_size, "%s file %s: out of memory", what, path);
+    if (buf != NULL) OPENSSL_cleanse(buf, cap);
+    free(buf);
+    return rc;
+  }
+  buf[len] = '\0';
+  *out = buf;
+  return 0;
+}
+
+/* Refuses a passphrase prompt: keys must not be encrypted. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u) {
+  (void)buf;
+  (void)size;
+  (void)rwflag;
+  (void)u;
+  return -1;
+}
+
+/* Checks that pem holds what yw_rpc_tls_read promises. */
+static int check_pem(const yw_rpc_tls *tls, const yw_rpc_tls_pem *pem, char *err,
+                     size_t err_size) {
+  int rc = YW_EINVAL, n_ca = 0;
+  X509 *cert = NULL;
+  EVP_PKEY *key = NULL;
+  BIO *b = BIO_new_mem_buf(pem->ca, -1);
+  if (b == NULL) goto nomem;
+  for (;;) {
+    X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    if (x == NULL) break;
+    n_ca++;
+    X509_free(x);
+  }
+  BIO_free(b);
+  if (n_ca == 0) {
+    set_err(err, err_size, "CA file %s holds no PEM certificate", tls->ca_file);
+    goto out;
+  }
+  b = BIO_new_mem_buf(pem->cert, -1);
+  if (b == NULL) goto nomem;
+  cert = PEM_read_bio_X509(b, NULL, NULL, NULL);
+  BIO_free(b);
+  if (cert == NULL) {
+    set_err(err, err_size, "certificate file %s holds no PEM certificate", tls->cert_file);
+    goto out;
+  }
+  b = BIO_new_mem_buf(pem->key, -1);
+  if (b == NULL) goto nomem;
+  key = PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL);
+  BIO_free(b);
+  if (key == NULL) {
+    set_err(err, err_size, "key file %s holds no unencrypted PEM private key", tls->key_file);
+    goto out;
+  }
+  if (X509_check_private_key(cert, key) != 1) {
+    set_err(err, err_size, "the key in %s does not belong to the certificate in %s",
+            tls->key_file, tls->cert_file);
+    goto out;
+  }
+  rc = 0;
+  goto out;
+nomem:
+  set_err(err, err_size, "out of memory checking the TLS files");
+  rc = YW_ENOMEM;
+out:
+  X509_free(cert);
+  EVP_PKEY_free(key);
+  ERR_clear_error(); /* what failed is said in err; leave gRPC's OpenSSL queue clean */
+  return rc;
+}
+
+int yw_rpc_tls_read(const yw_rpc_tls *tls, yw_rpc_tls_pem *out, char *err, size_t err_size) {
+  memset(out, 0, sizeof *out);
+  int rc = read_pem_file("CA", tls->ca_file, &out->ca, err, err_size);
+  if (rc == 0) rc = read_pem_file("certificate", tls->cert_file, &out->cert, err, err_size);
+  if (rc == 0) rc = read_pem_file("key", tls->key_file, &out->key, err, err_size);
+  if (rc == 0) rc = check_pem(tls, out, err, err_size);
+  if (rc != 0) yw_rpc_tls_pem_free(out);
+  return rc;
+}
+
+void yw_rpc_tls_pem_free(yw_rpc_tls_pem *pem) {
+  if (pem == NULL) return;
+  if (pem->key != NULL) OPENSSL_cleanse(pem->key, strlen(pem->key));
+  free(pem->ca);
+  free(pem->cert);
+  free(pem->key);
+  memset(pem, 0, sizeof *pem);
+}
+
+int yw_rpc_client_set_tls(yw_rpc_client *c, const yw_rpc_tls *tls, char *err,
+                          size_t err_size) {
+  yw_rpc_tls_pem pem;
+  int rc = yw_rpc_tls_read(tls, &pem, err, err_size);
+  if (rc != 0) return rc;
+  char *name = NULL;
+  if (tls->server_name != NULL && tls->server_name[0] != '\0') {
+    name = strdup(tls->server_name);
+    if (name == NULL) {
+      yw_rpc_tls_pem_free(&pem);
+      set_err(err, err_size, "out of memory");
+      return YW_ENOMEM;
+    }
+  }
+  yw_rpc_tls_pem_free(&c->tls_pem);
+  free(c->tls_server_name);
+  c->tls_pem = pem;
+  c->tls_server_name = name;
+  return 0;
 }
