@@ -4,7 +4,9 @@
 # the same gateway as the baseline, all in one run against `./dev up`. With nginx
 # installed (apt-get install nginx-light) the same gRPC calls also go through nginx
 # grpc_pass in front of the same yw-catalog, for a ratio against a known proxy; with
-# Debian's grpc-gateway packages installed (golang-go golang-grpc-gateway
+# Debian's nghttp2-server installed, nghttpd serving a file of the same size is the
+# static ceiling for the gateway's /healthz; with Debian's grpc-gateway packages
+# installed (golang-go golang-grpc-gateway
 # golang-github-grpc-ecosystem-grpc-gateway-dev golang-goprotobuf-dev
 # golang-google-grpc-dev golang-google-genproto-dev), the same JSON routes also go
 # through a grpc-gateway built from bench/grpc-gateway (routes in routes.yaml, no
@@ -48,6 +50,18 @@ run() { # run NAME h2load-args...
 }
 
 run "baseline: gateway static /healthz (h2c)" "$GW/healthz"
+# the static ceiling: nghttpd (Debian nghttp2-server) serving a file of the same size
+if command -v nghttpd >/dev/null 2>&1; then
+  mkdir -p "$TMP/static"
+  curl -fsS "$GW/healthz" >"$TMP/static/healthz"
+  SPORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  nghttpd --no-tls -n "$(nproc)" -d "$TMP/static" "$SPORT" >/dev/null 2>&1 & NGHTTPD_PID=$!
+  for _ in $(seq 50); do curl -fsS --http2-prior-knowledge "http://127.0.0.1:$SPORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+  run "ceiling: nghttpd static file, same size (h2c)" "http://127.0.0.1:$SPORT/healthz"
+  kill "$NGHTTPD_PID" 2>/dev/null || true
+else
+  echo "(nghttpd not installed: apt-get install nghttp2-server for the static ceiling)"
+fi
 run "search JSON via gateway (h2c)" "$GW/v1/items?q=%E8%BA%AB%E4%BB%BD%E8%AF%81&pageSize=10"
 run "search JSON via gateway (HTTP/1.1)" --h1 "$GW/v1/items?q=%E8%BA%AB%E4%BB%BD%E8%AF%81&pageSize=10"
 run "search gRPC via gateway pass-through" "${GRPC_H[@]}" -d "$TMP/search.grpc" "$GW/yiwang.catalog.v1.CatalogService/ListItems"
