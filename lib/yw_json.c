@@ -226,6 +226,28 @@ static int get_unsigned(const json_t *v, unsigned long long max, unsigned long l
   return YW_EINVAL;
 }
 
+/* 1 when s is a JSON number's text (RFC 8259 section 6). strtod takes more: "-NaN",
+ * "inf", "nan(1)", hex floats, a leading '+', which proto3 JSON does not. */
+static int json_number_text(const char *s) {
+  if (*s == '-') s++;
+  if (*s == '0') s++;
+  else if (*s >= '1' && *s <= '9') s += strspn(s, "0123456789");
+  else return 0;
+  if (*s == '.') {
+    size_t n = strspn(s + 1, "0123456789");
+    if (n == 0) return 0;
+    s += 1 + n;
+  }
+  if (*s == 'e' || *s == 'E') {
+    s++;
+    if (*s == '+' || *s == '-') s++;
+    size_t n = strspn(s, "0123456789");
+    if (n == 0) return 0;
+    s += n;
+  }
+  return *s == '\0';
+}
+
 static int get_double(const json_t *v, double *out) {
   if (json_is_number(v)) {
     *out = json_number_value(v);
@@ -238,7 +260,7 @@ static int get_double(const json_t *v, double *out) {
     else if (strcmp(s, "-Infinity") == 0) *out = -INFINITY;
     else {
       char *end = NULL;
-      if (s[0] == '\0' || isspace((unsigned char)s[0])) return YW_EINVAL;
+      if (!json_number_text(s)) return YW_EINVAL;
       errno = 0;
       *out = strtod(s, &end);
       if (errno != 0 || *end != '\0') return YW_EINVAL;
