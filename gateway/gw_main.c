@@ -229,16 +229,31 @@ static void on_wake(evutil_socket_t fd, short what, void *arg) {
   }
 }
 
+static void on_log_flush(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  (void)arg;
+  yw_log_flush();
+}
+
 static void *worker_main(void *arg) {
   gw_worker *w = arg;
+  /* access-log lines leave in batches (one write per 32 KiB or 100 ms), not one
+   * system call per request */
+  yw_log_buffered(1);
+  struct event *flush = event_new(w->base, -1, EV_PERSIST, on_log_flush, NULL);
+  struct timeval every = {0, 100000};
+  if (flush != NULL) event_add(flush, &every);
   event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+  if (flush != NULL) event_free(flush);
+  yw_log_buffered(0);
   return NULL;
 }
 
 static void on_stop(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
   (void)what;
-  gw_worker_unlisten(arg);
+  gw_worker_drain(arg);
 }
 
 int main(int argc, char **argv) {

@@ -2,9 +2,12 @@
  * yw_log.c - JSON-lines logger.
  *
  * Lines are built with jansson (so every string is escaped correctly) and written with a
- * single write(2) so lines from several threads never interleave.
+ * single write(2) so lines from several threads never interleave. A thread that logs a
+ * line per request (a gateway worker) may buffer its lines: they are written whole, in
+ * one write(2) per batch, when the buffer fills or the thread calls yw_log_flush.
  *
- * Offers: yw_log_init, yw_log_level_parse, yw_log, yw_log_json, yw_log_now.
+ * Offers: yw_log_init, yw_log_level_parse, yw_log, yw_log_json, yw_log_now,
+ * yw_log_buffered, yw_log_flush.
  */
 #include "yw_log.h"
 
@@ -16,7 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#define LOG_BATCH 32768 /* bytes of buffered lines; a longer line goes out alone */
+
 static const char *log_proc = "yiwang";
+static _Thread_local char *batch;     /* NULL: this thread writes each line at once */
+static _Thread_local size_t batch_len;
 static enum yw_log_level log_min = YW_LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -43,6 +50,34 @@ void yw_log_now(char *buf, size_t size) {
   snprintf(buf, size, "%s.%03d%.3s:%.2s", base, (int)(tv.tv_usec / 1000), zone, zone + 3);
 }
 
+static void write_all(const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(STDERR_FILENO, p, n);
+    if (w <= 0) return; /* nothing sensible to do when stderr fails */
+    p += w;
+    n -= (size_t)w;
+  }
+}
+
+void yw_log_flush(void) {
+  if (batch == NULL || batch_len == 0) return;
+  write_all(batch, batch_len);
+  batch_len = 0;
+}
+
+int yw_log_buffered(int on) {
+  if (!on) {
+    yw_log_flush();
+    free(batch);
+    batch = NULL;
+    return 0;
+  }
+  if (batch != NULL) return 0;
+  batch = malloc(LOG_BATCH);
+  batch_len = 0;
+  return batch != NULL ? 0 : -1;
+}
+
 void yw_log_json(enum yw_log_level level, const char *event, json_t *fields) {
   if (fields == NULL) return;
   if (level < log_min) {
@@ -66,6 +101,15 @@ void yw_log_json(enum yw_log_level level, const char *event, json_t *fields) {
   json_decref(line);
   if (text == NULL) return;
   size_t len = strlen(text);
+  if (batch != NULL && len + 1 <= LOG_BATCH) {
+    if (batch_len + len + 1 > LOG_BATCH) yw_log_flush();
+    memcpy(batch + batch_len, text, len);
+    batch[batch_len + len] = '\n';
+    batch_len += len + 1;
+    free(text);
+    return;
+  }
+  yw_log_flush(); /* keep this thread's lines in order */
   char *out = malloc(len + 1);
   if (out != NULL) {
     memcpy(out, text, len);

@@ -3,7 +3,7 @@
  *
  * Every line carries ts (RFC 3339 with offset), level, proc and event; requestId when
  * known. Never log personal data (ID numbers, phone numbers): callers mask first.
- * Thread-safe: a line is written with one write(2).
+ * Thread-safe: a line is written with one write(2), or with its thread's batch.
  */
 #ifndef YW_LOG_H
 #define YW_LOG_H
@@ -25,6 +25,15 @@ void yw_log(enum yw_log_level level, const char *event, const char *request_id,
 /* Writes fields (an object; stolen: this function decrefs it) with ts, level, proc and
  * event added. */
 void yw_log_json(enum yw_log_level level, const char *event, json_t *fields);
+
+/* Makes the calling thread keep its lines in a 32 KiB buffer, written in one write(2)
+ * when full or at yw_log_flush (on: 1), or write each at once again after flushing (on:
+ * 0, which also frees the buffer; call it before the thread ends). Returns 0, or -1
+ * when out of memory (lines are then written at once). */
+int yw_log_buffered(int on);
+
+/* Writes the calling thread's buffered lines, if any. */
+void yw_log_flush(void);
 
 /* Formats now as RFC 3339 with the local offset, e.g. 2026-11-24T21:36:06.123+08:00. */
 void yw_log_now(char *buf, size_t size);
