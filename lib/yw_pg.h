@@ -8,12 +8,36 @@
  * Ownership: a PGconn from yw_pg_pool_acquire belongs to the caller until
  * yw_pg_pool_release; a PGresult from yw_pg_query is the caller's (PQclear).
  * The pool is thread-safe; a PGconn is used by one thread at a time.
+ *
+ * Time: every connection has connect_timeout (added to the connection string when it has
+ * none, or has 0). A user of a connection may give it a deadline (yw_pg_set_deadline):
+ * then each statement runs with a statement_timeout a little under the time left, the
+ * wait for its answer ends at the deadline, and a reconnection never waits past it. A
+ * connection whose answer was not waited for is re-established before its next use.
+ * Without a deadline statements may run as long as the server lets them (migrations).
+ *
+ * Broken connections: yw_pg_pool_acquire notices a pooled connection the server closed
+ * (a restart) and re-establishes it before handing it out. A statement that still finds
+ * its connection broken (PQstatus CONNECTION_BAD before any result) is run once more on
+ * a re-established connection, within the deadline, only when all of these hold:
+ *   - the session was outside a transaction block when it started (inside one the
+ *     caller must see the failure: the work before it is gone);
+ *   - it is a read (yw_pg_query_read, or yw_pg_query with a statement recognised as one,
+ *     see yw_pg_query), or it is known not to have run: the connection failed while the
+ *     statement was being prepared, before it was sent for execution.
+ * A statement sent on a connection already broken fails at once with YW_EUNAVAIL.
+ * Session state other than the time zone does not survive a re-establishment (session
+ * advisory locks, SET values): hold such state only inside a transaction.
+ *
+ * Behind pgbouncer in transaction pooling, statement_timeout (a session setting) is
+ * best effort; the client-side bound on waits holds regardless.
  */
 #ifndef YW_PG_H
 #define YW_PG_H
 
 #include <libpq-fe.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "yw_embed.h"
 
@@ -24,19 +48,40 @@ typedef struct yw_pg_error {
   char message[512];
 } yw_pg_error;
 
-/* Opens size connections to conninfo (a libpq connection string). Each session runs in
- * time zone Asia/Shanghai. Returns 0, YW_EUNAVAIL (with err) or YW_ENOMEM. */
+/* Opens size connections to conninfo (a libpq connection string or URI; connect_timeout=5
+ * is added unless it sets a positive one, and each connection attempt is bounded by it).
+ * Each session runs in time zone Asia/Shanghai. Returns 0, YW_EINVAL (conninfo does not
+ * parse; err says why), YW_EUNAVAIL (with err) or YW_ENOMEM. */
 int yw_pg_pool_new(const char *conninfo, int size, yw_pg_pool **out, yw_pg_error *err);
 
 /* Closes every connection. Accepts NULL. No connection may still be acquired. */
 void yw_pg_pool_free(yw_pg_pool *pool);
 
-/* Waits up to timeout_ms for a free connection; reconnects a broken one. Returns NULL
- * when none could be had (the database is down or the pool is exhausted). */
+/* Waits up to timeout_ms for a free connection. A connection found broken or closed by
+ * the server (checked without a round trip: its status and whether its idle socket has
+ * anything to read) is re-established first, within the same timeout_ms. Returns NULL
+ * when none could be had in time (the database is down or the pool is exhausted). The
+ * connection comes without a deadline. */
 PGconn *yw_pg_pool_acquire(yw_pg_pool *pool, int timeout_ms);
 
-/* Returns conn to the pool. A connection left inside a transaction is rolled back. */
+/* Returns conn to the pool and clears its deadline (the statement_timeout it implied is
+ * reset before the next statement that runs without one). A connection left inside a
+ * transaction is rolled back, waiting a short grace past an expired deadline at most.
+ * Accepts NULL. */
 void yw_pg_pool_release(yw_pg_pool *pool, PGconn *conn);
+
+/* Sets the deadline of the current use of conn to ms_left milliseconds from now
+ * (INT64_MAX: none; 0 or less: already over, so statements fail with YW_ETIMEOUT
+ * without being sent). Statements then run with statement_timeout slightly under the
+ * time left (set only when it changes, outside transactions), and no wait for an answer
+ * or a reconnection outlasts the deadline. Lasts until yw_pg_pool_release or the next
+ * call. For a call's handler: yw_pg_set_deadline(conn, yw_rpc_call_ms_left(call)). */
+void yw_pg_set_deadline(PGconn *conn, int64_t ms_left);
+
+/* Runs SELECT 1 on a pooled connection and answers within timeout_ms in every case:
+ * 0 when it succeeded, YW_EUNAVAIL otherwise (no free connection in time, database
+ * unreachable, no answer in time). For health checks. */
+int yw_pg_pool_ping(yw_pg_pool *pool, int timeout_ms);
 
 /*
  * Runs one parameterised statement. params are text values (NULL = SQL NULL).
@@ -45,11 +90,33 @@ void yw_pg_pool_release(yw_pg_pool *pool, PGconn *conn);
  * (23503 and the project's own YW001 rule violations), YW_EINVAL (23514, 22xxx),
  * YW_ECONFLICT (40001, 40P01), YW_ETIMEOUT (57014), YW_EUNAVAIL (connection lost),
  * YW_EINTERNAL otherwise; err (may be NULL) gets SQLSTATE and the server's message.
+ * YW_ETIMEOUT also when the deadline passed before the answer came (or before sending).
+ *
+ * Statements are prepared once per session (named by a hash of sql) and executed by name.
+ *
+ * A statement counts as a read, run once more on a re-established connection as the
+ * header comment says, when its first word is SELECT, WITH, VALUES, TABLE or SHOW and,
+ * outside quotes and comments, no word of it is INSERT, UPDATE, DELETE, MERGE, INTO,
+ * COPY, CALL, DO, LOCK, SHARE, NEXTVAL, SETVAL, SET_CONFIG or PG_NOTIFY, or starts with
+ * PG_ADVISORY, PG_TRY_ADVISORY, LO_ or DBLINK (text with a dollar quote is never a read).
+ * A SELECT of a function that writes cannot be told apart: run it with
+ * yw_pg_query_write, or inside a transaction.
  */
 int yw_pg_query(PGconn *conn, const char *sql, int nparams, const char *const *params,
                 PGresult **out, yw_pg_error *err);
 
-/* BEGIN / COMMIT / ROLLBACK. */
+/* yw_pg_query for a statement the caller vouches is a read without side effects: it is
+ * run again on a re-established connection as the header comment says. */
+int yw_pg_query_read(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                     PGresult **out, yw_pg_error *err);
+
+/* yw_pg_query for a statement that must never run twice, whatever it looks like: it is
+ * run again only when it is known not to have been sent for execution. */
+int yw_pg_query_write(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                      PGresult **out, yw_pg_error *err);
+
+/* BEGIN / COMMIT / ROLLBACK. A ROLLBACK is not sent on a broken connection; its wait
+ * is bounded by the deadline with a short grace. */
 int yw_pg_begin(PGconn *conn, yw_pg_error *err);
 int yw_pg_commit(PGconn *conn, yw_pg_error *err);
 void yw_pg_rollback(PGconn *conn);
