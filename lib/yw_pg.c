@@ -69,6 +69,7 @@ struct conn_state {
   int applied;        /* statement_timeout of the session in ms; -1: the session default */
   int broken;         /* a wait was given up or the server said FATAL: re-establish */
   int wait_ms;        /* bound of a reconnection when the use has no deadline */
+  int keep_timeout;   /* this use leaves statement_timeout as it is (health pings) */
   PQnoticeReceiver prev_notice;
 };
 
@@ -469,7 +470,10 @@ PGconn *yw_pg_pool_acquire(yw_pg_pool *p, int timeout_ms) {
 
   PGconn *c = p->conns[slot];
   struct conn_state *s = state_of(c);
-  if (s != NULL) s->deadline = 0;
+  if (s != NULL) {
+    s->deadline = 0;
+    s->keep_timeout = 0;
+  }
   if (conn_stale(c, s) && reconnect(c, s, deadline) != 0) {
     slot_free(p, c);
     return NULL;
@@ -481,7 +485,10 @@ void yw_pg_pool_release(yw_pg_pool *p, PGconn *c) {
   if (c == NULL) return;
   struct conn_state *s = PQinstanceData(c, conn_event);
   if (PQtransactionStatus(c) != PQTRANS_IDLE) yw_pg_rollback(c);
-  if (s != NULL) s->deadline = 0;
+  if (s != NULL) {
+    s->deadline = 0;
+    s->keep_timeout = 0;
+  }
   slot_free(p, c);
 }
 
@@ -503,8 +510,12 @@ int yw_pg_pool_ping(yw_pg_pool *p, int timeout_ms) {
   if (c == NULL) return YW_EUNAVAIL;
   long long left = deadline - now_ms();
   int rc = YW_EUNAVAIL;
-  if (left > 0) {
+  struct conn_state *s = PQinstanceData(c, conn_event);
+  if (left > 0 && s != NULL) {
     yw_pg_set_deadline(c, left);
+    /* Not worth a statement_timeout of its own, which the next call would have to set
+     * back: SELECT 1 is bounded by the wait for its answer. */
+    s->keep_timeout = 1;
     rc = yw_pg_query_read(c, "SELECT 1", 0, NULL, NULL, NULL) == 0 ? 0 : YW_EUNAVAIL;
   }
   yw_pg_pool_release(p, c);
@@ -660,7 +671,7 @@ static int timeout_for(long long deadline) {
 static PGresult *apply_timeout(PGconn *c, struct conn_state *s, int *executed, int *late,
                                int *failed) {
   *failed = 0;
-  if (s == NULL || PQtransactionStatus(c) != PQTRANS_IDLE) return NULL;
+  if (s == NULL || s->keep_timeout || PQtransactionStatus(c) != PQTRANS_IDLE) return NULL;
   int want = timeout_for(s->deadline);
   if (want == s->applied) return NULL;
   char ms[16];

@@ -475,6 +475,13 @@ static void test_statement_timeout_follows_the_deadline(void **state) {
   c = yw_pg_pool_acquire(pool, 2000);
   assert_int_equal(timeout_setting(c), 0);
   yw_pg_pool_release(pool, c);
+  /* a health ping leaves the setting alone (seen without going through yw_pg) */
+  assert_int_equal(yw_pg_pool_ping(pool, 500), 0);
+  c = yw_pg_pool_acquire(pool, 2000);
+  PGresult *r = PQexec(c, "SHOW statement_timeout");
+  assert_string_equal(PQgetvalue(r, 0, 0), "0");
+  PQclear(r);
+  yw_pg_pool_release(pool, c);
   yw_pg_pool_free(pool);
 }
 
