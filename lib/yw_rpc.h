@@ -202,4 +202,72 @@ grpc_status_code yw_rpc_call_sync(yw_rpc_channel *ch, const char *method,
  * YW_EUNAVAIL otherwise. Blocks up to timeout_ms. */
 int yw_rpc_health_check(yw_rpc_channel *ch, int64_t timeout_ms);
 
+/* ---- mutual TLS ------------------------------------------------------------------ */
+
+/*
+ * Mutual TLS between the gateway and the services: each side shows a certificate signed
+ * by a CA the other trusts. A server made with yw_rpc_server_new_tls refuses cleartext
+ * clients and TLS clients without a certificate its CA file signed; a client given
+ * yw_rpc_client_set_tls opens TLS channels with its certificate and checks the server's
+ * certificate against its CA file and the target's host name (or server_name).
+ *
+ * The files are PEM and are read once, when the server or the client's TLS is made:
+ * changed files take effect when the process starts again.
+ */
+typedef struct yw_rpc_tls {
+  const char *ca_file;     /* the CA certificate(s) that sign the peers (several allowed) */
+  const char *cert_file;   /* this side's certificate, then any intermediates */
+  const char *key_file;    /* its private key, not encrypted */
+  const char *server_name; /* client only: the name the server's certificate must carry
+                            * instead of the target's host; NULL or "" for the target's */
+} yw_rpc_tls;
+
+/* The three files of a yw_rpc_tls read into memory, NUL-terminated. */
+typedef struct yw_rpc_tls_pem {
+  char *ca;
+  char *cert;
+  char *key;
+} yw_rpc_tls_pem;
+
+/*
+ * Makes *tls from the settings YW_TLS_CA, YW_TLS_CERT and YW_TLS_KEY (paths; NULL or ""
+ * when unset) and server_name (may be NULL). Returns 1 when the three are set (mutual
+ * TLS; tls points into the arguments), 0 when none is (cleartext; tls zeroed), or
+ * YW_EINVAL when only some are, with err saying which are missing.
+ */
+int yw_rpc_tls_from_settings(yw_rpc_tls *tls, const char *ca, const char *cert,
+                             const char *key, const char *server_name, char *err,
+                             size_t err_size);
+
+/*
+ * Reads the three files of tls (each at most 1 MiB) and checks them: the CA file holds
+ * at least one certificate, the certificate file a certificate, the key file an
+ * unencrypted private key that belongs to that certificate. Returns 0 and *out (free
+ * with yw_rpc_tls_pem_free), or YW_EIO (a file cannot be read), YW_ETOOBIG, YW_EINVAL
+ * (a file is not what it should be) or YW_ENOMEM, with err naming the file and why;
+ * *out is empty then.
+ */
+int yw_rpc_tls_read(const yw_rpc_tls *tls, yw_rpc_tls_pem *out, char *err, size_t err_size);
+
+/* Frees the text of pem (and wipes the key). Accepts NULL and an empty pem. */
+void yw_rpc_tls_pem_free(yw_rpc_tls_pem *pem);
+
+/*
+ * As yw_rpc_server_new, serving mutual TLS: clients must show a certificate signed by
+ * tls->ca_file; cleartext and certificate-less clients are refused in the handshake.
+ * tls NULL makes a cleartext server (yw_rpc_server_new). Returns 0, YW_EIO/YW_EINVAL/
+ * YW_ETOOBIG when the files cannot be used (logged with the file and why), YW_EIO when
+ * the port cannot be bound, or YW_ENOMEM.
+ */
+int yw_rpc_server_new_tls(const char *addr, int threads, const yw_rpc_tls *tls,
+                          yw_rpc_server **out);
+
+/*
+ * Makes every channel c opens from now on use mutual TLS with tls (channels opened
+ * before keep cleartext). Call once, before yw_rpc_channel_new. Returns 0, or a code of
+ * yw_rpc_tls_read with err saying why (c is unchanged then).
+ */
+int yw_rpc_client_set_tls(yw_rpc_client *c, const yw_rpc_tls *tls, char *err,
+                          size_t err_size);
+
 #endif

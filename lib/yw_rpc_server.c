@@ -23,7 +23,12 @@
  * shut the queue down, I/O threads leave on GRPC_QUEUE_SHUTDOWN, destroy the queue,
  * stop the handler threads, grpc_shutdown.
  *
- * Offers: yw_rpc_block_signals, yw_rpc_server_new, yw_rpc_server_set_queue,
+ * Mutual TLS (yw_rpc_server_new_tls): the same server on SSL credentials that require
+ * and verify a client certificate, so a cleartext or certificate-less caller never
+ * reaches a handler; the files are read and checked once, here.
+ *
+ * Offers: yw_rpc_block_signals, yw_rpc_server_new, yw_rpc_server_new_tls,
+ * yw_rpc_server_set_queue,
  * yw_rpc_server_set_health, yw_rpc_server_add_service, yw_rpc_server_start,
  * yw_rpc_server_port, yw_rpc_server_wait_signal, yw_rpc_server_shutdown,
  * yw_rpc_server_free and the yw_rpc_call_* accessors.
@@ -514,7 +519,17 @@ static void *health_main(void *arg) {
 
 /* ---- server lifecycle ------------------------------------------------------------ */
 
-int yw_rpc_server_new(const char *addr, int threads, yw_rpc_server **out) {
+/* Cleartext without pem; with it, TLS that requires a client certificate signed by
+ * pem->ca (gRPC copies the text). */
+static grpc_server_credentials *server_credentials(const yw_rpc_tls_pem *pem) {
+  if (pem == NULL) return grpc_insecure_server_credentials_create();
+  grpc_ssl_pem_key_cert_pair pair = {pem->key, pem->cert};
+  return grpc_ssl_server_credentials_create_ex(
+      pem->ca, &pair, 1, GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY, NULL);
+}
+
+static int server_create(const char *addr, int threads, const yw_rpc_tls_pem *pem,
+                         yw_rpc_server **out) {
   *out = NULL;
   grpc_init();
   yw_rpc_server *s = calloc(1, sizeof *s);
@@ -538,7 +553,7 @@ int yw_rpc_server_new(const char *addr, int threads, yw_rpc_server **out) {
   s->server = grpc_server_create(&ch_args, NULL);
   s->cq = grpc_completion_queue_create_for_next(NULL);
   grpc_server_register_completion_queue(s->server, s->cq, NULL);
-  grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+  grpc_server_credentials *creds = server_credentials(pem);
   s->port = grpc_server_add_http2_port(s->server, addr, creds);
   grpc_server_credentials_release(creds);
   if (s->port == 0) {
@@ -559,6 +574,26 @@ int yw_rpc_server_new(const char *addr, int threads, yw_rpc_server **out) {
   }
   *out = s;
   return 0;
+}
+
+int yw_rpc_server_new(const char *addr, int threads, yw_rpc_server **out) {
+  return server_create(addr, threads, NULL, out);
+}
+
+int yw_rpc_server_new_tls(const char *addr, int threads, const yw_rpc_tls *tls,
+                          yw_rpc_server **out) {
+  if (tls == NULL) return yw_rpc_server_new(addr, threads, out);
+  *out = NULL;
+  yw_rpc_tls_pem pem;
+  char err[512];
+  int rc = yw_rpc_tls_read(tls, &pem, err, sizeof err);
+  if (rc != 0) {
+    yw_log(YW_LOG_ERROR, "rpc.tls_unusable", NULL, "cannot serve mutual TLS: %s", err);
+    return rc;
+  }
+  rc = server_create(addr, threads, &pem, out);
+  yw_rpc_tls_pem_free(&pem);
+  return rc;
 }
 
 int yw_rpc_server_set_queue(yw_rpc_server *s, int max_queue) {

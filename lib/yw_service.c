@@ -56,7 +56,7 @@ static int db_health(void *pool) {
 int yw_service_serve(const char *listen, const yw_service_limits *limits,
                      const yw_rpc_service *svc) {
   yw_rpc_server *server = NULL;
-  int rc = yw_rpc_server_new(listen, limits->threads, &server);
+  int rc = yw_rpc_server_new_tls(listen, limits->threads, limits->tls, &server);
   if (rc == 0) rc = yw_rpc_server_set_queue(server, limits->queue);
   if (rc == 0 && limits->health_db != NULL)
     rc = yw_rpc_server_set_health(server, db_health, limits->health_db, 1000);
@@ -68,7 +68,8 @@ int yw_service_serve(const char *listen, const yw_service_limits *limits,
     yw_rpc_server_free(server);
     return rc;
   }
-  yw_log(YW_LOG_INFO, "server.started", NULL, "serving %s on %s", svc->descriptor->name, listen);
+  yw_log(YW_LOG_INFO, "server.started", NULL, "serving %s on %s (%s)", svc->descriptor->name,
+         listen, limits->tls != NULL ? "mutual TLS" : "cleartext");
   yw_rpc_server_wait_signal(server);
   yw_rpc_server_free(server);
   yw_log(YW_LOG_INFO, "server.stopped", NULL, "calls finished");

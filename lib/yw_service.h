@@ -27,12 +27,13 @@ int yw_service_open_db(const char *dsn, int pool_size, const char *schema,
                        yw_pg_pool **out);
 
 /* How a service serves: handler threads, calls that may wait for one (past both, calls
- * are refused at once with RESOURCE_EXHAUSTED), and the database its health check
- * probes (NULL: none). */
+ * are refused at once with RESOURCE_EXHAUSTED), the database its health check probes
+ * (NULL: none), and its mutual TLS (NULL: cleartext; see yw_rpc_tls_from_settings). */
 typedef struct yw_service_limits {
   int threads;
   int queue;
   yw_pg_pool *health_db;
+  const yw_rpc_tls *tls;
 } yw_service_limits;
 
 /* Serves svc on listen until SIGINT or SIGTERM, then finishes the calls in flight. The

@@ -28,6 +28,7 @@ static char *cfg_caller_key;
 static char *cfg_caller_key_previous;
 static long cfg_caller_window_s;
 static char *cfg_prefix;
+static char *cfg_tls_ca, *cfg_tls_cert, *cfg_tls_key;
 
 static const yw_cfg_entry config[] = {
     {"YW_CATALOG_LISTEN", YW_CFG_STR, "127.0.0.1:50052", 0, 0, "gRPC listen address",
@@ -54,6 +55,14 @@ static const yw_cfg_entry config[] = {
      "seconds a caller signed by the gateway stays valid (clock skew and queueing included)",
      &cfg_caller_window_s},
     {"YW_LOG_LEVEL", YW_CFG_STR, "info", 0, 0, "debug, info, warn or error", &cfg_log_level},
+    {"YW_TLS_CA", YW_CFG_STR, "", 0, 0,
+     "PEM CA certificate(s) that sign the gateway's client certificate; with YW_TLS_CERT and "
+     "YW_TLS_KEY the service serves mutual TLS only (all three, or none for cleartext)",
+     &cfg_tls_ca},
+    {"YW_TLS_CERT", YW_CFG_STR, "", 0, 0, "PEM certificate chain of this service (mutual TLS)",
+     &cfg_tls_cert},
+    {"YW_TLS_KEY", YW_CFG_STR, "", 0, 0, "PEM private key of YW_TLS_CERT (mutual TLS)",
+     &cfg_tls_key},
 };
 #define NCONFIG (sizeof config / sizeof config[0])
 
@@ -76,6 +85,13 @@ int main(int argc, char **argv) {
   }
   int level = yw_log_level_parse(cfg_log_level);
   yw_log_init("yw-catalog", level >= 0 ? (enum yw_log_level)level : YW_LOG_INFO);
+  yw_rpc_tls tls;
+  int tls_on = yw_rpc_tls_from_settings(&tls, cfg_tls_ca, cfg_tls_cert, cfg_tls_key, NULL, err,
+                                        sizeof err);
+  if (tls_on < 0) {
+    fprintf(stderr, "yw-catalog: %s\n", err);
+    return 2;
+  }
 
   char cache_prefix[128];
   snprintf(cache_prefix, sizeof cache_prefix, "%s:catalog", cfg_prefix);
@@ -101,7 +117,8 @@ int main(int argc, char **argv) {
            cfg_redis_addr);
 
   yw_rpc_service svc;
-  yw_service_limits limits = {(int)cfg_threads, (int)cfg_queue, ctx.pool};
+  yw_service_limits limits = {(int)cfg_threads, (int)cfg_queue, ctx.pool,
+                              tls_on ? &tls : NULL};
   catalog_service_init(&svc, &ctx);
   int rc = yw_service_serve(cfg_listen, &limits, &svc);
   yw_redis_free(ctx.redis);

@@ -19,6 +19,7 @@
 static char *cfg_listen, *cfg_pg_dsn, *cfg_redis_addr, *cfg_log_level, *cfg_prefix;
 static char *cfg_data_key, *cfg_lookup_key, *cfg_caller_key, *cfg_sms_url, *cfg_registry_url;
 static char *cfg_caller_key_previous;
+static char *cfg_tls_ca, *cfg_tls_cert, *cfg_tls_key;
 static long cfg_caller_window_s;
 static long cfg_threads, cfg_queue, cfg_hash_slots, cfg_db_pool, cfg_access_ttl, cfg_refresh_ttl, cfg_otp_ttl,
     cfg_otp_resend, cfg_otp_tries, cfg_sms_per_ip, cfg_lock_failures, cfg_lock_s;
@@ -65,6 +66,14 @@ static const yw_cfg_entry config[] = {
      &cfg_lock_failures},
     {"YW_LOCKOUT_S", YW_CFG_INT, "900", 1, 86400, "length of a lockout", &cfg_lock_s},
     {"YW_LOG_LEVEL", YW_CFG_STR, "info", 0, 0, "debug, info, warn or error", &cfg_log_level},
+    {"YW_TLS_CA", YW_CFG_STR, "", 0, 0,
+     "PEM CA certificate(s) that sign the gateway's client certificate; with YW_TLS_CERT and "
+     "YW_TLS_KEY the service serves mutual TLS only (all three, or none for cleartext)",
+     &cfg_tls_ca},
+    {"YW_TLS_CERT", YW_CFG_STR, "", 0, 0, "PEM certificate chain of this service (mutual TLS)",
+     &cfg_tls_cert},
+    {"YW_TLS_KEY", YW_CFG_STR, "", 0, 0, "PEM private key of YW_TLS_CERT (mutual TLS)",
+     &cfg_tls_key},
 };
 #define NCONFIG (sizeof config / sizeof config[0])
 
@@ -97,6 +106,13 @@ int main(int argc, char **argv) {
   }
   int level = yw_log_level_parse(cfg_log_level);
   yw_log_init("yw-identity", level >= 0 ? (enum yw_log_level)level : YW_LOG_INFO);
+  yw_rpc_tls tls;
+  int tls_on = yw_rpc_tls_from_settings(&tls, cfg_tls_ca, cfg_tls_cert, cfg_tls_key, NULL, err,
+                                        sizeof err);
+  if (tls_on < 0) {
+    fprintf(stderr, "yw-identity: %s\n", err);
+    return 2;
+  }
 
   identity_ctx ctx;
   memset(&ctx, 0, sizeof ctx);
@@ -143,7 +159,8 @@ int main(int argc, char **argv) {
   ctx.hash_slots = yw_slots_new((int)cfg_hash_slots);
   if (ctx.hash_slots == NULL) return 1;
   yw_rpc_service svc;
-  yw_service_limits limits = {(int)cfg_threads, (int)cfg_queue, ctx.pool};
+  yw_service_limits limits = {(int)cfg_threads, (int)cfg_queue, ctx.pool,
+                              tls_on ? &tls : NULL};
   identity_service_init(&svc, &ctx);
   rc = yw_service_serve(cfg_listen, &limits, &svc);
   yw_slots_free(ctx.hash_slots);
