@@ -11,7 +11,10 @@
 PGconn *yw_service_db(yw_rpc_call *call, yw_pg_pool *pool, int wait_ms) {
   int64_t left = yw_rpc_call_ms_left(call);
   int wait = left < wait_ms ? (int)(left > 0 ? left : 1) : wait_ms;
-  return yw_pg_pool_acquire(pool, wait);
+  PGconn *conn = yw_pg_pool_acquire(pool, wait);
+  /* measured again: the wait for the connection came out of the same time */
+  if (conn != NULL) yw_pg_set_deadline(conn, yw_rpc_call_ms_left(call));
+  return conn;
 }
 
 int yw_service_db_fail(yw_rpc_call *call, int rc, const yw_pg_error *err) {
@@ -19,6 +22,8 @@ int yw_service_db_fail(yw_rpc_call *call, int rc, const yw_pg_error *err) {
     return yw_rpc_call_fail(call, rc, "%s", err->message);
   yw_log(YW_LOG_ERROR, "db.error", yw_rpc_call_request_id(call), "sqlstate %s: %s",
          err->sqlstate, err->message);
+  if (rc == YW_ETIMEOUT)
+    return yw_rpc_call_fail(call, YW_ETIMEOUT, "the database did not answer in time");
   return yw_rpc_call_fail(call, rc == YW_EUNAVAIL ? YW_EUNAVAIL : YW_EINTERNAL,
                           "the database failed");
 }
@@ -44,14 +49,9 @@ int yw_service_open_db(const char *dsn, int pool_size, const char *schema,
   return rc;
 }
 
-/* The health probe: a query on a pooled connection within a second. */
-static int db_health(void *pool) {
-  PGconn *conn = yw_pg_pool_acquire(pool, 1000);
-  if (conn == NULL) return YW_EUNAVAIL;
-  int rc = yw_pg_query(conn, "SELECT 1", 0, NULL, NULL, NULL);
-  yw_pg_pool_release(pool, conn);
-  return rc;
-}
+/* The health probe: a query on a pooled connection, answered within a second even when
+ * the database hangs. */
+static int db_health(void *pool) { return yw_pg_pool_ping(pool, 1000); }
 
 int yw_service_serve(const char *listen, const yw_service_limits *limits,
                      const yw_rpc_service *svc) {

@@ -9,14 +9,16 @@
 #include "yw_pg.h"
 #include "yw_rpc.h"
 
-/* A pooled connection, waiting at most wait_ms and never past the caller's deadline.
- * NULL when none could be had (answer UNAVAILABLE). */
+/* A pooled connection, waiting at most wait_ms and never past the caller's deadline,
+ * with the caller's deadline set on it (yw_pg_set_deadline): its statements and any
+ * reconnection end by then. NULL when none could be had (answer UNAVAILABLE). */
 PGconn *yw_service_db(yw_rpc_call *call, yw_pg_pool *pool, int wait_ms);
 
 /* Sets the call's status for a failed query and returns the code to answer with:
  * rule violations (constraints, the project's YW0xx rules) carry the database's
- * message; anything else is logged with its SQLSTATE and answered as UNAVAILABLE or
- * INTERNAL without details. */
+ * message; anything else is logged with its SQLSTATE and answered as UNAVAILABLE,
+ * DEADLINE_EXCEEDED (YW_ETIMEOUT: statement_timeout or the deadline) or INTERNAL
+ * without details. */
 int yw_service_db_fail(yw_rpc_call *call, int rc, const yw_pg_error *err);
 
 /* Opens a pool of pool_size connections to dsn and applies schema's migrations (under
