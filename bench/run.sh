@@ -23,9 +23,28 @@ while getopts n:c:m: o; do case $o in n) N=$OPTARG ;; c) C=$OPTARG ;; m) M=$OPTA
 GW="${YW_BENCH_GATEWAY:-http://127.0.0.1:8080}"
 CATALOG="${YW_BENCH_CATALOG:-127.0.0.1:50052}"
 TMP="$(mktemp -d)"
-trap 'rm -rf "$TMP"; [ -n "${NGINX_PID:-}" ] && kill "$NGINX_PID" 2>/dev/null; [ -n "${GG_PID:-}" ] && kill "$GG_PID" 2>/dev/null; true' EXIT
+trap 'rm -rf "$TMP"; [ -n "${NGINX_PID:-}" ] && kill "$NGINX_PID" 2>/dev/null; [ -n "${GG_PID:-}" ] && kill "$GG_PID" 2>/dev/null; [ -n "${CLEAR_PID:-}" ] && kill "$CLEAR_PID" 2>/dev/null; true' EXIT
 
 curl -fsS "$GW/readyz" >/dev/null || { echo "start the system first: ./dev up" >&2; exit 1; }
+
+# ./dev up serves yw-catalog on mutual TLS only, and h2load (like nginx's and
+# grpc-gateway's cleartext upstreams here) shows no client certificate: unless
+# YW_BENCH_CATALOG names a catalog, the direct and peer rows go to a cleartext copy of
+# yw-catalog started here with the running copy's settings (same database, cache and
+# threads) on a free port. The gateway's rows keep going over mutual TLS.
+CAT_PIDFILE="$ROOT/.dev/run/catalog.pid"
+if [ -z "${YW_BENCH_CATALOG:-}" ] && [ -f "$CAT_PIDFILE" ] &&
+  grep -qz '^YW_TLS_CERT=.' "/proc/$(cat "$CAT_PIDFILE")/environ" 2>/dev/null; then
+  CPORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  (while IFS= read -r -d '' kv; do case "$kv" in YW_*) export "$kv" ;; esac; done \
+     <"/proc/$(cat "$CAT_PIDFILE")/environ"
+   export YW_CATALOG_LISTEN="127.0.0.1:$CPORT" YW_TLS_CA= YW_TLS_CERT= YW_TLS_KEY=
+   exec "$ROOT/build/services/catalog/yw-catalog") >"$TMP/catalog-cleartext.log" 2>&1 &
+  CLEAR_PID=$!
+  CATALOG="127.0.0.1:$CPORT"
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$CPORT") 2>/dev/null && break; sleep 0.1; done
+  echo "(direct and peer rows: a cleartext copy of yw-catalog on $CATALOG; the gateway calls the mutual-TLS one)"
+fi
 CODE="$(curl -fsS "$GW/v1/items?q=%E8%BA%AB%E4%BB%BD%E8%AF%81&pageSize=1" |
   /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["implCode"])')"
 

@@ -35,6 +35,7 @@ gw_state gw;
 
 static char *cfg_upstream_catalog;
 static char *cfg_upstream_identity;
+static char *cfg_tls_ca, *cfg_tls_cert, *cfg_tls_key, *cfg_tls_server_name;
 static atomic_int stopping;
 
 static const yw_cfg_entry config[] = {
@@ -92,6 +93,17 @@ static const yw_cfg_entry config[] = {
     {"YW_GATEWAY_REDIS_BACKOFF_MAX_MS", YW_CFG_INT, "2000", 100, 60000,
      "longest pause between attempts to reach Redis again", &gw.cfg.redis_backoff_max_ms},
     {"YW_LOG_LEVEL", YW_CFG_STR, "info", 0, 0, "debug, info, warn or error", &gw.cfg.log_level},
+    {"YW_TLS_CA", YW_CFG_STR, "", 0, 0,
+     "PEM CA certificate(s) that sign the services' certificates; with YW_TLS_CERT and "
+     "YW_TLS_KEY the upstream calls use mutual TLS (all three, or none for cleartext)",
+     &cfg_tls_ca},
+    {"YW_TLS_CERT", YW_CFG_STR, "", 0, 0,
+     "PEM client certificate chain the gateway shows the services (mutual TLS)", &cfg_tls_cert},
+    {"YW_TLS_KEY", YW_CFG_STR, "", 0, 0, "PEM private key of YW_TLS_CERT (mutual TLS)",
+     &cfg_tls_key},
+    {"YW_TLS_SERVER_NAME", YW_CFG_STR, "", 0, 0,
+     "name the services' certificates must carry instead of the upstream's host (mutual TLS); "
+     "empty: the host of YW_UPSTREAM_*", &cfg_tls_server_name},
 };
 #define NCONFIG (sizeof config / sizeof config[0])
 
@@ -318,6 +330,19 @@ int main(int argc, char **argv) {
   gw.ssl_ctx = tls;
 
   if (yw_rpc_client_new(&gw.client) != 0) return 1;
+  /* mutual TLS to the services, before any upstream channel is opened */
+  yw_rpc_tls upstream_tls;
+  int upstream_tls_on = yw_rpc_tls_from_settings(&upstream_tls, cfg_tls_ca, cfg_tls_cert,
+                                                 cfg_tls_key, cfg_tls_server_name, err,
+                                                 sizeof err);
+  if (upstream_tls_on > 0 && yw_rpc_client_set_tls(gw.client, &upstream_tls, err, sizeof err) != 0)
+    upstream_tls_on = YW_EINVAL;
+  if (upstream_tls_on < 0) {
+    fprintf(stderr, "yw-gateway: %s\n", err);
+    return 2;
+  }
+  yw_log(YW_LOG_INFO, "gateway.upstream_tls", NULL, "calls to the services are %s",
+         upstream_tls_on ? "mutual TLS" : "cleartext (no YW_TLS_CA, YW_TLS_CERT, YW_TLS_KEY)");
   snprintf(gw.upstreams[0].name, sizeof gw.upstreams[0].name, "catalog");
   gw.upstreams[0].channel = yw_rpc_channel_new(gw.client, cfg_upstream_catalog,
                                                (int)gw.cfg.upstream_connections, 8 << 20);

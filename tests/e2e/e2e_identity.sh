@@ -231,7 +231,7 @@ mkdir -p "$E2E_TMP/py"
 protoc --proto_path="$YW_SOURCE_DIR/proto" --python_out="$E2E_TMP/py" \
   "$YW_SOURCE_DIR/proto/yiwang/identity/v1/identity.proto" "$YW_SOURCE_DIR/proto/yiwang/catalog/v1/catalog.proto"
 if PYTHONPATH="$E2E_TMP/py" /usr/bin/python3 - "$IDENTITY_ADDR" "$CATALOG_ADDR" "$RES_SUB" <<'PY'
-import sys, time, hmac, hashlib, grpc
+import os, sys, time, hmac, hashlib, grpc
 from yiwang.identity.v1 import identity_pb2 as ipb
 from yiwang.catalog.v1 import catalog_pb2 as cpb
 ident, cat, sub = sys.argv[1:4]
@@ -241,7 +241,10 @@ ok = True
 for target, method, msg, out in [(ident, "/yiwang.identity.v1.IdentityService/GetMe", ipb.GetMeRequest(), ipb.Me),
                                  (ident, "/yiwang.identity.v1.IdentityService/ListAuditRecords", ipb.ListAuditRecordsRequest(), ipb.ListAuditRecordsResponse),
                                  (cat, "/yiwang.catalog.v1.CatalogService/UpsertItem", cpb.UpsertItemRequest(), cpb.Item)]:
-    rpc = grpc.insecure_channel(target).unary_unary(method, request_serializer=type(msg).SerializeToString, response_deserializer=out.FromString)
+    # under mutual TLS with the gateway's own certificate (lib.sh exports it): still refused
+    tls = [open(os.environ[k], "rb").read() for k in ("YW_TLS_CA", "YW_TLS_KEY", "YW_TLS_CERT")] if os.environ.get("YW_TLS_CA") else None
+    ch = grpc.secure_channel(target, grpc.ssl_channel_credentials(*tls)) if tls else grpc.insecure_channel(target)
+    rpc = ch.unary_unary(method, request_serializer=type(msg).SerializeToString, response_deserializer=out.FromString)
     for md in ([], [("x-yw-caller", caller), ("x-yw-caller-sig", forged)]):
         try:
             rpc(msg, timeout=5, metadata=md)

@@ -1,7 +1,12 @@
 """grpc_client.py GATEWAY CATALOG CODE HTTPBASE - a real gRPC client (grpcio) against the
 gateway's pass-through and straight against yw-catalog: the answers must be the same
-bytes, errors must keep their status, and gRPC-Web must frame the same message."""
+bytes, errors must keep their status, and gRPC-Web must frame the same message.
+
+yw-catalog serves mutual TLS when YW_TLS_CA, YW_TLS_CERT and YW_TLS_KEY are set (the
+gateway's client certificate, exported by lib.sh's e2e_start): the direct calls show
+that certificate; the gateway's own port is cleartext h2c."""
 import base64
+import os
 import struct
 import sys
 import urllib.request
@@ -19,8 +24,16 @@ def expect(name, cond):
         failures.append(name)
 
 
-def stubs(target):
-    ch = grpc.insecure_channel(target)
+def channel(target, mtls):
+    tls = [os.environ.get(k, "") for k in ("YW_TLS_CA", "YW_TLS_KEY", "YW_TLS_CERT")]
+    if not mtls or not all(tls):
+        return grpc.insecure_channel(target)
+    ca, key, cert = (open(p, "rb").read() for p in tls)
+    return grpc.secure_channel(target, grpc.ssl_channel_credentials(ca, key, cert))
+
+
+def stubs(target, mtls=False):
+    ch = channel(target, mtls)
     get = ch.unary_unary("/yiwang.catalog.v1.CatalogService/GetItem",
                          request_serializer=pb.GetItemRequest.SerializeToString,
                          response_deserializer=pb.Item.FromString)
@@ -34,7 +47,7 @@ def stubs(target):
 
 
 gw_get, gw_list, gw_upsert = stubs(gateway)
-d_get, d_list, _ = stubs(direct)
+d_get, d_list, _ = stubs(direct, mtls=True)
 
 via_gw, call = gw_get.with_call(pb.GetItemRequest(code=code), timeout=5,
                                 metadata=[("x-request-id", "grpc-e2e-1")])

@@ -60,10 +60,28 @@ e2e_database() {
 # Starts the stand-ins, yw-identity, yw-catalog and yw-gateway; sets CATALOG_ADDR,
 # IDENTITY_ADDR, FAKES (http base of the SMS and registry stand-ins), GW (http base),
 # GWS (https base). Extra gateway settings come from the environment (E2E_GATEWAY_ENV).
+#
+# The gateway calls the services over mutual TLS (E2E_MTLS=0: cleartext) with
+# certificates from tools/pki.sh in $E2E_PKI: the services get theirs on their command
+# line, and YW_TLS_CA/_CERT/_KEY are exported as the gateway's client certificate, so
+# that gateways a test starts, and Python clients calling a service directly
+# (grpc.ssl_channel_credentials), show it too.
 e2e_start() {
   local cport gport tport iport fport
   cport="$(free_port)"; gport="$(free_port)"; tport="$(free_port)"; iport="$(free_port)"
   fport="$(free_port)"
+  E2E_PKI="$E2E_TMP/pki"
+  local svc_ca="" identity_cert="" identity_key="" catalog_cert="" catalog_key=""
+  if [ "${E2E_MTLS:-1}" = 1 ]; then
+    bash "$YW_SOURCE_DIR/tools/pki.sh" dev "$E2E_PKI"
+    svc_ca="$E2E_PKI/ca.crt"
+    identity_cert="$E2E_PKI/identity.crt"; identity_key="$E2E_PKI/identity.key"
+    catalog_cert="$E2E_PKI/catalog.crt"; catalog_key="$E2E_PKI/catalog.key"
+    export YW_TLS_CA="$E2E_PKI/ca.crt" YW_TLS_CERT="$E2E_PKI/gateway.crt" \
+      YW_TLS_KEY="$E2E_PKI/gateway.key"
+  else
+    export YW_TLS_CA="" YW_TLS_CERT="" YW_TLS_KEY=""
+  fi
   FAKES="http://127.0.0.1:$fport"
   /usr/bin/python3 "$YW_SOURCE_DIR/tools/fakes/fakes.py" "$fport" >"$E2E_TMP/fakes.log" 2>&1 &
   E2E_PIDS+=("$!")
@@ -71,6 +89,7 @@ e2e_start() {
   YW_IDENTITY_LISTEN="$IDENTITY_ADDR" YW_SMS_URL="$FAKES/sms/send" \
     YW_REGISTRY_URL="$FAKES/registry/verify" YW_REDIS_PREFIX="$E2E_DB" YW_ARGON2_FAST=1 \
     YW_SMS_PER_IP_HOUR="${E2E_SMS_PER_IP_HOUR:-20}" \
+    YW_TLS_CA="$svc_ca" YW_TLS_CERT="$identity_cert" YW_TLS_KEY="$identity_key" \
     "$YW_BUILD_DIR/services/identity/yw-identity" >"$E2E_TMP/identity.log" 2>&1 &
   IDENTITY_PID=$!
   E2E_PIDS+=("$IDENTITY_PID")
@@ -79,6 +98,7 @@ e2e_start() {
     -keyout "$E2E_TMP/tls.key" -out "$E2E_TMP/tls.crt" 2>/dev/null
   CATALOG_ADDR="127.0.0.1:$cport"
   YW_CATALOG_LISTEN="$CATALOG_ADDR" YW_REDIS_PREFIX="$E2E_DB" \
+    YW_TLS_CA="$svc_ca" YW_TLS_CERT="$catalog_cert" YW_TLS_KEY="$catalog_key" \
     "$YW_BUILD_DIR/services/catalog/yw-catalog" \
     >"$E2E_TMP/catalog.log" 2>&1 &
   CATALOG_PID=$!
