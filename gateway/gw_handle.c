@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "gw.h"
+#include "gw_grpcweb.h"
 #include "gw_metrics.h"
 #include "yw_err.h"
 #include "yw_json.h"
@@ -582,40 +583,16 @@ static void handle_grpc(gw_req *r, const char *path) {
     return;
   }
   r->route = route;
-  const uint8_t *body = r->body;
-  size_t len = r->body_len;
-  uint8_t *decoded = NULL;
-  if (r->kind == GW_KIND_GRPC_WEB_TEXT) {
-    /* EVP_DecodeBlock wants no whitespace and a length that is a multiple of 4 */
-    if (len % 4 != 0) {
-      gw_respond_error(r, GRPC_STATUS_INVALID_ARGUMENT, "grpc-web-text body is not base64");
-      return;
-    }
-    decoded = yw_arena_alloc(r->arena, len / 4 * 3 + 1);
-    int n = decoded != NULL ? EVP_DecodeBlock(decoded, body, (int)len) : -1;
-    if (n < 0) {
-      gw_respond_error(r, GRPC_STATUS_INVALID_ARGUMENT, "grpc-web-text body is not base64");
-      return;
-    }
-    if (len >= 1 && body[len - 1] == '=') n--;
-    if (len >= 2 && body[len - 2] == '=') n--;
-    body = decoded;
-    len = (size_t)n;
-  }
-  if (len < GRPC_FRAME_HEADER) {
-    gw_respond_error(r, GRPC_STATUS_INVALID_ARGUMENT, "a unary call carries one message frame");
+  const uint8_t *msg = NULL;
+  size_t mlen = 0;
+  const char *why = NULL;
+  grpc_status_code st = gw_grpc_unframe(r->kind == GW_KIND_GRPC_WEB_TEXT, r->body, r->body_len,
+                                        r->arena, &msg, &mlen, &why);
+  if (st != GRPC_STATUS_OK) {
+    gw_respond_error(r, st, why);
     return;
   }
-  if (body[0] != 0) {
-    gw_respond_error(r, GRPC_STATUS_UNIMPLEMENTED, "compressed messages are not accepted");
-    return;
-  }
-  size_t mlen = ((size_t)body[1] << 24) | ((size_t)body[2] << 16) | ((size_t)body[3] << 8) | body[4];
-  if (mlen != len - GRPC_FRAME_HEADER) {
-    gw_respond_error(r, GRPC_STATUS_INVALID_ARGUMENT, "a unary call carries exactly one message");
-    return;
-  }
-  call_upstream(r, body + GRPC_FRAME_HEADER, mlen);
+  call_upstream(r, msg, mlen);
 }
 
 /* ---- JSON routes ----------------------------------------------------------------- */
