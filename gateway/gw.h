@@ -58,7 +58,12 @@ typedef struct gw_config {
   long timeout_ms;        /* default upstream deadline */
   long max_body;          /* bytes */
   long max_streams;       /* concurrent HTTP/2 streams per connection */
-  long idle_timeout_ms;
+  long idle_timeout_ms;   /* since the last complete request (or the connection's start) */
+  long header_timeout_ms; /* a request head, or HTTP/2's preface and SETTINGS, must arrive in this */
+  long max_connections;   /* open client connections of all workers together */
+  long worker_connections; /* open client connections per worker; 0: only the total counts */
+  long conn_buffer;       /* bytes a connection may hold in requests and unsent output */
+  long drain_ms;          /* on SIGTERM, how long requests in flight may still run */
   long upstream_connections;
   char *caller_key;       /* 64 hex, shared with the services */
   char *metrics_from;     /* networks (CIDR, comma-separated) allowed to read /metrics */
@@ -105,6 +110,11 @@ struct gw_worker {
   gw_req *done_head;      /* guarded by mu */
   struct evconnlistener *listeners[2];
   int index;
+  gw_conn *conns;         /* the worker's open connections */
+  long n_conns;
+  int draining;           /* SIGTERM: no more listeners; connections wind down */
+  unsigned long refused;  /* connections refused over the caps, not yet logged */
+  time_t refused_logged;
   void *redis;            /* gw_redis* on this loop (gw_redis.h) */
 };
 
@@ -131,6 +141,7 @@ struct gw_req {
   uint8_t *body;
   size_t body_len, body_cap;
   int body_overflow;
+  size_t h2_unacked;      /* body bytes kept whose stream window is not reopened yet */
 
   /* what gw_handle decided */
   char peer_ip[64];

@@ -13,13 +13,42 @@
  * output stops while more than GW_OUT_HIGH bytes wait to be written and resumes from
  * the write callback (backpressure). Answers whose upstream is still busy are simply
  * submitted later; gRPC answers end with trailers (NGHTTP2_DATA_FLAG_NO_END_STREAM and
- * nghttp2_submit_trailer).
+ * nghttp2_submit_trailer). The client's send windows are ours to open (no automatic
+ * WINDOW_UPDATE): the connection's reopens as bytes arrive, so that one stream cannot
+ * stall the others; a stream's reopens as its body is copied into the request
+ * (nghttp2_session_consume_stream), never past max_body, and not while the connection
+ * holds more than conn_buffer bytes, except for its oldest unfinished body so that one
+ * always completes. A client can so make a connection hold conn_buffer plus one initial
+ * window (64 KiB) per stream, not max_body per stream.
  *
- * Limits: header bytes per request (431 / stream reset), body bytes (413), concurrent
- * streams (SETTINGS), idle time (read timeout closes the connection).
+ * Limits, so that a slow or hostile client costs a bounded share:
+ *   connections   max_connections in all, worker_connections per worker; past them a new
+ *                 connection is accepted and closed at once (and logged)
+ *   head          a request head (HTTP/1.1: first byte to end of headers; HTTP/2: the
+ *                 preface and SETTINGS, and each HEADERS to END_HEADERS) must arrive
+ *                 within min(header_timeout_ms, idle_timeout_ms); past it HTTP/1.1 is
+ *                 closed (as nginx does) and HTTP/2 gets GOAWAY(ENHANCE_YOUR_CALM)
+ *   idle          idle_timeout_ms from the last complete request, not from the last
+ *                 byte, so that trickling bytes or PINGs do not keep a connection; a
+ *                 request body must arrive within it from its head; time spent waiting
+ *                 on an upstream does not count
+ *   output        past GW_OUT_HIGH unsent bytes a connection stops reading (and so stops
+ *                 taking requests) until the client has read down to GW_OUT_LOW; the
+ *                 write timeout (idle_timeout_ms without progress) ends a client that
+ *                 never reads
+ *   memory        past conn_buffer bytes in request arenas and buffers, new HTTP/2
+ *                 streams are refused (REFUSED_STREAM) and stream windows stay shut
+ *   headers, body header bytes (431 / stream reset), body bytes (413, on HTTP/2 with its
+ *                 body, then RST_STREAM(NO_ERROR) once the answer is out), concurrent
+ *                 streams (SETTINGS)
  *
- * Offers: gw_worker_listen, gw_worker_unlisten, gw_conn_respond, gw_req_add_header,
- * gw_req_header, gw_req_unref.
+ * Drain (SIGTERM): listeners close; HTTP/2 gets a shutdown notice (GOAWAY with the
+ * largest stream id) and GW_GOAWAY_DELAY_MS later the final GOAWAY; HTTP/1.1 answers
+ * carry connection: close; idle connections close at once; what is left after drain_ms
+ * is cut (its upstream calls cancelled) and the worker's loop ends.
+ *
+ * Offers: gw_worker_listen, gw_worker_unlisten, gw_worker_drain, gw_conn_respond,
+ * gw_req_add_header, gw_req_header, gw_req_unref.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -33,10 +62,12 @@
 #include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
 #include <openssl/ssl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "gw.h"
 #include "gw_metrics.h"
@@ -44,13 +75,31 @@
 #include "yw_log.h"
 
 #define GW_OUT_HIGH (256 * 1024)
+#define GW_OUT_LOW (GW_OUT_HIGH / 2)
+#define GW_IN_HIGH (256 * 1024) /* input read ahead of the parser */
+/* between HTTP/2's shutdown notice and the final GOAWAY: a round trip for requests the
+ * client sent before it saw the notice */
+#define GW_GOAWAY_DELAY_MS 1000
+
+/* open connections of every worker, against max_connections */
+static atomic_long open_total;
 
 static const char H2_PREFACE[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 enum proto { PROTO_UNKNOWN = 0, PROTO_H1, PROTO_H2 };
 
+/* Which wait of the client is being timed: one timer per connection. */
+enum deadline { DL_NONE = 0, DL_HEAD, DL_IDLE };
+
 struct gw_conn {
   gw_worker *worker;
+  gw_conn *next, *prev;   /* the worker's open connections */
+  struct event *timer;
+  enum deadline deadline;
+  int out_paused;         /* reading stopped until the client reads its answers */
+  int h2_settled;         /* the client's SETTINGS arrived after its preface */
+  int32_t h2_headers_sid; /* the stream whose header block is arriving, 0 when none */
+  int h2_goaway;          /* the final GOAWAY has been submitted */
   struct bufferevent *bev;
   int tls;
   enum proto proto;
@@ -66,12 +115,62 @@ struct gw_conn {
   int close_after_write;
   int freeing;
   int in_recv;            /* inside nghttp2_session_mem_recv: no sending from callbacks */
+  int h1_in_process;      /* inside h1_process */
   char peer_ip[64];
 };
 
 static void conn_free(gw_conn *c);
 static void h1_resume(gw_conn *c);
 static int h2_flush(gw_conn *c);
+static void h2_process(gw_conn *c);
+
+/* ---- deadlines ------------------------------------------------------------------- */
+
+/* A head slower than the idle timeout is as good as idle. */
+static long head_timeout_ms(void) {
+  return gw.cfg.header_timeout_ms < gw.cfg.idle_timeout_ms ? gw.cfg.header_timeout_ms
+                                                           : gw.cfg.idle_timeout_ms;
+}
+
+/* Starts timing d from now (restarting it), or stops timing with DL_NONE. */
+static void conn_deadline(gw_conn *c, enum deadline d) {
+  if (c->freeing) return;
+  c->deadline = d;
+  if (d == DL_NONE) {
+    evtimer_del(c->timer);
+    return;
+  }
+  long ms = d == DL_HEAD ? head_timeout_ms() : gw.cfg.idle_timeout_ms;
+  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+  evtimer_add(c->timer, &tv);
+}
+
+/* 1 when a complete request of c is with an upstream (or its access check): the wait is
+ * ours, not the client's. */
+static int waiting_on_upstream(const gw_conn *c) {
+  for (const gw_req *r = c->reqs; r != NULL; r = r->conn_next)
+    if (r->refs > 1 && !r->responded) return 1;
+  return 0;
+}
+
+/* HTTP/2: after anything that completes or ends a request, which wait applies. */
+static void h2_rearm(gw_conn *c) {
+  if (c->freeing) return;
+  if (!c->h2_settled || c->h2_headers_sid != 0) {
+    if (c->deadline != DL_HEAD) conn_deadline(c, DL_HEAD);
+    return;
+  }
+  conn_deadline(c, waiting_on_upstream(c) ? DL_NONE : DL_IDLE);
+}
+
+/* Bytes the connection holds for its client: request arenas (headers, bodies, answers
+ * nghttp2 has not sent yet) and both socket buffers. */
+static size_t conn_memory(const gw_conn *c) {
+  size_t n = evbuffer_get_length(bufferevent_get_output(c->bev)) +
+             evbuffer_get_length(bufferevent_get_input(c->bev));
+  for (const gw_req *r = c->reqs; r != NULL; r = r->conn_next) n += yw_arena_used(r->arena);
+  return n;
+}
 
 /* ---- requests -------------------------------------------------------------------- */
 
@@ -182,6 +281,9 @@ static int h1_on_message_begin(http_parser *p) {
   gw_conn *c = p->data;
   c->h1_url_len = 0;
   c->h1_in_value = 0;
+  /* the head's clock starts at its first byte (already running when that byte also
+   * decided the protocol) */
+  if (c->deadline != DL_HEAD) conn_deadline(c, DL_HEAD);
   c->h1_req = req_new(c);
   return c->h1_req != NULL ? 0 : -1;
 }
@@ -254,6 +356,8 @@ static int h1_on_headers_complete(http_parser *p) {
   r->path = yw_arena_strndup(r->arena, c->h1_url, c->h1_url_len);
   if (p->content_length != ULLONG_MAX && p->content_length > (uint64_t)gw.cfg.max_body)
     r->body_overflow = 1;
+  /* the body has the idle time from its head, however it trickles */
+  conn_deadline(c, DL_IDLE);
   return 0;
 }
 
@@ -267,6 +371,7 @@ static int h1_on_message_complete(http_parser *p) {
   gw_conn *c = p->data;
   c->h1_busy = 1;
   http_parser_pause(p, 1);
+  conn_deadline(c, DL_NONE); /* our turn: the upstream's deadline and the write timeout */
   return 0;
 }
 
@@ -293,31 +398,41 @@ static void h1_write_error_and_close(gw_conn *c, int status, const char *message
                       status, http_status_str((enum http_status)status), blen, body);
   c->close_after_write = 1;
   bufferevent_disable(c->bev, EV_READ);
+  conn_deadline(c, DL_NONE);
 }
 
-/* Feeds buffered input to the parser until a message is complete or input runs out. */
+/* Feeds buffered input to the parser and hands over each complete message, until one
+ * waits on an upstream, the client has too much unread output, or input runs out. */
 static void h1_process(gw_conn *c) {
+  /* An answer given at once comes back here through h1_send and h1_resume: this loop
+   * takes the next pipelined request instead, so they do not nest a call deeper each. */
+  if (c->h1_in_process) return;
+  c->h1_in_process = 1;
   struct evbuffer *in = bufferevent_get_input(c->bev);
-  while (!c->h1_busy && !c->close_after_write && evbuffer_get_length(in) > 0) {
-    size_t len = evbuffer_get_length(in);
-    const char *data = (const char *)evbuffer_pullup(in, -1);
-    size_t used = http_parser_execute(&c->parser, &h1_settings, data, len);
-    enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
-    if (err == HPE_PAUSED) {
+  for (;;) {
+    while (!c->h1_busy && !c->close_after_write && !c->out_paused &&
+           evbuffer_get_length(in) > 0) {
+      size_t len = evbuffer_get_length(in);
+      const char *data = (const char *)evbuffer_pullup(in, -1);
+      size_t used = http_parser_execute(&c->parser, &h1_settings, data, len);
+      enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
+      if (err == HPE_PAUSED) {
+        evbuffer_drain(in, used);
+        break;
+      }
+      if (err != HPE_OK) {
+        evbuffer_drain(in, len);
+        if (c->h1_req != NULL && c->h1_req->conn != NULL) req_detach(c->h1_req);
+        c->h1_req = NULL;
+        h1_write_error_and_close(c, 400, "malformed HTTP/1.1 request");
+        c->h1_in_process = 0;
+        return;
+      }
       evbuffer_drain(in, used);
+    }
+    if (!c->h1_busy || c->h1_req == NULL || c->h1_req->method == NULL || c->h1_req->responded ||
+        c->h1_req->refs != 1)
       break;
-    }
-    if (err != HPE_OK) {
-      evbuffer_drain(in, len);
-      if (c->h1_req != NULL && c->h1_req->conn != NULL) req_detach(c->h1_req);
-      c->h1_req = NULL;
-      h1_write_error_and_close(c, 400, "malformed HTTP/1.1 request");
-      return;
-    }
-    evbuffer_drain(in, used);
-  }
-  if (c->h1_busy && c->h1_req != NULL && c->h1_req->method != NULL && !c->h1_req->responded &&
-      c->h1_req->refs == 1) {
     /* a complete message: hand it over once */
     gw_req *r = c->h1_req;
     bufferevent_disable(c->bev, EV_READ);
@@ -328,11 +443,13 @@ static void h1_process(gw_conn *c) {
     else
       gw_handle_request(r);
   }
+  c->h1_in_process = 0;
 }
 
 static void h1_send(gw_conn *c, gw_req *r) {
   struct evbuffer *out = bufferevent_get_output(c->bev);
-  int keep = http_should_keep_alive(&c->parser) && !r->body_overflow && !r->header_overflow;
+  int keep = http_should_keep_alive(&c->parser) && !r->body_overflow && !r->header_overflow &&
+             !c->worker->draining;
   evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", r->status,
                       http_status_str((enum http_status)r->status));
   for (size_t i = 0; i < r->n_resp_headers; i++)
@@ -345,7 +462,15 @@ static void h1_send(gw_conn *c, gw_req *r) {
   req_detach(r);
   c->h1_req = NULL;
   c->h1_busy = 0;
-  if (!c->close_after_write) h1_resume(c);
+  if (c->close_after_write) return;
+  /* a client that pipelines requests but does not read the answers gets no more of
+   * them parsed until it reads (on_write resumes); the write timeout times that wait */
+  if (evbuffer_get_length(out) > GW_OUT_HIGH) {
+    c->out_paused = 1;
+    return;
+  }
+  conn_deadline(c, DL_IDLE);
+  h1_resume(c);
 }
 
 static void h1_resume(gw_conn *c) {
@@ -405,13 +530,48 @@ static void h2_send(gw_conn *c, gw_req *r) {
   prd.source.ptr = r;
   prd.read_callback = h2_read_body;
   nghttp2_submit_response(c->h2, r->stream_id, nv, n, has_data ? &prd : NULL);
+  h2_rearm(c); /* answered: from now on the wait is the client's */
   /* Inside mem_recv the session must not send; h2_process flushes after it. */
   if (!c->in_recv && h2_flush(c) != 0) conn_free(c);
 }
 
+/* 1 when r is the connection's oldest request still receiving its body: the one whose
+ * window stays open past conn_buffer, so that some body always completes. */
+static int h2_oldest_receiving(gw_conn *c, const gw_req *r) {
+  for (const gw_req *o = c->reqs; o != NULL; o = o->conn_next)
+    if (o != r && o->stream_id < r->stream_id && !o->body_overflow &&
+        nghttp2_session_get_stream_remote_close(c->h2, o->stream_id) == 0)
+      return 0;
+  return 1;
+}
+
+/* Reopens r's stream window by the body bytes it has kept, unless the connection is over
+ * its memory budget. */
+static void h2_give_window(gw_conn *c, gw_req *r) {
+  if (r->h2_unacked == 0) return;
+  if (conn_memory(c) >= (size_t)gw.cfg.conn_buffer && !h2_oldest_receiving(c, r)) return;
+  nghttp2_session_consume_stream(c->h2, r->stream_id, r->h2_unacked);
+  r->h2_unacked = 0;
+}
+
+/* Memory was freed: windows held back for the budget may open. */
+static void h2_give_windows(gw_conn *c) {
+  if (c->h2 == NULL || c->freeing) return;
+  for (gw_req *r = c->reqs; r != NULL; r = r->conn_next) h2_give_window(c, r);
+}
+
 static int h2_on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *user) {
   gw_conn *c = user;
-  if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  if (f->hd.type != NGHTTP2_HEADERS) return 0;
+  /* HEADERS to END_HEADERS is a head: timed (one header block at a time per connection) */
+  c->h2_headers_sid = f->hd.stream_id;
+  conn_deadline(c, DL_HEAD);
+  if (f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  if (conn_memory(c) >= (size_t)gw.cfg.conn_buffer) {
+    /* the client may try again once it has read what it asked for */
+    nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+    return 0;
+  }
   gw_req *r = req_new(c);
   if (r == NULL) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   r->is_h2 = 1;
@@ -459,9 +619,14 @@ static int h2_on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_
 static int h2_on_data(nghttp2_session *s, uint8_t flags, int32_t stream_id, const uint8_t *data,
                       size_t len, void *user) {
   (void)flags;
-  (void)user;
+  gw_conn *c = user;
+  nghttp2_session_consume_connection(s, len);
   gw_req *r = nghttp2_session_get_stream_user_data(s, stream_id);
-  if (r != NULL) body_append(r, data, len);
+  /* bytes nobody keeps (a refused stream, a body past max_body) leave the stream's
+   * window shut */
+  if (r == NULL || body_append(r, data, len) != 0) return 0;
+  r->h2_unacked += len;
+  h2_give_window(c, r);
   return 0;
 }
 
@@ -476,28 +641,61 @@ static void h2_dispatch(gw_req *r) {
 }
 
 static int h2_on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user) {
-  (void)user;
-  if (f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_HEADERS) return 0;
-  gw_req *r = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
-  if (r == NULL) return 0;
-  if (r->body_overflow && !r->responded) {
-    /* answer 413 at once and stop reading the rest of the body */
-    gw_respond_too_large(r, 413, "request body is too large");
-    nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
+  gw_conn *c = user;
+  if (f->hd.type == NGHTTP2_SETTINGS && !(f->hd.flags & NGHTTP2_FLAG_ACK) && !c->h2_settled) {
+    c->h2_settled = 1; /* the preface's deadline is met */
+    h2_rearm(c);
     return 0;
   }
-  if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) h2_dispatch(r);
+  if (f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_HEADERS) return 0;
+  int complete = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+  if (f->hd.type == NGHTTP2_HEADERS && f->hd.stream_id == c->h2_headers_sid) {
+    c->h2_headers_sid = 0;
+    complete = 1;
+  }
+  gw_req *r = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+  if (r != NULL && f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+    /* a declared length past the limit is answered before any of the body comes */
+    const char *cl = gw_req_header(r, "content-length");
+    if (cl != NULL && strtoull(cl, NULL, 10) > (unsigned long long)gw.cfg.max_body)
+      r->body_overflow = 1;
+  }
+  if (r != NULL && r->body_overflow && !r->responded) {
+    /* answer 413 at once; h2_on_frame_send resets the stream once the whole answer,
+     * body included, is out, so the client stops sending the rest */
+    gw_respond_too_large(r, 413, "request body is too large");
+  } else if (r != NULL && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+    h2_dispatch(r);
+  }
+  if (complete) h2_rearm(c);
+  return 0;
+}
+
+static int h2_on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *user) {
+  gw_conn *c = user;
+  if (f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_HEADERS) return 0;
+  gw_req *r = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+  if (r != NULL && r->body_overflow && (f->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+      nghttp2_session_get_stream_remote_close(s, f->hd.stream_id) == 0)
+    /* RFC 9113 8.1: a complete answer before the request's end, then NO_ERROR */
+    nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
+  /* the client reads what it asked for: that is progress, not idleness */
+  if (f->hd.type == NGHTTP2_DATA) h2_rearm(c);
   return 0;
 }
 
 static int h2_on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t code, void *user) {
   (void)code;
-  (void)user;
+  gw_conn *c = user;
+  if (c->freeing) return 0;
+  if (stream_id == c->h2_headers_sid) c->h2_headers_sid = 0;
   gw_req *r = nghttp2_session_get_stream_user_data(s, stream_id);
   if (r != NULL) {
     nghttp2_session_set_stream_user_data(s, stream_id, NULL);
     req_detach(r);
+    h2_give_windows(c);
   }
+  h2_rearm(c);
   return 0;
 }
 
@@ -523,11 +721,14 @@ static int h2_start(gw_conn *c) {
   nghttp2_session_callbacks_set_on_header_callback(cbs, h2_on_header);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, h2_on_data);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, h2_on_frame_recv);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cbs, h2_on_frame_send);
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, h2_on_stream_close);
   nghttp2_option *opt;
   nghttp2_option_new(&opt);
   nghttp2_option_set_max_settings(opt, 32);
   nghttp2_option_set_max_send_header_block_length(opt, 64 * 1024);
+  /* a stream's window opens as its body is taken (h2_give_window), not as bytes arrive */
+  nghttp2_option_set_no_auto_window_update(opt, 1);
   int rc = nghttp2_session_server_new2(&c->h2, cbs, c, opt);
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cbs);
@@ -554,6 +755,23 @@ static void h2_process(gw_conn *c) {
     }
     evbuffer_drain(in, (size_t)n);
   }
+  if (h2_flush(c) != 0) {
+    conn_free(c);
+    return;
+  }
+  if (!nghttp2_session_want_read(c->h2)) {
+    bufferevent_disable(c->bev, EV_READ); /* GOAWAY sent: only the last bytes go out */
+  } else if (evbuffer_get_length(bufferevent_get_output(c->bev)) >= GW_OUT_HIGH) {
+    /* the client does not read: take no more of its requests until it does */
+    c->out_paused = 1;
+    bufferevent_disable(c->bev, EV_READ);
+  }
+}
+
+/* Ends an HTTP/2 connection with GOAWAY(code); it closes once that is written. */
+static void h2_terminate(gw_conn *c, uint32_t code) {
+  nghttp2_session_terminate_session(c->h2, code);
+  bufferevent_disable(c->bev, EV_READ);
   if (h2_flush(c) != 0) conn_free(c);
 }
 
@@ -573,12 +791,20 @@ void gw_conn_respond(gw_req *r) {
 static void conn_free(gw_conn *c) {
   if (c->freeing) return;
   c->freeing = 1;
+  gw_worker *w = c->worker;
   while (c->reqs != NULL) req_detach(c->reqs);
   if (c->h2 != NULL) nghttp2_session_del(c->h2);
   bufferevent_free(c->bev);
+  event_free(c->timer);
+  if (c->prev != NULL) c->prev->next = c->next;
+  else w->conns = c->next;
+  if (c->next != NULL) c->next->prev = c->prev;
+  w->n_conns--;
+  atomic_fetch_sub(&open_total, 1);
   free(c->h1_url);
   free(c);
   gw_metrics_connections(-1);
+  if (w->draining && w->n_conns == 0) event_base_loopexit(w->base, NULL);
 }
 
 static void decide_proto(gw_conn *c) {
@@ -599,6 +825,9 @@ static void on_read(struct bufferevent *bev, void *arg) {
   (void)bev;
   gw_conn *c = arg;
   if (c->proto == PROTO_UNKNOWN) {
+    /* the first byte starts the head's clock: HTTP/1.1's request line or HTTP/2's
+     * preface and SETTINGS */
+    if (c->deadline != DL_HEAD) conn_deadline(c, DL_HEAD);
     decide_proto(c);
     if (c->proto == PROTO_UNKNOWN || c->freeing) return;
   }
@@ -608,21 +837,56 @@ static void on_read(struct bufferevent *bev, void *arg) {
     h1_process(c);
 }
 
+/* Runs when the output has drained to GW_OUT_LOW (the write low-water mark). */
 static void on_write(struct bufferevent *bev, void *arg) {
   gw_conn *c = arg;
   struct evbuffer *out = bufferevent_get_output(bev);
   if (c->proto == PROTO_H2) {
-    if (h2_flush(c) != 0) conn_free(c);
+    h2_give_windows(c); /* what the client read no longer counts against its budget */
+    if (h2_flush(c) != 0) {
+      conn_free(c);
+      return;
+    }
+    if (c->out_paused && evbuffer_get_length(out) < GW_OUT_HIGH &&
+        nghttp2_session_want_read(c->h2)) {
+      c->out_paused = 0;
+      bufferevent_enable(c->bev, EV_READ);
+      if (evbuffer_get_length(bufferevent_get_input(bev)) > 0) h2_process(c);
+    }
     return;
   }
-  if (c->close_after_write && evbuffer_get_length(out) == 0) conn_free(c);
+  if (c->close_after_write && evbuffer_get_length(out) == 0) {
+    conn_free(c);
+    return;
+  }
+  if (c->out_paused && !c->close_after_write) {
+    c->out_paused = 0;
+    conn_deadline(c, DL_IDLE);
+    if (!c->h1_busy) h1_resume(c);
+  }
 }
 
-/* 1 when a complete request of c is with an upstream (or its access check). */
-static int waiting_on_upstream(const gw_conn *c) {
-  for (const gw_req *r = c->reqs; r != NULL; r = r->conn_next)
-    if (r->refs > 1) return 1;
-  return 0;
+/* The deadline of the client's current wait has passed. */
+static void on_deadline(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  gw_conn *c = arg;
+  enum deadline d = c->deadline;
+  c->deadline = DL_NONE;
+  yw_log(YW_LOG_DEBUG, d == DL_HEAD ? "gateway.head_timeout" : "gateway.idle_timeout", NULL,
+         "%s connection closed", c->proto == PROTO_H2 ? "HTTP/2" : "HTTP/1.1");
+  if (c->proto == PROTO_H2) {
+    h2_terminate(c, d == DL_HEAD ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_NO_ERROR);
+    return;
+  }
+  /* HTTP/1.1: closed without a word, as nginx does: a client this slow is not reading */
+  if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+    /* an answer is still being written: the write timeout bounds that */
+    c->close_after_write = 1;
+    bufferevent_disable(c->bev, EV_READ);
+    return;
+  }
+  conn_free(c);
 }
 
 static void on_event(struct bufferevent *bev, short events, void *arg) {
@@ -635,20 +899,31 @@ static void on_event(struct bufferevent *bev, short events, void *arg) {
     SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
     if (alpn != NULL && alpn_len == 2 && memcmp(alpn, "h2", 2) == 0) {
       c->proto = PROTO_H2;
+      conn_deadline(c, DL_HEAD); /* the preface and SETTINGS */
       if (h2_start(c) != 0 || h2_flush(c) != 0) conn_free(c);
     } else {
       c->proto = PROTO_H1;
     }
     return;
   }
-  if ((events & BEV_EVENT_TIMEOUT) && !(events & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) &&
-      c->proto == PROTO_H2 && waiting_on_upstream(c)) {
-    /* quiet, but streams are waiting on upstreams: not idle; keep reading. A stream
-     * the client never finished does not count, or it could hold the connection. */
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    return;
-  }
+  /* EOF, an error, or the write timeout: the client did not read for idle_timeout_ms */
   if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) conn_free(c);
+}
+
+/* Closes a connection over the caps at once. The kernel's backlog is not a queue worth
+ * having: a client refused now can try another gateway. Logged at most once a second
+ * per worker, with the count since the last line. */
+static void refuse(gw_worker *w, evutil_socket_t fd) {
+  evutil_closesocket(fd);
+  w->refused++;
+  time_t now = time(NULL);
+  if (now == w->refused_logged) return;
+  yw_log(YW_LOG_WARN, "gateway.connections_refused", NULL,
+         "%lu connections refused: %ld open in this worker (cap %ld), %ld in all (cap %ld)",
+         w->refused, w->n_conns, gw.cfg.worker_connections, atomic_load(&open_total),
+         gw.cfg.max_connections);
+  w->refused = 0;
+  w->refused_logged = now;
 }
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
@@ -656,14 +931,27 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
   (void)salen;
   gw_worker *w = arg;
   int tls = l == w->listeners[1];
+  int over = gw.cfg.worker_connections > 0 && w->n_conns >= gw.cfg.worker_connections;
+  if (!over && atomic_fetch_add(&open_total, 1) >= gw.cfg.max_connections) {
+    atomic_fetch_sub(&open_total, 1);
+    over = 1;
+  }
+  if (over) {
+    refuse(w, fd);
+    return;
+  }
   gw_conn *c = calloc(1, sizeof *c);
   char *url = malloc(GW_URL_BYTES);
-  if (c == NULL || url == NULL) {
+  struct event *timer = c != NULL ? evtimer_new(w->base, on_deadline, c) : NULL;
+  if (c == NULL || url == NULL || timer == NULL) {
     free(c);
     free(url);
+    if (timer != NULL) event_free(timer);
+    atomic_fetch_sub(&open_total, 1);
     evutil_closesocket(fd);
     return;
   }
+  c->timer = timer;
   c->worker = w;
   c->tls = tls;
   c->h1_url = url;
@@ -683,17 +971,28 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
   }
   if (c->bev == NULL) {
+    event_free(c->timer);
     free(c->h1_url);
     free(c);
+    atomic_fetch_sub(&open_total, 1);
     evutil_closesocket(fd);
     return;
   }
   http_parser_init(&c->parser, HTTP_REQUEST);
   c->parser.data = c;
+  c->next = w->conns;
+  if (w->conns != NULL) w->conns->prev = c;
+  w->conns = c;
+  w->n_conns++;
+  /* no read timeout: bytes that trickle in must not keep a connection (on_deadline);
+   * the write timeout ends a client that stops reading its answers */
   struct timeval idle = {gw.cfg.idle_timeout_ms / 1000, (gw.cfg.idle_timeout_ms % 1000) * 1000};
-  bufferevent_set_timeouts(c->bev, &idle, &idle);
+  bufferevent_set_timeouts(c->bev, NULL, &idle);
+  bufferevent_setwatermark(c->bev, EV_READ, 0, GW_IN_HIGH);
+  bufferevent_setwatermark(c->bev, EV_WRITE, GW_OUT_LOW, 0);
   bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
   bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+  conn_deadline(c, DL_IDLE); /* a connection that never says anything is idle */
   gw_metrics_connections(1);
 }
 
@@ -730,4 +1029,94 @@ void gw_worker_unlisten(gw_worker *w) {
     if (w->listeners[i] != NULL) evconnlistener_free(w->listeners[i]);
     w->listeners[i] = NULL;
   }
+}
+
+/* ---- drain ----------------------------------------------------------------------- */
+
+/* HTTP/2: the final GOAWAY names the last stream taken; the connection closes when those
+ * streams are done (h2_flush finds nothing more to read or write). */
+static void h2_final_goaway(gw_conn *c) {
+  if (c->h2_goaway) return;
+  c->h2_goaway = 1;
+  nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->h2),
+                        NGHTTP2_NO_ERROR, NULL, 0);
+  if (h2_flush(c) != 0) conn_free(c);
+}
+
+static void on_drain_goaway(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  gw_worker *w = arg;
+  for (gw_conn *c = w->conns, *next; c != NULL; c = next) {
+    next = c->next;
+    if (c->proto == PROTO_H2 && !c->freeing) h2_final_goaway(c);
+  }
+}
+
+/* drain_ms has passed: what is still open is cut; its upstream calls are cancelled on
+ * the way (req_detach). */
+static void on_drain_deadline(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  gw_worker *w = arg;
+  long conns = w->n_conns, reqs = 0;
+  for (gw_conn *c = w->conns; c != NULL; c = c->next)
+    for (gw_req *r = c->reqs; r != NULL; r = r->conn_next)
+      if (r->method != NULL && !r->responded) reqs++;
+  yw_log(YW_LOG_WARN, "gateway.drain_cut", NULL,
+         "worker %d: %ld connections and %ld unanswered requests cut after %ld ms", w->index,
+         conns, reqs, gw.cfg.drain_ms);
+  while (w->conns != NULL) conn_free(w->conns);
+}
+
+/* One connection at the start of the drain. */
+static void conn_drain(gw_conn *c) {
+  struct evbuffer *out = bufferevent_get_output(c->bev);
+  switch (c->proto) {
+  case PROTO_UNKNOWN: /* nothing asked yet, or still in its TLS handshake */
+    conn_free(c);
+    return;
+  case PROTO_H1:
+    if (c->h1_req != NULL || c->h1_busy) return; /* answered with connection: close */
+    if (evbuffer_get_length(out) == 0) {
+      conn_free(c);
+    } else {
+      c->close_after_write = 1;
+      bufferevent_disable(c->bev, EV_READ);
+      conn_deadline(c, DL_NONE);
+    }
+    return;
+  case PROTO_H2:
+    if (c->reqs == NULL) {
+      h2_final_goaway(c); /* idle: at once */
+      return;
+    }
+    /* streams the client sends before it sees this are still taken, until the final
+     * GOAWAY a round trip later */
+    nghttp2_submit_shutdown_notice(c->h2);
+    if (h2_flush(c) != 0) conn_free(c);
+    return;
+  }
+}
+
+void gw_worker_drain(gw_worker *w) {
+  gw_worker_unlisten(w);
+  w->draining = 1;
+  long before = w->n_conns;
+  for (gw_conn *c = w->conns, *next; c != NULL; c = next) {
+    next = c->next;
+    conn_drain(c);
+  }
+  yw_log(YW_LOG_INFO, "gateway.draining", NULL,
+         "worker %d: listeners closed, %ld connections open, %ld left after closing idle ones",
+         w->index, before, w->n_conns);
+  if (w->n_conns == 0) {
+    event_base_loopexit(w->base, NULL);
+    return;
+  }
+  long goaway_ms = GW_GOAWAY_DELAY_MS < gw.cfg.drain_ms / 2 ? GW_GOAWAY_DELAY_MS : gw.cfg.drain_ms / 2;
+  struct timeval g = {goaway_ms / 1000, (goaway_ms % 1000) * 1000};
+  struct timeval d = {gw.cfg.drain_ms / 1000, (gw.cfg.drain_ms % 1000) * 1000};
+  event_base_once(w->base, -1, EV_TIMEOUT, on_drain_goaway, w, &g);
+  event_base_once(w->base, -1, EV_TIMEOUT, on_drain_deadline, w, &d);
 }

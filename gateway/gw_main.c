@@ -7,8 +7,11 @@
  * that checks upstreams (grpc.health.v1.Health/Check) and Redis every second for
  * /readyz; `threads` workers, each an event loop with its own SO_REUSEPORT listeners.
  *
- * Stop: on SIGINT/SIGTERM the listeners close, requests in flight get up to the grace
- * period to finish, then the loops end and everything is freed in reverse order.
+ * Stop: on SIGINT/SIGTERM every worker drains (gw_worker_drain): its listeners close,
+ * HTTP/2 clients get GOAWAY and HTTP/1.1 answers connection: close, idle connections
+ * close at once, requests in flight run to their answers for up to YW_GATEWAY_DRAIN_MS,
+ * the rest are cut. A worker's loop ends with its last connection; then everything is
+ * freed in reverse order and the process exits 0.
  *
  * Usage: yw-gateway [--check-routes] [--help]
  */
@@ -61,7 +64,23 @@ static const yw_cfg_entry config[] = {
     {"YW_GATEWAY_MAX_STREAMS", YW_CFG_INT, "100", 1, 1000,
      "concurrent HTTP/2 streams per connection", &gw.cfg.max_streams},
     {"YW_GATEWAY_IDLE_TIMEOUT_MS", YW_CFG_INT, "60000", 100, 3600000,
-     "idle connections are closed after this", &gw.cfg.idle_timeout_ms},
+     "connections are closed this long after their last complete request, and clients "
+     "that read nothing for this long", &gw.cfg.idle_timeout_ms},
+    {"YW_GATEWAY_HEADER_TIMEOUT_MS", YW_CFG_INT, "10000", 100, 600000,
+     "a request head (HTTP/2: the preface and SETTINGS, each header block) must arrive "
+     "within this (capped by the idle timeout)", &gw.cfg.header_timeout_ms},
+    {"YW_GATEWAY_MAX_CONNECTIONS", YW_CFG_INT, "10000", 1, 10000000,
+     "open client connections in all; past it new ones are closed at once",
+     &gw.cfg.max_connections},
+    {"YW_GATEWAY_WORKER_CONNECTIONS", YW_CFG_INT, "0", 0, 10000000,
+     "open client connections per worker thread; 0: only the total counts",
+     &gw.cfg.worker_connections},
+    {"YW_GATEWAY_CONN_BUFFER", YW_CFG_INT, "8388608", 65536, 1073741824,
+     "bytes one connection may hold in requests and unsent answers; past it new HTTP/2 "
+     "streams are refused and request bodies wait", &gw.cfg.conn_buffer},
+    {"YW_GATEWAY_DRAIN_MS", YW_CFG_INT, "10000", 0, 600000,
+     "on SIGTERM, how long requests in flight may still run before they are cut",
+     &gw.cfg.drain_ms},
     {"YW_GATEWAY_UPSTREAM_CONNECTIONS", YW_CFG_INT, "2", 1, 64,
      "HTTP/2 connections per upstream", &gw.cfg.upstream_connections},
     {"YW_UPSTREAM_CATALOG", YW_CFG_STR, "127.0.0.1:50052", 0, 0, "yw-catalog address",
@@ -385,10 +404,8 @@ int main(int argc, char **argv) {
   sigwait(&set, &sig);
   yw_log(YW_LOG_INFO, "gateway.stopping", NULL, "signal %d", sig);
   atomic_store(&stopping, 1);
+  /* each loop ends by itself once drained (within YW_GATEWAY_DRAIN_MS) */
   for (size_t i = 0; i < nw; i++) event_base_once(workers[i].base, -1, EV_TIMEOUT, on_stop, &workers[i], NULL);
-  /* a grace period for requests in flight */
-  struct timeval grace = {2, 0};
-  for (size_t i = 0; i < nw; i++) event_base_loopexit(workers[i].base, &grace);
   for (size_t i = 0; i < nw; i++) pthread_join(workers[i].thread, NULL);
   pthread_join(health, NULL);
   /* Redis first: its pending callbacks run now and must find the process stopping,
@@ -398,6 +415,9 @@ int main(int argc, char **argv) {
   gw_auth_free();
   for (size_t i = 0; i < gw.n_upstreams; i++) yw_rpc_channel_free(gw.upstreams[i].channel);
   yw_rpc_client_free(gw.client);
+  /* calls cut by the drain finished after their loop ended: their requests, whose
+   * clients are gone, are only released */
+  for (size_t i = 0; i < nw; i++) on_wake(-1, 0, &workers[i]);
   for (size_t i = 0; i < nw; i++) {
     event_free(workers[i].wake);
     event_base_free(workers[i].base);
