@@ -72,6 +72,7 @@
 #define PREFIX 5               /* gRPC message prefix: compressed flag, big-endian length */
 #define STABLE_MS 1000         /* a connection that dies younger than this counts as a failure */
 #define RESOLVE_GAP_MS 1000    /* at most one lookup a second, however many failures */
+#define MAX_PINGS_WITHOUT_DATA 2 /* gRPC core's default, which its servers expect */
 #define MAX_PATH 1024
 #define USER_AGENT "yw-gateway/1 (nghttp2)"
 
@@ -157,6 +158,9 @@ struct up_conn {
   int dead;                             /* to be closed by its timer */
   int graceful;                         /* drained after GOAWAY: not a failure */
   int64_t ready_since_ms;
+  int64_t last_recv_ms;                 /* keepalive: when the server was last heard */
+  int64_t ping_sent_ms;                 /* keepalive: our PING waiting for its ACK, or 0 */
+  int pings_without_data;               /* keepalive: PINGs since we last sent HEADERS or DATA */
   char why[128];
 };
 
@@ -207,6 +211,7 @@ struct gw_upstream_client {
   resolver *res;
   struct event *res_ev;
   struct event *work_ev;
+  struct event *tick_ev;                /* keepalive checks */
   gw_upstream_pending *q_head, *q_tail;
   size_t n_queued, n_active;
   gw_upstream_pending *done_head, *done_tail;
@@ -214,7 +219,7 @@ struct gw_upstream_client {
   uint64_t rnd;
   char last_error[192];
   size_t peak_streams;
-  unsigned long connects, connect_failures, retries, goaways;
+  unsigned long connects, connect_failures, retries, goaways, pings_sent, pings_unanswered;
 };
 
 static void conn_flush(up_conn *c);
@@ -532,7 +537,9 @@ static void conn_close_later(up_conn *c, const char *why) {
   event_active(c->timer, EV_TIMEOUT, 0);
 }
 
-static void conn_close(up_conn *c, const char *why) {
+static void conn_close(up_conn *c, const char *why_in) {
+  char why[128]; /* why_in may be c->why, which dies with c */
+  snprintf(why, sizeof why, "%s", why_in);
   gw_upstream_client *up = c->up;
   up_addr *a = c->addr;
   int was_ready = c->ready_since_ms != 0;
@@ -591,6 +598,8 @@ static void conn_after_io(up_conn *c) {
 static void on_read(struct bufferevent *bev, void *arg) {
   up_conn *c = arg;
   struct evbuffer *in = bufferevent_get_input(bev);
+  c->last_recv_ms = now_ms();
+  c->ping_sent_ms = 0; /* heard from: alive, whatever the PING's fate */
   while (!c->dead && evbuffer_get_length(in) > 0) {
     struct evbuffer_iovec v[8];
     int n = evbuffer_peek(in, -1, NULL, v, 8);
@@ -623,6 +632,12 @@ static void on_event(struct bufferevent *bev, short events, void *arg) {
     evutil_socket_t fd = bufferevent_getfd(bev);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (c->up->o.keepalive_ms > 0) {
+      /* what we sent and the peer never acknowledged ends the connection as a PING
+       * without answer does */
+      unsigned int uto = (unsigned int)c->up->o.keepalive_timeout_ms;
+      setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto, sizeof uto);
+    }
     if (c->up->tls) {
       SSL *ssl = bufferevent_openssl_get_ssl(bev);
       const unsigned char *alpn = NULL;
@@ -690,6 +705,9 @@ static int h2_send_data(nghttp2_session *s, nghttp2_frame *frame, const uint8_t 
   (void)frame; /* no padding is ever asked for */
   up_conn *c = user;
   gw_upstream_pending *call = src->ptr;
+  /* a frame held back by WOULDBLOCK comes here again later, maybe after the call ended
+   * and its caller freed the message: reset the stream instead of reading it */
+  if (call->state == CALL_FINISHED) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   struct evbuffer *out = bufferevent_get_output(c->bev);
   if (evbuffer_get_length(out) >= OUT_HIGH) return NGHTTP2_ERR_WOULDBLOCK;
   if (evbuffer_add(out, framehd, 9) != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
@@ -891,13 +909,14 @@ static int h2_on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void
   gw_upstream_client *up = c->up;
   switch (frame->hd.type) {
   case NGHTTP2_SETTINGS: {
-    if (frame->hd.flags & NGHTTP2_FLAG_ACK) break;
+    if ((frame->hd.flags & NGHTTP2_FLAG_ACK) || c->dead) break;
     uint32_t m = nghttp2_session_get_remote_settings(s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
-    c->max_streams = m < (uint32_t)up->o.max_streams_per_connection ? m
-                                                                     : (uint32_t)up->o.max_streams_per_connection;
+    uint32_t cap = (uint32_t)up->o.max_streams_per_connection;
+    c->max_streams = m < cap ? m : cap;
     if (c->state == CONN_CONNECTING) {
       conn_set_state(c, CONN_READY);
       c->ready_since_ms = now_ms();
+      c->last_recv_ms = c->ready_since_ms;
       event_del(c->timer);
       c->addr->down = 0;
     }
@@ -931,7 +950,8 @@ static int h2_on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void
 }
 
 static int h2_on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *user) {
-  (void)user;
+  up_conn *c = user;
+  if (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) c->pings_without_data = 0;
   if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
     gw_upstream_pending *call = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
     if (call != NULL) call->headers_sent = 1;
@@ -1217,6 +1237,38 @@ static void on_work(evutil_socket_t fd, short what, void *arg) {
 }
 
 static void kick(gw_upstream_client *up) { event_active(up->work_ev, EV_READ, 0); }
+
+/* Keepalive, as gRPC core's client does it: a connection with calls on it that has
+ * heard nothing for keepalive_ms sends a PING, and one that hears nothing more within
+ * keepalive_timeout_ms is dead (a host gone without a word never resets the TCP
+ * connection; without this its calls would wait for their deadlines). gRPC servers
+ * answer more than two PINGs between the client's HEADERS or DATA, or any on an idle
+ * connection, with GOAWAY "too many pings": so none on an idle connection, and at most
+ * MAX_PINGS_WITHOUT_DATA between frames we send (TCP_USER_TIMEOUT covers the rest). */
+static void on_tick(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  gw_upstream_client *up = arg;
+  int64_t now = now_ms();
+  for (size_t i = 0; i < up->n_addrs; i++)
+    for (up_conn *c = up->addrs[i]->conns; c != NULL; c = c->next) {
+      if (c->dead || c->ready_since_ms == 0) continue;
+      if (c->ping_sent_ms != 0) {
+        if (now - c->ping_sent_ms >= up->o.keepalive_timeout_ms) {
+          up->pings_unanswered++;
+          conn_close_later(c, "no answer to a keepalive PING");
+        }
+      } else if (c->n_calls > 0 && c->pings_without_data < MAX_PINGS_WITHOUT_DATA &&
+                 now - c->last_recv_ms >= up->o.keepalive_ms) {
+        if (nghttp2_submit_ping(c->h2, NGHTTP2_FLAG_NONE, NULL) == 0) {
+          c->ping_sent_ms = now;
+          c->pings_without_data++;
+          up->pings_sent++;
+          conn_flush(c);
+        }
+      }
+    }
+}
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
@@ -1506,6 +1558,8 @@ static void opts_defaults(gw_upstream_opts *o) {
   if (o->resolve_interval_ms <= 0) o->resolve_interval_ms = 30000;
   if (o->stream_window <= 0) o->stream_window = 1 << 20;
   if (o->connection_window <= 0) o->connection_window = 16 << 20;
+  if (o->keepalive_ms == 0) o->keepalive_ms = 30000;
+  if (o->keepalive_timeout_ms <= 0) o->keepalive_timeout_ms = 20000;
 }
 
 static int make_callbacks(gw_upstream_client *up) {
@@ -1557,6 +1611,19 @@ int gw_upstream_new(struct event_base *base, const char *target, const gw_upstre
   if (up->work_ev == NULL) {
     rc = YW_EIO;
     goto fail;
+  }
+  if (up->o.keepalive_ms > 0) {
+    up->tick_ev = event_new(base, -1, EV_PERSIST, on_tick, up);
+    if (up->tick_ev == NULL) {
+      rc = YW_EIO;
+      goto fail;
+    }
+    long every = up->o.keepalive_ms < up->o.keepalive_timeout_ms ? up->o.keepalive_ms
+                                                                   : up->o.keepalive_timeout_ms;
+    every = every / 4 < 1000 ? every / 4 : 1000;
+    if (every < 5) every = 5;
+    struct timeval tv = {every / 1000, (every % 1000) * 1000};
+    event_add(up->tick_ev, &tv);
   }
   if (n > 0) {
     apply_addrs(up, found, lens, n);
@@ -1653,6 +1720,7 @@ void gw_upstream_free(gw_upstream_client *up) {
   free(up->addrs);
   if (up->res_ev != NULL) event_free(up->res_ev);
   if (up->work_ev != NULL) event_free(up->work_ev);
+  if (up->tick_ev != NULL) event_free(up->tick_ev);
   if (up->cbs != NULL) nghttp2_session_callbacks_del(up->cbs);
   if (up->h2opt != NULL) nghttp2_option_del(up->h2opt);
   free(up->authority);
@@ -1872,4 +1940,6 @@ void gw_upstream_get_stats(const gw_upstream_client *up, gw_upstream_stats *out)
   out->connect_failures = up->connect_failures;
   out->retries = up->retries;
   out->goaways = up->goaways;
+  out->pings_sent = up->pings_sent;
+  out->pings_unanswered = up->pings_unanswered;
 }

@@ -65,6 +65,11 @@ typedef struct gw_upstream_opts {
   int resolve_interval_ms;         /* a host name is looked up again this often (30000) */
   int stream_window;               /* receive window per stream, bytes (1 MiB) */
   int connection_window;           /* receive window per connection, bytes (16 MiB) */
+  /* A connection with calls on it that has heard nothing for keepalive_ms sends a PING;
+   * without an answer within keepalive_timeout_ms it is closed (its calls fail with
+   * UNAVAILABLE) and its address tried again. Also TCP_USER_TIMEOUT. -1: off. (30000) */
+  int keepalive_ms;
+  int keepalive_timeout_ms;        /* (20000) */
   const char *authority;           /* :authority; NULL: the target's host:port (copied) */
   /* SSL_CTX* for TLS with ALPN h2 (the client's certificate for mutual TLS goes in the
    * context); NULL: cleartext h2 with prior knowledge. Borrowed: it must outlive the
@@ -108,7 +113,9 @@ typedef void (*gw_upstream_done_fn)(void *arg, const gw_upstream_result *result)
  * resolve_interval_ms, and after connection failures, at most once a second); numeric
  * addresses need none. Connecting starts at once. opts may be NULL (defaults); it is
  * copied. base must outlive the client; libevent must have threads enabled
- * (evthread_use_pthreads) when target holds a host name. Returns 0 with *out set,
+ * (evthread_use_pthreads) when target holds a host name; the process must ignore
+ * SIGPIPE (yw_rpc_block_signals does), since a server that closes its end turns our
+ * next write into one. Returns 0 with *out set,
  * YW_EINVAL when target or opts are malformed, YW_ENOMEM, or YW_EIO when the resolver
  * thread or an event cannot be made.
  */
@@ -188,6 +195,8 @@ typedef struct gw_upstream_stats {
   unsigned long connect_failures;
   unsigned long retries;     /* calls sent again on another connection */
   unsigned long goaways;     /* GOAWAY frames received */
+  unsigned long pings_sent;  /* keepalive PINGs */
+  unsigned long pings_unanswered; /* connections closed by keepalive */
 } gw_upstream_stats;
 
 /* Fills *out. */
