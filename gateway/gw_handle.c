@@ -360,7 +360,7 @@ static int handle_builtin(gw_req *r, const char *path) {
     r->metric_slot = gw.slot_builtin;
     json_t *body = json_object();
     json_t *deps = json_object();
-    int ready = !gw.stopping;
+    int ready = !gw.stopping && !r->worker->draining;
     json_object_set_new(deps, "redis", json_string(gw.redis_ok ? "ok" : "unavailable (local limits)"));
     for (size_t i = 0; i < gw.n_upstreams; i++)
       json_object_set_new(deps, gw.upstreams[i].name,

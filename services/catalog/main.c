@@ -36,7 +36,7 @@ static const yw_cfg_entry config[] = {
     {"YW_PG_DSN", YW_CFG_STR, "host=127.0.0.1 port=5432 dbname=yiwang user=yiwang", 0, 0,
      "libpq connection string", &cfg_pg_dsn},
     {"YW_CATALOG_THREADS", YW_CFG_INT, "8", 1, 256, "handler threads", &cfg_threads},
-    {"YW_CATALOG_QUEUE", YW_CFG_INT, "32", 0, 100000,
+    {"YW_CATALOG_QUEUE", YW_CFG_INT, "256", 0, 100000,
      "calls that may wait for a handler; past it calls are refused at once (429)", &cfg_queue},
     {"YW_CATALOG_DB_POOL", YW_CFG_INT, "8", 1, 256, "PostgreSQL connections", &cfg_db_pool},
     {"YW_CATALOG_DB_WAIT_MS", YW_CFG_INT, "2000", 1, 60000,

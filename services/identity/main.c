@@ -47,7 +47,7 @@ static const yw_cfg_entry config[] = {
     {"YW_REGISTRY_URL", YW_CFG_STR, "http://127.0.0.1:8089/registry/verify", 0, 0,
      "population registry endpoint", &cfg_registry_url},
     {"YW_IDENTITY_THREADS", YW_CFG_INT, "8", 1, 256, "handler threads", &cfg_threads},
-    {"YW_IDENTITY_QUEUE", YW_CFG_INT, "32", 0, 100000,
+    {"YW_IDENTITY_QUEUE", YW_CFG_INT, "64", 0, 100000,
      "calls that may wait for a handler; past it calls are refused at once (429)", &cfg_queue},
     {"YW_IDENTITY_HASH_SLOTS", YW_CFG_INT, "2", 1, 64,
      "password hashes (argon2id, 64 MiB each) verified at once; the rest wait or get 429",
