@@ -66,12 +66,12 @@
 
 #define MAX_ADDRS 32
 #define MAX_MD 32
-#define FIXED_NV 8             /* :method :scheme :path :authority te content-type user-agent grpc-timeout */
-#define MAX_ANSWER_HEADERS 64  /* custom initial metadata and trailers together */
-#define OUT_HIGH (256 * 1024)  /* unsent bytes past which no more frames are serialized */
-#define PREFIX 5               /* gRPC message prefix: compressed flag, big-endian length */
-#define STABLE_MS 1000         /* a connection that dies younger than this counts as a failure */
-#define RESOLVE_GAP_MS 1000    /* at most one lookup a second, however many failures */
+#define FIXED_NV 8 /* :method :scheme :path :authority te content-type user-agent grpc-timeout */
+#define MAX_ANSWER_HEADERS 64    /* custom initial metadata and trailers together */
+#define OUT_HIGH (256 * 1024)    /* unsent bytes past which no more frames are serialized */
+#define PREFIX 5                 /* gRPC message prefix: compressed flag, big-endian length */
+#define STABLE_MS 1000           /* a connection that dies younger than this counts as a failure */
+#define RESOLVE_GAP_MS 1000      /* at most one lookup a second, however many failures */
 #define MAX_PINGS_WITHOUT_DATA 2 /* gRPC core's default, which its servers expect */
 #define MAX_PATH 1024
 #define USER_AGENT "yw-gateway/1 (nghttp2)"
@@ -91,76 +91,76 @@ struct hdr_ent {
 
 struct gw_upstream_pending {
   gw_upstream_client *up;
-  up_conn *conn;                        /* while on a stream */
-  gw_upstream_pending *prev, *next;     /* the client's queue, or the connection's calls */
+  up_conn *conn;                    /* while on a stream */
+  gw_upstream_pending *prev, *next; /* the client's queue, or the connection's calls */
   gw_upstream_pending *done_next;
   enum call_state state;
   int32_t stream_id;
-  int user_done;                        /* the done callback has returned */
+  int user_done; /* the done callback has returned */
   int in_done_list;
   int headers_sent;
   int retried;
   int has_timer;
-  struct event timer;                   /* the deadline */
-  int64_t deadline_ms;                  /* monotonic; 0: none */
+  struct event timer;  /* the deadline */
+  int64_t deadline_ms; /* monotonic; 0: none */
   gw_upstream_done_fn done;
   void *arg;
 
   /* request */
-  const uint8_t *msg;                   /* the caller's, not copied */
+  const uint8_t *msg; /* the caller's, not copied */
   size_t len;
-  size_t send_off;                      /* over prefix + msg */
+  size_t send_off; /* over prefix + msg */
   uint8_t prefix[PREFIX];
   const char *path;
   size_t path_len;
-  nghttp2_nv *md_nv;                    /* nmd entries, copied into this allocation */
+  nghttp2_nv *md_nv; /* nmd entries, copied into this allocation */
   size_t nmd;
-  nghttp2_nv *nv;                       /* FIXED_NV + nmd, rebuilt at every submit */
+  nghttp2_nv *nv; /* FIXED_NV + nmd, rebuilt at every submit */
   char timeout_text[24];
 
   /* answer */
   int http_status;
-  int grpc_status;                      /* -1 until one arrives */
-  int got_response;                     /* the first HEADERS block has begun */
+  int grpc_status;  /* -1 until one arrives */
+  int got_response; /* the first HEADERS block has begun */
   int trailers_only;
   int end_stream;
-  char *hbuf;                           /* "name\0value\0"..., grpc-message decoded */
+  char *hbuf; /* "name\0value\0"..., grpc-message decoded */
   size_t hlen, hcap;
   struct hdr_ent *ents;
   size_t nents, cents;
-  long msg_off;                         /* grpc-message in hbuf, -1 when none */
+  long msg_off; /* grpc-message in hbuf, -1 when none */
   uint8_t rprefix[PREFIX];
   size_t rprefix_got;
-  int in_body;                          /* a message's bytes are arriving */
-  uint8_t *rbuf;                        /* prefix + message */
+  int in_body;   /* a message's bytes are arriving */
+  uint8_t *rbuf; /* prefix + message */
   size_t rlen, rgot;
   int n_msgs;
 
   /* outcome */
   grpc_status_code status;
-  int own_msg;                          /* errmsg holds the message, not grpc-message */
+  int own_msg; /* errmsg holds the message, not grpc-message */
   char errmsg[192];
 };
 
 struct up_conn {
   gw_upstream_client *up;
   up_addr *addr;
-  up_conn *prev, *next;                 /* the address's connections */
+  up_conn *prev, *next; /* the address's connections */
   struct bufferevent *bev;
   nghttp2_session *h2;
   enum conn_state state;
-  struct event *timer;                  /* connect timeout, and closing from the top level */
+  struct event *timer; /* connect timeout, and closing from the top level */
   gw_upstream_pending *calls;
   size_t n_calls;
   uint32_t max_streams;
-  int in_h2;                            /* inside nghttp2: flushing waits for the way out */
+  int in_h2; /* inside nghttp2: flushing waits for the way out */
   int want_flush;
-  int dead;                             /* to be closed by its timer */
-  int graceful;                         /* drained after GOAWAY: not a failure */
+  int dead;     /* to be closed by its timer */
+  int graceful; /* drained after GOAWAY: not a failure */
   int64_t ready_since_ms;
-  int64_t last_recv_ms;                 /* keepalive: when the server was last heard */
-  int64_t ping_sent_ms;                 /* keepalive: our PING waiting for its ACK, or 0 */
-  int pings_without_data;               /* keepalive: PINGs since we last sent HEADERS or DATA */
+  int64_t last_recv_ms;   /* keepalive: when the server was last heard */
+  int64_t ping_sent_ms;   /* keepalive: our PING waiting for its ACK, or 0 */
+  int pings_without_data; /* keepalive: PINGs since we last sent HEADERS or DATA */
   char why[128];
 };
 
@@ -169,12 +169,12 @@ struct up_addr {
   struct sockaddr_storage sa;
   socklen_t salen;
   char ip[INET6_ADDRSTRLEN];
-  char text[INET6_ADDRSTRLEN + 8];      /* "ip:port" or "[v6]:port", for messages */
+  char text[INET6_ADDRSTRLEN + 8]; /* "ip:port" or "[v6]:port", for messages */
   up_conn *conns;
   int n_conns, n_ready, n_connecting;
-  int failures;                         /* consecutive */
-  int down;                             /* the latest attempt failed and none is READY since */
-  int retiring;                         /* gone from the resolution: freed with its last connection */
+  int failures; /* consecutive */
+  int down;     /* the latest attempt failed and none is READY since */
+  int retiring; /* gone from the resolution: freed with its last connection */
   struct event *retry;
   up_addr *next_retiring;
 };
@@ -183,8 +183,8 @@ struct up_addr {
 struct resolver {
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  int refs, stop, want, fresh;          /* guarded by mu */
-  struct event *notify;                 /* guarded by mu; NULL once the client is gone */
+  int refs, stop, want, fresh; /* guarded by mu */
+  struct event *notify;        /* guarded by mu; NULL once the client is gone */
   char host[256];
   char port[8];
   long interval_ms;
@@ -198,7 +198,7 @@ struct gw_upstream_client {
   struct event_base *base;
   gw_upstream_opts o;
   char *authority;
-  char host[256];                       /* for SNI and certificate checks */
+  char host[256]; /* for SNI and certificate checks */
   int host_numeric;
   int tls;
   nghttp2_session_callbacks *cbs;
@@ -207,11 +207,11 @@ struct gw_upstream_client {
   size_t n_addrs;
   size_t rr;
   up_addr *retiring;
-  int resolved;                         /* at least one answer (numeric targets: at once) */
+  int resolved; /* at least one answer (numeric targets: at once) */
   resolver *res;
   struct event *res_ev;
   struct event *work_ev;
-  struct event *tick_ev;                /* keepalive checks */
+  struct event *tick_ev; /* keepalive checks */
   gw_upstream_pending *q_head, *q_tail;
   size_t n_queued, n_active;
   gw_upstream_pending *done_head, *done_tail;
@@ -247,26 +247,26 @@ static uint64_t next_random(gw_upstream_client *up) {
  * (404 there is NOT_FOUND; from a gRPC server it means no such method). */
 static grpc_status_code status_from_http(int http) {
   switch (http) {
-  case 400: return GRPC_STATUS_INTERNAL;
-  case 401: return GRPC_STATUS_UNAUTHENTICATED;
-  case 403: return GRPC_STATUS_PERMISSION_DENIED;
-  case 404: return GRPC_STATUS_UNIMPLEMENTED;
-  case 429:
-  case 502:
-  case 503:
-  case 504: return GRPC_STATUS_UNAVAILABLE;
-  default: return GRPC_STATUS_UNKNOWN;
+    case 400: return GRPC_STATUS_INTERNAL;
+    case 401: return GRPC_STATUS_UNAUTHENTICATED;
+    case 403: return GRPC_STATUS_PERMISSION_DENIED;
+    case 404: return GRPC_STATUS_UNIMPLEMENTED;
+    case 429:
+    case 502:
+    case 503:
+    case 504: return GRPC_STATUS_UNAVAILABLE;
+    default: return GRPC_STATUS_UNKNOWN;
   }
 }
 
 /* gRPC's doc/PROTOCOL-HTTP2.md, "Errors": RST_STREAM codes seen by a client. */
 static grpc_status_code status_from_rst(uint32_t code) {
   switch (code) {
-  case NGHTTP2_REFUSED_STREAM: return GRPC_STATUS_UNAVAILABLE;
-  case NGHTTP2_CANCEL: return GRPC_STATUS_CANCELLED;
-  case NGHTTP2_ENHANCE_YOUR_CALM: return GRPC_STATUS_RESOURCE_EXHAUSTED;
-  case NGHTTP2_INADEQUATE_SECURITY: return GRPC_STATUS_PERMISSION_DENIED;
-  default: return GRPC_STATUS_INTERNAL;
+    case NGHTTP2_REFUSED_STREAM: return GRPC_STATUS_UNAVAILABLE;
+    case NGHTTP2_CANCEL: return GRPC_STATUS_CANCELLED;
+    case NGHTTP2_ENHANCE_YOUR_CALM: return GRPC_STATUS_RESOURCE_EXHAUSTED;
+    case NGHTTP2_INADEQUATE_SECURITY: return GRPC_STATUS_PERMISSION_DENIED;
+    default: return GRPC_STATUS_INTERNAL;
   }
 }
 
@@ -299,8 +299,7 @@ static size_t percent_decode(const char *s, size_t n, char *out) {
   size_t o = 0;
   for (size_t i = 0; i < n; i++) {
     int hi, lo;
-    if (s[i] == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0 &&
-        (lo = hexval(s[i + 2])) >= 0) {
+    if (s[i] == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0 && (lo = hexval(s[i + 2])) >= 0) {
       out[o++] = (char)(hi * 16 + lo);
       i += 2;
     } else {
@@ -317,23 +316,31 @@ static void queue_push(gw_upstream_client *up, gw_upstream_pending *call, int fr
   call->prev = call->next = NULL;
   if (front) {
     call->next = up->q_head;
-    if (up->q_head != NULL) up->q_head->prev = call;
-    else up->q_tail = call;
+    if (up->q_head != NULL)
+      up->q_head->prev = call;
+    else
+      up->q_tail = call;
     up->q_head = call;
   } else {
     call->prev = up->q_tail;
-    if (up->q_tail != NULL) up->q_tail->next = call;
-    else up->q_head = call;
+    if (up->q_tail != NULL)
+      up->q_tail->next = call;
+    else
+      up->q_head = call;
     up->q_tail = call;
   }
   up->n_queued++;
 }
 
 static void queue_remove(gw_upstream_client *up, gw_upstream_pending *call) {
-  if (call->prev != NULL) call->prev->next = call->next;
-  else up->q_head = call->next;
-  if (call->next != NULL) call->next->prev = call->prev;
-  else up->q_tail = call->prev;
+  if (call->prev != NULL)
+    call->prev->next = call->next;
+  else
+    up->q_head = call->next;
+  if (call->next != NULL)
+    call->next->prev = call->prev;
+  else
+    up->q_tail = call->prev;
   call->prev = call->next = NULL;
   up->n_queued--;
 }
@@ -353,8 +360,10 @@ static void conn_attach(up_conn *c, gw_upstream_pending *call) {
 /* Takes the call off its connection; a draining connection left empty is closed. */
 static void conn_detach(gw_upstream_pending *call) {
   up_conn *c = call->conn;
-  if (call->prev != NULL) call->prev->next = call->next;
-  else c->calls = call->next;
+  if (call->prev != NULL)
+    call->prev->next = call->next;
+  else
+    c->calls = call->next;
   if (call->next != NULL) call->next->prev = call->prev;
   call->prev = call->next = NULL;
   c->n_calls--;
@@ -392,8 +401,10 @@ static void finish(gw_upstream_pending *call, grpc_status_code st, const char *m
   if (call->has_timer) event_del(&call->timer);
   gw_upstream_client *up = call->up;
   call->done_next = NULL;
-  if (up->done_tail != NULL) up->done_tail->done_next = call;
-  else up->done_head = call;
+  if (up->done_tail != NULL)
+    up->done_tail->done_next = call;
+  else
+    up->done_head = call;
   up->done_tail = call;
   call->in_done_list = 1;
   kick(up);
@@ -546,8 +557,10 @@ static void conn_close(up_conn *c, const char *why_in) {
   int64_t lived = was_ready ? now_ms() - c->ready_since_ms : 0;
   int graceful = c->graceful;
   conn_set_state(c, CONN_CLOSED);
-  if (c->prev != NULL) c->prev->next = c->next;
-  else a->conns = c->next;
+  if (c->prev != NULL)
+    c->prev->next = c->next;
+  else
+    a->conns = c->next;
   if (c->next != NULL) c->next->prev = c->prev;
   a->n_conns--;
   char msg[256];
@@ -571,9 +584,12 @@ static void conn_close(up_conn *c, const char *why_in) {
   event_free(c->timer);
   free(c);
   if (!up->freeing) {
-    if (!was_ready) addr_fail(a, why);
-    else if (!graceful && lived < STABLE_MS) addr_fail(a, why); /* accepts, then dies: back off */
-    else a->failures = 0;
+    if (!was_ready)
+      addr_fail(a, why);
+    else if (!graceful && lived < STABLE_MS)
+      addr_fail(a, why); /* accepts, then dies: back off */
+    else
+      a->failures = 0;
   }
   if (a->retiring && a->n_conns == 0) addr_free(a);
   kick(up);
@@ -583,8 +599,10 @@ static void on_conn_timer(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
   (void)what;
   up_conn *c = arg;
-  if (c->dead) conn_close(c, c->why);
-  else if (c->state == CONN_CONNECTING) conn_close(c, "no HTTP/2 handshake within the connect timeout");
+  if (c->dead)
+    conn_close(c, c->why);
+  else if (c->state == CONN_CONNECTING)
+    conn_close(c, "no HTTP/2 handshake within the connect timeout");
 }
 
 static void conn_after_io(up_conn *c) {
@@ -734,8 +752,8 @@ static gw_upstream_pending *stream_call(up_conn *c, int32_t stream_id) {
 
 /* Appends name and value (NUL-terminated each) to the call's header buffer. Returns
  * the offset of the name, or -1 past max_header_bytes or without memory. */
-static long hb_add(gw_upstream_pending *call, const uint8_t *name, size_t nlen, const uint8_t *value,
-                   size_t vlen) {
+static long hb_add(gw_upstream_pending *call, const uint8_t *name, size_t nlen,
+                   const uint8_t *value, size_t vlen) {
   size_t need = nlen + vlen + 2;
   if (call->hlen + need > call->up->o.max_header_bytes) return -1;
   if (call->hlen + need > call->hcap) {
@@ -780,8 +798,10 @@ static int h2_on_header(nghttp2_session *s, const nghttp2_frame *frame, const ui
   if (name_is(name, nlen, "grpc-status")) {
     int st = 0, ok = vlen > 0 && vlen <= 3;
     for (size_t i = 0; ok && i < vlen; i++) {
-      if (value[i] < '0' || value[i] > '9') ok = 0;
-      else st = st * 10 + (value[i] - '0');
+      if (value[i] < '0' || value[i] > '9')
+        ok = 0;
+      else
+        st = st * 10 + (value[i] - '0');
     }
     /* a code outside gRPC's range is UNKNOWN, as gRPC reads it */
     call->grpc_status = ok && st <= GRPC_STATUS_UNAUTHENTICATED ? st : GRPC_STATUS_UNKNOWN;
@@ -813,7 +833,7 @@ static int h2_on_header(nghttp2_session *s, const nghttp2_frame *frame, const ui
   call->ents[call->nents++] = (struct hdr_ent){(uint32_t)off, (uint32_t)(off + (long)nlen + 1),
                                                (uint32_t)vlen, (uint8_t)trailer};
   return 0;
-too_big: {
+too_big : {
   char msg[128];
   snprintf(msg, sizeof msg, "answer metadata larger than %zu bytes or %d entries",
            call->up->o.max_header_bytes, MAX_ANSWER_HEADERS);
@@ -908,50 +928,51 @@ static int h2_on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void
   up_conn *c = user;
   gw_upstream_client *up = c->up;
   switch (frame->hd.type) {
-  case NGHTTP2_SETTINGS: {
-    if ((frame->hd.flags & NGHTTP2_FLAG_ACK) || c->dead) break;
-    uint32_t m = nghttp2_session_get_remote_settings(s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
-    uint32_t cap = (uint32_t)up->o.max_streams_per_connection;
-    c->max_streams = m < cap ? m : cap;
-    if (c->state == CONN_CONNECTING) {
-      conn_set_state(c, CONN_READY);
-      c->ready_since_ms = now_ms();
-      c->last_recv_ms = c->ready_since_ms;
-      event_del(c->timer);
-      c->addr->down = 0;
+    case NGHTTP2_SETTINGS: {
+      if ((frame->hd.flags & NGHTTP2_FLAG_ACK) || c->dead) break;
+      uint32_t m = nghttp2_session_get_remote_settings(s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+      uint32_t cap = (uint32_t)up->o.max_streams_per_connection;
+      c->max_streams = m < cap ? m : cap;
+      if (c->state == CONN_CONNECTING) {
+        conn_set_state(c, CONN_READY);
+        c->ready_since_ms = now_ms();
+        c->last_recv_ms = c->ready_since_ms;
+        event_del(c->timer);
+        c->addr->down = 0;
+      }
+      kick(up); /* new streams may be free */
+      break;
     }
-    kick(up); /* new streams may be free */
-    break;
-  }
-  case NGHTTP2_GOAWAY:
-    up->goaways++;
-    /* streams above last_stream_id are closed by nghttp2 with REFUSED_STREAM: retried */
-    if (c->state == CONN_READY || c->state == CONN_CONNECTING) conn_set_state(c, CONN_DRAINING);
-    if (c->n_calls == 0) {
-      c->graceful = 1;
-      conn_close_later(c, "GOAWAY");
-    }
-    kick(up); /* a replacement connection */
-    break;
-  case NGHTTP2_HEADERS:
-  case NGHTTP2_DATA:
-    if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
-      gw_upstream_pending *call = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
-      if (call == NULL || call->state == CALL_FINISHED) break;
-      call->end_stream = 1;
-      if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_RESPONSE)
-        call->trailers_only = 1;
-      complete_from_answer(call);
-    }
-    break;
-  default: break;
+    case NGHTTP2_GOAWAY:
+      up->goaways++;
+      /* streams above last_stream_id are closed by nghttp2 with REFUSED_STREAM: retried */
+      if (c->state == CONN_READY || c->state == CONN_CONNECTING) conn_set_state(c, CONN_DRAINING);
+      if (c->n_calls == 0) {
+        c->graceful = 1;
+        conn_close_later(c, "GOAWAY");
+      }
+      kick(up); /* a replacement connection */
+      break;
+    case NGHTTP2_HEADERS:
+    case NGHTTP2_DATA:
+      if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+        gw_upstream_pending *call = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
+        if (call == NULL || call->state == CALL_FINISHED) break;
+        call->end_stream = 1;
+        if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_RESPONSE)
+          call->trailers_only = 1;
+        complete_from_answer(call);
+      }
+      break;
+    default: break;
   }
   return 0;
 }
 
 static int h2_on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *user) {
   up_conn *c = user;
-  if (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) c->pings_without_data = 0;
+  if (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA)
+    c->pings_without_data = 0;
   if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
     gw_upstream_pending *call = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
     if (call != NULL) call->headers_sent = 1;
@@ -1024,7 +1045,8 @@ static int conn_session(up_conn *c) {
   };
   if (nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]) != 0)
     return -1;
-  if (nghttp2_session_set_local_window_size(c->h2, NGHTTP2_FLAG_NONE, 0, up->o.connection_window) != 0)
+  if (nghttp2_session_set_local_window_size(c->h2, NGHTTP2_FLAG_NONE, 0, up->o.connection_window) !=
+      0)
     return -1;
   return 0;
 }
@@ -1039,15 +1061,17 @@ static struct bufferevent *conn_bev(up_conn *c) {
   const char *name = up->host_numeric ? c->addr->ip : up->host;
   if (ok && !up->host_numeric) ok = SSL_set_tlsext_host_name(ssl, up->host) == 1;
   if (ok && (SSL_CTX_get_verify_mode(up->o.ssl_ctx) & SSL_VERIFY_PEER)) {
-    if (up->host_numeric) ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) == 1;
-    else ok = SSL_set1_host(ssl, name) == 1;
+    if (up->host_numeric)
+      ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) == 1;
+    else
+      ok = SSL_set1_host(ssl, name) == 1;
   }
   if (!ok) {
     SSL_free(ssl);
     return NULL;
   }
-  struct bufferevent *bev = bufferevent_openssl_socket_new(up->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-                                                           BEV_OPT_CLOSE_ON_FREE);
+  struct bufferevent *bev = bufferevent_openssl_socket_new(
+      up->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
   if (bev == NULL) {
     SSL_free(ssl);
     return NULL;
@@ -1124,11 +1148,9 @@ static int submit(up_conn *c, gw_upstream_pending *call) {
   gw_upstream_client *up = c->up;
   nghttp2_nv *nv = call->nv;
   size_t n = 0;
-#define NV(k, v, vl)                                                                          \
-  nv[n++] = (nghttp2_nv) {                                                                    \
-    (uint8_t *)(k), (uint8_t *)(v), sizeof(k) - 1, (vl),                                      \
-        NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE                           \
-  }
+#define NV(k, v, vl)                                                          \
+  nv[n++] = (nghttp2_nv){(uint8_t *)(k), (uint8_t *)(v), sizeof(k) - 1, (vl), \
+                         NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE}
   NV(":method", "POST", 4);
   NV(":scheme", up->tls ? "https" : "http", up->tls ? 5 : 4);
   NV(":path", call->path, call->path_len);
@@ -1188,8 +1210,10 @@ static gw_upstream_result result_of(gw_upstream_pending *call, gw_upstream_heade
   for (size_t i = 0; i < call->nents; i++) {
     const struct hdr_ent *e = &call->ents[i];
     gw_upstream_header h = {call->hbuf + e->name_off, call->hbuf + e->value_off, e->value_len};
-    if (e->trailer || call->trailers_only) ts[r.n_trailers++] = h;
-    else hs[r.n_headers++] = h;
+    if (e->trailer || call->trailers_only)
+      ts[r.n_trailers++] = h;
+    else
+      hs[r.n_headers++] = h;
   }
   r.headers = hs;
   r.trailers = ts;
@@ -1309,8 +1333,10 @@ static void *resolver_main(void *arg) {
     int64_t now = now_ms();
     if (!r->want && last != 0 && now - last >= r->interval_ms) r->want = 1;
     long wait = 0;
-    if (!r->want) wait = (long)(last + r->interval_ms - now);
-    else if (last != 0 && now - last < RESOLVE_GAP_MS) wait = (long)(last + RESOLVE_GAP_MS - now);
+    if (!r->want)
+      wait = (long)(last + r->interval_ms - now);
+    else if (last != 0 && now - last < RESOLVE_GAP_MS)
+      wait = (long)(last + RESOLVE_GAP_MS - now);
     if (wait > 0) {
       struct timespec until;
       deadline_in(&until, wait);
@@ -1446,8 +1472,10 @@ static int split_host_port(const char *s, char *host, size_t hsize, int *port) {
     if (close == NULL) return YW_EINVAL;
     h = s + 1;
     hlen = (size_t)(close - h);
-    if (close[1] == ':') p = close + 2;
-    else if (close[1] != '\0') return YW_EINVAL;
+    if (close[1] == ':')
+      p = close + 2;
+    else if (close[1] != '\0')
+      return YW_EINVAL;
   } else {
     const char *colon = strchr(s, ':');
     if (colon != NULL && strchr(colon + 1, ':') != NULL) return YW_EINVAL; /* bare v6 */
@@ -1619,7 +1647,7 @@ int gw_upstream_new(struct event_base *base, const char *target, const gw_upstre
       goto fail;
     }
     long every = up->o.keepalive_ms < up->o.keepalive_timeout_ms ? up->o.keepalive_ms
-                                                                   : up->o.keepalive_timeout_ms;
+                                                                 : up->o.keepalive_timeout_ms;
     every = every / 4 < 1000 ? every / 4 : 1000;
     if (every < 5) every = 5;
     struct timeval tv = {every / 1000, (every % 1000) * 1000};
@@ -1737,9 +1765,10 @@ static int key_ok(const char *k) {
       return 0;
   }
   /* what we set ourselves, what HTTP/2 forbids, and gRPC's reserved names */
-  static const char *const reserved[] = {"content-type", "te", "user-agent", "host",
-                                         "connection", "keep-alive", "proxy-connection",
-                                         "transfer-encoding", "upgrade"};
+  static const char *const reserved[] = {
+      "content-type", "te",         "user-agent",       "host",
+      "connection",   "keep-alive", "proxy-connection", "transfer-encoding",
+      "upgrade"};
   for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
     if (strcmp(k, reserved[i]) == 0) return 0;
   return strncmp(k, "grpc-", 5) != 0;
@@ -1759,8 +1788,8 @@ int gw_upstream_call(gw_upstream_client *up, const char *method_path, const uint
     return YW_EINVAL;
   if (up->freeing) return YW_ECANCELED;
   size_t path_len = strlen(method_path);
-  if (path_len < 2 || path_len > MAX_PATH || method_path[0] != '/' || !value_ok(method_path, path_len) ||
-      len > 0xffffffffu || nmd > MAX_MD)
+  if (path_len < 2 || path_len > MAX_PATH || method_path[0] != '/' ||
+      !value_ok(method_path, path_len) || len > 0xffffffffu || nmd > MAX_MD)
     return YW_EINVAL;
   size_t bytes = path_len + 1;
   size_t vlens[MAX_MD];

@@ -69,8 +69,8 @@ typedef struct gw_upstream_opts {
    * without an answer within keepalive_timeout_ms it is closed (its calls fail with
    * UNAVAILABLE) and its address tried again. Also TCP_USER_TIMEOUT. -1: off. (30000) */
   int keepalive_ms;
-  int keepalive_timeout_ms;        /* (20000) */
-  const char *authority;           /* :authority; NULL: the target's host:port (copied) */
+  int keepalive_timeout_ms; /* (20000) */
+  const char *authority;    /* :authority; NULL: the target's host:port (copied) */
   /* SSL_CTX* for TLS with ALPN h2 (the client's certificate for mutual TLS goes in the
    * context); NULL: cleartext h2 with prior knowledge. Borrowed: it must outlive the
    * client. The host name is sent as SNI and, when the context verifies peers, checked
@@ -90,15 +90,15 @@ typedef struct gw_upstream_header {
 /* What a finished call delivers. Every pointer is valid only during the callback. */
 typedef struct gw_upstream_result {
   grpc_status_code status;
-  const char *message;                 /* percent-decoded grpc-message or ours; maybe "" */
-  const uint8_t *data;                 /* the answer message when status is OK, else NULL */
+  const char *message; /* percent-decoded grpc-message or ours; maybe "" */
+  const uint8_t *data; /* the answer message when status is OK, else NULL */
   size_t len;
-  const gw_upstream_header *headers;   /* custom initial metadata */
+  const gw_upstream_header *headers; /* custom initial metadata */
   size_t n_headers;
-  const gw_upstream_header *trailers;  /* custom trailers (a Trailers-Only answer's too) */
+  const gw_upstream_header *trailers; /* custom trailers (a Trailers-Only answer's too) */
   size_t n_trailers;
-  int http_status;                     /* :status, 0 when none arrived */
-  gw_upstream_pending *call;           /* for gw_upstream_take_frame */
+  int http_status;           /* :status, 0 when none arrived */
+  gw_upstream_pending *call; /* for gw_upstream_take_frame */
 } gw_upstream_result;
 
 /* Runs on the client's loop exactly once per accepted call, never inside
@@ -184,18 +184,18 @@ int gw_upstream_health_check(gw_upstream_client *up, const char *service, int64_
 
 /* Counters and gauges of one client, for metrics and tests. */
 typedef struct gw_upstream_stats {
-  size_t addresses;          /* from the latest resolution */
-  size_t addresses_down;     /* whose latest connection attempt failed */
-  size_t connections;        /* open or opening */
+  size_t addresses;      /* from the latest resolution */
+  size_t addresses_down; /* whose latest connection attempt failed */
+  size_t connections;    /* open or opening */
   size_t connections_ready;
-  size_t calls_active;       /* on a stream */
-  size_t calls_queued;       /* waiting for a stream or a connection */
-  size_t peak_streams;       /* most streams ever open at once on one connection */
-  unsigned long connects;    /* connection attempts */
+  size_t calls_active;    /* on a stream */
+  size_t calls_queued;    /* waiting for a stream or a connection */
+  size_t peak_streams;    /* most streams ever open at once on one connection */
+  unsigned long connects; /* connection attempts */
   unsigned long connect_failures;
-  unsigned long retries;     /* calls sent again on another connection */
-  unsigned long goaways;     /* GOAWAY frames received */
-  unsigned long pings_sent;  /* keepalive PINGs */
+  unsigned long retries;          /* calls sent again on another connection */
+  unsigned long goaways;          /* GOAWAY frames received */
+  unsigned long pings_sent;       /* keepalive PINGs */
   unsigned long pings_unanswered; /* connections closed by keepalive */
 } gw_upstream_stats;
 

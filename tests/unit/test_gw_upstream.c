@@ -20,17 +20,13 @@
  * under gRPC's "too many pings"); mutual TLS with ALPN h2 against the gRPC core TLS
  * server, by address and by name, and the handshakes it must refuse.
  */
+/* cmocka.h needs these before it */
+/* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
-
 #include <cmocka.h>
+/* clang-format on */
 
 #include <arpa/inet.h>
 #include <event2/event.h>
@@ -42,7 +38,13 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "gw_upstream.h"
 #include "yiwang/test/v1/echo.pb-c.h"
@@ -97,7 +99,8 @@ static int echo(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessag
 }
 
 static const yw_rpc_method methods[] = {{"Echo", echo}, {"Other", echo}};
-static const yw_rpc_service service = {&yiwang__test__v1__echo_service__descriptor, methods, 2, NULL};
+static const yw_rpc_service service = {&yiwang__test__v1__echo_service__descriptor, methods, 2,
+                                       NULL};
 static const yw_rpc_service service_a = {&yiwang__test__v1__echo_service__descriptor, methods, 2,
                                          (void *)"a"};
 static const yw_rpc_service service_b = {&yiwang__test__v1__echo_service__descriptor, methods, 2,
@@ -255,7 +258,7 @@ static int wait_ready(gw_upstream_client *up, size_t n_ready, int timeout_ms) {
 static int setup(void **state) {
   (void)state;
   yw_log_init("test", YW_LOG_ERROR);
-  evthread_use_pthreads(); /* the resolver thread wakes the loop */
+  evthread_use_pthreads();  /* the resolver thread wakes the loop */
   signal(SIGPIPE, SIG_IGN); /* as yw_rpc_block_signals does in the gateway */
   base = event_base_new();
   server = start_server("127.0.0.1:0", &service);
@@ -631,7 +634,8 @@ static void test_the_answer_frame_is_taken_without_a_copy(void **state) {
   size_t framed = ((size_t)t.frame[1] << 24) | ((size_t)t.frame[2] << 16) |
                   ((size_t)t.frame[3] << 8) | t.frame[4];
   assert_int_equal(framed, t.data_len);
-  Yiwang__Test__V1__EchoReply *r = yiwang__test__v1__echo_reply__unpack(NULL, t.data_len, t.frame + 5);
+  Yiwang__Test__V1__EchoReply *r =
+      yiwang__test__v1__echo_reply__unpack(NULL, t.data_len, t.frame + 5);
   assert_string_equal(r->text, "frame");
   yiwang__test__v1__echo_reply__free_unpacked(r, NULL);
   free(t.frame);
@@ -676,20 +680,25 @@ static void test_malformed_targets_and_metadata_are_refused(void **state) {
   outcome o = {0};
   gw_upstream_pending *h = (gw_upstream_pending *)&o;
   yw_rpc_md bad_key[] = {{"Bad Key", "v", 0}};
-  assert_int_equal(gw_upstream_call(up, ECHO, (const uint8_t *)"", 0, bad_key, 1, 1000, on_done, &o, &h),
-                   YW_EINVAL);
+  assert_int_equal(
+      gw_upstream_call(up, ECHO, (const uint8_t *)"", 0, bad_key, 1, 1000, on_done, &o, &h),
+      YW_EINVAL);
   assert_null(h);
   yw_rpc_md bad_value[] = {{"x-ok", "line\nbreak", 0}};
-  assert_int_equal(gw_upstream_call(up, ECHO, (const uint8_t *)"", 0, bad_value, 1, 1000, on_done, &o, NULL),
-                   YW_EINVAL);
+  assert_int_equal(
+      gw_upstream_call(up, ECHO, (const uint8_t *)"", 0, bad_value, 1, 1000, on_done, &o, NULL),
+      YW_EINVAL);
   yw_rpc_md reserved[] = {{"grpc-timeout", "1S", 0}};
-  assert_int_equal(gw_upstream_call(up, ECHO, (const uint8_t *)"", 0, reserved, 1, 1000, on_done, &o, NULL),
-                   YW_EINVAL);
+  assert_int_equal(
+      gw_upstream_call(up, ECHO, (const uint8_t *)"", 0, reserved, 1, 1000, on_done, &o, NULL),
+      YW_EINVAL);
   yw_rpc_md te[] = {{"te", "gzip", 0}};
-  assert_int_equal(gw_upstream_call(up, ECHO, (const uint8_t *)"", 0, te, 1, 1000, on_done, &o, NULL),
-                   YW_EINVAL);
-  assert_int_equal(gw_upstream_call(up, "no-slash", (const uint8_t *)"", 0, NULL, 0, 1000, on_done, &o, NULL),
-                   YW_EINVAL);
+  assert_int_equal(
+      gw_upstream_call(up, ECHO, (const uint8_t *)"", 0, te, 1, 1000, on_done, &o, NULL),
+      YW_EINVAL);
+  assert_int_equal(
+      gw_upstream_call(up, "no-slash", (const uint8_t *)"", 0, NULL, 0, 1000, on_done, &o, NULL),
+      YW_EINVAL);
   run_for(20);
   assert_int_equal(o.done, 0); /* refused calls never call back */
   gw_upstream_free(up);
@@ -705,7 +714,8 @@ static void test_freeing_the_client_cancels_its_calls(void **state) {
   size_t len;
   uint8_t *buf = pack_echo("until-cancelled", 0, 0, NULL, 0, &len);
   outcome on_wire = {0}, queued = {0};
-  assert_int_equal(gw_upstream_call(up, ECHO, buf, len, NULL, 0, 20000, on_done, &on_wire, NULL), 0);
+  assert_int_equal(gw_upstream_call(up, ECHO, buf, len, NULL, 0, 20000, on_done, &on_wire, NULL),
+                   0);
   assert_true(run_until_atomic(&watcher_started, 10000));
   assert_int_equal(gw_upstream_call(up, ECHO, buf, len, NULL, 0, 20000, on_done, &queued, NULL), 0);
   gw_upstream_free(up); /* returns only after both callbacks ran */
@@ -744,7 +754,6 @@ static void test_health_check_reports_serving(void **state) {
   gw_upstream_free(up);
 }
 
-
 /* ---- a small HTTP/2 server of our own --------------------------------------------- */
 
 /* Answers by the method's name: Ok (echoes the request frame, trailers grpc-status 0
@@ -780,12 +789,12 @@ struct fake {
   int lfd, port;
   pthread_t thread;
   atomic_int stop;
-  uint32_t max_streams;     /* advertised SETTINGS_MAX_CONCURRENT_STREAMS */
-  int hold;                 /* answers wait until this many are ready, or 20 ms */
-  int goaway_at;            /* the first connection sends GOAWAY(last 1) at this many streams */
-  atomic_int max_open;      /* most streams open at once on one connection */
+  uint32_t max_streams; /* advertised SETTINGS_MAX_CONCURRENT_STREAMS */
+  int hold;             /* answers wait until this many are ready, or 20 ms */
+  int goaway_at;        /* the first connection sends GOAWAY(last 1) at this many streams */
+  atomic_int max_open;  /* most streams open at once on one connection */
   atomic_int accepted;
-  atomic_int mute;          /* reads and writes nothing, as a host gone without a word */
+  atomic_int mute; /* reads and writes nothing, as a host gone without a word */
   fake_conn *conns[FAKE_MAX_CONNS];
   int n_conns;
 };
@@ -885,7 +894,8 @@ static ssize_t fake_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
   return (ssize_t)n;
 }
 
-#define FNV(n, v) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, sizeof(v) - 1, 0}
+#define FNV(n, v) \
+  { (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, sizeof(v) - 1, 0 }
 
 static void fake_answer(fake_conn *c, fake_stream *st) {
   st->answered = 1;
@@ -1035,8 +1045,8 @@ static void fake_calls(gw_upstream_client *up, const char *method, int n, outcom
   for (int i = 0; i < n; i++) {
     memset(&o[i], 0, sizeof o[i]);
     o[i].counter = &finished;
-    assert_int_equal(gw_upstream_call(up, path, msg, sizeof msg - 1, NULL, 0, 10000, on_done, &o[i], NULL),
-                     0);
+    assert_int_equal(
+        gw_upstream_call(up, path, msg, sizeof msg - 1, NULL, 0, 10000, on_done, &o[i], NULL), 0);
   }
   assert_true(run_until(&finished, n, 20000));
 }
@@ -1143,7 +1153,6 @@ static void test_http_statuses_and_trailers_only_map_as_grpc_does(void **state) 
   gw_upstream_free(up);
   fake_stop(f);
 }
-
 
 static void test_keepalive_ends_a_connection_to_a_silent_host(void **state) {
   (void)state;
