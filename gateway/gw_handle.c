@@ -59,23 +59,21 @@ static const char *kind_name(enum gw_kind k) {
 static void finish_log(gw_req *r) {
   double secs = elapsed_seconds(r);
   gw_metrics_observe(r->metric_slot, r->status, secs);
-  json_t *f = json_object();
-  if (f != NULL) {
-    const char *q = strchr(r->path != NULL ? r->path : "", '?');
-    size_t plen = r->path != NULL ? (q != NULL ? (size_t)(q - r->path) : strlen(r->path)) : 0;
-    json_object_set_new(f, "requestId", json_string(r->request_id));
-    json_object_set_new(f, "method", json_string(r->method != NULL ? r->method : ""));
-    /* the path without its query: queries may carry what a resident typed */
-    json_t *path = json_stringn(r->path != NULL ? r->path : "", plen);
-    json_object_set_new(f, "path", path != NULL ? path : json_string("(not UTF-8)"));
-    if (r->route != NULL) json_object_set_new(f, "rpc", json_string(r->route->grpc_path));
-    json_object_set_new(f, "status", json_integer(r->status));
-    json_object_set_new(f, "kind", json_string(kind_name(r->kind)));
-    json_object_set_new(f, "proto", json_string(r->is_h2 ? "h2" : "http/1.1"));
-    json_object_set_new(f, "bytes", json_integer((json_int_t)r->resp_len));
-    json_object_set_new(f, "durationMs", json_real(secs * 1000.0));
-    yw_log_json(YW_LOG_INFO, "http.access", f);
-  }
+  const char *path = r->path != NULL ? r->path : "";
+  /* the path without its query: queries may carry what a resident typed */
+  size_t plen = strcspn(path, "?");
+  yw_log_field f[] = {
+      {.key = "requestId", .type = YW_LOG_STR, .s = r->request_id},
+      {.key = "method", .type = YW_LOG_STR, .s = r->method != NULL ? r->method : ""},
+      {.key = "path", .type = YW_LOG_STR, .s = plen > 0 ? path : "", .len = plen},
+      {.key = "rpc", .type = YW_LOG_STR, .s = r->route != NULL ? r->route->grpc_path : NULL},
+      {.key = "status", .type = YW_LOG_INT, .i = r->status},
+      {.key = "kind", .type = YW_LOG_STR, .s = kind_name(r->kind)},
+      {.key = "proto", .type = YW_LOG_STR, .s = r->is_h2 ? "h2" : "http/1.1"},
+      {.key = "bytes", .type = YW_LOG_INT, .i = (long long)r->resp_len},
+      {.key = "durationMs", .type = YW_LOG_REAL, .d = secs * 1000.0},
+  };
+  yw_log_fields(YW_LOG_INFO, "http.access", f, sizeof f / sizeof f[0]);
 }
 
 /* Adds the common headers, records metrics and the access log, and sends. */
@@ -289,9 +287,19 @@ static void ensure_request_id(gw_req *r) {
       return;
     }
   }
-  unsigned char rnd[12];
-  if (RAND_bytes(rnd, sizeof rnd) != 1) memset(rnd, 0, sizeof rnd);
-  for (size_t i = 0; i < sizeof rnd; i++) snprintf(r->request_id + 2 * i, 3, "%02x", rnd[i]);
+  /* Unique, not secret: a random 64-bit prefix per thread and a counter, instead of
+   * RAND_bytes for every request (a tenth of a static answer's cost). */
+  static _Thread_local uint64_t prefix, counter;
+  if (prefix == 0 && RAND_bytes((unsigned char *)&prefix, sizeof prefix) != 1)
+    prefix = (uint64_t)(uintptr_t)&prefix ^ (uint64_t)time(NULL);
+  counter++;
+  static const char hex[] = "0123456789abcdef";
+  uint64_t parts[2] = {prefix, counter};
+  size_t o = 0;
+  for (int p = 0; p < 2; p++) /* 16 + 8 hex digits, 24 as before */
+    for (int shift = p == 0 ? 60 : 28; shift >= 0; shift -= 4)
+      r->request_id[o++] = hex[(parts[p] >> shift) & 0xf];
+  r->request_id[o] = '\0';
 }
 
 void gw_respond_too_large(gw_req *r, int http_status, const char *message) {

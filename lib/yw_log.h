@@ -26,6 +26,22 @@ void yw_log(enum yw_log_level level, const char *event, const char *request_id,
  * event added. */
 void yw_log_json(enum yw_log_level level, const char *event, json_t *fields);
 
+/* A field of a line for yw_log_fields. */
+typedef struct yw_log_field {
+  const char *key;
+  enum { YW_LOG_STR, YW_LOG_INT, YW_LOG_REAL } type;
+  const char *s;   /* YW_LOG_STR: left out when NULL; text not UTF-8 becomes a marker */
+  size_t len;      /* YW_LOG_STR: 0 means strlen(s) */
+  long long i;     /* YW_LOG_INT */
+  double d;        /* YW_LOG_REAL, six significant digits */
+} yw_log_field;
+
+/* Writes a line of fields with ts, level, proc and event first, without building a
+ * document: for lines written once per request (the access log). Same text as
+ * yw_log_json would write for the same fields. */
+void yw_log_fields(enum yw_log_level level, const char *event, const yw_log_field *fields,
+                   size_t n);
+
 /* Makes the calling thread keep its lines in a 32 KiB buffer, written in one write(2)
  * when full or at yw_log_flush (on: 1), or write each at once again after flushing (on:
  * 0, which also frees the buffer; call it before the thread ends). Returns 0, or -1

@@ -16,7 +16,11 @@
 #include "yw_arena.h"
 #include "yw_config.h"
 #include "yw_err.h"
+#include "yw_log.h"
 #include "yw_slots.h"
+
+#include <jansson.h>
+#include <unistd.h>
 
 static void test_grpc_to_http_mapping_follows_design(void **state) {
   (void)state;
@@ -156,8 +160,62 @@ static void test_slots_refuse_past_their_count_within_the_wait(void **state) {
   yw_slots_free(NULL);
 }
 
+/* Runs fn with stderr going into a pipe and returns what it wrote (static buffer). */
+static const char *capture_stderr(void (*fn)(void)) {
+  static char out[8192];
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  int saved = dup(STDERR_FILENO);
+  dup2(fds[1], STDERR_FILENO);
+  fn();
+  dup2(saved, STDERR_FILENO);
+  close(saved);
+  close(fds[1]);
+  ssize_t n = read(fds[0], out, sizeof out - 1);
+  close(fds[0]);
+  out[n > 0 ? n : 0] = '\0';
+  return out;
+}
+
+static void write_fields(void) {
+  yw_log_field f[] = {
+      {.key = "text", .type = YW_LOG_STR, .s = "a\"b\\c\n\x01 居民身份证"},
+      {.key = "n", .type = YW_LOG_INT, .i = -42},
+      {.key = "whole", .type = YW_LOG_REAL, .d = 12},
+      {.key = "ms", .type = YW_LOG_REAL, .d = 0.123456789},
+      {.key = "bad", .type = YW_LOG_STR, .s = "\xff\xfe"},
+      {.key = "absent", .type = YW_LOG_STR, .s = NULL},
+      {.key = "path", .type = YW_LOG_STR, .s = "/v1/items?q=secret", .len = 9},
+  };
+  yw_log_fields(YW_LOG_INFO, "test.fields", f, sizeof f / sizeof f[0]);
+}
+
+static void test_log_fields_write_one_valid_json_line(void **state) {
+  (void)state;
+  yw_log_init("test", YW_LOG_INFO);
+  const char *line = capture_stderr(write_fields);
+  const char *nl = strchr(line, '\n');
+  assert_non_null(nl);
+  assert_int_equal(nl[1], '\0'); /* exactly one line */
+  json_error_t e;
+  json_t *o = json_loads(line, 0, &e);
+  assert_non_null(o);
+  assert_string_equal(json_string_value(json_object_get(o, "event")), "test.fields");
+  assert_string_equal(json_string_value(json_object_get(o, "proc")), "test");
+  assert_string_equal(json_string_value(json_object_get(o, "text")), "a\"b\\c\n\x01 居民身份证");
+  assert_int_equal(json_integer_value(json_object_get(o, "n")), -42);
+  assert_true(json_is_real(json_object_get(o, "whole"))); /* 12.0, not 12 */
+  assert_true(json_real_value(json_object_get(o, "ms")) > 0.12345 &&
+              json_real_value(json_object_get(o, "ms")) < 0.12346);
+  assert_string_equal(json_string_value(json_object_get(o, "bad")), "(not UTF-8)");
+  assert_null(json_object_get(o, "absent"));
+  assert_string_equal(json_string_value(json_object_get(o, "path")), "/v1/items");
+  json_decref(o);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_log_fields_write_one_valid_json_line),
       cmocka_unit_test(test_slots_refuse_past_their_count_within_the_wait),
       cmocka_unit_test(test_grpc_to_http_mapping_follows_design),
       cmocka_unit_test(test_error_codes_map_to_grpc_and_names),
