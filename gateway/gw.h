@@ -8,9 +8,8 @@
  *   gw_main.c    configuration, workers, upstreams, health checks, signals
  *
  * Threads: each worker owns one libevent loop with its own listeners (SO_REUSEPORT),
- * its connections and their requests; nothing of a worker is touched by another thread
- * except its done-queue, which upstream completions (on the gRPC client's thread) push
- * into under a mutex before waking the loop with event_active.
+ * its connections, their requests and its own HTTP/2 connections to the services
+ * (gw_upstream.c): a call starts and ends on the loop, so no answer crosses threads.
  *
  * Request lifetime: a gw_req is referenced by its connection (until the stream closes
  * or the connection goes) and by an upstream call in flight; it is freed when both are
@@ -28,6 +27,7 @@
 
 #include "gw_net.h"
 #include "gw_route.h"
+#include "gw_upstream.h"
 #include "yw_arena.h"
 #include "yw_caller.h"
 #include "yw_rpc.h"
@@ -78,19 +78,19 @@ typedef struct gw_config {
   long redis_backoff_max_ms; /* longest pause between reconnection attempts */
 } gw_config;
 
+#define GW_MAX_UPSTREAMS 16
+
 typedef struct gw_upstream {
   char name[32];          /* "catalog" */
-  yw_rpc_channel *channel;
-  volatile int healthy;   /* set by the health thread */
+  volatile int healthy;   /* set from the first worker's loop (health checks) */
 } gw_upstream;
 
 /* Process-wide state, read-only after start-up (except the atomics inside). */
 typedef struct gw_state {
   gw_config cfg;
   gw_route_table routes;
-  gw_upstream upstreams[16];
+  gw_upstream upstreams[GW_MAX_UPSTREAMS];
   size_t n_upstreams;
-  yw_rpc_client *client;
   void *ssl_ctx;          /* SSL_CTX*, NULL without TLS */
   gw_net_list metrics_nets; /* cfg.metrics_from, parsed by gw_auth_init */
   gw_net_list trusted_nets; /* cfg.trusted_proxies, parsed by gw_auth_init */
@@ -104,10 +104,8 @@ extern gw_state gw;
 
 struct gw_worker {
   struct event_base *base;
-  struct event *wake;
   pthread_t thread;
-  pthread_mutex_t mu;
-  gw_req *done_head;      /* guarded by mu */
+  gw_upstream_client *up[GW_MAX_UPSTREAMS]; /* this loop's calls to gw.upstreams[i] */
   struct evconnlistener *listeners[2];
   int index;
   gw_conn *conns;         /* the worker's open connections */
@@ -124,7 +122,6 @@ struct gw_req {
   gw_conn *conn;          /* NULL once the client is gone */
   gw_worker *worker;
   gw_req *conn_next, *conn_prev; /* the connection's live requests */
-  gw_req *done_next;
   int refs;
   int32_t stream_id;      /* HTTP/2 stream, 0 on HTTP/1.1 */
   int is_h2;
@@ -168,11 +165,12 @@ struct gw_req {
   /* upstream result, copied on the client thread */
   grpc_status_code up_status;
   char *up_message;       /* malloc */
-  uint8_t *up_data;       /* malloc */
+  uint8_t *up_data;       /* the answer message, inside up_frame */
   size_t up_len;
   char *up_trailers;      /* malloc: "key:value\r\n" lines of the upstream's custom trailers */
   char up_retry_after[16]; /* the upstream's retry-after trailer, "" when none */
-  yw_rpc_pending *up_call; /* the upstream call in flight (the worker's thread owns it) */
+  gw_upstream_pending *up_call; /* the upstream call in flight; dead once its callback runs */
+  uint8_t *up_frame;      /* malloc: the answer's frame (prefix + message); up_data points in */
 };
 
 /* ---- gw_conn.c ------------------------------------------------------------------- */

@@ -200,7 +200,7 @@ static gw_req *req_new(gw_conn *c) {
 void gw_req_unref(gw_req *r) {
   if (--r->refs > 0) return;
   free(r->up_message);
-  free(r->up_data);
+  free(r->up_frame);
   free(r->up_trailers);
   yw_arena_free(r->arena);
 }

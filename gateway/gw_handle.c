@@ -234,6 +234,16 @@ static void respond_grpc(gw_req *r, grpc_status_code st, const char *message, co
     finish(r);
     return;
   }
+  if (r->up_frame != NULL && data == r->up_data && len == r->up_len) {
+    /* the upstream's own frame goes out as it came (it dies with the request) */
+    r->resp_body = r->up_frame;
+    r->resp_len = GRPC_FRAME_HEADER + len;
+    r->trailers[r->n_trailers++] = (gw_header){"grpc-status", status_text(r->arena, st)};
+    if (enc[0] != '\0') r->trailers[r->n_trailers++] = (gw_header){"grpc-message", enc};
+    forward_trailers(r, 0);
+    finish(r);
+    return;
+  }
   uint8_t *buf = yw_arena_alloc(r->arena, GRPC_FRAME_HEADER + len);
   if (buf == NULL) {
     gw_req_add_header(r, "grpc-status", status_text(r->arena, GRPC_STATUS_RESOURCE_EXHAUSTED));
@@ -405,54 +415,50 @@ static gw_upstream *upstream_of(const gw_route *route) {
   return NULL;
 }
 
-/* Runs on the gRPC client's thread: copy what the loop needs, queue, wake the loop. */
-static void on_upstream_done(void *arg, const yw_rpc_result *res) {
+/* On the worker's loop: the upstream call of r ended. Keeps what the answer needs, the
+ * message's frame without a copy, and answers. */
+static void on_upstream_result(void *arg, const gw_upstream_result *res) {
   gw_req *r = arg;
+  r->up_call = NULL; /* the handle dies with this callback */
   r->up_status = res->status;
   r->up_message = strdup(res->message != NULL ? res->message : "");
-  if (res->status == GRPC_STATUS_OK && res->len > 0) {
-    r->up_data = malloc(res->len);
-    if (r->up_data != NULL) memcpy(r->up_data, res->data, res->len);
-    else r->up_status = GRPC_STATUS_RESOURCE_EXHAUSTED;
+  if (res->status == GRPC_STATUS_OK) {
+    size_t flen = 0;
+    r->up_frame = gw_upstream_take_frame(res, &flen);
+    if (r->up_frame != NULL && flen >= GRPC_FRAME_HEADER) {
+      r->up_data = r->up_frame + GRPC_FRAME_HEADER;
+      r->up_len = flen - GRPC_FRAME_HEADER;
+    } else {
+      r->up_status = GRPC_STATUS_INTERNAL;
+    }
   }
-  r->up_len = res->len;
-  for (size_t i = 0; i < res->trailing_md->count; i++) {
-    const grpc_metadata *m = &res->trailing_md->metadata[i];
-    if (grpc_slice_str_cmp(m->key, "retry-after") == 0 && GRPC_SLICE_LENGTH(m->value) < 16 &&
-        GRPC_SLICE_LENGTH(m->value) > 0 &&
-        strspn((const char *)GRPC_SLICE_START_PTR(m->value), "0123456789") >=
-            GRPC_SLICE_LENGTH(m->value))
-      snprintf(r->up_retry_after, sizeof r->up_retry_after, "%.*s",
-               (int)GRPC_SLICE_LENGTH(m->value), (const char *)GRPC_SLICE_START_PTR(m->value));
+  for (size_t i = 0; i < res->n_trailers; i++) {
+    const gw_upstream_header *t = &res->trailers[i];
+    if (strcmp(t->name, "retry-after") == 0 && t->value_len > 0 && t->value_len < 16 &&
+        strspn(t->value, "0123456789") >= t->value_len)
+      snprintf(r->up_retry_after, sizeof r->up_retry_after, "%.*s", (int)t->value_len, t->value);
   }
   if (r->kind != GW_KIND_JSON) {
     /* custom trailing metadata goes back: as trailers, or inside the grpc-web trailer
      * frame; binary (-bin) values are left out */
     size_t cap = 1;
-    for (size_t i = 0; i < res->trailing_md->count; i++)
-      cap += GRPC_SLICE_LENGTH(res->trailing_md->metadata[i].key) +
-             GRPC_SLICE_LENGTH(res->trailing_md->metadata[i].value) + 4;
+    for (size_t i = 0; i < res->n_trailers; i++)
+      cap += strlen(res->trailers[i].name) + res->trailers[i].value_len + 4;
     r->up_trailers = malloc(cap);
     if (r->up_trailers != NULL) {
       size_t o = 0;
-      for (size_t i = 0; i < res->trailing_md->count; i++) {
-        const grpc_metadata *m = &res->trailing_md->metadata[i];
-        if (grpc_is_binary_header(m->key)) continue;
-        int n = snprintf(r->up_trailers + o, cap - o, "%.*s:%.*s\r\n",
-                         (int)GRPC_SLICE_LENGTH(m->key), (const char *)GRPC_SLICE_START_PTR(m->key),
-                         (int)GRPC_SLICE_LENGTH(m->value),
-                         (const char *)GRPC_SLICE_START_PTR(m->value));
+      for (size_t i = 0; i < res->n_trailers; i++) {
+        const gw_upstream_header *t = &res->trailers[i];
+        size_t nlen = strlen(t->name);
+        if (nlen > 4 && strcmp(t->name + nlen - 4, "-bin") == 0) continue;
+        int n = snprintf(r->up_trailers + o, cap - o, "%s:%.*s\r\n", t->name, (int)t->value_len,
+                         t->value);
         if (n > 0) o += (size_t)n;
       }
       r->up_trailers[o] = '\0';
     }
   }
-  gw_worker *w = r->worker;
-  pthread_mutex_lock(&w->mu);
-  r->done_next = w->done_head;
-  w->done_head = r;
-  pthread_mutex_unlock(&w->mu);
-  event_active(w->wake, EV_READ, 0);
+  gw_handle_upstream_done(r);
 }
 
 /* Parses a grpc-timeout header ("100m", "5S") into milliseconds; -1 when malformed. */
@@ -514,8 +520,8 @@ void gw_handle_authorized(gw_req *r) {
     }
   }
   r->refs++;
-  int rc = yw_rpc_call_start_ex(up->channel, r->route->grpc_path, r->payload, r->payload_len, md,
-                                nmd, timeout, on_upstream_done, r, &r->up_call);
+  int rc = gw_upstream_call(r->worker->up[up - gw.upstreams], r->route->grpc_path, r->payload,
+                            r->payload_len, md, nmd, timeout, on_upstream_result, r, &r->up_call);
   if (rc != 0) {
     r->refs--;
     gw_respond_error(r, rc == YW_EINVAL ? GRPC_STATUS_INVALID_ARGUMENT : GRPC_STATUS_INTERNAL,
@@ -536,12 +542,10 @@ void gw_handle_client_gone(gw_req *r) {
   /* nginx's 499: the client closed the request before the answer */
   r->status = 499;
   finish_log(r);
-  if (r->up_call != NULL) yw_rpc_pending_cancel(r->up_call);
+  if (r->up_call != NULL) gw_upstream_cancel(r->up_call);
 }
 
 void gw_handle_upstream_done(gw_req *r) {
-  yw_rpc_pending_release(r->up_call);
-  r->up_call = NULL;
   if (r->conn != NULL) {
     if (r->up_status != GRPC_STATUS_OK && r->up_status != GRPC_STATUS_INVALID_ARGUMENT &&
         r->up_status != GRPC_STATUS_NOT_FOUND && r->up_status != GRPC_STATUS_FAILED_PRECONDITION &&

@@ -3,8 +3,9 @@
  *
  * Start-up: configuration; routes compiled and checked against the linked descriptors
  * (a wrong table stops the process here, not at the first request); TLS context with
- * ALPN h2 and http/1.1; one gRPC channel per upstream; metrics slots; a health thread
- * that checks upstreams (grpc.health.v1.Health/Check) and Redis every second for
+ * ALPN h2 and http/1.1; on each worker's loop its own HTTP/2 connections to every
+ * upstream (gw_upstream.c); metrics slots; upstream health (grpc.health.v1.Health/Check
+ * from the first worker's loop) and Redis (a thread) checked every second for
  * /readyz; `threads` workers, each an event loop with its own SO_REUSEPORT listeners.
  *
  * Stop: on SIGINT/SIGTERM every worker drains (gw_worker_drain): its listeners close,
@@ -20,6 +21,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,8 +83,9 @@ static const yw_cfg_entry config[] = {
     {"YW_GATEWAY_DRAIN_MS", YW_CFG_INT, "10000", 0, 600000,
      "on SIGTERM, how long requests in flight may still run before they are cut",
      &gw.cfg.drain_ms},
-    {"YW_GATEWAY_UPSTREAM_CONNECTIONS", YW_CFG_INT, "2", 1, 64,
-     "HTTP/2 connections per upstream", &gw.cfg.upstream_connections},
+    {"YW_GATEWAY_UPSTREAM_CONNECTIONS", YW_CFG_INT, "1", 1, 64,
+     "HTTP/2 connections from each worker to each address of an upstream (more open when a "
+     "service's stream limit is reached)", &gw.cfg.upstream_connections},
     {"YW_UPSTREAM_CATALOG", YW_CFG_STR, "127.0.0.1:50052", 0, 0, "yw-catalog address",
      &cfg_upstream_catalog},
     {"YW_UPSTREAM_IDENTITY", YW_CFG_STR, "127.0.0.1:50051", 0, 0, "yw-identity address",
@@ -229,35 +232,58 @@ static int tls_context(SSL_CTX **out) {
 
 /* ---- health ---------------------------------------------------------------------- */
 
+/* Redis, from a thread of its own (a blocking client, bounded by 500 ms). */
 static void *health_main(void *arg) {
   (void)arg;
   yw_redis *redis = NULL;
   yw_redis_open(gw.cfg.redis_addr, 500, 1, &redis);
   while (!atomic_load(&stopping)) {
     gw.redis_ok = redis != NULL && yw_redis_ping(redis) == 0;
-    for (size_t i = 0; i < gw.n_upstreams; i++)
-      gw.upstreams[i].healthy = yw_rpc_health_check(gw.upstreams[i].channel, 500) == 0;
     for (int i = 0; i < 10 && !atomic_load(&stopping); i++) usleep(100000);
   }
   yw_redis_free(redis);
   return NULL;
 }
 
-/* ---- workers --------------------------------------------------------------------- */
+/* The upstreams, from the first worker's loop over its own connections: each second,
+ * grpc.health.v1.Health/Check with a 500 ms deadline. */
+static void on_upstream_health(void *arg, int serving, grpc_status_code status) {
+  (void)status;
+  gw_upstream *u = arg;
+  u->healthy = serving;
+}
 
-static void on_wake(evutil_socket_t fd, short what, void *arg) {
+static void on_health_tick(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
   (void)what;
   gw_worker *w = arg;
-  pthread_mutex_lock(&w->mu);
-  gw_req *list = w->done_head;
-  w->done_head = NULL;
-  pthread_mutex_unlock(&w->mu);
-  while (list != NULL) {
-    gw_req *next = list->done_next;
-    gw_handle_upstream_done(list);
-    list = next;
+  for (size_t i = 0; i < gw.n_upstreams; i++)
+    if (gw_upstream_health_check(w->up[i], "", 500, on_upstream_health, &gw.upstreams[i]) != 0)
+      gw.upstreams[i].healthy = 0;
+}
+
+/* ---- workers --------------------------------------------------------------------- */
+
+/* The client context for mutual TLS to the services (YW_TLS_*): the CA that signs
+ * their certificates, ours to show, TLS 1.2 or later. NULL with err set on failure. */
+static SSL_CTX *upstream_tls_context(const yw_rpc_tls *t, char *err, size_t errlen) {
+  SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+  if (ctx == NULL) {
+    snprintf(err, errlen, "cannot make a TLS client context");
+    return NULL;
   }
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+  if (SSL_CTX_load_verify_locations(ctx, t->ca_file, NULL) != 1 ||
+      SSL_CTX_use_certificate_chain_file(ctx, t->cert_file) != 1 ||
+      SSL_CTX_use_PrivateKey_file(ctx, t->key_file, SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_check_private_key(ctx) != 1) {
+    snprintf(err, errlen, "cannot use YW_TLS_CA %s, YW_TLS_CERT %s and YW_TLS_KEY %s",
+             t->ca_file, t->cert_file, t->key_file);
+    SSL_CTX_free(ctx);
+    return NULL;
+  }
+  return ctx;
 }
 
 static void on_log_flush(evutil_socket_t fd, short what, void *arg) {
@@ -299,6 +325,13 @@ int main(int argc, char **argv) {
     }
   }
   yw_rpc_block_signals();
+  /* a gateway holds a descriptor per client and per upstream connection: take what
+   * the system allows, not the shell's default 1024 */
+  struct rlimit nofile;
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
   char err[512];
   if (yw_config_load(config, NCONFIG, err, sizeof err) != 0) {
     fprintf(stderr, "yw-gateway: %s\n", err);
@@ -348,29 +381,33 @@ int main(int argc, char **argv) {
   if (tls_context(&tls) != 0) return 2;
   gw.ssl_ctx = tls;
 
-  if (yw_rpc_client_new(&gw.client) != 0) return 1;
-  /* mutual TLS to the services, before any upstream channel is opened */
+  /* mutual TLS to the services, checked before any upstream connection is opened */
   yw_rpc_tls upstream_tls;
   int upstream_tls_on = yw_rpc_tls_from_settings(&upstream_tls, cfg_tls_ca, cfg_tls_cert,
                                                  cfg_tls_key, cfg_tls_server_name, err,
                                                  sizeof err);
-  if (upstream_tls_on > 0 && yw_rpc_client_set_tls(gw.client, &upstream_tls, err, sizeof err) != 0)
-    upstream_tls_on = YW_EINVAL;
+  if (upstream_tls_on > 0) {
+    yw_rpc_tls_pem pem;
+    if (yw_rpc_tls_read(&upstream_tls, &pem, err, sizeof err) != 0) upstream_tls_on = YW_EINVAL;
+    else yw_rpc_tls_pem_free(&pem);
+  }
   if (upstream_tls_on < 0) {
     fprintf(stderr, "yw-gateway: %s\n", err);
     return 2;
   }
+  SSL_CTX *up_tls = NULL;
+  if (upstream_tls_on > 0) {
+    up_tls = upstream_tls_context(&upstream_tls, err, sizeof err);
+    if (up_tls == NULL) {
+      fprintf(stderr, "yw-gateway: %s\n", err);
+      return 2;
+    }
+  }
   yw_log(YW_LOG_INFO, "gateway.upstream_tls", NULL, "calls to the services are %s",
          upstream_tls_on ? "mutual TLS" : "cleartext (no YW_TLS_CA, YW_TLS_CERT, YW_TLS_KEY)");
   snprintf(gw.upstreams[0].name, sizeof gw.upstreams[0].name, "catalog");
-  gw.upstreams[0].channel = yw_rpc_channel_new(gw.client, cfg_upstream_catalog,
-                                               (int)gw.cfg.upstream_connections, 8 << 20);
   snprintf(gw.upstreams[1].name, sizeof gw.upstreams[1].name, "identity");
-  gw.upstreams[1].channel = yw_rpc_channel_new(gw.client, cfg_upstream_identity,
-                                               (int)gw.cfg.upstream_connections, 8 << 20);
   gw.n_upstreams = 2;
-  for (size_t i = 0; i < gw.n_upstreams; i++)
-    if (gw.upstreams[i].channel == NULL) return 1;
 
   evthread_use_pthreads();
   size_t nw = (size_t)gw.cfg.threads;
@@ -380,10 +417,21 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < nw && rc == 0; i++) {
     gw_worker *w = &workers[i];
     w->index = (int)i;
-    pthread_mutex_init(&w->mu, NULL);
     w->base = event_base_new();
-    w->wake = w->base != NULL ? event_new(w->base, -1, EV_PERSIST, on_wake, w) : NULL;
-    if (w->wake == NULL) rc = YW_ENOMEM;
+    if (w->base == NULL) rc = YW_ENOMEM;
+    /* each loop has its own connections to every upstream: calls never leave it */
+    const char *targets[] = {cfg_upstream_catalog, cfg_upstream_identity};
+    for (size_t u = 0; u < gw.n_upstreams && rc == 0; u++) {
+      gw_upstream_opts o = {.connections_per_address = (int)gw.cfg.upstream_connections,
+                            .max_message = 8 << 20,
+                            .ssl_ctx = up_tls,
+                            .server_name = cfg_tls_server_name[0] != '\0' ? cfg_tls_server_name
+                                                                          : NULL};
+      rc = gw_upstream_new(w->base, targets[u], &o, &w->up[u]);
+      if (rc != 0)
+        yw_log(YW_LOG_ERROR, "gateway.bad_upstream", NULL, "%s: %s: %s", gw.upstreams[u].name,
+               targets[u], yw_strerror(rc));
+    }
     if (rc == 0) rc = gw_worker_listen(w);
     if (rc == 0) gw_auth_worker_init(w);
   }
@@ -391,6 +439,10 @@ int main(int argc, char **argv) {
 
   pthread_t health;
   pthread_create(&health, NULL, health_main, NULL);
+  struct event *health_tick = event_new(workers[0].base, -1, EV_PERSIST, on_health_tick, &workers[0]);
+  struct timeval every_second = {1, 0};
+  if (health_tick == NULL || event_add(health_tick, &every_second) != 0) return 1;
+  event_active(health_tick, EV_TIMEOUT, 0); /* the first check at once */
   for (size_t i = 0; i < nw; i++) pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
   yw_log(YW_LOG_INFO, "gateway.started", NULL, "listening on %s%s%s with %zu routes",
          gw.cfg.listen, gw.ssl_ctx != NULL ? " and TLS on " : "",
@@ -413,16 +465,16 @@ int main(int argc, char **argv) {
   gw.stopping = 1;
   for (size_t i = 0; i < nw; i++) gw_auth_worker_free(&workers[i]);
   gw_auth_free();
-  for (size_t i = 0; i < gw.n_upstreams; i++) yw_rpc_channel_free(gw.upstreams[i].channel);
-  yw_rpc_client_free(gw.client);
-  /* calls cut by the drain finished after their loop ended: their requests, whose
-   * clients are gone, are only released */
-  for (size_t i = 0; i < nw; i++) on_wake(-1, 0, &workers[i]);
+  /* calls cut by the drain end here (CANCELLED): their requests, whose clients are
+   * gone, are only released */
+  event_free(health_tick);
+  for (size_t i = 0; i < nw; i++)
+    for (size_t u = 0; u < gw.n_upstreams; u++) gw_upstream_free(workers[i].up[u]);
   for (size_t i = 0; i < nw; i++) {
-    event_free(workers[i].wake);
+    event_base_loop(workers[i].base, EVLOOP_NONBLOCK); /* sockets freed upstream close now */
     event_base_free(workers[i].base);
-    pthread_mutex_destroy(&workers[i].mu);
   }
+  if (up_tls != NULL) SSL_CTX_free(up_tls);
   free(workers);
   if (gw.ssl_ctx != NULL) SSL_CTX_free(gw.ssl_ctx);
   gw_metrics_free();

@@ -198,6 +198,7 @@ struct gw_upstream_client {
   struct event_base *base;
   gw_upstream_opts o;
   char *authority;
+  char server_name[256];  /* TLS name to check instead of the host; "" for the host */
   char host[256]; /* for SNI and certificate checks */
   int host_numeric;
   int tls;
@@ -1058,10 +1059,11 @@ static struct bufferevent *conn_bev(up_conn *c) {
   if (ssl == NULL) return NULL;
   static const unsigned char alpn[] = {2, 'h', '2'};
   int ok = SSL_set_alpn_protos(ssl, alpn, sizeof alpn) == 0; /* 0 is success here */
-  const char *name = up->host_numeric ? c->addr->ip : up->host;
-  if (ok && !up->host_numeric) ok = SSL_set_tlsext_host_name(ssl, up->host) == 1;
+  int named = up->server_name[0] != '\0'; /* a name set by configuration wins */
+  const char *name = named ? up->server_name : up->host_numeric ? c->addr->ip : up->host;
+  if (ok && (named || !up->host_numeric)) ok = SSL_set_tlsext_host_name(ssl, name) == 1;
   if (ok && (SSL_CTX_get_verify_mode(up->o.ssl_ctx) & SSL_VERIFY_PEER)) {
-    if (up->host_numeric)
+    if (!named && up->host_numeric)
       ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) == 1;
     else
       ok = SSL_set1_host(ssl, name) == 1;
@@ -1633,6 +1635,14 @@ int gw_upstream_new(struct event_base *base, const char *target, const gw_upstre
   }
   up->authority = strdup(up->o.authority != NULL ? up->o.authority : first);
   up->o.authority = NULL;
+  if (up->o.server_name != NULL) {
+    if (strlen(up->o.server_name) >= sizeof up->server_name) {
+      rc = YW_EINVAL;
+      goto fail;
+    }
+    snprintf(up->server_name, sizeof up->server_name, "%s", up->o.server_name);
+  }
+  up->o.server_name = NULL;
   if (up->authority == NULL) goto fail;
   if (make_callbacks(up) != 0) goto fail;
   up->work_ev = event_new(base, -1, 0, on_work, up);

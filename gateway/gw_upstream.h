@@ -71,6 +71,8 @@ typedef struct gw_upstream_opts {
   int keepalive_ms;
   int keepalive_timeout_ms; /* (20000) */
   const char *authority;    /* :authority; NULL: the target's host:port (copied) */
+  const char *server_name;  /* TLS: the name the servers' certificates must carry (and
+                             * SNI) instead of the target's host; NULL: the host (copied) */
   /* SSL_CTX* for TLS with ALPN h2 (the client's certificate for mutual TLS goes in the
    * context); NULL: cleartext h2 with prior knowledge. Borrowed: it must outlive the
    * client. The host name is sent as SNI and, when the context verifies peers, checked

@@ -39,7 +39,7 @@ for g in 1 2; do
   YW_GATEWAY_LISTEN="127.0.0.1:$p" YW_GATEWAY_TLS_LISTEN="" \
     YW_UPSTREAM_CATALOG="ipv4:127.0.0.2:$CPORT,127.0.0.3:$CPORT" \
     YW_UPSTREAM_IDENTITY="ipv4:127.0.0.2:$IPORT,127.0.0.3:$IPORT" \
-    YW_REDIS_PREFIX="$E2E_DB_PREFIX" YW_GATEWAY_THREADS=1 YW_GATEWAY_UPSTREAM_CONNECTIONS=2 \
+    YW_REDIS_PREFIX="$E2E_DB_PREFIX" YW_GATEWAY_THREADS=1 YW_GATEWAY_UPSTREAM_CONNECTIONS=1 \
     YW_GATEWAY_RATE_IP=1000000 YW_GATEWAY_BURST_IP=1000000 \
     YW_GATEWAY_RATE_SUBJECT=1000000 YW_GATEWAY_BURST_SUBJECT=1000000 \
     "$YW_BUILD_DIR/gateway/yw-gateway" >"$E2E_TMP/gateway-$g.log" 2>&1 &
@@ -68,10 +68,10 @@ all_ok() { # all_ok GW PATH N [curl args] -> every one of N requests answers 200
   done
 }
 
-connected() { # connected PORT ADDR -> every connection of both gateways reaches ADDR:PORT
-  # (each gateway opens YW_GATEWAY_UPSTREAM_CONNECTIONS=2 connections per upstream, each
-  # balancing over both addresses); peers print as 127.0.0.2:P or [::ffff:127.0.0.2]:P
-  [ "$(ss -Htn state established "( dport = :$1 )" | awk '{print $4}' | grep -cF "$2")" -ge 4 ]
+connected() { # connected PORT ADDR -> both gateways are connected to ADDR:PORT again
+  # (one worker each, YW_GATEWAY_UPSTREAM_CONNECTIONS=1 connection to every address);
+  # peers print as 127.0.0.2:P or [::ffff:127.0.0.2]:P
+  [ "$(ss -Htn state established "( dport = :$1 )" | awk '{print $4}' | grep -cF "$2")" -ge 2 ]
 }
 wait_connected() { # a copy that was restarted is used again (gRPC reconnects within seconds)
   for _ in $(seq 150); do connected "$CPORT" "$1" && connected "$IPORT" "$1" && return 0; sleep 0.1; done
