@@ -33,6 +33,7 @@ curl -fsS "$GW/readyz" >/dev/null || { echo "start the system first: ./dev up" >
 # yw-catalog started here with the running copy's settings (same database, cache and
 # threads) on a free port. The gateway's rows keep going over mutual TLS.
 CAT_PIDFILE="$ROOT/.dev/run/catalog.pid"
+MTLS_CATALOG=""
 if [ -z "${YW_BENCH_CATALOG:-}" ] && [ -f "$CAT_PIDFILE" ] &&
   grep -qz '^YW_TLS_CERT=.' "/proc/$(cat "$CAT_PIDFILE")/environ" 2>/dev/null; then
   CPORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -41,6 +42,7 @@ if [ -z "${YW_BENCH_CATALOG:-}" ] && [ -f "$CAT_PIDFILE" ] &&
    export YW_CATALOG_LISTEN="127.0.0.1:$CPORT" YW_TLS_CA= YW_TLS_CERT= YW_TLS_KEY=
    exec "$ROOT/build/services/catalog/yw-catalog") >"$TMP/catalog-cleartext.log" 2>&1 &
   CLEAR_PID=$!
+  MTLS_CATALOG="$CATALOG"
   CATALOG="127.0.0.1:$CPORT"
   for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$CPORT") 2>/dev/null && break; sleep 0.1; done
   echo "(direct and peer rows: a cleartext copy of yw-catalog on $CATALOG; the gateway calls the mutual-TLS one)"
@@ -92,13 +94,21 @@ run "detail gRPC direct to yw-catalog" "${GRPC_H[@]}" -d "$TMP/get.grpc" "http:/
 if command -v nginx >/dev/null 2>&1; then
   NPORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   mkdir -p "$TMP/nginx"
+  NGINX_SCHEME=grpc
+  [ -n "$MTLS_CATALOG" ] && NGINX_SCHEME=grpcs
   cat >"$TMP/nginx/nginx.conf" <<NGX
 worker_processes 2; daemon off; pid $TMP/nginx/pid; error_log $TMP/nginx/error.log;
 events { worker_connections 1024; }
 http { access_log off; client_body_temp_path $TMP/nginx; keepalive_requests 1000000;
-  upstream catalog { server $CATALOG; keepalive 32; keepalive_requests 1000000; }
-  server { listen 127.0.0.1:$NPORT http2; location / { grpc_pass grpc://catalog; } } }
+  upstream catalog { server ${MTLS_CATALOG:-$CATALOG}; keepalive 32; keepalive_requests 1000000; }
+  server { listen 127.0.0.1:$NPORT http2; location / { grpc_pass $NGINX_SCHEME://catalog;
+    ${MTLS_CATALOG:+grpc_ssl_certificate $ROOT/.dev/pki/gateway.crt; grpc_ssl_certificate_key $ROOT/.dev/pki/gateway.key;
+    grpc_ssl_trusted_certificate $ROOT/.dev/pki/ca.crt; grpc_ssl_verify on; grpc_ssl_name localhost;
+    grpc_ssl_session_reuse on;} } } }
 NGX
+  # with ./dev up's mutual TLS, nginx calls the same mutual-TLS yw-catalog the gateway
+  # calls, with the gateway's client certificate: the same work for both proxies
+  [ -n "$MTLS_CATALOG" ] && echo "(nginx peer: grpcs with the gateway's client certificate to $MTLS_CATALOG)"
   nginx -c "$TMP/nginx/nginx.conf" & NGINX_PID=$!
   sleep 0.5
   run "search gRPC via nginx grpc_pass (peer)" "${GRPC_H[@]}" -d "$TMP/search.grpc" "http://127.0.0.1:$NPORT/yiwang.catalog.v1.CatalogService/ListItems"
