@@ -126,7 +126,12 @@ if command -v go >/dev/null 2>&1 && command -v protoc-gen-grpc-gateway >/dev/nul
   cp "$ROOT/bench/grpc-gateway/main.go" "$GG/src/ywgw/main/"
   (cd "$GG" && GO111MODULE=off GOPATH="$GG:/usr/share/gocode" GOCACHE="$GG/cache" go build -o "$GG/ywgw" ywgw/main)
   GPORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  "$GG/ywgw" "127.0.0.1:$GPORT" "$CATALOG" & GG_PID=$!
+  if [ -n "$MTLS_CATALOG" ]; then # the same mutual-TLS catalog as the gateway's
+    "$GG/ywgw" "127.0.0.1:$GPORT" "$MTLS_CATALOG" "$ROOT/.dev/pki/ca.crt" \
+      "$ROOT/.dev/pki/gateway.crt" "$ROOT/.dev/pki/gateway.key" & GG_PID=$!
+  else
+    "$GG/ywgw" "127.0.0.1:$GPORT" "$CATALOG" & GG_PID=$!
+  fi
   for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$GPORT/v1/topics" >/dev/null 2>&1 && break; sleep 0.1; done
   run "search JSON via grpc-gateway (peer, HTTP/1.1)" --h1 "http://127.0.0.1:$GPORT/v1/items?q=%E8%BA%AB%E4%BB%BD%E8%AF%81&pageSize=10"
   run "detail JSON via grpc-gateway (peer, HTTP/1.1)" --h1 "http://127.0.0.1:$GPORT/v1/items/$CODE"
