@@ -7,6 +7,14 @@ set -euo pipefail
 : "${YW_TEST_PG_PORT:?run through ./dev test, which starts PostgreSQL}"
 : "${YW_TEST_REDIS_ADDR:?run through ./dev test, which starts Redis}"
 
+# E2E_REDIS_CLUSTER=1: YW_TEST_REDIS_ADDR is a seed of a Redis Cluster (e2e_redis_cluster.sh
+# runs suites so). A suite's own redis-cli then follows MOVED and ASK (-c), so its direct
+# reads and deletes reach the master that holds the key, as they would on one Redis.
+if [ "${E2E_REDIS_CLUSTER:-0}" = 1 ]; then
+  redis-cli() { command redis-cli -c "$@"; }
+  echo "note: Redis is a cluster (seed $YW_TEST_REDIS_ADDR); redis-cli follows redirections"
+fi
+
 E2E_TMP="$(mktemp -d /tmp/yw-e2e.XXXXXX)"
 chmod 755 "$E2E_TMP"
 E2E_DB="e2e_$$_$RANDOM"
