@@ -50,3 +50,5 @@ wait "$LOAD" || true
 grep -E "^requests:|^status codes:" /tmp/yw-memory-h2load.txt
 sleep 1
 printf '%-46s %10s kB\n' "gateway after both" "$(rss)"
+sleep 31 # the gateway gives freed memory back to the system every 30 s
+printf '%-46s %10s kB\n' "gateway 30 s later" "$(rss)"

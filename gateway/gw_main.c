@@ -20,6 +20,7 @@
 #include <event2/thread.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <stdatomic.h>
@@ -257,6 +258,10 @@ static void on_health_tick(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
   (void)what;
   gw_worker *w = arg;
+  /* After a burst (10,000 streams) glibc keeps the freed memory: 9 MB in use held
+   * 160 MB. Give it back to the system every 30 s. */
+  static unsigned ticks;
+  if (++ticks % 30 == 0) malloc_trim(0);
   for (size_t i = 0; i < gw.n_upstreams; i++)
     if (gw_upstream_health_check(w->up[i], "", 500, on_upstream_health, &gw.upstreams[i]) != 0)
       gw.upstreams[i].healthy = 0;
