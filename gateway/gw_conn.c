@@ -116,7 +116,7 @@ struct gw_conn {
   int freeing;
   int in_recv;            /* inside nghttp2_session_mem_recv: no sending from callbacks */
   int h1_in_process;      /* inside h1_process */
-  struct event *h1_gone;  /* EV_CLOSED on the socket while a request is handed over */
+  int h1_handed;          /* the complete request went to gw_handle_request */
   char peer_ip[64];
 };
 
@@ -402,27 +402,6 @@ static void h1_write_error_and_close(gw_conn *c, int status, const char *message
   conn_deadline(c, DL_NONE);
 }
 
-/* The client closed its side while its request was being answered (reading is off
- * then, so the bufferevent would not notice): the request is abandoned, which logs it
- * as 499 and cancels its upstream call. */
-static void on_h1_gone(evutil_socket_t fd, short what, void *arg) {
-  (void)fd;
-  (void)what;
-  gw_conn *c = arg;
-  if (c->h1_busy && c->h1_req != NULL && !c->h1_req->responded) conn_free(c);
-}
-
-/* Watches for the client leaving while its request is handed over (on 1) or stops (0). */
-static void h1_watch_gone(gw_conn *c, int on) {
-  if (!on) {
-    if (c->h1_gone != NULL) event_del(c->h1_gone);
-    return;
-  }
-  if (c->h1_gone == NULL)
-    c->h1_gone = event_new(c->worker->base, bufferevent_getfd(c->bev), EV_CLOSED, on_h1_gone, c);
-  if (c->h1_gone != NULL) event_add(c->h1_gone, NULL);
-}
-
 /* Feeds buffered input to the parser and hands over each complete message, until one
  * waits on an upstream, the client has too much unread output, or input runs out. */
 static void h1_process(gw_conn *c) {
@@ -452,13 +431,15 @@ static void h1_process(gw_conn *c) {
       }
       evbuffer_drain(in, used);
     }
-    if (!c->h1_busy || c->h1_req == NULL || c->h1_req->method == NULL || c->h1_req->responded ||
-        c->h1_req->refs != 1)
+    if (!c->h1_busy || c->h1_handed || c->h1_req == NULL || c->h1_req->method == NULL ||
+        c->h1_req->responded || c->h1_req->refs != 1)
       break;
-    /* a complete message: hand it over once */
+    /* A complete message: hand it over once. Reading stays on (the parser is paused),
+     * so a client that closes while its answer is being made is seen at once (EOF),
+     * its request abandoned (499) and its upstream call cancelled; what it pipelines
+     * meanwhile waits in the input buffer, up to its high-water mark. */
     gw_req *r = c->h1_req;
-    bufferevent_disable(c->bev, EV_READ);
-    h1_watch_gone(c, 1);
+    c->h1_handed = 1;
     if (r->header_overflow)
       gw_respond_too_large(r, 431, "request headers are too large");
     else if (r->body_overflow)
@@ -485,7 +466,7 @@ static void h1_send(gw_conn *c, gw_req *r) {
   req_detach(r);
   c->h1_req = NULL;
   c->h1_busy = 0;
-  h1_watch_gone(c, 0);
+  c->h1_handed = 0;
   if (c->close_after_write) return;
   /* a client that pipelines requests but does not read the answers gets no more of
    * them parsed until it reads (on_write resumes); the write timeout times that wait */
@@ -816,7 +797,6 @@ static void conn_free(gw_conn *c) {
   if (c->freeing) return;
   c->freeing = 1;
   gw_worker *w = c->worker;
-  if (c->h1_gone != NULL) event_free(c->h1_gone);
   while (c->reqs != NULL) req_detach(c->reqs);
   if (c->h2 != NULL) nghttp2_session_del(c->h2);
   bufferevent_free(c->bev);
