@@ -450,16 +450,43 @@ static void h1_process(gw_conn *c) {
   c->h1_in_process = 0;
 }
 
+/* Appends len bytes of s to buf (cap bytes, *n used); 1, or 0 when they do not fit. */
+static int head_put(char *buf, size_t cap, size_t *n, const char *s, size_t len) {
+  if (*n + len > cap) return 0;
+  memcpy(buf + *n, s, len);
+  *n += len;
+  return 1;
+}
+
 static void h1_send(gw_conn *c, gw_req *r) {
   struct evbuffer *out = bufferevent_get_output(c->bev);
   int keep = http_should_keep_alive(&c->parser) && !r->body_overflow && !r->header_overflow &&
              !c->worker->draining;
-  evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", r->status,
-                      http_status_str((enum http_status)r->status));
-  for (size_t i = 0; i < r->n_resp_headers; i++)
-    evbuffer_add_printf(out, "%s: %s\r\n", r->resp_headers[i].name, r->resp_headers[i].value);
-  evbuffer_add_printf(out, "content-length: %zu\r\n%s\r\n", r->resp_len,
-                      keep ? "" : "connection: close\r\n");
+  /* the head is built in one buffer and added once (no printf per header) */
+  char head[4096], line[96];
+  size_t n = 0;
+  int ok = 1;
+  int ll = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", r->status,
+                    http_status_str((enum http_status)r->status));
+  ok = ok && head_put(head, sizeof head, &n, line, (size_t)ll);
+  for (size_t i = 0; i < r->n_resp_headers && ok; i++)
+    ok = head_put(head, sizeof head, &n, r->resp_headers[i].name, strlen(r->resp_headers[i].name)) &&
+         head_put(head, sizeof head, &n, ": ", 2) &&
+         head_put(head, sizeof head, &n, r->resp_headers[i].value, strlen(r->resp_headers[i].value)) &&
+         head_put(head, sizeof head, &n, "\r\n", 2);
+  ll = snprintf(line, sizeof line, "content-length: %zu\r\n%s\r\n", r->resp_len,
+                keep ? "" : "connection: close\r\n");
+  ok = ok && head_put(head, sizeof head, &n, line, (size_t)ll);
+  if (ok) {
+    evbuffer_add(out, head, n);
+  } else { /* headers past 4 KiB: the slow way */
+    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", r->status,
+                        http_status_str((enum http_status)r->status));
+    for (size_t i = 0; i < r->n_resp_headers; i++)
+      evbuffer_add_printf(out, "%s: %s\r\n", r->resp_headers[i].name, r->resp_headers[i].value);
+    evbuffer_add_printf(out, "content-length: %zu\r\n%s\r\n", r->resp_len,
+                        keep ? "" : "connection: close\r\n");
+  }
   if (r->resp_len > 0 && strcmp(r->method, "HEAD") != 0)
     evbuffer_add(out, r->resp_body, r->resp_len);
   if (!keep) c->close_after_write = 1;
