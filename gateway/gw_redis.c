@@ -355,9 +355,13 @@ static void link_down(struct link *l, int free_ctx, const char *why) {
   l->failures++;
   if (was != LINK_UP) l->attempt++;         /* an address that worked is tried first again */
   if (was == LINK_UP || l->failures == 1) { /* once per outage, not per attempt */
-    if (l->seed)
+    if (l->seed && !cluster())
       yw_log(YW_LOG_WARN, "gateway.redis_down", NULL,
              "worker %d: %s; local limits, 503 for sessions", r->index, why);
+    else if (l->seed) /* in a cluster it only carries CLUSTER SLOTS; the nodes' links serve */
+      yw_log(YW_LOG_WARN, "gateway.redis_seed_down", NULL,
+             "worker %d, cluster seed %s:%d: %s; the slot map is asked of the other nodes",
+             r->index, l->ip, l->port, why);
     else
       yw_log(YW_LOG_WARN, "gateway.redis_down", NULL,
              "worker %d, cluster node %s:%d: %s; local limits, 503 for sessions on its slots",
