@@ -41,7 +41,7 @@ static const yw_cfg_entry config[] = {
     {"YW_CATALOG_DB_POOL", YW_CFG_INT, "8", 1, 256, "PostgreSQL connections", &cfg_db_pool},
     {"YW_CATALOG_DB_WAIT_MS", YW_CFG_INT, "2000", 1, 60000,
      "longest wait for a pooled connection", &cfg_db_wait_ms},
-    {"YW_REDIS_ADDR", YW_CFG_STR, "127.0.0.1:6379", 0, 0, "Redis host:port (read cache)",
+    {"YW_REDIS_ADDR", YW_CFG_STR, "127.0.0.1:6379", 0, 0, "Redis host:port, or Redis Cluster seeds a:p,b:p (read cache)",
      &cfg_redis_addr},
     {"YW_CATALOG_CACHE_TTL_S", YW_CFG_INT, "60", 0, 86400,
      "longest life of a cached answer; 0 disables the cache", &cfg_cache_ttl_s},

@@ -28,7 +28,7 @@ static const yw_cfg_entry config[] = {
     {"YW_IDENTITY_LISTEN", YW_CFG_STR, "127.0.0.1:50051", 0, 0, "gRPC listen address", &cfg_listen},
     {"YW_PG_DSN", YW_CFG_STR, "host=127.0.0.1 port=5432 dbname=yiwang user=yiwang", 0, 0,
      "libpq connection string", &cfg_pg_dsn},
-    {"YW_REDIS_ADDR", YW_CFG_STR, "127.0.0.1:6379", 0, 0, "Redis host:port (sessions, codes)",
+    {"YW_REDIS_ADDR", YW_CFG_STR, "127.0.0.1:6379", 0, 0, "Redis host:port, or Redis Cluster seeds a:p,b:p (sessions, codes)",
      &cfg_redis_addr},
     {"YW_REDIS_PREFIX", YW_CFG_STR, "yw", 0, 0, "prefix of every Redis key", &cfg_prefix},
     {"YW_DATA_KEY", YW_CFG_STR, "", 0, 0, "64 hex: encrypts personal data at rest", &cfg_data_key},
