@@ -2,9 +2,13 @@
  * gw.h - the gateway's internal interfaces between its parts:
  *
  *   gw_conn.c    listeners, TLS with ALPN, protocol detection, HTTP/1.1 (http-parser)
- *                and HTTP/2 (nghttp2) framing; turns bytes into gw_req and answers back
- *   gw_handle.c  what a request means: built-in endpoints, CORS, JSON transcoding,
- *                gRPC and gRPC-Web pass-through, upstream calls, errors, access log
+ *                and HTTP/2 (nghttp2) framing; turns bytes into gw_req, hands it to
+ *                gw_request_start and sends what gw_conn_respond is given
+ *   gw_request.c the request layer: the phase table (gw_phase.h), the response
+ *                filters, the access log; the only entries the connection calls
+ *   gw_handle.c  the phases kind, cors, builtin, route (JSON transcoding, gRPC and
+ *                gRPC-Web pass-through) and upstream, and the answers' shapes
+ *   gw_auth.c    the access phase: rate limits, session, the route's rule
  *   gw_main.c    configuration, workers, upstreams, health checks, signals
  *
  * Threads: each worker owns one libevent loop with its own listeners (SO_REUSEPORT),
@@ -26,6 +30,7 @@
 #include <time.h>
 
 #include "gw_net.h"
+#include "gw_phase.h"
 #include "gw_route.h"
 #include "gw_upstream.h"
 #include "yw_arena.h"
@@ -126,6 +131,7 @@ struct gw_req {
   int32_t stream_id;      /* HTTP/2 stream, 0 on HTTP/1.1 */
   int is_h2;
   yw_arena *arena;
+  gw_phase_state phase;   /* where the request stands in the phases (gw_request.c) */
 
   /* request */
   const char *method;
@@ -193,37 +199,54 @@ void gw_req_add_header(gw_req *req, const char *name, const char *value);
 const char *gw_req_header(const gw_req *req, const char *name);
 void gw_req_unref(gw_req *req);
 
-/* ---- gw_auth.c ------------------------------------------------------------------- */
+/* ---- gw_request.c: the request layer ---------------------------------------------- */
+
+/* The connection has a complete request (or one it refuses: header_overflow,
+ * body_overflow, no :method): runs its phases. The answer comes back through
+ * gw_conn_respond, now or later on the same loop. Idempotent. */
+void gw_request_start(gw_req *req);
+/* The client reset the stream or closed the connection before req was answered: logs
+ * it (status 499), counts it and cancels its upstream call. Worker's thread; req->conn
+ * is still set. */
+void gw_request_abandon(gw_req *req);
+/* A phase that returned GW_SUSPEND has its outcome: GW_NEXT goes on with the next
+ * phase, GW_DONE (the answer made) finishes. Nothing happens once the client is gone. */
+void gw_req_resume(gw_req *req, enum gw_phase_result res);
+
+/* ---- gw_handle.c: phases and the shapes of answers ------------------------------- */
+
+enum gw_phase_result gw_phase_kind(gw_req *req);
+enum gw_phase_result gw_phase_cors(gw_req *req);
+enum gw_phase_result gw_phase_builtin(gw_req *req);
+enum gw_phase_result gw_phase_route(gw_req *req);
+enum gw_phase_result gw_phase_upstream(gw_req *req);
+/* Response filter: the CORS headers of an allowed Origin. */
+void gw_filter_cors(gw_req *req);
+
+/* These make the answer (status, headers, body, trailers) without sending it; the
+ * phase that made it returns GW_DONE (or resumes with it). */
+void gw_answer_bytes(gw_req *req, int status, const char *content_type, const void *body,
+                     size_t len);
+/* An error in the shape the request's kind expects (JSON body or gRPC status). */
+void gw_answer_error(gw_req *req, grpc_status_code status, const char *message);
+/* A JSON error with an HTTP status of its own. */
+void gw_answer_http_error(gw_req *req, int http_status, grpc_status_code status,
+                          const char *message);
+
+/* ---- gw_auth.c: the access phase ------------------------------------------------- */
 
 /* Process-wide, before the workers: parses the network lists into gw, makes the local
  * rate-limit table, starts the Redis address resolver. Returns 0, or YW_EINVAL / YW_EIO /
  * YW_ENOMEM with err saying which setting or resource (the process must not start). */
 int gw_auth_init(char *err, size_t errlen);
 /* After every worker's gw_auth_worker_free. */
-void gw_auth_free(void);
+void gw_auth_worker_free(gw_worker *w);
 /* Connects the worker's Redis (asynchronous, on its loop). */
 void gw_auth_worker_init(gw_worker *w);
-void gw_auth_worker_free(gw_worker *w);
-/* Applies the rate limits and the route's access rule to req, then calls
- * gw_handle_authorized(req) or answers 401/403/429/503 itself. */
-void gw_authorize(gw_req *req);
-
-/* ---- gw_handle.c ----------------------------------------------------------------- */
-
-/* Continues a request whose caller passed gw_authorize: calls the upstream. */
-void gw_handle_authorized(gw_req *req);
-
-/* Handles a complete request; answers now or after an upstream call. */
-void gw_handle_request(gw_req *req);
-/* The client reset the stream or closed the connection before req was answered: logs
- * it (status 499), counts it and cancels its upstream call. Worker's thread; req->conn
- * is still set. */
-void gw_handle_client_gone(gw_req *req);
-/* Runs on the worker's thread when an upstream call of req has finished. */
-void gw_handle_upstream_done(gw_req *req);
-/* Answers req with an error in the shape its kind expects (JSON body or gRPC status). */
-void gw_respond_error(gw_req *req, grpc_status_code status, const char *message);
-/* Answers a request whose header or body passed its limit. */
-void gw_respond_too_large(gw_req *req, int http_status, const char *message);
+void gw_auth_free(void);
+/* The access phase: applies the rate limits and the route's access rule to req. Answers
+ * 401/403/429/503 (GW_DONE), or waits for Redis (GW_SUSPEND) and resumes req with
+ * GW_NEXT (allowed, req->caller set) or GW_DONE (refused, the answer made). */
+enum gw_phase_result gw_phase_access(gw_req *req);
 
 #endif

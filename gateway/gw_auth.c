@@ -27,8 +27,13 @@
  * account's bucket cannot be reached, the session was already verified, and the
  * account's local bucket applies.
  *
+ * This is the access phase of the request (gateway/README.md): it returns GW_DONE with
+ * an answer made, or GW_SUSPEND while Redis is asked; each answer's callback ends in
+ * one decision, handed to the request layer by gw_req_resume (GW_NEXT: allowed;
+ * GW_DONE: refused, the answer made). It knows no other phase.
+ *
  * Offers: gw_auth_init, gw_auth_free, gw_auth_worker_init, gw_auth_worker_free,
- * gw_authorize.
+ * gw_phase_access.
  */
 #include <arpa/inet.h>
 #include <hiredis/hiredis.h>
@@ -172,13 +177,14 @@ static void client_address(const gw_req *r, char *out, size_t size) {
 
 /* ---- decisions ------------------------------------------------------------------- */
 
+/* Makes the 429 answer; the caller resumes with GW_DONE. */
 static void too_many(gw_req *r, long wait_ms) {
   char *retry = yw_arena_alloc(r->arena, 24);
   if (retry != NULL) {
     snprintf(retry, 24, "%ld", wait_ms / 1000 + 1);
     gw_req_add_header(r, "retry-after", retry);
   }
-  gw_respond_error(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "too many requests; slow down");
+  gw_answer_error(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "too many requests; slow down");
 }
 
 static int role_allowed(const yw_caller *c, const char *roles) {
@@ -205,33 +211,33 @@ static int check_rule(gw_req *r) {
   case GW_ACCESS_ACCOUNT: return 0; /* a session was required and found */
   case GW_ACCESS_LEGAL_PERSON:
     if (c->kind != YW_CALLER_PERSON || c->org[0] == '\0') {
-      gw_respond_error(r, GRPC_STATUS_PERMISSION_DENIED,
+      gw_answer_error(r, GRPC_STATUS_PERMISSION_DENIED,
                        "act for a company first (POST /v1/me/acting-for)");
       return -1;
     }
     __attribute__((fallthrough)); /* the resident's level applies too */
   case GW_ACCESS_PERSON:
     if (c->kind != YW_CALLER_PERSON) {
-      gw_respond_error(r, GRPC_STATUS_PERMISSION_DENIED, "this is for residents' accounts");
+      gw_answer_error(r, GRPC_STATUS_PERMISSION_DENIED, "this is for residents' accounts");
       return -1;
     }
     if (c->level < d->min_level) {
       char *msg = yw_arena_alloc(r->arena, 96);
       if (msg != NULL)
         snprintf(msg, 96, "real-name level %d is required; verify your identity first", d->min_level);
-      gw_respond_error(r, GRPC_STATUS_PERMISSION_DENIED, msg != NULL ? msg : "level too low");
+      gw_answer_error(r, GRPC_STATUS_PERMISSION_DENIED, msg != NULL ? msg : "level too low");
       return -1;
     }
     return 0;
   case GW_ACCESS_STAFF:
     if (c->kind != YW_CALLER_STAFF || !role_allowed(c, d->roles)) {
-      gw_respond_error(r, GRPC_STATUS_PERMISSION_DENIED, "your role does not allow this");
+      gw_answer_error(r, GRPC_STATUS_PERMISSION_DENIED, "your role does not allow this");
       return -1;
     }
     return 0;
   case GW_ACCESS_INTERNAL: break;
   }
-  gw_respond_error(r, GRPC_STATUS_NOT_FOUND, "no such route");
+  gw_answer_error(r, GRPC_STATUS_NOT_FOUND, "no such route");
   return -1;
 }
 
@@ -266,7 +272,8 @@ static int is_noscript(const redisReply *reply) {
 static void fallback(struct auth *a) {
   gw_req *r = a->r;
   if (r->route->def->access != GW_ACCESS_PUBLIC) {
-    gw_respond_error(r, GRPC_STATUS_UNAVAILABLE, "sessions cannot be checked now, try again shortly");
+    gw_answer_error(r, GRPC_STATUS_UNAVAILABLE, "sessions cannot be checked now, try again shortly");
+    gw_req_resume(r, GW_DONE);
     return;
   }
   /* A public route goes on, as anonymous: a token that cannot be checked must not
@@ -281,7 +288,7 @@ static void fallback(struct auth *a) {
   snprintf(key, sizeof key, "ip:%s", a->client);
   long wait = local_take(key, gw.cfg.rate_ip, gw.cfg.burst_ip);
   if (wait > 0) too_many(r, wait);
-  else gw_handle_authorized(r);
+  gw_req_resume(r, wait > 0 ? GW_DONE : GW_NEXT);
 }
 
 /* The session was verified but its account's bucket in Redis could not be reached. */
@@ -290,8 +297,12 @@ static void account_local(struct auth *a) {
   char key[8 + sizeof r->caller.subject];
   snprintf(key, sizeof key, "sub:%s", r->caller.subject);
   long wait = local_take(key, gw.cfg.rate_subject, gw.cfg.burst_subject);
-  if (wait > 0) too_many(r, wait);
-  else if (check_rule(r) == 0) gw_handle_authorized(r);
+  if (wait > 0) {
+    too_many(r, wait);
+    gw_req_resume(r, GW_DONE);
+  } else {
+    gw_req_resume(r, check_rule(r) == 0 ? GW_NEXT : GW_DONE);
+  }
 }
 
 /* Both first-round answers are in: decide, or ask for the account's bucket. */
@@ -303,10 +314,12 @@ static void decide(struct auth *a) {
     fallback(a);
   } else if (a->ip_wait > 0) {
     too_many(r, a->ip_wait);
+    gw_req_resume(r, GW_DONE);
   } else if (!has_session) {
-    if (check_rule(r) == 0) gw_handle_authorized(r);
+    gw_req_resume(r, check_rule(r) == 0 ? GW_NEXT : GW_DONE);
   } else if (!a->found) {
-    gw_respond_error(r, GRPC_STATUS_UNAUTHENTICATED, "the access token has expired or was revoked");
+    gw_answer_error(r, GRPC_STATUS_UNAUTHENTICATED, "the access token has expired or was revoked");
+    gw_req_resume(r, GW_DONE);
   } else {
     snprintf(a->subkey, sizeof a->subkey, "%s:rl:sub:%s", gw.cfg.redis_prefix, r->caller.subject);
     r->refs++;
@@ -369,17 +382,19 @@ static void on_sub(void *reply_v, void *arg) {
       send_take(a, TAKE_SUB, 1) == 0)
     return;
   if (r->conn != NULL && !gw.stopping) {
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER)
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
       account_local(a);
-    else if (reply->integer > 0)
+    } else if (reply->integer > 0) {
       too_many(r, (long)reply->integer);
-    else if (check_rule(r) == 0)
-      gw_handle_authorized(r);
+      gw_req_resume(r, GW_DONE);
+    } else {
+      gw_req_resume(r, check_rule(r) == 0 ? GW_NEXT : GW_DONE);
+    }
   }
   gw_req_unref(r);
 }
 
-void gw_authorize(gw_req *r) {
+enum gw_phase_result gw_phase_access(gw_req *r) {
   gw_access access = r->route->def->access;
   yw_caller *c = &r->caller;
   memset(c, 0, sizeof *c);
@@ -389,19 +404,19 @@ void gw_authorize(gw_req *r) {
   const char *auth = gw_req_header(r, "authorization");
   if (auth != NULL) {
     if (strncasecmp(auth, "Bearer ", 7) != 0 || strlen(auth + 7) < 20 || strlen(auth + 7) > 100) {
-      gw_respond_error(r, GRPC_STATUS_UNAUTHENTICATED, "the authorization header is not a bearer token");
-      return;
+      gw_answer_error(r, GRPC_STATUS_UNAUTHENTICATED, "the authorization header is not a bearer token");
+      return GW_DONE;
     }
     yw_sha256_hex(auth + 7, strlen(auth + 7), c->session);
   } else if (access != GW_ACCESS_PUBLIC) {
-    gw_respond_error(r, GRPC_STATUS_UNAUTHENTICATED, "log in first: this needs an access token");
-    return;
+    gw_answer_error(r, GRPC_STATUS_UNAUTHENTICATED, "log in first: this needs an access token");
+    return GW_DONE;
   }
 
   struct auth *a = yw_arena_alloc(r->arena, sizeof *a);
   if (a == NULL) {
-    gw_respond_error(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory; try again shortly");
-    return;
+    gw_answer_error(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory; try again shortly");
+    return GW_DONE;
   }
   memset(a, 0, sizeof *a);
   a->r = r;
@@ -414,8 +429,8 @@ void gw_authorize(gw_req *r) {
   r->refs++;
   if (send_take(a, TAKE_IP, 0) != 0) { /* the link is down: answer now, without waiting */
     r->refs--;
-    fallback(a);
-    return;
+    fallback(a); /* decides now: its gw_req_resume is taken when this phase returns */
+    return GW_SUSPEND;
   }
   a->waiting = 1;
   if (a->skey[0] != '\0') {
@@ -429,6 +444,7 @@ void gw_authorize(gw_req *r) {
       a->sess_failed = 1; /* decided when the client's bucket answers */
     }
   }
+  return GW_SUSPEND;
 }
 
 /* Sends the bucket script for one of a's buckets (by SHA-1, or in full). 0 when sent. */

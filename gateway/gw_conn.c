@@ -116,7 +116,7 @@ struct gw_conn {
   int freeing;
   int in_recv;            /* inside nghttp2_session_mem_recv: no sending from callbacks */
   int h1_in_process;      /* inside h1_process */
-  int h1_handed;          /* the complete request went to gw_handle_request */
+  int h1_handed;          /* the complete request went to gw_request_start */
   char peer_ip[64];
 };
 
@@ -211,7 +211,7 @@ static void req_detach(gw_req *r) {
   if (c == NULL) return;
   /* every "the client is gone" passes here: an unanswered request is logged as 499
    * and its upstream call cancelled */
-  if (!r->responded) gw_handle_client_gone(r);
+  if (!r->responded) gw_request_abandon(r);
   if (r->conn_prev != NULL) r->conn_prev->conn_next = r->conn_next;
   else c->reqs = r->conn_next;
   if (r->conn_next != NULL) r->conn_next->conn_prev = r->conn_prev;
@@ -440,12 +440,7 @@ static void h1_process(gw_conn *c) {
      * meanwhile waits in the input buffer, up to its high-water mark. */
     gw_req *r = c->h1_req;
     c->h1_handed = 1;
-    if (r->header_overflow)
-      gw_respond_too_large(r, 431, "request headers are too large");
-    else if (r->body_overflow)
-      gw_respond_too_large(r, 413, "request body is too large");
-    else
-      gw_handle_request(r);
+    gw_request_start(r); /* a head or body past its limit is answered by its first phases */
   }
   c->h1_in_process = 0;
 }
@@ -664,12 +659,7 @@ static int h2_on_data(nghttp2_session *s, uint8_t flags, int32_t stream_id, cons
 
 static void h2_dispatch(gw_req *r) {
   if (r->responded || r->refs > 1) return;
-  if (r->header_overflow)
-    gw_respond_too_large(r, 431, "request headers are too large");
-  else if (r->method == NULL || r->path == NULL)
-    gw_respond_error(r, GRPC_STATUS_INVALID_ARGUMENT, "missing :method or :path");
-  else
-    gw_handle_request(r);
+  gw_request_start(r);
 }
 
 static int h2_on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user) {
@@ -695,7 +685,7 @@ static int h2_on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *us
   if (r != NULL && r->body_overflow && !r->responded) {
     /* answer 413 at once; h2_on_frame_send resets the stream once the whole answer,
      * body included, is out, so the client stops sending the rest */
-    gw_respond_too_large(r, 413, "request body is too large");
+    gw_request_start(r); /* its limits phase answers 413 */
   } else if (r != NULL && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
     h2_dispatch(r);
   }

@@ -1,19 +1,22 @@
 /*
- * gw_handle.c - what the gateway does with a complete request.
+ * gw_handle.c - the phases that give a request its meaning, and the shapes of answers.
  *
- * Order: request id, CORS (preflight answered here), built-in endpoints (/healthz,
- * /readyz, /metrics), then by content type either gRPC / gRPC-Web pass-through to the
- * method named by the path, or a REST route of the table transcoded from JSON, path
- * and query to protobuf. Every answer goes through finish(), which adds the common
- * headers, records the metrics and writes the access-log line.
+ * Phases (their order is the table in gw_request.c): kind (JSON or a gRPC flavour, from
+ * the content type), cors (the allowed Origin; a preflight answered), builtin
+ * (/healthz, /readyz, /metrics), route (gRPC / gRPC-Web pass-through to the method
+ * named by the path, or a REST route of the table transcoded from JSON, path and query
+ * to protobuf) and upstream (the call, suspended until its answer, then the answer in
+ * the request's shape). The answer functions only make an answer; the request layer's
+ * finish adds the common headers, logs and sends it.
  *
  * Transcoding is generic: the route gives the request message descriptor; the body is
  * read with yw_json_to_message, path variables and query parameters are set with
  * yw_json_set_field_text, the answer is unpacked by the method's output descriptor and
  * written with yw_json_from_message. No code here knows any particular method.
  *
- * Offers: gw_handle_request, gw_handle_upstream_done, gw_respond_error,
- * gw_respond_too_large.
+ * Offers: gw_phase_kind, gw_phase_cors, gw_phase_builtin, gw_phase_route,
+ * gw_phase_upstream, gw_filter_cors, gw_answer_bytes, gw_answer_error,
+ * gw_answer_http_error.
  */
 #include <ctype.h>
 #include <grpc/grpc.h>
@@ -40,56 +43,8 @@ static const char CORS_EXPOSE_HEADERS[] = "x-request-id, grpc-status, grpc-messa
 
 /* ---- helpers --------------------------------------------------------------------- */
 
-static double elapsed_seconds(const gw_req *r) {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return (double)(now.tv_sec - r->start.tv_sec) + (double)(now.tv_nsec - r->start.tv_nsec) / 1e9;
-}
-
-static const char *kind_name(enum gw_kind k) {
-  switch (k) {
-  case GW_KIND_GRPC: return "grpc";
-  case GW_KIND_GRPC_WEB: return "grpc-web";
-  case GW_KIND_GRPC_WEB_TEXT: return "grpc-web-text";
-  default: return "json";
-  }
-}
-
-/* Records the metrics and the access-log line of r with its status. */
-static void finish_log(gw_req *r) {
-  double secs = elapsed_seconds(r);
-  gw_metrics_observe(r->metric_slot, r->status, secs);
-  const char *path = r->path != NULL ? r->path : "";
-  /* the path without its query: queries may carry what a resident typed */
-  size_t plen = strcspn(path, "?");
-  yw_log_field f[] = {
-      {.key = "requestId", .type = YW_LOG_STR, .s = r->request_id},
-      {.key = "method", .type = YW_LOG_STR, .s = r->method != NULL ? r->method : ""},
-      {.key = "path", .type = YW_LOG_STR, .s = plen > 0 ? path : "", .len = plen},
-      {.key = "rpc", .type = YW_LOG_STR, .s = r->route != NULL ? r->route->grpc_path : NULL},
-      {.key = "status", .type = YW_LOG_INT, .i = r->status},
-      {.key = "kind", .type = YW_LOG_STR, .s = kind_name(r->kind)},
-      {.key = "proto", .type = YW_LOG_STR, .s = r->is_h2 ? "h2" : "http/1.1"},
-      {.key = "bytes", .type = YW_LOG_INT, .i = (long long)r->resp_len},
-      {.key = "durationMs", .type = YW_LOG_REAL, .d = secs * 1000.0},
-  };
-  yw_log_fields(YW_LOG_INFO, "http.access", f, sizeof f / sizeof f[0]);
-}
-
-/* Adds the common headers, records metrics and the access log, and sends. */
-static void finish(gw_req *r) {
-  gw_req_add_header(r, "x-request-id", r->request_id);
-  if (r->cors_origin != NULL) {
-    gw_req_add_header(r, "access-control-allow-origin", r->cors_origin);
-    gw_req_add_header(r, "access-control-expose-headers", CORS_EXPOSE_HEADERS);
-    gw_req_add_header(r, "vary", "origin");
-  }
-  finish_log(r);
-  gw_conn_respond(r);
-}
-
-static void respond_bytes(gw_req *r, int status, const char *content_type, const void *body,
-                          size_t len) {
+void gw_answer_bytes(gw_req *r, int status, const char *content_type, const void *body,
+                     size_t len) {
   r->status = status;
   if (content_type != NULL) gw_req_add_header(r, "content-type", content_type);
   if (len > 0) {
@@ -102,17 +57,16 @@ static void respond_bytes(gw_req *r, int status, const char *content_type, const
     }
   }
   r->resp_len = len;
-  finish(r);
 }
 
 static void respond_json(gw_req *r, int status, json_t *body) {
   char *text = json_dumps(body, JSON_COMPACT);
   json_decref(body);
   if (text == NULL) {
-    respond_bytes(r, 500, "application/json", "{\"code\":\"INTERNAL\"}", 19);
+    gw_answer_bytes(r, 500, "application/json", "{\"code\":\"INTERNAL\"}", 19);
     return;
   }
-  respond_bytes(r, status, "application/json", text, strlen(text));
+  gw_answer_bytes(r, status, "application/json", text, strlen(text));
   free(text);
 }
 
@@ -159,7 +113,7 @@ static void respond_grpc_web(gw_req *r, grpc_status_code st, const char *message
   size_t total = (data != NULL ? GRPC_FRAME_HEADER + len : 0) + GRPC_FRAME_HEADER + tcap;
   uint8_t *buf = yw_arena_alloc(r->arena, total);
   if (trailers == NULL || buf == NULL) {
-    respond_bytes(r, 500, NULL, NULL, 0);
+    gw_answer_bytes(r, 500, NULL, NULL, 0);
     return;
   }
   int tlen = snprintf(trailers, tcap, "grpc-status:%d\r\ngrpc-message:%s\r\n%s", (int)st, enc,
@@ -185,12 +139,12 @@ static void respond_grpc_web(gw_req *r, grpc_status_code st, const char *message
     size_t blen = 0;
     char *b64 = base64_encode(r->arena, buf, o, &blen);
     if (b64 == NULL) {
-      respond_bytes(r, 500, NULL, NULL, 0);
+      gw_answer_bytes(r, 500, NULL, NULL, 0);
       return;
     }
-    respond_bytes(r, 200, "application/grpc-web-text+proto", b64, blen);
+    gw_answer_bytes(r, 200, "application/grpc-web-text+proto", b64, blen);
   } else {
-    respond_bytes(r, 200, "application/grpc-web+proto", buf, o);
+    gw_answer_bytes(r, 200, "application/grpc-web+proto", buf, o);
   }
 }
 
@@ -231,7 +185,6 @@ static void respond_grpc(gw_req *r, grpc_status_code st, const char *message, co
     if (enc[0] != '\0') gw_req_add_header(r, "grpc-message", enc);
     forward_trailers(r, 1);
     r->resp_len = 0;
-    finish(r);
     return;
   }
   if (r->up_frame != NULL && data == r->up_data && len == r->up_len) {
@@ -241,13 +194,11 @@ static void respond_grpc(gw_req *r, grpc_status_code st, const char *message, co
     r->trailers[r->n_trailers++] = (gw_header){"grpc-status", status_text(r->arena, st)};
     if (enc[0] != '\0') r->trailers[r->n_trailers++] = (gw_header){"grpc-message", enc};
     forward_trailers(r, 0);
-    finish(r);
     return;
   }
   uint8_t *buf = yw_arena_alloc(r->arena, GRPC_FRAME_HEADER + len);
   if (buf == NULL) {
     gw_req_add_header(r, "grpc-status", status_text(r->arena, GRPC_STATUS_RESOURCE_EXHAUSTED));
-    finish(r);
     return;
   }
   buf[0] = 0;
@@ -261,10 +212,9 @@ static void respond_grpc(gw_req *r, grpc_status_code st, const char *message, co
   r->trailers[r->n_trailers++] = (gw_header){"grpc-status", status_text(r->arena, st)};
   if (enc[0] != '\0') r->trailers[r->n_trailers++] = (gw_header){"grpc-message", enc};
   forward_trailers(r, 0);
-  finish(r);
 }
 
-void gw_respond_error(gw_req *r, grpc_status_code st, const char *message) {
+void gw_answer_error(gw_req *r, grpc_status_code st, const char *message) {
   if (r->kind != GW_KIND_JSON) {
     respond_grpc(r, st, message, NULL, 0);
     return;
@@ -277,51 +227,13 @@ void gw_respond_error(gw_req *r, grpc_status_code st, const char *message) {
   respond_json(r, yw_grpc_to_http(st), body);
 }
 
-static void respond_error_http(gw_req *r, int http_status, grpc_status_code st,
-                               const char *message) {
+void gw_answer_http_error(gw_req *r, int http_status, grpc_status_code st,
+                          const char *message) {
   json_t *body = json_object();
   json_object_set_new(body, "code", json_string(yw_grpc_status_name(st)));
   json_object_set_new(body, "message", json_string(message));
   json_object_set_new(body, "requestId", json_string(r->request_id));
   respond_json(r, http_status, body);
-}
-
-static void ensure_request_id(gw_req *r) {
-  if (r->request_id[0] != '\0') return;
-  const char *given = gw_req_header(r, "x-request-id");
-  if (given != NULL) {
-    size_t n = strlen(given);
-    if (n >= 1 && n <= 64 &&
-        strspn(given, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") == n) {
-      memcpy(r->request_id, given, n + 1);
-      return;
-    }
-  }
-  /* Unique, not secret: a random 64-bit prefix per thread and a counter, instead of
-   * RAND_bytes for every request (a tenth of a static answer's cost). */
-  static _Thread_local uint64_t prefix, counter;
-  if (prefix == 0 && RAND_bytes((unsigned char *)&prefix, sizeof prefix) != 1)
-    prefix = (uint64_t)(uintptr_t)&prefix ^ (uint64_t)time(NULL);
-  counter++;
-  static const char hex[] = "0123456789abcdef";
-  uint64_t parts[2] = {prefix, counter};
-  size_t o = 0;
-  for (int p = 0; p < 2; p++) /* 16 + 8 hex digits, 24 as before */
-    for (int shift = p == 0 ? 60 : 28; shift >= 0; shift -= 4)
-      r->request_id[o++] = hex[(parts[p] >> shift) & 0xf];
-  r->request_id[o] = '\0';
-}
-
-void gw_respond_too_large(gw_req *r, int http_status, const char *message) {
-  ensure_request_id(r);
-  r->metric_slot = gw.slot_unmatched;
-  if (r->kind != GW_KIND_JSON) {
-    respond_grpc(r, GRPC_STATUS_RESOURCE_EXHAUSTED, message, NULL, 0);
-    return;
-  }
-  respond_error_http(r, http_status, http_status == 413 ? GRPC_STATUS_RESOURCE_EXHAUSTED
-                                                        : GRPC_STATUS_INVALID_ARGUMENT,
-                     message);
 }
 
 /* ---- CORS ------------------------------------------------------------------------ */
@@ -343,34 +255,48 @@ static int origin_allowed(const char *origin) {
   return 0;
 }
 
-/* Returns 1 when the request was a preflight and has been answered. */
-static int handle_cors(gw_req *r) {
+/* Notes an allowed Origin (its headers go on the answer, gw_filter_cors) and answers
+ * a preflight. */
+enum gw_phase_result gw_phase_cors(gw_req *r) {
   const char *origin = gw_req_header(r, "origin");
   int allowed = origin != NULL && origin_allowed(origin);
   if (allowed) r->cors_origin = origin;
   if (strcmp(r->method, "OPTIONS") != 0 || gw_req_header(r, "access-control-request-method") == NULL)
-    return 0;
+    return GW_NEXT;
   r->metric_slot = gw.slot_builtin;
   if (!allowed) {
-    respond_error_http(r, 403, GRPC_STATUS_PERMISSION_DENIED, "origin not allowed");
-    return 1;
+    gw_answer_http_error(r, 403, GRPC_STATUS_PERMISSION_DENIED, "origin not allowed");
+    return GW_DONE;
   }
   gw_req_add_header(r, "access-control-allow-methods", "GET, POST, PUT, DELETE, OPTIONS");
   gw_req_add_header(r, "access-control-allow-headers", CORS_ALLOW_HEADERS);
   gw_req_add_header(r, "access-control-max-age", "600");
-  respond_bytes(r, 204, NULL, NULL, 0);
-  return 1;
+  gw_answer_bytes(r, 204, NULL, NULL, 0);
+  return GW_DONE;
+}
+
+void gw_filter_cors(gw_req *r) {
+  if (r->cors_origin == NULL) return;
+  gw_req_add_header(r, "access-control-allow-origin", r->cors_origin);
+  gw_req_add_header(r, "access-control-expose-headers", CORS_EXPOSE_HEADERS);
+  gw_req_add_header(r, "vary", "origin");
 }
 
 /* ---- built-in endpoints ---------------------------------------------------------- */
 
-static int handle_builtin(gw_req *r, const char *path) {
-  if (strcmp(path, "/healthz") == 0) {
+/* 1 when r's path without its query is p. */
+static int path_is(const gw_req *r, const char *p) {
+  size_t n = strcspn(r->path, "?");
+  return strlen(p) == n && memcmp(r->path, p, n) == 0;
+}
+
+static int answer_builtin(gw_req *r) {
+  if (path_is(r, "/healthz")) {
     r->metric_slot = gw.slot_builtin;
-    respond_bytes(r, 200, "application/json", "{\"status\":\"ok\"}", 15);
+    gw_answer_bytes(r, 200, "application/json", "{\"status\":\"ok\"}", 15);
     return 1;
   }
-  if (strcmp(path, "/readyz") == 0) {
+  if (path_is(r, "/readyz")) {
     /* Ready means this gateway can serve: it is listening and not draining. Redis down
      * only degrades it (public routes go on under local limits) and a sick upstream
      * only fails its own routes, so neither takes the gateway out of the balancer;
@@ -388,23 +314,30 @@ static int handle_builtin(gw_req *r, const char *path) {
     respond_json(r, ready ? 200 : 503, body);
     return 1;
   }
-  if (strcmp(path, "/metrics") == 0) {
+  if (path_is(r, "/metrics")) {
     r->metric_slot = gw.slot_builtin;
     if (!gw_net_list_match(&gw.metrics_nets, r->peer_ip)) {
-      respond_error_http(r, 403, GRPC_STATUS_PERMISSION_DENIED, "metrics are for the operators' network");
+      gw_answer_http_error(r, 403, GRPC_STATUS_PERMISSION_DENIED, "metrics are for the operators' network");
       return 1;
     }
     size_t len = 0;
     char *text = gw_metrics_render(&len);
     if (text == NULL) {
-      respond_bytes(r, 500, NULL, NULL, 0);
+      gw_answer_bytes(r, 500, NULL, NULL, 0);
     } else {
-      respond_bytes(r, 200, "text/plain; version=0.0.4", text, len);
+      gw_answer_bytes(r, 200, "text/plain; version=0.0.4", text, len);
       free(text);
     }
     return 1;
   }
   return 0;
+}
+
+/* The gateway's own endpoints, for JSON GET and HEAD. */
+enum gw_phase_result gw_phase_builtin(gw_req *r) {
+  if (r->kind != GW_KIND_JSON || (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0))
+    return GW_NEXT;
+  return answer_builtin(r) ? GW_DONE : GW_NEXT;
 }
 
 /* ---- upstream calls -------------------------------------------------------------- */
@@ -414,6 +347,8 @@ static gw_upstream *upstream_of(const gw_route *route) {
     if (strcmp(gw.upstreams[i].name, route->upstream) == 0) return &gw.upstreams[i];
   return NULL;
 }
+
+static void upstream_done(gw_req *r);
 
 /* On the worker's loop: the upstream call of r ended. Keeps what the answer needs, the
  * message's frame without a copy, and answers. */
@@ -458,7 +393,7 @@ static void on_upstream_result(void *arg, const gw_upstream_result *res) {
       r->up_trailers[o] = '\0';
     }
   }
-  gw_handle_upstream_done(r);
+  upstream_done(r);
 }
 
 /* Parses a grpc-timeout header ("100m", "5S") into milliseconds; -1 when malformed. */
@@ -477,19 +412,21 @@ static long long parse_grpc_timeout(const char *v) {
   }
 }
 
-void gw_handle_authorized(gw_req *r) {
+/* Calls the route's upstream with the packed request and the signed caller; waits for
+ * the answer (upstream_done resumes the request with it). */
+enum gw_phase_result gw_phase_upstream(gw_req *r) {
   gw_upstream *up = upstream_of(r->route);
   if (up == NULL) {
-    gw_respond_error(r, GRPC_STATUS_UNAVAILABLE, "no upstream for this method");
-    return;
+    gw_answer_error(r, GRPC_STATUS_UNAVAILABLE, "no upstream for this method");
+    return GW_DONE;
   }
   long long timeout = r->route->def->timeout_ms > 0 ? r->route->def->timeout_ms : gw.cfg.timeout_ms;
   const char *gt = gw_req_header(r, "grpc-timeout");
   if (gt != NULL) {
     long long t = parse_grpc_timeout(gt);
     if (t < 0) {
-      gw_respond_error(r, GRPC_STATUS_INVALID_ARGUMENT, "malformed grpc-timeout");
-      return;
+      gw_answer_error(r, GRPC_STATUS_INVALID_ARGUMENT, "malformed grpc-timeout");
+      return GW_DONE;
     }
     if (t < timeout) timeout = t;
   }
@@ -501,8 +438,8 @@ void gw_handle_authorized(gw_req *r) {
   if (caller == NULL || sig == NULL ||
       yw_caller_encode(&r->caller, gw.caller_key, r->route->grpc_path, r->request_id, caller,
                        YW_CALLER_VALUE_MAX, sig) != 0) {
-    gw_respond_error(r, GRPC_STATUS_INTERNAL, "cannot describe the caller");
-    return;
+    gw_answer_error(r, GRPC_STATUS_INTERNAL, "cannot describe the caller");
+    return GW_DONE;
   }
   yw_rpc_md md[10];
   size_t nmd = 0;
@@ -524,28 +461,15 @@ void gw_handle_authorized(gw_req *r) {
                             r->payload_len, md, nmd, timeout, on_upstream_result, r, &r->up_call);
   if (rc != 0) {
     r->refs--;
-    gw_respond_error(r, rc == YW_EINVAL ? GRPC_STATUS_INVALID_ARGUMENT : GRPC_STATUS_INTERNAL,
+    gw_answer_error(r, rc == YW_EINVAL ? GRPC_STATUS_INVALID_ARGUMENT : GRPC_STATUS_INTERNAL,
                      rc == YW_EINVAL ? "request metadata is not valid" : "could not call upstream");
+    return GW_DONE;
   }
+  return GW_SUSPEND;
 }
 
-/* Keeps the packed request and hands the request to the access checks. */
-static void call_upstream(gw_req *r, const uint8_t *data, size_t len) {
-  r->payload = (uint8_t *)data;
-  r->payload_len = len;
-  gw_authorize(r);
-}
-
-void gw_handle_client_gone(gw_req *r) {
-  /* a request whose head never completed was never dispatched: nothing to log */
-  if (r->responded || r->request_id[0] == '\0') return;
-  /* nginx's 499: the client closed the request before the answer */
-  r->status = 499;
-  finish_log(r);
-  if (r->up_call != NULL) gw_upstream_cancel(r->up_call);
-}
-
-void gw_handle_upstream_done(gw_req *r) {
+/* The answer of r's upstream call is in: makes r's answer from it and finishes. */
+static void upstream_done(gw_req *r) {
   if (r->conn != NULL) {
     if (r->up_status != GRPC_STATUS_OK && r->up_status != GRPC_STATUS_INVALID_ARGUMENT &&
         r->up_status != GRPC_STATUS_NOT_FOUND && r->up_status != GRPC_STATUS_FAILED_PRECONDITION &&
@@ -564,35 +488,36 @@ void gw_handle_upstream_done(gw_req *r) {
         msg = "internal error";
       if (r->up_status == GRPC_STATUS_RESOURCE_EXHAUSTED)
         gw_req_add_header(r, "retry-after", r->up_retry_after[0] != '\0' ? r->up_retry_after : "1");
-      gw_respond_error(r, r->up_status, msg);
+      gw_answer_error(r, r->up_status, msg);
     } else {
       ProtobufCMessage *resp = protobuf_c_message_unpack(
           r->route->method->output, yw_arena_allocator(r->arena), r->up_len, r->up_data);
       char *text = NULL;
       size_t len = 0;
       if (resp == NULL || yw_json_write(resp, 0, &text, &len) != 0) {
-        gw_respond_error(r, GRPC_STATUS_INTERNAL, "the service answered with an unreadable message");
+        gw_answer_error(r, GRPC_STATUS_INTERNAL, "the service answered with an unreadable message");
       } else {
-        respond_bytes(r, 200, "application/json", text, len);
+        gw_answer_bytes(r, 200, "application/json", text, len);
         free(text);
       }
     }
+    gw_req_resume(r, GW_DONE);
   }
   gw_req_unref(r);
 }
 
 /* ---- pass-through ---------------------------------------------------------------- */
 
-static void handle_grpc(gw_req *r, const char *path) {
+static enum gw_phase_result route_grpc(gw_req *r, const char *path) {
   r->metric_slot = gw.slot_passthrough;
   if (strcmp(r->method, "POST") != 0) {
-    gw_respond_error(r, GRPC_STATUS_UNIMPLEMENTED, "gRPC calls are POST");
-    return;
+    gw_answer_error(r, GRPC_STATUS_UNIMPLEMENTED, "gRPC calls are POST");
+    return GW_DONE;
   }
   const gw_route *route = gw_route_by_grpc_path(&gw.routes, path);
   if (route == NULL || route->def->access == GW_ACCESS_INTERNAL) {
-    gw_respond_error(r, GRPC_STATUS_UNIMPLEMENTED, "method not found");
-    return;
+    gw_answer_error(r, GRPC_STATUS_UNIMPLEMENTED, "method not found");
+    return GW_DONE;
   }
   r->route = route;
   const uint8_t *msg = NULL;
@@ -601,10 +526,12 @@ static void handle_grpc(gw_req *r, const char *path) {
   grpc_status_code st = gw_grpc_unframe(r->kind == GW_KIND_GRPC_WEB_TEXT, r->body, r->body_len,
                                         r->arena, &msg, &mlen, &why);
   if (st != GRPC_STATUS_OK) {
-    gw_respond_error(r, st, why);
-    return;
+    gw_answer_error(r, st, why);
+    return GW_DONE;
   }
-  call_upstream(r, msg, mlen);
+  r->payload = (uint8_t *)msg;
+  r->payload_len = mlen;
+  return GW_NEXT;
 }
 
 /* ---- JSON routes ----------------------------------------------------------------- */
@@ -639,7 +566,7 @@ static int set_query(gw_req *r, ProtobufCMessage *msg, const char *query, char *
   return 0;
 }
 
-static void handle_json(gw_req *r, char *path, const char *query) {
+static enum gw_phase_result route_json(gw_req *r, char *path, const char *query) {
   const gw_route *route = NULL;
   gw_route_var vars[GW_ROUTE_MAX_VARS];
   size_t nvars = 0;
@@ -648,12 +575,12 @@ static void handle_json(gw_req *r, char *path, const char *query) {
   if (m != GW_MATCH_OK) {
     r->metric_slot = gw.slot_unmatched;
     if (m == GW_MATCH_BAD_METHOD)
-      respond_error_http(r, 405, GRPC_STATUS_UNIMPLEMENTED, "method not allowed on this path");
+      gw_answer_http_error(r, 405, GRPC_STATUS_UNIMPLEMENTED, "method not allowed on this path");
     else if (m == GW_MATCH_BAD_PATH)
-      gw_respond_error(r, GRPC_STATUS_INVALID_ARGUMENT, "the path is not valid");
+      gw_answer_error(r, GRPC_STATUS_INVALID_ARGUMENT, "the path is not valid");
     else
-      gw_respond_error(r, GRPC_STATUS_NOT_FOUND, "no such route");
-    return;
+      gw_answer_error(r, GRPC_STATUS_NOT_FOUND, "no such route");
+    return GW_DONE;
   }
   r->route = route;
   r->metric_slot = (size_t)(route - gw.routes.routes);
@@ -664,8 +591,8 @@ static void handle_json(gw_req *r, char *path, const char *query) {
   if (route->def->body != NULL && r->body_len > 0) {
     const char *ct = gw_req_header(r, "content-type");
     if (ct == NULL || strncmp(ct, "application/json", 16) != 0) {
-      gw_respond_error(r, GRPC_STATUS_INVALID_ARGUMENT, "the body must be application/json");
-      return;
+      gw_answer_error(r, GRPC_STATUS_INVALID_ARGUMENT, "the body must be application/json");
+      return GW_DONE;
     }
     json_error_t jerr;
     json_t *doc = json_loadb((const char *)r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
@@ -673,26 +600,26 @@ static void handle_json(gw_req *r, char *path, const char *query) {
       snprintf(err, sizeof err, "the body is not a JSON object: %s (line %d, column %d)",
                doc == NULL ? jerr.text : "expected an object", jerr.line, jerr.column);
       json_decref(doc);
-      gw_respond_error(r, GRPC_STATUS_INVALID_ARGUMENT, err);
-      return;
+      gw_answer_error(r, GRPC_STATUS_INVALID_ARGUMENT, err);
+      return GW_DONE;
     }
     yw_json_error je;
     int rc = yw_json_to_message(in, doc, alloc, &msg, &je);
     json_decref(doc);
     if (rc != 0) {
-      gw_respond_error(r, rc == YW_ENOMEM ? GRPC_STATUS_RESOURCE_EXHAUSTED
+      gw_answer_error(r, rc == YW_ENOMEM ? GRPC_STATUS_RESOURCE_EXHAUSTED
                                           : GRPC_STATUS_INVALID_ARGUMENT,
                        je.text);
-      return;
+      return GW_DONE;
     }
   } else if (route->def->body == NULL && r->body_len > 0) {
-    gw_respond_error(r, GRPC_STATUS_INVALID_ARGUMENT, "this route takes no body");
-    return;
+    gw_answer_error(r, GRPC_STATUS_INVALID_ARGUMENT, "this route takes no body");
+    return GW_DONE;
   } else {
     msg = yw_arena_alloc(r->arena, in->sizeof_message);
     if (msg == NULL) {
-      gw_respond_error(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-      return;
+      gw_answer_error(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+      return GW_DONE;
     }
     protobuf_c_message_init(in, msg);
   }
@@ -700,32 +627,33 @@ static void handle_json(gw_req *r, char *path, const char *query) {
     yw_json_error je;
     if (yw_json_set_field_text(msg, vars[i].field, vars[i].value, alloc, &je) != 0) {
       snprintf(err, sizeof err, "path parameter %s: %s", vars[i].field, je.text);
-      gw_respond_error(r, GRPC_STATUS_INVALID_ARGUMENT, err);
-      return;
+      gw_answer_error(r, GRPC_STATUS_INVALID_ARGUMENT, err);
+      return GW_DONE;
     }
   }
   if (query != NULL) {
     int rc = set_query(r, msg, query, err, sizeof err);
     if (rc != 0) {
-      gw_respond_error(r, GRPC_STATUS_INVALID_ARGUMENT, err);
-      return;
+      gw_answer_error(r, GRPC_STATUS_INVALID_ARGUMENT, err);
+      return GW_DONE;
     }
   }
   size_t len = protobuf_c_message_get_packed_size(msg);
   uint8_t *buf = yw_arena_alloc(r->arena, len + 1);
   if (buf == NULL) {
-    gw_respond_error(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-    return;
+    gw_answer_error(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    return GW_DONE;
   }
   protobuf_c_message_pack(msg, buf);
-  call_upstream(r, buf, len);
+  r->payload = buf;
+  r->payload_len = len;
+  return GW_NEXT;
 }
 
-/* ---- entry ----------------------------------------------------------------------- */
+/* ---- kind and route -------------------------------------------------------------- */
 
-void gw_handle_request(gw_req *r) {
-  ensure_request_id(r);
-  r->metric_slot = gw.slot_unmatched;
+/* JSON or a gRPC flavour, from the content type; gRPC proper needs HTTP/2. */
+enum gw_phase_result gw_phase_kind(gw_req *r) {
   const char *ct = gw_req_header(r, "content-type");
   if (ct != NULL && strncmp(ct, "application/grpc", 16) == 0) {
     if (strncmp(ct, "application/grpc-web-text", 25) == 0)
@@ -736,23 +664,21 @@ void gw_handle_request(gw_req *r) {
       r->kind = GW_KIND_GRPC;
   }
   if (r->kind == GW_KIND_GRPC && !r->is_h2) {
-    respond_error_http(r, 505, GRPC_STATUS_UNIMPLEMENTED, "gRPC needs HTTP/2");
-    return;
+    gw_answer_http_error(r, 505, GRPC_STATUS_UNIMPLEMENTED, "gRPC needs HTTP/2");
+    return GW_DONE;
   }
-  if (handle_cors(r)) return;
+  return GW_NEXT;
+}
+
+/* The route and its method, and the request message packed for it in r->payload. */
+enum gw_phase_result gw_phase_route(gw_req *r) {
   size_t plen = strcspn(r->path, "?");
   char *path = yw_arena_strndup(r->arena, r->path, plen);
   const char *query = r->path[plen] == '?' ? r->path + plen + 1 : NULL;
   if (path == NULL) {
-    gw_respond_error(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-    return;
+    gw_answer_error(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    return GW_DONE;
   }
-  if (r->kind != GW_KIND_JSON) {
-    handle_grpc(r, path);
-    return;
-  }
-  if ((strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0) &&
-      handle_builtin(r, path))
-    return;
-  handle_json(r, path, query);
+  if (r->kind != GW_KIND_JSON) return route_grpc(r, path);
+  return route_json(r, path, query);
 }

@@ -1,0 +1,174 @@
+/*
+ * gw_request.c - the request layer: a request's life from the moment its connection
+ * hands it over (gw_request_start) to its answer (the finish of the phase engine) or
+ * its abandonment by the client (gw_request_abandon).
+ *
+ * The phases, in order (each owns one concern; gateway/README.md says what):
+ *
+ *   request_id  the request's id (the client's, when well formed, or a new one)
+ *   limits      a head or body past its limit (431/413), an HTTP/2 request without
+ *               :method or :path (400)
+ *   kind        JSON, gRPC, gRPC-Web or gRPC-Web-text, from the content type
+ *   cors        the allowed Origin noted; a preflight answered
+ *   builtin     /healthz, /readyz, /metrics
+ *   route       the route and its method: pass-through by gRPC path, or a REST route
+ *               matched and its request message transcoded from path, query and body
+ *   access      rate limits, the session, the route's access rule (gw_auth.c; waits
+ *               for Redis)
+ *   upstream    the call to the route's upstream (waits for its answer), the answer
+ *               made in the shape the request's kind expects
+ *
+ * Then, once, whatever ended the run: the response filters (x-request-id, CORS
+ * headers), the access log and metrics, and the send on the connection.
+ *
+ * Adding a step is an entry in `phases` and a file with its function; a phase that
+ * waits returns GW_SUSPEND and, when its answer comes on the loop, calls
+ * gw_req_resume(r, GW_NEXT) or, with the answer made, gw_req_resume(r, GW_DONE).
+ *
+ * Offers: gw_request_start, gw_request_abandon, gw_req_resume.
+ */
+#include <openssl/rand.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "gw.h"
+#include "gw_metrics.h"
+#include "yw_log.h"
+
+/* ---- request_id ------------------------------------------------------------------- */
+
+static enum gw_phase_result ph_request_id(gw_req *r) {
+  r->metric_slot = gw.slot_unmatched;
+  if (r->request_id[0] != '\0') return GW_NEXT;
+  const char *given = gw_req_header(r, "x-request-id");
+  if (given != NULL) {
+    size_t n = strlen(given);
+    if (n >= 1 && n <= 64 &&
+        strspn(given, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") == n) {
+      memcpy(r->request_id, given, n + 1);
+      return GW_NEXT;
+    }
+  }
+  /* Unique, not secret: a random 64-bit prefix per thread and a counter, instead of
+   * RAND_bytes for every request (a tenth of a static answer's cost). */
+  static _Thread_local uint64_t prefix, counter;
+  if (prefix == 0 && RAND_bytes((unsigned char *)&prefix, sizeof prefix) != 1)
+    prefix = (uint64_t)(uintptr_t)&prefix ^ (uint64_t)time(NULL);
+  counter++;
+  static const char hex[] = "0123456789abcdef";
+  uint64_t parts[2] = {prefix, counter};
+  size_t o = 0;
+  for (int p = 0; p < 2; p++) /* 16 + 8 hex digits, 24 as before */
+    for (int shift = p == 0 ? 60 : 28; shift >= 0; shift -= 4)
+      r->request_id[o++] = hex[(parts[p] >> shift) & 0xf];
+  r->request_id[o] = '\0';
+  return GW_NEXT;
+}
+
+/* ---- limits ----------------------------------------------------------------------- */
+
+/* What the connection found while reading: answered before anything else looks. */
+static enum gw_phase_result ph_limits(gw_req *r) {
+  if (r->header_overflow) {
+    gw_answer_http_error(r, 431, GRPC_STATUS_INVALID_ARGUMENT, "request headers are too large");
+    return GW_DONE;
+  }
+  if (r->body_overflow) {
+    gw_answer_http_error(r, 413, GRPC_STATUS_RESOURCE_EXHAUSTED, "request body is too large");
+    return GW_DONE;
+  }
+  if (r->method == NULL || r->path == NULL) {
+    gw_answer_error(r, GRPC_STATUS_INVALID_ARGUMENT, "missing :method or :path");
+    return GW_DONE;
+  }
+  return GW_NEXT;
+}
+
+/* ---- the table -------------------------------------------------------------------- */
+
+static const gw_phase phases[] = {
+    {"request_id", ph_request_id},
+    {"limits", ph_limits},
+    {"kind", gw_phase_kind},
+    {"cors", gw_phase_cors},
+    {"builtin", gw_phase_builtin},
+    {"route", gw_phase_route},
+    {"access", gw_phase_access},
+    {"upstream", gw_phase_upstream},
+};
+
+/* Response filters: every answer passes each, in order, before it is logged and sent. */
+typedef void (*gw_filter_fn)(gw_req *r);
+static void filter_request_id(gw_req *r) { gw_req_add_header(r, "x-request-id", r->request_id); }
+static const gw_filter_fn filters[] = {filter_request_id, gw_filter_cors};
+
+/* ---- finish: filters, log, send --------------------------------------------------- */
+
+static double elapsed_seconds(const gw_req *r) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (double)(now.tv_sec - r->start.tv_sec) + (double)(now.tv_nsec - r->start.tv_nsec) / 1e9;
+}
+
+static const char *kind_name(enum gw_kind k) {
+  switch (k) {
+  case GW_KIND_GRPC: return "grpc";
+  case GW_KIND_GRPC_WEB: return "grpc-web";
+  case GW_KIND_GRPC_WEB_TEXT: return "grpc-web-text";
+  default: return "json";
+  }
+}
+
+/* The log phase: the metrics and the access-log line of r with its status. */
+static void log_request(gw_req *r) {
+  double secs = elapsed_seconds(r);
+  gw_metrics_observe(r->metric_slot, r->status, secs);
+  const char *path = r->path != NULL ? r->path : "";
+  /* the path without its query: queries may carry what a resident typed */
+  size_t plen = strcspn(path, "?");
+  yw_log_field f[] = {
+      {.key = "requestId", .type = YW_LOG_STR, .s = r->request_id},
+      {.key = "method", .type = YW_LOG_STR, .s = r->method != NULL ? r->method : ""},
+      {.key = "path", .type = YW_LOG_STR, .s = plen > 0 ? path : "", .len = plen},
+      {.key = "rpc", .type = YW_LOG_STR, .s = r->route != NULL ? r->route->grpc_path : NULL},
+      {.key = "status", .type = YW_LOG_INT, .i = r->status},
+      {.key = "kind", .type = YW_LOG_STR, .s = kind_name(r->kind)},
+      {.key = "proto", .type = YW_LOG_STR, .s = r->is_h2 ? "h2" : "http/1.1"},
+      {.key = "bytes", .type = YW_LOG_INT, .i = (long long)r->resp_len},
+      {.key = "durationMs", .type = YW_LOG_REAL, .d = secs * 1000.0},
+  };
+  yw_log_fields(YW_LOG_INFO, "http.access", f, sizeof f / sizeof f[0]);
+}
+
+static void finish(gw_req *r) {
+  if (r->responded) return;
+  if (r->status == 0) /* every phase went on and none answered: a hole in the table */
+    gw_answer_error(r, GRPC_STATUS_INTERNAL, "no phase answered this request");
+  for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++) filters[i](r);
+  log_request(r);
+  gw_conn_respond(r);
+}
+
+static const gw_pipeline pipeline = {phases, sizeof phases / sizeof phases[0], finish};
+
+/* ---- entries ---------------------------------------------------------------------- */
+
+void gw_request_start(gw_req *r) {
+  gw_phase_start(&pipeline, &r->phase, r);
+}
+
+void gw_req_resume(gw_req *r, enum gw_phase_result res) {
+  /* the client left (its 499 is logged): nothing goes on */
+  if (r->conn == NULL) return;
+  gw_phase_resume(&pipeline, &r->phase, r, res);
+}
+
+void gw_request_abandon(gw_req *r) {
+  /* a request whose head never completed was never started: nothing to log */
+  if (r->responded || !r->phase.started || r->phase.finished) return;
+  /* nginx's 499: the client closed the request before the answer */
+  r->status = 499;
+  log_request(r);
+  if (r->up_call != NULL) gw_upstream_cancel(r->up_call);
+}
