@@ -130,7 +130,7 @@ e2e_start() {
     curl -fsS "$GW/readyz" 2>/dev/null | grep -qv unavailable && curl -fsS "$FAKES/healthz" >/dev/null 2>&1 && return 0
     sleep 0.2
   done
-  echo "the processes did not become ready"; curl -sS "$GW/readyz"; tail -20 "$E2E_TMP"/*.log
+  echo "the processes did not become ready"; curl -sS "$GW/readyz"; tail -n 20 "$E2E_TMP"/*.log
   return 1
 }
 
