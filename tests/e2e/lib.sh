@@ -39,8 +39,23 @@ e2e_cleanup() {
 }
 trap e2e_cleanup EXIT
 
+# A port below the kernel's ephemeral range (ip_local_port_range), so that the outgoing
+# connections of tests running at the same time (h2load opens thousands) cannot take it
+# between this check and the server's bind; random, so parallel tests rarely pick alike.
 free_port() {
-  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+  /usr/bin/python3 -c '
+import random, socket
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(200):
+    p = random.randrange(10000, max(lo, 10001))
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+    finally:
+        s.close()
+'
 }
 
 pass() { E2E_PASSES=$((E2E_PASSES + 1)); printf 'ok   %s\n' "$1"; }
