@@ -32,6 +32,7 @@
 #include "gw.h"
 #include "gw_metrics.h"
 #include "gw_routes.h"
+#include "gw_static.h"
 #include "yw_config.h"
 #include "yw_err.h"
 #include "yw_log.h"
@@ -116,6 +117,18 @@ static const yw_cfg_entry config[] = {
      "longest wait for a connection to Redis", &gw.cfg.redis_connect_timeout_ms},
     {"YW_GATEWAY_REDIS_BACKOFF_MAX_MS", YW_CFG_INT, "2000", 100, 60000,
      "longest pause between attempts to reach Redis again", &gw.cfg.redis_backoff_max_ms},
+    {"YW_GATEWAY_STATIC", YW_CFG_STR, "", 0, 0,
+     "static files: comma-separated URL-PREFIX=DIRECTORY (\"/=web/resident,/console/=web/console\"); "
+     "GET/HEAD only, never /v1/ or a path of the route table; empty disables",
+     &gw_static_cfg.roots},
+    {"YW_GATEWAY_STATIC_CSP", YW_CFG_STR,
+     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+     "form-action 'self'; frame-ancestors 'none'",
+     0, 0, "Content-Security-Policy of every static answer", &gw_static_cfg.csp},
+    {"YW_GATEWAY_STATIC_MAX_FILE", YW_CFG_INT, "2097152", 1024, 67108864,
+     "largest static file served (bytes; larger ones answer 404); at most 3 x "
+     "YW_GATEWAY_MAX_BODY + 512 KiB", &gw_static_cfg.max_file},
     {"YW_LOG_LEVEL", YW_CFG_STR, "info", 0, 0, "debug, info, warn or error", &gw.cfg.log_level},
     {"YW_TLS_CA", YW_CFG_STR, "", 0, 0,
      "PEM CA certificate(s) that sign the services' certificates; with YW_TLS_CERT and "
@@ -357,6 +370,10 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (gw_auth_init(err, sizeof err) != 0) {
+    fprintf(stderr, "yw-gateway: %s\n", err);
+    return 2;
+  }
+  if (gw_static_init(err, sizeof err) != 0) {
     fprintf(stderr, "yw-gateway: %s\n", err);
     return 2;
   }

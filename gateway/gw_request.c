@@ -11,6 +11,8 @@
  *   kind        JSON, gRPC, gRPC-Web or gRPC-Web-text, from the content type
  *   cors        the allowed Origin noted; a preflight answered
  *   builtin     /healthz, /readyz, /metrics
+ *   static      files under YW_GATEWAY_STATIC's URL prefixes (gw_static.c): GET and
+ *               HEAD, never /v1/ nor a path the route table knows
  *   route       the route and its method: pass-through by gRPC path, or a REST route
  *               matched and its request message transcoded from path, query and body
  *   access      rate limits, the session, the route's access rule (gw_auth.c; waits
@@ -34,6 +36,7 @@
 
 #include "gw.h"
 #include "gw_metrics.h"
+#include "gw_static.h"
 #include "yw_log.h"
 
 /* ---- request_id ------------------------------------------------------------------- */
@@ -87,12 +90,15 @@ static enum gw_phase_result ph_limits(gw_req *r) {
 
 /* ---- the table -------------------------------------------------------------------- */
 
+static enum gw_phase_result ph_static(gw_req *r) { return gw_static_handle(r) ? GW_DONE : GW_NEXT; }
+
 static const gw_phase phases[] = {
     {"request_id", ph_request_id},
     {"limits", ph_limits},
     {"kind", gw_phase_kind},
     {"cors", gw_phase_cors},
     {"builtin", gw_phase_builtin},
+    {"static", ph_static}, /* files under YW_GATEWAY_STATIC's prefixes (gw_static.c) */
     {"route", gw_phase_route},
     {"access", gw_phase_access},
     {"upstream", gw_phase_upstream},
