@@ -83,10 +83,10 @@ typedef struct gw_config {
   long redis_backoff_max_ms; /* longest pause between reconnection attempts */
 } gw_config;
 
-#define GW_MAX_UPSTREAMS 16
-
+/* A service the gateway calls, named in configuration: YW_UPSTREAM_<NAME>=target. */
 typedef struct gw_upstream {
-  char name[32];          /* "catalog" */
+  char name[32];          /* "catalog": <NAME> in lower case; routes name it */
+  const char *target;     /* "host:port" (the configuration's string) */
   volatile int healthy;   /* set from the first worker's loop (health checks) */
 } gw_upstream;
 
@@ -94,7 +94,7 @@ typedef struct gw_upstream {
 typedef struct gw_state {
   gw_config cfg;
   gw_route_table routes;
-  gw_upstream upstreams[GW_MAX_UPSTREAMS];
+  gw_upstream *upstreams; /* every configured upstream, in name order (malloc) */
   size_t n_upstreams;
   void *ssl_ctx;          /* SSL_CTX*, NULL without TLS */
   gw_net_list metrics_nets; /* cfg.metrics_from, parsed by gw_auth_init */
@@ -110,7 +110,7 @@ extern gw_state gw;
 struct gw_worker {
   struct event_base *base;
   pthread_t thread;
-  gw_upstream_client *up[GW_MAX_UPSTREAMS]; /* this loop's calls to gw.upstreams[i] */
+  gw_upstream_client **up; /* this loop's calls to gw.upstreams[i] (n_upstreams, malloc) */
   struct evconnlistener *listeners[2];
   int index;
   gw_conn *conns;         /* the worker's open connections */

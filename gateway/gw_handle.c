@@ -594,22 +594,13 @@ static enum gw_phase_result route_json(gw_req *r, char *path, const char *query)
       gw_answer_error(r, GRPC_STATUS_INVALID_ARGUMENT, "the body must be application/json");
       return GW_DONE;
     }
-    json_error_t jerr;
-    json_t *doc = json_loadb((const char *)r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (doc == NULL || !json_is_object(doc)) {
-      snprintf(err, sizeof err, "the body is not a JSON object: %s (line %d, column %d)",
-               doc == NULL ? jerr.text : "expected an object", jerr.line, jerr.column);
-      json_decref(doc);
-      gw_answer_error(r, GRPC_STATUS_INVALID_ARGUMENT, err);
-      return GW_DONE;
-    }
-    yw_json_error je;
-    int rc = yw_json_to_message(in, doc, alloc, &msg, &je);
-    json_decref(doc);
+    /* the whole message ("*") or its one body field */
+    int rc = gw_route_read_body(route, (const char *)r->body, r->body_len, alloc, &msg, err,
+                                sizeof err);
     if (rc != 0) {
       gw_answer_error(r, rc == YW_ENOMEM ? GRPC_STATUS_RESOURCE_EXHAUSTED
-                                          : GRPC_STATUS_INVALID_ARGUMENT,
-                       je.text);
+                                         : GRPC_STATUS_INVALID_ARGUMENT,
+                      err);
       return GW_DONE;
     }
   } else if (route->def->body == NULL && r->body_len > 0) {

@@ -14,6 +14,10 @@
  * the rest are cut. A worker's loop ends with its last connection; then everything is
  * freed in reverse order and the process exits 0.
  *
+ * Upstreams: every YW_UPSTREAM_<NAME>=host:port in the environment or YW_CONFIG_FILE is
+ * an upstream named <name> (lower case); routes name theirs, and a route whose
+ * upstream is not configured (or empty) stops the start, and fails --check-routes.
+ *
  * Usage: yw-gateway [--check-routes] [--help]
  */
 #include <event2/event.h>
@@ -143,6 +147,123 @@ static const yw_cfg_entry config[] = {
      "empty: the host of YW_UPSTREAM_*", &cfg_tls_server_name},
 };
 #define NCONFIG (sizeof config / sizeof config[0])
+
+/* ---- upstreams from configuration ------------------------------------------------ */
+
+#define UPSTREAM_PREFIX "YW_UPSTREAM_"
+#define UPSTREAM_PREFIX_LEN (sizeof UPSTREAM_PREFIX - 1)
+
+/* The settings the process reads: the table above, then one YW_UPSTREAM_<NAME> entry
+ * for each further name the environment or YW_CONFIG_FILE holds (malloc). */
+static yw_cfg_entry *settings;
+static size_t n_settings;
+
+/* 1 when s[0..len) is YW_UPSTREAM_ and a name of upper-case letters, digits, '_'. */
+static int is_upstream_setting(const char *s, size_t len) {
+  if (len <= UPSTREAM_PREFIX_LEN || len - UPSTREAM_PREFIX_LEN >= sizeof gw.upstreams[0].name ||
+      memcmp(s, UPSTREAM_PREFIX, UPSTREAM_PREFIX_LEN) != 0)
+    return 0;
+  for (size_t i = UPSTREAM_PREFIX_LEN; i < len; i++)
+    if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_')) return 0;
+  return 1;
+}
+
+/* Adds a string setting named s[0..len) unless the settings have it. 0 or YW_ENOMEM. */
+static int add_upstream_setting(const char *s, size_t len) {
+  for (size_t i = 0; i < n_settings; i++)
+    if (strlen(settings[i].name) == len && memcmp(settings[i].name, s, len) == 0) return 0;
+  yw_cfg_entry *grown = realloc(settings, (n_settings + 1) * sizeof *settings);
+  if (grown == NULL) return YW_ENOMEM;
+  settings = grown;
+  char *name = strndup(s, len);
+  char **slot = calloc(1, sizeof *slot); /* the value; its address must not move */
+  if (name == NULL || slot == NULL) {
+    free(name);
+    free(slot);
+    return YW_ENOMEM;
+  }
+  settings[n_settings++] = (yw_cfg_entry){name, YW_CFG_STR, "", 0, 0, "an upstream's address",
+                                          slot};
+  return 0;
+}
+
+/* Builds the settings: the table and the upstreams named in the environment and in
+ * YW_CONFIG_FILE (whose errors yw_config_load reports). 0 or YW_ENOMEM. */
+static int settings_build(void) {
+  extern char **environ;
+  settings = malloc(NCONFIG * sizeof *settings);
+  if (settings == NULL) return YW_ENOMEM;
+  memcpy(settings, config, NCONFIG * sizeof *settings);
+  n_settings = NCONFIG;
+  for (char **e = environ; *e != NULL; e++) {
+    size_t len = strcspn(*e, "=");
+    if (is_upstream_setting(*e, len) && add_upstream_setting(*e, len) != 0) return YW_ENOMEM;
+  }
+  const char *file = getenv("YW_CONFIG_FILE");
+  FILE *f = file != NULL && file[0] != '\0' ? fopen(file, "r") : NULL;
+  if (f == NULL) return 0;
+  char line[4096];
+  int rc = 0;
+  while (rc == 0 && fgets(line, sizeof line, f) != NULL) {
+    const char *p = line + strspn(line, " \t");
+    const char *eq = strchr(p, '=');
+    if (eq != NULL && is_upstream_setting(p, (size_t)(eq - p)))
+      rc = add_upstream_setting(p, (size_t)(eq - p));
+  }
+  fclose(f);
+  return rc;
+}
+
+static void settings_free(void) {
+  for (size_t i = NCONFIG; i < n_settings; i++) {
+    char **slot = settings[i].target;
+    free(*slot);
+    free(slot);
+    free((char *)settings[i].name);
+  }
+  free(settings);
+  settings = NULL;
+  n_settings = 0;
+}
+
+/* gw.upstreams from the loaded settings: each YW_UPSTREAM_<NAME> with a value. */
+static int upstreams_from_settings(void) {
+  gw.upstreams = calloc(n_settings, sizeof *gw.upstreams);
+  if (gw.upstreams == NULL) return YW_ENOMEM;
+  gw.n_upstreams = 0;
+  for (size_t i = 0; i < n_settings; i++) {
+    const char *name = settings[i].name;
+    const char *value = *(char **)settings[i].target;
+    if (!is_upstream_setting(name, strlen(name)) || value == NULL || value[0] == '\0') continue;
+    gw_upstream *u = &gw.upstreams[gw.n_upstreams++];
+    size_t o = 0;
+    for (const char *c = name + UPSTREAM_PREFIX_LEN; *c != '\0' && o + 1 < sizeof u->name; c++)
+      u->name[o++] = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+    u->name[o] = '\0';
+    u->target = value;
+  }
+  return 0;
+}
+
+/* The start-up check of the table against the configuration: every route's upstream
+ * is configured. 0, or YW_EINVAL with err naming the first route that is not. */
+static int routes_check_upstreams(char *err, size_t errlen) {
+  for (size_t i = 0; i < gw.routes.n; i++) {
+    const gw_route *r = &gw.routes.routes[i];
+    size_t u = 0;
+    while (u < gw.n_upstreams && strcmp(gw.upstreams[u].name, r->upstream) != 0) u++;
+    if (u < gw.n_upstreams) continue;
+    char env[64];
+    size_t o = 0;
+    for (const char *c = r->upstream; *c != '\0' && o + 1 < sizeof env; c++)
+      env[o++] = (char)(*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c);
+    env[o] = '\0';
+    snprintf(err, errlen, "route %s (%s): its upstream %s is not configured; set %s%s",
+             r->label, r->grpc_path, r->upstream, UPSTREAM_PREFIX, env);
+    return YW_EINVAL;
+  }
+  return 0;
+}
 
 /* ---- TLS ------------------------------------------------------------------------- */
 
@@ -334,12 +455,16 @@ static void on_stop(evutil_socket_t fd, short what, void *arg) {
 
 int main(int argc, char **argv) {
   int check_only = 0;
+  if (settings_build() != 0) {
+    fprintf(stderr, "yw-gateway: no memory for the settings\n");
+    return 1;
+  }
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--check-routes") == 0) {
       check_only = 1;
     } else {
       fprintf(stderr, "usage: yw-gateway [--check-routes]\nsettings (environment):\n");
-      yw_config_print(config, NCONFIG, stderr);
+      yw_config_print(settings, n_settings, stderr);
       return strcmp(argv[i], "--help") == 0 ? 0 : 2;
     }
   }
@@ -352,7 +477,7 @@ int main(int argc, char **argv) {
     setrlimit(RLIMIT_NOFILE, &nofile);
   }
   char err[512];
-  if (yw_config_load(config, NCONFIG, err, sizeof err) != 0) {
+  if (yw_config_load(settings, n_settings, err, sizeof err) != 0) {
     fprintf(stderr, "yw-gateway: %s\n", err);
     return 2;
   }
@@ -364,9 +489,18 @@ int main(int argc, char **argv) {
     yw_log(YW_LOG_ERROR, "gateway.bad_routes", NULL, "%s", err);
     return 2;
   }
+  if (upstreams_from_settings() != 0) return 1;
+  if (routes_check_upstreams(err, sizeof err) != 0) {
+    yw_log(YW_LOG_ERROR, "gateway.bad_routes", NULL, "%s", err);
+    if (check_only) fprintf(stderr, "yw-gateway: %s\n", err);
+    return 2;
+  }
   if (check_only) {
-    printf("%zu routes checked against %zu services\n", gw.routes.n, gw_services_count);
+    printf("%zu routes checked against %zu services and %zu upstreams\n", gw.routes.n,
+           gw_services_count, gw.n_upstreams);
     gw_routes_free(&gw.routes);
+    free(gw.upstreams);
+    settings_free();
     return 0;
   }
   if (gw_auth_init(err, sizeof err) != 0) {
@@ -384,8 +518,7 @@ int main(int argc, char **argv) {
   char (*label_buf)[200] = calloc(gw.routes.n + 1, sizeof *label_buf);
   if (labels == NULL || label_buf == NULL) return 1;
   for (size_t i = 0; i < gw.routes.n; i++) {
-    snprintf(label_buf[i], sizeof label_buf[i], "%s %s", gw.routes.routes[i].def->http_method,
-             gw.routes.routes[i].def->path);
+    snprintf(label_buf[i], sizeof label_buf[i], "%s", gw.routes.routes[i].label);
     labels[i] = label_buf[i];
   }
   gw.slot_passthrough = gw.routes.n;
@@ -428,9 +561,9 @@ int main(int argc, char **argv) {
   }
   yw_log(YW_LOG_INFO, "gateway.upstream_tls", NULL, "calls to the services are %s",
          upstream_tls_on ? "mutual TLS" : "cleartext (no YW_TLS_CA, YW_TLS_CERT, YW_TLS_KEY)");
-  snprintf(gw.upstreams[0].name, sizeof gw.upstreams[0].name, "catalog");
-  snprintf(gw.upstreams[1].name, sizeof gw.upstreams[1].name, "identity");
-  gw.n_upstreams = 2;
+  for (size_t u = 0; u < gw.n_upstreams; u++)
+    yw_log(YW_LOG_INFO, "gateway.upstream", NULL, "%s at %s", gw.upstreams[u].name,
+           gw.upstreams[u].target);
 
   evthread_use_pthreads();
   size_t nw = (size_t)gw.cfg.threads;
@@ -441,19 +574,19 @@ int main(int argc, char **argv) {
     gw_worker *w = &workers[i];
     w->index = (int)i;
     w->base = event_base_new();
-    if (w->base == NULL) rc = YW_ENOMEM;
+    w->up = calloc(gw.n_upstreams + 1, sizeof *w->up);
+    if (w->base == NULL || w->up == NULL) rc = YW_ENOMEM;
     /* each loop has its own connections to every upstream: calls never leave it */
-    const char *targets[] = {cfg_upstream_catalog, cfg_upstream_identity};
     for (size_t u = 0; u < gw.n_upstreams && rc == 0; u++) {
       gw_upstream_opts o = {.connections_per_address = (int)gw.cfg.upstream_connections,
                             .max_message = 8 << 20,
                             .ssl_ctx = up_tls,
                             .server_name = cfg_tls_server_name[0] != '\0' ? cfg_tls_server_name
                                                                           : NULL};
-      rc = gw_upstream_new(w->base, targets[u], &o, &w->up[u]);
+      rc = gw_upstream_new(w->base, gw.upstreams[u].target, &o, &w->up[u]);
       if (rc != 0)
         yw_log(YW_LOG_ERROR, "gateway.bad_upstream", NULL, "%s: %s: %s", gw.upstreams[u].name,
-               targets[u], yw_strerror(rc));
+               gw.upstreams[u].target, yw_strerror(rc));
     }
     if (rc == 0) rc = gw_worker_listen(w);
     if (rc == 0) gw_auth_worker_init(w);
@@ -493,6 +626,7 @@ int main(int argc, char **argv) {
   event_free(health_tick);
   for (size_t i = 0; i < nw; i++)
     for (size_t u = 0; u < gw.n_upstreams; u++) gw_upstream_free(workers[i].up[u]);
+  for (size_t i = 0; i < nw; i++) free(workers[i].up);
   for (size_t i = 0; i < nw; i++) {
     event_base_loop(workers[i].base, EVLOOP_NONBLOCK); /* sockets freed upstream close now */
     event_base_free(workers[i].base);
@@ -504,6 +638,8 @@ int main(int argc, char **argv) {
   free(labels);
   free(label_buf);
   gw_routes_free(&gw.routes);
+  free(gw.upstreams);
+  settings_free();
   yw_log(YW_LOG_INFO, "gateway.stopped", NULL, "bye");
   return 0;
 }

@@ -8,8 +8,13 @@
  * hashing a trie would need; the first matching route wins, so more specific templates
  * go first in the table.
  *
+ * A variable may span segments ({name=stores/ * /apps/ *}, without the spaces): the
+ * template is expanded into one segment per pattern piece, each remembering its
+ * variable, so matching stays one comparison per segment and binding joins the
+ * variable's segments with '/'.
+ *
  * Offers: gw_routes_compile, gw_routes_free, gw_route_match, gw_route_by_grpc_path,
- * gw_percent_decode.
+ * gw_route_read_body, gw_percent_decode.
  */
 #include "gw_route.h"
 
@@ -17,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "yw_err.h"
 #include "yw_json.h"
@@ -55,13 +62,104 @@ static int check_field_path(const ProtobufCMessageDescriptor *d, const char *pat
   }
 }
 
+/* Parses the template of r->def->path into segments and variables. */
+static int parse_template(gw_route *r, char *err, size_t errlen) {
+  const gw_route_def *def = r->def;
+  if (def->path[0] != '/') {
+    snprintf(err, errlen, "route %s: a path starts with '/'", r->label);
+    return YW_EINVAL;
+  }
+  const char *s = def->path + 1;
+  while (*s != '\0') {
+    if (r->n_segments >= GW_ROUTE_MAX_SEGMENTS) {
+      snprintf(err, errlen, "route %s: more than %d segments", r->label, GW_ROUTE_MAX_SEGMENTS);
+      return YW_EINVAL;
+    }
+    if (s[0] == '{') {
+      const char *close = strchr(s, '}');
+      if (close == NULL || (close[1] != '/' && close[1] != '\0') || r->n_vars >= GW_ROUTE_MAX_VARS) {
+        snprintf(err, errlen, "route %s: bad variable", r->label);
+        return YW_EINVAL;
+      }
+      const char *eq = memchr(s, '=', (size_t)(close - s));
+      const char *fend = eq != NULL ? eq : close;
+      size_t flen = (size_t)(fend - s - 1);
+      if (flen == 0 || flen >= sizeof r->vars[0].field) {
+        snprintf(err, errlen, "route %s: bad variable", r->label);
+        return YW_EINVAL;
+      }
+      unsigned v = (unsigned)r->n_vars;
+      memcpy(r->vars[v].field, s + 1, flen);
+      r->vars[v].field[flen] = '\0';
+      if (check_field_path(r->method->input, r->vars[v].field) != 0) {
+        snprintf(err, errlen, "route %s: %s has no scalar field %s", r->label,
+                 r->method->input->name, r->vars[v].field);
+        return YW_EINVAL;
+      }
+      r->vars[v].first = (unsigned)r->n_segments;
+      /* the pattern: "*" when none is given */
+      const char *p = eq != NULL ? eq + 1 : "*";
+      const char *pend = eq != NULL ? close : p + 1;
+      for (;;) {
+        const char *slash = memchr(p, '/', (size_t)(pend - p));
+        size_t len = slash != NULL ? (size_t)(slash - p) : (size_t)(pend - p);
+        int wild = len == 1 && p[0] == '*';
+        if (len == 0 || len >= sizeof r->segments[0].text || (!wild && memchr(p, '*', len) != NULL) ||
+            r->n_segments >= GW_ROUTE_MAX_SEGMENTS) {
+          snprintf(err, errlen, "route %s: variable %s: a pattern is literal segments and '*'",
+                   r->label, r->vars[v].field);
+          return YW_EINVAL;
+        }
+        memcpy(r->segments[r->n_segments].text, p, len);
+        r->segments[r->n_segments].var = (int)v;
+        r->n_segments++;
+        if (slash == NULL) break;
+        p = slash + 1;
+      }
+      r->vars[v].count = (unsigned)r->n_segments - r->vars[v].first;
+      r->n_vars++;
+      s = close + 1;
+    } else {
+      const char *end = strchr(s, '/');
+      size_t len = end != NULL ? (size_t)(end - s) : strlen(s);
+      if (len == 0 || len >= sizeof r->segments[0].text || memchr(s, '{', len) != NULL ||
+          memchr(s, '}', len) != NULL) {
+        snprintf(err, errlen, "route %s: bad segment", r->label);
+        return YW_EINVAL;
+      }
+      memcpy(r->segments[r->n_segments].text, s, len);
+      r->segments[r->n_segments].var = -1;
+      r->n_segments++;
+      s += len;
+    }
+    if (*s == '/') s++;
+  }
+  return 0;
+}
+
+/* 1 when name is a valid upstream name: lower-case letters, digits and '_'. */
+static int upstream_name_ok(const char *name) {
+  size_t n = strlen(name);
+  return n > 0 && n < 32 && strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
+}
+
 static int compile_one(const gw_route_def *def, const ProtobufCServiceDescriptor *const *services,
                        size_t n_services, gw_route *r, char *err, size_t errlen) {
   memset(r, 0, sizeof *r);
   r->def = def;
+  if (def->rpc == NULL || (def->http_method == NULL) != (def->path == NULL)) {
+    snprintf(err, errlen, "route %s %s: rpc, and both or neither of method and path",
+             def->http_method != NULL ? def->http_method : "(no method)",
+             def->path != NULL ? def->path : def->rpc != NULL ? def->rpc : "(no rpc)");
+    return YW_EINVAL;
+  }
+  if (def->http_method == NULL)
+    snprintf(r->label, sizeof r->label, "grpc /%s", def->rpc);
+  else
+    snprintf(r->label, sizeof r->label, "%s %s", def->http_method, def->path);
   const char *slash = strchr(def->rpc, '/');
   if (slash == NULL) {
-    snprintf(err, errlen, "route %s %s: rpc must be Service/Method", def->http_method, def->path);
+    snprintf(err, errlen, "route %s: rpc must be Service/Method", r->label);
     return YW_EINVAL;
   }
   size_t svc_len = (size_t)(slash - def->rpc);
@@ -69,62 +167,50 @@ static int compile_one(const gw_route_def *def, const ProtobufCServiceDescriptor
     if (strlen(services[i]->name) == svc_len && memcmp(services[i]->name, def->rpc, svc_len) == 0)
       r->service = services[i];
   if (r->service == NULL) {
-    snprintf(err, errlen, "route %s %s: unknown service %.*s", def->http_method, def->path,
-             (int)svc_len, def->rpc);
+    snprintf(err, errlen, "route %s: unknown service %.*s", r->label, (int)svc_len, def->rpc);
     return YW_EINVAL;
   }
   r->method = protobuf_c_service_descriptor_get_method_by_name(r->service, slash + 1);
   if (r->method == NULL) {
-    snprintf(err, errlen, "route %s %s: %s has no method %s", def->http_method, def->path,
-             r->service->name, slash + 1);
+    snprintf(err, errlen, "route %s: %s has no method %s", r->label, r->service->name, slash + 1);
     return YW_EINVAL;
   }
   snprintf(r->grpc_path, sizeof r->grpc_path, "/%s", def->rpc);
-  /* upstream: the package's second component, "yiwang.catalog.v1" -> "catalog" */
-  const char *pkg = r->service->package;
-  const char *p1 = strchr(pkg, '.');
-  const char *p2 = p1 != NULL ? strchr(p1 + 1, '.') : NULL;
-  if (p1 == NULL || p2 == NULL || (size_t)(p2 - p1 - 1) >= sizeof r->upstream) {
-    snprintf(err, errlen, "route %s %s: package %s is not yiwang.<service>.v1", def->http_method,
-             def->path, pkg);
-    return YW_EINVAL;
-  }
-  memcpy(r->upstream, p1 + 1, (size_t)(p2 - p1 - 1));
-
-  if (def->path[0] != '/') {
-    snprintf(err, errlen, "route %s: a path starts with '/'", def->path);
-    return YW_EINVAL;
-  }
-  const char *s = def->path + 1;
-  while (*s != '\0') {
-    const char *end = strchr(s, '/');
-    size_t len = end != NULL ? (size_t)(end - s) : strlen(s);
-    if (r->n_segments >= GW_ROUTE_MAX_SEGMENTS || len == 0 || len >= sizeof r->segments[0].text) {
-      snprintf(err, errlen, "route %s: bad segment", def->path);
+  if (def->upstream != NULL) {
+    if (!upstream_name_ok(def->upstream)) {
+      snprintf(err, errlen, "route %s: upstream \"%s\" is not a lower-case name", r->label,
+               def->upstream);
       return YW_EINVAL;
     }
-    if (s[0] == '{') {
-      if (s[len - 1] != '}' || len < 3) {
-        snprintf(err, errlen, "route %s: bad variable", def->path);
-        return YW_EINVAL;
-      }
-      memcpy(r->segments[r->n_segments].text, s + 1, len - 2);
-      r->segments[r->n_segments].is_var = 1;
-      if (check_field_path(r->method->input, r->segments[r->n_segments].text) != 0) {
-        snprintf(err, errlen, "route %s %s: %s has no scalar field %s", def->http_method,
-                 def->path, r->method->input->name, r->segments[r->n_segments].text);
-        return YW_EINVAL;
-      }
-    } else {
-      memcpy(r->segments[r->n_segments].text, s, len);
+    snprintf(r->upstream, sizeof r->upstream, "%s", def->upstream);
+  } else {
+    /* the package's second component, "yiwang.catalog.v1" -> "catalog" */
+    const char *pkg = r->service->package;
+    const char *p1 = strchr(pkg, '.');
+    const char *p2 = p1 != NULL ? strchr(p1 + 1, '.') : NULL;
+    if (p1 == NULL || p2 == NULL || (size_t)(p2 - p1 - 1) >= sizeof r->upstream) {
+      snprintf(err, errlen, "route %s: package %s is not yiwang.<service>.v1 (name the upstream)",
+               r->label, pkg);
+      return YW_EINVAL;
     }
-    r->n_segments++;
-    s += len;
-    if (*s == '/') s++;
+    memcpy(r->upstream, p1 + 1, (size_t)(p2 - p1 - 1));
   }
+  if (def->path == NULL) { /* gRPC only: no template, no body binding */
+    if (def->body != NULL) {
+      snprintf(err, errlen, "route %s: a gRPC-only route has no body binding", r->label);
+      return YW_EINVAL;
+    }
+    return 0;
+  }
+  int rc = parse_template(r, err, errlen);
+  if (rc != 0) return rc;
   if (def->body != NULL && strcmp(def->body, "*") != 0) {
-    snprintf(err, errlen, "route %s %s: body is NULL or \"*\"", def->http_method, def->path);
-    return YW_EINVAL;
+    r->body_field = find_field(r->method->input, def->body);
+    if (r->body_field == NULL) {
+      snprintf(err, errlen, "route %s: body: %s has no field %s", r->label,
+               r->method->input->name, def->body);
+      return YW_EINVAL;
+    }
   }
   return 0;
 }
@@ -180,6 +266,26 @@ long gw_percent_decode(const char *src, size_t len, char *dst, size_t size, int 
   return (long)o;
 }
 
+/* Decodes the segments of variable v of route r into out (size bytes). 0 or -1. */
+static int bind_var(const gw_route *r, unsigned v, const char *const *seg, const size_t *seglen,
+                    char *out, size_t size) {
+  size_t o = 0;
+  unsigned first = r->vars[v].first, count = r->vars[v].count;
+  for (unsigned k = first; k < first + count; k++) {
+    if (k > first) {
+      if (o + 2 > size) return -1;
+      out[o++] = '/';
+    }
+    long n = gw_percent_decode(seg[k], seglen[k], out + o, size - o, 0);
+    if (n < 0) return -1;
+    /* in a variable of several segments an encoded '/' would name another resource */
+    if (count > 1 && memchr(out + o, '/', (size_t)n) != NULL) return -1;
+    o += (size_t)n;
+  }
+  out[o] = '\0';
+  return 0;
+}
+
 int gw_route_match(const gw_route_table *t, const char *method, const char *path,
                    const gw_route **route, gw_route_var *vars, size_t *n_vars) {
   /* Split the path once. */
@@ -204,11 +310,10 @@ int gw_route_match(const gw_route_table *t, const char *method, const char *path
   int method_mismatch = 0;
   for (size_t i = 0; i < t->n; i++) {
     const gw_route *r = &t->routes[i];
-    if (r->n_segments != nseg) continue;
-    size_t nv = 0;
+    if (r->def->http_method == NULL || r->n_segments != nseg) continue; /* gRPC only */
     int ok = 1;
     for (size_t k = 0; k < nseg && ok; k++) {
-      if (r->segments[k].is_var) {
+      if (r->segments[k].var >= 0 && strcmp(r->segments[k].text, "*") == 0) {
         if (seglen[k] == 0) ok = 0;
         continue;
       }
@@ -221,16 +326,13 @@ int gw_route_match(const gw_route_table *t, const char *method, const char *path
       method_mismatch = 1;
       continue;
     }
-    for (size_t k = 0; k < nseg; k++) {
-      if (!r->segments[k].is_var) continue;
-      if (nv >= GW_ROUTE_MAX_VARS) return GW_MATCH_BAD_PATH;
-      vars[nv].field = r->segments[k].text;
-      if (gw_percent_decode(seg[k], seglen[k], vars[nv].value, sizeof vars[nv].value, 0) < 0)
+    for (unsigned v = 0; v < r->n_vars; v++) {
+      vars[v].field = r->vars[v].field;
+      if (bind_var(r, v, seg, seglen, vars[v].value, sizeof vars[v].value) != 0)
         return GW_MATCH_BAD_PATH;
-      nv++;
     }
     *route = r;
-    *n_vars = nv;
+    *n_vars = r->n_vars;
     return GW_MATCH_OK;
   }
   return method_mismatch ? GW_MATCH_BAD_METHOD : GW_MATCH_NONE;
@@ -240,4 +342,42 @@ const gw_route *gw_route_by_grpc_path(const gw_route_table *t, const char *grpc_
   for (size_t i = 0; i < t->n; i++)
     if (strcmp(t->routes[i].grpc_path, grpc_path) == 0) return &t->routes[i];
   return NULL;
+}
+
+int gw_route_read_body(const gw_route *route, const char *body, size_t len,
+                       ProtobufCAllocator *alloc, ProtobufCMessage **out, char *err,
+                       size_t errlen) {
+  *out = NULL;
+  json_error_t jerr;
+  size_t flags = JSON_REJECT_DUPLICATES | (route->body_field != NULL ? JSON_DECODE_ANY : 0);
+  json_t *doc = json_loadb(body, len, flags, &jerr);
+  if (route->body_field == NULL && (doc == NULL || !json_is_object(doc))) {
+    snprintf(err, errlen, "the body is not a JSON object: %s (line %d, column %d)",
+             doc == NULL ? jerr.text : "expected an object", jerr.line, jerr.column);
+    json_decref(doc);
+    return YW_EINVAL;
+  }
+  if (doc == NULL) {
+    snprintf(err, errlen, "the body is not JSON: %s (line %d, column %d)", jerr.text, jerr.line,
+             jerr.column);
+    return YW_EINVAL;
+  }
+  if (route->body_field != NULL) {
+    /* the body is the value of one field: read it as {"field": body} */
+    json_t *wrap = json_object();
+    if (wrap == NULL || json_object_set_new(wrap, route->body_field->name, doc) != 0) {
+      json_decref(wrap);
+      snprintf(err, errlen, "out of memory");
+      return YW_ENOMEM;
+    }
+    doc = wrap;
+  }
+  yw_json_error je;
+  int rc = yw_json_to_message(route->method->input, doc, alloc, out, &je);
+  json_decref(doc);
+  if (rc != 0) {
+    snprintf(err, errlen, "%s", je.text);
+    return rc == YW_ENOMEM ? YW_ENOMEM : YW_EINVAL;
+  }
+  return 0;
 }

@@ -5,8 +5,21 @@
  *
  * A template is literal segments and {field} variables separated by '/':
  *   "/v1/items/{code}"  binds the segment to the request field `code`
+ *   "/v1/{name=stores/ * /apps/ *}"  (without the spaces, which only this comment needs)
+ *       binds four segments, literal and `*` (any one segment, not empty), to `name`
+ *       as their text: "stores/s1/apps/a2"
  *   "/v1/auth/sessions:refresh"  a custom verb is part of the last literal segment
  * A variable names a request field by proto or JSON name, dotted for nested fields.
+ * Each segment is percent-decoded on its own; in a variable of several segments a
+ * segment that decodes to a '/' is refused (it would name another resource).
+ *
+ * The body: NULL (the request has none), "*" (a JSON object that is the request
+ * message), or a field's name (the JSON value of that one field: body: "item").
+ *
+ * A route without http_method and path is reachable over gRPC only (pass-through by
+ * its gRPC path), under its access rule. Every route names its upstream, the name of
+ * a YW_UPSTREAM_<NAME> setting in lower case; the gateway refuses to start when a
+ * route's upstream is not configured.
  * Routes are checked against the protobuf-c descriptors at start-up (gw_routes_compile):
  * a route naming an unknown service, method or field stops the gateway from starting.
  */
@@ -28,14 +41,15 @@ typedef enum gw_access {
 } gw_access;
 
 typedef struct gw_route_def {
-  const char *http_method; /* "GET", "POST", "PUT", "DELETE" */
+  const char *http_method; /* "GET", "POST", "PUT", "DELETE"; NULL (and path NULL): gRPC only */
   const char *path;        /* template */
   const char *rpc;         /* "yiwang.catalog.v1.CatalogService/GetItem" */
-  const char *body;        /* NULL: the request has no body; "*": the body is the request */
+  const char *body;        /* NULL: no body; "*": the body is the request; "f": field f */
   gw_access access;
   int timeout_ms;          /* 0: the gateway's default */
   const char *roles;       /* GW_ACCESS_STAFF: roles allowed, comma-separated */
   int min_level;           /* GW_ACCESS_PERSON: least real-name level */
+  const char *upstream;    /* "catalog": YW_UPSTREAM_CATALOG; NULL: the package's second part */
 } gw_route_def;
 
 #define GW_ROUTE_MAX_SEGMENTS 16
@@ -46,12 +60,19 @@ typedef struct gw_route {
   const ProtobufCServiceDescriptor *service;
   const ProtobufCMethodDescriptor *method;
   char grpc_path[160];   /* "/yiwang.catalog.v1.CatalogService/GetItem" */
-  char upstream[64];     /* the service's short name in lower case: "catalog" */
-  size_t n_segments;
+  char upstream[64];     /* the upstream's name in lower case: "catalog" */
+  char label[200];       /* "GET /v1/items/{code}", or "grpc /pkg.Svc/Method" */
+  const ProtobufCFieldDescriptor *body_field; /* body names one field; NULL otherwise */
+  size_t n_segments;     /* 0 for a gRPC-only route */
   struct {
-    char text[64];       /* literal text, or the field path of a variable */
-    int is_var;
+    char text[64];       /* literal text, or "*" for any one segment */
+    int var;             /* the variable the segment belongs to, or -1 */
   } segments[GW_ROUTE_MAX_SEGMENTS];
+  size_t n_vars;
+  struct {
+    char field[64];      /* the field path */
+    unsigned first, count; /* its segments */
+  } vars[GW_ROUTE_MAX_VARS];
 } gw_route;
 
 typedef struct gw_route_table {
@@ -91,6 +112,15 @@ int gw_route_match(const gw_route_table *t, const char *method, const char *path
 
 /* Finds the route whose gRPC method is grpc_path ("/pkg.Svc/Method"), for pass-through. */
 const gw_route *gw_route_by_grpc_path(const gw_route_table *t, const char *grpc_path);
+
+/*
+ * Reads a JSON body (len bytes) into a new request message of route, allocated with
+ * alloc: the whole message (body "*": a JSON object) or its one body field. Returns 0,
+ * YW_EINVAL with err saying what is wrong with the body, or YW_ENOMEM.
+ */
+int gw_route_read_body(const gw_route *route, const char *body, size_t len,
+                       ProtobufCAllocator *alloc, ProtobufCMessage **out, char *err,
+                       size_t errlen);
 
 /* Percent-decodes src[0..len) into dst (size bytes). '+' stays '+' unless plus_space.
  * Returns the decoded length or -1 on bad encoding, an embedded NUL or overflow. */

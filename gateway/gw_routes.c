@@ -5,6 +5,11 @@
  * methods not listed here are not reachable through the gateway at all.
  *
  * Order matters: the first matching template wins.
+ *
+ * Each route names its upstream ("catalog": the address in YW_UPSTREAM_CATALOG); the
+ * gateway does not start when one is not configured. A method with no REST route may
+ * still be reachable over gRPC (and gRPC-Web) only, under its access rule:
+ *   {NULL, NULL, SVC "Method", NULL, GW_ACCESS_STAFF, 0, "platform_admin", 0, "svc"},
  */
 #include "gw_routes.h"
 
@@ -16,31 +21,31 @@
 
 const gw_route_def gw_route_defs[] = {
     /* The catalog of service items and their guides. */
-    {"GET", "/v1/items", CATALOG "ListItems", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0},
-    {"GET", "/v1/items/{code}", CATALOG "GetItem", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0},
-    {"GET", "/v1/departments", CATALOG "ListDepartments", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0},
-    {"GET", "/v1/regions", CATALOG "ListRegions", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0},
-    {"GET", "/v1/topics", CATALOG "ListTopics", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0},
+    {"GET", "/v1/items", CATALOG "ListItems", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog"},
+    {"GET", "/v1/items/{code}", CATALOG "GetItem", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog"},
+    {"GET", "/v1/departments", CATALOG "ListDepartments", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog"},
+    {"GET", "/v1/regions", CATALOG "ListRegions", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog"},
+    {"GET", "/v1/topics", CATALOG "ListTopics", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog"},
     /* Catalog writes: a department's administrators (for their own department, checked
      * by the catalog) and platform administrators. */
     {"PUT", "/v1/items/{item.impl_code}", CATALOG "UpsertItem", "*", GW_ACCESS_STAFF, 0,
-     "dept_admin,platform_admin", 0},
+     "dept_admin,platform_admin", 0, "catalog"},
 
     /* Login, sessions and the account (统一身份认证). */
-    {"POST", "/v1/auth/sms-codes", IDENTITY "SendSmsCode", "*", GW_ACCESS_PUBLIC, 0, NULL, 0},
-    {"POST", "/v1/auth/sessions", IDENTITY "CreateSession", "*", GW_ACCESS_PUBLIC, 0, NULL, 0},
-    {"POST", "/v1/auth/sessions:refresh", IDENTITY "RefreshSession", "*", GW_ACCESS_PUBLIC, 0, NULL, 0},
-    {"DELETE", "/v1/auth/sessions/current", IDENTITY "DeleteSession", NULL, GW_ACCESS_ACCOUNT, 0, NULL, 0},
-    {"DELETE", "/v1/auth/sessions", IDENTITY "DeleteSessions", NULL, GW_ACCESS_ACCOUNT, 0, NULL, 0},
-    {"GET", "/v1/me", IDENTITY "GetMe", NULL, GW_ACCESS_ACCOUNT, 0, NULL, 0},
-    {"POST", "/v1/me/realname", IDENTITY "UpgradeRealname", "*", GW_ACCESS_PERSON, 0, NULL, 1},
-    {"POST", "/v1/me/legal-persons", IDENTITY "BindLegalPerson", "*", GW_ACCESS_PERSON, 0, NULL, 2},
-    {"POST", "/v1/me/acting-for", IDENTITY "ActFor", "*", GW_ACCESS_PERSON, 0, NULL, 2},
-    {"GET", "/v1/company", IDENTITY "GetActingCompany", NULL, GW_ACCESS_LEGAL_PERSON, 0, NULL, 2},
-    {"GET", "/v1/me/data-access-log", IDENTITY "ListDataAccess", NULL, GW_ACCESS_PERSON, 0, NULL, 1},
+    {"POST", "/v1/auth/sms-codes", IDENTITY "SendSmsCode", "*", GW_ACCESS_PUBLIC, 0, NULL, 0, "identity"},
+    {"POST", "/v1/auth/sessions", IDENTITY "CreateSession", "*", GW_ACCESS_PUBLIC, 0, NULL, 0, "identity"},
+    {"POST", "/v1/auth/sessions:refresh", IDENTITY "RefreshSession", "*", GW_ACCESS_PUBLIC, 0, NULL, 0, "identity"},
+    {"DELETE", "/v1/auth/sessions/current", IDENTITY "DeleteSession", NULL, GW_ACCESS_ACCOUNT, 0, NULL, 0, "identity"},
+    {"DELETE", "/v1/auth/sessions", IDENTITY "DeleteSessions", NULL, GW_ACCESS_ACCOUNT, 0, NULL, 0, "identity"},
+    {"GET", "/v1/me", IDENTITY "GetMe", NULL, GW_ACCESS_ACCOUNT, 0, NULL, 0, "identity"},
+    {"POST", "/v1/me/realname", IDENTITY "UpgradeRealname", "*", GW_ACCESS_PERSON, 0, NULL, 1, "identity"},
+    {"POST", "/v1/me/legal-persons", IDENTITY "BindLegalPerson", "*", GW_ACCESS_PERSON, 0, NULL, 2, "identity"},
+    {"POST", "/v1/me/acting-for", IDENTITY "ActFor", "*", GW_ACCESS_PERSON, 0, NULL, 2, "identity"},
+    {"GET", "/v1/company", IDENTITY "GetActingCompany", NULL, GW_ACCESS_LEGAL_PERSON, 0, NULL, 2, "identity"},
+    {"GET", "/v1/me/data-access-log", IDENTITY "ListDataAccess", NULL, GW_ACCESS_PERSON, 0, NULL, 1, "identity"},
     {"GET", "/v1/persons/{subject}", IDENTITY "GetPerson", NULL, GW_ACCESS_STAFF, 0,
-     "dept_staff,dept_admin,platform_admin", 0},
-    {"GET", "/v1/audit-records", IDENTITY "ListAuditRecords", NULL, GW_ACCESS_STAFF, 0, "auditor", 0},
+     "dept_staff,dept_admin,platform_admin", 0, "identity"},
+    {"GET", "/v1/audit-records", IDENTITY "ListAuditRecords", NULL, GW_ACCESS_STAFF, 0, "auditor", 0, "identity"},
 };
 const size_t gw_route_defs_count = sizeof gw_route_defs / sizeof gw_route_defs[0];
 

@@ -1,6 +1,8 @@
 /*
  * test_route.c - the gateway's route table: compilation against descriptors, matching
- * of templates with variables and custom verbs, 404 versus 405, percent-decoding.
+ * of templates with variables and custom verbs, 404 versus 405, percent-decoding,
+ * variables that span segments, the body bound to one field, gRPC-only declarations
+ * and the upstream a route names.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +15,7 @@
 #include "gw_route.h"
 #include "gw_routes.h"
 #include "yiwang/catalog/v1/catalog.pb-c.h"
+#include "yw_arena.h"
 #include "yw_err.h"
 
 static const ProtobufCServiceDescriptor *const services[] = {
@@ -34,7 +37,7 @@ static void test_project_table_compiles_against_linked_services(void **state) {
 static void test_unknown_method_is_refused_at_compile_time(void **state) {
   (void)state;
   const gw_route_def defs[] = {
-      {"GET", "/v1/x", "yiwang.catalog.v1.CatalogService/NoSuchMethod", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0}};
+      {"GET", "/v1/x", "yiwang.catalog.v1.CatalogService/NoSuchMethod", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, NULL}};
   gw_route_table t;
   char err[256] = "";
   assert_int_equal(gw_routes_compile(defs, 1, services, 1, &t, err, sizeof err), YW_EINVAL);
@@ -44,7 +47,7 @@ static void test_unknown_method_is_refused_at_compile_time(void **state) {
 static void test_unknown_service_is_refused_at_compile_time(void **state) {
   (void)state;
   const gw_route_def defs[] = {
-      {"GET", "/v1/x", "yiwang.nothing.v1.Nope/Get", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0}};
+      {"GET", "/v1/x", "yiwang.nothing.v1.Nope/Get", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, NULL}};
   gw_route_table t;
   char err[256] = "";
   assert_int_equal(gw_routes_compile(defs, 1, services, 1, &t, err, sizeof err), YW_EINVAL);
@@ -54,13 +57,13 @@ static void test_unknown_service_is_refused_at_compile_time(void **state) {
 static void test_path_variable_must_name_a_scalar_field(void **state) {
   (void)state;
   const gw_route_def bad[] = {{"GET", "/v1/items/{nope}",
-                               "yiwang.catalog.v1.CatalogService/GetItem", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0}};
+                               "yiwang.catalog.v1.CatalogService/GetItem", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, NULL}};
   const gw_route_def message[] = {{"PUT", "/v1/items/{item}",
                                    "yiwang.catalog.v1.CatalogService/UpsertItem", "*",
-                                   GW_ACCESS_PUBLIC, 0, NULL, 0}};
+                                   GW_ACCESS_PUBLIC, 0, NULL, 0, NULL}};
   const gw_route_def nested[] = {{"PUT", "/v1/items/{item.implCode}",
                                   "yiwang.catalog.v1.CatalogService/UpsertItem", "*",
-                                  GW_ACCESS_PUBLIC, 0, NULL, 0}};
+                                  GW_ACCESS_PUBLIC, 0, NULL, 0, NULL}};
   gw_route_table t;
   char err[256] = "";
   assert_int_equal(gw_routes_compile(bad, 1, services, 1, &t, err, sizeof err), YW_EINVAL);
@@ -75,11 +78,11 @@ static gw_route_table table;
 static int setup(void **state) {
   (void)state;
   static const gw_route_def defs[] = {
-      {"GET", "/v1/items", "yiwang.catalog.v1.CatalogService/ListItems", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0},
+      {"GET", "/v1/items", "yiwang.catalog.v1.CatalogService/ListItems", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, NULL},
       {"GET", "/v1/items/{code}", "yiwang.catalog.v1.CatalogService/GetItem", NULL,
-       GW_ACCESS_PUBLIC, 0, NULL, 0},
+       GW_ACCESS_PUBLIC, 0, NULL, 0, NULL},
       {"POST", "/v1/items:search", "yiwang.catalog.v1.CatalogService/ListItems", "*",
-       GW_ACCESS_PUBLIC, 0, NULL, 0},
+       GW_ACCESS_PUBLIC, 0, NULL, 0, NULL},
   };
   char err[256];
   return gw_routes_compile(defs, 3, services, 1, &table, err, sizeof err);
@@ -164,6 +167,241 @@ static void test_grpc_path_lookup_finds_route(void **state) {
   assert_null(gw_route_by_grpc_path(&table, "/yiwang.catalog.v1.CatalogService/UpsertItem"));
 }
 
+/* ---- variables over several segments ---------------------------------------------- */
+
+static gw_route_table multi;
+
+static int setup_multi(void **state) {
+  (void)state;
+  static const gw_route_def defs[] = {
+      {"GET", "/v1/{code=stores/*/apps/*}", "yiwang.catalog.v1.CatalogService/GetItem", NULL,
+       GW_ACCESS_PUBLIC, 0, NULL, 0, NULL},
+      {"GET", "/v1/{department=depts/*}/items/{topic}", "yiwang.catalog.v1.CatalogService/ListItems",
+       NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, NULL},
+  };
+  char err[256] = "";
+  int rc = gw_routes_compile(defs, 2, services, 1, &multi, err, sizeof err);
+  if (rc != 0) print_error("%s\n", err);
+  return rc;
+}
+
+static int teardown_multi(void **state) {
+  (void)state;
+  gw_routes_free(&multi);
+  return 0;
+}
+
+static void test_variable_spanning_segments_binds_their_text(void **state) {
+  (void)state;
+  const gw_route *r = NULL;
+  gw_route_var vars[GW_ROUTE_MAX_VARS];
+  size_t n = 0;
+  assert_int_equal(gw_route_match(&multi, "GET", "/v1/stores/s1/apps/a2", &r, vars, &n),
+                   GW_MATCH_OK);
+  assert_string_equal(r->method->name, "GetItem");
+  assert_int_equal(n, 1);
+  assert_string_equal(vars[0].field, "code");
+  assert_string_equal(vars[0].value, "stores/s1/apps/a2");
+  /* a variable of several segments beside a plain one */
+  assert_int_equal(gw_route_match(&multi, "GET", "/v1/depts/d9/items/p3", &r, vars, &n),
+                   GW_MATCH_OK);
+  assert_string_equal(r->method->name, "ListItems");
+  assert_int_equal(n, 2);
+  assert_string_equal(vars[0].field, "department");
+  assert_string_equal(vars[0].value, "depts/d9");
+  assert_string_equal(vars[1].field, "topic");
+  assert_string_equal(vars[1].value, "p3");
+}
+
+static void test_variable_pattern_literals_and_counts_must_match(void **state) {
+  (void)state;
+  const gw_route *r = NULL;
+  gw_route_var vars[GW_ROUTE_MAX_VARS];
+  size_t n = 0;
+  assert_int_equal(gw_route_match(&multi, "GET", "/v1/shops/s1/apps/a2", &r, vars, &n),
+                   GW_MATCH_NONE); /* literal of the pattern */
+  assert_int_equal(gw_route_match(&multi, "GET", "/v1/stores/s1/apps", &r, vars, &n),
+                   GW_MATCH_NONE); /* too few segments */
+  assert_int_equal(gw_route_match(&multi, "GET", "/v1/stores/s1/apps/a2/x", &r, vars, &n),
+                   GW_MATCH_NONE); /* too many */
+  assert_int_equal(gw_route_match(&multi, "GET", "/v1/stores//apps/a2", &r, vars, &n),
+                   GW_MATCH_NONE); /* '*' is one segment, never an empty one */
+  assert_int_equal(gw_route_match(&multi, "POST", "/v1/stores/s1/apps/a2", &r, vars, &n),
+                   GW_MATCH_BAD_METHOD);
+}
+
+static void test_spanning_variable_segments_are_percent_decoded_one_by_one(void **state) {
+  (void)state;
+  const gw_route *r = NULL;
+  gw_route_var vars[GW_ROUTE_MAX_VARS];
+  size_t n = 0;
+  assert_int_equal(
+      gw_route_match(&multi, "GET", "/v1/stores/%E8%BA%AB/apps/a+b%20c", &r, vars, &n),
+      GW_MATCH_OK);
+  assert_string_equal(vars[0].value, "stores/身/apps/a+b c"); /* '+' stays '+' in a path */
+  /* an encoded '/' inside one segment would name another resource */
+  assert_int_equal(gw_route_match(&multi, "GET", "/v1/stores/a%2Fb/apps/c", &r, vars, &n),
+                   GW_MATCH_BAD_PATH);
+  assert_int_equal(gw_route_match(&multi, "GET", "/v1/stores/%zz/apps/c", &r, vars, &n),
+                   GW_MATCH_BAD_PATH);
+  assert_int_equal(gw_route_match(&multi, "GET", "/v1/stores/a%00/apps/c", &r, vars, &n),
+                   GW_MATCH_BAD_PATH);
+  /* a bound value past its room is refused, not cut */
+  char path[400] = "/v1/stores/";
+  memset(path + strlen(path), 'x', 250);
+  memcpy(path + 11 + 250, "/apps/y", 8);
+  assert_int_equal(gw_route_match(&multi, "GET", path, &r, vars, &n), GW_MATCH_BAD_PATH);
+}
+
+static void test_bad_variable_patterns_are_refused_at_compile_time(void **state) {
+  (void)state;
+  const char *bad[] = {"/v1/{code=stores/**}", "/v1/{code=stores//x}", "/v1/{code=}",
+                       "/v1/{code=stores/*", "/v1/{code}x", "/v1/{=stores/*}", "/v1/a{code}",
+                       "/v1/{nope=stores/*}"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    const gw_route_def defs[] = {{"GET", bad[i], "yiwang.catalog.v1.CatalogService/GetItem", NULL,
+                                  GW_ACCESS_PUBLIC, 0, NULL, 0, NULL}};
+    gw_route_table t;
+    char err[256] = "";
+    if (gw_routes_compile(defs, 1, services, 1, &t, err, sizeof err) != YW_EINVAL)
+      fail_msg("template %s was accepted", bad[i]);
+    assert_non_null(strstr(err, bad[i]));
+  }
+}
+
+/* ---- the body bound to one field -------------------------------------------------- */
+
+static void test_body_field_binds_the_json_value_to_that_field(void **state) {
+  (void)state;
+  const gw_route_def defs[] = {
+      {"PUT", "/v1/items/{item.impl_code}", "yiwang.catalog.v1.CatalogService/UpsertItem", "item",
+       GW_ACCESS_PUBLIC, 0, NULL, 0, NULL},
+      {"POST", "/v1/items:search", "yiwang.catalog.v1.CatalogService/ListItems", "q",
+       GW_ACCESS_PUBLIC, 0, NULL, 0, NULL},
+      {"POST", "/v1/items:all", "yiwang.catalog.v1.CatalogService/ListItems", "*",
+       GW_ACCESS_PUBLIC, 0, NULL, 0, NULL},
+  };
+  gw_route_table t;
+  char err[256] = "";
+  assert_int_equal(gw_routes_compile(defs, 3, services, 1, &t, err, sizeof err), 0);
+  assert_non_null(t.routes[0].body_field);
+  assert_string_equal(t.routes[0].body_field->name, "item");
+  assert_null(t.routes[2].body_field);
+  yw_arena *a = yw_arena_new(1 << 20);
+  assert_non_null(a);
+  ProtobufCAllocator *alloc = yw_arena_allocator(a);
+  ProtobufCMessage *m = NULL;
+
+  /* the body is the Item itself, not {"item": ...} */
+  const char item[] = "{\"implCode\":\"X-1\",\"name\":\"身份证\"}";
+  assert_int_equal(gw_route_read_body(&t.routes[0], item, strlen(item), alloc, &m, err, sizeof err),
+                   0);
+  const Yiwang__Catalog__V1__UpsertItemRequest *up = (const void *)m;
+  assert_non_null(up->item);
+  assert_string_equal(up->item->impl_code, "X-1");
+  assert_string_equal(up->item->name, "身份证");
+
+  /* a scalar field takes a bare JSON value */
+  assert_int_equal(gw_route_read_body(&t.routes[1], "\"passport\"", 10, alloc, &m, err, sizeof err),
+                   0);
+  assert_string_equal(((const Yiwang__Catalog__V1__ListItemsRequest *)m)->q, "passport");
+  assert_int_equal(gw_route_read_body(&t.routes[1], "{\"q\":\"x\"}", 9, alloc, &m, err, sizeof err),
+                   YW_EINVAL); /* an object is not a string */
+
+  /* a field of the Item unknown to it, and JSON that is not JSON */
+  assert_int_equal(gw_route_read_body(&t.routes[0], "{\"nope\":1}", 10, alloc, &m, err, sizeof err),
+                   YW_EINVAL);
+  assert_int_equal(gw_route_read_body(&t.routes[0], "{", 1, alloc, &m, err, sizeof err), YW_EINVAL);
+  assert_non_null(strstr(err, "not JSON"));
+
+  /* "*" still wants the request as an object */
+  assert_int_equal(gw_route_read_body(&t.routes[2], "{\"q\":\"tax\",\"pageSize\":3}", 24, alloc, &m,
+                                      err, sizeof err),
+                   0);
+  assert_int_equal(((const Yiwang__Catalog__V1__ListItemsRequest *)m)->page_size, 3);
+  assert_int_equal(gw_route_read_body(&t.routes[2], "\"tax\"", 5, alloc, &m, err, sizeof err),
+                   YW_EINVAL);
+  assert_non_null(strstr(err, "not a JSON object"));
+  yw_arena_free(a);
+  gw_routes_free(&t);
+}
+
+static void test_body_naming_a_missing_field_is_refused_at_compile_time(void **state) {
+  (void)state;
+  const gw_route_def defs[] = {{"PUT", "/v1/items", "yiwang.catalog.v1.CatalogService/UpsertItem",
+                                "nope", GW_ACCESS_PUBLIC, 0, NULL, 0, NULL}};
+  gw_route_table t;
+  char err[256] = "";
+  assert_int_equal(gw_routes_compile(defs, 1, services, 1, &t, err, sizeof err), YW_EINVAL);
+  assert_non_null(strstr(err, "nope"));
+  assert_non_null(strstr(err, "PUT /v1/items"));
+}
+
+/* ---- gRPC-only declarations and upstreams ----------------------------------------- */
+
+static void test_grpc_only_route_is_reachable_by_grpc_path_only(void **state) {
+  (void)state;
+  const gw_route_def defs[] = {
+      {"GET", "/v1/items", "yiwang.catalog.v1.CatalogService/ListItems", NULL, GW_ACCESS_PUBLIC, 0,
+       NULL, 0, "catalog"},
+      {NULL, NULL, "yiwang.catalog.v1.CatalogService/UpsertItem", NULL, GW_ACCESS_STAFF, 0,
+       "platform_admin", 0, "catalog_admin"},
+  };
+  gw_route_table t;
+  char err[256] = "";
+  assert_int_equal(gw_routes_compile(defs, 2, services, 1, &t, err, sizeof err), 0);
+  const gw_route *r = gw_route_by_grpc_path(&t, "/yiwang.catalog.v1.CatalogService/UpsertItem");
+  assert_non_null(r);
+  assert_int_equal(r->def->access, GW_ACCESS_STAFF);
+  assert_string_equal(r->def->roles, "platform_admin");
+  assert_string_equal(r->upstream, "catalog_admin"); /* the route's own, not the package's */
+  assert_string_equal(r->label, "grpc /yiwang.catalog.v1.CatalogService/UpsertItem");
+  assert_int_equal(r->n_segments, 0);
+  /* no REST path reaches it, whatever the method */
+  const gw_route *m = NULL;
+  gw_route_var vars[GW_ROUTE_MAX_VARS];
+  size_t n = 0;
+  assert_int_equal(gw_route_match(&t, "GET", "/v1/items", &m, vars, &n), GW_MATCH_OK);
+  assert_string_equal(m->method->name, "ListItems");
+  assert_int_equal(gw_route_match(&t, "PUT", "/v1/items", &m, vars, &n), GW_MATCH_BAD_METHOD);
+  assert_int_equal(gw_route_match(&t, "POST", "/", &m, vars, &n), GW_MATCH_NONE);
+  gw_routes_free(&t);
+}
+
+static void test_half_declared_and_badly_named_routes_are_refused(void **state) {
+  (void)state;
+  const gw_route_def no_path[] = {{"GET", NULL, "yiwang.catalog.v1.CatalogService/ListItems",
+                                   NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, NULL}};
+  const gw_route_def grpc_body[] = {{NULL, NULL, "yiwang.catalog.v1.CatalogService/UpsertItem",
+                                     "*", GW_ACCESS_PUBLIC, 0, NULL, 0, NULL}};
+  const gw_route_def grpc_missing[] = {{NULL, NULL, "yiwang.catalog.v1.CatalogService/Nope", NULL,
+                                        GW_ACCESS_PUBLIC, 0, NULL, 0, NULL}};
+  const gw_route_def bad_upstream[] = {{"GET", "/v1/items", "yiwang.catalog.v1.CatalogService/ListItems",
+                                        NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "Catalog"}};
+  gw_route_table t;
+  char err[256] = "";
+  assert_int_equal(gw_routes_compile(no_path, 1, services, 1, &t, err, sizeof err), YW_EINVAL);
+  assert_int_equal(gw_routes_compile(grpc_body, 1, services, 1, &t, err, sizeof err), YW_EINVAL);
+  assert_int_equal(gw_routes_compile(grpc_missing, 1, services, 1, &t, err, sizeof err), YW_EINVAL);
+  assert_non_null(strstr(err, "grpc /yiwang.catalog.v1.CatalogService/Nope"));
+  assert_int_equal(gw_routes_compile(bad_upstream, 1, services, 1, &t, err, sizeof err), YW_EINVAL);
+  assert_non_null(strstr(err, "Catalog"));
+}
+
+static void test_project_routes_name_their_upstreams(void **state) {
+  (void)state;
+  gw_route_table t;
+  char err[256] = "";
+  assert_int_equal(gw_routes_compile(gw_route_defs, gw_route_defs_count, gw_services,
+                                     gw_services_count, &t, err, sizeof err),
+                   0);
+  for (size_t i = 0; i < t.n; i++) {
+    assert_non_null(t.routes[i].def->upstream);
+    assert_string_equal(t.routes[i].upstream, t.routes[i].def->upstream);
+  }
+  gw_routes_free(&t);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_project_table_compiles_against_linked_services),
@@ -177,6 +415,19 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_variables_are_percent_decoded_utf8, setup, teardown),
       cmocka_unit_test(test_percent_decode_edges),
       cmocka_unit_test_setup_teardown(test_grpc_path_lookup_finds_route, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_variable_spanning_segments_binds_their_text,
+                                      setup_multi, teardown_multi),
+      cmocka_unit_test_setup_teardown(test_variable_pattern_literals_and_counts_must_match,
+                                      setup_multi, teardown_multi),
+      cmocka_unit_test_setup_teardown(
+          test_spanning_variable_segments_are_percent_decoded_one_by_one, setup_multi,
+          teardown_multi),
+      cmocka_unit_test(test_bad_variable_patterns_are_refused_at_compile_time),
+      cmocka_unit_test(test_body_field_binds_the_json_value_to_that_field),
+      cmocka_unit_test(test_body_naming_a_missing_field_is_refused_at_compile_time),
+      cmocka_unit_test(test_grpc_only_route_is_reachable_by_grpc_path_only),
+      cmocka_unit_test(test_half_declared_and_badly_named_routes_are_refused),
+      cmocka_unit_test(test_project_routes_name_their_upstreams),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
