@@ -11,6 +11,8 @@
 # golang-google-grpc-dev golang-google-genproto-dev), the same JSON routes also go
 # through a grpc-gateway built from bench/grpc-gateway (routes in routes.yaml, no
 # annotations).
+# Then bench/static.sh: web pages through the gateway's static phase and through
+# nghttpd serving the same directory.
 #
 # Closed-loop throughput and latency from h2load (per-request times from --log-file,
 # so p50/p99 are real percentiles). Noisy machines: compare ratios within one run.
@@ -140,3 +142,9 @@ else
   echo "(grpc-gateway not installed: see the comment at the top for the Debian packages)"
 fi
 echo "requests=$N clients=$C streams/client=$M concurrent=$((C * M)) cores=$(nproc)"
+
+# static files: the gateway's static phase against nghttpd on the same files, with a
+# gateway of its own started by bench/static.sh (same build)
+echo
+YW_BENCH_GATEWAY_BIN="${YW_BENCH_GATEWAY_BIN:-$ROOT/build/gateway/yw-gateway}" \
+  bash "$ROOT/bench/static.sh" -n "$N" -c "$C" -m "$M" || echo "(bench/static.sh failed)"
