@@ -2,7 +2,8 @@
  * yw_slots.c - a counting limit with a bounded wait (mutex + condition variable on the
  * monotonic clock, so a wall-clock jump neither shortens nor stretches the wait).
  *
- * Offers: yw_slots_new, yw_slots_free, yw_slots_acquire, yw_slots_release.
+ * Offers: yw_slots_new, yw_slots_free, yw_slots_acquire, yw_slots_waiting,
+ * yw_slots_release.
  */
 #include "yw_slots.h"
 
@@ -16,9 +17,10 @@ struct yw_slots {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int free_slots;
+  int waiters, max_waiters;
 };
 
-yw_slots *yw_slots_new(int n) {
+yw_slots *yw_slots_new(int n, int max_waiters) {
   yw_slots *s = calloc(1, sizeof *s);
   if (s == NULL) return NULL;
   pthread_condattr_t attr;
@@ -28,6 +30,7 @@ yw_slots *yw_slots_new(int n) {
   pthread_condattr_destroy(&attr);
   pthread_mutex_init(&s->mu, NULL);
   s->free_slots = n > 0 ? n : 1;
+  s->max_waiters = max_waiters > 0 ? max_waiters : 0;
   return s;
 }
 
@@ -50,15 +53,28 @@ int yw_slots_acquire(yw_slots *s, int wait_ms) {
   }
   int rc = 0;
   pthread_mutex_lock(&s->mu);
+  if (s->free_slots == 0 && s->waiters >= s->max_waiters) {
+    pthread_mutex_unlock(&s->mu);
+    return YW_ELIMIT;
+  }
+  s->waiters++;
   while (s->free_slots == 0) {
     if (pthread_cond_timedwait(&s->cv, &s->mu, &until) != 0 && s->free_slots == 0) {
       rc = YW_ELIMIT;
       break;
     }
   }
+  s->waiters--;
   if (rc == 0) s->free_slots--;
   pthread_mutex_unlock(&s->mu);
   return rc;
+}
+
+int yw_slots_waiting(yw_slots *s) {
+  pthread_mutex_lock(&s->mu);
+  int n = s->waiters;
+  pthread_mutex_unlock(&s->mu);
+  return n;
 }
 
 void yw_slots_release(yw_slots *s) {

@@ -156,7 +156,9 @@ int main(int argc, char **argv) {
     yw_log(YW_LOG_WARN, "redis.unavailable", NULL, "%s: logins fail until it is back",
            cfg_redis_addr);
 
-  ctx.hash_slots = yw_slots_new((int)cfg_hash_slots);
+  /* as many may wait as hash at once: the rest are refused at once (429), so hashes and
+   * their waiters hold at most 2 x slots handler threads */
+  ctx.hash_slots = yw_slots_new((int)cfg_hash_slots, (int)cfg_hash_slots);
   if (ctx.hash_slots == NULL) return 1;
   yw_rpc_service svc;
   yw_service_limits limits = {(int)cfg_threads, (int)cfg_queue, ctx.pool,

@@ -81,9 +81,17 @@ for n in 40 41 42; do
   check "  in less than ${LIMIT}s (${T}s)" faster "$T" "$LIMIT"
   check "  with the standard error body" standard_error "$B.$n" UNAVAILABLE
 done
+# the services' health checks look at their database: the gateway reports them down
+# (it stays ready itself: /readyz 200)
+down_seen() { curl -sS "$GW/readyz" | grep -q '"catalog":"unavailable"'; }
+for _ in $(seq 50); do down_seen && break; sleep 0.2; done
+check "with PostgreSQL down the catalog's health check says NOT_SERVING (/readyz)" down_seen
 
 # --- back: service returns
 e2e_pg_start
+up_seen() { curl -sS "$GW/readyz" | grep -q '"catalog":"ok"'; }
+for _ in $(seq 50); do up_seen && break; sleep 0.2; done
+check "and SERVING again once it is back" up_seen
 back=0
 for _ in $(seq 50); do
   search 50

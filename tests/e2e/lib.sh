@@ -80,6 +80,8 @@ e2e_database() {
     -f "$YW_SOURCE_DIR/services/catalog/seed/demo.sql" >/dev/null
 }
 
+# E2E_ARGON2_REAL=1 gives yw-identity production password hashing (64 MiB argon2id)
+# instead of the tests' 1 MiB.
 # Starts the stand-ins, yw-identity, yw-catalog and yw-gateway; sets CATALOG_ADDR,
 # IDENTITY_ADDR, FAKES (http base of the SMS and registry stand-ins), GW (http base),
 # GWS (https base). Extra gateway settings come from the environment (E2E_GATEWAY_ENV).
@@ -113,6 +115,7 @@ e2e_start() {
     YW_REGISTRY_URL="$FAKES/registry/verify" YW_REDIS_PREFIX="$E2E_DB" YW_ARGON2_FAST=1 \
     YW_SMS_PER_IP_HOUR="${E2E_SMS_PER_IP_HOUR:-20}" \
     YW_TLS_CA="$svc_ca" YW_TLS_CERT="$identity_cert" YW_TLS_KEY="$identity_key" \
+    env ${E2E_ARGON2_REAL:+-u YW_ARGON2_FAST} \
     "$YW_BUILD_DIR/services/identity/yw-identity" >"$E2E_TMP/identity.log" 2>&1 &
   IDENTITY_PID=$!
   E2E_PIDS+=("$IDENTITY_PID")

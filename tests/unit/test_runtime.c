@@ -20,6 +20,8 @@
 #include "yw_slots.h"
 
 #include <jansson.h>
+#include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 static void test_grpc_to_http_mapping_follows_design(void **state) {
@@ -146,7 +148,7 @@ static void test_config_refuses_out_of_bounds_and_unknown_names(void **state) {
 
 static void test_slots_refuse_past_their_count_within_the_wait(void **state) {
   (void)state;
-  yw_slots *s = yw_slots_new(2);
+  yw_slots *s = yw_slots_new(2, 1);
   assert_non_null(s);
   assert_int_equal(yw_slots_acquire(s, 0), 0);
   assert_int_equal(yw_slots_acquire(s, 0), 0);
@@ -158,6 +160,39 @@ static void test_slots_refuse_past_their_count_within_the_wait(void **state) {
   yw_slots_release(s);
   yw_slots_free(s);
   yw_slots_free(NULL);
+}
+
+struct waiter {
+  yw_slots *s;
+  int rc;
+};
+
+static void *wait_long(void *arg) {
+  struct waiter *w = arg;
+  w->rc = yw_slots_acquire(w->s, 20000);
+  return NULL;
+}
+
+static void test_slots_refuse_at_once_past_their_waiters(void **state) {
+  (void)state;
+  yw_slots *s = yw_slots_new(1, 1);
+  assert_int_equal(yw_slots_acquire(s, 0), 0); /* the one slot is taken */
+  struct waiter w = {s, -1};
+  pthread_t t;
+  pthread_create(&t, NULL, wait_long, &w); /* the one waiter */
+  for (int i = 0; i < 4000 && yw_slots_waiting(s) < 1; i++) usleep(5000);
+  assert_int_equal(yw_slots_waiting(s), 1);
+  /* with one waiting, a caller is refused without waiting, whatever its bound */
+  struct timespec a, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  assert_int_equal(yw_slots_acquire(s, 20000), YW_ELIMIT);
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  assert_true(b.tv_sec - a.tv_sec < 10); /* not the 20 s it asked for */
+  yw_slots_release(s); /* the waiter gets the slot */
+  pthread_join(t, NULL);
+  assert_int_equal(w.rc, 0);
+  yw_slots_release(s);
+  yw_slots_free(s);
 }
 
 /* Runs fn with stderr going into a pipe and returns what it wrote (static buffer). */
@@ -217,6 +252,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_log_fields_write_one_valid_json_line),
       cmocka_unit_test(test_slots_refuse_past_their_count_within_the_wait),
+      cmocka_unit_test(test_slots_refuse_at_once_past_their_waiters),
       cmocka_unit_test(test_grpc_to_http_mapping_follows_design),
       cmocka_unit_test(test_error_codes_map_to_grpc_and_names),
       cmocka_unit_test(test_arena_allocations_are_aligned_and_distinct),
