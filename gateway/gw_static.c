@@ -32,8 +32,9 @@
  * wins over If-Modified-Since) and If-Modified-Since -> 304; FILE.gz beside FILE is
  * sent with content-encoding: gzip when Accept-Encoding allows it, and every answer
  * of a file that has such a variant says vary: accept-encoding; one byte range ->
- * 206 with content-range (If-Range with the ETag or the Last-Modified date),
- * unsatisfiable -> 416, several ranges -> the whole file; Cache-Control "public,
+ * 206 with content-range (If-Range with the ETag or the Last-Modified date; in the
+ * bytes of the representation sent, the .gz one included), unsatisfiable -> 416,
+ * several ranges -> the whole file; Cache-Control "public,
  * max-age=31536000, immutable" for content-hashed names (gw_static_is_hashed), else
  * "no-cache" (revalidate with the ETag: pages must never be stale); a directory
  * answers its index.html, a directory without its trailing '/' a 301 to it. Every
