@@ -476,7 +476,7 @@ int main(int argc, char **argv) {
     nofile.rlim_cur = nofile.rlim_max;
     setrlimit(RLIMIT_NOFILE, &nofile);
   }
-  char err[512];
+  char err[1024]; /* room for a route, its method, upstream and setting in one message */
   if (yw_config_load(settings, n_settings, err, sizeof err) != 0) {
     fprintf(stderr, "yw-gateway: %s\n", err);
     return 2;
