@@ -76,6 +76,17 @@ int yw_redis_command_slot(int argc, const char **argv, const size_t *argvlen) {
     if (nlen == 0 || nlen >= 9 || n < 1) return -1;
     return yw_redis_key_slot(argv[3], LEN(3));
   }
+  /* streams: XREAD/XREADGROUP name their keys after STREAMS; XGROUP and XINFO after
+   * their subcommand (XGROUP CREATE key ..., XINFO GROUPS key) */
+  if (is(cmd, clen, "XREAD") || is(cmd, clen, "XREADGROUP")) {
+    for (int i = 1; i + 1 < argc; i++)
+      if (is(argv[i], LEN(i), "STREAMS")) return yw_redis_key_slot(argv[i + 1], LEN(i + 1));
+    return -1;
+  }
+  if (is(cmd, clen, "XGROUP") || is(cmd, clen, "XINFO")) {
+    if (argc < 3 || is(argv[1], LEN(1), "HELP")) return -1;
+    return yw_redis_key_slot(argv[2], LEN(2));
+  }
   if (argc < 2) return -1;
   return yw_redis_key_slot(argv[1], LEN(1));
 #undef LEN

@@ -95,6 +95,18 @@ static void test_commands_are_routed_by_their_key(void **state) {
   assert_int_equal(yw_redis_command_slot(6, set, NULL), slot_of("k"));
   const char *ping[] = {"PING"};
   assert_int_equal(yw_redis_command_slot(1, ping, NULL), -1);
+  /* regression: stream commands were routed by "GROUP", "GROUPS" or "CREATE" */
+  const char *xrg[] = {"XREADGROUP", "GROUP", "g", "c", "COUNT", "10", "BLOCK", "100",
+                       "STREAMS", "yw:events:{applications}", ">"};
+  assert_int_equal(yw_redis_command_slot(11, xrg, NULL), slot_of("applications"));
+  const char *xr[] = {"XREAD", "COUNT", "1", "STREAMS", "{s}:x", "0"};
+  assert_int_equal(yw_redis_command_slot(6, xr, NULL), slot_of("s"));
+  const char *xgc[] = {"XGROUP", "CREATE", "{s}:x", "g", "$", "MKSTREAM"};
+  assert_int_equal(yw_redis_command_slot(6, xgc, NULL), slot_of("s"));
+  const char *xig[] = {"XINFO", "GROUPS", "{s}:x"};
+  assert_int_equal(yw_redis_command_slot(3, xig, NULL), slot_of("s"));
+  const char *xadd[] = {"XADD", "{s}:x", "MAXLEN", "~", "100", "*", "f", "v"};
+  assert_int_equal(yw_redis_command_slot(8, xadd, NULL), slot_of("s"));
   const char *load[] = {"SCRIPT", "LOAD", "return 1"};
   assert_int_equal(yw_redis_command_slot(3, load, NULL), -1);
   const char *slots[] = {"cluster", "slots"};
