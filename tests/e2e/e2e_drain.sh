@@ -23,7 +23,15 @@ start_gateway() { # start_gateway NAME [SETTING=VALUE...] -> GPORT, GPID
     "$YW_BUILD_DIR/gateway/yw-gateway" >"$E2E_TMP/gateway-$name.log" 2>&1 &
   GPID=$!
   E2E_PIDS+=("$GPID")
-  for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$GPORT/healthz" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$GPORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+  # every worker's own connection to the catalog up (a search each, on new connections
+  # spread over the workers), so that a request asked once the catalog is stopped waits
+  # in flight rather than in a TLS handshake that times out
+  local ok=0
+  for _ in $(seq 12); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$GPORT/v1/items?q=x&pageSize=1" 2>/dev/null && ok=$((ok + 1))
+  done
+  [ "$ok" -ge 10 ] && return 0
   echo "gateway $name did not start"; cat "$E2E_TMP/gateway-$name.log"; return 1
 }
 jq_last() { R="$1" /usr/bin/python3 -c "import json,os; print(json.loads(os.environ['R'])['last_at_ms'])"; }
