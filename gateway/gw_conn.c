@@ -445,6 +445,11 @@ static void h1_process(gw_conn *c) {
   c->h1_in_process = 0;
 }
 
+/* 1 for a status that never has a body (RFC 9110: 1xx, 204, 304). */
+static int answer_bodiless(const gw_req *r) {
+  return (r->status >= 100 && r->status < 200) || r->status == 204 || r->status == 304;
+}
+
 /* Appends len bytes of s to buf (cap bytes, *n used); 1, or 0 when they do not fit. */
 static int head_put(char *buf, size_t cap, size_t *n, const char *s, size_t len) {
   if (*n + len > cap) return 0;
@@ -469,8 +474,13 @@ static void h1_send(gw_conn *c, gw_req *r) {
          head_put(head, sizeof head, &n, ": ", 2) &&
          head_put(head, sizeof head, &n, r->resp_headers[i].value, strlen(r->resp_headers[i].value)) &&
          head_put(head, sizeof head, &n, "\r\n", 2);
-  ll = snprintf(line, sizeof line, "content-length: %zu\r\n%s\r\n", r->resp_len,
-                keep ? "" : "connection: close\r\n");
+  /* 304 (and 1xx/204) carry no body and no length: a length would be the one of the
+   * representation, which the answer does not know; HEAD says the length, sends none */
+  if (answer_bodiless(r))
+    ll = snprintf(line, sizeof line, "%s\r\n", keep ? "" : "connection: close\r\n");
+  else
+    ll = snprintf(line, sizeof line, "content-length: %zu\r\n%s\r\n", r->resp_len,
+                  keep ? "" : "connection: close\r\n");
   ok = ok && head_put(head, sizeof head, &n, line, (size_t)ll);
   if (ok) {
     evbuffer_add(out, head, n);
@@ -479,10 +489,13 @@ static void h1_send(gw_conn *c, gw_req *r) {
                         http_status_str((enum http_status)r->status));
     for (size_t i = 0; i < r->n_resp_headers; i++)
       evbuffer_add_printf(out, "%s: %s\r\n", r->resp_headers[i].name, r->resp_headers[i].value);
-    evbuffer_add_printf(out, "content-length: %zu\r\n%s\r\n", r->resp_len,
-                        keep ? "" : "connection: close\r\n");
+    if (answer_bodiless(r))
+      evbuffer_add_printf(out, "%s\r\n", keep ? "" : "connection: close\r\n");
+    else
+      evbuffer_add_printf(out, "content-length: %zu\r\n%s\r\n", r->resp_len,
+                          keep ? "" : "connection: close\r\n");
   }
-  if (r->resp_len > 0 && strcmp(r->method, "HEAD") != 0)
+  if (r->resp_len > 0 && !answer_bodiless(r) && strcmp(r->method, "HEAD") != 0)
     evbuffer_add(out, r->resp_body, r->resp_len);
   if (!keep) c->close_after_write = 1;
   req_detach(r);
@@ -547,12 +560,14 @@ static void h2_send(gw_conn *c, gw_req *r) {
     nv[n++] = (nghttp2_nv){(uint8_t *)r->resp_headers[i].name, (uint8_t *)r->resp_headers[i].value,
                            strlen(r->resp_headers[i].name), strlen(r->resp_headers[i].value),
                            NGHTTP2_NV_FLAG_NONE};
-  if (r->n_trailers == 0) {
+  int bodiless = answer_bodiless(r);
+  if (r->n_trailers == 0 && !bodiless) { /* HEAD: the length of what GET would send */
     snprintf(clen, sizeof clen, "%zu", r->resp_len);
     nv[n++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)clen, 14, strlen(clen),
                            NGHTTP2_NV_FLAG_NONE};
   }
-  int has_data = r->resp_len > 0 || r->n_trailers > 0;
+  int has_data = !bodiless && strcmp(r->method != NULL ? r->method : "", "HEAD") != 0 &&
+                 (r->resp_len > 0 || r->n_trailers > 0);
   nghttp2_data_provider prd;
   prd.source.ptr = r;
   prd.read_callback = h2_read_body;

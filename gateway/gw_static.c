@@ -45,9 +45,8 @@
  * TLS (on its cleartext port too, where browsers ignore it, RFC 6797 8.1: the request
  * does not say here which port it came in on).
  *
- * Limits of the connection layer (gw_conn.c) that show here: HEAD over HTTP/2 answers
- * content-length: 0 (h2_send would otherwise send the body), and 304 carries
- * content-length: 0 on both protocols.
+ * HEAD answers carry the length GET would send and no body; 304 carries no length (the
+ * connection layer, gw_conn.c, does both for every answer).
  *
  * Offers: gw_static_cfg, gw_static_init, gw_static_handle.
  */
@@ -164,7 +163,7 @@ static void respond_text(gw_req *r, int status, const char *text) {
   gw_req_add_header(r, "content-type", "text/plain; charset=utf-8");
   gw_req_add_header(r, "cache-control", "no-cache");
   r->resp_body = (uint8_t *)text; /* static text: the connection only reads it */
-  r->resp_len = strcmp(r->method, "HEAD") == 0 && r->is_h2 ? 0 : strlen(text);
+  r->resp_len = strlen(text); /* a HEAD answer says the length and sends no body */
   finish(r);
 }
 
@@ -354,9 +353,9 @@ static void serve(gw_req *r, const static_root *rt, const char *path, size_t ple
   r->status = status;
   if (head) {
     close(fd);
-    /* HTTP/1.1 says the length and sends no body; HTTP/2 would send resp_body */
+    /* the length of what GET would send; the connection sends no body for HEAD */
     r->resp_body = (uint8_t *)"";
-    r->resp_len = r->is_h2 ? 0 : len;
+    r->resp_len = len;
     finish(r);
     return;
   }
