@@ -10,7 +10,7 @@
  * Which requests are static (the rule against the route table): GET and HEAD only,
  * JSON kind only (never gRPC / gRPC-Web), never a path under /v1/, never a path any
  * route of the table matches with any method, and never the built-ins (/healthz,
- * /readyz, /metrics), which gw_handle_request answers first. Everything else under a
+ * /readyz, /metrics), which the builtin phase answers first. Everything else under a
  * configured URL prefix is answered here, 404 included; a path under no prefix is
  * declined and goes on to the route table.
  */
