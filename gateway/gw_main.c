@@ -384,8 +384,11 @@ static void *health_main(void *arg) {
 /* The upstreams, from the first worker's loop over its own connections: each second,
  * grpc.health.v1.Health/Check with a 500 ms deadline. */
 static void on_upstream_health(void *arg, int serving, grpc_status_code status) {
-  (void)status;
   gw_upstream *u = arg;
+  if (serving != u->healthy) /* changes only: a down upstream is not logged every second */
+    yw_log(serving ? YW_LOG_INFO : YW_LOG_WARN, "gateway.upstream_health", NULL,
+           "%s is %s (%s)", u->name, serving ? "serving" : "not serving",
+           status == GRPC_STATUS_OK ? "its health check says so" : yw_grpc_status_name(status));
   u->healthy = serving;
 }
 

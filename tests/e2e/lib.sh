@@ -148,7 +148,8 @@ e2e_start() {
     curl -fsS "$GW/readyz" 2>/dev/null | grep -qv unavailable && curl -fsS "$FAKES/healthz" >/dev/null 2>&1 && return 0
     sleep 0.2
   done
-  echo "the processes did not become ready"; curl -sS "$GW/readyz"; tail -n 20 "$E2E_TMP"/*.log
+  echo "the processes did not become ready"; curl -sS "$GW/readyz"
+  for f in "$E2E_TMP"/*.log; do echo "==> $f"; grep -v '"http.access"' "$f" | tail -n 20; done
   return 1
 }
 
