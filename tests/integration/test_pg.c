@@ -36,14 +36,10 @@
 #include "yw_err.h"
 #include "yw_pg.h"
 #include "yw_testdb.h"
+#include "yw_testnet.h"
 
 static char dsn[512];
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- the relay ------------------------------------------------------------------- */
 
@@ -462,10 +458,10 @@ static void test_statement_timeout_follows_the_deadline(void **state) {
   long t = timeout_setting(c);
   assert_true(t > 3000 && t <= 5000);
   yw_pg_set_deadline(c, 300);
-  double t0 = now_s();
+  double t0 = yw_test_now_s();
   yw_pg_error err;
   assert_int_equal(yw_pg_query(c, "SELECT pg_sleep(5)", 0, NULL, NULL, &err), YW_ETIMEOUT);
-  assert_true(now_s() - t0 < 3.0);
+  assert_true(yw_test_now_s() - t0 < 3.0);
   /* the server cancelled it, so the connection is still good */
   yw_pg_set_deadline(c, INT64_MAX);
   assert_int_equal(query_int(c, "SELECT $1::int", 8), 8);
@@ -526,24 +522,24 @@ static void test_a_frozen_server_holds_no_caller_past_its_deadline(void **state)
   PGconn *c = yw_pg_pool_acquire(pool, 2000);
   assert_non_null(c); /* nothing looks wrong yet */
   yw_pg_set_deadline(c, 300);
-  double t0 = now_s();
+  double t0 = yw_test_now_s();
   yw_pg_error err;
   int rc = yw_pg_query(c, "SELECT $1::int", 1, (const char *const[]){"1"}, NULL, &err);
   assert_true(rc == YW_ETIMEOUT || rc == YW_EUNAVAIL);
-  assert_true(now_s() - t0 < 3.0);
-  t0 = now_s();
+  assert_true(yw_test_now_s() - t0 < 3.0);
+  t0 = yw_test_now_s();
   yw_pg_pool_release(pool, c);
-  assert_true(now_s() - t0 < 3.0);
+  assert_true(yw_test_now_s() - t0 < 3.0);
   /* the abandoned connection is re-established on acquire, which cannot finish */
   relay_cut();
-  t0 = now_s();
+  t0 = yw_test_now_s();
   PGconn *held[2] = {yw_pg_pool_acquire(pool, 300), yw_pg_pool_acquire(pool, 300)};
   assert_true(held[0] == NULL || held[1] == NULL);
   for (int i = 0; i < 2; i++) yw_pg_pool_release(pool, held[i]);
-  assert_true(now_s() - t0 < 4.0);
-  t0 = now_s();
+  assert_true(yw_test_now_s() - t0 < 4.0);
+  t0 = yw_test_now_s();
   assert_int_equal(yw_pg_pool_ping(pool, 300), YW_EUNAVAIL);
-  assert_true(now_s() - t0 < 3.0);
+  assert_true(yw_test_now_s() - t0 < 3.0);
   atomic_store(&relay.frozen, 0);
   int ok = 0;
   for (int i = 0; i < 50 && !ok; i++) {

@@ -35,6 +35,7 @@
 #include "yw_err.h"
 #include "yw_redis.h"
 #include "yw_redis_slot.h"
+#include "yw_testnet.h"
 
 #define TIMEOUT_MS 500
 #define N 3
@@ -44,24 +45,7 @@ static int ports[N], bus[N];
 static char dirs[N][32];
 static char seed[64];
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
-static int free_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  int port = -1;
-  if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-      getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-    port = ntohs(a.sin_port);
-  if (fd >= 0) close(fd);
-  return port;
-}
 
 /* A plain connection to node i, for setting the cluster up and looking behind the
  * handle's back. */
@@ -102,8 +86,8 @@ static long long int_on(int i, int argc, const char **argv) {
 
 static int node_start(int i) {
   for (int attempt = 0; attempt < 3; attempt++) {
-    ports[i] = free_port();
-    bus[i] = free_port();
+    ports[i] = yw_test_free_port();
+    bus[i] = yw_test_free_port();
     char port[16], busport[16];
     snprintf(port, sizeof port, "%d", ports[i]);
     snprintf(busport, sizeof busport, "%d", bus[i]);
@@ -272,7 +256,7 @@ static void test_one_seed_reaches_every_master(void **state) {
 static void test_a_dead_first_seed_costs_no_failure(void **state) {
   (void)state;
   char seeds[128];
-  snprintf(seeds, sizeof seeds, "127.0.0.1:%d, 127.0.0.1:%d", free_port(), ports[1]);
+  snprintf(seeds, sizeof seeds, "127.0.0.1:%d, 127.0.0.1:%d", yw_test_free_port(), ports[1]);
   yw_redis *r = NULL;
   assert_int_equal(yw_redis_open(seeds, TIMEOUT_MS, 1, &r), 0);
   assert_int_equal(set_get(r, "seeded", "yes"), 0);
@@ -388,17 +372,17 @@ static void test_a_stopped_master_fails_only_its_slots(void **state) {
   assert_int_equal(set_get(r, other, "1"), 0);
   kill(pids[stopped], SIGSTOP);
   for (int i = 0; i < 5; i++) {
-    double t0 = now_s();
+    double t0 = yw_test_now_s();
     const char *get[] = {"GET", mine};
     assert_null(yw_redis_command(r, 2, get, NULL, NULL, 0));
-    assert_true(now_s() - t0 < 2.0);
-    t0 = now_s();
+    assert_true(yw_test_now_s() - t0 < 2.0);
+    t0 = yw_test_now_s();
     assert_int_equal(set_get(r, other, "2"), 0); /* at once, without waiting on the other */
-    assert_true(now_s() - t0 < 0.4);
+    assert_true(yw_test_now_s() - t0 < 0.4);
   }
   kill(pids[stopped], SIGCONT);
   int back = 0;
-  for (double until = now_s() + 10; !back && now_s() < until; usleep(50000))
+  for (double until = yw_test_now_s() + 10; !back && yw_test_now_s() < until; usleep(50000))
     back = set_get(r, mine, "3") == 0;
   assert_true(back);
   yw_redis_free(r);

@@ -32,6 +32,7 @@
 
 #include "yw_err.h"
 #include "yw_redis.h"
+#include "yw_testnet.h"
 
 #define TIMEOUT_MS 300
 
@@ -39,24 +40,7 @@ static pid_t redis_pid = -1;
 static int redis_port;
 static char addr[64];
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
-static int free_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  int port = -1;
-  if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-      getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-    port = ntohs(a.sin_port);
-  if (fd >= 0) close(fd);
-  return port;
-}
 
 /* A plain connection of its own, for checks that must not go through the handle. */
 static int redis_answers(void) {
@@ -102,7 +86,7 @@ static void redis_kill(void) {
 static int setup(void **state) {
   (void)state;
   signal(SIGPIPE, SIG_IGN); /* as every server of the project does */
-  redis_port = free_port();
+  redis_port = yw_test_free_port();
   snprintf(addr, sizeof addr, "127.0.0.1:%d", redis_port);
   return redis_start();
 }
@@ -127,8 +111,8 @@ static redisReply *get(yw_redis *r, const char *key, char *err, size_t errlen) {
 
 /* Waits up to seconds for a command through r to succeed; 1 when it did. */
 static int serves_within(yw_redis *r, double seconds) {
-  double until = now_s() + seconds;
-  while (now_s() < until) {
+  double until = yw_test_now_s() + seconds;
+  while (yw_test_now_s() < until) {
     redisReply *rep = get(r, "k", NULL, 0);
     if (rep != NULL) {
       freeReplyObject(rep);
@@ -174,10 +158,10 @@ static void test_stopped_redis_fails_each_command_within_its_timeout(void **stat
   kill(redis_pid, SIGSTOP);
   char err[128];
   for (int i = 0; i < 6; i++) {
-    double t0 = now_s();
+    double t0 = yw_test_now_s();
     err[0] = '\0';
     redisReply *rep = get(r, "k", err, sizeof err);
-    double took = now_s() - t0;
+    double took = yw_test_now_s() - t0;
     assert_null(rep);
     assert_true(took < 3.0);
     if (i > 0) assert_non_null(strstr(err, "backing off"));
@@ -192,13 +176,13 @@ static void test_stopped_redis_fails_each_command_within_its_timeout(void **stat
 static void test_open_while_stopped_is_bounded(void **state) {
   (void)state;
   kill(redis_pid, SIGSTOP);
-  double t0 = now_s();
+  double t0 = yw_test_now_s();
   yw_redis *r = NULL;
   yw_redis_open(addr, TIMEOUT_MS, 4, &r);
   assert_non_null(r);
   redisReply *rep = get(r, "k", NULL, 0);
   assert_null(rep);
-  assert_true(now_s() - t0 < 4.0);
+  assert_true(yw_test_now_s() - t0 < 4.0);
   kill(redis_pid, SIGCONT);
   assert_true(serves_within(r, 10));
   yw_redis_free(r);
@@ -210,9 +194,9 @@ static pthread_mutex_t worst_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void *one_caller(void *arg) {
   (void)arg;
-  double t0 = now_s();
+  double t0 = yw_test_now_s();
   redisReply *rep = get(shared, "k", NULL, 0);
-  double took = now_s() - t0;
+  double took = yw_test_now_s() - t0;
   if (rep != NULL) freeReplyObject(rep);
   pthread_mutex_lock(&worst_mu);
   if (took > worst) worst = took;
@@ -246,9 +230,9 @@ static void test_a_callers_own_bound_holds(void **state) {
   assert_true(serves_within(r, 2));
   kill(redis_pid, SIGSTOP);
   const char *argv[] = {"GET", "k"};
-  double t0 = now_s();
+  double t0 = yw_test_now_s();
   assert_null(yw_redis_command_within(r, 100, 2, argv, NULL, NULL, 0));
-  assert_true(now_s() - t0 < 2.5); /* half the handle's 5 s */
+  assert_true(yw_test_now_s() - t0 < 2.5); /* half the handle's 5 s */
   kill(redis_pid, SIGCONT);
   assert_true(serves_within(r, 10));
   yw_redis_free(r);
