@@ -1,9 +1,18 @@
 /*
  * yw_service.c - database helpers shared by the services' handlers.
  *
- * Offers: yw_service_db, yw_service_db_fail, yw_service_open_db, yw_service_serve.
+ * Offers: yw_service_db, yw_service_db_fail, yw_service_query, yw_service_tx,
+ * yw_service_caller, yw_service_require_staff, yw_service_require_person,
+ * yw_service_has_any_role, yw_col_str, yw_col_ll, yw_col_bool, yw_enum_from_db,
+ * yw_enum_to_db, yw_page_begin, yw_page_token, yw_service_open_db, yw_service_serve.
  */
 #include "yw_service.h"
+
+#include <ctype.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "yw_err.h"
 #include "yw_log.h"
@@ -26,6 +35,198 @@ int yw_service_db_fail(yw_rpc_call *call, int rc, const yw_pg_error *err) {
     return yw_rpc_call_fail(call, YW_ETIMEOUT, "the database did not answer in time");
   return yw_rpc_call_fail(call, rc == YW_EUNAVAIL ? YW_EUNAVAIL : YW_EINTERNAL,
                           "the database failed");
+}
+
+int yw_service_query(yw_rpc_call *call, yw_pg_pool *pool, int wait_ms, const char *what,
+                     const char *sql, int nparams, const char *const *params, PGresult **out) {
+  if (out != NULL) *out = NULL;
+  PGconn *conn = yw_service_db(call, pool, wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "%s is busy", what);
+  yw_pg_error err;
+  int rc = yw_pg_query(conn, sql, nparams, params, out, &err);
+  yw_pg_pool_release(pool, conn);
+  return rc != 0 ? yw_service_db_fail(call, rc, &err) : 0;
+}
+
+int yw_service_tx(yw_rpc_call *call, yw_pg_pool *pool, int wait_ms, const char *what,
+                  yw_service_tx_fn fn, void *arg) {
+  PGconn *conn = yw_service_db(call, pool, wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "%s is busy", what);
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  int rc = yw_pg_begin(conn, &err);
+  if (rc == 0) rc = fn(call, conn, arg, &err);
+  if (rc == 0) rc = yw_pg_commit(conn, &err);
+  if (rc != 0) yw_pg_rollback(conn);
+  yw_pg_pool_release(pool, conn);
+  if (rc == 0) return 0;
+  /* a statement failed (err filled), or fn refused with the status already set */
+  if (err.sqlstate[0] != '\0' || err.message[0] != '\0') return yw_service_db_fail(call, rc, &err);
+  return rc;
+}
+
+int yw_service_has_any_role(const yw_caller *c, const char *roles) {
+  if (roles == NULL) return 0;
+  const char *p = roles;
+  while (*p != '\0') {
+    const char *end = strchr(p, ',');
+    size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+    char role[64];
+    if (n > 0 && n < sizeof role) {
+      memcpy(role, p, n);
+      role[n] = '\0';
+      if (yw_caller_has_role(c, role)) return 1;
+    }
+    if (end == NULL) break;
+    p = end + 1;
+  }
+  return 0;
+}
+
+int yw_service_caller(yw_rpc_call *call, const yw_caller_keys *keys, yw_caller *out) {
+  return yw_rpc_call_caller(call, keys, out);
+}
+
+int yw_service_require_staff(yw_rpc_call *call, const yw_caller_keys *keys, const char *roles,
+                             const char *action, yw_caller *out) {
+  int rc = yw_rpc_call_caller(call, keys, out);
+  if (rc != 0) return rc;
+  if (out->kind != YW_CALLER_STAFF)
+    return yw_rpc_call_fail(call, YW_EPERM, "%s is for staff", action);
+  if (roles != NULL && roles[0] != '\0' && !yw_service_has_any_role(out, roles))
+    return yw_rpc_call_fail(call, YW_EPERM, "%s needs one of the roles %s", action, roles);
+  return 0;
+}
+
+int yw_service_require_person(yw_rpc_call *call, const yw_caller_keys *keys, int min_level,
+                              yw_caller *out) {
+  int rc = yw_rpc_call_caller(call, keys, out);
+  if (rc != 0) return rc;
+  if (out->kind != YW_CALLER_PERSON)
+    return yw_rpc_call_fail(call, YW_EPERM, "this is for a logged-in resident");
+  if (out->level < min_level)
+    return yw_rpc_call_fail(call, YW_EPERM, "this needs real-name level %d or more", min_level);
+  return 0;
+}
+
+/* ---- columns and enums ------------------------------------------------------------ */
+
+char *yw_col_str(yw_arena *a, const PGresult *r, int row, int col) {
+  return yw_arena_strndup(a, PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col));
+}
+
+long long yw_col_ll(const PGresult *r, int row, int col) {
+  return strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+int yw_col_bool(const PGresult *r, int row, int col) { return PQgetvalue(r, row, col)[0] == 't'; }
+
+int yw_enum_from_db(const ProtobufCEnumDescriptor *desc, const char *text) {
+  char upper[64];
+  size_t n = strlen(text);
+  if (n >= sizeof upper) return 0;
+  for (size_t i = 0; i <= n; i++) upper[i] = (char)toupper((unsigned char)text[i]);
+  const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value_by_name(desc, upper);
+  return v != NULL ? v->value : 0;
+}
+
+const char *yw_enum_to_db(yw_arena *a, const ProtobufCEnumDescriptor *desc, int value, int lower) {
+  if (value == 0) return NULL;
+  const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(desc, value);
+  if (v == NULL) return NULL;
+  char *s = yw_arena_strndup(a, v->name, (size_t)-1);
+  if (s != NULL && lower)
+    for (char *p = s; *p != '\0'; p++) *p = (char)tolower((unsigned char)*p);
+  return s;
+}
+
+/* ---- list paging ------------------------------------------------------------------ */
+
+/* FNV-1a over the filters, each closed by a separator, so ("ab","") and ("a","b") differ. */
+static unsigned long long filters_hash(const char *const *parts, size_t n) {
+  unsigned long long h = 1469598103934665603ULL;
+  for (size_t i = 0; i < n; i++) {
+    for (const unsigned char *p = (const unsigned char *)(parts[i] != NULL ? parts[i] : "");
+         *p != '\0'; p++) {
+      h ^= *p;
+      h *= 1099511628211ULL;
+    }
+    h ^= 0x1f;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+#define PAGE_TOKEN_TEXT_MAX (YW_PAGE_CURSOR_MAX + 24)
+#define PAGE_TOKEN_MAX ((PAGE_TOKEN_TEXT_MAX + 2) / 3 * 4)
+
+/* base64url without padding of text (OpenSSL's encoder, alphabet swapped). */
+static char *token_encode(yw_arena *a, const char *text, size_t n) {
+  char *out = yw_arena_alloc(a, (n + 2) / 3 * 4 + 1);
+  if (out == NULL) return NULL;
+  int len = EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)text, (int)n);
+  while (len > 0 && out[len - 1] == '=') len--;
+  out[len] = '\0';
+  for (char *p = out; *p != '\0'; p++) {
+    if (*p == '+') *p = '-';
+    else if (*p == '/') *p = '_';
+  }
+  return out;
+}
+
+/* The text of a token, NUL-terminated in out; -1 when it is not base64url or too long. */
+static int token_decode(const char *tok, char *out, size_t size) {
+  size_t n = strlen(tok);
+  if (n == 0 || n > PAGE_TOKEN_MAX || n % 4 == 1) return -1;
+  char b64[PAGE_TOKEN_MAX + 4];
+  for (size_t i = 0; i < n; i++) {
+    char c = tok[i];
+    if (c == '-') c = '+';
+    else if (c == '_') c = '/';
+    else if (!isalnum((unsigned char)c)) return -1;
+    b64[i] = c;
+  }
+  size_t pad = (4 - n % 4) % 4;
+  for (size_t i = 0; i < pad; i++) b64[n + i] = '=';
+  unsigned char raw[PAGE_TOKEN_MAX];
+  int len = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)(n + pad));
+  if (len < 0) return -1;
+  len -= (int)pad;
+  if (len <= 0 || (size_t)len >= size || memchr(raw, '\0', (size_t)len) != NULL) return -1;
+  memcpy(out, raw, (size_t)len);
+  out[len] = '\0';
+  return 0;
+}
+
+int yw_page_begin(yw_rpc_call *call, int32_t page_size, const char *page_token, int def, int max,
+                  const char *const *filters, size_t nf, yw_page *out) {
+  memset(out, 0, sizeof *out);
+  if (page_size < 0 || page_size > max)
+    return yw_rpc_call_fail(call, YW_EINVAL, "pageSize must be between 0 and %d", max);
+  out->size = page_size != 0 ? page_size : def;
+  out->filters = filters_hash(filters, nf);
+  if (page_token == NULL || page_token[0] == '\0') return 0;
+  char text[PAGE_TOKEN_TEXT_MAX + 1];
+  unsigned long long h = 0;
+  int consumed = 0;
+  if (token_decode(page_token, text, sizeof text) != 0 ||
+      sscanf(text, "v1|%16llx|%n", &h, &consumed) != 1 || consumed == 0 ||
+      text[consumed] == '\0' || strlen(text + consumed) > YW_PAGE_CURSOR_MAX)
+    return yw_rpc_call_fail(call, YW_EINVAL, "pageToken is not valid");
+  if (h != out->filters)
+    return yw_rpc_call_fail(call, YW_EINVAL, "pageToken belongs to another query");
+  out->has_cursor = 1;
+  snprintf(out->cursor, sizeof out->cursor, "%s", text + consumed);
+  return 0;
+}
+
+char *yw_page_token(yw_arena *a, const yw_page *page, const char *cursor) {
+  size_t n = strlen(cursor);
+  if (n == 0 || n > YW_PAGE_CURSOR_MAX) return NULL;
+  char text[PAGE_TOKEN_TEXT_MAX + 1];
+  int len = snprintf(text, sizeof text, "v1|%llx|%s", page->filters, cursor);
+  if (len < 0 || (size_t)len >= sizeof text) return NULL;
+  return token_encode(a, text, (size_t)len);
 }
 
 int yw_service_open_db(const char *dsn, int pool_size, const char *schema,

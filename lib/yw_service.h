@@ -1,11 +1,18 @@
 /*
- * yw_service.h - small pieces every service handler needs around its database: a
- * pooled connection within the caller's deadline, and one way to turn a database
- * error into the call's status.
+ * yw_service.h - what every service handler needs around its logic, so that a handler
+ * is its logic: a pooled connection within the caller's deadline, a statement or a
+ * transaction run with the connection released on every branch and a failure turned
+ * into the call's status, checks of who calls, column readers into the call's arena,
+ * enums stored as text, and list paging with opaque tokens.
+ *
+ * Every function that answers for the call (returns a code) has set the call's status
+ * message when the code is not 0, so a handler writes `if (rc != 0) return rc;`.
  */
 #ifndef YW_SERVICE_H
 #define YW_SERVICE_H
 
+#include "yw_arena.h"
+#include "yw_caller.h"
 #include "yw_pg.h"
 #include "yw_rpc.h"
 
@@ -20,6 +27,92 @@ PGconn *yw_service_db(yw_rpc_call *call, yw_pg_pool *pool, int wait_ms);
  * DEADLINE_EXCEEDED (YW_ETIMEOUT: statement_timeout or the deadline) or INTERNAL
  * without details. */
 int yw_service_db_fail(yw_rpc_call *call, int rc, const yw_pg_error *err);
+
+/* ---- statements and transactions ------------------------------------------------- */
+
+/* One statement on a pooled connection: acquires within wait_ms and the caller's deadline,
+ * runs sql with params, releases. Returns 0 with *out (PQclear it; out may be NULL), or
+ * the code to answer with: YW_EUNAVAIL ("<what> is busy") when no connection came, else
+ * as yw_service_db_fail. what names the database in messages ("the catalog database"). */
+int yw_service_query(yw_rpc_call *call, yw_pg_pool *pool, int wait_ms, const char *what,
+                     const char *sql, int nparams, const char *const *params, PGresult **out);
+
+/* The work of a transaction. Runs on conn inside BEGIN. Returns 0 to commit; or a code
+ * with the call's status set (yw_rpc_call_fail: a rule refused the write) and err left
+ * empty; or the code of a failed statement with err filled by it. */
+typedef int (*yw_service_tx_fn)(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err);
+
+/* Acquires a connection (as yw_service_query), BEGIN, fn, COMMIT; on any failure ROLLBACK;
+ * the connection is released on every branch. A failure of fn or of COMMIT leaves the
+ * data exactly as it was. Returns 0 once committed, or the code to answer with (status
+ * set: fn's own, or the database's through yw_service_db_fail). */
+int yw_service_tx(yw_rpc_call *call, yw_pg_pool *pool, int wait_ms, const char *what,
+                  yw_service_tx_fn fn, void *arg);
+
+/* ---- who calls -------------------------------------------------------------------- */
+
+/* Reads and verifies the caller (yw_rpc_call_caller). Returns 0 or YW_EUNAUTH (set). */
+int yw_service_caller(yw_rpc_call *call, const yw_caller_keys *keys, yw_caller *out);
+
+/* The caller must be staff holding one of roles ("dept_admin,platform_admin"; NULL or
+ * "": any staff). Returns 0, YW_EUNAUTH or YW_EPERM (status set: "<action> needs ..."). */
+int yw_service_require_staff(yw_rpc_call *call, const yw_caller_keys *keys, const char *roles,
+                             const char *action, yw_caller *out);
+
+/* The caller must be a resident (a person) of real-name level min_level or more.
+ * Returns 0, YW_EUNAUTH or YW_EPERM (status set). */
+int yw_service_require_person(yw_rpc_call *call, const yw_caller_keys *keys, int min_level,
+                              yw_caller *out);
+
+/* 1 when the caller holds one of roles ("a,b"). */
+int yw_service_has_any_role(const yw_caller *c, const char *roles);
+
+/* ---- columns and enums ------------------------------------------------------------ */
+
+/* The text of a column as a NUL-terminated copy in a (NULL on ENOMEM; "" for SQL NULL). */
+char *yw_col_str(yw_arena *a, const PGresult *r, int row, int col);
+/* A column's integer (0 for SQL NULL or junk); a column's boolean ('t'). */
+long long yw_col_ll(const PGresult *r, int row, int col);
+int yw_col_bool(const PGresult *r, int row, int col);
+
+/* Enum values kept as text in the database: the value whose name is text upper-cased
+ * ("city" -> CITY), 0 when none; and back, the name (lower-cased when lower), NULL for
+ * 0 or an unknown value (refuse it: the caller sent a number the proto does not know). */
+int yw_enum_from_db(const ProtobufCEnumDescriptor *desc, const char *text);
+const char *yw_enum_to_db(yw_arena *a, const ProtobufCEnumDescriptor *desc, int value, int lower);
+
+/* ---- list paging ------------------------------------------------------------------ */
+
+/*
+ * Keyset paging with opaque tokens. A page token is base64url("v1|<hash of the filters>|
+ * <cursor>"): the cursor is the service's own text naming the last row of the page
+ * (its sort key, e.g. "rank|code"), and the hash binds it to the filters of the query,
+ * so a token replayed with other filters is refused. The cursor is opaque to callers but
+ * not secret nor signed: the service parses it strictly and uses it only as a
+ * parameter.
+ */
+#define YW_PAGE_CURSOR_MAX 256
+
+typedef struct yw_page {
+  int size;                       /* the page size to answer: requested, or the default */
+  unsigned long long filters;     /* the hash of the filters */
+  int has_cursor;                 /* a token came */
+  char cursor[YW_PAGE_CURSOR_MAX + 1]; /* its cursor, "" without one */
+} yw_page;
+
+/* Checks page_size (0: def; otherwise 1..max) and page_token against the filters (nf
+ * strings, any may be ""). Returns 0 with *out, or YW_EINVAL with the status set
+ * ("pageSize must be ...", "pageToken is not valid", "pageToken belongs to another
+ * query"). */
+int yw_page_begin(yw_rpc_call *call, int32_t page_size, const char *page_token, int def, int max,
+                  const char *const *filters, size_t nf, yw_page *out);
+
+/* The token of the next page, whose previous page ended at cursor (text the service
+ * parses back from page->cursor); allocated in a. NULL on ENOMEM or a cursor over
+ * YW_PAGE_CURSOR_MAX bytes. */
+char *yw_page_token(yw_arena *a, const yw_page *page, const char *cursor);
+
+/* ---- serving ---------------------------------------------------------------------- */
 
 /* Opens a pool of pool_size connections to dsn and applies schema's migrations (under
  * their advisory lock). Returns 0 and *out, or a code after logging why (the pool is

@@ -37,44 +37,13 @@
 #define PAGE_SIZE_MAX 100
 #define QUERY_MAX_BYTES 200
 #define CODE_MAX_BYTES 64
+#define DB "the catalog database"
 
 typedef Yiwang__Catalog__V1__Item Item;
 typedef Yiwang__Catalog__V1__ItemSummary ItemSummary;
 
 /* ---- small helpers --------------------------------------------------------------- */
 
-static char *col_str(yw_arena *a, PGresult *r, int row, int col) {
-  return yw_arena_strndup(a, PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col));
-}
-
-static long long col_ll(PGresult *r, int row, int col) {
-  return strtoll(PQgetvalue(r, row, col), NULL, 10);
-}
-
-static int col_bool(PGresult *r, int row, int col) { return PQgetvalue(r, row, col)[0] == 't'; }
-
-/* Database text ("city", "ADMINISTRATIVE_LICENSE") to the enum value of desc. */
-static int enum_from_db(const ProtobufCEnumDescriptor *desc, const char *text) {
-  char upper[64];
-  size_t n = strlen(text);
-  if (n >= sizeof upper) return 0;
-  for (size_t i = 0; i <= n; i++) upper[i] = (char)toupper((unsigned char)text[i]);
-  const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value_by_name(desc, upper);
-  return v != NULL ? v->value : 0;
-}
-
-/* Enum value to its name (upper case) or, when lower is set, the lower-case name used
- * by the database for levels and statuses. Returns NULL for the unspecified value. */
-static const char *enum_to_db(yw_arena *a, const ProtobufCEnumDescriptor *desc, int value,
-                              int lower) {
-  if (value == 0) return NULL;
-  const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(desc, value);
-  if (v == NULL) return NULL;
-  char *s = yw_arena_strndup(a, v->name, (size_t)-1);
-  if (s != NULL && lower)
-    for (char *p = s; *p != '\0'; p++) *p = (char)tolower((unsigned char)*p);
-  return s;
-}
 
 static int check_code(yw_rpc_call *call, const char *field, const char *value) {
   size_t n = strlen(value);
@@ -87,14 +56,6 @@ static int check_code(yw_rpc_call *call, const char *field, const char *value) {
                               field);
   }
   return 0;
-}
-
-static PGconn *acquire(yw_rpc_call *call, catalog_ctx *ctx) {
-  return yw_service_db(call, ctx->pool, ctx->db_wait_ms);
-}
-
-static int db_fail(yw_rpc_call *call, int rc, const yw_pg_error *err) {
-  return yw_service_db_fail(call, rc, err);
 }
 
 /* ---- cache ----------------------------------------------------------------------- */
@@ -161,59 +122,6 @@ static void cache_clear(catalog_ctx *ctx, const char *request_id) {
            "Redis unreachable: cached answers may be stale until they expire");
 }
 
-/* FNV-1a over the filters, so a page token cannot be replayed against another query. */
-static unsigned long long filters_hash(const char *const *parts, size_t n) {
-  unsigned long long h = 1469598103934665603ULL;
-  for (size_t i = 0; i < n; i++) {
-    for (const unsigned char *p = (const unsigned char *)parts[i]; *p != '\0'; p++) {
-      h ^= *p;
-      h *= 1099511628211ULL;
-    }
-    h ^= 0x1f;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static char *token_encode(yw_arena *a, const char *text) {
-  size_t n = strlen(text);
-  char *out = yw_arena_alloc(a, (n + 2) / 3 * 4 + 1);
-  if (out == NULL) return NULL;
-  size_t o = 0;
-  for (size_t i = 0; i < n; i += 3) {
-    unsigned v = (unsigned)(unsigned char)text[i] << 16;
-    if (i + 1 < n) v |= (unsigned)(unsigned char)text[i + 1] << 8;
-    if (i + 2 < n) v |= (unsigned char)text[i + 2];
-    out[o++] = b64url[(v >> 18) & 63];
-    out[o++] = b64url[(v >> 12) & 63];
-    if (i + 1 < n) out[o++] = b64url[(v >> 6) & 63];
-    if (i + 2 < n) out[o++] = b64url[v & 63];
-  }
-  out[o] = '\0';
-  return out;
-}
-
-static int token_decode(const char *tok, char *out, size_t size) {
-  size_t n = strlen(tok), o = 0;
-  unsigned v = 0;
-  int bits = 0;
-  for (size_t i = 0; i < n; i++) {
-    const char *p = strchr(b64url, tok[i]);
-    if (p == NULL || tok[i] == '\0') return YW_EINVAL;
-    v = (v << 6) | (unsigned)(p - b64url);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      if (o + 1 >= size) return YW_EINVAL;
-      out[o++] = (char)((v >> bits) & 0xff);
-    }
-  }
-  out[o] = '\0';
-  return 0;
-}
-
 /* ---- ListItems ------------------------------------------------------------------- */
 
 static const char SEARCH_SQL[] =
@@ -269,40 +177,36 @@ static int list_items(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufC
 
   if (strlen(req->q) > QUERY_MAX_BYTES)
     return yw_rpc_call_fail(call, YW_EINVAL, "q is longer than %d bytes", QUERY_MAX_BYTES);
-  if (req->page_size < 0 || req->page_size > PAGE_SIZE_MAX)
-    return yw_rpc_call_fail(call, YW_EINVAL, "pageSize must be between 0 and %d", PAGE_SIZE_MAX);
   int rc;
   if ((rc = check_code(call, "department", req->department)) != 0) return rc;
   if ((rc = check_code(call, "region", req->region)) != 0) return rc;
   if ((rc = check_code(call, "topic", req->topic)) != 0) return rc;
   const char *level = "";
   if (req->level != 0) {
-    level = enum_to_db(a, &yiwang__catalog__v1__region_level__descriptor, req->level, 1);
+    level = yw_enum_to_db(a, &yiwang__catalog__v1__region_level__descriptor, req->level, 1);
     if (level == NULL) return yw_rpc_call_fail(call, YW_EINVAL, "unknown level");
   }
   const char *type = "";
   if (req->type != 0) {
-    type = enum_to_db(a, &yiwang__catalog__v1__item_type__descriptor, req->type, 0);
+    type = yw_enum_to_db(a, &yiwang__catalog__v1__item_type__descriptor, req->type, 0);
     if (type == NULL) return yw_rpc_call_fail(call, YW_EINVAL, "unknown type");
   }
-  int page_size = req->page_size != 0 ? req->page_size : PAGE_SIZE_DEFAULT;
-
+  /* the cursor of a page is "rank|implementation code" of its last row */
   const char *filters[] = {req->q, req->department, req->region, level, type, req->topic};
-  unsigned long long fh = filters_hash(filters, 6);
+  yw_page page;
+  rc = yw_page_begin(call, req->page_size, req->page_token, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX,
+                     filters, 6, &page);
+  if (rc != 0) return rc;
+  int page_size = page.size;
   char after_code[CODE_MAX_BYTES + 1] = "";
   char after_rank[16] = "0";
-  if (req->page_token[0] != '\0') {
-    char tok[160];
-    unsigned long long th = 0;
+  if (page.has_cursor) {
     long rank = 0;
     int consumed = 0;
-    if (strlen(req->page_token) > 200 || token_decode(req->page_token, tok, sizeof tok) != 0 ||
-        sscanf(tok, "v1|%llx|%ld|%n", &th, &rank, &consumed) != 2 || consumed == 0 ||
-        strlen(tok + consumed) == 0 || strlen(tok + consumed) > CODE_MAX_BYTES)
+    if (sscanf(page.cursor, "%ld|%n", &rank, &consumed) != 1 || consumed == 0 ||
+        page.cursor[consumed] == '\0' || strlen(page.cursor + consumed) > CODE_MAX_BYTES)
       return yw_rpc_call_fail(call, YW_EINVAL, "pageToken is not valid");
-    if (th != fh)
-      return yw_rpc_call_fail(call, YW_EINVAL, "pageToken belongs to another query");
-    snprintf(after_code, sizeof after_code, "%s", tok + consumed);
+    snprintf(after_code, sizeof after_code, "%s", page.cursor + consumed);
     snprintf(after_rank, sizeof after_rank, "%ld", rank);
   }
   char limit[16];
@@ -325,15 +229,11 @@ static int list_items(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufC
   }
   yw_rpc_call_add_trailer(call, "x-cache", "miss");
 
-  PGconn *conn = acquire(call, ctx);
-  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "the catalog database is busy");
   const char *params[] = {req->q, req->department, req->region, level, type, req->topic,
                           after_code, after_rank, limit};
   PGresult *r = NULL;
-  yw_pg_error err;
-  rc = yw_pg_query(conn, SEARCH_SQL, 9, params, &r, &err);
-  yw_pg_pool_release(ctx->pool, conn);
-  if (rc != 0) return db_fail(call, rc, &err);
+  rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB, SEARCH_SQL, 9, params, &r);
+  if (rc != 0) return rc;
 
   Yiwang__Catalog__V1__ListItemsResponse *resp = yw_arena_alloc(a, sizeof *resp);
   if (resp == NULL) goto nomem;
@@ -346,29 +246,28 @@ static int list_items(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufC
     ItemSummary *s = yw_arena_alloc(a, sizeof *s);
     if (s == NULL) goto nomem;
     yiwang__catalog__v1__item_summary__init(s);
-    s->impl_code = col_str(a, r, i, 0);
-    s->basic_code = col_str(a, r, i, 1);
-    s->name = col_str(a, r, i, 2);
-    s->type = enum_from_db(&yiwang__catalog__v1__item_type__descriptor, PQgetvalue(r, i, 3));
-    s->department_code = col_str(a, r, i, 4);
-    s->department_name = col_str(a, r, i, 5);
-    s->region_code = col_str(a, r, i, 6);
-    s->level = enum_from_db(&yiwang__catalog__v1__region_level__descriptor, PQgetvalue(r, i, 7));
+    s->impl_code = yw_col_str(a, r, i, 0);
+    s->basic_code = yw_col_str(a, r, i, 1);
+    s->name = yw_col_str(a, r, i, 2);
+    s->type = yw_enum_from_db(&yiwang__catalog__v1__item_type__descriptor, PQgetvalue(r, i, 3));
+    s->department_code = yw_col_str(a, r, i, 4);
+    s->department_name = yw_col_str(a, r, i, 5);
+    s->region_code = yw_col_str(a, r, i, 6);
+    s->level = yw_enum_from_db(&yiwang__catalog__v1__region_level__descriptor, PQgetvalue(r, i, 7));
     s->processing_kind =
-        enum_from_db(&yiwang__catalog__v1__processing_kind__descriptor, PQgetvalue(r, i, 8));
-    s->promised_limit_days = (int32_t)col_ll(r, i, 9);
-    s->online_depth = (int32_t)col_ll(r, i, 10);
-    s->fee_required = col_bool(r, i, 11);
+        yw_enum_from_db(&yiwang__catalog__v1__processing_kind__descriptor, PQgetvalue(r, i, 8));
+    s->promised_limit_days = (int32_t)yw_col_ll(r, i, 9);
+    s->online_depth = (int32_t)yw_col_ll(r, i, 10);
+    s->fee_required = yw_col_bool(r, i, 11);
     if (s->impl_code == NULL || s->name == NULL || s->department_name == NULL) goto nomem;
     resp->items[i] = s;
   }
   resp->n_items = (size_t)n;
-  if (rows > 0) resp->total_size = (int32_t)col_ll(r, 0, 13);
+  if (rows > 0) resp->total_size = (int32_t)yw_col_ll(r, 0, 13);
   if (rows > page_size) {
-    char tok[160];
-    snprintf(tok, sizeof tok, "v1|%llx|%s|%s", fh, PQgetvalue(r, n - 1, 12),
-             PQgetvalue(r, n - 1, 0));
-    resp->next_page_token = token_encode(a, tok);
+    char cursor[CODE_MAX_BYTES + 24];
+    snprintf(cursor, sizeof cursor, "%s|%s", PQgetvalue(r, n - 1, 12), PQgetvalue(r, n - 1, 0));
+    resp->next_page_token = yw_page_token(a, &page, cursor);
     if (resp->next_page_token == NULL) goto nomem;
   }
   PQclear(r);
@@ -451,31 +350,31 @@ static int load_item(PGconn *conn, yw_arena *a, const char *code, Item **out, yw
   yiwang__catalog__v1__item__init(it);
   yiwang__catalog__v1__fee__init(fee);
   const char *id = yw_arena_strndup(a, PQgetvalue(r, 0, 0), (size_t)-1);
-  it->basic_code = col_str(a, r, 0, 1);
-  it->impl_code = col_str(a, r, 0, 2);
-  it->name = col_str(a, r, 0, 3);
-  it->type = enum_from_db(&yiwang__catalog__v1__item_type__descriptor, PQgetvalue(r, 0, 4));
-  it->department_code = col_str(a, r, 0, 5);
-  it->department_name = col_str(a, r, 0, 6);
-  it->region_code = col_str(a, r, 0, 7);
-  it->region_name = col_str(a, r, 0, 8);
-  it->level = enum_from_db(&yiwang__catalog__v1__region_level__descriptor, PQgetvalue(r, 0, 9));
-  it->legal_basis = col_str(a, r, 0, 10);
-  it->conditions = col_str(a, r, 0, 11);
-  fee->required = col_bool(r, 0, 12);
-  fee->amount_fen = col_ll(r, 0, 13);
-  fee->basis = col_str(a, r, 0, 14);
+  it->basic_code = yw_col_str(a, r, 0, 1);
+  it->impl_code = yw_col_str(a, r, 0, 2);
+  it->name = yw_col_str(a, r, 0, 3);
+  it->type = yw_enum_from_db(&yiwang__catalog__v1__item_type__descriptor, PQgetvalue(r, 0, 4));
+  it->department_code = yw_col_str(a, r, 0, 5);
+  it->department_name = yw_col_str(a, r, 0, 6);
+  it->region_code = yw_col_str(a, r, 0, 7);
+  it->region_name = yw_col_str(a, r, 0, 8);
+  it->level = yw_enum_from_db(&yiwang__catalog__v1__region_level__descriptor, PQgetvalue(r, 0, 9));
+  it->legal_basis = yw_col_str(a, r, 0, 10);
+  it->conditions = yw_col_str(a, r, 0, 11);
+  fee->required = yw_col_bool(r, 0, 12);
+  fee->amount_fen = yw_col_ll(r, 0, 13);
+  fee->basis = yw_col_str(a, r, 0, 14);
   it->fee = fee;
-  it->legal_limit_days = (int32_t)col_ll(r, 0, 15);
-  it->promised_limit_days = (int32_t)col_ll(r, 0, 16);
+  it->legal_limit_days = (int32_t)yw_col_ll(r, 0, 15);
+  it->promised_limit_days = (int32_t)yw_col_ll(r, 0, 16);
   it->processing_kind =
-      enum_from_db(&yiwang__catalog__v1__processing_kind__descriptor, PQgetvalue(r, 0, 17));
-  it->online_depth = (int32_t)col_ll(r, 0, 18);
+      yw_enum_from_db(&yiwang__catalog__v1__processing_kind__descriptor, PQgetvalue(r, 0, 17));
+  it->online_depth = (int32_t)yw_col_ll(r, 0, 18);
   rc = parse_channels(a, PQgetvalue(r, 0, 19), it);
-  it->consult_phone = col_str(a, r, 0, 20);
-  it->version = (int32_t)col_ll(r, 0, 21);
-  it->status = enum_from_db(&yiwang__catalog__v1__item_status__descriptor, PQgetvalue(r, 0, 22));
-  it->updated_at = col_str(a, r, 0, 23);
+  it->consult_phone = yw_col_str(a, r, 0, 20);
+  it->version = (int32_t)yw_col_ll(r, 0, 21);
+  it->status = yw_enum_from_db(&yiwang__catalog__v1__item_status__descriptor, PQgetvalue(r, 0, 22));
+  it->updated_at = yw_col_str(a, r, 0, 23);
   PQclear(r);
   if (rc != 0) return rc;
   if (id == NULL || it->updated_at == NULL || fee->basis == NULL) return YW_ENOMEM;
@@ -489,12 +388,12 @@ static int load_item(PGconn *conn, yw_arena *a, const char *code, Item **out, yw
     Yiwang__Catalog__V1__Material *m = yw_arena_alloc(a, sizeof *m);
     if (m == NULL) break;
     yiwang__catalog__v1__material__init(m);
-    m->name = col_str(a, r, i, 0);
-    m->form = enum_from_db(&yiwang__catalog__v1__material_form__descriptor, PQgetvalue(r, i, 1));
-    m->copies = (int32_t)col_ll(r, i, 2);
-    m->required = col_bool(r, i, 3);
-    m->license_replaceable = col_bool(r, i, 4);
-    m->note = col_str(a, r, i, 5);
+    m->name = yw_col_str(a, r, i, 0);
+    m->form = yw_enum_from_db(&yiwang__catalog__v1__material_form__descriptor, PQgetvalue(r, i, 1));
+    m->copies = (int32_t)yw_col_ll(r, i, 2);
+    m->required = yw_col_bool(r, i, 3);
+    m->license_replaceable = yw_col_bool(r, i, 4);
+    m->note = yw_col_str(a, r, i, 5);
     if (m->name == NULL || m->note == NULL) break;
     it->materials[it->n_materials++] = m;
   }
@@ -509,9 +408,9 @@ static int load_item(PGconn *conn, yw_arena *a, const char *code, Item **out, yw
     Yiwang__Catalog__V1__ProcessStep *s = yw_arena_alloc(a, sizeof *s);
     if (s == NULL) break;
     yiwang__catalog__v1__process_step__init(s);
-    s->seq = (int32_t)col_ll(r, i, 0);
-    s->name = col_str(a, r, i, 1);
-    s->description = col_str(a, r, i, 2);
+    s->seq = (int32_t)yw_col_ll(r, i, 0);
+    s->name = yw_col_str(a, r, i, 1);
+    s->description = yw_col_str(a, r, i, 2);
     if (s->name == NULL || s->description == NULL) break;
     it->steps[it->n_steps++] = s;
   }
@@ -523,7 +422,7 @@ static int load_item(PGconn *conn, yw_arena *a, const char *code, Item **out, yw
   n = PQntuples(r);
   it->topics = yw_arena_calloc(a, (size_t)n + 1, sizeof *it->topics);
   for (int i = 0; it->topics != NULL && i < n; i++) {
-    it->topics[i] = col_str(a, r, i, 0);
+    it->topics[i] = yw_col_str(a, r, i, 0);
     if (it->topics[i] == NULL) break;
     it->n_topics++;
   }
@@ -531,6 +430,19 @@ static int load_item(PGconn *conn, yw_arena *a, const char *code, Item **out, yw
   if ((int)it->n_topics != n) return YW_ENOMEM;
   *out = it;
   return 0;
+}
+
+/* The item and its lists, read in one transaction. */
+struct get_item_work {
+  const char *code;
+  Item *item;
+};
+
+static int get_item_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
+  struct get_item_work *w = arg;
+  int rc = load_item(conn, yw_rpc_call_arena(call), w->code, &w->item, err);
+  if (rc == YW_ENOTFOUND) return yw_rpc_call_fail(call, rc, "no item with code %s", w->code);
+  return rc;
 }
 
 static int get_item(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
@@ -548,15 +460,10 @@ static int get_item(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMe
     return 0;
   }
   yw_rpc_call_add_trailer(call, "x-cache", "miss");
-  PGconn *conn = acquire(call, ctx);
-  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "the catalog database is busy");
-  Item *it = NULL;
-  yw_pg_error err;
-  rc = load_item(conn, yw_rpc_call_arena(call), req->code, &it, &err);
-  yw_pg_pool_release(ctx->pool, conn);
-  if (rc == YW_ENOTFOUND) return yw_rpc_call_fail(call, rc, "no item with code %s", req->code);
-  if (rc == YW_ENOMEM) return rc;
-  if (rc != 0) return db_fail(call, rc, &err);
+  struct get_item_work w = {req->code, NULL};
+  rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, get_item_tx, &w);
+  if (rc != 0) return rc;
+  Item *it = w.item;
   cache_put(ctx, "item", req->code, strlen(req->code), &it->base);
   *out = &it->base;
   return 0;
@@ -579,14 +486,10 @@ static int list_departments(yw_rpc_call *call, const ProtobufCMessage *reqm,
   yw_arena *a = yw_rpc_call_arena(call);
   int rc = check_code(call, "region", req->region);
   if (rc != 0) return rc;
-  PGconn *conn = acquire(call, ctx);
-  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "the catalog database is busy");
   const char *params[] = {req->region};
   PGresult *r = NULL;
-  yw_pg_error err;
-  rc = yw_pg_query(conn, DEPARTMENTS_SQL, 1, params, &r, &err);
-  yw_pg_pool_release(ctx->pool, conn);
-  if (rc != 0) return db_fail(call, rc, &err);
+  rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB, DEPARTMENTS_SQL, 1, params, &r);
+  if (rc != 0) return rc;
   Yiwang__Catalog__V1__ListDepartmentsResponse *resp = yw_arena_alloc(a, sizeof *resp);
   int n = PQntuples(r);
   if (resp != NULL) {
@@ -597,11 +500,11 @@ static int list_departments(yw_rpc_call *call, const ProtobufCMessage *reqm,
     Yiwang__Catalog__V1__Department *d = yw_arena_alloc(a, sizeof *d);
     if (d == NULL) break;
     yiwang__catalog__v1__department__init(d);
-    d->code = col_str(a, r, i, 0);
-    d->name = col_str(a, r, i, 1);
-    d->region_code = col_str(a, r, i, 2);
-    d->phone = col_str(a, r, i, 3);
-    d->item_count = (int32_t)col_ll(r, i, 4);
+    d->code = yw_col_str(a, r, i, 0);
+    d->name = yw_col_str(a, r, i, 1);
+    d->region_code = yw_col_str(a, r, i, 2);
+    d->phone = yw_col_str(a, r, i, 3);
+    d->item_count = (int32_t)yw_col_ll(r, i, 4);
     if (d->code == NULL || d->name == NULL || d->region_code == NULL || d->phone == NULL) break;
     resp->departments[resp->n_departments++] = d;
   }
@@ -625,17 +528,13 @@ static int list_regions(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobu
   if (rc != 0) return rc;
   const char *level = "";
   if (req->level != 0) {
-    level = enum_to_db(a, &yiwang__catalog__v1__region_level__descriptor, req->level, 1);
+    level = yw_enum_to_db(a, &yiwang__catalog__v1__region_level__descriptor, req->level, 1);
     if (level == NULL) return yw_rpc_call_fail(call, YW_EINVAL, "unknown level");
   }
-  PGconn *conn = acquire(call, ctx);
-  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "the catalog database is busy");
   const char *params[] = {level, req->parent};
   PGresult *r = NULL;
-  yw_pg_error err;
-  rc = yw_pg_query(conn, REGIONS_SQL, 2, params, &r, &err);
-  yw_pg_pool_release(ctx->pool, conn);
-  if (rc != 0) return db_fail(call, rc, &err);
+  rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB, REGIONS_SQL, 2, params, &r);
+  if (rc != 0) return rc;
   Yiwang__Catalog__V1__ListRegionsResponse *resp = yw_arena_alloc(a, sizeof *resp);
   int n = PQntuples(r);
   if (resp != NULL) {
@@ -646,10 +545,10 @@ static int list_regions(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobu
     Yiwang__Catalog__V1__Region *g = yw_arena_alloc(a, sizeof *g);
     if (g == NULL) break;
     yiwang__catalog__v1__region__init(g);
-    g->code = col_str(a, r, i, 0);
-    g->name = col_str(a, r, i, 1);
-    g->level = enum_from_db(&yiwang__catalog__v1__region_level__descriptor, PQgetvalue(r, i, 2));
-    g->parent_code = col_str(a, r, i, 3);
+    g->code = yw_col_str(a, r, i, 0);
+    g->name = yw_col_str(a, r, i, 1);
+    g->level = yw_enum_from_db(&yiwang__catalog__v1__region_level__descriptor, PQgetvalue(r, i, 2));
+    g->parent_code = yw_col_str(a, r, i, 3);
     if (g->code == NULL || g->name == NULL || g->parent_code == NULL) break;
     resp->regions[resp->n_regions++] = g;
   }
@@ -673,14 +572,10 @@ static int list_topics(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
   if (req->audience[0] != '\0' && strcmp(req->audience, "person") != 0 &&
       strcmp(req->audience, "company") != 0)
     return yw_rpc_call_fail(call, YW_EINVAL, "audience must be person or company");
-  PGconn *conn = acquire(call, ctx);
-  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "the catalog database is busy");
   const char *params[] = {req->audience};
   PGresult *r = NULL;
-  yw_pg_error err;
-  int rc = yw_pg_query(conn, TOPICS_LIST_SQL, 1, params, &r, &err);
-  yw_pg_pool_release(ctx->pool, conn);
-  if (rc != 0) return db_fail(call, rc, &err);
+  int rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB, TOPICS_LIST_SQL, 1, params, &r);
+  if (rc != 0) return rc;
   Yiwang__Catalog__V1__ListTopicsResponse *resp = yw_arena_alloc(a, sizeof *resp);
   int n = PQntuples(r);
   if (resp != NULL) {
@@ -691,10 +586,10 @@ static int list_topics(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
     Yiwang__Catalog__V1__Topic *t = yw_arena_alloc(a, sizeof *t);
     if (t == NULL) break;
     yiwang__catalog__v1__topic__init(t);
-    t->code = col_str(a, r, i, 0);
-    t->name = col_str(a, r, i, 1);
-    t->audience = col_str(a, r, i, 2);
-    t->item_count = (int32_t)col_ll(r, i, 3);
+    t->code = yw_col_str(a, r, i, 0);
+    t->name = yw_col_str(a, r, i, 1);
+    t->audience = yw_col_str(a, r, i, 2);
+    t->item_count = (int32_t)yw_col_ll(r, i, 3);
     if (t->code == NULL || t->name == NULL || t->audience == NULL) break;
     resp->topics[resp->n_topics++] = t;
   }
@@ -806,7 +701,7 @@ static int upsert_children(PGconn *conn, yw_arena *a, const char *id, const Item
     snprintf(seq, sizeof seq, "%zu", i + 1);
     snprintf(copies, sizeof copies, "%d", m->copies);
     const char *p[] = {id, seq, m->name,
-                       enum_to_db(a, &yiwang__catalog__v1__material_form__descriptor, m->form, 0),
+                       yw_enum_to_db(a, &yiwang__catalog__v1__material_form__descriptor, m->form, 0),
                        copies, m->required ? "true" : "false",
                        m->license_replaceable ? "true" : "false", m->note};
     rc = yw_pg_query(conn,
@@ -834,6 +729,62 @@ static int upsert_children(PGconn *conn, yw_arena *a, const char *id, const Item
   return rc;
 }
 
+/* The write of UpsertItem, in one transaction: the region checked, the item and its
+ * lists written, the audit record, and the item read back as it is now. */
+struct upsert_work {
+  const yw_caller *caller;
+  const Item *it;
+  const char *text[9]; /* type, level, kind, status, channels, fee, legal, promised, depth */
+  Item *saved;
+};
+
+static int upsert_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
+  struct upsert_work *w = arg;
+  const Item *it = w->it;
+  const char *const *t = w->text;
+  yw_arena *a = yw_rpc_call_arena(call);
+  PGresult *r = NULL;
+  const char *pr[] = {it->region_code};
+  int rc = yw_pg_query(conn, REGION_LEVEL_SQL, 1, pr, &r, err);
+  if (rc != 0) return rc;
+  if (PQntuples(r) == 0) {
+    PQclear(r);
+    return yw_rpc_call_fail(call, YW_EPRECOND, "no region with code %s", it->region_code);
+  }
+  if (strcmp(PQgetvalue(r, 0, 0), t[1]) != 0) {
+    rc = yw_rpc_call_fail(call, YW_EINVAL, "region %s is a %s, not a %s", it->region_code,
+                          PQgetvalue(r, 0, 0), t[1]);
+    PQclear(r);
+    return rc;
+  }
+  PQclear(r);
+  const char *p[] = {it->basic_code, it->impl_code, it->name, t[0], it->department_code,
+                     it->region_code, t[1], it->legal_basis, it->conditions,
+                     it->fee != NULL && it->fee->required ? "true" : "false", t[5],
+                     it->fee != NULL ? it->fee->basis : "", t[6], t[7], t[2], t[8],
+                     t[4], it->consult_phone, t[3]};
+  rc = yw_pg_query(conn, UPSERT_SQL, 19, p, &r, err);
+  if (rc != 0) return rc;
+  char *id = yw_col_str(a, r, 0, 0);
+  PQclear(r);
+  if (id == NULL) return YW_ENOMEM;
+  rc = upsert_children(conn, a, id, it, err);
+  if (rc != 0) return rc;
+  const char *pa[] = {w->caller->subject, w->caller->department, it->impl_code,
+                      yw_rpc_call_request_id(call), w->caller->ip};
+  rc = yw_pg_query(conn,
+                   "INSERT INTO catalog.audit_log (actor, department, action, target,"
+                   " request_id, source_ip) VALUES ($1, $2, 'item_upsert', $3, $4, $5)",
+                   5, pa, NULL, err);
+  if (rc != 0) return rc;
+  rc = load_item(conn, a, it->impl_code, &w->saved, err);
+  if (rc == YW_ENOTFOUND) { /* a draft is not readable by residents; answer what was written */
+    w->saved = (Item *)it;
+    rc = 0;
+  }
+  return rc;
+}
+
 static int upsert_item(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
                        void *data) {
   const Yiwang__Catalog__V1__UpsertItemRequest *req = (const void *)reqm;
@@ -842,11 +793,9 @@ static int upsert_item(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
   const Item *it = req->item;
   /* who writes: a platform administrator, or an administrator of the item's department */
   yw_caller caller;
-  int rc = yw_rpc_call_caller(call, &ctx->caller_keys, &caller);
+  int rc = yw_service_require_staff(call, &ctx->caller_keys, "platform_admin,dept_admin",
+                                    "editing items", &caller);
   if (rc != 0) return rc;
-  if (caller.kind != YW_CALLER_STAFF ||
-      !(yw_caller_has_role(&caller, "platform_admin") || yw_caller_has_role(&caller, "dept_admin")))
-    return yw_rpc_call_fail(call, YW_EPERM, "only department or platform administrators edit items");
   if (it == NULL) return yw_rpc_call_fail(call, YW_EINVAL, "item is required");
   if (!yw_caller_has_role(&caller, "platform_admin") &&
       strcmp(caller.department, it->department_code) != 0)
@@ -855,12 +804,12 @@ static int upsert_item(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
   rc = validate_item(call, it);
   if (rc != 0) return rc;
 
-  const char *type = enum_to_db(a, &yiwang__catalog__v1__item_type__descriptor, it->type, 0);
-  const char *level = enum_to_db(a, &yiwang__catalog__v1__region_level__descriptor, it->level, 1);
+  const char *type = yw_enum_to_db(a, &yiwang__catalog__v1__item_type__descriptor, it->type, 0);
+  const char *level = yw_enum_to_db(a, &yiwang__catalog__v1__region_level__descriptor, it->level, 1);
   const char *kind =
-      enum_to_db(a, &yiwang__catalog__v1__processing_kind__descriptor, it->processing_kind, 0);
+      yw_enum_to_db(a, &yiwang__catalog__v1__processing_kind__descriptor, it->processing_kind, 0);
   const char *status =
-      it->status != 0 ? enum_to_db(a, &yiwang__catalog__v1__item_status__descriptor, it->status, 1)
+      it->status != 0 ? yw_enum_to_db(a, &yiwang__catalog__v1__item_status__descriptor, it->status, 1)
                       : "draft";
   char *channels = channels_literal(a, it);
   if (type == NULL || level == NULL || kind == NULL || status == NULL)
@@ -873,62 +822,11 @@ static int upsert_item(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
   snprintf(promised, sizeof promised, "%d", it->promised_limit_days);
   snprintf(depth, sizeof depth, "%d", it->online_depth);
 
-  PGconn *conn = acquire(call, ctx);
-  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "the catalog database is busy");
-  yw_pg_error err;
-  memset(&err, 0, sizeof err);
-  PGresult *r = NULL;
-  int refused = 0; /* a rule of ours refused the write; its message is already set */
-  rc = yw_pg_begin(conn, &err);
-  if (rc == 0) {
-    const char *p[] = {it->region_code};
-    rc = yw_pg_query(conn, REGION_LEVEL_SQL, 1, p, &r, &err);
-    if (rc == 0 && PQntuples(r) == 0) {
-      rc = yw_rpc_call_fail(call, YW_EPRECOND, "no region with code %s", it->region_code);
-      refused = 1;
-    } else if (rc == 0 && strcmp(PQgetvalue(r, 0, 0), level) != 0) {
-      rc = yw_rpc_call_fail(call, YW_EINVAL, "region %s is a %s, not a %s", it->region_code,
-                            PQgetvalue(r, 0, 0), level);
-      refused = 1;
-    }
-    PQclear(r);
-    r = NULL;
-  }
-  char *id = NULL;
-  if (rc == 0) {
-    const char *p[] = {it->basic_code, it->impl_code, it->name, type, it->department_code,
-                       it->region_code, level, it->legal_basis, it->conditions,
-                       it->fee != NULL && it->fee->required ? "true" : "false", fee_amount,
-                       it->fee != NULL ? it->fee->basis : "", legal, promised, kind, depth,
-                       channels, it->consult_phone, status};
-    rc = yw_pg_query(conn, UPSERT_SQL, 19, p, &r, &err);
-    if (rc == 0) id = col_str(a, r, 0, 0);
-    PQclear(r);
-    if (rc == 0 && id == NULL) rc = YW_ENOMEM;
-  }
-  if (rc == 0) rc = upsert_children(conn, a, id, it, &err);
-  if (rc == 0) {
-    const char *p[] = {caller.subject, caller.department, it->impl_code,
-                       yw_rpc_call_request_id(call), caller.ip};
-    rc = yw_pg_query(conn,
-                     "INSERT INTO catalog.audit_log (actor, department, action, target,"
-                     " request_id, source_ip) VALUES ($1, $2, 'item_upsert', $3, $4, $5)",
-                     5, p, NULL, &err);
-  }
-  if (rc == 0) rc = yw_pg_commit(conn, &err);
-  Item *saved = NULL;
-  if (rc == 0) {
-    rc = load_item(conn, a, it->impl_code, &saved, &err);
-    if (rc == YW_ENOTFOUND) { /* a draft is not readable by residents; answer what was written */
-      saved = (Item *)it;
-      rc = 0;
-    }
-  } else {
-    yw_pg_rollback(conn);
-  }
-  yw_pg_pool_release(ctx->pool, conn);
-  if (rc == YW_ENOMEM || (rc != 0 && refused)) return rc;
-  if (rc != 0) return db_fail(call, rc, &err);
+  struct upsert_work w = {&caller, it, {type, level, kind, status, channels, fee_amount, legal,
+                                          promised, depth}, NULL};
+  rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, upsert_tx, &w);
+  if (rc != 0) return rc;
+  Item *saved = w.saved;
   cache_clear(ctx, yw_rpc_call_request_id(call));
   yw_log(YW_LOG_INFO, "catalog.item_saved", yw_rpc_call_request_id(call), "item %s saved by %s",
          it->impl_code, caller.subject);
