@@ -4,7 +4,8 @@
  * Offers: yw_service_db, yw_service_db_fail, yw_service_query, yw_service_tx,
  * yw_service_caller, yw_service_require_staff, yw_service_require_person,
  * yw_service_has_any_role, yw_col_str, yw_col_ll, yw_col_bool, yw_enum_from_db,
- * yw_enum_to_db, yw_page_begin, yw_page_token, yw_service_open_db, yw_service_serve.
+ * yw_enum_to_db, yw_page_begin, yw_page_token, yw_service_open_db, yw_service_serve,
+ * yw_service_start, yw_service_run, yw_service_stop.
  */
 #include "yw_service.h"
 
@@ -275,4 +276,141 @@ int yw_service_serve(const char *listen, const yw_service_limits *limits,
   yw_rpc_server_free(server);
   yw_log(YW_LOG_INFO, "server.stopped", NULL, "calls finished");
   return 0;
+}
+
+/* ---- a service's process ------------------------------------------------------------ */
+
+static void add_setting(yw_service_proc *p, const char *name, enum yw_cfg_type type,
+                        const char *def, long min, long max, const char *help, void *target) {
+  if (p->n_table_ < YW_SERVICE_MAX_SETTINGS)
+    p->table_[p->n_table_++] = (yw_cfg_entry){name, type, def, min, max, help, target};
+}
+
+static void build_settings(yw_service_proc *p) {
+  char upper[32];
+  size_t n = strlen(p->name);
+  if (n >= sizeof upper) n = sizeof upper - 1;
+  for (size_t i = 0; i < n; i++) upper[i] = (char)toupper((unsigned char)p->name[i]);
+  upper[n] = '\0';
+  static const char *const suffix[] = {"LISTEN", "THREADS", "QUEUE", "DB_POOL", "DB_WAIT_MS"};
+  for (size_t i = 0; i < 5; i++)
+    snprintf(p->names_[i], sizeof p->names_[i], "YW_%s_%s", upper, suffix[i]);
+  char *threads = p->defaults_[0], *queue = p->defaults_[1], *pool = p->defaults_[2];
+  snprintf(threads, 16, "%d", p->threads > 0 ? p->threads : 8);
+  snprintf(queue, 16, "%d", p->queue > 0 ? p->queue : 64);
+  snprintf(pool, 16, "%d", p->db_pool > 0 ? p->db_pool : 8);
+  p->n_table_ = 0;
+  add_setting(p, p->names_[0], YW_CFG_STR, p->listen, 0, 0, "gRPC listen address",
+              &p->listen_addr);
+  add_setting(p, p->names_[1], YW_CFG_INT, threads, 1, 256, "handler threads", &p->n_threads);
+  add_setting(p, p->names_[2], YW_CFG_INT, queue, 0, 100000,
+              "calls that may wait for a handler; past it calls are refused at once (429)",
+              &p->n_queue);
+  if (p->schema != NULL) {
+    add_setting(p, "YW_PG_DSN", YW_CFG_STR, "host=127.0.0.1 port=5432 dbname=yiwang user=yiwang",
+                0, 0, "libpq connection string", &p->pg_dsn);
+    add_setting(p, p->names_[3], YW_CFG_INT, pool, 1, 256, "PostgreSQL connections",
+                &p->n_db_pool);
+    add_setting(p, p->names_[4], YW_CFG_INT, "2000", 1, 60000,
+                "longest wait for a pooled connection", &p->db_wait_ms);
+  }
+  if (p->redis_timeout_ms > 0)
+    add_setting(p, "YW_REDIS_ADDR", YW_CFG_STR, "127.0.0.1:6379", 0, 0,
+                "Redis host:port, or Redis Cluster seeds a:p,b:p", &p->redis_addr);
+  add_setting(p, "YW_REDIS_PREFIX", YW_CFG_STR, "yw", 0, 0, "prefix of every Redis key",
+              &p->redis_prefix);
+  add_setting(p, "YW_CALLER_KEY", YW_CFG_STR, "", 0, 0,
+              "64 hex: verifies callers vouched for by the gateway", &p->caller_key);
+  add_setting(p, "YW_CALLER_KEY_PREVIOUS", YW_CFG_STR, "", 0, 0,
+              "64 hex: the caller key before YW_CALLER_KEY, still accepted while keys rotate; "
+              "empty: none",
+              &p->caller_key_previous);
+  add_setting(p, "YW_CALLER_WINDOW_S", YW_CFG_INT, "30", 1, 30,
+              "seconds a caller signed by the gateway stays valid (clock skew and queueing "
+              "included)",
+              &p->caller_window_s);
+  add_setting(p, "YW_LOG_LEVEL", YW_CFG_STR, "info", 0, 0, "debug, info, warn or error",
+              &p->log_level);
+  add_setting(p, "YW_TLS_CA", YW_CFG_STR, "", 0, 0,
+              "PEM CA certificate(s) that sign the gateway's client certificate; with "
+              "YW_TLS_CERT and YW_TLS_KEY the service serves mutual TLS only (all three, or "
+              "none for cleartext)",
+              &p->tls_ca);
+  add_setting(p, "YW_TLS_CERT", YW_CFG_STR, "", 0, 0,
+              "PEM certificate chain of this service (mutual TLS)", &p->tls_cert);
+  add_setting(p, "YW_TLS_KEY", YW_CFG_STR, "", 0, 0, "PEM private key of YW_TLS_CERT (mutual TLS)",
+              &p->tls_key);
+  for (size_t i = 0; i < p->n_settings; i++)
+    if (p->n_table_ < YW_SERVICE_MAX_SETTINGS) p->table_[p->n_table_++] = p->settings[i];
+}
+
+static int usage(yw_service_proc *p, int rc) {
+  fprintf(stderr, "usage: %s [--migrate-only]%s%s [--help]\nsettings (environment):\n",
+          p->program_, p->usage != NULL ? " " : "", p->usage != NULL ? p->usage : "");
+  yw_config_print(p->table_, p->n_table_, stderr);
+  return rc;
+}
+
+int yw_service_start(yw_service_proc *p, int argc, char **argv) {
+  snprintf(p->program_, sizeof p->program_, "yw-%s", p->name);
+  if (p->n_settings > YW_SERVICE_MAX_SETTINGS - 16) {
+    fprintf(stderr, "%s: more than %d settings of its own\n", p->program_,
+            YW_SERVICE_MAX_SETTINGS - 16);
+    return 2;
+  }
+  build_settings(p);
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--migrate-only") == 0 && p->schema != NULL) p->migrate_only = 1;
+    else if (strcmp(argv[i], "--help") == 0) return usage(p, 0);
+    else if (!p->keep_args) return usage(p, 2);
+  }
+  yw_rpc_block_signals();
+  char err[256];
+  if (yw_config_load(p->table_, p->n_table_, err, sizeof err) != 0) {
+    fprintf(stderr, "%s: %s\n", p->program_, err);
+    return 2;
+  }
+  int level = yw_log_level_parse(p->log_level);
+  yw_log_init(p->program_, level >= 0 ? (enum yw_log_level)level : YW_LOG_INFO);
+  p->tls_on = yw_rpc_tls_from_settings(&p->tls, p->tls_ca, p->tls_cert, p->tls_key, NULL, err,
+                                       sizeof err);
+  if (p->tls_on < 0) {
+    fprintf(stderr, "%s: %s\n", p->program_, err);
+    return 2;
+  }
+  if (yw_caller_keys_from_hex(&p->caller_keys, p->caller_key, p->caller_key_previous,
+                              (int)p->caller_window_s) != 0) {
+    fprintf(stderr, "%s: YW_CALLER_KEY (shared with the gateway) and YW_CALLER_KEY_PREVIOUS, "
+                    "when set, must be 64 hex characters\n",
+            p->program_);
+    return 2;
+  }
+  if (p->schema != NULL && yw_service_open_db(p->pg_dsn, (int)p->n_db_pool, p->schema,
+                                              p->migrations, p->n_migrations, &p->pool) != 0)
+    return 1;
+  if (p->migrate_only) {
+    yw_service_stop(p);
+    return 0;
+  }
+  if (p->redis_timeout_ms > 0 &&
+      yw_redis_open(p->redis_addr, p->redis_timeout_ms, (int)p->n_threads, &p->redis) ==
+          YW_EUNAVAIL)
+    yw_log(YW_LOG_WARN, "redis.unavailable", NULL, "%s: %s until it is back", p->redis_addr,
+           p->redis_use != NULL ? p->redis_use : "serving without it");
+  return YW_SERVICE_SERVE;
+}
+
+void yw_service_stop(yw_service_proc *p) {
+  yw_redis_free(p->redis);
+  p->redis = NULL;
+  yw_pg_pool_free(p->pool);
+  p->pool = NULL;
+}
+
+int yw_service_run(yw_service_proc *p, const yw_rpc_service *svc) {
+  yw_service_limits limits = {(int)p->n_threads, (int)p->n_queue, p->pool,
+                              p->tls_on ? &p->tls : NULL};
+  int rc = yw_service_serve(p->listen_addr, &limits, svc);
+  yw_service_stop(p);
+  return rc == 0 ? 0 : 1;
 }

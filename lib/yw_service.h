@@ -13,7 +13,9 @@
 
 #include "yw_arena.h"
 #include "yw_caller.h"
+#include "yw_config.h"
 #include "yw_pg.h"
+#include "yw_redis.h"
 #include "yw_rpc.h"
 
 /* A pooled connection, waiting at most wait_ms and never past the caller's deadline,
@@ -111,6 +113,78 @@ int yw_page_begin(yw_rpc_call *call, int32_t page_size, const char *page_token, 
  * parses back from page->cursor); allocated in a. NULL on ENOMEM or a cursor over
  * YW_PAGE_CURSOR_MAX bytes. */
 char *yw_page_token(yw_arena *a, const yw_page *page, const char *cursor);
+
+/* ---- a service's process ------------------------------------------------------------ */
+
+/*
+ * What every service's main() does, once: the settings every service has, --help and
+ * --migrate-only, the log, mutual TLS, the caller keys, the database pool with the
+ * service's migrations, Redis, and serving until a signal. A service's main fills the
+ * first part of a yw_service_proc (name, defaults, its own settings), calls
+ * yw_service_start, builds its context from the filled part, and calls yw_service_run:
+ *
+ *   static yw_service_proc proc = {.name = "catalog", .listen = "127.0.0.1:50052",
+ *       .schema = "catalog", .settings = own, .n_settings = N};
+ *   int rc = yw_service_start(&proc, argc, argv);
+ *   if (rc != YW_SERVICE_SERVE) return rc;
+ *   ... ctx.pool = proc.pool; ctx.redis = proc.redis; ctx.caller_keys = proc.caller_keys;
+ *   return yw_service_run(&proc, &svc);
+ *
+ * Settings every service has (NAME is the upper-cased name): YW_NAME_LISTEN,
+ * YW_NAME_THREADS, YW_NAME_QUEUE, YW_NAME_DB_POOL, YW_NAME_DB_WAIT_MS, YW_PG_DSN,
+ * YW_REDIS_ADDR, YW_REDIS_PREFIX, YW_CALLER_KEY, YW_CALLER_KEY_PREVIOUS,
+ * YW_CALLER_WINDOW_S, YW_LOG_LEVEL, YW_TLS_CA, YW_TLS_CERT, YW_TLS_KEY.
+ */
+#define YW_SERVICE_SERVE (-1000) /* yw_service_start: go on and serve */
+#define YW_SERVICE_MAX_SETTINGS 64
+
+typedef struct yw_service_proc {
+  /* given by the service */
+  const char *name;          /* "catalog": the process is yw-catalog, settings YW_CATALOG_* */
+  const char *listen;        /* the default listen address ("127.0.0.1:50052") */
+  int threads, queue, db_pool; /* defaults; 0: 8, 64, 8 */
+  const char *schema;        /* the database schema whose migrations apply; NULL: no database */
+  const struct yw_embedded_file *migrations;
+  unsigned n_migrations;
+  int redis_timeout_ms;      /* 0: no Redis; else each command's deadline */
+  const char *redis_use;     /* what Redis is for, said in the log when it is unreachable */
+  const yw_cfg_entry *settings; /* the service's own settings, or NULL */
+  size_t n_settings;
+  const char *usage;         /* the service's own arguments, for --help ("[--create-staff U D R]") */
+  int keep_args;             /* 1: arguments past argv[0] other than --migrate-only and --help
+                              * are the service's own (it parses them); 0: they are refused */
+
+  /* filled by yw_service_start */
+  char *listen_addr, *pg_dsn, *redis_addr, *redis_prefix, *log_level;
+  char *caller_key, *caller_key_previous, *tls_ca, *tls_cert, *tls_key;
+  long n_threads, n_queue, n_db_pool, db_wait_ms, caller_window_s;
+  int migrate_only;
+  yw_caller_keys caller_keys;
+  yw_rpc_tls tls;
+  int tls_on;
+  yw_pg_pool *pool;          /* NULL without a schema */
+  yw_redis *redis;           /* NULL without redis_timeout_ms, or while it is unreachable */
+
+  /* private */
+  char program_[48];
+  char names_[5][64];
+  char defaults_[3][16];
+  yw_cfg_entry table_[YW_SERVICE_MAX_SETTINGS];
+  size_t n_table_;
+} yw_service_proc;
+
+/* Reads the arguments and the settings, starts the log, checks TLS files and caller keys,
+ * opens the database (applying the migrations) and Redis. Returns YW_SERVICE_SERVE, or
+ * the exit code for main: 0 after --help or --migrate-only, 2 for bad arguments or
+ * settings (said on stderr), 1 when the database cannot be had (logged). */
+int yw_service_start(yw_service_proc *p, int argc, char **argv);
+
+/* Serves svc until SIGINT or SIGTERM (yw_service_serve with the process's limits), then
+ * closes Redis and the pool. Returns the exit code for main. */
+int yw_service_run(yw_service_proc *p, const yw_rpc_service *svc);
+
+/* Closes what yw_service_start opened (for a process that ends without serving). */
+void yw_service_stop(yw_service_proc *p);
 
 /* ---- serving ---------------------------------------------------------------------- */
 
