@@ -8,7 +8,7 @@
  *
  * Offers: yw_key_from_hex, yw_id_card_valid, yw_uscc_valid, yw_phone_valid,
  * yw_mask_id_card, yw_mask_phone, yw_mask_name, yw_encrypt, yw_decrypt, yw_hmac_hex,
- * yw_sha256_hex, yw_secure_equal, yw_password_hash, yw_password_verify,
+ * yw_sha256_hex, yw_hex_encode, yw_hex_decode, yw_secure_equal, yw_password_hash, yw_password_verify,
  * yw_random_token, yw_random_digits.
  */
 #include "yw_crypto.h"
@@ -36,7 +36,7 @@ static int hexval(int c) {
   return -1;
 }
 
-static void to_hex(const uint8_t *in, size_t n, char *out) {
+void yw_hex_encode(const uint8_t *in, size_t n, char *out) {
   static const char digits[] = "0123456789abcdef";
   for (size_t i = 0; i < n; i++) {
     out[2 * i] = digits[in[i] >> 4];
@@ -44,6 +44,17 @@ static void to_hex(const uint8_t *in, size_t n, char *out) {
   }
   out[2 * n] = '\0';
 }
+
+int yw_hex_decode(const char *in, size_t n, uint8_t *out) {
+  if (n % 2 != 0) return YW_EINVAL;
+  for (size_t i = 0; i < n; i += 2) {
+    int hi = hexval((unsigned char)in[i]), lo = hexval((unsigned char)in[i + 1]);
+    if (hi < 0 || lo < 0) return YW_EINVAL;
+    out[i / 2] = (uint8_t)(hi << 4 | lo);
+  }
+  return 0;
+}
+
 
 static int from_hex(const char *hex, size_t n, uint8_t *out) {
   for (size_t i = 0; i < n; i++) {
@@ -171,7 +182,7 @@ int yw_encrypt(const uint8_t key[YW_KEY_BYTES], const char *plain, size_t len, c
   if (EVP_EncryptUpdate(ctx, raw + GCM_NONCE, &n, (const uint8_t *)plain, (int)len) != 1) goto out;
   if (EVP_EncryptFinal_ex(ctx, raw + GCM_NONCE + n, &n) != 1) goto out;
   if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, GCM_TAG, raw + GCM_NONCE + len) != 1) goto out;
-  to_hex(raw, raw_len, out);
+  yw_hex_encode(raw, raw_len, out);
   rc = 0;
 out:
   EVP_CIPHER_CTX_free(ctx);
@@ -215,14 +226,14 @@ void yw_hmac_hex(const uint8_t key[YW_KEY_BYTES], const void *data, size_t len, 
   uint8_t mac[32];
   unsigned int mlen = 0;
   HMAC(EVP_sha256(), key, YW_KEY_BYTES, data, len, mac, &mlen);
-  to_hex(mac, 32, out);
+  yw_hex_encode(mac, 32, out);
 }
 
 void yw_sha256_hex(const void *data, size_t len, char out[65]) {
   uint8_t md[32];
   unsigned int mlen = 0;
   EVP_Digest(data, len, md, &mlen, EVP_sha256(), NULL);
-  to_hex(md, 32, out);
+  yw_hex_encode(md, 32, out);
 }
 
 int yw_secure_equal(const char *a, const char *b) {

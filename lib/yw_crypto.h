@@ -73,6 +73,13 @@ void yw_hmac_hex(const uint8_t key[YW_KEY_BYTES], const void *data, size_t len, 
 /* SHA-256 of data as 64 hex characters + NUL (for storing tokens by hash). */
 void yw_sha256_hex(const void *data, size_t len, char out[65]);
 
+/* n bytes as 2n lower-case hex characters + NUL into out (2n+1 bytes). */
+void yw_hex_encode(const uint8_t *in, size_t n, char *out);
+
+/* n hex digits (either case) into n/2 bytes of out. Returns 0, or YW_EINVAL when n is odd
+ * or a character is not a hex digit. */
+int yw_hex_decode(const char *in, size_t n, uint8_t *out);
+
 /* Compares two NUL-terminated strings in time independent of where they differ.
  * Returns 1 when equal. */
 int yw_secure_equal(const char *a, const char *b);

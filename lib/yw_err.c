@@ -2,12 +2,13 @@
  * yw_err.c - descriptions of the project's error codes and the one place where codes
  * map to gRPC statuses and gRPC statuses map to HTTP statuses.
  *
- * Offers: yw_strerror, yw_err_to_grpc, yw_grpc_to_http, yw_grpc_status_name,
- * yw_http_to_grpc.
+ * Offers: yw_strerror, yw_err_to_grpc, yw_grpc_to_http, yw_grpc_reason_to_http,
+ * yw_grpc_status_name, yw_http_to_grpc.
  */
 #include "yw_err.h"
 
 #include <stddef.h>
+#include <string.h>
 
 const char *yw_strerror(int code) {
   switch (code) {
@@ -71,6 +72,13 @@ int yw_grpc_to_http(grpc_status_code status) {
   case GRPC_STATUS_DEADLINE_EXCEEDED: return 504;
   default: return 500;
   }
+}
+
+int yw_grpc_reason_to_http(grpc_status_code status, const char *reason) {
+  if (reason != NULL && status == GRPC_STATUS_INVALID_ARGUMENT &&
+      strcmp(reason, YW_REASON_IDEM_KEY_REUSED) == 0)
+    return 422; /* RFC 9110 Unprocessable Content, as the Idempotency-Key draft asks */
+  return yw_grpc_to_http(status);
 }
 
 const char *yw_grpc_status_name(grpc_status_code status) {

@@ -39,6 +39,18 @@ grpc_status_code yw_err_to_grpc(int code);
 /* Maps a gRPC status to the HTTP status of the gateway's JSON answer. */
 int yw_grpc_to_http(grpc_status_code status);
 
+/* A service that needs to say more than its gRPC status names a reason in this trailing
+ * metadata entry; the gateway maps status and reason together (yw_grpc_reason_to_http). */
+#define YW_REASON_TRAILER "error-reason"
+/* The Idempotency-Key was used before with another request: INVALID_ARGUMENT, HTTP 422. */
+#define YW_REASON_IDEM_KEY_REUSED "IDEMPOTENCY_KEY_REUSED"
+/* A request with the Idempotency-Key is still running: ABORTED, HTTP 409 (retry-after). */
+#define YW_REASON_IDEM_IN_PROGRESS "IDEMPOTENCY_IN_PROGRESS"
+
+/* The HTTP status of a gRPC status that came with reason (NULL or "": none): 422 for
+ * YW_REASON_IDEM_KEY_REUSED, yw_grpc_to_http(status) otherwise. */
+int yw_grpc_reason_to_http(grpc_status_code status, const char *reason);
+
 /* The canonical upper-case name of a gRPC status ("NOT_FOUND"); never NULL. */
 const char *yw_grpc_status_name(grpc_status_code status);
 

@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "yw_crypto.h"
 #include "yw_err.h"
 
 #define SCHEMA_MAX 48
@@ -55,11 +56,6 @@ static long long now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int schema_ok(const char *s) {
-  size_t n = s != NULL ? strlen(s) : 0;
-  return n > 0 && n <= SCHEMA_MAX && strspn(s, "abcdefghijklmnopqrstuvwxyz_") == n;
 }
 
 static int stream_ok(const char *s) {
@@ -98,47 +94,6 @@ static void set_err(yw_pg_error *err, const char *msg) {
   if (err == NULL) return;
   err->sqlstate[0] = '\0';
   snprintf(err->message, sizeof err->message, "%s", msg);
-}
-
-/* Copies tmpl into out with each "{S}" replaced by the quoted schema (already checked
- * against [a-z_]+, so quoting needs no escapes). 0 or YW_ETOOBIG. */
-static int sql_subst(char *out, size_t len, const char *tmpl, const char *schema) {
-  size_t o = 0, sl = strlen(schema);
-  for (const char *p = tmpl; *p != '\0'; p++) {
-    if (p[0] == '{' && p[1] == 'S' && p[2] == '}') {
-      if (o + sl + 2 >= len) return YW_ETOOBIG;
-      out[o++] = '"';
-      memcpy(out + o, schema, sl);
-      o += sl;
-      out[o++] = '"';
-      p += 2;
-    } else {
-      if (o + 1 >= len) return YW_ETOOBIG;
-      out[o++] = *p;
-    }
-  }
-  out[o] = '\0';
-  return 0;
-}
-
-static const char HEX[] = "0123456789abcdef";
-
-static int hex_val(char ch) {
-  if (ch >= '0' && ch <= '9') return ch - '0';
-  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-  return -1;
-}
-
-/* Decodes n hex digits into out (n/2 bytes). 0 or YW_EINVAL. */
-static int hex_decode(const char *in, size_t n, uint8_t *out) {
-  if (n % 2 != 0) return YW_EINVAL;
-  for (size_t i = 0; i < n; i += 2) {
-    int hi = hex_val(in[i]), lo = hex_val(in[i + 1]);
-    if (hi < 0 || lo < 0) return YW_EINVAL;
-    out[i / 2] = (uint8_t)(hi << 4 | lo);
-  }
-  return 0;
 }
 
 /* A Redis command bounded by deadline (monotonic ms). */
@@ -182,13 +137,13 @@ static const char MIGRATION_001[] =
     "CREATE INDEX processed_events_at ON {S}.processed_events (consumer, processed_at);\n";
 
 int yw_events_migrate(PGconn *conn, const char *schema, yw_pg_error *err) {
-  if (!schema_ok(schema)) {
+  if (!yw_pg_schema_ok(schema)) {
     set_err(err, "schema name must match [a-z_]+");
     return YW_EINVAL;
   }
   char *text = malloc(SQL_MAX * 2);
   if (text == NULL) return YW_ENOMEM;
-  int rc = sql_subst(text, SQL_MAX * 2, MIGRATION_001, schema);
+  int rc = yw_pg_schema_sql(text, SQL_MAX * 2, MIGRATION_001, schema);
   if (rc == 0) {
     const struct yw_embedded_file files[] = {{"yw_events_001.sql", text}};
     rc = yw_pg_migrate(conn, schema, files, 1, err);
@@ -198,7 +153,7 @@ int yw_events_migrate(PGconn *conn, const char *schema, yw_pg_error *err) {
 }
 
 int yw_events_stream_name(const char *schema, char *buf, size_t len) {
-  if (!schema_ok(schema)) return YW_EINVAL;
+  if (!yw_pg_schema_ok(schema)) return YW_EINVAL;
   int n = snprintf(buf, len, "yw:events:{%s}", schema);
   return n > 0 && (size_t)n < len ? 0 : YW_EINVAL;
 }
@@ -210,7 +165,7 @@ int yw_events_append(PGconn *conn, const char *schema, const char *type, int ver
                      char event_id_out[YW_EVENTS_ID_MAX], yw_pg_error *err) {
   if (event_id_out != NULL) event_id_out[0] = '\0';
   size_t klen = aggregate_key != NULL ? strlen(aggregate_key) : 0;
-  if (conn == NULL || !schema_ok(schema) || !type_ok(type) || version < 1 || klen == 0 ||
+  if (conn == NULL || !yw_pg_schema_ok(schema) || !type_ok(type) || version < 1 || klen == 0 ||
       klen > YW_EVENTS_KEY_MAX || payload == NULL) {
     set_err(err, "invalid event: schema, type, version, key or payload");
     return YW_EINVAL;
@@ -229,11 +184,7 @@ int yw_events_append(PGconn *conn, const char *schema, const char *type, int ver
   int rc = YW_ENOMEM;
   if (packed == NULL || hex == NULL) goto out;
   protobuf_c_message_pack(payload, packed);
-  for (size_t i = 0; i < plen; i++) {
-    hex[2 * i] = HEX[packed[i] >> 4];
-    hex[2 * i + 1] = HEX[packed[i] & 15];
-  }
-  hex[plen * 2] = '\0';
+  yw_hex_encode(packed, plen, hex);
 
   /* The lock comes first, in a statement of its own, so that the row's id is drawn
    * only once the transaction holds its key. */
@@ -248,7 +199,7 @@ int yw_events_append(PGconn *conn, const char *schema, const char *type, int ver
   if (rc != 0) goto out;
 
   char sql[SQL_MAX], vbuf[16];
-  rc = sql_subst(sql, sizeof sql,
+  rc = yw_pg_schema_sql(sql, sizeof sql,
                  "INSERT INTO {S}.outbox (event_id, aggregate_key, type, version, payload) "
                  "VALUES (gen_random_uuid(), $1, $2, $3::int, decode($4, 'hex')) "
                  "RETURNING event_id::text",
@@ -278,7 +229,7 @@ struct relay_params {
 };
 
 static int relay_params(const yw_events_relay_config *cfg, struct relay_params *p) {
-  if (cfg == NULL || !schema_ok(cfg->schema)) return YW_EINVAL;
+  if (cfg == NULL || !yw_pg_schema_ok(cfg->schema)) return YW_EINVAL;
   snprintf(p->schema, sizeof p->schema, "%s", cfg->schema);
   if (cfg->stream != NULL) {
     if (!stream_ok(cfg->stream)) return YW_EINVAL;
@@ -317,7 +268,7 @@ static int relay_xadd(yw_redis *redis, const struct relay_params *p, PGresult *r
   size_t hlen = (size_t)PQgetlength(res, i, 5);
   uint8_t *payload = malloc(hlen / 2 + 1);
   if (payload == NULL) return YW_ENOMEM;
-  if (hex_decode(hex, hlen, payload) != 0) {
+  if (yw_hex_decode(hex, hlen, payload) != 0) {
     free(payload);
     snprintf(err, errlen, "outbox payload is not hex");
     return YW_EINTERNAL;
@@ -370,8 +321,8 @@ int yw_events_relay_run_once(yw_pg_pool *pool, yw_redis *redis, const yw_events_
   if (reserve > 1000) reserve = 1000;
 
   char claim[SQL_MAX], mark[SQL_MAX];
-  if (sql_subst(claim, sizeof claim, RELAY_CLAIM, p.schema) != 0 ||
-      sql_subst(mark, sizeof mark, RELAY_MARK, p.schema) != 0)
+  if (yw_pg_schema_sql(claim, sizeof claim, RELAY_CLAIM, p.schema) != 0 ||
+      yw_pg_schema_sql(mark, sizeof mark, RELAY_MARK, p.schema) != 0)
     return YW_EINTERNAL;
 
   PGconn *conn = yw_pg_pool_acquire(pool, p.db_wait_ms < timeout_ms ? p.db_wait_ms : timeout_ms);
@@ -444,9 +395,9 @@ int yw_events_outbox_backlog(yw_pg_pool *pool, const char *schema, int timeout_m
                              long long *oldest_ms) {
   *rows = 0;
   *oldest_ms = 0;
-  if (pool == NULL || !schema_ok(schema) || timeout_ms <= 0) return YW_EINVAL;
+  if (pool == NULL || !yw_pg_schema_ok(schema) || timeout_ms <= 0) return YW_EINVAL;
   char sql[SQL_MAX];
-  if (sql_subst(sql, sizeof sql,
+  if (yw_pg_schema_sql(sql, sizeof sql,
                 "SELECT count(*), COALESCE((extract(epoch FROM now() - min(created_at)) * "
                 "1000)::bigint, 0) FROM {S}.outbox WHERE published_at IS NULL",
                 schema) != 0)
@@ -486,10 +437,10 @@ static int run_delete(yw_pg_pool *pool, const char *sql, int n, const char *cons
 
 int yw_events_outbox_prune(yw_pg_pool *pool, const char *schema, int older_than_s, int limit,
                            int timeout_ms) {
-  if (pool == NULL || !schema_ok(schema) || older_than_s < 0 || limit <= 0 || timeout_ms <= 0)
+  if (pool == NULL || !yw_pg_schema_ok(schema) || older_than_s < 0 || limit <= 0 || timeout_ms <= 0)
     return YW_EINVAL;
   char sql[SQL_MAX], age[32], lim[16];
-  if (sql_subst(sql, sizeof sql,
+  if (yw_pg_schema_sql(sql, sizeof sql,
                 "DELETE FROM {S}.outbox WHERE id IN (SELECT id FROM {S}.outbox"
                 " WHERE published_at IS NOT NULL AND published_at < now() - $1::interval"
                 " ORDER BY published_at LIMIT $2::int)",
@@ -503,11 +454,11 @@ int yw_events_outbox_prune(yw_pg_pool *pool, const char *schema, int older_than_
 
 int yw_events_processed_prune(yw_pg_pool *pool, const char *schema, const char *group,
                               int older_than_s, int limit, int timeout_ms) {
-  if (pool == NULL || !schema_ok(schema) || group == NULL || older_than_s < 0 || limit <= 0 ||
+  if (pool == NULL || !yw_pg_schema_ok(schema) || group == NULL || older_than_s < 0 || limit <= 0 ||
       timeout_ms <= 0)
     return YW_EINVAL;
   char sql[SQL_MAX], age[32], lim[16];
-  if (sql_subst(sql, sizeof sql,
+  if (yw_pg_schema_sql(sql, sizeof sql,
                 "DELETE FROM {S}.processed_events WHERE (consumer, event_id) IN ("
                 "SELECT consumer, event_id FROM {S}.processed_events"
                 " WHERE consumer = $1 AND processed_at < now() - $2::interval"
@@ -732,7 +683,7 @@ int yw_events_consumer_new(yw_pg_pool *pool, yw_redis *redis, const yw_events_co
   *out = NULL;
   if (pool == NULL || redis == NULL || cfg == NULL || cfg->handler == NULL ||
       !stream_ok(cfg->stream) || !stream_ok(cfg->group) || !stream_ok(cfg->consumer) ||
-      !schema_ok(cfg->schema) || cfg->batch < 0 || cfg->batch > 1000 || cfg->block_ms < 0 ||
+      !yw_pg_schema_ok(cfg->schema) || cfg->batch < 0 || cfg->batch > 1000 || cfg->block_ms < 0 ||
       cfg->max_deliveries < 0 || cfg->retry_base_ms < 0 || cfg->retry_max_ms < 0 ||
       cfg->handler_timeout_ms < 0 || cfg->db_wait_ms < 0)
     return YW_EINVAL;
@@ -745,7 +696,7 @@ int yw_events_consumer_new(yw_pg_pool *pool, yw_redis *redis, const yw_events_co
   snprintf(c->group, sizeof c->group, "%s", cfg->group);
   snprintf(c->name, sizeof c->name, "%s", cfg->consumer);
   snprintf(c->schema, sizeof c->schema, "%s", cfg->schema);
-  if (sql_subst(c->sql_processed, sizeof c->sql_processed,
+  if (yw_pg_schema_sql(c->sql_processed, sizeof c->sql_processed,
                 "INSERT INTO {S}.processed_events (consumer, event_id) VALUES ($1, $2) "
                 "ON CONFLICT DO NOTHING RETURNING 1",
                 c->schema) != 0) {

@@ -35,7 +35,6 @@
 #include "yw_err.h"
 #include "yw_service.h"
 
-#define SCHEMA_MAX 48
 #define SQL_MAX 2048
 #define FP_LEN 32
 #define CACHE_MAGIC "yi1"
@@ -44,32 +43,6 @@
 #define PURGE_LIMIT 100
 
 /* ---- helpers ---------------------------------------------------------------------- */
-
-static int schema_ok(const char *s) {
-  size_t n = s != NULL ? strlen(s) : 0;
-  return n > 0 && n <= SCHEMA_MAX && strspn(s, "abcdefghijklmnopqrstuvwxyz_") == n;
-}
-
-/* Copies tmpl into out with each "{S}" replaced by the quoted schema (checked against
- * [a-z_]+, so quoting needs no escapes). 0 or YW_ETOOBIG. */
-static int sql_subst(char *out, size_t len, const char *tmpl, const char *schema) {
-  size_t o = 0, sl = strlen(schema);
-  for (const char *p = tmpl; *p != '\0'; p++) {
-    if (p[0] == '{' && p[1] == 'S' && p[2] == '}') {
-      if (o + sl + 2 >= len) return YW_ETOOBIG;
-      out[o++] = '"';
-      memcpy(out + o, schema, sl);
-      o += sl;
-      out[o++] = '"';
-      p += 2;
-    } else {
-      if (o + 1 >= len) return YW_ETOOBIG;
-      out[o++] = *p;
-    }
-  }
-  out[o] = '\0';
-  return 0;
-}
 
 static void set_err(yw_pg_error *err, const char *msg) {
   if (err == NULL) return;
@@ -81,34 +54,6 @@ static long long wall_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static const char HEX[] = "0123456789abcdef";
-
-static void hex_encode(const uint8_t *in, size_t n, char *out) {
-  for (size_t i = 0; i < n; i++) {
-    out[2 * i] = HEX[in[i] >> 4];
-    out[2 * i + 1] = HEX[in[i] & 15];
-  }
-  out[2 * n] = '\0';
-}
-
-static int hex_val(char ch) {
-  if (ch >= '0' && ch <= '9') return ch - '0';
-  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-  return -1;
-}
-
-/* Decodes the hex text of n digits into out. 0 or YW_EINVAL. */
-static int hex_decode(const char *in, size_t n, uint8_t *out) {
-  if (n % 2 != 0) return YW_EINVAL;
-  for (size_t i = 0; i < n; i += 2) {
-    int hi = hex_val(in[i]), lo = hex_val(in[i + 1]);
-    if (hi < 0 || lo < 0) return YW_EINVAL;
-    out[i / 2] = (uint8_t)(hi << 4 | lo);
-  }
-  return 0;
 }
 
 int yw_idem_key_valid(const char *key) {
@@ -151,12 +96,12 @@ static const char MIGRATION_001[] =
     "CREATE INDEX idempotency_expires ON {S}.idempotency (expires_at);\n";
 
 int yw_idem_migrate(PGconn *conn, const char *schema, yw_pg_error *err) {
-  if (!schema_ok(schema)) {
+  if (!yw_pg_schema_ok(schema)) {
     set_err(err, "schema name must match [a-z_]+");
     return YW_EINVAL;
   }
   char text[SQL_MAX];
-  int rc = sql_subst(text, sizeof text, MIGRATION_001, schema);
+  int rc = yw_pg_schema_sql(text, sizeof text, MIGRATION_001, schema);
   if (rc != 0) return rc;
   const struct yw_embedded_file files[] = {{"yw_idem_001.sql", text}};
   return yw_pg_migrate(conn, schema, files, 1, err);
@@ -164,12 +109,12 @@ int yw_idem_migrate(PGconn *conn, const char *schema, yw_pg_error *err) {
 
 int yw_idem_purge(PGconn *conn, const char *schema, int limit, int64_t clock_offset_s,
                   yw_pg_error *err) {
-  if (!schema_ok(schema) || limit <= 0) {
+  if (!yw_pg_schema_ok(schema) || limit <= 0) {
     set_err(err, "schema name must match [a-z_]+, limit > 0");
     return YW_EINVAL;
   }
   char sql[SQL_MAX];
-  int rc = sql_subst(sql, sizeof sql,
+  int rc = yw_pg_schema_sql(sql, sizeof sql,
                      "DELETE FROM {S}.idempotency WHERE (scope, key) IN (SELECT scope, key"
                      " FROM {S}.idempotency WHERE expires_at <= now() + make_interval(secs =>"
                      " $1::float8) ORDER BY expires_at LIMIT $2::int FOR UPDATE SKIP LOCKED)",
@@ -350,7 +295,7 @@ static atomic_uint claims;
 static int read_kept(idem_call *ic, PGconn *conn, ProtobufCMessage **response, yw_pg_error *err,
                      int *answered) {
   char sql[SQL_MAX];
-  int rc = sql_subst(sql, sizeof sql, READ_SQL, ic->o->schema);
+  int rc = yw_pg_schema_sql(sql, sizeof sql, READ_SQL, ic->o->schema);
   if (rc != 0) return rc;
   const char *p[] = {ic->scope, ic->key};
   PGresult *r = NULL;
@@ -373,8 +318,8 @@ static int read_kept(idem_call *ic, PGconn *conn, ProtobufCMessage **response, y
   *answered = 1;
   if (resp == NULL) {
     rc = YW_ENOMEM;
-  } else if (strlen(fph) != 2 * FP_LEN || hex_decode(fph, 2 * FP_LEN, fp) != 0 ||
-             hex_decode(resph, 2 * rlen, resp) != 0) {
+  } else if (strlen(fph) != 2 * FP_LEN || yw_hex_decode(fph, 2 * FP_LEN, fp) != 0 ||
+             yw_hex_decode(resph, 2 * rlen, resp) != 0) {
     rc = yw_rpc_call_fail(ic->call, YW_EINTERNAL, "a kept answer is not readable");
   } else if (memcmp(fp, ic->fp, FP_LEN) != 0) {
     rc = answer_reused(ic->call);
@@ -394,7 +339,7 @@ static char *pack_hex(yw_rpc_call *call, const ProtobufCMessage *m, uint8_t **ra
   char *hex = yw_arena_alloc(a, 2 * n + 1);
   if (buf == NULL || hex == NULL) return NULL;
   if (n > 0) protobuf_c_message_pack(m, buf);
-  hex_encode(buf, n, hex);
+  yw_hex_encode(buf, n, hex);
   *raw = buf;
   *len = n;
   return hex;
@@ -426,10 +371,10 @@ static int run_keyed(idem_call *ic, const ProtobufCMessage *req, ProtobufCMessag
   }
   int claimed = 0;
   long long expires = 0;
-  if (rc == 0) rc = sql_subst(sql, sizeof sql, CLAIM_SQL, o->schema);
+  if (rc == 0) rc = yw_pg_schema_sql(sql, sizeof sql, CLAIM_SQL, o->schema);
   if (rc == 0) {
     char fph[2 * FP_LEN + 1], off[32], ttl[32];
-    hex_encode(ic->fp, FP_LEN, fph);
+    yw_hex_encode(ic->fp, FP_LEN, fph);
     snprintf(off, sizeof off, "%lld", (long long)o->clock_offset_s);
     snprintf(ttl, sizeof ttl, "%d", ic->ttl_s);
     const char *p[] = {ic->scope, ic->key, fph, off, ttl};
@@ -483,7 +428,7 @@ static int run_keyed(idem_call *ic, const ProtobufCMessage *req, ProtobufCMessag
   size_t raw_len = 0;
   char *hex = rc == 0 ? pack_hex(call, resp, &raw, &raw_len) : NULL;
   if (rc == 0 && hex == NULL) rc = YW_ENOMEM;
-  if (rc == 0) rc = sql_subst(sql, sizeof sql, KEEP_SQL, o->schema);
+  if (rc == 0) rc = yw_pg_schema_sql(sql, sizeof sql, KEEP_SQL, o->schema);
   if (rc == 0) {
     char sts[8];
     snprintf(sts, sizeof sts, "%d", (int)st);
@@ -544,7 +489,7 @@ static int run_plain(yw_rpc_call *call, const ProtobufCMessage *req, ProtobufCMe
 
 int yw_idem_run(yw_rpc_call *call, const ProtobufCMessage *request, ProtobufCMessage **response,
                 yw_pg_pool *pool, const yw_idem_opts *o, yw_idem_fn fn, void *arg) {
-  if (o == NULL || !schema_ok(o->schema) || o->keys == NULL || o->response == NULL || fn == NULL)
+  if (o == NULL || !yw_pg_schema_ok(o->schema) || o->keys == NULL || o->response == NULL || fn == NULL)
     return yw_rpc_call_fail(call, YW_EINTERNAL, "idempotency is not configured");
   const char *key = yw_rpc_call_metadata(call, YW_IDEM_METADATA);
   if (key == NULL) {

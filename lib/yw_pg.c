@@ -20,7 +20,8 @@
  *
  * Offers: yw_pg_pool_new, yw_pg_pool_free, yw_pg_pool_acquire, yw_pg_pool_release,
  * yw_pg_set_deadline, yw_pg_pool_ping, yw_pg_query, yw_pg_query_read, yw_pg_query_write,
- * yw_pg_begin, yw_pg_commit, yw_pg_rollback, yw_pg_migrate.
+ * yw_pg_begin, yw_pg_commit, yw_pg_rollback, yw_pg_migrate, yw_pg_schema_ok,
+ * yw_pg_schema_sql.
  */
 #include "yw_pg.h"
 
@@ -532,6 +533,34 @@ static int map_sqlstate(const char *s) {
   if (strcmp(s, "57014") == 0) return YW_ETIMEOUT;
   if (strncmp(s, "08", 2) == 0 || strncmp(s, "57P", 3) == 0) return YW_EUNAVAIL;
   return YW_EINTERNAL;
+}
+
+/* ---- SQL of a service's schema ------------------------------------------------------ */
+
+int yw_pg_schema_ok(const char *s) {
+  size_t n = s != NULL ? strlen(s) : 0;
+  return n > 0 && n <= 48 && strspn(s, "abcdefghijklmnopqrstuvwxyz_") == n;
+}
+
+int yw_pg_schema_sql(char *out, size_t len, const char *tmpl, const char *schema) {
+  if (!yw_pg_schema_ok(schema)) return YW_EINVAL;
+  size_t o = 0, sl = strlen(schema);
+  for (const char *p = tmpl; *p != '\0'; p++) {
+    if (p[0] == '{' && p[1] == 'S' && p[2] == '}') {
+      if (o + sl + 2 >= len) return YW_ETOOBIG;
+      out[o++] = '"'; /* [a-z_]+ needs no escapes inside the quotes */
+      memcpy(out + o, schema, sl);
+      o += sl;
+      out[o++] = '"';
+      p += 2;
+    } else {
+      if (o + 1 >= len) return YW_ETOOBIG;
+      out[o++] = *p;
+    }
+  }
+  if (len == 0) return YW_ETOOBIG;
+  out[o] = '\0';
+  return 0;
 }
 
 /* ---- which statements are reads --------------------------------------------------- */

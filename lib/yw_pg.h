@@ -121,6 +121,15 @@ int yw_pg_begin(PGconn *conn, yw_pg_error *err);
 int yw_pg_commit(PGconn *conn, yw_pg_error *err);
 void yw_pg_rollback(PGconn *conn);
 
+/* 1 when schema may be spliced into SQL as a service's schema: [a-z_]+, 1..48 bytes.
+ * Schema names cannot be parameters; modules that work in a service's schema (events,
+ * idempotency) accept only such names. */
+int yw_pg_schema_ok(const char *schema);
+
+/* Copies the SQL text tmpl into out (len bytes) with each "{S}" replaced by schema,
+ * double-quoted. Returns 0, YW_EINVAL (schema fails yw_pg_schema_ok) or YW_ETOOBIG. */
+int yw_pg_schema_sql(char *out, size_t len, const char *tmpl, const char *schema);
+
 /*
  * Applies migrations to schema: creates the schema and its schema_migrations table, then
  * runs, in order, each file not yet recorded there, each in its own transaction with its

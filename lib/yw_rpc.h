@@ -109,6 +109,8 @@ const char *yw_rpc_call_method(yw_rpc_call *call);
 /* Sets the status message sent with code and returns code, for `return yw_rpc_call_fail(...)`. */
 int yw_rpc_call_fail(yw_rpc_call *call, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The status message set so far (yw_rpc_call_fail), or "" when none; lives with the call. */
+const char *yw_rpc_call_status_message(yw_rpc_call *call);
 /* Adds a trailing metadata entry to the answer (key lower case), copied. A handler that
  * answers RESOURCE_EXHAUSTED may add "retry-after" (seconds); without it the server
  * adds "retry-after: 1". Returns 0 or YW_ETOOBIG past 8 entries. */

@@ -173,6 +173,10 @@ int yw_rpc_call_fail(yw_rpc_call *c, int code, const char *fmt, ...) {
   return code;
 }
 
+const char *yw_rpc_call_status_message(yw_rpc_call *c) {
+  return c->status_text != NULL ? c->status_text : "";
+}
+
 int yw_rpc_call_add_trailer(yw_rpc_call *c, const char *key, const char *value) {
   if (c->n_trailers >= MAX_TRAILERS) return YW_ETOOBIG;
   grpc_metadata *m = &c->trailers[c->n_trailers];
