@@ -153,6 +153,7 @@ struct gw_req {
   size_t payload_len;
   enum gw_kind kind;
   const gw_route *route;
+  const char *idem_key;   /* the Idempotency-Key forwarded (gw_idem.c), or NULL */
   size_t metric_slot;
   char request_id[72];
   const char *cors_origin; /* allowed Origin to echo, or NULL */
@@ -175,6 +176,8 @@ struct gw_req {
   size_t up_len;
   char *up_trailers;      /* malloc: "key:value\r\n" lines of the upstream's custom trailers */
   char up_retry_after[16]; /* the upstream's retry-after trailer, "" when none */
+  char up_reason[40];     /* the upstream's error-reason trailer (yw_err.h), "" when none */
+  int up_replayed;        /* the upstream answered a kept answer again (idempotent-replayed) */
   gw_upstream_pending *up_call; /* the upstream call in flight; dead once its callback runs */
   uint8_t *up_frame;      /* malloc: the answer's frame (prefix + message); up_data points in */
 };

@@ -32,14 +32,16 @@
 #include "gw_grpcweb.h"
 #include "gw_metrics.h"
 #include "yw_err.h"
+#include "yw_idem.h"
 #include "yw_json.h"
 #include "yw_log.h"
 
 #define GRPC_FRAME_HEADER 5
 
 static const char CORS_ALLOW_HEADERS[] =
-    "authorization, content-type, x-request-id, x-grpc-web, x-user-agent, grpc-timeout";
-static const char CORS_EXPOSE_HEADERS[] = "x-request-id, grpc-status, grpc-message, retry-after";
+    "authorization, content-type, x-request-id, x-grpc-web, x-user-agent, grpc-timeout, "
+    "idempotency-key";
+static const char CORS_EXPOSE_HEADERS[] = "x-request-id, grpc-status, grpc-message, retry-after, idempotent-replayed";
 
 /* ---- helpers --------------------------------------------------------------------- */
 
@@ -372,6 +374,9 @@ static void on_upstream_result(void *arg, const gw_upstream_result *res) {
     if (strcmp(t->name, "retry-after") == 0 && t->value_len > 0 && t->value_len < 16 &&
         strspn(t->value, "0123456789") >= t->value_len)
       snprintf(r->up_retry_after, sizeof r->up_retry_after, "%.*s", (int)t->value_len, t->value);
+    if (strcmp(t->name, YW_REASON_TRAILER) == 0 && t->value_len < sizeof r->up_reason)
+      snprintf(r->up_reason, sizeof r->up_reason, "%.*s", (int)t->value_len, t->value);
+    if (strcmp(t->name, YW_IDEM_REPLAYED_TRAILER) == 0) r->up_replayed = 1;
   }
   if (r->kind != GW_KIND_JSON) {
     /* custom trailing metadata goes back: as trailers, or inside the grpc-web trailer
@@ -441,11 +446,12 @@ enum gw_phase_result gw_phase_upstream(gw_req *r) {
     gw_answer_error(r, GRPC_STATUS_INTERNAL, "cannot describe the caller");
     return GW_DONE;
   }
-  yw_rpc_md md[10];
+  yw_rpc_md md[11];
   size_t nmd = 0;
   md[nmd++] = (yw_rpc_md){"x-request-id", r->request_id, 0};
   md[nmd++] = (yw_rpc_md){"x-yw-caller", caller, 0};
   md[nmd++] = (yw_rpc_md){"x-yw-caller-sig", sig, 0};
+  if (r->idem_key != NULL) md[nmd++] = (yw_rpc_md){YW_IDEM_METADATA, r->idem_key, 0};
   /* Pass-through callers may send their own x- metadata; x-yw- is the gateway's own. */
   if (r->kind != GW_KIND_JSON) {
     for (size_t i = 0; i < r->n_headers && nmd < 10; i++) {
@@ -479,6 +485,7 @@ static void upstream_done(gw_req *r) {
       respond_grpc(r, r->up_status, r->up_message, r->up_data != NULL ? r->up_data : (uint8_t *)"",
                    r->up_len);
     } else if (r->up_status != GRPC_STATUS_OK) {
+      if (r->up_replayed) gw_req_add_header(r, YW_IDEM_REPLAYED_TRAILER, "true");
       const char *msg = r->up_message;
       if (r->up_status == GRPC_STATUS_UNAVAILABLE)
         msg = "the service is unavailable, try again shortly";
@@ -486,9 +493,14 @@ static void upstream_done(gw_req *r) {
         msg = "the service did not answer in time";
       else if (r->up_status == GRPC_STATUS_INTERNAL || r->up_status == GRPC_STATUS_UNKNOWN)
         msg = "internal error";
-      if (r->up_status == GRPC_STATUS_RESOURCE_EXHAUSTED)
+      if (r->up_status == GRPC_STATUS_RESOURCE_EXHAUSTED || r->up_retry_after[0] != '\0')
         gw_req_add_header(r, "retry-after", r->up_retry_after[0] != '\0' ? r->up_retry_after : "1");
-      gw_answer_error(r, r->up_status, msg);
+      /* a reason may say more than the status (422: an Idempotency-Key reused) */
+      int http = yw_grpc_reason_to_http(r->up_status, r->up_reason);
+      if (http != yw_grpc_to_http(r->up_status))
+        gw_answer_http_error(r, http, r->up_status, msg);
+      else
+        gw_answer_error(r, r->up_status, msg);
     } else {
       ProtobufCMessage *resp = protobuf_c_message_unpack(
           r->route->method->output, yw_arena_allocator(r->arena), r->up_len, r->up_data);
@@ -497,6 +509,7 @@ static void upstream_done(gw_req *r) {
       if (resp == NULL || yw_json_write(resp, 0, &text, &len) != 0) {
         gw_answer_error(r, GRPC_STATUS_INTERNAL, "the service answered with an unreadable message");
       } else {
+        if (r->up_replayed) gw_req_add_header(r, YW_IDEM_REPLAYED_TRAILER, "true");
         gw_answer_bytes(r, 200, "application/json", text, len);
         free(text);
       }

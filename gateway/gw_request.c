@@ -17,6 +17,7 @@
  *               matched and its request message transcoded from path, query and body
  *   access      rate limits, the session, the route's access rule (gw_auth.c; waits
  *               for Redis)
+ *   idempotency an idempotent route's Idempotency-Key checked (400) and forwarded
  *   upstream    the call to the route's upstream (waits for its answer), the answer
  *               made in the shape the request's kind expects
  *
@@ -35,6 +36,7 @@
 #include <time.h>
 
 #include "gw.h"
+#include "gw_idem.h"
 #include "gw_metrics.h"
 #include "gw_static.h"
 #include "yw_log.h"
@@ -101,6 +103,7 @@ static const gw_phase phases[] = {
     {"static", ph_static}, /* files under YW_GATEWAY_STATIC's prefixes (gw_static.c) */
     {"route", gw_phase_route},
     {"access", gw_phase_access},
+    {"idempotency", gw_phase_idem}, /* an idempotent route's Idempotency-Key (gw_idem.c) */
     {"upstream", gw_phase_upstream},
 };
 

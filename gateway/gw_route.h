@@ -40,6 +40,13 @@ typedef enum gw_access {
   GW_ACCESS_INTERNAL,   /* never served through the gateway */
 } gw_access;
 
+/* Whether a route takes an Idempotency-Key (gateway/gw_idem.h, lib/yw_idem.h). */
+typedef enum gw_idem {
+  GW_IDEM_NONE = 0, /* the header is ignored and never forwarded */
+  GW_IDEM_OPTIONAL, /* a key, when sent, is checked and forwarded to the service */
+  GW_IDEM_REQUIRED, /* a request without a key is refused (400) */
+} gw_idem;
+
 typedef struct gw_route_def {
   const char *http_method; /* "GET", "POST", "PUT", "DELETE"; NULL (and path NULL): gRPC only */
   const char *path;        /* template */
@@ -50,6 +57,9 @@ typedef struct gw_route_def {
   const char *roles;       /* GW_ACCESS_STAFF: roles allowed, comma-separated */
   int min_level;           /* GW_ACCESS_PERSON: least real-name level */
   const char *upstream;    /* "catalog": YW_UPSTREAM_CATALOG; NULL: the package's second part */
+  /* The service keeps the first answer of each key (lib/yw_idem.h): set by name,
+   * {..., "catalog", .idempotent = GW_IDEM_OPTIONAL}. */
+  gw_idem idempotent;
 } gw_route_def;
 
 #define GW_ROUTE_MAX_SEGMENTS 16

@@ -18,6 +18,9 @@
 #include "yw_arena.h"
 #include "yw_err.h"
 
+/* Rows give the first fields of gw_route_def in order; the later ones are zero. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
 static const ProtobufCServiceDescriptor *const services[] = {
     &yiwang__catalog__v1__catalog_service__descriptor};
 
