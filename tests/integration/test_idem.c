@@ -37,6 +37,7 @@
 #include "yw_log.h"
 #include "yw_testdb.h"
 #include "yw_testnet.h"
+#include "yw_testrpc.h"
 
 #define METHOD "/yiwang.test.v1.LedgerService/Transfer"
 
@@ -46,9 +47,7 @@ static yw_redis *redis;
 static yw_caller_keys keys;
 static yw_idem_opts opts;
 static char prefix[128];
-static yw_rpc_server *server;
-static yw_rpc_client *client;
-static yw_rpc_channel *channel;
+static yw_test_rpc rpc; /* the ledger served in this process, and a channel to it */
 
 /* ---- the service -------------------------------------------------------------------- */
 
@@ -183,7 +182,7 @@ static void transfer_call(const char *key, const char *account, int64_t amount, 
   assert_int_equal(yw_caller_encode(&as, keys.current, METHOD, "", value, sizeof value, sig), 0);
   yw_rpc_md md[3] = {{"x-yw-caller", value, 0}, {"x-yw-caller-sig", sig, 0},
                      {YW_IDEM_METADATA, key, 0}};
-  assert_int_equal(yw_rpc_call_start(channel, METHOD, buf, len, md, key != NULL ? 3 : 2, 5000,
+  assert_int_equal(yw_rpc_call_start(rpc.channel, METHOD, buf, len, md, key != NULL ? 3 : 2, 5000,
                                      on_done, out),
                    0);
   pthread_mutex_lock(&out->mu);
@@ -302,31 +301,19 @@ static int setup(void **state) {
     fprintf(stderr, "migrate: %s\n", err.message);
     return -1;
   }
-  const char *raddr = getenv("YW_TEST_REDIS_ADDR");
-  if (raddr == NULL || yw_redis_open(raddr, 500, 4, &redis) != 0) {
-    fprintf(stderr, "YW_TEST_REDIS_ADDR: no Redis (run with ./dev test)\n");
-    return -1;
-  }
+  if (yw_test_redis_open(500, 4, &redis) != 0) return -1;
   const char *db = strstr(dsn, "dbname=");
   snprintf(prefix, sizeof prefix, "%s", db != NULL ? db + 7 : "test");
   uint8_t k[YW_KEY_BYTES];
   for (size_t i = 0; i < sizeof k; i++) k[i] = (uint8_t)(i * 5 + 3);
   if (yw_caller_keys_init(&keys, k, NULL, 30) != 0) return -1;
   opts_default();
-  if (yw_rpc_server_new("127.0.0.1:0", 4, &server) != 0) return -1;
-  if (yw_rpc_server_add_service(server, &svc) != 0 || yw_rpc_server_start(server) != 0) return -1;
-  char target[64];
-  snprintf(target, sizeof target, "127.0.0.1:%d", yw_rpc_server_port(server));
-  if (yw_rpc_client_new(&client) != 0) return -1;
-  channel = yw_rpc_channel_new(client, target, 2, 1 << 20);
-  return channel != NULL ? 0 : -1;
+  return yw_test_rpc_start(&svc, 4, 2, &rpc);
 }
 
 static int teardown(void **state) {
   (void)state;
-  yw_rpc_channel_free(channel);
-  yw_rpc_client_free(client);
-  yw_rpc_server_free(server);
+  yw_test_rpc_stop(&rpc);
   yw_redis_free(redis);
   yw_pg_pool_free(pool);
   yw_testdb_drop();
