@@ -38,7 +38,6 @@
 #include "gw.h"
 #include "gw_idem.h"
 #include "gw_metrics.h"
-#include "gw_sse.h"
 #include "gw_static.h"
 #include "yw_log.h"
 
@@ -131,7 +130,7 @@ static const char *kind_name(enum gw_kind k) {
 }
 
 /* The log phase: the metrics and the access-log line of r with its status. */
-void gw_request_log(gw_req *r) {
+static void log_request(gw_req *r) {
   double secs = elapsed_seconds(r);
   gw_metrics_observe(r->metric_slot, r->status, secs);
   const char *path = r->path != NULL ? r->path : "";
@@ -156,8 +155,7 @@ static void finish(gw_req *r) {
   if (r->status == 0) /* every phase went on and none answered: a hole in the table */
     gw_answer_error(r, GRPC_STATUS_INTERNAL, "no phase answered this request");
   for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++) filters[i](r);
-  /* a streamed answer is logged once, at its end (gw_sse.c), with its bytes and time */
-  if (!r->streaming) gw_request_log(r);
+  log_request(r);
   gw_conn_respond(r);
 }
 
@@ -176,13 +174,10 @@ void gw_req_resume(gw_req *r, enum gw_phase_result res) {
 }
 
 void gw_request_abandon(gw_req *r) {
-  /* a streamed answer whose head went out is still unfinished until its end */
-  int open_stream = r->streaming && !r->stream_ended;
   /* a request whose head never completed was never started: nothing to log */
-  if (!r->phase.started || (!open_stream && (r->responded || r->phase.finished))) return;
+  if (r->responded || !r->phase.started || r->phase.finished) return;
   /* nginx's 499: the client closed the request before the answer */
   r->status = 499;
-  gw_request_log(r);
+  log_request(r);
   if (r->up_call != NULL) gw_upstream_cancel(r->up_call);
-  if (r->stream != NULL) gw_stream_abandon(r);
 }

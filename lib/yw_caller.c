@@ -7,8 +7,13 @@
  * signed text puts each of them behind its length, so no choice of method, request id
  * or field can make two different calls sign the same bytes.
  *
+ * A service forwarding a call signs with the same function as the gateway, the value
+ * carrying via= last; the gateway's values have no via= at all, so what the gateway
+ * signs is unchanged.
+ *
  * Offers: yw_caller_key_id, yw_caller_keys_init, yw_caller_keys_from_hex,
- * yw_caller_encode, yw_caller_decode, yw_caller_has_role, yw_rpc_call_caller.
+ * yw_caller_encode, yw_caller_forward, yw_caller_decode, yw_caller_has_role,
+ * yw_rpc_call_caller.
  */
 #include "yw_caller.h"
 
@@ -90,7 +95,8 @@ static int sign(const uint8_t key[YW_KEY_BYTES], const char *method, const char 
 int yw_caller_encode(const yw_caller *c, const uint8_t key[YW_KEY_BYTES], const char *method,
                      const char *request_id, char *value, size_t size, char sig[65]) {
   if (!safe(c->subject) || !safe(c->roles) || !safe(c->department) || !safe(c->session) ||
-      !safe(c->ip) || !safe(c->org) || method == NULL || method[0] != '/' || request_id == NULL)
+      !safe(c->ip) || !safe(c->org) || !safe(c->via) || method == NULL || method[0] != '/' ||
+      request_id == NULL)
     return YW_EINVAL;
   char kid[YW_CALLER_KID_LEN + 1];
   yw_caller_key_id(key, kid);
@@ -99,7 +105,27 @@ int yw_caller_encode(const yw_caller *c, const uint8_t key[YW_KEY_BYTES], const 
                    kid, c->subject, kind_name(c->kind), c->roles, c->department, c->level,
                    c->session, c->ip, c->org, c->ts);
   if (n < 0 || (size_t)n >= size) return YW_ETOOBIG;
+  if (c->via[0] != '\0') {
+    int m = snprintf(value + n, size - (size_t)n, ";via=%s", c->via);
+    if (m < 0 || (size_t)m >= size - (size_t)n) return YW_ETOOBIG;
+  }
   return sign(key, method, request_id, value, sig);
+}
+
+int yw_caller_forward(const yw_caller *in, const yw_caller_keys *keys, const char *service,
+                      const char *method, const char *request_id, long long now,
+                      char *value, size_t size, char sig[65]) {
+  size_t sl = service != NULL ? strlen(service) : 0;
+  if (sl == 0 || sl > YW_CALLER_SERVICE_MAX ||
+      strspn(service, "abcdefghijklmnopqrstuvwxyz0123456789_-") != sl)
+    return YW_EINVAL;
+  yw_caller out = *in;
+  out.ts = now;
+  size_t vl = strlen(in->via);
+  if (vl + (vl > 0) + sl >= sizeof out.via) return YW_ETOOBIG;
+  if (vl > 0) out.via[vl++] = ',';
+  memcpy(out.via + vl, service, sl + 1);
+  return yw_caller_encode(&out, keys->current, method, request_id, value, size, sig);
 }
 
 static int copy_field(const char *v, size_t len, char *out, size_t size) {
@@ -162,6 +188,8 @@ int yw_caller_decode(const char *value, const char *sig, const yw_caller_keys *k
       bad = copy_field(v, vlen, out->ip, sizeof out->ip);
     } else if (klen == 3 && memcmp(p, "org", 3) == 0) {
       bad = copy_field(v, vlen, out->org, sizeof out->org);
+    } else if (klen == 3 && memcmp(p, "via", 3) == 0) {
+      bad = copy_field(v, vlen, out->via, sizeof out->via);
     } else if (klen == 3 && memcmp(p, "kid", 3) == 0) {
       bad = copy_field(v, vlen, out->key_id, sizeof out->key_id);
     } else if (klen == 2 && memcmp(p, "ts", 2) == 0) {

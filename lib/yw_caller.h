@@ -14,6 +14,13 @@
  * a list of the calls it has seen.) Clients can never send x-yw-* metadata through the
  * gateway: it drops them.
  *
+ * Calls between services: a service that calls another on behalf of its caller signs
+ * the same caller anew for the downstream method and request id (yw_caller_forward),
+ * with the current key only, a fresh stamp, and its own name appended to via= (a
+ * comma-separated list of the services the call came through, in order). via= is
+ * inside the signed value, so it cannot be changed or removed: an empty via is a call
+ * straight from the gateway.
+ *
  * Key rotation: kid names the key that signed, and is derived from the key itself
  * (yw_caller_key_id), so ids never need configuring and cannot disagree with their
  * keys. Services accept the current key (YW_CALLER_KEY) and, while keys rotate, the
@@ -44,7 +51,12 @@ typedef struct yw_caller {
   char org[32];         /* credit code of the legal person the resident acts for, or "" */
   long long ts;         /* unix seconds when the gateway signed */
   char key_id[9];       /* decoded: the id of the key that signed (current or previous) */
+  char via[64];         /* services the call came through, "catalog,applications"; ""
+                         * straight from the gateway */
 } yw_caller;
+
+/* The longest name a service gives itself in via=. */
+#define YW_CALLER_SERVICE_MAX 31
 
 #define YW_CALLER_KID_LEN 8
 /* The largest window a service may allow between the gateway's stamp and its check. */
@@ -86,6 +98,17 @@ int yw_caller_keys_from_hex(yw_caller_keys *keys, const char *current_hex,
  * YW_ETOOBIG (value smaller than needed; YW_CALLER_VALUE_MAX always suffices). */
 int yw_caller_encode(const yw_caller *c, const uint8_t key[YW_KEY_BYTES], const char *method,
                      const char *request_id, char *value, size_t size, char sig[65]);
+
+/*
+ * A service's signature for a call to another service on behalf of in (a caller it has
+ * verified): the same identity, ts = now, via = in's via with service appended, signed
+ * with keys->current (never the previous key) for method and request_id. Returns 0,
+ * YW_EINVAL (service not 1..YW_CALLER_SERVICE_MAX of [a-z0-9_-]) or YW_ETOOBIG (via
+ * would not fit: too many hops), or yw_caller_encode's errors.
+ */
+int yw_caller_forward(const yw_caller *in, const yw_caller_keys *keys, const char *service,
+                      const char *method, const char *request_id, long long now,
+                      char *value, size_t size, char sig[65]);
 
 /* Verifies sig over value for the call of method with request_id and parses value into
  * out. now is unix seconds. Returns 0, or YW_EUNAUTH when anything is missing, the key

@@ -2,8 +2,8 @@
  * yw_err.c - descriptions of the project's error codes and the one place where codes
  * map to gRPC statuses and gRPC statuses map to HTTP statuses.
  *
- * Offers: yw_strerror, yw_err_to_grpc, yw_grpc_to_http, yw_grpc_reason_to_http,
- * yw_grpc_status_name, yw_http_to_grpc.
+ * Offers: yw_strerror, yw_err_to_grpc, yw_grpc_to_err, yw_grpc_to_http,
+ * yw_grpc_reason_to_http, yw_grpc_status_name, yw_http_to_grpc.
  */
 #include "yw_err.h"
 
@@ -51,6 +51,26 @@ grpc_status_code yw_err_to_grpc(int code) {
   case YW_EUNIMPL: return GRPC_STATUS_UNIMPLEMENTED;
   case YW_ECANCELED: return GRPC_STATUS_CANCELLED;
   default: return GRPC_STATUS_INTERNAL;
+  }
+}
+
+int yw_grpc_to_err(grpc_status_code status) {
+  switch (status) {
+  case GRPC_STATUS_OK: return YW_OK;
+  case GRPC_STATUS_INVALID_ARGUMENT:
+  case GRPC_STATUS_OUT_OF_RANGE: return YW_EINVAL;
+  case GRPC_STATUS_RESOURCE_EXHAUSTED: return YW_ELIMIT;
+  case GRPC_STATUS_NOT_FOUND: return YW_ENOTFOUND;
+  case GRPC_STATUS_ALREADY_EXISTS: return YW_EEXIST;
+  case GRPC_STATUS_UNAVAILABLE: return YW_EUNAVAIL;
+  case GRPC_STATUS_DEADLINE_EXCEEDED: return YW_ETIMEOUT;
+  case GRPC_STATUS_FAILED_PRECONDITION: return YW_EPRECOND;
+  case GRPC_STATUS_PERMISSION_DENIED: return YW_EPERM;
+  case GRPC_STATUS_UNAUTHENTICATED: return YW_EUNAUTH;
+  case GRPC_STATUS_ABORTED: return YW_ECONFLICT;
+  case GRPC_STATUS_UNIMPLEMENTED: return YW_EUNIMPL;
+  case GRPC_STATUS_CANCELLED: return YW_ECANCELED;
+  default: return YW_EINTERNAL;
   }
 }
 

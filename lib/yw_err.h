@@ -36,6 +36,10 @@ const char *yw_strerror(int code);
 /* Maps a YW_E* code to the gRPC status a server answers with. */
 grpc_status_code yw_err_to_grpc(int code);
 
+/* Maps a gRPC status from another service to the nearest YW_E* code (0 for OK), so a
+ * service can pass a downstream failure on to its own caller. */
+int yw_grpc_to_err(grpc_status_code status);
+
 /* Maps a gRPC status to the HTTP status of the gateway's JSON answer. */
 int yw_grpc_to_http(grpc_status_code status);
 

@@ -14,6 +14,16 @@
  *
  * Threading: handlers run on worker threads; everything a handler allocates comes from
  * the call's arena (yw_rpc_call_arena / yw_rpc_call_allocator) and dies with the call.
+ *
+ * Deferred calls: a unary handler may keep its call past its return (yw_rpc_call_defer,
+ * return YW_RPC_DEFERRED) and answer later from any thread (yw_rpc_call_finish), so a
+ * handler that waits for another service holds no thread (yw_rpc_call_forward).
+ *
+ * Server streaming: a method declared `returns (stream T)` gets a yw_rpc_stream_fn; it
+ * keeps the stream and returns at once, and messages are sent later from any thread,
+ * queued in order with one send in flight per stream. Which methods stream is read from
+ * the .proto files at build time (yw_proto_library appends a table to the generated C):
+ * the server refuses a service whose handler kinds disagree with it.
  */
 #ifndef YW_RPC_H
 #define YW_RPC_H
@@ -37,9 +47,28 @@ typedef struct yw_rpc_call yw_rpc_call;
 typedef int (*yw_rpc_handler_fn)(yw_rpc_call *call, const ProtobufCMessage *request,
                                  ProtobufCMessage **response, void *service_data);
 
+/* A unary handler returns this (a positive value, never a YW_E* code) after
+ * yw_rpc_call_defer: the call stays open and yw_rpc_call_finish answers it later. */
+#define YW_RPC_DEFERRED 1
+
+typedef struct yw_rpc_stream yw_rpc_stream;
+
+/*
+ * A server-streaming handler. It runs on a handler thread, reads request (from the
+ * call's arena, alive as long as the stream), and returns at once: 0 keeps the stream
+ * open, and the handler's code then holds one reference to st (sends and finish from
+ * any thread; yw_rpc_stream_unref when it no longer uses st); a YW_E* code finishes the
+ * stream at once with that status, and no reference is kept.
+ */
+typedef int (*yw_rpc_stream_fn)(yw_rpc_stream *st, const ProtobufCMessage *request,
+                                void *service_data);
+
+/* One entry per method of the service: fn for a unary method, stream for a
+ * server-streaming one (the other NULL). The kinds must match the .proto. */
 typedef struct yw_rpc_method {
   const char *name; /* the method's short name, as in the descriptor: "ListItems" */
   yw_rpc_handler_fn fn;
+  yw_rpc_stream_fn stream;
 } yw_rpc_method;
 
 typedef struct yw_rpc_service {
@@ -63,6 +92,30 @@ int yw_rpc_server_new(const char *addr, int threads, yw_rpc_server **out);
  * Before start. Returns 0 or YW_EINVAL. */
 int yw_rpc_server_set_queue(yw_rpc_server *s, int max_queue);
 
+/* Sets how many deferred unary calls (yw_rpc_call_defer) may be open at once; past it
+ * yw_rpc_call_defer returns YW_ELIMIT. Default 1024. Before start. Returns 0 or
+ * YW_EINVAL (max < 1). */
+int yw_rpc_server_set_max_deferred(yw_rpc_server *s, int max);
+
+/* Sets how many streams may be open at once (a service reads it from
+ * YW_<SVC>_MAX_STREAMS); past it a new stream is answered RESOURCE_EXHAUSTED
+ * (retry-after: 1) before its handler runs. Default 1000. Before start. Returns 0 or
+ * YW_EINVAL (max < 1). */
+int yw_rpc_server_set_max_streams(yw_rpc_server *s, int max);
+
+/* Sets how many messages may wait to be sent on one stream; a send past it finishes
+ * the stream with RESOURCE_EXHAUSTED (its reader is too slow) and returns YW_ELIMIT.
+ * Default 256. Before start. Returns 0 or YW_EINVAL (max < 1). */
+int yw_rpc_server_set_stream_queue(yw_rpc_server *s, int max);
+
+/* The name this service gives in the via= field of the callers it forwards
+ * (yw_rpc_call_forward) and the keys it verifies and signs them with (it signs only
+ * with keys->current). keys must outlive the server. Before start. Returns 0 or
+ * YW_EINVAL (a name outside [a-z0-9_-], 1..31 characters). */
+struct yw_caller_keys;
+int yw_rpc_server_set_caller(yw_rpc_server *s, const struct yw_caller_keys *keys,
+                             const char *service_name);
+
 /* A probe of what the service needs to serve (its database): 0 when it can serve. It
  * must bound its own wait (it runs on its own thread, every interval). */
 typedef int (*yw_rpc_health_fn)(void *arg);
@@ -72,8 +125,11 @@ typedef int (*yw_rpc_health_fn)(void *arg);
  * waits for it. Before start. Returns 0 or YW_EINVAL. */
 int yw_rpc_server_set_health(yw_rpc_server *s, yw_rpc_health_fn fn, void *arg, int interval_ms);
 
-/* Adds a service. Every method of the descriptor must have a handler: YW_EINVAL names
- * the missing one otherwise. service must outlive the server. */
+/* Adds a service. Every method of the descriptor must have a handler of the kind the
+ * .proto declares (fn for unary, stream for server streaming): YW_EINVAL, logged with
+ * the method, when one is missing, of the wrong kind, client or bidirectional streaming
+ * (not supported), or has no record in the table of method kinds (its .proto was not
+ * built with yw_proto_library). service must outlive the server. */
 int yw_rpc_server_add_service(yw_rpc_server *s, const yw_rpc_service *service);
 
 /* Starts serving. Returns 0. */
@@ -115,6 +171,101 @@ const char *yw_rpc_call_status_message(yw_rpc_call *call);
  * answers RESOURCE_EXHAUSTED may add "retry-after" (seconds); without it the server
  * adds "retry-after: 1". Returns 0 or YW_ETOOBIG past 8 entries. */
 int yw_rpc_call_add_trailer(yw_rpc_call *call, const char *key, const char *value);
+
+/*
+ * Deferred unary calls. Inside a unary handler, yw_rpc_call_defer(call) keeps the call
+ * open past the handler's return; the handler then returns YW_RPC_DEFERRED and its
+ * thread is free. Later, from any thread, yw_rpc_call_finish answers it exactly once:
+ * code 0 with response (a message of the method's output type, normally from the call's
+ * arena), or a YW_E* code (a message set with yw_rpc_call_fail before). The call and its
+ * arena live until finish; it must always come, also after the caller cancelled (it is
+ * harmless then: nothing is sent). The call's deadline and the caller's cancellation
+ * still hold: either runs the call's cancel callback.
+ * yw_rpc_call_defer returns 0, YW_ELIMIT when the server's cap on deferred calls is
+ * reached (answer the call now, e.g. `return YW_ELIMIT`), or YW_EINVAL outside a unary
+ * handler or when called twice.
+ */
+int yw_rpc_call_defer(yw_rpc_call *call);
+void yw_rpc_call_finish(yw_rpc_call *call, int code, const ProtobufCMessage *response);
+
+/*
+ * Sets fn to run once, on a completion-queue thread, when the caller goes away (cancel,
+ * deadline, connection lost, server shutdown) before the call was finished. fn must not
+ * block; for a deferred call it typically stops the work and calls yw_rpc_call_finish.
+ * When the caller is already gone, fn runs at once on the calling thread. Not after
+ * finish. Replaces an earlier fn.
+ */
+void yw_rpc_call_on_cancel(yw_rpc_call *call, void (*fn)(void *arg), void *arg);
+
+/*
+ * Server streams. st belongs to the runtime; whoever keeps the pointer past the handler
+ * holds a reference (the handler's code has one when it returned 0; yw_rpc_stream_ref
+ * takes more) and gives it back with yw_rpc_stream_unref; the stream's memory (its call,
+ * arena and request) lives until the last one.
+ *
+ * yw_rpc_stream_send queues a copy of msg (packed at once, so msg may die after) to be
+ * sent after the ones before it; any thread. Returns 0, YW_ECANCELED once the stream
+ * has ended (the caller left, its deadline passed, it was finished, the server is
+ * stopping), YW_ELIMIT when the stream's queue was full (the stream is then finished
+ * with RESOURCE_EXHAUSTED: its reader is too slow) or YW_ENOMEM.
+ *
+ * yw_rpc_stream_finish ends the stream with code (0 = OK, or a YW_E* code) and message
+ * (may be NULL; copied) once the queued messages are sent. Any thread; only the first
+ * finish counts, and a finish after the stream ended is harmless.
+ *
+ * yw_rpc_stream_on_cancel sets fn to run once, on a completion-queue thread, when the
+ * stream ends other than by the holder's own finish: the caller left (cancel,
+ * deadline, connection lost), its reader was too slow, or the server is shutting down
+ * (it finishes open streams with UNAVAILABLE so clients reconnect elsewhere). fn must
+ * not block; it typically drops the stream from the holder's subscribers and unrefs it.
+ * When the stream has already ended so, fn runs at once on the calling thread.
+ *
+ * Streams have no deadline unless the client sends one.
+ */
+int yw_rpc_stream_send(yw_rpc_stream *st, const ProtobufCMessage *msg);
+void yw_rpc_stream_finish(yw_rpc_stream *st, int code, const char *message);
+void yw_rpc_stream_on_cancel(yw_rpc_stream *st, void (*fn)(void *arg), void *arg);
+void yw_rpc_stream_ref(yw_rpc_stream *st);
+void yw_rpc_stream_unref(yw_rpc_stream *st);
+/* 1 once the stream has ended (for any reason), else 0. */
+int yw_rpc_stream_ended(yw_rpc_stream *st);
+/* The stream's call, for the call accessors: arena, allocator, metadata, request id,
+ * method, ms_left, trailers (before finish) and yw_rpc_call_caller. */
+yw_rpc_call *yw_rpc_stream_call(yw_rpc_stream *st);
+/* Shorthands of the call accessors. */
+yw_arena *yw_rpc_stream_arena(yw_rpc_stream *st);
+const char *yw_rpc_stream_metadata(yw_rpc_stream *st, const char *key);
+const char *yw_rpc_stream_request_id(yw_rpc_stream *st);
+const char *yw_rpc_stream_method(yw_rpc_stream *st);
+int64_t yw_rpc_stream_ms_left(yw_rpc_stream *st);
+
+/* ---- method kinds ---------------------------------------------------------------- */
+
+/*
+ * What the .proto files say of each method: yw_proto_library runs protoc
+ * --descriptor_set_out on every file it compiles and tools/yw_rpc_methods.py appends
+ * the file's table to its generated C, registered when the program starts.
+ */
+#define YW_RPC_UNARY 0
+#define YW_RPC_SERVER_STREAMING 1
+#define YW_RPC_CLIENT_STREAMING 2 /* client or bidirectional: not supported */
+
+/* The kind of full_method ("/yiwang.feed.v1.FeedService/Watch"): YW_RPC_UNARY,
+ * YW_RPC_SERVER_STREAMING or YW_RPC_CLIENT_STREAMING, or YW_ENOTFOUND when no compiled
+ * .proto declares it. Any thread. */
+int yw_rpc_method_streams(const char *full_method);
+
+/* The registration the generated tables make (not for hand-written code). */
+typedef struct yw_rpc_method_kind {
+  const char *full_method;
+  int kind;
+} yw_rpc_method_kind;
+typedef struct yw_rpc_method_table {
+  const yw_rpc_method_kind *entries;
+  unsigned long n;
+  struct yw_rpc_method_table *next;
+} yw_rpc_method_table;
+void yw_rpc_method_table_register(yw_rpc_method_table *table);
 
 /* ---- client ---------------------------------------------------------------------- */
 
@@ -199,6 +350,45 @@ grpc_status_code yw_rpc_call_sync(yw_rpc_channel *ch, const char *method,
                                   ProtobufCAllocator *allocator, ProtobufCMessage **response,
                                   const yw_rpc_md *md, size_t nmd, int64_t timeout_ms,
                                   char *message, size_t message_size);
+
+/*
+ * Server-streaming call. on_message runs on the client's completion-queue thread for
+ * each message, in order (data valid only during the call); returning non-zero cancels
+ * the call. done runs once when the call has ended (after the last on_message), with
+ * the status (result->data is NULL). timeout_ms <= 0 means no deadline (long-lived
+ * streams); the holder of *handle (when handle is not NULL) may cancel it and must
+ * release it as for yw_rpc_call_start_ex. Returns as yw_rpc_call_start_ex.
+ */
+typedef int (*yw_rpc_message_fn)(void *arg, const uint8_t *data, size_t len);
+int yw_rpc_stream_call_start(yw_rpc_channel *ch, const char *method, const uint8_t *data,
+                             size_t len, const yw_rpc_md *md, size_t nmd, int64_t timeout_ms,
+                             yw_rpc_message_fn on_message, yw_rpc_done_fn done, void *arg,
+                             yw_rpc_pending **handle);
+
+/*
+ * Calls between services. From a handler (a deferred unary call or a stream's call),
+ * yw_rpc_call_forward calls method on ch with req, carrying:
+ *   - the deadline: the call's time left less YW_RPC_FORWARD_MARGIN_MS (calls without a
+ *     deadline, such as streams, get YW_RPC_FORWARD_DEFAULT_MS);
+ *   - the call's x-request-id;
+ *   - its caller, when it has one: verified with the keys of yw_rpc_server_set_caller,
+ *     then signed anew for method and the request id with the current key, with the
+ *     same identity and this service's name appended to via= (yw_caller.h).
+ * done runs once, on the client's completion-queue thread, with the status (0 or the
+ * YW_E* code nearest to the downstream status), the response unpacked into the call's
+ * arena (NULL unless code is 0) and the status message; it typically finishes the
+ * deferred call. The call (and its arena) stays alive until done has returned.
+ * Returns 0, or without running done: YW_ETIMEOUT (less time left than the margin),
+ * YW_EUNAUTH (the call's caller does not verify, or the server has no keys to sign
+ * with while the call has a caller), YW_EINVAL or YW_ENOMEM.
+ */
+#define YW_RPC_FORWARD_MARGIN_MS 20
+#define YW_RPC_FORWARD_DEFAULT_MS 10000
+typedef void (*yw_rpc_forward_fn)(yw_rpc_call *call, int code, ProtobufCMessage *response,
+                                  const char *message, void *arg);
+int yw_rpc_call_forward(yw_rpc_call *call, yw_rpc_channel *ch, const char *method,
+                        const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+                        yw_rpc_forward_fn done, void *arg);
 
 /* Calls grpc.health.v1.Health/Check on ch. Returns 0 when the server answers SERVING,
  * YW_EUNAVAIL otherwise. Blocks up to timeout_ms. */

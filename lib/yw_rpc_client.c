@@ -22,8 +22,15 @@
  * copies the text), so nothing is read from disk after start-up. The same reading and
  * checking (yw_rpc_tls_read) serves yw_rpc_server_new_tls.
  *
+ * Server-streaming calls (yw_rpc_stream_call_start) use three batches: the sending one
+ * with RECV_INITIAL_METADATA, RECV_STATUS_ON_CLIENT, and one RECV_MESSAGE at a time,
+ * each message handed to the caller's callback on the queue's thread before the next
+ * is asked for (so a slow callback slows the sender, through HTTP/2 flow control). done
+ * runs once the three are over, after the last message.
+ *
  * Offers: yw_rpc_client_new, yw_rpc_client_free, yw_rpc_channel_new,
  * yw_rpc_channel_free, yw_rpc_channel_target, yw_rpc_call_start, yw_rpc_call_start_ex,
+ * yw_rpc_stream_call_start,
  * yw_rpc_pending_cancel, yw_rpc_pending_release, yw_rpc_call_sync, yw_rpc_health_check,
  * yw_rpc_tls_from_settings, yw_rpc_tls_read, yw_rpc_tls_pem_free, yw_rpc_client_set_tls.
  */
@@ -69,7 +76,19 @@ struct yw_rpc_channel {
   atomic_uint next;
 };
 
+enum ctag_kind { CTAG_UNARY, CTAG_STREAM_START, CTAG_STREAM_MSG, CTAG_STREAM_STATUS };
+
+struct ctag {
+  enum ctag_kind kind;
+  struct yw_rpc_pending *p;
+};
+
 struct yw_rpc_pending {
+  struct ctag tag_main;   /* the unary batch, or a stream's sending batch */
+  struct ctag tag_msg;    /* a stream's RECV_MESSAGE */
+  struct ctag tag_status; /* a stream's RECV_STATUS_ON_CLIENT */
+  int parts_left;         /* a stream's batches still out (client thread only) */
+  yw_rpc_message_fn on_message;
   yw_rpc_client *client;
   struct yw_rpc_pending *live_next, *live_prev;
   atomic_int refs;        /* the completion's, and the holder's when there is a handle */
@@ -139,7 +158,7 @@ static void complete(struct yw_rpc_pending *p) {
   }
   res.message = msg != NULL ? msg : "";
   grpc_slice all = grpc_empty_slice();
-  if (p->status == GRPC_STATUS_OK) {
+  if (p->status == GRPC_STATUS_OK && p->on_message == NULL) {
     if (p->recv == NULL) {
       res.status = GRPC_STATUS_INTERNAL;
       res.message = "the upstream answered OK without a message";
@@ -162,12 +181,58 @@ static void complete(struct yw_rpc_pending *p) {
   pending_unref(p);
 }
 
+/* Asks for a stream's next message. */
+static void stream_recv_next(struct yw_rpc_pending *p) {
+  grpc_op op;
+  memset(&op, 0, sizeof op);
+  op.op = GRPC_OP_RECV_MESSAGE;
+  op.data.recv_message.recv_message = &p->recv;
+  if (grpc_call_start_batch(p->call, &op, 1, &p->tag_msg, NULL) != GRPC_CALL_OK) p->parts_left--;
+}
+
+/* A stream's message arrived (or the messages ended). */
+static void stream_on_msg(struct yw_rpc_pending *p, int success) {
+  if (!success || p->recv == NULL) {
+    p->parts_left--;
+    return;
+  }
+  grpc_byte_buffer_reader reader;
+  grpc_slice all = grpc_empty_slice();
+  if (grpc_byte_buffer_reader_init(&reader, p->recv)) {
+    all = grpc_byte_buffer_reader_readall(&reader);
+    grpc_byte_buffer_reader_destroy(&reader);
+  }
+  grpc_byte_buffer_destroy(p->recv);
+  p->recv = NULL;
+  int stop = p->on_message(p->arg, GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all));
+  grpc_slice_unref(all);
+  if (stop) grpc_call_cancel(p->call, NULL);
+  stream_recv_next(p); /* after a cancel it completes at once, without a message */
+}
+
 static void *client_main(void *arg) {
   yw_rpc_client *c = arg;
   for (;;) {
     grpc_event ev = grpc_completion_queue_next(c->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
     if (ev.type == GRPC_QUEUE_SHUTDOWN) break;
-    if (ev.type == GRPC_OP_COMPLETE) complete(ev.tag);
+    if (ev.type != GRPC_OP_COMPLETE) continue;
+    struct ctag *t = ev.tag;
+    struct yw_rpc_pending *p = t->p;
+    switch (t->kind) {
+    case CTAG_UNARY:
+      complete(p);
+      continue;
+    case CTAG_STREAM_START:
+      p->parts_left--;
+      break;
+    case CTAG_STREAM_MSG:
+      stream_on_msg(p, ev.success);
+      break;
+    case CTAG_STREAM_STATUS:
+      p->parts_left--;
+      break;
+    }
+    if (p->parts_left == 0) complete(p); /* status known, every message delivered */
   }
   return NULL;
 }
@@ -301,13 +366,19 @@ int yw_rpc_call_start(yw_rpc_channel *ch, const char *method, const uint8_t *dat
   return yw_rpc_call_start_ex(ch, method, data, len, md, nmd, timeout_ms, done, arg, NULL);
 }
 
-int yw_rpc_call_start_ex(yw_rpc_channel *ch, const char *method, const uint8_t *data,
-                         size_t len, const yw_rpc_md *md, size_t nmd, int64_t timeout_ms,
-                         yw_rpc_done_fn done, void *arg, yw_rpc_pending **handle) {
+/* Starts a unary call (on_message NULL) or a server-streaming one. */
+static int call_begin(yw_rpc_channel *ch, const char *method, const uint8_t *data, size_t len,
+                      const yw_rpc_md *md, size_t nmd, int64_t timeout_ms,
+                      yw_rpc_message_fn on_message, yw_rpc_done_fn done, void *arg,
+                      yw_rpc_pending **handle) {
   if (handle != NULL) *handle = NULL;
   if (nmd > MAX_MD) return YW_EINVAL;
   struct yw_rpc_pending *p = calloc(1, sizeof *p);
   if (p == NULL) return YW_ENOMEM;
+  p->tag_main = (struct ctag){on_message != NULL ? CTAG_STREAM_START : CTAG_UNARY, p};
+  p->tag_msg = (struct ctag){CTAG_STREAM_MSG, p};
+  p->tag_status = (struct ctag){CTAG_STREAM_STATUS, p};
+  p->on_message = on_message;
   p->client = ch->client;
   atomic_init(&p->refs, 1);
   grpc_metadata_array_init(&p->initial_md);
@@ -336,7 +407,10 @@ int yw_rpc_call_start_ex(yw_rpc_channel *ch, const char *method, const uint8_t *
 
   unsigned idx = atomic_fetch_add(&ch->next, 1u) % (unsigned)ch->n;
   gpr_timespec deadline =
-      gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+      on_message != NULL && timeout_ms <= 0
+          ? gpr_inf_future(GPR_CLOCK_MONOTONIC)
+          : gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                         gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
   grpc_slice method_slice = grpc_slice_from_copied_string(method);
   p->call = grpc_channel_create_call(ch->chans[idx], NULL, GRPC_PROPAGATE_DEFAULTS,
                                      ch->client->cq, method_slice, NULL, deadline, NULL);
@@ -364,7 +438,27 @@ int yw_rpc_call_start_ex(yw_rpc_channel *ch, const char *method, const uint8_t *
   ops[5].data.recv_status_on_client.error_string = &p->error_string;
   yw_rpc_client *c = ch->client;
   pthread_mutex_lock(&c->mu);
-  if (c->closing || grpc_call_start_batch(p->call, ops, 6, p, NULL) != GRPC_CALL_OK) {
+  int started;
+  if (on_message == NULL) {
+    started = !c->closing && grpc_call_start_batch(p->call, ops, 6, &p->tag_main, NULL) ==
+                                 GRPC_CALL_OK;
+  } else {
+    /* three batches: send and read the initial metadata; the status; the messages,
+     * one RECV_MESSAGE at a time */
+    p->parts_left = 3;
+    p->status = GRPC_STATUS_UNKNOWN; /* until the status batch says */
+    started = !c->closing &&
+              grpc_call_start_batch(p->call, ops, 4, &p->tag_main, NULL) == GRPC_CALL_OK;
+    if (started) {
+      if (grpc_call_start_batch(p->call, &ops[5], 1, &p->tag_status, NULL) != GRPC_CALL_OK) {
+        p->parts_left--;
+        grpc_call_cancel(p->call, NULL);
+      }
+      if (grpc_call_start_batch(p->call, &ops[4], 1, &p->tag_msg, NULL) != GRPC_CALL_OK)
+        p->parts_left--;
+    }
+  }
+  if (!started) {
     pthread_mutex_unlock(&c->mu);
     pending_free(p);
     return YW_EINTERNAL;
@@ -379,6 +473,23 @@ int yw_rpc_call_start_ex(yw_rpc_channel *ch, const char *method, const uint8_t *
   }
   pthread_mutex_unlock(&c->mu);
   return 0;
+}
+
+int yw_rpc_call_start_ex(yw_rpc_channel *ch, const char *method, const uint8_t *data,
+                         size_t len, const yw_rpc_md *md, size_t nmd, int64_t timeout_ms,
+                         yw_rpc_done_fn done, void *arg, yw_rpc_pending **handle) {
+  return call_begin(ch, method, data, len, md, nmd, timeout_ms, NULL, done, arg, handle);
+}
+
+int yw_rpc_stream_call_start(yw_rpc_channel *ch, const char *method, const uint8_t *data,
+                             size_t len, const yw_rpc_md *md, size_t nmd, int64_t timeout_ms,
+                             yw_rpc_message_fn on_message, yw_rpc_done_fn done, void *arg,
+                             yw_rpc_pending **handle) {
+  if (on_message == NULL) {
+    if (handle != NULL) *handle = NULL;
+    return YW_EINVAL;
+  }
+  return call_begin(ch, method, data, len, md, nmd, timeout_ms, on_message, done, arg, handle);
 }
 
 /* ---- synchronous wrapper --------------------------------------------------------- */

@@ -18,7 +18,24 @@
  * cancels or its deadline passes: the handler can ask yw_rpc_call_cancelled between
  * steps and stop. The call is freed when both tags are done (a reference each).
  *
- * Shutdown (DESIGN.md order): grpc_server_shutdown_and_notify, wait for its tag and for
+ * Deferred unary calls: a handler that called yw_rpc_call_defer returns YW_RPC_DEFERRED
+ * and its thread goes back to the queue; the main reference stays with the call until
+ * yw_rpc_call_finish sends the answer, from any thread. Deferred calls are counted apart
+ * from running and queued ones, under their own cap (max_deferred).
+ *
+ * Server streams: the request is read and admitted as for a unary call (plus a cap on
+ * open streams); the stream handler runs on a handler thread and returns at once.
+ * Sends pack the message on the sender's thread and queue it under the call's lock;
+ * one SEND_MESSAGE batch is in flight per stream (its own tag), and its completion on
+ * an I/O thread starts the next; past the queue bound the stream is ended with
+ * RESOURCE_EXHAUSTED. The status goes out once the queue is empty. Two counts keep a
+ * call alive: refs for the gRPC side (main flow, close batch, a send in flight), whose
+ * end gives back the server's count of calls in flight, and holds for its memory (the
+ * gRPC side, the stream's holders, forwards in flight), so a holder can still call a
+ * stream (and get YW_ECANCELED) after the caller went away.
+ *
+ * Shutdown (DESIGN.md order): grpc_server_shutdown_and_notify, finish the open streams
+ * with UNAVAILABLE, wait for its tag and for
  * every accepted call (cancel all calls after the grace period), grpc_server_destroy,
  * shut the queue down, I/O threads leave on GRPC_QUEUE_SHUTDOWN, destroy the queue,
  * stop the handler threads, grpc_shutdown.
@@ -29,9 +46,13 @@
  *
  * Offers: yw_rpc_block_signals, yw_rpc_server_new, yw_rpc_server_new_tls,
  * yw_rpc_server_set_queue,
+ * yw_rpc_server_set_max_deferred, yw_rpc_server_set_max_streams,
+ * yw_rpc_server_set_stream_queue, yw_rpc_server_set_caller,
  * yw_rpc_server_set_health, yw_rpc_server_add_service, yw_rpc_server_start,
  * yw_rpc_server_port, yw_rpc_server_wait_signal, yw_rpc_server_shutdown,
- * yw_rpc_server_free and the yw_rpc_call_* accessors.
+ * yw_rpc_server_free, the yw_rpc_call_* accessors, yw_rpc_call_defer,
+ * yw_rpc_call_finish, yw_rpc_call_on_cancel, yw_rpc_call_forward, the yw_rpc_stream_*
+ * functions, yw_rpc_method_streams and yw_rpc_method_table_register.
  */
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc_security.h>
@@ -43,7 +64,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "yw_caller.h"
 #include "yw_err.h"
 #include "yw_log.h"
 #include "yw_rpc.h"
@@ -54,18 +77,63 @@
 #define HEALTH_METHOD "/grpc.health.v1.Health/Check"
 #define BUSY_RETRY_AFTER "1" /* seconds a refused caller is asked to wait */
 
+#define DEFAULT_MAX_DEFERRED 1024
+#define DEFAULT_MAX_STREAMS 1000
+#define DEFAULT_STREAM_QUEUE 256
+
 enum call_state { CALL_REQUESTED, CALL_RECEIVING, CALL_SENDING };
-enum tag_kind { TAG_MAIN, TAG_CLOSE };
+enum tag_kind { TAG_MAIN, TAG_CLOSE, TAG_SEND };
 
 struct call_tag {
   enum tag_kind kind;
   yw_rpc_call *call;
 };
 
+struct out_msg {
+  grpc_byte_buffer *bb;
+  struct out_msg *next;
+};
+
+/* A stream's state; every field is guarded by its call's cmu. */
+struct yw_rpc_stream {
+  yw_rpc_call *call;
+  struct out_msg *head, *tail; /* packed messages waiting to be sent */
+  int len;
+  grpc_byte_buffer *sending;   /* the message of the send in flight */
+  int op_inflight;             /* a send batch is out */
+  int md_sent;                 /* initial metadata went out */
+  int ended;                   /* no more sends: finished, cut or gone */
+  int by_owner;                /* ended by the holder's yw_rpc_stream_finish */
+  int drop;                    /* drop what is queued instead of sending it */
+  int gone;                    /* the gRPC call is over (cancelled, failed) */
+  int status_started;          /* the status batch is out */
+  int main_released;           /* the main reference was given back (or will be) */
+  int code;                    /* YW_E* code to end with */
+  char *text;                  /* status message (malloc), or NULL */
+  yw_rpc_stream *open_next, *open_prev; /* the server's open streams, guarded by s->mu */
+  int listed;
+};
+
 struct yw_rpc_call {
   struct call_tag main_tag;  /* the batches of the call's own flow */
   struct call_tag close_tag; /* RECV_CLOSE_ON_SERVER: the call ended, maybe cancelled */
-  atomic_int refs;           /* main flow + close batch */
+  struct call_tag send_tag;  /* a stream's SEND_MESSAGE batch */
+  atomic_int refs;           /* gRPC side: main flow + close batch + send in flight */
+  atomic_int holds;          /* memory: the gRPC side + stream holders + forwards */
+  pthread_mutex_t cmu;       /* guards finished, deferred, the cancel callback, st */
+  int finished;              /* answered (unary) or finished by its holder (stream) */
+  int deferred;              /* yw_rpc_call_defer succeeded */
+  int in_handler;            /* the unary handler is running (defer allowed) */
+  int is_stream;
+  int counted_stream;        /* counted in server->streams_open */
+  void (*cancel_fn)(void *);
+  void *cancel_arg;
+  int cancel_ran;
+  const yw_rpc_service *svc;
+  const ProtobufCMethodDescriptor *mdesc;
+  yw_rpc_handler_fn fn;
+  yw_rpc_stream_fn sfn;
+  struct yw_rpc_stream st;
   enum call_state state;
   int accepted;        /* counted in server->inflight until freed */
   yw_rpc_server *server;
@@ -113,6 +181,18 @@ struct yw_rpc_server {
   int running;         /* handlers running now */
   int q_closed;
   atomic_long refused;
+  int n_deferred;      /* deferred calls not yet finished */
+  int max_deferred;
+  int streams_open;    /* admitted streams whose gRPC side is not over */
+  int max_streams;
+  int stream_queue;    /* messages a stream may queue */
+
+  /* open streams, guarded by mu */
+  yw_rpc_stream *open_streams;
+
+  /* calls between services */
+  const yw_caller_keys *caller_keys;
+  char service_name[32];
 
   /* health */
   yw_rpc_health_fn health_fn;
@@ -194,6 +274,18 @@ const char *yw_rpc_call_method(yw_rpc_call *c) { return c->method != NULL ? c->m
 
 /* ---- call lifecycle -------------------------------------------------------------- */
 
+static void stream_drop_queue(struct yw_rpc_stream *st) {
+  while (st->head != NULL) {
+    struct out_msg *m = st->head;
+    st->head = m->next;
+    grpc_byte_buffer_destroy(m->bb);
+    free(m);
+  }
+  st->tail = NULL;
+  st->len = 0;
+}
+
+/* Frees the call's memory: the last hold is gone. */
 static void call_free(yw_rpc_call *c) {
   if (c == NULL) return;
   if (c->call != NULL) grpc_call_unref(c->call);
@@ -206,19 +298,44 @@ static void call_free(yw_rpc_call *c) {
     grpc_slice_unref(c->trailers[i].value);
   }
   if (c->state == CALL_SENDING) grpc_slice_unref(c->status_slice);
+  stream_drop_queue(&c->st);
+  if (c->st.sending != NULL) grpc_byte_buffer_destroy(c->st.sending);
+  free(c->st.text);
   yw_arena_free(c->arena);
-  if (c->accepted) {
-    /* a handler may outlive its caller (a deadline passed); shutdown waits for it */
-    yw_rpc_server *s = c->server;
-    pthread_mutex_lock(&s->mu);
-    if (--s->inflight == 0) pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-  }
+  pthread_mutex_destroy(&c->cmu);
   free(c);
 }
 
+static void call_release(yw_rpc_call *c) {
+  if (atomic_fetch_sub(&c->holds, 1) == 1) call_free(c);
+}
+
+/* The gRPC side of the call is over: no batch of it is left. */
+static void call_done(yw_rpc_call *c) {
+  yw_rpc_server *s = c->server;
+  if (c->counted_stream) {
+    pthread_mutex_lock(&s->qmu);
+    s->streams_open--;
+    pthread_mutex_unlock(&s->qmu);
+  }
+  if (c->accepted) {
+    /* a handler may outlive its caller (a deadline passed); shutdown waits for it */
+    pthread_mutex_lock(&s->mu);
+    if (c->st.listed) {
+      yw_rpc_stream *st = &c->st;
+      if (st->open_prev != NULL) st->open_prev->open_next = st->open_next;
+      else s->open_streams = st->open_next;
+      if (st->open_next != NULL) st->open_next->open_prev = st->open_prev;
+      st->listed = 0;
+    }
+    if (--s->inflight == 0) pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+  }
+  call_release(c);
+}
+
 static void call_unref(yw_rpc_call *c) {
-  if (atomic_fetch_sub(&c->refs, 1) == 1) call_free(c);
+  if (atomic_fetch_sub(&c->refs, 1) == 1) call_done(c);
 }
 
 static int post_request(yw_rpc_server *s) {
@@ -228,7 +345,11 @@ static int post_request(yw_rpc_server *s) {
   c->state = CALL_REQUESTED;
   c->main_tag = (struct call_tag){TAG_MAIN, c};
   c->close_tag = (struct call_tag){TAG_CLOSE, c};
+  c->send_tag = (struct call_tag){TAG_SEND, c};
+  c->st.call = c;
   atomic_init(&c->refs, 1);
+  atomic_init(&c->holds, 1);
+  pthread_mutex_init(&c->cmu, NULL);
   grpc_call_details_init(&c->details);
   grpc_metadata_array_init(&c->md);
   grpc_call_error e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md, s->cq,
@@ -240,14 +361,20 @@ static int post_request(yw_rpc_server *s) {
   return 0;
 }
 
-static void send_answer(yw_rpc_call *c, grpc_status_code status) {
+/* Starts the batch that ends the call: initial metadata (unless sent), c->send when
+ * status is OK, and the status with c's trailers. Its completion gives back the main
+ * reference. Returns 0, or -1 when gRPC refused the batch (the caller gives the main
+ * reference back then). */
+static int send_status(yw_rpc_call *c, grpc_status_code status, int with_md) {
   grpc_op ops[3];
   memset(ops, 0, sizeof ops);
   size_t n = 0;
   if (status == GRPC_STATUS_RESOURCE_EXHAUSTED && !c->has_retry_after)
     yw_rpc_call_add_trailer(c, "retry-after", BUSY_RETRY_AFTER);
-  ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
-  n++;
+  if (with_md) {
+    ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+    n++;
+  }
   if (status == GRPC_STATUS_OK && c->send != NULL) {
     ops[n].op = GRPC_OP_SEND_MESSAGE;
     ops[n].data.send_message.send_message = c->send;
@@ -263,12 +390,21 @@ static void send_answer(yw_rpc_call *c, grpc_status_code status) {
   c->state = CALL_SENDING;
   if (grpc_call_start_batch(c->call, ops, n, &c->main_tag, NULL) != GRPC_CALL_OK) {
     yw_log(YW_LOG_ERROR, "rpc.batch_failed", NULL, "could not send the answer of %s", c->method);
-    call_unref(c);
+    return -1;
   }
+  return 0;
+}
+
+/* Answers a unary call (or refuses any call before its handler ran). */
+static void send_answer(yw_rpc_call *c, grpc_status_code status) {
+  pthread_mutex_lock(&c->cmu);
+  c->finished = 1;
+  pthread_mutex_unlock(&c->cmu);
+  if (send_status(c, status, 1) != 0) call_unref(c);
 }
 
 static int find_method(yw_rpc_server *s, const char *path, const yw_rpc_service **svc,
-                       const ProtobufCMethodDescriptor **md, yw_rpc_handler_fn *fn) {
+                       const ProtobufCMethodDescriptor **md, const yw_rpc_method **entry) {
   /* path is "/pkg.Service/Method" */
   if (path[0] != '/') return YW_ENOTFOUND;
   const char *slash = strchr(path + 1, '/');
@@ -282,7 +418,7 @@ static int find_method(yw_rpc_server *s, const char *path, const yw_rpc_service 
     for (size_t m = 0; m < sv->n_methods; m++) {
       if (strcmp(sv->methods[m].name, slash + 1) != 0) continue;
       *svc = sv;
-      *fn = sv->methods[m].fn;
+      *entry = &sv->methods[m];
       *md = protobuf_c_service_descriptor_get_method_by_name(sv->descriptor, slash + 1);
       return *md != NULL ? 0 : YW_ENOTFOUND;
     }
@@ -311,12 +447,292 @@ static void answer_health(yw_rpc_call *c) {
   send_answer(c, GRPC_STATUS_OK);
 }
 
-/* Runs the handler of c on a handler thread and returns the status to answer with. */
-static grpc_status_code dispatch(yw_rpc_call *c) {
-  const yw_rpc_service *svc = NULL;
-  const ProtobufCMethodDescriptor *md = NULL;
-  yw_rpc_handler_fn fn = NULL;
-  if (find_method(c->server, c->method, &svc, &md, &fn) != 0) {
+/* The status a unary call ends with when its handler returned rc and resp; packs resp
+ * into c->send on OK. */
+static grpc_status_code unary_status(yw_rpc_call *c, int rc, const ProtobufCMessage *resp) {
+  if (rc == 0 && resp == NULL) {
+    yw_rpc_call_fail(c, YW_EINTERNAL, "handler of %s returned no answer", c->method);
+    rc = YW_EINTERNAL;
+  }
+  if (rc == 0 && resp->descriptor != c->mdesc->output) {
+    yw_rpc_call_fail(c, YW_EINTERNAL, "handler of %s answered with the wrong type", c->method);
+    rc = YW_EINTERNAL;
+  }
+  if (rc != 0) {
+    if (c->status_text == NULL) c->status_text = (char *)yw_strerror(rc);
+    grpc_status_code st = yw_err_to_grpc(rc);
+    if (st == GRPC_STATUS_INTERNAL)
+      yw_log(YW_LOG_ERROR, "rpc.internal", yw_rpc_call_request_id(c), "%s: %s", c->method,
+             c->status_text);
+    return st;
+  }
+  c->send = pack_message(resp);
+  return GRPC_STATUS_OK;
+}
+
+/* ---- streams ----------------------------------------------------------------------- */
+
+/* Starts a send batch: initial metadata when not sent yet, and the first queued message
+ * if any. cmu held. Returns 0, or -1 when gRPC refused the batch. */
+static int stream_start_send(yw_rpc_call *c) {
+  struct yw_rpc_stream *st = &c->st;
+  grpc_op ops[2];
+  memset(ops, 0, sizeof ops);
+  size_t n = 0;
+  if (!st->md_sent) {
+    ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+    n++;
+  }
+  if (st->head != NULL) {
+    struct out_msg *m = st->head;
+    st->head = m->next;
+    if (st->head == NULL) st->tail = NULL;
+    st->len--;
+    st->sending = m->bb;
+    free(m);
+    ops[n].op = GRPC_OP_SEND_MESSAGE;
+    ops[n].data.send_message.send_message = st->sending;
+    n++;
+  }
+  atomic_fetch_add(&c->refs, 1);
+  st->op_inflight = 1;
+  if (grpc_call_start_batch(c->call, ops, n, &c->send_tag, NULL) != GRPC_CALL_OK) {
+    st->op_inflight = 0;
+    atomic_fetch_sub(&c->refs, 1); /* the main reference is still held: never the last */
+    return -1;
+  }
+  st->md_sent = 1;
+  return 0;
+}
+
+/* Moves the stream on after any change: next send, or the status once it has ended
+ * and its queue is empty (or dropped). cmu held. Returns 1 when the caller must give
+ * back the main reference (call_unref, outside the lock). */
+static int stream_pump(yw_rpc_call *c) {
+  struct yw_rpc_stream *st = &c->st;
+  for (;;) {
+    if (st->op_inflight || st->main_released) return 0;
+    if (st->gone) {
+      stream_drop_queue(st);
+      st->main_released = 1;
+      return 1;
+    }
+    if (!st->ended || (!st->drop && st->head != NULL)) {
+      if (st->head == NULL && st->md_sent) return 0;
+      if (stream_start_send(c) == 0) return 0;
+      st->gone = st->ended = 1;
+      continue;
+    }
+    stream_drop_queue(st);
+    st->status_started = st->main_released = 1;
+    c->status_text = st->text != NULL ? st->text
+                     : st->code != 0  ? (char *)yw_strerror(st->code)
+                                      : NULL;
+    return send_status(c, yw_err_to_grpc(st->code), !st->md_sent) != 0;
+  }
+}
+
+/* Ends the stream with code and text (copied) unless it has ended; by_owner says the
+ * holder finished it, drop that queued messages are not sent. */
+static void stream_end(yw_rpc_call *c, int code, const char *text, int by_owner, int drop) {
+  struct yw_rpc_stream *st = &c->st;
+  char *copy = text != NULL ? strdup(text) : NULL;
+  pthread_mutex_lock(&c->cmu);
+  int release = 0;
+  if (!st->ended) {
+    st->ended = 1;
+    st->by_owner = by_owner;
+    st->drop = drop;
+    st->code = code;
+    st->text = copy;
+    copy = NULL;
+    if (by_owner) c->finished = 1;
+    release = stream_pump(c);
+  }
+  pthread_mutex_unlock(&c->cmu);
+  free(copy);
+  if (release) call_unref(c);
+}
+
+/* Runs the cancel callback of c once, unless its holder finished it. */
+static void run_cancel(yw_rpc_call *c) {
+  void (*fn)(void *) = NULL;
+  void *arg = NULL;
+  pthread_mutex_lock(&c->cmu);
+  if (!c->finished && !c->cancel_ran && c->cancel_fn != NULL) {
+    c->cancel_ran = 1;
+    fn = c->cancel_fn;
+    arg = c->cancel_arg;
+  }
+  pthread_mutex_unlock(&c->cmu);
+  if (fn != NULL) fn(arg);
+}
+
+int yw_rpc_stream_send(yw_rpc_stream *st, const ProtobufCMessage *msg) {
+  yw_rpc_call *c = st->call;
+  pthread_mutex_lock(&c->cmu);
+  int ended = st->ended;
+  pthread_mutex_unlock(&c->cmu);
+  if (ended) return YW_ECANCELED;
+  struct out_msg *m = malloc(sizeof *m);
+  if (m == NULL) return YW_ENOMEM;
+  m->bb = pack_message(msg);
+  m->next = NULL;
+  int rc = 0, release = 0;
+  pthread_mutex_lock(&c->cmu);
+  if (st->ended) {
+    rc = YW_ECANCELED;
+  } else if (st->len >= c->server->stream_queue) {
+    rc = YW_ELIMIT;
+  } else {
+    if (st->tail != NULL) st->tail->next = m;
+    else st->head = m;
+    st->tail = m;
+    st->len++;
+    m = NULL;
+    release = stream_pump(c);
+  }
+  pthread_mutex_unlock(&c->cmu);
+  if (m != NULL) {
+    grpc_byte_buffer_destroy(m->bb);
+    free(m);
+  }
+  if (release) call_unref(c);
+  if (rc == YW_ELIMIT) {
+    yw_log(YW_LOG_WARN, "rpc.stream_slow_reader", yw_rpc_call_request_id(c),
+           "%s: %d messages wait for a slow reader; the stream is ended", c->method,
+           c->server->stream_queue);
+    stream_end(c, YW_ELIMIT, "the stream's reader is too slow", 0, 1);
+  }
+  return rc;
+}
+
+void yw_rpc_stream_finish(yw_rpc_stream *st, int code, const char *message) {
+  stream_end(st->call, code, message, 1, 0);
+}
+
+static void on_cancel_set(yw_rpc_call *c, void (*fn)(void *), void *arg, int ended_already) {
+  pthread_mutex_lock(&c->cmu);
+  int now = 0;
+  if (!c->finished && !c->cancel_ran) {
+    if (ended_already) {
+      c->cancel_ran = 1;
+      now = 1;
+    } else {
+      c->cancel_fn = fn;
+      c->cancel_arg = arg;
+    }
+  }
+  pthread_mutex_unlock(&c->cmu);
+  if (now && fn != NULL) fn(arg);
+}
+
+void yw_rpc_stream_on_cancel(yw_rpc_stream *st, void (*fn)(void *), void *arg) {
+  yw_rpc_call *c = st->call;
+  pthread_mutex_lock(&c->cmu);
+  int ended = st->gone || (st->ended && !st->by_owner);
+  pthread_mutex_unlock(&c->cmu);
+  on_cancel_set(c, fn, arg, ended);
+}
+
+void yw_rpc_stream_ref(yw_rpc_stream *st) { atomic_fetch_add(&st->call->holds, 1); }
+void yw_rpc_stream_unref(yw_rpc_stream *st) {
+  if (st != NULL) call_release(st->call);
+}
+
+int yw_rpc_stream_ended(yw_rpc_stream *st) {
+  pthread_mutex_lock(&st->call->cmu);
+  int ended = st->ended || st->gone;
+  pthread_mutex_unlock(&st->call->cmu);
+  return ended;
+}
+
+yw_rpc_call *yw_rpc_stream_call(yw_rpc_stream *st) { return st->call; }
+yw_arena *yw_rpc_stream_arena(yw_rpc_stream *st) { return st->call->arena; }
+const char *yw_rpc_stream_metadata(yw_rpc_stream *st, const char *key) {
+  return yw_rpc_call_metadata(st->call, key);
+}
+const char *yw_rpc_stream_request_id(yw_rpc_stream *st) {
+  return yw_rpc_call_request_id(st->call);
+}
+const char *yw_rpc_stream_method(yw_rpc_stream *st) { return yw_rpc_call_method(st->call); }
+int64_t yw_rpc_stream_ms_left(yw_rpc_stream *st) { return yw_rpc_call_ms_left(st->call); }
+
+/* On a handler thread: opens the stream of c and runs its handler. */
+static void run_stream(yw_rpc_call *c, const ProtobufCMessage *req) {
+  yw_rpc_server *s = c->server;
+  pthread_mutex_lock(&s->mu);
+  int stopping = atomic_load(&s->shutting_down);
+  if (!stopping) {
+    c->st.open_next = s->open_streams;
+    c->st.open_prev = NULL;
+    if (s->open_streams != NULL) s->open_streams->open_prev = &c->st;
+    s->open_streams = &c->st;
+    c->st.listed = 1;
+  }
+  pthread_mutex_unlock(&s->mu);
+  if (stopping) {
+    stream_end(c, YW_EUNAVAIL, "the service is shutting down", 0, 1);
+    return;
+  }
+  atomic_fetch_add(&c->holds, 1); /* the handler's reference */
+  int rc = c->sfn(&c->st, req, c->svc->data);
+  if (rc != 0) {
+    if (rc > 0) rc = YW_EINTERNAL;
+    stream_end(c, rc, c->status_text != NULL ? c->status_text : yw_strerror(rc), 1, 1);
+    yw_rpc_stream_unref(&c->st);
+    return;
+  }
+  pthread_mutex_lock(&c->cmu);
+  int release = stream_pump(c); /* the initial metadata, unless a send took it */
+  pthread_mutex_unlock(&c->cmu);
+  if (release) call_unref(c);
+}
+
+/* ---- deferred calls ---------------------------------------------------------------- */
+
+int yw_rpc_call_defer(yw_rpc_call *c) {
+  if (!c->in_handler || c->is_stream || c->deferred) return YW_EINVAL;
+  yw_rpc_server *s = c->server;
+  pthread_mutex_lock(&s->qmu);
+  int room = s->n_deferred < s->max_deferred;
+  if (room) s->n_deferred++;
+  pthread_mutex_unlock(&s->qmu);
+  if (!room) return YW_ELIMIT;
+  pthread_mutex_lock(&c->cmu);
+  c->deferred = 1;
+  pthread_mutex_unlock(&c->cmu);
+  return 0;
+}
+
+void yw_rpc_call_finish(yw_rpc_call *c, int code, const ProtobufCMessage *response) {
+  pthread_mutex_lock(&c->cmu);
+  int ok = c->deferred && !c->finished;
+  if (ok) c->finished = 1;
+  pthread_mutex_unlock(&c->cmu);
+  if (!ok) return;
+  yw_rpc_server *s = c->server;
+  pthread_mutex_lock(&s->qmu);
+  s->n_deferred--;
+  pthread_mutex_unlock(&s->qmu);
+  if (code > 0) code = YW_EINTERNAL;
+  if (send_status(c, unary_status(c, code, response), 1) != 0) call_unref(c);
+}
+
+void yw_rpc_call_on_cancel(yw_rpc_call *c, void (*fn)(void *), void *arg) {
+  if (c->is_stream) {
+    yw_rpc_stream_on_cancel(&c->st, fn, arg);
+    return;
+  }
+  on_cancel_set(c, fn, arg, atomic_load(&c->gone));
+}
+
+/* ---- the flow of a call ------------------------------------------------------------ */
+
+/* Runs the handler of c on a handler thread and returns the status to answer with, or
+ * -1 when the call is answered later (deferred) or is a stream. */
+static int dispatch(yw_rpc_call *c) {
+  if (c->svc == NULL) {
     yw_rpc_call_fail(c, YW_EUNIMPL, "unknown method %s", c->method);
     return GRPC_STATUS_UNIMPLEMENTED;
   }
@@ -343,49 +759,75 @@ static grpc_status_code dispatch(yw_rpc_call *c) {
   grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
   grpc_byte_buffer_reader_destroy(&reader);
   ProtobufCAllocator *alloc = yw_arena_allocator(c->arena);
-  ProtobufCMessage *req = protobuf_c_message_unpack(md->input, alloc, GRPC_SLICE_LENGTH(all),
+  ProtobufCMessage *req = protobuf_c_message_unpack(c->mdesc->input, alloc,
+                                                    GRPC_SLICE_LENGTH(all),
                                                     GRPC_SLICE_START_PTR(all));
   grpc_slice_unref(all);
   if (req == NULL) {
-    yw_rpc_call_fail(c, YW_EINVAL, "the request is not a valid %s", md->input->name);
+    yw_rpc_call_fail(c, YW_EINVAL, "the request is not a valid %s", c->mdesc->input->name);
     return GRPC_STATUS_INVALID_ARGUMENT;
   }
+  if (c->is_stream) {
+    run_stream(c, req);
+    return -1;
+  }
   ProtobufCMessage *resp = NULL;
-  int rc = fn(c, req, &resp, svc->data);
+  c->in_handler = 1;
+  int rc = c->fn(c, req, &resp, c->svc->data);
+  c->in_handler = 0;
+  if (c->deferred) {
+    if (rc != YW_RPC_DEFERRED)
+      yw_log(YW_LOG_ERROR, "rpc.internal", yw_rpc_call_request_id(c),
+             "%s: the handler deferred the call but returned %d; it is answered by "
+             "yw_rpc_call_finish", c->method, rc);
+    return -1;
+  }
+  if (rc == YW_RPC_DEFERRED) {
+    yw_rpc_call_fail(c, YW_EINTERNAL, "handler of %s returned YW_RPC_DEFERRED without "
+                     "deferring the call", c->method);
+    rc = YW_EINTERNAL;
+  }
   if (yw_rpc_call_cancelled(c))
     yw_log(YW_LOG_INFO, "rpc.abandoned", yw_rpc_call_request_id(c),
            "%s: the caller left while the handler ran", c->method);
-  if (rc == 0 && resp == NULL) {
-    yw_rpc_call_fail(c, YW_EINTERNAL, "handler of %s returned no answer", c->method);
-    rc = YW_EINTERNAL;
-  }
-  if (rc == 0 && resp->descriptor != md->output) {
-    yw_rpc_call_fail(c, YW_EINTERNAL, "handler of %s answered with the wrong type", c->method);
-    rc = YW_EINTERNAL;
-  }
-  if (rc != 0) {
-    if (c->status_text == NULL) c->status_text = (char *)yw_strerror(rc);
-    grpc_status_code st = yw_err_to_grpc(rc);
-    if (st == GRPC_STATUS_INTERNAL)
-      yw_log(YW_LOG_ERROR, "rpc.internal", yw_rpc_call_request_id(c), "%s: %s", c->method,
-             c->status_text);
-    return st;
-  }
-  c->send = pack_message(resp);
-  return GRPC_STATUS_OK;
+  return unary_status(c, rc, resp);
+}
+
+/* Refuses c at once, before any handler ran. */
+static void refuse(yw_rpc_call *c, const char *what) {
+  yw_rpc_server *s = c->server;
+  long n = atomic_fetch_add(&s->refused, 1) + 1;
+  if (n == 1 || n % 1000 == 0)
+    yw_log(YW_LOG_WARN, "rpc.refused", yw_rpc_call_request_id(c),
+           "%s: %s; %ld calls refused so far", c->method, what, n);
+  yw_rpc_call_fail(c, YW_ELIMIT, "the service is busy, try again shortly");
+  send_answer(c, GRPC_STATUS_RESOURCE_EXHAUSTED);
 }
 
 /* On an I/O thread: the request is here. Queue it for a handler, or refuse it at once
- * when the handlers and the queue are full. */
+ * when the handlers and the queue (or, for a stream, the open streams) are full. */
 static void admit(yw_rpc_call *c) {
   yw_rpc_server *s = c->server;
   if (strcmp(c->method, HEALTH_METHOD) == 0) {
     answer_health(c);
     return;
   }
+  const yw_rpc_method *entry = NULL;
+  if (find_method(s, c->method, &c->svc, &c->mdesc, &entry) == 0) {
+    c->fn = entry->fn;
+    c->sfn = entry->stream;
+    c->is_stream = entry->stream != NULL;
+  } else {
+    c->svc = NULL;
+  }
   pthread_mutex_lock(&s->qmu);
   int room = !s->q_closed && s->running + s->q_len < s->nthreads + s->max_queue;
-  if (room) {
+  int streams_full = room && c->is_stream && s->streams_open >= s->max_streams;
+  if (room && !streams_full) {
+    if (c->is_stream) {
+      s->streams_open++;
+      c->counted_stream = 1;
+    }
     c->queue_next = NULL;
     if (s->q_tail != NULL) s->q_tail->queue_next = c;
     else s->q_head = c;
@@ -394,14 +836,14 @@ static void admit(yw_rpc_call *c) {
     pthread_cond_signal(&s->qcv);
   }
   pthread_mutex_unlock(&s->qmu);
-  if (room) return;
-  long n = atomic_fetch_add(&s->refused, 1) + 1;
-  if (n == 1 || n % 1000 == 0)
-    yw_log(YW_LOG_WARN, "rpc.refused", yw_rpc_call_request_id(c),
-           "%s: %d handlers and %d queued are busy; %ld calls refused so far", c->method,
-           s->nthreads, s->max_queue, n);
-  yw_rpc_call_fail(c, YW_ELIMIT, "the service is busy, try again shortly");
-  send_answer(c, GRPC_STATUS_RESOURCE_EXHAUSTED);
+  if (room && !streams_full) return;
+  char what[128];
+  if (streams_full)
+    snprintf(what, sizeof what, "%d streams are open", s->max_streams);
+  else
+    snprintf(what, sizeof what, "%d handlers and %d queued are busy", s->nthreads,
+             s->max_queue);
+  refuse(c, what);
 }
 
 static void on_requested(yw_rpc_call *c, int success) {
@@ -421,7 +863,7 @@ static void on_requested(yw_rpc_call *c, int success) {
                                  GRPC_SLICE_LENGTH(c->details.method));
   if (c->method == NULL) {
     grpc_call_cancel_with_status(c->call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
-    call_free(c);
+    call_unref(c);
     return;
   }
   /* Learn early when the caller goes away, while the handler may still be running. */
@@ -440,6 +882,38 @@ static void on_requested(yw_rpc_call *c, int success) {
   if (grpc_call_start_batch(c->call, &op, 1, &c->main_tag, NULL) != GRPC_CALL_OK) call_unref(c);
 }
 
+/* On an I/O thread: the call is over; when the caller went away, a deferred call or a
+ * stream learns it (cancel callback) and a stream stops sending. */
+static void on_closed(yw_rpc_call *c) {
+  if (c->cancelled) {
+    atomic_store(&c->gone, 1);
+    if (c->is_stream) {
+      pthread_mutex_lock(&c->cmu);
+      c->st.gone = c->st.ended = 1;
+      int release = stream_pump(c);
+      pthread_mutex_unlock(&c->cmu);
+      if (release) call_unref(c);
+    }
+    run_cancel(c);
+  }
+  call_unref(c);
+}
+
+/* On an I/O thread: a stream's send batch completed. */
+static void on_sent(yw_rpc_call *c, int success) {
+  pthread_mutex_lock(&c->cmu);
+  c->st.op_inflight = 0;
+  if (c->st.sending != NULL) {
+    grpc_byte_buffer_destroy(c->st.sending);
+    c->st.sending = NULL;
+  }
+  if (!success) c->st.gone = c->st.ended = 1;
+  int release = stream_pump(c);
+  pthread_mutex_unlock(&c->cmu);
+  if (release) call_unref(c);
+  call_unref(c);
+}
+
 static void *io_main(void *arg) {
   yw_rpc_server *s = arg;
   for (;;) {
@@ -456,8 +930,11 @@ static void *io_main(void *arg) {
     struct call_tag *t = ev.tag;
     yw_rpc_call *c = t->call;
     if (t->kind == TAG_CLOSE) {
-      if (c->cancelled) atomic_store(&c->gone, 1);
-      call_unref(c);
+      on_closed(c);
+      continue;
+    }
+    if (t->kind == TAG_SEND) {
+      on_sent(c, ev.success);
       continue;
     }
     switch (c->state) {
@@ -472,6 +949,8 @@ static void *io_main(void *arg) {
       admit(c);
       break;
     case CALL_SENDING:
+      /* a stream the server ended (slow reader, shutdown) tells its holder */
+      if (c->is_stream) run_cancel(c);
       call_unref(c);
       break;
     }
@@ -491,7 +970,8 @@ static void *handler_main(void *arg) {
     s->q_len--;
     s->running++;
     pthread_mutex_unlock(&s->qmu);
-    send_answer(c, dispatch(c));
+    int st = dispatch(c);
+    if (st >= 0) send_answer(c, (grpc_status_code)st);
     pthread_mutex_lock(&s->qmu);
     s->running--;
   }
@@ -544,6 +1024,9 @@ static int server_create(const char *addr, int threads, const yw_rpc_tls_pem *pe
   s->nthreads = threads > 0 ? threads : 4;
   s->nio = s->nthreads >= 8 ? 2 : 1;
   s->max_queue = s->nthreads * 4;
+  s->max_deferred = DEFAULT_MAX_DEFERRED;
+  s->max_streams = DEFAULT_MAX_STREAMS;
+  s->stream_queue = DEFAULT_STREAM_QUEUE;
   atomic_init(&s->healthy, 1);
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
@@ -606,6 +1089,35 @@ int yw_rpc_server_set_queue(yw_rpc_server *s, int max_queue) {
   return 0;
 }
 
+int yw_rpc_server_set_max_deferred(yw_rpc_server *s, int max) {
+  if (s->started || max < 1) return YW_EINVAL;
+  s->max_deferred = max;
+  return 0;
+}
+
+int yw_rpc_server_set_max_streams(yw_rpc_server *s, int max) {
+  if (s->started || max < 1) return YW_EINVAL;
+  s->max_streams = max;
+  return 0;
+}
+
+int yw_rpc_server_set_stream_queue(yw_rpc_server *s, int max) {
+  if (s->started || max < 1) return YW_EINVAL;
+  s->stream_queue = max;
+  return 0;
+}
+
+int yw_rpc_server_set_caller(yw_rpc_server *s, const yw_caller_keys *keys,
+                             const char *service_name) {
+  size_t n = service_name != NULL ? strlen(service_name) : 0;
+  if (s->started || keys == NULL || n == 0 || n >= sizeof s->service_name ||
+      strspn(service_name, "abcdefghijklmnopqrstuvwxyz0123456789_-") != n)
+    return YW_EINVAL;
+  s->caller_keys = keys;
+  memcpy(s->service_name, service_name, n + 1);
+  return 0;
+}
+
 int yw_rpc_server_set_health(yw_rpc_server *s, yw_rpc_health_fn fn, void *arg, int interval_ms) {
   if (s->started || fn == NULL) return YW_EINVAL;
   s->health_fn = fn;
@@ -618,13 +1130,30 @@ int yw_rpc_server_add_service(yw_rpc_server *s, const yw_rpc_service *svc) {
   if (s->n_services >= MAX_SERVICES || s->started) return YW_EINVAL;
   const ProtobufCServiceDescriptor *d = svc->descriptor;
   for (unsigned i = 0; i < d->n_methods; i++) {
-    int found = 0;
+    const yw_rpc_method *entry = NULL;
     for (size_t m = 0; m < svc->n_methods; m++)
-      if (strcmp(svc->methods[m].name, d->methods[i].name) == 0 && svc->methods[m].fn != NULL)
-        found = 1;
-    if (!found) {
+      if (strcmp(svc->methods[m].name, d->methods[i].name) == 0) entry = &svc->methods[m];
+    if (entry == NULL || (entry->fn == NULL && entry->stream == NULL)) {
       yw_log(YW_LOG_ERROR, "rpc.missing_handler", NULL, "%s/%s has no handler", d->name,
              d->methods[i].name);
+      return YW_EINVAL;
+    }
+    char path[YW_CALLER_METHOD_MAX + 2];
+    snprintf(path, sizeof path, "/%s/%s", d->name, d->methods[i].name);
+    int kind = yw_rpc_method_streams(path);
+    const char *wrong = NULL;
+    if (kind == YW_ENOTFOUND)
+      wrong = "is not in the table of method kinds (is its .proto built by yw_proto_library?)";
+    else if (kind == YW_RPC_CLIENT_STREAMING)
+      wrong = "streams from the client, which the runtime does not support";
+    else if (entry->fn != NULL && entry->stream != NULL)
+      wrong = "has both a unary and a stream handler";
+    else if (kind == YW_RPC_SERVER_STREAMING && entry->stream == NULL)
+      wrong = "is server streaming in its .proto but has a unary handler";
+    else if (kind == YW_RPC_UNARY && entry->fn == NULL)
+      wrong = "is unary in its .proto but has a stream handler";
+    if (wrong != NULL) {
+      yw_log(YW_LOG_ERROR, "rpc.wrong_handler", NULL, "%s %s", path, wrong);
       return YW_EINVAL;
     }
   }
@@ -662,11 +1191,32 @@ void yw_rpc_server_wait_signal(yw_rpc_server *s) {
   yw_rpc_server_shutdown(s, 10000);
 }
 
+/* Ends every open stream with UNAVAILABLE, so its client reconnects to another copy;
+ * holders learn it from their cancel callbacks. No stream opens after shutting_down. */
+static void end_open_streams(yw_rpc_server *s) {
+  pthread_mutex_lock(&s->mu);
+  size_t n = 0;
+  for (yw_rpc_stream *st = s->open_streams; st != NULL; st = st->open_next) n++;
+  yw_rpc_call **calls = n > 0 ? malloc(n * sizeof *calls) : NULL;
+  size_t k = 0;
+  for (yw_rpc_stream *st = s->open_streams; st != NULL && calls != NULL; st = st->open_next) {
+    atomic_fetch_add(&st->call->holds, 1);
+    calls[k++] = st->call;
+  }
+  pthread_mutex_unlock(&s->mu);
+  for (size_t i = 0; i < k; i++) {
+    stream_end(calls[i], YW_EUNAVAIL, "the service is shutting down", 0, 0);
+    call_release(calls[i]);
+  }
+  free(calls); /* without memory, the grace period's cancellation ends them */
+}
+
 void yw_rpc_server_shutdown(yw_rpc_server *s, int grace_ms) {
   if (s == NULL || s->destroyed) return;
   atomic_store(&s->shutting_down, 1);
   grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag);
   if (s->started) {
+    end_open_streams(s);
     pthread_mutex_lock(&s->mu);
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
@@ -722,4 +1272,84 @@ void yw_rpc_server_free(yw_rpc_server *s) {
   free(s->threads);
   free(s);
   grpc_shutdown();
+}
+
+/* ---- calls between services -------------------------------------------------------- */
+
+struct forward {
+  yw_rpc_call *call; /* held (holds) until done has returned */
+  const ProtobufCMessageDescriptor *resp_desc;
+  yw_rpc_forward_fn done;
+  void *arg;
+};
+
+/* On the client's completion-queue thread: the downstream call ended. */
+static void forward_done(void *arg, const yw_rpc_result *r) {
+  struct forward *f = arg;
+  yw_rpc_call *c = f->call;
+  int code = yw_grpc_to_err(r->status);
+  const char *message = r->message;
+  ProtobufCMessage *resp = NULL;
+  if (code == 0) {
+    resp = protobuf_c_message_unpack(f->resp_desc, yw_arena_allocator(c->arena), r->len, r->data);
+    if (resp == NULL) {
+      code = YW_EINTERNAL;
+      message = "the downstream answer does not parse";
+    }
+  }
+  f->done(c, code, resp, message, f->arg);
+  free(f);
+  call_release(c);
+}
+
+int yw_rpc_call_forward(yw_rpc_call *c, yw_rpc_channel *ch, const char *method,
+                        const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+                        yw_rpc_forward_fn done, void *arg) {
+  if (c == NULL || ch == NULL || method == NULL || req == NULL || resp_desc == NULL ||
+      done == NULL)
+    return YW_EINVAL;
+  yw_rpc_server *s = c->server;
+  int64_t left = yw_rpc_call_ms_left(c);
+  int64_t timeout = YW_RPC_FORWARD_DEFAULT_MS;
+  if (left != INT64_MAX) {
+    if (left <= YW_RPC_FORWARD_MARGIN_MS) return YW_ETIMEOUT;
+    timeout = left - YW_RPC_FORWARD_MARGIN_MS;
+  }
+  const char *request_id = yw_rpc_call_request_id(c);
+  yw_rpc_md md[3];
+  size_t nmd = 0;
+  if (request_id[0] != '\0') md[nmd++] = (yw_rpc_md){"x-request-id", request_id, 0};
+  char value[YW_CALLER_VALUE_MAX], sig[65];
+  const char *in_value = yw_rpc_call_metadata(c, "x-yw-caller");
+  if (in_value != NULL) {
+    /* the caller this call carries is passed on only once it verifies here */
+    yw_caller caller;
+    if (s->caller_keys == NULL ||
+        yw_caller_decode(in_value, yw_rpc_call_metadata(c, "x-yw-caller-sig"), s->caller_keys,
+                         yw_rpc_call_method(c), request_id, (long long)time(NULL), &caller) != 0)
+      return YW_EUNAUTH;
+    int rc = yw_caller_forward(&caller, s->caller_keys, s->service_name, method, request_id,
+                               (long long)time(NULL), value, sizeof value, sig);
+    if (rc != 0) return rc;
+    md[nmd++] = (yw_rpc_md){"x-yw-caller", value, 0};
+    md[nmd++] = (yw_rpc_md){"x-yw-caller-sig", sig, 0};
+  }
+  size_t len = protobuf_c_message_get_packed_size(req);
+  uint8_t *buf = malloc(len + 1);
+  struct forward *f = malloc(sizeof *f);
+  if (buf == NULL || f == NULL) {
+    free(buf);
+    free(f);
+    return YW_ENOMEM;
+  }
+  protobuf_c_message_pack(req, buf);
+  *f = (struct forward){c, resp_desc, done, arg};
+  atomic_fetch_add(&c->holds, 1);
+  int rc = yw_rpc_call_start(ch, method, buf, len, md, nmd, timeout, forward_done, f);
+  free(buf);
+  if (rc != 0) {
+    free(f);
+    call_release(c);
+  }
+  return rc;
 }

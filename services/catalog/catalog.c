@@ -837,8 +837,9 @@ static int upsert_item(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
 /* ---- the table ------------------------------------------------------------------- */
 
 static const yw_rpc_method catalog_methods[] = {
-    {"ListItems", list_items},     {"GetItem", get_item},     {"ListDepartments", list_departments},
-    {"ListRegions", list_regions}, {"ListTopics", list_topics}, {"UpsertItem", upsert_item},
+    {"ListItems", list_items, NULL},     {"GetItem", get_item, NULL},
+    {"ListDepartments", list_departments, NULL}, {"ListRegions", list_regions, NULL},
+    {"ListTopics", list_topics, NULL},   {"UpsertItem", upsert_item, NULL},
 };
 
 void catalog_service_init(yw_rpc_service *svc, catalog_ctx *ctx) {

@@ -1212,19 +1212,19 @@ int identity_create_staff(identity_ctx *ctx, const char *username, const char *p
 /* ---- the table ------------------------------------------------------------------- */
 
 static const yw_rpc_method identity_methods[] = {
-    {"SendSmsCode", send_sms_code},
-    {"CreateSession", create_session},
-    {"RefreshSession", refresh_session},
-    {"DeleteSession", delete_session},
-    {"DeleteSessions", delete_sessions},
-    {"GetMe", get_me},
-    {"UpgradeRealname", upgrade_realname},
-    {"BindLegalPerson", bind_legal_person},
-    {"ListDataAccess", list_data_access},
-    {"ListAuditRecords", list_audit_records},
-    {"GetPerson", get_person},
-    {"ActFor", act_for},
-    {"GetActingCompany", get_acting_company},
+    {"SendSmsCode", send_sms_code, NULL},
+    {"CreateSession", create_session, NULL},
+    {"RefreshSession", refresh_session, NULL},
+    {"DeleteSession", delete_session, NULL},
+    {"DeleteSessions", delete_sessions, NULL},
+    {"GetMe", get_me, NULL},
+    {"UpgradeRealname", upgrade_realname, NULL},
+    {"BindLegalPerson", bind_legal_person, NULL},
+    {"ListDataAccess", list_data_access, NULL},
+    {"ListAuditRecords", list_audit_records, NULL},
+    {"GetPerson", get_person, NULL},
+    {"ActFor", act_for, NULL},
+    {"GetActingCompany", get_acting_company, NULL},
 };
 
 void identity_service_init(yw_rpc_service *svc, identity_ctx *ctx) {

@@ -67,7 +67,7 @@ static int echo(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessag
   return 0;
 }
 
-static const yw_rpc_method methods[] = {{"Echo", echo}, {"Other", echo}};
+static const yw_rpc_method methods[] = {{"Echo", echo, NULL}, {"Other", echo, NULL}};
 static const yw_rpc_service service = {&yiwang__test__v1__echo_service__descriptor, methods, 2, NULL};
 
 static yw_rpc_server *server;
@@ -259,7 +259,7 @@ static void test_missing_handler_is_refused_at_registration(void **state) {
   (void)state;
   yw_rpc_server *s = NULL;
   assert_int_equal(yw_rpc_server_new("127.0.0.1:0", 1, &s), 0);
-  static const yw_rpc_method only_echo[] = {{"Echo", echo}};
+  static const yw_rpc_method only_echo[] = {{"Echo", echo, NULL}};
   static const yw_rpc_service partial = {&yiwang__test__v1__echo_service__descriptor, only_echo, 1,
                                          NULL};
   assert_int_equal(yw_rpc_server_add_service(s, &partial), YW_EINVAL);

@@ -42,7 +42,7 @@ static int echo(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessag
   return 0;
 }
 
-static const yw_rpc_method methods[] = {{"Echo", echo}, {"Other", echo}};
+static const yw_rpc_method methods[] = {{"Echo", echo, NULL}, {"Other", echo, NULL}};
 static const yw_rpc_service service = {&yiwang__test__v1__echo_service__descriptor, methods, 2, NULL};
 
 /* Runs tools/pki.sh with args (trusted text from this file only). */
