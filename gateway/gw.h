@@ -81,6 +81,9 @@ typedef struct gw_config {
   long redis_timeout_ms;  /* a Redis command's longest wait before the fallback answers */
   long redis_connect_timeout_ms;
   long redis_backoff_max_ms; /* longest pause between reconnection attempts */
+  long sse_heartbeat_ms;  /* a comment on every open event stream this often */
+  long sse_retry_ms;      /* the retry: hint an event stream starts with */
+  long streams_per_caller; /* open streamed answers per caller, across gateway copies */
 } gw_config;
 
 /* A service the gateway calls, named in configuration: YW_UPSTREAM_<NAME>=target. */
@@ -157,6 +160,7 @@ struct gw_req {
   size_t metric_slot;
   char request_id[72];
   const char *cors_origin; /* allowed Origin to echo, or NULL */
+  const char *last_event_id; /* a streamed route's Last-Event-ID (header or lastEventId) */
   struct timespec start;
 
   /* answer */
@@ -180,6 +184,12 @@ struct gw_req {
   int up_replayed;        /* the upstream answered a kept answer again (idempotent-replayed) */
   gw_upstream_pending *up_call; /* the upstream call in flight; dead once its callback runs */
   uint8_t *up_frame;      /* malloc: the answer's frame (prefix + message); up_data points in */
+
+  /* a streamed answer (gw_sse.c): the head, then pieces as they come, then the end */
+  int streaming;          /* set before the answer is sent: no length, sent piece by piece */
+  int stream_ended;       /* gw_conn_stream_end was called (or the stream was cut) */
+  struct evbuffer *stream_out; /* HTTP/2: written bytes nghttp2 has not taken yet */
+  struct gw_stream *stream; /* the stream's state, owned by the request (gw_sse.c) */
 };
 
 /* ---- gw_conn.c ------------------------------------------------------------------- */
@@ -196,6 +206,18 @@ void gw_worker_drain(gw_worker *w);
 /* Sends the answer of req (status, resp_headers, resp_body, trailers) on its
  * connection. Must run on the worker's thread. */
 void gw_conn_respond(gw_req *req);
+/* A streamed answer (req->streaming set before gw_conn_respond sent its head): appends
+ * bytes (HTTP/1.1: one chunk; HTTP/2: DATA as the stream's window allows). Returns 0,
+ * YW_ECANCELED when the client is gone or the stream ended, YW_ENOMEM. The connection
+ * may be gone when it returns (req->conn NULL). */
+int gw_conn_stream_write(gw_req *req, const void *data, size_t len);
+/* Bytes of req's stream still waiting for its client (HTTP/1.1: the connection's unsent
+ * output; HTTP/2: what nghttp2 has not taken). The connection calls
+ * gw_stream_writable(req) when it falls low again. */
+size_t gw_conn_stream_pending(const gw_req *req);
+/* Ends req's streamed answer: HTTP/1.1's last chunk (the connection then takes its next
+ * request), HTTP/2's END_STREAM or req->trailers. */
+void gw_conn_stream_end(gw_req *req);
 /* Adds a response header; name and value must live as long as req (arena or static). */
 void gw_req_add_header(gw_req *req, const char *name, const char *value);
 /* First request header named name (lower case), or NULL. */
@@ -212,6 +234,9 @@ void gw_request_start(gw_req *req);
  * it (status 499), counts it and cancels its upstream call. Worker's thread; req->conn
  * is still set. */
 void gw_request_abandon(gw_req *req);
+/* The log phase by itself: the access line and metrics of req with its status. The
+ * finish does it, except for a streamed answer, which calls it once when it ends. */
+void gw_request_log(gw_req *req);
 /* A phase that returned GW_SUSPEND has its outcome: GW_NEXT goes on with the next
  * phase, GW_DONE (the answer made) finishes. Nothing happens once the client is gone. */
 void gw_req_resume(gw_req *req, enum gw_phase_result res);
@@ -232,6 +257,11 @@ void gw_answer_bytes(gw_req *req, int status, const char *content_type, const vo
                      size_t len);
 /* An error in the shape the request's kind expects (JSON body or gRPC status). */
 void gw_answer_error(gw_req *req, grpc_status_code status, const char *message);
+/* The answer of an upstream call from req->up_status, up_message, up_data and
+ * up_trailers, in the shape of the request's kind. */
+void gw_answer_upstream(gw_req *req);
+/* grpc-message's percent-encoding of msg, in a's memory ("" when out of memory). */
+char *gw_grpc_message_encode(yw_arena *a, const char *msg);
 /* A JSON error with an HTTP status of its own. */
 void gw_answer_http_error(gw_req *req, int http_status, grpc_status_code status,
                           const char *message);

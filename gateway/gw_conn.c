@@ -71,12 +71,15 @@
 
 #include "gw.h"
 #include "gw_metrics.h"
+#include "gw_sse.h"
 #include "yw_err.h"
 #include "yw_log.h"
 
 #define GW_OUT_HIGH (256 * 1024)
 #define GW_OUT_LOW (GW_OUT_HIGH / 2)
 #define GW_IN_HIGH (256 * 1024) /* input read ahead of the parser */
+/* a streamed answer's producer is told to go on once less than this waits for HTTP/2 */
+#define GW_STREAM_LOW (64 * 1024)
 /* between HTTP/2's shutdown notice and the final GOAWAY: a round trip for requests the
  * client sent before it saw the notice */
 #define GW_GOAWAY_DELAY_MS 1000
@@ -122,6 +125,7 @@ struct gw_conn {
 
 static void conn_free(gw_conn *c);
 static void h1_resume(gw_conn *c);
+static void h1_answered(gw_conn *c, gw_req *r, int keep);
 static int h2_flush(gw_conn *c);
 static void h2_process(gw_conn *c);
 
@@ -146,11 +150,11 @@ static void conn_deadline(gw_conn *c, enum deadline d) {
   evtimer_add(c->timer, &tv);
 }
 
-/* 1 when a complete request of c is with an upstream (or its access check): the wait is
- * ours, not the client's. */
+/* 1 when a complete request of c is with an upstream (or its access check), or its
+ * answer is a stream still open: the wait is ours, not the client's. */
 static int waiting_on_upstream(const gw_conn *c) {
   for (const gw_req *r = c->reqs; r != NULL; r = r->conn_next)
-    if (r->refs > 1 && !r->responded) return 1;
+    if ((r->refs > 1 && !r->responded) || (r->streaming && !r->stream_ended)) return 1;
   return 0;
 }
 
@@ -199,6 +203,8 @@ static gw_req *req_new(gw_conn *c) {
 
 void gw_req_unref(gw_req *r) {
   if (--r->refs > 0) return;
+  gw_stream_free(r->stream);
+  if (r->stream_out != NULL) evbuffer_free(r->stream_out);
   free(r->up_message);
   free(r->up_frame);
   free(r->up_trailers);
@@ -210,8 +216,8 @@ static void req_detach(gw_req *r) {
   gw_conn *c = r->conn;
   if (c == NULL) return;
   /* every "the client is gone" passes here: an unanswered request is logged as 499
-   * and its upstream call cancelled */
-  if (!r->responded) gw_request_abandon(r);
+   * and its upstream call cancelled, as is a streamed answer still open */
+  if (!r->responded || (r->streaming && !r->stream_ended)) gw_request_abandon(r);
   if (r->conn_prev != NULL) r->conn_prev->conn_next = r->conn_next;
   else c->reqs = r->conn_next;
   if (r->conn_next != NULL) r->conn_next->conn_prev = r->conn_prev;
@@ -478,6 +484,9 @@ static void h1_send(gw_conn *c, gw_req *r) {
    * representation, which the answer does not know; HEAD says the length, sends none */
   if (answer_bodiless(r))
     ll = snprintf(line, sizeof line, "%s\r\n", keep ? "" : "connection: close\r\n");
+  else if (r->streaming) /* a stream: its pieces as they come, chunked */
+    ll = snprintf(line, sizeof line, "transfer-encoding: chunked\r\n%s\r\n",
+                  keep ? "" : "connection: close\r\n");
   else
     ll = snprintf(line, sizeof line, "content-length: %zu\r\n%s\r\n", r->resp_len,
                   keep ? "" : "connection: close\r\n");
@@ -491,12 +500,30 @@ static void h1_send(gw_conn *c, gw_req *r) {
       evbuffer_add_printf(out, "%s: %s\r\n", r->resp_headers[i].name, r->resp_headers[i].value);
     if (answer_bodiless(r))
       evbuffer_add_printf(out, "%s\r\n", keep ? "" : "connection: close\r\n");
+    else if (r->streaming)
+      evbuffer_add_printf(out, "transfer-encoding: chunked\r\n%s\r\n",
+                          keep ? "" : "connection: close\r\n");
     else
       evbuffer_add_printf(out, "content-length: %zu\r\n%s\r\n", r->resp_len,
                           keep ? "" : "connection: close\r\n");
   }
+  if (r->streaming) {
+    /* the connection is the stream's until gw_conn_stream_end; no idle timeout meanwhile
+     * (the write timeout still ends a client that stops reading) */
+    size_t first = r->resp_len;
+    r->resp_len = 0;
+    if (first > 0) gw_conn_stream_write(r, r->resp_body, first);
+    return;
+  }
   if (r->resp_len > 0 && !answer_bodiless(r) && strcmp(r->method, "HEAD") != 0)
     evbuffer_add(out, r->resp_body, r->resp_len);
+  h1_answered(c, r, keep);
+}
+
+/* The answer of r is all in the output: the connection takes the next request, or
+ * closes once it is written. */
+static void h1_answered(gw_conn *c, gw_req *r, int keep) {
+  struct evbuffer *out = bufferevent_get_output(c->bev);
   if (!keep) c->close_after_write = 1;
   req_detach(r);
   c->h1_req = NULL;
@@ -521,16 +548,8 @@ static void h1_resume(gw_conn *c) {
 
 /* ---- HTTP/2 ---------------------------------------------------------------------- */
 
-static ssize_t h2_read_body(nghttp2_session *s, int32_t stream_id, uint8_t *buf, size_t length,
-                            uint32_t *flags, nghttp2_data_source *src, void *user) {
-  (void)s;
-  (void)user;
-  gw_req *r = src->ptr;
-  size_t left = r->resp_len - r->resp_off;
-  size_t n = left < length ? left : length;
-  if (n > 0) memcpy(buf, r->resp_body + r->resp_off, n);
-  r->resp_off += n;
-  if (r->resp_off == r->resp_len) {
+/* The last DATA of r's answer: EOF, and its trailers when it has some. */
+static void h2_body_end(nghttp2_session *s, int32_t stream_id, gw_req *r, uint32_t *flags) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
     if (r->n_trailers > 0) {
       nghttp2_nv nv[sizeof r->trailers / sizeof r->trailers[0]];
@@ -544,7 +563,32 @@ static ssize_t h2_read_body(nghttp2_session *s, int32_t stream_id, uint8_t *buf,
       if (nghttp2_submit_trailer(s, stream_id, nv, r->n_trailers) == 0)
         *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
     }
-  }
+}
+
+static ssize_t h2_read_body(nghttp2_session *s, int32_t stream_id, uint8_t *buf, size_t length,
+                            uint32_t *flags, nghttp2_data_source *src, void *user) {
+  (void)user;
+  gw_req *r = src->ptr;
+  size_t left = r->resp_len - r->resp_off;
+  size_t n = left < length ? left : length;
+  if (n > 0) memcpy(buf, r->resp_body + r->resp_off, n);
+  r->resp_off += n;
+  if (r->resp_off == r->resp_len) h2_body_end(s, stream_id, r, flags);
+  return (ssize_t)n;
+}
+
+/* A streamed answer: what has been written so far (stream_out), deferred while nothing
+ * is there, EOF once gw_conn_stream_end was called and all is taken. */
+static ssize_t h2_read_stream(nghttp2_session *s, int32_t stream_id, uint8_t *buf, size_t length,
+                              uint32_t *flags, nghttp2_data_source *src, void *user) {
+  (void)user;
+  gw_req *r = src->ptr;
+  size_t avail = evbuffer_get_length(r->stream_out);
+  if (avail == 0 && !r->stream_ended) return NGHTTP2_ERR_DEFERRED;
+  size_t n = avail < length ? avail : length;
+  if (n > 0) evbuffer_remove(r->stream_out, buf, n);
+  if (avail == n && r->stream_ended) h2_body_end(s, stream_id, r, flags);
+  if (!r->stream_ended && avail - n < GW_STREAM_LOW) gw_stream_writable(r);
   return (ssize_t)n;
 }
 
@@ -561,6 +605,22 @@ static void h2_send(gw_conn *c, gw_req *r) {
                            strlen(r->resp_headers[i].name), strlen(r->resp_headers[i].value),
                            NGHTTP2_NV_FLAG_NONE};
   int bodiless = answer_bodiless(r);
+  if (r->streaming) {
+    /* a stream: no length, DATA as gw_conn_stream_write gives it */
+    r->stream_out = evbuffer_new();
+    if (r->stream_out == NULL ||
+        (r->resp_len > 0 && evbuffer_add(r->stream_out, r->resp_body, r->resp_len) != 0)) {
+      nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, r->stream_id, NGHTTP2_INTERNAL_ERROR);
+    } else {
+      nghttp2_data_provider sp;
+      sp.source.ptr = r;
+      sp.read_callback = h2_read_stream;
+      nghttp2_submit_response(c->h2, r->stream_id, nv, n, &sp);
+    }
+    h2_rearm(c);
+    if (!c->in_recv && h2_flush(c) != 0) conn_free(c);
+    return;
+  }
   if (r->n_trailers == 0 && !bodiless) { /* HEAD: the length of what GET would send */
     snprintf(clen, sizeof clen, "%zu", r->resp_len);
     nv[n++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)clen, 14, strlen(clen),
@@ -812,6 +872,50 @@ static void h2_terminate(gw_conn *c, uint32_t code) {
   if (h2_flush(c) != 0) conn_free(c);
 }
 
+/* ---- streamed answers ------------------------------------------------------------ */
+
+int gw_conn_stream_write(gw_req *r, const void *data, size_t len) {
+  gw_conn *c = r->conn;
+  if (c == NULL || c->freeing || !r->streaming || r->stream_ended || !r->responded)
+    return YW_ECANCELED;
+  if (len == 0) return 0;
+  r->resp_len += len; /* bytes sent, for the access log */
+  if (!r->is_h2) {
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    char size[24];
+    int sl = snprintf(size, sizeof size, "%zx\r\n", len);
+    if (evbuffer_add(out, size, (size_t)sl) != 0 || evbuffer_add(out, data, len) != 0 ||
+        evbuffer_add(out, "\r\n", 2) != 0)
+      return YW_ENOMEM;
+    return 0;
+  }
+  if (evbuffer_add(r->stream_out, data, len) != 0) return YW_ENOMEM;
+  nghttp2_session_resume_data(c->h2, r->stream_id);
+  if (!c->in_recv && h2_flush(c) != 0) conn_free(c);
+  return 0;
+}
+
+size_t gw_conn_stream_pending(const gw_req *r) {
+  const gw_conn *c = r->conn;
+  if (c == NULL) return 0;
+  if (!r->is_h2) return evbuffer_get_length(bufferevent_get_output(c->bev));
+  return r->stream_out != NULL ? evbuffer_get_length(r->stream_out) : 0;
+}
+
+void gw_conn_stream_end(gw_req *r) {
+  gw_conn *c = r->conn;
+  if (c == NULL || c->freeing || !r->streaming || r->stream_ended || !r->responded) return;
+  r->stream_ended = 1;
+  if (!r->is_h2) {
+    evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
+    h1_answered(c, r, !c->worker->draining && http_should_keep_alive(&c->parser));
+    return;
+  }
+  nghttp2_session_resume_data(c->h2, r->stream_id);
+  h2_rearm(c);
+  if (!c->in_recv && h2_flush(c) != 0) conn_free(c);
+}
+
 /* ---- connection events ----------------------------------------------------------- */
 
 void gw_conn_respond(gw_req *r) {
@@ -894,6 +998,10 @@ static void on_write(struct bufferevent *bev, void *arg) {
   }
   if (c->close_after_write && evbuffer_get_length(out) == 0) {
     conn_free(c);
+    return;
+  }
+  if (c->h1_req != NULL && c->h1_req->streaming && !c->h1_req->stream_ended) {
+    gw_stream_writable(c->h1_req); /* the client has read down to GW_OUT_LOW */
     return;
   }
   if (c->out_paused && !c->close_after_write) {
@@ -1114,6 +1222,10 @@ static void conn_drain(gw_conn *c) {
     conn_free(c);
     return;
   case PROTO_H1:
+    if (c->h1_req != NULL && c->h1_req->stream != NULL && !c->h1_req->stream_ended) {
+      gw_stream_drain(c->h1_req); /* ended now, so its client reconnects elsewhere */
+      return;
+    }
     if (c->h1_req != NULL || c->h1_busy) return; /* answered with connection: close */
     if (evbuffer_get_length(out) == 0) {
       conn_free(c);
@@ -1128,6 +1240,12 @@ static void conn_drain(gw_conn *c) {
       h2_final_goaway(c); /* idle: at once */
       return;
     }
+    /* open streamed answers end now, so their clients reconnect elsewhere */
+    for (gw_req *r = c->reqs, *next; r != NULL && !c->freeing; r = next) {
+      next = r->conn_next;
+      if (r->stream != NULL && !r->stream_ended) gw_stream_drain(r);
+    }
+    if (c->freeing) return;
     /* streams the client sends before it sees this are still taken, until the final
      * GOAWAY a round trip later */
     nghttp2_submit_shutdown_notice(c->h2);

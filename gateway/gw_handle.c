@@ -31,6 +31,7 @@
 #include "gw.h"
 #include "gw_grpcweb.h"
 #include "gw_metrics.h"
+#include "gw_sse.h"
 #include "yw_err.h"
 #include "yw_idem.h"
 #include "yw_json.h"
@@ -73,7 +74,7 @@ static void respond_json(gw_req *r, int status, json_t *body) {
 }
 
 /* Percent-encodes a grpc-message value (gRPC spec: bytes outside 0x20-0x7e and '%'). */
-static char *grpc_message_encode(yw_arena *a, const char *msg) {
+char *gw_grpc_message_encode(yw_arena *a, const char *msg) {
   size_t n = strlen(msg);
   char *out = yw_arena_alloc(a, n * 3 + 1);
   if (out == NULL) return (char *)"";
@@ -109,7 +110,7 @@ static char *base64_encode(yw_arena *a, const uint8_t *data, size_t len, size_t 
  * frame, base64 for -text. */
 static void respond_grpc_web(gw_req *r, grpc_status_code st, const char *message,
                              const uint8_t *data, size_t len, const char *extra_trailers) {
-  const char *enc = grpc_message_encode(r->arena, message != NULL ? message : "");
+  const char *enc = gw_grpc_message_encode(r->arena, message != NULL ? message : "");
   size_t tcap = strlen(enc) + (extra_trailers != NULL ? strlen(extra_trailers) : 0) + 64;
   char *trailers = yw_arena_alloc(r->arena, tcap);
   size_t total = (data != NULL ? GRPC_FRAME_HEADER + len : 0) + GRPC_FRAME_HEADER + tcap;
@@ -180,7 +181,7 @@ static void respond_grpc(gw_req *r, grpc_status_code st, const char *message, co
   }
   r->status = 200;
   gw_req_add_header(r, "content-type", "application/grpc");
-  const char *enc = grpc_message_encode(r->arena, message != NULL ? message : "");
+  const char *enc = gw_grpc_message_encode(r->arena, message != NULL ? message : "");
   if (st != GRPC_STATUS_OK || data == NULL || !r->is_h2) {
     /* Trailers-Only */
     gw_req_add_header(r, "grpc-status", status_text(r->arena, st));
@@ -324,11 +325,16 @@ static int answer_builtin(gw_req *r) {
     }
     size_t len = 0;
     char *text = gw_metrics_render(&len);
-    if (text == NULL) {
+    char streams[2048];
+    size_t slen = gw_stream_metrics_render(streams, sizeof streams);
+    char *all = text != NULL ? realloc(text, len + slen + 1) : NULL;
+    if (all == NULL) {
+      free(text);
       gw_answer_bytes(r, 500, NULL, NULL, 0);
     } else {
-      gw_answer_bytes(r, 200, "text/plain; version=0.0.4", text, len);
-      free(text);
+      memcpy(all + len, streams, slen);
+      gw_answer_bytes(r, 200, "text/plain; version=0.0.4", all, len + slen);
+      free(all);
     }
     return 1;
   }
@@ -425,7 +431,10 @@ enum gw_phase_result gw_phase_upstream(gw_req *r) {
     gw_answer_error(r, GRPC_STATUS_UNAVAILABLE, "no upstream for this method");
     return GW_DONE;
   }
-  long long timeout = r->route->def->timeout_ms > 0 ? r->route->def->timeout_ms : gw.cfg.timeout_ms;
+  /* a stream has no deadline of ours (only the one a gRPC client sends) */
+  long long timeout = r->route->def->stream          ? 0
+                      : r->route->def->timeout_ms > 0 ? r->route->def->timeout_ms
+                                                      : gw.cfg.timeout_ms;
   const char *gt = gw_req_header(r, "grpc-timeout");
   if (gt != NULL) {
     long long t = parse_grpc_timeout(gt);
@@ -433,7 +442,7 @@ enum gw_phase_result gw_phase_upstream(gw_req *r) {
       gw_answer_error(r, GRPC_STATUS_INVALID_ARGUMENT, "malformed grpc-timeout");
       return GW_DONE;
     }
-    if (t < timeout) timeout = t;
+    if (t < timeout || timeout == 0) timeout = t;
   }
   /* the caller as the gateway vouches for it: stamped, and signed for this method and
    * request id only, so the metadata cannot be replayed on another call */
@@ -446,12 +455,16 @@ enum gw_phase_result gw_phase_upstream(gw_req *r) {
     gw_answer_error(r, GRPC_STATUS_INTERNAL, "cannot describe the caller");
     return GW_DONE;
   }
-  yw_rpc_md md[11];
+  yw_rpc_md md[12];
   size_t nmd = 0;
   md[nmd++] = (yw_rpc_md){"x-request-id", r->request_id, 0};
   md[nmd++] = (yw_rpc_md){"x-yw-caller", caller, 0};
   md[nmd++] = (yw_rpc_md){"x-yw-caller-sig", sig, 0};
   if (r->idem_key != NULL) md[nmd++] = (yw_rpc_md){YW_IDEM_METADATA, r->idem_key, 0};
+  /* where an event stream resumes: the Last-Event-ID header (or the lastEventId query
+   * parameter of EventSource polyfills, taken by the route phase) */
+  if (r->route->def->stream && r->last_event_id != NULL)
+    md[nmd++] = (yw_rpc_md){"last-event-id", r->last_event_id, 0};
   /* Pass-through callers may send their own x- metadata; x-yw- is the gateway's own. */
   if (r->kind != GW_KIND_JSON) {
     for (size_t i = 0; i < r->n_headers && nmd < 10; i++) {
@@ -462,6 +475,8 @@ enum gw_phase_result gw_phase_upstream(gw_req *r) {
         md[nmd++] = (yw_rpc_md){n, r->headers[i].value, 0};
     }
   }
+  if (r->route->def->stream)
+    return gw_stream_phase(r, r->worker->up[up - gw.upstreams], md, nmd, timeout);
   r->refs++;
   int rc = gw_upstream_call(r->worker->up[up - gw.upstreams], r->route->grpc_path, r->payload,
                             r->payload_len, md, nmd, timeout, on_upstream_result, r, &r->up_call);
@@ -477,6 +492,14 @@ enum gw_phase_result gw_phase_upstream(gw_req *r) {
 /* The answer of r's upstream call is in: makes r's answer from it and finishes. */
 static void upstream_done(gw_req *r) {
   if (r->conn != NULL) {
+    gw_answer_upstream(r);
+    gw_req_resume(r, GW_DONE);
+  }
+  gw_req_unref(r);
+}
+
+void gw_answer_upstream(gw_req *r) {
+  {
     if (r->up_status != GRPC_STATUS_OK && r->up_status != GRPC_STATUS_INVALID_ARGUMENT &&
         r->up_status != GRPC_STATUS_NOT_FOUND && r->up_status != GRPC_STATUS_FAILED_PRECONDITION &&
         r->up_status != GRPC_STATUS_ALREADY_EXISTS)
@@ -514,9 +537,7 @@ static void upstream_done(gw_req *r) {
         free(text);
       }
     }
-    gw_req_resume(r, GW_DONE);
   }
-  gw_req_unref(r);
 }
 
 /* ---- pass-through ---------------------------------------------------------------- */
@@ -533,6 +554,13 @@ static enum gw_phase_result route_grpc(gw_req *r, const char *path) {
     return GW_DONE;
   }
   r->route = route;
+  if (route->def->stream) { /* gRPC clients resume a stream with this metadata too */
+    r->last_event_id = gw_req_header(r, "last-event-id");
+    if (r->last_event_id != NULL && !gw_sse_id_ok(r->last_event_id, strlen(r->last_event_id))) {
+      gw_answer_error(r, GRPC_STATUS_INVALID_ARGUMENT, "last-event-id is not a valid event id");
+      return GW_DONE;
+    }
+  }
   const uint8_t *msg = NULL;
   size_t mlen = 0;
   const char *why = NULL;
@@ -566,6 +594,13 @@ static int set_query(gw_req *r, ProtobufCMessage *msg, const char *query, char *
         return YW_EINVAL;
       }
       if (eq == NULL) value[0] = '\0';
+      if (r->route->def->stream && strcmp(key, "lastEventId") == 0) {
+        /* EventSource polyfills that cannot set headers say where to resume here */
+        if (r->last_event_id == NULL) r->last_event_id = value;
+        p += len;
+        if (*p == '&') p++;
+        continue;
+      }
       yw_json_error jerr;
       int rc = yw_json_set_field_text(msg, key, value, yw_arena_allocator(r->arena), &jerr);
       if (rc != 0) {
@@ -597,6 +632,13 @@ static enum gw_phase_result route_json(gw_req *r, char *path, const char *query)
   }
   r->route = route;
   r->metric_slot = (size_t)(route - gw.routes.routes);
+  if (route->def->stream) {
+    r->last_event_id = gw_req_header(r, "last-event-id");
+    if (r->last_event_id != NULL && !gw_sse_id_ok(r->last_event_id, strlen(r->last_event_id))) {
+      gw_answer_error(r, GRPC_STATUS_INVALID_ARGUMENT, "Last-Event-ID is not a valid event id");
+      return GW_DONE;
+    }
+  }
   ProtobufCAllocator *alloc = yw_arena_allocator(r->arena);
   const ProtobufCMessageDescriptor *in = route->method->input;
   ProtobufCMessage *msg = NULL;
@@ -639,6 +681,10 @@ static enum gw_phase_result route_json(gw_req *r, char *path, const char *query)
     int rc = set_query(r, msg, query, err, sizeof err);
     if (rc != 0) {
       gw_answer_error(r, GRPC_STATUS_INVALID_ARGUMENT, err);
+      return GW_DONE;
+    }
+    if (r->last_event_id != NULL && !gw_sse_id_ok(r->last_event_id, strlen(r->last_event_id))) {
+      gw_answer_error(r, GRPC_STATUS_INVALID_ARGUMENT, "lastEventId is not a valid event id");
       return GW_DONE;
     }
   }

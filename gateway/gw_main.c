@@ -35,6 +35,7 @@
 
 #include "gw.h"
 #include "gw_metrics.h"
+#include "gw_sse.h"
 #include "gw_routes.h"
 #include "gw_static.h"
 #include "yw_config.h"
@@ -89,6 +90,15 @@ static const yw_cfg_entry config[] = {
     {"YW_GATEWAY_DRAIN_MS", YW_CFG_INT, "10000", 0, 600000,
      "on SIGTERM, how long requests in flight may still run before they are cut",
      &gw.cfg.drain_ms},
+    {"YW_GATEWAY_SSE_HEARTBEAT_MS", YW_CFG_INT, "15000", 50, 600000,
+     "a comment line on every open event stream (text/event-stream) this often, so that "
+     "proxies and clients see it is alive", &gw.cfg.sse_heartbeat_ms},
+    {"YW_GATEWAY_SSE_RETRY_MS", YW_CFG_INT, "3000", 0, 600000,
+     "the retry: hint an event stream starts with (how long clients wait to reconnect)",
+     &gw.cfg.sse_retry_ms},
+    {"YW_GATEWAY_STREAMS_PER_CALLER", YW_CFG_INT, "8", 1, 100000,
+     "open streamed answers (event streams, gRPC server streams) per caller (account, or "
+     "address when anonymous) across every gateway copy; past it 429", &gw.cfg.streams_per_caller},
     {"YW_GATEWAY_UPSTREAM_CONNECTIONS", YW_CFG_INT, "1", 1, 64,
      "HTTP/2 connections from each worker to each address of an upstream (more open when a "
      "service's stream limit is reached)", &gw.cfg.upstream_connections},
@@ -530,7 +540,7 @@ int main(int argc, char **argv) {
   labels[gw.slot_passthrough] = "grpc pass-through";
   labels[gw.slot_builtin] = "built-in";
   labels[gw.slot_unmatched] = "unmatched";
-  if (gw_metrics_init(labels, nslots) != 0) return 1;
+  if (gw_metrics_init(labels, nslots) != 0 || gw_stream_init() != 0) return 1;
 
   if (yw_key_from_hex(gw.cfg.caller_key, gw.caller_key) != 0) {
     fprintf(stderr, "yw-gateway: YW_CALLER_KEY must be 64 hex characters (shared with services)\n");
@@ -638,6 +648,7 @@ int main(int argc, char **argv) {
   free(workers);
   if (gw.ssl_ctx != NULL) SSL_CTX_free(gw.ssl_ctx);
   gw_metrics_free();
+  gw_stream_shutdown();
   free(labels);
   free(label_buf);
   gw_routes_free(&gw.routes);

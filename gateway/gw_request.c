@@ -38,6 +38,7 @@
 #include "gw.h"
 #include "gw_idem.h"
 #include "gw_metrics.h"
+#include "gw_sse.h"
 #include "gw_static.h"
 #include "yw_log.h"
 
@@ -130,7 +131,7 @@ static const char *kind_name(enum gw_kind k) {
 }
 
 /* The log phase: the metrics and the access-log line of r with its status. */
-static void log_request(gw_req *r) {
+void gw_request_log(gw_req *r) {
   double secs = elapsed_seconds(r);
   gw_metrics_observe(r->metric_slot, r->status, secs);
   const char *path = r->path != NULL ? r->path : "";
@@ -155,7 +156,8 @@ static void finish(gw_req *r) {
   if (r->status == 0) /* every phase went on and none answered: a hole in the table */
     gw_answer_error(r, GRPC_STATUS_INTERNAL, "no phase answered this request");
   for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++) filters[i](r);
-  log_request(r);
+  /* a streamed answer is logged once, at its end (gw_sse.c), with its bytes and time */
+  if (!r->streaming) gw_request_log(r);
   gw_conn_respond(r);
 }
 
@@ -174,10 +176,13 @@ void gw_req_resume(gw_req *r, enum gw_phase_result res) {
 }
 
 void gw_request_abandon(gw_req *r) {
+  /* a streamed answer whose head went out is still unfinished until its end */
+  int open_stream = r->streaming && !r->stream_ended;
   /* a request whose head never completed was never started: nothing to log */
-  if (r->responded || !r->phase.started || r->phase.finished) return;
+  if (!r->phase.started || (!open_stream && (r->responded || r->phase.finished))) return;
   /* nginx's 499: the client closed the request before the answer */
   r->status = 499;
-  log_request(r);
+  gw_request_log(r);
   if (r->up_call != NULL) gw_upstream_cancel(r->up_call);
+  if (r->stream != NULL) gw_stream_abandon(r);
 }

@@ -60,6 +60,14 @@ typedef struct gw_route_def {
   /* The service keeps the first answer of each key (lib/yw_idem.h): set by name,
    * {..., "catalog", .idempotent = GW_IDEM_OPTIONAL}. */
   gw_idem idempotent;
+  /* Server streaming (gw_sse.h): the method answers a stream of messages. JSON clients
+   * get it as Server-Sent Events (text/event-stream), gRPC and gRPC-Web clients
+   * message by message; no deadline of the gateway's, no idle timeout; counted in
+   * YW_GATEWAY_STREAMS_PER_CALLER. Declared with designated initializers:
+   *   {.http_method = "GET", .path = "/v1/me/feed", ..., .stream = 1, .event_id = "id"} */
+  int stream;
+  const char *event_id; /* stream: the answer's field (proto name) each event's id comes from */
+  const char *event;    /* stream: the event name of every message ("event: ..."); NULL: none */
 } gw_route_def;
 
 #define GW_ROUTE_MAX_SEGMENTS 16

@@ -1,6 +1,6 @@
 /*
- * gw_upstream.c - unary gRPC calls over HTTP/2 client sessions on a worker's loop (see
- * gw_upstream.h for the contract).
+ * gw_upstream.c - unary and server-streaming gRPC calls over HTTP/2 client sessions on
+ * a worker's loop (see gw_upstream.h for the contract).
  *
  * Objects: a client has addresses (from its target, resolved); an address has
  * connections (a bufferevent, plain or OpenSSL, and an nghttp2 client session); a
@@ -35,8 +35,13 @@
  * becoming READY, marks its address down and arms an exponential back-off with equal
  * jitter; one that lived longer is replaced at once.
  *
- * Offers: gw_upstream_new, gw_upstream_free, gw_upstream_call, gw_upstream_cancel,
- * gw_upstream_take_frame, gw_upstream_ready, gw_upstream_health_check,
+ * Streamed answers: each message is queued on its call as it completes and handed over
+ * from the work event, in order, before the call's end; flow control is manual (no
+ * automatic WINDOW_UPDATE): a unary answer's bytes are given back as they arrive, a
+ * stream's connection window at once and its stream window only as the caller acks.
+ *
+ * Offers: gw_upstream_new, gw_upstream_free, gw_upstream_call, gw_upstream_stream,
+ * gw_upstream_stream_ack, gw_upstream_cancel, gw_upstream_take_frame, gw_upstream_ready, gw_upstream_health_check,
  * gw_upstream_get_stats.
  */
 #include "gw_upstream.h"
@@ -136,10 +141,24 @@ struct gw_upstream_pending {
   size_t rlen, rgot;
   int n_msgs;
 
+  /* server streaming (gw_upstream_stream): on_msg is NULL for a unary call */
+  gw_upstream_msg_fn on_msg;
+  struct up_msg *mq_head, *mq_tail; /* complete messages not handed over yet */
+  gw_upstream_pending *ready_next;  /* the client's list of calls with messages */
+  int in_ready;
+  int user_cancelled; /* gw_upstream_cancel: messages still queued are dropped */
+
   /* outcome */
   grpc_status_code status;
   int own_msg; /* errmsg holds the message, not grpc-message */
   char errmsg[192];
+};
+
+/* A complete message of a streamed answer, waiting for its turn on the loop. */
+struct up_msg {
+  struct up_msg *next;
+  uint8_t *frame; /* malloc: prefix + message */
+  size_t len;
 };
 
 struct up_conn {
@@ -216,6 +235,7 @@ struct gw_upstream_client {
   gw_upstream_pending *q_head, *q_tail;
   size_t n_queued, n_active;
   gw_upstream_pending *done_head, *done_tail;
+  gw_upstream_pending *ready_head, *ready_tail; /* streamed calls with messages to hand over */
   int freeing;
   uint64_t rnd;
   char last_error[192];
@@ -378,6 +398,12 @@ static void conn_detach(gw_upstream_pending *call) {
 }
 
 static void call_free(gw_upstream_pending *call) {
+  while (call->mq_head != NULL) {
+    struct up_msg *m = call->mq_head;
+    call->mq_head = m->next;
+    free(m->frame);
+    free(m);
+  }
   free(call->rbuf);
   free(call->hbuf);
   free(call->ents);
@@ -386,7 +412,8 @@ static void call_free(gw_upstream_pending *call) {
 
 /* Frees the call once both its user and its stream are done with it. */
 static void call_maybe_free(gw_upstream_pending *call) {
-  if (call->user_done && call->conn == NULL && !call->in_done_list) call_free(call);
+  if (call->user_done && call->conn == NULL && !call->in_done_list && !call->in_ready)
+    call_free(call);
 }
 
 /* Ends the call with st (msg: ours, or NULL to report the server's grpc-message); its
@@ -843,17 +870,54 @@ too_big : {
 }
 }
 
+/* A streamed call's message is complete in rbuf: it joins the call's queue, handed
+ * over from the work event (never from inside nghttp2). */
+static void msg_ready(gw_upstream_pending *call) {
+  struct up_msg *m = malloc(sizeof *m);
+  if (m == NULL) {
+    call_abort(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory for the answer");
+    return;
+  }
+  m->next = NULL;
+  m->frame = call->rbuf;
+  m->len = PREFIX + call->rlen;
+  call->rbuf = NULL;
+  if (call->mq_tail != NULL)
+    call->mq_tail->next = m;
+  else
+    call->mq_head = m;
+  call->mq_tail = m;
+  gw_upstream_client *up = call->up;
+  if (!call->in_ready) {
+    call->in_ready = 1;
+    call->ready_next = NULL;
+    if (up->ready_tail != NULL)
+      up->ready_tail->ready_next = call;
+    else
+      up->ready_head = call;
+    up->ready_tail = call;
+  }
+  kick(up);
+}
+
 static int h2_on_data(nghttp2_session *s, uint8_t flags, int32_t stream_id, const uint8_t *data,
                       size_t len, void *user) {
   (void)s;
   (void)flags;
   up_conn *c = user;
   gw_upstream_pending *call = nghttp2_session_get_stream_user_data(c->h2, stream_id);
-  /* the window is given back as the bytes arrive (nghttp2's automatic WINDOW_UPDATE):
-   * they are in the call's buffer now, which max_message bounds */
+  /* A unary answer's window is given back as its bytes arrive: they are in the call's
+   * buffer now, which max_message bounds. A streamed answer gives back the connection's
+   * window at once (one slow stream must not stall the others) and its stream's only
+   * as its caller takes the messages (gw_upstream_stream_ack), so a server can be at
+   * most stream_window bytes ahead of the client the gateway serves. */
+  if (call == NULL || call->state == CALL_FINISHED || call->on_msg == NULL)
+    nghttp2_session_consume(s, stream_id, len);
+  else
+    nghttp2_session_consume_connection(s, len);
   while (call != NULL && call->state != CALL_FINISHED && len > 0) {
     if (!call->in_body) {
-      if (call->n_msgs > 0) {
+      if (call->n_msgs > 0 && call->on_msg == NULL) {
         call_abort(call, GRPC_STATUS_INTERNAL, "more than one message in a unary answer");
         return 0;
       }
@@ -887,6 +951,7 @@ static int h2_on_data(nghttp2_session *s, uint8_t flags, int32_t stream_id, cons
       call->rgot = 0;
       call->n_msgs++;
       call->in_body = mlen > 0;
+      if (!call->in_body && call->on_msg != NULL) msg_ready(call);
       continue;
     }
     size_t k = call->rlen - call->rgot < len ? call->rlen - call->rgot : len;
@@ -894,7 +959,10 @@ static int h2_on_data(nghttp2_session *s, uint8_t flags, int32_t stream_id, cons
     call->rgot += k;
     data += k;
     len -= k;
-    if (call->rgot == call->rlen) call->in_body = 0;
+    if (call->rgot == call->rlen) {
+      call->in_body = 0;
+      if (call->on_msg != NULL) msg_ready(call);
+    }
   }
   return 0;
 }
@@ -916,7 +984,7 @@ static void complete_from_answer(gw_upstream_pending *call) {
     finish(call, GRPC_STATUS_UNKNOWN, "upstream answer has no grpc-status");
   } else if (call->grpc_status != GRPC_STATUS_OK) {
     finish(call, (grpc_status_code)call->grpc_status, NULL);
-  } else if (call->n_msgs == 0) {
+  } else if (call->n_msgs == 0 && call->on_msg == NULL) {
     finish(call, GRPC_STATUS_INTERNAL, "no message in a unary answer");
   } else if (call->in_body || call->rprefix_got != 0) {
     finish(call, GRPC_STATUS_INTERNAL, "the answer's message was cut short");
@@ -1224,12 +1292,43 @@ static gw_upstream_result result_of(gw_upstream_pending *call, gw_upstream_heade
   return r;
 }
 
+/* Hands a streamed call's queued messages to its caller, in order, until none is left
+ * or the caller cancels. */
+static void deliver_msgs(gw_upstream_pending *call) {
+  while (call->mq_head != NULL && !call->user_done) {
+    struct up_msg *m = call->mq_head;
+    call->mq_head = m->next;
+    if (call->mq_head == NULL) call->mq_tail = NULL;
+    uint8_t *frame = m->frame;
+    size_t len = m->len;
+    free(m);
+    if (call->user_cancelled) {
+      free(frame);
+      continue;
+    }
+    call->on_msg(call->arg, call, frame, len);
+  }
+}
+
+static void run_msgs(gw_upstream_client *up) {
+  gw_upstream_pending *call;
+  while ((call = up->ready_head) != NULL) {
+    up->ready_head = call->ready_next;
+    if (up->ready_head == NULL) up->ready_tail = NULL;
+    call->in_ready = 0;
+    deliver_msgs(call);
+    call_maybe_free(call);
+  }
+}
+
 static void run_done(gw_upstream_client *up) {
   gw_upstream_pending *call;
   while ((call = up->done_head) != NULL) {
     up->done_head = call->done_next;
     if (up->done_head == NULL) up->done_tail = NULL;
     call->in_done_list = 0;
+    /* every message comes before the end */
+    if (call->on_msg != NULL) deliver_msgs(call);
     gw_upstream_header hs[MAX_ANSWER_HEADERS], ts[MAX_ANSWER_HEADERS];
     gw_upstream_result r = result_of(call, hs, ts);
     call->done(call->arg, &r);
@@ -1259,6 +1358,7 @@ static void on_work(evutil_socket_t fd, short what, void *arg) {
       dispatch(up);
     }
   }
+  run_msgs(up);
   run_done(up);
 }
 
@@ -1604,6 +1704,8 @@ static int make_callbacks(gw_upstream_client *up) {
   nghttp2_session_callbacks_set_on_stream_close_callback(up->cbs, h2_on_stream_close);
   if (nghttp2_option_new(&up->h2opt) != 0) return -1;
   nghttp2_option_set_max_settings(up->h2opt, 32);
+  /* windows are given back by h2_on_data (unary) and gw_upstream_stream_ack (streams) */
+  nghttp2_option_set_no_auto_window_update(up->h2opt, 1);
   return 0;
 }
 
@@ -1790,9 +1892,10 @@ static int value_ok(const char *v, size_t n) {
   return 1;
 }
 
-int gw_upstream_call(gw_upstream_client *up, const char *method_path, const uint8_t *msg,
-                     size_t len, const yw_rpc_md *md, size_t nmd, int64_t timeout_ms,
-                     gw_upstream_done_fn done, void *arg, gw_upstream_pending **handle) {
+static int call_start(gw_upstream_client *up, const char *method_path, const uint8_t *msg,
+                      size_t len, const yw_rpc_md *md, size_t nmd, int64_t timeout_ms,
+                      gw_upstream_msg_fn on_msg, gw_upstream_done_fn done, void *arg,
+                      gw_upstream_pending **handle) {
   if (handle != NULL) *handle = NULL;
   if (up == NULL || method_path == NULL || done == NULL || (msg == NULL && len > 0))
     return YW_EINVAL;
@@ -1816,6 +1919,7 @@ int gw_upstream_call(gw_upstream_client *up, const char *method_path, const uint
   call->up = up;
   call->state = CALL_NEW;
   call->done = done;
+  call->on_msg = on_msg;
   call->arg = arg;
   call->msg = msg;
   call->len = len;
@@ -1868,8 +1972,35 @@ int gw_upstream_call(gw_upstream_client *up, const char *method_path, const uint
   return 0;
 }
 
+int gw_upstream_call(gw_upstream_client *up, const char *method_path, const uint8_t *msg,
+                     size_t len, const yw_rpc_md *md, size_t nmd, int64_t timeout_ms,
+                     gw_upstream_done_fn done, void *arg, gw_upstream_pending **handle) {
+  return call_start(up, method_path, msg, len, md, nmd, timeout_ms, NULL, done, arg, handle);
+}
+
+int gw_upstream_stream(gw_upstream_client *up, const char *method_path, const uint8_t *msg,
+                       size_t len, const yw_rpc_md *md, size_t nmd, int64_t timeout_ms,
+                       gw_upstream_msg_fn on_msg, gw_upstream_done_fn done, void *arg,
+                       gw_upstream_pending **handle) {
+  if (on_msg == NULL) {
+    if (handle != NULL) *handle = NULL;
+    return YW_EINVAL;
+  }
+  return call_start(up, method_path, msg, len, md, nmd, timeout_ms, on_msg, done, arg, handle);
+}
+
+void gw_upstream_stream_ack(gw_upstream_pending *call, size_t bytes) {
+  if (call == NULL || bytes == 0 || call->on_msg == NULL || call->state != CALL_ACTIVE) return;
+  up_conn *c = call->conn;
+  if (c == NULL || c->dead || call->stream_id <= 0) return;
+  nghttp2_session_consume_stream(c->h2, call->stream_id, bytes);
+  conn_flush(c);
+}
+
 void gw_upstream_cancel(gw_upstream_pending *call) {
-  if (call == NULL || call->state == CALL_FINISHED) return;
+  if (call == NULL) return;
+  call->user_cancelled = 1;
+  if (call->state == CALL_FINISHED) return;
   call_abort(call, GRPC_STATUS_CANCELLED, "cancelled by the caller");
 }
 

@@ -31,8 +31,8 @@
  * the gRPC HTTP/2 protocol document; our own deadline DEADLINE_EXCEEDED; a message
  * larger than max_message RESOURCE_EXHAUSTED.
  *
- * Offers: gw_upstream_new, gw_upstream_free, gw_upstream_call, gw_upstream_cancel,
- * gw_upstream_take_frame, gw_upstream_ready, gw_upstream_health_check,
+ * Offers: gw_upstream_new, gw_upstream_free, gw_upstream_call, gw_upstream_stream,
+ * gw_upstream_stream_ack, gw_upstream_cancel, gw_upstream_take_frame, gw_upstream_ready, gw_upstream_health_check,
  * gw_upstream_get_stats.
  *
  * The type is gw_upstream_client, not gw_upstream, because gw.h already names the
@@ -149,6 +149,36 @@ void gw_upstream_free(gw_upstream_client *up);
 int gw_upstream_call(gw_upstream_client *up, const char *method_path, const uint8_t *msg,
                      size_t len, const yw_rpc_md *md, size_t nmd, int64_t timeout_ms,
                      gw_upstream_done_fn done, void *arg, gw_upstream_pending **handle);
+
+/*
+ * A streamed answer's message, handed over on the loop in the order the server sent
+ * them, all before done. frame is the gRPC frame (the 5-byte prefix, then the message),
+ * malloc'd and now the callee's to free(). The callee calls gw_upstream_stream_ack(call,
+ * len) once its client has taken the bytes: until then they count against the stream's
+ * window (stream_window), so the server cannot run further ahead of a slow client. It
+ * may call gw_upstream_cancel(call); it must not free the client.
+ */
+typedef void (*gw_upstream_msg_fn)(void *arg, gw_upstream_pending *call, uint8_t *frame,
+                                   size_t len);
+
+/*
+ * Starts a call whose answer is a stream of messages (gRPC server streaming): as
+ * gw_upstream_call, but every message goes to on_msg as soon as it is complete, and
+ * done runs once at the end with the status and trailers (result->data is NULL).
+ * timeout_ms <= 0: no deadline, as long-lived streams want. Returns as
+ * gw_upstream_call (YW_EINVAL also when on_msg is NULL).
+ */
+int gw_upstream_stream(gw_upstream_client *up, const char *method_path, const uint8_t *msg,
+                       size_t len, const yw_rpc_md *md, size_t nmd, int64_t timeout_ms,
+                       gw_upstream_msg_fn on_msg, gw_upstream_done_fn done, void *arg,
+                       gw_upstream_pending **handle);
+
+/*
+ * The caller of a streamed call has passed bytes (the lengths of frames it was given)
+ * on to its client: the stream's window opens by that much (WINDOW_UPDATE). Ignored
+ * for a unary call or one that has ended. Until done has started.
+ */
+void gw_upstream_stream_ack(gw_upstream_pending *call, size_t bytes);
 
 /*
  * Cancels a call whose done callback has not started: a call on the wire gets

@@ -1,0 +1,29 @@
+/*
+ * gw_test_routes.c - the route table of yw-gateway-test: the gateway built from the
+ * same sources as yw-gateway (tests/CMakeLists.txt), with routes to the test services
+ * of tests/proto/yiwang/test/v1 instead of the city's. It replaces gateway/gw_routes.c
+ * (the same four symbols), so the e2e tests drive the real connection, request, access
+ * and upstream code against a test service.
+ */
+#include "gw_routes.h"
+
+#include "yiwang/test/v1/feed.pb-c.h"
+
+#define FEED "yiwang.test.v1.FeedService/"
+
+const gw_route_def gw_route_defs[] = {
+    /* a public event stream: anyone, counted per address */
+    {.http_method = "GET", .path = "/v1/test/feed/{topic}", .rpc = FEED "Watch",
+     .access = GW_ACCESS_PUBLIC, .upstream = "test", .stream = 1, .event_id = "seq",
+     .event = "feed"},
+    /* a resident's own feed: the access rule of any route applies */
+    {.http_method = "GET", .path = "/v1/test/me/feed", .rpc = FEED "Watch",
+     .access = GW_ACCESS_PERSON, .min_level = 1, .upstream = "test", .stream = 1,
+     .event_id = "seq"},
+};
+const size_t gw_route_defs_count = sizeof gw_route_defs / sizeof gw_route_defs[0];
+
+const ProtobufCServiceDescriptor *const gw_services[] = {
+    &yiwang__test__v1__feed_service__descriptor,
+};
+const size_t gw_services_count = sizeof gw_services / sizeof gw_services[0];
