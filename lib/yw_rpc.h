@@ -227,10 +227,23 @@ void yw_rpc_stream_finish(yw_rpc_stream *st, int code, const char *message);
 void yw_rpc_stream_on_cancel(yw_rpc_stream *st, void (*fn)(void *arg), void *arg);
 void yw_rpc_stream_ref(yw_rpc_stream *st);
 void yw_rpc_stream_unref(yw_rpc_stream *st);
+
+/*
+ * Pacing a producer with more to send than the queue holds (a replay after
+ * last-event-id): yw_rpc_stream_queued says how many messages wait now, and fn of
+ * yw_rpc_stream_on_drain runs on a completion-queue thread each time the queue has
+ * emptied (every queued message handed to gRPC) while the stream is open; it must not
+ * block, and may send the next batch. It may run while another thread of the holder
+ * sends (guard what they share). fn NULL stops it.
+ */
+int yw_rpc_stream_queued(yw_rpc_stream *st);
+void yw_rpc_stream_on_drain(yw_rpc_stream *st, void (*fn)(void *arg), void *arg);
 /* 1 once the stream has ended (for any reason), else 0. */
 int yw_rpc_stream_ended(yw_rpc_stream *st);
 /* The stream's call, for the call accessors: arena, allocator, metadata, request id,
- * method, ms_left, trailers (before finish) and yw_rpc_call_caller. */
+ * method, ms_left, trailers (before finish) and yw_rpc_call_caller. The arena is not
+ * thread-safe: allocate from it (yw_rpc_call_metadata copies into it) on one thread at
+ * a time, normally in the handler; sends and finish never touch it. */
 yw_rpc_call *yw_rpc_stream_call(yw_rpc_stream *st);
 /* Shorthands of the call accessors. */
 yw_arena *yw_rpc_stream_arena(yw_rpc_stream *st);

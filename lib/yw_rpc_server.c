@@ -112,6 +112,8 @@ struct yw_rpc_stream {
   char *text;                  /* status message (malloc), or NULL */
   yw_rpc_stream *open_next, *open_prev; /* the server's open streams, guarded by s->mu */
   int listed;
+  void (*drain_fn)(void *); /* runs when the queue has emptied */
+  void *drain_arg;
 };
 
 struct yw_rpc_call {
@@ -147,6 +149,7 @@ struct yw_rpc_call {
   int has_retry_after;
   yw_arena *arena;
   char *method;        /* NUL-terminated copy of details.method */
+  const char *request_id; /* x-request-id, copied once before the handler runs */
   char *status_text;
   grpc_slice status_slice;
   grpc_metadata trailers[MAX_TRAILERS];
@@ -229,6 +232,9 @@ const char *yw_rpc_call_metadata(yw_rpc_call *c, const char *key) {
 }
 
 const char *yw_rpc_call_request_id(yw_rpc_call *c) {
+  /* copied into the arena once, on the thread that admits the call, so that threads
+   * sending on a stream or finishing a deferred call read it without the arena */
+  if (c->request_id != NULL) return c->request_id;
   const char *id = yw_rpc_call_metadata(c, "x-request-id");
   return id != NULL ? id : "";
 }
@@ -635,6 +641,20 @@ void yw_rpc_stream_on_cancel(yw_rpc_stream *st, void (*fn)(void *), void *arg) {
   on_cancel_set(c, fn, arg, ended);
 }
 
+void yw_rpc_stream_on_drain(yw_rpc_stream *st, void (*fn)(void *), void *arg) {
+  pthread_mutex_lock(&st->call->cmu);
+  st->drain_fn = fn;
+  st->drain_arg = arg;
+  pthread_mutex_unlock(&st->call->cmu);
+}
+
+int yw_rpc_stream_queued(yw_rpc_stream *st) {
+  pthread_mutex_lock(&st->call->cmu);
+  int n = st->len;
+  pthread_mutex_unlock(&st->call->cmu);
+  return n;
+}
+
 void yw_rpc_stream_ref(yw_rpc_stream *st) { atomic_fetch_add(&st->call->holds, 1); }
 void yw_rpc_stream_unref(yw_rpc_stream *st) {
   if (st != NULL) call_release(st->call);
@@ -812,6 +832,7 @@ static void admit(yw_rpc_call *c) {
     answer_health(c);
     return;
   }
+  c->request_id = yw_rpc_call_request_id(c);
   const yw_rpc_method *entry = NULL;
   if (find_method(s, c->method, &c->svc, &c->mdesc, &entry) == 0) {
     c->fn = entry->fn;
@@ -909,7 +930,14 @@ static void on_sent(yw_rpc_call *c, int success) {
   }
   if (!success) c->st.gone = c->st.ended = 1;
   int release = stream_pump(c);
+  void (*drain)(void *) = NULL;
+  void *drain_arg = NULL;
+  if (!c->st.ended && !c->st.op_inflight && c->st.head == NULL) {
+    drain = c->st.drain_fn;
+    drain_arg = c->st.drain_arg;
+  }
   pthread_mutex_unlock(&c->cmu);
+  if (drain != NULL) drain(drain_arg);
   if (release) call_unref(c);
   call_unref(c);
 }

@@ -2,7 +2,8 @@
  * test_rpc_stream.c - server streams in the runtime, on the real gRPC core over loopback,
  * received with the runtime's own streaming client. Proves: the method kinds come from
  * the .proto files and a handler of the wrong kind (or a client-streaming method) is
- * refused at registration; 1000 messages arrive in order; an error before any message
+ * refused at registration; 1000 messages arrive in order; a producer paced by the
+ * queue (yw_rpc_stream_on_drain) sends 5000 through a queue of 64; an error before any message
  * is an ordinary status; 200 streams stay open on 2 handler threads and are sent to and
  * finished from another thread; a client's cancel runs the cancel callback once and
  * later sends return YW_ECANCELED; streams past the cap are refused; a slow reader is cut
@@ -100,6 +101,34 @@ static void *flood(void *arg) {
   return NULL;
 }
 
+/* A replay paced by the queue: sends while there is room, again when it drains. */
+struct replay {
+  pthread_mutex_t mu; /* the handler's first batch and drain callbacks may overlap */
+  yw_rpc_stream *st;
+  int next, count, batch;
+};
+static struct replay replay = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void replay_more(void *arg) {
+  struct replay *r = arg;
+  pthread_mutex_lock(&r->mu);
+  if (r->st == NULL) {
+    pthread_mutex_unlock(&r->mu);
+    return;
+  }
+  while (r->next <= r->count && yw_rpc_stream_queued(r->st) < r->batch) {
+    if (send_event(r->st, r->next, "replayed", 0) != 0) break;
+    r->next++;
+  }
+  if (r->next > r->count) {
+    yw_rpc_stream_on_drain(r->st, NULL, NULL);
+    yw_rpc_stream_finish(r->st, 0, NULL);
+    yw_rpc_stream_unref(r->st);
+    r->st = NULL;
+  }
+  pthread_mutex_unlock(&r->mu);
+}
+
 /*
  * count > 0: sends count messages, then finishes OK. mode "fail": NOT_FOUND before any
  * message. mode "hold": sends one message and keeps the stream for the test. mode
@@ -121,6 +150,17 @@ static int watch(yw_rpc_stream *st, const ProtobufCMessage *reqm, void *data) {
     n_held++;
     pthread_cond_broadcast(&cv);
     pthread_mutex_unlock(&mu);
+    return 0;
+  }
+  if (strcmp(req->mode, "replay") == 0) {
+    pthread_mutex_lock(&replay.mu);
+    replay.st = st;
+    replay.next = 1;
+    replay.count = req->count;
+    replay.batch = 32;
+    pthread_mutex_unlock(&replay.mu);
+    yw_rpc_stream_on_drain(st, replay_more, &replay);
+    replay_more(&replay);
     return 0;
   }
   if (strcmp(req->mode, "flood") == 0) {
@@ -304,6 +344,21 @@ static void test_thousand_messages_arrive_in_order(void **state) {
   yw_rpc_server_free(s);
 }
 
+static void test_replay_paced_by_the_queue_is_never_cut(void **state) {
+  (void)state;
+  /* 5000 messages through a queue of 64: the producer sends as the queue drains */
+  yw_rpc_channel *ch = NULL;
+  yw_rpc_server *s = start_server(1, 0, 64, client, &ch);
+  struct sink sink = {0};
+  assert_int_equal(open_watch(ch, 5000, "replay", &sink, NULL), 0);
+  assert_int_equal(wait_count(&n_done, 1), 1);
+  assert_int_equal(sink.status, GRPC_STATUS_OK);
+  assert_int_equal(sink.n, 5000);
+  assert_int_equal(sink.out_of_order, 0);
+  yw_rpc_channel_free(ch);
+  yw_rpc_server_free(s);
+}
+
 static void test_error_before_any_message_is_a_plain_status(void **state) {
   (void)state;
   yw_rpc_channel *ch = NULL;
@@ -455,6 +510,7 @@ int main(void) {
       cmocka_unit_test_setup(test_method_kinds_come_from_the_protos, reset),
       cmocka_unit_test_setup(test_handler_of_the_wrong_kind_is_refused, reset),
       cmocka_unit_test_setup(test_thousand_messages_arrive_in_order, reset),
+      cmocka_unit_test_setup(test_replay_paced_by_the_queue_is_never_cut, reset),
       cmocka_unit_test_setup(test_error_before_any_message_is_a_plain_status, reset),
       cmocka_unit_test_setup(test_two_hundred_streams_on_two_handler_threads, reset),
       cmocka_unit_test_setup(test_client_cancel_runs_the_cancel_callback_once, reset),
