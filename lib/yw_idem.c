@@ -363,11 +363,19 @@ static int run_keyed(idem_call *ic, const ProtobufCMessage *req, ProtobufCMessag
   int64_t wmax = o->wait_max_ms > 0 ? o->wait_max_ms : 10000;
   if (wait > wmax) wait = wmax;
   if (wait < 1) wait = 1;
+  /* lock_timeout bounds the claim's wait only: the effect's own lock waits end with the
+   * call's deadline (statement_timeout), as they would without a key */
+  char lt_before[32] = "0";
   if (rc == 0) {
     char lt[32];
     snprintf(lt, sizeof lt, "%lldms", (long long)wait);
     const char *p[] = {lt};
-    rc = yw_pg_query(conn, "SELECT set_config('lock_timeout', $1, true)", 1, p, NULL, &err);
+    PGresult *r = NULL;
+    rc = yw_pg_query(conn,
+                     "SELECT current_setting('lock_timeout'), set_config('lock_timeout', $1, true)",
+                     1, p, &r, &err);
+    if (rc == 0) snprintf(lt_before, sizeof lt_before, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
   }
   int claimed = 0;
   long long expires = 0;
@@ -398,6 +406,10 @@ static int run_keyed(idem_call *ic, const ProtobufCMessage *req, ProtobufCMessag
     yw_pg_pool_release(pool, conn);
     if (answered) return rc;
     return yw_service_db_fail(call, rc, &err);
+  }
+  if (rc == 0) {
+    const char *p[] = {lt_before};
+    rc = yw_pg_query(conn, "SELECT set_config('lock_timeout', $1, true)", 1, p, NULL, &err);
   }
   if (rc == 0) rc = yw_pg_query(conn, "SAVEPOINT yw_idem", 0, NULL, NULL, &err);
   if (rc != 0) {

@@ -12,7 +12,8 @@
  * when its wait runs out, and never runs the effect twice; a transient failure keeps no
  * claim and a retry runs; a caller's own error is kept and its effect rolled back;
  * another caller with the same key is independent; with Redis stopped (SIGSTOP) answers
- * come from PostgreSQL within the deadline; after the TTL (an injected clock) the key
+ * come from PostgreSQL within the deadline; the bound of the wait for a claim does not
+ * bound the effect's own lock waits; after the TTL (an injected clock) the key
  * runs again and expired rows are purged; keys are checked and may be required.
  */
 #include <pthread.h>
@@ -57,6 +58,7 @@ static int hold;     /* 1: the next effect waits, after its row, until released 
 static int entered;  /* an effect is waiting */
 static int released;
 static int fail_next; /* a YW_E* code the next effect fails with, after writing its row */
+static char seen_lock_timeout[32]; /* lock_timeout as the last effect ran */
 
 static int transfer_fx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *reqm,
                        ProtobufCMessage **out, void *arg) {
@@ -78,6 +80,10 @@ static int transfer_fx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *
   yiwang__test__v1__transfer_reply__init(reply);
   reply->entry_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
   reply->balance = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+  PQclear(r);
+  r = NULL;
+  if (yw_pg_query(conn, "SHOW lock_timeout", 0, NULL, &r, &err) == 0)
+    snprintf(seen_lock_timeout, sizeof seen_lock_timeout, "%s", PQgetvalue(r, 0, 0));
   PQclear(r);
   pthread_mutex_lock(&mu);
   int fail = fail_next;
@@ -433,6 +439,16 @@ static void concurrent_second_gets_409_when_its_wait_runs_out(void **state) {
   assert_int_equal(entries("acc-busy"), 1);
 }
 
+static void the_claims_wait_bound_does_not_bound_the_effect(void **state) {
+  (void)state;
+  opts.wait_max_ms = 100;
+  result a;
+  transfer_call("k-bound", "acc-bound", 1, &a);
+  assert_int_equal(a.status, GRPC_STATUS_OK);
+  /* the effect's lock waits end with the call's deadline, as without a key */
+  assert_string_equal(seen_lock_timeout, "0");
+}
+
 static void transient_failure_keeps_no_claim_and_retry_runs(void **state) {
   (void)state;
   fail_next = YW_EUNAVAIL;
@@ -583,6 +599,7 @@ int main(void) {
       cmocka_unit_test_setup(same_key_other_body_is_422, reset),
       cmocka_unit_test_setup(concurrent_second_waits_for_the_first, reset),
       cmocka_unit_test_setup(concurrent_second_gets_409_when_its_wait_runs_out, reset),
+      cmocka_unit_test_setup(the_claims_wait_bound_does_not_bound_the_effect, reset),
       cmocka_unit_test_setup(transient_failure_keeps_no_claim_and_retry_runs, reset),
       cmocka_unit_test_setup(caller_error_is_kept_and_its_effect_undone, reset),
       cmocka_unit_test_setup(another_caller_with_the_same_key_is_independent, reset),
