@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # e2e_sse.sh - streamed answers through the real gateway (yw-gateway-test: yw-gateway's
 # sources with the routes of tests/e2e/gw_test_routes.c) to a real gRPC server-streaming
-# service (tests/e2e/feed_server.py, python3-grpcio): Server-Sent Events over HTTP/1.1
+# service (tests/e2e/feed_server.c, on lib/yw_rpc's server streams): Server-Sent Events over HTTP/1.1
 # and h2 with curl, heartbeats, Last-Event-ID, errors before and after the first event,
 # the idle timeout and the request deadline not applying, a client that leaves
 # cancelling the service's stream, the limit per caller, the access rule, gRPC and
@@ -16,8 +16,7 @@ protoc --proto_path="$YW_SOURCE_DIR/tests/proto" --python_out="$PY" \
   "$YW_SOURCE_DIR/tests/proto/yiwang/test/v1/feed.proto"
 
 FPORT="$(free_port)"
-PYTHONPATH="$PY" /usr/bin/python3 -u "$YW_SOURCE_DIR/tests/e2e/feed_server.py" "$FPORT" \
-  >"$E2E_TMP/feed.log" 2>&1 &
+"$YW_BUILD_DIR/tests/feed_server" "$FPORT" >"$E2E_TMP/feed.log" 2>&1 &
 FEED_PID=$!
 E2E_PIDS+=("$FEED_PID")
 
