@@ -998,8 +998,12 @@ static void *handler_main(void *arg) {
     s->q_len--;
     s->running++;
     pthread_mutex_unlock(&s->qmu);
+    /* a deferred call or a stream may end on another thread before its handler has
+     * returned here: this thread's hold keeps the memory until it is done with it */
+    atomic_fetch_add(&c->holds, 1);
     int st = dispatch(c);
     if (st >= 0) send_answer(c, (grpc_status_code)st);
+    call_release(c);
     pthread_mutex_lock(&s->qmu);
     s->running--;
   }

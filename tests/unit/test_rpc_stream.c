@@ -6,7 +6,8 @@
  * queue (yw_rpc_stream_on_drain) sends 5000 through a queue of 64; an error before any message
  * is an ordinary status; 200 streams stay open on 2 handler threads and are sent to and
  * finished from another thread; a client's cancel runs the cancel callback once and
- * later sends return YW_ECANCELED; streams past the cap are refused; a slow reader is cut
+ * later sends return YW_ECANCELED, and so does a deadline the client gave; streams past
+ * the cap are refused; a slow reader is cut
  * at the queue bound with RESOURCE_EXHAUSTED; shutdown ends open streams with
  * UNAVAILABLE and tells their holders.
  */
@@ -235,14 +236,21 @@ static void on_done(void *arg, const yw_rpc_result *r) {
   pthread_mutex_unlock(&mu);
 }
 
-static int open_watch(yw_rpc_channel *ch, int count, const char *mode, struct sink *s,
-                      yw_rpc_pending **handle) {
+static int open_watch_within(yw_rpc_channel *ch, int count, const char *mode, struct sink *s,
+                             yw_rpc_pending **handle, int64_t timeout_ms) {
   Yiwang__Test__V1__WatchRequest req = YIWANG__TEST__V1__WATCH_REQUEST__INIT;
   req.count = count;
   req.mode = (char *)mode;
   uint8_t buf[64];
   size_t len = yiwang__test__v1__watch_request__pack(&req, buf);
-  return yw_rpc_stream_call_start(ch, WATCH, buf, len, NULL, 0, 0, on_message, on_done, s, handle);
+  return yw_rpc_stream_call_start(ch, WATCH, buf, len, NULL, 0, timeout_ms, on_message, on_done,
+                                  s, handle);
+}
+
+/* A stream without a deadline, as long-lived streams are opened. */
+static int open_watch(yw_rpc_channel *ch, int count, const char *mode, struct sink *s,
+                      yw_rpc_pending **handle) {
+  return open_watch_within(ch, count, mode, s, handle, 0);
 }
 
 /* ---- fixtures ----------------------------------------------------------------------- */
@@ -428,6 +436,24 @@ static void test_client_cancel_runs_the_cancel_callback_once(void **state) {
   assert_int_equal(n_cancels, 1);
 }
 
+static void test_stream_past_the_deadline_its_client_gave_ends(void **state) {
+  (void)state;
+  yw_rpc_channel *ch = NULL;
+  yw_rpc_server *s = start_server(1, 0, 0, client, &ch);
+  struct sink sink = {0};
+  assert_int_equal(open_watch_within(ch, 0, "hold", &sink, NULL, 300), 0);
+  assert_int_equal(wait_count(&n_held, 1), 1);
+  assert_true(yw_rpc_stream_ms_left(held[0].st) <= 300 + 30);
+  /* nobody finishes it: the deadline does, and the holder is told */
+  assert_int_equal(wait_count(&n_cancels, 1), 1);
+  assert_int_equal(wait_count(&n_done, 1), 1);
+  assert_int_equal(sink.status, GRPC_STATUS_DEADLINE_EXCEEDED);
+  assert_int_equal(send_event(held[0].st, 2, "late", 0), YW_ECANCELED);
+  yw_rpc_stream_unref(held[0].st);
+  yw_rpc_channel_free(ch);
+  yw_rpc_server_free(s);
+}
+
 static void test_streams_past_the_cap_are_refused(void **state) {
   (void)state;
   yw_rpc_channel *ch = NULL;
@@ -514,6 +540,7 @@ int main(void) {
       cmocka_unit_test_setup(test_error_before_any_message_is_a_plain_status, reset),
       cmocka_unit_test_setup(test_two_hundred_streams_on_two_handler_threads, reset),
       cmocka_unit_test_setup(test_client_cancel_runs_the_cancel_callback_once, reset),
+      cmocka_unit_test_setup(test_stream_past_the_deadline_its_client_gave_ends, reset),
       cmocka_unit_test_setup(test_streams_past_the_cap_are_refused, reset),
       cmocka_unit_test_setup(test_slow_reader_is_cut_at_the_queue_bound, reset),
       cmocka_unit_test_setup(test_shutdown_ends_open_streams_unavailable, reset),
