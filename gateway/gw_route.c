@@ -26,6 +26,7 @@
 #include <jansson.h>
 
 #include "yw_err.h"
+#include "yw_rpc.h"
 #include "yw_json.h"
 
 /* Finds a field by proto name or JSON name. */
@@ -176,6 +177,24 @@ static int compile_one(const gw_route_def *def, const ProtobufCServiceDescriptor
     return YW_EINVAL;
   }
   snprintf(r->grpc_path, sizeof r->grpc_path, "/%s", def->rpc);
+  /* a route streams exactly when its method does (the kinds the .proto files declare,
+   * lib/yw_rpc.h), so a stream is never answered as unary nor the reverse */
+  int kind = yw_rpc_method_streams(r->grpc_path);
+  if (kind == YW_RPC_CLIENT_STREAMING ||
+      (kind >= 0 && (kind == YW_RPC_SERVER_STREAMING) != (def->stream != 0))) {
+    snprintf(err, errlen, "route %s: %s is %s, the route %s", r->label, r->grpc_path,
+             kind == YW_RPC_UNARY ? "unary" : kind == YW_RPC_SERVER_STREAMING
+                                                  ? "server streaming"
+                                                  : "client or bidirectional streaming",
+             def->stream ? "streams" : "does not say stream");
+    return YW_EINVAL;
+  }
+  if (def->event_id != NULL &&
+      protobuf_c_message_descriptor_get_field_by_name(r->method->output, def->event_id) == NULL) {
+    snprintf(err, errlen, "route %s: event_id: %s has no field %s", r->label,
+             r->method->output->name, def->event_id);
+    return YW_EINVAL;
+  }
   if (def->upstream != NULL) {
     if (!upstream_name_ok(def->upstream)) {
       snprintf(err, errlen, "route %s: upstream \"%s\" is not a lower-case name", r->label,

@@ -31,8 +31,8 @@
  * the bytes sent and the stream's duration.
  *
  * Offers: gw_stream_phase, gw_stream_writable, gw_stream_drain, gw_stream_abandon,
- * gw_stream_free, gw_stream_init, gw_stream_shutdown, gw_stream_metrics_render,
- * gw_sse_event, gw_sse_id_ok.
+ * gw_stream_free, gw_stream_init, gw_stream_shutdown, gw_stream_metrics_render (and, in
+ * gw_sse_format.c, the pure gw_sse_event and gw_sse_id_ok).
  */
 #include "gw_sse.h"
 
@@ -174,44 +174,7 @@ size_t gw_stream_metrics_render(char *buf, size_t cap) {
   return o;
 }
 
-/* ---- event format --------------------------------------------------------------- */
-
-int gw_sse_id_ok(const char *s, size_t len) {
-  if (len == 0 || len > 128) return 0;
-  for (size_t i = 0; i < len; i++)
-    if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e) return 0;
-  return 1;
-}
-
-char *gw_sse_event(const char *id, const char *event, const char *data, size_t data_len,
-                   size_t *len) {
-  size_t lines = 1;
-  for (size_t i = 0; i < data_len; i++)
-    if (data[i] == '\n') lines++;
-  size_t cap = (id != NULL ? strlen(id) + 5 : 0) + (event != NULL ? strlen(event) + 8 : 0) +
-               data_len + lines * 7 + 2;
-  char *out = malloc(cap);
-  if (out == NULL) return NULL;
-  size_t o = 0;
-  if (id != NULL && id[0] != '\0') o += (size_t)snprintf(out + o, cap - o, "id: %s\n", id);
-  if (event != NULL && event[0] != '\0')
-    o += (size_t)snprintf(out + o, cap - o, "event: %s\n", event);
-  /* a line of data per line (a CR LF or lone CR ends a line too, for SSE parsers) */
-  size_t start = 0;
-  for (size_t i = 0; i <= data_len; i++) {
-    if (i < data_len && data[i] != '\n' && data[i] != '\r') continue;
-    memcpy(out + o, "data: ", 6);
-    o += 6;
-    memcpy(out + o, data + start, i - start);
-    o += i - start;
-    out[o++] = '\n';
-    if (i + 1 < data_len && data[i] == '\r' && data[i + 1] == '\n') i++;
-    start = i + 1;
-  }
-  out[o++] = '\n';
-  *len = o;
-  return out;
-}
+/* ---- events (their text: gw_sse_format.c) ------------------------------------------ */
 
 /* The event id of msg: the route's event_id field as text (a string, or an integer
  * written in decimal); "" when unset or unfit for an id line. */
