@@ -112,6 +112,7 @@ struct yw_rpc_stream {
   char *text;                  /* status message (malloc), or NULL */
   yw_rpc_stream *open_next, *open_prev; /* the server's open streams, guarded by s->mu */
   int listed;
+  int started;                 /* its handler is about to run: the stream owns the call */
   void (*drain_fn)(void *); /* runs when the queue has emptied */
   void *drain_arg;
 };
@@ -544,7 +545,6 @@ static void stream_end(yw_rpc_call *c, int code, const char *text, int by_owner,
   struct yw_rpc_stream *st = &c->st;
   char *copy = text != NULL ? strdup(text) : NULL;
   pthread_mutex_lock(&c->cmu);
-  int release = 0;
   if (!st->ended) {
     st->ended = 1;
     st->by_owner = by_owner;
@@ -553,8 +553,8 @@ static void stream_end(yw_rpc_call *c, int code, const char *text, int by_owner,
     st->text = copy;
     copy = NULL;
     if (by_owner) c->finished = 1;
-    release = stream_pump(c);
   }
+  int release = stream_pump(c); /* also when it ended before: it may not have moved on */
   pthread_mutex_unlock(&c->cmu);
   free(copy);
   if (release) call_unref(c);
@@ -617,9 +617,14 @@ void yw_rpc_stream_finish(yw_rpc_stream *st, int code, const char *message) {
   stream_end(st->call, code, message, 1, 0);
 }
 
-static void on_cancel_set(yw_rpc_call *c, void (*fn)(void *), void *arg, int ended_already) {
+/* Sets the cancel callback, or runs it now when the call has already ended so. The state
+ * is read under the same lock run_cancel takes after the state changes, so fn runs once
+ * whichever comes first. */
+static void on_cancel_set(yw_rpc_call *c, void (*fn)(void *), void *arg) {
   pthread_mutex_lock(&c->cmu);
   int now = 0;
+  int ended_already = c->is_stream ? c->st.gone || (c->st.ended && !c->st.by_owner)
+                                   : atomic_load(&c->gone);
   if (!c->finished && !c->cancel_ran) {
     if (ended_already) {
       c->cancel_ran = 1;
@@ -634,11 +639,7 @@ static void on_cancel_set(yw_rpc_call *c, void (*fn)(void *), void *arg, int end
 }
 
 void yw_rpc_stream_on_cancel(yw_rpc_stream *st, void (*fn)(void *), void *arg) {
-  yw_rpc_call *c = st->call;
-  pthread_mutex_lock(&c->cmu);
-  int ended = st->gone || (st->ended && !st->by_owner);
-  pthread_mutex_unlock(&c->cmu);
-  on_cancel_set(c, fn, arg, ended);
+  on_cancel_set(st->call, fn, arg);
 }
 
 void yw_rpc_stream_on_drain(yw_rpc_stream *st, void (*fn)(void *), void *arg) {
@@ -695,6 +696,13 @@ static void run_stream(yw_rpc_call *c, const ProtobufCMessage *req) {
     stream_end(c, YW_EUNAVAIL, "the service is shutting down", 0, 1);
     return;
   }
+  /* From here the stream, not the unary flow, ends the call; a caller that left before
+   * this point ends it at once (the handler still runs, and learns it from its sends or
+   * its cancel callback). */
+  pthread_mutex_lock(&c->cmu);
+  c->st.started = 1;
+  if (atomic_load(&c->gone)) c->st.gone = c->st.ended = 1;
+  pthread_mutex_unlock(&c->cmu);
   atomic_fetch_add(&c->holds, 1); /* the handler's reference */
   int rc = c->sfn(&c->st, req, c->svc->data);
   if (rc != 0) {
@@ -740,11 +748,7 @@ void yw_rpc_call_finish(yw_rpc_call *c, int code, const ProtobufCMessage *respon
 }
 
 void yw_rpc_call_on_cancel(yw_rpc_call *c, void (*fn)(void *), void *arg) {
-  if (c->is_stream) {
-    yw_rpc_stream_on_cancel(&c->st, fn, arg);
-    return;
-  }
-  on_cancel_set(c, fn, arg, atomic_load(&c->gone));
+  on_cancel_set(c, fn, arg);
 }
 
 /* ---- the flow of a call ------------------------------------------------------------ */
@@ -909,9 +913,14 @@ static void on_closed(yw_rpc_call *c) {
   if (c->cancelled) {
     atomic_store(&c->gone, 1);
     if (c->is_stream) {
+      /* a stream whose handler has not started yet is still in the unary flow: the
+       * handler queue holds it and answers it CANCELLED */
       pthread_mutex_lock(&c->cmu);
-      c->st.gone = c->st.ended = 1;
-      int release = stream_pump(c);
+      int release = 0;
+      if (c->st.started) {
+        c->st.gone = c->st.ended = 1;
+        release = stream_pump(c);
+      }
       pthread_mutex_unlock(&c->cmu);
       if (release) call_unref(c);
     }

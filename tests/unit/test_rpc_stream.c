@@ -57,6 +57,8 @@ struct held {
 static struct held held[MAX_HELD];
 static int n_slots, n_held, n_cancels; /* slots taken, streams ready, callbacks run */
 
+static int gate_open, gate_held; /* the "gate" handler and the slow client wait on it */
+
 /* what the flood producer saw */
 static int flood_sent, flood_rc, flood_over;
 
@@ -153,6 +155,17 @@ static int watch(yw_rpc_stream *st, const ProtobufCMessage *reqm, void *data) {
     pthread_mutex_unlock(&mu);
     return 0;
   }
+  if (strcmp(req->mode, "gate") == 0) {
+    /* holds this handler thread until the test opens the gate, then ends at once */
+    pthread_mutex_lock(&mu);
+    gate_held = 1;
+    pthread_cond_broadcast(&cv);
+    while (!gate_open) pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+    yw_rpc_stream_finish(st, 0, NULL);
+    yw_rpc_stream_unref(st);
+    return 0;
+  }
   if (strcmp(req->mode, "replay") == 0) {
     pthread_mutex_lock(&replay.mu);
     replay.st = st;
@@ -208,7 +221,6 @@ struct sink {
   grpc_status_code status;
   int gated; /* the first message blocks the client's thread until gate_open */
 };
-static int gate_open;
 static int n_done, n_messages;
 
 static int on_message(void *arg, const uint8_t *data, size_t len) {
@@ -275,7 +287,7 @@ static int reset(void **state) {
   memset(held, 0, sizeof held);
   n_slots = n_held = n_cancels = n_done = n_messages = 0;
   flood_sent = flood_rc = flood_over = 0;
-  gate_open = 0;
+  gate_open = gate_held = 0;
   pthread_mutex_unlock(&mu);
   return 0;
 }
@@ -436,6 +448,40 @@ static void test_client_cancel_runs_the_cancel_callback_once(void **state) {
   assert_int_equal(n_cancels, 1);
 }
 
+static void test_stream_cancelled_while_queued_for_a_handler(void **state) {
+  (void)state;
+  /* the only handler thread is held, so the second stream waits in the queue */
+  yw_rpc_channel *ch = NULL;
+  yw_rpc_server *s = start_server(1, 0, 0, client, &ch);
+  struct sink gated = {0}, queued = {0};
+  assert_int_equal(open_watch(ch, 0, "gate", &gated, NULL), 0);
+  assert_int_equal(wait_count(&gate_held, 1), 1);
+  yw_rpc_pending *handle = NULL;
+  assert_int_equal(open_watch(ch, 0, "hold", &queued, &handle), 0);
+  yw_rpc_pending_cancel(handle);
+  assert_int_equal(wait_count(&n_done, 1), 1);
+  assert_int_equal(queued.status, GRPC_STATUS_CANCELLED);
+  pthread_mutex_lock(&mu);
+  gate_open = 1;
+  pthread_cond_broadcast(&cv);
+  pthread_mutex_unlock(&mu);
+  assert_int_equal(wait_count(&n_done, 2), 2);
+  assert_int_equal(gated.status, GRPC_STATUS_OK);
+  /* whichever came first on the server, the cancel or the handler: a handler that ran
+   * was told by its cancel callback, and its sends are refused */
+  pthread_mutex_lock(&mu);
+  int ran = n_slots;
+  pthread_mutex_unlock(&mu);
+  if (ran > 0) {
+    assert_int_equal(wait_count(&n_cancels, 1), 1);
+    assert_int_equal(send_event(held[0].st, 2, "late", 0), YW_ECANCELED);
+    yw_rpc_stream_unref(held[0].st);
+  }
+  yw_rpc_pending_release(handle);
+  yw_rpc_channel_free(ch);
+  yw_rpc_server_free(s); /* returns: nothing of the cancelled stream is left open */
+}
+
 static void test_stream_past_the_deadline_its_client_gave_ends(void **state) {
   (void)state;
   yw_rpc_channel *ch = NULL;
@@ -541,6 +587,7 @@ int main(void) {
       cmocka_unit_test_setup(test_two_hundred_streams_on_two_handler_threads, reset),
       cmocka_unit_test_setup(test_client_cancel_runs_the_cancel_callback_once, reset),
       cmocka_unit_test_setup(test_stream_past_the_deadline_its_client_gave_ends, reset),
+      cmocka_unit_test_setup(test_stream_cancelled_while_queued_for_a_handler, reset),
       cmocka_unit_test_setup(test_streams_past_the_cap_are_refused, reset),
       cmocka_unit_test_setup(test_slow_reader_is_cut_at_the_queue_bound, reset),
       cmocka_unit_test_setup(test_shutdown_ends_open_streams_unavailable, reset),
