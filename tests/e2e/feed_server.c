@@ -34,7 +34,7 @@ typedef struct sub {
   char topic[64];
   char last_id[32];
   int caller;
-  int count, interval_ms, hold, fail_after, size;
+  int count, interval_ms, hold, fail_after, size, stamp;
   long long next_seq;
   int sent;
   long long due_ms;
@@ -85,6 +85,7 @@ static int watch(yw_rpc_stream *st, const ProtobufCMessage *request, void *data)
   s->interval_ms = req->interval_ms;
   s->hold = req->hold;
   s->fail_after = req->fail_after;
+  s->stamp = req->stamp;
   s->size = req->size > 0 && (size_t)req->size <= padding_len ? req->size : 0;
   s->due_ms = now_ms() + s->interval_ms;
   s->st = st;
@@ -121,7 +122,13 @@ static int step(sub *s, long long now) {
       return 0;
     }
     char text[32];
-    snprintf(text, sizeof text, "event %lld", s->next_seq);
+    if (s->stamp) { /* when it left, for the latency of bench/sse.sh */
+      struct timespec wall;
+      clock_gettime(CLOCK_REALTIME, &wall);
+      snprintf(text, sizeof text, "%lld", (long long)wall.tv_sec * 1000000 + wall.tv_nsec / 1000);
+    } else {
+      snprintf(text, sizeof text, "event %lld", s->next_seq);
+    }
     Yiwang__Test__V1__FeedEvent ev = YIWANG__TEST__V1__FEED_EVENT__INIT;
     ev.seq = s->next_seq;
     ev.topic = s->topic;
@@ -196,6 +203,7 @@ int main(int argc, char **argv) {
   if (yw_rpc_server_new(addr, threads > 0 && threads < 256 ? (int)threads : 2, &srv) != 0)
     return 1;
   yw_rpc_server_set_max_streams(srv, 20000);
+  yw_rpc_server_set_queue(srv, 20000); /* a thousand subscribers may come at once */
   yw_rpc_service svc = {&yiwang__test__v1__feed_service__descriptor, methods, 1, NULL};
   if (yw_rpc_server_add_service(srv, &svc) != 0 || yw_rpc_server_start(srv) != 0) return 1;
   pthread_t t;
