@@ -108,6 +108,11 @@ int yw_rpc_server_set_max_streams(yw_rpc_server *s, int max);
  * Default 256. Before start. Returns 0 or YW_EINVAL (max < 1). */
 int yw_rpc_server_set_stream_queue(yw_rpc_server *s, int max);
 
+/* The same bound on the packed bytes waiting on one stream (a single message larger
+ * than it is still queued when the queue is empty). Default 4 MiB. Before start.
+ * Returns 0 or YW_EINVAL. */
+int yw_rpc_server_set_stream_queue_bytes(yw_rpc_server *s, size_t max);
+
 /* The name this service gives in the via= field of the callers it forwards
  * (yw_rpc_call_forward) and the keys it verifies and signs them with (it signs only
  * with keys->current). keys must outlive the server. Before start. Returns 0 or

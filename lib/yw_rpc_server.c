@@ -47,7 +47,8 @@
  * Offers: yw_rpc_block_signals, yw_rpc_server_new, yw_rpc_server_new_tls,
  * yw_rpc_server_set_queue,
  * yw_rpc_server_set_max_deferred, yw_rpc_server_set_max_streams,
- * yw_rpc_server_set_stream_queue, yw_rpc_server_set_caller,
+ * yw_rpc_server_set_stream_queue, yw_rpc_server_set_stream_queue_bytes,
+ * yw_rpc_server_set_caller,
  * yw_rpc_server_set_health, yw_rpc_server_add_service, yw_rpc_server_start,
  * yw_rpc_server_port, yw_rpc_server_wait_signal, yw_rpc_server_shutdown,
  * yw_rpc_server_free, the yw_rpc_call_* accessors, yw_rpc_call_defer,
@@ -80,6 +81,7 @@
 #define DEFAULT_MAX_DEFERRED 1024
 #define DEFAULT_MAX_STREAMS 1000
 #define DEFAULT_STREAM_QUEUE 256
+#define DEFAULT_STREAM_QUEUE_BYTES (4 << 20)
 
 enum call_state { CALL_REQUESTED, CALL_RECEIVING, CALL_SENDING };
 enum tag_kind { TAG_MAIN, TAG_CLOSE, TAG_SEND };
@@ -91,6 +93,7 @@ struct call_tag {
 
 struct out_msg {
   grpc_byte_buffer *bb;
+  size_t size;
   struct out_msg *next;
 };
 
@@ -99,6 +102,7 @@ struct yw_rpc_stream {
   yw_rpc_call *call;
   struct out_msg *head, *tail; /* packed messages waiting to be sent */
   int len;
+  size_t bytes;                /* packed bytes of the queued messages */
   grpc_byte_buffer *sending;   /* the message of the send in flight */
   int op_inflight;             /* a send batch is out */
   int md_sent;                 /* initial metadata went out */
@@ -190,6 +194,7 @@ struct yw_rpc_server {
   int streams_open;    /* admitted streams whose gRPC side is not over */
   int max_streams;
   int stream_queue;    /* messages a stream may queue */
+  size_t stream_queue_bytes; /* and their bytes */
 
   /* open streams, guarded by mu */
   yw_rpc_stream *open_streams;
@@ -290,6 +295,7 @@ static void stream_drop_queue(struct yw_rpc_stream *st) {
   }
   st->tail = NULL;
   st->len = 0;
+  st->bytes = 0;
 }
 
 /* Frees the call's memory: the last hold is gone. */
@@ -495,6 +501,7 @@ static int stream_start_send(yw_rpc_call *c) {
     st->head = m->next;
     if (st->head == NULL) st->tail = NULL;
     st->len--;
+    st->bytes -= m->size;
     st->sending = m->bb;
     free(m);
     ops[n].op = GRPC_OP_SEND_MESSAGE;
@@ -583,18 +590,22 @@ int yw_rpc_stream_send(yw_rpc_stream *st, const ProtobufCMessage *msg) {
   struct out_msg *m = malloc(sizeof *m);
   if (m == NULL) return YW_ENOMEM;
   m->bb = pack_message(msg);
+  m->size = grpc_byte_buffer_length(m->bb);
   m->next = NULL;
   int rc = 0, release = 0;
   pthread_mutex_lock(&c->cmu);
   if (st->ended) {
     rc = YW_ECANCELED;
-  } else if (st->len >= c->server->stream_queue) {
+  } else if (st->len >= c->server->stream_queue ||
+             (st->len > 0 && st->bytes + m->size > c->server->stream_queue_bytes)) {
+    /* the count and the bytes are both bounded (one message may exceed the bytes) */
     rc = YW_ELIMIT;
   } else {
     if (st->tail != NULL) st->tail->next = m;
     else st->head = m;
     st->tail = m;
     st->len++;
+    st->bytes += m->size;
     m = NULL;
     release = stream_pump(c);
   }
@@ -606,8 +617,8 @@ int yw_rpc_stream_send(yw_rpc_stream *st, const ProtobufCMessage *msg) {
   if (release) call_unref(c);
   if (rc == YW_ELIMIT) {
     yw_log(YW_LOG_WARN, "rpc.stream_slow_reader", yw_rpc_call_request_id(c),
-           "%s: %d messages wait for a slow reader; the stream is ended", c->method,
-           c->server->stream_queue);
+           "%s: the queue (%d messages, %zu bytes) is full behind a slow reader; the stream "
+           "is ended", c->method, c->server->stream_queue, c->server->stream_queue_bytes);
     stream_end(c, YW_ELIMIT, "the stream's reader is too slow", 0, 1);
   }
   return rc;
@@ -1068,6 +1079,7 @@ static int server_create(const char *addr, int threads, const yw_rpc_tls_pem *pe
   s->max_deferred = DEFAULT_MAX_DEFERRED;
   s->max_streams = DEFAULT_MAX_STREAMS;
   s->stream_queue = DEFAULT_STREAM_QUEUE;
+  s->stream_queue_bytes = DEFAULT_STREAM_QUEUE_BYTES;
   atomic_init(&s->healthy, 1);
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
@@ -1145,6 +1157,12 @@ int yw_rpc_server_set_max_streams(yw_rpc_server *s, int max) {
 int yw_rpc_server_set_stream_queue(yw_rpc_server *s, int max) {
   if (s->started || max < 1) return YW_EINVAL;
   s->stream_queue = max;
+  return 0;
+}
+
+int yw_rpc_server_set_stream_queue_bytes(yw_rpc_server *s, size_t max) {
+  if (s->started || max < 1) return YW_EINVAL;
+  s->stream_queue_bytes = max;
   return 0;
 }
 

@@ -525,13 +525,22 @@ static void test_streams_past_the_cap_are_refused(void **state) {
   yw_rpc_server_free(s);
 }
 
-static void test_slow_reader_is_cut_at_the_queue_bound(void **state) {
-  (void)state;
+/* A flood of 64 KiB messages to a client that reads nothing, against a server whose
+ * stream queue holds count messages or bytes bytes (0: the default). */
+static void slow_reader_is_cut(int count, size_t bytes) {
   /* a client of its own: its thread is held by the first message, so it reads nothing */
   yw_rpc_client *slow = NULL;
   assert_int_equal(yw_rpc_client_new(&slow), 0);
   yw_rpc_channel *ch = NULL;
-  yw_rpc_server *s = start_server(1, 0, 8, slow, &ch);
+  yw_rpc_server *s = NULL;
+  assert_int_equal(yw_rpc_server_new("127.0.0.1:0", 1, &s), 0);
+  assert_int_equal(yw_rpc_server_set_stream_queue(s, count), 0);
+  if (bytes > 0) assert_int_equal(yw_rpc_server_set_stream_queue_bytes(s, bytes), 0);
+  assert_int_equal(yw_rpc_server_add_service(s, &watch_service), 0);
+  assert_int_equal(yw_rpc_server_start(s), 0);
+  char target[64];
+  snprintf(target, sizeof target, "127.0.0.1:%d", yw_rpc_server_port(s));
+  ch = yw_rpc_channel_new(slow, target, 1, 0);
   struct sink sink = {0};
   sink.gated = 1;
   assert_int_equal(open_watch(ch, 0, "flood", &sink, NULL), 0);
@@ -552,6 +561,17 @@ static void test_slow_reader_is_cut_at_the_queue_bound(void **state) {
   yw_rpc_channel_free(ch);
   yw_rpc_client_free(slow);
   yw_rpc_server_free(s);
+}
+
+static void test_slow_reader_is_cut_at_the_queue_bound(void **state) {
+  (void)state;
+  slow_reader_is_cut(8, 0);
+}
+
+static void test_slow_reader_is_cut_at_the_queue_bytes(void **state) {
+  (void)state;
+  /* 16 messages of 64 KiB fill 1 MiB long before 100000 messages would */
+  slow_reader_is_cut(100000, 1 << 20);
 }
 
 static void test_shutdown_ends_open_streams_unavailable(void **state) {
@@ -590,6 +610,7 @@ int main(void) {
       cmocka_unit_test_setup(test_stream_cancelled_while_queued_for_a_handler, reset),
       cmocka_unit_test_setup(test_streams_past_the_cap_are_refused, reset),
       cmocka_unit_test_setup(test_slow_reader_is_cut_at_the_queue_bound, reset),
+      cmocka_unit_test_setup(test_slow_reader_is_cut_at_the_queue_bytes, reset),
       cmocka_unit_test_setup(test_shutdown_ends_open_streams_unavailable, reset),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
