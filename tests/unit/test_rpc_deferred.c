@@ -4,7 +4,8 @@
  * handler thread, several deferred calls open, another call answered meanwhile, then
  * all finished from another thread), the cap on deferred calls, a cancelled or timed-out
  * deferred call running its cancel callback once (and a finish after it being
- * harmless), and a call forwarded from one in-process service to another carrying the
+ * harmless), a stream calling another service (with the default deadline, as it has
+ * none), and a call forwarded from one in-process service to another carrying the
  * deadline, the request id and the caller, re-signed with via=, a forged via refused.
  */
 #include <setjmp.h>
@@ -135,6 +136,41 @@ static int who(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage
   return 0;
 }
 
+/* A stream that asks WhoService and sends what it said as its one message. */
+static void watch_done(yw_rpc_call *call, int code, ProtobufCMessage *resp, const char *message,
+                       void *arg) {
+  (void)call;
+  yw_rpc_stream *st = arg;
+  if (code != 0) {
+    yw_rpc_stream_finish(st, code, message);
+  } else {
+    Yiwang__Test__V1__WhoReply *who_reply = (Yiwang__Test__V1__WhoReply *)resp;
+    char text[160];
+    snprintf(text, sizeof text, "%s|%s|%s|%lld", who_reply->subject, who_reply->via,
+             who_reply->request_id, (long long)who_reply->ms_left);
+    Yiwang__Test__V1__WatchEvent ev = YIWANG__TEST__V1__WATCH_EVENT__INIT;
+    ev.seq = 1;
+    ev.text = text;
+    yw_rpc_stream_send(st, &ev.base);
+    yw_rpc_stream_finish(st, 0, NULL);
+  }
+  yw_rpc_stream_unref(st);
+}
+
+static int watch(yw_rpc_stream *st, const ProtobufCMessage *reqm, void *data) {
+  (void)reqm;
+  (void)data;
+  Yiwang__Test__V1__EchoRequest req = YIWANG__TEST__V1__ECHO_REQUEST__INIT;
+  req.text = "from a stream";
+  int rc = yw_rpc_call_forward(yw_rpc_stream_call(st), downstream, WHO, &req.base,
+                               &yiwang__test__v1__who_reply__descriptor, watch_done, st);
+  return rc; /* 0: the handler's reference goes to watch_done */
+}
+
+static const yw_rpc_method watch_methods[] = {{.name = "Watch", .stream = watch}};
+static const yw_rpc_service watch_service = {&yiwang__test__v1__stream_service__descriptor,
+                                             watch_methods, 1, NULL};
+
 static const yw_rpc_method relay_methods[] = {{.name = "Slow", .fn = slow},
                                               {.name = "Relay", .fn = relay}};
 static const yw_rpc_service relay_service = {&yiwang__test__v1__relay_service__descriptor,
@@ -164,7 +200,8 @@ static int setup(void **state) {
       yw_rpc_server_set_queue(server, 16) != 0 || /* the calls of a test arrive at once */
       yw_rpc_server_set_max_deferred(server, 8) != 0 ||
       yw_rpc_server_set_caller(server, &keys, "relay") != 0 ||
-      yw_rpc_server_add_service(server, &relay_service) != 0 || yw_rpc_server_start(server) != 0)
+      yw_rpc_server_add_service(server, &relay_service) != 0 ||
+      yw_rpc_server_add_service(server, &watch_service) != 0 || yw_rpc_server_start(server) != 0)
     return -1;
   if (yw_rpc_client_new(&client) != 0) return -1;
   char target[64];
@@ -448,6 +485,62 @@ static void test_relay_refuses_a_caller_that_does_not_verify(void **state) {
   assert_null(who_reply);
 }
 
+struct stream_sink {
+  char text[160];
+  int done;
+  grpc_status_code status;
+};
+static int n_stream_done;
+
+static int stream_message(void *arg, const uint8_t *data, size_t len) {
+  struct stream_sink *s = arg;
+  Yiwang__Test__V1__WatchEvent *ev = yiwang__test__v1__watch_event__unpack(NULL, len, data);
+  if (ev != NULL) {
+    snprintf(s->text, sizeof s->text, "%s", ev->text);
+    yiwang__test__v1__watch_event__free_unpacked(ev, NULL);
+  }
+  return 0;
+}
+
+static void stream_done(void *arg, const yw_rpc_result *r) {
+  struct stream_sink *s = arg;
+  pthread_mutex_lock(&mu);
+  s->status = r->status;
+  s->done = 1;
+  n_stream_done++;
+  pthread_cond_broadcast(&cv);
+  pthread_mutex_unlock(&mu);
+}
+
+static void test_stream_forwards_with_its_caller_and_a_bounded_deadline(void **state) {
+  (void)state;
+  n_stream_done = 0;
+  const char *method = "/yiwang.test.v1.StreamService/Watch";
+  char value[YW_CALLER_VALUE_MAX], sig[65];
+  gateway_sign(method, "req-stream-fwd", value, sizeof value, sig);
+  yw_rpc_md md[] = {{"x-request-id", "req-stream-fwd", 0}, {"x-yw-caller", value, 0},
+                    {"x-yw-caller-sig", sig, 0}};
+  Yiwang__Test__V1__WatchRequest req = YIWANG__TEST__V1__WATCH_REQUEST__INIT;
+  uint8_t buf[16];
+  size_t len = yiwang__test__v1__watch_request__pack(&req, buf);
+  struct stream_sink sink = {0};
+  /* no deadline, as long-lived streams are opened */
+  assert_int_equal(yw_rpc_stream_call_start(channel, method, buf, len, md, 3, 0, stream_message,
+                                            stream_done, &sink, NULL),
+                   0);
+  assert_int_equal(wait_count(&n_stream_done, 1), 1);
+  assert_int_equal(sink.status, GRPC_STATUS_OK);
+  char subject[64], via[64], rid[64];
+  long long ms_left = -1;
+  assert_int_equal(sscanf(sink.text, "%63[^|]|%63[^|]|%63[^|]|%lld", subject, via, rid, &ms_left),
+                   4);
+  assert_string_equal(subject, "p-1001");
+  assert_string_equal(via, "relay");
+  assert_string_equal(rid, "req-stream-fwd");
+  /* a call without a deadline still gives the downstream one: the default */
+  assert_true(ms_left > 0 && ms_left <= YW_RPC_FORWARD_DEFAULT_MS + YW_RPC_FORWARD_DEFAULT_MS / 10);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_deferred_calls_free_the_only_handler_thread, reset),
@@ -457,6 +550,7 @@ int main(void) {
       cmocka_unit_test_setup(test_forwarded_call_carries_deadline_request_id_and_caller, reset),
       cmocka_unit_test_setup(test_forged_via_does_not_verify, reset),
       cmocka_unit_test_setup(test_relay_refuses_a_caller_that_does_not_verify, reset),
+      cmocka_unit_test_setup(test_stream_forwards_with_its_caller_and_a_bounded_deadline, reset),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
