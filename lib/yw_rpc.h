@@ -396,6 +396,8 @@ int yw_rpc_stream_call_start(yw_rpc_channel *ch, const char *method, const uint8
  * YW_E* code nearest to the downstream status), the response unpacked into the call's
  * arena (NULL unless code is 0) and the status message; it typically finishes the
  * deferred call. The call (and its arena) stays alive until done has returned.
+ * Call it on the thread that owns the call at that moment (the handler, or one of the
+ * stream holder's threads at a time): it reads the call's metadata into its arena.
  * Returns 0, or without running done: YW_ETIMEOUT (less time left than the margin),
  * YW_EUNAUTH (the call's caller does not verify, or the server has no keys to sign
  * with while the call has a caller), YW_EINVAL or YW_ENOMEM.
