@@ -16,6 +16,8 @@
 #include <string.h>
 
 #include "yw_err.h"
+#include "yw_events.h"
+#include "yw_idem.h"
 #include "yw_log.h"
 
 PGconn *yw_service_db(yw_rpc_call *call, yw_pg_pool *pool, int wait_ms) {
@@ -260,6 +262,10 @@ int yw_service_serve(const char *listen, const yw_service_limits *limits,
   yw_rpc_server *server = NULL;
   int rc = yw_rpc_server_new_tls(listen, limits->threads, limits->tls, &server);
   if (rc == 0) rc = yw_rpc_server_set_queue(server, limits->queue);
+  if (rc == 0 && limits->max_streams > 0)
+    rc = yw_rpc_server_set_max_streams(server, limits->max_streams);
+  if (rc == 0 && limits->caller_keys != NULL && limits->name != NULL)
+    rc = yw_rpc_server_set_caller(server, limits->caller_keys, limits->name);
   if (rc == 0 && limits->health_db != NULL)
     rc = yw_rpc_server_set_health(server, db_health, limits->health_db, 1000);
   if (rc == 0) rc = yw_rpc_server_add_service(server, svc);
@@ -292,8 +298,9 @@ static void build_settings(yw_service_proc *p) {
   if (n >= sizeof upper) n = sizeof upper - 1;
   for (size_t i = 0; i < n; i++) upper[i] = (char)toupper((unsigned char)p->name[i]);
   upper[n] = '\0';
-  static const char *const suffix[] = {"LISTEN", "THREADS", "QUEUE", "DB_POOL", "DB_WAIT_MS"};
-  for (size_t i = 0; i < 5; i++)
+  static const char *const suffix[] = {"LISTEN",  "THREADS",    "QUEUE",
+                                       "DB_POOL", "DB_WAIT_MS", "MAX_STREAMS"};
+  for (size_t i = 0; i < 6; i++)
     snprintf(p->names_[i], sizeof p->names_[i], "YW_%s_%s", upper, suffix[i]);
   char *threads = p->defaults_[0], *queue = p->defaults_[1], *pool = p->defaults_[2];
   snprintf(threads, 16, "%d", p->threads > 0 ? p->threads : 8);
@@ -306,6 +313,8 @@ static void build_settings(yw_service_proc *p) {
   add_setting(p, p->names_[2], YW_CFG_INT, queue, 0, 100000,
               "calls that may wait for a handler; past it calls are refused at once (429)",
               &p->n_queue);
+  add_setting(p, p->names_[5], YW_CFG_INT, "1000", 1, 1000000,
+              "server streams open at once; past it new ones are refused (429)", &p->max_streams);
   if (p->schema != NULL) {
     add_setting(p, "YW_PG_DSN", YW_CFG_STR, "host=127.0.0.1 port=5432 dbname=yiwang user=yiwang",
                 0, 0, "libpq connection string", &p->pg_dsn);
@@ -340,6 +349,14 @@ static void build_settings(yw_service_proc *p) {
               "PEM certificate chain of this service (mutual TLS)", &p->tls_cert);
   add_setting(p, "YW_TLS_KEY", YW_CFG_STR, "", 0, 0, "PEM private key of YW_TLS_CERT (mutual TLS)",
               &p->tls_key);
+  if (p->calls_out) {
+    add_setting(p, "YW_TLS_CLIENT_CERT", YW_CFG_STR, "", 0, 0,
+                "PEM certificate chain this service shows when it calls another (mutual TLS, "
+                "with YW_TLS_CA and YW_TLS_CLIENT_KEY)",
+                &p->tls_client_cert);
+    add_setting(p, "YW_TLS_CLIENT_KEY", YW_CFG_STR, "", 0, 0,
+                "PEM private key of YW_TLS_CLIENT_CERT", &p->tls_client_key);
+  }
   for (size_t i = 0; i < p->n_settings; i++)
     if (p->n_table_ < YW_SERVICE_MAX_SETTINGS) p->table_[p->n_table_++] = p->settings[i];
 }
@@ -353,9 +370,9 @@ static int usage(yw_service_proc *p, int rc) {
 
 int yw_service_start(yw_service_proc *p, int argc, char **argv) {
   snprintf(p->program_, sizeof p->program_, "yw-%s", p->name);
-  if (p->n_settings > YW_SERVICE_MAX_SETTINGS - 16) {
+  if (p->n_settings > YW_SERVICE_MAX_SETTINGS - 20) {
     fprintf(stderr, "%s: more than %d settings of its own\n", p->program_,
-            YW_SERVICE_MAX_SETTINGS - 16);
+            YW_SERVICE_MAX_SETTINGS - 20);
     return 2;
   }
   build_settings(p);
@@ -388,6 +405,20 @@ int yw_service_start(yw_service_proc *p, int argc, char **argv) {
   if (p->schema != NULL && yw_service_open_db(p->pg_dsn, (int)p->n_db_pool, p->schema,
                                               p->migrations, p->n_migrations, &p->pool) != 0)
     return 1;
+  if (p->schema != NULL && (p->events || p->idempotency)) {
+    yw_pg_error perr;
+    PGconn *conn = yw_pg_pool_acquire(p->pool, 5000);
+    int rc = conn != NULL ? 0 : YW_EUNAVAIL;
+    if (rc == 0 && p->events) rc = yw_events_migrate(conn, p->schema, &perr);
+    if (rc == 0 && p->idempotency) rc = yw_idem_migrate(conn, p->schema, &perr);
+    yw_pg_pool_release(p->pool, conn);
+    if (rc != 0) {
+      yw_log(YW_LOG_ERROR, "db.migration_failed", NULL, "%s: %s", p->schema,
+             conn != NULL ? perr.message : "no database connection");
+      yw_service_stop(p);
+      return 1;
+    }
+  }
   if (p->migrate_only) {
     yw_service_stop(p);
     return 0;
@@ -400,7 +431,36 @@ int yw_service_start(yw_service_proc *p, int argc, char **argv) {
   return YW_SERVICE_SERVE;
 }
 
+#define CHANNELS_MAX 8
+
+yw_rpc_channel *yw_service_channel(yw_service_proc *p, const char *target) {
+  if (p->client == NULL) {
+    if (yw_rpc_client_new(&p->client) != 0) return NULL;
+    if (p->calls_out && p->tls_client_cert != NULL && p->tls_client_cert[0] != '\0') {
+      yw_rpc_tls tls;
+      char err[256];
+      int on = yw_rpc_tls_from_settings(&tls, p->tls_ca, p->tls_client_cert, p->tls_client_key,
+                                        NULL, err, sizeof err);
+      if (on > 0 && yw_rpc_client_set_tls(p->client, &tls, err, sizeof err) != 0) on = -1;
+      if (on < 0) {
+        yw_log(YW_LOG_ERROR, "client.tls", NULL, "%s", err);
+        yw_rpc_client_free(p->client);
+        p->client = NULL;
+        return NULL;
+      }
+    }
+  }
+  if (p->n_channels_ >= CHANNELS_MAX) return NULL;
+  yw_rpc_channel *ch = yw_rpc_channel_new(p->client, target, 2, 4 << 20);
+  if (ch != NULL) p->channels_[p->n_channels_++] = ch;
+  return ch;
+}
+
 void yw_service_stop(yw_service_proc *p) {
+  for (int i = 0; i < p->n_channels_; i++) yw_rpc_channel_free(p->channels_[i]);
+  p->n_channels_ = 0;
+  yw_rpc_client_free(p->client);
+  p->client = NULL;
   yw_redis_free(p->redis);
   p->redis = NULL;
   yw_pg_pool_free(p->pool);
@@ -409,8 +469,10 @@ void yw_service_stop(yw_service_proc *p) {
 
 int yw_service_run(yw_service_proc *p, const yw_rpc_service *svc) {
   yw_service_limits limits = {(int)p->n_threads, (int)p->n_queue, p->pool,
-                              p->tls_on ? &p->tls : NULL};
+                              p->tls_on ? &p->tls : NULL, (int)p->max_streams,
+                              &p->caller_keys, p->name};
   int rc = yw_service_serve(p->listen_addr, &limits, svc);
+  if (p->on_stop != NULL) p->on_stop(p->on_stop_arg);
   yw_service_stop(p);
   return rc == 0 ? 0 : 1;
 }

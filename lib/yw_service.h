@@ -131,7 +131,8 @@ char *yw_page_token(yw_arena *a, const yw_page *page, const char *cursor);
  *   return yw_service_run(&proc, &svc);
  *
  * Settings every service has (NAME is the upper-cased name): YW_NAME_LISTEN,
- * YW_NAME_THREADS, YW_NAME_QUEUE, YW_NAME_DB_POOL, YW_NAME_DB_WAIT_MS, YW_PG_DSN,
+ * YW_NAME_THREADS, YW_NAME_QUEUE, YW_NAME_MAX_STREAMS, YW_NAME_DB_POOL,
+ * YW_NAME_DB_WAIT_MS, YW_PG_DSN,
  * YW_REDIS_ADDR, YW_REDIS_PREFIX, YW_CALLER_KEY, YW_CALLER_KEY_PREVIOUS,
  * YW_CALLER_WINDOW_S, YW_LOG_LEVEL, YW_TLS_CA, YW_TLS_CERT, YW_TLS_KEY.
  */
@@ -146,6 +147,8 @@ typedef struct yw_service_proc {
   const char *schema;        /* the database schema whose migrations apply; NULL: no database */
   const struct yw_embedded_file *migrations;
   unsigned n_migrations;
+  int events;                /* 1: the schema also gets the outbox tables (yw_events_migrate) */
+  int idempotency;           /* 1: and the table of idempotent answers (yw_idem_migrate) */
   int redis_timeout_ms;      /* 0: no Redis; else each command's deadline */
   const char *redis_use;     /* what Redis is for, said in the log when it is unreachable */
   const yw_cfg_entry *settings; /* the service's own settings, or NULL */
@@ -153,11 +156,17 @@ typedef struct yw_service_proc {
   const char *usage;         /* the service's own arguments, for --help ("[--create-staff U D R]") */
   int keep_args;             /* 1: arguments past argv[0] other than --migrate-only and --help
                               * are the service's own (it parses them); 0: they are refused */
+  void (*on_stop)(void *arg); /* run by yw_service_run once serving ended, before Redis and
+                              * the pool close: stop the service's own threads there */
+  void *on_stop_arg;
+  int calls_out;             /* 1: it calls other services (yw_service_channel): the
+                              * settings YW_TLS_CLIENT_CERT and YW_TLS_CLIENT_KEY */
 
   /* filled by yw_service_start */
   char *listen_addr, *pg_dsn, *redis_addr, *redis_prefix, *log_level;
   char *caller_key, *caller_key_previous, *tls_ca, *tls_cert, *tls_key;
-  long n_threads, n_queue, n_db_pool, db_wait_ms, caller_window_s;
+  char *tls_client_cert, *tls_client_key;
+  long n_threads, n_queue, n_db_pool, db_wait_ms, caller_window_s, max_streams;
   int migrate_only;
   yw_caller_keys caller_keys;
   yw_rpc_tls tls;
@@ -165,10 +174,14 @@ typedef struct yw_service_proc {
   yw_pg_pool *pool;          /* NULL without a schema */
   yw_redis *redis;           /* NULL without redis_timeout_ms, or while it is unreachable */
 
+  yw_rpc_client *client;     /* made by the first yw_service_channel */
+
   /* private */
   char program_[48];
-  char names_[5][64];
+  char names_[6][64];
   char defaults_[3][16];
+  yw_rpc_channel *channels_[8];
+  int n_channels_;
   yw_cfg_entry table_[YW_SERVICE_MAX_SETTINGS];
   size_t n_table_;
 } yw_service_proc;
@@ -182,6 +195,13 @@ int yw_service_start(yw_service_proc *p, int argc, char **argv);
 /* Serves svc until SIGINT or SIGTERM (yw_service_serve with the process's limits), then
  * closes Redis and the pool. Returns the exit code for main. */
 int yw_service_run(yw_service_proc *p, const yw_rpc_service *svc);
+
+/* A channel to another service at target ("dns:///catalog.internal:50052"), with mutual
+ * TLS when YW_TLS_CA, YW_TLS_CLIENT_CERT and YW_TLS_CLIENT_KEY are set (p->calls_out).
+ * Calls on it from a handler go through yw_rpc_call_forward, which carries the caller,
+ * the request id and the deadline. NULL on a bad TLS setting (logged) or ENOMEM; freed
+ * by yw_service_stop. After yw_service_start. */
+yw_rpc_channel *yw_service_channel(yw_service_proc *p, const char *target);
 
 /* Closes what yw_service_start opened (for a process that ends without serving). */
 void yw_service_stop(yw_service_proc *p);
@@ -203,6 +223,9 @@ typedef struct yw_service_limits {
   int queue;
   yw_pg_pool *health_db;
   const yw_rpc_tls *tls;
+  int max_streams;                  /* open server streams at once; 0: the runtime's default */
+  const yw_caller_keys *caller_keys; /* with name: callers forwarded to other services are */
+  const char *name;                 /* signed anew (yw_rpc_call_forward); NULL: not */
 } yw_service_limits;
 
 /* Serves svc on listen until SIGINT or SIGTERM, then finishes the calls in flight. The

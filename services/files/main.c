@@ -89,8 +89,10 @@ int main(int argc, char **argv) {
    * pool it uses is closed */
   yw_rpc_service svc;
   files_service_init(&svc, &ctx);
-  yw_service_limits limits = {(int)proc.n_threads, (int)proc.n_queue, proc.pool,
-                              proc.tls_on ? &proc.tls : NULL};
+  yw_service_limits limits = {.threads = (int)proc.n_threads,
+                              .queue = (int)proc.n_queue,
+                              .health_db = proc.pool,
+                              .tls = proc.tls_on ? &proc.tls : NULL};
   rc = yw_service_serve(proc.listen_addr, &limits, &svc);
 
   pthread_mutex_lock(&purge_mu);

@@ -8,8 +8,10 @@
 #include "gw_routes.h"
 
 #include "yiwang/test/v1/feed.pb-c.h"
+#include "yiwang/test/v1/notes.pb-c.h"
 
 #define FEED "yiwang.test.v1.FeedService/"
+#define NOTES "yiwang.test.v1.NotesService/"
 
 const gw_route_def gw_route_defs[] = {
     /* a public event stream: anyone, counted per address */
@@ -20,10 +22,27 @@ const gw_route_def gw_route_defs[] = {
     {.http_method = "GET", .path = "/v1/test/me/feed", .rpc = FEED "Watch",
      .access = GW_ACCESS_PERSON, .min_level = 1, .upstream = "test", .stream = 1,
      .event_id = "seq"},
+
+    /* yw-testsvc (tests/testsvc): a resident's notes on every platform piece */
+    {.http_method = "POST", .path = "/v1/test/notes", .rpc = NOTES "CreateNote", .body = "note",
+     .access = GW_ACCESS_PERSON, .min_level = 1, .upstream = "test",
+     .idempotent = GW_IDEM_OPTIONAL},
+    {.http_method = "GET", .path = "/v1/test/notes", .rpc = NOTES "ListNotes",
+     .access = GW_ACCESS_PERSON, .min_level = 1, .upstream = "test"},
+    {.http_method = "GET", .path = "/v1/test/notes:watch", .rpc = NOTES "WatchNotes",
+     .access = GW_ACCESS_PERSON, .min_level = 1, .upstream = "test", .stream = 1,
+     .event_id = "id", .event = "note"},
+    {.http_method = "GET", .path = "/v1/test/{name=notes/*}", .rpc = NOTES "GetNote",
+     .access = GW_ACCESS_PERSON, .min_level = 1, .upstream = "test"},
+    {.http_method = "GET", .path = "/v1/test/{name=notes/*}/item", .rpc = NOTES "GetNoteItem",
+     .access = GW_ACCESS_PERSON, .min_level = 1, .upstream = "test"},
+    /* reachable over gRPC only, by any logged-in account */
+    {.rpc = NOTES "Ping", .access = GW_ACCESS_ACCOUNT, .upstream = "test"},
 };
 const size_t gw_route_defs_count = sizeof gw_route_defs / sizeof gw_route_defs[0];
 
 const ProtobufCServiceDescriptor *const gw_services[] = {
     &yiwang__test__v1__feed_service__descriptor,
+    &yiwang__test__v1__notes_service__descriptor,
 };
 const size_t gw_services_count = sizeof gw_services / sizeof gw_services[0];
