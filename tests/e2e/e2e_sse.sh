@@ -10,6 +10,7 @@
 source "$(dirname "$0")/lib.sh"
 
 export YW_CALLER_KEY="${YW_CALLER_KEY:-$(openssl rand -hex 32)}"
+e2e_private_redis # stopped below, to see the limit counted locally
 PY="$E2E_TMP/py"
 mkdir -p "$PY"
 protoc --proto_path="$YW_SOURCE_DIR/tests/proto" --python_out="$PY" \
@@ -41,6 +42,8 @@ if ! curl -fsS "$GW/readyz" | grep -q '"test":"ok"'; then
 fi
 
 B="$E2E_TMP/body"; H="$E2E_TMP/head"
+# field NAME [FILE]: a top-level field of a JSON document (FILE, or stdin)
+field() { /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[2]) if len(sys.argv) > 2 else sys.stdin).get(sys.argv[1]))' "$@"; }
 ids() { grep '^id: ' "$1" | cut -c5- | tr '\n' ' ' | sed 's/ $//'; }
 # feed_ended TOPIC [WHAT]: the service's line for the end of TOPIC's stream, "watch TOPIC
 # ended WHAT..." (waits up to 5 s)
@@ -49,6 +52,10 @@ feed_ended() {
     grep "^watch $1 ended ${2:-}" "$E2E_TMP/feed.log" && return 0
     sleep 0.1
   done
+  return 1
+}
+wait_zcard() { # wait_zcard KEY N: until the sorted set KEY has N members (up to 5 s)
+  for _ in $(seq 50); do [ "$("${RCLI[@]}" zcard "$1")" = "$2" ] && return 0; sleep 0.1; done
   return 1
 }
 open_streams() { curl -fsS "$GW/metrics" | awk '/^yw_gateway_streams_open /{print $2}'; }
@@ -105,22 +112,39 @@ check "lastEventId=9 in the query: the same (10)" test "$(ids "$B")" = "10"
 LONG="$(printf '%0200d' 7)"
 S="$(curl -sS -o "$B" -w '%{http_code}' -H "Last-Event-ID: $LONG" "$GW/v1/test/feed/resume?count=1")"
 check "a Last-Event-ID that is no event id is 400 with the error body" \
-  test "$S" = 400 -a "$(jq -r .code "$B")" = INVALID_ARGUMENT
+  test "$S" = 400 -a "$(field code "$B")" = INVALID_ARGUMENT
 
 # --- errors: before the first event an ordinary JSON answer; after it an error event
 S="$(curl -sS -N -D "$H" -o "$B" -w '%{http_code}' "$GW/v1/test/feed/missing?count=1")"
 check "an error before the first event is an ordinary 404 JSON answer" \
-  test "$S" = 404 -a "$(jq -r .code "$B")" = NOT_FOUND
-check "with its request id" test "$(jq -r .requestId "$B")" != null
+  test "$S" = 404 -a "$(field code "$B")" = NOT_FOUND
+check "with its request id" test "$(field requestId "$B")" != None
 curl -sS -N -o "$B" "$GW/v1/test/feed/broken?count=5&failAfter=2"
 check "an error after two events ends the stream with an error event" \
-  test "$(ids "$B")" = "1 2" -a "$(grep -A1 '^event: error$' "$B" | sed -n 2p | cut -c7- | jq -r .code)" = UNAVAILABLE
+  test "$(ids "$B")" = "1 2" -a "$(grep -A1 '^event: error$' "$B" | sed -n 2p | cut -c7- | field code)" = UNAVAILABLE
 S="$(curl -sS -o "$B" -w '%{http_code}' "$GW/v1/test/feed/x?bogus=1")"
 check "an unknown query parameter is 400, as on any route" test "$S" = 400
 
 # --- access: a resident's feed needs a resident's session
 S="$(curl -sS -o "$B" -w '%{http_code}' "$GW/v1/test/me/feed")"
-check "a resident's feed without a session is 401" test "$S" = 401 -a "$(jq -r .code "$B")" = UNAUTHENTICATED
+check "a resident's feed without a session is 401" test "$S" = 401 -a "$(field code "$B")" = UNAUTHENTICATED
+
+# a resident's session, as yw-identity keeps it (the hash named by the token's SHA-256)
+RCLI=(redis-cli -h "${YW_TEST_REDIS_ADDR%:*}" -p "${YW_TEST_REDIS_ADDR##*:}")
+TOKEN="sse-e2e-token-$RANDOM$RANDOM$RANDOM"
+TOKEN_HASH="$(printf '%s' "$TOKEN" | sha256sum | cut -d' ' -f1)"
+"${RCLI[@]}" hset "e2e_sse_$$:sess:$TOKEN_HASH" sub p-sse-1 kind person roles "" dept "" level 2 org "" >/dev/null
+"${RCLI[@]}" expire "e2e_sse_$$:sess:$TOKEN_HASH" 600 >/dev/null
+curl -sS -N -o "$B" -H "authorization: Bearer $TOKEN" "$GW/v1/test/me/feed?topic=mine&count=2"
+check "a resident's feed with the resident's session streams (1 2)" test "$(ids "$B")" = "1 2"
+check "the service got the caller the gateway vouches for" feed_ended mine "cancelled=0 sent=2 last_event_id=- caller=yes"
+curl -sS -N -m 30 -o "$E2E_TMP/mine" -H "authorization: Bearer $TOKEN" "$GW/v1/test/me/feed?topic=mine-held&count=1&hold=true" &
+MINE=$!
+check "the resident's open stream is counted under the account, not the address" \
+  wait_zcard "e2e_sse_$$:streams:{sub:p-sse-1}" 1
+kill "$MINE" 2>/dev/null || true
+wait "$MINE" 2>/dev/null || true
+check "and given back when it ends" wait_zcard "e2e_sse_$$:streams:{sub:p-sse-1}" 0
 
 # --- the limit per caller (4 here): the fifth stream of one address is 429
 check "no stream is open before the limit test" wait_open 0
@@ -132,15 +156,13 @@ done
 check "four streams are open" wait_open 4
 S="$(curl -sS -o "$B" -D "$H" -w '%{http_code}' "$GW/v1/test/feed/fifth?count=1")"
 check "the fifth stream of the caller is 429 RESOURCE_EXHAUSTED" \
-  test "$S" = 429 -a "$(jq -r .code "$B")" = RESOURCE_EXHAUSTED
+  test "$S" = 429 -a "$(field code "$B")" = RESOURCE_EXHAUSTED
 check "with retry-after" grep -qi '^retry-after: ' "$H"
-check "the places are in Redis, one per open stream" \
-  test "$(redis-cli -h "${YW_TEST_REDIS_ADDR%:*}" -p "${YW_TEST_REDIS_ADDR##*:}" zcard "e2e_sse_$$:streams:{ip:127.0.0.1}")" = 4
+check "the places are in Redis, one per open stream" wait_zcard "e2e_sse_$$:streams:{ip:127.0.0.1}" 4
 kill "${LIMIT_PIDS[@]}" 2>/dev/null || true
 wait "${LIMIT_PIDS[@]}" 2>/dev/null || true
 check "the streams whose clients left are closed" wait_open 0
-check "their places are given back" \
-  test "$(redis-cli -h "${YW_TEST_REDIS_ADDR%:*}" -p "${YW_TEST_REDIS_ADDR##*:}" zcard "e2e_sse_$$:streams:{ip:127.0.0.1}")" = 0
+check "their places are given back" wait_zcard "e2e_sse_$$:streams:{ip:127.0.0.1}" 0
 curl -sS -N -o "$B" "$GW/v1/test/feed/again?count=1"
 check "a new stream is taken again once they have gone" test "$(ids "$B")" = 1
 
@@ -164,6 +186,21 @@ check "metrics: open streams gauge" grep -q '^yw_gateway_streams_open 0$' "$B"
 check "metrics: messages sent" grep -Eq '^yw_gateway_stream_messages_total [1-9]' "$B"
 check "metrics: streams ended by reason" grep -Eq '^yw_gateway_streams_ended_total\{reason="client"\} [1-9]' "$B"
 check "metrics: refused over the limit" grep -q '^yw_gateway_streams_refused_total 1$' "$B"
+
+# --- Redis unreachable: each copy counts its own streams, under the same limit
+kill -STOP "$REDIS_PID"
+LOCAL_PIDS=()
+for i in 1 2 3 4; do
+  curl -sS -N -m 30 -o "$E2E_TMP/local$i" "$GW/v1/test/feed/local$i?count=1&hold=true" &
+  LOCAL_PIDS+=("$!")
+done
+check "with Redis stopped, streams still open (counted by the gateway itself)" wait_open 4
+S="$(curl -sS -m 10 -o "$B" -w '%{http_code}' "$GW/v1/test/feed/local5?count=1")"
+check "with Redis stopped, the fifth stream of the caller is still 429" test "$S" = 429
+kill "${LOCAL_PIDS[@]}" 2>/dev/null || true
+wait "${LOCAL_PIDS[@]}" 2>/dev/null || true
+check "the locally counted streams close" wait_open 0
+kill -CONT "$REDIS_PID"
 
 # --- drain: SIGTERM ends open streams at once (cleanly: the last chunk), long before
 # YW_GATEWAY_DRAIN_MS (20 s), and the gateway exits
