@@ -8,7 +8,7 @@
  *   ListNotes    keyset paging (yw_page_begin / yw_page_token), Timestamp and Int32Value
  *   Ping         reachable over gRPC only; says who the gateway vouched for
  *   WatchNotes   a server stream: the resident's feed from the event stream (consumed
- *                into testsvc.feed), resumed after last-event-id, no thread held
+ *                into testsvc.feed), resumed after last-event-id, no thread held (yw_live)
  *   AttachFiles  references to uploaded files (the gateway stored the bytes)
  *   AuthorizeFile  who may download an attachment (the gateway serves the bytes)
  *   GetNoteItem  deferred: the note, then the catalog's item over a call between
@@ -426,90 +426,41 @@ static int get_note_item(yw_rpc_call *call, const ProtobufCMessage *reqm, Protob
   return YW_RPC_DEFERRED;
 }
 
-/* ---- WatchNotes: the resident's feed as a stream ---------------------------------- */
+/* ---- WatchNotes: the resident's feed as a stream (lib/yw_live) ------------------ */
 
-struct testsvc_sub {
-  testsvc_sub *next;
-  testsvc_ctx *ctx;
-  yw_rpc_stream *st;
-  char owner[64];
-  long long last_id;     /* the last event sent */
-  int refs;              /* under ctx->subs_lock: the list's, and each catch-up's */
-  pthread_mutex_t lock;  /* one catch-up at a time, so events go out once and in order */
-};
-
-static void sub_unref(testsvc_sub *s) {
-  testsvc_ctx *ctx = s->ctx;
-  pthread_mutex_lock(&ctx->subs_lock);
-  int last = --s->refs == 0;
-  pthread_mutex_unlock(&ctx->subs_lock);
-  if (!last) return;
-  pthread_mutex_destroy(&s->lock);
-  yw_rpc_stream_unref(s->st);
-  free(s);
-}
-
-/* Takes s out of the list; 1 when it was there (the list's reference is the caller's
- * to drop). */
-static int sub_unlink(testsvc_ctx *ctx, testsvc_sub *s) {
-  int found = 0;
-  pthread_mutex_lock(&ctx->subs_lock);
-  for (testsvc_sub **p = &ctx->subs; *p != NULL; p = &(*p)->next)
-    if (*p == s) {
-      *p = s->next;
-      found = 1;
-      break;
-    }
-  pthread_mutex_unlock(&ctx->subs_lock);
-  return found;
-}
-
-static void sub_cancelled(void *arg) {
-  testsvc_sub *s = arg;
-  if (sub_unlink(s->ctx, s)) sub_unref(s);
-}
-
-/* Sends the feed's events after s->last_id, in order. Returns 0 or a code. */
-static int sub_catch_up(testsvc_sub *s) {
-  testsvc_ctx *ctx = s->ctx;
-  int rc = 0;
-  pthread_mutex_lock(&s->lock);
-  while (rc == 0 && !yw_rpc_stream_ended(s->st)) {
-    PGconn *conn = yw_pg_pool_acquire(ctx->pool, ctx->db_wait_ms);
-    if (conn == NULL) {
-      rc = YW_EUNAVAIL;
-      break;
-    }
-    yw_pg_set_deadline(conn, 5000);
-    char after[24], limit[16];
-    snprintf(after, sizeof after, "%lld", s->last_id);
-    snprintf(limit, sizeof limit, "%d", FEED_BATCH);
-    const char *p[] = {s->owner, after, limit};
-    PGresult *r = NULL;
-    rc = yw_pg_query(conn,
-                     "SELECT id, type, note_name, text FROM testsvc.feed"
-                     " WHERE owner = $1 AND id > $2::bigint ORDER BY id LIMIT $3::int",
-                     3, p, &r, NULL);
-    yw_pg_pool_release(ctx->pool, conn);
-    if (rc != 0) break;
-    int rows = PQntuples(r);
-    for (int i = 0; i < rows && rc == 0; i++) {
-      Note n = YIWANG__TEST__V1__NOTE__INIT;
-      n.name = PQgetvalue(r, i, 2);
-      n.owner = s->owner;
-      n.text = PQgetvalue(r, i, 3);
-      Yiwang__Test__V1__NoteEvent ev = YIWANG__TEST__V1__NOTE_EVENT__INIT;
-      ev.id = PQgetvalue(r, i, 0);
-      ev.type = PQgetvalue(r, i, 1);
-      ev.note = &n;
-      rc = yw_rpc_stream_send(s->st, &ev.base);
-      if (rc == 0) s->last_id = yw_col_ll(r, i, 0);
-    }
-    PQclear(r);
-    if (rows < FEED_BATCH) break;
+/* yw_live's fetch: the owner's feed rows after `after`, sent as NoteEvents. */
+static int feed_fetch(void *arg, yw_rpc_stream *st, const char *owner, long long after,
+                      long long *last) {
+  testsvc_ctx *ctx = arg;
+  PGconn *conn = yw_pg_pool_acquire(ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return YW_EUNAVAIL;
+  yw_pg_set_deadline(conn, 5000);
+  char from[24], limit[16];
+  snprintf(from, sizeof from, "%lld", after);
+  snprintf(limit, sizeof limit, "%d", FEED_BATCH);
+  const char *p[] = {owner, from, limit};
+  PGresult *r = NULL;
+  int rc = yw_pg_query(conn,
+                       "SELECT id, type, note_name, text FROM testsvc.feed"
+                       " WHERE owner = $1 AND id > $2::bigint ORDER BY id LIMIT $3::int",
+                       3, p, &r, NULL);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc != 0) return YW_EUNAVAIL;
+  int rows = PQntuples(r), sent = 0;
+  for (; sent < rows; sent++) {
+    Note n = YIWANG__TEST__V1__NOTE__INIT;
+    n.name = PQgetvalue(r, sent, 2);
+    n.owner = (char *)owner;
+    n.text = PQgetvalue(r, sent, 3);
+    Yiwang__Test__V1__NoteEvent ev = YIWANG__TEST__V1__NOTE_EVENT__INIT;
+    ev.id = PQgetvalue(r, sent, 0);
+    ev.type = PQgetvalue(r, sent, 1);
+    ev.note = &n;
+    if ((rc = yw_rpc_stream_send(st, &ev.base)) != 0) break;
+    *last = yw_col_ll(r, sent, 0);
   }
-  pthread_mutex_unlock(&s->lock);
-  return rc;
+  PQclear(r);
+  return rc != 0 ? rc : sent;
 }
 
 static int watch_notes(yw_rpc_stream *st, const ProtobufCMessage *reqm, void *data) {
@@ -519,56 +470,18 @@ static int watch_notes(yw_rpc_stream *st, const ProtobufCMessage *reqm, void *da
   yw_caller caller;
   int rc = yw_service_require_person(call, &ctx->caller_keys, 1, &caller);
   if (rc != 0) return rc;
-  long long last = 0;
-  const char *lei = yw_rpc_stream_metadata(st, "last-event-id");
-  if (lei != NULL && lei[0] != '\0') {
-    char *end = NULL;
-    size_t n = strlen(lei);
-    last = n <= 18 && isdigit((unsigned char)lei[0]) ? strtoll(lei, &end, 10) : -1;
-    if (last < 0 || end == NULL || *end != '\0')
-      return yw_rpc_call_fail(call, YW_EINVAL, "Last-Event-ID must be an event id");
-  }
-  testsvc_sub *s = calloc(1, sizeof *s);
-  if (s == NULL) return YW_ENOMEM;
-  s->ctx = ctx;
-  s->st = st; /* the handler's reference, dropped when s is freed */
-  snprintf(s->owner, sizeof s->owner, "%s", caller.subject);
-  s->last_id = last;
-  s->refs = 2; /* the list's and this function's */
-  pthread_mutex_init(&s->lock, NULL);
-  pthread_mutex_lock(&ctx->subs_lock);
-  s->next = ctx->subs;
-  ctx->subs = s;
-  pthread_mutex_unlock(&ctx->subs_lock);
-  /* linked first, then caught up: an event committed meanwhile wakes a catch-up too */
-  yw_rpc_stream_on_cancel(st, sub_cancelled, s);
-  rc = sub_catch_up(s);
-  if (rc != 0 && rc != YW_ECANCELED) {
-    yw_rpc_stream_finish(st, YW_EUNAVAIL, "the feed cannot be read now");
-    if (sub_unlink(ctx, s)) sub_unref(s);
-  }
-  sub_unref(s);
+  long long last = yw_live_last_event_id(st);
+  if (last < 0) return yw_rpc_call_fail(call, YW_EINVAL, "Last-Event-ID must be an event id");
+  yw_live_subscribe(ctx->live, st, caller.subject, last); /* finishes it on a failure */
   return 0;
 }
 
 /* Wakes the streams of the owners whose feed grew (every stream when too many did). */
 static void feed_wake(testsvc_ctx *ctx) {
-  enum { MAX = 256 };
-  testsvc_sub *woken[MAX];
-  int n = 0;
-  pthread_mutex_lock(&ctx->subs_lock);
-  for (testsvc_sub *s = ctx->subs; s != NULL && n < MAX; s = s->next) {
-    int match = ctx->touched_all;
-    for (int i = 0; !match && i < ctx->n_touched; i++) match = strcmp(ctx->touched[i], s->owner) == 0;
-    if (match) {
-      s->refs++;
-      woken[n++] = s;
-    }
-  }
-  pthread_mutex_unlock(&ctx->subs_lock);
-  for (int i = 0; i < n; i++) {
-    sub_catch_up(woken[i]);
-    sub_unref(woken[i]);
+  if (ctx->touched_all) {
+    yw_live_wake(ctx->live, NULL);
+  } else {
+    for (int i = 0; i < ctx->n_touched; i++) yw_live_wake(ctx->live, ctx->touched[i]);
   }
   ctx->n_touched = 0;
   ctx->touched_all = 0;
@@ -633,6 +546,11 @@ int testsvc_feed_start(testsvc_ctx *ctx, const char *consumer) {
   };
   int rc = yw_events_consumer_new(ctx->pool, ctx->redis, &cfg, &ctx->consumer);
   if (rc != 0) return rc;
+  if (ctx->live == NULL && (ctx->live = yw_live_new(feed_fetch, ctx, FEED_BATCH)) == NULL) {
+    yw_events_consumer_free(ctx->consumer);
+    ctx->consumer = NULL;
+    return YW_ENOMEM;
+  }
   ctx->stopping = 0;
   if (pthread_create(&ctx->consumer_thread, NULL, feed_loop, ctx) != 0) {
     yw_events_consumer_free(ctx->consumer);
@@ -651,14 +569,8 @@ void testsvc_feed_stop(testsvc_ctx *ctx) {
   }
   yw_events_consumer_free(ctx->consumer);
   ctx->consumer = NULL;
-  for (;;) {
-    pthread_mutex_lock(&ctx->subs_lock);
-    testsvc_sub *s = ctx->subs;
-    pthread_mutex_unlock(&ctx->subs_lock);
-    if (s == NULL) break;
-    yw_rpc_stream_finish(s->st, YW_EUNAVAIL, "the service is stopping");
-    if (sub_unlink(ctx, s)) sub_unref(s);
-  }
+  yw_live_free(ctx->live, YW_EUNAVAIL, "the service is stopping");
+  ctx->live = NULL;
 }
 
 /* ---- the table -------------------------------------------------------------------- */
@@ -684,5 +596,4 @@ void testsvc_service_init(yw_rpc_service *svc, testsvc_ctx *ctx) {
   ctx->idem.response = &yiwang__test__v1__note__descriptor;
   ctx->idem.redis = ctx->redis;
   ctx->idem.db_wait_ms = ctx->db_wait_ms;
-  pthread_mutex_init(&ctx->subs_lock, NULL);
 }

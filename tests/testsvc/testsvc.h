@@ -11,11 +11,10 @@
 #include "yw_caller.h"
 #include "yw_events.h"
 #include "yw_idem.h"
+#include "yw_live.h"
 #include "yw_pg.h"
 #include "yw_redis.h"
 #include "yw_rpc.h"
-
-typedef struct testsvc_sub testsvc_sub;
 
 typedef struct testsvc_ctx {
   yw_pg_pool *pool;
@@ -25,9 +24,7 @@ typedef struct testsvc_ctx {
   yw_idem_opts idem;           /* CreateNote's idempotency */
   yw_rpc_channel *catalog;     /* GetNoteItem calls the catalog; NULL: it answers UNAVAILABLE */
 
-  /* the residents' open WatchNotes streams */
-  pthread_mutex_t subs_lock;
-  testsvc_sub *subs;
+  yw_live *live;               /* the residents' open WatchNotes streams */
 
   /* the feed: events of the outbox stream, consumed into testsvc.feed */
   yw_events_consumer *consumer;
@@ -46,7 +43,7 @@ void testsvc_service_init(yw_rpc_service *svc, testsvc_ctx *ctx);
  * consumer names this copy in the group. Returns 0 or a code. */
 int testsvc_feed_start(testsvc_ctx *ctx, const char *consumer);
 
-/* Stops it, and ends every open stream (UNAVAILABLE). */
+/* Stops it, and ends every open stream left (UNAVAILABLE); after the server stopped. */
 void testsvc_feed_stop(testsvc_ctx *ctx);
 
 extern const struct yw_embedded_file testsvc_migrations[];

@@ -1,0 +1,57 @@
+/*
+ * yw_live.h - live streams of an owner's rows: the server streams open for each owner
+ * (a resident's feed, the progress of their applications), each caught up from the
+ * service's store after the last row it sent, and woken when new rows commit. No
+ * thread is held per stream; rows go out once each and in order per stream.
+ *
+ * The service gives one fetch function: send, on the stream, the owner's rows after
+ * `after` (at most a batch, in order), and say the id of the last one sent. A stream is
+ * caught up when it subscribes (from the client's Last-Event-ID) and on every
+ * yw_live_wake of its owner, one catch-up at a time per stream; a row committed
+ * between the two is found by the next catch-up, so nothing is lost.
+ *
+ * Whoever learns of new rows (the consumer of an event stream, after its transaction
+ * committed; or the handler that wrote them) calls yw_live_wake(owner). Several copies
+ * of a service each hold their own streams; each copy's consumer wakes its own.
+ */
+#ifndef YW_LIVE_H
+#define YW_LIVE_H
+
+#include "yw_rpc.h"
+
+typedef struct yw_live yw_live;
+
+/* Sends on st the rows of owner whose id is greater than after, in id order, at most
+ * one batch; sets *last to the id of the last row sent (left alone when none). Returns
+ * the number of rows sent (fewer than the batch: caught up), or a code (YW_ECANCELED
+ * when a send found the stream ended, YW_EUNAVAIL when the store cannot be read). */
+typedef int (*yw_live_fetch_fn)(void *arg, yw_rpc_stream *st, const char *owner, long long after,
+                                long long *last);
+
+/* batch: the most rows one fetch sends (fetch is called again while it sends a full
+ * batch). NULL on ENOMEM. */
+yw_live *yw_live_new(yw_live_fetch_fn fetch, void *arg, int batch);
+
+/* Adds st (from a stream handler, which returns 0 after this) for owner, resuming after
+ * the row id after (0: from the start), and catches it up. Takes over the handler's
+ * reference to st. Returns 0, or a code after which the stream has been finished with it
+ * (UNAVAILABLE when the store could not be read). */
+int yw_live_subscribe(yw_live *l, yw_rpc_stream *st, const char *owner, long long after);
+
+/* Catches up every stream of owner (NULL: every stream). From any thread; runs the
+ * fetches on the calling thread. */
+void yw_live_wake(yw_live *l, const char *owner);
+
+/* Streams open now. */
+int yw_live_count(yw_live *l);
+
+/* Finishes every stream left with code (UNAVAILABLE on a stop: clients reconnect
+ * elsewhere) and frees. After the server has shut down (no stream's cancel callback can
+ * run any more). Accepts NULL. */
+void yw_live_free(yw_live *l, int code, const char *message);
+
+/* Reads a Last-Event-ID (metadata "last-event-id") as a row id: 0 when absent, -1 when
+ * it is not a decimal id. */
+long long yw_live_last_event_id(yw_rpc_stream *st);
+
+#endif
