@@ -643,7 +643,8 @@ static enum gw_phase_result route_json(gw_req *r, char *path, const char *query)
   const ProtobufCMessageDescriptor *in = route->method->input;
   ProtobufCMessage *msg = NULL;
   char err[640];
-  if (route->def->body != NULL && r->body_len > 0) {
+  /* an upload route's body is files: the upload phase reads it (gw_upload.c) */
+  if (route->def->upload == NULL && route->def->body != NULL && r->body_len > 0) {
     const char *ct = gw_req_header(r, "content-type");
     if (ct == NULL || strncmp(ct, "application/json", 16) != 0) {
       gw_answer_error(r, GRPC_STATUS_INVALID_ARGUMENT, "the body must be application/json");
@@ -658,7 +659,7 @@ static enum gw_phase_result route_json(gw_req *r, char *path, const char *query)
                       err);
       return GW_DONE;
     }
-  } else if (route->def->body == NULL && r->body_len > 0) {
+  } else if (route->def->upload == NULL && route->def->body == NULL && r->body_len > 0) {
     gw_answer_error(r, GRPC_STATUS_INVALID_ARGUMENT, "this route takes no body");
     return GW_DONE;
   } else {

@@ -18,6 +18,10 @@
  *   access      rate limits, the session, the route's access rule (gw_auth.c; waits
  *               for Redis)
  *   idempotency an idempotent route's Idempotency-Key checked (400) and forwarded
+ *   upload      an upload route's files streamed to the file store, FileRefs in
+ *               their place (gw_upload.c; waits for the store)
+ *   download    a download route: the owning service's authorisation, then the file
+ *               from the store with ETag and Range (gw_upload.c)
  *   upstream    the call to the route's upstream (waits for its answer), the answer
  *               made in the shape the request's kind expects
  *
@@ -40,6 +44,7 @@
 #include "gw_metrics.h"
 #include "gw_sse.h"
 #include "gw_static.h"
+#include "gw_upload.h"
 #include "yw_log.h"
 
 /* ---- request_id ------------------------------------------------------------------- */
@@ -105,6 +110,8 @@ static const gw_phase phases[] = {
     {"route", gw_phase_route},
     {"access", gw_phase_access},
     {"idempotency", gw_phase_idem}, /* an idempotent route's Idempotency-Key (gw_idem.c) */
+    {"upload", gw_phase_upload},     /* files to the store, FileRefs to the method (gw_upload.c) */
+    {"download", gw_phase_download}, /* the owner allows, the store answers (gw_upload.c) */
     {"upstream", gw_phase_upstream},
 };
 

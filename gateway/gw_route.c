@@ -231,6 +231,31 @@ static int compile_one(const gw_route_def *def, const ProtobufCServiceDescriptor
       return YW_EINVAL;
     }
   }
+  if (def->upload != NULL) { /* the references' field: FileRef, repeated for several */
+    const gw_upload_def *u = def->upload;
+    r->upload_field = u->field != NULL ? find_field(r->method->input, u->field) : NULL;
+    const ProtobufCFieldDescriptor *f = r->upload_field;
+    if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE ||
+        strcmp(((const ProtobufCMessageDescriptor *)f->descriptor)->name,
+               "yiwang.files.v1.FileRef") != 0 ||
+        (u->max_files > 1 && f->label != PROTOBUF_C_LABEL_REPEATED) || u->max_files < 1 ||
+        u->max_bytes < 1 || def->body != NULL) {
+      snprintf(err, errlen,
+               "route %s: upload: %s needs a FileRef field (repeated for max_files > 1), "
+               "max_files and max_bytes of 1 or more, and no body binding",
+               r->label, r->method->input->name);
+      return YW_EINVAL;
+    }
+  }
+  if (def->download != NULL) { /* the file's SHA-256: a string field */
+    r->download_field = find_field(r->method->input, def->download);
+    if (r->download_field == NULL || r->download_field->type != PROTOBUF_C_TYPE_STRING ||
+        r->download_field->label == PROTOBUF_C_LABEL_REPEATED) {
+      snprintf(err, errlen, "route %s: download: %s has no string field %s", r->label,
+               r->method->input->name, def->download);
+      return YW_EINVAL;
+    }
+  }
   return 0;
 }
 

@@ -47,6 +47,18 @@ typedef enum gw_idem {
   GW_IDEM_REQUIRED, /* a request without a key is refused (400) */
 } gw_idem;
 
+/* What an upload route takes (gw_upload.h). */
+typedef struct gw_upload_def {
+  const char *field; /* the request's FileRef field (repeated for several files) */
+  long max_bytes;    /* the largest file, bytes: past it 413 */
+  int max_files;     /* most files in one request: past it 400 (1 for a singular field) */
+  const char *types; /* allowed types, "image/jpeg,application/pdf" (a subtype of '*'
+                      * allows a whole kind); NULL: any type yw_sniff knows; a type not
+                      * allowed, or that the bytes contradict: 415 */
+  int raw;           /* 1: the body is the one file (content-type its declared type, the
+                      * x-file-name header its name); 0: multipart/form-data */
+} gw_upload_def;
+
 typedef struct gw_route_def {
   const char *http_method; /* "GET", "POST", "PUT", "DELETE"; NULL (and path NULL): gRPC only */
   const char *path;        /* template */
@@ -57,6 +69,14 @@ typedef struct gw_route_def {
   const char *roles;       /* GW_ACCESS_STAFF: roles allowed, comma-separated */
   int min_level;           /* GW_ACCESS_PERSON: least real-name level */
   const char *upstream;    /* "catalog": YW_UPSTREAM_CATALOG; NULL: the package's second part */
+  /* Uploads (gw_upload.h): the body is files, streamed to the file store (yw-files),
+   * and the method gets FileRef references in place of their bytes: set by name,
+   * {..., "svc", .upload = &(const gw_upload_def){"files", 10 << 20, 5, "image/png"}}. */
+  const struct gw_upload_def *upload;
+  /* Downloads (gw_upload.h): the route's method is the owning service's authorisation
+   * of the file whose SHA-256 is in this request field; when it answers OK the gateway
+   * answers the file from the store (ETag, 304, one Range). */
+  const char *download;
   /* The service keeps the first answer of each key (lib/yw_idem.h): set by name,
    * {..., "catalog", .idempotent = GW_IDEM_OPTIONAL}. */
   gw_idem idempotent;
@@ -81,6 +101,8 @@ typedef struct gw_route {
   char upstream[64];     /* the upstream's name in lower case: "catalog" */
   char label[200];       /* "GET /v1/items/{code}", or "grpc /pkg.Svc/Method" */
   const ProtobufCFieldDescriptor *body_field; /* body names one field; NULL otherwise */
+  const ProtobufCFieldDescriptor *upload_field;   /* def->upload: the FileRef field */
+  const ProtobufCFieldDescriptor *download_field; /* def->download: the SHA-256 field */
   size_t n_segments;     /* 0 for a gRPC-only route */
   struct {
     char text[64];       /* literal text, or "*" for any one segment */

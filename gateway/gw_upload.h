@@ -1,0 +1,37 @@
+/*
+ * gw_upload.h - uploads and downloads through the file store (yw-files, the upstream
+ * named "files"): two phases of the request pipeline.
+ *
+ * upload    (after access, before upstream) on a route with .upload: the body, as
+ *           multipart/form-data (RFC 7578, what wx.uploadFile sends) or raw, is read
+ *           part by part; each file is hashed (SHA-256) and sent to the store in
+ *           chunks of 256 KiB, one call at a time, the next read only once the chunk
+ *           before is stored (the request suspends meanwhile); the route's limits are
+ *           enforced as the bytes come: a file past max_bytes 413, more than
+ *           max_files 400, a type not allowed or contradicted by the bytes 415 (from
+ *           the first bytes, before anything is stored). Files are committed only once
+ *           the whole body has been read and found good, so a refused request commits
+ *           nothing (its staged uploads are aborted, or purged by the store). The
+ *           method then gets FileRef references in the route's field and the other
+ *           form fields set on its request fields by name (unknown names 400).
+ * download  (same place) on a route with .download: the route's method is the owning
+ *           service's authorisation of the file named by the request's SHA-256 field;
+ *           its error answers as any (403, 404); its OK lets the gateway answer the file
+ *           from the store: ETag (the SHA-256), 304 on If-None-Match, one Range (206,
+ *           416), content-type and content-disposition (the answer's `name` field when
+ *           it has one), read in pieces of at most 1 MiB.
+ *
+ * Limits of this version: the connection still collects the body whole before the
+ * request starts (YW_GATEWAY_MAX_BODY bounds an upload request), and an answer is sent
+ * whole, so a download larger than twice YW_GATEWAY_MAX_BODY is refused unless it asks
+ * for a range that fits.
+ */
+#ifndef GW_UPLOAD_H
+#define GW_UPLOAD_H
+
+#include "gw.h"
+
+enum gw_phase_result gw_phase_upload(gw_req *r);
+enum gw_phase_result gw_phase_download(gw_req *r);
+
+#endif

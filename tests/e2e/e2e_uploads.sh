@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# e2e_uploads.sh - uploads and downloads through the real gateway's upload and download
+# phases (yw-gateway-uploads: yw-gateway's sources with the routes of
+# e2e/gw_upload_routes.c) to the real yw-files on PostgreSQL and a test owning service
+# (uploads_server), with curl as mini-programs' wx.uploadFile and browsers send:
+#   multipart from curl -F with several files and form fields, the service given
+#   FileRefs (sha256, size, sniffed type, name) and the fields, the bytes in the store
+#   once (dedup); a file past the route's size 413, a type not allowed or contradicted
+#   by its bytes 415, too many files 400, a malformed body 400, nothing stored for any
+#   of them; a raw body upload; downloads with ETag, 304 on If-None-Match, one Range
+#   (206) and an unsatisfiable one (416), content-type and content-disposition; another
+#   caller 403, an unknown file 404, no session 401; over HTTP/1.1 and h2c.
+source "$(dirname "$0")/lib.sh"
+export E2E_MTLS=0
+
+e2e_database
+"$YW_BUILD_DIR/services/files/yw-files" --migrate-only
+e2e_start
+B="$E2E_TMP/body"
+H="$E2E_TMP/headers"
+PW="correct horse battery"
+PSQL=(psql -h 127.0.0.1 -p "$YW_TEST_PG_PORT" -U postgres -d "$E2E_DB" -qtA)
+
+FILES_ADDR="127.0.0.1:$(free_port)"
+YW_FILES_LISTEN="$FILES_ADDR" "$YW_BUILD_DIR/services/files/yw-files" >"$E2E_TMP/files.log" 2>&1 &
+E2E_PIDS+=("$!")
+TEST_ADDR="127.0.0.1:$(free_port)"
+"$YW_BUILD_DIR/tests/uploads_server" "$TEST_ADDR" >"$E2E_TMP/uploads_server.log" 2>&1 &
+E2E_PIDS+=("$!")
+UP_PORT="$(free_port)"
+YW_GATEWAY_LISTEN="127.0.0.1:$UP_PORT" YW_GATEWAY_TLS_LISTEN="" \
+  YW_UPSTREAM_TEST="$TEST_ADDR" YW_UPSTREAM_FILES="$FILES_ADDR" \
+  YW_UPSTREAM_CATALOG="$CATALOG_ADDR" YW_UPSTREAM_IDENTITY="$IDENTITY_ADDR" \
+  YW_REDIS_PREFIX="$E2E_DB" YW_GATEWAY_MAX_BODY=8388608 YW_GATEWAY_THREADS=2 \
+  "$YW_BUILD_DIR/tests/yw-gateway-uploads" >"$E2E_TMP/gateway-uploads.log" 2>&1 &
+E2E_PIDS+=("$!")
+UP="http://127.0.0.1:$UP_PORT"
+for _ in $(seq 150); do
+  curl -fsS "$UP/readyz" 2>/dev/null | grep -qv unavailable && break
+  sleep 0.2
+done
+curl -fsS "$UP/readyz" | grep -qv unavailable || {
+  echo "yw-gateway-uploads did not become ready"; curl -sS "$UP/readyz"
+  for f in "$E2E_TMP"/files.log "$E2E_TMP"/uploads_server.log "$E2E_TMP"/gateway-uploads.log; do
+    echo "==> $f"; tail -n 20 "$f"; done
+  exit 1
+}
+
+staff() { # staff USERNAME -> a session token on stdout
+  YW_STAFF_PASSWORD="$PW" YW_ARGON2_FAST=1 "$YW_BUILD_DIR/services/identity/yw-identity" \
+    --create-staff "$1" 320700-GA dept_staff >/dev/null
+  curl -sS -X POST "$GW/v1/auth/sessions" -H 'content-type: application/json' \
+    -d "{\"username\":\"$1\",\"password\":\"$PW\"}" |
+    /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["accessToken"])'
+}
+TA="$(staff up.clerk)"
+TB="$(staff other.clerk)"
+
+field() { /usr/bin/python3 -c "import json,sys; d=json.load(open('$B')); print($1)"; }
+standard_error() { # standard_error CODE: the body is the standard error of that code
+  /usr/bin/python3 -c "import json,sys; d=json.load(open('$B')); sys.exit(0 if d.get('code')=='$1' and d.get('message') and d.get('requestId') else 1)"
+}
+blobs() { "${PSQL[@]}" -c "SELECT count(*) FROM files.blobs"; }
+staged() { "${PSQL[@]}" -c "SELECT count(*) FROM files.uploads"; }
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# the files: a PNG and a PDF of some size, a JPEG, an oversized PNG, a text file
+F="$E2E_TMP/f"; mkdir -p "$F"
+/usr/bin/python3 - "$F" <<'PY'
+import os, sys
+d = sys.argv[1]
+def w(name, head, n):
+    body = (head + bytes((i * 131 + 7) % 256 for i in range(n)))[:max(n, len(head))]
+    open(os.path.join(d, name), "wb").write(body)
+w("scan.png", b"\x89PNG\r\n\x1a\n", 40000)
+w("form.pdf", b"%PDF-1.7\n", 30000)
+w("photo.jpg", b"\xff\xd8\xff\xe0", 20000)
+w("big.png", b"\x89PNG\r\n\x1a\n", 70000)
+w("photo-raw.png", b"\x89PNG\r\n\x1a\n", 3 * 1024 * 1024 + 17)
+open(os.path.join(d, "notes.txt"), "w").write("plain words, no magic\n" * 100)
+# a PDF named and declared as a PNG
+w("fake.png", b"%PDF-1.4\n", 1000)
+PY
+
+up() { # up TOKEN CURL-ARGS... -> $S, $B
+  local t="$1"; shift
+  S="$(curl -sS -o "$B" -D "$H" -w '%{http_code}' -H "authorization: Bearer $t" "$@")"
+}
+
+# ---- multipart: several files and form fields ----------------------------------------
+up "$TA" -F title=证件材料 -F copies=2 -F "files=@$F/scan.png;type=image/png" \
+  -F "files=@$F/form.pdf;type=application/pdf" -F "files=@$F/photo.jpg;type=image/jpeg" \
+  "$UP/v1/test/uploads"
+check "three files and two fields by multipart answer 200 ($S)" test "$S" = 200
+[ "$S" = 200 ] || cat "$B"
+GOT="$(field "d.get('title'), d.get('copies')")"
+check "the service got the form fields ($GOT)" test "$GOT" = "证件材料 2"
+check "the service got three FileRefs in order, not bytes" \
+  test "$(field "[f['name'] for f in d['files']]")" = "['scan.png', 'form.pdf', 'photo.jpg']"
+check "each FileRef has the file's SHA-256" \
+  test "$(field "' '.join(f['sha256'] for f in d['files'])")" = "$(sha "$F/scan.png") $(sha "$F/form.pdf") $(sha "$F/photo.jpg")"
+check "each FileRef has its size (int64 as a string)" \
+  test "$(field "[f['size'] for f in d['files']]")" = "['40000', '30000', '20000']"
+check "each FileRef has the type sniffed from its bytes" \
+  test "$(field "[f['contentType'] for f in d['files']]")" = "['image/png', 'application/pdf', 'image/jpeg']"
+check "the store holds the three files and no staged upload" test "$(blobs)/$(staged)" = "3/0"
+check "the stored bytes are the file's" \
+  test "$("${PSQL[@]}" -c "SELECT sum(length(data)) FROM files.chunks WHERE sha256 = '$(sha "$F/scan.png")'")" = 40000
+
+# the same file again, over h2c: stored once
+up "$TA" --http2-prior-knowledge -F "files=@$F/scan.png;type=image/png" "$UP/v1/test/uploads"
+check "the same file again (h2c) answers 200 ($S)" test "$S" = 200
+check "the same bytes are stored once" test "$(blobs)" = 3
+
+# ---- refusals: nothing stored --------------------------------------------------------
+up "$TA" -F "files=@$F/big.png;type=image/png" "$UP/v1/test/uploads"
+check "a file past the route's 64 KiB answers 413 ($S)" test "$S" = 413
+check "413 has the standard error body" standard_error RESOURCE_EXHAUSTED
+up "$TA" -F "files=@$F/notes.txt;type=text/plain" "$UP/v1/test/uploads"
+check "a type the route does not take answers 415 ($S)" test "$S" = 415
+check "415 has the standard error body" standard_error INVALID_ARGUMENT
+up "$TA" -F "files=@$F/fake.png;type=image/png" "$UP/v1/test/uploads"
+check "a PDF declared as a PNG answers 415 ($S)" test "$S" = 415
+up "$TA" -F "files=@$F/scan.png" -F "files=@$F/form.pdf" -F "files=@$F/photo.jpg" \
+  -F "files=@$F/scan.png" "$UP/v1/test/uploads"
+check "four files where three are allowed answer 400 ($S)" test "$S" = 400
+up "$TA" -F "files=@$F/scan.png" -F "files=@$F/big.png" "$UP/v1/test/uploads"
+check "a good file then an oversized one answers 413 ($S)" test "$S" = 413
+up "$TA" -F "other=@$F/scan.png" "$UP/v1/test/uploads"
+check "a file in a field that takes none answers 400 ($S)" test "$S" = 400
+up "$TA" -F "nosuch=1" -F "files=@$F/scan.png" "$UP/v1/test/uploads"
+check "a form field the request has not answers 400 ($S)" test "$S" = 400
+up "$TA" -F title=nothing "$UP/v1/test/uploads"
+check "a form without a file answers 400 ($S)" test "$S" = 400
+up "$TA" -H 'content-type: multipart/form-data; boundary=xyz' \
+  --data-binary $'--xyz\r\nContent-Disposition: form-data; name="files"; filename="a.png"\r\n\r\n\x89PNG\r\n\x1a\n12345678' \
+  "$UP/v1/test/uploads"
+check "a body that ends before its closing boundary answers 400 ($S)" test "$S" = 400
+up "$TA" -H 'content-type: application/json' -d '{"title":"x"}' "$UP/v1/test/uploads"
+check "a JSON body on an upload route answers 415 ($S)" test "$S" = 415
+S="$(curl -sS -o "$B" -w '%{http_code}' -F "files=@$F/scan.png" "$UP/v1/test/uploads")"
+check "an upload without a session answers 401 ($S)" test "$S" = 401
+check "no refused request left a file or a staged upload" test "$(blobs)/$(staged)" = "3/0"
+
+# ---- a raw body ------------------------------------------------------------------------
+up "$TA" -X PUT -H 'content-type: image/png' -H 'x-file-name: 证件照.png' \
+  --data-binary "@$F/photo-raw.png" "$UP/v1/test/photo"
+check "a raw 3 MiB PNG body answers 200 ($S)" test "$S" = 200
+check "the raw upload's FileRef has its hash, size, type and name" \
+  test "$(field "(d['files'][0]['sha256'], d['files'][0]['size'], d['files'][0]['contentType'], d['files'][0]['name'])")" = \
+  "('$(sha "$F/photo-raw.png")', '$((3 * 1024 * 1024 + 17))', 'image/png', '证件照.png')"
+up "$TA" -X PUT -H 'content-type: application/pdf' --data-binary "@$F/form.pdf" "$UP/v1/test/photo"
+check "a raw PDF where images are taken answers 415 ($S)" test "$S" = 415
+
+# ---- downloads -------------------------------------------------------------------------
+PNG="$(sha "$F/scan.png")"
+dl() { # dl TOKEN PATH [CURL-ARGS...] -> $S, $B, $H
+  local t="$1" p="$2"; shift 2
+  S="$(curl -sS -o "$B" -D "$H" -w '%{http_code}' -H "authorization: Bearer $t" "$@" "$UP$p")"
+}
+hdr() { grep -i "^$1:" "$H" | head -1 | cut -d' ' -f2- | tr -d '\r'; }
+dl "$TA" "/v1/test/files/$PNG"
+check "the owner downloads the file: 200 ($S)" test "$S" = 200
+check "the bytes are the file's" cmp -s "$B" "$F/scan.png"
+check "its ETag is the SHA-256" test "$(hdr etag)" = "\"$PNG\""
+check "its content-type is the sniffed one" test "$(hdr content-type)" = image/png
+check "its content-disposition names the file" \
+  test "$(hdr content-disposition)" = "attachment; filename=\"$PNG\"; filename*=UTF-8''scan.png"
+dl "$TA" "/v1/test/files/$PNG" -H "if-none-match: \"$PNG\""
+check "If-None-Match with the ETag answers 304 ($S)" test "$S" = 304
+dl "$TA" "/v1/test/files/$PNG" -H 'range: bytes=100-299'
+check "one range answers 206 ($S)" test "$S" = 206
+check "206 carries content-range" test "$(hdr content-range)" = "bytes 100-299/40000"
+check "206 carries exactly those bytes" cmp -s "$B" <(tail -c +101 "$F/scan.png" | head -c 200)
+dl "$TA" "/v1/test/files/$PNG" -H 'range: bytes=-10'
+check "a suffix range answers the last 10 bytes" cmp -s "$B" <(tail -c 10 "$F/scan.png")
+dl "$TA" "/v1/test/files/$PNG" -H 'range: bytes=50000-'
+check "a range past the end answers 416 ($S)" test "$S" = 416
+check "416 says the size" test "$(hdr content-range)" = "bytes */40000"
+RAW="$(sha "$F/photo-raw.png")"
+dl "$TA" "/v1/test/files/$RAW" --http2-prior-knowledge
+check "a 3 MiB file downloads over h2c in ReadRange pieces ($S)" test "$S" = 200
+check "its bytes are the file's" cmp -s "$B" "$F/photo-raw.png"
+dl "$TB" "/v1/test/files/$PNG"
+check "another caller is refused by the owning service: 403 ($S)" test "$S" = 403
+check "403 has the standard error body" standard_error PERMISSION_DENIED
+dl "$TA" "/v1/test/files/$(printf '0%.0s' $(seq 64))"
+check "a file nobody uploaded answers 404 ($S)" test "$S" = 404
+dl "$TA" "/v1/test/files/not-a-hash"
+check "a malformed hash answers 404 ($S)" test "$S" = 404
+S="$(curl -sS -o "$B" -w '%{http_code}' "$UP/v1/test/files/$PNG")"
+check "a download without a session answers 401 ($S)" test "$S" = 401
+
+finish
