@@ -143,6 +143,20 @@ int yw_rpc_server_start(yw_rpc_server *s);
 /* The bound port. */
 int yw_rpc_server_port(const yw_rpc_server *s);
 
+/* What the server is doing, for a service's /metrics or health: gauges now, and
+ * counters since start. */
+typedef struct yw_rpc_server_stats {
+  int running;           /* handlers running */
+  int queued;            /* calls waiting for a handler thread */
+  int deferred;          /* deferred calls not yet finished */
+  int streams_open;      /* streams admitted and not over */
+  long refused;          /* calls answered RESOURCE_EXHAUSTED at admission */
+  long streams_total;    /* streams whose handler ran */
+  long stream_messages;  /* messages queued on streams */
+  long streams_cut;      /* streams ended because their reader was too slow */
+} yw_rpc_server_stats;
+void yw_rpc_server_stats_get(yw_rpc_server *s, yw_rpc_server_stats *out);
+
 /* Waits for SIGINT or SIGTERM (blocked with yw_rpc_block_signals), then shuts down. */
 void yw_rpc_server_wait_signal(yw_rpc_server *s);
 

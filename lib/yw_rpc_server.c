@@ -50,7 +50,7 @@
  * yw_rpc_server_set_stream_queue, yw_rpc_server_set_stream_queue_bytes,
  * yw_rpc_server_set_caller,
  * yw_rpc_server_set_health, yw_rpc_server_add_service, yw_rpc_server_start,
- * yw_rpc_server_port, yw_rpc_server_wait_signal, yw_rpc_server_shutdown,
+ * yw_rpc_server_port, yw_rpc_server_stats_get, yw_rpc_server_wait_signal, yw_rpc_server_shutdown,
  * yw_rpc_server_free, the yw_rpc_call_* accessors, yw_rpc_call_defer,
  * yw_rpc_call_finish, yw_rpc_call_on_cancel, yw_rpc_call_forward, the yw_rpc_stream_*
  * functions, yw_rpc_method_streams and yw_rpc_method_table_register.
@@ -189,6 +189,9 @@ struct yw_rpc_server {
   int running;         /* handlers running now */
   int q_closed;
   atomic_long refused;
+  atomic_long stream_messages; /* messages queued on streams */
+  atomic_long streams_cut;     /* streams ended behind a slow reader */
+  atomic_long streams_total;   /* streams whose handler ran */
   int n_deferred;      /* deferred calls not yet finished */
   int max_deferred;
   int streams_open;    /* admitted streams whose gRPC side is not over */
@@ -610,12 +613,14 @@ int yw_rpc_stream_send(yw_rpc_stream *st, const ProtobufCMessage *msg) {
     release = stream_pump(c);
   }
   pthread_mutex_unlock(&c->cmu);
+  if (rc == 0) atomic_fetch_add(&c->server->stream_messages, 1);
   if (m != NULL) {
     grpc_byte_buffer_destroy(m->bb);
     free(m);
   }
   if (release) call_unref(c);
   if (rc == YW_ELIMIT) {
+    atomic_fetch_add(&c->server->streams_cut, 1);
     yw_log(YW_LOG_WARN, "rpc.stream_slow_reader", yw_rpc_call_request_id(c),
            "%s: the queue (%d messages, %zu bytes) is full behind a slow reader; the stream "
            "is ended", c->method, c->server->stream_queue, c->server->stream_queue_bytes);
@@ -715,6 +720,7 @@ static void run_stream(yw_rpc_call *c, const ProtobufCMessage *req) {
   if (atomic_load(&c->gone)) c->st.gone = c->st.ended = 1;
   pthread_mutex_unlock(&c->cmu);
   atomic_fetch_add(&c->holds, 1); /* the handler's reference */
+  atomic_fetch_add(&s->streams_total, 1);
   int rc = c->sfn(&c->st, req, c->svc->data);
   if (rc != 0) {
     if (rc > 0) rc = YW_EINTERNAL;
@@ -1238,6 +1244,20 @@ int yw_rpc_server_start(yw_rpc_server *s) {
 }
 
 int yw_rpc_server_port(const yw_rpc_server *s) { return s->port; }
+
+void yw_rpc_server_stats_get(yw_rpc_server *s, yw_rpc_server_stats *out) {
+  memset(out, 0, sizeof *out);
+  pthread_mutex_lock(&s->qmu);
+  out->running = s->running;
+  out->queued = s->q_len;
+  out->deferred = s->n_deferred;
+  out->streams_open = s->streams_open;
+  pthread_mutex_unlock(&s->qmu);
+  out->refused = atomic_load(&s->refused);
+  out->streams_total = atomic_load(&s->streams_total);
+  out->stream_messages = atomic_load(&s->stream_messages);
+  out->streams_cut = atomic_load(&s->streams_cut);
+}
 
 void yw_rpc_server_wait_signal(yw_rpc_server *s) {
   sigset_t set;

@@ -309,11 +309,17 @@ static void test_deferred_calls_free_the_only_handler_thread(void **state) {
   pthread_mutex_lock(&mu);
   assert_int_equal(n_answers, 0); /* none of the deferred ones has been answered */
   pthread_mutex_unlock(&mu);
+  yw_rpc_server_stats stats;
+  yw_rpc_server_stats_get(server, &stats);
+  assert_int_equal(stats.deferred, N);
+  assert_int_equal(stats.running, 0);
   /* another thread finishes them */
   pthread_t t;
   struct finisher f = {0, N};
   pthread_create(&t, NULL, finish_held, &f);
   pthread_join(t, NULL);
+  yw_rpc_server_stats_get(server, &stats);
+  assert_int_equal(stats.deferred, 0);
   assert_int_equal(wait_count(&n_answers, N), N);
   int seen[N] = {0};
   for (int i = 0; i < N; i++) {

@@ -360,6 +360,10 @@ static void test_thousand_messages_arrive_in_order(void **state) {
   assert_int_equal(sink.n, 1000);
   assert_int_equal(sink.last, 1000);
   assert_int_equal(sink.out_of_order, 0);
+  yw_rpc_server_stats stats;
+  yw_rpc_server_stats_get(s, &stats);
+  assert_int_equal(stats.stream_messages, 1000);
+  assert_int_equal(stats.streams_total, 1);
   yw_rpc_channel_free(ch);
   yw_rpc_server_free(s);
 }
@@ -406,6 +410,12 @@ static void test_two_hundred_streams_on_two_handler_threads(void **state) {
   pthread_mutex_lock(&mu);
   assert_int_equal(n_done, 0);
   pthread_mutex_unlock(&mu);
+  /* no thread is held by them: the handlers have all returned */
+  yw_rpc_server_stats stats;
+  yw_rpc_server_stats_get(s, &stats);
+  assert_int_equal(stats.streams_open, N);
+  assert_int_equal(stats.running, 0);
+  assert_int_equal(stats.queued, 0);
   /* this thread (not a handler) sends to each and finishes it */
   for (int i = 0; i < N; i++) {
     assert_int_equal(send_event(held[i].st, 2, "second", 0), 0);
@@ -555,6 +565,9 @@ static void slow_reader_is_cut(int count, size_t bytes) {
   assert_int_equal(wait_count(&n_done, 1), 1);
   assert_int_equal(sink.status, GRPC_STATUS_RESOURCE_EXHAUSTED);
   assert_true(sink.n <= flood_sent);
+  yw_rpc_server_stats stats;
+  yw_rpc_server_stats_get(s, &stats);
+  assert_int_equal(stats.streams_cut, 1);
   assert_int_equal(sink.out_of_order, 0);
   /* its holder learnt that the stream ended */
   assert_int_equal(wait_count(&n_cancels, 1), 1);
