@@ -220,6 +220,7 @@ struct sink {
   int done;
   grpc_status_code status;
   int gated; /* the first message blocks the client's thread until gate_open */
+  int stop_at; /* when not 0: the callback stops the call at this message */
 };
 static int n_done, n_messages;
 
@@ -233,9 +234,10 @@ static int on_message(void *arg, const uint8_t *data, size_t len) {
   n_messages++;
   pthread_cond_broadcast(&cv);
   while (s->gated && !gate_open) pthread_cond_wait(&cv, &mu);
+  int stop = s->stop_at != 0 && s->n >= s->stop_at;
   pthread_mutex_unlock(&mu);
   if (ev != NULL) yiwang__test__v1__watch_event__free_unpacked(ev, NULL);
-  return 0;
+  return stop;
 }
 
 static void on_done(void *arg, const yw_rpc_result *r) {
@@ -510,6 +512,26 @@ static void test_stream_past_the_deadline_its_client_gave_ends(void **state) {
   yw_rpc_server_free(s);
 }
 
+static void test_client_callback_stops_the_stream(void **state) {
+  (void)state;
+  yw_rpc_channel *ch = NULL;
+  yw_rpc_server *s = start_server(1, 0, 0, client, &ch);
+  struct sink sink = {0};
+  sink.stop_at = 3;
+  assert_int_equal(open_watch(ch, 0, "hold", &sink, NULL), 0);
+  assert_int_equal(wait_count(&n_held, 1), 1);
+  for (int i = 2; i <= 6; i++) send_event(held[0].st, i, "more", 0); /* some may be refused */
+  /* the third message's callback stopped it: status CANCELLED, and the server's holder
+   * was told (a message gRPC had already taken in may still be handed over) */
+  assert_int_equal(wait_count(&n_done, 1), 1);
+  assert_int_equal(sink.status, GRPC_STATUS_CANCELLED);
+  assert_true(sink.n >= 3);
+  assert_int_equal(wait_count(&n_cancels, 1), 1);
+  yw_rpc_stream_unref(held[0].st);
+  yw_rpc_channel_free(ch);
+  yw_rpc_server_free(s);
+}
+
 static void test_streams_past_the_cap_are_refused(void **state) {
   (void)state;
   yw_rpc_channel *ch = NULL;
@@ -621,6 +643,7 @@ int main(void) {
       cmocka_unit_test_setup(test_client_cancel_runs_the_cancel_callback_once, reset),
       cmocka_unit_test_setup(test_stream_past_the_deadline_its_client_gave_ends, reset),
       cmocka_unit_test_setup(test_stream_cancelled_while_queued_for_a_handler, reset),
+      cmocka_unit_test_setup(test_client_callback_stops_the_stream, reset),
       cmocka_unit_test_setup(test_streams_past_the_cap_are_refused, reset),
       cmocka_unit_test_setup(test_slow_reader_is_cut_at_the_queue_bound, reset),
       cmocka_unit_test_setup(test_slow_reader_is_cut_at_the_queue_bytes, reset),
