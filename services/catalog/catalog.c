@@ -30,6 +30,7 @@
 #include "yiwang/catalog/v1/catalog.pb-c.h"
 #include "yw_caller.h"
 #include "yw_err.h"
+#include "yw_idem.h"
 #include "yw_log.h"
 #include "yw_service.h"
 
@@ -785,6 +786,20 @@ static int upsert_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *er
   return rc;
 }
 
+/* UpsertItem's write under the call's Idempotency-Key (lib/yw_idem.h): the write and the
+ * kept answer commit together, so a repeated request is answered without writing again. */
+static int upsert_idem(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *req,
+                       ProtobufCMessage **out, void *arg) {
+  (void)req;
+  struct upsert_work *w = arg;
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  int rc = upsert_tx(call, conn, w, &err);
+  if (rc != 0) return err.message[0] != '\0' ? yw_service_db_fail(call, rc, &err) : rc;
+  *out = &w->saved->base;
+  return 0;
+}
+
 static int upsert_item(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
                        void *data) {
   const Yiwang__Catalog__V1__UpsertItemRequest *req = (const void *)reqm;
@@ -824,13 +839,20 @@ static int upsert_item(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
 
   struct upsert_work w = {&caller, it, {type, level, kind, status, channels, fee_amount, legal,
                                           promised, depth}, NULL};
-  rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, upsert_tx, &w);
+  /* a key, when the caller sends one, makes a repeated request answer the first result */
+  const yw_idem_opts idem = {.schema = "catalog",
+                             .keys = &ctx->caller_keys,
+                             .response = &yiwang__catalog__v1__item__descriptor,
+                             .db_wait_ms = ctx->db_wait_ms,
+                             .redis = ctx->redis,
+                             .redis_prefix = ctx->cache_prefix};
+  ProtobufCMessage *saved = NULL;
+  rc = yw_idem_run(call, reqm, &saved, ctx->pool, &idem, upsert_idem, &w);
   if (rc != 0) return rc;
-  Item *saved = w.saved;
   cache_clear(ctx, yw_rpc_call_request_id(call));
   yw_log(YW_LOG_INFO, "catalog.item_saved", yw_rpc_call_request_id(call), "item %s saved by %s",
          it->impl_code, caller.subject);
-  *out = &saved->base;
+  *out = saved;
   return 0;
 }
 

@@ -27,6 +27,7 @@ int main(int argc, char **argv) {
       .queue = 256,
       .schema = "catalog",
       .migrations = catalog_migrations,
+      .idempotency = 1, /* UpsertItem keeps its answers by Idempotency-Key */
       .redis_timeout_ms = 200,
       .redis_use = "serving without the read cache",
       .settings = settings,

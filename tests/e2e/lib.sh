@@ -157,6 +157,19 @@ e2e_start() {
 # ones the other tests share. Call before e2e_database / e2e_start.
 
 # Starts a private Redis; sets YW_TEST_REDIS_ADDR, REDIS_PORT and REDIS_PID.
+# A staff account made with yw-identity's --create-staff, and its access token after a
+# password login through the gateway (after e2e_start).
+E2E_STAFF_PASSWORD="correct horse battery"
+e2e_staff() { # e2e_staff USERNAME DEPARTMENT ROLES
+  YW_STAFF_PASSWORD="$E2E_STAFF_PASSWORD" YW_ARGON2_FAST=1 \
+    "$YW_BUILD_DIR/services/identity/yw-identity" --create-staff "$1" "$2" "$3" >/dev/null
+}
+e2e_staff_token() { # e2e_staff_token USERNAME -> prints the access token
+  curl -sS -H 'content-type: application/json' \
+    --data-binary "{\"username\":\"$1\",\"password\":\"$E2E_STAFF_PASSWORD\"}" "$GW/v1/auth/sessions" |
+    /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["accessToken"])'
+}
+
 e2e_private_redis() {
   REDIS_PORT="$(free_port)"
   mkdir -p "$E2E_TMP/redis"

@@ -23,6 +23,7 @@
 #include "yw_caller.h"
 #include "yiwang/catalog/v1/catalog.pb-c.h"
 #include "yw_err.h"
+#include "yw_idem.h"
 #include "yw_log.h"
 #include "yw_testdb.h"
 
@@ -63,6 +64,7 @@ static int setup(void **state) {
   ctx.cache_prefix = prefix;
   PGconn *c = yw_pg_pool_acquire(ctx.pool, 1000);
   int rc = yw_pg_migrate(c, "catalog", catalog_migrations, catalog_migrations_count, &err);
+  if (rc == 0) rc = yw_idem_migrate(c, "catalog", &err); /* as .idempotency = 1 does */
   yw_pg_pool_release(ctx.pool, c);
   if (rc != 0) {
     fprintf(stderr, "migrate: %s\n", err.message);
@@ -112,13 +114,15 @@ static void act_as(enum yw_caller_kind kind, const char *roles, const char *dept
   send_caller = 1;
 }
 
+static const char *idem_key; /* sent as idempotency-key when not NULL */
+
 static grpc_status_code call(const char *method, const ProtobufCMessage *req,
                              const ProtobufCMessageDescriptor *out_desc, ProtobufCMessage **out,
                              char *msg, size_t msglen) {
   char path[128];
   snprintf(path, sizeof path, SVC "%s", method);
   char value[YW_CALLER_VALUE_MAX], sig[65];
-  yw_rpc_md md[2];
+  yw_rpc_md md[3];
   size_t nmd = 0;
   if (send_caller) {
     as_caller.ts = (long long)time(NULL);
@@ -129,6 +133,7 @@ static grpc_status_code call(const char *method, const ProtobufCMessage *req,
     md[1] = (yw_rpc_md){"x-yw-caller-sig", sig, 0};
     nmd = 2;
   }
+  if (idem_key != NULL) md[nmd++] = (yw_rpc_md){YW_IDEM_METADATA, idem_key, 0};
   return yw_rpc_call_sync(channel, path, req, out_desc, NULL, out, md, nmd, 5000, msg, msglen);
 }
 
@@ -157,7 +162,7 @@ static void test_migrations_apply_once_and_are_recorded(void **state) {
   assert_int_equal(yw_pg_migrate(c, "catalog", catalog_migrations, catalog_migrations_count, &err), 0);
   yw_pg_pool_release(ctx.pool, c);
   assert_int_equal(scalar("SELECT count(*) FROM catalog.schema_migrations"),
-                   (long long)catalog_migrations_count);
+                   (long long)catalog_migrations_count + 1); /* and yw_idem_001.sql */
 }
 
 static void test_seed_has_the_size_of_a_city(void **state) {
@@ -579,6 +584,47 @@ static void test_a_write_clears_cached_answers(void **state) {
   protobuf_c_message_free_unpacked(&after->base, NULL);
 }
 
+/* UpsertItem sent twice with one Idempotency-Key (a client retrying after a lost
+ * answer): one write, one audit record, one new version, the same answer twice. */
+static void test_a_write_repeated_with_its_key_writes_once(void **state) {
+  (void)state;
+  char code[64];
+  code_of("结婚登记", code, sizeof code);
+  Yiwang__Catalog__V1__Item *item = get_item(code);
+  int version = item->version;
+  char *original = item->conditions;
+  item->conditions = "重复提交测试条件";
+  Yiwang__Catalog__V1__UpsertItemRequest req = YIWANG__CATALOG__V1__UPSERT_ITEM_REQUEST__INIT;
+  req.item = item;
+  long long audited = scalar("SELECT count(*) FROM catalog.audit_log");
+  ProtobufCMessage *first = NULL, *again = NULL, *other = NULL;
+  char msg[256];
+  idem_key = "catalog-retry-1";
+  assert_int_equal(call("UpsertItem", &req.base, &yiwang__catalog__v1__item__descriptor, &first,
+                        msg, sizeof msg),
+                   GRPC_STATUS_OK);
+  assert_int_equal(call("UpsertItem", &req.base, &yiwang__catalog__v1__item__descriptor, &again,
+                        msg, sizeof msg),
+                   GRPC_STATUS_OK);
+  item->conditions = "另一份请求";
+  assert_int_equal(call("UpsertItem", &req.base, &yiwang__catalog__v1__item__descriptor, &other,
+                        msg, sizeof msg),
+                   GRPC_STATUS_INVALID_ARGUMENT); /* the same key, another body */
+  idem_key = NULL;
+  item->conditions = original; /* give back what free_unpacked owns */
+  assert_int_equal(scalar("SELECT count(*) FROM catalog.audit_log"), audited + 1);
+  const Yiwang__Catalog__V1__Item *a = (const void *)first, *b = (const void *)again;
+  assert_int_equal(a->version, version + 1);
+  assert_int_equal(b->version, version + 1);
+  assert_string_equal(b->conditions, "重复提交测试条件");
+  Yiwang__Catalog__V1__Item *after = get_item(code);
+  assert_int_equal(after->version, version + 1);
+  protobuf_c_message_free_unpacked(&after->base, NULL);
+  protobuf_c_message_free_unpacked(first, NULL);
+  protobuf_c_message_free_unpacked(again, NULL);
+  protobuf_c_message_free_unpacked(&item->base, NULL);
+}
+
 static void test_writes_need_a_vouched_administrator(void **state) {
   (void)state;
   char code[64];
@@ -680,6 +726,7 @@ int main(void) {
       cmocka_unit_test(test_upsert_validates_its_input),
       cmocka_unit_test(test_departments_regions_topics_are_listed),
       cmocka_unit_test(test_a_write_clears_cached_answers),
+      cmocka_unit_test(test_a_write_repeated_with_its_key_writes_once),
       cmocka_unit_test(test_writes_need_a_vouched_administrator),
       cmocka_unit_test(test_health_check_answers_serving),
       cmocka_unit_test(test_unknown_method_is_unimplemented),
