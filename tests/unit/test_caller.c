@@ -2,7 +2,9 @@
  * test_caller.c - the signed caller metadata between the gateway and the services:
  * a round trip, and refusal of a forged signature, a changed field, a signature made
  * for another method or request id, a stamp outside the window, an unknown key id,
- * unsafe characters and missing parts; the previous key accepted while keys rotate.
+ * unsafe characters and missing parts; the previous key accepted while keys rotate;
+ * a service forwarding a caller: the same identity, via= appended and signed, with the
+ * current key only, a changed via refused, the gateway's values without via.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -268,6 +270,7 @@ static void test_longest_fields_fit_the_value_size(void **state) {
   memset(c.session, 'i', sizeof c.session - 1);
   memset(c.ip, '1', sizeof c.ip - 1);
   memset(c.org, 'o', sizeof c.org - 1);
+  memset(c.via, 'v', sizeof c.via - 1);
   c.level = -2147483647 - 1;
   c.ts = -9223372036854775807LL - 1;
   char value[YW_CALLER_VALUE_MAX], sig[65];
@@ -275,6 +278,97 @@ static void test_longest_fields_fit_the_value_size(void **state) {
   assert_int_equal(yw_caller_decode(value, sig, &keys, METHOD_A, RID, c.ts, &out), 0);
   assert_string_equal(out.roles, c.roles);
   assert_string_equal(out.org, c.org);
+  assert_string_equal(out.via, c.via);
+}
+
+static void test_gateway_values_carry_no_via(void **state) {
+  (void)state;
+  char value[YW_CALLER_VALUE_MAX], sig[65];
+  sign_sample(key, value, sig);
+  assert_null(strstr(value, "via="));
+  yw_caller out;
+  assert_int_equal(yw_caller_decode(value, sig, &keys, METHOD_A, RID, TS, &out), 0);
+  assert_string_equal(out.via, "");
+}
+
+static void test_forward_keeps_the_identity_and_appends_via(void **state) {
+  (void)state;
+  yw_caller in = sample(), out, twice;
+  char value[YW_CALLER_VALUE_MAX], sig[65];
+  assert_int_equal(yw_caller_forward(&in, &keys, "applications", METHOD_B, RID, TS + 5, value,
+                                     sizeof value, sig),
+                   0);
+  /* signed for the downstream method, with a fresh stamp */
+  assert_int_equal(yw_caller_decode(value, sig, &keys, METHOD_A, RID, TS + 5, &out), YW_EUNAUTH);
+  assert_int_equal(yw_caller_decode(value, sig, &keys, METHOD_B, RID, TS + 5, &out), 0);
+  assert_string_equal(out.subject, "s-abc");
+  assert_string_equal(out.roles, "dept_staff,dept_admin");
+  assert_string_equal(out.department, "320700-GA");
+  assert_int_equal(out.kind, YW_CALLER_STAFF);
+  assert_string_equal(out.via, "applications");
+  assert_true(out.ts == TS + 5);
+  /* a second hop appends its name */
+  assert_int_equal(yw_caller_forward(&out, &keys, "payment", METHOD_A, RID, TS + 6, value,
+                                     sizeof value, sig),
+                   0);
+  assert_int_equal(yw_caller_decode(value, sig, &keys, METHOD_A, RID, TS + 6, &twice), 0);
+  assert_string_equal(twice.via, "applications,payment");
+  assert_string_equal(twice.subject, "s-abc");
+}
+
+static void test_forward_signs_only_with_the_current_key(void **state) {
+  (void)state;
+  yw_caller_keys rotating;
+  assert_int_equal(yw_caller_keys_init(&rotating, key, old_key, 30), 0);
+  yw_caller in = sample(), out;
+  char value[YW_CALLER_VALUE_MAX], sig[65];
+  assert_int_equal(yw_caller_forward(&in, &rotating, "applications", METHOD_B, RID, TS, value,
+                                     sizeof value, sig),
+                   0);
+  assert_int_equal(yw_caller_decode(value, sig, &rotating, METHOD_B, RID, TS, &out), 0);
+  assert_string_equal(out.key_id, rotating.current_id);
+  /* a service that knows only the old key cannot verify it */
+  yw_caller_keys old_only;
+  assert_int_equal(yw_caller_keys_init(&old_only, old_key, NULL, 30), 0);
+  assert_int_equal(yw_caller_decode(value, sig, &old_only, METHOD_B, RID, TS, &out), YW_EUNAUTH);
+}
+
+static void test_changed_or_removed_via_is_refused(void **state) {
+  (void)state;
+  yw_caller in = sample(), out;
+  char value[YW_CALLER_VALUE_MAX], sig[65], forged[YW_CALLER_VALUE_MAX];
+  assert_int_equal(yw_caller_forward(&in, &keys, "applications", METHOD_B, RID, TS, value,
+                                     sizeof value, sig),
+                   0);
+  const char *at = strstr(value, ";via=");
+  assert_non_null(at);
+  const char *variants[] = {"", ";via=catalog", ";via=applications,catalog", ";via="};
+  for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
+    snprintf(forged, sizeof forged, "%.*s%s", (int)(at - value), value, variants[i]);
+    assert_int_equal(yw_caller_decode(forged, sig, &keys, METHOD_B, RID, TS, &out), YW_EUNAUTH);
+  }
+}
+
+static void test_forward_refuses_bad_names_and_too_many_hops(void **state) {
+  (void)state;
+  yw_caller in = sample(), out;
+  char value[YW_CALLER_VALUE_MAX], sig[65];
+  const char *bad[] = {"", "Catalog", "a b", "a;via=x", "abcdefghijklmnopqrstuvwxyz0123456"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    assert_int_equal(yw_caller_forward(&in, &keys, bad[i], METHOD_B, RID, TS, value,
+                                       sizeof value, sig),
+                     YW_EINVAL);
+  /* hop after hop until via is full: then refused, never cut short */
+  int hops = 0, rc = 0;
+  while (rc == 0 && hops < 100) {
+    rc = yw_caller_forward(&in, &keys, "catalog", METHOD_B, RID, TS, value, sizeof value, sig);
+    if (rc != 0) break;
+    assert_int_equal(yw_caller_decode(value, sig, &keys, METHOD_B, RID, TS, &out), 0);
+    in = out;
+    hops++;
+  }
+  assert_int_equal(rc, YW_ETOOBIG);
+  assert_true(hops >= 7);
 }
 
 int main(void) {
@@ -297,6 +391,11 @@ int main(void) {
       cmocka_unit_test(test_keys_are_read_from_hex),
       cmocka_unit_test(test_unsafe_characters_cannot_be_encoded),
       cmocka_unit_test(test_longest_fields_fit_the_value_size),
+      cmocka_unit_test(test_gateway_values_carry_no_via),
+      cmocka_unit_test(test_forward_keeps_the_identity_and_appends_via),
+      cmocka_unit_test(test_forward_signs_only_with_the_current_key),
+      cmocka_unit_test(test_changed_or_removed_via_is_refused),
+      cmocka_unit_test(test_forward_refuses_bad_names_and_too_many_hops),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
