@@ -499,43 +499,41 @@ static void upstream_done(gw_req *r) {
 }
 
 void gw_answer_upstream(gw_req *r) {
-  {
-    if (r->up_status != GRPC_STATUS_OK && r->up_status != GRPC_STATUS_INVALID_ARGUMENT &&
-        r->up_status != GRPC_STATUS_NOT_FOUND && r->up_status != GRPC_STATUS_FAILED_PRECONDITION &&
-        r->up_status != GRPC_STATUS_ALREADY_EXISTS)
-      gw_metrics_upstream_error(r->route->upstream, yw_grpc_status_name(r->up_status));
-    if (r->kind != GW_KIND_JSON) {
-      respond_grpc(r, r->up_status, r->up_message, r->up_data != NULL ? r->up_data : (uint8_t *)"",
-                   r->up_len);
-    } else if (r->up_status != GRPC_STATUS_OK) {
-      if (r->up_replayed) gw_req_add_header(r, YW_IDEM_REPLAYED_TRAILER, "true");
-      const char *msg = r->up_message;
-      if (r->up_status == GRPC_STATUS_UNAVAILABLE)
-        msg = "the service is unavailable, try again shortly";
-      else if (r->up_status == GRPC_STATUS_DEADLINE_EXCEEDED)
-        msg = "the service did not answer in time";
-      else if (r->up_status == GRPC_STATUS_INTERNAL || r->up_status == GRPC_STATUS_UNKNOWN)
-        msg = "internal error";
-      if (r->up_status == GRPC_STATUS_RESOURCE_EXHAUSTED || r->up_retry_after[0] != '\0')
-        gw_req_add_header(r, "retry-after", r->up_retry_after[0] != '\0' ? r->up_retry_after : "1");
-      /* a reason may say more than the status (422: an Idempotency-Key reused) */
-      int http = yw_grpc_reason_to_http(r->up_status, r->up_reason);
-      if (http != yw_grpc_to_http(r->up_status))
-        gw_answer_http_error(r, http, r->up_status, msg);
-      else
-        gw_answer_error(r, r->up_status, msg);
+  if (r->up_status != GRPC_STATUS_OK && r->up_status != GRPC_STATUS_INVALID_ARGUMENT &&
+      r->up_status != GRPC_STATUS_NOT_FOUND && r->up_status != GRPC_STATUS_FAILED_PRECONDITION &&
+      r->up_status != GRPC_STATUS_ALREADY_EXISTS)
+    gw_metrics_upstream_error(r->route->upstream, yw_grpc_status_name(r->up_status));
+  if (r->kind != GW_KIND_JSON) {
+    respond_grpc(r, r->up_status, r->up_message, r->up_data != NULL ? r->up_data : (uint8_t *)"",
+                 r->up_len);
+  } else if (r->up_status != GRPC_STATUS_OK) {
+    if (r->up_replayed) gw_req_add_header(r, YW_IDEM_REPLAYED_TRAILER, "true");
+    const char *msg = r->up_message;
+    if (r->up_status == GRPC_STATUS_UNAVAILABLE)
+      msg = "the service is unavailable, try again shortly";
+    else if (r->up_status == GRPC_STATUS_DEADLINE_EXCEEDED)
+      msg = "the service did not answer in time";
+    else if (r->up_status == GRPC_STATUS_INTERNAL || r->up_status == GRPC_STATUS_UNKNOWN)
+      msg = "internal error";
+    if (r->up_status == GRPC_STATUS_RESOURCE_EXHAUSTED || r->up_retry_after[0] != '\0')
+      gw_req_add_header(r, "retry-after", r->up_retry_after[0] != '\0' ? r->up_retry_after : "1");
+    /* a reason may say more than the status (422: an Idempotency-Key reused) */
+    int http = yw_grpc_reason_to_http(r->up_status, r->up_reason);
+    if (http != yw_grpc_to_http(r->up_status))
+      gw_answer_http_error(r, http, r->up_status, msg);
+    else
+      gw_answer_error(r, r->up_status, msg);
+  } else {
+    ProtobufCMessage *resp = protobuf_c_message_unpack(
+        r->route->method->output, yw_arena_allocator(r->arena), r->up_len, r->up_data);
+    char *text = NULL;
+    size_t len = 0;
+    if (resp == NULL || yw_json_write(resp, 0, &text, &len) != 0) {
+      gw_answer_error(r, GRPC_STATUS_INTERNAL, "the service answered with an unreadable message");
     } else {
-      ProtobufCMessage *resp = protobuf_c_message_unpack(
-          r->route->method->output, yw_arena_allocator(r->arena), r->up_len, r->up_data);
-      char *text = NULL;
-      size_t len = 0;
-      if (resp == NULL || yw_json_write(resp, 0, &text, &len) != 0) {
-        gw_answer_error(r, GRPC_STATUS_INTERNAL, "the service answered with an unreadable message");
-      } else {
-        if (r->up_replayed) gw_req_add_header(r, YW_IDEM_REPLAYED_TRAILER, "true");
-        gw_answer_bytes(r, 200, "application/json", text, len);
-        free(text);
-      }
+      if (r->up_replayed) gw_req_add_header(r, YW_IDEM_REPLAYED_TRAILER, "true");
+      gw_answer_bytes(r, 200, "application/json", text, len);
+      free(text);
     }
   }
 }

@@ -95,7 +95,7 @@ static struct local_slot {
   char key[160];
   long n;
   int used;
-} *local_slots;
+} * local_slots;
 
 int gw_stream_init(void) {
   local_slots = calloc(LOCAL_SLOTS, sizeof *local_slots);
@@ -178,8 +178,7 @@ size_t gw_stream_metrics_render(char *buf, size_t cap) {
 
 /* The event id of msg: the route's event_id field as text (a string, or an integer
  * written in decimal); "" when unset or unfit for an id line. */
-static void message_id(const gw_route *route, const ProtobufCMessage *msg, char *out,
-                       size_t cap) {
+static void message_id(const gw_route *route, const ProtobufCMessage *msg, char *out, size_t cap) {
   out[0] = '\0';
   const char *name = route->def->event_id;
   if (name == NULL) return;
@@ -188,22 +187,22 @@ static void message_id(const gw_route *route, const ProtobufCMessage *msg, char 
   if (f == NULL || f->label == PROTOBUF_C_LABEL_REPEATED) return;
   const void *p = (const char *)msg + f->offset;
   switch (f->type) {
-  case PROTOBUF_C_TYPE_STRING: {
-    const char *s = *(char *const *)p;
-    if (s != NULL && gw_sse_id_ok(s, strlen(s))) snprintf(out, cap, "%s", s);
-    return;
-  }
-  case PROTOBUF_C_TYPE_INT64:
-  case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_SFIXED64: snprintf(out, cap, "%" PRId64, *(const int64_t *)p); return;
-  case PROTOBUF_C_TYPE_UINT64:
-  case PROTOBUF_C_TYPE_FIXED64: snprintf(out, cap, "%" PRIu64, *(const uint64_t *)p); return;
-  case PROTOBUF_C_TYPE_INT32:
-  case PROTOBUF_C_TYPE_SINT32:
-  case PROTOBUF_C_TYPE_SFIXED32: snprintf(out, cap, "%" PRId32, *(const int32_t *)p); return;
-  case PROTOBUF_C_TYPE_UINT32:
-  case PROTOBUF_C_TYPE_FIXED32: snprintf(out, cap, "%" PRIu32, *(const uint32_t *)p); return;
-  default: return;
+    case PROTOBUF_C_TYPE_STRING: {
+      const char *s = *(char *const *)p;
+      if (s != NULL && gw_sse_id_ok(s, strlen(s))) snprintf(out, cap, "%s", s);
+      return;
+    }
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64: snprintf(out, cap, "%" PRId64, *(const int64_t *)p); return;
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64: snprintf(out, cap, "%" PRIu64, *(const uint64_t *)p); return;
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32: snprintf(out, cap, "%" PRId32, *(const int32_t *)p); return;
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32: snprintf(out, cap, "%" PRIu32, *(const uint32_t *)p); return;
+    default: return;
   }
 }
 
@@ -377,10 +376,10 @@ static void start(gw_stream *st, const void *body, size_t len) {
   gw_req *r = st->r;
   st->started = 1;
   r->streaming = 1;
-  const char *ct = st->sse                             ? "text/event-stream"
-                   : r->kind == GW_KIND_GRPC_WEB       ? "application/grpc-web+proto"
-                   : r->kind == GW_KIND_GRPC_WEB_TEXT  ? "application/grpc-web-text+proto"
-                                                       : "application/grpc";
+  const char *ct = st->sse                            ? "text/event-stream"
+                   : r->kind == GW_KIND_GRPC_WEB      ? "application/grpc-web+proto"
+                   : r->kind == GW_KIND_GRPC_WEB_TEXT ? "application/grpc-web-text+proto"
+                                                      : "application/grpc";
   gw_answer_bytes(r, 200, ct, body, len);
   if (st->sse) {
     gw_req_add_header(r, "cache-control", "no-cache");

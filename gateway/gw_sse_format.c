@@ -47,4 +47,3 @@ char *gw_sse_event(const char *id, const char *event, const char *data, size_t d
   *len = o;
   return out;
 }
-

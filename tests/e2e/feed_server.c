@@ -73,7 +73,8 @@ static int watch(yw_rpc_stream *st, const ProtobufCMessage *request, void *data)
   (void)data;
   const Yiwang__Test__V1__FeedWatchRequest *req = (const void *)request;
   yw_rpc_call *call = yw_rpc_stream_call(st);
-  if (strcmp(req->topic, "missing") == 0) return yw_rpc_call_fail(call, YW_ENOTFOUND, "no such topic");
+  if (strcmp(req->topic, "missing") == 0)
+    return yw_rpc_call_fail(call, YW_ENOTFOUND, "no such topic");
   sub *s = calloc(1, sizeof *s);
   if (s == NULL) return YW_ENOMEM;
   snprintf(s->topic, sizeof s->topic, "%s", req->topic);
@@ -200,8 +201,7 @@ int main(int argc, char **argv) {
   snprintf(addr, sizeof addr, "127.0.0.1:%s", argv[1]);
   yw_rpc_server *srv = NULL;
   long threads = argc > 2 ? strtol(argv[2], NULL, 10) : 2;
-  if (yw_rpc_server_new(addr, threads > 0 && threads < 256 ? (int)threads : 2, &srv) != 0)
-    return 1;
+  if (yw_rpc_server_new(addr, threads > 0 && threads < 256 ? (int)threads : 2, &srv) != 0) return 1;
   yw_rpc_server_set_max_streams(srv, 20000);
   yw_rpc_server_set_queue(srv, 20000); /* a thousand subscribers may come at once */
   yw_rpc_service svc = {&yiwang__test__v1__feed_service__descriptor, methods, 1, NULL};

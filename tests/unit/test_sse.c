@@ -75,8 +75,12 @@ static int compile(const gw_route_def *def, char *err, size_t errlen) {
 static void test_a_streaming_method_needs_a_streaming_route(void **state) {
   (void)state;
   char err[512];
-  gw_route_def ok = {.http_method = "GET", .path = "/v1/feed", .rpc = "yiwang.test.v1.FeedService/Watch",
-                     .upstream = "test", .stream = 1, .event_id = "seq"};
+  gw_route_def ok = {.http_method = "GET",
+                     .path = "/v1/feed",
+                     .rpc = "yiwang.test.v1.FeedService/Watch",
+                     .upstream = "test",
+                     .stream = 1,
+                     .event_id = "seq"};
   assert_int_equal(compile(&ok, err, sizeof err), 0);
   gw_route_def unary = ok;
   unary.stream = 0;
@@ -92,8 +96,12 @@ static void test_a_streaming_method_needs_a_streaming_route(void **state) {
 static void test_a_unary_method_cannot_be_declared_a_stream(void **state) {
   (void)state;
   char err[512];
-  gw_route_def def = {.http_method = "POST", .path = "/v1/echo", .rpc = "yiwang.test.v1.EchoService/Echo",
-                      .body = "*", .upstream = "test", .stream = 1};
+  gw_route_def def = {.http_method = "POST",
+                      .path = "/v1/echo",
+                      .rpc = "yiwang.test.v1.EchoService/Echo",
+                      .body = "*",
+                      .upstream = "test",
+                      .stream = 1};
   assert_int_equal(compile(&def, err, sizeof err), YW_EINVAL);
   assert_non_null(strstr(err, "unary"));
 }
@@ -101,8 +109,12 @@ static void test_a_unary_method_cannot_be_declared_a_stream(void **state) {
 static void test_the_event_id_must_be_a_field_of_the_answer(void **state) {
   (void)state;
   char err[512];
-  gw_route_def def = {.http_method = "GET", .path = "/v1/feed", .rpc = "yiwang.test.v1.FeedService/Watch",
-                      .upstream = "test", .stream = 1, .event_id = "nope"};
+  gw_route_def def = {.http_method = "GET",
+                      .path = "/v1/feed",
+                      .rpc = "yiwang.test.v1.FeedService/Watch",
+                      .upstream = "test",
+                      .stream = 1,
+                      .event_id = "nope"};
   assert_int_equal(compile(&def, err, sizeof err), YW_EINVAL);
   assert_non_null(strstr(err, "event_id"));
 }
