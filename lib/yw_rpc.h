@@ -160,11 +160,16 @@ void yw_rpc_server_stats_get(yw_rpc_server *s, yw_rpc_server_stats *out);
 /* Waits for SIGINT or SIGTERM (blocked with yw_rpc_block_signals), then shuts down. */
 void yw_rpc_server_wait_signal(yw_rpc_server *s);
 
-/* Stops accepting calls, lets in-flight calls finish (cancelling them after grace_ms),
- * and stops the workers. Idempotent. */
+/* Stops accepting calls, ends open streams (UNAVAILABLE), lets in-flight calls finish
+ * (cancelling them after grace_ms), and stops the workers. Every wait is bounded: when
+ * calls are still open grace_ms (at least 1 s) after their cancellation (a deferred call
+ * its owner never finished), it logs rpc.shutdown_incomplete and returns with the
+ * server still standing; calling it again later completes it. Idempotent. */
 void yw_rpc_server_shutdown(yw_rpc_server *s, int grace_ms);
 
-/* Shuts down if needed and frees everything. Accepts NULL. */
+/* Shuts down if needed and frees everything; when calls are still open after the
+ * shutdown's bounded waits, it frees nothing (their memory points into the server).
+ * Accepts NULL. */
 void yw_rpc_server_free(yw_rpc_server *s);
 
 /* Within a handler: */

@@ -1290,16 +1290,27 @@ static void end_open_streams(yw_rpc_server *s) {
   free(calls); /* without memory, the grace period's cancellation ends them */
 }
 
+/* The time grace_ms from now, for pthread_cond_timedwait. */
+static struct timespec deadline_in(int grace_ms) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += grace_ms / 1000;
+  until.tv_nsec += (long)(grace_ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  return until;
+}
+
 void yw_rpc_server_shutdown(yw_rpc_server *s, int grace_ms) {
   if (s == NULL || s->destroyed) return;
-  atomic_store(&s->shutting_down, 1);
-  grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag);
+  if (!atomic_exchange(&s->shutting_down, 1))
+    grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag);
   if (s->started) {
     end_open_streams(s);
     pthread_mutex_lock(&s->mu);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += grace_ms / 1000;
+    struct timespec until = deadline_in(grace_ms);
     while (!s->shutdown_done) {
       if (pthread_cond_timedwait(&s->cv, &s->mu, &until) != 0) break;
     }
@@ -1312,7 +1323,22 @@ void yw_rpc_server_shutdown(yw_rpc_server *s, int grace_ms) {
       pthread_mutex_unlock(&s->mu);
       grpc_server_cancel_all_calls(s->server);
       pthread_mutex_lock(&s->mu);
-      while (!s->shutdown_done || s->inflight > 0) pthread_cond_wait(&s->cv, &s->mu);
+      /* cancelled calls end at once, running handlers soon; a deferred call ends when
+       * its owner finishes it (its cancel callback has run). This wait is bounded too:
+       * past it the server is left running as it is, and shutdown or free may be
+       * called again once the owners have finished. */
+      until = deadline_in(grace_ms > 1000 ? grace_ms : 1000);
+      while (!s->shutdown_done || s->inflight > 0) {
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &until) != 0) break;
+      }
+      if (!s->shutdown_done || s->inflight > 0) {
+        int left = s->inflight;
+        pthread_mutex_unlock(&s->mu);
+        yw_log(YW_LOG_ERROR, "rpc.shutdown_incomplete", NULL,
+               "%d calls were not finished after their cancellation (a deferred call "
+               "without yw_rpc_call_finish?); the server is not stopped", left);
+        return;
+      }
     }
     s->health_stop = 1;
     pthread_cond_broadcast(&s->cv);
@@ -1344,6 +1370,7 @@ void yw_rpc_server_shutdown(yw_rpc_server *s, int grace_ms) {
 void yw_rpc_server_free(yw_rpc_server *s) {
   if (s == NULL) return;
   yw_rpc_server_shutdown(s, 10000);
+  if (!s->destroyed) return; /* calls are still open: their memory points here (logged) */
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->cv);
   pthread_mutex_destroy(&s->qmu);
