@@ -1,6 +1,7 @@
 /*
  * yw_rpc.h - gRPC on the core C library for protobuf-c services: a server that serves
- * any service from its ProtobufCServiceDescriptor and a client for unary calls.
+ * any service from its ProtobufCServiceDescriptor (unary and server-streaming methods)
+ * and a client for unary and server-streaming calls.
  *
  * Server: a handler table per service, generic unpack/pack, N handler threads fed by a
  * bounded queue (past it calls are refused at once with RESOURCE_EXHAUSTED and a
@@ -10,7 +11,8 @@
  * finishes in-flight calls.
  *
  * Client: channels per upstream, asynchronous calls whose completion runs a callback on
- * the client's completion-queue thread, and a synchronous wrapper.
+ * the client's completion-queue thread (for a stream, a callback per message too), and
+ * a synchronous wrapper.
  *
  * Threading: handlers run on worker threads; everything a handler allocates comes from
  * the call's arena (yw_rpc_call_arena / yw_rpc_call_allocator) and dies with the call.
@@ -24,6 +26,10 @@
  * queued in order with one send in flight per stream. Which methods stream is read from
  * the .proto files at build time (yw_proto_library appends a table to the generated C):
  * the server refuses a service whose handler kinds disagree with it.
+ *
+ * Calls between services: yw_rpc_call_forward, from a deferred call or a stream, carries
+ * the call's remaining deadline, request id and caller (re-signed with via=, see
+ * yw_caller.h) to another service without holding a thread.
  */
 #ifndef YW_RPC_H
 #define YW_RPC_H
