@@ -1037,6 +1037,19 @@ static void *handler_main(void *arg) {
   return NULL;
 }
 
+/* The time grace_ms from now, for pthread_cond_timedwait. */
+static struct timespec deadline_in(int grace_ms) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += grace_ms / 1000;
+  until.tv_nsec += (long)(grace_ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  return until;
+}
+
 static void *health_main(void *arg) {
   yw_rpc_server *s = arg;
   pthread_mutex_lock(&s->mu);
@@ -1044,14 +1057,7 @@ static void *health_main(void *arg) {
     pthread_mutex_unlock(&s->mu);
     atomic_store(&s->healthy, s->health_fn(s->health_arg) == 0);
     pthread_mutex_lock(&s->mu);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += s->health_interval_ms / 1000;
-    until.tv_nsec += (long)(s->health_interval_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = deadline_in(s->health_interval_ms);
     while (!s->health_stop && pthread_cond_timedwait(&s->cv, &s->mu, &until) == 0) {
     }
   }
@@ -1288,19 +1294,6 @@ static void end_open_streams(yw_rpc_server *s) {
     call_release(calls[i]);
   }
   free(calls); /* without memory, the grace period's cancellation ends them */
-}
-
-/* The time grace_ms from now, for pthread_cond_timedwait. */
-static struct timespec deadline_in(int grace_ms) {
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_sec += grace_ms / 1000;
-  until.tv_nsec += (long)(grace_ms % 1000) * 1000000L;
-  if (until.tv_nsec >= 1000000000L) {
-    until.tv_sec++;
-    until.tv_nsec -= 1000000000L;
-  }
-  return until;
 }
 
 void yw_rpc_server_shutdown(yw_rpc_server *s, int grace_ms) {
