@@ -166,6 +166,36 @@ check "their places are given back" wait_zcard "e2e_sse_$$:streams:{ip:127.0.0.1
 curl -sS -N -o "$B" "$GW/v1/test/feed/again?count=1"
 check "a new stream is taken again once they have gone" test "$(ids "$B")" = 1
 
+# --- gRPC-Web with curl: the request frame by hand (FeedWatchRequest{topic: "curlweb",
+# count: 3}), the answer's frames read back: three messages, then the trailer frame
+printf '\x00\x00\x00\x00\x0b\x0a\x07curlweb\x10\x03' >"$E2E_TMP/web.req"
+# frames FILE [text]: "<messages> <trailer block>" of a gRPC-Web answer body
+frames() { /usr/bin/python3 - "$@" <<'PY'
+import base64, re, struct, sys
+d = open(sys.argv[1], "rb").read()
+if len(sys.argv) > 2:  # -text: each frame base64 of its own
+    d = b"".join(base64.b64decode(p) for p in re.findall(rb"[^=]*=*", d) if p)
+n, trailer = 0, b""
+while len(d) >= 5:
+    flag, size = d[0], struct.unpack(">I", d[1:5])[0]
+    if flag & 0x80:
+        trailer = d[5:5 + size]
+    else:
+        n += 1
+    d = d[5 + size:]
+print(n, trailer.decode().replace("\r\n", ";"))
+PY
+}
+S="$(curl -sS -o "$B" -D "$H" -w '%{http_code}' -H 'content-type: application/grpc-web+proto' \
+  -H 'x-grpc-web: 1' --data-binary @"$E2E_TMP/web.req" "$GW/yiwang.test.v1.FeedService/Watch")"
+check "gRPC-Web (curl): 200, three message frames, then the trailers with grpc-status 0" \
+  test "$S" = 200 -a "$(frames "$B" | cut -d' ' -f1)" = 3 -a -n "$(frames "$B" | grep 'grpc-status:0;')"
+base64 -w0 "$E2E_TMP/web.req" >"$E2E_TMP/web.txt"
+S="$(curl -sS -o "$B" -w '%{http_code}' -H 'content-type: application/grpc-web-text+proto' \
+  -H 'x-grpc-web: 1' --data-binary @"$E2E_TMP/web.txt" "$GW/yiwang.test.v1.FeedService/Watch")"
+check "gRPC-Web-text (curl): the same frames in base64" \
+  test "$S" = 200 -a "$(frames "$B" text | cut -d' ' -f1)" = 3 -a -n "$(frames "$B" text | grep 'grpc-status:0;')"
+
 # --- gRPC, gRPC-Web, an EventSource-like client, a client that never reads
 if PYTHONPATH="$PY" /usr/bin/python3 "$YW_SOURCE_DIR/tests/e2e/sse_clients.py" "127.0.0.1:$GPORT" \
   >"$E2E_TMP/clients.out" 2>&1; then
