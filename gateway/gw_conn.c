@@ -363,6 +363,14 @@ static int h1_on_headers_complete(http_parser *p) {
   r->path = yw_arena_strndup(r->arena, c->h1_url, c->h1_url_len);
   if (p->content_length != ULLONG_MAX && p->content_length > (uint64_t)gw.cfg.max_body)
     r->body_overflow = 1;
+  /* a client that waits for "100 Continue" before sending its body (curl past 1 MiB,
+   * upload clients) gets it at once, unless its body is refused already; without it
+   * such a client waits its own timeout (a second for curl) before every upload */
+  if (!r->body_overflow && !r->header_overflow && p->http_major == 1 && p->http_minor >= 1) {
+    const char *expect = gw_req_header(r, "expect");
+    if (expect != NULL && strcasecmp(expect, "100-continue") == 0)
+      evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+  }
   /* the body has the idle time from its head, however it trickles */
   conn_deadline(c, DL_IDLE);
   return 0;

@@ -7,7 +7,8 @@
 #   FileRefs (sha256, size, sniffed type, name) and the fields, the bytes in the store
 #   once (dedup); a file past the route's size 413, a type not allowed or contradicted
 #   by its bytes 415, too many files 400, a malformed body 400, nothing stored for any
-#   of them; a raw body upload; downloads with ETag, 304 on If-None-Match, one Range
+#   of them; a raw body upload (and 100 Continue to a client that expects it);
+#   downloads with ETag, 304 on If-None-Match, one Range
 #   (206) and an unsatisfiable one (416), content-type and content-disposition; another
 #   caller 403, an unknown file 404, no session 401; over HTTP/1.1 and h2c.
 source "$(dirname "$0")/lib.sh"
@@ -151,6 +152,10 @@ check "the raw upload's FileRef has its hash, size, type and name" \
   "('$(sha "$F/photo-raw.png")', '$((3 * 1024 * 1024 + 17))', 'image/png', '证件照.png')"
 up "$TA" -X PUT -H 'content-type: application/pdf' --data-binary "@$F/form.pdf" "$UP/v1/test/photo"
 check "a raw PDF where images are taken answers 415 ($S)" test "$S" = 415
+up "$TA" -X PUT -H 'content-type: image/jpeg' -H 'x-file-name: photo.jpg' \
+  -H 'expect: 100-continue' --data-binary "@$F/photo.jpg" "$UP/v1/test/photo"
+check "a client that expects 100-continue is answered 200 ($S)" test "$S" = 200
+check "... after a 100 Continue, not after its own timeout" grep -q "^HTTP/1.1 100 Continue" "$H"
 
 # ---- downloads -------------------------------------------------------------------------
 PNG="$(sha "$F/scan.png")"
