@@ -21,8 +21,13 @@ FPORT="$(free_port)"
 FEED_PID=$!
 E2E_PIDS+=("$FEED_PID")
 
-GPORT="$(free_port)"
-YW_GATEWAY_LISTEN="127.0.0.1:$GPORT" YW_GATEWAY_TLS_LISTEN="" YW_UPSTREAM_TEST="127.0.0.1:$FPORT" \
+GPORT="$(free_port)"; TPORT="$(free_port)"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+  -keyout "$E2E_TMP/tls.key" -out "$E2E_TMP/tls.crt" 2>/dev/null
+YW_GATEWAY_LISTEN="127.0.0.1:$GPORT" YW_GATEWAY_TLS_LISTEN="127.0.0.1:$TPORT" \
+  YW_GATEWAY_TLS_CERT="$E2E_TMP/tls.crt" YW_GATEWAY_TLS_KEY="$E2E_TMP/tls.key" \
+  YW_UPSTREAM_TEST="127.0.0.1:$FPORT" \
   YW_REDIS_ADDR="$YW_TEST_REDIS_ADDR" YW_REDIS_PREFIX="e2e_sse_$$" YW_GATEWAY_THREADS=2 \
   YW_GATEWAY_SSE_HEARTBEAT_MS=300 YW_GATEWAY_SSE_RETRY_MS=50 YW_GATEWAY_IDLE_TIMEOUT_MS=1500 \
   YW_GATEWAY_TIMEOUT_MS=1000 YW_GATEWAY_STREAMS_PER_CALLER=4 YW_GATEWAY_DRAIN_MS=20000 \
@@ -78,6 +83,13 @@ check "the service saw the whole stream, not a cancel" feed_ended news "cancelle
 curl -sS -N --http2-prior-knowledge -D "$H" -o "$B" "$GW/v1/test/feed/h2news?count=4"
 check "h2: 200 text/event-stream" grep -qi '^content-type: text/event-stream' "$H"
 check "h2: the events in order with their ids" test "$(ids "$B")" = "1 2 3 4"
+
+# --- over TLS: HTTP/1.1 and h2 chosen by ALPN
+GWS="https://127.0.0.1:$TPORT"
+curl -sS -N --cacert "$E2E_TMP/tls.crt" --http1.1 -D "$H" -o "$B" "$GWS/v1/test/feed/tls1?count=3"
+check "TLS HTTP/1.1: the events in order" test "$(ids "$B")" = "1 2 3" -a -n "$(grep -i '^transfer-encoding: chunked' "$H")"
+curl -sS -N --cacert "$E2E_TMP/tls.crt" --http2 -D "$H" -o "$B" "$GWS/v1/test/feed/tls2?count=3"
+check "TLS h2 (ALPN): the events in order" test "$(ids "$B")" = "1 2 3" -a -n "$(grep '^HTTP/2 200' "$H")"
 
 # --- heartbeats; neither the idle timeout (1.5 s) nor the deadline (1 s) ends a stream
 set +e
@@ -208,6 +220,10 @@ check "gRPC: the client's cancel reaches the service" feed_ended grpc-cancel "ca
 SLOW="$(feed_ended slow "cancelled=1" | sed 's/.*sent=\([0-9]*\).*/\1/' || true)"
 echo "    a client that never read: the service sent $SLOW of 400 messages of 60 kB"
 check "flow control: a client that never reads holds the service back (< 150 of 400 sent)" \
+  test -n "$SLOW" -a "${SLOW:-400}" -lt 150
+SLOW="$(feed_ended slowh2 "cancelled=1" | sed 's/.*sent=\([0-9]*\).*/\1/' || true)"
+echo "    an h2 client that never read nor opened its window: the service sent $SLOW of 400"
+check "flow control over h2: a stream whose window stays shut holds the service back (< 150)" \
   test -n "$SLOW" -a "${SLOW:-400}" -lt 150
 
 # --- metrics

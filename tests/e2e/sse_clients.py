@@ -150,4 +150,26 @@ time.sleep(3)
 s.close()
 print("slow client closed", flush=True)
 
+# ---- the same over h2: one stream whose window the client never opens again (raw
+# frames: the preface, an empty SETTINGS, one HEADERS with HPACK literals), and a socket
+# it never reads
+def hpack_literal(name, value):
+    return bytes([0, len(name)]) + name + bytes([len(value)]) + value
+
+
+def frame(ftype, flags, stream, payload):
+    return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack(">I", stream) + payload
+
+
+block = b"".join(hpack_literal(n, v) for n, v in (
+    (b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"x"),
+    (b":path", b"/v1/test/feed/slowh2?count=400&size=60000")))
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect((host, port))
+s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0, b"") + frame(1, 0x5, 1, block))
+time.sleep(3)
+s.close()
+print("slow h2 client closed", flush=True)
+
 sys.exit(1 if failures else 0)
