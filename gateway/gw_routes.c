@@ -45,6 +45,10 @@ const gw_route_def gw_route_defs[] = {
     {"POST", "/v1/me/realname", IDENTITY "UpgradeRealname", "*", GW_ACCESS_PERSON, 0, NULL, 1, "identity"},
     {"POST", "/v1/me/legal-persons", IDENTITY "BindLegalPerson", "*", GW_ACCESS_PERSON, 0, NULL, 2, "identity"},
     {"POST", "/v1/me/acting-for", IDENTITY "ActFor", "*", GW_ACCESS_PERSON, 0, NULL, 2, "identity"},
+    /* A company's legal representative authorises agents (授权经办人) and revokes them. */
+    {"POST", "/v1/me/legal-persons/{credit_code}/agents", IDENTITY "AuthorizeAgent", "*", GW_ACCESS_PERSON, 0, NULL, 2, "identity"},
+    {"GET", "/v1/me/legal-persons/{credit_code}/agents", IDENTITY "ListAgents", NULL, GW_ACCESS_PERSON, 0, NULL, 2, "identity"},
+    {"DELETE", "/v1/me/legal-persons/{credit_code}/agents/{agent_id}", IDENTITY "RevokeAgent", NULL, GW_ACCESS_PERSON, 0, NULL, 2, "identity"},
     {"GET", "/v1/company", IDENTITY "GetActingCompany", NULL, GW_ACCESS_LEGAL_PERSON, 0, NULL, 2, "identity"},
     {"GET", "/v1/me/data-access-log", IDENTITY "ListDataAccess", NULL, GW_ACCESS_PERSON, 0, NULL, 1, "identity"},
     {"GET", "/v1/persons/{subject}", IDENTITY "GetPerson", NULL, GW_ACCESS_STAFF, 0,

@@ -61,18 +61,69 @@ static char *dup(yw_rpc_call *call, const char *s) {
   return yw_arena_strndup(yw_rpc_call_arena(call), s, (size_t)-1);
 }
 
-static void audit(PGconn *conn, const yw_caller *caller, const char *actor, const char *actor_kind,
-                  const char *action, const char *target, const char *target_subject,
-                  const char *outcome, const char *request_id) {
+/* Writes an audit record on conn (inside the caller's transaction when there is one).
+ * Returns 0, or the code of the failed insert (logged; err filled when given). */
+static int audit(PGconn *conn, const yw_caller *caller, const char *actor, const char *actor_kind,
+                 const char *action, const char *target, const char *target_subject,
+                 const char *outcome, const char *request_id) {
   const char *p[] = {actor, actor_kind, caller->department, action, target, target_subject,
                      outcome, request_id, caller->ip};
   yw_pg_error err;
-  if (yw_pg_query(conn,
-                  "INSERT INTO identity.audit_log (actor, actor_kind, department, action, target,"
-                  " target_subject, outcome, request_id, source_ip)"
-                  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                  9, p, NULL, &err) != 0)
-    yw_log(YW_LOG_ERROR, "audit.write_failed", request_id, "%s: %s", action, err.message);
+  int rc = yw_pg_query(conn,
+                       "INSERT INTO identity.audit_log (actor, actor_kind, department, action, target,"
+                       " target_subject, outcome, request_id, source_ip)"
+                       " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                       9, p, NULL, &err);
+  if (rc != 0) yw_log(YW_LOG_ERROR, "audit.write_failed", request_id, "%s: %s", action, err.message);
+  return rc;
+}
+
+/* Splits a comma-separated list into an arena array of strings; *n gets its length. */
+static char **split_list(yw_rpc_call *call, const char *text, size_t *n) {
+  yw_arena *a = yw_rpc_call_arena(call);
+  size_t cap = text[0] != '\0' ? 1 : 0;
+  for (const char *q = text; *q != '\0'; q++) cap += *q == ',';
+  char **out = yw_arena_calloc(a, cap + 1, sizeof *out);
+  char *copy = dup(call, text);
+  *n = 0;
+  for (char *q = copy, *save = NULL; out != NULL && copy != NULL && q != NULL; q = save) {
+    save = strchr(q, ',');
+    if (save != NULL) *save++ = '\0';
+    if (*q != '\0') out[(*n)++] = q;
+  }
+  return out;
+}
+
+/* A binding row holds while the person represents the company, or while the agent's
+ * authorisation is in force (not revoked, not expired). Needs b (the binding) and a
+ * (LEFT JOIN identity.company_agents a ON a.id = b.agent_id). */
+#define BINDING_IN_FORCE \
+  " (b.role = 'representative' OR (a.revoked_at IS NULL AND a.expires_at > now()))"
+#define RFC3339(col) "to_char(" col ", 'YYYY-MM-DD\"T\"HH24:MI:SSOF:\"00\"')"
+/* The columns binding_from_row reads, in order. */
+#define BINDING_COLUMNS                                                                   \
+  " l.credit_code, l.name, l.legal_rep_enc, " RFC3339("b.bound_at") ", b.role,"          \
+  " COALESCE(array_to_string(a.scope, ','), ''), COALESCE(" RFC3339("a.expires_at") ", '')"
+
+static char *decrypt_masked(identity_ctx *ctx, yw_rpc_call *call, const char *enc,
+                            const char *subject, char *(*mask)(const char *, char *, size_t));
+
+/* A LegalPersonBinding from row i of r (BINDING_COLUMNS), in the call's arena. */
+static Yiwang__Identity__V1__LegalPersonBinding *binding_from_row(identity_ctx *ctx,
+                                                                  yw_rpc_call *call,
+                                                                  const PGresult *r, int i) {
+  Yiwang__Identity__V1__LegalPersonBinding *b = yw_arena_alloc(yw_rpc_call_arena(call), sizeof *b);
+  if (b == NULL) return NULL;
+  yiwang__identity__v1__legal_person_binding__init(b);
+  b->credit_code = dup(call, PQgetvalue(r, i, 0));
+  b->name = dup(call, PQgetvalue(r, i, 1));
+  b->legal_representative_masked =
+      decrypt_masked(ctx, call, PQgetvalue(r, i, 2), PQgetvalue(r, i, 0), yw_mask_name);
+  b->bound_at = dup(call, PQgetvalue(r, i, 3));
+  b->role = dup(call, PQgetvalue(r, i, 4));
+  b->scope = split_list(call, PQgetvalue(r, i, 5), &b->n_scope);
+  b->expires_at = dup(call, PQgetvalue(r, i, 6));
+  return b;
 }
 
 static const char *kind_text(enum yw_caller_kind k) {
@@ -166,24 +217,19 @@ static int load_me(identity_ctx *ctx, yw_rpc_call *call, PGconn *conn, const cha
     }
     const char *pp[] = {person_id};
     rc = yw_pg_query(conn,
-                     "SELECT l.credit_code, l.name, l.legal_rep_enc,"
-                     "       to_char(b.bound_at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF:\"00\"')"
+                     "SELECT" BINDING_COLUMNS
                      " FROM identity.person_legal_persons b"
                      " JOIN identity.legal_persons l ON l.credit_code = b.credit_code"
-                     " WHERE b.person_id = $1::bigint ORDER BY b.bound_at",
+                     " LEFT JOIN identity.company_agents a ON a.id = b.agent_id"
+                     " WHERE b.person_id = $1::bigint AND" BINDING_IN_FORCE
+                     " ORDER BY b.bound_at",
                      1, pp, &r, err);
     if (rc != 0) return rc;
     int n = PQntuples(r);
     me->legal_persons = yw_arena_calloc(a, (size_t)n + 1, sizeof *me->legal_persons);
     for (int i = 0; me->legal_persons != NULL && i < n; i++) {
-      Yiwang__Identity__V1__LegalPersonBinding *b = yw_arena_alloc(a, sizeof *b);
+      Yiwang__Identity__V1__LegalPersonBinding *b = binding_from_row(ctx, call, r, i);
       if (b == NULL) break;
-      yiwang__identity__v1__legal_person_binding__init(b);
-      b->credit_code = dup(call, PQgetvalue(r, i, 0));
-      b->name = dup(call, PQgetvalue(r, i, 1));
-      b->legal_representative_masked =
-          decrypt_masked(ctx, call, PQgetvalue(r, i, 2), PQgetvalue(r, i, 0), yw_mask_name);
-      b->bound_at = dup(call, PQgetvalue(r, i, 3));
       me->legal_persons[me->n_legal_persons++] = b;
     }
     PQclear(r);
@@ -784,7 +830,8 @@ static int act_for(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMes
     rc = yw_pg_query(conn,
                      "SELECT 1 FROM identity.person_legal_persons b"
                      " JOIN identity.persons p ON p.id = b.person_id"
-                     " WHERE p.subject = $1 AND b.credit_code = $2",
+                     " LEFT JOIN identity.company_agents a ON a.id = b.agent_id"
+                     " WHERE p.subject = $1 AND b.credit_code = $2 AND" BINDING_IN_FORCE,
                      2, p, &r, &err);
     int bound = rc == 0 && PQntuples(r) == 1;
     PQclear(r);
@@ -827,12 +874,12 @@ static int get_acting_company(yw_rpc_call *call, const ProtobufCMessage *reqm,
   PGresult *r = NULL;
   yw_pg_error err;
   rc = yw_pg_query(conn,
-                   "SELECT l.credit_code, l.name, l.legal_rep_enc,"
-                   "       to_char(b.bound_at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF:\"00\"')"
+                   "SELECT" BINDING_COLUMNS
                    " FROM identity.person_legal_persons b"
                    " JOIN identity.persons p ON p.id = b.person_id"
                    " JOIN identity.legal_persons l ON l.credit_code = b.credit_code"
-                   " WHERE p.subject = $1 AND b.credit_code = $2",
+                   " LEFT JOIN identity.company_agents a ON a.id = b.agent_id"
+                   " WHERE p.subject = $1 AND b.credit_code = $2 AND" BINDING_IN_FORCE,
                    2, p, &r, &err);
   yw_pg_pool_release(ctx->pool, conn);
   if (rc != 0) return yw_service_db_fail(call, rc, &err);
@@ -840,18 +887,9 @@ static int get_acting_company(yw_rpc_call *call, const ProtobufCMessage *reqm,
     PQclear(r);
     return yw_rpc_call_fail(call, YW_EPERM, "this company is no longer bound to your account");
   }
-  Yiwang__Identity__V1__LegalPersonBinding *b = yw_arena_alloc(yw_rpc_call_arena(call), sizeof *b);
-  if (b == NULL) {
-    PQclear(r);
-    return YW_ENOMEM;
-  }
-  yiwang__identity__v1__legal_person_binding__init(b);
-  b->credit_code = dup(call, PQgetvalue(r, 0, 0));
-  b->name = dup(call, PQgetvalue(r, 0, 1));
-  b->legal_representative_masked =
-      decrypt_masked(ctx, call, PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 0), yw_mask_name);
-  b->bound_at = dup(call, PQgetvalue(r, 0, 3));
+  Yiwang__Identity__V1__LegalPersonBinding *b = binding_from_row(ctx, call, r, 0);
   PQclear(r);
+  if (b == NULL) return YW_ENOMEM;
   *out = &b->base;
   return 0;
 }
@@ -864,24 +902,35 @@ static int valid_person_name(const char *name) {
   return 1;
 }
 
+/* POSTs body (taken: freed here) as JSON to url within 5 s. Returns 0 with the HTTP
+ * status and the parsed answer in *doc (NULL when it is not JSON; json_decref it), or
+ * a negative code when the peer cannot be reached. */
+static int post_json(const char *url, json_t *body, long *status, json_t **doc) {
+  char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+  json_decref(body);
+  *doc = NULL;
+  if (text == NULL) return YW_ENOMEM;
+  char *resp = NULL;
+  int rc = yw_http_post_json(url, text, 5000, status, &resp);
+  free(text);
+  if (rc != 0) return rc;
+  *doc = json_loads(resp, 0, NULL);
+  free(resp);
+  return 0;
+}
+
 /* Asks the population registry whether name and ID number belong together. Returns 1
  * match, 0 no match, or a negative code when the registry cannot answer. */
 static int registry_match(identity_ctx *ctx, const char *name, const char *id) {
-  json_t *body = json_pack("{s:s, s:s}", "name", name, "idCardNumber", id);
-  char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-  json_decref(body);
-  if (text == NULL) return YW_ENOMEM;
   long status = 0;
-  char *resp = NULL;
-  int rc = yw_http_post_json(ctx->registry_url, text, 5000, &status, &resp);
-  free(text);
+  json_t *doc = NULL;
+  int rc = post_json(ctx->registry_url, json_pack("{s:s, s:s}", "name", name, "idCardNumber", id),
+                     &status, &doc);
   if (rc != 0) return rc;
   int verdict = YW_EUNAVAIL;
-  json_t *doc = status == 200 ? json_loads(resp, 0, NULL) : NULL;
-  json_t *m = json_object_get(doc, "match");
+  json_t *m = status == 200 ? json_object_get(doc, "match") : NULL;
   if (json_is_boolean(m)) verdict = json_is_true(m) ? 1 : 0;
   json_decref(doc);
-  free(resp);
   return verdict;
 }
 
@@ -969,57 +1018,468 @@ static int upgrade_realname(yw_rpc_call *call, const ProtobufCMessage *reqm, Pro
   return 0;
 }
 
+/* ---- companies: the register, representatives and agents -------------------------- */
+
+/* What the company register (企业登记) says of one company. */
+struct company {
+  char name[256];
+  char rep_name[128];
+  char rep_id_sha256[65]; /* SHA-256 hex of the representative's upper-case ID number */
+  char status[32];        /* "active", "deregistered", "revoked" */
+};
+
+static void copy_json_str(json_t *doc, const char *key, char *out, size_t size) {
+  const char *v = json_string_value(json_object_get(doc, key));
+  snprintf(out, size, "%s", v != NULL ? v : "");
+}
+
+/* Looks credit_code up in the company register. Returns 1 found (*out filled), 0 the
+ * register does not know it, or a negative code when the register cannot answer. */
+static int company_lookup(identity_ctx *ctx, const char *credit_code, struct company *out) {
+  long status = 0;
+  json_t *doc = NULL;
+  int rc = post_json(ctx->company_register_url, json_pack("{s:s}", "creditCode", credit_code),
+                     &status, &doc);
+  if (rc != 0) return rc;
+  int verdict = status == 404 ? 0 : YW_EUNAVAIL;
+  if (status != 200) {
+    json_decref(doc);
+    doc = NULL;
+  }
+  if (doc != NULL) {
+    copy_json_str(doc, "name", out->name, sizeof out->name);
+    copy_json_str(doc, "legalRepresentative", out->rep_name, sizeof out->rep_name);
+    copy_json_str(doc, "legalRepresentativeIdSha256", out->rep_id_sha256, sizeof out->rep_id_sha256);
+    copy_json_str(doc, "status", out->status, sizeof out->status);
+    for (char *q = out->rep_id_sha256; *q != '\0'; q++) *q = (char)tolower((unsigned char)*q);
+    verdict = out->name[0] != '\0' && strlen(out->rep_id_sha256) == 64 && out->status[0] != '\0'
+                  ? 1
+                  : YW_EUNAVAIL;
+    json_decref(doc);
+  }
+  return verdict;
+}
+
+/* The caller's own row: id, and whether their verified ID number is the one whose SHA-256
+ * is rep_id_sha256 (rep_id_sha256 NULL: not asked). id_hash gets the lookup hash of their
+ * ID number. Returns 0, YW_EPERM (not verified) or a database code. */
+static int person_identity(identity_ctx *ctx, PGconn *conn, const char *subject,
+                           const char *rep_id_sha256, char *person_id, size_t idsize,
+                           char *id_hash, size_t hashsize, int *is_rep, yw_pg_error *err) {
+  const char *p[] = {subject};
+  PGresult *r = NULL;
+  int rc = yw_pg_query(conn,
+                       "SELECT id, id_card_enc, COALESCE(id_card_hash, '')"
+                       " FROM identity.persons WHERE subject = $1",
+                       1, p, &r, err);
+  if (rc != 0) return rc;
+  if (PQntuples(r) == 0 || PQgetvalue(r, 0, 2)[0] == '\0') {
+    PQclear(r);
+    return YW_EPERM;
+  }
+  snprintf(person_id, idsize, "%s", PQgetvalue(r, 0, 0));
+  snprintf(id_hash, hashsize, "%s", PQgetvalue(r, 0, 2));
+  *is_rep = 0;
+  if (rep_id_sha256 != NULL) {
+    char id[64], sha[65];
+    if (yw_decrypt(ctx->data_key, PQgetvalue(r, 0, 1), subject, id, sizeof id) == 0) {
+      yw_sha256_hex(id, strlen(id), sha);
+      *is_rep = yw_secure_equal(sha, rep_id_sha256);
+    }
+  }
+  PQclear(r);
+  return 0;
+}
+
+struct bind_job {
+  identity_ctx *ctx;
+  const yw_caller *caller;
+  const char *credit_code;
+  const struct company *company;
+};
+
+static int bind_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
+  struct bind_job *j = arg;
+  const char *rid = yw_rpc_call_request_id(call);
+  char person_id[32], id_hash[65], rep_enc[512];
+  int is_rep = 0;
+  int rc = person_identity(j->ctx, conn, j->caller->subject, j->company->rep_id_sha256, person_id,
+                           sizeof person_id, id_hash, sizeof id_hash, &is_rep, err);
+  if (rc == YW_EPERM)
+    return yw_rpc_call_fail(call, YW_EPERM, "verify your real name (level 2) before acting for a company");
+  if (rc != 0) return rc;
+  char agent_id[32] = "";
+  if (!is_rep) {
+    /* not the representative: an authorisation in force for this person, or nothing */
+    const char *ap[] = {j->credit_code, id_hash};
+    PGresult *r = NULL;
+    rc = yw_pg_query(conn,
+                     "SELECT id FROM identity.company_agents WHERE credit_code = $1"
+                     " AND agent_id_hash = $2 AND revoked_at IS NULL AND expires_at > now()",
+                     2, ap, &r, err);
+    if (rc != 0) return rc;
+    if (PQntuples(r) == 1) snprintf(agent_id, sizeof agent_id, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    if (agent_id[0] == '\0') return YW_EPERM; /* answered by the caller, audited there */
+  }
+  if (yw_encrypt(j->ctx->data_key, j->company->rep_name, strlen(j->company->rep_name),
+                 j->credit_code, rep_enc, sizeof rep_enc) != 0)
+    return yw_rpc_call_fail(call, YW_EINTERNAL, "cannot store the binding");
+  /* the register's name and status replace whatever was stored: it is the truth */
+  const char *lp[] = {j->credit_code, j->company->name, rep_enc, j->company->status};
+  rc = yw_pg_query(conn,
+                   "INSERT INTO identity.legal_persons (credit_code, name, legal_rep_enc, status,"
+                   " checked_at) VALUES ($1, $2, $3, $4, now())"
+                   " ON CONFLICT (credit_code) DO UPDATE SET name = EXCLUDED.name,"
+                   "  legal_rep_enc = EXCLUDED.legal_rep_enc, status = EXCLUDED.status,"
+                   "  checked_at = now()",
+                   4, lp, NULL, err);
+  if (rc != 0) return rc;
+  const char *bp[] = {person_id, j->credit_code, is_rep ? "representative" : "agent",
+                      is_rep ? NULL : agent_id};
+  rc = yw_pg_query(conn,
+                   "INSERT INTO identity.person_legal_persons (person_id, credit_code, role, agent_id)"
+                   " VALUES ($1::bigint, $2, $3, $4::bigint)"
+                   " ON CONFLICT (person_id, credit_code) DO UPDATE SET role = EXCLUDED.role,"
+                   "  agent_id = EXCLUDED.agent_id, bound_at = now()",
+                   4, bp, NULL, err);
+  if (rc != 0) return rc;
+  return audit(conn, j->caller, j->caller->subject, "person", "bind_legal_person", j->credit_code,
+               j->caller->subject, is_rep ? "ok" : "ok (agent)", rid);
+}
+
+/* Checks the optional name fields of a request against the register. */
+static int same_or_empty(const char *given, const char *truth) {
+  return given[0] == '\0' || strcmp(given, truth) == 0;
+}
+
 static int bind_legal_person(yw_rpc_call *call, const ProtobufCMessage *reqm,
                              ProtobufCMessage **out, void *data) {
   identity_ctx *ctx = data;
   const Yiwang__Identity__V1__BindLegalPersonRequest *req = (const void *)reqm;
-  CALLER_OR_FAIL(call, ctx, caller);
-  int rc = require_session(call, &caller);
+  yw_caller caller;
+  int rc = yw_service_require_person(call, &ctx->caller_keys, 2, &caller);
   if (rc != 0) return rc;
-  if (caller.kind != YW_CALLER_PERSON || caller.level < 2)
-    return yw_rpc_call_fail(call, YW_EPERM, "verify your real name (level 2) before acting for a company");
   if (!yw_uscc_valid(req->credit_code))
     return yw_rpc_call_fail(call, YW_EINVAL, "creditCode is not a valid unified social credit code");
-  if (!valid_person_name(req->name) || !valid_person_name(req->legal_representative))
-    return yw_rpc_call_fail(call, YW_EINVAL, "name and legalRepresentative are required");
-  char rep_enc[512];
-  if (yw_encrypt(ctx->data_key, req->legal_representative, strlen(req->legal_representative),
-                 req->credit_code, rep_enc, sizeof rep_enc) != 0)
+  if ((req->name[0] != '\0' && !valid_person_name(req->name)) ||
+      (req->legal_representative[0] != '\0' && !valid_person_name(req->legal_representative)))
+    return yw_rpc_call_fail(call, YW_EINVAL, "name and legalRepresentative are at most 90 bytes of text");
+  struct company co;
+  memset(&co, 0, sizeof co);
+  int found = company_lookup(ctx, req->credit_code, &co);
+  if (found < 0)
+    return yw_rpc_call_fail(call, YW_EUNAVAIL, "the company register cannot be reached, try later");
+  if (found == 0)
+    return yw_rpc_call_fail(call, YW_ENOTFOUND, "the company register does not know this credit code");
+  if (!same_or_empty(req->name, co.name) || !same_or_empty(req->legal_representative, co.rep_name))
+    return yw_rpc_call_fail(call, YW_EPRECOND,
+                            "the name or legal representative differs from the company register");
+  if (strcmp(co.status, "active") != 0)
+    return yw_rpc_call_fail(call, YW_EPRECOND, "the company register lists this company as %s",
+                            co.status);
+  struct bind_job job = {ctx, &caller, req->credit_code, &co};
+  rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, "accounts", bind_tx, &job);
+  if (rc == YW_EPERM && yw_rpc_call_status_message(call)[0] == '\0') {
+    /* the refusal is recorded (its own write: the binding's transaction rolled back) */
+    PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+    if (conn != NULL) {
+      audit(conn, &caller, caller.subject, "person", "bind_legal_person", req->credit_code,
+            caller.subject, "refused: neither representative nor agent", yw_rpc_call_request_id(call));
+      yw_pg_pool_release(ctx->pool, conn);
+    }
+    return yw_rpc_call_fail(call, YW_EPERM,
+                            "only the company's legal representative or an agent they authorised "
+                            "binds it");
+  }
+  if (rc != 0) return rc;
+  Me *me = NULL;
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "accounts are unavailable");
+  yw_pg_error err;
+  rc = load_me(ctx, call, conn, caller.subject, &me, NULL, &err);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  *out = &me->base;
+  return 0;
+}
+
+static const char *const AGENT_SCOPES[] = {"apply", "pay", "read", "sign"};
+
+/* 1 when s looks like an RFC 3339 time (YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)). */
+static int rfc3339_shape(const char *s) {
+  size_t n = strlen(s);
+  if (n < 20 || n > 35) return 0;
+  static const char pat[] = "dddd-dd-ddTdd:dd:dd";
+  for (size_t i = 0; i < sizeof pat - 1; i++)
+    if (pat[i] == 'd' ? !isdigit((unsigned char)s[i]) : s[i] != pat[i]) return 0;
+  const char *q = s + sizeof pat - 1;
+  if (*q == '.') {
+    q++;
+    if (!isdigit((unsigned char)*q)) return 0;
+    while (isdigit((unsigned char)*q)) q++;
+  }
+  if (strcmp(q, "Z") == 0) return 1;
+  return (q[0] == '+' || q[0] == '-') && strlen(q) == 6 && isdigit((unsigned char)q[1]) &&
+         isdigit((unsigned char)q[2]) && q[3] == ':' && isdigit((unsigned char)q[4]) &&
+         isdigit((unsigned char)q[5]);
+}
+
+/* The caller must be bound to credit_code as its legal representative. Returns 0,
+ * YW_EPERM (status set) or a database code. */
+static int require_representative(yw_rpc_call *call, PGconn *conn, const char *subject,
+                                  const char *credit_code, yw_pg_error *err) {
+  const char *p[] = {subject, credit_code};
+  PGresult *r = NULL;
+  int rc = yw_pg_query(conn,
+                       "SELECT 1 FROM identity.person_legal_persons b"
+                       " JOIN identity.persons p ON p.id = b.person_id"
+                       " WHERE p.subject = $1 AND b.credit_code = $2 AND b.role = 'representative'",
+                       2, p, &r, err);
+  if (rc != 0) return rc;
+  int ok = PQntuples(r) == 1;
+  PQclear(r);
+  return ok ? 0
+            : yw_rpc_call_fail(call, YW_EPERM,
+                               "only the company's legal representative, once bound, manages its "
+                               "agents");
+}
+
+/* An Agent from a row: id, name_enc, id_enc, scope (a,b), expires_at, granted_at. */
+static Yiwang__Identity__V1__Agent *agent_from_row(identity_ctx *ctx, yw_rpc_call *call,
+                                                   const PGresult *r, int i,
+                                                   const char *credit_code) {
+  Yiwang__Identity__V1__Agent *o = yw_arena_alloc(yw_rpc_call_arena(call), sizeof *o);
+  if (o == NULL) return NULL;
+  yiwang__identity__v1__agent__init(o);
+  o->id = dup(call, PQgetvalue(r, i, 0));
+  o->credit_code = dup(call, credit_code);
+  o->name_masked = decrypt_masked(ctx, call, PQgetvalue(r, i, 1), credit_code, yw_mask_name);
+  o->id_card_masked = decrypt_masked(ctx, call, PQgetvalue(r, i, 2), credit_code, yw_mask_id_card);
+  o->scope = split_list(call, PQgetvalue(r, i, 3), &o->n_scope);
+  o->expires_at = dup(call, PQgetvalue(r, i, 4));
+  o->granted_at = dup(call, PQgetvalue(r, i, 5));
+  return o;
+}
+
+#define AGENT_COLUMNS                                                                        \
+  " id, agent_name_enc, agent_id_enc, array_to_string(scope, ','), " RFC3339("expires_at") \
+  ", " RFC3339("granted_at")
+
+struct agent_job {
+  identity_ctx *ctx;
+  const yw_caller *caller;
+  const Yiwang__Identity__V1__AuthorizeAgentRequest *req;
+  const char *scope;   /* "{a,b}" */
+  const char *id_hash;
+  const char *name_enc, *id_enc;
+  Yiwang__Identity__V1__Agent *out;
+};
+
+static int authorize_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
+  struct agent_job *j = arg;
+  int rc = require_representative(call, conn, j->caller->subject, j->req->credit_code, err);
+  if (rc != 0) return rc;
+  const char *tp[] = {j->req->expires_at};
+  PGresult *r = NULL;
+  rc = yw_pg_query(conn,
+                   "SELECT $1::timestamptz > now() AND $1::timestamptz <= now() + interval '366 days'",
+                   1, tp, &r, err);
+  if (rc != 0) return rc;
+  int in_range = PQgetvalue(r, 0, 0)[0] == 't';
+  PQclear(r);
+  if (!in_range)
+    return yw_rpc_call_fail(call, YW_EINVAL, "expiresAt must be in the future and within a year");
+  const char *p[] = {j->req->credit_code, j->id_hash, j->name_enc, j->id_enc, j->scope,
+                     j->req->expires_at, j->caller->subject};
+  rc = yw_pg_query(conn,
+                   "INSERT INTO identity.company_agents (credit_code, agent_id_hash, agent_name_enc,"
+                   " agent_id_enc, scope, expires_at, granted_by)"
+                   " VALUES ($1, $2, $3, $4, $5::text[], $6::timestamptz, $7)"
+                   " ON CONFLICT (credit_code, agent_id_hash) WHERE revoked_at IS NULL"
+                   " DO UPDATE SET agent_name_enc = EXCLUDED.agent_name_enc,"
+                   "  agent_id_enc = EXCLUDED.agent_id_enc, scope = EXCLUDED.scope,"
+                   "  expires_at = EXCLUDED.expires_at, granted_by = EXCLUDED.granted_by,"
+                   "  granted_at = now()"
+                   " RETURNING" AGENT_COLUMNS,
+                   7, p, &r, err);
+  if (rc != 0) return rc;
+  j->out = agent_from_row(j->ctx, call, r, 0, j->req->credit_code);
+  char target[96];
+  snprintf(target, sizeof target, "%s agent %s", j->req->credit_code, PQgetvalue(r, 0, 0));
+  PQclear(r);
+  if (j->out == NULL) return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
+  return audit(conn, j->caller, j->caller->subject, "person", "authorize_agent", target,
+               j->caller->subject, "ok", yw_rpc_call_request_id(call));
+}
+
+static int authorize_agent(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                           void *data) {
+  identity_ctx *ctx = data;
+  const Yiwang__Identity__V1__AuthorizeAgentRequest *req = (const void *)reqm;
+  yw_caller caller;
+  int rc = yw_service_require_person(call, &ctx->caller_keys, 2, &caller);
+  if (rc != 0) return rc;
+  if (!yw_uscc_valid(req->credit_code))
+    return yw_rpc_call_fail(call, YW_EINVAL, "creditCode is not a valid unified social credit code");
+  if (!valid_person_name(req->name)) return yw_rpc_call_fail(call, YW_EINVAL, "name is required");
+  if (!yw_id_card_valid(req->id_card_number))
+    return yw_rpc_call_fail(call, YW_EINVAL, "idCardNumber is not a valid citizen ID number");
+  if (!rfc3339_shape(req->expires_at))
+    return yw_rpc_call_fail(call, YW_EINVAL, "expiresAt must be an RFC 3339 time");
+  if (req->n_scope == 0 || req->n_scope > 4)
+    return yw_rpc_call_fail(call, YW_EINVAL, "scope names 1 to 4 of apply, pay, read, sign");
+  char scope[64] = "{";
+  for (size_t i = 0; i < req->n_scope; i++) {
+    int known = 0;
+    for (size_t k = 0; k < sizeof AGENT_SCOPES / sizeof AGENT_SCOPES[0]; k++)
+      known |= strcmp(req->scope[i], AGENT_SCOPES[k]) == 0;
+    for (size_t k = 0; k < i; k++) known &= strcmp(req->scope[i], req->scope[k]) != 0;
+    if (!known)
+      return yw_rpc_call_fail(call, YW_EINVAL, "scope names 1 to 4 of apply, pay, read, sign, once each");
+    size_t at = strlen(scope);
+    snprintf(scope + at, sizeof scope - at, "%s%s", i > 0 ? "," : "", req->scope[i]);
+  }
+  size_t at = strlen(scope);
+  snprintf(scope + at, sizeof scope - at, "}");
+  char id_upper[32], material[48], id_hash[65], name_enc[512], id_enc[256];
+  snprintf(id_upper, sizeof id_upper, "%s", req->id_card_number);
+  if (id_upper[17] == 'x') id_upper[17] = 'X';
+  snprintf(material, sizeof material, "id:%s", id_upper);
+  yw_hmac_hex(ctx->lookup_key, material, strlen(material), id_hash);
+  if (yw_encrypt(ctx->data_key, req->name, strlen(req->name), req->credit_code, name_enc,
+                 sizeof name_enc) != 0 ||
+      yw_encrypt(ctx->data_key, id_upper, strlen(id_upper), req->credit_code, id_enc,
+                 sizeof id_enc) != 0)
     return YW_EINTERNAL;
+  struct agent_job job = {ctx, &caller, req, scope, id_hash, name_enc, id_enc, NULL};
+  rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, "accounts", authorize_tx, &job);
+  if (rc != 0) return rc;
+  *out = &job.out->base;
+  return 0;
+}
+
+static int list_agents(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                       void *data) {
+  identity_ctx *ctx = data;
+  const Yiwang__Identity__V1__ListAgentsRequest *req = (const void *)reqm;
+  yw_caller caller;
+  int rc = yw_service_require_person(call, &ctx->caller_keys, 2, &caller);
+  if (rc != 0) return rc;
+  if (!yw_uscc_valid(req->credit_code))
+    return yw_rpc_call_fail(call, YW_EINVAL, "creditCode is not a valid unified social credit code");
   PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
   if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "accounts are unavailable");
   yw_pg_error err;
   PGresult *r = NULL;
-  const char *lp[] = {req->credit_code, req->name, rep_enc};
-  rc = yw_pg_begin(conn, &err);
+  rc = require_representative(call, conn, caller.subject, req->credit_code, &err);
+  const char *p[] = {req->credit_code};
   if (rc == 0)
     rc = yw_pg_query(conn,
-                     "INSERT INTO identity.legal_persons (credit_code, name, legal_rep_enc)"
-                     " VALUES ($1, $2, $3) ON CONFLICT (credit_code) DO NOTHING",
-                     3, lp, NULL, &err);
-  if (rc == 0) rc = yw_pg_query(conn, "SELECT name FROM identity.legal_persons WHERE credit_code = $1",
-                                1, lp, &r, &err);
-  int mismatch = rc == 0 && strcmp(PQgetvalue(r, 0, 0), req->name) != 0;
-  PQclear(r);
-  const char *bp[] = {caller.subject, req->credit_code};
-  if (rc == 0 && !mismatch)
-    rc = yw_pg_query(conn,
-                     "INSERT INTO identity.person_legal_persons (person_id, credit_code)"
-                     " SELECT id, $2 FROM identity.persons WHERE subject = $1"
-                     " ON CONFLICT DO NOTHING",
-                     2, bp, NULL, &err);
-  if (rc == 0 && !mismatch) rc = yw_pg_commit(conn, &err);
-  if (rc != 0 || mismatch) yw_pg_rollback(conn);
-  audit(conn, &caller, caller.subject, "person", "bind_legal_person", req->credit_code,
-        caller.subject, mismatch ? "name mismatch" : rc == 0 ? "ok" : "failed",
-        yw_rpc_call_request_id(call));
-  Me *me = NULL;
-  if (rc == 0 && !mismatch) rc = load_me(ctx, call, conn, caller.subject, &me, NULL, &err);
+                     "SELECT" AGENT_COLUMNS " FROM identity.company_agents"
+                     " WHERE credit_code = $1 AND revoked_at IS NULL AND expires_at > now()"
+                     " ORDER BY id LIMIT 1000",
+                     1, p, &r, &err);
   yw_pg_pool_release(ctx->pool, conn);
-  if (mismatch)
-    return yw_rpc_call_fail(call, YW_EPRECOND, "this credit code is registered under another name");
+  if (rc == YW_EPERM) return rc;
   if (rc != 0) return yw_service_db_fail(call, rc, &err);
-  *out = &me->base;
+  yw_arena *a = yw_rpc_call_arena(call);
+  Yiwang__Identity__V1__ListAgentsResponse *o = yw_arena_alloc(a, sizeof *o);
+  int n = PQntuples(r);
+  if (o != NULL) {
+    yiwang__identity__v1__list_agents_response__init(o);
+    o->agents = yw_arena_calloc(a, (size_t)n + 1, sizeof *o->agents);
+  }
+  for (int i = 0; o != NULL && o->agents != NULL && i < n; i++) {
+    Yiwang__Identity__V1__Agent *g = agent_from_row(ctx, call, r, i, req->credit_code);
+    if (g == NULL) break;
+    o->agents[o->n_agents++] = g;
+  }
+  PQclear(r);
+  if (o == NULL) return YW_ENOMEM;
+  *out = &o->base;
+  return 0;
+}
+
+struct revoke_job {
+  identity_ctx *ctx;
+  const yw_caller *caller;
+  const Yiwang__Identity__V1__RevokeAgentRequest *req;
+  Yiwang__Identity__V1__Agent *out;
+  PGresult *subjects; /* the agents' accounts whose sessions stop acting for the company */
+};
+
+static int revoke_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
+  struct revoke_job *j = arg;
+  int rc = require_representative(call, conn, j->caller->subject, j->req->credit_code, err);
+  if (rc != 0) return rc;
+  const char *p[] = {j->req->agent_id, j->req->credit_code};
+  PGresult *r = NULL;
+  rc = yw_pg_query(conn,
+                   "UPDATE identity.company_agents SET revoked_at = now()"
+                   " WHERE id = $1::bigint AND credit_code = $2 AND revoked_at IS NULL"
+                   " RETURNING" AGENT_COLUMNS,
+                   2, p, &r, err);
+  if (rc != 0) return rc;
+  if (PQntuples(r) == 0) {
+    PQclear(r);
+    return yw_rpc_call_fail(call, YW_ENOTFOUND, "no authorisation in force with this id");
+  }
+  j->out = agent_from_row(j->ctx, call, r, 0, j->req->credit_code);
+  PQclear(r);
+  if (j->out == NULL) return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
+  const char *dp[] = {j->req->agent_id};
+  rc = yw_pg_query(conn,
+                   "WITH gone AS (DELETE FROM identity.person_legal_persons WHERE agent_id = $1::bigint"
+                   " RETURNING person_id)"
+                   " SELECT p.subject FROM gone JOIN identity.persons p ON p.id = gone.person_id",
+                   1, dp, &j->subjects, err);
+  if (rc != 0) return rc;
+  char target[96];
+  snprintf(target, sizeof target, "%s agent %s", j->req->credit_code, j->req->agent_id);
+  return audit(conn, j->caller, j->caller->subject, "person", "revoke_agent", target,
+               j->caller->subject, "ok", yw_rpc_call_request_id(call));
+}
+
+/* Sessions of subject that act for credit_code stop doing so. */
+static const char DROP_ORG_SCRIPT[] =
+    "if redis.call('HGET', KEYS[1], 'org') == ARGV[1] then redis.call('HDEL', KEYS[1], 'org') end\n"
+    "return 0\n";
+
+static void sessions_drop_org(identity_ctx *ctx, const char *subject, const char *credit_code) {
+  char subkey[128];
+  rkey(ctx, subkey, sizeof subkey, "subj", subject);
+  const char *members[] = {"SMEMBERS", subkey};
+  redisReply *m = redis_do(ctx, 2, members);
+  for (size_t i = 0; m != NULL && m->type == REDIS_REPLY_ARRAY && i < m->elements; i++) {
+    char skey[128];
+    rkey(ctx, skey, sizeof skey, "sess", m->element[i]->str);
+    const char *ev[] = {"EVAL", DROP_ORG_SCRIPT, "1", skey, credit_code};
+    redis_ok(ctx, 5, ev);
+  }
+  if (m != NULL) freeReplyObject(m);
+}
+
+static int revoke_agent(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                        void *data) {
+  identity_ctx *ctx = data;
+  const Yiwang__Identity__V1__RevokeAgentRequest *req = (const void *)reqm;
+  yw_caller caller;
+  int rc = yw_service_require_person(call, &ctx->caller_keys, 2, &caller);
+  if (rc != 0) return rc;
+  if (!yw_uscc_valid(req->credit_code))
+    return yw_rpc_call_fail(call, YW_EINVAL, "creditCode is not a valid unified social credit code");
+  size_t n = strlen(req->agent_id);
+  if (n == 0 || n > 18 || strspn(req->agent_id, "0123456789") != n)
+    return yw_rpc_call_fail(call, YW_EINVAL, "agentId is not valid");
+  struct revoke_job job = {ctx, &caller, req, NULL, NULL};
+  rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, "accounts", revoke_tx, &job);
+  if (rc == 0 && job.subjects != NULL)
+    for (int i = 0; i < PQntuples(job.subjects); i++)
+      sessions_drop_org(ctx, PQgetvalue(job.subjects, i, 0), req->credit_code);
+  PQclear(job.subjects);
+  if (rc != 0) return rc;
+  *out = &job.out->base;
   return 0;
 }
 
@@ -1225,6 +1685,9 @@ static const yw_rpc_method identity_methods[] = {
     {"GetPerson", get_person, NULL},
     {"ActFor", act_for, NULL},
     {"GetActingCompany", get_acting_company, NULL},
+    {"AuthorizeAgent", authorize_agent, NULL},
+    {"ListAgents", list_agents, NULL},
+    {"RevokeAgent", revoke_agent, NULL},
 };
 
 void identity_service_init(yw_rpc_service *svc, identity_ctx *ctx) {

@@ -31,6 +31,7 @@ typedef struct identity_ctx {
   const char *redis_prefix;         /* "yw" */
   const char *sms_url;              /* SMS gateway endpoint */
   const char *registry_url;         /* population registry endpoint */
+  const char *company_register_url; /* company register (企业登记) endpoint */
   int access_ttl_s;
   int refresh_ttl_s;
   int otp_ttl_s;

@@ -16,7 +16,7 @@
 #include "yw_log.h"
 #include "yw_service.h"
 
-static char *cfg_data_key, *cfg_lookup_key, *cfg_sms_url, *cfg_registry_url;
+static char *cfg_data_key, *cfg_lookup_key, *cfg_sms_url, *cfg_registry_url, *cfg_company_url;
 static long cfg_hash_slots, cfg_access_ttl, cfg_refresh_ttl, cfg_otp_ttl, cfg_otp_resend,
     cfg_otp_tries, cfg_sms_per_ip, cfg_lock_failures, cfg_lock_s;
 
@@ -29,6 +29,8 @@ static const yw_cfg_entry config[] = {
      &cfg_sms_url},
     {"YW_REGISTRY_URL", YW_CFG_STR, "http://127.0.0.1:8089/registry/verify", 0, 0,
      "population registry endpoint", &cfg_registry_url},
+    {"YW_COMPANY_REGISTER_URL", YW_CFG_STR, "http://127.0.0.1:8089/companies/lookup", 0, 0,
+     "company register (企业登记) endpoint", &cfg_company_url},
     {"YW_IDENTITY_HASH_SLOTS", YW_CFG_INT, "2", 1, 64,
      "password hashes (argon2id, 64 MiB each) verified at once; the rest wait or get 429",
      &cfg_hash_slots},
@@ -86,6 +88,7 @@ int main(int argc, char **argv) {
   ctx.redis_prefix = proc.redis_prefix;
   ctx.sms_url = cfg_sms_url;
   ctx.registry_url = cfg_registry_url;
+  ctx.company_register_url = cfg_company_url;
   ctx.access_ttl_s = (int)cfg_access_ttl;
   ctx.refresh_ttl_s = (int)cfg_refresh_ttl;
   ctx.otp_ttl_s = (int)cfg_otp_ttl;

@@ -9,36 +9,16 @@ source "$(dirname "$0")/lib.sh"
 
 e2e_database
 e2e_start
-B="$E2E_TMP/body"
-H="$E2E_TMP/headers"
-PW="correct horse battery"
+source "$(dirname "$0")/identity_helpers.sh"
+PW="$E2E_STAFF_PASSWORD"
 
-staff() { # staff USERNAME DEPARTMENT ROLES
-  YW_STAFF_PASSWORD="$PW" YW_ARGON2_FAST=1 "$YW_BUILD_DIR/services/identity/yw-identity" \
-    --create-staff "$1" "$2" "$3" >/dev/null
-}
+staff() { e2e_staff "$@"; } # staff USERNAME DEPARTMENT ROLES
 staff ga.admin 320700-GA dept_admin,dept_staff
 staff ga.clerk 320700-GA dept_staff
 staff mz.admin 320700-MZ dept_admin
 staff platform.admin "" platform_admin
 staff auditor "" auditor
 staff locky 320700-GA dept_staff
-
-req() { # req METHOD PATH [TOKEN] [JSON] -> $S status, $B body
-  local m="$1" p="$2" t="${3:-}" d="${4:-}"
-  local args=(-sS -o "$B" -D "$H" -w '%{http_code}' -X "$m" "$GW$p")
-  [ -n "$t" ] && args+=(-H "authorization: Bearer $t")
-  [ -n "$d" ] && args+=(-H 'content-type: application/json' --data-binary "$d")
-  S="$(curl "${args[@]}")"
-}
-field() { /usr/bin/python3 -c "import json,sys; d=json.load(open('$B')); print($1)"; }
-holds() { /usr/bin/python3 -c "import json,sys; d=json.load(open('$B')); sys.exit(0 if ($1) else 1)"; }
-expect_status() { # expect_status NAME WANT
-  if [ "$S" = "$2" ]; then pass "$1"; else fail "$1 (got $S: $(head -c 200 "$B"))"; fi
-}
-last_code() {
-  curl -fsS "$FAKES/sms/last?phone=$1" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["params"]["code"])'
-}
 
 login_resident_once() {
   req POST /v1/auth/sms-codes "" "{\"phone\":\"$1\"}"
@@ -170,7 +150,6 @@ check "the audit trail records failed logins, masked" \
   holds "any(r['target']=='139****1111' for r in d['records']) and not any('13900001111' in json.dumps(r) for r in d['records'])"
 
 # --- the audit log cannot be rewritten, even with direct database access
-PSQL=(psql -h 127.0.0.1 -p "$YW_TEST_PG_PORT" -U postgres -d "$E2E_DB" -qtA)
 ROWS="$("${PSQL[@]}" -c 'SELECT count(*) FROM identity.audit_log')"
 if "${PSQL[@]}" -c "UPDATE identity.audit_log SET outcome = 'x'" 2>/dev/null ||
   "${PSQL[@]}" -c "DELETE FROM identity.audit_log" 2>/dev/null ||
@@ -198,19 +177,10 @@ expect_status "and its newest refresh token too" 401
 
 # --- an expired session (its Redis entry timed out) is 401
 E1="$(login_resident_once 13922223333)"
-redis-cli -h "${YW_TEST_REDIS_ADDR%:*}" -p "${YW_TEST_REDIS_ADDR#*:}" \
-  DEL "$E2E_DB:sess:$(printf '%s' "$E1" | sha256sum | cut -c1-64)" >/dev/null
+redis_cmd DEL "$E2E_DB:sess:$(printf '%s' "$E1" | sha256sum | cut -c1-64)" >/dev/null
 req GET /v1/me "$E1"; expect_status "an expired access token is 401" 401
 
 # --- logout, logout everywhere
-login_resident() {
-  sleep 0.1
-  redis-cli -h "${YW_TEST_REDIS_ADDR%:*}" -p "${YW_TEST_REDIS_ADDR#*:}" DEL "$E2E_DB:otp-wait:$(phone_key "$1")" >/dev/null
-  req POST /v1/auth/sms-codes "" "{\"phone\":\"$1\"}"
-  req POST /v1/auth/sessions "" "{\"phone\":\"$1\",\"code\":\"$(last_code "$1")\"}"
-  field "d['accessToken']"
-}
-phone_key() { printf 'phone:%s' "$1" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$YW_LOOKUP_KEY" | awk '{print $NF}'; }
 A1="$(login_resident $PHONE)"; A2="$(login_resident $PHONE)"
 req DELETE /v1/auth/sessions/current "$A1"; expect_status "logout answers 200" 200
 req GET /v1/me "$A1"; expect_status "a token replayed after logout is 401" 401

@@ -112,7 +112,8 @@ e2e_start() {
   E2E_PIDS+=("$!")
   IDENTITY_ADDR="127.0.0.1:$iport"
   YW_IDENTITY_LISTEN="$IDENTITY_ADDR" YW_SMS_URL="$FAKES/sms/send" \
-    YW_REGISTRY_URL="$FAKES/registry/verify" YW_REDIS_PREFIX="$E2E_DB" YW_ARGON2_FAST=1 \
+    YW_REGISTRY_URL="$FAKES/registry/verify" YW_COMPANY_REGISTER_URL="$FAKES/companies/lookup" \
+    YW_REDIS_PREFIX="$E2E_DB" YW_ARGON2_FAST=1 \
     YW_SMS_PER_IP_HOUR="${E2E_SMS_PER_IP_HOUR:-20}" \
     YW_TLS_CA="$svc_ca" YW_TLS_CERT="$identity_cert" YW_TLS_KEY="$identity_key" \
     env ${E2E_ARGON2_REAL:+-u YW_ARGON2_FAST} \

@@ -7,6 +7,12 @@ JSON APIs as the real adapters expect:
   POST /sms/fail          {"fail": true|false} makes the SMS gateway answer 503 (tests)
   POST /registry/verify   {"name", "idCardNumber"} -> {"match": bool}
                           (the population registry; people from registry.json)
+  POST /companies/lookup  {"creditCode"} -> the company
+                          register (企业登记): {"creditCode", "name",
+                          "legalRepresentative", "legalRepresentativeIdSha256" (SHA-256
+                          hex of the representative's upper-case ID number), "status"
+                          ("active", "deregistered", "revoked")}, or 404 when unknown
+                          (companies from companies.json)
 
 Usage: fakes.py PORT   (listens on 127.0.0.1 only)
 """
@@ -21,6 +27,8 @@ from urllib.parse import parse_qs, urlparse
 HERE = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(HERE, "registry.json"), encoding="utf-8") as f:
     PEOPLE = {(p["idCardNumber"].upper(), p["name"]) for p in json.load(f)["people"]}
+with open(os.path.join(HERE, "companies.json"), encoding="utf-8") as f:
+    COMPANIES = {c["creditCode"]: c for c in json.load(f)["companies"]}
 
 lock = threading.Lock()
 messages = {}
@@ -84,6 +92,9 @@ class Handler(BaseHTTPRequestHandler):
             if not isinstance(name, str) or not isinstance(number, str):
                 return self.answer(400, {"error": "name and idCardNumber are required"})
             return self.answer(200, {"match": (number.upper(), name) in PEOPLE})
+        if self.path == "/companies/lookup":
+            company = COMPANIES.get(body.get("creditCode"))
+            return self.answer(200, company) if company else self.answer(404, {"error": "unknown"})
         self.answer(404, {"error": "not found"})
 
 

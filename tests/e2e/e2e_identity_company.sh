@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# e2e_identity_company.sh - binding a company checks the company register (企业登记,
+# the stand-in in tools/fakes): only the legal representative, or a person the
+# representative authorised (授权经办人, with scope and expiry), binds and acts for a
+# company; the register's name is the company's name, whoever binds first.
+source "$(dirname "$0")/lib.sh"
+e2e_database
+e2e_start
+source "$(dirname "$0")/identity_helpers.sh"
+
+# people of the registry stand-in; companies of the register stand-in
+ZHANG="$(verified_resident 13800000001 张三 320706199001011230)"  # represents ...Y43 and ...2G
+LI="$(verified_resident 13800000002 李四 320722198512120020)"     # represents ...1D
+WANG="$(verified_resident 13800000003 王小明 320703200002294566)" # represents nothing
+ZHAO="$(verified_resident 13800000004 赵敏 320724197806300885)"   # represents ...3K
+check "four verified residents" test -n "$ZHANG" -a -n "$LI" -a -n "$WANG" -a -n "$ZHAO"
+
+# --- only the legal representative binds
+req POST /v1/me/legal-persons "$LI" '{"creditCode":"91350100M000100Y43","name":"某某科技有限公司","legalRepresentative":"张三"}'
+expect_status "a resident who is not the representative cannot bind the company (403)" 403
+req GET /v1/me "$LI"
+check "the refused binding leaves no trace on the account" holds "not d.get('legalPersons')"
+req POST /v1/me/legal-persons "$ZHANG" '{"creditCode":"91350100M000100Y43"}'
+expect_status "the representative binds by credit code alone" 200
+check "the binding carries the register's name and says representative" \
+  holds "any(b['creditCode']=='91350100M000100Y43' and b['name']=='某某科技有限公司' and b['role']=='representative' for b in d['legalPersons'])"
+
+# --- the first binder does not fix the name for everyone
+req POST /v1/me/legal-persons "$WANG" '{"creditCode":"91320700320000003K","name":"冒名顶替有限公司","legalRepresentative":"王小明"}'
+expect_status "a stranger cannot bind another's company under a made-up name (412)" 412
+req POST /v1/me/legal-persons "$WANG" '{"creditCode":"91320700320000003K"}'
+expect_status "nor under the register's name (403)" 403
+req POST /v1/me/legal-persons "$ZHAO" '{"creditCode":"91320700320000003K"}'
+expect_status "the real representative binds it afterwards" 200
+check "under the register's name" \
+  holds "any(b['name']=='连云港示例物流有限公司' for b in d['legalPersons'])"
+req POST /v1/me/legal-persons "$ZHAO" '{"creditCode":"91320700320000003K","name":"另一个名字有限公司"}'
+expect_status "a name that differs from the register's is refused (412)" 412
+check "no made-up name reached the table" test \
+  "$("${PSQL[@]}" -c "SELECT count(*) FROM identity.legal_persons WHERE name IN ('冒名顶替有限公司','另一个名字有限公司')")" = 0
+
+# --- the register's status and unknown companies
+req POST /v1/me/legal-persons "$ZHANG" '{"creditCode":"91320700320000002G"}'
+expect_status "a deregistered company cannot be bound (412)" 412
+req POST /v1/me/legal-persons "$ZHANG" '{"creditCode":"91320700320000004N"}'
+expect_status "a credit code the register does not know is 404" 404
+
+# --- the representative authorises an agent (经办人), with scope and expiry
+req POST /v1/me/legal-persons "$LI" '{"creditCode":"91320700320000001D"}'
+expect_status "李四 binds the company he represents" 200
+FUTURE="$(date -u -d '+30 days' +%Y-%m-%dT%H:%M:%SZ)"
+req POST /v1/me/legal-persons/91320700320000001D/agents "$WANG" \
+  "{\"name\":\"王小明\",\"idCardNumber\":\"320703200002294566\",\"scope\":[\"apply\"],\"expiresAt\":\"$FUTURE\"}"
+expect_status "only the representative authorises agents (403 for anyone else)" 403
+req POST /v1/me/legal-persons/91320700320000001D/agents "$LI" \
+  "{\"name\":\"王小明\",\"idCardNumber\":\"320703200002294566\",\"scope\":[\"launder\"],\"expiresAt\":\"$FUTURE\"}"
+expect_status "an unknown scope is 400" 400
+req POST /v1/me/legal-persons/91320700320000001D/agents "$LI" \
+  "{\"name\":\"王小明\",\"idCardNumber\":\"320703200002294566\",\"scope\":[\"apply\"],\"expiresAt\":\"2020-01-01T00:00:00Z\"}"
+expect_status "an expiry in the past is 400" 400
+req POST /v1/me/legal-persons/91320700320000001D/agents "$LI" \
+  "{\"name\":\"王小明\",\"idCardNumber\":\"320703200002294566\",\"scope\":[\"apply\",\"pay\"],\"expiresAt\":\"$FUTURE\"}"
+expect_status "the representative authorises 王小明" 200
+AGENT_ID="$(field "d['id']")"
+check "the authorisation answers masked data, its scope and expiry" \
+  holds "d['idCardMasked']=='3207**********4566' and d['scope']==['apply','pay'] and d['expiresAt']"
+req GET /v1/me/legal-persons/91320700320000001D/agents "$LI"
+expect_status "the representative lists the agents" 200
+check "the list holds the agent" holds "[a['id'] for a in d['agents']]==['$AGENT_ID']"
+req POST /v1/me/legal-persons "$WANG" '{"creditCode":"91320700320000001D"}'
+expect_status "the authorised agent binds the company" 200
+check "as an agent, with the scope given" \
+  holds "any(b['creditCode']=='91320700320000001D' and b['role']=='agent' and b['scope']==['apply','pay'] for b in d['legalPersons'])"
+req POST /v1/me/acting-for "$WANG" '{"creditCode":"91320700320000001D"}'
+expect_status "the agent acts for the company" 200
+req GET /v1/company "$WANG"; expect_status "the agent reaches the legal-person routes" 200
+check "the company is the register's" holds "d['name']=='连云港示例贸易有限公司' and d['role']=='agent'"
+
+# --- revocation ends the agent's power at once
+req DELETE "/v1/me/legal-persons/91320700320000001D/agents/$AGENT_ID" "$ZHAO"
+expect_status "another company's representative cannot revoke (403)" 403
+req DELETE "/v1/me/legal-persons/91320700320000001D/agents/$AGENT_ID" "$LI"
+expect_status "the representative revokes the authorisation" 200
+req GET /v1/company "$WANG"; expect_status "the revoked agent's session no longer acts for the company" 403
+req POST /v1/me/acting-for "$WANG" '{"creditCode":"91320700320000001D"}'
+expect_status "nor can it act for it again" 403
+req GET /v1/me "$WANG"
+check "and the binding is gone from the agent's account" \
+  holds "not any(b['creditCode']=='91320700320000001D' for b in d.get('legalPersons', []))"
+req POST /v1/me/legal-persons "$WANG" '{"creditCode":"91320700320000001D"}'
+expect_status "nor bind it again" 403
+
+# --- an expired authorisation is no authorisation
+req POST /v1/me/legal-persons/91320700320000001D/agents "$LI" \
+  "{\"name\":\"张三\",\"idCardNumber\":\"320706199001011230\",\"scope\":[\"read\"],\"expiresAt\":\"$FUTURE\"}"
+expect_status "the representative authorises 张三" 200
+req POST /v1/me/legal-persons "$ZHANG" '{"creditCode":"91320700320000001D"}'
+expect_status "张三 binds as agent" 200
+"${PSQL[@]}" -c "UPDATE identity.company_agents SET expires_at = now() - interval '1 second' WHERE credit_code = '91320700320000001D' AND revoked_at IS NULL" >/dev/null
+req POST /v1/me/acting-for "$ZHANG" '{"creditCode":"91320700320000001D"}'
+expect_status "after the expiry the agent cannot act for the company" 403
+
+# --- everything is in the audit trail
+check "bindings and authorisations are audited" test "$("${PSQL[@]}" -c \
+  "SELECT count(DISTINCT action) FROM identity.audit_log WHERE action IN ('bind_legal_person','authorize_agent','revoke_agent') AND outcome = 'ok'")" = 3
+
+finish
