@@ -288,7 +288,7 @@ static const char ITEM_SQL[] =
     "       i.fee_amount_fen, i.fee_basis, i.legal_limit_days, i.promised_limit_days,"
     "       i.processing_kind, i.online_depth, array_to_json(i.channels)::text,"
     "       i.consult_phone, i.version, i.status,"
-    "       to_char(i.updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF:\"00\"')"
+    "       to_char(i.updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF:\"00\"'), i.keywords"
     " FROM catalog.items i"
     " JOIN catalog.departments d ON d.code = i.department_code"
     " JOIN catalog.regions r ON r.code = i.region_code"
@@ -376,9 +376,11 @@ static int load_item(PGconn *conn, yw_arena *a, const char *code, Item **out, yw
   it->version = (int32_t)yw_col_ll(r, 0, 21);
   it->status = yw_enum_from_db(&yiwang__catalog__v1__item_status__descriptor, PQgetvalue(r, 0, 22));
   it->updated_at = yw_col_str(a, r, 0, 23);
+  it->keywords = yw_col_str(a, r, 0, 24);
   PQclear(r);
   if (rc != 0) return rc;
-  if (id == NULL || it->updated_at == NULL || fee->basis == NULL) return YW_ENOMEM;
+  if (id == NULL || it->updated_at == NULL || fee->basis == NULL || it->keywords == NULL)
+    return YW_ENOMEM;
 
   const char *p2[] = {id};
   rc = yw_pg_query(conn, MATERIALS_SQL, 1, p2, &r, err);
@@ -605,9 +607,10 @@ static int list_topics(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
 static const char UPSERT_SQL[] =
     "INSERT INTO catalog.items (basic_code, impl_code, name, type, department_code, region_code,"
     "  level, legal_basis, conditions, fee_required, fee_amount_fen, fee_basis, legal_limit_days,"
-    "  promised_limit_days, processing_kind, online_depth, channels, consult_phone, status)"
+    "  promised_limit_days, processing_kind, online_depth, channels, consult_phone, status,"
+    "  keywords)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::boolean, $11::bigint, $12, $13::int,"
-    "  $14::int, $15, $16::int, $17::text[], $18, $19)"
+    "  $14::int, $15, $16::int, $17::text[], $18, COALESCE(NULLIF($19, ''), 'draft'), $20)"
     " ON CONFLICT (impl_code) DO UPDATE SET basic_code = EXCLUDED.basic_code,"
     "  name = EXCLUDED.name, type = EXCLUDED.type, department_code = EXCLUDED.department_code,"
     "  region_code = EXCLUDED.region_code, level = EXCLUDED.level,"
@@ -617,7 +620,9 @@ static const char UPSERT_SQL[] =
     "  promised_limit_days = EXCLUDED.promised_limit_days,"
     "  processing_kind = EXCLUDED.processing_kind, online_depth = EXCLUDED.online_depth,"
     "  channels = EXCLUDED.channels, consult_phone = EXCLUDED.consult_phone,"
-    "  status = EXCLUDED.status, version = catalog.items.version + 1, updated_at = now()"
+    /* no status in the request ('') keeps the stored one */
+    "  status = COALESCE(NULLIF($19, ''), catalog.items.status), keywords = EXCLUDED.keywords,"
+    "  version = catalog.items.version + 1, updated_at = now()"
     " RETURNING id";
 
 /* The level of a region must be the item's level. */
@@ -681,6 +686,8 @@ static int validate_item(yw_rpc_call *call, const Item *it) {
     if (c[0] == '\0' || strlen(c) > 32 || strspn(c, "abcdefghijklmnopqrstuvwxyz-") != strlen(c))
       return yw_rpc_call_fail(call, YW_EINVAL, "channels are lower-case words such as app, window");
   }
+  if (strlen(it->keywords) > 2000)
+    return yw_rpc_call_fail(call, YW_EINVAL, "item.keywords is longer than 2000 bytes");
   if (it->n_materials > 50 || it->n_steps > 30 || it->n_topics > 10)
     return yw_rpc_call_fail(call, YW_EINVAL, "too many materials, steps or topics");
   for (size_t i = 0; i < it->n_materials; i++)
@@ -804,8 +811,8 @@ static int upsert_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *er
                      it->region_code, t[1], it->legal_basis, it->conditions,
                      it->fee != NULL && it->fee->required ? "true" : "false", t[5],
                      it->fee != NULL ? it->fee->basis : "", t[6], t[7], t[2], t[8],
-                     t[4], it->consult_phone, t[3]};
-  rc = yw_pg_query(conn, UPSERT_SQL, 19, p, &r, err);
+                     t[4], it->consult_phone, t[3], it->keywords};
+  rc = yw_pg_query(conn, UPSERT_SQL, 20, p, &r, err);
   if (rc != 0) return rc;
   char *id = yw_col_str(a, r, 0, 0);
   PQclear(r);
@@ -876,7 +883,7 @@ static int upsert_item(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
       yw_enum_to_db(a, &yiwang__catalog__v1__processing_kind__descriptor, it->processing_kind, 0);
   const char *status =
       it->status != 0 ? yw_enum_to_db(a, &yiwang__catalog__v1__item_status__descriptor, it->status, 1)
-                      : "draft";
+                      : ""; /* keep the stored status */
   char *channels = channels_literal(a, it);
   if (type == NULL || level == NULL || kind == NULL || status == NULL)
     return yw_rpc_call_fail(call, YW_EINVAL, "unknown enum value in item");

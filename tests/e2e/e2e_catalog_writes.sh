@@ -40,8 +40,8 @@ import json; it = json.load(open('$1'))
 $2
 print(json.dumps({'item': it}, ensure_ascii=False))"
 }
-city_item() { # city_item DEPARTMENT -> the implementation code of one of its items
-  sql "SELECT impl_code FROM catalog.items WHERE department_code = '$1' AND status = 'published' ORDER BY impl_code LIMIT 1"
+city_item() { # city_item DEPARTMENT -> the implementation code of one of its items, none edited here
+  sql "SELECT impl_code FROM catalog.items WHERE department_code = '$1' AND status = 'published' AND level = 'city' AND impl_code NOT IN (SELECT target FROM catalog.audit_log) ORDER BY impl_code LIMIT 1"
 }
 
 # --- 1. a department writes only what it holds; moving an item is the platform's act
@@ -70,5 +70,25 @@ check "the move is audited with both departments" \
   test "$(sql "SELECT count(*) FROM catalog.audit_log WHERE target = '$MZ_ITEM' AND action = 'item_move' AND detail = '320700-MZ -> 320700-GA'")" = 1
 put "$MZ" "$MZ_ITEM" "$(body "$E2E_TMP/mz.json" "it['conditions'] += '（民政再改）'")"
 expect_status "民政 no longer edits the moved item (403)" 403
+
+# --- 2. an update without a status keeps it; keywords round-trip
+MZ_ITEM2="$(city_item 320700-MZ)"
+get "/v1/items/$MZ_ITEM2"; cp "$B" "$E2E_TMP/mz2.json"
+check "the guide carries the item's keywords" holds "len(d.get('keywords', '')) > 0"
+put "$MZ" "$MZ_ITEM2" "$(body "$E2E_TMP/mz2.json" "del it['status']; it['conditions'] += '（无状态）'")"
+expect_status "an update that omits the status is 200" 200
+check "and the item stays published" \
+  test "$(sql "SELECT status FROM catalog.items WHERE impl_code = '$MZ_ITEM2'")" = published
+get "/v1/items/$MZ_ITEM2"
+check "residents still read it" test "$S" = 200
+cp "$B" "$E2E_TMP/mz2-after.json"
+check "the keywords survived the update" /usr/bin/python3 -c "
+import json; a = json.load(open('$E2E_TMP/mz2.json')); b = json.load(open('$E2E_TMP/mz2-after.json'))
+assert a.get('keywords') and a.get('keywords') == b.get('keywords')"
+put "$MZ" "$MZ_ITEM2" "$(body "$E2E_TMP/mz2.json" "it['keywords'] = it.get('keywords', '') + ' 蓝鲸同义词'")"
+expect_status "an update with new keywords is 200" 200
+check "the answer carries them" holds "d['keywords'].endswith(' 蓝鲸同义词')"
+get "/v1/items?q=%E8%93%9D%E9%B2%B8%E5%90%8C%E4%B9%89%E8%AF%8D"
+check "search finds the item by its new keyword" holds "[i['implCode'] for i in d['items']] == ['$MZ_ITEM2']"
 
 finish
