@@ -934,6 +934,33 @@ static int registry_match(identity_ctx *ctx, const char *name, const char *id) {
   return verdict;
 }
 
+/* Answers the account of subject as Me. */
+static int answer_me(identity_ctx *ctx, yw_rpc_call *call, const char *subject,
+                     ProtobufCMessage **out) {
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "accounts are unavailable");
+  Me *me = NULL;
+  yw_pg_error err;
+  int rc = load_me(ctx, call, conn, subject, &me, NULL, &err);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc == YW_ENOTFOUND) return yw_rpc_call_fail(call, YW_EUNAUTH, "the account no longer exists");
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  *out = &me->base;
+  return 0;
+}
+
+/* Records a refused real-name upgrade (outcome) and answers code with message. */
+static int refuse_realname(identity_ctx *ctx, yw_rpc_call *call, const yw_caller *caller,
+                           const char *masked, const char *outcome, int code, const char *message) {
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn != NULL) {
+    audit(conn, caller, caller->subject, "person", "realname_upgrade", masked, caller->subject,
+          outcome, yw_rpc_call_request_id(call));
+    yw_pg_pool_release(ctx->pool, conn);
+  }
+  return yw_rpc_call_fail(call, code, "%s", message);
+}
+
 static int upgrade_realname(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
                             void *data) {
   identity_ctx *ctx = data;
@@ -947,54 +974,81 @@ static int upgrade_realname(yw_rpc_call *call, const ProtobufCMessage *reqm, Pro
   if (!yw_id_card_valid(req->id_card_number))
     return yw_rpc_call_fail(call, YW_EINVAL, "idCardNumber is not a valid citizen ID number");
   const char *rid = yw_rpc_call_request_id(call);
-  int verdict = registry_match(ctx, req->name, req->id_card_number);
-  if (verdict < 0)
-    return yw_rpc_call_fail(call, YW_EUNAVAIL, "the population registry cannot be reached, try later");
-  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
-  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "accounts are unavailable");
-  char masked[32];
-  yw_mask_id_card(req->id_card_number, masked, sizeof masked);
-  if (verdict == 0) {
-    audit(conn, &caller, caller.subject, "person", "realname_upgrade", masked, caller.subject,
-          "registry mismatch", rid);
-    yw_pg_pool_release(ctx->pool, conn);
-    return yw_rpc_call_fail(call, YW_EPRECOND, "the name and ID number do not match the registry");
-  }
   char id_upper[32];
   snprintf(id_upper, sizeof id_upper, "%s", req->id_card_number);
   if (id_upper[17] == 'x') id_upper[17] = 'X';
-  char name_enc[512], id_enc[256], id_hash[65], material[48];
+  char name_enc[512], id_enc[256], id_hash[65], material[48], masked[32];
   snprintf(material, sizeof material, "id:%s", id_upper);
   yw_hmac_hex(ctx->lookup_key, material, strlen(material), id_hash);
+  yw_mask_id_card(req->id_card_number, masked, sizeof masked);
+
+  /* a verified identity is the account's for good: the same one again changes nothing,
+   * another one is refused before the registry is asked */
+  const char *sp[] = {caller.subject};
+  PGresult *r = NULL;
+  rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, "accounts",
+                        "SELECT COALESCE(id_card_hash, '') FROM identity.persons WHERE subject = $1",
+                        1, sp, &r);
+  if (rc != 0) return rc;
+  char verified_hash[65] = "";
+  if (PQntuples(r) == 1) snprintf(verified_hash, sizeof verified_hash, "%s", PQgetvalue(r, 0, 0));
+  PQclear(r);
+  if (verified_hash[0] != '\0' && strcmp(verified_hash, id_hash) != 0)
+    return refuse_realname(ctx, call, &caller, masked, "refused: identity already verified",
+                           YW_EPRECOND, "a verified identity cannot be changed");
+
+  if (verified_hash[0] != '\0') return answer_me(ctx, call, caller.subject, out);
+
+  int verdict = registry_match(ctx, req->name, req->id_card_number);
+  if (verdict < 0)
+    return yw_rpc_call_fail(call, YW_EUNAVAIL, "the population registry cannot be reached, try later");
+  if (verdict == 0)
+    return refuse_realname(ctx, call, &caller, masked, "registry mismatch", YW_EPRECOND,
+                           "the name and ID number do not match the registry");
   if (yw_encrypt(ctx->data_key, req->name, strlen(req->name), caller.subject, name_enc,
                  sizeof name_enc) != 0 ||
       yw_encrypt(ctx->data_key, id_upper, strlen(id_upper), caller.subject, id_enc,
-                 sizeof id_enc) != 0) {
-    yw_pg_pool_release(ctx->pool, conn);
+                 sizeof id_enc) != 0)
     return YW_EINTERNAL;
-  }
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "accounts are unavailable");
   const char *p[] = {caller.subject, name_enc, id_enc, id_hash};
   yw_pg_error err;
-  PGresult *r = NULL;
-  rc = yw_pg_query(conn,
-                   "UPDATE identity.persons SET name_enc = $2, id_card_enc = $3, id_card_hash = $4,"
-                   " realname_level = GREATEST(realname_level, 2), verified_at = now()"
-                   " WHERE subject = $1 RETURNING realname_level",
-                   4, p, &r, &err);
-  if (rc == YW_EEXIST) {
-    audit(conn, &caller, caller.subject, "person", "realname_upgrade", masked, caller.subject,
-          "ID number bound to another account", rid);
+  rc = yw_pg_begin(conn, &err);
+  /* only an unverified account takes an identity (a concurrent upgrade may have won) */
+  if (rc == 0)
+    rc = yw_pg_query(conn,
+                     "UPDATE identity.persons SET name_enc = $2, id_card_enc = $3, id_card_hash = $4,"
+                     " realname_level = GREATEST(realname_level, 2), verified_at = now()"
+                     " WHERE subject = $1 AND (id_card_hash IS NULL OR id_card_hash = $4)"
+                     " RETURNING realname_level",
+                     4, p, &r, &err);
+  if (rc == 0 && PQntuples(r) == 0) {
+    PQclear(r);
+    yw_pg_rollback(conn);
     yw_pg_pool_release(ctx->pool, conn);
-    return yw_rpc_call_fail(call, YW_EEXIST, "this ID number is bound to another account");
+    return refuse_realname(ctx, call, &caller, masked, "refused: identity already verified",
+                           YW_EPRECOND, "a verified identity cannot be changed");
   }
+  if (rc == YW_EEXIST) {
+    yw_pg_rollback(conn);
+    yw_pg_pool_release(ctx->pool, conn);
+    return refuse_realname(ctx, call, &caller, masked, "ID number bound to another account",
+                           YW_EEXIST, "this ID number is bound to another account");
+  }
+  char level[8] = "2";
+  if (rc == 0) {
+    snprintf(level, sizeof level, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    rc = audit(conn, &caller, caller.subject, "person", "realname_upgrade", masked, caller.subject,
+               "ok", rid);
+  }
+  if (rc == 0) rc = yw_pg_commit(conn, &err);
   if (rc != 0) {
+    yw_pg_rollback(conn);
     yw_pg_pool_release(ctx->pool, conn);
     return yw_service_db_fail(call, rc, &err);
   }
-  char level[8];
-  snprintf(level, sizeof level, "%s", PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "2");
-  PQclear(r);
-  audit(conn, &caller, caller.subject, "person", "realname_upgrade", masked, caller.subject, "ok", rid);
   /* the new level holds for the sessions already open */
   char subkey[128];
   rkey(ctx, subkey, sizeof subkey, "subj", caller.subject);
@@ -1193,15 +1247,7 @@ static int bind_legal_person(yw_rpc_call *call, const ProtobufCMessage *reqm,
                             "binds it");
   }
   if (rc != 0) return rc;
-  Me *me = NULL;
-  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
-  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "accounts are unavailable");
-  yw_pg_error err;
-  rc = load_me(ctx, call, conn, caller.subject, &me, NULL, &err);
-  yw_pg_pool_release(ctx->pool, conn);
-  if (rc != 0) return yw_service_db_fail(call, rc, &err);
-  *out = &me->base;
-  return 0;
+  return answer_me(ctx, call, caller.subject, out);
 }
 
 static const char *const AGENT_SCOPES[] = {"apply", "pay", "read", "sign"};
