@@ -934,6 +934,31 @@ static int registry_match(identity_ctx *ctx, const char *name, const char *id) {
   return verdict;
 }
 
+/* Counts one use against key's daily budget of limit: the counter starts a 24-hour
+ * window on its first use and expires with it. Returns 0 within the budget, YW_ELIMIT
+ * past it (*retry_after gets the seconds left in the window), or YW_EUNAVAIL when
+ * Redis cannot count (fail closed). */
+static const char DAY_COUNT_SCRIPT[] =
+    "local n = redis.call('INCR', KEYS[1])\n"
+    "if n == 1 then redis.call('EXPIRE', KEYS[1], 86400) end\n"
+    "local t = redis.call('TTL', KEYS[1])\n"
+    "if t < 0 then redis.call('EXPIRE', KEYS[1], 86400) t = 86400 end\n"
+    "return {n, t}\n";
+
+static int day_count(identity_ctx *ctx, const char *key, int limit, long long *retry_after) {
+  const char *argv[] = {"EVAL", DAY_COUNT_SCRIPT, "1", key};
+  redisReply *r = redis_do(ctx, 4, argv);
+  if (r == NULL) return YW_EUNAVAIL;
+  int rc = YW_EUNAVAIL;
+  if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+      r->element[0]->type == REDIS_REPLY_INTEGER && r->element[1]->type == REDIS_REPLY_INTEGER) {
+    rc = r->element[0]->integer > limit ? YW_ELIMIT : 0;
+    *retry_after = r->element[1]->integer > 0 ? r->element[1]->integer : 1;
+  }
+  freeReplyObject(r);
+  return rc;
+}
+
 /* Answers the account of subject as Me. */
 static int answer_me(identity_ctx *ctx, yw_rpc_call *call, const char *subject,
                      ProtobufCMessage **out) {
@@ -998,6 +1023,25 @@ static int upgrade_realname(yw_rpc_call *call, const ProtobufCMessage *reqm, Pro
                            YW_EPRECOND, "a verified identity cannot be changed");
 
   if (verified_hash[0] != '\0') return answer_me(ctx, call, caller.subject, out);
+
+  /* the registry is no oracle: checks are counted per account and per ID number */
+  char rl_key[160];
+  long long retry = 0;
+  rkey(ctx, rl_key, sizeof rl_key, "rn-acct", caller.subject);
+  rc = day_count(ctx, rl_key, ctx->realname_per_account_day, &retry);
+  if (rc == 0) {
+    rkey(ctx, rl_key, sizeof rl_key, "rn-id", id_hash);
+    rc = day_count(ctx, rl_key, ctx->realname_per_id_day, &retry);
+  }
+  if (rc == YW_EUNAVAIL)
+    return yw_rpc_call_fail(call, YW_EUNAVAIL, "real-name checks are unavailable, try again shortly");
+  if (rc == YW_ELIMIT) {
+    char after[24];
+    snprintf(after, sizeof after, "%lld", retry);
+    yw_rpc_call_add_trailer(call, "retry-after", after);
+    return refuse_realname(ctx, call, &caller, masked, "refused: daily limit", YW_ELIMIT,
+                           "too many real-name checks today; try again later");
+  }
 
   int verdict = registry_match(ctx, req->name, req->id_card_number);
   if (verdict < 0)

@@ -38,6 +38,8 @@ typedef struct identity_ctx {
   int otp_resend_s;
   int otp_max_tries;
   int sms_per_ip_hour;
+  int realname_per_account_day;    /* real-name checks one account may ask for a day */
+  int realname_per_id_day;         /* real-name checks of one ID number a day */
   int lockout_failures;
   int lockout_s;
   yw_slots *hash_slots;             /* password hashes verified at once (argon2id, 64 MiB) */
