@@ -41,6 +41,7 @@
 #define GW_MAX_RESP_HEADERS 24
 #define GW_HEADER_BYTES 16384 /* all header names and values of one request */
 #define GW_URL_BYTES 8192
+#define GW_BODY_STREAM_BUF (256 * 1024) /* a streamed body held at once, at most */
 
 typedef struct gw_worker gw_worker;
 typedef struct gw_conn gw_conn;
@@ -148,6 +149,15 @@ struct gw_req {
   size_t body_len, body_cap;
   int body_overflow;
   size_t h2_unacked;      /* body bytes kept whose stream window is not reopened yet */
+  /* a body handed on as it arrives (gw_request_body_stream), for upload routes: the
+   * connection keeps at most GW_BODY_STREAM_BUF bytes of it in body, reads on as the
+   * request takes them (gw_conn_body_taken) and says when more came (gw_request_body_more) */
+  int body_stream;
+  int body_done;          /* body_stream: the whole body has arrived */
+  size_t body_total;      /* body_stream: bytes of the body so far, taken or not */
+  size_t body_limit;      /* body_stream: the body's own limit, in place of max_body */
+  void (*body_wait)(gw_req *req, void *arg); /* the phase waiting for more of the body */
+  void *body_wait_arg;
 
   /* what gw_handle decided */
   char peer_ip[64];
@@ -218,6 +228,10 @@ size_t gw_conn_stream_pending(const gw_req *req);
 /* Ends req's streamed answer: HTTP/1.1's last chunk (the connection then takes its next
  * request), HTTP/2's END_STREAM or req->trailers. */
 void gw_conn_stream_end(gw_req *req);
+/* A streamed body (req->body_stream): the request has used the first n bytes of
+ * req->body; the connection drops them and reads on (HTTP/2: reopens the stream's
+ * window by n; HTTP/1.1: parses more of the body). Worker's thread. */
+void gw_conn_body_taken(gw_req *req, size_t n);
 /* Adds a response header; name and value must live as long as req (arena or static). */
 void gw_req_add_header(gw_req *req, const char *name, const char *value);
 /* First request header named name (lower case), or NULL. */
@@ -240,6 +254,13 @@ void gw_request_log(gw_req *req);
 /* A phase that returned GW_SUSPEND has its outcome: GW_NEXT goes on with the next
  * phase, GW_DONE (the answer made) finishes. Nothing happens once the client is gone. */
 void gw_req_resume(gw_req *req, enum gw_phase_result res);
+/* At the end of a request's head: 0 when its body is to be collected whole first (as
+ * every body but an upload route's), else the largest body the request takes, which
+ * the connection then hands on as it arrives: it starts the request at once. */
+size_t gw_request_body_stream(gw_req *req);
+/* A streamed body has more bytes, or has ended (req->body_done): wakes the phase that
+ * waits for it (req->body_wait), if any. Also at the client's leaving (abandon). */
+void gw_request_body_more(gw_req *req);
 
 /* ---- gw_handle.c: phases and the shapes of answers ------------------------------- */
 

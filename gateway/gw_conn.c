@@ -42,13 +42,21 @@
  *                 body, then RST_STREAM(NO_ERROR) once the answer is out), concurrent
  *                 streams (SETTINGS)
  *
+ * Streamed bodies: an upload route's body (gw_request_body_stream says which, at the
+ * end of the head) is not collected: the request starts at its head and the body is
+ * handed on as it arrives, at most GW_BODY_STREAM_BUF bytes held; HTTP/2 reopens the
+ * stream's window and HTTP/1.1 parses on only as the request takes bytes
+ * (gw_conn_body_taken), each new piece told with gw_request_body_more. Its limit is the
+ * route's, not max_body. A streamed request answered before its body's end closes an
+ * HTTP/1.1 connection, and resets an HTTP/2 stream with NO_ERROR after the answer.
+ *
  * Drain (SIGTERM): listeners close; HTTP/2 gets a shutdown notice (GOAWAY with the
  * largest stream id) and GW_GOAWAY_DELAY_MS later the final GOAWAY; HTTP/1.1 answers
  * carry connection: close; idle connections close at once; what is left after drain_ms
  * is cut (its upstream calls cancelled) and the worker's loop ends.
  *
  * Offers: gw_worker_listen, gw_worker_unlisten, gw_worker_drain, gw_conn_respond,
- * gw_req_add_header, gw_req_header, gw_req_unref.
+ * gw_req_add_header, gw_req_header, gw_req_unref, gw_conn_body_taken.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -247,14 +255,17 @@ static int hbuf_end(gw_req *r) {
 
 static int body_append(gw_req *r, const uint8_t *data, size_t len) {
   if (r->body_overflow) return -1;
-  if (r->body_len + len > (size_t)gw.cfg.max_body) {
+  /* a streamed body counts against its route's limit and is held a piece at a time */
+  size_t limit = r->body_stream ? r->body_limit : (size_t)gw.cfg.max_body;
+  size_t most = r->body_stream ? 2 * GW_BODY_STREAM_BUF : (size_t)gw.cfg.max_body;
+  if ((r->body_stream ? r->body_total : r->body_len) + len > limit || r->body_len + len > most) {
     r->body_overflow = 1;
     return -1;
   }
   if (r->body_len + len > r->body_cap) {
     size_t cap = r->body_cap != 0 ? r->body_cap * 2 : 4096;
     while (cap < r->body_len + len) cap *= 2;
-    if (cap > (size_t)gw.cfg.max_body) cap = (size_t)gw.cfg.max_body;
+    if (cap > most) cap = most;
     uint8_t *nb = yw_arena_alloc(r->arena, cap);
     if (nb == NULL) {
       r->body_overflow = 1;
@@ -266,7 +277,26 @@ static int body_append(gw_req *r, const uint8_t *data, size_t len) {
   }
   memcpy(r->body + r->body_len, data, len);
   r->body_len += len;
+  r->body_total += len;
   return 0;
+}
+
+void gw_conn_body_taken(gw_req *r, size_t n) {
+  if (n > r->body_len) n = r->body_len;
+  memmove(r->body, r->body + n, r->body_len - n);
+  r->body_len -= n;
+  gw_conn *c = r->conn;
+  if (c == NULL || c->freeing || n == 0) return;
+  /* read on from the loop, not from inside the request's own call */
+  if (r->is_h2) {
+    size_t k = n < r->h2_unacked ? n : r->h2_unacked;
+    r->h2_unacked -= k;
+    if (k > 0 && !r->body_done) nghttp2_session_consume_stream(c->h2, r->stream_id, k);
+    bufferevent_trigger(c->bev, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+  } else if (c->h1_req == r && !r->body_done) {
+    conn_deadline(c, DL_IDLE); /* the client's turn again */
+    bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+  }
 }
 
 const char *gw_req_header(const gw_req *r, const char *name) {
@@ -361,7 +391,14 @@ static int h1_on_headers_complete(http_parser *p) {
   }
   r->method = http_method_str((enum http_method)p->method);
   r->path = yw_arena_strndup(r->arena, c->h1_url, c->h1_url_len);
-  if (p->content_length != ULLONG_MAX && p->content_length > (uint64_t)gw.cfg.max_body)
+  /* an upload route's body is handed on as it arrives, within the route's own limit */
+  size_t stream_limit = gw_request_body_stream(r);
+  if (stream_limit > 0) {
+    r->body_stream = 1;
+    r->body_limit = stream_limit;
+  }
+  if (p->content_length != ULLONG_MAX &&
+      p->content_length > (r->body_stream ? (uint64_t)r->body_limit : (uint64_t)gw.cfg.max_body))
     r->body_overflow = 1;
   /* a client that waits for "100 Continue" before sending its body (curl past 1 MiB,
    * upload clients) gets it at once, unless its body is refused already; without it
@@ -384,6 +421,7 @@ static int h1_on_body(http_parser *p, const char *at, size_t len) {
 
 static int h1_on_message_complete(http_parser *p) {
   gw_conn *c = p->data;
+  if (c->h1_req != NULL && c->h1_req->body_stream) c->h1_req->body_done = 1;
   c->h1_busy = 1;
   http_parser_pause(p, 1);
   conn_deadline(c, DL_NONE); /* our turn: the upstream's deadline and the write timeout */
@@ -416,6 +454,21 @@ static void h1_write_error_and_close(gw_conn *c, int status, const char *message
   conn_deadline(c, DL_NONE);
 }
 
+/* A streamed body's request is handed over once its head is read, then told each time
+ * more of its body (or its end) has come. */
+static void h1_body_news(gw_conn *c) {
+  gw_req *r = c->h1_req;
+  if (r == NULL || !r->body_stream) return;
+  if (c->h1_handed) {
+    gw_request_body_more(r);
+    return;
+  }
+  c->h1_handed = 1;
+  r->refs++; /* it may be answered and let go of at once */
+  gw_request_start(r);
+  gw_req_unref(r);
+}
+
 /* Feeds buffered input to the parser and hands over each complete message, until one
  * waits on an upstream, the client has too much unread output, or input runs out. */
 static void h1_process(gw_conn *c) {
@@ -428,11 +481,23 @@ static void h1_process(gw_conn *c) {
     while (!c->h1_busy && !c->close_after_write && !c->out_paused &&
            evbuffer_get_length(in) > 0) {
       size_t len = evbuffer_get_length(in);
-      const char *data = (const char *)evbuffer_pullup(in, -1);
+      gw_req *sr = c->h1_req;
+      if (sr != NULL && sr->body_stream) {
+        /* a streamed body: no more than the request has room for; the rest waits in the
+         * input (and then in the socket) until it takes some (gw_conn_body_taken) */
+        size_t room = sr->body_len < GW_BODY_STREAM_BUF ? GW_BODY_STREAM_BUF - sr->body_len : 0;
+        if (room == 0) {
+          conn_deadline(c, DL_NONE); /* the wait is ours, not the client's */
+          break;
+        }
+        if (len > room) len = room;
+      }
+      const char *data = (const char *)evbuffer_pullup(in, (ssize_t)len);
       size_t used = http_parser_execute(&c->parser, &h1_settings, data, len);
       enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
       if (err == HPE_PAUSED) {
         evbuffer_drain(in, used);
+        h1_body_news(c);
         break;
       }
       if (err != HPE_OK) {
@@ -444,6 +509,7 @@ static void h1_process(gw_conn *c) {
         return;
       }
       evbuffer_drain(in, used);
+      h1_body_news(c);
     }
     if (!c->h1_busy || c->h1_handed || c->h1_req == NULL || c->h1_req->method == NULL ||
         c->h1_req->responded || c->h1_req->refs != 1)
@@ -475,7 +541,7 @@ static int head_put(char *buf, size_t cap, size_t *n, const char *s, size_t len)
 static void h1_send(gw_conn *c, gw_req *r) {
   struct evbuffer *out = bufferevent_get_output(c->bev);
   int keep = http_should_keep_alive(&c->parser) && !r->body_overflow && !r->header_overflow &&
-             !c->worker->draining;
+             !c->worker->draining && !(r->body_stream && !r->body_done);
   /* the head is built in one buffer and added once (no printf per header) */
   char head[4096], line[96];
   size_t n = 0;
@@ -658,7 +724,7 @@ static int h2_oldest_receiving(gw_conn *c, const gw_req *r) {
 /* Reopens r's stream window by the body bytes it has kept, unless the connection is over
  * its memory budget. */
 static void h2_give_window(gw_conn *c, gw_req *r) {
-  if (r->h2_unacked == 0) return;
+  if (r->h2_unacked == 0 || r->body_stream) return; /* a streamed body's: as it is taken */
   if (conn_memory(c) >= (size_t)gw.cfg.conn_buffer && !h2_oldest_receiving(c, r)) return;
   nghttp2_session_consume_stream(c->h2, r->stream_id, r->h2_unacked);
   r->h2_unacked = 0;
@@ -734,9 +800,16 @@ static int h2_on_data(nghttp2_session *s, uint8_t flags, int32_t stream_id, cons
   gw_req *r = nghttp2_session_get_stream_user_data(s, stream_id);
   /* bytes nobody keeps (a refused stream, a body past max_body) leave the stream's
    * window shut */
-  if (r == NULL || body_append(r, data, len) != 0) return 0;
+  if (r == NULL) return 0;
+  if (body_append(r, data, len) != 0) {
+    if (r->body_stream) gw_request_body_more(r); /* its phase answers the overflow */
+    return 0;
+  }
   r->h2_unacked += len;
-  h2_give_window(c, r);
+  if (r->body_stream)
+    gw_request_body_more(r);
+  else
+    h2_give_window(c, r);
   return 0;
 }
 
@@ -760,15 +833,30 @@ static int h2_on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *us
   }
   gw_req *r = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
   if (r != NULL && f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+    /* an upload route's body is handed on as it arrives, within the route's own limit:
+     * the request starts at its head */
+    size_t stream_limit =
+        (f->hd.flags & NGHTTP2_FLAG_END_STREAM) ? 0 : gw_request_body_stream(r);
+    if (stream_limit > 0) {
+      r->body_stream = 1;
+      r->body_limit = stream_limit;
+    }
     /* a declared length past the limit is answered before any of the body comes */
     const char *cl = gw_req_header(r, "content-length");
-    if (cl != NULL && strtoull(cl, NULL, 10) > (unsigned long long)gw.cfg.max_body)
+    if (cl != NULL && strtoull(cl, NULL, 10) > (r->body_stream ? (unsigned long long)r->body_limit
+                                                               : (unsigned long long)gw.cfg.max_body))
       r->body_overflow = 1;
   }
   if (r != NULL && r->body_overflow && !r->responded) {
     /* answer 413 at once; h2_on_frame_send resets the stream once the whole answer,
      * body included, is out, so the client stops sending the rest */
     gw_request_start(r); /* its limits phase answers 413 */
+  } else if (r != NULL && r->body_stream) {
+    if (f->hd.type == NGHTTP2_HEADERS) h2_dispatch(r);
+    if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+      r->body_done = 1;
+      gw_request_body_more(r);
+    }
   } else if (r != NULL && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
     h2_dispatch(r);
   }
@@ -780,7 +868,8 @@ static int h2_on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *us
   gw_conn *c = user;
   if (f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_HEADERS) return 0;
   gw_req *r = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
-  if (r != NULL && r->body_overflow && (f->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+  if (r != NULL && (r->body_overflow || (r->body_stream && !r->body_done)) &&
+      (f->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
       nghttp2_session_get_stream_remote_close(s, f->hd.stream_id) == 0)
     /* RFC 9113 8.1: a complete answer before the request's end, then NO_ERROR */
     nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);

@@ -170,6 +170,22 @@ static void finish(gw_req *r) {
 
 static const gw_pipeline pipeline = {phases, sizeof phases / sizeof phases[0], finish};
 
+/* ---- streamed bodies (upload routes) ---------------------------------------------- */
+
+size_t gw_request_body_stream(gw_req *r) {
+  if (r->method == NULL || r->path == NULL || r->header_overflow) return 0;
+  return gw_upload_body_limit(r);
+}
+
+void gw_request_body_more(gw_req *r) {
+  void (*fn)(gw_req *, void *) = r->body_wait;
+  if (fn == NULL) return;
+  r->body_wait = NULL;
+  r->refs++; /* the phase may answer, and the connection let go of r meanwhile */
+  fn(r, r->body_wait_arg);
+  gw_req_unref(r);
+}
+
 /* ---- entries ---------------------------------------------------------------------- */
 
 void gw_request_start(gw_req *r) {
@@ -191,5 +207,6 @@ void gw_request_abandon(gw_req *r) {
   r->status = 499;
   gw_request_log(r);
   if (r->up_call != NULL) gw_upstream_cancel(r->up_call);
+  if (r->body_wait != NULL) gw_request_body_more(r); /* a phase waiting for the body */
   if (r->stream != NULL) gw_stream_abandon(r);
 }

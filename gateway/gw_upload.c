@@ -15,7 +15,12 @@
  *   - the body is read and good: Commit each file, then the request message gets the
  *     FileRefs and goes on to the upstream phase.
  * The parser's data pointers stay valid while paused: they point into the request's
- * body, or into the parser's delimiter.
+ * body, or into the parser's delimiter. An upload route's body is streamed
+ * (gw_request_body_stream): the connection holds at most GW_BODY_STREAM_BUF bytes of
+ * it, the loop gives back what it has read (gw_conn_body_taken) before reading on, and
+ * waits (body_wait) when the next bytes have not come yet; so a request holds a chunk
+ * and a read buffer, never its files, and the client sends only as fast as the store
+ * takes (HTTP/2's window, HTTP/1.1's socket).
  *
  * Offers: gw_phase_upload, gw_phase_download.
  */
@@ -387,6 +392,8 @@ static int file_done(gw_upload *u) {
   return 0;
 }
 
+static void on_body_more(gw_req *r, void *arg);
+
 /* Takes the next step of the upload (see the file's comment). */
 static enum gw_phase_result drive(gw_upload *u) {
   gw_req *r = u->r;
@@ -427,7 +434,22 @@ static enum gw_phase_result drive(gw_upload *u) {
       continue;
     }
     if (!u->parsed) {
-      if (u->body_off < r->body_len) {
+      if (r->body_overflow) {
+        fail(u, 413, GRPC_STATUS_RESOURCE_EXHAUSTED, "the request body is larger than this route takes");
+        continue;
+      }
+      /* a streamed body: what the parser has read is given back (nothing points into
+       * it any more: the bytes handed out are buffered), so the connection reads on */
+      if (r->body_stream && u->body_off > 0) {
+        size_t n = u->body_off;
+        u->body_off = 0;
+        gw_conn_body_taken(r, n);
+      }
+      if (u->body_off < r->body_len && u->def->raw) {
+        u->rest = r->body + u->body_off; /* the body is the file */
+        u->rest_len = r->body_len - u->body_off;
+        u->body_off = r->body_len;
+      } else if (u->body_off < r->body_len) {
         long n = gw_multipart_feed(&u->mp, r->body + u->body_off, r->body_len - u->body_off);
         if (n == GW_MP_ETOOBIG)
           fail(u, 400, GRPC_STATUS_INVALID_ARGUMENT, "too many parts, or a part's headers too large");
@@ -435,6 +457,14 @@ static enum gw_phase_result drive(gw_upload *u) {
           fail(u, 400, GRPC_STATUS_INVALID_ARGUMENT, "the multipart/form-data body is malformed");
         else
           u->body_off += (size_t)n;
+      } else if (r->body_stream && !r->body_done) {
+        /* the rest of the body is still on its way: on_body_more goes on */
+        r->body_wait = on_body_more;
+        r->body_wait_arg = u;
+        return GW_SUSPEND;
+      } else if (u->def->raw) {
+        u->cur_ended = 1;
+        u->parsed = 1;
       } else if (gw_multipart_finish(&u->mp) != 0) {
         fail(u, 400, GRPC_STATUS_INVALID_ARGUMENT, "the multipart/form-data body ends early");
       } else {
@@ -452,6 +482,19 @@ static enum gw_phase_result drive(gw_upload *u) {
     }
     return finish_ok(u);
   }
+}
+
+/* More of a streamed body came (or all of it), or the client left while the upload
+ * waited for it. */
+static void on_body_more(gw_req *r, void *arg) {
+  gw_upload *u = arg;
+  if (r->conn == NULL || r->status == 499) {
+    abort_staged(u);
+    upload_free(u);
+    return;
+  }
+  enum gw_phase_result out = drive(u);
+  if (out != GW_SUSPEND) gw_req_resume(r, out);
 }
 
 static void on_store_answer(void *arg, const gw_upstream_result *res) {
@@ -499,6 +542,21 @@ static void on_store_answer(void *arg, const gw_upstream_result *res) {
   gw_req_unref(r);
 }
 
+size_t gw_upload_body_limit(gw_req *r) {
+  const char *ct = gw_req_header(r, "content-type");
+  if (ct != NULL && strncmp(ct, "application/grpc", 16) == 0) return 0;
+  char *path = yw_arena_strndup(r->arena, r->path, strcspn(r->path, "?"));
+  const gw_route *route = NULL;
+  gw_route_var vars[GW_ROUTE_MAX_VARS];
+  size_t nvars = 0;
+  if (path == NULL || gw_route_match(&gw.routes, r->method, path, &route, vars, &nvars) != GW_MATCH_OK ||
+      route->def->upload == NULL || route->def->access == GW_ACCESS_INTERNAL)
+    return 0;
+  const gw_upload_def *u = route->def->upload;
+  /* every file at its largest, and room for the form around them */
+  return (size_t)u->max_bytes * (size_t)u->max_files + (size_t)u->max_files * 4096 + 65536;
+}
+
 enum gw_phase_result gw_phase_upload(gw_req *r) {
   if (r->route == NULL || r->route->def->upload == NULL || r->kind != GW_KIND_JSON) return GW_NEXT;
   yw_arena *a = r->arena;
@@ -529,10 +587,6 @@ enum gw_phase_result gw_phase_upload(gw_req *r) {
     /* the body is the file: one part that has already ended */
     const char *name = gw_req_header(r, "x-file-name");
     start_file(u, name != NULL ? name : "", ct != NULL ? ct : "");
-    u->rest = r->body;
-    u->rest_len = r->body_len;
-    u->cur_ended = 1;
-    u->parsed = 1;
     if (name != NULL && strlen(name) > 255)
       fail(u, 400, GRPC_STATUS_INVALID_ARGUMENT, "x-file-name is longer than 255 bytes");
   } else {

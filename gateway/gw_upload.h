@@ -21,10 +21,10 @@
  *           416), content-type and content-disposition (the answer's `name` field when
  *           it has one), read in pieces of at most 1 MiB.
  *
- * Limits of this version: the connection still collects the body whole before the
- * request starts (YW_GATEWAY_MAX_BODY bounds an upload request), and an answer is sent
- * whole, so a download larger than twice YW_GATEWAY_MAX_BODY is refused unless it asks
- * for a range that fits.
+ * An upload's body is not collected first: the connection hands it on as it arrives
+ * (gw_request_body_stream), within the route's own limit rather than
+ * YW_GATEWAY_MAX_BODY. An answer is still sent whole, so a download larger than twice
+ * YW_GATEWAY_MAX_BODY is refused unless it asks for a range that fits.
  */
 #ifndef GW_UPLOAD_H
 #define GW_UPLOAD_H
@@ -32,6 +32,9 @@
 #include "gw.h"
 
 enum gw_phase_result gw_phase_upload(gw_req *r);
+/* For gw_request_body_stream: the largest body of r's route when it is an upload
+ * route (its body is then streamed), else 0. At the end of r's head. */
+size_t gw_upload_body_limit(gw_req *r);
 enum gw_phase_result gw_phase_download(gw_req *r);
 
 #endif

@@ -32,7 +32,7 @@ UP_PORT="$(free_port)"
 YW_GATEWAY_LISTEN="127.0.0.1:$UP_PORT" YW_GATEWAY_TLS_LISTEN="" \
   YW_UPSTREAM_TEST="$TEST_ADDR" YW_UPSTREAM_FILES="$FILES_ADDR" \
   YW_UPSTREAM_CATALOG="$CATALOG_ADDR" YW_UPSTREAM_IDENTITY="$IDENTITY_ADDR" \
-  YW_REDIS_PREFIX="$E2E_DB" YW_GATEWAY_MAX_BODY=8388608 YW_GATEWAY_THREADS=2 \
+  YW_REDIS_PREFIX="$E2E_DB" YW_GATEWAY_MAX_BODY=2097152 YW_GATEWAY_THREADS=2 \
   "$YW_BUILD_DIR/tests/yw-gateway-uploads" >"$E2E_TMP/gateway-uploads.log" 2>&1 &
 E2E_PIDS+=("$!")
 UP="http://127.0.0.1:$UP_PORT"
@@ -78,6 +78,8 @@ w("form.pdf", b"%PDF-1.7\n", 30000)
 w("photo.jpg", b"\xff\xd8\xff\xe0", 20000)
 w("big.png", b"\x89PNG\r\n\x1a\n", 70000)
 w("photo-raw.png", b"\x89PNG\r\n\x1a\n", 3 * 1024 * 1024 + 17)
+w("photo-h2.png", b"\x89PNG\r\n\x1a\n", 3 * 1024 * 1024 + 4099)
+w("too-big.png", b"\x89PNG\r\n\x1a\n", 5 * 1024 * 1024)
 open(os.path.join(d, "notes.txt"), "w").write("plain words, no magic\n" * 100)
 # a PDF named and declared as a PNG
 w("fake.png", b"%PDF-1.4\n", 1000)
@@ -146,16 +148,55 @@ check "no refused request left a file or a staged upload" test "$(blobs)/$(stage
 # ---- a raw body ------------------------------------------------------------------------
 up "$TA" -X PUT -H 'content-type: image/png' -H 'x-file-name: 证件照.png' \
   --data-binary "@$F/photo-raw.png" "$UP/v1/test/photo"
-check "a raw 3 MiB PNG body answers 200 ($S)" test "$S" = 200
+check "a raw 3 MiB PNG body, past YW_GATEWAY_MAX_BODY (2 MiB), answers 200: it was streamed ($S)" test "$S" = 200
 check "the raw upload's FileRef has its hash, size, type and name" \
   test "$(field "(d['files'][0]['sha256'], d['files'][0]['size'], d['files'][0]['contentType'], d['files'][0]['name'])")" = \
   "('$(sha "$F/photo-raw.png")', '$((3 * 1024 * 1024 + 17))', 'image/png', '证件照.png')"
+up "$TA" --http2-prior-knowledge -X PUT -H 'content-type: image/png' \
+  --data-binary "@$F/photo-h2.png" "$UP/v1/test/photo"
+check "a raw 3 MiB body over h2c is streamed too: 200 ($S)" test "$S" = 200
+check "its FileRef has the file's hash and size" \
+  test "$(field "(d['files'][0]['sha256'], d['files'][0]['size'])")" = "('$(sha "$F/photo-h2.png")', '$((3 * 1024 * 1024 + 4099))')"
+before="$(blobs)"
+up "$TA" -X PUT -H 'content-type: image/png' -H 'transfer-encoding: chunked' \
+  --data-binary "@$F/too-big.png" "$UP/v1/test/photo"
+check "a 5 MiB body sent chunked (no length) to a 4 MiB route answers 413 ($S)" test "$S" = 413
+check "nothing of them is stored or left staged" test "$(blobs)/$(staged)" = "$before/0"
 up "$TA" -X PUT -H 'content-type: application/pdf' --data-binary "@$F/form.pdf" "$UP/v1/test/photo"
 check "a raw PDF where images are taken answers 415 ($S)" test "$S" = 415
 up "$TA" -X PUT -H 'content-type: image/jpeg' -H 'x-file-name: photo.jpg' \
   -H 'expect: 100-continue' --data-binary "@$F/photo.jpg" "$UP/v1/test/photo"
 check "a client that expects 100-continue is answered 200 ($S)" test "$S" = 200
 check "... after a 100 Continue, not after its own timeout" grep -q "^HTTP/1.1 100 Continue" "$H"
+
+# a client that leaves mid-upload: its staged upload is dropped at once, not left for
+# the purge (a raw socket sends the head and 512 KiB of a 3 MiB body, waits until the
+# store holds a staged upload, then closes)
+/usr/bin/python3 - "$UP_PORT" "$TA" "$F/photo-raw.png" "$YW_TEST_PG_PORT" "$E2E_DB" <<'PY'
+import socket, subprocess, sys, time
+port, token, path, pgport, db = sys.argv[1:6]
+body = open(path, "rb").read()
+s = socket.create_connection(("127.0.0.1", int(port)))
+s.sendall(("PUT /v1/test/photo HTTP/1.1\r\nhost: x\r\nauthorization: Bearer %s\r\n"
+           "content-type: image/png\r\ncontent-length: %d\r\n\r\n" % (token, len(body))).encode())
+s.sendall(body[:512 * 1024])
+def staged():
+    return int(subprocess.run(["psql", "-h", "127.0.0.1", "-p", pgport, "-U", "postgres", "-d", db,
+                               "-qtAc", "SELECT count(*) FROM files.uploads"],
+                              capture_output=True, text=True).stdout.strip() or 0)
+for _ in range(200):  # bounded: 20 s at most
+    if staged() > 0:
+        break
+    time.sleep(0.1)
+else:
+    sys.exit("no staged upload appeared")
+s.close()
+PY
+left=1
+for _ in $(seq 100); do left="$(staged)"; [ "$left" = 0 ] && break; sleep 0.1; done
+check "a client that leaves mid-upload leaves no staged upload behind ($left left)" test "$left" = 0
+up "$TA" -F "files=@$F/scan.png;type=image/png" "$UP/v1/test/uploads"
+check "the gateway serves on after it ($S)" test "$S" = 200
 
 # ---- downloads -------------------------------------------------------------------------
 PNG="$(sha "$F/scan.png")"
