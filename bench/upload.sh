@@ -5,8 +5,9 @@
 # Through the gateway: curl PUTs a raw 10 MiB body to yw-gateway-uploads (the gateway's
 # own sources with the test routes of tests/e2e/gw_upload_routes.c), whose upload phase
 # hashes it and sends it to yw-files in 256 KiB chunks, commits it, and calls the test
-# owning service (tests/e2e/uploads_server) with the FileRef. Directly: files_put
-# (tests/e2e/files_put.c) sends the same bytes to the same yw-files the same way
+# owning service (tests/e2e/uploads_server) with the FileRef; the body is streamed
+# (YW_GATEWAY_MAX_BODY is 1 MiB, so a body collected whole would be refused).
+# Directly: files_put (tests/e2e/files_put.c) sends the same bytes to the same yw-files the same way
 # (BeginUpload, 256 KiB PutChunks, Commit) over the runtime's gRPC client. Each upload is
 # a distinct file (no deduplication), one at a time; both store into the PostgreSQL of
 # `./dev up` (YW_BENCH_PG_DSN), in a schema the bench drops again.
@@ -45,7 +46,7 @@ GPORT="$(free_port)"
 YW_GATEWAY_LISTEN="127.0.0.1:$GPORT" YW_GATEWAY_TLS_LISTEN= YW_GATEWAY_THREADS=2 \
   YW_UPSTREAM_TEST="$TEST" YW_UPSTREAM_FILES="$FILES" YW_UPSTREAM_CATALOG=127.0.0.1:1 \
   YW_UPSTREAM_IDENTITY=127.0.0.1:1 YW_REDIS_ADDR=127.0.0.1:1 \
-  YW_GATEWAY_MAX_BODY=$(((MIB + 1) * 1048576)) YW_GATEWAY_TIMEOUT_MS=60000 \
+  YW_GATEWAY_MAX_BODY=1048576 YW_GATEWAY_TIMEOUT_MS=60000 \
   "$B/tests/yw-gateway-uploads" >"$TMP/gateway.log" 2>&1 &
 PIDS+=("$!")
 GW="http://127.0.0.1:$GPORT"
