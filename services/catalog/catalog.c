@@ -754,16 +754,17 @@ struct upsert_work {
 /* Checks the write against the stored row (locked until the transaction ends). A
  * department administrator writes only items its department holds, and keeps their
  * department and region; a platform administrator may move an item, and *moved_from
- * then names the department it leaves. */
+ * then names the department it leaves. *exists says whether the item is stored. */
 static int check_holder(yw_rpc_call *call, PGconn *conn, const struct upsert_work *w,
-                        char **moved_from, yw_pg_error *err) {
+                        int *exists, char **moved_from, yw_pg_error *err) {
   const Item *it = w->it;
   const char *p[] = {it->impl_code};
   PGresult *r = NULL;
   int rc = yw_pg_query(conn, STORED_SQL, 1, p, &r, err);
   if (rc != 0) return rc;
   *moved_from = NULL;
-  if (PQntuples(r) == 0) { /* a new item: upsert_item checked the department it names */
+  *exists = PQntuples(r) > 0;
+  if (!*exists) { /* a new item: upsert_item checked the department it names */
     PQclear(r);
     return 0;
   }
@@ -784,6 +785,90 @@ static int check_holder(yw_rpc_call *call, PGconn *conn, const struct upsert_wor
   return rc;
 }
 
+/* The coding rule (services/catalog/README.md): a basic code is two capital letters and
+ * eight digits; the implementation code of a new item is its basic code, "-", and the
+ * code of the implementing department. Codes are identifiers that applications keep,
+ * so an item a platform administrator moves keeps its code. Every item's department
+ * is in the item's region. */
+static int check_codes(yw_rpc_call *call, PGconn *conn, const Item *it, int exists,
+                       yw_pg_error *err) {
+  const char *b = it->basic_code;
+  if (!exists) {
+    int layout = strlen(b) == 10 && isupper((unsigned char)b[0]) && isupper((unsigned char)b[1]);
+    for (size_t i = 2; layout && i < 10; i++) layout = isdigit((unsigned char)b[i]) != 0;
+    if (!layout)
+      return yw_rpc_call_fail(call, YW_EINVAL,
+                              "item.basicCode %s is not two capital letters and eight digits", b);
+    size_t nb = strlen(b);
+    if (strncmp(it->impl_code, b, nb) != 0 || it->impl_code[nb] != '-' ||
+        strcmp(it->impl_code + nb + 1, it->department_code) != 0)
+      return yw_rpc_call_fail(call, YW_EINVAL, "item.implCode must be %s-%s (basic code-department)",
+                              b, it->department_code);
+  }
+  const char *p[] = {it->department_code};
+  PGresult *r = NULL;
+  int rc = yw_pg_query(conn, "SELECT region_code FROM catalog.departments WHERE code = $1", 1, p,
+                       &r, err);
+  if (rc != 0) return rc;
+  if (PQntuples(r) == 0)
+    rc = yw_rpc_call_fail(call, YW_EPRECOND, "no department with code %s", it->department_code);
+  else if (strcmp(PQgetvalue(r, 0, 0), it->region_code) != 0)
+    rc = yw_rpc_call_fail(call, YW_EINVAL, "department %s is in region %s, not %s",
+                          it->department_code, PQgetvalue(r, 0, 0), it->region_code);
+  PQclear(r);
+  return rc;
+}
+
+/* The basic list (基本目录) entry of the item's basic code. A province-level item sets
+ * it, and the items of that code at every other level follow (their name, type and
+ * legal basis are rewritten, with a new version); a platform administrator's item at
+ * any level may start an entry that does not exist yet. Any other write leaves the list
+ * alone, and the schema's trigger then refuses an item that differs from it. */
+static const char BASIC_SET_SQL[] =
+    "INSERT INTO catalog.basic_items (basic_code, name, type, legal_basis)"
+    " VALUES ($1, $2, $3, $4)"
+    " ON CONFLICT (basic_code) DO UPDATE SET name = EXCLUDED.name, type = EXCLUDED.type,"
+    "  legal_basis = EXCLUDED.legal_basis"
+    " WHERE $5::boolean AND (catalog.basic_items.name, catalog.basic_items.type,"
+    "  catalog.normalize_basis(catalog.basic_items.legal_basis))"
+    "  IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.type, catalog.normalize_basis(EXCLUDED.legal_basis))"
+    " RETURNING basic_code";
+
+static const char BASIC_FOLLOW_SQL[] =
+    "UPDATE catalog.items SET name = $2, type = $3, legal_basis = $4,"
+    "  version = version + 1, updated_at = now()"
+    " WHERE basic_code = $1 AND impl_code <> $5"
+    "   AND (name, type, catalog.normalize_basis(legal_basis))"
+    "       IS DISTINCT FROM ($2, $3, catalog.normalize_basis($4))";
+
+static int set_basic(yw_rpc_call *call, PGconn *conn, const struct upsert_work *w,
+                     yw_pg_error *err) {
+  const Item *it = w->it;
+  int province = strcmp(w->text[1], "province") == 0;
+  if (!province && !yw_caller_has_role(w->caller, "platform_admin")) return 0;
+  const char *p[] = {it->basic_code, it->name, w->text[0], it->legal_basis,
+                     province ? "true" : "false"};
+  PGresult *r = NULL;
+  int rc = yw_pg_query(conn, BASIC_SET_SQL, 5, p, &r, err);
+  if (rc != 0) return rc;
+  int changed = PQntuples(r) > 0;
+  PQclear(r);
+  if (!changed) return 0;
+  const char *pf[] = {it->basic_code, it->name, w->text[0], it->legal_basis, it->impl_code};
+  rc = yw_pg_query(conn, BASIC_FOLLOW_SQL, 5, pf, &r, err);
+  if (rc != 0) return rc;
+  char detail[64];
+  snprintf(detail, sizeof detail, "%s items followed", PQcmdTuples(r));
+  PQclear(r);
+  const char *pa[] = {w->caller->subject, w->caller->department, it->basic_code,
+                      yw_rpc_call_request_id(call), w->caller->ip, detail};
+  return yw_pg_query(conn,
+                     "INSERT INTO catalog.audit_log (actor, department, action, target,"
+                     " request_id, source_ip, detail)"
+                     " VALUES ($1, $2, 'basic_item_set', $3, $4, $5, $6)",
+                     6, pa, NULL, err);
+}
+
 static int upsert_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
   struct upsert_work *w = arg;
   const Item *it = w->it;
@@ -791,7 +876,9 @@ static int upsert_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *er
   yw_arena *a = yw_rpc_call_arena(call);
   PGresult *r = NULL;
   char *moved_from = NULL;
-  int rc = check_holder(call, conn, w, &moved_from, err);
+  int exists = 0;
+  int rc = check_holder(call, conn, w, &exists, &moved_from, err);
+  if (rc == 0) rc = check_codes(call, conn, it, exists, err);
   if (rc != 0) return rc;
   const char *pr[] = {it->region_code};
   rc = yw_pg_query(conn, REGION_LEVEL_SQL, 1, pr, &r, err);
@@ -807,6 +894,8 @@ static int upsert_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *er
     return rc;
   }
   PQclear(r);
+  rc = set_basic(call, conn, w, err);
+  if (rc != 0) return rc;
   const char *p[] = {it->basic_code, it->impl_code, it->name, t[0], it->department_code,
                      it->region_code, t[1], it->legal_basis, it->conditions,
                      it->fee != NULL && it->fee->required ? "true" : "false", t[5],

@@ -91,4 +91,47 @@ check "the answer carries them" holds "d['keywords'].endswith(' 蓝鲸同义词'
 get "/v1/items?q=%E8%93%9D%E9%B2%B8%E5%90%8C%E4%B9%89%E8%AF%8D"
 check "search finds the item by its new keyword" holds "[i['implCode'] for i in d['items']] == ['$MZ_ITEM2']"
 
+# --- 3. 三级四同 follows the province's basic list
+e2e_staff hz.ga 320706-GA dept_admin
+e2e_staff js.ga 320000-GA dept_admin
+HZ="$(e2e_staff_token hz.ga)"
+JS="$(e2e_staff_token js.ga)"
+COUNTY="$(sql "SELECT impl_code FROM catalog.items WHERE department_code = '320706-GA' AND status = 'published' ORDER BY impl_code LIMIT 1")"
+get "/v1/items/$COUNTY"; cp "$B" "$E2E_TMP/county.json"
+WIDTH="s = it['legalBasis']
+for f, h in (('；', ';'), ('，', ','), ('（', '('), ('）', ')'), ('：', ':')): s = s.replace(f, h)
+it['legalBasis'] = ' ' + s.replace('》', '》 ') + '　'"
+put "$HZ" "$COUNTY" "$(body "$E2E_TMP/county.json" "$WIDTH")"
+expect_status "a county item whose legal basis differs only in punctuation width and spaces is 200" 200
+put "$HZ" "$COUNTY" "$(body "$E2E_TMP/county.json" "it['name'] += '（县定）'")"
+expect_status "a county item with another name than the basic list's is refused (412)" 412
+check "412 says FAILED_PRECONDITION" holds "d['code']=='FAILED_PRECONDITION' and 'every level' in d['message']"
+put "$HZ" "GG09990000-320706-GA" "$(body "$E2E_TMP/county.json" "it['basicCode'] = 'GG09990000'; it['implCode'] = 'GG09990000-320706-GA'; it['name'] = '县里自定的事项'")"
+expect_status "a county cannot start a basic code of its own (412)" 412
+check "and the basic list did not grow" test "$(sql "SELECT count(*) FROM catalog.basic_items WHERE basic_code = 'GG09990000'")" = 0
+# the province renames a basic item through its own item; every level follows
+PROV=XK00012000-320000-GA
+get "/v1/items/$PROV"; cp "$B" "$E2E_TMP/prov.json"
+put "$JS" "$PROV" "$(body "$E2E_TMP/prov.json" "it['name'] = '保安服务公司设立许可（省定）'")"
+expect_status "the province renames a basic item (200)" 200
+check "the basic list carries the new name" \
+  test "$(sql "SELECT name FROM catalog.basic_items WHERE basic_code = 'XK00012000'")" = '保安服务公司设立许可（省定）'
+check "the city's item of that basic code follows" \
+  test "$(sql "SELECT name FROM catalog.items WHERE impl_code = 'XK00012000-320700-GA'")" = '保安服务公司设立许可（省定）'
+check "the province's change is audited" \
+  test "$(sql "SELECT count(*) FROM catalog.audit_log WHERE action = 'basic_item_set' AND target = 'XK00012000'")" = 1
+# codes: 实施编码 = 基本编码 "-" the implementing department's code, in its region
+NEW="it['basicCode'] = 'GG09991000'; it['name'] = '省级新设事项'; it['departmentCode'] = '320000-GA'"
+put "$PLAT" "GG09991000-320000-XX" "$(body "$E2E_TMP/prov.json" "$NEW; it['implCode'] = 'GG09991000-320000-XX'")"
+expect_status "an implementation code not derived from its basic code and department is 400" 400
+check "400 names the rule" holds "d['code']=='INVALID_ARGUMENT' and 'GG09991000-320000-GA' in d['message']"
+put "$PLAT" "GG0999-320000-GA" "$(body "$E2E_TMP/prov.json" "$NEW; it['basicCode'] = 'GG0999'; it['implCode'] = 'GG0999-320000-GA'")"
+expect_status "a basic code outside the layout (2 letters, 8 digits) is 400" 400
+put "$JS" "GG09991000-320000-GA" "$(body "$E2E_TMP/prov.json" "$NEW; it['implCode'] = 'GG09991000-320000-GA'")"
+expect_status "the province starts a new basic item with a derived code (200)" 200
+put "$HZ" "GG09991000-320706-GA" "$(body "$E2E_TMP/county.json" "it['basicCode'] = 'GG09991000'; it['implCode'] = 'GG09991000-320706-GA'; it['name'] = '省级新设事项'; it['type'] = 'ADMINISTRATIVE_LICENSE'; it['legalBasis'] = json.load(open('$E2E_TMP/prov.json'))['legalBasis']")"
+expect_status "a county implements it under the same name, type and basis (200)" 200
+put "$PLAT" "GG09991000-320706-GA" "$(body "$E2E_TMP/county.json" "it['basicCode'] = 'GG09991000'; it['implCode'] = 'GG09991000-320706-GA'; it['name'] = '省级新设事项'; it['type'] = 'ADMINISTRATIVE_LICENSE'; it['legalBasis'] = json.load(open('$E2E_TMP/prov.json'))['legalBasis']; it['regionCode'] = '320707'")"
+expect_status "an item outside its department's region is 400" 400
+
 finish

@@ -6,7 +6,8 @@
  *
  * Proves: migrations apply once and are recorded; search ranking for Chinese keywords;
  * stable cursor pagination; filters; the guide with its materials and steps; 三级四同
- * refusal leaving the data unchanged; input validation; the health service.
+ * refusal leaving the data unchanged, the legal basis compared normalised, codes derived
+ * by the coding rule; input validation; the health service.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -414,9 +415,12 @@ static void test_same_four_refuses_another_name_and_keeps_data(void **state) {
   PGconn *c = yw_pg_pool_acquire(ctx.pool, 1000);
   PGresult *base = NULL;
   assert_int_equal(yw_pg_query(c,
-                               "SELECT i.basic_code, i.name, i.type, i.legal_basis, r.code, d.code"
+                               "SELECT i.basic_code, i.name, i.type, i.legal_basis, r.code, d.code,"
+                               "       i.basic_code || '-' || d.code"
                                " FROM catalog.items i, catalog.regions r, catalog.departments d"
                                " WHERE r.level = 'county' AND d.region_code = r.code"
+                               "   AND NOT EXISTS (SELECT 1 FROM catalog.items x"
+                               "                   WHERE x.impl_code = i.basic_code || '-' || d.code)"
                                " ORDER BY i.id, r.code, d.code LIMIT 1",
                                0, NULL, &base, NULL),
                    0);
@@ -426,7 +430,8 @@ static void test_same_four_refuses_another_name_and_keeps_data(void **state) {
 
   Yiwang__Catalog__V1__Item it = YIWANG__CATALOG__V1__ITEM__INIT;
   Yiwang__Catalog__V1__Fee fee = YIWANG__CATALOG__V1__FEE__INIT;
-  fill_item(&it, &fee, base, "TEST-SAMEFOUR-1", PQgetvalue(base, 0, 4), PQgetvalue(base, 0, 5));
+  const char *impl = PQgetvalue(base, 0, 6); /* derived: basic code-department */
+  fill_item(&it, &fee, base, impl, PQgetvalue(base, 0, 4), PQgetvalue(base, 0, 5));
   it.name = "另一个名字";
   Yiwang__Catalog__V1__UpsertItemRequest req = YIWANG__CATALOG__V1__UPSERT_ITEM_REQUEST__INIT;
   req.item = &it;
@@ -444,7 +449,7 @@ static void test_same_four_refuses_another_name_and_keeps_data(void **state) {
                         sizeof msg),
                    GRPC_STATUS_OK);
   Yiwang__Catalog__V1__Item *saved = (Yiwang__Catalog__V1__Item *)out;
-  assert_string_equal(saved->impl_code, "TEST-SAMEFOUR-1");
+  assert_string_equal(saved->impl_code, impl);
   assert_int_equal(saved->version, 1);
   protobuf_c_message_free_unpacked(out, NULL);
   assert_int_equal(scalar("SELECT count(*) FROM catalog.items"), before + 1);
@@ -463,10 +468,29 @@ static void test_same_four_refuses_another_name_and_keeps_data(void **state) {
   it.type = it.type == YIWANG__CATALOG__V1__ITEM_TYPE__PUBLIC_SERVICE
                 ? YIWANG__CATALOG__V1__ITEM_TYPE__ADMINISTRATIVE_LICENSE
                 : YIWANG__CATALOG__V1__ITEM_TYPE__PUBLIC_SERVICE;
-  it.impl_code = "TEST-SAMEFOUR-2";
   assert_int_equal(call("UpsertItem", &req.base, &yiwang__catalog__v1__item__descriptor, &out, msg,
                         sizeof msg),
                    GRPC_STATUS_FAILED_PRECONDITION);
+  assert_int_equal(scalar("SELECT count(*) FROM catalog.items"), before + 1);
+
+  /* a legal basis that differs only in punctuation width and white space is the same */
+  it.type = (Yiwang__Catalog__V1__ItemType)protobuf_c_enum_descriptor_get_value_by_name(
+                &yiwang__catalog__v1__item_type__descriptor, PQgetvalue(base, 0, 2))
+                ->value;
+  char basis[1024];
+  snprintf(basis, sizeof basis, " %s\xe3\x80\x80", PQgetvalue(base, 0, 3)); /* U+3000 at the end */
+  it.legal_basis = basis;
+  assert_int_equal(call("UpsertItem", &req.base, &yiwang__catalog__v1__item__descriptor, &out, msg,
+                        sizeof msg),
+                   GRPC_STATUS_OK);
+  protobuf_c_message_free_unpacked(out, NULL);
+
+  /* an implementation code that does not derive from its basic code and department */
+  it.impl_code = "TEST-SAMEFOUR-2";
+  assert_int_equal(call("UpsertItem", &req.base, &yiwang__catalog__v1__item__descriptor, &out, msg,
+                        sizeof msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+  assert_non_null(strstr(msg, "implCode"));
   assert_int_equal(scalar("SELECT count(*) FROM catalog.items"), before + 1);
   PQclear(base);
 }

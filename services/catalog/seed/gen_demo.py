@@ -19,7 +19,9 @@ Codes
   QT 其他行政权力, GG 公共服务.
 * 实施编码 (impl_code): basic_code || '-' || region code || '-' || department suffix, where
   the department suffix is the part of the department code after the region
-  (320700-GA -> GA), e.g. GG00002000-320700-GA.
+  (320700-GA -> GA), e.g. GG00002000-320700-GA: the basic code, '-', and the code of the
+  implementing department, which is in the item's region. yw-catalog refuses a new item
+  whose codes break this rule, and build() checks every generated item against it.
 
 三级四同: every item definition below yields one basic item, implemented by the city
 department and optionally by the same-suffix department at province, county or town level.
@@ -1959,6 +1961,13 @@ def build():
     impls = [i["impl"] for i in items]
     if len(set(impls)) != len(impls):
         raise SystemExit("duplicate impl_code")
+    # the coding rule yw-catalog checks on every new item (services/catalog/README.md)
+    for i in items:
+        b = i["basic"]
+        if not (len(b) == 10 and b[:2].isupper() and b[2:].isdigit()):
+            raise SystemExit(f"{i['name']}: basic code {b} is not 2 letters and 8 digits")
+        if i["impl"] != f"{b}-{i['dept']}" or dept_by_code[i["dept"]][2] != i["region"]:
+            raise SystemExit(f"{i['name']}: {i['impl']} does not derive from {b} and {i['dept']}")
     return depts, basics, items
 
 
