@@ -609,95 +609,164 @@ static int create_session(yw_rpc_call *call, const ProtobufCMessage *reqm, Proto
 
 /* ---- RefreshSession -------------------------------------------------------------- */
 
-static int refresh_session(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
-                           void *data) {
-  identity_ctx *ctx = data;
-  const Yiwang__Identity__V1__RefreshSessionRequest *req = (const void *)reqm;
-  CALLER_OR_FAIL(call, ctx, caller);
-  const char *rid = yw_rpc_call_request_id(call);
-  size_t len = strlen(req->refresh_token);
-  if (len < 20 || len > 100)
-    return yw_rpc_call_fail(call, YW_EUNAUTH, "the refresh token is not valid");
+/* Serializes the session changes of one account (refresh, logout, logout everywhere)
+ * until the end of the caller's transaction: a refresh that has begun commits before a
+ * logout looks at the account's tokens, or sees them revoked. */
+static int lock_account_sessions(PGconn *conn, const char *subject, yw_pg_error *err) {
+  const char *p[] = {subject};
+  return yw_pg_query(conn, "SELECT pg_advisory_xact_lock(hashtextextended('identity.sessions:' || $1, 0))",
+                     1, p, NULL, err);
+}
+
+/* The answer to a retried refresh: the pair the first one gave, decrypted from next_enc
+ * (the old token's hash as associated data). Returns 0 or YW_EINTERNAL. */
+static int session_from_enc(identity_ctx *ctx, yw_rpc_call *call, const char *next_enc,
+                            const char *rhash, Session **out) {
+  char plain[160];
+  if (yw_decrypt(ctx->data_key, next_enc, rhash, plain, sizeof plain) != 0) return YW_EINTERNAL;
+  char *sep = strchr(plain, ' ');
+  if (sep == NULL) return YW_EINTERNAL;
+  *sep = '\0';
+  Session *s = yw_arena_alloc(yw_rpc_call_arena(call), sizeof *s);
+  if (s == NULL) return YW_ENOMEM;
+  yiwang__identity__v1__session__init(s);
+  s->access_token = dup(call, plain);
+  s->refresh_token = dup(call, sep + 1);
+  s->expires_in = ctx->access_ttl_s;
+  s->token_type = "Bearer";
+  *out = s;
+  return 0;
+}
+
+struct refresh_job {
+  identity_ctx *ctx;
+  const yw_caller *caller;
   char rhash[65];
-  yw_sha256_hex(req->refresh_token, len, rhash);
-  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
-  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "sessions are unavailable");
-  yw_pg_error err;
+  Session *s;
+  char old_sid[72];  /* the rotated session, whose access token ends after commit */
+  int reused;        /* reuse outside the grace period: the family was revoked */
+};
+
+static int refresh_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
+  struct refresh_job *j = arg;
+  identity_ctx *ctx = j->ctx;
+  const char *rid = yw_rpc_call_request_id(call);
+  const char *p[] = {j->rhash};
   PGresult *r = NULL;
-  const char *p[] = {rhash};
-  int rc = yw_pg_begin(conn, &err);
-  if (rc == 0)
-    rc = yw_pg_query(conn,
-                     "SELECT family::text, subject, session_id, used_at IS NOT NULL,"
-                     "       revoked_at IS NOT NULL, expires_at < now()"
-                     " FROM identity.refresh_tokens WHERE token_hash = $1 FOR UPDATE",
-                     1, p, &r, &err);
-  if (rc != 0) {
-    yw_pg_rollback(conn);
-    yw_pg_pool_release(ctx->pool, conn);
-    return yw_service_db_fail(call, rc, &err);
-  }
+  int rc = yw_pg_query(conn, "SELECT subject FROM identity.refresh_tokens WHERE token_hash = $1", 1,
+                       p, &r, err);
+  if (rc != 0) return rc;
   if (PQntuples(r) == 0) {
     PQclear(r);
-    yw_pg_rollback(conn);
-    yw_pg_pool_release(ctx->pool, conn);
     return yw_rpc_call_fail(call, YW_EUNAUTH, "the refresh token is not valid");
   }
-  char family[64], subject[64], sid[72];
-  snprintf(family, sizeof family, "%s", PQgetvalue(r, 0, 0));
-  snprintf(subject, sizeof subject, "%s", PQgetvalue(r, 0, 1));
-  snprintf(sid, sizeof sid, "%s", PQgetvalue(r, 0, 2));
-  int used = PQgetvalue(r, 0, 3)[0] == 't';
-  int revoked = PQgetvalue(r, 0, 4)[0] == 't';
-  int expired = PQgetvalue(r, 0, 5)[0] == 't';
+  char subject[64];
+  snprintf(subject, sizeof subject, "%s", PQgetvalue(r, 0, 0));
   PQclear(r);
+  rc = lock_account_sessions(conn, subject, err);
+  if (rc != 0) return rc;
+  char grace[16];
+  snprintf(grace, sizeof grace, "%d", ctx->refresh_grace_s);
+  const char *gp[] = {j->rhash, grace};
+  /* read again under the lock: a logout that ran meanwhile has revoked it */
+  rc = yw_pg_query(conn,
+                   "SELECT t.family::text, t.session_id, t.used_at IS NOT NULL,"
+                   "       t.revoked_at IS NOT NULL, t.expires_at < now(),"
+                   "       t.used_at > now() - $2::int * interval '1 second',"
+                   "       COALESCE(t.next_enc, ''),"
+                   "       COALESCE(n.used_at IS NULL AND n.revoked_at IS NULL AND n.expires_at > now(),"
+                   "                false)"
+                   " FROM identity.refresh_tokens t"
+                   " LEFT JOIN identity.refresh_tokens n ON n.token_hash = t.replaced_by"
+                   " WHERE t.token_hash = $1 FOR UPDATE OF t",
+                   2, gp, &r, err);
+  if (rc != 0) return rc;
+  char family[64], next_enc[512];
+  snprintf(family, sizeof family, "%s", PQgetvalue(r, 0, 0));
+  snprintf(j->old_sid, sizeof j->old_sid, "%s", PQgetvalue(r, 0, 1));
+  int used = PQgetvalue(r, 0, 2)[0] == 't';
+  int revoked = PQgetvalue(r, 0, 3)[0] == 't';
+  int expired = PQgetvalue(r, 0, 4)[0] == 't';
+  int in_grace = PQgetvalue(r, 0, 5)[0] == 't';
+  snprintf(next_enc, sizeof next_enc, "%s", PQgetvalue(r, 0, 6));
+  int next_fresh = PQgetvalue(r, 0, 7)[0] == 't';
+  PQclear(r);
+  if (used && !revoked && in_grace && next_fresh && next_enc[0] != '\0') {
+    /* a retry (its answer was lost): the same new pair, nothing changes */
+    rc = session_from_enc(ctx, call, next_enc, j->rhash, &j->s);
+    if (rc != 0) return yw_rpc_call_fail(call, rc, "the session cannot be answered again");
+    j->old_sid[0] = '\0';
+    return load_me(ctx, call, conn, subject, &j->s->me, NULL, err);
+  }
   if (used && !revoked) {
     /* reuse: someone holds a copy of a rotated token; end the whole login */
     const char *fp[] = {family};
     rc = yw_pg_query(conn,
                      "UPDATE identity.refresh_tokens SET revoked_at = now()"
                      " WHERE family = $1::uuid AND revoked_at IS NULL RETURNING session_id",
-                     1, fp, &r, &err);
-    if (rc == 0) {
-      drop_sessions(ctx, r);
-      PQclear(r);
-      audit(conn, &caller, subject, "person", "refresh_token_reuse", family, subject,
-            "family revoked", rid);
-      rc = yw_pg_commit(conn, &err);
-    }
-    if (rc != 0) yw_pg_rollback(conn);
-    yw_pg_pool_release(ctx->pool, conn);
-    yw_log(YW_LOG_WARN, "identity.refresh_reuse", rid, "a used refresh token came back; login revoked");
-    return yw_rpc_call_fail(call, YW_EUNAUTH,
-                            "the refresh token was already used; this login has been ended");
+                     1, fp, &r, err);
+    if (rc != 0) return rc;
+    drop_sessions(ctx, r);
+    PQclear(r);
+    rc = audit(conn, j->caller, subject, "person", "refresh_token_reuse", family, subject,
+               "family revoked", rid);
+    if (rc != 0) return rc;
+    j->reused = 1;
+    return 0; /* committed, then answered 401 */
   }
-  if (revoked || expired) {
-    yw_pg_rollback(conn);
-    yw_pg_pool_release(ctx->pool, conn);
+  if (revoked || expired)
     return yw_rpc_call_fail(call, YW_EUNAUTH, "the refresh token has expired or was revoked");
-  }
-  const char *up[] = {rhash};
-  rc = yw_pg_query(conn, "UPDATE identity.refresh_tokens SET used_at = now() WHERE token_hash = $1",
-                   1, up, NULL, &err);
   struct claims cl;
   memset(&cl, 0, sizeof cl);
   Me *me = NULL;
-  if (rc == 0) rc = load_me(ctx, call, conn, subject, &me, &cl, &err);
-  Session *s = NULL;
-  if (rc == 0) rc = issue_session(ctx, call, conn, &cl, family, &s, &err);
-  if (rc == 0) rc = yw_pg_commit(conn, &err);
-  if (rc != 0) yw_pg_rollback(conn);
-  yw_pg_pool_release(ctx->pool, conn);
-  if (rc == YW_EUNAVAIL && err.sqlstate[0] == '\0') return rc;
+  rc = load_me(ctx, call, conn, subject, &me, &cl, err);
   if (rc == YW_ENOTFOUND) return yw_rpc_call_fail(call, YW_EUNAUTH, "the account no longer exists");
-  if (rc != 0) return yw_service_db_fail(call, rc, &err);
-  /* the access token of the rotated session ends with it */
-  char skey[128];
-  rkey(ctx, skey, sizeof skey, "sess", sid);
-  const char *del[] = {"DEL", skey};
-  redis_ok(ctx, 2, del);
-  s->me = me;
-  *out = &s->base;
+  if (rc != 0) return rc;
+  rc = issue_session(ctx, call, conn, &cl, family, &j->s, err);
+  if (rc != 0) return rc;
+  j->s->me = me;
+  /* remember the answer for a retry within the grace period, encrypted */
+  char next_hash[65], plain[160], enc[512];
+  yw_sha256_hex(j->s->refresh_token, strlen(j->s->refresh_token), next_hash);
+  snprintf(plain, sizeof plain, "%s %s", j->s->access_token, j->s->refresh_token);
+  if (yw_encrypt(ctx->data_key, plain, strlen(plain), j->rhash, enc, sizeof enc) != 0)
+    return yw_rpc_call_fail(call, YW_EINTERNAL, "the session cannot be stored");
+  const char *up[] = {j->rhash, next_hash, enc};
+  return yw_pg_query(conn,
+                     "UPDATE identity.refresh_tokens SET used_at = now(), replaced_by = $2,"
+                     " next_enc = $3 WHERE token_hash = $1",
+                     3, up, NULL, err);
+}
+
+static int refresh_session(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                           void *data) {
+  identity_ctx *ctx = data;
+  const Yiwang__Identity__V1__RefreshSessionRequest *req = (const void *)reqm;
+  CALLER_OR_FAIL(call, ctx, caller);
+  size_t len = strlen(req->refresh_token);
+  if (len < 20 || len > 100)
+    return yw_rpc_call_fail(call, YW_EUNAUTH, "the refresh token is not valid");
+  struct refresh_job job;
+  memset(&job, 0, sizeof job);
+  job.ctx = ctx;
+  job.caller = &caller;
+  yw_sha256_hex(req->refresh_token, len, job.rhash);
+  int rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, "sessions", refresh_tx, &job);
+  if (rc != 0) return rc;
+  if (job.reused) {
+    yw_log(YW_LOG_WARN, "identity.refresh_reuse", yw_rpc_call_request_id(call),
+           "a used refresh token came back after the grace period; login revoked");
+    return yw_rpc_call_fail(call, YW_EUNAUTH,
+                            "the refresh token was already used; this login has been ended");
+  }
+  if (job.old_sid[0] != '\0') {
+    /* the access token of the rotated session ends with it */
+    char skey[128];
+    rkey(ctx, skey, sizeof skey, "sess", job.old_sid);
+    const char *del[] = {"DEL", skey};
+    redis_ok(ctx, 2, del);
+  }
+  *out = &job.s->base;
   return 0;
 }
 
@@ -712,6 +781,42 @@ static int answer_revoked(yw_rpc_call *call, int n, ProtobufCMessage **out) {
   return 0;
 }
 
+struct logout_job {
+  identity_ctx *ctx;
+  const yw_caller *caller;
+  int everywhere;
+};
+
+/* Revokes the refresh tokens of the caller's login (or of all their logins) under the
+ * account's session lock, drops their Redis sessions and writes the audit record, all
+ * before the commit releases the lock. */
+static int logout_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
+  struct logout_job *j = arg;
+  int rc = lock_account_sessions(conn, j->caller->subject, err);
+  if (rc != 0) return rc;
+  PGresult *r = NULL;
+  if (j->everywhere) {
+    const char *p[] = {j->caller->subject};
+    rc = yw_pg_query(conn,
+                     "UPDATE identity.refresh_tokens SET revoked_at = now()"
+                     " WHERE subject = $1 AND revoked_at IS NULL RETURNING session_id",
+                     1, p, &r, err);
+  } else {
+    const char *p[] = {j->caller->session};
+    rc = yw_pg_query(conn,
+                     "UPDATE identity.refresh_tokens SET revoked_at = now()"
+                     " WHERE family IN (SELECT family FROM identity.refresh_tokens WHERE session_id = $1)"
+                     "   AND revoked_at IS NULL RETURNING session_id",
+                     1, p, &r, err);
+  }
+  if (rc != 0) return rc;
+  drop_sessions(j->ctx, r);
+  PQclear(r);
+  return audit(conn, j->caller, j->caller->subject, kind_text(j->caller->kind),
+               j->everywhere ? "logout_everywhere" : "logout", j->everywhere ? "sessions" : "session",
+               j->caller->subject, "ok", yw_rpc_call_request_id(call));
+}
+
 static int delete_session(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
                           void *data) {
   (void)reqm;
@@ -719,24 +824,9 @@ static int delete_session(yw_rpc_call *call, const ProtobufCMessage *reqm, Proto
   CALLER_OR_FAIL(call, ctx, caller);
   int rc = require_session(call, &caller);
   if (rc != 0) return rc;
-  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
-  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "sessions are unavailable");
-  const char *p[] = {caller.session};
-  PGresult *r = NULL;
-  yw_pg_error err;
-  rc = yw_pg_query(conn,
-                   "UPDATE identity.refresh_tokens SET revoked_at = now()"
-                   " WHERE family IN (SELECT family FROM identity.refresh_tokens WHERE session_id = $1)"
-                   "   AND revoked_at IS NULL RETURNING session_id",
-                   1, p, &r, &err);
-  if (rc == 0) {
-    drop_sessions(ctx, r);
-    PQclear(r);
-    audit(conn, &caller, caller.subject, kind_text(caller.kind), "logout", "session",
-          caller.subject, "ok", yw_rpc_call_request_id(call));
-  }
-  yw_pg_pool_release(ctx->pool, conn);
-  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  struct logout_job job = {ctx, &caller, 0};
+  rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, "sessions", logout_tx, &job);
+  if (rc != 0) return rc;
   char skey[128];
   rkey(ctx, skey, sizeof skey, "sess", caller.session);
   const char *del[] = {"DEL", skey};
@@ -751,6 +841,10 @@ static int delete_sessions(yw_rpc_call *call, const ProtobufCMessage *reqm, Prot
   CALLER_OR_FAIL(call, ctx, caller);
   int rc = require_session(call, &caller);
   if (rc != 0) return rc;
+  struct logout_job job = {ctx, &caller, 1};
+  rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, "sessions", logout_tx, &job);
+  if (rc != 0) return rc;
+  /* every session Redis lists for the account, the ones the tokens name included */
   char subkey[128];
   rkey(ctx, subkey, sizeof subkey, "subj", caller.subject);
   const char *members[] = {"SMEMBERS", subkey};
@@ -770,19 +864,6 @@ static int delete_sessions(yw_rpc_call *call, const ProtobufCMessage *reqm, Prot
   freeReplyObject(r);
   const char *delsub[] = {"DEL", subkey};
   redis_ok(ctx, 2, delsub);
-  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
-  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "sessions are unavailable");
-  const char *p[] = {caller.subject};
-  yw_pg_error err;
-  rc = yw_pg_query(conn,
-                   "UPDATE identity.refresh_tokens SET revoked_at = now()"
-                   " WHERE subject = $1 AND revoked_at IS NULL",
-                   1, p, NULL, &err);
-  if (rc == 0)
-    audit(conn, &caller, caller.subject, kind_text(caller.kind), "logout_everywhere", "sessions",
-          caller.subject, "ok", yw_rpc_call_request_id(call));
-  yw_pg_pool_release(ctx->pool, conn);
-  if (rc != 0) return yw_service_db_fail(call, rc, &err);
   return answer_revoked(call, n, out);
 }
 

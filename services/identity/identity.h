@@ -34,6 +34,7 @@ typedef struct identity_ctx {
   const char *company_register_url; /* company register (企业登记) endpoint */
   int access_ttl_s;
   int refresh_ttl_s;
+  int refresh_grace_s;              /* a retried refresh within this gets the same pair */
   int otp_ttl_s;
   int otp_resend_s;
   int otp_max_tries;

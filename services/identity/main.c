@@ -18,7 +18,7 @@
 
 static char *cfg_data_key, *cfg_lookup_key, *cfg_sms_url, *cfg_registry_url, *cfg_company_url;
 static long cfg_hash_slots, cfg_access_ttl, cfg_refresh_ttl, cfg_otp_ttl, cfg_otp_resend,
-    cfg_otp_tries, cfg_sms_per_ip, cfg_lock_failures, cfg_lock_s, cfg_rn_account, cfg_rn_id;
+    cfg_otp_tries, cfg_sms_per_ip, cfg_lock_failures, cfg_lock_s, cfg_rn_account, cfg_rn_id, cfg_refresh_grace;
 
 /* The identity's own settings; those every service has come from yw_service_start. */
 static const yw_cfg_entry config[] = {
@@ -37,6 +37,9 @@ static const yw_cfg_entry config[] = {
     {"YW_ACCESS_TTL_S", YW_CFG_INT, "900", 30, 86400, "access token life", &cfg_access_ttl},
     {"YW_REFRESH_TTL_S", YW_CFG_INT, "2592000", 300, 31536000, "refresh token life",
      &cfg_refresh_ttl},
+    {"YW_REFRESH_GRACE_S", YW_CFG_INT, "30", 0, 300,
+     "a retry of the same refresh within this many seconds gets the same new pair",
+     &cfg_refresh_grace},
     {"YW_OTP_TTL_S", YW_CFG_INT, "300", 60, 3600, "SMS code life", &cfg_otp_ttl},
     {"YW_OTP_RESEND_S", YW_CFG_INT, "60", 1, 3600, "least time between codes to one phone",
      &cfg_otp_resend},
@@ -96,6 +99,7 @@ int main(int argc, char **argv) {
   ctx.company_register_url = cfg_company_url;
   ctx.access_ttl_s = (int)cfg_access_ttl;
   ctx.refresh_ttl_s = (int)cfg_refresh_ttl;
+  ctx.refresh_grace_s = (int)cfg_refresh_grace;
   ctx.otp_ttl_s = (int)cfg_otp_ttl;
   ctx.otp_resend_s = (int)cfg_otp_resend;
   ctx.otp_max_tries = (int)cfg_otp_tries;
