@@ -18,9 +18,11 @@
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
 #include "yiwang/catalog/v1/catalog.pb-c.h"
+#include "yiwang/feed/v1/feed.pb-c.h"
 #include "yiwang/identity/v1/identity.pb-c.h"
 
 #define CATALOG "yiwang.catalog.v1.CatalogService/"
+#define FEED "yiwang.feed.v1.FeedService/"
 #define IDENTITY "yiwang.identity.v1.IdentityService/"
 
 const gw_route_def gw_route_defs[] = {
@@ -54,11 +56,17 @@ const gw_route_def gw_route_defs[] = {
     {"GET", "/v1/persons/{subject}", IDENTITY "GetPerson", NULL, GW_ACCESS_STAFF, 0,
      "dept_staff,dept_admin,platform_admin", 0, "identity"},
     {"GET", "/v1/audit-records", IDENTITY "ListAuditRecords", NULL, GW_ACCESS_STAFF, 0, "auditor", 0, "identity"},
+
+    /* A resident's feed: newest first, and live as Server-Sent Events (or a gRPC stream). */
+    {"GET", "/v1/me/feed/entries", FEED "ListFeed", NULL, GW_ACCESS_PERSON, 0, NULL, 1, "feed"},
+    {"GET", "/v1/me/feed", FEED "WatchFeed", NULL, GW_ACCESS_PERSON, 0, NULL, 1, "feed",
+     .stream = 1, .event_id = "id", .event = "entry"},
 };
 const size_t gw_route_defs_count = sizeof gw_route_defs / sizeof gw_route_defs[0];
 
 const ProtobufCServiceDescriptor *const gw_services[] = {
     &yiwang__catalog__v1__catalog_service__descriptor,
+    &yiwang__feed__v1__feed_service__descriptor,
     &yiwang__identity__v1__identity_service__descriptor,
 };
 const size_t gw_services_count = sizeof gw_services / sizeof gw_services[0];

@@ -28,8 +28,10 @@ typedef struct yw_live yw_live;
 typedef int (*yw_live_fetch_fn)(void *arg, yw_rpc_stream *st, const char *owner, long long after,
                                 long long *last);
 
-/* batch: the most rows one fetch sends (fetch is called again while it sends a full
- * batch). NULL on ENOMEM. */
+/* batch: the most rows one fetch sends; at most the runtime's queue per stream (256 by
+ * default), since a fetch runs only when the stream's queue is empty. A stream with more
+ * to send goes on each time its queue drains (on a worker thread of its own), so a
+ * backlog reaches a slow reader whole without holding a thread. NULL on ENOMEM. */
 yw_live *yw_live_new(yw_live_fetch_fn fetch, void *arg, int batch);
 
 /* Adds st (from a stream handler, which returns 0 after this) for owner, resuming after
@@ -41,6 +43,20 @@ int yw_live_subscribe(yw_live *l, yw_rpc_stream *st, const char *owner, long lon
 /* Catches up every stream of owner (NULL: every stream). From any thread; runs the
  * fetches on the calling thread. */
 void yw_live_wake(yw_live *l, const char *owner);
+
+/*
+ * Several copies: an owner's streams may be open on any copy, but the row that should
+ * wake them is learnt by one. yw_live_share makes wakes travel: yw_live_wake_shared wakes
+ * this copy's streams and PUBLISHes the owner on channel; a thread of each copy,
+ * SUBSCRIBEd to channel on the Redis at addr ("host:port"; of a cluster's seeds, the
+ * first: a cluster forwards publishes to every node), wakes that copy's streams of each
+ * owner it hears. While Redis is away, wakes stay local and the thread reconnects with
+ * back-off; a stream that missed a wake catches up at the next one. pub is the handle
+ * PUBLISH goes through. Returns 0, YW_EINVAL or YW_EINTERNAL (no thread).
+ */
+struct yw_redis;
+int yw_live_share(yw_live *l, struct yw_redis *pub, const char *addr, const char *channel);
+void yw_live_wake_shared(yw_live *l, const char *owner);
 
 /* Streams open now. */
 int yw_live_count(yw_live *l);

@@ -9,8 +9,9 @@
 #                                           SAN "DNS:localhost,IP:127.0.0.1" unless given
 #   tools/pki.sh client DIR NAME            DIR/NAME.crt, DIR/NAME.key: a client
 #                                           certificate (clientAuth) signed by DIR/ca
-#   tools/pki.sh dev DIR                    what ./dev up uses: the CA, identity.crt and
-#                                           catalog.crt (servers), gateway.crt (client)
+#   tools/pki.sh dev DIR                    what ./dev up uses: the CA, identity.crt,
+#                                           catalog.crt and feed.crt (servers),
+#                                           gateway.crt (client)
 #
 # Files that exist are kept, so running it again changes nothing; delete a file to make
 # it again (deleting DIR/ca.* means making every certificate again).
@@ -62,6 +63,7 @@ case "${1:-}" in
     make_ca "$2"
     make_leaf "$2" identity serverAuth "DNS:localhost,IP:127.0.0.1"
     make_leaf "$2" catalog serverAuth "DNS:localhost,IP:127.0.0.1"
+    make_leaf "$2" feed serverAuth "DNS:localhost,IP:127.0.0.1"
     make_leaf "$2" gateway clientAuth ;;
   *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

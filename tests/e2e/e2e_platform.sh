@@ -10,6 +10,8 @@
 source "$(dirname "$0")/lib.sh"
 
 export YW_CALLER_KEY="${YW_CALLER_KEY:-$(openssl rand -hex 32)}"
+# yw-feed (started by e2e_start) fills residents' feeds from the test service's stream
+export E2E_FEED_STREAMS="$E2E_DB:events:{testsvc}"
 e2e_database
 e2e_start # identity, catalog and the city's gateway (residents log in through it)
 bash "$YW_SOURCE_DIR/tools/pki.sh" server "$E2E_PKI" testsvc "DNS:localhost,IP:127.0.0.1" >/dev/null
@@ -157,6 +159,78 @@ PY
 check "and heartbeats keep it open" grep -q '^:' "$E2E_TMP/resume.sse"
 req "$T" GET "/v1/test/notes:watch" "$RES" "" -H "last-event-id: nope" --max-time 3
 expect_status "a malformed Last-Event-ID is 400" 400
+
+# --- the city's feed (yw-feed) got the same notes from the test service's feed.entry events
+for _ in $(seq 50); do
+  req "$GW" GET /v1/me/feed/entries "$RES"
+  [ "$S" = 200 ] && holds "len(d.get('entries', [])) >= 6" && break
+  sleep 0.2
+done
+check "GET /v1/me/feed/entries lists the resident's 6 entries, newest first" \
+  holds "[e['body'] for e in d['entries']] == ['page %d' % i for i in range(5, 0, -1)] + ['passport renewal'] and d['entries'][0]['type'] == 'note.created' and d['entries'][0]['source'] != ''"
+req "$GW" GET "/v1/me/feed/entries?pageSize=4" "$RES"
+FTOK="$(field "d['nextPageToken']")"
+req "$GW" GET "/v1/me/feed/entries?pageSize=4&pageToken=$FTOK" "$RES"
+check "and pages on" holds "[e['body'] for e in d['entries']] == ['page 1', 'passport renewal']"
+req "$GW" GET /v1/me/feed/entries "$OTHER"
+check "the other resident's feed holds only their own note" \
+  holds "[e['body'] for e in d['entries']] == ['passport renewal'] and d['entries'][0]['link'] != '$N1'"
+curl -sS -N --max-time 2 -H "authorization: Bearer $RES" "$GW/v1/me/feed" >"$E2E_TMP/city.sse" 2>/dev/null || true
+check "GET /v1/me/feed streams them as events (oldest first) with ids" /usr/bin/python3 - "$E2E_TMP/city.sse" <<'PY'
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+ev = [json.loads(l[5:]) for l in lines if l.startswith("data:")]
+ids = [l[4:] for l in lines if l.startswith("id: ")]
+ok = [e["body"] for e in ev] == ["passport renewal"] + ["page %d" % i for i in range(1, 6)]
+sys.exit(0 if ok and len(ids) == 6 and "event: entry" in lines else 1)
+PY
+curl -sS -N --max-time 2 -H "authorization: Bearer $RES" \
+  -H "last-event-id: $(grep '^id: ' "$E2E_TMP/city.sse" | sed -n 5p | cut -d' ' -f2 | tr -d '\r')" \
+  "$GW/v1/me/feed" >"$E2E_TMP/city2.sse" 2>/dev/null || true
+check "and resume after Last-Event-ID" bash -c "[ \$(grep -c '^data:' '$E2E_TMP/city2.sse') = 1 ] && grep -q 'page 5' '$E2E_TMP/city2.sse'"
+req "$GW" GET /v1/me/feed/entries ""
+expect_status "the feed needs a session (401)" 401
+
+# a second copy of yw-feed that consumes nothing, behind a second gateway: a live stream
+# there is woken by the first copy's publish when the first copy consumes the entry
+FEED2_ADDR="127.0.0.1:$(free_port)"
+YW_FEED_LISTEN="$FEED2_ADDR" YW_REDIS_PREFIX="$E2E_DB" YW_FEED_STREAMS="" \
+  YW_TLS_CA="$E2E_PKI/ca.crt" YW_TLS_CERT="$E2E_PKI/feed.crt" YW_TLS_KEY="$E2E_PKI/feed.key" \
+  "$YW_BUILD_DIR/services/feed/yw-feed" >"$E2E_TMP/feed2.log" 2>&1 &
+E2E_PIDS+=("$!")
+G2PORT="$(free_port)"
+YW_GATEWAY_LISTEN="127.0.0.1:$G2PORT" YW_GATEWAY_TLS_LISTEN="" YW_UPSTREAM_FEED="$FEED2_ADDR" \
+  YW_UPSTREAM_CATALOG="$CATALOG_ADDR" YW_UPSTREAM_IDENTITY="$IDENTITY_ADDR" \
+  YW_REDIS_PREFIX="$E2E_DB" YW_GATEWAY_THREADS=1 \
+  "$YW_BUILD_DIR/gateway/yw-gateway" >"$E2E_TMP/gateway2.log" 2>&1 &
+E2E_PIDS+=("$!")
+for _ in $(seq 100); do
+  curl -fsS "http://127.0.0.1:$G2PORT/readyz" 2>/dev/null | grep -qv unavailable && break; sleep 0.1
+done
+LAST="$(grep '^id: ' "$E2E_TMP/city.sse" | tail -1 | cut -d' ' -f2 | tr -d '\r')"
+curl -sS -N --max-time 15 -H "authorization: Bearer $RES" -H "last-event-id: $LAST" \
+  "http://127.0.0.1:$G2PORT/v1/me/feed" >"$E2E_TMP/copy2.sse" 2>/dev/null &
+C2=$!
+sleep 1
+req "$T" POST /v1/test/notes "$RES" '{"text":"seen on the other copy"}'
+for _ in $(seq 50); do grep -q 'seen on the other copy' "$E2E_TMP/copy2.sse" && break; sleep 0.2; done
+kill "$C2" 2>/dev/null || true
+check "a stream on a copy that consumes nothing gets the entry live (shared wake)" \
+  grep -q 'seen on the other copy' "$E2E_TMP/copy2.sse"
+
+# a backlog larger than a stream's queue (256) reaches the client whole, in order
+req "$GW" GET /v1/me "$RES"; SUBJ="$(field "d['subject']")"
+psql_q "INSERT INTO feed.entries (event_id, subject, type, title, body, source)
+        SELECT gen_random_uuid(), '$SUBJ', 'test.backlog', 'backlog', 'b' || g, 'e2e'
+        FROM generate_series(1, 1000) g" >/dev/null
+curl -sS -N --max-time 6 -H "authorization: Bearer $RES" "$GW/v1/me/feed" >"$E2E_TMP/backlog.sse" 2>/dev/null || true
+check "a backlog of 1,000 entries more than the queue holds arrives whole and in order" \
+  /usr/bin/python3 - "$E2E_TMP/backlog.sse" <<'PY'
+import json, sys
+ev = [json.loads(l[5:]) for l in open(sys.argv[1]) if l.startswith("data:")]
+b = [e["body"] for e in ev if e["type"] == "test.backlog"]
+sys.exit(0 if b == ["b%d" % i for i in range(1, 1001)] else 1)
+PY
 
 # --- a deferred handler calling the catalog (caller, request id and deadline carried)
 CODE="$(psql_q "SELECT impl_code FROM catalog.items WHERE status = 'published' ORDER BY impl_code LIMIT 1")"

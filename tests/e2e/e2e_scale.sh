@@ -32,6 +32,7 @@ start_copy() { # start_copy catalog|identity 2|3
   E2E_PIDS+=("$!")
 }
 for s in catalog identity; do start_copy "$s" 2; start_copy "$s" 3; done
+e2e_feed # one copy: the gateways need every upstream of their routes
 
 GPORTS=()
 for g in 1 2; do

@@ -76,14 +76,16 @@ e2e_database() {
   export YW_REDIS_ADDR="$YW_TEST_REDIS_ADDR"
   "$YW_BUILD_DIR/services/catalog/yw-catalog" --migrate-only
   "$YW_BUILD_DIR/services/identity/yw-identity" --migrate-only
+  "$YW_BUILD_DIR/services/feed/yw-feed" --migrate-only
   psql -h 127.0.0.1 -p "$YW_TEST_PG_PORT" -U postgres -d "$E2E_DB" -q -v ON_ERROR_STOP=1 \
     -f "$YW_SOURCE_DIR/services/catalog/seed/demo.sql" >/dev/null
 }
 
 # E2E_ARGON2_REAL=1 gives yw-identity production password hashing (64 MiB argon2id)
 # instead of the tests' 1 MiB.
-# Starts the stand-ins, yw-identity, yw-catalog and yw-gateway; sets CATALOG_ADDR,
-# IDENTITY_ADDR, FAKES (http base of the SMS and registry stand-ins), GW (http base),
+# Starts the stand-ins, yw-identity, yw-catalog, yw-feed (consuming E2E_FEED_STREAMS) and
+# yw-gateway; sets CATALOG_ADDR, IDENTITY_ADDR, FEED_ADDR, FAKES (http base of the SMS
+# and registry stand-ins), GW (http base),
 # GWS (https base). Extra gateway settings come from the environment (E2E_GATEWAY_ENV).
 #
 # The gateway calls the services over mutual TLS (E2E_MTLS=0: cleartext) with
@@ -130,6 +132,7 @@ e2e_start() {
     >"$E2E_TMP/catalog.log" 2>&1 &
   CATALOG_PID=$!
   E2E_PIDS+=("$CATALOG_PID")
+  e2e_feed "$svc_ca"
   YW_GATEWAY_LISTEN="127.0.0.1:$gport" YW_GATEWAY_TLS_LISTEN="127.0.0.1:$tport" \
     YW_GATEWAY_TLS_CERT="$E2E_TMP/tls.crt" YW_GATEWAY_TLS_KEY="$E2E_TMP/tls.key" \
     YW_UPSTREAM_CATALOG="$CATALOG_ADDR" YW_UPSTREAM_IDENTITY="$IDENTITY_ADDR" \
@@ -152,6 +155,19 @@ e2e_start() {
   echo "the processes did not become ready"; curl -sS "$GW/readyz"
   for f in "$E2E_TMP"/*.log; do echo "==> $f"; grep -v '"http.access"' "$f" | tail -n 20; done
   return 1
+}
+
+# Starts yw-feed (consuming E2E_FEED_STREAMS; mutual TLS with the certificate of $E2E_PKI
+# when CA is given) and exports YW_UPSTREAM_FEED, so every gateway a test starts routes
+# /v1/me/feed there. Sets FEED_ADDR and FEED_PID.
+e2e_feed() { # e2e_feed [CA]
+  FEED_ADDR="127.0.0.1:$(free_port)"
+  YW_FEED_LISTEN="$FEED_ADDR" YW_REDIS_PREFIX="$E2E_DB" YW_FEED_STREAMS="${E2E_FEED_STREAMS:-}" \
+    YW_TLS_CA="${1:-}" YW_TLS_CERT="${1:+$E2E_PKI/feed.crt}" YW_TLS_KEY="${1:+$E2E_PKI/feed.key}" \
+    "$YW_BUILD_DIR/services/feed/yw-feed" >"$E2E_TMP/feed.log" 2>&1 &
+  FEED_PID=$!
+  E2E_PIDS+=("$FEED_PID")
+  export YW_UPSTREAM_FEED="$FEED_ADDR"
 }
 
 # Fault tests stop or restart PostgreSQL and Redis, so they run their own instead of the

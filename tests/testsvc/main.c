@@ -57,7 +57,12 @@ int main(int argc, char **argv) {
   yw_rpc_service svc;
   testsvc_service_init(&svc, &ctx);
 
-  yw_events_relay_config rcfg = {.schema = "testsvc", .listen = 1, .interval_ms = 500};
+  /* the stream under the deployment's prefix: copies of one deployment share it */
+  static char stream[128];
+  snprintf(stream, sizeof stream, "%s:events:{testsvc}", proc.redis_prefix);
+  ctx.stream = stream;
+  yw_events_relay_config rcfg = {
+      .schema = "testsvc", .stream = stream, .listen = 1, .interval_ms = 500};
   char consumer[128], host[64] = "host";
   gethostname(host, sizeof host - 1);
   snprintf(consumer, sizeof consumer, "%s-%d", host, (int)getpid());

@@ -2,8 +2,9 @@
  * testsvc.c - handlers of yiwang.test.v1.NotesService: a resident's notes, written as a
  * service of the city would be, each handler its logic on top of lib/:
  *
- *   CreateNote   idempotent (yw_idem_run): the note, its note.created event in the
- *                outbox (yw_events_append) and the kept answer commit together
+ *   CreateNote   idempotent (yw_idem_run): the note, its note.created event and a
+ *                feed.entry for the resident's feed (yw-feed) in the outbox
+ *                (yw_events_append), and the kept answer commit together
  *   GetNote      a path variable over two segments (notes/<id>), the owner's only
  *   ListNotes    keyset paging (yw_page_begin / yw_page_token), Timestamp and Int32Value
  *   Ping         reachable over gRPC only; says who the gateway vouched for
@@ -25,6 +26,7 @@
 #include <time.h>
 
 #include "yiwang/catalog/v1/catalog.pb-c.h"
+#include "yiwang/events/v1/feed.pb-c.h"
 #include "yiwang/test/v1/notes.pb-c.h"
 #include "yw_err.h"
 #include "yw_log.h"
@@ -35,7 +37,7 @@
 #define TEXT_MAX 500
 #define PAGE_DEFAULT 10
 #define PAGE_MAX 50
-#define FEED_BATCH 500
+#define FEED_BATCH 100
 
 typedef Yiwang__Test__V1__Note Note;
 typedef Yiwang__Files__V1__FileRef FileRef;
@@ -181,6 +183,15 @@ static int create_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *re
   ev.owner = n->owner;
   ev.text = n->text;
   rc = yw_events_append(conn, SCHEMA, "note.created", 1, n->owner, &ev.base, NULL, &err);
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  /* and an entry of the resident's feed (yw-feed), in the same transaction */
+  Yiwang__Events__V1__FeedEntryAdded fe = YIWANG__EVENTS__V1__FEED_ENTRY_ADDED__INIT;
+  fe.subject = n->owner;
+  fe.type = "note.created";
+  fe.title = "A note was written";
+  fe.body = n->text;
+  fe.link = n->name;
+  rc = yw_events_append(conn, SCHEMA, "feed.entry", 1, n->owner, &fe.base, NULL, &err);
   if (rc != 0) return yw_service_db_fail(call, rc, &err);
   *out = &n->base;
   return 0;
@@ -532,10 +543,8 @@ static void *feed_loop(void *arg) {
 }
 
 int testsvc_feed_start(testsvc_ctx *ctx, const char *consumer) {
-  char stream[96];
-  if (yw_events_stream_name(SCHEMA, stream, sizeof stream) != 0) return YW_EINVAL;
   yw_events_consumer_config cfg = {
-      .stream = stream,
+      .stream = ctx->stream,
       .group = "testsvc-feed",
       .consumer = consumer,
       .schema = SCHEMA,

@@ -23,6 +23,7 @@ typedef struct testsvc_ctx {
   yw_caller_keys caller_keys;
   yw_idem_opts idem;           /* CreateNote's idempotency */
   yw_rpc_channel *catalog;     /* GetNoteItem calls the catalog; NULL: it answers UNAVAILABLE */
+  const char *stream;          /* the outbox's stream ("<prefix>:events:{testsvc}") */
 
   yw_live *live;               /* the residents' open WatchNotes streams */
 
