@@ -841,7 +841,15 @@ int yw_pg_migrate(PGconn *c, const char *schema, const struct yw_embedded_file *
   int rc = yw_pg_query_write(c, "SELECT pg_advisory_lock(hashtext('yw_migrate.' || $1))", 1,
                              lock_params, NULL, err);
   if (rc != 0) return rc;
-  rc = exec_script(c, ddl, err);
+  /* a service that runs as a role without CREATE on the database (the migrations were
+   * applied by the owner beforehand) must not run DDL when there is nothing to do */
+  char table[128];
+  snprintf(table, sizeof table, "%s.schema_migrations", schema);
+  const char *table_params[] = {table};
+  PGresult *tr = NULL;
+  rc = yw_pg_query_write(c, "SELECT to_regclass($1) IS NULL", 1, table_params, &tr, err);
+  if (rc == 0 && strcmp(PQgetvalue(tr, 0, 0), "t") == 0) rc = exec_script(c, ddl, err);
+  PQclear(tr);
   for (unsigned i = 0; rc == 0 && i < nfiles; i++) {
     const char *name[] = {files[i].name};
     PGresult *r = NULL;

@@ -131,9 +131,11 @@ int yw_pg_schema_ok(const char *schema);
 int yw_pg_schema_sql(char *out, size_t len, const char *tmpl, const char *schema);
 
 /*
- * Applies migrations to schema: creates the schema and its schema_migrations table, then
- * runs, in order, each file not yet recorded there, each in its own transaction with its
- * record. Holds an advisory lock so copies starting together apply each file once.
+ * Applies migrations to schema: creates the schema and its schema_migrations table when
+ * they do not exist, then runs, in order, each file not yet recorded there, each in its
+ * own transaction with its record. Holds an advisory lock so copies starting together
+ * apply each file once. With every file recorded it runs no DDL, so a service may run
+ * as a role that cannot create anything once the owner has applied the migrations.
  * schema must match [a-z_]+. Returns 0 or an error code with err set.
  */
 int yw_pg_migrate(PGconn *conn, const char *schema, const struct yw_embedded_file *files,

@@ -134,4 +134,26 @@ expect_status "a county implements it under the same name, type and basis (200)"
 put "$PLAT" "GG09991000-320706-GA" "$(body "$E2E_TMP/county.json" "it['basicCode'] = 'GG09991000'; it['implCode'] = 'GG09991000-320706-GA'; it['name'] = '省级新设事项'; it['type'] = 'ADMINISTRATIVE_LICENSE'; it['legalBasis'] = json.load(open('$E2E_TMP/prov.json'))['legalBasis']; it['regionCode'] = '320707'")"
 expect_status "an item outside its department's region is 400" 400
 
+# --- 4. the audit log cannot be emptied or altered by the service's role
+AS_SERVICE=(psql -h 127.0.0.1 -p "$YW_TEST_PG_PORT" -U yw_catalog -d "$E2E_DB" -qtA)
+refused() { # refused NAME WANT SQL: the service's role tries SQL and gets an error saying WANT
+  local out; out="$("${AS_SERVICE[@]}" -c "$3" 2>&1)" && { fail "$1 (it ran)"; return; }
+  case "$out" in *"$2"*) pass "$1" ;; *) fail "$1 ($out)" ;; esac
+}
+check "the catalog runs as a role that is no superuser" \
+  test "$(sql "SELECT count(*) FROM pg_stat_activity a JOIN pg_roles r ON r.rolname = a.usename WHERE a.datname = current_database() AND a.usename = 'yw_catalog' AND NOT r.rolsuper")" -ge 1
+check "the audit log belongs to a role the service is no member of" \
+  test "$(sql "SELECT tableowner = 'yw_catalog_audit' AND NOT pg_has_role('yw_catalog', tableowner, 'MEMBER') FROM pg_tables WHERE schemaname = 'catalog' AND tablename = 'audit_log'")" = t
+AUDITED="$(sql "SELECT count(*) FROM catalog.audit_log")"
+refused "the service's role cannot TRUNCATE the audit log" "permission denied" "TRUNCATE catalog.audit_log"
+refused "nor DELETE from it" "permission denied" "DELETE FROM catalog.audit_log"
+refused "nor UPDATE it" "permission denied" "UPDATE catalog.audit_log SET actor = 'x'"
+refused "nor disable its triggers" "must be owner" "ALTER TABLE catalog.audit_log DISABLE TRIGGER ALL"
+refused "nor drop its triggers" "must be owner" "DROP TRIGGER audit_log_no_change ON catalog.audit_log"
+refused "nor take the 三级四同 trigger off the items" "must be owner" "DROP TRIGGER items_same_basic ON catalog.items"
+refused "nor create tables in public (the PostgreSQL 15 default)" "permission denied" "CREATE TABLE public.x (a int)"
+OUT="$(sql "TRUNCATE catalog.audit_log" 2>&1 || true)"
+case "$OUT" in *append-only*) pass "even its owner's TRUNCATE is refused by a trigger" ;; *) fail "TRUNCATE by the owner ($OUT)" ;; esac
+check "the audit log kept every record" test "$(sql "SELECT count(*) FROM catalog.audit_log")" = "$AUDITED"
+
 finish

@@ -79,6 +79,28 @@ e2e_database() {
   "$YW_BUILD_DIR/services/feed/yw-feed" --migrate-only
   psql -h 127.0.0.1 -p "$YW_TEST_PG_PORT" -U postgres -d "$E2E_DB" -q -v ON_ERROR_STOP=1 \
     -f "$YW_SOURCE_DIR/services/catalog/seed/demo.sql" >/dev/null
+  # yw-catalog runs as yw_catalog (deploy/env/catalog.env), a member of the role its
+  # migrations grant the tables to, not as the superuser that applied them
+  e2e_login_role yw_catalog yw_catalog_writer
+}
+
+# A login role for a service to run as: no superuser, no CREATEDB or CREATEROLE, a
+# member of GROUP only. Roles belong to the cluster, so it is made once and tests
+# running at the same time may race to make it.
+e2e_login_role() { # e2e_login_role ROLE GROUP
+  psql -h 127.0.0.1 -p "$YW_TEST_PG_PORT" -U postgres -d "$E2E_DB" -q -v ON_ERROR_STOP=1 >/dev/null <<SQL
+DO \$\$
+BEGIN
+  BEGIN
+    CREATE ROLE $1 LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;
+  EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+  END;
+  BEGIN
+    GRANT $2 TO $1;
+  EXCEPTION WHEN unique_violation THEN NULL;
+  END;
+END \$\$;
+SQL
 }
 
 # E2E_ARGON2_REAL=1 gives yw-identity production password hashing (64 MiB argon2id)
@@ -127,6 +149,7 @@ e2e_start() {
     -keyout "$E2E_TMP/tls.key" -out "$E2E_TMP/tls.crt" 2>/dev/null
   CATALOG_ADDR="127.0.0.1:$cport"
   YW_CATALOG_LISTEN="$CATALOG_ADDR" YW_REDIS_PREFIX="$E2E_DB" \
+    YW_PG_DSN="${YW_PG_DSN/user=postgres/user=yw_catalog}" \
     YW_TLS_CA="$svc_ca" YW_TLS_CERT="$catalog_cert" YW_TLS_KEY="$catalog_key" \
     "$YW_BUILD_DIR/services/catalog/yw-catalog" \
     >"$E2E_TMP/catalog.log" 2>&1 &
