@@ -232,6 +232,27 @@ b = [e["body"] for e in ev if e["type"] == "test.backlog"]
 sys.exit(0 if b == ["b%d" % i for i in range(1, 1001)] else 1)
 PY
 
+# --- upload by reference, download with the service's consent
+printf '\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\1\0\0\0\1\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\x0f\x04\0\x09\xfb\x03\xfd\xe3U\xf2\x9c\0\0\0\0IEND\xaeB`\x82' >"$E2E_TMP/dot.png"
+SHA="$(sha256sum "$E2E_TMP/dot.png" | cut -d' ' -f1)"
+S="$(curl -sS -o "$B" -w '%{http_code}' -H "authorization: Bearer $RES" \
+  -F "files=@$E2E_TMP/dot.png;type=image/png" "$T/v1/test/$N1/attachments")"
+expect_status "a PNG is attached by multipart upload" 200
+check "the note holds its reference: SHA-256, size, sniffed type, name" \
+  holds "d['attachments'][0]['sha256'] == '$SHA' and d['attachments'][0]['size'] == '$(stat -c %s "$E2E_TMP/dot.png")' and d['attachments'][0]['contentType'] == 'image/png' and d['attachments'][0]['name'] == 'dot.png'"
+check "the bytes are in the file store, not in the service's schema" \
+  test "$(psql_q "SELECT count(*) FROM testsvc.note_files WHERE sha256 = '$SHA'")" = 1
+printf 'MZ\x90\0 not an image' >"$E2E_TMP/evil.png"
+S="$(curl -sS -o "$B" -w '%{http_code}' -H "authorization: Bearer $RES" \
+  -F "files=@$E2E_TMP/evil.png;type=image/png" "$T/v1/test/$N1/attachments")"
+expect_status "bytes that are not what they claim are 415" 415
+S="$(curl -sS -o "$E2E_TMP/got.png" -D "$H" -w '%{http_code}' -H "authorization: Bearer $RES" \
+  "$T/v1/test/files/$SHA")"
+check "the owner downloads it (200, same bytes)" bash -c "[ '$S' = 200 ] && cmp -s '$E2E_TMP/got.png' '$E2E_TMP/dot.png'"
+check "with an ETag" grep -qi "^etag: .*$SHA" "$H"
+S="$(curl -sS -o /dev/null -w '%{http_code}' -H "authorization: Bearer $OTHER" "$T/v1/test/files/$SHA")"
+check "another resident may not (404)" test "$S" = 404
+
 # --- a deferred handler calling the catalog (caller, request id and deadline carried)
 CODE="$(psql_q "SELECT impl_code FROM catalog.items WHERE status = 'published' ORDER BY impl_code LIMIT 1")"
 NAME="$(psql_q "SELECT name FROM catalog.items WHERE impl_code = '$CODE'")"

@@ -13,6 +13,10 @@
 #define FEED "yiwang.test.v1.FeedService/"
 #define NOTES "yiwang.test.v1.NotesService/"
 
+/* a note's attachments: up to 5 images or PDFs of at most 1 MiB each, multipart */
+static const gw_upload_def note_files = {"files", 1 << 20, 5,
+                                         "image/png,image/jpeg,application/pdf", 0};
+
 const gw_route_def gw_route_defs[] = {
     /* a public event stream: anyone, counted per address */
     {.http_method = "GET", .path = "/v1/test/feed/{topic}", .rpc = FEED "Watch",
@@ -36,6 +40,12 @@ const gw_route_def gw_route_defs[] = {
      .access = GW_ACCESS_PERSON, .min_level = 1, .upstream = "test"},
     {.http_method = "GET", .path = "/v1/test/{name=notes/*}/item", .rpc = NOTES "GetNoteItem",
      .access = GW_ACCESS_PERSON, .min_level = 1, .upstream = "test"},
+    /* uploads by reference into yw-files, downloads as the owner allows */
+    {.http_method = "POST", .path = "/v1/test/{name=notes/*}/attachments",
+     .rpc = NOTES "AttachFiles", .access = GW_ACCESS_PERSON, .min_level = 1, .upstream = "test",
+     .upload = &note_files},
+    {.http_method = "GET", .path = "/v1/test/files/{sha256}", .rpc = NOTES "AuthorizeFile",
+     .access = GW_ACCESS_PERSON, .min_level = 1, .upstream = "test", .download = "sha256"},
     /* reachable over gRPC only, by any logged-in account */
     {.rpc = NOTES "Ping", .access = GW_ACCESS_ACCOUNT, .upstream = "test"},
 };
