@@ -156,4 +156,14 @@ OUT="$(sql "TRUNCATE catalog.audit_log" 2>&1 || true)"
 case "$OUT" in *append-only*) pass "even its owner's TRUNCATE is refused by a trigger" ;; *) fail "TRUNCATE by the owner ($OUT)" ;; esac
 check "the audit log kept every record" test "$(sql "SELECT count(*) FROM catalog.audit_log")" = "$AUDITED"
 
+# --- 5. renaming a department refreshes the search documents of its items
+SCJG_ITEMS="$(sql "SELECT count(*) FROM catalog.items WHERE department_code = '320700-SCJG' AND status = 'published'")"
+sql "UPDATE catalog.departments SET name = '连云港市蓝鲸测试局' WHERE code = '320700-SCJG'" >/dev/null
+get "/v1/items?q=%E8%93%9D%E9%B2%B8%E6%B5%8B%E8%AF%95%E5%B1%80&pageSize=100"
+check "search by the department's new name finds all its items" \
+  holds "d.get('totalSize') == $SCJG_ITEMS and all(i['departmentCode'] == '320700-SCJG' for i in d['items'])"
+check "and they are some" test "$SCJG_ITEMS" -gt 0
+check "no item still carries the old name in its search document" \
+  test "$(sql "SELECT count(*) FROM catalog.items WHERE department_code = '320700-SCJG' AND strpos(search_text, '连云港市市场监督管理局') > 0")" = 0
+
 finish
