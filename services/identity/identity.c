@@ -311,6 +311,49 @@ static void drop_sessions(identity_ctx *ctx, PGresult *r) {
 
 /* ---- SendSmsCode ----------------------------------------------------------------- */
 
+/* Answers retry-after with the time left on a limit's key (fallback when Redis has none). */
+static void retry_after_ttl(identity_ctx *ctx, yw_rpc_call *call, const char *key, long long fallback) {
+  const char *ttl_cmd[] = {"TTL", key};
+  redisReply *t = redis_do(ctx, 2, ttl_cmd);
+  char after[24];
+  snprintf(after, sizeof after, "%lld",
+           t != NULL && t->type == REDIS_REPLY_INTEGER && t->integer > 0 ? t->integer : fallback);
+  if (t != NULL) freeReplyObject(t);
+  yw_rpc_call_add_trailer(call, "retry-after", after);
+}
+
+/* The keys of a phone (ph: its lookup hash): its current code {code, tries} and its
+ * day {sends, tries}. Both carry the hash as a hash tag, so that a script may use the
+ * two on a Redis Cluster too. */
+static void otp_keys(const identity_ctx *ctx, const char *ph, char *code_key, size_t ck,
+                     char *day_key, size_t dk) {
+  char tag[72];
+  snprintf(tag, sizeof tag, "{%s}", ph);
+  rkey(ctx, code_key, ck, "otp", tag);
+  rkey(ctx, day_key, dk, "otp-day", tag);
+}
+
+/* Counts a code to send against the phone's day (KEYS[1]): 0 to send, 1 too many codes
+ * today (ARGV[1]), 2 too many wrong tries today (ARGV[2]). The day opens a 24-hour
+ * window on its first use. */
+static const char OTP_DAY_SCRIPT[] =
+    "if redis.call('TTL', KEYS[1]) < 0 then redis.call('DEL', KEYS[1]) end\n"
+    "local tries = tonumber(redis.call('HGET', KEYS[1], 'tries') or '0')\n"
+    "local sends = redis.call('HINCRBY', KEYS[1], 'sends', 1)\n"
+    "if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], 86400) end\n"
+    "if tries >= tonumber(ARGV[2]) then return 2 end\n"
+    "if sends > tonumber(ARGV[1]) then return 1 end\n"
+    "return 0\n";
+
+/* Puts a new code (ARGV[1], its HMAC) for ARGV[2] seconds, keeping the wrong tries of
+ * the code it replaces. */
+static const char OTP_PUT_SCRIPT[] =
+    "local t = redis.call('HGET', KEYS[1], 'tries') or '0'\n"
+    "redis.call('DEL', KEYS[1])\n"
+    "redis.call('HSET', KEYS[1], 'code', ARGV[1], 'tries', t)\n"
+    "redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))\n"
+    "return 0\n";
+
 static int send_sms_code(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
                          void *data) {
   identity_ctx *ctx = data;
@@ -318,11 +361,11 @@ static int send_sms_code(yw_rpc_call *call, const ProtobufCMessage *reqm, Protob
   CALLER_OR_FAIL(call, ctx, caller);
   if (!yw_phone_valid(req->phone))
     return yw_rpc_call_fail(call, YW_EINVAL, "phone must be an 11-digit mobile number");
-  char ph[65], key[128], wait[128], ipkey[128];
+  char ph[65], key[128], wait[128], ipkey[128], day[128];
   char material[32];
   snprintf(material, sizeof material, "phone:%s", req->phone);
   yw_hmac_hex(ctx->lookup_key, material, strlen(material), ph);
-  rkey(ctx, key, sizeof key, "otp", ph);
+  otp_keys(ctx, ph, key, sizeof key, day, sizeof day);
   rkey(ctx, wait, sizeof wait, "otp-wait", ph);
   rkey(ctx, ipkey, sizeof ipkey, "otp-ip", caller.ip[0] != '\0' ? caller.ip : "unknown");
 
@@ -337,13 +380,7 @@ static int send_sms_code(yw_rpc_call *call, const ProtobufCMessage *reqm, Protob
   }
   if (sent_from_ip > ctx->sms_per_ip_hour) {
     /* the window ends when the address's counter expires */
-    const char *ttl_cmd[] = {"TTL", ipkey};
-    redisReply *t = redis_do(ctx, 2, ttl_cmd);
-    char after[24];
-    snprintf(after, sizeof after, "%lld",
-             t != NULL && t->type == REDIS_REPLY_INTEGER && t->integer > 0 ? t->integer : 3600LL);
-    if (t != NULL) freeReplyObject(t);
-    yw_rpc_call_add_trailer(call, "retry-after", after);
+    retry_after_ttl(ctx, call, ipkey, 3600);
     return yw_rpc_call_fail(call, YW_ELIMIT, "too many codes requested from this address; try later");
   }
 
@@ -360,15 +397,31 @@ static int send_sms_code(yw_rpc_call *call, const ProtobufCMessage *reqm, Protob
                             ctx->otp_resend_s);
   }
 
+  /* the phone's day: codes sent and wrong tries, across every code */
+  char sends_max[16], tries_max[16];
+  snprintf(sends_max, sizeof sends_max, "%d", ctx->sms_per_phone_day);
+  snprintf(tries_max, sizeof tries_max, "%d", ctx->otp_tries_per_phone_day);
+  const char *dayc[] = {"EVAL", OTP_DAY_SCRIPT, "1", day, sends_max, tries_max};
+  r = redis_do(ctx, 6, dayc);
+  if (r == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "codes cannot be sent now, try again shortly");
+  long long day_verdict = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+  freeReplyObject(r);
+  if (day_verdict != 0) {
+    retry_after_ttl(ctx, call, day, 86400);
+    return yw_rpc_call_fail(call, YW_ELIMIT,
+                            day_verdict == 1 ? "too many codes sent to this phone today; try later"
+                                             : "too many wrong codes for this phone today; try later");
+  }
+
   char code[8], code_mac[65], mac_in[128], ttl[16];
   if (yw_random_digits(6, code, sizeof code) != 0) return YW_EINTERNAL;
   snprintf(mac_in, sizeof mac_in, "%s:%s", ph, code);
   yw_hmac_hex(ctx->lookup_key, mac_in, strlen(mac_in), code_mac);
   snprintf(ttl, sizeof ttl, "%d", ctx->otp_ttl_s);
   const char *del[] = {"DEL", key};
-  const char *hset[] = {"HSET", key, "code", code_mac, "tries", "0"};
-  const char *exp[] = {"EXPIRE", key, ttl};
-  if (redis_ok(ctx, 2, del) != 0 || redis_ok(ctx, 6, hset) != 0 || redis_ok(ctx, 3, exp) != 0)
+  /* a resend replaces the code but keeps its wrong tries */
+  const char *put[] = {"EVAL", OTP_PUT_SCRIPT, "1", key, code_mac, ttl};
+  if (redis_ok(ctx, 6, put) != 0)
     return yw_rpc_call_fail(call, YW_EUNAVAIL, "codes cannot be sent now, try again shortly");
 
   /* the SMS gateway's API: JSON with the phone, a template and its parameters */
@@ -385,6 +438,8 @@ static int send_sms_code(yw_rpc_call *call, const ProtobufCMessage *reqm, Protob
     redis_ok(ctx, 2, del);
     const char *delw[] = {"DEL", wait};
     redis_ok(ctx, 2, delw);
+    const char *unsend[] = {"HINCRBY", day, "sends", "-1"};
+    redis_ok(ctx, 4, unsend);
     yw_log(YW_LOG_WARN, "identity.sms_failed", yw_rpc_call_request_id(call),
            "SMS gateway answered %ld (%s)", status, yw_strerror(rc));
     return yw_rpc_call_fail(call, YW_EUNAVAIL, "the SMS could not be sent, try again shortly");
@@ -400,13 +455,21 @@ static int send_sms_code(yw_rpc_call *call, const ProtobufCMessage *reqm, Protob
 
 /* ---- CreateSession --------------------------------------------------------------- */
 
-/* Checks and consumes an SMS code atomically: 1 right (consumed), 0 no code, -1 too
- * many tries (consumed), 2 wrong. */
+/* Checks and consumes an SMS code atomically (KEYS[1] the code, KEYS[2] the phone's
+ * day; ARGV: the HMAC tried, tries per code, wrong tries per phone per day): 1 right
+ * (consumed), 0 no code, -1 too many tries of this code (consumed), -2 too many wrong
+ * tries of the phone today (the code consumed), 2 wrong. */
 static const char OTP_SCRIPT[] =
+    "local d = tonumber(redis.call('HGET', KEYS[2], 'tries') or '0')\n"
+    "if d >= tonumber(ARGV[3]) and redis.call('TTL', KEYS[2]) > 0 then\n"
+    "  redis.call('DEL', KEYS[1]) return -2 end\n"
     "local c = redis.call('HGET', KEYS[1], 'code')\n"
     "if not c then return 0 end\n"
     "local t = redis.call('HINCRBY', KEYS[1], 'tries', 1)\n"
     "if c == ARGV[1] and t <= tonumber(ARGV[2]) then redis.call('DEL', KEYS[1]) return 1 end\n"
+    "if redis.call('TTL', KEYS[2]) < 0 then redis.call('DEL', KEYS[2]) end\n"
+    "redis.call('HINCRBY', KEYS[2], 'tries', 1)\n"
+    "if redis.call('TTL', KEYS[2]) < 0 then redis.call('EXPIRE', KEYS[2], 86400) end\n"
     "if t >= tonumber(ARGV[2]) then redis.call('DEL', KEYS[1]) return -1 end\n"
     "return 2\n";
 
@@ -417,16 +480,17 @@ static int login_by_phone(identity_ctx *ctx, yw_rpc_call *call, const yw_caller 
     return yw_rpc_call_fail(call, YW_EINVAL, "phone must be an 11-digit mobile number");
   if (strlen(code) != 6 || strspn(code, "0123456789") != 6)
     return yw_rpc_call_fail(call, YW_EINVAL, "code must be the 6 digits sent by SMS");
-  char ph[65], key[128], mac_in[128], code_mac[65], tries[16];
+  char ph[65], key[128], day[128], mac_in[128], code_mac[65], tries[16], day_tries[16];
   char material[32];
   snprintf(material, sizeof material, "phone:%s", phone);
   yw_hmac_hex(ctx->lookup_key, material, strlen(material), ph);
-  rkey(ctx, key, sizeof key, "otp", ph);
+  otp_keys(ctx, ph, key, sizeof key, day, sizeof day);
   snprintf(mac_in, sizeof mac_in, "%s:%s", ph, code);
   yw_hmac_hex(ctx->lookup_key, mac_in, strlen(mac_in), code_mac);
   snprintf(tries, sizeof tries, "%d", ctx->otp_max_tries);
-  const char *argv[] = {"EVAL", OTP_SCRIPT, "1", key, code_mac, tries};
-  redisReply *r = redis_do(ctx, 6, argv);
+  snprintf(day_tries, sizeof day_tries, "%d", ctx->otp_tries_per_phone_day);
+  const char *argv[] = {"EVAL", OTP_SCRIPT, "2", key, day, code_mac, tries, day_tries};
+  redisReply *r = redis_do(ctx, 8, argv);
   if (r == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "login is unavailable, try again shortly");
   long long verdict = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
   freeReplyObject(r);
@@ -437,13 +501,20 @@ static int login_by_phone(identity_ctx *ctx, yw_rpc_call *call, const yw_caller 
     PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
     if (conn != NULL) {
       audit(conn, caller, masked, "anonymous", "login_failed", masked, NULL,
-            verdict == 0 ? "no code" : verdict == -1 ? "too many tries" : "wrong code", rid);
+            verdict == 0    ? "no code"
+            : verdict == -1 ? "too many tries"
+            : verdict == -2 ? "too many wrong codes today"
+                            : "wrong code",
+            rid);
       yw_pg_pool_release(ctx->pool, conn);
     }
     if (verdict == 0)
       return yw_rpc_call_fail(call, YW_EUNAUTH, "no code was sent to this phone or it has expired");
     if (verdict == -1)
       return yw_rpc_call_fail(call, YW_EUNAUTH, "too many wrong codes; request a new one");
+    if (verdict == -2)
+      return yw_rpc_call_fail(call, YW_EUNAUTH,
+                              "too many wrong codes for this phone today; log in tomorrow");
     return yw_rpc_call_fail(call, YW_EUNAUTH, "the code is wrong");
   }
 

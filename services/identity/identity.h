@@ -39,6 +39,8 @@ typedef struct identity_ctx {
   int otp_resend_s;
   int otp_max_tries;
   int sms_per_ip_hour;
+  int sms_per_phone_day;           /* codes one phone may be sent in 24 hours */
+  int otp_tries_per_phone_day;     /* wrong codes one phone may be tried with in 24 hours */
   int realname_per_account_day;    /* real-name checks one account may ask for a day */
   int realname_per_id_day;         /* real-name checks of one ID number a day */
   int lockout_failures;

@@ -18,7 +18,7 @@
 
 static char *cfg_data_key, *cfg_lookup_key, *cfg_sms_url, *cfg_registry_url, *cfg_company_url;
 static long cfg_hash_slots, cfg_access_ttl, cfg_refresh_ttl, cfg_otp_ttl, cfg_otp_resend,
-    cfg_otp_tries, cfg_sms_per_ip, cfg_lock_failures, cfg_lock_s, cfg_rn_account, cfg_rn_id, cfg_refresh_grace;
+    cfg_otp_tries, cfg_sms_per_ip, cfg_lock_failures, cfg_lock_s, cfg_rn_account, cfg_rn_id, cfg_refresh_grace, cfg_sms_per_phone, cfg_otp_tries_day;
 
 /* The identity's own settings; those every service has come from yw_service_start. */
 static const yw_cfg_entry config[] = {
@@ -51,6 +51,10 @@ static const yw_cfg_entry config[] = {
      &cfg_rn_account},
     {"YW_REALNAME_PER_ID_DAY", YW_CFG_INT, "5", 1, 1000,
      "real-name checks of one ID number, from any accounts, in 24 hours", &cfg_rn_id},
+    {"YW_SMS_PER_PHONE_DAY", YW_CFG_INT, "10", 1, 1000, "codes one phone may be sent in 24 hours",
+     &cfg_sms_per_phone},
+    {"YW_OTP_TRIES_PER_PHONE_DAY", YW_CFG_INT, "10", 1, 1000,
+     "wrong codes one phone may be tried with in 24 hours, across resends", &cfg_otp_tries_day},
     {"YW_LOCKOUT_FAILURES", YW_CFG_INT, "5", 1, 100, "failed staff logins before a lockout",
      &cfg_lock_failures},
     {"YW_LOCKOUT_S", YW_CFG_INT, "900", 1, 86400, "length of a lockout", &cfg_lock_s},
@@ -104,6 +108,8 @@ int main(int argc, char **argv) {
   ctx.otp_resend_s = (int)cfg_otp_resend;
   ctx.otp_max_tries = (int)cfg_otp_tries;
   ctx.sms_per_ip_hour = (int)cfg_sms_per_ip;
+  ctx.sms_per_phone_day = (int)cfg_sms_per_phone;
+  ctx.otp_tries_per_phone_day = (int)cfg_otp_tries_day;
   ctx.realname_per_account_day = (int)cfg_rn_account;
   ctx.realname_per_id_day = (int)cfg_rn_id;
   ctx.lockout_failures = (int)cfg_lock_failures;
