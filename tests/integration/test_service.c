@@ -25,6 +25,7 @@
 #include "yw_log.h"
 #include "yw_service.h"
 #include "yw_testdb.h"
+#include "yw_testrpc.h"
 
 #define DB "the test database"
 
@@ -32,9 +33,7 @@ static char dsn[512];
 static yw_pg_pool *pool;
 static yw_caller_keys keys;
 static uint8_t caller_key[YW_KEY_BYTES];
-static yw_rpc_server *server;
-static yw_rpc_client *client;
-static yw_rpc_channel *channel;
+static yw_test_rpc rpc;
 
 /* ---- the service ------------------------------------------------------------------ */
 
@@ -156,7 +155,7 @@ static grpc_status_code call_echo(const char *text, char *out, size_t size) {
     md[nmd++] = (yw_rpc_md){"x-yw-caller", value, 0};
     md[nmd++] = (yw_rpc_md){"x-yw-caller-sig", sig, 0};
   }
-  grpc_status_code st = yw_rpc_call_sync(channel, method, &req.base,
+  grpc_status_code st = yw_rpc_call_sync(rpc.channel, method, &req.base,
                                          &yiwang__test__v1__echo_reply__descriptor, NULL, &resp,
                                          md, nmd, 5000, msg, sizeof msg);
   if (st == GRPC_STATUS_OK) {
@@ -303,20 +302,12 @@ static int setup(void **state) {
   }
   for (size_t i = 0; i < sizeof caller_key; i++) caller_key[i] = (uint8_t)(i * 5 + 3);
   if (yw_caller_keys_init(&keys, caller_key, NULL, 30) != 0) return -1;
-  if (yw_rpc_server_new("127.0.0.1:0", 2, &server) != 0) return -1;
-  if (yw_rpc_server_add_service(server, &svc) != 0 || yw_rpc_server_start(server) != 0) return -1;
-  char target[64];
-  snprintf(target, sizeof target, "127.0.0.1:%d", yw_rpc_server_port(server));
-  if (yw_rpc_client_new(&client) != 0) return -1;
-  channel = yw_rpc_channel_new(client, target, 1, 1 << 20);
-  return channel != NULL ? 0 : -1;
+  return yw_test_rpc_start(&svc, 2, 1, &rpc);
 }
 
 static int teardown(void **state) {
   (void)state;
-  yw_rpc_channel_free(channel);
-  yw_rpc_client_free(client);
-  yw_rpc_server_free(server);
+  yw_test_rpc_stop(&rpc);
   yw_pg_pool_free(pool);
   yw_testdb_drop();
   return 0;
