@@ -571,26 +571,39 @@ static int verify_password(identity_ctx *ctx, yw_rpc_call *call, const char *enc
   return encoded != NULL && ok;
 }
 
+/* Staff login. Every attempt on a known account is counted before its hash is checked
+ * (one UPDATE ... RETURNING, atomic per row): a lockout that has expired starts the count
+ * again, and an attempt whose count passes the limit is refused without checking the
+ * password, so parallel guesses cannot all run. Unknown and locked accounts verify the
+ * dummy hash and answer exactly as a wrong password (401), so the answer tells nothing
+ * about which usernames exist. An unknown username is audited only as a keyed hash: it
+ * may be a password typed in the wrong box. */
 static int login_by_password(identity_ctx *ctx, yw_rpc_call *call, const yw_caller *caller,
                              const char *username, const char *password, struct claims *cl) {
   const char *rid = yw_rpc_call_request_id(call);
   if (strlen(username) > 32 || strlen(password) > 128 || password[0] == '\0')
     return yw_rpc_call_fail(call, YW_EINVAL, "username and password are required");
-  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
-  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "login is unavailable, try again shortly");
-  const char *p[] = {username};
+  char limit[16], lock_s[16];
+  snprintf(limit, sizeof limit, "%d", ctx->lockout_failures);
+  snprintf(lock_s, sizeof lock_s, "%d", ctx->lockout_s);
+  const char *p[] = {username, limit, lock_s};
   PGresult *r = NULL;
-  yw_pg_error err;
-  int rc = yw_pg_query(conn,
-                       "SELECT subject, password_hash, department, array_to_string(roles, ','),"
-                       "       COALESCE(locked_until > now(), false)"
-                       " FROM identity.staff WHERE username = $1",
-                       1, p, &r, &err);
-  /* the connection goes back before the hash: argon2 must not hold one */
-  yw_pg_pool_release(ctx->pool, conn);
-  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  int rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, "login",
+                            "UPDATE identity.staff SET"
+                            " failed_count = CASE WHEN locked_until <= now() THEN 1"
+                            "                     ELSE failed_count + 1 END,"
+                            " locked_until = CASE WHEN locked_until > now() THEN locked_until"
+                            "   WHEN (CASE WHEN locked_until <= now() THEN 1 ELSE failed_count + 1 END)"
+                            "        >= $2::int THEN now() + $3::int * interval '1 second'"
+                            "   ELSE NULL END"
+                            " WHERE username = $1"
+                            " RETURNING subject, password_hash, department,"
+                            "           array_to_string(roles, ','), failed_count <= $2::int",
+                            3, p, &r);
+  /* the connection went back before the hash: argon2 must not hold one */
+  if (rc != 0) return rc;
   int known = PQntuples(r) > 0;
-  int locked = known && PQgetvalue(r, 0, 4)[0] == 't';
+  int allowed = known && PQgetvalue(r, 0, 4)[0] == 't';
   char encoded[160] = "";
   if (known) {
     snprintf(encoded, sizeof encoded, "%s", PQgetvalue(r, 0, 1));
@@ -601,35 +614,23 @@ static int login_by_password(identity_ctx *ctx, yw_rpc_call *call, const yw_call
   PQclear(r);
   cl->kind = YW_CALLER_STAFF;
   cl->level = 0;
-  /* an unknown user costs the same hash as a known one */
-  int ok = locked ? 0 : verify_password(ctx, call, known ? encoded : NULL, password);
+  /* unknown and locked accounts cost the same hash as a known one */
+  int ok = verify_password(ctx, call, allowed ? encoded : NULL, password);
   if (ok == YW_ELIMIT)
     return yw_rpc_call_fail(call, YW_ELIMIT, "too many logins at once, try again shortly");
-  conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
   if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "login is unavailable, try again shortly");
-  if (!known) {
-    audit(conn, caller, username, "anonymous", "login_failed", username, NULL, "unknown user", rid);
-    yw_pg_pool_release(ctx->pool, conn);
-    return yw_rpc_call_fail(call, YW_EUNAUTH, "wrong username or password");
-  }
-  if (locked) {
-    audit(conn, caller, username, "staff", "login_failed", username, NULL, "locked", rid);
-    yw_pg_pool_release(ctx->pool, conn);
-    return yw_rpc_call_fail(call, YW_EPERM,
-                            "the account is locked after repeated failures; try again later");
-  }
-  char limit[16], lock_s[16];
-  snprintf(limit, sizeof limit, "%d", ctx->lockout_failures);
-  snprintf(lock_s, sizeof lock_s, "%d", ctx->lockout_s);
   if (!ok) {
-    const char *q[] = {username, limit, lock_s};
-    yw_pg_query(conn,
-                "UPDATE identity.staff SET failed_count = failed_count + 1,"
-                " locked_until = CASE WHEN failed_count + 1 >= $2::int"
-                "   THEN now() + $3::int * interval '1 second' ELSE locked_until END"
-                " WHERE username = $1",
-                3, q, NULL, NULL);
-    audit(conn, caller, username, "staff", "login_failed", username, NULL, "wrong password", rid);
+    if (!known) {
+      char material[64], mac[65], actor[72];
+      snprintf(material, sizeof material, "staff-username:%s", username);
+      yw_hmac_hex(ctx->lookup_key, material, strlen(material), mac);
+      snprintf(actor, sizeof actor, "hmac:%s", mac);
+      audit(conn, caller, actor, "anonymous", "login_failed", actor, NULL, "unknown user", rid);
+    } else {
+      audit(conn, caller, username, "staff", "login_failed", username, NULL,
+            allowed ? "wrong password" : "locked", rid);
+    }
     yw_pg_pool_release(ctx->pool, conn);
     return yw_rpc_call_fail(call, YW_EUNAUTH, "wrong username or password");
   }
