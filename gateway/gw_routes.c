@@ -29,6 +29,7 @@ const gw_route_def gw_route_defs[] = {
     /* The catalog of service items and their guides. */
     {"GET", "/v1/items", CATALOG "ListItems", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog"},
     {"GET", "/v1/items/{code}", CATALOG "GetItem", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog"},
+    {"GET", "/v1/items/{code}/versions", CATALOG "ListItemVersions", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog"},
     {"GET", "/v1/departments", CATALOG "ListDepartments", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog"},
     {"GET", "/v1/regions", CATALOG "ListRegions", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog"},
     {"GET", "/v1/topics", CATALOG "ListTopics", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog"},

@@ -20,7 +20,7 @@
  *
  * Offers: yw_pg_pool_new, yw_pg_pool_free, yw_pg_pool_acquire, yw_pg_pool_release,
  * yw_pg_set_deadline, yw_pg_pool_ping, yw_pg_query, yw_pg_query_read, yw_pg_query_write,
- * yw_pg_begin, yw_pg_commit, yw_pg_rollback, yw_pg_migrate, yw_pg_schema_ok,
+ * yw_pg_begin, yw_pg_commit, yw_pg_rollback, yw_pg_migrate, yw_pg_bytea_hex, yw_pg_schema_ok,
  * yw_pg_schema_sql.
  */
 #include "yw_pg.h"
@@ -540,6 +540,18 @@ static int map_sqlstate(const char *s) {
 int yw_pg_schema_ok(const char *s) {
   size_t n = s != NULL ? strlen(s) : 0;
   return n > 0 && n <= 48 && strspn(s, "abcdefghijklmnopqrstuvwxyz_") == n;
+}
+
+char *yw_pg_bytea_hex(char *out, const uint8_t *data, size_t len) {
+  static const char hex[] = "0123456789abcdef";
+  out[0] = '\\';
+  out[1] = 'x';
+  for (size_t i = 0; i < len; i++) {
+    out[2 + 2 * i] = hex[data[i] >> 4];
+    out[3 + 2 * i] = hex[data[i] & 15];
+  }
+  out[2 + 2 * len] = '\0';
+  return out;
 }
 
 int yw_pg_schema_sql(char *out, size_t len, const char *tmpl, const char *schema) {

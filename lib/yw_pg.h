@@ -130,6 +130,10 @@ int yw_pg_schema_ok(const char *schema);
  * double-quoted. Returns 0, YW_EINVAL (schema fails yw_pg_schema_ok) or YW_ETOOBIG. */
 int yw_pg_schema_sql(char *out, size_t len, const char *tmpl, const char *schema);
 
+/* data as a bytea parameter in hex input form ("\x0a1b..."), NUL-terminated, in
+ * out (at least 2 * len + 3 bytes). Returns out. */
+char *yw_pg_bytea_hex(char *out, const uint8_t *data, size_t len);
+
 /*
  * Applies migrations to schema: creates the schema and its schema_migrations table when
  * they do not exist, then runs, in order, each file not yet recorded there, each in its

@@ -282,17 +282,20 @@ nomem:
 
 /* ---- GetItem --------------------------------------------------------------------- */
 
+/* A timestamptz column as RFC 3339 with the session's offset (Asia/Shanghai). */
+#define TS(col) "to_char(" col ", 'YYYY-MM-DD\"T\"HH24:MI:SSOF:\"00\"')"
+
 static const char ITEM_SQL[] =
     "SELECT i.id, i.basic_code, i.impl_code, i.name, i.type, i.department_code, d.name,"
     "       i.region_code, r.name, i.level, i.legal_basis, i.conditions, i.fee_required,"
     "       i.fee_amount_fen, i.fee_basis, i.legal_limit_days, i.promised_limit_days,"
     "       i.processing_kind, i.online_depth, array_to_json(i.channels)::text,"
-    "       i.consult_phone, i.version, i.status,"
-    "       to_char(i.updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF:\"00\"'), i.keywords"
+    "       i.consult_phone, i.version, i.status, " TS("i.updated_at") ", i.keywords,"
+    "       " TS("i.effective_from")
     " FROM catalog.items i"
     " JOIN catalog.departments d ON d.code = i.department_code"
     " JOIN catalog.regions r ON r.code = i.region_code"
-    " WHERE i.impl_code = $1 AND i.status <> 'draft'";
+    " WHERE i.impl_code = $1 AND (i.status <> 'draft' OR $2::boolean)";
 
 static const char MATERIALS_SQL[] =
     "SELECT name, form, copies, required, license_replaceable, note"
@@ -331,12 +334,13 @@ static int parse_channels(yw_arena *a, const char *json, Item *it) {
   return 0;
 }
 
-/* Loads one item by implementation code into *out (arena). Returns 0, YW_ENOTFOUND or
- * a database error (err set). */
-static int load_item(PGconn *conn, yw_arena *a, const char *code, Item **out, yw_pg_error *err) {
-  const char *p1[] = {code};
+/* Loads the newest version of an item by implementation code into *out (arena); a
+ * draft only when drafts is set. Returns 0, YW_ENOTFOUND or a database error (err set). */
+static int load_item(PGconn *conn, yw_arena *a, const char *code, int drafts, Item **out,
+                     yw_pg_error *err) {
+  const char *p1[] = {code, drafts ? "true" : "false"};
   PGresult *r = NULL;
-  int rc = yw_pg_query(conn, ITEM_SQL, 1, p1, &r, err);
+  int rc = yw_pg_query(conn, ITEM_SQL, 2, p1, &r, err);
   if (rc != 0) return rc;
   if (PQntuples(r) == 0) {
     PQclear(r);
@@ -377,9 +381,11 @@ static int load_item(PGconn *conn, yw_arena *a, const char *code, Item **out, yw
   it->status = yw_enum_from_db(&yiwang__catalog__v1__item_status__descriptor, PQgetvalue(r, 0, 22));
   it->updated_at = yw_col_str(a, r, 0, 23);
   it->keywords = yw_col_str(a, r, 0, 24);
+  it->effective_from = yw_col_str(a, r, 0, 25);
   PQclear(r);
   if (rc != 0) return rc;
-  if (id == NULL || it->updated_at == NULL || fee->basis == NULL || it->keywords == NULL)
+  if (id == NULL || it->updated_at == NULL || fee->basis == NULL || it->keywords == NULL ||
+      it->effective_from == NULL)
     return YW_ENOMEM;
 
   const char *p2[] = {id};
@@ -435,15 +441,65 @@ static int load_item(PGconn *conn, yw_arena *a, const char *code, Item **out, yw
   return 0;
 }
 
+/* A stored version: its status, the packed item, its window. */
+static const char VERSION_SQL[] =
+    "SELECT v.status, v.body, " TS("v.effective_from") ", COALESCE(" TS("v.effective_to") ", '')"
+    " FROM catalog.item_versions v JOIN catalog.items i ON i.id = v.item_id"
+    " WHERE i.impl_code = $1 AND v.version = $2::int";
+
+/* Reads version `version` of an item into *out: the stored version, or the newest
+ * when it is that version and was never stored (an item seeded and not written since).
+ * Drafts are not served. Returns 0, YW_ENOTFOUND or a database error. */
+static int load_version(PGconn *conn, yw_arena *a, const char *code, int version, Item **out,
+                        yw_pg_error *err) {
+  char v[16];
+  snprintf(v, sizeof v, "%d", version);
+  const char *p[] = {code, v};
+  PGresult *r = NULL;
+  int rc = yw_pg_query(conn, VERSION_SQL, 2, p, &r, err);
+  if (rc != 0) return rc;
+  if (PQntuples(r) == 0) {
+    PQclear(r);
+    rc = load_item(conn, a, code, 0, out, err);
+    return rc == 0 && (*out)->version != version ? YW_ENOTFOUND : rc;
+  }
+  if (strcmp(PQgetvalue(r, 0, 0), "draft") == 0) {
+    PQclear(r);
+    return YW_ENOTFOUND;
+  }
+  size_t blen = 0;
+  unsigned char *bytes = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 1), &blen);
+  Item *it = NULL;
+  if (bytes != NULL)
+    it = (Item *)protobuf_c_message_unpack(&yiwang__catalog__v1__item__descriptor,
+                                           yw_arena_allocator(a), blen, bytes);
+  PQfreemem(bytes);
+  if (it == NULL) {
+    PQclear(r);
+    return YW_EINTERNAL;
+  }
+  it->effective_from = yw_col_str(a, r, 0, 2);
+  it->effective_to = yw_col_str(a, r, 0, 3);
+  PQclear(r);
+  if (it->effective_from == NULL || it->effective_to == NULL) return YW_ENOMEM;
+  *out = it;
+  return 0;
+}
+
 /* The item and its lists, read in one transaction. */
 struct get_item_work {
   const char *code;
+  int version;
   Item *item;
 };
 
 static int get_item_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
   struct get_item_work *w = arg;
-  int rc = load_item(conn, yw_rpc_call_arena(call), w->code, &w->item, err);
+  yw_arena *a = yw_rpc_call_arena(call);
+  int rc = w->version > 0 ? load_version(conn, a, w->code, w->version, &w->item, err)
+                          : load_item(conn, a, w->code, 0, &w->item, err);
+  if (rc == YW_ENOTFOUND && w->version > 0)
+    return yw_rpc_call_fail(call, rc, "no version %d of item %s", w->version, w->code);
   if (rc == YW_ENOTFOUND) return yw_rpc_call_fail(call, rc, "no item with code %s", w->code);
   return rc;
 }
@@ -455,20 +511,78 @@ static int get_item(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMe
   if (req->code[0] == '\0') return yw_rpc_call_fail(call, YW_EINVAL, "code is required");
   int rc = check_code(call, "code", req->code);
   if (rc != 0) return rc;
-  ProtobufCMessage *hit = cache_get(ctx, yw_rpc_call_arena(call), "item", req->code,
-                                    strlen(req->code), &yiwang__catalog__v1__item__descriptor);
+  if (req->version < 0) return yw_rpc_call_fail(call, YW_EINVAL, "version must be 1 or more");
+  /* the cache field: the code for the newest version, "code@N" for version N */
+  char field[CODE_MAX_BYTES + 16];
+  int flen = req->version > 0 ? snprintf(field, sizeof field, "%s@%d", req->code, req->version)
+                              : snprintf(field, sizeof field, "%s", req->code);
+  ProtobufCMessage *hit = cache_get(ctx, yw_rpc_call_arena(call), "item", field, (size_t)flen,
+                                    &yiwang__catalog__v1__item__descriptor);
   if (hit != NULL) {
     yw_rpc_call_add_trailer(call, "x-cache", "hit");
     *out = hit;
     return 0;
   }
   yw_rpc_call_add_trailer(call, "x-cache", "miss");
-  struct get_item_work w = {req->code, NULL};
+  struct get_item_work w = {req->code, req->version, NULL};
   rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, get_item_tx, &w);
   if (rc != 0) return rc;
   Item *it = w.item;
-  cache_put(ctx, "item", req->code, strlen(req->code), &it->base);
+  cache_put(ctx, "item", field, (size_t)flen, &it->base);
   *out = &it->base;
+  return 0;
+}
+
+/* ---- ListItemVersions ------------------------------------------------------------ */
+
+/* The stored versions, and the newest when it was never stored (a seeded item). */
+static const char VERSIONS_SQL[] =
+    "SELECT v.version, v.status, " TS("v.effective_from") ", COALESCE(" TS("v.effective_to") ", '')"
+    " FROM catalog.item_versions v JOIN catalog.items i ON i.id = v.item_id"
+    " WHERE i.impl_code = $1 AND v.status <> 'draft'"
+    " UNION ALL"
+    " SELECT i.version, i.status, " TS("i.effective_from") ", ''"
+    " FROM catalog.items i WHERE i.impl_code = $1 AND i.status <> 'draft'"
+    "  AND NOT EXISTS (SELECT 1 FROM catalog.item_versions v"
+    "                  WHERE v.item_id = i.id AND v.version = i.version)"
+    " ORDER BY 1 DESC LIMIT 200";
+
+static int list_item_versions(yw_rpc_call *call, const ProtobufCMessage *reqm,
+                              ProtobufCMessage **out, void *data) {
+  const Yiwang__Catalog__V1__ListItemVersionsRequest *req = (const void *)reqm;
+  catalog_ctx *ctx = data;
+  yw_arena *a = yw_rpc_call_arena(call);
+  if (req->code[0] == '\0') return yw_rpc_call_fail(call, YW_EINVAL, "code is required");
+  int rc = check_code(call, "code", req->code);
+  if (rc != 0) return rc;
+  const char *params[] = {req->code};
+  PGresult *r = NULL;
+  rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB, VERSIONS_SQL, 1, params, &r);
+  if (rc != 0) return rc;
+  int n = PQntuples(r);
+  if (n == 0) {
+    PQclear(r);
+    return yw_rpc_call_fail(call, YW_ENOTFOUND, "no item with code %s", req->code);
+  }
+  Yiwang__Catalog__V1__ListItemVersionsResponse *resp = yw_arena_alloc(a, sizeof *resp);
+  if (resp != NULL) {
+    yiwang__catalog__v1__list_item_versions_response__init(resp);
+    resp->versions = yw_arena_calloc(a, (size_t)n + 1, sizeof *resp->versions);
+  }
+  for (int i = 0; resp != NULL && resp->versions != NULL && i < n; i++) {
+    Yiwang__Catalog__V1__ItemVersion *v = yw_arena_alloc(a, sizeof *v);
+    if (v == NULL) break;
+    yiwang__catalog__v1__item_version__init(v);
+    v->version = (int32_t)yw_col_ll(r, i, 0);
+    v->status = yw_enum_from_db(&yiwang__catalog__v1__item_status__descriptor, PQgetvalue(r, i, 1));
+    v->effective_from = yw_col_str(a, r, i, 2);
+    v->effective_to = yw_col_str(a, r, i, 3);
+    if (v->effective_from == NULL || v->effective_to == NULL) break;
+    resp->versions[resp->n_versions++] = v;
+  }
+  PQclear(r);
+  if (resp == NULL || (int)resp->n_versions != n) return YW_ENOMEM;
+  *out = &resp->base;
   return 0;
 }
 
@@ -622,7 +736,7 @@ static const char UPSERT_SQL[] =
     "  channels = EXCLUDED.channels, consult_phone = EXCLUDED.consult_phone,"
     /* no status in the request ('') keeps the stored one */
     "  status = COALESCE(NULLIF($19, ''), catalog.items.status), keywords = EXCLUDED.keywords,"
-    "  version = catalog.items.version + 1, updated_at = now()"
+    "  version = catalog.items.version + 1, updated_at = now(), effective_from = now()"
     " RETURNING id";
 
 /* The level of a region must be the item's level. */
@@ -785,6 +899,37 @@ static int check_holder(yw_rpc_call *call, PGconn *conn, const struct upsert_wor
   return rc;
 }
 
+/* Keeps the item as it is now (it, its newest version, as load_item read it) in
+ * item_versions, once, and closes the window of the versions before it where this one
+ * begins. */
+static const char SNAPSHOT_SQL[] =
+    "WITH s AS ("
+    "  INSERT INTO catalog.item_versions (item_id, version, status, effective_from, body, actor)"
+    "  SELECT id, version, status, effective_from, $2::bytea, $3 FROM catalog.items"
+    "  WHERE impl_code = $1"
+    "  ON CONFLICT (item_id, version) DO NOTHING RETURNING item_id, version, effective_from)"
+    " UPDATE catalog.item_versions v SET effective_to = s.effective_from FROM s"
+    " WHERE v.item_id = s.item_id AND v.version < s.version AND v.effective_to IS NULL";
+
+static int snapshot_item(PGconn *conn, yw_arena *a, const Item *it, const char *actor,
+                         yw_pg_error *err) {
+  size_t len = protobuf_c_message_get_packed_size(&it->base);
+  uint8_t *buf = yw_arena_alloc(a, len + 1);
+  char *hex = yw_arena_alloc(a, 2 * len + 3);
+  if (buf == NULL || hex == NULL) return YW_ENOMEM;
+  protobuf_c_message_pack(&it->base, buf);
+  const char *p[] = {it->impl_code, yw_pg_bytea_hex(hex, buf, len), actor};
+  return yw_pg_query(conn, SNAPSHOT_SQL, 3, p, NULL, err);
+}
+
+/* snapshot_item of the item with this code as it is stored now. */
+static int snapshot_code(PGconn *conn, yw_arena *a, const char *code, const char *actor,
+                         yw_pg_error *err) {
+  Item *it = NULL;
+  int rc = load_item(conn, a, code, 1, &it, err);
+  return rc == 0 ? snapshot_item(conn, a, it, actor, err) : rc;
+}
+
 /* The coding rule (services/catalog/README.md): a basic code is two capital letters and
  * eight digits; the implementation code of a new item is its basic code, "-", and the
  * code of the implementing department. Codes are identifiers that applications keep,
@@ -836,10 +981,19 @@ static const char BASIC_SET_SQL[] =
 
 static const char BASIC_FOLLOW_SQL[] =
     "UPDATE catalog.items SET name = $2, type = $3, legal_basis = $4,"
-    "  version = version + 1, updated_at = now()"
+    "  version = version + 1, updated_at = now(), effective_from = now()"
     " WHERE basic_code = $1 AND impl_code <> $5"
     "   AND (name, type, catalog.normalize_basis(legal_basis))"
-    "       IS DISTINCT FROM ($2, $3, catalog.normalize_basis($4))";
+    "       IS DISTINCT FROM ($2, $3, catalog.normalize_basis($4))"
+    " RETURNING impl_code";
+
+/* The items BASIC_FOLLOW_SQL will rewrite, locked. */
+static const char BASIC_FOLLOWERS_SQL[] =
+    "SELECT impl_code FROM catalog.items"
+    " WHERE basic_code = $1 AND impl_code <> $5"
+    "   AND (name, type, catalog.normalize_basis(legal_basis))"
+    "       IS DISTINCT FROM ($2, $3, catalog.normalize_basis($4))"
+    " ORDER BY impl_code FOR UPDATE";
 
 static int set_basic(yw_rpc_call *call, PGconn *conn, const struct upsert_work *w,
                      yw_pg_error *err) {
@@ -854,12 +1008,21 @@ static int set_basic(yw_rpc_call *call, PGconn *conn, const struct upsert_work *
   int changed = PQntuples(r) > 0;
   PQclear(r);
   if (!changed) return 0;
+  /* every version of the followers is kept: the one they leave, and the new one */
+  yw_arena *a = yw_rpc_call_arena(call);
   const char *pf[] = {it->basic_code, it->name, w->text[0], it->legal_basis, it->impl_code};
-  rc = yw_pg_query(conn, BASIC_FOLLOW_SQL, 5, pf, &r, err);
-  if (rc != 0) return rc;
-  char detail[64];
-  snprintf(detail, sizeof detail, "%s items followed", PQcmdTuples(r));
+  rc = yw_pg_query(conn, BASIC_FOLLOWERS_SQL, 5, pf, &r, err);
+  for (int i = 0; rc == 0 && i < PQntuples(r); i++)
+    rc = snapshot_code(conn, a, PQgetvalue(r, i, 0), w->caller->subject, err);
   PQclear(r);
+  r = NULL;
+  if (rc == 0) rc = yw_pg_query(conn, BASIC_FOLLOW_SQL, 5, pf, &r, err);
+  for (int i = 0; rc == 0 && i < PQntuples(r); i++)
+    rc = snapshot_code(conn, a, PQgetvalue(r, i, 0), w->caller->subject, err);
+  char detail[64];
+  snprintf(detail, sizeof detail, "%d items followed", r != NULL ? PQntuples(r) : 0);
+  PQclear(r);
+  if (rc != 0) return rc;
   const char *pa[] = {w->caller->subject, w->caller->department, it->basic_code,
                       yw_rpc_call_request_id(call), w->caller->ip, detail};
   return yw_pg_query(conn,
@@ -879,6 +1042,8 @@ static int upsert_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *er
   int exists = 0;
   int rc = check_holder(call, conn, w, &exists, &moved_from, err);
   if (rc == 0) rc = check_codes(call, conn, it, exists, err);
+  /* the version this write replaces stays readable (kept once; a seeded item's first) */
+  if (rc == 0 && exists) rc = snapshot_code(conn, a, it->impl_code, w->caller->subject, err);
   if (rc != 0) return rc;
   const char *pr[] = {it->region_code};
   rc = yw_pg_query(conn, REGION_LEVEL_SQL, 1, pr, &r, err);
@@ -925,11 +1090,8 @@ static int upsert_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *er
                      6, pm, NULL, err);
   }
   if (rc != 0) return rc;
-  rc = load_item(conn, a, it->impl_code, &w->saved, err);
-  if (rc == YW_ENOTFOUND) { /* a draft is not readable by residents; answer what was written */
-    w->saved = (Item *)it;
-    rc = 0;
-  }
+  rc = load_item(conn, a, it->impl_code, 1, &w->saved, err);
+  if (rc == 0) rc = snapshot_item(conn, a, w->saved, w->caller->subject, err);
   return rc;
 }
 
@@ -1009,6 +1171,7 @@ static const yw_rpc_method catalog_methods[] = {
     {"ListItems", list_items, NULL},     {"GetItem", get_item, NULL},
     {"ListDepartments", list_departments, NULL}, {"ListRegions", list_regions, NULL},
     {"ListTopics", list_topics, NULL},   {"UpsertItem", upsert_item, NULL},
+    {"ListItemVersions", list_item_versions, NULL},
 };
 
 void catalog_service_init(yw_rpc_service *svc, catalog_ctx *ctx) {

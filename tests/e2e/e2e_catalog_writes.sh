@@ -24,6 +24,8 @@ check "staff log in" test -n "$GA" -a -n "$MZ" -a -n "$PLAT"
 
 sql() { "${PSQL[@]}" -c "$1"; }
 holds() { /usr/bin/python3 -c "import json,sys; d=json.load(open('$B')); sys.exit(0 if ($1) else 1)"; }
+holds_block() { /usr/bin/python3 -c "import json,sys; d=json.load(open('$B'))
+$1"; }
 expect_status() { # expect_status NAME WANT
   if [ "$S" = "$2" ]; then pass "$1"; else fail "$1 (got $S: $(head -c 300 "$B"))"; fi
 }
@@ -165,5 +167,44 @@ check "search by the department's new name finds all its items" \
 check "and they are some" test "$SCJG_ITEMS" -gt 0
 check "no item still carries the old name in its search document" \
   test "$(sql "SELECT count(*) FROM catalog.items WHERE department_code = '320700-SCJG' AND strpos(search_text, '连云港市市场监督管理局') > 0")" = 0
+
+# --- versions: a published version never changes; edits make new ones, still readable
+V_ITEM="$(city_item 320700-MZ)"
+get "/v1/items/$V_ITEM"; cp "$B" "$E2E_TMP/v1.json"
+V0="$(/usr/bin/python3 -c "import json; print(json.load(open('$E2E_TMP/v1.json'))['version'])")"
+check "the guide names its version and when it took effect" holds "d['version'] >= 1 and d['effectiveFrom'] and not d.get('effectiveTo')"
+put "$MZ" "$V_ITEM" "$(body "$E2E_TMP/v1.json" "it['conditions'] = '第二版条件'")"
+expect_status "an edit is 200" 200
+check "the edit is a new version" holds "d['version'] == $V0 + 1 and d['conditions'] == '第二版条件'"
+put "$MZ" "$V_ITEM" "$(body "$E2E_TMP/v1.json" "it['conditions'] = '第三版条件'")"
+check "a second edit is the version after" holds "d['version'] == $V0 + 2"
+get "/v1/items/$V_ITEM/versions"
+check "GET /versions lists every version, newest first" \
+  holds "[v['version'] for v in d['versions']] == [$V0 + 2, $V0 + 1, $V0]"
+check "each earlier window ends where the next begins; the newest is open" holds_block "
+vs = d['versions']
+assert not vs[0].get('effectiveTo')
+assert all(vs[i + 1]['effectiveTo'] == vs[i]['effectiveFrom'] for i in range(len(vs) - 1)), vs"
+get "/v1/items/$V_ITEM?version=$V0"
+check "the first version is still readable as it was" \
+  holds "d['version'] == $V0 and d['conditions'] == json.load(open('$E2E_TMP/v1.json'))['conditions'] and d['effectiveTo']"
+get "/v1/items/$V_ITEM?version=$((V0 + 1))"
+check "and so is the second" holds "d['version'] == $V0 + 1 and d['conditions'] == '第二版条件'"
+get "/v1/items/$V_ITEM?version=$((V0 + 1))"
+check "a version read again comes from the cache, the same" holds "d['conditions'] == '第二版条件'"
+get "/v1/items/$V_ITEM"
+check "without a version the guide is the newest" holds "d['version'] == $V0 + 2 and d['conditions'] == '第三版条件'"
+get "/v1/items/$V_ITEM?version=$((V0 + 9))"
+check "a version that does not exist is 404" test "$S" = 404
+get "/v1/items/$V_ITEM?version=-1"
+check "a negative version is 400" test "$S" = 400
+refused "a stored version cannot be changed, even by the service" "never changes" \
+  "UPDATE catalog.item_versions SET status = 'retired' WHERE version = $V0"
+check "nor by the owner" sh -c "! ${PSQL[*]} -c \"UPDATE catalog.item_versions SET body = '' WHERE version = $V0\" 2>/dev/null"
+put "$MZ" "$V_ITEM" "$(body "$E2E_TMP/v1.json" "it['conditions'] = '草稿条件'; it['status'] = 'DRAFT'")"
+get "/v1/items/$V_ITEM/versions"
+check "a draft version is not listed to residents" holds "d['versions'][0]['version'] == $V0 + 2"
+get "/v1/items/$V_ITEM?version=$((V0 + 3))"
+check "nor readable" test "$S" = 404
 
 finish

@@ -2036,12 +2036,12 @@ def render(depts, basics, items):
     cols = ("basic_code, impl_code, name, type, department_code, region_code, level, legal_basis, "
             "conditions, fee_required, fee_amount_fen, fee_basis, legal_limit_days, "
             "promised_limit_days, processing_kind, online_depth, channels, consult_phone, "
-            "keywords, version, status, created_at, updated_at")
+            "keywords, version, status, created_at, updated_at, effective_from")
     rows = [[q(i["basic"]), q(i["impl"]), q(i["name"]), q(i["type"]), q(i["dept"]), q(i["region"]),
              q(i["level"]), q(i["basis"]), q(i["cond"]), b(i["fee_required"]), str(i["fee_fen"]),
              q(i["fee_basis"]), str(i["legal"]), str(i["promised"]), q(i["kind"]), str(i["depth"]),
              arr(i["channels"]), q(i["phone"]), q(i["kw"]), str(i["version"]), q(i["status"]),
-             q(i["created"]), q(i["updated"])] for i in items]
+             q(i["created"]), q(i["updated"]), q(i["updated"])] for i in items]
     values_stmt(out, f"INSERT INTO catalog.items ({cols}) VALUES", rows, chunk=100)
 
     out.append("-- Materials (申请材料), joined to items by implementation code.")
