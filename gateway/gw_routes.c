@@ -42,6 +42,9 @@ const gw_route_def gw_route_defs[] = {
     {"POST", "/v1/auth/sms-codes", IDENTITY "SendSmsCode", "*", GW_ACCESS_PUBLIC, 0, NULL, 0, "identity"},
     {"POST", "/v1/auth/sessions", IDENTITY "CreateSession", "*", GW_ACCESS_PUBLIC, 0, NULL, 0, "identity"},
     {"POST", "/v1/auth/sessions:refresh", IDENTITY "RefreshSession", "*", GW_ACCESS_PUBLIC, 0, NULL, 0, "identity"},
+    /* Staff enrol their second factor (TOTP) with their password. */
+    {"POST", "/v1/auth/totp-enrolments", IDENTITY "EnrolTotp", "*", GW_ACCESS_PUBLIC, 0, NULL, 0, "identity"},
+    {"POST", "/v1/auth/totp-enrolments:confirm", IDENTITY "ConfirmTotp", "*", GW_ACCESS_PUBLIC, 0, NULL, 0, "identity"},
     {"DELETE", "/v1/auth/sessions/current", IDENTITY "DeleteSession", NULL, GW_ACCESS_ACCOUNT, 0, NULL, 0, "identity"},
     {"DELETE", "/v1/auth/sessions", IDENTITY "DeleteSessions", NULL, GW_ACCESS_ACCOUNT, 0, NULL, 0, "identity"},
     {"GET", "/v1/me", IDENTITY "GetMe", NULL, GW_ACCESS_ACCOUNT, 0, NULL, 0, "identity"},

@@ -14,6 +14,7 @@
 
 #include <ctype.h>
 #include <jansson.h>
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #include "yw_http.h"
 #include "yw_log.h"
 #include "yw_service.h"
+#include "totp.h"
 
 typedef Yiwang__Identity__V1__Me Me;
 typedef Yiwang__Identity__V1__Session Session;
@@ -634,11 +636,305 @@ static int login_by_password(identity_ctx *ctx, yw_rpc_call *call, const yw_call
     yw_pg_pool_release(ctx->pool, conn);
     return yw_rpc_call_fail(call, YW_EUNAUTH, "wrong username or password");
   }
+  yw_pg_pool_release(ctx->pool, conn);
+  return 0; /* the password is right: the caller finishes (staff_login_done) */
+}
+
+/* A password login that passed every check: the count of attempts starts again, and
+ * the login is audited (method: "password", "password+totp", "password+recovery"). */
+static void staff_login_done(identity_ctx *ctx, yw_rpc_call *call, const yw_caller *caller,
+                             const char *username, const char *method) {
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return;
+  const char *p[] = {username};
   yw_pg_query(conn,
               "UPDATE identity.staff SET failed_count = 0, locked_until = NULL WHERE username = $1",
               1, p, NULL, NULL);
-  audit(conn, caller, username, "staff", "login", "password", NULL, "ok", rid);
+  audit(conn, caller, username, "staff", "login", method, NULL, "ok", yw_rpc_call_request_id(call));
   yw_pg_pool_release(ctx->pool, conn);
+}
+
+/* ---- the staff's second factor (TOTP) ---------------------------------------------- */
+
+/* Roles whose logins need a second factor. */
+#define SECOND_FACTOR_ROLES "platform_admin,finance,auditor"
+
+static int needs_second_factor(const char *roles_csv) {
+  yw_caller c;
+  memset(&c, 0, sizeof c);
+  snprintf(c.roles, sizeof c.roles, "%s", roles_csv);
+  return yw_service_has_any_role(&c, SECOND_FACTOR_ROLES);
+}
+
+/* Accepts the TOTP code for the secret (base32) at steps now-1..now+1 whose step is
+ * later than the last one used, and records that step, atomically. Returns 1 accepted,
+ * 0 not, or a negative database code. */
+static int totp_accept(identity_ctx *ctx, PGconn *conn, const char *subject, const char *secret_b32,
+                       const char *code, yw_pg_error *err) {
+  uint8_t key[64];
+  int keylen = identity_base32_decode(secret_b32, key, sizeof key);
+  if (keylen <= 0 || strlen(code) != 6 || strspn(code, "0123456789") != 6) return 0;
+  uint64_t now = (uint64_t)time(NULL) / IDENTITY_TOTP_STEP_S;
+  long long step = -1;
+  for (int d = -1; d <= 1; d++) {
+    char want[8];
+    if (identity_totp(key, (size_t)keylen, now + (uint64_t)(int64_t)d, 6, want, sizeof want) == 0 &&
+        yw_secure_equal(want, code))
+      step = (long long)(now + (uint64_t)(int64_t)d);
+  }
+  (void)ctx;
+  if (step < 0) return 0;
+  char steptext[24];
+  snprintf(steptext, sizeof steptext, "%lld", step);
+  const char *p[] = {subject, steptext};
+  PGresult *r = NULL;
+  int rc = yw_pg_query(conn,
+                       "UPDATE identity.staff SET totp_last_step = $2::bigint WHERE subject = $1"
+                       " AND (totp_last_step IS NULL OR totp_last_step < $2::bigint) RETURNING 1",
+                       2, p, &r, err);
+  if (rc != 0) return rc;
+  int ok = PQntuples(r) == 1;
+  PQclear(r);
+  return ok;
+}
+
+/* The keyed hash of a recovery code of subject (dashes and case ignored). */
+static void recovery_hash(identity_ctx *ctx, const char *subject, const char *code, char out[65]) {
+  char norm[64], material[128];
+  size_t n = 0;
+  for (const char *q = code; *q != '\0' && n + 1 < sizeof norm; q++)
+    if (*q != '-' && *q != ' ') norm[n++] = (char)toupper((unsigned char)*q);
+  norm[n] = '\0';
+  snprintf(material, sizeof material, "recovery:%s:%s", subject, norm);
+  yw_hmac_hex(ctx->lookup_key, material, strlen(material), out);
+}
+
+/* The second factor of a staff login whose password was right. Returns 0 with *method
+ * set, or the code answered (401, audited). */
+static int second_factor(identity_ctx *ctx, yw_rpc_call *call, const yw_caller *caller,
+                         const char *username, const char *subject, const char *totp_code,
+                         const char *recovery_code, const char **method) {
+  const char *rid = yw_rpc_call_request_id(call);
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "login is unavailable, try again shortly");
+  const char *p[] = {subject};
+  PGresult *r = NULL;
+  yw_pg_error err;
+  int rc = yw_pg_query(conn,
+                       "SELECT COALESCE(totp_secret_enc, ''), id FROM identity.staff WHERE subject = $1",
+                       1, p, &r, &err);
+  if (rc != 0) {
+    yw_pg_pool_release(ctx->pool, conn);
+    return yw_service_db_fail(call, rc, &err);
+  }
+  char enc[512] = "", staff_id[24] = "";
+  if (PQntuples(r) == 1) {
+    snprintf(enc, sizeof enc, "%s", PQgetvalue(r, 0, 0));
+    snprintf(staff_id, sizeof staff_id, "%s", PQgetvalue(r, 0, 1));
+  }
+  PQclear(r);
+  const char *outcome = NULL;
+  int ok = 0;
+  if (enc[0] == '\0') {
+    outcome = "second factor not enrolled";
+  } else if (totp_code[0] != '\0') {
+    char secret[128];
+    if (yw_decrypt(ctx->data_key, enc, subject, secret, sizeof secret) != 0) {
+      yw_pg_pool_release(ctx->pool, conn);
+      yw_log(YW_LOG_ERROR, "identity.decrypt_failed", rid, "the TOTP secret of %s does not decrypt",
+             subject);
+      return yw_rpc_call_fail(call, YW_EINTERNAL, "the second factor cannot be checked");
+    }
+    ok = totp_accept(ctx, conn, subject, secret, totp_code, &err);
+    if (ok < 0) {
+      yw_pg_pool_release(ctx->pool, conn);
+      return yw_service_db_fail(call, ok, &err);
+    }
+    *method = "password+totp";
+    outcome = "wrong or used TOTP code";
+  } else if (recovery_code[0] != '\0' && strlen(recovery_code) < 40) {
+    char h[65];
+    recovery_hash(ctx, subject, recovery_code, h);
+    const char *rp[] = {staff_id, h};
+    rc = yw_pg_query(conn,
+                     "UPDATE identity.staff_recovery_codes SET used_at = now()"
+                     " WHERE staff_id = $1::bigint AND code_hash = $2 AND NOT pending"
+                     "   AND used_at IS NULL RETURNING 1",
+                     2, rp, &r, &err);
+    if (rc != 0) {
+      yw_pg_pool_release(ctx->pool, conn);
+      return yw_service_db_fail(call, rc, &err);
+    }
+    ok = PQntuples(r) == 1;
+    PQclear(r);
+    *method = "password+recovery";
+    outcome = "wrong or used recovery code";
+  } else {
+    outcome = "second factor missing";
+  }
+  if (!ok) audit(conn, caller, username, "staff", "login_failed", username, NULL, outcome, rid);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (ok) return 0;
+  if (enc[0] == '\0')
+    return yw_rpc_call_fail(call, YW_EUNAUTH,
+                            "this account needs a second factor: enrol an authenticator at "
+                            "POST /v1/auth/totp-enrolments, then confirm it");
+  return yw_rpc_call_fail(call, YW_EUNAUTH,
+                          "this account needs its authenticator's code (totpCode) or a recovery "
+                          "code (recoveryCode); the one given is wrong or was used");
+}
+
+static int enrol_totp(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                      void *data) {
+  identity_ctx *ctx = data;
+  const Yiwang__Identity__V1__EnrolTotpRequest *req = (const void *)reqm;
+  CALLER_OR_FAIL(call, ctx, caller);
+  struct claims cl;
+  memset(&cl, 0, sizeof cl);
+  int rc = login_by_password(ctx, call, &caller, req->username, req->password, &cl);
+  if (rc != 0) return rc;
+  /* a new secret and recovery codes, pending until a code confirms them. The count of
+   * attempts starts again only when an enrolment is made or confirmed: once enrolled,
+   * a right password alone never resets it, so codes cannot be guessed without end */
+  uint8_t key[20];
+  char secret[40], enc[512];
+  if (RAND_bytes(key, sizeof key) != 1) return YW_EINTERNAL;
+  identity_base32_encode(key, sizeof key, secret, sizeof secret);
+  if (yw_encrypt(ctx->data_key, secret, strlen(secret), cl.subject, enc, sizeof enc) != 0)
+    return YW_EINTERNAL;
+  yw_arena *a = yw_rpc_call_arena(call);
+  Yiwang__Identity__V1__TotpEnrolment *o = yw_arena_alloc(a, sizeof *o);
+  if (o == NULL) return YW_ENOMEM;
+  yiwang__identity__v1__totp_enrolment__init(o);
+  o->recovery_codes = yw_arena_calloc(a, 11, sizeof *o->recovery_codes);
+  if (o->recovery_codes == NULL) return YW_ENOMEM;
+  char hashes[10][65];
+  for (int i = 0; i < 10; i++) {
+    uint8_t b[10];
+    char b32[24], shown[24];
+    if (RAND_bytes(b, sizeof b) != 1) return YW_EINTERNAL;
+    identity_base32_encode(b, sizeof b, b32, sizeof b32);
+    snprintf(shown, sizeof shown, "%.4s-%.4s-%.4s-%.4s", b32, b32 + 4, b32 + 8, b32 + 12);
+    o->recovery_codes[o->n_recovery_codes++] = dup(call, shown);
+    recovery_hash(ctx, cl.subject, shown, hashes[i]);
+  }
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "accounts are unavailable");
+  yw_pg_error err;
+  PGresult *r = NULL;
+  const char *p[] = {cl.subject, enc};
+  rc = yw_pg_begin(conn, &err);
+  if (rc == 0)
+    rc = yw_pg_query(conn,
+                     "UPDATE identity.staff SET totp_pending_enc = $2, failed_count = 0,"
+                     " locked_until = NULL WHERE subject = $1 AND totp_secret_enc IS NULL"
+                     " RETURNING id",
+                     2, p, &r, &err);
+  int enrolled = rc == 0 && PQntuples(r) == 0;
+  char staff_id[24] = "";
+  if (rc == 0 && !enrolled) snprintf(staff_id, sizeof staff_id, "%s", PQgetvalue(r, 0, 0));
+  PQclear(r);
+  const char *dp[] = {staff_id};
+  if (rc == 0 && !enrolled)
+    rc = yw_pg_query(conn, "DELETE FROM identity.staff_recovery_codes WHERE staff_id = $1::bigint",
+                     1, dp, NULL, &err);
+  for (int i = 0; rc == 0 && !enrolled && i < 10; i++) {
+    const char *ip[] = {staff_id, hashes[i]};
+    rc = yw_pg_query(conn,
+                     "INSERT INTO identity.staff_recovery_codes (staff_id, code_hash)"
+                     " VALUES ($1::bigint, $2)",
+                     2, ip, NULL, &err);
+  }
+  if (rc == 0 && !enrolled)
+    rc = audit(conn, &caller, req->username, "staff", "totp_enrol", req->username, NULL, "pending",
+               yw_rpc_call_request_id(call));
+  if (rc == 0 && !enrolled) rc = yw_pg_commit(conn, &err);
+  if (rc != 0 || enrolled) yw_pg_rollback(conn);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  if (enrolled)
+    return yw_rpc_call_fail(call, YW_EPRECOND,
+                            "an authenticator is enrolled already; an administrator resets it "
+                            "(yw-identity --reset-totp USERNAME)");
+  char uri[256];
+  snprintf(uri, sizeof uri,
+           "otpauth://totp/yiwang:%s?secret=%s&issuer=yiwang&algorithm=SHA1&digits=6&period=30",
+           req->username, secret);
+  o->otpauth_uri = dup(call, uri);
+  o->secret = dup(call, secret);
+  char *svg = identity_qr_svg(uri);
+  if (svg == NULL) return yw_rpc_call_fail(call, YW_EINTERNAL, "the QR code cannot be made");
+  o->qr_svg = dup(call, svg);
+  free(svg);
+  *out = &o->base;
+  return 0;
+}
+
+static int confirm_totp(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                        void *data) {
+  identity_ctx *ctx = data;
+  const Yiwang__Identity__V1__ConfirmTotpRequest *req = (const void *)reqm;
+  CALLER_OR_FAIL(call, ctx, caller);
+  struct claims cl;
+  memset(&cl, 0, sizeof cl);
+  int rc = login_by_password(ctx, call, &caller, req->username, req->password, &cl);
+  if (rc != 0) return rc;
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "accounts are unavailable");
+  yw_pg_error err;
+  PGresult *r = NULL;
+  const char *p[] = {cl.subject};
+  rc = yw_pg_begin(conn, &err);
+  if (rc == 0)
+    rc = yw_pg_query(conn,
+                     "SELECT COALESCE(totp_pending_enc, ''), id FROM identity.staff"
+                     " WHERE subject = $1 FOR UPDATE",
+                     1, p, &r, &err);
+  char enc[512] = "", staff_id[24] = "", secret[128] = "";
+  if (rc == 0 && PQntuples(r) == 1) {
+    snprintf(enc, sizeof enc, "%s", PQgetvalue(r, 0, 0));
+    snprintf(staff_id, sizeof staff_id, "%s", PQgetvalue(r, 0, 1));
+  }
+  PQclear(r);
+  int ok = 0;
+  if (rc == 0 && enc[0] != '\0' &&
+      yw_decrypt(ctx->data_key, enc, cl.subject, secret, sizeof secret) == 0) {
+    ok = totp_accept(ctx, conn, cl.subject, secret, req->totp_code, &err);
+    if (ok < 0) rc = ok;
+  }
+  const char *sp[] = {cl.subject};
+  if (rc == 0 && ok)
+    rc = yw_pg_query(conn,
+                     "UPDATE identity.staff SET totp_secret_enc = totp_pending_enc,"
+                     " totp_pending_enc = NULL, totp_enrolled_at = now(), failed_count = 0,"
+                     " locked_until = NULL WHERE subject = $1",
+                     1, sp, NULL, &err);
+  const char *ip[] = {staff_id};
+  if (rc == 0 && ok)
+    rc = yw_pg_query(conn,
+                     "UPDATE identity.staff_recovery_codes SET pending = false WHERE staff_id = $1::bigint",
+                     1, ip, NULL, &err);
+  if (rc == 0)
+    rc = audit(conn, &caller, req->username, "staff", "totp_enrol", req->username, NULL,
+               ok ? "confirmed" : enc[0] == '\0' ? "nothing to confirm" : "wrong code",
+               yw_rpc_call_request_id(call));
+  if (rc == 0) rc = yw_pg_commit(conn, &err);
+  if (rc != 0) yw_pg_rollback(conn);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  if (enc[0] == '\0')
+    return yw_rpc_call_fail(call, YW_EPRECOND, "no enrolment waits for confirmation");
+  if (!ok) return yw_rpc_call_fail(call, YW_EUNAUTH, "the code is wrong; use the current one");
+  Yiwang__Identity__V1__ConfirmTotpResponse *o = yw_arena_alloc(yw_rpc_call_arena(call), sizeof *o);
+  if (o == NULL) return YW_ENOMEM;
+  yiwang__identity__v1__confirm_totp_response__init(o);
+  time_t now = time(NULL);
+  struct tm tm;
+  char at[40];
+  gmtime_r(&now, &tm);
+  strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  o->enrolled_at = dup(call, at);
+  *out = &o->base;
   return 0;
 }
 
@@ -671,9 +967,14 @@ static int create_session(yw_rpc_call *call, const ProtobufCMessage *reqm, Proto
   int rc;
   if (req->phone[0] != '\0' && req->username[0] == '\0')
     rc = login_by_phone(ctx, call, &caller, req->phone, req->code, &cl);
-  else if (req->username[0] != '\0' && req->phone[0] == '\0')
+  else if (req->username[0] != '\0' && req->phone[0] == '\0') {
     rc = login_by_password(ctx, call, &caller, req->username, req->password, &cl);
-  else
+    const char *method = "password";
+    if (rc == 0 && needs_second_factor(cl.roles))
+      rc = second_factor(ctx, call, &caller, req->username, cl.subject, req->totp_code,
+                         req->recovery_code, &method);
+    if (rc == 0) staff_login_done(ctx, call, &caller, req->username, method);
+  } else
     return yw_rpc_call_fail(call, YW_EINVAL, "give phone and code, or username and password");
   if (rc != 0) return rc;
   return finish_login(ctx, call, &cl, NULL, out);
@@ -1912,6 +2213,44 @@ int identity_create_staff(identity_ctx *ctx, const char *username, const char *p
   return rc;
 }
 
+int identity_reset_totp(identity_ctx *ctx, const char *username, char *err, size_t errlen) {
+  PGconn *conn = yw_pg_pool_acquire(ctx->pool, 5000);
+  if (conn == NULL) {
+    snprintf(err, errlen, "database unavailable");
+    return YW_EUNAVAIL;
+  }
+  const char *p[] = {username};
+  yw_pg_error pe;
+  PGresult *r = NULL;
+  int rc = yw_pg_begin(conn, &pe);
+  if (rc == 0)
+    rc = yw_pg_query(conn,
+                     "UPDATE identity.staff SET totp_secret_enc = NULL, totp_pending_enc = NULL,"
+                     " totp_enrolled_at = NULL, totp_last_step = NULL WHERE username = $1 RETURNING id",
+                     1, p, &r, &pe);
+  int found = rc == 0 && PQntuples(r) == 1;
+  char id[24] = "";
+  if (found) snprintf(id, sizeof id, "%s", PQgetvalue(r, 0, 0));
+  PQclear(r);
+  const char *ip[] = {id};
+  if (found)
+    rc = yw_pg_query(conn, "DELETE FROM identity.staff_recovery_codes WHERE staff_id = $1::bigint",
+                     1, ip, NULL, &pe);
+  yw_caller cli;
+  memset(&cli, 0, sizeof cli);
+  if (rc == 0 && found)
+    rc = audit(conn, &cli, "cli", "operator", "totp_reset", username, NULL, "ok", "");
+  if (rc == 0 && found) rc = yw_pg_commit(conn, &pe);
+  if (rc != 0 || !found) yw_pg_rollback(conn);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc != 0) snprintf(err, errlen, "%s", pe.message);
+  if (rc == 0 && !found) {
+    snprintf(err, errlen, "no staff account %s", username);
+    return YW_ENOTFOUND;
+  }
+  return rc;
+}
+
 /* ---- the table ------------------------------------------------------------------- */
 
 static const yw_rpc_method identity_methods[] = {
@@ -1931,6 +2270,8 @@ static const yw_rpc_method identity_methods[] = {
     {"AuthorizeAgent", authorize_agent, NULL},
     {"ListAgents", list_agents, NULL},
     {"RevokeAgent", revoke_agent, NULL},
+    {"EnrolTotp", enrol_totp, NULL},
+    {"ConfirmTotp", confirm_totp, NULL},
 };
 
 void identity_service_init(yw_rpc_service *svc, identity_ctx *ctx) {

@@ -57,6 +57,12 @@ void identity_service_init(yw_rpc_service *svc, identity_ctx *ctx);
 int identity_create_staff(identity_ctx *ctx, const char *username, const char *password,
                           const char *department, const char *roles, char *err, size_t errlen);
 
+/* Removes the staff account's second factor (its TOTP secret, pending enrolment and
+ * recovery codes), audited; the CLI's --reset-totp, for a lost authenticator. The
+ * account enrols again at its next login. Returns 0, YW_ENOTFOUND or a database code;
+ * err gets the reason. */
+int identity_reset_totp(identity_ctx *ctx, const char *username, char *err, size_t errlen);
+
 extern const struct yw_embedded_file identity_migrations[];
 extern const unsigned identity_migrations_count;
 

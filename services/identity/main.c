@@ -1,7 +1,8 @@
 /*
  * yw-identity - serves yiwang.identity.v1.IdentityService.
  *
- * Usage: yw-identity [--migrate-only | --create-staff USERNAME DEPARTMENT ROLES | --help]
+ * Usage: yw-identity [--migrate-only | --create-staff USERNAME DEPARTMENT ROLES |
+ *                    --reset-totp USERNAME | --help]
  * --create-staff reads the password from YW_STAFF_PASSWORD (never from the command
  * line, where other users could read it).
  */
@@ -68,6 +69,11 @@ int main(int argc, char **argv) {
     staff_roles = argv[4];
     argc = 1; /* its own arguments, read */
   }
+  const char *reset_user = NULL;
+  if (argc == 3 && strcmp(argv[1], "--reset-totp") == 0) {
+    reset_user = argv[2];
+    argc = 1;
+  }
   static yw_service_proc proc = {
       .name = "identity",
       .listen = "127.0.0.1:50051",
@@ -78,7 +84,7 @@ int main(int argc, char **argv) {
       .redis_use = "logins fail",
       .settings = config,
       .n_settings = sizeof config / sizeof config[0],
-      .usage = "[--create-staff USERNAME DEPARTMENT ROLES]",
+      .usage = "[--create-staff USERNAME DEPARTMENT ROLES | --reset-totp USERNAME]",
   };
   proc.n_migrations = identity_migrations_count;
   yw_http_global_init();
@@ -121,6 +127,14 @@ int main(int argc, char **argv) {
     const char *pw = getenv("YW_STAFF_PASSWORD");
     rc = identity_create_staff(&ctx, staff_user, pw != NULL ? pw : "", staff_dept, staff_roles,
                                err, sizeof err);
+    if (rc != 0) fprintf(stderr, "yw-identity: %s\n", err);
+    yw_service_stop(&proc);
+    return rc == 0 ? 0 : 1;
+  }
+
+  if (reset_user != NULL) {
+    char err[256];
+    rc = identity_reset_totp(&ctx, reset_user, err, sizeof err);
     if (rc != 0) fprintf(stderr, "yw-identity: %s\n", err);
     yw_service_stop(&proc);
     return rc == 0 ? 0 : 1;

@@ -113,7 +113,8 @@ req POST /v1/auth/sessions "" "{\"username\":\"locky\",\"password\":\"$PW\"}"
 expect_status "after 5 failures the account is locked even with the right password (401, as unknown)" 401
 login() { req POST /v1/auth/sessions "" "{\"username\":\"$1\",\"password\":\"$PW\"}"; field "d['accessToken']"; }
 ADMIN="$(login ga.admin)"; CLERK="$(login ga.clerk)"; MZ="$(login mz.admin)"
-PLAT="$(login platform.admin)"; AUD="$(login auditor)"
+# (their second factor: e2e_staff_token enrols it; e2e_identity_totp.sh tests it)
+PLAT="$(e2e_staff_token platform.admin)"; AUD="$(e2e_staff_token auditor)"
 check "staff log in with passwords" test -n "$ADMIN" -a -n "$CLERK" -a -n "$AUD" -a -n "$PLAT"
 
 # --- the authorization matrix: each route class x each kind of caller
@@ -202,8 +203,9 @@ req POST /v1/auth/sessions "" '{"phone":"13812345678","code":"123456","extra":1}
 
 # --- forged caller metadata straight to the services
 mkdir -p "$E2E_TMP/py"
+# every contract, so that the ones these import come along
 protoc --proto_path="$YW_SOURCE_DIR/proto" --python_out="$E2E_TMP/py" \
-  "$YW_SOURCE_DIR/proto/yiwang/identity/v1/identity.proto" "$YW_SOURCE_DIR/proto/yiwang/catalog/v1/catalog.proto"
+  $(cd "$YW_SOURCE_DIR/proto" && find yiwang -name '*.proto' | sed "s|^|$YW_SOURCE_DIR/proto/|")
 if PYTHONPATH="$E2E_TMP/py" /usr/bin/python3 - "$IDENTITY_ADDR" "$CATALOG_ADDR" "$RES_SUB" <<'PY'
 import os, sys, time, hmac, hashlib, grpc
 from yiwang.identity.v1 import identity_pb2 as ipb

@@ -204,10 +204,45 @@ e2e_staff() { # e2e_staff USERNAME DEPARTMENT ROLES
   YW_STAFF_PASSWORD="$E2E_STAFF_PASSWORD" YW_ARGON2_FAST=1 \
     "$YW_BUILD_DIR/services/identity/yw-identity" --create-staff "$1" "$2" "$3" >/dev/null
 }
+# Roles with a second factor (platform_admin, finance, auditor): the first login enrols
+# an authenticator (its secret and recovery codes kept in $E2E_TMP/totp.USERNAME.json)
+# and logs in with its code; later logins use the next unused step, else a recovery code.
 e2e_staff_token() { # e2e_staff_token USERNAME -> prints the access token
-  curl -sS -H 'content-type: application/json' \
-    --data-binary "{\"username\":\"$1\",\"password\":\"$E2E_STAFF_PASSWORD\"}" "$GW/v1/auth/sessions" |
-    /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["accessToken"])'
+  /usr/bin/python3 - "$GW" "$1" "$E2E_STAFF_PASSWORD" "$E2E_TMP/totp.$1.json" <<'PY'
+import base64, hashlib, hmac, json, os, struct, sys, time, urllib.error, urllib.request
+gw, user, pw, keep = sys.argv[1:5]
+def post(path, body):
+    req = urllib.request.Request(gw + path, data=json.dumps(body).encode(),
+                                 headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+def code(secret, step):
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    h = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    o = h[-1] & 15
+    return "%06d" % ((struct.unpack(">I", h[o:o + 4])[0] & 0x7fffffff) % 1000000)
+body = {"username": user, "password": pw}
+st = json.load(open(keep)) if os.path.exists(keep) else None
+if st is None:
+    s, d = post("/v1/auth/sessions", body)
+    if s == 401 and "totp-enrolments" in d.get("message", ""):
+        s, e = post("/v1/auth/totp-enrolments", body)
+        now = int(time.time()) // 30
+        post("/v1/auth/totp-enrolments:confirm", dict(body, totpCode=code(e["secret"], now)))
+        st = {"secret": e["secret"], "last": now, "recovery": e["recoveryCodes"]}
+if st is not None:
+    step = int(time.time()) // 30 + 1
+    if step > st["last"]:
+        s, d = post("/v1/auth/sessions", dict(body, totpCode=code(st["secret"], step)))
+        st["last"] = step
+    else:
+        s, d = post("/v1/auth/sessions", dict(body, recoveryCode=st["recovery"].pop()))
+    json.dump(st, open(keep, "w"))
+print(d["accessToken"])
+PY
 }
 
 e2e_private_redis() {
