@@ -53,7 +53,8 @@ CODE="$(curl -fsS "$GW/v1/items?q=%E8%BA%AB%E4%BB%BD%E8%AF%81&pageSize=1" |
   /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["implCode"])')"
 
 # gRPC request bodies (length-prefixed messages) made with the real classes
-protoc --proto_path="$ROOT/proto" --python_out="$TMP" "$ROOT/proto/yiwang/catalog/v1/catalog.proto"
+protoc --proto_path="$ROOT/proto" --python_out="$TMP" "$ROOT/proto/yiwang/catalog/v1/catalog.proto" \
+  "$ROOT/proto/yiwang/files/v1/files.proto"
 PYTHONPATH="$TMP" /usr/bin/python3 - "$TMP" "$CODE" <<'PY'
 import struct, sys
 from yiwang.catalog.v1 import catalog_pb2 as pb
@@ -122,8 +123,12 @@ if command -v go >/dev/null 2>&1 && command -v protoc-gen-grpc-gateway >/dev/nul
   [ -d /usr/share/gocode/src/github.com/grpc-ecosystem/grpc-gateway/runtime ]; then
   GG="$TMP/gg"
   mkdir -p "$GG/src/ywgw/catalogpb" "$GG/src/ywgw/main"
-  protoc -I "$ROOT/proto" --go_out=plugins=grpc,paths=source_relative:"$GG/src/ywgw/catalogpb" \
-    --grpc-gateway_out=logtostderr=true,paths=source_relative,grpc_api_configuration="$ROOT/bench/grpc-gateway/routes.yaml":"$GG/src/ywgw/catalogpb" \
+  # the catalog imports the file store's FileRef: its Go package beside the catalog's
+  FILESPB=Myiwang/files/v1/files.proto=ywgw/catalogpb/yiwang/files/v1
+  protoc -I "$ROOT/proto" --go_out=paths=source_relative:"$GG/src/ywgw/catalogpb" \
+    "$ROOT/proto/yiwang/files/v1/files.proto"
+  protoc -I "$ROOT/proto" --go_out=plugins=grpc,paths=source_relative,$FILESPB:"$GG/src/ywgw/catalogpb" \
+    --grpc-gateway_out=logtostderr=true,paths=source_relative,$FILESPB,grpc_api_configuration="$ROOT/bench/grpc-gateway/routes.yaml":"$GG/src/ywgw/catalogpb" \
     "$ROOT/proto/yiwang/catalog/v1/catalog.proto"
   cp "$ROOT/bench/grpc-gateway/main.go" "$GG/src/ywgw/main/"
   (cd "$GG" && GO111MODULE=off GOPATH="$GG:/usr/share/gocode" GOCACHE="$GG/cache" go build -o "$GG/ywgw" ywgw/main)

@@ -31,6 +31,7 @@
 #include "yw_caller.h"
 #include "yw_err.h"
 #include "yw_idem.h"
+#include "yw_json.h"
 #include "yw_log.h"
 #include "yw_service.h"
 
@@ -291,7 +292,7 @@ static const char ITEM_SQL[] =
     "       i.fee_amount_fen, i.fee_basis, i.legal_limit_days, i.promised_limit_days,"
     "       i.processing_kind, i.online_depth, array_to_json(i.channels)::text,"
     "       i.consult_phone, i.version, i.status, " TS("i.updated_at") ", i.keywords,"
-    "       " TS("i.effective_from")
+    "       " TS("i.effective_from") ", i.details::text"
     " FROM catalog.items i"
     " JOIN catalog.departments d ON d.code = i.department_code"
     " JOIN catalog.regions r ON r.code = i.region_code"
@@ -331,6 +332,21 @@ static int parse_channels(yw_arena *a, const char *json, Item *it) {
   }
   it->n_channels = n;
   json_decref(arr);
+  return 0;
+}
+
+/* The details column (proto3 JSON of ItemDetails) into it->details, in the arena. */
+static int parse_details(yw_arena *a, const char *text, Item *it) {
+  json_error_t jerr;
+  json_t *obj = json_loads(text, 0, &jerr);
+  if (obj == NULL) return YW_EINTERNAL;
+  ProtobufCMessage *m = NULL;
+  yw_json_error err;
+  int rc = yw_json_to_message(&yiwang__catalog__v1__item_details__descriptor, obj,
+                              yw_arena_allocator(a), &m, &err);
+  json_decref(obj);
+  if (rc != 0) return rc == YW_ENOMEM ? rc : YW_EINTERNAL;
+  it->details = (Yiwang__Catalog__V1__ItemDetails *)m;
   return 0;
 }
 
@@ -382,6 +398,7 @@ static int load_item(PGconn *conn, yw_arena *a, const char *code, int drafts, It
   it->updated_at = yw_col_str(a, r, 0, 23);
   it->keywords = yw_col_str(a, r, 0, 24);
   it->effective_from = yw_col_str(a, r, 0, 25);
+  if (rc == 0) rc = parse_details(a, PQgetvalue(r, 0, 26), it);
   PQclear(r);
   if (rc != 0) return rc;
   if (id == NULL || it->updated_at == NULL || fee->basis == NULL || it->keywords == NULL ||
@@ -722,9 +739,10 @@ static const char UPSERT_SQL[] =
     "INSERT INTO catalog.items (basic_code, impl_code, name, type, department_code, region_code,"
     "  level, legal_basis, conditions, fee_required, fee_amount_fen, fee_basis, legal_limit_days,"
     "  promised_limit_days, processing_kind, online_depth, channels, consult_phone, status,"
-    "  keywords)"
+    "  keywords, details)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::boolean, $11::bigint, $12, $13::int,"
-    "  $14::int, $15, $16::int, $17::text[], $18, COALESCE(NULLIF($19, ''), 'draft'), $20)"
+    "  $14::int, $15, $16::int, $17::text[], $18, COALESCE(NULLIF($19, ''), 'draft'), $20,"
+    "  $21::jsonb)"
     " ON CONFLICT (impl_code) DO UPDATE SET basic_code = EXCLUDED.basic_code,"
     "  name = EXCLUDED.name, type = EXCLUDED.type, department_code = EXCLUDED.department_code,"
     "  region_code = EXCLUDED.region_code, level = EXCLUDED.level,"
@@ -736,6 +754,7 @@ static const char UPSERT_SQL[] =
     "  channels = EXCLUDED.channels, consult_phone = EXCLUDED.consult_phone,"
     /* no status in the request ('') keeps the stored one */
     "  status = COALESCE(NULLIF($19, ''), catalog.items.status), keywords = EXCLUDED.keywords,"
+    "  details = EXCLUDED.details,"
     "  version = catalog.items.version + 1, updated_at = now(), effective_from = now()"
     " RETURNING id";
 
@@ -765,6 +784,60 @@ static char *channels_literal(yw_arena *a, const Item *it) {
   s[o++] = '}';
   s[o] = '\0';
   return s;
+}
+
+/* A file reference names a stored file by its SHA-256 (64 lower-case hex digits). */
+static int check_file(yw_rpc_call *call, const char *field, const Yiwang__Files__V1__FileRef *f) {
+  if (f == NULL) return 0;
+  if (strlen(f->sha256) != 64 || strspn(f->sha256, "0123456789abcdef") != 64 || f->size < 0 ||
+      strlen(f->name) > 200 || strlen(f->content_type) > 100)
+    return yw_rpc_call_fail(call, YW_EINVAL,
+                            "%s must name a stored file (sha256 of 64 hex digits, size >= 0)", field);
+  return 0;
+}
+
+/* Bounds of the national fields: list lengths, the visits, the real-name level, fees. */
+static int validate_details(yw_rpc_call *call, const Yiwang__Catalog__V1__ItemDetails *d) {
+  if (d == NULL) return 0;
+  if (d->n_halls > 20 || d->n_sub_cases > 30 || d->n_results > 10 || d->n_intermediaries > 10 ||
+      d->n_faqs > 50 || d->n_forms > 20 || d->n_fee_items > 20 || d->n_joint_departments > 20 ||
+      d->n_audiences > 2)
+    return yw_rpc_call_fail(call, YW_EINVAL, "too many entries in item.details");
+  if (d->max_visits < 0 || d->max_visits > 10)
+    return yw_rpc_call_fail(call, YW_EINVAL, "item.details.maxVisits must be 0 to 10");
+  if (d->at_most_one_visit && d->max_visits > 1)
+    return yw_rpc_call_fail(call, YW_EINVAL,
+                            "item.details.atMostOneVisit needs maxVisits of 0 or 1");
+  if (d->min_realname_level < 0 || d->min_realname_level > 3)
+    return yw_rpc_call_fail(call, YW_EINVAL, "item.details.minRealnameLevel must be 0 to 3");
+  for (size_t i = 0; i < d->n_halls; i++)
+    if (d->halls[i]->name[0] == '\0' || d->halls[i]->address[0] == '\0')
+      return yw_rpc_call_fail(call, YW_EINVAL, "item.details.halls[%zu] needs a name and an address", i);
+  for (size_t i = 0; i < d->n_sub_cases; i++)
+    if (d->sub_cases[i]->name[0] == '\0')
+      return yw_rpc_call_fail(call, YW_EINVAL, "item.details.subCases[%zu] needs a name", i);
+  for (size_t i = 0; i < d->n_faqs; i++)
+    if (d->faqs[i]->question[0] == '\0' || d->faqs[i]->answer[0] == '\0')
+      return yw_rpc_call_fail(call, YW_EINVAL, "item.details.faqs[%zu] needs a question and an answer", i);
+  int rc;
+  for (size_t i = 0; i < d->n_results; i++)
+    if ((rc = check_file(call, "item.details.results[].sample", d->results[i]->sample)) != 0) return rc;
+  for (size_t i = 0; i < d->n_forms; i++) {
+    if (d->forms[i]->name[0] == '\0')
+      return yw_rpc_call_fail(call, YW_EINVAL, "item.details.forms[%zu] needs a name", i);
+    if ((rc = check_file(call, "item.details.forms[].blank", d->forms[i]->blank)) != 0 ||
+        (rc = check_file(call, "item.details.forms[].sample", d->forms[i]->sample)) != 0)
+      return rc;
+  }
+  for (size_t i = 0; i < d->n_fee_items; i++) {
+    const Yiwang__Catalog__V1__FeeItem *f = d->fee_items[i];
+    if (f->name[0] == '\0' || f->n_tiers == 0 || f->n_tiers > 10)
+      return yw_rpc_call_fail(call, YW_EINVAL, "item.details.feeItems[%zu] needs a name and 1 to 10 tiers", i);
+    for (size_t j = 0; j < f->n_tiers; j++)
+      if (f->tiers[j]->amount_fen < 0)
+        return yw_rpc_call_fail(call, YW_EINVAL, "item.details.feeItems[%zu] has a negative amount", i);
+  }
+  return 0;
 }
 
 static int validate_item(yw_rpc_call *call, const Item *it) {
@@ -810,7 +883,7 @@ static int validate_item(yw_rpc_call *call, const Item *it) {
       return yw_rpc_call_fail(call, YW_EINVAL, "item.materials[%zu] needs a name, a form and copies >= 0", i);
   for (size_t i = 0; i < it->n_topics; i++)
     if ((rc = check_code(call, "item.topics", it->topics[i])) != 0) return rc;
-  return 0;
+  return validate_details(call, it->details);
 }
 
 static int upsert_children(PGconn *conn, yw_arena *a, const char *id, const Item *it,
@@ -862,6 +935,7 @@ struct upsert_work {
   const yw_caller *caller;
   const Item *it;
   const char *text[9]; /* type, level, kind, status, channels, fee, legal, promised, depth */
+  const char *details; /* the ItemDetails as JSON */
   Item *saved;
 };
 
@@ -1065,8 +1139,8 @@ static int upsert_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *er
                      it->region_code, t[1], it->legal_basis, it->conditions,
                      it->fee != NULL && it->fee->required ? "true" : "false", t[5],
                      it->fee != NULL ? it->fee->basis : "", t[6], t[7], t[2], t[8],
-                     t[4], it->consult_phone, t[3], it->keywords};
-  rc = yw_pg_query(conn, UPSERT_SQL, 20, p, &r, err);
+                     t[4], it->consult_phone, t[3], it->keywords, w->details};
+  rc = yw_pg_query(conn, UPSERT_SQL, 21, p, &r, err);
   if (rc != 0) return rc;
   char *id = yw_col_str(a, r, 0, 0);
   PQclear(r);
@@ -1146,8 +1220,12 @@ static int upsert_item(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
   snprintf(promised, sizeof promised, "%d", it->promised_limit_days);
   snprintf(depth, sizeof depth, "%d", it->online_depth);
 
+  char *details = NULL;
+  size_t details_len = 0;
+  if (it->details != NULL && yw_json_write(&it->details->base, 0, &details, &details_len) != 0)
+    return yw_rpc_call_fail(call, YW_EINVAL, "item.details cannot be written as JSON");
   struct upsert_work w = {&caller, it, {type, level, kind, status, channels, fee_amount, legal,
-                                          promised, depth}, NULL};
+                                          promised, depth}, details != NULL ? details : "{}", NULL};
   /* a key, when the caller sends one, makes a repeated request answer the first result */
   const yw_idem_opts idem = {.schema = "catalog",
                              .keys = &ctx->caller_keys,
@@ -1157,6 +1235,7 @@ static int upsert_item(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
                              .redis_prefix = ctx->cache_prefix};
   ProtobufCMessage *saved = NULL;
   rc = yw_idem_run(call, reqm, &saved, ctx->pool, &idem, upsert_idem, &w);
+  free(details);
   if (rc != 0) return rc;
   cache_clear(ctx, yw_rpc_call_request_id(call));
   yw_log(YW_LOG_INFO, "catalog.item_saved", yw_rpc_call_request_id(call), "item %s saved by %s",

@@ -130,7 +130,7 @@ check "a simple request from an allowed origin gets the CORS header" grep -qi '^
 # --- gRPC: pass-through and direct, with a real client
 mkdir -p "$E2E_TMP/py"
 protoc --proto_path="$YW_SOURCE_DIR/proto" --python_out="$E2E_TMP/py" \
-  "$YW_SOURCE_DIR/proto/yiwang/catalog/v1/catalog.proto"
+  "$YW_SOURCE_DIR/proto/yiwang/catalog/v1/catalog.proto" "$YW_SOURCE_DIR/proto/yiwang/files/v1/files.proto"
 if PYTHONPATH="$E2E_TMP/py" /usr/bin/python3 "$(dirname "$0")/grpc_client.py" \
   "127.0.0.1:$GW_PORT" "$CATALOG_ADDR" "$CODE" "$GW"; then
   pass "gRPC pass-through and gRPC-Web behave like the service"

@@ -207,4 +207,57 @@ check "a draft version is not listed to residents" holds "d['versions'][0]['vers
 get "/v1/items/$V_ITEM?version=$((V0 + 3))"
 check "nor readable" test "$S" = 404
 
+# --- the national fields of an item: in the guide of a seeded item, written and kept
+ID_CARD="$(sql "SELECT impl_code FROM catalog.items WHERE name = '居民身份证换领' AND level = 'city'")"
+get "/v1/items/$ID_CARD"
+check "the guide of a seeded item shows the national fields" holds_block "
+x = d['details']
+h = x['halls'][0]
+assert h['name'] and h['address'] and h['hours'], h
+assert x['complaintPhone'] == '12345'
+assert x.get('atMostOneVisit', False) == (x.get('maxVisits', 0) <= 1)
+for k in ('expressDelivery', 'appointment', 'inHall'): assert x.get(k) is True, k
+assert x['tongbanScope'] in ('CITY_WIDE', 'PROVINCE_WIDE', 'CROSS_PROVINCE'), x['tongbanScope']
+assert x['audiences'] == ['NATURAL_PERSON']
+assert x['powerSource'] and x['subCases'][0]['name'] and x['subCases'][0]['code'].startswith('$ID_CARD')
+assert x['legalLimitUnit'] == 'WORKING_DAY' and x['promisedLimitUnit'] == 'WORKING_DAY'
+r = x['results'][0]; assert r['name'] and r['type'] and len(r['sample']['sha256']) == 64
+assert x['faqs'][0]['question'] and x['faqs'][0]['answer']
+f = x['forms'][0]; assert f['name'] and len(f['blank']['sha256']) == 64 and len(f['sample']['sha256']) == 64
+assert x['minRealnameLevel'] == 2
+fee = x['feeItems'][0]
+assert fee['basis'] and fee['waiver'] and [t['amountFen'] for t in fee['tiers']] == ['2000', '4000'], fee"
+RICH="$(sql "SELECT impl_code FROM catalog.items WHERE jsonb_array_length(details->'jointDepartments') > 0 AND status = 'published' ORDER BY impl_code LIMIT 1")"
+get "/v1/items/$RICH"
+check "joint departments and a second sub-case show where the seed has them" \
+  holds "d['details']['jointDepartments'] and len(d['details']['subCases']) == 2"
+LIC="$(sql "SELECT impl_code FROM catalog.items WHERE jsonb_array_length(details->'intermediaries') > 0 AND status = 'published' ORDER BY impl_code LIMIT 1")"
+get "/v1/items/$LIC"
+check "intermediary services show where the seed has them" holds "d['details']['intermediaries'][0]['name']"
+get "/v1/items?q=%E5%8F%98%E6%9B%B4%E6%83%85%E5%BD%A2&pageSize=100"
+check "search finds items by the name of a sub-case" holds "'$RICH' in [i['implCode'] for i in d['items']]"
+
+GA_ITEM="$(city_item 320700-GA)"
+get "/v1/items/$GA_ITEM"; cp "$B" "$E2E_TMP/ga.json"
+GA_V="$(/usr/bin/python3 -c "import json; print(json.load(open('$E2E_TMP/ga.json'))['version'])")"
+put "$GA" "$GA_ITEM" "$(body "$E2E_TMP/ga.json" "x = it['details']; x['faqs'].append({'question': '可以邮寄吗？', 'answer': '可以，免费寄递。'}); x['tongbanScope'] = 'PROVINCE_WIDE'; x['feeItems'] = [{'name': '工本费', 'tiers': [{'condition': '每证', 'amountFen': '1000'}], 'basis': '收费依据', 'waiver': '低保对象免收'}]")"
+expect_status "national fields are written through the API (200)" 200
+get "/v1/items/$GA_ITEM"
+check "and read back" holds "d['details']['faqs'][-1]['question'] == '可以邮寄吗？' and d['details']['tongbanScope'] == 'PROVINCE_WIDE' and d['details']['feeItems'][0]['tiers'][0]['amountFen'] == '1000'"
+get "/v1/items/$GA_ITEM?version=$GA_V"
+check "the version before keeps its own" holds "d['details']['faqs'][-1]['question'] != '可以邮寄吗？'"
+bad() { # bad NAME PYTHON: the item with PYTHON applied to `x` (its details) is 400
+  put "$GA" "$GA_ITEM" "$(body "$E2E_TMP/ga.json" "x = it['details']; $2")"
+  expect_status "$1 is 400" 400
+}
+bad "最多跑一次 with three visits" "x['atMostOneVisit'] = True; x['maxVisits'] = 3"
+bad "a real-name level of 5" "x['minRealnameLevel'] = 5"
+bad "a form whose file is no SHA-256" "x['forms'][0]['blank']['sha256'] = 'abc'"
+bad "a fee item without tiers" "x['feeItems'] = [{'name': '工本费'}]"
+bad "a negative fee tier" "x['feeItems'] = [{'name': '工本费', 'tiers': [{'condition': '每证', 'amountFen': '-1'}]}]"
+bad "a hall without an address" "x['halls'] = [{'name': '窗口'}]"
+bad "an unknown time unit" "x['legalLimitUnit'] = 'FORTNIGHT'"
+check "none of the bad ones was written" \
+  test "$(sql "SELECT version FROM catalog.items WHERE impl_code = '$GA_ITEM'")" = $((GA_V + 1))
+
 finish

@@ -114,7 +114,7 @@ check "it wrote once" test "$(writes)" = $((W1 + 1))
 # --- gRPC clients send the key as metadata through the pass-through
 mkdir -p "$E2E_TMP/py"
 protoc --proto_path="$YW_SOURCE_DIR/proto" --python_out="$E2E_TMP/py" \
-  "$YW_SOURCE_DIR/proto/yiwang/catalog/v1/catalog.proto"
+  "$YW_SOURCE_DIR/proto/yiwang/catalog/v1/catalog.proto" "$YW_SOURCE_DIR/proto/yiwang/files/v1/files.proto"
 if PYTHONPATH="$E2E_TMP/py" /usr/bin/python3 - "${GW#http://}" "$ADMIN" "$E2E_TMP/item.json" <<'PY'
 import json, sys, grpc
 from google.protobuf import json_format

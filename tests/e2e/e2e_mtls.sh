@@ -20,7 +20,7 @@ SEARCH="/v1/items?q=%E8%BA%AB%E4%BB%BD%E8%AF%81&pageSize=5"
 # --- straight at yw-catalog with grpcio
 mkdir -p "$E2E_TMP/py"
 protoc --proto_path="$YW_SOURCE_DIR/proto" --python_out="$E2E_TMP/py" \
-  "$YW_SOURCE_DIR/proto/yiwang/catalog/v1/catalog.proto"
+  "$YW_SOURCE_DIR/proto/yiwang/catalog/v1/catalog.proto" "$YW_SOURCE_DIR/proto/yiwang/files/v1/files.proto"
 cat >"$E2E_TMP/py/direct.py" <<'PY'
 """direct.py TARGET CA CERT KEY: one ListItems straight at yw-catalog; CA "-" is
 cleartext, CERT "-" is TLS without a client certificate. Prints OK or the status."""

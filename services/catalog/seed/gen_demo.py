@@ -36,6 +36,8 @@ the statistical scheme but were not checked against the official list.
 
 import argparse
 import datetime
+import hashlib
+import json
 import os
 import sys
 
@@ -1971,6 +1973,87 @@ def build():
     return depts, basics, items
 
 
+# --------------------------------------------------------------------------- national fields
+
+REGION_NAME = {code: name for code, name, _, _ in REGIONS}
+HALL_OF_LEVEL = {"province": "江苏省政务服务中心", "city": "连云港市民服务中心",
+                 "county": "政务服务中心", "town": "便民服务中心"}
+HALL_ADDRESS = {"320000": "南京市建邺区江东中路369号", "320700": "连云港市海州区朝阳东路32号"}
+TOPIC_AUDIENCE = {code: aud for code, _, aud in TOPICS}
+RESULT_KIND = {"ADMINISTRATIVE_LICENSE": ("许可决定书", "证照"),
+               "ADMINISTRATIVE_CONFIRMATION": ("确认文书", "批文"),
+               "ADMINISTRATIVE_PAYMENT": ("给付决定书", "批文"),
+               "ADMINISTRATIVE_LEVY": ("缴款凭证", "其他"),
+               "ADMINISTRATIVE_ADJUDICATION": ("裁决书", "批文"),
+               "ADMINISTRATIVE_REWARD": ("奖励决定书", "批文"),
+               "OTHER_ADMINISTRATIVE_POWER": ("决定书", "批文"),
+               "PUBLIC_SERVICE": ("办理结果告知单", "其他")}
+
+
+def file_ref(name, kind):
+    """An illustrative file reference: the files are not in the demo's file store."""
+    digest = hashlib.sha256(f"{kind}:{name}".encode()).hexdigest()
+    size = 20000 + int(digest[:4], 16)
+    return {"sha256": digest, "size": str(size), "contentType": "application/pdf",
+            "name": f"{name}（{kind}）.pdf"}
+
+
+def details(i, n, dept_name):
+    """ItemDetails (proto3 JSON) of one generated item: deterministic, from its fields."""
+    level, region = i["level"], i["region"]
+    hall = HALL_OF_LEVEL[level] if level in ("province", "city") else REGION_NAME[region] + HALL_OF_LEVEL[level]
+    address = HALL_ADDRESS.get(region, f"连云港市{REGION_NAME[region]}人民路{10 + n % 90}号")
+    depth = i["depth"]
+    visits = 0 if depth == 4 else 1 if depth == 3 else 2
+    audiences = sorted({TOPIC_AUDIENCE[t] for t in i["topics"]}) or ["person"]
+    result, result_type = RESULT_KIND[i["type"]]
+    d = {
+        "halls": [{"name": f"{hall} {dept_name}窗口", "address": address,
+                   "hours": "周一至周五 9:00-12:00，13:30-17:00（法定节假日除外）",
+                   "phone": i["phone"]}],
+        "complaintPhone": "12345",
+        "maxVisits": visits,
+        "atMostOneVisit": visits <= 1,
+        "expressDelivery": "express" in i["channels"],
+        "appointment": "window" in i["channels"],
+        "onlinePayment": i["fee_required"] and depth >= 3,
+        "inHall": "window" in i["channels"],
+        "tongbanScope": ["TONGBAN_SCOPE_UNSPECIFIED", "CITY_WIDE", "PROVINCE_WIDE",
+                         "CROSS_PROVINCE"][n % 4],
+        "audiences": ["NATURAL_PERSON" if a == "person" else "LEGAL_PERSON" for a in audiences],
+        "powerSource": "法定本级行使" if level != "town" else "上级下放",
+        "jointDepartments": [],
+        "subCases": [{"code": f"{i['impl']}-01", "name": f"{i['name']}（一般情形）",
+                      "conditions": i["cond"]}],
+        "legalLimitUnit": "WORKING_DAY",
+        "promisedLimitUnit": "WORKING_DAY",
+        "results": [{"name": i["name"] + result, "type": result_type,
+                     "sample": file_ref(i["name"] + result, "样本")}],
+        "intermediaries": [],
+        "faqs": [{"question": f"办理{i['name']}需要到现场吗？",
+                  "answer": "全程网办，无需到现场。" if visits == 0
+                  else f"最多到现场{visits}次；可先在“我的连云港”App预约。"}],
+        "forms": [{"name": f, "blank": file_ref(f, "空表"), "sample": file_ref(f, "样表")}
+                  for f in ([mat[0] for mat in i["mats"] if "表" in mat[0]][:3]
+                            or [f"{i['name']}申请表"])],
+        "minRealnameLevel": 1 if i["type"] == "PUBLIC_SERVICE" and depth == 4 else 2,
+        "feeItems": [],
+    }
+    if n % 7 == 3:
+        d["jointDepartments"] = [f"{region}-SCJG" if i["dept"].endswith("-SW") else f"{region}-SW"]
+        d["subCases"].append({"code": f"{i['impl']}-02", "name": f"{i['name']}（变更情形）",
+                              "conditions": "已办理过本事项，相关信息发生变化的。"})
+    if i["type"] == "ADMINISTRATIVE_LICENSE" and n % 5 == 2:
+        d["intermediaries"] = [{"name": "技术审查报告编制", "basis": i["basis"], "required": False}]
+    if i["fee_required"]:
+        d["feeItems"] = [{"name": i["name"] + "费",
+                          "tiers": [{"condition": "首次办理、到期换领", "amountFen": str(i["fee_fen"])},
+                                    {"condition": "丢失补领、损坏换领", "amountFen": str(i["fee_fen"] * 2)}],
+                          "basis": i["fee_basis"],
+                          "waiver": "城乡居民最低生活保障对象、特困人员免收；首次申领未满十六周岁者减半。"}]
+    return d
+
+
 # --------------------------------------------------------------------------- SQL output
 
 
@@ -2006,6 +2089,11 @@ def render(depts, basics, items):
                "-- Load after migrations/001_catalog.sql:  psql -v ON_ERROR_STOP=1 -f demo.sql\n"
                "-- Idempotent: clears every catalog table and inserts the same rows again.\n")
     out.append("BEGIN;\n")
+    out.append("-- Stored item versions never change (008_item_versions.sql); a demo reset clears them\n"
+               "-- with triggers off, which only a superuser may do.")
+    out.append("SET LOCAL session_replication_role = replica;")
+    out.append("DELETE FROM catalog.item_versions;")
+    out.append("SET LOCAL session_replication_role = origin;")
     for t in ("item_topics", "item_steps", "item_materials", "items", "basic_items",
               "topics", "departments", "regions"):
         out.append(f"DELETE FROM catalog.{t};")
@@ -2036,12 +2124,15 @@ def render(depts, basics, items):
     cols = ("basic_code, impl_code, name, type, department_code, region_code, level, legal_basis, "
             "conditions, fee_required, fee_amount_fen, fee_basis, legal_limit_days, "
             "promised_limit_days, processing_kind, online_depth, channels, consult_phone, "
-            "keywords, version, status, created_at, updated_at, effective_from")
+            "keywords, version, status, created_at, updated_at, effective_from, details")
+    dept_name = {c: name for c, name, _, _ in depts}
     rows = [[q(i["basic"]), q(i["impl"]), q(i["name"]), q(i["type"]), q(i["dept"]), q(i["region"]),
              q(i["level"]), q(i["basis"]), q(i["cond"]), b(i["fee_required"]), str(i["fee_fen"]),
              q(i["fee_basis"]), str(i["legal"]), str(i["promised"]), q(i["kind"]), str(i["depth"]),
              arr(i["channels"]), q(i["phone"]), q(i["kw"]), str(i["version"]), q(i["status"]),
-             q(i["created"]), q(i["updated"]), q(i["updated"])] for i in items]
+             q(i["created"]), q(i["updated"]), q(i["updated"]),
+             q(json.dumps(details(i, n, dept_name[i["dept"]]), ensure_ascii=False,
+                          separators=(",", ":")))] for n, i in enumerate(items)]
     values_stmt(out, f"INSERT INTO catalog.items ({cols}) VALUES", rows, chunk=100)
 
     out.append("-- Materials (申请材料), joined to items by implementation code.")
