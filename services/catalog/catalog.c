@@ -7,7 +7,11 @@
  * names, department, conditions). Ranks are integers so that the page cursor
  * (rank, implementation code) is exact: the next page starts strictly after the last
  * row of the previous one whatever is inserted meanwhile. A page token carries a hash
- * of the filters and is refused with another query.
+ * of the filters and is refused with another query. Filters besides the query:
+ * department, region, level, type, topic, 最多跑一次 and 通办范围 (from the details).
+ *
+ * Writes (UpsertItem) are checked against the stored row, the coding rule and the
+ * basic list, and every write is a new version kept in item_versions (README.md).
  *
  * Reads go through a Redis cache (see catalog.h): the packed answer of a ListItems or
  * GetItem is kept in a hash field named by the request; UpsertItem deletes both hashes
@@ -145,6 +149,9 @@ static const char SEARCH_SQL[] =
     "    AND ($5 = '' OR i.type = $5)"
     "    AND ($6 = '' OR EXISTS (SELECT 1 FROM catalog.item_topics it"
     "                            WHERE it.item_id = i.id AND it.topic_code = $6))"
+    "    AND (NOT $10::boolean OR i.details @> '{\"atMostOneVisit\": true}')"
+    "    AND ($11::int = 0 OR COALESCE(array_position(ARRAY['CITY_WIDE', 'PROVINCE_WIDE',"
+    "         'CROSS_PROVINCE'], i.details->>'tongbanScope'), 0) >= $11::int)"
     "    AND (btrim($1) = '' OR i.search_text LIKE"
     "         '%' || (regexp_split_to_array(lower(btrim($1)), '\\s+'))[1] || '%' ESCAPE '')"
     "    AND NOT EXISTS (SELECT 1 FROM unnest(p.terms) t WHERE strpos(i.search_text, t) = 0)),"
@@ -193,11 +200,17 @@ static int list_items(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufC
     type = yw_enum_to_db(a, &yiwang__catalog__v1__item_type__descriptor, req->type, 0);
     if (type == NULL) return yw_rpc_call_fail(call, YW_EINVAL, "unknown type");
   }
+  if (req->tongban < 0 || req->tongban > YIWANG__CATALOG__V1__TONGBAN_SCOPE__CROSS_PROVINCE)
+    return yw_rpc_call_fail(call, YW_EINVAL, "unknown tongban");
+  const char *visits = req->at_most_one_visit ? "true" : "false";
+  char tongban[8];
+  snprintf(tongban, sizeof tongban, "%d", (int)req->tongban);
   /* the cursor of a page is "rank|implementation code" of its last row */
-  const char *filters[] = {req->q, req->department, req->region, level, type, req->topic};
+  const char *filters[] = {req->q, req->department, req->region, level, type, req->topic,
+                           visits, tongban};
   yw_page page;
   rc = yw_page_begin(call, req->page_size, req->page_token, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX,
-                     filters, 6, &page);
+                     filters, 8, &page);
   if (rc != 0) return rc;
   int page_size = page.size;
   char after_code[CODE_MAX_BYTES + 1] = "";
@@ -216,9 +229,9 @@ static int list_items(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufC
 
   /* the cache field names the whole request: filters, page size and token */
   char field[QUERY_MAX_BYTES + 4 * CODE_MAX_BYTES + 300];
-  int flen = snprintf(field, sizeof field, "%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%d\x1f%s", req->q,
-                      req->department, req->region, level, type, req->topic, page_size,
-                      req->page_token);
+  int flen = snprintf(field, sizeof field, "%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%d\x1f%s\x1f%s\x1f%s",
+                      req->q, req->department, req->region, level, type, req->topic, page_size,
+                      req->page_token, visits, tongban);
   if (flen < 0 || (size_t)flen >= sizeof field) flen = 0;
   if (flen > 0) {
     ProtobufCMessage *hit = cache_get(ctx, a, "list", field, (size_t)flen,
@@ -232,9 +245,9 @@ static int list_items(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufC
   yw_rpc_call_add_trailer(call, "x-cache", "miss");
 
   const char *params[] = {req->q, req->department, req->region, level, type, req->topic,
-                          after_code, after_rank, limit};
+                          after_code, after_rank, limit, visits, tongban};
   PGresult *r = NULL;
-  rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB, SEARCH_SQL, 9, params, &r);
+  rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB, SEARCH_SQL, 11, params, &r);
   if (rc != 0) return rc;
 
   Yiwang__Catalog__V1__ListItemsResponse *resp = yw_arena_alloc(a, sizeof *resp);

@@ -237,6 +237,15 @@ check "intermediary services show where the seed has them" holds "d['details']['
 get "/v1/items?q=%E5%8F%98%E6%9B%B4%E6%83%85%E5%BD%A2&pageSize=100"
 check "search finds items by the name of a sub-case" holds "'$RICH' in [i['implCode'] for i in d['items']]"
 
+get "/v1/items?atMostOneVisit=true&pageSize=5"
+check "search filters 最多跑一次 items" \
+  holds "d['totalSize'] == $(sql "SELECT count(*) FROM catalog.items WHERE status = 'published' AND (details->>'atMostOneVisit')::boolean") > 0"
+get "/v1/items?tongban=PROVINCE_WIDE&pageSize=5"
+check "search filters by 通办范围, the wider scopes included" \
+  holds "d['totalSize'] == $(sql "SELECT count(*) FROM catalog.items WHERE status = 'published' AND details->>'tongbanScope' IN ('PROVINCE_WIDE', 'CROSS_PROVINCE')") > 0"
+get "/v1/items?tongban=EVERYWHERE"
+check "an unknown 通办范围 is 400" test "$S" = 400
+
 GA_ITEM="$(city_item 320700-GA)"
 get "/v1/items/$GA_ITEM"; cp "$B" "$E2E_TMP/ga.json"
 GA_V="$(/usr/bin/python3 -c "import json; print(json.load(open('$E2E_TMP/ga.json'))['version'])")"
