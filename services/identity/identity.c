@@ -80,6 +80,20 @@ static int audit(PGconn *conn, const yw_caller *caller, const char *actor, const
   return rc;
 }
 
+/* An audit record the action cannot go without: written on conn inside the action's
+ * transaction, so that both commit or neither. Returns 0, or YW_EUNAVAIL with the call's
+ * status set (the caller rolls back and answers it). */
+static int audit_required(yw_rpc_call *call, PGconn *conn, const yw_caller *caller,
+                          const char *actor, const char *actor_kind, const char *action,
+                          const char *target, const char *target_subject, const char *outcome,
+                          const char *request_id) {
+  if (audit(conn, caller, actor, actor_kind, action, target, target_subject, outcome,
+            request_id) == 0)
+    return 0;
+  return yw_rpc_call_fail(call, YW_EUNAVAIL,
+                          "the audit trail cannot record this, so it was not done; try again shortly");
+}
+
 /* Splits a comma-separated list into an arena array of strings; *n gets its length. */
 static char **split_list(yw_rpc_call *call, const char *text, size_t *n) {
   yw_arena *a = yw_rpc_call_arena(call);
@@ -543,7 +557,6 @@ static int login_by_phone(identity_ctx *ctx, yw_rpc_call *call, const yw_caller 
     cl->department[0] = '\0';
     cl->level = (int)strtol(PQgetvalue(res, 0, 1), NULL, 10);
     PQclear(res);
-    audit(conn, caller, cl->subject, "person", "login", "sms", cl->subject, "ok", rid);
   }
   yw_pg_pool_release(ctx->pool, conn);
   return rc != 0 ? yw_service_db_fail(call, rc, &err) : 0;
@@ -637,21 +650,7 @@ static int login_by_password(identity_ctx *ctx, yw_rpc_call *call, const yw_call
     return yw_rpc_call_fail(call, YW_EUNAUTH, "wrong username or password");
   }
   yw_pg_pool_release(ctx->pool, conn);
-  return 0; /* the password is right: the caller finishes (staff_login_done) */
-}
-
-/* A password login that passed every check: the count of attempts starts again, and
- * the login is audited (method: "password", "password+totp", "password+recovery"). */
-static void staff_login_done(identity_ctx *ctx, yw_rpc_call *call, const yw_caller *caller,
-                             const char *username, const char *method) {
-  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
-  if (conn == NULL) return;
-  const char *p[] = {username};
-  yw_pg_query(conn,
-              "UPDATE identity.staff SET failed_count = 0, locked_until = NULL WHERE username = $1",
-              1, p, NULL, NULL);
-  audit(conn, caller, username, "staff", "login", method, NULL, "ok", yw_rpc_call_request_id(call));
-  yw_pg_pool_release(ctx->pool, conn);
+  return 0; /* the password is right: the caller finishes (finish_login) */
 }
 
 /* ---- the staff's second factor (TOTP) ---------------------------------------------- */
@@ -846,7 +845,7 @@ static int enrol_totp(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufC
                      2, ip, NULL, &err);
   }
   if (rc == 0 && !enrolled)
-    rc = audit(conn, &caller, req->username, "staff", "totp_enrol", req->username, NULL, "pending",
+    rc = audit_required(call, conn, &caller, req->username, "staff", "totp_enrol", req->username, NULL, "pending",
                yw_rpc_call_request_id(call));
   if (rc == 0 && !enrolled) rc = yw_pg_commit(conn, &err);
   if (rc != 0 || enrolled) yw_pg_rollback(conn);
@@ -915,7 +914,7 @@ static int confirm_totp(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobu
                      "UPDATE identity.staff_recovery_codes SET pending = false WHERE staff_id = $1::bigint",
                      1, ip, NULL, &err);
   if (rc == 0)
-    rc = audit(conn, &caller, req->username, "staff", "totp_enrol", req->username, NULL,
+    rc = audit_required(call, conn, &caller, req->username, "staff", "totp_enrol", req->username, NULL,
                ok ? "confirmed" : enc[0] == '\0' ? "nothing to confirm" : "wrong code",
                yw_rpc_call_request_id(call));
   if (rc == 0) rc = yw_pg_commit(conn, &err);
@@ -938,20 +937,35 @@ static int confirm_totp(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobu
   return 0;
 }
 
-/* Issues the session for cl in its own transaction and loads Me. */
-static int finish_login(identity_ctx *ctx, yw_rpc_call *call, const struct claims *cl,
-                        const char *family, ProtobufCMessage **out) {
+/* Issues the session for cl and records the login (staff: username, their count of
+ * attempts starting again; method "sms", "password", "password+totp" ...) in one
+ * transaction, then loads Me. A login that cannot be recorded does not happen. */
+static int finish_login(identity_ctx *ctx, yw_rpc_call *call, const yw_caller *caller,
+                        const struct claims *cl, const char *username, const char *method,
+                        ProtobufCMessage **out) {
   PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
   if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "login is unavailable, try again shortly");
   yw_pg_error err;
+  memset(&err, 0, sizeof err);
   Session *s = NULL;
+  const char *rid = yw_rpc_call_request_id(call);
+  int staff = cl->kind == YW_CALLER_STAFF;
+  const char *sp[] = {cl->subject};
   int rc = yw_pg_begin(conn, &err);
-  if (rc == 0) rc = issue_session(ctx, call, conn, cl, family, &s, &err);
+  if (rc == 0 && staff)
+    rc = yw_pg_query(conn,
+                     "UPDATE identity.staff SET failed_count = 0, locked_until = NULL WHERE subject = $1",
+                     1, sp, NULL, &err);
+  if (rc == 0)
+    rc = staff ? audit_required(call, conn, caller, username, "staff", "login", method, NULL, "ok", rid)
+               : audit_required(call, conn, caller, cl->subject, "person", "login", method,
+                                cl->subject, "ok", rid);
+  if (rc == 0) rc = issue_session(ctx, call, conn, cl, NULL, &s, &err);
   if (rc == 0) rc = yw_pg_commit(conn, &err);
   if (rc == 0) rc = load_me(ctx, call, conn, cl->subject, &s->me, NULL, &err);
   if (rc != 0) yw_pg_rollback(conn);
   yw_pg_pool_release(ctx->pool, conn);
-  if (rc == YW_EUNAVAIL && err.sqlstate[0] == '\0') return rc; /* message set by issue_session */
+  if (rc == YW_EUNAVAIL && err.sqlstate[0] == '\0') return rc; /* status set already */
   if (rc != 0) return yw_service_db_fail(call, rc, &err);
   *out = &s->base;
   return 0;
@@ -965,19 +979,19 @@ static int create_session(yw_rpc_call *call, const ProtobufCMessage *reqm, Proto
   struct claims cl;
   memset(&cl, 0, sizeof cl);
   int rc;
+  const char *method = "sms";
   if (req->phone[0] != '\0' && req->username[0] == '\0')
     rc = login_by_phone(ctx, call, &caller, req->phone, req->code, &cl);
   else if (req->username[0] != '\0' && req->phone[0] == '\0') {
     rc = login_by_password(ctx, call, &caller, req->username, req->password, &cl);
-    const char *method = "password";
+    method = "password";
     if (rc == 0 && needs_second_factor(cl.roles))
       rc = second_factor(ctx, call, &caller, req->username, cl.subject, req->totp_code,
                          req->recovery_code, &method);
-    if (rc == 0) staff_login_done(ctx, call, &caller, req->username, method);
   } else
     return yw_rpc_call_fail(call, YW_EINVAL, "give phone and code, or username and password");
   if (rc != 0) return rc;
-  return finish_login(ctx, call, &cl, NULL, out);
+  return finish_login(ctx, call, &caller, &cl, req->username, method, out);
 }
 
 /* ---- RefreshSession -------------------------------------------------------------- */
@@ -1081,7 +1095,7 @@ static int refresh_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *e
     if (rc != 0) return rc;
     drop_sessions(ctx, r);
     PQclear(r);
-    rc = audit(conn, j->caller, subject, "person", "refresh_token_reuse", family, subject,
+    rc = audit_required(call, conn, j->caller, subject, "person", "refresh_token_reuse", family, subject,
                "family revoked", rid);
     if (rc != 0) return rc;
     j->reused = 1;
@@ -1185,7 +1199,7 @@ static int logout_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *er
   if (rc != 0) return rc;
   drop_sessions(j->ctx, r);
   PQclear(r);
-  return audit(conn, j->caller, j->caller->subject, kind_text(j->caller->kind),
+  return audit_required(call, conn, j->caller, j->caller->subject, kind_text(j->caller->kind),
                j->everywhere ? "logout_everywhere" : "logout", j->everywhere ? "sessions" : "session",
                j->caller->subject, "ok", yw_rpc_call_request_id(call));
 }
@@ -1295,6 +1309,13 @@ static int act_for(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMes
       return yw_rpc_call_fail(call, YW_EPERM, "this company is not bound to your account");
     }
   }
+  /* recorded first: the session changes only once the record is written */
+  rc = audit_required(call, conn, &caller, caller.subject, "person", "act_for", req->credit_code,
+                      caller.subject, "ok", yw_rpc_call_request_id(call));
+  if (rc != 0) {
+    yw_pg_pool_release(ctx->pool, conn);
+    return rc;
+  }
   char skey[128];
   rkey(ctx, skey, sizeof skey, "sess", caller.session);
   const char *hset[] = {"HSET", skey, "org", req->credit_code};
@@ -1302,8 +1323,6 @@ static int act_for(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMes
     yw_pg_pool_release(ctx->pool, conn);
     return yw_rpc_call_fail(call, YW_EUNAVAIL, "sessions are unavailable");
   }
-  audit(conn, &caller, caller.subject, "person", "act_for", req->credit_code, caller.subject, "ok",
-        yw_rpc_call_request_id(call));
   Me *me = NULL;
   rc = load_me(ctx, call, conn, caller.subject, &me, NULL, &err);
   yw_pg_pool_release(ctx->pool, conn);
@@ -1538,7 +1557,7 @@ static int upgrade_realname(yw_rpc_call *call, const ProtobufCMessage *reqm, Pro
   if (rc == 0) {
     snprintf(level, sizeof level, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
-    rc = audit(conn, &caller, caller.subject, "person", "realname_upgrade", masked, caller.subject,
+    rc = audit_required(call, conn, &caller, caller.subject, "person", "realname_upgrade", masked, caller.subject,
                "ok", rid);
   }
   if (rc == 0) rc = yw_pg_commit(conn, &err);
@@ -1696,7 +1715,7 @@ static int bind_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err)
                    "  agent_id = EXCLUDED.agent_id, bound_at = now()",
                    4, bp, NULL, err);
   if (rc != 0) return rc;
-  return audit(conn, j->caller, j->caller->subject, "person", "bind_legal_person", j->credit_code,
+  return audit_required(call, conn, j->caller, j->caller->subject, "person", "bind_legal_person", j->credit_code,
                j->caller->subject, is_rep ? "ok" : "ok (agent)", rid);
 }
 
@@ -1853,7 +1872,7 @@ static int authorize_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error 
   snprintf(target, sizeof target, "%s agent %s", j->req->credit_code, PQgetvalue(r, 0, 0));
   PQclear(r);
   if (j->out == NULL) return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
-  return audit(conn, j->caller, j->caller->subject, "person", "authorize_agent", target,
+  return audit_required(call, conn, j->caller, j->caller->subject, "person", "authorize_agent", target,
                j->caller->subject, "ok", yw_rpc_call_request_id(call));
 }
 
@@ -1981,7 +2000,7 @@ static int revoke_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *er
   if (rc != 0) return rc;
   char target[96];
   snprintf(target, sizeof target, "%s agent %s", j->req->credit_code, j->req->agent_id);
-  return audit(conn, j->caller, j->caller->subject, "person", "revoke_agent", target,
+  return audit_required(call, conn, j->caller, j->caller->subject, "person", "revoke_agent", target,
                j->caller->subject, "ok", yw_rpc_call_request_id(call));
 }
 
@@ -2103,18 +2122,28 @@ static int list_audit_records(yw_rpc_call *call, const ProtobufCMessage *reqm,
   const char *p[] = {req->actor, req->action, req->page_token, limit};
   PGresult *r = NULL;
   yw_pg_error err;
-  rc = yw_pg_query(conn,
-                   "SELECT id, to_char(at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF:\"00\"'), actor, actor_kind,"
-                   "       action, target, outcome, request_id, source_ip"
-                   " FROM identity.audit_log"
-                   " WHERE ($1 = '' OR actor = $1) AND ($2 = '' OR action = $2)"
-                   "   AND ($3 = '' OR id < $3::bigint)"
-                   " ORDER BY id DESC LIMIT $4::int",
-                   4, p, &r, &err);
+  /* a privileged read: answered only once its record is committed (fails closed) */
+  memset(&err, 0, sizeof err);
+  rc = yw_pg_begin(conn, &err);
   if (rc == 0)
-    audit(conn, &caller, caller.subject, "staff", "audit_query", req->action, NULL, "ok",
-          yw_rpc_call_request_id(call));
+    rc = yw_pg_query(conn,
+                     "SELECT id, to_char(at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF:\"00\"'), actor, actor_kind,"
+                     "       action, target, outcome, request_id, source_ip"
+                     " FROM identity.audit_log"
+                     " WHERE ($1 = '' OR actor = $1) AND ($2 = '' OR action = $2)"
+                     "   AND ($3 = '' OR id < $3::bigint)"
+                     " ORDER BY id DESC LIMIT $4::int",
+                     4, p, &r, &err);
+  if (rc == 0)
+    rc = audit_required(call, conn, &caller, caller.subject, "staff", "audit_query", req->action,
+                        NULL, "ok", yw_rpc_call_request_id(call));
+  if (rc == 0) rc = yw_pg_commit(conn, &err);
+  if (rc != 0) {
+    yw_pg_rollback(conn);
+    PQclear(r);
+  }
   yw_pg_pool_release(ctx->pool, conn);
+  if (rc == YW_EUNAVAIL && err.sqlstate[0] == '\0') return rc;
   if (rc != 0) return yw_service_db_fail(call, rc, &err);
   yw_arena *a = yw_rpc_call_arena(call);
   Yiwang__Identity__V1__ListAuditRecordsResponse *o = yw_arena_alloc(a, sizeof *o);
@@ -2162,13 +2191,26 @@ static int get_person(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufC
   if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "accounts are unavailable");
   Me *me = NULL;
   yw_pg_error err;
-  rc = load_me(ctx, call, conn, req->subject, &me, NULL, &err);
-  /* every staff read of a resident's data is recorded, found or not */
-  audit(conn, &caller, caller.subject, "staff", "read_personal_data", req->subject,
-        rc == 0 ? req->subject : NULL, rc == 0 ? "ok" : "not found", yw_rpc_call_request_id(call));
+  memset(&err, 0, sizeof err);
+  /* every staff read of a resident's data is recorded, found or not, in the read's
+   * transaction: the data is answered only once its record is committed */
+  rc = yw_pg_begin(conn, &err);
+  int found = 0;
+  if (rc == 0) {
+    rc = load_me(ctx, call, conn, req->subject, &me, NULL, &err);
+    found = rc == 0;
+    if (rc == YW_ENOTFOUND) rc = 0;
+  }
+  if (rc == 0)
+    rc = audit_required(call, conn, &caller, caller.subject, "staff", "read_personal_data",
+                        req->subject, found ? req->subject : NULL, found ? "ok" : "not found",
+                        yw_rpc_call_request_id(call));
+  if (rc == 0) rc = yw_pg_commit(conn, &err);
+  if (rc != 0) yw_pg_rollback(conn);
   yw_pg_pool_release(ctx->pool, conn);
-  if (rc == YW_ENOTFOUND) return yw_rpc_call_fail(call, rc, "no such account");
+  if (rc == YW_EUNAVAIL && err.sqlstate[0] == '\0') return rc;
   if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  if (!found) return yw_rpc_call_fail(call, YW_ENOTFOUND, "no such account");
   *out = &me->base;
   return 0;
 }
