@@ -7,7 +7,7 @@
  * Proves: migrations apply once and are recorded; search ranking for Chinese keywords;
  * stable cursor pagination; filters; the guide with its materials and steps; 三级四同
  * refusal leaving the data unchanged, the legal basis compared normalised, codes derived
- * by the coding rule; input validation; the health service.
+ * by the coding rule; versions that stay readable with their national fields; input validation; the health service.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -717,6 +717,90 @@ static void test_writes_need_a_vouched_administrator(void **state) {
   act_as(YW_CALLER_STAFF, "platform_admin", "");
 }
 
+/* Every write is a new version; the one before stays readable as it was, with its
+ * window closed where the new one begins, and the national fields go with each. */
+static void test_versions_and_details_stay_readable(void **state) {
+  (void)state;
+  char code[64];
+  code_of("居民身份证换领", code, sizeof code);
+  Yiwang__Catalog__V1__Item *item = get_item(code);
+  int version = item->version;
+  assert_non_null(item->details);
+  assert_true(item->details->n_halls >= 1 && item->details->n_fee_items >= 1);
+  assert_string_equal(item->details->complaint_phone, "12345");
+  char *original = item->conditions;
+  item->conditions = "新版本的条件";
+  Yiwang__Catalog__V1__Faq faq = YIWANG__CATALOG__V1__FAQ__INIT, *faqs[] = {&faq};
+  faq.question = "问题";
+  faq.answer = "回答";
+  Yiwang__Catalog__V1__Faq **old_faqs = item->details->faqs;
+  size_t old_n = item->details->n_faqs;
+  item->details->faqs = faqs;
+  item->details->n_faqs = 1;
+  Yiwang__Catalog__V1__UpsertItemRequest req = YIWANG__CATALOG__V1__UPSERT_ITEM_REQUEST__INIT;
+  req.item = item;
+  ProtobufCMessage *out = NULL;
+  char msg[256];
+  assert_int_equal(call("UpsertItem", &req.base, &yiwang__catalog__v1__item__descriptor, &out, msg,
+                        sizeof msg),
+                   GRPC_STATUS_OK);
+  protobuf_c_message_free_unpacked(out, NULL);
+  /* bad details are refused and write nothing */
+  item->details->max_visits = 3;
+  item->details->at_most_one_visit = 1;
+  assert_int_equal(call("UpsertItem", &req.base, &yiwang__catalog__v1__item__descriptor, &out, msg,
+                        sizeof msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+  assert_non_null(strstr(msg, "atMostOneVisit"));
+  item->conditions = original; /* give back what free_unpacked owns */
+  item->details->faqs = old_faqs;
+  item->details->n_faqs = old_n;
+  protobuf_c_message_free_unpacked(&item->base, NULL);
+
+  Yiwang__Catalog__V1__Item *now = get_item(code);
+  assert_int_equal(now->version, version + 1);
+  assert_string_equal(now->conditions, "新版本的条件");
+  assert_int_equal(now->details->n_faqs, 1);
+  assert_string_equal(now->details->faqs[0]->question, "问题");
+  assert_string_equal(now->effective_to, "");
+
+  Yiwang__Catalog__V1__GetItemRequest gr = YIWANG__CATALOG__V1__GET_ITEM_REQUEST__INIT;
+  gr.code = code;
+  gr.version = version;
+  assert_int_equal(call("GetItem", &gr.base, &yiwang__catalog__v1__item__descriptor, &out, msg,
+                        sizeof msg),
+                   GRPC_STATUS_OK);
+  Yiwang__Catalog__V1__Item *then = (Yiwang__Catalog__V1__Item *)out;
+  assert_int_equal(then->version, version);
+  assert_string_not_equal(then->conditions, "新版本的条件");
+  assert_true(then->details->n_faqs != 1 || strcmp(then->details->faqs[0]->question, "问题") != 0);
+  assert_string_equal(then->effective_to, now->effective_from);
+  protobuf_c_message_free_unpacked(out, NULL);
+
+  Yiwang__Catalog__V1__ListItemVersionsRequest lr = YIWANG__CATALOG__V1__LIST_ITEM_VERSIONS_REQUEST__INIT;
+  lr.code = code;
+  assert_int_equal(call("ListItemVersions", &lr.base,
+                        &yiwang__catalog__v1__list_item_versions_response__descriptor, &out, msg,
+                        sizeof msg),
+                   GRPC_STATUS_OK);
+  Yiwang__Catalog__V1__ListItemVersionsResponse *vs = (void *)out;
+  assert_true(vs->n_versions >= 2);
+  assert_int_equal(vs->versions[0]->version, version + 1);
+  assert_int_equal(vs->versions[1]->version, version);
+  protobuf_c_message_free_unpacked(out, NULL);
+  protobuf_c_message_free_unpacked(&now->base, NULL);
+
+  gr.version = version + 5;
+  assert_int_equal(call("GetItem", &gr.base, &yiwang__catalog__v1__item__descriptor, &out, msg,
+                        sizeof msg),
+                   GRPC_STATUS_NOT_FOUND);
+  lr.code = "NO-SUCH-CODE";
+  assert_int_equal(call("ListItemVersions", &lr.base,
+                        &yiwang__catalog__v1__list_item_versions_response__descriptor, &out, msg,
+                        sizeof msg),
+                   GRPC_STATUS_NOT_FOUND);
+}
+
 static void test_health_check_answers_serving(void **state) {
   (void)state;
   assert_int_equal(yw_rpc_health_check(channel, 2000), 0);
@@ -752,6 +836,7 @@ int main(void) {
       cmocka_unit_test(test_a_write_clears_cached_answers),
       cmocka_unit_test(test_a_write_repeated_with_its_key_writes_once),
       cmocka_unit_test(test_writes_need_a_vouched_administrator),
+      cmocka_unit_test(test_versions_and_details_stay_readable),
       cmocka_unit_test(test_health_check_answers_serving),
       cmocka_unit_test(test_unknown_method_is_unimplemented),
   };
