@@ -88,8 +88,13 @@ int yw_secure_equal(const char *a, const char *b);
 
 /* argon2id encoded hash ("$argon2id$v=19$m=...") of password into out (room for 128
  * bytes), with a random salt; t=3, m=64 MiB, p=1 unless YW_ARGON2_FAST is set in the
- * environment (tests), which uses m=1 MiB. Returns 0 or YW_EINTERNAL. */
+ * environment of a test build (yw_password_fast_allowed), which uses m=1 MiB. Returns 0
+ * or YW_EINTERNAL. */
 int yw_password_hash(const char *password, char *out, size_t size);
+
+/* 1 when this build was made with the CMake option YW_TEST_HASHING (the tests' build),
+ * where YW_ARGON2_FAST has effect; 0 in the default build, which ignores it. */
+int yw_password_fast_allowed(void);
 
 /* 1 when password matches the encoded hash, 0 otherwise (including a malformed hash). */
 int yw_password_verify(const char *encoded, const char *password);

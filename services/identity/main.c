@@ -91,6 +91,10 @@ int main(int argc, char **argv) {
   int rc = yw_service_start(&proc, argc, argv);
   if (rc != YW_SERVICE_SERVE) return rc;
 
+  if (getenv("YW_ARGON2_FAST") != NULL && !yw_password_fast_allowed())
+    yw_log(YW_LOG_WARN, "identity.argon2_fast_ignored", NULL,
+           "YW_ARGON2_FAST is set but this is not a test build (YW_TEST_HASHING): "
+           "passwords are hashed with the production parameters");
   identity_ctx ctx;
   memset(&ctx, 0, sizeof ctx);
   if (yw_key_from_hex(cfg_data_key, ctx.data_key) != 0 ||
