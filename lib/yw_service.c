@@ -257,6 +257,36 @@ int yw_service_open_db(const char *dsn, int pool_size, const char *schema,
  * the database hangs. */
 static int db_health(void *pool) { return yw_pg_pool_ping(pool, 1000); }
 
+/* /metrics of a service: the runtime's gauges and counters, then the service's own. */
+struct metrics_ctx {
+  yw_rpc_server *server;
+  const yw_service_limits *limits;
+};
+
+static int service_metrics(void *arg, char *buf, size_t len) {
+  struct metrics_ctx *mc = arg;
+  yw_rpc_server_stats st;
+  yw_rpc_server_stats_get(mc->server, &st);
+  int n = snprintf(buf, len,
+                   "# TYPE yw_rpc_handlers_running gauge\nyw_rpc_handlers_running %d\n"
+                   "# TYPE yw_rpc_calls_queued gauge\nyw_rpc_calls_queued %d\n"
+                   "# TYPE yw_rpc_calls_deferred gauge\nyw_rpc_calls_deferred %d\n"
+                   "# TYPE yw_rpc_streams_open gauge\nyw_rpc_streams_open %d\n"
+                   "# TYPE yw_rpc_calls_refused_total counter\nyw_rpc_calls_refused_total %ld\n"
+                   "# TYPE yw_rpc_streams_total counter\nyw_rpc_streams_total %ld\n"
+                   "# TYPE yw_rpc_stream_messages_total counter\nyw_rpc_stream_messages_total %ld\n"
+                   "# TYPE yw_rpc_streams_cut_total counter\nyw_rpc_streams_cut_total %ld\n",
+                   st.running, st.queued, st.deferred, st.streams_open, st.refused,
+                   st.streams_total, st.stream_messages, st.streams_cut);
+  if (n < 0 || (size_t)n >= len) return YW_ETOOBIG;
+  if (mc->limits->metrics_fn != NULL) {
+    int more = mc->limits->metrics_fn(mc->limits->metrics_arg, buf + n, len - (size_t)n);
+    if (more < 0) return more;
+    n += more;
+  }
+  return n;
+}
+
 int yw_service_serve(const char *listen, const yw_service_limits *limits,
                      const yw_rpc_service *svc) {
   yw_rpc_server *server = NULL;
@@ -278,7 +308,18 @@ int yw_service_serve(const char *listen, const yw_service_limits *limits,
   }
   yw_log(YW_LOG_INFO, "server.started", NULL, "serving %s on %s (%s)", svc->descriptor->name,
          listen, limits->tls != NULL ? "mutual TLS" : "cleartext");
+  yw_metrics_server *metrics = NULL;
+  struct metrics_ctx mc = {server, limits};
+  if (limits->metrics_listen != NULL && limits->metrics_listen[0] != '\0') {
+    rc = yw_metrics_start(limits->metrics_listen, service_metrics, &mc, &metrics);
+    if (rc != 0)
+      yw_log(YW_LOG_ERROR, "metrics.start_failed", NULL, "cannot serve /metrics on %s: %s",
+             limits->metrics_listen, yw_strerror(rc));
+    else
+      yw_log(YW_LOG_INFO, "metrics.started", NULL, "/metrics on port %d", yw_metrics_port(metrics));
+  }
   yw_rpc_server_wait_signal(server);
+  yw_metrics_stop(metrics);
   yw_rpc_server_free(server);
   yw_log(YW_LOG_INFO, "server.stopped", NULL, "calls finished");
   return 0;
@@ -298,9 +339,9 @@ static void build_settings(yw_service_proc *p) {
   if (n >= sizeof upper) n = sizeof upper - 1;
   for (size_t i = 0; i < n; i++) upper[i] = (char)toupper((unsigned char)p->name[i]);
   upper[n] = '\0';
-  static const char *const suffix[] = {"LISTEN",  "THREADS",    "QUEUE",
-                                       "DB_POOL", "DB_WAIT_MS", "MAX_STREAMS"};
-  for (size_t i = 0; i < 6; i++)
+  static const char *const suffix[] = {"LISTEN",     "THREADS",     "QUEUE",         "DB_POOL",
+                                       "DB_WAIT_MS", "MAX_STREAMS", "METRICS_LISTEN"};
+  for (size_t i = 0; i < 7; i++)
     snprintf(p->names_[i], sizeof p->names_[i], "YW_%s_%s", upper, suffix[i]);
   char *threads = p->defaults_[0], *queue = p->defaults_[1], *pool = p->defaults_[2];
   snprintf(threads, 16, "%d", p->threads > 0 ? p->threads : 8);
@@ -315,6 +356,9 @@ static void build_settings(yw_service_proc *p) {
               &p->n_queue);
   add_setting(p, p->names_[5], YW_CFG_INT, "1000", 1, 1000000,
               "server streams open at once; past it new ones are refused (429)", &p->max_streams);
+  add_setting(p, p->names_[6], YW_CFG_STR, "", 0, 0,
+              "internal address of /metrics and /healthz over HTTP (host:port); empty: none",
+              &p->metrics_listen);
   if (p->schema != NULL) {
     add_setting(p, "YW_PG_DSN", YW_CFG_STR, "host=127.0.0.1 port=5432 dbname=yiwang user=yiwang",
                 0, 0, "libpq connection string", &p->pg_dsn);
@@ -468,9 +512,11 @@ void yw_service_stop(yw_service_proc *p) {
 }
 
 int yw_service_run(yw_service_proc *p, const yw_rpc_service *svc) {
-  yw_service_limits limits = {(int)p->n_threads, (int)p->n_queue, p->pool,
-                              p->tls_on ? &p->tls : NULL, (int)p->max_streams,
-                              &p->caller_keys, p->name};
+  yw_service_limits limits = {(int)p->n_threads,    (int)p->n_queue,
+                              p->pool,              p->tls_on ? &p->tls : NULL,
+                              (int)p->max_streams,  &p->caller_keys,
+                              p->name,              p->metrics_listen,
+                              p->metrics_fn,        p->metrics_arg};
   int rc = yw_service_serve(p->listen_addr, &limits, svc);
   if (p->on_stop != NULL) p->on_stop(p->on_stop_arg);
   yw_service_stop(p);

@@ -14,6 +14,7 @@
 #include "yw_arena.h"
 #include "yw_caller.h"
 #include "yw_config.h"
+#include "yw_metrics.h"
 #include "yw_pg.h"
 #include "yw_redis.h"
 #include "yw_rpc.h"
@@ -131,8 +132,8 @@ char *yw_page_token(yw_arena *a, const yw_page *page, const char *cursor);
  *   return yw_service_run(&proc, &svc);
  *
  * Settings every service has (NAME is the upper-cased name): YW_NAME_LISTEN,
- * YW_NAME_THREADS, YW_NAME_QUEUE, YW_NAME_MAX_STREAMS, YW_NAME_DB_POOL,
- * YW_NAME_DB_WAIT_MS, YW_PG_DSN,
+ * YW_NAME_THREADS, YW_NAME_QUEUE, YW_NAME_MAX_STREAMS, YW_NAME_METRICS_LISTEN,
+ * YW_NAME_DB_POOL, YW_NAME_DB_WAIT_MS, YW_PG_DSN,
  * YW_REDIS_ADDR, YW_REDIS_PREFIX, YW_CALLER_KEY, YW_CALLER_KEY_PREVIOUS,
  * YW_CALLER_WINDOW_S, YW_LOG_LEVEL, YW_TLS_CA, YW_TLS_CERT, YW_TLS_KEY.
  */
@@ -159,13 +160,15 @@ typedef struct yw_service_proc {
   void (*on_stop)(void *arg); /* run by yw_service_run once serving ended, before Redis and
                               * the pool close: stop the service's own threads there */
   void *on_stop_arg;
+  yw_metrics_fn metrics_fn;  /* the service's own lines of /metrics (YW_<NAME>_METRICS_LISTEN) */
+  void *metrics_arg;
   int calls_out;             /* 1: it calls other services (yw_service_channel): the
                               * settings YW_TLS_CLIENT_CERT and YW_TLS_CLIENT_KEY */
 
   /* filled by yw_service_start */
   char *listen_addr, *pg_dsn, *redis_addr, *redis_prefix, *log_level;
   char *caller_key, *caller_key_previous, *tls_ca, *tls_cert, *tls_key;
-  char *tls_client_cert, *tls_client_key;
+  char *tls_client_cert, *tls_client_key, *metrics_listen;
   long n_threads, n_queue, n_db_pool, db_wait_ms, caller_window_s, max_streams;
   int migrate_only;
   yw_caller_keys caller_keys;
@@ -178,7 +181,7 @@ typedef struct yw_service_proc {
 
   /* private */
   char program_[48];
-  char names_[6][64];
+  char names_[7][64];
   char defaults_[3][16];
   yw_rpc_channel *channels_[8];
   int n_channels_;
@@ -226,6 +229,9 @@ typedef struct yw_service_limits {
   int max_streams;                  /* open server streams at once; 0: the runtime's default */
   const yw_caller_keys *caller_keys; /* with name: callers forwarded to other services are */
   const char *name;                 /* signed anew (yw_rpc_call_forward); NULL: not */
+  const char *metrics_listen;       /* /metrics and /healthz (yw_metrics.h); NULL or "": none */
+  yw_metrics_fn metrics_fn;         /* the service's own metrics after the runtime's; NULL: none */
+  void *metrics_arg;
 } yw_service_limits;
 
 /* Serves svc on listen until SIGINT or SIGTERM, then finishes the calls in flight. The

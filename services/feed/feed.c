@@ -253,6 +253,21 @@ void feed_stop(feed_ctx *ctx) {
   ctx->live = NULL;
 }
 
+/* ---- metrics ---------------------------------------------------------------------- */
+
+int feed_metrics(void *arg, char *buf, size_t len) {
+  feed_ctx *ctx = arg;
+  int n = snprintf(buf, len, "# TYPE yw_feed_streams_open gauge\nyw_feed_streams_open %d\n",
+                   ctx->live != NULL ? yw_live_count(ctx->live) : 0);
+  if (n < 0 || (size_t)n >= len) return YW_ETOOBIG;
+  for (int i = 0; i < ctx->n_sources; i++) {
+    int more = yw_events_consumer_metrics(ctx->sources[i].consumer, 200, buf + n, len - (size_t)n);
+    if (more < 0) return more;
+    n += more;
+  }
+  return n;
+}
+
 /* ---- the table -------------------------------------------------------------------- */
 
 static const yw_rpc_method methods[] = {

@@ -51,6 +51,10 @@ void feed_service_init(yw_rpc_service *svc, feed_ctx *ctx);
 int feed_start(feed_ctx *ctx, const char *streams, const char *consumer,
                const char *redis_addr, const char *wake_channel);
 
+/* The feed's lines of /metrics: open streams, and each consumer's lag, pending and dead
+ * letters (yw_events_consumer_metrics). A yw_metrics_fn. */
+int feed_metrics(void *ctx, char *buf, size_t len);
+
 /* Stops the consumers and ends the streams left; after the server stopped. */
 void feed_stop(feed_ctx *ctx);
 

@@ -58,6 +58,8 @@ int main(int argc, char **argv) {
   }
   proc.on_stop = stop_consumers;
   proc.on_stop_arg = &ctx;
+  proc.metrics_fn = feed_metrics;
+  proc.metrics_arg = &ctx;
   yw_rpc_service svc;
   feed_service_init(&svc, &ctx);
   return yw_service_run(&proc, &svc);

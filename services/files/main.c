@@ -92,7 +92,8 @@ int main(int argc, char **argv) {
   yw_service_limits limits = {.threads = (int)proc.n_threads,
                               .queue = (int)proc.n_queue,
                               .health_db = proc.pool,
-                              .tls = proc.tls_on ? &proc.tls : NULL};
+                              .tls = proc.tls_on ? &proc.tls : NULL,
+                              .metrics_listen = proc.metrics_listen};
   rc = yw_service_serve(proc.listen_addr, &limits, &svc);
 
   pthread_mutex_lock(&purge_mu);

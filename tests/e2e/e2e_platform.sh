@@ -191,6 +191,16 @@ check "and resume after Last-Event-ID" bash -c "[ \$(grep -c '^data:' '$E2E_TMP/
 req "$GW" GET /v1/me/feed/entries ""
 expect_status "the feed needs a session (401)" 401
 
+# the consumer's lag and the open streams are in the feed's own /metrics
+curl -fsS "http://$FEED_METRICS/metrics" >"$E2E_TMP/feed.metrics"
+check "yw-feed's /metrics has its consumer's lag, nothing pending, no dead letters" bash -c "
+  grep -q '^yw_events_consumer_lag{stream=\"$E2E_DB:events:{testsvc}\",group=\"feed\"} 0' '$E2E_TMP/feed.metrics' &&
+  grep -q '^yw_events_consumer_pending{.*} 0' '$E2E_TMP/feed.metrics' &&
+  grep -q '^yw_events_dead_letters{.*} 0' '$E2E_TMP/feed.metrics' &&
+  grep -q '^yw_events_consumer_handled_total{.*} [1-9]' '$E2E_TMP/feed.metrics' &&
+  grep -q '^yw_rpc_streams_total [1-9]' '$E2E_TMP/feed.metrics'"
+check "and /healthz answers" curl -fsS "http://$FEED_METRICS/healthz"
+
 # a second copy of yw-feed that consumes nothing, behind a second gateway: a live stream
 # there is woken by the first copy's publish when the first copy consumes the entry
 FEED2_ADDR="127.0.0.1:$(free_port)"

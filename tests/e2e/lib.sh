@@ -182,10 +182,12 @@ e2e_start() {
 
 # Starts yw-feed (consuming E2E_FEED_STREAMS; mutual TLS with the certificate of $E2E_PKI
 # when CA is given) and exports YW_UPSTREAM_FEED, so every gateway a test starts routes
-# /v1/me/feed there. Sets FEED_ADDR and FEED_PID.
+# /v1/me/feed there. Sets FEED_ADDR, FEED_METRICS (its /metrics) and FEED_PID.
 e2e_feed() { # e2e_feed [CA]
   FEED_ADDR="127.0.0.1:$(free_port)"
+  FEED_METRICS="127.0.0.1:$(free_port)"
   YW_FEED_LISTEN="$FEED_ADDR" YW_REDIS_PREFIX="$E2E_DB" YW_FEED_STREAMS="${E2E_FEED_STREAMS:-}" \
+    YW_FEED_METRICS_LISTEN="$FEED_METRICS" \
     YW_TLS_CA="${1:-}" YW_TLS_CERT="${1:+$E2E_PKI/feed.crt}" YW_TLS_KEY="${1:+$E2E_PKI/feed.key}" \
     "$YW_BUILD_DIR/services/feed/yw-feed" >"$E2E_TMP/feed.log" 2>&1 &
   FEED_PID=$!
