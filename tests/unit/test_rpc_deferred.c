@@ -6,7 +6,14 @@
  * deferred call running its cancel callback once (and a finish after it being
  * harmless), a stream calling another service (with the default deadline, as it has
  * none), and a call forwarded from one in-process service to another carrying the
- * deadline, the request id and the caller, re-signed with via=, a forged via refused.
+ * deadline, the request id and the caller, re-signed with via=, a forged via refused;
+ * a call whose deadline passed while it waited for the handler thread answered
+ * DEADLINE_EXCEEDED without its handler.
+ *
+ * No test depends on how fast the machine is: a deadline that must pass after the
+ * handler deferred the call is tried again with twice the time when a loaded machine
+ * let it pass before the handler ran (the runtime then answers without the handler,
+ * which the last test proves on its own).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -38,8 +45,21 @@ static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static yw_rpc_call *held[MAX_HELD]; /* deferred calls waiting for the test to finish them */
 static int n_held;
 static int n_cancelled;             /* cancel callbacks run */
+static int n_blocking;              /* "block" handlers holding the handler thread */
+static int unblock;                 /* set by the test: the "block" handlers return */
 static yw_caller_keys keys;
 static yw_rpc_channel *downstream;  /* the relay's channel to WhoService */
+
+/* Waits (at most 10 s) until *a reaches want_a or *b reaches want_b. */
+static void wait_either(int *a, int want_a, int *b, int want_b) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += 10;
+  pthread_mutex_lock(&mu);
+  while (*a < want_a && *b < want_b && pthread_cond_timedwait(&cv, &mu, &until) == 0) {
+  }
+  pthread_mutex_unlock(&mu);
+}
 
 /* Waits (at most 10 s) until *counter reaches want; returns the value seen. */
 static int wait_count(int *counter, int want) {
@@ -70,13 +90,27 @@ static Yiwang__Test__V1__EchoReply *echo_reply(yw_rpc_call *call, const char *te
   return r;
 }
 
-/* "now": answered at once. "defer": kept for the test to finish. */
+/* "now": answered at once. "block": holds the handler thread until the test sets
+ * unblock (10 s at most). "defer": kept for the test to finish. */
 static int slow(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
                 void *data) {
   (void)data;
   const Yiwang__Test__V1__EchoRequest *req = (const void *)reqm;
   if (strcmp(req->text, "now") == 0) {
     *out = &echo_reply(call, "now")->base;
+    return 0;
+  }
+  if (strcmp(req->text, "block") == 0) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&mu);
+    n_blocking++;
+    pthread_cond_broadcast(&cv);
+    while (!unblock && pthread_cond_timedwait(&cv, &mu, &until) == 0) {
+    }
+    pthread_mutex_unlock(&mu);
+    *out = &echo_reply(call, "unblocked")->base;
     return 0;
   }
   int rc = yw_rpc_call_defer(call);
@@ -227,6 +261,8 @@ static int reset(void **state) {
   pthread_mutex_lock(&mu);
   n_held = 0;
   n_cancelled = 0;
+  n_blocking = 0;
+  unblock = 0;
   pthread_mutex_unlock(&mu);
   return 0;
 }
@@ -372,8 +408,23 @@ static void test_cancelled_deferred_call_runs_its_cancel_callback_once(void **st
 
 static void test_deferred_call_past_its_deadline_runs_its_cancel_callback(void **state) {
   (void)state;
-  n_answers = 0;
-  assert_int_equal(start_slow("defer", 300, &answers[0], NULL), 0);
+  /* The deadline must pass after the handler deferred the call. On a loaded machine a
+   * short one may pass while the call waits for the handler thread; the runtime then
+   * answers DEADLINE_EXCEEDED without the handler (proved on its own below), and the
+   * call is made again with twice the time. */
+  for (int64_t ms = 300;; ms *= 2) {
+    reset(NULL);
+    n_answers = 0;
+    assert_int_equal(start_slow("defer", ms, &answers[0], NULL), 0);
+    wait_either(&n_held, 1, &n_answers, 1);
+    pthread_mutex_lock(&mu);
+    int held_it = n_held == 1;
+    pthread_mutex_unlock(&mu);
+    if (held_it) break;
+    assert_int_equal(wait_count(&n_answers, 1), 1);
+    assert_int_equal(answers[0].status, GRPC_STATUS_DEADLINE_EXCEEDED);
+    assert_true(ms < 10000); /* five tries, up to 4.8 s: then the machine is too slow */
+  }
   assert_int_equal(wait_count(&n_held, 1), 1);
   /* nobody finishes it: the deadline ends it, and the owner learns it */
   assert_int_equal(wait_count(&n_cancelled, 1), 1);
@@ -381,6 +432,39 @@ static void test_deferred_call_past_its_deadline_runs_its_cancel_callback(void *
   assert_int_equal(answers[0].status, GRPC_STATUS_DEADLINE_EXCEEDED);
   struct finisher f = {0, 1};
   finish_held(&f);
+}
+
+static void test_call_whose_deadline_passed_in_the_queue_is_not_handled(void **state) {
+  (void)state;
+  n_answers = 0;
+  struct answer blocker, late, after;
+  /* the only handler thread is held ... */
+  assert_int_equal(start_slow("block", 10000, &blocker, NULL), 0);
+  assert_int_equal(wait_count(&n_blocking, 1), 1);
+  /* ... while a call behind it runs out of time */
+  assert_int_equal(start_slow("defer", 200, &late, NULL), 0);
+  assert_int_equal(wait_count(&n_answers, 1), 1);
+  assert_true(late.done);
+  assert_int_equal(late.status, GRPC_STATUS_DEADLINE_EXCEEDED);
+  pthread_mutex_lock(&mu);
+  unblock = 1;
+  pthread_cond_broadcast(&cv);
+  pthread_mutex_unlock(&mu);
+  assert_int_equal(wait_count(&n_answers, 2), 2);
+  assert_int_equal(blocker.status, GRPC_STATUS_OK);
+  assert_string_equal(blocker.text, "unblocked");
+  /* a call after it is answered: the queue has moved past the late one, whose handler
+   * never ran (nothing held, nothing deferred, no cancel callback) */
+  assert_int_equal(start_slow("now", 5000, &after, NULL), 0);
+  assert_int_equal(wait_count(&n_answers, 3), 3);
+  assert_int_equal(after.status, GRPC_STATUS_OK);
+  yw_rpc_server_stats stats;
+  yw_rpc_server_stats_get(server, &stats);
+  pthread_mutex_lock(&mu);
+  assert_int_equal(n_held, 0);
+  assert_int_equal(n_cancelled, 0);
+  pthread_mutex_unlock(&mu);
+  assert_int_equal(stats.deferred, 0);
 }
 
 static void test_shutdown_is_bounded_by_a_deferred_call_never_finished(void **state) {
@@ -589,6 +673,7 @@ int main(void) {
       cmocka_unit_test_setup(test_deferred_calls_past_the_cap_are_refused, reset),
       cmocka_unit_test_setup(test_cancelled_deferred_call_runs_its_cancel_callback_once, reset),
       cmocka_unit_test_setup(test_deferred_call_past_its_deadline_runs_its_cancel_callback, reset),
+      cmocka_unit_test_setup(test_call_whose_deadline_passed_in_the_queue_is_not_handled, reset),
       cmocka_unit_test_setup(test_shutdown_is_bounded_by_a_deferred_call_never_finished, reset),
       cmocka_unit_test_setup(test_forwarded_call_carries_deadline_request_id_and_caller, reset),
       cmocka_unit_test_setup(test_forged_via_does_not_verify, reset),
