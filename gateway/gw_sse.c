@@ -7,8 +7,9 @@
  * open streams, scored by the end of their lease, so a gateway copy that dies without
  * a word loses its places when their leases run out; renewed while open, removed on
  * close), then starts the upstream call (gw_upstream_stream, no deadline unless the
- * gRPC client sent one). Nothing is sent until the first message or the first
- * heartbeat: an error before that is an ordinary answer (the JSON error body, or
+ * gRPC client sent one). Nothing is sent until the first message or, for a quiet stream,
+ * a second after it opened (HEAD_MS, or the heartbeat when shorter): an error before
+ * that is an ordinary answer (the JSON error body, or
  * gRPC's Trailers-Only). The head then goes out (gw_conn_respond with req->streaming,
  * so no length: chunked on HTTP/1.1, DATA as it comes on HTTP/2), and each message
  * after it through gw_conn_stream_write:
@@ -422,12 +423,21 @@ void gw_stream_writable(gw_req *r) {
   st->unacked = 0;
 }
 
+#define HEAD_MS 1000 /* a quiet stream's head goes after this long */
+
+static long heartbeat_ms(void) {
+  return gw.cfg.sse_heartbeat_ms > 0 ? gw.cfg.sse_heartbeat_ms : 15000;
+}
+
 static void on_heartbeat(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
   (void)what;
   gw_stream *st = arg;
   gw_req *r = st->r;
   if (st->closed || r->conn == NULL) return;
+  long hb = heartbeat_ms();
+  struct timeval tv = {hb / 1000, (hb % 1000) * 1000};
+  event_add(st->hb, &tv); /* the next beat */
   if (r->worker->draining) { /* began after the drain: ended the same way */
     gw_stream_drain(r);
     return;
@@ -555,7 +565,7 @@ static void call_upstream(gw_stream *st) {
   st->admitted = 1;
   atomic_fetch_add(&open_streams, 1);
   struct event_base *base = r->worker->base;
-  st->hb = event_new(base, -1, EV_PERSIST, on_heartbeat, st);
+  st->hb = event_new(base, -1, 0, on_heartbeat, st); /* re-armed by each beat */
   st->renew = event_new(base, -1, EV_PERSIST, on_renew_timer, st);
   if (st->hb == NULL || st->renew == NULL) {
     gw_answer_error(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
@@ -574,8 +584,11 @@ static void call_upstream(gw_stream *st) {
     gw_req_resume(r, GW_DONE);
     return;
   }
-  long hb = gw.cfg.sse_heartbeat_ms > 0 ? gw.cfg.sse_heartbeat_ms : 15000;
-  struct timeval tv = {hb / 1000, (hb % 1000) * 1000};
+  /* the first beat sends the head of a stream still quiet after a second (an empty
+   * feed), so a client knows it is open without waiting a whole heartbeat */
+  long hb = heartbeat_ms();
+  long head = hb < HEAD_MS ? hb : HEAD_MS;
+  struct timeval tv = {head / 1000, (head % 1000) * 1000};
   event_add(st->hb, &tv);
   if (st->counted == COUNT_REDIS) {
     struct timeval rv = {RENEW_MS / 1000, 0};

@@ -190,6 +190,10 @@ curl -sS -N --max-time 2 -H "authorization: Bearer $RES" \
 check "and resume after Last-Event-ID" bash -c "[ \$(grep -c '^data:' '$E2E_TMP/city2.sse') = 1 ] && grep -q 'page 5' '$E2E_TMP/city2.sse'"
 req "$GW" GET /v1/me/feed/entries ""
 expect_status "the feed needs a session (401)" 401
+QUIET="$(login 13800003333)"
+curl -sS -N --max-time 3 -H "authorization: Bearer $QUIET" "$GW/v1/me/feed" >"$E2E_TMP/quiet.sse" 2>/dev/null || true
+check "an empty feed's stream opens at once (its head and retry: hint within a second or two)" \
+  grep -q '^retry: ' "$E2E_TMP/quiet.sse"
 
 # the consumer's lag and the open streams are in the feed's own /metrics
 curl -fsS "http://$FEED_METRICS/metrics" >"$E2E_TMP/feed.metrics"
