@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/upload.sh - a 10 MiB upload through the gateway's upload phase against the same
-# bytes written to the store directly, in one run on the same machine.
+# bytes written to the store directly, and its download through the download phase
+# against the same bytes read from the store directly, in one run on the same machine.
 #
 # Through the gateway: curl PUTs a raw 10 MiB body to yw-gateway-uploads (the gateway's
 # own sources with the test routes of tests/e2e/gw_upload_routes.c), whose upload phase
@@ -11,6 +12,10 @@
 # (BeginUpload, 256 KiB PutChunks, Commit) over the runtime's gRPC client. Each upload is
 # a distinct file (no deduplication), one at a time; both store into the PostgreSQL of
 # `./dev up` (YW_BENCH_PG_DSN), in a schema the bench drops again.
+# Downloads: curl GETs each file from the gateway over HTTP/1.1 (the owner's
+# authorisation, Stat, then 1 MiB ReadRanges streamed to the client as it reads: the file
+# is 10 x YW_GATEWAY_MAX_BODY), against files_put --read (the same Stat and ReadRanges
+# over the runtime's gRPC client); both check the SHA-256 of what they got.
 #
 #   bench/upload.sh [-n UPLOADS] [-s MIB]
 set -euo pipefail
@@ -73,11 +78,26 @@ for i in $(seq "$N"); do
   direct_times+=("$t")
 done
 
-/usr/bin/python3 - "$MIB" "${gw_times[*]}" "${direct_times[*]}" <<'PY'
+gw_dl=() direct_dl=()
+for i in $(seq "$N"); do
+  sha="$(sha256sum "$TMP/gw.$i.png" | cut -d' ' -f1)"
+  out="$(curl -sS -o "$TMP/got" -w '%{http_code} %{time_total}' "$GW/v1/test/bench-files/$sha")"
+  [ "${out%% *}" = 200 ] && [ "$(sha256sum "$TMP/got" | cut -d' ' -f1)" = "$sha" ] ||
+    { echo "gateway download $i: $out"; tail "$TMP/gateway.log"; exit 1; }
+  gw_dl+=("${out#* }")
+  sha="$(sha256sum "$TMP/direct.$i.png" | cut -d' ' -f1)"
+  read -r t _ got < <("$B/tests/files_put" --read "$FILES" "$sha")
+  [ "$got" = "$sha" ] || { echo "direct read $i: $got"; exit 1; }
+  direct_dl+=("$t")
+done
+
+/usr/bin/python3 - "$MIB" "${gw_times[*]}" "${direct_times[*]}" "${gw_dl[*]}" "${direct_dl[*]}" <<'PY'
 import statistics, sys
 mib = float(sys.argv[1])
 gw = [float(x) for x in sys.argv[2].split()]
 d = [float(x) for x in sys.argv[3].split()]
+gdl = [float(x) for x in sys.argv[4].split()]
+ddl = [float(x) for x in sys.argv[5].split()]
 def row(name, ts):
     m = statistics.median(ts)
     print("%-46s %8.3f %8.3f %9.1f" % (name, m, max(ts), mib / m))
@@ -85,5 +105,9 @@ def row(name, ts):
 print("%-46s %8s %8s %9s" % ("scenario (%d uploads of %g MiB)" % (len(gw), mib), "p50_s", "max_s", "MiB/s"))
 g = row("through the gateway (curl PUT, raw body)", gw)
 b = row("straight into yw-files (files_put, baseline)", d)
+print("gateway / baseline time: %.2f" % (g / b))
+print("%-46s %8s %8s %9s" % ("scenario (%d downloads of %g MiB)" % (len(gdl), mib), "p50_s", "max_s", "MiB/s"))
+g = row("through the gateway (curl GET, streamed)", gdl)
+b = row("straight from yw-files (files_put --read)", ddl)
 print("gateway / baseline time: %.2f" % (g / b))
 PY

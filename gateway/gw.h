@@ -195,11 +195,18 @@ struct gw_req {
   gw_upstream_pending *up_call; /* the upstream call in flight; dead once its callback runs */
   uint8_t *up_frame;      /* malloc: the answer's frame (prefix + message); up_data points in */
 
-  /* a streamed answer (gw_sse.c): the head, then pieces as they come, then the end */
-  int streaming;          /* set before the answer is sent: no length, sent piece by piece */
+  /* a streamed answer (gw_sse.c's streams, gw_upload.c's downloads): the head, then
+   * pieces as they come, then the end */
+  int streaming;          /* set before the answer is sent: sent piece by piece */
+  int stream_sized;       /* its length is known (stream_size): content-length, not chunked */
+  uint64_t stream_size;
   int stream_ended;       /* gw_conn_stream_end was called (or the stream was cut) */
   struct evbuffer *stream_out; /* HTTP/2: written bytes nghttp2 has not taken yet */
   struct gw_stream *stream; /* the stream's state, owned by the request (gw_sse.c) */
+  /* the producer of the streamed answer: called when the connection holds less than its
+   * low-water mark of it (the client has read), so it writes the next piece */
+  void (*writable)(gw_req *req, void *arg);
+  void *writable_arg;
 };
 
 /* ---- gw_conn.c ------------------------------------------------------------------- */
@@ -217,17 +224,24 @@ void gw_worker_drain(gw_worker *w);
  * connection. Must run on the worker's thread. */
 void gw_conn_respond(gw_req *req);
 /* A streamed answer (req->streaming set before gw_conn_respond sent its head): appends
- * bytes (HTTP/1.1: one chunk; HTTP/2: DATA as the stream's window allows). Returns 0,
+ * bytes (HTTP/1.1: one chunk, or the bytes as they are when req->stream_sized; HTTP/2:
+ * DATA as the stream's window allows). A sized stream must be given exactly stream_size
+ * bytes before gw_conn_stream_end. Returns 0,
  * YW_ECANCELED when the client is gone or the stream ended, YW_ENOMEM. The connection
  * may be gone when it returns (req->conn NULL). */
 int gw_conn_stream_write(gw_req *req, const void *data, size_t len);
 /* Bytes of req's stream still waiting for its client (HTTP/1.1: the connection's unsent
  * output; HTTP/2: what nghttp2 has not taken). The connection calls
- * gw_stream_writable(req) when it falls low again. */
+ * req->writable(req, req->writable_arg) when it falls low again. */
 size_t gw_conn_stream_pending(const gw_req *req);
 /* Ends req's streamed answer: HTTP/1.1's last chunk (the connection then takes its next
  * request), HTTP/2's END_STREAM or req->trailers. */
 void gw_conn_stream_end(gw_req *req);
+/* Ends req's streamed answer short, when what it streams failed after its head went:
+ * HTTP/1.1 closes the connection once its output is written (the client sees the body
+ * end before its length, or without its last chunk), HTTP/2 resets the stream
+ * (INTERNAL_ERROR). The connection may be gone when it returns. */
+void gw_conn_stream_cut(gw_req *req);
 /* A streamed body (req->body_stream): the request has used the first n bytes of
  * req->body; the connection drops them and reads on (HTTP/2: reopens the stream's
  * window by n; HTTP/1.1: parses more of the body). Worker's thread. */

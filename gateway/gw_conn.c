@@ -558,6 +558,9 @@ static void h1_send(gw_conn *c, gw_req *r) {
    * representation, which the answer does not know; HEAD says the length, sends none */
   if (answer_bodiless(r))
     ll = snprintf(line, sizeof line, "%s\r\n", keep ? "" : "connection: close\r\n");
+  else if (r->streaming && r->stream_sized) /* its pieces as they come, its length known */
+    ll = snprintf(line, sizeof line, "content-length: %llu\r\n%s\r\n",
+                  (unsigned long long)r->stream_size, keep ? "" : "connection: close\r\n");
   else if (r->streaming) /* a stream: its pieces as they come, chunked */
     ll = snprintf(line, sizeof line, "transfer-encoding: chunked\r\n%s\r\n",
                   keep ? "" : "connection: close\r\n");
@@ -574,6 +577,9 @@ static void h1_send(gw_conn *c, gw_req *r) {
       evbuffer_add_printf(out, "%s: %s\r\n", r->resp_headers[i].name, r->resp_headers[i].value);
     if (answer_bodiless(r))
       evbuffer_add_printf(out, "%s\r\n", keep ? "" : "connection: close\r\n");
+    else if (r->streaming && r->stream_sized)
+      evbuffer_add_printf(out, "content-length: %llu\r\n%s\r\n",
+                          (unsigned long long)r->stream_size, keep ? "" : "connection: close\r\n");
     else if (r->streaming)
       evbuffer_add_printf(out, "transfer-encoding: chunked\r\n%s\r\n",
                           keep ? "" : "connection: close\r\n");
@@ -662,7 +668,8 @@ static ssize_t h2_read_stream(nghttp2_session *s, int32_t stream_id, uint8_t *bu
   size_t n = avail < length ? avail : length;
   if (n > 0) evbuffer_remove(r->stream_out, buf, n);
   if (avail == n && r->stream_ended) h2_body_end(s, stream_id, r, flags);
-  if (!r->stream_ended && avail - n < GW_STREAM_LOW) gw_stream_writable(r);
+  if (!r->stream_ended && avail - n < GW_STREAM_LOW && r->writable != NULL)
+    r->writable(r, r->writable_arg);
   return (ssize_t)n;
 }
 
@@ -680,7 +687,12 @@ static void h2_send(gw_conn *c, gw_req *r) {
                            NGHTTP2_NV_FLAG_NONE};
   int bodiless = answer_bodiless(r);
   if (r->streaming) {
-    /* a stream: no length, DATA as gw_conn_stream_write gives it */
+    /* a stream: DATA as gw_conn_stream_write gives it; a length only when it is known */
+    if (r->stream_sized) {
+      snprintf(clen, sizeof clen, "%llu", (unsigned long long)r->stream_size);
+      nv[n++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)clen, 14, strlen(clen),
+                             NGHTTP2_NV_FLAG_NONE};
+    }
     r->stream_out = evbuffer_new();
     if (r->stream_out == NULL ||
         (r->resp_len > 0 && evbuffer_add(r->stream_out, r->resp_body, r->resp_len) != 0)) {
@@ -977,6 +989,8 @@ int gw_conn_stream_write(gw_req *r, const void *data, size_t len) {
     return YW_ECANCELED;
   if (len == 0) return 0;
   r->resp_len += len; /* bytes sent, for the access log */
+  if (!r->is_h2 && r->stream_sized) /* the length was in the head: the bytes as they are */
+    return evbuffer_add(bufferevent_get_output(c->bev), data, len) == 0 ? 0 : YW_ENOMEM;
   if (!r->is_h2) {
     struct evbuffer *out = bufferevent_get_output(c->bev);
     char size[24];
@@ -1004,11 +1018,25 @@ void gw_conn_stream_end(gw_req *r) {
   if (c == NULL || c->freeing || !r->streaming || r->stream_ended || !r->responded) return;
   r->stream_ended = 1;
   if (!r->is_h2) {
-    evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
+    if (!r->stream_sized) evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
     h1_answered(c, r, !c->worker->draining && http_should_keep_alive(&c->parser));
     return;
   }
   nghttp2_session_resume_data(c->h2, r->stream_id);
+  h2_rearm(c);
+  if (!c->in_recv && h2_flush(c) != 0) conn_free(c);
+}
+
+void gw_conn_stream_cut(gw_req *r) {
+  gw_conn *c = r->conn;
+  if (c == NULL || c->freeing || !r->streaming || r->stream_ended || !r->responded) return;
+  r->stream_ended = 1;
+  if (!r->is_h2) {
+    h1_answered(c, r, 0); /* closed once what was written has gone */
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) conn_free(c);
+    return;
+  }
+  nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, r->stream_id, NGHTTP2_INTERNAL_ERROR);
   h2_rearm(c);
   if (!c->in_recv && h2_flush(c) != 0) conn_free(c);
 }
@@ -1098,7 +1126,8 @@ static void on_write(struct bufferevent *bev, void *arg) {
     return;
   }
   if (c->h1_req != NULL && c->h1_req->streaming && !c->h1_req->stream_ended) {
-    gw_stream_writable(c->h1_req); /* the client has read down to GW_OUT_LOW */
+    gw_req *r = c->h1_req; /* the client has read down to GW_OUT_LOW */
+    if (r->writable != NULL) r->writable(r, r->writable_arg);
     return;
   }
   if (c->out_paused && !c->close_after_write) {

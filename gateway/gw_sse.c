@@ -416,6 +416,12 @@ static void send_piece(gw_stream *st, const void *piece, size_t len, size_t fram
   if (r->conn != NULL && gw_conn_stream_pending(r) < STREAM_LOW) gw_stream_writable(r);
 }
 
+/* The connection's signal that the client has read (req->writable). */
+static void on_writable(gw_req *r, void *arg) {
+  (void)arg;
+  gw_stream_writable(r);
+}
+
 void gw_stream_writable(gw_req *r) {
   gw_stream *st = r->stream;
   if (st == NULL || st->unacked == 0 || r->up_call == NULL) return;
@@ -648,6 +654,7 @@ enum gw_phase_result gw_stream_phase(gw_req *r, gw_upstream_client *up, const yw
     return GW_DONE;
   }
   r->stream = st;
+  r->writable = on_writable;
   st->r = r;
   st->up = up;
   st->sse = r->kind == GW_KIND_JSON;

@@ -7,8 +7,9 @@
  *
  * Where it sits: the upstream phase (gw_handle.c) hands a request whose route streams
  * to gw_stream_phase; the connection (gw_conn.c) tells the stream when its client has
- * read (gw_stream_writable) and when the worker drains (gw_stream_drain); the request
- * layer (gw_request.c) tells it when the client left (gw_stream_abandon).
+ * read (req->writable, gw_stream_writable) and when the worker drains
+ * (gw_stream_drain); the request layer (gw_request.c) tells it when the client left
+ * (gw_stream_abandon).
  *
  * Threads: everything runs on the request's worker loop, except the process-wide
  * counters (gw_stream_metrics_render reads them from any thread).
@@ -38,8 +39,9 @@ typedef struct gw_stream gw_stream;
 enum gw_phase_result gw_stream_phase(gw_req *req, gw_upstream_client *up, const yw_rpc_md *md,
                                      size_t nmd, int64_t timeout_ms);
 
-/* The connection has passed req's pending bytes on (below its low-water mark): the
- * upstream's window opens by what the client has taken. */
+/* The connection has passed req's pending bytes on (below its low-water mark; the
+ * stream sets itself as req->writable): the upstream's window opens by what the client
+ * has taken. */
 void gw_stream_writable(gw_req *req);
 
 /* The worker drains: ends req's open stream cleanly now (an event stream just ends, so

@@ -22,10 +22,17 @@
  * and a read buffer, never its files, and the client sends only as fast as the store
  * takes (HTTP/2's window, HTTP/1.1's socket).
  *
+ * A download is the owner's authorisation, Stat (ETag, 304, Range, 416), then the file
+ * streamed (gw_conn_stream_write, with its length): one ReadRange in flight at a time,
+ * the next started from the connection's writable signal once less than READ_AHEAD of
+ * the last piece waits for the client, each piece unpacked outside the arena and freed
+ * once written, so a download of any size holds about one piece.
+ *
  * Offers: gw_phase_upload, gw_phase_download.
  */
 #include "gw_upload.h"
 
+#include <event2/event.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +44,7 @@
 #include "yiwang/files/v1/files.pb-c.h"
 #include "yw_err.h"
 #include "yw_json.h"
+#include "yw_log.h"
 #include "yw_sniff.h"
 
 #define CHUNK (256 * 1024)      /* a PutChunk's bytes: the store's most */
@@ -58,15 +66,25 @@ static int64_t timeout_of(const gw_req *r) {
   return r->route->def->timeout_ms > 0 ? r->route->def->timeout_ms : gw.cfg.timeout_ms;
 }
 
+/* Where a call's signed caller is written: YW_CALLER_VALUE_MAX and 65 bytes. */
+typedef struct caller_buf {
+  char value[YW_CALLER_VALUE_MAX];
+  char sig[65];
+} caller_buf;
+
 /*
  * Calls method on upstream with msg (packed into r's arena) and the caller signed for
  * that method, as the upstream phase does. done gets arg; r is held until done runs
  * (the callee gives it back). handle: where the call's handle goes (NULL: none).
+ * cb: where the caller is signed (it must live until the call ends), or NULL for new
+ * room in the arena (a request making many calls passes its own, so that its arena
+ * does not grow by each).
  * Returns 0, or a YW_E* code when the call could not start (done will not run).
  */
-static int call(gw_req *r, const char *upstream, const char *method, const ProtobufCMessage *msg,
-                const uint8_t *packed, size_t packed_len, gw_upstream_done_fn done, void *arg,
-                gw_upstream_pending **handle) {
+static int call_signed(gw_req *r, const char *upstream, const char *method,
+                       const ProtobufCMessage *msg, const uint8_t *packed, size_t packed_len,
+                       gw_upstream_done_fn done, void *arg, gw_upstream_pending **handle,
+                       caller_buf *cb) {
   gw_upstream_client *up = client_named(r, upstream);
   if (up == NULL) return YW_EUNAVAIL;
   uint8_t *buf = (uint8_t *)packed;
@@ -78,8 +96,9 @@ static int call(gw_req *r, const char *upstream, const char *method, const Proto
     protobuf_c_message_pack(msg, buf);
   }
   r->caller.ts = (long long)time(NULL);
-  char *caller = yw_arena_alloc(r->arena, YW_CALLER_VALUE_MAX);
-  char *sig = yw_arena_alloc(r->arena, 65);
+  if (cb == NULL) cb = yw_arena_alloc(r->arena, sizeof *cb);
+  char *caller = cb != NULL ? cb->value : NULL;
+  char *sig = cb != NULL ? cb->sig : NULL;
   if (caller == NULL || sig == NULL ||
       yw_caller_encode(&r->caller, gw.caller_key, method, r->request_id, caller,
                        YW_CALLER_VALUE_MAX, sig) != 0)
@@ -91,6 +110,12 @@ static int call(gw_req *r, const char *upstream, const char *method, const Proto
   int rc = gw_upstream_call(up, method, buf, len, md, 3, timeout_of(r), done, arg, handle);
   if (rc != 0) r->refs--;
   return rc;
+}
+
+static int call(gw_req *r, const char *upstream, const char *method, const ProtobufCMessage *msg,
+                const uint8_t *packed, size_t packed_len, gw_upstream_done_fn done, void *arg,
+                gw_upstream_pending **handle) {
+  return call_signed(r, upstream, method, msg, packed, packed_len, done, arg, handle, NULL);
 }
 
 /* An upstream's failure as the answer (the upstream phase's wording). */
@@ -602,6 +627,9 @@ enum gw_phase_result gw_phase_upload(gw_req *r) {
 
 /* ---- downloads ------------------------------------------------------------------- */
 
+#define READ_AHEAD (256 * 1024) /* the next ReadRange starts once less than this waits */
+#define RANGE_REQ_MAX 128       /* a ReadRange request packed: a hash and two integers */
+
 typedef struct gw_download {
   gw_req *r;
   int stage;            /* 0: the owner's authorisation, 1: Stat, 2: ReadRange */
@@ -612,8 +640,10 @@ typedef struct gw_download {
   const char *type;
   uint64_t first, last; /* the bytes to send, inclusive */
   int partial;
-  uint8_t *buf;
-  size_t got;
+  uint64_t got;         /* bytes read from the store and written to the client */
+  int reading;          /* a ReadRange is in flight */
+  uint8_t packed[RANGE_REQ_MAX]; /* every ReadRange of the download is packed here ... */
+  caller_buf caller;    /* ... and signed here: the arena does not grow by the piece */
 } gw_download;
 
 static int is_sha256(const char *s) {
@@ -661,8 +691,126 @@ static int download_next_call(gw_download *d) {
   uint64_t want = d->last + 1 - d->first - d->got;
   req.offset = (int64_t)(d->first + d->got);
   req.length = (int64_t)(want < READ_PIECE ? want : READ_PIECE);
-  return call(r, "files", FILES_SVC "ReadRange", &req.base, NULL, 0, on_download_answer, d,
-              &r->up_call);
+  size_t len = protobuf_c_message_get_packed_size(&req.base);
+  if (len > sizeof d->packed) return YW_EINTERNAL;
+  protobuf_c_message_pack(&req.base, d->packed);
+  return call_signed(r, "files", FILES_SVC "ReadRange", NULL, d->packed, len, on_download_answer,
+                     d, &r->up_call, &d->caller);
+}
+
+/* The file's headers on the answer (200 or 206). */
+static void file_headers(gw_download *d) {
+  gw_req *r = d->r;
+  r->status = d->partial ? 206 : 200;
+  gw_req_add_header(r, "content-type", d->type);
+  gw_req_add_header(r, "etag", d->etag);
+  gw_req_add_header(r, "accept-ranges", "bytes");
+  gw_req_add_header(r, "content-disposition", disposition(d));
+  gw_req_add_header(r, "cache-control", "private, no-cache");
+  gw_req_add_header(r, "x-content-type-options", "nosniff");
+  if (d->partial) {
+    char *cr = yw_arena_alloc(r->arena, 64);
+    if (cr != NULL) {
+      snprintf(cr, 64, "bytes %llu-%llu/%lld", (unsigned long long)d->first,
+               (unsigned long long)d->last, (long long)d->size);
+      gw_req_add_header(r, "content-range", cr);
+    }
+  }
+}
+
+/* Logs r's answer and cuts it, unless its client left meanwhile (logged 499 then). */
+static void cut_now(gw_req *r) {
+  if (r->conn == NULL || r->stream_ended) return;
+  gw_request_log(r);
+  gw_conn_stream_cut(r);
+}
+
+static void on_cut_later(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  gw_req *r = arg;
+  cut_now(r);
+  gw_req_unref(r);
+}
+
+/* The store failed after the head went: the answer ends short, on the loop's next turn
+ * (this may run inside the connection's own send). */
+static void download_cut(gw_download *d, const char *why) {
+  gw_req *r = d->r;
+  yw_log(YW_LOG_WARN, "gateway.download_cut", r->request_id,
+         "a download ended after %llu of its %llu bytes: %s", (unsigned long long)d->got,
+         (unsigned long long)(d->last + 1 - d->first), why);
+  struct timeval now = {0, 0};
+  r->refs++;
+  if (event_base_once(r->worker->base, -1, EV_TIMEOUT, on_cut_later, r, &now) != 0) {
+    r->refs--;
+    cut_now(r);
+  }
+}
+
+/* The next piece from the store, unless one is on its way or the client has not taken
+ * enough of the last (then the connection's signal, download_writable, comes back). */
+static void download_more(gw_download *d) {
+  gw_req *r = d->r;
+  if (d->reading || r->conn == NULL || r->stream_ended || d->got == d->last + 1 - d->first ||
+      gw_conn_stream_pending(r) >= READ_AHEAD)
+    return;
+  d->reading = 1;
+  if (download_next_call(d) != 0) {
+    d->reading = 0;
+    download_cut(d, "cannot call the file store");
+  }
+}
+
+static void download_writable(gw_req *r, void *arg) {
+  (void)r;
+  download_more(arg);
+}
+
+/* A ReadRange answered: its bytes go to the client (the first piece with the head). */
+static void download_piece(gw_download *d, const gw_upstream_result *res) {
+  gw_req *r = d->r;
+  d->reading = 0;
+  uint64_t total = d->last + 1 - d->first;
+  Yiwang__Files__V1__ReadRangeResponse *rr = NULL;
+  if (res->status == GRPC_STATUS_OK) /* malloc'd, freed once written: not in the arena */
+    rr = yiwang__files__v1__read_range_response__unpack(NULL, res->len, res->data);
+  int bad = rr == NULL || rr->data.len == 0 || rr->data.len > total - d->got;
+  if (!r->streaming) {
+    if (bad) { /* nothing sent yet: an ordinary answer */
+      if (res->status != GRPC_STATUS_OK) answer_failure(r, res->status, res->message);
+      else gw_answer_error(r, GRPC_STATUS_INTERNAL, "internal error");
+    } else {
+      file_headers(d);
+      r->streaming = 1;
+      r->stream_sized = 1;
+      r->stream_size = total;
+      r->writable = download_writable;
+      r->writable_arg = d;
+      r->resp_body = NULL;
+      r->resp_len = 0;
+    }
+    gw_req_resume(r, GW_DONE); /* the head goes */
+    if (bad || r->conn == NULL || !r->responded) {
+      if (rr != NULL) yiwang__files__v1__read_range_response__free_unpacked(rr, NULL);
+      return;
+    }
+  } else if (bad) {
+    if (rr != NULL) yiwang__files__v1__read_range_response__free_unpacked(rr, NULL);
+    download_cut(d, res->status != GRPC_STATUS_OK ? "the file store failed"
+                                                   : "the file store answered short");
+    return;
+  }
+  d->got += rr->data.len;
+  int rc = gw_conn_stream_write(r, rr->data.data, rr->data.len);
+  yiwang__files__v1__read_range_response__free_unpacked(rr, NULL);
+  if (rc != 0 || r->conn == NULL) return; /* the client left: the request layer logs it */
+  if (d->got == total) {
+    gw_request_log(r); /* once, at the end, with the bytes and the whole time */
+    gw_conn_stream_end(r);
+    return;
+  }
+  download_more(d);
 }
 
 /* The answer of the owner's authorisation, Stat or a ReadRange is in: the next step,
@@ -717,55 +865,20 @@ static enum gw_phase_result download_step(gw_download *d, const gw_upstream_resu
       d->last = d->size > 0 ? (uint64_t)d->size - 1 : 0;
     }
     uint64_t len = d->size > 0 ? d->last + 1 - d->first : 0;
-    /* an answer is sent whole (the connection has no streamed body for it yet) */
-    if (len > 2 * (uint64_t)gw.cfg.max_body) {
-      gw_answer_http_error(r, 413, GRPC_STATUS_RESOURCE_EXHAUSTED,
-                           "the file is larger than one answer: ask for it by ranges");
+    if (len == 0) { /* nothing to read: the head alone */
+      file_headers(d);
+      r->resp_body = NULL;
+      r->resp_len = 0;
       return GW_DONE;
     }
-    d->buf = yw_arena_alloc(r->arena, len + 1);
-    if (d->buf == NULL) {
-      gw_answer_error(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-      return GW_DONE;
-    }
+    /* the file goes piece by piece as the client takes it (download_piece) */
     d->stage = 2;
-    if (len == 0) d->stage = 3;
-  } else {
-    Yiwang__Files__V1__ReadRangeResponse *rr = (void *)protobuf_c_message_unpack(
-        &yiwang__files__v1__read_range_response__descriptor, alloc, res->len, res->data);
-    uint64_t want = d->last + 1 - d->first - d->got;
-    if (rr == NULL || rr->data.len == 0 || rr->data.len > want) {
-      gw_answer_error(r, GRPC_STATUS_INTERNAL, "internal error");
-      return GW_DONE;
-    }
-    memcpy(d->buf + d->got, rr->data.data, rr->data.len);
-    d->got += rr->data.len;
-    if (d->got == d->last + 1 - d->first) d->stage = 3;
+    d->reading = 1;
   }
-  if (d->stage < 3) {
-    int rc = download_next_call(d);
-    if (rc == 0) return GW_SUSPEND;
-    gw_answer_error(r, GRPC_STATUS_UNAVAILABLE,
-                    rc == YW_EUNAVAIL ? "the file store is not configured" : "cannot call the file store");
-    return GW_DONE;
-  }
-  r->status = d->partial ? 206 : 200;
-  r->resp_body = d->buf;
-  r->resp_len = d->got;
-  gw_req_add_header(r, "content-type", d->type);
-  gw_req_add_header(r, "etag", d->etag);
-  gw_req_add_header(r, "accept-ranges", "bytes");
-  gw_req_add_header(r, "content-disposition", disposition(d));
-  gw_req_add_header(r, "cache-control", "private, no-cache");
-  gw_req_add_header(r, "x-content-type-options", "nosniff");
-  if (d->partial) {
-    char *cr = yw_arena_alloc(r->arena, 64);
-    if (cr != NULL) {
-      snprintf(cr, 64, "bytes %llu-%llu/%lld", (unsigned long long)d->first,
-               (unsigned long long)d->last, (long long)d->size);
-      gw_req_add_header(r, "content-range", cr);
-    }
-  }
+  int rc = download_next_call(d);
+  if (rc == 0) return GW_SUSPEND;
+  gw_answer_error(r, GRPC_STATUS_UNAVAILABLE,
+                  rc == YW_EUNAVAIL ? "the file store is not configured" : "cannot call the file store");
   return GW_DONE;
 }
 
@@ -773,7 +886,9 @@ static void on_download_answer(void *arg, const gw_upstream_result *res) {
   gw_download *d = arg;
   gw_req *r = d->r;
   r->up_call = NULL;
-  if (r->conn != NULL) {
+  if (r->conn != NULL && d->stage == 2) {
+    download_piece(d, res);
+  } else if (r->conn != NULL) {
     enum gw_phase_result out = download_step(d, res);
     if (out != GW_SUSPEND) gw_req_resume(r, out);
   }

@@ -10,7 +10,10 @@
 #   of them; a raw body upload (and 100 Continue to a client that expects it);
 #   downloads with ETag, 304 on If-None-Match, one Range
 #   (206) and an unsatisfiable one (416), content-type and content-disposition; another
-#   caller 403, an unknown file 404, no session 401; over HTTP/1.1 and h2c.
+#   caller 403, an unknown file 404, no session 401; over HTTP/1.1 and h2c; a 9 MiB file
+#   (past 2 x YW_GATEWAY_MAX_BODY) streamed whole and by a range in its middle, with its
+#   length, over both; slow readers that hold the gateway's memory to the pieces in
+#   flight, not the file; a client that leaves mid-download logged 499 once.
 source "$(dirname "$0")/lib.sh"
 export E2E_MTLS=0
 
@@ -33,8 +36,10 @@ YW_GATEWAY_LISTEN="127.0.0.1:$UP_PORT" YW_GATEWAY_TLS_LISTEN="" \
   YW_UPSTREAM_TEST="$TEST_ADDR" YW_UPSTREAM_FILES="$FILES_ADDR" \
   YW_UPSTREAM_CATALOG="$CATALOG_ADDR" YW_UPSTREAM_IDENTITY="$IDENTITY_ADDR" \
   YW_REDIS_PREFIX="$E2E_DB" YW_GATEWAY_MAX_BODY=2097152 YW_GATEWAY_THREADS=2 \
+  ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}quarantine_size_mb=4" \
   "$YW_BUILD_DIR/tests/yw-gateway-uploads" >"$E2E_TMP/gateway-uploads.log" 2>&1 &
 E2E_PIDS+=("$!")
+UP_PID=$!
 UP="http://127.0.0.1:$UP_PORT"
 for _ in $(seq 150); do
   curl -fsS "$UP/readyz" 2>/dev/null | grep -qv unavailable && break
@@ -80,6 +85,7 @@ w("big.png", b"\x89PNG\r\n\x1a\n", 70000)
 w("photo-raw.png", b"\x89PNG\r\n\x1a\n", 3 * 1024 * 1024 + 17)
 w("photo-h2.png", b"\x89PNG\r\n\x1a\n", 3 * 1024 * 1024 + 4099)
 w("too-big.png", b"\x89PNG\r\n\x1a\n", 5 * 1024 * 1024)
+w("large.png", b"\x89PNG\r\n\x1a\n", 9 * 1024 * 1024 + 12345)
 open(os.path.join(d, "notes.txt"), "w").write("plain words, no magic\n" * 100)
 # a PDF named and declared as a PNG
 w("fake.png", b"%PDF-1.4\n", 1000)
@@ -236,5 +242,119 @@ dl "$TA" "/v1/test/files/not-a-hash"
 check "a malformed hash answers 404 ($S)" test "$S" = 404
 S="$(curl -sS -o "$B" -w '%{http_code}' "$UP/v1/test/files/$PNG")"
 check "a download without a session answers 401 ($S)" test "$S" = 401
+
+# ---- streamed downloads: a file larger than two answers' bodies -----------------------
+LSIZE=$((9 * 1024 * 1024 + 12345))
+up "$TA" -X PUT -H 'content-type: image/png' -H 'x-file-name: large.png' \
+  --data-binary "@$F/large.png" "$UP/v1/test/archive"
+check "a 9 MiB file is stored through the upload phase ($S)" test "$S" = 200
+LARGE="$(sha "$F/large.png")"
+dl "$TA" "/v1/test/files/$LARGE"
+check "a 9 MiB file, past 2 x YW_GATEWAY_MAX_BODY, downloads over HTTP/1.1: 200 ($S)" test "$S" = 200
+check "its bytes are the file's (sha256)" test "$(sha "$B")" = "$LARGE"
+check "HTTP/1.1 sends its length from Stat, not chunks" \
+  test "$(hdr content-length)/$(hdr transfer-encoding)" = "$LSIZE/"
+check "the streamed answer keeps its ETag, type and disposition" \
+  test "$(hdr etag) $(hdr content-type) $(hdr content-disposition)" = \
+  "\"$LARGE\" image/png attachment; filename=\"$LARGE\"; filename*=UTF-8''large.png"
+dl "$TA" "/v1/test/files/$LARGE" --http2-prior-knowledge
+check "the same file downloads over h2c: 200 ($S)" test "$S" = 200
+check "its bytes are the file's (sha256)" test "$(sha "$B")" = "$LARGE"
+check "h2c gives its length too" test "$(hdr content-length)" = "$LSIZE"
+dl "$TA" "/v1/test/files/$LARGE" -H 'range: bytes=3000000-7000000'
+check "a range in its middle answers 206 ($S)" test "$S" = 206
+check "with its content-range" test "$(hdr content-range)" = "bytes 3000000-7000000/$LSIZE"
+check "and exactly those 4000001 bytes" cmp -s "$B" <(tail -c +3000001 "$F/large.png" | head -c 4000001)
+dl "$TA" "/v1/test/files/$LARGE" --http2-prior-knowledge -H 'range: bytes=1048570-2097160'
+check "a range across a ReadRange piece's edge over h2c: the bytes" \
+  cmp -s "$B" <(tail -c +1048571 "$F/large.png" | head -c 1048591)
+dl "$TA" "/v1/test/files/$LARGE" -H "if-none-match: \"$LARGE\""
+check "If-None-Match on it still answers 304 ($S)" test "$S" = 304
+
+# Slow readers: four HTTP/1.1 clients with small receive buffers each read 256 KiB of the
+# file and stop until told to go on. The gateway reads the next ReadRange only once its
+# client has taken the last piece, so while they wait it holds a piece or so for each,
+# not the file: its VmRSS grows by less than one file's size for the four. Then they read
+# the rest, and each gets the whole file.
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+slow_client() { # slow_client ID MODE(pause|leave) -> prints "paused"/"left", then "<bytes> <sha256>"
+  /usr/bin/python3 - "$UP_PORT" "$TA" "/v1/test/files/$LARGE" "$1" "$2" "$E2E_TMP/go" <<'PY'
+import hashlib, os, socket, sys, time
+port, token, path, rid, mode, go = sys.argv[1:7]
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+s.settimeout(60)
+s.connect(("127.0.0.1", int(port)))
+s.sendall(("GET %s HTTP/1.1\r\nhost: x\r\nauthorization: Bearer %s\r\nx-request-id: %s\r\n\r\n"
+           % (path, token, rid)).encode())
+buf = b""
+while b"\r\n\r\n" not in buf:
+    d = s.recv(65536)
+    if not d:
+        sys.exit("closed before the head")
+    buf += d
+head, body = buf.split(b"\r\n\r\n", 1)
+length = [int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0]
+h = hashlib.sha256(body)
+got = len(body)
+while got < 256 * 1024:
+    d = s.recv(16384)
+    if not d:
+        sys.exit("closed early")
+    h.update(d)
+    got += len(d)
+if mode == "leave":
+    s.close()
+    print("left", flush=True)
+    sys.exit(0)
+print("paused", flush=True)
+for _ in range(600):  # bounded: 60 s at most
+    if os.path.exists(go):
+        break
+    time.sleep(0.1)
+while got < length:
+    d = s.recv(65536)
+    if not d:
+        break
+    h.update(d)
+    got += len(d)
+print(got, h.hexdigest(), flush=True)
+PY
+}
+wait_paused() { for _ in $(seq 300); do [ "$(grep -c paused "$@" 2>/dev/null | awk -F: '{s+=$NF} END {print s}')" = $# ] && return 0; sleep 0.1; done; return 1; }
+rm -f "$E2E_TMP/go"
+BEFORE="$(rss_kb "$UP_PID")"
+SLOW=()
+for i in 1 2 3 4; do
+  slow_client "dl-slow-$i" pause >"$E2E_TMP/slow$i" 2>&1 &
+  SLOW+=("$!")
+done
+paused=0
+wait_paused "$E2E_TMP"/slow1 "$E2E_TMP"/slow2 "$E2E_TMP"/slow3 "$E2E_TMP"/slow4 && paused=1
+check "four slow readers hold their downloads open, paused" test "$paused" = 1
+DURING="$(rss_kb "$UP_PID")"
+touch "$E2E_TMP/go"
+for p in "${SLOW[@]}"; do wait "$p" || true; done
+echo "four paused downloads of a $LSIZE-byte file: the gateway's VmRSS ${BEFORE} kB -> ${DURING} kB"
+check "while they wait the gateway grows by less than one file's size ($((DURING - BEFORE)) kB)" \
+  test $((DURING - BEFORE)) -lt $((LSIZE / 1024))
+for i in 1 2 3 4; do
+  check "slow reader $i then gets the whole file" test "$(tail -1 "$E2E_TMP/slow$i")" = "$LSIZE $LARGE"
+done
+
+# a client that leaves mid-download: logged 499 once, the gateway serves on
+slow_client dl-leave-1 leave >"$E2E_TMP/leave" 2>&1 || true
+check "a client read 256 KiB of the file and left" grep -q left "$E2E_TMP/leave"
+gone=0
+for _ in $(seq 100); do
+  gone="$(grep '"requestId":"dl-leave-1"' "$E2E_TMP/gateway-uploads.log" | grep -c '"status":499' || true)"
+  [ "$gone" -ge 1 ] && break
+  sleep 0.1
+done
+check "the gateway logs it 499 ($gone line)" test "$gone" = 1
+check "... and nothing else for it" test "$(grep -c '"requestId":"dl-leave-1"' "$E2E_TMP/gateway-uploads.log")" = 1
+dl "$TA" "/v1/test/files/$LARGE" --http2-prior-knowledge
+check "the gateway serves the file whole after it ($S)" test "$S/$(sha "$B")" = "200/$LARGE"
+check "and is ready" curl -fsS -o /dev/null "$UP/readyz"
 
 finish

@@ -1,10 +1,12 @@
 /*
  * files_put.c - stores files straight into yw-files over the runtime's gRPC client, as
  * the gateway's upload phase does (BeginUpload, 256 KiB PutChunks in order, Commit with
- * the SHA-256), without the gateway: the baseline of bench/upload.sh.
+ * the SHA-256), or reads them back as its download phase does (Stat, then ReadRanges of
+ * 1 MiB in order), without the gateway: the baselines of bench/upload.sh.
  *
- * Usage: files_put HOST:PORT FILE... (YW_CALLER_KEY signs the calls as the gateway
- * does). Prints one line per file: "<seconds> <bytes> <sha256>"; exits 1 on a failure.
+ * Usage: files_put HOST:PORT FILE...  or  files_put --read HOST:PORT SHA256...
+ * (YW_CALLER_KEY signs the calls as the gateway does). Prints one line per file:
+ * "<seconds> <bytes> <sha256>" (read: of the bytes read); exits 1 on a failure.
  */
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -18,6 +20,7 @@
 
 #define SVC "/yiwang.files.v1.FilesService/"
 #define CHUNK (256 * 1024)
+#define PIECE (1024 * 1024)
 
 static yw_rpc_channel *ch;
 static uint8_t key[YW_KEY_BYTES];
@@ -87,9 +90,56 @@ static int put_file(const char *path) {
   return 0;
 }
 
+/* Reads the file sha256 whole, hashing what comes. */
+static int read_file(const char *sha256) {
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  ProtobufCMessage *out = NULL;
+  Yiwang__Files__V1__StatRequest st = YIWANG__FILES__V1__STAT_REQUEST__INIT;
+  st.sha256 = (char *)sha256;
+  if (call(SVC "Stat", &st.base, &yiwang__files__v1__stat_response__descriptor, &out) != 0)
+    return -1;
+  int64_t size = ((Yiwang__Files__V1__StatResponse *)out)->size;
+  protobuf_c_message_free_unpacked(out, NULL);
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+  int64_t off = 0;
+  while (off < size) {
+    Yiwang__Files__V1__ReadRangeRequest rr = YIWANG__FILES__V1__READ_RANGE_REQUEST__INIT;
+    rr.sha256 = (char *)sha256;
+    rr.offset = off;
+    rr.length = size - off < PIECE ? size - off : PIECE;
+    if (call(SVC "ReadRange", &rr.base, &yiwang__files__v1__read_range_response__descriptor,
+             &out) != 0)
+      break;
+    Yiwang__Files__V1__ReadRangeResponse *got = (Yiwang__Files__V1__ReadRangeResponse *)out;
+    size_t n = got->data.len;
+    EVP_DigestUpdate(md, got->data.data, n);
+    protobuf_c_message_free_unpacked(out, NULL);
+    if (n == 0) break;
+    off += (int64_t)n;
+  }
+  uint8_t d[32];
+  unsigned dl = 0;
+  EVP_DigestFinal_ex(md, d, &dl);
+  EVP_MD_CTX_free(md);
+  if (off != size) return -1;
+  char sha[65];
+  for (int i = 0; i < 32; i++) snprintf(sha + 2 * i, 3, "%02x", d[i]);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  printf("%.6f %lld %s\n", (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
+         (long long)off, sha);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  int reading = argc > 1 && strcmp(argv[1], "--read") == 0;
+  if (reading) {
+    argv++;
+    argc--;
+  }
   if (argc < 3) {
-    fprintf(stderr, "usage: files_put HOST:PORT FILE...\n");
+    fprintf(stderr, "usage: files_put HOST:PORT FILE...  or  files_put --read HOST:PORT SHA256...\n");
     return 2;
   }
   const char *hex = getenv("YW_CALLER_KEY");
@@ -103,7 +153,7 @@ int main(int argc, char **argv) {
   if (yw_rpc_client_new(&client) != 0) return 1;
   ch = yw_rpc_channel_new(client, argv[1], 1, 8 << 20);
   int rc = 0;
-  for (int i = 2; i < argc && rc == 0; i++) rc = put_file(argv[i]);
+  for (int i = 2; i < argc && rc == 0; i++) rc = reading ? read_file(argv[i]) : put_file(argv[i]);
   yw_rpc_channel_free(ch);
   yw_rpc_client_free(client);
   return rc == 0 ? 0 : 1;
