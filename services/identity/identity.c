@@ -21,13 +21,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "totp.h"
 #include "yiwang/identity/v1/identity.pb-c.h"
 #include "yw_caller.h"
 #include "yw_err.h"
 #include "yw_http.h"
 #include "yw_log.h"
 #include "yw_service.h"
-#include "totp.h"
 
 typedef Yiwang__Identity__V1__Me Me;
 typedef Yiwang__Identity__V1__Session Session;
@@ -68,15 +68,17 @@ static char *dup(yw_rpc_call *call, const char *s) {
 static int audit(PGconn *conn, const yw_caller *caller, const char *actor, const char *actor_kind,
                  const char *action, const char *target, const char *target_subject,
                  const char *outcome, const char *request_id) {
-  const char *p[] = {actor, actor_kind, caller->department, action, target, target_subject,
-                     outcome, request_id, caller->ip};
+  const char *p[] = {actor,          actor_kind, caller->department, action,    target,
+                     target_subject, outcome,    request_id,         caller->ip};
   yw_pg_error err;
-  int rc = yw_pg_query(conn,
-                       "INSERT INTO identity.audit_log (actor, actor_kind, department, action, target,"
-                       " target_subject, outcome, request_id, source_ip)"
-                       " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                       9, p, NULL, &err);
-  if (rc != 0) yw_log(YW_LOG_ERROR, "audit.write_failed", request_id, "%s: %s", action, err.message);
+  int rc =
+      yw_pg_query(conn,
+                  "INSERT INTO identity.audit_log (actor, actor_kind, department, action, target,"
+                  " target_subject, outcome, request_id, source_ip)"
+                  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                  9, p, NULL, &err);
+  if (rc != 0)
+    yw_log(YW_LOG_ERROR, "audit.write_failed", request_id, "%s: %s", action, err.message);
   return rc;
 }
 
@@ -87,11 +89,12 @@ static int audit_required(yw_rpc_call *call, PGconn *conn, const yw_caller *call
                           const char *actor, const char *actor_kind, const char *action,
                           const char *target, const char *target_subject, const char *outcome,
                           const char *request_id) {
-  if (audit(conn, caller, actor, actor_kind, action, target, target_subject, outcome,
-            request_id) == 0)
+  if (audit(conn, caller, actor, actor_kind, action, target, target_subject, outcome, request_id) ==
+      0)
     return 0;
-  return yw_rpc_call_fail(call, YW_EUNAVAIL,
-                          "the audit trail cannot record this, so it was not done; try again shortly");
+  return yw_rpc_call_fail(
+      call, YW_EUNAVAIL,
+      "the audit trail cannot record this, so it was not done; try again shortly");
 }
 
 /* Splits a comma-separated list into an arena array of strings; *n gets its length. */
@@ -117,7 +120,7 @@ static char **split_list(yw_rpc_call *call, const char *text, size_t *n) {
   " (b.role = 'representative' OR (a.revoked_at IS NULL AND a.expires_at > now()))"
 #define RFC3339(col) "to_char(" col ", 'YYYY-MM-DD\"T\"HH24:MI:SSOF:\"00\"')"
 /* The columns binding_from_row reads, in order. */
-#define BINDING_COLUMNS                                                                   \
+#define BINDING_COLUMNS \
   " l.credit_code, l.name, l.legal_rep_enc, " RFC3339("b.bound_at") ", b.role,"          \
   " COALESCE(array_to_string(a.scope, ','), ''), COALESCE(" RFC3339("a.expires_at") ", '')"
 
@@ -237,8 +240,7 @@ static int load_me(identity_ctx *ctx, yw_rpc_call *call, PGconn *conn, const cha
                      " FROM identity.person_legal_persons b"
                      " JOIN identity.legal_persons l ON l.credit_code = b.credit_code"
                      " LEFT JOIN identity.company_agents a ON a.id = b.agent_id"
-                     " WHERE b.person_id = $1::bigint AND" BINDING_IN_FORCE
-                     " ORDER BY b.bound_at",
+                     " WHERE b.person_id = $1::bigint AND" BINDING_IN_FORCE " ORDER BY b.bound_at",
                      1, pp, &r, err);
     if (rc != 0) return rc;
     int n = PQntuples(r);
@@ -287,9 +289,9 @@ static int issue_session(identity_ctx *ctx, yw_rpc_call *call, PGconn *conn,
   rkey(ctx, subkey, sizeof subkey, "subj", cl->subject);
   snprintf(level, sizeof level, "%d", cl->level);
   snprintf(attl, sizeof attl, "%d", ctx->access_ttl_s);
-  const char *hset[] = {"HSET", skey, "sub", cl->subject, "kind", kind_text(cl->kind),
+  const char *hset[] = {"HSET",  skey,      "sub",  cl->subject,    "kind",  kind_text(cl->kind),
                         "roles", cl->roles, "dept", cl->department, "level", level,
-                        "fam", fam};
+                        "fam",   fam};
   const char *exp[] = {"EXPIRE", skey, attl};
   const char *sadd[] = {"SADD", subkey, sid};
   const char *sexp[] = {"EXPIRE", subkey, ttl};
@@ -318,17 +320,18 @@ static void drop_sessions(identity_ctx *ctx, PGresult *r) {
   }
 }
 
-#define CALLER_OR_FAIL(call, ctx, c)                                  \
-  yw_caller c;                                                        \
-  do {                                                                \
-    int crc_ = yw_rpc_call_caller((call), &(ctx)->caller_keys, &c);   \
-    if (crc_ != 0) return crc_;                                       \
+#define CALLER_OR_FAIL(call, ctx, c)                                \
+  yw_caller c;                                                      \
+  do {                                                              \
+    int crc_ = yw_rpc_call_caller((call), &(ctx)->caller_keys, &c); \
+    if (crc_ != 0) return crc_;                                     \
   } while (0)
 
 /* ---- SendSmsCode ----------------------------------------------------------------- */
 
 /* Answers retry-after with the time left on a limit's key (fallback when Redis has none). */
-static void retry_after_ttl(identity_ctx *ctx, yw_rpc_call *call, const char *key, long long fallback) {
+static void retry_after_ttl(identity_ctx *ctx, yw_rpc_call *call, const char *key,
+                            long long fallback) {
   const char *ttl_cmd[] = {"TTL", key};
   redisReply *t = redis_do(ctx, 2, ttl_cmd);
   char after[24];
@@ -387,7 +390,8 @@ static int send_sms_code(yw_rpc_call *call, const ProtobufCMessage *reqm, Protob
 
   const char *incr[] = {"INCR", ipkey};
   redisReply *r = redis_do(ctx, 2, incr);
-  if (r == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "codes cannot be sent now, try again shortly");
+  if (r == NULL)
+    return yw_rpc_call_fail(call, YW_EUNAVAIL, "codes cannot be sent now, try again shortly");
   long long sent_from_ip = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
   freeReplyObject(r);
   if (sent_from_ip == 1) {
@@ -397,19 +401,22 @@ static int send_sms_code(yw_rpc_call *call, const ProtobufCMessage *reqm, Protob
   if (sent_from_ip > ctx->sms_per_ip_hour) {
     /* the window ends when the address's counter expires */
     retry_after_ttl(ctx, call, ipkey, 3600);
-    return yw_rpc_call_fail(call, YW_ELIMIT, "too many codes requested from this address; try later");
+    return yw_rpc_call_fail(call, YW_ELIMIT,
+                            "too many codes requested from this address; try later");
   }
 
   char resend[16];
   snprintf(resend, sizeof resend, "%d", ctx->otp_resend_s);
   const char *setnx[] = {"SET", wait, "1", "NX", "EX", resend};
   r = redis_do(ctx, 6, setnx);
-  if (r == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "codes cannot be sent now, try again shortly");
+  if (r == NULL)
+    return yw_rpc_call_fail(call, YW_EUNAVAIL, "codes cannot be sent now, try again shortly");
   int throttled = r->type == REDIS_REPLY_NIL;
   freeReplyObject(r);
   if (throttled) {
     yw_rpc_call_add_trailer(call, "retry-after", resend);
-    return yw_rpc_call_fail(call, YW_ELIMIT, "a code was sent to this phone moments ago; wait %d seconds",
+    return yw_rpc_call_fail(call, YW_ELIMIT,
+                            "a code was sent to this phone moments ago; wait %d seconds",
                             ctx->otp_resend_s);
   }
 
@@ -419,14 +426,16 @@ static int send_sms_code(yw_rpc_call *call, const ProtobufCMessage *reqm, Protob
   snprintf(tries_max, sizeof tries_max, "%d", ctx->otp_tries_per_phone_day);
   const char *dayc[] = {"EVAL", OTP_DAY_SCRIPT, "1", day, sends_max, tries_max};
   r = redis_do(ctx, 6, dayc);
-  if (r == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "codes cannot be sent now, try again shortly");
+  if (r == NULL)
+    return yw_rpc_call_fail(call, YW_EUNAVAIL, "codes cannot be sent now, try again shortly");
   long long day_verdict = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
   freeReplyObject(r);
   if (day_verdict != 0) {
     retry_after_ttl(ctx, call, day, 86400);
     return yw_rpc_call_fail(call, YW_ELIMIT,
-                            day_verdict == 1 ? "too many codes sent to this phone today; try later"
-                                             : "too many wrong codes for this phone today; try later");
+                            day_verdict == 1
+                                ? "too many codes sent to this phone today; try later"
+                                : "too many wrong codes for this phone today; try later");
   }
 
   char code[8], code_mac[65], mac_in[128], ttl[16];
@@ -507,7 +516,8 @@ static int login_by_phone(identity_ctx *ctx, yw_rpc_call *call, const yw_caller 
   snprintf(day_tries, sizeof day_tries, "%d", ctx->otp_tries_per_phone_day);
   const char *argv[] = {"EVAL", OTP_SCRIPT, "2", key, day, code_mac, tries, day_tries};
   redisReply *r = redis_do(ctx, 8, argv);
-  if (r == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "login is unavailable, try again shortly");
+  if (r == NULL)
+    return yw_rpc_call_fail(call, YW_EUNAVAIL, "login is unavailable, try again shortly");
   long long verdict = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
   freeReplyObject(r);
 
@@ -540,7 +550,8 @@ static int login_by_phone(identity_ctx *ctx, yw_rpc_call *call, const yw_caller 
   if (yw_encrypt(ctx->data_key, phone, strlen(phone), subject, enc, sizeof enc) != 0)
     return YW_EINTERNAL;
   PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
-  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "login is unavailable, try again shortly");
+  if (conn == NULL)
+    return yw_rpc_call_fail(call, YW_EUNAVAIL, "login is unavailable, try again shortly");
   const char *p[] = {subject, ph, enc};
   PGresult *res = NULL;
   yw_pg_error err;
@@ -603,18 +614,19 @@ static int login_by_password(identity_ctx *ctx, yw_rpc_call *call, const yw_call
   snprintf(lock_s, sizeof lock_s, "%d", ctx->lockout_s);
   const char *p[] = {username, limit, lock_s};
   PGresult *r = NULL;
-  int rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, "login",
-                            "UPDATE identity.staff SET"
-                            " failed_count = CASE WHEN locked_until <= now() THEN 1"
-                            "                     ELSE failed_count + 1 END,"
-                            " locked_until = CASE WHEN locked_until > now() THEN locked_until"
-                            "   WHEN (CASE WHEN locked_until <= now() THEN 1 ELSE failed_count + 1 END)"
-                            "        >= $2::int THEN now() + $3::int * interval '1 second'"
-                            "   ELSE NULL END"
-                            " WHERE username = $1"
-                            " RETURNING subject, password_hash, department,"
-                            "           array_to_string(roles, ','), failed_count <= $2::int",
-                            3, p, &r);
+  int rc =
+      yw_service_query(call, ctx->pool, ctx->db_wait_ms, "login",
+                       "UPDATE identity.staff SET"
+                       " failed_count = CASE WHEN locked_until <= now() THEN 1"
+                       "                     ELSE failed_count + 1 END,"
+                       " locked_until = CASE WHEN locked_until > now() THEN locked_until"
+                       "   WHEN (CASE WHEN locked_until <= now() THEN 1 ELSE failed_count + 1 END)"
+                       "        >= $2::int THEN now() + $3::int * interval '1 second'"
+                       "   ELSE NULL END"
+                       " WHERE username = $1"
+                       " RETURNING subject, password_hash, department,"
+                       "           array_to_string(roles, ','), failed_count <= $2::int",
+                       3, p, &r);
   /* the connection went back before the hash: argon2 must not hold one */
   if (rc != 0) return rc;
   int known = PQntuples(r) > 0;
@@ -634,7 +646,8 @@ static int login_by_password(identity_ctx *ctx, yw_rpc_call *call, const yw_call
   if (ok == YW_ELIMIT)
     return yw_rpc_call_fail(call, YW_ELIMIT, "too many logins at once, try again shortly");
   PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
-  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "login is unavailable, try again shortly");
+  if (conn == NULL)
+    return yw_rpc_call_fail(call, YW_EUNAVAIL, "login is unavailable, try again shortly");
   if (!ok) {
     if (!known) {
       char material[64], mac[65], actor[72];
@@ -715,13 +728,14 @@ static int second_factor(identity_ctx *ctx, yw_rpc_call *call, const yw_caller *
                          const char *recovery_code, const char **method) {
   const char *rid = yw_rpc_call_request_id(call);
   PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
-  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "login is unavailable, try again shortly");
+  if (conn == NULL)
+    return yw_rpc_call_fail(call, YW_EUNAVAIL, "login is unavailable, try again shortly");
   const char *p[] = {subject};
   PGresult *r = NULL;
   yw_pg_error err;
-  int rc = yw_pg_query(conn,
-                       "SELECT COALESCE(totp_secret_enc, ''), id FROM identity.staff WHERE subject = $1",
-                       1, p, &r, &err);
+  int rc = yw_pg_query(
+      conn, "SELECT COALESCE(totp_secret_enc, ''), id FROM identity.staff WHERE subject = $1", 1, p,
+      &r, &err);
   if (rc != 0) {
     yw_pg_pool_release(ctx->pool, conn);
     return yw_service_db_fail(call, rc, &err);
@@ -845,8 +859,8 @@ static int enrol_totp(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufC
                      2, ip, NULL, &err);
   }
   if (rc == 0 && !enrolled)
-    rc = audit_required(call, conn, &caller, req->username, "staff", "totp_enrol", req->username, NULL, "pending",
-               yw_rpc_call_request_id(call));
+    rc = audit_required(call, conn, &caller, req->username, "staff", "totp_enrol", req->username,
+                        NULL, "pending", yw_rpc_call_request_id(call));
   if (rc == 0 && !enrolled) rc = yw_pg_commit(conn, &err);
   if (rc != 0 || enrolled) yw_pg_rollback(conn);
   yw_pg_pool_release(ctx->pool, conn);
@@ -910,13 +924,17 @@ static int confirm_totp(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobu
                      1, sp, NULL, &err);
   const char *ip[] = {staff_id};
   if (rc == 0 && ok)
-    rc = yw_pg_query(conn,
-                     "UPDATE identity.staff_recovery_codes SET pending = false WHERE staff_id = $1::bigint",
-                     1, ip, NULL, &err);
+    rc = yw_pg_query(
+        conn,
+        "UPDATE identity.staff_recovery_codes SET pending = false WHERE staff_id = $1::bigint", 1,
+        ip, NULL, &err);
   if (rc == 0)
-    rc = audit_required(call, conn, &caller, req->username, "staff", "totp_enrol", req->username, NULL,
-               ok ? "confirmed" : enc[0] == '\0' ? "nothing to confirm" : "wrong code",
-               yw_rpc_call_request_id(call));
+    rc = audit_required(call, conn, &caller, req->username, "staff", "totp_enrol", req->username,
+                        NULL,
+                        ok               ? "confirmed"
+                        : enc[0] == '\0' ? "nothing to confirm"
+                                         : "wrong code",
+                        yw_rpc_call_request_id(call));
   if (rc == 0) rc = yw_pg_commit(conn, &err);
   if (rc != 0) yw_pg_rollback(conn);
   yw_pg_pool_release(ctx->pool, conn);
@@ -944,7 +962,8 @@ static int finish_login(identity_ctx *ctx, yw_rpc_call *call, const yw_caller *c
                         const struct claims *cl, const char *username, const char *method,
                         ProtobufCMessage **out) {
   PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
-  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "login is unavailable, try again shortly");
+  if (conn == NULL)
+    return yw_rpc_call_fail(call, YW_EUNAVAIL, "login is unavailable, try again shortly");
   yw_pg_error err;
   memset(&err, 0, sizeof err);
   Session *s = NULL;
@@ -953,11 +972,12 @@ static int finish_login(identity_ctx *ctx, yw_rpc_call *call, const yw_caller *c
   const char *sp[] = {cl->subject};
   int rc = yw_pg_begin(conn, &err);
   if (rc == 0 && staff)
-    rc = yw_pg_query(conn,
-                     "UPDATE identity.staff SET failed_count = 0, locked_until = NULL WHERE subject = $1",
-                     1, sp, NULL, &err);
+    rc = yw_pg_query(
+        conn, "UPDATE identity.staff SET failed_count = 0, locked_until = NULL WHERE subject = $1",
+        1, sp, NULL, &err);
   if (rc == 0)
-    rc = staff ? audit_required(call, conn, caller, username, "staff", "login", method, NULL, "ok", rid)
+    rc = staff ? audit_required(call, conn, caller, username, "staff", "login", method, NULL, "ok",
+                                rid)
                : audit_required(call, conn, caller, cl->subject, "person", "login", method,
                                 cl->subject, "ok", rid);
   if (rc == 0) rc = issue_session(ctx, call, conn, cl, NULL, &s, &err);
@@ -1001,8 +1021,9 @@ static int create_session(yw_rpc_call *call, const ProtobufCMessage *reqm, Proto
  * logout looks at the account's tokens, or sees them revoked. */
 static int lock_account_sessions(PGconn *conn, const char *subject, yw_pg_error *err) {
   const char *p[] = {subject};
-  return yw_pg_query(conn, "SELECT pg_advisory_xact_lock(hashtextextended('identity.sessions:' || $1, 0))",
-                     1, p, NULL, err);
+  return yw_pg_query(
+      conn, "SELECT pg_advisory_xact_lock(hashtextextended('identity.sessions:' || $1, 0))", 1, p,
+      NULL, err);
 }
 
 /* The answer to a retried refresh: the pair the first one gave, decrypted from next_enc
@@ -1030,8 +1051,8 @@ struct refresh_job {
   const yw_caller *caller;
   char rhash[65];
   Session *s;
-  char old_sid[72];  /* the rotated session, whose access token ends after commit */
-  int reused;        /* reuse outside the grace period: the family was revoked */
+  char old_sid[72]; /* the rotated session, whose access token ends after commit */
+  int reused;       /* reuse outside the grace period: the family was revoked */
 };
 
 static int refresh_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
@@ -1056,17 +1077,18 @@ static int refresh_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *e
   snprintf(grace, sizeof grace, "%d", ctx->refresh_grace_s);
   const char *gp[] = {j->rhash, grace};
   /* read again under the lock: a logout that ran meanwhile has revoked it */
-  rc = yw_pg_query(conn,
-                   "SELECT t.family::text, t.session_id, t.used_at IS NOT NULL,"
-                   "       t.revoked_at IS NOT NULL, t.expires_at < now(),"
-                   "       t.used_at > now() - $2::int * interval '1 second',"
-                   "       COALESCE(t.next_enc, ''),"
-                   "       COALESCE(n.used_at IS NULL AND n.revoked_at IS NULL AND n.expires_at > now(),"
-                   "                false)"
-                   " FROM identity.refresh_tokens t"
-                   " LEFT JOIN identity.refresh_tokens n ON n.token_hash = t.replaced_by"
-                   " WHERE t.token_hash = $1 FOR UPDATE OF t",
-                   2, gp, &r, err);
+  rc = yw_pg_query(
+      conn,
+      "SELECT t.family::text, t.session_id, t.used_at IS NOT NULL,"
+      "       t.revoked_at IS NOT NULL, t.expires_at < now(),"
+      "       t.used_at > now() - $2::int * interval '1 second',"
+      "       COALESCE(t.next_enc, ''),"
+      "       COALESCE(n.used_at IS NULL AND n.revoked_at IS NULL AND n.expires_at > now(),"
+      "                false)"
+      " FROM identity.refresh_tokens t"
+      " LEFT JOIN identity.refresh_tokens n ON n.token_hash = t.replaced_by"
+      " WHERE t.token_hash = $1 FOR UPDATE OF t",
+      2, gp, &r, err);
   if (rc != 0) return rc;
   char family[64], next_enc[512];
   snprintf(family, sizeof family, "%s", PQgetvalue(r, 0, 0));
@@ -1095,8 +1117,8 @@ static int refresh_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *e
     if (rc != 0) return rc;
     drop_sessions(ctx, r);
     PQclear(r);
-    rc = audit_required(call, conn, j->caller, subject, "person", "refresh_token_reuse", family, subject,
-               "family revoked", rid);
+    rc = audit_required(call, conn, j->caller, subject, "person", "refresh_token_reuse", family,
+                        subject, "family revoked", rid);
     if (rc != 0) return rc;
     j->reused = 1;
     return 0; /* committed, then answered 401 */
@@ -1160,7 +1182,8 @@ static int refresh_session(yw_rpc_call *call, const ProtobufCMessage *reqm, Prot
 /* ---- logout ---------------------------------------------------------------------- */
 
 static int answer_revoked(yw_rpc_call *call, int n, ProtobufCMessage **out) {
-  Yiwang__Identity__V1__DeleteSessionsResponse *o = yw_arena_alloc(yw_rpc_call_arena(call), sizeof *o);
+  Yiwang__Identity__V1__DeleteSessionsResponse *o =
+      yw_arena_alloc(yw_rpc_call_arena(call), sizeof *o);
   if (o == NULL) return YW_ENOMEM;
   yiwang__identity__v1__delete_sessions_response__init(o);
   o->revoked = n;
@@ -1190,18 +1213,20 @@ static int logout_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *er
                      1, p, &r, err);
   } else {
     const char *p[] = {j->caller->session};
-    rc = yw_pg_query(conn,
-                     "UPDATE identity.refresh_tokens SET revoked_at = now()"
-                     " WHERE family IN (SELECT family FROM identity.refresh_tokens WHERE session_id = $1)"
-                     "   AND revoked_at IS NULL RETURNING session_id",
-                     1, p, &r, err);
+    rc = yw_pg_query(
+        conn,
+        "UPDATE identity.refresh_tokens SET revoked_at = now()"
+        " WHERE family IN (SELECT family FROM identity.refresh_tokens WHERE session_id = $1)"
+        "   AND revoked_at IS NULL RETURNING session_id",
+        1, p, &r, err);
   }
   if (rc != 0) return rc;
   drop_sessions(j->ctx, r);
   PQclear(r);
   return audit_required(call, conn, j->caller, j->caller->subject, kind_text(j->caller->kind),
-               j->everywhere ? "logout_everywhere" : "logout", j->everywhere ? "sessions" : "session",
-               j->caller->subject, "ok", yw_rpc_call_request_id(call));
+                        j->everywhere ? "logout_everywhere" : "logout",
+                        j->everywhere ? "sessions" : "session", j->caller->subject, "ok",
+                        yw_rpc_call_request_id(call));
 }
 
 static int delete_session(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
@@ -1217,7 +1242,8 @@ static int delete_session(yw_rpc_call *call, const ProtobufCMessage *reqm, Proto
   char skey[128];
   rkey(ctx, skey, sizeof skey, "sess", caller.session);
   const char *del[] = {"DEL", skey};
-  if (redis_ok(ctx, 2, del) != 0) return yw_rpc_call_fail(call, YW_EUNAVAIL, "sessions are unavailable");
+  if (redis_ok(ctx, 2, del) != 0)
+    return yw_rpc_call_fail(call, YW_EUNAVAIL, "sessions are unavailable");
   return answer_revoked(call, 1, out);
 }
 
@@ -1288,7 +1314,8 @@ static int act_for(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMes
   if (caller.kind != YW_CALLER_PERSON)
     return yw_rpc_call_fail(call, YW_EPERM, "only residents act for companies");
   if (req->credit_code[0] != '\0' && !yw_uscc_valid(req->credit_code))
-    return yw_rpc_call_fail(call, YW_EINVAL, "creditCode is not a valid unified social credit code");
+    return yw_rpc_call_fail(call, YW_EINVAL,
+                            "creditCode is not a valid unified social credit code");
   PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
   if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "accounts are unavailable");
   yw_pg_error err;
@@ -1484,9 +1511,9 @@ static int upgrade_realname(yw_rpc_call *call, const ProtobufCMessage *reqm, Pro
    * another one is refused before the registry is asked */
   const char *sp[] = {caller.subject};
   PGresult *r = NULL;
-  rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, "accounts",
-                        "SELECT COALESCE(id_card_hash, '') FROM identity.persons WHERE subject = $1",
-                        1, sp, &r);
+  rc = yw_service_query(
+      call, ctx->pool, ctx->db_wait_ms, "accounts",
+      "SELECT COALESCE(id_card_hash, '') FROM identity.persons WHERE subject = $1", 1, sp, &r);
   if (rc != 0) return rc;
   char verified_hash[65] = "";
   if (PQntuples(r) == 1) snprintf(verified_hash, sizeof verified_hash, "%s", PQgetvalue(r, 0, 0));
@@ -1507,7 +1534,8 @@ static int upgrade_realname(yw_rpc_call *call, const ProtobufCMessage *reqm, Pro
     rc = day_count(ctx, rl_key, ctx->realname_per_id_day, &retry);
   }
   if (rc == YW_EUNAVAIL)
-    return yw_rpc_call_fail(call, YW_EUNAVAIL, "real-name checks are unavailable, try again shortly");
+    return yw_rpc_call_fail(call, YW_EUNAVAIL,
+                            "real-name checks are unavailable, try again shortly");
   if (rc == YW_ELIMIT) {
     char after[24];
     snprintf(after, sizeof after, "%lld", retry);
@@ -1518,7 +1546,8 @@ static int upgrade_realname(yw_rpc_call *call, const ProtobufCMessage *reqm, Pro
 
   int verdict = registry_match(ctx, req->name, req->id_card_number);
   if (verdict < 0)
-    return yw_rpc_call_fail(call, YW_EUNAVAIL, "the population registry cannot be reached, try later");
+    return yw_rpc_call_fail(call, YW_EUNAVAIL,
+                            "the population registry cannot be reached, try later");
   if (verdict == 0)
     return refuse_realname(ctx, call, &caller, masked, "registry mismatch", YW_EPRECOND,
                            "the name and ID number do not match the registry");
@@ -1534,12 +1563,13 @@ static int upgrade_realname(yw_rpc_call *call, const ProtobufCMessage *reqm, Pro
   rc = yw_pg_begin(conn, &err);
   /* only an unverified account takes an identity (a concurrent upgrade may have won) */
   if (rc == 0)
-    rc = yw_pg_query(conn,
-                     "UPDATE identity.persons SET name_enc = $2, id_card_enc = $3, id_card_hash = $4,"
-                     " realname_level = GREATEST(realname_level, 2), verified_at = now()"
-                     " WHERE subject = $1 AND (id_card_hash IS NULL OR id_card_hash = $4)"
-                     " RETURNING realname_level",
-                     4, p, &r, &err);
+    rc = yw_pg_query(
+        conn,
+        "UPDATE identity.persons SET name_enc = $2, id_card_enc = $3, id_card_hash = $4,"
+        " realname_level = GREATEST(realname_level, 2), verified_at = now()"
+        " WHERE subject = $1 AND (id_card_hash IS NULL OR id_card_hash = $4)"
+        " RETURNING realname_level",
+        4, p, &r, &err);
   if (rc == 0 && PQntuples(r) == 0) {
     PQclear(r);
     yw_pg_rollback(conn);
@@ -1557,8 +1587,8 @@ static int upgrade_realname(yw_rpc_call *call, const ProtobufCMessage *reqm, Pro
   if (rc == 0) {
     snprintf(level, sizeof level, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
-    rc = audit_required(call, conn, &caller, caller.subject, "person", "realname_upgrade", masked, caller.subject,
-               "ok", rid);
+    rc = audit_required(call, conn, &caller, caller.subject, "person", "realname_upgrade", masked,
+                        caller.subject, "ok", rid);
   }
   if (rc == 0) rc = yw_pg_commit(conn, &err);
   if (rc != 0) {
@@ -1620,7 +1650,8 @@ static int company_lookup(identity_ctx *ctx, const char *credit_code, struct com
   if (doc != NULL) {
     copy_json_str(doc, "name", out->name, sizeof out->name);
     copy_json_str(doc, "legalRepresentative", out->rep_name, sizeof out->rep_name);
-    copy_json_str(doc, "legalRepresentativeIdSha256", out->rep_id_sha256, sizeof out->rep_id_sha256);
+    copy_json_str(doc, "legalRepresentativeIdSha256", out->rep_id_sha256,
+                  sizeof out->rep_id_sha256);
     copy_json_str(doc, "status", out->status, sizeof out->status);
     for (char *q = out->rep_id_sha256; *q != '\0'; q++) *q = (char)tolower((unsigned char)*q);
     verdict = out->name[0] != '\0' && strlen(out->rep_id_sha256) == 64 && out->status[0] != '\0'
@@ -1635,8 +1666,8 @@ static int company_lookup(identity_ctx *ctx, const char *credit_code, struct com
  * is rep_id_sha256 (rep_id_sha256 NULL: not asked). id_hash gets the lookup hash of their
  * ID number. Returns 0, YW_EPERM (not verified) or a database code. */
 static int person_identity(identity_ctx *ctx, PGconn *conn, const char *subject,
-                           const char *rep_id_sha256, char *person_id, size_t idsize,
-                           char *id_hash, size_t hashsize, int *is_rep, yw_pg_error *err) {
+                           const char *rep_id_sha256, char *person_id, size_t idsize, char *id_hash,
+                           size_t hashsize, int *is_rep, yw_pg_error *err) {
   const char *p[] = {subject};
   PGresult *r = NULL;
   int rc = yw_pg_query(conn,
@@ -1677,7 +1708,8 @@ static int bind_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err)
   int rc = person_identity(j->ctx, conn, j->caller->subject, j->company->rep_id_sha256, person_id,
                            sizeof person_id, id_hash, sizeof id_hash, &is_rep, err);
   if (rc == YW_EPERM)
-    return yw_rpc_call_fail(call, YW_EPERM, "verify your real name (level 2) before acting for a company");
+    return yw_rpc_call_fail(call, YW_EPERM,
+                            "verify your real name (level 2) before acting for a company");
   if (rc != 0) return rc;
   char agent_id[32] = "";
   if (!is_rep) {
@@ -1708,15 +1740,16 @@ static int bind_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err)
   if (rc != 0) return rc;
   const char *bp[] = {person_id, j->credit_code, is_rep ? "representative" : "agent",
                       is_rep ? NULL : agent_id};
-  rc = yw_pg_query(conn,
-                   "INSERT INTO identity.person_legal_persons (person_id, credit_code, role, agent_id)"
-                   " VALUES ($1::bigint, $2, $3, $4::bigint)"
-                   " ON CONFLICT (person_id, credit_code) DO UPDATE SET role = EXCLUDED.role,"
-                   "  agent_id = EXCLUDED.agent_id, bound_at = now()",
-                   4, bp, NULL, err);
+  rc = yw_pg_query(
+      conn,
+      "INSERT INTO identity.person_legal_persons (person_id, credit_code, role, agent_id)"
+      " VALUES ($1::bigint, $2, $3, $4::bigint)"
+      " ON CONFLICT (person_id, credit_code) DO UPDATE SET role = EXCLUDED.role,"
+      "  agent_id = EXCLUDED.agent_id, bound_at = now()",
+      4, bp, NULL, err);
   if (rc != 0) return rc;
-  return audit_required(call, conn, j->caller, j->caller->subject, "person", "bind_legal_person", j->credit_code,
-               j->caller->subject, is_rep ? "ok" : "ok (agent)", rid);
+  return audit_required(call, conn, j->caller, j->caller->subject, "person", "bind_legal_person",
+                        j->credit_code, j->caller->subject, is_rep ? "ok" : "ok (agent)", rid);
 }
 
 /* Checks the optional name fields of a request against the register. */
@@ -1732,17 +1765,20 @@ static int bind_legal_person(yw_rpc_call *call, const ProtobufCMessage *reqm,
   int rc = yw_service_require_person(call, &ctx->caller_keys, 2, &caller);
   if (rc != 0) return rc;
   if (!yw_uscc_valid(req->credit_code))
-    return yw_rpc_call_fail(call, YW_EINVAL, "creditCode is not a valid unified social credit code");
+    return yw_rpc_call_fail(call, YW_EINVAL,
+                            "creditCode is not a valid unified social credit code");
   if ((req->name[0] != '\0' && !valid_person_name(req->name)) ||
       (req->legal_representative[0] != '\0' && !valid_person_name(req->legal_representative)))
-    return yw_rpc_call_fail(call, YW_EINVAL, "name and legalRepresentative are at most 90 bytes of text");
+    return yw_rpc_call_fail(call, YW_EINVAL,
+                            "name and legalRepresentative are at most 90 bytes of text");
   struct company co;
   memset(&co, 0, sizeof co);
   int found = company_lookup(ctx, req->credit_code, &co);
   if (found < 0)
     return yw_rpc_call_fail(call, YW_EUNAVAIL, "the company register cannot be reached, try later");
   if (found == 0)
-    return yw_rpc_call_fail(call, YW_ENOTFOUND, "the company register does not know this credit code");
+    return yw_rpc_call_fail(call, YW_ENOTFOUND,
+                            "the company register does not know this credit code");
   if (!same_or_empty(req->name, co.name) || !same_or_empty(req->legal_representative, co.rep_name))
     return yw_rpc_call_fail(call, YW_EPRECOND,
                             "the name or legal representative differs from the company register");
@@ -1756,7 +1792,8 @@ static int bind_legal_person(yw_rpc_call *call, const ProtobufCMessage *reqm,
     PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
     if (conn != NULL) {
       audit(conn, &caller, caller.subject, "person", "bind_legal_person", req->credit_code,
-            caller.subject, "refused: neither representative nor agent", yw_rpc_call_request_id(call));
+            caller.subject, "refused: neither representative nor agent",
+            yw_rpc_call_request_id(call));
       yw_pg_pool_release(ctx->pool, conn);
     }
     return yw_rpc_call_fail(call, YW_EPERM,
@@ -1825,15 +1862,15 @@ static Yiwang__Identity__V1__Agent *agent_from_row(identity_ctx *ctx, yw_rpc_cal
   return o;
 }
 
-#define AGENT_COLUMNS                                                                        \
-  " id, agent_name_enc, agent_id_enc, array_to_string(scope, ','), " RFC3339("expires_at") \
-  ", " RFC3339("granted_at")
+#define AGENT_COLUMNS                                                         \
+  " id, agent_name_enc, agent_id_enc, array_to_string(scope, ','), " RFC3339( \
+      "expires_at") ", " RFC3339("granted_at")
 
 struct agent_job {
   identity_ctx *ctx;
   const yw_caller *caller;
   const Yiwang__Identity__V1__AuthorizeAgentRequest *req;
-  const char *scope;   /* "{a,b}" */
+  const char *scope; /* "{a,b}" */
   const char *id_hash;
   const char *name_enc, *id_enc;
   Yiwang__Identity__V1__Agent *out;
@@ -1845,35 +1882,36 @@ static int authorize_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error 
   if (rc != 0) return rc;
   const char *tp[] = {j->req->expires_at};
   PGresult *r = NULL;
-  rc = yw_pg_query(conn,
-                   "SELECT $1::timestamptz > now() AND $1::timestamptz <= now() + interval '366 days'",
-                   1, tp, &r, err);
+  rc = yw_pg_query(
+      conn, "SELECT $1::timestamptz > now() AND $1::timestamptz <= now() + interval '366 days'", 1,
+      tp, &r, err);
   if (rc != 0) return rc;
   int in_range = PQgetvalue(r, 0, 0)[0] == 't';
   PQclear(r);
   if (!in_range)
     return yw_rpc_call_fail(call, YW_EINVAL, "expiresAt must be in the future and within a year");
-  const char *p[] = {j->req->credit_code, j->id_hash, j->name_enc, j->id_enc, j->scope,
-                     j->req->expires_at, j->caller->subject};
-  rc = yw_pg_query(conn,
-                   "INSERT INTO identity.company_agents (credit_code, agent_id_hash, agent_name_enc,"
-                   " agent_id_enc, scope, expires_at, granted_by)"
-                   " VALUES ($1, $2, $3, $4, $5::text[], $6::timestamptz, $7)"
-                   " ON CONFLICT (credit_code, agent_id_hash) WHERE revoked_at IS NULL"
-                   " DO UPDATE SET agent_name_enc = EXCLUDED.agent_name_enc,"
-                   "  agent_id_enc = EXCLUDED.agent_id_enc, scope = EXCLUDED.scope,"
-                   "  expires_at = EXCLUDED.expires_at, granted_by = EXCLUDED.granted_by,"
-                   "  granted_at = now()"
-                   " RETURNING" AGENT_COLUMNS,
-                   7, p, &r, err);
+  const char *p[] = {j->req->credit_code, j->id_hash,        j->name_enc, j->id_enc, j->scope,
+                     j->req->expires_at,  j->caller->subject};
+  rc =
+      yw_pg_query(conn,
+                  "INSERT INTO identity.company_agents (credit_code, agent_id_hash, agent_name_enc,"
+                  " agent_id_enc, scope, expires_at, granted_by)"
+                  " VALUES ($1, $2, $3, $4, $5::text[], $6::timestamptz, $7)"
+                  " ON CONFLICT (credit_code, agent_id_hash) WHERE revoked_at IS NULL"
+                  " DO UPDATE SET agent_name_enc = EXCLUDED.agent_name_enc,"
+                  "  agent_id_enc = EXCLUDED.agent_id_enc, scope = EXCLUDED.scope,"
+                  "  expires_at = EXCLUDED.expires_at, granted_by = EXCLUDED.granted_by,"
+                  "  granted_at = now()"
+                  " RETURNING" AGENT_COLUMNS,
+                  7, p, &r, err);
   if (rc != 0) return rc;
   j->out = agent_from_row(j->ctx, call, r, 0, j->req->credit_code);
   char target[96];
   snprintf(target, sizeof target, "%s agent %s", j->req->credit_code, PQgetvalue(r, 0, 0));
   PQclear(r);
   if (j->out == NULL) return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
-  return audit_required(call, conn, j->caller, j->caller->subject, "person", "authorize_agent", target,
-               j->caller->subject, "ok", yw_rpc_call_request_id(call));
+  return audit_required(call, conn, j->caller, j->caller->subject, "person", "authorize_agent",
+                        target, j->caller->subject, "ok", yw_rpc_call_request_id(call));
 }
 
 static int authorize_agent(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
@@ -1884,7 +1922,8 @@ static int authorize_agent(yw_rpc_call *call, const ProtobufCMessage *reqm, Prot
   int rc = yw_service_require_person(call, &ctx->caller_keys, 2, &caller);
   if (rc != 0) return rc;
   if (!yw_uscc_valid(req->credit_code))
-    return yw_rpc_call_fail(call, YW_EINVAL, "creditCode is not a valid unified social credit code");
+    return yw_rpc_call_fail(call, YW_EINVAL,
+                            "creditCode is not a valid unified social credit code");
   if (!valid_person_name(req->name)) return yw_rpc_call_fail(call, YW_EINVAL, "name is required");
   if (!yw_id_card_valid(req->id_card_number))
     return yw_rpc_call_fail(call, YW_EINVAL, "idCardNumber is not a valid citizen ID number");
@@ -1899,7 +1938,8 @@ static int authorize_agent(yw_rpc_call *call, const ProtobufCMessage *reqm, Prot
       known |= strcmp(req->scope[i], AGENT_SCOPES[k]) == 0;
     for (size_t k = 0; k < i; k++) known &= strcmp(req->scope[i], req->scope[k]) != 0;
     if (!known)
-      return yw_rpc_call_fail(call, YW_EINVAL, "scope names 1 to 4 of apply, pay, read, sign, once each");
+      return yw_rpc_call_fail(call, YW_EINVAL,
+                              "scope names 1 to 4 of apply, pay, read, sign, once each");
     size_t at = strlen(scope);
     snprintf(scope + at, sizeof scope - at, "%s%s", i > 0 ? "," : "", req->scope[i]);
   }
@@ -1930,7 +1970,8 @@ static int list_agents(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
   int rc = yw_service_require_person(call, &ctx->caller_keys, 2, &caller);
   if (rc != 0) return rc;
   if (!yw_uscc_valid(req->credit_code))
-    return yw_rpc_call_fail(call, YW_EINVAL, "creditCode is not a valid unified social credit code");
+    return yw_rpc_call_fail(call, YW_EINVAL,
+                            "creditCode is not a valid unified social credit code");
   PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
   if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "accounts are unavailable");
   yw_pg_error err;
@@ -1939,7 +1980,8 @@ static int list_agents(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
   const char *p[] = {req->credit_code};
   if (rc == 0)
     rc = yw_pg_query(conn,
-                     "SELECT" AGENT_COLUMNS " FROM identity.company_agents"
+                     "SELECT" AGENT_COLUMNS
+                     " FROM identity.company_agents"
                      " WHERE credit_code = $1 AND revoked_at IS NULL AND expires_at > now()"
                      " ORDER BY id LIMIT 1000",
                      1, p, &r, &err);
@@ -1992,16 +2034,17 @@ static int revoke_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *er
   PQclear(r);
   if (j->out == NULL) return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
   const char *dp[] = {j->req->agent_id};
-  rc = yw_pg_query(conn,
-                   "WITH gone AS (DELETE FROM identity.person_legal_persons WHERE agent_id = $1::bigint"
-                   " RETURNING person_id)"
-                   " SELECT p.subject FROM gone JOIN identity.persons p ON p.id = gone.person_id",
-                   1, dp, &j->subjects, err);
+  rc = yw_pg_query(
+      conn,
+      "WITH gone AS (DELETE FROM identity.person_legal_persons WHERE agent_id = $1::bigint"
+      " RETURNING person_id)"
+      " SELECT p.subject FROM gone JOIN identity.persons p ON p.id = gone.person_id",
+      1, dp, &j->subjects, err);
   if (rc != 0) return rc;
   char target[96];
   snprintf(target, sizeof target, "%s agent %s", j->req->credit_code, j->req->agent_id);
   return audit_required(call, conn, j->caller, j->caller->subject, "person", "revoke_agent", target,
-               j->caller->subject, "ok", yw_rpc_call_request_id(call));
+                        j->caller->subject, "ok", yw_rpc_call_request_id(call));
 }
 
 /* Sessions of subject that act for credit_code stop doing so. */
@@ -2031,7 +2074,8 @@ static int revoke_agent(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobu
   int rc = yw_service_require_person(call, &ctx->caller_keys, 2, &caller);
   if (rc != 0) return rc;
   if (!yw_uscc_valid(req->credit_code))
-    return yw_rpc_call_fail(call, YW_EINVAL, "creditCode is not a valid unified social credit code");
+    return yw_rpc_call_fail(call, YW_EINVAL,
+                            "creditCode is not a valid unified social credit code");
   size_t n = strlen(req->agent_id);
   if (n == 0 || n > 18 || strspn(req->agent_id, "0123456789") != n)
     return yw_rpc_call_fail(call, YW_EINVAL, "agentId is not valid");
@@ -2057,7 +2101,8 @@ static int list_data_access(yw_rpc_call *call, const ProtobufCMessage *reqm, Pro
   CALLER_OR_FAIL(call, ctx, caller);
   int rc = require_session(call, &caller);
   if (rc != 0) return rc;
-  if (req->page_token[0] != '\0' && strspn(req->page_token, "0123456789") != strlen(req->page_token))
+  if (req->page_token[0] != '\0' &&
+      strspn(req->page_token, "0123456789") != strlen(req->page_token))
     return yw_rpc_call_fail(call, YW_EINVAL, "pageToken is not valid");
   char limit[16];
   snprintf(limit, sizeof limit, "%d", page_size_of(req->page_size) + 1);
@@ -2078,7 +2123,8 @@ static int list_data_access(yw_rpc_call *call, const ProtobufCMessage *reqm, Pro
   if (rc != 0) return yw_service_db_fail(call, rc, &err);
   yw_arena *a = yw_rpc_call_arena(call);
   Yiwang__Identity__V1__ListDataAccessResponse *o = yw_arena_alloc(a, sizeof *o);
-  int rows = PQntuples(r), n = rows > page_size_of(req->page_size) ? page_size_of(req->page_size) : rows;
+  int rows = PQntuples(r),
+      n = rows > page_size_of(req->page_size) ? page_size_of(req->page_size) : rows;
   if (o != NULL) {
     yiwang__identity__v1__list_data_access_response__init(o);
     o->entries = yw_arena_calloc(a, (size_t)n + 1, sizeof *o->entries);
@@ -2110,7 +2156,8 @@ static int list_audit_records(yw_rpc_call *call, const ProtobufCMessage *reqm,
   if (rc != 0) return rc;
   if (caller.kind != YW_CALLER_STAFF || !yw_caller_has_role(&caller, "auditor"))
     return yw_rpc_call_fail(call, YW_EPERM, "only auditors read the audit trail");
-  if (req->page_token[0] != '\0' && strspn(req->page_token, "0123456789") != strlen(req->page_token))
+  if (req->page_token[0] != '\0' &&
+      strspn(req->page_token, "0123456789") != strlen(req->page_token))
     return yw_rpc_call_fail(call, YW_EINVAL, "pageToken is not valid");
   if (strlen(req->actor) > 64 || strlen(req->action) > 64)
     return yw_rpc_call_fail(call, YW_EINVAL, "actor and action are at most 64 characters");
@@ -2126,14 +2173,15 @@ static int list_audit_records(yw_rpc_call *call, const ProtobufCMessage *reqm,
   memset(&err, 0, sizeof err);
   rc = yw_pg_begin(conn, &err);
   if (rc == 0)
-    rc = yw_pg_query(conn,
-                     "SELECT id, to_char(at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF:\"00\"'), actor, actor_kind,"
-                     "       action, target, outcome, request_id, source_ip"
-                     " FROM identity.audit_log"
-                     " WHERE ($1 = '' OR actor = $1) AND ($2 = '' OR action = $2)"
-                     "   AND ($3 = '' OR id < $3::bigint)"
-                     " ORDER BY id DESC LIMIT $4::int",
-                     4, p, &r, &err);
+    rc = yw_pg_query(
+        conn,
+        "SELECT id, to_char(at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF:\"00\"'), actor, actor_kind,"
+        "       action, target, outcome, request_id, source_ip"
+        " FROM identity.audit_log"
+        " WHERE ($1 = '' OR actor = $1) AND ($2 = '' OR action = $2)"
+        "   AND ($3 = '' OR id < $3::bigint)"
+        " ORDER BY id DESC LIMIT $4::int",
+        4, p, &r, &err);
   if (rc == 0)
     rc = audit_required(call, conn, &caller, caller.subject, "staff", "audit_query", req->action,
                         NULL, "ok", yw_rpc_call_request_id(call));
@@ -2243,13 +2291,14 @@ int identity_create_staff(identity_ctx *ctx, const char *username, const char *p
   }
   const char *p[] = {subject, username, hash, department, rolearr};
   yw_pg_error pe;
-  int rc = yw_pg_query(conn,
-                       "INSERT INTO identity.staff (subject, username, password_hash, department, roles)"
-                       " VALUES ($1, $2, $3, $4, $5::text[])"
-                       " ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash,"
-                       "  department = EXCLUDED.department, roles = EXCLUDED.roles,"
-                       "  failed_count = 0, locked_until = NULL",
-                       5, p, NULL, &pe);
+  int rc =
+      yw_pg_query(conn,
+                  "INSERT INTO identity.staff (subject, username, password_hash, department, roles)"
+                  " VALUES ($1, $2, $3, $4, $5::text[])"
+                  " ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash,"
+                  "  department = EXCLUDED.department, roles = EXCLUDED.roles,"
+                  "  failed_count = 0, locked_until = NULL",
+                  5, p, NULL, &pe);
   yw_pg_pool_release(ctx->pool, conn);
   if (rc != 0) snprintf(err, errlen, "%s", pe.message);
   return rc;
@@ -2266,10 +2315,11 @@ int identity_reset_totp(identity_ctx *ctx, const char *username, char *err, size
   PGresult *r = NULL;
   int rc = yw_pg_begin(conn, &pe);
   if (rc == 0)
-    rc = yw_pg_query(conn,
-                     "UPDATE identity.staff SET totp_secret_enc = NULL, totp_pending_enc = NULL,"
-                     " totp_enrolled_at = NULL, totp_last_step = NULL WHERE username = $1 RETURNING id",
-                     1, p, &r, &pe);
+    rc = yw_pg_query(
+        conn,
+        "UPDATE identity.staff SET totp_secret_enc = NULL, totp_pending_enc = NULL,"
+        " totp_enrolled_at = NULL, totp_last_step = NULL WHERE username = $1 RETURNING id",
+        1, p, &r, &pe);
   int found = rc == 0 && PQntuples(r) == 1;
   char id[24] = "";
   if (found) snprintf(id, sizeof id, "%s", PQgetvalue(r, 0, 0));

@@ -34,19 +34,19 @@ typedef struct identity_ctx {
   const char *company_register_url; /* company register (企业登记) endpoint */
   int access_ttl_s;
   int refresh_ttl_s;
-  int refresh_grace_s;              /* a retried refresh within this gets the same pair */
+  int refresh_grace_s; /* a retried refresh within this gets the same pair */
   int otp_ttl_s;
   int otp_resend_s;
   int otp_max_tries;
   int sms_per_ip_hour;
-  int sms_per_phone_day;           /* codes one phone may be sent in 24 hours */
-  int otp_tries_per_phone_day;     /* wrong codes one phone may be tried with in 24 hours */
-  int realname_per_account_day;    /* real-name checks one account may ask for a day */
-  int realname_per_id_day;         /* real-name checks of one ID number a day */
+  int sms_per_phone_day;        /* codes one phone may be sent in 24 hours */
+  int otp_tries_per_phone_day;  /* wrong codes one phone may be tried with in 24 hours */
+  int realname_per_account_day; /* real-name checks one account may ask for a day */
+  int realname_per_id_day;      /* real-name checks of one ID number a day */
   int lockout_failures;
   int lockout_s;
-  yw_slots *hash_slots;             /* password hashes verified at once (argon2id, 64 MiB) */
-  int hash_wait_ms;                 /* longest wait for one before answering 429 */
+  yw_slots *hash_slots; /* password hashes verified at once (argon2id, 64 MiB) */
+  int hash_wait_ms;     /* longest wait for one before answering 429 */
 } identity_ctx;
 
 /* The service table; data must point to an identity_ctx that outlives the server. */

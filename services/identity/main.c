@@ -19,7 +19,8 @@
 
 static char *cfg_data_key, *cfg_lookup_key, *cfg_sms_url, *cfg_registry_url, *cfg_company_url;
 static long cfg_hash_slots, cfg_access_ttl, cfg_refresh_ttl, cfg_otp_ttl, cfg_otp_resend,
-    cfg_otp_tries, cfg_sms_per_ip, cfg_lock_failures, cfg_lock_s, cfg_rn_account, cfg_rn_id, cfg_refresh_grace, cfg_sms_per_phone, cfg_otp_tries_day;
+    cfg_otp_tries, cfg_sms_per_ip, cfg_lock_failures, cfg_lock_s, cfg_rn_account, cfg_rn_id,
+    cfg_refresh_grace, cfg_sms_per_phone, cfg_otp_tries_day;
 
 /* The identity's own settings; those every service has come from yw_service_start. */
 static const yw_cfg_entry config[] = {
@@ -48,8 +49,7 @@ static const yw_cfg_entry config[] = {
     {"YW_SMS_PER_IP_HOUR", YW_CFG_INT, "20", 1, 100000, "codes one address may ask for per hour",
      &cfg_sms_per_ip},
     {"YW_REALNAME_PER_ACCOUNT_DAY", YW_CFG_INT, "5", 1, 1000,
-     "real-name checks (population registry) one account may ask for in 24 hours",
-     &cfg_rn_account},
+     "real-name checks (population registry) one account may ask for in 24 hours", &cfg_rn_account},
     {"YW_REALNAME_PER_ID_DAY", YW_CFG_INT, "5", 1, 1000,
      "real-name checks of one ID number, from any accounts, in 24 hours", &cfg_rn_id},
     {"YW_SMS_PER_PHONE_DAY", YW_CFG_INT, "10", 1, 1000, "codes one phone may be sent in 24 hours",
@@ -129,8 +129,8 @@ int main(int argc, char **argv) {
   if (staff_user != NULL) {
     char err[256];
     const char *pw = getenv("YW_STAFF_PASSWORD");
-    rc = identity_create_staff(&ctx, staff_user, pw != NULL ? pw : "", staff_dept, staff_roles,
-                               err, sizeof err);
+    rc = identity_create_staff(&ctx, staff_user, pw != NULL ? pw : "", staff_dept, staff_roles, err,
+                               sizeof err);
     if (rc != 0) fprintf(stderr, "yw-identity: %s\n", err);
     yw_service_stop(&proc);
     return rc == 0 ? 0 : 1;
