@@ -50,7 +50,6 @@ typedef Yiwang__Catalog__V1__ItemSummary ItemSummary;
 
 /* ---- small helpers --------------------------------------------------------------- */
 
-
 static int check_code(yw_rpc_call *call, const char *field, const char *value) {
   size_t n = strlen(value);
   if (n > CODE_MAX_BYTES)
@@ -206,8 +205,8 @@ static int list_items(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufC
   char tongban[8];
   snprintf(tongban, sizeof tongban, "%d", (int)req->tongban);
   /* the cursor of a page is "rank|implementation code" of its last row */
-  const char *filters[] = {req->q, req->department, req->region, level, type, req->topic,
-                           visits, tongban};
+  const char *filters[] = {req->q, req->department, req->region, level,
+                           type,   req->topic,      visits,      tongban};
   yw_page page;
   rc = yw_page_begin(call, req->page_size, req->page_token, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX,
                      filters, 8, &page);
@@ -229,9 +228,10 @@ static int list_items(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufC
 
   /* the cache field names the whole request: filters, page size and token */
   char field[QUERY_MAX_BYTES + 4 * CODE_MAX_BYTES + 300];
-  int flen = snprintf(field, sizeof field, "%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%d\x1f%s\x1f%s\x1f%s",
-                      req->q, req->department, req->region, level, type, req->topic, page_size,
-                      req->page_token, visits, tongban);
+  int flen =
+      snprintf(field, sizeof field, "%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%d\x1f%s\x1f%s\x1f%s",
+               req->q, req->department, req->region, level, type, req->topic, page_size,
+               req->page_token, visits, tongban);
   if (flen < 0 || (size_t)flen >= sizeof field) flen = 0;
   if (flen > 0) {
     ProtobufCMessage *hit = cache_get(ctx, a, "list", field, (size_t)flen,
@@ -244,8 +244,8 @@ static int list_items(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufC
   }
   yw_rpc_call_add_trailer(call, "x-cache", "miss");
 
-  const char *params[] = {req->q, req->department, req->region, level, type, req->topic,
-                          after_code, after_rank, limit, visits, tongban};
+  const char *params[] = {req->q,     req->department, req->region, level,  type,   req->topic,
+                          after_code, after_rank,      limit,       visits, tongban};
   PGresult *r = NULL;
   rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB, SEARCH_SQL, 11, params, &r);
   if (rc != 0) return rc;
@@ -626,8 +626,8 @@ static const char DEPARTMENTS_SQL[] =
     " WHERE $1 = '' OR d.region_code = $1"
     " ORDER BY d.region_code, d.sort, d.code";
 
-static int list_departments(yw_rpc_call *call, const ProtobufCMessage *reqm,
-                            ProtobufCMessage **out, void *data) {
+static int list_departments(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                            void *data) {
   const Yiwang__Catalog__V1__ListDepartmentsRequest *req = (const void *)reqm;
   catalog_ctx *ctx = data;
   yw_arena *a = yw_rpc_call_arena(call);
@@ -804,8 +804,8 @@ static int check_file(yw_rpc_call *call, const char *field, const Yiwang__Files_
   if (f == NULL) return 0;
   if (strlen(f->sha256) != 64 || strspn(f->sha256, "0123456789abcdef") != 64 || f->size < 0 ||
       strlen(f->name) > 200 || strlen(f->content_type) > 100)
-    return yw_rpc_call_fail(call, YW_EINVAL,
-                            "%s must name a stored file (sha256 of 64 hex digits, size >= 0)", field);
+    return yw_rpc_call_fail(
+        call, YW_EINVAL, "%s must name a stored file (sha256 of 64 hex digits, size >= 0)", field);
   return 0;
 }
 
@@ -825,16 +825,19 @@ static int validate_details(yw_rpc_call *call, const Yiwang__Catalog__V1__ItemDe
     return yw_rpc_call_fail(call, YW_EINVAL, "item.details.minRealnameLevel must be 0 to 3");
   for (size_t i = 0; i < d->n_halls; i++)
     if (d->halls[i]->name[0] == '\0' || d->halls[i]->address[0] == '\0')
-      return yw_rpc_call_fail(call, YW_EINVAL, "item.details.halls[%zu] needs a name and an address", i);
+      return yw_rpc_call_fail(call, YW_EINVAL,
+                              "item.details.halls[%zu] needs a name and an address", i);
   for (size_t i = 0; i < d->n_sub_cases; i++)
     if (d->sub_cases[i]->name[0] == '\0')
       return yw_rpc_call_fail(call, YW_EINVAL, "item.details.subCases[%zu] needs a name", i);
   for (size_t i = 0; i < d->n_faqs; i++)
     if (d->faqs[i]->question[0] == '\0' || d->faqs[i]->answer[0] == '\0')
-      return yw_rpc_call_fail(call, YW_EINVAL, "item.details.faqs[%zu] needs a question and an answer", i);
+      return yw_rpc_call_fail(call, YW_EINVAL,
+                              "item.details.faqs[%zu] needs a question and an answer", i);
   int rc;
   for (size_t i = 0; i < d->n_results; i++)
-    if ((rc = check_file(call, "item.details.results[].sample", d->results[i]->sample)) != 0) return rc;
+    if ((rc = check_file(call, "item.details.results[].sample", d->results[i]->sample)) != 0)
+      return rc;
   for (size_t i = 0; i < d->n_forms; i++) {
     if (d->forms[i]->name[0] == '\0')
       return yw_rpc_call_fail(call, YW_EINVAL, "item.details.forms[%zu] needs a name", i);
@@ -845,10 +848,12 @@ static int validate_details(yw_rpc_call *call, const Yiwang__Catalog__V1__ItemDe
   for (size_t i = 0; i < d->n_fee_items; i++) {
     const Yiwang__Catalog__V1__FeeItem *f = d->fee_items[i];
     if (f->name[0] == '\0' || f->n_tiers == 0 || f->n_tiers > 10)
-      return yw_rpc_call_fail(call, YW_EINVAL, "item.details.feeItems[%zu] needs a name and 1 to 10 tiers", i);
+      return yw_rpc_call_fail(call, YW_EINVAL,
+                              "item.details.feeItems[%zu] needs a name and 1 to 10 tiers", i);
     for (size_t j = 0; j < f->n_tiers; j++)
       if (f->tiers[j]->amount_fen < 0)
-        return yw_rpc_call_fail(call, YW_EINVAL, "item.details.feeItems[%zu] has a negative amount", i);
+        return yw_rpc_call_fail(call, YW_EINVAL, "item.details.feeItems[%zu] has a negative amount",
+                                i);
   }
   return 0;
 }
@@ -866,7 +871,8 @@ static int validate_item(yw_rpc_call *call, const Item *it) {
   if (it->legal_basis[0] == '\0')
     return yw_rpc_call_fail(call, YW_EINVAL, "item.legalBasis is required");
   if (it->type == 0 || it->level == 0 || it->processing_kind == 0)
-    return yw_rpc_call_fail(call, YW_EINVAL, "item.type, item.level and item.processingKind are required");
+    return yw_rpc_call_fail(call, YW_EINVAL,
+                            "item.type, item.level and item.processingKind are required");
   if (it->legal_limit_days < 0 || it->promised_limit_days < 0 ||
       (it->legal_limit_days > 0 && it->promised_limit_days > it->legal_limit_days))
     return yw_rpc_call_fail(call, YW_EINVAL,
@@ -893,7 +899,8 @@ static int validate_item(yw_rpc_call *call, const Item *it) {
   for (size_t i = 0; i < it->n_materials; i++)
     if (it->materials[i]->name[0] == '\0' || it->materials[i]->form == 0 ||
         it->materials[i]->copies < 0)
-      return yw_rpc_call_fail(call, YW_EINVAL, "item.materials[%zu] needs a name, a form and copies >= 0", i);
+      return yw_rpc_call_fail(call, YW_EINVAL,
+                              "item.materials[%zu] needs a name, a form and copies >= 0", i);
   for (size_t i = 0; i < it->n_topics; i++)
     if ((rc = check_code(call, "item.topics", it->topics[i])) != 0) return rc;
   return validate_details(call, it->details);
@@ -902,8 +909,8 @@ static int validate_item(yw_rpc_call *call, const Item *it) {
 static int upsert_children(PGconn *conn, yw_arena *a, const char *id, const Item *it,
                            yw_pg_error *err) {
   const char *pid[] = {id};
-  int rc = yw_pg_query(conn, "DELETE FROM catalog.item_materials WHERE item_id = $1", 1, pid,
-                       NULL, err);
+  int rc =
+      yw_pg_query(conn, "DELETE FROM catalog.item_materials WHERE item_id = $1", 1, pid, NULL, err);
   if (rc == 0)
     rc = yw_pg_query(conn, "DELETE FROM catalog.item_steps WHERE item_id = $1", 1, pid, NULL, err);
   if (rc == 0)
@@ -913,10 +920,15 @@ static int upsert_children(PGconn *conn, yw_arena *a, const char *id, const Item
     char seq[24], copies[16];
     snprintf(seq, sizeof seq, "%zu", i + 1);
     snprintf(copies, sizeof copies, "%d", m->copies);
-    const char *p[] = {id, seq, m->name,
-                       yw_enum_to_db(a, &yiwang__catalog__v1__material_form__descriptor, m->form, 0),
-                       copies, m->required ? "true" : "false",
-                       m->license_replaceable ? "true" : "false", m->note};
+    const char *p[] = {
+        id,
+        seq,
+        m->name,
+        yw_enum_to_db(a, &yiwang__catalog__v1__material_form__descriptor, m->form, 0),
+        copies,
+        m->required ? "true" : "false",
+        m->license_replaceable ? "true" : "false",
+        m->note};
     rc = yw_pg_query(conn,
                      "INSERT INTO catalog.item_materials (item_id, seq, name, form, copies,"
                      " required, license_replaceable, note)"
@@ -956,8 +968,8 @@ struct upsert_work {
  * department administrator writes only items its department holds, and keeps their
  * department and region; a platform administrator may move an item, and *moved_from
  * then names the department it leaves. *exists says whether the item is stored. */
-static int check_holder(yw_rpc_call *call, PGconn *conn, const struct upsert_work *w,
-                        int *exists, char **moved_from, yw_pg_error *err) {
+static int check_holder(yw_rpc_call *call, PGconn *conn, const struct upsert_work *w, int *exists,
+                        char **moved_from, yw_pg_error *err) {
   const Item *it = w->it;
   const char *p[] = {it->impl_code};
   PGresult *r = NULL;
@@ -972,10 +984,11 @@ static int check_holder(yw_rpc_call *call, PGconn *conn, const struct upsert_wor
   const char *dept = PQgetvalue(r, 0, 0), *region = PQgetvalue(r, 0, 1);
   if (!yw_caller_has_role(w->caller, "platform_admin")) {
     if (strcmp(dept, w->caller->department) != 0)
-      rc = yw_rpc_call_fail(call, YW_EPERM, "item %s belongs to department %s", it->impl_code, dept);
+      rc =
+          yw_rpc_call_fail(call, YW_EPERM, "item %s belongs to department %s", it->impl_code, dept);
     else if (strcmp(it->department_code, dept) != 0)
-      rc = yw_rpc_call_fail(call, YW_EPERM,
-                            "moving an item to another department is a platform administrator's act");
+      rc = yw_rpc_call_fail(
+          call, YW_EPERM, "moving an item to another department is a platform administrator's act");
     else if (strcmp(it->region_code, region) != 0)
       rc = yw_rpc_call_fail(call, YW_EPERM, "item %s stays in region %s", it->impl_code, region);
   } else if (strcmp(it->department_code, dept) != 0) {
@@ -1034,8 +1047,9 @@ static int check_codes(yw_rpc_call *call, PGconn *conn, const Item *it, int exis
     size_t nb = strlen(b);
     if (strncmp(it->impl_code, b, nb) != 0 || it->impl_code[nb] != '-' ||
         strcmp(it->impl_code + nb + 1, it->department_code) != 0)
-      return yw_rpc_call_fail(call, YW_EINVAL, "item.implCode must be %s-%s (basic code-department)",
-                              b, it->department_code);
+      return yw_rpc_call_fail(call, YW_EINVAL,
+                              "item.implCode must be %s-%s (basic code-department)", b,
+                              it->department_code);
   }
   const char *p[] = {it->department_code};
   PGresult *r = NULL;
@@ -1063,7 +1077,8 @@ static const char BASIC_SET_SQL[] =
     "  legal_basis = EXCLUDED.legal_basis"
     " WHERE $5::boolean AND (catalog.basic_items.name, catalog.basic_items.type,"
     "  catalog.normalize_basis(catalog.basic_items.legal_basis))"
-    "  IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.type, catalog.normalize_basis(EXCLUDED.legal_basis))"
+    "  IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.type, "
+    "catalog.normalize_basis(EXCLUDED.legal_basis))"
     " RETURNING basic_code";
 
 static const char BASIC_FOLLOW_SQL[] =
@@ -1110,8 +1125,8 @@ static int set_basic(yw_rpc_call *call, PGconn *conn, const struct upsert_work *
   snprintf(detail, sizeof detail, "%d items followed", r != NULL ? PQntuples(r) : 0);
   PQclear(r);
   if (rc != 0) return rc;
-  const char *pa[] = {w->caller->subject, w->caller->department, it->basic_code,
-                      yw_rpc_call_request_id(call), w->caller->ip, detail};
+  const char *pa[] = {w->caller->subject,           w->caller->department, it->basic_code,
+                      yw_rpc_call_request_id(call), w->caller->ip,         detail};
   return yw_pg_query(conn,
                      "INSERT INTO catalog.audit_log (actor, department, action, target,"
                      " request_id, source_ip, detail)"
@@ -1148,11 +1163,27 @@ static int upsert_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *er
   PQclear(r);
   rc = set_basic(call, conn, w, err);
   if (rc != 0) return rc;
-  const char *p[] = {it->basic_code, it->impl_code, it->name, t[0], it->department_code,
-                     it->region_code, t[1], it->legal_basis, it->conditions,
-                     it->fee != NULL && it->fee->required ? "true" : "false", t[5],
-                     it->fee != NULL ? it->fee->basis : "", t[6], t[7], t[2], t[8],
-                     t[4], it->consult_phone, t[3], it->keywords, w->details};
+  const char *p[] = {it->basic_code,
+                     it->impl_code,
+                     it->name,
+                     t[0],
+                     it->department_code,
+                     it->region_code,
+                     t[1],
+                     it->legal_basis,
+                     it->conditions,
+                     it->fee != NULL && it->fee->required ? "true" : "false",
+                     t[5],
+                     it->fee != NULL ? it->fee->basis : "",
+                     t[6],
+                     t[7],
+                     t[2],
+                     t[8],
+                     t[4],
+                     it->consult_phone,
+                     t[3],
+                     it->keywords,
+                     w->details};
   rc = yw_pg_query(conn, UPSERT_SQL, 21, p, &r, err);
   if (rc != 0) return rc;
   char *id = yw_col_str(a, r, 0, 0);
@@ -1169,8 +1200,8 @@ static int upsert_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *er
   if (rc == 0 && moved_from != NULL) {
     char detail[2 * CODE_MAX_BYTES + 8];
     snprintf(detail, sizeof detail, "%s -> %s", moved_from, it->department_code);
-    const char *pm[] = {w->caller->subject, w->caller->department, it->impl_code,
-                        yw_rpc_call_request_id(call), w->caller->ip, detail};
+    const char *pm[] = {w->caller->subject,           w->caller->department, it->impl_code,
+                        yw_rpc_call_request_id(call), w->caller->ip,         detail};
     rc = yw_pg_query(conn,
                      "INSERT INTO catalog.audit_log (actor, department, action, target,"
                      " request_id, source_ip, detail) VALUES ($1, $2, 'item_move', $3, $4, $5, $6)",
@@ -1216,12 +1247,14 @@ static int upsert_item(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
   if (rc != 0) return rc;
 
   const char *type = yw_enum_to_db(a, &yiwang__catalog__v1__item_type__descriptor, it->type, 0);
-  const char *level = yw_enum_to_db(a, &yiwang__catalog__v1__region_level__descriptor, it->level, 1);
+  const char *level =
+      yw_enum_to_db(a, &yiwang__catalog__v1__region_level__descriptor, it->level, 1);
   const char *kind =
       yw_enum_to_db(a, &yiwang__catalog__v1__processing_kind__descriptor, it->processing_kind, 0);
   const char *status =
-      it->status != 0 ? yw_enum_to_db(a, &yiwang__catalog__v1__item_status__descriptor, it->status, 1)
-                      : ""; /* keep the stored status */
+      it->status != 0
+          ? yw_enum_to_db(a, &yiwang__catalog__v1__item_status__descriptor, it->status, 1)
+          : ""; /* keep the stored status */
   char *channels = channels_literal(a, it);
   if (type == NULL || level == NULL || kind == NULL || status == NULL)
     return yw_rpc_call_fail(call, YW_EINVAL, "unknown enum value in item");
@@ -1237,8 +1270,11 @@ static int upsert_item(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
   size_t details_len = 0;
   if (it->details != NULL && yw_json_write(&it->details->base, 0, &details, &details_len) != 0)
     return yw_rpc_call_fail(call, YW_EINVAL, "item.details cannot be written as JSON");
-  struct upsert_work w = {&caller, it, {type, level, kind, status, channels, fee_amount, legal,
-                                          promised, depth}, details != NULL ? details : "{}", NULL};
+  struct upsert_work w = {&caller,
+                          it,
+                          {type, level, kind, status, channels, fee_amount, legal, promised, depth},
+                          details != NULL ? details : "{}",
+                          NULL};
   /* a key, when the caller sends one, makes a repeated request answer the first result */
   const yw_idem_opts idem = {.schema = "catalog",
                              .keys = &ctx->caller_keys,
@@ -1260,9 +1296,12 @@ static int upsert_item(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
 /* ---- the table ------------------------------------------------------------------- */
 
 static const yw_rpc_method catalog_methods[] = {
-    {"ListItems", list_items, NULL},     {"GetItem", get_item, NULL},
-    {"ListDepartments", list_departments, NULL}, {"ListRegions", list_regions, NULL},
-    {"ListTopics", list_topics, NULL},   {"UpsertItem", upsert_item, NULL},
+    {"ListItems", list_items, NULL},
+    {"GetItem", get_item, NULL},
+    {"ListDepartments", list_departments, NULL},
+    {"ListRegions", list_regions, NULL},
+    {"ListTopics", list_topics, NULL},
+    {"UpsertItem", upsert_item, NULL},
     {"ListItemVersions", list_item_versions, NULL},
 };
 
