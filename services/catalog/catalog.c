@@ -43,6 +43,7 @@
 #define PAGE_SIZE_MAX 100
 #define QUERY_MAX_BYTES 200
 #define CODE_MAX_BYTES 64
+#define DETAILS_MAX_BYTES 65536 /* an item's national fields as JSON */
 #define DB "the catalog database"
 
 typedef Yiwang__Catalog__V1__Item Item;
@@ -1270,6 +1271,11 @@ static int upsert_item(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
   size_t details_len = 0;
   if (it->details != NULL && yw_json_write(&it->details->base, 0, &details, &details_len) != 0)
     return yw_rpc_call_fail(call, YW_EINVAL, "item.details cannot be written as JSON");
+  if (details_len > DETAILS_MAX_BYTES) {
+    free(details);
+    return yw_rpc_call_fail(call, YW_EINVAL, "item.details is longer than %d bytes as JSON",
+                            DETAILS_MAX_BYTES);
+  }
   struct upsert_work w = {&caller,
                           it,
                           {type, level, kind, status, channels, fee_amount, legal, promised, depth},

@@ -752,6 +752,14 @@ static void test_versions_and_details_stay_readable(void **state) {
                         sizeof msg),
                    GRPC_STATUS_INVALID_ARGUMENT);
   assert_non_null(strstr(msg, "atMostOneVisit"));
+  item->details->max_visits = 1;
+  static char long_answer[70000]; /* details of more than 64 KiB as JSON */
+  memset(long_answer, 'a', sizeof long_answer - 1);
+  faq.answer = long_answer;
+  assert_int_equal(call("UpsertItem", &req.base, &yiwang__catalog__v1__item__descriptor, &out, msg,
+                        sizeof msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+  assert_non_null(strstr(msg, "longer than"));
   item->conditions = original; /* give back what free_unpacked owns */
   item->details->faqs = old_faqs;
   item->details->n_faqs = old_n;
