@@ -82,10 +82,9 @@ RES="$(login 13800001111)"; OTHER="$(login 13800002222)"
 check "two residents logged in" test -n "$RES" -a -n "$OTHER"
 
 # --- a live feed open before anything happens: it must see what follows, in order
-curl -sS -N --max-time 20 -H "authorization: Bearer $RES" "$T/v1/test/notes:watch" \
-  >"$E2E_TMP/live.sse" 2>/dev/null &
+sse_read "$T/v1/test/notes:watch" "$RES" 6 >"$E2E_TMP/live.sse" &
 LIVE_PID=$!
-sleep 0.5
+for _ in $(seq 300); do grep -q '^retry:' "$E2E_TMP/live.sse" 2>/dev/null && break; sleep 0.1; done
 
 # --- idempotent write + event in the same transaction
 NOTE='{"text":"passport renewal","priority":3,"itemCode":""}'
@@ -139,8 +138,7 @@ req "$T" GET "/v1/test/notes?prefix=pass&pageSize=2&pageToken=$TOK" "$RES"
 expect_status "a token with other filters is 400" 400
 
 # --- the live feed saw the resident's notes (outbox -> relay -> stream -> consumer -> SSE)
-for _ in $(seq 50); do [ "$(grep -c '^data:' "$E2E_TMP/live.sse")" -ge 6 ] && break; sleep 0.2; done
-kill "$LIVE_PID" 2>/dev/null || true
+wait "$LIVE_PID" || true
 check "the open stream got the 6 notes as events, in order" /usr/bin/python3 - "$E2E_TMP/live.sse" <<'PY'
 import json, sys
 ev = [json.loads(l[5:]) for l in open(sys.argv[1]) if l.startswith("data:")]
