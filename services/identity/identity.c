@@ -97,6 +97,17 @@ static int audit_required(yw_rpc_call *call, PGconn *conn, const yw_caller *call
       "the audit trail cannot record this, so it was not done; try again shortly");
 }
 
+/* Ends a transaction begun on conn: commits when rc is 0, else rolls back; releases conn.
+ * Returns 0 once committed, or the code to answer with (status set: the caller's own,
+ * or the database's). */
+static int end_tx(identity_ctx *ctx, yw_rpc_call *call, PGconn *conn, int rc, yw_pg_error *err) {
+  if (rc == 0) rc = yw_pg_commit(conn, err);
+  if (rc != 0) yw_pg_rollback(conn);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc == 0 || (rc == YW_EUNAVAIL && err->sqlstate[0] == '\0')) return rc;
+  return yw_service_db_fail(call, rc, err);
+}
+
 /* Splits a comma-separated list into an arena array of strings; *n gets its length. */
 static char **split_list(yw_rpc_call *call, const char *text, size_t *n) {
   yw_arena *a = yw_rpc_call_arena(call);
@@ -1304,6 +1315,70 @@ static int get_me(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMess
 
 /* ---- acting for a legal person --------------------------------------------------- */
 
+/* What the company register (企业登记) says of one company. */
+struct company {
+  char name[256];
+  char rep_name[128];
+  char rep_id_sha256[65]; /* SHA-256 hex of the representative's upper-case ID number */
+  char status[32];        /* "active", "deregistered", "revoked" */
+};
+
+static int company_lookup(identity_ctx *ctx, const char *credit_code, struct company *out);
+static int person_identity(identity_ctx *ctx, PGconn *conn, const char *subject,
+                           const char *rep_id_sha256, char *person_id, size_t idsize, char *id_hash,
+                           size_t hashsize, int *is_rep, yw_pg_error *err);
+
+/* Checks a binding again at the moment the session would act for the company (no
+ * connection held while the register is asked): the
+ * register must list the company as active, and a representative's binding must still
+ * be the register's representative (else the binding is deleted, audited, and 403).
+ * Returns 0, or the code answered. */
+static int act_for_check(identity_ctx *ctx, yw_rpc_call *call, const yw_caller *caller,
+                         const char *credit_code, const char *role) {
+  struct company co;
+  memset(&co, 0, sizeof co);
+  int found = company_lookup(ctx, credit_code, &co);
+  if (found < 0)
+    return yw_rpc_call_fail(call, YW_EUNAVAIL, "the company register cannot be reached, try later");
+  if (found == 0 || strcmp(co.status, "active") != 0)
+    return yw_rpc_call_fail(call, YW_EPRECOND, "the company register lists this company as %s",
+                            found == 0 ? "unknown" : co.status);
+  if (strcmp(role, "representative") != 0) return 0;
+  /* the register was asked without a connection held; now one, for the account */
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "accounts are unavailable");
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  char person_id[32], id_hash[65];
+  int is_rep = 0;
+  int rc = person_identity(ctx, conn, caller->subject, co.rep_id_sha256, person_id,
+                           sizeof person_id, id_hash, sizeof id_hash, &is_rep, &err);
+  if (rc != 0 && rc != YW_EPERM) {
+    yw_pg_pool_release(ctx->pool, conn);
+    return yw_service_db_fail(call, rc, &err);
+  }
+  if (is_rep) {
+    yw_pg_pool_release(ctx->pool, conn);
+    return 0;
+  }
+  const char *p[] = {person_id, credit_code};
+  rc = yw_pg_begin(conn, &err);
+  if (rc == 0)
+    rc = yw_pg_query(conn,
+                     "DELETE FROM identity.person_legal_persons WHERE person_id = $1::bigint"
+                     " AND credit_code = $2 AND role = 'representative'",
+                     2, p, NULL, &err);
+  if (rc == 0)
+    rc = audit_required(call, conn, caller, caller->subject, "person", "act_for", credit_code,
+                        caller->subject, "refused: no longer the representative; binding removed",
+                        yw_rpc_call_request_id(call));
+  rc = end_tx(ctx, call, conn, rc, &err);
+  if (rc != 0) return rc;
+  return yw_rpc_call_fail(call, YW_EPERM,
+                          "the company register no longer lists you as the company's legal "
+                          "representative; the binding was removed");
+}
+
 static int act_for(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
                    void *data) {
   identity_ctx *ctx = data;
@@ -1323,18 +1398,26 @@ static int act_for(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMes
     const char *p[] = {caller.subject, req->credit_code};
     PGresult *r = NULL;
     rc = yw_pg_query(conn,
-                     "SELECT 1 FROM identity.person_legal_persons b"
+                     "SELECT b.role FROM identity.person_legal_persons b"
                      " JOIN identity.persons p ON p.id = b.person_id"
                      " LEFT JOIN identity.company_agents a ON a.id = b.agent_id"
                      " WHERE p.subject = $1 AND b.credit_code = $2 AND" BINDING_IN_FORCE,
                      2, p, &r, &err);
     int bound = rc == 0 && PQntuples(r) == 1;
+    char role[32] = "";
+    if (bound) snprintf(role, sizeof role, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
     if (rc != 0 || !bound) {
       yw_pg_pool_release(ctx->pool, conn);
       if (rc != 0) return yw_service_db_fail(call, rc, &err);
       return yw_rpc_call_fail(call, YW_EPERM, "this company is not bound to your account");
     }
+    /* no connection is held while the register answers */
+    yw_pg_pool_release(ctx->pool, conn);
+    rc = act_for_check(ctx, call, &caller, req->credit_code, role);
+    if (rc != 0) return rc;
+    conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+    if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "accounts are unavailable");
   }
   /* recorded first: the session changes only once the record is written */
   rc = audit_required(call, conn, &caller, caller.subject, "person", "act_for", req->credit_code,
@@ -1620,14 +1703,6 @@ static int upgrade_realname(yw_rpc_call *call, const ProtobufCMessage *reqm, Pro
 }
 
 /* ---- companies: the register, representatives and agents -------------------------- */
-
-/* What the company register (企业登记) says of one company. */
-struct company {
-  char name[256];
-  char rep_name[128];
-  char rep_id_sha256[65]; /* SHA-256 hex of the representative's upper-case ID number */
-  char status[32];        /* "active", "deregistered", "revoked" */
-};
 
 static void copy_json_str(json_t *doc, const char *key, char *out, size_t size) {
   const char *v = json_string_value(json_object_get(doc, key));
@@ -2253,11 +2328,8 @@ static int get_person(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufC
     rc = audit_required(call, conn, &caller, caller.subject, "staff", "read_personal_data",
                         req->subject, found ? req->subject : NULL, found ? "ok" : "not found",
                         yw_rpc_call_request_id(call));
-  if (rc == 0) rc = yw_pg_commit(conn, &err);
-  if (rc != 0) yw_pg_rollback(conn);
-  yw_pg_pool_release(ctx->pool, conn);
-  if (rc == YW_EUNAVAIL && err.sqlstate[0] == '\0') return rc;
-  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  rc = end_tx(ctx, call, conn, rc, &err);
+  if (rc != 0) return rc;
   if (!found) return yw_rpc_call_fail(call, YW_ENOTFOUND, "no such account");
   *out = &me->base;
   return 0;

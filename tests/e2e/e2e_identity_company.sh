@@ -100,6 +100,21 @@ expect_status "张三 binds as agent" 200
 req POST /v1/me/acting-for "$ZHANG" '{"creditCode":"91320700320000001D"}'
 expect_status "after the expiry the agent cannot act for the company" 403
 
+# --- acting for a company is checked against the register again
+req POST /v1/me/acting-for "$ZHAO" '{"creditCode":"91320700320000003K"}'
+expect_status "the representative acts for the company" 200
+curl -fsS -X POST "$FAKES/companies/update" -d '{"creditCode":"91320700320000003K","status":"revoked"}' >/dev/null
+req POST /v1/me/acting-for "$ZHAO" '{"creditCode":"91320700320000003K"}'
+expect_status "once the register revokes the company, acting for it is refused (412)" 412
+curl -fsS -X POST "$FAKES/companies/update" -d '{"creditCode":"91320700320000003K","status":"active","legalRepresentativeIdSha256":"0e547a71a359c847206517ec3ded73064c5529650de7a2f64fdd18061b940255"}' >/dev/null
+req POST /v1/me/acting-for "$ZHAO" '{"creditCode":"91320700320000003K"}'
+expect_status "a former representative cannot act for the company (403)" 403
+req GET /v1/me "$ZHAO"
+check "and the binding is gone from their account" \
+  holds "not any(b['creditCode']=='91320700320000003K' for b in d.get('legalPersons', []))"
+req POST /v1/me/legal-persons "$LI" '{"creditCode":"91320700320000003K"}'
+expect_status "the new representative binds it" 200
+
 # --- everything is in the audit trail
 check "bindings and authorisations are audited" test "$("${PSQL[@]}" -c \
   "SELECT count(DISTINCT action) FROM identity.audit_log WHERE action IN ('bind_legal_person','authorize_agent','revoke_agent') AND outcome = 'ok'")" = 3

@@ -13,6 +13,9 @@ JSON APIs as the real adapters expect:
                           hex of the representative's upper-case ID number), "status"
                           ("active", "deregistered", "revoked")}, or 404 when unknown
                           (companies from companies.json)
+  POST /companies/update  {"creditCode", and any of "name", "legalRepresentative",
+                          "legalRepresentativeIdSha256", "status"} changes a company
+                          (tests: a new representative, a deregistration)
 
 Usage: fakes.py PORT   (listens on 127.0.0.1 only)
 """
@@ -92,6 +95,15 @@ class Handler(BaseHTTPRequestHandler):
             if not isinstance(name, str) or not isinstance(number, str):
                 return self.answer(400, {"error": "name and idCardNumber are required"})
             return self.answer(200, {"match": (number.upper(), name) in PEOPLE})
+        if self.path == "/companies/update":
+            with lock:
+                company = COMPANIES.get(body.get("creditCode"))
+                if company is None:
+                    return self.answer(404, {"error": "unknown"})
+                for k in ("name", "legalRepresentative", "legalRepresentativeIdSha256", "status"):
+                    if isinstance(body.get(k), str):
+                        company[k] = body[k]
+            return self.answer(200, company)
         if self.path == "/companies/lookup":
             company = COMPANIES.get(body.get("creditCode"))
             return self.answer(200, company) if company else self.answer(404, {"error": "unknown"})
