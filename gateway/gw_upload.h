@@ -23,8 +23,9 @@
  *
  * An upload's body is not collected first: the connection hands it on as it arrives
  * (gw_request_body_stream), within the route's own limit rather than
- * YW_GATEWAY_MAX_BODY. An answer is still sent whole, so a download larger than twice
- * YW_GATEWAY_MAX_BODY is refused unless it asks for a range that fits.
+ * YW_GATEWAY_MAX_BODY. Nor is a download's answer: it is streamed with its length
+ * (gw_conn_stream_write), each next piece read from the store once the client has
+ * taken the last (req->writable), so a file of any size costs about one piece.
  */
 #ifndef GW_UPLOAD_H
 #define GW_UPLOAD_H
