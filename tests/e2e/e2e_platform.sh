@@ -146,6 +146,11 @@ texts = [e["note"]["text"] for e in ev]
 sys.exit(0 if texts == ["passport renewal"] + ["page %d" % i for i in range(1, 6)] else 1)
 PY
 check "each event has an id line" test "$(grep -c '^id: ' "$E2E_TMP/live.sse")" -ge 6
+if [ "$(grep -c '^data:' "$E2E_TMP/live.sse")" -lt 6 ]; then # what a failure needs to be understood
+  echo "--- the live stream got:"; head -c 3000 "$E2E_TMP/live.sse"
+  for f in testsvc gateway-test; do echo "--- $f:"; grep -v '"http.access"' "$E2E_TMP/$f.log" | tail -n 15; done
+  grep 'notes:watch' "$E2E_TMP/gateway-test.log" | tail -n 5
+fi
 check "the other resident's note is not in this feed" bash -c "! grep -q '$OTHER' '$E2E_TMP/live.sse'"
 ID2="$(grep '^id: ' "$E2E_TMP/live.sse" | sed -n 2p | cut -d' ' -f2 | tr -d '\r')"
 sse_read "$T/v1/test/notes:watch" "$RES" 4 "$ID2" >"$E2E_TMP/resume.sse" || true
