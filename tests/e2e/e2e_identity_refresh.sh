@@ -6,6 +6,8 @@
 # by holding a lock in the database that stops the refresh half-way (after it has taken
 # its token), starting the logout, and releasing the lock only once both wait in
 # PostgreSQL (pg_locks), with every wait bounded.
+# the held requests' deadline outlasts the (bounded) wait for them to line up
+export YW_GATEWAY_TIMEOUT_MS=60000
 source "$(dirname "$0")/lib.sh"
 e2e_database
 e2e_start

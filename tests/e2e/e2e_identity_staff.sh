@@ -5,7 +5,11 @@
 # unknown one (401), and an unknown username reaches the audit trail only as a keyed
 # hash. Parallel guesses are lined up deterministically: a transaction holds the
 # account's row until every guess waits for it in PostgreSQL (pg_locks).
-export YW_IDENTITY_HASH_SLOTS=8 YW_LOCKOUT_FAILURES=5
+# room for the 8 parallel guesses below: handler threads, connections and hash slots
+# room for the 8 parallel guesses below: handler threads, connections and hash slots, and
+# a deadline longer than the (bounded) wait for all of them to line up
+export YW_IDENTITY_HASH_SLOTS=8 YW_IDENTITY_THREADS=16 YW_IDENTITY_DB_POOL=16 YW_LOCKOUT_FAILURES=5
+export YW_GATEWAY_TIMEOUT_MS=60000
 source "$(dirname "$0")/lib.sh"
 e2e_database
 e2e_start
@@ -34,11 +38,13 @@ for n in 1 2 3 4 5 6 7 8; do
     -d "{\"username\":\"par.user\",\"password\":\"guess number $n\"}" >"$E2E_TMP/guess.$n" &
   GUESSES+=("$!")
 done
-check "the 8 guesses wait for the row" until_true test "$(waiting)" -ge 8
+check "the 8 guesses wait for the row" until_true test "$(waiting)" -ge 8 ||
+  "${PSQL[@]}" -c "SELECT a.pid, a.state, a.wait_event_type, left(a.query, 60) FROM pg_stat_activity a WHERE a.datname = '$E2E_DB'"
 echo "COMMIT;" >&7
 exec 7>&-
 for p in "${GUESSES[@]}"; do wait "$p" || true; done
-check "every guess is 401" test "$(cat "$E2E_TMP"/guess.* | tr -d '\n')" = 401401401401401401401401
+CODES="$(cat "$E2E_TMP"/guess.* | tr '\n' ' ')"
+check "every guess is 401 ($CODES)" test "$(cat "$E2E_TMP"/guess.* | tr -d '\n')" = 401401401401401401401401
 check "no more than 5 guesses were checked against the password" test "$("${PSQL[@]}" -c \
   "SELECT count(*) FROM identity.audit_log WHERE action = 'login_failed' AND target = 'par.user' AND outcome = 'wrong password'")" -le 5
 login par.user "$PW"; expect_status "the account is locked now, even for the right password" 401
