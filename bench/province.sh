@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# bench/province.sh - keyword search (GET /v1/items?q=...) and the guide
+# (GET /v1/items/{code}) through the real gateway, on province-sized catalogs beside the
+# 523-item demo, in one run on one machine.
+#
+# The script runs its own PostgreSQL 15 (fsync off) and Redis, never the demo's
+# database: `yw_demo` holds the demo seed; `yw_prov_N` holds the demo seed plus the
+# province bench/gen_province.py generates (Jiangsu's 13 cities, 95 counties and 1,235
+# towns implementing the demo's basic items) cut at N items, loaded with COPY and a few
+# INSERT ... SELECT statements. The data directory is kept between runs
+# (YW_BENCH_PG_DIR), so the catalogs are loaded once (about 10 minutes for 300,000 items
+# on 2 cores); `-r` drops and loads them again.
+#
+# Each database gets its own yw-catalog (read cache off, so every search reaches
+# PostgreSQL) and its own yw-gateway (2 workers), started here with the same settings;
+# h2load then sends the same requests to each in turn: 10 clients x 5 streams (50
+# concurrent), one h2load thread, cycling through a fixed list of searches (single
+# words, words with a place, two words) or through 200 item codes of that catalog.
+#
+#   bench/province.sh [-n REQUESTS] [-s "SIZES"] [-r] [-e]
+#     -s  catalog sizes (default "10000 100000 300000")
+#     -r  reload the catalogs
+#     -e  also print EXPLAIN ANALYZE of the search SQL for one query at each size
+#   YW_BENCH_BUILD   build directory with yw-catalog and yw-gateway (default build)
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+N=10000 C=10 M=5 SIZES="10000 100000 300000" RELOAD=0 EXPLAIN=0
+while getopts n:s:re o; do
+  case $o in n) N=$OPTARG ;; s) SIZES=$OPTARG ;; r) RELOAD=1 ;; e) EXPLAIN=1 ;; *) exit 2 ;; esac
+done
+BUILD="${YW_BENCH_BUILD:-$ROOT/build}"
+PGBIN=/usr/lib/postgresql/15/bin
+PGDIR="${YW_BENCH_PG_DIR:-/var/tmp/yw-bench-province}"
+TMP="$(mktemp -d)"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  [ -f "$TMP/redis.pid" ] && kill "$(cat "$TMP/redis.pid")" 2>/dev/null
+  runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDIR/data" -m fast -w stop >/dev/null 2>&1 || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+for b in services/catalog/yw-catalog gateway/yw-gateway; do
+  [ -x "$BUILD/$b" ] || { echo "no $BUILD/$b: build first (or set YW_BENCH_BUILD)" >&2; exit 1; }
+done
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# PostgreSQL and Redis of the bench's own
+PGPORT="$(free_port)"
+mkdir -p "$PGDIR"
+chown postgres "$PGDIR"
+[ -f "$PGDIR/data/PG_VERSION" ] ||
+  runuser -u postgres -- "$PGBIN/initdb" -D "$PGDIR/data" -E UTF8 --locale=C.UTF-8 -A trust -U postgres >/dev/null
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDIR/data" -w -l "$PGDIR/log" \
+  -o "-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off" start >/dev/null
+RPORT="$(free_port)"
+redis-server --port "$RPORT" --bind 127.0.0.1 --daemonize yes --dir "$TMP" --pidfile "$TMP/redis.pid" \
+  --logfile "$TMP/redis.log" --save "" --appendonly no >/dev/null
+for _ in $(seq 50); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+export YW_CALLER_KEY="$(openssl rand -hex 32)" YW_REDIS_ADDR="127.0.0.1:$RPORT" YW_TLS_CA= YW_TLS_CERT= YW_TLS_KEY=
+sql() { psql -h 127.0.0.1 -p "$PGPORT" -U postgres -qAtX -v ON_ERROR_STOP=1 "$@"; }
+
+# a database with the schema and the demo seed, and the province cut at SIZE items
+load() { # load DB [SIZE]
+  local db="$1"
+  if [ "$RELOAD" = 0 ] && [ "$(sql -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$db'")" = 1 ] &&
+    [ "$(sql -d "$db" -c "SELECT count(*) FROM catalog.items" 2>/dev/null)" = "${2:-523}" ]; then
+    return 0
+  fi
+  echo "(loading $db)" >&2
+  sql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+  YW_PG_DSN="host=127.0.0.1 port=$PGPORT dbname=$db user=postgres" "$BUILD/services/catalog/yw-catalog" --migrate-only
+  sql -d "$db" -f "$ROOT/services/catalog/seed/demo.sql" >/dev/null
+  if [ -n "${2:-}" ]; then
+    local t0=$SECONDS
+    /usr/bin/python3 "$ROOT/bench/gen_province.py" | sql -d "$db" -v items="$2" >/dev/null
+    echo "(loaded $db: $(sql -d "$db" -c "SELECT count(*) FROM catalog.items") items in $((SECONDS - t0)) s)" >&2
+  else
+    sql -d "$db" -c "VACUUM ANALYZE" >/dev/null
+  fi
+}
+DBS=(yw_demo)
+load yw_demo
+for s in $SIZES; do load "yw_prov_$s" "$s"; DBS+=("yw_prov_$s"); done
+
+# a yw-catalog and a yw-gateway per database, same settings
+declare -A GW
+for db in "${DBS[@]}"; do
+  cport="$(free_port)" gport="$(free_port)"
+  YW_CATALOG_LISTEN="127.0.0.1:$cport" YW_PG_DSN="host=127.0.0.1 port=$PGPORT dbname=$db user=postgres" \
+    YW_CATALOG_CACHE_TTL_S=0 YW_REDIS_PREFIX="$db" YW_LOG_LEVEL=warn \
+    "$BUILD/services/catalog/yw-catalog" >"$TMP/catalog-$db.log" 2>&1 &
+  PIDS+=("$!")
+  YW_GATEWAY_LISTEN="127.0.0.1:$gport" YW_GATEWAY_TLS_LISTEN= YW_UPSTREAM_CATALOG="127.0.0.1:$cport" \
+    YW_UPSTREAM_IDENTITY="127.0.0.1:1" YW_UPSTREAM_FEED="127.0.0.1:1" YW_REDIS_PREFIX="$db" \
+    YW_GATEWAY_THREADS=2 YW_LOG_LEVEL=warn YW_GATEWAY_RATE_IP=10000000 YW_GATEWAY_BURST_IP=10000000 \
+    "$BUILD/gateway/yw-gateway" >"$TMP/gateway-$db.log" 2>&1 &
+  PIDS+=("$!")
+  GW[$db]="http://127.0.0.1:$gport"
+done
+for db in "${DBS[@]}"; do
+  for _ in $(seq 150); do
+    curl -fsS "${GW[$db]}/v1/items?q=x&pageSize=1" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  curl -fsS "${GW[$db]}/v1/items?q=x&pageSize=1" >/dev/null || {
+    echo "the processes for $db did not start"; tail -n 20 "$TMP"/*-"$db".log; exit 1; }
+done
+
+# the searches: the same list at every size (words a resident types, with a place or not)
+QUERIES=(身份证 社保 营业执照 医保 公积金 户口 出生 结婚 退休 驾驶证 不动产 残疾
+  "社保 海州" "身份证 东海" "营业执照 连云港" "医保 南京" "户口 江宁" "公积金 苏州"
+  "出生 医学证明" "个体工商户 设立" "养老保险 转移" "居住证")
+urlq() { /usr/bin/python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$1"; }
+for q in "${QUERIES[@]}"; do echo "/v1/items?q=$(urlq "$q")&pageSize=10"; done >"$TMP/search.paths"
+
+printf '%-44s %10s %9s %9s %7s\n' scenario req/s p50_ms p99_ms errors
+run() { # run NAME PATHS DB
+  sed "s|^|${GW[$3]}|" "$2" >"$TMP/uris"
+  h2load -n "$N" -c "$C" -m "$M" -t 1 --log-file="$TMP/log" -i "$TMP/uris" >"$TMP/out" 2>&1 || true
+  /usr/bin/python3 "$ROOT/bench/h2load_summary.py" "$1" "$TMP/out" "$TMP/log" | tee -a "$TMP/results"
+}
+name_of() { [ "$1" = yw_demo ] && echo "demo (523)" || echo "province ${1#yw_prov_}"; }
+for db in "${DBS[@]}"; do
+  run "search $(name_of "$db")" "$TMP/search.paths" "$db"
+done
+for db in "${DBS[@]}"; do
+  sql -d "$db" -c "SELECT '/v1/items/' || impl_code FROM catalog.items WHERE status = 'published'
+                   ORDER BY md5(impl_code) LIMIT 200" >"$TMP/guide.paths"
+  run "guide $(name_of "$db")" "$TMP/guide.paths" "$db"
+done
+echo "requests=$N clients=$C streams/client=$M concurrent=$((C * M)) cores=$(nproc) load=$(cut -d' ' -f1-3 /proc/loadavg)"
+/usr/bin/python3 - "$TMP/results" <<'PY'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    parts = line.split()
+    name = " ".join(parts[:-4])
+    rows[name] = (float(parts[-3]), float(parts[-2]))
+for kind in ("search", "guide"):
+    base = rows.get(f"{kind} demo (523)")
+    for name, (p50, p99) in rows.items():
+        if not name.startswith(kind + " province") or base is None:
+            continue
+        ok = p99 < 20 and p50 <= 2 * base[0]
+        print(f"{name:<30} p50 {p50 / base[0]:.2f}x the demo's, p99 {p99:.2f} ms"
+              f"{'' if kind == 'guide' else ('  target met' if ok else '  target NOT met')}")
+PY
+
+if [ "$EXPLAIN" = 1 ]; then
+  # the search SQL of services/catalog/catalog.c, as ListItems sends it for page one
+  SQL="$(/usr/bin/python3 - "$ROOT/services/catalog/catalog.c" <<'PY'
+import re, sys
+src = open(sys.argv[1]).read()
+body = re.search(r'static const char SEARCH_SQL\[\] =\s*(.*?);\n', src, re.S).group(1)
+body = re.sub(r'/\*.*?\*/', '', body, flags=re.S)
+print("".join(bytes(s, "utf-8").decode("unicode_escape").encode("latin-1").decode("utf-8")
+              for s in re.findall(r'"((?:[^"\\]|\\.)*)"', body)))
+PY
+)"
+  for db in "${DBS[@]}"; do
+    echo "== EXPLAIN ANALYZE, $db, q=社保"
+    sql -d "$db" -v sql="$SQL" <<'PSQL'
+PREPARE s(text, text, text, text, text, text, text, text, text, text, text) AS :sql;
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF) EXECUTE s('社保', '', '', '', '', '', '', '0', '11', 'false', '0');
+PSQL
+  done
+fi
