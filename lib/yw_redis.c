@@ -19,9 +19,11 @@
  * support is disabled makes the handle a single-node one for good (every command to the
  * seed, as before there were clusters); an array makes it a cluster client: a node (its
  * own pool of connections and its own back-off) per master, each command sent to the
- * master of its key's slot (yw_redis_slot.h), -MOVED followed once (the map updated for
- * that slot) and -ASK once (ASKING and the command pipelined on one connection), all
- * within the same deadline. The whole map is asked again (CLUSTER SLOTS of any node, at
+ * master of its key's slot (yw_redis_slot.h), -MOVED followed (the map updated for that
+ * slot) and -ASK followed (ASKING and the command pipelined on one connection), up to
+ * MAX_HOPS redirections in all, within the same deadline: while a slot moves, the nodes
+ * learn its new owner one after another, so one command can meet a MOVED back to the
+ * old owner, an ASK, then a MOVED forward. The whole map is asked again (CLUSTER SLOTS of any node, at
  * most every 100 ms) after a MOVED, after a node failed, and when a slot has no master
  * known; by the caller that finds it due, within its own deadline. Nodes are never
  * removed while the handle lives (at most YW_REDIS_MAX_NODES), so a node pointer stays
@@ -51,7 +53,7 @@
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 2000
 #define REFRESH_EVERY_MS 100 /* at most one CLUSTER SLOTS a handle, however many callers */
-#define MAX_HOPS 2           /* redirections followed for one command (a MOVED, then an ASK) */
+#define MAX_HOPS 5           /* redirections followed for one command (MOVED and ASK) */
 #define MAX_NODES (YW_REDIS_MAX_NODES + YW_REDIS_MAX_SEEDS)
 
 enum mode { MODE_UNKNOWN, MODE_SINGLE, MODE_CLUSTER };
