@@ -73,7 +73,8 @@
 #define MAX_ADDRS 4           /* per configured host name */
 #define RESOLVE_EVERY_MS 1000 /* at most one lookup a second, however many links fail */
 #define REFRESH_EVERY_MS 100  /* at most one CLUSTER SLOTS a worker in that time */
-#define MAX_HOPS 2            /* redirections followed for one command (a MOVED, then an ASK) */
+#define MAX_HOPS 5            /* redirections followed for one command (MOVED and ASK): a slot's
+                                 * move reaches the nodes one after another */
 #define MAX_LINKS (1 + YW_REDIS_MAX_NODES)
 
 enum link_state { LINK_DOWN, LINK_PROBING, LINK_UP };
