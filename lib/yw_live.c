@@ -290,8 +290,10 @@ int yw_live_share(yw_live *l, yw_redis *pub, const char *addr, const char *chann
   if (colon == NULL || (size_t)(colon - addr) >= sizeof l->host) return YW_EINVAL;
   memcpy(l->host, addr, (size_t)(colon - addr));
   l->host[colon - addr] = '\0';
-  l->port = atoi(colon + 1);
-  if (l->port <= 0 || l->port > 65535) return YW_EINVAL;
+  char *pend = NULL;
+  long port = strtol(colon + 1, &pend, 10);
+  if (pend == colon + 1 || pend != addr + n || port <= 0 || port > 65535) return YW_EINVAL;
+  l->port = (int)port;
   snprintf(l->channel, sizeof l->channel, "%s", channel);
   l->pub = pub;
   l->stopping = 0;

@@ -103,15 +103,20 @@ static grpc_status_code call(const char *method, const ProtobufCMessage *req,
                           msg != NULL ? msg : ignored, 256);
 }
 
-static long long scalar(const char *sql) {
+/* The one value of sql, with param as $1 when not NULL. */
+static long long scalar_p(const char *sql, const char *param) {
   PGconn *c = yw_pg_pool_acquire(pool, 1000);
   PGresult *r = NULL;
   long long v = -1;
-  if (yw_pg_query(c, sql, 0, NULL, &r, NULL) == 0) v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+  const char *params[] = {param};
+  if (yw_pg_query(c, sql, param != NULL ? 1 : 0, param != NULL ? params : NULL, &r, NULL) == 0)
+    v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
   PQclear(r);
   yw_pg_pool_release(pool, c);
   return v;
 }
+
+static long long scalar(const char *sql) { return scalar_p(sql, NULL); }
 
 static void sha256_hex(const uint8_t *d, size_t n, char out[65]) {
   uint8_t md[32];
@@ -212,9 +217,8 @@ static void test_a_file_in_chunks_is_kept_under_its_hash_with_its_sniffed_type(v
   /* the upload is gone, the bytes are in the blob's chunks */
   assert_int_equal(scalar("SELECT count(*) FROM files.uploads"), 0);
   assert_int_equal(scalar("SELECT count(*) FROM files.upload_chunks"), 0);
-  char q[200];
-  snprintf(q, sizeof q, "SELECT sum(length(data)) FROM files.chunks WHERE sha256 = '%s'", sha);
-  assert_int_equal(scalar(q), (long long)n);
+  assert_int_equal(scalar_p("SELECT sum(length(data)) FROM files.chunks WHERE sha256 = $1", sha),
+                   (long long)n);
   free(id);
   free(d);
 }
@@ -272,11 +276,9 @@ static void test_the_same_bytes_twice_are_stored_once(void **state) {
     protobuf_c_message_free_unpacked(&resp->base, NULL);
     free(id);
   }
-  char q[200];
-  snprintf(q, sizeof q, "SELECT count(*) FROM files.blobs WHERE sha256 = '%s'", sha);
-  assert_int_equal(scalar(q), 1);
-  snprintf(q, sizeof q, "SELECT sum(length(data)) FROM files.chunks WHERE sha256 = '%s'", sha);
-  assert_int_equal(scalar(q), (long long)n);
+  assert_int_equal(scalar_p("SELECT count(*) FROM files.blobs WHERE sha256 = $1", sha), 1);
+  assert_int_equal(scalar_p("SELECT sum(length(data)) FROM files.chunks WHERE sha256 = $1", sha),
+                   (long long)n);
   assert_int_equal(scalar("SELECT count(*) FROM files.uploads"), 0);
   free(d);
 }
@@ -396,9 +398,7 @@ static void test_a_deleted_blob_is_gone_with_its_chunks(void **state) {
   assert_int_equal(ctx.store->ops->del(ctx.store, sha, 5000), 0);
   files_stat st;
   assert_int_equal(ctx.store->ops->stat(ctx.store, sha, &st, 5000), YW_ENOTFOUND);
-  char q[200];
-  snprintf(q, sizeof q, "SELECT count(*) FROM files.chunks WHERE sha256 = '%s'", sha);
-  assert_int_equal(scalar(q), 0);
+  assert_int_equal(scalar_p("SELECT count(*) FROM files.chunks WHERE sha256 = $1", sha), 0);
   free(id);
   free(d);
 }

@@ -70,7 +70,7 @@ static int page_handler(yw_rpc_call *call, char *spec, ProtobufCMessage **out) {
   *token++ = '\0';
   const char *filters[] = {filter};
   yw_page page;
-  int rc = yw_page_begin(call, atoi(size), token, 3, 5, filters, 1, &page);
+  int rc = yw_page_begin(call, (int32_t)strtol(size, NULL, 10), token, 3, 5, filters, 1, &page);
   if (rc != 0) return rc;
   char limit[16];
   snprintf(limit, sizeof limit, "%d", page.size + 1);
@@ -118,7 +118,7 @@ static int echo(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessag
   } else if (strcmp(spec, "staff") == 0) {
     rc = yw_service_require_staff(call, &keys, arg, "the test action", &c);
   } else if (strcmp(spec, "person") == 0) {
-    rc = yw_service_require_person(call, &keys, atoi(arg), &c);
+    rc = yw_service_require_person(call, &keys, (int)strtol(arg, NULL, 10), &c);
   } else {
     return yw_rpc_call_fail(call, YW_EINVAL, "unknown verb");
   }
@@ -214,7 +214,7 @@ static void test_paging_walks_every_row_once(void **state) {
     snprintf(spec, sizeof spec, "tx-ok:p%02d", i);
     assert_int_equal(call_echo(spec, out, sizeof out), GRPC_STATUS_OK);
   }
-  char seen[256] = "", token[200] = "";
+  char seen[512] = "", token[200] = "";
   int pages = 0;
   do {
     snprintf(spec, sizeof spec, "page:4:p:%s", token);
@@ -223,8 +223,12 @@ static void test_paging_walks_every_row_once(void **state) {
     assert_non_null(hash);
     *hash = '\0';
     snprintf(token, sizeof token, "%s", hash + 1);
-    strcat(seen, out);
-    if (token[0] != '\0') strcat(seen, ",");
+    size_t used = strlen(seen);
+    assert_true(used + strlen(out) + 2 <= sizeof seen);
+    memcpy(seen + used, out, strlen(out));
+    used += strlen(out);
+    if (token[0] != '\0') seen[used++] = ',';
+    seen[used] = '\0';
     pages++;
   } while (token[0] != '\0' && pages < 10);
   assert_int_equal(pages, 3);
