@@ -16,9 +16,12 @@
 
 #include <argon2.h>
 #include <ctype.h>
+#include <pthread.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,11 +226,60 @@ out:
 
 /* ---- hashes ---------------------------------------------------------------------- */
 
+/* Each thread keeps one HMAC-SHA256 context keyed with the last key it used: a caller
+ * signature or a lookup hash is computed on every request, and setting a context up
+ * (fetching the algorithm, hashing the key into the pads) costs more than the MAC of a
+ * short text. The same key again only resets the context. A context whose key is
+ * replaced or whose thread ends is freed and its key wiped. */
+struct hmac_cache {
+  EVP_MAC_CTX *ctx;
+  uint8_t key[YW_KEY_BYTES];
+};
+static _Thread_local struct hmac_cache hmac_cache;
+static pthread_key_t hmac_cache_key;
+static pthread_once_t hmac_cache_once = PTHREAD_ONCE_INIT;
+
+static void hmac_cache_end(void *p) {
+  struct hmac_cache *c = p;
+  EVP_MAC_CTX_free(c->ctx);
+  c->ctx = NULL;
+  OPENSSL_cleanse(c->key, sizeof c->key);
+}
+static void hmac_cache_setup(void) { (void)pthread_key_create(&hmac_cache_key, hmac_cache_end); }
+
+static EVP_MAC_CTX *hmac_ctx(const uint8_t key[YW_KEY_BYTES]) {
+  struct hmac_cache *c = &hmac_cache;
+  if (c->ctx != NULL && CRYPTO_memcmp(c->key, key, YW_KEY_BYTES) == 0)
+    return EVP_MAC_init(c->ctx, NULL, 0, NULL) == 1 ? c->ctx : NULL;
+  hmac_cache_end(c);
+  EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+  if (mac == NULL) return NULL;
+  c->ctx = EVP_MAC_CTX_new(mac);
+  EVP_MAC_free(mac);
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", "SHA256", 0),
+                         OSSL_PARAM_construct_end()};
+  if (c->ctx == NULL || EVP_MAC_init(c->ctx, key, YW_KEY_BYTES, params) != 1) {
+    hmac_cache_end(c);
+    return NULL;
+  }
+  memcpy(c->key, key, YW_KEY_BYTES);
+  (void)pthread_once(&hmac_cache_once, hmac_cache_setup);
+  (void)pthread_setspecific(hmac_cache_key, c); /* frees it when the thread ends */
+  return c->ctx;
+}
+
 void yw_hmac_hex(const uint8_t key[YW_KEY_BYTES], const void *data, size_t len, char out[65]) {
   uint8_t mac[32];
-  unsigned int mlen = 0;
-  HMAC(EVP_sha256(), key, YW_KEY_BYTES, data, len, mac, &mlen);
+  size_t mlen = 0;
+  EVP_MAC_CTX *ctx = hmac_ctx(key);
+  if (ctx == NULL || EVP_MAC_update(ctx, data, len) != 1 ||
+      EVP_MAC_final(ctx, mac, &mlen, sizeof mac) != 1 || mlen != sizeof mac) {
+    /* no context (out of memory): the one-shot form, which needs none kept */
+    unsigned int n = 0;
+    HMAC(EVP_sha256(), key, YW_KEY_BYTES, data, len, mac, &n);
+  }
   yw_hex_encode(mac, 32, out);
+  OPENSSL_cleanse(mac, sizeof mac);
 }
 
 void yw_sha256_hex(const void *data, size_t len, char out[65]) {
