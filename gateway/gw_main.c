@@ -589,7 +589,12 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < nw && rc == 0; i++) {
     gw_worker *w = &workers[i];
     w->index = (int)i;
-    w->base = event_base_new();
+    /* add-then-delete of one event within one loop turn (a write interest raised and
+     * met at once, reading paused and resumed) becomes no epoll_ctl at all */
+    struct event_config *ec = event_config_new();
+    if (ec != NULL) event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    w->base = ec != NULL ? event_base_new_with_config(ec) : NULL;
+    if (ec != NULL) event_config_free(ec);
     w->up = calloc(gw.n_upstreams + 1, sizeof *w->up);
     if (w->base == NULL || w->up == NULL) rc = YW_ENOMEM;
     /* each loop has its own connections to every upstream: calls never leave it */
