@@ -29,6 +29,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1054,7 +1056,7 @@ static void w_refuse(struct wbuf *b) {
 
 static void w_grow(struct wbuf *b, size_t more) {
   if (b->failed || b->len + more < b->cap) return;
-  size_t cap = b->cap != 0 ? b->cap : 1024;
+  size_t cap = b->cap != 0 ? b->cap : 4096; /* an item's guide fits without a copy */
   while (cap <= b->len + more) cap *= 2;
   char *np = realloc(b->p, cap);
   if (np == NULL) {
@@ -1072,7 +1074,12 @@ static void w_put(struct wbuf *b, const char *s, size_t n) {
   b->len += n;
 }
 
-static void w_ch(struct wbuf *b, char c) { w_put(b, &c, 1); }
+static void w_ch(struct wbuf *b, char c) {
+  if (b->len + 1 < b->cap) /* room: w_grow keeps one byte spare, and so does this */
+    b->p[b->len++] = c;
+  else
+    w_put(b, &c, 1);
+}
 
 __attribute__((format(printf, 2, 3))) static void w_fmt(struct wbuf *b, const char *fmt, ...) {
   char tmp[64];
@@ -1483,6 +1490,69 @@ static int field_written(const ProtobufCMessage *msg, const ProtobufCFieldDescri
   }
 }
 
+/* Each message type's field names as the output writes them ("jsonName":), made once
+ * per type and kept for the process's life: a table of types found by their
+ * descriptor's address. An entry is filled under a mutex and published by storing its
+ * descriptor last; readers take no lock. A full table only means the names are made
+ * again each time. */
+#define NAME_SLOTS 1024
+#define NAME_PROBES 16
+struct type_names {
+  _Atomic(const ProtobufCMessageDescriptor *) desc;
+  char **names; /* n_fields entries */
+  size_t *lens;
+};
+static struct type_names type_names[NAME_SLOTS];
+static pthread_mutex_t type_names_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int make_names(const ProtobufCMessageDescriptor *d, struct type_names *e) {
+  char **names = calloc(d->n_fields + 1, sizeof *names);
+  size_t *lens = calloc(d->n_fields + 1, sizeof *lens);
+  if (names == NULL || lens == NULL) goto fail;
+  for (unsigned i = 0; i < d->n_fields; i++) {
+    char json[128];
+    if (yw_json_name(d->fields[i].name, json, sizeof json) != 0) goto fail;
+    size_t n = strlen(json);
+    for (size_t k = 0; k < n; k++) /* field names are identifiers: nothing to escape */
+      if ((unsigned char)json[k] < 0x20 || json[k] == '"' || json[k] == '\\' ||
+          (unsigned char)json[k] >= 0x80)
+        goto fail;
+    if ((names[i] = malloc(n + 4)) == NULL) goto fail;
+    names[i][0] = '"';
+    memcpy(names[i] + 1, json, n);
+    memcpy(names[i] + 1 + n, "\":", 3);
+    lens[i] = n + 3;
+  }
+  e->names = names;
+  e->lens = lens;
+  return 0;
+fail:
+  for (unsigned i = 0; names != NULL && i < d->n_fields; i++) free(names[i]);
+  free(names);
+  free(lens);
+  return -1;
+}
+
+static const struct type_names *names_of(const ProtobufCMessageDescriptor *d) {
+  size_t h = ((uintptr_t)d >> 4) * 2654435761u;
+  for (int probe = 0; probe < NAME_PROBES; probe++) {
+    struct type_names *e = &type_names[(h + (size_t)probe) % NAME_SLOTS];
+    const ProtobufCMessageDescriptor *cur = atomic_load_explicit(&e->desc, memory_order_acquire);
+    if (cur == d) return e;
+    if (cur != NULL) continue;
+    pthread_mutex_lock(&type_names_mu);
+    cur = atomic_load_explicit(&e->desc, memory_order_acquire);
+    if (cur == NULL && make_names(d, e) == 0) {
+      atomic_store_explicit(&e->desc, d, memory_order_release);
+      cur = d;
+    }
+    pthread_mutex_unlock(&type_names_mu);
+    if (cur == d) return e;
+    if (cur == NULL) return NULL; /* no memory */
+  }
+  return NULL;
+}
+
 static void w_message(struct wbuf *b, const ProtobufCMessage *msg, unsigned flags, int depth) {
   if (depth > MAX_DEPTH) {
     w_refuse(b); /* deeper than the reader takes (it came off the wire, not from JSON) */
@@ -1495,6 +1565,7 @@ static void w_message(struct wbuf *b, const ProtobufCMessage *msg, unsigned flag
     return;
   }
   int first = 1;
+  const struct type_names *tn = names_of(desc);
   w_ch(b, '{');
   for (unsigned i = 0; i < desc->n_fields && !b->failed; i++) {
     const ProtobufCFieldDescriptor *f = &desc->fields[i];
@@ -1505,15 +1576,19 @@ static void w_message(struct wbuf *b, const ProtobufCMessage *msg, unsigned flag
     } else if (!field_written(msg, f, flags)) {
       continue;
     }
-    char name[128];
-    if (yw_json_name(f->name, name, sizeof name) != 0) {
-      b->failed = 1;
-      return;
-    }
     if (!first) w_ch(b, ',');
     first = 0;
-    w_str(b, name, strlen(name));
-    w_ch(b, ':');
+    if (tn != NULL) {
+      w_put(b, tn->names[i], tn->lens[i]);
+    } else {
+      char name[128];
+      if (yw_json_name(f->name, name, sizeof name) != 0) {
+        b->failed = 1;
+        return;
+      }
+      w_str(b, name, strlen(name));
+      w_ch(b, ':');
+    }
     if (f->label == PROTOBUF_C_LABEL_REPEATED) {
       const char *arr = MEMBER(const char *, msg, f->offset);
       size_t es = elem_size(f->type);
