@@ -123,6 +123,7 @@ struct gw_worker {
   unsigned long refused;  /* connections refused over the caps, not yet logged */
   time_t refused_logged;
   void *redis;            /* gw_redis* on this loop (gw_redis.h) */
+  void *lease;            /* gw_lease* of this loop: tokens taken ahead (gw_lease.h) */
 };
 
 enum gw_kind { GW_KIND_JSON = 0, GW_KIND_GRPC, GW_KIND_GRPC_WEB, GW_KIND_GRPC_WEB_TEXT };

@@ -2,8 +2,11 @@
  * gw_auth.c - who is calling and may they: rate limits, sessions, access rules.
  *
  * Asynchronous on the worker's own loop, through its gw_redis link (gw_redis.c: bounded
- * waits, back-off, circuit breaker). An anonymous request costs one round trip: a Lua
- * script takes a token from the client's bucket (its IPv4 address, or its IPv6 /64). A
+ * waits, back-off, circuit breaker). An anonymous request costs at most one round trip:
+ * a Lua script takes a token from the client's bucket (its IPv4 address, or its IPv6
+ * /64). A client that keeps sending gets several tokens at once, which the worker spends
+ * on its next requests without asking again (gw_lease.h: never more than the bucket
+ * holds, at most an eighth of the burst, lapsing after a second). A
  * request with a bearer token sends, in the same write, an HMGET of the session named by
  * the token's hash; once the session has given its subject, a second round trip takes a
  * token from the account's bucket. The answers decide: 429 with retry-after, 401 (no
@@ -46,6 +49,7 @@
 #include <openssl/sha.h>
 
 #include "gw.h"
+#include "gw_lease.h"
 #include "gw_limits.h"
 #include "gw_net.h"
 #include "gw_redis.h"
@@ -54,9 +58,14 @@
 #include "yw_log.h"
 
 #define LOCAL_ENTRIES 65536 /* clients the process's own table tracks at once */
+#define LEASE_SLOTS 16384   /* clients a worker keeps leased tokens for at once */
+#define LEASE_MAX 32        /* tokens a worker asks for at most, and at most an eighth
+                               of the burst, so a lease never holds much of a budget */
 
-/* One token bucket, the only key it touches being KEYS[1]; ARGV: rate a second, burst.
- * Answers the wait in ms, 0 when a token was taken. */
+/* One token bucket, the only key it touches being KEYS[1]; ARGV: rate a second, burst,
+ * and how many tokens the worker would like (a lease, gw_lease.h). Answers {granted,
+ * wait}: granted >= 1 tokens were taken (at most the ask, at most what the bucket
+ * has), or none and the wait in ms until one will be there. */
 static const char TAKE_SCRIPT[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
@@ -65,11 +74,13 @@ static const char TAKE_SCRIPT[] =
     "local tokens, ts = tonumber(b[1]), tonumber(b[2])\n"
     "if tokens == nil or ts == nil then tokens = burst; ts = now end\n"
     "tokens = math.min(burst, tokens + math.max(0, now - ts) * rate / 1000)\n"
-    "local wait = 0\n"
-    "if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) * 1000 / rate) end\n"
+    "local want = math.max(1, math.floor(tonumber(ARGV[3]) or 1))\n"
+    "local granted, wait = 0, 0\n"
+    "if tokens >= 1 then granted = math.min(want, math.floor(tokens)); tokens = tokens - granted\n"
+    "else wait = math.ceil((1 - tokens) * 1000 / rate) end\n"
     "redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)\n"
     "redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)\n"
-    "return wait\n";
+    "return {granted, wait}\n";
 
 /* The script is sent by its SHA-1 (EVALSHA): Redis then neither receives nor hashes
  * its text on every request. A NOSCRIPT answer (Redis restarted) sends it once in full. */
@@ -129,6 +140,7 @@ void gw_auth_free(void) {
 }
 
 void gw_auth_worker_init(gw_worker *w) {
+  w->lease = gw_lease_new(LEASE_SLOTS); /* none: every request asks Redis */
   gw_redis *link = NULL;
   if (gw_redis_new(w->base, w->index, &link) != 0)
     yw_log(YW_LOG_ERROR, "gateway.no_memory", NULL, "worker %d: no Redis link; local limits only",
@@ -140,6 +152,13 @@ void gw_auth_worker_free(gw_worker *w) {
   gw_redis *link = w->redis;
   w->redis = NULL;
   gw_redis_free(link); /* commands in flight are answered (NULL) before it returns */
+  gw_lease_free(w->lease);
+  w->lease = NULL;
+}
+
+static int lease_max(long burst) {
+  long m = burst / 8;
+  return m < 1 ? 1 : m > LEASE_MAX ? LEASE_MAX : (int)m;
 }
 
 /* ---- the client's address -------------------------------------------------------- */
@@ -257,6 +276,7 @@ struct auth {
   int found;               /* the session exists */
   int ip_full, sub_full;   /* the script went in full after a NOSCRIPT */
   char client[64];         /* the client's bucket name: IPv4 address or IPv6 /64 */
+  char iplease[8 + 64], sublease[8 + sizeof(((yw_caller *)0)->subject)]; /* lease keys */
   char ipkey[160], skey[160], subkey[160];
 };
 
@@ -322,12 +342,30 @@ static void decide(struct auth *a) {
     gw_req_resume(r, GW_DONE);
   } else {
     snprintf(a->subkey, sizeof a->subkey, "%s:rl:sub:%s", gw.cfg.redis_prefix, r->caller.subject);
+    snprintf(a->sublease, sizeof a->sublease, "sub:%s", r->caller.subject);
+    if (gw_lease_spend(r->worker->lease, a->sublease, now_ms())) { /* a token leased before */
+      gw_req_resume(r, check_rule(r) == 0 ? GW_NEXT : GW_DONE);
+      return;
+    }
     r->refs++;
     if (send_take(a, TAKE_SUB, 0) != 0) {
       r->refs--;
       account_local(a);
     }
   }
+}
+
+/* The bucket script's answer {granted, wait}: 0 with *granted (>= 1) or the wait (ms,
+ * >= 1), or -1 when it is no such answer (NULL: timed out, Redis went away). */
+static int take_answer(const redisReply *reply, long *granted, long *wait) {
+  if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+      reply->element[0]->type != REDIS_REPLY_INTEGER || reply->element[1]->type != REDIS_REPLY_INTEGER)
+    return -1;
+  *granted = (long)reply->element[0]->integer;
+  *wait = (long)reply->element[1]->integer;
+  if (*granted < 0 || (*granted == 0 && *wait < 1)) return -1;
+  if (*granted > 0) *wait = 0;
+  return 0;
 }
 
 /* The client's bucket answered (reply NULL: timed out or Redis went away). */
@@ -338,10 +376,11 @@ static void on_ip(void *reply_v, void *arg) {
   if (is_noscript(reply) && !a->ip_full && r->conn != NULL && !gw.stopping &&
       send_take(a, TAKE_IP, 1) == 0)
     return; /* asked again with the script's text; the same reference travels on */
-  if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
-    a->ip_wait = (long)reply->integer;
-  else
+  long granted = 0;
+  if (take_answer(reply, &granted, &a->ip_wait) != 0)
     a->ip_failed = 1;
+  else if (granted > 0)
+    gw_lease_grant(r->worker->lease, a->iplease, (int)granted, now_ms());
   if (--a->waiting == 0) decide(a);
   gw_req_unref(r);
 }
@@ -382,12 +421,14 @@ static void on_sub(void *reply_v, void *arg) {
       send_take(a, TAKE_SUB, 1) == 0)
     return;
   if (r->conn != NULL && !gw.stopping) {
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+    long granted = 0, wait = 0;
+    if (take_answer(reply, &granted, &wait) != 0) {
       account_local(a);
-    } else if (reply->integer > 0) {
-      too_many(r, (long)reply->integer);
+    } else if (granted == 0) {
+      too_many(r, wait);
       gw_req_resume(r, GW_DONE);
     } else {
+      gw_lease_grant(r->worker->lease, a->sublease, (int)granted, now_ms());
       gw_req_resume(r, check_rule(r) == 0 ? GW_NEXT : GW_DONE);
     }
   }
@@ -423,16 +464,22 @@ enum gw_phase_result gw_phase_access(gw_req *r) {
   if (gw_net_client_key(c->ip, a->client, sizeof a->client) != 0)
     snprintf(a->client, sizeof a->client, "%s", c->ip); /* not an IP peer: the text itself */
   snprintf(a->ipkey, sizeof a->ipkey, "%s:rl:ip:%s", gw.cfg.redis_prefix, a->client);
+  snprintf(a->iplease, sizeof a->iplease, "ip:%s", a->client);
   if (c->session[0] != '\0')
     snprintf(a->skey, sizeof a->skey, "%s:sess:%s", gw.cfg.redis_prefix, c->session);
 
-  r->refs++;
-  if (send_take(a, TAKE_IP, 0) != 0) { /* the link is down: answer now, without waiting */
-    r->refs--;
-    fallback(a); /* decides now: its gw_req_resume is taken when this phase returns */
-    return GW_SUSPEND;
+  if (gw_lease_spend(r->worker->lease, a->iplease, now_ms())) {
+    /* the client's token was leased before: no round trip for it */
+    if (a->skey[0] == '\0') return check_rule(r) == 0 ? GW_NEXT : GW_DONE;
+  } else {
+    r->refs++;
+    if (send_take(a, TAKE_IP, 0) != 0) { /* the link is down: answer now, without waiting */
+      r->refs--;
+      fallback(a); /* decides now: its gw_req_resume is taken when this phase returns */
+      return GW_SUSPEND;
+    }
+    a->waiting = 1;
   }
-  a->waiting = 1;
   if (a->skey[0] != '\0') {
     /* pipelined behind the client's bucket: one round trip for both */
     const char *argv[] = {"HMGET", a->skey, "sub", "kind", "roles", "dept", "level", "org"};
@@ -442,6 +489,10 @@ enum gw_phase_result gw_phase_access(gw_req *r) {
     } else {
       r->refs--;
       a->sess_failed = 1; /* decided when the client's bucket answers */
+      if (a->waiting == 0) { /* nor is anything else asked: decide now */
+        decide(a);
+        return GW_SUSPEND;
+      }
     }
   }
   return GW_SUSPEND;
@@ -449,12 +500,16 @@ enum gw_phase_result gw_phase_access(gw_req *r) {
 
 /* Sends the bucket script for one of a's buckets (by SHA-1, or in full). 0 when sent. */
 static int send_take(struct auth *a, enum take_bucket which, int full) {
-  char rate[24], burst[24];
+  char rate[24], burst[24], want[24];
+  long b = which == TAKE_IP ? gw.cfg.burst_ip : gw.cfg.burst_subject;
   snprintf(rate, sizeof rate, "%ld", which == TAKE_IP ? gw.cfg.rate_ip : gw.cfg.rate_subject);
-  snprintf(burst, sizeof burst, "%ld", which == TAKE_IP ? gw.cfg.burst_ip : gw.cfg.burst_subject);
+  snprintf(burst, sizeof burst, "%ld", b);
+  snprintf(want, sizeof want, "%d",
+           gw_lease_want(a->r->worker->lease, which == TAKE_IP ? a->iplease : a->sublease,
+                         now_ms(), lease_max(b)));
   const char *argv[] = {full ? "EVAL" : "EVALSHA", full ? TAKE_SCRIPT : script_sha, "1",
-                        which == TAKE_IP ? a->ipkey : a->subkey, rate, burst};
+                        which == TAKE_IP ? a->ipkey : a->subkey, rate, burst, want};
   if (full && which == TAKE_IP) a->ip_full = 1;
   if (full && which == TAKE_SUB) a->sub_full = 1;
-  return gw_redis_command(a->r->worker->redis, 6, argv, NULL, which == TAKE_IP ? on_ip : on_sub, a);
+  return gw_redis_command(a->r->worker->redis, 7, argv, NULL, which == TAKE_IP ? on_ip : on_sub, a);
 }
