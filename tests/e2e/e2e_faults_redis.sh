@@ -169,6 +169,43 @@ check "IPv4 clients are counted by full address ($V4)" bash -c "! grep -q 429 <<
 S="$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$V6_PORT/metrics")"
 check "/metrics outside the listed network is refused ($S)" test "$S" = 403
 
+# --- leased tokens: a client that keeps sending takes several tokens per round trip,
+# and all of them together never exceed its bucket (burst 64, 1 a second: a worker
+# leases at most 64/8 = 8 at once, so two workers hold back at most 16)
+LEASE_PORT="$(free_port)"
+YW_GATEWAY_LISTEN="127.0.0.1:$LEASE_PORT" YW_GATEWAY_TLS_LISTEN="" YW_UPSTREAM_CATALOG="$CATALOG_ADDR" \
+  YW_UPSTREAM_IDENTITY="$IDENTITY_ADDR" YW_REDIS_PREFIX="$E2E_DB-lease" YW_GATEWAY_RATE_IP=1 \
+  YW_GATEWAY_BURST_IP=64 YW_GATEWAY_THREADS=2 YW_GATEWAY_TRUSTED_PROXIES="127.0.0.0/8" \
+  "$YW_BUILD_DIR/gateway/yw-gateway" >"$E2E_TMP/gateway-lease.log" 2>&1 &
+E2E_PIDS+=("$!")
+for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$LEASE_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+takes() { # EVAL and EVALSHA calls Redis has run
+  redis-cli -p "$REDIS_PORT" INFO commandstats | tr -d '\r' |
+    awk -F'[:=,]' '$1 == "cmdstat_evalsha" || $1 == "cmdstat_eval" { n += $3 } END { print n + 0 }'
+}
+T0="$(date +%s%N)"
+E0="$(takes)"
+LEASE=""
+for i in $(seq 40); do
+  LEASE="$LEASE $(curl -sS -o /dev/null -w '%{http_code}' -H 'x-forwarded-for: 203.0.113.7' "http://127.0.0.1:$LEASE_PORT/v1/topics")"
+done
+E1="$(takes)"
+check "40 requests within the burst all pass ($LEASE)" bash -c "! grep -qv '^ *200\( 200\)*$' <<<'$LEASE'"
+check "they took their tokens in fewer round trips than requests ($((E1 - E0)) scripts for 40)" \
+  test "$((E1 - E0))" -le 20
+for i in $(seq 60); do
+  LEASE="$LEASE $(curl -sS -o /dev/null -w '%{http_code}' -H 'x-forwarded-for: 203.0.113.7' "http://127.0.0.1:$LEASE_PORT/v1/topics")"
+done
+ELAPSED_MS="$((($(date +%s%N) - T0) / 1000000))"
+PASSED="$(tr ' ' '\n' <<<"$LEASE" | grep -c '^200$')"
+CEIL="$((64 + ELAPSED_MS / 1000 + 1))"
+check "no more pass than the bucket holds plus its refill ($PASSED of 100, at most $CEIL in ${ELAPSED_MS} ms)" \
+  test "$PASSED" -le "$CEIL"
+check "leases held back at most two workers' worth ($PASSED of 100, at least 48)" test "$PASSED" -ge 48
+H="$E2E_TMP/lease.head"
+curl -sS -o /dev/null -D "$H" -H 'x-forwarded-for: 203.0.113.7' "http://127.0.0.1:$LEASE_PORT/v1/topics"
+check "past the bucket: 429 with retry-after" bash -c "grep -q '^HTTP/1.1 429' '$H' && grep -qi '^retry-after: [0-9]' '$H'"
+
 # --- Redis stalls: the process is stopped, its socket still accepts
 kill -STOP "$REDIS_PID"
 TIMES=""
