@@ -55,7 +55,25 @@ void yw_log_now(char *buf, size_t size) {
     strftime(zone, sizeof zone, "%z", &tm); /* +0800 */
     cached_sec = tv.tv_sec;
   }
-  snprintf(buf, size, "%s.%03d%.3s:%.2s", base, (int)(tv.tv_usec / 1000), zone, zone + 3);
+  /* by hand: this runs for every log line */
+  char tail[16];
+  int ms = (int)(tv.tv_usec / 1000);
+  tail[0] = '.';
+  tail[1] = (char)('0' + ms / 100);
+  tail[2] = (char)('0' + ms / 10 % 10);
+  tail[3] = (char)('0' + ms % 10);
+  memcpy(tail + 4, zone, 3); /* +08 */
+  tail[7] = ':';
+  memcpy(tail + 8, zone + 3, 2);
+  tail[10] = '\0';
+  size_t bl = strnlen(base, sizeof base), tl = strnlen(tail, 10);
+  if (size == 0) return;
+  if (bl + tl + 1 > size) {
+    snprintf(buf, size, "%s%s", base, tail);
+    return;
+  }
+  memcpy(buf, base, bl);
+  memcpy(buf + bl, tail, tl + 1);
 }
 
 static void write_all(const char *p, size_t n) {
@@ -200,6 +218,16 @@ static void put_string(struct text *t, const char *s, size_t n) {
   put(t, "\"", 1);
 }
 
+/* A decimal integer, without printf. */
+static void put_ll(struct text *t, long long v) {
+  char d[24];
+  int i = (int)sizeof d;
+  unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+  do d[--i] = (char)('0' + u % 10); while ((u /= 10) != 0);
+  if (v < 0) d[--i] = '-';
+  put(t, d + i, sizeof d - (size_t)i);
+}
+
 static void put_key(struct text *t, const char *key) {
   put(t, ",", 1);
   put_string(t, key, strlen(key));
@@ -233,11 +261,19 @@ void yw_log_fields(enum yw_log_level level, const char *event, const yw_log_fiel
       break;
     case YW_LOG_INT:
       put_key(&t, f->key);
-      k = snprintf(num, sizeof num, "%lld", f->i);
-      put(&t, num, (size_t)k);
+      put_ll(&t, f->i);
       break;
     case YW_LOG_REAL:
       put_key(&t, f->key);
+      if (f->d >= 0 && f->d < 1e9) { /* durations: six decimals, without printf */
+        long long millionths = (long long)(f->d * 1e6 + 0.5);
+        put_ll(&t, millionths / 1000000);
+        char frac[7];
+        frac[0] = '.';
+        for (int j = 6, v = (int)(millionths % 1000000); j >= 1; j--, v /= 10) frac[j] = (char)('0' + v % 10);
+        put(&t, frac, sizeof frac);
+        break;
+      }
       k = snprintf(num, sizeof num, "%.6g", f->d);
       /* a real stays a real in JSON readers: 12 is written 12.0, as jansson does */
       if (strpbrk(num, ".en") == NULL) num[k++] = '.', num[k++] = '0', num[k] = '\0';

@@ -33,7 +33,7 @@ typedef struct yw_log_field {
   const char *s;   /* YW_LOG_STR: left out when NULL; text not UTF-8 becomes a marker */
   size_t len;      /* YW_LOG_STR: 0 means strlen(s) */
   long long i;     /* YW_LOG_INT */
-  double d;        /* YW_LOG_REAL, six significant digits */
+  double d;        /* YW_LOG_REAL: six decimals from 0 to 1e9, else six significant digits */
 } yw_log_field;
 
 /* Writes a line of fields with ts, level, proc and event first, without building a
