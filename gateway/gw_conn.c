@@ -31,7 +31,8 @@
  *   idle          idle_timeout_ms from the last complete request, not from the last
  *                 byte, so that trickling bytes or PINGs do not keep a connection; a
  *                 request body must arrive within it from its head; time spent waiting
- *                 on an upstream does not count
+ *                 on an upstream does not count, but a streamed answer held back only
+ *                 by a flow-control window the client keeps shut does
  *   output        past GW_OUT_HIGH unsent bytes a connection stops reading (and so stops
  *                 taking requests) until the client has read down to GW_OUT_LOW; the
  *                 write timeout (idle_timeout_ms without progress) ends a client that
@@ -158,11 +159,24 @@ static void conn_deadline(gw_conn *c, enum deadline d) {
   evtimer_add(c->timer, &tv);
 }
 
+/* 1 when r's streamed answer (HTTP/2) has bytes to send that only the client's
+ * flow-control window holds back: the stream's or the connection's window is shut. */
+static int stream_held_by_client(const gw_conn *c, const gw_req *r) {
+  if (c->h2 == NULL || r->stream_out == NULL || evbuffer_get_length(r->stream_out) == 0) return 0;
+  return nghttp2_session_get_stream_remote_window_size(c->h2, r->stream_id) <= 0 ||
+         nghttp2_session_get_remote_window_size(c->h2) <= 0;
+}
+
 /* 1 when a complete request of c is with an upstream (or its access check), or its
- * answer is a stream still open: the wait is ours, not the client's. */
+ * answer is a stream still open: the wait is ours, not the client's. A stream whose
+ * next bytes wait on a window the client keeps shut is the client's wait: otherwise a
+ * client that answers PINGs but never opens its windows would hold the stream, and
+ * the service's call behind it, for ever. */
 static int waiting_on_upstream(const gw_conn *c) {
   for (const gw_req *r = c->reqs; r != NULL; r = r->conn_next)
-    if ((r->refs > 1 && !r->responded) || (r->streaming && !r->stream_ended)) return 1;
+    if ((r->refs > 1 && !r->responded) ||
+        (r->streaming && !r->stream_ended && !stream_held_by_client(c, r)))
+      return 1;
   return 0;
 }
 
@@ -905,6 +919,18 @@ static int h2_on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t co
   return 0;
 }
 
+/* After a send: a streamed answer may have just run into a window the client keeps
+ * shut, or out of one. The idle timer starts when the wait turns the client's and is
+ * not restarted while it stays so; it stops when the wait is ours again. */
+static void h2_recheck(gw_conn *c) {
+  if (c->freeing || !c->h2_settled || c->h2_headers_sid != 0) return;
+  int ours = waiting_on_upstream(c);
+  if (ours && c->deadline == DL_IDLE)
+    conn_deadline(c, DL_NONE);
+  else if (!ours && c->deadline == DL_NONE)
+    conn_deadline(c, DL_IDLE);
+}
+
 static int h2_flush(gw_conn *c) {
   struct evbuffer *out = bufferevent_get_output(c->bev);
   while (evbuffer_get_length(out) < GW_OUT_HIGH) {
@@ -914,6 +940,7 @@ static int h2_flush(gw_conn *c) {
     if (n == 0) break;
     evbuffer_add(out, data, (size_t)n);
   }
+  h2_recheck(c);
   if (!nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2) &&
       evbuffer_get_length(out) == 0)
     return -1;

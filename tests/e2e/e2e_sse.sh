@@ -225,6 +225,8 @@ SLOW="$(feed_ended slowh2 "cancelled=1" | sed 's/.*sent=\([0-9]*\).*/\1/' || tru
 echo "    an h2 client that never read nor opened its window: the service sent $SLOW of 400"
 check "flow control over h2: a stream whose window stays shut holds the service back (< 150)" \
   test -n "$SLOW" -a "${SLOW:-400}" -lt 150
+check "a client that pings but keeps its window shut: the service's stream is cancelled" \
+  feed_ended windowshut "cancelled=1"
 
 # --- metrics
 curl -fsS -o "$B" "$GW/metrics"

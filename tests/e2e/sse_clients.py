@@ -1,7 +1,8 @@
 """sse_clients.py GATEWAY_HOST:PORT - the clients of e2e_sse.sh that curl cannot be:
 a gRPC client (python3-grpcio) of a server stream through the gateway's pass-through,
 gRPC-Web framing read back from raw HTTP, an EventSource-like client that reconnects
-with Last-Event-ID as browsers do, and a client that never reads (flow control).
+with Last-Event-ID as browsers do, a client that never reads (flow control), and one
+that pings but never opens its window.
 Prints "ok   <what>" or "FAIL <what>" per check; exits 1 when any failed."""
 import base64
 import http.client
@@ -171,5 +172,56 @@ s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0, b"") + frame(1, 0
 time.sleep(3)
 s.close()
 print("slow h2 client closed", flush=True)
+
+# ---- h2: a client that reads all it gets and keeps the connection busy with PINGs,
+# but lets no byte of its stream through (its initial window is 0): the wait is the
+# client's, so the gateway ends the connection after its idle timeout and the service's
+# stream is cancelled (e2e_sse.sh checks that). Without that the stream, and the
+# service's call behind it, would stay open for as long as the client pings.
+block = b"".join(hpack_literal(n, v) for n, v in (
+    (b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"x"),
+    (b":path", b"/v1/test/feed/windowshut?count=1&hold=true")))
+s = socket.create_connection((host, port))
+s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0, struct.pack(">HI", 4, 0)) +
+          frame(1, 0x5, 1, block))
+s.settimeout(0.2)
+buf, ended, data_bytes, headers = b"", False, 0, False
+give_up = time.time() + 30
+while time.time() < give_up and not ended:
+    try:
+        got = s.recv(65536)
+        if not got:
+            ended = True
+            break
+        buf += got
+    except socket.timeout:
+        pass
+    except OSError:
+        ended = True
+        break
+    while len(buf) >= 9:
+        length = int.from_bytes(buf[0:3], "big")
+        if len(buf) < 9 + length:
+            break
+        ftype, flags = buf[3], buf[4]
+        if ftype == 0:
+            data_bytes += length
+        elif ftype == 1:
+            headers = True
+        elif ftype == 4 and not flags & 1:
+            s.sendall(frame(4, 1, 0, b""))  # acknowledge the gateway's SETTINGS
+        elif ftype == 7:
+            ended = True
+        buf = buf[9 + length:]
+    if not ended:
+        try:
+            s.sendall(frame(6, 0, 0, b"\0" * 8))  # PING: the client is alive
+        except OSError:
+            ended = True
+s.close()
+expect("h2: the answer's head came through a shut window", headers)
+expect("h2: no DATA passed the window the client kept shut (%d bytes)" % data_bytes, data_bytes == 0)
+expect("h2: a stream the client holds back with its window ends with the idle timeout, PINGs or not",
+       ended)
 
 sys.exit(1 if failures else 0)
