@@ -30,7 +30,7 @@
 
 #include <cmocka.h>
 
-#include "yiwang/events/v1/application.pb-c.h"
+#include "yiwang/events/v1/applications.pb-c.h"
 #include "yw_err.h"
 #include "yw_events.h"
 #include "yw_testdb.h"

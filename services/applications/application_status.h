@@ -1,0 +1,46 @@
+/*
+ * application_status.h - the status machine of an application (办件) and its due date,
+ * with no I/O: which changes of status are allowed (the same list as the database's
+ * applications.status_transitions, which a trigger holds every UPDATE to), the
+ * statuses' names as stored, and working days with weekends skipped.
+ *
+ * Statuses are the values of yiwang.applications.v1.ApplicationStatus.
+ */
+#ifndef APPLICATION_STATUS_H
+#define APPLICATION_STATUS_H
+
+#include <stddef.h>
+
+#include "yiwang/applications/v1/applications.pb-c.h"
+
+typedef Yiwang__Applications__V1__ApplicationStatus application_status;
+
+typedef struct application_transition {
+  application_status from, to;
+} application_transition;
+
+/* The allow-list, in the order of migrations/001_applications.sql. */
+extern const application_transition application_transitions[];
+extern const size_t application_transitions_count;
+
+/* 1 when an application in from may become to, else 0. */
+int application_status_allowed(application_status from, application_status to);
+
+/* 1 for the statuses a decision has been made in (REJECTED, APPROVED, DISAPPROVED,
+ * COMPLETED) or that end the application (WITHDRAWN): nothing but COMPLETED follows
+ * APPROVED, nothing follows the others. */
+int application_status_final(application_status s);
+
+/* The stored name ("in_review"), or NULL for UNSPECIFIED or an unknown value. */
+const char *application_status_db(application_status s);
+
+/* The status of a stored name, or UNSPECIFIED (0) for an unknown one. */
+application_status application_status_from_db(const char *name);
+
+/* The date days working days after the date y-m-d (Monday to Friday count; the day
+ * itself does not): into *oy, *om, *od. days 0 gives the date itself. Returns 0, or -1
+ * for a date out of 1970..9999 or days out of 0..3650.
+ * TODO: statutory holidays and make-up working days (a holiday calendar). */
+int application_add_workdays(int y, int m, int d, int days, int *oy, int *om, int *od);
+
+#endif

@@ -1,0 +1,963 @@
+/*
+ * applications.c - handlers of yiwang.applications.v1.ApplicationsService (办件).
+ *
+ *   SubmitApplication   deferred: the item from yw-catalog (yw_rpc_call_forward), only a
+ *                       PUBLISHED one, its version pinned; then, idempotent (yw_idem_run),
+ *                       the number from the region's daily sequence, the application,
+ *                       its first timeline row, application.submitted and a feed.entry
+ *                       in one transaction
+ *   GetApplication      the applicant, or staff of one of its departments; NOT_FOUND to
+ *                       anyone else
+ *   ListMyApplications  the caller's, newest first, keyset paged
+ *   WithdrawApplication, ResubmitApplication   the applicant's steps
+ *   ListDepartmentApplications  the work queue: one predicate (departments @> [dept]),
+ *                       by due date then number, keyset paged
+ *   Accept, Reject, StartReview, RequestSupplement, Complete   the lead department's
+ *   DecideApplication   joint approval: every department approves, one refusal decides
+ *
+ * Every change of status is a compare-and-set (UPDATE ... WHERE id = $1 AND status =
+ * $2) checked first against the C allow-list (application_status.c) and then by the
+ * table's trigger; it writes its timeline row, application.status_changed and a
+ * feed.entry for the applicant in the same transaction. A refused change answers
+ * FAILED_PRECONDITION and rolls everything back.
+ *
+ * Offers: applications_service_init.
+ */
+#include "applications.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "application_status.h"
+#include "yiwang/applications/v1/applications.pb-c.h"
+#include "yiwang/catalog/v1/catalog.pb-c.h"
+#include "yiwang/events/v1/applications.pb-c.h"
+#include "yiwang/events/v1/feed.pb-c.h"
+#include "yw_err.h"
+#include "yw_events.h"
+#include "yw_json.h"
+#include "yw_service.h"
+
+#define DB "the applications database"
+#define SCHEMA "applications"
+#define REASON_MAX 500
+#define FORM_MAX (64 * 1024)
+#define CODE_MAX 64
+#define DEPTS_MAX 16
+#define PAGE_DEFAULT 20
+#define PAGE_MAX 100
+#define STAFF_ROLES "dept_staff,dept_admin"
+
+#define ST(x) YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__##x
+
+typedef Yiwang__Applications__V1__Application Application;
+
+/* ---- validation ------------------------------------------------------------------- */
+
+static int valid_number(const char *s) {
+  size_t n = strlen(s);
+  if (n != 20) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!isdigit((unsigned char)s[i])) return 0;
+  return 1;
+}
+
+/* Item and department codes: 1..64 bytes of letters, digits, '-', '_', '.'. */
+static int valid_code(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n > CODE_MAX) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.') return 0;
+  return 1;
+}
+
+static int check_number(yw_rpc_call *call, const char *number) {
+  if (!valid_number(number)) return yw_rpc_call_fail(call, YW_EINVAL, "number must be 20 digits");
+  return 0;
+}
+
+static int check_reason(yw_rpc_call *call, const char *reason, int required) {
+  size_t n = strlen(reason);
+  if (n > REASON_MAX)
+    return yw_rpc_call_fail(call, YW_EINVAL, "reason is longer than %d bytes", REASON_MAX);
+  if (required && n == 0) return yw_rpc_call_fail(call, YW_EINVAL, "reason is required");
+  return 0;
+}
+
+/* The form as JSON text in the arena (an object of at most FORM_MAX bytes; a missing
+ * form is "{}"). Returns 0 with *out, or YW_EINVAL (status set) / YW_ENOMEM. */
+static int form_json(yw_rpc_call *call, const Google__Protobuf__Struct *form, char **out) {
+  yw_arena *a = yw_rpc_call_arena(call);
+  if (form == NULL) {
+    *out = yw_arena_strndup(a, "{}", 2);
+    return *out != NULL ? 0 : YW_ENOMEM;
+  }
+  char *text = NULL;
+  size_t len = 0;
+  int rc = yw_json_write(&form->base, 0, &text, &len);
+  if (rc != 0) return yw_rpc_call_fail(call, YW_EINVAL, "form cannot be written as JSON");
+  if (len > FORM_MAX) {
+    free(text);
+    return yw_rpc_call_fail(call, YW_EINVAL, "form is larger than %d bytes as JSON", FORM_MAX);
+  }
+  *out = yw_arena_strndup(a, text, len);
+  free(text);
+  return *out != NULL ? 0 : YW_ENOMEM;
+}
+
+/* ---- applications from rows ------------------------------------------------------- */
+
+#define TS(col) "to_char(" col " AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD\"T\"HH24:MI:SS\"+08:00\"')"
+
+#define APP_COLS                                                                            \
+  "a.id, a.number, a.impl_code, a.item_version, a.item_name, a.lead_department,"            \
+  " array_to_string(a.joint_departments, ','), a.applicant_subject, a.applicant_kind,"      \
+  " a.applicant_org, a.form::text, a.status, " TS("a.created_at") ", " TS("a.updated_at")   \
+  ", COALESCE(" TS("a.accepted_at") ", ''), COALESCE(to_char(a.due_date, 'YYYY-MM-DD'), ''),"\
+  " a.promised_days, array_to_string(a.departments, ','), a.query_code_mac"
+
+enum { C_ID, C_NUMBER, C_IMPL, C_VERSION, C_ITEM_NAME, C_LEAD, C_JOINT, C_SUBJECT, C_KIND,
+       C_ORG, C_FORM, C_STATUS, C_CREATED, C_UPDATED, C_ACCEPTED, C_DUE, C_DAYS, C_DEPTS,
+       C_MAC };
+
+/* Splits "a,b" into a NULL-terminated array in the arena (codes hold no ','). */
+static char **split_list(yw_arena *a, const char *text, size_t *n) {
+  size_t count = text[0] != '\0' ? 1 : 0;
+  for (const char *c = text; *c != '\0'; c++) count += *c == ',';
+  char **out = yw_arena_calloc(a, count + 1, sizeof *out);
+  char *copy = yw_arena_strndup(a, text, strlen(text));
+  if (out == NULL || copy == NULL) return NULL;
+  size_t i = 0;
+  for (char *s = copy; count > 0 && i < count;) {
+    char *comma = strchr(s, ',');
+    if (comma != NULL) *comma = '\0';
+    out[i++] = s;
+    if (comma == NULL) break;
+    s = comma + 1;
+  }
+  *n = i;
+  return out;
+}
+
+/* The application of row (columns APP_COLS), without opinions and timeline. */
+static Application *app_from_row(yw_arena *a, const PGresult *r, int row) {
+  Application *p = yw_arena_alloc(a, sizeof *p);
+  if (p == NULL) return NULL;
+  yiwang__applications__v1__application__init(p);
+  p->number = yw_col_str(a, r, row, C_NUMBER);
+  p->item_code = yw_col_str(a, r, row, C_IMPL);
+  p->item_version = (int32_t)yw_col_ll(r, row, C_VERSION);
+  p->item_name = yw_col_str(a, r, row, C_ITEM_NAME);
+  p->lead_department = yw_col_str(a, r, row, C_LEAD);
+  p->joint_departments = split_list(a, PQgetvalue(r, row, C_JOINT), &p->n_joint_departments);
+  p->applicant_subject = yw_col_str(a, r, row, C_SUBJECT);
+  p->applicant_kind = yw_col_str(a, r, row, C_KIND);
+  p->applicant_org = yw_col_str(a, r, row, C_ORG);
+  p->status = application_status_from_db(PQgetvalue(r, row, C_STATUS));
+  p->created_at = yw_col_str(a, r, row, C_CREATED);
+  p->updated_at = yw_col_str(a, r, row, C_UPDATED);
+  p->accepted_at = yw_col_str(a, r, row, C_ACCEPTED);
+  p->due_date = yw_col_str(a, r, row, C_DUE);
+  p->promised_days = (int32_t)yw_col_ll(r, row, C_DAYS);
+  json_t *form = json_loads(PQgetvalue(r, row, C_FORM), 0, NULL);
+  ProtobufCMessage *fm = NULL;
+  yw_json_error jerr;
+  if (form != NULL &&
+      yw_json_to_message(&google__protobuf__struct__descriptor, form, yw_arena_allocator(a), &fm,
+                         &jerr) == 0)
+    p->form = (Google__Protobuf__Struct *)fm;
+  json_decref(form);
+  if (p->number == NULL || p->item_code == NULL || p->item_name == NULL ||
+      p->lead_department == NULL || p->joint_departments == NULL ||
+      p->applicant_subject == NULL || p->applicant_kind == NULL || p->applicant_org == NULL ||
+      p->created_at == NULL || p->updated_at == NULL || p->accepted_at == NULL ||
+      p->due_date == NULL || p->form == NULL)
+    return NULL;
+  return p;
+}
+
+/* One loaded application: its row's values the handlers decide on, and the message. */
+typedef struct loaded {
+  char id[24];
+  application_status status;
+  char subject[64];
+  char lead[CODE_MAX + 1];
+  char depts[DEPTS_MAX * (CODE_MAX + 1) + 1]; /* "a,b" */
+  char mac[65];
+  int promised_days;
+  Application *app;
+} loaded;
+
+/* 1 when dept is one of the comma-separated list. */
+static int in_list(const char *list, const char *dept) {
+  size_t n = strlen(dept);
+  if (n == 0) return 0;
+  for (const char *s = list; *s != '\0';) {
+    const char *comma = strchr(s, ',');
+    size_t len = comma != NULL ? (size_t)(comma - s) : strlen(s);
+    if (len == n && memcmp(s, dept, n) == 0) return 1;
+    if (comma == NULL) break;
+    s = comma + 1;
+  }
+  return 0;
+}
+
+/* Loads the application number (FOR UPDATE when lock) with its opinions and, when
+ * timeline, its timeline. Returns 0, YW_ENOTFOUND (status set) or a query's code (err). */
+static int load_app(yw_rpc_call *call, PGconn *conn, const char *number, int lock, int timeline,
+                    loaded *out, yw_pg_error *err) {
+  yw_arena *a = yw_rpc_call_arena(call);
+  const char *p[] = {number};
+  PGresult *r = NULL;
+  int rc = yw_pg_query(conn,
+                       lock ? "SELECT " APP_COLS " FROM applications.applications a"
+                              " WHERE a.number = $1 FOR UPDATE"
+                            : "SELECT " APP_COLS " FROM applications.applications a"
+                              " WHERE a.number = $1",
+                       1, p, &r, err);
+  if (rc != 0) return rc;
+  if (PQntuples(r) == 0) {
+    PQclear(r);
+    return yw_rpc_call_fail(call, YW_ENOTFOUND, "no application %s", number);
+  }
+  memset(out, 0, sizeof *out);
+  snprintf(out->id, sizeof out->id, "%s", PQgetvalue(r, 0, C_ID));
+  out->status = application_status_from_db(PQgetvalue(r, 0, C_STATUS));
+  snprintf(out->subject, sizeof out->subject, "%s", PQgetvalue(r, 0, C_SUBJECT));
+  snprintf(out->lead, sizeof out->lead, "%s", PQgetvalue(r, 0, C_LEAD));
+  snprintf(out->depts, sizeof out->depts, "%s", PQgetvalue(r, 0, C_DEPTS));
+  snprintf(out->mac, sizeof out->mac, "%s", PQgetvalue(r, 0, C_MAC));
+  out->promised_days = (int)yw_col_ll(r, 0, C_DAYS);
+  out->app = app_from_row(a, r, 0);
+  PQclear(r);
+  if (out->app == NULL) return YW_ENOMEM;
+  Application *app = out->app;
+
+  const char *pi[] = {out->id};
+  rc = yw_pg_query(conn,
+                   "SELECT department, decision, reason, actor, " TS("at")
+                   " FROM applications.opinions WHERE application_id = $1::bigint ORDER BY at, department",
+                   1, pi, &r, err);
+  if (rc != 0) return rc;
+  int rows = PQntuples(r);
+  app->opinions = yw_arena_calloc(a, (size_t)rows + 1, sizeof *app->opinions);
+  for (int i = 0; app->opinions != NULL && i < rows; i++) {
+    Yiwang__Applications__V1__Opinion *o = yw_arena_alloc(a, sizeof *o);
+    if (o == NULL) break;
+    yiwang__applications__v1__opinion__init(o);
+    o->department = yw_col_str(a, r, i, 0);
+    o->decision = strcmp(PQgetvalue(r, i, 1), "approve") == 0
+                      ? YIWANG__APPLICATIONS__V1__DECISION__APPROVE
+                      : YIWANG__APPLICATIONS__V1__DECISION__DISAPPROVE;
+    o->reason = yw_col_str(a, r, i, 2);
+    o->actor = yw_col_str(a, r, i, 3);
+    o->at = yw_col_str(a, r, i, 4);
+    if (o->department == NULL || o->reason == NULL || o->actor == NULL || o->at == NULL) break;
+    app->opinions[app->n_opinions++] = o;
+  }
+  PQclear(r);
+  if ((int)app->n_opinions != rows) return YW_ENOMEM;
+  if (!timeline) return 0;
+
+  rc = yw_pg_query(conn,
+                   "SELECT from_status, to_status, actor, actor_department, reason, " TS("at")
+                   " FROM applications.application_transitions"
+                   " WHERE application_id = $1::bigint ORDER BY id",
+                   1, pi, &r, err);
+  if (rc != 0) return rc;
+  rows = PQntuples(r);
+  app->timeline = yw_arena_calloc(a, (size_t)rows + 1, sizeof *app->timeline);
+  for (int i = 0; app->timeline != NULL && i < rows; i++) {
+    Yiwang__Applications__V1__Transition *t = yw_arena_alloc(a, sizeof *t);
+    if (t == NULL) break;
+    yiwang__applications__v1__transition__init(t);
+    t->from_status = application_status_from_db(PQgetvalue(r, i, 0));
+    t->to_status = application_status_from_db(PQgetvalue(r, i, 1));
+    t->actor = yw_col_str(a, r, i, 2);
+    t->actor_department = yw_col_str(a, r, i, 3);
+    t->reason = yw_col_str(a, r, i, 4);
+    t->at = yw_col_str(a, r, i, 5);
+    if (t->actor == NULL || t->actor_department == NULL || t->reason == NULL || t->at == NULL)
+      break;
+    app->timeline[app->n_timeline++] = t;
+  }
+  PQclear(r);
+  return (int)app->n_timeline == rows ? 0 : YW_ENOMEM;
+}
+
+/* ---- events ----------------------------------------------------------------------- */
+
+static const char *status_name(application_status s) {
+  const ProtobufCEnumValue *v =
+      protobuf_c_enum_descriptor_get_value(&yiwang__applications__v1__application_status__descriptor, (int)s);
+  return v != NULL ? v->name : "";
+}
+
+/* The resident-facing words of a status, for the feed. */
+static const char *status_words(application_status s) {
+  switch (s) {
+    case ST(SUBMITTED): return "已提交";
+    case ST(ACCEPTED): return "已受理";
+    case ST(REJECTED): return "不予受理";
+    case ST(IN_REVIEW): return "审查中";
+    case ST(SUPPLEMENT_REQUESTED): return "需补正材料";
+    case ST(RESUBMITTED): return "已补正";
+    case ST(APPROVED): return "审批通过";
+    case ST(DISAPPROVED): return "审批不通过";
+    case ST(COMPLETED): return "已办结";
+    case ST(WITHDRAWN): return "已撤回";
+    default: return "";
+  }
+}
+
+/* A feed.entry for the applicant of app, in the change's transaction. */
+static int append_feed(PGconn *conn, const Application *app, const char *type,
+                       application_status to, const char *reason, yw_pg_error *err) {
+  char title[200], link[64], body[REASON_MAX + 256];
+  snprintf(title, sizeof title, "办件 %s %s", app->number, status_words(to));
+  snprintf(link, sizeof link, "applications/%s", app->number);
+  if (reason[0] != '\0')
+    snprintf(body, sizeof body, "%.200s：%s", app->item_name, reason);
+  else
+    snprintf(body, sizeof body, "%.200s", app->item_name);
+  Yiwang__Events__V1__FeedEntryAdded fe = YIWANG__EVENTS__V1__FEED_ENTRY_ADDED__INIT;
+  fe.subject = app->applicant_subject;
+  fe.type = (char *)type;
+  fe.title = title;
+  fe.body = body;
+  fe.link = link;
+  return yw_events_append(conn, SCHEMA, "feed.entry", 1, app->applicant_subject, &fe.base, NULL,
+                          err);
+}
+
+/* All departments, lead first: the list app carries. */
+static char **all_departments(yw_arena *a, const Application *app, size_t *n) {
+  char **d = yw_arena_calloc(a, app->n_joint_departments + 2, sizeof *d);
+  if (d == NULL) return NULL;
+  d[0] = app->lead_department;
+  for (size_t i = 0; i < app->n_joint_departments; i++) d[i + 1] = app->joint_departments[i];
+  *n = app->n_joint_departments + 1;
+  return d;
+}
+
+/* ---- SubmitApplication ------------------------------------------------------------ */
+
+struct submit_work {
+  applications_ctx *ctx;
+  yw_caller caller;
+  const Yiwang__Applications__V1__SubmitApplicationRequest *req;
+  const Yiwang__Catalog__V1__Item *item;
+  char *form;            /* JSON text */
+  char region[7];
+  char depts[DEPTS_MAX * (CODE_MAX + 1) + 3]; /* "{a,b}" */
+  char joint[DEPTS_MAX * (CODE_MAX + 1) + 3];
+};
+
+static int submit_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *reqm,
+                     ProtobufCMessage **out, void *arg) {
+  (void)reqm;
+  struct submit_work *w = arg;
+  yw_arena *a = yw_rpc_call_arena(call);
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  PGresult *r = NULL;
+  /* the next number of the region and day: the row stays locked until the commit */
+  const char *pn[] = {w->region};
+  int rc = yw_pg_query(conn,
+                       "INSERT INTO applications.number_sequences AS s (region, day, last)"
+                       " VALUES ($1, to_char(now() AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD'), 1)"
+                       " ON CONFLICT (region, day) DO UPDATE SET last = s.last + 1"
+                       " RETURNING s.region || s.day || lpad(s.last::text, 6, '0')",
+                       1, pn, &r, &err);
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  char number[24];
+  snprintf(number, sizeof number, "%s", PQgetvalue(r, 0, 0));
+  PQclear(r);
+  if (!valid_number(number))
+    return yw_rpc_call_fail(call, YW_EUNAVAIL, "the numbers of region %s are used up today",
+                            w->region);
+
+  char code[8], mac_in[40], mac[65];
+  if (yw_random_digits(6, code, sizeof code) != 0) return YW_EINTERNAL;
+  snprintf(mac_in, sizeof mac_in, "%s:%s", number, code);
+  yw_hmac_hex(w->ctx->lookup_key, mac_in, strlen(mac_in), mac);
+
+  const Yiwang__Catalog__V1__Item *item = w->item;
+  const char *kind = w->caller.org[0] != '\0' ? "company" : "person";
+  char version[16], days[16];
+  snprintf(version, sizeof version, "%d", item->version);
+  snprintf(days, sizeof days, "%d", item->promised_limit_days);
+  const char *pa[] = {number,       mac,           w->caller.subject, kind,    w->caller.org,
+                      item->impl_code, version,    item->name,        w->region,
+                      item->department_code, w->joint, w->depts,      days,    w->form};
+  rc = yw_pg_query(conn,
+                   "INSERT INTO applications.applications (number, query_code_mac,"
+                   " applicant_subject, applicant_kind, applicant_org, impl_code, item_version,"
+                   " item_name, region_code, lead_department, joint_departments, departments,"
+                   " promised_days, form)"
+                   " VALUES ($1, $2, $3, $4, $5, $6, $7::int, $8, $9, $10, $11::text[],"
+                   " $12::text[], $13::int, $14::jsonb) RETURNING id",
+                   14, pa, &r, &err);
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  char id[24];
+  snprintf(id, sizeof id, "%s", PQgetvalue(r, 0, 0));
+  PQclear(r);
+  const char *pt[] = {id, w->caller.subject};
+  rc = yw_pg_query(conn,
+                   "INSERT INTO applications.application_transitions"
+                   " (application_id, from_status, to_status, actor) VALUES ($1::bigint, '', 'submitted', $2)",
+                   2, pt, NULL, &err);
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+
+  loaded l;
+  rc = load_app(call, conn, number, 0, 1, &l, &err);
+  if (rc != 0) return err.sqlstate[0] != '\0' || err.message[0] != '\0' ? yw_service_db_fail(call, rc, &err) : rc;
+
+  Yiwang__Events__V1__ApplicationSubmitted ev = YIWANG__EVENTS__V1__APPLICATION_SUBMITTED__INIT;
+  ev.application_id = number;
+  ev.impl_code = l.app->item_code;
+  ev.department_code = l.app->lead_department;
+  ev.applicant_subject = l.app->applicant_subject;
+  ev.submitted_at_unix_ms = (int64_t)time(NULL) * 1000;
+  ev.item_version = l.app->item_version;
+  ev.item_name = l.app->item_name;
+  ev.departments = all_departments(a, l.app, &ev.n_departments);
+  ev.query_code_mac = mac;
+  ev.applicant_kind = l.app->applicant_kind;
+  ev.applicant_org = l.app->applicant_org;
+  ev.status = "SUBMITTED";
+  ev.promised_days = l.app->promised_days;
+  if (ev.departments == NULL) return YW_ENOMEM;
+  rc = yw_events_append(conn, SCHEMA, "application.submitted", 1, number, &ev.base, NULL, &err);
+  if (rc == 0) rc = append_feed(conn, l.app, "application.submitted", ST(SUBMITTED), "", &err);
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+
+  Yiwang__Applications__V1__SubmitApplicationResponse *resp = yw_arena_alloc(a, sizeof *resp);
+  if (resp == NULL) return YW_ENOMEM;
+  yiwang__applications__v1__submit_application_response__init(resp);
+  resp->application = l.app;
+  resp->query_code = yw_arena_strndup(a, code, 6);
+  if (resp->query_code == NULL) return YW_ENOMEM;
+  *out = &resp->base;
+  return 0;
+}
+
+/* The catalog answered: check the item, then file the application. */
+static void item_answered(yw_rpc_call *call, int code, ProtobufCMessage *response,
+                          const char *message, void *arg) {
+  struct submit_work *w = arg;
+  ProtobufCMessage *out = NULL;
+  int rc;
+  if (code == YW_ENOTFOUND) {
+    rc = yw_rpc_call_fail(call, YW_ENOTFOUND, "no item %s", w->req->item_code);
+    goto done;
+  }
+  if (code != 0) {
+    rc = yw_rpc_call_fail(call, code == YW_ETIMEOUT ? YW_ETIMEOUT : YW_EUNAVAIL,
+                          "the catalog: %s", message != NULL ? message : "");
+    goto done;
+  }
+  const Yiwang__Catalog__V1__Item *item = (const void *)response;
+  w->item = item;
+  if (item->status != YIWANG__CATALOG__V1__ITEM_STATUS__PUBLISHED) {
+    rc = yw_rpc_call_fail(call, YW_EPRECOND, "item %s is not published", item->impl_code);
+    goto done;
+  }
+  int need = item->details != NULL ? item->details->min_realname_level : 0;
+  if (w->caller.level < need) {
+    rc = yw_rpc_call_fail(call, YW_EPERM, "item %s needs real-name level %d", item->impl_code, need);
+    goto done;
+  }
+  if (item->version < 1 || strlen(item->region_code) < 6 || !valid_code(item->department_code) ||
+      item->promised_limit_days < 0 || item->promised_limit_days > 3650) {
+    rc = yw_rpc_call_fail(call, YW_EUNAVAIL, "the catalog answered an item out of bounds");
+    goto done;
+  }
+  memcpy(w->region, item->region_code, 6);
+  w->region[6] = '\0';
+  /* the lead department, then each joint one that is a code and not already listed */
+  size_t dl = 0, jl = 0, nd = 1;
+  dl += (size_t)snprintf(w->depts, sizeof w->depts, "{%s", item->department_code);
+  jl += (size_t)snprintf(w->joint, sizeof w->joint, "{");
+  char seen[DEPTS_MAX * (CODE_MAX + 1) + 1];
+  snprintf(seen, sizeof seen, "%s", item->department_code);
+  size_t njd = item->details != NULL ? item->details->n_joint_departments : 0;
+  for (size_t i = 0; i < njd && nd < DEPTS_MAX; i++) {
+    const char *d = item->details->joint_departments[i];
+    if (!valid_code(d) || in_list(seen, d)) continue; /* a name, not a department code */
+    size_t sl = strlen(seen);
+    snprintf(seen + sl, sizeof seen - sl, ",%s", d);
+    dl += (size_t)snprintf(w->depts + dl, sizeof w->depts - dl, ",%s", d);
+    jl += (size_t)snprintf(w->joint + jl, sizeof w->joint - jl, "%s%s", jl > 1 ? "," : "", d);
+    nd++;
+  }
+  snprintf(w->depts + dl, sizeof w->depts - dl, "}");
+  snprintf(w->joint + jl, sizeof w->joint - jl, "}");
+  rc = yw_idem_run(call, &w->req->base, &out, w->ctx->pool, &w->ctx->idem, submit_tx, w);
+done:
+  yw_rpc_call_finish(call, rc, rc == 0 ? out : NULL);
+}
+
+static int submit_application(yw_rpc_call *call, const ProtobufCMessage *reqm,
+                              ProtobufCMessage **out, void *data) {
+  (void)out;
+  const Yiwang__Applications__V1__SubmitApplicationRequest *req = (const void *)reqm;
+  applications_ctx *ctx = data;
+  yw_arena *a = yw_rpc_call_arena(call);
+  struct submit_work *w = yw_arena_calloc(a, 1, sizeof *w);
+  if (w == NULL) return YW_ENOMEM;
+  int rc = yw_service_require_person(call, &ctx->caller_keys, 1, &w->caller);
+  if (rc != 0) return rc;
+  if (!valid_code(req->item_code))
+    return yw_rpc_call_fail(call, YW_EINVAL,
+                            "itemCode must hold 1 to %d letters, digits, '-', '_', '.'", CODE_MAX);
+  if ((rc = form_json(call, req->form, &w->form)) != 0) return rc;
+  if (ctx->catalog == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "no catalog is configured");
+  w->ctx = ctx;
+  w->req = req;
+  Yiwang__Catalog__V1__GetItemRequest *get = yw_arena_alloc(a, sizeof *get);
+  if (get == NULL) return YW_ENOMEM;
+  yiwang__catalog__v1__get_item_request__init(get);
+  get->code = req->item_code;
+  if ((rc = yw_rpc_call_defer(call)) != 0) return rc;
+  rc = yw_rpc_call_forward(call, ctx->catalog, "/yiwang.catalog.v1.CatalogService/GetItem",
+                           &get->base, &yiwang__catalog__v1__item__descriptor, item_answered, w);
+  if (rc != 0) { /* done will not run: answer now */
+    yw_rpc_call_fail(call, rc == YW_ETIMEOUT ? rc : YW_EUNAVAIL,
+                     "the catalog could not be called: %s", yw_strerror(rc));
+    yw_rpc_call_finish(call, rc == YW_ETIMEOUT ? rc : YW_EUNAVAIL, NULL);
+  }
+  return YW_RPC_DEFERRED;
+}
+
+/* ---- GetApplication --------------------------------------------------------------- */
+
+struct get_work {
+  const yw_caller *caller;
+  const char *number;
+  loaded l;
+};
+
+/* Who may read: the applicant, or staff of one of its departments. */
+static int may_read(const yw_caller *c, const loaded *l) {
+  if (c->kind == YW_CALLER_PERSON) return strcmp(c->subject, l->subject) == 0;
+  if (c->kind == YW_CALLER_STAFF) return in_list(l->depts, c->department);
+  return 0;
+}
+
+static int get_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
+  struct get_work *w = arg;
+  int rc = load_app(call, conn, w->number, 0, 1, &w->l, err);
+  if (rc != 0) return rc;
+  if (!may_read(w->caller, &w->l))
+    return yw_rpc_call_fail(call, YW_ENOTFOUND, "no application %s", w->number);
+  return 0;
+}
+
+static int get_application(yw_rpc_call *call, const ProtobufCMessage *reqm,
+                           ProtobufCMessage **out, void *data) {
+  const Yiwang__Applications__V1__GetApplicationRequest *req = (const void *)reqm;
+  applications_ctx *ctx = data;
+  yw_caller caller;
+  int rc = yw_service_caller(call, &ctx->caller_keys, &caller);
+  if (rc != 0) return rc;
+  if (caller.kind == YW_CALLER_ANONYMOUS)
+    return yw_rpc_call_fail(call, YW_EUNAUTH, "reading an application needs a signed-in caller");
+  if ((rc = check_number(call, req->number)) != 0) return rc;
+  struct get_work *w = yw_arena_calloc(yw_rpc_call_arena(call), 1, sizeof *w);
+  if (w == NULL) return YW_ENOMEM;
+  w->caller = &caller;
+  w->number = req->number;
+  rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, get_tx, w);
+  if (rc != 0) return rc;
+  *out = &w->l.app->base;
+  return 0;
+}
+
+/* ---- lists ------------------------------------------------------------------------ */
+
+/* Rows (APP_COLS, one more than the page) to a list answer; the cursor of the last row
+ * comes from cursor_col. */
+static int list_answer(yw_rpc_call *call, PGresult *r, const yw_page *page, int cursor_col,
+                       ProtobufCMessage **out) {
+  yw_arena *a = yw_rpc_call_arena(call);
+  Yiwang__Applications__V1__ListApplicationsResponse *resp = yw_arena_alloc(a, sizeof *resp);
+  int rows = PQntuples(r), n = rows > page->size ? page->size : rows;
+  if (resp != NULL) {
+    yiwang__applications__v1__list_applications_response__init(resp);
+    resp->applications = yw_arena_calloc(a, (size_t)n + 1, sizeof *resp->applications);
+  }
+  for (int i = 0; resp != NULL && resp->applications != NULL && i < n; i++) {
+    Application *app = app_from_row(a, r, i);
+    if (app == NULL) break;
+    resp->applications[resp->n_applications++] = app;
+  }
+  if (resp != NULL && rows > page->size)
+    resp->next_page_token = yw_page_token(a, page, PQgetvalue(r, n - 1, cursor_col));
+  PQclear(r);
+  if (resp == NULL || (int)resp->n_applications != n || resp->next_page_token == NULL)
+    return YW_ENOMEM;
+  *out = &resp->base;
+  return 0;
+}
+
+static int list_my_applications(yw_rpc_call *call, const ProtobufCMessage *reqm,
+                                ProtobufCMessage **out, void *data) {
+  const Yiwang__Applications__V1__ListMyApplicationsRequest *req = (const void *)reqm;
+  applications_ctx *ctx = data;
+  yw_caller caller;
+  int rc = yw_service_require_person(call, &ctx->caller_keys, 1, &caller);
+  if (rc != 0) return rc;
+  /* the cursor is the id of the page's last (oldest) application */
+  const char *filters[] = {caller.subject};
+  yw_page page;
+  rc = yw_page_begin(call, req->page_size, req->page_token, PAGE_DEFAULT, PAGE_MAX, filters, 1,
+                     &page);
+  if (rc != 0) return rc;
+  size_t cl = strlen(page.cursor);
+  for (size_t i = 0; i < cl; i++)
+    if (!isdigit((unsigned char)page.cursor[i]) || cl > 18)
+      return yw_rpc_call_fail(call, YW_EINVAL, "pageToken is not valid");
+  char limit[16];
+  snprintf(limit, sizeof limit, "%d", page.size + 1);
+  const char *p[] = {caller.subject, page.has_cursor ? page.cursor : NULL, limit};
+  PGresult *r = NULL;
+  rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
+                        "SELECT " APP_COLS " FROM applications.applications a"
+                        " WHERE a.applicant_subject = $1 AND ($2::bigint IS NULL OR a.id < $2::bigint)"
+                        " ORDER BY a.id DESC LIMIT $3::int",
+                        3, p, &r);
+  if (rc != 0) return rc;
+  return list_answer(call, r, &page, C_ID, out);
+}
+
+/* Staff act for their own department only (platform administrators for any). */
+static int require_department_staff(yw_rpc_call *call, applications_ctx *ctx, const char *dept,
+                                    const char *action, yw_caller *caller) {
+  int rc = yw_service_require_staff(call, &ctx->caller_keys, STAFF_ROLES ",platform_admin",
+                                    action, caller);
+  if (rc != 0) return rc;
+  if (!valid_code(dept)) return yw_rpc_call_fail(call, YW_EINVAL, "department is not a department code");
+  if (strcmp(caller->department, dept) != 0 && !yw_service_has_any_role(caller, "platform_admin"))
+    return yw_rpc_call_fail(call, YW_EPERM, "%s is for staff of department %s", action, dept);
+  return 0;
+}
+
+static int list_department_applications(yw_rpc_call *call, const ProtobufCMessage *reqm,
+                                        ProtobufCMessage **out, void *data) {
+  const Yiwang__Applications__V1__ListDepartmentApplicationsRequest *req = (const void *)reqm;
+  applications_ctx *ctx = data;
+  yw_caller caller;
+  int rc = require_department_staff(call, ctx, req->department, "the work queue", &caller);
+  if (rc != 0) return rc;
+  const char *status = "";
+  if (req->status != ST(APPLICATION_STATUS_UNSPECIFIED) &&
+      (status = application_status_db(req->status)) == NULL)
+    return yw_rpc_call_fail(call, YW_EINVAL, "status is not a status");
+  /* the cursor is "<due date or 9999-12-31>|<number>" of the page's last row */
+  const char *filters[] = {req->department, status};
+  yw_page page;
+  rc = yw_page_begin(call, req->page_size, req->page_token, PAGE_DEFAULT, PAGE_MAX, filters, 2,
+                     &page);
+  if (rc != 0) return rc;
+  char due[16] = "", after[24] = "";
+  if (page.has_cursor) {
+    const char *bar = strchr(page.cursor, '|');
+    int ok = bar != NULL && bar - page.cursor == 10 && valid_number(bar + 1);
+    for (int i = 0; ok && i < 10; i++)
+      ok = (i == 4 || i == 7) ? page.cursor[i] == '-' : isdigit((unsigned char)page.cursor[i]);
+    if (!ok) return yw_rpc_call_fail(call, YW_EINVAL, "pageToken is not valid");
+    memcpy(due, page.cursor, 10);
+    snprintf(after, sizeof after, "%s", bar + 1);
+  }
+  char limit[16];
+  snprintf(limit, sizeof limit, "%d", page.size + 1);
+  const char *p[] = {req->department, status[0] != '\0' ? status : NULL,
+                     page.has_cursor ? due : NULL, page.has_cursor ? after : NULL, limit};
+  PGresult *r = NULL;
+  rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
+                        "SELECT " APP_COLS ", to_char(COALESCE(a.due_date, '9999-12-31'), 'YYYY-MM-DD')"
+                        " || '|' || a.number FROM applications.applications a"
+                        " WHERE a.departments @> ARRAY[$1::text]"
+                        " AND ($2::text IS NULL OR a.status = $2)"
+                        " AND ($3::date IS NULL OR (COALESCE(a.due_date, '9999-12-31'), a.number)"
+                        " > ($3::date, $4::text))"
+                        " ORDER BY COALESCE(a.due_date, '9999-12-31'), a.number LIMIT $5::int",
+                        5, p, &r);
+  if (rc != 0) return rc;
+  return list_answer(call, r, &page, C_MAC + 1, out);
+}
+
+/* ---- status changes --------------------------------------------------------------- */
+
+struct step_work {
+  applications_ctx *ctx;
+  yw_caller caller;
+  const char *number;
+  application_status to;       /* UNSPECIFIED: a decision, the status follows from it */
+  const char *reason;
+  const char *department;      /* staff: the caller's department; "" for the applicant */
+  int lead_only;               /* staff steps of the lead department */
+  const char *form;            /* ResubmitApplication: the form again (JSON), or NULL */
+  Yiwang__Applications__V1__Decision decision;
+  loaded l;
+};
+
+/* Moves w->l (loaded, locked) from its status to `to`: the compare-and-set, the
+ * timeline row, the events. Returns 0, a refusal (status set) or a failure (err). */
+static int change_status(yw_rpc_call *call, PGconn *conn, struct step_work *w,
+                         application_status to, yw_pg_error *err) {
+  yw_arena *a = yw_rpc_call_arena(call);
+  application_status from = w->l.status;
+  if (!application_status_allowed(from, to))
+    return yw_rpc_call_fail(call, YW_EPRECOND, "an application %s cannot become %s",
+                            status_name(from), status_name(to));
+  char due[16] = "";
+  if (to == ST(ACCEPTED)) {
+    /* the due date: the promised working days from the day of acceptance (Asia/Shanghai) */
+    PGresult *r = NULL;
+    int rc = yw_pg_query(conn, "SELECT to_char(now() AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD')",
+                         0, NULL, &r, err);
+    if (rc != 0) return rc;
+    int y = 0, m = 0, d = 0, oy, om, od;
+    const char *today = PQgetvalue(r, 0, 0);
+    int ok = sscanf(today, "%4d-%2d-%2d", &y, &m, &d) == 3;
+    PQclear(r);
+    if (!ok || application_add_workdays(y, m, d, w->l.promised_days, &oy, &om, &od) != 0)
+      return yw_rpc_call_fail(call, YW_EINTERNAL, "the due date cannot be computed");
+    snprintf(due, sizeof due, "%04d-%02d-%02d", oy, om, od);
+  }
+  const char *p[] = {w->l.id, application_status_db(from), application_status_db(to),
+                     due[0] != '\0' ? due : NULL, w->form};
+  PGresult *r = NULL;
+  int rc = yw_pg_query(conn,
+                       "UPDATE applications.applications SET status = $3,"
+                       " accepted_at = CASE WHEN $4::date IS NULL THEN accepted_at ELSE now() END,"
+                       " due_date = COALESCE($4::date, due_date),"
+                       " form = COALESCE($5::jsonb, form)"
+                       " WHERE id = $1::bigint AND status = $2 RETURNING id",
+                       5, p, &r, err);
+  if (rc != 0) return rc;
+  int changed = PQntuples(r);
+  PQclear(r);
+  if (changed == 0)
+    return yw_rpc_call_fail(call, YW_EPRECOND, "application %s changed meanwhile", w->number);
+  const char *pt[] = {w->l.id, application_status_db(from), application_status_db(to),
+                      w->caller.subject, w->department, w->reason};
+  rc = yw_pg_query(conn,
+                   "INSERT INTO applications.application_transitions (application_id,"
+                   " from_status, to_status, actor, actor_department, reason)"
+                   " VALUES ($1::bigint, $2, $3, $4, $5, $6)",
+                   6, pt, NULL, err);
+  if (rc != 0) return rc;
+  if ((rc = load_app(call, conn, w->number, 0, 1, &w->l, err)) != 0) return rc;
+
+  Application *app = w->l.app;
+  Yiwang__Events__V1__ApplicationStatusChanged ev = YIWANG__EVENTS__V1__APPLICATION_STATUS_CHANGED__INIT;
+  ev.number = app->number;
+  ev.impl_code = app->item_code;
+  ev.item_version = app->item_version;
+  ev.applicant_subject = app->applicant_subject;
+  ev.departments = all_departments(a, app, &ev.n_departments);
+  ev.from_status = (char *)status_name(from);
+  ev.to_status = (char *)status_name(to);
+  ev.actor = w->caller.subject;
+  ev.actor_department = (char *)w->department;
+  ev.reason = (char *)w->reason;
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  ev.occurred_at_unix_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+  ev.due_date = app->due_date;
+  ev.query_code_mac = w->l.mac;
+  ev.item_name = app->item_name;
+  if (ev.departments == NULL) return YW_ENOMEM;
+  rc = yw_events_append(conn, SCHEMA, "application.status_changed", 1, app->number, &ev.base,
+                        NULL, err);
+  if (rc == 0) rc = append_feed(conn, app, "application.status_changed", to, w->reason, err);
+  return rc;
+}
+
+static int step_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
+  struct step_work *w = arg;
+  int rc = load_app(call, conn, w->number, 1, 0, &w->l, err);
+  if (rc != 0) return rc;
+  if (w->caller.kind == YW_CALLER_PERSON) {
+    if (strcmp(w->l.subject, w->caller.subject) != 0)
+      return yw_rpc_call_fail(call, YW_ENOTFOUND, "no application %s", w->number);
+  } else if (!in_list(w->l.depts, w->department)) {
+    return yw_rpc_call_fail(call, YW_EPERM, "department %s is not one of application %s's",
+                            w->department, w->number);
+  }
+  if (w->lead_only && strcmp(w->l.lead, w->department) != 0)
+    return yw_rpc_call_fail(call, YW_EPERM, "only the lead department %s takes this step",
+                            w->l.lead);
+  if (w->to != ST(APPLICATION_STATUS_UNSPECIFIED)) return change_status(call, conn, w, w->to, err);
+
+  /* a decision: this department's opinion, then the outcome once it is known */
+  if (w->l.status != ST(IN_REVIEW))
+    return yw_rpc_call_fail(call, YW_EPRECOND, "an application %s takes no decision",
+                            status_name(w->l.status));
+  int approve = w->decision == YIWANG__APPLICATIONS__V1__DECISION__APPROVE;
+  const char *p[] = {w->l.id, w->department, approve ? "approve" : "disapprove", w->reason,
+                     w->caller.subject};
+  PGresult *r = NULL;
+  rc = yw_pg_query(conn,
+                   "INSERT INTO applications.opinions (application_id, department, decision,"
+                   " reason, actor) VALUES ($1::bigint, $2, $3, $4, $5)"
+                   " ON CONFLICT (application_id, department) DO NOTHING RETURNING"
+                   " (SELECT count(*) FROM applications.opinions o"
+                   "   WHERE o.application_id = $1::bigint AND o.decision = 'approve')",
+                   5, p, &r, err);
+  if (rc != 0) return rc;
+  int inserted = PQntuples(r);
+  long long approvals_before = inserted ? yw_col_ll(r, 0, 0) : 0;
+  PQclear(r);
+  if (!inserted)
+    return yw_rpc_call_fail(call, YW_EPRECOND, "department %s has already decided on %s",
+                            w->department, w->number);
+  size_t ndepts = 1;
+  for (const char *c = w->l.depts; *c != '\0'; c++) ndepts += *c == ',';
+  if (!approve) return change_status(call, conn, w, ST(DISAPPROVED), err);
+  if ((size_t)approvals_before + 1 >= ndepts) return change_status(call, conn, w, ST(APPROVED), err);
+  return load_app(call, conn, w->number, 0, 1, &w->l, err); /* waiting for the others */
+}
+
+static int run_step(yw_rpc_call *call, applications_ctx *ctx, struct step_work *w,
+                    ProtobufCMessage **out) {
+  w->ctx = ctx;
+  int rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, step_tx, w);
+  if (rc != 0) return rc;
+  *out = &w->l.app->base;
+  return 0;
+}
+
+/* A staff step of TransitionRequest to status `to`. */
+static int staff_step(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                      void *data, application_status to, int reason_required, const char *action) {
+  const Yiwang__Applications__V1__TransitionRequest *req = (const void *)reqm;
+  applications_ctx *ctx = data;
+  struct step_work *w = yw_arena_calloc(yw_rpc_call_arena(call), 1, sizeof *w);
+  if (w == NULL) return YW_ENOMEM;
+  int rc = require_department_staff(call, ctx, req->department, action, &w->caller);
+  if (rc != 0) return rc;
+  if ((rc = check_number(call, req->number)) != 0) return rc;
+  if ((rc = check_reason(call, req->reason, reason_required)) != 0) return rc;
+  w->number = req->number;
+  w->to = to;
+  w->reason = req->reason;
+  w->department = req->department;
+  w->lead_only = 1;
+  return run_step(call, ctx, w, out);
+}
+
+static int accept_application(yw_rpc_call *call, const ProtobufCMessage *reqm,
+                              ProtobufCMessage **out, void *data) {
+  return staff_step(call, reqm, out, data, ST(ACCEPTED), 0, "accepting an application");
+}
+static int reject_application(yw_rpc_call *call, const ProtobufCMessage *reqm,
+                              ProtobufCMessage **out, void *data) {
+  return staff_step(call, reqm, out, data, ST(REJECTED), 1, "rejecting an application");
+}
+static int start_review(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                        void *data) {
+  return staff_step(call, reqm, out, data, ST(IN_REVIEW), 0, "reviewing an application");
+}
+static int request_supplement(yw_rpc_call *call, const ProtobufCMessage *reqm,
+                              ProtobufCMessage **out, void *data) {
+  return staff_step(call, reqm, out, data, ST(SUPPLEMENT_REQUESTED), 1, "requesting a supplement");
+}
+static int complete_application(yw_rpc_call *call, const ProtobufCMessage *reqm,
+                                ProtobufCMessage **out, void *data) {
+  return staff_step(call, reqm, out, data, ST(COMPLETED), 0, "completing an application");
+}
+
+static int decide_application(yw_rpc_call *call, const ProtobufCMessage *reqm,
+                              ProtobufCMessage **out, void *data) {
+  const Yiwang__Applications__V1__DecideRequest *req = (const void *)reqm;
+  applications_ctx *ctx = data;
+  struct step_work *w = yw_arena_calloc(yw_rpc_call_arena(call), 1, sizeof *w);
+  if (w == NULL) return YW_ENOMEM;
+  int rc = require_department_staff(call, ctx, req->department, "deciding on an application",
+                                    &w->caller);
+  if (rc != 0) return rc;
+  if ((rc = check_number(call, req->number)) != 0) return rc;
+  if (req->decision != YIWANG__APPLICATIONS__V1__DECISION__APPROVE &&
+      req->decision != YIWANG__APPLICATIONS__V1__DECISION__DISAPPROVE)
+    return yw_rpc_call_fail(call, YW_EINVAL, "decision must be APPROVE or DISAPPROVE");
+  rc = check_reason(call, req->reason, req->decision == YIWANG__APPLICATIONS__V1__DECISION__DISAPPROVE);
+  if (rc != 0) return rc;
+  w->number = req->number;
+  w->to = ST(APPLICATION_STATUS_UNSPECIFIED);
+  w->decision = req->decision;
+  w->reason = req->reason;
+  w->department = req->department;
+  return run_step(call, ctx, w, out);
+}
+
+/* The applicant's step of application number to `to`; form (JSON) replaces the form when
+ * not NULL. */
+static int applicant_step(yw_rpc_call *call, applications_ctx *ctx, const char *number,
+                          const char *reason, application_status to,
+                          const Google__Protobuf__Struct *form, ProtobufCMessage **out) {
+  struct step_work *w = yw_arena_calloc(yw_rpc_call_arena(call), 1, sizeof *w);
+  if (w == NULL) return YW_ENOMEM;
+  int rc = yw_service_require_person(call, &ctx->caller_keys, 1, &w->caller);
+  if (rc != 0) return rc;
+  if ((rc = check_number(call, number)) != 0) return rc;
+  if ((rc = check_reason(call, reason, 0)) != 0) return rc;
+  if (to == ST(RESUBMITTED)) {
+    char *text = NULL;
+    if (form == NULL) return yw_rpc_call_fail(call, YW_EINVAL, "form is required");
+    if ((rc = form_json(call, form, &text)) != 0) return rc;
+    w->form = text;
+  }
+  w->number = number;
+  w->to = to;
+  w->reason = reason;
+  w->department = "";
+  return run_step(call, ctx, w, out);
+}
+
+static int withdraw_application(yw_rpc_call *call, const ProtobufCMessage *reqm,
+                                ProtobufCMessage **out, void *data) {
+  const Yiwang__Applications__V1__WithdrawApplicationRequest *req = (const void *)reqm;
+  return applicant_step(call, data, req->number, req->reason, ST(WITHDRAWN), NULL, out);
+}
+
+static int resubmit_application(yw_rpc_call *call, const ProtobufCMessage *reqm,
+                                ProtobufCMessage **out, void *data) {
+  const Yiwang__Applications__V1__ResubmitApplicationRequest *req = (const void *)reqm;
+  return applicant_step(call, data, req->number, req->reason, ST(RESUBMITTED), req->form, out);
+}
+
+/* ---- the table -------------------------------------------------------------------- */
+
+static const yw_rpc_method methods[] = {
+    {.name = "SubmitApplication", .fn = submit_application},
+    {.name = "GetApplication", .fn = get_application},
+    {.name = "ListMyApplications", .fn = list_my_applications},
+    {.name = "WithdrawApplication", .fn = withdraw_application},
+    {.name = "ResubmitApplication", .fn = resubmit_application},
+    {.name = "ListDepartmentApplications", .fn = list_department_applications},
+    {.name = "AcceptApplication", .fn = accept_application},
+    {.name = "RejectApplication", .fn = reject_application},
+    {.name = "StartReview", .fn = start_review},
+    {.name = "RequestSupplement", .fn = request_supplement},
+    {.name = "DecideApplication", .fn = decide_application},
+    {.name = "CompleteApplication", .fn = complete_application},
+};
+
+void applications_service_init(yw_rpc_service *svc, applications_ctx *ctx) {
+  svc->descriptor = &yiwang__applications__v1__applications_service__descriptor;
+  svc->methods = methods;
+  svc->n_methods = sizeof methods / sizeof methods[0];
+  svc->data = ctx;
+  ctx->idem.schema = SCHEMA;
+  ctx->idem.keys = &ctx->caller_keys;
+  ctx->idem.response = &yiwang__applications__v1__submit_application_response__descriptor;
+  ctx->idem.redis = ctx->redis;
+  ctx->idem.db_wait_ms = ctx->db_wait_ms;
+}

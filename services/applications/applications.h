@@ -1,0 +1,34 @@
+/*
+ * applications.h - yw-applications' handlers (yiwang.applications.v1.ApplicationsService).
+ *
+ * The context is filled by main() (or a test) and must outlive the server.
+ */
+#ifndef APPLICATIONS_H
+#define APPLICATIONS_H
+
+#include <stdint.h>
+
+#include "yw_caller.h"
+#include "yw_crypto.h"
+#include "yw_idem.h"
+#include "yw_pg.h"
+#include "yw_redis.h"
+#include "yw_rpc.h"
+
+typedef struct applications_ctx {
+  yw_pg_pool *pool;
+  int db_wait_ms;
+  yw_redis *redis;                   /* kept answers of SubmitApplication; NULL: none */
+  yw_caller_keys caller_keys;
+  uint8_t lookup_key[YW_KEY_BYTES];  /* HMAC of "<number>:<query code>" */
+  yw_rpc_channel *catalog;           /* SubmitApplication reads the item there */
+  yw_idem_opts idem;                 /* filled by applications_service_init */
+} applications_ctx;
+
+/* The service table; data points to ctx. Fills ctx->idem from the rest of ctx. */
+void applications_service_init(yw_rpc_service *svc, applications_ctx *ctx);
+
+extern const struct yw_embedded_file applications_migrations[];
+extern const unsigned applications_migrations_count;
+
+#endif
