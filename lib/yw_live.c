@@ -361,3 +361,36 @@ long long yw_live_last_event_id(yw_rpc_stream *st) {
   }
   return id;
 }
+
+/* ---- owners touched by a poll ------------------------------------------------------ */
+
+void yw_live_touched_add(yw_live_touched *t, const char *owner) {
+  if (t->all || owner == NULL) return;
+  size_t len = strlen(owner);
+  for (int i = 0; i < t->n; i++)
+    if (strcmp(t->owners[i], owner) == 0) return;
+  if (len == 0 || len > YW_LIVE_OWNER_MAX || t->n >= YW_LIVE_TOUCHED_MAX) {
+    t->all = 1;
+    return;
+  }
+  memcpy(t->owners[t->n++], owner, len + 1);
+}
+
+void yw_live_touched_wake(yw_live *l, yw_live_touched *t, int shared) {
+  if (t->all) {
+    if (shared) {
+      yw_live_wake_shared(l, NULL);
+    } else {
+      yw_live_wake(l, NULL);
+    }
+  } else {
+    for (int i = 0; i < t->n; i++) {
+      if (shared)
+        yw_live_wake_shared(l, t->owners[i]);
+      else
+        yw_live_wake(l, t->owners[i]);
+    }
+  }
+  t->n = 0;
+  t->all = 0;
+}

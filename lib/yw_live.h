@@ -58,6 +58,27 @@ struct yw_redis;
 int yw_live_share(yw_live *l, struct yw_redis *pub, const char *addr, const char *channel);
 void yw_live_wake_shared(yw_live *l, const char *owner);
 
+/*
+ * The owners a consumer's poll wrote rows for, to wake once that poll's transactions
+ * have committed (a wake before the commit would find nothing new). Up to
+ * YW_LIVE_TOUCHED_MAX owners are kept; past that, or for an owner name too long to
+ * keep, the wake goes to every stream (a catch-up that finds nothing costs one query).
+ * Zero-initialised; owned by the consumer's thread.
+ */
+#define YW_LIVE_TOUCHED_MAX 16
+#define YW_LIVE_OWNER_MAX 63 /* bytes of an owner kept by name, without the NUL */
+typedef struct yw_live_touched {
+  char owners[YW_LIVE_TOUCHED_MAX][YW_LIVE_OWNER_MAX + 1];
+  int n;
+  int all;
+} yw_live_touched;
+
+void yw_live_touched_add(yw_live_touched *t, const char *owner);
+
+/* Wakes the owners t holds (shared: with yw_live_wake_shared, so other copies' streams
+ * wake too) and empties t. */
+void yw_live_touched_wake(yw_live *l, yw_live_touched *t, int shared);
+
 /* Streams open now. */
 int yw_live_count(yw_live *l);
 

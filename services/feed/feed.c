@@ -159,8 +159,7 @@ static int handle_event(PGconn *conn, const yw_event *ev, void *arg) {
     return YW_EINVAL;
   const Yiwang__Events__V1__FeedEntryAdded *fe = (const void *)m;
   int rc = YW_EINVAL; /* a malformed entry goes to the dead letters after its retries */
-  if (fe->subject[0] != '\0' && strlen(fe->subject) < sizeof src->touched[0] &&
-      fe->title[0] != '\0') {
+  if (fe->subject[0] != '\0' && strlen(fe->subject) <= YW_LIVE_OWNER_MAX && fe->title[0] != '\0') {
     const char *p[] = {ev->id, fe->subject, fe->type[0] != '\0' ? fe->type : "feed.entry",
                        fe->title, fe->body, fe->link, src->stream};
     rc = yw_pg_query(conn,
@@ -168,15 +167,7 @@ static int handle_event(PGconn *conn, const yw_event *ev, void *arg) {
                      " VALUES ($1::uuid, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING",
                      7, p, NULL, NULL);
   }
-  if (rc == 0) {
-    int seen = 0;
-    for (int i = 0; i < src->n_touched && !seen; i++)
-      seen = strcmp(src->touched[i], fe->subject) == 0;
-    if (!seen && src->n_touched < 16)
-      snprintf(src->touched[src->n_touched++], sizeof src->touched[0], "%s", fe->subject);
-    else if (!seen)
-      src->touched_all = 1;
-  }
+  if (rc == 0) yw_live_touched_add(&src->touched, fe->subject);
   protobuf_c_message_free_unpacked(m, NULL);
   return rc;
 }
@@ -189,13 +180,7 @@ static void *source_loop(void *arg) {
     int rc = yw_events_consumer_poll(src->consumer);
     /* this round's entries are committed: wake their residents' streams */
     /* on every copy: a resident's stream may be open on another */
-    if (src->touched_all) {
-      yw_live_wake(ctx->live, NULL);
-    } else {
-      for (int i = 0; i < src->n_touched; i++) yw_live_wake_shared(ctx->live, src->touched[i]);
-    }
-    src->n_touched = 0;
-    src->touched_all = 0;
+    yw_live_touched_wake(ctx->live, &src->touched, 1);
     if (rc < 0) {
       struct timespec ts = {backoff_ms / 1000, (backoff_ms % 1000) * 1000000L};
       nanosleep(&ts, NULL);

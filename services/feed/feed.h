@@ -26,9 +26,7 @@ typedef struct feed_source {
   yw_events_consumer *consumer;
   pthread_t thread;
   int running;
-  char touched[16][64]; /* residents whose feed grew in the current poll */
-  int n_touched;
-  int touched_all;
+  yw_live_touched touched; /* residents whose feed grew in the current poll */
 } feed_source;
 
 struct feed_ctx {

@@ -487,17 +487,6 @@ static int watch_notes(yw_rpc_stream *st, const ProtobufCMessage *reqm, void *da
   return 0;
 }
 
-/* Wakes the streams of the owners whose feed grew (every stream when too many did). */
-static void feed_wake(testsvc_ctx *ctx) {
-  if (ctx->touched_all) {
-    yw_live_wake(ctx->live, NULL);
-  } else {
-    for (int i = 0; i < ctx->n_touched; i++) yw_live_wake(ctx->live, ctx->touched[i]);
-  }
-  ctx->n_touched = 0;
-  ctx->touched_all = 0;
-}
-
 /* The consumer's handler: the event into the owner's feed, in the transaction that
  * records it as processed (a replay is a no-op). */
 static int feed_handle(PGconn *conn, const yw_event *ev, void *arg) {
@@ -512,14 +501,7 @@ static int feed_handle(PGconn *conn, const yw_event *ev, void *arg) {
                        "INSERT INTO testsvc.feed (owner, type, note_name, text)"
                        " VALUES ($1, $2, $3, $4)",
                        4, p, NULL, NULL);
-  if (rc == 0) {
-    int seen = 0;
-    for (int i = 0; i < ctx->n_touched && !seen; i++) seen = strcmp(ctx->touched[i], nc->owner) == 0;
-    if (!seen && ctx->n_touched < 16)
-      snprintf(ctx->touched[ctx->n_touched++], sizeof ctx->touched[0], "%s", nc->owner);
-    else if (!seen)
-      ctx->touched_all = 1;
-  }
+  if (rc == 0) yw_live_touched_add(&ctx->touched, nc->owner);
   protobuf_c_message_free_unpacked(m, NULL);
   return rc;
 }
@@ -530,7 +512,7 @@ static void *feed_loop(void *arg) {
   while (!ctx->stopping) {
     int rc = yw_events_consumer_poll(ctx->consumer);
     /* the events of this round are committed: their streams may go on */
-    if (ctx->n_touched > 0 || ctx->touched_all) feed_wake(ctx);
+    yw_live_touched_wake(ctx->live, &ctx->touched, 0);
     if (rc < 0) {
       struct timespec ts = {backoff_ms / 1000, (backoff_ms % 1000) * 1000000L};
       nanosleep(&ts, NULL);

@@ -32,9 +32,7 @@ typedef struct testsvc_ctx {
   pthread_t consumer_thread;
   int consumer_running;
   volatile int stopping;
-  char touched[16][64];        /* owners whose feed grew in the current poll */
-  int n_touched;
-  int touched_all;             /* more than fit: wake every subscriber */
+  yw_live_touched touched;     /* owners whose feed grew in the current poll */
 } testsvc_ctx;
 
 /* The service table; data must point to a testsvc_ctx that outlives the server. */

@@ -16,6 +16,7 @@
 #include "yw_arena.h"
 #include "yw_config.h"
 #include "yw_err.h"
+#include "yw_live.h"
 #include "yw_log.h"
 #include "yw_slots.h"
 
@@ -248,9 +249,42 @@ static void test_log_fields_write_one_valid_json_line(void **state) {
   json_decref(o);
 }
 
+/* The owners a consumer's poll touched: each kept once, and past the table (or a name
+ * too long to keep) every stream is woken instead. */
+static void test_live_touched_keeps_each_owner_once(void **state) {
+  (void)state;
+  yw_live_touched t = {0};
+  yw_live_touched_add(&t, "u-1");
+  yw_live_touched_add(&t, "u-2");
+  yw_live_touched_add(&t, "u-1");
+  assert_int_equal(t.n, 2);
+  assert_false(t.all);
+  assert_string_equal(t.owners[0], "u-1");
+  assert_string_equal(t.owners[1], "u-2");
+  char name[16];
+  for (int i = 2; i < YW_LIVE_TOUCHED_MAX; i++) {
+    snprintf(name, sizeof name, "u-%d", i + 1);
+    yw_live_touched_add(&t, name);
+  }
+  assert_int_equal(t.n, YW_LIVE_TOUCHED_MAX);
+  assert_false(t.all);
+  yw_live_touched_add(&t, "u-1"); /* already there: no overflow */
+  assert_false(t.all);
+  yw_live_touched_add(&t, "one-too-many");
+  assert_true(t.all);
+  yw_live_touched u = {0};
+  char longname[YW_LIVE_OWNER_MAX + 2];
+  memset(longname, 'x', sizeof longname - 1);
+  longname[sizeof longname - 1] = '\0';
+  yw_live_touched_add(&u, longname);
+  assert_true(u.all);
+  assert_int_equal(u.n, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_log_fields_write_one_valid_json_line),
+      cmocka_unit_test(test_live_touched_keeps_each_owner_once),
       cmocka_unit_test(test_slots_refuse_past_their_count_within_the_wait),
       cmocka_unit_test(test_slots_refuse_at_once_past_their_waiters),
       cmocka_unit_test(test_grpc_to_http_mapping_follows_design),
