@@ -1,0 +1,719 @@
+/*
+ * test_applications_service.c - yw-applications on the real runtime against a real
+ * PostgreSQL and Redis: yw-catalog and yw-applications serve in this process on one
+ * yw_rpc_server (port 0), SubmitApplication reads the item from the catalog over a real
+ * call between services (yw_rpc_call_forward, the caller signed anew), and the test
+ * calls with yw_rpc_call_sync over a real gRPC connection with a signed caller. The
+ * database is a fresh one with both schemas and the catalog's demo seed.
+ *
+ * Proves: the C allow-list equals the database's; the trigger refuses an illegal
+ * change made directly; 200 concurrent submissions get 200 distinct numbers of the
+ * region and day; one Idempotency-Key gives one application; the item must be
+ * published and the applicant of its real-name level; the journey of one application
+ * (accept, review, supplement, resubmit, joint approval, completion) with its timeline,
+ * events and feed entries in order; one refusal decides a joint application; a
+ * department not on the application may neither read (NOT_FOUND) nor act
+ * (PERMISSION_DENIED); an illegal step is FAILED_PRECONDITION and leaves the row as it
+ * was; the work queue lists by due date, paged; bad input is INVALID_ARGUMENT.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "application_status.h"
+#include "applications.h"
+#include "catalog.h"
+#include "yiwang/applications/v1/applications.pb-c.h"
+#include "yiwang/events/v1/applications.pb-c.h"
+#include "yw_caller.h"
+#include "yw_err.h"
+#include "yw_events.h"
+#include "yw_idem.h"
+#include "yw_log.h"
+#include "yw_testdb.h"
+
+#define SVC "/yiwang.applications.v1.ApplicationsService/"
+#define ITEM "GG00001000-320700-GA"        /* one department, real-name level 2 */
+#define JOINT_ITEM "GG00005000-320700-GA"  /* 320700-GA with 320700-SW */
+#define DRAFT_ITEM "XK00030000-320700-SCJG"
+#define LEAD "320700-GA"
+#define JOINT "320700-SW"
+#define CONCURRENT 200
+
+typedef Yiwang__Applications__V1__Application Application;
+typedef Yiwang__Applications__V1__SubmitApplicationResponse Receipt;
+
+static char dsn[512];
+static catalog_ctx cat;
+static applications_ctx app;
+static yw_rpc_service cat_svc, app_svc;
+static yw_rpc_server *server;
+static yw_rpc_client *client;
+static yw_rpc_channel *channel;
+
+/* ---- set-up ----------------------------------------------------------------------- */
+
+static int setup(void **state) {
+  (void)state;
+  yw_log_init("test", YW_LOG_WARN);
+  if (yw_testdb_create(dsn, sizeof dsn) != 0) return -1;
+  yw_pg_error err;
+  if (yw_pg_pool_new(dsn, 12, &app.pool, &err) != 0) {
+    fprintf(stderr, "pool: %s\n", err.message);
+    return -1;
+  }
+  cat.pool = app.pool;
+  cat.db_wait_ms = app.db_wait_ms = 5000;
+  uint8_t caller_key[YW_KEY_BYTES];
+  for (size_t i = 0; i < sizeof caller_key; i++) caller_key[i] = (uint8_t)(i * 7 + 1);
+  if (yw_caller_keys_init(&app.caller_keys, caller_key, NULL, 30) != 0) return -1;
+  cat.caller_keys = app.caller_keys;
+  for (size_t i = 0; i < YW_KEY_BYTES; i++) app.lookup_key[i] = (uint8_t)(i * 3 + 5);
+  const char *raddr = getenv("YW_TEST_REDIS_ADDR");
+  if (raddr == NULL || yw_redis_open(raddr, 500, 2, &app.redis) != 0) {
+    fprintf(stderr, "YW_TEST_REDIS_ADDR: no Redis (run with ./dev test)\n");
+    return -1;
+  }
+  PGconn *c = yw_pg_pool_acquire(app.pool, 1000);
+  int rc = yw_pg_migrate(c, "catalog", catalog_migrations, catalog_migrations_count, &err);
+  if (rc == 0) rc = yw_idem_migrate(c, "catalog", &err);
+  if (rc == 0)
+    rc = yw_pg_migrate(c, "applications", applications_migrations, applications_migrations_count,
+                       &err);
+  if (rc == 0) rc = yw_events_migrate(c, "applications", &err); /* as .events = 1 does */
+  if (rc == 0) rc = yw_idem_migrate(c, "applications", &err);   /* as .idempotency = 1 */
+  yw_pg_pool_release(app.pool, c);
+  if (rc != 0) {
+    fprintf(stderr, "migrate: %s\n", err.message);
+    return -1;
+  }
+  if (yw_testdb_run_file(dsn, "services/catalog/seed/demo.sql") != 0) return -1;
+  catalog_service_init(&cat_svc, &cat);
+  if (yw_rpc_server_new("127.0.0.1:0", 4, &server) != 0) return -1;
+  if (yw_rpc_server_set_queue(server, 2 * CONCURRENT) != 0) return -1;
+  if (yw_rpc_server_set_caller(server, &app.caller_keys, "applications") != 0) return -1;
+  if (yw_rpc_server_add_service(server, &cat_svc) != 0) return -1;
+  char target[64];
+  if (yw_rpc_client_new(&client) != 0) return -1;
+  /* the service's channel to the catalog is made before the server starts, so its
+   * port is known only after: the applications service is added first, then the
+   * channel is pointed at the same server */
+  app.catalog = NULL;
+  applications_service_init(&app_svc, &app);
+  if (yw_rpc_server_add_service(server, &app_svc) != 0 || yw_rpc_server_start(server) != 0)
+    return -1;
+  snprintf(target, sizeof target, "127.0.0.1:%d", yw_rpc_server_port(server));
+  channel = yw_rpc_channel_new(client, target, 1, 4 << 20);
+  app.catalog = channel;
+  return channel != NULL ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  yw_rpc_server_free(server);
+  yw_rpc_channel_free(channel);
+  yw_rpc_client_free(client);
+  yw_redis_free(app.redis);
+  yw_pg_pool_free(app.pool);
+  yw_testdb_drop();
+  return 0;
+}
+
+/* ---- calls ------------------------------------------------------------------------ */
+
+/* Who calls: a resident (subject, level), or staff of a department. */
+typedef struct as {
+  enum yw_caller_kind kind;
+  const char *subject;
+  const char *roles;
+  const char *dept;
+  int level;
+} as;
+
+static const as RESIDENT = {YW_CALLER_PERSON, "p-resident", "", "", 2};
+static const as OTHER_RESIDENT = {YW_CALLER_PERSON, "p-other", "", "", 2};
+static const as LOW_RESIDENT = {YW_CALLER_PERSON, "p-low", "", "", 1};
+static const as GA_CLERK = {YW_CALLER_STAFF, "s-ga", "dept_staff", LEAD, 0};
+static const as SW_CLERK = {YW_CALLER_STAFF, "s-sw", "dept_staff", JOINT, 0};
+static const as SCJG_CLERK = {YW_CALLER_STAFF, "s-scjg", "dept_staff", "320700-SCJG", 0};
+
+static grpc_status_code call_as(const as *who, const char *idem_key, const char *method,
+                                const ProtobufCMessage *req,
+                                const ProtobufCMessageDescriptor *out_desc, ProtobufCMessage **out,
+                                char *msg, size_t msglen) {
+  char path[128];
+  snprintf(path, sizeof path, SVC "%s", method);
+  yw_caller c;
+  memset(&c, 0, sizeof c);
+  c.kind = who->kind;
+  snprintf(c.subject, sizeof c.subject, "%s", who->subject);
+  snprintf(c.roles, sizeof c.roles, "%s", who->roles);
+  snprintf(c.department, sizeof c.department, "%s", who->dept);
+  snprintf(c.session, sizeof c.session, "sid");
+  c.level = who->level;
+  c.ts = (long long)time(NULL);
+  char value[YW_CALLER_VALUE_MAX], sig[65];
+  if (yw_caller_encode(&c, app.caller_keys.current, path, "", value, sizeof value, sig) != 0)
+    return GRPC_STATUS_INTERNAL;
+  yw_rpc_md md[3] = {{"x-yw-caller", value, 0}, {"x-yw-caller-sig", sig, 0}, {NULL, NULL, 0}};
+  size_t nmd = 2;
+  if (idem_key != NULL) md[nmd++] = (yw_rpc_md){YW_IDEM_METADATA, idem_key, 0};
+  char ignored[256];
+  if (msg == NULL) {
+    msg = ignored;
+    msglen = sizeof ignored;
+  }
+  ProtobufCMessage *got = NULL;
+  grpc_status_code st =
+      yw_rpc_call_sync(channel, path, req, out_desc, NULL, &got, md, nmd, 20000, msg, msglen);
+  if (out != NULL)
+    *out = got;
+  else if (got != NULL)
+    protobuf_c_message_free_unpacked(got, NULL);
+  return st;
+}
+
+/* A form {"name": value}. */
+static Google__Protobuf__Struct *form_of(const char *value) {
+  static Google__Protobuf__Value v;
+  static Google__Protobuf__Struct__FieldsEntry e;
+  static Google__Protobuf__Struct__FieldsEntry *es[1];
+  static Google__Protobuf__Struct s;
+  static char text[64];
+  google__protobuf__value__init(&v);
+  snprintf(text, sizeof text, "%s", value);
+  v.kind_case = GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE;
+  v.string_value = text;
+  google__protobuf__struct__fields_entry__init(&e);
+  e.key = "name";
+  e.value = &v;
+  es[0] = &e;
+  google__protobuf__struct__init(&s);
+  s.n_fields = 1;
+  s.fields = es;
+  return &s;
+}
+
+static grpc_status_code submit(const as *who, const char *key, const char *item, Receipt **out,
+                               char *msg, size_t msglen) {
+  Yiwang__Applications__V1__SubmitApplicationRequest req =
+      YIWANG__APPLICATIONS__V1__SUBMIT_APPLICATION_REQUEST__INIT;
+  req.item_code = (char *)item;
+  req.form = form_of("张三");
+  return call_as(who, key, "SubmitApplication", &req.base,
+                 &yiwang__applications__v1__submit_application_response__descriptor,
+                 (ProtobufCMessage **)out, msg, msglen);
+}
+
+/* A staff step (Accept, StartReview ...) by who, for its own department. */
+static grpc_status_code step(const as *who, const char *method, const char *number,
+                             const char *reason, Application **out) {
+  Yiwang__Applications__V1__TransitionRequest req = YIWANG__APPLICATIONS__V1__TRANSITION_REQUEST__INIT;
+  req.department = (char *)who->dept;
+  req.number = (char *)number;
+  req.reason = (char *)reason;
+  return call_as(who, NULL, method, &req.base, &yiwang__applications__v1__application__descriptor,
+                 (ProtobufCMessage **)out, NULL, 0);
+}
+
+static grpc_status_code decide(const as *who, const char *number, int approve, Application **out) {
+  Yiwang__Applications__V1__DecideRequest req = YIWANG__APPLICATIONS__V1__DECIDE_REQUEST__INIT;
+  req.department = (char *)who->dept;
+  req.number = (char *)number;
+  req.decision = approve ? YIWANG__APPLICATIONS__V1__DECISION__APPROVE
+                         : YIWANG__APPLICATIONS__V1__DECISION__DISAPPROVE;
+  req.reason = approve ? "" : "材料不符合要求";
+  return call_as(who, NULL, "DecideApplication", &req.base, &yiwang__applications__v1__application__descriptor,
+                 (ProtobufCMessage **)out, NULL, 0);
+}
+
+static grpc_status_code get(const as *who, const char *number, Application **out) {
+  Yiwang__Applications__V1__GetApplicationRequest req =
+      YIWANG__APPLICATIONS__V1__GET_APPLICATION_REQUEST__INIT;
+  req.number = (char *)number;
+  return call_as(who, NULL, "GetApplication", &req.base, &yiwang__applications__v1__application__descriptor,
+                 (ProtobufCMessage **)out, NULL, 0);
+}
+
+/* One value of a query, as text into out (out[0] = '\0' for none). */
+static void query1(const char *sql, const char *param, char *out, size_t size) {
+  PGconn *c = yw_pg_pool_acquire(app.pool, 2000);
+  assert_non_null(c);
+  const char *p[] = {param};
+  PGresult *r = NULL;
+  yw_pg_error err;
+  int rc = yw_pg_query(c, sql, param != NULL ? 1 : 0, p, &r, &err);
+  yw_pg_pool_release(app.pool, c);
+  if (rc != 0) fprintf(stderr, "%s: %s\n", sql, err.message);
+  assert_int_equal(rc, 0);
+  snprintf(out, size, "%s", PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
+  PQclear(r);
+}
+
+static long long count(const char *sql, const char *param) {
+  char v[32];
+  query1(sql, param, v, sizeof v);
+  return atoll(v);
+}
+
+/* The row's status and updated_at, to see that a refused step changed nothing. */
+static void row_state(const char *number, char *out, size_t size) {
+  query1("SELECT status || '|' || updated_at::text || '|' || form::text || '|' ||"
+         " (SELECT count(*) FROM applications.application_transitions t WHERE t.application_id = a.id)"
+         " FROM applications.applications a WHERE number = $1",
+         number, out, size);
+}
+
+static Receipt *submit_ok(const char *item, const char *key) {
+  Receipt *r = NULL;
+  char msg[256] = "";
+  grpc_status_code st = submit(&RESIDENT, key, item, &r, msg, sizeof msg);
+  if (st != GRPC_STATUS_OK) fprintf(stderr, "submit %s: %d %s\n", item, st, msg);
+  assert_int_equal(st, GRPC_STATUS_OK);
+  return r;
+}
+
+/* ---- the allow-list --------------------------------------------------------------- */
+
+static void test_c_allow_list_equals_the_table(void **state) {
+  (void)state;
+  assert_int_equal(count("SELECT count(*) FROM applications.status_transitions", NULL),
+                   (long long)application_transitions_count);
+  for (size_t i = 0; i < application_transitions_count; i++) {
+    char pair[64];
+    snprintf(pair, sizeof pair, "%s>%s", application_status_db(application_transitions[i].from),
+             application_status_db(application_transitions[i].to));
+    assert_int_equal(count("SELECT count(*) FROM applications.status_transitions"
+                           " WHERE from_status || '>' || to_status = $1",
+                           pair),
+                     1);
+  }
+}
+
+static void test_trigger_refuses_an_illegal_change(void **state) {
+  (void)state;
+  Receipt *r = submit_ok(ITEM, NULL);
+  char before[512], after[512];
+  row_state(r->application->number, before, sizeof before);
+  PGconn *c = yw_pg_pool_acquire(app.pool, 2000);
+  const char *p[] = {r->application->number};
+  yw_pg_error err;
+  int rc = yw_pg_query(c, "UPDATE applications.applications SET status = 'completed' WHERE number = $1",
+                       1, p, NULL, &err);
+  yw_pg_pool_release(app.pool, c);
+  assert_int_equal(rc, YW_EPRECOND);
+  assert_string_equal(err.sqlstate, "YW001");
+  row_state(r->application->number, after, sizeof after);
+  assert_string_equal(before, after);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+}
+
+/* ---- numbers and idempotency ------------------------------------------------------ */
+
+struct submitter {
+  pthread_t t;
+  char number[24];
+  grpc_status_code st;
+};
+
+static void *submit_one(void *arg) {
+  struct submitter *s = arg;
+  Receipt *r = NULL;
+  s->st = submit(&RESIDENT, NULL, ITEM, &r, NULL, 0);
+  if (s->st == GRPC_STATUS_OK) {
+    snprintf(s->number, sizeof s->number, "%s", r->application->number);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+  }
+  return NULL;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp((const char *)a, (const char *)b);
+}
+
+static void test_concurrent_submissions_get_distinct_numbers(void **state) {
+  (void)state;
+  long long before = count("SELECT count(*) FROM applications.applications", NULL);
+  static struct submitter s[CONCURRENT];
+  for (int i = 0; i < CONCURRENT; i++) assert_int_equal(pthread_create(&s[i].t, NULL, submit_one, &s[i]), 0);
+  for (int i = 0; i < CONCURRENT; i++) pthread_join(s[i].t, NULL);
+  char numbers[CONCURRENT][24];
+  char day[16];
+  query1("SELECT to_char(now() AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD')", NULL, day, sizeof day);
+  for (int i = 0; i < CONCURRENT; i++) {
+    assert_int_equal(s[i].st, GRPC_STATUS_OK);
+    assert_int_equal(strlen(s[i].number), 20);
+    assert_memory_equal(s[i].number, "320700", 6); /* the item's region */
+    assert_memory_equal(s[i].number + 6, day, 8);  /* the day in Asia/Shanghai */
+    memcpy(numbers[i], s[i].number, 24);
+  }
+  qsort(numbers, CONCURRENT, sizeof numbers[0], cmp_str);
+  for (int i = 1; i < CONCURRENT; i++) assert_string_not_equal(numbers[i - 1], numbers[i]);
+  assert_int_equal(count("SELECT count(*) FROM applications.applications", NULL), before + CONCURRENT);
+  /* the sequence has no gaps: the last number given is the count of the day */
+  char last[16];
+  query1("SELECT last FROM applications.number_sequences WHERE region = '320700'", NULL, last, sizeof last);
+  assert_int_equal(atoll(last), count("SELECT count(*) FROM applications.applications"
+                                      " WHERE region_code = '320700'", NULL));
+}
+
+static void test_same_idempotency_key_gives_one_application(void **state) {
+  (void)state;
+  long long before = count("SELECT count(*) FROM applications.applications", NULL);
+  Receipt *a = submit_ok(ITEM, "apply-once-1");
+  Receipt *b = submit_ok(ITEM, "apply-once-1");
+  assert_string_equal(a->application->number, b->application->number);
+  assert_string_equal(a->query_code, b->query_code);
+  assert_int_equal(count("SELECT count(*) FROM applications.applications", NULL), before + 1);
+  /* the query code is kept only as its HMAC */
+  assert_int_equal(strlen(a->query_code), 6);
+  assert_int_equal(count("SELECT count(*) FROM applications.applications WHERE query_code_mac = $1",
+                         a->query_code), 0);
+  char mac_in[40], mac[65];
+  snprintf(mac_in, sizeof mac_in, "%s:%s", a->application->number, a->query_code);
+  yw_hmac_hex(app.lookup_key, mac_in, strlen(mac_in), mac);
+  assert_int_equal(count("SELECT count(*) FROM applications.applications WHERE query_code_mac = $1",
+                         mac), 1);
+  /* one application.submitted in the outbox */
+  assert_int_equal(count("SELECT count(*) FROM applications.outbox WHERE aggregate_key = $1"
+                         " AND type = 'application.submitted'",
+                         a->application->number),
+                   1);
+  protobuf_c_message_free_unpacked(&a->base, NULL);
+  protobuf_c_message_free_unpacked(&b->base, NULL);
+}
+
+static void test_item_must_be_published_and_level_met(void **state) {
+  (void)state;
+  long long before = count("SELECT count(*) FROM applications.applications", NULL);
+  Receipt *r = NULL;
+  assert_int_not_equal(submit(&RESIDENT, NULL, DRAFT_ITEM, &r, NULL, 0), GRPC_STATUS_OK);
+  assert_int_equal(submit(&LOW_RESIDENT, NULL, ITEM, &r, NULL, 0), GRPC_STATUS_PERMISSION_DENIED);
+  assert_int_equal(submit(&RESIDENT, NULL, "NO-SUCH-ITEM", &r, NULL, 0), GRPC_STATUS_NOT_FOUND);
+  assert_int_equal(submit(&RESIDENT, NULL, "bad code!", &r, NULL, 0), GRPC_STATUS_INVALID_ARGUMENT);
+  assert_int_equal(submit(&GA_CLERK, NULL, ITEM, &r, NULL, 0), GRPC_STATUS_PERMISSION_DENIED);
+  assert_int_equal(count("SELECT count(*) FROM applications.applications", NULL), before);
+}
+
+/* ---- the journey ------------------------------------------------------------------ */
+
+static void test_joint_journey_with_timeline_events_and_feed(void **state) {
+  (void)state;
+  Receipt *r = submit_ok(JOINT_ITEM, NULL);
+  char number[24];
+  snprintf(number, sizeof number, "%s", r->application->number);
+  assert_int_equal(r->application->status, YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__SUBMITTED);
+  assert_string_equal(r->application->lead_department, LEAD);
+  assert_int_equal(r->application->n_joint_departments, 1);
+  assert_string_equal(r->application->joint_departments[0], JOINT);
+  assert_true(r->application->item_version >= 1);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+
+  /* another department neither sees nor acts; another resident does not see it */
+  assert_int_equal(get(&SCJG_CLERK, number, NULL), GRPC_STATUS_NOT_FOUND);
+  assert_int_equal(get(&OTHER_RESIDENT, number, NULL), GRPC_STATUS_NOT_FOUND);
+  assert_int_equal(step(&SCJG_CLERK, "AcceptApplication", number, "", NULL), GRPC_STATUS_PERMISSION_DENIED);
+  /* the joint department sees it but intake is the lead's */
+  assert_int_equal(get(&SW_CLERK, number, NULL), GRPC_STATUS_OK);
+  assert_int_equal(step(&SW_CLERK, "AcceptApplication", number, "", NULL), GRPC_STATUS_PERMISSION_DENIED);
+  /* staff of one department cannot claim another's */
+  Yiwang__Applications__V1__TransitionRequest spoof = YIWANG__APPLICATIONS__V1__TRANSITION_REQUEST__INIT;
+  spoof.department = LEAD;
+  spoof.number = number;
+  assert_int_equal(call_as(&SW_CLERK, NULL, "AcceptApplication", &spoof.base,
+                           &yiwang__applications__v1__application__descriptor, NULL, NULL, 0),
+                   GRPC_STATUS_PERMISSION_DENIED);
+
+  /* a step out of order is refused and changes nothing */
+  char before[512], after[512];
+  row_state(number, before, sizeof before);
+  assert_int_equal(step(&GA_CLERK, "StartReview", number, "", NULL), GRPC_STATUS_FAILED_PRECONDITION);
+  assert_int_equal(decide(&GA_CLERK, number, 1, NULL), GRPC_STATUS_FAILED_PRECONDITION);
+  row_state(number, after, sizeof after);
+  assert_string_equal(before, after);
+
+  Application *a = NULL;
+  assert_int_equal(step(&GA_CLERK, "AcceptApplication", number, "", &a), GRPC_STATUS_OK);
+  assert_int_equal(a->status, YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__ACCEPTED);
+  assert_int_equal(strlen(a->due_date), 10);
+  assert_true(a->accepted_at[0] != '\0');
+  protobuf_c_message_free_unpacked(&a->base, NULL);
+  assert_int_equal(step(&GA_CLERK, "StartReview", number, "", NULL), GRPC_STATUS_OK);
+  assert_int_equal(step(&GA_CLERK, "RequestSupplement", number, "", NULL),
+                   GRPC_STATUS_INVALID_ARGUMENT); /* a reason is required */
+  assert_int_equal(step(&GA_CLERK, "RequestSupplement", number, "请补充户口簿", NULL), GRPC_STATUS_OK);
+
+  /* the applicant resubmits the form */
+  Yiwang__Applications__V1__ResubmitApplicationRequest rs =
+      YIWANG__APPLICATIONS__V1__RESUBMIT_APPLICATION_REQUEST__INIT;
+  rs.number = number;
+  rs.form = form_of("张三（补正）");
+  assert_int_equal(call_as(&OTHER_RESIDENT, NULL, "ResubmitApplication", &rs.base,
+                           &yiwang__applications__v1__application__descriptor, NULL, NULL, 0),
+                   GRPC_STATUS_NOT_FOUND);
+  a = NULL;
+  assert_int_equal(call_as(&RESIDENT, NULL, "ResubmitApplication", &rs.base,
+                           &yiwang__applications__v1__application__descriptor,
+                           (ProtobufCMessage **)&a, NULL, 0),
+                   GRPC_STATUS_OK);
+  assert_int_equal(a->status, YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__RESUBMITTED);
+  assert_string_equal(a->form->fields[0]->value->string_value, "张三（补正）");
+  protobuf_c_message_free_unpacked(&a->base, NULL);
+  assert_int_equal(step(&GA_CLERK, "StartReview", number, "", NULL), GRPC_STATUS_OK);
+
+  /* joint approval: one approval is not enough, a department decides once */
+  a = NULL;
+  assert_int_equal(decide(&GA_CLERK, number, 1, &a), GRPC_STATUS_OK);
+  assert_int_equal(a->status, YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__IN_REVIEW);
+  assert_int_equal(a->n_opinions, 1);
+  protobuf_c_message_free_unpacked(&a->base, NULL);
+  assert_int_equal(decide(&GA_CLERK, number, 1, NULL), GRPC_STATUS_FAILED_PRECONDITION);
+  assert_int_equal(decide(&SCJG_CLERK, number, 1, NULL), GRPC_STATUS_PERMISSION_DENIED);
+  a = NULL;
+  assert_int_equal(decide(&SW_CLERK, number, 1, &a), GRPC_STATUS_OK);
+  assert_int_equal(a->status, YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__APPROVED);
+  protobuf_c_message_free_unpacked(&a->base, NULL);
+
+  /* withdrawal after the decision is refused and changes nothing */
+  row_state(number, before, sizeof before);
+  Yiwang__Applications__V1__WithdrawApplicationRequest wd =
+      YIWANG__APPLICATIONS__V1__WITHDRAW_APPLICATION_REQUEST__INIT;
+  wd.number = number;
+  assert_int_equal(call_as(&RESIDENT, NULL, "WithdrawApplication", &wd.base,
+                           &yiwang__applications__v1__application__descriptor, NULL, NULL, 0),
+                   GRPC_STATUS_FAILED_PRECONDITION);
+  row_state(number, after, sizeof after);
+  assert_string_equal(before, after);
+
+  assert_int_equal(step(&SW_CLERK, "CompleteApplication", number, "", NULL), GRPC_STATUS_PERMISSION_DENIED);
+  assert_int_equal(step(&GA_CLERK, "CompleteApplication", number, "", NULL), GRPC_STATUS_OK);
+
+  /* the timeline, oldest first */
+  a = NULL;
+  assert_int_equal(get(&RESIDENT, number, &a), GRPC_STATUS_OK);
+  static const application_status want[] = {
+      YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__SUBMITTED,
+      YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__ACCEPTED,
+      YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__IN_REVIEW,
+      YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__SUPPLEMENT_REQUESTED,
+      YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__RESUBMITTED,
+      YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__IN_REVIEW,
+      YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__APPROVED,
+      YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__COMPLETED,
+  };
+  assert_int_equal(a->n_timeline, sizeof want / sizeof want[0]);
+  for (size_t i = 0; i < a->n_timeline; i++) {
+    assert_int_equal(a->timeline[i]->to_status, want[i]);
+    if (i > 0) assert_int_equal(a->timeline[i]->from_status, want[i - 1]);
+  }
+  assert_string_equal(a->timeline[3]->reason, "请补充户口簿");
+  assert_string_equal(a->timeline[3]->actor_department, LEAD);
+  assert_string_equal(a->timeline[6]->actor_department, JOINT); /* the last approval decided */
+  assert_int_equal(a->status, YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__COMPLETED);
+  protobuf_c_message_free_unpacked(&a->base, NULL);
+
+  /* the events in the outbox, in order: submitted, then each change with its statuses */
+  assert_int_equal(count("SELECT count(*) FROM applications.outbox WHERE aggregate_key = $1", number), 8);
+  PGconn *c = yw_pg_pool_acquire(app.pool, 2000);
+  const char *p[] = {number};
+  PGresult *res = NULL;
+  yw_pg_error err;
+  assert_int_equal(yw_pg_query(c, "SELECT type, payload FROM applications.outbox WHERE aggregate_key = $1"
+                                  " ORDER BY id", 1, p, &res, &err), 0);
+  yw_pg_pool_release(app.pool, c);
+  assert_string_equal(PQgetvalue(res, 0, 0), "application.submitted");
+  for (int i = 1; i < PQntuples(res); i++) {
+    assert_string_equal(PQgetvalue(res, i, 0), "application.status_changed");
+    size_t len = 0;
+    unsigned char *bytes = PQunescapeBytea((const unsigned char *)PQgetvalue(res, i, 1), &len);
+    Yiwang__Events__V1__ApplicationStatusChanged *ev =
+        yiwang__events__v1__application_status_changed__unpack(NULL, len, bytes);
+    PQfreemem(bytes);
+    assert_non_null(ev);
+    assert_string_equal(ev->number, number);
+    assert_string_equal(ev->to_status, protobuf_c_enum_descriptor_get_value(
+        &yiwang__applications__v1__application_status__descriptor, (int)want[i])->name);
+    assert_int_equal(ev->n_departments, 2);
+    assert_int_equal(strlen(ev->query_code_mac), 64);
+    assert_int_equal(strlen(ev->due_date), 10);
+    yiwang__events__v1__application_status_changed__free_unpacked(ev, NULL);
+  }
+  PQclear(res);
+  /* and a feed entry for the applicant with each */
+  long long feed = count("SELECT count(*) FROM applications.outbox WHERE aggregate_key = 'p-resident'"
+                         " AND type = 'feed.entry' AND position(convert_to($1, 'UTF8') IN payload) > 0",
+                         number);
+  assert_int_equal(feed, 8);
+}
+
+static void test_one_refusal_decides_a_joint_application(void **state) {
+  (void)state;
+  Receipt *r = submit_ok(JOINT_ITEM, NULL);
+  char number[24];
+  snprintf(number, sizeof number, "%s", r->application->number);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+  assert_int_equal(step(&GA_CLERK, "AcceptApplication", number, "", NULL), GRPC_STATUS_OK);
+  assert_int_equal(step(&GA_CLERK, "StartReview", number, "", NULL), GRPC_STATUS_OK);
+  Application *a = NULL;
+  assert_int_equal(decide(&SW_CLERK, number, 0, &a), GRPC_STATUS_OK);
+  assert_int_equal(a->status, YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__DISAPPROVED);
+  protobuf_c_message_free_unpacked(&a->base, NULL);
+  /* the other department's approval comes too late */
+  assert_int_equal(decide(&GA_CLERK, number, 1, NULL), GRPC_STATUS_FAILED_PRECONDITION);
+  assert_int_equal(step(&GA_CLERK, "CompleteApplication", number, "", NULL), GRPC_STATUS_FAILED_PRECONDITION);
+}
+
+static void test_withdraw_before_a_decision(void **state) {
+  (void)state;
+  Receipt *r = submit_ok(ITEM, NULL);
+  Yiwang__Applications__V1__WithdrawApplicationRequest wd =
+      YIWANG__APPLICATIONS__V1__WITHDRAW_APPLICATION_REQUEST__INIT;
+  wd.number = r->application->number;
+  wd.reason = "不需要了";
+  Application *a = NULL;
+  assert_int_equal(call_as(&RESIDENT, NULL, "WithdrawApplication", &wd.base,
+                           &yiwang__applications__v1__application__descriptor,
+                           (ProtobufCMessage **)&a, NULL, 0),
+                   GRPC_STATUS_OK);
+  assert_int_equal(a->status, YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__WITHDRAWN);
+  protobuf_c_message_free_unpacked(&a->base, NULL);
+  assert_int_equal(step(&GA_CLERK, "AcceptApplication", r->application->number, "", NULL),
+                   GRPC_STATUS_FAILED_PRECONDITION);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+}
+
+/* ---- lists ------------------------------------------------------------------------ */
+
+static void test_lists_are_paged_and_scoped(void **state) {
+  (void)state;
+  /* the resident's, newest first, across pages */
+  long long mine = count("SELECT count(*) FROM applications.applications WHERE applicant_subject = 'p-resident'", NULL);
+  assert_true(mine > 40);
+  Yiwang__Applications__V1__ListMyApplicationsRequest lr =
+      YIWANG__APPLICATIONS__V1__LIST_MY_APPLICATIONS_REQUEST__INIT;
+  lr.page_size = 100;
+  long long seen = 0;
+  char last[24] = "99999999999999999999";
+  char token[256] = "";
+  for (int pages = 0; pages < 10; pages++) {
+    lr.page_token = token;
+    Yiwang__Applications__V1__ListApplicationsResponse *resp = NULL;
+    assert_int_equal(call_as(&RESIDENT, NULL, "ListMyApplications", &lr.base,
+                             &yiwang__applications__v1__list_applications_response__descriptor,
+                             (ProtobufCMessage **)&resp, NULL, 0),
+                     GRPC_STATUS_OK);
+    for (size_t i = 0; i < resp->n_applications; i++) {
+      assert_true(strcmp(resp->applications[i]->number, last) < 0 ||
+                  strncmp(resp->applications[i]->number, "320700", 6) != 0);
+      snprintf(last, sizeof last, "%s", resp->applications[i]->number);
+      assert_string_equal(resp->applications[i]->applicant_subject, "p-resident");
+    }
+    seen += (long long)resp->n_applications;
+    snprintf(token, sizeof token, "%s", resp->next_page_token);
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+    if (token[0] == '\0') break;
+  }
+  assert_int_equal(seen, mine);
+
+  /* the joint department's queue holds only the applications naming it */
+  Yiwang__Applications__V1__ListDepartmentApplicationsRequest qr =
+      YIWANG__APPLICATIONS__V1__LIST_DEPARTMENT_APPLICATIONS_REQUEST__INIT;
+  qr.department = JOINT;
+  qr.page_size = 1;
+  token[0] = '\0';
+  seen = 0;
+  char prev[40] = "";
+  for (int pages = 0; pages < 50; pages++) {
+    qr.page_token = token;
+    Yiwang__Applications__V1__ListApplicationsResponse *resp = NULL;
+    assert_int_equal(call_as(&SW_CLERK, NULL, "ListDepartmentApplications", &qr.base,
+                             &yiwang__applications__v1__list_applications_response__descriptor,
+                             (ProtobufCMessage **)&resp, NULL, 0),
+                     GRPC_STATUS_OK);
+    for (size_t i = 0; i < resp->n_applications; i++) {
+      char key[40];
+      snprintf(key, sizeof key, "%s|%s",
+               resp->applications[i]->due_date[0] != '\0' ? resp->applications[i]->due_date : "9999-12-31",
+               resp->applications[i]->number);
+      assert_true(strcmp(prev, key) < 0); /* by due date, then number */
+      snprintf(prev, sizeof prev, "%s", key);
+      assert_string_equal(resp->applications[i]->joint_departments[0], JOINT);
+    }
+    seen += (long long)resp->n_applications;
+    snprintf(token, sizeof token, "%s", resp->next_page_token);
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+    if (token[0] == '\0') break;
+  }
+  assert_int_equal(seen, count("SELECT count(*) FROM applications.applications"
+                               " WHERE $1 = ANY (departments)", JOINT));
+  assert_true(seen >= 2);
+  /* by status; another department's queue is refused; a bad status too */
+  qr.page_token = "";
+  qr.page_size = 0;
+  qr.status = YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__COMPLETED;
+  Yiwang__Applications__V1__ListApplicationsResponse *resp = NULL;
+  assert_int_equal(call_as(&SW_CLERK, NULL, "ListDepartmentApplications", &qr.base,
+                           &yiwang__applications__v1__list_applications_response__descriptor,
+                           (ProtobufCMessage **)&resp, NULL, 0),
+                   GRPC_STATUS_OK);
+  assert_int_equal(resp->n_applications, 1);
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+  assert_int_equal(call_as(&GA_CLERK, NULL, "ListDepartmentApplications", &qr.base,
+                           &yiwang__applications__v1__list_applications_response__descriptor,
+                           NULL, NULL, 0),
+                   GRPC_STATUS_PERMISSION_DENIED);
+  qr.status = 42;
+  assert_int_equal(call_as(&SW_CLERK, NULL, "ListDepartmentApplications", &qr.base,
+                           &yiwang__applications__v1__list_applications_response__descriptor,
+                           NULL, NULL, 0),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+}
+
+static void test_bad_input_is_invalid_argument(void **state) {
+  (void)state;
+  assert_int_equal(get(&RESIDENT, "123", NULL), GRPC_STATUS_INVALID_ARGUMENT);
+  assert_int_equal(get(&RESIDENT, "3207002026113000000x", NULL), GRPC_STATUS_INVALID_ARGUMENT);
+  assert_int_equal(get(&RESIDENT, "32070020261130999999", NULL), GRPC_STATUS_NOT_FOUND);
+  char reason[600];
+  memset(reason, 'x', sizeof reason - 1);
+  reason[sizeof reason - 1] = '\0';
+  assert_int_equal(step(&GA_CLERK, "RejectApplication", "32070020261130999999", reason, NULL),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+  Yiwang__Applications__V1__DecideRequest d = YIWANG__APPLICATIONS__V1__DECIDE_REQUEST__INIT;
+  d.department = LEAD;
+  d.number = "32070020261130999999";
+  assert_int_equal(call_as(&GA_CLERK, NULL, "DecideApplication", &d.base,
+                           &yiwang__applications__v1__application__descriptor, NULL, NULL, 0),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+  Yiwang__Applications__V1__ListMyApplicationsRequest lr =
+      YIWANG__APPLICATIONS__V1__LIST_MY_APPLICATIONS_REQUEST__INIT;
+  lr.page_token = "not-a-token";
+  assert_int_equal(call_as(&RESIDENT, NULL, "ListMyApplications", &lr.base,
+                           &yiwang__applications__v1__list_applications_response__descriptor,
+                           NULL, NULL, 0),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_c_allow_list_equals_the_table),
+      cmocka_unit_test(test_trigger_refuses_an_illegal_change),
+      cmocka_unit_test(test_concurrent_submissions_get_distinct_numbers),
+      cmocka_unit_test(test_same_idempotency_key_gives_one_application),
+      cmocka_unit_test(test_item_must_be_published_and_level_met),
+      cmocka_unit_test(test_joint_journey_with_timeline_events_and_feed),
+      cmocka_unit_test(test_one_refusal_decides_a_joint_application),
+      cmocka_unit_test(test_withdraw_before_a_decision),
+      cmocka_unit_test(test_lists_are_paged_and_scoped),
+      cmocka_unit_test(test_bad_input_is_invalid_argument),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
