@@ -45,6 +45,7 @@
 
 gw_state gw;
 
+static char *cfg_upstream_applications;
 static char *cfg_upstream_catalog;
 static char *cfg_upstream_identity;
 static char *cfg_upstream_feed;
@@ -103,6 +104,8 @@ static const yw_cfg_entry config[] = {
     {"YW_GATEWAY_UPSTREAM_CONNECTIONS", YW_CFG_INT, "1", 1, 64,
      "HTTP/2 connections from each worker to each address of an upstream (more open when a "
      "service's stream limit is reached)", &gw.cfg.upstream_connections},
+    {"YW_UPSTREAM_APPLICATIONS", YW_CFG_STR, "127.0.0.1:50055", 0, 0, "yw-applications address",
+     &cfg_upstream_applications},
     {"YW_UPSTREAM_CATALOG", YW_CFG_STR, "127.0.0.1:50052", 0, 0, "yw-catalog address",
      &cfg_upstream_catalog},
     {"YW_UPSTREAM_IDENTITY", YW_CFG_STR, "127.0.0.1:50051", 0, 0, "yw-identity address",

@@ -78,7 +78,20 @@ static int parse_template(gw_route *r, char *err, size_t errlen) {
     }
     if (s[0] == '{') {
       const char *close = strchr(s, '}');
-      if (close == NULL || (close[1] != '/' && close[1] != '\0') || r->n_vars >= GW_ROUTE_MAX_VARS) {
+      /* a custom verb after the last variable: "/v1/applications/{number}:withdraw" */
+      if (close != NULL && close[1] == ':') {
+        size_t vl = strlen(close + 1);
+        if (vl < 2 || vl >= sizeof r->verb || strspn(close + 2, "abcdefghijklmnopqrstuvwxyz-") != vl - 1) {
+          snprintf(err, errlen, "route %s: a verb is ':' and lower-case letters or '-', last", r->label);
+          return YW_EINVAL;
+        }
+        memcpy(r->verb, close + 1, vl + 1);
+      } else if (close == NULL || (close[1] != '/' && close[1] != '\0') ||
+                 r->n_vars >= GW_ROUTE_MAX_VARS) {
+        snprintf(err, errlen, "route %s: bad variable", r->label);
+        return YW_EINVAL;
+      }
+      if (r->n_vars >= GW_ROUTE_MAX_VARS) {
         snprintf(err, errlen, "route %s: bad variable", r->label);
         return YW_EINVAL;
       }
@@ -119,7 +132,7 @@ static int parse_template(gw_route *r, char *err, size_t errlen) {
       }
       r->vars[v].count = (unsigned)r->n_segments - r->vars[v].first;
       r->n_vars++;
-      s = close + 1;
+      s = r->verb[0] != '\0' ? close + 1 + strlen(r->verb) : close + 1;
     } else {
       const char *end = strchr(s, '/');
       size_t len = end != NULL ? (size_t)(end - s) : strlen(s);
@@ -352,9 +365,17 @@ int gw_route_match(const gw_route_table *t, const char *method, const char *path
     }
   }
   int method_mismatch = 0;
+  size_t last_len = nseg > 0 ? seglen[nseg - 1] : 0;
   for (size_t i = 0; i < t->n; i++) {
     const gw_route *r = &t->routes[i];
     if (r->def->http_method == NULL || r->n_segments != nseg) continue; /* gRPC only */
+    /* a route with a verb matches the last segment less its ":verb" */
+    if (nseg > 0) seglen[nseg - 1] = last_len;
+    if (r->verb[0] != '\0') {
+      size_t vl = strlen(r->verb);
+      if (last_len <= vl || memcmp(seg[nseg - 1] + last_len - vl, r->verb, vl) != 0) continue;
+      seglen[nseg - 1] = last_len - vl;
+    }
     int ok = 1;
     for (size_t k = 0; k < nseg && ok; k++) {
       if (r->segments[k].var >= 0 && strcmp(r->segments[k].text, "*") == 0) {

@@ -109,6 +109,7 @@ typedef struct gw_route {
     int var;             /* the variable the segment belongs to, or -1 */
   } segments[GW_ROUTE_MAX_SEGMENTS];
   size_t n_vars;
+  char verb[32];         /* a custom verb after the last variable (":withdraw"), or "" */
   struct {
     char field[64];      /* the field path */
     unsigned first, count; /* its segments */

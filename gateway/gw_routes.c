@@ -17,10 +17,12 @@
  * the row names them (.idempotent = ...), so rows stay short. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
+#include "yiwang/applications/v1/applications.pb-c.h"
 #include "yiwang/catalog/v1/catalog.pb-c.h"
 #include "yiwang/feed/v1/feed.pb-c.h"
 #include "yiwang/identity/v1/identity.pb-c.h"
 
+#define APPLICATIONS "yiwang.applications.v1.ApplicationsService/"
 #define CATALOG "yiwang.catalog.v1.CatalogService/"
 #define FEED "yiwang.feed.v1.FeedService/"
 #define IDENTITY "yiwang.identity.v1.IdentityService/"
@@ -61,6 +63,31 @@ const gw_route_def gw_route_defs[] = {
      "dept_staff,dept_admin,platform_admin", 0, "identity"},
     {"GET", "/v1/audit-records", IDENTITY "ListAuditRecords", NULL, GW_ACCESS_STAFF, 0, "auditor", 0, "identity"},
 
+    /* Applications (办件): a resident applies (the item says the real-name level it needs,
+     * checked by the service) and follows them; the applicant or staff of one of its
+     * departments reads one. */
+    {"POST", "/v1/applications", APPLICATIONS "SubmitApplication", "*", GW_ACCESS_PERSON, 0, NULL, 1,
+     "applications", .idempotent = GW_IDEM_OPTIONAL},
+    {"GET", "/v1/applications/{number}", APPLICATIONS "GetApplication", NULL, GW_ACCESS_ACCOUNT, 0, NULL, 0, "applications"},
+    {"POST", "/v1/applications/{number}:withdraw", APPLICATIONS "WithdrawApplication", "*", GW_ACCESS_PERSON, 0, NULL, 1, "applications"},
+    {"POST", "/v1/applications/{number}:resubmit", APPLICATIONS "ResubmitApplication", "*", GW_ACCESS_PERSON, 0, NULL, 1, "applications"},
+    {"GET", "/v1/me/applications", APPLICATIONS "ListMyApplications", NULL, GW_ACCESS_PERSON, 0, NULL, 1, "applications"},
+    /* A department's work queue and steps: its own staff (checked by the service). */
+    {"GET", "/v1/departments/{department}/applications", APPLICATIONS "ListDepartmentApplications", NULL,
+     GW_ACCESS_STAFF, 0, "dept_staff,dept_admin,platform_admin", 0, "applications"},
+    {"POST", "/v1/departments/{department}/applications/{number}:accept", APPLICATIONS "AcceptApplication", "*",
+     GW_ACCESS_STAFF, 0, "dept_staff,dept_admin,platform_admin", 0, "applications"},
+    {"POST", "/v1/departments/{department}/applications/{number}:reject", APPLICATIONS "RejectApplication", "*",
+     GW_ACCESS_STAFF, 0, "dept_staff,dept_admin,platform_admin", 0, "applications"},
+    {"POST", "/v1/departments/{department}/applications/{number}:start-review", APPLICATIONS "StartReview", "*",
+     GW_ACCESS_STAFF, 0, "dept_staff,dept_admin,platform_admin", 0, "applications"},
+    {"POST", "/v1/departments/{department}/applications/{number}:request-supplement", APPLICATIONS "RequestSupplement", "*",
+     GW_ACCESS_STAFF, 0, "dept_staff,dept_admin,platform_admin", 0, "applications"},
+    {"POST", "/v1/departments/{department}/applications/{number}:decide", APPLICATIONS "DecideApplication", "*",
+     GW_ACCESS_STAFF, 0, "dept_staff,dept_admin,platform_admin", 0, "applications"},
+    {"POST", "/v1/departments/{department}/applications/{number}:complete", APPLICATIONS "CompleteApplication", "*",
+     GW_ACCESS_STAFF, 0, "dept_staff,dept_admin,platform_admin", 0, "applications"},
+
     /* A resident's feed: newest first, and live as Server-Sent Events (or a gRPC stream). */
     {"GET", "/v1/me/feed/entries", FEED "ListFeed", NULL, GW_ACCESS_PERSON, 0, NULL, 1, "feed"},
     {"GET", "/v1/me/feed", FEED "WatchFeed", NULL, GW_ACCESS_PERSON, 0, NULL, 1, "feed",
@@ -69,6 +96,7 @@ const gw_route_def gw_route_defs[] = {
 const size_t gw_route_defs_count = sizeof gw_route_defs / sizeof gw_route_defs[0];
 
 const ProtobufCServiceDescriptor *const gw_services[] = {
+    &yiwang__applications__v1__applications_service__descriptor,
     &yiwang__catalog__v1__catalog_service__descriptor,
     &yiwang__feed__v1__feed_service__descriptor,
     &yiwang__identity__v1__identity_service__descriptor,

@@ -121,6 +121,49 @@ static void test_custom_verb_is_a_literal_segment(void **state) {
   assert_string_equal(r->def->path, "/v1/items:search");
 }
 
+/* A verb after a variable: "/v1/items/{code}:retire" binds code without the verb, and
+ * a path whose last segment lacks the verb is another route's. */
+static void test_verb_after_a_variable_binds_the_variable_only(void **state) {
+  (void)state;
+  static const gw_route_def defs[] = {
+      {"GET", "/v1/items/{code}", "yiwang.catalog.v1.CatalogService/GetItem", NULL,
+       GW_ACCESS_PUBLIC, 0, NULL, 0, NULL},
+      {"POST", "/v1/items/{code}:retire", "yiwang.catalog.v1.CatalogService/GetItem", "*",
+       GW_ACCESS_PUBLIC, 0, NULL, 0, NULL},
+      {"POST", "/v1/items/{code}:re-open", "yiwang.catalog.v1.CatalogService/ListItemVersions", "*",
+       GW_ACCESS_PUBLIC, 0, NULL, 0, NULL},
+  };
+  gw_route_table t;
+  char err[256] = "";
+  assert_int_equal(gw_routes_compile(defs, 3, services, 1, &t, err, sizeof err), 0);
+  const gw_route *r = NULL;
+  gw_route_var vars[GW_ROUTE_MAX_VARS];
+  size_t n = 0;
+  assert_int_equal(gw_route_match(&t, "POST", "/v1/items/A%2D1:retire", &r, vars, &n), GW_MATCH_OK);
+  assert_string_equal(r->def->path, "/v1/items/{code}:retire");
+  assert_int_equal(n, 1);
+  assert_string_equal(vars[0].value, "A-1");
+  assert_int_equal(gw_route_match(&t, "POST", "/v1/items/A-1:re-open", &r, vars, &n), GW_MATCH_OK);
+  assert_string_equal(r->method->name, "ListItemVersions");
+  assert_string_equal(vars[0].value, "A-1");
+  /* the verb alone names no variable; without the verb it is the GET route's path */
+  assert_int_equal(gw_route_match(&t, "POST", "/v1/items/:retire", &r, vars, &n), GW_MATCH_BAD_METHOD);
+  assert_int_equal(gw_route_match(&t, "POST", "/v1/items/A-1", &r, vars, &n), GW_MATCH_BAD_METHOD);
+  assert_int_equal(gw_route_match(&t, "POST", "/v1/items/A-1:other", &r, vars, &n), GW_MATCH_BAD_METHOD);
+  assert_int_equal(gw_route_match(&t, "GET", "/v1/items/A-1", &r, vars, &n), GW_MATCH_OK);
+  assert_string_equal(vars[0].value, "A-1");
+  gw_routes_free(&t);
+  /* a verb is last, of lower-case letters and '-' */
+  const char *bad[] = {"/v1/items/{code}:", "/v1/items/{code}:Retire", "/v1/items/{code}:a/b",
+                       "/v1/items/{code}:a b"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    const gw_route_def d[] = {{"POST", bad[i], "yiwang.catalog.v1.CatalogService/GetItem", "*",
+                               GW_ACCESS_PUBLIC, 0, NULL, 0, NULL}};
+    if (gw_routes_compile(d, 1, services, 1, &t, err, sizeof err) != YW_EINVAL)
+      fail_msg("template %s was accepted", bad[i]);
+  }
+}
+
 static void test_wrong_method_is_405_and_unknown_path_is_404(void **state) {
   (void)state;
   const gw_route *r = NULL;
@@ -413,6 +456,7 @@ int main(void) {
       cmocka_unit_test(test_path_variable_must_name_a_scalar_field),
       cmocka_unit_test_setup_teardown(test_literal_and_variable_templates_match, setup, teardown),
       cmocka_unit_test_setup_teardown(test_custom_verb_is_a_literal_segment, setup, teardown),
+      cmocka_unit_test(test_verb_after_a_variable_binds_the_variable_only),
       cmocka_unit_test_setup_teardown(test_wrong_method_is_405_and_unknown_path_is_404, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_variables_are_percent_decoded_utf8, setup, teardown),
