@@ -4,8 +4,10 @@
  * Design: the calendar covers a fixed span, 2000-01-01 to 2100-12-31 (36,890 days), so a
  * calendar keeps one byte per day of that span (none, holiday, make-up working day):
  * whether a day is a working day is one lookup, and counting working days is a walk of
- * at most the span, never a loop that input can stretch. Pauses are skipped whole: on a
- * paused day the walk jumps to the end of the pause. Entries (with their names) are kept
+ * at most the span, never a loop that input can stretch. Pauses are first sorted and
+ * joined into disjoint spans (at most 256, on the stack), then skipped whole: on a paused
+ * day the walk jumps to the end of the pause, so a call costs the days walked plus the
+ * pauses, not their product. Entries (with their names) are kept
  * apart in the order they were added, for a service that stores what staff uploaded, and
  * a count per year answers yw_workdays_covers.
  *
@@ -363,29 +365,49 @@ static int pauses_check(const struct yw_workdays_pause *pauses, size_t n) {
   return 0;
 }
 
-/* The end (exclusive) of the pauses covering day, day itself when none does. */
-static yw_day paused_until(const struct yw_workdays_pause *pauses, size_t n, yw_day day) {
-  yw_day until = day;
-  for (size_t i = 0; i < n; i++)
-    if (pauses[i].from <= day && day < pauses[i].to && pauses[i].to > until) until = pauses[i].to;
-  return until;
+/* The pauses as disjoint spans in order of day, in m (room for YW_WORKDAYS_MAX_PAUSES):
+ * empty ones dropped, overlapping or touching ones joined. Returns how many. */
+static size_t pauses_merge(const struct yw_workdays_pause *pauses, size_t n,
+                           struct yw_workdays_pause *m) {
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (pauses[i].from == pauses[i].to) continue;
+    /* insertion by from: n is small and bounded */
+    size_t j = k++;
+    while (j > 0 && m[j - 1].from > pauses[i].from) {
+      m[j] = m[j - 1];
+      j--;
+    }
+    m[j] = pauses[i];
+  }
+  size_t out = 0;
+  for (size_t i = 0; i < k; i++) {
+    if (out > 0 && m[i].from <= m[out - 1].to) {
+      if (m[i].to > m[out - 1].to) m[out - 1].to = m[i].to;
+    } else {
+      m[out++] = m[i];
+    }
+  }
+  return out;
 }
 
 /*
  * Walks the days after from, up to and including last, counting the working days no pause
  * covers, and stops at the stop-th. Returns the count (at most stop) and the day the walk
- * ended on in *at (last when it did not stop early). Each step moves forward by at least
- * one day, so the walk takes at most last - from steps.
+ * ended on in *at (last when it did not stop early). pauses are disjoint and in order
+ * (pauses_merge). Each step moves forward by at least one day, so the walk takes at most
+ * last - from steps, and each pause is passed once.
  */
 static int walk(const struct yw_workdays *cal, yw_day from, yw_day last,
                 const struct yw_workdays_pause *pauses, size_t n_pauses, int stop, yw_day *at) {
   int count = 0;
+  size_t k = 0;
   yw_day d = from;
   while (count < stop && d < last) {
     d++;
-    yw_day until = paused_until(pauses, n_pauses, d);
-    if (until > d) {
-      d = until - 1; /* the last paused day: the next step leaves the pause */
+    while (k < n_pauses && pauses[k].to <= d) k++;
+    if (k < n_pauses && pauses[k].from <= d) {
+      d = pauses[k].to - 1; /* the last paused day: the next step leaves the pause */
       if (d > last) d = last;
       continue;
     }
@@ -400,8 +422,10 @@ int yw_workdays_add(const struct yw_workdays *cal, yw_day start, int n,
   if (cal == NULL || due == NULL || !in_span(start) || n < 0 || n > YW_WORKDAYS_MAX_N ||
       pauses_check(pauses, n_pauses) != 0)
     return YW_EINVAL;
+  struct yw_workdays_pause m[YW_WORKDAYS_MAX_PAUSES];
+  size_t n_m = pauses_merge(pauses, n_pauses, m);
   yw_day at;
-  if (walk(cal, start, DAY_LAST, pauses, n_pauses, n, &at) < n) return YW_EINVAL;
+  if (walk(cal, start, DAY_LAST, m, n_m, n, &at) < n) return YW_EINVAL;
   *due = at;
   return 0;
 }
@@ -411,10 +435,12 @@ int yw_workdays_between(const struct yw_workdays *cal, yw_day from, yw_day to,
   if (cal == NULL || out == NULL || !in_span(from) || !in_span(to) ||
       pauses_check(pauses, n_pauses) != 0)
     return YW_EINVAL;
+  struct yw_workdays_pause m[YW_WORKDAYS_MAX_PAUSES];
+  size_t n_m = pauses_merge(pauses, n_pauses, m);
   yw_day at;
   if (to >= from)
-    *out = walk(cal, from, to, pauses, n_pauses, SPAN, &at);
+    *out = walk(cal, from, to, m, n_m, SPAN, &at);
   else
-    *out = -walk(cal, to, from, pauses, n_pauses, SPAN, &at);
+    *out = -walk(cal, to, from, m, n_m, SPAN, &at);
   return 0;
 }

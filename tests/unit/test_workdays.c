@@ -17,6 +17,7 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,6 +269,11 @@ static void test_pauses_stop_the_clock(void **state) {
                                        {D("2026-12-01"), D("2026-12-04")}};
   assert_string_equal(due(cal, "2026-11-30", 5, nested, 2), "2026-12-10");
   assert_int_equal(between(cal, "2026-11-30", "2026-12-10", nested, 2), 5);
+  /* touching pauses in any order are one pause: 12-01 .. 12-03 */
+  struct yw_workdays_pause touching[] = {{D("2026-12-03"), D("2026-12-04")},
+                                         {D("2026-12-01"), D("2026-12-02")},
+                                         {D("2026-12-02"), D("2026-12-03")}};
+  assert_string_equal(due(cal, "2026-11-30", 5, touching, 3), "2026-12-10");
   /* pauses before the start or after the due date change nothing */
   struct yw_workdays_pause outside[] = {{D("2026-11-02"), D("2026-11-30")},
                                         {D("2026-12-08"), D("2027-01-08")}};
@@ -284,6 +290,53 @@ static void test_a_supplement_across_the_spring_festival(void **state) {
   struct yw_workdays_pause supplement = {D("2030-01-29"), D("2030-02-12")};
   assert_string_equal(due(cal, "2030-01-24", 10, &supplement, 1), "2030-02-19");
   assert_int_equal(between(cal, "2030-01-24", "2030-02-19", &supplement, 1), 10);
+  yw_workdays_free(cal);
+}
+
+/* The same counts by the plainest means: one day at a time, each pause looked at. */
+static int plain_count(const struct yw_workdays *cal, yw_day from, yw_day to,
+                       const struct yw_workdays_pause *p, size_t np) {
+  int count = 0;
+  for (yw_day d = from + 1; d <= to; d++) {
+    int paused = 0;
+    for (size_t i = 0; i < np; i++) paused |= p[i].from <= d && d < p[i].to;
+    if (!paused && yw_workdays_is_workday(cal, d) == 1) count++;
+  }
+  return count;
+}
+
+static void test_add_and_between_agree_with_a_day_by_day_count(void **state) {
+  (void)state;
+  struct yw_workdays *cal = calendar_2030();
+  /* a fixed sequence of starts, limits and up to five pauses around the festival */
+  uint32_t seed = 20301;
+  for (int round = 0; round < 3000; round++) {
+    seed = seed * 1103515245u + 12345u;
+    yw_day start = D("2029-12-01") + (yw_day)(seed >> 8) % 120;
+    seed = seed * 1103515245u + 12345u;
+    int n = (int)((seed >> 8) % 40);
+    struct yw_workdays_pause p[5];
+    seed = seed * 1103515245u + 12345u;
+    size_t np = (seed >> 8) % 6;
+    for (size_t i = 0; i < np; i++) {
+      seed = seed * 1103515245u + 12345u;
+      p[i].from = D("2029-12-01") + (yw_day)(seed >> 8) % 150;
+      seed = seed * 1103515245u + 12345u;
+      p[i].to = p[i].from + (yw_day)(seed >> 8) % 12;
+    }
+    yw_day d;
+    assert_int_equal(yw_workdays_add(cal, start, n, p, np, &d), 0);
+    /* due is the n-th counted day: n counted up to it, and it counts itself (n > 0) */
+    assert_int_equal(plain_count(cal, start, d, p, np), n);
+    if (n > 0) assert_int_equal(plain_count(cal, start, d - 1, p, np), n - 1);
+    if (n == 0) assert_int_equal(d, start);
+    int between_n;
+    yw_day to = start + (yw_day)(seed >> 4) % 90;
+    assert_int_equal(yw_workdays_between(cal, start, to, p, np, &between_n), 0);
+    assert_int_equal(between_n, plain_count(cal, start, to, p, np));
+    assert_int_equal(yw_workdays_between(cal, to, start, p, np, &between_n), 0);
+    assert_int_equal(between_n, to == start ? 0 : -plain_count(cal, start, to, p, np));
+  }
   yw_workdays_free(cal);
 }
 
@@ -558,6 +611,7 @@ int main(void) {
       cmocka_unit_test(test_a_due_date_spans_the_spring_festival_week),
       cmocka_unit_test(test_pauses_stop_the_clock),
       cmocka_unit_test(test_a_supplement_across_the_spring_festival),
+      cmocka_unit_test(test_add_and_between_agree_with_a_day_by_day_count),
       cmocka_unit_test(test_zero_working_days_is_the_start),
       cmocka_unit_test(test_working_days_left_and_overdue),
       cmocka_unit_test(test_malformed_csv_lines_are_refused_with_their_number),
