@@ -9,7 +9,7 @@
  * day the walk jumps to the end of the pause, so a call costs the days walked plus the
  * pauses, not their product. Entries (with their names) are kept
  * apart in the order they were added, for a service that stores what staff uploaded, and
- * a count per year answers yw_workdays_covers.
+ * a count per year (past its first week) answers yw_workdays_covers.
  *
  * Dates are converted by counting from 2000-01-01, which the span allows: within it a
  * year divisible by 4 is a leap year except 2100.
@@ -213,6 +213,15 @@ static int entry_check(const struct yw_workdays *cal, yw_day day, int kind, cons
   return 0;
 }
 
+/* The year whose notice an entry shows was loaded, or 0: the first week of January is
+ * left out, since a notice often gives the next year's New Year's days with its own
+ * (the notice of 2018 gave 2019-01-01), and the next year's holidays are still unknown. */
+static int year_noticed(yw_day day) {
+  int y, m, d;
+  yw_day_to_ymd(day, &y, &m, &d);
+  return m == 1 && d <= 7 ? 0 : y;
+}
+
 /* Adds an entry entry_check accepted. */
 static int entry_add(struct yw_workdays *cal, yw_day day, int kind, const char *name,
                      size_t name_len) {
@@ -230,9 +239,8 @@ static int entry_add(struct yw_workdays *cal, yw_day day, int kind, const char *
   memcpy(e->name, name, name_len);
   e->name[name_len] = '\0';
   cal->kind[day - DAY_FIRST] = (uint8_t)kind;
-  int y;
-  yw_day_to_ymd(day, &y, NULL, NULL);
-  cal->per_year[y - YW_WORKDAYS_YEAR_MIN]++;
+  int y = year_noticed(day);
+  if (y != 0) cal->per_year[y - YW_WORKDAYS_YEAR_MIN]++;
   return 0;
 }
 
@@ -249,9 +257,8 @@ int yw_workdays_set(struct yw_workdays *cal, yw_day day, int kind, const char *n
 static void entries_truncate(struct yw_workdays *cal, size_t n) {
   while (cal->n > n) {
     const struct yw_workdays_entry *e = &cal->entries[--cal->n];
-    int y;
-    yw_day_to_ymd(e->day, &y, NULL, NULL);
-    cal->per_year[y - YW_WORKDAYS_YEAR_MIN]--;
+    int y = year_noticed(e->day);
+    if (y != 0) cal->per_year[y - YW_WORKDAYS_YEAR_MIN]--;
     cal->kind[e->day - DAY_FIRST] = KIND_NONE;
   }
 }

@@ -123,9 +123,10 @@ size_t yw_workdays_count(const struct yw_workdays *cal);
  * is NULL or i >= yw_workdays_count(cal). */
 int yw_workdays_entry(const struct yw_workdays *cal, size_t i, struct yw_workdays_entry *out);
 
-/* 1 when cal holds at least one entry dated in year (the year's notice was loaded),
- * 0 when it holds none (the year counts weekends only), YW_EINVAL for a NULL cal or a
- * year outside the range. */
+/* 1 when the notice of year was loaded: cal holds at least one entry dated in year after
+ * January 7th (a notice often gives the first days of the next year too, which do not
+ * make that year known); 0 when it holds none, and the year counts weekends only apart
+ * from the entries it has; YW_EINVAL for a NULL cal or a year outside the range. */
 int yw_workdays_covers(const struct yw_workdays *cal, int year);
 
 /* 1 when day is a working day, 0 when it is a rest day, YW_EINVAL for a NULL cal or a

@@ -225,6 +225,7 @@ static void test_a_due_date_spans_the_spring_festival_week(void **state) {
   struct yw_workdays *cal = calendar_2030();
   assert_int_equal(yw_workdays_covers(cal, 2030), 1);
   assert_int_equal(yw_workdays_covers(cal, 2031), 0);
+  assert_int_equal(yw_workdays_covers(cal, 2029), 0);
   /* Thursday before the festival: Friday 02-01, then nothing until Monday 02-11 */
   assert_string_equal(due(cal, "2030-01-31", 3, NULL, 0), "2030-02-12");
   /* ten working days from Thursday 01-24: 01-25, the make-up 01-26, 01-28 .. 02-01,
@@ -470,6 +471,30 @@ static void test_csv_accepts_what_spreadsheets_write(void **state) {
   yw_workdays_free(cal);
 }
 
+static void test_a_year_is_covered_once_its_notice_is_loaded(void **state) {
+  (void)state;
+  struct yw_workdays *cal = calendar_2030();
+  /* the 2030 notice also gives New Year's Day of 2031 (and the days around it): 2031 is
+   * not known for that, its Spring Festival still counts as working days */
+  const char *spill =
+      "2030-12-29,workday,元旦调休上班\n2030-12-30,holiday,元旦\n"
+      "2030-12-31,holiday,元旦\n2031-01-01,holiday,元旦\n";
+  assert_int_equal(yw_workdays_parse_csv(cal, spill, strlen(spill), NULL, NULL), 0);
+  assert_int_equal(yw_workdays_covers(cal, 2031), 0);
+  assert_int_equal(yw_workdays_is_workday(cal, D("2031-01-01")), 0);
+  assert_int_equal(yw_workdays_is_workday(cal, D("2030-12-29")), 1); /* a Sunday */
+  /* January 7th is still the first week; the 8th is the notice's own */
+  assert_int_equal(yw_workdays_set(cal, D("2031-01-07"), YW_WORKDAYS_HOLIDAY, NULL), 0);
+  assert_int_equal(yw_workdays_covers(cal, 2031), 0);
+  assert_int_equal(yw_workdays_set(cal, D("2031-01-08"), YW_WORKDAYS_HOLIDAY, NULL), 0);
+  assert_int_equal(yw_workdays_covers(cal, 2031), 1);
+  /* a refused text leaves the years as they were */
+  const char *bad = "2032-10-01,holiday,国庆节\n2032-10-02,vacation,x\n";
+  assert_int_equal(yw_workdays_parse_csv(cal, bad, strlen(bad), NULL, NULL), YW_EINVAL);
+  assert_int_equal(yw_workdays_covers(cal, 2032), 0);
+  yw_workdays_free(cal);
+}
+
 static void test_the_sample_file_is_the_fictitious_calendar(void **state) {
   (void)state;
   FILE *f = fopen(YW_SOURCE_DIR "/tests/data/workdays_sample.csv", "rb");
@@ -616,6 +641,7 @@ int main(void) {
       cmocka_unit_test(test_working_days_left_and_overdue),
       cmocka_unit_test(test_malformed_csv_lines_are_refused_with_their_number),
       cmocka_unit_test(test_csv_accepts_what_spreadsheets_write),
+      cmocka_unit_test(test_a_year_is_covered_once_its_notice_is_loaded),
       cmocka_unit_test(test_the_sample_file_is_the_fictitious_calendar),
       cmocka_unit_test(test_entries_set_one_by_one),
       cmocka_unit_test(test_bounds_are_refused),
