@@ -21,11 +21,13 @@
 #include "yiwang/catalog/v1/catalog.pb-c.h"
 #include "yiwang/feed/v1/feed.pb-c.h"
 #include "yiwang/identity/v1/identity.pb-c.h"
+#include "yiwang/progress/v1/progress.pb-c.h"
 
 #define APPLICATIONS "yiwang.applications.v1.ApplicationsService/"
 #define CATALOG "yiwang.catalog.v1.CatalogService/"
 #define FEED "yiwang.feed.v1.FeedService/"
 #define IDENTITY "yiwang.identity.v1.IdentityService/"
+#define PROGRESS "yiwang.progress.v1.ProgressService/"
 
 const gw_route_def gw_route_defs[] = {
     /* The catalog of service items and their guides. */
@@ -92,6 +94,12 @@ const gw_route_def gw_route_defs[] = {
     {"GET", "/v1/me/feed/entries", FEED "ListFeed", NULL, GW_ACCESS_PERSON, 0, NULL, 1, "feed"},
     {"GET", "/v1/me/feed", FEED "WatchFeed", NULL, GW_ACCESS_PERSON, 0, NULL, 1, "feed",
      .stream = 1, .event_id = "id", .event = "entry"},
+
+    /* Progress of applications (办件进度查询): by number and query code without signing in
+     * (wrong tries limited by the service), and the signed-in applicant's own. */
+    {"GET", "/v1/progress/{number}", PROGRESS "GetProgress", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "progress"},
+    {"GET", "/v1/me/progress", PROGRESS "ListMyProgress", NULL, GW_ACCESS_PERSON, 0, NULL, 1, "progress"},
+    {"POST", "/v1/me/progress:batchGet", PROGRESS "BatchGetProgress", "*", GW_ACCESS_PERSON, 0, NULL, 1, "progress"},
 };
 const size_t gw_route_defs_count = sizeof gw_route_defs / sizeof gw_route_defs[0];
 
@@ -100,5 +108,6 @@ const ProtobufCServiceDescriptor *const gw_services[] = {
     &yiwang__catalog__v1__catalog_service__descriptor,
     &yiwang__feed__v1__feed_service__descriptor,
     &yiwang__identity__v1__identity_service__descriptor,
+    &yiwang__progress__v1__progress_service__descriptor,
 };
 const size_t gw_services_count = sizeof gw_services / sizeof gw_services[0];

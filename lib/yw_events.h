@@ -203,8 +203,10 @@ typedef struct yw_events_consumer_config {
   int handler_timeout_ms; /* deadline of one event's transaction; 0: 5000 */
   int db_wait_ms;         /* wait for a pooled connection; 0: 1000 */
   int start_at_end;       /* 1: a new group starts at the stream's end; 0: at its start */
-  /* For tests: called after an event's transaction committed, before its XACK. A
-   * non-zero return ends the poll at once, as if the process died there. */
+  /* Called after an event's transaction committed, before its XACK: for effects that
+   * must follow the commit (dropping a cached answer the event changed), and in tests
+   * to stop there. A non-zero return ends the poll at once, as if the process died
+   * there. */
   int (*after_commit)(void *arg, const yw_event *ev);
   void *hook_arg;
 } yw_events_consumer_config;

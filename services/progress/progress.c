@@ -1,0 +1,583 @@
+/*
+ * progress.c - handlers of yiwang.progress.v1.ProgressService and the projection they
+ * read.
+ *
+ * The projection: a consumer (group "progress") of the applications service's stream
+ * applies application.submitted and application.status_changed (version 1) to
+ * progress.applications (one row per application: where it stands) and progress.steps
+ * (one row per event: its timeline), in the transaction that records the event as
+ * processed, so a replay changes nothing. Events of one application arrive in order (its
+ * number is their aggregate key); a status change is applied only over an older one.
+ *
+ * Reading: GetProgress answers anyone holding the number and the query code. The code is
+ * checked as the applications service keeps it, an HMAC of "<number>:<code>" under
+ * YW_LOOKUP_KEY, compared in constant time. A wrong code and an unknown number answer
+ * the same NOT_FOUND, and each wrong try counts against the caller's address and
+ * against the number (an hour each, in Redis): past either limit the lookup is refused
+ * with RESOURCE_EXHAUSTED and retry-after, the right code included, so a number cannot
+ * be guessed from many addresses. Answers come from a Redis cache (the packed view with
+ * the code's HMAC in front, a short TTL) and from PostgreSQL when Redis is down or cold;
+ * the consumer drops a number's cached view when an event changes it (in the event's
+ * transaction and again after its commit). While Redis is down the guess limits
+ * cannot be counted: the gateway's own per-address limit still bounds lookups.
+ *
+ * Supervision (电子监察) is computed by the query at the moment of the answer: a running
+ * limit (accepted, in review, resubmitted) past its due date is OVERDUE (red), due within
+ * 2 working days DUE_SOON (yellow), otherwise ON_TIME; anything else has no limit
+ * running. Working days here skip weekends only (the holiday calendar is not yet read).
+ *
+ * Offers: progress_service_init, progress_handle_event, progress_after_commit,
+ * progress_consumer_config, progress_start, progress_metrics, progress_stop.
+ */
+#include "progress.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "yiwang/events/v1/applications.pb-c.h"
+#include "yiwang/progress/v1/progress.pb-c.h"
+#include "yw_err.h"
+#include "yw_log.h"
+#include "yw_service.h"
+
+#define DB "the progress database"
+#define PAGE_DEFAULT 20
+#define PAGE_MAX 50
+#define BATCH_MAX 50
+#define NUMBER_LEN 20
+#define CODE_LEN 6
+#define MAC_LEN 64
+#define GUESS_WINDOW_S 3600
+#define CACHE_MAX (256 * 1024)
+
+typedef Yiwang__Progress__V1__Progress Progress;
+typedef Yiwang__Progress__V1__Step Step;
+
+static int digits(const char *s, size_t n) {
+  if (s == NULL || strlen(s) != n) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (s[i] < '0' || s[i] > '9') return 0;
+  return 1;
+}
+
+/* ---- the view --------------------------------------------------------------------- */
+
+/* What the queries read of an application: where it stands and its supervision now. */
+#define VIEW_COLS                                                                          \
+  "a.number, a.item_name, a.impl_code, a.status, a.departments[1],"                        \
+  " array_to_string(a.departments, ','), COALESCE(to_char(a.due_date, 'YYYY-MM-DD'), ''),"  \
+  " CASE WHEN a.due_date IS NULL OR a.status NOT IN ('ACCEPTED', 'IN_REVIEW', 'RESUBMITTED')" \
+  "      THEN 'supervision_none'"                                                          \
+  "      WHEN a.due_date < (now() AT TIME ZONE 'Asia/Shanghai')::date THEN 'overdue'"      \
+  "      WHEN (SELECT count(*) FROM generate_series((now() AT TIME ZONE 'Asia/Shanghai')::date" \
+  "              + 1, a.due_date, interval '1 day') d WHERE extract(isodow FROM d) < 6) <= 2" \
+  "      THEN 'due_soon' ELSE 'on_time' END,"                                              \
+  " a.submitted_us, floor(extract(epoch FROM a.updated_at))::bigint, a.query_code_mac"
+
+static Google__Protobuf__Timestamp *ts_new(yw_arena *a, long long secs, int nanos) {
+  Google__Protobuf__Timestamp *t = yw_arena_alloc(a, sizeof *t);
+  if (t == NULL) return NULL;
+  google__protobuf__timestamp__init(t);
+  t->seconds = secs;
+  t->nanos = nanos;
+  return t;
+}
+
+/* The view of row i (VIEW_COLS) in a; NULL on ENOMEM. */
+static Progress *view_from_row(yw_arena *a, const PGresult *r, int i) {
+  Progress *p = yw_arena_alloc(a, sizeof *p);
+  if (p == NULL) return NULL;
+  yiwang__progress__v1__progress__init(p);
+  p->number = yw_col_str(a, r, i, 0);
+  p->item_name = yw_col_str(a, r, i, 1);
+  p->impl_code = yw_col_str(a, r, i, 2);
+  p->status = yw_col_str(a, r, i, 3);
+  p->department_code = yw_col_str(a, r, i, 4);
+  char *deps = yw_col_str(a, r, i, 5);
+  p->due_date = yw_col_str(a, r, i, 6);
+  p->supervision = yw_enum_from_db(&yiwang__progress__v1__supervision__descriptor, PQgetvalue(r, i, 7));
+  long long us = yw_col_ll(r, i, 8);
+  p->submit_time = ts_new(a, us / 1000000, (int)(us % 1000000) * 1000);
+  p->update_time = ts_new(a, yw_col_ll(r, i, 9), 0);
+  if (p->number == NULL || p->item_name == NULL || p->impl_code == NULL || p->status == NULL ||
+      p->department_code == NULL || deps == NULL || p->due_date == NULL || p->submit_time == NULL ||
+      p->update_time == NULL)
+    return NULL;
+  size_t n = deps[0] != '\0' ? 1 : 0;
+  for (const char *c = deps; *c != '\0'; c++) n += *c == ',';
+  p->departments = yw_arena_calloc(a, n + 1, sizeof *p->departments);
+  if (p->departments == NULL) return NULL;
+  for (char *s = deps; n > 0 && s != NULL;) {
+    char *comma = strchr(s, ',');
+    if (comma != NULL) *comma = '\0';
+    p->departments[p->n_departments++] = s;
+    s = comma != NULL ? comma + 1 : NULL;
+  }
+  return p;
+}
+
+/* Reads one application's view and timeline; *mac gets its code's HMAC. Returns 0,
+ * YW_ENOTFOUND (no such number) or the code to answer with (status set). */
+static int read_view(yw_rpc_call *call, progress_ctx *ctx, const char *number, Progress **out,
+                     char mac[MAC_LEN + 1]) {
+  yw_arena *a = yw_rpc_call_arena(call);
+  const char *p[] = {number};
+  PGresult *r = NULL;
+  int rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
+                            "SELECT " VIEW_COLS " FROM progress.applications a WHERE a.number = $1",
+                            1, p, &r);
+  if (rc != 0) return rc;
+  if (PQntuples(r) == 0) {
+    PQclear(r);
+    return YW_ENOTFOUND;
+  }
+  Progress *v = view_from_row(a, r, 0);
+  snprintf(mac, MAC_LEN + 1, "%s", PQgetvalue(r, 0, 10));
+  PQclear(r);
+  if (v == NULL) return YW_ENOMEM;
+  rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
+                        "SELECT status, floor(extract(epoch FROM at))::bigint,"
+                        " (extract(microseconds FROM at)::bigint % 1000000) * 1000,"
+                        " department_code, reason FROM progress.steps WHERE number = $1 ORDER BY seq",
+                        1, p, &r);
+  if (rc != 0) return rc;
+  int n = PQntuples(r);
+  v->timeline = yw_arena_calloc(a, (size_t)n + 1, sizeof *v->timeline);
+  for (int i = 0; v->timeline != NULL && i < n; i++) {
+    Step *s = yw_arena_alloc(a, sizeof *s);
+    if (s == NULL) break;
+    yiwang__progress__v1__step__init(s);
+    s->status = yw_col_str(a, r, i, 0);
+    s->time = ts_new(a, yw_col_ll(r, i, 1), (int)yw_col_ll(r, i, 2));
+    s->department_code = yw_col_str(a, r, i, 3);
+    s->reason = yw_col_str(a, r, i, 4);
+    if (s->status == NULL || s->time == NULL || s->department_code == NULL || s->reason == NULL) break;
+    v->timeline[v->n_timeline++] = s;
+  }
+  PQclear(r);
+  if ((int)v->n_timeline != n) return YW_ENOMEM;
+  *out = v;
+  return 0;
+}
+
+/* ---- the cache and the guess counters ---------------------------------------------- */
+
+static void cache_key(const progress_ctx *ctx, const char *number, char *key, size_t size) {
+  snprintf(key, size, "{%s:progress}:view:%s", ctx->redis_prefix, number);
+}
+
+/* The cached view of number unpacked into the call's arena, with its code's HMAC in
+ * mac; NULL when not cached (or Redis is away). */
+static Progress *cache_get(progress_ctx *ctx, yw_rpc_call *call, const char *number,
+                           char mac[MAC_LEN + 1]) {
+  if (ctx->redis == NULL || ctx->cache_ttl_s <= 0) return NULL;
+  char key[160];
+  cache_key(ctx, number, key, sizeof key);
+  const char *argv[] = {"GET", key};
+  redisReply *rep = yw_redis_command_within(ctx->redis, 100, 2, argv, NULL, NULL, 0);
+  Progress *v = NULL;
+  if (rep != NULL && rep->type == REDIS_REPLY_STRING && rep->len > MAC_LEN) {
+    v = (Progress *)protobuf_c_message_unpack(&yiwang__progress__v1__progress__descriptor,
+                                              yw_arena_allocator(yw_rpc_call_arena(call)),
+                                              rep->len - MAC_LEN, (const uint8_t *)rep->str + MAC_LEN);
+    if (v != NULL) {
+      memcpy(mac, rep->str, MAC_LEN);
+      mac[MAC_LEN] = '\0';
+    }
+  }
+  if (rep != NULL) freeReplyObject(rep);
+  return v;
+}
+
+static void cache_put(progress_ctx *ctx, const char *number, const char *mac, const Progress *v) {
+  if (ctx->redis == NULL || ctx->cache_ttl_s <= 0) return;
+  size_t n = protobuf_c_message_get_packed_size(&v->base);
+  if (n > CACHE_MAX) return;
+  uint8_t *buf = malloc(MAC_LEN + n);
+  if (buf == NULL) return;
+  memcpy(buf, mac, MAC_LEN);
+  protobuf_c_message_pack(&v->base, buf + MAC_LEN);
+  char key[160], ttl[16];
+  cache_key(ctx, number, key, sizeof key);
+  snprintf(ttl, sizeof ttl, "%d", ctx->cache_ttl_s);
+  const char *argv[] = {"SET", key, (const char *)buf, "EX", ttl};
+  size_t lens[] = {3, strlen(key), MAC_LEN + n, 2, strlen(ttl)};
+  redisReply *rep = yw_redis_command_within(ctx->redis, 100, 5, argv, lens, NULL, 0);
+  if (rep != NULL) freeReplyObject(rep);
+  free(buf);
+}
+
+static void cache_drop(progress_ctx *ctx, const char *number) {
+  if (ctx->redis == NULL) return;
+  char key[160];
+  cache_key(ctx, number, key, sizeof key);
+  const char *argv[] = {"DEL", key};
+  redisReply *rep = yw_redis_command_within(ctx->redis, 200, 2, argv, NULL, NULL, 0);
+  if (rep != NULL) freeReplyObject(rep);
+}
+
+/* The wrong tries counted on key this hour (0 when none or Redis is away); *ttl_s the
+ * seconds left of its hour. */
+static long long guesses(progress_ctx *ctx, const char *key, long long *ttl_s) {
+  *ttl_s = 0;
+  if (ctx->redis == NULL) return 0;
+  const char *get[] = {"GET", key};
+  redisReply *rep = yw_redis_command_within(ctx->redis, 100, 2, get, NULL, NULL, 0);
+  long long n = 0;
+  if (rep != NULL && rep->type == REDIS_REPLY_STRING) n = strtoll(rep->str, NULL, 10);
+  if (rep != NULL) freeReplyObject(rep);
+  if (n > 0) {
+    const char *ttl[] = {"TTL", key};
+    rep = yw_redis_command_within(ctx->redis, 100, 2, ttl, NULL, NULL, 0);
+    if (rep != NULL && rep->type == REDIS_REPLY_INTEGER) *ttl_s = rep->integer;
+    if (rep != NULL) freeReplyObject(rep);
+  }
+  return n;
+}
+
+static void count_guess(progress_ctx *ctx, const char *key) {
+  if (ctx->redis == NULL) return;
+  char window[16];
+  snprintf(window, sizeof window, "%d", GUESS_WINDOW_S);
+  const char *incr[] = {"INCR", key};
+  redisReply *rep = yw_redis_command_within(ctx->redis, 100, 2, incr, NULL, NULL, 0);
+  int first = rep != NULL && rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
+  if (rep != NULL) freeReplyObject(rep);
+  /* the hour starts at the first wrong try (NX: a later one does not extend it) */
+  const char *expire[] = {"EXPIRE", key, window, "NX"};
+  if (first || rep == NULL) {
+    rep = yw_redis_command_within(ctx->redis, 100, 4, expire, NULL, NULL, 0);
+    if (rep != NULL) freeReplyObject(rep);
+  }
+}
+
+/* ---- GetProgress ------------------------------------------------------------------- */
+
+static int get_progress(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                        void *data) {
+  const Yiwang__Progress__V1__GetProgressRequest *req = (const void *)reqm;
+  progress_ctx *ctx = data;
+  if (!digits(req->number, NUMBER_LEN))
+    return yw_rpc_call_fail(call, YW_EINVAL, "number must be the 20 digits of the receipt");
+  if (!digits(req->query_code, CODE_LEN))
+    return yw_rpc_call_fail(call, YW_EINVAL, "queryCode must be the 6 digits of the receipt");
+  yw_caller caller;
+  int rc = yw_service_caller(call, &ctx->caller_keys, &caller);
+  if (rc != 0) return rc;
+
+  char kip[200], knum[200];
+  snprintf(kip, sizeof kip, "{%s:progress}:guess:ip:%s", ctx->redis_prefix,
+           caller.ip[0] != '\0' ? caller.ip : "-");
+  snprintf(knum, sizeof knum, "{%s:progress}:guess:no:%s", ctx->redis_prefix, req->number);
+  long long ttl_ip = 0, ttl_no = 0;
+  long long by_ip = guesses(ctx, kip, &ttl_ip), by_no = guesses(ctx, knum, &ttl_no);
+  if (by_ip >= ctx->guesses_per_address || by_no >= ctx->guesses_per_number) {
+    long long wait = by_ip >= ctx->guesses_per_address ? ttl_ip : ttl_no;
+    char after[24];
+    snprintf(after, sizeof after, "%lld", wait > 0 ? wait : GUESS_WINDOW_S);
+    yw_rpc_call_add_trailer(call, "retry-after", after);
+    return yw_rpc_call_fail(call, YW_ELIMIT, "too many wrong lookups; try again later");
+  }
+
+  char material[NUMBER_LEN + CODE_LEN + 2], want[MAC_LEN + 1], have[MAC_LEN + 1] = "";
+  snprintf(material, sizeof material, "%s:%s", req->number, req->query_code);
+  yw_hmac_hex(ctx->lookup_key, material, strlen(material), want);
+  Progress *v = cache_get(ctx, call, req->number, have);
+  int cached = v != NULL;
+  if (v == NULL) {
+    rc = read_view(call, ctx, req->number, &v, have);
+    if (rc != 0 && rc != YW_ENOTFOUND) return rc;
+  }
+  if (v == NULL || !yw_secure_equal(have, want)) {
+    count_guess(ctx, kip);
+    count_guess(ctx, knum);
+    return yw_rpc_call_fail(call, YW_ENOTFOUND, "no application with this number and query code");
+  }
+  if (!cached) cache_put(ctx, req->number, have, v);
+  *out = &v->base;
+  return 0;
+}
+
+/* ---- ListMyProgress and BatchGetProgress ------------------------------------------- */
+
+static int list_my_progress(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                            void *data) {
+  const Yiwang__Progress__V1__ListMyProgressRequest *req = (const void *)reqm;
+  progress_ctx *ctx = data;
+  yw_arena *a = yw_rpc_call_arena(call);
+  yw_caller caller;
+  int rc = yw_service_require_person(call, &ctx->caller_keys, 1, &caller);
+  if (rc != 0) return rc;
+  const char *filters[] = {caller.subject};
+  yw_page page;
+  rc = yw_page_begin(call, req->page_size, req->page_token, PAGE_DEFAULT, PAGE_MAX, filters, 1, &page);
+  if (rc != 0) return rc;
+  /* the cursor: "<submitted_us>|<number>" of the page's last row */
+  char us[24] = "0", number[NUMBER_LEN + 1] = "";
+  if (page.has_cursor) {
+    const char *bar = strchr(page.cursor, '|');
+    char *end = NULL;
+    long long v = bar != NULL ? strtoll(page.cursor, &end, 10) : -1;
+    if (bar == NULL || end != bar || v <= 0 || !digits(bar + 1, NUMBER_LEN))
+      return yw_rpc_call_fail(call, YW_EINVAL, "pageToken is not valid");
+    snprintf(us, sizeof us, "%lld", v);
+    memcpy(number, bar + 1, NUMBER_LEN + 1);
+  }
+  char limit[16];
+  snprintf(limit, sizeof limit, "%d", page.size + 1);
+  const char *p[] = {caller.subject, page.has_cursor ? "1" : "0", us, number, limit};
+  PGresult *r = NULL;
+  rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
+                        "SELECT " VIEW_COLS " FROM progress.applications a"
+                        " WHERE a.applicant_subject = $1"
+                        "   AND ($2 = '0' OR (a.submitted_us, a.number) < ($3::bigint, $4))"
+                        " ORDER BY a.submitted_us DESC, a.number DESC LIMIT $5::int",
+                        5, p, &r);
+  if (rc != 0) return rc;
+  Yiwang__Progress__V1__ListMyProgressResponse *resp = yw_arena_alloc(a, sizeof *resp);
+  int rows = PQntuples(r), n = rows > page.size ? page.size : rows;
+  if (resp != NULL) {
+    yiwang__progress__v1__list_my_progress_response__init(resp);
+    resp->applications = yw_arena_calloc(a, (size_t)n + 1, sizeof *resp->applications);
+  }
+  for (int i = 0; resp != NULL && resp->applications != NULL && i < n; i++) {
+    Progress *v = view_from_row(a, r, i);
+    if (v == NULL) break;
+    resp->applications[resp->n_applications++] = v;
+  }
+  if (resp != NULL && (int)resp->n_applications == n && rows > page.size) {
+    char cursor[64];
+    snprintf(cursor, sizeof cursor, "%s|%s", PQgetvalue(r, n - 1, 8), PQgetvalue(r, n - 1, 0));
+    resp->next_page_token = yw_page_token(a, &page, cursor);
+  }
+  PQclear(r);
+  if (resp == NULL || (int)resp->n_applications != n || resp->next_page_token == NULL) return YW_ENOMEM;
+  *out = &resp->base;
+  return 0;
+}
+
+static int batch_get_progress(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                              void *data) {
+  const Yiwang__Progress__V1__BatchGetProgressRequest *req = (const void *)reqm;
+  progress_ctx *ctx = data;
+  yw_arena *a = yw_rpc_call_arena(call);
+  yw_caller caller;
+  int rc = yw_service_require_person(call, &ctx->caller_keys, 1, &caller);
+  if (rc != 0) return rc;
+  if (req->n_numbers == 0 || req->n_numbers > BATCH_MAX)
+    return yw_rpc_call_fail(call, YW_EINVAL, "numbers must hold 1 to %d application numbers", BATCH_MAX);
+  /* a text[] literal of digits only: every number is checked before it goes in */
+  char *list = yw_arena_alloc(a, req->n_numbers * (NUMBER_LEN + 1) + 3);
+  if (list == NULL) return YW_ENOMEM;
+  size_t o = 0;
+  list[o++] = '{';
+  for (size_t i = 0; i < req->n_numbers; i++) {
+    if (!digits(req->numbers[i], NUMBER_LEN))
+      return yw_rpc_call_fail(call, YW_EINVAL, "numbers[%zu] is not an application number", i);
+    if (i > 0) list[o++] = ',';
+    memcpy(list + o, req->numbers[i], NUMBER_LEN);
+    o += NUMBER_LEN;
+  }
+  list[o++] = '}';
+  list[o] = '\0';
+  const char *p[] = {caller.subject, list};
+  PGresult *r = NULL;
+  rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
+                        "SELECT " VIEW_COLS " FROM progress.applications a"
+                        " WHERE a.applicant_subject = $1 AND a.number = ANY($2::text[])",
+                        2, p, &r);
+  if (rc != 0) return rc;
+  Yiwang__Progress__V1__BatchGetProgressResponse *resp = yw_arena_alloc(a, sizeof *resp);
+  int rows = PQntuples(r);
+  if (resp != NULL) {
+    yiwang__progress__v1__batch_get_progress_response__init(resp);
+    resp->applications = yw_arena_calloc(a, req->n_numbers + 1, sizeof *resp->applications);
+  }
+  int ok = resp != NULL && resp->applications != NULL;
+  /* in the order asked; a number asked twice is answered once */
+  for (size_t i = 0; ok && i < req->n_numbers; i++) {
+    int dup = 0;
+    for (size_t k = 0; k < i && !dup; k++) dup = strcmp(req->numbers[k], req->numbers[i]) == 0;
+    for (int row = 0; !dup && row < rows; row++) {
+      if (strcmp(PQgetvalue(r, row, 0), req->numbers[i]) != 0) continue;
+      Progress *v = view_from_row(a, r, row);
+      if (v == NULL) ok = 0;
+      else resp->applications[resp->n_applications++] = v;
+      break;
+    }
+  }
+  PQclear(r);
+  if (!ok) return YW_ENOMEM;
+  *out = &resp->base;
+  return 0;
+}
+
+/* ---- the projection ----------------------------------------------------------------- */
+
+static int valid_departments(char *const *d, size_t n) {
+  if (n == 0 || n > 16) return 0;
+  for (size_t i = 0; i < n; i++) {
+    size_t len = strlen(d[i]);
+    if (len == 0 || len > 32 || strchr(d[i], ',') != NULL || strpbrk(d[i], "{}\"\\ ") != NULL) return 0;
+  }
+  return 1;
+}
+
+/* departments as a text[] literal (each checked by valid_departments) */
+static void departments_literal(char *const *d, size_t n, char *buf, size_t size) {
+  size_t o = 0;
+  buf[o++] = '{';
+  for (size_t i = 0; i < n && o + 40 < size; i++) {
+    if (i > 0) buf[o++] = ',';
+    size_t len = strlen(d[i]);
+    memcpy(buf + o, d[i], len);
+    o += len;
+  }
+  buf[o++] = '}';
+  buf[o] = '\0';
+}
+
+static int apply_submitted(PGconn *conn, const yw_event *ev, const Yiwang__Events__V1__ApplicationSubmitted *e) {
+  if (!digits(e->application_id, NUMBER_LEN) || e->applicant_subject[0] == '\0' ||
+      strlen(e->query_code_mac) != MAC_LEN || !valid_departments(e->departments, e->n_departments))
+    return YW_EINVAL;
+  char deps[16 * 34 + 4], ms[24];
+  departments_literal(e->departments, e->n_departments, deps, sizeof deps);
+  snprintf(ms, sizeof ms, "%lld", (long long)(e->submitted_at_unix_ms > 0 ? e->submitted_at_unix_ms
+                                                                          : ev->occurred_at_ms));
+  const char *status = e->status[0] != '\0' ? e->status : "SUBMITTED";
+  const char *p[] = {e->application_id, e->applicant_subject, e->impl_code, e->item_name, deps,
+                     status, e->query_code_mac, ms};
+  int rc = yw_pg_query(conn,
+                       "INSERT INTO progress.applications (number, applicant_subject, impl_code,"
+                       " item_name, departments, status, query_code_mac, submitted_at, submitted_us,"
+                       " updated_at, last_event_ms)"
+                       " VALUES ($1, $2, $3, $4, $5::text[], $6, $7, to_timestamp($8::bigint / 1000.0),"
+                       " $8::bigint * 1000, to_timestamp($8::bigint / 1000.0), $8::bigint)"
+                       " ON CONFLICT (number) DO NOTHING",
+                       8, p, NULL, NULL);
+  if (rc != 0) return rc;
+  const char *s[] = {ev->id, e->application_id, status, ms};
+  return yw_pg_query(conn,
+                     "INSERT INTO progress.steps (event_id, number, status, at)"
+                     " VALUES ($1::uuid, $2, $3, to_timestamp($4::bigint / 1000.0))"
+                     " ON CONFLICT (event_id) DO NOTHING",
+                     4, s, NULL, NULL);
+}
+
+static int apply_changed(PGconn *conn, const yw_event *ev, const Yiwang__Events__V1__ApplicationStatusChanged *e) {
+  if (!digits(e->number, NUMBER_LEN) || e->to_status[0] == '\0' || e->applicant_subject[0] == '\0' ||
+      strlen(e->query_code_mac) != MAC_LEN || !valid_departments(e->departments, e->n_departments) ||
+      (e->due_date[0] != '\0' && strlen(e->due_date) != 10))
+    return YW_EINVAL;
+  char deps[16 * 34 + 4], ms[24];
+  departments_literal(e->departments, e->n_departments, deps, sizeof deps);
+  snprintf(ms, sizeof ms, "%lld", (long long)(e->occurred_at_unix_ms > 0 ? e->occurred_at_unix_ms
+                                                                         : ev->occurred_at_ms));
+  const char *p[] = {e->number, e->applicant_subject, e->impl_code, e->item_name, deps, e->to_status,
+                     e->query_code_mac, ms, e->due_date};
+  /* a row is made if the submission was never seen (its event dead-lettered) */
+  int rc = yw_pg_query(conn,
+                       "INSERT INTO progress.applications AS a (number, applicant_subject, impl_code,"
+                       " item_name, departments, status, query_code_mac, submitted_at, submitted_us,"
+                       " updated_at, last_event_ms, due_date)"
+                       " VALUES ($1, $2, $3, $4, $5::text[], $6, $7, to_timestamp($8::bigint / 1000.0),"
+                       " $8::bigint * 1000, to_timestamp($8::bigint / 1000.0), $8::bigint,"
+                       " NULLIF($9, '')::date)"
+                       " ON CONFLICT (number) DO UPDATE SET status = EXCLUDED.status,"
+                       " due_date = COALESCE(EXCLUDED.due_date, a.due_date),"
+                       " updated_at = EXCLUDED.updated_at, last_event_ms = EXCLUDED.last_event_ms"
+                       " WHERE a.last_event_ms <= EXCLUDED.last_event_ms",
+                       9, p, NULL, NULL);
+  if (rc != 0) return rc;
+  const char *s[] = {ev->id, e->number, e->to_status, ms, e->actor_department, e->reason};
+  return yw_pg_query(conn,
+                     "INSERT INTO progress.steps (event_id, number, status, at, department_code, reason)"
+                     " VALUES ($1::uuid, $2, $3, to_timestamp($4::bigint / 1000.0), $5, $6)"
+                     " ON CONFLICT (event_id) DO NOTHING",
+                     6, s, NULL, NULL);
+}
+
+int progress_handle_event(PGconn *conn, const yw_event *ev, void *arg) {
+  progress_ctx *ctx = arg;
+  int submitted = strcmp(ev->type, "application.submitted") == 0;
+  if (!submitted && strcmp(ev->type, "application.status_changed") != 0) return 0; /* not ours */
+  if (ev->version != 1) return YW_EINVAL; /* a version this copy cannot read */
+  ProtobufCMessage *m = NULL;
+  const ProtobufCMessageDescriptor *d = submitted
+                                            ? &yiwang__events__v1__application_submitted__descriptor
+                                            : &yiwang__events__v1__application_status_changed__descriptor;
+  if (yw_event_unpack(ev, d, NULL, &m) != 0) return YW_EINVAL;
+  const char *number;
+  int rc;
+  if (submitted) {
+    const Yiwang__Events__V1__ApplicationSubmitted *e = (const void *)m;
+    number = e->application_id;
+    rc = apply_submitted(conn, ev, e);
+  } else {
+    const Yiwang__Events__V1__ApplicationStatusChanged *e = (const void *)m;
+    number = e->number;
+    rc = apply_changed(conn, ev, e);
+  }
+  if (rc == 0) cache_drop(ctx, number); /* and again once committed (after_commit) */
+  protobuf_c_message_free_unpacked(m, NULL);
+  return rc;
+}
+
+/* ---- the consumer -------------------------------------------------------------------- */
+
+/* After an event's transaction committed: a reader between the in-transaction drop and
+ * the commit may have cached the old view; drop it once more. The event's aggregate key
+ * is the application number. */
+int progress_after_commit(void *arg, const yw_event *ev) {
+  if (digits(ev->aggregate_key, NUMBER_LEN)) cache_drop(arg, ev->aggregate_key);
+  return 0;
+}
+
+void progress_consumer_config(progress_ctx *ctx, const char *stream, const char *consumer,
+                              yw_events_consumer_config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  cfg->stream = stream;
+  cfg->group = "progress";
+  cfg->consumer = consumer;
+  cfg->schema = "progress";
+  cfg->handler = progress_handle_event;
+  cfg->handler_arg = ctx;
+  cfg->after_commit = progress_after_commit;
+  cfg->hook_arg = ctx;
+}
+
+int progress_start(progress_ctx *ctx, const char *stream, const char *consumer) {
+  yw_events_consumer_config cfg;
+  progress_consumer_config(ctx, stream, consumer, &cfg);
+  int rc = yw_events_consumer_new(ctx->pool, ctx->redis, &cfg, &ctx->consumer);
+  return rc != 0 ? rc : yw_events_consumer_start(ctx->consumer);
+}
+
+void progress_stop(progress_ctx *ctx) {
+  yw_events_consumer_free(ctx->consumer); /* stops its thread first */
+  ctx->consumer = NULL;
+}
+
+int progress_metrics(void *arg, char *buf, size_t len) {
+  progress_ctx *ctx = arg;
+  if (ctx->consumer == NULL) return 0;
+  return yw_events_consumer_metrics(ctx->consumer, 200, buf, len);
+}
+
+/* ---- the table ------------------------------------------------------------------------ */
+
+static const yw_rpc_method methods[] = {
+    {.name = "GetProgress", .fn = get_progress},
+    {.name = "ListMyProgress", .fn = list_my_progress},
+    {.name = "BatchGetProgress", .fn = batch_get_progress},
+};
+
+void progress_service_init(yw_rpc_service *svc, progress_ctx *ctx) {
+  svc->descriptor = &yiwang__progress__v1__progress_service__descriptor;
+  svc->methods = methods;
+  svc->n_methods = sizeof methods / sizeof methods[0];
+  svc->data = ctx;
+}

@@ -1,0 +1,458 @@
+/*
+ * test_progress_service.c - yw-progress on the real runtime, PostgreSQL and Redis: events
+ * appended to a producer's outbox, relayed to a real stream and consumed by the
+ * service's consumer into its projection; lookups over a real gRPC connection.
+ *
+ * Proves: a journey's events give the status, the departments, the due date and the
+ * timeline in order; a replayed event changes nothing and an older status change does
+ * not overwrite a newer one; a wrong query code and an unknown number answer alike, and
+ * past the limits per number and per address even the right code is refused; a lookup
+ * is cached in Redis and an event drops it; without Redis the lookup reads PostgreSQL;
+ * supervision colours (on time, due soon, overdue, none); the applicant's list newest
+ * first with paging, and the batch in the order asked, never another's applications.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "progress.h"
+#include "yiwang/events/v1/applications.pb-c.h"
+#include "yiwang/progress/v1/progress.pb-c.h"
+#include "yw_caller.h"
+#include "yw_err.h"
+#include "yw_log.h"
+#include "yw_testdb.h"
+
+#define SVC "/yiwang.progress.v1.ProgressService/"
+#define SRC "apps_src" /* the producer's outbox schema, as yw-applications has */
+
+typedef Yiwang__Progress__V1__Progress Progress;
+
+static char dsn[512], stream[200], prefix[128];
+static progress_ctx ctx;
+static yw_rpc_service svc;
+static yw_rpc_server *server;
+static yw_rpc_client *client;
+static yw_rpc_channel *channel;
+static yw_caller as_caller;
+
+static void act_as(enum yw_caller_kind kind, const char *subject, const char *ip) {
+  memset(&as_caller, 0, sizeof as_caller);
+  as_caller.kind = kind;
+  snprintf(as_caller.subject, sizeof as_caller.subject, "%s", subject);
+  snprintf(as_caller.ip, sizeof as_caller.ip, "%s", ip);
+  if (kind == YW_CALLER_PERSON) as_caller.level = 2;
+}
+
+static grpc_status_code call(const char *method, const ProtobufCMessage *req,
+                             const ProtobufCMessageDescriptor *out_desc, ProtobufCMessage **out) {
+  char path[128], value[YW_CALLER_VALUE_MAX], sig[65], msg[256];
+  snprintf(path, sizeof path, SVC "%s", method);
+  as_caller.ts = (long long)time(NULL);
+  assert_int_equal(yw_caller_encode(&as_caller, ctx.caller_keys.current, path, "", value,
+                                    sizeof value, sig), 0);
+  yw_rpc_md md[2] = {{"x-yw-caller", value, 0}, {"x-yw-caller-sig", sig, 0}};
+  *out = NULL;
+  return yw_rpc_call_sync(channel, path, req, out_desc, NULL, out, md, 2, 5000, msg, sizeof msg);
+}
+
+static int setup(void **state) {
+  (void)state;
+  yw_log_init("test", YW_LOG_WARN);
+  if (yw_testdb_create(dsn, sizeof dsn) != 0) return -1;
+  yw_pg_error err;
+  if (yw_pg_pool_new(dsn, 4, &ctx.pool, &err) != 0) return -1;
+  ctx.db_wait_ms = 2000;
+  uint8_t key[YW_KEY_BYTES];
+  for (size_t i = 0; i < sizeof key; i++) key[i] = (uint8_t)(i * 7 + 1);
+  if (yw_caller_keys_init(&ctx.caller_keys, key, NULL, 30) != 0) return -1;
+  for (size_t i = 0; i < sizeof key; i++) ctx.lookup_key[i] = (uint8_t)(i * 3 + 5);
+  const char *raddr = getenv("YW_TEST_REDIS_ADDR");
+  if (raddr == NULL || yw_redis_open(raddr, 1000, 4, &ctx.redis) != 0) return -1;
+  const char *db = strstr(dsn, "dbname=");
+  snprintf(prefix, sizeof prefix, "%s", db != NULL ? db + 7 : "test");
+  snprintf(stream, sizeof stream, "yw:events:{%s-apps}", prefix);
+  ctx.redis_prefix = prefix;
+  ctx.cache_ttl_s = 60;
+  ctx.guesses_per_address = 5;
+  ctx.guesses_per_number = 3;
+  PGconn *c = yw_pg_pool_acquire(ctx.pool, 1000);
+  int rc = yw_pg_migrate(c, "progress", progress_migrations, progress_migrations_count, &err);
+  if (rc == 0) rc = yw_events_migrate(c, "progress", &err);
+  if (rc == 0) rc = yw_events_migrate(c, SRC, &err);
+  yw_pg_pool_release(ctx.pool, c);
+  if (rc != 0) {
+    fprintf(stderr, "migrate: %s\n", err.message);
+    return -1;
+  }
+  yw_events_consumer_config cfg;
+  progress_consumer_config(&ctx, stream, "test", &cfg);
+  cfg.block_ms = 50;
+  if (yw_events_consumer_new(ctx.pool, ctx.redis, &cfg, &ctx.consumer) != 0) return -1;
+  progress_service_init(&svc, &ctx);
+  if (yw_rpc_server_new("127.0.0.1:0", 4, &server) != 0) return -1;
+  if (yw_rpc_server_add_service(server, &svc) != 0 || yw_rpc_server_start(server) != 0) return -1;
+  char target[64];
+  snprintf(target, sizeof target, "127.0.0.1:%d", yw_rpc_server_port(server));
+  if (yw_rpc_client_new(&client) != 0) return -1;
+  channel = yw_rpc_channel_new(client, target, 1, 4 << 20);
+  return channel != NULL ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  yw_rpc_channel_free(channel);
+  yw_rpc_client_free(client);
+  yw_rpc_server_free(server);
+  yw_events_consumer_free(ctx.consumer);
+  const char *del[] = {"DEL", stream};
+  redisReply *r = yw_redis_command(ctx.redis, 2, del, NULL, NULL, 0);
+  if (r != NULL) freeReplyObject(r);
+  yw_redis_free(ctx.redis);
+  yw_pg_pool_free(ctx.pool);
+  yw_testdb_drop();
+  return 0;
+}
+
+/* ---- the producer's side ---- */
+
+static void mac_of(const char *number, const char *code, char out[65]) {
+  char m[64];
+  snprintf(m, sizeof m, "%s:%s", number, code);
+  yw_hmac_hex(ctx.lookup_key, m, strlen(m), out);
+}
+
+/* YYYY-MM-DD in Asia/Shanghai, days from today */
+static void day(int days, char out[11]) {
+  time_t t = time(NULL) + 8 * 3600 + (time_t)days * 86400;
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(out, 11, "%Y-%m-%d", &tm);
+}
+
+static char *deps[] = {"320700-GA", "320700-MZ"};
+
+static void append(const char *type, const ProtobufCMessage *m, const char *number) {
+  PGconn *c = yw_pg_pool_acquire(ctx.pool, 1000);
+  assert_non_null(c);
+  yw_pg_error err;
+  assert_int_equal(yw_pg_begin(c, NULL), 0);
+  assert_int_equal(yw_events_append(c, SRC, type, 1, number, m, NULL, &err), 0);
+  assert_int_equal(yw_pg_commit(c, NULL), 0);
+  yw_pg_pool_release(ctx.pool, c);
+}
+
+static void submitted(const char *number, const char *subject, const char *code, long long at_ms) {
+  Yiwang__Events__V1__ApplicationSubmitted e = YIWANG__EVENTS__V1__APPLICATION_SUBMITTED__INIT;
+  char mac[65];
+  mac_of(number, code, mac);
+  e.application_id = (char *)number;
+  e.impl_code = "GG00002000-320700-GA";
+  e.department_code = deps[0];
+  e.applicant_subject = (char *)subject;
+  e.submitted_at_unix_ms = at_ms;
+  e.item_version = 1;
+  e.item_name = "居民身份证换领";
+  e.departments = deps;
+  e.n_departments = 2;
+  e.query_code_mac = mac;
+  e.applicant_kind = "person";
+  e.status = "SUBMITTED";
+  e.promised_days = 10;
+  append("application.submitted", &e.base, number);
+}
+
+static void changed(const char *number, const char *subject, const char *code, const char *from,
+                    const char *to, const char *due, long long at_ms) {
+  Yiwang__Events__V1__ApplicationStatusChanged e = YIWANG__EVENTS__V1__APPLICATION_STATUS_CHANGED__INIT;
+  char mac[65];
+  mac_of(number, code, mac);
+  e.number = (char *)number;
+  e.impl_code = "GG00002000-320700-GA";
+  e.item_version = 1;
+  e.applicant_subject = (char *)subject;
+  e.departments = deps;
+  e.n_departments = 2;
+  e.from_status = (char *)from;
+  e.to_status = (char *)to;
+  e.actor = "staff-1";
+  e.actor_department = deps[0];
+  e.reason = "材料齐全";
+  e.occurred_at_unix_ms = at_ms;
+  e.due_date = (char *)due;
+  e.query_code_mac = mac;
+  e.item_name = "居民身份证换领";
+  append("application.status_changed", &e.base, number);
+}
+
+/* relays what was appended and lets the service consume it all */
+static void deliver(void) {
+  yw_events_relay_config rc = {.schema = SRC, .stream = stream};
+  yw_pg_error err;
+  while (yw_events_relay_run_once(ctx.pool, ctx.redis, &rc, 5000, &err) > 0) {
+  }
+  for (int i = 0; i < 3; i++) assert_true(yw_events_consumer_poll(ctx.consumer) >= 0);
+  yw_events_consumer_stats st;
+  yw_events_consumer_stats_get(ctx.consumer, &st);
+  if (st.last_error != 0) fprintf(stderr, "consumer: %d %s\n", st.last_error, st.last_message);
+  assert_int_equal(st.failures, 0);
+}
+
+static long long now_ms(void) { return (long long)time(NULL) * 1000; }
+
+static grpc_status_code lookup(const char *number, const char *code, Progress **out) {
+  Yiwang__Progress__V1__GetProgressRequest req = YIWANG__PROGRESS__V1__GET_PROGRESS_REQUEST__INIT;
+  req.number = (char *)number;
+  req.query_code = (char *)code;
+  return call("GetProgress", &req.base, &yiwang__progress__v1__progress__descriptor, (ProtobufCMessage **)out);
+}
+
+/* ---- tests ---- */
+
+static void test_journey_status_timeline_due_date(void **state) {
+  (void)state;
+  const char *n = "32070020261130000001";
+  char due[11];
+  day(10, due);
+  long long t = now_ms() - 60000;
+  submitted(n, "p-1", "123456", t);
+  changed(n, "p-1", "123456", "SUBMITTED", "ACCEPTED", due, t + 1000);
+  changed(n, "p-1", "123456", "ACCEPTED", "IN_REVIEW", due, t + 2000);
+  deliver();
+  act_as(YW_CALLER_ANONYMOUS, "", "10.1.1.1");
+  Progress *p = NULL;
+  assert_int_equal(lookup(n, "123456", &p), GRPC_STATUS_OK);
+  assert_string_equal(p->status, "IN_REVIEW");
+  assert_string_equal(p->item_name, "居民身份证换领");
+  assert_string_equal(p->department_code, "320700-GA");
+  assert_int_equal(p->n_departments, 2);
+  assert_string_equal(p->departments[1], "320700-MZ");
+  assert_string_equal(p->due_date, due);
+  assert_int_equal(p->supervision, YIWANG__PROGRESS__V1__SUPERVISION__ON_TIME);
+  assert_int_equal(p->n_timeline, 3);
+  assert_string_equal(p->timeline[0]->status, "SUBMITTED");
+  assert_string_equal(p->timeline[1]->status, "ACCEPTED");
+  assert_string_equal(p->timeline[1]->reason, "材料齐全");
+  assert_string_equal(p->timeline[2]->status, "IN_REVIEW");
+  assert_true(p->timeline[0]->time->seconds <= p->timeline[2]->time->seconds);
+  protobuf_c_message_free_unpacked(&p->base, NULL);
+}
+
+static long long count(const char *sql, const char *param) {
+  PGconn *c = yw_pg_pool_acquire(ctx.pool, 1000);
+  PGresult *r = NULL;
+  const char *p[] = {param};
+  assert_int_equal(yw_pg_query(c, sql, 1, p, &r, NULL), 0);
+  long long v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+  PQclear(r);
+  yw_pg_pool_release(ctx.pool, c);
+  return v;
+}
+
+static void test_replay_and_older_events_change_nothing(void **state) {
+  (void)state;
+  const char *n = "32070020261130000002";
+  long long t = now_ms() - 60000;
+  submitted(n, "p-1", "222222", t);
+  changed(n, "p-1", "222222", "SUBMITTED", "ACCEPTED", "", t + 5000);
+  deliver();
+  /* the same event handled again (a redelivery that passed the consumer's record) */
+  Yiwang__Events__V1__ApplicationSubmitted e = YIWANG__EVENTS__V1__APPLICATION_SUBMITTED__INIT;
+  char mac[65];
+  mac_of(n, "222222", mac);
+  e.application_id = (char *)n;
+  e.impl_code = "x";
+  e.applicant_subject = "p-1";
+  e.departments = deps;
+  e.n_departments = 1;
+  e.query_code_mac = mac;
+  e.item_name = "x";
+  e.status = "SUBMITTED";
+  uint8_t buf[512];
+  size_t len = protobuf_c_message_pack(&e.base, buf);
+  PGconn *c = yw_pg_pool_acquire(ctx.pool, 1000);
+  PGresult *r = NULL;
+  assert_int_equal(yw_pg_query(c, "SELECT event_id::text FROM progress.steps WHERE number = $1 AND status = 'SUBMITTED'",
+                               1, (const char *[]){n}, &r, NULL), 0);
+  char id[64];
+  snprintf(id, sizeof id, "%s", PQgetvalue(r, 0, 0));
+  PQclear(r);
+  yw_event ev = {.id = id, .type = "application.submitted", .version = 1, .aggregate_key = n,
+                 .payload = buf, .payload_len = len, .occurred_at_ms = t};
+  assert_int_equal(yw_pg_begin(c, NULL), 0);
+  assert_int_equal(progress_handle_event(c, &ev, &ctx), 0);
+  assert_int_equal(yw_pg_commit(c, NULL), 0);
+  yw_pg_pool_release(ctx.pool, c);
+  assert_int_equal(count("SELECT count(*) FROM progress.steps WHERE number = $1", n), 2);
+  assert_int_equal(count("SELECT count(*) FROM progress.applications WHERE number = $1 AND status = 'ACCEPTED' AND impl_code <> 'x'", n), 1);
+  /* an older status change (by its time) leaves the newer status */
+  changed(n, "p-1", "222222", "SUBMITTED", "REJECTED", "", t + 1000);
+  deliver();
+  assert_int_equal(count("SELECT count(*) FROM progress.applications WHERE number = $1 AND status = 'ACCEPTED'", n), 1);
+}
+
+static void test_wrong_codes_answer_alike_and_are_limited(void **state) {
+  (void)state;
+  const char *n = "32070020261130000003";
+  submitted(n, "p-2", "333333", now_ms());
+  deliver();
+  act_as(YW_CALLER_ANONYMOUS, "", "10.2.2.2");
+  Progress *p = NULL;
+  assert_int_equal(lookup(n, "000000", &p), GRPC_STATUS_NOT_FOUND);
+  assert_int_equal(lookup("32070020261130999999", "333333", &p), GRPC_STATUS_NOT_FOUND);
+  assert_int_equal(lookup(n, "12345", &p), GRPC_STATUS_INVALID_ARGUMENT);
+  act_as(YW_CALLER_ANONYMOUS, "", "10.2.2.3");
+  assert_int_equal(lookup(n, "000001", &p), GRPC_STATUS_NOT_FOUND);
+  act_as(YW_CALLER_ANONYMOUS, "", "10.2.2.4");
+  assert_int_equal(lookup(n, "000002", &p), GRPC_STATUS_NOT_FOUND);
+  /* three wrong tries on the number from three addresses: the number is locked, the
+   * right code included */
+  act_as(YW_CALLER_ANONYMOUS, "", "10.2.2.5");
+  assert_int_equal(lookup(n, "333333", &p), GRPC_STATUS_RESOURCE_EXHAUSTED);
+  /* one address guessing across numbers is stopped at its own limit */
+  act_as(YW_CALLER_ANONYMOUS, "", "10.3.3.3");
+  const char *m = "32070020261130000004";
+  submitted(m, "p-2", "444444", now_ms());
+  deliver();
+  char other[32];
+  for (int i = 0; i < 5; i++) {
+    snprintf(other, sizeof other, "3207002026113001%04d", i);
+    assert_int_equal(lookup(other, "444444", &p), GRPC_STATUS_NOT_FOUND);
+  }
+  assert_int_equal(lookup(m, "444444", &p), GRPC_STATUS_RESOURCE_EXHAUSTED);
+  act_as(YW_CALLER_ANONYMOUS, "", "10.3.3.4");
+  assert_int_equal(lookup(m, "444444", &p), GRPC_STATUS_OK);
+  protobuf_c_message_free_unpacked(&p->base, NULL);
+}
+
+static int cached(const char *number) {
+  char key[200];
+  snprintf(key, sizeof key, "{%s:progress}:view:%s", prefix, number);
+  const char *argv[] = {"EXISTS", key};
+  redisReply *r = yw_redis_command(ctx.redis, 2, argv, NULL, NULL, 0);
+  int v = r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+  if (r != NULL) freeReplyObject(r);
+  return v;
+}
+
+static void test_cache_is_dropped_by_an_event_and_redis_is_optional(void **state) {
+  (void)state;
+  const char *n = "32070020261130000005";
+  long long t = now_ms() - 10000;
+  submitted(n, "p-3", "555555", t);
+  deliver();
+  act_as(YW_CALLER_ANONYMOUS, "", "10.5.5.5");
+  Progress *p = NULL;
+  assert_false(cached(n));
+  assert_int_equal(lookup(n, "555555", &p), GRPC_STATUS_OK);
+  protobuf_c_message_free_unpacked(&p->base, NULL);
+  assert_true(cached(n));
+  changed(n, "p-3", "555555", "SUBMITTED", "REJECTED", "", t + 1000);
+  deliver();
+  assert_false(cached(n));
+  assert_int_equal(lookup(n, "555555", &p), GRPC_STATUS_OK);
+  assert_string_equal(p->status, "REJECTED");
+  assert_int_equal(p->supervision, YIWANG__PROGRESS__V1__SUPERVISION__SUPERVISION_NONE);
+  protobuf_c_message_free_unpacked(&p->base, NULL);
+  /* no Redis handle: answers come from PostgreSQL */
+  yw_redis *r = ctx.redis;
+  ctx.redis = NULL;
+  assert_int_equal(lookup(n, "555555", &p), GRPC_STATUS_OK);
+  assert_string_equal(p->status, "REJECTED");
+  protobuf_c_message_free_unpacked(&p->base, NULL);
+  assert_int_equal(lookup(n, "000000", &p), GRPC_STATUS_NOT_FOUND);
+  ctx.redis = r;
+}
+
+static void test_supervision_colours(void **state) {
+  (void)state;
+  struct { const char *n; int days; const char *status; int want; } cases[] = {
+      {"32070020261130000011", -1, "IN_REVIEW", YIWANG__PROGRESS__V1__SUPERVISION__OVERDUE},
+      {"32070020261130000012", 0, "ACCEPTED", YIWANG__PROGRESS__V1__SUPERVISION__DUE_SOON},
+      {"32070020261130000013", 30, "RESUBMITTED", YIWANG__PROGRESS__V1__SUPERVISION__ON_TIME},
+      {"32070020261130000014", -5, "COMPLETED", YIWANG__PROGRESS__V1__SUPERVISION__SUPERVISION_NONE},
+  };
+  long long t = now_ms() - 100000;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char due[11];
+    day(cases[i].days, due);
+    submitted(cases[i].n, "p-4", "777777", t);
+    changed(cases[i].n, "p-4", "777777", "SUBMITTED", cases[i].status, due, t + 1000);
+  }
+  deliver();
+  act_as(YW_CALLER_ANONYMOUS, "", "10.7.7.7");
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    Progress *p = NULL;
+    assert_int_equal(lookup(cases[i].n, "777777", &p), GRPC_STATUS_OK);
+    assert_int_equal(p->supervision, cases[i].want);
+    protobuf_c_message_free_unpacked(&p->base, NULL);
+  }
+}
+
+static void test_mine_and_batch_are_the_applicants_only(void **state) {
+  (void)state;
+  long long t = now_ms() - 500000;
+  submitted("32070020261130000021", "p-5", "111111", t);
+  submitted("32070020261130000022", "p-5", "111111", t + 1000);
+  submitted("32070020261130000023", "p-6", "111111", t + 2000);
+  deliver();
+  act_as(YW_CALLER_PERSON, "p-5", "10.8.8.8");
+  Yiwang__Progress__V1__ListMyProgressRequest lr = YIWANG__PROGRESS__V1__LIST_MY_PROGRESS_REQUEST__INIT;
+  lr.page_size = 1;
+  Yiwang__Progress__V1__ListMyProgressResponse *l = NULL;
+  assert_int_equal(call("ListMyProgress", &lr.base, &yiwang__progress__v1__list_my_progress_response__descriptor,
+                        (ProtobufCMessage **)&l), GRPC_STATUS_OK);
+  assert_int_equal(l->n_applications, 1);
+  assert_string_equal(l->applications[0]->number, "32070020261130000022"); /* newest first */
+  assert_true(l->next_page_token[0] != '\0');
+  lr.page_token = l->next_page_token;
+  Yiwang__Progress__V1__ListMyProgressResponse *l2 = NULL;
+  assert_int_equal(call("ListMyProgress", &lr.base, &yiwang__progress__v1__list_my_progress_response__descriptor,
+                        (ProtobufCMessage **)&l2), GRPC_STATUS_OK);
+  assert_int_equal(l2->n_applications, 1);
+  assert_string_equal(l2->applications[0]->number, "32070020261130000021");
+  assert_string_equal(l2->next_page_token, "");
+  protobuf_c_message_free_unpacked(&l->base, NULL);
+  protobuf_c_message_free_unpacked(&l2->base, NULL);
+
+  char *nums[] = {"32070020261130000021", "32070020261130000023", "32070020261130000022",
+                  "32070020261130000021"};
+  Yiwang__Progress__V1__BatchGetProgressRequest br = YIWANG__PROGRESS__V1__BATCH_GET_PROGRESS_REQUEST__INIT;
+  br.numbers = nums;
+  br.n_numbers = 4;
+  Yiwang__Progress__V1__BatchGetProgressResponse *b = NULL;
+  assert_int_equal(call("BatchGetProgress", &br.base, &yiwang__progress__v1__batch_get_progress_response__descriptor,
+                        (ProtobufCMessage **)&b), GRPC_STATUS_OK);
+  assert_int_equal(b->n_applications, 2); /* another's number left out, a repeat once */
+  assert_string_equal(b->applications[0]->number, "32070020261130000021");
+  assert_string_equal(b->applications[1]->number, "32070020261130000022");
+  protobuf_c_message_free_unpacked(&b->base, NULL);
+  char *bad[] = {"3207002026113000002x"};
+  br.numbers = bad;
+  br.n_numbers = 1;
+  assert_int_equal(call("BatchGetProgress", &br.base, &yiwang__progress__v1__batch_get_progress_response__descriptor,
+                        (ProtobufCMessage **)&b), GRPC_STATUS_INVALID_ARGUMENT);
+  /* an anonymous caller has no list (the gateway answers 401 before it gets here) */
+  act_as(YW_CALLER_ANONYMOUS, "", "10.8.8.8");
+  assert_int_equal(call("ListMyProgress", &lr.base, &yiwang__progress__v1__list_my_progress_response__descriptor,
+                        (ProtobufCMessage **)&l), GRPC_STATUS_PERMISSION_DENIED);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_journey_status_timeline_due_date),
+      cmocka_unit_test(test_replay_and_older_events_change_nothing),
+      cmocka_unit_test(test_wrong_codes_answer_alike_and_are_limited),
+      cmocka_unit_test(test_cache_is_dropped_by_an_event_and_redis_is_optional),
+      cmocka_unit_test(test_supervision_colours),
+      cmocka_unit_test(test_mine_and_batch_are_the_applicants_only),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
