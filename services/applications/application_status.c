@@ -1,5 +1,5 @@
 /*
- * application_status.c - the status machine of an application and its working days.
+ * application_status.c - the status machine of an application.
  *
  * The allow-list below is the database's (applications.status_transitions, loaded by
  * migrations/001_applications.sql): the service checks a change here before it writes,
@@ -8,12 +8,11 @@
  * lists hold the same pairs.
  *
  * Offers: application_transitions, application_status_allowed, application_status_final,
- * application_status_db, application_status_from_db, application_add_workdays.
+ * application_status_db, application_status_from_db.
  */
 #include "application_status.h"
 
 #include <string.h>
-#include <time.h>
 
 #define S(x) YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__##x
 
@@ -69,27 +68,4 @@ application_status application_status_from_db(const char *name) {
   for (size_t i = 0; name != NULL && i < sizeof names / sizeof names[0]; i++)
     if (strcmp(names[i].name, name) == 0) return names[i].s;
   return S(APPLICATION_STATUS_UNSPECIFIED);
-}
-
-int application_add_workdays(int y, int m, int d, int days, int *oy, int *om, int *od) {
-  if (y < 1970 || y > 9999 || m < 1 || m > 12 || d < 1 || d > 31 || days < 0 || days > 3650)
-    return -1;
-  /* calendar arithmetic in UTC (timegm), so no time zone or DST moves a day */
-  struct tm t = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d, .tm_hour = 12};
-  time_t at = timegm(&t);
-  if (at == (time_t)-1) return -1;
-  struct tm check;
-  if (gmtime_r(&at, &check) == NULL || check.tm_mday != d || check.tm_mon != m - 1) return -1;
-  while (days > 0) {
-    at += 86400;
-    struct tm day;
-    if (gmtime_r(&at, &day) == NULL) return -1;
-    if (day.tm_wday != 0 && day.tm_wday != 6) days--;
-  }
-  struct tm out;
-  if (gmtime_r(&at, &out) == NULL) return -1;
-  *oy = out.tm_year + 1900;
-  *om = out.tm_mon + 1;
-  *od = out.tm_mday;
-  return 0;
 }

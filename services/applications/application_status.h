@@ -1,8 +1,8 @@
 /*
- * application_status.h - the status machine of an application (办件) and its due date,
- * with no I/O: which changes of status are allowed (the same list as the database's
- * applications.status_transitions, which a trigger holds every UPDATE to), the
- * statuses' names as stored, and working days with weekends skipped.
+ * application_status.h - the status machine of an application (办件), with no I/O:
+ * which changes of status are allowed (the same list as the database's
+ * applications.status_transitions, which a trigger holds every UPDATE to) and the
+ * statuses' names as stored. Due dates are lib/yw_workdays' (applications.c).
  *
  * Statuses are the values of yiwang.applications.v1.ApplicationStatus.
  */
@@ -36,11 +36,5 @@ const char *application_status_db(application_status s);
 
 /* The status of a stored name, or UNSPECIFIED (0) for an unknown one. */
 application_status application_status_from_db(const char *name);
-
-/* The date days working days after the date y-m-d (Monday to Friday count; the day
- * itself does not): into *oy, *om, *od. days 0 gives the date itself. Returns 0, or -1
- * for a date out of 1970..9999 or days out of 0..3650.
- * TODO: statutory holidays and make-up working days (a holiday calendar). */
-int application_add_workdays(int y, int m, int d, int days, int *oy, int *om, int *od);
 
 #endif

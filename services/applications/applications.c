@@ -40,6 +40,7 @@
 #include "yw_events.h"
 #include "yw_json.h"
 #include "yw_service.h"
+#include "yw_workdays.h"
 
 #define DB "the applications database"
 #define SCHEMA "applications"
@@ -706,6 +707,48 @@ struct step_work {
   loaded l;
 };
 
+/* The due date of the application w->l (accepted now, or earlier) into out: the item's
+ * promised working days from the day of acceptance (yw_workdays: weekends, statutory
+ * holidays and make-up working days of ctx->calendar), the clock stopped for each
+ * supplement (补正) from the day after its request to the day its answer came (today
+ * for the one being answered now): {R + 1, S + 1}. Returns 0, a refusal or a query's
+ * code (err). */
+static int due_date(yw_rpc_call *call, PGconn *conn, struct step_work *w, char out[YW_DAY_STRLEN],
+                    yw_pg_error *err) {
+  const char *p[] = {w->l.id};
+  PGresult *r = NULL;
+  int rc = yw_pg_query(conn,
+                       "SELECT to_char(COALESCE(accepted_at, now()) AT TIME ZONE 'Asia/Shanghai',"
+                       " 'YYYY-MM-DD') FROM applications.applications WHERE id = $1::bigint",
+                       1, p, &r, err);
+  if (rc != 0) return rc;
+  yw_day start = 0, due = 0;
+  int ok = PQntuples(r) == 1 && yw_day_parse(PQgetvalue(r, 0, 0), 10, &start) == 0;
+  PQclear(r);
+  rc = yw_pg_query(conn,
+                   "SELECT to_char(t.at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD'),"
+                   " to_char(COALESCE((SELECT min(n.at) FROM applications.application_transitions n"
+                   " WHERE n.application_id = t.application_id AND n.id > t.id), now())"
+                   " AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD')"
+                   " FROM applications.application_transitions t WHERE t.application_id = $1::bigint"
+                   " AND t.to_status = 'supplement_requested' ORDER BY t.id LIMIT 256",
+                   1, p, &r, err);
+  if (rc != 0) return rc;
+  struct yw_workdays_pause pauses[256];
+  size_t np = 0;
+  for (int i = 0; ok && i < PQntuples(r) && np < 256; i++) {
+    yw_day req = 0, ans = 0;
+    ok = yw_day_parse(PQgetvalue(r, i, 0), 10, &req) == 0 &&
+         yw_day_parse(PQgetvalue(r, i, 1), 10, &ans) == 0 && ans >= req;
+    pauses[np++] = (struct yw_workdays_pause){req + 1, ans + 1};
+  }
+  PQclear(r);
+  if (!ok || yw_workdays_add(w->ctx->calendar, start, w->l.promised_days, pauses, np, &due) != 0 ||
+      yw_day_format(due, out, YW_DAY_STRLEN) != 0)
+    return yw_rpc_call_fail(call, YW_EINTERNAL, "the due date of %s cannot be computed", w->number);
+  return 0;
+}
+
 /* Moves w->l (loaded, locked) from its status to `to`: the compare-and-set, the
  * timeline row, the events. Returns 0, a refusal (status set) or a failure (err). */
 static int change_status(yw_rpc_call *call, PGconn *conn, struct step_work *w,
@@ -715,27 +758,17 @@ static int change_status(yw_rpc_call *call, PGconn *conn, struct step_work *w,
   if (!application_status_allowed(from, to))
     return yw_rpc_call_fail(call, YW_EPRECOND, "an application %s cannot become %s",
                             status_name(from), status_name(to));
-  char due[16] = "";
-  if (to == ST(ACCEPTED)) {
-    /* the due date: the promised working days from the day of acceptance (Asia/Shanghai) */
-    PGresult *r = NULL;
-    int rc = yw_pg_query(conn, "SELECT to_char(now() AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD')",
-                         0, NULL, &r, err);
+  char due[YW_DAY_STRLEN] = "";
+  if (to == ST(ACCEPTED) || to == ST(RESUBMITTED)) {
+    int rc = due_date(call, conn, w, due, err);
     if (rc != 0) return rc;
-    int y = 0, m = 0, d = 0, oy, om, od;
-    const char *today = PQgetvalue(r, 0, 0);
-    int ok = sscanf(today, "%4d-%2d-%2d", &y, &m, &d) == 3;
-    PQclear(r);
-    if (!ok || application_add_workdays(y, m, d, w->l.promised_days, &oy, &om, &od) != 0)
-      return yw_rpc_call_fail(call, YW_EINTERNAL, "the due date cannot be computed");
-    snprintf(due, sizeof due, "%04d-%02d-%02d", oy, om, od);
   }
   const char *p[] = {w->l.id, application_status_db(from), application_status_db(to),
                      due[0] != '\0' ? due : NULL, w->form};
   PGresult *r = NULL;
   int rc = yw_pg_query(conn,
                        "UPDATE applications.applications SET status = $3,"
-                       " accepted_at = CASE WHEN $4::date IS NULL THEN accepted_at ELSE now() END,"
+                       " accepted_at = CASE WHEN $3 = 'accepted' THEN now() ELSE accepted_at END,"
                        " due_date = COALESCE($4::date, due_date),"
                        " form = COALESCE($5::jsonb, form)"
                        " WHERE id = $1::bigint AND status = $2 RETURNING id",

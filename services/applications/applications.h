@@ -22,6 +22,9 @@ typedef struct applications_ctx {
   yw_caller_keys caller_keys;
   uint8_t lookup_key[YW_KEY_BYTES];  /* HMAC of "<number>:<query code>" */
   yw_rpc_channel *catalog;           /* SubmitApplication reads the item there */
+  /* Working days for due dates: statutory holidays and make-up working days (yw_workdays;
+   * read-only while serving; one with no entries counts weekends only). Not NULL. */
+  struct yw_workdays *calendar;
   yw_idem_opts idem;                 /* filled by applications_service_init */
 } applications_ctx;
 

@@ -2,26 +2,62 @@
  * yw-applications - serves yiwang.applications.v1.ApplicationsService (办件).
  *
  * Start-up: the settings every service has (yw_service_start), the applications schema's
- * migrations with the outbox and the kept answers, a channel to yw-catalog (the items
- * applications are filed for), the relay of the outbox to the stream
+ * migrations with the outbox and the kept answers, the working-day calendar
+ * (YW_APPLICATIONS_HOLIDAYS), a channel to yw-catalog (the items applications are filed
+ * for), the relay of the outbox to the stream
  * <prefix>:events:{applications}; serve until SIGINT/SIGTERM.
  *
  * Usage: yw-applications [--migrate-only] [--help]
  */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "applications.h"
 #include "yw_events.h"
+#include "yw_err.h"
 #include "yw_service.h"
+#include "yw_workdays.h"
 
-static char *cfg_catalog, *cfg_lookup_key;
+static char *cfg_catalog, *cfg_lookup_key, *cfg_holidays;
 
 static const yw_cfg_entry settings[] = {
     {"YW_APPLICATIONS_CATALOG", YW_CFG_STR, "127.0.0.1:50052", 0, 0,
      "yw-catalog's gRPC target: the items applications are filed for", &cfg_catalog},
     {"YW_LOOKUP_KEY", YW_CFG_STR, "", 0, 0,
      "64 hex: the key of the query codes' HMAC (never stored in clear)", &cfg_lookup_key},
+    {"YW_APPLICATIONS_HOLIDAYS", YW_CFG_STR, "", 0, 0,
+     "a CSV file of statutory holidays and make-up working days (date,holiday|workday,name) "
+     "for due dates; empty: weekends only", &cfg_holidays},
 };
+
+/* The working-day calendar from the CSV file at path ("": none, weekends only) in *out.
+ * Returns 0, or 2 after saying why on stderr. */
+static int load_calendar(const char *path, struct yw_workdays **out) {
+  struct yw_workdays *cal = yw_workdays_new();
+  if (cal == NULL) return 2;
+  if (path[0] == '\0') {
+    *out = cal;
+    return 0;
+  }
+  FILE *f = fopen(path, "rb");
+  char *text = f != NULL ? malloc(YW_WORKDAYS_CSV_MAX + 1) : NULL;
+  size_t len = text != NULL ? fread(text, 1, YW_WORKDAYS_CSV_MAX + 1, f) : 0;
+  int line = 0;
+  const char *reason = "cannot be read";
+  int rc = text == NULL || ferror(f) ? YW_EIO
+           : len > YW_WORKDAYS_CSV_MAX ? (reason = "is larger than 4 MiB", YW_ETOOBIG)
+           : yw_workdays_parse_csv(cal, text, len, &line, &reason);
+  if (f != NULL) fclose(f);
+  free(text);
+  if (rc != 0) {
+    fprintf(stderr, "yw-applications: YW_APPLICATIONS_HOLIDAYS %s: line %d %s\n", path, line,
+            reason != NULL ? reason : "");
+    yw_workdays_free(cal);
+    return 2;
+  }
+  *out = cal;
+  return 0;
+}
 
 static yw_events_relay *relay;
 
@@ -55,6 +91,10 @@ int main(int argc, char **argv) {
   ctx.caller_keys = proc.caller_keys;
   if (yw_key_from_hex(cfg_lookup_key, ctx.lookup_key) != 0) {
     fprintf(stderr, "yw-applications: YW_LOOKUP_KEY must be 64 hex characters\n");
+    yw_service_stop(&proc);
+    return 2;
+  }
+  if (load_calendar(cfg_holidays, &ctx.calendar) != 0) {
     yw_service_stop(&proc);
     return 2;
   }

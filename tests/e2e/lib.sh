@@ -77,11 +77,13 @@ e2e_database() {
   "$YW_BUILD_DIR/services/catalog/yw-catalog" --migrate-only
   "$YW_BUILD_DIR/services/identity/yw-identity" --migrate-only
   "$YW_BUILD_DIR/services/feed/yw-feed" --migrate-only
+  "$YW_BUILD_DIR/services/applications/yw-applications" --migrate-only
   psql -h 127.0.0.1 -p "$YW_TEST_PG_PORT" -U postgres -d "$E2E_DB" -q -v ON_ERROR_STOP=1 \
     -f "$YW_SOURCE_DIR/services/catalog/seed/demo.sql" >/dev/null
   # yw-catalog runs as yw_catalog (deploy/env/catalog.env), a member of the role its
   # migrations grant the tables to, not as the superuser that applied them
   e2e_login_role yw_catalog yw_catalog_writer
+  e2e_login_role yw_applications yw_applications_writer
 }
 
 # A login role for a service to run as: no superuser, no CREATEDB or CREATEROLE, a
@@ -105,8 +107,9 @@ SQL
 
 # E2E_ARGON2_REAL=1 gives yw-identity production password hashing (64 MiB argon2id)
 # instead of the tests' 1 MiB.
-# Starts the stand-ins, yw-identity, yw-catalog, yw-feed (consuming E2E_FEED_STREAMS) and
-# yw-gateway; sets CATALOG_ADDR, IDENTITY_ADDR, FEED_ADDR, FAKES (http base of the SMS
+# Starts the stand-ins, yw-identity, yw-catalog, yw-feed (consuming E2E_FEED_STREAMS),
+# yw-applications and yw-gateway; sets CATALOG_ADDR, IDENTITY_ADDR, FEED_ADDR,
+# APPLICATIONS_ADDR, FAKES (http base of the SMS
 # and registry stand-ins), GW (http base),
 # GWS (https base). Extra gateway settings come from the environment (E2E_GATEWAY_ENV).
 #
@@ -156,6 +159,7 @@ e2e_start() {
   CATALOG_PID=$!
   E2E_PIDS+=("$CATALOG_PID")
   e2e_feed "$svc_ca"
+  e2e_applications "$svc_ca"
   YW_GATEWAY_LISTEN="127.0.0.1:$gport" YW_GATEWAY_TLS_LISTEN="127.0.0.1:$tport" \
     YW_GATEWAY_TLS_CERT="$E2E_TMP/tls.crt" YW_GATEWAY_TLS_KEY="$E2E_TMP/tls.key" \
     YW_UPSTREAM_CATALOG="$CATALOG_ADDR" YW_UPSTREAM_IDENTITY="$IDENTITY_ADDR" \
@@ -193,6 +197,29 @@ e2e_feed() { # e2e_feed [CA]
   FEED_PID=$!
   E2E_PIDS+=("$FEED_PID")
   export YW_UPSTREAM_FEED="$FEED_ADDR"
+}
+
+# Starts yw-applications (as the login role yw_applications; calling yw-catalog at
+# CATALOG_ADDR with a client certificate when CA is given) and exports
+# YW_UPSTREAM_APPLICATIONS, so every gateway a test starts routes there. Sets
+# APPLICATIONS_ADDR and APPLICATIONS_PID.
+e2e_applications() { # e2e_applications [CA]
+  APPLICATIONS_ADDR="127.0.0.1:$(free_port)"
+  if [ -n "${1:-}" ]; then
+    bash "$YW_SOURCE_DIR/tools/pki.sh" server "$E2E_PKI" applications
+    bash "$YW_SOURCE_DIR/tools/pki.sh" client "$E2E_PKI" applications-client
+  fi
+  YW_APPLICATIONS_LISTEN="$APPLICATIONS_ADDR" YW_APPLICATIONS_CATALOG="$CATALOG_ADDR" \
+    YW_REDIS_PREFIX="$E2E_DB" YW_PG_DSN="${YW_PG_DSN/user=postgres/user=yw_applications}" \
+    YW_LOOKUP_KEY="${YW_LOOKUP_KEY:-$(openssl rand -hex 32)}" \
+    YW_TLS_CA="${1:-}" YW_TLS_CERT="${1:+$E2E_PKI/applications.crt}" \
+    YW_TLS_KEY="${1:+$E2E_PKI/applications.key}" \
+    YW_TLS_CLIENT_CERT="${1:+$E2E_PKI/applications-client.crt}" \
+    YW_TLS_CLIENT_KEY="${1:+$E2E_PKI/applications-client.key}" \
+    "$YW_BUILD_DIR/services/applications/yw-applications" >"$E2E_TMP/applications.log" 2>&1 &
+  APPLICATIONS_PID=$!
+  E2E_PIDS+=("$APPLICATIONS_PID")
+  export YW_UPSTREAM_APPLICATIONS="$APPLICATIONS_ADDR"
 }
 
 # Fault tests stop or restart PostgreSQL and Redis, so they run their own instead of the

@@ -11,7 +11,8 @@
  * region and day; one Idempotency-Key gives one application; the item must be
  * published and the applicant of its real-name level; the journey of one application
  * (accept, review, supplement, resubmit, joint approval, completion) with its timeline,
- * events and feed entries in order; one refusal decides a joint application; a
+ * events and feed entries in order; the due date's clock stopped while a supplement is
+ * awaited; one refusal decides a joint application; a
  * department not on the application may neither read (NOT_FOUND) nor act
  * (PERMISSION_DENIED); an illegal step is FAILED_PRECONDITION and leaves the row as it
  * was; the work queue lists by due date, paged; bad input is INVALID_ARGUMENT.
@@ -39,6 +40,7 @@
 #include "yw_idem.h"
 #include "yw_log.h"
 #include "yw_testdb.h"
+#include "yw_workdays.h"
 
 #define SVC "/yiwang.applications.v1.ApplicationsService/"
 #define ITEM "GG00001000-320700-GA"        /* one department, real-name level 2 */
@@ -107,6 +109,7 @@ static int setup(void **state) {
    * port is known only after: the applications service is added first, then the
    * channel is pointed at the same server */
   app.catalog = NULL;
+  if ((app.calendar = yw_workdays_new()) == NULL) return -1; /* weekends only */
   applications_service_init(&app_svc, &app);
   if (yw_rpc_server_add_service(server, &app_svc) != 0 || yw_rpc_server_start(server) != 0)
     return -1;
@@ -123,6 +126,7 @@ static int teardown(void **state) {
   yw_rpc_client_free(client);
   yw_redis_free(app.redis);
   yw_pg_pool_free(app.pool);
+  yw_workdays_free(app.calendar);
   yw_testdb_drop();
   return 0;
 }
@@ -590,6 +594,64 @@ static void test_withdraw_before_a_decision(void **state) {
   protobuf_c_message_free_unpacked(&r->base, NULL);
 }
 
+/* The clock stops while a supplement is awaited: from the day after the request to the
+ * day of the answer. The acceptance and the request are moved 20 and 18 days back, so
+ * the pause is long and the expected date is independent of today's weekday. */
+static void test_supplement_pauses_the_due_date(void **state) {
+  (void)state;
+  Receipt *r = submit_ok(ITEM, NULL);
+  char number[24];
+  snprintf(number, sizeof number, "%s", r->application->number);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+  assert_int_equal(step(&GA_CLERK, "AcceptApplication", number, "", NULL), GRPC_STATUS_OK);
+  assert_int_equal(step(&GA_CLERK, "StartReview", number, "", NULL), GRPC_STATUS_OK);
+  assert_int_equal(step(&GA_CLERK, "RequestSupplement", number, "请补充照片", NULL), GRPC_STATUS_OK);
+  char v[64];
+  query1("WITH a AS (UPDATE applications.applications SET accepted_at = now() - interval '20 days'"
+         " WHERE number = $1 RETURNING id),"
+         " t1 AS (UPDATE applications.application_transitions SET at = now() - interval '20 days'"
+         " WHERE application_id = (SELECT id FROM a) AND to_status = 'accepted' RETURNING 1),"
+         " t2 AS (UPDATE applications.application_transitions SET at = now() - interval '18 days'"
+         " WHERE application_id = (SELECT id FROM a) AND to_status = 'supplement_requested' RETURNING 1)"
+         " SELECT promised_days || '|' || to_char((now() - interval '20 days') AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD')"
+         " || '|' || to_char((now() - interval '18 days') AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD')"
+         " || '|' || to_char(now() AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD')"
+         " || (SELECT count(*) FROM t1) || (SELECT count(*) FROM t2)"
+         " FROM applications.applications WHERE number = $1",
+         number, v, sizeof v);
+  int days = atoi(v);
+  const char *bar = strchr(v, '|');
+  assert_non_null(bar);
+  yw_day accepted, requested, today;
+  assert_int_equal(yw_day_parse(bar + 1, 10, &accepted), 0);
+  assert_int_equal(yw_day_parse(bar + 12, 10, &requested), 0);
+  assert_int_equal(yw_day_parse(bar + 23, 10, &today), 0);
+  assert_string_equal(bar + 33, "11"); /* both timeline rows moved */
+  assert_int_equal(days, 15);
+  /* the working days counted before the pause, then the rest after today */
+  int before = 0;
+  yw_day want, unpaused;
+  assert_int_equal(yw_workdays_between(app.calendar, accepted, requested, NULL, 0, &before), 0);
+  assert_int_equal(yw_workdays_add(app.calendar, today, days - before, NULL, 0, &want), 0);
+  assert_int_equal(yw_workdays_add(app.calendar, accepted, days, NULL, 0, &unpaused), 0);
+  char want_s[YW_DAY_STRLEN], unpaused_s[YW_DAY_STRLEN];
+  yw_day_format(want, want_s, sizeof want_s);
+  yw_day_format(unpaused, unpaused_s, sizeof unpaused_s);
+  assert_string_not_equal(want_s, unpaused_s);
+
+  Yiwang__Applications__V1__ResubmitApplicationRequest rs =
+      YIWANG__APPLICATIONS__V1__RESUBMIT_APPLICATION_REQUEST__INIT;
+  rs.number = number;
+  rs.form = form_of("张三");
+  Application *a = NULL;
+  assert_int_equal(call_as(&RESIDENT, NULL, "ResubmitApplication", &rs.base,
+                           &yiwang__applications__v1__application__descriptor,
+                           (ProtobufCMessage **)&a, NULL, 0),
+                   GRPC_STATUS_OK);
+  assert_string_equal(a->due_date, want_s);
+  protobuf_c_message_free_unpacked(&a->base, NULL);
+}
+
 /* ---- lists ------------------------------------------------------------------------ */
 
 static void test_lists_are_paged_and_scoped(void **state) {
@@ -712,6 +774,7 @@ int main(void) {
       cmocka_unit_test(test_joint_journey_with_timeline_events_and_feed),
       cmocka_unit_test(test_one_refusal_decides_a_joint_application),
       cmocka_unit_test(test_withdraw_before_a_decision),
+      cmocka_unit_test(test_supplement_pauses_the_due_date),
       cmocka_unit_test(test_lists_are_paged_and_scoped),
       cmocka_unit_test(test_bad_input_is_invalid_argument),
   };

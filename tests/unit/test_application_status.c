@@ -1,10 +1,10 @@
 /*
- * test_application_status.c - the status machine of an application and its due date
+ * test_application_status.c - the status machine of an application
  * (services/applications/application_status.c), without I/O.
  *
  * Proves: exactly the allowed changes pass, every other pair of statuses is refused;
  * withdrawal is possible before a decision and never after; the stored names go both
- * ways; working days skip weekends and refuse dates and counts out of bounds.
+ * ways.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -88,44 +88,11 @@ static void test_stored_names_go_both_ways(void **state) {
   assert_int_equal(application_status_from_db(NULL), S(APPLICATION_STATUS_UNSPECIFIED));
 }
 
-static void due(int y, int m, int d, int days, const char *want) {
-  int oy = 0, om = 0, od = 0;
-  assert_int_equal(application_add_workdays(y, m, d, days, &oy, &om, &od), 0);
-  char got[16];
-  snprintf(got, sizeof got, "%04d-%02d-%02d", oy, om, od);
-  assert_string_equal(got, want);
-}
-
-static void test_working_days_skip_weekends(void **state) {
-  (void)state;
-  due(2026, 11, 30, 0, "2026-11-30");  /* Monday, none: the day itself */
-  due(2026, 11, 30, 1, "2026-12-01");  /* Monday + 1: Tuesday */
-  due(2026, 11, 30, 5, "2026-12-07");  /* a whole week: next Monday */
-  due(2026, 12, 4, 1, "2026-12-07");   /* Friday + 1: over the weekend */
-  due(2026, 12, 5, 1, "2026-12-07");   /* accepted on a Saturday */
-  due(2026, 12, 6, 1, "2026-12-07");   /* accepted on a Sunday */
-  due(2026, 12, 31, 15, "2027-01-21"); /* across the year */
-  due(2028, 2, 25, 3, "2028-03-01");   /* a leap year's February */
-}
-
-static void test_working_days_refuse_bad_input(void **state) {
-  (void)state;
-  int y, m, d;
-  assert_int_equal(application_add_workdays(2026, 2, 30, 1, &y, &m, &d), -1);
-  assert_int_equal(application_add_workdays(2026, 13, 1, 1, &y, &m, &d), -1);
-  assert_int_equal(application_add_workdays(1969, 1, 1, 1, &y, &m, &d), -1);
-  assert_int_equal(application_add_workdays(2026, 1, 1, -1, &y, &m, &d), -1);
-  assert_int_equal(application_add_workdays(2026, 1, 1, 3651, &y, &m, &d), -1);
-  assert_int_equal(application_add_workdays(2026, 1, 1, 3650, &y, &m, &d), 0);
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_pair_is_allowed_exactly_as_the_contract_says),
       cmocka_unit_test(test_withdrawal_only_before_a_decision),
       cmocka_unit_test(test_stored_names_go_both_ways),
-      cmocka_unit_test(test_working_days_skip_weekends),
-      cmocka_unit_test(test_working_days_refuse_bad_input),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# e2e_applications.sh - applications (办件, yw-applications) through the real gateway with
+# curl, every process on mutual TLS: a verified resident applies for a seeded item
+# (yw-applications reads it from yw-catalog), gets a number and a query code, and the
+# same Idempotency-Key gives the same application; a clerk of another department can
+# neither read it (404) nor act on it (403); the lead department accepts, reviews and
+# asks for a supplement, the resident resubmits; a joint item is APPROVED only once both
+# departments approved, one DISAPPROVE decides another; completion; a withdrawal after
+# the decision is refused and leaves the row as it was; the timeline lists every step in
+# order; the resident's feed (yw-feed, from the service's feed.entry events) shows them.
+source "$(dirname "$0")/lib.sh"
+
+export YW_CALLER_KEY="${YW_CALLER_KEY:-$(openssl rand -hex 32)}"
+export YW_LOOKUP_KEY="${YW_LOOKUP_KEY:-$(openssl rand -hex 32)}"
+# yw-feed fills residents' feeds from the applications' stream
+export E2E_FEED_STREAMS="$E2E_DB:events:{applications}"
+e2e_database
+e2e_start
+source "$YW_SOURCE_DIR/tests/e2e/identity_helpers.sh"
+
+ITEM=GG00001000-320700-GA        # 居民身份证首次申领, 320700-GA, real-name level 2
+JOINT_ITEM=GG00005000-320700-GA  # 320700-GA with 320700-SW (联办)
+e2e_staff ga.clerk 320700-GA dept_staff
+e2e_staff sw.clerk 320700-SW dept_staff
+e2e_staff mz.clerk 320700-MZ dept_staff
+GA="$(e2e_staff_token ga.clerk)"
+SW="$(e2e_staff_token sw.clerk)"
+MZ="$(e2e_staff_token mz.clerk)"
+RES="$(verified_resident 13900000001 张三 320706199001011230)"
+LOW="$(login_resident 13900000002)"
+
+row() { # row NUMBER -> the stored row as text (status, times, form, timeline length)
+  "${PSQL[@]}" -c "SELECT status, updated_at, form::text, (SELECT count(*)
+    FROM applications.application_transitions t WHERE t.application_id = a.id)
+    FROM applications.applications a WHERE number = '$1'"
+}
+apply() { # apply ITEM [KEY] -> $S, $B
+  local args=(-sS -o "$B" -D "$H" -w '%{http_code}' -X POST "$GW/v1/applications"
+    -H "authorization: Bearer $RES" -H 'content-type: application/json'
+    --data-binary "{\"itemCode\":\"$1\",\"form\":{\"name\":\"张三\",\"children\":1}}")
+  [ -n "${2:-}" ] && args+=(-H "idempotency-key: $2")
+  S="$(curl "${args[@]}")"
+}
+step() { # step TOKEN DEPT NUMBER VERB [JSON]
+  local body="${5:-}"
+  [ -n "$body" ] || body='{}'
+  req POST "/v1/departments/$2/applications/$3:$4" "$1" "$body"
+}
+
+# --- applying -------------------------------------------------------------------------
+apply "$ITEM" apply-1
+expect_status "a verified resident applies for a published item (200)" 200
+N="$(field "d['application']['number']")"
+check "the receipt has a 20-digit number of the item's region and today, and a query code" \
+  holds "len(d['application']['number']) == 20 and d['application']['number'].startswith('320700') and len(d['queryCode']) == 6 and d['application']['status'] == 'SUBMITTED'"
+check "the item's version is pinned and its name kept" \
+  holds "d['application']['itemVersion'] >= 1 and d['application']['itemName'] == '居民身份证首次申领' and d['application']['leadDepartment'] == '320700-GA'"
+apply "$ITEM" apply-1
+check "the same Idempotency-Key gives the same application" \
+  holds "d['application']['number'] == '$N'"
+check "and it is stored once" \
+  test "$("${PSQL[@]}" -c "SELECT count(*) FROM applications.applications")" = 1
+S="$(curl -sS -o "$B" -w '%{http_code}' -X POST "$GW/v1/applications" -H "authorization: Bearer $LOW" \
+  -H 'content-type: application/json' --data-binary "{\"itemCode\":\"$ITEM\"}")"
+expect_status "a resident below the item's real-name level is refused (403)" 403
+apply "no such item!"
+expect_status "a malformed item code is refused (400)" 400
+check "with the standard error body" holds "'code' in d and 'message' in d"
+check "and nothing more is stored" \
+  test "$("${PSQL[@]}" -c "SELECT count(*) FROM applications.applications")" = 1
+
+# --- departments ----------------------------------------------------------------------
+req GET "/v1/applications/$N" "$MZ"
+expect_status "a clerk of another department cannot see it (404)" 404
+step "$MZ" 320700-MZ "$N" accept
+expect_status "nor act on it (403)" 403
+step "$MZ" 320700-GA "$N" accept
+expect_status "nor act in the lead department's name (403)" 403
+req GET "/v1/departments/320700-GA/applications" "$GA"
+check "the lead department's queue lists it" holds "[a['number'] for a in d['applications']] == ['$N']"
+BEFORE="$(row "$N")"
+step "$GA" 320700-GA "$N" start-review
+expect_status "a step out of order is refused (412)" 412
+check "and leaves the row as it was" test "$(row "$N")" = "$BEFORE"
+step "$GA" 320700-GA "$N" accept
+expect_status "the lead department accepts (200)" 200
+check "with a due date" holds "d['status'] == 'ACCEPTED' and len(d['dueDate']) == 10"
+step "$GA" 320700-GA "$N" start-review
+expect_status "starts the review" 200
+step "$GA" 320700-GA "$N" request-supplement '{"reason":"请补充户口簿首页"}'
+check "and asks for a supplement" holds "d['status'] == 'SUPPLEMENT_REQUESTED'"
+req POST "/v1/applications/$N:resubmit" "$RES" '{"form":{"name":"张三","hukou":"已补充"}}'
+expect_status "the resident resubmits the form" 200
+check "which is kept" holds "d['status'] == 'RESUBMITTED' and d['form']['hukou'] == '已补充'"
+step "$GA" 320700-GA "$N" start-review
+step "$GA" 320700-GA "$N" decide '{"decision":"APPROVE"}'
+check "a department with the application alone approves it" holds "d['status'] == 'APPROVED'"
+step "$GA" 320700-GA "$N" complete
+check "and completes it" holds "d['status'] == 'COMPLETED'"
+BEFORE="$(row "$N")"
+req POST "/v1/applications/$N:withdraw" "$RES" '{"reason":"不要了"}'
+check "a withdrawal after the decision is refused (412)" test "$S" = 412
+check "and leaves the row as it was" test "$(row "$N")" = "$BEFORE"
+req GET "/v1/applications/$N" "$RES"
+check "the timeline lists every step in order" \
+  holds "[t['toStatus'] for t in d['timeline']] == ['SUBMITTED', 'ACCEPTED', 'IN_REVIEW', 'SUPPLEMENT_REQUESTED', 'RESUBMITTED', 'IN_REVIEW', 'APPROVED', 'COMPLETED'] and d['timeline'][3]['reason'] == '请补充户口簿首页' and d['timeline'][3]['actorDepartment'] == '320700-GA'"
+
+# --- joint approval (并联审批) ---------------------------------------------------------
+apply "$JOINT_ITEM" joint-1
+J="$(field "d['application']['number']")"
+check "a joint item names both departments" holds "d['application']['jointDepartments'] == ['320700-SW']"
+req GET "/v1/applications/$J" "$SW"
+expect_status "the joint department sees it" 200
+step "$SW" 320700-SW "$J" accept
+expect_status "but intake is the lead department's (403)" 403
+step "$GA" 320700-GA "$J" accept
+step "$GA" 320700-GA "$J" start-review
+step "$GA" 320700-GA "$J" decide '{"decision":"APPROVE"}'
+check "one approval of two leaves it in review" holds "d['status'] == 'IN_REVIEW' and len(d['opinions']) == 1"
+step "$MZ" 320700-MZ "$J" decide '{"decision":"APPROVE"}'
+expect_status "a department not on it cannot decide (403)" 403
+step "$SW" 320700-SW "$J" decide '{"decision":"APPROVE"}'
+check "the second approval makes it APPROVED" holds "d['status'] == 'APPROVED'"
+apply "$JOINT_ITEM" joint-2
+K="$(field "d['application']['number']")"
+step "$GA" 320700-GA "$K" accept
+step "$GA" 320700-GA "$K" start-review
+step "$SW" 320700-SW "$K" decide '{"decision":"DISAPPROVE","reason":"不符合条件"}'
+check "one DISAPPROVE decides another" holds "d['status'] == 'DISAPPROVED'"
+step "$GA" 320700-GA "$K" decide '{"decision":"APPROVE"}'
+expect_status "and a later approval is refused (412)" 412
+
+# --- the resident's lists and feed ------------------------------------------------------
+req GET "/v1/me/applications" "$RES"
+check "my applications, newest first" holds "[a['number'] for a in d['applications']] == ['$K', '$J', '$N']"
+for _ in $(seq 100); do
+  req GET "/v1/me/feed/entries?pageSize=50" "$RES"
+  [ "$S" = 200 ] && holds "len([e for e in d.get('entries', []) if e['link'] == 'applications/$N']) >= 8" && break
+  sleep 0.2
+done
+check "the resident's feed shows each change of the first application, newest first" \
+  holds "[e['type'] for e in d['entries'] if e['link'] == 'applications/$N'] == ['application.status_changed'] * 7 + ['application.submitted'] and '已办结' in [e['title'] for e in d['entries'] if e['link'] == 'applications/$N'][0]"
+
+finish
