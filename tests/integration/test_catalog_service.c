@@ -7,7 +7,8 @@
  * Proves: migrations apply once and are recorded; search ranking for Chinese keywords;
  * stable cursor pagination; filters; the guide with its materials and steps; 三级四同
  * refusal leaving the data unchanged, the legal basis compared normalised, codes derived
- * by the coding rule; versions that stay readable with their national fields; input validation; the health service.
+ * by the coding rule; versions that stay readable with their national fields; input validation; the health service;
+ * search pages that follow the full ranking item for item, and total_size capped at 1001.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -266,6 +267,167 @@ static void test_pages_cover_every_item_once_in_order(void **state) {
   } while (token[0] != '\0' && pages < 50);
   assert_int_equal((long long)nseen, published);
   assert_int_equal(total, published);
+}
+
+/* The order every page of a search must follow, from the ranking's definition applied to
+ * every published item (materials looked up, names lower-cased here): impl codes joined
+ * with ',' into out, and the number of matches. */
+static long long reference_order(const char *q, char *out, size_t size) {
+  static const char sql[] =
+      "SELECT count(*), coalesce(string_agg(impl_code, ',' ORDER BY rank DESC, impl_code), '')"
+      " FROM (SELECT i.impl_code, (SELECT COALESCE(sum("
+      "      CASE WHEN lower(i.name) = t THEN 1000 ELSE 0 END"
+      "    + CASE WHEN strpos(lower(i.name), t) = 1 THEN 300 ELSE 0 END"
+      "    + CASE WHEN strpos(lower(i.name), t) > 0"
+      "           THEN 500 + 40 - least(char_length(i.name), 40) ELSE 0 END"
+      "    + CASE WHEN strpos(lower(i.keywords), t) > 0 THEN 200 ELSE 0 END"
+      "    + CASE WHEN EXISTS (SELECT 1 FROM catalog.item_materials im"
+      "                        WHERE im.item_id = i.id AND strpos(lower(im.name), t) > 0)"
+      "           THEN 80 ELSE 0 END"
+      "    + CASE WHEN strpos(lower(d.name), t) > 0 THEN 50 ELSE 0 END"
+      "    + CASE WHEN strpos(lower(i.conditions), t) > 0 THEN 20 ELSE 0 END), 0)"
+      "    FROM unnest(p.terms) t) AS rank"
+      "  FROM catalog.items i JOIN catalog.departments d ON d.code = i.department_code,"
+      "       (SELECT regexp_split_to_array(lower(btrim($1)), '\\s+') AS terms) p"
+      "  WHERE i.status = 'published'"
+      "    AND NOT EXISTS (SELECT 1 FROM unnest(p.terms) t WHERE strpos(i.search_text, t) = 0)) x";
+  PGconn *c = yw_pg_pool_acquire(ctx.pool, 1000);
+  PGresult *r = NULL;
+  const char *params[] = {q};
+  long long n = -1;
+  if (yw_pg_query(c, sql, 1, params, &r, NULL) == 0) {
+    n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    snprintf(out, size, "%s", PQgetvalue(r, 0, 1));
+  }
+  PQclear(r);
+  yw_pg_pool_release(ctx.pool, c);
+  return n;
+}
+
+/* Pages through q with pages of page_size; the impl codes joined with ',' into out.
+ * Returns the total_size of the first page. */
+static int32_t page_through(const char *q, int page_size, char *out, size_t size) {
+  char token[256] = "";
+  int32_t total = -1;
+  size_t used = 0;
+  out[0] = '\0';
+  int pages = 0;
+  do {
+    Yiwang__Catalog__V1__ListItemsRequest req = YIWANG__CATALOG__V1__LIST_ITEMS_REQUEST__INIT;
+    req.q = (char *)q;
+    req.page_size = page_size;
+    req.page_token = token;
+    grpc_status_code st;
+    char msg[256];
+    Yiwang__Catalog__V1__ListItemsResponse *resp = search(&req, &st, msg);
+    assert_int_equal(st, GRPC_STATUS_OK);
+    if (total < 0) total = resp->total_size;
+    for (size_t i = 0; i < resp->n_items; i++) {
+      int w =
+          snprintf(out + used, size - used, "%s%s", used > 0 ? "," : "", resp->items[i]->impl_code);
+      assert_true(w > 0 && (size_t)w < size - used);
+      used += (size_t)w;
+    }
+    snprintf(token, sizeof token, "%s", resp->next_page_token);
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+  } while (token[0] != '\0' && ++pages < 1000);
+  return total;
+}
+
+/* Search reads the gram sets and ranks the items whose name or keywords hold the word
+ * before the others (migration 010, catalog.c): the pages must still be, item for item,
+ * the order of the ranking over every match, for words of one, two and more characters,
+ * words found only in materials, conditions or sub-cases, several words, and pages that
+ * cross from the items with the word in their name or keywords to the rest. */
+static void test_search_pages_follow_the_full_ranking(void **state) {
+  (void)state;
+  static const char *queries[] = {"社保",          "证",       "户口",      "身份证",
+                                  "补领",          "海州",     "户口 迁移", "营业执照 设立",
+                                  "出生 医学证明", "连云港市", "ETC",       "不存在的词"};
+  static char want[65536], got[65536];
+  int saved_ttl = ctx.cache_ttl_s;
+  ctx.cache_ttl_s = 0; /* every page from the database */
+  for (size_t k = 0; k < sizeof queries / sizeof *queries; k++) {
+    long long n = reference_order(queries[k], want, sizeof want);
+    assert_true(n >= 0);
+    for (int page_size = 3; page_size <= 20; page_size += 17) {
+      int32_t total = page_through(queries[k], page_size, got, sizeof got);
+      assert_string_equal(got, want);
+      if (n > 0) assert_int_equal(total, n > 1001 ? 1001 : n);
+    }
+  }
+  /* the words exercised both ways: one found by more than a page of names and keywords,
+   * one whose pages go on past them into materials and conditions */
+  assert_true(scalar("SELECT count(*) FROM catalog.items WHERE status = 'published'"
+                     " AND strpos(lower(name || ' ' || keywords), '证') > 0") > 20);
+  assert_true(scalar("SELECT count(*) FROM catalog.items WHERE status = 'published'"
+                     " AND strpos(lower(name || ' ' || keywords), '身份证') > 0") <
+              scalar("SELECT count(*) FROM catalog.items WHERE status = 'published'"
+                     " AND strpos(search_text, '身份证') > 0"));
+  /* the texts the rank reads follow writes: materials and a department renamed */
+  assert_int_equal(scalar("WITH u AS (UPDATE catalog.item_materials SET name = name || '社保测'"
+                          " WHERE (item_id, seq) IN (SELECT item_id, min(seq)"
+                          " FROM catalog.item_materials GROUP BY item_id ORDER BY item_id LIMIT 3)"
+                          " RETURNING 1) SELECT count(*) FROM u"),
+                   3);
+  assert_int_equal(scalar("WITH u AS (UPDATE catalog.departments SET name = name || '社保测'"
+                          " WHERE code = (SELECT min(department_code) FROM catalog.items)"
+                          " RETURNING 1) SELECT count(*) FROM u"),
+                   1);
+  long long n = reference_order("社保", want, sizeof want);
+  int32_t total = page_through("社保", 4, got, sizeof got);
+  assert_string_equal(got, want);
+  assert_int_equal(total, n);
+  assert_true(scalar("WITH u AS (UPDATE catalog.item_materials SET name = left(name, -3)"
+                     " WHERE name LIKE '%社保测' RETURNING 1) SELECT count(*) FROM u") == 3);
+  assert_true(scalar("WITH u AS (UPDATE catalog.departments SET name = left(name, -3)"
+                     " WHERE name LIKE '%社保测' RETURNING 1) SELECT count(*) FROM u") == 1);
+  ctx.cache_ttl_s = saved_ttl;
+}
+
+/* total_size counts up to 1001, which means "more than 1,000": the demo doubled and
+ * tripled by copies under other codes holds more than that. */
+static void test_total_size_stops_counting_past_a_thousand(void **state) {
+  (void)state;
+  int saved_ttl = ctx.cache_ttl_s;
+  ctx.cache_ttl_s = 0;
+  assert_true(scalar("WITH c AS (INSERT INTO catalog.items (basic_code, impl_code, name, type,"
+                     " department_code, region_code, level, legal_basis, conditions,"
+                     " legal_limit_days, promised_limit_days, processing_kind, keywords)"
+                     " SELECT basic_code, impl_code || '-T' || g, name, type, department_code,"
+                     " region_code, level, legal_basis, conditions, legal_limit_days,"
+                     " promised_limit_days, processing_kind, keywords"
+                     " FROM catalog.items, generate_series(1, 2) g WHERE status = 'published'"
+                     " RETURNING 1) SELECT count(*) FROM c") > 1000);
+  long long published = scalar("SELECT count(*) FROM catalog.items WHERE status = 'published'");
+  assert_true(published > 1001);
+  Yiwang__Catalog__V1__ListItemsRequest req = YIWANG__CATALOG__V1__LIST_ITEMS_REQUEST__INIT;
+  req.page_size = 5;
+  grpc_status_code st;
+  char msg[256];
+  Yiwang__Catalog__V1__ListItemsResponse *resp = search(&req, &st, msg);
+  assert_int_equal(st, GRPC_STATUS_OK);
+  assert_int_equal(resp->total_size, 1001);
+  assert_int_equal(resp->n_items, 5);
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+  req.q = "连云港"; /* in the department names of most items and their copies */
+  resp = search(&req, &st, msg);
+  assert_int_equal(st, GRPC_STATUS_OK);
+  assert_true(scalar("SELECT count(*) FROM catalog.items WHERE status = 'published'"
+                     " AND strpos(search_text, '连云港') > 0") > 1001);
+  assert_int_equal(resp->total_size, 1001);
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+  req.q = "海州 户口"; /* fewer than a thousand: counted exactly */
+  resp = search(&req, &st, msg);
+  assert_int_equal(st, GRPC_STATUS_OK);
+  assert_int_equal(
+      resp->total_size,
+      scalar("SELECT count(*) FROM catalog.items WHERE status = 'published'"
+             " AND strpos(search_text, '海州') > 0 AND strpos(search_text, '户口') > 0"));
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+  assert_true(scalar("WITH d AS (DELETE FROM catalog.items WHERE impl_code ~ '-T[12]$' RETURNING 1)"
+                     " SELECT count(*) FROM d") > 1000);
+  ctx.cache_ttl_s = saved_ttl;
 }
 
 static void test_page_token_of_another_query_is_refused(void **state) {
@@ -834,6 +996,8 @@ int main(void) {
       cmocka_unit_test(test_search_with_no_match_is_empty_not_an_error),
       cmocka_unit_test(test_sql_looking_query_is_just_text),
       cmocka_unit_test(test_pages_cover_every_item_once_in_order),
+      cmocka_unit_test(test_search_pages_follow_the_full_ranking),
+      cmocka_unit_test(test_total_size_stops_counting_past_a_thousand),
       cmocka_unit_test(test_page_token_of_another_query_is_refused),
       cmocka_unit_test(test_filters_by_level_and_department),
       cmocka_unit_test(test_bad_list_input_is_invalid_argument),
