@@ -32,9 +32,6 @@
 #define SPAN 36890
 #define DAY_LAST (DAY_FIRST + SPAN - 1)
 #define YEARS (YW_WORKDAYS_YEAR_MAX - YW_WORKDAYS_YEAR_MIN + 1)
-/* The largest CSV text yw_workdays_parse_csv reads: 10,000 entries with long names and
- * room for comments. */
-#define CSV_MAX (4u << 20)
 
 enum { KIND_NONE = 0 };
 
@@ -308,11 +305,12 @@ int yw_workdays_parse_csv(struct yw_workdays *cal, const char *text, size_t len,
     rc = YW_EINVAL;
     goto out;
   }
-  if (len > CSV_MAX) {
+  if (len > YW_WORKDAYS_CSV_MAX) {
     why = "the text is longer than 4 MiB";
     rc = YW_ETOOBIG;
     goto out;
   }
+  if (len == 0) goto out; /* text may be NULL then */
   size_t n0 = cal->n;
   const char *p = text, *end = text + len;
   if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3;

@@ -35,6 +35,9 @@ typedef int32_t yw_day;
 #define YW_WORKDAYS_MAX_N 3650
 /* The most pauses one call accepts. */
 #define YW_WORKDAYS_MAX_PAUSES 256
+/* The longest text yw_workdays_parse_csv reads (10,000 entries with long names and room
+ * for comments): 4 MiB. */
+#define YW_WORKDAYS_CSV_MAX (4u << 20)
 /* Bytes of an entry's name, its terminating NUL included (21 Chinese characters). */
 #define YW_WORKDAYS_NAME_MAX 64
 /* Bytes yw_day_format writes: "YYYY-MM-DD" and a NUL. */
@@ -108,9 +111,9 @@ int yw_workdays_set(struct yw_workdays *cal, yw_day day, int kind, const char *n
  * field are allowed. All or nothing: on any error cal is left as it was, *line (may be
  * NULL) is the 1-based number of the line refused (0 when the error is not a line's) and
  * *reason (may be NULL) a static English sentence saying why.
- * Returns 0, or YW_EINVAL (cal or text NULL, a malformed line or a line yw_workdays_set
- * refuses, a date given twice), YW_ETOOBIG (past YW_WORKDAYS_MAX_ENTRIES entries),
- * YW_ENOMEM.
+ * Returns 0, or YW_EINVAL (cal NULL, text NULL with len > 0, a malformed line or a line
+ * yw_workdays_set refuses, a date given twice), YW_ETOOBIG (past YW_WORKDAYS_MAX_ENTRIES
+ * entries, or len over YW_WORKDAYS_CSV_MAX), YW_ENOMEM.
  */
 int yw_workdays_parse_csv(struct yw_workdays *cal, const char *text, size_t len, int *line,
                           const char **reason);

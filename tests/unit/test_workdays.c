@@ -467,6 +467,7 @@ static void test_csv_accepts_what_spreadsheets_write(void **state) {
   assert_int_equal(yw_workdays_is_workday(cal, D("2031-09-28")), 1); /* a Sunday */
   /* an empty text adds nothing */
   assert_int_equal(yw_workdays_parse_csv(cal, "", 0, &line, NULL), 0);
+  assert_int_equal(yw_workdays_parse_csv(cal, NULL, 0, &line, NULL), 0);
   assert_int_equal(yw_workdays_count(cal), 4);
   yw_workdays_free(cal);
 }
@@ -625,6 +626,26 @@ static void test_at_most_ten_thousand_entries(void **state) {
   free(text);
 }
 
+static void test_at_most_four_mib_of_text(void **state) {
+  (void)state;
+  size_t len = YW_WORKDAYS_CSV_MAX + 1;
+  char *text = malloc(len);
+  assert_non_null(text);
+  memset(text, '\n', len);
+  memcpy(text, "2031-10-01,holiday,国庆节\n", strlen("2031-10-01,holiday,国庆节\n"));
+  struct yw_workdays *cal = yw_workdays_new();
+  assert_non_null(cal);
+  /* one byte too many: refused before any line is read */
+  refused(cal, text, len, 0, YW_ETOOBIG);
+  assert_int_equal(yw_workdays_is_workday(cal, D("2031-10-01")), 1);
+  /* the longest text is read */
+  assert_int_equal(yw_workdays_parse_csv(cal, text, len - 1, NULL, NULL), 0);
+  assert_int_equal(yw_workdays_count(cal), 1);
+  assert_int_equal(yw_workdays_is_workday(cal, D("2031-10-01")), 0);
+  yw_workdays_free(cal);
+  free(text);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_dates_convert_both_ways_over_the_whole_span),
@@ -646,6 +667,7 @@ int main(void) {
       cmocka_unit_test(test_entries_set_one_by_one),
       cmocka_unit_test(test_bounds_are_refused),
       cmocka_unit_test(test_at_most_ten_thousand_entries),
+      cmocka_unit_test(test_at_most_four_mib_of_text),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
