@@ -205,42 +205,46 @@ static void cache_clear(catalog_ctx *ctx, const char *request_id) {
 #define SEARCH_RANK \
   "(SELECT COALESCE(sum(" SEARCH_WEIGHT("t") "), 0) FROM unnest(" SEARCH_TERMS ") t)::int"
 #define SEARCH_WORD_RANK "(" SEARCH_WEIGHT(SEARCH_WORD) ")"
-/* the number of matches, counted up to the cap */
-#define SEARCH_TOTAL(match)                                                          \
-  " (SELECT count(*) FROM (SELECT 1 FROM catalog.items i WHERE" SEARCH_FILTERS match \
-  "  LIMIT " SQL_STR(TOTAL_SIZE_CAP) ") c)"
+/* the number of matches, counted up to the cap: the rows the page query ranked after
+ * the cursor when they are that many already, else a count that stops at the cap (a
+ * subquery PostgreSQL runs only when the CASE reaches it) */
+#define SEARCH_TOTAL(match) \
+  " CASE WHEN r.tier >= " SQL_STR(TOTAL_SIZE_CAP) " THEN " SQL_STR(TOTAL_SIZE_CAP)         \
+  " ELSE (SELECT count(*) FROM (SELECT 1 FROM catalog.items i WHERE" SEARCH_FILTERS match  \
+  "       LIMIT " SQL_STR(TOTAL_SIZE_CAP) ") c) END"
 #define SQL_STR2(x) #x
 #define SQL_STR(x) SQL_STR2(x)
-/* the page: the rows after the cursor, best first; the department's name joined last */
-#define SEARCH_PAGE(rank, match, total_match, cursor, order)                                      \
-  "SELECT r.impl_code, r.basic_code, r.name, r.type, r.department_code, d.name,"                  \
-  "       r.region_code, r.level, r.processing_kind, r.promised_limit_days,"                      \
-  "       r.online_depth, r.fee_required, r.rank," SEARCH_TOTAL(                                  \
-      total_match) ", cardinality(" SEARCH_TERMS                                                  \
-                   ")"                                                                            \
-                   " FROM (SELECT * FROM (SELECT i.impl_code, i.basic_code, i.name, i.type,"      \
-                   "                      i.department_code, i.region_code, i.level, "            \
-                   "i.processing_kind,"                                                           \
-                   "                      i.promised_limit_days, i.online_depth, i.fee_required," \
-                   "                      " rank                                                  \
-                   " AS rank"                                                                     \
-                   "                      FROM catalog.items i WHERE" SEARCH_FILTERS match        \
-                   ") m"                                                                          \
-                   "       WHERE " cursor " ORDER BY " order                                      \
-                   " LIMIT $9::int) r"                                                            \
-                   " JOIN catalog.departments d ON d.code = r.department_code"                    \
-                   " ORDER BY " order
+/* the page: the rows after the cursor, best first, and how many there were (tier; 0
+ * where counting them would read every row); the department's name joined last */
+#define SEARCH_PAGE(rank, tier, match, total_match, cursor, order) \
+  "SELECT r.impl_code, r.basic_code, r.name, r.type, r.department_code, d.name,"           \
+  "       r.region_code, r.level, r.processing_kind, r.promised_limit_days,"               \
+  "       r.online_depth, r.fee_required, r.rank,"                                         \
+  SEARCH_TOTAL(total_match) ","                                                            \
+  " cardinality(" SEARCH_TERMS ")"                                                         \
+  " FROM (SELECT m.*, " tier " AS tier"                                                    \
+  "       FROM (SELECT i.impl_code, i.basic_code, i.name, i.type, i.department_code,"      \
+  "                    i.region_code, i.level, i.processing_kind, i.promised_limit_days,"  \
+  "                    i.online_depth, i.fee_required, " rank " AS rank"                   \
+  "             FROM catalog.items i WHERE" SEARCH_FILTERS match ") m"                     \
+  "       WHERE " cursor                                                                   \
+  "       ORDER BY " order                                                                 \
+  "       LIMIT $9::int) r"                                                                \
+  " JOIN catalog.departments d ON d.code = r.department_code"                              \
+  " ORDER BY " order
 #define SEARCH_CURSOR "($7 = '' OR m.rank < $8::int OR (m.rank = $8::int AND m.impl_code > $7))"
 #define SEARCH_ORDER "rank DESC, impl_code ASC"
 
-static const char SEARCH_HEAD_SQL[] =
-    SEARCH_PAGE(SEARCH_WORD_RANK, SEARCH_HEAD_MATCH, SEARCH_MATCH, SEARCH_CURSOR, SEARCH_ORDER);
-static const char SEARCH_ALL_SQL[] =
-    SEARCH_PAGE(SEARCH_RANK, SEARCH_MATCH, SEARCH_MATCH, SEARCH_CURSOR, SEARCH_ORDER);
+/* clang-format off */
+static const char SEARCH_HEAD_SQL[] = SEARCH_PAGE(SEARCH_WORD_RANK, "count(*) OVER ()",
+    SEARCH_HEAD_MATCH, SEARCH_MATCH, SEARCH_CURSOR, SEARCH_ORDER);
+static const char SEARCH_ALL_SQL[] = SEARCH_PAGE(SEARCH_RANK, "count(*) OVER ()",
+    SEARCH_MATCH, SEARCH_MATCH, SEARCH_CURSOR, SEARCH_ORDER);
 /* no query: every rank is 0, the order is the implementation code's, which its index
  * gives; $8 is the cursor's rank, 0 */
-static const char BROWSE_SQL[] =
-    SEARCH_PAGE("0", "", "", "($7 = '' OR m.impl_code > $7) AND $8::int = 0", "impl_code ASC");
+static const char BROWSE_SQL[] = SEARCH_PAGE("0", "0", "", "",
+    "($7 = '' OR m.impl_code > $7) AND $8::int = 0", "impl_code ASC");
+/* clang-format on */
 
 static int list_items(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
                       void *data) {
