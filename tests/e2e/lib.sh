@@ -78,12 +78,14 @@ e2e_database() {
   "$YW_BUILD_DIR/services/identity/yw-identity" --migrate-only
   "$YW_BUILD_DIR/services/feed/yw-feed" --migrate-only
   "$YW_BUILD_DIR/services/applications/yw-applications" --migrate-only
+  "$YW_BUILD_DIR/services/progress/yw-progress" --migrate-only
   psql -h 127.0.0.1 -p "$YW_TEST_PG_PORT" -U postgres -d "$E2E_DB" -q -v ON_ERROR_STOP=1 \
     -f "$YW_SOURCE_DIR/services/catalog/seed/demo.sql" >/dev/null
   # yw-catalog runs as yw_catalog (deploy/env/catalog.env), a member of the role its
   # migrations grant the tables to, not as the superuser that applied them
   e2e_login_role yw_catalog yw_catalog_writer
   e2e_login_role yw_applications yw_applications_writer
+  e2e_login_role yw_progress yw_progress_writer
 }
 
 # A login role for a service to run as: no superuser, no CREATEDB or CREATEROLE, a
@@ -120,6 +122,8 @@ SQL
 # (grpc.ssl_channel_credentials), show it too.
 e2e_start() {
   local cport gport tport iport fport
+  # one key of query codes for yw-applications, which makes them, and yw-progress
+  export YW_LOOKUP_KEY="${YW_LOOKUP_KEY:-$(openssl rand -hex 32)}"
   cport="$(free_port)"; gport="$(free_port)"; tport="$(free_port)"; iport="$(free_port)"
   fport="$(free_port)"
   E2E_PKI="$E2E_TMP/pki"
@@ -160,6 +164,7 @@ e2e_start() {
   E2E_PIDS+=("$CATALOG_PID")
   e2e_feed "$svc_ca"
   e2e_applications "$svc_ca"
+  e2e_progress "$svc_ca"
   YW_GATEWAY_LISTEN="127.0.0.1:$gport" YW_GATEWAY_TLS_LISTEN="127.0.0.1:$tport" \
     YW_GATEWAY_TLS_CERT="$E2E_TMP/tls.crt" YW_GATEWAY_TLS_KEY="$E2E_TMP/tls.key" \
     YW_UPSTREAM_CATALOG="$CATALOG_ADDR" YW_UPSTREAM_IDENTITY="$IDENTITY_ADDR" \
@@ -220,6 +225,23 @@ e2e_applications() { # e2e_applications [CA]
   APPLICATIONS_PID=$!
   E2E_PIDS+=("$APPLICATIONS_PID")
   export YW_UPSTREAM_APPLICATIONS="$APPLICATIONS_ADDR"
+}
+
+# Starts yw-progress (as the login role yw_progress; consuming the applications'
+# stream of this test's prefix; mutual TLS when CA is given) and exports
+# YW_UPSTREAM_PROGRESS. Sets PROGRESS_ADDR and PROGRESS_PID.
+e2e_progress() { # e2e_progress [CA]
+  PROGRESS_ADDR="127.0.0.1:$(free_port)"
+  [ -n "${1:-}" ] && bash "$YW_SOURCE_DIR/tools/pki.sh" server "$E2E_PKI" progress
+  YW_PROGRESS_LISTEN="$PROGRESS_ADDR" YW_REDIS_PREFIX="$E2E_DB" \
+    YW_PROGRESS_STREAM="$E2E_DB:events:{applications}" \
+    YW_PG_DSN="${YW_PG_DSN/user=postgres/user=yw_progress}" \
+    YW_LOOKUP_KEY="$YW_LOOKUP_KEY" \
+    YW_TLS_CA="${1:-}" YW_TLS_CERT="${1:+$E2E_PKI/progress.crt}" YW_TLS_KEY="${1:+$E2E_PKI/progress.key}" \
+    "$YW_BUILD_DIR/services/progress/yw-progress" >"$E2E_TMP/progress.log" 2>&1 &
+  PROGRESS_PID=$!
+  E2E_PIDS+=("$PROGRESS_PID")
+  export YW_UPSTREAM_PROGRESS="$PROGRESS_ADDR"
 }
 
 # Fault tests stop or restart PostgreSQL and Redis, so they run their own instead of the

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# e2e_progress.sh - progress lookup (yw-progress) through the real gateway, fed by the
+# real yw-applications' events over the outbox, the relay and a Redis stream, every
+# process on mutual TLS: a resident applies and anyone holding the number and the query
+# code follows it without signing in (status, departments, timeline, due date and its
+# supervision colour); a wrong code and an unknown number answer the same 404; past the
+# wrong tries allowed on one number even the right code gets 429 with retry-after; the
+# resident's own list and batch; and the lookup goes on while Redis is stopped.
+source "$(dirname "$0")/lib.sh"
+
+export YW_CALLER_KEY="${YW_CALLER_KEY:-$(openssl rand -hex 32)}"
+e2e_private_redis # stopped below
+e2e_database
+e2e_start
+source "$YW_SOURCE_DIR/tests/e2e/identity_helpers.sh"
+
+ITEM=GG00001000-320700-GA # 居民身份证首次申领, 320700-GA, real-name level 2
+e2e_staff ga.clerk 320700-GA dept_staff
+GA="$(e2e_staff_token ga.clerk)"
+RES="$(verified_resident 13900000011 张三 320706199001011230)"
+apply() { # apply -> $NUMBER $QCODE
+  req POST /v1/applications "$RES" "{\"itemCode\":\"$ITEM\",\"form\":{\"name\":\"张三\"}}"
+  [ "$S" = 200 ] || { fail "apply: $S $(cat "$B")"; return 1; }
+  NUMBER="$(field "d['application']['number']")"
+  QCODE="$(field "d['queryCode']")"
+}
+# lookup NUMBER CODE -> $S, $B
+lookup() { req GET "/v1/progress/$1?queryCode=$2"; }
+# until_status NUMBER CODE STATUS: the projection catches up (events are asynchronous)
+until_status() {
+  for _ in $(seq 100); do
+    lookup "$1" "$2"
+    [ "$S" = 200 ] && holds "d['status'] == '$3'" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+apply
+check "the new application shows in progress without signing in" until_status "$NUMBER" "$QCODE" SUBMITTED
+check "with its item, lead department and a one-step timeline" \
+  holds "d['itemName'] == '居民身份证首次申领' and d['departmentCode'] == '320700-GA' and [s['status'] for s in d['timeline']] == ['SUBMITTED'] and d['supervision'] == 'SUPERVISION_NONE'"
+lookup "$NUMBER" 000000
+expect_status "a wrong query code: 404" 404
+WRONG="$(cat "$B")"
+check "with the standard error body" holds "d['code'] == 'NOT_FOUND' and 'requestId' in d"
+lookup 32070020990101999999 "$QCODE"
+expect_status "an unknown number: 404" 404
+check "answered exactly as a wrong code" test "$(field "d['message']")" = "$(/usr/bin/python3 -c "import json,sys; print(json.loads(sys.argv[1])['message'])" "$WRONG")"
+lookup "$NUMBER" 12ab56
+expect_status "a malformed query code: 400" 400
+
+req POST "/v1/departments/320700-GA/applications/$NUMBER:accept" "$GA" '{}'
+expect_status "the department accepts" 200
+check "progress follows: ACCEPTED" until_status "$NUMBER" "$QCODE" ACCEPTED
+check "with the due date and a running limit (on time)" \
+  holds "len(d['dueDate']) == 10 and d['supervision'] == 'ON_TIME' and [s['status'] for s in d['timeline']] == ['SUBMITTED', 'ACCEPTED'] and d['timeline'][1]['departmentCode'] == '320700-GA'"
+
+req GET /v1/me/progress "$RES"
+expect_status "the resident's own list" 200
+check "holds the application" holds "[a['number'] for a in d['applications']] == ['$NUMBER']"
+req POST /v1/me/progress:batchGet "$RES" "{\"numbers\":[\"$NUMBER\",\"32070020990101999999\"]}"
+check "the batch answers what is theirs only" holds "[a['number'] for a in d['applications']] == ['$NUMBER']"
+req GET /v1/me/progress
+expect_status "the list needs a session (401)" 401
+
+# --- guessing: the number locks after its wrong tries, the right code included
+apply
+SECOND="$NUMBER"; SECOND_CODE="$QCODE"
+until_status "$SECOND" "$SECOND_CODE" SUBMITTED
+for i in $(seq 10); do lookup "$SECOND" "$(printf '%06d' "$i")"; done
+lookup "$SECOND" "$SECOND_CODE"
+expect_status "after 10 wrong codes on a number even the right one is refused (429)" 429
+check "with retry-after" grep -qi '^retry-after: [0-9]' "$H"
+
+# --- Redis stopped: lookups answer from PostgreSQL
+kill -STOP "$REDIS_PID"
+lookup "$NUMBER" "$QCODE"
+kill -CONT "$REDIS_PID"
+check "with Redis stopped the lookup still answers ($S)" bash -c "[ '$S' = 200 ]"
+finish
