@@ -992,5 +992,6 @@ void applications_service_init(yw_rpc_service *svc, applications_ctx *ctx) {
   ctx->idem.keys = &ctx->caller_keys;
   ctx->idem.response = &yiwang__applications__v1__submit_application_response__descriptor;
   ctx->idem.redis = ctx->redis;
+  ctx->idem.redis_prefix = ctx->redis_prefix;
   ctx->idem.db_wait_ms = ctx->db_wait_ms;
 }

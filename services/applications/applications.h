@@ -19,6 +19,7 @@ typedef struct applications_ctx {
   yw_pg_pool *pool;
   int db_wait_ms;
   yw_redis *redis;                   /* kept answers of SubmitApplication; NULL: none */
+  const char *redis_prefix;          /* their keys' prefix (YW_REDIS_PREFIX); NULL: "yw" */
   yw_caller_keys caller_keys;
   uint8_t lookup_key[YW_KEY_BYTES];  /* HMAC of "<number>:<query code>" */
   yw_rpc_channel *catalog;           /* SubmitApplication reads the item there */

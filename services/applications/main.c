@@ -88,6 +88,7 @@ int main(int argc, char **argv) {
   ctx.pool = proc.pool;
   ctx.db_wait_ms = (int)proc.db_wait_ms;
   ctx.redis = proc.redis;
+  ctx.redis_prefix = proc.redis_prefix;
   ctx.caller_keys = proc.caller_keys;
   if (yw_key_from_hex(cfg_lookup_key, ctx.lookup_key) != 0) {
     fprintf(stderr, "yw-applications: YW_LOOKUP_KEY must be 64 hex characters\n");

@@ -84,6 +84,12 @@ static int setup(void **state) {
     fprintf(stderr, "YW_TEST_REDIS_ADDR: no Redis (run with ./dev test)\n");
     return -1;
   }
+  /* kept answers in Redis under keys of this database only */
+  static char prefix[128];
+  const char *db = NULL;
+  for (const char *at = strstr(dsn, "dbname="); at != NULL; at = strstr(at + 1, "dbname=")) db = at;
+  snprintf(prefix, sizeof prefix, "%s", db != NULL ? db + 7 : "test");
+  app.redis_prefix = prefix;
   PGconn *c = yw_pg_pool_acquire(app.pool, 1000);
   int rc = yw_pg_migrate(c, "catalog", catalog_migrations, catalog_migrations_count, &err);
   if (rc == 0) rc = yw_idem_migrate(c, "catalog", &err);
