@@ -34,6 +34,10 @@ int main(int argc, char **argv) {
   static yw_service_proc proc = {
       .name = "progress",
       .listen = "127.0.0.1:50056",
+      /* public lookups come in bursts and are mostly answered from Redis: more of them
+       * may wait their turn than a service's default queue of 64 holds */
+      .threads = 16,
+      .queue = 512,
       .schema = "progress",
       .migrations = progress_migrations,
       .events = 1, /* processed_events of its consumer */

@@ -168,26 +168,17 @@ static void cache_key(const progress_ctx *ctx, const char *number, char *key, si
   snprintf(key, size, "{%s:progress}:view:%s", ctx->redis_prefix, number);
 }
 
-/* The cached view of number unpacked into the call's arena, with its code's HMAC in
- * mac; NULL when not cached (or Redis is away). */
-static Progress *cache_get(progress_ctx *ctx, yw_rpc_call *call, const char *number,
-                           char mac[MAC_LEN + 1]) {
-  if (ctx->redis == NULL || ctx->cache_ttl_s <= 0) return NULL;
-  char key[160];
-  cache_key(ctx, number, key, sizeof key);
-  const char *argv[] = {"GET", key};
-  redisReply *rep = yw_redis_command_within(ctx->redis, 100, 2, argv, NULL, NULL, 0);
-  Progress *v = NULL;
-  if (rep != NULL && rep->type == REDIS_REPLY_STRING && rep->len > MAC_LEN) {
-    v = (Progress *)protobuf_c_message_unpack(&yiwang__progress__v1__progress__descriptor,
-                                              yw_arena_allocator(yw_rpc_call_arena(call)),
-                                              rep->len - MAC_LEN, (const uint8_t *)rep->str + MAC_LEN);
-    if (v != NULL) {
-      memcpy(mac, rep->str, MAC_LEN);
-      mac[MAC_LEN] = '\0';
-    }
+/* The cached view of a reply element (the code's HMAC, then the packed view) unpacked
+ * into a, with the HMAC in mac; NULL when the element holds none. */
+static Progress *cached_view(const redisReply *e, yw_arena *a, char mac[MAC_LEN + 1]) {
+  if (e == NULL || e->type != REDIS_REPLY_STRING || e->len <= MAC_LEN) return NULL;
+  Progress *v = (Progress *)protobuf_c_message_unpack(&yiwang__progress__v1__progress__descriptor,
+                                                      yw_arena_allocator(a), e->len - MAC_LEN,
+                                                      (const uint8_t *)e->str + MAC_LEN);
+  if (v != NULL) {
+    memcpy(mac, e->str, MAC_LEN);
+    mac[MAC_LEN] = '\0';
   }
-  if (rep != NULL) freeReplyObject(rep);
   return v;
 }
 
@@ -218,23 +209,18 @@ static void cache_drop(progress_ctx *ctx, const char *number) {
   if (rep != NULL) freeReplyObject(rep);
 }
 
-/* The wrong tries counted on key this hour (0 when none or Redis is away); *ttl_s the
- * seconds left of its hour. */
-static long long guesses(progress_ctx *ctx, const char *key, long long *ttl_s) {
-  *ttl_s = 0;
-  if (ctx->redis == NULL) return 0;
-  const char *get[] = {"GET", key};
-  redisReply *rep = yw_redis_command_within(ctx->redis, 100, 2, get, NULL, NULL, 0);
-  long long n = 0;
-  if (rep != NULL && rep->type == REDIS_REPLY_STRING) n = strtoll(rep->str, NULL, 10);
+/* A guess counter of a reply element (0 when absent). */
+static long long counter(const redisReply *e) {
+  return e != NULL && e->type == REDIS_REPLY_STRING ? strtoll(e->str, NULL, 10) : 0;
+}
+
+/* Seconds left of key's hour (0 when unknown). */
+static long long ttl_of(progress_ctx *ctx, const char *key) {
+  const char *argv[] = {"TTL", key};
+  redisReply *rep = yw_redis_command_within(ctx->redis, 100, 2, argv, NULL, NULL, 0);
+  long long t = rep != NULL && rep->type == REDIS_REPLY_INTEGER ? rep->integer : 0;
   if (rep != NULL) freeReplyObject(rep);
-  if (n > 0) {
-    const char *ttl[] = {"TTL", key};
-    rep = yw_redis_command_within(ctx->redis, 100, 2, ttl, NULL, NULL, 0);
-    if (rep != NULL && rep->type == REDIS_REPLY_INTEGER) *ttl_s = rep->integer;
-    if (rep != NULL) freeReplyObject(rep);
-  }
-  return n;
+  return t;
 }
 
 static void count_guess(progress_ctx *ctx, const char *key) {
@@ -271,20 +257,31 @@ static int get_progress(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobu
   snprintf(kip, sizeof kip, "{%s:progress}:guess:ip:%s", ctx->redis_prefix,
            caller.ip[0] != '\0' ? caller.ip : "-");
   snprintf(knum, sizeof knum, "{%s:progress}:guess:no:%s", ctx->redis_prefix, req->number);
-  long long ttl_ip = 0, ttl_no = 0;
-  long long by_ip = guesses(ctx, kip, &ttl_ip), by_no = guesses(ctx, knum, &ttl_no);
+  char kview[160];
+  cache_key(ctx, req->number, kview, sizeof kview);
+  /* one round trip: the cached view and both counters (one hash tag, so one slot) */
+  const char *mget[] = {"MGET", kview, kip, knum};
+  redisReply *got = ctx->redis != NULL
+                        ? yw_redis_command_within(ctx->redis, 100, 4, mget, NULL, NULL, 0)
+                        : NULL;
+  int have_reply = got != NULL && got->type == REDIS_REPLY_ARRAY && got->elements == 3;
+  long long by_ip = have_reply ? counter(got->element[1]) : 0;
+  long long by_no = have_reply ? counter(got->element[2]) : 0;
+  char material[NUMBER_LEN + CODE_LEN + 2], want[MAC_LEN + 1], have[MAC_LEN + 1] = "";
+  Progress *v = have_reply && ctx->cache_ttl_s > 0
+                    ? cached_view(got->element[0], yw_rpc_call_arena(call), have)
+                    : NULL;
+  if (got != NULL) freeReplyObject(got);
   if (by_ip >= ctx->guesses_per_address || by_no >= ctx->guesses_per_number) {
-    long long wait = by_ip >= ctx->guesses_per_address ? ttl_ip : ttl_no;
+    long long wait = ttl_of(ctx, by_ip >= ctx->guesses_per_address ? kip : knum);
     char after[24];
     snprintf(after, sizeof after, "%lld", wait > 0 ? wait : GUESS_WINDOW_S);
     yw_rpc_call_add_trailer(call, "retry-after", after);
     return yw_rpc_call_fail(call, YW_ELIMIT, "too many wrong lookups; try again later");
   }
 
-  char material[NUMBER_LEN + CODE_LEN + 2], want[MAC_LEN + 1], have[MAC_LEN + 1] = "";
   snprintf(material, sizeof material, "%s:%s", req->number, req->query_code);
   yw_hmac_hex(ctx->lookup_key, material, strlen(material), want);
-  Progress *v = cache_get(ctx, call, req->number, have);
   int cached = v != NULL;
   if (v == NULL) {
     rc = read_view(call, ctx, req->number, &v, have);
