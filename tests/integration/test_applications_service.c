@@ -9,7 +9,8 @@
  * Proves: the C allow-list equals the database's; the trigger refuses an illegal
  * change made directly; 200 concurrent submissions get 200 distinct numbers of the
  * region and day; one Idempotency-Key gives one application; the item must be
- * published and the applicant of its real-name level; the journey of one application
+ * published and the applicant of its real-name level; a resident acting for a company
+ * files as that company; a form over 64 KiB is refused and stores nothing; the journey of one application
  * (accept, review, supplement, resubmit, joint approval, completion) with its timeline,
  * events and feed entries in order; the due date's clock stopped while a supplement is
  * awaited; one refusal decides a joint application; a
@@ -146,14 +147,15 @@ typedef struct as {
   const char *roles;
   const char *dept;
   int level;
+  const char *org; /* the company a resident acts for, or NULL */
 } as;
 
-static const as RESIDENT = {YW_CALLER_PERSON, "p-resident", "", "", 2};
-static const as OTHER_RESIDENT = {YW_CALLER_PERSON, "p-other", "", "", 2};
-static const as LOW_RESIDENT = {YW_CALLER_PERSON, "p-low", "", "", 1};
-static const as GA_CLERK = {YW_CALLER_STAFF, "s-ga", "dept_staff", LEAD, 0};
-static const as SW_CLERK = {YW_CALLER_STAFF, "s-sw", "dept_staff", JOINT, 0};
-static const as SCJG_CLERK = {YW_CALLER_STAFF, "s-scjg", "dept_staff", "320700-SCJG", 0};
+static const as RESIDENT = {YW_CALLER_PERSON, "p-resident", "", "", 2, NULL};
+static const as OTHER_RESIDENT = {YW_CALLER_PERSON, "p-other", "", "", 2, NULL};
+static const as LOW_RESIDENT = {YW_CALLER_PERSON, "p-low", "", "", 1, NULL};
+static const as GA_CLERK = {YW_CALLER_STAFF, "s-ga", "dept_staff", LEAD, 0, NULL};
+static const as SW_CLERK = {YW_CALLER_STAFF, "s-sw", "dept_staff", JOINT, 0, NULL};
+static const as SCJG_CLERK = {YW_CALLER_STAFF, "s-scjg", "dept_staff", "320700-SCJG", 0, NULL};
 
 static grpc_status_code call_as(const as *who, const char *idem_key, const char *method,
                                 const ProtobufCMessage *req,
@@ -167,6 +169,7 @@ static grpc_status_code call_as(const as *who, const char *idem_key, const char 
   snprintf(c.subject, sizeof c.subject, "%s", who->subject);
   snprintf(c.roles, sizeof c.roles, "%s", who->roles);
   snprintf(c.department, sizeof c.department, "%s", who->dept);
+  snprintf(c.org, sizeof c.org, "%s", who->org != NULL ? who->org : "");
   snprintf(c.session, sizeof c.session, "sid");
   c.level = who->level;
   c.ts = (long long)time(NULL);
@@ -410,6 +413,32 @@ static void test_item_must_be_published_and_level_met(void **state) {
   assert_int_equal(submit(&RESIDENT, NULL, "NO-SUCH-ITEM", &r, NULL, 0), GRPC_STATUS_NOT_FOUND);
   assert_int_equal(submit(&RESIDENT, NULL, "bad code!", &r, NULL, 0), GRPC_STATUS_INVALID_ARGUMENT);
   assert_int_equal(submit(&GA_CLERK, NULL, ITEM, &r, NULL, 0), GRPC_STATUS_PERMISSION_DENIED);
+  assert_int_equal(count("SELECT count(*) FROM applications.applications", NULL), before);
+}
+
+static void test_a_company_applies_and_a_large_form_is_refused(void **state) {
+  (void)state;
+  static const as AGENT = {YW_CALLER_PERSON, "p-agent", "", "", 2, "91350100M000100Y43"};
+  Receipt *r = NULL;
+  assert_int_equal(submit(&AGENT, NULL, ITEM, &r, NULL, 0), GRPC_STATUS_OK);
+  assert_string_equal(r->application->applicant_kind, "company");
+  assert_string_equal(r->application->applicant_org, "91350100M000100Y43");
+  assert_string_equal(r->application->applicant_subject, "p-agent");
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+
+  long long before = count("SELECT count(*) FROM applications.applications", NULL);
+  static char big[70 * 1024];
+  memset(big, 'x', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  Yiwang__Applications__V1__SubmitApplicationRequest req =
+      YIWANG__APPLICATIONS__V1__SUBMIT_APPLICATION_REQUEST__INIT;
+  req.item_code = ITEM;
+  req.form = form_of("");
+  req.form->fields[0]->value->string_value = big;
+  assert_int_equal(call_as(&RESIDENT, NULL, "SubmitApplication", &req.base,
+                           &yiwang__applications__v1__submit_application_response__descriptor,
+                           NULL, NULL, 0),
+                   GRPC_STATUS_INVALID_ARGUMENT);
   assert_int_equal(count("SELECT count(*) FROM applications.applications", NULL), before);
 }
 
@@ -777,6 +806,7 @@ int main(void) {
       cmocka_unit_test(test_concurrent_submissions_get_distinct_numbers),
       cmocka_unit_test(test_same_idempotency_key_gives_one_application),
       cmocka_unit_test(test_item_must_be_published_and_level_met),
+      cmocka_unit_test(test_a_company_applies_and_a_large_form_is_refused),
       cmocka_unit_test(test_joint_journey_with_timeline_events_and_feed),
       cmocka_unit_test(test_one_refusal_decides_a_joint_application),
       cmocka_unit_test(test_withdraw_before_a_decision),
