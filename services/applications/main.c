@@ -61,6 +61,28 @@ static int load_calendar(const char *path, struct yw_workdays **out) {
 
 static yw_events_relay *relay;
 
+/* /metrics: the relay's counters and the outbox's backlog (rows not yet published, age of
+ * the oldest), so a stuck relay shows before residents miss their feed entries. */
+static int relay_metrics(void *arg, char *buf, size_t len) {
+  yw_pg_pool *pool = arg;
+  yw_events_relay_stats st;
+  yw_events_relay_stats_get(relay, &st);
+  long long rows = -1, oldest_ms = -1;
+  if (yw_events_outbox_backlog(pool, "applications", 1000, &rows, &oldest_ms) != 0) rows = oldest_ms = -1;
+  int n = snprintf(buf, len,
+                   "# TYPE yw_events_relay_published_total counter\n"
+                   "yw_events_relay_published_total %lld\n"
+                   "# TYPE yw_events_relay_failures_total counter\n"
+                   "yw_events_relay_failures_total %lld\n"
+                   "# HELP yw_events_outbox_backlog rows not yet published (-1: unknown)\n"
+                   "# TYPE yw_events_outbox_backlog gauge\n"
+                   "yw_events_outbox_backlog %lld\n"
+                   "# TYPE yw_events_outbox_oldest_ms gauge\n"
+                   "yw_events_outbox_oldest_ms %lld\n",
+                   st.published, st.failures, rows, oldest_ms);
+  return n < 0 || (size_t)n >= len ? YW_ETOOBIG : n;
+}
+
 static void stop_relay(void *arg) {
   (void)arg;
   yw_events_relay_stop(relay);
@@ -117,5 +139,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   proc.on_stop = stop_relay;
+  proc.metrics_fn = relay_metrics;
+  proc.metrics_arg = proc.pool;
   return yw_service_run(&proc, &svc);
 }

@@ -141,4 +141,14 @@ done
 check "the resident's feed shows each change of the first application, newest first" \
   holds "[e['type'] for e in d['entries'] if e['link'] == 'applications/$N'] == ['application.status_changed'] * 7 + ['application.submitted'] and '已办结' in [e['title'] for e in d['entries'] if e['link'] == 'applications/$N'][0]"
 
+# --- operations ---------------------------------------------------------------------
+for _ in $(seq 100); do
+  curl -fsS "http://$APPLICATIONS_METRICS/metrics" >"$E2E_TMP/metrics" 2>/dev/null &&
+    grep -q '^yw_events_outbox_backlog 0$' "$E2E_TMP/metrics" && break
+  sleep 0.2
+done
+check "/metrics shows the relay published every event and the outbox empty" \
+  bash -c "grep -q '^yw_events_outbox_backlog 0$' '$E2E_TMP/metrics' &&
+    [ \$(awk '/^yw_events_relay_published_total /{print \$2}' '$E2E_TMP/metrics') -ge 30 ]"
+
 finish

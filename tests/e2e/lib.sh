@@ -207,14 +207,16 @@ e2e_feed() { # e2e_feed [CA]
 # Starts yw-applications (as the login role yw_applications; calling yw-catalog at
 # CATALOG_ADDR with a client certificate when CA is given) and exports
 # YW_UPSTREAM_APPLICATIONS, so every gateway a test starts routes there. Sets
-# APPLICATIONS_ADDR and APPLICATIONS_PID.
+# APPLICATIONS_ADDR, APPLICATIONS_METRICS (its /metrics) and APPLICATIONS_PID.
 e2e_applications() { # e2e_applications [CA]
   APPLICATIONS_ADDR="127.0.0.1:$(free_port)"
+  APPLICATIONS_METRICS="127.0.0.1:$(free_port)"
   if [ -n "${1:-}" ]; then
     bash "$YW_SOURCE_DIR/tools/pki.sh" server "$E2E_PKI" applications
     bash "$YW_SOURCE_DIR/tools/pki.sh" client "$E2E_PKI" applications-client
   fi
   YW_APPLICATIONS_LISTEN="$APPLICATIONS_ADDR" YW_APPLICATIONS_CATALOG="$CATALOG_ADDR" \
+    YW_APPLICATIONS_METRICS_LISTEN="$APPLICATIONS_METRICS" \
     YW_REDIS_PREFIX="$E2E_DB" YW_PG_DSN="${YW_PG_DSN/user=postgres/user=yw_applications}" \
     YW_LOOKUP_KEY="${YW_LOOKUP_KEY:-$(openssl rand -hex 32)}" \
     YW_TLS_CA="${1:-}" YW_TLS_CERT="${1:+$E2E_PKI/applications.crt}" \
