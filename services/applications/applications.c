@@ -10,8 +10,9 @@
  *                       anyone else
  *   ListMyApplications  the caller's, newest first, keyset paged
  *   WithdrawApplication, ResubmitApplication   the applicant's steps
- *   ListDepartmentApplications  the work queue: one predicate (departments @> [dept]),
- *                       by due date then number, keyset paged
+ *   ListDepartmentApplications  the work queue: one predicate on applications.queue
+ *                       (department = $1, a B-tree range), by due date then number,
+ *                       keyset paged
  *   Accept, Reject, StartReview, RequestSupplement, Complete   the lead department's
  *   DecideApplication   joint approval: every department approves, one refusal decides
  *
@@ -680,13 +681,12 @@ static int list_department_applications(yw_rpc_call *call, const ProtobufCMessag
                      page.has_cursor ? due : NULL, page.has_cursor ? after : NULL, limit};
   PGresult *r = NULL;
   rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
-                        "SELECT " APP_COLS ", to_char(COALESCE(a.due_date, '9999-12-31'), 'YYYY-MM-DD')"
-                        " || '|' || a.number FROM applications.applications a"
-                        " WHERE a.departments @> ARRAY[$1::text]"
-                        " AND ($2::text IS NULL OR a.status = $2)"
-                        " AND ($3::date IS NULL OR (COALESCE(a.due_date, '9999-12-31'), a.number)"
-                        " > ($3::date, $4::text))"
-                        " ORDER BY COALESCE(a.due_date, '9999-12-31'), a.number LIMIT $5::int",
+                        "SELECT " APP_COLS ", to_char(q.due_key, 'YYYY-MM-DD') || '|' || q.number"
+                        " FROM applications.queue q"
+                        " JOIN applications.applications a ON a.id = q.application_id"
+                        " WHERE q.department = $1 AND ($2::text IS NULL OR q.status = $2)"
+                        " AND ($3::date IS NULL OR (q.due_key, q.number) > ($3::date, $4::text))"
+                        " ORDER BY q.due_key, q.number LIMIT $5::int",
                         5, p, &r);
   if (rc != 0) return rc;
   return list_answer(call, r, &page, C_MAC + 1, out);
