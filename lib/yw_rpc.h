@@ -109,6 +109,15 @@ int yw_rpc_server_set_max_deferred(yw_rpc_server *s, int max);
  * YW_EINVAL (max < 1). */
 int yw_rpc_server_set_max_streams(yw_rpc_server *s, int max);
 
+/* Mutual TLS: serves only callers whose client certificate's common name (CN) is one of
+ * names (comma-separated, at most 16 of at most 63 bytes each), so that a certificate
+ * the CA signed for another purpose (another service's) cannot call this one; any other
+ * caller is answered UNAUTHENTICATED before its handler runs. The health service
+ * answers every caller the handshake let in (load balancers). NULL or "": every
+ * certificate the CA signed. Before start. Returns 0 or YW_EINVAL (a name empty or too
+ * long, too many names, or a server without TLS). */
+int yw_rpc_server_set_client_names(yw_rpc_server *s, const char *names);
+
 /* Sets how many messages may wait to be sent on one stream; a send past it finishes
  * the stream with RESOURCE_EXHAUSTED (its reader is too slow) and returns YW_ELIMIT.
  * Default 256. Before start. Returns 0 or YW_EINVAL (max < 1). */

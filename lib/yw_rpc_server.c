@@ -46,7 +46,7 @@
  *
  * Offers: yw_rpc_block_signals, yw_rpc_server_new, yw_rpc_server_new_tls,
  * yw_rpc_server_set_queue,
- * yw_rpc_server_set_max_deferred, yw_rpc_server_set_max_streams,
+ * yw_rpc_server_set_max_deferred, yw_rpc_server_set_max_streams, yw_rpc_server_set_client_names,
  * yw_rpc_server_set_stream_queue, yw_rpc_server_set_stream_queue_bytes,
  * yw_rpc_server_set_caller,
  * yw_rpc_server_set_health, yw_rpc_server_add_service, yw_rpc_server_start,
@@ -162,8 +162,14 @@ struct yw_rpc_call {
   yw_rpc_call *queue_next;
 };
 
+#define CLIENT_NAMES_MAX 16
+#define CLIENT_NAME_MAX 63
+
 struct yw_rpc_server {
   grpc_server *server;
+  int tls;                 /* serves mutual TLS */
+  int n_client_names;      /* 0: any client certificate the CA signed */
+  char client_names[CLIENT_NAMES_MAX][CLIENT_NAME_MAX + 1];
   grpc_completion_queue *cq;
   int port;
   int nthreads;        /* handler threads */
@@ -772,7 +778,29 @@ void yw_rpc_call_on_cancel(yw_rpc_call *c, void (*fn)(void *), void *arg) {
 
 /* Runs the handler of c on a handler thread and returns the status to answer with, or
  * -1 when the call is answered later (deferred) or is a stream. */
+/* 1 when the call's client certificate names one of the server's client names. */
+static int client_allowed(yw_rpc_call *c) {
+  const yw_rpc_server *s = c->server;
+  grpc_auth_context *ac = grpc_call_auth_context(c->call);
+  if (ac == NULL) return 0;
+  int ok = 0;
+  grpc_auth_property_iterator it = grpc_auth_context_find_properties_by_name(ac, GRPC_X509_CN_PROPERTY_NAME);
+  const grpc_auth_property *p;
+  while (!ok && (p = grpc_auth_property_iterator_next(&it)) != NULL)
+    for (int i = 0; i < s->n_client_names && !ok; i++)
+      ok = p->value_length == strlen(s->client_names[i]) &&
+           memcmp(p->value, s->client_names[i], p->value_length) == 0;
+  grpc_auth_context_release(ac);
+  return ok;
+}
+
 static int dispatch(yw_rpc_call *c) {
+  if (c->server->n_client_names > 0 && !client_allowed(c)) {
+    yw_log(YW_LOG_WARN, "rpc.client_refused", NULL,
+           "%s: the client certificate's name is not one this service serves", c->method);
+    yw_rpc_call_fail(c, YW_EUNAUTH, "this client certificate may not call this service");
+    return GRPC_STATUS_UNAUTHENTICATED;
+  }
   if (c->svc == NULL) {
     yw_rpc_call_fail(c, YW_EUNIMPL, "unknown method %s", c->method);
     return GRPC_STATUS_UNIMPLEMENTED;
@@ -1086,6 +1114,7 @@ static int server_create(const char *addr, int threads, const yw_rpc_tls_pem *pe
     return YW_ENOMEM;
   }
   s->nthreads = threads > 0 ? threads : 4;
+  s->tls = pem != NULL;
   s->nio = s->nthreads >= 8 ? 2 : 1;
   s->max_queue = s->nthreads * 4;
   s->max_deferred = DEFAULT_MAX_DEFERRED;
@@ -1157,6 +1186,30 @@ int yw_rpc_server_set_queue(yw_rpc_server *s, int max_queue) {
 int yw_rpc_server_set_max_deferred(yw_rpc_server *s, int max) {
   if (s->started || max < 1) return YW_EINVAL;
   s->max_deferred = max;
+  return 0;
+}
+
+int yw_rpc_server_set_client_names(yw_rpc_server *s, const char *names) {
+  if (s->started) return YW_EINVAL;
+  s->n_client_names = 0;
+  if (names == NULL || names[0] == '\0') return 0;
+  if (!s->tls) return YW_EINVAL;
+  const char *p = names;
+  while (*p != '\0') {
+    const char *end = strchr(p, ',');
+    size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+    if (len == 0 || len > CLIENT_NAME_MAX || s->n_client_names == CLIENT_NAMES_MAX) {
+      s->n_client_names = 0;
+      return YW_EINVAL;
+    }
+    memcpy(s->client_names[s->n_client_names], p, len);
+    s->client_names[s->n_client_names++][len] = '\0';
+    p += len;
+    if (*p == ',' && *++p == '\0') { /* a trailing comma: an empty last name */
+      s->n_client_names = 0;
+      return YW_EINVAL;
+    }
+  }
   return 0;
 }
 

@@ -294,6 +294,7 @@ int yw_service_serve(const char *listen, const yw_service_limits *limits,
   if (rc == 0) rc = yw_rpc_server_set_queue(server, limits->queue);
   if (rc == 0 && limits->max_streams > 0)
     rc = yw_rpc_server_set_max_streams(server, limits->max_streams);
+  if (rc == 0) rc = yw_rpc_server_set_client_names(server, limits->client_names);
   if (rc == 0 && limits->caller_keys != NULL && limits->name != NULL)
     rc = yw_rpc_server_set_caller(server, limits->caller_keys, limits->name);
   if (rc == 0 && limits->health_db != NULL)
@@ -393,6 +394,10 @@ static void build_settings(yw_service_proc *p) {
               "PEM certificate chain of this service (mutual TLS)", &p->tls_cert);
   add_setting(p, "YW_TLS_KEY", YW_CFG_STR, "", 0, 0, "PEM private key of YW_TLS_CERT (mutual TLS)",
               &p->tls_key);
+  add_setting(p, "YW_TLS_CLIENT_NAMES", YW_CFG_STR, "", 0, 0,
+              "mutual TLS: the common names of the client certificates this service serves, "
+              "comma-separated (gateway,applications-client); empty: any the CA signed",
+              &p->tls_client_names);
   if (p->calls_out) {
     add_setting(p, "YW_TLS_CLIENT_CERT", YW_CFG_STR, "", 0, 0,
                 "PEM certificate chain this service shows when it calls another (mutual TLS, "
@@ -437,6 +442,11 @@ int yw_service_start(yw_service_proc *p, int argc, char **argv) {
                                        sizeof err);
   if (p->tls_on < 0) {
     fprintf(stderr, "%s: %s\n", p->program_, err);
+    return 2;
+  }
+  if (p->tls_client_names != NULL && p->tls_client_names[0] != '\0' && p->tls_on == 0) {
+    fprintf(stderr, "%s: YW_TLS_CLIENT_NAMES needs mutual TLS (YW_TLS_CA, _CERT, _KEY)\n",
+            p->program_);
     return 2;
   }
   if (yw_caller_keys_from_hex(&p->caller_keys, p->caller_key, p->caller_key_previous,
@@ -516,7 +526,8 @@ int yw_service_run(yw_service_proc *p, const yw_rpc_service *svc) {
                               p->pool,              p->tls_on ? &p->tls : NULL,
                               (int)p->max_streams,  &p->caller_keys,
                               p->name,              p->metrics_listen,
-                              p->metrics_fn,        p->metrics_arg};
+                              p->metrics_fn,        p->metrics_arg,
+                              p->tls_client_names};
   int rc = yw_service_serve(p->listen_addr, &limits, svc);
   if (p->on_stop != NULL) p->on_stop(p->on_stop_arg);
   yw_service_stop(p);

@@ -167,6 +167,7 @@ typedef struct yw_service_proc {
 
   /* filled by yw_service_start */
   char *listen_addr, *pg_dsn, *redis_addr, *redis_prefix, *log_level;
+  char *tls_client_names; /* YW_TLS_CLIENT_NAMES */
   char *caller_key, *caller_key_previous, *tls_ca, *tls_cert, *tls_key;
   char *tls_client_cert, *tls_client_key, *metrics_listen;
   long n_threads, n_queue, n_db_pool, db_wait_ms, caller_window_s, max_streams;
@@ -232,6 +233,8 @@ typedef struct yw_service_limits {
   const char *metrics_listen;       /* /metrics and /healthz (yw_metrics.h); NULL or "": none */
   yw_metrics_fn metrics_fn;         /* the service's own metrics after the runtime's; NULL: none */
   void *metrics_arg;
+  const char *client_names;         /* mutual TLS: the client certificates' names served
+                                       (yw_rpc_server_set_client_names); NULL or "": any */
 } yw_service_limits;
 
 /* Serves svc on listen until SIGINT or SIGTERM, then finishes the calls in flight. The

@@ -147,6 +147,7 @@ e2e_start() {
     YW_REDIS_PREFIX="$E2E_DB" YW_ARGON2_FAST=1 \
     YW_SMS_PER_IP_HOUR="${E2E_SMS_PER_IP_HOUR:-20}" \
     YW_TLS_CA="$svc_ca" YW_TLS_CERT="$identity_cert" YW_TLS_KEY="$identity_key" \
+    YW_TLS_CLIENT_NAMES="${svc_ca:+gateway}" \
     env ${E2E_ARGON2_REAL:+-u YW_ARGON2_FAST} \
     "$YW_BUILD_DIR/services/identity/yw-identity" >"$E2E_TMP/identity.log" 2>&1 &
   IDENTITY_PID=$!
@@ -158,6 +159,7 @@ e2e_start() {
   YW_CATALOG_LISTEN="$CATALOG_ADDR" YW_REDIS_PREFIX="$E2E_DB" \
     YW_PG_DSN="${YW_PG_DSN/user=postgres/user=yw_catalog}" \
     YW_TLS_CA="$svc_ca" YW_TLS_CERT="$catalog_cert" YW_TLS_KEY="$catalog_key" \
+    YW_TLS_CLIENT_NAMES="${svc_ca:+gateway,applications-client}" \
     "$YW_BUILD_DIR/services/catalog/yw-catalog" \
     >"$E2E_TMP/catalog.log" 2>&1 &
   CATALOG_PID=$!
@@ -198,6 +200,7 @@ e2e_feed() { # e2e_feed [CA]
   YW_FEED_LISTEN="$FEED_ADDR" YW_REDIS_PREFIX="$E2E_DB" YW_FEED_STREAMS="${E2E_FEED_STREAMS:-}" \
     YW_FEED_METRICS_LISTEN="$FEED_METRICS" \
     YW_TLS_CA="${1:-}" YW_TLS_CERT="${1:+$E2E_PKI/feed.crt}" YW_TLS_KEY="${1:+$E2E_PKI/feed.key}" \
+    YW_TLS_CLIENT_NAMES="${1:+gateway}" \
     "$YW_BUILD_DIR/services/feed/yw-feed" >"$E2E_TMP/feed.log" 2>&1 &
   FEED_PID=$!
   E2E_PIDS+=("$FEED_PID")
@@ -219,7 +222,7 @@ e2e_applications() { # e2e_applications [CA]
     YW_APPLICATIONS_METRICS_LISTEN="$APPLICATIONS_METRICS" \
     YW_REDIS_PREFIX="$E2E_DB" YW_PG_DSN="${YW_PG_DSN/user=postgres/user=yw_applications}" \
     YW_LOOKUP_KEY="${YW_LOOKUP_KEY:-$(openssl rand -hex 32)}" \
-    YW_TLS_CA="${1:-}" YW_TLS_CERT="${1:+$E2E_PKI/applications.crt}" \
+    YW_TLS_CA="${1:-}" YW_TLS_CERT="${1:+$E2E_PKI/applications.crt}" YW_TLS_CLIENT_NAMES="${1:+gateway}" \
     YW_TLS_KEY="${1:+$E2E_PKI/applications.key}" \
     YW_TLS_CLIENT_CERT="${1:+$E2E_PKI/applications-client.crt}" \
     YW_TLS_CLIENT_KEY="${1:+$E2E_PKI/applications-client.key}" \
@@ -240,6 +243,7 @@ e2e_progress() { # e2e_progress [CA]
     YW_PG_DSN="${YW_PG_DSN/user=postgres/user=yw_progress}" \
     YW_LOOKUP_KEY="$YW_LOOKUP_KEY" \
     YW_TLS_CA="${1:-}" YW_TLS_CERT="${1:+$E2E_PKI/progress.crt}" YW_TLS_KEY="${1:+$E2E_PKI/progress.key}" \
+    YW_TLS_CLIENT_NAMES="${1:+gateway}" \
     "$YW_BUILD_DIR/services/progress/yw-progress" >"$E2E_TMP/progress.log" 2>&1 &
   PROGRESS_PID=$!
   E2E_PIDS+=("$PROGRESS_PID")

@@ -321,6 +321,48 @@ static void test_the_server_refuses_cleartext_and_other_cas(void **state) {
   yw_rpc_server_free(s);
 }
 
+/* A server that names the client certificates it serves refuses another certificate
+ * its CA signed (another service's), and still answers its health check. */
+static void test_only_the_named_client_certificates_are_served(void **state) {
+  (void)state;
+  char args[256];
+  snprintf(args, sizeof args, "client %s/ours stranger", dir);
+  assert_int_equal(pki(args), 0);
+  struct side srv_side, cli_side;
+  yw_rpc_server *s = NULL;
+  assert_int_equal(yw_rpc_server_new_tls(
+                       "127.0.0.1:0", 2,
+                       side(&srv_side, "ours/ca.crt", "ours/catalog.crt", "ours/catalog.key", NULL), &s),
+                   0);
+  assert_int_equal(yw_rpc_server_set_client_names(s, "gateway,"), YW_EINVAL);
+  assert_int_equal(yw_rpc_server_set_client_names(s, "applications-client,gateway"), 0);
+  assert_int_equal(yw_rpc_server_add_service(s, &service), 0);
+  assert_int_equal(yw_rpc_server_start(s), 0);
+  char target[64];
+  snprintf(target, sizeof target, "127.0.0.1:%d", yw_rpc_server_port(s));
+  assert_int_equal(call_echo(target, side(&cli_side, "ours/ca.crt", "ours/gateway.crt",
+                                          "ours/gateway.key", NULL), NULL, 0),
+                   GRPC_STATUS_OK);
+  assert_int_equal(call_echo(target, side(&cli_side, "ours/ca.crt", "ours/stranger.crt",
+                                          "ours/stranger.key", NULL), NULL, 0),
+                   GRPC_STATUS_UNAUTHENTICATED);
+  /* the stranger's health check still answers (load balancers show other certificates) */
+  yw_rpc_client *c = NULL;
+  assert_int_equal(yw_rpc_client_new(&c), 0);
+  assert_int_equal(yw_rpc_client_set_tls(c, side(&cli_side, "ours/ca.crt", "ours/stranger.crt",
+                                                 "ours/stranger.key", NULL), NULL, 0), 0);
+  yw_rpc_channel *ch = yw_rpc_channel_new(c, target, 1, 0);
+  assert_int_equal(yw_rpc_health_check(ch, 5000), 0);
+  yw_rpc_channel_free(ch);
+  yw_rpc_client_free(c);
+  yw_rpc_server_free(s);
+  /* a cleartext server has no certificates to name */
+  assert_int_equal(yw_rpc_server_new("127.0.0.1:0", 1, &s), 0);
+  assert_int_equal(yw_rpc_server_set_client_names(s, "gateway"), YW_EINVAL);
+  assert_int_equal(yw_rpc_server_set_client_names(s, ""), 0);
+  yw_rpc_server_free(s);
+}
+
 static void test_the_server_name_is_checked_and_can_be_given(void **state) {
   (void)state;
   struct side srv_side, cli_side;
@@ -435,6 +477,7 @@ int main(void) {
       cmocka_unit_test(test_unusable_files_are_refused_naming_the_file),
       cmocka_unit_test(test_mutual_tls_calls_and_health_checks_work),
       cmocka_unit_test(test_the_server_refuses_cleartext_and_other_cas),
+      cmocka_unit_test(test_only_the_named_client_certificates_are_served),
       cmocka_unit_test(test_the_server_name_is_checked_and_can_be_given),
       cmocka_unit_test(test_a_ca_file_with_two_cas_trusts_both),
       cmocka_unit_test(test_the_files_are_read_once_at_start),
