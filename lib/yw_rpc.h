@@ -57,6 +57,9 @@ typedef int (*yw_rpc_handler_fn)(yw_rpc_call *call, const ProtobufCMessage *requ
  * yw_rpc_call_defer: the call stays open and yw_rpc_call_finish answers it later. */
 #define YW_RPC_DEFERRED 1
 
+/* A unary handler returns this (positive) after yw_rpc_call_answer_packed. */
+#define YW_RPC_PACKED 2
+
 typedef struct yw_rpc_stream yw_rpc_stream;
 
 /*
@@ -210,6 +213,12 @@ const char *yw_rpc_call_status_message(yw_rpc_call *call);
  * answers RESOURCE_EXHAUSTED may add "retry-after" (seconds); without it the server
  * adds "retry-after: 1". Returns 0 or YW_ETOOBIG past 8 entries. */
 int yw_rpc_call_add_trailer(yw_rpc_call *call, const char *key, const char *value);
+
+/* Answers a unary call with a message already packed (len bytes of the method's output
+ * type, such as a cached answer: no unpacking and packing again). The bytes are
+ * copied; they must be a message of the method's output type, which is not checked.
+ * The handler returns what this returns: YW_RPC_PACKED, or YW_ENOMEM. */
+int yw_rpc_call_answer_packed(yw_rpc_call *call, const void *bytes, size_t len);
 
 /*
  * Deferred unary calls. Inside a unary handler, yw_rpc_call_defer(call) keeps the call

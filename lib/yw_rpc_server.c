@@ -471,7 +471,23 @@ static void answer_health(yw_rpc_call *c) {
 
 /* The status a unary call ends with when its handler returned rc and resp; packs resp
  * into c->send on OK. */
+int yw_rpc_call_answer_packed(yw_rpc_call *call, const void *bytes, size_t len) {
+  grpc_slice slice = grpc_slice_from_copied_buffer((const char *)bytes, len);
+  grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
+  grpc_slice_unref(slice);
+  if (bb == NULL) return YW_ENOMEM;
+  if (call->send != NULL) grpc_byte_buffer_destroy(call->send);
+  call->send = bb;
+  return YW_RPC_PACKED;
+}
+
 static grpc_status_code unary_status(yw_rpc_call *c, int rc, const ProtobufCMessage *resp) {
+  if (rc == YW_RPC_PACKED && c->send != NULL) return GRPC_STATUS_OK; /* packed already */
+  if (rc == YW_RPC_PACKED) rc = YW_EINTERNAL;
+  if (c->send != NULL) { /* a handler that packed an answer and then failed */
+    grpc_byte_buffer_destroy(c->send);
+    c->send = NULL;
+  }
   if (rc == 0 && resp == NULL) {
     yw_rpc_call_fail(c, YW_EINTERNAL, "handler of %s returned no answer", c->method);
     rc = YW_EINTERNAL;

@@ -168,18 +168,9 @@ static void cache_key(const progress_ctx *ctx, const char *number, char *key, si
   snprintf(key, size, "{%s:progress}:view:%s", ctx->redis_prefix, number);
 }
 
-/* The cached view of a reply element (the code's HMAC, then the packed view) unpacked
- * into a, with the HMAC in mac; NULL when the element holds none. */
-static Progress *cached_view(const redisReply *e, yw_arena *a, char mac[MAC_LEN + 1]) {
-  if (e == NULL || e->type != REDIS_REPLY_STRING || e->len <= MAC_LEN) return NULL;
-  Progress *v = (Progress *)protobuf_c_message_unpack(&yiwang__progress__v1__progress__descriptor,
-                                                      yw_arena_allocator(a), e->len - MAC_LEN,
-                                                      (const uint8_t *)e->str + MAC_LEN);
-  if (v != NULL) {
-    memcpy(mac, e->str, MAC_LEN);
-    mac[MAC_LEN] = '\0';
-  }
-  return v;
+/* A cached view in a reply element: the code's HMAC, then the packed view. */
+static int cached_view(const redisReply *e) {
+  return e != NULL && e->type == REDIS_REPLY_STRING && e->len > MAC_LEN;
 }
 
 static void cache_put(progress_ctx *ctx, const char *number, const char *mac, const Progress *v) {
@@ -241,6 +232,14 @@ static void count_guess(progress_ctx *ctx, const char *key) {
 
 /* ---- GetProgress ------------------------------------------------------------------- */
 
+/* A wrong code or an unknown number: counted for the address and the number, and
+ * answered alike. */
+static int wrong_try(progress_ctx *ctx, yw_rpc_call *call, const char *kip, const char *knum) {
+  count_guess(ctx, kip);
+  count_guess(ctx, knum);
+  return yw_rpc_call_fail(call, YW_ENOTFOUND, "no application with this number and query code");
+}
+
 static int get_progress(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
                         void *data) {
   const Yiwang__Progress__V1__GetProgressRequest *req = (const void *)reqm;
@@ -267,12 +266,8 @@ static int get_progress(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobu
   int have_reply = got != NULL && got->type == REDIS_REPLY_ARRAY && got->elements == 3;
   long long by_ip = have_reply ? counter(got->element[1]) : 0;
   long long by_no = have_reply ? counter(got->element[2]) : 0;
-  char material[NUMBER_LEN + CODE_LEN + 2], want[MAC_LEN + 1], have[MAC_LEN + 1] = "";
-  Progress *v = have_reply && ctx->cache_ttl_s > 0
-                    ? cached_view(got->element[0], yw_rpc_call_arena(call), have)
-                    : NULL;
-  if (got != NULL) freeReplyObject(got);
   if (by_ip >= ctx->guesses_per_address || by_no >= ctx->guesses_per_number) {
+    freeReplyObject(got);
     long long wait = ttl_of(ctx, by_ip >= ctx->guesses_per_address ? kip : knum);
     char after[24];
     snprintf(after, sizeof after, "%lld", wait > 0 ? wait : GUESS_WINDOW_S);
@@ -280,19 +275,27 @@ static int get_progress(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobu
     return yw_rpc_call_fail(call, YW_ELIMIT, "too many wrong lookups; try again later");
   }
 
+  char material[NUMBER_LEN + CODE_LEN + 2], want[MAC_LEN + 1], have[MAC_LEN + 1] = "";
   snprintf(material, sizeof material, "%s:%s", req->number, req->query_code);
   yw_hmac_hex(ctx->lookup_key, material, strlen(material), want);
-  int cached = v != NULL;
-  if (v == NULL) {
-    rc = read_view(call, ctx, req->number, &v, have);
-    if (rc != 0 && rc != YW_ENOTFOUND) return rc;
+  if (have_reply && ctx->cache_ttl_s > 0 && cached_view(got->element[0])) {
+    const redisReply *e = got->element[0];
+    memcpy(have, e->str, MAC_LEN);
+    /* the right code: the view goes out as it was packed (no unpacking, no packing) */
+    rc = yw_secure_equal(have, want) ? yw_rpc_call_answer_packed(call, e->str + MAC_LEN, e->len - MAC_LEN)
+                                     : YW_ENOTFOUND;
+    freeReplyObject(got);
+    if (rc != YW_ENOTFOUND) return rc;
+    return wrong_try(ctx, call, kip, knum);
   }
+  if (got != NULL) freeReplyObject(got);
+  Progress *v = NULL;
+  rc = read_view(call, ctx, req->number, &v, have);
+  if (rc != 0 && rc != YW_ENOTFOUND) return rc;
   if (v == NULL || !yw_secure_equal(have, want)) {
-    count_guess(ctx, kip);
-    count_guess(ctx, knum);
-    return yw_rpc_call_fail(call, YW_ENOTFOUND, "no application with this number and query code");
+    return wrong_try(ctx, call, kip, knum);
   }
-  if (!cached) cache_put(ctx, req->number, have, v);
+  cache_put(ctx, req->number, have, v);
   *out = &v->base;
   return 0;
 }

@@ -51,6 +51,16 @@ static int echo(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessag
     while (!gate_open) pthread_cond_wait(&gate_cv, &gate_mu);
     pthread_mutex_unlock(&gate_mu);
   }
+  if (strcmp(req->text, "packed") == 0 || strcmp(req->text, "packed-then-fail") == 0) {
+    /* an answer already packed, as a cache keeps it */
+    Yiwang__Test__V1__EchoReply kept = YIWANG__TEST__V1__ECHO_REPLY__INIT;
+    kept.text = "从缓存";
+    uint8_t buf[64];
+    size_t n = protobuf_c_message_pack(&kept.base, buf);
+    int rc = yw_rpc_call_answer_packed(call, buf, n);
+    if (strcmp(req->text, "packed") == 0) return rc;
+    return yw_rpc_call_fail(call, YW_EUNAVAIL, "failed after packing"); /* the packed one is dropped */
+  }
   if (req->sleep_ms > 0) usleep((useconds_t)req->sleep_ms * 1000);
   if (req->fail_code != 0) return yw_rpc_call_fail(call, -req->fail_code, "failed on purpose: %s", req->text);
   Yiwang__Test__V1__EchoReply *r = yw_arena_alloc(yw_rpc_call_arena(call), sizeof *r);
@@ -154,6 +164,24 @@ static void test_handler_error_maps_to_status_with_message(void **state) {
   req.fail_code = -YW_EPRECOND;
   assert_int_equal(do_echo("/yiwang.test.v1.EchoService/Echo", &req, NULL, 0, 5000, &reply, msg),
                    GRPC_STATUS_FAILED_PRECONDITION);
+}
+
+static void test_an_answer_already_packed_goes_out_as_it_is(void **state) {
+  (void)state;
+  Yiwang__Test__V1__EchoRequest req = YIWANG__TEST__V1__ECHO_REQUEST__INIT;
+  req.text = "packed";
+  Yiwang__Test__V1__EchoReply *reply = NULL;
+  char msg[256];
+  assert_int_equal(do_echo("/yiwang.test.v1.EchoService/Echo", &req, NULL, 0, 5000, &reply, msg),
+                   GRPC_STATUS_OK);
+  assert_string_equal(reply->text, "从缓存");
+  protobuf_c_message_free_unpacked(&reply->base, NULL);
+  req.text = "packed-then-fail";
+  reply = NULL;
+  assert_int_equal(do_echo("/yiwang.test.v1.EchoService/Echo", &req, NULL, 0, 5000, &reply, msg),
+                   GRPC_STATUS_UNAVAILABLE);
+  assert_null(reply);
+  assert_string_equal(msg, "failed after packing");
 }
 
 static void test_unknown_method_is_unimplemented(void **state) {
@@ -499,6 +527,7 @@ int main(void) {
       cmocka_unit_test(test_round_trip_carries_message_and_metadata),
       cmocka_unit_test(test_ms_left_never_exceeds_the_callers_timeout),
       cmocka_unit_test(test_handler_error_maps_to_status_with_message),
+      cmocka_unit_test(test_an_answer_already_packed_goes_out_as_it_is),
       cmocka_unit_test(test_unknown_method_is_unimplemented),
       cmocka_unit_test(test_deadline_is_honoured),
       cmocka_unit_test(test_invalid_metadata_is_refused_before_sending),
