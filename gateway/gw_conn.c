@@ -695,10 +695,14 @@ static void h2_send(gw_conn *c, gw_req *r) {
   nv[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, strlen(status),
                          NGHTTP2_NV_FLAG_NONE};
   char clen[24];
+  /* a value that is new every time (the request id) is not put into the client's HPACK
+   * table: it would only push out the values that repeat */
   for (size_t i = 0; i < r->n_resp_headers; i++)
     nv[n++] = (nghttp2_nv){(uint8_t *)r->resp_headers[i].name, (uint8_t *)r->resp_headers[i].value,
                            strlen(r->resp_headers[i].name), strlen(r->resp_headers[i].value),
-                           NGHTTP2_NV_FLAG_NONE};
+                           strcmp(r->resp_headers[i].name, "x-request-id") == 0
+                               ? NGHTTP2_NV_FLAG_NO_INDEX
+                               : NGHTTP2_NV_FLAG_NONE};
   int bodiless = answer_bodiless(r);
   if (r->streaming) {
     /* a stream: DATA as gw_conn_stream_write gives it; a length only when it is known */

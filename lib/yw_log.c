@@ -187,6 +187,16 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
 /* Writes s (n bytes) as a JSON string; text that is not UTF-8 becomes a marker. */
 static void put_string(struct text *t, const char *s, size_t n) {
   const unsigned char *u = (const unsigned char *)s;
+  /* most values (ids, methods, paths) are plain ASCII with nothing to escape: as is */
+  size_t plain = 0;
+  while (plain < n && u[plain] >= 0x20 && u[plain] < 0x80 && u[plain] != '"' && u[plain] != '\\')
+    plain++;
+  if (plain == n) {
+    put(t, "\"", 1);
+    put(t, s, n);
+    put(t, "\"", 1);
+    return;
+  }
   for (size_t i = 0; i < n;) {
     size_t k = utf8_seq(u + i, n - i);
     if (k == 0) {
