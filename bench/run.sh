@@ -41,7 +41,7 @@ if [ -z "${YW_BENCH_CATALOG:-}" ] && [ -f "$CAT_PIDFILE" ] &&
   CPORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   (while IFS= read -r -d '' kv; do case "$kv" in YW_*) export "$kv" ;; esac; done \
      <"/proc/$(cat "$CAT_PIDFILE")/environ"
-   export YW_CATALOG_LISTEN="127.0.0.1:$CPORT" YW_TLS_CA= YW_TLS_CERT= YW_TLS_KEY=
+   export YW_CATALOG_LISTEN="127.0.0.1:$CPORT" YW_TLS_CA= YW_TLS_CERT= YW_TLS_KEY= YW_TLS_CLIENT_NAMES=
    exec "$ROOT/build/services/catalog/yw-catalog") >"$TMP/catalog-cleartext.log" 2>&1 &
   CLEAR_PID=$!
   MTLS_CATALOG="$CATALOG"
