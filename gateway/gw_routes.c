@@ -100,6 +100,10 @@ const gw_route_def gw_route_defs[] = {
     {"GET", "/v1/progress/{number}", PROGRESS "GetProgress", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "progress"},
     {"GET", "/v1/me/progress", PROGRESS "ListMyProgress", NULL, GW_ACCESS_PERSON, 0, NULL, 1, "progress"},
     {"POST", "/v1/me/progress:batchGet", PROGRESS "BatchGetProgress", "*", GW_ACCESS_PERSON, 0, NULL, 1, "progress"},
+    /* Supervision statistics: a department's staff for their own; administrators and
+     * auditors for any (checked by the service). */
+    {"GET", "/v1/statistics", PROGRESS "GetStatistics", NULL, GW_ACCESS_STAFF, 0,
+     "dept_staff,dept_admin,platform_admin,auditor", 0, "progress"},
 };
 const size_t gw_route_defs_count = sizeof gw_route_defs / sizeof gw_route_defs[0];
 

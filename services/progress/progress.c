@@ -41,6 +41,7 @@
 #include "yw_err.h"
 #include "yw_log.h"
 #include "yw_service.h"
+#include "yw_workdays.h"
 
 #define DB "the progress database"
 #define PAGE_DEFAULT 20
@@ -64,16 +65,20 @@ static int digits(const char *s, size_t n) {
 
 /* ---- the view --------------------------------------------------------------------- */
 
-/* What the queries read of an application: where it stands and its supervision now. */
-#define VIEW_COLS                                                                          \
-  "a.number, a.item_name, a.impl_code, a.status, a.departments[1],"                        \
-  " array_to_string(a.departments, ','), COALESCE(to_char(a.due_date, 'YYYY-MM-DD'), ''),"  \
+/* An application's supervision now (the enum's names in lower case), from its row a. */
+#define SUPERVISION_SQL                                                                    \
   " CASE WHEN a.due_date IS NULL OR a.status NOT IN ('ACCEPTED', 'IN_REVIEW', 'RESUBMITTED')" \
   "      THEN 'supervision_none'"                                                          \
   "      WHEN a.due_date < (now() AT TIME ZONE 'Asia/Shanghai')::date THEN 'overdue'"      \
   "      WHEN (SELECT count(*) FROM generate_series((now() AT TIME ZONE 'Asia/Shanghai')::date" \
   "              + 1, a.due_date, interval '1 day') d WHERE extract(isodow FROM d) < 6) <= 2" \
-  "      THEN 'due_soon' ELSE 'on_time' END,"                                              \
+  "      THEN 'due_soon' ELSE 'on_time' END"
+
+/* What the queries read of an application: where it stands and its supervision now. */
+#define VIEW_COLS                                                                          \
+  "a.number, a.item_name, a.impl_code, a.status, a.departments[1],"                        \
+  " array_to_string(a.departments, ','), COALESCE(to_char(a.due_date, 'YYYY-MM-DD'), ''),"  \
+  SUPERVISION_SQL ","                                                                      \
   " a.submitted_us, floor(extract(epoch FROM a.updated_at))::bigint, a.query_code_mac"
 
 static Google__Protobuf__Timestamp *ts_new(yw_arena *a, long long secs, int nanos) {
@@ -414,6 +419,121 @@ static int batch_get_progress(yw_rpc_call *call, const ProtobufCMessage *reqm, P
   return 0;
 }
 
+/* ---- GetStatistics ------------------------------------------------------------------ */
+
+#define STATISTICS_SPAN_MAX 366
+
+static const char STATISTICS_SQL[] =
+    "WITH a AS ("
+    "  SELECT a.departments[1] AS dept, a.impl_code, a.item_name, a.status, a.due_date,"
+    "         a.submitted_at," SUPERVISION_SQL " AS sup,"
+    "         (SELECT s.at FROM progress.steps s WHERE s.number = a.number"
+    "            AND s.status = 'COMPLETED' ORDER BY s.seq DESC LIMIT 1) AS done_at"
+    "  FROM progress.applications a"
+    "  WHERE ($1 = '' OR a.departments[1] = $1)"
+    "    AND a.submitted_at >= $2::date::timestamp AT TIME ZONE 'Asia/Shanghai'"
+    "    AND a.submitted_at < ($3::date + 1)::timestamp AT TIME ZONE 'Asia/Shanghai')"
+    " SELECT dept, impl_code, max(item_name), count(*),"
+    "   count(*) FILTER (WHERE status = 'COMPLETED'),"
+    "   count(*) FILTER (WHERE status IN ('REJECTED', 'DISAPPROVED')),"
+    "   count(*) FILTER (WHERE status = 'WITHDRAWN'),"
+    "   count(*) FILTER (WHERE status NOT IN ('COMPLETED', 'REJECTED', 'DISAPPROVED', 'WITHDRAWN')),"
+    "   count(*) FILTER (WHERE status = 'COMPLETED' AND done_at IS NOT NULL AND due_date IS NOT NULL"
+    "                      AND (done_at AT TIME ZONE 'Asia/Shanghai')::date <= due_date),"
+    "   count(*) FILTER (WHERE sup = 'overdue'), count(*) FILTER (WHERE sup = 'due_soon'),"
+    "   COALESCE(sum(extract(epoch FROM done_at - submitted_at) / 86400.0)"
+    "              FILTER (WHERE status = 'COMPLETED' AND done_at IS NOT NULL), 0),"
+    "   count(*) FILTER (WHERE status = 'COMPLETED' AND done_at IS NOT NULL)"
+    " FROM a GROUP BY dept, impl_code ORDER BY dept, impl_code";
+
+typedef Yiwang__Progress__V1__StatisticsRow Row;
+
+/* Adds the counts of r into t. */
+static void row_add(Row *t, const Row *r) {
+  t->received += r->received;
+  t->completed += r->completed;
+  t->refused += r->refused;
+  t->withdrawn += r->withdrawn;
+  t->open += r->open;
+  t->completed_on_time += r->completed_on_time;
+  t->overdue_now += r->overdue_now;
+  t->due_soon_now += r->due_soon_now;
+}
+
+/* The rates of r: days is the sum of the filing-to-completion days of timed completions. */
+static void row_rates(Row *r, double days, long long timed) {
+  r->on_time_rate = r->completed > 0 ? (double)r->completed_on_time / r->completed : 0;
+  r->average_days = timed > 0 ? days / (double)timed : 0;
+}
+
+static int get_statistics(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                          void *data) {
+  const Yiwang__Progress__V1__GetStatisticsRequest *req = (const void *)reqm;
+  progress_ctx *ctx = data;
+  yw_arena *a = yw_rpc_call_arena(call);
+  yw_caller caller;
+  int rc = yw_service_require_staff(call, &ctx->caller_keys,
+                                    "dept_staff,dept_admin,platform_admin,auditor", "statistics",
+                                    &caller);
+  if (rc != 0) return rc;
+  int everyone = yw_service_has_any_role(&caller, "platform_admin,auditor");
+  if (!everyone && strcmp(req->department_code, caller.department) != 0)
+    return yw_rpc_call_fail(call, YW_EPERM, "statistics of another department (or of all) are "
+                                            "for platform administrators and auditors");
+  if (strlen(req->department_code) > 32 || strpbrk(req->department_code, ",{}\"\\ ") != NULL)
+    return yw_rpc_call_fail(call, YW_EINVAL, "departmentCode is not a department code");
+  yw_day from, to;
+  if (yw_day_parse(req->from_date, strlen(req->from_date), &from) != 0 ||
+      yw_day_parse(req->to_date, strlen(req->to_date), &to) != 0)
+    return yw_rpc_call_fail(call, YW_EINVAL, "fromDate and toDate must be dates (YYYY-MM-DD)");
+  if (to < from || to - from >= STATISTICS_SPAN_MAX)
+    return yw_rpc_call_fail(call, YW_EINVAL, "toDate must be from fromDate to %d days after it",
+                            STATISTICS_SPAN_MAX - 1);
+  const char *p[] = {req->department_code, req->from_date, req->to_date};
+  PGresult *r = NULL;
+  rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB, STATISTICS_SQL, 3, p, &r);
+  if (rc != 0) return rc;
+  int n = PQntuples(r);
+  Yiwang__Progress__V1__GetStatisticsResponse *resp = yw_arena_alloc(a, sizeof *resp);
+  Row *total = yw_arena_alloc(a, sizeof *total);
+  if (resp != NULL) {
+    yiwang__progress__v1__get_statistics_response__init(resp);
+    resp->rows = yw_arena_calloc(a, (size_t)n + 1, sizeof *resp->rows);
+  }
+  if (total != NULL) yiwang__progress__v1__statistics_row__init(total);
+  double all_days = 0;
+  long long all_timed = 0;
+  for (int i = 0; resp != NULL && resp->rows != NULL && total != NULL && i < n; i++) {
+    Row *row = yw_arena_alloc(a, sizeof *row);
+    if (row == NULL) break;
+    yiwang__progress__v1__statistics_row__init(row);
+    row->department_code = yw_col_str(a, r, i, 0);
+    row->impl_code = yw_col_str(a, r, i, 1);
+    row->item_name = yw_col_str(a, r, i, 2);
+    if (row->department_code == NULL || row->impl_code == NULL || row->item_name == NULL) break;
+    int32_t *counts[] = {&row->received, &row->completed, &row->refused, &row->withdrawn,
+                         &row->open, &row->completed_on_time, &row->overdue_now,
+                         &row->due_soon_now};
+    for (int c = 0; c < 8; c++) *counts[c] = (int32_t)yw_col_ll(r, i, 3 + c);
+    double days = strtod(PQgetvalue(r, i, 11), NULL);
+    long long timed = yw_col_ll(r, i, 12);
+    row_rates(row, days, timed);
+    row_add(total, row);
+    all_days += days;
+    all_timed += timed;
+    resp->rows[resp->n_rows++] = row;
+  }
+  PQclear(r);
+  if (resp == NULL || total == NULL || (int)resp->n_rows != n) return YW_ENOMEM;
+  total->department_code = (char *)"";
+  total->impl_code = (char *)"";
+  total->item_name = (char *)"";
+  row_rates(total, all_days, all_timed);
+  resp->total = total;
+  *out = &resp->base;
+  return 0;
+}
+
 /* ---- the projection ----------------------------------------------------------------- */
 
 static int valid_departments(char *const *d, size_t n) {
@@ -573,6 +693,7 @@ static const yw_rpc_method methods[] = {
     {.name = "GetProgress", .fn = get_progress},
     {.name = "ListMyProgress", .fn = list_my_progress},
     {.name = "BatchGetProgress", .fn = batch_get_progress},
+    {.name = "GetStatistics", .fn = get_statistics},
 };
 
 void progress_service_init(yw_rpc_service *svc, progress_ctx *ctx) {

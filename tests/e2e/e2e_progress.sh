@@ -64,6 +64,17 @@ check "the batch answers what is theirs only" holds "[a['number'] for a in d['ap
 req GET /v1/me/progress
 expect_status "the list needs a session (401)" 401
 
+# --- supervision statistics: the department's own, adding up
+TODAY="$(TZ=Asia/Shanghai date +%F)"
+req GET "/v1/statistics?departmentCode=320700-GA&fromDate=$TODAY&toDate=$TODAY" "$GA"
+expect_status "the department's statistics (200)" 200
+check "count the application, open and accepted, and add up" \
+  holds "(lambda t: t['received'] == 1 and t['open'] == 1 and t['received'] == t.get('completed', 0) + t.get('refused', 0) + t.get('withdrawn', 0) + t['open'])(d['total']) and d['rows'][0]['implCode'] == '$ITEM'"
+req GET "/v1/statistics?departmentCode=320700-MZ&fromDate=$TODAY&toDate=$TODAY" "$GA"
+expect_status "another department's are refused (403)" 403
+req GET "/v1/statistics?departmentCode=320700-GA&fromDate=$TODAY&toDate=$TODAY" "$RES"
+expect_status "and a resident has none (403)" 403
+
 # --- guessing: the number locks after its wrong tries, the right code included
 apply
 SECOND="$NUMBER"; SECOND_CODE="$QCODE"

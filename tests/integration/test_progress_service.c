@@ -137,7 +137,9 @@ static void day(int days, char out[11]) {
   strftime(out, 11, "%Y-%m-%d", &tm);
 }
 
-static char *deps[] = {"320700-GA", "320700-MZ"};
+static char *deps_ga[] = {"320700-GA", "320700-MZ"};
+static char **deps = deps_ga; /* the departments the next events name */
+static size_t n_deps = 2;
 
 static void append(const char *type, const ProtobufCMessage *m, const char *number) {
   PGconn *c = yw_pg_pool_acquire(ctx.pool, 1000);
@@ -161,7 +163,7 @@ static void submitted(const char *number, const char *subject, const char *code,
   e.item_version = 1;
   e.item_name = "居民身份证换领";
   e.departments = deps;
-  e.n_departments = 2;
+  e.n_departments = n_deps;
   e.query_code_mac = mac;
   e.applicant_kind = "person";
   e.status = "SUBMITTED";
@@ -179,7 +181,7 @@ static void changed(const char *number, const char *subject, const char *code, c
   e.item_version = 1;
   e.applicant_subject = (char *)subject;
   e.departments = deps;
-  e.n_departments = 2;
+  e.n_departments = n_deps;
   e.from_status = (char *)from;
   e.to_status = (char *)to;
   e.actor = "staff-1";
@@ -446,6 +448,96 @@ static void test_mine_and_batch_are_the_applicants_only(void **state) {
                         (ProtobufCMessage **)&l), GRPC_STATUS_PERMISSION_DENIED);
 }
 
+static grpc_status_code statistics(const char *dept, const char *from, const char *to,
+                                   Yiwang__Progress__V1__GetStatisticsResponse **out) {
+  Yiwang__Progress__V1__GetStatisticsRequest req = YIWANG__PROGRESS__V1__GET_STATISTICS_REQUEST__INIT;
+  req.department_code = (char *)dept;
+  req.from_date = (char *)from;
+  req.to_date = (char *)to;
+  return call("GetStatistics", &req.base, &yiwang__progress__v1__get_statistics_response__descriptor,
+              (ProtobufCMessage **)out);
+}
+
+static void test_statistics_add_up_by_department_and_item(void **state) {
+  (void)state;
+  static char *deps_tj[] = {"320700-TJ"};
+  deps = deps_tj;
+  n_deps = 1;
+  char soon[11], later[11], past[11], today[11];
+  day(5, later);
+  day(-3, past);
+  day(0, soon);
+  day(0, today);
+  long long t = now_ms() - 3 * 86400 * 1000LL; /* filed three days ago */
+  /* completed on time, completed late, rejected, withdrawn, open overdue, open due soon,
+   * open not accepted */
+  const char *n[] = {"32070020261130000031", "32070020261130000032", "32070020261130000033",
+                     "32070020261130000034", "32070020261130000035", "32070020261130000036",
+                     "32070020261130000037"};
+  for (int i = 0; i < 7; i++) submitted(n[i], "p-9", "999999", t);
+  changed(n[0], "p-9", "999999", "SUBMITTED", "ACCEPTED", later, t + 1000);
+  changed(n[0], "p-9", "999999", "ACCEPTED", "COMPLETED", "", now_ms());
+  changed(n[1], "p-9", "999999", "SUBMITTED", "ACCEPTED", past, t + 1000);
+  changed(n[1], "p-9", "999999", "ACCEPTED", "COMPLETED", "", now_ms());
+  changed(n[2], "p-9", "999999", "SUBMITTED", "REJECTED", "", t + 1000);
+  changed(n[3], "p-9", "999999", "SUBMITTED", "WITHDRAWN", "", t + 1000);
+  changed(n[4], "p-9", "999999", "SUBMITTED", "IN_REVIEW", past, t + 1000);
+  changed(n[5], "p-9", "999999", "SUBMITTED", "ACCEPTED", soon, t + 1000);
+  deliver();
+  deps = deps_ga;
+  n_deps = 2;
+  char from[11];
+  day(-7, from);
+  Yiwang__Progress__V1__GetStatisticsResponse *st = NULL;
+  act_as(YW_CALLER_STAFF, "s-tj", "10.9.9.9");
+  snprintf(as_caller.roles, sizeof as_caller.roles, "dept_staff");
+  snprintf(as_caller.department, sizeof as_caller.department, "320700-TJ");
+  assert_int_equal(statistics("320700-TJ", from, today, &st), GRPC_STATUS_OK);
+  assert_int_equal(st->n_rows, 1);
+  Yiwang__Progress__V1__StatisticsRow *r = st->rows[0];
+  assert_string_equal(r->department_code, "320700-TJ");
+  assert_string_equal(r->impl_code, "GG00002000-320700-GA");
+  assert_int_equal(r->received, 7);
+  assert_int_equal(r->completed, 2);
+  assert_int_equal(r->refused, 1);
+  assert_int_equal(r->withdrawn, 1);
+  assert_int_equal(r->open, 3);
+  assert_int_equal(r->received, r->completed + r->refused + r->withdrawn + r->open);
+  assert_int_equal(r->completed_on_time, 1);
+  assert_int_equal(r->overdue_now, 1);
+  assert_int_equal(r->due_soon_now, 1);
+  assert_true(r->on_time_rate > 0.49 && r->on_time_rate < 0.51);
+  assert_true(r->average_days > 2.9 && r->average_days < 3.1); /* filed 3 days before */
+  assert_int_equal(st->total->received, 7);
+  protobuf_c_message_free_unpacked(&st->base, NULL);
+  /* a period before any filing: nothing */
+  char long_ago[11];
+  day(-300, long_ago);
+  assert_int_equal(statistics("320700-TJ", long_ago, long_ago, &st), GRPC_STATUS_OK);
+  assert_int_equal(st->n_rows, 0);
+  assert_int_equal(st->total->received, 0);
+  protobuf_c_message_free_unpacked(&st->base, NULL);
+  /* another department's, or all: administrators and auditors only */
+  assert_int_equal(statistics("320700-GA", from, today, &st), GRPC_STATUS_PERMISSION_DENIED);
+  assert_int_equal(statistics("", from, today, &st), GRPC_STATUS_PERMISSION_DENIED);
+  assert_int_equal(statistics("320700-TJ", today, from, &st), GRPC_STATUS_INVALID_ARGUMENT);
+  assert_int_equal(statistics("320700-TJ", "2026-13-01", today, &st), GRPC_STATUS_INVALID_ARGUMENT);
+  snprintf(as_caller.roles, sizeof as_caller.roles, "auditor");
+  as_caller.department[0] = '\0';
+  assert_int_equal(statistics("", from, today, &st), GRPC_STATUS_OK);
+  int tj = 0, sum = 0;
+  for (size_t i = 0; i < st->n_rows; i++) {
+    sum += st->rows[i]->received;
+    if (strcmp(st->rows[i]->department_code, "320700-TJ") == 0) tj = st->rows[i]->received;
+  }
+  assert_int_equal(tj, 7);
+  assert_int_equal(st->total->received, sum); /* the total adds the rows up */
+  protobuf_c_message_free_unpacked(&st->base, NULL);
+  /* a resident has none */
+  act_as(YW_CALLER_PERSON, "p-9", "10.9.9.9");
+  assert_int_equal(statistics("320700-TJ", from, today, &st), GRPC_STATUS_PERMISSION_DENIED);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_journey_status_timeline_due_date),
@@ -454,6 +546,7 @@ int main(void) {
       cmocka_unit_test(test_cache_is_dropped_by_an_event_and_redis_is_optional),
       cmocka_unit_test(test_supervision_colours),
       cmocka_unit_test(test_mine_and_batch_are_the_applicants_only),
+      cmocka_unit_test(test_statistics_add_up_by_department_and_item),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
