@@ -159,7 +159,7 @@ e2e_start() {
   YW_CATALOG_LISTEN="$CATALOG_ADDR" YW_REDIS_PREFIX="$E2E_DB" \
     YW_PG_DSN="${YW_PG_DSN/user=postgres/user=yw_catalog}" \
     YW_TLS_CA="$svc_ca" YW_TLS_CERT="$catalog_cert" YW_TLS_KEY="$catalog_key" \
-    YW_TLS_CLIENT_NAMES="${svc_ca:+gateway,applications-client}" \
+    YW_TLS_CLIENT_NAMES="${svc_ca:+gateway,applications-client,testsvc-client}" \
     "$YW_BUILD_DIR/services/catalog/yw-catalog" \
     >"$E2E_TMP/catalog.log" 2>&1 &
   CATALOG_PID=$!
