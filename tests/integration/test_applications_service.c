@@ -195,12 +195,14 @@ static grpc_status_code call_as(const as *who, const char *idem_key, const char 
 }
 
 /* A form {"name": value}. */
+/* One form per thread: the concurrent submissions each pack their own (a form shared
+ * between threads was rewritten while another packed it, and corrupted the heap). */
 static Google__Protobuf__Struct *form_of(const char *value) {
-  static Google__Protobuf__Value v;
-  static Google__Protobuf__Struct__FieldsEntry e;
-  static Google__Protobuf__Struct__FieldsEntry *es[1];
-  static Google__Protobuf__Struct s;
-  static char text[64];
+  static _Thread_local Google__Protobuf__Value v;
+  static _Thread_local Google__Protobuf__Struct__FieldsEntry e;
+  static _Thread_local Google__Protobuf__Struct__FieldsEntry *es[1];
+  static _Thread_local Google__Protobuf__Struct s;
+  static _Thread_local char text[64];
   google__protobuf__value__init(&v);
   snprintf(text, sizeof text, "%s", value);
   v.kind_case = GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE;
