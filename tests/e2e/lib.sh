@@ -30,7 +30,18 @@ e2e_cleanup() {
   fi
   [ -n "${REDIS_PID:-}" ] && kill -CONT "$REDIS_PID" 2>/dev/null
   for pid in "${E2E_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${E2E_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # a bounded wait: a process that has not stopped 20 s after SIGTERM is named and killed
+  # (a test must end, whatever a process under test does)
+  local left
+  for pid in "${E2E_PIDS[@]}"; do
+    for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      left="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-120)"
+      echo "cleanup: process $pid ($left) did not stop 20 s after SIGTERM; killed" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+  done
   psql -h 127.0.0.1 -p "$YW_TEST_PG_PORT" -U postgres -qc "DROP DATABASE IF EXISTS $E2E_DB WITH (FORCE)" >/dev/null 2>&1 || true
   if [ -n "$E2E_PRIVATE_PG" ]; then
     runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$E2E_PRIVATE_PG/data" -m immediate -w stop >/dev/null 2>&1 || true
