@@ -27,6 +27,7 @@ ITEM="$(curl -fsS "$GW/v1/items?q=%E8%BA%AB%E4%BB%BD%E8%AF%81&pageSize=1" |
 printf '%-44s %10s %9s %9s %7s\n' scenario req/s p50_ms p99_ms errors
 run() { # run NAME h2load-args...
   local name="$1"; shift
+  rm -f "$TMP/log" # h2load appends to its log file
   h2load -n "$N" -c "$C" -m "$M" -t 1 --log-file="$TMP/log" "$@" >"$TMP/out" 2>&1 || true
   /usr/bin/python3 "$ROOT/bench/h2load_summary.py" "$name" "$TMP/out" "$TMP/log"
 }

@@ -133,6 +133,7 @@ for q in "${QUERIES[@]}"; do echo "/v1/items?q=$(urlq "$q")&pageSize=10"; done >
 printf '%-44s %10s %9s %9s %7s\n' scenario req/s p50_ms p99_ms errors
 run() { # run NAME PATHS DB
   sed "s|^|${GW[$3]}|" "$2" >"$TMP/uris"
+  rm -f "$TMP/log" # h2load appends to its log file
   h2load -n "$N" -c "$C" -m "$M" -t 1 --log-file="$TMP/log" -i "$TMP/uris" >"$TMP/out" 2>&1 || true
   /usr/bin/python3 "$ROOT/bench/h2load_summary.py" "$1" "$TMP/out" "$TMP/log" | tee -a "$TMP/results"
 }

@@ -45,6 +45,7 @@ ETAG="$(curl -sS -D - -o /dev/null "$GW/" | tr -d '\r' | sed -n 's/^etag: //Ip')
 printf '%-44s %10s %9s %9s %7s\n' scenario req/s p50_ms p99_ms errors
 run() { # run NAME h2load-args...
   local name="$1"; shift
+  rm -f "$TMP/log" # h2load appends to its log file
   h2load -n "$N" -c "$C" -m "$M" -t 1 --log-file="$TMP/log" "$@" >"$TMP/out" 2>&1 || true
   /usr/bin/python3 "$ROOT/bench/h2load_summary.py" "$name" "$TMP/out" "$TMP/log"
 }
