@@ -42,8 +42,10 @@ void gw_lease_free(gw_lease *t) {
   free(t);
 }
 
-/* key's slot, and whether it holds key now */
-static struct slot *find(gw_lease *t, const char *key, int *mine) {
+/* key's slot, and whether it holds key now; with claim, a slot holding another key is
+ * emptied and given to key (the other's tokens dropped). NULL for a key that is empty or
+ * too long to keep. */
+static struct slot *find(gw_lease *t, const char *key, int claim, int *mine) {
   uint32_t h = 2166136261u;
   size_t len = 0;
   for (const unsigned char *p = (const unsigned char *)key; *p != '\0'; p++, len++)
@@ -52,6 +54,11 @@ static struct slot *find(gw_lease *t, const char *key, int *mine) {
   if (len == 0 || len > GW_LEASE_KEY_MAX) return NULL;
   struct slot *s = &t->slots[h & t->mask];
   *mine = strcmp(s->key, key) == 0;
+  if (claim && !*mine) {
+    memset(s, 0, sizeof *s);
+    memcpy(s->key, key, len + 1);
+    s->want = 1;
+  }
   return s;
 }
 
@@ -62,7 +69,7 @@ static int fresh(const struct slot *s, long long now_ms) {
 int gw_lease_spend(gw_lease *t, const char *key, long long now_ms) {
   if (t == NULL) return 0;
   int mine;
-  struct slot *s = find(t, key, &mine);
+  struct slot *s = find(t, key, 0, &mine);
   if (s == NULL || !mine || s->tokens <= 0 || !fresh(s, now_ms)) return 0;
   s->tokens--;
   return 1;
@@ -72,14 +79,10 @@ int gw_lease_want(gw_lease *t, const char *key, long long now_ms, int max) {
   if (max < 1) max = 1;
   if (t == NULL) return 1;
   int mine;
-  struct slot *s = find(t, key, &mine);
+  struct slot *s = find(t, key, 1, &mine);
   if (s == NULL) return 1;
   int want = 1;
   if (mine && fresh(s, now_ms) && s->want > 0) want = s->want >= max / 2 ? max : s->want * 2;
-  if (!mine) {
-    memset(s, 0, sizeof *s);
-    strcpy(s->key, key); /* fits: find checked the length */
-  }
   s->want = want;
   return want;
 }
@@ -87,13 +90,9 @@ int gw_lease_want(gw_lease *t, const char *key, long long now_ms, int max) {
 void gw_lease_grant(gw_lease *t, const char *key, int granted, long long now_ms) {
   if (t == NULL) return;
   int mine;
-  struct slot *s = find(t, key, &mine);
-  if (s == NULL || granted < 1) return;
-  if (!mine) {
-    memset(s, 0, sizeof *s);
-    strcpy(s->key, key);
-    s->want = 1;
-  }
+  if (granted < 1) return;
+  struct slot *s = find(t, key, 1, &mine);
+  if (s == NULL) return;
   if (!fresh(s, now_ms)) s->tokens = 0; /* what is left of an old lease lapsed */
   s->tokens += granted - 1;
   s->granted_at_ms = now_ms;

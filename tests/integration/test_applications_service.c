@@ -656,7 +656,7 @@ static void test_supplement_pauses_the_due_date(void **state) {
          " || (SELECT count(*) FROM t1) || (SELECT count(*) FROM t2)"
          " FROM applications.applications WHERE number = $1",
          number, v, sizeof v);
-  int days = atoi(v);
+  int days = (int)strtol(v, NULL, 10);
   const char *bar = strchr(v, '|');
   assert_non_null(bar);
   yw_day accepted, requested, today;
