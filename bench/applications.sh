@@ -18,22 +18,9 @@ PSQL=(psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d yiwang -qtA)
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 curl -fsS "$GW/readyz" >/dev/null || { echo "start the system first: ./dev up" >&2; exit 1; }
-json() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
-PHONE=13700005555
-for _ in 1 2 3; do
-  S="$(curl -sS -o /dev/null -D "$TMP/h" -w '%{http_code}' -X POST "$GW/v1/auth/sms-codes" \
-    -H 'content-type: application/json' -d "{\"phone\":\"$PHONE\"}")"
-  [ "$S" = 200 ] && break
-  W="$(sed -n 's/^retry-after: *\([0-9]*\).*/\1/ip' "$TMP/h")"
-  echo "(waiting ${W:-5} s for a new SMS code)"
-  sleep "${W:-5}"
-done
-TOKEN="$(curl -fsS -X POST "$GW/v1/auth/sessions" -H 'content-type: application/json' \
-  -d "{\"phone\":\"$PHONE\",\"code\":\"$("$ROOT/dev" sms $PHONE)\"}" | json "d['accessToken']")"
-# level 2 for the item (李四 of the registry stand-in; a second run finds it verified: 409)
-curl -sS -o /dev/null -X POST "$GW/v1/me/realname" -H "authorization: Bearer $TOKEN" \
-  -H 'content-type: application/json' -d '{"name":"李四","idCardNumber":"320722198512120020"}'
+source "$ROOT/bench/resident.sh"
+TOKEN="$(resident_token 13700005555 李四 320722198512120020)"
 printf '%s' '{"itemCode":"GG00001000-320700-GA","form":{"name":"李四"}}' >"$TMP/body"
 BEFORE="$("${PSQL[@]}" -c "SELECT count(*) FROM applications.applications")"
 

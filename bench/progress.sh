@@ -20,22 +20,8 @@ trap 'rm -rf "$TMP"' EXIT
 curl -fsS "$GW/readyz" >/dev/null || { echo "start the system first: ./dev up" >&2; exit 1; }
 json() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
-PHONE=13700006666
-# a fresh code (each is good for one login): a second run within a minute waits out the
-# resend interval the answer names
-for _ in 1 2 3; do
-  S="$(curl -sS -o /dev/null -D "$TMP/h" -w '%{http_code}' -X POST "$GW/v1/auth/sms-codes" \
-    -H 'content-type: application/json' -d "{\"phone\":\"$PHONE\"}")"
-  [ "$S" = 200 ] && break
-  W="$(sed -n 's/^retry-after: *\([0-9]*\).*/\1/ip' "$TMP/h")"
-  echo "(waiting ${W:-5} s for a new SMS code)"
-  sleep "${W:-5}"
-done
-TOKEN="$(curl -fsS -X POST "$GW/v1/auth/sessions" -H 'content-type: application/json' \
-  -d "{\"phone\":\"$PHONE\",\"code\":\"$("$ROOT/dev" sms $PHONE)\"}" | json "d['accessToken']")"
-# level 2 for the item (a second run finds the account verified already: 409)
-curl -sS -o /dev/null -X POST "$GW/v1/me/realname" -H "authorization: Bearer $TOKEN" \
-  -H 'content-type: application/json' -d '{"name":"张三","idCardNumber":"320706199001011230"}'
+source "$ROOT/bench/resident.sh"
+TOKEN="$(resident_token 13700006666 张三 320706199001011230)"
 RECEIPT="$(curl -fsS -X POST "$GW/v1/applications" -H "authorization: Bearer $TOKEN" \
   -H 'content-type: application/json' -H "idempotency-key: bench-progress-$$" \
   -d '{"itemCode":"GG00001000-320700-GA","form":{"name":"张三"}}')"
