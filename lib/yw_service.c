@@ -300,6 +300,8 @@ int yw_service_serve(const char *listen, const yw_service_limits *limits,
   if (rc == 0 && limits->health_db != NULL)
     rc = yw_rpc_server_set_health(server, db_health, limits->health_db, 1000);
   if (rc == 0) rc = yw_rpc_server_add_service(server, svc);
+  for (int i = 0; rc == 0 && i < limits->n_more; i++)
+    rc = yw_rpc_server_add_service(server, limits->more[i]);
   if (rc == 0) rc = yw_rpc_server_start(server);
   if (rc != 0) {
     yw_log(YW_LOG_ERROR, "server.start_failed", NULL, "cannot serve on %s: %s", listen,
@@ -527,7 +529,8 @@ int yw_service_run(yw_service_proc *p, const yw_rpc_service *svc) {
                               (int)p->max_streams,  &p->caller_keys,
                               p->name,              p->metrics_listen,
                               p->metrics_fn,        p->metrics_arg,
-                              p->tls_client_names};
+                              p->tls_client_names,  p->more,
+                              p->n_more};
   int rc = yw_service_serve(p->listen_addr, &limits, svc);
   if (p->on_stop != NULL) p->on_stop(p->on_stop_arg);
   yw_service_stop(p);

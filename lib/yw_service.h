@@ -164,6 +164,8 @@ typedef struct yw_service_proc {
   void *metrics_arg;
   int calls_out;             /* 1: it calls other services (yw_service_channel): the
                               * settings YW_TLS_CLIENT_CERT and YW_TLS_CLIENT_KEY */
+  const yw_rpc_service *more[4]; /* services the process serves besides yw_service_run's */
+  int n_more;                /* svc, on the same port and threads (set before it) */
 
   /* filled by yw_service_start */
   char *listen_addr, *pg_dsn, *redis_addr, *redis_prefix, *log_level;
@@ -235,6 +237,8 @@ typedef struct yw_service_limits {
   void *metrics_arg;
   const char *client_names;         /* mutual TLS: the client certificates' names served
                                        (yw_rpc_server_set_client_names); NULL or "": any */
+  const yw_rpc_service *const *more; /* more services on the same server, or NULL */
+  int n_more;
 } yw_service_limits;
 
 /* Serves svc on listen until SIGINT or SIGTERM, then finishes the calls in flight. The
