@@ -149,6 +149,8 @@ static void cache_clear(catalog_ctx *ctx, const char *request_id) {
  * - SEARCH_ALL_SQL ranks every match: when the first does not decide the page, and for
  *   queries of several words, whose matches (all words somewhere) are usually few.
  * - BROWSE_SQL lists by implementation code when there is no query (every rank is 0).
+ * - With a place (ListItemsRequest.place), PLACE_SEARCH_SQL ranks every match among the
+ *   items of the place and the regions above it, and PLACE_BROWSE_SQL lists them.
  *
  * Every term must appear in the item's search document: the document's gram set
  * (search_grams) must hold the term's grams, which the GIN index serves for terms of any
@@ -214,19 +216,22 @@ static void cache_clear(catalog_ctx *ctx, const char *request_id) {
 /* the number of matches, counted up to the cap: the rows the page query ranked after
  * the cursor when they are that many already, else a count that stops at the cap (a
  * subquery PostgreSQL runs only when the CASE reaches it) */
-#define SEARCH_TOTAL(match) \
-  " CASE WHEN r.tier >= " SQL_STR(TOTAL_SIZE_CAP) " THEN " SQL_STR(TOTAL_SIZE_CAP)         \
+#define SEARCH_TOTAL(match, exact) \
+  " CASE WHEN r.tier >= " SQL_STR(TOTAL_SIZE_CAP) " THEN " SQL_STR(TOTAL_SIZE_CAP) exact   \
   " ELSE (SELECT count(*) FROM (SELECT 1 FROM catalog.items i WHERE" SEARCH_FILTERS match  \
   "       LIMIT " SQL_STR(TOTAL_SIZE_CAP) ") c) END"
+/* for a statement that ranks every match: on page one (no cursor) the rows it ranked
+ * are the matches, counted already */
+#define SEARCH_TOTAL_RANKED " WHEN $7 = '' THEN r.tier"
 #define SQL_STR2(x) #x
 #define SQL_STR(x) SQL_STR2(x)
 /* the page: the rows after the cursor, best first, and how many there were (tier; 0
  * where counting them would read every row); the department's name joined last */
-#define SEARCH_PAGE(rank, tier, match, total_match, cursor, order) \
+#define SEARCH_PAGE(rank, tier, match, total_match, exact, cursor, order) \
   "SELECT r.impl_code, r.basic_code, r.name, r.type, r.department_code, d.name,"           \
   "       r.region_code, r.level, r.processing_kind, r.promised_limit_days,"               \
   "       r.online_depth, r.fee_required, r.rank,"                                         \
-  SEARCH_TOTAL(total_match) ","                                                            \
+  SEARCH_TOTAL(total_match, exact) ","                                                     \
   " cardinality(" SEARCH_TERMS ")"                                                         \
   " FROM (SELECT m.*, " tier " AS tier"                                                    \
   "       FROM (SELECT i.impl_code, i.basic_code, i.name, i.type, i.department_code,"      \
@@ -241,14 +246,30 @@ static void cache_clear(catalog_ctx *ctx, const char *request_id) {
 #define SEARCH_CURSOR "($7 = '' OR m.rank < $8::int OR (m.rank = $8::int AND m.impl_code > $7))"
 #define SEARCH_ORDER "rank DESC, impl_code ASC"
 
+/* a place ($12): the region and its ancestors (migration 011), computed once per
+ * statement and looked up in the region's index. A place holds a few hundred items
+ * however large the catalog is, so its statements test those with strpos and leave the
+ * gram indexes alone: intersecting a common word's posting list (13,000 items of a
+ * province) with the place's would cost more than the place's rows. They are separate
+ * statements, not "$12 = '' OR ...", so that the generic plan of a prepared statement
+ * keeps the region's index. */
+#define SEARCH_PLACE " AND i.region_code = ANY((SELECT catalog.region_chain($12))::text[])"
+#define SEARCH_PLACE_MATCH                                                     \
+  SEARCH_PLACE " AND NOT EXISTS (SELECT 1 FROM unnest(" SEARCH_TERMS ") t" \
+  "                 WHERE strpos(i.search_text, t) = 0)"
+
 /* clang-format off */
 static const char SEARCH_HEAD_SQL[] = SEARCH_PAGE(SEARCH_WORD_RANK, "count(*) OVER ()",
-    SEARCH_HEAD_MATCH, SEARCH_MATCH, SEARCH_CURSOR, SEARCH_ORDER);
+    SEARCH_HEAD_MATCH, SEARCH_MATCH, "", SEARCH_CURSOR, SEARCH_ORDER);
 static const char SEARCH_ALL_SQL[] = SEARCH_PAGE(SEARCH_RANK, "count(*) OVER ()",
-    SEARCH_MATCH, SEARCH_MATCH, SEARCH_CURSOR, SEARCH_ORDER);
+    SEARCH_MATCH, SEARCH_MATCH, SEARCH_TOTAL_RANKED, SEARCH_CURSOR, SEARCH_ORDER);
 /* no query: every rank is 0, the order is the implementation code's, which its index
  * gives; $8 is the cursor's rank, 0 */
-static const char BROWSE_SQL[] = SEARCH_PAGE("0", "0", "", "",
+static const char BROWSE_SQL[] = SEARCH_PAGE("0", "0", "", "", "",
+    "($7 = '' OR m.impl_code > $7) AND $8::int = 0", "impl_code ASC");
+static const char PLACE_SEARCH_SQL[] = SEARCH_PAGE(SEARCH_RANK, "count(*) OVER ()",
+    SEARCH_PLACE_MATCH, SEARCH_PLACE_MATCH, SEARCH_TOTAL_RANKED, SEARCH_CURSOR, SEARCH_ORDER);
+static const char PLACE_BROWSE_SQL[] = SEARCH_PAGE("0", "0", SEARCH_PLACE, SEARCH_PLACE, "",
     "($7 = '' OR m.impl_code > $7) AND $8::int = 0", "impl_code ASC");
 /* clang-format on */
 
@@ -264,6 +285,8 @@ static int list_items(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufC
   if ((rc = check_code(call, "department", req->department)) != 0) return rc;
   if ((rc = check_code(call, "region", req->region)) != 0) return rc;
   if ((rc = check_code(call, "topic", req->topic)) != 0) return rc;
+  if ((rc = check_code(call, "place", req->place)) != 0) return rc;
+  int placed = req->place[0] != '\0';
   const char *level = "";
   if (req->level != 0) {
     level = yw_enum_to_db(a, &yiwang__catalog__v1__region_level__descriptor, req->level, 1);
@@ -280,11 +303,11 @@ static int list_items(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufC
   char tongban[8];
   snprintf(tongban, sizeof tongban, "%d", (int)req->tongban);
   /* the cursor of a page is "rank|implementation code" of its last row */
-  const char *filters[] = {req->q, req->department, req->region, level,
-                           type,   req->topic,      visits,      tongban};
+  const char *filters[] = {req->q,  req->department, req->region, level,     type,
+                           req->topic, visits,          tongban,     req->place};
   yw_page page;
   rc = yw_page_begin(call, req->page_size, req->page_token, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX,
-                     filters, 8, &page);
+                     filters, 9, &page);
   if (rc != 0) return rc;
   int page_size = page.size;
   char after_code[CODE_MAX_BYTES + 1] = "";
@@ -304,14 +327,16 @@ static int list_items(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufC
   /* the cache field names the whole request: filters, page size and token */
   char field[QUERY_MAX_BYTES + 4 * CODE_MAX_BYTES + 300];
   int flen =
-      snprintf(field, sizeof field, "%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%d\x1f%s\x1f%s\x1f%s",
+      snprintf(field, sizeof field, "%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%d\x1f%s\x1f%s\x1f%s\x1f%s",
                req->q, req->department, req->region, level, type, req->topic, page_size,
-               req->page_token, visits, tongban);
+               req->page_token, visits, tongban, req->place);
   if (flen < 0 || (size_t)flen >= sizeof field) flen = 0;
   if ((rc = cache_answer(ctx, call, "list", field, (size_t)flen)) != 0) return rc;
 
-  const char *params[] = {req->q,     req->department, req->region, level,  type,   req->topic,
-                          after_code, after_rank,      limit,       visits, tongban};
+  const char *params[] = {req->q,     req->department, req->region, level,  type,    req->topic,
+                          after_code, after_rank,      limit,       visits, tongban, req->place};
+  /* the statements with a place take it as $12 */
+  int nparams = placed ? 12 : 11;
   PGresult *r = NULL;
   const char *q = req->q;
   while (*q != '\0' && isspace((unsigned char)*q)) q++;
@@ -319,11 +344,13 @@ static int list_items(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufC
   while (*word_end != '\0' && !isspace((unsigned char)*word_end)) word_end++;
   while (*word_end != '\0' && isspace((unsigned char)*word_end)) word_end++;
   if (*q == '\0') {
-    rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB, BROWSE_SQL, 11, params, &r);
+    rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
+                          placed ? PLACE_BROWSE_SQL : BROWSE_SQL, nparams, params, &r);
     if (rc != 0) return rc;
   } else {
-    if (*word_end == '\0') { /* one word: its head tier first */
-      rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB, SEARCH_HEAD_SQL, 11, params, &r);
+    if (*word_end == '\0' && !placed) { /* one word: its head tier first */
+      rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
+                            SEARCH_HEAD_SQL, nparams, params, &r);
       if (rc != 0) return rc;
       int got = PQntuples(r);
       long long terms = got > 0 ? yw_col_ll(r, 0, 14) : 0;
@@ -334,15 +361,29 @@ static int list_items(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufC
       }
     }
     if (r == NULL) {
-      rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB, SEARCH_ALL_SQL, 11, params, &r);
+      rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
+                            placed ? PLACE_SEARCH_SQL : SEARCH_ALL_SQL, nparams, params, &r);
       if (rc != 0) return rc;
     }
   }
 
+  int rows = PQntuples(r);
+  if (rows == 0 && placed) { /* nothing there, or no such place */
+    PQclear(r);
+    r = NULL;
+    const char *code[] = {req->place};
+    rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
+                          "SELECT 1 FROM catalog.regions WHERE code = $1", 1, code, &r);
+    if (rc != 0) return rc;
+    int known = PQntuples(r) > 0;
+    PQclear(r);
+    if (!known) return yw_rpc_call_fail(call, YW_EINVAL, "place: no region has the code %s", req->place);
+    r = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+    if (r == NULL) return YW_ENOMEM;
+  }
   Yiwang__Catalog__V1__ListItemsResponse *resp = yw_arena_alloc(a, sizeof *resp);
   if (resp == NULL) goto nomem;
   yiwang__catalog__v1__list_items_response__init(resp);
-  int rows = PQntuples(r);
   int n = rows > page_size ? page_size : rows;
   resp->items = yw_arena_calloc(a, (size_t)n + 1, sizeof *resp->items);
   if (resp->items == NULL) goto nomem;

@@ -270,9 +270,10 @@ static void test_pages_cover_every_item_once_in_order(void **state) {
 }
 
 /* The order every page of a search must follow, from the ranking's definition applied to
- * every published item (materials looked up, names lower-cased here): impl codes joined
- * with ',' into out, and the number of matches. */
-static long long reference_order(const char *q, char *out, size_t size) {
+ * every published item (materials looked up, names lower-cased here), or to the items of
+ * place and the regions above it (by the coding rule of region codes: province, city,
+ * county, town): impl codes joined with ',' into out, and the number of matches. */
+static long long reference_order(const char *q, const char *place, char *out, size_t size) {
   static const char sql[] =
       "SELECT count(*), coalesce(string_agg(impl_code, ',' ORDER BY rank DESC, impl_code), '')"
       " FROM (SELECT i.impl_code, (SELECT COALESCE(sum("
@@ -290,12 +291,14 @@ static long long reference_order(const char *q, char *out, size_t size) {
       "  FROM catalog.items i JOIN catalog.departments d ON d.code = i.department_code,"
       "       (SELECT regexp_split_to_array(lower(btrim($1)), '\\s+') AS terms) p"
       "  WHERE i.status = 'published'"
+      "    AND ($2 = '' OR i.region_code IN (left($2, 2) || '0000', left($2, 4) || '00',"
+      "                                      left($2, 6), $2))"
       "    AND NOT EXISTS (SELECT 1 FROM unnest(p.terms) t WHERE strpos(i.search_text, t) = 0)) x";
   PGconn *c = yw_pg_pool_acquire(ctx.pool, 1000);
   PGresult *r = NULL;
-  const char *params[] = {q};
+  const char *params[] = {q, place};
   long long n = -1;
-  if (yw_pg_query(c, sql, 1, params, &r, NULL) == 0) {
+  if (yw_pg_query(c, sql, 2, params, &r, NULL) == 0) {
     n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     snprintf(out, size, "%s", PQgetvalue(r, 0, 1));
   }
@@ -306,7 +309,8 @@ static long long reference_order(const char *q, char *out, size_t size) {
 
 /* Pages through q with pages of page_size; the impl codes joined with ',' into out.
  * Returns the total_size of the first page. */
-static int32_t page_through(const char *q, int page_size, char *out, size_t size) {
+static int32_t page_through(const char *q, const char *place, int page_size, char *out,
+                            size_t size) {
   char token[256] = "";
   int32_t total = -1;
   size_t used = 0;
@@ -315,6 +319,7 @@ static int32_t page_through(const char *q, int page_size, char *out, size_t size
   do {
     Yiwang__Catalog__V1__ListItemsRequest req = YIWANG__CATALOG__V1__LIST_ITEMS_REQUEST__INIT;
     req.q = (char *)q;
+    req.place = (char *)place;
     req.page_size = page_size;
     req.page_token = token;
     grpc_status_code st;
@@ -348,10 +353,10 @@ static void test_search_pages_follow_the_full_ranking(void **state) {
   int saved_ttl = ctx.cache_ttl_s;
   ctx.cache_ttl_s = 0; /* every page from the database */
   for (size_t k = 0; k < sizeof queries / sizeof *queries; k++) {
-    long long n = reference_order(queries[k], want, sizeof want);
+    long long n = reference_order(queries[k], "", want, sizeof want);
     assert_true(n >= 0);
     for (int page_size = 3; page_size <= 20; page_size += 17) {
-      int32_t total = page_through(queries[k], page_size, got, sizeof got);
+      int32_t total = page_through(queries[k], "", page_size, got, sizeof got);
       assert_string_equal(got, want);
       if (n > 0) assert_int_equal(total, n > 1001 ? 1001 : n);
     }
@@ -374,14 +379,72 @@ static void test_search_pages_follow_the_full_ranking(void **state) {
                           " WHERE code = (SELECT min(department_code) FROM catalog.items)"
                           " RETURNING 1) SELECT count(*) FROM u"),
                    1);
-  long long n = reference_order("社保", want, sizeof want);
-  int32_t total = page_through("社保", 4, got, sizeof got);
+  long long n = reference_order("社保", "", want, sizeof want);
+  int32_t total = page_through("社保", "", 4, got, sizeof got);
   assert_string_equal(got, want);
   assert_int_equal(total, n);
   assert_true(scalar("WITH u AS (UPDATE catalog.item_materials SET name = left(name, -3)"
                      " WHERE name LIKE '%社保测' RETURNING 1) SELECT count(*) FROM u") == 3);
   assert_true(scalar("WITH u AS (UPDATE catalog.departments SET name = left(name, -3)"
                      " WHERE name LIKE '%社保测' RETURNING 1) SELECT count(*) FROM u") == 1);
+  ctx.cache_ttl_s = saved_ttl;
+}
+
+/* A place keeps the items of that region and of the regions above it, and the pages of a
+ * search there are the ranking's order over those items; with no words, the same items by
+ * code. A place the catalog does not know is refused, a known one with nothing to show is
+ * an empty page. */
+static void test_search_within_a_place_keeps_its_region_and_those_above(void **state) {
+  (void)state;
+  static const char *places[] = {"320706001", "320722", "320700"};
+  static const char *queries[] = {"社保", "证", "户口", "户口 迁移", "海州", "不存在的词"};
+  static char want[65536], got[65536], all[65536];
+  int saved_ttl = ctx.cache_ttl_s;
+  ctx.cache_ttl_s = 0;
+  for (size_t p = 0; p < sizeof places / sizeof *places; p++) {
+    for (size_t k = 0; k < sizeof queries / sizeof *queries; k++) {
+      long long n = reference_order(queries[k], places[p], want, sizeof want);
+      assert_true(n >= 0);
+      int32_t total = page_through(queries[k], places[p], 4, got, sizeof got);
+      assert_string_equal(got, want);
+      if (n > 0) assert_int_equal(total, n);
+    }
+    /* no words: every item of the place and above, by code */
+    long long n = reference_order("", places[p], all, sizeof all);
+    assert_true(n > 0);
+    int32_t total = page_through("", places[p], 50, got, sizeof got);
+    assert_int_equal(total, n > 1001 ? 1001 : n);
+    assert_int_equal((long long)strlen(got) > 0 ? 1 : 0, 1);
+    long long listed = 1;
+    for (const char *c = got; *c != '\0'; c++) listed += *c == ',';
+    assert_int_equal(listed, n);
+  }
+  /* a town sees its own items, which the whole catalog ranks among many more */
+  long long in_town = reference_order("证", "320706001", want, sizeof want);
+  long long everywhere = reference_order("证", "", all, sizeof all);
+  assert_true(in_town > 0 && in_town < everywhere);
+  assert_true(scalar("SELECT count(*) FROM catalog.items WHERE status = 'published'"
+                     " AND region_code = '320706001'") > 0);
+  /* an unknown place is refused; a known place with no match is an empty page */
+  Yiwang__Catalog__V1__ListItemsRequest req = YIWANG__CATALOG__V1__LIST_ITEMS_REQUEST__INIT;
+  req.q = "社保";
+  req.place = "329999";
+  grpc_status_code st;
+  char msg[256];
+  Yiwang__Catalog__V1__ListItemsResponse *resp = search(&req, &st, msg);
+  assert_int_equal(st, GRPC_STATUS_INVALID_ARGUMENT);
+  assert_non_null(strstr(msg, "place"));
+  if (resp != NULL) protobuf_c_message_free_unpacked(&resp->base, NULL);
+  req.place = "32'0706";
+  resp = search(&req, &st, msg);
+  assert_int_equal(st, GRPC_STATUS_INVALID_ARGUMENT);
+  if (resp != NULL) protobuf_c_message_free_unpacked(&resp->base, NULL);
+  req.q = "不存在的词";
+  req.place = "320706";
+  resp = search(&req, &st, msg);
+  assert_int_equal(st, GRPC_STATUS_OK);
+  assert_int_equal(resp->n_items, 0);
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
   ctx.cache_ttl_s = saved_ttl;
 }
 
@@ -997,6 +1060,7 @@ int main(void) {
       cmocka_unit_test(test_sql_looking_query_is_just_text),
       cmocka_unit_test(test_pages_cover_every_item_once_in_order),
       cmocka_unit_test(test_search_pages_follow_the_full_ranking),
+      cmocka_unit_test(test_search_within_a_place_keeps_its_region_and_those_above),
       cmocka_unit_test(test_total_size_stops_counting_past_a_thousand),
       cmocka_unit_test(test_page_token_of_another_query_is_refused),
       cmocka_unit_test(test_filters_by_level_and_department),
