@@ -145,10 +145,10 @@ PLACE="${YW_BENCH_PLACE:-320706001}"
 sed "s|\$|\&place=$PLACE|" "$TMP/search.paths" >"$TMP/place.paths"
 
 printf '%-44s %10s %9s %9s %7s\n' scenario req/s p50_ms p99_ms errors
-run() { # run NAME PATHS DB
+run() { # run NAME PATHS DB [REQUESTS]
   sed "s|^|${GW[$3]}|" "$2" >"$TMP/uris"
   rm -f "$TMP/log" # h2load appends to its log file
-  h2load -n "$N" -c "$C" -m "$M" -t 1 --log-file="$TMP/log" -i "$TMP/uris" >"$TMP/out" 2>&1 || true
+  h2load -n "${4:-$N}" -c "$C" -m "$M" -t 1 --log-file="$TMP/log" -i "$TMP/uris" >"$TMP/out" 2>&1 || true
   /usr/bin/python3 "$ROOT/bench/h2load_summary.py" "$1" "$TMP/out" "$TMP/log" | tee -a "$TMP/results"
 }
 name_of() { [ "$1" = yw_demo ] && echo "demo (523)" || echo "province ${1#yw_prov_}"; }
@@ -165,9 +165,10 @@ for db in "${DBS[@]}"; do
   run "place search $(name_of "$db")" "$TMP/place.paths" "$db"
 done
 # production settings: the same place searches, answered from the read cache once each
-# query's first answer is kept (22 queries: all but 22 requests are cache hits)
+# query's first answer is kept (22 queries: all but 22 requests are cache hits; ten
+# times the requests, so that those 22 misses are not the p99)
 for db in "${DBS[@]}"; do
-  run "cached place search $(name_of "$db")" "$TMP/place.paths" "$db-cached"
+  run "cached place search $(name_of "$db")" "$TMP/place.paths" "$db-cached" $((N * 10))
 done
 echo "requests=$N clients=$C streams/client=$M concurrent=$((C * M)) cores=$(nproc) load=$(cut -d' ' -f1-3 /proc/loadavg)"
 /usr/bin/python3 - "$TMP/results" <<'PY'

@@ -245,6 +245,11 @@ check "search filters by 通办范围, the wider scopes included" \
   holds "d['totalSize'] == $(sql "SELECT count(*) FROM catalog.items WHERE status = 'published' AND details->>'tongbanScope' IN ('PROVINCE_WIDE', 'CROSS_PROVINCE')") > 0"
 get "/v1/items?tongban=EVERYWHERE"
 check "an unknown 通办范围 is 400" test "$S" = 400
+get "/v1/items?place=320706001&pageSize=100"
+check "a place lists the items of that town and of the regions above it" \
+  holds "d['totalSize'] == $(sql "SELECT count(*) FROM catalog.items WHERE status = 'published' AND region_code IN ('320000', '320700', '320706', '320706001')") > 0 and {i['regionCode'] for i in d['items']} <= {'320000', '320700', '320706', '320706001'}"
+get "/v1/items?place=329999"
+check "an unknown place is 400" test "$S" = 400
 
 GA_ITEM="$(city_item 320700-GA)"
 get "/v1/items/$GA_ITEM"; cp "$B" "$E2E_TMP/ga.json"
