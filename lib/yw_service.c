@@ -232,6 +232,16 @@ char *yw_page_token(yw_arena *a, const yw_page *page, const char *cursor) {
   return token_encode(a, text, (size_t)len);
 }
 
+int yw_page_begin_id(yw_rpc_call *call, int32_t page_size, const char *page_token, int def,
+                     int max, const char *const *filters, size_t nf, yw_page *out) {
+  int rc = yw_page_begin(call, page_size, page_token, def, max, filters, nf, out);
+  if (rc != 0) return rc;
+  size_t n = strlen(out->cursor);
+  int ok = n <= 18;
+  for (size_t i = 0; ok && i < n; i++) ok = out->cursor[i] >= '0' && out->cursor[i] <= '9';
+  return ok ? 0 : yw_rpc_call_fail(call, YW_EINVAL, "pageToken is not valid");
+}
+
 int yw_service_open_db(const char *dsn, int pool_size, const char *schema,
                        const struct yw_embedded_file *migrations, unsigned n_migrations,
                        yw_pg_pool **out) {

@@ -110,6 +110,11 @@ typedef struct yw_page {
 int yw_page_begin(yw_rpc_call *call, int32_t page_size, const char *page_token, int def, int max,
                   const char *const *filters, size_t nf, yw_page *out);
 
+/* yw_page_begin for lists paged by a row id (bigserial, newest first): the cursor must
+ * also be 1 to 18 digits. Returns 0 or YW_EINVAL (status set). */
+int yw_page_begin_id(yw_rpc_call *call, int32_t page_size, const char *page_token, int def,
+                     int max, const char *const *filters, size_t nf, yw_page *out);
+
 /* The token of the next page, whose previous page ended at cursor (text the service
  * parses back from page->cursor); allocated in a. NULL on ENOMEM or a cursor over
  * YW_PAGE_CURSOR_MAX bytes. */

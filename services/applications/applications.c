@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "application_status.h"
+#include "licenses.h"
 #include "yiwang/applications/v1/applications.pb-c.h"
 #include "yiwang/catalog/v1/catalog.pb-c.h"
 #include "yiwang/events/v1/applications.pb-c.h"
@@ -262,6 +263,7 @@ static int load_app(yw_rpc_call *call, PGconn *conn, const char *number, int loc
   }
   PQclear(r);
   if ((int)app->n_opinions != rows) return YW_ENOMEM;
+  if ((rc = licenses_load_materials(call, conn, out->id, app, err)) != 0) return rc;
   if (!timeline) return 0;
 
   rc = yw_pg_query(conn,
@@ -412,7 +414,8 @@ static int submit_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *re
                    "INSERT INTO applications.application_transitions"
                    " (application_id, from_status, to_status, actor) VALUES ($1::bigint, '', 'submitted', $2)",
                    2, pt, NULL, &err);
-  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  if (rc == 0) rc = licenses_file(call, conn, id, w->caller.subject, item, w->req, &err);
+  if (rc != 0) return err.sqlstate[0] != '\0' || err.message[0] != '\0' ? yw_service_db_fail(call, rc, &err) : rc;
 
   loaded l;
   rc = load_app(call, conn, number, 0, 1, &l, &err);
@@ -517,6 +520,7 @@ static int submit_application(yw_rpc_call *call, const ProtobufCMessage *reqm,
     return yw_rpc_call_fail(call, YW_EINVAL,
                             "itemCode must hold 1 to %d letters, digits, '-', '_', '.'", CODE_MAX);
   if ((rc = form_json(call, req->form, &w->form)) != 0) return rc;
+  if ((rc = licenses_check_request(call, req)) != 0) return rc;
   if (ctx->catalog == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "no catalog is configured");
   w->ctx = ctx;
   w->req = req;
@@ -616,13 +620,9 @@ static int list_my_applications(yw_rpc_call *call, const ProtobufCMessage *reqm,
   /* the cursor is the id of the page's last (oldest) application */
   const char *filters[] = {caller.subject};
   yw_page page;
-  rc = yw_page_begin(call, req->page_size, req->page_token, PAGE_DEFAULT, PAGE_MAX, filters, 1,
-                     &page);
+  rc = yw_page_begin_id(call, req->page_size, req->page_token, PAGE_DEFAULT, PAGE_MAX, filters,
+                        1, &page);
   if (rc != 0) return rc;
-  size_t cl = strlen(page.cursor);
-  for (size_t i = 0; i < cl; i++)
-    if (!isdigit((unsigned char)page.cursor[i]) || cl > 18)
-      return yw_rpc_call_fail(call, YW_EINVAL, "pageToken is not valid");
   char limit[16];
   snprintf(limit, sizeof limit, "%d", page.size + 1);
   const char *p[] = {caller.subject, page.has_cursor ? page.cursor : NULL, limit};
@@ -810,6 +810,7 @@ static int change_status(yw_rpc_call *call, PGconn *conn, struct step_work *w,
   rc = yw_events_append(conn, SCHEMA, "application.status_changed", 1, app->number, &ev.base,
                         NULL, err);
   if (rc == 0) rc = append_feed(conn, app, "application.status_changed", to, w->reason, err);
+  if (rc == 0 && to == ST(COMPLETED)) rc = licenses_issue(call, conn, w->ctx, w->l.id, err);
   return rc;
 }
 

@@ -14,6 +14,7 @@
 #include "yw_pg.h"
 #include "yw_redis.h"
 #include "yw_rpc.h"
+#include "yw_seal.h"
 
 typedef struct applications_ctx {
   yw_pg_pool *pool;
@@ -26,6 +27,9 @@ typedef struct applications_ctx {
   /* Working days for due dates: statutory holidays and make-up working days (yw_workdays;
    * read-only while serving; one with no entries counts weekends only). Not NULL. */
   struct yw_workdays *calendar;
+  /* The seal that signs electronic licenses on completion (licenses.c; read-only, shared
+   * by threads); NULL: none are issued, and verification answers UNAVAILABLE. */
+  const yw_seal *seal;
   yw_idem_opts idem;                 /* filled by applications_service_init */
 } applications_ctx;
 

@@ -13,12 +13,13 @@
 #include <stdlib.h>
 
 #include "applications.h"
+#include "licenses.h"
 #include "yw_events.h"
 #include "yw_err.h"
 #include "yw_service.h"
 #include "yw_workdays.h"
 
-static char *cfg_catalog, *cfg_lookup_key, *cfg_holidays;
+static char *cfg_catalog, *cfg_lookup_key, *cfg_holidays, *cfg_seal_key;
 
 static const yw_cfg_entry settings[] = {
     {"YW_APPLICATIONS_CATALOG", YW_CFG_STR, "127.0.0.1:50052", 0, 0,
@@ -28,7 +29,33 @@ static const yw_cfg_entry settings[] = {
     {"YW_APPLICATIONS_HOLIDAYS", YW_CFG_STR, "", 0, 0,
      "a CSV file of statutory holidays and make-up working days (date,holiday|workday,name) "
      "for due dates; empty: weekends only", &cfg_holidays},
+    {"YW_APPLICATIONS_SEAL_KEY", YW_CFG_STR, "", 0, 0,
+     "a PEM file of the SM2 private key that seals electronic licenses (openssl genpkey "
+     "-algorithm SM2); empty: no licenses are issued", &cfg_seal_key},
 };
+
+/* The seal from the PEM file at path ("": none) in *out. Returns 0, or 2 after saying
+ * why on stderr. */
+static int load_seal(const char *path, yw_seal **out) {
+  *out = NULL;
+  if (path[0] == '\0') {
+    fprintf(stderr, "yw-applications: YW_APPLICATIONS_SEAL_KEY is not set: no licenses are issued\n");
+    return 0;
+  }
+  enum { PEM_MAX = 16 * 1024 };
+  FILE *f = fopen(path, "rb");
+  char *pem = f != NULL ? malloc(PEM_MAX + 1) : NULL;
+  size_t len = pem != NULL ? fread(pem, 1, PEM_MAX + 1, f) : 0;
+  int rc = pem == NULL || ferror(f) || len > PEM_MAX ? YW_EIO : yw_seal_from_pem(pem, len, out);
+  if (f != NULL) fclose(f);
+  free(pem);
+  if (rc != 0) {
+    fprintf(stderr, "yw-applications: YW_APPLICATIONS_SEAL_KEY %s: not a readable SM2 private key (PEM)\n",
+            path);
+    return 2;
+  }
+  return 0;
+}
 
 /* The working-day calendar from the CSV file at path ("": none, weekends only) in *out.
  * Returns 0, or 2 after saying why on stderr. */
@@ -125,8 +152,17 @@ int main(int argc, char **argv) {
     yw_service_stop(&proc);
     return 2;
   }
+  static yw_seal *seal;
+  if (load_seal(cfg_seal_key, &seal) != 0) {
+    yw_service_stop(&proc);
+    return 2;
+  }
+  ctx.seal = seal;
   yw_rpc_service svc;
   applications_service_init(&svc, &ctx);
+  static yw_rpc_service licenses_svc;
+  licenses_service_init(&licenses_svc, &ctx);
+  proc.more[proc.n_more++] = &licenses_svc;
 
   /* the stream under the deployment's prefix: copies of one deployment share it */
   static char stream[128];
