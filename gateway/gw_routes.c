@@ -104,6 +104,9 @@ const gw_route_def gw_route_defs[] = {
      * auditors for any (checked by the service). */
     {"GET", "/v1/statistics", PROGRESS "GetStatistics", NULL, GW_ACCESS_STAFF, 0,
      "dept_staff,dept_admin,platform_admin,auditor", 0, "progress"},
+    /* Rebuilding the progress projection from the event stream, a batch per call */
+    {"POST", "/v1/admin/progress:replay", PROGRESS "ReplayEvents", "*", GW_ACCESS_STAFF, 0,
+     "platform_admin", 0, "progress"},
 };
 const size_t gw_route_defs_count = sizeof gw_route_defs / sizeof gw_route_defs[0];
 

@@ -952,6 +952,84 @@ static int handle(yw_events_consumer *c, const redisReply *entry, int deliveries
   return rc != 0 ? rc : ACKED;
 }
 
+/* ---- replay ---- */
+
+/* Handles one parsed entry in a transaction of its own. */
+static int replay_one(yw_pg_pool *pool, long long deadline, const yw_event *ev,
+                      yw_events_handler handler, void *handler_arg) {
+  long long left = deadline - now_ms();
+  if (left <= 0) return YW_ETIMEOUT;
+  PGconn *conn = yw_pg_pool_acquire(pool, left > INT_MAX ? INT_MAX : (int)left);
+  if (conn == NULL) return YW_EUNAVAIL;
+  yw_pg_set_deadline(conn, deadline - now_ms());
+  yw_pg_error err = {"", ""};
+  int rc = yw_pg_begin(conn, &err);
+  if (rc == 0) rc = handler(conn, ev, handler_arg);
+  if (rc == 0) rc = yw_pg_commit(conn, &err);
+  if (rc != 0) yw_pg_rollback(conn);
+  yw_pg_pool_release(pool, conn);
+  return rc;
+}
+
+int yw_events_replay(yw_pg_pool *pool, yw_redis *redis, const char *stream, const char *after_id,
+                     int max, int timeout_ms, yw_events_handler handler, void *handler_arg,
+                     int (*after_commit)(void *arg, const yw_event *ev), void *hook_arg,
+                     yw_events_replay_result *out) {
+  memset(out, 0, sizeof *out);
+  if (pool == NULL || redis == NULL || stream == NULL || handler == NULL || max < 1 ||
+      max > 10000 || timeout_ms < 1 || after_id == NULL || strlen(after_id) >= sizeof out->last_id)
+    return YW_EINVAL;
+  /* an entry id: digits, '-', digits */
+  for (const char *p = after_id; *p != '\0'; p++)
+    if (!((*p >= '0' && *p <= '9') || *p == '-')) return YW_EINVAL;
+  snprintf(out->last_id, sizeof out->last_id, "%s", after_id[0] != '\0' ? after_id : "0");
+  long long deadline = now_ms() + timeout_ms;
+  int rc = 0;
+  while (rc == 0 && out->replayed + out->skipped < max && !out->done) {
+    char start[sizeof out->last_id + 1], count[16];
+    snprintf(start, sizeof start, "(%s", out->last_id); /* exclusive (Redis 6.2 and later) */
+    int want = max - out->replayed - out->skipped;
+    int asked = want < 200 ? want : 200;
+    snprintf(count, sizeof count, "%d", asked);
+    const char *argv[] = {"XRANGE", stream, strcmp(out->last_id, "0") == 0 ? "-" : start, "+",
+                          "COUNT", count};
+    char err[ERRLEN] = "";
+    redisReply *r = rcmd(redis, deadline, 6, argv, NULL, err, sizeof err);
+    if (r == NULL) return now_ms() >= deadline ? YW_ETIMEOUT : YW_EUNAVAIL;
+    if (r->type != REDIS_REPLY_ARRAY) {
+      freeReplyObject(r);
+      return YW_EIO;
+    }
+    if (r->elements == 0) out->done = 1;
+    for (size_t i = 0; rc == 0 && i < r->elements; i++) {
+      const redisReply *e = r->element[i];
+      if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+          e->element[0]->type != REDIS_REPLY_STRING ||
+          e->element[0]->len >= sizeof out->last_id) {
+        rc = YW_EIO;
+        break;
+      }
+      yw_event ev;
+      const char *why = NULL;
+      if (e->element[1]->type != REDIS_REPLY_ARRAY || parse_entry(e->element[1], &ev, &why) != 0) {
+        out->skipped++;
+      } else {
+        ev.entry_id = e->element[0]->str;
+        ev.deliveries = 1;
+        rc = replay_one(pool, deadline, &ev, handler, handler_arg);
+        if (rc != 0) break;
+        out->replayed++;
+        if (after_commit != NULL) after_commit(hook_arg, &ev);
+      }
+      snprintf(out->last_id, sizeof out->last_id, "%s", e->element[0]->str);
+    }
+    if (rc == 0 && (size_t)asked > r->elements) out->done = 1; /* fewer than asked: the end */
+    freeReplyObject(r);
+    if (rc == 0 && !out->done && now_ms() >= deadline) break;
+  }
+  return rc;
+}
+
 /* Claims entry_id (if idle at least min_idle) and handles it as its deliveries-th
  * delivery; or dead-letters it when it was already delivered max_deliveries times. */
 static int claim_and_handle(yw_events_consumer *c, const char *entry_id, long long min_idle,

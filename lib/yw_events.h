@@ -289,6 +289,29 @@ int yw_events_consumer_metrics(yw_events_consumer *c, int timeout_ms, char *buf,
 int yw_event_unpack(const yw_event *ev, const ProtobufCMessageDescriptor *desc,
                     ProtobufCAllocator *allocator, ProtobufCMessage **out);
 
+/* ---- replay -------------------------------------------------------------------------- */
+
+typedef struct yw_events_replay_result {
+  int replayed;      /* entries handled and committed */
+  int skipped;       /* malformed entries passed over */
+  int done;          /* 1: the stream's end was reached */
+  char last_id[48];  /* the last entry handled or skipped: where the next call goes on */
+} yw_events_replay_result;
+
+/* Replays the entries of stream after the entry after_id ("" or "0": from its start),
+ * at most max of them (1..10,000), each through handler in a transaction of its own
+ * (then after_commit, when not NULL), outside any consumer group and without recording
+ * the events as processed: for rebuilding a projection whose handler is idempotent
+ * (applying an event twice changes nothing). Stops at the stream's end, at max, when
+ * timeout_ms has passed (each Redis command and transaction within what is left), or at
+ * the first entry
+ * whose handler fails (its error returned; out->last_id stays before it). Returns 0 and
+ * *out, or a code with *out telling how far it went. */
+int yw_events_replay(yw_pg_pool *pool, yw_redis *redis, const char *stream, const char *after_id,
+                     int max, int timeout_ms, yw_events_handler handler, void *handler_arg,
+                     int (*after_commit)(void *arg, const yw_event *ev), void *hook_arg,
+                     yw_events_replay_result *out);
+
 /* Deletes up to limit rows of <schema>.processed_events of group older than
  * older_than_s (keep them longer than an event can stay in the stream). Returns the
  * number deleted or a code. */

@@ -659,6 +659,7 @@ int progress_after_commit(void *arg, const yw_event *ev) {
 void progress_consumer_config(progress_ctx *ctx, const char *stream, const char *consumer,
                               yw_events_consumer_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
+  ctx->stream = stream; /* also what ReplayEvents reads */
   cfg->stream = stream;
   cfg->group = "progress";
   cfg->consumer = consumer;
@@ -694,6 +695,7 @@ static const yw_rpc_method methods[] = {
     {.name = "ListMyProgress", .fn = list_my_progress},
     {.name = "BatchGetProgress", .fn = batch_get_progress},
     {.name = "GetStatistics", .fn = get_statistics},
+    {.name = "ReplayEvents", .fn = progress_replay_events},
 };
 
 void progress_service_init(yw_rpc_service *svc, progress_ctx *ctx) {

@@ -26,6 +26,7 @@ typedef struct progress_ctx {
   int guesses_per_address;       /* wrong lookups an address may make per hour */
   int guesses_per_number;        /* wrong lookups of one number per hour, from anywhere */
   yw_events_consumer *consumer; /* of yw:events:{applications}, on its own thread */
+  const char *stream;           /* that stream (set by progress_consumer_config), for ReplayEvents */
 } progress_ctx;
 
 /* The service table; data must point to a progress_ctx that outlives the server. */
@@ -44,6 +45,11 @@ int progress_after_commit(void *arg, const yw_event *ev);
  * the after-commit drop. cfg's strings point at the arguments. */
 void progress_consumer_config(progress_ctx *ctx, const char *stream, const char *consumer,
                               yw_events_consumer_config *cfg);
+
+/* ReplayEvents (replay.c): platform administrators rebuild the projection from the
+ * stream, a bounded batch per call. */
+int progress_replay_events(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                           void *data);
 
 /* Starts the consumer of stream on its own thread. Returns 0 or a code. */
 int progress_start(progress_ctx *ctx, const char *stream, const char *consumer);

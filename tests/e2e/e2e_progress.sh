@@ -75,6 +75,23 @@ expect_status "another department's are refused (403)" 403
 req GET "/v1/statistics?departmentCode=320700-GA&fromDate=$TODAY&toDate=$TODAY" "$RES"
 expect_status "and a resident has none (403)" 403
 
+# --- rebuilding the projection from the event stream (platform administrators)
+e2e_staff platform.admin "" platform_admin
+ADMIN="$(e2e_staff_token platform.admin)"
+req POST /v1/admin/progress:replay "$GA" '{}'
+expect_status "a clerk may not replay the stream (403)" 403
+pq() { psql -h 127.0.0.1 -p "$YW_TEST_PG_PORT" -U postgres -d "$E2E_DB" -qAtX -c "$1"; }
+pq "DELETE FROM progress.steps WHERE number = '$NUMBER'; DELETE FROM progress.applications WHERE number = '$NUMBER'"
+check "the application's rows are lost" test "$(pq "SELECT count(*) FROM progress.steps WHERE number = '$NUMBER'")" = 0
+req POST /v1/admin/progress:replay "$ADMIN" '{"maxEvents":1000}'
+expect_status "an administrator replays the stream (200)" 200
+check "to its end" holds "d['done'] and d['replayed'] >= 2 and d.get('stopped', '') == ''"
+check "and its rows are back as the events made them" \
+  test "$(pq "SELECT status || ':' || (SELECT count(*) FROM progress.steps WHERE number = '$NUMBER') FROM progress.applications WHERE number = '$NUMBER'")" = "ACCEPTED:2"
+check "the call is recorded" test "$(pq "SELECT count(*) FROM progress.replays WHERE done")" = 1
+req POST /v1/admin/progress:replay "$ADMIN" '{"afterEntryId":"x","clear":true}'
+expect_status "a bad entry id is refused (400)" 400
+
 # --- guessing: the number locks after its wrong tries, the right code included
 apply
 SECOND="$NUMBER"; SECOND_CODE="$QCODE"

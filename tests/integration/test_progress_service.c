@@ -538,6 +538,127 @@ static void test_statistics_add_up_by_department_and_item(void **state) {
   assert_int_equal(statistics("320700-TJ", from, today, &st), GRPC_STATUS_PERMISSION_DENIED);
 }
 
+static grpc_status_code replay(const char *after, int max, int clear,
+                               Yiwang__Progress__V1__ReplayEventsResponse **out) {
+  Yiwang__Progress__V1__ReplayEventsRequest req = YIWANG__PROGRESS__V1__REPLAY_EVENTS_REQUEST__INIT;
+  req.after_entry_id = (char *)after;
+  req.max_events = max;
+  req.clear = clear;
+  return call("ReplayEvents", &req.base, &yiwang__progress__v1__replay_events_response__descriptor,
+              (ProtobufCMessage **)out);
+}
+
+/* what the projection holds, as one text: every row and step in order */
+static void projection_text(char *out, size_t size) {
+  PGconn *c = yw_pg_pool_acquire(ctx.pool, 1000);
+  PGresult *r = NULL;
+  assert_int_equal(
+      yw_pg_query(c,
+                  "SELECT coalesce((SELECT string_agg(concat_ws('|', number, status, impl_code,"
+                  " item_name, departments::text, due_date::text, last_event_ms::text), ';'"
+                  " ORDER BY number) FROM progress.applications), '') || '#' ||"
+                  " coalesce((SELECT string_agg(concat_ws('|', event_id::text, number, status,"
+                  " at::text, reason), ';' ORDER BY event_id) FROM progress.steps), '')",
+                  0, NULL, &r, NULL),
+      0);
+  snprintf(out, size, "%s", PQgetvalue(r, 0, 0));
+  PQclear(r);
+  yw_pg_pool_release(ctx.pool, c);
+}
+
+/* Replaying the stream rebuilds the projection: rows lost or changed come back as the
+ * events make them, in batches a call at a time; with clear, from nothing. Only platform
+ * administrators may, each call is recorded, and bad input is refused. */
+static void test_replay_rebuilds_the_projection(void **state) {
+  (void)state;
+  static char *deps_one[] = {"320700-GA", "320700-MZ"};
+  deps = deps_one;
+  n_deps = 2;
+  const char *n1 = "32070020261130000051", *n2 = "32070020261130000052";
+  long long t = now_ms() - 60000;
+  submitted(n1, "p-51", "515151", t);
+  changed(n1, "p-51", "515151", "SUBMITTED", "ACCEPTED", "", t + 1000);
+  submitted(n2, "p-52", "525252", t + 2000);
+  changed(n2, "p-52", "525252", "SUBMITTED", "REJECTED", "", t + 3000);
+  deliver();
+  static char before[1 << 16], after[1 << 16];
+  projection_text(before, sizeof before);
+  assert_non_null(strstr(before, n1));
+
+  /* a row and its steps lost, another row's status wrong */
+  assert_int_equal(count("WITH d AS (DELETE FROM progress.steps WHERE number = $1 RETURNING 1)"
+                         " SELECT count(*) FROM d", n1), 2);
+  assert_int_equal(count("WITH d AS (DELETE FROM progress.applications WHERE number = $1"
+                         " RETURNING 1) SELECT count(*) FROM d", n1), 1);
+  assert_int_equal(count("WITH u AS (UPDATE progress.applications SET status = 'SUBMITTED'"
+                         " WHERE number = $1 RETURNING 1) SELECT count(*) FROM u", n2), 1);
+  projection_text(after, sizeof after);
+  assert_string_not_equal(after, before);
+
+  /* not for department staff or residents */
+  Yiwang__Progress__V1__ReplayEventsResponse *res = NULL;
+  act_as(YW_CALLER_STAFF, "s-ga", "10.9.9.9");
+  snprintf(as_caller.roles, sizeof as_caller.roles, "dept_admin");
+  snprintf(as_caller.department, sizeof as_caller.department, "320700-GA");
+  assert_int_equal(replay("", 0, 0, &res), GRPC_STATUS_PERMISSION_DENIED);
+  act_as(YW_CALLER_PERSON, "p-51", "10.9.9.9");
+  assert_int_equal(replay("", 0, 0, &res), GRPC_STATUS_PERMISSION_DENIED);
+  act_as(YW_CALLER_STAFF, "s-admin", "10.9.9.9");
+  snprintf(as_caller.roles, sizeof as_caller.roles, "platform_admin");
+  assert_int_equal(replay("1-0'", 0, 0, &res), GRPC_STATUS_INVALID_ARGUMENT);
+  assert_int_equal(replay("1-0", 0, 1, &res), GRPC_STATUS_INVALID_ARGUMENT);
+  assert_int_equal(replay("", 10001, 0, &res), GRPC_STATUS_INVALID_ARGUMENT);
+  long long recorded = count("SELECT count(*) FROM progress.replays WHERE actor_subject <> $1", "");
+  assert_int_equal(recorded, 0);
+
+  /* three entries a call, to the end */
+  const char *xlen[] = {"XLEN", stream};
+  redisReply *xr = yw_redis_command(ctx.redis, 2, xlen, NULL, NULL, 0);
+  assert_non_null(xr);
+  long long entries = xr->integer;
+  freeReplyObject(xr);
+  assert_true(entries >= 4);
+  char from[48] = "";
+  long long total = 0;
+  int calls = 0, done = 0;
+  while (!done && calls < 1000) {
+    assert_int_equal(replay(from, 3, 0, &res), GRPC_STATUS_OK);
+    assert_true(res->replayed <= 3);
+    assert_string_equal(res->stopped, "");
+    total += res->replayed + res->skipped;
+    done = res->done;
+    snprintf(from, sizeof from, "%s", res->last_entry_id);
+    protobuf_c_message_free_unpacked(&res->base, NULL);
+    calls++;
+  }
+  assert_true(done);
+  assert_int_equal(total, entries);
+  assert_true(calls >= (int)((entries + 2) / 3));
+  projection_text(after, sizeof after);
+  assert_string_equal(after, before);
+  Progress *p = NULL;
+  act_as(YW_CALLER_ANONYMOUS, "", "10.5.5.5");
+  assert_int_equal(lookup(n1, "515151", &p), GRPC_STATUS_OK);
+  assert_string_equal(p->status, "ACCEPTED");
+  assert_int_equal(p->n_timeline, 2);
+  protobuf_c_message_free_unpacked(&p->base, NULL);
+
+  /* from nothing */
+  act_as(YW_CALLER_STAFF, "s-admin", "10.9.9.9");
+  snprintf(as_caller.roles, sizeof as_caller.roles, "platform_admin");
+  assert_int_equal(replay("", 10000, 1, &res), GRPC_STATUS_OK);
+  assert_true(res->done);
+  assert_int_equal(res->replayed + res->skipped, entries);
+  protobuf_c_message_free_unpacked(&res->base, NULL);
+  projection_text(after, sizeof after);
+  assert_string_equal(after, before);
+  /* every call recorded, by whom */
+  assert_int_equal(count("SELECT count(*) FROM progress.replays WHERE actor_subject = $1", "s-admin"),
+                   calls + 1);
+  assert_int_equal(count("SELECT count(*) FROM progress.replays WHERE cleared AND done AND"
+                         " to_entry <> '' AND actor_subject = $1", "s-admin"), 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_journey_status_timeline_due_date),
@@ -547,6 +668,7 @@ int main(void) {
       cmocka_unit_test(test_supervision_colours),
       cmocka_unit_test(test_mine_and_batch_are_the_applicants_only),
       cmocka_unit_test(test_statistics_add_up_by_department_and_item),
+      cmocka_unit_test(test_replay_rebuilds_the_projection),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
