@@ -89,6 +89,9 @@ const gw_route_def gw_route_defs[] = {
      GW_ACCESS_STAFF, 0, "dept_staff,dept_admin,platform_admin", 0, "applications"},
     {"POST", "/v1/departments/{department}/applications/{number}:complete", APPLICATIONS "CompleteApplication", "*",
      GW_ACCESS_STAFF, 0, "dept_staff,dept_admin,platform_admin", 0, "applications"},
+    /* The working-day calendar of a year: loaded by platform administrators (audited), read by anyone */
+    {"PUT", "/v1/calendar/{year}", APPLICATIONS "PutCalendar", "*", GW_ACCESS_STAFF, 0, "platform_admin", 0, "applications"},
+    {"GET", "/v1/calendar/{year}", APPLICATIONS "GetCalendar", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "applications"},
 
     /* A resident's feed: newest first, and live as Server-Sent Events (or a gRPC stream). */
     {"GET", "/v1/me/feed/entries", FEED "ListFeed", NULL, GW_ACCESS_PERSON, 0, NULL, 1, "feed"},

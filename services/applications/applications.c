@@ -33,6 +33,8 @@
 #include <time.h>
 
 #include "application_status.h"
+#include "calendar.h"
+#include "supervision.h"
 #include "licenses.h"
 #include "yiwang/applications/v1/applications.pb-c.h"
 #include "yiwang/catalog/v1/catalog.pb-c.h"
@@ -120,11 +122,13 @@ static int form_json(yw_rpc_call *call, const Google__Protobuf__Struct *form, ch
   " array_to_string(a.joint_departments, ','), a.applicant_subject, a.applicant_kind,"      \
   " a.applicant_org, a.form::text, a.status, " TS("a.created_at") ", " TS("a.updated_at")   \
   ", COALESCE(" TS("a.accepted_at") ", ''), COALESCE(to_char(a.due_date, 'YYYY-MM-DD'), ''),"\
-  " a.promised_days, array_to_string(a.departments, ','), a.query_code_mac"
+  " a.promised_days, array_to_string(a.departments, ','), a.query_code_mac,"               \
+  " COALESCE((SELECT s.colour FROM applications.supervision s WHERE s.application_id = a.id),"\
+  " 'supervision_none')"
 
 enum { C_ID, C_NUMBER, C_IMPL, C_VERSION, C_ITEM_NAME, C_LEAD, C_JOINT, C_SUBJECT, C_KIND,
        C_ORG, C_FORM, C_STATUS, C_CREATED, C_UPDATED, C_ACCEPTED, C_DUE, C_DAYS, C_DEPTS,
-       C_MAC };
+       C_MAC, C_SUPERVISION };
 
 /* Splits "a,b" into a NULL-terminated array in the arena (codes hold no ','). */
 static char **split_list(yw_arena *a, const char *text, size_t *n) {
@@ -165,6 +169,8 @@ static Application *app_from_row(yw_arena *a, const PGresult *r, int row) {
   p->accepted_at = yw_col_str(a, r, row, C_ACCEPTED);
   p->due_date = yw_col_str(a, r, row, C_DUE);
   p->promised_days = (int32_t)yw_col_ll(r, row, C_DAYS);
+  p->supervision = yw_enum_from_db(&yiwang__applications__v1__supervision_colour__descriptor,
+                                   PQgetvalue(r, row, C_SUPERVISION));
   json_t *form = json_loads(PQgetvalue(r, row, C_FORM), 0, NULL);
   ProtobufCMessage *fm = NULL;
   yw_json_error jerr;
@@ -659,13 +665,24 @@ static int list_department_applications(yw_rpc_call *call, const ProtobufCMessag
   if (req->status != ST(APPLICATION_STATUS_UNSPECIFIED) &&
       (status = application_status_db(req->status)) == NULL)
     return yw_rpc_call_fail(call, YW_EINVAL, "status is not a status");
-  /* the cursor is "<due date or 9999-12-31>|<number>" of the page's last row */
-  const char *filters[] = {req->department, status};
+  const char *colour = "";
+  if (req->supervision != YIWANG__APPLICATIONS__V1__SUPERVISION_COLOUR__SUPERVISION_COLOUR_UNSPECIFIED &&
+      (colour = supervision_colour_db(req->supervision)) == NULL)
+    return yw_rpc_call_fail(call, YW_EINVAL, "supervision is not a colour");
+  /* the cursor is "<due date or 9999-12-31>|<number>" of the page's last row, after
+   * "<urgency>|" when urgent first */
+  const char *filters[] = {req->department, status, colour, req->urgent_first ? "urgent" : ""};
   yw_page page;
-  rc = yw_page_begin(call, req->page_size, req->page_token, PAGE_DEFAULT, PAGE_MAX, filters, 2,
+  rc = yw_page_begin(call, req->page_size, req->page_token, PAGE_DEFAULT, PAGE_MAX, filters, 4,
                      &page);
   if (rc != 0) return rc;
-  char due[16] = "", after[24] = "";
+  char due[16] = "", after[24] = "", urgency[2] = "";
+  if (page.has_cursor && req->urgent_first) {
+    int ok = page.cursor[0] >= '0' && page.cursor[0] <= '2' && page.cursor[1] == '|';
+    if (!ok) return yw_rpc_call_fail(call, YW_EINVAL, "pageToken is not valid");
+    urgency[0] = page.cursor[0];
+    memmove(page.cursor, page.cursor + 2, strlen(page.cursor + 2) + 1);
+  }
   if (page.has_cursor) {
     const char *bar = strchr(page.cursor, '|');
     int ok = bar != NULL && bar - page.cursor == 10 && valid_number(bar + 1);
@@ -678,18 +695,32 @@ static int list_department_applications(yw_rpc_call *call, const ProtobufCMessag
   char limit[16];
   snprintf(limit, sizeof limit, "%d", page.size + 1);
   const char *p[] = {req->department, status[0] != '\0' ? status : NULL,
-                     page.has_cursor ? due : NULL, page.has_cursor ? after : NULL, limit};
+                     page.has_cursor ? due : NULL, page.has_cursor ? after : NULL, limit,
+                     colour[0] != '\0' ? colour : NULL, page.has_cursor ? urgency : NULL};
   PGresult *r = NULL;
+  /* the access rule is one predicate, q.department = $1: each order is one index range
+   * (queue_by_due, or queue_by_urgency when urgent first) */
   rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
-                        "SELECT " APP_COLS ", to_char(q.due_key, 'YYYY-MM-DD') || '|' || q.number"
-                        " FROM applications.queue q"
-                        " JOIN applications.applications a ON a.id = q.application_id"
-                        " WHERE q.department = $1 AND ($2::text IS NULL OR q.status = $2)"
-                        " AND ($3::date IS NULL OR (q.due_key, q.number) > ($3::date, $4::text))"
-                        " ORDER BY q.due_key, q.number LIMIT $5::int",
-                        5, p, &r);
+                        req->urgent_first
+                            ? "SELECT " APP_COLS ", q.urgency || '|' || to_char(q.due_key,"
+                              " 'YYYY-MM-DD') || '|' || q.number"
+                              " FROM applications.queue q"
+                              " JOIN applications.applications a ON a.id = q.application_id"
+                              " WHERE q.department = $1 AND ($2::text IS NULL OR q.status = $2)"
+                              " AND ($6::text IS NULL OR q.supervision = $6)"
+                              " AND ($3::date IS NULL OR (q.urgency, q.due_key, q.number) >"
+                              " ($7::smallint, $3::date, $4::text))"
+                              " ORDER BY q.urgency, q.due_key, q.number LIMIT $5::int"
+                            : "SELECT " APP_COLS ", to_char(q.due_key, 'YYYY-MM-DD') || '|' || q.number"
+                              " FROM applications.queue q"
+                              " JOIN applications.applications a ON a.id = q.application_id"
+                              " WHERE q.department = $1 AND ($2::text IS NULL OR q.status = $2)"
+                              " AND ($6::text IS NULL OR q.supervision = $6)"
+                              " AND ($3::date IS NULL OR (q.due_key, q.number) > ($3::date, $4::text))"
+                              " ORDER BY q.due_key, q.number LIMIT $5::int",
+                        req->urgent_first ? 7 : 6, p, &r);
   if (rc != 0) return rc;
-  return list_answer(call, r, &page, C_MAC + 1, out);
+  return list_answer(call, r, &page, C_SUPERVISION + 1, out);
 }
 
 /* ---- status changes --------------------------------------------------------------- */
@@ -743,8 +774,13 @@ static int due_date(yw_rpc_call *call, PGconn *conn, struct step_work *w, char o
     pauses[np++] = (struct yw_workdays_pause){req + 1, ans + 1};
   }
   PQclear(r);
-  if (!ok || yw_workdays_add(w->ctx->calendar, start, w->l.promised_days, pauses, np, &due) != 0 ||
-      yw_day_format(due, out, YW_DAY_STRLEN) != 0)
+  /* the database's calendar as it is now (a load through any copy moves its version) */
+  if ((rc = applications_calendar_refresh(w->ctx->calendar, conn, 0, err)) != 0) return rc;
+  void *ref = NULL;
+  const struct yw_workdays *cal = applications_calendar_acquire(w->ctx->calendar, &ref);
+  ok = ok && yw_workdays_add(cal, start, w->l.promised_days, pauses, np, &due) == 0;
+  applications_calendar_release(ref);
+  if (!ok || yw_day_format(due, out, YW_DAY_STRLEN) != 0)
     return yw_rpc_call_fail(call, YW_EINTERNAL, "the due date of %s cannot be computed", w->number);
   return 0;
 }
@@ -982,6 +1018,8 @@ static const yw_rpc_method methods[] = {
     {.name = "RequestSupplement", .fn = request_supplement},
     {.name = "DecideApplication", .fn = decide_application},
     {.name = "CompleteApplication", .fn = complete_application},
+    {.name = "PutCalendar", .fn = applications_put_calendar},
+    {.name = "GetCalendar", .fn = applications_get_calendar},
 };
 
 void applications_service_init(yw_rpc_service *svc, applications_ctx *ctx) {

@@ -24,9 +24,9 @@ typedef struct applications_ctx {
   yw_caller_keys caller_keys;
   uint8_t lookup_key[YW_KEY_BYTES];  /* HMAC of "<number>:<query code>" */
   yw_rpc_channel *catalog;           /* SubmitApplication reads the item there */
-  /* Working days for due dates: statutory holidays and make-up working days (yw_workdays;
-   * read-only while serving; one with no entries counts weekends only). Not NULL. */
-  struct yw_workdays *calendar;
+  /* Working days for due dates: statutory holidays and make-up working days, the
+   * database's calendar held in memory and reloaded when it changes (calendar.h). Not NULL. */
+  struct applications_calendar *calendar;
   /* The seal that signs electronic licenses on completion (licenses.c; read-only, shared
    * by threads); NULL: none are issued, and verification answers UNAVAILABLE. */
   const yw_seal *seal;

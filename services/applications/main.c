@@ -11,8 +11,11 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "applications.h"
+#include "calendar.h"
+#include "supervision.h"
 #include "licenses.h"
 #include "yw_events.h"
 #include "yw_err.h"
@@ -20,6 +23,7 @@
 #include "yw_workdays.h"
 
 static char *cfg_catalog, *cfg_lookup_key, *cfg_holidays, *cfg_seal_key;
+static long cfg_supervise_s, cfg_calendar_check_ms;
 
 static const yw_cfg_entry settings[] = {
     {"YW_APPLICATIONS_CATALOG", YW_CFG_STR, "127.0.0.1:50052", 0, 0,
@@ -28,7 +32,12 @@ static const yw_cfg_entry settings[] = {
      "64 hex: the key of the query codes' HMAC (never stored in clear)", &cfg_lookup_key},
     {"YW_APPLICATIONS_HOLIDAYS", YW_CFG_STR, "", 0, 0,
      "a CSV file of statutory holidays and make-up working days (date,holiday|workday,name) "
-     "for due dates; empty: weekends only", &cfg_holidays},
+     "for due dates, stored when the database has no calendar yet (PUT /v1/calendar/{year} "
+     "loads a year); empty: none", &cfg_holidays},
+    {"YW_APPLICATIONS_SUPERVISE_S", YW_CFG_INT, "60", 1, 86400,
+     "seconds between passes of the supervision job (yellow and red by due date)", &cfg_supervise_s},
+    {"YW_APPLICATIONS_CALENDAR_CHECK_MS", YW_CFG_INT, "5000", 0, 600000,
+     "the longest a copy goes without asking whether the calendar changed", &cfg_calendar_check_ms},
     {"YW_APPLICATIONS_SEAL_KEY", YW_CFG_STR, "", 0, 0,
      "a PEM file of the SM2 private key that seals electronic licenses (openssl genpkey "
      "-algorithm SM2); empty: no licenses are issued", &cfg_seal_key},
@@ -87,6 +96,7 @@ static int load_calendar(const char *path, struct yw_workdays **out) {
 }
 
 static yw_events_relay *relay;
+static supervision_job *supervision;
 
 /* /metrics: the relay's counters and the outbox's backlog (rows not yet published, age of
  * the oldest), so a stuck relay shows before residents miss their feed entries. */
@@ -107,11 +117,15 @@ static int relay_metrics(void *arg, char *buf, size_t len) {
                    "# TYPE yw_events_outbox_oldest_ms gauge\n"
                    "yw_events_outbox_oldest_ms %lld\n",
                    st.published, st.failures, rows, oldest_ms);
-  return n < 0 || (size_t)n >= len ? YW_ETOOBIG : n;
+  if (n < 0 || (size_t)n >= len) return YW_ETOOBIG;
+  int m = supervision_metrics(supervision, buf + n, len - (size_t)n);
+  return m < 0 ? m : n + m;
 }
 
 static void stop_relay(void *arg) {
   (void)arg;
+  supervision_stop(supervision);
+  supervision = NULL;
   yw_events_relay_stop(relay);
 }
 
@@ -144,10 +158,28 @@ int main(int argc, char **argv) {
     yw_service_stop(&proc);
     return 2;
   }
-  if (load_calendar(cfg_holidays, &ctx.calendar) != 0) {
+  struct yw_workdays *seed = NULL;
+  if (load_calendar(cfg_holidays, &seed) != 0) {
     yw_service_stop(&proc);
     return 2;
   }
+  /* the database's calendar: the CSV file only seeds an empty one */
+  PGconn *conn = yw_pg_pool_acquire(proc.pool, ctx.db_wait_ms);
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  int seeded = 0;
+  ctx.calendar = applications_calendar_new(NULL, (int)cfg_calendar_check_ms);
+  rc = conn == NULL || ctx.calendar == NULL ? YW_EUNAVAIL
+                                            : applications_calendar_seed(conn, seed, &seeded, &err);
+  if (rc == 0) rc = applications_calendar_refresh(ctx.calendar, conn, 1, &err);
+  yw_pg_pool_release(proc.pool, conn);
+  yw_workdays_free(seed);
+  if (rc != 0) {
+    fprintf(stderr, "yw-applications: the working-day calendar cannot be loaded: %s\n", err.message);
+    yw_service_stop(&proc);
+    return 1;
+  }
+  if (seeded > 0) fprintf(stderr, "yw-applications: %d calendar days stored from %s\n", seeded, cfg_holidays);
   if ((ctx.catalog = yw_service_channel(&proc, cfg_catalog)) == NULL) {
     yw_service_stop(&proc);
     return 2;
@@ -171,6 +203,12 @@ int main(int argc, char **argv) {
       .schema = "applications", .stream = stream, .listen = 1, .interval_ms = 500};
   if (proc.redis == NULL || yw_events_relay_start(proc.pool, proc.redis, &rcfg, &relay) != 0) {
     fprintf(stderr, "yw-applications: the relay of events needs Redis at start\n");
+    yw_service_stop(&proc);
+    return 1;
+  }
+  if (supervision_start(&ctx, (int)cfg_supervise_s, &supervision) != 0) {
+    fprintf(stderr, "yw-applications: the supervision job cannot start\n");
+    yw_events_relay_stop(relay);
     yw_service_stop(&proc);
     return 1;
   }

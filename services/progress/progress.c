@@ -21,10 +21,10 @@
  * transaction and again after its commit). While Redis is down the guess limits
  * cannot be counted: the gateway's own per-address limit still bounds lookups.
  *
- * Supervision (电子监察) is computed by the query at the moment of the answer: a running
- * limit (accepted, in review, resubmitted) past its due date is OVERDUE (red), due within
- * 2 working days DUE_SOON (yellow), otherwise ON_TIME; anything else has no limit
- * running. Working days here skip weekends only (the holiday calendar is not yet read).
+ * Supervision (电子监察) is what the applications service's job marked, with its holiday
+ * calendar (application.supervision_changed: GREEN is ON_TIME, YELLOW DUE_SOON, RED
+ * OVERDUE), shown while the limit runs (accepted, in review, resubmitted); anything else
+ * has no limit running.
  *
  * Offers: progress_service_init, progress_handle_event, progress_after_commit,
  * progress_consumer_config, progress_start, progress_metrics, progress_stop.
@@ -65,14 +65,12 @@ static int digits(const char *s, size_t n) {
 
 /* ---- the view --------------------------------------------------------------------- */
 
-/* An application's supervision now (the enum's names in lower case), from its row a. */
+/* An application's supervision (the enum's names in lower case), from its row a: the
+ * colour the applications service's job last marked (application.supervision_changed),
+ * and none once its limit stops running (a step the job has not seen yet). */
 #define SUPERVISION_SQL                                                                    \
-  " CASE WHEN a.due_date IS NULL OR a.status NOT IN ('ACCEPTED', 'IN_REVIEW', 'RESUBMITTED')" \
-  "      THEN 'supervision_none'"                                                          \
-  "      WHEN a.due_date < (now() AT TIME ZONE 'Asia/Shanghai')::date THEN 'overdue'"      \
-  "      WHEN (SELECT count(*) FROM generate_series((now() AT TIME ZONE 'Asia/Shanghai')::date" \
-  "              + 1, a.due_date, interval '1 day') d WHERE extract(isodow FROM d) < 6) <= 2" \
-  "      THEN 'due_soon' ELSE 'on_time' END"
+  " CASE WHEN a.status NOT IN ('ACCEPTED', 'IN_REVIEW', 'RESUBMITTED')"                     \
+  "      THEN 'supervision_none' ELSE a.supervision END"
 
 /* What the queries read of an application: where it stands and its supervision now. */
 #define VIEW_COLS                                                                          \
@@ -620,8 +618,43 @@ static int apply_changed(PGconn *conn, const yw_event *ev, const Yiwang__Events_
                      6, s, NULL, NULL);
 }
 
+/* The colour of the supervision job as this service's Supervision (lower case). */
+static const char *supervision_of(const char *colour) {
+  return strcmp(colour, "GREEN") == 0    ? "on_time"
+         : strcmp(colour, "YELLOW") == 0 ? "due_soon"
+         : strcmp(colour, "RED") == 0    ? "overdue"
+         : strcmp(colour, "SUPERVISION_NONE") == 0 ? "supervision_none"
+                                                   : NULL;
+}
+
+/* application.supervision_changed: the colour, over an older one only. An application
+ * not seen yet gets it once its submission comes (the row is made there). */
+static int apply_supervision(PGconn *conn, const yw_event *ev,
+                             const Yiwang__Events__V1__ApplicationSupervisionChanged *e) {
+  const char *sup = supervision_of(e->colour);
+  if (!digits(e->number, NUMBER_LEN) || sup == NULL) return YW_EINVAL;
+  char ms[24];
+  snprintf(ms, sizeof ms, "%lld", (long long)(e->at_unix_ms > 0 ? e->at_unix_ms : ev->occurred_at_ms));
+  const char *p[] = {e->number, sup, ms};
+  return yw_pg_query(conn,
+                     "UPDATE progress.applications SET supervision = $2, supervision_ms = $3::bigint"
+                     " WHERE number = $1 AND supervision_ms <= $3::bigint",
+                     3, p, NULL, NULL);
+}
+
 int progress_handle_event(PGconn *conn, const yw_event *ev, void *arg) {
   progress_ctx *ctx = arg;
+  if (strcmp(ev->type, "application.supervision_changed") == 0) {
+    if (ev->version != 1) return YW_EINVAL;
+    ProtobufCMessage *m = NULL;
+    if (yw_event_unpack(ev, &yiwang__events__v1__application_supervision_changed__descriptor, NULL, &m) != 0)
+      return YW_EINVAL;
+    const Yiwang__Events__V1__ApplicationSupervisionChanged *e = (const void *)m;
+    int rc = apply_supervision(conn, ev, e);
+    if (rc == 0) cache_drop(ctx, e->number);
+    protobuf_c_message_free_unpacked(m, NULL);
+    return rc;
+  }
   int submitted = strcmp(ev->type, "application.submitted") == 0;
   if (!submitted && strcmp(ev->type, "application.status_changed") != 0) return 0; /* not ours */
   if (ev->version != 1) return YW_EINVAL; /* a version this copy cannot read */

@@ -32,6 +32,7 @@
 
 #include "application_status.h"
 #include "applications.h"
+#include "calendar.h"
 #include "catalog.h"
 #include "yiwang/applications/v1/applications.pb-c.h"
 #include "yiwang/events/v1/applications.pb-c.h"
@@ -61,6 +62,7 @@ static yw_rpc_service cat_svc, app_svc;
 static yw_rpc_server *server;
 static yw_rpc_client *client;
 static yw_rpc_channel *channel;
+static struct yw_workdays *weekends; /* what the service's empty calendar counts */
 
 /* ---- set-up ----------------------------------------------------------------------- */
 
@@ -116,7 +118,9 @@ static int setup(void **state) {
    * port is known only after: the applications service is added first, then the
    * channel is pointed at the same server */
   app.catalog = NULL;
-  if ((app.calendar = yw_workdays_new()) == NULL) return -1; /* weekends only */
+  /* the database's calendar, empty: weekends only */
+  if ((app.calendar = applications_calendar_new(NULL, 0)) == NULL) return -1;
+  if ((weekends = yw_workdays_new()) == NULL) return -1;
   applications_service_init(&app_svc, &app);
   if (yw_rpc_server_add_service(server, &app_svc) != 0 || yw_rpc_server_start(server) != 0)
     return -1;
@@ -133,7 +137,8 @@ static int teardown(void **state) {
   yw_rpc_client_free(client);
   yw_redis_free(app.redis);
   yw_pg_pool_free(app.pool);
-  yw_workdays_free(app.calendar);
+  applications_calendar_free(app.calendar);
+  yw_workdays_free(weekends);
   yw_testdb_drop();
   return 0;
 }
@@ -668,9 +673,9 @@ static void test_supplement_pauses_the_due_date(void **state) {
   /* the working days counted before the pause, then the rest after today */
   int before = 0;
   yw_day want, unpaused;
-  assert_int_equal(yw_workdays_between(app.calendar, accepted, requested, NULL, 0, &before), 0);
-  assert_int_equal(yw_workdays_add(app.calendar, today, days - before, NULL, 0, &want), 0);
-  assert_int_equal(yw_workdays_add(app.calendar, accepted, days, NULL, 0, &unpaused), 0);
+  assert_int_equal(yw_workdays_between(weekends, accepted, requested, NULL, 0, &before), 0);
+  assert_int_equal(yw_workdays_add(weekends, today, days - before, NULL, 0, &want), 0);
+  assert_int_equal(yw_workdays_add(weekends, accepted, days, NULL, 0, &unpaused), 0);
   char want_s[YW_DAY_STRLEN], unpaused_s[YW_DAY_STRLEN];
   yw_day_format(want, want_s, sizeof want_s);
   yw_day_format(unpaused, unpaused_s, sizeof unpaused_s);

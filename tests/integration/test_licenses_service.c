@@ -31,6 +31,7 @@
 #include <cmocka.h>
 
 #include "applications.h"
+#include "calendar.h"
 #include "catalog.h"
 #include "licenses.h"
 #include "yiwang/applications/v1/applications.pb-c.h"
@@ -117,7 +118,7 @@ static int setup(void **state) {
   if (yw_rpc_server_set_caller(server, &app.caller_keys, "applications") != 0) return -1;
   if (yw_rpc_server_add_service(server, &cat_svc) != 0) return -1;
   if (yw_rpc_client_new(&client) != 0) return -1;
-  if ((app.calendar = yw_workdays_new()) == NULL) return -1;
+  if ((app.calendar = applications_calendar_new(NULL, 0)) == NULL) return -1;
   applications_service_init(&app_svc, &app);
   licenses_service_init(&lic_svc, &app);
   if (yw_rpc_server_add_service(server, &app_svc) != 0 ||
@@ -137,7 +138,7 @@ static int teardown(void **state) {
   yw_rpc_client_free(client);
   yw_redis_free(app.redis);
   yw_pg_pool_free(app.pool);
-  yw_workdays_free(app.calendar);
+  applications_calendar_free(app.calendar);
   yw_seal_free(seal);
   free(priv_pem);
   free(pub_pem);

@@ -8,7 +8,9 @@
  * not overwrite a newer one; a wrong query code and an unknown number answer alike, and
  * past the limits per number and per address even the right code is refused; a lookup
  * is cached in Redis and an event drops it; without Redis the lookup reads PostgreSQL;
- * supervision colours (on time, due soon, overdue, none); the applicant's list newest
+ * supervision colours as the applications service's job marked them (on time, due soon,
+ * overdue; none once the limit stops running; an older marking never over a newer one),
+ * and red and yellow counted in the statistics; the applicant's list newest
  * first with paging, and the batch in the order asked, never another's applications.
  */
 #include <setjmp.h>
@@ -194,6 +196,20 @@ static void changed(const char *number, const char *subject, const char *code, c
   append("application.status_changed", &e.base, number);
 }
 
+/* the supervision job's colour for number (as yw-applications writes it) */
+static void supervised(const char *number, const char *colour, const char *due, long long at_ms) {
+  Yiwang__Events__V1__ApplicationSupervisionChanged e =
+      YIWANG__EVENTS__V1__APPLICATION_SUPERVISION_CHANGED__INIT;
+  e.number = (char *)number;
+  e.colour = (char *)colour;
+  e.due_date = (char *)due;
+  e.at_unix_ms = at_ms;
+  e.status = "IN_REVIEW";
+  e.departments = deps;
+  e.n_departments = n_deps;
+  append("application.supervision_changed", &e.base, number);
+}
+
 /* relays what was appended and lets the service consume it all */
 static void deliver(void) {
   yw_events_relay_config rc = {.schema = SRC, .stream = stream};
@@ -227,6 +243,7 @@ static void test_journey_status_timeline_due_date(void **state) {
   submitted(n, "p-1", "123456", t);
   changed(n, "p-1", "123456", "SUBMITTED", "ACCEPTED", due, t + 1000);
   changed(n, "p-1", "123456", "ACCEPTED", "IN_REVIEW", due, t + 2000);
+  supervised(n, "GREEN", due, t + 3000);
   deliver();
   act_as(YW_CALLER_ANONYMOUS, "", "10.1.1.1");
   Progress *p = NULL;
@@ -373,13 +390,17 @@ static void test_cache_is_dropped_by_an_event_and_redis_is_optional(void **state
   ctx.redis = r;
 }
 
+/* The colours come from the applications service's supervision job
+ * (application.supervision_changed), whatever the due date and today say; a limit that
+ * no longer runs shows none; an older colour does not overwrite a newer one. */
 static void test_supervision_colours(void **state) {
   (void)state;
-  struct { const char *n; int days; const char *status; int want; } cases[] = {
-      {"32070020261130000011", -1, "IN_REVIEW", YIWANG__PROGRESS__V1__SUPERVISION__OVERDUE},
-      {"32070020261130000012", 0, "ACCEPTED", YIWANG__PROGRESS__V1__SUPERVISION__DUE_SOON},
-      {"32070020261130000013", 30, "RESUBMITTED", YIWANG__PROGRESS__V1__SUPERVISION__ON_TIME},
-      {"32070020261130000014", -5, "COMPLETED", YIWANG__PROGRESS__V1__SUPERVISION__SUPERVISION_NONE},
+  struct { const char *n; int days; const char *status; const char *colour; int want; } cases[] = {
+      {"32070020261130000011", -1, "IN_REVIEW", "RED", YIWANG__PROGRESS__V1__SUPERVISION__OVERDUE},
+      {"32070020261130000012", 3, "ACCEPTED", "YELLOW", YIWANG__PROGRESS__V1__SUPERVISION__DUE_SOON},
+      {"32070020261130000013", 30, "RESUBMITTED", "GREEN", YIWANG__PROGRESS__V1__SUPERVISION__ON_TIME},
+      {"32070020261130000014", -5, "COMPLETED", "RED", YIWANG__PROGRESS__V1__SUPERVISION__SUPERVISION_NONE},
+      {"32070020261130000015", 1, "ACCEPTED", NULL, YIWANG__PROGRESS__V1__SUPERVISION__SUPERVISION_NONE},
   };
   long long t = now_ms() - 100000;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -387,7 +408,10 @@ static void test_supervision_colours(void **state) {
     day(cases[i].days, due);
     submitted(cases[i].n, "p-4", "777777", t);
     changed(cases[i].n, "p-4", "777777", "SUBMITTED", cases[i].status, due, t + 1000);
+    if (cases[i].colour != NULL) supervised(cases[i].n, cases[i].colour, due, t + 2000);
   }
+  /* an older marking, delivered late, changes nothing */
+  supervised(cases[0].n, "GREEN", "", t + 1500);
   deliver();
   act_as(YW_CALLER_ANONYMOUS, "", "10.7.7.7");
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -483,6 +507,10 @@ static void test_statistics_add_up_by_department_and_item(void **state) {
   changed(n[3], "p-9", "999999", "SUBMITTED", "WITHDRAWN", "", t + 1000);
   changed(n[4], "p-9", "999999", "SUBMITTED", "IN_REVIEW", past, t + 1000);
   changed(n[5], "p-9", "999999", "SUBMITTED", "ACCEPTED", soon, t + 1000);
+  /* the supervision job's colours: red and yellow are counted per department */
+  supervised(n[4], "RED", past, t + 2000);
+  supervised(n[5], "YELLOW", soon, t + 2000);
+  supervised(n[1], "RED", past, t + 2000); /* completed since: not counted */
   deliver();
   deps = deps_ga;
   n_deps = 2;

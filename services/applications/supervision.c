@@ -1,0 +1,348 @@
+/*
+ * supervision.c - electronic supervision (电子监察): the periodic job of yw-applications
+ * that colours every application whose time limit runs.
+ *
+ * A pass (supervision_pass) takes a session advisory lock with pg_try_advisory_lock on a
+ * pooled connection: one copy passes at a time and the others skip, so copies never
+ * double the work. The candidates are the applications whose limit runs (the partial
+ * index applications_running) and those still coloured (applications.supervision), read
+ * in id order, a bounded batch per transaction: the batch's rows are locked FOR UPDATE
+ * SKIP LOCKED (a row taking a step now is left for the next pass), each one's colour is
+ * computed in C with the held calendar (lib/yw_workdays: statutory holidays and make-up
+ * working days), and each change is stored in applications.supervision and the
+ * department queues' rows, with application.supervision_changed appended through the
+ * outbox in the same transaction. An unchanged colour writes nothing, so a second pass
+ * changes nothing. The day is a parameter: the job passes today in Asia/Shanghai, tests
+ * any day they like. The pass has a deadline: the connection wait and every statement end
+ * by then, and a failure (a stopped database) ends the pass; the next one retries.
+ *
+ * Offers: supervision_colour_of, supervision_colour_db, supervision_pass,
+ * supervision_start, supervision_stop, supervision_metrics.
+ */
+#include "supervision.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "application_status.h"
+#include "calendar.h"
+#include "yiwang/events/v1/applications.pb-c.h"
+#include "yw_err.h"
+#include "yw_events.h"
+#include "yw_log.h"
+#include "yw_service.h"
+
+#define COLOUR(x) YIWANG__APPLICATIONS__V1__SUPERVISION_COLOUR__##x
+#define ID_MAX 20
+/* The pass's lock: one bigint key of its own (advisory keys of one bigint and of two
+ * ints never meet). */
+#define LOCK_KEY "('x' || substr(md5('applications.supervision'), 1, 16))::bit(64)::bigint"
+
+static long long mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+supervision_colour supervision_colour_of(const struct yw_workdays *cal, const char *status,
+                                         int has_due, yw_day due, yw_day today, int *days_left) {
+  int left = 0;
+  if (days_left != NULL) *days_left = 0;
+  int running = strcmp(status, "accepted") == 0 || strcmp(status, "in_review") == 0 ||
+                strcmp(status, "resubmitted") == 0;
+  if (!running || !has_due || yw_workdays_between(cal, today, due, NULL, 0, &left) != 0)
+    return COLOUR(SUPERVISION_NONE);
+  if (days_left != NULL) *days_left = left;
+  if (today > due) return COLOUR(RED);
+  return left <= SUPERVISION_YELLOW_DAYS ? COLOUR(YELLOW) : COLOUR(GREEN);
+}
+
+const char *supervision_colour_db(supervision_colour c) {
+  switch (c) {
+    case COLOUR(SUPERVISION_NONE): return "none";
+    case COLOUR(GREEN): return "green";
+    case COLOUR(YELLOW): return "yellow";
+    case COLOUR(RED): return "red";
+    default: return NULL;
+  }
+}
+
+static supervision_colour colour_from_db(const char *s) {
+  return strcmp(s, "green") == 0    ? COLOUR(GREEN)
+         : strcmp(s, "yellow") == 0 ? COLOUR(YELLOW)
+         : strcmp(s, "red") == 0    ? COLOUR(RED)
+                                    : COLOUR(SUPERVISION_NONE);
+}
+
+static const char *enum_name(const ProtobufCEnumDescriptor *d, int v) {
+  const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(d, v);
+  return ev != NULL ? ev->name : "";
+}
+
+/* Stores one application's new colour and appends its event. */
+static int mark(PGconn *conn, const PGresult *r, int row, supervision_colour colour,
+                const char *due, int left, yw_pg_error *err) {
+  const char *id = PQgetvalue(r, row, 0), *number = PQgetvalue(r, row, 1);
+  char left_s[16];
+  snprintf(left_s, sizeof left_s, "%d", left);
+  const char *urgency = colour == COLOUR(RED) ? "0" : colour == COLOUR(YELLOW) ? "1" : "2";
+  /* the WITH's writes run whatever the UPDATE reads of them */
+  const char *p[] = {id, supervision_colour_db(colour), urgency, due[0] != '\0' ? due : NULL, left_s};
+  int rc = yw_pg_query(conn,
+                       "WITH d AS (DELETE FROM applications.supervision"
+                       "   WHERE application_id = $1::bigint AND $2 = 'none' RETURNING 1),"
+                       " u AS (INSERT INTO applications.supervision (application_id, colour,"
+                       "   due_date, days_left) SELECT $1::bigint, $2, $4::date, $5::int WHERE $2 <> 'none'"
+                       "   ON CONFLICT (application_id) DO UPDATE SET colour = EXCLUDED.colour,"
+                       "   due_date = EXCLUDED.due_date, days_left = EXCLUDED.days_left,"
+                       "   changed_at = now() RETURNING 1)"
+                       " UPDATE applications.queue SET supervision = $2, urgency = $3::smallint"
+                       " WHERE application_id = $1::bigint",
+                       5, p, NULL, err);
+  if (rc != 0) return rc;
+  /* the departments, lead first ("a,b": codes hold no comma) */
+  char depts[16 * 65 + 1];
+  snprintf(depts, sizeof depts, "%s", PQgetvalue(r, row, 5));
+  char *list[16];
+  size_t nd = 0;
+  for (char *s = depts; *s != '\0' && nd < 16;) {
+    char *comma = strchr(s, ',');
+    if (comma != NULL) *comma = '\0';
+    list[nd++] = s;
+    if (comma == NULL) break;
+    s = comma + 1;
+  }
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  Yiwang__Events__V1__ApplicationSupervisionChanged ev =
+      YIWANG__EVENTS__V1__APPLICATION_SUPERVISION_CHANGED__INIT;
+  ev.number = (char *)number;
+  ev.colour = (char *)enum_name(&yiwang__applications__v1__supervision_colour__descriptor, (int)colour);
+  ev.due_date = (char *)due;
+  ev.working_days_left = left;
+  ev.at_unix_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+  ev.status = (char *)enum_name(&yiwang__applications__v1__application_status__descriptor,
+                                (int)application_status_from_db(PQgetvalue(r, row, 2)));
+  ev.departments = list;
+  ev.n_departments = nd;
+  return yw_events_append(conn, "applications", "application.supervision_changed", 1, number,
+                          &ev.base, NULL, err);
+}
+
+/* One batch after id *last: returns 0 with *n candidates seen (less than batch: the last
+ * batch) and *last moved, or a code (err). Runs inside a transaction. */
+static int pass_batch(PGconn *conn, const struct yw_workdays *cal, yw_day today, int batch,
+                      char last[ID_MAX + 4], int *n, supervision_result *res, yw_pg_error *err) {
+  char limit[16];
+  snprintf(limit, sizeof limit, "%d", batch);
+  const char *pc[] = {last, limit};
+  PGresult *r = NULL;
+  int rc = yw_pg_query(conn,
+                       "SELECT id FROM ((SELECT a.id FROM applications.applications a"
+                       "   WHERE a.status IN ('accepted', 'in_review', 'resubmitted')"
+                       "   AND a.id > $1::bigint ORDER BY a.id LIMIT $2::int)"
+                       " UNION (SELECT s.application_id FROM applications.supervision s"
+                       "   WHERE s.application_id > $1::bigint ORDER BY 1 LIMIT $2::int)) c"
+                       " ORDER BY id LIMIT $2::int",
+                       2, pc, &r, err);
+  if (rc != 0) return rc;
+  *n = PQntuples(r);
+  if (*n == 0) {
+    PQclear(r);
+    return 0;
+  }
+  /* a bigint[] literal of the ids the database gave */
+  size_t cap = (size_t)*n * (ID_MAX + 1) + 3, o = 0;
+  char *ids = malloc(cap);
+  if (ids == NULL) {
+    PQclear(r);
+    return YW_ENOMEM;
+  }
+  ids[o++] = '{';
+  for (int i = 0; i < *n; i++)
+    o += (size_t)snprintf(ids + o, cap - o, "%s%.20s", i > 0 ? "," : "", PQgetvalue(r, i, 0));
+  snprintf(ids + o, cap - o, "}");
+  snprintf(last, ID_MAX + 4, "%.20s", PQgetvalue(r, *n - 1, 0));
+  PQclear(r);
+  const char *pl[] = {ids};
+  rc = yw_pg_query(conn,
+                   "SELECT a.id, a.number, a.status, COALESCE(to_char(a.due_date, 'YYYY-MM-DD'), ''),"
+                   " COALESCE(s.colour, 'none'), array_to_string(a.departments, ',')"
+                   " FROM applications.applications a"
+                   " LEFT JOIN applications.supervision s ON s.application_id = a.id"
+                   " WHERE a.id = ANY ($1::bigint[]) ORDER BY a.id FOR UPDATE OF a SKIP LOCKED",
+                   1, pl, &r, err);
+  free(ids);
+  if (rc != 0) return rc;
+  for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+    const char *due = PQgetvalue(r, i, 3);
+    yw_day d = 0;
+    int has_due = due[0] != '\0' && yw_day_parse(due, strlen(due), &d) == 0;
+    int left = 0;
+    supervision_colour c = supervision_colour_of(cal, PQgetvalue(r, i, 2), has_due, d, today, &left);
+    res->checked++;
+    if (c == colour_from_db(PQgetvalue(r, i, 4))) continue;
+    rc = mark(conn, r, i, c, has_due ? due : "", left, err);
+    if (rc == 0) res->marked++;
+  }
+  PQclear(r);
+  return rc;
+}
+
+int supervision_pass(applications_ctx *ctx, yw_day today, int batch, int deadline_ms,
+                     supervision_result *res) {
+  memset(res, 0, sizeof *res);
+  if (batch < 1 || batch > 1000 || deadline_ms <= 0) return YW_EINVAL;
+  long long end = mono_ms() + deadline_ms;
+  PGconn *conn = yw_pg_pool_acquire(ctx->pool, ctx->db_wait_ms < deadline_ms ? ctx->db_wait_ms : deadline_ms);
+  if (conn == NULL) return YW_EUNAVAIL;
+  yw_pg_set_deadline(conn, end - mono_ms());
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  PGresult *r = NULL;
+  int rc = yw_pg_query(conn, "SELECT pg_try_advisory_lock(" LOCK_KEY ")", 0, NULL, &r, &err);
+  int locked = rc == 0 && PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+  if (r != NULL) PQclear(r);
+  if (rc != 0 || !locked) {
+    yw_pg_pool_release(ctx->pool, conn);
+    res->skipped = rc == 0;
+    return rc;
+  }
+  rc = applications_calendar_refresh(ctx->calendar, conn, 0, &err);
+  void *ref = NULL;
+  const struct yw_workdays *cal = applications_calendar_acquire(ctx->calendar, &ref);
+  char last[ID_MAX + 4] = "0";
+  for (int n = batch; rc == 0 && n == batch;) {
+    if (mono_ms() >= end) {
+      rc = YW_ETIMEOUT;
+      break;
+    }
+    rc = yw_pg_begin(conn, &err);
+    if (rc == 0) rc = pass_batch(conn, cal, today, batch, last, &n, res, &err);
+    if (rc == 0) rc = yw_pg_commit(conn, &err);
+    if (rc != 0) yw_pg_rollback(conn);
+  }
+  applications_calendar_release(ref);
+  /* the lock goes back on this connection; if it cannot, the connection is cut so that
+   * the server ends its session (and the lock) and the pool makes a new one */
+  yw_pg_set_deadline(conn, 2000);
+  yw_pg_error uerr;
+  if (yw_pg_query(conn, "SELECT pg_advisory_unlock(" LOCK_KEY ")", 0, NULL, NULL, &uerr) != 0)
+    shutdown(PQsocket(conn), SHUT_RDWR);
+  yw_pg_pool_release(ctx->pool, conn);
+  return rc;
+}
+
+/* ---- the job ------------------------------------------------------------------------ */
+
+struct supervision_job {
+  applications_ctx *ctx;
+  int interval_s;
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int stop;
+  atomic_llong passes, failures, skipped, marked, last_pass_unix, last_pass_ms;
+};
+
+static void *job_main(void *arg) {
+  supervision_job *job = arg;
+  long long interval_ms = (long long)job->interval_s * 1000;
+  int deadline_ms = (int)(interval_ms < 30000 ? interval_ms : 30000);
+  if (deadline_ms < 1000) deadline_ms = 1000;
+  for (;;) {
+    pthread_mutex_lock(&job->mu);
+    int stop = job->stop;
+    pthread_mutex_unlock(&job->mu);
+    if (stop) break;
+    yw_day today = 0;
+    supervision_result res;
+    long long t0 = mono_ms();
+    int rc = yw_day_from_time(time(NULL), &today);
+    if (rc == 0) rc = supervision_pass(job->ctx, today, 200, deadline_ms, &res);
+    atomic_fetch_add(&job->passes, 1);
+    if (rc != 0) {
+      atomic_fetch_add(&job->failures, 1);
+      yw_log(YW_LOG_WARN, "applications.supervision_failed", NULL, "%s", yw_strerror(rc));
+    } else if (res.skipped) {
+      atomic_fetch_add(&job->skipped, 1);
+    } else {
+      atomic_fetch_add(&job->marked, res.marked);
+      atomic_store(&job->last_pass_unix, (long long)time(NULL));
+      atomic_store(&job->last_pass_ms, mono_ms() - t0);
+      if (res.marked > 0)
+        yw_log(YW_LOG_INFO, "applications.supervision_marked", NULL, "%d of %d applications",
+               res.marked, res.checked);
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += job->interval_s;
+    pthread_mutex_lock(&job->mu);
+    while (!job->stop && pthread_cond_timedwait(&job->cv, &job->mu, &until) == 0) {
+    }
+    pthread_mutex_unlock(&job->mu);
+  }
+  return NULL;
+}
+
+int supervision_start(applications_ctx *ctx, int interval_s, supervision_job **out) {
+  supervision_job *job = calloc(1, sizeof *job);
+  if (job == NULL) return YW_ENOMEM;
+  job->ctx = ctx;
+  job->interval_s = interval_s < 1 ? 1 : interval_s;
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&job->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  pthread_mutex_init(&job->mu, NULL);
+  if (pthread_create(&job->thread, NULL, job_main, job) != 0) {
+    pthread_cond_destroy(&job->cv);
+    pthread_mutex_destroy(&job->mu);
+    free(job);
+    return YW_EIO;
+  }
+  *out = job;
+  return 0;
+}
+
+void supervision_stop(supervision_job *job) {
+  if (job == NULL) return;
+  pthread_mutex_lock(&job->mu);
+  job->stop = 1;
+  pthread_cond_signal(&job->cv);
+  pthread_mutex_unlock(&job->mu);
+  pthread_join(job->thread, NULL);
+  pthread_cond_destroy(&job->cv);
+  pthread_mutex_destroy(&job->mu);
+  free(job);
+}
+
+int supervision_metrics(supervision_job *job, char *buf, size_t len) {
+  if (job == NULL) return 0;
+  int n = snprintf(buf, len,
+                   "# TYPE yw_supervision_passes_total counter\n"
+                   "yw_supervision_passes_total %lld\n"
+                   "# TYPE yw_supervision_failures_total counter\n"
+                   "yw_supervision_failures_total %lld\n"
+                   "# HELP yw_supervision_skipped_total passes that found another copy's under way\n"
+                   "# TYPE yw_supervision_skipped_total counter\n"
+                   "yw_supervision_skipped_total %lld\n"
+                   "# HELP yw_supervision_marked_total colours changed (one event each)\n"
+                   "# TYPE yw_supervision_marked_total counter\n"
+                   "yw_supervision_marked_total %lld\n"
+                   "# HELP yw_supervision_last_pass_unix end of the last complete pass (0: none yet)\n"
+                   "# TYPE yw_supervision_last_pass_unix gauge\n"
+                   "yw_supervision_last_pass_unix %lld\n"
+                   "# TYPE yw_supervision_last_pass_ms gauge\n"
+                   "yw_supervision_last_pass_ms %lld\n",
+                   atomic_load(&job->passes), atomic_load(&job->failures), atomic_load(&job->skipped),
+                   atomic_load(&job->marked), atomic_load(&job->last_pass_unix),
+                   atomic_load(&job->last_pass_ms));
+  return n < 0 || (size_t)n >= len ? YW_ETOOBIG : n;
+}
