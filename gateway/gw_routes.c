@@ -18,6 +18,7 @@
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
 #include "yiwang/applications/v1/applications.pb-c.h"
+#include "yiwang/applications/v1/licenses.pb-c.h"
 #include "yiwang/catalog/v1/catalog.pb-c.h"
 #include "yiwang/feed/v1/feed.pb-c.h"
 #include "yiwang/identity/v1/identity.pb-c.h"
@@ -25,6 +26,7 @@
 
 #define APPLICATIONS "yiwang.applications.v1.ApplicationsService/"
 #define CATALOG "yiwang.catalog.v1.CatalogService/"
+#define LICENSES "yiwang.applications.v1.LicensesService/"
 #define FEED "yiwang.feed.v1.FeedService/"
 #define IDENTITY "yiwang.identity.v1.IdentityService/"
 #define PROGRESS "yiwang.progress.v1.ProgressService/"
@@ -93,6 +95,17 @@ const gw_route_def gw_route_defs[] = {
     {"PUT", "/v1/calendar/{year}", APPLICATIONS "PutCalendar", "*", GW_ACCESS_STAFF, 0, "platform_admin", 0, "applications"},
     {"GET", "/v1/calendar/{year}", APPLICATIONS "GetCalendar", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "applications"},
 
+    /* Electronic licenses (电子证照): the holder's own; the holder or staff of the issuing
+     * department read one (checked by the service); anyone verifies one and fetches the
+     * seal's public key; the issuer's administrators revoke. */
+    {"GET", "/v1/me/licenses", LICENSES "ListMyLicenses", NULL, GW_ACCESS_PERSON, 0, NULL, 1, "applications"},
+    {"GET", "/v1/licenses:public-key", LICENSES "GetSealPublicKey", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "applications"},
+    {"POST", "/v1/licenses:verify", LICENSES "VerifyLicenseContent", "*", GW_ACCESS_PUBLIC, 0, NULL, 0, "applications"},
+    {"GET", "/v1/licenses/{number}:verify", LICENSES "VerifyLicense", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "applications"},
+    {"GET", "/v1/licenses/{number}", LICENSES "GetLicense", NULL, GW_ACCESS_ACCOUNT, 0, NULL, 0, "applications"},
+    {"POST", "/v1/departments/{department}/licenses/{number}:revoke", LICENSES "RevokeLicense", "*",
+     GW_ACCESS_STAFF, 0, "dept_admin", 0, "applications"},
+
     /* A resident's feed: newest first, and live as Server-Sent Events (or a gRPC stream). */
     {"GET", "/v1/me/feed/entries", FEED "ListFeed", NULL, GW_ACCESS_PERSON, 0, NULL, 1, "feed"},
     {"GET", "/v1/me/feed", FEED "WatchFeed", NULL, GW_ACCESS_PERSON, 0, NULL, 1, "feed",
@@ -116,6 +129,7 @@ const size_t gw_route_defs_count = sizeof gw_route_defs / sizeof gw_route_defs[0
 const ProtobufCServiceDescriptor *const gw_services[] = {
     &yiwang__applications__v1__applications_service__descriptor,
     &yiwang__catalog__v1__catalog_service__descriptor,
+    &yiwang__applications__v1__licenses_service__descriptor,
     &yiwang__feed__v1__feed_service__descriptor,
     &yiwang__identity__v1__identity_service__descriptor,
     &yiwang__progress__v1__progress_service__descriptor,

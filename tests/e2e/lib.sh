@@ -229,8 +229,11 @@ e2e_applications() { # e2e_applications [CA]
     bash "$YW_SOURCE_DIR/tools/pki.sh" server "$E2E_PKI" applications
     bash "$YW_SOURCE_DIR/tools/pki.sh" client "$E2E_PKI" applications-client
   fi
+  # the seal of electronic licenses (SM2), one per run
+  [ -f "$E2E_TMP/seal.key" ] || openssl genpkey -algorithm SM2 -out "$E2E_TMP/seal.key" 2>/dev/null
   YW_APPLICATIONS_LISTEN="$APPLICATIONS_ADDR" YW_APPLICATIONS_CATALOG="$CATALOG_ADDR" \
     YW_APPLICATIONS_METRICS_LISTEN="$APPLICATIONS_METRICS" \
+    YW_APPLICATIONS_SEAL_KEY="$E2E_TMP/seal.key" \
     YW_REDIS_PREFIX="$E2E_DB" YW_PG_DSN="${YW_PG_DSN/user=postgres/user=yw_applications}" \
     YW_LOOKUP_KEY="${YW_LOOKUP_KEY:-$(openssl rand -hex 32)}" \
     YW_TLS_CA="${1:-}" YW_TLS_CERT="${1:+$E2E_PKI/applications.crt}" YW_TLS_CLIENT_NAMES="${1:+gateway}" \
