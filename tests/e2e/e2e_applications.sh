@@ -8,12 +8,18 @@
 # departments approved, one DISAPPROVE decides another; completion; a withdrawal after
 # the decision is refused and leaves the row as it was; the timeline lists every step in
 # order; the resident's feed (yw-feed, from the service's feed.entry events) shows them.
+# The working-day calendar: a platform administrator loads a year (JSON or CSV), a clerk
+# is refused (403), a bad line is a 400 that changes nothing, anyone reads it; the
+# supervision job (a pass every second here) colours an accepted application, and
+# yw-progress shows the colour the work queue shows.
 source "$(dirname "$0")/lib.sh"
 
 export YW_CALLER_KEY="${YW_CALLER_KEY:-$(openssl rand -hex 32)}"
 export YW_LOOKUP_KEY="${YW_LOOKUP_KEY:-$(openssl rand -hex 32)}"
 # yw-feed fills residents' feeds from the applications' stream
 export E2E_FEED_STREAMS="$E2E_DB:events:{applications}"
+# the supervision job passes every second, so its colours show within the test
+export YW_APPLICATIONS_SUPERVISE_S=1 YW_APPLICATIONS_CALENDAR_CHECK_MS=0
 e2e_database
 e2e_start
 source "$YW_SOURCE_DIR/tests/e2e/identity_helpers.sh"
@@ -141,6 +147,52 @@ done
 check "the resident's feed shows each change of the first application, newest first" \
   holds "[e['type'] for e in d['entries'] if e['link'] == 'applications/$N'] == ['application.status_changed'] * 7 + ['application.submitted'] and '已办结' in [e['title'] for e in d['entries'] if e['link'] == 'applications/$N'][0]"
 
+# --- the working-day calendar and supervision (电子监察) -------------------------------
+e2e_staff platform.admin "" platform_admin
+PLAT="$(e2e_staff_token platform.admin)"
+cal_rows() { "${PSQL[@]}" -c "SELECT version || ':' || (SELECT count(*) FROM applications.calendar_days)
+  || ':' || (SELECT count(*) FROM applications.calendar_loads) FROM applications.calendar_state"; }
+BEFORE="$(cal_rows)"
+req PUT "/v1/calendar/2030" "$GA" '{"days":[{"date":"2030-10-01","kind":"HOLIDAY","name":"测试"}]}'
+expect_status "a clerk may not load the calendar (403)" 403
+check "and nothing changed" test "$(cal_rows)" = "$BEFORE"
+req PUT "/v1/calendar/2030" "$PLAT" '{"days":[{"date":"2030-10-01","kind":"HOLIDAY","name":"测试"},{"date":"2030-10-12","kind":"WORKDAY","name":"测试调休"}]}'
+expect_status "a platform administrator loads a year (200)" 200
+check "which holds its days" holds "d['year'] == 2030 and [x['date'] for x in d['days']] == ['2030-10-01', '2030-10-12']"
+req PUT "/v1/calendar/2030" "$PLAT" '{"csv":"2030-10-01,holiday,测试\n2030-10-02,holliday,测试\n"}'
+expect_status "a malformed CSV line is refused (400)" 400
+check "naming the line" holds "'line 2' in d['message'] and 'code' in d"
+req PUT "/v1/calendar/2030" "$PLAT" '{"csv":"2030-10-01,holiday,测试\n2030-10-02,holiday,测试\n2030-10-03,holiday,测试\n"}'
+expect_status "the CSV form replaces the year (200)" 200
+req GET "/v1/calendar/2030"
+expect_status "anyone reads it, signed in or not (200)" 200
+check "the year as last loaded" holds "[x['date'] for x in d['days']] == ['2030-10-01', '2030-10-02', '2030-10-03'] and d['days'][0]['kind'] == 'HOLIDAY'"
+check "each load audited with who, the year and how many days" \
+  test "$("${PSQL[@]}" -c "SELECT string_agg(year || ':' || days, ',' ORDER BY id) FROM applications.calendar_loads
+    WHERE actor <> ''")" = "2030:2,2030:3"
+
+apply "$ITEM" supervised-1
+V="$(field "d['application']['number']")"
+VCODE="$(field "d['queryCode']")"
+step "$GA" 320700-GA "$V" accept
+expect_status "an application is accepted (its limit runs)" 200
+for _ in $(seq 100); do
+  req GET "/v1/departments/320700-GA/applications?urgentFirst=true" "$GA"
+  COLOUR="$(field "[a.get('supervision', '') for a in d['applications'] if a['number'] == '$V'][0]" 2>/dev/null || true)"
+  case "$COLOUR" in GREEN | YELLOW | RED) break ;; esac
+  sleep 0.2
+done
+check "the supervision job colours it in the work queue" bash -c "case '$COLOUR' in GREEN|YELLOW|RED) exit 0;; esac; exit 1"
+req GET "/v1/departments/320700-GA/applications?supervision=$COLOUR" "$GA"
+check "the queue filters by that colour" holds "'$V' in [a['number'] for a in d['applications']] and all(a['supervision'] == '$COLOUR' for a in d['applications'])"
+case "$COLOUR" in GREEN) WANT=ON_TIME ;; YELLOW) WANT=DUE_SOON ;; *) WANT=OVERDUE ;; esac
+for _ in $(seq 100); do
+  req GET "/v1/progress/$V?queryCode=$VCODE"
+  [ "$S" = 200 ] && holds "d.get('supervision') == '$WANT'" && break
+  sleep 0.2
+done
+check "yw-progress shows the same colour ($WANT) from the job's event" holds "d.get('supervision') == '$WANT'"
+
 # --- operations ---------------------------------------------------------------------
 for _ in $(seq 100); do
   curl -fsS "http://$APPLICATIONS_METRICS/metrics" >"$E2E_TMP/metrics" 2>/dev/null &&
@@ -150,5 +202,8 @@ done
 check "/metrics shows the relay published every event and the outbox empty" \
   bash -c "grep -q '^yw_events_outbox_backlog 0$' '$E2E_TMP/metrics' &&
     [ \$(awk '/^yw_events_relay_published_total /{print \$2}' '$E2E_TMP/metrics') -ge 30 ]"
+check "/metrics shows the supervision job's passes and what it marked" \
+  bash -c "[ \$(awk '/^yw_supervision_passes_total /{print \$2}' '$E2E_TMP/metrics') -ge 1 ] &&
+    [ \$(awk '/^yw_supervision_marked_total /{print \$2}' '$E2E_TMP/metrics') -ge 1 ]"
 
 finish

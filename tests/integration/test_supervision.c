@@ -4,7 +4,7 @@
  * gRPC connection, callers are signed as the gateway signs them, applications are rows
  * of a fresh database.
  *
- * Proves: a platform administrator replaces one year of the calendar (JSON or CSV), other
+ * Proves: the demo seed (the 2026 notice) fills an empty calendar once; a platform administrator replaces one year of the calendar (JSON or CSV), other
  * years untouched, each load audited with who and how many days, anyone reads it; a
  * clerk is refused; malformed input (a bad CSV line, a day outside the year, a make-up
  * day on a weekday, a date twice, both forms, too many days, a year out of range) is
@@ -220,6 +220,46 @@ static long long events(const char *type) {
 }
 
 /* ---- the calendar ------------------------------------------------------------------- */
+
+/* The demo seed (the 2026 notice) parses, fills an empty calendar once, and is what the
+ * service then counts with; an empty load clears the year again. */
+static void test_the_seed_fills_an_empty_calendar_once(void **state) {
+  (void)state;
+  char path[1024];
+  snprintf(path, sizeof path, "%s/services/applications/seed/holidays_2026.csv", YW_SOURCE_DIR);
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  static char text[16384];
+  size_t len = fread(text, 1, sizeof text, f);
+  fclose(f);
+  struct yw_workdays *seed = yw_workdays_new();
+  int line = 0;
+  assert_int_equal(yw_workdays_parse_csv(seed, text, len, &line, NULL), 0);
+  assert_int_equal(yw_workdays_count(seed), 39);
+  long long v0 = count("SELECT version FROM applications.calendar_state", NULL);
+  PGconn *c = yw_pg_pool_acquire(app.pool, 2000);
+  int stored = -1;
+  assert_int_equal(applications_calendar_seed(c, seed, &stored, NULL), 0);
+  assert_int_equal(stored, 39);
+  assert_int_equal(applications_calendar_seed(c, seed, &stored, NULL), 0);
+  assert_int_equal(stored, 0); /* not empty any more: nothing stored */
+  assert_int_equal(applications_calendar_refresh(app.calendar, c, 0, NULL), 0);
+  yw_pg_pool_release(app.pool, c);
+  yw_workdays_free(seed);
+  assert_int_equal(count("SELECT version FROM applications.calendar_state", NULL), v0 + 1);
+  assert_int_equal(applications_calendar_version(app.calendar), v0 + 1);
+  void *ref = NULL;
+  const struct yw_workdays *cal = applications_calendar_acquire(app.calendar, &ref);
+  yw_day national, makeup;
+  yw_day_parse("2026-10-01", 10, &national);
+  yw_day_parse("2026-10-10", 10, &makeup); /* a Saturday worked (调休上班) */
+  assert_int_equal(yw_workdays_is_workday(cal, national), 0);
+  assert_int_equal(yw_workdays_is_workday(cal, makeup), 1);
+  applications_calendar_release(ref);
+  /* an empty load clears the year: the tests after this one count weekends in 2026 */
+  assert_int_equal(put_calendar(&ADMIN, 2026, NULL, NULL, 0, NULL, NULL, 0), GRPC_STATUS_OK);
+  assert_int_equal(count("SELECT count(*) FROM applications.calendar_days", NULL), 0);
+}
 
 static void test_a_year_is_replaced_audited_and_read_by_anyone(void **state) {
   (void)state;
@@ -610,6 +650,7 @@ static void test_a_stuck_database_fails_the_pass_within_its_deadline(void **stat
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_the_seed_fills_an_empty_calendar_once),
       cmocka_unit_test(test_a_year_is_replaced_audited_and_read_by_anyone),
       cmocka_unit_test(test_bad_calendar_input_is_refused_and_changes_nothing),
       cmocka_unit_test(test_due_dates_follow_the_calendar),
