@@ -41,6 +41,7 @@
 #include "yw_events.h"
 #include "yw_idem.h"
 #include "yw_log.h"
+#include "yw_testapps.h"
 #include "yw_testdb.h"
 #include "yw_workdays.h"
 
@@ -55,13 +56,7 @@
 typedef Yiwang__Applications__V1__Application Application;
 typedef Yiwang__Applications__V1__SubmitApplicationResponse Receipt;
 
-static char dsn[512];
-static catalog_ctx cat;
-static applications_ctx app;
-static yw_rpc_service cat_svc, app_svc;
-static yw_rpc_server *server;
-static yw_rpc_client *client;
-static yw_rpc_channel *channel;
+static yw_testapps t;
 static struct yw_workdays *weekends; /* what the service's empty calendar counts */
 
 /* ---- set-up ----------------------------------------------------------------------- */
@@ -69,91 +64,21 @@ static struct yw_workdays *weekends; /* what the service's empty calendar counts
 static int setup(void **state) {
   (void)state;
   yw_log_init("test", YW_LOG_WARN);
-  if (yw_testdb_create(dsn, sizeof dsn) != 0) return -1;
-  yw_pg_error err;
-  if (yw_pg_pool_new(dsn, 12, &app.pool, &err) != 0) {
-    fprintf(stderr, "pool: %s\n", err.message);
-    return -1;
-  }
-  cat.pool = app.pool;
-  cat.db_wait_ms = app.db_wait_ms = 5000;
-  uint8_t caller_key[YW_KEY_BYTES];
-  for (size_t i = 0; i < sizeof caller_key; i++) caller_key[i] = (uint8_t)(i * 7 + 1);
-  if (yw_caller_keys_init(&app.caller_keys, caller_key, NULL, 30) != 0) return -1;
-  cat.caller_keys = app.caller_keys;
-  for (size_t i = 0; i < YW_KEY_BYTES; i++) app.lookup_key[i] = (uint8_t)(i * 3 + 5);
-  const char *raddr = getenv("YW_TEST_REDIS_ADDR");
-  if (raddr == NULL || yw_redis_open(raddr, 500, 2, &app.redis) != 0) {
-    fprintf(stderr, "YW_TEST_REDIS_ADDR: no Redis (run with ./dev test)\n");
-    return -1;
-  }
-  /* kept answers in Redis under keys of this database only */
-  static char prefix[128];
-  const char *db = NULL;
-  for (const char *at = strstr(dsn, "dbname="); at != NULL; at = strstr(at + 1, "dbname=")) db = at;
-  snprintf(prefix, sizeof prefix, "%s", db != NULL ? db + 7 : "test");
-  app.redis_prefix = prefix;
-  PGconn *c = yw_pg_pool_acquire(app.pool, 1000);
-  int rc = yw_pg_migrate(c, "catalog", catalog_migrations, catalog_migrations_count, &err);
-  if (rc == 0) rc = yw_idem_migrate(c, "catalog", &err);
-  if (rc == 0)
-    rc = yw_pg_migrate(c, "applications", applications_migrations, applications_migrations_count,
-                       &err);
-  if (rc == 0) rc = yw_events_migrate(c, "applications", &err); /* as .events = 1 does */
-  if (rc == 0) rc = yw_idem_migrate(c, "applications", &err);   /* as .idempotency = 1 */
-  yw_pg_pool_release(app.pool, c);
-  if (rc != 0) {
-    fprintf(stderr, "migrate: %s\n", err.message);
-    return -1;
-  }
-  if (yw_testdb_run_file(dsn, "services/catalog/seed/demo.sql") != 0) return -1;
-  catalog_service_init(&cat_svc, &cat);
-  if (yw_rpc_server_new("127.0.0.1:0", 4, &server) != 0) return -1;
-  if (yw_rpc_server_set_queue(server, 2 * CONCURRENT) != 0) return -1;
-  if (yw_rpc_server_set_caller(server, &app.caller_keys, "applications") != 0) return -1;
-  if (yw_rpc_server_add_service(server, &cat_svc) != 0) return -1;
-  char target[64];
-  if (yw_rpc_client_new(&client) != 0) return -1;
-  /* the service's channel to the catalog is made before the server starts, so its
-   * port is known only after: the applications service is added first, then the
-   * channel is pointed at the same server */
-  app.catalog = NULL;
-  /* the database's calendar, empty: weekends only */
-  if ((app.calendar = applications_calendar_new(NULL, 0)) == NULL) return -1;
   if ((weekends = yw_workdays_new()) == NULL) return -1;
-  applications_service_init(&app_svc, &app);
-  if (yw_rpc_server_add_service(server, &app_svc) != 0 || yw_rpc_server_start(server) != 0)
-    return -1;
-  snprintf(target, sizeof target, "127.0.0.1:%d", yw_rpc_server_port(server));
-  channel = yw_rpc_channel_new(client, target, 1, 4 << 20);
-  app.catalog = channel;
-  return channel != NULL ? 0 : -1;
+  return yw_testapps_start(&t, 12, 2 * CONCURRENT, NULL, 0);
 }
 
 static int teardown(void **state) {
   (void)state;
-  yw_rpc_server_free(server);
-  yw_rpc_channel_free(channel);
-  yw_rpc_client_free(client);
-  yw_redis_free(app.redis);
-  yw_pg_pool_free(app.pool);
-  applications_calendar_free(app.calendar);
+  yw_testapps_stop(&t);
   yw_workdays_free(weekends);
-  yw_testdb_drop();
   return 0;
 }
 
 /* ---- calls ------------------------------------------------------------------------ */
 
 /* Who calls: a resident (subject, level), or staff of a department. */
-typedef struct as {
-  enum yw_caller_kind kind;
-  const char *subject;
-  const char *roles;
-  const char *dept;
-  int level;
-  const char *org; /* the company a resident acts for, or NULL */
-} as;
+typedef yw_testapps_caller as;
 
 static const as RESIDENT = {YW_CALLER_PERSON, "p-resident", "", "", 2, NULL};
 static const as OTHER_RESIDENT = {YW_CALLER_PERSON, "p-other", "", "", 2, NULL};
@@ -168,35 +93,7 @@ static grpc_status_code call_as(const as *who, const char *idem_key, const char 
                                 char *msg, size_t msglen) {
   char path[128];
   snprintf(path, sizeof path, SVC "%s", method);
-  yw_caller c;
-  memset(&c, 0, sizeof c);
-  c.kind = who->kind;
-  snprintf(c.subject, sizeof c.subject, "%s", who->subject);
-  snprintf(c.roles, sizeof c.roles, "%s", who->roles);
-  snprintf(c.department, sizeof c.department, "%s", who->dept);
-  snprintf(c.org, sizeof c.org, "%s", who->org != NULL ? who->org : "");
-  snprintf(c.session, sizeof c.session, "sid");
-  c.level = who->level;
-  c.ts = (long long)time(NULL);
-  char value[YW_CALLER_VALUE_MAX], sig[65];
-  if (yw_caller_encode(&c, app.caller_keys.current, path, "", value, sizeof value, sig) != 0)
-    return GRPC_STATUS_INTERNAL;
-  yw_rpc_md md[3] = {{"x-yw-caller", value, 0}, {"x-yw-caller-sig", sig, 0}, {NULL, NULL, 0}};
-  size_t nmd = 2;
-  if (idem_key != NULL) md[nmd++] = (yw_rpc_md){YW_IDEM_METADATA, idem_key, 0};
-  char ignored[256];
-  if (msg == NULL) {
-    msg = ignored;
-    msglen = sizeof ignored;
-  }
-  ProtobufCMessage *got = NULL;
-  grpc_status_code st =
-      yw_rpc_call_sync(channel, path, req, out_desc, NULL, &got, md, nmd, 20000, msg, msglen);
-  if (out != NULL)
-    *out = got;
-  else if (got != NULL)
-    protobuf_c_message_free_unpacked(got, NULL);
-  return st;
+  return yw_testapps_call(&t, who, idem_key, path, req, out_desc, out, msg, msglen);
 }
 
 /* A form {"name": value}. */
@@ -265,17 +162,7 @@ static grpc_status_code get(const as *who, const char *number, Application **out
 
 /* One value of a query, as text into out (out[0] = '\0' for none). */
 static void query1(const char *sql, const char *param, char *out, size_t size) {
-  PGconn *c = yw_pg_pool_acquire(app.pool, 2000);
-  assert_non_null(c);
-  const char *p[] = {param};
-  PGresult *r = NULL;
-  yw_pg_error err;
-  int rc = yw_pg_query(c, sql, param != NULL ? 1 : 0, p, &r, &err);
-  yw_pg_pool_release(app.pool, c);
-  if (rc != 0) fprintf(stderr, "%s: %s\n", sql, err.message);
-  assert_int_equal(rc, 0);
-  snprintf(out, size, "%s", PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
-  PQclear(r);
+  assert_int_equal(yw_testapps_query1(&t, sql, param, out, size), 0);
 }
 
 static long long count(const char *sql, const char *param) {
@@ -323,12 +210,12 @@ static void test_trigger_refuses_an_illegal_change(void **state) {
   Receipt *r = submit_ok(ITEM, NULL);
   char before[512], after[512];
   row_state(r->application->number, before, sizeof before);
-  PGconn *c = yw_pg_pool_acquire(app.pool, 2000);
+  PGconn *c = yw_pg_pool_acquire(t.app.pool, 2000);
   const char *p[] = {r->application->number};
   yw_pg_error err;
   int rc = yw_pg_query(c, "UPDATE applications.applications SET status = 'completed' WHERE number = $1",
                        1, p, NULL, &err);
-  yw_pg_pool_release(app.pool, c);
+  yw_pg_pool_release(t.app.pool, c);
   assert_int_equal(rc, YW_EPRECOND);
   assert_string_equal(err.sqlstate, "YW001");
   row_state(r->application->number, after, sizeof after);
@@ -399,7 +286,7 @@ static void test_same_idempotency_key_gives_one_application(void **state) {
                          a->query_code), 0);
   char mac_in[40], mac[65];
   snprintf(mac_in, sizeof mac_in, "%s:%s", a->application->number, a->query_code);
-  yw_hmac_hex(app.lookup_key, mac_in, strlen(mac_in), mac);
+  yw_hmac_hex(t.app.lookup_key, mac_in, strlen(mac_in), mac);
   assert_int_equal(count("SELECT count(*) FROM applications.applications WHERE query_code_mac = $1",
                          mac), 1);
   /* one application.submitted in the outbox */
@@ -568,13 +455,13 @@ static void test_joint_journey_with_timeline_events_and_feed(void **state) {
 
   /* the events in the outbox, in order: submitted, then each change with its statuses */
   assert_int_equal(count("SELECT count(*) FROM applications.outbox WHERE aggregate_key = $1", number), 8);
-  PGconn *c = yw_pg_pool_acquire(app.pool, 2000);
+  PGconn *c = yw_pg_pool_acquire(t.app.pool, 2000);
   const char *p[] = {number};
   PGresult *res = NULL;
   yw_pg_error err;
   assert_int_equal(yw_pg_query(c, "SELECT type, payload FROM applications.outbox WHERE aggregate_key = $1"
                                   " ORDER BY id", 1, p, &res, &err), 0);
-  yw_pg_pool_release(app.pool, c);
+  yw_pg_pool_release(t.app.pool, c);
   assert_string_equal(PQgetvalue(res, 0, 0), "application.submitted");
   for (int i = 1; i < PQntuples(res); i++) {
     assert_string_equal(PQgetvalue(res, i, 0), "application.status_changed");

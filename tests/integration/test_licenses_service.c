@@ -26,24 +26,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
-#include "applications.h"
 #include "calendar.h"
-#include "catalog.h"
 #include "licenses.h"
 #include "yiwang/applications/v1/applications.pb-c.h"
 #include "yiwang/applications/v1/licenses.pb-c.h"
-#include "yw_caller.h"
 #include "yw_err.h"
-#include "yw_events.h"
-#include "yw_idem.h"
 #include "yw_log.h"
 #include "yw_seal.h"
-#include "yw_testdb.h"
-#include "yw_workdays.h"
+#include "yw_testapps.h"
 
 #define APPS "/yiwang.applications.v1.ApplicationsService/"
 #define LICS "/yiwang.applications.v1.LicensesService/"
@@ -57,13 +50,8 @@ typedef Yiwang__Applications__V1__License License;
 typedef Yiwang__Applications__V1__LicenseVerification Verification;
 #define LS(x) YIWANG__APPLICATIONS__V1__LICENSE_STATUS__LICENSE_##x
 
-static char dsn[512];
-static catalog_ctx cat;
-static applications_ctx app;
-static yw_rpc_service cat_svc, app_svc, lic_svc;
-static yw_rpc_server *server;
-static yw_rpc_client *client;
-static yw_rpc_channel *channel;
+static yw_testapps t;
+static yw_rpc_service lic_svc;
 static yw_seal *seal;
 static char *priv_pem, *pub_pem;
 
@@ -72,130 +60,41 @@ static char *priv_pem, *pub_pem;
 static int setup(void **state) {
   (void)state;
   yw_log_init("test", YW_LOG_WARN);
-  if (yw_testdb_create(dsn, sizeof dsn) != 0) return -1;
-  yw_pg_error err;
-  if (yw_pg_pool_new(dsn, 8, &app.pool, &err) != 0) {
-    fprintf(stderr, "pool: %s\n", err.message);
-    return -1;
-  }
-  cat.pool = app.pool;
-  cat.db_wait_ms = app.db_wait_ms = 5000;
-  uint8_t caller_key[YW_KEY_BYTES];
-  for (size_t i = 0; i < sizeof caller_key; i++) caller_key[i] = (uint8_t)(i * 5 + 3);
-  if (yw_caller_keys_init(&app.caller_keys, caller_key, NULL, 30) != 0) return -1;
-  cat.caller_keys = app.caller_keys;
-  for (size_t i = 0; i < YW_KEY_BYTES; i++) app.lookup_key[i] = (uint8_t)(i * 11 + 7);
-  const char *raddr = getenv("YW_TEST_REDIS_ADDR");
-  if (raddr == NULL || yw_redis_open(raddr, 500, 2, &app.redis) != 0) {
-    fprintf(stderr, "YW_TEST_REDIS_ADDR: no Redis (run with ./dev test)\n");
-    return -1;
-  }
-  static char prefix[128];
-  const char *db = NULL;
-  for (const char *at = strstr(dsn, "dbname="); at != NULL; at = strstr(at + 1, "dbname=")) db = at;
-  snprintf(prefix, sizeof prefix, "%s", db != NULL ? db + 7 : "test");
-  app.redis_prefix = prefix;
   if (yw_seal_generate(&priv_pem, &pub_pem) != 0 ||
       yw_seal_from_pem(priv_pem, strlen(priv_pem), &seal) != 0)
     return -1;
-  app.seal = seal;
-  PGconn *c = yw_pg_pool_acquire(app.pool, 1000);
-  int rc = yw_pg_migrate(c, "catalog", catalog_migrations, catalog_migrations_count, &err);
-  if (rc == 0) rc = yw_idem_migrate(c, "catalog", &err);
-  if (rc == 0)
-    rc = yw_pg_migrate(c, "applications", applications_migrations, applications_migrations_count,
-                       &err);
-  if (rc == 0) rc = yw_events_migrate(c, "applications", &err);
-  if (rc == 0) rc = yw_idem_migrate(c, "applications", &err);
-  yw_pg_pool_release(app.pool, c);
-  if (rc != 0) {
-    fprintf(stderr, "migrate: %s\n", err.message);
-    return -1;
-  }
-  if (yw_testdb_run_file(dsn, "services/catalog/seed/demo.sql") != 0) return -1;
-  catalog_service_init(&cat_svc, &cat);
-  if (yw_rpc_server_new("127.0.0.1:0", 4, &server) != 0) return -1;
-  if (yw_rpc_server_set_caller(server, &app.caller_keys, "applications") != 0) return -1;
-  if (yw_rpc_server_add_service(server, &cat_svc) != 0) return -1;
-  if (yw_rpc_client_new(&client) != 0) return -1;
-  if ((app.calendar = applications_calendar_new(NULL, 0)) == NULL) return -1;
-  applications_service_init(&app_svc, &app);
-  licenses_service_init(&lic_svc, &app);
-  if (yw_rpc_server_add_service(server, &app_svc) != 0 ||
-      yw_rpc_server_add_service(server, &lic_svc) != 0 || yw_rpc_server_start(server) != 0)
-    return -1;
-  char target[64];
-  snprintf(target, sizeof target, "127.0.0.1:%d", yw_rpc_server_port(server));
-  channel = yw_rpc_channel_new(client, target, 1, 4 << 20);
-  app.catalog = channel;
-  return channel != NULL ? 0 : -1;
+  t.app.seal = seal;
+  licenses_service_init(&lic_svc, &t.app);
+  const yw_rpc_service *more[] = {&lic_svc};
+  return yw_testapps_start(&t, 8, 0, more, 1);
 }
 
 static int teardown(void **state) {
   (void)state;
-  yw_rpc_server_free(server);
-  yw_rpc_channel_free(channel);
-  yw_rpc_client_free(client);
-  yw_redis_free(app.redis);
-  yw_pg_pool_free(app.pool);
-  applications_calendar_free(app.calendar);
+  yw_testapps_stop(&t);
   yw_seal_free(seal);
   free(priv_pem);
   free(pub_pem);
-  yw_testdb_drop();
   return 0;
 }
 
 /* ---- calls ------------------------------------------------------------------------ */
 
-typedef struct as {
-  enum yw_caller_kind kind;
-  const char *subject;
-  const char *roles;
-  const char *dept;
-  int level;
-} as;
+typedef yw_testapps_caller as;
 
-static const as NOBODY = {YW_CALLER_ANONYMOUS, "", "", "", 0};
-static const as RESIDENT = {YW_CALLER_PERSON, "p-holder", "", "", 2};
-static const as OTHER_RESIDENT = {YW_CALLER_PERSON, "p-someone", "", "", 2};
-static const as GA_CLERK = {YW_CALLER_STAFF, "s-ga", "dept_staff", LEAD, 0};
-static const as GA_ADMIN = {YW_CALLER_STAFF, "s-ga-admin", "dept_admin", LEAD, 0};
-static const as SW_CLERK = {YW_CALLER_STAFF, "s-sw", "dept_staff", "320700-SW", 0};
-static const as SW_ADMIN = {YW_CALLER_STAFF, "s-sw-admin", "dept_admin", "320700-SW", 0};
+static const as NOBODY = {YW_CALLER_ANONYMOUS, "", "", "", 0, NULL};
+static const as RESIDENT = {YW_CALLER_PERSON, "p-holder", "", "", 2, NULL};
+static const as OTHER_RESIDENT = {YW_CALLER_PERSON, "p-someone", "", "", 2, NULL};
+static const as GA_CLERK = {YW_CALLER_STAFF, "s-ga", "dept_staff", LEAD, 0, NULL};
+static const as GA_ADMIN = {YW_CALLER_STAFF, "s-ga-admin", "dept_admin", LEAD, 0, NULL};
+static const as SW_CLERK = {YW_CALLER_STAFF, "s-sw", "dept_staff", "320700-SW", 0, NULL};
+static const as SW_ADMIN = {YW_CALLER_STAFF, "s-sw-admin", "dept_admin", "320700-SW", 0, NULL};
 
 /* Calls path as who (anonymous: no caller at all). msg gets the status message. */
 static grpc_status_code call_as(const as *who, const char *path, const ProtobufCMessage *req,
                                 const ProtobufCMessageDescriptor *out_desc, ProtobufCMessage **out,
                                 char *msg, size_t msglen) {
-  yw_caller c;
-  memset(&c, 0, sizeof c);
-  c.kind = who->kind;
-  snprintf(c.subject, sizeof c.subject, "%s", who->subject);
-  snprintf(c.roles, sizeof c.roles, "%s", who->roles);
-  snprintf(c.department, sizeof c.department, "%s", who->dept);
-  snprintf(c.session, sizeof c.session, "sid");
-  snprintf(c.ip, sizeof c.ip, "192.0.2.7");
-  c.level = who->level;
-  c.ts = (long long)time(NULL);
-  char value[YW_CALLER_VALUE_MAX], sig[65];
-  if (yw_caller_encode(&c, app.caller_keys.current, path, "", value, sizeof value, sig) != 0)
-    return GRPC_STATUS_INTERNAL;
-  yw_rpc_md md[2] = {{"x-yw-caller", value, 0}, {"x-yw-caller-sig", sig, 0}};
-  char ignored[256];
-  if (msg == NULL) {
-    msg = ignored;
-    msglen = sizeof ignored;
-  }
-  ProtobufCMessage *got = NULL;
-  grpc_status_code st = yw_rpc_call_sync(channel, path, req, out_desc, NULL, &got, md,
-                                         who->kind == YW_CALLER_ANONYMOUS ? 0 : 2, 20000, msg,
-                                         msglen);
-  if (out != NULL)
-    *out = got;
-  else if (got != NULL)
-    protobuf_c_message_free_unpacked(got, NULL);
-  return st;
+  return yw_testapps_call(&t, who, NULL, path, req, out_desc, out, msg, msglen);
 }
 
 static grpc_status_code submit(const as *who, const char *item, const char *material,
@@ -281,17 +180,7 @@ static grpc_status_code revoke_as(const as *who, const char *number, const char 
 }
 
 static void query1(const char *sql, const char *param, char *out, size_t size) {
-  PGconn *c = yw_pg_pool_acquire(app.pool, 2000);
-  assert_non_null(c);
-  const char *p[] = {param};
-  PGresult *r = NULL;
-  yw_pg_error err;
-  int rc = yw_pg_query(c, sql, param != NULL ? 1 : 0, p, &r, &err);
-  yw_pg_pool_release(app.pool, c);
-  if (rc != 0) fprintf(stderr, "%s: %s\n", sql, err.message);
-  assert_int_equal(rc, 0);
-  snprintf(out, size, "%s", r != NULL && PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
-  PQclear(r);
+  assert_int_equal(yw_testapps_query1(&t, sql, param, out, size), 0);
 }
 
 static long long count(const char *sql, const char *param) {
@@ -550,13 +439,13 @@ static void test_revoked_and_expired_answers(void **state) {
   char old[2048], sig[YW_SEAL_SIG_MAX];
   expected_content(l, "2019-01-02", "2024-01-01", old, sizeof old);
   assert_int_equal(yw_seal_sign(seal, old, strlen(old), sig, sizeof sig), 0);
-  PGconn *c = yw_pg_pool_acquire(app.pool, 2000);
+  PGconn *c = yw_pg_pool_acquire(t.app.pool, 2000);
   const char *p[] = {number, old, sig};
   yw_pg_error err;
   assert_int_equal(yw_pg_query(c, "UPDATE applications.licenses SET valid_from = '2019-01-02',"
                                   " valid_until = '2024-01-01', content = $2, signature = $3"
                                   " WHERE number = $1", 3, p, NULL, &err), 0);
-  yw_pg_pool_release(app.pool, c);
+  yw_pg_pool_release(t.app.pool, c);
   assert_int_equal(verify_content(old, sig), LS(EXPIRED));
   assert_int_equal(verify_code(number, l->verify_code, &v), GRPC_STATUS_OK);
   assert_int_equal(v->status, LS(EXPIRED));

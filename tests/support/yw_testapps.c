@@ -1,0 +1,148 @@
+/*
+ * yw_testapps.c - yw-catalog and yw-applications served in a test's process
+ * (yw_testapps.h).
+ */
+#include "yw_testapps.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "calendar.h"
+#include "yw_events.h"
+#include "yw_idem.h"
+#include "yw_testdb.h"
+
+int yw_testapps_start(yw_testapps *t, int pool_size, int queue,
+                      const yw_rpc_service *const *more, int n_more) {
+  if (yw_testdb_create(t->dsn, sizeof t->dsn) != 0) return -1;
+  yw_pg_error err;
+  applications_ctx *app = &t->app;
+  if (yw_pg_pool_new(t->dsn, pool_size, &app->pool, &err) != 0) {
+    fprintf(stderr, "pool: %s\n", err.message);
+    return -1;
+  }
+  t->cat.pool = app->pool;
+  t->cat.db_wait_ms = app->db_wait_ms = 5000;
+  uint8_t caller_key[YW_KEY_BYTES];
+  for (size_t i = 0; i < sizeof caller_key; i++) caller_key[i] = (uint8_t)(i * 7 + 1);
+  if (yw_caller_keys_init(&app->caller_keys, caller_key, NULL, 30) != 0) return -1;
+  t->cat.caller_keys = app->caller_keys;
+  for (size_t i = 0; i < YW_KEY_BYTES; i++) app->lookup_key[i] = (uint8_t)(i * 3 + 5);
+  const char *raddr = getenv("YW_TEST_REDIS_ADDR");
+  if (raddr == NULL || yw_redis_open(raddr, 500, 2, &app->redis) != 0) {
+    fprintf(stderr, "YW_TEST_REDIS_ADDR: no Redis (run with ./dev test)\n");
+    return -1;
+  }
+  /* kept answers in Redis under keys of this database only */
+  const char *db = NULL;
+  for (const char *at = strstr(t->dsn, "dbname="); at != NULL; at = strstr(at + 1, "dbname="))
+    db = at;
+  snprintf(t->redis_prefix, sizeof t->redis_prefix, "%s", db != NULL ? db + 7 : "test");
+  app->redis_prefix = t->redis_prefix;
+  PGconn *c = yw_pg_pool_acquire(app->pool, 1000);
+  int rc = yw_pg_migrate(c, "catalog", catalog_migrations, catalog_migrations_count, &err);
+  if (rc == 0) rc = yw_idem_migrate(c, "catalog", &err);
+  if (rc == 0)
+    rc = yw_pg_migrate(c, "applications", applications_migrations, applications_migrations_count,
+                       &err);
+  if (rc == 0) rc = yw_events_migrate(c, "applications", &err); /* as .events = 1 does */
+  if (rc == 0) rc = yw_idem_migrate(c, "applications", &err);   /* as .idempotency = 1 */
+  yw_pg_pool_release(app->pool, c);
+  if (rc != 0) {
+    fprintf(stderr, "migrate: %s\n", err.message);
+    return -1;
+  }
+  if (yw_testdb_run_file(t->dsn, "services/catalog/seed/demo.sql") != 0) return -1;
+  catalog_service_init(&t->cat_svc, &t->cat);
+  if (yw_rpc_server_new("127.0.0.1:0", 4, &t->server) != 0) return -1;
+  if (queue > 0 && yw_rpc_server_set_queue(t->server, queue) != 0) return -1;
+  if (yw_rpc_server_set_caller(t->server, &app->caller_keys, "applications") != 0) return -1;
+  if (yw_rpc_server_add_service(t->server, &t->cat_svc) != 0) return -1;
+  if (yw_rpc_client_new(&t->client) != 0) return -1;
+  /* the service's channel to the catalog is made before the server starts, so its
+   * port is known only after: the services are added first, then the channel is
+   * pointed at the same server */
+  app->catalog = NULL;
+  /* the database's calendar, empty: weekends only */
+  if ((app->calendar = applications_calendar_new(NULL, 0)) == NULL) return -1;
+  applications_service_init(&t->app_svc, app);
+  if (yw_rpc_server_add_service(t->server, &t->app_svc) != 0) return -1;
+  for (int i = 0; i < n_more; i++)
+    if (yw_rpc_server_add_service(t->server, more[i]) != 0) return -1;
+  if (yw_rpc_server_start(t->server) != 0) return -1;
+  char target[64];
+  snprintf(target, sizeof target, "127.0.0.1:%d", yw_rpc_server_port(t->server));
+  t->channel = yw_rpc_channel_new(t->client, target, 1, 4 << 20);
+  app->catalog = t->channel;
+  return t->channel != NULL ? 0 : -1;
+}
+
+void yw_testapps_stop(yw_testapps *t) {
+  yw_rpc_server_free(t->server);
+  yw_rpc_channel_free(t->channel);
+  yw_rpc_client_free(t->client);
+  yw_redis_free(t->app.redis);
+  yw_pg_pool_free(t->app.pool);
+  applications_calendar_free(t->app.calendar);
+  yw_testdb_drop();
+}
+
+grpc_status_code yw_testapps_call(yw_testapps *t, const yw_testapps_caller *who,
+                                  const char *idem_key, const char *path,
+                                  const ProtobufCMessage *req,
+                                  const ProtobufCMessageDescriptor *out_desc,
+                                  ProtobufCMessage **out, char *msg, size_t msglen) {
+  yw_caller c;
+  memset(&c, 0, sizeof c);
+  c.kind = who->kind;
+  snprintf(c.subject, sizeof c.subject, "%s", who->subject);
+  snprintf(c.roles, sizeof c.roles, "%s", who->roles);
+  snprintf(c.department, sizeof c.department, "%s", who->dept);
+  snprintf(c.org, sizeof c.org, "%s", who->org != NULL ? who->org : "");
+  snprintf(c.session, sizeof c.session, "sid");
+  snprintf(c.ip, sizeof c.ip, "192.0.2.7");
+  c.level = who->level;
+  c.ts = (long long)time(NULL);
+  char value[YW_CALLER_VALUE_MAX], sig[65];
+  if (yw_caller_encode(&c, t->app.caller_keys.current, path, "", value, sizeof value, sig) != 0)
+    return GRPC_STATUS_INTERNAL;
+  yw_rpc_md md[3];
+  size_t nmd = 0;
+  if (who->kind != YW_CALLER_ANONYMOUS) {
+    md[nmd++] = (yw_rpc_md){"x-yw-caller", value, 0};
+    md[nmd++] = (yw_rpc_md){"x-yw-caller-sig", sig, 0};
+  }
+  if (idem_key != NULL) md[nmd++] = (yw_rpc_md){YW_IDEM_METADATA, idem_key, 0};
+  char ignored[256];
+  if (msg == NULL) {
+    msg = ignored;
+    msglen = sizeof ignored;
+  }
+  ProtobufCMessage *got = NULL;
+  grpc_status_code st =
+      yw_rpc_call_sync(t->channel, path, req, out_desc, NULL, &got, md, nmd, 20000, msg, msglen);
+  if (out != NULL)
+    *out = got;
+  else if (got != NULL)
+    protobuf_c_message_free_unpacked(got, NULL);
+  return st;
+}
+
+int yw_testapps_query1(yw_testapps *t, const char *sql, const char *param, char *out, size_t size) {
+  PGconn *c = yw_pg_pool_acquire(t->app.pool, 2000);
+  if (c == NULL) return -1;
+  const char *p[] = {param};
+  PGresult *r = NULL;
+  yw_pg_error err;
+  int rc = yw_pg_query(c, sql, param != NULL ? 1 : 0, p, &r, &err);
+  yw_pg_pool_release(t->app.pool, c);
+  if (rc != 0) {
+    fprintf(stderr, "%s: %s\n", sql, err.message);
+    return -1;
+  }
+  snprintf(out, size, "%s", r != NULL && PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
+  PQclear(r);
+  return 0;
+}

@@ -1,0 +1,65 @@
+/*
+ * yw_testapps.h - yw-catalog and yw-applications (with the services it serves beside
+ * ApplicationsService) in the test's own process on one yw_rpc_server (port 0), against
+ * a fresh database holding both schemas (migrations, outbox, kept answers) and the
+ * catalog's demo seed; and calls to them over a real gRPC connection as a caller the
+ * gateway would sign. Filings read their item from the catalog over a real call between
+ * services (the channel points at the same server).
+ *
+ * Use: fill nothing, or t->app fields a test needs before yw_testapps_start (the seal);
+ * services that share t->app (licenses_service_init(&svc, &t->app)) are passed as more.
+ */
+#ifndef YW_TESTAPPS_H
+#define YW_TESTAPPS_H
+
+#include <grpc/status.h>
+
+#include "applications.h"
+#include "catalog.h"
+#include "yw_caller.h"
+
+typedef struct yw_testapps {
+  char dsn[512];
+  catalog_ctx cat;
+  applications_ctx app;                /* pool, keys, Redis, an empty calendar, catalog */
+  yw_rpc_service cat_svc, app_svc;
+  yw_rpc_server *server;
+  yw_rpc_client *client;
+  yw_rpc_channel *channel;             /* to the server: the tests' and the service's */
+  char redis_prefix[128];              /* this database's name: its keys only */
+} yw_testapps;
+
+/* Who calls: a resident (subject, real-name level, the company acted for or NULL), staff
+ * of a department with roles, or nobody (YW_CALLER_ANONYMOUS: no caller sent). */
+typedef struct yw_testapps_caller {
+  enum yw_caller_kind kind;
+  const char *subject;
+  const char *roles;
+  const char *dept;
+  int level;
+  const char *org;
+} yw_testapps_caller;
+
+/* Creates the database and serves catalog, applications and more[0..n_more) with a
+ * pool of pool_size and a server queue of queue calls (0: the runtime's). Returns 0, or
+ * -1 with a message on stderr. */
+int yw_testapps_start(yw_testapps *t, int pool_size, int queue,
+                      const yw_rpc_service *const *more, int n_more);
+
+/* Stops everything and drops the database. */
+void yw_testapps_stop(yw_testapps *t);
+
+/* Calls path ("/pkg.Service/Method") with req as who (with idem_key as the call's
+ * Idempotency-Key unless NULL); the answer into *out (free it; out NULL: dropped), the
+ * status message into msg (may be NULL). */
+grpc_status_code yw_testapps_call(yw_testapps *t, const yw_testapps_caller *who,
+                                  const char *idem_key, const char *path,
+                                  const ProtobufCMessage *req,
+                                  const ProtobufCMessageDescriptor *out_desc,
+                                  ProtobufCMessage **out, char *msg, size_t msglen);
+
+/* The first value of sql (one text parameter, or none when param is NULL) into out ("" when
+ * no row). Returns 0, or -1 with the query's message on stderr. */
+int yw_testapps_query1(yw_testapps *t, const char *sql, const char *param, char *out, size_t size);
+
+#endif
