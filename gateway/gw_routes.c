@@ -31,6 +31,9 @@
 #define IDENTITY "yiwang.identity.v1.IdentityService/"
 #define PROGRESS "yiwang.progress.v1.ProgressService/"
 
+/* an application's materials: scans and photos of documents */
+static const gw_upload_def material_files = {"files", 10 << 20, 5, "application/pdf,image/jpeg,image/png", 0};
+
 const gw_route_def gw_route_defs[] = {
     /* The catalog of service items and their guides. */
     {"GET", "/v1/items", CATALOG "ListItems", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog"},
@@ -105,6 +108,14 @@ const gw_route_def gw_route_defs[] = {
     {"GET", "/v1/licenses/{number}", LICENSES "GetLicense", NULL, GW_ACCESS_ACCOUNT, 0, NULL, 0, "applications"},
     {"POST", "/v1/departments/{department}/licenses/{number}:revoke", LICENSES "RevokeLicense", "*",
      GW_ACCESS_STAFF, 0, "dept_admin", 0, "applications"},
+    /* Materials: the applicant's files for one of the item's materials (multipart: the
+     * field `material` and up to 5 PDF/JPEG/PNG files of at most 10 MiB in `files`), and
+     * their download by the applicant or the application's departments (the service
+     * decides who; staff reads are audited there). */
+    {"POST", "/v1/applications/{number}/materials", APPLICATIONS "AddMaterial", NULL, GW_ACCESS_PERSON,
+     0, NULL, 1, "applications", .upload = &material_files},
+    {"GET", "/v1/applications/{number}/materials/{sha256}", APPLICATIONS "GetMaterialFile", NULL,
+     GW_ACCESS_ACCOUNT, 0, NULL, 0, "applications", .download = "sha256"},
 
     /* A resident's feed: newest first, and live as Server-Sent Events (or a gRPC stream). */
     {"GET", "/v1/me/feed/entries", FEED "ListFeed", NULL, GW_ACCESS_PERSON, 0, NULL, 1, "feed"},

@@ -36,6 +36,7 @@
 #include "calendar.h"
 #include "supervision.h"
 #include "licenses.h"
+#include "materials.h"
 #include "yiwang/applications/v1/applications.pb-c.h"
 #include "yiwang/catalog/v1/catalog.pb-c.h"
 #include "yiwang/events/v1/applications.pb-c.h"
@@ -270,6 +271,7 @@ static int load_app(yw_rpc_call *call, PGconn *conn, const char *number, int loc
   PQclear(r);
   if ((int)app->n_opinions != rows) return YW_ENOMEM;
   if ((rc = licenses_load_materials(call, conn, out->id, app, err)) != 0) return rc;
+  if ((rc = materials_load(call, conn, out->id, app, err)) != 0) return rc;
   if (!timeline) return 0;
 
   rc = yw_pg_query(conn,
@@ -420,6 +422,7 @@ static int submit_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *re
                    "INSERT INTO applications.application_transitions"
                    " (application_id, from_status, to_status, actor) VALUES ($1::bigint, '', 'submitted', $2)",
                    2, pt, NULL, &err);
+  if (rc == 0) rc = materials_file(conn, id, item, &err);
   if (rc == 0) rc = licenses_file(call, conn, id, w->caller.subject, item, w->req, &err);
   if (rc != 0) return err.sqlstate[0] != '\0' || err.message[0] != '\0' ? yw_service_db_fail(call, rc, &err) : rc;
 
@@ -1020,6 +1023,8 @@ static const yw_rpc_method methods[] = {
     {.name = "CompleteApplication", .fn = complete_application},
     {.name = "PutCalendar", .fn = applications_put_calendar},
     {.name = "GetCalendar", .fn = applications_get_calendar},
+    {.name = "AddMaterial", .fn = materials_add},
+    {.name = "GetMaterialFile", .fn = materials_get_file},
 };
 
 void applications_service_init(yw_rpc_service *svc, applications_ctx *ctx) {

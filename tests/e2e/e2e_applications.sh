@@ -75,6 +75,49 @@ check "with the standard error body" holds "'code' in d and 'message' in d"
 check "and nothing more is stored" \
   test "$("${PSQL[@]}" -c "SELECT count(*) FROM applications.applications")" = 1
 
+# --- materials: uploaded as mini-programs and browsers send files ---------------------
+req GET "/v1/applications/$N" "$RES"
+MATERIAL="$(field "d['missingMaterials'][0]")"
+MISSING="$(field "len(d['missingMaterials'])")"
+check "the item's required materials are listed as missing" test "$MISSING" -ge 1
+printf '%%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%%%EOF\n' >"$E2E_TMP/id.pdf"
+printf '\x89PNG\r\n\x1a\n0000IHDR fake image body' >"$E2E_TMP/id.png"
+upload() { # upload TOKEN NUMBER MATERIAL FILE... -> $S, $B
+  local tok="$1" num="$2" mat="$3"
+  shift 3
+  local args=(-sS -o "$B" -w '%{http_code}' -X POST "$GW/v1/applications/$num/materials"
+    -H "authorization: Bearer $tok" -F "material=$mat")
+  for f in "$@"; do args+=(-F "files=@$f"); done
+  S="$(curl "${args[@]}")"
+}
+upload "$RES" "$N" "$MATERIAL" "$E2E_TMP/id.pdf" "$E2E_TMP/id.png"
+expect_status "the resident uploads two files for a material (200)" 200
+check "kept as an uploaded material with both files, sniffed and hashed" \
+  holds "d['material']['source'] == 'UPLOAD' and sorted(f['contentType'] for f in d['material']['files']) == ['application/pdf', 'image/png'] and all(len(f['sha256']) == 64 for f in d['material']['files'])"
+check "and it is no longer missing" holds "'$MATERIAL' not in d.get('missingMaterials', [])"
+SHA="$(/usr/bin/python3 -c "import hashlib; print(hashlib.sha256(open('$E2E_TMP/id.pdf','rb').read()).hexdigest())")"
+check "the file is named by its SHA-256" holds "'$SHA' in [f['sha256'] for f in d['material']['files']]"
+curl -sS -o "$E2E_TMP/back.pdf" -w '%{http_code}' "$GW/v1/applications/$N/materials/$SHA" \
+  -H "authorization: Bearer $RES" >"$E2E_TMP/code"
+check "the resident downloads it, byte for byte" \
+  bash -c "[ \"\$(cat '$E2E_TMP/code')\" = 200 ] && cmp -s '$E2E_TMP/id.pdf' '$E2E_TMP/back.pdf'"
+S="$(curl -sS -o "$B" -w '%{http_code}' "$GW/v1/applications/$N/materials/$SHA" -H "authorization: Bearer $GA")"
+expect_status "the lead department's clerk reads it (200)" 200
+check "and that read is audited" \
+  test "$("${PSQL[@]}" -c "SELECT count(*) FROM applications.material_reads WHERE actor_department = '320700-GA'")" = 1
+S="$(curl -sS -o "$B" -w '%{http_code}' "$GW/v1/applications/$N/materials/$SHA" -H "authorization: Bearer $MZ")"
+expect_status "a clerk of another department cannot (404)" 404
+printf '<html><script>alert(1)</script></html>' >"$E2E_TMP/page.html"
+upload "$RES" "$N" "$MATERIAL" "$E2E_TMP/page.html"
+expect_status "a file of a type not allowed is refused (415)" 415
+upload "$RES" "$N" "不在清单上的材料" "$E2E_TMP/id.pdf"
+expect_status "a material the item does not list is refused (400)" 400
+check "naming the field" holds "'material' in d['message']"
+upload "$LOW" "$N" "$MATERIAL" "$E2E_TMP/id.pdf"
+expect_status "another resident cannot add to it (404)" 404
+check "and nothing more is kept" \
+  test "$("${PSQL[@]}" -c "SELECT count(*) FROM applications.material_files")" = 2
+
 # --- departments ----------------------------------------------------------------------
 req GET "/v1/applications/$N" "$MZ"
 expect_status "a clerk of another department cannot see it (404)" 404

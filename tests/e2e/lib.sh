@@ -90,6 +90,7 @@ e2e_database() {
   "$YW_BUILD_DIR/services/feed/yw-feed" --migrate-only
   "$YW_BUILD_DIR/services/applications/yw-applications" --migrate-only
   "$YW_BUILD_DIR/services/progress/yw-progress" --migrate-only
+  "$YW_BUILD_DIR/services/files/yw-files" --migrate-only
   psql -h 127.0.0.1 -p "$YW_TEST_PG_PORT" -U postgres -d "$E2E_DB" -q -v ON_ERROR_STOP=1 \
     -f "$YW_SOURCE_DIR/services/catalog/seed/demo.sql" >/dev/null
   # yw-catalog runs as yw_catalog (deploy/env/catalog.env), a member of the role its
@@ -121,8 +122,8 @@ SQL
 # E2E_ARGON2_REAL=1 gives yw-identity production password hashing (64 MiB argon2id)
 # instead of the tests' 1 MiB.
 # Starts the stand-ins, yw-identity, yw-catalog, yw-feed (consuming E2E_FEED_STREAMS),
-# yw-applications and yw-gateway; sets CATALOG_ADDR, IDENTITY_ADDR, FEED_ADDR,
-# APPLICATIONS_ADDR, FAKES (http base of the SMS
+# yw-files, yw-applications, yw-progress and yw-gateway; sets CATALOG_ADDR,
+# IDENTITY_ADDR, FEED_ADDR, FILES_ADDR, APPLICATIONS_ADDR, FAKES (http base of the SMS
 # and registry stand-ins), GW (http base),
 # GWS (https base). Extra gateway settings come from the environment (E2E_GATEWAY_ENV).
 #
@@ -176,6 +177,7 @@ e2e_start() {
   CATALOG_PID=$!
   E2E_PIDS+=("$CATALOG_PID")
   e2e_feed "$svc_ca"
+  e2e_files "$svc_ca"
   e2e_applications "$svc_ca"
   e2e_progress "$svc_ca"
   YW_GATEWAY_LISTEN="127.0.0.1:$gport" YW_GATEWAY_TLS_LISTEN="127.0.0.1:$tport" \
@@ -244,6 +246,20 @@ e2e_applications() { # e2e_applications [CA]
   APPLICATIONS_PID=$!
   E2E_PIDS+=("$APPLICATIONS_PID")
   export YW_UPSTREAM_APPLICATIONS="$APPLICATIONS_ADDR"
+}
+
+# Starts yw-files, the store behind the gateway's upload and download routes (mutual TLS
+# when CA is given), and exports YW_UPSTREAM_FILES. Sets FILES_ADDR and FILES_PID.
+e2e_files() { # e2e_files [CA]
+  FILES_ADDR="127.0.0.1:$(free_port)"
+  [ -n "${1:-}" ] && bash "$YW_SOURCE_DIR/tools/pki.sh" server "$E2E_PKI" files
+  YW_FILES_LISTEN="$FILES_ADDR" \
+    YW_TLS_CA="${1:-}" YW_TLS_CERT="${1:+$E2E_PKI/files.crt}" YW_TLS_KEY="${1:+$E2E_PKI/files.key}" \
+    YW_TLS_CLIENT_NAMES="${1:+gateway}" \
+    "$YW_BUILD_DIR/services/files/yw-files" >"$E2E_TMP/files.log" 2>&1 &
+  FILES_PID=$!
+  E2E_PIDS+=("$FILES_PID")
+  export YW_UPSTREAM_FILES="$FILES_ADDR"
 }
 
 # Starts yw-progress (as the login role yw_progress; consuming the applications'

@@ -693,6 +693,171 @@ static void test_bad_input_is_invalid_argument(void **state) {
                    GRPC_STATUS_INVALID_ARGUMENT);
 }
 
+/* ---- materials -------------------------------------------------------------------- */
+
+typedef Yiwang__Files__V1__FileRef FileRef;
+typedef Yiwang__Applications__V1__AddMaterialResponse Added;
+
+static grpc_status_code add_material(const as *who, const char *number, const char *material,
+                                     FileRef **files, size_t n, Added **out, char *msg,
+                                     size_t msglen) {
+  Yiwang__Applications__V1__AddMaterialRequest req =
+      YIWANG__APPLICATIONS__V1__ADD_MATERIAL_REQUEST__INIT;
+  req.number = (char *)number;
+  req.material = (char *)material;
+  req.files = files;
+  req.n_files = n;
+  return call_as(who, NULL, "AddMaterial", &req.base,
+                 &yiwang__applications__v1__add_material_response__descriptor,
+                 (ProtobufCMessage **)out, msg, msglen);
+}
+
+static grpc_status_code read_file(const as *who, const char *number, const char *sha256,
+                                  char *name, size_t size) {
+  Yiwang__Applications__V1__GetMaterialFileRequest req =
+      YIWANG__APPLICATIONS__V1__GET_MATERIAL_FILE_REQUEST__INIT;
+  req.number = (char *)number;
+  req.sha256 = (char *)sha256;
+  Yiwang__Applications__V1__GetMaterialFileResponse *resp = NULL;
+  grpc_status_code st = call_as(who, NULL, "GetMaterialFile", &req.base,
+                                &yiwang__applications__v1__get_material_file_response__descriptor,
+                                (ProtobufCMessage **)&resp, NULL, 0);
+  if (name != NULL) snprintf(name, size, "%s", resp != NULL ? resp->name : "");
+  if (resp != NULL) protobuf_c_message_free_unpacked(&resp->base, NULL);
+  return st;
+}
+
+/* the names of a list joined with '|' */
+static void joined(char **names, size_t n, char *out, size_t size) {
+  size_t used = 0;
+  out[0] = '\0';
+  for (size_t i = 0; i < n && used < size; i++)
+    used += (size_t)snprintf(out + used, size - used, "%s%s", i > 0 ? "|" : "", names[i]);
+}
+
+/* The item's materials at filing become the application's list; the applicant uploads
+ * files for them (kept once each, at most 10 a material) while the application is open to
+ * materials; the missing required ones are listed; the applicant and the application's
+ * departments read the files (staff reads audited), nobody else; bad input changes
+ * nothing. */
+static void test_materials_are_uploaded_listed_and_read(void **state) {
+  (void)state;
+  char want[2048], got[2048], before[256], after[256], name[300], msg[256];
+  query1("SELECT string_agg(m.name, '|' ORDER BY m.seq) FROM catalog.item_materials m"
+         " JOIN catalog.items i ON i.id = m.item_id WHERE i.impl_code = $1 AND m.required",
+         ITEM, want, sizeof want);
+  assert_true(strlen(want) > 0);
+  char first[256];
+  query1("SELECT m.name FROM catalog.item_materials m JOIN catalog.items i ON i.id = m.item_id"
+         " WHERE i.impl_code = $1 AND m.required ORDER BY m.seq LIMIT 1",
+         ITEM, first, sizeof first);
+  Receipt *r = submit_ok(ITEM, NULL);
+  char number[32];
+  snprintf(number, sizeof number, "%s", r->application->number);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+  Application *a = NULL;
+  assert_int_equal(get(&RESIDENT, number, &a), GRPC_STATUS_OK);
+  joined(a->missing_materials, a->n_missing_materials, got, sizeof got);
+  assert_string_equal(got, want);
+  protobuf_c_message_free_unpacked(&a->base, NULL);
+
+  FileRef f1 = YIWANG__FILES__V1__FILE_REF__INIT, f2 = YIWANG__FILES__V1__FILE_REF__INIT;
+  f1.sha256 = "1111111111111111111111111111111111111111111111111111111111111111";
+  f1.size = 2048;
+  f1.content_type = "application/pdf";
+  f1.name = "身份证正面.pdf";
+  f2.sha256 = "2222222222222222222222222222222222222222222222222222222222222222";
+  f2.size = 4096;
+  f2.content_type = "image/jpeg";
+  f2.name = "身份证反面.jpg";
+  FileRef *two[] = {&f1, &f2};
+  Added *added = NULL;
+  assert_int_equal(add_material(&RESIDENT, number, first, two, 2, &added, msg, sizeof msg),
+                   GRPC_STATUS_OK);
+  assert_string_equal(added->material->source, "UPLOAD");
+  assert_string_equal(added->material->name, first);
+  assert_int_equal(added->material->n_files, 2);
+  joined(added->missing_materials, added->n_missing_materials, got, sizeof got);
+  assert_null(strstr(got, first));
+  protobuf_c_message_free_unpacked(&added->base, NULL);
+  /* the same file again is kept once */
+  assert_int_equal(add_material(&RESIDENT, number, first, two, 1, &added, NULL, 0), GRPC_STATUS_OK);
+  assert_int_equal(added->material->n_files, 2);
+  protobuf_c_message_free_unpacked(&added->base, NULL);
+  assert_int_equal(get(&RESIDENT, number, &a), GRPC_STATUS_OK);
+  assert_int_equal(a->n_materials, 1);
+  assert_string_equal(a->materials[0]->source, "UPLOAD");
+  assert_int_equal(a->materials[0]->n_files, 2);
+  assert_string_equal(a->materials[0]->files[1]->name, "身份证反面.jpg");
+  protobuf_c_message_free_unpacked(&a->base, NULL);
+
+  /* refused, and nothing changes */
+  row_state(number, before, sizeof before);
+  long long files = count("SELECT count(*) FROM applications.material_files f JOIN"
+                          " applications.applications a ON a.id = f.application_id WHERE a.number = $1",
+                          number);
+  assert_int_equal(files, 2);
+  assert_int_equal(add_material(&OTHER_RESIDENT, number, first, two, 2, NULL, NULL, 0),
+                   GRPC_STATUS_NOT_FOUND);
+  assert_int_equal(add_material(&GA_CLERK, number, first, two, 2, NULL, NULL, 0),
+                   GRPC_STATUS_PERMISSION_DENIED);
+  assert_int_equal(add_material(&RESIDENT, number, "不在清单上的材料", two, 2, NULL, msg, sizeof msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+  assert_non_null(strstr(msg, "material"));
+  FileRef bad = f1;
+  bad.sha256 = "XYZ";
+  FileRef *badp[] = {&bad};
+  assert_int_equal(add_material(&RESIDENT, number, first, badp, 1, NULL, msg, sizeof msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+  assert_non_null(strstr(msg, "files[0].sha256"));
+  bad = f1;
+  bad.content_type = "text/html";
+  assert_int_equal(add_material(&RESIDENT, number, first, badp, 1, NULL, msg, sizeof msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+  assert_non_null(strstr(msg, "files[0].contentType"));
+  FileRef *six[] = {&f1, &f1, &f1, &f1, &f1, &f1};
+  assert_int_equal(add_material(&RESIDENT, number, first, six, 6, NULL, NULL, 0),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+  /* at most 10 files a material */
+  static FileRef many[9];
+  static char hashes[9][65];
+  FileRef *manyp[9];
+  for (int i = 0; i < 9; i++) {
+    many[i] = f1;
+    snprintf(hashes[i], sizeof hashes[i], "%064d", 1000 + i);
+    many[i].sha256 = hashes[i];
+    manyp[i] = &many[i];
+  }
+  assert_int_equal(add_material(&RESIDENT, number, first, manyp, 5, NULL, NULL, 0), GRPC_STATUS_OK);
+  assert_int_equal(add_material(&RESIDENT, number, first, manyp + 5, 4, NULL, msg, sizeof msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+  assert_non_null(strstr(msg, "at most 10"));
+  row_state(number, after, sizeof after);
+  assert_string_equal(after, before);
+  assert_int_equal(count("SELECT count(*) FROM applications.material_files f JOIN"
+                         " applications.applications a ON a.id = f.application_id WHERE a.number = $1",
+                         number),
+                   7);
+
+  /* reading a file: the applicant, and staff of its department (audited); nobody else */
+  assert_int_equal(read_file(&RESIDENT, number, f2.sha256, name, sizeof name), GRPC_STATUS_OK);
+  assert_string_equal(name, "身份证反面.jpg");
+  assert_int_equal(read_file(&GA_CLERK, number, f2.sha256, name, sizeof name), GRPC_STATUS_OK);
+  assert_int_equal(read_file(&SCJG_CLERK, number, f2.sha256, NULL, 0), GRPC_STATUS_NOT_FOUND);
+  assert_int_equal(read_file(&OTHER_RESIDENT, number, f2.sha256, NULL, 0), GRPC_STATUS_NOT_FOUND);
+  assert_int_equal(read_file(&RESIDENT, number, hashes[8], NULL, 0), GRPC_STATUS_NOT_FOUND);
+  assert_int_equal(count("SELECT count(*) FROM applications.material_reads m JOIN"
+                         " applications.applications a ON a.id = m.application_id"
+                         " WHERE a.number = $1 AND m.actor = 's-ga'",
+                         number),
+                   1);
+
+  /* once accepted, no more materials until a supplement is asked for */
+  assert_int_equal(step(&GA_CLERK, "AcceptApplication", number, "", NULL), GRPC_STATUS_OK);
+  assert_int_equal(add_material(&RESIDENT, number, first, two, 2, NULL, NULL, 0),
+                   GRPC_STATUS_FAILED_PRECONDITION);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_c_allow_list_equals_the_table),
@@ -707,6 +872,7 @@ int main(void) {
       cmocka_unit_test(test_supplement_pauses_the_due_date),
       cmocka_unit_test(test_lists_are_paged_and_scoped),
       cmocka_unit_test(test_bad_input_is_invalid_argument),
+      cmocka_unit_test(test_materials_are_uploaded_listed_and_read),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
