@@ -118,11 +118,16 @@ long long applications_calendar_version(applications_calendar *h) {
 
 void applications_calendar_invalidate(applications_calendar *h) { atomic_store(&h->asked_ms, 0); }
 
-/* Swaps s in; the old snapshot goes when its last reader gives it back. */
+/* Swaps s in unless the one held is as new (two threads reloading at once: the later
+ * version stays); the snapshot left goes when its last reader gives it back. */
 static void swap_in(applications_calendar *h, struct snap *s) {
   pthread_mutex_lock(&h->mu);
   struct snap *old = h->cur;
-  h->cur = s;
+  if (s->version > old->version) {
+    h->cur = s;
+  } else {
+    old = s;
+  }
   pthread_mutex_unlock(&h->mu);
   applications_calendar_release(old);
 }

@@ -10,7 +10,8 @@
  * day on a weekday, a date twice, both forms, too many days, a year out of range) is
  * INVALID_ARGUMENT naming the line or entry and leaves every row as it was; a due date
  * is counted with the calendar loaded through the service and with a change another copy
- * made in the database; the supervision pass, on a day the test chooses: due in one
+ * made in the database; readers never see a calendar freed or torn while reloads swap
+ * it (run under ASan by ./dev test); the supervision pass, on a day the test chooses: due in one
  * working day across holidays is YELLOW (weekends alone would say three: GREEN), past due
  * RED, far GREEN, paused for a supplement or not accepted none, each change one
  * application.supervision_changed in the outbox and the queue's rows coloured, the
@@ -20,6 +21,7 @@
  * does not answer fails a pass within its deadline and the next pass does the work.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -199,7 +201,7 @@ static CalendarDay *day_of(CalendarDay *d, const char *date, int holiday, const 
 /* Files an application directly (as a filing would leave it): status, due date ("" none),
  * lead department dept. Returns its number in out. */
 static void application(int seq, const char *dept, const char *status, const char *due, char out[24]) {
-  snprintf(out, 24, "32070020300411%06d", seq);
+  snprintf(out, 24, "32070020300411%06u", (unsigned)seq % 1000000u);
   char p2[256];
   snprintf(p2, sizeof p2, "%s|%s|%s", dept, status, due);
   char v[32];
@@ -422,6 +424,54 @@ static void test_due_dates_follow_the_calendar(void **state) {
   /* out of the supervision tests' way */
   query1("UPDATE applications.applications SET status = 'withdrawn' WHERE lead_department = $1",
          DEPT2, NULL, saved, sizeof saved);
+}
+
+/* Handler threads read the calendar while reloads swap it: every reader sees a whole
+ * calendar (one of the versions loaded), none is freed under a reader (ASan). */
+static atomic_int readers_stop;
+static void *read_calendar(void *arg) {
+  long long *reads = arg;
+  yw_day day;
+  yw_day_parse("2030-10-01", 10, &day);
+  while (!atomic_load(&readers_stop)) {
+    void *ref = NULL;
+    const struct yw_workdays *cal = applications_calendar_acquire(app.calendar, &ref);
+    size_t n = yw_workdays_count(cal);
+    int w = yw_workdays_is_workday(cal, day);
+    applications_calendar_release(ref);
+    if ((n == 0) != (w == 1)) return NULL; /* a torn calendar */
+    (*reads)++;
+  }
+  return reads;
+}
+
+static void test_readers_never_see_a_freed_calendar_while_it_is_swapped(void **state) {
+  (void)state;
+  long long reads[4] = {0};
+  pthread_t t[4];
+  atomic_store(&readers_stop, 0);
+  for (int i = 0; i < 4; i++) assert_int_equal(pthread_create(&t[i], NULL, read_calendar, &reads[i]), 0);
+  PGconn *c = yw_pg_pool_acquire(app.pool, 2000);
+  char v[32];
+  for (int i = 0; i < 40; i++) {
+    /* 2030-10-01 a holiday on even rounds, none on odd ones */
+    query1(i % 2 == 0 ? "WITH d AS (INSERT INTO applications.calendar_days VALUES ('2030-10-01', 'holiday', '')"
+                        " ON CONFLICT DO NOTHING RETURNING 1)"
+                        " UPDATE applications.calendar_state SET version = version + 1 RETURNING version"
+                      : "WITH d AS (DELETE FROM applications.calendar_days RETURNING 1)"
+                        " UPDATE applications.calendar_state SET version = version + 1 RETURNING version",
+           NULL, NULL, v, sizeof v);
+    assert_int_equal(applications_calendar_refresh(app.calendar, c, 1, NULL), 0);
+    assert_int_equal(applications_calendar_version(app.calendar), strtoll(v, NULL, 10));
+  }
+  yw_pg_pool_release(app.pool, c);
+  atomic_store(&readers_stop, 1);
+  for (int i = 0; i < 4; i++) {
+    void *ok = NULL;
+    pthread_join(t[i], &ok);
+    assert_non_null(ok);
+    assert_true(reads[i] > 0);
+  }
 }
 
 /* ---- supervision -------------------------------------------------------------------- */
@@ -654,6 +704,7 @@ int main(void) {
       cmocka_unit_test(test_a_year_is_replaced_audited_and_read_by_anyone),
       cmocka_unit_test(test_bad_calendar_input_is_refused_and_changes_nothing),
       cmocka_unit_test(test_due_dates_follow_the_calendar),
+      cmocka_unit_test(test_readers_never_see_a_freed_calendar_while_it_is_swapped),
       cmocka_unit_test(test_a_pass_colours_by_working_days_and_a_second_changes_nothing),
       cmocka_unit_test(test_the_queue_filters_by_colour_and_puts_red_and_yellow_first),
       cmocka_unit_test(test_two_passes_at_once_mark_once),
