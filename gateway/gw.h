@@ -192,6 +192,7 @@ struct gw_req {
   char *up_trailers;      /* malloc: "key:value\r\n" lines of the upstream's custom trailers */
   char up_retry_after[16]; /* the upstream's retry-after trailer, "" when none */
   char up_reason[40];     /* the upstream's error-reason trailer (yw_err.h), "" when none */
+  char *up_fields;        /* malloc: the upstream's error-fields trailer (yw_err.h), or NULL */
   int up_replayed;        /* the upstream answered a kept answer again (idempotent-replayed) */
   gw_upstream_pending *up_call; /* the upstream call in flight; dead once its callback runs */
   uint8_t *up_frame;      /* malloc: the answer's frame (prefix + message); up_data points in */

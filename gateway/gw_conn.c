@@ -230,6 +230,7 @@ void gw_req_unref(gw_req *r) {
   free(r->up_message);
   free(r->up_frame);
   free(r->up_trailers);
+  free(r->up_fields);
   yw_arena_free(r->arena);
 }
 

@@ -217,17 +217,22 @@ static void respond_grpc(gw_req *r, grpc_status_code st, const char *message, co
   forward_trailers(r, 0);
 }
 
-void gw_answer_error(gw_req *r, grpc_status_code st, const char *message) {
-  if (r->kind != GW_KIND_JSON) {
-    respond_grpc(r, st, message, NULL, 0);
-    return;
-  }
+/* The standard error body {"code", "message", "requestId"}. */
+static json_t *error_body(gw_req *r, grpc_status_code st, const char *message) {
   json_t *body = json_object();
   json_object_set_new(body, "code", json_string(yw_grpc_status_name(st)));
   json_t *m = json_string(message != NULL ? message : "");
   json_object_set_new(body, "message", m != NULL ? m : json_string("(message not UTF-8)"));
   json_object_set_new(body, "requestId", json_string(r->request_id));
-  respond_json(r, yw_grpc_to_http(st), body);
+  return body;
+}
+
+void gw_answer_error(gw_req *r, grpc_status_code st, const char *message) {
+  if (r->kind != GW_KIND_JSON) {
+    respond_grpc(r, st, message, NULL, 0);
+    return;
+  }
+  respond_json(r, yw_grpc_to_http(st), error_body(r, st, message));
 }
 
 void gw_answer_http_error(gw_req *r, int http_status, grpc_status_code st,
@@ -383,6 +388,9 @@ static void on_upstream_result(void *arg, const gw_upstream_result *res) {
     if (strcmp(t->name, YW_REASON_TRAILER) == 0 && t->value_len < sizeof r->up_reason)
       snprintf(r->up_reason, sizeof r->up_reason, "%.*s", (int)t->value_len, t->value);
     if (strcmp(t->name, YW_IDEM_REPLAYED_TRAILER) == 0) r->up_replayed = 1;
+    if (strcmp(t->name, YW_FIELDS_TRAILER) == 0 && r->up_fields == NULL &&
+        t->value_len <= YW_FIELDS_TRAILER_MAX)
+      r->up_fields = strndup(t->value, t->value_len);
   }
   if (r->kind != GW_KIND_JSON) {
     /* custom trailing metadata goes back: as trailers, or inside the grpc-web trailer
@@ -498,6 +506,28 @@ static void upstream_done(gw_req *r) {
   gw_req_unref(r);
 }
 
+/* The standard error body of an INVALID_ARGUMENT with the upstream's field violations
+ * (YW_FIELDS_TRAILER) as "fieldViolations": [{"field", "reason"}]; without them when
+ * the trailer is not such an array. */
+static void answer_field_violations(gw_req *r, const char *message) {
+  json_error_t jerr;
+  json_t *fields = json_loads(r->up_fields, 0, &jerr);
+  int ok = json_is_array(fields);
+  for (size_t i = 0; ok && i < json_array_size(fields); i++) {
+    const json_t *e = json_array_get(fields, i);
+    ok = json_is_string(json_object_get(e, "field")) &&
+         json_is_string(json_object_get(e, "reason")) && json_object_size(e) == 2;
+  }
+  if (!ok) {
+    json_decref(fields);
+    gw_answer_error(r, GRPC_STATUS_INVALID_ARGUMENT, message);
+    return;
+  }
+  json_t *body = error_body(r, GRPC_STATUS_INVALID_ARGUMENT, message);
+  json_object_set_new(body, "fieldViolations", fields);
+  respond_json(r, yw_grpc_to_http(GRPC_STATUS_INVALID_ARGUMENT), body);
+}
+
 void gw_answer_upstream(gw_req *r) {
   if (r->up_status != GRPC_STATUS_OK && r->up_status != GRPC_STATUS_INVALID_ARGUMENT &&
       r->up_status != GRPC_STATUS_NOT_FOUND && r->up_status != GRPC_STATUS_FAILED_PRECONDITION &&
@@ -519,7 +549,9 @@ void gw_answer_upstream(gw_req *r) {
       gw_req_add_header(r, "retry-after", r->up_retry_after[0] != '\0' ? r->up_retry_after : "1");
     /* a reason may say more than the status (422: an Idempotency-Key reused) */
     int http = yw_grpc_reason_to_http(r->up_status, r->up_reason);
-    if (http != yw_grpc_to_http(r->up_status))
+    if (r->up_status == GRPC_STATUS_INVALID_ARGUMENT && r->up_fields != NULL)
+      answer_field_violations(r, msg);
+    else if (http != yw_grpc_to_http(r->up_status))
       gw_answer_http_error(r, http, r->up_status, msg);
     else
       gw_answer_error(r, r->up_status, msg);

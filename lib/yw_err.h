@@ -51,6 +51,13 @@ int yw_grpc_to_http(grpc_status_code status);
 /* A request with the Idempotency-Key is still running: ABORTED, HTTP 409 (retry-after). */
 #define YW_REASON_IDEM_IN_PROGRESS "IDEMPOTENCY_IN_PROGRESS"
 
+/* A refusal of several fields at once (INVALID_ARGUMENT): this trailing metadata entry
+ * holds a compact JSON array, ASCII only, of {"field": path, "reason": code} (a form's
+ * violations, lib/yw_form.h), at most YW_FIELDS_TRAILER_MAX bytes; the gateway puts it in
+ * its error body as "fieldViolations". Written by yw_service_fail_fields. */
+#define YW_FIELDS_TRAILER "error-fields"
+#define YW_FIELDS_TRAILER_MAX 6144
+
 /* The HTTP status of a gRPC status that came with reason (NULL or "": none): 422 for
  * YW_REASON_IDEM_KEY_REUSED, yw_grpc_to_http(status) otherwise. */
 int yw_grpc_reason_to_http(grpc_status_code status, const char *reason);

@@ -29,6 +29,28 @@ PGconn *yw_service_db(yw_rpc_call *call, yw_pg_pool *pool, int wait_ms) {
   return conn;
 }
 
+int yw_service_fail_fields(yw_rpc_call *call, const char *message, const json_t *fields) {
+  size_t n = json_array_size(fields);
+  char *text = NULL;
+  /* the longest prefix of the list that fits */
+  while (text == NULL && n > 0) {
+    json_t *part = json_array();
+    for (size_t i = 0; part != NULL && i < n; i++)
+      json_array_append(part, json_array_get(fields, i));
+    text = part != NULL ? json_dumps(part, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    json_decref(part);
+    if (text == NULL) break;
+    if (strlen(text) > YW_FIELDS_TRAILER_MAX) {
+      free(text);
+      text = NULL;
+      n = n > 8 ? n - n / 4 : n - 1;
+    }
+  }
+  if (text != NULL) yw_rpc_call_add_trailer(call, YW_FIELDS_TRAILER, text);
+  free(text);
+  return yw_rpc_call_fail(call, YW_EINVAL, "%s", message);
+}
+
 int yw_service_db_fail(yw_rpc_call *call, int rc, const yw_pg_error *err) {
   if (rc == YW_EPRECOND || rc == YW_EINVAL || rc == YW_EEXIST)
     return yw_rpc_call_fail(call, rc, "%s", err->message);

@@ -11,6 +11,8 @@
 #ifndef YW_SERVICE_H
 #define YW_SERVICE_H
 
+#include <jansson.h>
+
 #include "yw_arena.h"
 #include "yw_caller.h"
 #include "yw_config.h"
@@ -30,6 +32,13 @@ PGconn *yw_service_db(yw_rpc_call *call, yw_pg_pool *pool, int wait_ms);
  * DEADLINE_EXCEEDED (YW_ETIMEOUT: statement_timeout or the deadline) or INTERNAL
  * without details. */
 int yw_service_db_fail(yw_rpc_call *call, int rc, const yw_pg_error *err);
+
+/* Refuses the call (INVALID_ARGUMENT, message as its status message) naming every field
+ * that is wrong: fields is a JSON array of {"field": path, "reason": code} (a form's
+ * violations, yw_form_report_json), sent as the YW_FIELDS_TRAILER trailer (ASCII, JSON
+ * escapes for other characters; entries past YW_FIELDS_TRAILER_MAX bytes left out).
+ * Returns YW_EINVAL to answer with. fields is only read. */
+int yw_service_fail_fields(yw_rpc_call *call, const char *message, const json_t *fields);
 
 /* ---- statements and transactions ------------------------------------------------- */
 

@@ -34,6 +34,7 @@
 #include "yiwang/catalog/v1/catalog.pb-c.h"
 #include "yw_caller.h"
 #include "yw_err.h"
+#include "yw_form.h"
 #include "yw_idem.h"
 #include "yw_json.h"
 #include "yw_log.h"
@@ -44,6 +45,7 @@
 #define QUERY_MAX_BYTES 200
 #define CODE_MAX_BYTES 64
 #define DETAILS_MAX_BYTES 65536 /* an item's national fields as JSON */
+#define FORM_DEF_MAX_BYTES 32768 /* an item's form definition as JSON */
 #define DB "the catalog database"
 
 typedef Yiwang__Catalog__V1__Item Item;
@@ -435,7 +437,7 @@ static const char ITEM_SQL[] =
     "       i.fee_amount_fen, i.fee_basis, i.legal_limit_days, i.promised_limit_days,"
     "       i.processing_kind, i.online_depth, array_to_json(i.channels)::text,"
     "       i.consult_phone, i.version, i.status, " TS("i.updated_at") ", i.keywords,"
-    "       " TS("i.effective_from") ", i.details::text"
+    "       " TS("i.effective_from") ", i.details::text, i.form::text"
     " FROM catalog.items i"
     " JOIN catalog.departments d ON d.code = i.department_code"
     " JOIN catalog.regions r ON r.code = i.region_code"
@@ -493,6 +495,22 @@ static int parse_details(yw_arena *a, const char *text, Item *it) {
   return 0;
 }
 
+/* The form column (a definition's JSON object, or NULL) into it->form, in the arena. */
+static int parse_form(yw_arena *a, const PGresult *r, int col, Item *it) {
+  if (PQgetisnull(r, 0, col)) return 0;
+  json_error_t jerr;
+  json_t *obj = json_loads(PQgetvalue(r, 0, col), 0, &jerr);
+  if (obj == NULL) return YW_EINTERNAL;
+  ProtobufCMessage *m = NULL;
+  yw_json_error err;
+  int rc = yw_json_to_message(&google__protobuf__struct__descriptor, obj, yw_arena_allocator(a),
+                              &m, &err);
+  json_decref(obj);
+  if (rc != 0) return rc == YW_ENOMEM ? rc : YW_EINTERNAL;
+  it->form = (Google__Protobuf__Struct *)m;
+  return 0;
+}
+
 /* Loads the newest version of an item by implementation code into *out (arena); a
  * draft only when drafts is set. Returns 0, YW_ENOTFOUND or a database error (err set). */
 static int load_item(PGconn *conn, yw_arena *a, const char *code, int drafts, Item **out,
@@ -542,6 +560,7 @@ static int load_item(PGconn *conn, yw_arena *a, const char *code, int drafts, It
   it->keywords = yw_col_str(a, r, 0, 24);
   it->effective_from = yw_col_str(a, r, 0, 25);
   if (rc == 0) rc = parse_details(a, PQgetvalue(r, 0, 26), it);
+  if (rc == 0) rc = parse_form(a, r, 27, it);
   PQclear(r);
   if (rc != 0) return rc;
   if (id == NULL || it->updated_at == NULL || fee->basis == NULL || it->keywords == NULL ||
@@ -875,10 +894,10 @@ static const char UPSERT_SQL[] =
     "INSERT INTO catalog.items (basic_code, impl_code, name, type, department_code, region_code,"
     "  level, legal_basis, conditions, fee_required, fee_amount_fen, fee_basis, legal_limit_days,"
     "  promised_limit_days, processing_kind, online_depth, channels, consult_phone, status,"
-    "  keywords, details)"
+    "  keywords, details, form)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::boolean, $11::bigint, $12, $13::int,"
     "  $14::int, $15, $16::int, $17::text[], $18, COALESCE(NULLIF($19, ''), 'draft'), $20,"
-    "  $21::jsonb)"
+    "  $21::jsonb, $22::jsonb)"
     " ON CONFLICT (impl_code) DO UPDATE SET basic_code = EXCLUDED.basic_code,"
     "  name = EXCLUDED.name, type = EXCLUDED.type, department_code = EXCLUDED.department_code,"
     "  region_code = EXCLUDED.region_code, level = EXCLUDED.level,"
@@ -890,7 +909,7 @@ static const char UPSERT_SQL[] =
     "  channels = EXCLUDED.channels, consult_phone = EXCLUDED.consult_phone,"
     /* no status in the request ('') keeps the stored one */
     "  status = COALESCE(NULLIF($19, ''), catalog.items.status), keywords = EXCLUDED.keywords,"
-    "  details = EXCLUDED.details,"
+    "  details = EXCLUDED.details, form = EXCLUDED.form,"
     "  version = catalog.items.version + 1, updated_at = now(), effective_from = now()"
     " RETURNING id";
 
@@ -1084,6 +1103,7 @@ struct upsert_work {
   const Item *it;
   const char *text[9]; /* type, level, kind, status, channels, fee, legal, promised, depth */
   const char *details; /* the ItemDetails as JSON */
+  const char *form;    /* the form definition as JSON, or NULL */
   Item *saved;
 };
 
@@ -1306,8 +1326,9 @@ static int upsert_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *er
                      it->consult_phone,
                      t[3],
                      it->keywords,
-                     w->details};
-  rc = yw_pg_query(conn, UPSERT_SQL, 21, p, &r, err);
+                     w->details,
+                     w->form};
+  rc = yw_pg_query(conn, UPSERT_SQL, 22, p, &r, err);
   if (rc != 0) return rc;
   char *id = yw_col_str(a, r, 0, 0);
   PQclear(r);
@@ -1347,6 +1368,45 @@ static int upsert_idem(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *
   int rc = upsert_tx(call, conn, w, &err);
   if (rc != 0) return err.message[0] != '\0' ? yw_service_db_fail(call, rc, &err) : rc;
   *out = &w->saved->base;
+  return 0;
+}
+
+/* The item's form definition, checked by yw_form, as JSON text into *out (malloc; NULL
+ * when the item has none). A bad one is INVALID_ARGUMENT naming item.form.<path> (also
+ * as the call's field violations). */
+static int check_form(yw_rpc_call *call, const Google__Protobuf__Struct *form, char **out) {
+  *out = NULL;
+  if (form == NULL) return 0;
+  json_t *def = yw_json_from_message(&form->base, 0);
+  if (def == NULL) return yw_rpc_call_fail(call, YW_EINVAL, "item.form cannot be read as JSON");
+  char *text = json_dumps(def, JSON_COMPACT);
+  size_t len = text != NULL ? strlen(text) : 0;
+  yw_form *parsed = NULL;
+  yw_form_error ferr;
+  int rc = text == NULL ? YW_ENOMEM : len > FORM_DEF_MAX_BYTES ? YW_ETOOBIG
+                                                                 : yw_form_parse(def, &parsed, &ferr);
+  json_decref(def);
+  yw_form_free(parsed);
+  if (rc == YW_ETOOBIG) {
+    free(text);
+    return yw_rpc_call_fail(call, YW_EINVAL, "item.form is longer than %d bytes as JSON",
+                            FORM_DEF_MAX_BYTES);
+  }
+  if (rc == YW_EINVAL) {
+    free(text);
+    char path[YW_FORM_PATH_MAX + 16], message[YW_FORM_PATH_MAX + 200];
+    snprintf(path, sizeof path, "item.form%s%s", ferr.path[0] != '\0' ? "." : "", ferr.path);
+    snprintf(message, sizeof message, "%s: %s", path, ferr.reason);
+    json_t *fields = json_pack("[{s:s, s:s}]", "field", path, "reason", "INVALID_DEFINITION");
+    rc = yw_service_fail_fields(call, message, fields);
+    json_decref(fields);
+    return rc;
+  }
+  if (rc != 0) {
+    free(text);
+    return rc;
+  }
+  *out = text;
   return 0;
 }
 
@@ -1398,10 +1458,16 @@ static int upsert_item(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
     return yw_rpc_call_fail(call, YW_EINVAL, "item.details is longer than %d bytes as JSON",
                             DETAILS_MAX_BYTES);
   }
+  char *form = NULL;
+  if ((rc = check_form(call, it->form, &form)) != 0) {
+    free(details);
+    return rc;
+  }
   struct upsert_work w = {&caller,
                           it,
                           {type, level, kind, status, channels, fee_amount, legal, promised, depth},
                           details != NULL ? details : "{}",
+                          form,
                           NULL};
   /* a key, when the caller sends one, makes a repeated request answer the first result */
   const yw_idem_opts idem = {.schema = "catalog",
@@ -1413,6 +1479,7 @@ static int upsert_item(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
   ProtobufCMessage *saved = NULL;
   rc = yw_idem_run(call, reqm, &saved, ctx->pool, &idem, upsert_idem, &w);
   free(details);
+  free(form);
   if (rc != 0) return rc;
   cache_clear(ctx, yw_rpc_call_request_id(call));
   yw_log(YW_LOG_INFO, "catalog.item_saved", yw_rpc_call_request_id(call), "item %s saved by %s",

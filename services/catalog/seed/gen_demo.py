@@ -2057,6 +2057,107 @@ def details(i, n, dept_name):
 # --------------------------------------------------------------------------- SQL output
 
 
+# Application forms (lib/yw_form.h) of popular items, by basic code: every item of the
+# code, at every level, gets the definition.
+_ADDRESS = {"name": "address", "label": "联系地址", "type": "object", "fields": [
+    {"name": "district", "label": "所在区县", "type": "enum", "required": True,
+     "options": ["海州区", "连云区", "赣榆区", "东海县", "灌云县", "灌南县"]},
+    {"name": "detail", "label": "详细地址", "type": "string", "required": True,
+     "minLength": 4, "maxLength": 100},
+    {"name": "postcode", "label": "邮政编码", "type": "string", "namedPattern": "postcode"}]}
+FORMS = {
+    "GG00002000": {"title": "居民身份证换领申请", "fields": [
+        {"name": "applicantName", "label": "姓名", "type": "string", "prefill": "identity.name"},
+        {"name": "idNumber", "label": "公民身份号码", "type": "string",
+         "prefill": "identity.id_number_masked"},
+        {"name": "phone", "label": "手机号码", "type": "phone", "required": True},
+        {"name": "reason", "label": "换领原因", "type": "enum", "required": True,
+         "options": ["有效期满", "证件损坏", "登记项目变更", "登记项目有误"]},
+        {"name": "changeNote", "label": "变更或更正的项目", "type": "string", "required": True,
+         "maxLength": 200, "when": {"field": "reason", "equals": "登记项目变更"}},
+        {"name": "delivery", "label": "领取方式", "type": "enum", "required": True,
+         "options": ["窗口领取", "邮政寄递"]},
+        dict(_ADDRESS, required=True, when={"field": "delivery", "equals": "邮政寄递"})]},
+    "QR00001000": {"title": "出生登记申请", "fields": [
+        {"name": "applicantName", "label": "申报人", "type": "string", "prefill": "identity.name"},
+        {"name": "relation", "label": "与新生儿关系", "type": "enum", "required": True,
+         "options": ["父亲", "母亲", "其他监护人"]},
+        {"name": "phone", "label": "手机号码", "type": "phone", "required": True},
+        {"name": "children", "label": "新生儿", "type": "array", "minItems": 1, "maxItems": 4,
+         "items": {"type": "object", "fields": [
+             {"name": "name", "label": "姓名", "type": "string", "required": True,
+              "namedPattern": "chinese_name"},
+             {"name": "sex", "label": "性别", "type": "enum", "required": True,
+              "options": ["男", "女"]},
+             {"name": "birthDate", "label": "出生日期", "type": "date", "required": True},
+             {"name": "birthCertificateNo", "label": "出生医学证明编号", "type": "string",
+              "required": True, "pattern": "^[A-Z][0-9]{9}$"}]}},
+        {"name": "followParent", "label": "随父或随母落户", "type": "enum", "required": True,
+         "options": ["随父", "随母"]},
+        {"name": "fatherIdNumber", "label": "父亲公民身份号码", "type": "id_card", "required": True},
+        {"name": "motherIdNumber", "label": "母亲公民身份号码", "type": "id_card", "required": True}]},
+    "XK00017000": {"title": "个体工商户设立登记申请", "fields": [
+        {"name": "operatorName", "label": "经营者姓名", "type": "string", "prefill": "identity.name"},
+        {"name": "operatorIdNumber", "label": "经营者身份证件号码", "type": "string",
+         "prefill": "identity.id_number_masked"},
+        {"name": "tradeName", "label": "个体工商户名称", "type": "string", "maxLength": 50},
+        {"name": "businessScope", "label": "经营范围", "type": "string", "required": True,
+         "minLength": 2, "maxLength": 500},
+        {"name": "form", "label": "组成形式", "type": "enum", "required": True,
+         "options": ["个人经营", "家庭经营"]},
+        {"name": "familyMembers", "label": "参加经营的家庭成员", "type": "array", "required": True,
+         "minItems": 1, "maxItems": 10, "when": {"field": "form", "equals": "家庭经营"},
+         "items": {"type": "object", "fields": [
+             {"name": "name", "label": "姓名", "type": "string", "required": True},
+             {"name": "idNumber", "label": "公民身份号码", "type": "id_card", "required": True}]}},
+        {"name": "capitalYuan", "label": "资金数额（元）", "type": "integer", "min": 0,
+         "max": 100000000},
+        {"name": "employees", "label": "从业人数", "type": "integer", "min": 0, "max": 1000},
+        {"name": "phone", "label": "联系电话", "type": "phone", "required": True},
+        dict(_ADDRESS, label="经营场所", required=True)]},
+    "XK00013000": {"title": "企业设立登记申请", "fields": [
+        {"name": "companyName", "label": "企业名称", "type": "string", "required": True,
+         "minLength": 4, "maxLength": 100},
+        {"name": "companyType", "label": "企业类型", "type": "enum", "required": True,
+         "options": ["有限责任公司", "股份有限公司", "个人独资企业", "合伙企业"]},
+        {"name": "registeredCapitalWan", "label": "注册资本（万元）", "type": "number",
+         "min": 0, "max": 10000000},
+        {"name": "legalRepresentative", "label": "法定代表人", "type": "object", "required": True,
+         "fields": [
+             {"name": "name", "label": "姓名", "type": "string", "prefill": "identity.name"},
+             {"name": "idNumber", "label": "身份证件号码", "type": "string",
+              "prefill": "identity.id_number_masked"},
+             {"name": "phone", "label": "手机号码", "type": "phone", "required": True},
+             {"name": "email", "label": "电子邮箱", "type": "email"}]},
+        {"name": "shareholders", "label": "股东（发起人）", "type": "array", "minItems": 1,
+         "maxItems": 50, "required": True, "items": {"type": "object", "fields": [
+             {"name": "name", "label": "名称或姓名", "type": "string", "required": True},
+             {"name": "kind", "label": "类型", "type": "enum", "required": True,
+              "options": ["自然人", "企业法人"]},
+             {"name": "idNumber", "label": "公民身份号码", "type": "id_card", "required": True,
+              "when": {"field": "kind", "equals": "自然人"}},
+             {"name": "uscc", "label": "统一社会信用代码", "type": "uscc", "required": True,
+              "when": {"field": "kind", "equals": "企业法人"}},
+             {"name": "subscribedWan", "label": "认缴出资额（万元）", "type": "number",
+              "required": True, "min": 0}]}},
+        {"name": "businessScope", "label": "经营范围", "type": "string", "required": True,
+         "minLength": 2, "maxLength": 2000},
+        {"name": "electronicLicense", "label": "领取电子营业执照", "type": "boolean"},
+        dict(_ADDRESS, label="住所", required=True)]},
+    "XK00014000": {"title": "营业执照变更登记申请", "fields": [
+        {"name": "uscc", "label": "统一社会信用代码", "type": "uscc", "prefill": "company.uscc",
+         "required": True},
+        {"name": "companyName", "label": "企业名称", "type": "string", "prefill": "company.name"},
+        {"name": "items", "label": "变更事项", "type": "array", "required": True, "minItems": 1,
+         "maxItems": 8, "items": {"type": "enum", "options": [
+             "名称", "住所", "法定代表人", "注册资本", "经营范围", "企业类型"]}},
+        {"name": "newName", "label": "变更后名称", "type": "string", "maxLength": 100},
+        {"name": "newScope", "label": "变更后经营范围", "type": "string", "maxLength": 2000},
+        {"name": "contactPhone", "label": "联系人手机", "type": "phone", "required": True},
+        {"name": "resolutionDate", "label": "股东会决议日期", "type": "date", "required": True}]},
+}
+
+
 def q(s):
     if s is None:
         return "NULL"
@@ -2169,6 +2270,12 @@ def render(depts, basics, items):
     counts = [("regions", len(REGIONS)), ("departments", len(depts)), ("topics", len(TOPICS)),
               ("basic_items", len(basics)), ("items", len(items)), ("item_materials", n_mats),
               ("item_steps", n_steps), ("item_topics", n_topics)]
+    out.append("-- Application forms (lib/yw_form.h) of popular items, at every level.")
+    for code in sorted(FORMS):
+        out.append("UPDATE catalog.items SET form = "
+                   + q(json.dumps(FORMS[code], ensure_ascii=False, separators=(",", ":")))
+                   + "::jsonb WHERE basic_code = " + q(code) + ";")
+    out.append("")
     out.append("-- Every row above must have landed (the joins drop rows whose impl_code is unknown).")
     out.append("DO $$\nDECLARE\n    n bigint;\nBEGIN")
     for t, c in counts:
