@@ -43,6 +43,7 @@
 #include "yiwang/events/v1/feed.pb-c.h"
 #include "yw_err.h"
 #include "yw_events.h"
+#include "yw_form.h"
 #include "yw_json.h"
 #include "yw_service.h"
 #include "yw_workdays.h"
@@ -112,6 +113,81 @@ static int form_json(yw_rpc_call *call, const Google__Protobuf__Struct *form, ch
   *out = yw_arena_strndup(a, text, len);
   free(text);
   return *out != NULL ? 0 : YW_ENOMEM;
+}
+
+/* The form (JSON text in *text) against definition def (NULL: any object passes): the
+ * prefilled fields set from the caller (the company it acts for: company.uscc; the
+ * identity's name and number and the company's name are not carried by the caller, so
+ * those fields are left empty), *text replaced by the form so completed (arena). Every
+ * violation refuses the call: INVALID_ARGUMENT naming each path in the message and in
+ * the error-fields trailer. A definition yw_form refuses (the catalog checked it) is
+ * UNAVAILABLE. Returns 0 or the code to answer with (status set). */
+static int form_validate(yw_rpc_call *call, const Google__Protobuf__Struct *def,
+                         const yw_caller *caller, char **text) {
+  if (def == NULL) return 0;
+  yw_arena *a = yw_rpc_call_arena(call);
+  json_t *dj = yw_json_from_message(&def->base, 0);
+  yw_form *f = NULL;
+  yw_form_error ferr;
+  int rc = dj != NULL ? yw_form_parse(dj, &f, &ferr) : YW_ENOMEM;
+  json_decref(dj);
+  if (rc == YW_EINVAL)
+    return yw_rpc_call_fail(call, YW_EUNAVAIL, "the item's form definition is unusable at %s",
+                            ferr.path);
+  if (rc != 0) return rc;
+  json_error_t jerr;
+  json_t *data = json_loads(*text, 0, &jerr);
+  const yw_form_prefill pre = {NULL, NULL, NULL, caller->org};
+  yw_form_report *rep = yw_arena_alloc(a, sizeof *rep);
+  rc = data == NULL || rep == NULL ? YW_ENOMEM : yw_form_validate(f, data, "form", &pre, rep);
+  yw_form_free(f);
+  if (rc == YW_EINVAL) {
+    char msg[1024];
+    size_t o = (size_t)snprintf(msg, sizeof msg, "the form has %zu invalid field%s:", rep->n,
+                                rep->n == 1 ? "" : "s");
+    for (size_t i = 0; i < rep->n && o < sizeof msg; i++)
+      o += (size_t)snprintf(msg + o, sizeof msg - o, "%s %s (%s)", i > 0 ? "," : "",
+                            rep->v[i].path, rep->v[i].reason);
+    json_t *fields = yw_form_report_json(rep);
+    rc = yw_service_fail_fields(call, msg, fields);
+    json_decref(fields);
+    json_decref(data);
+    return rc;
+  }
+  char *out = rc == 0 ? json_dumps(data, JSON_COMPACT) : NULL;
+  json_decref(data);
+  if (out == NULL) return rc != 0 ? rc : YW_ENOMEM;
+  if (strlen(out) > FORM_MAX) {
+    free(out);
+    return yw_rpc_call_fail(call, YW_EINVAL, "form is larger than %d bytes as JSON", FORM_MAX);
+  }
+  *text = yw_arena_strndup(a, out, strlen(out));
+  free(out);
+  return *text != NULL ? 0 : YW_ENOMEM;
+}
+
+/* The application's kept form definition into app->form_definition (arena; left NULL
+ * when it has none). Returns 0, YW_ENOMEM or a query's code (err). */
+static int load_form_definition(yw_arena *a, PGconn *conn, const char *id, Application *app,
+                                yw_pg_error *err) {
+  const char *p[] = {id};
+  PGresult *r = NULL;
+  int rc = yw_pg_query(conn,
+                       "SELECT form_definition::text FROM applications.applications"
+                       " WHERE id = $1::bigint AND form_definition IS NOT NULL",
+                       1, p, &r, err);
+  if (rc != 0) return rc;
+  json_t *def = PQntuples(r) == 1 ? json_loads(PQgetvalue(r, 0, 0), 0, NULL) : NULL;
+  PQclear(r);
+  if (def == NULL) return 0;
+  ProtobufCMessage *m = NULL;
+  yw_json_error jerr;
+  rc = yw_json_to_message(&google__protobuf__struct__descriptor, def, yw_arena_allocator(a), &m,
+                          &jerr);
+  json_decref(def);
+  if (rc != 0) return YW_ENOMEM;
+  app->form_definition = (Google__Protobuf__Struct *)m;
+  return 0;
 }
 
 /* ---- applications from rows ------------------------------------------------------- */
@@ -271,6 +347,7 @@ static int load_app(yw_rpc_call *call, PGconn *conn, const char *number, int loc
   PQclear(r);
   if ((int)app->n_opinions != rows) return YW_ENOMEM;
   if ((rc = licenses_load_materials(call, conn, out->id, app, err)) != 0) return rc;
+  if ((rc = load_form_definition(a, conn, out->id, app, err)) != 0) return rc;
   if ((rc = materials_load(call, conn, out->id, app, err)) != 0) return rc;
   if (!timeline) return 0;
 
@@ -363,6 +440,7 @@ struct submit_work {
   const Yiwang__Applications__V1__SubmitApplicationRequest *req;
   const Yiwang__Catalog__V1__Item *item;
   char *form;            /* JSON text */
+  char *form_definition; /* the item version's, JSON text, or NULL */
   char region[7];
   char depts[DEPTS_MAX * (CODE_MAX + 1) + 3]; /* "{a,b}" */
   char joint[DEPTS_MAX * (CODE_MAX + 1) + 3];
@@ -404,15 +482,16 @@ static int submit_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *re
   snprintf(days, sizeof days, "%d", item->promised_limit_days);
   const char *pa[] = {number,       mac,           w->caller.subject, kind,    w->caller.org,
                       item->impl_code, version,    item->name,        w->region,
-                      item->department_code, w->joint, w->depts,      days,    w->form};
+                      item->department_code, w->joint, w->depts,      days,    w->form,
+                      w->form_definition};
   rc = yw_pg_query(conn,
                    "INSERT INTO applications.applications (number, query_code_mac,"
                    " applicant_subject, applicant_kind, applicant_org, impl_code, item_version,"
                    " item_name, region_code, lead_department, joint_departments, departments,"
-                   " promised_days, form)"
+                   " promised_days, form, form_definition)"
                    " VALUES ($1, $2, $3, $4, $5, $6, $7::int, $8, $9, $10, $11::text[],"
-                   " $12::text[], $13::int, $14::jsonb) RETURNING id",
-                   14, pa, &r, &err);
+                   " $12::text[], $13::int, $14::jsonb, $15::jsonb) RETURNING id",
+                   15, pa, &r, &err);
   if (rc != 0) return yw_service_db_fail(call, rc, &err);
   char id[24];
   snprintf(id, sizeof id, "%s", PQgetvalue(r, 0, 0));
@@ -489,6 +568,22 @@ static void item_answered(yw_rpc_call *call, int code, ProtobufCMessage *respons
       item->promised_limit_days < 0 || item->promised_limit_days > 3650) {
     rc = yw_rpc_call_fail(call, YW_EUNAVAIL, "the catalog answered an item out of bounds");
     goto done;
+  }
+  /* the form against the pinned version's definition, which the application keeps */
+  if ((rc = form_validate(call, item->form, &w->caller, &w->form)) != 0) goto done;
+  if (item->form != NULL) {
+    char *def = NULL;
+    size_t def_len = 0;
+    if (yw_json_write(&item->form->base, 0, &def, &def_len) != 0) {
+      rc = yw_rpc_call_fail(call, YW_EUNAVAIL, "the item's form definition cannot be kept");
+      goto done;
+    }
+    w->form_definition = yw_arena_strndup(yw_rpc_call_arena(call), def, def_len);
+    free(def);
+    if (w->form_definition == NULL) {
+      rc = YW_ENOMEM;
+      goto done;
+    }
   }
   memcpy(w->region, item->region_code, 6);
   w->region[6] = '\0';
@@ -867,6 +962,12 @@ static int step_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err)
   if (w->lead_only && strcmp(w->l.lead, w->department) != 0)
     return yw_rpc_call_fail(call, YW_EPERM, "only the lead department %s takes this step",
                             w->l.lead);
+  /* a resubmitted form: against the definition the application keeps */
+  if (w->form != NULL && application_status_allowed(w->l.status, w->to)) {
+    char *text = (char *)w->form;
+    if ((rc = form_validate(call, w->l.app->form_definition, &w->caller, &text)) != 0) return rc;
+    w->form = text;
+  }
   if (w->to != ST(APPLICATION_STATUS_UNSPECIFIED)) return change_status(call, conn, w, w->to, err);
 
   /* a decision: this department's opinion, then the outcome once it is known */

@@ -1,0 +1,326 @@
+/*
+ * test_forms_service.c - application forms end to end inside the services: yw-catalog
+ * and yw-applications serve in this process (support/yw_testapps.h) on a fresh database
+ * with the demo seed, over real gRPC connections, PostgreSQL and Redis.
+ *
+ * Proves: the seeded forms are definitions yw_form takes; the catalog refuses a
+ * malformed definition naming its path and writes no version; a submission against an
+ * item with a form is refused naming every invalid field by path and files nothing; a
+ * good one is filed, its prefilled fields set by the service and not by the applicant,
+ * and the application keeps the definition; a later change of the item's form makes a
+ * new version and leaves the running case's kept definition alone, and a resubmission
+ * is validated against the kept one; a resident acting for a company gets its credit
+ * code prefilled.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "yiwang/applications/v1/applications.pb-c.h"
+#include "yiwang/catalog/v1/catalog.pb-c.h"
+#include "yw_caller.h"
+#include "yw_err.h"
+#include "yw_form.h"
+#include "yw_json.h"
+#include "yw_log.h"
+#include "yw_testapps.h"
+
+#define APPS "/yiwang.applications.v1.ApplicationsService/"
+#define CAT "/yiwang.catalog.v1.CatalogService/"
+#define RENEWAL "GG00002000-320700-GA" /* 居民身份证换领, 320700-GA */
+#define LICENSE_CHANGE "XK00014000-320700-SCJG" /* 营业执照变更登记 */
+#define COMPANY "91350100M000100Y43"
+
+typedef Yiwang__Applications__V1__Application Application;
+typedef Yiwang__Applications__V1__SubmitApplicationResponse Receipt;
+typedef Yiwang__Catalog__V1__Item Item;
+
+static yw_testapps t;
+
+static const yw_testapps_caller RESIDENT = {YW_CALLER_PERSON, "p-forms", "", "", 2, NULL};
+static const yw_testapps_caller FOR_COMPANY = {YW_CALLER_PERSON, "p-boss", "", "", 2, COMPANY};
+static const yw_testapps_caller GA_CLERK = {YW_CALLER_STAFF, "s-ga", "dept_staff", "320700-GA", 0,
+                                            NULL};
+static const yw_testapps_caller ADMIN = {YW_CALLER_STAFF, "s-admin", "platform_admin",
+                                         "320700-GA", 0, NULL};
+
+static int setup(void **state) {
+  (void)state;
+  yw_log_init("test", YW_LOG_WARN);
+  return yw_testapps_start(&t, 4, 0, NULL, 0);
+}
+
+static int teardown(void **state) {
+  (void)state;
+  yw_testapps_stop(&t);
+  return 0;
+}
+
+static Google__Protobuf__Struct *struct_of(const char *text) {
+  json_error_t jerr;
+  json_t *j = json_loads(text, 0, &jerr);
+  if (j == NULL) fail_msg("bad JSON in test: %s", jerr.text);
+  ProtobufCMessage *m = NULL;
+  yw_json_error err;
+  assert_int_equal(yw_json_to_message(&google__protobuf__struct__descriptor, j, NULL, &m, &err), 0);
+  json_decref(j);
+  return (Google__Protobuf__Struct *)m;
+}
+
+static char *json_text(const ProtobufCMessage *m) {
+  char *s = NULL;
+  size_t n = 0;
+  assert_int_equal(yw_json_write(m, 0, &s, &n), 0);
+  return s;
+}
+
+static Item *get_item(const char *code) {
+  Yiwang__Catalog__V1__GetItemRequest req = YIWANG__CATALOG__V1__GET_ITEM_REQUEST__INIT;
+  req.code = (char *)code;
+  ProtobufCMessage *out = NULL;
+  char msg[256];
+  assert_int_equal(yw_testapps_call(&t, &RESIDENT, NULL, CAT "GetItem", &req.base,
+                                    &yiwang__catalog__v1__item__descriptor, &out, msg, sizeof msg),
+                   GRPC_STATUS_OK);
+  return (Item *)out;
+}
+
+/* UpsertItem of the stored item with its form replaced by def (JSON text). */
+static grpc_status_code put_form(const char *code, const char *def, Item **out, char *msg,
+                                 size_t msglen) {
+  Item *it = get_item(code);
+  Google__Protobuf__Struct *old = it->form;
+  it->form = struct_of(def);
+  Yiwang__Catalog__V1__UpsertItemRequest req = YIWANG__CATALOG__V1__UPSERT_ITEM_REQUEST__INIT;
+  req.item = it;
+  grpc_status_code st = yw_testapps_call(&t, &ADMIN, NULL, CAT "UpsertItem", &req.base,
+                                         &yiwang__catalog__v1__item__descriptor,
+                                         (ProtobufCMessage **)out, msg, msglen);
+  protobuf_c_message_free_unpacked(&it->form->base, NULL);
+  it->form = old;
+  protobuf_c_message_free_unpacked(&it->base, NULL);
+  return st;
+}
+
+static grpc_status_code submit(const yw_testapps_caller *who, const char *item, const char *form,
+                               Receipt **out, char *msg, size_t msglen) {
+  Yiwang__Applications__V1__SubmitApplicationRequest req =
+      YIWANG__APPLICATIONS__V1__SUBMIT_APPLICATION_REQUEST__INIT;
+  req.item_code = (char *)item;
+  req.form = struct_of(form);
+  grpc_status_code st = yw_testapps_call(
+      &t, who, NULL, APPS "SubmitApplication", &req.base,
+      &yiwang__applications__v1__submit_application_response__descriptor,
+      (ProtobufCMessage **)out, msg, msglen);
+  protobuf_c_message_free_unpacked(&req.form->base, NULL);
+  return st;
+}
+
+static long long count_applications(void) {
+  char out[32];
+  assert_int_equal(
+      yw_testapps_query1(&t, "SELECT count(*) FROM applications.applications", NULL, out, sizeof out),
+      0);
+  return strtoll(out, NULL, 10);
+}
+
+static const char GOOD_RENEWAL[] =
+    "{\"applicantName\": \"someone else\", \"phone\": \"13912345678\", \"reason\": \"有效期满\","
+    " \"delivery\": \"邮政寄递\","
+    " \"address\": {\"district\": \"海州区\", \"detail\": \"朝阳东路32号\", \"postcode\": \"222000\"}}";
+
+static void test_seeded_forms_are_valid_definitions(void **state) {
+  (void)state;
+  const char *codes[] = {RENEWAL, "QR00001000-320700-GA", "XK00017000-320700-SCJG",
+                         "XK00013000-320700-SCJG", LICENSE_CHANGE};
+  for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+    Item *it = get_item(codes[i]);
+    assert_non_null(it->form);
+    json_t *def = yw_json_from_message(&it->form->base, 0);
+    yw_form *f = NULL;
+    yw_form_error err;
+    int rc = yw_form_parse(def, &f, &err);
+    if (rc != 0) fail_msg("%s: %s: %s", codes[i], err.path, err.reason);
+    assert_true(yw_form_field_count(f) >= 5);
+    yw_form_free(f);
+    json_decref(def);
+    protobuf_c_message_free_unpacked(&it->base, NULL);
+  }
+}
+
+static void test_the_catalog_refuses_a_malformed_definition_by_its_path(void **state) {
+  (void)state;
+  Item *before = get_item(RENEWAL);
+  char msg[512];
+  Item *out = NULL;
+  assert_int_equal(put_form(RENEWAL,
+                            "{\"fields\": [{\"name\": \"phone\", \"type\": \"phone\"},"
+                            " {\"name\": \"kind\", \"type\": \"enum\", \"options\": []}]}",
+                            &out, msg, sizeof msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+  assert_null(out);
+  assert_string_equal(msg, "item.form.fields[1]: options must be a list of 1 to 200 strings");
+  assert_int_equal(put_form(RENEWAL, "{\"fields\": [{\"name\": \"a\", \"type\": \"text\"}]}", &out,
+                            msg, sizeof msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+  assert_non_null(strstr(msg, "item.form.fields[0]: type must be"));
+  /* no version was written */
+  Item *after = get_item(RENEWAL);
+  assert_int_equal(after->version, before->version);
+  protobuf_c_message_free_unpacked(&before->base, NULL);
+  protobuf_c_message_free_unpacked(&after->base, NULL);
+}
+
+static void test_a_bad_submission_names_every_path_and_files_nothing(void **state) {
+  (void)state;
+  long long before = count_applications();
+  char msg[1024];
+  Receipt *r = NULL;
+  assert_int_equal(submit(&RESIDENT, RENEWAL,
+                          "{\"phone\": \"23912345678\", \"reason\": \"登记项目变更\","
+                          " \"delivery\": \"邮政寄递\","
+                          " \"address\": {\"district\": \"鼓楼区\", \"detail\": \"路\"},"
+                          " \"nickname\": \"小王\"}",
+                          &r, msg, sizeof msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+  assert_null(r);
+  assert_string_equal(msg,
+                      "the form has 5 invalid fields: form.phone (BAD_PHONE),"
+                      " form.changeNote (REQUIRED), form.address.district (NOT_AN_OPTION),"
+                      " form.address.detail (TOO_SHORT), form.nickname (UNKNOWN_FIELD)");
+  assert_int_equal(count_applications(), before);
+}
+
+static void test_a_good_submission_keeps_its_definition_and_prefills(void **state) {
+  (void)state;
+  char msg[512];
+  Receipt *r = NULL;
+  assert_int_equal(submit(&RESIDENT, RENEWAL, GOOD_RENEWAL, &r, msg, sizeof msg), GRPC_STATUS_OK);
+  Application *app = r->application;
+  /* the applicant's name is the identity's to fill, which the caller does not carry:
+   * the submitted one is dropped */
+  char *form = json_text(&app->form->base);
+  assert_null(strstr(form, "someone else"));
+  assert_non_null(strstr(form, "\"phone\":\"13912345678\""));
+  free(form);
+  Item *it = get_item(RENEWAL);
+  assert_non_null(app->form_definition);
+  char *kept = json_text(&app->form_definition->base), *cat = json_text(&it->form->base);
+  assert_string_equal(kept, cat);
+  free(kept);
+  free(cat);
+  protobuf_c_message_free_unpacked(&it->base, NULL);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+}
+
+static grpc_status_code step(const yw_testapps_caller *who, const char *method, const char *number,
+                             const char *reason) {
+  Yiwang__Applications__V1__TransitionRequest req =
+      YIWANG__APPLICATIONS__V1__TRANSITION_REQUEST__INIT;
+  req.number = (char *)number;
+  req.department = (char *)who->dept;
+  req.reason = (char *)reason;
+  char path[128], msg[256];
+  snprintf(path, sizeof path, APPS "%s", method);
+  return yw_testapps_call(&t, who, NULL, path, &req.base, &yiwang__applications__v1__application__descriptor,
+                          NULL, msg, sizeof msg);
+}
+
+static grpc_status_code resubmit(const char *number, const char *form, Application **out,
+                                 char *msg, size_t msglen) {
+  Yiwang__Applications__V1__ResubmitApplicationRequest req =
+      YIWANG__APPLICATIONS__V1__RESUBMIT_APPLICATION_REQUEST__INIT;
+  req.number = (char *)number;
+  req.form = struct_of(form);
+  req.reason = "补正";
+  grpc_status_code st = yw_testapps_call(&t, &RESIDENT, NULL, APPS "ResubmitApplication", &req.base,
+                                         &yiwang__applications__v1__application__descriptor,
+                                         (ProtobufCMessage **)out, msg, msglen);
+  protobuf_c_message_free_unpacked(&req.form->base, NULL);
+  return st;
+}
+
+static void test_a_later_form_change_leaves_the_running_case_alone(void **state) {
+  (void)state;
+  char msg[1024];
+  Receipt *r = NULL;
+  assert_int_equal(submit(&RESIDENT, RENEWAL, GOOD_RENEWAL, &r, msg, sizeof msg), GRPC_STATUS_OK);
+  char number[32];
+  snprintf(number, sizeof number, "%s", r->application->number);
+  char *kept_before = json_text(&r->application->form_definition->base);
+  int32_t pinned = r->application->item_version;
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+
+  /* the department adds a required field: a new version of the item */
+  Item *saved = NULL;
+  assert_int_equal(put_form(RENEWAL,
+                            "{\"fields\": [{\"name\": \"phone\", \"type\": \"phone\", \"required\": true},"
+                            " {\"name\": \"photoReceipt\", \"type\": \"string\", \"required\": true}]}",
+                            &saved, msg, sizeof msg),
+                   GRPC_STATUS_OK);
+  assert_true(saved->version > pinned);
+  protobuf_c_message_free_unpacked(&saved->base, NULL);
+
+  /* new filings follow the new form */
+  Receipt *r2 = NULL;
+  assert_int_equal(submit(&RESIDENT, RENEWAL, GOOD_RENEWAL, &r2, msg, sizeof msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+  assert_non_null(strstr(msg, "form.photoReceipt (REQUIRED)"));
+
+  /* the running case keeps its definition and is resubmitted against it */
+  assert_int_equal(step(&GA_CLERK, "AcceptApplication", number, ""), GRPC_STATUS_OK);
+  assert_int_equal(step(&GA_CLERK, "StartReview", number, ""), GRPC_STATUS_OK);
+  assert_int_equal(step(&GA_CLERK, "RequestSupplement", number, "地址不详"), GRPC_STATUS_OK);
+  Application *app = NULL;
+  assert_int_equal(resubmit(number, "{\"phone\": \"13912345678\", \"reason\": \"有效期满\"}", &app,
+                            msg, sizeof msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+  assert_string_equal(msg, "the form has 1 invalid field: form.delivery (REQUIRED)");
+  assert_null(app);
+  assert_int_equal(resubmit(number,
+                            "{\"phone\": \"13912345678\", \"reason\": \"有效期满\","
+                            " \"delivery\": \"窗口领取\"}",
+                            &app, msg, sizeof msg),
+                   GRPC_STATUS_OK);
+  assert_int_equal(app->status, YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__RESUBMITTED);
+  char *kept_after = json_text(&app->form_definition->base);
+  assert_string_equal(kept_after, kept_before);
+  free(kept_after);
+  free(kept_before);
+  protobuf_c_message_free_unpacked(&app->base, NULL);
+}
+
+static void test_a_company_gets_its_credit_code_prefilled(void **state) {
+  (void)state;
+  char msg[1024];
+  Receipt *r = NULL;
+  const char *form = "{\"uscc\": \"91320700MA1N2B3C4Y\", \"items\": [\"住所\"],"
+                     " \"contactPhone\": \"13912345678\", \"resolutionDate\": \"2026-11-20\"}";
+  /* a person acting for nobody has no credit code to prefill */
+  assert_int_equal(submit(&RESIDENT, LICENSE_CHANGE, form, &r, msg, sizeof msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+  assert_string_equal(msg, "the form has 1 invalid field: form.uscc (PREFILL_MISSING)");
+  assert_int_equal(submit(&FOR_COMPANY, LICENSE_CHANGE, form, &r, msg, sizeof msg), GRPC_STATUS_OK);
+  char *filed = json_text(&r->application->form->base);
+  assert_non_null(strstr(filed, "\"uscc\":\"" COMPANY "\""));
+  free(filed);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_seeded_forms_are_valid_definitions),
+      cmocka_unit_test(test_the_catalog_refuses_a_malformed_definition_by_its_path),
+      cmocka_unit_test(test_a_bad_submission_names_every_path_and_files_nothing),
+      cmocka_unit_test(test_a_good_submission_keeps_its_definition_and_prefills),
+      cmocka_unit_test(test_a_later_form_change_leaves_the_running_case_alone),
+      cmocka_unit_test(test_a_company_gets_its_credit_code_prefilled),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
