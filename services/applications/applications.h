@@ -16,6 +16,12 @@
 #include "yw_rpc.h"
 #include "yw_seal.h"
 
+/* A department's own seal. */
+struct applications_dept_seal {
+  char department[72];
+  yw_seal *seal;
+};
+
 typedef struct applications_ctx {
   yw_pg_pool *pool;
   int db_wait_ms;
@@ -27,9 +33,13 @@ typedef struct applications_ctx {
   /* Working days for due dates: statutory holidays and make-up working days, the
    * database's calendar held in memory and reloaded when it changes (calendar.h). Not NULL. */
   struct applications_calendar *calendar;
-  /* The seal that signs electronic licenses on completion (licenses.c; read-only, shared
-   * by threads); NULL: none are issued, and verification answers UNAVAILABLE. */
+  /* The seals of electronic licenses (licenses.c; read-only, shared by threads): a
+   * department's own (dept_seals, YW_APPLICATIONS_SEAL_KEYS) signs and verifies its
+   * licenses; seal, the deployment's (YW_APPLICATIONS_SEAL_KEY), those of every other
+   * department. A department with neither issues none. */
   const yw_seal *seal;
+  const struct applications_dept_seal *dept_seals;
+  size_t n_dept_seals;
   yw_idem_opts idem;                 /* filled by applications_service_init */
 } applications_ctx;
 

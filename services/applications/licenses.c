@@ -10,7 +10,8 @@
  *   GetLicense          the holder, or staff of the issuing department; NOT_FOUND to others
  *   VerifyLicense       public: by number and the code printed on the license
  *   VerifyLicenseContent  public: by the content and signature as presented
- *   GetSealPublicKey    public: the seal's public key (PEM), to verify offline
+ *   GetSealPublicKey    public: the public key (PEM) of a department's seal, to verify
+ *                       offline
  *   RevokeLicense       the issuing department's administrators, audited, license.revoked
  *
  * A license's content is its canonical JSON (licenses.proto documents it field by
@@ -20,12 +21,17 @@
  * the license itself shows (number, type, name, issuer, validity, status), never who
  * holds it.
  *
+ * Seals: a department's own key (YW_APPLICATIONS_SEAL_KEYS/<department>.key) signs its
+ * licenses, the deployment's (YW_APPLICATIONS_SEAL_KEY) those of the others; the issuer
+ * inside the content says which seal verifies it.
+ *
  * Offers: licenses_service_init, licenses_check_request, licenses_file,
- * licenses_load_materials, licenses_issue.
+ * licenses_load_materials, licenses_issue, licenses_seals_load, licenses_seals_free.
  */
 #include "licenses.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +91,92 @@ static void verify_code(const applications_ctx *ctx, const char *number, char ou
   yw_hmac_hex(ctx->lookup_key, in, strlen(in), mac);
   memcpy(out, mac, CODE_LEN);
   out[CODE_LEN] = '\0';
+}
+
+/* ---- seals -------------------------------------------------------------------------- */
+
+#define SEALS_MAX 256
+
+/* The seal of department dept: its own, else the deployment's; NULL: none. */
+static const yw_seal *seal_of(const applications_ctx *ctx, const char *dept) {
+  for (size_t i = 0; i < ctx->n_dept_seals; i++)
+    if (strcmp(ctx->dept_seals[i].department, dept) == 0) return ctx->dept_seals[i].seal;
+  return ctx->seal;
+}
+
+/* A seal from the PEM file at path into *out. Returns 0 or -1 with why. */
+static int seal_file(const char *path, yw_seal **out, char *why, size_t whylen) {
+  enum { PEM_MAX = 16 * 1024 };
+  FILE *f = fopen(path, "rb");
+  char *pem = f != NULL ? malloc(PEM_MAX + 1) : NULL;
+  size_t len = pem != NULL ? fread(pem, 1, PEM_MAX + 1, f) : 0;
+  int rc = pem == NULL || ferror(f) || len > PEM_MAX ? YW_EIO : yw_seal_from_pem(pem, len, out);
+  if (f != NULL) fclose(f);
+  free(pem);
+  /* it must sign: a public key alone is refused here, not at the first completion */
+  char sig[YW_SEAL_SIG_MAX];
+  if (rc == 0 && yw_seal_sign(*out, "x", 1, sig, sizeof sig) != 0) {
+    yw_seal_free(*out);
+    rc = YW_EINVAL;
+  }
+  if (rc != 0) {
+    *out = NULL;
+    snprintf(why, whylen, "%s: not a readable SM2 private key (PEM)", path);
+    return -1;
+  }
+  return 0;
+}
+
+void licenses_seals_free(applications_ctx *ctx) {
+  for (size_t i = 0; i < ctx->n_dept_seals; i++) yw_seal_free(ctx->dept_seals[i].seal);
+  free((void *)ctx->dept_seals);
+  yw_seal_free((yw_seal *)ctx->seal);
+  ctx->dept_seals = NULL;
+  ctx->n_dept_seals = 0;
+  ctx->seal = NULL;
+}
+
+int licenses_seals_load(applications_ctx *ctx, const char *key_path, const char *dir, char *why,
+                        size_t whylen) {
+  yw_seal *s = NULL;
+  ctx->seal = NULL;
+  ctx->dept_seals = NULL;
+  ctx->n_dept_seals = 0;
+  if (key_path[0] != '\0') {
+    if (seal_file(key_path, &s, why, whylen) != 0) return -1;
+    ctx->seal = s;
+  }
+  if (dir[0] == '\0') return 0;
+  DIR *d = opendir(dir);
+  struct applications_dept_seal *seals = calloc(SEALS_MAX, sizeof *seals);
+  size_t n = 0;
+  int rc = d != NULL && seals != NULL ? 0 : -1;
+  if (rc != 0) snprintf(why, whylen, "YW_APPLICATIONS_SEAL_KEYS %s cannot be read", dir);
+  for (struct dirent *e = rc == 0 ? readdir(d) : NULL; e != NULL; e = readdir(d)) {
+    size_t len = strlen(e->d_name);
+    if (len <= 4 || strcmp(e->d_name + len - 4, ".key") != 0) continue;
+    int ok = len - 4 < sizeof seals[0].department;
+    for (size_t i = 0; ok && i < len - 4; i++)
+      ok = isalnum((unsigned char)e->d_name[i]) || e->d_name[i] == '-' || e->d_name[i] == '_' ||
+           e->d_name[i] == '.';
+    if (!ok || n == SEALS_MAX) {
+      snprintf(why, whylen, "YW_APPLICATIONS_SEAL_KEYS: %.100s is not <department code>.key, or "
+               "more than %d keys", e->d_name, SEALS_MAX);
+      rc = -1;
+      break;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    if ((rc = seal_file(path, &seals[n].seal, why, whylen)) != 0) break;
+    memcpy(seals[n].department, e->d_name, len - 4);
+    seals[n].department[len - 4] = '\0';
+    n++;
+  }
+  if (d != NULL) closedir(d);
+  ctx->dept_seals = seals;
+  ctx->n_dept_seals = n;
+  if (rc != 0) licenses_seals_free(ctx);
+  return rc;
 }
 
 /* ---- licenses from rows ------------------------------------------------------------ */
@@ -327,7 +419,8 @@ int licenses_issue(yw_rpc_call *call, PGconn *conn, applications_ctx *ctx, const
                        " FROM applications.applications WHERE id = $1::bigint AND license_name <> ''",
                        1, pa, &r, err);
   if (rc != 0) return rc;
-  if (PQntuples(r) == 0 || ctx->seal == NULL) { /* the item issues none, or no seal */
+  const yw_seal *seal = PQntuples(r) == 1 ? seal_of(ctx, PQgetvalue(r, 0, 4)) : NULL;
+  if (seal == NULL) { /* the item issues none, or its department has no seal */
     PQclear(r);
     return 0;
   }
@@ -372,7 +465,7 @@ int licenses_issue(yw_rpc_call *call, PGconn *conn, applications_ctx *ctx, const
   char *content = license_content(v);
   char sig[YW_SEAL_SIG_MAX];
   if (content == NULL) return YW_ENOMEM;
-  if (yw_seal_sign(ctx->seal, content, strlen(content), sig, sizeof sig) != 0) {
+  if (yw_seal_sign(seal, content, strlen(content), sig, sizeof sig) != 0) {
     free(content);
     return yw_rpc_call_fail(call, YW_EINTERNAL, "license %s could not be sealed", number);
   }
@@ -512,21 +605,24 @@ static int verify_license_content(yw_rpc_call *call, const ProtobufCMessage *req
   if (req->signature[0] == '\0' || strlen(req->signature) >= YW_SEAL_SIG_MAX)
     return yw_rpc_call_fail(call, YW_EINVAL, "signature must be 1 to %d bytes of base64",
                             YW_SEAL_SIG_MAX - 1);
-  if (ctx->seal == NULL)
+  if (ctx->seal == NULL && ctx->n_dept_seals == 0)
     return yw_rpc_call_fail(call, YW_EUNAVAIL, "no seal is configured to verify with");
   Verification *v = yw_arena_alloc(a, sizeof *v);
   if (v == NULL) return YW_ENOMEM;
   yiwang__applications__v1__license_verification__init(v);
   v->status = LS(NOT_GENUINE);
   *out = &v->base;
-  if (yw_seal_verify(ctx->seal, req->content, n, req->signature) != 0) return 0;
-  /* sealed by us: it must still be, byte for byte, the content kept for its number */
+  /* the issuer's seal must verify it ... */
   json_t *o = json_loadb(req->content, n, 0, NULL);
   const char *number = json_string_value(json_object_get(o, "number"));
+  const char *issuer = json_string_value(json_object_get(o, "issuer"));
   char num[NUMBER_LEN + 1] = "";
+  const yw_seal *seal = issuer != NULL ? seal_of(ctx, issuer) : NULL;
   if (number != NULL && valid_license_number(number)) snprintf(num, sizeof num, "%s", number);
+  int sealed = seal != NULL && yw_seal_verify(seal, req->content, n, req->signature) == 0;
   json_decref(o);
-  if (num[0] == '\0') return 0;
+  if (!sealed || num[0] == '\0') return 0;
+  /* ... and it must still be, byte for byte, the content kept for its number */
   PGresult *r = NULL;
   int rc = query_license(call, ctx, num, &r);
   if (rc != 0) return rc;
@@ -544,14 +640,20 @@ static int verify_license_content(yw_rpc_call *call, const ProtobufCMessage *req
 
 static int get_seal_public_key(yw_rpc_call *call, const ProtobufCMessage *reqm,
                                ProtobufCMessage **out, void *data) {
-  (void)reqm;
+  const Yiwang__Applications__V1__GetSealPublicKeyRequest *req = (const void *)reqm;
   applications_ctx *ctx = data;
-  if (ctx->seal == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "no seal is configured");
+  if (strlen(req->department) > 64)
+    return yw_rpc_call_fail(call, YW_EINVAL, "department is longer than 64 bytes");
+  const yw_seal *seal = req->department[0] != '\0' ? seal_of(ctx, req->department) : ctx->seal;
+  if (seal == NULL)
+    return yw_rpc_call_fail(call, YW_ENOTFOUND, "no seal is configured%s%s",
+                            req->department[0] != '\0' ? " for department " : "", req->department);
   yw_arena *a = yw_rpc_call_arena(call);
   Yiwang__Applications__V1__SealPublicKey *k = yw_arena_alloc(a, sizeof *k);
   char *pem = NULL;
-  if (k == NULL || yw_seal_public_pem(ctx->seal, &pem) != 0) return YW_ENOMEM;
+  if (k == NULL || yw_seal_public_pem(seal, &pem) != 0) return YW_ENOMEM;
   yiwang__applications__v1__seal_public_key__init(k);
+  k->department = seal != ctx->seal ? req->department : "";
   k->pem = yw_arena_strndup(a, pem, strlen(pem));
   free(pem);
   k->algorithm = "SM2";

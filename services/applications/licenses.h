@@ -42,4 +42,13 @@ int licenses_load_materials(yw_rpc_call *call, PGconn *conn, const char *app_id,
 int licenses_issue(yw_rpc_call *call, PGconn *conn, applications_ctx *ctx, const char *app_id,
                    yw_pg_error *err);
 
+/* Loads the deployment's seal from the PEM file key_path ("": none) and each
+ * department's own from dir ("": none; its files <department code>.key, at most 256)
+ * into ctx (seal, dept_seals). Returns 0, or -1 with why (nothing kept then). */
+int licenses_seals_load(applications_ctx *ctx, const char *key_path, const char *dir, char *why,
+                        size_t whylen);
+
+/* Frees what licenses_seals_load kept in ctx. */
+void licenses_seals_free(applications_ctx *ctx);
+
 #endif

@@ -22,7 +22,7 @@
 #include "yw_service.h"
 #include "yw_workdays.h"
 
-static char *cfg_catalog, *cfg_lookup_key, *cfg_holidays, *cfg_seal_key;
+static char *cfg_catalog, *cfg_lookup_key, *cfg_holidays, *cfg_seal_key, *cfg_seal_keys;
 static long cfg_supervise_s, cfg_calendar_check_ms;
 
 static const yw_cfg_entry settings[] = {
@@ -40,31 +40,12 @@ static const yw_cfg_entry settings[] = {
      "the longest a copy goes without asking whether the calendar changed", &cfg_calendar_check_ms},
     {"YW_APPLICATIONS_SEAL_KEY", YW_CFG_STR, "", 0, 0,
      "a PEM file of the SM2 private key that seals electronic licenses (openssl genpkey "
-     "-algorithm SM2); empty: no licenses are issued", &cfg_seal_key},
+     "-algorithm SM2) of the deployment, for departments without their own; empty: none",
+     &cfg_seal_key},
+    {"YW_APPLICATIONS_SEAL_KEYS", YW_CFG_STR, "", 0, 0,
+     "a folder of departments' own seals: <department code>.key, each a PEM SM2 private key; "
+     "empty: none", &cfg_seal_keys},
 };
-
-/* The seal from the PEM file at path ("": none) in *out. Returns 0, or 2 after saying
- * why on stderr. */
-static int load_seal(const char *path, yw_seal **out) {
-  *out = NULL;
-  if (path[0] == '\0') {
-    fprintf(stderr, "yw-applications: YW_APPLICATIONS_SEAL_KEY is not set: no licenses are issued\n");
-    return 0;
-  }
-  enum { PEM_MAX = 16 * 1024 };
-  FILE *f = fopen(path, "rb");
-  char *pem = f != NULL ? malloc(PEM_MAX + 1) : NULL;
-  size_t len = pem != NULL ? fread(pem, 1, PEM_MAX + 1, f) : 0;
-  int rc = pem == NULL || ferror(f) || len > PEM_MAX ? YW_EIO : yw_seal_from_pem(pem, len, out);
-  if (f != NULL) fclose(f);
-  free(pem);
-  if (rc != 0) {
-    fprintf(stderr, "yw-applications: YW_APPLICATIONS_SEAL_KEY %s: not a readable SM2 private key (PEM)\n",
-            path);
-    return 2;
-  }
-  return 0;
-}
 
 /* The working-day calendar from the CSV file at path ("": none, weekends only) in *out.
  * Returns 0, or 2 after saying why on stderr. */
@@ -184,12 +165,15 @@ int main(int argc, char **argv) {
     yw_service_stop(&proc);
     return 2;
   }
-  static yw_seal *seal;
-  if (load_seal(cfg_seal_key, &seal) != 0) {
+  char why[320];
+  if (licenses_seals_load(&ctx, cfg_seal_key, cfg_seal_keys, why, sizeof why) != 0) {
+    fprintf(stderr, "yw-applications: %s\n", why);
     yw_service_stop(&proc);
     return 2;
   }
-  ctx.seal = seal;
+  if (ctx.seal == NULL && ctx.n_dept_seals == 0)
+    fprintf(stderr, "yw-applications: no seal configured (YW_APPLICATIONS_SEAL_KEY, "
+                    "YW_APPLICATIONS_SEAL_KEYS): no licenses are issued\n");
   yw_rpc_service svc;
   applications_service_init(&svc, &ctx);
   static yw_rpc_service licenses_svc;

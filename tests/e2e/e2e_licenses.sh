@@ -3,8 +3,8 @@
 # gateway with curl, every process on mutual TLS: a verified resident applies for an item
 # whose result is a license, the lead department takes it to completion, and a license
 # is issued; the holder lists and reads it, another resident and another department get
-# 404; anyone fetches the seal's public key and checks the license offline with the
-# openssl command line, online by number and printed code (no holder data in the
+# 404; anyone fetches the public key of the issuing department's seal and checks the
+# license offline with the openssl command line (not with the deployment's seal), online by number and printed code (no holder data in the
 # answer) and by content and signature (a tampered copy is NOT_GENUINE); the license
 # replaces a material in a later application; the issuer's administrator revokes it (a
 # clerk may not), verification says REVOKED, and the revoked license is refused as a
@@ -72,12 +72,18 @@ req GET "/v1/licenses/$L"
 expect_status "nobody signed in gets 401" 401
 
 # --- verification ------------------------------------------------------------------------
-req GET /v1/licenses:public-key
-expect_status "anyone fetches the seal's public key (200)" 200
+req GET "/v1/licenses:public-key?department=320700-GA"
+expect_status "anyone fetches the public key of the issuer's seal (200)" 200
+check "320700-GA's own" holds "d['department'] == '320700-GA' and d['algorithm'] == 'SM2'"
 field "d['pem']" >"$E2E_TMP/seal.pub"
 check "openssl verifies the license offline with it" \
   openssl pkeyutl -verify -pubin -inkey "$E2E_TMP/seal.pub" -rawin -digest sm3 \
     -pkeyopt distid:1234567812345678 -in "$E2E_TMP/license.json" -sigfile "$E2E_TMP/license.sig"
+req GET /v1/licenses:public-key
+field "d['pem']" >"$E2E_TMP/deployment.pub"
+check "and not with the deployment's seal" \
+  bash -c "! openssl pkeyutl -verify -pubin -inkey '$E2E_TMP/deployment.pub' -rawin -digest sm3 \
+    -pkeyopt distid:1234567812345678 -in '$E2E_TMP/license.json' -sigfile '$E2E_TMP/license.sig' >/dev/null 2>&1"
 req GET "/v1/licenses/$L:verify?code=$CODE"
 expect_status "anyone verifies it by number and printed code (200)" 200
 check "valid, and the answer names no holder" \

@@ -231,11 +231,15 @@ e2e_applications() { # e2e_applications [CA]
     bash "$YW_SOURCE_DIR/tools/pki.sh" server "$E2E_PKI" applications
     bash "$YW_SOURCE_DIR/tools/pki.sh" client "$E2E_PKI" applications-client
   fi
-  # the seal of electronic licenses (SM2), one per run
+  # the seals of electronic licenses (SM2), made per run: the deployment's, and
+  # 320700-GA's own
   [ -f "$E2E_TMP/seal.key" ] || openssl genpkey -algorithm SM2 -out "$E2E_TMP/seal.key" 2>/dev/null
+  mkdir -p "$E2E_TMP/seals"
+  [ -f "$E2E_TMP/seals/320700-GA.key" ] ||
+    openssl genpkey -algorithm SM2 -out "$E2E_TMP/seals/320700-GA.key" 2>/dev/null
   YW_APPLICATIONS_LISTEN="$APPLICATIONS_ADDR" YW_APPLICATIONS_CATALOG="$CATALOG_ADDR" \
     YW_APPLICATIONS_METRICS_LISTEN="$APPLICATIONS_METRICS" \
-    YW_APPLICATIONS_SEAL_KEY="$E2E_TMP/seal.key" \
+    YW_APPLICATIONS_SEAL_KEY="$E2E_TMP/seal.key" YW_APPLICATIONS_SEAL_KEYS="$E2E_TMP/seals" \
     YW_REDIS_PREFIX="$E2E_DB" YW_PG_DSN="${YW_PG_DSN/user=postgres/user=yw_applications}" \
     YW_LOOKUP_KEY="${YW_LOOKUP_KEY:-$(openssl rand -hex 32)}" \
     YW_TLS_CA="${1:-}" YW_TLS_CERT="${1:+$E2E_PKI/applications.crt}" YW_TLS_CLIENT_NAMES="${1:+gateway}" \

@@ -8,7 +8,9 @@
  * Proves: completing an application whose item's result is a license (证照) issues
  * exactly one, numbered region + type + year + sequence, whose content is the documented
  * canonical JSON byte for byte and whose signature verifies here and with the openssl
- * command line under the published public key, with one license.issued in the outbox; a
+ * command line under the published key of the issuing department's own seal (not the
+ * deployment's); a department without its own seal uses the deployment's, and a folder
+ * of <department>.key files loads, refusing a public key or another name; with one license.issued in the outbox; a
  * refused completion (not approved yet, another department) issues none; a completed
  * application of an item without a license result issues none; a tampered content or a
  * foreign signature is NOT_GENUINE; revocation is for the issuer's administrators only,
@@ -26,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -43,6 +46,7 @@
 #define LIC_ITEM "XK00001000-320700-GA"    /* 普通护照签发: result 证照, 320700-GA alone */
 #define PLAIN_ITEM "GG00001000-320700-GA"  /* result 其他; 居民户口簿 may be a license */
 #define LEAD "320700-GA"
+#define SCJG_ITEM "XK00015000-320700-SCJG" /* 企业注销登记: result 证照, 320700-SCJG alone */
 
 typedef Yiwang__Applications__V1__Application Application;
 typedef Yiwang__Applications__V1__SubmitApplicationResponse Receipt;
@@ -52,8 +56,9 @@ typedef Yiwang__Applications__V1__LicenseVerification Verification;
 
 static yw_testapps t;
 static yw_rpc_service lic_svc;
-static yw_seal *seal;
-static char *priv_pem, *pub_pem;
+static yw_seal *seal, *ga_seal; /* the deployment's, and 320700-GA's own */
+static char *priv_pem, *pub_pem, *ga_priv_pem, *ga_pub_pem;
+static struct applications_dept_seal dept_seals[1];
 
 /* ---- set-up ----------------------------------------------------------------------- */
 
@@ -63,7 +68,14 @@ static int setup(void **state) {
   if (yw_seal_generate(&priv_pem, &pub_pem) != 0 ||
       yw_seal_from_pem(priv_pem, strlen(priv_pem), &seal) != 0)
     return -1;
+  if (yw_seal_generate(&ga_priv_pem, &ga_pub_pem) != 0 ||
+      yw_seal_from_pem(ga_priv_pem, strlen(ga_priv_pem), &ga_seal) != 0)
+    return -1;
   t.app.seal = seal;
+  snprintf(dept_seals[0].department, sizeof dept_seals[0].department, "%s", LEAD);
+  dept_seals[0].seal = ga_seal;
+  t.app.dept_seals = dept_seals;
+  t.app.n_dept_seals = 1;
   licenses_service_init(&lic_svc, &t.app);
   const yw_rpc_service *more[] = {&lic_svc};
   return yw_testapps_start(&t, 8, 0, more, 1);
@@ -73,8 +85,11 @@ static int teardown(void **state) {
   (void)state;
   yw_testapps_stop(&t);
   yw_seal_free(seal);
+  yw_seal_free(ga_seal);
   free(priv_pem);
   free(pub_pem);
+  free(ga_priv_pem);
+  free(ga_pub_pem);
   return 0;
 }
 
@@ -88,6 +103,7 @@ static const as OTHER_RESIDENT = {YW_CALLER_PERSON, "p-someone", "", "", 2, NULL
 static const as GA_CLERK = {YW_CALLER_STAFF, "s-ga", "dept_staff", LEAD, 0, NULL};
 static const as GA_ADMIN = {YW_CALLER_STAFF, "s-ga-admin", "dept_admin", LEAD, 0, NULL};
 static const as SW_CLERK = {YW_CALLER_STAFF, "s-sw", "dept_staff", "320700-SW", 0, NULL};
+static const as SCJG_CLERK = {YW_CALLER_STAFF, "s-scjg", "dept_staff", "320700-SCJG", 0, NULL};
 static const as SW_ADMIN = {YW_CALLER_STAFF, "s-sw-admin", "dept_admin", "320700-SW", 0, NULL};
 
 /* Calls path as who (anonymous: no caller at all). msg gets the status message. */
@@ -177,6 +193,19 @@ static grpc_status_code revoke_as(const as *who, const char *number, const char 
   req.reason = (char *)reason;
   return call_as(who, LICS "RevokeLicense", &req.base, &yiwang__applications__v1__license__descriptor,
                  (ProtobufCMessage **)out, NULL, 0);
+}
+
+/* The public key of department's seal, published to anyone (free it). */
+static Yiwang__Applications__V1__SealPublicKey *public_key(const char *department) {
+  Yiwang__Applications__V1__GetSealPublicKeyRequest req =
+      YIWANG__APPLICATIONS__V1__GET_SEAL_PUBLIC_KEY_REQUEST__INIT;
+  req.department = (char *)department;
+  Yiwang__Applications__V1__SealPublicKey *key = NULL;
+  assert_int_equal(call_as(&NOBODY, LICS "GetSealPublicKey", &req.base,
+                           &yiwang__applications__v1__seal_public_key__descriptor,
+                           (ProtobufCMessage **)&key, NULL, 0),
+                   GRPC_STATUS_OK);
+  return key;
 }
 
 static void query1(const char *sql, const char *param, char *out, size_t size) {
@@ -278,19 +307,18 @@ static void test_completion_issues_one_sealed_license(void **state) {
   expected_content(l, today, until, want, sizeof want);
   assert_string_equal(l->content, want);
   yw_seal *pub = NULL;
-  assert_int_equal(yw_seal_from_pem(pub_pem, strlen(pub_pem), &pub), 0);
+  assert_int_equal(yw_seal_from_pem(ga_pub_pem, strlen(ga_pub_pem), &pub), 0);
   assert_int_equal(yw_seal_verify(pub, l->content, strlen(l->content), l->signature), 0);
+  yw_seal_free(pub);
+  /* the department's own seal, not the deployment's */
+  assert_int_equal(yw_seal_from_pem(pub_pem, strlen(pub_pem), &pub), 0);
+  assert_int_not_equal(yw_seal_verify(pub, l->content, strlen(l->content), l->signature), 0);
   yw_seal_free(pub);
 
   /* the published key, and the openssl command line over the canonical bytes */
-  Yiwang__Applications__V1__GetSealPublicKeyRequest kreq =
-      YIWANG__APPLICATIONS__V1__GET_SEAL_PUBLIC_KEY_REQUEST__INIT;
-  Yiwang__Applications__V1__SealPublicKey *key = NULL;
-  assert_int_equal(call_as(&NOBODY, LICS "GetSealPublicKey", &kreq.base,
-                           &yiwang__applications__v1__seal_public_key__descriptor,
-                           (ProtobufCMessage **)&key, NULL, 0),
-                   GRPC_STATUS_OK);
-  assert_string_equal(key->pem, pub_pem);
+  Yiwang__Applications__V1__SealPublicKey *key = public_key(LEAD);
+  assert_string_equal(key->pem, ga_pub_pem);
+  assert_string_equal(key->department, LEAD);
   assert_string_equal(key->distinguishing_id, YW_SEAL_ID);
   char dir[] = "/tmp/yw-license.XXXXXX";
   assert_non_null(mkdtemp(dir));
@@ -388,7 +416,7 @@ static void test_tampered_content_is_not_genuine(void **state) {
   assert_int_equal(yw_seal_sign(other, l->content, strlen(l->content), sig, sizeof sig), 0);
   assert_int_equal(verify_content(l->content, sig), LS(NOT_GENUINE));
   /* our seal over content we never issued */
-  assert_int_equal(yw_seal_sign(seal, tampered, strlen(tampered), sig, sizeof sig), 0);
+  assert_int_equal(yw_seal_sign(ga_seal, tampered, strlen(tampered), sig, sizeof sig), 0);
   assert_int_equal(verify_content(tampered, sig), LS(NOT_GENUINE));
   assert_int_equal(verify_content(l->content, "not base64!"), LS(NOT_GENUINE));
   assert_int_equal(verify_content("", l->signature), -1); /* INVALID_ARGUMENT */
@@ -438,7 +466,7 @@ static void test_revoked_and_expired_answers(void **state) {
   assert_int_equal(get_license(&RESIDENT, number, &l), GRPC_STATUS_OK);
   char old[2048], sig[YW_SEAL_SIG_MAX];
   expected_content(l, "2019-01-02", "2024-01-01", old, sizeof old);
-  assert_int_equal(yw_seal_sign(seal, old, strlen(old), sig, sizeof sig), 0);
+  assert_int_equal(yw_seal_sign(ga_seal, old, strlen(old), sig, sizeof sig), 0);
   PGconn *c = yw_pg_pool_acquire(t.app.pool, 2000);
   const char *p[] = {number, old, sig};
   yw_pg_error err;
@@ -457,6 +485,67 @@ static void test_revoked_and_expired_answers(void **state) {
   assert_int_equal(submit(&RESIDENT, PLAIN_ITEM, "居民户口簿", number, &r, msg, sizeof msg),
                    GRPC_STATUS_INVALID_ARGUMENT);
   assert_non_null(strstr(msg, "materialLicenses[0].licenseNumber"));
+}
+
+/* ---- seals of departments ---------------------------------------------------------------- */
+
+static void write_file(const char *path, const char *text);
+
+static void test_a_department_without_its_own_seal_uses_the_deployments(void **state) {
+  (void)state;
+  /* 320700-SCJG has no key of its own: its licenses carry the deployment's seal */
+  Receipt *r = NULL;
+  assert_int_equal(submit(&RESIDENT, SCJG_ITEM, NULL, NULL, &r, NULL, 0), GRPC_STATUS_OK);
+  char app_number[24], number[32];
+  snprintf(app_number, sizeof app_number, "%s", r->application->number);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+  assert_int_equal(step(&SCJG_CLERK, "AcceptApplication", app_number), GRPC_STATUS_OK);
+  assert_int_equal(step(&SCJG_CLERK, "StartReview", app_number), GRPC_STATUS_OK);
+  assert_int_equal(approve(&SCJG_CLERK, app_number), GRPC_STATUS_OK);
+  assert_int_equal(step(&SCJG_CLERK, "CompleteApplication", app_number), GRPC_STATUS_OK);
+  query1("SELECT number FROM applications.licenses WHERE application_number = $1", app_number,
+         number, sizeof number);
+  assert_memory_equal(number, "320700XK00015000", 16);
+  License *l = NULL;
+  assert_int_equal(get_license(&RESIDENT, number, &l), GRPC_STATUS_OK);
+  assert_int_equal(yw_seal_verify(seal, l->content, strlen(l->content), l->signature), 0);
+  assert_int_not_equal(yw_seal_verify(ga_seal, l->content, strlen(l->content), l->signature), 0);
+  assert_int_equal(verify_content(l->content, l->signature), LS(VALID));
+  protobuf_c_message_free_unpacked(&l->base, NULL);
+  /* its public key is the deployment's */
+  Yiwang__Applications__V1__SealPublicKey *key = public_key("320700-SCJG");
+  assert_string_equal(key->pem, pub_pem);
+  assert_string_equal(key->department, "");
+  protobuf_c_message_free_unpacked(&key->base, NULL);
+
+  /* the keys of a folder: <department>.key each; a public key or another name is refused */
+  char dir[] = "/tmp/yw-seals.XXXXXX", path[96], why[320];
+  assert_non_null(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/320700-GA.key", dir);
+  write_file(path, ga_priv_pem);
+  applications_ctx c;
+  memset(&c, 0, sizeof c);
+  assert_int_equal(licenses_seals_load(&c, "", dir, why, sizeof why), 0);
+  assert_null(c.seal);
+  assert_int_equal(c.n_dept_seals, 1);
+  assert_string_equal(c.dept_seals[0].department, LEAD);
+  char sig[YW_SEAL_SIG_MAX];
+  assert_int_equal(yw_seal_sign(c.dept_seals[0].seal, "x", 1, sig, sizeof sig), 0);
+  assert_int_equal(yw_seal_verify(ga_seal, "x", 1, sig), 0);
+  licenses_seals_free(&c);
+  snprintf(path, sizeof path, "%s/320700-SW.key", dir);
+  write_file(path, ga_pub_pem);
+  assert_int_equal(licenses_seals_load(&c, "", dir, why, sizeof why), -1);
+  assert_non_null(strstr(why, "320700-SW.key"));
+  assert_int_equal(c.n_dept_seals, 0);
+  unlink(path);
+  snprintf(path, sizeof path, "%s/a b.key", dir);
+  write_file(path, ga_priv_pem);
+  assert_int_equal(licenses_seals_load(&c, "", dir, why, sizeof why), -1);
+  unlink(path);
+  snprintf(path, sizeof path, "%s/320700-GA.key", dir);
+  unlink(path);
+  rmdir(dir);
 }
 
 /* ---- who reads ---------------------------------------------------------------------- */
@@ -579,6 +668,7 @@ int main(void) {
       cmocka_unit_test(test_refused_completion_issues_none),
       cmocka_unit_test(test_tampered_content_is_not_genuine),
       cmocka_unit_test(test_revoked_and_expired_answers),
+      cmocka_unit_test(test_a_department_without_its_own_seal_uses_the_deployments),
       cmocka_unit_test(test_only_holder_and_issuer_read),
       cmocka_unit_test(test_license_replaces_a_material),
   };
