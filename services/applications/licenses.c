@@ -4,8 +4,8 @@
  *
  *   licenses_file       at filing: the item's license result kept on the application; the
  *                       materials replaced by the applicant's licenses recorded
- *   licenses_issue      at completion: number, content, SM2 seal, license.issued, in the
- *                       completion's transaction
+ *   licenses_issue      at completion: number, content, SM2 seal, license.issued and the
+ *                       holder's feed.entry, in the completion's transaction
  *   ListMyLicenses      the holder's, newest first, keyset paged
  *   GetLicense          the holder, or staff of the issuing department; NOT_FOUND to others
  *   VerifyLicense       public: by number and the code printed on the license
@@ -39,6 +39,7 @@
 #include <time.h>
 
 #include "yiwang/applications/v1/licenses.pb-c.h"
+#include "yiwang/events/v1/feed.pb-c.h"
 #include "yiwang/events/v1/licenses.pb-c.h"
 #include "yw_err.h"
 #include "yw_events.h"
@@ -481,7 +482,19 @@ int licenses_issue(yw_rpc_call *call, PGconn *conn, applications_ctx *ctx, const
   if (rc != 0) return rc;
   rc = append_license_event(conn, "license.issued", r, "", err);
   PQclear(r);
-  return rc;
+  if (rc != 0) return rc;
+  /* the holder hears of it in their feed */
+  char title[256], body[128], link[64];
+  snprintf(title, sizeof title, "电子证照已签发：%s", name);
+  snprintf(body, sizeof body, "证照编号 %s，有效期至 %s", number, until);
+  snprintf(link, sizeof link, "licenses/%s", number);
+  Yiwang__Events__V1__FeedEntryAdded fe = YIWANG__EVENTS__V1__FEED_ENTRY_ADDED__INIT;
+  fe.subject = subject;
+  fe.type = "license.issued";
+  fe.title = title;
+  fe.body = body;
+  fe.link = link;
+  return yw_events_append(conn, SCHEMA, "feed.entry", 1, subject, &fe.base, NULL, err);
 }
 
 /* ---- reads ----------------------------------------------------------------------------- */

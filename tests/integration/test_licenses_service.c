@@ -347,9 +347,15 @@ static void test_completion_issues_one_sealed_license(void **state) {
   sh(cmd);
   protobuf_c_message_free_unpacked(&key->base, NULL);
 
-  /* license.issued in the outbox, once, under the application's key */
+  /* license.issued in the outbox, once, under the application's key, and the holder's
+   * feed entry linking to the license */
   assert_int_equal(count("SELECT count(*) FROM applications.outbox WHERE aggregate_key = $1"
                          " AND type = 'license.issued'", app_number), 1);
+  char link[64];
+  snprintf(link, sizeof link, "licenses/%s", number);
+  assert_int_equal(count("SELECT count(*) FROM applications.outbox WHERE type = 'feed.entry'"
+                         " AND aggregate_key = 'p-holder' AND position($1::bytea IN payload) > 0",
+                         link), 1);
   /* anyone holding it checks it by the printed code: what it shows, nobody's data */
   Verification *v = NULL;
   assert_int_equal(verify_code(number, l->verify_code, &v), GRPC_STATUS_OK);
