@@ -21,6 +21,7 @@
  */
 #include "supervision.h"
 
+#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -84,27 +85,41 @@ static const char *enum_name(const ProtobufCEnumDescriptor *d, int v) {
   return ev != NULL ? ev->name : "";
 }
 
-/* Stores one application's new colour and appends its event. */
-static int mark(PGconn *conn, const PGresult *r, int row, supervision_colour colour,
-                const char *due, int left, yw_pg_error *err) {
-  const char *id = PQgetvalue(r, row, 0), *number = PQgetvalue(r, row, 1);
-  char left_s[16];
-  snprintf(left_s, sizeof left_s, "%d", left);
-  const char *urgency = colour == COLOUR(RED) ? "0" : colour == COLOUR(YELLOW) ? "1" : "2";
+/* Stores a batch's changes (a JSON array of {id, colour, urgency, due, days_left}) in
+ * one statement: applications.supervision and the queue's rows. */
+static int store_changes(PGconn *conn, json_t *changes, yw_pg_error *err) {
+  if (json_array_size(changes) == 0) return 0;
+  char *text = json_dumps(changes, JSON_COMPACT);
+  if (text == NULL) return YW_ENOMEM;
+  const char *p[] = {text};
   /* the WITH's writes run whatever the UPDATE reads of them */
-  const char *p[] = {id, supervision_colour_db(colour), urgency, due[0] != '\0' ? due : NULL, left_s};
   int rc = yw_pg_query(conn,
-                       "WITH d AS (DELETE FROM applications.supervision"
-                       "   WHERE application_id = $1::bigint AND $2 = 'none' RETURNING 1),"
+                       "WITH x AS (SELECT * FROM json_to_recordset($1::json) AS x(id bigint,"
+                       "   colour text, urgency smallint, due date, days_left int)),"
+                       " d AS (DELETE FROM applications.supervision s USING x"
+                       "   WHERE s.application_id = x.id AND x.colour = 'none' RETURNING 1),"
                        " u AS (INSERT INTO applications.supervision (application_id, colour,"
-                       "   due_date, days_left) SELECT $1::bigint, $2, $4::date, $5::int WHERE $2 <> 'none'"
+                       "   due_date, days_left) SELECT id, colour, due, days_left FROM x"
+                       "   WHERE colour <> 'none'"
                        "   ON CONFLICT (application_id) DO UPDATE SET colour = EXCLUDED.colour,"
                        "   due_date = EXCLUDED.due_date, days_left = EXCLUDED.days_left,"
                        "   changed_at = now() RETURNING 1)"
-                       " UPDATE applications.queue SET supervision = $2, urgency = $3::smallint"
-                       " WHERE application_id = $1::bigint",
-                       5, p, NULL, err);
-  if (rc != 0) return rc;
+                       " UPDATE applications.queue q SET supervision = x.colour, urgency = x.urgency"
+                       " FROM x WHERE q.application_id = x.id",
+                       1, p, NULL, err);
+  free(text);
+  return rc;
+}
+
+/* Notes one application's new colour in changes and appends its event. */
+static int mark(PGconn *conn, const PGresult *r, int row, supervision_colour colour,
+                const char *due, int left, json_t *changes, yw_pg_error *err) {
+  const char *number = PQgetvalue(r, row, 1);
+  int urgency = colour == COLOUR(RED) ? 0 : colour == COLOUR(YELLOW) ? 1 : 2;
+  json_t *c = json_pack("{s:I,s:s,s:i,s:o,s:i}", "id", (json_int_t)strtoll(PQgetvalue(r, row, 0), NULL, 10),
+                        "colour", supervision_colour_db(colour), "urgency", urgency, "due",
+                        due[0] != '\0' ? json_string(due) : json_null(), "days_left", left);
+  if (c == NULL || json_array_append_new(changes, c) != 0) return YW_ENOMEM;
   /* the departments, lead first ("a,b": codes hold no comma) */
   char depts[16 * 65 + 1];
   snprintf(depts, sizeof depts, "%s", PQgetvalue(r, row, 5));
@@ -179,6 +194,8 @@ static int pass_batch(PGconn *conn, const struct yw_workdays *cal, yw_day today,
                    1, pl, &r, err);
   free(ids);
   if (rc != 0) return rc;
+  json_t *changes = json_array();
+  if (changes == NULL) rc = YW_ENOMEM;
   for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
     const char *due = PQgetvalue(r, i, 3);
     yw_day d = 0;
@@ -187,10 +204,12 @@ static int pass_batch(PGconn *conn, const struct yw_workdays *cal, yw_day today,
     supervision_colour c = supervision_colour_of(cal, PQgetvalue(r, i, 2), has_due, d, today, &left);
     res->checked++;
     if (c == colour_from_db(PQgetvalue(r, i, 4))) continue;
-    rc = mark(conn, r, i, c, has_due ? due : "", left, err);
+    rc = mark(conn, r, i, c, has_due ? due : "", left, changes, err);
     if (rc == 0) res->marked++;
   }
   PQclear(r);
+  if (rc == 0) rc = store_changes(conn, changes, err);
+  json_decref(changes);
   return rc;
 }
 
