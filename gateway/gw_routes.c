@@ -39,6 +39,8 @@ const gw_route_def gw_route_defs[] = {
     {"GET", "/v1/items", CATALOG "ListItems", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog"},
     {"GET", "/v1/items/{code}", CATALOG "GetItem", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog"},
     {"GET", "/v1/items/{code}/versions", CATALOG "ListItemVersions", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog"},
+    {"GET", "/v1/bundles", CATALOG "ListBundles", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog"},
+    {"GET", "/v1/bundles/{code}", CATALOG "GetBundle", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog"},
     {"GET", "/v1/departments", CATALOG "ListDepartments", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog"},
     {"GET", "/v1/regions", CATALOG "ListRegions", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog"},
     {"GET", "/v1/topics", CATALOG "ListTopics", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog"},
@@ -116,6 +118,12 @@ const gw_route_def gw_route_defs[] = {
      0, NULL, 1, "applications", .upload = &material_files},
     {"GET", "/v1/applications/{number}/materials/{sha256}", APPLICATIONS "GetMaterialFile", NULL,
      GW_ACCESS_ACCOUNT, 0, NULL, 0, "applications", .download = "sha256"},
+    /* 一件事一次办: a life-event bundle filed once (one application per member), and the
+     * applicant's combined view of it */
+    {"POST", "/v1/bundles/{bundleCode}/applications", APPLICATIONS "SubmitBundle", "*", GW_ACCESS_PERSON,
+     0, NULL, 1, "applications", .idempotent = GW_IDEM_OPTIONAL},
+    {"GET", "/v1/me/bundle-filings/{number}", APPLICATIONS "GetBundleFiling", NULL, GW_ACCESS_PERSON,
+     0, NULL, 1, "applications"},
 
     /* A resident's feed: newest first, and live as Server-Sent Events (or a gRPC stream). */
     {"GET", "/v1/me/feed/entries", FEED "ListFeed", NULL, GW_ACCESS_PERSON, 0, NULL, 1, "feed"},

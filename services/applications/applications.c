@@ -446,16 +446,14 @@ struct submit_work {
   char joint[DEPTS_MAX * (CODE_MAX + 1) + 3];
 };
 
-static int submit_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *reqm,
-                     ProtobufCMessage **out, void *arg) {
-  (void)reqm;
-  struct submit_work *w = arg;
-  yw_arena *a = yw_rpc_call_arena(call);
+/* The next number of region and day (region || YYYYMMDD || 6 digits, Asia/Shanghai):
+ * the sequence's row stays locked until the commit, so numbers are distinct and a
+ * rolled back filing gives its number back. Returns 0 or a code with the status set. */
+static int next_number(yw_rpc_call *call, PGconn *conn, const char *region, char number[24]) {
   yw_pg_error err;
   memset(&err, 0, sizeof err);
   PGresult *r = NULL;
-  /* the next number of the region and day: the row stays locked until the commit */
-  const char *pn[] = {w->region};
+  const char *pn[] = {region};
   int rc = yw_pg_query(conn,
                        "INSERT INTO applications.number_sequences AS s (region, day, last)"
                        " VALUES ($1, to_char(now() AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD'), 1)"
@@ -463,16 +461,32 @@ static int submit_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *re
                        " RETURNING s.region || s.day || lpad(s.last::text, 6, '0')",
                        1, pn, &r, &err);
   if (rc != 0) return yw_service_db_fail(call, rc, &err);
-  char number[24];
-  snprintf(number, sizeof number, "%s", PQgetvalue(r, 0, 0));
+  snprintf(number, 24, "%s", PQgetvalue(r, 0, 0));
   PQclear(r);
   if (!valid_number(number))
-    return yw_rpc_call_fail(call, YW_EUNAVAIL, "the numbers of region %s are used up today",
-                            w->region);
+    return yw_rpc_call_fail(call, YW_EUNAVAIL, "the numbers of region %s are used up today", region);
+  return 0;
+}
 
-  char code[8], mac_in[40], mac[65];
-  if (yw_random_digits(6, code, sizeof code) != 0) return YW_EINTERNAL;
-  snprintf(mac_in, sizeof mac_in, "%s:%s", number, code);
+/* Files one application for w->item in the caller's transaction: its number, the row,
+ * the first timeline entry, the materials and licenses of filing, application.submitted
+ * and the feed entry. bundle_id: the bundle filing it belongs to, or NULL; code: the
+ * query code to give it (a bundle's members share the bundle's), or NULL for a new one,
+ * written to code_out. Returns 0 with *l loaded, or a code with the status set. */
+static int file_one(yw_rpc_call *call, PGconn *conn, struct submit_work *w, const char *bundle_id,
+                    const char *code, char code_out[8], loaded *l) {
+  yw_arena *a = yw_rpc_call_arena(call);
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  PGresult *r = NULL;
+  char number[24];
+  int rc = next_number(call, conn, w->region, number);
+  if (rc != 0) return rc;
+
+  char mac_in[40], mac[65];
+  if (code != NULL) snprintf(code_out, 8, "%s", code);
+  else if (yw_random_digits(6, code_out, 8) != 0) return YW_EINTERNAL;
+  snprintf(mac_in, sizeof mac_in, "%s:%s", number, code_out);
   yw_hmac_hex(w->ctx->lookup_key, mac_in, strlen(mac_in), mac);
 
   const Yiwang__Catalog__V1__Item *item = w->item;
@@ -483,15 +497,16 @@ static int submit_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *re
   const char *pa[] = {number,       mac,           w->caller.subject, kind,    w->caller.org,
                       item->impl_code, version,    item->name,        w->region,
                       item->department_code, w->joint, w->depts,      days,    w->form,
-                      w->form_definition};
+                      w->form_definition, bundle_id != NULL ? bundle_id : ""};
   rc = yw_pg_query(conn,
                    "INSERT INTO applications.applications (number, query_code_mac,"
                    " applicant_subject, applicant_kind, applicant_org, impl_code, item_version,"
                    " item_name, region_code, lead_department, joint_departments, departments,"
-                   " promised_days, form, form_definition)"
+                   " promised_days, form, form_definition, bundle_id)"
                    " VALUES ($1, $2, $3, $4, $5, $6, $7::int, $8, $9, $10, $11::text[],"
-                   " $12::text[], $13::int, $14::jsonb, $15::jsonb) RETURNING id",
-                   15, pa, &r, &err);
+                   " $12::text[], $13::int, $14::jsonb, $15::jsonb, NULLIF($16, '')::bigint)"
+                   " RETURNING id",
+                   16, pa, &r, &err);
   if (rc != 0) return yw_service_db_fail(call, rc, &err);
   char id[24];
   snprintf(id, sizeof id, "%s", PQgetvalue(r, 0, 0));
@@ -505,29 +520,39 @@ static int submit_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *re
   if (rc == 0) rc = licenses_file(call, conn, id, w->caller.subject, item, w->req, &err);
   if (rc != 0) return err.sqlstate[0] != '\0' || err.message[0] != '\0' ? yw_service_db_fail(call, rc, &err) : rc;
 
-  loaded l;
-  rc = load_app(call, conn, number, 0, 1, &l, &err);
+  rc = load_app(call, conn, number, 0, 1, l, &err);
   if (rc != 0) return err.sqlstate[0] != '\0' || err.message[0] != '\0' ? yw_service_db_fail(call, rc, &err) : rc;
 
   Yiwang__Events__V1__ApplicationSubmitted ev = YIWANG__EVENTS__V1__APPLICATION_SUBMITTED__INIT;
   ev.application_id = number;
-  ev.impl_code = l.app->item_code;
-  ev.department_code = l.app->lead_department;
-  ev.applicant_subject = l.app->applicant_subject;
+  ev.impl_code = l->app->item_code;
+  ev.department_code = l->app->lead_department;
+  ev.applicant_subject = l->app->applicant_subject;
   ev.submitted_at_unix_ms = (int64_t)time(NULL) * 1000;
-  ev.item_version = l.app->item_version;
-  ev.item_name = l.app->item_name;
-  ev.departments = all_departments(a, l.app, &ev.n_departments);
+  ev.item_version = l->app->item_version;
+  ev.item_name = l->app->item_name;
+  ev.departments = all_departments(a, l->app, &ev.n_departments);
   ev.query_code_mac = mac;
-  ev.applicant_kind = l.app->applicant_kind;
-  ev.applicant_org = l.app->applicant_org;
+  ev.applicant_kind = l->app->applicant_kind;
+  ev.applicant_org = l->app->applicant_org;
   ev.status = "SUBMITTED";
-  ev.promised_days = l.app->promised_days;
+  ev.promised_days = l->app->promised_days;
   if (ev.departments == NULL) return YW_ENOMEM;
   rc = yw_events_append(conn, SCHEMA, "application.submitted", 1, number, &ev.base, NULL, &err);
-  if (rc == 0) rc = append_feed(conn, l.app, "application.submitted", ST(SUBMITTED), "", &err);
+  if (rc == 0) rc = append_feed(conn, l->app, "application.submitted", ST(SUBMITTED), "", &err);
   if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  return 0;
+}
 
+static int submit_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *reqm,
+                     ProtobufCMessage **out, void *arg) {
+  (void)reqm;
+  struct submit_work *w = arg;
+  yw_arena *a = yw_rpc_call_arena(call);
+  char code[8];
+  loaded l;
+  int rc = file_one(call, conn, w, NULL, NULL, code, &l);
+  if (rc != 0) return rc;
   Yiwang__Applications__V1__SubmitApplicationResponse *resp = yw_arena_alloc(a, sizeof *resp);
   if (resp == NULL) return YW_ENOMEM;
   yiwang__applications__v1__submit_application_response__init(resp);
@@ -538,52 +563,75 @@ static int submit_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *re
   return 0;
 }
 
+static int prepare_item(yw_rpc_call *call, struct submit_work *w,
+                        const Yiwang__Catalog__V1__Item *item);
+
+/* Defers call and asks yw-catalog's method (of CatalogService) for req, with the caller,
+ * request id and deadline; done answers the call. Returns what the handler returns. */
+static int ask_catalog(yw_rpc_call *call, applications_ctx *ctx, const char *method,
+                       const ProtobufCMessage *req, const ProtobufCMessageDescriptor *answer,
+                       yw_rpc_forward_fn done, void *arg) {
+  char path[96];
+  snprintf(path, sizeof path, "/yiwang.catalog.v1.CatalogService/%s", method);
+  int rc = yw_rpc_call_defer(call);
+  if (rc != 0) return rc;
+  rc = yw_rpc_call_forward(call, ctx->catalog, path, req, answer, done, arg);
+  if (rc != 0) { /* done will not run: answer now */
+    yw_rpc_call_fail(call, rc == YW_ETIMEOUT ? rc : YW_EUNAVAIL,
+                     "the catalog could not be called: %s", yw_strerror(rc));
+    yw_rpc_call_finish(call, rc == YW_ETIMEOUT ? rc : YW_EUNAVAIL, NULL);
+  }
+  return YW_RPC_DEFERRED;
+}
+
+/* The catalog's answer to a forwarded call: 0 when there is one, or the code with the
+ * status set (what names the thing asked for, in NOT_FOUND). */
+static int catalog_answered(yw_rpc_call *call, int code, const char *message, const char *what) {
+  if (code == YW_ENOTFOUND) return yw_rpc_call_fail(call, YW_ENOTFOUND, "no %s", what);
+  if (code != 0)
+    return yw_rpc_call_fail(call, code == YW_ETIMEOUT ? YW_ETIMEOUT : YW_EUNAVAIL,
+                            "the catalog: %s", message != NULL ? message : "");
+  return 0;
+}
+
 /* The catalog answered: check the item, then file the application. */
 static void item_answered(yw_rpc_call *call, int code, ProtobufCMessage *response,
                           const char *message, void *arg) {
   struct submit_work *w = arg;
   ProtobufCMessage *out = NULL;
-  int rc;
-  if (code == YW_ENOTFOUND) {
-    rc = yw_rpc_call_fail(call, YW_ENOTFOUND, "no item %s", w->req->item_code);
-    goto done;
-  }
-  if (code != 0) {
-    rc = yw_rpc_call_fail(call, code == YW_ETIMEOUT ? YW_ETIMEOUT : YW_EUNAVAIL,
-                          "the catalog: %s", message != NULL ? message : "");
-    goto done;
-  }
-  const Yiwang__Catalog__V1__Item *item = (const void *)response;
+  char what[80];
+  snprintf(what, sizeof what, "item %s", w->req->item_code);
+  int rc = catalog_answered(call, code, message, what);
+  if (rc == 0) rc = prepare_item(call, w, (const void *)response);
+  if (rc == 0) rc = yw_idem_run(call, &w->req->base, &out, w->ctx->pool, &w->ctx->idem, submit_tx, w);
+  yw_rpc_call_finish(call, rc, rc == 0 ? out : NULL);
+}
+
+/* The item the catalog answered, checked (published, the caller's real-name level, its
+ * bounds) and made ready to file: w->item, its region and departments. Returns 0 or a
+ * code with the status set. */
+static int prepare_item(yw_rpc_call *call, struct submit_work *w,
+                        const Yiwang__Catalog__V1__Item *item) {
   w->item = item;
-  if (item->status != YIWANG__CATALOG__V1__ITEM_STATUS__PUBLISHED) {
-    rc = yw_rpc_call_fail(call, YW_EPRECOND, "item %s is not published", item->impl_code);
-    goto done;
-  }
+  if (item->status != YIWANG__CATALOG__V1__ITEM_STATUS__PUBLISHED)
+    return yw_rpc_call_fail(call, YW_EPRECOND, "item %s is not published", item->impl_code);
   int need = item->details != NULL ? item->details->min_realname_level : 0;
-  if (w->caller.level < need) {
-    rc = yw_rpc_call_fail(call, YW_EPERM, "item %s needs real-name level %d", item->impl_code, need);
-    goto done;
-  }
+  if (w->caller.level < need)
+    return yw_rpc_call_fail(call, YW_EPERM, "item %s needs real-name level %d", item->impl_code, need);
   if (item->version < 1 || strlen(item->region_code) < 6 || !valid_code(item->department_code) ||
-      item->promised_limit_days < 0 || item->promised_limit_days > 3650) {
-    rc = yw_rpc_call_fail(call, YW_EUNAVAIL, "the catalog answered an item out of bounds");
-    goto done;
-  }
+      item->promised_limit_days < 0 || item->promised_limit_days > 3650)
+    return yw_rpc_call_fail(call, YW_EUNAVAIL, "the catalog answered an item out of bounds");
   /* the form against the pinned version's definition, which the application keeps */
-  if ((rc = form_validate(call, item->form, &w->caller, &w->form)) != 0) goto done;
+  int rc = form_validate(call, item->form, &w->caller, &w->form);
+  if (rc != 0) return rc;
   if (item->form != NULL) {
     char *def = NULL;
     size_t def_len = 0;
-    if (yw_json_write(&item->form->base, 0, &def, &def_len) != 0) {
-      rc = yw_rpc_call_fail(call, YW_EUNAVAIL, "the item's form definition cannot be kept");
-      goto done;
-    }
+    if (yw_json_write(&item->form->base, 0, &def, &def_len) != 0)
+      return yw_rpc_call_fail(call, YW_EUNAVAIL, "the item's form definition cannot be kept");
     w->form_definition = yw_arena_strndup(yw_rpc_call_arena(call), def, def_len);
     free(def);
-    if (w->form_definition == NULL) {
-      rc = YW_ENOMEM;
-      goto done;
-    }
+    if (w->form_definition == NULL) return YW_ENOMEM;
   }
   memcpy(w->region, item->region_code, 6);
   w->region[6] = '\0';
@@ -605,9 +653,7 @@ static void item_answered(yw_rpc_call *call, int code, ProtobufCMessage *respons
   }
   snprintf(w->depts + dl, sizeof w->depts - dl, "}");
   snprintf(w->joint + jl, sizeof w->joint - jl, "}");
-  rc = yw_idem_run(call, &w->req->base, &out, w->ctx->pool, &w->ctx->idem, submit_tx, w);
-done:
-  yw_rpc_call_finish(call, rc, rc == 0 ? out : NULL);
+  return 0;
 }
 
 static int submit_application(yw_rpc_call *call, const ProtobufCMessage *reqm,
@@ -632,15 +678,298 @@ static int submit_application(yw_rpc_call *call, const ProtobufCMessage *reqm,
   if (get == NULL) return YW_ENOMEM;
   yiwang__catalog__v1__get_item_request__init(get);
   get->code = req->item_code;
-  if ((rc = yw_rpc_call_defer(call)) != 0) return rc;
-  rc = yw_rpc_call_forward(call, ctx->catalog, "/yiwang.catalog.v1.CatalogService/GetItem",
-                           &get->base, &yiwang__catalog__v1__item__descriptor, item_answered, w);
-  if (rc != 0) { /* done will not run: answer now */
-    yw_rpc_call_fail(call, rc == YW_ETIMEOUT ? rc : YW_EUNAVAIL,
-                     "the catalog could not be called: %s", yw_strerror(rc));
-    yw_rpc_call_finish(call, rc == YW_ETIMEOUT ? rc : YW_EUNAVAIL, NULL);
+  return ask_catalog(call, ctx, "GetItem", &get->base, &yiwang__catalog__v1__item__descriptor,
+                     item_answered, w);
+}
+
+/* ---- bundles (一件事一次办) ---------------------------------------------------------- */
+
+#define BUNDLE_MEMBERS_MAX 10
+
+struct bundle_work {
+  applications_ctx *ctx;
+  yw_caller caller;
+  const Yiwang__Applications__V1__SubmitBundleRequest *req;
+  const Yiwang__Catalog__V1__Bundle *bundle;
+  char *form;
+  struct submit_work members[BUNDLE_MEMBERS_MAX];
+  size_t n_members;
+};
+
+/* every member ended: COMPLETED when all completed, else ENDED; IN_PROGRESS otherwise */
+static const char *bundle_status(Application **apps, size_t n) {
+  int open = 0, completed = 0;
+  for (size_t i = 0; i < n; i++) {
+    int st = (int)apps[i]->status;
+    if (st == ST(COMPLETED)) completed++;
+    else if (st != ST(REJECTED) && st != ST(DISAPPROVED) && st != ST(WITHDRAWN)) open++;
   }
-  return YW_RPC_DEFERRED;
+  return open > 0 ? "IN_PROGRESS" : (size_t)completed == n ? "COMPLETED" : "ENDED";
+}
+
+/* The filing row id's members (ordered as filed, which is the bundle's order) into f. */
+static int load_members(yw_rpc_call *call, PGconn *conn, const char *bundle_id,
+                        Yiwang__Applications__V1__BundleFiling *f, yw_pg_error *err) {
+  yw_arena *a = yw_rpc_call_arena(call);
+  const char *p[] = {bundle_id};
+  PGresult *r = NULL;
+  int rc = yw_pg_query(conn,
+                       "SELECT number FROM applications.applications WHERE bundle_id = $1::bigint"
+                       " ORDER BY id",
+                       1, p, &r, err);
+  if (rc != 0) return rc;
+  int rows = PQntuples(r);
+  char numbers[BUNDLE_MEMBERS_MAX][24];
+  int n = rows < BUNDLE_MEMBERS_MAX ? rows : BUNDLE_MEMBERS_MAX;
+  for (int i = 0; i < n; i++) snprintf(numbers[i], sizeof numbers[i], "%s", PQgetvalue(r, i, 0));
+  PQclear(r);
+  f->applications = yw_arena_calloc(a, (size_t)n + 1, sizeof *f->applications);
+  if (f->applications == NULL) return YW_ENOMEM;
+  for (int i = 0; i < n; i++) {
+    loaded l;
+    rc = load_app(call, conn, numbers[i], 0, 0, &l, err);
+    if (rc != 0) return rc;
+    f->applications[f->n_applications++] = l.app;
+  }
+  f->status = (char *)bundle_status(f->applications, f->n_applications);
+  return 0;
+}
+
+static int bundle_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *reqm,
+                     ProtobufCMessage **out, void *arg) {
+  (void)reqm;
+  struct bundle_work *w = arg;
+  yw_arena *a = yw_rpc_call_arena(call);
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  PGresult *r = NULL;
+  /* the bundle's own number, from the sequence of its first member's region and day */
+  char number[24];
+  int rc = next_number(call, conn, w->members[0].region, number);
+  if (rc != 0) return rc;
+  char code[8], mac_in[40], mac[65];
+  if (yw_random_digits(6, code, sizeof code) != 0) return YW_EINTERNAL;
+  snprintf(mac_in, sizeof mac_in, "%s:%s", number, code);
+  yw_hmac_hex(w->ctx->lookup_key, mac_in, strlen(mac_in), mac);
+  const char *pb[] = {number, mac, w->bundle->code, w->bundle->name, w->caller.subject};
+  rc = yw_pg_query(conn,
+                   "INSERT INTO applications.bundle_filings (number, query_code_mac, bundle_code,"
+                   " bundle_name, applicant_subject) VALUES ($1, $2, $3, $4, $5)"
+                   " RETURNING id, " TS("created_at"),
+                   5, pb, &r, &err);
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  char id[24], created[40];
+  snprintf(id, sizeof id, "%s", PQgetvalue(r, 0, 0));
+  snprintf(created, sizeof created, "%s", PQgetvalue(r, 0, 1));
+  PQclear(r);
+  /* every member, all or none: the first failure rolls the whole filing back */
+  for (size_t i = 0; i < w->n_members; i++) {
+    char member_code[8];
+    loaded l;
+    rc = file_one(call, conn, &w->members[i], id, code, member_code, &l);
+    if (rc != 0) return rc;
+  }
+  Yiwang__Applications__V1__BundleFiling *f = yw_arena_alloc(a, sizeof *f);
+  Yiwang__Applications__V1__SubmitBundleResponse *resp = yw_arena_alloc(a, sizeof *resp);
+  if (f == NULL || resp == NULL) return YW_ENOMEM;
+  yiwang__applications__v1__bundle_filing__init(f);
+  f->number = yw_arena_strndup(a, number, strlen(number));
+  f->bundle_code = w->bundle->code;
+  f->bundle_name = w->bundle->name;
+  f->created_at = yw_arena_strndup(a, created, strlen(created));
+  if (f->number == NULL || f->created_at == NULL) return YW_ENOMEM;
+  rc = load_members(call, conn, id, f, &err);
+  if (rc != 0) return err.sqlstate[0] != '\0' || err.message[0] != '\0' ? yw_service_db_fail(call, rc, &err) : rc;
+  yiwang__applications__v1__submit_bundle_response__init(resp);
+  resp->filing = f;
+  resp->query_code = yw_arena_strndup(a, code, 6);
+  if (resp->query_code == NULL) return YW_ENOMEM;
+  *out = &resp->base;
+  return 0;
+}
+
+/* The names of the top-level fields of a form definition (lib/yw_form.h: {"fields":
+ * [{"name": ...}]}), or NULL when the item has none. */
+static json_t *definition_fields(const Google__Protobuf__Struct *def) {
+  if (def == NULL) return NULL;
+  json_t *d = yw_json_from_message(&def->base, 0);
+  json_t *names = json_object();
+  json_t *fields = d != NULL ? json_object_get(d, "fields") : NULL;
+  size_t i;
+  json_t *f;
+  json_array_foreach(fields, i, f) {
+    const char *n = json_string_value(json_object_get(f, "name"));
+    if (n != NULL && names != NULL) json_object_set_new(names, n, json_true());
+  }
+  json_decref(d);
+  return names;
+}
+
+/* The bundle's one form is the members' forms merged: each member with a form
+ * definition gets the fields its definition names (validated against it when the member
+ * is prepared), a member without one gets the whole form; a field no member's definition
+ * names, when every member has one, is refused. Sets each member's form. */
+static int split_bundle_form(yw_rpc_call *call, struct bundle_work *w,
+                             const Yiwang__Catalog__V1__Bundle *b) {
+  yw_arena *a = yw_rpc_call_arena(call);
+  json_error_t jerr;
+  json_t *form = json_loads(w->form, 0, &jerr);
+  json_t *claimed = json_object();
+  int rc = form != NULL && json_is_object(form) && claimed != NULL ? 0 : YW_ENOMEM;
+  size_t defined = 0;
+  for (size_t i = 0; rc == 0 && i < b->n_items; i++) {
+    json_t *names = definition_fields(b->items[i]->form);
+    if (names == NULL) {
+      w->members[i].form = w->form;
+      continue;
+    }
+    defined++;
+    json_t *mine = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach(form, k, v) {
+      if (json_object_get(names, k) == NULL || mine == NULL) continue;
+      json_object_set(mine, k, v);
+      json_object_set_new(claimed, k, json_true());
+    }
+    char *text = mine != NULL ? json_dumps(mine, JSON_COMPACT) : NULL;
+    w->members[i].form = text != NULL ? yw_arena_strndup(a, text, strlen(text)) : NULL;
+    free(text);
+    json_decref(mine);
+    json_decref(names);
+    if (w->members[i].form == NULL) rc = YW_ENOMEM;
+  }
+  if (rc == 0 && defined == b->n_items) {
+    const char *k;
+    json_t *v;
+    json_object_foreach(form, k, v) {
+      if (json_object_get(claimed, k) != NULL) continue;
+      rc = yw_rpc_call_fail(call, YW_EINVAL, "form.%s: no member of bundle %s asks for it", k,
+                            b->code);
+      break;
+    }
+  }
+  json_decref(form);
+  json_decref(claimed);
+  return rc;
+}
+
+/* The catalog answered the bundle: check every member as a filing of its own would be
+ * checked, then file them all in one transaction. */
+static void bundle_answered(yw_rpc_call *call, int code, ProtobufCMessage *response,
+                            const char *message, void *arg) {
+  struct bundle_work *w = arg;
+  ProtobufCMessage *out = NULL;
+  char what[80];
+  snprintf(what, sizeof what, "bundle %s", w->req->bundle_code);
+  int rc = catalog_answered(call, code, message, what);
+  if (rc != 0) goto done;
+  const Yiwang__Catalog__V1__Bundle *b = (const void *)response;
+  w->bundle = b;
+  if (b->n_items == 0 || b->n_items > BUNDLE_MEMBERS_MAX || b->n_items != b->n_members) {
+    rc = yw_rpc_call_fail(call, YW_EUNAVAIL, "the catalog answered a bundle out of bounds");
+    goto done;
+  }
+  if (strcmp(b->audience, "company") == 0 && w->caller.org[0] == '\0') {
+    rc = yw_rpc_call_fail(call, YW_EPRECOND,
+                          "bundle %s is filed for a company: act for one (a bound company) first",
+                          b->code);
+    goto done;
+  }
+  static const Yiwang__Applications__V1__SubmitApplicationRequest no_licenses =
+      YIWANG__APPLICATIONS__V1__SUBMIT_APPLICATION_REQUEST__INIT;
+  rc = split_bundle_form(call, w, b);
+  for (size_t i = 0; i < b->n_items && rc == 0; i++) {
+    struct submit_work *m = &w->members[i];
+    m->ctx = w->ctx;
+    m->caller = w->caller;
+    m->req = &no_licenses;
+    rc = prepare_item(call, m, b->items[i]);
+    w->n_members = i + 1;
+  }
+  if (rc == 0)
+    rc = yw_idem_run(call, &w->req->base, &out, w->ctx->pool, &w->ctx->idem_bundle, bundle_tx, w);
+done:
+  yw_rpc_call_finish(call, rc, rc == 0 ? out : NULL);
+}
+
+static int submit_bundle(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                         void *data) {
+  (void)out;
+  const Yiwang__Applications__V1__SubmitBundleRequest *req = (const void *)reqm;
+  applications_ctx *ctx = data;
+  yw_arena *a = yw_rpc_call_arena(call);
+  struct bundle_work *w = yw_arena_calloc(a, 1, sizeof *w);
+  if (w == NULL) return YW_ENOMEM;
+  int rc = yw_service_require_person(call, &ctx->caller_keys, 1, &w->caller);
+  if (rc != 0) return rc;
+  size_t n = strlen(req->bundle_code);
+  if (n == 0 || n > 32 || strspn(req->bundle_code, "abcdefghijklmnopqrstuvwxyz0123456789-") != n)
+    return yw_rpc_call_fail(call, YW_EINVAL, "bundleCode must be 1 to 32 of a-z, 0-9 and '-'");
+  if ((rc = form_json(call, req->form, &w->form)) != 0) return rc;
+  if (ctx->catalog == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "no catalog is configured");
+  w->ctx = ctx;
+  w->req = req;
+  Yiwang__Catalog__V1__GetBundleRequest *get = yw_arena_alloc(a, sizeof *get);
+  if (get == NULL) return YW_ENOMEM;
+  yiwang__catalog__v1__get_bundle_request__init(get);
+  get->code = req->bundle_code;
+  return ask_catalog(call, ctx, "GetBundle", &get->base, &yiwang__catalog__v1__bundle__descriptor,
+                     bundle_answered, w);
+}
+
+struct filing_work {
+  const yw_caller *caller;
+  const char *number;
+  Yiwang__Applications__V1__BundleFiling *filing;
+};
+
+static int filing_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
+  struct filing_work *w = arg;
+  yw_arena *a = yw_rpc_call_arena(call);
+  const char *p[] = {w->number, w->caller->subject};
+  PGresult *r = NULL;
+  int rc = yw_pg_query(conn,
+                       "SELECT id, number, bundle_code, bundle_name, " TS("created_at")
+                       " FROM applications.bundle_filings WHERE number = $1 AND applicant_subject = $2",
+                       2, p, &r, err);
+  if (rc != 0) return rc;
+  if (PQntuples(r) == 0) {
+    PQclear(r);
+    return yw_rpc_call_fail(call, YW_ENOTFOUND, "no bundle filing %s", w->number);
+  }
+  Yiwang__Applications__V1__BundleFiling *f = yw_arena_alloc(a, sizeof *f);
+  if (f == NULL) {
+    PQclear(r);
+    return YW_ENOMEM;
+  }
+  yiwang__applications__v1__bundle_filing__init(f);
+  char id[24];
+  snprintf(id, sizeof id, "%s", PQgetvalue(r, 0, 0));
+  f->number = yw_col_str(a, r, 0, 1);
+  f->bundle_code = yw_col_str(a, r, 0, 2);
+  f->bundle_name = yw_col_str(a, r, 0, 3);
+  f->created_at = yw_col_str(a, r, 0, 4);
+  PQclear(r);
+  if (f->number == NULL || f->bundle_code == NULL || f->bundle_name == NULL || f->created_at == NULL)
+    return YW_ENOMEM;
+  w->filing = f;
+  return load_members(call, conn, id, f, err);
+}
+
+static int get_bundle_filing(yw_rpc_call *call, const ProtobufCMessage *reqm,
+                             ProtobufCMessage **out, void *data) {
+  const Yiwang__Applications__V1__GetBundleFilingRequest *req = (const void *)reqm;
+  applications_ctx *ctx = data;
+  yw_caller caller;
+  int rc = yw_service_require_person(call, &ctx->caller_keys, 1, &caller);
+  if (rc != 0) return rc;
+  if ((rc = check_number(call, req->number)) != 0) return rc;
+  struct filing_work w = {&caller, req->number, NULL};
+  rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, filing_tx, &w);
+  if (rc != 0) return rc;
+  *out = &w.filing->base;
+  return 0;
 }
 
 /* ---- GetApplication --------------------------------------------------------------- */
@@ -1126,6 +1455,8 @@ static const yw_rpc_method methods[] = {
     {.name = "GetCalendar", .fn = applications_get_calendar},
     {.name = "AddMaterial", .fn = materials_add},
     {.name = "GetMaterialFile", .fn = materials_get_file},
+    {.name = "SubmitBundle", .fn = submit_bundle},
+    {.name = "GetBundleFiling", .fn = get_bundle_filing},
 };
 
 void applications_service_init(yw_rpc_service *svc, applications_ctx *ctx) {
@@ -1139,4 +1470,6 @@ void applications_service_init(yw_rpc_service *svc, applications_ctx *ctx) {
   ctx->idem.redis = ctx->redis;
   ctx->idem.redis_prefix = ctx->redis_prefix;
   ctx->idem.db_wait_ms = ctx->db_wait_ms;
+  ctx->idem_bundle = ctx->idem;
+  ctx->idem_bundle.response = &yiwang__applications__v1__submit_bundle_response__descriptor;
 }

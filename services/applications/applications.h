@@ -41,6 +41,7 @@ typedef struct applications_ctx {
   const struct applications_dept_seal *dept_seals;
   size_t n_dept_seals;
   yw_idem_opts idem;                 /* filled by applications_service_init */
+  yw_idem_opts idem_bundle;          /* the same for SubmitBundle's answers */
 } applications_ctx;
 
 /* The service table; data points to ctx. Fills ctx->idem from the rest of ctx. */

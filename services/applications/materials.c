@@ -149,6 +149,33 @@ static int allowed_type(const char *t) {
          strcmp(t, "image/png") == 0;
 }
 
+/* Material seq of application app_id becomes an uploaded one with req's files (each kept
+ * once). */
+static int give_files(PGconn *conn, const char *app_id, const char *seq,
+                      const Yiwang__Applications__V1__AddMaterialRequest *req, const char *subject,
+                      yw_pg_error *err) {
+  const char *pu[] = {app_id, seq, req->material};
+  int rc = yw_pg_query(conn,
+                       "INSERT INTO applications.application_materials (application_id, seq, name,"
+                       " source) VALUES ($1::bigint, $2::int, $3, 'upload')"
+                       " ON CONFLICT (application_id, seq) DO UPDATE"
+                       " SET source = 'upload', license_number = NULL",
+                       3, pu, NULL, err);
+  for (size_t i = 0; rc == 0 && i < req->n_files; i++) {
+    const FileRef *f = req->files[i];
+    char size[24];
+    snprintf(size, sizeof size, "%lld", (long long)f->size);
+    const char *pf[] = {app_id, seq, f->sha256, size, f->content_type, f->name, subject};
+    rc = yw_pg_query(conn,
+                     "INSERT INTO applications.material_files (application_id, seq, sha256, size,"
+                     " content_type, file_name, uploaded_by)"
+                     " VALUES ($1::bigint, $2::int, $3, $4::bigint, $5, $6, $7)"
+                     " ON CONFLICT (application_id, seq, sha256) DO NOTHING",
+                     7, pf, NULL, err);
+  }
+  return rc;
+}
+
 struct add_work {
   const Yiwang__Applications__V1__AddMaterialRequest *req;
   const yw_caller *caller;
@@ -210,27 +237,29 @@ static int add_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) 
   if (kept + fresh > FILES_PER_MATERIAL)
     return yw_rpc_call_fail(call, YW_EINVAL, "files: a material keeps at most %d files (it has %lld)",
                             FILES_PER_MATERIAL, kept);
-  const char *pu[] = {id, sq, req->material};
-  rc = yw_pg_query(conn,
-                   "INSERT INTO applications.application_materials (application_id, seq, name,"
-                   " source) VALUES ($1::bigint, $2::int, $3, 'upload')"
-                   " ON CONFLICT (application_id, seq) DO UPDATE"
-                   " SET source = 'upload', license_number = NULL",
-                   3, pu, NULL, err);
+  rc = give_files(conn, id, sq, req, w->caller->subject, err);
   if (rc != 0) return rc;
-  for (size_t i = 0; i < req->n_files; i++) {
-    const FileRef *f = req->files[i];
-    char size[24];
-    snprintf(size, sizeof size, "%lld", (long long)f->size);
-    const char *pf[] = {id, sq, f->sha256, size, f->content_type, f->name, w->caller->subject};
-    rc = yw_pg_query(conn,
-                     "INSERT INTO applications.material_files (application_id, seq, sha256, size,"
-                     " content_type, file_name, uploaded_by)"
-                     " VALUES ($1::bigint, $2::int, $3, $4::bigint, $5, $6, $7)"
-                     " ON CONFLICT (application_id, seq, sha256) DO NOTHING",
-                     7, pf, NULL, err);
-    if (rc != 0) return rc;
+  /* 一件事一次办: the other members of the application's bundle that list a material of
+   * the same name, and are open to materials, get the same files */
+  rc = yw_pg_query(conn,
+                   "SELECT o.id, im.seq FROM applications.applications a"
+                   " JOIN applications.applications o ON o.bundle_id = a.bundle_id AND o.id <> a.id"
+                   " JOIN applications.item_materials im ON im.application_id = o.id AND im.name = $2"
+                   " WHERE a.id = $1::bigint AND o.status IN ('submitted', 'supplement_requested')"
+                   " ORDER BY o.id FOR UPDATE OF o",
+                   2, pm, &r, err);
+  if (rc != 0) return rc;
+  int siblings = PQntuples(r);
+  char sib[10][2][24];
+  if (siblings > 10) siblings = 10;
+  for (int i = 0; i < siblings; i++) {
+    snprintf(sib[i][0], sizeof sib[i][0], "%s", PQgetvalue(r, i, 0));
+    snprintf(sib[i][1], sizeof sib[i][1], "%s", PQgetvalue(r, i, 1));
   }
+  PQclear(r);
+  for (int k = 0; k < siblings && rc == 0; k++)
+    rc = give_files(conn, sib[k][0], sib[k][1], req, w->caller->subject, err);
+  if (rc != 0) return rc;
 
   Material *m = yw_arena_alloc(a, sizeof *m);
   Material **one = yw_arena_alloc(a, sizeof *one);

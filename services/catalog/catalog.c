@@ -24,6 +24,7 @@
  * Offers: catalog_service_init.
  */
 #include "catalog.h"
+#include "bundles.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -1490,6 +1491,10 @@ static int upsert_item(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
 
 /* ---- the table ------------------------------------------------------------------- */
 
+int catalog_load_item(PGconn *conn, yw_arena *a, const char *code, Item **out, yw_pg_error *err) {
+  return load_item(conn, a, code, 0, out, err);
+}
+
 static const yw_rpc_method catalog_methods[] = {
     {"ListItems", list_items, NULL},
     {"GetItem", get_item, NULL},
@@ -1498,6 +1503,8 @@ static const yw_rpc_method catalog_methods[] = {
     {"ListTopics", list_topics, NULL},
     {"UpsertItem", upsert_item, NULL},
     {"ListItemVersions", list_item_versions, NULL},
+    {"ListBundles", catalog_list_bundles, NULL},
+    {"GetBundle", catalog_get_bundle, NULL},
 };
 
 void catalog_service_init(yw_rpc_service *svc, catalog_ctx *ctx) {

@@ -249,4 +249,40 @@ check "/metrics shows the supervision job's passes and what it marked" \
   bash -c "[ \$(awk '/^yw_supervision_passes_total /{print \$2}' '$E2E_TMP/metrics') -ge 1 ] &&
     [ \$(awk '/^yw_supervision_marked_total /{print \$2}' '$E2E_TMP/metrics') -ge 1 ]"
 
+# --- 一件事一次办: a life-event bundle filed once ----------------------------------------
+req GET /v1/bundles
+expect_status "anyone lists the bundles (200)" 200
+check "with their members and the materials they share" \
+  holds "[b['code'] for b in d['bundles']] == ['company-start', 'newborn'] and d['bundles'][1]['sharedMaterials'] == ['父母双方居民身份证', '出生医学证明']"
+BEFORE="$("${PSQL[@]}" -c "SELECT count(*) FROM applications.applications")"
+S="$(curl -sS -o "$B" -w '%{http_code}' -X POST "$GW/v1/bundles/newborn/applications" \
+  -H "authorization: Bearer $RES" -H 'content-type: application/json' \
+  --data-binary '{"form":{"name":"张小宝"}}')"
+expect_status "a merged form missing what 出生登记 asks for is refused (400)" 400
+check "by the field's path" holds "'form.relation' in d['message']"
+NEWBORN='{"form":{"name":"张小宝","relation":"父亲","phone":"13900000021","followParent":"随父",
+  "children":[{"name":"张小宝","sex":"男","birthDate":"2026-11-28","birthCertificateNo":"P320000123"}],
+  "fatherIdNumber":"320706198803031239","motherIdNumber":"320706199004042243"}}'
+S="$(curl -sS -o "$B" -w '%{http_code}' -X POST "$GW/v1/bundles/newborn/applications" \
+  -H "authorization: Bearer $RES" -H 'content-type: application/json' -H 'idempotency-key: bundle-1' \
+  --data-binary "$NEWBORN")"
+expect_status "a resident files the newborn bundle once (200)" 200
+check "one application per member, in order, and a query code" \
+  holds "[a['itemCode'] for a in d['filing']['applications']] == ['GG00050000-320700-WJ', 'QR00001000-320700-GA', 'GG00032000-320700-YB'] and len(d['queryCode']) == 6 and d['filing']['status'] == 'IN_PROGRESS'"
+BN="$(field "d['filing']['number']")"
+REG="$(field "d['filing']['applications'][1]['number']")"
+check "all filed together" \
+  test "$("${PSQL[@]}" -c "SELECT count(*) FROM applications.applications")" = "$((BEFORE + 3))"
+upload "$RES" "$REG" "出生医学证明" "$E2E_TMP/id.pdf"
+expect_status "a material shared by two members is uploaded once (200)" 200
+req GET "/v1/me/bundle-filings/$BN" "$RES"
+expect_status "the resident follows the bundle as one (200)" 200
+check "both members that list it have it" \
+  holds "[len([m for m in a.get('materials', []) if m['name'] == '出生医学证明']) for a in d['applications']] == [0, 1, 1]"
+req GET "/v1/me/bundle-filings/$BN" "$LOW"
+expect_status "another resident cannot see it (404)" 404
+S="$(curl -sS -o "$B" -w '%{http_code}' -X POST "$GW/v1/bundles/company-start/applications" \
+  -H "authorization: Bearer $RES" -H 'content-type: application/json' --data-binary '{}')"
+expect_status "a company's bundle needs a company to act for (412)" 412
+
 finish

@@ -40,6 +40,7 @@
 #include "yw_err.h"
 #include "yw_events.h"
 #include "yw_idem.h"
+#include "yw_json.h"
 #include "yw_log.h"
 #include "yw_testapps.h"
 #include "yw_testdb.h"
@@ -858,6 +859,174 @@ static void test_materials_are_uploaded_listed_and_read(void **state) {
                    GRPC_STATUS_FAILED_PRECONDITION);
 }
 
+/* ---- 一件事一次办 -------------------------------------------------------------------- */
+
+typedef Yiwang__Applications__V1__SubmitBundleResponse BundleReceipt;
+typedef Yiwang__Applications__V1__BundleFiling Filing;
+
+/* The newborn bundle's one form: what 出生登记's definition asks for, and a field of the
+ * members without a definition (name). */
+#define NEWBORN_FORM                                                                         \
+  "{\"name\": \"李四\", \"relation\": \"父亲\", \"phone\": \"13900000021\","                   \
+  " \"children\": [{\"name\": \"李小宝\", \"sex\": \"男\", \"birthDate\": \"2026-11-28\","        \
+  " \"birthCertificateNo\": \"P320000123\"}], \"followParent\": \"随父\","                        \
+  " \"fatherIdNumber\": \"320706198803031239\", \"motherIdNumber\": \"320706199004042243\"}"
+
+static grpc_status_code submit_bundle_form(const as *who, const char *key, const char *code,
+                                           const char *form_json, BundleReceipt **out, char *msg,
+                                           size_t msglen) {
+  Yiwang__Applications__V1__SubmitBundleRequest req =
+      YIWANG__APPLICATIONS__V1__SUBMIT_BUNDLE_REQUEST__INIT;
+  req.bundle_code = (char *)code;
+  json_error_t jerr;
+  json_t *j = json_loads(form_json, 0, &jerr);
+  assert_non_null(j);
+  ProtobufCMessage *form = NULL;
+  yw_json_error err;
+  assert_int_equal(yw_json_to_message(&google__protobuf__struct__descriptor, j, NULL, &form, &err), 0);
+  json_decref(j);
+  req.form = (Google__Protobuf__Struct *)form;
+  grpc_status_code st = call_as(who, key, "SubmitBundle", &req.base,
+                                &yiwang__applications__v1__submit_bundle_response__descriptor,
+                                (ProtobufCMessage **)out, msg, msglen);
+  protobuf_c_message_free_unpacked(form, NULL);
+  return st;
+}
+
+static grpc_status_code submit_bundle(const as *who, const char *key, const char *code,
+                                      BundleReceipt **out, char *msg, size_t msglen) {
+  return submit_bundle_form(who, key, code, NEWBORN_FORM, out, msg, msglen);
+}
+
+static grpc_status_code get_filing(const as *who, const char *number, Filing **out) {
+  Yiwang__Applications__V1__GetBundleFilingRequest req =
+      YIWANG__APPLICATIONS__V1__GET_BUNDLE_FILING_REQUEST__INIT;
+  req.number = (char *)number;
+  return call_as(who, NULL, "GetBundleFiling", &req.base,
+                 &yiwang__applications__v1__bundle_filing__descriptor, (ProtobufCMessage **)out,
+                 NULL, 0);
+}
+
+/* A bundle is filed once: one application per member, in the bundle's order, in one
+ * transaction with its events, sharing the bundle's query code; the same key gives the
+ * same filing; a company's bundle needs the caller to act for one and files nothing
+ * otherwise; a material given to one member is given to each member that lists it; the
+ * applicant sees the combined view, nobody else. */
+static void test_a_bundle_is_filed_once_and_shares_its_materials(void **state) {
+  (void)state;
+  long long apps = count("SELECT count(*) FROM applications.applications", NULL);
+  long long events = count("SELECT count(*) FROM applications.outbox WHERE type = 'application.submitted'", NULL);
+  BundleReceipt *r = NULL;
+  char msg[256] = "";
+  grpc_status_code st = submit_bundle(&RESIDENT, "bundle-key-1", "newborn", &r, msg, sizeof msg);
+  if (st != GRPC_STATUS_OK) fprintf(stderr, "SubmitBundle: %d %s\n", st, msg);
+  assert_int_equal(st, GRPC_STATUS_OK);
+  Filing *f = r->filing;
+  assert_int_equal(strlen(f->number), 20);
+  assert_int_equal(strlen(r->query_code), 6);
+  assert_string_equal(f->bundle_code, "newborn");
+  assert_string_equal(f->status, "IN_PROGRESS");
+  assert_int_equal(f->n_applications, 3);
+  assert_string_equal(f->applications[0]->item_code, "GG00050000-320700-WJ");
+  assert_string_equal(f->applications[1]->item_code, "QR00001000-320700-GA");
+  assert_string_equal(f->applications[2]->item_code, "GG00032000-320700-YB");
+  char number[32], code[8], second[32];
+  snprintf(number, sizeof number, "%s", f->number);
+  snprintf(code, sizeof code, "%s", r->query_code);
+  snprintf(second, sizeof second, "%s", f->applications[1]->number);
+  for (size_t i = 0; i < 3; i++) {
+    assert_string_not_equal(f->applications[i]->number, number);
+    /* each member's query code is the bundle's */
+    char in[40], mac[65];
+    snprintf(in, sizeof in, "%s:%s", f->applications[i]->number, code);
+    yw_hmac_hex(t.app.lookup_key, in, strlen(in), mac);
+    char stored[80];
+    query1("SELECT query_code_mac FROM applications.applications WHERE number = $1",
+           f->applications[i]->number, stored, sizeof stored);
+    assert_string_equal(stored, mac);
+  }
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+  assert_int_equal(count("SELECT count(*) FROM applications.applications", NULL), apps + 3);
+  assert_int_equal(count("SELECT count(*) FROM applications.outbox WHERE type = 'application.submitted'", NULL),
+                   events + 3);
+  /* the same key: the same filing, nothing more */
+  assert_int_equal(submit_bundle(&RESIDENT, "bundle-key-1", "newborn", &r, NULL, 0), GRPC_STATUS_OK);
+  assert_string_equal(r->filing->number, number);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+  assert_int_equal(count("SELECT count(*) FROM applications.applications", NULL), apps + 3);
+
+  /* the merged form: each member validates the fields its definition names, and a field
+   * of 出生登记's left out is refused by its path; the members keep their own fields */
+  assert_int_equal(submit_bundle_form(&RESIDENT, NULL, "newborn", "{\"name\": \"李四\"}", NULL, msg,
+                                      sizeof msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+  assert_non_null(strstr(msg, "form.relation"));
+  char kept[512];
+  query1("SELECT form::text FROM applications.applications WHERE number = $1", second, kept, sizeof kept);
+  assert_non_null(strstr(kept, "relation"));
+  assert_null(strstr(kept, "李四"));
+  /* a company's bundle, by a resident acting for none: refused, nothing filed */
+  assert_int_equal(submit_bundle(&RESIDENT, NULL, "company-start", NULL, msg, sizeof msg),
+                   GRPC_STATUS_FAILED_PRECONDITION);
+  assert_int_equal(submit_bundle(&RESIDENT, NULL, "no-such-bundle", NULL, NULL, 0), GRPC_STATUS_NOT_FOUND);
+  assert_int_equal(submit_bundle(&RESIDENT, NULL, "Bad Code", NULL, NULL, 0), GRPC_STATUS_INVALID_ARGUMENT);
+  assert_int_equal(submit_bundle(&LOW_RESIDENT, NULL, "newborn", NULL, NULL, 0), GRPC_STATUS_PERMISSION_DENIED);
+  assert_int_equal(count("SELECT count(*) FROM applications.applications", NULL), apps + 3);
+  assert_int_equal(count("SELECT count(*) FROM applications.bundle_filings", NULL), 1);
+  static const as AGENT = {YW_CALLER_PERSON, "p-agent", "", "", 2, "91350100M000100Y43"};
+  /* acting for a company it gets past that, to 企业设立登记's own form */
+  assert_int_equal(submit_bundle(&AGENT, NULL, "company-start", &r, msg, sizeof msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+  assert_non_null(strstr(msg, "form.companyName"));
+  assert_int_equal(count("SELECT count(*) FROM applications.bundle_filings", NULL), 1);
+
+  /* a shared material given once, for the birth registration: the medical insurance
+   * enrolment lists it too and gets the same file; the first member does not list it */
+  FileRef cert = YIWANG__FILES__V1__FILE_REF__INIT;
+  cert.sha256 = "3333333333333333333333333333333333333333333333333333333333333333";
+  cert.size = 1000;
+  cert.content_type = "application/pdf";
+  cert.name = "出生医学证明.pdf";
+  FileRef *one[] = {&cert};
+  Added *added = NULL;
+  assert_int_equal(add_material(&RESIDENT, second, "出生医学证明", one, 1, &added, msg, sizeof msg),
+                   GRPC_STATUS_OK);
+  protobuf_c_message_free_unpacked(&added->base, NULL);
+  Filing *g = NULL;
+  assert_int_equal(get_filing(&RESIDENT, number, &g), GRPC_STATUS_OK);
+  assert_int_equal(g->n_applications, 3);
+  assert_int_equal(g->applications[0]->n_materials, 0);
+  for (size_t i = 1; i < 3; i++) {
+    assert_int_equal(g->applications[i]->n_materials, 1);
+    assert_string_equal(g->applications[i]->materials[0]->name, "出生医学证明");
+    assert_int_equal(g->applications[i]->materials[0]->n_files, 1);
+    assert_string_equal(g->applications[i]->materials[0]->files[0]->sha256, cert.sha256);
+  }
+  /* the enrolment does not require it: only the registration's list lost it */
+  for (size_t k = 0; k < g->applications[1]->n_missing_materials; k++)
+    assert_string_not_equal(g->applications[1]->missing_materials[k], "出生医学证明");
+  protobuf_c_message_free_unpacked(&g->base, NULL);
+  /* the combined view is the applicant's alone */
+  assert_int_equal(get_filing(&OTHER_RESIDENT, number, &g), GRPC_STATUS_NOT_FOUND);
+  assert_int_equal(get_filing(&GA_CLERK, number, &g), GRPC_STATUS_PERMISSION_DENIED);
+  /* its status follows the members: every one withdrawn, and it has ENDED */
+  assert_int_equal(get_filing(&RESIDENT, number, &g), GRPC_STATUS_OK);
+  char members[3][32];
+  for (size_t i = 0; i < 3; i++) snprintf(members[i], sizeof members[i], "%s", g->applications[i]->number);
+  protobuf_c_message_free_unpacked(&g->base, NULL);
+  for (size_t i = 0; i < 3; i++) {
+    Yiwang__Applications__V1__WithdrawApplicationRequest wd =
+        YIWANG__APPLICATIONS__V1__WITHDRAW_APPLICATION_REQUEST__INIT;
+    wd.number = members[i];
+    assert_int_equal(call_as(&RESIDENT, NULL, "WithdrawApplication", &wd.base,
+                             &yiwang__applications__v1__application__descriptor, NULL, NULL, 0),
+                     GRPC_STATUS_OK);
+    assert_int_equal(get_filing(&RESIDENT, number, &g), GRPC_STATUS_OK);
+    assert_string_equal(g->status, i < 2 ? "IN_PROGRESS" : "ENDED");
+    protobuf_c_message_free_unpacked(&g->base, NULL);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_c_allow_list_equals_the_table),
@@ -873,6 +1042,7 @@ int main(void) {
       cmocka_unit_test(test_lists_are_paged_and_scoped),
       cmocka_unit_test(test_bad_input_is_invalid_argument),
       cmocka_unit_test(test_materials_are_uploaded_listed_and_read),
+      cmocka_unit_test(test_a_bundle_is_filed_once_and_shares_its_materials),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1034,6 +1034,76 @@ static void test_versions_and_details_stay_readable(void **state) {
                    GRPC_STATUS_NOT_FOUND);
 }
 
+/* 一件事一次办: the seeded bundles list their members in order and the materials more
+ * than one member asks for; GetBundle gives each member's guide; a bundle with a member
+ * not published is not offered; bad codes are refused. */
+static void test_bundles_list_members_and_shared_materials(void **state) {
+  (void)state;
+  Yiwang__Catalog__V1__ListBundlesRequest lreq = YIWANG__CATALOG__V1__LIST_BUNDLES_REQUEST__INIT;
+  ProtobufCMessage *out = NULL;
+  char msg[256];
+  assert_int_equal(call("ListBundles", &lreq.base, &yiwang__catalog__v1__list_bundles_response__descriptor,
+                        &out, msg, sizeof msg),
+                   GRPC_STATUS_OK);
+  Yiwang__Catalog__V1__ListBundlesResponse *list = (void *)out;
+  assert_int_equal(list->n_bundles, 2);
+  assert_string_equal(list->bundles[0]->code, "company-start");
+  Yiwang__Catalog__V1__Bundle *nb = list->bundles[1];
+  assert_string_equal(nb->code, "newborn");
+  assert_string_equal(nb->audience, "person");
+  assert_int_equal(nb->n_members, 3);
+  assert_string_equal(nb->members[0]->impl_code, "GG00050000-320700-WJ");
+  assert_string_equal(nb->members[1]->impl_code, "QR00001000-320700-GA");
+  assert_string_equal(nb->members[2]->impl_code, "GG00032000-320700-YB");
+  assert_int_equal(nb->n_shared_materials, 2);
+  assert_string_equal(nb->shared_materials[0], "父母双方居民身份证");
+  assert_string_equal(nb->shared_materials[1], "出生医学证明");
+  assert_int_equal(nb->n_items, 0); /* guides only from GetBundle */
+  assert_int_equal(list->bundles[0]->n_shared_materials, 1);
+  assert_string_equal(list->bundles[0]->shared_materials[0], "营业执照");
+  protobuf_c_message_free_unpacked(out, NULL);
+
+  Yiwang__Catalog__V1__GetBundleRequest greq = YIWANG__CATALOG__V1__GET_BUNDLE_REQUEST__INIT;
+  greq.code = "newborn";
+  assert_int_equal(call("GetBundle", &greq.base, &yiwang__catalog__v1__bundle__descriptor, &out,
+                        msg, sizeof msg),
+                   GRPC_STATUS_OK);
+  Yiwang__Catalog__V1__Bundle *b = (void *)out;
+  assert_int_equal(b->n_items, 3);
+  assert_string_equal(b->items[1]->impl_code, "QR00001000-320700-GA");
+  assert_string_equal(b->items[1]->name, "出生登记");
+  assert_true(b->items[1]->n_materials >= 3);
+  protobuf_c_message_free_unpacked(out, NULL);
+
+  /* a member unpublished: the bundle is not offered until it is back */
+  assert_int_equal(scalar("WITH u AS (UPDATE catalog.items SET status = 'draft'"
+                          " WHERE impl_code = 'GG00032000-320700-YB' RETURNING 1) SELECT count(*) FROM u"),
+                   1);
+  assert_int_equal(call("GetBundle", &greq.base, &yiwang__catalog__v1__bundle__descriptor, &out,
+                        msg, sizeof msg),
+                   GRPC_STATUS_NOT_FOUND);
+  assert_int_equal(call("ListBundles", &lreq.base, &yiwang__catalog__v1__list_bundles_response__descriptor,
+                        &out, msg, sizeof msg),
+                   GRPC_STATUS_OK);
+  assert_int_equal(((Yiwang__Catalog__V1__ListBundlesResponse *)out)->n_bundles, 1);
+  protobuf_c_message_free_unpacked(out, NULL);
+  assert_int_equal(scalar("WITH u AS (UPDATE catalog.items SET status = 'published'"
+                          " WHERE impl_code = 'GG00032000-320700-YB' RETURNING 1) SELECT count(*) FROM u"),
+                   1);
+  greq.code = "no-such-bundle";
+  assert_int_equal(call("GetBundle", &greq.base, &yiwang__catalog__v1__bundle__descriptor, &out,
+                        msg, sizeof msg),
+                   GRPC_STATUS_NOT_FOUND);
+  greq.code = "Bad Code!";
+  assert_int_equal(call("GetBundle", &greq.base, &yiwang__catalog__v1__bundle__descriptor, &out,
+                        msg, sizeof msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+  lreq.region = "32'07";
+  assert_int_equal(call("ListBundles", &lreq.base, &yiwang__catalog__v1__list_bundles_response__descriptor,
+                        &out, msg, sizeof msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+}
+
 static void test_health_check_answers_serving(void **state) {
   (void)state;
   assert_int_equal(yw_rpc_health_check(channel, 2000), 0);
@@ -1073,6 +1143,7 @@ int main(void) {
       cmocka_unit_test(test_a_write_repeated_with_its_key_writes_once),
       cmocka_unit_test(test_writes_need_a_vouched_administrator),
       cmocka_unit_test(test_versions_and_details_stay_readable),
+      cmocka_unit_test(test_bundles_list_members_and_shared_materials),
       cmocka_unit_test(test_health_check_answers_serving),
       cmocka_unit_test(test_unknown_method_is_unimplemented),
   };

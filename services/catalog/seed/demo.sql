@@ -10,6 +10,8 @@ BEGIN;
 SET LOCAL session_replication_role = replica;
 DELETE FROM catalog.item_versions;
 SET LOCAL session_replication_role = origin;
+DELETE FROM catalog.bundle_items;
+DELETE FROM catalog.bundles;
 DELETE FROM catalog.item_topics;
 DELETE FROM catalog.item_steps;
 DELETE FROM catalog.item_materials;
@@ -5745,6 +5747,22 @@ SELECT i.id, v.topic_code FROM (VALUES
 ) AS v (impl_code, topic_code)
 JOIN catalog.items i ON i.impl_code = v.impl_code;
 
+-- Life-event bundles (一件事一次办) of the city's items.
+INSERT INTO catalog.bundles (code, name, description, region_code, audience) VALUES
+    ('newborn', '新生儿出生一件事', '孩子出生后，一次填表、一次提交，办理出生医学证明、出生登记（落户）和城乡居民医保参保。', '320700', 'person'),
+    ('company-start', '开办企业一件事', '企业设立登记、印章刻制备案、职工养老保险参保登记和住房公积金单位缴存登记一次办结。', '320700', 'company')
+;
+
+INSERT INTO catalog.bundle_items (bundle_code, seq, impl_code) VALUES
+    ('newborn', 1, 'GG00050000-320700-WJ'),
+    ('newborn', 2, 'QR00001000-320700-GA'),
+    ('newborn', 3, 'GG00032000-320700-YB'),
+    ('company-start', 1, 'XK00013000-320700-SCJG'),
+    ('company-start', 2, 'GG00017000-320700-GA'),
+    ('company-start', 3, 'GG00026000-320700-RS'),
+    ('company-start', 4, 'GG00039000-320700-GJJ')
+;
+
 -- Application forms (lib/yw_form.h) of popular items, at every level.
 UPDATE catalog.items SET form = '{"title":"居民身份证换领申请","fields":[{"name":"applicantName","label":"姓名","type":"string","prefill":"identity.name"},{"name":"idNumber","label":"公民身份号码","type":"string","prefill":"identity.id_number_masked"},{"name":"phone","label":"手机号码","type":"phone","required":true},{"name":"reason","label":"换领原因","type":"enum","required":true,"options":["有效期满","证件损坏","登记项目变更","登记项目有误"]},{"name":"changeNote","label":"变更或更正的项目","type":"string","required":true,"maxLength":200,"when":{"field":"reason","equals":"登记项目变更"}},{"name":"delivery","label":"领取方式","type":"enum","required":true,"options":["窗口领取","邮政寄递"]},{"name":"address","label":"联系地址","type":"object","fields":[{"name":"district","label":"所在区县","type":"enum","required":true,"options":["海州区","连云区","赣榆区","东海县","灌云县","灌南县"]},{"name":"detail","label":"详细地址","type":"string","required":true,"minLength":4,"maxLength":100},{"name":"postcode","label":"邮政编码","type":"string","namedPattern":"postcode"}],"required":true,"when":{"field":"delivery","equals":"邮政寄递"}}]}'::jsonb WHERE basic_code = 'GG00002000';
 UPDATE catalog.items SET form = '{"title":"出生登记申请","fields":[{"name":"applicantName","label":"申报人","type":"string","prefill":"identity.name"},{"name":"relation","label":"与新生儿关系","type":"enum","required":true,"options":["父亲","母亲","其他监护人"]},{"name":"phone","label":"手机号码","type":"phone","required":true},{"name":"children","label":"新生儿","type":"array","minItems":1,"maxItems":4,"items":{"type":"object","fields":[{"name":"name","label":"姓名","type":"string","required":true,"namedPattern":"chinese_name"},{"name":"sex","label":"性别","type":"enum","required":true,"options":["男","女"]},{"name":"birthDate","label":"出生日期","type":"date","required":true},{"name":"birthCertificateNo","label":"出生医学证明编号","type":"string","required":true,"pattern":"^[A-Z][0-9]{9}$"}]}},{"name":"followParent","label":"随父或随母落户","type":"enum","required":true,"options":["随父","随母"]},{"name":"fatherIdNumber","label":"父亲公民身份号码","type":"id_card","required":true},{"name":"motherIdNumber","label":"母亲公民身份号码","type":"id_card","required":true}]}'::jsonb WHERE basic_code = 'QR00001000';
@@ -5773,6 +5791,10 @@ BEGIN
     IF n <> 2292 THEN RAISE EXCEPTION 'catalog.item_steps: % rows, expected 2292', n; END IF;
     SELECT count(*) INTO n FROM catalog.item_topics;
     IF n <> 551 THEN RAISE EXCEPTION 'catalog.item_topics: % rows, expected 551', n; END IF;
+    SELECT count(*) INTO n FROM catalog.bundles;
+    IF n <> 2 THEN RAISE EXCEPTION 'catalog.bundles: % rows, expected 2', n; END IF;
+    SELECT count(*) INTO n FROM catalog.bundle_items;
+    IF n <> 7 THEN RAISE EXCEPTION 'catalog.bundle_items: % rows, expected 7', n; END IF;
 END $$;
 
 COMMIT;

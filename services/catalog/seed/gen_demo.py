@@ -2183,6 +2183,19 @@ def values_stmt(out, head, rows, tail="", chunk=200):
         out.append(tail + ";\n" if tail else ";\n")
 
 
+# 一件事一次办: life-event bundles of the city's items (code, name, audience, description,
+# members by implementation code, in the order a resident goes through them).
+BUNDLES = [
+    ("newborn", "新生儿出生一件事", "person",
+     "孩子出生后，一次填表、一次提交，办理出生医学证明、出生登记（落户）和城乡居民医保参保。",
+     ["GG00050000-320700-WJ", "QR00001000-320700-GA", "GG00032000-320700-YB"]),
+    ("company-start", "开办企业一件事", "company",
+     "企业设立登记、印章刻制备案、职工养老保险参保登记和住房公积金单位缴存登记一次办结。",
+     ["XK00013000-320700-SCJG", "GG00017000-320700-GA", "GG00026000-320700-RS",
+      "GG00039000-320700-GJJ"]),
+]
+
+
 def render(depts, basics, items):
     out = []
     out.append("-- Demo seed data for the catalog schema (连云港市 一网通办).\n"
@@ -2195,8 +2208,8 @@ def render(depts, basics, items):
     out.append("SET LOCAL session_replication_role = replica;")
     out.append("DELETE FROM catalog.item_versions;")
     out.append("SET LOCAL session_replication_role = origin;")
-    for t in ("item_topics", "item_steps", "item_materials", "items", "basic_items",
-              "topics", "departments", "regions"):
+    for t in ("bundle_items", "bundles", "item_topics", "item_steps", "item_materials", "items",
+              "basic_items", "topics", "departments", "regions"):
         out.append(f"DELETE FROM catalog.{t};")
     out.append("-- Restart item ids so that a reload yields identical rows.")
     out.append("DO $$ BEGIN PERFORM setval(pg_get_serial_sequence('catalog.items', 'id'), 1, false); END $$;\n")
@@ -2267,9 +2280,22 @@ def render(depts, basics, items):
                      "JOIN catalog.items i ON i.impl_code = v.impl_code", chunk=300)
     n_topics = len(rows)
 
+    out.append("-- Life-event bundles (一件事一次办) of the city's items.")
+    impls = {i["impl"] for i in items}
+    for _, _, _, _, members in BUNDLES:
+        for m in members:
+            assert m in impls, m
+    values_stmt(out, "INSERT INTO catalog.bundles (code, name, description, region_code, audience) VALUES",
+                [[q(c), q(n), q(d), q("320700"), q(aud)] for c, n, aud, d, _ in BUNDLES])
+    values_stmt(out, "INSERT INTO catalog.bundle_items (bundle_code, seq, impl_code) VALUES",
+                [[q(c), str(seq), q(m)] for c, _, _, _, members in BUNDLES
+                 for seq, m in enumerate(members, 1)])
+    n_bundle_items = sum(len(m) for *_, m in BUNDLES)
+
     counts = [("regions", len(REGIONS)), ("departments", len(depts)), ("topics", len(TOPICS)),
               ("basic_items", len(basics)), ("items", len(items)), ("item_materials", n_mats),
-              ("item_steps", n_steps), ("item_topics", n_topics)]
+              ("item_steps", n_steps), ("item_topics", n_topics), ("bundles", len(BUNDLES)),
+              ("bundle_items", n_bundle_items)]
     out.append("-- Application forms (lib/yw_form.h) of popular items, at every level.")
     for code in sorted(FORMS):
         out.append("UPDATE catalog.items SET form = "
