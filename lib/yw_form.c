@@ -13,7 +13,7 @@
  * 32, at most 8 of them) as is the pattern's length and the length of a value matched.
  *
  * Offers: yw_form_parse, yw_form_free, yw_form_field_count, yw_form_validate,
- * yw_form_report_json.
+ * yw_form_report_json, yw_form_merge, yw_form_project.
  */
 #include "yw_form.h"
 
@@ -687,7 +687,8 @@ static int validate_object(const struct field *f, json_t *obj, const char *path,
   for (size_t i = 0; i < f->n_fields; i++) {
     const struct field *c = &f->fields[i];
     if (c->prefill == PF_NONE) continue;
-    const char *s = prefill_value(c, pre);
+    /* a prefilled field whose condition fails is left out, as any other */
+    const char *s = when_holds(c, obj) ? prefill_value(c, pre) : NULL;
     int rc = s != NULL ? json_object_set_new(obj, c->name, json_string(s))
                        : json_object_del(obj, c->name);
     if (s != NULL && rc != 0) return YW_ENOMEM;
@@ -845,4 +846,80 @@ json_t *yw_form_report_json(const yw_form_report *rep) {
     }
   }
   return arr;
+}
+
+/* ---- bundles (一件事一次办) -------------------------------------------------------- */
+
+int yw_form_merge(const json_t *const *defs, size_t n, const char *title, json_t **out,
+                  yw_form_error *err) {
+  *out = NULL;
+  if (err != NULL) memset(err, 0, sizeof *err);
+  struct parse p = {err, 0, 0};
+  json_t *fields = json_array();
+  json_t *merged = json_object();
+  if (fields == NULL || merged == NULL) goto nomem;
+  for (size_t i = 0; i < n; i++) {
+    if (defs[i] == NULL) continue;
+    const json_t *list = json_object_get(defs[i], "fields");
+    char mp[YW_FORM_PATH_MAX];
+    pathf(mp, sizeof mp, "members[%zu]", i);
+    if (!json_is_array(list)) {
+      json_decref(fields);
+      json_decref(merged);
+      return fail(&p, mp, "a member's form has no fields");
+    }
+    for (size_t k = 0; k < json_array_size(list); k++) {
+      json_t *f = json_array_get(list, k);
+      const char *name = json_string_value(json_object_get(f, "name"));
+      const json_t *seen = NULL;
+      for (size_t m = 0; name != NULL && m < json_array_size(fields) && seen == NULL; m++) {
+        const json_t *g = json_array_get(fields, m);
+        const char *gn = json_string_value(json_object_get(g, "name"));
+        if (gn != NULL && strcmp(gn, name) == 0) seen = g;
+      }
+      if (seen != NULL && json_equal((json_t *)seen, f)) continue;
+      if (seen != NULL) {
+        char fp[YW_FORM_PATH_MAX];
+        pathf(fp, sizeof fp, "%s.fields[%zu]", mp, k);
+        json_decref(fields);
+        json_decref(merged);
+        return fail(&p, fp, "field %.64s differs from an earlier member's", name);
+      }
+      if (json_array_append(fields, f) != 0) goto nomem;
+    }
+  }
+  if (json_object_set_new(merged, "fields", fields) != 0) {
+    fields = NULL;
+    goto nomem;
+  }
+  fields = NULL;
+  if (title != NULL && json_object_set_new(merged, "title", json_string(title)) != 0) goto nomem;
+  yw_form *f = NULL;
+  int rc = yw_form_parse(merged, &f, err);
+  yw_form_free(f);
+  if (rc != 0) {
+    json_decref(merged);
+    return rc;
+  }
+  *out = merged;
+  return 0;
+nomem:
+  json_decref(fields);
+  json_decref(merged);
+  return YW_ENOMEM;
+}
+
+json_t *yw_form_project(const json_t *def, const json_t *data) {
+  json_t *out = json_object();
+  if (out == NULL || def == NULL) return out;
+  const json_t *list = json_object_get(def, "fields");
+  for (size_t k = 0; k < json_array_size(list); k++) {
+    const char *name = json_string_value(json_object_get(json_array_get(list, k), "name"));
+    json_t *v = name != NULL ? json_object_get(data, name) : NULL;
+    if (v != NULL && json_object_set(out, name, v) != 0) {
+      json_decref(out);
+      return NULL;
+    }
+  }
+  return out;
 }

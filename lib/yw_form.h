@@ -54,8 +54,12 @@
  * caller's value, or removed when the caller has none (then a required one is
  * PREFILL_MISSING): a submitted value for them is ignored.
  *
+ * 一件事一次办 (life-event bundles): yw_form_merge makes one form of the members' forms
+ * (the union of their top-level fields; a field two members share must be defined alike),
+ * and yw_form_project cuts a submission of the merged form back into one member's form.
+ *
  * Offers: yw_form_parse, yw_form_free, yw_form_field_count, yw_form_validate,
- * yw_form_report_json.
+ * yw_form_report_json, yw_form_merge, yw_form_project.
  */
 #ifndef YW_FORM_H
 #define YW_FORM_H
@@ -137,6 +141,24 @@ size_t yw_form_field_count(const yw_form *f);
  */
 int yw_form_validate(const yw_form *f, json_t *data, const char *root, const yw_form_prefill *pre,
                      yw_form_report *rep);
+
+/*
+ * Merges the definitions defs[0..n) (each one yw_form_parse takes; a NULL entry is a
+ * member without a form) into one titled title (NULL: none): their top-level fields in
+ * order, a field of a name seen before left out when it is defined the same (JSON-equal),
+ * refused when it is not (err: "members[i].fields[k]", "field <name> differs from an
+ * earlier member's"). The result is checked with yw_form_parse (the bounds hold for the
+ * union too). Returns 0 with *out (a new reference), YW_EINVAL (err), or YW_ENOMEM.
+ */
+int yw_form_merge(const json_t *const *defs, size_t n, const char *title, json_t **out,
+                  yw_form_error *err);
+
+/*
+ * The part of data (a submission of a merged form) that member definition def names:
+ * a new object holding data's values of def's top-level fields (NULL def: {}).
+ * Returns a new reference, or NULL on allocation failure.
+ */
+json_t *yw_form_project(const json_t *def, const json_t *data);
 
 /* The report as a JSON array [{"field": path, "reason": code}, ...] (a new reference,
  * NULL on allocation failure). */

@@ -7,7 +7,9 @@
  * YW_FORM_MAX_FIELDS fields; validation answers 0 exactly when it reports nothing, at
  * most YW_FORM_MAX_VIOLATIONS violations, each with a path under the root and a reason;
  * the report is JSON of as many entries; and the submission as validation left it (the
- * prefilled fields set) gives the same answer when validated again.
+ * prefilled fields set) gives the same answer when validated again. A bundle of the
+ * form with itself merges to the same fields, and the submission projected onto the
+ * form keeps only keys the form names, with the submission's values.
  */
 #include <string.h>
 
@@ -29,16 +31,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   yw_form *f = NULL;
   yw_form_error err;
   int rc = yw_form_parse(def, &f, &err);
-  json_decref(def);
   if (rc != 0) {
+    json_decref(def);
     FUZZ_CHECK(rc == YW_EINVAL && f == NULL && err.reason[0] != '\0');
     return 0;
   }
+  const json_t *twice[] = {def, def};
+  json_t *merged = NULL;
+  FUZZ_CHECK(yw_form_merge(twice, 2, NULL, &merged, &err) == 0);
+  FUZZ_CHECK(json_equal(json_object_get(merged, "fields"), json_object_get(def, "fields")));
+  json_decref(merged);
   FUZZ_CHECK(f != NULL && yw_form_field_count(f) >= 1 &&
              yw_form_field_count(f) <= YW_FORM_MAX_FIELDS);
   json_t *sub = nul != NULL ? json_loadb(nul + 1, size - dlen - 1, JSON_DECODE_ANY, &jerr)
                             : json_object();
   if (sub == NULL) {
+    json_decref(def);
     yw_form_free(f);
     return 0;
   }
@@ -50,6 +58,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (size_t i = 0; i < rep.n; i++) {
     FUZZ_CHECK(strncmp(rep.v[i].path, "form", 4) == 0 && rep.v[i].reason != NULL);
   }
+  json_t *part = yw_form_project(def, sub);
+  FUZZ_CHECK(part != NULL);
+  const char *key;
+  json_t *val;
+  json_object_foreach(part, key, val) {
+    FUZZ_CHECK(json_object_get(sub, key) == val);
+  }
+  json_decref(part);
+  json_decref(def);
   json_t *j = yw_form_report_json(&rep);
   FUZZ_CHECK(j != NULL && json_array_size(j) == rep.n);
   json_decref(j);

@@ -2,8 +2,10 @@
  * test_form.c - form definitions and the validation of submissions (lib/yw_form.c):
  * every type and rule accepts what it should and names what it refuses by its exact
  * path and reason; every violation of a submission is reported at once; unknown keys,
- * conditional fields and prefilled fields; and definitions that break a rule or a
- * bound are refused with the path of what is wrong.
+ * conditional fields and prefilled fields; definitions that break a rule or a bound
+ * are refused with the path of what is wrong; and the forms of a life-event bundle
+ * merge into one (shared fields once, a conflicting one refused by its path) whose
+ * submission projects back onto each member.
  *
  * Identifiers used: the ID number 11010519491231002X and the credit code
  * 91350100M000100Y43 are the standards' published examples (their check characters
@@ -256,6 +258,23 @@ static void test_company_prefill_and_named_patterns(void **state) {
   yw_form_free(f);
 }
 
+static void test_a_prefilled_field_whose_condition_fails_stays_out(void **state) {
+  (void)state;
+  yw_form *f = parse_ok(
+      "{\"fields\": [{\"name\": \"asCompany\", \"type\": \"boolean\", \"required\": true},"
+      " {\"name\": \"uscc\", \"type\": \"uscc\", \"prefill\": \"company.uscc\", \"required\": true,"
+      "  \"when\": {\"field\": \"asCompany\", \"equals\": true}}]}");
+  yw_form_prefill company = {NULL, NULL, NULL, "91350100M000100Y43"};
+  json_t *kept = NULL;
+  assert_string_equal(violations(f, "{\"asCompany\": false, \"uscc\": \"x\"}", &company, &kept), "");
+  assert_null(json_object_get(kept, "uscc"));
+  json_decref(kept);
+  assert_string_equal(violations(f, "{\"asCompany\": true}", &company, &kept), "");
+  assert_string_equal(json_string_value(json_object_get(kept, "uscc")), "91350100M000100Y43");
+  json_decref(kept);
+  yw_form_free(f);
+}
+
 static void test_the_root_must_be_an_object_and_unknown_keys_are_named(void **state) {
   (void)state;
   yw_form *f = parse_ok("{\"fields\": [{\"name\": \"a\", \"type\": \"string\"}]}");
@@ -381,6 +400,52 @@ static void test_at_most_two_hundred_fields(void **state) {
   free(def);
 }
 
+static void test_bundle_forms_merge_and_project_back(void **state) {
+  (void)state;
+  json_t *birth = js("{\"fields\": ["
+                     " {\"name\": \"phone\", \"type\": \"phone\", \"required\": true},"
+                     " {\"name\": \"babyName\", \"type\": \"string\", \"required\": true}]}");
+  json_t *insurance = js("{\"fields\": ["
+                         " {\"name\": \"phone\", \"type\": \"phone\", \"required\": true},"
+                         " {\"name\": \"bank\", \"type\": \"enum\", \"options\": [\"农行\", \"建行\"]}]}");
+  const json_t *members[] = {birth, NULL, insurance};
+  json_t *merged = NULL;
+  yw_form_error err;
+  assert_int_equal(yw_form_merge(members, 3, "新生儿出生一件事", &merged, &err), 0);
+  char *text = json_dumps(merged, JSON_COMPACT | JSON_SORT_KEYS);
+  assert_string_equal(text,
+                      "{\"fields\":[{\"name\":\"phone\",\"required\":true,\"type\":\"phone\"},"
+                      "{\"name\":\"babyName\",\"required\":true,\"type\":\"string\"},"
+                      "{\"name\":\"bank\",\"options\":[\"农行\",\"建行\"],\"type\":\"enum\"}],"
+                      "\"title\":\"新生儿出生一件事\"}");
+  free(text);
+  /* one submission of the merged form, validated once, then cut per member */
+  yw_form *f = NULL;
+  assert_int_equal(yw_form_parse(merged, &f, &err), 0);
+  assert_string_equal(violations(f, "{\"phone\": \"13912345678\", \"babyName\": \"王一\","
+                                    " \"bank\": \"农行\"}", NULL, NULL), "");
+  json_t *data = js("{\"phone\": \"13912345678\", \"babyName\": \"王一\", \"bank\": \"农行\"}");
+  json_t *part = yw_form_project(insurance, data);
+  text = json_dumps(part, JSON_COMPACT | JSON_SORT_KEYS);
+  assert_string_equal(text, "{\"bank\":\"农行\",\"phone\":\"13912345678\"}");
+  free(text);
+  json_decref(part);
+  json_decref(data);
+  yw_form_free(f);
+  json_decref(merged);
+  /* the same name defined otherwise by a later member is refused by its path */
+  json_t *other = js("{\"fields\": [{\"name\": \"bank\", \"type\": \"string\"},"
+                     " {\"name\": \"phone\", \"type\": \"string\"}]}");
+  const json_t *clash[] = {birth, insurance, other};
+  assert_int_equal(yw_form_merge(clash, 3, NULL, &merged, &err), YW_EINVAL);
+  assert_null(merged);
+  assert_string_equal(err.path, "members[2].fields[0]");
+  assert_string_equal(err.reason, "field bank differs from an earlier member's");
+  json_decref(other);
+  json_decref(insurance);
+  json_decref(birth);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_a_good_submission_passes_and_prefill_is_the_callers),
@@ -390,10 +455,12 @@ int main(void) {
       cmocka_unit_test(test_a_conditional_field_is_refused_when_its_condition_fails),
       cmocka_unit_test(test_conditions_on_numbers_booleans_and_nested_fields),
       cmocka_unit_test(test_company_prefill_and_named_patterns),
+      cmocka_unit_test(test_a_prefilled_field_whose_condition_fails_stays_out),
       cmocka_unit_test(test_the_root_must_be_an_object_and_unknown_keys_are_named),
       cmocka_unit_test(test_at_most_sixty_four_violations_are_kept),
       cmocka_unit_test(test_bad_definitions_are_refused_with_their_path),
       cmocka_unit_test(test_at_most_two_hundred_fields),
+      cmocka_unit_test(test_bundle_forms_merge_and_project_back),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
