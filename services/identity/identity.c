@@ -125,10 +125,16 @@ static char **split_list(yw_rpc_call *call, const char *text, size_t *n) {
 }
 
 /* A binding row holds while the person represents the company, or while the agent's
- * authorisation is in force (not revoked, not expired). Needs b (the binding) and a
- * (LEFT JOIN identity.company_agents a ON a.id = b.agent_id). */
-#define BINDING_IN_FORCE \
-  " (b.role = 'representative' OR (a.revoked_at IS NULL AND a.expires_at > now()))"
+ * authorisation is in force (not revoked, not expired); either only while the register's
+ * legal representative, as last looked up, is the one who was the representative then
+ * (the person bound, or the one who authorised the agent): a change of representative in
+ * the register ends the previous one's binding and every authorisation they granted
+ * (migration 005). Needs b (the binding), l (the company) and a (LEFT JOIN
+ * identity.company_agents a ON a.id = b.agent_id). */
+#define BINDING_IN_FORCE                                                                   \
+  " ((b.role = 'representative' AND b.rep_id_sha256 = l.legal_rep_id_sha256) OR"           \
+  "  (a.revoked_at IS NULL AND a.expires_at > now()"                                       \
+  "   AND a.granted_rep_id_sha256 = l.legal_rep_id_sha256))"
 #define RFC3339(col) "to_char(" col ", 'YYYY-MM-DD\"T\"HH24:MI:SSOF:\"00\"')"
 /* The columns binding_from_row reads, in order. */
 #define BINDING_COLUMNS \
@@ -1343,16 +1349,41 @@ static int act_for_check(identity_ctx *ctx, yw_rpc_call *call, const yw_caller *
   if (found == 0 || strcmp(co.status, "active") != 0)
     return yw_rpc_call_fail(call, YW_EPRECOND, "the company register lists this company as %s",
                             found == 0 ? "unknown" : co.status);
-  if (strcmp(role, "representative") != 0) return 0;
   /* the register was asked without a connection held; now one, for the account */
   PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
   if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "accounts are unavailable");
   yw_pg_error err;
   memset(&err, 0, sizeof err);
+  /* the register's representative now: an agent acts only on an authorisation that
+   * representative granted (a change of representative ends the previous one's) */
+  const char *pr[] = {credit_code, co.rep_id_sha256, caller->subject};
+  PGresult *r = NULL;
+  int rc = yw_pg_query(conn,
+                       "WITH u AS (UPDATE identity.legal_persons SET legal_rep_id_sha256 = $2,"
+                       "  checked_at = now() WHERE credit_code = $1 RETURNING 1)"
+                       " SELECT count(*) FROM identity.person_legal_persons b"
+                       " JOIN identity.persons p ON p.id = b.person_id"
+                       " JOIN identity.company_agents a ON a.id = b.agent_id"
+                       " WHERE p.subject = $3 AND b.credit_code = $1"
+                       "   AND a.granted_rep_id_sha256 = $2 AND (SELECT count(*) FROM u) >= 0",
+                       3, pr, &r, &err);
+  int granted_now = rc == 0 && strcmp(PQgetvalue(r, 0, 0), "0") != 0;
+  PQclear(r);
+  if (rc != 0) {
+    yw_pg_pool_release(ctx->pool, conn);
+    return yw_service_db_fail(call, rc, &err);
+  }
+  if (strcmp(role, "representative") != 0) {
+    yw_pg_pool_release(ctx->pool, conn);
+    return granted_now ? 0
+                       : yw_rpc_call_fail(call, YW_EPERM,
+                                          "the representative who authorised you no longer "
+                                          "represents the company");
+  }
   char person_id[32], id_hash[65];
   int is_rep = 0;
-  int rc = person_identity(ctx, conn, caller->subject, co.rep_id_sha256, person_id,
-                           sizeof person_id, id_hash, sizeof id_hash, &is_rep, &err);
+  rc = person_identity(ctx, conn, caller->subject, co.rep_id_sha256, person_id,
+                       sizeof person_id, id_hash, sizeof id_hash, &is_rep, &err);
   if (rc != 0 && rc != YW_EPERM) {
     yw_pg_pool_release(ctx->pool, conn);
     return yw_service_db_fail(call, rc, &err);
@@ -1400,6 +1431,7 @@ static int act_for(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMes
     rc = yw_pg_query(conn,
                      "SELECT b.role FROM identity.person_legal_persons b"
                      " JOIN identity.persons p ON p.id = b.person_id"
+                     " JOIN identity.legal_persons l ON l.credit_code = b.credit_code"
                      " LEFT JOIN identity.company_agents a ON a.id = b.agent_id"
                      " WHERE p.subject = $1 AND b.credit_code = $2 AND" BINDING_IN_FORCE,
                      2, p, &r, &err);
@@ -1789,12 +1821,14 @@ static int bind_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err)
   char agent_id[32] = "";
   if (!is_rep) {
     /* not the representative: an authorisation in force for this person, or nothing */
-    const char *ap[] = {j->credit_code, id_hash};
+    /* granted by the representative the register names now */
+    const char *ap[] = {j->credit_code, id_hash, j->company->rep_id_sha256};
     PGresult *r = NULL;
     rc = yw_pg_query(conn,
                      "SELECT id FROM identity.company_agents WHERE credit_code = $1"
-                     " AND agent_id_hash = $2 AND revoked_at IS NULL AND expires_at > now()",
-                     2, ap, &r, err);
+                     " AND agent_id_hash = $2 AND revoked_at IS NULL AND expires_at > now()"
+                     " AND granted_rep_id_sha256 = $3",
+                     3, ap, &r, err);
     if (rc != 0) return rc;
     if (PQntuples(r) == 1) snprintf(agent_id, sizeof agent_id, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
@@ -1804,24 +1838,25 @@ static int bind_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err)
                  j->credit_code, rep_enc, sizeof rep_enc) != 0)
     return yw_rpc_call_fail(call, YW_EINTERNAL, "cannot store the binding");
   /* the register's name and status replace whatever was stored: it is the truth */
-  const char *lp[] = {j->credit_code, j->company->name, rep_enc, j->company->status};
+  const char *lp[] = {j->credit_code, j->company->name, rep_enc, j->company->status,
+                      j->company->rep_id_sha256};
   rc = yw_pg_query(conn,
                    "INSERT INTO identity.legal_persons (credit_code, name, legal_rep_enc, status,"
-                   " checked_at) VALUES ($1, $2, $3, $4, now())"
+                   " legal_rep_id_sha256, checked_at) VALUES ($1, $2, $3, $4, $5, now())"
                    " ON CONFLICT (credit_code) DO UPDATE SET name = EXCLUDED.name,"
                    "  legal_rep_enc = EXCLUDED.legal_rep_enc, status = EXCLUDED.status,"
-                   "  checked_at = now()",
-                   4, lp, NULL, err);
+                   "  legal_rep_id_sha256 = EXCLUDED.legal_rep_id_sha256, checked_at = now()",
+                   5, lp, NULL, err);
   if (rc != 0) return rc;
   const char *bp[] = {person_id, j->credit_code, is_rep ? "representative" : "agent",
-                      is_rep ? NULL : agent_id};
+                      is_rep ? NULL : agent_id, is_rep ? j->company->rep_id_sha256 : NULL};
   rc = yw_pg_query(
       conn,
-      "INSERT INTO identity.person_legal_persons (person_id, credit_code, role, agent_id)"
-      " VALUES ($1::bigint, $2, $3, $4::bigint)"
+      "INSERT INTO identity.person_legal_persons (person_id, credit_code, role, agent_id,"
+      " rep_id_sha256) VALUES ($1::bigint, $2, $3, $4::bigint, $5)"
       " ON CONFLICT (person_id, credit_code) DO UPDATE SET role = EXCLUDED.role,"
-      "  agent_id = EXCLUDED.agent_id, bound_at = now()",
-      4, bp, NULL, err);
+      "  agent_id = EXCLUDED.agent_id, rep_id_sha256 = EXCLUDED.rep_id_sha256, bound_at = now()",
+      5, bp, NULL, err);
   if (rc != 0) return rc;
   return audit_required(call, conn, j->caller, j->caller->subject, "person", "bind_legal_person",
                         j->credit_code, j->caller->subject, is_rep ? "ok" : "ok (agent)", rid);
@@ -1909,7 +1944,9 @@ static int require_representative(yw_rpc_call *call, PGconn *conn, const char *s
   int rc = yw_pg_query(conn,
                        "SELECT 1 FROM identity.person_legal_persons b"
                        " JOIN identity.persons p ON p.id = b.person_id"
-                       " WHERE p.subject = $1 AND b.credit_code = $2 AND b.role = 'representative'",
+                       " JOIN identity.legal_persons l ON l.credit_code = b.credit_code"
+                       " WHERE p.subject = $1 AND b.credit_code = $2 AND b.role = 'representative'"
+                       "   AND b.rep_id_sha256 = l.legal_rep_id_sha256",
                        2, p, &r, err);
   if (rc != 0) return rc;
   int ok = PQntuples(r) == 1;
@@ -1970,13 +2007,14 @@ static int authorize_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error 
   rc =
       yw_pg_query(conn,
                   "INSERT INTO identity.company_agents (credit_code, agent_id_hash, agent_name_enc,"
-                  " agent_id_enc, scope, expires_at, granted_by)"
-                  " VALUES ($1, $2, $3, $4, $5::text[], $6::timestamptz, $7)"
+                  " agent_id_enc, scope, expires_at, granted_by, granted_rep_id_sha256)"
+                  " VALUES ($1, $2, $3, $4, $5::text[], $6::timestamptz, $7,"
+                  "  (SELECT legal_rep_id_sha256 FROM identity.legal_persons WHERE credit_code = $1))"
                   " ON CONFLICT (credit_code, agent_id_hash) WHERE revoked_at IS NULL"
                   " DO UPDATE SET agent_name_enc = EXCLUDED.agent_name_enc,"
                   "  agent_id_enc = EXCLUDED.agent_id_enc, scope = EXCLUDED.scope,"
                   "  expires_at = EXCLUDED.expires_at, granted_by = EXCLUDED.granted_by,"
-                  "  granted_at = now()"
+                  "  granted_rep_id_sha256 = EXCLUDED.granted_rep_id_sha256, granted_at = now()"
                   " RETURNING" AGENT_COLUMNS,
                   7, p, &r, err);
   if (rc != 0) return rc;

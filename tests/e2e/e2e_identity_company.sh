@@ -2,7 +2,8 @@
 # e2e_identity_company.sh - binding a company checks the company register (企业登记,
 # the stand-in in tools/fakes): only the legal representative, or a person the
 # representative authorised (授权经办人, with scope and expiry), binds and acts for a
-# company; the register's name is the company's name, whoever binds first.
+# company; the register's name is the company's name, whoever binds first; a change of
+# representative in the register ends the former one's binding and their agents'.
 source "$(dirname "$0")/lib.sh"
 e2e_database
 e2e_start
@@ -103,6 +104,13 @@ expect_status "after the expiry the agent cannot act for the company" 403
 # --- acting for a company is checked against the register again
 req POST /v1/me/acting-for "$ZHAO" '{"creditCode":"91320700320000003K"}'
 expect_status "the representative acts for the company" 200
+req POST /v1/me/legal-persons/91320700320000003K/agents "$ZHAO" \
+  "{\"name\":\"王小明\",\"idCardNumber\":\"320703200002294566\",\"scope\":[\"apply\"],\"expiresAt\":\"$FUTURE\"}"
+expect_status "the representative authorises 王小明 for it" 200
+req POST /v1/me/legal-persons "$WANG" '{"creditCode":"91320700320000003K"}'
+expect_status "who binds it as agent" 200
+req POST /v1/me/acting-for "$WANG" '{"creditCode":"91320700320000003K"}'
+expect_status "and acts for it" 200
 curl -fsS -X POST "$FAKES/companies/update" -d '{"creditCode":"91320700320000003K","status":"revoked"}' >/dev/null
 req POST /v1/me/acting-for "$ZHAO" '{"creditCode":"91320700320000003K"}'
 expect_status "once the register revokes the company, acting for it is refused (412)" 412
@@ -114,6 +122,15 @@ check "and the binding is gone from their account" \
   holds "not any(b['creditCode']=='91320700320000003K' for b in d.get('legalPersons', []))"
 req POST /v1/me/legal-persons "$LI" '{"creditCode":"91320700320000003K"}'
 expect_status "the new representative binds it" 200
+req GET /v1/company "$WANG"
+expect_status "the former representative's agent no longer acts for it (403)" 403
+req POST /v1/me/acting-for "$WANG" '{"creditCode":"91320700320000003K"}'
+expect_status "nor can start to again" 403
+req GET /v1/me "$WANG"
+check "and the binding is gone from the agent's account" \
+  holds "not any(b['creditCode']=='91320700320000003K' for b in d.get('legalPersons', []))"
+req POST /v1/me/legal-persons "$WANG" '{"creditCode":"91320700320000003K"}'
+expect_status "nor can the agent bind it again on the old authorisation" 403
 
 # --- everything is in the audit trail
 check "bindings and authorisations are audited" test "$("${PSQL[@]}" -c \
