@@ -6,7 +6,8 @@
  * of a region with their members; GetBundle one of them with each member's guide as
  * GetItem gives it, which yw-applications files as the bundle's applications. Both also
  * answer the materials more than one member asks for (by name): a resident gives each of
- * them once for all. A bundle whose member is not published is not offered (NOT_FOUND for
+ * them once for all; GetBundle also answers the members' forms merged into one
+ * (yw_form_merge), the form a resident fills once. A bundle whose member is not published is not offered (NOT_FOUND for
  * GetBundle, left out of ListBundles): filing it would fail half way.
  *
  * Offers: catalog_list_bundles, catalog_get_bundle.
@@ -17,6 +18,8 @@
 #include <string.h>
 
 #include "yw_err.h"
+#include "yw_form.h"
+#include "yw_json.h"
 #include "yw_service.h"
 
 #define DB "the catalog database"
@@ -140,6 +143,37 @@ int catalog_list_bundles(yw_rpc_call *call, const ProtobufCMessage *reqm, Protob
   return 0;
 }
 
+/* b->form: the forms of b's items merged, titled with b's name, in the arena; left NULL
+ * when no item has one or two define a field otherwise. Returns 0 or YW_ENOMEM. */
+static int merge_forms(yw_arena *a, Bundle *b) {
+  const json_t **defs = yw_arena_calloc(a, b->n_items + 1, sizeof *defs);
+  if (defs == NULL) return YW_ENOMEM;
+  size_t n = 0;
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < b->n_items; i++) {
+    if (b->items[i]->form == NULL) continue;
+    defs[n] = yw_json_from_message(&b->items[i]->form->base, 0);
+    if (defs[n] == NULL) rc = YW_ENOMEM;
+    n += defs[n] != NULL;
+  }
+  json_t *merged = NULL;
+  yw_form_error ferr;
+  if (rc == 0 && n > 0) rc = yw_form_merge(defs, n, b->name, &merged, &ferr);
+  if (rc == YW_EINVAL) rc = 0; /* members that disagree: no merged form */
+  for (size_t i = 0; i < n; i++) json_decref((json_t *)defs[i]);
+  if (rc == 0 && merged != NULL) {
+    ProtobufCMessage *m = NULL;
+    yw_json_error jerr;
+    rc = yw_json_to_message(&google__protobuf__struct__descriptor, merged, yw_arena_allocator(a),
+                            &m, &jerr) == 0
+             ? 0
+             : YW_ENOMEM;
+    b->form = (Google__Protobuf__Struct *)m;
+  }
+  json_decref(merged);
+  return rc;
+}
+
 struct get_bundle_work {
   const char *code;
   Bundle *bundle;
@@ -167,6 +201,7 @@ static int get_bundle_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error
     if (rc != 0) return rc;
     b->n_items++;
   }
+  if ((rc = merge_forms(a, b)) != 0) return rc;
   w->bundle = b;
   return 0;
 }

@@ -10,7 +10,7 @@
  * and the application keeps the definition; a later change of the item's form makes a
  * new version and leaves the running case's kept definition alone, and a resubmission
  * is validated against the kept one; a resident acting for a company gets its credit
- * code prefilled.
+ * code prefilled; a life-event bundle answers its members' forms merged into one.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -313,6 +313,29 @@ static void test_a_company_gets_its_credit_code_prefilled(void **state) {
   protobuf_c_message_free_unpacked(&r->base, NULL);
 }
 
+static void test_a_bundle_answers_one_merged_form(void **state) {
+  (void)state;
+  Yiwang__Catalog__V1__GetBundleRequest req = YIWANG__CATALOG__V1__GET_BUNDLE_REQUEST__INIT;
+  req.code = "newborn"; /* 出生医学证明, 出生登记 (a form), 城乡居民医保参保 */
+  ProtobufCMessage *out = NULL;
+  char msg[256];
+  assert_int_equal(yw_testapps_call(&t, &RESIDENT, NULL, CAT "GetBundle", &req.base,
+                                    &yiwang__catalog__v1__bundle__descriptor, &out, msg, sizeof msg),
+                   GRPC_STATUS_OK);
+  Yiwang__Catalog__V1__Bundle *b = (Yiwang__Catalog__V1__Bundle *)out;
+  assert_int_equal(b->n_items, 3);
+  assert_null(b->items[0]->form);
+  assert_non_null(b->items[1]->form);
+  assert_non_null(b->form);
+  json_t *merged = yw_json_from_message(&b->form->base, 0);
+  json_t *member = yw_json_from_message(&b->items[1]->form->base, 0);
+  assert_string_equal(json_string_value(json_object_get(merged, "title")), "新生儿出生一件事");
+  assert_true(json_equal(json_object_get(merged, "fields"), json_object_get(member, "fields")));
+  json_decref(merged);
+  json_decref(member);
+  protobuf_c_message_free_unpacked(out, NULL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_seeded_forms_are_valid_definitions),
@@ -321,6 +344,7 @@ int main(void) {
       cmocka_unit_test(test_a_good_submission_keeps_its_definition_and_prefills),
       cmocka_unit_test(test_a_later_form_change_leaves_the_running_case_alone),
       cmocka_unit_test(test_a_company_gets_its_credit_code_prefilled),
+      cmocka_unit_test(test_a_bundle_answers_one_merged_form),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
