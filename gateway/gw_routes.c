@@ -19,6 +19,7 @@
 
 #include "yiwang/applications/v1/applications.pb-c.h"
 #include "yiwang/applications/v1/licenses.pb-c.h"
+#include "yiwang/applications/v1/ratings.pb-c.h"
 #include "yiwang/catalog/v1/catalog.pb-c.h"
 #include "yiwang/feed/v1/feed.pb-c.h"
 #include "yiwang/identity/v1/identity.pb-c.h"
@@ -27,6 +28,7 @@
 #define APPLICATIONS "yiwang.applications.v1.ApplicationsService/"
 #define CATALOG "yiwang.catalog.v1.CatalogService/"
 #define LICENSES "yiwang.applications.v1.LicensesService/"
+#define RATINGS "yiwang.applications.v1.RatingsService/"
 #define FEED "yiwang.feed.v1.FeedService/"
 #define IDENTITY "yiwang.identity.v1.IdentityService/"
 #define PROGRESS "yiwang.progress.v1.ProgressService/"
@@ -125,6 +127,24 @@ const gw_route_def gw_route_defs[] = {
     {"GET", "/v1/me/bundle-filings/{number}", APPLICATIONS "GetBundleFiling", NULL, GW_ACCESS_PERSON,
      0, NULL, 1, "applications"},
 
+    /* 好差评 ratings: the applicant rates an ended application once, a resident a channel or
+     * hall once a day; bad ones open rectification cases that the department's staff answer
+     * and close, the rater (or staff, by phone) revisits, supervisors list; counts are public. */
+    {"POST", "/v1/applications/{number}/rating", RATINGS "RateApplication", "*", GW_ACCESS_PERSON, 0, NULL, 1,
+     "applications", .idempotent = GW_IDEM_OPTIONAL},
+    {"POST", "/v1/ratings", RATINGS "CreateRating", "*", GW_ACCESS_PERSON, 0, NULL, 1, "applications",
+     .idempotent = GW_IDEM_OPTIONAL},
+    {"GET", "/v1/ratings/summary", RATINGS "GetRatingSummary", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "applications"},
+    {"GET", "/v1/rectifications", RATINGS "ListRectifications", NULL, GW_ACCESS_STAFF, 0,
+     "dept_staff,dept_admin,platform_admin,auditor", 0, "applications"},
+    {"GET", "/v1/rectifications/{id}", RATINGS "GetRectification", NULL, GW_ACCESS_ACCOUNT, 0, NULL, 0, "applications"},
+    {"POST", "/v1/rectifications/{id}:answer", RATINGS "AnswerRectification", "*", GW_ACCESS_STAFF, 0,
+     "dept_staff,dept_admin", 0, "applications"},
+    {"POST", "/v1/rectifications/{id}:revisit", RATINGS "RevisitRectification", "*", GW_ACCESS_ACCOUNT, 0, NULL, 0,
+     "applications"},
+    {"POST", "/v1/rectifications/{id}:close", RATINGS "CloseRectification", "*", GW_ACCESS_STAFF, 0,
+     "dept_staff,dept_admin", 0, "applications"},
+
     /* A resident's feed: newest first, and live as Server-Sent Events (or a gRPC stream). */
     {"GET", "/v1/me/feed/entries", FEED "ListFeed", NULL, GW_ACCESS_PERSON, 0, NULL, 1, "feed"},
     {"GET", "/v1/me/feed", FEED "WatchFeed", NULL, GW_ACCESS_PERSON, 0, NULL, 1, "feed",
@@ -149,6 +169,7 @@ const ProtobufCServiceDescriptor *const gw_services[] = {
     &yiwang__applications__v1__applications_service__descriptor,
     &yiwang__catalog__v1__catalog_service__descriptor,
     &yiwang__applications__v1__licenses_service__descriptor,
+    &yiwang__applications__v1__ratings_service__descriptor,
     &yiwang__feed__v1__feed_service__descriptor,
     &yiwang__identity__v1__identity_service__descriptor,
     &yiwang__progress__v1__progress_service__descriptor,

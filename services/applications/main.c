@@ -17,13 +17,14 @@
 #include "calendar.h"
 #include "supervision.h"
 #include "licenses.h"
+#include "ratings.h"
 #include "yw_events.h"
 #include "yw_err.h"
 #include "yw_service.h"
 #include "yw_workdays.h"
 
 static char *cfg_catalog, *cfg_lookup_key, *cfg_holidays, *cfg_seal_key, *cfg_seal_keys;
-static long cfg_supervise_s, cfg_calendar_check_ms;
+static long cfg_supervise_s, cfg_calendar_check_ms, cfg_rectify_days;
 
 static const yw_cfg_entry settings[] = {
     {"YW_APPLICATIONS_CATALOG", YW_CFG_STR, "127.0.0.1:50052", 0, 0,
@@ -45,6 +46,9 @@ static const yw_cfg_entry settings[] = {
     {"YW_APPLICATIONS_SEAL_KEYS", YW_CFG_STR, "", 0, 0,
      "a folder of departments' own seals: <department code>.key, each a PEM SM2 private key; "
      "empty: none", &cfg_seal_keys},
+    {"YW_APPLICATIONS_RECTIFY_DAYS", YW_CFG_INT, "15", 1, 3650,
+     "working days a department has to answer the rectification case a bad rating opens",
+     &cfg_rectify_days},
 };
 
 /* The working-day calendar from the CSV file at path ("": none, weekends only) in *out.
@@ -179,6 +183,12 @@ int main(int argc, char **argv) {
   static yw_rpc_service licenses_svc;
   licenses_service_init(&licenses_svc, &ctx);
   proc.more[proc.n_more++] = &licenses_svc;
+  static ratings_ctx ratings;
+  static yw_rpc_service ratings_svc;
+  ratings.app = &ctx;
+  ratings.rectify_days = (int)cfg_rectify_days;
+  ratings_service_init(&ratings_svc, &ratings);
+  proc.more[proc.n_more++] = &ratings_svc;
 
   /* the stream under the deployment's prefix: copies of one deployment share it */
   static char stream[128];
