@@ -385,7 +385,9 @@ static void on_ip(void *reply_v, void *arg) {
   gw_req_unref(r);
 }
 
-/* The session answered: HMGET sub kind roles dept level org. */
+/* The session answered: HMGET sub kind roles dept level org org_until. A session acts
+ * for a company (org) until org_until (unix seconds; 0 or none: no end), the expiry of
+ * the agent's authorisation it was set on. */
 static void on_session(void *reply_v, void *arg) {
   struct auth *a = arg;
   gw_req *r = a->r;
@@ -404,6 +406,10 @@ static void on_session(void *reply_v, void *arg) {
       set_caller_field(level, sizeof level, reply->element[4]);
       c->level = (int)strtol(level, NULL, 10);
       set_caller_field(c->org, sizeof c->org, reply->element[5]);
+      char until[24] = "";
+      if (reply->elements >= 7) set_caller_field(until, sizeof until, reply->element[6]);
+      long long end = strtoll(until, NULL, 10);
+      if (end > 0 && (long long)time(NULL) >= end) c->org[0] = '\0'; /* the authorisation ended */
     }
   } else {
     a->sess_failed = 1;
@@ -482,9 +488,10 @@ enum gw_phase_result gw_phase_access(gw_req *r) {
   }
   if (a->skey[0] != '\0') {
     /* pipelined behind the client's bucket: one round trip for both */
-    const char *argv[] = {"HMGET", a->skey, "sub", "kind", "roles", "dept", "level", "org"};
+    const char *argv[] = {"HMGET", a->skey, "sub",   "kind", "roles",
+                          "dept",  "level",  "org", "org_until"};
     r->refs++;
-    if (gw_redis_command(r->worker->redis, 8, argv, NULL, on_session, a) == 0) {
+    if (gw_redis_command(r->worker->redis, 9, argv, NULL, on_session, a) == 0) {
       a->waiting++;
     } else {
       r->refs--;

@@ -1425,11 +1425,15 @@ static int act_for(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMes
   PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
   if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "accounts are unavailable");
   yw_pg_error err;
+  /* an agent acts until their authorisation expires (the gateway drops the company from
+   * the session past org_until, unix seconds); a representative with no end: 0 */
+  char org_until[24] = "0";
   if (req->credit_code[0] != '\0') {
     const char *p[] = {caller.subject, req->credit_code};
     PGresult *r = NULL;
     rc = yw_pg_query(conn,
-                     "SELECT b.role FROM identity.person_legal_persons b"
+                     "SELECT b.role, COALESCE(floor(extract(epoch FROM a.expires_at))::bigint, 0)"
+                     " FROM identity.person_legal_persons b"
                      " JOIN identity.persons p ON p.id = b.person_id"
                      " JOIN identity.legal_persons l ON l.credit_code = b.credit_code"
                      " LEFT JOIN identity.company_agents a ON a.id = b.agent_id"
@@ -1438,6 +1442,7 @@ static int act_for(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMes
     int bound = rc == 0 && PQntuples(r) == 1;
     char role[32] = "";
     if (bound) snprintf(role, sizeof role, "%s", PQgetvalue(r, 0, 0));
+    if (bound) snprintf(org_until, sizeof org_until, "%s", PQgetvalue(r, 0, 1));
     PQclear(r);
     if (rc != 0 || !bound) {
       yw_pg_pool_release(ctx->pool, conn);
@@ -1460,8 +1465,8 @@ static int act_for(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMes
   }
   char skey[128];
   rkey(ctx, skey, sizeof skey, "sess", caller.session);
-  const char *hset[] = {"HSET", skey, "org", req->credit_code};
-  if (redis_ok(ctx, 4, hset) != 0) {
+  const char *hset[] = {"HSET", skey, "org", req->credit_code, "org_until", org_until};
+  if (redis_ok(ctx, 6, hset) != 0) {
     yw_pg_pool_release(ctx->pool, conn);
     return yw_rpc_call_fail(call, YW_EUNAVAIL, "sessions are unavailable");
   }

@@ -76,6 +76,19 @@ req POST /v1/me/acting-for "$WANG" '{"creditCode":"91320700320000001D"}'
 expect_status "the agent acts for the company" 200
 req GET /v1/company "$WANG"; expect_status "the agent reaches the legal-person routes" 200
 check "the company is the register's" holds "d['name']=='连云港示例贸易有限公司' and d['role']=='agent'"
+# the session acts for the company until the authorisation's expiry, not a moment longer
+SESS=""
+for k in $(redis_cmd --scan --pattern "$E2E_DB:sess:*"); do
+  if [ "$(redis_cmd HGET "$k" org 2>/dev/null || true)" = 91320700320000001D ]; then SESS="$k"; fi
+done
+UNTIL="$(redis_cmd HGET "$SESS" org_until)"
+check "the agent's session acts for the company until the authorisation's expiry" \
+  test "$UNTIL" = "$(date -d "$FUTURE" +%s)"
+redis_cmd HSET "$SESS" org_until "$(( $(date +%s) - 1 ))" >/dev/null
+req GET /v1/company "$WANG"
+expect_status "past it, the session no longer acts for the company (403)" 403
+redis_cmd HSET "$SESS" org_until "$UNTIL" >/dev/null
+req GET /v1/company "$WANG"; expect_status "(before it, it does)" 200
 
 # --- revocation ends the agent's power at once
 req DELETE "/v1/me/legal-persons/91320700320000001D/agents/$AGENT_ID" "$ZHAO"
