@@ -37,6 +37,7 @@
 #include <time.h>
 
 #include "yiwang/events/v1/applications.pb-c.h"
+#include "yiwang/events/v1/ratings.pb-c.h"
 #include "yiwang/progress/v1/progress.pb-c.h"
 #include "yw_err.h"
 #include "yw_log.h"
@@ -424,7 +425,7 @@ static int batch_get_progress(yw_rpc_call *call, const ProtobufCMessage *reqm, P
 static const char STATISTICS_SQL[] =
     "WITH a AS ("
     "  SELECT a.departments[1] AS dept, a.impl_code, a.item_name, a.status, a.due_date,"
-    "         a.submitted_at," SUPERVISION_SQL " AS sup,"
+    "         a.submitted_at," SUPERVISION_SQL " AS sup, a.rating_level,"
     "         (SELECT s.at FROM progress.steps s WHERE s.number = a.number"
     "            AND s.status = 'COMPLETED' ORDER BY s.seq DESC LIMIT 1) AS done_at"
     "  FROM progress.applications a"
@@ -441,7 +442,9 @@ static const char STATISTICS_SQL[] =
     "   count(*) FILTER (WHERE sup = 'overdue'), count(*) FILTER (WHERE sup = 'due_soon'),"
     "   COALESCE(sum(extract(epoch FROM done_at - submitted_at) / 86400.0)"
     "              FILTER (WHERE status = 'COMPLETED' AND done_at IS NOT NULL), 0),"
-    "   count(*) FILTER (WHERE status = 'COMPLETED' AND done_at IS NOT NULL)"
+    "   count(*) FILTER (WHERE status = 'COMPLETED' AND done_at IS NOT NULL),"
+    "   count(rating_level),"
+    "   count(*) FILTER (WHERE rating_level IN ('VERY_SATISFIED', 'SATISFIED', 'BASICALLY_SATISFIED'))"
     " FROM a GROUP BY dept, impl_code ORDER BY dept, impl_code";
 
 typedef Yiwang__Progress__V1__StatisticsRow Row;
@@ -456,12 +459,15 @@ static void row_add(Row *t, const Row *r) {
   t->completed_on_time += r->completed_on_time;
   t->overdue_now += r->overdue_now;
   t->due_soon_now += r->due_soon_now;
+  t->rated += r->rated;
+  t->rated_satisfied += r->rated_satisfied;
 }
 
 /* The rates of r: days is the sum of the filing-to-completion days of timed completions. */
 static void row_rates(Row *r, double days, long long timed) {
   r->on_time_rate = r->completed > 0 ? (double)r->completed_on_time / r->completed : 0;
   r->average_days = timed > 0 ? days / (double)timed : 0;
+  r->satisfaction_rate = r->rated > 0 ? (double)r->rated_satisfied / r->rated : 0;
 }
 
 static int get_statistics(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
@@ -515,6 +521,8 @@ static int get_statistics(yw_rpc_call *call, const ProtobufCMessage *reqm, Proto
     for (int c = 0; c < 8; c++) *counts[c] = (int32_t)yw_col_ll(r, i, 3 + c);
     double days = strtod(PQgetvalue(r, i, 11), NULL);
     long long timed = yw_col_ll(r, i, 12);
+    row->rated = (int32_t)yw_col_ll(r, i, 13);
+    row->rated_satisfied = (int32_t)yw_col_ll(r, i, 14);
     row_rates(row, days, timed);
     row_add(total, row);
     all_days += days;
@@ -530,6 +538,31 @@ static int get_statistics(yw_rpc_call *call, const ProtobufCMessage *reqm, Proto
   resp->total = total;
   *out = &resp->base;
   return 0;
+}
+
+/* application.rated (yw-applications' 好差评): the applicant's level on the application's
+ * row, for the satisfaction of GetStatistics. A rating of a channel or hall (no number)
+ * is not an application's: skipped. Applying it again changes nothing. */
+static int apply_rated(PGconn *conn, const yw_event *ev) {
+  if (ev->version != 1) return YW_EINVAL;
+  ProtobufCMessage *m = NULL;
+  if (yw_event_unpack(ev, &yiwang__events__v1__application_rated__descriptor, NULL, &m) != 0)
+    return YW_EINVAL;
+  const Yiwang__Events__V1__ApplicationRated *e = (const void *)m;
+  static const char *const levels[] = {"VERY_SATISFIED", "SATISFIED", "BASICALLY_SATISFIED",
+                                       "DISSATISFIED", "VERY_DISSATISFIED"};
+  int known = 0;
+  for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++) known |= strcmp(e->level, levels[i]) == 0;
+  int rc = 0;
+  if (e->number[0] != '\0' && (!digits(e->number, NUMBER_LEN) || !known)) {
+    rc = YW_EINVAL;
+  } else if (e->number[0] != '\0') {
+    const char *p[] = {e->number, e->level};
+    rc = yw_pg_query(conn, "UPDATE progress.applications SET rating_level = $2 WHERE number = $1",
+                     2, p, NULL, NULL);
+  }
+  protobuf_c_message_free_unpacked(m, NULL);
+  return rc;
 }
 
 /* ---- the projection ----------------------------------------------------------------- */
@@ -644,6 +677,7 @@ static int apply_supervision(PGconn *conn, const yw_event *ev,
 
 int progress_handle_event(PGconn *conn, const yw_event *ev, void *arg) {
   progress_ctx *ctx = arg;
+  if (strcmp(ev->type, "application.rated") == 0) return apply_rated(conn, ev);
   if (strcmp(ev->type, "application.supervision_changed") == 0) {
     if (ev->version != 1) return YW_EINVAL;
     ProtobufCMessage *m = NULL;

@@ -5,7 +5,8 @@
 # another resident cannot (404); the bad rating opens a case the lead department lists,
 # answers, and closes after the resident's revisit, out-of-order steps refused and a clerk
 # of another department shut out (404); an auditor lists every case; a hall is rated once
-# a day; the public summary counts the levels, the satisfaction rate and the rectified.
+# a day; the public summary counts the levels, the satisfaction rate and the rectified;
+# yw-progress's statistics count the rated application (satisfaction).
 source "$(dirname "$0")/lib.sh"
 
 export YW_CALLER_KEY="${YW_CALLER_KEY:-$(openssl rand -hex 32)}"
@@ -117,5 +118,15 @@ req GET "/v1/ratings/summary?item=$ITEM"
 check "the item's summary counts the application's rating" holds "d['total'] == '1' and d['veryDissatisfied'] == '1'"
 req GET "/v1/ratings/summary"
 expect_status "a summary of nothing is refused (400)" 400
+
+# --- satisfaction in yw-progress's statistics (from application.rated on the stream) --
+TODAY="$(TZ=Asia/Shanghai date +%F)"
+for _ in $(seq 100); do
+  req GET "/v1/statistics?departmentCode=320700-GA&fromDate=$TODAY&toDate=$TODAY" "$GA"
+  [ "$S" = 200 ] && holds "d['total'].get('rated', 0) == 1" && break
+  sleep 0.2
+done
+check "yw-progress counts the rated application, none of it satisfied" \
+  holds "d['total'].get('rated', 0) == 1 and d['total'].get('ratedSatisfied', 0) == 0 and d['total'].get('satisfactionRate', 0) == 0 and d['total']['received'] == 2"
 
 finish

@@ -26,6 +26,7 @@
 
 #include "progress.h"
 #include "yiwang/events/v1/applications.pb-c.h"
+#include "yiwang/events/v1/ratings.pb-c.h"
 #include "yiwang/progress/v1/progress.pb-c.h"
 #include "yw_caller.h"
 #include "yw_err.h"
@@ -194,6 +195,21 @@ static void changed(const char *number, const char *subject, const char *code, c
   e.query_code_mac = mac;
   e.item_name = "居民身份证换领";
   append("application.status_changed", &e.base, number);
+}
+
+/* the applicant's rating of number ("" : a hall's, keyed by the rating) as yw-applications
+ * writes it */
+static void rated(const char *number, const char *level) {
+  Yiwang__Events__V1__ApplicationRated e = YIWANG__EVENTS__V1__APPLICATION_RATED__INIT;
+  e.rating_id = "1";
+  e.number = (char *)number;
+  e.item_code = "GG00002000-320700-GA";
+  e.departments = deps;
+  e.n_departments = n_deps;
+  e.level = (char *)level;
+  e.channel = number[0] != '\0' ? "APP" : "HALL";
+  e.occurred_at_unix_ms = (long long)time(NULL) * 1000;
+  append("application.rated", &e.base, number[0] != '\0' ? number : "rating-1");
 }
 
 /* the supervision job's colour for number (as yw-applications writes it) */
@@ -511,6 +527,11 @@ static void test_statistics_add_up_by_department_and_item(void **state) {
   supervised(n[4], "RED", past, t + 2000);
   supervised(n[5], "YELLOW", soon, t + 2000);
   supervised(n[1], "RED", past, t + 2000); /* completed since: not counted */
+  /* 好差评: two satisfied of three rated; a hall's rating is not an application's */
+  rated(n[0], "VERY_SATISFIED");
+  rated(n[1], "DISSATISFIED");
+  rated(n[2], "BASICALLY_SATISFIED");
+  rated("", "VERY_DISSATISFIED");
   deliver();
   deps = deps_ga;
   n_deps = 2;
@@ -536,7 +557,12 @@ static void test_statistics_add_up_by_department_and_item(void **state) {
   assert_int_equal(r->due_soon_now, 1);
   assert_true(r->on_time_rate > 0.49 && r->on_time_rate < 0.51);
   assert_true(r->average_days > 2.9 && r->average_days < 3.1); /* filed 3 days before */
+  assert_int_equal(r->rated, 3);
+  assert_int_equal(r->rated_satisfied, 2);
+  assert_true(r->satisfaction_rate > 0.666 && r->satisfaction_rate < 0.667);
   assert_int_equal(st->total->received, 7);
+  assert_int_equal(st->total->rated, 3);
+  assert_true(st->total->satisfaction_rate > 0.666 && st->total->satisfaction_rate < 0.667);
   protobuf_c_message_free_unpacked(&st->base, NULL);
   /* a period before any filing: nothing */
   char long_ago[11];
