@@ -73,13 +73,20 @@ ks_start
 slot() { redis-cli -p "$KS_PORT" CLUSTER KEYSLOT "$1"; }
 redis-cli -p "$REDIS_PORT" monitor >"$E2E_TMP/monitor.log" 2>&1 &
 MON_PID=$!
-sleep 0.3
-timed GET "$GW/v1/items?pageSize=2"
-timed GET "$GW/v1/me" "$TOKEN"
-timed GET "$GW/v1/topics"
-code_of=$(curl -sS "$SEARCH" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["implCode"])')
-timed GET "$GW/v1/items/$code_of"
-sleep 0.3
+# MONITOR answers OK once it is attached: only then is every command seen
+for _ in $(seq 100); do grep -q '^OK' "$E2E_TMP/monitor.log" 2>/dev/null && break; sleep 0.05; done
+# tokens are leased ahead (gw_lease): the scripts come at a client's 1st, 2nd, 4th,
+# 8th ... request, so eight requests make several of them
+for _ in 1 2; do
+  timed GET "$GW/v1/items?pageSize=2"
+  timed GET "$GW/v1/me" "$TOKEN"
+  timed GET "$GW/v1/topics"
+  code_of=$(curl -sS "$SEARCH" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["implCode"])')
+  timed GET "$GW/v1/items/$code_of"
+done
+# the last command's echo in the monitor: everything before it was logged
+redis-cli -p "$REDIS_PORT" ECHO monitor-end >/dev/null
+for _ in $(seq 100); do grep -q 'monitor-end' "$E2E_TMP/monitor.log" 2>/dev/null && break; sleep 0.05; done
 kill "$MON_PID" 2>/dev/null || true
 wait "$MON_PID" 2>/dev/null || true
 # Each EVAL/EVALSHA with the commands its script ran ([0 lua] lines follow it), and
