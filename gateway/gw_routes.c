@@ -132,6 +132,8 @@ const gw_route_def gw_route_defs[] = {
      * and close, the rater (or staff, by phone) revisits, supervisors list; counts are public. */
     {"POST", "/v1/applications/{number}/rating", RATINGS "RateApplication", "*", GW_ACCESS_PERSON, 0, NULL, 1,
      "applications", .idempotent = GW_IDEM_OPTIONAL},
+    {"POST", "/v1/applications/{number}:rate", RATINGS "RateApplication", "*", GW_ACCESS_PERSON, 0, NULL, 1,
+     "applications", .idempotent = GW_IDEM_OPTIONAL},
     {"POST", "/v1/ratings", RATINGS "CreateRating", "*", GW_ACCESS_PERSON, 0, NULL, 1, "applications",
      .idempotent = GW_IDEM_OPTIONAL},
     {"GET", "/v1/ratings/summary", RATINGS "GetRatingSummary", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "applications"},

@@ -64,6 +64,8 @@ check "the same Idempotency-Key answers the first rating again" holds "d['id'] =
 rate "$RES" "$N" SATISFIED rate-2
 expect_status "a second rating is refused (409)" 409
 check "with ALREADY_EXISTS" holds "d['code'] == 'ALREADY_EXISTS'"
+req POST "/v1/applications/$N:rate" "$RES" '{"level":"SATISFIED"}'
+expect_status "and through the issue's path :rate too (409)" 409
 check "one rating, one application.rated and one rectification.opened are stored" \
   test "$(count "SELECT (SELECT count(*) FROM applications.ratings) || ',' ||
     (SELECT count(*) FROM applications.outbox WHERE type = 'application.rated') || ',' ||
