@@ -83,13 +83,13 @@ static int valid_id(const char *s) {
 }
 
 /* The characters of s when it is well-formed UTF-8 without control characters other
- * than newline and tab (NUL ends it anyway), else -1. */
+ * than line breaks and tab (NUL ends it anyway), else -1. */
 static long utf8_chars(const char *s) {
   long n = 0;
   for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; n++) {
     unsigned c = *p;
     int more = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : -1;
-    if (more < 0 || (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) return -1;
+    if (more < 0 || (c < 0x20 && c != '\n' && c != '\r' && c != '\t') || c == 0x7f) return -1;
     if ((more == 1 && c < 0xc2) || c > 0xf4) return -1; /* overlong, past U+10FFFF */
     unsigned cp = more == 0 ? c : c & (0x3f >> more);
     p++;
