@@ -180,24 +180,40 @@ e2e_start() {
   e2e_files "$svc_ca"
   e2e_applications "$svc_ca"
   e2e_progress "$svc_ca"
-  YW_GATEWAY_LISTEN="127.0.0.1:$gport" YW_GATEWAY_TLS_LISTEN="127.0.0.1:$tport" \
-    YW_GATEWAY_TLS_CERT="$E2E_TMP/tls.crt" YW_GATEWAY_TLS_KEY="$E2E_TMP/tls.key" \
-    YW_UPSTREAM_CATALOG="$CATALOG_ADDR" YW_UPSTREAM_IDENTITY="$IDENTITY_ADDR" \
-    YW_GATEWAY_CORS_ORIGINS="https://h5.example.gov.cn" YW_REDIS_PREFIX="$E2E_DB" \
-    YW_GATEWAY_MAX_BODY=65536 YW_GATEWAY_THREADS=2 YW_GATEWAY_IDLE_TIMEOUT_MS=1500 \
-    YW_GATEWAY_RATE_IP="${E2E_RATE_IP:-100000}" YW_GATEWAY_BURST_IP="${E2E_BURST_IP:-100000}" \
-    YW_GATEWAY_RATE_SUBJECT="${E2E_RATE_SUBJECT:-100000}" \
-    YW_GATEWAY_BURST_SUBJECT="${E2E_BURST_SUBJECT:-100000}" \
-    "$YW_BUILD_DIR/gateway/yw-gateway" >"$E2E_TMP/gateway.log" 2>&1 &
-  GATEWAY_PID=$!
-  E2E_PIDS+=("$GATEWAY_PID")
-  GW="http://127.0.0.1:$gport"
-  GWS="https://127.0.0.1:$tport"
-  GW_PORT="$gport"
-  for _ in $(seq 150); do
-    # ready, and every dependency the gateway reports is up
-    curl -fsS "$GW/readyz" 2>/dev/null | grep -qv unavailable && curl -fsS "$FAKES/healthz" >/dev/null 2>&1 && return 0
-    sleep 0.2
+  # Ports are picked free but only taken when the gateway binds them; a process of a test
+  # running beside this one may take the same port meanwhile (listeners with SO_REUSEPORT
+  # share it). An answer that is not this gateway's starts it again on other ports.
+  local attempt body
+  for attempt in 1 2 3; do
+    [ "$attempt" = 1 ] || { gport="$(free_port)"; tport="$(free_port)"; }
+    YW_GATEWAY_LISTEN="127.0.0.1:$gport" YW_GATEWAY_TLS_LISTEN="127.0.0.1:$tport" \
+      YW_GATEWAY_TLS_CERT="$E2E_TMP/tls.crt" YW_GATEWAY_TLS_KEY="$E2E_TMP/tls.key" \
+      YW_UPSTREAM_CATALOG="$CATALOG_ADDR" YW_UPSTREAM_IDENTITY="$IDENTITY_ADDR" \
+      YW_GATEWAY_CORS_ORIGINS="https://h5.example.gov.cn" YW_REDIS_PREFIX="$E2E_DB" \
+      YW_GATEWAY_MAX_BODY=65536 YW_GATEWAY_THREADS=2 YW_GATEWAY_IDLE_TIMEOUT_MS=1500 \
+      YW_GATEWAY_RATE_IP="${E2E_RATE_IP:-100000}" YW_GATEWAY_BURST_IP="${E2E_BURST_IP:-100000}" \
+      YW_GATEWAY_RATE_SUBJECT="${E2E_RATE_SUBJECT:-100000}" \
+      YW_GATEWAY_BURST_SUBJECT="${E2E_BURST_SUBJECT:-100000}" \
+      "$YW_BUILD_DIR/gateway/yw-gateway" >>"$E2E_TMP/gateway.log" 2>&1 &
+    GATEWAY_PID=$!
+    E2E_PIDS+=("$GATEWAY_PID")
+    GW="http://127.0.0.1:$gport"
+    GWS="https://127.0.0.1:$tport"
+    GW_PORT="$gport"
+    for _ in $(seq 150); do
+      body="$(curl -sS "$GW/readyz" 2>/dev/null || true)"
+      # another process answers on the port: this gateway's start is lost, try others
+      if [ -n "$body" ] && ! grep -q '"dependencies"' <<<"$body"; then
+        kill "$GATEWAY_PID" 2>/dev/null || true
+        wait "$GATEWAY_PID" 2>/dev/null || true
+        continue 2
+      fi
+      # ready, and every dependency the gateway reports is up
+      grep -q '"dependencies"' <<<"$body" && ! grep -q unavailable <<<"$body" &&
+        curl -fsS "$FAKES/healthz" >/dev/null 2>&1 && return 0
+      sleep 0.2
+    done
+    break
   done
   echo "the processes did not become ready"; curl -sS "$GW/readyz"
   for f in "$E2E_TMP"/*.log; do echo "==> $f"; grep -v '"http.access"' "$f" | tail -n 20; done
