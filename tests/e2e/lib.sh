@@ -53,20 +53,33 @@ trap e2e_cleanup EXIT
 # A port below the kernel's ephemeral range (ip_local_port_range), so that the outgoing
 # connections of tests running at the same time (h2load opens thousands) cannot take it
 # between this check and the server's bind; random, so parallel tests rarely pick alike.
+# A port nothing is bound to, and not one this test was given before: a port handed out
+# is only taken when its process binds it, so two picks before the first bind could be
+# the same (the fakes once lost theirs to the catalog). $E2E_TMP/ports lists them.
 free_port() {
-  /usr/bin/python3 -c '
-import random, socket
+  /usr/bin/python3 - "$E2E_TMP/ports" <<'PY'
+import random, socket, sys
 lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+try:
+    given = set(open(sys.argv[1]).read().split())
+except OSError:
+    given = set()
 for _ in range(200):
     p = random.randrange(10000, max(lo, 10001))
+    if str(p) in given:
+        continue
     s = socket.socket()
     try:
-        s.bind(("127.0.0.1", p)); print(p); break
+        s.bind(("127.0.0.1", p))
     except OSError:
-        pass
+        continue
     finally:
         s.close()
-'
+    with open(sys.argv[1], "a") as f:
+        f.write(f"{p}\n")
+    print(p)
+    break
+PY
 }
 
 pass() { E2E_PASSES=$((E2E_PASSES + 1)); printf 'ok   %s\n' "$1"; }
