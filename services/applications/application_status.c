@@ -8,7 +8,7 @@
  * lists hold the same pairs.
  *
  * Offers: application_transitions, application_status_allowed, application_status_final,
- * application_status_db, application_status_from_db.
+ * application_status_db, application_status_from_db, application_number_valid.
  */
 #include "application_status.h"
 
@@ -68,4 +68,8 @@ application_status application_status_from_db(const char *name) {
   for (size_t i = 0; name != NULL && i < sizeof names / sizeof names[0]; i++)
     if (strcmp(names[i].name, name) == 0) return names[i].s;
   return S(APPLICATION_STATUS_UNSPECIFIED);
+}
+
+int application_number_valid(const char *s) {
+  return strlen(s) == 20 && strspn(s, "0123456789") == 20;
 }

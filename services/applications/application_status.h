@@ -31,6 +31,10 @@ int application_status_allowed(application_status from, application_status to);
  * APPROVED, nothing follows the others. */
 int application_status_final(application_status s);
 
+/* 1 when s has the shape of an application number (the 20 digits of a receipt:
+ * region code, date and sequence), else 0. */
+int application_number_valid(const char *s);
+
 /* The stored name ("in_review"), or NULL for UNSPECIFIED or an unknown value. */
 const char *application_status_db(application_status s);
 

@@ -64,14 +64,6 @@ typedef Yiwang__Applications__V1__Application Application;
 
 /* ---- validation ------------------------------------------------------------------- */
 
-static int valid_number(const char *s) {
-  size_t n = strlen(s);
-  if (n != 20) return 0;
-  for (size_t i = 0; i < n; i++)
-    if (!isdigit((unsigned char)s[i])) return 0;
-  return 1;
-}
-
 /* Item and department codes: 1..64 bytes of letters, digits, '-', '_', '.'. */
 static int valid_code(const char *s) {
   size_t n = strlen(s);
@@ -82,7 +74,8 @@ static int valid_code(const char *s) {
 }
 
 static int check_number(yw_rpc_call *call, const char *number) {
-  if (!valid_number(number)) return yw_rpc_call_fail(call, YW_EINVAL, "number must be 20 digits");
+  if (!application_number_valid(number))
+    return yw_rpc_call_fail(call, YW_EINVAL, "number must be 20 digits");
   return 0;
 }
 
@@ -463,7 +456,7 @@ static int next_number(yw_rpc_call *call, PGconn *conn, const char *region, char
   if (rc != 0) return yw_service_db_fail(call, rc, &err);
   snprintf(number, 24, "%s", PQgetvalue(r, 0, 0));
   PQclear(r);
-  if (!valid_number(number))
+  if (!application_number_valid(number))
     return yw_rpc_call_fail(call, YW_EUNAVAIL, "the numbers of region %s are used up today", region);
   return 0;
 }
@@ -1112,7 +1105,7 @@ static int list_department_applications(yw_rpc_call *call, const ProtobufCMessag
   }
   if (page.has_cursor) {
     const char *bar = strchr(page.cursor, '|');
-    int ok = bar != NULL && bar - page.cursor == 10 && valid_number(bar + 1);
+    int ok = bar != NULL && bar - page.cursor == 10 && application_number_valid(bar + 1);
     for (int i = 0; ok && i < 10; i++)
       ok = (i == 4 || i == 7) ? page.cursor[i] == '-' : isdigit((unsigned char)page.cursor[i]);
     if (!ok) return yw_rpc_call_fail(call, YW_EINVAL, "pageToken is not valid");

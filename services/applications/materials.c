@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "application_status.h"
 #include "yw_err.h"
 #include "yw_service.h"
 
@@ -129,13 +130,6 @@ int materials_load(yw_rpc_call *call, PGconn *conn, const char *app_id,
 }
 
 /* ---- AddMaterial ---------------------------------------------------------------------- */
-
-static int is_number(const char *s) {
-  if (strlen(s) != 20) return 0;
-  for (const char *p = s; *p != '\0'; p++)
-    if (*p < '0' || *p > '9') return 0;
-  return 1;
-}
 
 static int is_sha256(const char *s) {
   if (strlen(s) != 64) return 0;
@@ -286,7 +280,7 @@ int materials_add(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMess
   yw_caller caller;
   int rc = yw_service_require_person(call, &ctx->caller_keys, 1, &caller);
   if (rc != 0) return rc;
-  if (!is_number(req->number))
+  if (!application_number_valid(req->number))
     return yw_rpc_call_fail(call, YW_EINVAL, "number: an application number is 20 digits");
   size_t n = strlen(req->material);
   if (n == 0 || n > NAME_MAX_BYTES)
@@ -373,7 +367,7 @@ int materials_get_file(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
   if (rc != 0) return rc;
   if (caller.kind != YW_CALLER_PERSON && caller.kind != YW_CALLER_STAFF)
     return yw_rpc_call_fail(call, YW_EUNAUTH, "reading a material needs a signed-in caller");
-  if (!is_number(req->number))
+  if (!application_number_valid(req->number))
     return yw_rpc_call_fail(call, YW_EINVAL, "number: an application number is 20 digits");
   if (!is_sha256(req->sha256))
     return yw_rpc_call_fail(call, YW_EINVAL, "sha256: 64 lower-case hex digits");

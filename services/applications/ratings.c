@@ -34,6 +34,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "application_status.h"
 #include "calendar.h"
 #include "yiwang/applications/v1/ratings.pb-c.h"
 #include "yiwang/events/v1/ratings.pb-c.h"
@@ -496,7 +497,7 @@ static int rate_application(yw_rpc_call *call, const ProtobufCMessage *reqm, Pro
   struct rate_work *w = NULL;
   int rc = rater(call, data, &w);
   if (rc != 0) return rc;
-  if (strlen(req->number) != 20 || strspn(req->number, "0123456789") != 20)
+  if (!application_number_valid(req->number))
     return yw_rpc_call_fail(call, YW_EINVAL, "number must be 20 digits");
   if ((rc = check_rating(call, req->level, req->text, req->tags, req->n_tags, &w->tags)) != 0) return rc;
   int channel = req->channel == 0 ? CH(APP) : req->channel;

@@ -1365,7 +1365,7 @@ static int act_for_check(identity_ctx *ctx, yw_rpc_call *call, const yw_caller *
                        " JOIN identity.persons p ON p.id = b.person_id"
                        " JOIN identity.company_agents a ON a.id = b.agent_id"
                        " WHERE p.subject = $3 AND b.credit_code = $1"
-                       "   AND a.granted_rep_id_sha256 = $2 AND (SELECT count(*) FROM u) >= 0",
+                       "   AND a.granted_rep_id_sha256 = $2",
                        3, pr, &r, &err);
   int granted_now = rc == 0 && strcmp(PQgetvalue(r, 0, 0), "0") != 0;
   PQclear(r);
