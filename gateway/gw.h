@@ -25,6 +25,7 @@
 #include <event2/event.h>
 #include <grpc/status.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -85,6 +86,8 @@ typedef struct gw_config {
   long sse_heartbeat_ms;  /* a comment on every open event stream this often */
   long sse_retry_ms;      /* the retry: hint an event stream starts with */
   long streams_per_caller; /* open streamed answers per caller, across gateway copies */
+  long cache_bytes;       /* each worker's answer cache (gw_cache.h); 0: none */
+  long cache_entries;
 } gw_config;
 
 /* A service the gateway calls, named in configuration: YW_UPSTREAM_<NAME>=target. */
@@ -92,6 +95,9 @@ typedef struct gw_upstream {
   char name[32];          /* "catalog": <NAME> in lower case; routes name it */
   const char *target;     /* "host:port" (the configuration's string) */
   volatile int healthy;   /* set from the first worker's loop (health checks) */
+  /* bumped by every call through this gateway of a route not kept in the answer cache
+   * (a write): answers kept from this upstream under an older value are stale */
+  atomic_uint_fast64_t cache_gen;
 } gw_upstream;
 
 /* Process-wide state, read-only after start-up (except the atomics inside). */
@@ -124,6 +130,7 @@ struct gw_worker {
   time_t refused_logged;
   void *redis;            /* gw_redis* on this loop (gw_redis.h) */
   void *lease;            /* gw_lease* of this loop: tokens taken ahead (gw_lease.h) */
+  struct gw_cache *cache; /* this loop's kept answers (gw_cache.h), or NULL */
 };
 
 enum gw_kind { GW_KIND_JSON = 0, GW_KIND_GRPC, GW_KIND_GRPC_WEB, GW_KIND_GRPC_WEB_TEXT };
@@ -173,6 +180,8 @@ struct gw_req {
   const char *cors_origin; /* allowed Origin to echo, or NULL */
   const char *last_event_id; /* a streamed route's Last-Event-ID (header or lastEventId) */
   struct timespec start;
+  int cache_fill;         /* a cached route missed: keep its 200 answer (gw_request.c) */
+  uint_fast64_t cache_gen; /* the upstream's cache_gen when it missed */
 
   /* answer */
   int responded;

@@ -499,6 +499,12 @@ enum gw_phase_result gw_phase_upstream(gw_req *r) {
 
 /* The answer of r's upstream call is in: makes r's answer from it and finishes. */
 static void upstream_done(gw_req *r) {
+  /* a call of a route not kept in the cache may have changed what is kept: this
+   * process's workers answer the upstream's kept answers no more */
+  if (r->route->def->cache_ms == 0) {
+    gw_upstream *u = upstream_of(r->route);
+    if (u != NULL) atomic_fetch_add(&u->cache_gen, 1);
+  }
   if (r->conn != NULL) {
     gw_answer_upstream(r);
     gw_req_resume(r, GW_DONE);

@@ -37,6 +37,7 @@
 #include "gw_metrics.h"
 #include "gw_sse.h"
 #include "gw_routes.h"
+#include "gw_cache.h"
 #include "gw_static.h"
 #include "yw_config.h"
 #include "yw_err.h"
@@ -102,6 +103,12 @@ static const yw_cfg_entry config[] = {
     {"YW_GATEWAY_STREAMS_PER_CALLER", YW_CFG_INT, "8", 1, 100000,
      "open streamed answers (event streams, gRPC server streams) per caller (account, or "
      "address when anonymous) across every gateway copy; past it 429", &gw.cfg.streams_per_caller},
+    {"YW_GATEWAY_CACHE_BYTES", YW_CFG_INT, "16777216", 0, 4294967296,
+     "memory of each worker's answer cache: the answers of public reads that are the same "
+     "for every caller (catalog search and guides), kept a few seconds; 0: no cache",
+     &gw.cfg.cache_bytes},
+    {"YW_GATEWAY_CACHE_ENTRIES", YW_CFG_INT, "8192", 1, 16777216,
+     "answers each worker's answer cache holds at most", &gw.cfg.cache_entries},
     {"YW_GATEWAY_UPSTREAM_CONNECTIONS", YW_CFG_INT, "1", 1, 64,
      "HTTP/2 connections from each worker to each address of an upstream (more open when a "
      "service's stream limit is reached)", &gw.cfg.upstream_connections},
@@ -615,6 +622,10 @@ int main(int argc, char **argv) {
         yw_log(YW_LOG_ERROR, "gateway.bad_upstream", NULL, "%s: %s: %s", gw.upstreams[u].name,
                gw.upstreams[u].target, yw_strerror(rc));
     }
+    if (rc == 0 && gw.cfg.cache_bytes > 0) {
+      w->cache = gw_cache_new((size_t)gw.cfg.cache_bytes, (size_t)gw.cfg.cache_entries);
+      if (w->cache == NULL) rc = YW_ENOMEM;
+    }
     if (rc == 0) rc = gw_worker_listen(w);
     if (rc == 0) gw_auth_worker_init(w);
   }
@@ -654,6 +665,7 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < nw; i++)
     for (size_t u = 0; u < gw.n_upstreams; u++) gw_upstream_free(workers[i].up[u]);
   for (size_t i = 0; i < nw; i++) free(workers[i].up);
+  for (size_t i = 0; i < nw; i++) gw_cache_free(workers[i].cache);
   for (size_t i = 0; i < nw; i++) {
     event_base_loop(workers[i].base, EVLOOP_NONBLOCK); /* sockets freed upstream close now */
     event_base_free(workers[i].base);

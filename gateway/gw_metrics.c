@@ -5,15 +5,17 @@
  * Request counts and latencies are kept per thread (a shard each, for up to 64 threads;
  * more share shards): a worker's observation takes only its own shard's lock, which no
  * other worker contends for, and /metrics, read rarely, adds the shards up. The rare
- * counters (upstream errors, connections) share one mutex.
+ * counters (upstream errors, connections) share one mutex; the answer cache's hits and
+ * misses are two atomic counters.
  *
  * Offers: gw_metrics_init, gw_metrics_free, gw_metrics_observe,
- * gw_metrics_upstream_error, gw_metrics_connections, gw_metrics_render.
+ * gw_metrics_upstream_error, gw_metrics_connections, gw_metrics_cache, gw_metrics_render.
  */
 #include "gw_metrics.h"
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +60,7 @@ static struct {
 } upstream_errors[MAX_UPSTREAM_ERRORS];
 static long open_connections;
 static unsigned long long connections_total;
+static atomic_ullong cache_hits, cache_misses; /* the answer cache's (gw_cache.h) */
 
 int gw_metrics_init(const char *const *labels, size_t n) {
   for (size_t k = 0; k < NSHARDS; k++) {
@@ -143,6 +146,10 @@ void gw_metrics_upstream_error(const char *upstream, const char *status_name) {
   pthread_mutex_unlock(&mu);
 }
 
+void gw_metrics_cache(int hit) {
+  atomic_fetch_add_explicit(hit ? &cache_hits : &cache_misses, 1, memory_order_relaxed);
+}
+
 void gw_metrics_connections(int delta) {
   pthread_mutex_lock(&mu);
   open_connections += delta;
@@ -225,8 +232,14 @@ char *gw_metrics_render(size_t *len) {
           "yw_gateway_open_connections %ld\n"
           "# HELP yw_gateway_connections_total Client connections accepted.\n"
           "# TYPE yw_gateway_connections_total counter\n"
-          "yw_gateway_connections_total %llu\n",
-      open_connections, connections_total);
+          "yw_gateway_connections_total %llu\n"
+          "# HELP yw_gateway_cache_requests_total Reads of kept routes, answered from the "
+          "answer cache (hit) or by their service (miss).\n"
+          "# TYPE yw_gateway_cache_requests_total counter\n"
+          "yw_gateway_cache_requests_total{result=\"hit\"} %llu\n"
+          "yw_gateway_cache_requests_total{result=\"miss\"} %llu\n",
+      open_connections, connections_total, (unsigned long long)atomic_load(&cache_hits),
+      (unsigned long long)atomic_load(&cache_misses));
   pthread_mutex_unlock(&mu);
   free(slots);
   if (o.failed) {

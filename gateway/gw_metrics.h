@@ -17,6 +17,8 @@ void gw_metrics_free(void);
 void gw_metrics_observe(size_t slot, int http_status, double seconds);
 void gw_metrics_upstream_error(const char *upstream, const char *status_name);
 void gw_metrics_connections(int delta);
+/* Counts a read of a kept route: answered from the answer cache (hit 1) or not (0). */
+void gw_metrics_cache(int hit);
 
 /* Renders the text exposition format; caller frees. NULL on ENOMEM. */
 char *gw_metrics_render(size_t *len);

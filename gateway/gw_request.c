@@ -17,6 +17,9 @@
  *               matched and its request message transcoded from path, query and body
  *   access      rate limits, the session, the route's access rule (gw_auth.c; waits
  *               for Redis)
+ *   cache       a route kept in the answer cache (its cache_ms): a JSON GET answered
+ *               from the worker's memory when its answer is kept and fresh; on a miss
+ *               the finish keeps the 200 answer (gw_cache.h)
  *   idempotency an idempotent route's Idempotency-Key checked (400) and forwarded
  *   upload      an upload route's files streamed to the file store, FileRefs in
  *               their place (gw_upload.c; waits for the store)
@@ -36,10 +39,12 @@
  */
 #include <openssl/rand.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "gw.h"
+#include "gw_cache.h"
 #include "gw_idem.h"
 #include "gw_metrics.h"
 #include "gw_sse.h"
@@ -96,6 +101,60 @@ static enum gw_phase_result ph_limits(gw_req *r) {
   return GW_NEXT;
 }
 
+/* ---- cache ------------------------------------------------------------------------ */
+
+static int64_t now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static gw_upstream *upstream_named(const char *name) {
+  for (size_t i = 0; i < gw.n_upstreams; i++)
+    if (strcmp(gw.upstreams[i].name, name) == 0) return &gw.upstreams[i];
+  return NULL;
+}
+
+/* After access, so rate limits and a given token's validity hold for kept answers too.
+ * The key is the path with its query as the client sent it. */
+static enum gw_phase_result ph_cache(gw_req *r) {
+  gw_cache *c = r->worker->cache;
+  if (c == NULL || r->route == NULL || r->route->def->cache_ms <= 0 || r->kind != GW_KIND_JSON ||
+      strcmp(r->method, "GET") != 0)
+    return GW_NEXT;
+  gw_upstream *u = upstream_named(r->route->upstream);
+  if (u == NULL) return GW_NEXT;
+  uint_fast64_t gen = atomic_load(&u->cache_gen);
+  gw_cache_hit hit;
+  if (gw_cache_get(c, r->path, strlen(r->path), now_ms(), &hit) && hit.tag == gen) {
+    gw_answer_bytes(r, 200, hit.content_type, hit.body, hit.len);
+    char *age = yw_arena_alloc(r->arena, 24);
+    if (age != NULL) {
+      snprintf(age, 24, "%lld", (long long)(hit.age_ms / 1000));
+      gw_req_add_header(r, "age", age);
+    }
+    gw_req_add_header(r, "x-cache", "hit");
+    gw_metrics_cache(1);
+    return GW_DONE;
+  }
+  r->cache_fill = 1;
+  r->cache_gen = gen;
+  gw_req_add_header(r, "x-cache", "miss");
+  gw_metrics_cache(0);
+  return GW_NEXT;
+}
+
+/* In the finish: a missed route's 200 answer is kept, tagged with the upstream's
+ * generation at the miss, so a write that passed meanwhile leaves it stale. */
+static void cache_keep(gw_req *r) {
+  if (!r->cache_fill || r->status != 200 || r->streaming || r->conn == NULL) return;
+  const char *type = NULL;
+  for (size_t i = 0; i < r->n_resp_headers; i++)
+    if (strcmp(r->resp_headers[i].name, "content-type") == 0) type = r->resp_headers[i].value;
+  gw_cache_put(r->worker->cache, r->path, strlen(r->path), type, r->resp_body, r->resp_len,
+               now_ms(), r->route->def->cache_ms, r->cache_gen);
+}
+
 /* ---- the table -------------------------------------------------------------------- */
 
 static enum gw_phase_result ph_static(gw_req *r) { return gw_static_handle(r) ? GW_DONE : GW_NEXT; }
@@ -109,6 +168,7 @@ static const gw_phase phases[] = {
     {"static", ph_static}, /* files under YW_GATEWAY_STATIC's prefixes (gw_static.c) */
     {"route", gw_phase_route},
     {"access", gw_phase_access},
+    {"cache", ph_cache},             /* public reads kept in the worker's memory (gw_cache.h) */
     {"idempotency", gw_phase_idem}, /* an idempotent route's Idempotency-Key (gw_idem.c) */
     {"upload", gw_phase_upload},     /* files to the store, FileRefs to the method (gw_upload.c) */
     {"download", gw_phase_download}, /* the owner allows, the store answers (gw_upload.c) */
@@ -162,6 +222,7 @@ static void finish(gw_req *r) {
   if (r->responded) return;
   if (r->status == 0) /* every phase went on and none answered: a hole in the table */
     gw_answer_error(r, GRPC_STATUS_INTERNAL, "no phase answered this request");
+  cache_keep(r);
   for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++) filters[i](r);
   /* a streamed answer is logged once, at its end (gw_sse.c), with its bytes and time */
   if (!r->streaming) gw_request_log(r);

@@ -88,6 +88,12 @@ typedef struct gw_route_def {
   int stream;
   const char *event_id; /* stream: the answer's field (proto name) each event's id comes from */
   const char *event;    /* stream: the event name of every message ("event: ..."); NULL: none */
+  /* A public GET whose answer is the same for every caller: its 200 JSON answers are
+   * kept this many ms in each gateway worker's memory (gw_cache.h) and answered from
+   * there. Any other call that reaches the same upstream through this gateway (a
+   * write) makes what its workers kept from that upstream stale at once; other
+   * gateway copies see a write within this time. 0: never kept. */
+  int cache_ms;
 } gw_route_def;
 
 #define GW_ROUTE_MAX_SEGMENTS 16

@@ -36,16 +36,22 @@
 /* an application's materials: scans and photos of documents */
 static const gw_upload_def material_files = {"files", 10 << 20, 5, "application/pdf,image/jpeg,image/png", 0};
 
+/* How long a gateway worker keeps the catalog's public answers (gw_cache.h): what the
+ * catalog publishes reaches every gateway copy within this, and at once through the
+ * copy that took the write. */
+#define PUBLIC_READ_MS 2000
+
 const gw_route_def gw_route_defs[] = {
-    /* The catalog of service items and their guides. */
-    {"GET", "/v1/items", CATALOG "ListItems", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog"},
-    {"GET", "/v1/items/{code}", CATALOG "GetItem", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog"},
-    {"GET", "/v1/items/{code}/versions", CATALOG "ListItemVersions", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog"},
-    {"GET", "/v1/bundles", CATALOG "ListBundles", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog"},
-    {"GET", "/v1/bundles/{code}", CATALOG "GetBundle", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog"},
-    {"GET", "/v1/departments", CATALOG "ListDepartments", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog"},
-    {"GET", "/v1/regions", CATALOG "ListRegions", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog"},
-    {"GET", "/v1/topics", CATALOG "ListTopics", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog"},
+    /* The catalog of service items and their guides: the same answer for everyone, kept
+     * by the gateway for PUBLIC_READ_MS. */
+    {"GET", "/v1/items", CATALOG "ListItems", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog", .cache_ms = PUBLIC_READ_MS},
+    {"GET", "/v1/items/{code}", CATALOG "GetItem", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog", .cache_ms = PUBLIC_READ_MS},
+    {"GET", "/v1/items/{code}/versions", CATALOG "ListItemVersions", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog", .cache_ms = PUBLIC_READ_MS},
+    {"GET", "/v1/bundles", CATALOG "ListBundles", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog", .cache_ms = PUBLIC_READ_MS},
+    {"GET", "/v1/bundles/{code}", CATALOG "GetBundle", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog", .cache_ms = PUBLIC_READ_MS},
+    {"GET", "/v1/departments", CATALOG "ListDepartments", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog", .cache_ms = PUBLIC_READ_MS},
+    {"GET", "/v1/regions", CATALOG "ListRegions", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog", .cache_ms = PUBLIC_READ_MS},
+    {"GET", "/v1/topics", CATALOG "ListTopics", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog", .cache_ms = PUBLIC_READ_MS},
     /* Catalog writes: a department's administrators (for their own department, checked
      * by the catalog) and platform administrators. */
     {"PUT", "/v1/items/{item.impl_code}", CATALOG "UpsertItem", "*", GW_ACCESS_STAFF, 0,

@@ -274,4 +274,32 @@ bad "an unknown time unit" "x['legalLimitUnit'] = 'FORTNIGHT'"
 check "none of the bad ones was written" \
   test "$(sql "SELECT version FROM catalog.items WHERE impl_code = '$GA_ITEM'")" = $((GA_V + 1))
 
+# --- the gateway's answer cache: the catalog's public reads are kept by each gateway
+# worker a short while, and a write through the gateway makes them stale at once
+xcache() { tr -d '\r' < "$1" | awk -F': ' 'tolower($1) == "x-cache" {print $2}'; }
+twice() { # twice PATH: the same read twice on one connection, until the second is a hit
+  for _ in $(seq 1 20); do
+    curl -sS -o "$E2E_TMP/b1" -D "$E2E_TMP/h1" "$GW$1" -: -sS -o "$E2E_TMP/b2" -D "$E2E_TMP/h2" "$GW$1"
+    [ "$(xcache "$E2E_TMP/h2")" = hit ] && return 0
+  done
+  return 1
+}
+check "a guide read twice is kept: the second answer comes from the gateway's cache" twice "/v1/items/$GA_ITEM"
+check "the kept answer is the service's answer, byte for byte" cmp -s "$E2E_TMP/b1" "$E2E_TMP/b2"
+check "a kept answer says its age" grep -qi '^age: [0-9]' "$E2E_TMP/h2"
+check "a search is kept under its query" twice "/v1/items?q=%E8%BA%AB%E4%BB%BD%E8%AF%81&pageSize=5"
+get "/v1/items?q=%E8%BA%AB%E4%BB%BD%E8%AF%81&pageSize=6"
+check "another query is not the kept one" test "$(xcache "$H")" = miss
+twice "/v1/items/$GA_ITEM"
+put "$GA" "$GA_ITEM" "$(body "$E2E_TMP/b2" "it['conditions'] += '（缓存后改）'")"
+expect_status "an edit after the guide was kept (200)" 200
+get "/v1/items/$GA_ITEM"
+check "the next read is the service's again, with the edit" \
+  holds "d['conditions'].endswith('（缓存后改）')"
+check "and says it missed" test "$(xcache "$H")" = miss
+S="$(curl -sS -o "$B" -D "$H" -w '%{http_code}' "$GW/v1/me" -H "authorization: Bearer $GA")"
+check "a caller's own read is never kept" test "$S" = 200 -a -z "$(xcache "$H")"
+check "the gateway counts its kept answers" \
+  sh -c "curl -sS '$GW/metrics' | grep -Eq '^yw_gateway_cache_requests_total\\{result=\"hit\"\\} [1-9]'"
+
 finish
