@@ -161,6 +161,9 @@ const gw_route_def gw_route_defs[] = {
     /* Progress of applications (办件进度查询): by number and query code without signing in
      * (wrong tries limited by the service), and the signed-in applicant's own. */
     {"GET", "/v1/progress/{number}", PROGRESS "GetProgress", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "progress"},
+    /* 一件事一次办: a bundle filing's combined progress, by its number and query code */
+    {"GET", "/v1/progress/bundles/{number}", PROGRESS "GetBundleProgress", NULL,
+     GW_ACCESS_PUBLIC, 0, NULL, 0, "progress"},
     {"GET", "/v1/me/progress", PROGRESS "ListMyProgress", NULL, GW_ACCESS_PERSON, 0, NULL, 1, "progress"},
     {"POST", "/v1/me/progress:batchGet", PROGRESS "BatchGetProgress", "*", GW_ACCESS_PERSON, 0, NULL, 1, "progress"},
     /* Supervision statistics: a department's staff for their own; administrators and

@@ -15,6 +15,10 @@
  *                       keyset paged
  *   Accept, Reject, StartReview, RequestSupplement, Complete   the lead department's
  *   DecideApplication   joint approval: every department approves, one refusal decides
+ *   SubmitBundle        一件事一次办: the bundle from yw-catalog, its one form validated once
+ *                       against the members' merged form, each member's part projected,
+ *                       then every member filed in one transaction (application.submitted
+ *                       naming the filing); GetBundleFiling the applicant's combined view
  *
  * Every change of status is a compare-and-set (UPDATE ... WHERE id = $1 AND status =
  * $2) checked first against the C allow-list (application_status.c) and then by the
@@ -434,6 +438,10 @@ struct submit_work {
   const Yiwang__Catalog__V1__Item *item;
   char *form;            /* JSON text */
   char *form_definition; /* the item version's, JSON text, or NULL */
+  int form_checked;      /* form already validated (a bundle's, against its merged form) */
+  /* a bundle's member: its filing (number, query code HMAC, code, name) and place */
+  const char *bundle_number, *bundle_mac, *bundle_code, *bundle_name;
+  int bundle_position;
   char region[7];
   char depts[DEPTS_MAX * (CODE_MAX + 1) + 3]; /* "{a,b}" */
   char joint[DEPTS_MAX * (CODE_MAX + 1) + 3];
@@ -530,6 +538,13 @@ static int file_one(yw_rpc_call *call, PGconn *conn, struct submit_work *w, cons
   ev.applicant_org = l->app->applicant_org;
   ev.status = "SUBMITTED";
   ev.promised_days = l->app->promised_days;
+  if (w->bundle_number != NULL) {
+    ev.bundle_number = (char *)w->bundle_number;
+    ev.bundle_query_code_mac = (char *)w->bundle_mac;
+    ev.bundle_code = (char *)w->bundle_code;
+    ev.bundle_name = (char *)w->bundle_name;
+    ev.bundle_position = w->bundle_position;
+  }
   if (ev.departments == NULL) return YW_ENOMEM;
   rc = yw_events_append(conn, SCHEMA, "application.submitted", 1, number, &ev.base, NULL, &err);
   if (rc == 0) rc = append_feed(conn, l->app, "application.submitted", ST(SUBMITTED), "", &err);
@@ -615,7 +630,7 @@ static int prepare_item(yw_rpc_call *call, struct submit_work *w,
       item->promised_limit_days < 0 || item->promised_limit_days > 3650)
     return yw_rpc_call_fail(call, YW_EUNAVAIL, "the catalog answered an item out of bounds");
   /* the form against the pinned version's definition, which the application keeps */
-  int rc = form_validate(call, item->form, &w->caller, &w->form);
+  int rc = w->form_checked ? 0 : form_validate(call, item->form, &w->caller, &w->form);
   if (rc != 0) return rc;
   if (item->form != NULL) {
     char *def = NULL;
@@ -759,7 +774,13 @@ static int bundle_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *re
   for (size_t i = 0; i < w->n_members; i++) {
     char member_code[8];
     loaded l;
-    rc = file_one(call, conn, &w->members[i], id, code, member_code, &l);
+    struct submit_work *m = &w->members[i];
+    m->bundle_number = number; /* application.submitted names the filing */
+    m->bundle_mac = mac;
+    m->bundle_code = w->bundle->code;
+    m->bundle_name = w->bundle->name;
+    m->bundle_position = (int)i + 1;
+    rc = file_one(call, conn, m, id, code, member_code, &l);
     if (rc != 0) return rc;
   }
   Yiwang__Applications__V1__BundleFiling *f = yw_arena_alloc(a, sizeof *f);
@@ -781,69 +802,77 @@ static int bundle_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *re
   return 0;
 }
 
-/* The names of the top-level fields of a form definition (lib/yw_form.h: {"fields":
- * [{"name": ...}]}), or NULL when the item has none. */
-static json_t *definition_fields(const Google__Protobuf__Struct *def) {
-  if (def == NULL) return NULL;
-  json_t *d = yw_json_from_message(&def->base, 0);
-  json_t *names = json_object();
-  json_t *fields = d != NULL ? json_object_get(d, "fields") : NULL;
-  size_t i;
-  json_t *f;
-  json_array_foreach(fields, i, f) {
-    const char *n = json_string_value(json_object_get(f, "name"));
-    if (n != NULL && names != NULL) json_object_set_new(names, n, json_true());
-  }
-  json_decref(d);
-  return names;
-}
-
-/* The bundle's one form is the members' forms merged: each member with a form
- * definition gets the fields its definition names (validated against it when the member
- * is prepared), a member without one gets the whole form; a field no member's definition
- * names, when every member has one, is refused. Sets each member's form. */
-static int split_bundle_form(yw_rpc_call *call, struct bundle_work *w,
-                             const Yiwang__Catalog__V1__Bundle *b) {
+/* The bundle's one form, validated once: against the members' forms merged (b->form, as
+ * the catalog answers it), so every invalid field of every member is answered by its
+ * path in one INVALID_ARGUMENT (form_validate: the prefilled fields set as for one
+ * application), then cut back per member (yw_form_project): a member with a form
+ * definition gets the fields it names, a member without one the whole form. While a
+ * member has no definition a field no definition names is its, not an unknown one, so
+ * such fields are set aside before the validation and given back after. Sets each
+ * member's form and form_checked. Returns 0 or the code to answer with (status set). */
+static int bundle_form(yw_rpc_call *call, struct bundle_work *w,
+                       const Yiwang__Catalog__V1__Bundle *b) {
   yw_arena *a = yw_rpc_call_arena(call);
-  json_error_t jerr;
-  json_t *form = json_loads(w->form, 0, &jerr);
-  json_t *claimed = json_object();
-  int rc = form != NULL && json_is_object(form) && claimed != NULL ? 0 : YW_ENOMEM;
   size_t defined = 0;
-  for (size_t i = 0; rc == 0 && i < b->n_items; i++) {
-    json_t *names = definition_fields(b->items[i]->form);
-    if (names == NULL) {
-      w->members[i].form = w->form;
-      continue;
-    }
-    defined++;
-    json_t *mine = json_object();
-    const char *k;
-    json_t *v;
-    json_object_foreach(form, k, v) {
-      if (json_object_get(names, k) == NULL || mine == NULL) continue;
-      json_object_set(mine, k, v);
-      json_object_set_new(claimed, k, json_true());
-    }
-    char *text = mine != NULL ? json_dumps(mine, JSON_COMPACT) : NULL;
-    w->members[i].form = text != NULL ? yw_arena_strndup(a, text, strlen(text)) : NULL;
-    free(text);
-    json_decref(mine);
-    json_decref(names);
-    if (w->members[i].form == NULL) rc = YW_ENOMEM;
+  for (size_t i = 0; i < b->n_items; i++) defined += b->items[i]->form != NULL;
+  if (defined == 0) { /* no member has a definition: any object, as for one application */
+    for (size_t i = 0; i < b->n_items; i++) w->members[i].form = w->form;
+    return 0;
   }
-  if (rc == 0 && defined == b->n_items) {
-    const char *k;
-    json_t *v;
-    json_object_foreach(form, k, v) {
-      if (json_object_get(claimed, k) != NULL) continue;
-      rc = yw_rpc_call_fail(call, YW_EINVAL, "form.%s: no member of bundle %s asks for it", k,
+  if (b->form == NULL) /* the catalog merges forms only when members define fields alike */
+    return yw_rpc_call_fail(call, YW_EUNAVAIL,
+                            "bundle %s has no merged form: its members define a field differently",
                             b->code);
-      break;
+  json_t *merged = yw_json_from_message(&b->form->base, 0);
+  json_t *data = json_loads(w->form, 0, NULL);
+  json_t *rest = NULL; /* the fields no definition names, for the members without one */
+  char *text = w->form;
+  int rc = merged != NULL && data != NULL ? 0 : YW_ENOMEM;
+  if (rc == 0 && defined < b->n_items) {
+    json_t *known = yw_form_project(merged, data);
+    rest = json_object();
+    char *kt = known != NULL ? json_dumps(known, JSON_COMPACT) : NULL;
+    text = kt != NULL ? yw_arena_strndup(a, kt, strlen(kt)) : NULL;
+    free(kt);
+    const char *k;
+    json_t *v;
+    json_object_foreach(data, k, v) {
+      if (known != NULL && rest != NULL && json_object_get(known, k) == NULL)
+        json_object_set(rest, k, v);
     }
+    if (known == NULL || rest == NULL || text == NULL) rc = YW_ENOMEM;
+    json_decref(known);
   }
-  json_decref(form);
-  json_decref(claimed);
+  if (rc == 0) rc = form_validate(call, b->form, &w->caller, &text);
+  json_t *valid = rc == 0 ? json_loads(text, 0, NULL) : NULL;
+  if (rc == 0 && valid == NULL) rc = YW_ENOMEM;
+  for (size_t i = 0; rc == 0 && i < b->n_items; i++) {
+    const Google__Protobuf__Struct *form = b->items[i]->form;
+    json_t *def = form != NULL ? yw_json_from_message(&form->base, 0) : NULL;
+    json_t *mine = NULL;
+    if (def != NULL) {
+      mine = yw_form_project(def, valid);
+    } else if (form == NULL) {
+      mine = json_copy(valid);
+      if (mine != NULL && rest != NULL && json_object_update(mine, rest) != 0) {
+        json_decref(mine);
+        mine = NULL;
+      }
+    }
+    char *mt = mine != NULL ? json_dumps(mine, JSON_COMPACT) : NULL;
+    w->members[i].form = mt != NULL ? yw_arena_strndup(a, mt, strlen(mt)) : NULL;
+    w->members[i].form_checked = 1;
+    free(mt);
+    json_decref(mine);
+    json_decref(def);
+    if (w->members[i].form == NULL) rc = YW_ENOMEM;
+    else if (strlen(w->members[i].form) > FORM_MAX)
+      rc = yw_rpc_call_fail(call, YW_EINVAL, "form is larger than %d bytes as JSON", FORM_MAX);
+  }
+  json_decref(valid);
+  json_decref(rest);
+  json_decref(data);
+  json_decref(merged);
   return rc;
 }
 
@@ -871,7 +900,7 @@ static void bundle_answered(yw_rpc_call *call, int code, ProtobufCMessage *respo
   }
   static const Yiwang__Applications__V1__SubmitApplicationRequest no_licenses =
       YIWANG__APPLICATIONS__V1__SUBMIT_APPLICATION_REQUEST__INIT;
-  rc = split_bundle_form(call, w, b);
+  rc = bundle_form(call, w, b);
   for (size_t i = 0; i < b->n_items && rc == 0; i++) {
     struct submit_work *m = &w->members[i];
     m->ctx = w->ctx;

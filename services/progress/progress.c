@@ -21,6 +21,12 @@
  * transaction and again after its commit). While Redis is down the guess limits
  * cannot be counted: the gateway's own per-address limit still bounds lookups.
  *
+ * 一件事一次办: a member's application.submitted names its bundle filing (number, query
+ * code HMAC, bundle code and name, place), kept in progress.bundles and on the member's
+ * row; GetBundleProgress answers the filing with every member, by the filing's number
+ * and code through the same lookup as GetProgress (public_lookup: the same guess
+ * counters, cache and fallback). A member's event drops its filing's cached answer too.
+ *
  * Supervision (电子监察) is what the applications service's job marked, with its holiday
  * calendar (application.supervision_changed: GREEN is ON_TIME, YELLOW DUE_SOON, RED
  * OVERDUE), shown while the limit runs (accepted, in review, resubmitted); anything else
@@ -168,8 +174,11 @@ static int read_view(yw_rpc_call *call, progress_ctx *ctx, const char *number, P
 
 /* ---- the cache and the guess counters ---------------------------------------------- */
 
-static void cache_key(const progress_ctx *ctx, const char *number, char *key, size_t size) {
-  snprintf(key, size, "{%s:progress}:view:%s", ctx->redis_prefix, number);
+/* The cached answer of number: kind "view" (an application's GetProgress) or "bundle"
+ * (a filing's GetBundleProgress); one hash tag with the guess counters. */
+static void cache_key(const progress_ctx *ctx, const char *kind, const char *number, char *key,
+                      size_t size) {
+  snprintf(key, size, "{%s:progress}:%s:%s", ctx->redis_prefix, kind, number);
 }
 
 /* A cached view in a reply element: the code's HMAC, then the packed view. */
@@ -177,16 +186,17 @@ static int cached_view(const redisReply *e) {
   return e != NULL && e->type == REDIS_REPLY_STRING && e->len > MAC_LEN;
 }
 
-static void cache_put(progress_ctx *ctx, const char *number, const char *mac, const Progress *v) {
+static void cache_put(progress_ctx *ctx, const char *kind, const char *number, const char *mac,
+                      const ProtobufCMessage *v) {
   if (ctx->redis == NULL || ctx->cache_ttl_s <= 0) return;
-  size_t n = protobuf_c_message_get_packed_size(&v->base);
+  size_t n = protobuf_c_message_get_packed_size(v);
   if (n > CACHE_MAX) return;
   uint8_t *buf = malloc(MAC_LEN + n);
   if (buf == NULL) return;
   memcpy(buf, mac, MAC_LEN);
-  protobuf_c_message_pack(&v->base, buf + MAC_LEN);
+  protobuf_c_message_pack(v, buf + MAC_LEN);
   char key[160], ttl[16];
-  cache_key(ctx, number, key, sizeof key);
+  cache_key(ctx, kind, number, key, sizeof key);
   snprintf(ttl, sizeof ttl, "%d", ctx->cache_ttl_s);
   const char *argv[] = {"SET", key, (const char *)buf, "EX", ttl};
   size_t lens[] = {3, strlen(key), MAC_LEN + n, 2, strlen(ttl)};
@@ -195,10 +205,10 @@ static void cache_put(progress_ctx *ctx, const char *number, const char *mac, co
   free(buf);
 }
 
-static void cache_drop(progress_ctx *ctx, const char *number) {
+static void cache_drop(progress_ctx *ctx, const char *kind, const char *number) {
   if (ctx->redis == NULL) return;
   char key[160];
-  cache_key(ctx, number, key, sizeof key);
+  cache_key(ctx, kind, number, key, sizeof key);
   const char *argv[] = {"DEL", key};
   redisReply *rep = yw_redis_command_within(ctx->redis, 200, 2, argv, NULL, NULL, 0);
   if (rep != NULL) freeReplyObject(rep);
@@ -234,23 +244,36 @@ static void count_guess(progress_ctx *ctx, const char *key) {
   }
 }
 
-/* ---- GetProgress ------------------------------------------------------------------- */
+/* ---- GetProgress and GetBundleProgress ---------------------------------------------- */
 
 /* A wrong code or an unknown number: counted for the address and the number, and
  * answered alike. */
-static int wrong_try(progress_ctx *ctx, yw_rpc_call *call, const char *kip, const char *knum) {
+static int wrong_try(progress_ctx *ctx, yw_rpc_call *call, const char *kip, const char *knum,
+                     const char *what) {
   count_guess(ctx, kip);
   count_guess(ctx, knum);
-  return yw_rpc_call_fail(call, YW_ENOTFOUND, "no application with this number and query code");
+  return yw_rpc_call_fail(call, YW_ENOTFOUND, "no %s with this number and query code", what);
 }
 
-static int get_progress(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
-                        void *data) {
-  const Yiwang__Progress__V1__GetProgressRequest *req = (const void *)reqm;
-  progress_ctx *ctx = data;
-  if (!digits(req->number, NUMBER_LEN))
+/* How a public lookup reads what it answers (the view of number into *out, its query
+ * code's HMAC into mac). Returns 0, YW_ENOTFOUND (no such number) or the code to answer
+ * with (status set). */
+typedef int (*public_read_fn)(yw_rpc_call *call, progress_ctx *ctx, const char *number,
+                              ProtobufCMessage **out, char mac[MAC_LEN + 1]);
+
+/* A lookup by number and query code without signing in, for an application (kind
+ * "view") or a bundle filing ("bundle"): both numbers come from the applications
+ * service's one set of sequences, so the guess counters of the address and of the
+ * number are the same ones for both. A wrong code and an unknown number are counted
+ * and answered alike (NOT_FOUND naming what); past either limit RESOURCE_EXHAUSTED
+ * with retry-after, the right code included. From the cache (packed, the code's HMAC in
+ * front) or else read and cached. */
+static int public_lookup(yw_rpc_call *call, progress_ctx *ctx, const char *number,
+                         const char *code, const char *kind, const char *what,
+                         public_read_fn read, ProtobufCMessage **out) {
+  if (!digits(number, NUMBER_LEN))
     return yw_rpc_call_fail(call, YW_EINVAL, "number must be the 20 digits of the receipt");
-  if (!digits(req->query_code, CODE_LEN))
+  if (!digits(code, CODE_LEN))
     return yw_rpc_call_fail(call, YW_EINVAL, "queryCode must be the 6 digits of the receipt");
   yw_caller caller;
   int rc = yw_service_caller(call, &ctx->caller_keys, &caller);
@@ -259,9 +282,9 @@ static int get_progress(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobu
   char kip[200], knum[200];
   snprintf(kip, sizeof kip, "{%s:progress}:guess:ip:%s", ctx->redis_prefix,
            caller.ip[0] != '\0' ? caller.ip : "-");
-  snprintf(knum, sizeof knum, "{%s:progress}:guess:no:%s", ctx->redis_prefix, req->number);
+  snprintf(knum, sizeof knum, "{%s:progress}:guess:no:%s", ctx->redis_prefix, number);
   char kview[160];
-  cache_key(ctx, req->number, kview, sizeof kview);
+  cache_key(ctx, kind, number, kview, sizeof kview);
   /* one round trip: the cached view and both counters (one hash tag, so one slot) */
   const char *mget[] = {"MGET", kview, kip, knum};
   redisReply *got = ctx->redis != NULL
@@ -280,7 +303,7 @@ static int get_progress(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobu
   }
 
   char material[NUMBER_LEN + CODE_LEN + 2], want[MAC_LEN + 1], have[MAC_LEN + 1] = "";
-  snprintf(material, sizeof material, "%s:%s", req->number, req->query_code);
+  snprintf(material, sizeof material, "%s:%s", number, code);
   yw_hmac_hex(ctx->lookup_key, material, strlen(material), want);
   if (have_reply && ctx->cache_ttl_s > 0 && cached_view(got->element[0])) {
     const redisReply *e = got->element[0];
@@ -290,18 +313,97 @@ static int get_progress(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobu
                                      : YW_ENOTFOUND;
     freeReplyObject(got);
     if (rc != YW_ENOTFOUND) return rc;
-    return wrong_try(ctx, call, kip, knum);
+    return wrong_try(ctx, call, kip, knum, what);
   }
   if (got != NULL) freeReplyObject(got);
-  Progress *v = NULL;
-  rc = read_view(call, ctx, req->number, &v, have);
+  ProtobufCMessage *v = NULL;
+  rc = read(call, ctx, number, &v, have);
   if (rc != 0 && rc != YW_ENOTFOUND) return rc;
-  if (v == NULL || !yw_secure_equal(have, want)) {
-    return wrong_try(ctx, call, kip, knum);
-  }
-  cache_put(ctx, req->number, have, v);
-  *out = &v->base;
+  if (v == NULL || !yw_secure_equal(have, want)) return wrong_try(ctx, call, kip, knum, what);
+  cache_put(ctx, kind, number, have, v);
+  *out = v;
   return 0;
+}
+
+static int read_application(yw_rpc_call *call, progress_ctx *ctx, const char *number,
+                            ProtobufCMessage **out, char mac[MAC_LEN + 1]) {
+  Progress *v = NULL;
+  int rc = read_view(call, ctx, number, &v, mac);
+  if (rc == 0) *out = &v->base;
+  return rc;
+}
+
+static int get_progress(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                        void *data) {
+  const Yiwang__Progress__V1__GetProgressRequest *req = (const void *)reqm;
+  return public_lookup(call, data, req->number, req->query_code, "view", "application",
+                       read_application, out);
+}
+
+/* A filing's status from its members', as yw-applications' GetBundleFiling computes it:
+ * IN_PROGRESS while one is undecided, COMPLETED when all completed, else ENDED. */
+static const char *bundle_status(Progress *const *m, size_t n) {
+  size_t open = 0, completed = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *st = m[i]->status;
+    if (strcmp(st, "COMPLETED") == 0) completed++;
+    else if (strcmp(st, "REJECTED") != 0 && strcmp(st, "DISAPPROVED") != 0 &&
+             strcmp(st, "WITHDRAWN") != 0)
+      open++;
+  }
+  return open > 0 || n == 0 ? "IN_PROGRESS" : completed == n ? "COMPLETED" : "ENDED";
+}
+
+/* A bundle filing and its members (in the bundle's order, without timelines). */
+static int read_bundle(yw_rpc_call *call, progress_ctx *ctx, const char *number,
+                       ProtobufCMessage **out, char mac[MAC_LEN + 1]) {
+  yw_arena *a = yw_rpc_call_arena(call);
+  const char *p[] = {number};
+  PGresult *r = NULL;
+  int rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
+                            "SELECT bundle_code, bundle_name, query_code_mac FROM progress.bundles"
+                            " WHERE number = $1",
+                            1, p, &r);
+  if (rc != 0) return rc;
+  if (PQntuples(r) == 0) {
+    PQclear(r);
+    return YW_ENOTFOUND;
+  }
+  Yiwang__Progress__V1__BundleProgress *b = yw_arena_alloc(a, sizeof *b);
+  if (b != NULL) {
+    yiwang__progress__v1__bundle_progress__init(b);
+    b->number = yw_arena_strndup(a, number, NUMBER_LEN);
+    b->bundle_code = yw_col_str(a, r, 0, 0);
+    b->bundle_name = yw_col_str(a, r, 0, 1);
+  }
+  snprintf(mac, MAC_LEN + 1, "%s", PQgetvalue(r, 0, 2));
+  PQclear(r);
+  if (b == NULL || b->number == NULL || b->bundle_code == NULL || b->bundle_name == NULL)
+    return YW_ENOMEM;
+  rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
+                        "SELECT " VIEW_COLS " FROM progress.applications a"
+                        " WHERE a.bundle_number = $1 ORDER BY a.bundle_position, a.number",
+                        1, p, &r);
+  if (rc != 0) return rc;
+  int n = PQntuples(r);
+  b->members = yw_arena_calloc(a, (size_t)n + 1, sizeof *b->members);
+  for (int i = 0; b->members != NULL && i < n; i++) {
+    Progress *v = view_from_row(a, r, i);
+    if (v == NULL) break;
+    b->members[b->n_members++] = v;
+  }
+  PQclear(r);
+  if ((int)b->n_members != n) return YW_ENOMEM;
+  b->status = (char *)bundle_status(b->members, b->n_members);
+  *out = &b->base;
+  return 0;
+}
+
+static int get_bundle_progress(yw_rpc_call *call, const ProtobufCMessage *reqm,
+                               ProtobufCMessage **out, void *data) {
+  const Yiwang__Progress__V1__GetBundleProgressRequest *req = (const void *)reqm;
+  return public_lookup(call, data, req->number, req->query_code, "bundle", "bundle filing",
+                       read_bundle, out);
 }
 
 /* ---- ListMyProgress and BatchGetProgress ------------------------------------------- */
@@ -590,25 +692,54 @@ static void departments_literal(char *const *d, size_t n, char *buf, size_t size
   buf[o] = '\0';
 }
 
-static int apply_submitted(PGconn *conn, const yw_event *ev, const Yiwang__Events__V1__ApplicationSubmitted *e) {
+/* A bundle filing's row from its member's application.submitted (the first member's
+ * makes it; the others find it). Names the filing in bundle. */
+static int apply_bundle(PGconn *conn, const Yiwang__Events__V1__ApplicationSubmitted *e,
+                        char bundle[NUMBER_LEN + 1]) {
+  size_t cl = strlen(e->bundle_code);
+  if (!digits(e->bundle_number, NUMBER_LEN) || strlen(e->bundle_query_code_mac) != MAC_LEN ||
+      cl == 0 || cl > 32 || strlen(e->bundle_name) > 600 || e->bundle_position < 1)
+    return YW_EINVAL;
+  const char *p[] = {e->bundle_number, e->bundle_code, e->bundle_name, e->bundle_query_code_mac};
+  int rc = yw_pg_query(conn,
+                       "INSERT INTO progress.bundles (number, bundle_code, bundle_name, query_code_mac)"
+                       " VALUES ($1, $2, $3, $4) ON CONFLICT (number) DO NOTHING",
+                       4, p, NULL, NULL);
+  if (rc == 0) snprintf(bundle, NUMBER_LEN + 1, "%s", e->bundle_number);
+  return rc;
+}
+
+static int apply_submitted(PGconn *conn, const yw_event *ev, const Yiwang__Events__V1__ApplicationSubmitted *e,
+                           char bundle[NUMBER_LEN + 1]) {
   if (!digits(e->application_id, NUMBER_LEN) || e->applicant_subject[0] == '\0' ||
       strlen(e->query_code_mac) != MAC_LEN || !valid_departments(e->departments, e->n_departments))
     return YW_EINVAL;
+  int in_bundle = e->bundle_number[0] != '\0';
+  if (in_bundle) {
+    int rc = apply_bundle(conn, e, bundle);
+    if (rc != 0) return rc;
+  }
+  char position[16];
+  snprintf(position, sizeof position, "%d", e->bundle_position);
   char deps[16 * 34 + 4], ms[24];
   departments_literal(e->departments, e->n_departments, deps, sizeof deps);
   snprintf(ms, sizeof ms, "%lld", (long long)(e->submitted_at_unix_ms > 0 ? e->submitted_at_unix_ms
                                                                           : ev->occurred_at_ms));
   const char *status = e->status[0] != '\0' ? e->status : "SUBMITTED";
   const char *p[] = {e->application_id, e->applicant_subject, e->impl_code, e->item_name, deps,
-                     status, e->query_code_mac, ms};
+                     status, e->query_code_mac, ms, in_bundle ? e->bundle_number : "", position};
+  /* a row a status change made first (its submission not seen yet) gets its bundle */
   int rc = yw_pg_query(conn,
-                       "INSERT INTO progress.applications (number, applicant_subject, impl_code,"
+                       "INSERT INTO progress.applications AS a (number, applicant_subject, impl_code,"
                        " item_name, departments, status, query_code_mac, submitted_at, submitted_us,"
-                       " updated_at, last_event_ms)"
+                       " updated_at, last_event_ms, bundle_number, bundle_position)"
                        " VALUES ($1, $2, $3, $4, $5::text[], $6, $7, to_timestamp($8::bigint / 1000.0),"
-                       " $8::bigint * 1000, to_timestamp($8::bigint / 1000.0), $8::bigint)"
-                       " ON CONFLICT (number) DO NOTHING",
-                       8, p, NULL, NULL);
+                       " $8::bigint * 1000, to_timestamp($8::bigint / 1000.0), $8::bigint,"
+                       " NULLIF($9, ''), CASE WHEN $9 = '' THEN NULL ELSE $10::int END)"
+                       " ON CONFLICT (number) DO UPDATE SET bundle_number = EXCLUDED.bundle_number,"
+                       " bundle_position = EXCLUDED.bundle_position"
+                       " WHERE a.bundle_number IS NULL AND EXCLUDED.bundle_number IS NOT NULL",
+                       10, p, NULL, NULL);
   if (rc != 0) return rc;
   const char *s[] = {ev->id, e->application_id, status, ms};
   return yw_pg_query(conn,
@@ -618,7 +749,15 @@ static int apply_submitted(PGconn *conn, const yw_event *ev, const Yiwang__Event
                      4, s, NULL, NULL);
 }
 
-static int apply_changed(PGconn *conn, const yw_event *ev, const Yiwang__Events__V1__ApplicationStatusChanged *e) {
+/* The bundle filing of the row r answered (its first column), into bundle. */
+static void bundle_of(PGresult *r, char bundle[NUMBER_LEN + 1]) {
+  if (r != NULL && PQntuples(r) == 1 && digits(PQgetvalue(r, 0, 0), NUMBER_LEN))
+    snprintf(bundle, NUMBER_LEN + 1, "%s", PQgetvalue(r, 0, 0));
+  PQclear(r);
+}
+
+static int apply_changed(PGconn *conn, const yw_event *ev, const Yiwang__Events__V1__ApplicationStatusChanged *e,
+                         char bundle[NUMBER_LEN + 1]) {
   if (!digits(e->number, NUMBER_LEN) || e->to_status[0] == '\0' || e->applicant_subject[0] == '\0' ||
       strlen(e->query_code_mac) != MAC_LEN || !valid_departments(e->departments, e->n_departments) ||
       (e->due_date[0] != '\0' && strlen(e->due_date) != 10))
@@ -629,6 +768,7 @@ static int apply_changed(PGconn *conn, const yw_event *ev, const Yiwang__Events_
                                                                          : ev->occurred_at_ms));
   const char *p[] = {e->number, e->applicant_subject, e->impl_code, e->item_name, deps, e->to_status,
                      e->query_code_mac, ms, e->due_date};
+  PGresult *r = NULL;
   /* a row is made if the submission was never seen (its event dead-lettered) */
   int rc = yw_pg_query(conn,
                        "INSERT INTO progress.applications AS a (number, applicant_subject, impl_code,"
@@ -640,9 +780,10 @@ static int apply_changed(PGconn *conn, const yw_event *ev, const Yiwang__Events_
                        " ON CONFLICT (number) DO UPDATE SET status = EXCLUDED.status,"
                        " due_date = COALESCE(EXCLUDED.due_date, a.due_date),"
                        " updated_at = EXCLUDED.updated_at, last_event_ms = EXCLUDED.last_event_ms"
-                       " WHERE a.last_event_ms <= EXCLUDED.last_event_ms",
-                       9, p, NULL, NULL);
+                       " WHERE a.last_event_ms <= EXCLUDED.last_event_ms RETURNING a.bundle_number",
+                       9, p, &r, NULL);
   if (rc != 0) return rc;
+  bundle_of(r, bundle);
   const char *s[] = {ev->id, e->number, e->to_status, ms, e->actor_department, e->reason};
   return yw_pg_query(conn,
                      "INSERT INTO progress.steps (event_id, number, status, at, department_code, reason)"
@@ -663,52 +804,71 @@ static const char *supervision_of(const char *colour) {
 /* application.supervision_changed: the colour, over an older one only. An application
  * not seen yet gets it once its submission comes (the row is made there). */
 static int apply_supervision(PGconn *conn, const yw_event *ev,
-                             const Yiwang__Events__V1__ApplicationSupervisionChanged *e) {
+                             const Yiwang__Events__V1__ApplicationSupervisionChanged *e,
+                             char bundle[NUMBER_LEN + 1]) {
   const char *sup = supervision_of(e->colour);
   if (!digits(e->number, NUMBER_LEN) || sup == NULL) return YW_EINVAL;
   char ms[24];
   snprintf(ms, sizeof ms, "%lld", (long long)(e->at_unix_ms > 0 ? e->at_unix_ms : ev->occurred_at_ms));
   const char *p[] = {e->number, sup, ms};
-  return yw_pg_query(conn,
-                     "UPDATE progress.applications SET supervision = $2, supervision_ms = $3::bigint"
-                     " WHERE number = $1 AND supervision_ms <= $3::bigint",
-                     3, p, NULL, NULL);
+  PGresult *r = NULL;
+  int rc = yw_pg_query(conn,
+                       "UPDATE progress.applications SET supervision = $2, supervision_ms = $3::bigint"
+                       " WHERE number = $1 AND supervision_ms <= $3::bigint RETURNING bundle_number",
+                       3, p, &r, NULL);
+  if (rc == 0) bundle_of(r, bundle);
+  return rc;
 }
+
+/* The bundle filing whose cached view the event being handled on this thread changed:
+ * dropped in the event's transaction, and again by progress_after_commit, which the
+ * consumer (and a replay) calls on the same thread right after that event's commit. */
+static _Thread_local struct {
+  char event_id[40];
+  char bundle[NUMBER_LEN + 1];
+} touched;
 
 int progress_handle_event(PGconn *conn, const yw_event *ev, void *arg) {
   progress_ctx *ctx = arg;
+  char bundle[NUMBER_LEN + 1] = "";
+  touched.event_id[0] = '\0';
   if (strcmp(ev->type, "application.rated") == 0) return apply_rated(conn, ev);
+  ProtobufCMessage *m = NULL;
+  const char *number;
+  int rc;
   if (strcmp(ev->type, "application.supervision_changed") == 0) {
     if (ev->version != 1) return YW_EINVAL;
-    ProtobufCMessage *m = NULL;
     if (yw_event_unpack(ev, &yiwang__events__v1__application_supervision_changed__descriptor, NULL, &m) != 0)
       return YW_EINVAL;
     const Yiwang__Events__V1__ApplicationSupervisionChanged *e = (const void *)m;
-    int rc = apply_supervision(conn, ev, e);
-    if (rc == 0) cache_drop(ctx, e->number);
-    protobuf_c_message_free_unpacked(m, NULL);
-    return rc;
-  }
-  int submitted = strcmp(ev->type, "application.submitted") == 0;
-  if (!submitted && strcmp(ev->type, "application.status_changed") != 0) return 0; /* not ours */
-  if (ev->version != 1) return YW_EINVAL; /* a version this copy cannot read */
-  ProtobufCMessage *m = NULL;
-  const ProtobufCMessageDescriptor *d = submitted
-                                            ? &yiwang__events__v1__application_submitted__descriptor
-                                            : &yiwang__events__v1__application_status_changed__descriptor;
-  if (yw_event_unpack(ev, d, NULL, &m) != 0) return YW_EINVAL;
-  const char *number;
-  int rc;
-  if (submitted) {
-    const Yiwang__Events__V1__ApplicationSubmitted *e = (const void *)m;
-    number = e->application_id;
-    rc = apply_submitted(conn, ev, e);
-  } else {
-    const Yiwang__Events__V1__ApplicationStatusChanged *e = (const void *)m;
     number = e->number;
-    rc = apply_changed(conn, ev, e);
+    rc = apply_supervision(conn, ev, e, bundle);
+  } else {
+    int submitted = strcmp(ev->type, "application.submitted") == 0;
+    if (!submitted && strcmp(ev->type, "application.status_changed") != 0) return 0; /* not ours */
+    if (ev->version != 1) return YW_EINVAL; /* a version this copy cannot read */
+    const ProtobufCMessageDescriptor *d = submitted
+                                              ? &yiwang__events__v1__application_submitted__descriptor
+                                              : &yiwang__events__v1__application_status_changed__descriptor;
+    if (yw_event_unpack(ev, d, NULL, &m) != 0) return YW_EINVAL;
+    if (submitted) {
+      const Yiwang__Events__V1__ApplicationSubmitted *e = (const void *)m;
+      number = e->application_id;
+      rc = apply_submitted(conn, ev, e, bundle);
+    } else {
+      const Yiwang__Events__V1__ApplicationStatusChanged *e = (const void *)m;
+      number = e->number;
+      rc = apply_changed(conn, ev, e, bundle);
+    }
   }
-  if (rc == 0) cache_drop(ctx, number); /* and again once committed (after_commit) */
+  if (rc == 0) { /* and again once committed (after_commit) */
+    cache_drop(ctx, "view", number);
+    if (bundle[0] != '\0') {
+      cache_drop(ctx, "bundle", bundle);
+      snprintf(touched.event_id, sizeof touched.event_id, "%s", ev->id);
+      memcpy(touched.bundle, bundle, sizeof touched.bundle);
+    }
+  }
   protobuf_c_message_free_unpacked(m, NULL);
   return rc;
 }
@@ -719,7 +879,10 @@ int progress_handle_event(PGconn *conn, const yw_event *ev, void *arg) {
  * the commit may have cached the old view; drop it once more. The event's aggregate key
  * is the application number. */
 int progress_after_commit(void *arg, const yw_event *ev) {
-  if (digits(ev->aggregate_key, NUMBER_LEN)) cache_drop(arg, ev->aggregate_key);
+  if (digits(ev->aggregate_key, NUMBER_LEN)) cache_drop(arg, "view", ev->aggregate_key);
+  if (touched.event_id[0] != '\0' && strcmp(touched.event_id, ev->id) == 0)
+    cache_drop(arg, "bundle", touched.bundle);
+  touched.event_id[0] = '\0';
   return 0;
 }
 
@@ -759,6 +922,7 @@ int progress_metrics(void *arg, char *buf, size_t len) {
 
 static const yw_rpc_method methods[] = {
     {.name = "GetProgress", .fn = get_progress},
+    {.name = "GetBundleProgress", .fn = get_bundle_progress},
     {.name = "ListMyProgress", .fn = list_my_progress},
     {.name = "BatchGetProgress", .fn = batch_get_progress},
     {.name = "GetStatistics", .fn = get_statistics},

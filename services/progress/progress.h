@@ -33,12 +33,14 @@ typedef struct progress_ctx {
 void progress_service_init(yw_rpc_service *svc, progress_ctx *ctx);
 
 /* The projection's event handler (a yw_events_handler; arg: the progress_ctx):
- * application.submitted and application.status_changed, version 1; other types are
- * acknowledged and skipped. A replay changes nothing. */
+ * application.submitted (with its bundle filing, when it names one),
+ * application.status_changed, application.supervision_changed and application.rated,
+ * version 1; other types are acknowledged and skipped. A replay changes nothing. */
 int progress_handle_event(PGconn *conn, const yw_event *ev, void *arg);
 
-/* Drops the cached view of the event's application once its transaction committed (the
- * consumer's after_commit; arg: the progress_ctx). Returns 0. */
+/* Drops the cached view of the event's application, and of its bundle filing when the
+ * handler just changed a member on this thread, once the event's transaction committed
+ * (the consumer's after_commit; arg: the progress_ctx). Returns 0. */
 int progress_after_commit(void *arg, const yw_event *ev);
 
 /* The consumer's settings: group "progress", this copy named consumer, the handler and

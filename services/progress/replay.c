@@ -9,10 +9,10 @@
  * was dead-lettered before a fix) and applies each application's newest event again,
  * while lookups go on being served from the rows already there. With `clear`, the rows
  * are emptied first in one transaction: a rebuild from scratch, for a projection whose
- * rows are wrong; lookups of an application answer NOT_FOUND until its events are
- * replayed, and the live consumer goes on applying new events meanwhile (its events
- * land either before the replay reaches them, then the replay applies them again, or
- * after, over the replayed row).
+ * rows are wrong; lookups of an application (or a bundle filing) answer NOT_FOUND until
+ * its events are replayed, and the live consumer goes on applying new events meanwhile
+ * (its events land either before the replay reaches them, then the replay applies them
+ * again, or after, over the replayed row).
  *
  * A call replays a bounded batch (max_events, at most 20 s or the call's deadline) and
  * answers where it stopped; the caller goes on from there. Every call leaves a row in
@@ -45,6 +45,7 @@ static int clear_projection(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_er
   (void)arg;
   int rc = yw_pg_query_write(conn, "DELETE FROM progress.steps", 0, NULL, NULL, err);
   if (rc == 0) rc = yw_pg_query_write(conn, "DELETE FROM progress.applications", 0, NULL, NULL, err);
+  if (rc == 0) rc = yw_pg_query_write(conn, "DELETE FROM progress.bundles", 0, NULL, NULL, err);
   return rc;
 }
 

@@ -11,7 +11,9 @@
 # The working-day calendar: a platform administrator loads a year (JSON or CSV), a clerk
 # is refused (403), a bad line is a 400 that changes nothing, anyone reads it; the
 # supervision job (a pass every second here) colours an accepted application, and
-# yw-progress shows the colour the work queue shows.
+# yw-progress shows the colour the work queue shows. A life-event bundle (一件事一次办) is
+# filed once from one merged form, and followed without signing in by the filing's
+# number and code: every member with its status, one accepted by its department.
 source "$(dirname "$0")/lib.sh"
 
 export YW_CALLER_KEY="${YW_CALLER_KEY:-$(openssl rand -hex 32)}"
@@ -259,7 +261,8 @@ S="$(curl -sS -o "$B" -w '%{http_code}' -X POST "$GW/v1/bundles/newborn/applicat
   -H "authorization: Bearer $RES" -H 'content-type: application/json' \
   --data-binary '{"form":{"name":"张小宝"}}')"
 expect_status "a merged form missing what 出生登记 asks for is refused (400)" 400
-check "by the field's path" holds "'form.relation' in d['message']"
+check "every invalid field by its path, in the standard body" \
+  holds "d['code'] == 'INVALID_ARGUMENT' and 'form.relation' in d['message'] and {'field': 'form.relation', 'reason': 'REQUIRED'} in d['fieldViolations'] and {'field': 'form.phone', 'reason': 'REQUIRED'} in d['fieldViolations']"
 NEWBORN='{"form":{"name":"张小宝","relation":"父亲","phone":"13900000021","followParent":"随父",
   "children":[{"name":"张小宝","sex":"男","birthDate":"2026-11-28","birthCertificateNo":"P320000123"}],
   "fatherIdNumber":"320706198803031239","motherIdNumber":"320706199004042243"}}'
@@ -270,7 +273,9 @@ expect_status "a resident files the newborn bundle once (200)" 200
 check "one application per member, in order, and a query code" \
   holds "[a['itemCode'] for a in d['filing']['applications']] == ['GG00050000-320700-WJ', 'QR00001000-320700-GA', 'GG00032000-320700-YB'] and len(d['queryCode']) == 6 and d['filing']['status'] == 'IN_PROGRESS'"
 BN="$(field "d['filing']['number']")"
+BCODE="$(field "d['queryCode']")"
 REG="$(field "d['filing']['applications'][1]['number']")"
+MEMBERS="$(field "[a['number'] for a in d['filing']['applications']]")"
 check "all filed together" \
   test "$("${PSQL[@]}" -c "SELECT count(*) FROM applications.applications")" = "$((BEFORE + 3))"
 upload "$RES" "$REG" "出生医学证明" "$E2E_TMP/id.pdf"
@@ -284,5 +289,35 @@ expect_status "another resident cannot see it (404)" 404
 S="$(curl -sS -o "$B" -w '%{http_code}' -X POST "$GW/v1/bundles/company-start/applications" \
   -H "authorization: Bearer $RES" -H 'content-type: application/json' --data-binary '{}')"
 expect_status "a company's bundle needs a company to act for (412)" 412
+
+# the combined progress, public like one application's: by the filing's number and code
+bundle_progress_until() { # bundle_progress_until CONDITION: polls (at most 20 s) -> $S, $B
+  for _ in $(seq 100); do
+    req GET "/v1/progress/bundles/$BN?queryCode=$BCODE"
+    [ "$S" = 200 ] && holds "$1" && return 0
+    sleep 0.2
+  done
+}
+bundle_progress_until "len(d.get('members', [])) == 3"
+expect_status "anyone with the filing's number and code follows the bundle without signing in (200)" 200
+check "the bundle, its status and every member in order, with item and department" \
+  holds "d['bundleCode'] == 'newborn' and d['bundleName'] == '新生儿出生一件事' and d['status'] == 'IN_PROGRESS' and [m['number'] for m in d['members']] == $MEMBERS and [m['departmentCode'] for m in d['members']] == ['320700-WJ', '320700-GA', '320700-YB'] and d['members'][1]['itemName'] == '出生登记' and all(m['status'] == 'SUBMITTED' for m in d['members'])"
+check "and no form data, names or account ids" \
+  bash -c "! grep -q -e '张小宝' -e 'form' -e 'applicant' -e 'timeline' '$B'"
+step "$GA" 320700-GA "$REG" accept
+expect_status "the registration's department accepts its member (200)" 200
+bundle_progress_until "d['members'][1]['status'] == 'ACCEPTED'"
+check "the combined progress shows it accepted with its due date, the others submitted" \
+  holds "[m['status'] for m in d['members']] == ['SUBMITTED', 'ACCEPTED', 'SUBMITTED'] and len(d['members'][1]['dueDate']) == 10 and d['status'] == 'IN_PROGRESS'"
+req GET "/v1/progress/bundles/$BN?queryCode=000000"
+expect_status "a wrong code is refused (404)" 404
+WRONG="$(field "[d['code'], d['message']]")"
+req GET "/v1/progress/bundles/${BN%?}$(( (${BN: -1} + 5) % 10 ))?queryCode=$BCODE"
+expect_status "an unknown number too (404)" 404
+check "with the same answer" test "$(field "[d['code'], d['message']]")" = "$WRONG"
+req GET "/v1/progress/bundles/$REG?queryCode=$BCODE"
+expect_status "a member's number is no filing's (404)" 404
+req GET "/v1/progress/$REG?queryCode=$BCODE"
+expect_status "each member is still followed on its own with the filing's code (200)" 200
 
 finish

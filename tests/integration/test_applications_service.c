@@ -944,6 +944,31 @@ static void test_a_bundle_is_filed_once_and_shares_its_materials(void **state) {
     query1("SELECT query_code_mac FROM applications.applications WHERE number = $1",
            f->applications[i]->number, stored, sizeof stored);
     assert_string_equal(stored, mac);
+    /* its application.submitted names the filing, with the filing's code's HMAC, for
+     * yw-progress's combined lookup */
+    PGconn *c = yw_pg_pool_acquire(t.app.pool, 2000);
+    const char *p[] = {f->applications[i]->number};
+    PGresult *res = NULL;
+    yw_pg_error err;
+    assert_int_equal(yw_pg_query(c, "SELECT payload FROM applications.outbox WHERE aggregate_key = $1"
+                                    " AND type = 'application.submitted'", 1, p, &res, &err), 0);
+    yw_pg_pool_release(t.app.pool, c);
+    assert_int_equal(PQntuples(res), 1);
+    size_t len = 0;
+    unsigned char *bytes = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 0), &len);
+    PQclear(res);
+    Yiwang__Events__V1__ApplicationSubmitted *ev =
+        yiwang__events__v1__application_submitted__unpack(NULL, len, bytes);
+    PQfreemem(bytes);
+    assert_non_null(ev);
+    snprintf(in, sizeof in, "%s:%s", number, code);
+    yw_hmac_hex(t.app.lookup_key, in, strlen(in), mac);
+    assert_string_equal(ev->bundle_number, number);
+    assert_string_equal(ev->bundle_query_code_mac, mac);
+    assert_string_equal(ev->bundle_code, "newborn");
+    assert_string_equal(ev->bundle_name, f->bundle_name);
+    assert_int_equal(ev->bundle_position, (int)i + 1);
+    yiwang__events__v1__application_submitted__free_unpacked(ev, NULL);
   }
   protobuf_c_message_free_unpacked(&r->base, NULL);
   assert_int_equal(count("SELECT count(*) FROM applications.applications", NULL), apps + 3);
@@ -955,8 +980,8 @@ static void test_a_bundle_is_filed_once_and_shares_its_materials(void **state) {
   protobuf_c_message_free_unpacked(&r->base, NULL);
   assert_int_equal(count("SELECT count(*) FROM applications.applications", NULL), apps + 3);
 
-  /* the merged form: each member validates the fields its definition names, and a field
-   * of 出生登记's left out is refused by its path; the members keep their own fields */
+  /* the merged form, validated once: a field of 出生登记's left out is refused by its
+   * path; each member keeps the fields its definition names */
   assert_int_equal(submit_bundle_form(&RESIDENT, NULL, "newborn", "{\"name\": \"李四\"}", NULL, msg,
                                       sizeof msg),
                    GRPC_STATUS_INVALID_ARGUMENT);

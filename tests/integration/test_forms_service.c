@@ -10,7 +10,8 @@
  * and the application keeps the definition; a later change of the item's form makes a
  * new version and leaves the running case's kept definition alone, and a resubmission
  * is validated against the kept one; a resident acting for a company gets its credit
- * code prefilled; a life-event bundle answers its members' forms merged into one.
+ * code prefilled; a life-event bundle answers its members' forms merged into one, and a
+ * bundle submission is validated once against it: errors of two members in one answer.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -336,6 +337,84 @@ static void test_a_bundle_answers_one_merged_form(void **state) {
   protobuf_c_message_free_unpacked(out, NULL);
 }
 
+static long long count_of(const char *sql) {
+  char out[32];
+  assert_int_equal(yw_testapps_query1(&t, sql, NULL, out, sizeof out), 0);
+  return strtoll(out, NULL, 10);
+}
+
+static grpc_status_code submit_bundle(const char *code, const char *form,
+                                      Yiwang__Applications__V1__SubmitBundleResponse **out,
+                                      char *msg, size_t msglen) {
+  Yiwang__Applications__V1__SubmitBundleRequest req =
+      YIWANG__APPLICATIONS__V1__SUBMIT_BUNDLE_REQUEST__INIT;
+  req.bundle_code = (char *)code;
+  req.form = struct_of(form);
+  grpc_status_code st = yw_testapps_call(
+      &t, &RESIDENT, NULL, APPS "SubmitBundle", &req.base,
+      &yiwang__applications__v1__submit_bundle_response__descriptor, (ProtobufCMessage **)out,
+      msg, msglen);
+  protobuf_c_message_free_unpacked(&req.form->base, NULL);
+  return st;
+}
+
+/* The newborn bundle with a second member that has a form (城乡居民医保参保 gets one):
+ * a submission with an error in each of the two members answers both paths in one
+ * INVALID_ARGUMENT and files nothing; a good one gives each member its own fields
+ * (projected from the merged form), and the member without a form the whole form. */
+static void test_a_bundle_is_validated_once_against_its_merged_form(void **state) {
+  (void)state;
+  char msg[1024];
+  Item *saved = NULL;
+  assert_int_equal(put_form("GG00032000-320700-YB",
+                            "{\"fields\": [{\"name\": \"insuredCategory\", \"type\": \"enum\","
+                            " \"required\": true, \"options\": [\"新生儿\", \"学生\"]},"
+                            " {\"name\": \"bankCard\", \"type\": \"string\", \"namedPattern\": \"digits\"}]}",
+                            &saved, msg, sizeof msg),
+                   GRPC_STATUS_OK);
+  protobuf_c_message_free_unpacked(&saved->base, NULL);
+  long long apps = count_applications();
+  long long filings = count_of("SELECT count(*) FROM applications.bundle_filings");
+  /* 出生登记: a bad phone; 医保参保: a category not offered and a card of letters */
+  const char *bad =
+      "{\"name\": \"李四\", \"relation\": \"父亲\", \"phone\": \"23900000021\","
+      " \"children\": [{\"name\": \"李小宝\", \"sex\": \"男\", \"birthDate\": \"2026-11-28\","
+      " \"birthCertificateNo\": \"P320000123\"}], \"followParent\": \"随父\","
+      " \"fatherIdNumber\": \"320706198803031239\", \"motherIdNumber\": \"320706199004042243\","
+      " \"insuredCategory\": \"退休\", \"bankCard\": \"abc\"}";
+  Yiwang__Applications__V1__SubmitBundleResponse *r = NULL;
+  assert_int_equal(submit_bundle("newborn", bad, &r, msg, sizeof msg), GRPC_STATUS_INVALID_ARGUMENT);
+  assert_null(r);
+  assert_string_equal(msg, "the form has 3 invalid fields: form.phone (BAD_PHONE),"
+                           " form.insuredCategory (NOT_AN_OPTION), form.bankCard (PATTERN_MISMATCH)");
+  assert_int_equal(count_applications(), apps);
+  assert_int_equal(count_of("SELECT count(*) FROM applications.bundle_filings"), filings);
+
+  /* a good one: each member with a form keeps its own fields, the one without all */
+  const char *good =
+      "{\"name\": \"李四\", \"relation\": \"父亲\", \"phone\": \"13900000021\","
+      " \"children\": [{\"name\": \"李小宝\", \"sex\": \"男\", \"birthDate\": \"2026-11-28\","
+      " \"birthCertificateNo\": \"P320000123\"}], \"followParent\": \"随父\","
+      " \"fatherIdNumber\": \"320706198803031239\", \"motherIdNumber\": \"320706199004042243\","
+      " \"insuredCategory\": \"新生儿\"}";
+  assert_int_equal(submit_bundle("newborn", good, &r, msg, sizeof msg), GRPC_STATUS_OK);
+  assert_int_equal(r->filing->n_applications, 3);
+  char *whole = json_text(&r->filing->applications[0]->form->base);
+  char *registration = json_text(&r->filing->applications[1]->form->base);
+  char *insurance = json_text(&r->filing->applications[2]->form->base);
+  assert_non_null(strstr(whole, "\"name\":\"李四\""));
+  assert_non_null(strstr(whole, "insuredCategory"));
+  assert_non_null(strstr(registration, "\"relation\":\"父亲\""));
+  assert_null(strstr(registration, "insuredCategory"));
+  assert_null(strstr(registration, "李四"));
+  assert_string_equal(insurance, "{\"insuredCategory\":\"新生儿\"}");
+  free(whole);
+  free(registration);
+  free(insurance);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+  assert_int_equal(count_applications(), apps + 3);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_seeded_forms_are_valid_definitions),
@@ -345,6 +424,7 @@ int main(void) {
       cmocka_unit_test(test_a_later_form_change_leaves_the_running_case_alone),
       cmocka_unit_test(test_a_company_gets_its_credit_code_prefilled),
       cmocka_unit_test(test_a_bundle_answers_one_merged_form),
+      cmocka_unit_test(test_a_bundle_is_validated_once_against_its_merged_form),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

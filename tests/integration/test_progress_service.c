@@ -11,7 +11,11 @@
  * supervision colours as the applications service's job marked them (on time, due soon,
  * overdue; none once the limit stops running; an older marking never over a newer one),
  * and red and yellow counted in the statistics; the applicant's list newest
- * first with paging, and the batch in the order asked, never another's applications.
+ * first with paging, and the batch in the order asked, never another's applications; a
+ * bundle filing (一件事一次办) looked up as one by its number and query code: every member
+ * in the bundle's order with its status, due date and colour as its events move it, the
+ * filing's overall status, wrong code and unknown number alike and limited by the same
+ * counters as an application's lookup.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -367,15 +371,18 @@ static void test_wrong_codes_answer_alike_and_are_limited(void **state) {
   protobuf_c_message_free_unpacked(&p->base, NULL);
 }
 
-static int cached(const char *number) {
+/* whether the answer of number is cached: kind "view" (an application) or "bundle" */
+static int cached_as(const char *kind, const char *number) {
   char key[200];
-  snprintf(key, sizeof key, "{%s:progress}:view:%s", prefix, number);
+  snprintf(key, sizeof key, "{%s:progress}:%s:%s", prefix, kind, number);
   const char *argv[] = {"EXISTS", key};
   redisReply *r = yw_redis_command(ctx.redis, 2, argv, NULL, NULL, 0);
   int v = r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
   if (r != NULL) freeReplyObject(r);
   return v;
 }
+
+static int cached(const char *number) { return cached_as("view", number); }
 
 static void test_cache_is_dropped_by_an_event_and_redis_is_optional(void **state) {
   (void)state;
@@ -713,6 +720,148 @@ static void test_replay_rebuilds_the_projection(void **state) {
                          " to_entry <> '' AND actor_subject = $1", "s-admin"), 1);
 }
 
+/* ---- 一件事一次办 ---- */
+
+typedef Yiwang__Progress__V1__BundleProgress BundleProgress;
+
+/* A member of bundle filing bundle (its code shared) as yw-applications writes it. */
+static void bundle_member(const char *number, const char *bundle, const char *code, int position,
+                          char *dept, const char *item, long long at_ms) {
+  Yiwang__Events__V1__ApplicationSubmitted e = YIWANG__EVENTS__V1__APPLICATION_SUBMITTED__INIT;
+  char mac[65], bmac[65];
+  mac_of(number, code, mac);
+  mac_of(bundle, code, bmac);
+  char *d[] = {dept};
+  e.application_id = (char *)number;
+  e.impl_code = "GG00032000-320700-YB";
+  e.department_code = dept;
+  e.applicant_subject = "p-bundle";
+  e.submitted_at_unix_ms = at_ms;
+  e.item_version = 1;
+  e.item_name = (char *)item;
+  e.departments = d;
+  e.n_departments = 1;
+  e.query_code_mac = mac;
+  e.applicant_kind = "person";
+  e.status = "SUBMITTED";
+  e.promised_days = 10;
+  e.bundle_number = (char *)bundle;
+  e.bundle_query_code_mac = bmac;
+  e.bundle_code = "newborn";
+  e.bundle_name = "新生儿出生一件事";
+  e.bundle_position = position;
+  append("application.submitted", &e.base, number);
+}
+
+static grpc_status_code bundle_lookup(const char *number, const char *code, BundleProgress **out) {
+  Yiwang__Progress__V1__GetBundleProgressRequest req =
+      YIWANG__PROGRESS__V1__GET_BUNDLE_PROGRESS_REQUEST__INIT;
+  req.number = (char *)number;
+  req.query_code = (char *)code;
+  return call("GetBundleProgress", &req.base, &yiwang__progress__v1__bundle_progress__descriptor,
+              (ProtobufCMessage **)out);
+}
+
+
+static void test_a_bundle_filing_is_looked_up_as_one(void **state) {
+  (void)state;
+  const char *b = "32070020261130000090", *code = "909090";
+  const char *m[] = {"32070020261130000093", "32070020261130000091", "32070020261130000092"};
+  char *dept[] = {"320700-WJ", "320700-GA", "320700-YB"};
+  const char *items[] = {"出生医学证明办理", "出生登记", "城乡居民基本医疗保险参保登记"};
+  long long t = now_ms() - 60000;
+  /* filed in the bundle's order (numbers of other regions need not sort so) */
+  for (int i = 0; i < 3; i++) bundle_member(m[i], b, code, i + 1, dept[i], items[i], t);
+  deliver();
+  act_as(YW_CALLER_ANONYMOUS, "", "10.9.0.1");
+  BundleProgress *p = NULL;
+  assert_int_equal(bundle_lookup(b, code, &p), GRPC_STATUS_OK);
+  assert_string_equal(p->number, b);
+  assert_string_equal(p->bundle_code, "newborn");
+  assert_string_equal(p->bundle_name, "新生儿出生一件事");
+  assert_string_equal(p->status, "IN_PROGRESS");
+  assert_int_equal(p->n_members, 3);
+  for (int i = 0; i < 3; i++) {
+    assert_string_equal(p->members[i]->number, m[i]);
+    assert_string_equal(p->members[i]->item_name, items[i]);
+    assert_string_equal(p->members[i]->department_code, dept[i]);
+    assert_string_equal(p->members[i]->status, "SUBMITTED");
+    assert_string_equal(p->members[i]->due_date, "");
+    assert_int_equal(p->members[i]->n_timeline, 0);
+  }
+  protobuf_c_message_free_unpacked(&p->base, NULL);
+  assert_true(cached_as("bundle", b));
+
+  /* the registration is accepted and marked: the cached filing is dropped, and the lookup
+   * answers its new status, due date and colour beside the others' */
+  char due[11];
+  day(10, due);
+  char *ga[] = {dept[1]};
+  deps = ga;
+  n_deps = 1;
+  changed(m[1], "p-bundle", code, "SUBMITTED", "ACCEPTED", due, t + 1000);
+  deliver();
+  assert_false(cached_as("bundle", b));
+  assert_int_equal(bundle_lookup(b, code, &p), GRPC_STATUS_OK);
+  assert_string_equal(p->members[0]->status, "SUBMITTED");
+  assert_string_equal(p->members[1]->status, "ACCEPTED");
+  assert_string_equal(p->members[1]->due_date, due);
+  assert_int_equal(p->members[1]->supervision, YIWANG__PROGRESS__V1__SUPERVISION__SUPERVISION_NONE);
+  assert_string_equal(p->members[2]->status, "SUBMITTED");
+  assert_string_equal(p->status, "IN_PROGRESS");
+  protobuf_c_message_free_unpacked(&p->base, NULL);
+  supervised(m[1], "YELLOW", due, t + 2000);
+  deliver();
+  assert_int_equal(bundle_lookup(b, code, &p), GRPC_STATUS_OK);
+  assert_int_equal(p->members[1]->supervision, YIWANG__PROGRESS__V1__SUPERVISION__DUE_SOON);
+  protobuf_c_message_free_unpacked(&p->base, NULL);
+  /* each member is still looked up on its own with the filing's code */
+  Progress *one = NULL;
+  assert_int_equal(lookup(m[1], code, &one), GRPC_STATUS_OK);
+  assert_string_equal(one->status, "ACCEPTED");
+  protobuf_c_message_free_unpacked(&one->base, NULL);
+
+  /* every member ended, not all completed: ENDED; all completed: COMPLETED */
+  changed(m[0], "p-bundle", code, "SUBMITTED", "WITHDRAWN", "", t + 3000);
+  changed(m[1], "p-bundle", code, "ACCEPTED", "COMPLETED", due, t + 3000);
+  changed(m[2], "p-bundle", code, "SUBMITTED", "REJECTED", "", t + 3000);
+  deliver();
+  deps = deps_ga;
+  n_deps = 2;
+  assert_int_equal(bundle_lookup(b, code, &p), GRPC_STATUS_OK);
+  assert_string_equal(p->status, "ENDED");
+  assert_int_equal(p->members[1]->supervision, YIWANG__PROGRESS__V1__SUPERVISION__SUPERVISION_NONE);
+  protobuf_c_message_free_unpacked(&p->base, NULL);
+
+  /* a wrong code and an unknown number answer alike; a member's number is not a filing's,
+   * nor the filing's an application's */
+  act_as(YW_CALLER_ANONYMOUS, "", "10.9.0.2");
+  assert_int_equal(bundle_lookup(b, "000000", &p), GRPC_STATUS_NOT_FOUND);
+  act_as(YW_CALLER_ANONYMOUS, "", "10.9.0.3");
+  assert_int_equal(bundle_lookup("32070020261130099999", code, &p), GRPC_STATUS_NOT_FOUND);
+  assert_int_equal(bundle_lookup(m[0], code, &p), GRPC_STATUS_NOT_FOUND);
+  assert_int_equal(lookup(b, code, &one), GRPC_STATUS_NOT_FOUND);
+  assert_int_equal(bundle_lookup(b, "12345", &p), GRPC_STATUS_INVALID_ARGUMENT);
+  /* the same counters as an application's lookup: the single lookup's wrong try on the
+   * filing's number (above) and one more make three, which lock the filing, the right
+   * code included; this address's wrong tries of either lookup add up to its limit of 5 */
+  act_as(YW_CALLER_ANONYMOUS, "", "10.9.0.4");
+  assert_int_equal(lookup(b, "000002", &one), GRPC_STATUS_NOT_FOUND);
+  act_as(YW_CALLER_ANONYMOUS, "", "10.9.0.5");
+  assert_int_equal(bundle_lookup(b, code, &p), GRPC_STATUS_RESOURCE_EXHAUSTED);
+  act_as(YW_CALLER_ANONYMOUS, "", "10.9.0.3");
+  assert_int_equal(lookup("32070020261130099998", code, &one), GRPC_STATUS_NOT_FOUND);
+  assert_int_equal(bundle_lookup("32070020261130099997", code, &p), GRPC_STATUS_NOT_FOUND);
+  assert_int_equal(bundle_lookup("32070020261130099996", code, &p), GRPC_STATUS_RESOURCE_EXHAUSTED);
+  /* without Redis the filing is read from PostgreSQL */
+  yw_redis *r = ctx.redis;
+  ctx.redis = NULL;
+  assert_int_equal(bundle_lookup(b, code, &p), GRPC_STATUS_OK);
+  assert_int_equal(p->n_members, 3);
+  protobuf_c_message_free_unpacked(&p->base, NULL);
+  ctx.redis = r;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_journey_status_timeline_due_date),
@@ -723,6 +872,7 @@ int main(void) {
       cmocka_unit_test(test_mine_and_batch_are_the_applicants_only),
       cmocka_unit_test(test_statistics_add_up_by_department_and_item),
       cmocka_unit_test(test_replay_rebuilds_the_projection),
+      cmocka_unit_test(test_a_bundle_filing_is_looked_up_as_one),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
