@@ -12,7 +12,8 @@
  * backtracking, but regcomp expands counted repetitions, so counts are bounded (at most
  * 32, at most 8 of them) as is the pattern's length and the length of a value matched.
  *
- * Offers: yw_form_parse, yw_form_free, yw_form_field_count, yw_form_validate,
+ * Offers: yw_form_parse, yw_form_free, yw_form_field_count, yw_form_prefill_sources,
+ * yw_form_prefill_read, yw_form_validate,
  * yw_form_report_json, yw_form_merge, yw_form_project.
  */
 #include "yw_form.h"
@@ -531,6 +532,35 @@ void yw_form_free(yw_form *f) {
 }
 
 size_t yw_form_field_count(const yw_form *f) { return f != NULL ? f->count : 0; }
+
+static unsigned prefill_sources(const struct field *f) {
+  unsigned out = f->prefill != PF_NONE ? 1u << (f->prefill - 1) : 0;
+  for (size_t i = 0; i < f->n_fields; i++) out |= prefill_sources(&f->fields[i]);
+  return out; /* arrays hold no prefilled fields */
+}
+
+unsigned yw_form_prefill_sources(const yw_form *f) {
+  return f != NULL ? prefill_sources(&f->root) : 0;
+}
+
+static void prefill_read(const struct field *f, const json_t *obj, yw_form_prefill *out) {
+  for (size_t i = 0; i < f->n_fields; i++) {
+    const struct field *c = &f->fields[i];
+    const json_t *v = json_object_get(obj, c->name);
+    if (c->type == T_OBJECT && json_is_object(v)) prefill_read(c, v, out);
+    if (c->prefill == PF_NONE || !json_is_string(v)) continue;
+    const char **slot = c->prefill == PF_ID_NAME             ? &out->identity_name
+                        : c->prefill == PF_ID_NUMBER_MASKED  ? &out->identity_id_number_masked
+                        : c->prefill == PF_COMPANY_NAME      ? &out->company_name
+                                                             : &out->company_uscc;
+    if (*slot == NULL) *slot = json_string_value(v);
+  }
+}
+
+void yw_form_prefill_read(const yw_form *f, const json_t *data, yw_form_prefill *out) {
+  memset(out, 0, sizeof *out);
+  if (f != NULL && json_is_object(data)) prefill_read(&f->root, data, out);
+}
 
 /* ---- validation ------------------------------------------------------------------ */
 

@@ -120,6 +120,12 @@ typedef struct yw_form_prefill {
   const char *company_uscc;
 } yw_form_prefill;
 
+/* The values data (a validated submission) holds at f's prefilled fields, per source:
+ * the first string found for each, pointers into data (they live as long as it); NULL
+ * for a source no field of data holds. A filed form's prefilled values are the ones it
+ * was given, so a resubmission keeps them. */
+void yw_form_prefill_read(const yw_form *f, const json_t *data, yw_form_prefill *out);
+
 /*
  * Parses and checks a definition. def is only read (the caller keeps its reference).
  * Returns 0 with *out (free with yw_form_free), YW_EINVAL with err filled, or YW_ENOMEM.
@@ -131,6 +137,13 @@ void yw_form_free(yw_form *f);
 
 /* How many fields the definition holds in all (array items count as fields). */
 size_t yw_form_field_count(const yw_form *f);
+
+/* Which prefill sources the definition's fields use, OR-ed (0: none; f NULL: none). */
+#define YW_FORM_PREFILL_IDENTITY_NAME 1u
+#define YW_FORM_PREFILL_IDENTITY_ID_NUMBER_MASKED 2u
+#define YW_FORM_PREFILL_COMPANY_NAME 4u
+#define YW_FORM_PREFILL_COMPANY_USCC 8u
+unsigned yw_form_prefill_sources(const yw_form *f);
 
 /*
  * Validates data (a JSON object, modified in place: prefilled fields set or removed)

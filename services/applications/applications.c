@@ -45,6 +45,7 @@
 #include "yiwang/catalog/v1/catalog.pb-c.h"
 #include "yiwang/events/v1/applications.pb-c.h"
 #include "yiwang/events/v1/feed.pb-c.h"
+#include "yiwang/identity/v1/identity.pb-c.h"
 #include "yw_err.h"
 #include "yw_events.h"
 #include "yw_form.h"
@@ -113,14 +114,13 @@ static int form_json(yw_rpc_call *call, const Google__Protobuf__Struct *form, ch
 }
 
 /* The form (JSON text in *text) against definition def (NULL: any object passes): the
- * prefilled fields set from the caller (the company it acts for: company.uscc; the
- * identity's name and number and the company's name are not carried by the caller, so
- * those fields are left empty), *text replaced by the form so completed (arena). Every
- * violation refuses the call: INVALID_ARGUMENT naming each path in the message and in
- * the error-fields trailer. A definition yw_form refuses (the catalog checked it) is
- * UNAVAILABLE. Returns 0 or the code to answer with (status set). */
-static int form_validate(yw_rpc_call *call, const Google__Protobuf__Struct *def,
-                         const yw_caller *caller, char **text) {
+ * prefilled fields set from pre (the applicant's verified values; NULL: none), *text
+ * replaced by the form so completed (arena). Every violation refuses the call:
+ * INVALID_ARGUMENT naming each path in the message and in the error-fields trailer. A
+ * definition yw_form refuses (the catalog checked it) is UNAVAILABLE. Returns 0 or the
+ * code to answer with (status set). */
+static int form_validate_pre(yw_rpc_call *call, const Google__Protobuf__Struct *def,
+                             const yw_form_prefill *pre, char **text) {
   if (def == NULL) return 0;
   yw_arena *a = yw_rpc_call_arena(call);
   json_t *dj = yw_json_from_message(&def->base, 0);
@@ -134,9 +134,8 @@ static int form_validate(yw_rpc_call *call, const Google__Protobuf__Struct *def,
   if (rc != 0) return rc;
   json_error_t jerr;
   json_t *data = json_loads(*text, 0, &jerr);
-  const yw_form_prefill pre = {NULL, NULL, NULL, caller->org};
   yw_form_report *rep = yw_arena_alloc(a, sizeof *rep);
-  rc = data == NULL || rep == NULL ? YW_ENOMEM : yw_form_validate(f, data, "form", &pre, rep);
+  rc = data == NULL || rep == NULL ? YW_ENOMEM : yw_form_validate(f, data, "form", pre, rep);
   yw_form_free(f);
   if (rc == YW_EINVAL) {
     char msg[1024];
@@ -161,6 +160,53 @@ static int form_validate(yw_rpc_call *call, const Google__Protobuf__Struct *def,
   *text = yw_arena_strndup(a, out, strlen(out));
   free(out);
   return *text != NULL ? 0 : YW_ENOMEM;
+}
+
+/* The same with only what the caller carries: the credit code of the company it acts
+ * for (company.uscc); the other sources stay empty. */
+static int form_validate(yw_rpc_call *call, const Google__Protobuf__Struct *def,
+                         const yw_caller *caller, char **text) {
+  const yw_form_prefill pre = {NULL, NULL, NULL, caller->org};
+  return form_validate_pre(call, def, &pre, text);
+}
+
+/* The prefill sources definition def uses (yw_form_prefill_sources); 0 when it has none
+ * or does not parse (form_validate_pre then answers for it). */
+static unsigned form_prefills(const Google__Protobuf__Struct *def) {
+  if (def == NULL) return 0;
+  json_t *dj = yw_json_from_message(&def->base, 0);
+  yw_form *f = NULL;
+  yw_form_error ferr;
+  unsigned out = dj != NULL && yw_form_parse(dj, &f, &ferr) == 0 ? yw_form_prefill_sources(f) : 0;
+  yw_form_free(f);
+  json_decref(dj);
+  return out;
+}
+
+/* The values a filed form (JSON text) holds at def's prefilled fields into pre (arena
+ * copies): what the applicant's verified identity gave at filing. */
+static int form_kept_prefill(yw_arena *a, const Google__Protobuf__Struct *def, const char *form,
+                             yw_form_prefill *pre) {
+  memset(pre, 0, sizeof *pre);
+  if (def == NULL) return 0;
+  json_t *dj = yw_json_from_message(&def->base, 0);
+  json_t *data = json_loads(form, 0, NULL);
+  yw_form *f = NULL;
+  yw_form_error ferr;
+  int rc = dj != NULL && data != NULL ? yw_form_parse(dj, &f, &ferr) : YW_ENOMEM;
+  yw_form_prefill in;
+  if (rc == 0) yw_form_prefill_read(f, data, &in);
+  const char **from[] = {&in.identity_name, &in.identity_id_number_masked, &in.company_name,
+                         &in.company_uscc};
+  const char **to[] = {&pre->identity_name, &pre->identity_id_number_masked, &pre->company_name,
+                       &pre->company_uscc};
+  for (size_t i = 0; rc == 0 && i < 4; i++)
+    if (*from[i] != NULL && (*to[i] = yw_arena_strndup(a, *from[i], strlen(*from[i]))) == NULL)
+      rc = YW_ENOMEM;
+  yw_form_free(f);
+  json_decref(dj);
+  json_decref(data);
+  return rc;
 }
 
 /* The application's kept form definition into app->form_definition (arena; left NULL
@@ -442,6 +488,8 @@ struct submit_work {
   /* a bundle's member: its filing (number, query code HMAC, code, name) and place */
   const char *bundle_number, *bundle_mac, *bundle_code, *bundle_name;
   int bundle_position;
+  yw_form_prefill pre;   /* the applicant's verified values, when identity_asked */
+  int identity_asked;    /* yw-identity answered: pre holds its values */
   char region[7];
   char depts[DEPTS_MAX * (CODE_MAX + 1) + 3]; /* "{a,b}" */
   char joint[DEPTS_MAX * (CODE_MAX + 1) + 3];
@@ -602,17 +650,75 @@ static int catalog_answered(yw_rpc_call *call, int code, const char *message, co
   return 0;
 }
 
-/* The catalog answered: check the item, then file the application. */
+/* ---- the applicant's verified identity (yw-identity) ------------------------------ */
+
+int applications_ask_identity(yw_rpc_call *call, applications_ctx *ctx, const char *subject,
+                              const char *credit_code, yw_rpc_forward_fn done, void *arg) {
+  if (ctx->identity == NULL) return YW_EUNAVAIL;
+  Yiwang__Identity__V1__GetVerifiedIdentityRequest *req =
+      yw_arena_alloc(yw_rpc_call_arena(call), sizeof *req);
+  if (req == NULL) return YW_ENOMEM;
+  yiwang__identity__v1__get_verified_identity_request__init(req);
+  req->subject = (char *)subject;
+  req->credit_code = (char *)credit_code;
+  return yw_rpc_call_forward(call, ctx->identity,
+                             "/yiwang.identity.v1.IdentityService/GetVerifiedIdentity", &req->base,
+                             &yiwang__identity__v1__verified_identity__descriptor, done, arg);
+}
+
+int applications_identity_failed(yw_rpc_call *call, int code, const char *message) {
+  if (code == YW_EPERM || code == YW_ENOTFOUND)
+    return yw_rpc_call_fail(call, code, "the applicant's identity: %s", message != NULL ? message : "");
+  return yw_rpc_call_fail(call, code == YW_ETIMEOUT ? YW_ETIMEOUT : YW_EUNAVAIL,
+                          "the applicant's verified identity cannot be read: %s",
+                          message != NULL && message[0] != '\0' ? message : yw_strerror(code));
+}
+
+/* The checked item and the applicant's values: file the application (idempotent by the
+ * call's key) and answer the call. */
+static void file_submission(yw_rpc_call *call, struct submit_work *w, int rc) {
+  ProtobufCMessage *out = NULL;
+  if (rc == 0) rc = prepare_item(call, w, w->item);
+  if (rc == 0) rc = yw_idem_run(call, &w->req->base, &out, w->ctx->pool, &w->ctx->idem, submit_tx, w);
+  yw_rpc_call_finish(call, rc, rc == 0 ? out : NULL);
+}
+
+/* yw-identity answered: its values become the prefill of the form. */
+static void identity_answered(yw_rpc_call *call, int code, ProtobufCMessage *response,
+                              const char *message, void *arg) {
+  struct submit_work *w = arg;
+  int rc = code != 0 ? applications_identity_failed(call, code, message) : 0;
+  if (rc == 0) {
+    const Yiwang__Identity__V1__VerifiedIdentity *v = (const void *)response;
+    if (strcmp(v->subject, w->caller.subject) != 0) {
+      rc = yw_rpc_call_fail(call, YW_EUNAVAIL, "yw-identity answered for another account");
+    } else {
+      w->pre.identity_name = v->name[0] != '\0' ? v->name : NULL;
+      w->pre.identity_id_number_masked = v->id_card_masked[0] != '\0' ? v->id_card_masked : NULL;
+      w->pre.company_name = v->company_name[0] != '\0' ? v->company_name : NULL;
+      w->pre.company_uscc = w->caller.org[0] != '\0' ? w->caller.org : NULL;
+      w->identity_asked = 1;
+    }
+  }
+  file_submission(call, w, rc);
+}
+
+/* The catalog answered: check the item; when its form prefills fields from the
+ * applicant's identity or company, ask yw-identity first (within the call's deadline);
+ * then file the application. */
 static void item_answered(yw_rpc_call *call, int code, ProtobufCMessage *response,
                           const char *message, void *arg) {
   struct submit_work *w = arg;
-  ProtobufCMessage *out = NULL;
   char what[80];
   snprintf(what, sizeof what, "item %s", w->req->item_code);
   int rc = catalog_answered(call, code, message, what);
-  if (rc == 0) rc = prepare_item(call, w, (const void *)response);
-  if (rc == 0) rc = yw_idem_run(call, &w->req->base, &out, w->ctx->pool, &w->ctx->idem, submit_tx, w);
-  yw_rpc_call_finish(call, rc, rc == 0 ? out : NULL);
+  if (rc == 0) w->item = (const void *)response;
+  if (rc == 0 && w->ctx->identity != NULL && form_prefills(w->item->form) != 0) {
+    rc = applications_ask_identity(call, w->ctx, "", "", identity_answered, w);
+    if (rc == 0) return; /* identity_answered files it */
+    rc = applications_identity_failed(call, rc, NULL);
+  }
+  file_submission(call, w, rc);
 }
 
 /* The item the catalog answered, checked (published, the caller's real-name level, its
@@ -630,7 +736,9 @@ static int prepare_item(yw_rpc_call *call, struct submit_work *w,
       item->promised_limit_days < 0 || item->promised_limit_days > 3650)
     return yw_rpc_call_fail(call, YW_EUNAVAIL, "the catalog answered an item out of bounds");
   /* the form against the pinned version's definition, which the application keeps */
-  int rc = w->form_checked ? 0 : form_validate(call, item->form, &w->caller, &w->form);
+  int rc = w->form_checked     ? 0
+           : w->identity_asked ? form_validate_pre(call, item->form, &w->pre, &w->form)
+                               : form_validate(call, item->form, &w->caller, &w->form);
   if (rc != 0) return rc;
   if (item->form != NULL) {
     char *def = NULL;
@@ -1316,7 +1424,15 @@ static int step_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err)
   /* a resubmitted form: against the definition the application keeps */
   if (w->form != NULL && application_status_allowed(w->l.status, w->to)) {
     char *text = (char *)w->form;
-    if ((rc = form_validate(call, w->l.app->form_definition, &w->caller, &text)) != 0) return rc;
+    /* the prefilled fields keep the verified values given at filing */
+    yw_form_prefill pre;
+    char *kept = NULL;
+    size_t kept_len = 0;
+    rc = yw_json_write(&w->l.app->form->base, 0, &kept, &kept_len);
+    if (rc == 0) rc = form_kept_prefill(yw_rpc_call_arena(call), w->l.app->form_definition, kept, &pre);
+    free(kept);
+    if (rc != 0) return rc;
+    if ((rc = form_validate_pre(call, w->l.app->form_definition, &pre, &text)) != 0) return rc;
     w->form = text;
   }
   if (w->to != ST(APPLICATION_STATUS_UNSPECIFIED)) return change_status(call, conn, w, w->to, err);

@@ -30,6 +30,10 @@ typedef struct applications_ctx {
   yw_caller_keys caller_keys;
   uint8_t lookup_key[YW_KEY_BYTES];  /* HMAC of "<number>:<query code>" */
   yw_rpc_channel *catalog;           /* SubmitApplication reads the item there */
+  /* yw-identity: the applicant's verified name, masked ID number and company for a
+   * form's prefilled fields (GetVerifiedIdentity); NULL: none configured (tests of
+   * other parts), then only the company's credit code the caller carries is prefilled */
+  yw_rpc_channel *identity;
   /* Working days for due dates: statutory holidays and make-up working days, the
    * database's calendar held in memory and reloaded when it changes (calendar.h). Not NULL. */
   struct applications_calendar *calendar;
@@ -43,6 +47,18 @@ typedef struct applications_ctx {
   yw_idem_opts idem;                 /* filled by applications_service_init */
   yw_idem_opts idem_bundle;          /* the same for SubmitBundle's answers */
 } applications_ctx;
+
+/* Asks yw-identity's GetVerifiedIdentity from the deferred call (forwarded: its caller,
+ * request id and deadline go along) for subject and credit_code ("" and "": the signed
+ * caller itself); done gets a yiwang.identity.v1.VerifiedIdentity. Returns 0, or a code
+ * (YW_EUNAVAIL when ctx has no identity channel) and then done does not run. */
+int applications_ask_identity(yw_rpc_call *call, applications_ctx *ctx, const char *subject,
+                              const char *credit_code, yw_rpc_forward_fn done, void *arg);
+
+/* The status to answer when yw-identity answered code (not 0) with message: its
+ * PERMISSION_DENIED and NOT_FOUND as they are, anything else UNAVAILABLE (or
+ * DEADLINE_EXCEEDED). Sets the call's status; returns the code. */
+int applications_identity_failed(yw_rpc_call *call, int code, const char *message);
 
 /* The service table; data points to ctx. Fills ctx->idem from the rest of ctx. */
 void applications_service_init(yw_rpc_service *svc, applications_ctx *ctx);

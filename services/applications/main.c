@@ -3,8 +3,8 @@
  *
  * Start-up: the settings every service has (yw_service_start), the applications schema's
  * migrations with the outbox and the kept answers, the working-day calendar
- * (YW_APPLICATIONS_HOLIDAYS), a channel to yw-catalog (the items applications are filed
- * for), the relay of the outbox to the stream
+ * (YW_APPLICATIONS_HOLIDAYS), channels to yw-catalog (the items applications are filed
+ * for) and yw-identity (the applicant's verified values for prefilled fields), the relay of the outbox to the stream
  * <prefix>:events:{applications}; serve until SIGINT/SIGTERM.
  *
  * Usage: yw-applications [--migrate-only] [--help]
@@ -23,12 +23,15 @@
 #include "yw_service.h"
 #include "yw_workdays.h"
 
-static char *cfg_catalog, *cfg_lookup_key, *cfg_holidays, *cfg_seal_key, *cfg_seal_keys;
+static char *cfg_catalog, *cfg_identity, *cfg_lookup_key, *cfg_holidays, *cfg_seal_key, *cfg_seal_keys;
 static long cfg_supervise_s, cfg_calendar_check_ms, cfg_rectify_days;
 
 static const yw_cfg_entry settings[] = {
     {"YW_APPLICATIONS_CATALOG", YW_CFG_STR, "127.0.0.1:50052", 0, 0,
      "yw-catalog's gRPC target: the items applications are filed for", &cfg_catalog},
+    {"YW_APPLICATIONS_IDENTITY", YW_CFG_STR, "127.0.0.1:50051", 0, 0,
+     "yw-identity's gRPC target: the applicant's verified name, masked ID number and "
+     "company for a form's prefilled fields, and a license holder's masked name", &cfg_identity},
     {"YW_LOOKUP_KEY", YW_CFG_STR, "", 0, 0,
      "64 hex: the key of the query codes' HMAC (never stored in clear)", &cfg_lookup_key},
     {"YW_APPLICATIONS_HOLIDAYS", YW_CFG_STR, "", 0, 0,
@@ -165,7 +168,8 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (seeded > 0) fprintf(stderr, "yw-applications: %d calendar days stored from %s\n", seeded, cfg_holidays);
-  if ((ctx.catalog = yw_service_channel(&proc, cfg_catalog)) == NULL) {
+  if ((ctx.catalog = yw_service_channel(&proc, cfg_catalog)) == NULL ||
+      (ctx.identity = yw_service_channel(&proc, cfg_identity)) == NULL) {
     yw_service_stop(&proc);
     return 2;
   }

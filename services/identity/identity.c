@@ -2378,6 +2378,134 @@ static int get_person(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufC
   return 0;
 }
 
+/* ---- verified identity, for other services ---------------------------------------- */
+
+/* Decrypts a field of subject's row into out ("" when empty or it does not decrypt,
+ * which is logged). */
+static void decrypt_plain(identity_ctx *ctx, yw_rpc_call *call, const char *enc,
+                          const char *subject, char *out, size_t size) {
+  out[0] = '\0';
+  if (enc == NULL || enc[0] == '\0') return;
+  if (yw_decrypt(ctx->data_key, enc, subject, out, size) != 0) {
+    out[0] = '\0';
+    yw_log(YW_LOG_ERROR, "identity.decrypt_failed", yw_rpc_call_request_id(call),
+           "a personal-data field of %s does not decrypt", subject);
+  }
+}
+
+struct verified_work {
+  identity_ctx *ctx;
+  const yw_caller *caller;
+  const char *subject;     /* whose */
+  const char *credit_code; /* the company, or "" */
+  int staff;               /* asked by staff: masked name and company name only */
+  Yiwang__Identity__V1__VerifiedIdentity *out;
+};
+
+/* Reads w->subject's verified identity (and the company's name) on conn into w->out.
+ * Returns 0, YW_ENOTFOUND or YW_EPERM (status set) or a query's code (err). */
+static int verified_read(yw_rpc_call *call, PGconn *conn, struct verified_work *w,
+                         yw_pg_error *err) {
+  identity_ctx *ctx = w->ctx;
+  Yiwang__Identity__V1__VerifiedIdentity *v = w->out;
+  const char *p[] = {w->subject};
+  PGresult *r = NULL;
+  int rc = yw_pg_query(conn,
+                       "SELECT name_enc, id_card_enc, realname_level FROM identity.persons"
+                       " WHERE subject = $1",
+                       1, p, &r, err);
+  if (rc != 0) return rc;
+  if (PQntuples(r) == 0) {
+    PQclear(r);
+    return yw_rpc_call_fail(call, YW_ENOTFOUND, "no such account");
+  }
+  char name[256], id[64], masked[256];
+  decrypt_plain(ctx, call, PQgetvalue(r, 0, 0), w->subject, name, sizeof name);
+  decrypt_plain(ctx, call, PQgetvalue(r, 0, 1), w->subject, id, sizeof id);
+  v->realname_level = (int32_t)strtol(PQgetvalue(r, 0, 2), NULL, 10);
+  PQclear(r);
+  v->subject = dup(call, w->subject);
+  v->name_masked = dup(call, name[0] != '\0' ? yw_mask_name(name, masked, sizeof masked) : "");
+  v->name = dup(call, w->staff ? "" : name);
+  v->id_card_masked = dup(call, !w->staff && id[0] != '\0' ? yw_mask_id_card(id, masked, sizeof masked) : "");
+  explicit_bzero(name, sizeof name);
+  explicit_bzero(id, sizeof id);
+  v->company_credit_code = dup(call, w->credit_code);
+  v->company_name = dup(call, "");
+  if (w->credit_code[0] == '\0') return 0;
+  const char *pc[] = {w->subject, w->credit_code};
+  /* the signed caller's company only while it is bound; a holder's company as it is */
+  rc = yw_pg_query(conn,
+                   w->staff ? "SELECT l.name FROM identity.legal_persons l WHERE l.credit_code = $2"
+                              " AND $1::text IS NOT NULL"
+                            : "SELECT l.name FROM identity.person_legal_persons b"
+                              " JOIN identity.persons p ON p.id = b.person_id"
+                              " JOIN identity.legal_persons l ON l.credit_code = b.credit_code"
+                              " LEFT JOIN identity.company_agents a ON a.id = b.agent_id"
+                              " WHERE p.subject = $1 AND b.credit_code = $2 AND" BINDING_IN_FORCE,
+                   2, pc, &r, err);
+  if (rc != 0) return rc;
+  int found = PQntuples(r) == 1;
+  if (found) v->company_name = dup(call, PQgetvalue(r, 0, 0));
+  PQclear(r);
+  if (!found && !w->staff)
+    return yw_rpc_call_fail(call, YW_EPERM, "this company is no longer bound to the account");
+  return 0;
+}
+
+/* GetVerifiedIdentity: for another service only (via= not empty). A resident's own
+ * (the signed caller), or, for staff of a department, a resident's masked name and
+ * company name, recorded as a staff read in the read's transaction (fail closed). */
+static int get_verified_identity(yw_rpc_call *call, const ProtobufCMessage *reqm,
+                                 ProtobufCMessage **out, void *data) {
+  identity_ctx *ctx = data;
+  const Yiwang__Identity__V1__GetVerifiedIdentityRequest *req = (const void *)reqm;
+  CALLER_OR_FAIL(call, ctx, caller);
+  if (caller.via[0] == '\0')
+    return yw_rpc_call_fail(call, YW_EPERM, "this is asked by services only");
+  struct verified_work w = {ctx, &caller, caller.subject, caller.org, 0, NULL};
+  if (req->subject[0] != '\0') {
+    if (caller.kind != YW_CALLER_STAFF ||
+        !(yw_caller_has_role(&caller, "dept_staff") || yw_caller_has_role(&caller, "dept_admin")))
+      return yw_rpc_call_fail(call, YW_EPERM, "only department staff ask for another account");
+    if (strncmp(req->subject, "p-", 2) != 0 || strlen(req->subject) > 40)
+      return yw_rpc_call_fail(call, YW_EINVAL, "subject is not a resident's account");
+    if (strlen(req->credit_code) > 18)
+      return yw_rpc_call_fail(call, YW_EINVAL, "creditCode is not a credit code");
+    w.subject = req->subject;
+    w.credit_code = req->credit_code;
+    w.staff = 1;
+  } else if (caller.kind != YW_CALLER_PERSON || caller.subject[0] == '\0') {
+    return yw_rpc_call_fail(call, YW_EPERM, "the caller is not a resident");
+  }
+  w.out = yw_arena_alloc(yw_rpc_call_arena(call), sizeof *w.out);
+  if (w.out == NULL) return YW_ENOMEM;
+  yiwang__identity__v1__verified_identity__init(w.out);
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "accounts are unavailable");
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  int rc = w.staff ? yw_pg_begin(conn, &err) : 0;
+  if (rc == 0) rc = verified_read(call, conn, &w, &err);
+  if (w.staff && (rc == 0 || rc == YW_ENOTFOUND)) {
+    int arc = audit_required(call, conn, &caller, caller.subject, "staff", "read_personal_data",
+                             "license holder", rc == 0 ? w.subject : NULL,
+                             rc == 0 ? "ok" : "not found", yw_rpc_call_request_id(call));
+    if (arc != 0) rc = arc;
+  }
+  if (w.staff) {
+    int found = rc == 0;
+    rc = end_tx(ctx, call, conn, found || rc == YW_ENOTFOUND ? 0 : rc, &err);
+    if (rc == 0 && !found) return yw_rpc_call_fail(call, YW_ENOTFOUND, "no such account");
+    if (rc != 0) return rc;
+  } else {
+    yw_pg_pool_release(ctx->pool, conn);
+    if (rc != 0) return err.sqlstate[0] != '\0' || err.message[0] != '\0' ? yw_service_db_fail(call, rc, &err) : rc;
+  }
+  *out = &w.out->base;
+  return 0;
+}
+
 /* ---- staff accounts (CLI) -------------------------------------------------------- */
 
 int identity_create_staff(identity_ctx *ctx, const char *username, const char *password,
@@ -2479,6 +2607,7 @@ static const yw_rpc_method identity_methods[] = {
     {"RevokeAgent", revoke_agent, NULL},
     {"EnrolTotp", enrol_totp, NULL},
     {"ConfirmTotp", confirm_totp, NULL},
+    {"GetVerifiedIdentity", get_verified_identity, NULL},
 };
 
 void identity_service_init(yw_rpc_service *svc, identity_ctx *ctx) {

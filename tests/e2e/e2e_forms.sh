@@ -2,7 +2,9 @@
 # e2e_forms.sh - application forms through the real gateway with curl: an item's guide
 # carries its form definition; a resident's bad form is a 400 with the standard error
 # body and every invalid field in "fieldViolations" by path, and files nothing; a good
-# one is filed and the application shows the definition it was filled against; the
+# one is filed with the prefilled fields from yw-identity (the verified name and masked
+# ID number, not the ones sent) and the application shows the definition it was filled
+# against (GetVerifiedIdentity itself has no route); the
 # department's malformed definition is a 400 naming item.form.<path> and writes no
 # version; a valid change makes a new version and leaves the filed application's
 # definition as it was.
@@ -40,13 +42,18 @@ check "naming every invalid field by its path and reason" \
 check "and nothing is filed" test "$(count)" = 0
 
 # --- a good form ----------------------------------------------------------------------
+# the client names someone else: the prefilled fields take the verified identity's
 req POST /v1/applications "$RES" "{\"itemCode\":\"$ITEM\",\"form\":{\"phone\":\"13912345678\",
+  \"applicantName\":\"李四\",\"idNumber\":\"110101199003070000\",
   \"reason\":\"有效期满\",\"delivery\":\"窗口领取\"}}"
 expect_status "a form that satisfies its definition is filed (200)" 200
 N="$(field "d['application']['number']")"
 req GET "/v1/applications/$N" "$RES"
-check "the application shows the definition it was filled against" \
-  holds "d['formDefinition']['title'] == '居民身份证换领申请' and d['form'] == {'phone': '13912345678', 'reason': '有效期满', 'delivery': '窗口领取'}"
+check "the application shows the definition it was filled against, with the verified name and masked ID number from yw-identity" \
+  holds "d['formDefinition']['title'] == '居民身份证换领申请' and d['form'] == {'applicantName': '张三', 'idNumber': '3207**********1230', 'phone': '13912345678', 'reason': '有效期满', 'delivery': '窗口领取'}"
+# yw-identity answers the verified identity to services only: not through the gateway
+req POST /yiwang.identity.v1.IdentityService/GetVerifiedIdentity "$RES" '{}'
+check "GetVerifiedIdentity has no gateway route (404)" test "$S" = 404
 
 # --- the department's definitions ------------------------------------------------------
 body() { /usr/bin/python3 -c "

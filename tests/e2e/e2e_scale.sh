@@ -34,6 +34,7 @@ start_copy() { # start_copy catalog|identity 2|3
 for s in catalog identity; do start_copy "$s" 2; start_copy "$s" 3; done
 e2e_feed # one copy: the gateways need every upstream of their routes
 CATALOG_ADDR="ipv4:127.0.0.2:$CPORT,127.0.0.3:$CPORT" # yw-applications reads items there
+IDENTITY_ADDR="ipv4:127.0.0.2:$IPORT,127.0.0.3:$IPORT" # and the applicant's verified identity
 e2e_applications
 e2e_progress
 

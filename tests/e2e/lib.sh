@@ -172,7 +172,7 @@ e2e_start() {
     YW_REDIS_PREFIX="$E2E_DB" YW_ARGON2_FAST=1 \
     YW_SMS_PER_IP_HOUR="${E2E_SMS_PER_IP_HOUR:-20}" \
     YW_TLS_CA="$svc_ca" YW_TLS_CERT="$identity_cert" YW_TLS_KEY="$identity_key" \
-    YW_TLS_CLIENT_NAMES="${svc_ca:+gateway}" \
+    YW_TLS_CLIENT_NAMES="${svc_ca:+gateway,applications-client}" \
     env ${E2E_ARGON2_REAL:+-u YW_ARGON2_FAST} \
     "$YW_BUILD_DIR/services/identity/yw-identity" >"$E2E_TMP/identity.log" 2>&1 &
   IDENTITY_PID=$!
@@ -250,7 +250,8 @@ e2e_feed() { # e2e_feed [CA]
 }
 
 # Starts yw-applications (as the login role yw_applications; calling yw-catalog at
-# CATALOG_ADDR with a client certificate when CA is given) and exports
+# CATALOG_ADDR and yw-identity at IDENTITY_ADDR with a client certificate when CA is
+# given) and exports
 # YW_UPSTREAM_APPLICATIONS, so every gateway a test starts routes there. Sets
 # APPLICATIONS_ADDR, APPLICATIONS_METRICS (its /metrics) and APPLICATIONS_PID.
 e2e_applications() { # e2e_applications [CA]
@@ -267,6 +268,7 @@ e2e_applications() { # e2e_applications [CA]
   [ -f "$E2E_TMP/seals/320700-GA.key" ] ||
     openssl genpkey -algorithm SM2 -out "$E2E_TMP/seals/320700-GA.key" 2>/dev/null
   YW_APPLICATIONS_LISTEN="$APPLICATIONS_ADDR" YW_APPLICATIONS_CATALOG="$CATALOG_ADDR" \
+    YW_APPLICATIONS_IDENTITY="$IDENTITY_ADDR" \
     YW_APPLICATIONS_METRICS_LISTEN="$APPLICATIONS_METRICS" \
     YW_APPLICATIONS_SEAL_KEY="$E2E_TMP/seal.key" YW_APPLICATIONS_SEAL_KEYS="$E2E_TMP/seals" \
     YW_REDIS_PREFIX="$E2E_DB" YW_PG_DSN="${YW_PG_DSN/user=postgres/user=yw_applications}" \

@@ -64,14 +64,9 @@ static int teardown(void **state) {
 }
 
 static Google__Protobuf__Struct *struct_of(const char *text) {
-  json_error_t jerr;
-  json_t *j = json_loads(text, 0, &jerr);
-  if (j == NULL) fail_msg("bad JSON in test: %s", jerr.text);
-  ProtobufCMessage *m = NULL;
-  yw_json_error err;
-  assert_int_equal(yw_json_to_message(&google__protobuf__struct__descriptor, j, NULL, &m, &err), 0);
-  json_decref(j);
-  return (Google__Protobuf__Struct *)m;
+  Google__Protobuf__Struct *m = yw_testapps_struct(text);
+  if (m == NULL) fail_msg("bad JSON in test: %s", text);
+  return m;
 }
 
 static char *json_text(const ProtobufCMessage *m) {
@@ -111,16 +106,7 @@ static grpc_status_code put_form(const char *code, const char *def, Item **out, 
 
 static grpc_status_code submit(const yw_testapps_caller *who, const char *item, const char *form,
                                Receipt **out, char *msg, size_t msglen) {
-  Yiwang__Applications__V1__SubmitApplicationRequest req =
-      YIWANG__APPLICATIONS__V1__SUBMIT_APPLICATION_REQUEST__INIT;
-  req.item_code = (char *)item;
-  req.form = struct_of(form);
-  grpc_status_code st = yw_testapps_call(
-      &t, who, NULL, APPS "SubmitApplication", &req.base,
-      &yiwang__applications__v1__submit_application_response__descriptor,
-      (ProtobufCMessage **)out, msg, msglen);
-  protobuf_c_message_free_unpacked(&req.form->base, NULL);
-  return st;
+  return yw_testapps_submit(&t, who, item, form, (ProtobufCMessage **)out, msg, msglen);
 }
 
 static long long count_applications(void) {

@@ -10,6 +10,8 @@
 #include <time.h>
 
 #include "calendar.h"
+#include "yiwang/applications/v1/applications.pb-c.h"
+#include "yw_json.h"
 #include "yw_events.h"
 #include "yw_idem.h"
 #include "yw_testdb.h"
@@ -49,6 +51,8 @@ int yw_testapps_start(yw_testapps *t, int pool_size, int queue,
                        &err);
   if (rc == 0) rc = yw_events_migrate(c, "applications", &err); /* as .events = 1 does */
   if (rc == 0) rc = yw_idem_migrate(c, "applications", &err);   /* as .idempotency = 1 */
+  if (rc == 0 && t->with_identity)
+    rc = yw_pg_migrate(c, "identity", identity_migrations, identity_migrations_count, &err);
   yw_pg_pool_release(app->pool, c);
   if (rc != 0) {
     fprintf(stderr, "migrate: %s\n", err.message);
@@ -56,10 +60,22 @@ int yw_testapps_start(yw_testapps *t, int pool_size, int queue,
   }
   if (yw_testdb_run_file(t->dsn, "services/catalog/seed/demo.sql") != 0) return -1;
   catalog_service_init(&t->cat_svc, &t->cat);
+  if (t->with_identity) {
+    identity_ctx *idn = &t->idn;
+    idn->pool = app->pool;
+    idn->db_wait_ms = 5000;
+    idn->redis = app->redis;
+    idn->redis_prefix = t->redis_prefix;
+    idn->caller_keys = app->caller_keys;
+    for (size_t i = 0; i < YW_KEY_BYTES; i++) idn->data_key[i] = (uint8_t)(i * 11 + 3);
+    memcpy(idn->lookup_key, app->lookup_key, YW_KEY_BYTES);
+    identity_service_init(&t->idn_svc, idn);
+  }
   if (yw_rpc_server_new("127.0.0.1:0", 4, &t->server) != 0) return -1;
   if (queue > 0 && yw_rpc_server_set_queue(t->server, queue) != 0) return -1;
   if (yw_rpc_server_set_caller(t->server, &app->caller_keys, "applications") != 0) return -1;
   if (yw_rpc_server_add_service(t->server, &t->cat_svc) != 0) return -1;
+  if (t->with_identity && yw_rpc_server_add_service(t->server, &t->idn_svc) != 0) return -1;
   if (yw_rpc_client_new(&t->client) != 0) return -1;
   /* the service's channel to the catalog is made before the server starts, so its
    * port is known only after: the services are added first, then the channel is
@@ -76,6 +92,7 @@ int yw_testapps_start(yw_testapps *t, int pool_size, int queue,
   snprintf(target, sizeof target, "127.0.0.1:%d", yw_rpc_server_port(t->server));
   t->channel = yw_rpc_channel_new(t->client, target, 1, 4 << 20);
   app->catalog = t->channel;
+  if (t->with_identity) app->identity = t->channel;
   return t->channel != NULL ? 0 : -1;
 }
 
@@ -145,4 +162,31 @@ int yw_testapps_query1(yw_testapps *t, const char *sql, const char *param, char 
   snprintf(out, size, "%s", r != NULL && PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
   PQclear(r);
   return 0;
+}
+
+Google__Protobuf__Struct *yw_testapps_struct(const char *json) {
+  json_error_t jerr;
+  json_t *j = json_loads(json, 0, &jerr);
+  ProtobufCMessage *m = NULL;
+  yw_json_error err;
+  int rc = json_is_object(j)
+               ? yw_json_to_message(&google__protobuf__struct__descriptor, j, NULL, &m, &err)
+               : -1;
+  json_decref(j);
+  return rc == 0 ? (Google__Protobuf__Struct *)m : NULL;
+}
+
+grpc_status_code yw_testapps_submit(yw_testapps *t, const yw_testapps_caller *who,
+                                    const char *item, const char *form, ProtobufCMessage **out,
+                                    char *msg, size_t msglen) {
+  Yiwang__Applications__V1__SubmitApplicationRequest req =
+      YIWANG__APPLICATIONS__V1__SUBMIT_APPLICATION_REQUEST__INIT;
+  req.item_code = (char *)item;
+  req.form = yw_testapps_struct(form);
+  if (req.form == NULL) return GRPC_STATUS_INTERNAL;
+  grpc_status_code st = yw_testapps_call(
+      t, who, NULL, "/yiwang.applications.v1.ApplicationsService/SubmitApplication", &req.base,
+      &yiwang__applications__v1__submit_application_response__descriptor, out, msg, msglen);
+  protobuf_c_message_free_unpacked(&req.form->base, NULL);
+  return st;
 }

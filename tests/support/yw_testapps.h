@@ -6,7 +6,8 @@
  * gateway would sign. Filings read their item from the catalog over a real call between
  * services (the channel points at the same server).
  *
- * Use: fill nothing, or t->app fields a test needs before yw_testapps_start (the seal);
+ * Use: fill nothing, or t->app fields a test needs before yw_testapps_start (the seal),
+ * or with_identity;
  * services that share t->app (licenses_service_init(&svc, &t->app)) are passed as more.
  */
 #ifndef YW_TESTAPPS_H
@@ -16,6 +17,8 @@
 
 #include "applications.h"
 #include "catalog.h"
+#include "identity.h"
+#include "google/protobuf/struct.pb-c.h"
 #include "yw_caller.h"
 
 typedef struct yw_testapps {
@@ -27,6 +30,11 @@ typedef struct yw_testapps {
   yw_rpc_client *client;
   yw_rpc_channel *channel;             /* to the server: the tests' and the service's */
   char redis_prefix[128];              /* this database's name: its keys only */
+  /* with_identity (set before start): yw-identity served too (its schema migrated,
+   * data key t->idn.data_key) and t->app.identity pointed at it */
+  int with_identity;
+  identity_ctx idn;
+  yw_rpc_service idn_svc;
 } yw_testapps;
 
 /* Who calls: a resident (subject, real-name level, the company acted for or NULL), staff
@@ -57,6 +65,16 @@ grpc_status_code yw_testapps_call(yw_testapps *t, const yw_testapps_caller *who,
                                   const ProtobufCMessage *req,
                                   const ProtobufCMessageDescriptor *out_desc,
                                   ProtobufCMessage **out, char *msg, size_t msglen);
+
+/* JSON text as a google.protobuf.Struct (free it with protobuf_c_message_free_unpacked),
+ * or NULL when it is not a JSON object. */
+Google__Protobuf__Struct *yw_testapps_struct(const char *json);
+
+/* SubmitApplication of item with form (JSON text) as who, without an Idempotency-Key;
+ * the receipt into *out (a SubmitApplicationResponse; free it; out NULL: dropped). */
+grpc_status_code yw_testapps_submit(yw_testapps *t, const yw_testapps_caller *who,
+                                    const char *item, const char *form, ProtobufCMessage **out,
+                                    char *msg, size_t msglen);
 
 /* The first value of sql (one text parameter, or none when param is NULL) into out ("" when
  * no row). Returns 0, or -1 with the query's message on stderr. */

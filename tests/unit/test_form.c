@@ -446,6 +446,31 @@ static void test_bundle_forms_merge_and_project_back(void **state) {
   json_decref(birth);
 }
 
+static void test_prefill_sources_and_kept_values(void **state) {
+  (void)state;
+  yw_form *f = parse_ok("{\"fields\": [{\"name\": \"who\", \"type\": \"string\","
+                        " \"prefill\": \"identity.name\"},"
+                        " {\"name\": \"rep\", \"type\": \"object\", \"fields\": ["
+                        "  {\"name\": \"id\", \"type\": \"string\","
+                        "   \"prefill\": \"identity.id_number_masked\"}]},"
+                        " {\"name\": \"n\", \"type\": \"integer\"}]}");
+  assert_int_equal(yw_form_prefill_sources(f),
+                   YW_FORM_PREFILL_IDENTITY_NAME | YW_FORM_PREFILL_IDENTITY_ID_NUMBER_MASKED);
+  json_t *data = json_loads("{\"who\": \"张三\", \"rep\": {\"id\": \"3207**********1230\"},"
+                            " \"n\": 1}", 0, NULL);
+  yw_form_prefill pre;
+  yw_form_prefill_read(f, data, &pre);
+  assert_string_equal(pre.identity_name, "张三");
+  assert_string_equal(pre.identity_id_number_masked, "3207**********1230");
+  assert_null(pre.company_name);
+  assert_null(pre.company_uscc);
+  json_decref(data);
+  yw_form_free(f);
+  yw_form *plain = parse_ok("{\"fields\": [{\"name\": \"n\", \"type\": \"integer\"}]}");
+  assert_int_equal(yw_form_prefill_sources(plain), 0);
+  yw_form_free(plain);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_a_good_submission_passes_and_prefill_is_the_callers),
@@ -461,6 +486,7 @@ int main(void) {
       cmocka_unit_test(test_bad_definitions_are_refused_with_their_path),
       cmocka_unit_test(test_at_most_two_hundred_fields),
       cmocka_unit_test(test_bundle_forms_merge_and_project_back),
+      cmocka_unit_test(test_prefill_sources_and_kept_values),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

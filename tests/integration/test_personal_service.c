@@ -1,0 +1,301 @@
+/*
+ * test_personal_service.c - the applicant's personal data in yw-applications:
+ * yw-identity, yw-catalog and yw-applications serve in this process
+ * (support/yw_testapps.h, with_identity) on a fresh database with the demo seed, over real
+ * gRPC connections (yw-applications calls yw-identity as a forwarded call), PostgreSQL
+ * and Redis. The residents' accounts are rows of identity.persons written with the
+ * identity's data key, as a real-name check leaves them.
+ *
+ * Proves: GetVerifiedIdentity refuses a call straight from the gateway (no via=); a
+ * form's prefilled fields take the verified name and masked ID number from yw-identity
+ * even when the client sent others, and keep them through a resubmission; a company's
+ * name comes from yw-identity for a resident acting for it; a required prefilled field
+ * of a resident at real-name level 1 is PREFILL_MISSING with nothing filed; with
+ * yw-identity down a submission answers UNAVAILABLE and files nothing.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "yiwang/applications/v1/applications.pb-c.h"
+#include "yiwang/catalog/v1/catalog.pb-c.h"
+#include "yiwang/identity/v1/identity.pb-c.h"
+#include "yw_caller.h"
+#include "yw_crypto.h"
+#include "yw_err.h"
+#include "yw_json.h"
+#include "yw_log.h"
+#include "yw_testapps.h"
+
+#define APPS "/yiwang.applications.v1.ApplicationsService/"
+#define CAT "/yiwang.catalog.v1.CatalogService/"
+#define IDN "/yiwang.identity.v1.IdentityService/"
+#define RENEWAL "GG00002000-320700-GA"          /* 居民身份证换领, 320700-GA */
+#define LICENSE_CHANGE "XK00014000-320700-SCJG" /* 营业执照变更登记 */
+#define COMPANY "91350100M000100Y43"
+#define COMPANY_NAME "连云港海州示范科技有限公司"
+#define ZHANG_ID "320706199001011230"
+
+typedef Yiwang__Applications__V1__Application Application;
+typedef Yiwang__Applications__V1__SubmitApplicationResponse Receipt;
+typedef Yiwang__Catalog__V1__Item Item;
+
+static yw_testapps t;
+
+static const yw_testapps_caller ZHANG = {YW_CALLER_PERSON, "p-zhang", "", "", 2, NULL};
+static const yw_testapps_caller LOW = {YW_CALLER_PERSON, "p-low", "", "", 1, NULL};
+static const yw_testapps_caller BOSS = {YW_CALLER_PERSON, "p-boss", "", "", 2, COMPANY};
+static const yw_testapps_caller GA_CLERK = {YW_CALLER_STAFF, "s-ga", "dept_staff",
+                                            "320700-GA",     0,      NULL};
+static const yw_testapps_caller ADMIN = {YW_CALLER_STAFF, "s-admin", "platform_admin",
+                                         "320700-GA",     0,         NULL};
+
+static void sql(const char *text, const char *param) {
+  char out[64];
+  assert_int_equal(yw_testapps_query1(&t, text, param, out, sizeof out), 0);
+}
+
+/* An account of subject as a real-name check leaves it: name and ID number encrypted
+ * with the identity's data key (name NULL: a level-1 account, phone only). */
+static void person(const char *subject, const char *name, const char *id) {
+  char name_enc[512] = "", id_enc[512] = "", params[1200];
+  if (name != NULL) {
+    assert_int_equal(
+        yw_encrypt(t.idn.data_key, name, strlen(name), subject, name_enc, sizeof name_enc), 0);
+    assert_int_equal(yw_encrypt(t.idn.data_key, id, strlen(id), subject, id_enc, sizeof id_enc), 0);
+  }
+  snprintf(params, sizeof params, "%s|%s|%s", subject, name_enc, id_enc);
+  sql("INSERT INTO identity.persons (subject, phone_hash, phone_enc, name_enc, id_card_enc,"
+      " realname_level) SELECT split_part($1, '|', 1), 'h-' || split_part($1, '|', 1), 'x',"
+      " split_part($1, '|', 2), split_part($1, '|', 3),"
+      " CASE WHEN split_part($1, '|', 2) = '' THEN 1 ELSE 2 END RETURNING id",
+      params);
+}
+
+static int setup(void **state) {
+  (void)state;
+  yw_log_init("test", YW_LOG_WARN);
+  t.with_identity = 1;
+  if (yw_testapps_start(&t, 4, 0, NULL, 0) != 0) return -1;
+  person("p-zhang", "张三", ZHANG_ID);
+  person("p-boss", "王五", "320706198501011234");
+  person("p-low", NULL, NULL);
+  /* p-boss is the company's legal representative, bound to it */
+  sql("INSERT INTO identity.legal_persons (credit_code, name, legal_rep_enc, legal_rep_id_sha256)"
+      " VALUES ($1, '" COMPANY_NAME "', 'x', repeat('b', 64)) RETURNING credit_code",
+      COMPANY);
+  sql("INSERT INTO identity.person_legal_persons (person_id, credit_code, role, rep_id_sha256)"
+      " SELECT id, $1, 'representative', repeat('b', 64) FROM identity.persons"
+      " WHERE subject = 'p-boss' RETURNING person_id",
+      COMPANY);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  yw_testapps_stop(&t);
+  return 0;
+}
+
+static Google__Protobuf__Struct *struct_of(const char *text) {
+  Google__Protobuf__Struct *m = yw_testapps_struct(text);
+  if (m == NULL) fail_msg("bad JSON in test: %s", text);
+  return m;
+}
+
+/* The value of key in the form of app ("" when absent). */
+static const char *form_value(const Application *app, const char *key, char *out, size_t size) {
+  json_t *j = yw_json_from_message(&app->form->base, 0);
+  const char *v = json_string_value(json_object_get(j, key));
+  snprintf(out, size, "%s", v != NULL ? v : "");
+  json_decref(j);
+  return out;
+}
+
+/* The number sql (one text parameter, or none) counts. */
+static long long count(const char *sql_text, const char *param) {
+  char out[32];
+  assert_int_equal(yw_testapps_query1(&t, sql_text, param, out, sizeof out), 0);
+  return strtoll(out, NULL, 10);
+}
+#define APPLICATIONS "SELECT count(*) FROM applications.applications"
+
+static grpc_status_code step(const yw_testapps_caller *who, const char *method,
+                             const char *number) {
+  Yiwang__Applications__V1__TransitionRequest req =
+      YIWANG__APPLICATIONS__V1__TRANSITION_REQUEST__INIT;
+  req.number = (char *)number;
+  req.department = (char *)who->dept;
+  req.reason = "补正材料";
+  char path[128], msg[256];
+  snprintf(path, sizeof path, APPS "%s", method);
+  return yw_testapps_call(&t, who, NULL, path, &req.base,
+                          &yiwang__applications__v1__application__descriptor, NULL, msg,
+                          sizeof msg);
+}
+
+static const char GOOD_RENEWAL[] =
+    "{\"applicantName\": \"李四\", \"idNumber\": \"110101199003070000\","
+    " \"phone\": \"13912345678\", \"reason\": \"有效期满\", \"delivery\": \"窗口领取\"}";
+
+static void test_identity_answers_services_only(void **state) {
+  (void)state;
+  Yiwang__Identity__V1__GetVerifiedIdentityRequest req =
+      YIWANG__IDENTITY__V1__GET_VERIFIED_IDENTITY_REQUEST__INIT;
+  char msg[256] = "";
+  /* straight from the gateway (via= empty): refused, for oneself too */
+  assert_int_equal(
+      yw_testapps_call(&t, &ZHANG, NULL, IDN "GetVerifiedIdentity", &req.base,
+                       &yiwang__identity__v1__verified_identity__descriptor, NULL, msg, sizeof msg),
+      GRPC_STATUS_PERMISSION_DENIED);
+  assert_non_null(strstr(msg, "services only"));
+  req.subject = "p-zhang";
+  assert_int_equal(
+      yw_testapps_call(&t, &GA_CLERK, NULL, IDN "GetVerifiedIdentity", &req.base,
+                       &yiwang__identity__v1__verified_identity__descriptor, NULL, msg, sizeof msg),
+      GRPC_STATUS_PERMISSION_DENIED);
+}
+
+static void test_prefilled_fields_take_the_verified_identity(void **state) {
+  (void)state;
+  char msg[512] = "", v[128], masked[32];
+  Receipt *r = NULL;
+  /* the client sent another name and ID number: the verified ones are filed */
+  assert_int_equal(yw_testapps_submit(&t, &ZHANG, RENEWAL, GOOD_RENEWAL, (ProtobufCMessage **)&r,
+                                      msg, sizeof msg),
+                   GRPC_STATUS_OK);
+  assert_string_equal(form_value(r->application, "applicantName", v, sizeof v), "张三");
+  yw_mask_id_card(ZHANG_ID, masked, sizeof masked);
+  assert_string_equal(form_value(r->application, "idNumber", v, sizeof v), masked);
+  assert_string_equal(masked, "3207**********1230");
+  assert_string_equal(form_value(r->application, "phone", v, sizeof v), "13912345678");
+
+  /* a resubmission keeps the values verified at filing, whatever it sends */
+  char number[24];
+  snprintf(number, sizeof number, "%s", r->application->number);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+  assert_int_equal(step(&GA_CLERK, "AcceptApplication", number), GRPC_STATUS_OK);
+  assert_int_equal(step(&GA_CLERK, "StartReview", number), GRPC_STATUS_OK);
+  assert_int_equal(step(&GA_CLERK, "RequestSupplement", number), GRPC_STATUS_OK);
+  Yiwang__Applications__V1__ResubmitApplicationRequest req =
+      YIWANG__APPLICATIONS__V1__RESUBMIT_APPLICATION_REQUEST__INIT;
+  req.number = number;
+  req.form = struct_of(
+      "{\"applicantName\": \"王二\", \"phone\": \"13912345679\","
+      " \"reason\": \"有效期满\", \"delivery\": \"窗口领取\"}");
+  req.reason = "补正";
+  Application *app = NULL;
+  assert_int_equal(yw_testapps_call(&t, &ZHANG, NULL, APPS "ResubmitApplication", &req.base,
+                                    &yiwang__applications__v1__application__descriptor,
+                                    (ProtobufCMessage **)&app, msg, sizeof msg),
+                   GRPC_STATUS_OK);
+  protobuf_c_message_free_unpacked(&req.form->base, NULL);
+  assert_string_equal(form_value(app, "applicantName", v, sizeof v), "张三");
+  assert_string_equal(form_value(app, "idNumber", v, sizeof v), masked);
+  assert_string_equal(form_value(app, "phone", v, sizeof v), "13912345679");
+  protobuf_c_message_free_unpacked(&app->base, NULL);
+}
+
+static void test_a_company_gets_its_name_from_identity(void **state) {
+  (void)state;
+  char msg[512] = "", v[128];
+  Receipt *r = NULL;
+  const char *form =
+      "{\"uscc\": \"91320700MA1N2B3C4Y\", \"companyName\": \"别的公司\","
+      " \"items\": [\"住所\"], \"contactPhone\": \"13912345678\","
+      " \"resolutionDate\": \"2026-11-20\"}";
+  assert_int_equal(
+      yw_testapps_submit(&t, &BOSS, LICENSE_CHANGE, form, (ProtobufCMessage **)&r, msg, sizeof msg),
+      GRPC_STATUS_OK);
+  assert_string_equal(form_value(r->application, "uscc", v, sizeof v), COMPANY);
+  assert_string_equal(form_value(r->application, "companyName", v, sizeof v), COMPANY_NAME);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+}
+
+/* An item a level-1 resident may apply for, its form asking for the verified name. */
+static void level1_item_with_required_name(char code[64]) {
+  assert_int_equal(
+      yw_testapps_query1(&t,
+                         "SELECT impl_code FROM catalog.items WHERE status = 'published'"
+                         " AND COALESCE((details->>'minRealnameLevel')::int, 0) <= 1"
+                         " ORDER BY impl_code LIMIT 1",
+                         NULL, code, 64),
+      0);
+  assert_true(code[0] != '\0');
+  Yiwang__Catalog__V1__GetItemRequest get = YIWANG__CATALOG__V1__GET_ITEM_REQUEST__INIT;
+  get.code = code;
+  Item *it = NULL;
+  assert_int_equal(
+      yw_testapps_call(&t, &ADMIN, NULL, CAT "GetItem", &get.base,
+                       &yiwang__catalog__v1__item__descriptor, (ProtobufCMessage **)&it, NULL, 0),
+      GRPC_STATUS_OK);
+  Google__Protobuf__Struct *old = it->form;
+  it->form = struct_of(
+      "{\"fields\": [{\"name\": \"applicantName\", \"type\": \"string\","
+      " \"prefill\": \"identity.name\", \"required\": true},"
+      " {\"name\": \"phone\", \"type\": \"phone\", \"required\": true}]}");
+  Yiwang__Catalog__V1__UpsertItemRequest req = YIWANG__CATALOG__V1__UPSERT_ITEM_REQUEST__INIT;
+  req.item = it;
+  char msg[256] = "";
+  assert_int_equal(yw_testapps_call(&t, &ADMIN, NULL, CAT "UpsertItem", &req.base,
+                                    &yiwang__catalog__v1__item__descriptor, NULL, msg, sizeof msg),
+                   GRPC_STATUS_OK);
+  protobuf_c_message_free_unpacked(&it->form->base, NULL);
+  it->form = old;
+  protobuf_c_message_free_unpacked(&it->base, NULL);
+}
+
+static void test_a_required_prefill_without_a_verified_value_is_refused(void **state) {
+  (void)state;
+  char code[64], msg[512] = "";
+  level1_item_with_required_name(code);
+  long long before = count(APPLICATIONS, NULL);
+  assert_int_equal(yw_testapps_submit(&t, &LOW, code,
+                                      "{\"applicantName\": \"张三\", \"phone\": \"13912345678\"}",
+                                      NULL, msg, sizeof msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+  assert_string_equal(msg, "the form has 1 invalid field: form.applicantName (PREFILL_MISSING)");
+  assert_int_equal(count(APPLICATIONS, NULL), before);
+  /* the verified resident files it, named as verified */
+  Receipt *r = NULL;
+  char v[64];
+  assert_int_equal(yw_testapps_submit(&t, &ZHANG, code, "{\"phone\": \"13912345678\"}",
+                                      (ProtobufCMessage **)&r, msg, sizeof msg),
+                   GRPC_STATUS_OK);
+  assert_string_equal(form_value(r->application, "applicantName", v, sizeof v), "张三");
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+}
+
+static void test_identity_down_files_nothing(void **state) {
+  (void)state;
+  /* a channel to a port nothing listens on: yw-identity is down */
+  yw_rpc_channel *down = yw_rpc_channel_new(t.client, "127.0.0.1:1", 1, 1 << 20);
+  assert_non_null(down);
+  t.app.identity = down;
+  long long before = count(APPLICATIONS, NULL);
+  char msg[512] = "";
+  grpc_status_code st =
+      yw_testapps_submit(&t, &ZHANG, RENEWAL, GOOD_RENEWAL, NULL, msg, sizeof msg);
+  t.app.identity = t.channel;
+  yw_rpc_channel_free(down);
+  assert_int_equal(st, GRPC_STATUS_UNAVAILABLE);
+  assert_non_null(strstr(msg, "verified identity"));
+  assert_int_equal(count(APPLICATIONS, NULL), before);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_identity_answers_services_only),
+      cmocka_unit_test(test_prefilled_fields_take_the_verified_identity),
+      cmocka_unit_test(test_a_company_gets_its_name_from_identity),
+      cmocka_unit_test(test_a_required_prefill_without_a_verified_value_is_refused),
+      cmocka_unit_test(test_identity_down_files_nothing),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
