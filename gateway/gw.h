@@ -180,7 +180,8 @@ struct gw_req {
   const char *cors_origin; /* allowed Origin to echo, or NULL */
   const char *last_event_id; /* a streamed route's Last-Event-ID (header or lastEventId) */
   struct timespec start;
-  int cache_fill;         /* a cached route missed: keep its 200 answer (gw_request.c) */
+  int cache_fill;         /* a kept route missed: keep its 200 answer (gw_request.c); 2:
+                           * this read refreshes a stale answer (gw_cache.h) */
   uint_fast64_t cache_gen; /* the upstream's cache_gen when it missed */
 
   /* answer */

@@ -15,7 +15,8 @@ struct entry {
   struct entry *newer, *older;    /* the list in order of use */
   uint64_t hash;
   size_t key_len, len, size;      /* size: the whole allocation, what counts against bytes */
-  int64_t stored_ms, expires_ms;
+  int64_t stored_ms, expires_ms, stale_until_ms;
+  int64_t refresh_until_ms;       /* a read refreshes it until then; 0: nobody */
   uint64_t tag;
   const char *content_type;       /* inside the allocation, after the key */
   const uint8_t *body;            /* inside the allocation, after the type */
@@ -101,16 +102,26 @@ static void drop(gw_cache *c, struct entry *e) {
   free(e);
 }
 
-int gw_cache_get(gw_cache *c, const char *key, size_t key_len, int64_t now_ms, gw_cache_hit *hit) {
+enum gw_cache_result gw_cache_get(gw_cache *c, const char *key, size_t key_len, int64_t now_ms,
+                                  int64_t refresh_ms, gw_cache_hit *hit) {
   struct entry *e = *slot_of(c, key, key_len, hash_of(key, key_len));
-  if (e != NULL && now_ms >= e->expires_ms) {
+  if (e != NULL && now_ms >= e->stale_until_ms) {
     drop(c, e);
     c->st.expired++;
     e = NULL;
   }
   if (e == NULL) {
     c->st.misses++;
-    return 0;
+    return GW_CACHE_MISS;
+  }
+  enum gw_cache_result res = GW_CACHE_FRESH;
+  if (now_ms >= e->expires_ms) {
+    if (e->refresh_until_ms == 0 || now_ms >= e->refresh_until_ms) {
+      e->refresh_until_ms = now_ms + (refresh_ms > 0 ? refresh_ms : 1);
+      c->st.refreshes++;
+      return GW_CACHE_REFRESH;
+    }
+    res = GW_CACHE_STALE;
   }
   unlink_use(c, e);
   push_newest(c, e);
@@ -119,12 +130,19 @@ int gw_cache_get(gw_cache *c, const char *key, size_t key_len, int64_t now_ms, g
   hit->len = e->len;
   hit->age_ms = now_ms - e->stored_ms;
   hit->tag = e->tag;
-  c->st.hits++;
-  return 1;
+  if (res == GW_CACHE_STALE) c->st.stale_hits++;
+  else c->st.hits++;
+  return res;
+}
+
+void gw_cache_refresh_failed(gw_cache *c, const char *key, size_t key_len) {
+  struct entry *e = *slot_of(c, key, key_len, hash_of(key, key_len));
+  if (e != NULL) e->refresh_until_ms = 0;
 }
 
 int gw_cache_put(gw_cache *c, const char *key, size_t key_len, const char *content_type,
-                 const void *body, size_t len, int64_t now_ms, int64_t ttl_ms, uint64_t tag) {
+                 const void *body, size_t len, int64_t now_ms, int64_t ttl_ms, int64_t stale_ms,
+                 uint64_t tag) {
   if (content_type == NULL) content_type = "";
   size_t tlen = strlen(content_type);
   size_t size = sizeof(struct entry) + key_len + 1 + tlen + 1 + len;
@@ -146,6 +164,7 @@ int gw_cache_put(gw_cache *c, const char *key, size_t key_len, const char *conte
   e->size = size;
   e->stored_ms = now_ms;
   e->expires_ms = now_ms + ttl_ms;
+  e->stale_until_ms = e->expires_ms + (stale_ms > 0 ? stale_ms : 0);
   e->tag = tag;
   memcpy(e->key, key, key_len);
   e->key[key_len] = '\0';

@@ -5,8 +5,14 @@
  * answered without a call to its service, as an edge cache does.
  *
  * One cache per worker loop, touched only from that loop: no locks. Bounded by bytes
- * and by entries; the least recently used entry goes first, an expired one as soon as
- * it is seen. Times are the caller's milliseconds of a monotonic clock, so a test
+ * and by entries; the least recently used entry goes first.
+ *
+ * Stale while revalidating: an answer past its time is kept a while longer (its stale
+ * window). The first read that finds it so is told to miss and claims its refresh for
+ * a bounded time; while that refresh is out, other reads of the key get the stale
+ * answer instead of all calling the service at once (no stampede). The refresh's put
+ * replaces the answer; a refresh that fails gives its claim back
+ * (gw_cache_refresh_failed). Past the stale window the entry is gone. Times are the caller's milliseconds of a monotonic clock, so a test
  * drives the clock. Pure: no I/O, no gateway state (tests/unit/test_gw_cache.c).
  */
 #ifndef GW_CACHE_H
@@ -27,7 +33,7 @@ typedef struct gw_cache_hit {
 } gw_cache_hit;
 
 typedef struct gw_cache_stats {
-  uint64_t hits, misses, stores, evictions, expired;
+  uint64_t hits, stale_hits, misses, refreshes, stores, evictions, expired;
   size_t entries, bytes;
 } gw_cache_stats;
 
@@ -36,16 +42,30 @@ typedef struct gw_cache_stats {
 gw_cache *gw_cache_new(size_t max_bytes, size_t max_entries);
 void gw_cache_free(gw_cache *c);
 
-/* The answer kept under key (len bytes) and not expired at now_ms: 1 and *hit filled,
- * else 0 (an expired entry is dropped). */
-int gw_cache_get(gw_cache *c, const char *key, size_t key_len, int64_t now_ms, gw_cache_hit *hit);
+enum gw_cache_result {
+  GW_CACHE_MISS = 0,  /* not kept (or past its stale window, now dropped): call the service */
+  GW_CACHE_FRESH = 1, /* kept and within its time: *hit */
+  GW_CACHE_STALE = 2, /* past its time, its refresh is out: *hit, stale */
+  GW_CACHE_REFRESH = 3, /* past its time and nobody refreshes it: this read now does (it
+                         * holds the claim until refresh_ms from now): call the service */
+};
 
-/* Keeps an answer under key until now_ms + ttl_ms, with the caller's tag (the gateway's:
- * the upstream's write generation), in place of one kept before. An
+/* Looks key (key_len bytes) up at now_ms. FRESH and STALE fill *hit. */
+enum gw_cache_result gw_cache_get(gw_cache *c, const char *key, size_t key_len, int64_t now_ms,
+                                  int64_t refresh_ms, gw_cache_hit *hit);
+
+/* A read that got GW_CACHE_REFRESH did not get a new answer: the next read of key may
+ * try again. */
+void gw_cache_refresh_failed(gw_cache *c, const char *key, size_t key_len);
+
+/* Keeps an answer under key until now_ms + ttl_ms (and stale for stale_ms more), with
+ * the caller's tag (the gateway's: the upstream's write generation), in place of one
+ * kept before. An
  * answer larger than an eighth of the cache is not kept. Returns 1 when kept, 0 when
  * not (too large, ttl_ms <= 0, out of memory). */
 int gw_cache_put(gw_cache *c, const char *key, size_t key_len, const char *content_type,
-                 const void *body, size_t len, int64_t now_ms, int64_t ttl_ms, uint64_t tag);
+                 const void *body, size_t len, int64_t now_ms, int64_t ttl_ms, int64_t stale_ms,
+                 uint64_t tag);
 
 void gw_cache_stats_get(const gw_cache *c, gw_cache_stats *out);
 

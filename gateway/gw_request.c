@@ -115,6 +115,10 @@ static gw_upstream *upstream_named(const char *name) {
   return NULL;
 }
 
+/* An answer past its time is still given, while one read refreshes it, for this many
+ * times its route's cache_ms (gw_cache.h: no stampede on the service at each expiry). */
+#define STALE_FACTOR 10
+
 /* After access, so rate limits and a given token's validity hold for kept answers too.
  * The key is the path with its query as the client sent it. */
 static enum gw_phase_result ph_cache(gw_req *r) {
@@ -126,18 +130,20 @@ static enum gw_phase_result ph_cache(gw_req *r) {
   if (u == NULL) return GW_NEXT;
   uint_fast64_t gen = atomic_load(&u->cache_gen);
   gw_cache_hit hit;
-  if (gw_cache_get(c, r->path, strlen(r->path), now_ms(), &hit) && hit.tag == gen) {
+  long refresh_ms = r->route->def->timeout_ms > 0 ? r->route->def->timeout_ms : gw.cfg.timeout_ms;
+  enum gw_cache_result res = gw_cache_get(c, r->path, strlen(r->path), now_ms(), refresh_ms, &hit);
+  if ((res == GW_CACHE_FRESH || res == GW_CACHE_STALE) && hit.tag == gen) {
     gw_answer_bytes(r, 200, hit.content_type, hit.body, hit.len);
     char *age = yw_arena_alloc(r->arena, 24);
     if (age != NULL) {
       snprintf(age, 24, "%lld", (long long)(hit.age_ms / 1000));
       gw_req_add_header(r, "age", age);
     }
-    gw_req_add_header(r, "x-cache", "hit");
+    gw_req_add_header(r, "x-cache", res == GW_CACHE_FRESH ? "hit" : "stale");
     gw_metrics_cache(1);
     return GW_DONE;
   }
-  r->cache_fill = 1;
+  r->cache_fill = res == GW_CACHE_REFRESH ? 2 : 1;
   r->cache_gen = gen;
   gw_req_add_header(r, "x-cache", "miss");
   gw_metrics_cache(0);
@@ -145,14 +151,20 @@ static enum gw_phase_result ph_cache(gw_req *r) {
 }
 
 /* In the finish: a missed route's 200 answer is kept, tagged with the upstream's
- * generation at the miss, so a write that passed meanwhile leaves it stale. */
+ * generation at the miss, so a write that passed meanwhile leaves it stale. A refresh
+ * that got no answer to keep gives its claim back. */
 static void cache_keep(gw_req *r) {
-  if (!r->cache_fill || r->status != 200 || r->streaming || r->conn == NULL) return;
+  if (!r->cache_fill) return;
+  if (r->status != 200 || r->streaming || r->conn == NULL) {
+    if (r->cache_fill == 2) gw_cache_refresh_failed(r->worker->cache, r->path, strlen(r->path));
+    return;
+  }
   const char *type = NULL;
   for (size_t i = 0; i < r->n_resp_headers; i++)
     if (strcmp(r->resp_headers[i].name, "content-type") == 0) type = r->resp_headers[i].value;
   gw_cache_put(r->worker->cache, r->path, strlen(r->path), type, r->resp_body, r->resp_len,
-               now_ms(), r->route->def->cache_ms, r->cache_gen);
+               now_ms(), r->route->def->cache_ms,
+               (int64_t)r->route->def->cache_ms * STALE_FACTOR, r->cache_gen);
 }
 
 /* ---- the table -------------------------------------------------------------------- */
