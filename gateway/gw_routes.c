@@ -17,6 +17,7 @@
  * the row names them (.idempotent = ...), so rows stay short. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
+#include "yiwang/applications/v1/alerts.pb-c.h"
 #include "yiwang/applications/v1/applications.pb-c.h"
 #include "yiwang/applications/v1/licenses.pb-c.h"
 #include "yiwang/applications/v1/ratings.pb-c.h"
@@ -25,6 +26,7 @@
 #include "yiwang/identity/v1/identity.pb-c.h"
 #include "yiwang/progress/v1/progress.pb-c.h"
 
+#define ALERTS "yiwang.applications.v1.AlertsService/"
 #define APPLICATIONS "yiwang.applications.v1.ApplicationsService/"
 #define CATALOG "yiwang.catalog.v1.CatalogService/"
 #define LICENSES "yiwang.applications.v1.LicensesService/"
@@ -104,6 +106,13 @@ const gw_route_def gw_route_defs[] = {
      GW_ACCESS_STAFF, 0, "dept_staff,dept_admin,platform_admin", 0, "applications"},
     {"POST", "/v1/departments/{department}/applications/{number}:complete", APPLICATIONS "CompleteApplication", "*",
      GW_ACCESS_STAFF, 0, "dept_staff,dept_admin,platform_admin", 0, "applications"},
+    /* Supervision alerts (督办提醒): a department's staff list and acknowledge their own
+     * (checked by the service); supervisors list every department's red and overdue ones. */
+    {"GET", "/v1/departments/{department}/alerts", ALERTS "ListAlerts", NULL, GW_ACCESS_STAFF, 0,
+     "dept_staff,dept_admin,platform_admin,auditor", 0, "applications"},
+    {"POST", "/v1/departments/{department}/alerts/{id}:acknowledge", ALERTS "AcknowledgeAlert", "*",
+     GW_ACCESS_STAFF, 0, "dept_staff,dept_admin", 0, "applications"},
+    {"GET", "/v1/alerts", ALERTS "ListAlerts", NULL, GW_ACCESS_STAFF, 0, "platform_admin,auditor", 0, "applications"},
     /* The working-day calendar of a year: loaded by platform administrators (audited), read by anyone */
     {"PUT", "/v1/calendar/{year}", APPLICATIONS "PutCalendar", "*", GW_ACCESS_STAFF, 0, "platform_admin", 0, "applications"},
     {"GET", "/v1/calendar/{year}", APPLICATIONS "GetCalendar", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "applications"},
@@ -181,6 +190,7 @@ const ProtobufCServiceDescriptor *const gw_services[] = {
     &yiwang__catalog__v1__catalog_service__descriptor,
     &yiwang__applications__v1__licenses_service__descriptor,
     &yiwang__applications__v1__ratings_service__descriptor,
+    &yiwang__applications__v1__alerts_service__descriptor,
     &yiwang__feed__v1__feed_service__descriptor,
     &yiwang__identity__v1__identity_service__descriptor,
     &yiwang__progress__v1__progress_service__descriptor,

@@ -17,6 +17,7 @@
 #include "calendar.h"
 #include "supervision.h"
 #include "licenses.h"
+#include "alerts.h"
 #include "ratings.h"
 #include "yw_events.h"
 #include "yw_err.h"
@@ -193,6 +194,9 @@ int main(int argc, char **argv) {
   ratings.rectify_days = (int)cfg_rectify_days;
   ratings_service_init(&ratings_svc, &ratings);
   proc.more[proc.n_more++] = &ratings_svc;
+  static yw_rpc_service alerts_svc;
+  alerts_service_init(&alerts_svc, &ctx);
+  proc.more[proc.n_more++] = &alerts_svc;
 
   /* the stream under the deployment's prefix: copies of one deployment share it */
   static char stream[128];

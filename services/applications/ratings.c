@@ -28,7 +28,6 @@
  */
 #include "ratings.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +35,7 @@
 
 #include "application_status.h"
 #include "calendar.h"
+#include "staff_access.h"
 #include "yiwang/applications/v1/ratings.pb-c.h"
 #include "yiwang/events/v1/ratings.pb-c.h"
 #include "yw_err.h"
@@ -45,15 +45,12 @@
 
 #define DB "the applications database"
 #define SCHEMA "applications"
-#define CODE_MAX 64
 #define TEXT_MAX 500      /* characters of a rating's text, a revisit's or a closing note */
 #define MEASURES_MAX 1000 /* characters of the measures taken */
 #define TAGS_MAX 8
 #define TAG_MAX 32
 #define PAGE_DEFAULT 20
 #define PAGE_MAX 100
-#define STAFF_ROLES "dept_staff,dept_admin"
-#define SUPERVISORS "platform_admin,auditor"
 #define SEP "\x1f" /* tags travel to and from SQL joined by this (refused inside a tag) */
 
 typedef Yiwang__Applications__V1__Rating Rating;
@@ -65,23 +62,9 @@ typedef Yiwang__Applications__V1__Rectification Rectification;
 
 /* ---- forms of values --------------------------------------------------------------- */
 
-/* Department, item and hall codes: 1..64 bytes of letters, digits, '-', '_', '.'. */
-static int valid_code(const char *s) {
-  size_t n = strlen(s);
-  if (n == 0 || n > CODE_MAX) return 0;
-  for (size_t i = 0; i < n; i++)
-    if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.') return 0;
-  return 1;
-}
-
-/* Case and rating ids: 1..18 digits. */
-static int valid_id(const char *s) {
-  size_t n = strlen(s);
-  if (n == 0 || n > 18) return 0;
-  for (size_t i = 0; i < n; i++)
-    if (!isdigit((unsigned char)s[i])) return 0;
-  return 1;
-}
+/* Department, item and hall codes; case and rating ids (staff_access.h). */
+#define valid_code staff_access_code_valid
+#define valid_id staff_access_id_valid
 
 /* The characters of s when it is well-formed UTF-8 without control characters other
  * than line breaks and tab (NUL ends it anyway), else -1. */
@@ -558,21 +541,10 @@ enum who { WHO_STAFF, WHO_SUPERVISOR, WHO_RATER };
 /* Staff of department (dept_staff, dept_admin), or a supervisor when supervisors. */
 static int require_case_staff(yw_rpc_call *call, ratings_ctx *ctx, const char *dept, int supervisors,
                               const char *action, yw_caller *caller, enum who *who) {
-  int rc = yw_service_require_staff(call, &ctx->app->caller_keys,
-                                    supervisors ? STAFF_ROLES "," SUPERVISORS : STAFF_ROLES, action,
-                                    caller);
-  if (rc != 0) return rc;
-  if (supervisors && yw_service_has_any_role(caller, SUPERVISORS)) {
-    if (dept[0] != '\0' && !valid_code(dept))
-      return yw_rpc_call_fail(call, YW_EINVAL, "department is not a department code");
-    *who = WHO_SUPERVISOR;
-    return 0;
-  }
-  if (!valid_code(dept)) return yw_rpc_call_fail(call, YW_EINVAL, "department is required: a department code");
-  if (strcmp(caller->department, dept) != 0 || !yw_service_has_any_role(caller, STAFF_ROLES))
-    return yw_rpc_call_fail(call, YW_EPERM, "%s is for staff of department %s", action, dept);
-  *who = WHO_STAFF;
-  return 0;
+  int supervisor = 0;
+  int rc = staff_access_require(call, &ctx->app->caller_keys, dept, supervisors, action, caller, &supervisor);
+  if (rc == 0) *who = supervisor ? WHO_SUPERVISOR : WHO_STAFF;
+  return rc;
 }
 
 static int list_rectifications(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,

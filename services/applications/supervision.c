@@ -15,6 +15,10 @@
  * changes nothing. The day is a parameter: the job passes today in Asia/Shanghai, tests
  * any day they like. The pass has a deadline: the connection wait and every statement end
  * by then, and a failure (a stopped database) ends the pass; the next one retries.
+ * A change to yellow or red also records an alert for each department of the application
+ * (and to red a feed entry for the applicant) in the batch's transaction; after the
+ * applications, the same lock and deadline cover the open rectification cases past their
+ * due date, a batch per transaction, each getting one alert (alerts.c).
  *
  * Offers: supervision_colour_of, supervision_colour_db, supervision_pass,
  * supervision_start, supervision_stop, supervision_metrics.
@@ -30,6 +34,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "alerts.h"
 #include "application_status.h"
 #include "calendar.h"
 #include "yiwang/events/v1/applications.pb-c.h"
@@ -111,15 +116,22 @@ static int store_changes(PGconn *conn, json_t *changes, yw_pg_error *err) {
   return rc;
 }
 
-/* Notes one application's new colour in changes and appends its event. */
+/* Notes one application's new colour in changes and appends its event; turned red, the
+ * applicant's feed entry too (alerts.c). */
 static int mark(PGconn *conn, const PGresult *r, int row, supervision_colour colour,
                 const char *due, int left, json_t *changes, yw_pg_error *err) {
   const char *number = PQgetvalue(r, row, 1);
   int urgency = colour == COLOUR(RED) ? 0 : colour == COLOUR(YELLOW) ? 1 : 2;
-  json_t *c = json_pack("{s:I,s:s,s:i,s:o,s:i}", "id", (json_int_t)strtoll(PQgetvalue(r, row, 0), NULL, 10),
+  json_t *c = json_pack("{s:I,s:s,s:s,s:i,s:o,s:i,s:s}", "id",
+                        (json_int_t)strtoll(PQgetvalue(r, row, 0), NULL, 10), "number", number,
                         "colour", supervision_colour_db(colour), "urgency", urgency, "due",
-                        due[0] != '\0' ? json_string(due) : json_null(), "days_left", left);
+                        due[0] != '\0' ? json_string(due) : json_null(), "days_left", left, "depts",
+                        PQgetvalue(r, row, 5));
   if (c == NULL || json_array_append_new(changes, c) != 0) return YW_ENOMEM;
+  if (colour == COLOUR(RED)) {
+    int rc = alerts_feed_late(conn, number, PQgetvalue(r, row, 6), PQgetvalue(r, row, 7), err);
+    if (rc != 0) return rc;
+  }
   /* the departments, lead first ("a,b": codes hold no comma) */
   char depts[16 * 65 + 1];
   snprintf(depts, sizeof depts, "%s", PQgetvalue(r, row, 5));
@@ -187,7 +199,8 @@ static int pass_batch(PGconn *conn, const struct yw_workdays *cal, yw_day today,
   const char *pl[] = {ids};
   rc = yw_pg_query(conn,
                    "SELECT a.id, a.number, a.status, COALESCE(to_char(a.due_date, 'YYYY-MM-DD'), ''),"
-                   " COALESCE(s.colour, 'none'), array_to_string(a.departments, ',')"
+                   " COALESCE(s.colour, 'none'), array_to_string(a.departments, ','), a.applicant_subject,"
+                   " a.item_name"
                    " FROM applications.applications a"
                    " LEFT JOIN applications.supervision s ON s.application_id = a.id"
                    " WHERE a.id = ANY ($1::bigint[]) ORDER BY a.id FOR UPDATE OF a SKIP LOCKED",
@@ -209,6 +222,7 @@ static int pass_batch(PGconn *conn, const struct yw_workdays *cal, yw_day today,
   }
   PQclear(r);
   if (rc == 0) rc = store_changes(conn, changes, err);
+  if (rc == 0) rc = alerts_for_applications(conn, today, changes, &res->alerted, err);
   json_decref(changes);
   return rc;
 }
@@ -246,6 +260,18 @@ int supervision_pass(applications_ctx *ctx, yw_day today, int batch, int deadlin
     if (rc == 0) rc = yw_pg_commit(conn, &err);
     if (rc != 0) yw_pg_rollback(conn);
   }
+  /* then the rectification cases past their deadline, under the same lock and deadline */
+  snprintf(last, sizeof last, "0");
+  for (int n = batch; rc == 0 && n == batch;) {
+    if (mono_ms() >= end) {
+      rc = YW_ETIMEOUT;
+      break;
+    }
+    rc = yw_pg_begin(conn, &err);
+    if (rc == 0) rc = alerts_overdue_cases(conn, today, batch, last, &n, &res->alerted, &err);
+    if (rc == 0) rc = yw_pg_commit(conn, &err);
+    if (rc != 0) yw_pg_rollback(conn);
+  }
   applications_calendar_release(ref);
   /* the lock goes back on this connection; if it cannot, the connection is cut so that
    * the server ends its session (and the lock) and the pool makes a new one */
@@ -266,7 +292,7 @@ struct supervision_job {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int stop;
-  atomic_llong passes, failures, skipped, marked, last_pass_unix, last_pass_ms;
+  atomic_llong passes, failures, skipped, marked, alerted, last_pass_unix, last_pass_ms;
 };
 
 static void *job_main(void *arg) {
@@ -292,6 +318,7 @@ static void *job_main(void *arg) {
       atomic_fetch_add(&job->skipped, 1);
     } else {
       atomic_fetch_add(&job->marked, res.marked);
+      atomic_fetch_add(&job->alerted, res.alerted);
       atomic_store(&job->last_pass_unix, (long long)time(NULL));
       atomic_store(&job->last_pass_ms, mono_ms() - t0);
       if (res.marked > 0)
@@ -355,13 +382,16 @@ int supervision_metrics(supervision_job *job, char *buf, size_t len) {
                    "# HELP yw_supervision_marked_total colours changed (one event each)\n"
                    "# TYPE yw_supervision_marked_total counter\n"
                    "yw_supervision_marked_total %lld\n"
+                   "# HELP yw_supervision_alerts_total alerts recorded for departments\n"
+                   "# TYPE yw_supervision_alerts_total counter\n"
+                   "yw_supervision_alerts_total %lld\n"
                    "# HELP yw_supervision_last_pass_unix end of the last complete pass (0: none yet)\n"
                    "# TYPE yw_supervision_last_pass_unix gauge\n"
                    "yw_supervision_last_pass_unix %lld\n"
                    "# TYPE yw_supervision_last_pass_ms gauge\n"
                    "yw_supervision_last_pass_ms %lld\n",
                    atomic_load(&job->passes), atomic_load(&job->failures), atomic_load(&job->skipped),
-                   atomic_load(&job->marked), atomic_load(&job->last_pass_unix),
+                   atomic_load(&job->marked), atomic_load(&job->alerted), atomic_load(&job->last_pass_unix),
                    atomic_load(&job->last_pass_ms));
   return n < 0 || (size_t)n >= len ? YW_ETOOBIG : n;
 }

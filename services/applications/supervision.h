@@ -2,7 +2,8 @@
  * supervision.h - electronic supervision (电子监察) in yw-applications: the periodic job
  * that gives each application whose time limit runs its colour (GREEN, YELLOW within 2
  * working days of its due date, RED past it) and writes application.supervision_changed
- * for each change, through the outbox, in the same transaction.
+ * for each change, through the outbox, in the same transaction, with the departments'
+ * alerts (alerts.h); and the alerts of rectification cases past their deadline.
  */
 #ifndef APPLICATIONS_SUPERVISION_H
 #define APPLICATIONS_SUPERVISION_H
@@ -31,6 +32,7 @@ typedef struct supervision_result {
   int skipped; /* another copy's pass held the lock: nothing done */
   int checked; /* applications looked at */
   int marked;  /* colours changed (one event each) */
+  int alerted; /* alerts recorded for departments (alerts.h) */
 } supervision_result;
 
 /*
@@ -41,6 +43,9 @@ typedef struct supervision_result {
  * pass), colours computed, each change stored (applications.supervision and the queue's
  * rows) with its event. Everything within deadline_ms: the connection waits and the
  * statements end by then (a stopped database fails the pass, never hangs it).
+ * Each change to yellow or red records the departments' alerts and, to red, the
+ * applicant's feed entry, in its batch's transaction; then, in batches too, the open
+ * rectification cases past their due date get their department's alert (alerts.h).
  * Returns 0 with *res, or a failure code (work of committed batches stays).
  */
 int supervision_pass(applications_ctx *ctx, yw_day today, int batch, int deadline_ms,
