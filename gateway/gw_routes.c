@@ -151,6 +151,7 @@ const gw_route_def gw_route_defs[] = {
      "applications", .idempotent = GW_IDEM_OPTIONAL},
     {"POST", "/v1/ratings", RATINGS "CreateRating", "*", GW_ACCESS_PERSON, 0, NULL, 1, "applications",
      .idempotent = GW_IDEM_OPTIONAL},
+    {"GET", "/v1/me/ratings", RATINGS "ListMyRatings", NULL, GW_ACCESS_PERSON, 0, NULL, 1, "applications"},
     {"GET", "/v1/ratings/summary", RATINGS "GetRatingSummary", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "applications"},
     {"GET", "/v1/rectifications", RATINGS "ListRectifications", NULL, GW_ACCESS_STAFF, 0,
      "dept_staff,dept_admin,platform_admin,auditor", 0, "applications"},

@@ -13,6 +13,8 @@
  *                        recording a phone revisit
  *   CloseRectification   REVISITED -> CLOSED, the department's staff
  *   GetRatingSummary     public: counts per level, satisfaction rate, rectified
+ *   ListMyRatings        the signed-in resident's own ratings, newest first, keyset paged
+ *                        by id, each with its case's status, due date and answer
  *
  * A rating writes, in one transaction: the rating, one more in rating_counts for each of
  * its departments and its item (the summary reads those rows, never the ratings),
@@ -823,6 +825,63 @@ static int close_rectification(yw_rpc_call *call, const ProtobufCMessage *reqm, 
   return run_case(call, w, step_tx, out);
 }
 
+/* ---- the rater's own ----------------------------------------------------------------- */
+
+static int list_my_ratings(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                           void *data) {
+  const Yiwang__Applications__V1__ListMyRatingsRequest *req = (const void *)reqm;
+  ratings_ctx *ctx = data;
+  yw_arena *a = yw_rpc_call_arena(call);
+  yw_caller caller;
+  int rc = yw_service_require_person(call, &ctx->app->caller_keys, 1, &caller);
+  if (rc != 0) return rc;
+  const char *filters[] = {caller.subject};
+  yw_page page;
+  if ((rc = yw_page_begin_id(call, req->page_size, req->page_token, PAGE_DEFAULT, PAGE_MAX, filters, 1,
+                             &page)) != 0)
+    return rc;
+  char limit[16];
+  snprintf(limit, sizeof limit, "%d", page.size + 1);
+  const char *p[] = {caller.subject, page.has_cursor ? page.cursor : NULL, limit};
+  PGresult *r = NULL;
+  /* the access rule: r.rater_subject = $1 (the index ratings_by_rater) */
+  rc = yw_service_query(call, ctx->app->pool, ctx->app->db_wait_ms, DB,
+                        "SELECT " RATING_COLS ", COALESCE(c.status, ''),"
+                        " COALESCE(to_char(c.due_date, 'YYYY-MM-DD'), ''), COALESCE(c.verification, ''),"
+                        " COALESCE(c.measures, '')"
+                        " FROM applications.ratings r"
+                        " LEFT JOIN applications.rectifications c ON c.rating_id = r.id"
+                        " WHERE r.rater_subject = $1 AND ($2::bigint IS NULL OR r.id < $2::bigint)"
+                        " ORDER BY r.id DESC LIMIT $3::int",
+                        3, p, &r);
+  if (rc != 0) return rc;
+  Yiwang__Applications__V1__ListMyRatingsResponse *resp = yw_arena_calloc(a, 1, sizeof *resp);
+  int n = PQntuples(r), shown = n > page.size ? page.size : n;
+  if (resp != NULL) {
+    yiwang__applications__v1__list_my_ratings_response__init(resp);
+    resp->ratings = yw_arena_calloc(a, (size_t)shown + 1, sizeof *resp->ratings);
+  }
+  for (int i = 0; resp != NULL && resp->ratings != NULL && i < shown; i++) {
+    Rating *m = rating_from_row(a, r, i);
+    if (m == NULL) break;
+    m->rectification_status = status_from_db(PQgetvalue(r, i, R_CASE + 1));
+    m->rectification_due_date = yw_col_str(a, r, i, R_CASE + 2);
+    const char *v = PQgetvalue(r, i, R_CASE + 3);
+    m->verification = strcmp(v, "valid") == 0 ? CV(VALID) : strcmp(v, "invalid") == 0 ? CV(INVALID) : 0;
+    m->measures = yw_col_str(a, r, i, R_CASE + 4);
+    if (m->rectification_due_date == NULL || m->measures == NULL) break;
+    resp->ratings[resp->n_ratings++] = m;
+  }
+  resp = resp != NULL && resp->n_ratings == (size_t)shown ? resp : NULL;
+  if (resp != NULL && n > page.size &&
+      (resp->next_page_token = yw_page_token(a, &page, PQgetvalue(r, shown - 1, R_ID))) == NULL)
+    resp = NULL;
+  PQclear(r);
+  if (resp == NULL) return YW_ENOMEM;
+  *out = &resp->base;
+  return 0;
+}
+
 /* ---- the public summary ---------------------------------------------------------------- */
 
 static int get_rating_summary(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
@@ -884,6 +943,7 @@ static const yw_rpc_method methods[] = {
     {.name = "RevisitRectification", .fn = revisit_rectification},
     {.name = "CloseRectification", .fn = close_rectification},
     {.name = "GetRatingSummary", .fn = get_rating_summary},
+    {.name = "ListMyRatings", .fn = list_my_ratings},
 };
 
 void ratings_service_init(yw_rpc_service *svc, ratings_ctx *ctx) {

@@ -5,7 +5,8 @@
 # another resident cannot (404); the bad rating opens a case the lead department lists,
 # answers, and closes after the resident's revisit, out-of-order steps refused and a clerk
 # of another department shut out (404); an auditor lists every case; a hall is rated once
-# a day; the public summary counts the levels, the satisfaction rate and the rectified;
+# a day; the resident lists their own ratings with the case and the department's answer;
+# the public summary counts the levels, the satisfaction rate and the rectified;
 # yw-progress's statistics count the rated application (satisfaction).
 source "$(dirname "$0")/lib.sh"
 
@@ -112,6 +113,14 @@ req POST /v1/ratings "$RES" "$HALL"
 expect_status "once a day (409)" 409
 req POST /v1/ratings "$RES" '{"channel":"HALL","departmentCode":"320700-GA","level":"SATISFIED"}'
 expect_status "a hall's rating names the hall (400)" 400
+req GET "/v1/me/ratings?pageSize=1" "$RES"
+expect_status "the resident lists their own ratings (200)" 200
+check "newest first, one a page: the hall's" holds "[r['hallCode'] for r in d['ratings']] == ['HALL-01'] and d['nextPageToken'] != ''"
+req GET "/v1/me/ratings?pageSize=1&pageToken=$(field "d['nextPageToken']")" "$RES"
+check "then the application's, its case closed with the department's measures" \
+  holds "[(r['applicationNumber'], r['rectificationStatus'], r['measures']) for r in d['ratings']] == [('$N', 'RECTIFICATION_CLOSED', '增开窗口，高峰期预约分流')]"
+req GET "/v1/me/ratings" "$OTHER"
+check "another resident's list is empty" holds "d.get('ratings', []) == []"
 req GET "/v1/ratings/summary?department=320700-GA"
 expect_status "anyone reads a department's summary (200)" 200
 check "two ratings: one satisfied, one very dissatisfied and rectified, half satisfied" \

@@ -16,7 +16,9 @@
  * rectification.closed; staff of another department and other residents get NOT_FOUND;
  * a department's list shows its own cases overdue first, supervisors see every
  * department's and filter overdue; a channel or hall is rated once a day; the public
- * summary adds up the levels, the satisfaction rate and the rectified.
+ * summary adds up the levels, the satisfaction rate and the rectified; a resident lists
+ * their own ratings newest first, paged, each with its case's status and, once given, the
+ * department's answer, and nobody else's.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -550,6 +552,99 @@ static void test_channel_rated_once_a_day_and_summary_adds_up(void **state) {
                    GRPC_STATUS_INVALID_ARGUMENT);
 }
 
+typedef Yiwang__Applications__V1__ListMyRatingsResponse MyList;
+
+static grpc_status_code my_ratings(const as *who, int size, const char *token, MyList **out) {
+  Yiwang__Applications__V1__ListMyRatingsRequest req = YIWANG__APPLICATIONS__V1__LIST_MY_RATINGS_REQUEST__INIT;
+  req.page_size = size;
+  req.page_token = (char *)(token != NULL ? token : "");
+  return yw_testapps_call(&t, who, NULL, RATE "ListMyRatings", &req.base,
+                          &yiwang__applications__v1__list_my_ratings_response__descriptor,
+                          (ProtobufCMessage **)out, NULL, 0);
+}
+
+/* The ids of who's ratings page by page (pages of size), newest first, joined by ','. */
+static void my_ids(const as *who, int size, char *out, size_t cap) {
+  char token[256] = "";
+  size_t at = 0;
+  out[0] = '\0';
+  for (int pages = 0; pages < 100; pages++) {
+    MyList *l = NULL;
+    assert_int_equal(my_ratings(who, size, token, &l), GRPC_STATUS_OK);
+    assert_true(l->n_ratings <= (size_t)size);
+    for (size_t i = 0; i < l->n_ratings; i++)
+      at += (size_t)snprintf(out + at, cap - at, "%s%s", at > 0 ? "," : "", l->ratings[i]->id);
+    snprintf(token, sizeof token, "%s", l->next_page_token);
+    protobuf_c_message_free_unpacked(&l->base, NULL);
+    if (token[0] == '\0') return;
+  }
+  fail_msg("more than 100 pages");
+}
+
+static void test_a_resident_lists_their_own_ratings_with_the_cases(void **state) {
+  (void)state;
+  char n[24];
+  application(1, n);
+  Rating *r = NULL;
+  assert_int_equal(rate(&RESIDENT, NULL, n, LV(DISSATISFIED), "等了很久", &r), GRPC_STATUS_OK);
+  char app_rating[24], case_id[24];
+  snprintf(app_rating, sizeof app_rating, "%s", r->id);
+  snprintf(case_id, sizeof case_id, "%s", r->rectification_id);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+  assert_int_equal(rate_channel(&RESIDENT, CH(HALL), "HALL-MINE", LEAD, LV(SATISFIED), &r), GRPC_STATUS_OK);
+  char hall_rating[24];
+  snprintf(hall_rating, sizeof hall_rating, "%s", r->id);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+
+  /* newest first: the hall's, then the application's with its open case */
+  MyList *l = NULL;
+  assert_int_equal(my_ratings(&RESIDENT, 2, NULL, &l), GRPC_STATUS_OK);
+  assert_int_equal(l->n_ratings, 2);
+  assert_string_equal(l->ratings[0]->id, hall_rating);
+  assert_int_equal(l->ratings[0]->channel, CH(HALL));
+  assert_string_equal(l->ratings[0]->hall_code, "HALL-MINE");
+  assert_int_equal(l->ratings[0]->rectification_status, 0);
+  assert_string_equal(l->ratings[1]->id, app_rating);
+  assert_string_equal(l->ratings[1]->application_number, n);
+  assert_string_equal(l->ratings[1]->text, "等了很久");
+  assert_string_equal(l->ratings[1]->rectification_id, case_id);
+  assert_int_equal(l->ratings[1]->rectification_status, RS(OPEN));
+  assert_int_equal(strlen(l->ratings[1]->rectification_due_date), 10);
+  assert_int_equal(l->ratings[1]->verification, 0);
+  assert_string_equal(l->ratings[1]->measures, "");
+  protobuf_c_message_free_unpacked(&l->base, NULL);
+
+  /* the department's answer shows once given */
+  assert_int_equal(case_step(&GA_CLERK, "Answer", case_id, NULL), GRPC_STATUS_OK);
+  assert_int_equal(my_ratings(&RESIDENT, 2, NULL, &l), GRPC_STATUS_OK);
+  assert_int_equal(l->ratings[1]->rectification_status, RS(ANSWERED));
+  assert_int_equal(l->ratings[1]->verification, CV(VALID));
+  assert_string_equal(l->ratings[1]->measures, "窗口增加人手，当日办结");
+  protobuf_c_message_free_unpacked(&l->base, NULL);
+
+  /* every rating of theirs, page by page of 3, exactly as the table holds them */
+  char got[4096], want[4096];
+  my_ids(&RESIDENT, 3, got, sizeof got);
+  assert_int_equal(yw_testapps_query1(&t, "SELECT string_agg(id::text, ',' ORDER BY id DESC)"
+                                          " FROM applications.ratings WHERE rater_subject = $1",
+                                      RESIDENT.subject, want, sizeof want),
+                   0);
+  assert_string_equal(got, want);
+  assert_non_null(strchr(got, ','));
+  /* another resident's list holds none of them */
+  my_ids(&OTHER_RESIDENT, 100, got, sizeof got);
+  assert_int_equal(yw_testapps_query1(&t, "SELECT COALESCE(string_agg(id::text, ',' ORDER BY id DESC), '')"
+                                          " FROM applications.ratings WHERE rater_subject = $1",
+                                      OTHER_RESIDENT.subject, want, sizeof want),
+                   0);
+  assert_string_equal(got, want);
+  assert_null(strstr(got, app_rating));
+  /* staff have no ratings of their own; bad paging is refused */
+  assert_int_equal(my_ratings(&GA_CLERK, 0, NULL, NULL), GRPC_STATUS_PERMISSION_DENIED);
+  assert_int_equal(my_ratings(&RESIDENT, 101, NULL, NULL), GRPC_STATUS_INVALID_ARGUMENT);
+  assert_int_equal(my_ratings(&RESIDENT, 1, "not-a-token", NULL), GRPC_STATUS_INVALID_ARGUMENT);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rated_once_by_the_applicant_after_the_end),
@@ -557,6 +652,7 @@ int main(void) {
       cmocka_unit_test(test_case_steps_in_order_by_the_right_people),
       cmocka_unit_test(test_lists_overdue_first_and_supervisors_see_all),
       cmocka_unit_test(test_channel_rated_once_a_day_and_summary_adds_up),
+      cmocka_unit_test(test_a_resident_lists_their_own_ratings_with_the_cases),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
