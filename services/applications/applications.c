@@ -240,7 +240,7 @@ static int load_form_definition(yw_arena *a, PGconn *conn, const char *id, Appli
 #define APP_COLS                                                                            \
   "a.id, a.number, a.impl_code, a.item_version, a.item_name, a.lead_department,"            \
   " array_to_string(a.joint_departments, ','), a.applicant_subject, a.applicant_kind,"      \
-  " a.applicant_org, a.form::text, a.status, " TS("a.created_at") ", " TS("a.updated_at")   \
+  " a.applicant_org, COALESCE(a.form_enc, a.form::text), a.status, " TS("a.created_at") ", " TS("a.updated_at")   \
   ", COALESCE(" TS("a.accepted_at") ", ''), COALESCE(to_char(a.due_date, 'YYYY-MM-DD'), ''),"\
   " a.promised_days, array_to_string(a.departments, ','), a.query_code_mac,"               \
   " COALESCE((SELECT s.colour FROM applications.supervision s WHERE s.application_id = a.id),"\
@@ -269,8 +269,75 @@ static char **split_list(yw_arena *a, const char *text, size_t *n) {
   return out;
 }
 
-/* The application of row (columns APP_COLS), without opinions and timeline. */
-static Application *app_from_row(yw_arena *a, const PGresult *r, int row) {
+/* ---- the form at rest ------------------------------------------------------------- */
+
+/* The form (JSON text) encrypted with the service's data key (AES-256-GCM), the
+ * application's number as associated data (a ciphertext moved to another row does not
+ * decrypt), hex in the arena. NULL when out of memory or it cannot be encrypted. */
+static char *form_seal(yw_arena *a, const uint8_t key[YW_KEY_BYTES], const char *number,
+                       const char *form) {
+  size_t len = strlen(form), size = 2 * (12 + len + 16) + 1;
+  char *out = yw_arena_alloc(a, size);
+  if (out == NULL || yw_encrypt(key, form, len, number, out, size) != 0) return NULL;
+  return out;
+}
+
+/* The form kept in a row: form_enc decrypted for number (JSON text, arena), or a row's
+ * plaintext not re-encrypted yet (it begins with '{', which hex never does) as it is.
+ * NULL when it does not decrypt (another key, another row's ciphertext). */
+static char *form_open(yw_arena *a, const uint8_t key[YW_KEY_BYTES], const char *number,
+                       const char *kept) {
+  if (kept[0] == '{') return yw_arena_strndup(a, kept, strlen(kept));
+  size_t size = strlen(kept) / 2 + 1;
+  char *out = yw_arena_alloc(a, size);
+  if (out == NULL || yw_decrypt(key, kept, number, out, size) != 0) return NULL;
+  return out;
+}
+
+int applications_forms_encrypt(applications_ctx *ctx, int batch, long long *done, yw_pg_error *err) {
+  *done = 0;
+  char limit[16];
+  snprintf(limit, sizeof limit, "%d", batch);
+  for (;;) {
+    PGconn *conn = yw_pg_pool_acquire(ctx->pool, ctx->db_wait_ms);
+    if (conn == NULL) {
+      snprintf(err->message, sizeof err->message, "no database connection");
+      return YW_EUNAVAIL;
+    }
+    yw_arena *a = yw_arena_new(0);
+    PGresult *r = NULL;
+    const char *pl[] = {limit};
+    int rc = a != NULL ? yw_pg_begin(conn, err) : YW_ENOMEM;
+    if (rc == 0)
+      rc = yw_pg_query(conn,
+                       "SELECT id, number, form::text FROM applications.applications"
+                       " WHERE form IS NOT NULL ORDER BY id LIMIT $1::int FOR UPDATE SKIP LOCKED",
+                       1, pl, &r, err);
+    int rows = rc == 0 ? PQntuples(r) : 0;
+    for (int i = 0; rc == 0 && i < rows; i++) {
+      char *enc = form_seal(a, ctx->data_key, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
+      const char *pu[] = {PQgetvalue(r, i, 0), enc};
+      rc = enc == NULL ? YW_ENOMEM
+                       : yw_pg_query(conn,
+                                     "UPDATE applications.applications SET form_enc = $2,"
+                                     " form = NULL WHERE id = $1::bigint",
+                                     2, pu, NULL, err);
+    }
+    PQclear(r);
+    if (rc == 0) rc = yw_pg_commit(conn, err);
+    if (rc != 0) yw_pg_rollback(conn);
+    yw_pg_pool_release(ctx->pool, conn);
+    yw_arena_free(a);
+    if (rc != 0) return rc;
+    *done += rows;
+    if (rows < batch) return 0;
+  }
+}
+
+/* The application of row (columns APP_COLS), without opinions and timeline; its form
+ * decrypted with key. */
+static Application *app_from_row(yw_arena *a, const PGresult *r, int row,
+                                 const uint8_t key[YW_KEY_BYTES]) {
   Application *p = yw_arena_alloc(a, sizeof *p);
   if (p == NULL) return NULL;
   yiwang__applications__v1__application__init(p);
@@ -291,7 +358,9 @@ static Application *app_from_row(yw_arena *a, const PGresult *r, int row) {
   p->promised_days = (int32_t)yw_col_ll(r, row, C_DAYS);
   p->supervision = yw_enum_from_db(&yiwang__applications__v1__supervision_colour__descriptor,
                                    PQgetvalue(r, row, C_SUPERVISION));
-  json_t *form = json_loads(PQgetvalue(r, row, C_FORM), 0, NULL);
+  const char *text =
+      p->number != NULL ? form_open(a, key, p->number, PQgetvalue(r, row, C_FORM)) : NULL;
+  json_t *form = text != NULL ? json_loads(text, 0, NULL) : NULL;
   ProtobufCMessage *fm = NULL;
   yw_json_error jerr;
   if (form != NULL &&
@@ -336,8 +405,8 @@ static int in_list(const char *list, const char *dept) {
 
 /* Loads the application number (FOR UPDATE when lock) with its opinions and, when
  * timeline, its timeline. Returns 0, YW_ENOTFOUND (status set) or a query's code (err). */
-static int load_app(yw_rpc_call *call, PGconn *conn, const char *number, int lock, int timeline,
-                    loaded *out, yw_pg_error *err) {
+static int load_app(yw_rpc_call *call, const applications_ctx *ctx, PGconn *conn,
+                    const char *number, int lock, int timeline, loaded *out, yw_pg_error *err) {
   yw_arena *a = yw_rpc_call_arena(call);
   const char *p[] = {number};
   PGresult *r = NULL;
@@ -360,9 +429,11 @@ static int load_app(yw_rpc_call *call, PGconn *conn, const char *number, int loc
   snprintf(out->depts, sizeof out->depts, "%s", PQgetvalue(r, 0, C_DEPTS));
   snprintf(out->mac, sizeof out->mac, "%s", PQgetvalue(r, 0, C_MAC));
   out->promised_days = (int)yw_col_ll(r, 0, C_DAYS);
-  out->app = app_from_row(a, r, 0);
+  out->app = app_from_row(a, r, 0, ctx->data_key);
   PQclear(r);
-  if (out->app == NULL) return YW_ENOMEM;
+  /* out of memory, or a form that does not decrypt (another key, another row's) */
+  if (out->app == NULL)
+    return yw_rpc_call_fail(call, YW_EINTERNAL, "application %s cannot be read", number);
   Application *app = out->app;
 
   const char *pi[] = {out->id};
@@ -540,20 +611,22 @@ static int file_one(yw_rpc_call *call, PGconn *conn, struct submit_work *w, cons
 
   const Yiwang__Catalog__V1__Item *item = w->item;
   const char *kind = w->caller.org[0] != '\0' ? "company" : "person";
+  const char *form_enc = form_seal(a, w->ctx->data_key, number, w->form);
+  if (form_enc == NULL) return YW_ENOMEM;
   char version[16], days[16];
   snprintf(version, sizeof version, "%d", item->version);
   snprintf(days, sizeof days, "%d", item->promised_limit_days);
   const char *pa[] = {number,       mac,           w->caller.subject, kind,    w->caller.org,
                       item->impl_code, version,    item->name,        w->region,
-                      item->department_code, w->joint, w->depts,      days,    w->form,
+                      item->department_code, w->joint, w->depts,      days,    form_enc,
                       w->form_definition, bundle_id != NULL ? bundle_id : ""};
   rc = yw_pg_query(conn,
                    "INSERT INTO applications.applications (number, query_code_mac,"
                    " applicant_subject, applicant_kind, applicant_org, impl_code, item_version,"
                    " item_name, region_code, lead_department, joint_departments, departments,"
-                   " promised_days, form, form_definition, bundle_id)"
+                   " promised_days, form_enc, form_definition, bundle_id)"
                    " VALUES ($1, $2, $3, $4, $5, $6, $7::int, $8, $9, $10, $11::text[],"
-                   " $12::text[], $13::int, $14::jsonb, $15::jsonb, NULLIF($16, '')::bigint)"
+                   " $12::text[], $13::int, $14, $15::jsonb, NULLIF($16, '')::bigint)"
                    " RETURNING id",
                    16, pa, &r, &err);
   if (rc != 0) return yw_service_db_fail(call, rc, &err);
@@ -569,7 +642,7 @@ static int file_one(yw_rpc_call *call, PGconn *conn, struct submit_work *w, cons
   if (rc == 0) rc = licenses_file(call, conn, id, w->caller.subject, item, w->req, &err);
   if (rc != 0) return err.sqlstate[0] != '\0' || err.message[0] != '\0' ? yw_service_db_fail(call, rc, &err) : rc;
 
-  rc = load_app(call, conn, number, 0, 1, l, &err);
+  rc = load_app(call, w->ctx, conn, number, 0, 1, l, &err);
   if (rc != 0) return err.sqlstate[0] != '\0' || err.message[0] != '\0' ? yw_service_db_fail(call, rc, &err) : rc;
 
   Yiwang__Events__V1__ApplicationSubmitted ev = YIWANG__EVENTS__V1__APPLICATION_SUBMITTED__INIT;
@@ -824,7 +897,8 @@ static const char *bundle_status(Application **apps, size_t n) {
 }
 
 /* The filing row id's members (ordered as filed, which is the bundle's order) into f. */
-static int load_members(yw_rpc_call *call, PGconn *conn, const char *bundle_id,
+static int load_members(yw_rpc_call *call, const applications_ctx *ctx, PGconn *conn,
+                        const char *bundle_id,
                         Yiwang__Applications__V1__BundleFiling *f, yw_pg_error *err) {
   yw_arena *a = yw_rpc_call_arena(call);
   const char *p[] = {bundle_id};
@@ -843,7 +917,7 @@ static int load_members(yw_rpc_call *call, PGconn *conn, const char *bundle_id,
   if (f->applications == NULL) return YW_ENOMEM;
   for (int i = 0; i < n; i++) {
     loaded l;
-    rc = load_app(call, conn, numbers[i], 0, 0, &l, err);
+    rc = load_app(call, ctx, conn, numbers[i], 0, 0, &l, err);
     if (rc != 0) return rc;
     f->applications[f->n_applications++] = l.app;
   }
@@ -900,7 +974,7 @@ static int bundle_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *re
   f->bundle_name = w->bundle->name;
   f->created_at = yw_arena_strndup(a, created, strlen(created));
   if (f->number == NULL || f->created_at == NULL) return YW_ENOMEM;
-  rc = load_members(call, conn, id, f, &err);
+  rc = load_members(call, w->ctx, conn, id, f, &err);
   if (rc != 0) return err.sqlstate[0] != '\0' || err.message[0] != '\0' ? yw_service_db_fail(call, rc, &err) : rc;
   yiwang__applications__v1__submit_bundle_response__init(resp);
   resp->filing = f;
@@ -1049,6 +1123,7 @@ static int submit_bundle(yw_rpc_call *call, const ProtobufCMessage *reqm, Protob
 }
 
 struct filing_work {
+  const applications_ctx *ctx;
   const yw_caller *caller;
   const char *number;
   Yiwang__Applications__V1__BundleFiling *filing;
@@ -1084,7 +1159,7 @@ static int filing_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *er
   if (f->number == NULL || f->bundle_code == NULL || f->bundle_name == NULL || f->created_at == NULL)
     return YW_ENOMEM;
   w->filing = f;
-  return load_members(call, conn, id, f, err);
+  return load_members(call, w->ctx, conn, id, f, err);
 }
 
 static int get_bundle_filing(yw_rpc_call *call, const ProtobufCMessage *reqm,
@@ -1095,7 +1170,7 @@ static int get_bundle_filing(yw_rpc_call *call, const ProtobufCMessage *reqm,
   int rc = yw_service_require_person(call, &ctx->caller_keys, 1, &caller);
   if (rc != 0) return rc;
   if ((rc = check_number(call, req->number)) != 0) return rc;
-  struct filing_work w = {&caller, req->number, NULL};
+  struct filing_work w = {ctx, &caller, req->number, NULL};
   rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, filing_tx, &w);
   if (rc != 0) return rc;
   *out = &w.filing->base;
@@ -1105,6 +1180,7 @@ static int get_bundle_filing(yw_rpc_call *call, const ProtobufCMessage *reqm,
 /* ---- GetApplication --------------------------------------------------------------- */
 
 struct get_work {
+  const applications_ctx *ctx;
   const yw_caller *caller;
   const char *number;
   loaded l;
@@ -1119,7 +1195,7 @@ static int may_read(const yw_caller *c, const loaded *l) {
 
 static int get_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
   struct get_work *w = arg;
-  int rc = load_app(call, conn, w->number, 0, 1, &w->l, err);
+  int rc = load_app(call, w->ctx, conn, w->number, 0, 1, &w->l, err);
   if (rc != 0) return rc;
   if (!may_read(w->caller, &w->l))
     return yw_rpc_call_fail(call, YW_ENOTFOUND, "no application %s", w->number);
@@ -1138,6 +1214,7 @@ static int get_application(yw_rpc_call *call, const ProtobufCMessage *reqm,
   if ((rc = check_number(call, req->number)) != 0) return rc;
   struct get_work *w = yw_arena_calloc(yw_rpc_call_arena(call), 1, sizeof *w);
   if (w == NULL) return YW_ENOMEM;
+  w->ctx = ctx;
   w->caller = &caller;
   w->number = req->number;
   rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, get_tx, w);
@@ -1150,8 +1227,8 @@ static int get_application(yw_rpc_call *call, const ProtobufCMessage *reqm,
 
 /* Rows (APP_COLS, one more than the page) to a list answer; the cursor of the last row
  * comes from cursor_col. */
-static int list_answer(yw_rpc_call *call, PGresult *r, const yw_page *page, int cursor_col,
-                       ProtobufCMessage **out) {
+static int list_answer(yw_rpc_call *call, const applications_ctx *ctx, PGresult *r,
+                       const yw_page *page, int cursor_col, ProtobufCMessage **out) {
   yw_arena *a = yw_rpc_call_arena(call);
   Yiwang__Applications__V1__ListApplicationsResponse *resp = yw_arena_alloc(a, sizeof *resp);
   int rows = PQntuples(r), n = rows > page->size ? page->size : rows;
@@ -1160,7 +1237,7 @@ static int list_answer(yw_rpc_call *call, PGresult *r, const yw_page *page, int 
     resp->applications = yw_arena_calloc(a, (size_t)n + 1, sizeof *resp->applications);
   }
   for (int i = 0; resp != NULL && resp->applications != NULL && i < n; i++) {
-    Application *app = app_from_row(a, r, i);
+    Application *app = app_from_row(a, r, i, ctx->data_key);
     if (app == NULL) break;
     resp->applications[resp->n_applications++] = app;
   }
@@ -1196,7 +1273,7 @@ static int list_my_applications(yw_rpc_call *call, const ProtobufCMessage *reqm,
                         " ORDER BY a.id DESC LIMIT $3::int",
                         3, p, &r);
   if (rc != 0) return rc;
-  return list_answer(call, r, &page, C_ID, out);
+  return list_answer(call, ctx, r, &page, C_ID, out);
 }
 
 /* Staff act for their own department only (platform administrators for any). */
@@ -1277,7 +1354,7 @@ static int list_department_applications(yw_rpc_call *call, const ProtobufCMessag
                               " ORDER BY q.due_key, q.number LIMIT $5::int",
                         req->urgent_first ? 7 : 6, p, &r);
   if (rc != 0) return rc;
-  return list_answer(call, r, &page, C_SUPERVISION + 1, out);
+  return list_answer(call, ctx, r, &page, C_SUPERVISION + 1, out);
 }
 
 /* ---- status changes --------------------------------------------------------------- */
@@ -1356,14 +1433,17 @@ static int change_status(yw_rpc_call *call, PGconn *conn, struct step_work *w,
     int rc = due_date(call, conn, w, due, err);
     if (rc != 0) return rc;
   }
+  const char *form_enc = NULL; /* a resubmitted form, sealed for the application's number */
+  if (w->form != NULL && (form_enc = form_seal(a, w->ctx->data_key, w->number, w->form)) == NULL)
+    return YW_ENOMEM;
   const char *p[] = {w->l.id, application_status_db(from), application_status_db(to),
-                     due[0] != '\0' ? due : NULL, w->form};
+                     due[0] != '\0' ? due : NULL, form_enc};
   PGresult *r = NULL;
   int rc = yw_pg_query(conn,
                        "UPDATE applications.applications SET status = $3,"
                        " accepted_at = CASE WHEN $3 = 'accepted' THEN now() ELSE accepted_at END,"
                        " due_date = COALESCE($4::date, due_date),"
-                       " form = COALESCE($5::jsonb, form)"
+                       " form_enc = COALESCE($5, form_enc)"
                        " WHERE id = $1::bigint AND status = $2 RETURNING id",
                        5, p, &r, err);
   if (rc != 0) return rc;
@@ -1379,7 +1459,7 @@ static int change_status(yw_rpc_call *call, PGconn *conn, struct step_work *w,
                    " VALUES ($1::bigint, $2, $3, $4, $5, $6)",
                    6, pt, NULL, err);
   if (rc != 0) return rc;
-  if ((rc = load_app(call, conn, w->number, 0, 1, &w->l, err)) != 0) return rc;
+  if ((rc = load_app(call, w->ctx, conn, w->number, 0, 1, &w->l, err)) != 0) return rc;
 
   Application *app = w->l.app;
   Yiwang__Events__V1__ApplicationStatusChanged ev = YIWANG__EVENTS__V1__APPLICATION_STATUS_CHANGED__INIT;
@@ -1409,7 +1489,7 @@ static int change_status(yw_rpc_call *call, PGconn *conn, struct step_work *w,
 
 static int step_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
   struct step_work *w = arg;
-  int rc = load_app(call, conn, w->number, 1, 0, &w->l, err);
+  int rc = load_app(call, w->ctx, conn, w->number, 1, 0, &w->l, err);
   if (rc != 0) return rc;
   if (w->caller.kind == YW_CALLER_PERSON) {
     if (strcmp(w->l.subject, w->caller.subject) != 0)
@@ -1463,7 +1543,7 @@ static int step_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err)
   for (const char *c = w->l.depts; *c != '\0'; c++) ndepts += *c == ',';
   if (!approve) return change_status(call, conn, w, ST(DISAPPROVED), err);
   if ((size_t)approvals_before + 1 >= ndepts) return change_status(call, conn, w, ST(APPROVED), err);
-  return load_app(call, conn, w->number, 0, 1, &w->l, err); /* waiting for the others */
+  return load_app(call, w->ctx, conn, w->number, 0, 1, &w->l, err); /* waiting for the others */
 }
 
 static int run_step(yw_rpc_call *call, applications_ctx *ctx, struct step_work *w,

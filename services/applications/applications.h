@@ -29,6 +29,9 @@ typedef struct applications_ctx {
   const char *redis_prefix;          /* their keys' prefix (YW_REDIS_PREFIX); NULL: "yw" */
   yw_caller_keys caller_keys;
   uint8_t lookup_key[YW_KEY_BYTES];  /* HMAC of "<number>:<query code>" */
+  /* encrypts the forms at rest (AES-256-GCM, the application's number as associated
+   * data; YW_APPLICATIONS_DATA_KEY) */
+  uint8_t data_key[YW_KEY_BYTES];
   yw_rpc_channel *catalog;           /* SubmitApplication reads the item there */
   /* yw-identity: the applicant's verified name, masked ID number and company for a
    * form's prefilled fields (GetVerifiedIdentity); NULL: none configured (tests of
@@ -59,6 +62,12 @@ int applications_ask_identity(yw_rpc_call *call, applications_ctx *ctx, const ch
  * PERMISSION_DENIED and NOT_FOUND as they are, anything else UNAVAILABLE (or
  * DEADLINE_EXCEEDED). Sets the call's status; returns the code. */
 int applications_identity_failed(yw_rpc_call *call, int code, const char *message);
+
+/* Re-encrypts the forms still kept in clear (applications.applications.form, before
+ * migration 013) into form_enc with ctx->data_key, batch rows a transaction (locked
+ * FOR UPDATE SKIP LOCKED, so copies starting together share the work), until none is
+ * left; *done counts them. Returns 0 or a code with err filled. */
+int applications_forms_encrypt(applications_ctx *ctx, int batch, long long *done, yw_pg_error *err);
 
 /* The service table; data points to ctx. Fills ctx->idem from the rest of ctx. */
 void applications_service_init(yw_rpc_service *svc, applications_ctx *ctx);

@@ -24,7 +24,7 @@
 #include "yw_service.h"
 #include "yw_workdays.h"
 
-static char *cfg_catalog, *cfg_identity, *cfg_lookup_key, *cfg_holidays, *cfg_seal_key, *cfg_seal_keys;
+static char *cfg_catalog, *cfg_identity, *cfg_lookup_key, *cfg_data_key, *cfg_holidays, *cfg_seal_key, *cfg_seal_keys;
 static long cfg_supervise_s, cfg_calendar_check_ms, cfg_rectify_days;
 
 static const yw_cfg_entry settings[] = {
@@ -35,6 +35,8 @@ static const yw_cfg_entry settings[] = {
      "company for a form's prefilled fields, and a license holder's masked name", &cfg_identity},
     {"YW_LOOKUP_KEY", YW_CFG_STR, "", 0, 0,
      "64 hex: the key of the query codes' HMAC (never stored in clear)", &cfg_lookup_key},
+    {"YW_APPLICATIONS_DATA_KEY", YW_CFG_STR, "", 0, 0,
+     "64 hex: the key that encrypts applications' forms at rest (AES-256-GCM)", &cfg_data_key},
     {"YW_APPLICATIONS_HOLIDAYS", YW_CFG_STR, "", 0, 0,
      "a CSV file of statutory holidays and make-up working days (date,holiday|workday,name) "
      "for due dates, stored when the database has no calendar yet (PUT /v1/calendar/{year} "
@@ -147,6 +149,22 @@ int main(int argc, char **argv) {
     yw_service_stop(&proc);
     return 2;
   }
+  if (yw_key_from_hex(cfg_data_key, ctx.data_key) != 0) {
+    fprintf(stderr, "yw-applications: YW_APPLICATIONS_DATA_KEY must be 64 hex characters\n");
+    yw_service_stop(&proc);
+    return 2;
+  }
+  /* forms still kept in clear (before migration 013) are encrypted before serving */
+  long long sealed = 0;
+  yw_pg_error ferr;
+  memset(&ferr, 0, sizeof ferr);
+  if (applications_forms_encrypt(&ctx, 500, &sealed, &ferr) != 0) {
+    fprintf(stderr, "yw-applications: the forms kept in clear cannot be encrypted: %s\n",
+            ferr.message);
+    yw_service_stop(&proc);
+    return 1;
+  }
+  if (sealed > 0) fprintf(stderr, "yw-applications: %lld forms encrypted at rest\n", sealed);
   struct yw_workdays *seed = NULL;
   if (load_calendar(cfg_holidays, &seed) != 0) {
     yw_service_stop(&proc);

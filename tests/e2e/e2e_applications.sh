@@ -38,7 +38,7 @@ RES="$(verified_resident 13900000001 张三 320706199001011230)"
 LOW="$(login_resident 13900000002)"
 
 row() { # row NUMBER -> the stored row as text (status, times, form, timeline length)
-  "${PSQL[@]}" -c "SELECT status, updated_at, form::text, (SELECT count(*)
+  "${PSQL[@]}" -c "SELECT status, updated_at, form_enc, (SELECT count(*)
     FROM applications.application_transitions t WHERE t.application_id = a.id)
     FROM applications.applications a WHERE number = '$1'"
 }

@@ -51,6 +51,9 @@ N="$(field "d['application']['number']")"
 req GET "/v1/applications/$N" "$RES"
 check "the application shows the definition it was filled against, with the verified name and masked ID number from yw-identity" \
   holds "d['formDefinition']['title'] == '居民身份证换领申请' and d['form'] == {'applicantName': '张三', 'idNumber': '3207**********1230', 'phone': '13912345678', 'reason': '有效期满', 'delivery': '窗口领取'}"
+check "the row keeps the form encrypted: no phone, name or ID number in clear" \
+  test "$("${PSQL[@]}" -c "SELECT count(*) FROM applications.applications a WHERE a::text LIKE '%13912345678%'
+    OR a::text LIKE '%张三%' OR a::text LIKE '%1230%' AND form_enc IS NULL")" = 0
 # yw-identity answers the verified identity to services only: not through the gateway
 req POST /yiwang.identity.v1.IdentityService/GetVerifiedIdentity "$RES" '{}'
 check "GetVerifiedIdentity has no gateway route (404)" test "$S" = 404

@@ -257,6 +257,8 @@ e2e_feed() { # e2e_feed [CA]
 e2e_applications() { # e2e_applications [CA]
   APPLICATIONS_ADDR="127.0.0.1:$(free_port)"
   APPLICATIONS_METRICS="127.0.0.1:$(free_port)"
+  # the key of the forms at rest: one per run, exported so a test can read a row back
+  export YW_APPLICATIONS_DATA_KEY="${YW_APPLICATIONS_DATA_KEY:-$(openssl rand -hex 32)}"
   if [ -n "${1:-}" ]; then
     bash "$YW_SOURCE_DIR/tools/pki.sh" server "$E2E_PKI" applications
     bash "$YW_SOURCE_DIR/tools/pki.sh" client "$E2E_PKI" applications-client
@@ -273,6 +275,7 @@ e2e_applications() { # e2e_applications [CA]
     YW_APPLICATIONS_SEAL_KEY="$E2E_TMP/seal.key" YW_APPLICATIONS_SEAL_KEYS="$E2E_TMP/seals" \
     YW_REDIS_PREFIX="$E2E_DB" YW_PG_DSN="${YW_PG_DSN/user=postgres/user=yw_applications}" \
     YW_LOOKUP_KEY="${YW_LOOKUP_KEY:-$(openssl rand -hex 32)}" \
+    YW_APPLICATIONS_DATA_KEY="$YW_APPLICATIONS_DATA_KEY" \
     YW_TLS_CA="${1:-}" YW_TLS_CERT="${1:+$E2E_PKI/applications.crt}" YW_TLS_CLIENT_NAMES="${1:+gateway}" \
     YW_TLS_KEY="${1:+$E2E_PKI/applications.key}" \
     YW_TLS_CLIENT_CERT="${1:+$E2E_PKI/applications-client.crt}" \

@@ -33,6 +33,7 @@
 #include "yiwang/applications/v1/alerts.pb-c.h"
 #include "yiwang/events/v1/feed.pb-c.h"
 #include "yw_log.h"
+#include "yw_crypto.h"
 #include "yw_testapps.h"
 #include "yw_workdays.h"
 
@@ -82,16 +83,18 @@ static long long count(const char *sql, const char *param) {
  * first), status, due date ("" none). Its number into out. */
 static void application(int seq, const char *depts, const char *status, const char *due, char out[24]) {
   snprintf(out, 24, "32070020300411%06d", seq);
-  char p[256], v[32];
-  snprintf(p, sizeof p, "%s|%s|%s|%s", out, depts, status, due);
+  char enc[128], p[384], v[32]; /* the empty form, encrypted as the service keeps it */
+  assert_int_equal(yw_encrypt(t.app.data_key, "{}", 2, out, enc, sizeof enc), 0);
+  snprintf(p, sizeof p, "%s|%s|%s|%s|%s", out, depts, status, due, enc);
   query1("WITH x AS (SELECT split_part($1, '|', 1) AS number,"
          " string_to_array(split_part($1, '|', 2), ',') AS depts, split_part($1, '|', 3) AS status,"
          " NULLIF(split_part($1, '|', 4), '')::date AS due)"
          " INSERT INTO applications.applications (number, query_code_mac, applicant_subject,"
          " applicant_kind, impl_code, item_version, item_name, region_code, lead_department,"
-         " departments, promised_days, form, status, due_date, accepted_at)"
+         " departments, promised_days, form_enc, status, due_date, accepted_at)"
          " SELECT x.number, repeat('a', 64), 'p-applicant', 'person', 'GG00001000-320700-GA', 1,"
-         " '居民身份证首次申领', '320700', x.depts[1], x.depts, 1, '{}', x.status, x.due,"
+         " '居民身份证首次申领', '320700', x.depts[1], x.depts, 1, split_part($1, '|', 5), x.status,"
+         " x.due,"
          " CASE WHEN x.due IS NULL THEN NULL ELSE now() END FROM x RETURNING id",
          p, v, sizeof v);
   assert_true(v[0] != '\0');

@@ -239,7 +239,8 @@ static void level1_item_with_required_name(char code[64]) {
   it->form = struct_of(
       "{\"fields\": [{\"name\": \"applicantName\", \"type\": \"string\","
       " \"prefill\": \"identity.name\", \"required\": true},"
-      " {\"name\": \"phone\", \"type\": \"phone\", \"required\": true}]}");
+      " {\"name\": \"phone\", \"type\": \"phone\", \"required\": true},"
+      " {\"name\": \"idCard\", \"type\": \"id_card\"}]}");
   Yiwang__Catalog__V1__UpsertItemRequest req = YIWANG__CATALOG__V1__UPSERT_ITEM_REQUEST__INIT;
   req.item = it;
   char msg[256] = "";
@@ -289,6 +290,129 @@ static void test_identity_down_files_nothing(void **state) {
   assert_int_equal(count(APPLICATIONS, NULL), before);
 }
 
+/* GetApplication of number as who; the answer into *out (NULL: dropped). */
+static grpc_status_code get_app(const yw_testapps_caller *who, const char *number,
+                                Application **out) {
+  Yiwang__Applications__V1__GetApplicationRequest req =
+      YIWANG__APPLICATIONS__V1__GET_APPLICATION_REQUEST__INIT;
+  req.number = (char *)number;
+  return yw_testapps_call(&t, who, NULL, APPS "GetApplication", &req.base,
+                          &yiwang__applications__v1__application__descriptor,
+                          (ProtobufCMessage **)out, NULL, 0);
+}
+
+/* How many rows of applications.applications hold $1 anywhere in them. */
+#define ROWS_HOLDING \
+  "SELECT count(*) FROM applications.applications a WHERE a::text LIKE '%' || $1 || '%'"
+
+static void test_the_form_is_encrypted_at_rest(void **state) {
+  (void)state;
+  char code[64], msg[512] = "", v[128];
+  level1_item_with_required_name(code);
+  Receipt *r = NULL;
+  assert_int_equal(yw_testapps_submit(&t, &ZHANG, code,
+                                      "{\"phone\": \"13987654321\", \"idCard\": \"" ZHANG_ID "\"}",
+                                      (ProtobufCMessage **)&r, msg, sizeof msg),
+                   GRPC_STATUS_OK);
+  char number[24], dept[72];
+  snprintf(number, sizeof number, "%s", r->application->number);
+  snprintf(dept, sizeof dept, "%s", r->application->lead_department);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+  /* the row holds neither the ID number, the phone number nor the name in clear */
+  assert_int_equal(count(ROWS_HOLDING, ZHANG_ID), 0);
+  assert_int_equal(count(ROWS_HOLDING, "13987654321"), 0);
+  assert_int_equal(count(ROWS_HOLDING, "张三"), 0);
+  assert_int_equal(count("SELECT count(*) FROM applications.applications WHERE number = $1"
+                         " AND form IS NULL AND form_enc ~ '^[0-9a-f]+$'",
+                         number),
+                   1);
+  /* the applicant and the department's staff read it back whole */
+  const yw_testapps_caller staff = {YW_CALLER_STAFF, "s-dept", "dept_staff", dept, 0, NULL};
+  const yw_testapps_caller *readers[] = {&ZHANG, &staff};
+  for (size_t i = 0; i < 2; i++) {
+    Application *app = NULL;
+    assert_int_equal(get_app(readers[i], number, &app), GRPC_STATUS_OK);
+    assert_string_equal(form_value(app, "idCard", v, sizeof v), ZHANG_ID);
+    assert_string_equal(form_value(app, "phone", v, sizeof v), "13987654321");
+    assert_string_equal(form_value(app, "applicantName", v, sizeof v), "张三");
+    protobuf_c_message_free_unpacked(&app->base, NULL);
+  }
+  /* nobody else */
+  const yw_testapps_caller other = {YW_CALLER_STAFF, "s-other", "dept_staff", "320700-XX", 0, NULL};
+  assert_int_equal(get_app(&other, number, NULL), GRPC_STATUS_NOT_FOUND);
+  assert_int_equal(get_app(&LOW, number, NULL), GRPC_STATUS_NOT_FOUND);
+  /* a ciphertext copied to another row does not decrypt there (the number is its
+   * associated data): that row fails to read rather than show the other's form */
+  char moved[24];
+  assert_int_equal(yw_testapps_submit(&t, &ZHANG, code, "{\"phone\": \"13900000000\"}",
+                                      (ProtobufCMessage **)&r, msg, sizeof msg),
+                   GRPC_STATUS_OK);
+  snprintf(moved, sizeof moved, "%s", r->application->number);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+  char own[1024], both[1100];
+  assert_int_equal(yw_testapps_query1(&t,
+                                      "SELECT form_enc FROM applications.applications"
+                                      " WHERE number = $1",
+                                      moved, own, sizeof own),
+                   0);
+  snprintf(both, sizeof both, "%s|%s", number, moved);
+  sql("UPDATE applications.applications SET form_enc = (SELECT form_enc FROM"
+      " applications.applications WHERE number = split_part($1, '|', 1))"
+      " WHERE number = split_part($1, '|', 2) RETURNING id",
+      both);
+  assert_int_equal(get_app(&ZHANG, moved, NULL), GRPC_STATUS_INTERNAL);
+  snprintf(both, sizeof both, "%s|%s", moved, own);
+  sql("UPDATE applications.applications SET form_enc = split_part($1, '|', 2)"
+      " WHERE number = split_part($1, '|', 1) RETURNING id",
+      both);
+  assert_int_equal(get_app(&ZHANG, moved, NULL), GRPC_STATUS_OK);
+}
+
+static void test_forms_kept_in_clear_are_encrypted_at_start(void **state) {
+  (void)state;
+  char code[64], msg[512] = "", v[128];
+  level1_item_with_required_name(code);
+  Receipt *r = NULL;
+  assert_int_equal(yw_testapps_submit(&t, &ZHANG, code, "{\"phone\": \"13911112222\"}",
+                                      (ProtobufCMessage **)&r, msg, sizeof msg),
+                   GRPC_STATUS_OK);
+  char number[24];
+  snprintf(number, sizeof number, "%s", r->application->number);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+  /* a row as filed before migration 013, its form in clear (the constraint that keeps
+   * new rows from that set aside meanwhile) */
+  sql("ALTER TABLE applications.applications DROP CONSTRAINT applications_form_in_clear_retired",
+      NULL);
+  sql("UPDATE applications.applications SET form_enc = NULL,"
+      " form = '{\"applicantName\": \"张三\", \"phone\": \"13911112222\"}' WHERE number = $1"
+      " RETURNING id",
+      number);
+  sql("ALTER TABLE applications.applications ADD CONSTRAINT applications_form_in_clear_retired"
+      " CHECK (form IS NULL) NOT VALID",
+      NULL);
+  assert_int_equal(count(ROWS_HOLDING, "13911112222"), 1);
+  /* read as it is until the service re-encrypts it */
+  Application *app = NULL;
+  assert_int_equal(get_app(&ZHANG, number, &app), GRPC_STATUS_OK);
+  assert_string_equal(form_value(app, "phone", v, sizeof v), "13911112222");
+  protobuf_c_message_free_unpacked(&app->base, NULL);
+  /* what a start does, in batches of one here */
+  long long done = 0;
+  yw_pg_error err;
+  assert_int_equal(applications_forms_encrypt(&t.app, 1, &done, &err), 0);
+  assert_int_equal(done, 1);
+  assert_int_equal(count(ROWS_HOLDING, "13911112222"), 0);
+  char kept[256];
+  assert_int_equal(yw_testapps_form(&t, number, kept, sizeof kept), 0);
+  assert_non_null(strstr(kept, "13911112222"));
+  assert_int_equal(get_app(&ZHANG, number, &app), GRPC_STATUS_OK);
+  assert_string_equal(form_value(app, "phone", v, sizeof v), "13911112222");
+  protobuf_c_message_free_unpacked(&app->base, NULL);
+  /* nothing is left: a second run does nothing */
+  assert_int_equal(applications_forms_encrypt(&t.app, 1, &done, &err), 0);
+  assert_int_equal(done, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_identity_answers_services_only),
@@ -296,6 +420,8 @@ int main(void) {
       cmocka_unit_test(test_a_company_gets_its_name_from_identity),
       cmocka_unit_test(test_a_required_prefill_without_a_verified_value_is_refused),
       cmocka_unit_test(test_identity_down_files_nothing),
+      cmocka_unit_test(test_the_form_is_encrypted_at_rest),
+      cmocka_unit_test(test_forms_kept_in_clear_are_encrypted_at_start),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -39,6 +39,7 @@
 #include "yiwang/applications/v1/applications.pb-c.h"
 #include "yiwang/events/v1/applications.pb-c.h"
 #include "yw_caller.h"
+#include "yw_crypto.h"
 #include "yw_err.h"
 #include "yw_events.h"
 #include "yw_idem.h"
@@ -202,16 +203,17 @@ static CalendarDay *day_of(CalendarDay *d, const char *date, int holiday, const 
  * lead department dept. Returns its number in out. */
 static void application(int seq, const char *dept, const char *status, const char *due, char out[24]) {
   snprintf(out, 24, "32070020300411%06u", (unsigned)seq % 1000000u);
-  char p2[256];
-  snprintf(p2, sizeof p2, "%s|%s|%s", dept, status, due);
+  char enc[128], p2[384]; /* the empty form, encrypted as the service keeps it */
+  assert_int_equal(yw_encrypt(app.data_key, "{}", 2, out, enc, sizeof enc), 0);
+  snprintf(p2, sizeof p2, "%s|%s|%s|%s", dept, status, due, enc);
   char v[32];
   query1("WITH x AS (SELECT split_part($2, '|', 1) AS dept, split_part($2, '|', 2) AS status,"
          " NULLIF(split_part($2, '|', 3), '')::date AS due)"
          " INSERT INTO applications.applications (number, query_code_mac, applicant_subject,"
          " applicant_kind, impl_code, item_version, item_name, region_code, lead_department,"
-         " departments, promised_days, form, status, due_date, accepted_at)"
+         " departments, promised_days, form_enc, status, due_date, accepted_at)"
          " SELECT $1, repeat('a', 64), 'p-resident', 'person', 'GG00001000-320700-GA', 1, '事项',"
-         " '320700', x.dept, ARRAY[x.dept], 1, '{}', x.status, x.due,"
+         " '320700', x.dept, ARRAY[x.dept], 1, split_part($2, '|', 4), x.status, x.due,"
          " CASE WHEN x.due IS NULL THEN NULL ELSE now() END FROM x RETURNING id",
          out, p2, v, sizeof v);
   assert_true(v[0] != '\0');

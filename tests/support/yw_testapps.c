@@ -32,6 +32,7 @@ int yw_testapps_start(yw_testapps *t, int pool_size, int queue,
   if (yw_caller_keys_init(&app->caller_keys, caller_key, NULL, 30) != 0) return -1;
   t->cat.caller_keys = app->caller_keys;
   for (size_t i = 0; i < YW_KEY_BYTES; i++) app->lookup_key[i] = (uint8_t)(i * 3 + 5);
+  for (size_t i = 0; i < YW_KEY_BYTES; i++) app->data_key[i] = (uint8_t)(i * 5 + 9);
   const char *raddr = getenv("YW_TEST_REDIS_ADDR");
   if (raddr == NULL || yw_redis_open(raddr, 500, 2, &app->redis) != 0) {
     fprintf(stderr, "YW_TEST_REDIS_ADDR: no Redis (run with ./dev test)\n");
@@ -189,4 +190,17 @@ grpc_status_code yw_testapps_submit(yw_testapps *t, const yw_testapps_caller *wh
       &yiwang__applications__v1__submit_application_response__descriptor, out, msg, msglen);
   protobuf_c_message_free_unpacked(&req.form->base, NULL);
   return st;
+}
+
+int yw_testapps_form(yw_testapps *t, const char *number, char *out, size_t size) {
+  size_t cap = 2 * (64 * 1024 + 64) + 1;
+  char *enc = malloc(cap);
+  int rc = enc != NULL ? yw_testapps_query1(t,
+                                            "SELECT form_enc FROM applications.applications"
+                                            " WHERE number = $1",
+                                            number, enc, cap)
+                       : -1;
+  if (rc == 0) rc = enc[0] != '\0' && yw_decrypt(t->app.data_key, enc, number, out, size) == 0 ? 0 : -1;
+  free(enc);
+  return rc;
 }

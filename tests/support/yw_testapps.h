@@ -76,6 +76,10 @@ grpc_status_code yw_testapps_submit(yw_testapps *t, const yw_testapps_caller *wh
                                     const char *item, const char *form, ProtobufCMessage **out,
                                     char *msg, size_t msglen);
 
+/* The form application number keeps, decrypted with the service's data key, into out
+ * (JSON text). Returns 0, or -1 (no row, or it does not decrypt). */
+int yw_testapps_form(yw_testapps *t, const char *number, char *out, size_t size);
+
 /* The first value of sql (one text parameter, or none when param is NULL) into out ("" when
  * no row). Returns 0, or -1 with the query's message on stderr. */
 int yw_testapps_query1(yw_testapps *t, const char *sql, const char *param, char *out, size_t size);
