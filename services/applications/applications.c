@@ -713,6 +713,12 @@ static int ask_catalog(yw_rpc_call *call, applications_ctx *ctx, const char *met
   return YW_RPC_DEFERRED;
 }
 
+int applications_ask_catalog(yw_rpc_call *call, applications_ctx *ctx, const char *method,
+                             const ProtobufCMessage *req, const ProtobufCMessageDescriptor *answer,
+                             yw_rpc_forward_fn done, void *arg) {
+  return ask_catalog(call, ctx, method, req, answer, done, arg);
+}
+
 /* The catalog's answer to a forwarded call: 0 when there is one, or the code with the
  * status set (what names the thing asked for, in NOT_FOUND). */
 static int catalog_answered(yw_rpc_call *call, int code, const char *message, const char *what) {

@@ -51,6 +51,14 @@ typedef struct applications_ctx {
   yw_idem_opts idem_bundle;          /* the same for SubmitBundle's answers */
 } applications_ctx;
 
+/* Defers call and forwards req to yw-catalog's method (of CatalogService: "GetItem"),
+ * with the caller, request id and deadline, as SubmitApplication asks for its item; done
+ * (on the client's thread) answers the call with yw_rpc_call_finish. Returns what the
+ * handler returns: YW_RPC_DEFERRED (a failed forward is answered UNAVAILABLE at once). */
+int applications_ask_catalog(yw_rpc_call *call, applications_ctx *ctx, const char *method,
+                             const ProtobufCMessage *req, const ProtobufCMessageDescriptor *answer,
+                             yw_rpc_forward_fn done, void *arg);
+
 /* Asks yw-identity's GetVerifiedIdentity from the deferred call (forwarded: its caller,
  * request id and deadline go along) for subject and credit_code ("" and "": the signed
  * caller itself); done gets a yiwang.identity.v1.VerifiedIdentity. Returns 0, or a code

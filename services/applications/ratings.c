@@ -4,7 +4,9 @@
  *   RateApplication      the applicant, once per application, after it ended (COMPLETED,
  *                        REJECTED, DISAPPROVED); idempotent (yw_idem_run)
  *   CreateRating         a signed-in resident rates a channel or hall, at most once per
- *                        channel, hall, department and item a day; idempotent
+ *                        channel, hall, department and item a day; idempotent; deferred:
+ *                        the department (or the item, which must be the department's)
+ *                        is first looked up in yw-catalog (applications_ask_catalog)
  *   ListRectifications   staff of a department its cases, supervisors (platform_admin,
  *                        auditor) any department's or all; overdue first, keyset paged
  *   GetRectification     the case's department, supervisors, or the rater
@@ -39,6 +41,7 @@
 #include "calendar.h"
 #include "staff_access.h"
 #include "yiwang/applications/v1/ratings.pb-c.h"
+#include "yiwang/catalog/v1/catalog.pb-c.h"
 #include "yiwang/events/v1/ratings.pb-c.h"
 #include "yw_err.h"
 #include "yw_events.h"
@@ -304,6 +307,7 @@ static int load_case(yw_rpc_call *call, PGconn *conn, const char *id, Rectificat
 struct rate_work {
   ratings_ctx *ctx;
   yw_caller caller;
+  const Yiwang__Applications__V1__CreateRatingRequest *create; /* CreateRating's, checked by the catalog */
   char *tags;       /* joined by SEP */
   const char *channel;
   const char *exists; /* the refusal when the insert found the rating there */
@@ -515,6 +519,41 @@ static int create_rating_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMess
   return after_insert(call, conn, w, r, out);
 }
 
+/* The catalog's answer about a channel's rating (the item, or without one the department):
+ * unknown is INVALID_ARGUMENT naming the field, no answer UNAVAILABLE (or
+ * DEADLINE_EXCEEDED); then the rating is written and the call answered. */
+static void rating_target_checked(yw_rpc_call *call, int code, ProtobufCMessage *response,
+                                  const char *message, void *arg) {
+  struct rate_work *w = arg;
+  const Yiwang__Applications__V1__CreateRatingRequest *req = w->create;
+  int by_item = req->item_code[0] != '\0';
+  int rc = 0;
+  if (code == YW_ENOTFOUND && by_item) {
+    rc = yw_rpc_call_fail(call, YW_EINVAL, "itemCode: the catalog has no item %s", req->item_code);
+  } else if (code == YW_ENOTFOUND) {
+    rc = yw_rpc_call_fail(call, YW_EINVAL, "departmentCode: the catalog has no department %s",
+                          req->department_code);
+  } else if (code != 0) {
+    rc = yw_rpc_call_fail(call, code == YW_ETIMEOUT ? YW_ETIMEOUT : YW_EUNAVAIL,
+                          "the catalog could not check the rated service: %s", message != NULL ? message : "");
+  } else if (by_item) {
+    /* the item must be the department's: its own, or one it handles jointly (联办) */
+    const Yiwang__Catalog__V1__Item *item = (const void *)response;
+    int ours = strcmp(item->department_code, req->department_code) == 0;
+    for (size_t i = 0; !ours && item->details != NULL && i < item->details->n_joint_departments; i++)
+      ours = strcmp(item->details->joint_departments[i], req->department_code) == 0;
+    if (!ours)
+      rc = yw_rpc_call_fail(call, YW_EINVAL, "itemCode: item %s is not handled by department %s",
+                            req->item_code, req->department_code);
+  } else if (strcmp(((const Yiwang__Catalog__V1__Department *)(const void *)response)->code,
+                    req->department_code) != 0) {
+    rc = yw_rpc_call_fail(call, YW_EUNAVAIL, "the catalog answered another department");
+  }
+  ProtobufCMessage *out = NULL;
+  if (rc == 0) rc = idem_rating(call, &req->base, &out, w, create_rating_tx);
+  yw_rpc_call_finish(call, rc, rc == 0 ? out : NULL);
+}
+
 static int create_rating(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
                          void *data) {
   const Yiwang__Applications__V1__CreateRatingRequest *req = (const void *)reqm;
@@ -532,7 +571,25 @@ static int create_rating(yw_rpc_call *call, const ProtobufCMessage *reqm, Protob
   if (req->item_code[0] != '\0' && !valid_code(req->item_code))
     return yw_rpc_call_fail(call, YW_EINVAL, "itemCode must be 1..64 letters, digits, '-', '_', '.'");
   if ((rc = check_rating(call, req->level, req->text, req->tags, req->n_tags, &w->tags)) != 0) return rc;
-  return idem_rating(call, reqm, out, w, create_rating_tx);
+  (void)out; /* answered by rating_target_checked */
+  w->create = req;
+  /* the department (or the item and its department) against yw-catalog, within the
+   * call's deadline, on the path filings use */
+  yw_arena *a = yw_rpc_call_arena(call);
+  if (req->item_code[0] != '\0') {
+    Yiwang__Catalog__V1__GetItemRequest *get = yw_arena_alloc(a, sizeof *get);
+    if (get == NULL) return YW_ENOMEM;
+    yiwang__catalog__v1__get_item_request__init(get);
+    get->code = req->item_code;
+    return applications_ask_catalog(call, w->ctx->app, "GetItem", &get->base,
+                                    &yiwang__catalog__v1__item__descriptor, rating_target_checked, w);
+  }
+  Yiwang__Catalog__V1__GetDepartmentRequest *get = yw_arena_alloc(a, sizeof *get);
+  if (get == NULL) return YW_ENOMEM;
+  yiwang__catalog__v1__get_department_request__init(get);
+  get->code = req->department_code;
+  return applications_ask_catalog(call, w->ctx->app, "GetDepartment", &get->base,
+                                  &yiwang__catalog__v1__department__descriptor, rating_target_checked, w);
 }
 
 /* ---- rectification cases -------------------------------------------------------------- */

@@ -761,13 +761,49 @@ static int list_item_versions(yw_rpc_call *call, const ProtobufCMessage *reqm,
 
 /* ---- departments, regions, topics ------------------------------------------------ */
 
+#define DEPARTMENT_COLS                                                  \
+  "SELECT d.code, d.name, d.region_code, d.phone,"                       \
+  "       (SELECT count(*) FROM catalog.items i"                         \
+  "        WHERE i.department_code = d.code AND i.status = 'published')" \
+  " FROM catalog.departments d"
 static const char DEPARTMENTS_SQL[] =
-    "SELECT d.code, d.name, d.region_code, d.phone,"
-    "       (SELECT count(*) FROM catalog.items i"
-    "        WHERE i.department_code = d.code AND i.status = 'published')"
-    " FROM catalog.departments d"
-    " WHERE $1 = '' OR d.region_code = $1"
-    " ORDER BY d.region_code, d.sort, d.code";
+    DEPARTMENT_COLS " WHERE $1 = '' OR d.region_code = $1 ORDER BY d.region_code, d.sort, d.code";
+
+/* Row i of a DEPARTMENT_COLS answer, in a (NULL on ENOMEM). */
+static Yiwang__Catalog__V1__Department *department_from_row(yw_arena *a, const PGresult *r, int i) {
+  Yiwang__Catalog__V1__Department *d = yw_arena_alloc(a, sizeof *d);
+  if (d == NULL) return NULL;
+  yiwang__catalog__v1__department__init(d);
+  d->code = yw_col_str(a, r, i, 0);
+  d->name = yw_col_str(a, r, i, 1);
+  d->region_code = yw_col_str(a, r, i, 2);
+  d->phone = yw_col_str(a, r, i, 3);
+  d->item_count = (int32_t)yw_col_ll(r, i, 4);
+  if (d->code == NULL || d->name == NULL || d->region_code == NULL || d->phone == NULL) return NULL;
+  return d;
+}
+
+static int get_department(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                          void *data) {
+  const Yiwang__Catalog__V1__GetDepartmentRequest *req = (const void *)reqm;
+  catalog_ctx *ctx = data;
+  if (req->code[0] == '\0') return yw_rpc_call_fail(call, YW_EINVAL, "code is required");
+  int rc = check_code(call, "code", req->code);
+  if (rc != 0) return rc;
+  const char *params[] = {req->code};
+  PGresult *r = NULL;
+  rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB, DEPARTMENT_COLS " WHERE d.code = $1", 1,
+                        params, &r);
+  if (rc != 0) return rc;
+  Yiwang__Catalog__V1__Department *d =
+      PQntuples(r) == 1 ? department_from_row(yw_rpc_call_arena(call), r, 0) : NULL;
+  int found = PQntuples(r) == 1;
+  PQclear(r);
+  if (!found) return yw_rpc_call_fail(call, YW_ENOTFOUND, "no department %s", req->code);
+  if (d == NULL) return YW_ENOMEM;
+  *out = &d->base;
+  return 0;
+}
 
 static int list_departments(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
                             void *data) {
@@ -787,15 +823,8 @@ static int list_departments(yw_rpc_call *call, const ProtobufCMessage *reqm, Pro
     resp->departments = yw_arena_calloc(a, (size_t)n + 1, sizeof *resp->departments);
   }
   for (int i = 0; resp != NULL && resp->departments != NULL && i < n; i++) {
-    Yiwang__Catalog__V1__Department *d = yw_arena_alloc(a, sizeof *d);
+    Yiwang__Catalog__V1__Department *d = department_from_row(a, r, i);
     if (d == NULL) break;
-    yiwang__catalog__v1__department__init(d);
-    d->code = yw_col_str(a, r, i, 0);
-    d->name = yw_col_str(a, r, i, 1);
-    d->region_code = yw_col_str(a, r, i, 2);
-    d->phone = yw_col_str(a, r, i, 3);
-    d->item_count = (int32_t)yw_col_ll(r, i, 4);
-    if (d->code == NULL || d->name == NULL || d->region_code == NULL || d->phone == NULL) break;
     resp->departments[resp->n_departments++] = d;
   }
   PQclear(r);
@@ -1499,6 +1528,7 @@ static const yw_rpc_method catalog_methods[] = {
     {"ListItems", list_items, NULL},
     {"GetItem", get_item, NULL},
     {"ListDepartments", list_departments, NULL},
+    {"GetDepartment", get_department, NULL},
     {"ListRegions", list_regions, NULL},
     {"ListTopics", list_topics, NULL},
     {"UpsertItem", upsert_item, NULL},

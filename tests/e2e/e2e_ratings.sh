@@ -5,7 +5,8 @@
 # another resident cannot (404); the bad rating opens a case the lead department lists,
 # answers, and closes after the resident's revisit, out-of-order steps refused and a clerk
 # of another department shut out (404); an auditor lists every case; a hall is rated once
-# a day; the resident lists their own ratings with the case and the department's answer;
+# a day, its department and item checked against yw-catalog (unknown: 400 naming the
+# field); the resident lists their own ratings with the case and the department's answer;
 # the public summary counts the levels, the satisfaction rate and the rectified;
 # yw-progress's statistics count the rated application (satisfaction).
 source "$(dirname "$0")/lib.sh"
@@ -113,6 +114,12 @@ req POST /v1/ratings "$RES" "$HALL"
 expect_status "once a day (409)" 409
 req POST /v1/ratings "$RES" '{"channel":"HALL","departmentCode":"320700-GA","level":"SATISFIED"}'
 expect_status "a hall's rating names the hall (400)" 400
+req POST /v1/ratings "$RES" '{"channel":"WEB","departmentCode":"320700-NONE","level":"SATISFIED"}'
+expect_status "a department the catalog does not have is refused (400)" 400
+check "naming the field" holds "d['code'] == 'INVALID_ARGUMENT' and 'departmentCode' in d['message']"
+req POST /v1/ratings "$RES" '{"channel":"WEB","departmentCode":"320700-MZ","itemCode":"'"$ITEM"'","level":"SATISFIED"}'
+expect_status "an item of another department is refused (400)" 400
+check "naming the item" holds "'itemCode' in d['message']"
 req GET "/v1/me/ratings?pageSize=1" "$RES"
 expect_status "the resident lists their own ratings (200)" 200
 check "newest first, one a page: the hall's" holds "[r['hallCode'] for r in d['ratings']] == ['HALL-01'] and d['nextPageToken'] != ''"

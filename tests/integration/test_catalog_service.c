@@ -758,6 +758,25 @@ static void test_departments_regions_topics_are_listed(void **state) {
   Yiwang__Catalog__V1__ListDepartmentsResponse *d = (void *)out;
   assert_true(d->n_departments >= 12);
   protobuf_c_message_free_unpacked(out, NULL);
+  /* one department by its code: the same row as the list's; unknown NOT_FOUND */
+  Yiwang__Catalog__V1__GetDepartmentRequest greq = YIWANG__CATALOG__V1__GET_DEPARTMENT_REQUEST__INIT;
+  greq.code = "320700-GA";
+  assert_int_equal(call("GetDepartment", &greq.base, &yiwang__catalog__v1__department__descriptor, &out,
+                        msg, sizeof msg),
+                   GRPC_STATUS_OK);
+  Yiwang__Catalog__V1__Department *one = (void *)out;
+  assert_string_equal(one->code, "320700-GA");
+  assert_string_equal(one->region_code, "320700");
+  assert_true(one->name[0] != '\0' && one->item_count > 0);
+  protobuf_c_message_free_unpacked(out, NULL);
+  greq.code = "320700-NONE";
+  assert_int_equal(call("GetDepartment", &greq.base, &yiwang__catalog__v1__department__descriptor, &out,
+                        msg, sizeof msg),
+                   GRPC_STATUS_NOT_FOUND);
+  greq.code = "bad code!";
+  assert_int_equal(call("GetDepartment", &greq.base, &yiwang__catalog__v1__department__descriptor, &out,
+                        msg, sizeof msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
 
   Yiwang__Catalog__V1__ListRegionsRequest rreq = YIWANG__CATALOG__V1__LIST_REGIONS_REQUEST__INIT;
   rreq.level = YIWANG__CATALOG__V1__REGION_LEVEL__COUNTY;

@@ -492,7 +492,7 @@ static void test_lists_overdue_first_and_supervisors_see_all(void **state) {
 
 static void test_channel_rated_once_a_day_and_summary_adds_up(void **state) {
   (void)state;
-  const char *dept = "320700-SUM";
+  const char *dept = "320700-RF"; /* in the catalog; nothing else here rates it */
   assert_int_equal(rate_channel(&RESIDENT, CH(HALL), "", dept, LV(SATISFIED), NULL), GRPC_STATUS_INVALID_ARGUMENT);
   assert_int_equal(rate_channel(&RESIDENT, CH(APP), "HALL-01", dept, LV(SATISFIED), NULL), GRPC_STATUS_INVALID_ARGUMENT);
   assert_int_equal(rate_channel(&RESIDENT, 0, "", dept, LV(SATISFIED), NULL), GRPC_STATUS_INVALID_ARGUMENT);
@@ -645,6 +645,53 @@ static void test_a_resident_lists_their_own_ratings_with_the_cases(void **state)
   assert_int_equal(my_ratings(&RESIDENT, 1, "not-a-token", NULL), GRPC_STATUS_INVALID_ARGUMENT);
 }
 
+/* CreateRating of an APP channel for dept and item, with the status message in msg. */
+static grpc_status_code rate_target(const char *dept, const char *item, char *msg, size_t msglen) {
+  Yiwang__Applications__V1__CreateRatingRequest req =
+      YIWANG__APPLICATIONS__V1__CREATE_RATING_REQUEST__INIT;
+  req.channel = CH(APP);
+  req.department_code = (char *)dept;
+  req.item_code = (char *)item;
+  req.level = LV(SATISFIED);
+  msg[0] = '\0';
+  return yw_testapps_call(&t, &RESIDENT, NULL, RATE "CreateRating", &req.base,
+                          &yiwang__applications__v1__rating__descriptor, NULL, msg, msglen);
+}
+
+static void test_a_channel_rating_is_checked_against_the_catalog(void **state) {
+  (void)state;
+  long long before = count("SELECT count(*) FROM applications.ratings", NULL);
+  char msg[256];
+  assert_int_equal(rate_target("320700-NONE", "", msg, sizeof msg), GRPC_STATUS_INVALID_ARGUMENT);
+  assert_non_null(strstr(msg, "departmentCode"));
+  assert_int_equal(rate_target(LEAD, "GG99999999-320700-GA", msg, sizeof msg), GRPC_STATUS_INVALID_ARGUMENT);
+  assert_non_null(strstr(msg, "itemCode"));
+  assert_int_equal(rate_target("320700-MZ", ITEM, msg, sizeof msg), GRPC_STATUS_INVALID_ARGUMENT);
+  assert_non_null(strstr(msg, "itemCode"));
+  assert_non_null(strstr(msg, "320700-MZ"));
+  assert_int_equal(count("SELECT count(*) FROM applications.ratings", NULL), before);
+  assert_int_equal(count("SELECT count(*) FROM applications.outbox WHERE type = 'application.rated'"
+                         " AND aggregate_key LIKE 'rating-%'", NULL),
+                   count("SELECT count(*) FROM applications.ratings WHERE application_number IS NULL", NULL));
+
+  /* the catalog down: UNAVAILABLE, nothing stored */
+  yw_rpc_channel *live = t.app.catalog;
+  yw_rpc_channel *dead = yw_rpc_channel_new(t.client, "127.0.0.1:1", 1, 4 << 20);
+  assert_non_null(dead);
+  t.app.catalog = dead;
+  grpc_status_code st = rate_target(LEAD, "", msg, sizeof msg);
+  t.app.catalog = live;
+  yw_rpc_channel_free(dead);
+  assert_int_equal(st, GRPC_STATUS_UNAVAILABLE);
+  assert_int_equal(count("SELECT count(*) FROM applications.ratings", NULL), before);
+
+  /* the department's own item: stored with it */
+  assert_int_equal(rate_target(LEAD, ITEM, msg, sizeof msg), GRPC_STATUS_OK);
+  assert_int_equal(count("SELECT count(*) FROM applications.ratings WHERE application_number IS NULL"
+                         " AND item_code = $1 AND department = '" LEAD "'", ITEM),
+                   1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rated_once_by_the_applicant_after_the_end),
@@ -653,6 +700,7 @@ int main(void) {
       cmocka_unit_test(test_lists_overdue_first_and_supervisors_see_all),
       cmocka_unit_test(test_channel_rated_once_a_day_and_summary_adds_up),
       cmocka_unit_test(test_a_resident_lists_their_own_ratings_with_the_cases),
+      cmocka_unit_test(test_a_channel_rating_is_checked_against_the_catalog),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
