@@ -14,6 +14,8 @@
  *                       (department = $1, a B-tree range), by due date then number,
  *                       keyset paged
  *   Accept, Reject, StartReview, RequestSupplement, Complete   the lead department's
+ *                       (Complete, when it issues a license, deferred: the holder's
+ *                       masked name from yw-identity first)
  *   DecideApplication   joint approval: every department approves, one refusal decides
  *   SubmitBundle        一件事一次办: the bundle from yw-catalog, its one form validated once
  *                       against the members' merged form, each member's part projected,
@@ -26,7 +28,13 @@
  * feed.entry for the applicant in the same transaction. A refused change answers
  * FAILED_PRECONDITION and rolls everything back.
  *
- * Offers: applications_service_init.
+ * A form's prefilled fields take the applicant's verified values from yw-identity
+ * (GetVerifiedIdentity, a forwarded call); forms are kept encrypted (form_enc, the
+ * application's number as associated data) and opened only for the applicant and the
+ * departments' staff.
+ *
+ * Offers: applications_service_init, applications_ask_identity,
+ * applications_identity_failed, applications_forms_encrypt.
  */
 #include "applications.h"
 
@@ -1374,6 +1382,8 @@ struct step_work {
   const char *department;      /* staff: the caller's department; "" for the applicant */
   int lead_only;               /* staff steps of the lead department */
   const char *form;            /* ResubmitApplication: the form again (JSON), or NULL */
+  const char *holder_name;     /* CompleteApplication: a license's holder as yw-identity
+                                * names it (masked), or NULL */
   Yiwang__Applications__V1__Decision decision;
   loaded l;
 };
@@ -1489,7 +1499,8 @@ static int change_status(yw_rpc_call *call, PGconn *conn, struct step_work *w,
   rc = yw_events_append(conn, SCHEMA, "application.status_changed", 1, app->number, &ev.base,
                         NULL, err);
   if (rc == 0) rc = append_feed(conn, app, "application.status_changed", to, w->reason, err);
-  if (rc == 0 && to == ST(COMPLETED)) rc = licenses_issue(call, conn, w->ctx, w->l.id, err);
+  if (rc == 0 && to == ST(COMPLETED))
+    rc = licenses_issue(call, conn, w->ctx, w->l.id, w->holder_name, err);
   return rc;
 }
 
@@ -1561,23 +1572,48 @@ static int run_step(yw_rpc_call *call, applications_ctx *ctx, struct step_work *
   return 0;
 }
 
-/* A staff step of TransitionRequest to status `to`. */
-static int staff_step(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
-                      void *data, application_status to, int reason_required, const char *action) {
+/* The work of a staff step of TransitionRequest to status `to`, checked, into *out. */
+static int staff_step_work(yw_rpc_call *call, const ProtobufCMessage *reqm, applications_ctx *ctx,
+                           application_status to, int reason_required, const char *action,
+                           struct step_work **out) {
   const Yiwang__Applications__V1__TransitionRequest *req = (const void *)reqm;
-  applications_ctx *ctx = data;
   struct step_work *w = yw_arena_calloc(yw_rpc_call_arena(call), 1, sizeof *w);
   if (w == NULL) return YW_ENOMEM;
   int rc = require_department_staff(call, ctx, req->department, action, &w->caller);
   if (rc != 0) return rc;
   if ((rc = check_number(call, req->number)) != 0) return rc;
   if ((rc = check_reason(call, req->reason, reason_required)) != 0) return rc;
+  w->ctx = ctx;
   w->number = req->number;
   w->to = to;
   w->reason = req->reason;
   w->department = req->department;
   w->lead_only = 1;
-  return run_step(call, ctx, w, out);
+  *out = w;
+  return 0;
+}
+
+/* A staff step of TransitionRequest to status `to`. */
+static int staff_step(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                      void *data, application_status to, int reason_required, const char *action) {
+  struct step_work *w = NULL;
+  int rc = staff_step_work(call, reqm, data, to, reason_required, action, &w);
+  return rc != 0 ? rc : run_step(call, data, w, out);
+}
+
+/* yw-identity named the holder of the license the completion issues: complete it. */
+static void holder_answered(yw_rpc_call *call, int code, ProtobufCMessage *response,
+                            const char *message, void *arg) {
+  struct step_work *w = arg;
+  ProtobufCMessage *out = NULL;
+  int rc = code != 0 ? applications_identity_failed(call, code, message) : 0;
+  if (rc == 0) {
+    const Yiwang__Identity__V1__VerifiedIdentity *v = (const void *)response;
+    /* a company is named by its register name, a person by the masked name */
+    w->holder_name = v->company_credit_code[0] != '\0' ? v->company_name : v->name_masked;
+    rc = run_step(call, w->ctx, w, &out);
+  }
+  yw_rpc_call_finish(call, rc, rc == 0 ? out : NULL);
 }
 
 static int accept_application(yw_rpc_call *call, const ProtobufCMessage *reqm,
@@ -1596,9 +1632,40 @@ static int request_supplement(yw_rpc_call *call, const ProtobufCMessage *reqm,
                               ProtobufCMessage **out, void *data) {
   return staff_step(call, reqm, out, data, ST(SUPPLEMENT_REQUESTED), 1, "requesting a supplement");
 }
+/* Completing an application whose item issues a license first asks yw-identity for the
+ * holder's masked name (or the company's name), as the completing staff (a read
+ * yw-identity records); then the step runs as any other. Without an identity channel
+ * the license names no holder. */
 static int complete_application(yw_rpc_call *call, const ProtobufCMessage *reqm,
                                 ProtobufCMessage **out, void *data) {
-  return staff_step(call, reqm, out, data, ST(COMPLETED), 0, "completing an application");
+  applications_ctx *ctx = data;
+  struct step_work *w = NULL;
+  int rc = staff_step_work(call, reqm, ctx, ST(COMPLETED), 0, "completing an application", &w);
+  if (rc != 0) return rc;
+  if (ctx->identity == NULL) return run_step(call, ctx, w, out);
+  const char *p[] = {w->number};
+  PGresult *r = NULL;
+  rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
+                        "SELECT applicant_subject, applicant_org, lead_department"
+                        " FROM applications.applications WHERE number = $1 AND license_name <> ''",
+                        1, p, &r);
+  if (rc != 0) return rc;
+  /* no license to issue (or no application: the step says so) */
+  if (PQntuples(r) == 0 || !licenses_can_seal(ctx, PQgetvalue(r, 0, 2))) {
+    PQclear(r);
+    return run_step(call, ctx, w, out);
+  }
+  yw_arena *a = yw_rpc_call_arena(call);
+  char *subject = yw_col_str(a, r, 0, 0), *org = yw_col_str(a, r, 0, 1);
+  PQclear(r);
+  if (subject == NULL || org == NULL) return YW_ENOMEM;
+  if ((rc = yw_rpc_call_defer(call)) != 0) return rc;
+  rc = applications_ask_identity(call, ctx, subject, org, holder_answered, w);
+  if (rc != 0) { /* holder_answered will not run: answer now */
+    rc = applications_identity_failed(call, rc, NULL);
+    yw_rpc_call_finish(call, rc, NULL);
+  }
+  return YW_RPC_DEFERRED;
 }
 
 static int decide_application(yw_rpc_call *call, const ProtobufCMessage *reqm,

@@ -4,8 +4,10 @@
  *
  *   licenses_file       at filing: the item's license result kept on the application; the
  *                       materials replaced by the applicant's licenses recorded
- *   licenses_issue      at completion: number, content, SM2 seal, license.issued and the
- *                       holder's feed.entry, in the completion's transaction
+ *   licenses_issue      at completion: number, content, SM2 seal, the holder's name as
+ *                       yw-identity gave it (encrypted, outside the content),
+ *                       license.issued and the holder's feed.entry, in the completion's
+ *                       transaction
  *   ListMyLicenses      the holder's, newest first, keyset paged
  *   GetLicense          the holder, or staff of the issuing department; NOT_FOUND to others
  *   VerifyLicense       public: by number and the code printed on the license
@@ -26,7 +28,8 @@
  * inside the content says which seal verifies it.
  *
  * Offers: licenses_service_init, licenses_check_request, licenses_file,
- * licenses_load_materials, licenses_issue, licenses_seals_load, licenses_seals_free.
+ * licenses_load_materials, licenses_issue, licenses_can_seal, licenses_seals_load,
+ * licenses_seals_free.
  */
 #include "licenses.h"
 
@@ -106,6 +109,10 @@ static const yw_seal *seal_of(const applications_ctx *ctx, const char *dept) {
 }
 
 /* A seal from the PEM file at path into *out. Returns 0 or -1 with why. */
+int licenses_can_seal(const applications_ctx *ctx, const char *dept) {
+  return seal_of(ctx, dept) != NULL;
+}
+
 static int seal_file(const char *path, yw_seal **out, char *why, size_t whylen) {
   enum { PEM_MAX = 16 * 1024 };
   FILE *f = fopen(path, "rb");
@@ -196,10 +203,11 @@ int licenses_seals_load(applications_ctx *ctx, const char *key_path, const char 
   "l.number, l.type, l.name, l.holder_subject, l.holder_kind, l.holder_org, l.issuer, "    \
   LTS("l.issued_at") ", to_char(l.valid_from, 'YYYY-MM-DD'),"                              \
   " to_char(l.valid_until, 'YYYY-MM-DD'), l.application_number, l.content, l.signature, "  \
-  LICENSE_STATE ", COALESCE(" LTS("l.revoked_at") ", ''), COALESCE(l.revoke_reason, ''), l.id"
+  LICENSE_STATE ", COALESCE(" LTS("l.revoked_at") ", ''), COALESCE(l.revoke_reason, ''), l.id," \
+  " COALESCE(l.holder_name_enc, '')"
 
 enum { L_NUMBER, L_TYPE, L_NAME, L_SUBJECT, L_KIND, L_ORG, L_ISSUER, L_ISSUED, L_FROM, L_UNTIL,
-       L_APP, L_CONTENT, L_SIG, L_STATE, L_REVOKED, L_REASON, L_ID };
+       L_APP, L_CONTENT, L_SIG, L_STATE, L_REVOKED, L_REASON, L_ID, L_HOLDER_NAME };
 
 static Yiwang__Applications__V1__LicenseStatus state_of(const char *s) {
   if (strcmp(s, "revoked") == 0) return LS(REVOKED);
@@ -226,6 +234,15 @@ static License *license_from_row(yw_rpc_call *call, const applications_ctx *ctx,
   l->revoke_reason = yw_col_str(a, r, row, L_REASON);
   verify_code(ctx, l->number, code);
   l->verify_code = code;
+  /* the holder's name, kept encrypted with the license's number as associated data ("":
+   * issued without one; one that does not decrypt is left out) */
+  const char *enc = PQgetvalue(r, row, L_HOLDER_NAME);
+  size_t size = strlen(enc) / 2 + 1;
+  char *name = yw_arena_alloc(a, size);
+  if (name == NULL) return NULL;
+  name[0] = '\0';
+  if (enc[0] != '\0' && yw_decrypt(ctx->data_key, enc, l->number, name, size) != 0) name[0] = '\0';
+  l->holder_name = name;
   return l->revoked_at != NULL && l->revoke_reason != NULL ? l : NULL;
 }
 
@@ -411,7 +428,7 @@ static int append_license_event(PGconn *conn, const char *type, const PGresult *
 }
 
 int licenses_issue(yw_rpc_call *call, PGconn *conn, applications_ctx *ctx, const char *app_id,
-                   yw_pg_error *err) {
+                   const char *holder_name, yw_pg_error *err) {
   const char *pa[] = {app_id};
   PGresult *r = NULL;
   int rc = yw_pg_query(conn,
@@ -470,14 +487,23 @@ int licenses_issue(yw_rpc_call *call, PGconn *conn, applications_ctx *ctx, const
     free(content);
     return yw_rpc_call_fail(call, YW_EINTERNAL, "license %s could not be sealed", number);
   }
+  /* the holder's name encrypted, the license's number as associated data */
+  char holder_enc[2 * (12 + 256 + 16) + 1] = "";
+  if (holder_name != NULL && holder_name[0] != '\0' &&
+      (strlen(holder_name) > 256 || yw_encrypt(ctx->data_key, holder_name, strlen(holder_name),
+                                               number, holder_enc, sizeof holder_enc) != 0)) {
+    free(content);
+    return yw_rpc_call_fail(call, YW_EINTERNAL, "the holder of license %s cannot be kept", number);
+  }
   const char *pi[] = {number, type, name, subject, kind, org, issuer, issued, from, until,
-                      app_number, content, sig};
+                      app_number, content, sig, holder_enc};
   rc = yw_pg_query(conn,
                    "INSERT INTO applications.licenses AS l (number, type, name, holder_subject,"
                    " holder_kind, holder_org, issuer, issued_at, valid_from, valid_until,"
-                   " application_number, content, signature) VALUES ($1, $2, $3, $4, $5, $6, $7,"
-                   " $8::timestamptz, $9::date, $10::date, $11, $12, $13) RETURNING " LICENSE_COLS,
-                   13, pi, &r, err);
+                   " application_number, content, signature, holder_name_enc) VALUES ($1, $2,"
+                   " $3, $4, $5, $6, $7, $8::timestamptz, $9::date, $10::date, $11, $12, $13,"
+                   " NULLIF($14, '')) RETURNING " LICENSE_COLS,
+                   14, pi, &r, err);
   free(content);
   if (rc != 0) return rc;
   rc = append_license_event(conn, "license.issued", r, "", err);

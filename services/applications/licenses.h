@@ -38,9 +38,14 @@ int licenses_load_materials(yw_rpc_call *call, PGconn *conn, const char *app_id,
 
 /* On completion of application app_id, in its transaction: when its item issues a
  * license, the next number of the issuer's region, type and year, the license sealed
- * with ctx->seal, and license.issued. Without a seal (ctx->seal NULL) none is issued. */
+ * with ctx->seal, and license.issued. Without a seal (ctx->seal NULL) none is issued.
+ * holder_name: the holder as yw-identity names it (a person's masked name, a company's
+ * name), kept encrypted with the license (NULL: none). */
 int licenses_issue(yw_rpc_call *call, PGconn *conn, applications_ctx *ctx, const char *app_id,
-                   yw_pg_error *err);
+                   const char *holder_name, yw_pg_error *err);
+
+/* 1 when department dept's licenses can be sealed (its own seal or the deployment's). */
+int licenses_can_seal(const applications_ctx *ctx, const char *dept);
 
 /* Loads the deployment's seal from the PEM file key_path ("": none) and each
  * department's own from dir ("": none; its files <department code>.key, at most 256)

@@ -2466,8 +2466,9 @@ static int get_verified_identity(yw_rpc_call *call, const ProtobufCMessage *reqm
   struct verified_work w = {ctx, &caller, caller.subject, caller.org, 0, NULL};
   if (req->subject[0] != '\0') {
     if (caller.kind != YW_CALLER_STAFF ||
-        !(yw_caller_has_role(&caller, "dept_staff") || yw_caller_has_role(&caller, "dept_admin")))
-      return yw_rpc_call_fail(call, YW_EPERM, "only department staff ask for another account");
+        !(yw_caller_has_role(&caller, "dept_staff") || yw_caller_has_role(&caller, "dept_admin") ||
+          yw_caller_has_role(&caller, "platform_admin")))
+      return yw_rpc_call_fail(call, YW_EPERM, "only department or platform staff ask for another account");
     if (strncmp(req->subject, "p-", 2) != 0 || strlen(req->subject) > 40)
       return yw_rpc_call_fail(call, YW_EINVAL, "subject is not a resident's account");
     if (strlen(req->credit_code) > 18)

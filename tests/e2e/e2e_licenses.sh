@@ -62,8 +62,13 @@ check "its content is the canonical JSON of its fields" \
 # --- who reads ---------------------------------------------------------------------------
 req GET "/v1/licenses/$L" "$RES"
 expect_status "the holder reads it (200)" 200
+check "named by yw-identity at issue, masked (李四 -> *四), outside the signed content" \
+  holds "d['holderName'] == '*四' and '四' not in d['content']"
 req GET "/v1/licenses/$L" "$GA"
 expect_status "staff of the issuing department read it (200)" 200
+check "with the holder's masked name" holds "d['holderName'] == '*四'"
+check "the row keeps the name encrypted" \
+  test "$("${PSQL[@]}" -c "SELECT count(*) FROM applications.licenses l WHERE l::text LIKE '%*四%'")" = 0
 req GET "/v1/licenses/$L" "$OTHER"
 expect_status "another resident gets 404" 404
 req GET "/v1/licenses/$L" "$SW"
@@ -87,7 +92,7 @@ check "and not with the deployment's seal" \
 req GET "/v1/licenses/$L:verify?code=$CODE"
 expect_status "anyone verifies it by number and printed code (200)" 200
 check "valid, and the answer names no holder" \
-  holds "d['status'] == 'LICENSE_VALID' and d['number'] == '$L' and 'holderSubject' not in d and '李四' not in json.dumps(d, ensure_ascii=False)"
+  holds "d['status'] == 'LICENSE_VALID' and d['number'] == '$L' and 'holderSubject' not in d and 'holderName' not in d and '四' not in json.dumps(d, ensure_ascii=False)"
 req GET "/v1/licenses/$L:verify?code=0000000000000000"
 expect_status "a wrong code gets 404" 404
 req POST /v1/licenses:verify "" "$(json "{'content': open('$E2E_TMP/license.json').read(), 'signature': '$SIG'}")"

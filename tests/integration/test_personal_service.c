@@ -11,7 +11,12 @@
  * even when the client sent others, and keep them through a resubmission; a company's
  * name comes from yw-identity for a resident acting for it; a required prefilled field
  * of a resident at real-name level 1 is PREFILL_MISSING with nothing filed; with
- * yw-identity down a submission answers UNAVAILABLE and files nothing.
+ * yw-identity down a submission answers UNAVAILABLE and files nothing. The form's row
+ * holds no personal data in clear; the applicant and the department's staff read it
+ * whole; a row kept in clear is re-encrypted by what a start runs. A license names its
+ * holder as yw-identity does at issue (a person masked, a company by its name), kept
+ * encrypted, read by the holder and the issuer, never in a verification; yw-identity
+ * records the read; with it down the completion is UNAVAILABLE and changes nothing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,7 +28,9 @@
 
 #include <cmocka.h>
 
+#include "licenses.h"
 #include "yiwang/applications/v1/applications.pb-c.h"
+#include "yiwang/applications/v1/licenses.pb-c.h"
 #include "yiwang/catalog/v1/catalog.pb-c.h"
 #include "yiwang/identity/v1/identity.pb-c.h"
 #include "yw_caller.h"
@@ -31,6 +38,7 @@
 #include "yw_err.h"
 #include "yw_json.h"
 #include "yw_log.h"
+#include "yw_seal.h"
 #include "yw_testapps.h"
 
 #define APPS "/yiwang.applications.v1.ApplicationsService/"
@@ -47,6 +55,8 @@ typedef Yiwang__Applications__V1__SubmitApplicationResponse Receipt;
 typedef Yiwang__Catalog__V1__Item Item;
 
 static yw_testapps t;
+static yw_seal *seal;
+static yw_rpc_service lic_svc;
 
 static const yw_testapps_caller ZHANG = {YW_CALLER_PERSON, "p-zhang", "", "", 2, NULL};
 static const yw_testapps_caller LOW = {YW_CALLER_PERSON, "p-low", "", "", 1, NULL};
@@ -82,7 +92,16 @@ static int setup(void **state) {
   (void)state;
   yw_log_init("test", YW_LOG_WARN);
   t.with_identity = 1;
-  if (yw_testapps_start(&t, 4, 0, NULL, 0) != 0) return -1;
+  /* the deployment's seal, so that completions issue licenses */
+  char *priv = NULL, *pub = NULL;
+  int src = yw_seal_generate(&priv, &pub) != 0 || yw_seal_from_pem(priv, strlen(priv), &seal) != 0;
+  free(priv);
+  free(pub);
+  if (src) return -1;
+  t.app.seal = seal;
+  licenses_service_init(&lic_svc, &t.app);
+  const yw_rpc_service *more[] = {&lic_svc};
+  if (yw_testapps_start(&t, 4, 0, more, 1) != 0) return -1;
   person("p-zhang", "张三", ZHANG_ID);
   person("p-boss", "王五", "320706198501011234");
   person("p-low", NULL, NULL);
@@ -100,6 +119,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
   (void)state;
   yw_testapps_stop(&t);
+  yw_seal_free(seal);
   return 0;
 }
 
@@ -413,6 +433,155 @@ static void test_forms_kept_in_clear_are_encrypted_at_start(void **state) {
   assert_int_equal(done, 0);
 }
 
+/* ---- the holder of a license ---------------------------------------------------------- */
+
+#define LICS "/yiwang.applications.v1.LicensesService/"
+#define LIC_ITEM "XK00001000-320700-GA"    /* 普通护照签发: result 证照, 320700-GA alone */
+#define SCJG_ITEM "XK00015000-320700-SCJG" /* 企业注销登记: result 证照, 320700-SCJG alone */
+typedef Yiwang__Applications__V1__License License;
+
+/* An application of item by who, taken to APPROVED by staff (the lead department's). */
+static void approved(const yw_testapps_caller *who, const yw_testapps_caller *staff,
+                     const char *item, char number[24]) {
+  Receipt *r = NULL;
+  char msg[256] = "";
+  assert_int_equal(
+      yw_testapps_submit(&t, who, item, "{}", (ProtobufCMessage **)&r, msg, sizeof msg),
+      GRPC_STATUS_OK);
+  snprintf(number, 24, "%s", r->application->number);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+  assert_int_equal(step(staff, "AcceptApplication", number), GRPC_STATUS_OK);
+  assert_int_equal(step(staff, "StartReview", number), GRPC_STATUS_OK);
+  Yiwang__Applications__V1__DecideRequest req = YIWANG__APPLICATIONS__V1__DECIDE_REQUEST__INIT;
+  req.department = (char *)staff->dept;
+  req.number = number;
+  req.decision = YIWANG__APPLICATIONS__V1__DECISION__APPROVE;
+  req.reason = "";
+  assert_int_equal(
+      yw_testapps_call(&t, staff, NULL, APPS "DecideApplication", &req.base,
+                       &yiwang__applications__v1__application__descriptor, NULL, NULL, 0),
+      GRPC_STATUS_OK);
+}
+
+static grpc_status_code get_license(const yw_testapps_caller *who, const char *number,
+                                    License **out) {
+  Yiwang__Applications__V1__GetLicenseRequest req =
+      YIWANG__APPLICATIONS__V1__GET_LICENSE_REQUEST__INIT;
+  req.number = (char *)number;
+  return yw_testapps_call(&t, who, NULL, LICS "GetLicense", &req.base,
+                          &yiwang__applications__v1__license__descriptor, (ProtobufCMessage **)out,
+                          NULL, 0);
+}
+
+/* The license application number was completed with, into out ("" none). */
+static void license_of(const char *app_number, char out[32]) {
+  assert_int_equal(yw_testapps_query1(&t,
+                                      "SELECT number FROM applications.licenses"
+                                      " WHERE application_number = $1",
+                                      app_number, out, 32),
+                   0);
+}
+
+static void test_a_license_names_its_holder_masked(void **state) {
+  (void)state;
+  char app_number[24], number[32], masked[64];
+  approved(&ZHANG, &GA_CLERK, LIC_ITEM, app_number);
+  long long reads = count(
+      "SELECT count(*) FROM identity.audit_log WHERE action ="
+      " 'read_personal_data' AND target_subject = $1",
+      ZHANG.subject);
+  assert_int_equal(step(&GA_CLERK, "CompleteApplication", app_number), GRPC_STATUS_OK);
+  license_of(app_number, number);
+  assert_true(number[0] != '\0');
+  yw_mask_name("张三", masked, sizeof masked);
+  assert_string_equal(masked, "*三");
+  /* the holder and the issuer read it named */
+  const yw_testapps_caller *readers[] = {&ZHANG, &GA_CLERK};
+  for (size_t i = 0; i < 2; i++) {
+    License *l = NULL;
+    assert_int_equal(get_license(readers[i], number, &l), GRPC_STATUS_OK);
+    assert_string_equal(l->holder_name, masked);
+    /* not in the signed content */
+    assert_null(strstr(l->content, masked));
+    protobuf_c_message_free_unpacked(&l->base, NULL);
+  }
+  /* kept encrypted: neither the name nor its masked form in the row */
+  assert_int_equal(count("SELECT count(*) FROM applications.licenses l WHERE l::text LIKE '%' || $1"
+                         " || '%'",
+                         masked),
+                   0);
+  assert_int_equal(count("SELECT count(*) FROM applications.licenses WHERE number = $1"
+                         " AND holder_name_enc ~ '^[0-9a-f]+$'",
+                         number),
+                   1);
+  /* yw-identity recorded the staff read of the holder's name */
+  assert_int_equal(count("SELECT count(*) FROM identity.audit_log WHERE action ="
+                         " 'read_personal_data' AND target_subject = $1",
+                         ZHANG.subject),
+                   reads + 1);
+  /* the public verification never shows the holder */
+  char code[32];
+  License *l = NULL;
+  assert_int_equal(get_license(&ZHANG, number, &l), GRPC_STATUS_OK);
+  snprintf(code, sizeof code, "%s", l->verify_code);
+  protobuf_c_message_free_unpacked(&l->base, NULL);
+  Yiwang__Applications__V1__VerifyLicenseRequest vreq =
+      YIWANG__APPLICATIONS__V1__VERIFY_LICENSE_REQUEST__INIT;
+  vreq.number = number;
+  vreq.code = code;
+  const yw_testapps_caller nobody = {YW_CALLER_ANONYMOUS, "", "", "", 0, NULL};
+  ProtobufCMessage *v = NULL;
+  assert_int_equal(
+      yw_testapps_call(&t, &nobody, NULL, LICS "VerifyLicense", &vreq.base,
+                       &yiwang__applications__v1__license_verification__descriptor, &v, NULL, 0),
+      GRPC_STATUS_OK);
+  char *text = NULL;
+  size_t len = 0;
+  assert_int_equal(yw_json_write(v, 0, &text, &len), 0);
+  assert_non_null(strstr(text, "LICENSE_VALID"));
+  assert_null(strstr(text, "三"));
+  assert_null(strstr(text, ZHANG.subject));
+  free(text);
+  protobuf_c_message_free_unpacked(v, NULL);
+}
+
+static void test_a_company_license_names_the_company(void **state) {
+  (void)state;
+  const yw_testapps_caller scjg = {YW_CALLER_STAFF, "s-scjg", "dept_staff", "320700-SCJG", 0, NULL};
+  char app_number[24], number[32];
+  approved(&BOSS, &scjg, SCJG_ITEM, app_number);
+  assert_int_equal(step(&scjg, "CompleteApplication", app_number), GRPC_STATUS_OK);
+  license_of(app_number, number);
+  License *l = NULL;
+  assert_int_equal(get_license(&BOSS, number, &l), GRPC_STATUS_OK);
+  assert_string_equal(l->holder_kind, "company");
+  assert_string_equal(l->holder_name, COMPANY_NAME);
+  protobuf_c_message_free_unpacked(&l->base, NULL);
+}
+
+static void test_identity_down_completes_nothing(void **state) {
+  (void)state;
+  char app_number[24], number[32];
+  approved(&ZHANG, &GA_CLERK, LIC_ITEM, app_number);
+  yw_rpc_channel *down = yw_rpc_channel_new(t.client, "127.0.0.1:1", 1, 1 << 20);
+  assert_non_null(down);
+  t.app.identity = down;
+  grpc_status_code st = step(&GA_CLERK, "CompleteApplication", app_number);
+  t.app.identity = t.channel;
+  yw_rpc_channel_free(down);
+  assert_int_equal(st, GRPC_STATUS_UNAVAILABLE);
+  license_of(app_number, number);
+  assert_string_equal(number, "");
+  assert_int_equal(count("SELECT count(*) FROM applications.applications WHERE number = $1"
+                         " AND status = 'approved'",
+                         app_number),
+                   1);
+  /* once it is back the completion goes through */
+  assert_int_equal(step(&GA_CLERK, "CompleteApplication", app_number), GRPC_STATUS_OK);
+  license_of(app_number, number);
+  assert_true(number[0] != '\0');
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_identity_answers_services_only),
@@ -422,6 +591,9 @@ int main(void) {
       cmocka_unit_test(test_identity_down_files_nothing),
       cmocka_unit_test(test_the_form_is_encrypted_at_rest),
       cmocka_unit_test(test_forms_kept_in_clear_are_encrypted_at_start),
+      cmocka_unit_test(test_a_license_names_its_holder_masked),
+      cmocka_unit_test(test_a_company_license_names_the_company),
+      cmocka_unit_test(test_identity_down_completes_nothing),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
