@@ -17,7 +17,8 @@
  *
  * Cache value (Redis, binary): "yi1" | fingerprint (32 bytes) | expires (unix ms, 8
  * bytes big-endian) | gRPC status (1 byte) | message length (2 bytes) | message |
- * response. Only finished answers are cached; they never change, so the cache needs no
+ * response (sealed, as in the row, when yw_idem_opts.seal_key is given). Only finished
+ * answers are cached; they never change, so the cache needs no
  * invalidation, and its entries expire with their rows.
  *
  * Offers: yw_idem_key_valid, yw_idem_migrate, yw_idem_run, yw_idem_purge.
@@ -186,13 +187,60 @@ static int answer_in_progress(yw_rpc_call *call) {
                           "a request with this Idempotency-Key is still in progress; retry shortly");
 }
 
-/* Gives the kept answer again: status, message and response (packed). */
-static int replay(idem_call *ic, int status, const char *message, const uint8_t *resp,
-                  size_t resp_len, ProtobufCMessage **response) {
+/* The associated data of a sealed answer: its scope and key, so that a kept answer
+ * moved to another key does not open. */
+static void seal_aad(const idem_call *ic, char *out, size_t size) {
+  snprintf(out, size, "%s|%s", ic->scope, ic->key);
+}
+
+/* A kept answer as stored: sealed with o->seal_key (nonce, ciphertext, tag) when it has
+ * one and the answer is not empty, else as packed. In the call's arena; 0 or ENOMEM. */
+static int seal_answer(idem_call *ic, const uint8_t *raw, size_t len, uint8_t **out,
+                       size_t *out_len) {
+  if (ic->o->seal_key == NULL || len == 0) {
+    *out = (uint8_t *)raw;
+    *out_len = len;
+    return 0;
+  }
+  yw_arena *a = yw_rpc_call_arena(ic->call);
+  size_t sealed = 12 + len + 16, hex_size = 2 * sealed + 1;
+  char *hex = yw_arena_alloc(a, hex_size), aad[YW_CALLER_VALUE_MAX + YW_IDEM_KEY_MAX + 2];
+  uint8_t *buf = yw_arena_alloc(a, sealed);
+  if (hex == NULL || buf == NULL) return YW_ENOMEM;
+  seal_aad(ic, aad, sizeof aad);
+  if (yw_encrypt(ic->o->seal_key, (const char *)raw, len, aad, hex, hex_size) != 0 ||
+      yw_hex_decode(hex, 2 * sealed, buf) != 0)
+    return YW_ENOMEM;
+  *out = buf;
+  *out_len = sealed;
+  return 0;
+}
+
+/* The packed answer of a kept one (seal_answer reversed; an answer kept before a seal
+ * key was given is as packed). NULL when it does not open. */
+static const uint8_t *open_answer(idem_call *ic, const uint8_t *kept, size_t len, size_t *out_len) {
+  *out_len = len;
+  if (ic->o->seal_key == NULL || len == 0) return kept;
+  yw_arena *a = yw_rpc_call_arena(ic->call);
+  char *hex = yw_arena_alloc(a, 2 * len + 1), aad[YW_CALLER_VALUE_MAX + YW_IDEM_KEY_MAX + 2];
+  uint8_t *plain = len > 28 ? yw_arena_alloc(a, len - 28 + 1) : NULL;
+  if (hex == NULL || plain == NULL) return kept;
+  yw_hex_encode(kept, len, hex);
+  seal_aad(ic, aad, sizeof aad);
+  if (yw_decrypt(ic->o->seal_key, hex, aad, (char *)plain, len - 28 + 1) != 0) return kept;
+  *out_len = len - 28;
+  return plain;
+}
+
+/* Gives the kept answer again: status, message and response (as kept). */
+static int replay(idem_call *ic, int status, const char *message, const uint8_t *kept,
+                  size_t kept_len, ProtobufCMessage **response) {
   yw_rpc_call_add_trailer(ic->call, YW_IDEM_REPLAYED_TRAILER, "true");
   int code = kept_code((grpc_status_code)status);
   if (code > 0) return yw_rpc_call_fail(ic->call, YW_EINTERNAL, "a kept answer is not readable");
   if (code < 0) return yw_rpc_call_fail(ic->call, code, "%s", message);
+  size_t resp_len = 0;
+  const uint8_t *resp = open_answer(ic, kept, kept_len, &resp_len);
   ProtobufCMessage *m = protobuf_c_message_unpack(ic->o->response,
                                                   yw_rpc_call_allocator(ic->call), resp_len, resp);
   if (m == NULL) return yw_rpc_call_fail(ic->call, YW_EINTERNAL, "a kept answer is not readable");
@@ -331,17 +379,18 @@ static int read_kept(idem_call *ic, PGconn *conn, ProtobufCMessage **response, y
   return rc;
 }
 
-/* Packs the answer into hex text for the row (arena). NULL on ENOMEM. */
-static char *pack_hex(yw_rpc_call *call, const ProtobufCMessage *m, uint8_t **raw, size_t *len) {
+/* Packs the answer (sealed when the options say so) into hex text for the row and the
+ * bytes for the cache (arena). NULL on ENOMEM. */
+static char *pack_hex(idem_call *ic, const ProtobufCMessage *m, uint8_t **raw, size_t *len) {
   size_t n = m != NULL ? protobuf_c_message_get_packed_size(m) : 0;
-  yw_arena *a = yw_rpc_call_arena(call);
+  yw_arena *a = yw_rpc_call_arena(ic->call);
   uint8_t *buf = yw_arena_alloc(a, n > 0 ? n : 1);
-  char *hex = yw_arena_alloc(a, 2 * n + 1);
-  if (buf == NULL || hex == NULL) return NULL;
+  if (buf == NULL) return NULL;
   if (n > 0) protobuf_c_message_pack(m, buf);
-  yw_hex_encode(buf, n, hex);
-  *raw = buf;
-  *len = n;
+  if (seal_answer(ic, buf, n, raw, len) != 0) return NULL;
+  char *hex = yw_arena_alloc(a, 2 * *len + 1);
+  if (hex == NULL) return NULL;
+  yw_hex_encode(*raw, *len, hex);
   return hex;
 }
 
@@ -438,7 +487,7 @@ static int run_keyed(idem_call *ic, const ProtobufCMessage *req, ProtobufCMessag
   const char *message = frc != 0 ? yw_rpc_call_status_message(call) : "";
   uint8_t *raw = NULL;
   size_t raw_len = 0;
-  char *hex = rc == 0 ? pack_hex(call, resp, &raw, &raw_len) : NULL;
+  char *hex = rc == 0 ? pack_hex(ic, resp, &raw, &raw_len) : NULL;
   if (rc == 0 && hex == NULL) rc = YW_ENOMEM;
   if (rc == 0) rc = yw_pg_schema_sql(sql, sizeof sql, KEEP_SQL, o->schema);
   if (rc == 0) {

@@ -82,6 +82,10 @@ typedef struct yw_idem_opts {
   const char *redis_prefix; /* keys "<prefix>:idem:<hash>"; NULL: "yw" */
   int redis_wait_ms;   /* longest wait for Redis; 0: 100 */
   int64_t clock_offset_s; /* tests only: seconds added to now when judging expiry */
+  /* kept answers (row and cache) encrypted with this key (AES-256-GCM, the scope and key
+   * as associated data), for answers that carry personal data; NULL: kept as packed.
+   * An answer kept before a key was given is still given again. */
+  const uint8_t *seal_key;
 } yw_idem_opts;
 
 /*

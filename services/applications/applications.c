@@ -1761,6 +1761,7 @@ void applications_service_init(yw_rpc_service *svc, applications_ctx *ctx) {
   ctx->idem.redis = ctx->redis;
   ctx->idem.redis_prefix = ctx->redis_prefix;
   ctx->idem.db_wait_ms = ctx->db_wait_ms;
+  ctx->idem.seal_key = ctx->data_key; /* the answers carry the form */
   ctx->idem_bundle = ctx->idem;
   ctx->idem_bundle.response = &yiwang__applications__v1__submit_bundle_response__descriptor;
 }

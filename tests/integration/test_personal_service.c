@@ -433,6 +433,45 @@ static void test_forms_kept_in_clear_are_encrypted_at_start(void **state) {
   assert_int_equal(done, 0);
 }
 
+static void test_kept_answers_hold_no_form_in_clear(void **state) {
+  (void)state;
+  char code[64], msg[512] = "", v[128];
+  level1_item_with_required_name(code);
+  Yiwang__Applications__V1__SubmitApplicationRequest req =
+      YIWANG__APPLICATIONS__V1__SUBMIT_APPLICATION_REQUEST__INIT;
+  req.item_code = code;
+  req.form = struct_of("{\"phone\": \"13955556666\", \"idCard\": \"" ZHANG_ID "\"}");
+  Receipt *first = NULL, *again = NULL;
+  const char *key = "personal-kept-answer-1";
+  assert_int_equal(
+      yw_testapps_call(&t, &ZHANG, key, APPS "SubmitApplication", &req.base,
+                       &yiwang__applications__v1__submit_application_response__descriptor,
+                       (ProtobufCMessage **)&first, msg, sizeof msg),
+      GRPC_STATUS_OK);
+  /* the kept answer (the row; its Redis copy holds the same bytes) carries the
+   * application and its form, sealed: neither number is in it */
+  assert_int_equal(count("SELECT count(*) FROM applications.idempotency WHERE key = $1", key), 1);
+  assert_int_equal(count("SELECT count(*) FROM applications.idempotency WHERE key = $1 AND"
+                         " (position(convert_to('13955556666', 'UTF8') in response) > 0 OR"
+                         " position(convert_to('" ZHANG_ID "', 'UTF8') in response) > 0)",
+                         key),
+                   0);
+  /* given again whole, from PostgreSQL and then from Redis */
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(
+        yw_testapps_call(&t, &ZHANG, key, APPS "SubmitApplication", &req.base,
+                         &yiwang__applications__v1__submit_application_response__descriptor,
+                         (ProtobufCMessage **)&again, msg, sizeof msg),
+        GRPC_STATUS_OK);
+    assert_string_equal(again->application->number, first->application->number);
+    assert_string_equal(form_value(again->application, "idCard", v, sizeof v), ZHANG_ID);
+    assert_string_equal(form_value(again->application, "phone", v, sizeof v), "13955556666");
+    protobuf_c_message_free_unpacked(&again->base, NULL);
+  }
+  protobuf_c_message_free_unpacked(&first->base, NULL);
+  protobuf_c_message_free_unpacked(&req.form->base, NULL);
+}
+
 /* ---- the holder of a license ---------------------------------------------------------- */
 
 #define LICS "/yiwang.applications.v1.LicensesService/"
@@ -591,6 +630,7 @@ int main(void) {
       cmocka_unit_test(test_identity_down_files_nothing),
       cmocka_unit_test(test_the_form_is_encrypted_at_rest),
       cmocka_unit_test(test_forms_kept_in_clear_are_encrypted_at_start),
+      cmocka_unit_test(test_kept_answers_hold_no_form_in_clear),
       cmocka_unit_test(test_a_license_names_its_holder_masked),
       cmocka_unit_test(test_a_company_license_names_the_company),
       cmocka_unit_test(test_identity_down_completes_nothing),
