@@ -583,7 +583,15 @@ size_t gw_upload_body_limit(gw_req *r) {
 }
 
 enum gw_phase_result gw_phase_upload(gw_req *r) {
-  if (r->route == NULL || r->route->def->upload == NULL || r->kind != GW_KIND_JSON) return GW_NEXT;
+  if (r->route == NULL || r->route->def->upload == NULL) return GW_NEXT;
+  if (r->kind != GW_KIND_JSON) {
+    /* the FileRefs of an upload method are the gateway's, made from bytes the client sent
+     * here: a pass-through caller's own would name files it never had (any stored file,
+     * by its hash), and its services would take them for proof of possession */
+    gw_answer_error(r, GRPC_STATUS_UNIMPLEMENTED,
+                    "this method takes files: send them to its HTTP route as multipart/form-data");
+    return GW_DONE;
+  }
   yw_arena *a = r->arena;
   gw_upload *u = yw_arena_alloc(a, sizeof *u);
   if (u == NULL) {

@@ -121,6 +121,21 @@ check "the stored bytes are the file's" \
 up "$TA" --http2-prior-knowledge -F "files=@$F/scan.png;type=image/png" "$UP/v1/test/uploads"
 check "the same file again (h2c) answers 200 ($S)" test "$S" = 200
 check "the same bytes are stored once" test "$(blobs)" = 3
+# an upload method by gRPC-Web pass-through: FileRefs the client wrote itself (a stored
+# file's hash it never sent) would reach the service; refused before any call
+/usr/bin/python3 - "$E2E_TMP/forged.req" <<'PY'
+import struct, sys
+# Submit{files: [FileRef{sha256: "<64 hex>", size: 1}]}: field 1 (files), its field 1 (sha256)
+ref = b"\x0a\x40" + b"a" * 64 + b"\x10\x01"
+msg = b"\x0a" + bytes([len(ref)]) + ref
+open(sys.argv[1], "wb").write(b"\x00" + struct.pack(">I", len(msg)) + msg)
+PY
+S="$(curl -sS -o "$B" -D "$H" -w '%{http_code}' -H "authorization: Bearer $TA" \
+  -H 'content-type: application/grpc-web+proto' -H 'x-grpc-web: 1' \
+  --data-binary @"$E2E_TMP/forged.req" "$UP/yiwang.test.v1.UploadsTestService/Submit")"
+check "an upload method by gRPC-Web is refused: grpc-status 12 (UNIMPLEMENTED)" \
+  sh -c "grep -aq 'grpc-status:12' '$B' || grep -qi '^grpc-status: 12' '$H'"
+check "and the store is as it was" test "$(blobs)" = 3
 
 # ---- refusals: nothing stored --------------------------------------------------------
 up "$TA" -F "files=@$F/big.png;type=image/png" "$UP/v1/test/uploads"
