@@ -447,7 +447,8 @@ static int load_app(yw_rpc_call *call, const applications_ctx *ctx, PGconn *conn
   const char *pi[] = {out->id};
   rc = yw_pg_query(conn,
                    "SELECT department, decision, reason, actor, " TS("at")
-                   " FROM applications.opinions WHERE application_id = $1::bigint ORDER BY at, department",
+                   " FROM applications.opinions WHERE application_id = $1::bigint"
+                   " AND superseded_at IS NULL ORDER BY at, department",
                    1, pi, &r, err);
   if (rc != 0) return rc;
   int rows = PQntuples(r);
@@ -1475,6 +1476,14 @@ static int change_status(yw_rpc_call *call, PGconn *conn, struct step_work *w,
                    " VALUES ($1::bigint, $2, $3, $4, $5, $6)",
                    6, pt, NULL, err);
   if (rc != 0) return rc;
+  /* the opinions so far were on what the supplement now changes: every department
+   * decides again after the resubmission */
+  if (to == ST(SUPPLEMENT_REQUESTED) &&
+      (rc = yw_pg_query(conn,
+                        "UPDATE applications.opinions SET superseded_at = now()"
+                        " WHERE application_id = $1::bigint AND superseded_at IS NULL",
+                        1, pt, NULL, err)) != 0)
+    return rc;
   if ((rc = load_app(call, w->ctx, conn, w->number, 0, 1, &w->l, err)) != 0) return rc;
 
   Application *app = w->l.app;
@@ -1545,9 +1554,11 @@ static int step_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err)
   rc = yw_pg_query(conn,
                    "INSERT INTO applications.opinions (application_id, department, decision,"
                    " reason, actor) VALUES ($1::bigint, $2, $3, $4, $5)"
-                   " ON CONFLICT (application_id, department) DO NOTHING RETURNING"
+                   " ON CONFLICT (application_id, department) WHERE superseded_at IS NULL"
+                   " DO NOTHING RETURNING"
                    " (SELECT count(*) FROM applications.opinions o"
-                   "   WHERE o.application_id = $1::bigint AND o.decision = 'approve')",
+                   "   WHERE o.application_id = $1::bigint AND o.decision = 'approve'"
+                   "   AND o.superseded_at IS NULL)",
                    5, p, &r, err);
   if (rc != 0) return rc;
   int inserted = PQntuples(r);

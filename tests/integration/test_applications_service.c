@@ -505,6 +505,45 @@ static void test_one_refusal_decides_a_joint_application(void **state) {
   assert_int_equal(step(&GA_CLERK, "CompleteApplication", number, "", NULL), GRPC_STATUS_FAILED_PRECONDITION);
 }
 
+/* Opinions are given on what the application says: one given before a supplement was
+ * asked for is not counted after it, and the department decides again. */
+static void test_a_supplement_asks_every_department_again(void **state) {
+  (void)state;
+  Receipt *r = submit_ok(JOINT_ITEM, NULL);
+  char number[24];
+  snprintf(number, sizeof number, "%s", r->application->number);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+  assert_int_equal(step(&GA_CLERK, "AcceptApplication", number, "", NULL), GRPC_STATUS_OK);
+  assert_int_equal(step(&GA_CLERK, "StartReview", number, "", NULL), GRPC_STATUS_OK);
+  assert_int_equal(decide(&SW_CLERK, number, 1, NULL), GRPC_STATUS_OK);
+  assert_int_equal(step(&GA_CLERK, "RequestSupplement", number, "请补充户口簿", NULL), GRPC_STATUS_OK);
+  Yiwang__Applications__V1__ResubmitApplicationRequest rs =
+      YIWANG__APPLICATIONS__V1__RESUBMIT_APPLICATION_REQUEST__INIT;
+  rs.number = number;
+  rs.form = form_of("李四");
+  assert_int_equal(call_as(&RESIDENT, NULL, "ResubmitApplication", &rs.base,
+                           &yiwang__applications__v1__application__descriptor, NULL, NULL, 0),
+                   GRPC_STATUS_OK);
+  assert_int_equal(step(&GA_CLERK, "StartReview", number, "", NULL), GRPC_STATUS_OK);
+  Application *a = NULL;
+  assert_int_equal(decide(&GA_CLERK, number, 1, &a), GRPC_STATUS_OK);
+  /* the joint department's approval was of the form before: it is not counted */
+  assert_int_equal(a->status, YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__IN_REVIEW);
+  assert_int_equal(a->n_opinions, 1);
+  assert_string_equal(a->opinions[0]->department, GA_CLERK.dept);
+  protobuf_c_message_free_unpacked(&a->base, NULL);
+  a = NULL;
+  assert_int_equal(decide(&SW_CLERK, number, 1, &a), GRPC_STATUS_OK);
+  assert_int_equal(a->status, YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__APPROVED);
+  assert_int_equal(a->n_opinions, 2);
+  protobuf_c_message_free_unpacked(&a->base, NULL);
+  /* the earlier opinion is kept, marked as given before the supplement */
+  assert_int_equal(count("SELECT count(*) FROM applications.opinions o JOIN applications.applications p"
+                         " ON p.id = o.application_id WHERE p.number = $1 AND o.superseded_at IS NOT NULL",
+                         number),
+                   1);
+}
+
 static void test_withdraw_before_a_decision(void **state) {
   (void)state;
   Receipt *r = submit_ok(ITEM, NULL);
@@ -1062,6 +1101,7 @@ int main(void) {
       cmocka_unit_test(test_a_company_applies_and_a_large_form_is_refused),
       cmocka_unit_test(test_joint_journey_with_timeline_events_and_feed),
       cmocka_unit_test(test_one_refusal_decides_a_joint_application),
+      cmocka_unit_test(test_a_supplement_asks_every_department_again),
       cmocka_unit_test(test_withdraw_before_a_decision),
       cmocka_unit_test(test_supplement_pauses_the_due_date),
       cmocka_unit_test(test_lists_are_paged_and_scoped),
