@@ -327,12 +327,17 @@ int licenses_file(yw_rpc_call *call, PGconn *conn, const char *app_id, const cha
       return yw_rpc_call_fail(call, YW_EINVAL,
                               "materialLicenses[%zu].material: item %s does not take a license for it",
                               i, item->impl_code);
-    const char *pl[] = {m->license_number, subject};
+    /* held by the applicant as this application names it: a person's license for a
+     * person's application, a company's for that company's */
+    const char *pl[] = {m->license_number, subject, app_id};
     PGresult *r = NULL;
     rc = yw_pg_query(conn,
                      "SELECT " LICENSE_STATE " FROM applications.licenses l"
-                     " WHERE l.number = $1 AND l.holder_subject = $2 FOR SHARE",
-                     2, pl, &r, err);
+                     " WHERE l.number = $1 AND l.holder_subject = $2"
+                     " AND (l.holder_kind, l.holder_org) = (SELECT a.applicant_kind, a.applicant_org"
+                     "   FROM applications.applications a WHERE a.id = $3::bigint)"
+                     " FOR SHARE OF l",
+                     3, pl, &r, err);
     if (rc != 0) return rc;
     const char *state = PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "";
     int valid = strcmp(state, "valid") == 0;

@@ -27,7 +27,8 @@ int licenses_check_request(yw_rpc_call *call,
 /* At filing, in the filing's transaction: keeps the item's license result (its first
  * result of type 证照 and the item's basic code) on the application app_id, and records
  * each material of req replaced by a license of subject's (the license must be held by
- * subject, not revoked, not expired; the material one the item lists as replaceable). */
+ * subject for the applicant the application names, the person or the company acted
+ * for; not revoked, not expired; the material one the item lists as replaceable). */
 int licenses_file(yw_rpc_call *call, PGconn *conn, const char *app_id, const char *subject,
                   const Yiwang__Catalog__V1__Item *item,
                   const Yiwang__Applications__V1__SubmitApplicationRequest *req, yw_pg_error *err);

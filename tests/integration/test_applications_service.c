@@ -488,14 +488,19 @@ static void test_joint_journey_with_timeline_events_and_feed(void **state) {
   assert_int_equal(feed, 8);
 }
 
-static void test_one_refusal_decides_a_joint_application(void **state) {
-  (void)state;
+/* A joint application filed, accepted and in review; its number into number. */
+static void joint_in_review(char number[24]) {
   Receipt *r = submit_ok(JOINT_ITEM, NULL);
-  char number[24];
-  snprintf(number, sizeof number, "%s", r->application->number);
+  snprintf(number, 24, "%s", r->application->number);
   protobuf_c_message_free_unpacked(&r->base, NULL);
   assert_int_equal(step(&GA_CLERK, "AcceptApplication", number, "", NULL), GRPC_STATUS_OK);
   assert_int_equal(step(&GA_CLERK, "StartReview", number, "", NULL), GRPC_STATUS_OK);
+}
+
+static void test_one_refusal_decides_a_joint_application(void **state) {
+  (void)state;
+  char number[24];
+  joint_in_review(number);
   Application *a = NULL;
   assert_int_equal(decide(&SW_CLERK, number, 0, &a), GRPC_STATUS_OK);
   assert_int_equal(a->status, YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__DISAPPROVED);
@@ -509,12 +514,8 @@ static void test_one_refusal_decides_a_joint_application(void **state) {
  * asked for is not counted after it, and the department decides again. */
 static void test_a_supplement_asks_every_department_again(void **state) {
   (void)state;
-  Receipt *r = submit_ok(JOINT_ITEM, NULL);
   char number[24];
-  snprintf(number, sizeof number, "%s", r->application->number);
-  protobuf_c_message_free_unpacked(&r->base, NULL);
-  assert_int_equal(step(&GA_CLERK, "AcceptApplication", number, "", NULL), GRPC_STATUS_OK);
-  assert_int_equal(step(&GA_CLERK, "StartReview", number, "", NULL), GRPC_STATUS_OK);
+  joint_in_review(number);
   assert_int_equal(decide(&SW_CLERK, number, 1, NULL), GRPC_STATUS_OK);
   assert_int_equal(step(&GA_CLERK, "RequestSupplement", number, "请补充户口簿", NULL), GRPC_STATUS_OK);
   Yiwang__Applications__V1__ResubmitApplicationRequest rs =

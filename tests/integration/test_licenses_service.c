@@ -100,6 +100,8 @@ typedef yw_testapps_caller as;
 static const as NOBODY = {YW_CALLER_ANONYMOUS, "", "", "", 0, NULL};
 static const as RESIDENT = {YW_CALLER_PERSON, "p-holder", "", "", 2, NULL};
 static const as OTHER_RESIDENT = {YW_CALLER_PERSON, "p-someone", "", "", 2, NULL};
+/* the holder acting for a company: the company's applications are not theirs */
+static const as HOLDER_FOR_COMPANY = {YW_CALLER_PERSON, "p-holder", "", "", 2, "91320700320000001D"};
 static const as GA_CLERK = {YW_CALLER_STAFF, "s-ga", "dept_staff", LEAD, 0, NULL};
 static const as GA_ADMIN = {YW_CALLER_STAFF, "s-ga-admin", "dept_admin", LEAD, 0, NULL};
 static const as SW_CLERK = {YW_CALLER_STAFF, "s-sw", "dept_staff", "320700-SW", 0, NULL};
@@ -651,6 +653,10 @@ static void test_license_replaces_a_material(void **state) {
   assert_non_null(strstr(msg, "materialLicenses[0].material"));
   /* another's license */
   assert_int_equal(submit(&OTHER_RESIDENT, PLAIN_ITEM, "居民户口簿", number, &r, msg, sizeof msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+  assert_non_null(strstr(msg, "materialLicenses[0].licenseNumber"));
+  /* the holder's own license, in an application the holder files for a company */
+  assert_int_equal(submit(&HOLDER_FOR_COMPANY, PLAIN_ITEM, "居民户口簿", number, &r, msg, sizeof msg),
                    GRPC_STATUS_INVALID_ARGUMENT);
   assert_non_null(strstr(msg, "materialLicenses[0].licenseNumber"));
   /* not a license number at all */
