@@ -56,6 +56,7 @@
 #include "yw_crypto.h"
 #include "yw_err.h"
 #include "yw_log.h"
+#include "yw_net.h"
 
 #define LOCAL_ENTRIES 65536 /* clients the process's own table tracks at once */
 #define LEASE_SLOTS 16384   /* clients a worker keeps leased tokens for at once */
@@ -467,7 +468,7 @@ enum gw_phase_result gw_phase_access(gw_req *r) {
   }
   memset(a, 0, sizeof *a);
   a->r = r;
-  if (gw_net_client_key(c->ip, a->client, sizeof a->client) != 0)
+  if (yw_client_key(c->ip, a->client, sizeof a->client) != 0)
     snprintf(a->client, sizeof a->client, "%s", c->ip); /* not an IP peer: the text itself */
   snprintf(a->ipkey, sizeof a->ipkey, "%s:rl:ip:%s", gw.cfg.redis_prefix, a->client);
   snprintf(a->iplease, sizeof a->iplease, "ip:%s", a->client);

@@ -6,7 +6,8 @@
  * that a dual-stack socket reports as ::ffff:10.0.0.7 matches "10.0.0.0/8". IPv4
  * addresses match IPv4 networks only, IPv6 ones IPv6 networks only.
  *
- * Offers: gw_net_parse, gw_net_list_parse, gw_net_list_match, gw_net_client_key.
+ * Offers: gw_net_parse, gw_net_list_parse, gw_net_list_match. Client keys are
+ * lib/yw_net.h's (yw_client_key), which services use too.
  */
 #include "gw_net.h"
 
@@ -15,18 +16,7 @@
 #include <string.h>
 
 #include "yw_err.h"
-
-static const uint8_t V4MAPPED[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-/* Reads an address without a prefix into the IPv6 space; returns its family or 0. */
-static int parse_addr(const char *text, uint8_t out[16]) {
-  if (strchr(text, ':') != NULL) {
-    if (inet_pton(AF_INET6, text, out) != 1) return 0;
-    return memcmp(out, V4MAPPED, sizeof V4MAPPED) == 0 ? AF_INET : AF_INET6;
-  }
-  memcpy(out, V4MAPPED, sizeof V4MAPPED);
-  return inet_pton(AF_INET, text, out + 12) == 1 ? AF_INET : 0;
-}
+#include "yw_net.h"
 
 /* The prefix length in the IPv6 space. */
 static int bits128(const gw_net *n) { return n->family == AF_INET ? n->bits + 96 : n->bits; }
@@ -57,7 +47,7 @@ int gw_net_parse(const char *text, size_t len, gw_net *out) {
   }
   gw_net n;
   memset(&n, 0, sizeof n);
-  n.family = parse_addr(buf, n.addr);
+  n.family = yw_addr_parse(buf, n.addr);
   if (n.family == 0) return YW_EINVAL;
   /* an IPv4 network written in the mapped form, e.g. ::ffff:10.0.0.0/104 */
   int written_v6 = strchr(buf, ':') != NULL;
@@ -109,29 +99,12 @@ int gw_net_list_parse(const char *text, gw_net_list *out, char *err, size_t errl
 
 int gw_net_list_match(const gw_net_list *list, const char *addr) {
   uint8_t a[16];
-  int family = list != NULL && addr != NULL ? parse_addr(addr, a) : 0;
+  int family = list != NULL && addr != NULL ? yw_addr_parse(addr, a) : 0;
   if (family == 0) return 0;
   /* families never cross: "::/0" is every IPv6 address, not every address */
   for (size_t i = 0; i < list->n; i++)
     if (list->nets[i].family == family &&
         same_prefix(a, list->nets[i].addr, bits128(&list->nets[i])))
       return 1;
-  return 0;
-}
-
-int gw_net_client_key(const char *addr, char *out, size_t size) {
-  uint8_t a[16];
-  int family = addr != NULL ? parse_addr(addr, a) : 0;
-  if (family == 0) return YW_EINVAL;
-  char text[INET6_ADDRSTRLEN];
-  if (family == AF_INET) {
-    inet_ntop(AF_INET, a + 12, text, sizeof text);
-    if ((size_t)snprintf(out, size, "%s", text) >= size) return YW_ETOOBIG;
-    return 0;
-  }
-  /* one subscriber's allocation: SLAAC and privacy addresses rotate inside it */
-  memset(a + 8, 0, 8);
-  inet_ntop(AF_INET6, a, text, sizeof text);
-  if ((size_t)snprintf(out, size, "%s/64", text) >= size) return YW_ETOOBIG;
   return 0;
 }

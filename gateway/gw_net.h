@@ -46,9 +46,4 @@ int gw_net_list_parse(const char *text, gw_net_list *out, char *err, size_t errl
  * 0 otherwise, also for text that is not an address. */
 int gw_net_list_match(const gw_net_list *list, const char *addr);
 
-/* Writes the name of addr's rate-limit bucket: the address itself for IPv4 (mapped IPv6
- * included), its /64 for IPv6 ("2001:db8:1:2::/64"). Returns 0, YW_EINVAL (not an
- * address) or YW_ETOOBIG (size too small; 48 bytes always suffice). */
-int gw_net_client_key(const char *addr, char *out, size_t size);
-
 #endif

@@ -47,6 +47,7 @@
 #include "yiwang/progress/v1/progress.pb-c.h"
 #include "yw_err.h"
 #include "yw_log.h"
+#include "yw_net.h"
 #include "yw_service.h"
 #include "yw_workdays.h"
 
@@ -279,9 +280,12 @@ static int public_lookup(yw_rpc_call *call, progress_ctx *ctx, const char *numbe
   int rc = yw_service_caller(call, &ctx->caller_keys, &caller);
   if (rc != 0) return rc;
 
+  /* wrong tries count per client as the gateway's limits do: an IPv6 client by its
+   * /64, inside which it can take any address */
+  char client[64];
+  if (yw_client_key(caller.ip, client, sizeof client) != 0) snprintf(client, sizeof client, "-");
   char kip[200], knum[200];
-  snprintf(kip, sizeof kip, "{%s:progress}:guess:ip:%s", ctx->redis_prefix,
-           caller.ip[0] != '\0' ? caller.ip : "-");
+  snprintf(kip, sizeof kip, "{%s:progress}:guess:ip:%s", ctx->redis_prefix, client);
   snprintf(knum, sizeof knum, "{%s:progress}:guess:no:%s", ctx->redis_prefix, number);
   char kview[160];
   cache_key(ctx, kind, number, kview, sizeof kview);

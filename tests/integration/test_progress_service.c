@@ -369,6 +369,23 @@ static void test_wrong_codes_answer_alike_and_are_limited(void **state) {
   act_as(YW_CALLER_ANONYMOUS, "", "10.3.3.4");
   assert_int_equal(lookup(m, "444444", &p), GRPC_STATUS_OK);
   protobuf_c_message_free_unpacked(&p->base, NULL);
+  /* an IPv6 client is counted by its /64: a new address inside it for every try does
+   * not give it a new budget */
+  const char *v6 = "32070020261130000071";
+  submitted(v6, "p-2", "919191", now_ms());
+  deliver();
+  char ip[64];
+  for (int i = 0; i < 5; i++) {
+    snprintf(ip, sizeof ip, "2001:db8:1:2::%x", i + 1);
+    act_as(YW_CALLER_ANONYMOUS, "", ip);
+    snprintf(other, sizeof other, "3207002026113002%04d", i);
+    assert_int_equal(lookup(other, "919191", &p), GRPC_STATUS_NOT_FOUND);
+  }
+  act_as(YW_CALLER_ANONYMOUS, "", "2001:db8:1:2:aaaa:bbbb:cccc:dddd");
+  assert_int_equal(lookup(v6, "919191", &p), GRPC_STATUS_RESOURCE_EXHAUSTED);
+  act_as(YW_CALLER_ANONYMOUS, "", "2001:db8:1:3::1");
+  assert_int_equal(lookup(v6, "919191", &p), GRPC_STATUS_OK);
+  protobuf_c_message_free_unpacked(&p->base, NULL);
 }
 
 /* whether the answer of number is cached: kind "view" (an application) or "bundle" */

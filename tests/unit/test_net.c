@@ -16,6 +16,7 @@
 
 #include "gw_limits.h"
 #include "gw_net.h"
+#include "yw_net.h"
 #include "yw_err.h"
 
 static int in(const char *list, const char *addr) {
@@ -116,21 +117,21 @@ static void test_garbage_addresses_match_nothing(void **state) {
 static void test_ipv6_clients_are_keyed_by_their_64(void **state) {
   (void)state;
   char a[64], b[64];
-  assert_int_equal(gw_net_client_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd", a, sizeof a), 0);
-  assert_int_equal(gw_net_client_key("2001:db8:1:2::77", b, sizeof b), 0);
+  assert_int_equal(yw_client_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd", a, sizeof a), 0);
+  assert_int_equal(yw_client_key("2001:db8:1:2::77", b, sizeof b), 0);
   assert_string_equal(a, "2001:db8:1:2::/64");
   assert_string_equal(a, b); /* a rotating privacy address stays in one bucket */
-  assert_int_equal(gw_net_client_key("2001:db8:1:3::77", b, sizeof b), 0);
+  assert_int_equal(yw_client_key("2001:db8:1:3::77", b, sizeof b), 0);
   assert_string_not_equal(a, b);
-  assert_int_equal(gw_net_client_key("203.0.113.9", a, sizeof a), 0);
+  assert_int_equal(yw_client_key("203.0.113.9", a, sizeof a), 0);
   assert_string_equal(a, "203.0.113.9");
-  assert_int_equal(gw_net_client_key("203.0.113.10", b, sizeof b), 0);
+  assert_int_equal(yw_client_key("203.0.113.10", b, sizeof b), 0);
   assert_string_not_equal(a, b); /* IPv4 keeps the full address */
-  assert_int_equal(gw_net_client_key("::ffff:203.0.113.9", b, sizeof b), 0);
+  assert_int_equal(yw_client_key("::ffff:203.0.113.9", b, sizeof b), 0);
   assert_string_equal(b, "203.0.113.9");
-  assert_int_equal(gw_net_client_key("nonsense", a, sizeof a), YW_EINVAL);
-  assert_int_equal(gw_net_client_key("2001:db8:1:2::77", a, 8), YW_ETOOBIG);
-  assert_int_equal(gw_net_client_key("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", a, 48), 0);
+  assert_int_equal(yw_client_key("nonsense", a, sizeof a), YW_EINVAL);
+  assert_int_equal(yw_client_key("2001:db8:1:2::77", a, 8), YW_ETOOBIG);
+  assert_int_equal(yw_client_key("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", a, 48), 0);
 }
 
 /* ---- gw_limits ------------------------------------------------------------------- */
