@@ -771,23 +771,27 @@ static void file_submission(yw_rpc_call *call, struct submit_work *w, int rc) {
   yw_rpc_call_finish(call, rc, rc == 0 ? out : NULL);
 }
 
+/* yw-identity's answer (code, response) for caller as the prefill values pre (pointing
+ * into the call's arena). Returns 0 or the code to answer with (status set). */
+static int identity_prefill(yw_rpc_call *call, int code, const ProtobufCMessage *response,
+                            const char *message, const yw_caller *caller, yw_form_prefill *pre) {
+  if (code != 0) return applications_identity_failed(call, code, message);
+  const Yiwang__Identity__V1__VerifiedIdentity *v = (const void *)response;
+  if (strcmp(v->subject, caller->subject) != 0)
+    return yw_rpc_call_fail(call, YW_EUNAVAIL, "yw-identity answered for another account");
+  pre->identity_name = v->name[0] != '\0' ? v->name : NULL;
+  pre->identity_id_number_masked = v->id_card_masked[0] != '\0' ? v->id_card_masked : NULL;
+  pre->company_name = v->company_name[0] != '\0' ? v->company_name : NULL;
+  pre->company_uscc = caller->org[0] != '\0' ? caller->org : NULL;
+  return 0;
+}
+
 /* yw-identity answered: its values become the prefill of the form. */
 static void identity_answered(yw_rpc_call *call, int code, ProtobufCMessage *response,
                               const char *message, void *arg) {
   struct submit_work *w = arg;
-  int rc = code != 0 ? applications_identity_failed(call, code, message) : 0;
-  if (rc == 0) {
-    const Yiwang__Identity__V1__VerifiedIdentity *v = (const void *)response;
-    if (strcmp(v->subject, w->caller.subject) != 0) {
-      rc = yw_rpc_call_fail(call, YW_EUNAVAIL, "yw-identity answered for another account");
-    } else {
-      w->pre.identity_name = v->name[0] != '\0' ? v->name : NULL;
-      w->pre.identity_id_number_masked = v->id_card_masked[0] != '\0' ? v->id_card_masked : NULL;
-      w->pre.company_name = v->company_name[0] != '\0' ? v->company_name : NULL;
-      w->pre.company_uscc = w->caller.org[0] != '\0' ? w->caller.org : NULL;
-      w->identity_asked = 1;
-    }
-  }
+  int rc = identity_prefill(call, code, response, message, &w->caller, &w->pre);
+  w->identity_asked = rc == 0;
   file_submission(call, w, rc);
 }
 
@@ -893,6 +897,8 @@ static int submit_application(yw_rpc_call *call, const ProtobufCMessage *reqm,
 struct bundle_work {
   applications_ctx *ctx;
   yw_caller caller;
+  yw_form_prefill pre;   /* the applicant's verified values, when identity_asked */
+  int identity_asked;
   const Yiwang__Applications__V1__SubmitBundleRequest *req;
   const Yiwang__Catalog__V1__Bundle *bundle;
   char *form;
@@ -1040,7 +1046,9 @@ static int bundle_form(yw_rpc_call *call, struct bundle_work *w,
     if (known == NULL || rest == NULL || text == NULL) rc = YW_ENOMEM;
     json_decref(known);
   }
-  if (rc == 0) rc = form_validate(call, b->form, &w->caller, &text);
+  if (rc == 0)
+    rc = w->identity_asked ? form_validate_pre(call, b->form, &w->pre, &text)
+                           : form_validate(call, b->form, &w->caller, &text);
   json_t *valid = rc == 0 ? json_loads(text, 0, NULL) : NULL;
   if (rc == 0 && valid == NULL) rc = YW_ENOMEM;
   for (size_t i = 0; rc == 0 && i < b->n_items; i++) {
@@ -1073,8 +1081,44 @@ static int bundle_form(yw_rpc_call *call, struct bundle_work *w,
   return rc;
 }
 
+/* The checked bundle w->bundle and the applicant's values: its one form, its members
+ * prepared, then all filed in one transaction (idempotent by the call's key); answers
+ * the call. */
+static void file_bundle(yw_rpc_call *call, struct bundle_work *w) {
+  const Yiwang__Catalog__V1__Bundle *b = w->bundle;
+  ProtobufCMessage *out = NULL;
+  static const Yiwang__Applications__V1__SubmitApplicationRequest no_licenses =
+      YIWANG__APPLICATIONS__V1__SUBMIT_APPLICATION_REQUEST__INIT;
+  int rc = bundle_form(call, w, b);
+  for (size_t i = 0; i < b->n_items && rc == 0; i++) {
+    struct submit_work *m = &w->members[i];
+    m->ctx = w->ctx;
+    m->caller = w->caller;
+    m->req = &no_licenses;
+    rc = prepare_item(call, m, b->items[i]);
+    w->n_members = i + 1;
+  }
+  if (rc == 0)
+    rc = yw_idem_run(call, &w->req->base, &out, w->ctx->pool, &w->ctx->idem_bundle, bundle_tx, w);
+  yw_rpc_call_finish(call, rc, rc == 0 ? out : NULL);
+}
+
+/* yw-identity answered for a bundle: its values prefill the merged form. */
+static void bundle_identity_answered(yw_rpc_call *call, int code, ProtobufCMessage *response,
+                                     const char *message, void *arg) {
+  struct bundle_work *w = arg;
+  int rc = identity_prefill(call, code, response, message, &w->caller, &w->pre);
+  if (rc != 0) {
+    yw_rpc_call_finish(call, rc, NULL);
+    return;
+  }
+  w->identity_asked = 1;
+  file_bundle(call, w);
+}
+
 /* The catalog answered the bundle: check every member as a filing of its own would be
- * checked, then file them all in one transaction. */
+ * checked, then (after yw-identity, when the merged form prefills) file them all in one
+ * transaction. */
 static void bundle_answered(yw_rpc_call *call, int code, ProtobufCMessage *response,
                             const char *message, void *arg) {
   struct bundle_work *w = arg;
@@ -1095,19 +1139,15 @@ static void bundle_answered(yw_rpc_call *call, int code, ProtobufCMessage *respo
                           b->code);
     goto done;
   }
-  static const Yiwang__Applications__V1__SubmitApplicationRequest no_licenses =
-      YIWANG__APPLICATIONS__V1__SUBMIT_APPLICATION_REQUEST__INIT;
-  rc = bundle_form(call, w, b);
-  for (size_t i = 0; i < b->n_items && rc == 0; i++) {
-    struct submit_work *m = &w->members[i];
-    m->ctx = w->ctx;
-    m->caller = w->caller;
-    m->req = &no_licenses;
-    rc = prepare_item(call, m, b->items[i]);
-    w->n_members = i + 1;
+  /* the merged form prefills from the applicant's identity or company: ask yw-identity */
+  if (w->ctx->identity != NULL && form_prefills(b->form) != 0) {
+    rc = applications_ask_identity(call, w->ctx, "", "", bundle_identity_answered, w);
+    if (rc == 0) return; /* bundle_identity_answered files it */
+    rc = applications_identity_failed(call, rc, NULL);
+    goto done;
   }
-  if (rc == 0)
-    rc = yw_idem_run(call, &w->req->base, &out, w->ctx->pool, &w->ctx->idem_bundle, bundle_tx, w);
+  file_bundle(call, w);
+  return;
 done:
   yw_rpc_call_finish(call, rc, rc == 0 ? out : NULL);
 }

@@ -472,6 +472,35 @@ static void test_kept_answers_hold_no_form_in_clear(void **state) {
   protobuf_c_message_free_unpacked(&req.form->base, NULL);
 }
 
+static void test_a_bundle_prefills_from_the_verified_identity(void **state) {
+  (void)state;
+  Yiwang__Applications__V1__SubmitBundleRequest req =
+      YIWANG__APPLICATIONS__V1__SUBMIT_BUNDLE_REQUEST__INIT;
+  req.bundle_code = "newborn";
+  /* 出生登记's applicantName prefills identity.name: the client names someone else */
+  req.form = struct_of(
+      "{\"applicantName\": \"王二\", \"relation\": \"父亲\", \"phone\": \"13900000021\","
+      " \"children\": [{\"name\": \"李小宝\", \"sex\": \"男\", \"birthDate\": \"2026-11-28\","
+      " \"birthCertificateNo\": \"P320000123\"}], \"followParent\": \"随父\","
+      " \"fatherIdNumber\": \"320706198803031239\", \"motherIdNumber\": \"320706199004042243\"}");
+  Yiwang__Applications__V1__SubmitBundleResponse *r = NULL;
+  char msg[512] = "", v[64];
+  assert_int_equal(yw_testapps_call(&t, &ZHANG, NULL, APPS "SubmitBundle", &req.base,
+                                    &yiwang__applications__v1__submit_bundle_response__descriptor,
+                                    (ProtobufCMessage **)&r, msg, sizeof msg),
+                   GRPC_STATUS_OK);
+  protobuf_c_message_free_unpacked(&req.form->base, NULL);
+  size_t named = 0;
+  for (size_t i = 0; i < r->filing->n_applications; i++) {
+    form_value(r->filing->applications[i], "applicantName", v, sizeof v);
+    if (v[0] == '\0') continue;
+    assert_string_equal(v, "张三");
+    named++;
+  }
+  assert_true(named >= 1);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+}
+
 /* ---- the holder of a license ---------------------------------------------------------- */
 
 #define LICS "/yiwang.applications.v1.LicensesService/"
@@ -631,6 +660,7 @@ int main(void) {
       cmocka_unit_test(test_the_form_is_encrypted_at_rest),
       cmocka_unit_test(test_forms_kept_in_clear_are_encrypted_at_start),
       cmocka_unit_test(test_kept_answers_hold_no_form_in_clear),
+      cmocka_unit_test(test_a_bundle_prefills_from_the_verified_identity),
       cmocka_unit_test(test_a_license_names_its_holder_masked),
       cmocka_unit_test(test_a_company_license_names_the_company),
       cmocka_unit_test(test_identity_down_completes_nothing),
