@@ -119,9 +119,10 @@ enum gw_cache_result gw_cache_get(gw_cache *c, const char *key, size_t key_len, 
     if (e->refresh_until_ms == 0 || now_ms >= e->refresh_until_ms) {
       e->refresh_until_ms = now_ms + (refresh_ms > 0 ? refresh_ms : 1);
       c->st.refreshes++;
-      return GW_CACHE_REFRESH;
+      res = GW_CACHE_REFRESH;
+    } else {
+      res = GW_CACHE_STALE;
     }
-    res = GW_CACHE_STALE;
   }
   unlink_use(c, e);
   push_newest(c, e);
@@ -131,7 +132,7 @@ enum gw_cache_result gw_cache_get(gw_cache *c, const char *key, size_t key_len, 
   hit->age_ms = now_ms - e->stored_ms;
   hit->tag = e->tag;
   if (res == GW_CACHE_STALE) c->st.stale_hits++;
-  else c->st.hits++;
+  else if (res == GW_CACHE_FRESH) c->st.hits++;
   return res;
 }
 

@@ -8,9 +8,10 @@
  * and by entries; the least recently used entry goes first.
  *
  * Stale while revalidating: an answer past its time is kept a while longer (its stale
- * window). The first read that finds it so is told to miss and claims its refresh for
- * a bounded time; while that refresh is out, other reads of the key get the stale
- * answer instead of all calling the service at once (no stampede). The refresh's put
+ * window). The first read that finds it so claims its refresh for a bounded time (the
+ * gateway refreshes it in the background and answers the read from the kept answer);
+ * while that refresh is out, other reads of the key get the stale answer instead of all
+ * calling the service at once (no stampede). The refresh's put
  * replaces the answer; a refresh that fails gives its claim back
  * (gw_cache_refresh_failed). Past the stale window the entry is gone. Times are the caller's milliseconds of a monotonic clock, so a test
  * drives the clock. Pure: no I/O, no gateway state (tests/unit/test_gw_cache.c).
@@ -47,10 +48,11 @@ enum gw_cache_result {
   GW_CACHE_FRESH = 1, /* kept and within its time: *hit */
   GW_CACHE_STALE = 2, /* past its time, its refresh is out: *hit, stale */
   GW_CACHE_REFRESH = 3, /* past its time and nobody refreshes it: this read now does (it
-                         * holds the claim until refresh_ms from now): call the service */
+                         * holds the claim until refresh_ms from now); *hit is the stale
+                         * answer, which the reader may give meanwhile */
 };
 
-/* Looks key (key_len bytes) up at now_ms. FRESH and STALE fill *hit. */
+/* Looks key (key_len bytes) up at now_ms. FRESH, STALE and REFRESH fill *hit. */
 enum gw_cache_result gw_cache_get(gw_cache *c, const char *key, size_t key_len, int64_t now_ms,
                                   int64_t refresh_ms, gw_cache_hit *hit);
 

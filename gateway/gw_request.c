@@ -40,6 +40,7 @@
 #include <openssl/rand.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -50,6 +51,8 @@
 #include "gw_sse.h"
 #include "gw_static.h"
 #include "gw_upload.h"
+#include "yw_err.h"
+#include "yw_json.h"
 #include "yw_log.h"
 
 /* ---- request_id ------------------------------------------------------------------- */
@@ -119,6 +122,71 @@ static gw_upstream *upstream_named(const char *name) {
  * times its route's cache_ms (gw_cache.h: no stampede on the service at each expiry). */
 #define STALE_FACTOR 10
 
+/* A refresh in the background: the call that renews a stale answer while every reader,
+ * the one that found it stale included, is answered from the kept one. */
+struct refresh {
+  gw_worker *worker;
+  const gw_route *route;
+  uint_fast64_t gen;
+  size_t key_len, payload_len;
+  char request_id[72];
+  char *key;        /* inside this allocation */
+  uint8_t *payload; /* inside this allocation: the packed request, alive until done */
+};
+
+static void refresh_done(void *arg, const gw_upstream_result *res) {
+  struct refresh *f = arg;
+  gw_cache *c = f->worker->cache;
+  int kept = 0;
+  if (res->status == GRPC_STATUS_OK && c != NULL) {
+    ProtobufCMessage *msg = protobuf_c_message_unpack(f->route->method->output, NULL, res->len,
+                                                      res->data != NULL ? res->data : (const uint8_t *)"");
+    char *text = NULL;
+    size_t len = 0;
+    if (msg != NULL && yw_json_write(msg, 0, &text, &len) == 0)
+      kept = gw_cache_put(c, f->key, f->key_len, "application/json", text, len, now_ms(),
+                          f->route->def->cache_ms,
+                          (int64_t)f->route->def->cache_ms * STALE_FACTOR, f->gen);
+    free(text);
+    if (msg != NULL) protobuf_c_message_free_unpacked(msg, NULL);
+  }
+  if (!kept && c != NULL) gw_cache_refresh_failed(c, f->key, f->key_len);
+  free(f);
+}
+
+/* Starts r's call again in the background, for the cache only. Returns 0 when it runs
+ * (refresh_done will), else the claim is given back. */
+static int refresh_start(gw_req *r, gw_upstream *u, uint_fast64_t gen) {
+  size_t klen = strlen(r->path);
+  struct refresh *f = malloc(sizeof *f + klen + 1 + r->payload_len);
+  if (f == NULL) return YW_ENOMEM;
+  memset(f, 0, sizeof *f);
+  f->worker = r->worker;
+  f->route = r->route;
+  f->gen = gen;
+  f->key = (char *)(f + 1);
+  memcpy(f->key, r->path, klen + 1);
+  f->key_len = klen;
+  f->payload = (uint8_t *)f->key + klen + 1;
+  if (r->payload_len > 0) memcpy(f->payload, r->payload, r->payload_len);
+  f->payload_len = r->payload_len;
+  /* the reader's id, marked: the service's log tells the refresh from the read */
+  snprintf(f->request_id, sizeof f->request_id, "%.60s.cache", r->request_id);
+  yw_caller caller = r->caller;
+  caller.ts = (long long)time(NULL);
+  char value[YW_CALLER_VALUE_MAX], sig[65];
+  int rc = yw_caller_encode(&caller, gw.caller_key, r->route->grpc_path, f->request_id, value,
+                            sizeof value, sig);
+  yw_rpc_md md[3] = {{"x-request-id", f->request_id, 0}, {"x-yw-caller", value, 0},
+                     {"x-yw-caller-sig", sig, 0}};
+  long timeout = r->route->def->timeout_ms > 0 ? r->route->def->timeout_ms : gw.cfg.timeout_ms;
+  if (rc == 0)
+    rc = gw_upstream_call(r->worker->up[u - gw.upstreams], r->route->grpc_path, f->payload,
+                          f->payload_len, md, 3, timeout, refresh_done, f, NULL);
+  if (rc != 0) free(f);
+  return rc;
+}
+
 /* After access, so rate limits and a given token's validity hold for kept answers too.
  * The key is the path with its query as the client sent it. */
 static enum gw_phase_result ph_cache(gw_req *r) {
@@ -132,6 +200,12 @@ static enum gw_phase_result ph_cache(gw_req *r) {
   gw_cache_hit hit;
   long refresh_ms = r->route->def->timeout_ms > 0 ? r->route->def->timeout_ms : gw.cfg.timeout_ms;
   enum gw_cache_result res = gw_cache_get(c, r->path, strlen(r->path), now_ms(), refresh_ms, &hit);
+  /* past its time and now ours to refresh: renewed in the background, this read too is
+   * answered from the kept answer (unless the upstream was written to meanwhile) */
+  if (res == GW_CACHE_REFRESH && hit.tag == gen) {
+    if (refresh_start(r, u, gen) == 0) res = GW_CACHE_STALE;
+    else gw_cache_refresh_failed(c, r->path, strlen(r->path));
+  }
   if ((res == GW_CACHE_FRESH || res == GW_CACHE_STALE) && hit.tag == gen) {
     gw_answer_bytes(r, 200, hit.content_type, hit.body, hit.len);
     char *age = yw_arena_alloc(r->arena, 24);
@@ -143,7 +217,7 @@ static enum gw_phase_result ph_cache(gw_req *r) {
     gw_metrics_cache(1);
     return GW_DONE;
   }
-  r->cache_fill = res == GW_CACHE_REFRESH ? 2 : 1;
+  r->cache_fill = res == GW_CACHE_REFRESH ? 2 : 1; /* a refresh that could not start */
   r->cache_gen = gen;
   gw_req_add_header(r, "x-cache", "miss");
   gw_metrics_cache(0);
