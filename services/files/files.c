@@ -6,12 +6,16 @@
  * SHA-256, size and first bytes), checks them against what the sender computed and
  * the route's allowed types, and keeps them under their hash; a refused Commit drops
  * the upload, so nothing of a refused file stays. Uploads never committed are purged
- * by age (main.c). ReadRange and Stat serve downloads.
+ * by age (main.c). ReadRange and Stat serve downloads. Every Commit is a hold on its
+ * blob; Release, the gateway's own (a signed caller with an empty via=), gives back
+ * the holds of an upload whose owning service refused it, and the blob goes with its
+ * last.
  *
  * Statuses: INVALID_ARGUMENT (malformed fields, hash or size mismatch), NOT_FOUND (no
  * such upload or file), FAILED_PRECONDITION (a chunk out of order; a type not allowed
  * or contradicting the declared one), RESOURCE_EXHAUSTED (past the size limit),
- * UNAUTHENTICATED (not called through the gateway).
+ * UNAUTHENTICATED (not called through the gateway), PERMISSION_DENIED (Release from
+ * a service).
  *
  * Offers: files_service_init, files_check.
  */
@@ -248,11 +252,48 @@ static int h_read(yw_rpc_call *call, const ProtobufCMessage *in, ProtobufCMessag
   return 0;
 }
 
+#define RELEASE_MAX 64
+
+static int h_release(yw_rpc_call *call, const ProtobufCMessage *in, ProtobufCMessage **out,
+                     void *data) {
+  files_ctx *ctx = data;
+  const Yiwang__Files__V1__ReleaseRequest *req = (const void *)in;
+  yw_caller who;
+  int rc = yw_rpc_call_caller(call, &ctx->caller_keys, &who);
+  if (rc != 0) return rc;
+  /* the gateway's alone: it releases what its own request committed, once; a service
+   * (via= not empty) could otherwise drop files others hold */
+  if (who.via[0] != '\0')
+    return yw_rpc_call_fail(call, YW_EPERM, "only the gateway releases files");
+  if (req->n_sha256s > RELEASE_MAX)
+    return yw_rpc_call_fail(call, YW_EINVAL, "at most %d sha256s", RELEASE_MAX);
+  for (size_t i = 0; i < req->n_sha256s; i++)
+    if (!is_sha256(req->sha256s[i]))
+      return yw_rpc_call_fail(call, YW_EINVAL, "sha256 must be 64 lower-case hex digits");
+  int released = 0, deleted = 0;
+  for (size_t i = 0; i < req->n_sha256s; i++) {
+    int gone = 0;
+    rc = ctx->store->ops->release(ctx->store, req->sha256s[i], &gone, left(call));
+    if (rc == YW_ENOTFOUND) continue;
+    if (rc != 0) return store_fail(call, rc, "file");
+    released++;
+    deleted += gone;
+  }
+  Yiwang__Files__V1__ReleaseResponse *resp = yw_arena_alloc(yw_rpc_call_arena(call), sizeof *resp);
+  if (resp == NULL) return YW_ENOMEM;
+  yiwang__files__v1__release_response__init(resp);
+  resp->released = released;
+  resp->deleted = deleted;
+  *out = &resp->base;
+  return 0;
+}
+
 /* designated: the table keeps its meaning when yw_rpc_method grows */
 static const yw_rpc_method methods[] = {
     {.name = "BeginUpload", .fn = h_begin}, {.name = "PutChunk", .fn = h_put},
     {.name = "Commit", .fn = h_commit},     {.name = "AbortUpload", .fn = h_abort},
     {.name = "Stat", .fn = h_stat},         {.name = "ReadRange", .fn = h_read},
+    {.name = "Release", .fn = h_release},
 };
 
 void files_service_init(yw_rpc_service *svc, files_ctx *ctx) {

@@ -53,8 +53,9 @@ typedef struct files_store_ops {
              size_t len, int64_t *received, int64_t deadline_ms);
   /* Reads the upload's bytes through: their size, SHA-256 and first bytes. */
   int (*seal)(files_store *s, const char *upload_id, files_sealed *out, int64_t deadline_ms);
-  /* Keeps a sealed upload's bytes under sha256 with content_type and ends the upload.
-   * *existed is 1 when the blob was stored already (the upload's bytes are dropped). */
+  /* Keeps a sealed upload's bytes under sha256 with content_type and ends the upload,
+   * with one hold on the blob: a new blob has one, a blob stored already one more
+   * (*existed is then 1 and the upload's bytes are dropped). */
   int (*keep)(files_store *s, const char *upload_id, const files_sealed *sealed,
               const char *content_type, int *existed, int64_t deadline_ms);
   /* Ends an upload and drops its bytes (a refused or abandoned one). */
@@ -65,8 +66,13 @@ typedef struct files_store_ops {
    * (0 at or past the end). */
   int (*read)(files_store *s, const char *sha256, int64_t offset, size_t len, uint8_t *buf,
               size_t *got, files_stat *st, int64_t deadline_ms);
-  /* Forgets a blob (the owning services decide when no reference is left). */
+  /* Forgets a blob whatever its holds (the owning services decide when no reference
+   * is left). */
   int (*del)(files_store *s, const char *sha256, int64_t deadline_ms);
+  /* Takes one hold away from a blob, in one transaction with the blob locked against
+   * a concurrent keep or release; with its last the blob and its bytes go (as del).
+   * *deleted is 1 then. YW_ENOTFOUND when no such blob. */
+  int (*release)(files_store *s, const char *sha256, int *deleted, int64_t deadline_ms);
   /* Drops uploads started more than older_than_s seconds ago; *purged counts them. */
   int (*purge)(files_store *s, int older_than_s, int *purged, int64_t deadline_ms);
   /* Frees the store (not what it holds). Accepts NULL. */

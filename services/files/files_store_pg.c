@@ -7,7 +7,10 @@
  * holds at most FILES_CHUNK_MAX bytes, so no statement carries more than a few of them.
  * Commit moves an upload's rows into the blob's inside PostgreSQL (INSERT ... SELECT),
  * without their bytes coming back here; deduplication is the blob's primary key: of
- * two commits of the same bytes the second finds the row and drops its copy.
+ * two commits of the same bytes the second finds the row and drops its copy. Each
+ * commit is one hold on the blob (holds, the same statement that inserts it); release
+ * takes one away under the row's lock and deletes the blob with the last, so bytes a
+ * good upload shares with a refused one stay.
  *
  * Offers: files_store_pg_new.
  */
@@ -245,12 +248,17 @@ static int pg_keep(files_store *base, const char *upload_id, const files_sealed 
     }
   }
   if (rc == 0) {
+    /* one hold more: 1 on a new row, the row's count + 1 on one stored already (its
+     * lock then held to the end, so a release of it waits for this commit) */
     rc = yw_pg_query(c,
-                     "INSERT INTO files.blobs (sha256, size, content_type) "
-                     "VALUES ($1, $2::bigint, $3) ON CONFLICT (sha256) DO NOTHING RETURNING 1",
+                     "INSERT INTO files.blobs (sha256, size, content_type, holds) "
+                     "VALUES ($1, $2::bigint, $3, 1) "
+                     "ON CONFLICT (sha256) DO UPDATE SET holds = files.blobs.holds + 1 "
+                     "RETURNING holds",
                      3, pb, &r, NULL);
     if (rc == 0) {
-      *existed = PQntuples(r) == 0;
+      *existed = PQntuples(r) == 1 && strtoll(PQgetvalue(r, 0, 0), NULL, 10) > 1;
+      if (PQntuples(r) != 1) rc = YW_EINTERNAL;
       PQclear(r);
     }
   }
@@ -365,6 +373,40 @@ static int pg_del(files_store *base, const char *sha256, int64_t deadline_ms) {
                     sha256, deadline_ms);
 }
 
+static int pg_release(files_store *base, const char *sha256, int *deleted, int64_t deadline_ms) {
+  pg_store *s = (pg_store *)base;
+  *deleted = 0;
+  PGconn *c = take(s, deadline_ms);
+  if (c == NULL) return YW_EUNAVAIL;
+  const char *p[] = {sha256};
+  PGresult *r = NULL;
+  int rc = yw_pg_begin(c, NULL);
+  int holds = 0;
+  if (rc == 0) {
+    rc = yw_pg_query(c, "SELECT holds FROM files.blobs WHERE sha256 = $1 FOR UPDATE", 1, p, &r,
+                     NULL);
+    if (rc == 0) {
+      if (PQntuples(r) == 0)
+        rc = YW_ENOTFOUND;
+      else
+        holds = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
+      PQclear(r);
+    }
+  }
+  if (rc == 0 && holds > 1)
+    rc = yw_pg_query(c, "UPDATE files.blobs SET holds = holds - 1 WHERE sha256 = $1", 1, p, NULL,
+                     NULL);
+  else if (rc == 0) /* the last hold: the blob goes, its chunks by cascade */
+    rc = yw_pg_query(c, "DELETE FROM files.blobs WHERE sha256 = $1", 1, p, NULL, NULL);
+  if (rc == 0)
+    rc = yw_pg_commit(c, NULL);
+  else
+    yw_pg_rollback(c);
+  if (rc == 0) *deleted = holds <= 1;
+  yw_pg_pool_release(s->pool, c);
+  return rc;
+}
+
 static int pg_purge(files_store *base, int older_than_s, int *purged, int64_t deadline_ms) {
   pg_store *s = (pg_store *)base;
   *purged = 0;
@@ -391,7 +433,7 @@ static void pg_free(files_store *base) { free(base); }
 static const files_store_ops pg_ops = {
     .begin = pg_begin_upload, .put = pg_put,   .seal = pg_seal,   .keep = pg_keep,
     .abort = pg_abort,        .stat = pg_stat, .read = pg_read,   .del = pg_del,
-    .purge = pg_purge,        .free = pg_free,
+    .release = pg_release,    .purge = pg_purge, .free = pg_free,
 };
 
 int files_store_pg_new(yw_pg_pool *pool, int wait_ms, files_store **out) {

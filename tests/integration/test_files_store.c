@@ -9,7 +9,10 @@
  * bytes contradict or the route does not allow is refused and leaves nothing; chunks
  * out of order and past the size limit are refused; ranges across chunk boundaries
  * read exactly the bytes asked for; abandoned uploads are purged; calls not from the
- * gateway are refused.
+ * gateway are refused; every Commit is one hold on its blob and Release takes one
+ * away, the blob going with its last (bytes a good upload holds stay when another
+ * upload of them is released); Release from a service (via=) or with a malformed hash
+ * changes nothing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -39,6 +42,7 @@ static yw_rpc_server *server;
 static yw_rpc_client *client;
 static yw_rpc_channel *channel;
 static int send_caller = 1;
+static const char *send_via = ""; /* via= of the signed caller: "" is the gateway */
 
 static int setup(void **state) {
   (void)state;
@@ -92,6 +96,7 @@ static grpc_status_code call(const char *method, const ProtobufCMessage *req,
     memset(&who, 0, sizeof who);
     who.kind = YW_CALLER_ANONYMOUS;
     who.ts = (long long)time(NULL);
+    snprintf(who.via, sizeof who.via, "%s", send_via);
     assert_int_equal(yw_caller_encode(&who, ctx.caller_keys.current, path, "", value, sizeof value, sig), 0);
     md[0] = (yw_rpc_md){"x-yw-caller", value, 0};
     md[1] = (yw_rpc_md){"x-yw-caller-sig", sig, 0};
@@ -413,6 +418,111 @@ static void test_calls_not_from_the_gateway_are_refused(void **state) {
   send_caller = 1;
 }
 
+/* Uploads and commits d[0..n) under sha: one hold more on its blob. */
+static void upload(const uint8_t *d, size_t n, const char *sha) {
+  char *id = begin(0);
+  put_all(id, d, n);
+  assert_int_equal(commit(id, sha, (int64_t)n, "image/png", NULL, NULL), GRPC_STATUS_OK);
+  free(id);
+}
+
+static grpc_status_code release(const char **shas, size_t n, int *released, int *deleted) {
+  Yiwang__Files__V1__ReleaseRequest req = YIWANG__FILES__V1__RELEASE_REQUEST__INIT;
+  req.sha256s = (char **)shas;
+  req.n_sha256s = n;
+  ProtobufCMessage *out = NULL;
+  grpc_status_code st = call("Release", &req.base, &yiwang__files__v1__release_response__descriptor, &out, NULL);
+  if (st == GRPC_STATUS_OK) {
+    *released = ((Yiwang__Files__V1__ReleaseResponse *)out)->released;
+    *deleted = ((Yiwang__Files__V1__ReleaseResponse *)out)->deleted;
+  }
+  protobuf_c_message_free_unpacked(out, NULL);
+  return st;
+}
+
+static long long holds(const char *sha) {
+  return scalar_p("SELECT coalesce((SELECT holds FROM files.blobs WHERE sha256 = $1), 0)", sha);
+}
+
+static void test_each_commit_holds_and_release_drops_the_blob_with_its_last(void **state) {
+  (void)state;
+  size_t n = FILES_CHUNK_MAX + 700; /* two chunks */
+  uint8_t *d = png_bytes(n, 7);
+  char sha[65];
+  sha256_hex(d, n, sha);
+  const char *one[] = {sha};
+  int released = -1, deleted = -1;
+  upload(d, n, sha); /* a good upload: its service keeps the reference */
+  assert_int_equal(holds(sha), 1);
+  upload(d, n, sha); /* the same bytes, for a request its service then refuses */
+  assert_int_equal(holds(sha), 2);
+  assert_int_equal(release(one, 1, &released, &deleted), GRPC_STATUS_OK);
+  assert_int_equal(released, 1);
+  assert_int_equal(deleted, 0);
+  assert_int_equal(holds(sha), 1);
+  /* the good upload's file is whole */
+  grpc_status_code st;
+  Yiwang__Files__V1__ReadRangeResponse *rr = read_range(sha, 0, (int64_t)n, &st);
+  assert_int_equal(st, GRPC_STATUS_OK);
+  assert_int_equal(rr->data.len, n);
+  assert_memory_equal(rr->data.data, d, n);
+  protobuf_c_message_free_unpacked(&rr->base, NULL);
+  /* the last hold: the blob and its chunks go */
+  assert_int_equal(release(one, 1, &released, &deleted), GRPC_STATUS_OK);
+  assert_int_equal(released, 1);
+  assert_int_equal(deleted, 1);
+  assert_int_equal(scalar_p("SELECT count(*) FROM files.blobs WHERE sha256 = $1", sha), 0);
+  assert_int_equal(scalar_p("SELECT count(*) FROM files.chunks WHERE sha256 = $1", sha), 0);
+  /* a hash no blob has is skipped */
+  assert_int_equal(release(one, 1, &released, &deleted), GRPC_STATUS_OK);
+  assert_int_equal(released, 0);
+  assert_int_equal(deleted, 0);
+  /* the same bytes committed anew are a new blob with one hold */
+  upload(d, n, sha);
+  assert_int_equal(holds(sha), 1);
+  assert_int_equal(scalar_p("SELECT sum(length(data)) FROM files.chunks WHERE sha256 = $1", sha),
+                   (long long)n);
+  free(d);
+}
+
+static void test_one_request_committing_the_same_bytes_twice_releases_both_holds(void **state) {
+  (void)state;
+  uint8_t *d = png_bytes(1500, 8);
+  char sha[65];
+  sha256_hex(d, 1500, sha);
+  upload(d, 1500, sha);
+  upload(d, 1500, sha);
+  const char *twice[] = {sha, sha};
+  int released = -1, deleted = -1;
+  assert_int_equal(release(twice, 2, &released, &deleted), GRPC_STATUS_OK);
+  assert_int_equal(released, 2);
+  assert_int_equal(deleted, 1);
+  assert_int_equal(scalar_p("SELECT count(*) FROM files.blobs WHERE sha256 = $1", sha), 0);
+  free(d);
+}
+
+static void test_release_from_a_service_or_of_a_malformed_hash_changes_nothing(void **state) {
+  (void)state;
+  uint8_t *d = png_bytes(1200, 9);
+  char sha[65];
+  sha256_hex(d, 1200, sha);
+  upload(d, 1200, sha);
+  const char *one[] = {sha};
+  int released = -1, deleted = -1;
+  send_via = "applications"; /* a service forwarding a caller, not the gateway */
+  assert_int_equal(release(one, 1, &released, &deleted), GRPC_STATUS_PERMISSION_DENIED);
+  send_via = "";
+  assert_int_equal(holds(sha), 1);
+  const char *bad[] = {sha, "ABC"};
+  assert_int_equal(release(bad, 2, &released, &deleted), GRPC_STATUS_INVALID_ARGUMENT);
+  assert_int_equal(holds(sha), 1); /* nothing of a refused list is released */
+  send_caller = 0;
+  assert_int_equal(release(one, 1, &released, &deleted), GRPC_STATUS_UNAUTHENTICATED);
+  send_caller = 1;
+  assert_int_equal(holds(sha), 1);
+  free(d);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_a_file_in_chunks_is_kept_under_its_hash_with_its_sniffed_type),
@@ -424,6 +534,9 @@ int main(void) {
       cmocka_unit_test(test_abandoned_uploads_are_purged),
       cmocka_unit_test(test_a_deleted_blob_is_gone_with_its_chunks),
       cmocka_unit_test(test_calls_not_from_the_gateway_are_refused),
+      cmocka_unit_test(test_each_commit_holds_and_release_drops_the_blob_with_its_last),
+      cmocka_unit_test(test_one_request_committing_the_same_bytes_twice_releases_both_holds),
+      cmocka_unit_test(test_release_from_a_service_or_of_a_malformed_hash_changes_nothing),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
