@@ -510,12 +510,13 @@ static int create_rating_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMess
                        " department, departments, item_code, level, text, tags)"
                        " VALUES ($1, $2, $3, $4, ARRAY[$4], $5, $6, $7,"
                        " CASE WHEN $8 = '' THEN '{}'::text[] ELSE string_to_array($8, chr(31)) END)"
-                       " ON CONFLICT (rater_subject, channel, hall_code, department, item_code, day)"
-                       " WHERE application_number IS NULL DO NOTHING RETURNING id",
+                       /* one a day per rater, channel, hall and department: the index
+                        * ratings_once_a_day (migration 019); the item is a detail */
+                       " ON CONFLICT DO NOTHING RETURNING id",
                        8, p, &r, &err);
   if (rc != 0) return yw_service_db_fail(call, rc, &err);
-  w->exists = req->hall_code[0] != '\0' ? "you already rated this hall today"
-                                         : "you already rated this channel today";
+  w->exists = req->hall_code[0] != '\0' ? "you already rated this department's hall today"
+                                         : "you already rated this department's channel today";
   return after_insert(call, conn, w, r, out);
 }
 

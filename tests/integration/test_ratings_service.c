@@ -15,7 +15,7 @@
  * staff's steps audited, closing counting the rating as rectified with
  * rectification.closed; staff of another department and other residents get NOT_FOUND;
  * a department's list shows its own cases overdue first, supervisors see every
- * department's and filter overdue; a channel or hall is rated once a day; the public
+ * department's and filter overdue; a channel or hall of a department is rated once a day (another item of it too); the public
  * summary adds up the levels, the satisfaction rate and the rectified; a resident lists
  * their own ratings newest first, paged, each with its case's status and, once given, the
  * department's answer, and nobody else's.
@@ -690,6 +690,15 @@ static void test_a_channel_rating_is_checked_against_the_catalog(void **state) {
   assert_int_equal(count("SELECT count(*) FROM applications.ratings WHERE application_number IS NULL"
                          " AND item_code = $1 AND department = '" LEAD "'", ITEM),
                    1);
+  /* one rating of the department's channel a day: another item, or none, is not a second
+   * rating (ALREADY_EXISTS, nothing stored, no event) */
+  long long rows = count("SELECT count(*) FROM applications.ratings", NULL);
+  long long rated = count("SELECT count(*) FROM applications.outbox WHERE type = 'application.rated'", NULL);
+  assert_int_equal(rate_target(LEAD, "", msg, sizeof msg), GRPC_STATUS_ALREADY_EXISTS);
+  assert_non_null(strstr(msg, "already rated"));
+  assert_int_equal(count("SELECT count(*) FROM applications.ratings", NULL), rows);
+  assert_int_equal(count("SELECT count(*) FROM applications.outbox WHERE type = 'application.rated'", NULL),
+                   rated);
 }
 
 int main(void) {
