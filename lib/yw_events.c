@@ -275,8 +275,8 @@ static int relay_xadd(yw_redis *redis, const struct relay_params *p, PGresult *r
   }
   char maxlen[24];
   snprintf(maxlen, sizeof maxlen, "%lld", p->maxlen);
-  const char *argv[18];
-  size_t lens[18];
+  const char *argv[20];
+  size_t lens[20];
   int n = 0;
   argv[n++] = "XADD";
   argv[n++] = p->stream;
@@ -296,6 +296,8 @@ static int relay_xadd(yw_redis *redis, const struct relay_params *p, PGresult *r
   argv[n++] = PQgetvalue(res, i, 2);
   argv[n++] = "occurred_at";
   argv[n++] = PQgetvalue(res, i, 6);
+  argv[n++] = "seq";
+  argv[n++] = PQgetvalue(res, i, 0);
   argv[n++] = "payload";
   int payload_at = n;
   argv[n++] = (const char *)payload;
@@ -805,6 +807,7 @@ static int parse_entry(const redisReply *fields, yw_event *ev, const char **why)
   ev->aggregate_key = field_str(fields, "key");
   const char *version = field_str(fields, "version");
   const char *at = field_str(fields, "occurred_at");
+  const char *seq = field_str(fields, "seq");
   const redisReply *payload = field(fields, "payload");
   if (ev->id == NULL || ev->id[0] == '\0' || strlen(ev->id) >= 200) {
     *why = "malformed entry: no event id";
@@ -827,6 +830,15 @@ static int parse_entry(const redisReply *fields, yw_event *ev, const char **why)
     errno = 0;
     long long ms = strtoll(at, &end, 10);
     if (errno == 0 && end != at && *end == '\0') ev->occurred_at_ms = ms;
+  }
+  if (seq != NULL) { /* absent in entries of a relay before it carried seq: 0 */
+    errno = 0;
+    long long v = strtoll(seq, &end, 10);
+    if (errno != 0 || end == seq || *end != '\0' || v < 1) {
+      *why = "malformed entry: seq";
+      return YW_EINVAL;
+    }
+    ev->seq = v;
   }
   ev->payload = (const uint8_t *)payload->str;
   ev->payload_len = payload->len;

@@ -22,9 +22,11 @@
  * acknowledged.
  *
  * Stream entries have the fields id (the event id, a UUID), type, version, key (the
- * aggregate key), payload (the packed protobuf message, binary) and occurred_at (unix
- * ms of the append); message yiwang.events.v1.Event describes the same for readers in
- * other languages. Every stream operation names one key, so the streams work on a Redis
+ * aggregate key), payload (the packed protobuf message, binary), occurred_at (unix ms
+ * of the append, by the producer's clock: for display, not for order) and seq (the
+ * outbox row's id: per key the order of the appends, the same in every copy a relay
+ * publishes, so a consumer orders a key's events by it); message
+ * yiwang.events.v1.Event describes the same for readers in other languages. Every stream operation names one key, so the streams work on a Redis
  * Cluster; a stream and its dead-letter stream share a hash tag when the stream name has
  * one (the default names do: "yw:events:{<schema>}").
  *
@@ -174,8 +176,14 @@ typedef struct yw_event {
   const char *aggregate_key;
   const uint8_t *payload; /* the packed message */
   size_t payload_len;
-  int64_t occurred_at_ms; /* unix ms of the append */
-  const char *entry_id;   /* the stream entry's id ("1700000000000-0") */
+  int64_t occurred_at_ms; /* unix ms of the append, by the producer's clock */
+  int64_t seq;            /* the outbox row's id: of two events of one aggregate key the
+                             later append has the greater seq, whichever copy of the
+                             producer wrote it and whatever its clock said; every copy
+                             of one event (a relay's retry, a replay) has the same.
+                             0 for an entry relayed without it */
+  const char *entry_id;   /* the stream entry's id ("1700000000000-0"); a copy published
+                             again has another, later one */
   int deliveries;         /* 1 on the first delivery, more on retries */
 } yw_event;
 

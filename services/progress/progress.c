@@ -6,8 +6,15 @@
  * applies application.submitted and application.status_changed (version 1) to
  * progress.applications (one row per application: where it stands) and progress.steps
  * (one row per event: its timeline), in the transaction that records the event as
- * processed, so a replay changes nothing. Events of one application arrive in order (its
- * number is their aggregate key); a status change is applied only over an older one.
+ * processed, so a replay changes nothing. Order is the producer's outbox, never a clock:
+ * an event carries its outbox position (yw_event.seq; per application the order of the
+ * appends, whichever copy of yw-applications wrote them and whatever its clock said, and
+ * the same in a relay's second copy and in a replay), and a row keeps the position of
+ * the last status event and of the last supervision marking it applied (migration 009).
+ * An event before it changes nothing but its timeline step; the one at it writes the
+ * same values again; a later one applies. The events' clocks are shown, not compared,
+ * except for entries relayed without a position (seq 0), which apply by their clock as
+ * before, and only to a row that has taken no event with a position (POSITION_SQL).
  *
  * Reading: GetProgress answers anyone holding the number and the query code. The code is
  * checked as the applications service keeps it, an HMAC of "<number>:<code>" under
@@ -151,7 +158,8 @@ static int read_view(yw_rpc_call *call, progress_ctx *ctx, const char *number, P
   rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
                         "SELECT status, floor(extract(epoch FROM at))::bigint,"
                         " (extract(microseconds FROM at)::bigint % 1000000) * 1000,"
-                        " department_code, reason FROM progress.steps WHERE number = $1 ORDER BY seq",
+                        " department_code, reason FROM progress.steps WHERE number = $1"
+                        " ORDER BY source_seq, seq",
                         1, p, &r);
   if (rc != 0) return rc;
   int n = PQntuples(r);
@@ -673,6 +681,15 @@ static int apply_rated(PGconn *conn, const yw_event *ev) {
 
 /* ---- the projection ----------------------------------------------------------------- */
 
+/* Whether an event at outbox position seq, stamped ms by its sender's clock, applies to
+ * a row that last applied position pos at ms_kept (SQL text of each): at or after the
+ * position (the one at it writes the same again); an event without a position (0, from
+ * a relay before the stream carried it) by the clock, and only while the row has taken
+ * none with a position. */
+#define POSITION_SQL(seq, ms, pos, ms_kept)                                                 \
+  " CASE WHEN " seq " > 0 THEN " pos " <= " seq " ELSE " pos " = 0 AND " ms_kept " <= " ms \
+  " END"
+
 static int valid_departments(char *const *d, size_t n) {
   if (n == 0 || n > 16) return 0;
   for (size_t i = 0; i < n; i++) {
@@ -723,34 +740,37 @@ static int apply_submitted(PGconn *conn, const yw_event *ev, const Yiwang__Event
     int rc = apply_bundle(conn, e, bundle);
     if (rc != 0) return rc;
   }
-  char position[16];
+  char position[16], seq[24];
   snprintf(position, sizeof position, "%d", e->bundle_position);
+  snprintf(seq, sizeof seq, "%lld", (long long)ev->seq);
   char deps[16 * 34 + 4], ms[24];
   departments_literal(e->departments, e->n_departments, deps, sizeof deps);
   snprintf(ms, sizeof ms, "%lld", (long long)(e->submitted_at_unix_ms > 0 ? e->submitted_at_unix_ms
                                                                           : ev->occurred_at_ms));
   const char *status = e->status[0] != '\0' ? e->status : "SUBMITTED";
   const char *p[] = {e->application_id, e->applicant_subject, e->impl_code, e->item_name, deps,
-                     status, e->query_code_mac, ms, in_bundle ? e->bundle_number : "", position};
-  /* a row a status change made first (its submission not seen yet) gets its bundle */
+                     status, e->query_code_mac, ms, in_bundle ? e->bundle_number : "", position,
+                     seq};
+  /* a row a status change made first (its submission not seen yet, or come later than
+   * the change) keeps that change's status and gets its bundle */
   int rc = yw_pg_query(conn,
                        "INSERT INTO progress.applications AS a (number, applicant_subject, impl_code,"
                        " item_name, departments, status, query_code_mac, submitted_at, submitted_us,"
-                       " updated_at, last_event_ms, bundle_number, bundle_position)"
+                       " updated_at, last_event_ms, bundle_number, bundle_position, last_seq)"
                        " VALUES ($1, $2, $3, $4, $5::text[], $6, $7, to_timestamp($8::bigint / 1000.0),"
                        " $8::bigint * 1000, to_timestamp($8::bigint / 1000.0), $8::bigint,"
-                       " NULLIF($9, ''), CASE WHEN $9 = '' THEN NULL ELSE $10::int END)"
+                       " NULLIF($9, ''), CASE WHEN $9 = '' THEN NULL ELSE $10::int END, $11::bigint)"
                        " ON CONFLICT (number) DO UPDATE SET bundle_number = EXCLUDED.bundle_number,"
                        " bundle_position = EXCLUDED.bundle_position"
                        " WHERE a.bundle_number IS NULL AND EXCLUDED.bundle_number IS NOT NULL",
-                       10, p, NULL, NULL);
+                       11, p, NULL, NULL);
   if (rc != 0) return rc;
-  const char *s[] = {ev->id, e->application_id, status, ms};
+  const char *s[] = {ev->id, e->application_id, status, ms, seq};
   return yw_pg_query(conn,
-                     "INSERT INTO progress.steps (event_id, number, status, at)"
-                     " VALUES ($1::uuid, $2, $3, to_timestamp($4::bigint / 1000.0))"
+                     "INSERT INTO progress.steps (event_id, number, status, at, source_seq)"
+                     " VALUES ($1::uuid, $2, $3, to_timestamp($4::bigint / 1000.0), $5::bigint)"
                      " ON CONFLICT (event_id) DO NOTHING",
-                     4, s, NULL, NULL);
+                     5, s, NULL, NULL);
 }
 
 /* The bundle filing of the row r answered (its first column), into bundle. */
@@ -766,34 +786,40 @@ static int apply_changed(PGconn *conn, const yw_event *ev, const Yiwang__Events_
       strlen(e->query_code_mac) != MAC_LEN || !valid_departments(e->departments, e->n_departments) ||
       (e->due_date[0] != '\0' && strlen(e->due_date) != 10))
     return YW_EINVAL;
-  char deps[16 * 34 + 4], ms[24];
+  char deps[16 * 34 + 4], ms[24], seq[24];
   departments_literal(e->departments, e->n_departments, deps, sizeof deps);
   snprintf(ms, sizeof ms, "%lld", (long long)(e->occurred_at_unix_ms > 0 ? e->occurred_at_unix_ms
                                                                          : ev->occurred_at_ms));
+  snprintf(seq, sizeof seq, "%lld", (long long)ev->seq);
   const char *p[] = {e->number, e->applicant_subject, e->impl_code, e->item_name, deps, e->to_status,
-                     e->query_code_mac, ms, e->due_date};
+                     e->query_code_mac, ms, e->due_date, seq};
   PGresult *r = NULL;
-  /* a row is made if the submission was never seen (its event dead-lettered) */
+  /* a row is made if the submission was never seen (its event dead-lettered); an
+   * earlier change than the row's last (POSITION_SQL) only adds its step */
   int rc = yw_pg_query(conn,
                        "INSERT INTO progress.applications AS a (number, applicant_subject, impl_code,"
                        " item_name, departments, status, query_code_mac, submitted_at, submitted_us,"
-                       " updated_at, last_event_ms, due_date)"
+                       " updated_at, last_event_ms, due_date, last_seq)"
                        " VALUES ($1, $2, $3, $4, $5::text[], $6, $7, to_timestamp($8::bigint / 1000.0),"
                        " $8::bigint * 1000, to_timestamp($8::bigint / 1000.0), $8::bigint,"
-                       " NULLIF($9, '')::date)"
+                       " NULLIF($9, '')::date, $10::bigint)"
                        " ON CONFLICT (number) DO UPDATE SET status = EXCLUDED.status,"
                        " due_date = COALESCE(EXCLUDED.due_date, a.due_date),"
-                       " updated_at = EXCLUDED.updated_at, last_event_ms = EXCLUDED.last_event_ms"
-                       " WHERE a.last_event_ms <= EXCLUDED.last_event_ms RETURNING a.bundle_number",
-                       9, p, &r, NULL);
+                       " updated_at = EXCLUDED.updated_at, last_event_ms = EXCLUDED.last_event_ms,"
+                       " last_seq = GREATEST(a.last_seq, EXCLUDED.last_seq)"
+                       " WHERE" POSITION_SQL("EXCLUDED.last_seq", "EXCLUDED.last_event_ms", "a.last_seq",
+                                             "a.last_event_ms")
+                       " RETURNING a.bundle_number",
+                       10, p, &r, NULL);
   if (rc != 0) return rc;
   bundle_of(r, bundle);
-  const char *s[] = {ev->id, e->number, e->to_status, ms, e->actor_department, e->reason};
+  const char *s[] = {ev->id, e->number, e->to_status, ms, e->actor_department, e->reason, seq};
   return yw_pg_query(conn,
-                     "INSERT INTO progress.steps (event_id, number, status, at, department_code, reason)"
-                     " VALUES ($1::uuid, $2, $3, to_timestamp($4::bigint / 1000.0), $5, $6)"
+                     "INSERT INTO progress.steps (event_id, number, status, at, department_code, reason,"
+                     " source_seq)"
+                     " VALUES ($1::uuid, $2, $3, to_timestamp($4::bigint / 1000.0), $5, $6, $7::bigint)"
                      " ON CONFLICT (event_id) DO NOTHING",
-                     6, s, NULL, NULL);
+                     7, s, NULL, NULL);
 }
 
 /* The colour of the supervision job as this service's Supervision (lower case). */
@@ -805,21 +831,26 @@ static const char *supervision_of(const char *colour) {
                                                    : NULL;
 }
 
-/* application.supervision_changed: the colour, over an older one only. An application
- * not seen yet gets it once its submission comes (the row is made there). */
+/* application.supervision_changed: the colour, over an earlier marking only (by outbox
+ * position, POSITION_SQL). A marking of an application not seen yet finds no row and
+ * changes nothing. */
 static int apply_supervision(PGconn *conn, const yw_event *ev,
                              const Yiwang__Events__V1__ApplicationSupervisionChanged *e,
                              char bundle[NUMBER_LEN + 1]) {
   const char *sup = supervision_of(e->colour);
   if (!digits(e->number, NUMBER_LEN) || sup == NULL) return YW_EINVAL;
-  char ms[24];
+  char ms[24], seq[24];
   snprintf(ms, sizeof ms, "%lld", (long long)(e->at_unix_ms > 0 ? e->at_unix_ms : ev->occurred_at_ms));
-  const char *p[] = {e->number, sup, ms};
+  snprintf(seq, sizeof seq, "%lld", (long long)ev->seq);
+  const char *p[] = {e->number, sup, ms, seq};
   PGresult *r = NULL;
   int rc = yw_pg_query(conn,
-                       "UPDATE progress.applications SET supervision = $2, supervision_ms = $3::bigint"
-                       " WHERE number = $1 AND supervision_ms <= $3::bigint RETURNING bundle_number",
-                       3, p, &r, NULL);
+                       "UPDATE progress.applications SET supervision = $2, supervision_ms = $3::bigint,"
+                       " supervision_seq = GREATEST(supervision_seq, $4::bigint)"
+                       " WHERE number = $1 AND" POSITION_SQL("$4::bigint", "$3::bigint",
+                                                             "supervision_seq", "supervision_ms")
+                       " RETURNING bundle_number",
+                       4, p, &r, NULL);
   if (rc == 0) bundle_of(r, bundle);
   return rc;
 }

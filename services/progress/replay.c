@@ -3,8 +3,9 @@
  * event stream on demand.
  *
  * The projection's handler (progress_handle_event) is idempotent: a step is keyed by its
- * event id, and an application's row takes an event only over an older one or the same.
- * So replaying the stream through it, outside the live consumer's group and without
+ * event id, and an application's row takes an event only at or after the outbox position
+ * it last applied (yw_event.seq, which a replayed entry carries as the live one did, and
+ * a copy a relay published twice too). So replaying the stream through it, outside the live consumer's group and without
  * recording the events as processed, adds whatever is missing (a row lost, an event that
  * was dead-lettered before a fix) and applies each application's newest event again,
  * while lookups go on being served from the rows already there. With `clear`, the rows

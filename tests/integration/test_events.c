@@ -381,6 +381,9 @@ static void test_append_rolled_back_leaves_nothing_and_committed_is_relayed_once
   assert_string_equal(entry_field(e, "version")->str, "1");
   assert_string_equal(entry_field(e, "key")->str, "app-1");
   assert_true(strtoll(entry_field(e, "occurred_at")->str, NULL, 10) > 1600000000000LL);
+  /* seq: the outbox row's id, what a consumer orders a key's events by */
+  assert_int_equal(strtoll(entry_field(e, "seq")->str, NULL, 10),
+                   scalar("SELECT id FROM p_basic.outbox", 0, NULL));
   const redisReply *pl = entry_field(e, "payload");
   Yiwang__Events__V1__ApplicationSubmitted *got =
       yiwang__events__v1__application_submitted__unpack(NULL, pl->len, (const uint8_t *)pl->str);

@@ -4,13 +4,17 @@
  * service's consumer into its projection; lookups over a real gRPC connection.
  *
  * Proves: a journey's events give the status, the departments, the due date and the
- * timeline in order; a replayed event changes nothing and an older status change does
- * not overwrite a newer one; a wrong query code and an unknown number answer alike, and
- * past the limits per number and per address even the right code is refused; a lookup
+ * timeline in order; a replayed event changes nothing, and an application's events apply
+ * in the order of the producer's outbox, not of their clocks (a later status change
+ * and colour with earlier times are applied; an earlier one handed again, the copies a
+ * dying relay published twice, and an event without its position change nothing; a
+ * replay from nothing gives the same projection); a wrong query code and an unknown
+ * number answer alike, and past the limits per number and per address even the right
+ * code is refused; a lookup
  * is cached in Redis and an event drops it; without Redis the lookup reads PostgreSQL;
  * supervision colours as the applications service's job marked them (on time, due soon,
- * overdue; none once the limit stops running; an older marking never over a newer one),
- * and red and yellow counted in the statistics; the applicant's list newest
+ * overdue; none once the limit stops running), and red and yellow counted in the
+ * statistics; the applicant's list newest
  * first with paging, and the batch in the order asked, never another's applications; a
  * bundle filing (一件事一次办) looked up as one by its number and query code: every member
  * in the bundle's order with its status, due date and colour as its events move it, the
@@ -331,10 +335,37 @@ static void test_replay_and_older_events_change_nothing(void **state) {
   yw_pg_pool_release(ctx.pool, c);
   assert_int_equal(count("SELECT count(*) FROM progress.steps WHERE number = $1", n), 2);
   assert_int_equal(count("SELECT count(*) FROM progress.applications WHERE number = $1 AND status = 'ACCEPTED' AND impl_code <> 'x'", n), 1);
-  /* an older status change (by its time) leaves the newer status */
-  changed(n, "p-1", "222222", "SUBMITTED", "REJECTED", "", t + 1000);
+  /* an event without its outbox position (relayed before the relay carried it) never
+   * goes over one applied with its position */
+  changed(n, "p-1", "222222", "ACCEPTED", "IN_REVIEW", "", t + 9000);
   deliver();
-  assert_int_equal(count("SELECT count(*) FROM progress.applications WHERE number = $1 AND status = 'ACCEPTED'", n), 1);
+  Yiwang__Events__V1__ApplicationStatusChanged ch = YIWANG__EVENTS__V1__APPLICATION_STATUS_CHANGED__INIT;
+  ch.number = (char *)n;
+  ch.impl_code = "x";
+  ch.applicant_subject = "p-1";
+  ch.departments = deps;
+  ch.n_departments = 1;
+  ch.from_status = "IN_REVIEW";
+  ch.to_status = "REJECTED";
+  ch.occurred_at_unix_ms = t + 20000;
+  ch.query_code_mac = mac;
+  ch.item_name = "x";
+  len = protobuf_c_message_pack(&ch.base, buf);
+  yw_event old = {.id = "6f0e7c1a-2b3c-4d5e-8f90-a1b2c3d4e5f6", .type = "application.status_changed",
+                  .version = 1, .aggregate_key = n, .payload = buf, .payload_len = len,
+                  .occurred_at_ms = t + 20000};
+  /* handled in a transaction that is rolled back, so that the stream stays the record
+   * of everything the projection holds (test_replay_rebuilds_the_projection) */
+  c = yw_pg_pool_acquire(ctx.pool, 1000);
+  assert_int_equal(yw_pg_begin(c, NULL), 0);
+  assert_int_equal(progress_handle_event(c, &old, &ctx), 0);
+  r = NULL;
+  assert_int_equal(yw_pg_query(c, "SELECT status FROM progress.applications WHERE number = $1", 1,
+                               (const char *[]){n}, &r, NULL), 0);
+  assert_string_equal(PQgetvalue(r, 0, 0), "IN_REVIEW");
+  PQclear(r);
+  yw_pg_rollback(c);
+  yw_pg_pool_release(ctx.pool, c);
 }
 
 static void test_wrong_codes_answer_alike_and_are_limited(void **state) {
@@ -450,8 +481,6 @@ static void test_supervision_colours(void **state) {
     changed(cases[i].n, "p-4", "777777", "SUBMITTED", cases[i].status, due, t + 1000);
     if (cases[i].colour != NULL) supervised(cases[i].n, cases[i].colour, due, t + 2000);
   }
-  /* an older marking, delivered late, changes nothing */
-  supervised(cases[0].n, "GREEN", "", t + 1500);
   deliver();
   act_as(YW_CALLER_ANONYMOUS, "", "10.7.7.7");
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -633,10 +662,12 @@ static void projection_text(char *out, size_t size) {
   assert_int_equal(
       yw_pg_query(c,
                   "SELECT coalesce((SELECT string_agg(concat_ws('|', number, status, impl_code,"
-                  " item_name, departments::text, due_date::text, last_event_ms::text), ';'"
+                  " item_name, departments::text, due_date::text, last_event_ms::text, supervision,"
+                  " supervision_ms::text, last_seq::text, supervision_seq::text), ';'"
                   " ORDER BY number) FROM progress.applications), '') || '#' ||"
                   " coalesce((SELECT string_agg(concat_ws('|', event_id::text, number, status,"
-                  " at::text, reason), ';' ORDER BY event_id) FROM progress.steps), '')",
+                  " at::text, reason, source_seq::text), ';' ORDER BY event_id)"
+                  " FROM progress.steps), '')",
                   0, NULL, &r, NULL),
       0);
   snprintf(out, size, "%s", PQgetvalue(r, 0, 0));
@@ -879,6 +910,131 @@ static void test_a_bundle_filing_is_looked_up_as_one(void **state) {
   ctx.redis = r;
 }
 
+/* ---- order: the outbox's, not the sender's clock ---- */
+
+/* Relay hook: the relay dies after its n-th XADD, before marking anything. */
+static int die_after(void *arg, const char *event_id) {
+  (void)event_id;
+  int *left = arg;
+  return --*left <= 0;
+}
+
+/* The event of number with outbox row position k (1: its first) handed to the handler
+ * once more, as a delivery past the consumer's record would (seq from the outbox). */
+static void hand_again(const char *number, int k) {
+  PGconn *c = yw_pg_pool_acquire(ctx.pool, 1000);
+  assert_non_null(c);
+  char off[16];
+  snprintf(off, sizeof off, "%d", k - 1);
+  const char *p[] = {number, off};
+  PGresult *r = NULL;
+  assert_int_equal(yw_pg_query(c,
+                               "SELECT id::text, event_id::text, type, encode(payload, 'hex'),"
+                               " (extract(epoch FROM created_at) * 1000)::bigint::text"
+                               " FROM " SRC ".outbox WHERE aggregate_key = $1 ORDER BY id"
+                               " OFFSET $2::int LIMIT 1",
+                               2, p, &r, NULL),
+                   0);
+  assert_int_equal(PQntuples(r), 1);
+  size_t hlen = strlen(PQgetvalue(r, 0, 3));
+  uint8_t *buf = malloc(hlen / 2 + 1);
+  assert_non_null(buf);
+  assert_int_equal(yw_hex_decode(PQgetvalue(r, 0, 3), hlen, buf), 0);
+  yw_event ev = {.id = PQgetvalue(r, 0, 1), .type = PQgetvalue(r, 0, 2), .version = 1,
+                 .aggregate_key = number, .payload = buf, .payload_len = hlen / 2,
+                 .occurred_at_ms = strtoll(PQgetvalue(r, 0, 4), NULL, 10),
+                 .seq = strtoll(PQgetvalue(r, 0, 0), NULL, 10), .entry_id = "0-1", .deliveries = 1};
+  assert_true(ev.seq > 0);
+  assert_int_equal(yw_pg_begin(c, NULL), 0);
+  assert_int_equal(progress_handle_event(c, &ev, &ctx), 0);
+  assert_int_equal(yw_pg_commit(c, NULL), 0);
+  PQclear(r);
+  free(buf);
+  yw_pg_pool_release(ctx.pool, c);
+}
+
+/* The projection follows each application's events in the order the producer's outbox
+ * gave them, whatever their clocks say (two copies of yw-applications a little apart,
+ * or a clock stepped back): a later status change and a later colour with earlier
+ * times are applied, and shown with their own times; every event delivered twice by a
+ * relay that died before marking (the stream holds each twice), and an event handed to
+ * the handler again, change nothing; a replay from nothing gives the same projection. */
+static void test_order_is_the_outbox_not_the_clock(void **state) {
+  (void)state;
+  deps = deps_ga;
+  n_deps = 2;
+  const char *n = "32070020261130000061";
+  char due[11];
+  day(10, due);
+  long long t = now_ms() - 60000;
+  submitted(n, "p-61", "616161", t);
+  changed(n, "p-61", "616161", "SUBMITTED", "ACCEPTED", due, t + 5000);  /* a clock ahead */
+  changed(n, "p-61", "616161", "ACCEPTED", "IN_REVIEW", due, t + 1000);  /* then behind */
+  supervised(n, "RED", due, t + 5000);
+  supervised(n, "GREEN", due, t + 1000);
+  /* the relay dies after XADDing all five, before marking them: all go out again */
+  yw_events_relay_config rc = {.schema = SRC, .stream = stream};
+  int left = 5;
+  rc.after_publish = die_after;
+  rc.hook_arg = &left;
+  yw_pg_error err;
+  assert_int_equal(yw_events_relay_run_once(ctx.pool, ctx.redis, &rc, 5000, &err), YW_ECANCELED);
+  deliver();
+  assert_int_equal(count("SELECT count(*) FROM " SRC ".outbox WHERE aggregate_key = $1"
+                         " AND published_at IS NOT NULL", n), 5);
+
+  act_as(YW_CALLER_ANONYMOUS, "", "10.6.6.1");
+  Progress *p = NULL;
+  assert_int_equal(lookup(n, "616161", &p), GRPC_STATUS_OK);
+  assert_string_equal(p->status, "IN_REVIEW");
+  assert_int_equal(p->supervision, YIWANG__PROGRESS__V1__SUPERVISION__ON_TIME);
+  assert_int_equal(p->n_timeline, 3);
+  assert_string_equal(p->timeline[0]->status, "SUBMITTED");
+  assert_string_equal(p->timeline[1]->status, "ACCEPTED");
+  assert_string_equal(p->timeline[2]->status, "IN_REVIEW");
+  /* the clocks only for display: each step with its own time */
+  assert_int_equal(p->timeline[1]->time->seconds, (t + 5000) / 1000);
+  assert_int_equal(p->timeline[2]->time->seconds, (t + 1000) / 1000);
+  protobuf_c_message_free_unpacked(&p->base, NULL);
+
+  static char before[1 << 16], after[1 << 16];
+  projection_text(before, sizeof before);
+  /* an earlier status change and an earlier colour handed again: nothing changes */
+  hand_again(n, 2); /* ACCEPTED */
+  hand_again(n, 4); /* RED */
+  hand_again(n, 1); /* the submission */
+  projection_text(after, sizeof after);
+  assert_string_equal(after, before);
+  assert_int_equal(lookup(n, "616161", &p), GRPC_STATUS_OK);
+  assert_string_equal(p->status, "IN_REVIEW");
+  assert_int_equal(p->supervision, YIWANG__PROGRESS__V1__SUPERVISION__ON_TIME);
+  assert_int_equal(p->n_timeline, 3);
+  protobuf_c_message_free_unpacked(&p->base, NULL);
+
+  /* the newest handed again writes what it wrote: still the same */
+  hand_again(n, 5);
+  hand_again(n, 3);
+  projection_text(after, sizeof after);
+  assert_string_equal(after, before);
+
+  /* a replay from nothing, through the stream with every entry of n twice */
+  act_as(YW_CALLER_STAFF, "s-admin", "10.9.9.9");
+  snprintf(as_caller.roles, sizeof as_caller.roles, "platform_admin");
+  Yiwang__Progress__V1__ReplayEventsResponse *res = NULL;
+  assert_int_equal(replay("", 10000, 1, &res), GRPC_STATUS_OK);
+  assert_true(res->done);
+  protobuf_c_message_free_unpacked(&res->base, NULL);
+  projection_text(after, sizeof after);
+  assert_string_equal(after, before);
+  act_as(YW_CALLER_ANONYMOUS, "", "10.6.6.1");
+  assert_int_equal(lookup(n, "616161", &p), GRPC_STATUS_OK);
+  assert_string_equal(p->status, "IN_REVIEW");
+  assert_int_equal(p->supervision, YIWANG__PROGRESS__V1__SUPERVISION__ON_TIME);
+  assert_int_equal(p->n_timeline, 3);
+  assert_string_equal(p->timeline[2]->status, "IN_REVIEW");
+  protobuf_c_message_free_unpacked(&p->base, NULL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_journey_status_timeline_due_date),
@@ -890,6 +1046,7 @@ int main(void) {
       cmocka_unit_test(test_statistics_add_up_by_department_and_item),
       cmocka_unit_test(test_replay_rebuilds_the_projection),
       cmocka_unit_test(test_a_bundle_filing_is_looked_up_as_one),
+      cmocka_unit_test(test_order_is_the_outbox_not_the_clock),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
