@@ -215,6 +215,10 @@ struct gw_req {
   int stream_ended;       /* gw_conn_stream_end was called (or the stream was cut) */
   struct evbuffer *stream_out; /* HTTP/2: written bytes nghttp2 has not taken yet */
   struct gw_stream *stream; /* the stream's state, owned by the request (gw_sse.c) */
+  /* an upload route's upload (gw_upload.c): its files committed to the store, for the
+   * service's answer to keep or give back (gw_upload_release); in the arena, NULL on
+   * other routes. Its calls are not cancelled when the client leaves. */
+  struct gw_upload *upload;
   /* the producer of the streamed answer: called when the connection holds less than its
    * low-water mark of it (the client has read), so it writes the next piece */
   void (*writable)(gw_req *req, void *arg);

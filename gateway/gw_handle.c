@@ -32,6 +32,7 @@
 #include "gw_grpcweb.h"
 #include "gw_metrics.h"
 #include "gw_sse.h"
+#include "gw_upload.h"
 #include "yw_err.h"
 #include "yw_idem.h"
 #include "yw_json.h"
@@ -433,7 +434,7 @@ static long long parse_grpc_timeout(const char *v) {
 
 /* Calls the route's upstream with the packed request and the signed caller; waits for
  * the answer (upstream_done resumes the request with it). */
-enum gw_phase_result gw_phase_upstream(gw_req *r) {
+static enum gw_phase_result upstream_start(gw_req *r) {
   gw_upstream *up = upstream_of(r->route);
   if (up == NULL) {
     gw_answer_error(r, GRPC_STATUS_UNAVAILABLE, "no upstream for this method");
@@ -497,8 +498,18 @@ enum gw_phase_result gw_phase_upstream(gw_req *r) {
   return GW_SUSPEND;
 }
 
+enum gw_phase_result gw_phase_upstream(gw_req *r) {
+  enum gw_phase_result out = upstream_start(r);
+  /* an upload's files, when its method was never called: given back */
+  if (out == GW_DONE) gw_upload_release(r);
+  return out;
+}
+
 /* The answer of r's upstream call is in: makes r's answer from it and finishes. */
 static void upstream_done(gw_req *r) {
+  /* an upload refused by its service (or whose call failed): the holds its files took
+   * in the store are given back; an OK keeps them for the service's references */
+  if (r->up_status != GRPC_STATUS_OK) gw_upload_release(r);
   /* a call of a route not kept in the cache may have changed what is kept: this
    * process's workers answer the upstream's kept answers no more */
   if (r->route->def->cache_ms == 0) {

@@ -9,7 +9,8 @@
  * misses are two atomic counters.
  *
  * Offers: gw_metrics_init, gw_metrics_free, gw_metrics_observe,
- * gw_metrics_upstream_error, gw_metrics_connections, gw_metrics_cache, gw_metrics_render.
+ * gw_metrics_upstream_error, gw_metrics_connections, gw_metrics_cache, gw_metrics_file_release,
+ * gw_metrics_render.
  */
 #include "gw_metrics.h"
 
@@ -61,6 +62,7 @@ static struct {
 static long open_connections;
 static unsigned long long connections_total;
 static atomic_ullong cache_hits, cache_misses; /* the answer cache's (gw_cache.h) */
+static atomic_ullong releases_ok, releases_failed; /* refused uploads' files (gw_upload.c) */
 
 int gw_metrics_init(const char *const *labels, size_t n) {
   for (size_t k = 0; k < NSHARDS; k++) {
@@ -150,6 +152,10 @@ void gw_metrics_cache(int hit) {
   atomic_fetch_add_explicit(hit ? &cache_hits : &cache_misses, 1, memory_order_relaxed);
 }
 
+void gw_metrics_file_release(int ok) {
+  atomic_fetch_add_explicit(ok ? &releases_ok : &releases_failed, 1, memory_order_relaxed);
+}
+
 void gw_metrics_connections(int delta) {
   pthread_mutex_lock(&mu);
   open_connections += delta;
@@ -237,9 +243,16 @@ char *gw_metrics_render(size_t *len) {
           "answer cache (hit) or by their service (miss).\n"
           "# TYPE yw_gateway_cache_requests_total counter\n"
           "yw_gateway_cache_requests_total{result=\"hit\"} %llu\n"
-          "yw_gateway_cache_requests_total{result=\"miss\"} %llu\n",
+          "yw_gateway_cache_requests_total{result=\"miss\"} %llu\n"
+          "# HELP yw_gateway_file_releases_total Releases of the files of uploads whose "
+          "service refused them: done, or failed (the files stay stored).\n"
+          "# TYPE yw_gateway_file_releases_total counter\n"
+          "yw_gateway_file_releases_total{result=\"ok\"} %llu\n"
+          "yw_gateway_file_releases_total{result=\"failed\"} %llu\n",
       open_connections, connections_total, (unsigned long long)atomic_load(&cache_hits),
-      (unsigned long long)atomic_load(&cache_misses));
+      (unsigned long long)atomic_load(&cache_misses),
+      (unsigned long long)atomic_load(&releases_ok),
+      (unsigned long long)atomic_load(&releases_failed));
   pthread_mutex_unlock(&mu);
   free(slots);
   if (o.failed) {

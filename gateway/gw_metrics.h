@@ -1,6 +1,7 @@
 /*
  * gw_metrics.h - the gateway's Prometheus metrics: requests by route and status, a
- * latency histogram by route, upstream errors by upstream, open connections.
+ * latency histogram by route, upstream errors by upstream, open connections, the
+ * answer cache's hits and misses, releases of refused uploads' files.
  * Thread-safe.
  */
 #ifndef GW_METRICS_H
@@ -19,6 +20,10 @@ void gw_metrics_upstream_error(const char *upstream, const char *status_name);
 void gw_metrics_connections(int delta);
 /* Counts a read of a kept route: answered from the answer cache (hit 1) or not (0). */
 void gw_metrics_cache(int hit);
+
+/* Counts a Release of an upload's holds on its files (gw_upload.c): done (ok 1) or
+ * failed (0: the files stay stored). */
+void gw_metrics_file_release(int ok);
 
 /* Renders the text exposition format; caller frees. NULL on ENOMEM. */
 char *gw_metrics_render(size_t *len);

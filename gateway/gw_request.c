@@ -353,7 +353,10 @@ void gw_request_abandon(gw_req *r) {
   /* nginx's 499: the client closed the request before the answer */
   r->status = 499;
   gw_request_log(r);
-  if (r->up_call != NULL) gw_upstream_cancel(r->up_call);
+  /* an upload's calls run to their answers (each has its deadline): a Commit or the
+   * service may have kept the files already, and only the answer says whether their
+   * holds are given back (gw_upload_release) */
+  if (r->up_call != NULL && r->upload == NULL) gw_upstream_cancel(r->up_call);
   if (r->body_wait != NULL) gw_request_body_more(r); /* a phase waiting for the body */
   if (r->stream != NULL) gw_stream_abandon(r);
 }

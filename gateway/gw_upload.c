@@ -14,6 +14,12 @@
  *     byte run and part end, so no more than one chunk is ever held;
  *   - the body is read and good: Commit each file, then the request message gets the
  *     FileRefs and goes on to the upstream phase.
+ * Each Commit takes a hold on its blob in the store (the same bytes committed by
+ * another request hold it too). The request remembers what it committed (held); when
+ * the upload fails after a Commit, or the method answers anything but OK
+ * (gw_upload_release, from the upstream phase), it gives those holds back with one
+ * Release, once, and nobody waits for it: a refused request leaves no file behind,
+ * and a blob that a good upload holds stays.
  * The parser's data pointers stay valid while paused: they point into the request's
  * body, or into the parser's delimiter. An upload route's body is streamed
  * (gw_request_body_stream): the connection holds at most GW_BODY_STREAM_BUF bytes of
@@ -28,7 +34,7 @@
  * the last piece waits for the client, each piece unpacked outside the arena and freed
  * once written, so a download of any size holds about one piece.
  *
- * Offers: gw_phase_upload, gw_phase_download.
+ * Offers: gw_phase_upload, gw_upload_release, gw_phase_download.
  */
 #include "gw_upload.h"
 
@@ -39,6 +45,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gw_metrics.h"
 #include "gw_multipart.h"
 #include "gw_static.h"
 #include "yiwang/files/v1/files.pb-c.h"
@@ -144,6 +151,7 @@ typedef struct up_file {
   char sha256[65];
   int64_t size;
   ProtobufCMessage *ref; /* the FileRef once committed */
+  int held;              /* committed: one hold of the blob is this request's */
 } up_file;
 
 enum action { ACT_NONE, ACT_BEGIN, ACT_PUT, ACT_COMMIT };
@@ -334,8 +342,46 @@ static void upload_free(gw_upload *u) {
   u->md = NULL;
 }
 
-/* Drops the uploads begun and not committed (the store purges any we miss). */
+static void on_release_answer(void *arg, const gw_upstream_result *res) {
+  gw_req *r = arg;
+  gw_metrics_file_release(res->status == GRPC_STATUS_OK);
+  if (res->status != GRPC_STATUS_OK)
+    yw_log(YW_LOG_WARN, "gateway.release_failed", r->request_id,
+           "the files of a refused upload stay stored: Release answered %s",
+           yw_grpc_status_name(res->status));
+  gw_req_unref(r);
+}
+
+/* Gives back the holds this request's Commits took (once: they are forgotten). */
+static void release_held(gw_upload *u) {
+  char *shas[MAX_FILES];
+  size_t n = 0;
+  for (int i = 0; i < u->n_files; i++) {
+    if (!u->files[i].held) continue;
+    u->files[i].held = 0;
+    shas[n++] = u->files[i].sha256;
+  }
+  if (n == 0) return;
+  Yiwang__Files__V1__ReleaseRequest req = YIWANG__FILES__V1__RELEASE_REQUEST__INIT;
+  req.sha256s = shas;
+  req.n_sha256s = n;
+  int rc = call(u->r, "files", FILES_SVC "Release", &req.base, NULL, 0, on_release_answer, u->r,
+                NULL);
+  if (rc != 0) {
+    gw_metrics_file_release(0);
+    yw_log(YW_LOG_WARN, "gateway.release_failed", u->r->request_id,
+           "the files of a refused upload stay stored: %s", yw_strerror(rc));
+  }
+}
+
+void gw_upload_release(gw_req *r) {
+  if (r->upload != NULL) release_held(r->upload);
+}
+
+/* Drops the uploads begun and not committed (the store purges any we miss), and gives
+ * back the holds of those committed. */
 static void abort_staged(gw_upload *u) {
+  release_held(u);
   for (int i = 0; i < u->n_files; i++) {
     up_file *f = &u->files[i];
     if (f->upload_id[0] == '\0' || f->ref != NULL) continue;
@@ -528,6 +574,8 @@ static void on_store_answer(void *arg, const gw_upstream_result *res) {
   r->up_call = NULL; /* the handle dies with this callback */
   enum action act = u->pending;
   u->pending = ACT_NONE;
+  if (act == ACT_COMMIT && res->status == GRPC_STATUS_OK)
+    u->files[u->committed].held = 1; /* stored, whatever comes next */
   if (r->conn == NULL) { /* the client left: nothing of its request is kept */
     abort_staged(u);
     upload_free(u);
@@ -601,6 +649,10 @@ enum gw_phase_result gw_phase_upload(gw_req *r) {
   memset(u, 0, sizeof *u);
   u->r = r;
   u->def = r->route->def->upload;
+  /* known to the request: a client that leaves does not cancel its calls to the store
+   * (a Commit's answer says what it holds), and the service's answer keeps the holds
+   * or gives them back */
+  r->upload = u;
   u->msg = protobuf_c_message_unpack(r->route->method->input, yw_arena_allocator(a),
                                      r->payload_len, r->payload);
   u->chunk = yw_arena_alloc(a, CHUNK);

@@ -11,7 +11,10 @@
  *           max_files 400, a type not allowed or contradicted by the bytes 415 (from
  *           the first bytes, before anything is stored). Files are committed only once
  *           the whole body has been read and found good, so a refused request commits
- *           nothing (its staged uploads are aborted, or purged by the store). The
+ *           nothing (its staged uploads are aborted, or purged by the store). Each
+ *           Commit is a hold on its blob: when the method then does not answer OK
+ *           (gw_upload_release), or the upload fails after some Commits, the
+ *           request gives its holds back (Release) and a blob no upload holds goes. The
  *           method then gets FileRef references in the route's field and the other
  *           form fields set on its request fields by name (unknown names 400).
  * download  (same place) on a route with .download: the route's method is the owning
@@ -37,5 +40,11 @@ enum gw_phase_result gw_phase_upload(gw_req *r);
  * route (its body is then streamed), else 0. At the end of r's head. */
 size_t gw_upload_body_limit(gw_req *r);
 enum gw_phase_result gw_phase_download(gw_req *r);
+/* r's upload route did not get OK from its service (a refusal, a failed call, or no
+ * call): the holds its Commits took on the store's blobs are given back, in one
+ * Release on the worker's loop that nobody waits for (its failure is logged and
+ * counted; those blobs then stay). Once per request: later calls do nothing. A
+ * request without committed files: nothing. */
+void gw_upload_release(gw_req *r);
 
 #endif

@@ -7,7 +7,9 @@
 #   FileRefs (sha256, size, sniffed type, name) and the fields, the bytes in the store
 #   once (dedup); a file past the route's size 413, a type not allowed or contradicted
 #   by its bytes 415, too many files 400, a malformed body 400, nothing stored for any
-#   of them; a raw body upload (and 100 Continue to a client that expects it);
+#   of them; files of a request its service refuses (404) given back to the store, so
+#   it holds no more blobs than before, while the same bytes a good request stored
+#   first stay readable; a raw body upload (and 100 Continue to a client that expects it);
 #   downloads with ETag, 304 on If-None-Match, one Range
 #   (206) and an unsatisfiable one (416), content-type and content-disposition; another
 #   caller 403, an unknown file 404, no session 401; over HTTP/1.1 and h2c; a 9 MiB file
@@ -90,6 +92,10 @@ w("large.png", b"\x89PNG\r\n\x1a\n", 9 * 1024 * 1024 + 12345)
 open(os.path.join(d, "notes.txt"), "w").write("plain words, no magic\n" * 100)
 # a PDF named and declared as a PNG
 w("fake.png", b"%PDF-1.4\n", 1000)
+# for requests the service refuses: bytes no other request sends
+w("refused.png", b"\x89PNG\r\n\x1a\n", 50000)
+w("refused.pdf", b"%PDF-1.7\n", 60000)
+w("shared.png", b"\x89PNG\r\n\x1a\n", 45000)
 PY
 
 up() { # up TOKEN CURL-ARGS... -> $S, $B
@@ -166,6 +172,37 @@ check "a JSON body on an upload route answers 415 ($S)" test "$S" = 415
 S="$(curl -sS -o "$B" -w '%{http_code}' -F "files=@$F/scan.png" "$UP/v1/test/uploads")"
 check "an upload without a session answers 401 ($S)" test "$S" = 401
 check "no refused request left a file or a staged upload" test "$(blobs)/$(staged)" = "3/0"
+
+# ---- a request the service refuses: its files are given back ----------------------------
+# (the service answers NOT_FOUND for the title "not-yours", as for another's application)
+released_ok() { curl -fsS "$UP/metrics" | awk '/^yw_gateway_file_releases_total\{result="ok"\}/ {print $2}'; }
+wait_released() { # wait_released N: until the gateway counts N releases done (10 s at most)
+  local n=0
+  for _ in $(seq 100); do n="$(released_ok)"; [ "${n:-0}" -ge "$1" ] && return 0; sleep 0.1; done
+  return 1
+}
+before="$(blobs)"
+rel0="$(released_ok)"
+up "$TA" -F title=not-yours -F "files=@$F/refused.png;type=image/png" \
+  -F "files=@$F/refused.pdf;type=application/pdf" "$UP/v1/test/uploads"
+check "a request the service refuses answers its 404 ($S)" test "$S" = 404
+check "... with the standard error body" standard_error NOT_FOUND
+check "the gateway gives its files back to the store (Release counted in /metrics)" \
+  wait_released $((rel0 + 1))
+check "the store holds no more blobs than before the refused request ($(blobs) vs $before)" \
+  test "$(blobs)/$(staged)" = "$before/0"
+SHARED="$(sha "$F/shared.png")"
+up "$TA" -F title=mine -F "files=@$F/shared.png;type=image/png" "$UP/v1/test/uploads"
+check "a good request stores a file ($S)" test "$S/$(blobs)" = "200/$((before + 1))"
+up "$TB" --http2-prior-knowledge -F title=not-yours -F "files=@$F/shared.png;type=image/png" \
+  "$UP/v1/test/uploads"
+check "another request of the same bytes is refused by the service (h2c): 404 ($S)" test "$S" = 404
+check "its hold on them is given back" wait_released $((rel0 + 2))
+check "the bytes the good request holds stay stored" \
+  test "$("${PSQL[@]}" -c "SELECT holds FROM files.blobs WHERE sha256 = '$SHARED'")" = 1
+S="$(curl -sS -o "$B" -w '%{http_code}' -H "authorization: Bearer $TA" "$UP/v1/test/files/$SHARED")"
+check "and the good request's owner downloads them whole ($S)" \
+  test "$S/$(sha "$B")" = "200/$SHARED"
 
 # ---- a raw body ------------------------------------------------------------------------
 up "$TA" -X PUT -H 'content-type: image/png' -H 'x-file-name: 证件照.png' \

@@ -6,6 +6,8 @@
  * Submit and SubmitPhoto record each FileRef's SHA-256 as the caller's (in memory) and
  * answer what they received; AuthorizeFile answers NOT_FOUND for a hash nobody
  * submitted, PERMISSION_DENIED for another caller's, and the file's name for its owner.
+ * Submit with the title "not-yours" refuses as a service refuses another's
+ * application (NOT_FOUND), keeping nothing: the gateway then gives its files back.
  *
  * Usage: uploads_server HOST:PORT (serves until SIGTERM)
  */
@@ -67,6 +69,8 @@ static int h_submit(yw_rpc_call *call, const ProtobufCMessage *in, ProtobufCMess
   yw_caller who;
   int rc = yw_rpc_call_caller(call, &keys, &who);
   if (rc != 0) return rc;
+  if (strcmp(req->title, "not-yours") == 0)
+    return yw_rpc_call_fail(call, YW_ENOTFOUND, "no such application");
   return answer(call, req->title, req->copies, req->files, req->n_files, who.subject, out);
 }
 
