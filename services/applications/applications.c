@@ -251,8 +251,9 @@ static int load_form_definition(yw_arena *a, PGconn *conn, const char *id, Appli
   " a.applicant_org, COALESCE(a.form_enc, a.form::text), a.status, " TS("a.created_at") ", " TS("a.updated_at")   \
   ", COALESCE(" TS("a.accepted_at") ", ''), COALESCE(to_char(a.due_date, 'YYYY-MM-DD'), ''),"\
   " a.promised_days, array_to_string(a.departments, ','), a.query_code_mac,"               \
+  " CASE WHEN a.status IN ('accepted', 'in_review', 'resubmitted') THEN"                    \
   " COALESCE((SELECT s.colour FROM applications.supervision s WHERE s.application_id = a.id),"\
-  " 'supervision_none')"
+  " 'supervision_none') ELSE 'supervision_none' END"
 
 enum { C_ID, C_NUMBER, C_IMPL, C_VERSION, C_ITEM_NAME, C_LEAD, C_JOINT, C_SUBJECT, C_KIND,
        C_ORG, C_FORM, C_STATUS, C_CREATED, C_UPDATED, C_ACCEPTED, C_DUE, C_DAYS, C_DEPTS,
@@ -1429,22 +1430,16 @@ struct step_work {
   loaded l;
 };
 
-/* The due date of the application w->l (accepted now, or earlier) into out: the item's
- * promised working days from the day of acceptance (yw_workdays: weekends, statutory
- * holidays and make-up working days of ctx->calendar), the clock stopped for each
- * supplement (补正) from the day after its request to the day its answer came (today
- * for the one being answered now): {R + 1, S + 1}. Returns 0, a refusal or a query's
- * code (err). */
-static int due_date(yw_rpc_call *call, PGconn *conn, struct step_work *w, char out[YW_DAY_STRLEN],
-                    yw_pg_error *err) {
-  const char *p[] = {w->l.id};
+int applications_due_date(PGconn *conn, const struct yw_workdays *cal, const char *id,
+                          int promised_days, yw_day *due, yw_pg_error *err) {
+  const char *p[] = {id};
   PGresult *r = NULL;
   int rc = yw_pg_query(conn,
                        "SELECT to_char(COALESCE(accepted_at, now()) AT TIME ZONE 'Asia/Shanghai',"
                        " 'YYYY-MM-DD') FROM applications.applications WHERE id = $1::bigint",
                        1, p, &r, err);
   if (rc != 0) return rc;
-  yw_day start = 0, due = 0;
+  yw_day start = 0;
   int ok = PQntuples(r) == 1 && yw_day_parse(PQgetvalue(r, 0, 0), 10, &start) == 0;
   PQclear(r);
   rc = yw_pg_query(conn,
@@ -1465,15 +1460,31 @@ static int due_date(yw_rpc_call *call, PGconn *conn, struct step_work *w, char o
     pauses[np++] = (struct yw_workdays_pause){req + 1, ans + 1};
   }
   PQclear(r);
+  if (!ok || yw_workdays_add(cal, start, promised_days, pauses, np, due) != 0) return YW_EINVAL;
+  /* a year the count ran through whose notice is not loaded counts weekends only */
+  int y0 = 0, y1 = 0;
+  if (yw_day_to_ymd(start, &y0, NULL, NULL) == 0 && yw_day_to_ymd(*due, &y1, NULL, NULL) == 0)
+    for (int y = y0; y <= y1; y++)
+      if (yw_workdays_covers(cal, y) == 0) applications_calendar_note_uncovered(y);
+  return 0;
+}
+
+/* The due date of the application w->l (accepted now, or earlier) into out, by
+ * applications_due_date with the database's calendar as it is now. Returns 0, a refusal
+ * or a query's code (err). */
+static int due_date(yw_rpc_call *call, PGconn *conn, struct step_work *w, char out[YW_DAY_STRLEN],
+                    yw_pg_error *err) {
   /* the database's calendar as it is now (a load through any copy moves its version) */
-  if ((rc = applications_calendar_refresh(w->ctx->calendar, conn, 0, err)) != 0) return rc;
+  int rc = applications_calendar_refresh(w->ctx->calendar, conn, 0, err);
+  if (rc != 0) return rc;
   void *ref = NULL;
   const struct yw_workdays *cal = applications_calendar_acquire(w->ctx->calendar, &ref);
-  ok = ok && yw_workdays_add(cal, start, w->l.promised_days, pauses, np, &due) == 0;
+  yw_day due = 0;
+  rc = applications_due_date(conn, cal, w->l.id, w->l.promised_days, &due, err);
   applications_calendar_release(ref);
-  if (!ok || yw_day_format(due, out, YW_DAY_STRLEN) != 0)
+  if (rc == YW_EINVAL || (rc == 0 && yw_day_format(due, out, YW_DAY_STRLEN) != 0))
     return yw_rpc_call_fail(call, YW_EINTERNAL, "the due date of %s cannot be computed", w->number);
-  return 0;
+  return rc;
 }
 
 /* Moves w->l (loaded, locked) from its status to `to`: the compare-and-set, the
@@ -1515,6 +1526,20 @@ static int change_status(yw_rpc_call *call, PGconn *conn, struct step_work *w,
                    " from_status, to_status, actor, actor_department, reason)"
                    " VALUES ($1::bigint, $2, $3, $4, $5, $6)",
                    6, pt, NULL, err);
+  if (rc != 0) return rc;
+  /* the supervision colour in the same transaction, with the pass's function: at
+   * acceptance (and resubmission) one already due within 2 working days shows at once,
+   * and a status that stops the clock loses its colour (an event each, as a pass writes) */
+  yw_day today = 0;
+  if (yw_day_from_time(time(NULL), &today) != 0) return YW_EINTERNAL;
+  void *ref = NULL;
+  const struct yw_workdays *cal = applications_calendar_acquire(w->ctx->calendar, &ref);
+  char ids[32];
+  snprintf(ids, sizeof ids, "{%s}", w->l.id);
+  supervision_result sres;
+  memset(&sres, 0, sizeof sres);
+  rc = supervision_recolour(conn, cal, today, ids, &sres, NULL, err);
+  applications_calendar_release(ref);
   if (rc != 0) return rc;
   /* the opinions so far were on what the supplement now changes: every department
    * decides again after the resubmission */

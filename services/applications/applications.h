@@ -15,6 +15,7 @@
 #include "yw_redis.h"
 #include "yw_rpc.h"
 #include "yw_seal.h"
+#include "yw_workdays.h"
 
 /* A department's own seal. */
 struct applications_dept_seal {
@@ -76,6 +77,17 @@ int applications_identity_failed(yw_rpc_call *call, int code, const char *messag
  * FOR UPDATE SKIP LOCKED, so copies starting together share the work), until none is
  * left; *done counts them. Returns 0 or a code with err filled. */
 int applications_forms_encrypt(applications_ctx *ctx, int batch, long long *done, yw_pg_error *err);
+
+/* The due date of application id (a bigint as text) into *due: promised_days working
+ * days of cal from the day of its acceptance (today when not accepted yet), the clock
+ * stopped for each supplement from the day after its request to the day of its answer
+ * (today for one still awaited). A year the count runs through that cal does not cover
+ * (no notice loaded: weekends only) is logged and counted
+ * (applications_calendar_note_uncovered). The one function for a step's due date and a
+ * calendar load's recomputation. Returns 0, YW_EINVAL when it cannot be computed, or a
+ * query's code (err). */
+int applications_due_date(PGconn *conn, const struct yw_workdays *cal, const char *id,
+                          int promised_days, yw_day *due, yw_pg_error *err);
 
 /* The service table; data points to ctx. Fills ctx->idem from the rest of ctx. */
 void applications_service_init(yw_rpc_service *svc, applications_ctx *ctx);

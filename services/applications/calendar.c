@@ -13,10 +13,16 @@
  * PutCalendar replaces one year's rows in one transaction: the days (JSON list or the
  * CSV lines lib/yw_workdays parses) are all checked first, with a message naming the
  * refused entry or line, and a refusal changes nothing; the write bumps the version and
- * records who loaded which year with how many days (applications.calendar_loads).
+ * records who loaded which year with how many days (applications.calendar_loads). In the
+ * same transaction the due dates of the running applications due in or after that year
+ * are counted again with the new days (applications_due_date, the steps' function), in
+ * batches within the call's deadline, and the load's record says how many changed. A
+ * due date counted through a year without its notice is logged and counted
+ * (applications_calendar_note_uncovered, yw_calendar_uncovered_total on /metrics).
  *
  * Offers: applications_calendar_new, _free, _acquire, _release, _version, _refresh,
- * _invalidate, _seed, applications_put_calendar, applications_get_calendar.
+ * _invalidate, _seed, _note_uncovered, _uncovered_total, _metrics,
+ * applications_put_calendar, applications_get_calendar.
  */
 #include "calendar.h"
 
@@ -30,12 +36,15 @@
 
 #include "applications.h"
 #include "yiwang/applications/v1/applications.pb-c.h"
+#include "supervision.h"
 #include "yw_err.h"
+#include "yw_log.h"
 #include "yw_service.h"
 
 #define DB "the applications database"
 #define YEAR_DAYS_MAX 366
 #define CSV_MAX (64 * 1024)
+#define RECOMPUTE_BATCH 200
 
 typedef Yiwang__Applications__V1__CalendarDay CalendarDay;
 
@@ -138,6 +147,40 @@ static int kind_of(const char *text) {
                                         : 0;
 }
 
+/* The calendar as conn sees it now (its own transaction's uncommitted rows too) into
+ * *out with its version. Returns 0, a query's code (err) or YW_EINTERNAL. */
+static int calendar_load(PGconn *conn, struct yw_workdays **out, long long *version,
+                         yw_pg_error *err) {
+  PGresult *r = NULL;
+  /* the rows and the version they belong to, in one snapshot */
+  int rc = yw_pg_query(conn,
+                       "SELECT s.version, to_char(d.day, 'YYYY-MM-DD'), d.kind, d.name"
+                       " FROM applications.calendar_state s"
+                       " LEFT JOIN applications.calendar_days d ON true ORDER BY d.day LIMIT 10001",
+                       0, NULL, &r, err);
+  if (rc != 0) return rc;
+  struct yw_workdays *cal = yw_workdays_new();
+  int ok = cal != NULL && PQntuples(r) >= 1 && PQntuples(r) <= YW_WORKDAYS_MAX_ENTRIES;
+  if (ok) *version = yw_col_ll(r, 0, 0);
+  for (int i = 0; ok && i < PQntuples(r); i++) {
+    if (PQgetisnull(r, i, 1)) continue; /* no rows: the one row of the state */
+    yw_day d;
+    ok = yw_day_parse(PQgetvalue(r, i, 1), 10, &d) == 0 &&
+         yw_workdays_set(cal, d, kind_of(PQgetvalue(r, i, 2)), PQgetvalue(r, i, 3)) == 0;
+  }
+  PQclear(r);
+  if (!ok) {
+    yw_workdays_free(cal);
+    if (err != NULL) {
+      memset(err, 0, sizeof *err);
+      snprintf(err->message, sizeof err->message, "the stored calendar cannot be read");
+    }
+    return YW_EINTERNAL;
+  }
+  *out = cal;
+  return 0;
+}
+
 int applications_calendar_refresh(applications_calendar *h, PGconn *conn, int force,
                                   yw_pg_error *err) {
   long long now = mono_ms(), asked = atomic_load(&h->asked_ms);
@@ -149,35 +192,44 @@ int applications_calendar_refresh(applications_calendar *h, PGconn *conn, int fo
   long long version = PQntuples(r) == 1 ? yw_col_ll(r, 0, 0) : 0;
   PQclear(r);
   if (version == applications_calendar_version(h)) return 0;
-  /* the rows and the version they belong to, in one snapshot */
-  rc = yw_pg_query(conn,
-                   "SELECT s.version, to_char(d.day, 'YYYY-MM-DD'), d.kind, d.name"
-                   " FROM applications.calendar_state s"
-                   " LEFT JOIN applications.calendar_days d ON true ORDER BY d.day LIMIT 10001",
-                   0, NULL, &r, err);
-  if (rc != 0) return rc;
-  struct yw_workdays *cal = yw_workdays_new();
-  int ok = cal != NULL && PQntuples(r) >= 1 && PQntuples(r) <= YW_WORKDAYS_MAX_ENTRIES;
-  if (ok) version = yw_col_ll(r, 0, 0);
-  for (int i = 0; ok && i < PQntuples(r); i++) {
-    if (PQgetisnull(r, i, 1)) continue; /* no rows: the one row of the state */
-    yw_day d;
-    ok = yw_day_parse(PQgetvalue(r, i, 1), 10, &d) == 0 &&
-         yw_workdays_set(cal, d, kind_of(PQgetvalue(r, i, 2)), PQgetvalue(r, i, 3)) == 0;
-  }
-  PQclear(r);
-  struct snap *s = ok ? snap_new(cal, version) : NULL;
+  struct yw_workdays *cal = NULL;
+  rc = calendar_load(conn, &cal, &version, err);
+  struct snap *s = rc == 0 ? snap_new(cal, version) : NULL;
   if (s == NULL) {
     yw_workdays_free(cal);
-    if (err != NULL) {
-      memset(err, 0, sizeof *err);
-      snprintf(err->message, sizeof err->message, "the stored calendar cannot be read");
-    }
     atomic_store(&h->asked_ms, 0);
-    return YW_EINTERNAL;
+    return rc != 0 ? rc : YW_ENOMEM;
   }
   swap_in(h, s);
   return 0;
+}
+
+/* ---- years not loaded ---------------------------------------------------------------- */
+
+static atomic_llong uncovered_total;
+static atomic_llong uncovered_logged_ms;
+
+void applications_calendar_note_uncovered(int year) {
+  atomic_fetch_add(&uncovered_total, 1);
+  long long now = mono_ms(), last = atomic_load(&uncovered_logged_ms);
+  if ((last == 0 || now - last >= 60000) &&
+      atomic_compare_exchange_strong(&uncovered_logged_ms, &last, now))
+    yw_log(YW_LOG_WARN, "applications.calendar_year_missing", NULL,
+           "a due date runs through %d, whose holiday notice is not loaded (weekends only):"
+           " load it with PUT /v1/calendar/%d",
+           year, year);
+}
+
+long long applications_calendar_uncovered_total(void) { return atomic_load(&uncovered_total); }
+
+int applications_calendar_metrics(char *buf, size_t len) {
+  int n = snprintf(buf, len,
+                   "# HELP yw_calendar_uncovered_total due dates counted through a year whose"
+                   " holiday notice is not loaded\n"
+                   "# TYPE yw_calendar_uncovered_total counter\n"
+                   "yw_calendar_uncovered_total %lld\n",
+                   atomic_load(&uncovered_total));
+  return n < 0 || (size_t)n >= len ? YW_ETOOBIG : n;
 }
 
 /* The entries of cal as a JSON array [{"day":..,"kind":..,"name":..}] (malloc'd text). */
@@ -308,9 +360,88 @@ struct put_work {
   ProtobufCMessage *out;
 };
 
+/* With the year's rows replaced (uncommitted, in this transaction): the due dates of the
+ * running applications due in or after the year again with applications_due_date (pauses
+ * included) and the calendar as this transaction sees it, RECOMPUTE_BATCH rows a
+ * statement in id order, each changed one stored (the queue's rows follow by the table's
+ * trigger) and coloured again as a pass would (supervision_recolour). Bounded by the
+ * call's deadline (the statements' too). *changed counts the changed due dates. */
+static int recompute_due_dates(yw_rpc_call *call, PGconn *conn, int year, int *changed,
+                               yw_pg_error *err) {
+  struct yw_workdays *cal = NULL;
+  long long version = 0;
+  int rc = calendar_load(conn, &cal, &version, err);
+  if (rc != 0) return rc;
+  yw_day today = 0;
+  if (yw_day_from_time(time(NULL), &today) != 0) rc = YW_EINTERNAL;
+  char y[16], last[24] = "0", limit[16];
+  snprintf(y, sizeof y, "%d", year);
+  snprintf(limit, sizeof limit, "%d", RECOMPUTE_BATCH);
+  for (int n = RECOMPUTE_BATCH; rc == 0 && n == RECOMPUTE_BATCH;) {
+    if (yw_rpc_call_cancelled(call)) {
+      rc = yw_rpc_call_fail(call, YW_ETIMEOUT, "the due dates of %d could not be recomputed in time",
+                            year);
+      break;
+    }
+    const char *p[] = {y, last, limit};
+    PGresult *r = NULL;
+    rc = yw_pg_query(conn,
+                     "SELECT id, promised_days, to_char(due_date, 'YYYY-MM-DD')"
+                     " FROM applications.applications"
+                     " WHERE status IN ('accepted', 'in_review', 'resubmitted')"
+                     " AND due_date >= make_date($1::int, 1, 1) AND id > $2::bigint"
+                     " ORDER BY id LIMIT $3::int FOR UPDATE",
+                     3, p, &r, err);
+    if (rc != 0) break;
+    n = PQntuples(r);
+    json_t *changes = json_array();
+    size_t cap = (size_t)n * 21 + 3, o = 0;
+    char *ids = malloc(cap);
+    if (changes == NULL || ids == NULL) rc = YW_ENOMEM;
+    if (ids != NULL) ids[o++] = '{';
+    for (int i = 0; rc == 0 && i < n; i++) {
+      const char *id = PQgetvalue(r, i, 0);
+      yw_day due = 0;
+      char text[YW_DAY_STRLEN];
+      rc = applications_due_date(conn, cal, id, (int)yw_col_ll(r, i, 1), &due, err);
+      if (rc == YW_EINVAL) {
+        rc = 0; /* not computable (as a step would say): left as it is */
+        continue;
+      }
+      if (rc == 0 && yw_day_format(due, text, sizeof text) != 0) rc = YW_EINTERNAL;
+      if (rc != 0 || strcmp(text, PQgetvalue(r, i, 2)) == 0) continue;
+      if (json_array_append_new(changes, json_pack("{s:s,s:s}", "id", id, "due", text)) != 0)
+        rc = YW_ENOMEM;
+      o += (size_t)snprintf(ids + o, cap - o, "%s%.20s", o > 1 ? "," : "", id);
+    }
+    if (n > 0) snprintf(last, sizeof last, "%.20s", PQgetvalue(r, n - 1, 0));
+    PQclear(r);
+    if (rc == 0 && json_array_size(changes) > 0) {
+      snprintf(ids + o, cap - o, "}");
+      char *text = json_dumps(changes, JSON_COMPACT);
+      const char *pu[] = {text};
+      rc = text == NULL ? YW_ENOMEM
+                        : yw_pg_query(conn,
+                                      "UPDATE applications.applications a SET due_date = x.due"
+                                      " FROM json_to_recordset($1::json) AS x(id bigint, due date)"
+                                      " WHERE a.id = x.id",
+                                      1, pu, NULL, err);
+      free(text);
+      supervision_result sres;
+      memset(&sres, 0, sizeof sres);
+      if (rc == 0) rc = supervision_recolour(conn, cal, today, ids, &sres, NULL, err);
+      if (rc == 0) *changed += (int)json_array_size(changes);
+    }
+    json_decref(changes);
+    free(ids);
+  }
+  yw_workdays_free(cal);
+  return rc;
+}
+
 static int put_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
   struct put_work *w = arg;
-  char y[16], n[16];
+  char y[16], n[16], c[16];
   snprintf(y, sizeof y, "%d", w->year);
   snprintf(n, sizeof n, "%zu", yw_workdays_count(w->cal));
   const char *p[] = {y};
@@ -319,14 +450,18 @@ static int put_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) 
                        " WHERE day >= make_date($1::int, 1, 1) AND day < make_date($1::int + 1, 1, 1)",
                        1, p, NULL, err);
   if (rc == 0) rc = insert_entries(conn, w->cal, err);
+  int changed = 0;
+  if (rc == 0) rc = recompute_due_dates(call, conn, w->year, &changed, err);
   if (rc != 0) return rc;
-  const char *pa[] = {w->caller.subject, y, n, yw_rpc_call_request_id(call), w->caller.ip};
+  snprintf(c, sizeof c, "%d", changed);
+  const char *pa[] = {w->caller.subject, y, n, yw_rpc_call_request_id(call), w->caller.ip, c};
   rc = yw_pg_query(conn,
                    "WITH v AS (UPDATE applications.calendar_state SET version = version + 1,"
                    " updated_at = now() RETURNING version)"
                    " INSERT INTO applications.calendar_loads (actor, year, days, version,"
-                   " request_id, source_ip) SELECT $1, $2::int, $3::int, v.version, $4, $5 FROM v",
-                   5, pa, NULL, err);
+                   " request_id, source_ip, due_dates_changed)"
+                   " SELECT $1, $2::int, $3::int, v.version, $4, $5, $6::int FROM v",
+                   6, pa, NULL, err);
   if (rc != 0) return rc;
   return read_year(call, conn, w->year, &w->out, err);
 }

@@ -57,6 +57,18 @@ int applications_calendar_seed(PGconn *conn, const struct yw_workdays *seed, int
 
 /* Handlers of PutCalendar (platform_admin, audited) and GetCalendar (anyone); data is the
  * applications_ctx. */
+/* Notes that a due date was counted through year while the calendar does not cover it
+ * (yw_workdays_covers: no notice loaded, weekends only): a warning in the log, at most
+ * once a minute a year, and one more in the counter. */
+void applications_calendar_note_uncovered(int year);
+
+/* The due dates counted through an uncovered year since start. */
+long long applications_calendar_uncovered_total(void);
+
+/* Appends the calendar's metrics (yw_calendar_uncovered_total) in the Prometheus text
+ * format to buf; returns the bytes written or YW_ETOOBIG. */
+int applications_calendar_metrics(char *buf, size_t len);
+
 int applications_put_calendar(yw_rpc_call *call, const ProtobufCMessage *reqm,
                               ProtobufCMessage **out, void *data);
 int applications_get_calendar(yw_rpc_call *call, const ProtobufCMessage *reqm,

@@ -110,7 +110,9 @@ static int relay_metrics(void *arg, char *buf, size_t len) {
                    st.published, st.failures, rows, oldest_ms);
   if (n < 0 || (size_t)n >= len) return YW_ETOOBIG;
   int m = supervision_metrics(supervision, buf + n, len - (size_t)n);
-  return m < 0 ? m : n + m;
+  if (m < 0) return m;
+  int k = applications_calendar_metrics(buf + n + m, len - (size_t)(n + m));
+  return k < 0 ? k : n + m + k;
 }
 
 static void stop_relay(void *arg) {

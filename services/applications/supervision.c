@@ -20,7 +20,16 @@
  * applications, the same lock and deadline cover the open rectification cases past their
  * due date, a batch per transaction, each getting one alert (alerts.c).
  *
- * Offers: supervision_colour_of, supervision_colour_db, supervision_pass,
+ * A pass stopped by its bound (deadline, or a number of batches) leaves where it stopped
+ * in applications.supervision_cursor, written in each batch's transaction; the next pass
+ * goes on from there to the last id and then from the first id back to that point, so
+ * with many running applications every one is coloured, a bounded stretch per pass. A
+ * pass that went through leaves 0. The steps of applications.c colour one application
+ * with the same function (supervision_recolour) inside the transaction of its step, so an
+ * acceptance already due (or a limit stopped) shows at once, not at the next pass.
+ *
+ * Offers: supervision_colour_of, supervision_colour_db, supervision_recolour,
+ * supervision_pass, supervision_pass_n,
  * supervision_start, supervision_stop, supervision_metrics.
  */
 #include "supervision.h"
@@ -161,51 +170,19 @@ static int mark(PGconn *conn, const PGresult *r, int row, supervision_colour col
                           &ev.base, NULL, err);
 }
 
-/* One batch after id *last: returns 0 with *n candidates seen (less than batch: the last
- * batch) and *last moved, or a code (err). Runs inside a transaction. */
-static int pass_batch(PGconn *conn, const struct yw_workdays *cal, yw_day today, int batch,
-                      char last[ID_MAX + 4], int *n, supervision_result *res, yw_pg_error *err) {
-  char limit[16];
-  snprintf(limit, sizeof limit, "%d", batch);
-  const char *pc[] = {last, limit};
+int supervision_recolour(PGconn *conn, const struct yw_workdays *cal, yw_day today,
+                         const char *ids, supervision_result *res, supervision_colour *colour,
+                         yw_pg_error *err) {
+  const char *pl[] = {ids};
   PGresult *r = NULL;
   int rc = yw_pg_query(conn,
-                       "SELECT id FROM ((SELECT a.id FROM applications.applications a"
-                       "   WHERE a.status IN ('accepted', 'in_review', 'resubmitted')"
-                       "   AND a.id > $1::bigint ORDER BY a.id LIMIT $2::int)"
-                       " UNION (SELECT s.application_id FROM applications.supervision s"
-                       "   WHERE s.application_id > $1::bigint ORDER BY 1 LIMIT $2::int)) c"
-                       " ORDER BY id LIMIT $2::int",
-                       2, pc, &r, err);
-  if (rc != 0) return rc;
-  *n = PQntuples(r);
-  if (*n == 0) {
-    PQclear(r);
-    return 0;
-  }
-  /* a bigint[] literal of the ids the database gave */
-  size_t cap = (size_t)*n * (ID_MAX + 1) + 3, o = 0;
-  char *ids = malloc(cap);
-  if (ids == NULL) {
-    PQclear(r);
-    return YW_ENOMEM;
-  }
-  ids[o++] = '{';
-  for (int i = 0; i < *n; i++)
-    o += (size_t)snprintf(ids + o, cap - o, "%s%.20s", i > 0 ? "," : "", PQgetvalue(r, i, 0));
-  snprintf(ids + o, cap - o, "}");
-  snprintf(last, ID_MAX + 4, "%.20s", PQgetvalue(r, *n - 1, 0));
-  PQclear(r);
-  const char *pl[] = {ids};
-  rc = yw_pg_query(conn,
-                   "SELECT a.id, a.number, a.status, COALESCE(to_char(a.due_date, 'YYYY-MM-DD'), ''),"
-                   " COALESCE(s.colour, 'none'), array_to_string(a.departments, ','), a.applicant_subject,"
-                   " a.item_name"
-                   " FROM applications.applications a"
-                   " LEFT JOIN applications.supervision s ON s.application_id = a.id"
-                   " WHERE a.id = ANY ($1::bigint[]) ORDER BY a.id FOR UPDATE OF a SKIP LOCKED",
-                   1, pl, &r, err);
-  free(ids);
+                       "SELECT a.id, a.number, a.status, COALESCE(to_char(a.due_date, 'YYYY-MM-DD'), ''),"
+                       " COALESCE(s.colour, 'none'), array_to_string(a.departments, ','), a.applicant_subject,"
+                       " a.item_name"
+                       " FROM applications.applications a"
+                       " LEFT JOIN applications.supervision s ON s.application_id = a.id"
+                       " WHERE a.id = ANY ($1::bigint[]) ORDER BY a.id FOR UPDATE OF a SKIP LOCKED",
+                       1, pl, &r, err);
   if (rc != 0) return rc;
   json_t *changes = json_array();
   if (changes == NULL) rc = YW_ENOMEM;
@@ -215,6 +192,7 @@ static int pass_batch(PGconn *conn, const struct yw_workdays *cal, yw_day today,
     int has_due = due[0] != '\0' && yw_day_parse(due, strlen(due), &d) == 0;
     int left = 0;
     supervision_colour c = supervision_colour_of(cal, PQgetvalue(r, i, 2), has_due, d, today, &left);
+    if (colour != NULL && i == 0) *colour = c;
     res->checked++;
     if (c == colour_from_db(PQgetvalue(r, i, 4))) continue;
     rc = mark(conn, r, i, c, has_due ? due : "", left, changes, err);
@@ -227,10 +205,63 @@ static int pass_batch(PGconn *conn, const struct yw_workdays *cal, yw_day today,
   return rc;
 }
 
+/* One batch after id *last: returns 0 with *n candidates seen (less than batch: the last
+ * batch) and *last moved, or a code (err); the cursor row keeps where the pass is (0 once
+ * the batch was the last), in the batch's transaction. Runs inside a transaction. */
+static int pass_batch(PGconn *conn, const struct yw_workdays *cal, yw_day today, int batch,
+                      const char *upto, char last[ID_MAX + 4], int *n, supervision_result *res,
+                      yw_pg_error *err) {
+  char limit[16];
+  snprintf(limit, sizeof limit, "%d", batch);
+  const char *pc[] = {last, limit, upto};
+  PGresult *r = NULL;
+  int rc = yw_pg_query(conn,
+                       "SELECT id FROM ((SELECT a.id FROM applications.applications a"
+                       "   WHERE a.status IN ('accepted', 'in_review', 'resubmitted')"
+                       "   AND a.id > $1::bigint AND ($3::bigint IS NULL OR a.id <= $3::bigint)"
+                       "   ORDER BY a.id LIMIT $2::int)"
+                       " UNION (SELECT s.application_id FROM applications.supervision s"
+                       "   WHERE s.application_id > $1::bigint"
+                       "   AND ($3::bigint IS NULL OR s.application_id <= $3::bigint)"
+                       "   ORDER BY 1 LIMIT $2::int)) c"
+                       " ORDER BY id LIMIT $2::int",
+                       3, pc, &r, err);
+  if (rc != 0) return rc;
+  *n = PQntuples(r);
+  /* a bigint[] literal of the ids the database gave */
+  size_t cap = (size_t)*n * (ID_MAX + 1) + 3, o = 0;
+  char *ids = malloc(cap);
+  if (ids == NULL) {
+    PQclear(r);
+    return YW_ENOMEM;
+  }
+  ids[o++] = '{';
+  for (int i = 0; i < *n; i++)
+    o += (size_t)snprintf(ids + o, cap - o, "%s%.20s", i > 0 ? "," : "", PQgetvalue(r, i, 0));
+  snprintf(ids + o, cap - o, "}");
+  if (*n > 0) snprintf(last, ID_MAX + 4, "%.20s", PQgetvalue(r, *n - 1, 0));
+  PQclear(r);
+  if (*n > 0) rc = supervision_recolour(conn, cal, today, ids, res, NULL, err);
+  free(ids);
+  /* the end of the range puts the cursor back to the start */
+  const char *pk[] = {*n < batch ? "0" : last};
+  if (rc == 0)
+    rc = yw_pg_query(conn,
+                     "INSERT INTO applications.supervision_cursor (id, last_id) VALUES (1, $1::bigint)"
+                     " ON CONFLICT (id) DO UPDATE SET last_id = EXCLUDED.last_id, at = now()",
+                     1, pk, NULL, err);
+  return rc;
+}
+
 int supervision_pass(applications_ctx *ctx, yw_day today, int batch, int deadline_ms,
                      supervision_result *res) {
+  return supervision_pass_n(ctx, today, batch, 0, deadline_ms, res);
+}
+
+int supervision_pass_n(applications_ctx *ctx, yw_day today, int batch, int max_batches,
+                       int deadline_ms, supervision_result *res) {
   memset(res, 0, sizeof *res);
-  if (batch < 1 || batch > 1000 || deadline_ms <= 0) return YW_EINVAL;
+  if (batch < 1 || batch > 1000 || max_batches < 0 || deadline_ms <= 0) return YW_EINVAL;
   long long end = mono_ms() + deadline_ms;
   PGconn *conn = yw_pg_pool_acquire(ctx->pool, ctx->db_wait_ms < deadline_ms ? ctx->db_wait_ms : deadline_ms);
   if (conn == NULL) return YW_EUNAVAIL;
@@ -246,17 +277,34 @@ int supervision_pass(applications_ctx *ctx, yw_day today, int batch, int deadlin
     res->skipped = rc == 0;
     return rc;
   }
-  rc = applications_calendar_refresh(ctx->calendar, conn, 0, &err);
+  /* where the last pass stopped at its bound (0: it went through) */
+  char start[ID_MAX + 4] = "0";
+  r = NULL;
+  rc = yw_pg_query(conn, "SELECT last_id FROM applications.supervision_cursor WHERE id = 1", 0,
+                   NULL, &r, &err);
+  if (rc == 0 && PQntuples(r) == 1) snprintf(start, sizeof start, "%.20s", PQgetvalue(r, 0, 0));
+  if (r != NULL) PQclear(r);
+  if (rc == 0) rc = applications_calendar_refresh(ctx->calendar, conn, 0, &err);
   void *ref = NULL;
   const struct yw_workdays *cal = applications_calendar_acquire(ctx->calendar, &ref);
-  char last[ID_MAX + 4] = "0";
-  for (int n = batch; rc == 0 && n == batch;) {
-    if (mono_ms() >= end) {
+  /* from the cursor to the last id, then (when it did not start at 0) from 0 to the cursor */
+  char last[ID_MAX + 4];
+  snprintf(last, sizeof last, "%s", start);
+  int from_zero = strcmp(start, "0") == 0, wrapped = from_zero, batches = 0;
+  for (int n = batch; rc == 0;) {
+    if (n < batch) {
+      if (wrapped) break;
+      wrapped = 1;
+      snprintf(last, sizeof last, "0");
+    }
+    if (mono_ms() >= end || (max_batches > 0 && batches >= max_batches)) {
       rc = YW_ETIMEOUT;
       break;
     }
+    batches++;
     rc = yw_pg_begin(conn, &err);
-    if (rc == 0) rc = pass_batch(conn, cal, today, batch, last, &n, res, &err);
+    if (rc == 0) rc = pass_batch(conn, cal, today, batch, wrapped && !from_zero ? start : NULL, last, &n,
+                                  res, &err);
     if (rc == 0) rc = yw_pg_commit(conn, &err);
     if (rc != 0) yw_pg_rollback(conn);
   }

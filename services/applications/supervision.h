@@ -36,6 +36,19 @@ typedef struct supervision_result {
 } supervision_result;
 
 /*
+ * Colours the applications ids (a bigint[] literal, "{12,15}") on day today with cal, inside
+ * the caller's transaction on conn: each row locked (FOR UPDATE SKIP LOCKED: rows another
+ * transaction holds are left; the caller's own are taken), its colour computed with
+ * supervision_colour_of, and each change stored (applications.supervision, the queue's
+ * rows) with its application.supervision_changed event and the alerts, as a pass does.
+ * res's counters are added to (not cleared); *colour (may be NULL) gets the colour of the
+ * first row. Returns 0 or a query's code (err).
+ */
+int supervision_recolour(PGconn *conn, const struct yw_workdays *cal, yw_day today,
+                         const char *ids, supervision_result *res, supervision_colour *colour,
+                         yw_pg_error *err);
+
+/*
  * One pass on day today: the calendar refreshed, then, under the advisory lock (taken
  * with pg_try_advisory_lock on a pooled connection, so one copy at a time; another finds
  * it held and skips), the candidates in batches of batch (1..1000) ids, each batch one
@@ -50,6 +63,13 @@ typedef struct supervision_result {
  */
 int supervision_pass(applications_ctx *ctx, yw_day today, int batch, int deadline_ms,
                      supervision_result *res);
+
+/* supervision_pass bounded also by max_batches batches (0: no bound) of the applications;
+ * a pass stopped by either bound returns YW_ETIMEOUT and the next one goes on from where
+ * it stopped (applications.supervision_cursor), then wraps round to the first id, so every
+ * running application is coloured within a few passes however many there are. */
+int supervision_pass_n(applications_ctx *ctx, yw_day today, int batch, int max_batches,
+                       int deadline_ms, supervision_result *res);
 
 typedef struct supervision_job supervision_job;
 

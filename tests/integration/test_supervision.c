@@ -423,8 +423,10 @@ static void test_due_dates_follow_the_calendar(void **state) {
                    GRPC_STATUS_OK);
   assert_string_equal(a->due_date, due1);
   protobuf_c_message_free_unpacked(&a->base, NULL);
-  /* out of the supervision tests' way */
-  query1("UPDATE applications.applications SET status = 'withdrawn' WHERE lead_department = $1",
+  /* out of the supervision tests' way (acceptance coloured them: no colour left either) */
+  query1("WITH s AS (DELETE FROM applications.supervision s USING applications.applications a"
+         " WHERE a.id = s.application_id AND a.lead_department = $1 RETURNING 1)"
+         " UPDATE applications.applications SET status = 'withdrawn' WHERE lead_department = $1",
          DEPT2, NULL, saved, sizeof saved);
 }
 
@@ -700,6 +702,185 @@ static void test_a_stuck_database_fails_the_pass_within_its_deadline(void **stat
   assert_int_equal(res.marked, 1);
 }
 
+/* The colour of number as GetApplication answers it to the clerk. */
+static int colour_read(const char *number) {
+  Yiwang__Applications__V1__GetApplicationRequest gr = YIWANG__APPLICATIONS__V1__GET_APPLICATION_REQUEST__INIT;
+  gr.number = (char *)number;
+  Application *a = NULL;
+  assert_int_equal(call_as(&CLERK, "GetApplication", &gr.base, &yiwang__applications__v1__application__descriptor,
+                           (ProtobufCMessage **)&a, NULL, 0),
+                   GRPC_STATUS_OK);
+  int c = (int)a->supervision;
+  protobuf_c_message_free_unpacked(&a->base, NULL);
+  return c;
+}
+
+/* A step (AcceptApplication, RequestSupplement...) on number by the clerk of DEPT; the
+ * application answered in *out. */
+static void clerk_step(const char *method, const char *number, const char *reason, Application **out) {
+  Yiwang__Applications__V1__TransitionRequest t = YIWANG__APPLICATIONS__V1__TRANSITION_REQUEST__INIT;
+  t.department = DEPT;
+  t.number = (char *)number;
+  t.reason = (char *)reason;
+  assert_int_equal(call_as(&CLERK, method, &t.base, &yiwang__applications__v1__application__descriptor,
+                           (ProtobufCMessage **)out, NULL, 0),
+                   GRPC_STATUS_OK);
+}
+
+/* A pass stopped by its bound goes on next time where it stopped: with more candidates
+ * than one bounded pass reaches, the high ids are coloured within a few passes (each
+ * pass restarting at id 0 never got there); a pass starting from the cursor goes to the
+ * end and wraps round to the first ids. */
+static void test_a_bounded_pass_resumes_where_it_stopped(void **state) {
+  (void)state;
+  char n[5][24];
+  for (int i = 0; i < 5; i++) application(400 + i, DEPT, "accepted", "2030-04-16", n[i]); /* yellow */
+  long long candidates = count("SELECT count(*) FROM applications.applications a WHERE a.status IN"
+                               " ('accepted', 'in_review', 'resubmitted') OR EXISTS (SELECT 1 FROM"
+                               " applications.supervision s WHERE s.application_id = a.id)",
+                               NULL);
+  assert_true(candidates > 30); /* more than one pass of one batch of 10 reaches */
+  long long ev0 = events("application.supervision_changed");
+  const char *yellow_count = "SELECT count(*) FROM applications.supervision s JOIN applications.applications a"
+                             " ON a.id = s.application_id WHERE a.number LIKE '3207002030041100040_'"
+                             " AND s.colour = 'yellow'";
+  int marked = 0, passes = 0;
+  supervision_result res;
+  while (count(yellow_count, NULL) < 5 && passes < candidates / 10 + 3) {
+    int rc = supervision_pass_n(&app, today_2030(), 10, 1, 10000, &res);
+    assert_true(rc == 0 || rc == YW_ETIMEOUT);
+    marked += res.marked;
+    passes++;
+  }
+  assert_int_equal(count(yellow_count, NULL), 5);
+  assert_int_equal(marked, 5);
+  assert_true(passes > 1);
+  assert_int_equal(events("application.supervision_changed") - ev0, 5);
+
+  /* stopped after the third: the first turns red, the last green; the next pass goes on
+   * from the third to the end, then from the first id round to the third */
+  char v[32];
+  query1("INSERT INTO applications.supervision_cursor (id, last_id)"
+         " SELECT 1, id FROM applications.applications WHERE number = $1"
+         " ON CONFLICT (id) DO UPDATE SET last_id = EXCLUDED.last_id RETURNING last_id",
+         n[2], NULL, v, sizeof v);
+  query1("UPDATE applications.applications SET due_date = '2030-04-01' WHERE number = $1 RETURNING id",
+         n[0], NULL, v, sizeof v);
+  query1("UPDATE applications.applications SET due_date = '2030-05-30' WHERE number = $1 RETURNING id",
+         n[4], NULL, v, sizeof v);
+  assert_int_equal(supervision_pass_n(&app, today_2030(), 10, 0, 10000, &res), 0);
+  assert_int_equal(res.marked, 2);
+  assert_int_equal(colour_read(n[0]), YIWANG__APPLICATIONS__V1__SUPERVISION_COLOUR__RED);
+  assert_int_equal(colour_read(n[4]), YIWANG__APPLICATIONS__V1__SUPERVISION_COLOUR__GREEN);
+  assert_int_equal(count("SELECT last_id FROM applications.supervision_cursor", NULL), 0);
+}
+
+/* A status whose clock does not run shows no colour: at once through the step that stops
+ * it (in its transaction: the colour row gone, the queue's rows cleared, one event), and
+ * for a status changed by any other writer before the next pass. */
+static void test_a_stopped_clock_shows_no_colour_at_once(void **state) {
+  (void)state;
+  char x[24], z[24], v[32];
+  application(500, DEPT, "in_review", "2030-04-01", x);
+  application(501, DEPT, "in_review", "2030-04-01", z);
+  supervision_result res;
+  assert_int_equal(supervision_pass(&app, today_2030(), 200, 10000, &res), 0);
+  assert_int_equal(colour_read(x), YIWANG__APPLICATIONS__V1__SUPERVISION_COLOUR__RED);
+  long long ev0 = events("application.supervision_changed");
+  Application *a = NULL;
+  clerk_step("RequestSupplement", x, "请补正材料", &a);
+  assert_int_equal(a->supervision, YIWANG__APPLICATIONS__V1__SUPERVISION_COLOUR__SUPERVISION_NONE);
+  protobuf_c_message_free_unpacked(&a->base, NULL);
+  assert_int_equal(count("SELECT count(*) FROM applications.supervision s JOIN applications.applications a"
+                         " ON a.id = s.application_id WHERE a.number = $1", x),
+                   0);
+  query1("SELECT string_agg(DISTINCT supervision || urgency, ',') FROM applications.queue WHERE number = $1",
+         x, NULL, v, sizeof v);
+  assert_string_equal(v, "none2");
+  assert_int_equal(events("application.supervision_changed") - ev0, 1);
+  /* another writer decides z: no colour shown though its row is there until the pass */
+  query1("UPDATE applications.applications SET status = 'approved' WHERE number = $1 RETURNING id", z,
+         NULL, v, sizeof v);
+  assert_int_equal(count("SELECT count(*) FROM applications.supervision s JOIN applications.applications a"
+                         " ON a.id = s.application_id WHERE a.number = $1", z),
+                   1);
+  assert_int_equal(colour_read(z), YIWANG__APPLICATIONS__V1__SUPERVISION_COLOUR__SUPERVISION_NONE);
+  assert_int_equal(supervision_pass(&app, today_2030(), 200, 10000, &res), 0);
+  assert_int_equal(res.marked, 1);
+}
+
+/* Accepted with the due date within 2 working days: YELLOW in the acceptance's own
+ * transaction, with the pass's event and the department's alert, so no pass is awaited. */
+static void test_an_acceptance_already_due_is_coloured_at_once(void **state) {
+  (void)state;
+  char x[24], v[64];
+  application(600, DEPT, "submitted", "", x); /* promised: 1 working day */
+  long long ev0 = events("application.supervision_changed");
+  Application *a = NULL;
+  clerk_step("AcceptApplication", x, "", &a);
+  assert_int_equal(a->supervision, YIWANG__APPLICATIONS__V1__SUPERVISION_COLOUR__YELLOW);
+  protobuf_c_message_free_unpacked(&a->base, NULL);
+  query1("SELECT s.colour || s.days_left FROM applications.supervision s JOIN applications.applications a"
+         " ON a.id = s.application_id WHERE a.number = $1",
+         x, NULL, v, sizeof v);
+  assert_string_equal(v, "yellow1");
+  query1("SELECT string_agg(DISTINCT supervision || urgency, ',') FROM applications.queue WHERE number = $1",
+         x, NULL, v, sizeof v);
+  assert_string_equal(v, "yellow1");
+  assert_int_equal(events("application.supervision_changed") - ev0, 1);
+  assert_int_equal(count("SELECT count(*) FROM applications.outbox WHERE aggregate_key = $1"
+                         " AND type = 'application.supervision_changed'", x),
+                   1);
+  assert_int_equal(count("SELECT count(*) FROM applications.alerts WHERE application_number = $1 AND kind = 'yellow'"
+                         " AND department = '" DEPT "'", x),
+                   1);
+}
+
+/* Loading a year counts the due dates that run into it again, in the load's transaction:
+ * the running application due in it moves past the new holiday (queue too), the one
+ * awaiting a supplement and the one due before the year do not; the load's record says
+ * how many changed; a due date counted through a year without its notice is counted for
+ * the operators. */
+static void test_a_loaded_year_corrects_the_due_dates_running_into_it(void **state) {
+  (void)state;
+  char run[24], paused[24], before[24], v[64];
+  application(700, DEPT, "accepted", "2034-01-04", run);
+  application(701, DEPT, "supplement_requested", "2034-01-04", paused);
+  application(702, DEPT, "accepted", "2033-12-20", before);
+  /* accepted on Friday 2033-12-30 for 3 working days: Wednesday 2034-01-04 by weekends */
+  query1("UPDATE applications.applications SET accepted_at = '2033-12-30 10:00+08', promised_days = 3"
+         " WHERE number IN ($1, $2) RETURNING id",
+         run, paused, v, sizeof v);
+  long long uncovered = applications_calendar_uncovered_total();
+  CalendarDay d[2], *dp[2];
+  dp[0] = day_of(&d[0], "2034-01-02", 1, "元旦");
+  dp[1] = day_of(&d[1], "2034-10-02", 1, "国庆节");
+  assert_int_equal(put_calendar(&ADMIN, 2034, NULL, dp, 2, NULL, NULL, 0), GRPC_STATUS_OK);
+  query1("SELECT string_agg(number || '=' || to_char(due_date, 'MM-DD'), ',' ORDER BY id)"
+         " FROM applications.applications WHERE number IN ($1, $2)",
+         run, paused, v, sizeof v);
+  char want[64];
+  snprintf(want, sizeof want, "%s=01-05,%s=01-04", run, paused);
+  assert_string_equal(v, want);
+  query1("SELECT to_char(due_date, 'YYYY-MM-DD') FROM applications.applications WHERE number = $1",
+         before, NULL, v, sizeof v);
+  assert_string_equal(v, "2033-12-20");
+  query1("SELECT string_agg(DISTINCT to_char(due_key, 'YYYY-MM-DD'), ',') FROM applications.queue"
+         " WHERE number = $1",
+         run, NULL, v, sizeof v);
+  assert_string_equal(v, "2034-01-05");
+  query1("SELECT year || ':' || due_dates_changed FROM applications.calendar_loads ORDER BY id DESC LIMIT 1",
+         NULL, NULL, v, sizeof v);
+  assert_string_equal(v, "2034:1");
+  /* 2033, counted through, has no notice loaded */
+  assert_true(applications_calendar_uncovered_total() > uncovered);
+  /* loading it again changes nothing more */
+  assert_int_equal(put_calendar(&ADMIN, 2034, NULL, dp, 2, NULL, NULL, 0), GRPC_STATUS_OK);
+  query1("SELECT year || ':' || due_dates_changed FROM applications.calendar_loads ORDER BY id DESC LIMIT 1",
+         NULL, NULL, v, sizeof v);
+  assert_string_equal(v, "2034:0");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_the_seed_fills_an_empty_calendar_once),
@@ -711,6 +892,10 @@ int main(void) {
       cmocka_unit_test(test_the_queue_filters_by_colour_and_puts_red_and_yellow_first),
       cmocka_unit_test(test_two_passes_at_once_mark_once),
       cmocka_unit_test(test_a_stuck_database_fails_the_pass_within_its_deadline),
+      cmocka_unit_test(test_a_bounded_pass_resumes_where_it_stopped),
+      cmocka_unit_test(test_a_stopped_clock_shows_no_colour_at_once),
+      cmocka_unit_test(test_an_acceptance_already_due_is_coloured_at_once),
+      cmocka_unit_test(test_a_loaded_year_corrects_the_due_dates_running_into_it),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
