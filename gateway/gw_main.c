@@ -51,6 +51,7 @@ static char *cfg_upstream_catalog;
 static char *cfg_upstream_identity;
 static char *cfg_upstream_feed;
 static char *cfg_upstream_progress;
+static char *cfg_upstream_payment;
 static char *cfg_tls_ca, *cfg_tls_cert, *cfg_tls_key, *cfg_tls_server_name;
 static atomic_int stopping;
 
@@ -122,6 +123,8 @@ static const yw_cfg_entry config[] = {
      &cfg_upstream_feed},
     {"YW_UPSTREAM_PROGRESS", YW_CFG_STR, "127.0.0.1:50056", 0, 0, "yw-progress address",
      &cfg_upstream_progress},
+    {"YW_UPSTREAM_PAYMENT", YW_CFG_STR, "127.0.0.1:50057", 0, 0, "yw-payment address",
+     &cfg_upstream_payment},
     {"YW_REDIS_ADDR", YW_CFG_STR, "127.0.0.1:6379", 0, 0, "Redis host:port, or a Redis Cluster's seed nodes host:port,host:port,...",
      &gw.cfg.redis_addr},
     {"YW_REDIS_PREFIX", YW_CFG_STR, "yw", 0, 0, "prefix of every Redis key", &gw.cfg.redis_prefix},

@@ -24,6 +24,7 @@
 #include "yiwang/catalog/v1/catalog.pb-c.h"
 #include "yiwang/feed/v1/feed.pb-c.h"
 #include "yiwang/identity/v1/identity.pb-c.h"
+#include "yiwang/payment/v1/payment.pb-c.h"
 #include "yiwang/progress/v1/progress.pb-c.h"
 
 #define ALERTS "yiwang.applications.v1.AlertsService/"
@@ -33,6 +34,7 @@
 #define RATINGS "yiwang.applications.v1.RatingsService/"
 #define FEED "yiwang.feed.v1.FeedService/"
 #define IDENTITY "yiwang.identity.v1.IdentityService/"
+#define PAYMENT "yiwang.payment.v1.PaymentService/"
 #define PROGRESS "yiwang.progress.v1.ProgressService/"
 
 /* an application's materials: scans and photos of documents */
@@ -183,6 +185,22 @@ const gw_route_def gw_route_defs[] = {
     /* Rebuilding the progress projection from the event stream, a batch per call */
     {"POST", "/v1/admin/progress:replay", PROGRESS "ReplayEvents", "*", GW_ACCESS_STAFF, 0,
      "platform_admin", 0, "progress"},
+
+    /* Unified payment (统一公共支付). Department staff issue payment notices (a fine or
+     * a fee) to their own department, once per Idempotency-Key; the payer, the payee
+     * department and finance read an order (checked by the service); anyone holding a
+     * notice code (缴款码) finds what to pay and pays it. */
+    {"POST", "/v1/payments/orders", PAYMENT "CreateOrder", "*", GW_ACCESS_STAFF, 0,
+     "dept_staff,dept_admin", 0, "payment", .idempotent = GW_IDEM_REQUIRED},
+    {"GET", "/v1/payments/orders/{id}", PAYMENT "GetOrder", NULL, GW_ACCESS_ACCOUNT, 0, NULL, 0, "payment"},
+    {"GET", "/v1/payments/orders/{id}/qr", PAYMENT "GetOrderQr", NULL, GW_ACCESS_ACCOUNT, 0, NULL, 0, "payment"},
+    {"GET", "/v1/payments/notices/{code}", PAYMENT "GetNotice", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "payment"},
+    {"POST", "/v1/payments/orders/{id}:pay", PAYMENT "PayOrder", "*", GW_ACCESS_PERSON, 0, NULL, 1, "payment"},
+    {"POST", "/v1/payments/notices/{notice_code}:pay", PAYMENT "PayOrder", "*", GW_ACCESS_PUBLIC, 0, NULL, 0, "payment"},
+    /* Refunds: finance staff, or the payee department's administrator (checked by the
+     * service), once per Idempotency-Key. */
+    {"POST", "/v1/payments/orders/{id}:refund", PAYMENT "RefundOrder", "*", GW_ACCESS_STAFF, 0,
+     "finance,dept_admin", 0, "payment", .idempotent = GW_IDEM_REQUIRED},
 };
 const size_t gw_route_defs_count = sizeof gw_route_defs / sizeof gw_route_defs[0];
 
@@ -195,5 +213,6 @@ const ProtobufCServiceDescriptor *const gw_services[] = {
     &yiwang__feed__v1__feed_service__descriptor,
     &yiwang__identity__v1__identity_service__descriptor,
     &yiwang__progress__v1__progress_service__descriptor,
+    &yiwang__payment__v1__payment_service__descriptor,
 };
 const size_t gw_services_count = sizeof gw_services / sizeof gw_services[0];

@@ -22,8 +22,8 @@ exits_2_saying() { # exits_2_saying TEXT [VAR=VALUE...]
   [ "$rc" = 2 ] && grep -qF -- "$text" "$OUT"
 }
 
-check "the table checks against the default applications (four services), catalog, identity, feed and progress upstreams" \
-  eval 'check_routes && grep -q "against 8 services and 5 upstreams" "$OUT"'
+check "the table checks against the default applications (four services), catalog, identity, feed, progress and payment upstreams" \
+  eval 'check_routes && grep -q "against 9 services and 6 upstreams" "$OUT"'
 check "an empty YW_UPSTREAM_CATALOG fails --check-routes naming a catalog route" \
   exits_2_saying "route GET /v1/items (/yiwang.catalog.v1.CatalogService/ListItems): its upstream catalog is not configured; set YW_UPSTREAM_CATALOG" \
   YW_UPSTREAM_CATALOG=
@@ -38,12 +38,12 @@ check "more upstreams come from the environment by their names" \
 printf '# upstreams\nYW_UPSTREAM_FILES=127.0.0.1:3\n  YW_UPSTREAM_CATALOG=127.0.0.1:50052\n' \
   >"$E2E_TMP/gw.conf"
 check "YW_CONFIG_FILE names upstreams too (not refused as unknown settings)" \
-  eval 'check_routes YW_CONFIG_FILE="$E2E_TMP/gw.conf" && grep -q "and 6 upstreams" "$OUT"'
+  eval 'check_routes YW_CONFIG_FILE="$E2E_TMP/gw.conf" && grep -q "and 7 upstreams" "$OUT"'
 printf 'YW_UPSTREAM_CATALOG=\n' >"$E2E_TMP/empty.conf"
 check "YW_CONFIG_FILE can unset an upstream, and the check names the route" \
   exits_2_saying "set YW_UPSTREAM_CATALOG" YW_CONFIG_FILE="$E2E_TMP/empty.conf"
 check "a name that is not upper case is not an upstream setting" \
-  eval 'check_routes YW_UPSTREAM_lower=127.0.0.1:1 && grep -q "and 5 upstreams" "$OUT"'
+  eval 'check_routes YW_UPSTREAM_lower=127.0.0.1:1 && grep -q "and 6 upstreams" "$OUT"'
 check "--help lists an upstream named in the environment" \
   eval 'env YW_UPSTREAM_PAYMENT=127.0.0.1:1 "$GWBIN" --help 2>&1 | grep -q YW_UPSTREAM_PAYMENT'
 

@@ -104,6 +104,7 @@ e2e_database() {
   "$YW_BUILD_DIR/services/applications/yw-applications" --migrate-only
   "$YW_BUILD_DIR/services/progress/yw-progress" --migrate-only
   "$YW_BUILD_DIR/services/files/yw-files" --migrate-only
+  "$YW_BUILD_DIR/payment/yw-payment" --migrate-only
   psql -h 127.0.0.1 -p "$YW_TEST_PG_PORT" -U postgres -d "$E2E_DB" -q -v ON_ERROR_STOP=1 \
     -f "$YW_SOURCE_DIR/services/catalog/seed/demo.sql" >/dev/null
   # yw-catalog runs as yw_catalog (deploy/env/catalog.env), a member of the role its
@@ -111,6 +112,7 @@ e2e_database() {
   e2e_login_role yw_catalog yw_catalog_writer
   e2e_login_role yw_applications yw_applications_writer
   e2e_login_role yw_progress yw_progress_writer
+  e2e_login_role yw_payment yw_payment_writer
 }
 
 # A login role for a service to run as: no superuser, no CREATEDB or CREATEROLE, a
@@ -193,6 +195,7 @@ e2e_start() {
   e2e_files "$svc_ca"
   e2e_applications "$svc_ca"
   e2e_progress "$svc_ca"
+  e2e_payment "$svc_ca"
   # Ports are picked free but only taken when the gateway binds them; a process of a test
   # running beside this one may take the same port meanwhile (listeners with SO_REUSEPORT
   # share it). An answer that is not this gateway's starts it again on other ports.
@@ -316,6 +319,24 @@ e2e_progress() { # e2e_progress [CA]
   PROGRESS_PID=$!
   E2E_PIDS+=("$PROGRESS_PID")
   export YW_UPSTREAM_PROGRESS="$PROGRESS_ADDR"
+}
+
+# Starts yw-payment (as the login role yw_payment; its channels from
+# E2E_PAYMENT_CHANNELS and E2E_PAYMENT_CHANNEL_KEYS, none by default; mutual TLS when CA
+# is given) and exports YW_UPSTREAM_PAYMENT. Sets PAYMENT_ADDR and PAYMENT_PID.
+e2e_payment() { # e2e_payment [CA]
+  PAYMENT_ADDR="127.0.0.1:$(free_port)"
+  [ -n "${1:-}" ] && bash "$YW_SOURCE_DIR/tools/pki.sh" server "$E2E_PKI" payment
+  YW_PAYMENT_LISTEN="$PAYMENT_ADDR" YW_REDIS_PREFIX="$E2E_DB" \
+    YW_PG_DSN="${YW_PG_DSN/user=postgres/user=yw_payment}" \
+    YW_PAYMENT_DATA_KEY="${YW_PAYMENT_DATA_KEY:-$(openssl rand -hex 32)}" \
+    YW_PAYMENT_CHANNELS="${E2E_PAYMENT_CHANNELS:-}" YW_PAYMENT_CHANNEL_KEYS="${E2E_PAYMENT_CHANNEL_KEYS:-}" \
+    YW_TLS_CA="${1:-}" YW_TLS_CERT="${1:+$E2E_PKI/payment.crt}" YW_TLS_KEY="${1:+$E2E_PKI/payment.key}" \
+    YW_TLS_CLIENT_NAMES="${1:+gateway}" \
+    "$YW_BUILD_DIR/payment/yw-payment" >"$E2E_TMP/payment.log" 2>&1 &
+  PAYMENT_PID=$!
+  E2E_PIDS+=("$PAYMENT_PID")
+  export YW_UPSTREAM_PAYMENT="$PAYMENT_ADDR"
 }
 
 # Fault tests stop or restart PostgreSQL and Redis, so they run their own instead of the
