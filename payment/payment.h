@@ -29,6 +29,22 @@ typedef struct payment_ctx {
  * fills ctx's kept answers' options (after pool, redis and caller_keys are set). */
 void payment_service_init(yw_rpc_service *svc, payment_ctx *ctx);
 
+#define PAY_STATUS_MAX 16
+
+/*
+ * Moves the order order_id (a uuid) to status to when its status is one of from_set
+ * ("PAYING,UNKNOWN"), by compare-and-set, and journals the change in order_events with
+ * reason and actor ("janitor", "channel:sim", an account id), on conn_in_tx inside the
+ * caller's transaction (the row stays locked until it ends). old (may be NULL) gets the
+ * status the order had. Returns 0; YW_EPRECOND when the status was not in from_set
+ * (nothing changed); YW_ENOTFOUND; or a yw_pg_query code with err set.
+ */
+int pay_order_transition(PGconn *conn_in_tx, const char *order_id, const char *from_set, const char *to,
+                         const char *reason, const char *actor, char old[PAY_STATUS_MAX], yw_pg_error *err);
+
+/* 1 when s has the shape of a uuid (8-4-4-4-12 hex digits). */
+int pay_uuid_ok(const char *s);
+
 extern const struct yw_embedded_file payment_migrations[];
 extern const unsigned payment_migrations_count;
 

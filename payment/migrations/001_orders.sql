@@ -15,7 +15,7 @@ CREATE TABLE payment.orders (
     payee_department   text NOT NULL,
     item_code          text NOT NULL,
     item_name          text NOT NULL,
-    payer_name_enc     bytea NOT NULL,           -- AES-256-GCM (YW_PAYMENT_DATA_KEY)
+    payer_name_enc     text NOT NULL,            -- AES-256-GCM hex (YW_PAYMENT_DATA_KEY), the order id as AAD
     payer_subject      text NOT NULL DEFAULT '',
     created_by         text NOT NULL,
     expires_at         timestamptz NOT NULL,
