@@ -1,0 +1,510 @@
+/* finance.js - the finance console (财务对账) of web/finance/index.html.
+ *
+ * Plain script, no framework and no build step; served under a content-hashed name
+ * (tests/web/rehash.js renames it after an edit). Everything it asks goes to the page's
+ * own origin: the gateway that serves the page also answers /v1/.
+ *
+ * - Sign-in: username, password and the authenticator's code (or a recovery code) to
+ *   POST /v1/auth/sessions; only accounts with the role `finance` get the console. The
+ *   access token lives in this tab's sessionStorage (never localStorage, never a URL)
+ *   and goes out as `authorization: Bearer`; signing out ends the session on the server
+ *   (DELETE /v1/auth/sessions/current) and forgets it here.
+ * - The day's reconciliation of a channel: counts and amounts per class, a bar chart of
+ *   matched vs the exception classes drawn here as inline SVG (each bar carries
+ *   data-class, data-count and data-amount-fen).
+ * - The exception queue: one user proposes an action (BOOK, REFUND, WRITE_OFF), another
+ *   approves or rejects it; what the server refuses is shown with its error body's
+ *   message.
+ * - The daily report as CSV and XLSX: fetched with the token, handed to the browser as
+ *   a download of a blob (the token never appears in a link).
+ *
+ * Money arrives as integer fen (int64, a string in proto3 JSON) and is shown in yuan by
+ * integer arithmetic (BigInt): no floating point touches an amount.
+ */
+'use strict';
+
+(function () {
+  const TOKEN_KEY = 'yw.finance.session';
+  const REQUEST_TIMEOUT_MS = 30000;
+
+  /* The finance routes (payment/README.md, "Reconciliation"). */
+  const API = {
+    signIn: '/v1/auth/sessions',
+    signOut: '/v1/auth/sessions/current',
+    me: '/v1/me',
+    reconciliation: (ch, d) => '/v1/finance/reconciliations/' + encodeURIComponent(ch) + '/' + encodeURIComponent(d),
+    runReconciliation: '/v1/finance/reconciliations',
+    exceptions: (ch, d) => '/v1/finance/exceptions?channel=' + encodeURIComponent(ch) + '&date=' + encodeURIComponent(d),
+    propose: (id) => '/v1/finance/exceptions/' + encodeURIComponent(id) + ':propose',
+    approve: (id) => '/v1/finance/exceptions/' + encodeURIComponent(id) + ':approve',
+    reject: (id) => '/v1/finance/exceptions/' + encodeURIComponent(id) + ':reject',
+    report: (ch, d, fmt) => '/v1/finance/reports/daily?channel=' + encodeURIComponent(ch) +
+      '&date=' + encodeURIComponent(d) + '&format=' + encodeURIComponent(fmt),
+  };
+
+  /* The classes of a day's reconciliation, in the order they are shown. */
+  const CLASSES = [
+    { key: 'MATCHED', label: '已匹配', exception: false },
+    { key: 'AMOUNT_MISMATCH', label: '金额不符', exception: true },
+    { key: 'CHANNEL_ONLY', label: '长款（渠道有、平台无）', exception: true },
+    { key: 'PLATFORM_ONLY', label: '短款（平台有、渠道无）', exception: true },
+    { key: 'DEFERRED', label: '跨日待核（顺延次日）', exception: true },
+  ];
+  const ACTIONS = [
+    { key: 'BOOK', label: '补记入账' },
+    { key: 'REFUND', label: '原路退款' },
+    { key: 'WRITE_OFF', label: '核销至待处理款项' },
+  ];
+  const STATES = { OPEN: '待处理', PROPOSED: '待复核', RESOLVED: '已处理', REJECTED: '已驳回' };
+
+  const $ = (id) => document.getElementById(id);
+  let session = null; /* {token, me} */
+
+  /* ---- small helpers -------------------------------------------------------------- */
+
+  class ApiError extends Error {
+    constructor(status, code, message, requestId) {
+      super(message);
+      this.status = status;
+      this.code = code;
+      this.requestId = requestId || '';
+    }
+  }
+
+  function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === 'class') e.className = v;
+      else if (k === 'text') e.textContent = v;
+      else e.setAttribute(k, v === true ? '' : String(v));
+    }
+    for (const c of children) if (c !== null && c !== undefined) e.append(c);
+    return e;
+  }
+
+  const SVG_NS = 'http://www.w3.org/2000/svg';
+  function svg(tag, attrs, text) {
+    const e = document.createElementNS(SVG_NS, tag);
+    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  /* Integer fen (number or decimal string) -> "1,234.50" yuan; '' for absent. */
+  function yuan(fen) {
+    if (fen === undefined || fen === null || fen === '') return '';
+    let v;
+    try { v = BigInt(fen); } catch (e) { return String(fen); }
+    const neg = v < 0n;
+    if (neg) v = -v;
+    const whole = (v / 100n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+    const cents = (v % 100n).toString().padStart(2, '0');
+    return (neg ? '-' : '') + whole + '.' + cents;
+  }
+
+  function showError(id, err) {
+    const p = $(id);
+    if (!err) { p.hidden = true; p.textContent = ''; return; }
+    let text = err.message || String(err);
+    if (err.code) text += '（' + err.code + (err.status ? ' ' + err.status : '') + '）';
+    if (err.requestId) text += '  请求编号 ' + err.requestId;
+    p.textContent = text;
+    p.hidden = false;
+  }
+
+  function todayShanghai() {
+    /* the reconciliation day is the Asia/Shanghai date */
+    const parts = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit' }).formatToParts(new Date());
+    const get = (t) => parts.find((p) => p.type === t).value;
+    return get('year') + '-' + get('month') + '-' + get('day');
+  }
+
+  function age(since) {
+    const t = Date.parse(since);
+    if (Number.isNaN(t)) return '';
+    const s = Math.max(0, Math.floor((Date.now() - t) / 1000));
+    if (s < 3600) return Math.floor(s / 60) + ' 分钟';
+    if (s < 86400) return Math.floor(s / 3600) + ' 小时';
+    return Math.floor(s / 86400) + ' 天';
+  }
+
+  function newKey() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  }
+
+  /* One request to the gateway, bounded by REQUEST_TIMEOUT_MS. Returns the parsed JSON
+   * body (or the Response when opts.raw); throws ApiError with the standard error body's
+   * code and message for anything but 2xx. */
+  async function api(method, path, body, opts) {
+    opts = opts || {};
+    const headers = { accept: opts.accept || 'application/json' };
+    if (session && session.token && !opts.anonymous) headers.authorization = 'Bearer ' + session.token;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (opts.idempotencyKey) headers['idempotency-key'] = opts.idempotencyKey;
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(), REQUEST_TIMEOUT_MS);
+    let res;
+    try {
+      res = await fetch(path, {
+        method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+        signal: ctl.signal, cache: 'no-store', credentials: 'omit', redirect: 'error',
+      });
+    } catch (e) {
+      clearTimeout(timer);
+      throw new ApiError(0, 'UNAVAILABLE', ctl.signal.aborted ? '服务器在 30 秒内没有应答' : '无法连接服务器');
+    }
+    try {
+      if (!res.ok) {
+        let b = {};
+        try { b = await res.json(); } catch (e) { b = {}; }
+        const err = new ApiError(res.status, b.code || 'HTTP_' + res.status, b.message || res.statusText || '请求失败', b.requestId);
+        if (res.status === 401 && session && !opts.anonymous) {
+          forget();
+          showSignIn('登录已失效，请重新登录：' + err.message);
+        }
+        throw err;
+      }
+      if (opts.raw) return await res.blob();
+      const text = await res.text();
+      return text ? JSON.parse(text) : {};
+    } catch (e) {
+      if (e instanceof ApiError) throw e;
+      throw new ApiError(res.status, 'UNAVAILABLE', ctl.signal.aborted ? '服务器在 30 秒内没有应答' : '应答无法读取');
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /* ---- session -------------------------------------------------------------------- */
+
+  function remember(s) {
+    session = s;
+    sessionStorage.setItem(TOKEN_KEY, JSON.stringify(s));
+  }
+
+  function forget() {
+    session = null;
+    sessionStorage.removeItem(TOKEN_KEY);
+  }
+
+  function showSignIn(message) {
+    $('console').hidden = true;
+    $('who-box').hidden = true;
+    $('signin').hidden = false;
+    $('password').value = '';
+    $('totp').value = '';
+    showError('signin-error', message ? { message } : null);
+    $('username').focus();
+  }
+
+  function showConsole() {
+    $('signin').hidden = true;
+    $('console').hidden = false;
+    $('who-box').hidden = false;
+    const me = session.me || {};
+    $('who').textContent = (me.username || me.subject || '') + '（' + (me.roles || []).join('、') + '）';
+    $('who').dataset.username = me.username || '';
+    if (!$('date').value) $('date').value = todayShanghai();
+    loadDay();
+  }
+
+  async function signIn(ev) {
+    ev.preventDefault();
+    showError('signin-error', null);
+    const username = $('username').value.trim();
+    const password = $('password').value;
+    const code = $('totp').value.trim();
+    if (!username || !password || !code) {
+      showError('signin-error', { message: '请填写用户名、密码和动态验证码' });
+      return;
+    }
+    const body = { username, password };
+    if (/^\d{6,8}$/.test(code)) body.totpCode = code; else body.recoveryCode = code;
+    $('signin-submit').disabled = true;
+    try {
+      const s = await api('POST', API.signIn, body, { anonymous: true });
+      const me = s.me || {};
+      if (!(me.roles || []).includes('finance')) {
+        /* not a finance account: end the session it was just given */
+        session = { token: s.accessToken, me };
+        try { await api('DELETE', API.signOut); } catch (e) { /* it ends by itself */ }
+        session = null;
+        showError('signin-error', { message: '此账号没有财务权限（finance），不能使用财务对账台' });
+        return;
+      }
+      remember({ token: s.accessToken, me });
+      $('password').value = '';
+      $('totp').value = '';
+      showConsole();
+    } catch (e) {
+      showError('signin-error', e);
+    } finally {
+      $('signin-submit').disabled = false;
+    }
+  }
+
+  async function signOut() {
+    try { if (session) await api('DELETE', API.signOut); } catch (e) { /* forgotten here anyway */ }
+    forget();
+    clearDay();
+    showSignIn('已退出登录');
+  }
+
+  /* ---- the day's reconciliation --------------------------------------------------- */
+
+  function selected() {
+    return { channel: $('channel').value, date: $('date').value };
+  }
+
+  function clearDay() {
+    $('summary-body').replaceChildren();
+    $('chart').replaceChildren();
+    $('queue-body').replaceChildren();
+    $('queue-count').textContent = '';
+    $('recon-status').textContent = '';
+    for (const id of ['recon-error', 'queue-error', 'report-error']) showError(id, null);
+  }
+
+  /* The per-class figures of a reconciliation answer: {KEY: {count, amountFen}}. */
+  function classFigures(r) {
+    const out = {};
+    for (const c of CLASSES) out[c.key] = { count: 0, amountFen: '0' };
+    for (const s of (r && r.classes) || []) {
+      if (out[s.class] === undefined) continue;
+      out[s.class] = { count: Number(s.count || 0), amountFen: String(s.amountFen || '0') };
+    }
+    return out;
+  }
+
+  function renderSummary(r) {
+    const f = classFigures(r);
+    const body = $('summary-body');
+    body.replaceChildren();
+    for (const c of CLASSES) {
+      body.append(el('tr', { class: 'cls-' + c.key + (c.exception ? ' exception' : ''), 'data-class': c.key },
+        el('td', { text: c.label }),
+        el('td', { class: 'num count', text: String(f[c.key].count) }),
+        el('td', { class: 'num amount', 'data-amount-fen': f[c.key].amountFen, text: yuan(f[c.key].amountFen) })));
+    }
+    renderChart(f);
+  }
+
+  /* Bars of the count per class, matched first, drawn as inline SVG. */
+  function renderChart(f) {
+    const W = 460, H = 220, left = 40, bottom = 40, top = 20, gap = 18;
+    const n = CLASSES.length;
+    const bw = Math.floor((W - left - gap * (n + 1)) / n);
+    const max = Math.max(1, ...CLASSES.map((c) => f[c.key].count));
+    const s = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, width: W, height: H, role: 'img',
+      'aria-label': '已匹配与差错笔数', id: 'chart-svg' });
+    s.append(svg('title', {}, '已匹配与差错笔数'));
+    s.append(svg('line', { class: 'axis', x1: left, y1: H - bottom, x2: W, y2: H - bottom }));
+    s.append(svg('line', { class: 'axis', x1: left, y1: top, x2: left, y2: H - bottom }));
+    s.append(svg('text', { x: left - 6, y: top + 4, 'text-anchor': 'end' }, String(max)));
+    s.append(svg('text', { x: left - 6, y: H - bottom, 'text-anchor': 'end' }, '0'));
+    CLASSES.forEach((c, i) => {
+      const v = f[c.key].count;
+      const h = Math.round((H - bottom - top) * v / max);
+      const x = left + gap + i * (bw + gap);
+      const y = H - bottom - h;
+      const g = svg('g', { class: 'bar', 'data-class': c.key, 'data-count': v,
+        'data-amount-fen': f[c.key].amountFen, 'data-exception': c.exception ? 'true' : 'false' });
+      g.append(svg('rect', { class: 'bar-' + c.key, x, y, width: bw, height: h }));
+      g.append(svg('text', { class: 'value', x: x + bw / 2, y: y - 4, 'text-anchor': 'middle' }, String(v)));
+      g.append(svg('text', { x: x + bw / 2, y: H - bottom + 16, 'text-anchor': 'middle' },
+        c.label.replace(/（.*$/, '')));
+      g.append(svg('title', {}, c.label + '：' + v + ' 笔，' + yuan(f[c.key].amountFen) + ' 元'));
+      s.append(g);
+    });
+    const exc = CLASSES.filter((c) => c.exception).reduce((a, c) => a + f[c.key].count, 0);
+    s.append(svg('text', { x: W - 4, y: 14, 'text-anchor': 'end', id: 'chart-totals',
+      'data-matched': f.MATCHED.count, 'data-exceptions': exc }, '已匹配 ' + f.MATCHED.count + ' 笔 · 差错 ' + exc + ' 笔'));
+    $('chart').replaceChildren(s);
+  }
+
+  function describeRun(r) {
+    const parts = [];
+    if (r.channel && r.date) parts.push(r.channel + ' ' + r.date);
+    if (r.statementSha256) parts.push('对账单 SHA-256 ' + r.statementSha256.slice(0, 16) + '…');
+    if (r.ranAt) parts.push('对账于 ' + new Date(r.ranAt).toLocaleString('zh-CN', { timeZone: 'Asia/Shanghai' }));
+    return parts.join('，');
+  }
+
+  async function loadDay() {
+    const { channel, date } = selected();
+    if (!date) return;
+    showError('recon-error', null);
+    $('recon-status').textContent = '正在读取 ' + channel + ' ' + date + ' 的对账结果…';
+    try {
+      const r = await api('GET', API.reconciliation(channel, date));
+      renderSummary(r);
+      $('recon-status').textContent = describeRun(r);
+    } catch (e) {
+      $('recon-status').textContent = '';
+      renderSummary(null);
+      if (e.status === 404) $('recon-status').textContent = channel + ' ' + date + ' 尚未对账：点“执行对账”。';
+      else showError('recon-error', e);
+    }
+    await loadQueue();
+  }
+
+  async function runDay() {
+    const { channel, date } = selected();
+    if (!date) { showError('recon-error', { message: '请选择对账日期' }); return; }
+    showError('recon-error', null);
+    $('run').disabled = true;
+    $('recon-status').textContent = '正在对账 ' + channel + ' ' + date + '…';
+    try {
+      const r = await api('POST', API.runReconciliation, { channel, date }, { idempotencyKey: newKey() });
+      renderSummary(r);
+      $('recon-status').textContent = '对账完成：' + describeRun(r);
+    } catch (e) {
+      $('recon-status').textContent = '';
+      showError('recon-error', e);
+    } finally {
+      $('run').disabled = false;
+    }
+    await loadQueue();
+  }
+
+  /* ---- the exception queue -------------------------------------------------------- */
+
+  function classLabel(k) {
+    const c = CLASSES.find((x) => x.key === k);
+    return c ? c.label : k;
+  }
+
+  function actionLabel(k) {
+    const a = ACTIONS.find((x) => x.key === k);
+    return a ? a.label : k;
+  }
+
+  function renderQueue(list) {
+    const body = $('queue-body');
+    body.replaceChildren();
+    const me = (session && session.me && session.me.username) || '';
+    for (const x of list) {
+      const state = x.state || 'OPEN';
+      const tr = el('tr', { 'data-id': x.id, 'data-class': x.class, 'data-state': state,
+        'data-order': x.outTradeNo || '', class: 'exc-' + state });
+      tr.append(el('td', { text: x.id }));
+      tr.append(el('td', { class: 'age', text: age(x.createdAt) }));
+      tr.append(el('td', { text: classLabel(x.class) }));
+      tr.append(el('td', { class: 'order', text: x.outTradeNo || x.orderId || '' }));
+      tr.append(el('td', { class: 'num', 'data-amount-fen': x.platformAmountFen || '', text: yuan(x.platformAmountFen) }));
+      tr.append(el('td', { class: 'num', 'data-amount-fen': x.channelAmountFen || '', text: yuan(x.channelAmountFen) }));
+      tr.append(el('td', { class: 'state', text: STATES[state] || state }));
+      const p = x.proposal || null;
+      tr.append(el('td', { class: 'proposal', 'data-proposed-by': p ? p.proposedBy || '' : '' },
+        p ? actionLabel(p.action) + '（' + (p.proposedBy || '') + ' 提出' + (p.note ? '：' + p.note : '') + '）' : ''));
+      const act = el('td', { class: 'actions' });
+      if (state === 'OPEN') {
+        const sel = el('select', { class: 'action', 'aria-label': '处理方式' });
+        for (const a of ACTIONS) sel.append(el('option', { value: a.key, text: a.label }));
+        const note = el('input', { class: 'note', placeholder: '说明（必填）', 'aria-label': '说明', maxlength: 200 });
+        const btn = el('button', { type: 'button', class: 'propose', text: '提出处理' });
+        btn.addEventListener('click', () => propose(x.id, sel.value, note.value.trim(), btn));
+        act.append(sel, note, btn);
+      } else if (state === 'PROPOSED') {
+        const ok = el('button', { type: 'button', class: 'approve', text: '批准' });
+        const no = el('button', { type: 'button', class: 'reject', text: '驳回' });
+        if (p && p.proposedBy === me) ok.title = '提出人不能批准自己的提议（服务器会拒绝）';
+        ok.addEventListener('click', () => decide(x.id, 'approve', ok));
+        no.addEventListener('click', () => decide(x.id, 'reject', no));
+        act.append(ok, no);
+      }
+      tr.append(act);
+      body.append(tr);
+    }
+    $('queue-count').textContent = '（' + list.length + ' 项未结）';
+    $('queue').dataset.count = String(list.length);
+  }
+
+  async function loadQueue() {
+    const { channel, date } = selected();
+    showError('queue-error', null);
+    try {
+      const r = await api('GET', API.exceptions(channel, date));
+      renderQueue((r.exceptions || []).filter((x) => x.state === 'OPEN' || x.state === 'PROPOSED' || !x.state));
+    } catch (e) {
+      renderQueue([]);
+      showError('queue-error', e);
+    }
+  }
+
+  async function propose(id, action, note, btn) {
+    showError('queue-error', null);
+    if (!note) { showError('queue-error', { message: '请填写处理说明' }); return; }
+    btn.disabled = true;
+    try {
+      await api('POST', API.propose(id), { action, note }, { idempotencyKey: newKey() });
+      await loadQueue();
+    } catch (e) {
+      showError('queue-error', e);
+      btn.disabled = false;
+    }
+  }
+
+  async function decide(id, verb, btn) {
+    showError('queue-error', null);
+    btn.disabled = true;
+    try {
+      await api('POST', verb === 'approve' ? API.approve(id) : API.reject(id), {}, { idempotencyKey: newKey() });
+      await loadQueue();
+      await loadDay();
+    } catch (e) {
+      showError('queue-error', e);
+      btn.disabled = false;
+    }
+  }
+
+  /* ---- exports -------------------------------------------------------------------- */
+
+  async function download(fmt, btn) {
+    const { channel, date } = selected();
+    showError('report-error', null);
+    btn.disabled = true;
+    try {
+      const blob = await api('GET', API.report(channel, date, fmt), undefined, { raw: true, accept: '*/*' });
+      const url = URL.createObjectURL(blob);
+      const a = el('a', { href: url, download: '对账日报-' + channel + '-' + date + '.' + fmt, hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+    } catch (e) {
+      showError('report-error', e);
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  /* ---- start ---------------------------------------------------------------------- */
+
+  function start() {
+    $('signin-form').addEventListener('submit', signIn);
+    $('signout').addEventListener('click', signOut);
+    $('recon-form').addEventListener('submit', (ev) => { ev.preventDefault(); loadDay(); });
+    $('run').addEventListener('click', runDay);
+    $('channel').addEventListener('change', loadDay);
+    for (const id of ['download-csv', 'download-xlsx']) {
+      const b = $(id);
+      b.addEventListener('click', () => download(b.dataset.format, b));
+    }
+    let kept = null;
+    try { kept = JSON.parse(sessionStorage.getItem(TOKEN_KEY) || 'null'); } catch (e) { kept = null; }
+    if (kept && kept.token) {
+      session = kept;
+      showConsole();
+    } else {
+      showSignIn();
+    }
+    document.body.dataset.ready = 'true';
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+  else start();
+})();
