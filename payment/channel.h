@@ -35,7 +35,8 @@
  * Offers: pay_channels_load, pay_channels_free, pay_channels_find, pay_channels_count,
  * pay_channels_at, pay_channel_name, pay_channel_mchid, pay_channel_prepay,
  * pay_channel_query, pay_channel_close, pay_channel_refund, pay_channel_verify_notify,
- * pay_channel_statement, pay_channel_state_name, pay_channel_state_parse.
+ * pay_channel_statement, pay_channel_state_name, pay_channel_state_parse,
+ * pay_channel_key_serial_pem, pay_time_parse, pay_time_format.
  */
 #ifndef PAY_CHANNEL_H
 #define PAY_CHANNEL_H
@@ -133,7 +134,7 @@ typedef struct pay_notice {
  * (any name starting with "sim") use the simulator's protocol; the public key's type
  * decides the notification algorithm (RSA: RSA-SHA256, SM2: SM2 with SM3).
  * Returns 0 and *out (free with pay_channels_free); YW_EINVAL for a malformed spec, an
- * unknown channel kind, a key that is not hex of 16..64 bytes, a public key file that
+ * unknown channel kind, an API key that is not 64 hex characters, a public key file that
  * cannot be read or is neither RSA nor SM2 (err, if not NULL, gets a one-line reason of
  * at most errlen bytes naming the entry); YW_ENOMEM.
  */
@@ -158,7 +159,8 @@ const char *pay_channel_mchid(const pay_channel *ch); /* "1900000001" */
  * The same out_trade_no with the same amount answers the same prepay_id (safe to retry
  * after YW_EUNAVAIL). Returns 0 and *out; YW_EEXIST when the out_trade_no is known with
  * another amount (OUT_TRADE_NO_USED); YW_EPRECOND when that order is closed
- * (ORDER_CLOSED); YW_EUNAVAIL, YW_EINVAL, YW_EUNAUTH as above.
+ * (ORDER_CLOSED); YW_ECONFLICT when it is paid already (ORDER_PAID: query it);
+ * YW_EUNAVAIL, YW_EINVAL, YW_EUNAUTH as above.
  */
 int pay_channel_prepay(const pay_channel *ch, const pay_prepay_req *req, int timeout_ms,
                        pay_prepay_res *out, char code_out[PAY_CODE_MAX]);
@@ -223,5 +225,18 @@ const char *pay_channel_state_name(pay_trade_state s);
 
 /* The state named name; 0 and *out, or YW_EINVAL. */
 int pay_channel_state_parse(const char *name, pay_trade_state *out);
+
+/* The id of a public key as channels send it in Yw-Pay-Serial: the first 16 bytes of
+ * SHA-256 over the key's SubjectPublicKeyInfo DER, as 32 upper-case hex characters and
+ * a NUL. pem is a public or private key. Returns 0, YW_EINVAL (not a PEM key). */
+int pay_channel_key_serial_pem(const char *pem, size_t len, char out[33]);
+
+/* Parses an RFC 3339 time ("2026-12-01T10:00:00+08:00", "...Z", fractions ignored)
+ * into unix seconds. Returns 0 or YW_EINVAL. */
+int pay_time_parse(const char *text, int64_t *out);
+
+/* Formats unix seconds as RFC 3339 in Asia/Shanghai ("2026-12-01T10:00:00+08:00"), the
+ * form channels use; out has room for PAY_TIME_MAX bytes. Returns out. */
+char *pay_time_format(int64_t unix_s, char out[PAY_TIME_MAX]);
 
 #endif
