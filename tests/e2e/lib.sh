@@ -339,6 +339,31 @@ e2e_payment() { # e2e_payment [CA]
   export YW_UPSTREAM_PAYMENT="$PAYMENT_ADDR"
 }
 
+# Starts the channel simulator yw-paysim (channels sim and sim-sm2, payment/README.md
+# "Channels and the simulator") on a free port with keys of its own under $E2E_TMP, its
+# notification retries every PAYSIM_RETRY_MS (default "100,200,400,800,1600") and waits
+# until it answers. Sets PAYSIM (its base URL), PAYSIM_PID, PAYSIM_MCHID_SIM,
+# PAYSIM_MCHID_SM2, PAYSIM_KEY_SIM, PAYSIM_KEY_SM2 (API keys), and the settings
+# e2e_payment gives yw-payment: E2E_PAYMENT_CHANNELS and E2E_PAYMENT_CHANNEL_KEYS.
+e2e_start_paysim() {
+  local port; port="$(free_port)"
+  PAYSIM="http://127.0.0.1:$port"
+  PAYSIM_MCHID_SIM=1900000001 PAYSIM_MCHID_SM2=1900000002
+  PAYSIM_KEY_SIM="$(openssl rand -hex 32)" PAYSIM_KEY_SM2="$(openssl rand -hex 32)"
+  mkdir -p "$E2E_TMP/paysim"
+  YW_PAYSIM_LISTEN="127.0.0.1:$port" YW_PAYSIM_KEYS_DIR="$E2E_TMP/paysim" \
+    YW_PAYSIM_MERCHANTS="sim=$PAYSIM_MCHID_SIM:$PAYSIM_KEY_SIM,sim-sm2=$PAYSIM_MCHID_SM2:$PAYSIM_KEY_SM2" \
+    YW_PAYSIM_RETRY_MS="${PAYSIM_RETRY_MS:-100,200,400,800,1600}" \
+    "$YW_BUILD_DIR/payment/yw-paysim" >"$E2E_TMP/paysim.log" 2>&1 &
+  PAYSIM_PID=$!
+  E2E_PIDS+=("$PAYSIM_PID")
+  local _
+  for _ in $(seq 100); do curl -fsS "$PAYSIM/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+  curl -fsS "$PAYSIM/healthz" >/dev/null || { cat "$E2E_TMP/paysim.log"; return 1; }
+  export E2E_PAYMENT_CHANNELS="sim=$PAYSIM/sim,sim-sm2=$PAYSIM/sim-sm2"
+  export E2E_PAYMENT_CHANNEL_KEYS="sim=$PAYSIM_MCHID_SIM:$PAYSIM_KEY_SIM:$E2E_TMP/paysim/sim.pub.pem,sim-sm2=$PAYSIM_MCHID_SM2:$PAYSIM_KEY_SM2:$E2E_TMP/paysim/sim-sm2.pub.pem"
+}
+
 # Fault tests stop or restart PostgreSQL and Redis, so they run their own instead of the
 # ones the other tests share. Call before e2e_database / e2e_start.
 
