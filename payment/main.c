@@ -3,29 +3,53 @@
  * paying them through a channel, the channels' notifications, refunds, the ledger.
  *
  * Start-up: the settings every service has (yw_service_start), the payment schema's
- * migrations with the outbox and the kept answers, the relay of the outbox to the stream
- * <prefix>:events:{payment}; serve until SIGINT/SIGTERM.
+ * migrations with the outbox and the kept answers, the channels (YW_PAYMENT_CHANNELS,
+ * YW_PAYMENT_CHANNEL_KEYS), the relay of the outbox to the stream
+ * <prefix>:events:{payment}, the janitor's thread; serve until SIGINT/SIGTERM.
  *
  * Usage: yw-payment [--migrate-only] [--help]
  */
 #include <stdio.h>
 
+#include "janitor.h"
 #include "payment.h"
 #include "yw_err.h"
 #include "yw_events.h"
 #include "yw_service.h"
 
-static char *cfg_data_key;
+static char *cfg_data_key, *cfg_channels, *cfg_channel_keys, *cfg_notify_base;
+static long cfg_channel_timeout_ms, cfg_janitor_ms, cfg_window_s, cfg_batch;
 
 static const yw_cfg_entry settings[] = {
     {"YW_PAYMENT_DATA_KEY", YW_CFG_STR, "", 0, 0,
      "64 hex: the key that encrypts payers' names at rest (AES-256-GCM)", &cfg_data_key},
+    {"YW_PAYMENT_CHANNELS", YW_CFG_STR, "", 0, 0,
+     "the channels: name=base URL,... (\"sim=http://127.0.0.1:8090/sim\"); empty: none, no payments",
+     &cfg_channels},
+    {"YW_PAYMENT_CHANNEL_KEYS", YW_CFG_STR, "", 0, 0,
+     "each channel's merchant number, API key and public key: name=mchid:apikey hex:PEM path,...",
+     &cfg_channel_keys},
+    {"YW_PAYMENT_NOTIFY_BASE", YW_CFG_STR, "http://127.0.0.1:8080/v1/payments/notify", 0, 0,
+     "where channels send notifications (through the gateway): <base>/<channel>", &cfg_notify_base},
+    {"YW_PAYMENT_CHANNEL_TIMEOUT_MS", YW_CFG_INT, "3000", 100, 30000,
+     "the total bound of one call to a channel", &cfg_channel_timeout_ms},
+    {"YW_PAYMENT_JANITOR_MS", YW_CFG_INT, "30000", 50, 3600000,
+     "ms between the janitor's passes (orders left paying, unknown or expired; pending refunds)",
+     &cfg_janitor_ms},
+    {"YW_PAYMENT_PAYING_WINDOW_S", YW_CFG_INT, "120", 0, 86400,
+     "seconds an order stays paying or unknown before the janitor asks the channel", &cfg_window_s},
+    {"YW_PAYMENT_JANITOR_BATCH", YW_CFG_INT, "200", 1, 10000,
+     "orders (and refunds) of each kind one pass looks at", &cfg_batch},
 };
 
 static yw_events_relay *relay;
+static janitor *jan;
+static pay_channels *channels;
 
 static void stop_all(void *arg) {
   (void)arg;
+  janitor_stop(jan);
+  jan = NULL;
   yw_events_relay_stop(relay);
 }
 
@@ -52,10 +76,23 @@ int main(int argc, char **argv) {
   ctx.redis = proc.redis;
   ctx.redis_prefix = proc.redis_prefix;
   ctx.caller_keys = proc.caller_keys;
+  ctx.notify_base = cfg_notify_base;
+  ctx.channel_timeout_ms = (int)cfg_channel_timeout_ms;
   if (yw_key_from_hex(cfg_data_key, ctx.data_key) != 0) {
     fprintf(stderr, "yw-payment: YW_PAYMENT_DATA_KEY must be 64 hex characters\n");
     yw_service_stop(&proc);
     return 2;
+  }
+  if (cfg_channels[0] != '\0') {
+    char why[256] = "";
+    if (pay_channels_load(cfg_channels, cfg_channel_keys, &channels, why, sizeof why) != 0) {
+      fprintf(stderr, "yw-payment: YW_PAYMENT_CHANNELS / YW_PAYMENT_CHANNEL_KEYS: %s\n", why);
+      yw_service_stop(&proc);
+      return 2;
+    }
+    ctx.channels = channels;
+  } else {
+    fprintf(stderr, "yw-payment: no channels configured (YW_PAYMENT_CHANNELS): orders cannot be paid\n");
   }
   yw_rpc_service svc;
   payment_service_init(&svc, &ctx);
@@ -65,9 +102,21 @@ int main(int argc, char **argv) {
   yw_events_relay_config rcfg = {.schema = "payment", .stream = stream, .listen = 1, .interval_ms = 500};
   if (proc.redis == NULL || yw_events_relay_start(proc.pool, proc.redis, &rcfg, &relay) != 0) {
     fprintf(stderr, "yw-payment: the relay of events needs Redis at start\n");
+    pay_channels_free(channels);
+    yw_service_stop(&proc);
+    return 1;
+  }
+  if (janitor_start(&ctx, (int)cfg_janitor_ms, (int)cfg_window_s, (int)cfg_batch, &jan) != 0) {
+    fprintf(stderr, "yw-payment: the janitor cannot start\n");
+    yw_events_relay_stop(relay);
+    pay_channels_free(channels);
     yw_service_stop(&proc);
     return 1;
   }
   proc.on_stop = stop_all;
-  return yw_service_run(&proc, &svc);
+  proc.metrics_fn = janitor_metrics;
+  proc.metrics_arg = jan;
+  rc = yw_service_run(&proc, &svc);
+  pay_channels_free(channels);
+  return rc;
 }

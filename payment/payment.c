@@ -21,8 +21,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <qrencode.h>
+
+#include "ledger.h"
 #include "notice_code.h"
+#include "yiwang/events/v1/payment.pb-c.h"
 #include "yiwang/payment/v1/payment.pb-c.h"
+#include "yw_events.h"
 #include "yw_err.h"
 #include "yw_log.h"
 #include "yw_service.h"
@@ -341,20 +346,799 @@ static int get_notice(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufC
   return 0;
 }
 
-/* ---- not yet ------------------------------------------------------------------------ */
+/* ---- booking what the channel says ---------------------------------------------------- */
 
-static int not_yet(yw_rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **out, void *data) {
-  (void)req;
-  (void)out;
-  (void)data;
-  return yw_rpc_call_fail(call, YW_EUNIMPL, "not yet served");
+static void alert(const char *what, const char *out_trade_no, const char *detail) {
+  /* an operator's attention: money and records disagree (no personal data) */
+  yw_log(YW_LOG_ERROR, "payment.alert", NULL, "%s: %s %s", what, out_trade_no, detail != NULL ? detail : "");
+}
+
+static int append_paid_event(PGconn *conn, const PGresult *o, const char *channel, const char *out_trade_no,
+                             const char *transaction_id, int64_t success_unix, yw_pg_error *err) {
+  Yiwang__Events__V1__PaymentOrderPaid ev = YIWANG__EVENTS__V1__PAYMENT_ORDER_PAID__INIT;
+  ev.order_id = PQgetvalue(o, 0, 0);
+  ev.notice_code = PQgetvalue(o, 0, 7);
+  ev.source = PQgetvalue(o, 0, 8);
+  ev.application_number = PQgetvalue(o, 0, 9);
+  ev.payee_department = PQgetvalue(o, 0, 5);
+  ev.item_code = PQgetvalue(o, 0, 6);
+  ev.amount_fen = strtoll(PQgetvalue(o, 0, 11), NULL, 10);
+  ev.channel = (char *)channel;
+  ev.out_trade_no = (char *)out_trade_no;
+  ev.transaction_id = (char *)transaction_id;
+  ev.payer_subject = PQgetvalue(o, 0, 10);
+  ev.paid_at_unix_ms = success_unix * 1000;
+  return yw_events_append(conn, SCHEMA, "payment.order_paid", 1, ev.order_id, &ev.base, NULL, err);
+}
+
+int pay_book_paid(PGconn *conn, const char *channel, const char *out_trade_no, const char *transaction_id,
+                  int64_t total_fen, int64_t success_unix, int closing_paid, const char *actor,
+                  pay_book_outcome *outcome, yw_pg_error *err) {
+  const char *p1[1] = {out_trade_no};
+  PGresult *o = NULL;
+  /* columns: 0 order id, 1 channel order amount, 2 its status, 3 its channel, 4 order
+   * status, 5 payee, 6 item, 7 notice code, 8 source, 9 application, 10 payer subject,
+   * 11 order amount */
+  int rc = yw_pg_query_write(conn,
+                             "SELECT o.id, c.amount_fen, c.status, c.channel, o.status, o.payee_department, "
+                             "o.item_code, o.notice_code, o.source, o.application_number, o.payer_subject, "
+                             "o.amount_fen FROM payment.channel_orders c JOIN payment.orders o ON o.id = c.order_id "
+                             "WHERE c.out_trade_no = $1 FOR UPDATE OF o, c",
+                             1, p1, &o, err);
+  if (rc != 0) return rc;
+  if (PQntuples(o) != 1 || strcmp(PQgetvalue(o, 0, 3), channel) != 0) {
+    PQclear(o);
+    *outcome = PAY_BOOK_NO_ORDER;
+    return 0;
+  }
+  const char *order_id = PQgetvalue(o, 0, 0);
+  const char *status = PQgetvalue(o, 0, 4);
+  long long expected = strtoll(PQgetvalue(o, 0, 1), NULL, 10);
+  char reason[160];
+  if (total_fen != expected) {
+    snprintf(reason, sizeof reason, "the channel reports %lld fen, the order is %lld fen", (long long)total_fen,
+             expected);
+    rc = pay_order_transition(conn, order_id, "CREATED,PAYING,UNKNOWN,CLOSING,CLOSED", "EXCEPTION", reason, actor,
+                              NULL, err);
+    if (rc == 0) {
+      const char *pe[2] = {order_id, reason};
+      PGresult *r = NULL;
+      rc = yw_pg_query_write(conn, "UPDATE payment.orders SET exception_reason = $2 WHERE id = $1::uuid", 2, pe, &r,
+                             err);
+      PQclear(r);
+    }
+    if (rc == YW_EPRECOND) rc = 0;
+    if (rc == 0) alert("amount mismatch", out_trade_no, reason);
+    PQclear(o);
+    *outcome = PAY_BOOK_AMOUNT_MISMATCH;
+    return rc;
+  }
+  ledger_entry e = {.ref = out_trade_no, .order_id = order_id, .channel = channel};
+  char when[32], recv[LEDGER_ACCOUNT_MAX], payable[LEDGER_ACCOUNT_MAX];
+  snprintf(when, sizeof when, "%lld", (long long)success_unix);
+  snprintf(recv, sizeof recv, "channel_receivable:%s", channel);
+  snprintf(payable, sizeof payable, "treasury_payable:%s:%s", PQgetvalue(o, 0, 5), PQgetvalue(o, 0, 6));
+  pay_book_outcome out;
+  const char *to = NULL;
+  if (strcmp(status, "PAYING") == 0 || strcmp(status, "UNKNOWN") == 0 ||
+      (closing_paid && strcmp(status, "CLOSING") == 0)) {
+    out = PAY_BOOK_PAID;
+    to = "PAID";
+  } else if (strcmp(status, "CLOSING") == 0 || strcmp(status, "CLOSED") == 0) {
+    out = PAY_BOOK_LATE;
+    to = "EXCEPTION";
+  } else if (strcmp(PQgetvalue(o, 0, 2), "PAID") == 0) {
+    PQclear(o);
+    *outcome = PAY_BOOK_ALREADY;
+    return 0;
+  } else {
+    out = PAY_BOOK_SUSPENSE; /* paid on another channel order already: money without an order */
+  }
+  if (to != NULL) {
+    rc = pay_order_transition(conn, order_id, out == PAY_BOOK_PAID ? "PAYING,UNKNOWN,CLOSING" : "CLOSING,CLOSED", to,
+                              out == PAY_BOOK_PAID ? "the channel confirmed the payment" : "paid after close",
+                              actor, NULL, err);
+    if (rc == 0) {
+      const char *pu[5] = {order_id, when, channel, out_trade_no, transaction_id};
+      PGresult *r = NULL;
+      rc = yw_pg_query_write(conn,
+                             "UPDATE payment.orders SET paid_at = to_timestamp($2::bigint), paid_channel = $3, "
+                             "paid_out_trade_no = $4, paid_transaction_id = $5, exception_reason = "
+                             "CASE WHEN status = 'EXCEPTION' THEN 'paid after close' ELSE exception_reason END "
+                             "WHERE id = $1::uuid",
+                             5, pu, &r, err);
+      PQclear(r);
+    }
+  }
+  if (rc == 0) {
+    const char *pc[2] = {out_trade_no, transaction_id};
+    PGresult *r = NULL;
+    rc = yw_pg_query_write(conn,
+                           "UPDATE payment.channel_orders SET status = 'PAID', transaction_id = $2, updated_at = now() "
+                           "WHERE out_trade_no = $1",
+                           2, pc, &r, err);
+    PQclear(r);
+  }
+  if (rc == 0) {
+    char iso[40];
+    time_t t = (time_t)success_unix;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    e.effective_at = success_unix > 0 ? iso : NULL;
+    e.kind = out == PAY_BOOK_SUSPENSE ? "unknown_inflow" : "pay";
+    ledger_posting ps[2] = {{recv, total_fen}, {out == PAY_BOOK_SUSPENSE ? "suspense" : payable, -total_fen}};
+    rc = ledger_post(conn, &e, ps, 2, err);
+    if (rc == YW_EEXIST) {
+      rc = 0;
+      if (out == PAY_BOOK_SUSPENSE) out = PAY_BOOK_ALREADY;
+    }
+  }
+  if (rc == 0 && out == PAY_BOOK_PAID) rc = append_paid_event(conn, o, channel, out_trade_no, transaction_id, success_unix, err);
+  if (rc == 0 && out == PAY_BOOK_LATE) alert("paid after close", out_trade_no, "the order is an exception");
+  if (rc == 0 && out == PAY_BOOK_SUSPENSE) alert("paid twice", out_trade_no, "booked to suspense");
+  PQclear(o);
+  *outcome = out;
+  return rc;
+}
+
+int pay_book_refund(PGconn *conn, const char *out_refund_no, const char *refund_id, int64_t success_unix,
+                    int *booked, yw_pg_error *err) {
+  *booked = 0;
+  char when[32];
+  snprintf(when, sizeof when, "%lld", (long long)success_unix);
+  const char *p[3] = {out_refund_no, refund_id != NULL ? refund_id : "", when};
+  PGresult *r = NULL;
+  int rc = yw_pg_query_write(conn,
+                             "UPDATE payment.refunds SET status = 'SUCCESS', refund_id = $2, "
+                             "succeeded_at = CASE WHEN $3::bigint > 0 THEN to_timestamp($3::bigint) ELSE now() END "
+                             "WHERE out_refund_no = $1 AND status = 'PENDING' RETURNING order_id, amount_fen, channel",
+                             3, p, &r, err);
+  if (rc != 0) return rc;
+  if (PQntuples(r) != 1) {
+    PQclear(r);
+    const char *pq[1] = {out_refund_no};
+    rc = yw_pg_query_read(conn, "SELECT status FROM payment.refunds WHERE out_refund_no = $1", 1, pq, &r, err);
+    if (rc != 0) return rc;
+    int found = PQntuples(r) == 1;
+    PQclear(r);
+    return found ? 0 : YW_ENOTFOUND;
+  }
+  char order_id[40], channel[PAY_CHANNEL_NAME_MAX], amount_s[24];
+  snprintf(order_id, sizeof order_id, "%s", PQgetvalue(r, 0, 0));
+  snprintf(amount_s, sizeof amount_s, "%s", PQgetvalue(r, 0, 1));
+  snprintf(channel, sizeof channel, "%s", PQgetvalue(r, 0, 2));
+  PQclear(r);
+  int64_t amount = strtoll(amount_s, NULL, 10);
+  const char *po[1] = {order_id};
+  /* 0 payee, 1 item, 2 amount, 3 refunds that succeeded, 4 notice code, 5 source, 6 application */
+  rc = yw_pg_query_write(conn,
+                         "SELECT o.payee_department, o.item_code, o.amount_fen, "
+                         "(SELECT coalesce(sum(amount_fen), 0) FROM payment.refunds WHERE order_id = o.id "
+                         " AND status = 'SUCCESS'), o.notice_code, o.source, o.application_number "
+                         "FROM payment.orders o WHERE o.id = $1::uuid FOR UPDATE",
+                         1, po, &r, err);
+  if (rc != 0) return rc;
+  char recv[LEDGER_ACCOUNT_MAX], payable[LEDGER_ACCOUNT_MAX];
+  snprintf(recv, sizeof recv, "channel_receivable:%s", channel);
+  snprintf(payable, sizeof payable, "treasury_payable:%s:%s", PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
+  int64_t paid = strtoll(PQgetvalue(r, 0, 2), NULL, 10), refunded = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+  ledger_entry e = {.kind = "refund", .ref = out_refund_no, .order_id = order_id, .channel = channel};
+  ledger_posting ps[2] = {{payable, amount}, {recv, -amount}};
+  rc = ledger_post(conn, &e, ps, 2, err);
+  if (rc == 0 && refunded >= paid)
+    rc = pay_order_transition(conn, order_id, "PAID,EXCEPTION", "REFUNDED", "refunded in full", "channel", NULL, err);
+  if (rc == YW_EPRECOND) rc = 0;
+  if (rc == 0) {
+    Yiwang__Events__V1__PaymentRefunded ev = YIWANG__EVENTS__V1__PAYMENT_REFUNDED__INIT;
+    ev.order_id = order_id;
+    ev.notice_code = PQgetvalue(r, 0, 4);
+    ev.source = PQgetvalue(r, 0, 5);
+    ev.application_number = PQgetvalue(r, 0, 6);
+    ev.payee_department = PQgetvalue(r, 0, 0);
+    ev.item_code = PQgetvalue(r, 0, 1);
+    ev.amount_fen = amount;
+    ev.refunded_total_fen = refunded;
+    ev.fully_refunded = refunded >= paid;
+    ev.out_refund_no = (char *)out_refund_no;
+    ev.refund_id = (char *)(refund_id != NULL ? refund_id : "");
+    ev.refunded_at_unix_ms = (success_unix > 0 ? success_unix : (int64_t)time(NULL)) * 1000;
+    rc = yw_events_append(conn, SCHEMA, "payment.refunded", 1, order_id, &ev.base, NULL, err);
+  }
+  PQclear(r);
+  if (rc == 0) *booked = 1;
+  return rc;
+}
+
+int pay_refund_failed(PGconn *conn, const char *out_refund_no, yw_pg_error *err) {
+  const char *p[1] = {out_refund_no};
+  PGresult *r = NULL;
+  int rc = yw_pg_query_write(conn,
+                             "WITH f AS (UPDATE payment.refunds SET status = 'FAILED' WHERE out_refund_no = $1 "
+                             "AND status = 'PENDING' RETURNING order_id, amount_fen) "
+                             "UPDATE payment.orders o SET refunded_fen = o.refunded_fen - f.amount_fen "
+                             "FROM f WHERE o.id = f.order_id",
+                             1, p, &r, err);
+  PQclear(r);
+  return rc;
+}
+
+/* ---- PayOrder ---------------------------------------------------------------------- */
+
+struct pay_work {
+  payment_ctx *ctx;
+  const Yiwang__Payment__V1__PayOrderRequest *req;
+  yw_caller caller;
+  const pay_channel *ch;
+  char order_id[40], notice[NOTICE_CODE_LEN + 1], item_name[ITEM_NAME_MAX + 1];
+  int64_t amount, expires;
+  char out_trade_no[PAY_OUT_NO_MAX];   /* the channel order to prepay */
+  char close_no[PAY_OUT_NO_MAX];       /* an open channel order of another channel */
+  char close_channel[PAY_CHANNEL_NAME_MAX];
+  int full_view;
+  /* after the channel answered */
+  pay_prepay_res prepay;
+  int unknown;                         /* the channel did not answer */
+};
+
+/* Locks the order, checks it can be paid, and finds or opens the channel order to pay. */
+static int pay_prepare_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
+  struct pay_work *w = arg;
+  const char *key = w->req->id[0] != '\0' ? w->req->id : w->req->notice_code;
+  const char *p[1] = {key};
+  PGresult *r = NULL;
+  int rc = yw_pg_query_write(conn,
+                             w->req->id[0] != '\0'
+                                 ? "SELECT id, status, amount_fen, item_name, extract(epoch FROM expires_at)::bigint, "
+                                   "expires_at > now(), payer_subject, notice_code FROM payment.orders "
+                                   "WHERE id = $1::uuid FOR UPDATE"
+                                 : "SELECT id, status, amount_fen, item_name, extract(epoch FROM expires_at)::bigint, "
+                                   "expires_at > now(), payer_subject, notice_code FROM payment.orders "
+                                   "WHERE notice_code = $1 FOR UPDATE",
+                             1, p, &r, err);
+  if (rc != 0) return rc;
+  if (PQntuples(r) != 1 ||
+      (w->req->id[0] != '\0' && (w->caller.kind != YW_CALLER_PERSON || strcmp(PQgetvalue(r, 0, 6), w->caller.subject) != 0))) {
+    PQclear(r);
+    return yw_rpc_call_fail(call, YW_ENOTFOUND, "no such order");
+  }
+  snprintf(w->order_id, sizeof w->order_id, "%s", PQgetvalue(r, 0, 0));
+  char status[PAY_STATUS_MAX];
+  snprintf(status, sizeof status, "%s", PQgetvalue(r, 0, 1));
+  w->amount = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+  snprintf(w->item_name, sizeof w->item_name, "%s", PQgetvalue(r, 0, 3));
+  w->expires = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
+  int live = yw_col_bool(r, 0, 5);
+  snprintf(w->notice, sizeof w->notice, "%s", PQgetvalue(r, 0, 7));
+  w->full_view = w->caller.kind == YW_CALLER_PERSON && strcmp(PQgetvalue(r, 0, 6), w->caller.subject) == 0;
+  PQclear(r);
+  if (strcmp(status, "PAID") == 0 || strcmp(status, "REFUNDED") == 0)
+    return yw_rpc_call_fail(call, YW_EPRECOND, "the order is paid");
+  if (strcmp(status, "CREATED") != 0 && strcmp(status, "PAYING") != 0 && strcmp(status, "UNKNOWN") != 0)
+    return yw_rpc_call_fail(call, YW_EPRECOND, "the order is closed");
+  if (!live) return yw_rpc_call_fail(call, YW_EPRECOND, "the order has expired");
+  const char *po[1] = {w->order_id};
+  rc = yw_pg_query_write(conn,
+                         "SELECT out_trade_no, channel, (SELECT coalesce(max(attempt), 0) FROM payment.channel_orders "
+                         "WHERE order_id = $1::uuid) FROM payment.channel_orders WHERE order_id = $1::uuid AND status = 'OPEN' "
+                         "UNION ALL SELECT '', '', (SELECT coalesce(max(attempt), 0) FROM payment.channel_orders "
+                         "WHERE order_id = $1::uuid) ORDER BY 1 DESC LIMIT 1",
+                         1, po, &r, err);
+  if (rc != 0) return rc;
+  const char *open_no = PQgetvalue(r, 0, 0), *open_ch = PQgetvalue(r, 0, 1);
+  int attempts = (int)strtol(PQgetvalue(r, 0, 2), NULL, 10);
+  w->close_no[0] = w->out_trade_no[0] = '\0';
+  if (open_no[0] != '\0' && strcmp(open_ch, pay_channel_name(w->ch)) == 0) {
+    snprintf(w->out_trade_no, sizeof w->out_trade_no, "%s", open_no); /* a retry: the same number */
+    PQclear(r);
+    return 0;
+  }
+  if (open_no[0] != '\0') { /* switching channel: the open one is closed first */
+    snprintf(w->close_no, sizeof w->close_no, "%s", open_no);
+    snprintf(w->close_channel, sizeof w->close_channel, "%s", open_ch);
+    PQclear(r);
+    return 0;
+  }
+  PQclear(r);
+  if (attempts >= 99) return yw_rpc_call_fail(call, YW_EPRECOND, "the order has been offered to channels too often");
+  char attempt[16], amount[24];
+  snprintf(w->out_trade_no, sizeof w->out_trade_no, "%s%02d", w->notice, attempts + 1);
+  snprintf(attempt, sizeof attempt, "%d", attempts + 1);
+  snprintf(amount, sizeof amount, "%lld", (long long)w->amount);
+  const char *pi[6] = {w->out_trade_no, w->order_id, attempt, pay_channel_name(w->ch), pay_channel_mchid(w->ch), amount};
+  rc = yw_pg_query_write(conn,
+                         "INSERT INTO payment.channel_orders (out_trade_no, order_id, attempt, channel, mchid, amount_fen) "
+                         "VALUES ($1, $2::uuid, $3::int, $4, $5, $6::bigint)",
+                         6, pi, &r, err);
+  PQclear(r);
+  if (rc != 0) return rc;
+  if (strcmp(status, "CREATED") == 0) {
+    const char *actor = w->caller.subject[0] != '\0' ? w->caller.subject : "anonymous";
+    rc = pay_order_transition(conn, w->order_id, "CREATED", "PAYING", "offered to a channel", actor, NULL, err);
+  }
+  return rc;
+}
+
+struct close_work {
+  const char *out_trade_no;
+};
+
+static int mark_closed_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
+  (void)call;
+  struct close_work *c = arg;
+  const char *p[1] = {c->out_trade_no};
+  PGresult *r = NULL;
+  int rc = yw_pg_query_write(conn,
+                             "UPDATE payment.channel_orders SET status = 'CLOSED', updated_at = now() "
+                             "WHERE out_trade_no = $1 AND status = 'OPEN'",
+                             1, p, &r, err);
+  PQclear(r);
+  return rc;
+}
+
+struct paid_work {
+  const char *channel, *out_trade_no, *actor;
+  const pay_query_res *q;
+  int closing_paid;
+  pay_book_outcome outcome;
+};
+
+static int book_paid_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
+  (void)call;
+  struct paid_work *p = arg;
+  return pay_book_paid(conn, p->channel, p->out_trade_no, p->q->transaction_id, p->q->total_fen, p->q->success_unix,
+                       p->closing_paid, p->actor, &p->outcome, err);
+}
+
+/* After the channel answered the prepay (or did not). */
+static int pay_answered_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
+  (void)call;
+  struct pay_work *w = arg;
+  PGresult *r = NULL;
+  int rc;
+  if (w->unknown) {
+    rc = pay_order_transition(conn, w->order_id, "PAYING", "UNKNOWN", "the channel did not answer the prepay",
+                              "channel", NULL, err);
+  } else {
+    const char *p[3] = {w->out_trade_no, w->prepay.prepay_id, w->prepay.code_url};
+    rc = yw_pg_query_write(conn,
+                           "UPDATE payment.channel_orders SET prepay_id = $2, code_url = $3, updated_at = now() "
+                           "WHERE out_trade_no = $1",
+                           3, p, &r, err);
+    PQclear(r);
+    if (rc == 0)
+      rc = pay_order_transition(conn, w->order_id, "UNKNOWN", "PAYING", "the channel answered the prepay", "channel",
+                                NULL, err);
+  }
+  return rc == YW_EPRECOND ? 0 : rc;
+}
+
+/* The channel says out_trade_no is paid (ORDER_PAID): query it, book it, and answer that
+ * the order is paid. */
+static int book_what_channel_says(yw_rpc_call *call, payment_ctx *ctx, const pay_channel *ch, const char *out_trade_no) {
+  pay_query_res q;
+  memset(&q, 0, sizeof q);
+  char code[PAY_CODE_MAX] = "";
+  int rc = pay_channel_query(ch, out_trade_no, ctx->channel_timeout_ms, &q, code);
+  if (rc != 0 || (q.state != PAY_TRADE_SUCCESS && q.state != PAY_TRADE_REFUND))
+    return yw_rpc_call_fail(call, YW_EUNAVAIL, "the channel says the order is paid; try again");
+  struct paid_work pw = {.channel = pay_channel_name(ch), .out_trade_no = out_trade_no, .actor = "channel", .q = &q};
+  rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, book_paid_tx, &pw);
+  if (rc != 0) return rc;
+  return yw_rpc_call_fail(call, YW_EPRECOND, "the order is paid (on channel %s)", pay_channel_name(ch));
+}
+
+static int pay_order(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out, void *data) {
+  payment_ctx *ctx = data;
+  struct pay_work *w = yw_arena_calloc(yw_rpc_call_arena(call), 1, sizeof *w);
+  if (w == NULL) return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
+  w->ctx = ctx;
+  w->req = (const void *)reqm;
+  int rc = yw_service_caller(call, &ctx->caller_keys, &w->caller);
+  if (rc != 0) return rc;
+  if ((w->req->id[0] == '\0') == (w->req->notice_code[0] == '\0'))
+    return yw_rpc_call_fail(call, YW_EINVAL, "give the order's id or its notice code");
+  if (w->req->id[0] != '\0' && !pay_uuid_ok(w->req->id)) return yw_rpc_call_fail(call, YW_ENOTFOUND, "no such order");
+  if (w->req->notice_code[0] != '\0' && !notice_code_valid(w->req->notice_code))
+    return yw_rpc_call_fail(call, YW_EINVAL, "noticeCode is not a notice code (20 digits with a check digit)");
+  w->ch = ctx->channels != NULL ? pay_channels_find(ctx->channels, w->req->channel) : NULL;
+  if (w->ch == NULL) return yw_rpc_call_fail(call, YW_EINVAL, "channel is not one of the configured channels");
+  for (int round = 0;; round++) {
+    rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, pay_prepare_tx, w);
+    if (rc != 0) return rc;
+    if (w->close_no[0] == '\0') break;
+    if (round > 0) return yw_rpc_call_fail(call, YW_ECONFLICT, "the order is being paid elsewhere; try again");
+    const pay_channel *prev = pay_channels_find(ctx->channels, w->close_channel);
+    if (prev == NULL) return yw_rpc_call_fail(call, YW_EPRECOND, "the order is open on a channel no longer configured");
+    char code[PAY_CODE_MAX] = "";
+    rc = pay_channel_close(prev, w->close_no, ctx->channel_timeout_ms, code);
+    if (rc == YW_ECONFLICT) return book_what_channel_says(call, ctx, prev, w->close_no); /* paid there */
+    if (rc != 0 && rc != YW_ENOTFOUND)
+      return yw_rpc_call_fail(call, YW_EUNAVAIL, "the previous channel does not answer; try again");
+    struct close_work cw = {.out_trade_no = w->close_no};
+    rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, mark_closed_tx, &cw);
+    if (rc != 0) return rc;
+  }
+  char notify_url[PAY_URL_MAX];
+  snprintf(notify_url, sizeof notify_url, "%s/%s", ctx->notify_base != NULL ? ctx->notify_base : "",
+           pay_channel_name(w->ch));
+  char desc[PAY_DESC_MAX];
+  size_t dl = strlen(w->item_name);
+  if (dl >= sizeof desc) { /* cut at a character boundary */
+    dl = sizeof desc - 1;
+    while (dl > 0 && ((unsigned char)w->item_name[dl] & 0xC0) == 0x80) dl--;
+  }
+  memcpy(desc, w->item_name, dl);
+  desc[dl] = '\0';
+  pay_prepay_req pr = {.out_trade_no = w->out_trade_no, .description = desc, .total_fen = w->amount,
+                       .notify_url = notify_url, .expire_unix = w->expires};
+  char code[PAY_CODE_MAX] = "";
+  rc = pay_channel_prepay(w->ch, &pr, ctx->channel_timeout_ms, &w->prepay, code);
+  if (rc == YW_EPRECOND) { /* the channel closed that order: the next pay opens another */
+    struct close_work cw = {.out_trade_no = w->out_trade_no};
+    int rc2 = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, mark_closed_tx, &cw);
+    if (rc2 != 0) return rc2;
+    return yw_rpc_call_fail(call, YW_EPRECOND, "the channel closed this payment (%s); pay again", code);
+  }
+  if (rc == YW_ECONFLICT) return book_what_channel_says(call, ctx, w->ch, w->out_trade_no);
+  if (rc != 0 && rc != YW_EUNAVAIL) {
+    yw_log(YW_LOG_ERROR, "payment.prepay_refused", yw_rpc_call_request_id(call), "%s: %s %s", pay_channel_name(w->ch),
+           yw_strerror(rc), code);
+    return yw_rpc_call_fail(call, YW_EUNAVAIL, "the channel refused the payment (%s)", code);
+  }
+  w->unknown = rc == YW_EUNAVAIL;
+  rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, pay_answered_tx, w);
+  if (rc != 0) return rc;
+  if (w->unknown) return yw_rpc_call_fail(call, YW_EUNAVAIL, "the channel does not answer; the payment is being checked");
+  Yiwang__Payment__V1__PayOrderResponse *resp = yw_arena_alloc(yw_rpc_call_arena(call), sizeof *resp);
+  if (resp == NULL) return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
+  yiwang__payment__v1__pay_order_response__init(resp);
+  yw_arena *a = yw_rpc_call_arena(call);
+  resp->channel = yw_arena_strndup(a, pay_channel_name(w->ch), strlen(pay_channel_name(w->ch)));
+  resp->out_trade_no = yw_arena_strndup(a, w->out_trade_no, strlen(w->out_trade_no));
+  resp->prepay_id = yw_arena_strndup(a, w->prepay.prepay_id, strlen(w->prepay.prepay_id));
+  resp->code_url = yw_arena_strndup(a, w->prepay.code_url, strlen(w->prepay.code_url));
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, DB " is busy");
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  PGresult *res = NULL;
+  rc = order_select(conn, 0, w->order_id, &res, &err);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  resp->order = order_from_row(ctx, a, res, 0, w->full_view ? VIEW_FULL : VIEW_PUBLIC);
+  PQclear(res);
+  if (resp->order == NULL || resp->channel == NULL || resp->out_trade_no == NULL || resp->prepay_id == NULL ||
+      resp->code_url == NULL)
+    return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
+  *out = &resp->base;
+  return 0;
+}
+
+/* ---- Notify ------------------------------------------------------------------------ */
+
+struct notify_work {
+  const pay_channel *ch;
+  pay_notice n;
+  int duplicate;
+  int refuse;        /* the amount differs: refused after the exception is committed */
+  pay_book_outcome outcome;
+};
+
+static int notify_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
+  struct notify_work *w = arg;
+  const char *channel = pay_channel_name(w->ch);
+  const char *p[5] = {channel, w->n.id, w->n.kind == PAY_NOTICE_REFUND ? "REFUND.SUCCESS" : "TRANSACTION.SUCCESS",
+                      w->n.out_trade_no, w->n.out_refund_no};
+  PGresult *r = NULL;
+  int rc = yw_pg_query_write(conn,
+                             "INSERT INTO payment.notifications (channel, notification_id, event_type, out_trade_no, "
+                             "out_refund_no, outcome) VALUES ($1, $2, $3, $4, $5, 'RECEIVED') "
+                             "ON CONFLICT (channel, notification_id) DO NOTHING RETURNING 1",
+                             5, p, &r, err);
+  if (rc != 0) return rc;
+  w->duplicate = PQntuples(r) == 0;
+  PQclear(r);
+  if (w->duplicate) return 0; /* processed (and committed) before: acknowledged again */
+  char actor[48];
+  snprintf(actor, sizeof actor, "channel:%s", channel);
+  const char *outcome = "NOOP";
+  if (w->n.kind == PAY_NOTICE_REFUND) {
+    int booked = 0;
+    rc = pay_book_refund(conn, w->n.out_refund_no, w->n.refund_id, w->n.success_unix, &booked, err);
+    if (rc == YW_ENOTFOUND) return yw_rpc_call_fail(call, YW_ENOTFOUND, "no such refund (yet)");
+    if (rc != 0) return rc;
+    outcome = booked ? "REFUND_BOOKED" : "NOOP";
+  } else {
+    rc = pay_book_paid(conn, channel, w->n.out_trade_no, w->n.transaction_id, w->n.total_fen, w->n.success_unix, 0,
+                       actor, &w->outcome, err);
+    if (rc != 0) return rc;
+    switch (w->outcome) {
+    case PAY_BOOK_NO_ORDER:
+      /* the order's commit may not have happened yet: the channel tries again */
+      return yw_rpc_call_fail(call, YW_ENOTFOUND, "no such order (yet)");
+    case PAY_BOOK_AMOUNT_MISMATCH: {
+      /* the exception stays; the notification is not taken: refused every time */
+      const char *pd[2] = {channel, w->n.id};
+      rc = yw_pg_query_write(conn, "DELETE FROM payment.notifications WHERE channel = $1 AND notification_id = $2",
+                             2, pd, &r, err);
+      PQclear(r);
+      w->refuse = 1;
+      return rc;
+    }
+    case PAY_BOOK_PAID: outcome = "PAID"; break;
+    case PAY_BOOK_LATE: outcome = "EXCEPTION"; break;
+    case PAY_BOOK_SUSPENSE: outcome = "SUSPENSE"; break;
+    case PAY_BOOK_ALREADY: outcome = "NOOP"; break;
+    }
+  }
+  const char *pu[3] = {channel, w->n.id, outcome};
+  rc = yw_pg_query_write(conn, "UPDATE payment.notifications SET outcome = $3 WHERE channel = $1 AND notification_id = $2",
+                         3, pu, &r, err);
+  PQclear(r);
+  return rc;
+}
+
+struct mchid_work {
+  const char *out_trade_no, *actor, *reason;
+};
+
+static int wrong_merchant_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
+  (void)call;
+  struct mchid_work *m = arg;
+  const char *p[1] = {m->out_trade_no};
+  PGresult *r = NULL;
+  int rc = yw_pg_query_write(conn, "SELECT order_id FROM payment.channel_orders WHERE out_trade_no = $1", 1, p, &r, err);
+  if (rc != 0 || PQntuples(r) != 1) {
+    PQclear(r);
+    return rc;
+  }
+  char order_id[40];
+  snprintf(order_id, sizeof order_id, "%s", PQgetvalue(r, 0, 0));
+  PQclear(r);
+  rc = pay_order_transition(conn, order_id, "CREATED,PAYING,UNKNOWN,CLOSING,CLOSED", "EXCEPTION", m->reason, m->actor,
+                            NULL, err);
+  if (rc == 0) {
+    const char *pe[2] = {order_id, m->reason};
+    rc = yw_pg_query_write(conn, "UPDATE payment.orders SET exception_reason = $2 WHERE id = $1::uuid", 2, pe, &r, err);
+    PQclear(r);
+  }
+  return rc == YW_EPRECOND ? 0 : rc;
+}
+
+static int notify(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out, void *data) {
+  payment_ctx *ctx = data;
+  const Yiwang__Payment__V1__NotifyRequest *req = (const void *)reqm;
+  struct notify_work *w = yw_arena_calloc(yw_rpc_call_arena(call), 1, sizeof *w);
+  if (w == NULL) return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
+  w->ch = ctx->channels != NULL ? pay_channels_find(ctx->channels, req->channel) : NULL;
+  if (w->ch == NULL) return yw_rpc_call_fail(call, YW_ENOTFOUND, "no such channel");
+  int rc = pay_channel_verify_notify(w->ch, req->timestamp, req->nonce, req->serial, req->signature, req->body.data,
+                                     req->body.len, (int64_t)time(NULL), &w->n);
+  if (rc == YW_EPERM) return yw_rpc_call_fail(call, YW_EUNAUTH, "the notification's signature or time does not verify");
+  if (rc != 0) return yw_rpc_call_fail(call, YW_EINVAL, "the notification is malformed");
+  if (strcmp(w->n.mchid, pay_channel_mchid(w->ch)) != 0) {
+    alert("wrong merchant", w->n.out_trade_no, "a notification for another merchant");
+    char actor[48];
+    snprintf(actor, sizeof actor, "channel:%s", pay_channel_name(w->ch));
+    struct mchid_work m = {.out_trade_no = w->n.out_trade_no, .actor = actor,
+                           .reason = "a notification named another merchant"};
+    if (w->n.kind == PAY_NOTICE_TRANSACTION) {
+      rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, wrong_merchant_tx, &m);
+      if (rc != 0) return rc;
+    }
+    return yw_rpc_call_fail(call, YW_EPERM, "the notification is for another merchant");
+  }
+  rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, notify_tx, w);
+  if (rc != 0) return rc;
+  if (w->refuse) return yw_rpc_call_fail(call, YW_EPRECOND, "the notified amount differs from the order's");
+  Yiwang__Payment__V1__NotifyResponse *resp = yw_arena_alloc(yw_rpc_call_arena(call), sizeof *resp);
+  if (resp == NULL) return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
+  yiwang__payment__v1__notify_response__init(resp);
+  resp->code = "SUCCESS"; /* only after the commit */
+  *out = &resp->base;
+  return 0;
+}
+
+/* ---- RefundOrder ------------------------------------------------------------------- */
+
+struct refund_work {
+  payment_ctx *ctx;
+  const Yiwang__Payment__V1__RefundOrderRequest *req;
+  yw_caller caller;
+};
+
+static int refund_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                     void *arg) {
+  (void)reqm;
+  struct refund_work *w = arg;
+  const Yiwang__Payment__V1__RefundOrderRequest *q = w->req;
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  const char *p[1] = {q->id};
+  PGresult *r = NULL;
+  int rc = yw_pg_query_write(conn,
+                             "SELECT status, amount_fen, payee_department, paid_out_trade_no, paid_channel, "
+                             "(SELECT count(*) FROM payment.refunds WHERE order_id = o.id) "
+                             "FROM payment.orders o WHERE id = $1::uuid FOR UPDATE",
+                             1, p, &r, &err);
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  int finance = yw_service_has_any_role(&w->caller, "finance");
+  if (PQntuples(r) != 1 || (!finance && strcmp(PQgetvalue(r, 0, 2), w->caller.department) != 0)) {
+    PQclear(r);
+    return yw_rpc_call_fail(call, YW_ENOTFOUND, "no such order");
+  }
+  if (strcmp(PQgetvalue(r, 0, 0), "PAID") != 0) {
+    PQclear(r);
+    return yw_rpc_call_fail(call, YW_EPRECOND, "only a paid order is refunded");
+  }
+  int64_t total = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+  char out_trade_no[PAY_OUT_NO_MAX], channel[PAY_CHANNEL_NAME_MAX], out_refund_no[PAY_OUT_NO_MAX + 24];
+  snprintf(out_trade_no, sizeof out_trade_no, "%s", PQgetvalue(r, 0, 3));
+  snprintf(channel, sizeof channel, "%s", PQgetvalue(r, 0, 4));
+  long n_refunds = strtol(PQgetvalue(r, 0, 5), NULL, 10);
+  PQclear(r);
+  const pay_channel *ch = w->ctx->channels != NULL ? pay_channels_find(w->ctx->channels, channel) : NULL;
+  if (ch == NULL) return yw_rpc_call_fail(call, YW_EPRECOND, "the order's channel is not configured");
+  if (n_refunds >= 99) return yw_rpc_call_fail(call, YW_EPRECOND, "the order has too many refunds");
+  /* the guard: the refundable amount is what the caller saw, compared and changed at once */
+  char amount[24], expected[24];
+  snprintf(amount, sizeof amount, "%lld", (long long)q->amount);
+  snprintf(expected, sizeof expected, "%lld", (long long)q->expected_refundable);
+  const char *pc[3] = {q->id, amount, expected};
+  rc = yw_pg_query_write(conn,
+                         "UPDATE payment.orders SET refunded_fen = refunded_fen + $2::bigint, updated_at = now() "
+                         "WHERE id = $1::uuid AND status = 'PAID' AND amount_fen - refunded_fen = $3::bigint "
+                         "AND $2::bigint <= $3::bigint RETURNING amount_fen - refunded_fen",
+                         3, pc, &r, &err);
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  if (PQntuples(r) != 1) {
+    PQclear(r);
+    return yw_rpc_call_fail(call, YW_EPRECOND, "the refundable amount is not %lld fen (or the refund is larger)",
+                            (long long)q->expected_refundable);
+  }
+  int64_t after = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+  PQclear(r);
+  snprintf(out_refund_no, sizeof out_refund_no, "%sR%02d", out_trade_no, (int)(n_refunds + 1) % 100);
+  const char *pi[7] = {q->id, out_refund_no, out_trade_no, channel, amount, q->reason, w->caller.subject};
+  rc = yw_pg_query_write(conn,
+                         "INSERT INTO payment.refunds (order_id, out_refund_no, out_trade_no, channel, amount_fen, reason, "
+                         "requested_by) VALUES ($1::uuid, $2, $3, $4, $5::bigint, $6, $7) RETURNING id",
+                         7, pi, &r, &err);
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  char refund_uuid[40];
+  snprintf(refund_uuid, sizeof refund_uuid, "%s", PQgetvalue(r, 0, 0));
+  PQclear(r);
+  char detail[200];
+  snprintf(detail, sizeof detail, "amount_fen=%s out_refund_no=%s refundable_after=%lld", amount, out_refund_no,
+           (long long)after);
+  const char *pa[6] = {w->caller.subject, w->caller.department, q->id, detail,
+                       yw_rpc_call_request_id(call) != NULL ? yw_rpc_call_request_id(call) : "", w->caller.ip};
+  rc = yw_pg_query_write(conn,
+                         "INSERT INTO payment.audit_log (actor, department, action, target, detail, request_id, source_ip) "
+                         "VALUES ($1, $2, 'refund', $3, $4, $5, $6)",
+                         6, pa, &r, &err);
+  PQclear(r);
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  /* the channel, within its bound, while the order stays locked: a second refund waits */
+  pay_refund_req rq = {.out_trade_no = out_trade_no, .out_refund_no = out_refund_no, .refund_fen = q->amount,
+                       .total_fen = total};
+  pay_refund_res rs;
+  memset(&rs, 0, sizeof rs);
+  char code[PAY_CODE_MAX] = "";
+  rc = pay_channel_refund(ch, &rq, w->ctx->channel_timeout_ms, &rs, code);
+  const char *status = "PENDING"; /* no answer: the janitor asks again with the same number */
+  if (rc == 0) {
+    int booked = 0;
+    rc = pay_book_refund(conn, out_refund_no, rs.refund_id, rs.success_unix, &booked, &err);
+    if (rc != 0) return yw_service_db_fail(call, rc, &err);
+    status = "SUCCESS";
+  } else if (rc != YW_EUNAVAIL) {
+    return yw_rpc_call_fail(call, YW_EPRECOND, "the channel refused the refund (%s)", code[0] ? code : yw_strerror(rc));
+  }
+  yw_arena *a = yw_rpc_call_arena(call);
+  Yiwang__Payment__V1__Refund *o = yw_arena_alloc(a, sizeof *o);
+  if (o == NULL) return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
+  yiwang__payment__v1__refund__init(o);
+  o->id = yw_arena_strndup(a, refund_uuid, strlen(refund_uuid));
+  o->order_id = yw_arena_strndup(a, q->id, strlen(q->id));
+  o->out_refund_no = yw_arena_strndup(a, out_refund_no, strlen(out_refund_no));
+  o->amount = q->amount;
+  o->status = (char *)status;
+  o->refundable_after = after;
+  rc = order_select(conn, 0, q->id, &r, &err);
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  o->order = order_from_row(w->ctx, a, r, 0, VIEW_FULL);
+  PQclear(r);
+  if (o->id == NULL || o->order_id == NULL || o->out_refund_no == NULL || o->order == NULL)
+    return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
+  *out = &o->base;
+  return 0;
+}
+
+static int refund_order(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out, void *data) {
+  payment_ctx *ctx = data;
+  struct refund_work w = {.ctx = ctx, .req = (const void *)reqm};
+  int rc = yw_service_require_staff(call, &ctx->caller_keys, "finance,dept_admin", "refunding a payment", &w.caller);
+  if (rc != 0) return rc;
+  if (!pay_uuid_ok(w.req->id)) return yw_rpc_call_fail(call, YW_ENOTFOUND, "no such order");
+  if (w.req->amount <= 0 || w.req->amount > AMOUNT_MAX_FEN)
+    return yw_rpc_call_fail(call, YW_EINVAL, "amount must be 1 to %lld fen", AMOUNT_MAX_FEN);
+  if (w.req->expected_refundable <= 0 || w.req->expected_refundable > AMOUNT_MAX_FEN)
+    return yw_rpc_call_fail(call, YW_EINVAL, "expectedRefundable must be the refundable amount the caller saw");
+  if (!text_ok(w.req->reason, 200)) return yw_rpc_call_fail(call, YW_EINVAL, "reason must be 1 to 200 bytes of text");
+  return yw_idem_run(call, reqm, out, ctx->pool, &ctx->idem_refund, refund_tx, &w);
+}
+
+/* ---- GetOrderQr -------------------------------------------------------------------- */
+
+#define QR_MODULE_PX 4
+#define QR_QUIET 4
+
+/* The QR code of text as an SVG document in a (one path of unit squares). NULL on failure. */
+static char *qr_svg(yw_arena *a, const char *text) {
+  QRcode *qr = QRcode_encodeString(text, 0, QR_ECLEVEL_M, QR_MODE_8, 1);
+  if (qr == NULL) return NULL;
+  int w = qr->width, side = (w + 2 * QR_QUIET) * QR_MODULE_PX;
+  size_t cap = 512 + (size_t)w * (size_t)w * 24;
+  char *svg = yw_arena_alloc(a, cap);
+  size_t n = 0;
+  if (svg != NULL) {
+    n += (size_t)snprintf(svg + n, cap - n,
+                          "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+                          "shape-rendering=\"crispEdges\"><rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>"
+                          "<path fill=\"#000\" d=\"",
+                          side, side, w + 2 * QR_QUIET, w + 2 * QR_QUIET, w + 2 * QR_QUIET, w + 2 * QR_QUIET);
+    for (int y = 0; y < w && n < cap; y++)
+      for (int x = 0; x < w && n < cap; x++)
+        if (qr->data[y * w + x] & 1) n += (size_t)snprintf(svg + n, cap - n, "M%d %dh1v1h-1z", x + QR_QUIET, y + QR_QUIET);
+    if (n < cap) n += (size_t)snprintf(svg + n, cap - n, "\"/></svg>");
+    if (n >= cap) svg = NULL;
+  }
+  QRcode_free(qr);
+  return svg;
+}
+
+static int get_order_qr(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out, void *data) {
+  payment_ctx *ctx = data;
+  const Yiwang__Payment__V1__GetOrderQrRequest *r = (const void *)reqm;
+  yw_caller c;
+  int rc = yw_service_caller(call, &ctx->caller_keys, &c);
+  if (rc != 0) return rc;
+  if (!pay_uuid_ok(r->id)) return yw_rpc_call_fail(call, YW_ENOTFOUND, "no such order");
+  const char *p[1] = {r->id};
+  PGresult *res = NULL;
+  rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
+                        "SELECT notice_code, payee_department, payer_subject FROM payment.orders WHERE id = $1::uuid", 1,
+                        p, &res);
+  if (rc != 0) return rc;
+  if (PQntuples(res) != 1 || !may_read(&c, PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2))) {
+    PQclear(res);
+    return yw_rpc_call_fail(call, YW_ENOTFOUND, "no such order");
+  }
+  yw_arena *a = yw_rpc_call_arena(call);
+  Yiwang__Payment__V1__OrderQr *q = yw_arena_alloc(a, sizeof *q);
+  if (q == NULL) {
+    PQclear(res);
+    return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
+  }
+  yiwang__payment__v1__order_qr__init(q);
+  q->notice_code = yw_col_str(a, res, 0, 0);
+  PQclear(res);
+  char content[64];
+  snprintf(content, sizeof content, "YWPAY:%s", q->notice_code != NULL ? q->notice_code : "");
+  q->content = yw_arena_strndup(a, content, strlen(content));
+  q->svg = q->content != NULL ? qr_svg(a, content) : NULL;
+  if (q->notice_code == NULL || q->svg == NULL) return yw_rpc_call_fail(call, YW_EINTERNAL, "the QR code cannot be made");
+  *out = &q->base;
+  return 0;
 }
 
 static const yw_rpc_method methods[] = {
     {.name = "CreateOrder", .fn = create_order}, {.name = "GetOrder", .fn = get_order},
-    {.name = "GetNotice", .fn = get_notice},     {.name = "PayOrder", .fn = not_yet},
-    {.name = "GetOrderQr", .fn = not_yet},       {.name = "Notify", .fn = not_yet},
-    {.name = "RefundOrder", .fn = not_yet},
+    {.name = "GetNotice", .fn = get_notice},     {.name = "PayOrder", .fn = pay_order},
+    {.name = "GetOrderQr", .fn = get_order_qr},  {.name = "Notify", .fn = notify},
+    {.name = "RefundOrder", .fn = refund_order},
 };
 
 void payment_service_init(yw_rpc_service *svc, payment_ctx *ctx) {

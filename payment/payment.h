@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "channel.h"
 #include "yw_caller.h"
 #include "yw_crypto.h"
 #include "yw_idem.h"
@@ -23,6 +24,9 @@ typedef struct payment_ctx {
   uint8_t data_key[YW_KEY_BYTES]; /* encrypts payers' names at rest (AES-256-GCM) */
   yw_idem_opts idem_create;       /* CreateOrder's kept answers */
   yw_idem_opts idem_refund;       /* RefundOrder's */
+  const pay_channels *channels;   /* the configured channels; NULL: none (PayOrder refuses) */
+  const char *notify_base;        /* notify_url given to a channel: "<notify_base>/<channel>" */
+  int channel_timeout_ms;         /* the total bound of one call to a channel */
 } payment_ctx;
 
 /* The service table; data must point to a payment_ctx that outlives the server. Also
@@ -41,6 +45,47 @@ void payment_service_init(yw_rpc_service *svc, payment_ctx *ctx);
  */
 int pay_order_transition(PGconn *conn_in_tx, const char *order_id, const char *from_set, const char *to,
                          const char *reason, const char *actor, char old[PAY_STATUS_MAX], yw_pg_error *err);
+
+/* What pay_book_paid did. */
+typedef enum pay_book_outcome {
+  PAY_BOOK_PAID = 1,         /* the order is PAID now, booked, payment.order_paid appended */
+  PAY_BOOK_LATE,             /* paid after close: EXCEPTION, booked (the money is there) */
+  PAY_BOOK_ALREADY,          /* this channel order was booked before: nothing written */
+  PAY_BOOK_SUSPENSE,         /* the order was already paid otherwise: booked to suspense */
+  PAY_BOOK_AMOUNT_MISMATCH,  /* the channel's amount differs: EXCEPTION, not booked */
+  PAY_BOOK_NO_ORDER,         /* no such channel order (of this channel): nothing written */
+} pay_book_outcome;
+
+/*
+ * The channel says out_trade_no of channel is paid (transaction_id, total_fen, at
+ * success_unix): books it on conn_in_tx, inside the caller's transaction: the order's
+ * status by compare-and-set (PAYING/UNKNOWN -> PAID; CLOSING/CLOSED -> EXCEPTION, or
+ * CLOSING -> PAID when closing_paid: the channel refused our close because it is paid),
+ * the journal (pay, out_trade_no: Dr channel_receivable:<ch> / Cr
+ * treasury_payable:<dept>:<item>) and the event payment.order_paid. A differing amount
+ * moves the order to EXCEPTION and books nothing. *outcome says which. Returns 0 or a
+ * yw_pg_query code with err set (roll back).
+ */
+int pay_book_paid(PGconn *conn_in_tx, const char *channel, const char *out_trade_no, const char *transaction_id,
+                  int64_t total_fen, int64_t success_unix, int closing_paid, const char *actor,
+                  pay_book_outcome *outcome, yw_pg_error *err);
+
+/*
+ * The channel says the refund out_refund_no succeeded (refund_id, at success_unix): on
+ * conn_in_tx, the refund PENDING -> SUCCESS, the journal (refund, out_refund_no: Dr
+ * treasury_payable / Cr channel_receivable), PAID -> REFUNDED once refunds reach the
+ * amount paid, and the event payment.refunded. *booked is 1, or 0 when it was booked
+ * before. Returns 0, YW_ENOTFOUND (no such refund), or a yw_pg_query code with err set.
+ */
+int pay_book_refund(PGconn *conn_in_tx, const char *out_refund_no, const char *refund_id, int64_t success_unix,
+                    int *booked, yw_pg_error *err);
+
+/*
+ * The channel definitively refused the PENDING refund out_refund_no: FAILED, and its
+ * amount is refundable again. On conn_in_tx. Returns 0 (also when it was not PENDING)
+ * or a yw_pg_query code.
+ */
+int pay_refund_failed(PGconn *conn_in_tx, const char *out_refund_no, yw_pg_error *err);
 
 /* 1 when s has the shape of a uuid (8-4-4-4-12 hex digits). */
 int pay_uuid_ok(const char *s);

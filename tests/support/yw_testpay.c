@@ -89,10 +89,18 @@ void yw_testpay_as_anonymous(void) {
 grpc_status_code yw_testpay_call(const char *method, const ProtobufCMessage *req,
                                  const ProtobufCMessageDescriptor *out_desc, const char *idem_key,
                                  ProtobufCMessage **out, char *msg) {
+  yw_caller c = as;
+  return yw_testpay_call_as(&c, method, req, out_desc, idem_key, out, msg);
+}
+
+grpc_status_code yw_testpay_call_as(yw_caller *caller, const char *method, const ProtobufCMessage *req,
+                                    const ProtobufCMessageDescriptor *out_desc, const char *idem_key,
+                                    ProtobufCMessage **out, char *msg) {
   char path[128], value[YW_CALLER_VALUE_MAX], sig[65], m[256];
   snprintf(path, sizeof path, "/yiwang.payment.v1.PaymentService/%s", method);
-  as.ts = (long long)time(NULL);
-  assert_int_equal(yw_caller_encode(&as, yw_testpay_ctx.caller_keys.current, path, "", value, sizeof value, sig), 0);
+  caller->ts = (long long)time(NULL);
+  if (yw_caller_encode(caller, yw_testpay_ctx.caller_keys.current, path, "", value, sizeof value, sig) != 0)
+    return GRPC_STATUS_INTERNAL;
   yw_rpc_md md[3] = {{"x-yw-caller", value, 0}, {"x-yw-caller-sig", sig, 0}, {"idempotency-key", idem_key, 0}};
   *out = NULL;
   grpc_status_code st = yw_rpc_call_sync(rpc.channel, path, req, out_desc, NULL, out, md, idem_key != NULL ? 3 : 2,

@@ -31,6 +31,11 @@ grpc_status_code yw_testpay_call(const char *method, const ProtobufCMessage *req
                                  const ProtobufCMessageDescriptor *out_desc, const char *idem_key,
                                  ProtobufCMessage **out, char *msg);
 
+/* The same as caller (any thread; caller's ts is set). */
+grpc_status_code yw_testpay_call_as(yw_caller *caller, const char *method, const ProtobufCMessage *req,
+                                    const ProtobufCMessageDescriptor *out_desc, const char *idem_key,
+                                    ProtobufCMessage **out, char *msg);
+
 /* A number from one SQL query on the test database (-1 on failure). */
 long long yw_testpay_count(const char *sql);
 

@@ -1,0 +1,381 @@
+/*
+ * janitor.c - the pass over unfinished orders and refunds (janitor.h).
+ *
+ * No channel guarantees that its notification arrives, and a process may die between the
+ * channel's answer and our commit; the janitor asks the channel (query) for every order
+ * it left unresolved, as GOV.UK Pay's mop-up job and Kill Bill's Janitor do, and books
+ * what the channel says through the same functions as a notification (pay_book_paid,
+ * pay_book_refund), so the two never book twice (the journal's (kind, ref) is unique and
+ * the order's status changes by compare-and-set).
+ *
+ * One copy at a time: pg_try_advisory_lock on the pass's connection; a copy that does not
+ * get it skips the pass. The lock dies with the session if the process dies.
+ *
+ * Offers: janitor_pass, janitor_start, janitor_stop, janitor_metrics.
+ */
+#include "janitor.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "yw_err.h"
+#include "yw_log.h"
+
+#define LOCK_SQL "SELECT pg_try_advisory_lock(hashtext('payment.janitor'))"
+#define UNLOCK_SQL "SELECT pg_advisory_unlock(hashtext('payment.janitor'))"
+
+struct janitor {
+  payment_ctx *ctx;
+  int interval_ms, window_s, batch;
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int stop;
+  janitor_stats st;
+};
+
+/* ---- one transaction on the pass's connection ------------------------------------- */
+
+typedef int (*tx_fn)(PGconn *conn, void *arg, yw_pg_error *err);
+
+static int in_tx(PGconn *conn, tx_fn fn, void *arg) {
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  int rc = yw_pg_begin(conn, &err);
+  if (rc == 0) rc = fn(conn, arg, &err);
+  if (rc == 0) rc = yw_pg_commit(conn, &err);
+  else yw_pg_rollback(conn);
+  if (rc != 0 && rc != YW_EPRECOND)
+    yw_log(YW_LOG_WARN, "payment.janitor_tx", NULL, "%s %s", yw_strerror(rc), err.message);
+  return rc;
+}
+
+struct step {
+  const char *order_id, *from, *to, *reason;
+  const char *out_trade_no; /* a channel order to mark CLOSED, or NULL */
+  const char *channel;
+  const pay_query_res *q;
+  int closing_paid;
+  pay_book_outcome outcome;
+};
+
+static int step_transition(PGconn *conn, void *arg, yw_pg_error *err) {
+  struct step *s = arg;
+  int rc = 0;
+  if (s->out_trade_no != NULL) {
+    const char *p[1] = {s->out_trade_no};
+    PGresult *r = NULL;
+    rc = yw_pg_query_write(conn,
+                           "UPDATE payment.channel_orders SET status = 'CLOSED', updated_at = now() "
+                           "WHERE out_trade_no = $1 AND status = 'OPEN'",
+                           1, p, &r, err);
+    PQclear(r);
+  }
+  if (rc == 0) rc = pay_order_transition(conn, s->order_id, s->from, s->to, s->reason, "janitor", NULL, err);
+  return rc;
+}
+
+static int step_book(PGconn *conn, void *arg, yw_pg_error *err) {
+  struct step *s = arg;
+  return pay_book_paid(conn, s->channel, s->out_trade_no, s->q->transaction_id, s->q->total_fen, s->q->success_unix,
+                       s->closing_paid, "janitor", &s->outcome, err);
+}
+
+static int step_touch(PGconn *conn, void *arg, yw_pg_error *err) {
+  struct step *s = arg;
+  const char *p[1] = {s->order_id};
+  PGresult *r = NULL;
+  int rc = yw_pg_query_write(conn, "UPDATE payment.orders SET updated_at = now() WHERE id = $1::uuid", 1, p, &r, err);
+  PQclear(r);
+  return rc;
+}
+
+/* ---- the orders a channel holds ------------------------------------------------------ */
+
+/* Books the order paid as the channel says. */
+static void book(PGconn *conn, const char *order_id, const char *channel, const char *out_trade_no,
+                 const pay_query_res *q, int closing_paid, janitor_stats *st) {
+  struct step s = {.order_id = order_id, .channel = channel, .out_trade_no = out_trade_no, .q = q,
+                   .closing_paid = closing_paid};
+  if (in_tx(conn, step_book, &s) == 0 && (s.outcome == PAY_BOOK_PAID || s.outcome == PAY_BOOK_LATE)) st->paid++;
+}
+
+/* CLOSING -> close at the channel -> CLOSED (or paid, when the channel says so). */
+static void close_at_channel(payment_ctx *ctx, PGconn *conn, const char *order_id, const pay_channel *ch,
+                             const char *out_trade_no, janitor_stats *st) {
+  char code[PAY_CODE_MAX] = "";
+  int rc = pay_channel_close(ch, out_trade_no, ctx->channel_timeout_ms, code);
+  if (rc == YW_ECONFLICT) { /* ORDER_PAID: query and book as paid */
+    pay_query_res q;
+    memset(&q, 0, sizeof q);
+    if (pay_channel_query(ch, out_trade_no, ctx->channel_timeout_ms, &q, code) == 0 &&
+        (q.state == PAY_TRADE_SUCCESS || q.state == PAY_TRADE_REFUND))
+      book(conn, order_id, pay_channel_name(ch), out_trade_no, &q, 1, st);
+    return;
+  }
+  if (rc != 0 && rc != YW_ENOTFOUND) return; /* no answer: the next pass */
+  struct step s = {.order_id = order_id, .from = "CLOSING", .to = "CLOSED", .reason = "closed at the channel",
+                   .out_trade_no = out_trade_no};
+  if (in_tx(conn, step_transition, &s) == 0) st->closed++;
+}
+
+static int held_orders(payment_ctx *ctx, PGconn *conn, int window_s, int batch, janitor_stats *st) {
+  char win[16], lim[16];
+  snprintf(win, sizeof win, "%d", window_s);
+  snprintf(lim, sizeof lim, "%d", batch);
+  const char *p[2] = {win, lim};
+  PGresult *r = NULL;
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  int rc = yw_pg_query_read(conn,
+                            "SELECT o.id, c.out_trade_no, c.channel, o.status, o.expires_at < now() "
+                            "FROM payment.orders o JOIN LATERAL (SELECT out_trade_no, channel FROM payment.channel_orders "
+                            "  WHERE order_id = o.id AND status = 'OPEN' ORDER BY attempt DESC LIMIT 1) c ON true "
+                            "WHERE o.status IN ('PAYING', 'UNKNOWN', 'CLOSING') AND "
+                            "(o.updated_at <= now() - make_interval(secs => $1::int) OR o.expires_at < now()) "
+                            "ORDER BY o.updated_at LIMIT $2::int",
+                            2, p, &r, &err);
+  if (rc != 0) return rc;
+  for (int i = 0; i < PQntuples(r); i++) {
+    const char *order_id = PQgetvalue(r, i, 0), *no = PQgetvalue(r, i, 1), *status = PQgetvalue(r, i, 3);
+    int expired = PQgetvalue(r, i, 4)[0] == 't';
+    const pay_channel *ch = ctx->channels != NULL ? pay_channels_find(ctx->channels, PQgetvalue(r, i, 2)) : NULL;
+    if (ch == NULL) continue;
+    if (strcmp(status, "CLOSING") == 0) {
+      close_at_channel(ctx, conn, order_id, ch, no, st);
+      continue;
+    }
+    pay_query_res q;
+    memset(&q, 0, sizeof q);
+    char code[PAY_CODE_MAX] = "";
+    rc = pay_channel_query(ch, no, ctx->channel_timeout_ms, &q, code);
+    if (rc != 0 && rc != YW_ENOTFOUND) {
+      st->unknown_left++;
+      continue;
+    }
+    if (rc == 0 && (q.state == PAY_TRADE_SUCCESS || q.state == PAY_TRADE_REFUND)) {
+      book(conn, order_id, pay_channel_name(ch), no, &q, 0, st);
+      continue;
+    }
+    struct step s = {.order_id = order_id};
+    if (expired) {
+      s.from = "PAYING,UNKNOWN";
+      s.to = "CLOSING";
+      s.reason = "expired";
+      if (in_tx(conn, step_transition, &s) != 0) continue;
+      if (rc == YW_ENOTFOUND || q.state == PAY_TRADE_CLOSED) { /* nothing to close there */
+        struct step c = {.order_id = order_id, .from = "CLOSING", .to = "CLOSED", .reason = "the channel has it closed",
+                         .out_trade_no = no};
+        if (in_tx(conn, step_transition, &c) == 0) st->closed++;
+      } else {
+        close_at_channel(ctx, conn, order_id, ch, no, st);
+      }
+    } else if (strcmp(status, "UNKNOWN") == 0) {
+      s.from = "UNKNOWN";
+      s.to = "PAYING";
+      s.reason = "the channel answered the query: not paid yet";
+      in_tx(conn, step_transition, &s);
+    } else {
+      in_tx(conn, step_touch, &s); /* asked again after another window */
+    }
+  }
+  PQclear(r);
+  return 0;
+}
+
+/* Expired orders no channel holds: CREATED -> CLOSED, others through CLOSING. */
+static int unheld_orders(PGconn *conn, int batch, janitor_stats *st) {
+  char lim[16];
+  snprintf(lim, sizeof lim, "%d", batch);
+  const char *p[1] = {lim};
+  PGresult *r = NULL;
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  int rc = yw_pg_query_read(conn,
+                            "SELECT o.id, o.status FROM payment.orders o "
+                            "WHERE o.status IN ('CREATED', 'PAYING', 'UNKNOWN', 'CLOSING') AND o.expires_at < now() "
+                            "AND NOT EXISTS (SELECT 1 FROM payment.channel_orders c WHERE c.order_id = o.id "
+                            "AND c.status = 'OPEN') ORDER BY o.expires_at LIMIT $1::int",
+                            1, p, &r, &err);
+  if (rc != 0) return rc;
+  for (int i = 0; i < PQntuples(r); i++) {
+    const char *order_id = PQgetvalue(r, i, 0), *status = PQgetvalue(r, i, 1);
+    struct step s = {.order_id = order_id, .reason = "expired"};
+    if (strcmp(status, "CREATED") == 0) {
+      s.from = "CREATED";
+      s.to = "CLOSED";
+    } else {
+      if (strcmp(status, "CLOSING") != 0) {
+        s.from = "PAYING,UNKNOWN";
+        s.to = "CLOSING";
+        if (in_tx(conn, step_transition, &s) != 0) continue;
+      }
+      s.from = "CLOSING";
+      s.to = "CLOSED";
+    }
+    if (in_tx(conn, step_transition, &s) == 0) st->closed++;
+  }
+  PQclear(r);
+  return 0;
+}
+
+/* ---- refunds ------------------------------------------------------------------------ */
+
+struct refund_step {
+  const char *out_refund_no;
+  const pay_refund_res *res;
+};
+
+static int refund_book(PGconn *conn, void *arg, yw_pg_error *err) {
+  struct refund_step *s = arg;
+  int booked = 0;
+  return pay_book_refund(conn, s->out_refund_no, s->res->refund_id, s->res->success_unix, &booked, err);
+}
+
+static int refund_fail(PGconn *conn, void *arg, yw_pg_error *err) {
+  struct refund_step *s = arg;
+  return pay_refund_failed(conn, s->out_refund_no, err);
+}
+
+static int pending_refunds(payment_ctx *ctx, PGconn *conn, int window_s, int batch, janitor_stats *st) {
+  char win[16], lim[16];
+  snprintf(win, sizeof win, "%d", window_s);
+  snprintf(lim, sizeof lim, "%d", batch);
+  const char *p[2] = {win, lim};
+  PGresult *r = NULL;
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  int rc = yw_pg_query_read(conn,
+                            "SELECT f.out_refund_no, f.out_trade_no, f.channel, f.amount_fen, o.amount_fen "
+                            "FROM payment.refunds f JOIN payment.orders o ON o.id = f.order_id "
+                            "WHERE f.status = 'PENDING' AND f.created_at <= now() - make_interval(secs => $1::int) "
+                            "ORDER BY f.created_at LIMIT $2::int",
+                            2, p, &r, &err);
+  if (rc != 0) return rc;
+  for (int i = 0; i < PQntuples(r); i++) {
+    const pay_channel *ch = ctx->channels != NULL ? pay_channels_find(ctx->channels, PQgetvalue(r, i, 2)) : NULL;
+    if (ch == NULL) continue;
+    pay_refund_req rq = {.out_trade_no = PQgetvalue(r, i, 1), .out_refund_no = PQgetvalue(r, i, 0),
+                         .refund_fen = strtoll(PQgetvalue(r, i, 3), NULL, 10),
+                         .total_fen = strtoll(PQgetvalue(r, i, 4), NULL, 10)};
+    pay_refund_res rs;
+    memset(&rs, 0, sizeof rs);
+    char code[PAY_CODE_MAX] = "";
+    rc = pay_channel_refund(ch, &rq, ctx->channel_timeout_ms, &rs, code);
+    struct refund_step s = {.out_refund_no = rq.out_refund_no, .res = &rs};
+    if (rc == 0) {
+      if (in_tx(conn, refund_book, &s) == 0) st->refunds_done++;
+    } else if (rc == YW_EPRECOND || rc == YW_ENOTFOUND) {
+      if (in_tx(conn, refund_fail, &s) == 0) st->refunds_failed++;
+    }
+  }
+  PQclear(r);
+  return 0;
+}
+
+/* ---- the pass ---------------------------------------------------------------------- */
+
+int janitor_pass(payment_ctx *ctx, int window_s, int batch, janitor_stats *st) {
+  janitor_stats local;
+  memset(&local, 0, sizeof local);
+  if (st == NULL) st = &local;
+  PGconn *conn = yw_pg_pool_acquire(ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return YW_EUNAVAIL;
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  PGresult *r = NULL;
+  int rc = yw_pg_query_write(conn, LOCK_SQL, 0, NULL, &r, &err);
+  int locked = rc == 0 && PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
+  PQclear(r);
+  if (!locked) {
+    yw_pg_pool_release(ctx->pool, conn);
+    if (rc == 0) st->skipped++;
+    return rc;
+  }
+  st->passes++;
+  rc = held_orders(ctx, conn, window_s, batch, st);
+  if (rc == 0) rc = unheld_orders(conn, batch, st);
+  if (rc == 0) rc = pending_refunds(ctx, conn, window_s, batch, st);
+  if (yw_pg_query_write(conn, UNLOCK_SQL, 0, NULL, &r, &err) == 0) PQclear(r);
+  yw_pg_pool_release(ctx->pool, conn);
+  return rc;
+}
+
+static void *run(void *arg) {
+  janitor *j = arg;
+  pthread_mutex_lock(&j->mu);
+  while (!j->stop) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += j->interval_ms / 1000;
+    until.tv_nsec += (long)(j->interval_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&j->cv, &j->mu, &until);
+    if (j->stop) break;
+    janitor_stats st = j->st;
+    pthread_mutex_unlock(&j->mu);
+    int rc = janitor_pass(j->ctx, j->window_s, j->batch, &st);
+    if (rc != 0) yw_log(YW_LOG_WARN, "payment.janitor", NULL, "the pass stopped: %s", yw_strerror(rc));
+    pthread_mutex_lock(&j->mu);
+    j->st = st;
+  }
+  pthread_mutex_unlock(&j->mu);
+  return NULL;
+}
+
+int janitor_start(payment_ctx *ctx, int interval_ms, int window_s, int batch, janitor **out) {
+  janitor *j = calloc(1, sizeof *j);
+  if (j == NULL) return YW_ENOMEM;
+  j->ctx = ctx;
+  j->interval_ms = interval_ms;
+  j->window_s = window_s;
+  j->batch = batch;
+  pthread_mutex_init(&j->mu, NULL);
+  pthread_cond_init(&j->cv, NULL);
+  if (pthread_create(&j->thread, NULL, run, j) != 0) {
+    pthread_cond_destroy(&j->cv);
+    pthread_mutex_destroy(&j->mu);
+    free(j);
+    return YW_EINTERNAL;
+  }
+  *out = j;
+  return 0;
+}
+
+void janitor_stop(janitor *j) {
+  if (j == NULL) return;
+  pthread_mutex_lock(&j->mu);
+  j->stop = 1;
+  pthread_cond_signal(&j->cv);
+  pthread_mutex_unlock(&j->mu);
+  pthread_join(j->thread, NULL);
+  pthread_cond_destroy(&j->cv);
+  pthread_mutex_destroy(&j->mu);
+  free(j);
+}
+
+int janitor_metrics(void *arg, char *buf, size_t len) {
+  janitor *j = arg;
+  janitor_stats st;
+  memset(&st, 0, sizeof st);
+  if (j != NULL) {
+    pthread_mutex_lock(&j->mu);
+    st = j->st;
+    pthread_mutex_unlock(&j->mu);
+  }
+  int n = snprintf(buf, len,
+                   "# TYPE yw_payment_janitor_passes_total counter\nyw_payment_janitor_passes_total %lld\n"
+                   "# TYPE yw_payment_janitor_paid_total counter\nyw_payment_janitor_paid_total %lld\n"
+                   "# TYPE yw_payment_janitor_closed_total counter\nyw_payment_janitor_closed_total %lld\n"
+                   "# TYPE yw_payment_janitor_refunds_total counter\nyw_payment_janitor_refunds_total %lld\n"
+                   "# HELP yw_payment_janitor_unknown_left orders the channel did not answer for (cumulative)\n"
+                   "# TYPE yw_payment_janitor_unknown_left counter\nyw_payment_janitor_unknown_left %lld\n",
+                   st.passes, st.paid, st.closed, st.refunds_done, st.unknown_left);
+  return n < 0 || (size_t)n >= len ? YW_ETOOBIG : n;
+}

@@ -1,0 +1,705 @@
+/*
+ * test_payment_flow.c - paying, notifications, refunds and the janitor on yw-payment
+ * (in-process, real gRPC, PostgreSQL and Redis) against the channel simulator yw-paysim
+ * (a real process on a free port). The simulator's notifications reach a small HTTP
+ * receiver of the test's own that hands them to Notify with the raw body and the
+ * signature headers, as the gateway does, and answers the channel as the service says.
+ * Notifications the test signs itself use the simulator's own key (its keys folder).
+ *
+ * Proves:
+ * - pay: a retry on the same channel reuses the out_trade_no; switching channel closes
+ *   the previous channel order at the channel first; the channel's notification books
+ *   the order PAID (one journal, one payment.order_paid event);
+ * - R1: the same notification 20 times at once gives one transition, one journal, one
+ *   event, and every copy is acknowledged;
+ * - R2: a forged body, a stale timestamp are refused (UNAUTHENTICATED) and change
+ *   nothing; a wrong amount is refused and makes the order EXCEPTION, not PAID, with no
+ *   journal; a notification naming another merchant is refused and makes it EXCEPTION;
+ * - R3: a notification arriving before the order's channel order is committed is
+ *   refused, the channel retries, and after the commit it is accepted;
+ * - R4: paid after close (the order CLOSING) becomes EXCEPTION, booked, no paid event;
+ * - R5: the channel's success never notified (as if the process died before its commit)
+ *   is found by the janitor's query and booked PAID with the channel's time;
+ * - the janitor closes expired orders at the channel (CLOSED) and expired CREATED ones;
+ * - R8: two refunds at once with the same expected refundable amount: one passes, the
+ *   other is refused; partial then full refund -> REFUNDED; never more than paid; a
+ *   refund's retry with its Idempotency-Key answers the same refund; each refund has an
+ *   audit record; the channel's refund notifications are no-ops;
+ * - the notice's QR code is an SVG of "YWPAY:<code>";
+ * - after every test the ledger's invariants hold (ledger_check).
+ */
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "janitor.h"
+#include "yiwang/payment/v1/payment.pb-c.h"
+#include "yw_crypto.h"
+#include "yw_http.h"
+#include "yw_testnet.h"
+#include "yw_testpay.h"
+
+typedef Yiwang__Payment__V1__Order Order;
+#define ORDER_DESC (&yiwang__payment__v1__order__descriptor)
+#define MCHID "1900000001"
+
+static char g_dir[] = "/tmp/yw-payflow-XXXXXX";
+static char g_key[2][65], g_keys_dir[160];
+static int g_port, g_recv_port;
+static pid_t g_pid = -1;
+static pay_channels *g_set;
+static atomic_int g_refused; /* notifications the service did not acknowledge */
+static char notify_base[128];
+
+/* ---- the receiver: the gateway's part for notifications -------------------------------- */
+
+static void header(struct evkeyvalq *h, const char *name, char *out, size_t size) {
+  const char *v = evhttp_find_header(h, name);
+  snprintf(out, size, "%s", v != NULL ? v : "");
+}
+
+static void on_notify(struct evhttp_request *req, void *arg) {
+  (void)arg;
+  const char *uri = evhttp_request_get_uri(req);
+  const char *chan = strrchr(uri, '/');
+  struct evbuffer *in = evhttp_request_get_input_buffer(req);
+  size_t len = evbuffer_get_length(in);
+  uint8_t *body = malloc(len + 1);
+  evbuffer_copyout(in, body, len);
+  struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+  char ts[32], nonce[96], serial[64], sig[700];
+  header(h, "Yw-Pay-Timestamp", ts, sizeof ts);
+  header(h, "Yw-Pay-Nonce", nonce, sizeof nonce);
+  header(h, "Yw-Pay-Serial", serial, sizeof serial);
+  header(h, "Yw-Pay-Signature", sig, sizeof sig);
+  Yiwang__Payment__V1__NotifyRequest n = YIWANG__PAYMENT__V1__NOTIFY_REQUEST__INIT;
+  n.channel = (char *)(chan != NULL ? chan + 1 : "");
+  n.body.data = body;
+  n.body.len = len;
+  n.timestamp = ts;
+  n.nonce = nonce;
+  n.serial = serial;
+  n.signature = sig;
+  yw_caller anon;
+  memset(&anon, 0, sizeof anon);
+  snprintf(anon.ip, sizeof anon.ip, "127.0.0.1");
+  ProtobufCMessage *out = NULL;
+  grpc_status_code st = yw_testpay_call_as(&anon, "Notify", &n.base, &yiwang__payment__v1__notify_response__descriptor,
+                                           NULL, &out, NULL);
+  free(body);
+  struct evbuffer *ob = evbuffer_new();
+  if (st == GRPC_STATUS_OK) {
+    evbuffer_add_printf(ob, "{\"code\":\"SUCCESS\"}");
+    evhttp_send_reply(req, 200, "OK", ob);
+  } else {
+    atomic_fetch_add(&g_refused, 1);
+    evbuffer_add_printf(ob, "{\"code\":\"FAIL\"}");
+    evhttp_send_reply(req, 500, "Error", ob);
+  }
+  evbuffer_free(ob);
+  if (out != NULL) protobuf_c_message_free_unpacked(out, NULL);
+}
+
+static void *receiver(void *arg) {
+  event_base_dispatch(arg);
+  return NULL;
+}
+
+/* ---- the simulator's controls ------------------------------------------------------ */
+
+static long sim_call(const char *method, const char *chan, const char *path, const char *json, json_t **answer) {
+  char url[256];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/%s%s", g_port, chan, path);
+  static const char *const headers[] = {"Content-Type: application/json", NULL};
+  yw_http_req r = {.method = method, .url = url, .headers = headers, .body = json,
+                   .body_len = json != NULL ? strlen(json) : 0, .timeout_ms = 5000};
+  long status = 0;
+  char *resp = NULL;
+  assert_int_equal(yw_http_request(&r, &status, &resp, NULL), 0);
+  if (answer != NULL) *answer = json_loads(resp != NULL ? resp : "null", JSON_DECODE_ANY, NULL);
+  free(resp);
+  return status;
+}
+
+/* The payer pays out_trade_no in the channel's wallet; notify "normal" or "none". */
+static void sim_pay(const char *chan, const char *no, const char *notify) {
+  char body[256];
+  snprintf(body, sizeof body, "{\"out_trade_no\":\"%s\",\"payer\":\"o_test\",\"notify\":\"%s\"}", no, notify);
+  assert_int_equal(sim_call("POST", chan, "/sim/pay", body, NULL), 200);
+}
+
+/* The channel's trade_state of out_trade_no. */
+static void sim_state(const char *chan, const char *no, char *out, size_t size) {
+  pay_query_res q;
+  memset(&q, 0, sizeof q);
+  char code[PAY_CODE_MAX];
+  int rc = pay_channel_query(pay_channels_find(g_set, chan), no, 3000, &q, code);
+  snprintf(out, size, "%s", rc == 0 ? pay_channel_state_name(q.state) : "NONE");
+}
+
+/* ---- notifications the test signs with the channel's key ------------------------------ */
+
+static void sign_notice(const char *body, long long ts, char *ts_out, char *nonce, char *serial, char *sig_b64) {
+  char path[256];
+  snprintf(path, sizeof path, "%s/sim.key", g_keys_dir);
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  char pem[8192];
+  size_t n = fread(pem, 1, sizeof pem - 1, f);
+  fclose(f);
+  pem[n] = '\0';
+  assert_int_equal(pay_channel_key_serial_pem(pem, n, serial), 0);
+  BIO *bio = BIO_new_mem_buf(pem, (int)n);
+  EVP_PKEY *key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+  BIO_free(bio);
+  assert_non_null(key);
+  snprintf(ts_out, 24, "%lld", ts);
+  static atomic_int seq;
+  snprintf(nonce, 64, "n%d%d", (int)getpid(), atomic_fetch_add(&seq, 1));
+  size_t mlen = strlen(ts_out) + strlen(nonce) + strlen(body) + 4;
+  char *msg = malloc(mlen);
+  snprintf(msg, mlen, "%s\n%s\n%s\n", ts_out, nonce, body);
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  unsigned char sig[512];
+  size_t slen = sizeof sig;
+  assert_int_equal(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key), 1);
+  assert_int_equal(EVP_DigestSign(md, sig, &slen, (unsigned char *)msg, strlen(msg)), 1);
+  EVP_MD_CTX_free(md);
+  EVP_PKEY_free(key);
+  free(msg);
+  EVP_EncodeBlock((unsigned char *)sig_b64, sig, (int)slen);
+}
+
+typedef struct notice_msg {
+  char body[1024], ts[24], nonce[64], serial[40], sig[700];
+} notice_msg;
+
+static void make_notice(notice_msg *m, const char *id, const char *mchid, const char *no, long long fen,
+                        long long ts) {
+  snprintf(m->body, sizeof m->body,
+           "{\"id\":\"%s\",\"create_time\":\"2026-12-01T10:00:00+08:00\",\"event_type\":\"TRANSACTION.SUCCESS\","
+           "\"resource\":{\"mchid\":\"%s\",\"out_trade_no\":\"%s\",\"transaction_id\":\"4200%s\","
+           "\"trade_state\":\"SUCCESS\",\"success_time\":\"2026-12-01T10:00:00+08:00\","
+           "\"amount\":{\"total\":%lld,\"payer_total\":%lld,\"currency\":\"CNY\"}}}",
+           id, mchid, no, no, fen, fen);
+  sign_notice(m->body, ts, m->ts, m->nonce, m->serial, m->sig);
+}
+
+static grpc_status_code send_notice(const notice_msg *m) {
+  Yiwang__Payment__V1__NotifyRequest n = YIWANG__PAYMENT__V1__NOTIFY_REQUEST__INIT;
+  n.channel = "sim";
+  n.body.data = (uint8_t *)m->body;
+  n.body.len = strlen(m->body);
+  n.timestamp = (char *)m->ts;
+  n.nonce = (char *)m->nonce;
+  n.serial = (char *)m->serial;
+  n.signature = (char *)m->sig;
+  yw_caller anon;
+  memset(&anon, 0, sizeof anon);
+  ProtobufCMessage *out = NULL;
+  grpc_status_code st = yw_testpay_call_as(&anon, "Notify", &n.base, &yiwang__payment__v1__notify_response__descriptor,
+                                           NULL, &out, NULL);
+  if (out != NULL) protobuf_c_message_free_unpacked(out, NULL);
+  return st;
+}
+
+/* ---- orders ------------------------------------------------------------------------ */
+
+typedef struct order_ref {
+  char id[40], code[24], no[40];
+} order_ref;
+
+static void new_order(int64_t fen, order_ref *o) {
+  static int seq;
+  char key[32];
+  snprintf(key, sizeof key, "flow-%d", ++seq);
+  yw_testpay_as_staff("s-ga", "320700-GA", "dept_staff");
+  Yiwang__Payment__V1__CreateOrderRequest r = YIWANG__PAYMENT__V1__CREATE_ORDER_REQUEST__INIT;
+  r.item_code = "FINE01";
+  r.item_name = "交通违法罚款";
+  r.amount_fen = fen;
+  r.payer_name = "李四";
+  r.payer_subject = "p-1";
+  Order *out = NULL;
+  assert_int_equal(yw_testpay_call("CreateOrder", &r.base, ORDER_DESC, key, (ProtobufCMessage **)&out, NULL), GRPC_STATUS_OK);
+  snprintf(o->id, sizeof o->id, "%s", out->id);
+  snprintf(o->code, sizeof o->code, "%s", out->notice_code);
+  protobuf_c_message_free_unpacked(&out->base, NULL);
+}
+
+static grpc_status_code pay(order_ref *o, const char *channel, Yiwang__Payment__V1__PayOrderResponse **resp) {
+  yw_testpay_as_person("p-1");
+  Yiwang__Payment__V1__PayOrderRequest r = YIWANG__PAYMENT__V1__PAY_ORDER_REQUEST__INIT;
+  r.id = o->id;
+  r.channel = (char *)channel;
+  Yiwang__Payment__V1__PayOrderResponse *out = NULL;
+  grpc_status_code st = yw_testpay_call("PayOrder", &r.base, &yiwang__payment__v1__pay_order_response__descriptor, NULL,
+                                        (ProtobufCMessage **)&out, NULL);
+  if (st == GRPC_STATUS_OK) snprintf(o->no, sizeof o->no, "%s", out->out_trade_no);
+  if (resp != NULL) *resp = out;
+  else if (out != NULL) protobuf_c_message_free_unpacked(&out->base, NULL);
+  return st;
+}
+
+static long long q1(const char *fmt, const char *arg) {
+  char sql[512];
+  snprintf(sql, sizeof sql, fmt, arg);
+  return yw_testpay_count(sql);
+}
+
+static int status_is(const order_ref *o, const char *status) {
+  char sql[256];
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM payment.orders WHERE id = '%s' AND status = '%s'", o->id, status);
+  return yw_testpay_count(sql) == 1;
+}
+
+/* Waits (bounded, 10 s) until the order has status. */
+static int wait_status(const order_ref *o, const char *status) {
+  double until = yw_test_now_s() + 10;
+  while (yw_test_now_s() < until) {
+    if (status_is(o, status)) return 1;
+    usleep(20000);
+  }
+  return 0;
+}
+
+static long long journals(const order_ref *o, const char *kind) {
+  char sql[256];
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM payment.journal WHERE order_id = '%s' AND kind = '%s'", o->id, kind);
+  return yw_testpay_count(sql);
+}
+
+static long long events(const order_ref *o, const char *type) {
+  char sql[256];
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM payment.outbox WHERE aggregate_key = '%s' AND type = '%s'", o->id, type);
+  return yw_testpay_count(sql);
+}
+
+static void exec_sql(const char *sql) {
+  PGconn *c = yw_pg_pool_acquire(yw_testpay_ctx.pool, 2000);
+  assert_non_null(c);
+  PGresult *r = PQexec(c, sql);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+    fprintf(stderr, "%s: %s\n", sql, PQresultErrorMessage(r));
+  assert_true(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK);
+  PQclear(r);
+  yw_pg_pool_release(yw_testpay_ctx.pool, c);
+}
+
+/* ---- setup --------------------------------------------------------------------------- */
+
+static int setup(void **state) {
+  (void)state;
+  yw_http_global_init();
+  if (mkdtemp(g_dir) == NULL) return -1;
+  for (int i = 0; i < 2; i++) {
+    uint8_t k[32];
+    if (yw_random_token(8, g_key[i], sizeof g_key[i]) != 0) return -1;
+    for (int j = 0; j < 32; j++) k[j] = (uint8_t)(rand() ^ (i * 31 + j * 7));
+    yw_hex_encode(k, 32, g_key[i]);
+  }
+  g_port = yw_test_free_port();
+  g_recv_port = yw_test_free_port();
+  while (g_recv_port == g_port) g_recv_port = yw_test_free_port();
+  struct event_base *base = event_base_new();
+  struct evhttp *http = evhttp_new(base);
+  evhttp_set_gencb(http, on_notify, NULL);
+  if (evhttp_bind_socket(http, "127.0.0.1", (unsigned short)g_recv_port) != 0) return -1;
+  pthread_t t;
+  pthread_create(&t, NULL, receiver, base);
+  pthread_detach(t);
+  char listen[64], merchants[256];
+  snprintf(listen, sizeof listen, "127.0.0.1:%d", g_port);
+  snprintf(g_keys_dir, sizeof g_keys_dir, "%s/keys", g_dir);
+  snprintf(merchants, sizeof merchants, "sim=" MCHID ":%s,sim-sm2=1900000002:%s", g_key[0], g_key[1]);
+  g_pid = fork();
+  if (g_pid == 0) {
+    setenv("YW_PAYSIM_LISTEN", listen, 1);
+    setenv("YW_PAYSIM_KEYS_DIR", g_keys_dir, 1);
+    setenv("YW_PAYSIM_MERCHANTS", merchants, 1);
+    setenv("YW_PAYSIM_RETRY_MS", "50,100,150,200,250,300,400,500,600,800", 1);
+    setenv("YW_PAYSIM_NOTIFY_TIMEOUT_MS", "3000", 1);
+    setenv("YW_PAYSIM_LOG_LEVEL", "warn", 1);
+    execl(YW_PAYSIM_BIN, "yw-paysim", (char *)NULL);
+    _exit(127);
+  }
+  char url[128];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", g_port);
+  double until = yw_test_now_s() + 20;
+  long status = 0;
+  while (yw_test_now_s() < until && status != 200) {
+    char *resp = NULL;
+    yw_http_req r = {.method = "GET", .url = url, .timeout_ms = 500};
+    if (yw_http_request(&r, &status, &resp, NULL) != 0) status = 0;
+    free(resp);
+    if (status != 200) usleep(20000);
+  }
+  if (status != 200) return -1;
+  char spec[256], kspec[1024], err[256];
+  snprintf(spec, sizeof spec, "sim=http://127.0.0.1:%d/sim,sim-sm2=http://127.0.0.1:%d/sim-sm2", g_port, g_port);
+  snprintf(kspec, sizeof kspec, "sim=" MCHID ":%s:%s/sim.pub.pem,sim-sm2=1900000002:%s:%s/sim-sm2.pub.pem", g_key[0],
+           g_keys_dir, g_key[1], g_keys_dir);
+  if (pay_channels_load(spec, kspec, &g_set, err, sizeof err) != 0) {
+    fprintf(stderr, "channels: %s\n", err);
+    return -1;
+  }
+  snprintf(notify_base, sizeof notify_base, "http://127.0.0.1:%d/notify", g_recv_port);
+  yw_testpay_ctx.channels = g_set;
+  yw_testpay_ctx.notify_base = notify_base;
+  yw_testpay_ctx.channel_timeout_ms = 3000;
+  return yw_testpay_start();
+}
+
+static int teardown(void **state) {
+  (void)state;
+  yw_testpay_stop();
+  if (g_pid > 0) {
+    kill(g_pid, SIGTERM);
+    waitpid(g_pid, NULL, 0);
+  }
+  pay_channels_free(g_set);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+static int ledger_after(void **state) {
+  (void)state;
+  yw_testpay_assert_ledger_ok();
+  return 0;
+}
+
+/* ---- tests --------------------------------------------------------------------------- */
+
+static void pay_retry_switch_and_notification(void **state) {
+  (void)state;
+  order_ref o;
+  new_order(1250, &o);
+  Yiwang__Payment__V1__PayOrderResponse *resp = NULL;
+  assert_int_equal(pay(&o, "sim", &resp), GRPC_STATUS_OK);
+  assert_string_not_equal(resp->prepay_id, "");
+  assert_string_not_equal(resp->code_url, "");
+  assert_int_equal(resp->order->status, YIWANG__PAYMENT__V1__ORDER_STATUS__ORDER_STATUS_PAYING);
+  char first[40];
+  snprintf(first, sizeof first, "%s", o.no);
+  assert_int_equal(strlen(first), 22);
+  assert_memory_equal(first, o.code, 20);
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+  /* a retry on the same channel: the same merchant order number */
+  assert_int_equal(pay(&o, "sim", NULL), GRPC_STATUS_OK);
+  assert_string_equal(o.no, first);
+  /* another channel: the first is closed at its channel, a new number */
+  assert_int_equal(pay(&o, "sim-sm2", NULL), GRPC_STATUS_OK);
+  assert_string_not_equal(o.no, first);
+  char st[16];
+  sim_state("sim", first, st, sizeof st);
+  assert_string_equal(st, "CLOSED");
+  assert_int_equal(q1("SELECT count(*) FROM payment.channel_orders WHERE order_id = '%s' AND status = 'OPEN'", o.id), 1);
+  /* the payer pays on sim-sm2; its notification (SM2) books the order */
+  sim_pay("sim-sm2", o.no, "normal");
+  assert_true(wait_status(&o, "PAID"));
+  assert_int_equal(journals(&o, "pay"), 1);
+  assert_int_equal(events(&o, "payment.order_paid"), 1);
+  assert_int_equal(q1("SELECT count(*) FROM payment.order_events WHERE order_id = '%s' AND to_status = 'PAID'", o.id), 1);
+  /* paying a paid order is refused */
+  assert_int_equal(pay(&o, "sim", NULL), GRPC_STATUS_FAILED_PRECONDITION);
+}
+
+struct fire {
+  const notice_msg *m;
+  grpc_status_code st;
+};
+
+static void *fire_one(void *arg) {
+  struct fire *f = arg;
+  f->st = send_notice(f->m);
+  return NULL;
+}
+
+static void r1_twenty_copies_at_once_book_once(void **state) {
+  (void)state;
+  order_ref o;
+  new_order(3000, &o);
+  assert_int_equal(pay(&o, "sim", NULL), GRPC_STATUS_OK);
+  sim_pay("sim", o.no, "none");
+  notice_msg m;
+  make_notice(&m, "r1-notice", MCHID, o.no, 3000, (long long)time(NULL));
+  pthread_t t[20];
+  struct fire f[20];
+  for (int i = 0; i < 20; i++) {
+    f[i].m = &m;
+    pthread_create(&t[i], NULL, fire_one, &f[i]);
+  }
+  for (int i = 0; i < 20; i++) pthread_join(t[i], NULL);
+  for (int i = 0; i < 20; i++) assert_int_equal(f[i].st, GRPC_STATUS_OK);
+  assert_true(status_is(&o, "PAID"));
+  assert_int_equal(journals(&o, "pay"), 1);
+  assert_int_equal(events(&o, "payment.order_paid"), 1);
+  assert_int_equal(q1("SELECT count(*) FROM payment.order_events WHERE order_id = '%s' AND to_status = 'PAID'", o.id), 1);
+  /* and the same again later: acknowledged, nothing new */
+  assert_int_equal(send_notice(&m), GRPC_STATUS_OK);
+  assert_int_equal(journals(&o, "pay"), 1);
+}
+
+static void r2_forged_stale_amount_merchant_refused(void **state) {
+  (void)state;
+  order_ref o;
+  new_order(5000, &o);
+  assert_int_equal(pay(&o, "sim", NULL), GRPC_STATUS_OK);
+  notice_msg m;
+  make_notice(&m, "r2-forged", MCHID, o.no, 5000, (long long)time(NULL));
+  char *p = strstr(m.body, "5000");
+  p[0] = '6'; /* the body changed after signing */
+  assert_int_equal(send_notice(&m), GRPC_STATUS_UNAUTHENTICATED);
+  make_notice(&m, "r2-stale", MCHID, o.no, 5000, (long long)time(NULL) - 3600);
+  assert_int_equal(send_notice(&m), GRPC_STATUS_UNAUTHENTICATED);
+  assert_true(status_is(&o, "PAYING"));
+  assert_int_equal(q1("SELECT count(*) FROM payment.notifications WHERE out_trade_no = '%s'", o.no), 0);
+  /* signed by the channel, but for another amount: refused, EXCEPTION, not PAID, no journal */
+  make_notice(&m, "r2-amount", MCHID, o.no, 4999, (long long)time(NULL));
+  assert_int_equal(send_notice(&m), GRPC_STATUS_FAILED_PRECONDITION);
+  assert_true(status_is(&o, "EXCEPTION"));
+  assert_int_equal(journals(&o, "pay"), 0);
+  assert_int_equal(events(&o, "payment.order_paid"), 0);
+  assert_int_equal(send_notice(&m), GRPC_STATUS_FAILED_PRECONDITION); /* every time */
+  /* another merchant's notification */
+  order_ref o2;
+  new_order(700, &o2);
+  assert_int_equal(pay(&o2, "sim", NULL), GRPC_STATUS_OK);
+  make_notice(&m, "r2-merchant", "1999999999", o2.no, 700, (long long)time(NULL));
+  assert_int_equal(send_notice(&m), GRPC_STATUS_PERMISSION_DENIED);
+  assert_true(status_is(&o2, "EXCEPTION"));
+  assert_int_equal(journals(&o2, "pay"), 0);
+}
+
+static void r3_notification_before_commit_retried_then_accepted(void **state) {
+  (void)state;
+  order_ref o;
+  new_order(880, &o);
+  char no[40];
+  snprintf(no, sizeof no, "%s01", o.code);
+  /* the service's channel order is being written and not yet committed */
+  PGconn *tx = yw_pg_pool_acquire(yw_testpay_ctx.pool, 2000);
+  assert_non_null(tx);
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "BEGIN; INSERT INTO payment.channel_orders (out_trade_no, order_id, attempt, channel, mchid, amount_fen) "
+           "VALUES ('%s', '%s', 1, 'sim', '" MCHID "', 880); "
+           "UPDATE payment.orders SET status = 'PAYING' WHERE id = '%s'",
+           no, o.id, o.id);
+  PGresult *r = PQexec(tx, sql);
+  assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+  PQclear(r);
+  /* the channel has it (the prepay went out) and the payer pays */
+  pay_prepay_req pr = {.out_trade_no = no, .description = "fine", .total_fen = 880, .expire_unix = time(NULL) + 600};
+  char url[160];
+  snprintf(url, sizeof url, "%s/sim", notify_base);
+  pr.notify_url = url;
+  pay_prepay_res res;
+  char code[PAY_CODE_MAX];
+  assert_int_equal(pay_channel_prepay(pay_channels_find(g_set, "sim"), &pr, 3000, &res, code), 0);
+  int refused_before = atomic_load(&g_refused);
+  sim_pay("sim", no, "normal");
+  double until = yw_test_now_s() + 10;
+  while (atomic_load(&g_refused) == refused_before && yw_test_now_s() < until) usleep(10000);
+  assert_true(atomic_load(&g_refused) > refused_before); /* refused: not committed yet */
+  assert_int_equal(q1("SELECT count(*) FROM payment.journal WHERE ref = '%s'", no), 0);
+  r = PQexec(tx, "COMMIT");
+  assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+  PQclear(r);
+  yw_pg_pool_release(yw_testpay_ctx.pool, tx);
+  assert_true(wait_status(&o, "PAID")); /* the channel's retry is accepted */
+  assert_int_equal(journals(&o, "pay"), 1);
+}
+
+static void r4_paid_after_close_is_an_exception(void **state) {
+  (void)state;
+  order_ref o;
+  new_order(990, &o);
+  assert_int_equal(pay(&o, "sim", NULL), GRPC_STATUS_OK);
+  /* the order expired and is being closed; the payer pays at that moment */
+  char sql[256];
+  snprintf(sql, sizeof sql, "UPDATE payment.orders SET status = 'CLOSING' WHERE id = '%s'", o.id);
+  exec_sql(sql);
+  sim_pay("sim", o.no, "normal");
+  assert_true(wait_status(&o, "EXCEPTION"));
+  assert_int_equal(journals(&o, "pay"), 1); /* the money is there: booked */
+  assert_int_equal(events(&o, "payment.order_paid"), 0);
+  assert_int_equal(q1("SELECT count(*) FROM payment.orders WHERE id = '%s' AND exception_reason = 'paid after close'", o.id), 1);
+}
+
+static void r5_success_without_notification_found_by_the_janitor(void **state) {
+  (void)state;
+  order_ref o;
+  new_order(1500, &o);
+  assert_int_equal(pay(&o, "sim", NULL), GRPC_STATUS_OK);
+  sim_pay("sim", o.no, "none"); /* the channel's success; we never hear of it */
+  assert_true(status_is(&o, "PAYING"));
+  janitor_stats st;
+  memset(&st, 0, sizeof st);
+  assert_int_equal(janitor_pass(&yw_testpay_ctx, 0, 100, &st), 0);
+  assert_true(status_is(&o, "PAID"));
+  assert_int_equal(journals(&o, "pay"), 1);
+  assert_int_equal(events(&o, "payment.order_paid"), 1);
+  assert_true(st.paid >= 1);
+  /* booked with the channel's time, not the janitor's */
+  pay_query_res q;
+  char code[PAY_CODE_MAX];
+  assert_int_equal(pay_channel_query(pay_channels_find(g_set, "sim"), o.no, 3000, &q, code), 0);
+  char sql[256];
+  snprintf(sql, sizeof sql, "SELECT extract(epoch FROM paid_at)::bigint FROM payment.orders WHERE id = '%s'", o.id);
+  assert_int_equal(yw_testpay_count(sql), q.success_unix);
+}
+
+static void janitor_closes_expired_orders(void **state) {
+  (void)state;
+  order_ref paying, created;
+  new_order(600, &paying);
+  new_order(601, &created);
+  assert_int_equal(pay(&paying, "sim", NULL), GRPC_STATUS_OK);
+  char sql[256];
+  snprintf(sql, sizeof sql, "UPDATE payment.orders SET expires_at = now() - interval '1 second' WHERE id IN ('%s', '%s')",
+           paying.id, created.id);
+  exec_sql(sql);
+  assert_int_equal(janitor_pass(&yw_testpay_ctx, 0, 100, NULL), 0);
+  assert_true(status_is(&paying, "CLOSED"));
+  assert_true(status_is(&created, "CLOSED"));
+  char st[16];
+  sim_state("sim", paying.no, st, sizeof st);
+  assert_string_equal(st, "CLOSED");
+  assert_int_equal(q1("SELECT count(*) FROM payment.order_events WHERE order_id = '%s' AND to_status = 'CLOSING'", paying.id), 1);
+  assert_int_equal(pay(&created, "sim", NULL), GRPC_STATUS_FAILED_PRECONDITION);
+}
+
+typedef struct refund_call {
+  const char *id, *key;
+  int64_t amount, expected;
+  grpc_status_code st;
+  char status[16];
+  int64_t after;
+} refund_call;
+
+static void *refund_one(void *arg) {
+  refund_call *r = arg;
+  yw_caller fin;
+  memset(&fin, 0, sizeof fin);
+  fin.kind = YW_CALLER_STAFF;
+  snprintf(fin.subject, sizeof fin.subject, "f-1");
+  snprintf(fin.roles, sizeof fin.roles, "finance");
+  snprintf(fin.ip, sizeof fin.ip, "10.0.0.9");
+  Yiwang__Payment__V1__RefundOrderRequest q = YIWANG__PAYMENT__V1__REFUND_ORDER_REQUEST__INIT;
+  q.id = (char *)r->id;
+  q.amount = r->amount;
+  q.expected_refundable = r->expected;
+  q.reason = "多收";
+  Yiwang__Payment__V1__Refund *out = NULL;
+  r->st = yw_testpay_call_as(&fin, "RefundOrder", &q.base, &yiwang__payment__v1__refund__descriptor, r->key,
+                             (ProtobufCMessage **)&out, NULL);
+  if (out != NULL) {
+    snprintf(r->status, sizeof r->status, "%s", out->status);
+    r->after = out->refundable_after;
+    protobuf_c_message_free_unpacked(&out->base, NULL);
+  }
+  return NULL;
+}
+
+static void r8_refunds_never_more_than_paid(void **state) {
+  (void)state;
+  order_ref o;
+  new_order(1000, &o);
+  assert_int_equal(pay(&o, "sim", NULL), GRPC_STATUS_OK);
+  sim_pay("sim", o.no, "normal");
+  assert_true(wait_status(&o, "PAID"));
+  refund_call a = {.id = o.id, .key = "rf-1", .amount = 300, .expected = 1000};
+  refund_one(&a);
+  assert_int_equal(a.st, GRPC_STATUS_OK);
+  assert_string_equal(a.status, "SUCCESS");
+  assert_int_equal(a.after, 700);
+  /* its retry: the same answer, nothing more */
+  refund_call a2 = a;
+  refund_one(&a2);
+  assert_int_equal(a2.st, GRPC_STATUS_OK);
+  assert_int_equal(q1("SELECT count(*) FROM payment.refunds WHERE order_id = '%s'", o.id), 1);
+  /* two at once, each with what it saw: one passes */
+  refund_call b = {.id = o.id, .key = "rf-2", .amount = 700, .expected = 700};
+  refund_call c = {.id = o.id, .key = "rf-3", .amount = 700, .expected = 700};
+  pthread_t tb, tc;
+  pthread_create(&tb, NULL, refund_one, &b);
+  pthread_create(&tc, NULL, refund_one, &c);
+  pthread_join(tb, NULL);
+  pthread_join(tc, NULL);
+  assert_true((b.st == GRPC_STATUS_OK) != (c.st == GRPC_STATUS_OK));
+  assert_true(b.st == GRPC_STATUS_FAILED_PRECONDITION || c.st == GRPC_STATUS_FAILED_PRECONDITION);
+  assert_true(status_is(&o, "REFUNDED"));
+  assert_int_equal(journals(&o, "refund"), 2);
+  assert_int_equal(events(&o, "payment.refunded"), 2);
+  assert_int_equal(q1("SELECT count(*) FROM payment.audit_log WHERE target = '%s' AND action = 'refund'", o.id), 2);
+  assert_int_equal(q1("SELECT refunded_fen FROM payment.orders WHERE id = '%s'", o.id), 1000);
+  /* more than paid: refused */
+  refund_call d = {.id = o.id, .key = "rf-4", .amount = 1, .expected = 0};
+  refund_one(&d);
+  assert_int_not_equal(d.st, GRPC_STATUS_OK);
+  /* the channel's refund notifications arrive and change nothing */
+  double until = yw_test_now_s() + 5;
+  while (yw_test_now_s() < until &&
+         q1("SELECT count(*) FROM payment.notifications WHERE event_type = 'REFUND.SUCCESS' AND out_refund_no LIKE '%s%%'", o.no) < 2)
+    usleep(20000);
+  assert_int_equal(journals(&o, "refund"), 2);
+}
+
+static void qr_code_of_the_notice(void **state) {
+  (void)state;
+  order_ref o;
+  new_order(100, &o);
+  yw_testpay_as_person("p-1");
+  Yiwang__Payment__V1__GetOrderQrRequest r = YIWANG__PAYMENT__V1__GET_ORDER_QR_REQUEST__INIT;
+  r.id = o.id;
+  Yiwang__Payment__V1__OrderQr *q = NULL;
+  assert_int_equal(yw_testpay_call("GetOrderQr", &r.base, &yiwang__payment__v1__order_qr__descriptor, NULL,
+                                   (ProtobufCMessage **)&q, NULL),
+                   GRPC_STATUS_OK);
+  char content[40];
+  snprintf(content, sizeof content, "YWPAY:%s", o.code);
+  assert_string_equal(q->content, content);
+  assert_memory_equal(q->svg, "<svg", 4);
+  assert_non_null(strstr(q->svg, "</svg>"));
+  protobuf_c_message_free_unpacked(&q->base, NULL);
+  yw_testpay_as_person("p-2");
+  assert_int_equal(yw_testpay_call("GetOrderQr", &r.base, &yiwang__payment__v1__order_qr__descriptor, NULL,
+                                   (ProtobufCMessage **)&q, NULL),
+                   GRPC_STATUS_NOT_FOUND);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_teardown(pay_retry_switch_and_notification, ledger_after),
+      cmocka_unit_test_teardown(r1_twenty_copies_at_once_book_once, ledger_after),
+      cmocka_unit_test_teardown(r2_forged_stale_amount_merchant_refused, ledger_after),
+      cmocka_unit_test_teardown(r3_notification_before_commit_retried_then_accepted, ledger_after),
+      cmocka_unit_test_teardown(r4_paid_after_close_is_an_exception, ledger_after),
+      cmocka_unit_test_teardown(r5_success_without_notification_found_by_the_janitor, ledger_after),
+      cmocka_unit_test_teardown(janitor_closes_expired_orders, ledger_after),
+      cmocka_unit_test_teardown(r8_refunds_never_more_than_paid, ledger_after),
+      cmocka_unit_test_teardown(qr_code_of_the_notice, ledger_after),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
