@@ -24,6 +24,7 @@
 #include "yiwang/catalog/v1/catalog.pb-c.h"
 #include "yiwang/feed/v1/feed.pb-c.h"
 #include "yiwang/identity/v1/identity.pb-c.h"
+#include "yiwang/payment/v1/finance.pb-c.h"
 #include "yiwang/payment/v1/payment.pb-c.h"
 #include "yiwang/progress/v1/progress.pb-c.h"
 
@@ -34,6 +35,7 @@
 #define RATINGS "yiwang.applications.v1.RatingsService/"
 #define FEED "yiwang.feed.v1.FeedService/"
 #define IDENTITY "yiwang.identity.v1.IdentityService/"
+#define FINANCE "yiwang.payment.v1.FinanceService/"
 #define PAYMENT "yiwang.payment.v1.PaymentService/"
 #define PROGRESS "yiwang.progress.v1.ProgressService/"
 
@@ -201,6 +203,24 @@ const gw_route_def gw_route_defs[] = {
      * service), once per Idempotency-Key. */
     {"POST", "/v1/payments/orders/{id}:refund", PAYMENT "RefundOrder", "*", GW_ACCESS_STAFF, 0,
      "finance,dept_admin", 0, "payment", .idempotent = GW_IDEM_REQUIRED},
+
+    /* Daily reconciliation (FinanceService, served by yw-payment): finance staff import
+     * a channel's statement, run a day and resolve its exceptions (maker-checker, the
+     * checker another finance user: checked by the service); auditors read. */
+    {"POST", "/v1/finance/statements:import", FINANCE "ImportStatement", "*", GW_ACCESS_STAFF, 0,
+     "finance", 0, "payment"},
+    {"POST", "/v1/finance/reconciliations", FINANCE "RunReconciliation", "*", GW_ACCESS_STAFF, 0,
+     "finance", 0, "payment"},
+    {"GET", "/v1/finance/reconciliations/{channel}/{date}", FINANCE "GetReconciliation", NULL,
+     GW_ACCESS_STAFF, 0, "finance,auditor", 0, "payment"},
+    {"GET", "/v1/finance/exceptions", FINANCE "ListExceptions", NULL, GW_ACCESS_STAFF, 0,
+     "finance,auditor", 0, "payment"},
+    {"POST", "/v1/finance/exceptions/{id}:propose", FINANCE "ProposeResolution", "*", GW_ACCESS_STAFF,
+     0, "finance", 0, "payment"},
+    {"POST", "/v1/finance/exceptions/{id}:approve", FINANCE "ApproveResolution", "*", GW_ACCESS_STAFF,
+     0, "finance", 0, "payment"},
+    {"POST", "/v1/finance/exceptions/{id}:reject", FINANCE "RejectResolution", "*", GW_ACCESS_STAFF,
+     0, "finance", 0, "payment"},
 };
 const size_t gw_route_defs_count = sizeof gw_route_defs / sizeof gw_route_defs[0];
 
@@ -214,5 +234,6 @@ const ProtobufCServiceDescriptor *const gw_services[] = {
     &yiwang__identity__v1__identity_service__descriptor,
     &yiwang__progress__v1__progress_service__descriptor,
     &yiwang__payment__v1__payment_service__descriptor,
+    &yiwang__payment__v1__finance_service__descriptor,
 };
 const size_t gw_services_count = sizeof gw_services / sizeof gw_services[0];

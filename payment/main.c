@@ -1,6 +1,7 @@
 /*
  * yw-payment - serves yiwang.payment.v1.PaymentService (统一公共支付): payment orders,
- * paying them through a channel, the channels' notifications, refunds, the ledger.
+ * paying them through a channel, the channels' notifications, refunds, the ledger; and
+ * yiwang.payment.v1.FinanceService (daily reconciliation, finance.h) on the same server.
  *
  * Start-up: the settings every service has (yw_service_start), the payment schema's
  * migrations with the outbox and the kept answers, the channels (YW_PAYMENT_CHANNELS,
@@ -11,6 +12,7 @@
  */
 #include <stdio.h>
 
+#include "finance.h"
 #include "janitor.h"
 #include "payment.h"
 #include "yw_err.h"
@@ -19,6 +21,7 @@
 
 static char *cfg_data_key, *cfg_channels, *cfg_channel_keys, *cfg_notify_base;
 static long cfg_channel_timeout_ms, cfg_janitor_ms, cfg_window_s, cfg_batch;
+static long cfg_recon_cutoff_s;
 
 static const yw_cfg_entry settings[] = {
     {"YW_PAYMENT_DATA_KEY", YW_CFG_STR, "", 0, 0,
@@ -40,6 +43,9 @@ static const yw_cfg_entry settings[] = {
      "seconds an order stays paying or unknown before the janitor asks the channel", &cfg_window_s},
     {"YW_PAYMENT_JANITOR_BATCH", YW_CFG_INT, "200", 1, 10000,
      "orders (and refunds) of each kind one pass looks at", &cfg_batch},
+    {"YW_RECON_CUTOFF_S", YW_CFG_INT, "300", 0, 3600,
+     "seconds before midnight in which a payment missing from the day's statement is "
+     "looked for in the next day's (reconciliation's cut-off)", &cfg_recon_cutoff_s},
 };
 
 static yw_events_relay *relay;
@@ -96,6 +102,17 @@ int main(int argc, char **argv) {
   }
   yw_rpc_service svc;
   payment_service_init(&svc, &ctx);
+  /* FinanceService (reconciliation) on the same server */
+  static finance_ctx fctx;
+  fctx.pool = proc.pool;
+  fctx.db_wait_ms = (int)proc.db_wait_ms;
+  fctx.caller_keys = proc.caller_keys;
+  fctx.cutoff_s = (int)cfg_recon_cutoff_s;
+  fctx.channels = ctx.channels;
+  fctx.channel_timeout_ms = (int)cfg_channel_timeout_ms;
+  static yw_rpc_service finance_svc;
+  finance_service_init(&finance_svc, &fctx);
+  proc.more[proc.n_more++] = &finance_svc;
 
   static char stream[128];
   snprintf(stream, sizeof stream, "%s:events:{payment}", proc.redis_prefix);

@@ -1,0 +1,627 @@
+/*
+ * finance.c - daily reconciliation on PostgreSQL: import a channel's statement, run a
+ * day, resolve its exceptions by maker-checker (finance.h).
+ *
+ * Design: every step is one transaction. The import stores the raw file and its SHA-256
+ * and COPYs the parsed rows (recon_db.c). A run reads the statement's rows and the
+ * platform's side from the ledger (journals "pay" and "refund" of the channel with their
+ * effective time in the day, plus the previous day's DEFERRED results), matches them in
+ * memory (recon.c), stores the results (the first run's classification is the record),
+ * books a "settle" journal per matched row (unique (kind, ref): never twice) and opens
+ * an exception per other result (unique per result). Resolutions are new journals only.
+ *
+ * Offers: fin_statement_import, fin_recon_run, fin_exception_propose,
+ * fin_exception_decide.
+ */
+#include "finance.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "channel.h"
+#include "ledger.h"
+#include "payment.h"
+#include "recon_db.h"
+#include "statement.h"
+#include "yw_crypto.h"
+#include "yw_err.h"
+#include "yw_service.h"
+#include "yw_workdays.h"
+
+static void say(char *msg, const char *fmt, ...) {
+  if (msg == NULL) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, FIN_MSG_MAX, fmt, ap);
+  va_end(ap);
+}
+
+static int channel_ok(const char *s) {
+  size_t n = s != NULL ? strlen(s) : 0;
+  if (n == 0 || n > 32) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-')) return 0;
+  return 1;
+}
+
+/* The day's bounds [start, start + 86400) in unix seconds, Asia/Shanghai. */
+static int day_bounds(const char *date, int64_t *start) {
+  yw_day d;
+  if (date == NULL || yw_day_parse(date, strlen(date), &d) != 0) return YW_EINVAL;
+  *start = (int64_t)d * 86400 - 8 * 3600;
+  return 0;
+}
+
+/* Ends a failed transaction and passes rc on. */
+static int abort_tx(PGconn *conn, int rc) {
+  yw_pg_rollback(conn);
+  return rc;
+}
+
+/* ---- import ------------------------------------------------------------------------ */
+
+int fin_statement_import(PGconn *conn, const char *channel, const char *date, const uint8_t *csv,
+                         size_t len, const char *source, const char *actor, fin_statement *out,
+                         char *msg) {
+  memset(out, 0, sizeof *out);
+  if (msg != NULL) msg[0] = '\0';
+  int64_t start;
+  if (!channel_ok(channel)) {
+    say(msg, "channel must be 1 to 32 of a-z, 0-9, '-'");
+    return YW_EINVAL;
+  }
+  if (day_bounds(date, &start) != 0) {
+    say(msg, "date must be YYYY-MM-DD");
+    return YW_EINVAL;
+  }
+  if (csv == NULL || len == 0) {
+    say(msg, "the statement is empty");
+    return YW_EINVAL;
+  }
+  pay_statement *st = NULL;
+  char perr[PAY_STATEMENT_ERR_MAX];
+  int rc = pay_statement_parse((const char *)csv, len, &st, perr);
+  if (rc != 0) {
+    say(msg, "%s", perr);
+    return rc;
+  }
+  /* every row must be of the day (its time, Asia/Shanghai) */
+  for (size_t i = 0; i < st->n; i++)
+    if (st->rows[i].time_unix < start || st->rows[i].time_unix >= start + 86400) {
+      say(msg, "line %u: 交易时间 is not on %s", st->rows[i].line, date);
+      pay_statement_free(st);
+      return YW_EINVAL;
+    }
+  yw_sha256_hex(csv, len, out->sha256);
+  out->row_count = (int)st->n;
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  PGresult *res = NULL;
+  char *hex = malloc(2 * len + 3);
+  if (hex == NULL) {
+    pay_statement_free(st);
+    return YW_ENOMEM;
+  }
+  yw_pg_bytea_hex(hex, csv, len);
+  rc = yw_pg_begin(conn, &err);
+  if (rc != 0) goto out;
+  /* one import of a channel and day at a time */
+  const char *lk[2] = {channel, date};
+  rc = yw_pg_query(conn, "SELECT pg_advisory_xact_lock(hashtext('recon:' || $1 || ':' || $2))", 2,
+                   lk, &res, &err);
+  PQclear(res);
+  res = NULL;
+  if (rc != 0) goto fail;
+  const char *p3[3] = {channel, date, out->sha256};
+  rc = yw_pg_query(conn,
+                   "SELECT id FROM payment.statements WHERE channel = $1 AND bill_date = $2::date "
+                   "AND sha256 = $3",
+                   3, p3, &res, &err);
+  if (rc != 0) goto fail;
+  if (PQntuples(res) == 1) { /* the same file: the same statement */
+    out->id = yw_col_ll(res, 0, 0);
+    out->reused = 1;
+    PQclear(res);
+    res = NULL;
+    yw_pg_rollback(conn);
+    goto out;
+  }
+  PQclear(res);
+  res = NULL;
+  rc = yw_pg_query(conn,
+                   "SELECT s.id, EXISTS (SELECT 1 FROM payment.recon_exceptions e "
+                   "WHERE e.statement_id = s.id AND e.status <> 'OPEN') "
+                   "FROM payment.statements s WHERE s.channel = $1 AND s.bill_date = $2::date "
+                   "AND s.superseded_by IS NULL FOR UPDATE",
+                   2, lk, &res, &err);
+  if (rc != 0) goto fail;
+  if (PQntuples(res) == 1) {
+    if (yw_col_bool(res, 0, 1)) {
+      say(msg, "the statement of %s for %s has exceptions under resolution: it cannot be "
+               "replaced", channel, date);
+      rc = YW_EPRECOND;
+      goto fail;
+    }
+    out->superseded_id = yw_col_ll(res, 0, 0);
+  }
+  PQclear(res);
+  res = NULL;
+  if (out->superseded_id != 0) {
+    /* the current index allows one current statement: step the old one aside first */
+    char old[24];
+    snprintf(old, sizeof old, "%" PRId64, out->superseded_id);
+    const char *po[1] = {old};
+    rc = yw_pg_query(conn, "UPDATE payment.statements SET superseded_by = id WHERE id = $1::bigint",
+                     1, po, &res, &err);
+    PQclear(res);
+    res = NULL;
+    if (rc != 0) goto fail;
+  }
+  char n[16], pay[24], refund[24], fee[24];
+  snprintf(n, sizeof n, "%zu", st->n);
+  snprintf(pay, sizeof pay, "%" PRId64, st->pay_total_fen);
+  snprintf(refund, sizeof refund, "%" PRId64, st->refund_total_fen);
+  snprintf(fee, sizeof fee, "%" PRId64, st->fee_total_fen);
+  const char *pi[10] = {channel, date, out->sha256, hex, source, n, pay, refund, fee, actor};
+  rc = yw_pg_query_write(conn,
+                         "INSERT INTO payment.statements (channel, bill_date, sha256, raw, source, "
+                         "row_count, pay_total_fen, refund_total_fen, fee_total_fen, imported_by) "
+                         "VALUES ($1, $2::date, $3, $4::bytea, $5, $6::int, $7::bigint, $8::bigint, "
+                         "$9::bigint, $10) RETURNING id",
+                         10, pi, &res, &err);
+  if (rc != 0) goto fail;
+  out->id = yw_col_ll(res, 0, 0);
+  PQclear(res);
+  res = NULL;
+  if (out->superseded_id != 0) {
+    char old[24], id[24];
+    snprintf(old, sizeof old, "%" PRId64, out->superseded_id);
+    snprintf(id, sizeof id, "%" PRId64, out->id);
+    const char *po[2] = {old, id};
+    rc = yw_pg_query(conn,
+                     "UPDATE payment.statements SET superseded_by = $2::bigint WHERE id = $1::bigint",
+                     2, po, &res, &err);
+    PQclear(res);
+    res = NULL;
+    if (rc != 0) goto fail;
+  }
+  rc = pay_recon_store_rows(conn, out->id, st, &err);
+  if (rc != 0) goto fail;
+  rc = yw_pg_commit(conn, &err);
+  if (rc != 0) say(msg, "%s", err.message);
+  goto out;
+fail:
+  if (res != NULL) PQclear(res);
+  if (msg != NULL && msg[0] == '\0') say(msg, "%s", err.message);
+  yw_pg_rollback(conn);
+out:
+  free(hex);
+  pay_statement_free(st);
+  return rc;
+}
+
+/* ---- run ----------------------------------------------------------------------------- */
+
+static pay_stmt_kind kind_of(const char *s) {
+  return strcmp(s, "REFUND") == 0 ? PAY_STMT_REFUND : PAY_STMT_PAY;
+}
+
+/* Fills items from res's rows: kind, key, out_trade_no, amount, fee, time, ref. */
+static void items_from(const PGresult *res, pay_recon_item *items, int carried) {
+  for (int i = 0; i < PQntuples(res); i++) {
+    pay_recon_item *it = &items[i];
+    it->kind = kind_of(PQgetvalue(res, i, 0));
+    it->key = PQgetvalue(res, i, 1);
+    it->out_trade_no = PQgetvalue(res, i, 2);
+    it->amount_fen = yw_col_ll(res, i, 3);
+    it->fee_fen = yw_col_ll(res, i, 4);
+    it->time_unix = yw_col_ll(res, i, 5);
+    it->ref = yw_col_ll(res, i, 6);
+    it->carried = carried;
+  }
+}
+
+/* Books the settlement of one statement row: the channel's money reaches clearing_bank
+ * net of its fee. amount is signed (a payment +, a refund -), fee as the statement has it. */
+static int book_settle(PGconn *conn, const char *channel, const char *kind, const char *key,
+                       int64_t amount, int64_t fee, int64_t at, yw_pg_error *err) {
+  char ref[160], recv[64], feeacct[64], eff[PAY_TIME_MAX];
+  snprintf(ref, sizeof ref, "%s:%s:%s", channel, kind, key);
+  snprintf(recv, sizeof recv, "channel_receivable:%s", channel);
+  snprintf(feeacct, sizeof feeacct, "channel_fee:%s", channel);
+  pay_time_format(at, eff);
+  ledger_posting p[3];
+  size_t n = 0;
+  p[n++] = (ledger_posting){recv, -amount};
+  if (amount - fee != 0) p[n++] = (ledger_posting){"clearing_bank", amount - fee};
+  if (fee != 0) p[n++] = (ledger_posting){feeacct, fee};
+  if (n < 2) return 0;
+  ledger_entry e = {.kind = "settle", .ref = ref, .channel = channel, .effective_at = eff,
+                    .memo = "statement row matched"};
+  int rc = ledger_post(conn, &e, p, n, err);
+  return rc == YW_EEXIST ? 1 : rc; /* 1: booked before */
+}
+
+int fin_recon_run(PGconn *conn, const char *channel, const char *date, int cutoff_s,
+                  const char *actor, fin_run *out, char *msg) {
+  memset(out, 0, sizeof *out);
+  if (msg != NULL) msg[0] = '\0';
+  int64_t start;
+  if (!channel_ok(channel)) {
+    say(msg, "channel must be 1 to 32 of a-z, 0-9, '-'");
+    return YW_EINVAL;
+  }
+  if (day_bounds(date, &start) != 0) {
+    say(msg, "date must be YYYY-MM-DD");
+    return YW_EINVAL;
+  }
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  PGresult *res = NULL, *chres = NULL, *pfres = NULL, *cares = NULL;
+  pay_recon_item *ch = NULL, *pf = NULL;
+  pay_recon_result *results = NULL;
+  int rc = yw_pg_begin(conn, &err);
+  if (rc != 0) return rc;
+  const char *lk[2] = {channel, date};
+  rc = yw_pg_query(conn, "SELECT pg_advisory_xact_lock(hashtext('recon:' || $1 || ':' || $2))", 2,
+                   lk, &res, &err);
+  PQclear(res);
+  res = NULL;
+  if (rc != 0) goto fail;
+  rc = yw_pg_query(conn,
+                   "SELECT id FROM payment.statements WHERE channel = $1 AND bill_date = $2::date "
+                   "AND superseded_by IS NULL",
+                   2, lk, &res, &err);
+  if (rc != 0) goto fail;
+  if (PQntuples(res) != 1) {
+    say(msg, "no statement of %s for %s has been imported", channel, date);
+    rc = YW_EPRECOND;
+    goto fail;
+  }
+  out->statement_id = yw_col_ll(res, 0, 0);
+  PQclear(res);
+  res = NULL;
+  char sid[24], s0[24], s1[24];
+  snprintf(sid, sizeof sid, "%" PRId64, out->statement_id);
+  snprintf(s0, sizeof s0, "%" PRId64, start);
+  snprintf(s1, sizeof s1, "%" PRId64, start + 86400);
+  const char *ps[1] = {sid};
+  rc = yw_pg_query(conn,
+                   "SELECT kind, CASE kind WHEN 'PAY' THEN out_trade_no ELSE out_refund_no END, "
+                   "out_trade_no, CASE kind WHEN 'PAY' THEN order_fen ELSE refund_fen END, fee_fen, "
+                   "extract(epoch FROM success_time)::bigint, line "
+                   "FROM payment.statement_rows WHERE statement_id = $1::bigint",
+                   1, ps, &chres, &err);
+  if (rc != 0) goto fail;
+  /* the platform: what the ledger booked for the channel in the day */
+  const char *pp[3] = {channel, s0, s1};
+  rc = yw_pg_query(conn,
+                   "SELECT CASE j.kind WHEN 'refund' THEN 'REFUND' ELSE 'PAY' END, j.ref, "
+                   "COALESCE(rf.out_trade_no, j.ref), "
+                   "(SELECT sum(p.amount_fen) FROM payment.postings p "
+                   " WHERE p.journal_id = j.id AND p.amount_fen > 0), 0, "
+                   "extract(epoch FROM j.effective_at)::bigint, j.id "
+                   "FROM payment.journal j LEFT JOIN payment.refunds rf "
+                   "ON j.kind = 'refund' AND rf.out_refund_no = j.ref "
+                   "WHERE j.channel = $1 AND j.kind IN ('pay', 'unknown_inflow', 'refund') "
+                   "AND j.effective_at >= to_timestamp($2::bigint) "
+                   "AND j.effective_at < to_timestamp($3::bigint)",
+                   3, pp, &pfres, &err);
+  if (rc != 0) goto fail;
+  /* and what the day before deferred */
+  rc = yw_pg_query(conn,
+                   "SELECT r.kind, r.key, r.out_trade_no, r.platform_fen, 0, "
+                   "extract(epoch FROM r.success_time)::bigint, 0 "
+                   "FROM payment.recon_results r JOIN payment.statements s ON s.id = r.statement_id "
+                   "WHERE s.channel = $1 AND s.bill_date = $2::date - 1 "
+                   "AND s.superseded_by IS NULL AND r.class = 'DEFERRED'",
+                   2, lk, &cares, &err);
+  if (rc != 0) goto fail;
+  size_t nc = (size_t)PQntuples(chres), np1 = (size_t)PQntuples(pfres),
+         np2 = (size_t)PQntuples(cares);
+  ch = calloc(nc + 1, sizeof *ch);
+  pf = calloc(np1 + np2 + 1, sizeof *pf);
+  if (ch == NULL || pf == NULL) {
+    rc = YW_ENOMEM;
+    goto fail;
+  }
+  items_from(chres, ch, 0);
+  items_from(pfres, pf, 0);
+  items_from(cares, pf + np1, 1);
+  pay_recon_window w = {.day_end_unix = start + 86400, .cutoff_s = cutoff_s};
+  size_t nres = 0;
+  rc = pay_recon_match(ch, nc, pf, np1 + np2, &w, &results, &nres);
+  if (rc != 0) goto fail;
+  rc = pay_recon_store_results(conn, out->statement_id, results, nres, &out->new_results, &err);
+  if (rc != 0) goto fail;
+  /* settle every matched row not settled yet */
+  rc = yw_pg_query(conn,
+                   "SELECT r.kind, r.key, r.channel_fen, r.fee_fen, "
+                   "extract(epoch FROM r.success_time)::bigint "
+                   "FROM payment.recon_results r WHERE r.statement_id = $1::bigint "
+                   "AND r.class = 'MATCHED' AND NOT EXISTS (SELECT 1 FROM payment.journal j "
+                   "WHERE j.kind = 'settle' AND j.ref = $2 || ':' || r.kind || ':' || r.key)",
+                   2, (const char *[]){sid, channel}, &res, &err);
+  if (rc != 0) goto fail;
+  for (int i = 0; i < PQntuples(res); i++) {
+    const char *kind = PQgetvalue(res, i, 0);
+    int64_t amount = yw_col_ll(res, i, 2);
+    if (strcmp(kind, "REFUND") == 0) amount = -amount;
+    rc = book_settle(conn, channel, kind, PQgetvalue(res, i, 1), amount, yw_col_ll(res, i, 3),
+                     yw_col_ll(res, i, 4), &err);
+    if (rc < 0) goto fail;
+    if (rc == 0) out->settled++;
+    rc = 0;
+  }
+  PQclear(res);
+  res = NULL;
+  const char *pe[3] = {sid, channel, date};
+  rc = yw_pg_query_write(conn,
+                         "INSERT INTO payment.recon_exceptions (statement_id, channel, bill_date, "
+                         "kind, key, dup, class, out_trade_no, channel_fen, platform_fen, fee_fen) "
+                         "SELECT statement_id, $2, $3::date, kind, key, dup, class, out_trade_no, "
+                         "channel_fen, platform_fen, fee_fen FROM payment.recon_results "
+                         "WHERE statement_id = $1::bigint AND class IN ('AMOUNT_MISMATCH', "
+                         "'CHANNEL_ONLY', 'PLATFORM_ONLY') "
+                         "ON CONFLICT (statement_id, kind, key, dup) DO NOTHING",
+                         3, pe, &res, &err);
+  if (rc != 0) goto fail;
+  out->opened = strtoll(PQcmdTuples(res), NULL, 10);
+  PQclear(res);
+  res = NULL;
+  const char *pr[2] = {sid, actor};
+  rc = yw_pg_query_write(conn,
+                         "INSERT INTO payment.recon_runs (statement_id, first_run_by) "
+                         "VALUES ($1::bigint, $2) ON CONFLICT (statement_id) DO UPDATE "
+                         "SET runs = payment.recon_runs.runs + 1, last_run_at = now()",
+                         2, pr, &res, &err);
+  PQclear(res);
+  res = NULL;
+  if (rc != 0) goto fail;
+  rc = yw_pg_query(conn,
+                   "SELECT class, count(*) FROM payment.recon_results "
+                   "WHERE statement_id = $1::bigint GROUP BY class",
+                   1, ps, &res, &err);
+  if (rc != 0) goto fail;
+  for (int i = 0; i < PQntuples(res); i++) {
+    int c = pay_recon_class_parse(PQgetvalue(res, i, 0));
+    if (c >= 0) out->count[c] = yw_col_ll(res, i, 1);
+  }
+  PQclear(res);
+  res = NULL;
+  rc = yw_pg_commit(conn, &err);
+  goto done;
+fail:
+  if (res != NULL) PQclear(res);
+  res = NULL;
+  if (msg != NULL && msg[0] == '\0') say(msg, "%s", err.message);
+  yw_pg_rollback(conn);
+done:
+  free(results);
+  free(ch);
+  free(pf);
+  PQclear(chres);
+  PQclear(pfres);
+  PQclear(cares);
+  return rc;
+}
+
+/* ---- exceptions ---------------------------------------------------------------------- */
+
+/* Which actions resolve which class: BOOK books an order the channel has as paid
+ * (CHANNEL_ONLY with the platform's order), REFUND pays back what the channel took and
+ * the platform does not owe (CHANNEL_ONLY, or the excess of an AMOUNT_MISMATCH),
+ * WRITE_OFF moves the difference to suspense (every class). */
+static int action_fits(const char *cls, const char *action) {
+  if (strcmp(action, "WRITE_OFF") == 0) return 1;
+  if (strcmp(action, "REFUND") == 0)
+    return strcmp(cls, "CHANNEL_ONLY") == 0 || strcmp(cls, "AMOUNT_MISMATCH") == 0;
+  if (strcmp(action, "BOOK") == 0) return strcmp(cls, "CHANNEL_ONLY") == 0;
+  return 0;
+}
+
+static int audit(PGconn *conn, const char *actor, const char *action, const char *target,
+                 const char *detail, yw_pg_error *err) {
+  const char *p[4] = {actor, action, target, detail};
+  PGresult *res = NULL;
+  int rc = yw_pg_query_write(conn,
+                             "INSERT INTO payment.audit_log (actor, action, target, detail) "
+                             "VALUES ($1, $2, $3, $4)",
+                             4, p, &res, err);
+  PQclear(res);
+  return rc;
+}
+
+static int note_ok(const char *s, int required) {
+  size_t n = s != NULL ? strlen(s) : 0;
+  return (!required || n > 0) && n <= 500;
+}
+
+/* Begins a transaction on conn and locks the exception sid with sql (its $1); on
+ * success *res holds its row and the transaction stays open. On failure the
+ * transaction is ended and the code returned (YW_ENOTFOUND with msg set). */
+static int exception_lock(PGconn *conn, const char *sid, const char *sql, PGresult **res,
+                          yw_pg_error *err, char *msg) {
+  int rc = yw_pg_begin(conn, err);
+  if (rc != 0) return rc;
+  const char *p1[1] = {sid};
+  rc = yw_pg_query(conn, sql, 1, p1, res, err);
+  if (rc != 0) {
+    say(msg, "%s", err->message);
+    return abort_tx(conn, rc);
+  }
+  if (PQntuples(*res) != 1) {
+    PQclear(*res);
+    *res = NULL;
+    say(msg, "no such exception");
+    return abort_tx(conn, YW_ENOTFOUND);
+  }
+  return 0;
+}
+
+int fin_exception_propose(PGconn *conn, int64_t id, const char *action, const char *note,
+                          const char *actor, char *msg) {
+  if (msg != NULL) msg[0] = '\0';
+  if (action == NULL || (strcmp(action, "BOOK") != 0 && strcmp(action, "REFUND") != 0 &&
+                         strcmp(action, "WRITE_OFF") != 0)) {
+    say(msg, "action must be BOOK, REFUND or WRITE_OFF");
+    return YW_EINVAL;
+  }
+  if (!note_ok(note, 1)) {
+    say(msg, "note must be 1 to 500 bytes");
+    return YW_EINVAL;
+  }
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  char sid[24];
+  snprintf(sid, sizeof sid, "%" PRId64, id);
+  PGresult *res = NULL;
+  int rc = exception_lock(conn, sid,
+                          "SELECT class, status FROM payment.recon_exceptions WHERE id = $1::bigint "
+                          "FOR UPDATE",
+                          &res, &err, msg);
+  if (rc != 0) return rc;
+  if (strcmp(PQgetvalue(res, 0, 1), "OPEN") != 0) {
+    say(msg, "the exception is %s, not OPEN", PQgetvalue(res, 0, 1));
+    PQclear(res);
+    return abort_tx(conn, YW_EPRECOND);
+  }
+  if (!action_fits(PQgetvalue(res, 0, 0), action)) {
+    say(msg, "%s does not resolve a %s exception", action, PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return abort_tx(conn, YW_EPRECOND);
+  }
+  PQclear(res);
+  res = NULL;
+  const char *p4[4] = {sid, action, note, actor};
+  rc = yw_pg_query_write(conn,
+                         "UPDATE payment.recon_exceptions SET status = 'PROPOSED', action = $2, "
+                         "note = $3, proposed_by = $4, proposed_at = now() WHERE id = $1::bigint",
+                         4, p4, &res, &err);
+  PQclear(res);
+  if (rc == 0) rc = audit(conn, actor, "recon.propose", sid, action, &err);
+  if (rc == 0) rc = yw_pg_commit(conn, &err);
+  else yw_pg_rollback(conn);
+  if (rc != 0 && msg != NULL && msg[0] == '\0') say(msg, "%s", err.message);
+  return rc;
+}
+
+/* Books the approved action of one exception (row of the SELECT in decide). */
+static int book_action(PGconn *conn, const PGresult *res, const char *ref, const char *actor,
+                       yw_pg_error *err, char *msg) {
+  const char *channel = PQgetvalue(res, 0, 2), *kind = PQgetvalue(res, 0, 3),
+             *key = PQgetvalue(res, 0, 4), *cls = PQgetvalue(res, 0, 5),
+             *action = PQgetvalue(res, 0, 6);
+  int sign = strcmp(kind, "REFUND") == 0 ? -1 : 1;
+  int64_t cfen = sign * yw_col_ll(res, 0, 7), pfen = sign * yw_col_ll(res, 0, 8),
+          fee = yw_col_ll(res, 0, 9), at = yw_col_ll(res, 0, 10);
+  char recv[64], refund[64];
+  snprintf(recv, sizeof recv, "channel_receivable:%s", channel);
+  snprintf(refund, sizeof refund, "refund_payable:%s", channel);
+  if (strcmp(action, "BOOK") == 0) {
+    /* the channel has the payment of one of our orders: book it as the channel's
+     * notification would have (payment.c), then settle the row */
+    pay_book_outcome outcome = 0;
+    int rc = pay_book_paid(conn, channel, PQgetvalue(res, 0, 11), PQgetvalue(res, 0, 12), cfen, at,
+                           0, actor, &outcome, err);
+    if (rc != 0) return rc;
+    if (outcome == PAY_BOOK_NO_ORDER || outcome == PAY_BOOK_AMOUNT_MISMATCH) {
+      say(msg, outcome == PAY_BOOK_NO_ORDER
+                   ? "the platform has no channel order %s: propose WRITE_OFF or REFUND"
+                   : "the channel's amount differs from order %s's: propose WRITE_OFF or REFUND",
+          PQgetvalue(res, 0, 11));
+      return YW_EPRECOND;
+    }
+    rc = book_settle(conn, channel, kind, key, cfen, fee, at, err);
+    return rc < 0 ? rc : 0;
+  }
+  /* what the channel holds beyond what the platform booked (negative: short) */
+  int64_t diff = strcmp(cls, "PLATFORM_ONLY") == 0 ? -pfen
+                 : strcmp(cls, "CHANNEL_ONLY") == 0 ? cfen
+                                                    : cfen - pfen;
+  if (diff != 0) {
+    ledger_posting p[2] = {{recv, diff},
+                           {strcmp(action, "REFUND") == 0 ? refund : "suspense", -diff}};
+    ledger_entry e = {.kind = "recon_resolve", .ref = ref, .channel = channel,
+                      .memo = strcmp(action, "REFUND") == 0 ? "to refund" : "written off to suspense"};
+    int rc = ledger_post(conn, &e, p, 2, err);
+    if (rc != 0) return rc;
+  }
+  /* the statement's row is settled as a matched one would be */
+  if (strcmp(cls, "PLATFORM_ONLY") != 0) {
+    int rc = book_settle(conn, channel, kind, key, cfen, fee, at, err);
+    if (rc < 0) return rc;
+  }
+  return 0;
+}
+
+int fin_exception_decide(PGconn *conn, int64_t id, int approve, const char *note,
+                         const char *actor, char *msg) {
+  if (msg != NULL) msg[0] = '\0';
+  if (!note_ok(note, 0)) {
+    say(msg, "note must be at most 500 bytes");
+    return YW_EINVAL;
+  }
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  char sid[24];
+  snprintf(sid, sizeof sid, "%" PRId64, id);
+  PGresult *res = NULL;
+  int rc = exception_lock(conn, sid,
+                          "SELECT e.status, e.proposed_by, e.channel, e.kind, e.key, e.class, "
+                          "e.action, COALESCE(e.channel_fen, 0), COALESCE(e.platform_fen, 0), "
+                          "e.fee_fen, "
+                          "extract(epoch FROM r.success_time)::bigint, e.out_trade_no, "
+                          "COALESCE(sr.transaction_id, '') "
+                          "FROM payment.recon_exceptions e JOIN payment.recon_results r "
+                          "ON r.statement_id = e.statement_id AND r.kind = e.kind AND r.key = e.key "
+                          "AND r.dup = e.dup LEFT JOIN payment.statement_rows sr "
+                          "ON sr.statement_id = r.statement_id AND sr.line = r.channel_line "
+                          "WHERE e.id = $1::bigint FOR UPDATE OF e",
+                          &res, &err, msg);
+  if (rc != 0) return rc;
+  if (strcmp(PQgetvalue(res, 0, 0), "PROPOSED") != 0) {
+    say(msg, "the exception is %s: there is no proposal to decide", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return abort_tx(conn, YW_EPRECOND);
+  }
+  if (strcmp(PQgetvalue(res, 0, 1), actor) == 0) {
+    PQclear(res);
+    say(msg, "the proposal must be decided by another finance user than its proposer");
+    return abort_tx(conn, YW_EPERM);
+  }
+  char ref[40];
+  snprintf(ref, sizeof ref, "exception:%s", sid);
+  if (approve) rc = book_action(conn, res, ref, actor, &err, msg);
+  char detail[64];
+  snprintf(detail, sizeof detail, "%s %s", approve ? "approved" : "rejected", PQgetvalue(res, 0, 6));
+  PQclear(res);
+  res = NULL;
+  if (rc != 0) {
+    if (msg != NULL && msg[0] == '\0') say(msg, "%s", err.message);
+    return abort_tx(conn, rc);
+  }
+  char jref[64];
+  snprintf(jref, sizeof jref, "recon_resolve:%s", ref);
+  const char *p4[4] = {sid, actor, note != NULL ? note : "", jref};
+  rc = yw_pg_query_write(conn,
+                         approve ? "UPDATE payment.recon_exceptions SET status = 'RESOLVED', "
+                                   "decided_by = $2, decided_at = now(), "
+                                   "note = CASE WHEN $3 = '' THEN note ELSE note || E'\\n' || $3 END, "
+                                   "journal_ref = $4 WHERE id = $1::bigint"
+                                 : "UPDATE payment.recon_exceptions SET status = 'OPEN', "
+                                   "action = NULL, proposed_by = NULL, proposed_at = NULL, "
+                                   "note = note || E'\\n' || 'rejected by ' || $2 || "
+                                   "CASE WHEN $3 = '' THEN '' ELSE ': ' || $3 END "
+                                   "WHERE id = $1::bigint",
+                         approve ? 4 : 3, p4, &res, &err);
+  PQclear(res);
+  if (rc == 0) rc = audit(conn, actor, approve ? "recon.approve" : "recon.reject", sid, detail, &err);
+  if (rc == 0) rc = yw_pg_commit(conn, &err);
+  else yw_pg_rollback(conn);
+  if (rc != 0 && msg != NULL && msg[0] == '\0') say(msg, "%s", err.message);
+  return rc;
+}

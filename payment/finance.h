@@ -1,0 +1,76 @@
+/*
+ * finance.h - daily reconciliation as finance staff run it (FinanceService's work, on a
+ * PostgreSQL connection): importing a statement, running a day, and resolving its
+ * exceptions by maker-checker. The RPC handlers (finance_service.c) check the caller
+ * and call these; tests call them directly.
+ *
+ * Each function runs its own transaction on conn (which must be outside one) and never
+ * logs. Errors: YW_EINVAL (bad input; msg says which), YW_ENOTFOUND, YW_EPRECOND (a rule
+ * refuses: msg says which), YW_EPERM (the checker is the maker), or a yw_pg_query code.
+ * msg (may be NULL) has room for FIN_MSG_MAX bytes.
+ */
+#ifndef PAY_FINANCE_H
+#define PAY_FINANCE_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "recon.h"
+#include "yw_caller.h"
+#include "yw_pg.h"
+#include "yw_rpc.h"
+
+#define FIN_MSG_MAX 256
+
+typedef struct fin_statement {
+  int64_t id;
+  int reused;              /* the same file was there: nothing changed */
+  int64_t superseded_id;   /* the statement this one replaced, or 0 */
+  int row_count;
+  char sha256[65];
+} fin_statement;
+
+/* Imports len bytes of a statement of channel ("sim") and date ("YYYY-MM-DD"), from
+ * source "api" or "upload", by actor. See finance.proto ImportStatement. */
+int fin_statement_import(PGconn *conn, const char *channel, const char *date, const uint8_t *csv,
+                         size_t len, const char *source, const char *actor, fin_statement *out,
+                         char *msg);
+
+typedef struct fin_run {
+  int64_t statement_id;
+  int64_t count[PAY_RECON_CLASSES]; /* results stored for the statement, per class */
+  int64_t new_results;              /* stored by this run (0 on a re-run) */
+  int64_t settled;                  /* settlement journals booked by this run */
+  int64_t opened;                   /* exceptions opened by this run */
+} fin_run;
+
+/* Reconciles channel's current statement of date (see finance.proto RunReconciliation).
+ * cutoff_s: the window before midnight (PAY_RECON_CUTOFF_DEFAULT_S). */
+int fin_recon_run(PGconn *conn, const char *channel, const char *date, int cutoff_s,
+                  const char *actor, fin_run *out, char *msg);
+
+/* The maker proposes action ("BOOK", "REFUND", "WRITE_OFF") for the open exception id. */
+int fin_exception_propose(PGconn *conn, int64_t id, const char *action, const char *note,
+                          const char *actor, char *msg);
+
+/* The checker approves (approve = 1: the action is booked) or rejects (0: open again)
+ * the proposal on exception id. YW_EPERM when actor proposed it. */
+int fin_exception_decide(PGconn *conn, int64_t id, int approve, const char *note,
+                         const char *actor, char *msg);
+
+/* ---- the RPC side (finance_service.c): FinanceService on yw-payment's server ---- */
+
+typedef struct finance_ctx {
+  yw_pg_pool *pool;
+  int db_wait_ms;
+  yw_caller_keys caller_keys;
+  int cutoff_s;                          /* YW_RECON_CUTOFF_S */
+  const struct pay_channels *channels;   /* for ImportStatement by API; may be NULL */
+  int channel_timeout_ms;
+} finance_ctx;
+
+/* The service table; ctx must outlive the server. */
+void finance_service_init(yw_rpc_service *svc, finance_ctx *ctx);
+
+#endif

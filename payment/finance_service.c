@@ -1,0 +1,483 @@
+/*
+ * finance_service.c - FinanceService (proto/yiwang/payment/v1/finance.proto): the RPC
+ * side of daily reconciliation. Each handler checks the caller (finance for every
+ * method, auditor too for the reads), validates its request and calls finance.c, then
+ * answers from what the database holds.
+ *
+ * Offers: finance_service_init.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "channel.h"
+#include "finance.h"
+#include "yiwang/payment/v1/finance.pb-c.h"
+#include "yw_arena.h"
+#include "yw_err.h"
+#include "yw_service.h"
+
+#define DB "the payment database"
+#define WRITERS "finance"
+#define READERS "finance,auditor"
+
+typedef Yiwang__Payment__V1__Statement Statement;
+typedef Yiwang__Payment__V1__Reconciliation Reconciliation;
+typedef Yiwang__Payment__V1__ReconException ReconException;
+
+static Google__Protobuf__Timestamp *ts(yw_arena *a, long long unix_s) {
+  if (unix_s <= 0) return NULL;
+  Google__Protobuf__Timestamp *t = yw_arena_alloc(a, sizeof *t);
+  if (t == NULL) return NULL;
+  google__protobuf__timestamp__init(t);
+  t->seconds = unix_s;
+  return t;
+}
+
+/* Answers rc from a finance.c function: its message for the caller's mistakes and the
+ * domain's refusals, the database's mapping otherwise. */
+static int fin_fail(yw_rpc_call *call, int rc, const char *msg) {
+  if (rc == YW_EINVAL || rc == YW_EPRECOND || rc == YW_EPERM || rc == YW_ENOTFOUND)
+    return yw_rpc_call_fail(call, rc, "%s", msg);
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  snprintf(err.message, sizeof err.message, "%s", msg);
+  return yw_service_db_fail(call, rc, &err);
+}
+
+/* "123" -> 123; 0 when s is not 1..18 digits. */
+static int64_t id_parse(const char *s) {
+  size_t n = s != NULL ? strlen(s) : 0;
+  if (n == 0 || n > 18) return 0;
+  int64_t v = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return 0;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v;
+}
+
+/* ---- ImportStatement ------------------------------------------------------------------ */
+
+static int import_statement(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                            void *data) {
+  finance_ctx *ctx = data;
+  const Yiwang__Payment__V1__ImportStatementRequest *r = (const void *)reqm;
+  yw_caller c;
+  int rc = yw_service_require_staff(call, &ctx->caller_keys, WRITERS, "importing a statement", &c);
+  if (rc != 0) return rc;
+  const uint8_t *csv = r->csv.data;
+  size_t len = r->csv.len;
+  char *fetched = NULL;
+  const char *source = "upload";
+  if (len == 0) {
+    const pay_channel *ch = ctx->channels != NULL ? pay_channels_find(ctx->channels, r->channel) : NULL;
+    if (ch == NULL) return yw_rpc_call_fail(call, YW_EINVAL, "channel is not a configured channel");
+    char code[PAY_CODE_MAX];
+    rc = pay_channel_statement(ch, r->date, ctx->channel_timeout_ms, &fetched, &len, code);
+    if (rc == YW_ENOTFOUND)
+      return yw_rpc_call_fail(call, YW_ENOTFOUND, "the channel has no statement for that date");
+    if (rc != 0) return yw_rpc_call_fail(call, YW_EUNAVAIL, "the channel did not give its statement");
+    csv = (const uint8_t *)fetched;
+    source = "api";
+  }
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) {
+    free(fetched);
+    return yw_rpc_call_fail(call, YW_EUNAVAIL, DB " is busy");
+  }
+  fin_statement st;
+  char msg[FIN_MSG_MAX];
+  rc = fin_statement_import(conn, r->channel, r->date, csv, len, source, c.subject, &st, msg);
+  free(fetched);
+  PGresult *res = NULL;
+  if (rc == 0) {
+    char id[24];
+    snprintf(id, sizeof id, "%" PRId64, st.id);
+    const char *p[1] = {id};
+    yw_pg_error err;
+    rc = yw_pg_query_read(conn,
+                          "SELECT id::text, channel, bill_date::text, sha256, source, row_count, "
+                          "pay_total_fen, refund_total_fen, fee_total_fen, imported_by, "
+                          "extract(epoch FROM imported_at)::bigint "
+                          "FROM payment.statements WHERE id = $1::bigint",
+                          1, p, &res, &err);
+    if (rc != 0) snprintf(msg, sizeof msg, "%.200s", err.message);
+  }
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc != 0) return fin_fail(call, rc, msg);
+  yw_arena *a = yw_rpc_call_arena(call);
+  Statement *s = yw_arena_alloc(a, sizeof *s);
+  if (s == NULL) {
+    PQclear(res);
+    return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
+  }
+  yiwang__payment__v1__statement__init(s);
+  s->id = yw_col_str(a, res, 0, 0);
+  s->channel = yw_col_str(a, res, 0, 1);
+  s->date = yw_col_str(a, res, 0, 2);
+  s->sha256 = yw_col_str(a, res, 0, 3);
+  s->source = yw_col_str(a, res, 0, 4);
+  s->row_count = (int32_t)yw_col_ll(res, 0, 5);
+  s->pay_total_fen = yw_col_ll(res, 0, 6);
+  s->refund_total_fen = yw_col_ll(res, 0, 7);
+  s->fee_total_fen = yw_col_ll(res, 0, 8);
+  s->imported_by = yw_col_str(a, res, 0, 9);
+  s->imported_at = ts(a, yw_col_ll(res, 0, 10));
+  s->reused = st.reused;
+  char sup[24] = "";
+  if (st.superseded_id != 0) snprintf(sup, sizeof sup, "%" PRId64, st.superseded_id);
+  s->superseded_id = yw_arena_strndup(a, sup, (size_t)-1);
+  PQclear(res);
+  if (s->id == NULL || s->channel == NULL || s->date == NULL || s->sha256 == NULL ||
+      s->source == NULL || s->imported_by == NULL || s->superseded_id == NULL)
+    return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
+  *out = &s->base;
+  return 0;
+}
+
+/* ---- GetReconciliation (and RunReconciliation's answer) ------------------------------ */
+
+/* The cursor of a results page: "<kind>|<key>|<dup>". */
+static int answer_reconciliation(yw_rpc_call *call, finance_ctx *ctx, const char *channel,
+                                 const char *date, const char *cls, int32_t page_size,
+                                 const char *page_token, ProtobufCMessage **out) {
+  if (cls[0] != '\0' && pay_recon_class_parse(cls) < 0)
+    return yw_rpc_call_fail(call, YW_EINVAL,
+                            "class must be MATCHED, AMOUNT_MISMATCH, CHANNEL_ONLY, PLATFORM_ONLY or "
+                            "DEFERRED");
+  const char *filters[3] = {channel, date, cls};
+  yw_page page;
+  int rc = yw_page_begin(call, page_size, page_token, 100, 500, filters, 3, &page);
+  if (rc != 0) return rc;
+  char ckind[8] = "", ckey[80] = "", cdup[12] = "-1";
+  if (page.has_cursor) {
+    const char *b1 = strchr(page.cursor, '|'), *b2 = b1 != NULL ? strrchr(page.cursor, '|') : NULL;
+    if (b1 == NULL || b2 == b1 || (size_t)(b1 - page.cursor) >= sizeof ckind ||
+        (size_t)(b2 - b1 - 1) >= sizeof ckey || strlen(b2 + 1) >= sizeof cdup ||
+        (id_parse(b2 + 1) == 0 && strcmp(b2 + 1, "0") != 0))
+      return yw_rpc_call_fail(call, YW_EINVAL, "pageToken is not valid");
+    memcpy(ckind, page.cursor, (size_t)(b1 - page.cursor));
+    memcpy(ckey, b1 + 1, (size_t)(b2 - b1 - 1));
+    snprintf(cdup, sizeof cdup, "%s", b2 + 1);
+  }
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, DB " is busy");
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  PGresult *st = NULL, *sum = NULL, *rows = NULL;
+  const char *p2[2] = {channel, date};
+  rc = yw_pg_query_read(conn,
+                        "SELECT s.id::text, extract(epoch FROM r.first_run_at)::bigint, "
+                        "(SELECT count(*) FROM payment.recon_exceptions e WHERE e.statement_id = s.id "
+                        " AND e.status <> 'RESOLVED'), "
+                        "(SELECT COALESCE(sum(p.amount_fen), 0) FROM payment.journal j JOIN "
+                        " payment.postings p ON p.journal_id = j.id WHERE j.kind = 'settle' "
+                        " AND j.channel = s.channel AND p.account = 'clearing_bank' "
+                        " AND j.ref LIKE s.channel || ':%' AND EXISTS (SELECT 1 FROM "
+                        " payment.recon_results x WHERE x.statement_id = s.id AND x.class = 'MATCHED' "
+                        " AND j.ref = s.channel || ':' || x.kind || ':' || x.key)) "
+                        "FROM payment.statements s JOIN payment.recon_runs r ON r.statement_id = s.id "
+                        "WHERE s.channel = $1 AND s.bill_date = $2::date AND s.superseded_by IS NULL",
+                        2, p2, &st, &err);
+  if (rc == 0 && PQntuples(st) != 1) {
+    PQclear(st);
+    yw_pg_pool_release(ctx->pool, conn);
+    return yw_rpc_call_fail(call, YW_ENOTFOUND, "that day of that channel has not been reconciled");
+  }
+  const char *sid = rc == 0 ? PQgetvalue(st, 0, 0) : "";
+  const char *p1[1] = {sid};
+  if (rc == 0)
+    rc = yw_pg_query_read(conn,
+                          "SELECT class, count(*), COALESCE(sum(channel_fen), 0), "
+                          "COALESCE(sum(platform_fen), 0), COALESCE(sum(fee_fen), 0) "
+                          "FROM payment.recon_results WHERE statement_id = $1::bigint GROUP BY class",
+                          1, p1, &sum, &err);
+  char limit[12];
+  snprintf(limit, sizeof limit, "%d", page.size + 1);
+  const char *pr[6] = {sid, cls, ckind, ckey, cdup, limit};
+  if (rc == 0)
+    rc = yw_pg_query_read(conn,
+                          "SELECT r.kind, r.key, r.out_trade_no, r.class, COALESCE(r.channel_fen, 0), "
+                          "COALESCE(r.platform_fen, 0), r.fee_fen, "
+                          "extract(epoch FROM r.success_time)::bigint, COALESCE(e.id::text, ''), "
+                          "r.carried, COALESCE(r.channel_line, 0), r.dup "
+                          "FROM payment.recon_results r LEFT JOIN payment.recon_exceptions e "
+                          "ON e.statement_id = r.statement_id AND e.kind = r.kind AND e.key = r.key "
+                          "AND e.dup = r.dup "
+                          "WHERE r.statement_id = $1::bigint AND ($2 = '' OR r.class = $2) "
+                          "AND (r.kind, r.key, r.dup) > ($3, $4, $5::int) "
+                          "ORDER BY r.kind, r.key, r.dup LIMIT $6::int",
+                          6, pr, &rows, &err);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc != 0) {
+    PQclear(st);
+    PQclear(sum);
+    PQclear(rows);
+    return yw_service_db_fail(call, rc, &err);
+  }
+  yw_arena *a = yw_rpc_call_arena(call);
+  Reconciliation *rec = yw_arena_alloc(a, sizeof *rec);
+  int n = PQntuples(rows), more = n > page.size;
+  if (more) n = page.size;
+  if (rec != NULL) {
+    yiwang__payment__v1__reconciliation__init(rec);
+    rec->channel = yw_arena_strndup(a, channel, (size_t)-1);
+    rec->date = yw_arena_strndup(a, date, (size_t)-1);
+    rec->statement_id = yw_col_str(a, st, 0, 0);
+    rec->run_at = ts(a, yw_col_ll(st, 0, 1));
+    rec->open_exceptions = (int32_t)yw_col_ll(st, 0, 2);
+    rec->settled_fen = yw_col_ll(st, 0, 3);
+    rec->n_classes = PAY_RECON_CLASSES;
+    rec->classes = yw_arena_calloc(a, PAY_RECON_CLASSES, sizeof *rec->classes);
+    rec->n_results = (size_t)n;
+    rec->results = yw_arena_calloc(a, (size_t)n + 1, sizeof *rec->results);
+    rec->next_page_token = (char *)"";
+  }
+  int ok = rec != NULL && rec->classes != NULL && rec->results != NULL;
+  for (int c = 0; ok && c < PAY_RECON_CLASSES; c++) {
+    Yiwang__Payment__V1__ClassSummary *cs = yw_arena_alloc(a, sizeof *cs);
+    if (cs == NULL) {
+      ok = 0;
+      break;
+    }
+    yiwang__payment__v1__class_summary__init(cs);
+    cs->class_ = (char *)pay_recon_class_name((pay_recon_class)c);
+    for (int i = 0; i < PQntuples(sum); i++)
+      if (strcmp(PQgetvalue(sum, i, 0), cs->class_) == 0) {
+        cs->count = yw_col_ll(sum, i, 1);
+        cs->channel_fen = yw_col_ll(sum, i, 2);
+        cs->platform_fen = yw_col_ll(sum, i, 3);
+        cs->fee_fen = yw_col_ll(sum, i, 4);
+      }
+    rec->classes[c] = cs;
+  }
+  for (int i = 0; ok && i < n; i++) {
+    Yiwang__Payment__V1__ReconResult *x = yw_arena_alloc(a, sizeof *x);
+    if (x == NULL) {
+      ok = 0;
+      break;
+    }
+    yiwang__payment__v1__recon_result__init(x);
+    x->kind = yw_col_str(a, rows, i, 0);
+    x->key = yw_col_str(a, rows, i, 1);
+    x->out_trade_no = yw_col_str(a, rows, i, 2);
+    x->class_ = yw_col_str(a, rows, i, 3);
+    x->channel_fen = yw_col_ll(rows, i, 4);
+    x->platform_fen = yw_col_ll(rows, i, 5);
+    x->fee_fen = yw_col_ll(rows, i, 6);
+    x->success_time = ts(a, yw_col_ll(rows, i, 7));
+    x->exception_id = yw_col_str(a, rows, i, 8);
+    x->carried = yw_col_bool(rows, i, 9);
+    x->line = (int32_t)yw_col_ll(rows, i, 10);
+    ok = x->kind != NULL && x->key != NULL && x->out_trade_no != NULL && x->class_ != NULL &&
+         x->exception_id != NULL;
+    rec->results[i] = x;
+  }
+  if (ok && more) {
+    char cursor[YW_PAGE_CURSOR_MAX + 1];
+    snprintf(cursor, sizeof cursor, "%s|%s|%s", PQgetvalue(rows, n - 1, 0),
+             PQgetvalue(rows, n - 1, 1), PQgetvalue(rows, n - 1, 11));
+    rec->next_page_token = yw_page_token(a, &page, cursor);
+    ok = rec->next_page_token != NULL;
+  }
+  ok = ok && rec->channel != NULL && rec->date != NULL && rec->statement_id != NULL;
+  PQclear(st);
+  PQclear(sum);
+  PQclear(rows);
+  if (!ok) return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
+  *out = &rec->base;
+  return 0;
+}
+
+static int get_reconciliation(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                              void *data) {
+  finance_ctx *ctx = data;
+  const Yiwang__Payment__V1__GetReconciliationRequest *r = (const void *)reqm;
+  yw_caller c;
+  int rc = yw_service_require_staff(call, &ctx->caller_keys, READERS, "reading a reconciliation", &c);
+  if (rc != 0) return rc;
+  return answer_reconciliation(call, ctx, r->channel, r->date, r->class_, r->page_size,
+                               r->page_token, out);
+}
+
+static int run_reconciliation(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                              void *data) {
+  finance_ctx *ctx = data;
+  const Yiwang__Payment__V1__RunReconciliationRequest *r = (const void *)reqm;
+  yw_caller c;
+  int rc = yw_service_require_staff(call, &ctx->caller_keys, WRITERS, "running a reconciliation", &c);
+  if (rc != 0) return rc;
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, DB " is busy");
+  fin_run run;
+  char msg[FIN_MSG_MAX];
+  rc = fin_recon_run(conn, r->channel, r->date, ctx->cutoff_s, c.subject, &run, msg);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc != 0) return fin_fail(call, rc, msg);
+  return answer_reconciliation(call, ctx, r->channel, r->date, "", 0, "", out);
+}
+
+/* ---- exceptions ----------------------------------------------------------------------- */
+
+#define EXC_COLS                                                                              \
+  "SELECT id::text, channel, bill_date::text, class, kind, key, out_trade_no, "              \
+  "COALESCE(channel_fen, 0), COALESCE(platform_fen, 0), status, COALESCE(action, ''), note, " \
+  "COALESCE(proposed_by, ''), extract(epoch FROM proposed_at)::bigint, "                     \
+  "COALESCE(decided_by, ''), extract(epoch FROM decided_at)::bigint, "                       \
+  "extract(epoch FROM opened_at)::bigint, "                                                  \
+  "extract(epoch FROM COALESCE(decided_at, now()) - opened_at)::bigint, "                    \
+  "COALESCE(journal_ref, '') FROM payment.recon_exceptions "
+
+static ReconException *exc_from_row(yw_arena *a, const PGresult *res, int i) {
+  ReconException *e = yw_arena_alloc(a, sizeof *e);
+  if (e == NULL) return NULL;
+  yiwang__payment__v1__recon_exception__init(e);
+  char **s[] = {&e->id, &e->channel, &e->date, &e->class_, &e->kind, &e->key, &e->out_trade_no};
+  for (int c = 0; c < 7; c++)
+    if ((*s[c] = yw_col_str(a, res, i, c)) == NULL) return NULL;
+  e->channel_fen = yw_col_ll(res, i, 7);
+  e->platform_fen = yw_col_ll(res, i, 8);
+  e->status = yw_col_str(a, res, i, 9);
+  e->action = yw_col_str(a, res, i, 10);
+  e->note = yw_col_str(a, res, i, 11);
+  e->proposed_by = yw_col_str(a, res, i, 12);
+  e->proposed_at = ts(a, yw_col_ll(res, i, 13));
+  e->decided_by = yw_col_str(a, res, i, 14);
+  e->decided_at = ts(a, yw_col_ll(res, i, 15));
+  e->opened_at = ts(a, yw_col_ll(res, i, 16));
+  e->age_seconds = yw_col_ll(res, i, 17);
+  e->journal_ref = yw_col_str(a, res, i, 18);
+  if (e->status == NULL || e->action == NULL || e->note == NULL || e->proposed_by == NULL ||
+      e->decided_by == NULL || e->journal_ref == NULL)
+    return NULL;
+  return e;
+}
+
+static int list_exceptions(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                           void *data) {
+  finance_ctx *ctx = data;
+  const Yiwang__Payment__V1__ListExceptionsRequest *r = (const void *)reqm;
+  yw_caller c;
+  int rc = yw_service_require_staff(call, &ctx->caller_keys, READERS, "reading exceptions", &c);
+  if (rc != 0) return rc;
+  const char *filters[2] = {r->channel, r->include_resolved ? "all" : "open"};
+  yw_page page;
+  rc = yw_page_begin_id(call, r->page_size, r->page_token, 100, 500, filters, 2, &page);
+  if (rc != 0) return rc;
+  char limit[12];
+  snprintf(limit, sizeof limit, "%d", page.size + 1);
+  const char *p[4] = {r->channel, r->include_resolved ? "t" : "f",
+                      page.has_cursor ? page.cursor : "0", limit};
+  PGresult *res = NULL;
+  rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
+                        EXC_COLS "WHERE ($1 = '' OR channel = $1) AND ($2::boolean OR status <> "
+                                 "'RESOLVED') AND id > $3::bigint ORDER BY id LIMIT $4::int",
+                        4, p, &res);
+  if (rc != 0) return rc;
+  yw_arena *a = yw_rpc_call_arena(call);
+  Yiwang__Payment__V1__ListExceptionsResponse *l = yw_arena_alloc(a, sizeof *l);
+  int n = PQntuples(res), more = n > page.size;
+  if (more) n = page.size;
+  int ok = l != NULL;
+  if (ok) {
+    yiwang__payment__v1__list_exceptions_response__init(l);
+    l->n_exceptions = (size_t)n;
+    l->exceptions = yw_arena_calloc(a, (size_t)n + 1, sizeof *l->exceptions);
+    ok = l->exceptions != NULL;
+  }
+  for (int i = 0; ok && i < n; i++) ok = (l->exceptions[i] = exc_from_row(a, res, i)) != NULL;
+  if (ok && more) ok = (l->next_page_token = yw_page_token(a, &page, PQgetvalue(res, n - 1, 0))) != NULL;
+  PQclear(res);
+  if (!ok) return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
+  *out = &l->base;
+  return 0;
+}
+
+/* Answers the exception id as it now is. */
+static int answer_exception(yw_rpc_call *call, finance_ctx *ctx, int64_t id, ProtobufCMessage **out) {
+  char sid[24];
+  snprintf(sid, sizeof sid, "%" PRId64, id);
+  const char *p[1] = {sid};
+  PGresult *res = NULL;
+  int rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB, EXC_COLS "WHERE id = $1::bigint", 1,
+                            p, &res);
+  if (rc != 0) return rc;
+  ReconException *e = PQntuples(res) == 1 ? exc_from_row(yw_rpc_call_arena(call), res, 0) : NULL;
+  PQclear(res);
+  if (e == NULL) return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
+  *out = &e->base;
+  return 0;
+}
+
+static int propose_resolution(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                              void *data) {
+  finance_ctx *ctx = data;
+  const Yiwang__Payment__V1__ProposeResolutionRequest *r = (const void *)reqm;
+  yw_caller c;
+  int rc = yw_service_require_staff(call, &ctx->caller_keys, WRITERS, "proposing a resolution", &c);
+  if (rc != 0) return rc;
+  int64_t id = id_parse(r->id);
+  if (id == 0) return yw_rpc_call_fail(call, YW_ENOTFOUND, "no such exception");
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, DB " is busy");
+  char msg[FIN_MSG_MAX];
+  rc = fin_exception_propose(conn, id, r->action, r->note, c.subject, msg);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc != 0) return fin_fail(call, rc, msg);
+  return answer_exception(call, ctx, id, out);
+}
+
+static int decide(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                  finance_ctx *ctx, int approve) {
+  const Yiwang__Payment__V1__DecideResolutionRequest *r = (const void *)reqm;
+  yw_caller c;
+  int rc = yw_service_require_staff(call, &ctx->caller_keys, WRITERS, "deciding a resolution", &c);
+  if (rc != 0) return rc;
+  int64_t id = id_parse(r->id);
+  if (id == 0) return yw_rpc_call_fail(call, YW_ENOTFOUND, "no such exception");
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, DB " is busy");
+  char msg[FIN_MSG_MAX];
+  rc = fin_exception_decide(conn, id, approve, r->note, c.subject, msg);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc != 0) return fin_fail(call, rc, msg);
+  return answer_exception(call, ctx, id, out);
+}
+
+static int approve_resolution(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                              void *data) {
+  return decide(call, reqm, out, data, 1);
+}
+
+static int reject_resolution(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                             void *data) {
+  return decide(call, reqm, out, data, 0);
+}
+
+static int not_yet(yw_rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **out, void *data) {
+  (void)req;
+  (void)out;
+  (void)data;
+  return yw_rpc_call_fail(call, YW_EUNIMPL, "not yet served");
+}
+
+static const yw_rpc_method methods[] = {
+    {.name = "ImportStatement", .fn = import_statement},
+    {.name = "RunReconciliation", .fn = run_reconciliation},
+    {.name = "GetReconciliation", .fn = get_reconciliation},
+    {.name = "ListExceptions", .fn = list_exceptions},
+    {.name = "ProposeResolution", .fn = propose_resolution},
+    {.name = "ApproveResolution", .fn = approve_resolution},
+    {.name = "RejectResolution", .fn = reject_resolution},
+    {.name = "GetDailyReport", .fn = not_yet},
+    {.name = "ExportDailyReport", .fn = not_yet},
+};
+
+void finance_service_init(yw_rpc_service *svc, finance_ctx *ctx) {
+  svc->descriptor = &yiwang__payment__v1__finance_service__descriptor;
+  svc->methods = methods;
+  svc->n_methods = sizeof methods / sizeof methods[0];
+  svc->data = ctx;
+}

@@ -1,0 +1,295 @@
+/*
+ * test_finance_service.c - FinanceService over a real gRPC connection, served in the
+ * test's process beside PaymentService's database (support/yw_testpay.h), as signed
+ * finance, auditor and department callers.
+ *
+ * Proves: a finance user imports a statement (the same bytes again answer the same
+ * statement, reused) and runs the day; the answer sums every class and its results page
+ * through whole (pageSize 2, the last page without a token); an auditor reads but may
+ * not run, department staff may not read; ListExceptions gives the open ones with their
+ * age; the proposer's approval is PERMISSION_DENIED and another finance user's resolves
+ * it; bad input (a date that does not exist, a summary that lies, an unknown action) is
+ * INVALID_ARGUMENT and changes nothing; the ledger balances afterwards.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "channel.h"
+#include "finance.h"
+#include "ledger.h"
+#include "statement.h"
+#include "yiwang/payment/v1/finance.pb-c.h"
+#include "yw_err.h"
+#include "yw_testpay.h"
+#include "yw_testrpc.h"
+
+#define D1 1796054400LL /* 2026-12-01 00:00 +08 */
+
+static finance_ctx fctx;
+static yw_rpc_service fsvc;
+static yw_test_rpc frpc;
+static yw_caller as;
+
+static int setup(void **state) {
+  (void)state;
+  if (yw_testpay_start() != 0) return -1;
+  fctx.pool = yw_testpay_ctx.pool;
+  fctx.db_wait_ms = 2000;
+  fctx.caller_keys = yw_testpay_ctx.caller_keys;
+  fctx.cutoff_s = 300;
+  finance_service_init(&fsvc, &fctx);
+  return yw_test_rpc_start(&fsvc, 4, 1, &frpc);
+}
+
+static int teardown(void **state) {
+  (void)state;
+  yw_test_rpc_stop(&frpc);
+  yw_testpay_stop();
+  return 0;
+}
+
+static void as_staff(const char *subject, const char *department, const char *roles) {
+  memset(&as, 0, sizeof as);
+  as.kind = YW_CALLER_STAFF;
+  snprintf(as.subject, sizeof as.subject, "%s", subject);
+  snprintf(as.department, sizeof as.department, "%s", department);
+  snprintf(as.roles, sizeof as.roles, "%s", roles);
+  snprintf(as.ip, sizeof as.ip, "10.0.0.9");
+}
+
+static grpc_status_code call(const char *method, const ProtobufCMessage *req,
+                             const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out,
+                             char *msg) {
+  char path[128], value[YW_CALLER_VALUE_MAX], sig[65], m[256];
+  snprintf(path, sizeof path, "/yiwang.payment.v1.FinanceService/%s", method);
+  as.ts = (long long)time(NULL);
+  assert_int_equal(
+      yw_caller_encode(&as, fctx.caller_keys.current, path, "", value, sizeof value, sig), 0);
+  yw_rpc_md md[2] = {{"x-yw-caller", value, 0}, {"x-yw-caller-sig", sig, 0}};
+  *out = NULL;
+  grpc_status_code st =
+      yw_rpc_call_sync(frpc.channel, path, req, desc, NULL, out, md, 2, 10000, m, sizeof m);
+  if (msg != NULL) snprintf(msg, 256, "%s", m);
+  return st;
+}
+
+static void book_pay(const char *ref, int64_t fen, int64_t at) {
+  PGconn *c = yw_pg_pool_acquire(yw_testpay_ctx.pool, 2000);
+  assert_non_null(c);
+  char eff[PAY_TIME_MAX];
+  pay_time_format(at, eff);
+  ledger_posting p[2] = {{"channel_receivable:sim", fen}, {"treasury_payable:320700-GA:FINE01", -fen}};
+  ledger_entry e = {.kind = "pay", .ref = ref, .channel = "sim", .effective_at = eff};
+  yw_pg_error err;
+  assert_int_equal(yw_pg_begin(c, &err), 0);
+  assert_int_equal(ledger_post(c, &e, p, 2, &err), 0);
+  assert_int_equal(yw_pg_commit(c, &err), 0);
+  yw_pg_pool_release(yw_testpay_ctx.pool, c);
+}
+
+static pay_stmt_row row(const char *otn, int64_t fen, int64_t at) {
+  pay_stmt_row r = {.time_unix = at, .mchid = "1900000001", .out_trade_no = otn,
+                    .transaction_id = "4200000001", .trade_type = "NATIVE", .out_refund_no = "",
+                    .kind = PAY_STMT_PAY, .order_fen = fen, .fee_fen = (fen * 6 + 500) / 1000};
+  return r;
+}
+
+static void a_finance_user_imports_runs_and_resolves(void **state) {
+  (void)state;
+  book_pay("F1", 1000, D1 + 3600);
+  book_pay("F2", 2000, D1 + 7200);
+  book_pay("F3", 3000, D1 + 9000); /* the channel lacks it */
+  pay_stmt_row rows[] = {row("F1", 1000, D1 + 3600), row("F2", 2000, D1 + 7200),
+                         row("X1", 500, D1 + 8000)};
+  char *text = NULL;
+  size_t len = 0;
+  assert_int_equal(pay_statement_write(rows, 3, &text, &len), 0);
+
+  as_staff("fin-a", "FIN", "finance");
+  Yiwang__Payment__V1__ImportStatementRequest imp = YIWANG__PAYMENT__V1__IMPORT_STATEMENT_REQUEST__INIT;
+  imp.channel = "sim";
+  imp.date = "2026-12-01";
+  imp.csv.data = (uint8_t *)text;
+  imp.csv.len = len;
+  ProtobufCMessage *out = NULL;
+  char msg[256];
+  assert_int_equal(call("ImportStatement", &imp.base, &yiwang__payment__v1__statement__descriptor,
+                        &out, msg),
+                   GRPC_STATUS_OK);
+  Yiwang__Payment__V1__Statement *st = (void *)out;
+  assert_int_equal(st->row_count, 3);
+  assert_int_equal(st->pay_total_fen, 3500);
+  assert_string_equal(st->source, "upload");
+  assert_string_equal(st->imported_by, "fin-a");
+  assert_false(st->reused);
+  char sid[24];
+  snprintf(sid, sizeof sid, "%s", st->id);
+  protobuf_c_message_free_unpacked(out, NULL);
+  assert_int_equal(call("ImportStatement", &imp.base, &yiwang__payment__v1__statement__descriptor,
+                        &out, msg),
+                   GRPC_STATUS_OK);
+  st = (void *)out;
+  assert_true(st->reused);
+  assert_string_equal(st->id, sid);
+  protobuf_c_message_free_unpacked(out, NULL);
+  free(text);
+
+  Yiwang__Payment__V1__RunReconciliationRequest run = YIWANG__PAYMENT__V1__RUN_RECONCILIATION_REQUEST__INIT;
+  run.channel = "sim";
+  run.date = "2026-12-01";
+  /* an auditor may not run it */
+  as_staff("aud", "FIN", "auditor");
+  assert_int_equal(call("RunReconciliation", &run.base,
+                        &yiwang__payment__v1__reconciliation__descriptor, &out, msg),
+                   GRPC_STATUS_PERMISSION_DENIED);
+  as_staff("fin-a", "FIN", "finance");
+  grpc_status_code s = call("RunReconciliation", &run.base,
+                            &yiwang__payment__v1__reconciliation__descriptor, &out, msg);
+  if (s != GRPC_STATUS_OK) fprintf(stderr, "run: %s\n", msg);
+  assert_int_equal(s, GRPC_STATUS_OK);
+  Yiwang__Payment__V1__Reconciliation *rec = (void *)out;
+  assert_string_equal(rec->statement_id, sid);
+  assert_int_equal(rec->n_classes, 5);
+  assert_string_equal(rec->classes[0]->class_, "MATCHED");
+  assert_int_equal(rec->classes[0]->count, 2);
+  assert_int_equal(rec->classes[0]->channel_fen, 3000);
+  assert_int_equal(rec->classes[2]->count, 1); /* CHANNEL_ONLY */
+  assert_int_equal(rec->classes[3]->count, 1); /* PLATFORM_ONLY */
+  assert_int_equal(rec->open_exceptions, 2);
+  assert_int_equal(rec->settled_fen, 1000 - 6 + 2000 - 12);
+  assert_int_equal(rec->n_results, 4);
+  protobuf_c_message_free_unpacked(out, NULL);
+
+  /* an auditor reads it, two results a page */
+  as_staff("aud", "FIN", "auditor");
+  Yiwang__Payment__V1__GetReconciliationRequest get = YIWANG__PAYMENT__V1__GET_RECONCILIATION_REQUEST__INIT;
+  get.channel = "sim";
+  get.date = "2026-12-01";
+  get.page_size = 2;
+  char token[512] = "";
+  int pages = 0, seen = 0;
+  char exc_id[24] = "";
+  do {
+    get.page_token = token;
+    assert_int_equal(call("GetReconciliation", &get.base,
+                          &yiwang__payment__v1__reconciliation__descriptor, &out, msg),
+                     GRPC_STATUS_OK);
+    rec = (void *)out;
+    pages++;
+    seen += (int)rec->n_results;
+    for (size_t i = 0; i < rec->n_results; i++)
+      if (strcmp(rec->results[i]->class_, "CHANNEL_ONLY") == 0) {
+        assert_string_equal(rec->results[i]->key, "X1");
+        assert_int_equal(rec->results[i]->line, 4);
+        snprintf(exc_id, sizeof exc_id, "%s", rec->results[i]->exception_id);
+      }
+    snprintf(token, sizeof token, "%s", rec->next_page_token);
+    protobuf_c_message_free_unpacked(out, NULL);
+  } while (token[0] != '\0' && pages < 10);
+  assert_int_equal(seen, 4);
+  assert_int_equal(pages, 2);
+  assert_true(exc_id[0] != '\0');
+  /* department staff may not */
+  as_staff("clerk", "320700-GA", "dept_staff");
+  get.page_token = "";
+  assert_int_equal(call("GetReconciliation", &get.base,
+                        &yiwang__payment__v1__reconciliation__descriptor, &out, msg),
+                   GRPC_STATUS_PERMISSION_DENIED);
+
+  /* the exception queue and maker-checker */
+  as_staff("fin-a", "FIN", "finance");
+  Yiwang__Payment__V1__ListExceptionsRequest le = YIWANG__PAYMENT__V1__LIST_EXCEPTIONS_REQUEST__INIT;
+  assert_int_equal(call("ListExceptions", &le.base,
+                        &yiwang__payment__v1__list_exceptions_response__descriptor, &out, msg),
+                   GRPC_STATUS_OK);
+  Yiwang__Payment__V1__ListExceptionsResponse *l = (void *)out;
+  assert_int_equal(l->n_exceptions, 2);
+  assert_string_equal(l->exceptions[0]->status, "OPEN");
+  assert_true(l->exceptions[0]->age_seconds >= 0);
+  protobuf_c_message_free_unpacked(out, NULL);
+  Yiwang__Payment__V1__ProposeResolutionRequest pr = YIWANG__PAYMENT__V1__PROPOSE_RESOLUTION_REQUEST__INIT;
+  pr.id = exc_id;
+  pr.action = "SEND_BACK";
+  pr.note = "x";
+  assert_int_equal(call("ProposeResolution", &pr.base,
+                        &yiwang__payment__v1__recon_exception__descriptor, &out, msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+  pr.action = "WRITE_OFF";
+  pr.note = "no order of ours";
+  assert_int_equal(call("ProposeResolution", &pr.base,
+                        &yiwang__payment__v1__recon_exception__descriptor, &out, msg),
+                   GRPC_STATUS_OK);
+  assert_string_equal(((Yiwang__Payment__V1__ReconException *)out)->status, "PROPOSED");
+  protobuf_c_message_free_unpacked(out, NULL);
+  Yiwang__Payment__V1__DecideResolutionRequest dr = YIWANG__PAYMENT__V1__DECIDE_RESOLUTION_REQUEST__INIT;
+  dr.id = exc_id;
+  assert_int_equal(call("ApproveResolution", &dr.base,
+                        &yiwang__payment__v1__recon_exception__descriptor, &out, msg),
+                   GRPC_STATUS_PERMISSION_DENIED);
+  as_staff("fin-b", "FIN", "finance");
+  assert_int_equal(call("ApproveResolution", &dr.base,
+                        &yiwang__payment__v1__recon_exception__descriptor, &out, msg),
+                   GRPC_STATUS_OK);
+  Yiwang__Payment__V1__ReconException *e = (void *)out;
+  assert_string_equal(e->status, "RESOLVED");
+  assert_string_equal(e->proposed_by, "fin-a");
+  assert_string_equal(e->decided_by, "fin-b");
+  assert_string_equal(e->action, "WRITE_OFF");
+  assert_true(e->journal_ref[0] != '\0');
+  protobuf_c_message_free_unpacked(out, NULL);
+  yw_testpay_assert_ledger_ok();
+}
+
+static void bad_input_changes_nothing(void **state) {
+  (void)state;
+  as_staff("fin-a", "FIN", "finance");
+  long long before = yw_testpay_count("SELECT count(*) FROM payment.statements");
+  Yiwang__Payment__V1__ImportStatementRequest imp = YIWANG__PAYMENT__V1__IMPORT_STATEMENT_REQUEST__INIT;
+  const char *lie = "交易时间,商户号,商户订单号,渠道订单号,交易类型,交易状态,订单金额,商户退款单号,退款金额,手续费,费率\n"
+                    "`2026-12-03 10:00:00,`19,`Q2,`T,`NATIVE,`SUCCESS,`1.00,`,`0.00,`0.01,`0.60%\n"
+                    "总交易单数,应结订单总金额,退款总金额,手续费总金额\n`2,`1.00,`0.00,`0.01\n";
+  imp.channel = "sim";
+  imp.date = "2026-12-03";
+  imp.csv.data = (uint8_t *)lie;
+  imp.csv.len = strlen(lie);
+  ProtobufCMessage *out = NULL;
+  char msg[256];
+  assert_int_equal(call("ImportStatement", &imp.base, &yiwang__payment__v1__statement__descriptor,
+                        &out, msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+  assert_non_null(strstr(msg, "总交易单数 says 2 but the statement has 1 rows"));
+  imp.date = "2026-13-01";
+  assert_int_equal(call("ImportStatement", &imp.base, &yiwang__payment__v1__statement__descriptor,
+                        &out, msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+  /* without bytes and without a configured channel */
+  imp.date = "2026-12-03";
+  imp.csv.len = 0;
+  assert_int_equal(call("ImportStatement", &imp.base, &yiwang__payment__v1__statement__descriptor,
+                        &out, msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.statements"), before);
+  Yiwang__Payment__V1__RunReconciliationRequest run = YIWANG__PAYMENT__V1__RUN_RECONCILIATION_REQUEST__INIT;
+  run.channel = "sim";
+  run.date = "2026-12-03";
+  assert_int_equal(call("RunReconciliation", &run.base,
+                        &yiwang__payment__v1__reconciliation__descriptor, &out, msg),
+                   GRPC_STATUS_FAILED_PRECONDITION);
+  yw_testpay_assert_ledger_ok();
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(a_finance_user_imports_runs_and_resolves),
+      cmocka_unit_test(bad_input_changes_nothing),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
