@@ -691,7 +691,29 @@ static enum gw_phase_result route_json(gw_req *r, char *path, const char *query)
   ProtobufCMessage *msg = NULL;
   char err[640];
   /* an upload route's body is files: the upload phase reads it (gw_upload.c) */
-  if (route->def->upload == NULL && route->def->body != NULL && r->body_len > 0) {
+  if (route->raw_body_field != NULL) {
+    /* the exact bytes (a signature covers them) and the named headers, unparsed */
+    if (r->body_len > route->raw_body_max) {
+      snprintf(err, sizeof err, "the body is larger than %zu bytes", route->raw_body_max);
+      gw_answer_http_error(r, 413, GRPC_STATUS_RESOURCE_EXHAUSTED, err);
+      return GW_DONE;
+    }
+    msg = yw_arena_alloc(r->arena, in->sizeof_message);
+    uint8_t *copy = yw_arena_alloc(r->arena, r->body_len + 1);
+    if (msg == NULL || copy == NULL) {
+      gw_answer_error(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+      return GW_DONE;
+    }
+    protobuf_c_message_init(in, msg);
+    if (r->body_len > 0) memcpy(copy, r->body, r->body_len);
+    ProtobufCBinaryData *bd = (ProtobufCBinaryData *)((char *)msg + route->raw_body_field->offset);
+    bd->data = copy;
+    bd->len = r->body_len;
+    for (size_t i = 0; i < route->n_headers; i++) {
+      const char *v = gw_req_header(r, route->headers[i].name);
+      if (v != NULL) *(const char **)((char *)msg + route->headers[i].field->offset) = v;
+    }
+  } else if (route->def->upload == NULL && route->def->body != NULL && r->body_len > 0) {
     const char *ct = gw_req_header(r, "content-type");
     if (ct == NULL || strncmp(ct, "application/json", 16) != 0) {
       gw_answer_error(r, GRPC_STATUS_INVALID_ARGUMENT, "the body must be application/json");

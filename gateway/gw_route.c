@@ -260,6 +260,48 @@ static int compile_one(const gw_route_def *def, const ProtobufCServiceDescriptor
       return YW_EINVAL;
     }
   }
+  if (def->raw_body != NULL) { /* the exact bytes: a bytes field, no JSON body */
+    r->raw_body_field = find_field(r->method->input, def->raw_body);
+    if (r->raw_body_field == NULL || r->raw_body_field->type != PROTOBUF_C_TYPE_BYTES ||
+        r->raw_body_field->label == PROTOBUF_C_LABEL_REPEATED || def->body != NULL ||
+        def->upload != NULL || def->raw_body_max < 0) {
+      snprintf(err, errlen, "route %s: raw_body: %s needs a bytes field %s, and no body binding or upload",
+               r->label, r->method->input->name, def->raw_body);
+      return YW_EINVAL;
+    }
+    r->raw_body_max = def->raw_body_max > 0 ? (size_t)def->raw_body_max : GW_RAW_BODY_DEFAULT_MAX;
+  }
+  if (def->headers != NULL) { /* "header=field,...": each a string field */
+    const char *p = def->headers;
+    while (*p != '\0') {
+      const char *comma = strchr(p, ',');
+      size_t n = comma != NULL ? (size_t)(comma - p) : strlen(p);
+      const char *eq = memchr(p, '=', n);
+      char field[64];
+      size_t hn = eq != NULL ? (size_t)(eq - p) : 0, fn = eq != NULL ? n - hn - 1 : 0;
+      int ok = eq != NULL && hn > 0 && hn < sizeof r->headers[0].name && fn > 0 && fn < sizeof field &&
+               r->n_headers < GW_ROUTE_MAX_HEADERS;
+      for (size_t i = 0; ok && i < hn; i++)
+        ok = (p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9') || p[i] == '-';
+      const ProtobufCFieldDescriptor *f = NULL;
+      if (ok) {
+        memcpy(field, eq + 1, fn);
+        field[fn] = '\0';
+        f = find_field(r->method->input, field);
+        ok = f != NULL && f->type == PROTOBUF_C_TYPE_STRING && f->label != PROTOBUF_C_LABEL_REPEATED;
+      }
+      if (!ok) {
+        snprintf(err, errlen, "route %s: headers: \"%.*s\" is not header=string field of %s (lower-case names, "
+                 "at most %d)", r->label, (int)n, p, r->method->input->name, GW_ROUTE_MAX_HEADERS);
+        return YW_EINVAL;
+      }
+      memcpy(r->headers[r->n_headers].name, p, hn);
+      r->headers[r->n_headers].name[hn] = '\0';
+      r->headers[r->n_headers].field = f;
+      r->n_headers++;
+      p += n + (comma != NULL ? 1 : 0);
+    }
+  }
   if (def->download != NULL) { /* the file's SHA-256: a string field */
     r->download_field = find_field(r->method->input, def->download);
     if (r->download_field == NULL || r->download_field->type != PROTOBUF_C_TYPE_STRING ||

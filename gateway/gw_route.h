@@ -94,7 +94,20 @@ typedef struct gw_route_def {
    * write) makes what its workers kept from that upstream stale at once; other
    * gateway copies see a write within this time. 0: never kept. */
   int cache_ms;
+  /* Raw bodies (callbacks whose signature covers the exact bytes, e.g. a payment
+   * channel's notification): the body, whatever its type, goes unparsed into this bytes
+   * field of the request, at most raw_body_max bytes (0: 64 KiB; larger: 413 with the
+   * standard error body); no JSON body binding then. headers names request headers
+   * copied into string fields: "yw-pay-timestamp=timestamp,yw-pay-nonce=nonce" (lower
+   * case; an absent header leaves its field ""). Declared by name:
+   *   {..., "svc", .raw_body = "body", .headers = "yw-pay-nonce=nonce"} */
+  const char *raw_body;
+  const char *headers;
+  int raw_body_max;
 } gw_route_def;
+
+#define GW_ROUTE_MAX_HEADERS 8
+#define GW_RAW_BODY_DEFAULT_MAX (64 * 1024)
 
 #define GW_ROUTE_MAX_SEGMENTS 16
 #define GW_ROUTE_MAX_VARS 4
@@ -109,6 +122,13 @@ typedef struct gw_route {
   const ProtobufCFieldDescriptor *body_field; /* body names one field; NULL otherwise */
   const ProtobufCFieldDescriptor *upload_field;   /* def->upload: the FileRef field */
   const ProtobufCFieldDescriptor *download_field; /* def->download: the SHA-256 field */
+  const ProtobufCFieldDescriptor *raw_body_field; /* def->raw_body: the bytes field */
+  size_t raw_body_max;                            /* its cap in bytes */
+  size_t n_headers;                               /* def->headers, parsed */
+  struct {
+    char name[64];                                /* the header, lower case */
+    const ProtobufCFieldDescriptor *field;        /* the string field it goes to */
+  } headers[GW_ROUTE_MAX_HEADERS];
   size_t n_segments;     /* 0 for a gRPC-only route */
   struct {
     char text[64];       /* literal text, or "*" for any one segment */

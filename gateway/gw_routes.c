@@ -199,6 +199,13 @@ const gw_route_def gw_route_defs[] = {
     {"GET", "/v1/payments/notices/{code}", PAYMENT "GetNotice", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "payment"},
     {"POST", "/v1/payments/orders/{id}:pay", PAYMENT "PayOrder", "*", GW_ACCESS_PERSON, 0, NULL, 1, "payment"},
     {"POST", "/v1/payments/notices/{notice_code}:pay", PAYMENT "PayOrder", "*", GW_ACCESS_PUBLIC, 0, NULL, 0, "payment"},
+    /* A channel's notification (public; its signature is checked by the service over the
+     * exact bytes): the raw body and the signature headers, at most 16 KiB. The service's
+     * OK answers {"code":"SUCCESS"} with 200; any error is a non-2xx, so the channel
+     * sends it again. */
+    {"POST", "/v1/payments/notify/{channel}", PAYMENT "Notify", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "payment",
+     .raw_body = "body", .raw_body_max = 16 * 1024,
+     .headers = "yw-pay-timestamp=timestamp,yw-pay-nonce=nonce,yw-pay-serial=serial,yw-pay-signature=signature"},
     /* Refunds: finance staff, or the payee department's administrator (checked by the
      * service), once per Idempotency-Key. */
     {"POST", "/v1/payments/orders/{id}:refund", PAYMENT "RefundOrder", "*", GW_ACCESS_STAFF, 0,

@@ -15,6 +15,7 @@
 #include "gw_route.h"
 #include "gw_routes.h"
 #include "yiwang/catalog/v1/catalog.pb-c.h"
+#include "yiwang/payment/v1/payment.pb-c.h"
 #include "yw_arena.h"
 #include "yw_err.h"
 
@@ -383,6 +384,46 @@ static void test_body_naming_a_missing_field_is_refused_at_compile_time(void **s
   assert_non_null(strstr(err, "PUT /v1/items"));
 }
 
+/* ---- raw bodies and headers ------------------------------------------------------- */
+
+#define NOTIFY "yiwang.payment.v1.PaymentService/Notify"
+
+static void test_raw_body_binds_a_bytes_field_and_named_headers(void **state) {
+  (void)state;
+  const ProtobufCServiceDescriptor *const pay[] = {&yiwang__payment__v1__payment_service__descriptor};
+  const gw_route_def ok[] = {{"POST", "/v1/n/{channel}", NOTIFY, NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "payment",
+                              .raw_body = "body", .headers = "yw-pay-nonce=nonce,yw-pay-signature=signature"}};
+  gw_route_table t;
+  char err[256] = "";
+  assert_int_equal(gw_routes_compile(ok, 1, pay, 1, &t, err, sizeof err), 0);
+  assert_non_null(t.routes[0].raw_body_field);
+  assert_string_equal(t.routes[0].raw_body_field->name, "body");
+  assert_int_equal(t.routes[0].raw_body_max, GW_RAW_BODY_DEFAULT_MAX);
+  assert_int_equal(t.routes[0].n_headers, 2);
+  assert_string_equal(t.routes[0].headers[1].name, "yw-pay-signature");
+  assert_string_equal(t.routes[0].headers[1].field->name, "signature");
+  gw_routes_free(&t);
+  /* refused: a field that is not bytes, with a JSON body binding too, a header naming a
+   * missing or non-string field, an upper-case header name, no '=' */
+  const gw_route_def bad[] = {
+      {"POST", "/v1/n/{channel}", NOTIFY, NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "payment", .raw_body = "nonce"},
+      {"POST", "/v1/n/{channel}", NOTIFY, "*", GW_ACCESS_PUBLIC, 0, NULL, 0, "payment", .raw_body = "body"},
+      {"POST", "/v1/n/{channel}", NOTIFY, NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "payment", .raw_body = "body",
+       .headers = "yw-pay-nonce=nope"},
+      {"POST", "/v1/n/{channel}", NOTIFY, NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "payment", .raw_body = "body",
+       .headers = "yw-pay-nonce=body"},
+      {"POST", "/v1/n/{channel}", NOTIFY, NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "payment", .raw_body = "body",
+       .headers = "Yw-Pay-Nonce=nonce"},
+      {"POST", "/v1/n/{channel}", NOTIFY, NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "payment", .raw_body = "body",
+       .headers = "yw-pay-nonce"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    err[0] = '\0';
+    assert_int_equal(gw_routes_compile(&bad[i], 1, pay, 1, &t, err, sizeof err), YW_EINVAL);
+    assert_non_null(strstr(err, "POST /v1/n/{channel}"));
+  }
+}
+
 /* ---- gRPC-only declarations and upstreams ----------------------------------------- */
 
 static void test_grpc_only_route_is_reachable_by_grpc_path_only(void **state) {
@@ -472,6 +513,7 @@ int main(void) {
       cmocka_unit_test(test_bad_variable_patterns_are_refused_at_compile_time),
       cmocka_unit_test(test_body_field_binds_the_json_value_to_that_field),
       cmocka_unit_test(test_body_naming_a_missing_field_is_refused_at_compile_time),
+      cmocka_unit_test(test_raw_body_binds_a_bytes_field_and_named_headers),
       cmocka_unit_test(test_grpc_only_route_is_reachable_by_grpc_path_only),
       cmocka_unit_test(test_half_declared_and_badly_named_routes_are_refused),
       cmocka_unit_test(test_project_routes_name_their_upstreams),
