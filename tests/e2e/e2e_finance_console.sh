@@ -24,7 +24,12 @@ if [ -n "$missing" ]; then
 fi
 
 export YW_GATEWAY_STATIC="/finance/=$YW_SOURCE_DIR/web/finance"
+# payments are booked by yw-payment's janitor asking the channel (every 100 ms, at once):
+# the simulator sends no notification in this test (they are e2e_payment's subject)
+export YW_PAYMENT_JANITOR_MS=100 YW_PAYMENT_PAYING_WINDOW_S=0
+export YW_PAYMENT_NOTIFY_BASE="http://127.0.0.1:9/v1/payments/notify"
 e2e_database
+e2e_start_paysim
 e2e_start
 
 # --- staff: two finance users (maker and checker) and a clerk without the finance role
@@ -78,7 +83,7 @@ check "/finance without its slash redirects to /finance/" \
 OUT="$E2E_TMP/browser"
 mkdir -p "$OUT"
 set +e
-(cd "$WEB" && YW_GW="$GW" YW_PASSWORD="$E2E_STAFF_PASSWORD" YW_MAKER=fin.maker \
+(cd "$WEB" && YW_GW="$GW" YW_SIM="$PAYSIM/sim" YW_PASSWORD="$E2E_STAFF_PASSWORD" YW_MAKER=fin.maker \
   YW_CHECKER=fin.checker YW_CLERK=ga.clerk YW_OUT="$OUT" \
   timeout 300 node finance.spec.js) >"$OUT/spec.log" 2>&1
 rc=$?

@@ -27,20 +27,23 @@
   const TOKEN_KEY = 'yw.finance.session';
   const REQUEST_TIMEOUT_MS = 30000;
 
-  /* The finance routes (payment/README.md, "Reconciliation"). */
+  /* The routes: identity's sessions, and yw-payment's FinanceService (its JSON names in
+   * payment/README.md, "Reconciliation"). */
+  const q = encodeURIComponent;
   const API = {
     signIn: '/v1/auth/sessions',
     signOut: '/v1/auth/sessions/current',
-    me: '/v1/me',
-    reconciliation: (ch, d) => '/v1/finance/reconciliations/' + encodeURIComponent(ch) + '/' + encodeURIComponent(d),
+    importStatement: '/v1/finance/statements:import',
     runReconciliation: '/v1/finance/reconciliations',
-    exceptions: (ch, d) => '/v1/finance/exceptions?channel=' + encodeURIComponent(ch) + '&date=' + encodeURIComponent(d),
-    propose: (id) => '/v1/finance/exceptions/' + encodeURIComponent(id) + ':propose',
-    approve: (id) => '/v1/finance/exceptions/' + encodeURIComponent(id) + ':approve',
-    reject: (id) => '/v1/finance/exceptions/' + encodeURIComponent(id) + ':reject',
-    report: (ch, d, fmt) => '/v1/finance/reports/daily?channel=' + encodeURIComponent(ch) +
-      '&date=' + encodeURIComponent(d) + '&format=' + encodeURIComponent(fmt),
+    reconciliation: (ch, d) => '/v1/finance/reconciliations/' + q(ch) + '/' + q(d) + '?pageSize=1',
+    exceptions: (ch, token) => '/v1/finance/exceptions?channel=' + q(ch) + '&pageSize=500' +
+      (token ? '&pageToken=' + q(token) : ''),
+    propose: (id) => '/v1/finance/exceptions/' + q(id) + ':propose',
+    approve: (id) => '/v1/finance/exceptions/' + q(id) + ':approve',
+    reject: (id) => '/v1/finance/exceptions/' + q(id) + ':reject',
+    report: (d, fmt) => '/v1/finance/reports/daily?date=' + q(d) + '&format=' + q(fmt),
   };
+  const MAX_QUEUE_PAGES = 20; /* at most 10,000 open exceptions are listed */
 
   /* The classes of a day's reconciliation, in the order they are shown. */
   const CLASSES = [
@@ -50,12 +53,13 @@
     { key: 'PLATFORM_ONLY', label: '短款（平台有、渠道无）', exception: true },
     { key: 'DEFERRED', label: '跨日待核（顺延次日）', exception: true },
   ];
+  /* The resolutions, and the classes each can resolve (the service checks it too). */
   const ACTIONS = [
-    { key: 'BOOK', label: '补记入账' },
-    { key: 'REFUND', label: '原路退款' },
-    { key: 'WRITE_OFF', label: '核销至待处理款项' },
+    { key: 'BOOK', label: '补记入账', fits: ['CHANNEL_ONLY'] },
+    { key: 'REFUND', label: '原路退款', fits: ['CHANNEL_ONLY', 'AMOUNT_MISMATCH'] },
+    { key: 'WRITE_OFF', label: '核销至待处理款项', fits: null },
   ];
-  const STATES = { OPEN: '待处理', PROPOSED: '待复核', RESOLVED: '已处理', REJECTED: '已驳回' };
+  const STATES = { OPEN: '待处理', PROPOSED: '待复核', RESOLVED: '已处理' };
 
   const $ = (id) => document.getElementById(id);
   let session = null; /* {token, me} */
@@ -120,10 +124,9 @@
     return get('year') + '-' + get('month') + '-' + get('day');
   }
 
-  function age(since) {
-    const t = Date.parse(since);
-    if (Number.isNaN(t)) return '';
-    const s = Math.max(0, Math.floor((Date.now() - t) / 1000));
+  function age(seconds) {
+    const s = Math.max(0, Number(seconds) || 0);
+    if (s < 60) return s + ' 秒';
     if (s < 3600) return Math.floor(s / 60) + ' 分钟';
     if (s < 86400) return Math.floor(s / 3600) + ' 小时';
     return Math.floor(s / 86400) + ' 天';
@@ -136,7 +139,7 @@
   }
 
   /* One request to the gateway, bounded by REQUEST_TIMEOUT_MS. Returns the parsed JSON
-   * body (or the Response when opts.raw); throws ApiError with the standard error body's
+   * body (or, when opts.raw, {blob, type, disposition}); throws ApiError with the standard error body's
    * code and message for anything but 2xx. */
   async function api(method, path, body, opts) {
     opts = opts || {};
@@ -167,7 +170,10 @@
         }
         throw err;
       }
-      if (opts.raw) return await res.blob();
+      if (opts.raw) {
+        return { blob: await res.blob(), type: res.headers.get('content-type') || '',
+          disposition: res.headers.get('content-disposition') || '' };
+      }
       const text = await res.text();
       return text ? JSON.parse(text) : {};
     } catch (e) {
@@ -268,13 +274,15 @@
     for (const id of ['recon-error', 'queue-error', 'report-error']) showError(id, null);
   }
 
-  /* The per-class figures of a reconciliation answer: {KEY: {count, amountFen}}. */
+  /* The per-class figures of a Reconciliation: {CLASS: {count, channelFen, platformFen,
+   * feeFen}} (int64 as decimal strings); zeros where the answer has none. */
   function classFigures(r) {
     const out = {};
-    for (const c of CLASSES) out[c.key] = { count: 0, amountFen: '0' };
+    for (const c of CLASSES) out[c.key] = { count: 0, channelFen: '0', platformFen: '0', feeFen: '0' };
     for (const s of (r && r.classes) || []) {
       if (out[s.class] === undefined) continue;
-      out[s.class] = { count: Number(s.count || 0), amountFen: String(s.amountFen || '0') };
+      out[s.class] = { count: Number(s.count || 0), channelFen: String(s.channelFen || '0'),
+        platformFen: String(s.platformFen || '0'), feeFen: String(s.feeFen || '0') };
     }
     return out;
   }
@@ -283,11 +291,13 @@
     const f = classFigures(r);
     const body = $('summary-body');
     body.replaceChildren();
+    const fen = (cls, v) => el('td', { class: 'num ' + cls, 'data-fen': v, text: yuan(v) });
     for (const c of CLASSES) {
+      const x = f[c.key];
       body.append(el('tr', { class: 'cls-' + c.key + (c.exception ? ' exception' : ''), 'data-class': c.key },
         el('td', { text: c.label }),
-        el('td', { class: 'num count', text: String(f[c.key].count) }),
-        el('td', { class: 'num amount', 'data-amount-fen': f[c.key].amountFen, text: yuan(f[c.key].amountFen) })));
+        el('td', { class: 'num count', text: String(x.count) }),
+        fen('channel', x.channelFen), fen('platform', x.platformFen), fen('fee', x.feeFen)));
     }
     renderChart(f);
   }
@@ -311,12 +321,14 @@
       const x = left + gap + i * (bw + gap);
       const y = H - bottom - h;
       const g = svg('g', { class: 'bar', 'data-class': c.key, 'data-count': v,
-        'data-amount-fen': f[c.key].amountFen, 'data-exception': c.exception ? 'true' : 'false' });
+        'data-channel-fen': f[c.key].channelFen, 'data-platform-fen': f[c.key].platformFen,
+        'data-exception': c.exception ? 'true' : 'false' });
       g.append(svg('rect', { class: 'bar-' + c.key, x, y, width: bw, height: h }));
       g.append(svg('text', { class: 'value', x: x + bw / 2, y: y - 4, 'text-anchor': 'middle' }, String(v)));
       g.append(svg('text', { x: x + bw / 2, y: H - bottom + 16, 'text-anchor': 'middle' },
         c.label.replace(/（.*$/, '')));
-      g.append(svg('title', {}, c.label + '：' + v + ' 笔，' + yuan(f[c.key].amountFen) + ' 元'));
+      g.append(svg('title', {}, c.label + '：' + v + ' 笔，渠道 ' + yuan(f[c.key].channelFen) +
+        ' 元，平台 ' + yuan(f[c.key].platformFen) + ' 元'));
       s.append(g);
     });
     const exc = CLASSES.filter((c) => c.exception).reduce((a, c) => a + f[c.key].count, 0);
@@ -325,11 +337,18 @@
     $('chart').replaceChildren(s);
   }
 
-  function describeRun(r) {
+  function describeRun(r, st) {
     const parts = [];
     if (r.channel && r.date) parts.push(r.channel + ' ' + r.date);
-    if (r.statementSha256) parts.push('对账单 SHA-256 ' + r.statementSha256.slice(0, 16) + '…');
-    if (r.ranAt) parts.push('对账于 ' + new Date(r.ranAt).toLocaleString('zh-CN', { timeZone: 'Asia/Shanghai' }));
+    if (st) {
+      parts.push('对账单 ' + (st.rowCount || 0) + ' 行（SHA-256 ' + String(st.sha256 || '').slice(0, 12) + '…' +
+        (st.reused ? '，与已导入的相同' : '') + '）');
+    } else if (r.statementId) {
+      parts.push('对账单 #' + r.statementId);
+    }
+    if (r.runAt) parts.push('首次对账于 ' + new Date(r.runAt).toLocaleString('zh-CN', { timeZone: 'Asia/Shanghai' }));
+    if (r.settledFen !== undefined) parts.push('已结算 ' + yuan(r.settledFen) + ' 元');
+    parts.push('未结差错 ' + (r.openExceptions || 0) + ' 项');
     return parts.join('，');
   }
 
@@ -345,7 +364,7 @@
     } catch (e) {
       $('recon-status').textContent = '';
       renderSummary(null);
-      if (e.status === 404) $('recon-status').textContent = channel + ' ' + date + ' 尚未对账：点“执行对账”。';
+      if (e.status === 404) $('recon-status').textContent = channel + ' ' + date + ' 尚未对账：点“执行对账”（先从渠道取对账单）。';
       else showError('recon-error', e);
     }
     await loadQueue();
@@ -356,11 +375,14 @@
     if (!date) { showError('recon-error', { message: '请选择对账日期' }); return; }
     showError('recon-error', null);
     $('run').disabled = true;
-    $('recon-status').textContent = '正在对账 ' + channel + ' ' + date + '…';
+    $('recon-status').textContent = '正在从渠道取 ' + channel + ' ' + date + ' 的对账单…';
     try {
+      /* the channel's statement first (the same file again changes nothing), then the run */
+      const st = await api('POST', API.importStatement, { channel, date }, { idempotencyKey: newKey() });
+      $('recon-status').textContent = '正在对账 ' + channel + ' ' + date + '…';
       const r = await api('POST', API.runReconciliation, { channel, date }, { idempotencyKey: newKey() });
       renderSummary(r);
-      $('recon-status').textContent = '对账完成：' + describeRun(r);
+      $('recon-status').textContent = '对账完成：' + describeRun(r, st);
     } catch (e) {
       $('recon-status').textContent = '';
       showError('recon-error', e);
@@ -386,24 +408,30 @@
     const body = $('queue-body');
     body.replaceChildren();
     const me = (session && session.me && session.me.username) || '';
+    const mine = (by) => by !== '' && (by === me || by === ((session && session.me && session.me.subject) || ''));
     for (const x of list) {
-      const state = x.state || 'OPEN';
+      const state = x.status || 'OPEN';
       const tr = el('tr', { 'data-id': x.id, 'data-class': x.class, 'data-state': state,
-        'data-order': x.outTradeNo || '', class: 'exc-' + state });
+        'data-order': x.outTradeNo || '', 'data-kind': x.kind || '', class: 'exc-' + state });
       tr.append(el('td', { text: x.id }));
-      tr.append(el('td', { class: 'age', text: age(x.createdAt) }));
-      tr.append(el('td', { text: classLabel(x.class) }));
-      tr.append(el('td', { class: 'order', text: x.outTradeNo || x.orderId || '' }));
-      tr.append(el('td', { class: 'num', 'data-amount-fen': x.platformAmountFen || '', text: yuan(x.platformAmountFen) }));
-      tr.append(el('td', { class: 'num', 'data-amount-fen': x.channelAmountFen || '', text: yuan(x.channelAmountFen) }));
+      tr.append(el('td', { text: x.date || '' }));
+      tr.append(el('td', { class: 'age', 'data-seconds': x.ageSeconds || '0', text: age(x.ageSeconds) }));
+      tr.append(el('td', { title: classLabel(x.class), text: classLabel(x.class).replace(/（.*$/, '') +
+        (x.kind === 'REFUND' ? '（退款）' : '') }));
+      tr.append(el('td', { class: 'order', text: x.outTradeNo || x.key || '' }));
+      tr.append(el('td', { class: 'num platform', 'data-fen': x.platformFen || '0', text: yuan(x.platformFen || '0') }));
+      tr.append(el('td', { class: 'num channel', 'data-fen': x.channelFen || '0', text: yuan(x.channelFen || '0') }));
       tr.append(el('td', { class: 'state', text: STATES[state] || state }));
-      const p = x.proposal || null;
-      tr.append(el('td', { class: 'proposal', 'data-proposed-by': p ? p.proposedBy || '' : '' },
-        p ? actionLabel(p.action) + '（' + (p.proposedBy || '') + ' 提出' + (p.note ? '：' + p.note : '') + '）' : ''));
+      const by = x.proposedBy || '';
+      tr.append(el('td', { class: 'proposal', 'data-proposed-by': by, 'data-action': x.action || '' },
+        state === 'PROPOSED' ? actionLabel(x.action) + '（' + (mine(by) ? '本人 ' + me : by) + ' 提出' +
+          (x.note ? '：' + x.note : '') + '）' : ''));
       const act = el('td', { class: 'actions' });
       if (state === 'OPEN') {
         const sel = el('select', { class: 'action', 'aria-label': '处理方式' });
-        for (const a of ACTIONS) sel.append(el('option', { value: a.key, text: a.label }));
+        for (const a of ACTIONS) {
+          if (a.fits === null || a.fits.includes(x.class)) sel.append(el('option', { value: a.key, text: a.label }));
+        }
         const note = el('input', { class: 'note', placeholder: '说明（必填）', 'aria-label': '说明', maxlength: 200 });
         const btn = el('button', { type: 'button', class: 'propose', text: '提出处理' });
         btn.addEventListener('click', () => propose(x.id, sel.value, note.value.trim(), btn));
@@ -411,7 +439,7 @@
       } else if (state === 'PROPOSED') {
         const ok = el('button', { type: 'button', class: 'approve', text: '批准' });
         const no = el('button', { type: 'button', class: 'reject', text: '驳回' });
-        if (p && p.proposedBy === me) ok.title = '提出人不能批准自己的提议（服务器会拒绝）';
+        if (mine(by)) ok.title = '提出人不能批准自己的提议（服务器会拒绝）';
         ok.addEventListener('click', () => decide(x.id, 'approve', ok));
         no.addEventListener('click', () => decide(x.id, 'reject', no));
         act.append(ok, no);
@@ -423,12 +451,20 @@
     $('queue').dataset.count = String(list.length);
   }
 
+  /* The channel's open exceptions (every day's: an exception stays until resolved). */
   async function loadQueue() {
-    const { channel, date } = selected();
+    const { channel } = selected();
     showError('queue-error', null);
     try {
-      const r = await api('GET', API.exceptions(channel, date));
-      renderQueue((r.exceptions || []).filter((x) => x.state === 'OPEN' || x.state === 'PROPOSED' || !x.state));
+      const list = [];
+      let token = '';
+      for (let i = 0; i < MAX_QUEUE_PAGES; i++) {
+        const r = await api('GET', API.exceptions(channel, token));
+        list.push(...(r.exceptions || []));
+        token = r.nextPageToken || '';
+        if (!token) break;
+      }
+      renderQueue(list.filter((x) => x.status !== 'RESOLVED'));
     } catch (e) {
       renderQueue([]);
       showError('queue-error', e);
@@ -452,8 +488,7 @@
     showError('queue-error', null);
     btn.disabled = true;
     try {
-      await api('POST', verb === 'approve' ? API.approve(id) : API.reject(id), {}, { idempotencyKey: newKey() });
-      await loadQueue();
+      await api('POST', verb === 'approve' ? API.approve(id) : API.reject(id), { note: '' }, { idempotencyKey: newKey() });
       await loadDay();
     } catch (e) {
       showError('queue-error', e);
@@ -463,14 +498,34 @@
 
   /* ---- exports -------------------------------------------------------------------- */
 
+  /* base64 (proto3 JSON's bytes) -> Uint8Array */
+  function unbase64(b64) {
+    const bin = atob(String(b64 || '').replace(/-/g, '+').replace(/_/g, '/'));
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+
+  /* The daily report of the selected date. The answer is the file itself, or a
+   * ReportFile {name, contentType, content (base64)} as JSON. */
   async function download(fmt, btn) {
-    const { channel, date } = selected();
+    const { date } = selected();
     showError('report-error', null);
     btn.disabled = true;
     try {
-      const blob = await api('GET', API.report(channel, date, fmt), undefined, { raw: true, accept: '*/*' });
+      const r = await api('GET', API.report(date, fmt), undefined, { raw: true, accept: '*/*' });
+      let blob = r.blob;
+      let name = 'daily-' + date + '.' + fmt;
+      if (/^application\/json/.test(r.type)) {
+        const f = JSON.parse(await r.blob.text());
+        blob = new Blob([unbase64(f.content)], { type: f.contentType || 'application/octet-stream' });
+        if (f.name) name = f.name;
+      } else {
+        const m = /filename="?([^";]+)"?/.exec(r.disposition);
+        if (m) name = m[1];
+      }
       const url = URL.createObjectURL(blob);
-      const a = el('a', { href: url, download: '对账日报-' + channel + '-' + date + '.' + fmt, hidden: true });
+      const a = el('a', { href: url, download: name, hidden: true });
       document.body.append(a);
       a.click();
       a.remove();
