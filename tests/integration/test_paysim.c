@@ -55,6 +55,7 @@ typedef struct rec {
   char ts[24], nonce[80], serial[40], sig[512];
   char body[2048];
   size_t len;
+  double at;            /* arrival, monotonic seconds */
 } rec;
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -85,6 +86,7 @@ static void on_notify(struct evhttp_request *req, void *arg) {
   const char *chan = path != NULL && strncmp(path, "/notify/", 8) == 0 ? path + 8 : "";
   struct evkeyvalq *h = evhttp_request_get_input_headers(req);
   rec r = {0};
+  r.at = yw_test_now_s();
   snprintf(r.chan, sizeof r.chan, "%s", chan);
   copy_header(h, "Yw-Pay-Timestamp", r.ts, sizeof r.ts);
   copy_header(h, "Yw-Pay-Nonce", r.nonce, sizeof r.nonce);
@@ -459,6 +461,17 @@ static void test_unacknowledged_retried_until_acknowledged(void **state) {
     assert_false(pending);
     assert_int_equal(attempts, 4);
     assert_int_equal(count(no, 0), 4);
+    /* on the schedule (50, 100, 150 ms): a retry never comes before its step is over */
+    double at[4];
+    int k = 0;
+    pthread_mutex_lock(&g_mu);
+    for (int j = 0; j < g_nrecs && k < 4; j++)
+      if (strcmp(g_recs[j].no, no) == 0) at[k++] = g_recs[j].at;
+    pthread_mutex_unlock(&g_mu);
+    assert_int_equal(k, 4);
+    assert_true(at[1] - at[0] >= 0.045);
+    assert_true(at[2] - at[1] >= 0.095);
+    assert_true(at[3] - at[2] >= 0.145);
   }
   /* never acknowledged: the schedule (5 steps) ends, nothing stays pending */
   const pay_channel *ch = pay_channels_find(g_set, "sim");
