@@ -545,6 +545,37 @@ static void answer_field_violations(gw_req *r, const char *message) {
   respond_json(r, yw_grpc_to_http(GRPC_STATUS_INVALID_ARGUMENT), body);
 }
 
+/* A route with .file_answer: the answer's content, content_type and name fields as a
+ * download. A name is used only when it is plain ASCII without quotes or separators. */
+static void answer_file(gw_req *r, const ProtobufCMessage *resp) {
+  const ProtobufCMessageDescriptor *d = resp->descriptor;
+  const ProtobufCFieldDescriptor *fc = protobuf_c_message_descriptor_get_field_by_name(d, "content"),
+                                 *ft = protobuf_c_message_descriptor_get_field_by_name(d, "content_type"),
+                                 *fn = protobuf_c_message_descriptor_get_field_by_name(d, "name");
+  if (fc == NULL || fc->type != PROTOBUF_C_TYPE_BYTES || ft == NULL ||
+      ft->type != PROTOBUF_C_TYPE_STRING || fn == NULL || fn->type != PROTOBUF_C_TYPE_STRING) {
+    gw_answer_error(r, GRPC_STATUS_INTERNAL, "the service answered with an unreadable message");
+    return;
+  }
+  const ProtobufCBinaryData *content = (const void *)((const char *)resp + fc->offset);
+  const char *type = *(char *const *)((const char *)resp + ft->offset);
+  const char *name = *(char *const *)((const char *)resp + fn->offset);
+  int name_ok = name != NULL && name[0] != '\0' && strlen(name) <= 128;
+  for (const char *p = name; name_ok && *p != '\0'; p++)
+    if (*p <= ' ' || *p >= 0x7f || *p == '"' || *p == '\\' || *p == '/' || *p == ';')
+      name_ok = 0;
+  if (name_ok) {
+    char disp[160];
+    snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", name);
+    char *kept = yw_arena_strndup(r->arena, disp, (size_t)-1); /* the header keeps the pointer */
+    if (kept != NULL) gw_req_add_header(r, "content-disposition", kept);
+  }
+  int type_ok = type != NULL && type[0] != '\0' && strlen(type) <= 128;
+  for (const char *p = type; type_ok && *p != '\0'; p++)
+    if (*p < ' ' || *p == 0x7f) type_ok = 0;
+  gw_answer_bytes(r, 200, type_ok ? type : "application/octet-stream", content->data, content->len);
+}
+
 void gw_answer_upstream(gw_req *r) {
   if (r->up_status != GRPC_STATUS_OK && r->up_status != GRPC_STATUS_INVALID_ARGUMENT &&
       r->up_status != GRPC_STATUS_NOT_FOUND && r->up_status != GRPC_STATUS_FAILED_PRECONDITION &&
@@ -577,7 +608,9 @@ void gw_answer_upstream(gw_req *r) {
         r->route->method->output, yw_arena_allocator(r->arena), r->up_len, r->up_data);
     char *text = NULL;
     size_t len = 0;
-    if (resp == NULL || yw_json_write(resp, 0, &text, &len) != 0) {
+    if (resp != NULL && r->route->def->file_answer) {
+      answer_file(r, resp);
+    } else if (resp == NULL || yw_json_write(resp, 0, &text, &len) != 0) {
       gw_answer_error(r, GRPC_STATUS_INTERNAL, "the service answered with an unreadable message");
     } else {
       if (r->up_replayed) gw_req_add_header(r, YW_IDEM_REPLAYED_TRAILER, "true");

@@ -104,6 +104,11 @@ typedef struct gw_route_def {
   const char *raw_body;
   const char *headers;
   int raw_body_max;
+  /* The method answers a file made on request (a report's export): its answer's fields
+   * `content` (bytes), `content_type` and `name` become the HTTP answer of JSON
+   * clients: the bytes as the body, content-type, and content-disposition attachment
+   * with the name; gRPC clients get the message. Set by name, {..., .file_answer = 1}. */
+  int file_answer;
 } gw_route_def;
 
 #define GW_ROUTE_MAX_HEADERS 8

@@ -228,6 +228,11 @@ const gw_route_def gw_route_defs[] = {
      0, "finance", 0, "payment"},
     {"POST", "/v1/finance/exceptions/{id}:reject", FINANCE "RejectResolution", "*", GW_ACCESS_STAFF,
      0, "finance", 0, "payment"},
+    /* The daily report: as JSON, and as a file to download (?format=csv|xlsx). */
+    {"GET", "/v1/finance/reports/daily/summary", FINANCE "GetDailyReport", NULL, GW_ACCESS_STAFF, 0,
+     "finance,auditor", 0, "payment"},
+    {"GET", "/v1/finance/reports/daily", FINANCE "ExportDailyReport", NULL, GW_ACCESS_STAFF, 0,
+     "finance,auditor", 0, "payment", .file_answer = 1},
 };
 const size_t gw_route_defs_count = sizeof gw_route_defs / sizeof gw_route_defs[0];
 

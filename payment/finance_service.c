@@ -13,6 +13,7 @@
 
 #include "channel.h"
 #include "finance.h"
+#include "reports.h"
 #include "yiwang/payment/v1/finance.pb-c.h"
 #include "yw_arena.h"
 #include "yw_err.h"
@@ -456,11 +457,127 @@ static int reject_resolution(yw_rpc_call *call, const ProtobufCMessage *reqm, Pr
   return decide(call, reqm, out, data, 0);
 }
 
-static int not_yet(yw_rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **out, void *data) {
-  (void)req;
-  (void)out;
-  (void)data;
-  return yw_rpc_call_fail(call, YW_EUNIMPL, "not yet served");
+/* ---- reports --------------------------------------------------------------------------- */
+
+/* Reads the report of date for a finance user or an auditor. 0 with *out, or the code
+ * to answer with (status set). */
+static int report_read(yw_rpc_call *call, finance_ctx *ctx, const char *date, pay_report **out) {
+  yw_caller c;
+  int rc = yw_service_require_staff(call, &ctx->caller_keys, READERS, "reading the daily report", &c);
+  if (rc != 0) return rc;
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, DB " is busy");
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  rc = pay_report_daily(conn, date, out, &err);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc == YW_EINVAL) return yw_rpc_call_fail(call, rc, "date must be YYYY-MM-DD");
+  if (rc == YW_ENOMEM) return yw_rpc_call_fail(call, rc, "out of memory");
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  return 0;
+}
+
+static int get_daily_report(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                            void *data) {
+  const Yiwang__Payment__V1__GetDailyReportRequest *r = (const void *)reqm;
+  pay_report *rep = NULL;
+  int rc = report_read(call, data, r->date, &rep);
+  if (rc != 0) return rc;
+  yw_arena *a = yw_rpc_call_arena(call);
+  Yiwang__Payment__V1__DailyReport *d = yw_arena_alloc(a, sizeof *d);
+  int ok = d != NULL;
+  if (ok) {
+    yiwang__payment__v1__daily_report__init(d);
+    d->date = yw_arena_strndup(a, rep->date, (size_t)-1);
+    d->n_channels = rep->n_channels;
+    d->channels = yw_arena_calloc(a, rep->n_channels + 1, sizeof *d->channels);
+    d->n_departments = rep->n_departments;
+    d->departments = yw_arena_calloc(a, rep->n_departments + 1, sizeof *d->departments);
+    d->n_remittance = rep->n_remittance;
+    d->remittance = yw_arena_calloc(a, rep->n_remittance + 1, sizeof *d->remittance);
+    ok = d->date != NULL && d->channels != NULL && d->departments != NULL && d->remittance != NULL;
+  }
+  for (size_t i = 0; ok && i < rep->n_channels; i++) {
+    const pay_report_channel *x = &rep->channels[i];
+    Yiwang__Payment__V1__ChannelReportLine *l = yw_arena_alloc(a, sizeof *l);
+    if ((ok = l != NULL) == 0) break;
+    yiwang__payment__v1__channel_report_line__init(l);
+    l->channel = yw_arena_strndup(a, x->channel, (size_t)-1);
+    l->pay_count = x->pay_count;
+    l->pay_fen = x->pay_fen;
+    l->refund_count = x->refund_count;
+    l->refund_fen = x->refund_fen;
+    l->fee_fen = x->fee_fen;
+    l->open_exceptions = x->open_exceptions;
+    l->oldest_open_age_seconds = x->oldest_open_age_s;
+    ok = l->channel != NULL;
+    d->channels[i] = l;
+  }
+  for (size_t i = 0; ok && i < rep->n_departments; i++) {
+    const pay_report_department *x = &rep->departments[i];
+    Yiwang__Payment__V1__DepartmentReportLine *l = yw_arena_alloc(a, sizeof *l);
+    if ((ok = l != NULL) == 0) break;
+    yiwang__payment__v1__department_report_line__init(l);
+    l->department = yw_arena_strndup(a, x->department, (size_t)-1);
+    l->pay_count = x->pay_count;
+    l->pay_fen = x->pay_fen;
+    l->refund_count = x->refund_count;
+    l->refund_fen = x->refund_fen;
+    ok = l->department != NULL;
+    d->departments[i] = l;
+  }
+  for (size_t i = 0; ok && i < rep->n_remittance; i++) {
+    const pay_report_remit *x = &rep->remittance[i];
+    Yiwang__Payment__V1__RemittanceLine *l = yw_arena_alloc(a, sizeof *l);
+    if ((ok = l != NULL) == 0) break;
+    yiwang__payment__v1__remittance_line__init(l);
+    l->department = yw_arena_strndup(a, x->department, (size_t)-1);
+    l->item_code = yw_arena_strndup(a, x->item_code, (size_t)-1);
+    l->amount_fen = x->amount_fen;
+    ok = l->department != NULL && l->item_code != NULL;
+    d->remittance[i] = l;
+  }
+  pay_report_free(rep);
+  if (!ok) return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
+  *out = &d->base;
+  return 0;
+}
+
+static int export_daily_report(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                               void *data) {
+  const Yiwang__Payment__V1__ExportDailyReportRequest *r = (const void *)reqm;
+  int xlsx = strcmp(r->format, "xlsx") == 0;
+  if (!xlsx && r->format[0] != '\0' && strcmp(r->format, "csv") != 0)
+    return yw_rpc_call_fail(call, YW_EINVAL, "format must be csv or xlsx");
+  pay_report *rep = NULL;
+  int rc = report_read(call, data, r->date, &rep);
+  if (rc != 0) return rc;
+  char *buf = NULL;
+  size_t len = 0;
+  rc = xlsx ? pay_report_xlsx(rep, "/tmp", &buf, &len) : pay_report_csv(rep, &buf, &len);
+  pay_report_free(rep);
+  if (rc != 0) return yw_rpc_call_fail(call, rc, "the report could not be written");
+  yw_arena *a = yw_rpc_call_arena(call);
+  Yiwang__Payment__V1__ReportFile *f = yw_arena_alloc(a, sizeof *f);
+  uint8_t *copy = yw_arena_alloc(a, len + 1);
+  char name[64];
+  snprintf(name, sizeof name, "daily-%s.%s", r->date, xlsx ? "xlsx" : "csv");
+  if (f != NULL) {
+    yiwang__payment__v1__report_file__init(f);
+    f->name = yw_arena_strndup(a, name, (size_t)-1);
+  }
+  if (f == NULL || copy == NULL || f->name == NULL) {
+    free(buf);
+    return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
+  }
+  memcpy(copy, buf, len);
+  free(buf);
+  f->content_type = xlsx ? (char *)"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+                         : (char *)"text/csv; charset=utf-8";
+  f->content.data = copy;
+  f->content.len = len;
+  *out = &f->base;
+  return 0;
 }
 
 static const yw_rpc_method methods[] = {
@@ -471,8 +588,8 @@ static const yw_rpc_method methods[] = {
     {.name = "ProposeResolution", .fn = propose_resolution},
     {.name = "ApproveResolution", .fn = approve_resolution},
     {.name = "RejectResolution", .fn = reject_resolution},
-    {.name = "GetDailyReport", .fn = not_yet},
-    {.name = "ExportDailyReport", .fn = not_yet},
+    {.name = "GetDailyReport", .fn = get_daily_report},
+    {.name = "ExportDailyReport", .fn = export_daily_report},
 };
 
 void finance_service_init(yw_rpc_service *svc, finance_ctx *ctx) {

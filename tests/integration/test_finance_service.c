@@ -9,7 +9,10 @@
  * not run, department staff may not read; ListExceptions gives the open ones with their
  * age; the proposer's approval is PERMISSION_DENIED and another finance user's resolves
  * it; bad input (a date that does not exist, a summary that lies, an unknown action) is
- * INVALID_ARGUMENT and changes nothing; the ledger balances afterwards.
+ * INVALID_ARGUMENT and changes nothing; the daily report sums the statement per channel
+ * (with its open exception) and the ledger per department and item, and its exports
+ * parse: the CSV by a parser here, the .xlsx as a zip whose sheet XML (unzip -p) holds
+ * the same figures; the ledger balances afterwards.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -248,6 +252,104 @@ static void a_finance_user_imports_runs_and_resolves(void **state) {
   yw_testpay_assert_ledger_ok();
 }
 
+/* The fields of the CSV line of text that starts with first ("sim,"), split at commas
+ * into f (at most n); returns how many, 0 when there is no such line. */
+static int csv_line(const char *text, const char *first, char f[][64], int n) {
+  size_t fl = strlen(first);
+  for (const char *p = text; p != NULL && *p != '\0';) {
+    const char *end = strstr(p, "\r\n");
+    if (end == NULL) end = p + strlen(p);
+    if ((size_t)(end - p) >= fl && strncmp(p, first, fl) == 0) {
+      int k = 0;
+      const char *q = p;
+      while (k < n && q <= end) {
+        const char *c = memchr(q, ',', (size_t)(end - q));
+        if (c == NULL) c = end;
+        snprintf(f[k++], 64, "%.*s", (int)(c - q), q);
+        q = c + 1;
+      }
+      return k;
+    }
+    p = *end != '\0' ? end + 2 : NULL;
+  }
+  return 0;
+}
+
+static void the_daily_report_sums_and_exports(void **state) {
+  (void)state;
+  as_staff("aud", "FIN", "auditor");
+  Yiwang__Payment__V1__GetDailyReportRequest gr = YIWANG__PAYMENT__V1__GET_DAILY_REPORT_REQUEST__INIT;
+  gr.date = "2026-12-01";
+  ProtobufCMessage *out = NULL;
+  char msg[256];
+  assert_int_equal(call("GetDailyReport", &gr.base, &yiwang__payment__v1__daily_report__descriptor,
+                        &out, msg),
+                   GRPC_STATUS_OK);
+  Yiwang__Payment__V1__DailyReport *d = (void *)out;
+  assert_int_equal(d->n_channels, 1);
+  assert_string_equal(d->channels[0]->channel, "sim");
+  assert_int_equal(d->channels[0]->pay_count, 3);
+  assert_int_equal(d->channels[0]->pay_fen, 3500);
+  assert_int_equal(d->channels[0]->fee_fen, 6 + 12 + 3);
+  assert_int_equal(d->channels[0]->open_exceptions, 1); /* F3, short */
+  assert_int_equal(d->n_departments, 1);
+  assert_string_equal(d->departments[0]->department, "320700-GA");
+  assert_int_equal(d->departments[0]->pay_count, 3);
+  assert_int_equal(d->departments[0]->pay_fen, 6000);
+  assert_int_equal(d->n_remittance, 1);
+  assert_string_equal(d->remittance[0]->item_code, "FINE01");
+  assert_int_equal(d->remittance[0]->amount_fen, 6000);
+  protobuf_c_message_free_unpacked(out, NULL);
+
+  Yiwang__Payment__V1__ExportDailyReportRequest er = YIWANG__PAYMENT__V1__EXPORT_DAILY_REPORT_REQUEST__INIT;
+  er.date = "2026-12-01";
+  er.format = "csv";
+  assert_int_equal(call("ExportDailyReport", &er.base, &yiwang__payment__v1__report_file__descriptor,
+                        &out, msg),
+                   GRPC_STATUS_OK);
+  Yiwang__Payment__V1__ReportFile *f = (void *)out;
+  assert_string_equal(f->name, "daily-2026-12-01.csv");
+  assert_string_equal(f->content_type, "text/csv; charset=utf-8");
+  char *csv = strndup((const char *)f->content.data, f->content.len);
+  protobuf_c_message_free_unpacked(out, NULL);
+  char fields[8][64];
+  assert_int_equal(csv_line(csv, "sim,", fields, 8), 8);
+  assert_string_equal(fields[1], "3");
+  assert_string_equal(fields[2], "35.00");
+  assert_string_equal(fields[5], "0.21");
+  assert_string_equal(fields[6], "1");
+  assert_int_equal(csv_line(csv, "320700-GA,FINE01,", fields, 3), 3);
+  assert_string_equal(fields[2], "60.00");
+  free(csv);
+
+  er.format = "xlsx";
+  assert_int_equal(call("ExportDailyReport", &er.base, &yiwang__payment__v1__report_file__descriptor,
+                        &out, msg),
+                   GRPC_STATUS_OK);
+  f = (void *)out;
+  assert_string_equal(f->name, "daily-2026-12-01.xlsx");
+  assert_true(f->content.len > 4 && memcmp(f->content.data, "PK\x03\x04", 4) == 0);
+  char path[] = "/tmp/test-report-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, f->content.data, f->content.len), (ssize_t)f->content.len);
+  close(fd);
+  protobuf_c_message_free_unpacked(out, NULL);
+  char cmd[128], xml[8192];
+  snprintf(cmd, sizeof cmd, "unzip -p %s xl/worksheets/sheet3.xml", path);
+  FILE *p = popen(cmd, "r");
+  assert_non_null(p);
+  size_t n = fread(xml, 1, sizeof xml - 1, p);
+  xml[n] = '\0';
+  assert_int_equal(pclose(p), 0);
+  unlink(path);
+  assert_non_null(strstr(xml, "<v>60</v>")); /* 国库缴款: 60.00 yuan */
+  er.format = "pdf";
+  assert_int_equal(call("ExportDailyReport", &er.base, &yiwang__payment__v1__report_file__descriptor,
+                        &out, msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+}
+
 static void bad_input_changes_nothing(void **state) {
   (void)state;
   as_staff("fin-a", "FIN", "finance");
@@ -289,6 +391,7 @@ static void bad_input_changes_nothing(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(a_finance_user_imports_runs_and_resolves),
+      cmocka_unit_test(the_daily_report_sums_and_exports),
       cmocka_unit_test(bad_input_changes_nothing),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

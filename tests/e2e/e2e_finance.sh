@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# e2e_finance.sh - a day's reconciliation through the gateway with the real processes:
+# yw-paysim (channel sim), yw-payment (PaymentService and FinanceService), yw-identity and
+# yw-gateway. A clerk issues a notice, the payer pays it in the simulator whose
+# notification is lost (notify none), and the channel adds a payment the platform never
+# created (tamper extra). A finance user imports the day's statement from the channel by
+# API (ImportStatement without bytes), runs the day: both rows are channel-only; the
+# maker proposes BOOK for ours and WRITE_OFF for the stranger, the maker's own approval
+# is 403, the checker's resolves them and the order is PAID. A clerk may not read the
+# reconciliation. The daily report downloads as CSV and as .xlsx (content-type,
+# content-disposition; the zip's sheet XML holds the figures, read with unzip -p).
+source "$(dirname "$0")/lib.sh"
+
+e2e_database
+e2e_start_paysim
+e2e_start
+
+e2e_staff fin.maker "" finance
+e2e_staff fin.checker "" finance
+e2e_staff ga.clerk 320700-GA dept_staff
+MAKER="$(e2e_staff_token fin.maker)"
+CHECKER="$(e2e_staff_token fin.checker)"
+CLERK="$(e2e_staff_token ga.clerk)"
+TODAY="$(TZ=Asia/Shanghai date +%F)"
+J="$E2E_TMP/answer.json"
+
+api() { # api TOKEN METHOD PATH [BODY] -> the status; the body in $J
+  local tok="$1" m="$2" p="$3" b="${4:-}" auth=()
+  [ -n "$tok" ] && auth=(-H "authorization: Bearer $tok")
+  curl -sS -o "$J" -w '%{http_code}' -X "$m" "${auth[@]}" \
+    -H 'content-type: application/json' -H "idempotency-key: e2e-$RANDOM$RANDOM" \
+    ${b:+-d "$b"} "$GW$p"
+}
+field() { /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$J" "$1"; }
+
+# --- the day's business: one notice paid without its notification, one stranger
+s="$(api "$CLERK" POST /v1/payments/orders '{"itemCode":"FINE01","itemName":"交通违法罚款","amountFen":"1250","payerName":"张三"}')"
+check "the clerk issues a notice (200)" test "$s" = 200
+CODE="$(field 'd["noticeCode"]')"
+ORDER="$(field 'd["id"]')"
+s="$(api "" POST "/v1/payments/notices/$CODE:pay" '{"channel":"sim"}')"
+check "the payer starts paying on channel sim (200)" test "$s" = 200
+OTN="$(field 'd["outTradeNo"]')"
+curl -sS -d "{\"out_trade_no\":\"$OTN\",\"notify\":\"none\"}" "$PAYSIM/sim/sim/pay" >/dev/null
+NOW="$(TZ=Asia/Shanghai date +%FT%T+08:00)"
+curl -sS -d "{\"kind\":\"extra\",\"out_trade_no\":\"STRANGER$RANDOM\",\"amount\":700,\"success_time\":\"$NOW\"}" \
+  "$PAYSIM/sim/sim/tamper" >/dev/null
+
+# --- import by API and run the day
+s="$(api "$MAKER" POST /v1/finance/statements:import "{\"channel\":\"sim\",\"date\":\"$TODAY\"}")"
+check "the statement is imported from the channel (200, 2 rows, source api)" \
+  eval '[ "$s" = 200 ] && [ "$(field "d[\"rowCount\"], d[\"source\"]")" = "(2, '"'"'api'"'"')" ]'
+s="$(api "$MAKER" POST /v1/finance/statements:import "{\"channel\":\"sim\",\"date\":\"$TODAY\"}")"
+check "importing the same file again is the same statement (reused)" \
+  eval '[ "$s" = 200 ] && [ "$(field "d.get(\"reused\", False)")" = True ]'
+s="$(api "$MAKER" POST /v1/finance/reconciliations "{\"channel\":\"sim\",\"date\":\"$TODAY\"}")"
+check "the run classifies both rows channel-only" \
+  eval '[ "$s" = 200 ] && [ "$(field "[c.get(\"count\",\"0\") for c in d[\"classes\"]]")" = "['"'"'0'"'"', '"'"'0'"'"', '"'"'2'"'"', '"'"'0'"'"', '"'"'0'"'"']" ]'
+s="$(api "$CLERK" GET "/v1/finance/reconciliations/sim/$TODAY")"
+check "a clerk may not read the reconciliation (403)" test "$s" = 403
+s="$(api "$CHECKER" GET "/v1/finance/reconciliations/sim/$TODAY?class=CHANNEL_ONLY")"
+OURS="$(field "[r['exceptionId'] for r in d['results'] if r['key'] == '$OTN'][0]")"
+THEIRS="$(field "[r['exceptionId'] for r in d['results'] if r['key'] != '$OTN'][0]")"
+check "the results name an exception each" test -n "$OURS" -a -n "$THEIRS"
+
+# --- maker-checker
+s="$(api "$MAKER" POST "/v1/finance/exceptions/$OURS:propose" '{"action":"BOOK","note":"paid, notification lost"}')"
+check "the maker proposes BOOK (200, PROPOSED)" eval '[ "$s" = 200 ] && [ "$(field "d[\"status\"]")" = PROPOSED ]'
+s="$(api "$MAKER" POST "/v1/finance/exceptions/$OURS:approve" '{}')"
+check "the maker's own approval is refused (403)" test "$s" = 403
+s="$(api "$CHECKER" POST "/v1/finance/exceptions/$OURS:approve" '{}')"
+check "the checker approves: RESOLVED" eval '[ "$s" = 200 ] && [ "$(field "d[\"status\"]")" = RESOLVED ]'
+s="$(api "$CLERK" GET "/v1/payments/orders/$ORDER")"
+check "the order is PAID" eval '[ "$s" = 200 ] && [ "$(field "d[\"status\"]")" = ORDER_STATUS_PAID ]'
+api "$MAKER" POST "/v1/finance/exceptions/$THEIRS:propose" '{"action":"WRITE_OFF","note":"not ours"}' >/dev/null
+s="$(api "$CHECKER" POST "/v1/finance/exceptions/$THEIRS:approve" '{}')"
+check "the stranger is written off to suspense" test "$s" = 200
+s="$(api "$CHECKER" GET /v1/finance/exceptions)"
+check "no exception is left open" eval '[ "$s" = 200 ] && [ "$(field "len(d.get(\"exceptions\", []))")" = 0 ]'
+
+# --- the report as downloads
+H="$E2E_TMP/headers"
+s="$(curl -sS -o "$E2E_TMP/daily.csv" -D "$H" -w '%{http_code}' -H "authorization: Bearer $CHECKER" \
+  "$GW/v1/finance/reports/daily?date=$TODAY&format=csv")"
+check "the CSV downloads as text/csv with its file name" \
+  eval '[ "$s" = 200 ] && grep -qi "^content-type: text/csv" "$H" && grep -qi "^content-disposition: attachment; filename=\"daily-$TODAY.csv\"" "$H"'
+check "the CSV's channel line: 2 payments, 19.50 yuan" grep -q '^sim,2,19.50,0,0.00,' "$E2E_TMP/daily.csv"
+s="$(curl -sS -o "$E2E_TMP/daily.xlsx" -D "$H" -w '%{http_code}' -H "authorization: Bearer $CHECKER" \
+  "$GW/v1/finance/reports/daily?date=$TODAY&format=xlsx")"
+check "the .xlsx downloads with its content type" \
+  eval '[ "$s" = 200 ] && grep -qi "^content-type: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" "$H"'
+check "its remittance sheet holds the booked 12.50 yuan" \
+  eval 'unzip -p "$E2E_TMP/daily.xlsx" xl/worksheets/sheet3.xml | grep -q "<v>12.5</v>"'
+check "its channel sheet holds 19.50 yuan" \
+  eval 'unzip -p "$E2E_TMP/daily.xlsx" xl/worksheets/sheet1.xml | grep -q "<v>19.5</v>"'
+
+finish
