@@ -21,6 +21,7 @@
  * - R5: the channel's success never notified (as if the process died before its commit)
  *   is found by the janitor's query and booked PAID with the channel's time;
  * - the janitor closes expired orders at the channel (CLOSED) and expired CREATED ones;
+ *   while another copy holds its lock a pass does nothing;
  * - R8: two refunds at once with the same expected refundable amount: one passes, the
  *   other is refused; partial then full refund -> REFUNDED; never more than paid; a
  *   refund's retry with its Idempotency-Key answers the same refund; each refund has an
@@ -590,6 +591,34 @@ static void janitor_closes_expired_orders(void **state) {
   assert_int_equal(pay(&created, "sim", NULL), GRPC_STATUS_FAILED_PRECONDITION);
 }
 
+static void janitor_runs_in_one_copy_at_a_time(void **state) {
+  (void)state;
+  order_ref o;
+  new_order(610, &o);
+  char sql[256];
+  snprintf(sql, sizeof sql, "UPDATE payment.orders SET expires_at = now() - interval '1 second' WHERE id = '%s'", o.id);
+  exec_sql(sql);
+  /* another copy holds the janitor's lock: this one's pass does nothing */
+  PGconn *other = yw_pg_pool_acquire(yw_testpay_ctx.pool, 2000);
+  assert_non_null(other);
+  PGresult *r = PQexec(other, "SELECT pg_advisory_lock(hashtext('payment.janitor'))");
+  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+  PQclear(r);
+  janitor_stats st;
+  memset(&st, 0, sizeof st);
+  assert_int_equal(janitor_pass(&yw_testpay_ctx, 0, 100, &st), 0);
+  assert_int_equal(st.skipped, 1);
+  assert_int_equal(st.passes, 0);
+  assert_true(status_is(&o, "CREATED"));
+  r = PQexec(other, "SELECT pg_advisory_unlock(hashtext('payment.janitor'))");
+  PQclear(r);
+  yw_pg_pool_release(yw_testpay_ctx.pool, other);
+  /* once it is free, the pass runs */
+  assert_int_equal(janitor_pass(&yw_testpay_ctx, 0, 100, &st), 0);
+  assert_int_equal(st.passes, 1);
+  assert_true(status_is(&o, "CLOSED"));
+}
+
 typedef struct refund_call {
   const char *id, *key;
   int64_t amount, expected;
@@ -698,6 +727,7 @@ int main(void) {
       cmocka_unit_test_teardown(r4_paid_after_close_is_an_exception, ledger_after),
       cmocka_unit_test_teardown(r5_success_without_notification_found_by_the_janitor, ledger_after),
       cmocka_unit_test_teardown(janitor_closes_expired_orders, ledger_after),
+      cmocka_unit_test_teardown(janitor_runs_in_one_copy_at_a_time, ledger_after),
       cmocka_unit_test_teardown(r8_refunds_never_more_than_paid, ledger_after),
       cmocka_unit_test_teardown(qr_code_of_the_notice, ledger_after),
   };
