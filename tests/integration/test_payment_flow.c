@@ -26,6 +26,8 @@
  *   other is refused; partial then full refund -> REFUNDED; never more than paid; a
  *   refund's retry with its Idempotency-Key answers the same refund; each refund has an
  *   audit record; the channel's refund notifications are no-ops;
+ * - anyone holding the notice code pays it (the payer masked in the answer); by id only
+ *   the payer; a mistyped code is refused;
  * - the notice's QR code is an SVG of "YWPAY:<code>";
  * - after every test the ledger's invariants hold (ledger_check).
  */
@@ -695,6 +697,41 @@ static void r8_refunds_never_more_than_paid(void **state) {
   assert_int_equal(journals(&o, "refund"), 2);
 }
 
+static void anyone_with_the_code_pays(void **state) {
+  (void)state;
+  order_ref o;
+  new_order(420, &o);
+  yw_testpay_as_anonymous();
+  Yiwang__Payment__V1__PayOrderRequest r = YIWANG__PAYMENT__V1__PAY_ORDER_REQUEST__INIT;
+  r.notice_code = o.code;
+  r.channel = "sim";
+  Yiwang__Payment__V1__PayOrderResponse *out = NULL;
+  assert_int_equal(yw_testpay_call("PayOrder", &r.base, &yiwang__payment__v1__pay_order_response__descriptor, NULL,
+                                   (ProtobufCMessage **)&out, NULL),
+                   GRPC_STATUS_OK);
+  assert_string_equal(out->order->id, o.id);
+  assert_string_not_equal(out->order->payer_name, "李四"); /* masked for a stranger */
+  assert_string_equal(out->order->payer_subject, "");
+  snprintf(o.no, sizeof o.no, "%s", out->out_trade_no);
+  protobuf_c_message_free_unpacked(&out->base, NULL);
+  sim_pay("sim", o.no, "normal");
+  assert_true(wait_status(&o, "PAID"));
+  /* by id it is the payer's alone; a mistyped code is refused */
+  r.notice_code = "";
+  r.id = o.id;
+  assert_int_equal(yw_testpay_call("PayOrder", &r.base, &yiwang__payment__v1__pay_order_response__descriptor, NULL,
+                                   (ProtobufCMessage **)&out, NULL),
+                   GRPC_STATUS_NOT_FOUND);
+  char bad[24];
+  snprintf(bad, sizeof bad, "%s", o.code);
+  bad[19] = bad[19] == '9' ? '0' : (char)(bad[19] + 1);
+  r.id = "";
+  r.notice_code = bad;
+  assert_int_equal(yw_testpay_call("PayOrder", &r.base, &yiwang__payment__v1__pay_order_response__descriptor, NULL,
+                                   (ProtobufCMessage **)&out, NULL),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+}
+
 static void qr_code_of_the_notice(void **state) {
   (void)state;
   order_ref o;
@@ -729,6 +766,7 @@ int main(void) {
       cmocka_unit_test_teardown(janitor_closes_expired_orders, ledger_after),
       cmocka_unit_test_teardown(janitor_runs_in_one_copy_at_a_time, ledger_after),
       cmocka_unit_test_teardown(r8_refunds_never_more_than_paid, ledger_after),
+      cmocka_unit_test_teardown(anyone_with_the_code_pays, ledger_after),
       cmocka_unit_test_teardown(qr_code_of_the_notice, ledger_after),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
