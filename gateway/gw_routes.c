@@ -191,9 +191,12 @@ const gw_route_def gw_route_defs[] = {
     /* Unified payment (统一公共支付). Department staff issue payment notices (a fine or
      * a fee) to their own department, once per Idempotency-Key; the payer, the payee
      * department and finance read an order (checked by the service); anyone holding a
-     * notice code (缴款码) finds what to pay and pays it. */
-    {"POST", "/v1/payments/orders", PAYMENT "CreateOrder", "*", GW_ACCESS_STAFF, 0,
-     "dept_staff,dept_admin", 0, "payment", .idempotent = GW_IDEM_REQUIRED},
+     * notice code (缴款码) finds what to pay and pays it. A resident asks the same route
+     * for the order of their application's fee ({"applicationNumber"}): any signed-in
+     * account reaches it, and the service takes a notice only from department staff and
+     * an application's order only from its applicant (payment/app_fee.c). */
+    {"POST", "/v1/payments/orders", PAYMENT "CreateOrder", "*", GW_ACCESS_ACCOUNT, 0, NULL, 0, "payment",
+     .idempotent = GW_IDEM_REQUIRED},
     {"GET", "/v1/payments/orders/{id}", PAYMENT "GetOrder", NULL, GW_ACCESS_ACCOUNT, 0, NULL, 0, "payment"},
     {"GET", "/v1/payments/orders/{id}/qr", PAYMENT "GetOrderQr", NULL, GW_ACCESS_ACCOUNT, 0, NULL, 0, "payment"},
     {"GET", "/v1/payments/notices/{code}", PAYMENT "GetNotice", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "payment"},

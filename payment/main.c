@@ -22,6 +22,7 @@
 static char *cfg_data_key, *cfg_channels, *cfg_channel_keys, *cfg_notify_base;
 static long cfg_channel_timeout_ms, cfg_janitor_ms, cfg_window_s, cfg_batch;
 static long cfg_recon_cutoff_s;
+static char *cfg_applications;
 
 static const yw_cfg_entry settings[] = {
     {"YW_PAYMENT_DATA_KEY", YW_CFG_STR, "", 0, 0,
@@ -46,6 +47,9 @@ static const yw_cfg_entry settings[] = {
     {"YW_RECON_CUTOFF_S", YW_CFG_INT, "300", 0, 3600,
      "seconds before midnight in which a payment missing from the day's statement is "
      "looked for in the next day's (reconciliation's cut-off)", &cfg_recon_cutoff_s},
+    {"YW_PAYMENT_APPLICATIONS", YW_CFG_STR, "127.0.0.1:50055", 0, 0,
+     "yw-applications' gRPC target: the fees of applications (GetApplicationFee); empty: "
+     "no orders for applications", &cfg_applications},
 };
 
 static yw_events_relay *relay;
@@ -69,6 +73,7 @@ int main(int argc, char **argv) {
       .idempotency = 1, /* CreateOrder and RefundOrder keep their answers by Idempotency-Key */
       .redis_timeout_ms = 500,
       .redis_use = "events wait in the outbox; kept answers come from PostgreSQL",
+      .calls_out = 1, /* yw-applications, with its own client certificate (payment-client) */
       .settings = settings,
       .n_settings = sizeof settings / sizeof settings[0],
   };
@@ -99,6 +104,11 @@ int main(int argc, char **argv) {
     ctx.channels = channels;
   } else {
     fprintf(stderr, "yw-payment: no channels configured (YW_PAYMENT_CHANNELS): orders cannot be paid\n");
+  }
+  if (cfg_applications[0] != '\0' && (ctx.applications = yw_service_channel(&proc, cfg_applications)) == NULL) {
+    pay_channels_free(channels);
+    yw_service_stop(&proc);
+    return 2;
   }
   yw_rpc_service svc;
   payment_service_init(&svc, &ctx);

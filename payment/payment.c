@@ -24,6 +24,7 @@
 #include <qrencode.h>
 
 #include "ledger.h"
+#include "app_fee.h"
 #include "notice_code.h"
 #include "yiwang/events/v1/payment.pb-c.h"
 #include "yiwang/payment/v1/payment.pb-c.h"
@@ -209,6 +210,16 @@ static int order_select(PGconn *conn, int by_code, const char *key, PGresult **r
   return 0;
 }
 
+int pay_order_read(payment_ctx *ctx, yw_arena *a, PGconn *conn, const char *order_id, Order **out,
+                   yw_pg_error *err) {
+  PGresult *res = NULL;
+  int rc = order_select(conn, 0, order_id, &res, err);
+  if (rc != 0) return rc;
+  *out = order_from_row(ctx, a, res, 0, VIEW_FULL);
+  PQclear(res);
+  return *out != NULL ? 0 : YW_ENOMEM;
+}
+
 /* ---- CreateOrder ------------------------------------------------------------------- */
 
 struct create_work {
@@ -274,6 +285,7 @@ static int create_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *re
 static int create_order(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out, void *data) {
   payment_ctx *ctx = data;
   const Yiwang__Payment__V1__CreateOrderRequest *r = (const void *)reqm;
+  if (r->application_number[0] != '\0') return app_fee_create_order(call, ctx, reqm, out); /* app_fee.c */
   struct create_work w = {.ctx = ctx, .req = r};
   int rc = yw_service_require_staff(call, &ctx->caller_keys, "dept_staff,dept_admin", "issuing a payment notice",
                                     &w.caller);

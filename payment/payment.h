@@ -21,6 +21,7 @@ typedef struct payment_ctx {
   yw_redis *redis;               /* kept answers' cache; may be NULL */
   const char *redis_prefix;
   yw_caller_keys caller_keys;
+  yw_rpc_channel *applications;  /* yw-applications: the fees of applications (app_fee.c); NULL: none */
   uint8_t data_key[YW_KEY_BYTES]; /* encrypts payers' names at rest (AES-256-GCM) */
   yw_idem_opts idem_create;       /* CreateOrder's kept answers */
   yw_idem_opts idem_refund;       /* RefundOrder's */
@@ -86,6 +87,12 @@ int pay_book_refund(PGconn *conn_in_tx, const char *out_refund_no, const char *r
  * or a yw_pg_query code.
  */
 int pay_refund_failed(PGconn *conn_in_tx, const char *out_refund_no, yw_pg_error *err);
+/* The order order_id as the payer and the payee see it (the payer's name in clear), read
+ * on conn into *out from a's memory. Returns 0, YW_ENOTFOUND, YW_ENOMEM or a query's code
+ * (err). */
+struct Yiwang__Payment__V1__Order;
+int pay_order_read(payment_ctx *ctx, yw_arena *a, PGconn *conn, const char *order_id,
+                   struct Yiwang__Payment__V1__Order **out, yw_pg_error *err);
 
 /* 1 when s has the shape of a uuid (8-4-4-4-12 hex digits). */
 int pay_uuid_ok(const char *s);

@@ -46,6 +46,7 @@
 
 #include "application_status.h"
 #include "calendar.h"
+#include "fees.h"
 #include "supervision.h"
 #include "licenses.h"
 #include "materials.h"
@@ -473,6 +474,7 @@ static int load_app(yw_rpc_call *call, const applications_ctx *ctx, PGconn *conn
   if ((rc = licenses_load_materials(call, conn, out->id, app, err)) != 0) return rc;
   if ((rc = load_form_definition(a, conn, out->id, app, err)) != 0) return rc;
   if ((rc = materials_load(call, conn, out->id, app, err)) != 0) return rc;
+  if ((rc = fees_load(call, conn, out->id, app, err)) != 0) return rc;
   if (!timeline) return 0;
 
   rc = yw_pg_query(conn,
@@ -650,6 +652,7 @@ static int file_one(yw_rpc_call *call, PGconn *conn, struct submit_work *w, cons
                    2, pt, NULL, &err);
   if (rc == 0) rc = materials_file(conn, id, item, &err);
   if (rc == 0) rc = licenses_file(call, conn, id, w->caller.subject, item, w->req, &err);
+  if (rc == 0) rc = fees_file(conn, id, item, &err);
   if (rc != 0) return err.sqlstate[0] != '\0' || err.message[0] != '\0' ? yw_service_db_fail(call, rc, &err) : rc;
 
   rc = load_app(call, w->ctx, conn, number, 0, 1, l, &err);
@@ -1496,6 +1499,10 @@ static int change_status(yw_rpc_call *call, PGconn *conn, struct step_work *w,
   if (!application_status_allowed(from, to))
     return yw_rpc_call_fail(call, YW_EPRECOND, "an application %s cannot become %s",
                             status_name(from), status_name(to));
+  if (to == ST(COMPLETED)) { /* a fee is paid first (fees.c) */
+    int rc = fees_check_completion(call, conn, w->l.id, err);
+    if (rc != 0) return rc;
+  }
   char due[YW_DAY_STRLEN] = "";
   if (to == ST(ACCEPTED) || to == ST(RESUBMITTED)) {
     int rc = due_date(call, conn, w, due, err);
@@ -1824,6 +1831,7 @@ static const yw_rpc_method methods[] = {
     {.name = "GetMaterialFile", .fn = materials_get_file},
     {.name = "SubmitBundle", .fn = submit_bundle},
     {.name = "GetBundleFiling", .fn = get_bundle_filing},
+    {.name = "GetApplicationFee", .fn = fees_get_application_fee},
 };
 
 void applications_service_init(yw_rpc_service *svc, applications_ctx *ctx) {

@@ -5,16 +5,19 @@
  * migrations with the outbox and the kept answers, the working-day calendar
  * (YW_APPLICATIONS_HOLIDAYS), channels to yw-catalog (the items applications are filed
  * for) and yw-identity (the applicant's verified values for prefilled fields), the relay of the outbox to the stream
- * <prefix>:events:{applications}; serve until SIGINT/SIGTERM.
+ * <prefix>:events:{applications}, the consumer of yw-payment's stream (fees paid and
+ * refunded, fees.c); serve until SIGINT/SIGTERM.
  *
  * Usage: yw-applications [--migrate-only] [--help]
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "applications.h"
 #include "calendar.h"
+#include "fees.h"
 #include "supervision.h"
 #include "licenses.h"
 #include "alerts.h"
@@ -24,6 +27,7 @@
 #include "yw_service.h"
 #include "yw_workdays.h"
 
+static char *cfg_payment_stream;
 static char *cfg_catalog, *cfg_identity, *cfg_lookup_key, *cfg_data_key, *cfg_holidays, *cfg_seal_key, *cfg_seal_keys;
 static long cfg_supervise_s, cfg_calendar_check_ms, cfg_rectify_days;
 
@@ -55,6 +59,10 @@ static const yw_cfg_entry settings[] = {
     {"YW_APPLICATIONS_RECTIFY_DAYS", YW_CFG_INT, "15", 1, 3650,
      "working days a department has to answer the rectification case a bad rating opens",
      &cfg_rectify_days},
+    {"YW_APPLICATIONS_PAYMENT_STREAM", YW_CFG_STR, "yw:events:{payment}", 0, 0,
+     "yw-payment's event stream: payment.order_paid and payment.refunded of applications' "
+     "fees are recorded on the applications (consumer group applications)",
+     &cfg_payment_stream},
 };
 
 /* The working-day calendar from the CSV file at path ("": none, weekends only) in *out.
@@ -88,6 +96,7 @@ static int load_calendar(const char *path, struct yw_workdays **out) {
 
 static yw_events_relay *relay;
 static supervision_job *supervision;
+static yw_events_consumer *payments;
 
 /* /metrics: the relay's counters and the outbox's backlog (rows not yet published, age of
  * the oldest), so a stuck relay shows before residents miss their feed entries. */
@@ -112,13 +121,17 @@ static int relay_metrics(void *arg, char *buf, size_t len) {
   int m = supervision_metrics(supervision, buf + n, len - (size_t)n);
   if (m < 0) return m;
   int k = applications_calendar_metrics(buf + n + m, len - (size_t)(n + m));
-  return k < 0 ? k : n + m + k;
+  if (k < 0) return k;
+  int c = payments != NULL ? yw_events_consumer_metrics(payments, 200, buf + n + m + k, len - (size_t)(n + m + k)) : 0;
+  return c < 0 ? c : n + m + k + c;
 }
 
 static void stop_relay(void *arg) {
   (void)arg;
   supervision_stop(supervision);
   supervision = NULL;
+  yw_events_consumer_free(payments); /* stops its thread first */
+  payments = NULL;
   yw_events_relay_stop(relay);
 }
 
@@ -228,8 +241,25 @@ int main(int argc, char **argv) {
     yw_service_stop(&proc);
     return 1;
   }
+  /* fees paid and refunded, from yw-payment's stream (one name per copy) */
+  static char consumer[128];
+  char host[64] = "host";
+  gethostname(host, sizeof host - 1);
+  snprintf(consumer, sizeof consumer, "%s-%d", host, (int)getpid());
+  yw_events_consumer_config ccfg;
+  fees_consumer_config(cfg_payment_stream, consumer, &ccfg);
+  ccfg.block_ms = 250; /* 200 ms or more under the Redis handle's timeout (500) */
+  if (yw_events_consumer_new(proc.pool, proc.redis, &ccfg, &payments) != 0 ||
+      yw_events_consumer_start(payments) != 0) {
+    fprintf(stderr, "yw-applications: the consumer of %s cannot start\n", cfg_payment_stream);
+    yw_events_consumer_free(payments);
+    yw_events_relay_stop(relay);
+    yw_service_stop(&proc);
+    return 1;
+  }
   if (supervision_start(&ctx, (int)cfg_supervise_s, &supervision) != 0) {
     fprintf(stderr, "yw-applications: the supervision job cannot start\n");
+    yw_events_consumer_free(payments);
     yw_events_relay_stop(relay);
     yw_service_stop(&proc);
     return 1;

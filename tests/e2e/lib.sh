@@ -279,7 +279,9 @@ e2e_applications() { # e2e_applications [CA]
     YW_REDIS_PREFIX="$E2E_DB" YW_PG_DSN="${YW_PG_DSN/user=postgres/user=yw_applications}" \
     YW_LOOKUP_KEY="${YW_LOOKUP_KEY:-$(openssl rand -hex 32)}" \
     YW_APPLICATIONS_DATA_KEY="$YW_APPLICATIONS_DATA_KEY" \
-    YW_TLS_CA="${1:-}" YW_TLS_CERT="${1:+$E2E_PKI/applications.crt}" YW_TLS_CLIENT_NAMES="${1:+gateway}" \
+    YW_APPLICATIONS_PAYMENT_STREAM="$E2E_DB:events:{payment}" \
+    YW_TLS_CA="${1:-}" YW_TLS_CERT="${1:+$E2E_PKI/applications.crt}" \
+    YW_TLS_CLIENT_NAMES="${1:+gateway,payment-client}" \
     YW_TLS_KEY="${1:+$E2E_PKI/applications.key}" \
     YW_TLS_CLIENT_CERT="${1:+$E2E_PKI/applications-client.crt}" \
     YW_TLS_CLIENT_KEY="${1:+$E2E_PKI/applications-client.key}" \
@@ -322,17 +324,24 @@ e2e_progress() { # e2e_progress [CA]
 }
 
 # Starts yw-payment (as the login role yw_payment; its channels from
-# E2E_PAYMENT_CHANNELS and E2E_PAYMENT_CHANNEL_KEYS, none by default; mutual TLS when CA
-# is given) and exports YW_UPSTREAM_PAYMENT. Sets PAYMENT_ADDR and PAYMENT_PID.
+# E2E_PAYMENT_CHANNELS and E2E_PAYMENT_CHANNEL_KEYS, none by default; yw-applications at
+# APPLICATIONS_ADDR when e2e_applications started it, with the client certificate
+# payment-client; mutual TLS when CA is given) and exports YW_UPSTREAM_PAYMENT. Sets
+# PAYMENT_ADDR and PAYMENT_PID.
 e2e_payment() { # e2e_payment [CA]
   PAYMENT_ADDR="127.0.0.1:$(free_port)"
-  [ -n "${1:-}" ] && bash "$YW_SOURCE_DIR/tools/pki.sh" server "$E2E_PKI" payment
+  if [ -n "${1:-}" ]; then
+    bash "$YW_SOURCE_DIR/tools/pki.sh" server "$E2E_PKI" payment
+    bash "$YW_SOURCE_DIR/tools/pki.sh" client "$E2E_PKI" payment-client
+  fi
   YW_PAYMENT_LISTEN="$PAYMENT_ADDR" YW_REDIS_PREFIX="$E2E_DB" \
     YW_PG_DSN="${YW_PG_DSN/user=postgres/user=yw_payment}" \
     YW_PAYMENT_DATA_KEY="${YW_PAYMENT_DATA_KEY:-$(openssl rand -hex 32)}" \
     YW_PAYMENT_CHANNELS="${E2E_PAYMENT_CHANNELS:-}" YW_PAYMENT_CHANNEL_KEYS="${E2E_PAYMENT_CHANNEL_KEYS:-}" \
+    YW_PAYMENT_APPLICATIONS="${APPLICATIONS_ADDR:-}" \
     YW_TLS_CA="${1:-}" YW_TLS_CERT="${1:+$E2E_PKI/payment.crt}" YW_TLS_KEY="${1:+$E2E_PKI/payment.key}" \
     YW_TLS_CLIENT_NAMES="${1:+gateway}" \
+    YW_TLS_CLIENT_CERT="${1:+$E2E_PKI/payment-client.crt}" YW_TLS_CLIENT_KEY="${1:+$E2E_PKI/payment-client.key}" \
     "$YW_BUILD_DIR/payment/yw-payment" >"$E2E_TMP/payment.log" 2>&1 &
   PAYMENT_PID=$!
   E2E_PIDS+=("$PAYMENT_PID")

@@ -428,6 +428,9 @@ static void test_joint_journey_with_timeline_events_and_feed(void **state) {
   assert_string_equal(before, after);
 
   assert_int_equal(step(&SW_CLERK, "CompleteApplication", number, "", NULL), GRPC_STATUS_PERMISSION_DENIED);
+  /* its fee is paid online first (test_application_fees): a step of its own */
+  assert_int_equal(step(&GA_CLERK, "CompleteApplication", number, "", NULL), GRPC_STATUS_FAILED_PRECONDITION);
+  assert_int_equal(yw_testapps_fee_paid(&t, number), 0);
   assert_int_equal(step(&GA_CLERK, "CompleteApplication", number, "", NULL), GRPC_STATUS_OK);
 
   /* the timeline, oldest first */
@@ -441,6 +444,7 @@ static void test_joint_journey_with_timeline_events_and_feed(void **state) {
       YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__RESUBMITTED,
       YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__IN_REVIEW,
       YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__APPROVED,
+      YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__APPROVED, /* 已缴费: no change of status */
       YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__COMPLETED,
   };
   assert_int_equal(a->n_timeline, sizeof want / sizeof want[0]);
@@ -451,12 +455,14 @@ static void test_joint_journey_with_timeline_events_and_feed(void **state) {
   assert_string_equal(a->timeline[3]->reason, "请补充户口簿");
   assert_string_equal(a->timeline[3]->actor_department, LEAD);
   assert_string_equal(a->timeline[6]->actor_department, JOINT); /* the last approval decided */
+  assert_string_equal(a->timeline[7]->reason, "已缴费");
+  assert_string_equal(a->timeline[7]->actor, "payment");
   assert_int_equal(a->status, YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__COMPLETED);
   protobuf_c_message_free_unpacked(&a->base, NULL);
 
   /* the events in the outbox, in order: submitted, then each change with its statuses */
   assert_int_equal(count("SELECT count(*) FROM applications.outbox WHERE aggregate_key = $1"
-                         " AND type <> 'application.supervision_changed'", number), 8);
+                         " AND type <> 'application.supervision_changed'", number), 9);
   /* and the colour each step gave in its transaction: at acceptance, none while the
    * supplement was awaited, again at resubmission, none once approved */
   assert_int_equal(count("SELECT count(*) FROM applications.outbox WHERE aggregate_key = $1"
@@ -491,7 +497,7 @@ static void test_joint_journey_with_timeline_events_and_feed(void **state) {
   long long feed = count("SELECT count(*) FROM applications.outbox WHERE aggregate_key = 'p-resident'"
                          " AND type = 'feed.entry' AND position(convert_to($1, 'UTF8') IN payload) > 0",
                          number);
-  assert_int_equal(feed, 8);
+  assert_int_equal(feed, 9);
 }
 
 /* A joint application filed, accepted and in review; its number into number. */

@@ -232,6 +232,8 @@ static void approved_application(const char *item, char number[24]) {
   assert_int_equal(step(&GA_CLERK, "AcceptApplication", number), GRPC_STATUS_OK);
   assert_int_equal(step(&GA_CLERK, "StartReview", number), GRPC_STATUS_OK);
   assert_int_equal(approve(&GA_CLERK, number), GRPC_STATUS_OK);
+  /* a fee paid online is paid before completion (test_application_fees proves how) */
+  assert_int_equal(yw_testapps_fee_paid(&t, number), 0);
 }
 
 /* A license issued to RESIDENT by completing an application of LIC_ITEM: its number. */

@@ -529,6 +529,8 @@ static void approved(const yw_testapps_caller *who, const yw_testapps_caller *st
       yw_testapps_call(&t, staff, NULL, APPS "DecideApplication", &req.base,
                        &yiwang__applications__v1__application__descriptor, NULL, NULL, 0),
       GRPC_STATUS_OK);
+  /* a fee paid online is paid before completion (test_application_fees proves how) */
+  assert_int_equal(yw_testapps_fee_paid(&t, number), 0);
 }
 
 static grpc_status_code get_license(const yw_testapps_caller *who, const char *number,

@@ -10,7 +10,10 @@
 #include <time.h>
 
 #include "calendar.h"
+#include "fees.h"
+#include "yiwang/events/v1/payment.pb-c.h"
 #include "yiwang/applications/v1/applications.pb-c.h"
+#include "yw_err.h"
 #include "yw_json.h"
 #include "yw_events.h"
 #include "yw_idem.h"
@@ -119,6 +122,7 @@ grpc_status_code yw_testapps_call(yw_testapps *t, const yw_testapps_caller *who,
   snprintf(c.roles, sizeof c.roles, "%s", who->roles);
   snprintf(c.department, sizeof c.department, "%s", who->dept);
   snprintf(c.org, sizeof c.org, "%s", who->org != NULL ? who->org : "");
+  snprintf(c.via, sizeof c.via, "%s", t->via);
   snprintf(c.session, sizeof c.session, "sid");
   snprintf(c.ip, sizeof c.ip, "192.0.2.7");
   c.level = who->level;
@@ -203,4 +207,61 @@ int yw_testapps_form(yw_testapps *t, const char *number, char *out, size_t size)
   if (rc == 0) rc = enc[0] != '\0' && yw_decrypt(t->app.data_key, enc, number, out, size) == 0 ? 0 : -1;
   free(enc);
   return rc;
+}
+
+int yw_testapps_fee_paid(yw_testapps *t, const char *number) {
+  char fen[32] = "";
+  if (yw_testapps_query1(t, "SELECT fee_fen FROM applications.applications WHERE number = $1", number, fen,
+                         sizeof fen) != 0)
+    return -1;
+  if (strtoll(fen, NULL, 10) <= 0) return 0;
+  char order_id[40], event_id[40];
+  snprintf(order_id, sizeof order_id, "00000000-0000-4000-8000-%.12s", number + 8);
+  snprintf(event_id, sizeof event_id, "00000000-0000-4000-9000-%.12s", number + 8);
+  Yiwang__Events__V1__PaymentOrderPaid e = YIWANG__EVENTS__V1__PAYMENT_ORDER_PAID__INIT;
+  e.order_id = order_id;
+  e.source = "APPLICATION";
+  e.application_number = (char *)number;
+  e.amount_fen = strtoll(fen, NULL, 10);
+  e.paid_at_unix_ms = (int64_t)time(NULL) * 1000;
+  uint8_t buf[512];
+  size_t len = protobuf_c_message_pack(&e.base, buf);
+  yw_event ev = {.id = event_id, .type = "payment.order_paid", .version = 1, .aggregate_key = order_id,
+                 .payload = buf, .payload_len = len, .occurred_at_ms = e.paid_at_unix_ms, .deliveries = 1};
+  PGconn *c = yw_pg_pool_acquire(t->app.pool, 2000);
+  if (c == NULL) return -1;
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  int rc = yw_pg_query(c, "BEGIN", 0, NULL, NULL, &err);
+  if (rc == 0) rc = fees_handle_payment_event(c, &ev, NULL);
+  if (rc == 0) rc = yw_pg_query(c, "COMMIT", 0, NULL, NULL, &err);
+  if (rc != 0) {
+    PGresult *r = PQexec(c, "ROLLBACK");
+    PQclear(r);
+    fprintf(stderr, "yw_testapps_fee_paid %s: %s %s\n", number, yw_strerror(rc), err.message);
+  }
+  yw_pg_pool_release(t->app.pool, c);
+  return rc == 0 ? 0 : -1;
+}
+
+grpc_status_code yw_testapps_approve(yw_testapps *t, const yw_testapps_caller *who, const char *number) {
+  static const char *const steps[] = {"AcceptApplication", "StartReview"};
+  for (size_t i = 0; i < 2; i++) {
+    char path[128];
+    snprintf(path, sizeof path, "/yiwang.applications.v1.ApplicationsService/%s", steps[i]);
+    Yiwang__Applications__V1__TransitionRequest req = YIWANG__APPLICATIONS__V1__TRANSITION_REQUEST__INIT;
+    req.department = (char *)who->dept;
+    req.number = (char *)number;
+    req.reason = "";
+    grpc_status_code st = yw_testapps_call(t, who, NULL, path, &req.base,
+                                           &yiwang__applications__v1__application__descriptor, NULL, NULL, 0);
+    if (st != GRPC_STATUS_OK) return st;
+  }
+  Yiwang__Applications__V1__DecideRequest d = YIWANG__APPLICATIONS__V1__DECIDE_REQUEST__INIT;
+  d.department = (char *)who->dept;
+  d.number = (char *)number;
+  d.decision = YIWANG__APPLICATIONS__V1__DECISION__APPROVE;
+  d.reason = "";
+  return yw_testapps_call(t, who, NULL, "/yiwang.applications.v1.ApplicationsService/DecideApplication", &d.base,
+                          &yiwang__applications__v1__application__descriptor, NULL, NULL, 0);
 }

@@ -35,6 +35,9 @@ typedef struct yw_testapps {
   int with_identity;
   identity_ctx idn;
   yw_rpc_service idn_svc;
+  /* the via= of the callers yw_testapps_call signs: the services a call came through
+   * ("payment"); "" (the default): straight from the gateway */
+  char via[64];
 } yw_testapps;
 
 /* Who calls: a resident (subject, real-name level, the company acted for or NULL), staff
@@ -79,6 +82,17 @@ grpc_status_code yw_testapps_submit(yw_testapps *t, const yw_testapps_caller *wh
 /* The form application number keeps, decrypted with the service's data key, into out
  * (JSON text). Returns 0, or -1 (no row, or it does not decrypt). */
 int yw_testapps_form(yw_testapps *t, const char *number, char *out, size_t size);
+
+/* The lead department's accept, start of review and approval of application number by
+ * who (staff of a department that decides alone): the application APPROVED. Returns the
+ * first status that is not OK (GRPC_STATUS_OK when approved). */
+grpc_status_code yw_testapps_approve(yw_testapps *t, const yw_testapps_caller *who, const char *number);
+
+/* The fee of application number recorded as paid, as yw-payment's payment.order_paid
+ * makes it (the handler of services/applications/fees.c in a transaction of its own), so
+ * that tests of other parts can complete an application whose item takes a fee online.
+ * Nothing when no fee is due. Returns 0 or -1 (message on stderr). */
+int yw_testapps_fee_paid(yw_testapps *t, const char *number);
 
 /* The first value of sql (one text parameter, or none when param is NULL) into out ("" when
  * no row). Returns 0, or -1 with the query's message on stderr. */
