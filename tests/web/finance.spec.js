@@ -130,8 +130,10 @@ async function enrol(name) {
 
 async function main() {
   fs.mkdirSync(OUT, { recursive: true });
+  const t0 = Date.now();
   await enrol(MAKER);
   await enrol(CHECKER);
+  console.log(`note: enrolling two authenticators took ${Date.now() - t0} ms`);
   check('two finance users enrolled their authenticators through the API', true);
 
   const browser = await chromium.launch({
@@ -233,10 +235,14 @@ async function run(browser) {
   const day = shanghaiDate(-1);
   const clerk = await call('POST', '/v1/auth/sessions', { username: CLERK, password: PASSWORD });
   if (clerk.status !== 200) throw new Error(`the clerk's login: ${clerk.status} ${clerk.buf}`);
+  let t0 = Date.now();
   const want = await makeDay(day, clerk.json.accessToken);
+  console.log(`note: seven orders and the statement's tampering took ${Date.now() - t0} ms`);
   want.makerSubject = me.json.subject;
   check('a day of paid orders and a statement with every kind of mismatch made through the APIs', true);
+  t0 = Date.now();
   const exc = await reconcileAsMaker(page, day, want);
+  console.log(`note: the maker's part in the browser took ${Date.now() - t0} ms`);
 
   /* sign out: the server's session ends and the tab forgets the token */
   await page.click('#signout');
@@ -250,7 +256,9 @@ async function run(browser) {
   await signIn(page, CHECKER, await nextCode(CHECKER));
   await page.waitForSelector('#console:not([hidden])');
   check('the checker signs in in the same tab', (await page.getAttribute('#who', 'data-username')) === CHECKER);
+  t0 = Date.now();
   await approveAsChecker(page, day, want, exc);
+  console.log(`note: the checker's part in the browser took ${Date.now() - t0} ms`);
   await page.screenshot({ path: path.join(OUT, 'finance.png'), fullPage: true });
 
   /* what the page asked for, and what it said */
@@ -367,6 +375,16 @@ async function reconcileAsMaker(page, day, want) {
   const totals = await page.$eval('#chart-totals', (t) => [t.dataset.matched, t.dataset.exceptions]);
   check('the chart totals matched vs exceptions', totals[0] === '3' && totals[1] === '4', totals);
 
+  /* running the day again: the same statement (reused), the same counts */
+  const counts = () => page.$$eval('#summary-body tr', (trs) => trs.map((t) => t.dataset.class + '=' + t.querySelector('td.count').textContent));
+  const before = await counts();
+  await page.click('#run');
+  await page.waitForFunction(() => /与已导入的相同/.test(document.getElementById('recon-status').textContent) ||
+    !document.getElementById('recon-error').hidden);
+  const again = await counts();
+  check('running the day again reuses the statement and shows the same counts',
+    JSON.stringify(again) === JSON.stringify(before) && !(await page.isVisible('#recon-error')), [before, again]);
+
   /* the queue: the statement's extra row (长款) is an open exception */
   const row = `#queue-body tr[data-order="${want.extraNo}"]`;
   await page.waitForSelector(row);
@@ -390,6 +408,45 @@ async function reconcileAsMaker(page, day, want) {
     /another finance user/.test(refused) && /PERMISSION_DENIED 403/.test(refused), refused);
   check('the refused approval leaves the exception proposed', (await page.getAttribute(row, 'data-state')) === 'PROPOSED');
   return { id, row };
+}
+
+/* What the daily report must say of the day makeDay made: the statement's payments
+ * (the matched orders, the misstated amount, the extra row) and their fees
+ * (round-half-up(fen x 6 / 1000) each), and what the ledger booked (every paid order). */
+function figures(want) {
+  const stmt = want.matched.map((o) => o.amountFen).concat([4400, 1500]);
+  const sum = (a) => a.reduce((x, y) => x + y, 0);
+  const fee = sum(stmt.map((fen) => Math.floor((fen * 6 + 500) / 1000)));
+  const booked = sum(want.matched.map((o) => o.amountFen)) + want.mismatch.amountFen +
+    want.short.amountFen + want.late.amountFen;
+  const yuan = (fen) => (fen / 100).toFixed(2);
+  return { statementYuan: yuan(sum(stmt)), feeYuan: yuan(fee), bookedYuan: yuan(booked) };
+}
+
+/* The members of a zip file (an .xlsx), by its central directory: {name: Buffer}. */
+function unzip(buf) {
+  const zlib = require('zlib');
+  let eocd = -1;
+  for (let i = buf.length - 22; i >= Math.max(0, buf.length - 65557); i--) {
+    if (buf.readUInt32LE(i) === 0x06054b50) { eocd = i; break; }
+  }
+  if (eocd < 0) throw new Error('no end of central directory');
+  const n = buf.readUInt16LE(eocd + 10);
+  let p = buf.readUInt32LE(eocd + 16);
+  const out = {};
+  for (let k = 0; k < n; k++) {
+    if (buf.readUInt32LE(p) !== 0x02014b50) throw new Error('bad central directory entry');
+    const method = buf.readUInt16LE(p + 10);
+    const csize = buf.readUInt32LE(p + 20);
+    const nlen = buf.readUInt16LE(p + 28);
+    const name = buf.toString('utf8', p + 46, p + 46 + nlen);
+    const local = buf.readUInt32LE(p + 42);
+    const data = local + 30 + buf.readUInt16LE(local + 26) + buf.readUInt16LE(local + 28);
+    const raw = buf.subarray(data, data + csize);
+    out[name] = method === 8 ? zlib.inflateRawSync(raw) : raw;
+    p += 46 + nlen + buf.readUInt16LE(p + 30) + buf.readUInt16LE(p + 32);
+  }
+  return out;
 }
 
 /* Clicks a download button: the browser's download, or the error the page shows. */
@@ -417,25 +474,22 @@ async function approveAsChecker(page, day, want, exc) {
   check('the checker\'s approval takes the exception out of the queue', (await page.$(exc.row)) === null);
   check('no error is shown after the approval', !(await page.isVisible('#queue-error')));
 
-  /* the daily report: until payment/ serves its route the download checks wait for it */
-  const tok = await page.evaluate(() => JSON.parse(sessionStorage.getItem('yw.finance.session')).token);
-  const probe = await call('GET', `/v1/finance/reports/daily?date=${day}&format=csv`, undefined, tok);
-  if (probe.status === 404 && probe.json && probe.json.message === 'no such route') {
-    console.log('note: GET /v1/finance/reports/daily is not routed yet: the download checks are not run');
-    return;
-  }
-
   /* the daily report, CSV */
   const csvDl = await downloadFrom(page, '#download-csv');
   const csvPath = path.join(OUT, 'report.csv');
   await csvDl.saveAs(csvPath);
   const csv = fs.readFileSync(csvPath, 'utf8');
   check('the CSV download is named by its date', csvDl.suggestedFilename().endsWith(`${day}.csv`), csvDl.suggestedFilename());
-  fs.writeFileSync(path.join(OUT, 'report.csv.txt'), csv);
   const rows = csv.split(/\r?\n/).filter((l) => l !== '').map((l) => l.split(','));
-  check('the CSV has a row of the channel', rows.some((r) => r.includes(CHANNEL)), csv.slice(0, 600));
-  check('the CSV has a row of the payee department', rows.some((r) => r.includes('320700-GA')), csv.slice(0, 600));
-  check('the CSV has the remittance of the test item', rows.some((r) => r.includes('FIN-TEST')), csv.slice(0, 600));
+  const row = (first) => (rows.find((r) => r[0] === first) || []).join(',');
+  const f = figures(want);
+  check('the CSV is of the day', row('日期') === '日期,' + day, row('日期'));
+  /* per channel, what the statement says: 5 payments, their fees; 2 exceptions still open */
+  check('the CSV\'s channel row: payments, amount, refunds, fees, open exceptions',
+    row(CHANNEL).startsWith(`${CHANNEL},5,${f.statementYuan},0,0.00,${f.feeYuan},2,`), [row(CHANNEL), f]);
+  /* per department and the remittance, what the ledger booked: the six paid orders */
+  check('the CSV\'s department row', rows.some((r) => r.join(',') === `320700-GA,6,${f.bookedYuan},0,0.00`), csv);
+  check('the CSV\'s remittance to the treasury', rows.some((r) => r.join(',') === `320700-GA,FIN-TEST,${f.bookedYuan}`), csv);
 
   /* the daily report, XLSX: a zip holding the workbook and its sheet */
   const xDl = await downloadFrom(page, '#download-xlsx');
@@ -443,7 +497,18 @@ async function approveAsChecker(page, day, want, exc) {
   await xDl.saveAs(xPath);
   const x = fs.readFileSync(xPath);
   check('the XLSX download is a zip (PK)', x.length > 100 && x[0] === 0x50 && x[1] === 0x4b && x[2] === 3 && x[3] === 4, x.slice(0, 4));
-  check('the XLSX holds a workbook with a sheet', x.includes('xl/workbook.xml') && x.includes('xl/worksheets/sheet1.xml'));
+  let parts = {};
+  try { parts = unzip(x); } catch (e) { parts = { error: String(e) }; }
+  const wb = parts['xl/workbook.xml'] ? parts['xl/workbook.xml'].toString('utf8') : '';
+  check('the XLSX holds a workbook with the sheets 渠道, 执收单位, 国库缴款',
+    ['渠道', '执收单位', '国库缴款'].every((n) => wb.includes(`name="${n}"`)), Object.keys(parts));
+  const sheet = parts['xl/worksheets/sheet1.xml'] ? parts['xl/worksheets/sheet1.xml'].toString('utf8') : '';
+  const strings = parts['xl/sharedStrings.xml'] ? parts['xl/sharedStrings.xml'].toString('utf8') : '';
+  check('the XLSX\'s channel sheet holds the statement\'s amount as a number',
+    sheet.includes(`<v>${Number(f.statementYuan)}</v>`) && strings.includes(`>${CHANNEL}<`), sheet.slice(0, 800));
+  const remit = Object.keys(parts).filter((k) => /^xl\/worksheets\/sheet\d+\.xml$/.test(k))
+    .some((k) => parts[k].toString('utf8').includes(`<v>${Number(f.bookedYuan)}</v>`));
+  check('the XLSX holds the remittance as a number', remit && strings.includes('>FIN-TEST<'));
 }
 
 main()

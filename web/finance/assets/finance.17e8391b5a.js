@@ -498,33 +498,18 @@
 
   /* ---- exports -------------------------------------------------------------------- */
 
-  /* base64 (proto3 JSON's bytes) -> Uint8Array */
-  function unbase64(b64) {
-    const bin = atob(String(b64 || '').replace(/-/g, '+').replace(/_/g, '/'));
-    const out = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-    return out;
-  }
-
-  /* The daily report of the selected date. The answer is the file itself, or a
-   * ReportFile {name, contentType, content (base64)} as JSON. */
+  /* The daily report of the selected date: the gateway answers the file itself, named
+   * by its content-disposition. */
   async function download(fmt, btn) {
     const { date } = selected();
     showError('report-error', null);
     btn.disabled = true;
     try {
       const r = await api('GET', API.report(date, fmt), undefined, { raw: true, accept: '*/*' });
-      let blob = r.blob;
       let name = 'daily-' + date + '.' + fmt;
-      if (/^application\/json/.test(r.type)) {
-        const f = JSON.parse(await r.blob.text());
-        blob = new Blob([unbase64(f.content)], { type: f.contentType || 'application/octet-stream' });
-        if (f.name) name = f.name;
-      } else {
-        const m = /filename="?([^";]+)"?/.exec(r.disposition);
-        if (m) name = m[1];
-      }
-      const url = URL.createObjectURL(blob);
+      const m = /filename="?([^";]+)"?/.exec(r.disposition);
+      if (m) name = m[1];
+      const url = URL.createObjectURL(r.blob);
       const a = el('a', { href: url, download: name, hidden: true });
       document.body.append(a);
       a.click();
