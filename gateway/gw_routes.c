@@ -25,6 +25,7 @@
 #include "yiwang/feed/v1/feed.pb-c.h"
 #include "yiwang/identity/v1/identity.pb-c.h"
 #include "yiwang/payment/v1/finance.pb-c.h"
+#include "yiwang/payment/v1/receipts.pb-c.h"
 #include "yiwang/payment/v1/payment.pb-c.h"
 #include "yiwang/progress/v1/progress.pb-c.h"
 
@@ -36,6 +37,7 @@
 #define FEED "yiwang.feed.v1.FeedService/"
 #define IDENTITY "yiwang.identity.v1.IdentityService/"
 #define FINANCE "yiwang.payment.v1.FinanceService/"
+#define RECEIPTS "yiwang.payment.v1.ReceiptsService/"
 #define PAYMENT "yiwang.payment.v1.PaymentService/"
 #define PROGRESS "yiwang.progress.v1.ProgressService/"
 
@@ -213,6 +215,13 @@ const gw_route_def gw_route_defs[] = {
      * service), once per Idempotency-Key. */
     {"POST", "/v1/payments/orders/{id}:refund", PAYMENT "RefundOrder", "*", GW_ACCESS_STAFF, 0,
      "finance,dept_admin", 0, "payment", .idempotent = GW_IDEM_REQUIRED},
+    /* Fiscal e-receipts (财政电子票据): an order's receipts whole (content and signature)
+     * for its payer, the payee department and finance (checked by the service); anyone
+     * holding a receipt checks it by number and the verify code printed on it. */
+    {"GET", "/v1/payments/orders/{id}/receipt", RECEIPTS "GetOrderReceipt", NULL, GW_ACCESS_ACCOUNT, 0, NULL, 0,
+     "payment"},
+    {"GET", "/v1/payments/receipts/{number}", RECEIPTS "VerifyReceipt", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0,
+     "payment"},
 
     /* Daily reconciliation (FinanceService, served by yw-payment): finance staff import
      * a channel's statement, run a day and resolve its exceptions (maker-checker, the
@@ -250,5 +259,6 @@ const ProtobufCServiceDescriptor *const gw_services[] = {
     &yiwang__progress__v1__progress_service__descriptor,
     &yiwang__payment__v1__payment_service__descriptor,
     &yiwang__payment__v1__finance_service__descriptor,
+    &yiwang__payment__v1__receipts_service__descriptor,
 };
 const size_t gw_services_count = sizeof gw_services / sizeof gw_services[0];

@@ -15,6 +15,7 @@
 #include "finance.h"
 #include "janitor.h"
 #include "payment.h"
+#include "receipts.h"
 #include "yw_err.h"
 #include "yw_events.h"
 #include "yw_service.h"
@@ -22,7 +23,8 @@
 static char *cfg_data_key, *cfg_channels, *cfg_channel_keys, *cfg_notify_base;
 static long cfg_channel_timeout_ms, cfg_janitor_ms, cfg_window_s, cfg_batch;
 static long cfg_recon_cutoff_s;
-static char *cfg_applications;
+static char *cfg_applications, *cfg_seal_key;
+static long cfg_receipts_ms;
 
 static const yw_cfg_entry settings[] = {
     {"YW_PAYMENT_DATA_KEY", YW_CFG_STR, "", 0, 0,
@@ -50,14 +52,22 @@ static const yw_cfg_entry settings[] = {
     {"YW_PAYMENT_APPLICATIONS", YW_CFG_STR, "127.0.0.1:50055", 0, 0,
      "yw-applications' gRPC target: the fees of applications (GetApplicationFee); empty: "
      "no orders for applications", &cfg_applications},
+    {"YW_PAYMENT_SEAL_KEY", YW_CFG_STR, "", 0, 0,
+     "a PEM file of the SM2 private key (openssl genpkey -algorithm SM2) that seals fiscal "
+     "e-receipts (财政电子票据); empty: none are issued", &cfg_seal_key},
+    {"YW_PAYMENT_RECEIPTS_MS", YW_CFG_INT, "2000", 50, 3600000,
+     "ms between the passes that issue receipts of paid orders and refunds", &cfg_receipts_ms},
 };
 
 static yw_events_relay *relay;
 static janitor *jan;
 static pay_channels *channels;
+static receipts_job *receipts;
 
 static void stop_all(void *arg) {
   (void)arg;
+  receipts_stop(receipts);
+  receipts = NULL;
   janitor_stop(jan);
   jan = NULL;
   yw_events_relay_stop(relay);
@@ -123,6 +133,22 @@ int main(int argc, char **argv) {
   static yw_rpc_service finance_svc;
   finance_service_init(&finance_svc, &fctx);
   proc.more[proc.n_more++] = &finance_svc;
+  /* ReceiptsService (fiscal e-receipts) too, sealed with the deployment's key */
+  static yw_seal *seal;
+  static receipts_ctx rctx;
+  char why[320];
+  if (receipts_seal_load(cfg_seal_key, &seal, why, sizeof why) != 0) {
+    fprintf(stderr, "yw-payment: YW_PAYMENT_SEAL_KEY: %s\n", why);
+    pay_channels_free(channels);
+    yw_service_stop(&proc);
+    return 2;
+  }
+  if (seal == NULL) fprintf(stderr, "yw-payment: no seal (YW_PAYMENT_SEAL_KEY): no receipts are issued\n");
+  rctx.pay = &ctx;
+  rctx.seal = seal;
+  static yw_rpc_service receipts_svc;
+  receipts_service_init(&receipts_svc, &rctx);
+  proc.more[proc.n_more++] = &receipts_svc;
 
   static char stream[128];
   snprintf(stream, sizeof stream, "%s:events:{payment}", proc.redis_prefix);
@@ -135,6 +161,14 @@ int main(int argc, char **argv) {
   }
   if (janitor_start(&ctx, (int)cfg_janitor_ms, (int)cfg_window_s, (int)cfg_batch, &jan) != 0) {
     fprintf(stderr, "yw-payment: the janitor cannot start\n");
+    yw_events_relay_stop(relay);
+    pay_channels_free(channels);
+    yw_service_stop(&proc);
+    return 1;
+  }
+  if (seal != NULL && receipts_start(&rctx, (int)cfg_receipts_ms, 100, &receipts) != 0) {
+    fprintf(stderr, "yw-payment: the receipts' pass cannot start\n");
+    janitor_stop(jan);
     yw_events_relay_stop(relay);
     pay_channels_free(channels);
     yw_service_stop(&proc);

@@ -22,8 +22,8 @@ exits_2_saying() { # exits_2_saying TEXT [VAR=VALUE...]
   [ "$rc" = 2 ] && grep -qF -- "$text" "$OUT"
 }
 
-check "the table checks against the default applications (four services), catalog, identity, feed, progress and payment (two services) upstreams" \
-  eval 'check_routes && grep -q "against 10 services and 6 upstreams" "$OUT"'
+check "the table checks against the default applications (four services), catalog, identity, feed, progress and payment (three services) upstreams" \
+  eval 'check_routes && grep -q "against 11 services and 6 upstreams" "$OUT"'
 check "an empty YW_UPSTREAM_CATALOG fails --check-routes naming a catalog route" \
   exits_2_saying "route GET /v1/items (/yiwang.catalog.v1.CatalogService/ListItems): its upstream catalog is not configured; set YW_UPSTREAM_CATALOG" \
   YW_UPSTREAM_CATALOG=
