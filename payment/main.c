@@ -64,6 +64,14 @@ static janitor *jan;
 static pay_channels *channels;
 static receipts_job *receipts;
 
+/* /metrics: the service's alerts, then the janitor's counters. */
+static int metrics(void *arg, char *buf, size_t len) {
+  int n = payment_metrics(buf, len);
+  if (n < 0) return n;
+  int m = janitor_metrics(arg, buf + n, len - (size_t)n);
+  return m < 0 ? m : n + m;
+}
+
 static void stop_all(void *arg) {
   (void)arg;
   receipts_stop(receipts);
@@ -175,7 +183,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   proc.on_stop = stop_all;
-  proc.metrics_fn = janitor_metrics;
+  proc.metrics_fn = metrics;
   proc.metrics_arg = jan;
   rc = yw_service_run(&proc, &svc);
   pay_channels_free(channels);

@@ -12,10 +12,12 @@
  * order_events row is written in the same transaction; a trigger refuses a change the
  * allow-list of migrations/001_orders.sql does not hold, whoever writes it.
  *
- * Offers: payment_service_init, pay_order_transition.
+ * Offers: payment_service_init, pay_order_transition, pay_book_paid, pay_book_refund,
+ * pay_refund_failed, pay_uuid_ok, payment_metrics.
  */
 #include "payment.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -360,8 +362,20 @@ static int get_notice(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufC
 
 /* ---- booking what the channel says ---------------------------------------------------- */
 
+static atomic_llong alerts_total;
+
+int payment_metrics(char *buf, size_t len) {
+  int n = snprintf(buf, len,
+                   "# HELP yw_payment_alerts_total money and records disagreed: amount or merchant "
+                   "mismatch, paid after close, paid twice (payment.alert log lines)\n"
+                   "# TYPE yw_payment_alerts_total counter\nyw_payment_alerts_total %lld\n",
+                   (long long)atomic_load(&alerts_total));
+  return n < 0 || (size_t)n >= len ? YW_ETOOBIG : n;
+}
+
 static void alert(const char *what, const char *out_trade_no, const char *detail) {
   /* an operator's attention: money and records disagree (no personal data) */
+  atomic_fetch_add(&alerts_total, 1);
   yw_log(YW_LOG_ERROR, "payment.alert", NULL, "%s: %s %s", what, out_trade_no, detail != NULL ? detail : "");
 }
 
@@ -1011,7 +1025,15 @@ static int refund_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *re
   }
   int64_t after = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
   PQclear(r);
-  snprintf(out_refund_no, sizeof out_refund_no, "%sR%02d", out_trade_no, (int)(n_refunds + 1) % 100);
+  /* the refund's number comes from the caller and its Idempotency-Key: a retry of the
+   * same refund (after a failure past the channel's answer) asks the channel with the
+   * same number, which the channel answers with the first refund; another refund never
+   * gets it (a collision of the 36 bits is refused by the UNIQUE column, not booked) */
+  const char *key = yw_rpc_call_metadata(call, YW_IDEM_METADATA);
+  char scope[400], digest[65];
+  snprintf(scope, sizeof scope, "%s|%s|%s", w->caller.subject, q->id, key != NULL ? key : "");
+  yw_sha256_hex(scope, strlen(scope), digest);
+  snprintf(out_refund_no, sizeof out_refund_no, "%sR%.9s", out_trade_no, digest);
   const char *pi[7] = {q->id, out_refund_no, out_trade_no, channel, amount, q->reason, w->caller.subject};
   rc = yw_pg_query_write(conn,
                          "INSERT INTO payment.refunds (order_id, out_refund_no, out_trade_no, channel, amount_fen, reason, "

@@ -94,6 +94,10 @@ struct Yiwang__Payment__V1__Order;
 int pay_order_read(payment_ctx *ctx, yw_arena *a, PGconn *conn, const char *order_id,
                    struct Yiwang__Payment__V1__Order **out, yw_pg_error *err);
 
+/* The service's own /metrics lines (alerts) into buf. Returns the bytes written or
+ * YW_ETOOBIG. */
+int payment_metrics(char *buf, size_t len);
+
 /* 1 when s has the shape of a uuid (8-4-4-4-12 hex digits). */
 int pay_uuid_ok(const char *s);
 

@@ -15,6 +15,7 @@
  * - R2: a forged body, a stale timestamp are refused (UNAUTHENTICATED) and change
  *   nothing; a wrong amount is refused and makes the order EXCEPTION, not PAID, with no
  *   journal; a notification naming another merchant is refused and makes it EXCEPTION;
+ *   each mismatch counts in yw_payment_alerts_total;
  * - R3: a notification arriving before the order's channel order is committed is
  *   refused, the channel retries, and after the commit it is accepted;
  * - R4: paid after close (the order CLOSING) becomes EXCEPTION, booked, no paid event;
@@ -492,6 +493,12 @@ static void r2_forged_stale_amount_merchant_refused(void **state) {
   assert_int_equal(send_notice(&m), GRPC_STATUS_PERMISSION_DENIED);
   assert_true(status_is(&o2, "EXCEPTION"));
   assert_int_equal(journals(&o2, "pay"), 0);
+  /* each mismatch raised an alert, counted in /metrics */
+  char metrics[512];
+  assert_true(payment_metrics(metrics, sizeof metrics) > 0);
+  const char *line = strstr(metrics, "\nyw_payment_alerts_total ");
+  assert_non_null(line);
+  assert_true(strtoll(line + 25, NULL, 10) >= 3);
 }
 
 static void r3_notification_before_commit_retried_then_accepted(void **state) {
