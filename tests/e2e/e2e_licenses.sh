@@ -43,7 +43,7 @@ step "$N" accept
 step "$N" start-review
 step "$N" decide '{"decision":"APPROVE"}'
 # the passport's fee is paid online before completion: recorded here as yw-payment's
-# payment.order_paid records it (test_application_fees records it from the stream)
+# payment.order_paid records it (e2e_app_fee.sh pays it through yw-payment)
 "${PSQL[@]}" -c "UPDATE applications.applications SET fee_paid_at = now(), fee_paid_fen = fee_fen,
   fee_order_id = '00000000-0000-4000-8000-000000000001' WHERE number = '$N'" >/dev/null
 step "$N" complete

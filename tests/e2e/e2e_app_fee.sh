@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# e2e_app_fee.sh - an application's fee paid through unified payment, end to end through
+# the real gateway, yw-applications, yw-progress, yw-payment and the channel simulator,
+# every process on mutual TLS (yw-payment asks yw-applications with its own client
+# certificate, payment-client): a verified resident applies for the passport (120.00
+# yuan, paid online); before approval no order is issued (412); once APPROVED the
+# department cannot complete it (412); the resident asks for the order of the fee (the
+# application's amount and payee) and gets the same open order again; pays it in the
+# simulator; the channel's notification is booked; yw-applications records the payment
+# from yw-payment's stream (fee paid, the step 已缴费 in its timeline); the department
+# completes it; the public progress lookup shows the step; the payer reads the fiscal
+# e-receipt and its SM2 signature verifies offline with openssl under the seal's public
+# key, a changed content does not; anyone verifies it by number and code (payer masked).
+source "$(dirname "$0")/lib.sh"
+
+export YW_CALLER_KEY="${YW_CALLER_KEY:-$(openssl rand -hex 32)}"
+export YW_PAYMENT_DATA_KEY="$(openssl rand -hex 32)"
+e2e_database
+e2e_start_paysim
+e2e_start
+source "$YW_SOURCE_DIR/tests/e2e/identity_helpers.sh"
+
+# yw-payment again, with the gateway's notification URL, the seal of receipts and a quick
+# pass; it asks yw-applications (APPLICATIONS_ADDR) with its client certificate
+openssl genpkey -algorithm SM2 -out "$E2E_TMP/receipts.key" 2>/dev/null
+openssl pkey -in "$E2E_TMP/receipts.key" -pubout -out "$E2E_TMP/receipts.pub" 2>/dev/null
+kill "$PAYMENT_PID"; wait "$PAYMENT_PID" 2>/dev/null || true
+YW_PAYMENT_LISTEN="$PAYMENT_ADDR" YW_REDIS_PREFIX="$E2E_DB" \
+  YW_PG_DSN="${YW_PG_DSN/user=postgres/user=yw_payment}" \
+  YW_PAYMENT_CHANNELS="$E2E_PAYMENT_CHANNELS" YW_PAYMENT_CHANNEL_KEYS="$E2E_PAYMENT_CHANNEL_KEYS" \
+  YW_PAYMENT_NOTIFY_BASE="$GW/v1/payments/notify" YW_PAYMENT_APPLICATIONS="$APPLICATIONS_ADDR" \
+  YW_PAYMENT_SEAL_KEY="$E2E_TMP/receipts.key" YW_PAYMENT_RECEIPTS_MS=100 \
+  YW_TLS_CA="$E2E_PKI/ca.crt" YW_TLS_CERT="$E2E_PKI/payment.crt" YW_TLS_KEY="$E2E_PKI/payment.key" \
+  YW_TLS_CLIENT_NAMES=gateway \
+  YW_TLS_CLIENT_CERT="$E2E_PKI/payment-client.crt" YW_TLS_CLIENT_KEY="$E2E_PKI/payment-client.key" \
+  "$YW_BUILD_DIR/payment/yw-payment" >>"$E2E_TMP/payment.log" 2>&1 &
+PAYMENT_PID=$!
+E2E_PIDS+=("$PAYMENT_PID")
+payment_up() {
+  local _
+  for _ in $(seq 100); do
+    [ "$(curl -sS -o /dev/null -w '%{http_code}' -X POST "$GW/v1/payments/notify/none" -d x)" = 404 ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+check "yw-payment starts with yw-applications, the channels and the seal" payment_up
+
+e2e_staff ga.clerk 320700-GA dept_staff
+GA="$(e2e_staff_token ga.clerk)"
+RES="$(verified_resident 13900000031 张三 320706199001011230)"
+ITEM=XK00001000-320700-GA # 普通护照签发: 120.00 yuan paid online, 320700-GA alone
+
+step() { # step NUMBER VERB [JSON]: the lead department's clerk
+  local body="${3:-}"
+  [ -n "$body" ] || body='{}'
+  req POST "/v1/departments/320700-GA/applications/$1:$2" "$GA" "$body"
+}
+order() { # order NUMBER KEY: the resident asks for the order of the fee
+  S="$(curl -sS -o "$B" -w '%{http_code}' -X POST "$GW/v1/payments/orders" -H "authorization: Bearer $RES" \
+    -H 'content-type: application/json' -H "idempotency-key: $2" --data-binary "{\"applicationNumber\":\"$1\"}")"
+}
+# poll PATH TOKEN PYTHON: the answer holds within 10 s
+poll() {
+  local _
+  for _ in $(seq 100); do
+    req GET "$1" "$2"
+    holds "$3" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+req POST /v1/applications "$RES" "{\"itemCode\":\"$ITEM\",\"form\":{\"name\":\"张三\"}}"
+expect_status "the resident applies for the passport (200)" 200
+N="$(field "d['application']['number']")"
+QC="$(field "d['queryCode']")"
+check "its fee is the item's 120.00 yuan, not due yet" \
+  holds "d['application']['fee']['amountFen'] == '12000' and not d['application']['fee'].get('due', False)"
+order "$N" k-early
+expect_status "no order before approval (412)" 412
+
+step "$N" accept
+step "$N" start-review
+step "$N" decide '{"decision":"APPROVE"}'
+check "approved, the fee is due" holds "d['status'] == 'APPROVED' and d['fee']['due'] == True"
+step "$N" complete
+expect_status "the department cannot complete it before the fee is paid (412)" 412
+
+order "$N" k-1
+expect_status "the resident asks for the order of the fee (200)" 200
+ID="$(field "d['id']")"
+check "an order of the application: its amount, payee and item" \
+  holds "d['source'] == 'ORDER_SOURCE_APPLICATION' and d['applicationNumber'] == '$N' and d['amountFen'] == '12000' and d['payeeDepartment'] == '320700-GA' and d['itemCode'] == '$ITEM'"
+order "$N" k-2
+check "asked again (another key): the same open order" holds "d['id'] == '$ID'"
+
+req POST "/v1/payments/orders/$ID:pay" "$RES" '{"channel":"sim"}'
+expect_status "the resident pays on channel sim" 200
+NO="$(field "d['outTradeNo']")"
+curl -fsS -o /dev/null "$PAYSIM/sim/sim/pay" -d "{\"out_trade_no\":\"$NO\",\"payer\":\"o_e2e\",\"notify\":\"normal\"}"
+check "the channel's notification books the order PAID" poll "/v1/payments/orders/$ID" "$RES" \
+  "d['status'] == 'ORDER_STATUS_PAID'"
+check "yw-applications records the payment from yw-payment's stream" poll "/v1/applications/$N" "$RES" \
+  "d['fee'].get('paid') == True and d['fee']['orderId'] == '$ID' and d['timeline'][-1]['reason'] == '已缴费'"
+step "$N" complete
+expect_status "then the department completes it (200)" 200
+check "COMPLETED" holds "d['status'] == 'COMPLETED'"
+check "the public progress lookup shows the step 已缴费" poll "/v1/progress/$N?queryCode=$QC" "" \
+  "any(s.get('reason') == '已缴费' for s in d['timeline']) and d['status'] == 'COMPLETED'"
+
+# the fiscal e-receipt: issued by yw-payment's pass, checked offline with openssl
+check "the payer reads the order's e-receipt" poll "/v1/payments/orders/$ID/receipt" "$RES" \
+  "len(d.get('receipts', [])) == 1"
+check "a BLUE receipt of 120.00 yuan issued by the payee department" \
+  holds "d['receipts'][0]['kind'] == 'RECEIPT_KIND_BLUE' and d['receipts'][0]['amountFen'] == '12000' and d['receipts'][0]['issuer'] == '320700-GA'"
+field "d['receipts'][0]['content']" >"$E2E_TMP/receipt.json"
+printf '%s' "$(cat "$E2E_TMP/receipt.json")" >"$E2E_TMP/receipt.content"
+field "d['receipts'][0]['signature']" | base64 -d >"$E2E_TMP/receipt.sig"
+RNUM="$(field "d['receipts'][0]['number']")"
+RCODE="$(field "d['receipts'][0]['verifyCode']")"
+check "its SM2 signature verifies offline with openssl under the seal's public key" \
+  openssl pkeyutl -verify -pubin -inkey "$E2E_TMP/receipts.pub" -rawin -digest sm3 \
+  -pkeyopt distid:1234567812345678 -in "$E2E_TMP/receipt.content" -sigfile "$E2E_TMP/receipt.sig"
+sed 's/12000/92000/' "$E2E_TMP/receipt.content" >"$E2E_TMP/receipt.changed"
+check "a changed content does not" \
+  eval '! openssl pkeyutl -verify -pubin -inkey "$E2E_TMP/receipts.pub" -rawin -digest sm3 -pkeyopt distid:1234567812345678 -in "$E2E_TMP/receipt.changed" -sigfile "$E2E_TMP/receipt.sig" >/dev/null 2>&1'
+req GET "/v1/payments/receipts/$RNUM?verifyCode=$RCODE"
+expect_status "anyone verifies it by number and code (200)" 200
+check "genuine, the payer masked" holds "d['genuine'] == True and d['receipt']['payer'].startswith('*')"
+req GET "/v1/payments/receipts/$RNUM?verifyCode=0000000000000000"
+expect_status "a wrong code is 404" 404
+
+finish
