@@ -17,6 +17,7 @@
 #include "yiwang/payment/v1/finance.pb-c.h"
 #include "yw_arena.h"
 #include "yw_err.h"
+#include "yw_log.h"
 #include "yw_service.h"
 
 #define DB "the payment database"
@@ -317,6 +318,13 @@ static int run_reconciliation(yw_rpc_call *call, const ProtobufCMessage *reqm, P
   rc = fin_recon_run(conn, r->channel, r->date, ctx->cutoff_s, c.subject, &run, msg);
   yw_pg_pool_release(ctx->pool, conn);
   if (rc != 0) return fin_fail(call, rc, msg);
+  /* the alert of a short day (短款): money the platform booked that the channel does not
+   * have, past the cut-off, may come from a forged notification; said once, on the run
+   * that first stored the day's results */
+  if (run.new_results > 0 && run.count[PAY_RECON_PLATFORM_ONLY] > 0)
+    yw_log(YW_LOG_WARN, "payment.recon_platform_only", NULL,
+           "channel %s, %s: %lld platform-only result(s) past the cut-off, exceptions opened",
+           r->channel, r->date, (long long)run.count[PAY_RECON_PLATFORM_ONLY]);
   return answer_reconciliation(call, ctx, r->channel, r->date, "", 0, "", out);
 }
 

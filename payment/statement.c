@@ -61,7 +61,7 @@ int pay_yuan_parse(const char *s, size_t len, int64_t *fen) {
   size_t start = i;
   int64_t v = 0;
   while (i < len && s[i] >= '0' && s[i] <= '9') {
-    v = v * 10 + (s[i] - '0');
+    if (i - start < 14) v = v * 10 + (s[i] - '0'); /* longer is refused below */
     i++;
   }
   size_t digits = i - start;
@@ -275,7 +275,7 @@ int pay_statement_parse(const char *csv, size_t len, pay_statement **out, char *
         fail(err, "line %u: a SUCCESS row with a refund (商户退款单号/退款金额)", lineno);
         goto out;
       }
-      pay_sum += r->order_fen;
+      if (__builtin_add_overflow(pay_sum, r->order_fen, &pay_sum)) goto too_much;
     } else {
       if (check_id(r->out_refund_no, 0) != 0) {
         fail(err, "line %u: a REFUND row without a valid 商户退款单号", lineno);
@@ -286,8 +286,9 @@ int pay_statement_parse(const char *csv, size_t len, pay_statement **out, char *
         goto out;
       }
     }
-    refund_sum += r->refund_fen;
-    fee_sum += r->fee_fen;
+    if (__builtin_add_overflow(refund_sum, r->refund_fen, &refund_sum) ||
+        __builtin_add_overflow(fee_sum, r->fee_fen, &fee_sum))
+      goto too_much;
     st->n++;
   }
   uint32_t sum_head_line = lineno;
@@ -362,6 +363,9 @@ int pay_statement_parse(const char *csv, size_t len, pay_statement **out, char *
   }
   *out = st;
   return 0;
+too_much:
+  fail(err, "line %u: the amounts add up past what a statement can hold", lineno);
+  rc = YW_EINVAL;
 out:
   pay_statement_free(st);
   return rc;

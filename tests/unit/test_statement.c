@@ -98,7 +98,8 @@ static void yuan_text_is_read_exactly(void **state) {
   }
   static const char *const bad[] = {"",      "12",    "12.5",   "12.505", "1,2.50", "abc",
                                     ".50",   "012.50", "-0.00", "+1.00",  "1.0a",   " 1.00",
-                                    "1e2.00", "--1.00", "10000000000000.00"};
+                                    "1e2.00", "--1.00", "10000000000000.00",
+                                    "38888888888888888888888888.00"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     int64_t fen = 42;
     assert_int_equal(pay_yuan_parse(bad[i], strlen(bad[i]), &fen), YW_EINVAL);
