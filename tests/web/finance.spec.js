@@ -407,7 +407,17 @@ async function reconcileAsMaker(page, day, want) {
   check('the proposer\'s own approval is refused and the page shows the server\'s message',
     /another finance user/.test(refused) && /PERMISSION_DENIED 403/.test(refused), refused);
   check('the refused approval leaves the exception proposed', (await page.getAttribute(row, 'data-state')) === 'PROPOSED');
-  return { id, row };
+
+  /* a second proposal, for the checker to reject: a refund of the misstated amount */
+  const mrow = `#queue-body tr[data-order="${want.mismatch.outTradeNo}"]`;
+  const offered = await page.$$eval(`${mrow} select.action option`, (os) => os.map((o) => o.value));
+  check('an amount mismatch is offered only the actions that fit it', offered.join() === 'REFUND,WRITE_OFF', offered);
+  await page.selectOption(`${mrow} select.action`, 'REFUND');
+  await page.fill(`${mrow} input.note`, '渠道少收 1 元，退还差额');
+  await page.click(`${mrow} button.propose`);
+  await page.waitForSelector(`${mrow}[data-state="PROPOSED"]`);
+  check('the maker proposes a refund of the mismatch', !(await page.isVisible('#queue-error')));
+  return { id, row, mrow };
 }
 
 /* What the daily report must say of the day makeDay made: the statement's payments
@@ -473,6 +483,13 @@ async function approveAsChecker(page, day, want, exc) {
   await page.waitForSelector(exc.row, { state: 'detached' });
   check('the checker\'s approval takes the exception out of the queue', (await page.$(exc.row)) === null);
   check('no error is shown after the approval', !(await page.isVisible('#queue-error')));
+
+  /* the checker rejects the maker's other proposal: it is open again, without proposal */
+  await page.click(`${exc.mrow} button.reject`);
+  await page.waitForSelector(`${exc.mrow}[data-state="OPEN"]`);
+  check('a rejected proposal leaves the exception open again, its proposal cleared',
+    (await page.getAttribute(`${exc.mrow} td.proposal`, 'data-action')) === '' &&
+    (await page.$(`${exc.mrow} button.propose`)) !== null);
 
   /* the daily report, CSV */
   const csvDl = await downloadFrom(page, '#download-csv');
