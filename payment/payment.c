@@ -998,7 +998,6 @@ static int refund_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *re
     PQclear(r);
     return yw_rpc_call_fail(call, YW_EPRECOND, "only a paid order is refunded");
   }
-  int64_t total = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
   char out_trade_no[PAY_OUT_NO_MAX], channel[PAY_CHANNEL_NAME_MAX], out_refund_no[PAY_OUT_NO_MAX + 24];
   snprintf(out_trade_no, sizeof out_trade_no, "%s", PQgetvalue(r, 0, 3));
   snprintf(channel, sizeof channel, "%s", PQgetvalue(r, 0, 4));
@@ -1054,22 +1053,9 @@ static int refund_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *re
                          6, pa, &r, &err);
   PQclear(r);
   if (rc != 0) return yw_service_db_fail(call, rc, &err);
-  /* the channel, within its bound, while the order stays locked: a second refund waits */
-  pay_refund_req rq = {.out_trade_no = out_trade_no, .out_refund_no = out_refund_no, .refund_fen = q->amount,
-                       .total_fen = total};
-  pay_refund_res rs;
-  memset(&rs, 0, sizeof rs);
-  char code[PAY_CODE_MAX] = "";
-  rc = pay_channel_refund(ch, &rq, w->ctx->channel_timeout_ms, &rs, code);
-  const char *status = "PENDING"; /* no answer: the janitor asks again with the same number */
-  if (rc == 0) {
-    int booked = 0;
-    rc = pay_book_refund(conn, out_refund_no, rs.refund_id, rs.success_unix, &booked, &err);
-    if (rc != 0) return yw_service_db_fail(call, rc, &err);
-    status = "SUCCESS";
-  } else if (rc != YW_EUNAVAIL) {
-    return yw_rpc_call_fail(call, YW_EPRECOND, "the channel refused the refund (%s)", code[0] ? code : yw_strerror(rc));
-  }
+  /* committed with the claim before the channel is asked (refund_order): a death after
+   * the channel's answer leaves a PENDING refund the janitor asks again with its number */
+  const char *status = "PENDING";
   yw_arena *a = yw_rpc_call_arena(call);
   Yiwang__Payment__V1__Refund *o = yw_arena_alloc(a, sizeof *o);
   if (o == NULL) return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
@@ -1090,6 +1076,66 @@ static int refund_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *re
   return 0;
 }
 
+/* The refund as it stands after the channel's answer (the second transaction). */
+struct refund_after {
+  const char *out_refund_no;
+  int answered;  /* 1 the channel refunded, -1 it refused, 0 no answer */
+  pay_refund_res rs;
+  char status[16];
+  int64_t amount, total;
+  char out_trade_no[PAY_OUT_NO_MAX], channel[PAY_CHANNEL_NAME_MAX];
+};
+
+static int refund_book_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
+  (void)call;
+  struct refund_after *w = arg;
+  int rc = 0;
+  if (w->answered > 0) {
+    int booked = 0;
+    rc = pay_book_refund(conn, w->out_refund_no, w->rs.refund_id, w->rs.success_unix, &booked, err);
+  } else if (w->answered < 0) {
+    rc = pay_refund_failed(conn, w->out_refund_no, err);
+  }
+  if (rc != 0) return rc;
+  const char *p[1] = {w->out_refund_no};
+  PGresult *r = NULL;
+  rc = yw_pg_query_read(conn, "SELECT status, amount_fen FROM payment.refunds WHERE out_refund_no = $1", 1, p, &r, err);
+  if (rc != 0) return rc;
+  if (PQntuples(r) == 1) {
+    snprintf(w->status, sizeof w->status, "%s", PQgetvalue(r, 0, 0));
+    w->amount = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+  }
+  PQclear(r);
+  return 0;
+}
+
+/* The refund's row, its order's channel order and amount (to ask the channel again). */
+static int refund_row_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
+  (void)call;
+  struct refund_after *w = arg;
+  const char *p[1] = {w->out_refund_no};
+  PGresult *r = NULL;
+  int rc = yw_pg_query_read(conn,
+                            "SELECT f.status, f.amount_fen, f.out_trade_no, f.channel, o.amount_fen "
+                            "FROM payment.refunds f JOIN payment.orders o ON o.id = f.order_id WHERE f.out_refund_no = $1",
+                            1, p, &r, err);
+  if (rc != 0) return rc;
+  if (PQntuples(r) == 1) {
+    snprintf(w->status, sizeof w->status, "%s", PQgetvalue(r, 0, 0));
+    w->amount = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    snprintf(w->out_trade_no, sizeof w->out_trade_no, "%s", PQgetvalue(r, 0, 2));
+    snprintf(w->channel, sizeof w->channel, "%s", PQgetvalue(r, 0, 3));
+    w->total = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
+  }
+  PQclear(r);
+  return 0;
+}
+
+/* 1. one transaction (with the Idempotency-Key's claim): the reservation, the PENDING
+ *    refund and its audit record, committed; 2. the channel, outside any transaction;
+ *    3. a second transaction books its answer (or releases the reservation when the
+ *    channel refused: the audit record stays). A retry with the same key finds the
+ *    stored PENDING answer and asks the channel again with the same number. */
 static int refund_order(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out, void *data) {
   payment_ctx *ctx = data;
   struct refund_work w = {.ctx = ctx, .req = (const void *)reqm};
@@ -1101,7 +1147,43 @@ static int refund_order(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobu
   if (w.req->expected_refundable <= 0 || w.req->expected_refundable > AMOUNT_MAX_FEN)
     return yw_rpc_call_fail(call, YW_EINVAL, "expectedRefundable must be the refundable amount the caller saw");
   if (!text_ok(w.req->reason, 200)) return yw_rpc_call_fail(call, YW_EINVAL, "reason must be 1 to 200 bytes of text");
-  return yw_idem_run(call, reqm, out, ctx->pool, &ctx->idem_refund, refund_tx, &w);
+  rc = yw_idem_run(call, reqm, out, ctx->pool, &ctx->idem_refund, refund_tx, &w);
+  if (rc != 0 || *out == NULL) return rc;
+  Yiwang__Payment__V1__Refund *o = (Yiwang__Payment__V1__Refund *)*out;
+  struct refund_after aw;
+  memset(&aw, 0, sizeof aw);
+  aw.out_refund_no = o->out_refund_no;
+  rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, refund_row_tx, &aw);
+  if (rc != 0) return rc;
+  if (strcmp(aw.status, "PENDING") == 0) {
+    const pay_channel *ch = ctx->channels != NULL ? pay_channels_find(ctx->channels, aw.channel) : NULL;
+    char code[PAY_CODE_MAX] = "";
+    if (ch != NULL) {
+      pay_refund_req rq = {.out_trade_no = aw.out_trade_no, .out_refund_no = o->out_refund_no,
+                           .refund_fen = aw.amount, .total_fen = aw.total};
+      rc = pay_channel_refund(ch, &rq, ctx->channel_timeout_ms, &aw.rs, code);
+      aw.answered = rc == 0 ? 1 : rc == YW_EUNAVAIL ? 0 : -1; /* no answer: the janitor asks again */
+    }
+    rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, refund_book_tx, &aw);
+    if (rc != 0) return rc;
+    if (aw.answered < 0)
+      return yw_rpc_call_fail(call, YW_EPRECOND, "the channel refused the refund (%s)", code[0] ? code : "refused");
+  }
+  if (strcmp(aw.status, "FAILED") == 0) return yw_rpc_call_fail(call, YW_EPRECOND, "the channel refused the refund");
+  yw_arena *a = yw_rpc_call_arena(call);
+  o->status = yw_arena_strndup(a, aw.status, strlen(aw.status));
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, DB " is busy");
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  PGresult *res = NULL;
+  rc = order_select(conn, 0, o->order_id, &res, &err);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc != 0) return yw_service_db_fail(call, rc, &err);
+  o->order = order_from_row(ctx, a, res, 0, VIEW_FULL);
+  PQclear(res);
+  if (o->status == NULL || o->order == NULL) return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
+  return 0;
 }
 
 /* ---- GetOrderQr -------------------------------------------------------------------- */

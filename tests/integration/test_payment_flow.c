@@ -27,6 +27,10 @@
  *   other is refused; partial then full refund -> REFUNDED; never more than paid; a
  *   refund's retry with its Idempotency-Key answers the same refund; each refund has an
  *   audit record; the channel's refund notifications are no-ops;
+ * - R8b: the PENDING refund, its reservation and audit record are committed before the
+ *   channel is asked (the channel held still), then booked from its answer;
+ * - R8c: a refund the channel refuses releases its reservation, ends FAILED, and keeps
+ *   its audit record;
  * - anyone holding the notice code pays it (the payer masked in the answer); by id only
  *   the payer; a mistyped code is refused;
  * - the notice's QR code is an SVG of "YWPAY:<code>";
@@ -375,11 +379,14 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   (void)state;
-  yw_testpay_stop();
+  /* the simulator first: its notification retries (a refund made at its desk, R8c) must
+   * not reach a service being stopped */
   if (g_pid > 0) {
+    kill(g_pid, SIGCONT);
     kill(g_pid, SIGTERM);
     waitpid(g_pid, NULL, 0);
   }
+  yw_testpay_stop();
   pay_channels_free(g_set);
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
@@ -660,13 +667,18 @@ static void *refund_one(void *arg) {
   return NULL;
 }
 
+/* An order of fen paid on the simulator and booked PAID from its notification. */
+static void new_paid_order(int64_t fen, order_ref *o) {
+  new_order(fen, o);
+  assert_int_equal(pay(o, "sim", NULL), GRPC_STATUS_OK);
+  sim_pay("sim", o->no, "normal");
+  assert_true(wait_status(o, "PAID"));
+}
+
 static void r8_refunds_never_more_than_paid(void **state) {
   (void)state;
   order_ref o;
-  new_order(1000, &o);
-  assert_int_equal(pay(&o, "sim", NULL), GRPC_STATUS_OK);
-  sim_pay("sim", o.no, "normal");
-  assert_true(wait_status(&o, "PAID"));
+  new_paid_order(1000, &o);
   refund_call a = {.id = o.id, .key = "rf-1", .amount = 300, .expected = 1000};
   refund_one(&a);
   assert_int_equal(a.st, GRPC_STATUS_OK);
@@ -702,6 +714,67 @@ static void r8_refunds_never_more_than_paid(void **state) {
          q1("SELECT count(*) FROM payment.notifications WHERE event_type = 'REFUND.SUCCESS' AND out_refund_no LIKE '%s%%'", o.no) < 2)
     usleep(20000);
   assert_int_equal(journals(&o, "refund"), 2);
+}
+
+static atomic_int g_refund_done;
+
+static void *refund_and_mark(void *arg) {
+  refund_one(arg);
+  atomic_store(&g_refund_done, 1);
+  return NULL;
+}
+
+/* R8b: the reservation, the PENDING refund and its audit record are committed before the
+ * channel is asked (the channel held still): a death past the channel's answer leaves a
+ * PENDING refund to ask again, never a refund at the channel with no record of ours. */
+static void r8b_refund_committed_before_the_channel_is_asked(void **state) {
+  (void)state;
+  order_ref o;
+  new_paid_order(800, &o);
+  atomic_store(&g_refund_done, 0);
+  assert_int_equal(kill(g_pid, SIGSTOP), 0);
+  refund_call a = {.id = o.id, .key = "rf-held", .amount = 300, .expected = 800};
+  pthread_t t;
+  pthread_create(&t, NULL, refund_and_mark, &a);
+  int seen = 0;
+  double until = yw_test_now_s() + 10;
+  while (!seen && yw_test_now_s() < until && !atomic_load(&g_refund_done)) {
+    seen = q1("SELECT count(*) FROM payment.refunds WHERE order_id = '%s' AND status = 'PENDING'", o.id) == 1 &&
+           q1("SELECT count(*) FROM payment.audit_log WHERE target = '%s' AND action = 'refund'", o.id) == 1 &&
+           q1("SELECT refunded_fen FROM payment.orders WHERE id = '%s'", o.id) == 300;
+    if (!seen) usleep(10000);
+  }
+  int done_before = atomic_load(&g_refund_done);
+  assert_int_equal(kill(g_pid, SIGCONT), 0);
+  pthread_join(t, NULL);
+  assert_true(seen);
+  assert_false(done_before);
+  /* the channel, asked while nothing was locked, answered: booked in the second step */
+  assert_int_equal(a.st, GRPC_STATUS_OK);
+  assert_string_equal(a.status, "SUCCESS");
+  assert_int_equal(journals(&o, "refund"), 1);
+  assert_int_equal(q1("SELECT count(*) FROM payment.refunds WHERE order_id = '%s' AND status = 'SUCCESS'", o.id), 1);
+}
+
+/* R8c: the channel refuses a refund: the reservation is released, the refund FAILED, and
+ * its audit record stays. */
+static void r8c_refused_refund_released_and_audited(void **state) {
+  (void)state;
+  order_ref o;
+  new_paid_order(700, &o);
+  /* the channel's amount left is spent elsewhere (a refund made at the channel's desk) */
+  pay_refund_req rq = {.out_trade_no = o.no, .out_refund_no = "DESK-REFUND-1", .refund_fen = 700, .total_fen = 700};
+  pay_refund_res rs;
+  char code[PAY_CODE_MAX];
+  assert_int_equal(pay_channel_refund(pay_channels_find(g_set, "sim"), &rq, 3000, &rs, code), 0);
+  refund_call a = {.id = o.id, .key = "rf-refused", .amount = 200, .expected = 700};
+  refund_one(&a);
+  assert_int_equal(a.st, GRPC_STATUS_FAILED_PRECONDITION);
+  assert_int_equal(q1("SELECT count(*) FROM payment.refunds WHERE order_id = '%s' AND status = 'FAILED'", o.id), 1);
+  assert_int_equal(q1("SELECT refunded_fen FROM payment.orders WHERE id = '%s'", o.id), 0);
+  assert_int_equal(q1("SELECT count(*) FROM payment.audit_log WHERE target = '%s' AND action = 'refund'", o.id), 1);
+  assert_int_equal(journals(&o, "refund"), 0);
+  assert_true(status_is(&o, "PAID"));
 }
 
 static void anyone_with_the_code_pays(void **state) {
@@ -773,6 +846,8 @@ int main(void) {
       cmocka_unit_test_teardown(janitor_closes_expired_orders, ledger_after),
       cmocka_unit_test_teardown(janitor_runs_in_one_copy_at_a_time, ledger_after),
       cmocka_unit_test_teardown(r8_refunds_never_more_than_paid, ledger_after),
+      cmocka_unit_test_teardown(r8b_refund_committed_before_the_channel_is_asked, ledger_after),
+      cmocka_unit_test_teardown(r8c_refused_refund_released_and_audited, ledger_after),
       cmocka_unit_test_teardown(anyone_with_the_code_pays, ledger_after),
       cmocka_unit_test_teardown(qr_code_of_the_notice, ledger_after),
   };
