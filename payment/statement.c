@@ -270,6 +270,12 @@ int pay_statement_parse(const char *csv, size_t len, pay_statement **out, char *
       fail(err, "line %u: 订单金额 must be positive", lineno);
       goto out;
     }
+    if (r->order_fen > PAY_STMT_AMOUNT_MAX_FEN || r->refund_fen > PAY_STMT_AMOUNT_MAX_FEN) {
+      fail(err, "line %u: %s is above %lld yuan", lineno,
+           r->order_fen > PAY_STMT_AMOUNT_MAX_FEN ? "订单金额" : "退款金额",
+           PAY_STMT_AMOUNT_MAX_FEN / 100);
+      goto out;
+    }
     if (r->kind == PAY_STMT_PAY) {
       if (r->refund_fen != 0 || r->out_refund_no[0] != '\0') {
         fail(err, "line %u: a SUCCESS row with a refund (商户退款单号/退款金额)", lineno);
@@ -285,6 +291,13 @@ int pay_statement_parse(const char *csv, size_t len, pay_statement **out, char *
         fail(err, "line %u: 退款金额 must be positive and at most 订单金额", lineno);
         goto out;
       }
+    }
+    /* a payment's fee is charged (0..amount), a refund's given back (-refund..0) */
+    if (r->kind == PAY_STMT_PAY ? (r->fee_fen < 0 || r->fee_fen > r->order_fen)
+                                : (r->fee_fen > 0 || r->fee_fen < -r->refund_fen)) {
+      fail(err, "line %u: 手续费 must have the sign of its row and be at most its amount",
+           lineno);
+      goto out;
     }
     if (__builtin_add_overflow(refund_sum, r->refund_fen, &refund_sum) ||
         __builtin_add_overflow(fee_sum, r->fee_fen, &fee_sum))

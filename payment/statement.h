@@ -25,6 +25,9 @@
 #define PAY_STATEMENT_MAX_ROWS 20000000u
 /* Bytes of pay_statement_error's text, NUL included. */
 #define PAY_STATEMENT_ERR_MAX 256
+/* A row's 订单金额 or 退款金额 above this (10^12 fen, ten thousand million yuan) is refused:
+ * PAY_STATEMENT_MAX_ROWS such amounts still add up far inside int64. */
+#define PAY_STMT_AMOUNT_MAX_FEN 1000000000000LL
 
 /* What a row records: a payment or a refund. The order is the matching order. */
 typedef enum pay_stmt_kind { PAY_STMT_PAY = 0, PAY_STMT_REFUND = 1 } pay_stmt_kind;

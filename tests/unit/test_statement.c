@@ -199,6 +199,41 @@ static void missing_columns_and_structure_are_refused(void **state) {
   parse_bad("", "statement is empty");
 }
 
+/* A row's amount above PAY_STMT_AMOUNT_MAX_FEN (10^12 fen) is refused, so no number of
+ * rows can add up past int64; a fee must carry its row's sign (a payment's is charged,
+ * a refund's given back) and be at most the row's amount, else it would credit the
+ * clearing account with more than the channel moved. */
+static void huge_amounts_and_wrong_fees_are_refused(void **state) {
+  (void)state;
+  parse_bad(HEADER "\n"
+            "`2026-12-01 10:00:00,`1,`A,`T1,`NATIVE,`SUCCESS,`9999999999999.99,`,`0.00,`0.00,`0%\n"
+            SUMHEAD "\n`1,`9999999999999.99,`0.00,`0.00\n",
+            "line 2: 订单金额 is above");
+  parse_bad(HEADER "\n"
+            "`2026-12-01 10:00:00,`1,`A,`T1,`NATIVE,`SUCCESS,`10.00,`,`0.00,`10.01,`0%\n"
+            SUMHEAD "\n`1,`10.00,`0.00,`10.01\n",
+            "line 2: 手续费");
+  parse_bad(HEADER "\n"
+            "`2026-12-01 10:00:00,`1,`A,`T1,`NATIVE,`SUCCESS,`10.00,`,`0.00,`-0.01,`0%\n"
+            SUMHEAD "\n`1,`10.00,`0.00,`-0.01\n",
+            "line 2: 手续费");
+  parse_bad(HEADER "\n"
+            "`2026-12-01 10:00:00,`1,`A,`T1,`NATIVE,`REFUND,`10.00,`R1,`5.00,`0.01,`0%\n"
+            SUMHEAD "\n`1,`0.00,`5.00,`0.01\n",
+            "line 2: 手续费");
+  parse_bad(HEADER "\n"
+            "`2026-12-01 10:00:00,`1,`A,`T1,`NATIVE,`REFUND,`10.00,`R1,`5.00,`-5.01,`0%\n"
+            SUMHEAD "\n`1,`0.00,`5.00,`-5.01\n",
+            "line 2: 手续费");
+  /* at the cap, with fees on the edge, it is still a statement */
+  pay_statement *st = parse_ok(HEADER "\n"
+      "`2026-12-01 10:00:00,`1,`A,`T1,`NATIVE,`SUCCESS,`10000000000.00,`,`0.00,`10000000000.00,`0%\n"
+      "`2026-12-01 10:00:01,`1,`A,`T1,`NATIVE,`REFUND,`10.00,`R1,`5.00,`-5.00,`0%\n"
+      SUMHEAD "\n`2,`10000000000.00,`5.00,`9999999995.00\n");
+  assert_int_equal(st->rows[0].order_fen, PAY_STMT_AMOUNT_MAX_FEN);
+  pay_statement_free(st);
+}
+
 static void a_written_statement_parses_back(void **state) {
   (void)state;
   pay_stmt_row rows[3] = {
@@ -242,6 +277,7 @@ int main(void) {
       cmocka_unit_test(a_summary_that_lies_is_refused),
       cmocka_unit_test(missing_columns_and_structure_are_refused),
       cmocka_unit_test(a_written_statement_parses_back),
+      cmocka_unit_test(huge_amounts_and_wrong_fees_are_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
