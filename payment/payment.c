@@ -994,7 +994,8 @@ static int refund_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *re
     PQclear(r);
     return yw_rpc_call_fail(call, YW_ENOTFOUND, "no such order");
   }
-  if (strcmp(PQgetvalue(r, 0, 0), "PAID") != 0) {
+  /* EXCEPTION: paid after its close; finance gives the money back (the same guard) */
+  if (strcmp(PQgetvalue(r, 0, 0), "PAID") != 0 && strcmp(PQgetvalue(r, 0, 0), "EXCEPTION") != 0) {
     PQclear(r);
     return yw_rpc_call_fail(call, YW_EPRECOND, "only a paid order is refunded");
   }
@@ -1013,7 +1014,7 @@ static int refund_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *re
   const char *pc[3] = {q->id, amount, expected};
   rc = yw_pg_query_write(conn,
                          "UPDATE payment.orders SET refunded_fen = refunded_fen + $2::bigint, updated_at = now() "
-                         "WHERE id = $1::uuid AND status = 'PAID' AND amount_fen - refunded_fen = $3::bigint "
+                         "WHERE id = $1::uuid AND status IN ('PAID', 'EXCEPTION') AND amount_fen - refunded_fen = $3::bigint "
                          "AND $2::bigint <= $3::bigint RETURNING amount_fen - refunded_fen",
                          3, pc, &r, &err);
   if (rc != 0) return yw_service_db_fail(call, rc, &err);

@@ -29,6 +29,7 @@
  *   audit record; the channel's refund notifications are no-ops;
  * - R8b: the PENDING refund, its reservation and audit record are committed before the
  *   channel is asked (the channel held still), then booked from its answer;
+ * - R4b: an EXCEPTION order (paid after close) is refunded by finance, ends REFUNDED;
  * - R8c: a refund the channel refuses releases its reservation, ends FAILED, and keeps
  *   its audit record;
  * - anyone holding the notice code pays it (the payer masked in the answer); by id only
@@ -548,17 +549,22 @@ static void r3_notification_before_commit_retried_then_accepted(void **state) {
   assert_int_equal(journals(&o, "pay"), 1);
 }
 
+/* An order of fen paid while it is being closed: EXCEPTION "paid after close". */
+static void new_exception_order(int64_t fen, order_ref *o) {
+  new_order(fen, o);
+  assert_int_equal(pay(o, "sim", NULL), GRPC_STATUS_OK);
+  /* the order expired and is being closed; the payer pays at that moment */
+  char sql[256];
+  snprintf(sql, sizeof sql, "UPDATE payment.orders SET status = 'CLOSING' WHERE id = '%s'", o->id);
+  exec_sql(sql);
+  sim_pay("sim", o->no, "normal");
+  assert_true(wait_status(o, "EXCEPTION"));
+}
+
 static void r4_paid_after_close_is_an_exception(void **state) {
   (void)state;
   order_ref o;
-  new_order(990, &o);
-  assert_int_equal(pay(&o, "sim", NULL), GRPC_STATUS_OK);
-  /* the order expired and is being closed; the payer pays at that moment */
-  char sql[256];
-  snprintf(sql, sizeof sql, "UPDATE payment.orders SET status = 'CLOSING' WHERE id = '%s'", o.id);
-  exec_sql(sql);
-  sim_pay("sim", o.no, "normal");
-  assert_true(wait_status(&o, "EXCEPTION"));
+  new_exception_order(990, &o);
   assert_int_equal(journals(&o, "pay"), 1); /* the money is there: booked */
   assert_int_equal(events(&o, "payment.order_paid"), 0);
   assert_int_equal(q1("SELECT count(*) FROM payment.orders WHERE id = '%s' AND exception_reason = 'paid after close'", o.id), 1);
@@ -777,6 +783,23 @@ static void r8c_refused_refund_released_and_audited(void **state) {
   assert_true(status_is(&o, "PAID"));
 }
 
+/* R4b: an order paid after its close (EXCEPTION, booked) is refunded by finance with the
+ * same guard and ends REFUNDED. */
+static void r4b_exception_order_refunded(void **state) {
+  (void)state;
+  order_ref o;
+  new_exception_order(640, &o);
+  refund_call stale = {.id = o.id, .key = "rf-exc-0", .amount = 640, .expected = 600};
+  refund_one(&stale);
+  assert_int_equal(stale.st, GRPC_STATUS_FAILED_PRECONDITION);
+  refund_call a = {.id = o.id, .key = "rf-exc", .amount = 640, .expected = 640};
+  refund_one(&a);
+  assert_int_equal(a.st, GRPC_STATUS_OK);
+  assert_string_equal(a.status, "SUCCESS");
+  assert_true(status_is(&o, "REFUNDED"));
+  assert_int_equal(journals(&o, "refund"), 1);
+}
+
 static void anyone_with_the_code_pays(void **state) {
   (void)state;
   order_ref o;
@@ -848,6 +871,7 @@ int main(void) {
       cmocka_unit_test_teardown(r8_refunds_never_more_than_paid, ledger_after),
       cmocka_unit_test_teardown(r8b_refund_committed_before_the_channel_is_asked, ledger_after),
       cmocka_unit_test_teardown(r8c_refused_refund_released_and_audited, ledger_after),
+      cmocka_unit_test_teardown(r4b_exception_order_refunded, ledger_after),
       cmocka_unit_test_teardown(anyone_with_the_code_pays, ledger_after),
       cmocka_unit_test_teardown(qr_code_of_the_notice, ledger_after),
   };
