@@ -24,27 +24,8 @@ source "$YW_SOURCE_DIR/tests/e2e/identity_helpers.sh"
 # pass; it asks yw-applications (APPLICATIONS_ADDR) with its client certificate
 openssl genpkey -algorithm SM2 -out "$E2E_TMP/receipts.key" 2>/dev/null
 openssl pkey -in "$E2E_TMP/receipts.key" -pubout -out "$E2E_TMP/receipts.pub" 2>/dev/null
-kill "$PAYMENT_PID"; wait "$PAYMENT_PID" 2>/dev/null || true
-YW_PAYMENT_LISTEN="$PAYMENT_ADDR" YW_REDIS_PREFIX="$E2E_DB" \
-  YW_PG_DSN="${YW_PG_DSN/user=postgres/user=yw_payment}" \
-  YW_PAYMENT_CHANNELS="$E2E_PAYMENT_CHANNELS" YW_PAYMENT_CHANNEL_KEYS="$E2E_PAYMENT_CHANNEL_KEYS" \
-  YW_PAYMENT_NOTIFY_BASE="$GW/v1/payments/notify" YW_PAYMENT_APPLICATIONS="$APPLICATIONS_ADDR" \
-  YW_PAYMENT_SEAL_KEY="$E2E_TMP/receipts.key" YW_PAYMENT_RECEIPTS_MS=100 \
-  YW_TLS_CA="$E2E_PKI/ca.crt" YW_TLS_CERT="$E2E_PKI/payment.crt" YW_TLS_KEY="$E2E_PKI/payment.key" \
-  YW_TLS_CLIENT_NAMES=gateway \
-  YW_TLS_CLIENT_CERT="$E2E_PKI/payment-client.crt" YW_TLS_CLIENT_KEY="$E2E_PKI/payment-client.key" \
-  "$YW_BUILD_DIR/payment/yw-payment" >>"$E2E_TMP/payment.log" 2>&1 &
-PAYMENT_PID=$!
-E2E_PIDS+=("$PAYMENT_PID")
-payment_up() {
-  local _
-  for _ in $(seq 100); do
-    [ "$(curl -sS -o /dev/null -w '%{http_code}' -X POST "$GW/v1/payments/notify/none" -d x)" = 404 ] && return 0
-    sleep 0.1
-  done
-  return 1
-}
-check "yw-payment starts with yw-applications, the channels and the seal" payment_up
+check "yw-payment starts with yw-applications, the channels and the seal" \
+  e2e_payment_restart "$E2E_PKI/ca.crt" YW_PAYMENT_SEAL_KEY="$E2E_TMP/receipts.key" YW_PAYMENT_RECEIPTS_MS=100
 
 e2e_staff ga.clerk 320700-GA dept_staff
 GA="$(e2e_staff_token ga.clerk)"

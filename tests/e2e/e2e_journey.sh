@@ -18,8 +18,12 @@ export YW_LOOKUP_KEY="${YW_LOOKUP_KEY:-$(openssl rand -hex 32)}"
 # the supervision job passes every second, so a limit that runs again is coloured again
 export YW_APPLICATIONS_SUPERVISE_S=1 YW_APPLICATIONS_CALENDAR_CHECK_MS=0
 e2e_database
+e2e_start_paysim
 e2e_start
 source "$YW_SOURCE_DIR/tests/e2e/identity_helpers.sh"
+# the item charges a fee paid online (README "Pay"): yw-payment with the channels'
+# notifications through the gateway and yw-applications to ask for the fee
+check "yw-payment runs with the simulator and yw-applications" e2e_payment_restart "$E2E_PKI/ca.crt"
 
 ITEM=XK00002000-320700-GA # 往来港澳通行证和签注签发: 320700-GA with 320700-SW, result 证照
 PHONE=13900000031
@@ -141,10 +145,38 @@ req POST "/v1/departments/320700-SW/applications/$N:decide" "$SW" '{"decision":"
 check "the joint department approves: APPROVED" holds "d['status'] == 'APPROVED' and len(d['opinions']) == 2"
 after "joint approval" APPROVED SUPERVISION_NONE
 req POST "$D/$N:complete" "$GA" '{}'
+expect_status "the fee is due: no completion before it is paid (412)" 412
+
+# --- pay the fee (README "Pay") ------------------------------------------------------------
+S="$(curl -sS -o "$B" -w '%{http_code}' -X POST "$GW/v1/payments/orders" -H "authorization: Bearer $T" \
+  -H 'content-type: application/json' -H "idempotency-key: journey-fee-$N" \
+  --data-binary "{\"applicationNumber\":\"$N\"}")"
+expect_status "the resident asks for the order of the fee (200)" 200
+check "the application's fee, payable to the lead department" \
+  holds "d['source'] == 'ORDER_SOURCE_APPLICATION' and d['applicationNumber'] == '$N' and int(d['amountFen']) > 0 and d['payeeDepartment'] == '320700-GA'"
+ORDER="$(field "d['id']")"
+req POST "/v1/payments/orders/$ORDER:pay" "$T" '{"channel":"sim"}'
+expect_status "and pays it on channel sim (200)" 200
+NO="$(field "d['outTradeNo']")"
+check "the payer pays in the simulated wallet" \
+  curl -fsS -o /dev/null "$PAYSIM/sim/sim/pay" -d "{\"out_trade_no\":\"$NO\",\"payer\":\"o_journey\",\"notify\":\"normal\"}"
+fee_paid() {
+  local _
+  for _ in $(seq 300); do
+    req GET "/v1/applications/$N" "$T"
+    holds "d['fee'].get('paid') == True" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+check "the channel's signed notification is booked and the application records the payment" fee_paid
+after "payment, a step of its own (已缴费)" APPROVED SUPERVISION_NONE
+req POST "$D/$N:complete" "$GA" '{}'
 check "the lead department completes it" holds "d['status'] == 'COMPLETED'"
 after completion COMPLETED SUPERVISION_NONE
+check "the payment is a step of its own (已缴费)" holds "[s.get('reason') for s in d['timeline']].count('已缴费') == 1"
 check "every step names the department that took it (the resident's none)" \
-  holds "[s.get('departmentCode', '') for s in d['timeline']] == ['', '320700-GA', '320700-GA', '320700-GA', '', '320700-GA', '320700-SW', '320700-GA']"
+  holds "[s.get('departmentCode', '') for s in d['timeline'] if s.get('reason') != '已缴费'] == ['', '320700-GA', '320700-GA', '320700-GA', '', '320700-GA', '320700-SW', '320700-GA']"
 req GET "/v1/progress/$N?queryCode=$QCODE"
 check "the public answer carries no form data and no name" \
   bash -c "! grep -q -e '张三' -e '已补充' '$B'"

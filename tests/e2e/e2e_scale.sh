@@ -37,6 +37,7 @@ CATALOG_ADDR="ipv4:127.0.0.2:$CPORT,127.0.0.3:$CPORT" # yw-applications reads it
 IDENTITY_ADDR="ipv4:127.0.0.2:$IPORT,127.0.0.3:$IPORT" # and the applicant's verified identity
 e2e_applications
 e2e_progress
+e2e_payment
 
 GPORTS=()
 for g in 1 2; do

@@ -348,6 +348,32 @@ e2e_payment() { # e2e_payment [CA]
   export YW_UPSTREAM_PAYMENT="$PAYMENT_ADDR"
 }
 
+# Starts yw-payment again once the gateway runs ($GW), as e2e_payment did but with the
+# channels' notifications sent to the gateway's notify route and the mutual TLS of CA
+# (given: the same as e2e_start's); extra settings as NAME=VALUE arguments. Waits until the
+# gateway reaches it.
+e2e_payment_restart() { # e2e_payment_restart CA [NAME=VALUE...]
+  local ca="$1"; shift
+  kill "$PAYMENT_PID" 2>/dev/null; wait "$PAYMENT_PID" 2>/dev/null || true
+  env YW_PAYMENT_LISTEN="$PAYMENT_ADDR" YW_REDIS_PREFIX="$E2E_DB" \
+    YW_PG_DSN="${YW_PG_DSN/user=postgres/user=yw_payment}" \
+    YW_PAYMENT_DATA_KEY="${YW_PAYMENT_DATA_KEY:-$(openssl rand -hex 32)}" \
+    YW_PAYMENT_CHANNELS="${E2E_PAYMENT_CHANNELS:-}" YW_PAYMENT_CHANNEL_KEYS="${E2E_PAYMENT_CHANNEL_KEYS:-}" \
+    YW_PAYMENT_NOTIFY_BASE="$GW/v1/payments/notify" YW_PAYMENT_APPLICATIONS="${APPLICATIONS_ADDR:-}" \
+    YW_TLS_CA="$ca" YW_TLS_CERT="${ca:+$E2E_PKI/payment.crt}" YW_TLS_KEY="${ca:+$E2E_PKI/payment.key}" \
+    YW_TLS_CLIENT_NAMES="${ca:+gateway}" \
+    YW_TLS_CLIENT_CERT="${ca:+$E2E_PKI/payment-client.crt}" YW_TLS_CLIENT_KEY="${ca:+$E2E_PKI/payment-client.key}" \
+    "$@" "$YW_BUILD_DIR/payment/yw-payment" >>"$E2E_TMP/payment.log" 2>&1 &
+  PAYMENT_PID=$!
+  E2E_PIDS+=("$PAYMENT_PID")
+  local _
+  for _ in $(seq 100); do
+    [ "$(curl -sS -o /dev/null -w '%{http_code}' -X POST "$GW/v1/payments/notify/none" -d x)" = 404 ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 # Starts the channel simulator yw-paysim (channels sim and sim-sm2, payment/README.md
 # "Channels and the simulator") on a free port with keys of its own under $E2E_TMP, its
 # notification retries every PAYSIM_RETRY_MS (default "100,200,400,800,1600") and waits
