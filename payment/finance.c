@@ -284,6 +284,25 @@ int fin_recon_run(PGconn *conn, const char *channel, const char *date, int cutof
   out->statement_id = yw_col_ll(res, 0, 0);
   PQclear(res);
   res = NULL;
+  /* days run in order: the day before's DEFERRED rows are read below, so a day before
+   * with a statement must have been run (a channel's first day has none before it) */
+  rc = yw_pg_query(conn,
+                   "SELECT 1 FROM payment.statements s WHERE s.channel = $1 "
+                   "AND s.bill_date = $2::date - 1 AND s.superseded_by IS NULL "
+                   "AND NOT EXISTS (SELECT 1 FROM payment.recon_runs r "
+                   "WHERE r.statement_id = s.id)",
+                   2, lk, &res, &err);
+  if (rc != 0) goto fail;
+  if (PQntuples(res) > 0) {
+    say(msg,
+        "the statement of %s for the day before %s has not been reconciled: "
+        "run that day first",
+        channel, date);
+    rc = YW_EPRECOND;
+    goto fail;
+  }
+  PQclear(res);
+  res = NULL;
   char sid[24], s0[24], s1[24];
   snprintf(sid, sizeof sid, "%" PRId64, out->statement_id);
   snprintf(s0, sizeof s0, "%" PRId64, start);

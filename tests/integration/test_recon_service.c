@@ -420,12 +420,35 @@ static void book_pays_our_order_the_channel_alone_had(void **state) {
   assert_int_equal(count_of("SELECT count(*) FROM payment.journal"), journals);
 }
 
+/* Days run in order: a day whose day before has an imported statement not yet run is
+ * refused (its DEFERRED rows would be lost); a channel's first day (no statement the day
+ * before) runs. */
+static void a_day_runs_only_after_the_day_before(void **state) {
+  (void)state;
+  const int64_t d10 = D1 + 9 * 86400, d11 = D1 + 10 * 86400;
+  pay_stmt_row a[] = {pay_row("ORD-D10", 100, d10 + 3600)};
+  pay_stmt_row b[] = {pay_row("ORD-D11", 100, d11 + 3600)};
+  fin_statement st;
+  fin_run run;
+  char msg[FIN_MSG_MAX];
+  assert_int_equal(import_rows("2026-12-10", a, 1, "alice", &st, msg), 0);
+  assert_int_equal(import_rows("2026-12-11", b, 1, "alice", &st, msg), 0);
+  assert_int_equal(fin_recon_run(conn, "sim", "2026-12-11", 300, "alice", &run, msg), YW_EPRECOND);
+  assert_non_null(strstr(msg, "run that day first"));
+  assert_int_equal(count_of("SELECT count(*) FROM payment.recon_runs r JOIN payment.statements s "
+                            "ON s.id = r.statement_id WHERE s.bill_date = '2026-12-11'"),
+                   0);
+  assert_int_equal(fin_recon_run(conn, "sim", "2026-12-10", 300, "alice", &run, msg), 0);
+  assert_int_equal(fin_recon_run(conn, "sim", "2026-12-11", 300, "alice", &run, msg), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(every_kind_classifies_and_a_rerun_changes_nothing, ledger_balanced),
       cmocka_unit_test_teardown(imports_are_checked_and_idempotent, ledger_balanced),
       cmocka_unit_test_teardown(maker_checker_resolves_with_new_journals, ledger_balanced),
       cmocka_unit_test_teardown(book_pays_our_order_the_channel_alone_had, ledger_balanced),
+      cmocka_unit_test_teardown(a_day_runs_only_after_the_day_before, ledger_balanced),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
