@@ -397,6 +397,16 @@ static int append_paid_event(PGconn *conn, const PGresult *o, const char *channe
   return yw_events_append(conn, SCHEMA, "payment.order_paid", 1, ev.order_id, &ev.base, NULL, err);
 }
 
+/* The channel's success time as RFC 3339 in iso, or NULL when the channel gave none. */
+static const char *channel_time(int64_t success_unix, char iso[40]) {
+  if (success_unix <= 0) return NULL;
+  time_t t = (time_t)success_unix;
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(iso, 40, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return iso;
+}
+
 int pay_book_paid(PGconn *conn, const char *channel, const char *out_trade_no, const char *transaction_id,
                   int64_t total_fen, int64_t success_unix, int closing_paid, const char *actor,
                   pay_book_outcome *outcome, yw_pg_error *err) {
@@ -487,11 +497,7 @@ int pay_book_paid(PGconn *conn, const char *channel, const char *out_trade_no, c
   }
   if (rc == 0) {
     char iso[40];
-    time_t t = (time_t)success_unix;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    e.effective_at = success_unix > 0 ? iso : NULL;
+    e.effective_at = channel_time(success_unix, iso);
     e.kind = out == PAY_BOOK_SUSPENSE ? "unknown_inflow" : "pay";
     ledger_posting ps[2] = {{recv, total_fen}, {out == PAY_BOOK_SUSPENSE ? "suspense" : payable, -total_fen}};
     rc = ledger_post(conn, &e, ps, 2, err);
@@ -549,7 +555,9 @@ int pay_book_refund(PGconn *conn, const char *out_refund_no, const char *refund_
   snprintf(recv, sizeof recv, "channel_receivable:%s", channel);
   snprintf(payable, sizeof payable, "treasury_payable:%s:%s", PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
   int64_t paid = strtoll(PQgetvalue(r, 0, 2), NULL, 10), refunded = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
-  ledger_entry e = {.kind = "refund", .ref = out_refund_no, .order_id = order_id, .channel = channel};
+  char iso[40];
+  ledger_entry e = {.kind = "refund", .ref = out_refund_no, .order_id = order_id, .channel = channel,
+                    .effective_at = channel_time(success_unix, iso)}; /* the day the money moved */
   ledger_posting ps[2] = {{payable, amount}, {recv, -amount}};
   rc = ledger_post(conn, &e, ps, 2, err);
   if (rc == 0 && refunded >= paid)

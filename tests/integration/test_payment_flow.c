@@ -760,6 +760,11 @@ static void r8b_refund_committed_before_the_channel_is_asked(void **state) {
   assert_string_equal(a.status, "SUCCESS");
   assert_int_equal(journals(&o, "refund"), 1);
   assert_int_equal(q1("SELECT count(*) FROM payment.refunds WHERE order_id = '%s' AND status = 'SUCCESS'", o.id), 1);
+  /* R7: the refund's journal carries the channel's success time, not the booking's */
+  assert_int_equal(q1("SELECT count(*) FROM payment.journal j JOIN payment.refunds f ON f.out_refund_no = j.ref "
+                      "WHERE j.kind = 'refund' AND f.order_id = '%s' AND j.effective_at = f.succeeded_at",
+                      o.id),
+                   1);
 }
 
 /* R8c: the channel refuses a refund: the reservation is released, the refund FAILED, and
