@@ -269,16 +269,8 @@ static grpc_status_code pay(order_ref *o, const char *channel, Yiwang__Payment__
   return st;
 }
 
-static long long q1(const char *fmt, const char *arg) {
-  char sql[512];
-  snprintf(sql, sizeof sql, fmt, arg);
-  return yw_testpay_count(sql);
-}
-
 static int status_is(const order_ref *o, const char *status) {
-  char sql[256];
-  snprintf(sql, sizeof sql, "SELECT count(*) FROM payment.orders WHERE id = '%s' AND status = '%s'", o->id, status);
-  return yw_testpay_count(sql) == 1;
+  return yw_testpay_count("SELECT count(*) FROM payment.orders WHERE id = $1 AND status = $2", o->id, status) == 1;
 }
 
 /* Waits (bounded, 10 s) until the order has status. */
@@ -292,21 +284,22 @@ static int wait_status(const order_ref *o, const char *status) {
 }
 
 static long long journals(const order_ref *o, const char *kind) {
-  char sql[256];
-  snprintf(sql, sizeof sql, "SELECT count(*) FROM payment.journal WHERE order_id = '%s' AND kind = '%s'", o->id, kind);
-  return yw_testpay_count(sql);
+  return yw_testpay_count("SELECT count(*) FROM payment.journal WHERE order_id = $1 AND kind = $2", o->id, kind);
 }
 
 static long long events(const order_ref *o, const char *type) {
-  char sql[256];
-  snprintf(sql, sizeof sql, "SELECT count(*) FROM payment.outbox WHERE aggregate_key = '%s' AND type = '%s'", o->id, type);
-  return yw_testpay_count(sql);
+  return yw_testpay_count("SELECT count(*) FROM payment.outbox WHERE aggregate_key = $1 AND type = $2", o->id, type);
 }
 
-static void exec_sql(const char *sql) {
+/* Runs one statement with text parameters: exec_sql("... $1", value). */
+#define exec_sql(...) exec_sql_((const char *const[]){__VA_ARGS__, NULL})
+static void exec_sql_(const char *const *sql_and_params) {
+  const char *sql = sql_and_params[0];
+  int n = 0;
+  while (sql_and_params[1 + n] != NULL) n++;
   PGconn *c = yw_pg_pool_acquire(yw_testpay_ctx.pool, 2000);
   assert_non_null(c);
-  PGresult *r = PQexec(c, sql);
+  PGresult *r = PQexecParams(c, sql, n, NULL, sql_and_params + 1, NULL, NULL, 0);
   if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
     fprintf(stderr, "%s: %s\n", sql, PQresultErrorMessage(r));
   assert_true(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK);
@@ -425,13 +418,13 @@ static void pay_retry_switch_and_notification(void **state) {
   char st[16];
   sim_state("sim", first, st, sizeof st);
   assert_string_equal(st, "CLOSED");
-  assert_int_equal(q1("SELECT count(*) FROM payment.channel_orders WHERE order_id = '%s' AND status = 'OPEN'", o.id), 1);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.channel_orders WHERE order_id = $1 AND status = 'OPEN'", o.id), 1);
   /* the payer pays on sim-sm2; its notification (SM2) books the order */
   sim_pay("sim-sm2", o.no, "normal");
   assert_true(wait_status(&o, "PAID"));
   assert_int_equal(journals(&o, "pay"), 1);
   assert_int_equal(events(&o, "payment.order_paid"), 1);
-  assert_int_equal(q1("SELECT count(*) FROM payment.order_events WHERE order_id = '%s' AND to_status = 'PAID'", o.id), 1);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.order_events WHERE order_id = $1 AND to_status = 'PAID'", o.id), 1);
   /* paying a paid order is refused */
   assert_int_equal(pay(&o, "sim", NULL), GRPC_STATUS_FAILED_PRECONDITION);
 }
@@ -466,7 +459,7 @@ static void r1_twenty_copies_at_once_book_once(void **state) {
   assert_true(status_is(&o, "PAID"));
   assert_int_equal(journals(&o, "pay"), 1);
   assert_int_equal(events(&o, "payment.order_paid"), 1);
-  assert_int_equal(q1("SELECT count(*) FROM payment.order_events WHERE order_id = '%s' AND to_status = 'PAID'", o.id), 1);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.order_events WHERE order_id = $1 AND to_status = 'PAID'", o.id), 1);
   /* and the same again later: acknowledged, nothing new */
   assert_int_equal(send_notice(&m), GRPC_STATUS_OK);
   assert_int_equal(journals(&o, "pay"), 1);
@@ -485,7 +478,7 @@ static void r2_forged_stale_amount_merchant_refused(void **state) {
   make_notice(&m, "r2-stale", MCHID, o.no, 5000, (long long)time(NULL) - 3600);
   assert_int_equal(send_notice(&m), GRPC_STATUS_UNAUTHENTICATED);
   assert_true(status_is(&o, "PAYING"));
-  assert_int_equal(q1("SELECT count(*) FROM payment.notifications WHERE out_trade_no = '%s'", o.no), 0);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.notifications WHERE out_trade_no = $1", o.no), 0);
   /* signed by the channel, but for another amount: refused, EXCEPTION, not PAID, no journal */
   make_notice(&m, "r2-amount", MCHID, o.no, 4999, (long long)time(NULL));
   assert_int_equal(send_notice(&m), GRPC_STATUS_FAILED_PRECONDITION);
@@ -518,13 +511,17 @@ static void r3_notification_before_commit_retried_then_accepted(void **state) {
   /* the service's channel order is being written and not yet committed */
   PGconn *tx = yw_pg_pool_acquire(yw_testpay_ctx.pool, 2000);
   assert_non_null(tx);
-  char sql[512];
-  snprintf(sql, sizeof sql,
-           "BEGIN; INSERT INTO payment.channel_orders (out_trade_no, order_id, attempt, channel, mchid, amount_fen) "
-           "VALUES ('%s', '%s', 1, 'sim', '" MCHID "', 880); "
-           "UPDATE payment.orders SET status = 'PAYING' WHERE id = '%s'",
-           no, o.id, o.id);
-  PGresult *r = PQexec(tx, sql);
+  PGresult *r = PQexec(tx, "BEGIN");
+  assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+  PQclear(r);
+  const char *cp[2] = {no, o.id};
+  r = PQexecParams(tx,
+                   "INSERT INTO payment.channel_orders (out_trade_no, order_id, attempt, channel, mchid, amount_fen) "
+                   "VALUES ($1, $2, 1, 'sim', '" MCHID "', 880)",
+                   2, NULL, cp, NULL, NULL, 0);
+  assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+  PQclear(r);
+  r = PQexecParams(tx, "UPDATE payment.orders SET status = 'PAYING' WHERE id = $1", 1, NULL, cp + 1, NULL, NULL, 0);
   assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
   PQclear(r);
   /* the channel has it (the prepay went out) and the payer pays */
@@ -540,7 +537,7 @@ static void r3_notification_before_commit_retried_then_accepted(void **state) {
   double until = yw_test_now_s() + 10;
   while (atomic_load(&g_refused) == refused_before && yw_test_now_s() < until) usleep(10000);
   assert_true(atomic_load(&g_refused) > refused_before); /* refused: not committed yet */
-  assert_int_equal(q1("SELECT count(*) FROM payment.journal WHERE ref = '%s'", no), 0);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.journal WHERE ref = $1", no), 0);
   r = PQexec(tx, "COMMIT");
   assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
   PQclear(r);
@@ -554,9 +551,7 @@ static void new_exception_order(int64_t fen, order_ref *o) {
   new_order(fen, o);
   assert_int_equal(pay(o, "sim", NULL), GRPC_STATUS_OK);
   /* the order expired and is being closed; the payer pays at that moment */
-  char sql[256];
-  snprintf(sql, sizeof sql, "UPDATE payment.orders SET status = 'CLOSING' WHERE id = '%s'", o->id);
-  exec_sql(sql);
+  exec_sql("UPDATE payment.orders SET status = 'CLOSING' WHERE id = $1", o->id);
   sim_pay("sim", o->no, "normal");
   assert_true(wait_status(o, "EXCEPTION"));
 }
@@ -567,7 +562,7 @@ static void r4_paid_after_close_is_an_exception(void **state) {
   new_exception_order(990, &o);
   assert_int_equal(journals(&o, "pay"), 1); /* the money is there: booked */
   assert_int_equal(events(&o, "payment.order_paid"), 0);
-  assert_int_equal(q1("SELECT count(*) FROM payment.orders WHERE id = '%s' AND exception_reason = 'paid after close'", o.id), 1);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.orders WHERE id = $1 AND exception_reason = 'paid after close'", o.id), 1);
 }
 
 static void r5_success_without_notification_found_by_the_janitor(void **state) {
@@ -588,9 +583,8 @@ static void r5_success_without_notification_found_by_the_janitor(void **state) {
   pay_query_res q;
   char code[PAY_CODE_MAX];
   assert_int_equal(pay_channel_query(pay_channels_find(g_set, "sim"), o.no, 3000, &q, code), 0);
-  char sql[256];
-  snprintf(sql, sizeof sql, "SELECT extract(epoch FROM paid_at)::bigint FROM payment.orders WHERE id = '%s'", o.id);
-  assert_int_equal(yw_testpay_count(sql), q.success_unix);
+  assert_int_equal(yw_testpay_count("SELECT extract(epoch FROM paid_at)::bigint FROM payment.orders WHERE id = $1", o.id),
+                   q.success_unix);
 }
 
 static void janitor_closes_expired_orders(void **state) {
@@ -599,17 +593,15 @@ static void janitor_closes_expired_orders(void **state) {
   new_order(600, &paying);
   new_order(601, &created);
   assert_int_equal(pay(&paying, "sim", NULL), GRPC_STATUS_OK);
-  char sql[256];
-  snprintf(sql, sizeof sql, "UPDATE payment.orders SET expires_at = now() - interval '1 second' WHERE id IN ('%s', '%s')",
-           paying.id, created.id);
-  exec_sql(sql);
+  exec_sql("UPDATE payment.orders SET expires_at = now() - interval '1 second' WHERE id IN ($1, $2)", paying.id,
+           created.id);
   assert_int_equal(janitor_pass(&yw_testpay_ctx, 0, 100, NULL), 0);
   assert_true(status_is(&paying, "CLOSED"));
   assert_true(status_is(&created, "CLOSED"));
   char st[16];
   sim_state("sim", paying.no, st, sizeof st);
   assert_string_equal(st, "CLOSED");
-  assert_int_equal(q1("SELECT count(*) FROM payment.order_events WHERE order_id = '%s' AND to_status = 'CLOSING'", paying.id), 1);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.order_events WHERE order_id = $1 AND to_status = 'CLOSING'", paying.id), 1);
   assert_int_equal(pay(&created, "sim", NULL), GRPC_STATUS_FAILED_PRECONDITION);
 }
 
@@ -617,9 +609,7 @@ static void janitor_runs_in_one_copy_at_a_time(void **state) {
   (void)state;
   order_ref o;
   new_order(610, &o);
-  char sql[256];
-  snprintf(sql, sizeof sql, "UPDATE payment.orders SET expires_at = now() - interval '1 second' WHERE id = '%s'", o.id);
-  exec_sql(sql);
+  exec_sql("UPDATE payment.orders SET expires_at = now() - interval '1 second' WHERE id = $1", o.id);
   /* another copy holds the janitor's lock: this one's pass does nothing */
   PGconn *other = yw_pg_pool_acquire(yw_testpay_ctx.pool, 2000);
   assert_non_null(other);
@@ -694,7 +684,7 @@ static void r8_refunds_never_more_than_paid(void **state) {
   refund_call a2 = a;
   refund_one(&a2);
   assert_int_equal(a2.st, GRPC_STATUS_OK);
-  assert_int_equal(q1("SELECT count(*) FROM payment.refunds WHERE order_id = '%s'", o.id), 1);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.refunds WHERE order_id = $1", o.id), 1);
   /* two at once, each with what it saw: one passes */
   refund_call b = {.id = o.id, .key = "rf-2", .amount = 700, .expected = 700};
   refund_call c = {.id = o.id, .key = "rf-3", .amount = 700, .expected = 700};
@@ -708,8 +698,8 @@ static void r8_refunds_never_more_than_paid(void **state) {
   assert_true(status_is(&o, "REFUNDED"));
   assert_int_equal(journals(&o, "refund"), 2);
   assert_int_equal(events(&o, "payment.refunded"), 2);
-  assert_int_equal(q1("SELECT count(*) FROM payment.audit_log WHERE target = '%s' AND action = 'refund'", o.id), 2);
-  assert_int_equal(q1("SELECT refunded_fen FROM payment.orders WHERE id = '%s'", o.id), 1000);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.audit_log WHERE target = $1 AND action = 'refund'", o.id), 2);
+  assert_int_equal(yw_testpay_count("SELECT refunded_fen FROM payment.orders WHERE id = $1", o.id), 1000);
   /* more than paid: refused */
   refund_call d = {.id = o.id, .key = "rf-4", .amount = 1, .expected = 0};
   refund_one(&d);
@@ -717,7 +707,7 @@ static void r8_refunds_never_more_than_paid(void **state) {
   /* the channel's refund notifications arrive and change nothing */
   double until = yw_test_now_s() + 5;
   while (yw_test_now_s() < until &&
-         q1("SELECT count(*) FROM payment.notifications WHERE event_type = 'REFUND.SUCCESS' AND out_refund_no LIKE '%s%%'", o.no) < 2)
+         yw_testpay_count("SELECT count(*) FROM payment.notifications WHERE event_type = 'REFUND.SUCCESS' AND out_refund_no LIKE $1 || '%'", o.no) < 2)
     usleep(20000);
   assert_int_equal(journals(&o, "refund"), 2);
 }
@@ -745,9 +735,9 @@ static void r8b_refund_committed_before_the_channel_is_asked(void **state) {
   int seen = 0;
   double until = yw_test_now_s() + 10;
   while (!seen && yw_test_now_s() < until && !atomic_load(&g_refund_done)) {
-    seen = q1("SELECT count(*) FROM payment.refunds WHERE order_id = '%s' AND status = 'PENDING'", o.id) == 1 &&
-           q1("SELECT count(*) FROM payment.audit_log WHERE target = '%s' AND action = 'refund'", o.id) == 1 &&
-           q1("SELECT refunded_fen FROM payment.orders WHERE id = '%s'", o.id) == 300;
+    seen = yw_testpay_count("SELECT count(*) FROM payment.refunds WHERE order_id = $1 AND status = 'PENDING'", o.id) == 1 &&
+           yw_testpay_count("SELECT count(*) FROM payment.audit_log WHERE target = $1 AND action = 'refund'", o.id) == 1 &&
+           yw_testpay_count("SELECT refunded_fen FROM payment.orders WHERE id = $1", o.id) == 300;
     if (!seen) usleep(10000);
   }
   int done_before = atomic_load(&g_refund_done);
@@ -759,10 +749,10 @@ static void r8b_refund_committed_before_the_channel_is_asked(void **state) {
   assert_int_equal(a.st, GRPC_STATUS_OK);
   assert_string_equal(a.status, "SUCCESS");
   assert_int_equal(journals(&o, "refund"), 1);
-  assert_int_equal(q1("SELECT count(*) FROM payment.refunds WHERE order_id = '%s' AND status = 'SUCCESS'", o.id), 1);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.refunds WHERE order_id = $1 AND status = 'SUCCESS'", o.id), 1);
   /* R7: the refund's journal carries the channel's success time, not the booking's */
-  assert_int_equal(q1("SELECT count(*) FROM payment.journal j JOIN payment.refunds f ON f.out_refund_no = j.ref "
-                      "WHERE j.kind = 'refund' AND f.order_id = '%s' AND j.effective_at = f.succeeded_at",
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.journal j JOIN payment.refunds f ON f.out_refund_no = j.ref "
+                      "WHERE j.kind = 'refund' AND f.order_id = $1 AND j.effective_at = f.succeeded_at",
                       o.id),
                    1);
 }
@@ -781,9 +771,9 @@ static void r8c_refused_refund_released_and_audited(void **state) {
   refund_call a = {.id = o.id, .key = "rf-refused", .amount = 200, .expected = 700};
   refund_one(&a);
   assert_int_equal(a.st, GRPC_STATUS_FAILED_PRECONDITION);
-  assert_int_equal(q1("SELECT count(*) FROM payment.refunds WHERE order_id = '%s' AND status = 'FAILED'", o.id), 1);
-  assert_int_equal(q1("SELECT refunded_fen FROM payment.orders WHERE id = '%s'", o.id), 0);
-  assert_int_equal(q1("SELECT count(*) FROM payment.audit_log WHERE target = '%s' AND action = 'refund'", o.id), 1);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.refunds WHERE order_id = $1 AND status = 'FAILED'", o.id), 1);
+  assert_int_equal(yw_testpay_count("SELECT refunded_fen FROM payment.orders WHERE id = $1", o.id), 0);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.audit_log WHERE target = $1 AND action = 'refund'", o.id), 1);
   assert_int_equal(journals(&o, "refund"), 0);
   assert_true(status_is(&o, "PAID"));
 }

@@ -193,9 +193,7 @@ static void test_one_blue_receipt_per_paid_order(void **state) {
   pay(id, code, 12000);
   assert_int_equal(pass(), 1);
   assert_int_equal(pass(), 0); /* exactly once */
-  char q[160];
-  snprintf(q, sizeof q, "SELECT count(*) FROM payment.receipts WHERE order_id = '%s'", unpaid);
-  assert_int_equal(yw_testpay_count(q), 0);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.receipts WHERE order_id = $1", unpaid), 0);
 
   yw_caller payer = person("p-payer");
   Yiwang__Payment__V1__OrderReceipts *rs = NULL;
@@ -245,9 +243,7 @@ static void test_one_blue_receipt_per_paid_order(void **state) {
                    GRPC_STATUS_NOT_FOUND);
 
   /* whoever writes: no second BLUE receipt of the order */
-  snprintf(q, sizeof q,
-           "SELECT count(*) FROM payment.receipts WHERE order_id = '%s' AND kind = 'BLUE'", id);
-  assert_int_equal(yw_testpay_count(q), 1);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.receipts WHERE order_id = $1 AND kind = 'BLUE'", id), 1);
   PGconn *c = yw_pg_pool_acquire(yw_testpay_ctx.pool, 2000);
   const char *p[] = {id};
   yw_pg_error err;

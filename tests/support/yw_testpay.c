@@ -109,15 +109,18 @@ grpc_status_code yw_testpay_call_as(yw_caller *caller, const char *method, const
   return st;
 }
 
-long long yw_testpay_count(const char *sql) {
+long long yw_testpay_count_(const char *const *sql_and_params) {
+  const char *sql = sql_and_params[0];
+  int n = 0;
+  while (sql_and_params[1 + n] != NULL) n++;
   PGconn *c = yw_pg_pool_acquire(yw_testpay_ctx.pool, 2000);
   if (c == NULL) return -1;
-  PGresult *r = PQexec(c, sql);
-  long long n = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -1;
-  if (n == -1) fprintf(stderr, "%s: %s\n", sql, PQresultErrorMessage(r));
+  PGresult *r = PQexecParams(c, sql, n, NULL, sql_and_params + 1, NULL, NULL, 0);
+  long long v = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -1;
+  if (v == -1) fprintf(stderr, "%s: %s\n", sql, PQresultErrorMessage(r));
   PQclear(r);
   yw_pg_pool_release(yw_testpay_ctx.pool, c);
-  return n;
+  return v;
 }
 
 void yw_testpay_assert_ledger_ok(void) {

@@ -36,8 +36,10 @@ grpc_status_code yw_testpay_call_as(yw_caller *caller, const char *method, const
                                     const ProtobufCMessageDescriptor *out_desc, const char *idem_key,
                                     ProtobufCMessage **out, char *msg);
 
-/* A number from one SQL query on the test database (-1 on failure). */
-long long yw_testpay_count(const char *sql);
+/* A number from one SQL query on the test database (-1 on failure): the query, then the
+ * text of its parameters $1, $2, ... (yw_testpay_count("... WHERE id = $1", id)). */
+long long yw_testpay_count_(const char *const *sql_and_params);
+#define yw_testpay_count(...) yw_testpay_count_((const char *const[]){__VA_ARGS__, NULL})
 
 /* Asserts (cmocka) that ledger_check finds nothing. */
 void yw_testpay_assert_ledger_ok(void);
