@@ -456,8 +456,12 @@ int pay_book_paid(PGconn *conn, const char *channel, const char *out_trade_no, c
   snprintf(payable, sizeof payable, "treasury_payable:%s:%s", PQgetvalue(o, 0, 5), PQgetvalue(o, 0, 6));
   pay_book_outcome out;
   const char *to = NULL;
+  /* CLOSING with its channel order still OPEN: the close has not succeeded at the channel
+   * (it is marked CLOSED in the same transaction as the order), so the channel took the
+   * money before any close: paid in time. */
+  int closing_open = strcmp(status, "CLOSING") == 0 && strcmp(PQgetvalue(o, 0, 2), "OPEN") == 0;
   if (strcmp(status, "PAYING") == 0 || strcmp(status, "UNKNOWN") == 0 ||
-      (closing_paid && strcmp(status, "CLOSING") == 0)) {
+      (strcmp(status, "CLOSING") == 0 && (closing_paid || closing_open))) {
     out = PAY_BOOK_PAID;
     to = "PAID";
   } else if (strcmp(status, "CLOSING") == 0 || strcmp(status, "CLOSED") == 0) {

@@ -60,8 +60,10 @@ typedef enum pay_book_outcome {
 /*
  * The channel says out_trade_no of channel is paid (transaction_id, total_fen, at
  * success_unix): books it on conn_in_tx, inside the caller's transaction: the order's
- * status by compare-and-set (PAYING/UNKNOWN -> PAID; CLOSING/CLOSED -> EXCEPTION, or
- * CLOSING -> PAID when closing_paid: the channel refused our close because it is paid),
+ * status by compare-and-set (PAYING/UNKNOWN -> PAID; CLOSING -> PAID while its channel
+ * order is still OPEN (not closed at the channel yet: paid in time) or when closing_paid
+ * (the channel refused our close because it is paid); otherwise CLOSING/CLOSED ->
+ * EXCEPTION "paid after close"),
  * the journal (pay, out_trade_no: Dr channel_receivable:<ch> / Cr
  * treasury_payable:<dept>:<item>) and the event payment.order_paid. A differing amount
  * moves the order to EXCEPTION and books nothing. *outcome says which. Returns 0 or a

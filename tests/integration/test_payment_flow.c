@@ -18,7 +18,9 @@
  *   each mismatch counts in yw_payment_alerts_total;
  * - R3: a notification arriving before the order's channel order is committed is
  *   refused, the channel retries, and after the commit it is accepted;
- * - R4: paid after close (the order CLOSING) becomes EXCEPTION, booked, no paid event;
+ * - R4: paid after close (the order and its channel order CLOSED) becomes EXCEPTION,
+ *   booked, no paid event; R4c: paid while the janitor has the order CLOSING (its close
+ *   not yet at the channel) is PAID;
  * - R5: the channel's success never notified (as if the process died before its commit)
  *   is found by the janitor's query and booked PAID with the channel's time;
  * - the janitor closes expired orders at the channel (CLOSED) and expired CREATED ones;
@@ -546,12 +548,15 @@ static void r3_notification_before_commit_retried_then_accepted(void **state) {
   assert_int_equal(journals(&o, "pay"), 1);
 }
 
-/* An order of fen paid while it is being closed: EXCEPTION "paid after close". */
+/* An order of fen paid after we recorded it closed: EXCEPTION "paid after close". */
 static void new_exception_order(int64_t fen, order_ref *o) {
   new_order(fen, o);
   assert_int_equal(pay(o, "sim", NULL), GRPC_STATUS_OK);
-  /* the order expired and is being closed; the payer pays at that moment */
+  /* our records say closed (the order and its channel order); the channel still takes
+   * the payer's money */
   exec_sql("UPDATE payment.orders SET status = 'CLOSING' WHERE id = $1", o->id);
+  exec_sql("UPDATE payment.orders SET status = 'CLOSED' WHERE id = $1", o->id);
+  exec_sql("UPDATE payment.channel_orders SET status = 'CLOSED' WHERE out_trade_no = $1", o->no);
   sim_pay("sim", o->no, "normal");
   assert_true(wait_status(o, "EXCEPTION"));
 }
@@ -563,6 +568,27 @@ static void r4_paid_after_close_is_an_exception(void **state) {
   assert_int_equal(journals(&o, "pay"), 1); /* the money is there: booked */
   assert_int_equal(events(&o, "payment.order_paid"), 0);
   assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.orders WHERE id = $1 AND exception_reason = 'paid after close'", o.id), 1);
+}
+
+/* Review #5: the janitor found the order NOTPAY and expired and moved it CLOSING; the
+ * payer pays before its close reaches the channel; the notification arrives while the
+ * order is CLOSING: paid in time, PAID, not an exception. */
+static void r4c_paid_while_closing_is_paid(void **state) {
+  (void)state;
+  order_ref o;
+  new_order(995, &o);
+  assert_int_equal(pay(&o, "sim", NULL), GRPC_STATUS_OK);
+  exec_sql("UPDATE payment.orders SET status = 'CLOSING' WHERE id = $1", o.id);
+  sim_pay("sim", o.no, "normal");
+  assert_true(wait_status(&o, "PAID"));
+  assert_int_equal(journals(&o, "pay"), 1);
+  assert_int_equal(events(&o, "payment.order_paid"), 1);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.orders WHERE id = $1 AND exception_reason <> ''", o.id), 0);
+  /* the janitor's close that follows finds it paid and changes nothing */
+  exec_sql("UPDATE payment.orders SET expires_at = now() - interval '1 second' WHERE id = $1", o.id);
+  assert_int_equal(janitor_pass(&yw_testpay_ctx, 0, 100, NULL), 0);
+  assert_true(status_is(&o, "PAID"));
+  assert_int_equal(journals(&o, "pay"), 1);
 }
 
 static void r5_success_without_notification_found_by_the_janitor(void **state) {
@@ -860,6 +886,7 @@ int main(void) {
       cmocka_unit_test_teardown(r2_forged_stale_amount_merchant_refused, ledger_after),
       cmocka_unit_test_teardown(r3_notification_before_commit_retried_then_accepted, ledger_after),
       cmocka_unit_test_teardown(r4_paid_after_close_is_an_exception, ledger_after),
+      cmocka_unit_test_teardown(r4c_paid_while_closing_is_paid, ledger_after),
       cmocka_unit_test_teardown(r5_success_without_notification_found_by_the_janitor, ledger_after),
       cmocka_unit_test_teardown(janitor_closes_expired_orders, ledger_after),
       cmocka_unit_test_teardown(janitor_runs_in_one_copy_at_a_time, ledger_after),
