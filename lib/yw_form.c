@@ -40,6 +40,7 @@
 #define PATTERN_MAX_BYTES 128
 #define PATTERN_COUNT_MAX 32
 #define PATTERN_BRACES_MAX 8
+#define PATTERN_EXPANSION_MAX 2048 /* weight of the tree regcomp builds, see below */
 #define PATTERN_VALUE_MAX 1024 /* bytes of a value a pattern is run on */
 #define WHEN_DEPTH_MAX 4
 
@@ -203,6 +204,123 @@ static int pattern_bounded(const char *s) {
     i = j;
   }
   return 1;
+}
+
+/* What pattern_shape finds wrong with a pattern, beyond what regcomp refuses. */
+enum { SHAPE_OK, SHAPE_HEAVY, SHAPE_EMPTY_LOOP };
+
+/* Bounds the work regcomp does on a pattern.
+ * - It copies the operand of a counted repetition once per count, and of `+` twice, so
+ *   nested repetitions multiply: ((a{32}){32}){32} or forty nested `(…)+` pass the
+ *   per-count bound yet expand past any memory. Each atom weighs 1 and each repetition
+ *   multiplies its operand; a pattern heavier than PATTERN_EXPANSION_MAX is SHAPE_HEAVY.
+ * - Its epsilon closures grow exponentially when loops nest over operands that match the
+ *   empty string (((($(()+)+)+)+)+ takes minutes), so a loop (*, +, a count above 1) on
+ *   an operand that can match nothing is SHAPE_EMPTY_LOOP. Such a loop never means more
+ *   than its operand with `?`.
+ * The walk reads the pattern as regcomp does; what is malformed is left for regcomp. */
+static int pattern_shape(const char *s) {
+  enum { D = PATTERN_MAX_BYTES + 2 };
+  long seq[D];     /* weight of the open group at each depth */
+  long last[D];    /* weight of its last atom, the operand of a repetition */
+  char empty[D];   /* the alternative being read can match the empty string so far */
+  char before[D];  /* ... as it was before the last atom */
+  char last_e[D];  /* the last atom can match the empty string */
+  char any_e[D];   /* a finished alternative of the group can */
+  int d = 0;
+  seq[0] = last[0] = 0;
+  empty[0] = before[0] = 1;
+  last_e[0] = any_e[0] = 0;
+  for (size_t i = 0; s[i] != '\0'; i++) {
+    char c = s[i];
+    long atom = -1, times = 0;
+    int atom_e = 0, loops = 0, result_e = 0;
+    if (c == '(') {
+      if (d + 1 >= D) return SHAPE_HEAVY;
+      d++;
+      seq[d] = last[d] = 0;
+      empty[d] = before[d] = 1;
+      last_e[d] = any_e[d] = 0;
+      continue;
+    } else if (c == ')' && d > 0) {
+      atom_e = any_e[d] || empty[d];
+      atom = seq[d--] + 1;
+    } else if (c == '|') {
+      any_e[d] = any_e[d] || empty[d];
+      empty[d] = before[d] = 1;
+      last[d] = 0;
+      seq[d] += 1;
+      continue;
+    } else if ((c == '*' || c == '?' || c == '+' || c == '{') && last[d] > 0) {
+      if (c == '{') {
+        long m = 0, n = -1;
+        size_t j = i + 1;
+        while (isdigit((unsigned char)s[j]) && m <= PATTERN_COUNT_MAX) m = m * 10 + (s[j++] - '0');
+        if (s[j] == ',') {
+          j++;
+          if (isdigit((unsigned char)s[j])) {
+            n = 0;
+            while (isdigit((unsigned char)s[j]) && n <= PATTERN_COUNT_MAX) n = n * 10 + (s[j++] - '0');
+          } else {
+            n = m + 1; /* {m,}: m copies and a star */
+          }
+        }
+        if (s[j] != '}') return SHAPE_OK;
+        times = (n > m ? n : m) + 1;
+        loops = n > 1 || m > 1;
+        result_e = m == 0 || last_e[d];
+        i = j;
+      } else {
+        times = c == '+' ? 2 : 1;
+        loops = c != '?';
+        result_e = c != '+' || last_e[d];
+      }
+      if (loops && last_e[d]) return SHAPE_EMPTY_LOOP;
+    } else if (c == '[') {
+      size_t j = i + 1;
+      if (s[j] == '^') j++;
+      if (s[j] == ']') j++;
+      while (s[j] != '\0' && s[j] != ']') {
+        if (s[j] == '[' && (s[j + 1] == ':' || s[j + 1] == '.' || s[j + 1] == '=')) {
+          char close = s[j + 1];
+          j += 2;
+          while (s[j] != '\0' && !(s[j] == close && s[j + 1] == ']')) j++;
+          if (s[j] == '\0') return SHAPE_OK;
+          j += 2;
+          continue;
+        }
+        j++;
+      }
+      if (s[j] == '\0') return SHAPE_OK;
+      i = j;
+      atom = 1;
+    } else if (c == '^' || c == '$') {
+      atom = 1;
+      atom_e = 1;
+    } else {
+      if (c == '\\' && s[i + 1] != '\0') {
+        i++;
+        atom_e = strchr("bB<>`'", s[i]) != NULL; /* the anchors among the escapes */
+      }
+      atom = 1;
+    }
+    if (atom >= 0) {
+      before[d] = empty[d];
+      last[d] = atom;
+      last_e[d] = (char)atom_e;
+      empty[d] = empty[d] && atom_e;
+      seq[d] += atom;
+    } else {
+      /* the operand now weighs `times` as much, plus the repetition's own node */
+      long grown = last[d] * times + 1;
+      seq[d] += grown - last[d];
+      last[d] = grown;
+      last_e[d] = (char)result_e;
+      empty[d] = before[d] && result_e;
+    }
+    if (seq[d] > PATTERN_EXPANSION_MAX || last[d] > PATTERN_EXPANSION_MAX) return SHAPE_HEAVY;
+  }
+  return SHAPE_OK;
 }
 
 static int parse_field(struct parse *p, const json_t *obj, const char *path, int depth,
@@ -386,6 +504,10 @@ static int parse_field(struct parse *p, const json_t *obj, const char *path, int
       if (!pattern_bounded(s))
         return fail(p, path, "pattern repetition counts must be at most %d, at most %d of them",
                     PATTERN_COUNT_MAX, PATTERN_BRACES_MAX);
+      int shape = pattern_shape(s);
+      if (shape == SHAPE_HEAVY) return fail(p, path, "pattern nests its repetitions too deeply");
+      if (shape == SHAPE_EMPTY_LOOP)
+        return fail(p, path, "pattern repeats a part that can match nothing");
       int cr = regcomp(&f->re, s, REG_EXTENDED | REG_NOSUB);
       if (cr == REG_ESPACE) {
         p->nomem = 1;

@@ -211,7 +211,10 @@ static int set_get(yw_redis *r, const char *key, const char *value) {
   const char *get[] = {"GET", key};
   rep = yw_redis_command(r, 2, get, NULL, err, sizeof err);
   int ok = rep != NULL && rep->type == REDIS_REPLY_STRING && strcmp(rep->str, value) == 0;
-  if (!ok) fprintf(stderr, "GET %s: %s\n", key, rep != NULL ? "a wrong value" : err);
+  if (!ok && rep == NULL) fprintf(stderr, "GET %s: %s\n", key, err);
+  if (!ok && rep != NULL)
+    fprintf(stderr, "GET %s: reply type %d (%s) instead of %s\n", key, rep->type,
+            rep->str != NULL ? rep->str : "no text", value);
   if (rep != NULL) freeReplyObject(rep);
   return ok ? 0 : -1;
 }

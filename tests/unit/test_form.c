@@ -313,6 +313,35 @@ static void test_at_most_sixty_four_violations_are_kept(void **state) {
   yw_form_free(f);
 }
 
+/* Patterns a department writes still pass the bound on what regcomp expands, and match. */
+static void test_ordinary_patterns_pass_the_expansion_bound(void **state) {
+  (void)state;
+  static const char *const ok[][2] = {
+      {"^[0-9]{17}[0-9X]$", "11010519491231002X"},
+      {"^[]a-z[:digit:]]{2,8}$", "a]b9"},
+      {"^(a{32}){32}$", NULL},
+      {"^([A-Z]{2}|[0-9]{6})(-[0-9]+)*$", "AB-1-22"},
+      {"^[\\u4e00-\\u9fa5]+$", NULL},
+      {"^([a-z]*)?(x|y?)[0-9]{0,1}$", "abcy"},
+      {"^(-?[0-9]+)(,[0-9]+)*$", "-1,20,3"},
+  };
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    json_t *def = json_pack("{s:[{s:s, s:s, s:s}]}", "fields", "name", "a", "type", "string",
+                            "pattern", ok[i][0]);
+    yw_form *f = NULL;
+    yw_form_error err;
+    int rc = yw_form_parse(def, &f, &err);
+    json_decref(def);
+    if (rc != 0) fail_msg("%s refused: %s", ok[i][0], err.reason);
+    if (ok[i][1] != NULL) {
+      char data[128];
+      snprintf(data, sizeof data, "{\"a\": \"%s\"}", ok[i][1]);
+      assert_string_equal(violations(f, data, NULL, NULL), "");
+    }
+    yw_form_free(f);
+  }
+}
+
 static void test_bad_definitions_are_refused_with_their_path(void **state) {
   (void)state;
   char reason[160];
@@ -345,6 +374,32 @@ static void test_bad_definitions_are_refused_with_their_path(void **state) {
                               " \"pattern\": \"(a{32}){33}\"}]}",
                               NULL),
                       "fields[0]");
+  /* Regression (fuzz_form ran out of memory): each count is within bounds, but nested
+   * repetitions multiply what regcomp copies. */
+  assert_string_equal(refusal("{\"fields\": [{\"name\": \"a\", \"type\": \"string\","
+                              " \"pattern\": \"((a{32}){32}){32}\"}]}",
+                              reason),
+                      "fields[0]");
+  assert_string_equal(reason, "pattern nests its repetitions too deeply");
+  assert_string_equal(refusal("{\"fields\": [{\"name\": \"a\", \"type\": \"string\","
+                              " \"pattern\": \"((((((((((((((((((((a+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+\"}]}",
+                              reason),
+                      "fields[0]");
+  assert_string_equal(reason, "pattern nests its repetitions too deeply");
+  /* Regression (fuzz_form timed out): loops over parts that match the empty string make
+   * regcomp's closures exponential. */
+  static const char *const empty_loops[] = {"((($(()+)+)+)+)+", "(a*)*", "(a|b?)+", "(^)*x",
+                                            "([0-9]?){2,3}", "(\\b|x)+"};
+  for (size_t i = 0; i < sizeof empty_loops / sizeof empty_loops[0]; i++) {
+    json_t *def = json_pack("{s:[{s:s, s:s, s:s}]}", "fields", "name", "a", "type", "string",
+                            "pattern", empty_loops[i]);
+    yw_form *f = NULL;
+    yw_form_error err;
+    assert_int_equal(yw_form_parse(def, &f, &err), YW_EINVAL);
+    json_decref(def);
+    assert_null(f);
+    assert_string_equal(err.reason, "pattern repeats a part that can match nothing");
+  }
   assert_string_equal(refusal("{\"fields\": [{\"name\": \"o\", \"type\": \"object\", \"fields\": ["
                               " {\"name\": \"b\", \"type\": \"string\", \"when\":"
                               "  {\"field\": \"nothere\", \"equals\": \"x\"}}]}]}",
@@ -484,6 +539,7 @@ int main(void) {
       cmocka_unit_test(test_the_root_must_be_an_object_and_unknown_keys_are_named),
       cmocka_unit_test(test_at_most_sixty_four_violations_are_kept),
       cmocka_unit_test(test_bad_definitions_are_refused_with_their_path),
+      cmocka_unit_test(test_ordinary_patterns_pass_the_expansion_bound),
       cmocka_unit_test(test_at_most_two_hundred_fields),
       cmocka_unit_test(test_bundle_forms_merge_and_project_back),
       cmocka_unit_test(test_prefill_sources_and_kept_values),
