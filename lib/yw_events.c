@@ -547,16 +547,37 @@ static void relay_wait(yw_events_relay *r, long long ms) {
   }
 }
 
+/* Waits up to ms for a stop only (a NOTIFY meanwhile stays for the next relay_wait). */
+static void relay_pause(yw_events_relay *r, long long ms) {
+  struct pollfd fd = {.fd = r->wake[0], .events = POLLIN};
+  long long until = now_ms() + ms;
+  while (!atomic_load(&r->stop)) {
+    long long left = until - now_ms();
+    if (left <= 0) return;
+    int n = poll(&fd, 1, (int)left);
+    if (n < 0 && errno != EINTR) return;
+    if (n > 0) return;
+  }
+}
+
 static void *relay_main(void *arg) {
   yw_events_relay *r = arg;
   int interval = r->cfg.interval_ms > 0 ? r->cfg.interval_ms : 1000;
   int run_ms = r->cfg.run_timeout_ms > 0 ? r->cfg.run_timeout_ms : 5000;
   int batch = r->cfg.batch > 0 ? r->cfg.batch : 100;
   int keep_s = r->cfg.keep_published_s != 0 ? r->cfg.keep_published_s : 7 * 24 * 3600;
-  long long backoff = 0, next_prune = now_ms() + 60000;
+  long long backoff = 0, next_prune = now_ms() + 60000, last_start = 0;
+  int full = 0;
   while (!atomic_load(&r->stop)) {
+    if (r->cfg.coalesce_ms > 0 && !full && last_start > 0) {
+      long long rest = last_start + r->cfg.coalesce_ms - now_ms();
+      if (rest > 0) relay_pause(r, rest);
+      if (atomic_load(&r->stop)) break;
+    }
+    last_start = now_ms();
     yw_pg_error err = {"", ""};
     int rc = yw_events_relay_run_once(r->pool, r->redis, &r->cfg, run_ms, &err);
+    full = rc == batch;
     pthread_mutex_lock(&r->mu);
     r->stats.runs++;
     if (rc >= 0) {

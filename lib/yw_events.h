@@ -110,6 +110,10 @@ typedef struct yw_events_relay_config {
                            connection while the relay runs) */
   int keep_published_s; /* published rows older than this are deleted (hourly, 1000 at a
                            time); 0: 7 days; <0: never */
+  int coalesce_ms;      /* a run not following a full batch starts at least this long
+                           after the previous run began (a wake-up in between waits out
+                           the rest), so appends committed close together are published
+                           by one run instead of one run each; 0: none */
   /* For tests: called after each XADD, before the rows are marked. A non-zero return
    * ends the run at once without marking anything, as if the relay died there. */
   int (*after_publish)(void *arg, const char *event_id);
@@ -136,8 +140,8 @@ int yw_events_relay_run_once(yw_pg_pool *pool, yw_redis *redis, const yw_events_
 typedef struct yw_events_relay yw_events_relay;
 
 /* Starts a thread that runs the relay every cfg->interval_ms, at once again while runs
- * find full batches, on each NOTIFY when cfg->listen, and backs off (up to 5 s) while
- * runs fail. cfg's strings are copied. Returns 0, YW_EINVAL, YW_ENOMEM or YW_EINTERNAL
+ * find full batches, on each NOTIFY when cfg->listen (no sooner than cfg->coalesce_ms
+ * after the previous run began), and backs off (up to 5 s) while runs fail. cfg's strings are copied. Returns 0, YW_EINVAL, YW_ENOMEM or YW_EINTERNAL
  * (no thread). */
 int yw_events_relay_start(yw_pg_pool *pool, yw_redis *redis, const yw_events_relay_config *cfg,
                           yw_events_relay **out);

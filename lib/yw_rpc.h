@@ -101,6 +101,16 @@ int yw_rpc_server_new(const char *addr, int threads, yw_rpc_server **out);
  * Before start. Returns 0 or YW_EINVAL. */
 int yw_rpc_server_set_queue(yw_rpc_server *s, int max_queue);
 
+/* Names the server's priority methods: methods is a comma-separated list of full method
+ * names ("/yiwang.payment.v1.PaymentService/Notify,..."; NULL or "": none). A unary call
+ * to one of them is admitted while fewer than threads + max_queue + reserve calls are in
+ * progress (any other call only below threads + max_queue), and is taken by the next
+ * free handler ahead of every other queued call (in arrival order among themselves).
+ * So calls that must not be shed with the rest (a payment's notification: the money is
+ * taken already) are still admitted when ordinary calls fill the queue. Before start.
+ * Returns 0 or YW_EINVAL (started, reserve < 0, a list too long or not of "/..." names). */
+int yw_rpc_server_set_priority(yw_rpc_server *s, const char *methods, int reserve);
+
 /* Sets how many deferred unary calls (yw_rpc_call_defer) may be open at once; past it
  * yw_rpc_call_defer returns YW_ELIMIT. Default 1024. Before start. Returns 0 or
  * YW_EINVAL (max < 1). */

@@ -45,7 +45,7 @@
  * reaches a handler; the files are read and checked once, here.
  *
  * Offers: yw_rpc_block_signals, yw_rpc_server_new, yw_rpc_server_new_tls,
- * yw_rpc_server_set_queue,
+ * yw_rpc_server_set_queue, yw_rpc_server_set_priority,
  * yw_rpc_server_set_max_deferred, yw_rpc_server_set_max_streams, yw_rpc_server_set_client_names,
  * yw_rpc_server_set_stream_queue, yw_rpc_server_set_stream_queue_bytes,
  * yw_rpc_server_set_caller,
@@ -162,6 +162,7 @@ struct yw_rpc_call {
   yw_rpc_call *queue_next;
 };
 
+#define PRIORITY_MAX 1024
 #define CLIENT_NAMES_MAX 16
 #define CLIENT_NAME_MAX 63
 
@@ -191,7 +192,10 @@ struct yw_rpc_server {
   pthread_mutex_t qmu;
   pthread_cond_t qcv;
   yw_rpc_call *q_head, *q_tail;
+  yw_rpc_call *q_prio_tail; /* the last queued priority call (they are the queue's head) */
   int q_len;
+  char priority[PRIORITY_MAX]; /* ",/pkg.Svc/Method,...,": methods admitted first */
+  int priority_reserve;        /* room beyond threads + max_queue kept for them */
   int running;         /* handlers running now */
   int q_closed;
   atomic_long refused;
@@ -889,6 +893,15 @@ static void refuse(yw_rpc_call *c, const char *what) {
   send_answer(c, GRPC_STATUS_RESOURCE_EXHAUSTED);
 }
 
+/* 1 when method ("/pkg.Svc/Method") is one of the server's priority methods. */
+static int is_priority(const yw_rpc_server *s, const char *method) {
+  if (s->priority[0] == '\0' || method == NULL) return 0;
+  size_t n = strlen(method);
+  for (const char *p = strstr(s->priority, method); p != NULL; p = strstr(p + 1, method))
+    if (p[-1] == ',' && p[n] == ',') return 1;
+  return 0;
+}
+
 /* On an I/O thread: the request is here. Queue it for a handler, or refuse it at once
  * when the handlers and the queue (or, for a stream, the open streams) are full. */
 static void admit(yw_rpc_call *c) {
@@ -906,18 +919,28 @@ static void admit(yw_rpc_call *c) {
   } else {
     c->svc = NULL;
   }
+  int prio = !c->is_stream && is_priority(s, c->method);
   pthread_mutex_lock(&s->qmu);
-  int room = !s->q_closed && s->running + s->q_len < s->nthreads + s->max_queue;
+  int room = !s->q_closed &&
+             s->running + s->q_len < s->nthreads + s->max_queue + (prio ? s->priority_reserve : 0);
   int streams_full = room && c->is_stream && s->streams_open >= s->max_streams;
   if (room && !streams_full) {
     if (c->is_stream) {
       s->streams_open++;
       c->counted_stream = 1;
     }
-    c->queue_next = NULL;
-    if (s->q_tail != NULL) s->q_tail->queue_next = c;
-    else s->q_head = c;
-    s->q_tail = c;
+    if (prio) { /* behind the priority calls already queued, ahead of every other */
+      c->queue_next = s->q_prio_tail != NULL ? s->q_prio_tail->queue_next : s->q_head;
+      if (s->q_prio_tail != NULL) s->q_prio_tail->queue_next = c;
+      else s->q_head = c;
+      s->q_prio_tail = c;
+      if (c->queue_next == NULL) s->q_tail = c;
+    } else {
+      c->queue_next = NULL;
+      if (s->q_tail != NULL) s->q_tail->queue_next = c;
+      else s->q_head = c;
+      s->q_tail = c;
+    }
     s->q_len++;
     pthread_cond_signal(&s->qcv);
   }
@@ -1065,6 +1088,7 @@ static void *handler_main(void *arg) {
     yw_rpc_call *c = s->q_head;
     s->q_head = c->queue_next;
     if (s->q_head == NULL) s->q_tail = NULL;
+    if (s->q_prio_tail == c) s->q_prio_tail = NULL;
     s->q_len--;
     s->running++;
     pthread_mutex_unlock(&s->qmu);
@@ -1196,6 +1220,20 @@ int yw_rpc_server_new_tls(const char *addr, int threads, const yw_rpc_tls *tls,
 int yw_rpc_server_set_queue(yw_rpc_server *s, int max_queue) {
   if (s->started || max_queue < 0) return YW_EINVAL;
   s->max_queue = max_queue;
+  return 0;
+}
+
+int yw_rpc_server_set_priority(yw_rpc_server *s, const char *methods, int reserve) {
+  if (s->started || reserve < 0) return YW_EINVAL;
+  if (methods == NULL || methods[0] == '\0') {
+    s->priority[0] = '\0';
+    s->priority_reserve = 0;
+    return 0;
+  }
+  size_t n = strlen(methods);
+  if (n + 3 > sizeof s->priority || strchr(methods, ' ') != NULL || methods[0] != '/') return YW_EINVAL;
+  snprintf(s->priority, sizeof s->priority, ",%s,", methods);
+  s->priority_reserve = reserve;
   return 0;
 }
 

@@ -324,6 +324,7 @@ int yw_service_serve(const char *listen, const yw_service_limits *limits,
   yw_rpc_server *server = NULL;
   int rc = yw_rpc_server_new_tls(listen, limits->threads, limits->tls, &server);
   if (rc == 0) rc = yw_rpc_server_set_queue(server, limits->queue);
+  if (rc == 0) rc = yw_rpc_server_set_priority(server, limits->priority, limits->priority_reserve);
   if (rc == 0 && limits->max_streams > 0)
     rc = yw_rpc_server_set_max_streams(server, limits->max_streams);
   if (rc == 0) rc = yw_rpc_server_set_client_names(server, limits->client_names);
@@ -556,13 +557,21 @@ void yw_service_stop(yw_service_proc *p) {
 }
 
 int yw_service_run(yw_service_proc *p, const yw_rpc_service *svc) {
-  yw_service_limits limits = {(int)p->n_threads,    (int)p->n_queue,
-                              p->pool,              p->tls_on ? &p->tls : NULL,
-                              (int)p->max_streams,  &p->caller_keys,
-                              p->name,              p->metrics_listen,
-                              p->metrics_fn,        p->metrics_arg,
-                              p->tls_client_names,  p->more,
-                              p->n_more};
+  yw_service_limits limits = {.threads = (int)p->n_threads,
+                              .queue = (int)p->n_queue,
+                              .health_db = p->pool,
+                              .tls = p->tls_on ? &p->tls : NULL,
+                              .max_streams = (int)p->max_streams,
+                              .caller_keys = &p->caller_keys,
+                              .name = p->name,
+                              .metrics_listen = p->metrics_listen,
+                              .metrics_fn = p->metrics_fn,
+                              .metrics_arg = p->metrics_arg,
+                              .client_names = p->tls_client_names,
+                              .more = p->more,
+                              .n_more = p->n_more,
+                              .priority = p->priority,
+                              .priority_reserve = (int)p->n_queue};
   int rc = yw_service_serve(p->listen_addr, &limits, svc);
   if (p->on_stop != NULL) p->on_stop(p->on_stop_arg);
   yw_service_stop(p);

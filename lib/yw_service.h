@@ -180,6 +180,9 @@ typedef struct yw_service_proc {
                               * settings YW_TLS_CLIENT_CERT and YW_TLS_CLIENT_KEY */
   const yw_rpc_service *more[4]; /* services the process serves besides yw_service_run's */
   int n_more;                /* svc, on the same port and threads (set before it) */
+  const char *priority;      /* methods admitted ahead of the others, with room of their
+                              * own as large as the queue (yw_rpc_server_set_priority);
+                              * NULL: none */
 
   /* filled by yw_service_start */
   char *listen_addr, *pg_dsn, *redis_addr, *redis_prefix, *log_level;
@@ -253,6 +256,8 @@ typedef struct yw_service_limits {
                                        (yw_rpc_server_set_client_names); NULL or "": any */
   const yw_rpc_service *const *more; /* more services on the same server, or NULL */
   int n_more;
+  const char *priority;             /* yw_rpc_server_set_priority's methods; NULL: none */
+  int priority_reserve;             /* and their own room beyond threads + queue */
 } yw_service_limits;
 
 /* Serves svc on listen until SIGINT or SIGTERM, then finishes the calls in flight. The

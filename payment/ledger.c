@@ -4,7 +4,8 @@
  * ledger_post writes the journal first with INSERT ... ON CONFLICT (kind, ref) DO
  * NOTHING: a second booking of the same event writes nothing and says so (YW_EEXIST),
  * which is how notifications delivered twice, and the janitor racing a notification,
- * book once. Each posting creates its account on first use in the same statement. The
+ * book once. The journal, its postings and the accounts not known to exist yet (created
+ * on first use) are one statement; the accounts known to exist are cached. The
  * balance is checked here before anything is written and again by the database at
  * commit (payment.journal_balanced), so a caller's mistake cannot commit.
  *
@@ -18,6 +19,7 @@
 #include "ledger.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +76,40 @@ static int kind_ok(const char *k) {
   return 1;
 }
 
+/* The accounts known to exist, so a posting need not create its account: the chart is
+ * small and fixed in kind (a few accounts per channel, department and item). An account
+ * is learnt only when a statement found it already there; one this process created is
+ * learnt the next time it is found. Should a learnt account be missing after all (it was
+ * created by an earlier statement of a transaction that rolled back), the posting fails
+ * on its reference, the cache is forgotten, and the caller's retry creates it. */
+#define ACCOUNTS_CACHED 1024
+static pthread_mutex_t accounts_mu = PTHREAD_MUTEX_INITIALIZER;
+static char accounts_cache[ACCOUNTS_CACHED][LEDGER_ACCOUNT_MAX];
+static size_t accounts_n;
+
+static int account_known(const char *account) {
+  int known = 0;
+  pthread_mutex_lock(&accounts_mu);
+  for (size_t i = 0; i < accounts_n && !known; i++) known = strcmp(accounts_cache[i], account) == 0;
+  pthread_mutex_unlock(&accounts_mu);
+  return known;
+}
+
+static void account_learn(const char *account) {
+  pthread_mutex_lock(&accounts_mu);
+  int known = 0;
+  for (size_t i = 0; i < accounts_n && !known; i++) known = strcmp(accounts_cache[i], account) == 0;
+  if (!known && accounts_n < ACCOUNTS_CACHED)
+    snprintf(accounts_cache[accounts_n++], LEDGER_ACCOUNT_MAX, "%s", account);
+  pthread_mutex_unlock(&accounts_mu);
+}
+
+static void accounts_forget(void) {
+  pthread_mutex_lock(&accounts_mu);
+  accounts_n = 0;
+  pthread_mutex_unlock(&accounts_mu);
+}
+
 int ledger_post(PGconn *conn, const ledger_entry *e, const ledger_posting *postings, size_t n,
                 yw_pg_error *err) {
   if (conn == NULL || e == NULL || postings == NULL || n < 2 || n > LEDGER_MAX_POSTINGS ||
@@ -89,36 +125,71 @@ int ledger_post(PGconn *conn, const ledger_entry *e, const ledger_posting *posti
   }
   if (sum != 0) return YW_EINVAL;
 
-  const char *jp[6] = {e->kind, e->ref, e->order_id, e->channel != NULL ? e->channel : "",
-                       e->effective_at, e->memo != NULL ? e->memo : ""};
+  /* the postings as two arrays (accounts are [A-Za-z0-9_.:-], quoted all the same), and
+   * the accounts not known to exist yet */
+  char accts[LEDGER_MAX_POSTINGS * (LEDGER_ACCOUNT_MAX + 3) + 3], amounts[LEDGER_MAX_POSTINGS * 24 + 3];
+  char new_accts[sizeof accts], new_kinds[LEDGER_MAX_POSTINGS * 16 + 3];
+  size_t al = 0, ml = 0, nl = 0, kl = 0;
+  int unknown = 0;
+  accts[al++] = amounts[ml++] = new_accts[nl++] = new_kinds[kl++] = '{';
+  for (size_t i = 0; i < n; i++) {
+    const char *acc = postings[i].account;
+    al += (size_t)snprintf(accts + al, sizeof accts - al, "%s\"%s\"", i > 0 ? "," : "", acc);
+    ml += (size_t)snprintf(amounts + ml, sizeof amounts - ml, "%s%" PRId64, i > 0 ? "," : "", postings[i].amount_fen);
+    int again = 0; /* named by an earlier posting of this journal */
+    for (size_t k = 0; k < i && !again; k++) again = strcmp(postings[k].account, acc) == 0;
+    if (!again && !account_known(acc)) {
+      nl += (size_t)snprintf(new_accts + nl, sizeof new_accts - nl, "%s\"%s\"", unknown > 0 ? "," : "", acc);
+      kl += (size_t)snprintf(new_kinds + kl, sizeof new_kinds - kl, "%s%s", unknown > 0 ? "," : "",
+                             ledger_account_kind(acc));
+      unknown++;
+    }
+  }
+  snprintf(accts + al, sizeof accts - al, "}");
+  snprintf(amounts + ml, sizeof amounts - ml, "}");
+  snprintf(new_accts + nl, sizeof new_accts - nl, "}");
+  snprintf(new_kinds + kl, sizeof new_kinds - kl, "}");
+
+  /* One round trip: the journal (nothing when (kind, ref) is booked already), the
+   * accounts not known to exist (created on first use), and the postings. The postings'
+   * reference to their account is checked at the end of the statement, after the
+   * accounts' insert. Returns the postings written and the accounts this statement
+   * created (not known to exist until its transaction commits). */
+  const char *jp[10] = {e->kind, e->ref, e->order_id, e->channel != NULL ? e->channel : "",
+                        e->effective_at, e->memo != NULL ? e->memo : "", accts, amounts, new_accts, new_kinds};
   PGresult *res = NULL;
   int rc = yw_pg_query_write(conn,
-                             "INSERT INTO payment.journal (kind, ref, order_id, channel, effective_at, memo) "
-                             "VALUES ($1, $2, $3::uuid, $4, coalesce($5::timestamptz, now()), $6) "
-                             "ON CONFLICT (kind, ref) DO NOTHING RETURNING id",
-                             6, jp, &res, err);
+                             "WITH j AS (INSERT INTO payment.journal (kind, ref, order_id, channel, effective_at, memo) "
+                             "  VALUES ($1, $2, $3::uuid, $4, coalesce($5::timestamptz, now()), $6) "
+                             "  ON CONFLICT (kind, ref) DO NOTHING RETURNING id), "
+                             "a AS (INSERT INTO payment.accounts (account, kind) "
+                             "  SELECT x.account, x.kind FROM unnest($9::text[], $10::text[]) AS x(account, kind) "
+                             "  WHERE EXISTS (SELECT 1 FROM j) ON CONFLICT (account) DO NOTHING RETURNING account), "
+                             "p AS (INSERT INTO payment.postings (journal_id, account, amount_fen) "
+                             "  SELECT j.id, x.account, x.amount FROM j, unnest($7::text[], $8::bigint[]) "
+                             "  AS x(account, amount) RETURNING 1) "
+                             "SELECT (SELECT count(*) FROM p), (SELECT coalesce(string_agg(account, ' '), '') FROM a)",
+                             10, jp, &res, err);
+  if (rc == YW_EPRECOND) accounts_forget(); /* an account taken as known is not there */
   if (rc != 0) return rc;
-  if (PQntuples(res) != 1) {
+  long long written = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+  if (written == 0) {
     PQclear(res);
     return YW_EEXIST;
   }
-  char journal_id[24];
-  snprintf(journal_id, sizeof journal_id, "%s", PQgetvalue(res, 0, 0));
-  PQclear(res);
+  /* known from now on: the accounts that existed before this statement (committed by
+   * whoever made them); the ones it made wait for a later posting to find them */
+  const char *created = PQgetvalue(res, 0, 1);
   for (size_t i = 0; i < n; i++) {
-    char amount[24];
-    snprintf(amount, sizeof amount, "%" PRId64, postings[i].amount_fen);
-    const char *pp[4] = {journal_id, postings[i].account, ledger_account_kind(postings[i].account), amount};
-    rc = yw_pg_query_write(conn,
-                           "WITH a AS (INSERT INTO payment.accounts (account, kind) VALUES ($2, $3) "
-                           "ON CONFLICT (account) DO NOTHING) "
-                           "INSERT INTO payment.postings (journal_id, account, amount_fen) "
-                           "VALUES ($1::bigint, $2, $4::bigint)",
-                           4, pp, &res, err);
-    PQclear(res);
-    if (rc != 0) return rc;
+    const char *acc = postings[i].account;
+    size_t len = strlen(acc);
+    int made = 0;
+    for (const char *c = strstr(created, acc); c != NULL && !made; c = strstr(c + 1, acc))
+      made = (c == created || c[-1] == ' ') && (c[len] == ' ' || c[len] == '\0');
+    if (!made) account_learn(acc);
   }
-  return 0;
+  PQclear(res);
+  return (size_t)written == n ? 0 : YW_EINTERNAL;
 }
 
 /* One number from a one-row, one-column query. */

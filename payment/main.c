@@ -94,6 +94,10 @@ int main(int argc, char **argv) {
       .calls_out = 1, /* yw-applications, with its own client certificate (payment-client) */
       .settings = settings,
       .n_settings = sizeof settings / sizeof settings[0],
+      /* a notification is money taken already, and a payer's look at an order is cheap:
+       * neither is shed with new orders when the service is full */
+      .priority = "/yiwang.payment.v1.PaymentService/Notify,/yiwang.payment.v1.PaymentService/GetOrder,"
+                  "/yiwang.payment.v1.PaymentService/GetNotice",
   };
   proc.n_migrations = payment_migrations_count;
   int rc = yw_service_start(&proc, argc, argv);
@@ -160,7 +164,9 @@ int main(int argc, char **argv) {
 
   static char stream[128];
   snprintf(stream, sizeof stream, "%s:events:{payment}", proc.redis_prefix);
-  yw_events_relay_config rcfg = {.schema = "payment", .stream = stream, .listen = 1, .interval_ms = 500};
+  /* each payment's commit NOTIFYs the relay: runs 20 ms apart publish what came meanwhile */
+  yw_events_relay_config rcfg = {
+      .schema = "payment", .stream = stream, .listen = 1, .interval_ms = 500, .coalesce_ms = 20};
   if (proc.redis == NULL || yw_events_relay_start(proc.pool, proc.redis, &rcfg, &relay) != 0) {
     fprintf(stderr, "yw-payment: the relay of events needs Redis at start\n");
     pay_channels_free(channels);

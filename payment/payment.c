@@ -7,10 +7,11 @@
  * payer's name is kept encrypted (AES-256-GCM, the notice code as associated data) and
  * answered in clear only to the payer, the payee department and finance.
  *
- * Status. Every change goes through pay_order_transition: the row is locked, the change
- * is a compare-and-set (UPDATE ... WHERE status = ANY(allowed) RETURNING) and its
- * order_events row is written in the same transaction; a trigger refuses a change the
- * allow-list of migrations/001_orders.sql does not hold, whoever writes it.
+ * Status. Every change is a compare-and-set on the locked row (UPDATE ... WHERE status
+ * = ANY(allowed) RETURNING) whose order_events row is written by the same statement
+ * (pay_order_transition; on the hot path, where the caller holds the row's lock and knows
+ * its status, statements that also write the change's other columns); a trigger refuses
+ * a change the allow-list of migrations/001_orders.sql does not hold, whoever writes it.
  *
  * Offers: payment_service_init, pay_order_transition, pay_book_paid, pay_book_refund,
  * pay_refund_failed, pay_uuid_ok, payment_metrics.
@@ -91,43 +92,50 @@ int pay_uuid_ok(const char *s) {
 
 int pay_order_transition(PGconn *conn, const char *order_id, const char *from_set, const char *to,
                          const char *reason, const char *actor, char old[PAY_STATUS_MAX], yw_pg_error *err) {
-  const char *p1[1] = {order_id};
+  /* One round trip: the row locked by the subquery (its status then is the one the
+   * compare-and-set reads and the event records), updated when that status is in
+   * from_set, and the order_events row written by the same statement. */
+  const char *p[5] = {order_id, from_set, to, reason != NULL ? reason : "", actor != NULL ? actor : ""};
   PGresult *res = NULL;
-  int rc = yw_pg_query_write(conn, "SELECT status FROM payment.orders WHERE id = $1::uuid FOR UPDATE", 1, p1, &res,
-                             err);
+  int rc = yw_pg_query_write(conn,
+                             "WITH u AS (UPDATE payment.orders o SET status = $3, updated_at = now() "
+                             "  FROM (SELECT id, status FROM payment.orders WHERE id = $1::uuid FOR UPDATE) cur "
+                             "  WHERE o.id = cur.id AND cur.status = ANY(string_to_array($2, ',')) "
+                             "  RETURNING o.id, cur.status), "
+                             "e AS (INSERT INTO payment.order_events (order_id, from_status, to_status, reason, actor) "
+                             "  SELECT id, status, $3, $4, $5 FROM u) "
+                             "SELECT status FROM u",
+                             5, p, &res, err);
   if (rc != 0) return rc;
-  if (PQntuples(res) != 1) {
+  if (PQntuples(res) == 1) {
+    if (old != NULL) snprintf(old, PAY_STATUS_MAX, "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
-    return YW_ENOTFOUND;
+    return 0;
   }
-  char cur[PAY_STATUS_MAX];
-  snprintf(cur, sizeof cur, "%s", PQgetvalue(res, 0, 0));
   PQclear(res);
-  if (old != NULL) snprintf(old, PAY_STATUS_MAX, "%s", cur);
-  /* the row is locked: cur is its status until this transaction ends */
-  const char *p[6] = {order_id, from_set, to, reason != NULL ? reason : "", actor != NULL ? actor : "", cur};
-  rc = yw_pg_query_write(conn,
-                         "WITH u AS (UPDATE payment.orders SET status = $3, updated_at = now() "
-                         "  WHERE id = $1::uuid AND status = ANY(string_to_array($2, ',')) RETURNING id) "
-                         "INSERT INTO payment.order_events (order_id, from_status, to_status, reason, actor) "
-                         "SELECT id, $6, $3, $4, $5 FROM u RETURNING id",
-                         6, p, &res, err);
+  /* not changed: no such order, or its status (locked above) is not in from_set */
+  const char *p1[1] = {order_id};
+  rc = yw_pg_query_write(conn, "SELECT status FROM payment.orders WHERE id = $1::uuid", 1, p1, &res, err);
   if (rc != 0) return rc;
-  int n = PQntuples(res);
+  int found = PQntuples(res) == 1;
+  if (found && old != NULL) snprintf(old, PAY_STATUS_MAX, "%s", PQgetvalue(res, 0, 0));
   PQclear(res);
-  return n == 1 ? 0 : YW_EPRECOND;
+  return found ? YW_EPRECOND : YW_ENOTFOUND;
 }
 
 /* ---- orders as answers --------------------------------------------------------------- */
 
-#define ORDER_COLS                                                                                     \
+/* The columns of an order answer, over an orders relation o (ORDER_FROM's). */
+#define ORDER_FIELDS                                                                                   \
   "o.id, o.notice_code, o.status, o.source, o.application_number, o.amount_fen, o.refunded_fen, "     \
   "o.payee_department, o.item_code, o.item_name, o.payer_name_enc, o.payer_subject, "                  \
   "extract(epoch FROM o.expires_at)::bigint, extract(epoch FROM o.created_at)::bigint, "              \
   "coalesce(extract(epoch FROM o.paid_at)::bigint, 0), o.exception_reason, coalesce(c.channel, ''), " \
-  "coalesce(c.out_trade_no, '') "                                                                      \
-  "FROM payment.orders o LEFT JOIN LATERAL (SELECT channel, out_trade_no FROM payment.channel_orders " \
+  "coalesce(c.out_trade_no, '') "
+#define ORDER_FROM(rel)                                                                                \
+  "FROM " rel " o LEFT JOIN LATERAL (SELECT channel, out_trade_no FROM payment.channel_orders "        \
   "WHERE order_id = o.id ORDER BY attempt DESC LIMIT 1) c ON true "
+#define ORDER_COLS ORDER_FIELDS ORDER_FROM("payment.orders")
 
 enum { C_ID, C_CODE, C_STATUS, C_SOURCE, C_APP, C_AMOUNT, C_REFUNDED, C_DEPT, C_ITEM, C_ITEM_NAME,
        C_PAYER_ENC, C_PAYER_SUBJECT, C_EXPIRES, C_CREATED, C_PAID, C_EXC, C_CHANNEL, C_OUT_TRADE_NO };
@@ -247,6 +255,8 @@ static int create_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *re
   size_t enc_size = 2 * (12 + strlen(r->payer_name) + 16) + 1;
   char *enc = yw_arena_alloc(yw_rpc_call_arena(call), enc_size);
   if (enc == NULL) return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
+  PGresult *res = NULL;
+  int rc;
   /* a code already taken (one in 10^16) is drawn again */
   for (int attempt = 0; attempt < 5 && order_id[0] == '\0'; attempt++) {
     char code[NOTICE_CODE_LEN + 1];
@@ -255,28 +265,22 @@ static int create_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *re
       return yw_rpc_call_fail(call, YW_EINTERNAL, "the notice cannot be issued");
     const char *p[9] = {code, amount, w->caller.department, r->item_code, r->item_name, enc,
                         r->payer_subject, w->caller.subject, days_s};
-    PGresult *res = NULL;
-    int rc = yw_pg_query_write(conn,
-                               "INSERT INTO payment.orders (notice_code, source, amount_fen, payee_department, "
-                               "item_code, item_name, payer_name_enc, payer_subject, created_by, expires_at) "
-                               "VALUES ($1, 'NOTICE', $2::bigint, $3, $4, $5, $6, $7, $8, "
-                               "now() + make_interval(days => $9::int)) "
-                               "ON CONFLICT (notice_code) DO NOTHING RETURNING id",
-                               9, p, &res, &err);
+    /* one statement: the order, its CREATED event, and the order as answered */
+    rc = yw_pg_query_write(conn,
+                           "WITH n AS (INSERT INTO payment.orders (notice_code, source, amount_fen, payee_department, "
+                           "  item_code, item_name, payer_name_enc, payer_subject, created_by, expires_at) "
+                           "  VALUES ($1, 'NOTICE', $2::bigint, $3, $4, $5, $6, $7, $8, "
+                           "  now() + make_interval(days => $9::int)) "
+                           "  ON CONFLICT (notice_code) DO NOTHING RETURNING *), "
+                           "e AS (INSERT INTO payment.order_events (order_id, from_status, to_status, reason, actor) "
+                           "  SELECT id, '', 'CREATED', 'notice issued', $8 FROM n) "
+                           "SELECT " ORDER_FIELDS ORDER_FROM("n"),
+                           9, p, &res, &err);
     if (rc != 0) return yw_service_db_fail(call, rc, &err);
     if (PQntuples(res) == 1) snprintf(order_id, sizeof order_id, "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
+    else PQclear(res);
   }
   if (order_id[0] == '\0') return yw_rpc_call_fail(call, YW_EUNAVAIL, "no free notice code; try again");
-  const char *pe[2] = {order_id, w->caller.subject};
-  PGresult *res = NULL;
-  int rc = yw_pg_query_write(conn,
-                             "INSERT INTO payment.order_events (order_id, from_status, to_status, reason, actor) "
-                             "VALUES ($1::uuid, '', 'CREATED', 'notice issued', $2)",
-                             2, pe, &res, &err);
-  PQclear(res);
-  if (rc == 0) rc = order_select(conn, 0, order_id, &res, &err);
-  if (rc != 0) return yw_service_db_fail(call, rc, &err);
   Order *o = order_from_row(w->ctx, yw_rpc_call_arena(call), res, 0, VIEW_FULL);
   PQclear(res);
   if (o == NULL) return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
@@ -475,22 +479,27 @@ int pay_book_paid(PGconn *conn, const char *channel, const char *out_trade_no, c
     out = PAY_BOOK_SUSPENSE; /* paid on another channel order already: money without an order */
   }
   if (to != NULL) {
-    rc = pay_order_transition(conn, order_id, out == PAY_BOOK_PAID ? "PAYING,UNKNOWN,CLOSING" : "CLOSING,CLOSED", to,
-                              out == PAY_BOOK_PAID ? "the channel confirmed the payment" : "paid after close",
-                              actor, NULL, err);
-    if (rc == 0) {
-      const char *pu[5] = {order_id, when, channel, out_trade_no, transaction_id};
-      PGresult *r = NULL;
-      rc = yw_pg_query_write(conn,
-                             "UPDATE payment.orders SET paid_at = to_timestamp($2::bigint), paid_channel = $3, "
-                             "paid_out_trade_no = $4, paid_transaction_id = $5, exception_reason = "
-                             "CASE WHEN status = 'EXCEPTION' THEN 'paid after close' ELSE exception_reason END "
-                             "WHERE id = $1::uuid",
-                             5, pu, &r, err);
-      PQclear(r);
-    }
-  }
-  if (rc == 0) {
+    /* the order and its channel order are locked (above), so status is the order's: one
+     * statement moves it (guarded by that status), records the payment on it, writes its
+     * order_events row and marks the channel order PAID */
+    const char *pu[9] = {order_id, to, status, when, channel, out_trade_no, transaction_id,
+                         out == PAY_BOOK_PAID ? "the channel confirmed the payment" : "paid after close", actor};
+    PGresult *r = NULL;
+    rc = yw_pg_query_write(conn,
+                           "WITH u AS (UPDATE payment.orders SET status = $2, updated_at = now(), "
+                           "  paid_at = to_timestamp($4::bigint), paid_channel = $5, paid_out_trade_no = $6, "
+                           "  paid_transaction_id = $7, exception_reason = "
+                           "  CASE WHEN $2 = 'EXCEPTION' THEN 'paid after close' ELSE exception_reason END "
+                           "  WHERE id = $1::uuid AND status = $3 RETURNING id), "
+                           "e AS (INSERT INTO payment.order_events (order_id, from_status, to_status, reason, actor) "
+                           "  SELECT id, $3, $2, $8, $9 FROM u), "
+                           "c AS (UPDATE payment.channel_orders SET status = 'PAID', transaction_id = $7, "
+                           "  updated_at = now() WHERE out_trade_no = $6 AND EXISTS (SELECT 1 FROM u)) "
+                           "SELECT count(*) FROM u",
+                           9, pu, &r, err);
+    if (rc == 0 && strcmp(PQgetvalue(r, 0, 0), "1") != 0) rc = YW_EPRECOND; /* cannot happen: locked */
+    PQclear(r);
+  } else {
     const char *pc[2] = {out_trade_no, transaction_id};
     PGresult *r = NULL;
     rc = yw_pg_query_write(conn,
@@ -683,17 +692,23 @@ static int pay_prepare_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_erro
   snprintf(w->out_trade_no, sizeof w->out_trade_no, "%s%02d", w->notice, attempts + 1);
   snprintf(attempt, sizeof attempt, "%d", attempts + 1);
   snprintf(amount, sizeof amount, "%lld", (long long)w->amount);
-  const char *pi[6] = {w->out_trade_no, w->order_id, attempt, pay_channel_name(w->ch), pay_channel_mchid(w->ch), amount};
+  const char *actor = w->caller.subject[0] != '\0' ? w->caller.subject : "anonymous";
+  /* the order is locked (above) and status is its status: the channel order, and a
+   * CREATED order's move to PAYING with its order_events row, in one statement */
+  const char *pi[8] = {w->out_trade_no, w->order_id, attempt, pay_channel_name(w->ch), pay_channel_mchid(w->ch),
+                       amount, status, actor};
   rc = yw_pg_query_write(conn,
-                         "INSERT INTO payment.channel_orders (out_trade_no, order_id, attempt, channel, mchid, amount_fen) "
-                         "VALUES ($1, $2::uuid, $3::int, $4, $5, $6::bigint)",
-                         6, pi, &r, err);
+                         "WITH c AS (INSERT INTO payment.channel_orders (out_trade_no, order_id, attempt, channel, "
+                         "  mchid, amount_fen) VALUES ($1, $2::uuid, $3::int, $4, $5, $6::bigint)), "
+                         "u AS (UPDATE payment.orders SET status = 'PAYING', updated_at = now() "
+                         "  WHERE id = $2::uuid AND $7::text = 'CREATED' AND status = 'CREATED' RETURNING id), "
+                         "e AS (INSERT INTO payment.order_events (order_id, from_status, to_status, reason, actor) "
+                         "  SELECT id, 'CREATED', 'PAYING', 'offered to a channel', $8 FROM u) "
+                         "SELECT count(*) FROM u",
+                         8, pi, &r, err);
+  if (rc == 0 && strcmp(status, "CREATED") == 0 && strcmp(PQgetvalue(r, 0, 0), "1") != 0)
+    rc = YW_EPRECOND; /* cannot happen: the order is locked */
   PQclear(r);
-  if (rc != 0) return rc;
-  if (strcmp(status, "CREATED") == 0) {
-    const char *actor = w->caller.subject[0] != '\0' ? w->caller.subject : "anonymous";
-    rc = pay_order_transition(conn, w->order_id, "CREATED", "PAYING", "offered to a channel", actor, NULL, err);
-  }
   return rc;
 }
 
@@ -728,27 +743,36 @@ static int book_paid_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error 
                        p->closing_paid, p->actor, &p->outcome, err);
 }
 
-/* After the channel answered the prepay (or did not). */
-static int pay_answered_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
+/* The channel did not answer the prepay: PAYING -> UNKNOWN, for the janitor to ask. */
+static int pay_unknown_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
   (void)call;
   struct pay_work *w = arg;
-  PGresult *r = NULL;
-  int rc;
-  if (w->unknown) {
-    rc = pay_order_transition(conn, w->order_id, "PAYING", "UNKNOWN", "the channel did not answer the prepay",
-                              "channel", NULL, err);
-  } else {
-    const char *p[3] = {w->out_trade_no, w->prepay.prepay_id, w->prepay.code_url};
-    rc = yw_pg_query_write(conn,
-                           "UPDATE payment.channel_orders SET prepay_id = $2, code_url = $3, updated_at = now() "
-                           "WHERE out_trade_no = $1",
-                           3, p, &r, err);
-    PQclear(r);
-    if (rc == 0)
-      rc = pay_order_transition(conn, w->order_id, "UNKNOWN", "PAYING", "the channel answered the prepay", "channel",
-                                NULL, err);
-  }
+  int rc = pay_order_transition(conn, w->order_id, "PAYING", "UNKNOWN", "the channel did not answer the prepay",
+                                "channel", NULL, err);
   return rc == YW_EPRECOND ? 0 : rc;
+}
+
+/* The channel answered the prepay: its answer stored, and an order UNKNOWN (an earlier
+ * prepay went unanswered) back to PAYING with its order_events row, in one statement
+ * (atomic without a transaction block: one round trip). The guard status = 'UNKNOWN' is
+ * evaluated on the row locked by the update, so the recorded from_status is exact. */
+static int pay_answered(yw_rpc_call *call, payment_ctx *ctx, struct pay_work *w) {
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, DB " is busy");
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  const char *p[3] = {w->out_trade_no, w->prepay.prepay_id, w->prepay.code_url};
+  int rc = yw_pg_query_write(conn,
+                             "WITH c AS (UPDATE payment.channel_orders SET prepay_id = $2, code_url = $3, "
+                             "  updated_at = now() WHERE out_trade_no = $1 RETURNING order_id), "
+                             "u AS (UPDATE payment.orders o SET status = 'PAYING', updated_at = now() FROM c "
+                             "  WHERE o.id = c.order_id AND o.status = 'UNKNOWN' RETURNING o.id), "
+                             "e AS (INSERT INTO payment.order_events (order_id, from_status, to_status, reason, actor) "
+                             "  SELECT id, 'UNKNOWN', 'PAYING', 'the channel answered the prepay', 'channel' FROM u) "
+                             "SELECT 1",
+                             3, p, NULL, &err);
+  yw_pg_pool_release(ctx->pool, conn);
+  return rc != 0 ? yw_service_db_fail(call, rc, &err) : 0;
 }
 
 /* The channel says out_trade_no is paid (ORDER_PAID): query it, book it, and answer that
@@ -825,7 +849,7 @@ static int pay_order(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCM
     return yw_rpc_call_fail(call, YW_EUNAVAIL, "the channel refused the payment (%s)", code);
   }
   w->unknown = rc == YW_EUNAVAIL;
-  rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, pay_answered_tx, w);
+  rc = w->unknown ? yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, pay_unknown_tx, w) : pay_answered(call, ctx, w);
   if (rc != 0) return rc;
   if (w->unknown) return yw_rpc_call_fail(call, YW_EUNAVAIL, "the channel does not answer; the payment is being checked");
   Yiwang__Payment__V1__PayOrderResponse *resp = yw_arena_alloc(yw_rpc_call_arena(call), sizeof *resp);

@@ -1011,6 +1011,40 @@ static void test_relay_thread_wakes_on_notify(void **state) {
   drop_streams(stream);
 }
 
+static void test_relay_coalesces_appends_committed_close_together(void **state) {
+  (void)state;
+  migrate("p_coalesce");
+  char stream[256];
+  stream_for("coalesce", stream, sizeof stream);
+  yw_events_relay_config cfg = relay_cfg("p_coalesce", stream);
+  cfg.listen = 1;
+  cfg.interval_ms = 60000;
+  cfg.coalesce_ms = 1500; /* runs begin at least 1.5 s apart unless a batch was full */
+  yw_events_relay *r;
+  assert_int_equal(yw_events_relay_start(pool, redis, &cfg, &r), 0);
+  yw_events_relay_stats st;
+  for (int i = 0; i < 500; i++) { /* its first run (nothing to publish) */
+    yw_events_relay_stats_get(r, &st);
+    if (st.runs >= 1) break;
+    sleep_ms(10);
+  }
+  assert_true(st.runs >= 1);
+  long long runs0 = st.runs, t0 = now_ms();
+  for (int i = 0; i < 20; i++) append_one("p_coalesce", "app-c", i + 1, 1, NULL); /* 20 commits, 20 NOTIFYs */
+  while (xlen(stream) < 20) {
+    assert_true(now_ms() - t0 < 15000);
+    sleep_ms(10);
+  }
+  long long elapsed = now_ms() - t0;
+  yw_events_relay_stats_get(r, &st);
+  assert_int_equal(xlen(stream), 20);
+  /* every event published, by runs at most one per 1.5 s (one may have been under way) */
+  assert_true(st.runs - runs0 <= elapsed / 1500 + 2);
+  assert_true(st.runs - runs0 < 20);
+  yw_events_relay_stop(r);
+  drop_streams(stream);
+}
+
 static void test_prune_removes_old_published_rows_and_processed_records(void **state) {
   (void)state;
   /* p_basic has one published row; a new one stays unpublished */
@@ -1044,6 +1078,7 @@ int main(void) {
       cmocka_unit_test(test_consumer_killed_mid_batch_is_finished_by_another_copy_once),
       cmocka_unit_test(test_lag_and_pending_before_and_after_and_their_metrics),
       cmocka_unit_test(test_relay_thread_wakes_on_notify),
+      cmocka_unit_test(test_relay_coalesces_appends_committed_close_together),
       cmocka_unit_test(test_prune_removes_old_published_rows_and_processed_records),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -35,6 +35,10 @@ static int gate_open, gate_waiting;
  * 20 s) and records what it saw. */
 static atomic_int watcher_started, watcher_saw_cancel, watcher_finished;
 
+/* Texts starting "order-", in the order handlers served them. */
+static char served[8][16];
+static atomic_int n_served;
+
 static int echo(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
                 void *data) {
   const Yiwang__Test__V1__EchoRequest *req = (const void *)reqm;
@@ -60,6 +64,10 @@ static int echo(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessag
     int rc = yw_rpc_call_answer_packed(call, buf, n);
     if (strcmp(req->text, "packed") == 0) return rc;
     return yw_rpc_call_fail(call, YW_EUNAVAIL, "failed after packing"); /* the packed one is dropped */
+  }
+  if (strncmp(req->text, "order-", 6) == 0) { /* the order handlers took the calls in */
+    int i = atomic_fetch_add(&n_served, 1);
+    if (i < 8) snprintf(served[i], sizeof served[i], "%s", req->text);
   }
   if (req->sleep_ms > 0) usleep((useconds_t)req->sleep_ms * 1000);
   if (req->fail_code != 0) return yw_rpc_call_fail(call, -req->fail_code, "failed on purpose: %s", req->text);
@@ -347,14 +355,18 @@ static void async_done(void *arg, const yw_rpc_result *r) {
   atomic_store(&a->done, 1);
 }
 
-static int start_async(yw_rpc_channel *ch, const char *text, struct async_result *a,
-                       yw_rpc_pending **handle) {
+static int start_async_to(yw_rpc_channel *ch, const char *method, const char *text,
+                          struct async_result *a, yw_rpc_pending **handle) {
   Yiwang__Test__V1__EchoRequest req = YIWANG__TEST__V1__ECHO_REQUEST__INIT;
   req.text = (char *)text;
   uint8_t buf[64];
   size_t len = protobuf_c_message_pack(&req.base, buf);
-  return yw_rpc_call_start_ex(ch, "/yiwang.test.v1.EchoService/Echo", buf, len, NULL, 0, 20000,
-                              async_done, a, handle);
+  return yw_rpc_call_start_ex(ch, method, buf, len, NULL, 0, 20000, async_done, a, handle);
+}
+
+static int start_async(yw_rpc_channel *ch, const char *text, struct async_result *a,
+                       yw_rpc_pending **handle) {
+  return start_async_to(ch, "/yiwang.test.v1.EchoService/Echo", text, a, handle);
 }
 
 /* Waits (up to 20 s, never the point of the test) until pred holds. */
@@ -405,6 +417,64 @@ static void test_calls_past_handlers_and_queue_are_refused_at_once(void **state)
     if (r[i].st == GRPC_STATUS_OK) ok++;
   }
   assert_int_equal(ok, 2);
+  yw_rpc_channel_free(ch);
+  yw_rpc_server_free(s);
+}
+
+/* Waits (up to 20 s) until s has queued calls waiting. */
+static int wait_queued(yw_rpc_server *s, int queued) {
+  yw_rpc_server_stats st;
+  for (int i = 0; i < 4000; i++) {
+    yw_rpc_server_stats_get(s, &st);
+    if (st.queued == queued) return 1;
+    usleep(5000);
+  }
+  return 0;
+}
+
+static void test_priority_calls_are_admitted_past_a_full_queue_and_served_first(void **state) {
+  (void)state;
+  /* one handler, one queued call, Other a priority method with one place of its own:
+   * with the handler held and an Echo queued, another Echo is refused, an Other is
+   * admitted, and once the handler is free the Other is served before the queued Echo */
+  yw_rpc_server *s = NULL;
+  assert_int_equal(yw_rpc_server_new("127.0.0.1:0", 1, &s), 0);
+  assert_int_equal(yw_rpc_server_set_queue(s, 1), 0);
+  assert_int_equal(yw_rpc_server_set_priority(s, "/yiwang.test.v1.EchoService/Other", 1), 0);
+  assert_int_equal(yw_rpc_server_set_priority(s, "yiwang.test.v1.EchoService/Other", 1), YW_EINVAL);
+  assert_int_equal(yw_rpc_server_add_service(s, &service), 0);
+  assert_int_equal(yw_rpc_server_start(s), 0);
+  assert_int_equal(yw_rpc_server_set_priority(s, NULL, 0), YW_EINVAL); /* started */
+  char target[64];
+  snprintf(target, sizeof target, "127.0.0.1:%d", yw_rpc_server_port(s));
+  yw_rpc_channel *ch = yw_rpc_channel_new(client, target, 1, 0);
+  gate_reset();
+  atomic_store(&n_served, 0);
+  static struct async_result r[5];
+  memset(r, 0, sizeof r);
+  assert_int_equal(start_async(ch, "gate", &r[0], NULL), 0);
+  gate_wait_until_held();
+  assert_int_equal(start_async(ch, "order-echo", &r[1], NULL), 0);
+  assert_true(wait_queued(s, 1));
+  assert_int_equal(start_async(ch, "order-refused", &r[2], NULL), 0);
+  assert_true(wait_for(&r[2].done));
+  assert_int_equal(r[2].st, GRPC_STATUS_RESOURCE_EXHAUSTED);
+  assert_int_equal(start_async_to(ch, "/yiwang.test.v1.EchoService/Other", "order-other", &r[3], NULL), 0);
+  assert_true(wait_queued(s, 2)); /* admitted past the full queue */
+  /* the reserve is the priority calls' own: a second one past it is refused */
+  assert_int_equal(start_async_to(ch, "/yiwang.test.v1.EchoService/Other", "order-past", &r[4], NULL), 0);
+  assert_true(wait_for(&r[4].done));
+  assert_int_equal(r[4].st, GRPC_STATUS_RESOURCE_EXHAUSTED);
+  gate_release();
+  assert_true(wait_for(&r[0].done));
+  assert_true(wait_for(&r[1].done));
+  assert_true(wait_for(&r[3].done));
+  assert_int_equal(r[0].st, GRPC_STATUS_OK);
+  assert_int_equal(r[1].st, GRPC_STATUS_OK);
+  assert_int_equal(r[3].st, GRPC_STATUS_OK);
+  assert_int_equal(atomic_load(&n_served), 2);
+  assert_string_equal(served[0], "order-other");
+  assert_string_equal(served[1], "order-echo");
   yw_rpc_channel_free(ch);
   yw_rpc_server_free(s);
 }
@@ -536,6 +606,7 @@ int main(void) {
       cmocka_unit_test(test_shutdown_finishes_calls_in_flight),
       cmocka_unit_test(test_health_check_reports_serving),
       cmocka_unit_test(test_calls_past_handlers_and_queue_are_refused_at_once),
+      cmocka_unit_test(test_priority_calls_are_admitted_past_a_full_queue_and_served_first),
       cmocka_unit_test(test_handler_sees_its_caller_cancel),
       cmocka_unit_test(test_freeing_the_client_cancels_its_calls),
       cmocka_unit_test(test_health_follows_the_services_probe),
