@@ -61,11 +61,40 @@ static int abort_tx(PGconn *conn, int rc) {
   return rc;
 }
 
+/* Writes one audit record of a finance action: who (actor, department, request id,
+ * address from ac, which may be NULL), what on which target, and the amount it moves
+ * (written in detail as amount_fen=N, as the payment path's records are). */
+static int fin_audit(PGconn *conn, const fin_audit_ctx *ac, const char *actor, const char *action,
+                     const char *target, const char *detail, int64_t amount, yw_pg_error *err) {
+  char d[400];
+  snprintf(d, sizeof d, "%s amount_fen=%" PRId64, detail, amount);
+  const char *p[7] = {actor,
+                      ac != NULL && ac->department != NULL ? ac->department : "",
+                      action,
+                      target,
+                      d,
+                      ac != NULL && ac->request_id != NULL ? ac->request_id : "",
+                      ac != NULL && ac->source_ip != NULL ? ac->source_ip : ""};
+  PGresult *res = NULL;
+  int rc = yw_pg_query_write(conn,
+                             "INSERT INTO payment.audit_log (actor, department, action, target, "
+                             "detail, request_id, source_ip) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                             7, p, &res, err);
+  PQclear(res);
+  return rc;
+}
+
+static int note_ok(const char *s, int required) {
+  size_t n = s != NULL ? strlen(s) : 0;
+  return (!required || n > 0) && n <= 500;
+}
+
 /* ---- import ------------------------------------------------------------------------ */
 
 int fin_statement_import(PGconn *conn, const char *channel, const char *date, const uint8_t *csv,
-                         size_t len, const char *source, const char *actor, fin_statement *out,
-                         char *msg) {
+                         size_t len, const fin_import_opts *opts, const char *actor,
+                         const fin_audit_ctx *ac, fin_statement *out, char *msg) {
+  const char *source = opts->source;
   memset(out, 0, sizeof *out);
   if (msg != NULL) msg[0] = '\0';
   int64_t start;
@@ -81,6 +110,14 @@ int fin_statement_import(PGconn *conn, const char *channel, const char *date, co
     say(msg, "the statement is empty");
     return YW_EINVAL;
   }
+  if (opts->mchid == NULL || opts->mchid[0] == '\0') {
+    say(msg, "the channel's merchant number is not known");
+    return YW_EINVAL;
+  }
+  if (opts->force && !note_ok(opts->reason, 1)) {
+    say(msg, "a forced import needs a reason of 1 to 500 bytes");
+    return YW_EINVAL;
+  }
   pay_statement *st = NULL;
   char perr[PAY_STATEMENT_ERR_MAX];
   int rc = pay_statement_parse((const char *)csv, len, &st, perr);
@@ -92,6 +129,14 @@ int fin_statement_import(PGconn *conn, const char *channel, const char *date, co
   for (size_t i = 0; i < st->n; i++)
     if (st->rows[i].time_unix < start || st->rows[i].time_unix >= start + 86400) {
       say(msg, "line %u: 交易时间 is not on %s", st->rows[i].line, date);
+      pay_statement_free(st);
+      return YW_EINVAL;
+    }
+  /* and of our merchant at that channel (another merchant's file is not this one's) */
+  for (size_t i = 0; i < st->n; i++)
+    if (strcmp(st->rows[i].mchid, opts->mchid) != 0) {
+      say(msg, "line %u: 商户号 %.32s is not the merchant of channel %s", st->rows[i].line,
+          st->rows[i].mchid, channel);
       pay_statement_free(st);
       return YW_EINVAL;
     }
@@ -132,16 +177,16 @@ int fin_statement_import(PGconn *conn, const char *channel, const char *date, co
   PQclear(res);
   res = NULL;
   rc = yw_pg_query(conn,
-                   "SELECT s.id, EXISTS (SELECT 1 FROM payment.recon_exceptions e "
-                   "WHERE e.statement_id = s.id AND e.status <> 'OPEN') "
-                   "FROM payment.statements s WHERE s.channel = $1 AND s.bill_date = $2::date "
-                   "AND s.superseded_by IS NULL FOR UPDATE",
+                   "SELECT s.id, s.source FROM payment.statements s WHERE s.channel = $1 "
+                   "AND s.bill_date = $2::date AND s.superseded_by IS NULL FOR UPDATE",
                    2, lk, &res, &err);
   if (rc != 0) goto fail;
   if (PQntuples(res) == 1) {
-    if (yw_col_bool(res, 0, 1)) {
-      say(msg, "the statement of %s for %s has exceptions under resolution: it cannot be "
-               "replaced", channel, date);
+    /* what the channel gave by API is its word: a file uploaded by hand replaces it
+     * only when a finance user forces it with a reason (audited below) */
+    if (strcmp(PQgetvalue(res, 0, 1), "api") == 0 && strcmp(source, "api") != 0 && !opts->force) {
+      say(msg, "the statement of %s for %s was fetched from the channel: an upload replaces it "
+               "only when forced with a reason", channel, date);
       rc = YW_EPRECOND;
       goto fail;
     }
@@ -150,10 +195,34 @@ int fin_statement_import(PGconn *conn, const char *channel, const char *date, co
   PQclear(res);
   res = NULL;
   if (out->superseded_id != 0) {
-    /* the current index allows one current statement: step the old one aside first */
+    /* The old statement's open exceptions are SUPERSEDED first (their rows locked, so a
+     * proposal being made waits and then finds them so), then whatever is still under
+     * resolution (a proposal committed meanwhile) keeps the old statement current. */
     char old[24];
     snprintf(old, sizeof old, "%" PRId64, out->superseded_id);
     const char *po[1] = {old};
+    rc = yw_pg_query_write(conn,
+                           "UPDATE payment.recon_exceptions SET status = 'SUPERSEDED', "
+                           "version = version + 1 WHERE statement_id = $1::bigint "
+                           "AND status = 'OPEN'",
+                           1, po, &res, &err);
+    PQclear(res);
+    res = NULL;
+    if (rc != 0) goto fail;
+    rc = yw_pg_query(conn,
+                     "SELECT 1 FROM payment.recon_exceptions WHERE statement_id = $1::bigint "
+                     "AND status IN ('PROPOSED', 'RESOLVED') LIMIT 1",
+                     1, po, &res, &err);
+    if (rc != 0) goto fail;
+    if (PQntuples(res) > 0) {
+      say(msg, "the statement of %s for %s has exceptions under resolution: it cannot be "
+               "replaced", channel, date);
+      rc = YW_EPRECOND;
+      goto fail;
+    }
+    PQclear(res);
+    res = NULL;
+    /* the current index allows one current statement: step the old one aside first */
     rc = yw_pg_query(conn, "UPDATE payment.statements SET superseded_by = id WHERE id = $1::bigint",
                      1, po, &res, &err);
     PQclear(res);
@@ -190,6 +259,24 @@ int fin_statement_import(PGconn *conn, const char *channel, const char *date, co
   }
   rc = pay_recon_store_rows(conn, out->id, st, &err);
   if (rc != 0) goto fail;
+  {
+    char target[24], detail[200];
+    snprintf(target, sizeof target, "%" PRId64, out->id);
+    snprintf(detail, sizeof detail, "statement of %s for %s from %s, %zu rows, sha256 %.16s", channel,
+             date, source, st->n, out->sha256);
+    rc = fin_audit(conn, ac, actor, "recon.import", target, detail, st->pay_total_fen, &err);
+    if (rc == 0 && out->superseded_id != 0) {
+      char old[24];
+      snprintf(old, sizeof old, "%" PRId64, out->superseded_id);
+      if (opts->force)
+        snprintf(detail, sizeof detail, "statement of %s for %s replaced by %s, forced: %.120s",
+                 channel, date, target, opts->reason);
+      else
+        snprintf(detail, sizeof detail, "statement of %s for %s replaced by %s", channel, date, target);
+      rc = fin_audit(conn, ac, actor, "recon.supersede", old, detail, 0, &err);
+    }
+    if (rc != 0) goto fail;
+  }
   rc = yw_pg_commit(conn, &err);
   if (rc != 0) say(msg, "%s", err.message);
   goto out;
@@ -246,7 +333,7 @@ static int book_settle(PGconn *conn, const char *channel, const char *kind, cons
 }
 
 int fin_recon_run(PGconn *conn, const char *channel, const char *date, int cutoff_s,
-                  const char *actor, fin_run *out, char *msg) {
+                  const char *actor, const fin_audit_ctx *ac, fin_run *out, char *msg) {
   memset(out, 0, sizeof *out);
   if (msg != NULL) msg[0] = '\0';
   int64_t start;
@@ -263,6 +350,7 @@ int fin_recon_run(PGconn *conn, const char *channel, const char *date, int cutof
   PGresult *res = NULL, *chres = NULL, *pfres = NULL, *cares = NULL;
   pay_recon_item *ch = NULL, *pf = NULL;
   pay_recon_result *results = NULL;
+  int64_t settled_fen = 0;
   int rc = yw_pg_begin(conn, &err);
   if (rc != 0) return rc;
   const char *lk[2] = {channel, date};
@@ -372,7 +460,10 @@ int fin_recon_run(PGconn *conn, const char *channel, const char *date, int cutof
     rc = book_settle(conn, channel, kind, PQgetvalue(res, i, 1), amount, yw_col_ll(res, i, 3),
                      yw_col_ll(res, i, 4), &err);
     if (rc < 0) goto fail;
-    if (rc == 0) out->settled++;
+    if (rc == 0) {
+      out->settled++;
+      settled_fen += amount;
+    }
     rc = 0;
   }
   PQclear(res);
@@ -411,6 +502,14 @@ int fin_recon_run(PGconn *conn, const char *channel, const char *date, int cutof
   }
   PQclear(res);
   res = NULL;
+  {
+    char detail[200];
+    snprintf(detail, sizeof detail,
+             "%s %s: %" PRId64 " new results, %" PRId64 " settled, %" PRId64 " exceptions opened",
+             channel, date, out->new_results, out->settled, out->opened);
+    rc = fin_audit(conn, ac, actor, "recon.run", sid, detail, settled_fen, &err);
+    if (rc != 0) goto fail;
+  }
   rc = yw_pg_commit(conn, &err);
   goto done;
 fail:
@@ -442,22 +541,10 @@ static int action_fits(const char *cls, const char *action) {
   return 0;
 }
 
-static int audit(PGconn *conn, const char *actor, const char *action, const char *target,
-                 const char *detail, yw_pg_error *err) {
-  const char *p[4] = {actor, action, target, detail};
-  PGresult *res = NULL;
-  int rc = yw_pg_query_write(conn,
-                             "INSERT INTO payment.audit_log (actor, action, target, detail) "
-                             "VALUES ($1, $2, $3, $4)",
-                             4, p, &res, err);
-  PQclear(res);
-  return rc;
-}
+#define SUPERSEDED_MSG                                                                    \
+  "the exception's statement has been replaced by another file of the day: resolve the " \
+  "current statement's exception instead"
 
-static int note_ok(const char *s, int required) {
-  size_t n = s != NULL ? strlen(s) : 0;
-  return (!required || n > 0) && n <= 500;
-}
 
 /* Begins a transaction on conn and locks the exception sid with sql (its $1); on
  * success *res holds its row and the transaction stays open. On failure the
@@ -482,7 +569,7 @@ static int exception_lock(PGconn *conn, const char *sid, const char *sql, PGresu
 }
 
 int fin_exception_propose(PGconn *conn, int64_t id, const char *action, const char *note,
-                          const char *actor, char *msg) {
+                          const char *actor, const fin_audit_ctx *ac, char *msg) {
   if (msg != NULL) msg[0] = '\0';
   if (action == NULL || (strcmp(action, "BOOK") != 0 && strcmp(action, "REFUND") != 0 &&
                          strcmp(action, "WRITE_OFF") != 0)) {
@@ -499,10 +586,17 @@ int fin_exception_propose(PGconn *conn, int64_t id, const char *action, const ch
   snprintf(sid, sizeof sid, "%" PRId64, id);
   PGresult *res = NULL;
   int rc = exception_lock(conn, sid,
-                          "SELECT class, status FROM payment.recon_exceptions WHERE id = $1::bigint "
-                          "FOR UPDATE",
+                          "SELECT e.class, e.status, s.superseded_by IS NOT NULL, "
+                          "COALESCE(e.channel_fen, 0) - COALESCE(e.platform_fen, 0) "
+                          "FROM payment.recon_exceptions e JOIN payment.statements s "
+                          "ON s.id = e.statement_id WHERE e.id = $1::bigint FOR UPDATE OF e",
                           &res, &err, msg);
   if (rc != 0) return rc;
+  if (strcmp(PQgetvalue(res, 0, 1), "SUPERSEDED") == 0 || yw_col_bool(res, 0, 2)) {
+    say(msg, SUPERSEDED_MSG);
+    PQclear(res);
+    return abort_tx(conn, YW_EPRECOND);
+  }
   if (strcmp(PQgetvalue(res, 0, 1), "OPEN") != 0) {
     say(msg, "the exception is %s, not OPEN", PQgetvalue(res, 0, 1));
     PQclear(res);
@@ -513,75 +607,166 @@ int fin_exception_propose(PGconn *conn, int64_t id, const char *action, const ch
     PQclear(res);
     return abort_tx(conn, YW_EPRECOND);
   }
+  int64_t amount = yw_col_ll(res, 0, 3);
   PQclear(res);
   res = NULL;
   const char *p4[4] = {sid, action, note, actor};
   rc = yw_pg_query_write(conn,
                          "UPDATE payment.recon_exceptions SET status = 'PROPOSED', action = $2, "
-                         "note = $3, proposed_by = $4, proposed_at = now() WHERE id = $1::bigint",
+                         "note = $3, proposed_by = $4, proposed_at = now(), version = version + 1 "
+                         "WHERE id = $1::bigint",
                          4, p4, &res, &err);
   PQclear(res);
-  if (rc == 0) rc = audit(conn, actor, "recon.propose", sid, action, &err);
+  if (rc == 0) rc = fin_audit(conn, ac, actor, "recon.propose", sid, action, amount, &err);
   if (rc == 0) rc = yw_pg_commit(conn, &err);
   else yw_pg_rollback(conn);
   if (rc != 0 && msg != NULL && msg[0] == '\0') say(msg, "%s", err.message);
   return rc;
 }
 
-/* Books the approved action of one exception (row of the SELECT in decide). */
+/* Columns of the exception as decide locks it (the order of EXC_LOCK's SELECT). */
+enum {
+  X_STATUS, X_PROPOSER, X_CHANNEL, X_KIND, X_KEY, X_CLASS, X_ACTION, X_CFEN, X_PFEN, X_FEE, X_AT,
+  X_OTN, X_TXN, X_VERSION, X_SUPERSEDED, X_DATE, X_DUP, X_PFEN_NULL
+};
+
+#define EXC_LOCK                                                                              \
+  "SELECT e.status, e.proposed_by, e.channel, e.kind, e.key, e.class, e.action, "             \
+  "COALESCE(e.channel_fen, 0), COALESCE(e.platform_fen, 0), e.fee_fen, "                      \
+  "extract(epoch FROM r.success_time)::bigint, e.out_trade_no, "                              \
+  "COALESCE(sr.transaction_id, ''), e.version, s.superseded_by IS NOT NULL, "                 \
+  "e.bill_date::text, e.dup, e.platform_fen IS NULL "                                         \
+  "FROM payment.recon_exceptions e JOIN payment.statements s ON s.id = e.statement_id "       \
+  "JOIN payment.recon_results r ON r.statement_id = e.statement_id AND r.kind = e.kind "      \
+  "AND r.key = e.key AND r.dup = e.dup LEFT JOIN payment.statement_rows sr "                   \
+  "ON sr.statement_id = r.statement_id AND sr.line = r.channel_line "                         \
+  "WHERE e.id = $1::bigint FOR UPDATE OF e"
+
+/* The resolution's journal ref: the channel's row (channel, day, kind, key and its
+ * position among rows of that key), never the exception, so one row is resolved once
+ * whichever exception of it (a superseded statement's, the current one's) is approved. */
+static void resolve_ref(const PGresult *res, char *ref, size_t cap) {
+  snprintf(ref, cap, "%s:%s:%s:%s:%s", PQgetvalue(res, 0, X_CHANNEL), PQgetvalue(res, 0, X_DATE),
+           PQgetvalue(res, 0, X_KIND), PQgetvalue(res, 0, X_KEY), PQgetvalue(res, 0, X_DUP));
+}
+
+/* Books the approved action of one exception (row of EXC_LOCK). */
 static int book_action(PGconn *conn, const PGresult *res, const char *ref, const char *actor,
-                       yw_pg_error *err, char *msg) {
-  const char *channel = PQgetvalue(res, 0, 2), *kind = PQgetvalue(res, 0, 3),
-             *key = PQgetvalue(res, 0, 4), *cls = PQgetvalue(res, 0, 5),
-             *action = PQgetvalue(res, 0, 6);
+                       const pay_query_res *said, yw_pg_error *err, char *msg) {
+  const char *channel = PQgetvalue(res, 0, X_CHANNEL), *kind = PQgetvalue(res, 0, X_KIND),
+             *key = PQgetvalue(res, 0, X_KEY), *cls = PQgetvalue(res, 0, X_CLASS),
+             *action = PQgetvalue(res, 0, X_ACTION);
   int sign = strcmp(kind, "REFUND") == 0 ? -1 : 1;
-  int64_t cfen = sign * yw_col_ll(res, 0, 7), pfen = sign * yw_col_ll(res, 0, 8),
-          fee = yw_col_ll(res, 0, 9), at = yw_col_ll(res, 0, 10);
+  int64_t cfen = sign * yw_col_ll(res, 0, X_CFEN), pfen = sign * yw_col_ll(res, 0, X_PFEN),
+          fee = yw_col_ll(res, 0, X_FEE), at = yw_col_ll(res, 0, X_AT);
+  int has_row = strcmp(cls, "PLATFORM_ONLY") != 0; /* the statement has the row */
   char recv[64], refund[64];
   snprintf(recv, sizeof recv, "channel_receivable:%s", channel);
   snprintf(refund, sizeof refund, "refund_payable:%s", channel);
   if (strcmp(action, "BOOK") == 0) {
-    /* the channel has the payment of one of our orders: book it as the channel's
-     * notification would have (payment.c), then settle the row */
+    /* the channel has the payment of one of our orders: its own word (asked just now),
+     * not the statement's row alone, must say so; then it is booked as the channel's
+     * notification would have been (payment.c) and the row settled */
+    if (said == NULL || said->state != PAY_TRADE_SUCCESS || said->total_fen != cfen) {
+      if (said == NULL)
+        say(msg, "BOOK needs the channel's answer for %s", PQgetvalue(res, 0, X_OTN));
+      else
+        say(msg, "the channel says %s for %s (%" PRId64 " fen), not SUCCESS for %" PRId64 " fen: "
+                 "propose WRITE_OFF or REFUND",
+            pay_channel_state_name(said->state), PQgetvalue(res, 0, X_OTN), said->total_fen, cfen);
+      return YW_EPRECOND;
+    }
     pay_book_outcome outcome = 0;
-    int rc = pay_book_paid(conn, channel, PQgetvalue(res, 0, 11), PQgetvalue(res, 0, 12), cfen, at,
-                           0, actor, &outcome, err);
+    const char *txn = said->transaction_id[0] != '\0' ? said->transaction_id : PQgetvalue(res, 0, X_TXN);
+    int rc = pay_book_paid(conn, channel, PQgetvalue(res, 0, X_OTN), txn, cfen,
+                           said->success_unix > 0 ? said->success_unix : at, 0, actor, &outcome, err);
     if (rc != 0) return rc;
     if (outcome == PAY_BOOK_NO_ORDER || outcome == PAY_BOOK_AMOUNT_MISMATCH) {
       say(msg, outcome == PAY_BOOK_NO_ORDER
                    ? "the platform has no channel order %s: propose WRITE_OFF or REFUND"
                    : "the channel's amount differs from order %s's: propose WRITE_OFF or REFUND",
-          PQgetvalue(res, 0, 11));
+          PQgetvalue(res, 0, X_OTN));
       return YW_EPRECOND;
     }
     rc = book_settle(conn, channel, kind, key, cfen, fee, at, err);
     return rc < 0 ? rc : 0;
   }
   /* what the channel holds beyond what the platform booked (negative: short) */
-  int64_t diff = strcmp(cls, "PLATFORM_ONLY") == 0 ? -pfen
-                 : strcmp(cls, "CHANNEL_ONLY") == 0 ? cfen
-                                                    : cfen - pfen;
+  int64_t diff = cfen - pfen;
   if (diff != 0) {
     ledger_posting p[2] = {{recv, diff},
                            {strcmp(action, "REFUND") == 0 ? refund : "suspense", -diff}};
     ledger_entry e = {.kind = "recon_resolve", .ref = ref, .channel = channel,
                       .memo = strcmp(action, "REFUND") == 0 ? "to refund" : "written off to suspense"};
     int rc = ledger_post(conn, &e, p, 2, err);
+    if (rc == YW_EEXIST) {
+      say(msg, "the channel's row %s has been resolved already (journal recon_resolve:%s)", key, ref);
+      return YW_EEXIST;
+    }
     if (rc != 0) return rc;
   }
   /* the statement's row is settled as a matched one would be */
-  if (strcmp(cls, "PLATFORM_ONLY") != 0) {
+  if (has_row) {
     int rc = book_settle(conn, channel, kind, key, cfen, fee, at, err);
     if (rc < 0) return rc;
   }
   return 0;
 }
 
-int fin_exception_decide(PGconn *conn, int64_t id, int approve, const char *note,
-                         const char *actor, char *msg) {
+/* What the ledger holds now for the exception's row on the platform's side (the pay or
+ * unknown_inflow journal of a PAY key, the refund journal of a REFUND key): *fen and
+ * *booked = 0 when nothing. */
+static int platform_now(PGconn *conn, const PGresult *x, int64_t *fen, int *booked,
+                        yw_pg_error *err) {
+  const char *p[3] = {PQgetvalue(x, 0, X_CHANNEL), PQgetvalue(x, 0, X_KEY),
+                      strcmp(PQgetvalue(x, 0, X_KIND), "REFUND") == 0 ? "t" : "f"};
+  PGresult *res = NULL;
+  int rc = yw_pg_query(conn,
+                       "SELECT sum(p.amount_fen) FROM payment.journal j JOIN payment.postings p "
+                       "ON p.journal_id = j.id WHERE j.channel = $1 AND j.ref = $2 "
+                       "AND p.amount_fen > 0 AND CASE WHEN $3::boolean THEN j.kind = 'refund' "
+                       "ELSE j.kind IN ('pay', 'unknown_inflow') END",
+                       3, p, &res, err);
+  if (rc != 0) return rc;
+  *booked = !PQgetisnull(res, 0, 0);
+  *fen = *booked ? yw_col_ll(res, 0, 0) : 0;
+  PQclear(res);
+  return 0;
+}
+
+/* The platform booked the row since the run (a late notification, the janitor): the
+ * proposal was made on what is no longer so. The exception is opened again with the
+ * platform's amount (and its class from both sides), for a new proposal. */
+static int reevaluate(PGconn *conn, const char *sid, const PGresult *x, int64_t fen,
+                      const char *actor, yw_pg_error *err) {
+  char f[24];
+  snprintf(f, sizeof f, "%" PRId64, fen);
+  const char *p[3] = {sid, f, actor};
+  PGresult *res = NULL;
+  int rc = yw_pg_query_write(conn,
+                             "UPDATE payment.recon_exceptions SET platform_fen = $2::bigint, "
+                             "class = CASE WHEN channel_fen IS NOT NULL AND channel_fen <> $2::bigint "
+                             "THEN 'AMOUNT_MISMATCH' ELSE class END, status = 'OPEN', action = NULL, "
+                             "proposed_by = NULL, proposed_at = NULL, version = version + 1, "
+                             "note = note || E'\\n' || 're-evaluated at the approval of ' || $3 || "
+                             "': the platform booked ' || $2 || ' fen since the proposal' "
+                             "WHERE id = $1::bigint",
+                             3, p, &res, err);
+  PQclear(res);
+  (void)x;
+  return rc;
+}
+
+int fin_exception_decide(PGconn *conn, int64_t id, int approve, const char *action, int version,
+                         const char *note, const char *actor, const fin_audit_ctx *ac,
+                         const pay_query_res *channel_says, char *msg) {
   if (msg != NULL) msg[0] = '\0';
   if (!note_ok(note, 0)) {
     say(msg, "note must be at most 500 bytes");
+    return YW_EINVAL;
+  }
+  if (action == NULL || action[0] == '\0' || version <= 0) {
+    say(msg, "action and version of the proposal being decided are required");
     return YW_EINVAL;
   }
   yw_pg_error err;
@@ -589,41 +774,68 @@ int fin_exception_decide(PGconn *conn, int64_t id, int approve, const char *note
   char sid[24];
   snprintf(sid, sizeof sid, "%" PRId64, id);
   PGresult *res = NULL;
-  int rc = exception_lock(conn, sid,
-                          "SELECT e.status, e.proposed_by, e.channel, e.kind, e.key, e.class, "
-                          "e.action, COALESCE(e.channel_fen, 0), COALESCE(e.platform_fen, 0), "
-                          "e.fee_fen, "
-                          "extract(epoch FROM r.success_time)::bigint, e.out_trade_no, "
-                          "COALESCE(sr.transaction_id, '') "
-                          "FROM payment.recon_exceptions e JOIN payment.recon_results r "
-                          "ON r.statement_id = e.statement_id AND r.kind = e.kind AND r.key = e.key "
-                          "AND r.dup = e.dup LEFT JOIN payment.statement_rows sr "
-                          "ON sr.statement_id = r.statement_id AND sr.line = r.channel_line "
-                          "WHERE e.id = $1::bigint FOR UPDATE OF e",
-                          &res, &err, msg);
+  int rc = exception_lock(conn, sid, EXC_LOCK, &res, &err, msg);
   if (rc != 0) return rc;
-  if (strcmp(PQgetvalue(res, 0, 0), "PROPOSED") != 0) {
-    say(msg, "the exception is %s: there is no proposal to decide", PQgetvalue(res, 0, 0));
+  const char *status = PQgetvalue(res, 0, X_STATUS);
+  if (strcmp(status, "SUPERSEDED") == 0 || yw_col_bool(res, 0, X_SUPERSEDED)) {
+    say(msg, SUPERSEDED_MSG);
     PQclear(res);
     return abort_tx(conn, YW_EPRECOND);
   }
-  if (strcmp(PQgetvalue(res, 0, 1), actor) == 0) {
+  if (strcmp(status, "PROPOSED") != 0) {
+    say(msg, "the exception is %s: there is no proposal to decide", status);
+    PQclear(res);
+    return abort_tx(conn, YW_EPRECOND);
+  }
+  if (strcmp(PQgetvalue(res, 0, X_ACTION), action) != 0 || yw_col_ll(res, 0, X_VERSION) != version) {
+    say(msg, "the proposal changed since it was read: it is now %s (version %s); read it again",
+        PQgetvalue(res, 0, X_ACTION), PQgetvalue(res, 0, X_VERSION));
+    PQclear(res);
+    return abort_tx(conn, YW_ECONFLICT);
+  }
+  if (strcmp(PQgetvalue(res, 0, X_PROPOSER), actor) == 0) {
     PQclear(res);
     say(msg, "the proposal must be decided by another finance user than its proposer");
     return abort_tx(conn, YW_EPERM);
   }
-  char ref[40];
-  snprintf(ref, sizeof ref, "exception:%s", sid);
-  if (approve) rc = book_action(conn, res, ref, actor, &err, msg);
+  char ref[200];
+  resolve_ref(res, ref, sizeof ref);
   char detail[64];
-  snprintf(detail, sizeof detail, "%s %s", approve ? "approved" : "rejected", PQgetvalue(res, 0, 6));
+  snprintf(detail, sizeof detail, "%s %s", approve ? "approved" : "rejected",
+           PQgetvalue(res, 0, X_ACTION));
+  int64_t amount = yw_col_ll(res, 0, X_CFEN) - yw_col_ll(res, 0, X_PFEN);
+  if (approve) {
+    /* the platform's side again: booked since the run, the proposal no longer holds */
+    int64_t now_fen = 0;
+    int booked = 0;
+    rc = platform_now(conn, res, &now_fen, &booked, &err);
+    int was_null = yw_col_bool(res, 0, X_PFEN_NULL);
+    if (rc == 0 && (booked == was_null || (booked && now_fen != yw_col_ll(res, 0, X_PFEN)))) {
+      rc = reevaluate(conn, sid, res, now_fen, actor, &err);
+      if (rc == 0)
+        rc = fin_audit(conn, ac, actor, "recon.reevaluate", sid, "refused approval: the platform booked the row", now_fen, &err);
+      PQclear(res);
+      if (rc == 0) rc = yw_pg_commit(conn, &err);
+      else yw_pg_rollback(conn);
+      if (rc != 0) {
+        say(msg, "%s", err.message);
+        return rc;
+      }
+      say(msg,
+          "the platform has booked this row since the proposal (%" PRId64 " fen now): the "
+          "exception is open again for a new proposal",
+          now_fen);
+      return YW_ECONFLICT;
+    }
+    if (rc == 0) rc = book_action(conn, res, ref, actor, channel_says, &err, msg);
+  }
   PQclear(res);
   res = NULL;
   if (rc != 0) {
     if (msg != NULL && msg[0] == '\0') say(msg, "%s", err.message);
     return abort_tx(conn, rc);
   }
-  char jref[64];
+  char jref[240];
   snprintf(jref, sizeof jref, "recon_resolve:%s", ref);
   const char *p4[4] = {sid, actor, note != NULL ? note : "", jref};
   rc = yw_pg_query_write(conn,
@@ -633,12 +845,14 @@ int fin_exception_decide(PGconn *conn, int64_t id, int approve, const char *note
                                    "journal_ref = $4 WHERE id = $1::bigint"
                                  : "UPDATE payment.recon_exceptions SET status = 'OPEN', "
                                    "action = NULL, proposed_by = NULL, proposed_at = NULL, "
+                                   "version = version + 1, "
                                    "note = note || E'\\n' || 'rejected by ' || $2 || "
                                    "CASE WHEN $3 = '' THEN '' ELSE ': ' || $3 END "
                                    "WHERE id = $1::bigint",
                          approve ? 4 : 3, p4, &res, &err);
   PQclear(res);
-  if (rc == 0) rc = audit(conn, actor, approve ? "recon.approve" : "recon.reject", sid, detail, &err);
+  if (rc == 0)
+    rc = fin_audit(conn, ac, actor, approve ? "recon.approve" : "recon.reject", sid, detail, amount, &err);
   if (rc == 0) rc = yw_pg_commit(conn, &err);
   else yw_pg_rollback(conn);
   if (rc != 0 && msg != NULL && msg[0] == '\0') say(msg, "%s", err.message);

@@ -16,12 +16,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "channel.h"
 #include "recon.h"
 #include "yw_caller.h"
 #include "yw_pg.h"
 #include "yw_rpc.h"
 
 #define FIN_MSG_MAX 256
+
+/* Who does a finance action, for its audit record (payment.audit_log): the caller's
+ * department, the request id and the client's address. Any may be NULL (empty). */
+typedef struct fin_audit_ctx {
+  const char *department;
+  const char *request_id;
+  const char *source_ip;
+} fin_audit_ctx;
 
 typedef struct fin_statement {
   int64_t id;
@@ -31,11 +40,22 @@ typedef struct fin_statement {
   char sha256[65];
 } fin_statement;
 
-/* Imports len bytes of a statement of channel ("sim") and date ("YYYY-MM-DD"), from
- * source "api" or "upload", by actor. See finance.proto ImportStatement. */
+/* Where a statement comes from and what it must say. */
+typedef struct fin_import_opts {
+  const char *source;  /* "api" (fetched from the channel) or "upload" */
+  const char *mchid;   /* the channel's merchant number: every row's 商户号 must be it */
+  int force;           /* an upload may replace a statement fetched by API only so */
+  const char *reason;  /* why (1..500 bytes), required with force; in the audit record */
+} fin_import_opts;
+
+/* Imports len bytes of a statement of channel ("sim") and date ("YYYY-MM-DD") by actor.
+ * See finance.proto ImportStatement. A row of another merchant is YW_EINVAL (nothing
+ * stored); an upload over the day's statement fetched by API is YW_EPRECOND unless
+ * forced with a reason. Audited (recon.import, and recon.supersede for the statement it
+ * replaces, with the reason when forced). */
 int fin_statement_import(PGconn *conn, const char *channel, const char *date, const uint8_t *csv,
-                         size_t len, const char *source, const char *actor, fin_statement *out,
-                         char *msg);
+                         size_t len, const fin_import_opts *opts, const char *actor,
+                         const fin_audit_ctx *ac, fin_statement *out, char *msg);
 
 typedef struct fin_run {
   int64_t statement_id;
@@ -46,18 +66,29 @@ typedef struct fin_run {
 } fin_run;
 
 /* Reconciles channel's current statement of date (see finance.proto RunReconciliation).
- * cutoff_s: the window before midnight (PAY_RECON_CUTOFF_DEFAULT_S). */
+ * cutoff_s: the window before midnight (PAY_RECON_CUTOFF_DEFAULT_S). Every run is
+ * audited (recon.run: what it stored, settled and opened). */
 int fin_recon_run(PGconn *conn, const char *channel, const char *date, int cutoff_s,
-                  const char *actor, fin_run *out, char *msg);
+                  const char *actor, const fin_audit_ctx *ac, fin_run *out, char *msg);
 
-/* The maker proposes action ("BOOK", "REFUND", "WRITE_OFF") for the open exception id. */
+/* The maker proposes action ("BOOK", "REFUND", "WRITE_OFF") for the open exception id.
+ * YW_EPRECOND when it is not OPEN or its statement has been replaced (SUPERSEDED). */
 int fin_exception_propose(PGconn *conn, int64_t id, const char *action, const char *note,
-                          const char *actor, char *msg);
+                          const char *actor, const fin_audit_ctx *ac, char *msg);
 
 /* The checker approves (approve = 1: the action is booked) or rejects (0: open again)
- * the proposal on exception id. YW_EPERM when actor proposed it. */
-int fin_exception_decide(PGconn *conn, int64_t id, int approve, const char *note,
-                         const char *actor, char *msg);
+ * the proposal on exception id, naming the proposal decided: its action and version
+ * (ReconException.version; required, YW_EINVAL without). YW_ECONFLICT when the proposal
+ * is not that one any more, or (approving) when the platform has booked the row since
+ * the run: the exception is then re-evaluated (its platform amount and class from the
+ * ledger, OPEN again, committed) and the approval refused. YW_EEXIST when the channel's
+ * row has been resolved already. YW_EPERM when actor proposed it. Approving BOOK needs
+ * channel_says, the channel's answer to a query of the row's out_trade_no made just
+ * before (finance_service.c asks it outside any transaction): SUCCESS with the row's
+ * amount, else YW_EPRECOND; NULL (not asked) is YW_EPRECOND too. */
+int fin_exception_decide(PGconn *conn, int64_t id, int approve, const char *action, int version,
+                         const char *note, const char *actor, const fin_audit_ctx *ac,
+                         const pay_query_res *channel_says, char *msg);
 
 /* ---- the RPC side (finance_service.c): FinanceService on yw-payment's server ---- */
 

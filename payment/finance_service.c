@@ -40,12 +40,20 @@ static Google__Protobuf__Timestamp *ts(yw_arena *a, long long unix_s) {
 /* Answers rc from a finance.c function: its message for the caller's mistakes and the
  * domain's refusals, the database's mapping otherwise. */
 static int fin_fail(yw_rpc_call *call, int rc, const char *msg) {
-  if (rc == YW_EINVAL || rc == YW_EPRECOND || rc == YW_EPERM || rc == YW_ENOTFOUND)
+  if (rc == YW_EINVAL || rc == YW_EPRECOND || rc == YW_EPERM || rc == YW_ENOTFOUND ||
+      rc == YW_ECONFLICT || rc == YW_EEXIST)
     return yw_rpc_call_fail(call, rc, "%s", msg);
   yw_pg_error err;
   memset(&err, 0, sizeof err);
   snprintf(err.message, sizeof err.message, "%s", msg);
   return yw_service_db_fail(call, rc, &err);
+}
+
+/* Who the caller is, for a finance action's audit record; points into c and call. */
+static fin_audit_ctx audit_ctx(yw_rpc_call *call, const yw_caller *c) {
+  fin_audit_ctx ac = {.department = c->department, .request_id = yw_rpc_call_request_id(call),
+                      .source_ip = c->ip};
+  return ac;
 }
 
 /* "123" -> 123; 0 when s is not 1..18 digits. */
@@ -72,17 +80,19 @@ static int import_statement(yw_rpc_call *call, const ProtobufCMessage *reqm, Pro
   const uint8_t *csv = r->csv.data;
   size_t len = r->csv.len;
   char *fetched = NULL;
-  const char *source = "upload";
+  /* the channel's merchant number is what every row must say: a configured channel only */
+  const pay_channel *ch = ctx->channels != NULL ? pay_channels_find(ctx->channels, r->channel) : NULL;
+  if (ch == NULL) return yw_rpc_call_fail(call, YW_EINVAL, "channel is not a configured channel");
+  fin_import_opts opts = {.source = "upload", .mchid = pay_channel_mchid(ch), .force = r->force,
+                          .reason = r->reason};
   if (len == 0) {
-    const pay_channel *ch = ctx->channels != NULL ? pay_channels_find(ctx->channels, r->channel) : NULL;
-    if (ch == NULL) return yw_rpc_call_fail(call, YW_EINVAL, "channel is not a configured channel");
     char code[PAY_CODE_MAX];
     rc = pay_channel_statement(ch, r->date, ctx->channel_timeout_ms, &fetched, &len, code);
     if (rc == YW_ENOTFOUND)
       return yw_rpc_call_fail(call, YW_ENOTFOUND, "the channel has no statement for that date");
     if (rc != 0) return yw_rpc_call_fail(call, YW_EUNAVAIL, "the channel did not give its statement");
     csv = (const uint8_t *)fetched;
-    source = "api";
+    opts.source = "api";
   }
   PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
   if (conn == NULL) {
@@ -91,7 +101,8 @@ static int import_statement(yw_rpc_call *call, const ProtobufCMessage *reqm, Pro
   }
   fin_statement st;
   char msg[FIN_MSG_MAX];
-  rc = fin_statement_import(conn, r->channel, r->date, csv, len, source, c.subject, &st, msg);
+  fin_audit_ctx ac = audit_ctx(call, &c);
+  rc = fin_statement_import(conn, r->channel, r->date, csv, len, &opts, c.subject, &ac, &st, msg);
   free(fetched);
   PGresult *res = NULL;
   if (rc == 0) {
@@ -173,7 +184,7 @@ static int answer_reconciliation(yw_rpc_call *call, finance_ctx *ctx, const char
   rc = yw_pg_query_read(conn,
                         "SELECT s.id::text, extract(epoch FROM r.first_run_at)::bigint, "
                         "(SELECT count(*) FROM payment.recon_exceptions e WHERE e.statement_id = s.id "
-                        " AND e.status <> 'RESOLVED'), "
+                        " AND e.status IN ('OPEN', 'PROPOSED')), "
                         "(SELECT COALESCE(sum(p.amount_fen), 0) FROM payment.journal j JOIN "
                         " payment.postings p ON p.journal_id = j.id WHERE j.kind = 'settle' "
                         " AND j.channel = s.channel AND p.account = 'clearing_bank' "
@@ -315,7 +326,8 @@ static int run_reconciliation(yw_rpc_call *call, const ProtobufCMessage *reqm, P
   if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, DB " is busy");
   fin_run run;
   char msg[FIN_MSG_MAX];
-  rc = fin_recon_run(conn, r->channel, r->date, ctx->cutoff_s, c.subject, &run, msg);
+  fin_audit_ctx ac = audit_ctx(call, &c);
+  rc = fin_recon_run(conn, r->channel, r->date, ctx->cutoff_s, c.subject, &ac, &run, msg);
   yw_pg_pool_release(ctx->pool, conn);
   if (rc != 0) return fin_fail(call, rc, msg);
   /* the alert of a short day (短款): money the platform booked that the channel does not
@@ -337,7 +349,7 @@ static int run_reconciliation(yw_rpc_call *call, const ProtobufCMessage *reqm, P
   "COALESCE(decided_by, ''), extract(epoch FROM decided_at)::bigint, "                       \
   "extract(epoch FROM opened_at)::bigint, "                                                  \
   "extract(epoch FROM COALESCE(decided_at, now()) - opened_at)::bigint, "                    \
-  "COALESCE(journal_ref, '') FROM payment.recon_exceptions "
+  "COALESCE(journal_ref, ''), version FROM payment.recon_exceptions "
 
 static ReconException *exc_from_row(yw_arena *a, const PGresult *res, int i) {
   ReconException *e = yw_arena_alloc(a, sizeof *e);
@@ -358,6 +370,7 @@ static ReconException *exc_from_row(yw_arena *a, const PGresult *res, int i) {
   e->opened_at = ts(a, yw_col_ll(res, i, 16));
   e->age_seconds = yw_col_ll(res, i, 17);
   e->journal_ref = yw_col_str(a, res, i, 18);
+  e->version = (int32_t)yw_col_ll(res, i, 19);
   if (e->status == NULL || e->action == NULL || e->note == NULL || e->proposed_by == NULL ||
       e->decided_by == NULL || e->journal_ref == NULL)
     return NULL;
@@ -381,8 +394,8 @@ static int list_exceptions(yw_rpc_call *call, const ProtobufCMessage *reqm, Prot
                       page.has_cursor ? page.cursor : "0", limit};
   PGresult *res = NULL;
   rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
-                        EXC_COLS "WHERE ($1 = '' OR channel = $1) AND ($2::boolean OR status <> "
-                                 "'RESOLVED') AND id > $3::bigint ORDER BY id LIMIT $4::int",
+                        EXC_COLS "WHERE ($1 = '' OR channel = $1) AND ($2::boolean OR status IN "
+                                 "('OPEN', 'PROPOSED')) AND id > $3::bigint ORDER BY id LIMIT $4::int",
                         4, p, &res);
   if (rc != 0) return rc;
   yw_arena *a = yw_rpc_call_arena(call);
@@ -432,10 +445,48 @@ static int propose_resolution(yw_rpc_call *call, const ProtobufCMessage *reqm, P
   PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
   if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, DB " is busy");
   char msg[FIN_MSG_MAX];
-  rc = fin_exception_propose(conn, id, r->action, r->note, c.subject, msg);
+  fin_audit_ctx ac = audit_ctx(call, &c);
+  rc = fin_exception_propose(conn, id, r->action, r->note, c.subject, &ac, msg);
   yw_pg_pool_release(ctx->pool, conn);
   if (rc != 0) return fin_fail(call, rc, msg);
   return answer_exception(call, ctx, id, out);
+}
+
+/* Asks the channel of exception id about its out_trade_no, outside any transaction and
+ * within the channel timeout, for a BOOK's approval (fin_exception_decide compares the
+ * answer). An order the channel does not have is answered as NOTPAY; no answer is
+ * UNAVAILABLE (status set, its code returned). */
+static int channel_query(yw_rpc_call *call, finance_ctx *ctx, int64_t id, pay_query_res *said) {
+  char sid[24];
+  snprintf(sid, sizeof sid, "%" PRId64, id);
+  const char *p[1] = {sid};
+  PGresult *res = NULL;
+  int rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
+                            "SELECT channel, out_trade_no FROM payment.recon_exceptions "
+                            "WHERE id = $1::bigint",
+                            1, p, &res);
+  if (rc != 0) return rc;
+  if (PQntuples(res) != 1) {
+    PQclear(res);
+    return yw_rpc_call_fail(call, YW_ENOTFOUND, "no such exception");
+  }
+  const pay_channel *ch =
+      ctx->channels != NULL ? pay_channels_find(ctx->channels, PQgetvalue(res, 0, 0)) : NULL;
+  char otn[PAY_OUT_NO_MAX + 1];
+  snprintf(otn, sizeof otn, "%s", PQgetvalue(res, 0, 1));
+  PQclear(res);
+  if (ch == NULL)
+    return yw_rpc_call_fail(call, YW_EPRECOND, "the exception's channel is not configured: BOOK "
+                                                "needs its answer");
+  memset(said, 0, sizeof *said);
+  char code[PAY_CODE_MAX];
+  rc = pay_channel_query(ch, otn, ctx->channel_timeout_ms, said, code);
+  if (rc == YW_ENOTFOUND || rc == YW_EINVAL) {
+    memset(said, 0, sizeof *said); /* NOTPAY: the channel has no such order (or no such number) */
+    return 0;
+  }
+  if (rc != 0) return yw_rpc_call_fail(call, YW_EUNAVAIL, "the channel did not answer the query");
+  return 0;
 }
 
 static int decide(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
@@ -446,10 +497,19 @@ static int decide(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMess
   if (rc != 0) return rc;
   int64_t id = id_parse(r->id);
   if (id == 0) return yw_rpc_call_fail(call, YW_ENOTFOUND, "no such exception");
+  pay_query_res said;
+  int asked = 0;
+  if (approve && strcmp(r->action, "BOOK") == 0) {
+    rc = channel_query(call, ctx, id, &said);
+    if (rc != 0) return rc;
+    asked = 1;
+  }
   PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
   if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, DB " is busy");
   char msg[FIN_MSG_MAX];
-  rc = fin_exception_decide(conn, id, approve, r->note, c.subject, msg);
+  fin_audit_ctx ac = audit_ctx(call, &c);
+  rc = fin_exception_decide(conn, id, approve, r->action, r->version, r->note, c.subject, &ac,
+                            asked ? &said : NULL, msg);
   yw_pg_pool_release(ctx->pool, conn);
   if (rc != 0) return fin_fail(call, rc, msg);
   return answer_exception(call, ctx, id, out);

@@ -53,10 +53,10 @@ int pay_report_daily(PGconn *conn, const char *date, pay_report **out, yw_pg_err
       "count(*) FILTER (WHERE sr.kind = 'REFUND'), COALESCE(sum(sr.refund_fen), 0), "
       "COALESCE(sum(sr.fee_fen), 0), "
       "(SELECT count(*) FROM payment.recon_exceptions e WHERE e.channel = s.channel "
-      " AND e.bill_date <= $1::date AND e.status <> 'RESOLVED'), "
+      " AND e.bill_date <= $1::date AND e.status IN ('OPEN', 'PROPOSED')), "
       "(SELECT COALESCE(extract(epoch FROM now() - min(e.opened_at))::bigint, 0) "
       " FROM payment.recon_exceptions e WHERE e.channel = s.channel "
-      " AND e.bill_date <= $1::date AND e.status <> 'RESOLVED') "
+      " AND e.bill_date <= $1::date AND e.status IN ('OPEN', 'PROPOSED')) "
       "FROM payment.statements s LEFT JOIN payment.statement_rows sr ON sr.statement_id = s.id "
       "WHERE s.bill_date = $1::date AND s.superseded_by IS NULL "
       "GROUP BY s.channel ORDER BY s.channel",

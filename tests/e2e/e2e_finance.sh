@@ -5,8 +5,11 @@
 # notification is lost (notify none), and the channel adds a payment the platform never
 # created (tamper extra). A finance user imports the day's statement from the channel by
 # API (ImportStatement without bytes), runs the day: both rows are channel-only; the
-# maker proposes BOOK for ours and WRITE_OFF for the stranger, the maker's own approval
-# is 403, the checker's resolves them and the order is PAID. A clerk may not read the
+# maker proposes BOOK for ours, the maker's own approval is 403, an approval naming
+# another proposal than the one made 409, the checker's resolves it (the channel's query
+# confirms the payment) and the order is PAID; BOOK for the stranger is refused (412: the
+# channel's query does not confirm it), rejected, and its WRITE_OFF (version 3)
+# approved. A clerk may not read the
 # reconciliation. The daily report downloads as CSV and as .xlsx (content-type,
 # content-disposition; the zip's sheet XML holds the figures, read with unzip -p).
 source "$(dirname "$0")/lib.sh"
@@ -66,14 +69,21 @@ check "the results name an exception each" test -n "$OURS" -a -n "$THEIRS"
 # --- maker-checker
 s="$(api "$MAKER" POST "/v1/finance/exceptions/$OURS:propose" '{"action":"BOOK","note":"paid, notification lost"}')"
 check "the maker proposes BOOK (200, PROPOSED)" eval '[ "$s" = 200 ] && [ "$(field "d[\"status\"]")" = PROPOSED ]'
-s="$(api "$MAKER" POST "/v1/finance/exceptions/$OURS:approve" '{}')"
+s="$(api "$MAKER" POST "/v1/finance/exceptions/$OURS:approve" '{"action":"BOOK","version":1}')"
 check "the maker's own approval is refused (403)" test "$s" = 403
-s="$(api "$CHECKER" POST "/v1/finance/exceptions/$OURS:approve" '{}')"
+s="$(api "$CHECKER" POST "/v1/finance/exceptions/$OURS:approve" '{"action":"WRITE_OFF","version":1}')"
+check "an approval naming another proposal than the one made is refused (409)" test "$s" = 409
+s="$(api "$CHECKER" POST "/v1/finance/exceptions/$OURS:approve" '{"action":"BOOK","version":1}')"
 check "the checker approves: RESOLVED" eval '[ "$s" = 200 ] && [ "$(field "d[\"status\"]")" = RESOLVED ]'
 s="$(api "$CLERK" GET "/v1/payments/orders/$ORDER")"
 check "the order is PAID" eval '[ "$s" = 200 ] && [ "$(field "d[\"status\"]")" = ORDER_STATUS_PAID ]'
+api "$MAKER" POST "/v1/finance/exceptions/$THEIRS:propose" '{"action":"BOOK","note":"ours?"}' >/dev/null
+s="$(api "$CHECKER" POST "/v1/finance/exceptions/$THEIRS:approve" '{"action":"BOOK","version":1}')"
+check "BOOK of a row the channel's query does not confirm is refused (412)" test "$s" = 412
+s="$(api "$CHECKER" POST "/v1/finance/exceptions/$THEIRS:reject" '{"action":"BOOK","version":1}')"
+check "the checker rejects it (200, OPEN)" eval '[ "$s" = 200 ] && [ "$(field "d[\"status\"]")" = OPEN ]'
 api "$MAKER" POST "/v1/finance/exceptions/$THEIRS:propose" '{"action":"WRITE_OFF","note":"not ours"}' >/dev/null
-s="$(api "$CHECKER" POST "/v1/finance/exceptions/$THEIRS:approve" '{}')"
+s="$(api "$CHECKER" POST "/v1/finance/exceptions/$THEIRS:approve" '{"action":"WRITE_OFF","version":3}')"
 check "the stranger is written off to suspense" test "$s" = 200
 s="$(api "$CHECKER" GET /v1/finance/exceptions)"
 check "no exception is left open" eval '[ "$s" = 200 ] && [ "$(field "len(d.get(\"exceptions\", []))")" = 0 ]'

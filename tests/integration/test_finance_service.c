@@ -7,9 +7,11 @@
  * statement, reused) and runs the day; the answer sums every class and its results page
  * through whole (pageSize 2, the last page without a token); an auditor reads but may
  * not run, department staff may not read; ListExceptions gives the open ones with their
- * age; the proposer's approval is PERMISSION_DENIED and another finance user's resolves
- * it; bad input (a date that does not exist, a summary that lies, an unknown action) is
- * INVALID_ARGUMENT and changes nothing; the daily report sums the statement per channel
+ * age; the proposer's approval is PERMISSION_DENIED, one naming another proposal
+ * ABORTED, and another finance user's resolves it; the audit records carry department,
+ * address, request id and amount; bad input (a date that does not exist, a summary that
+ * lies, another merchant's statement, an unknown action) is INVALID_ARGUMENT and changes
+ * nothing; the daily report sums the statement per channel
  * (with its open exception) and the ledger per department and item, and its exports
  * parse: the CSV by a parser here, the .xlsx as a zip whose sheet XML (unzip -p) holds
  * the same figures; the ledger balances afterwards.
@@ -25,6 +27,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
 
 #include "channel.h"
 #include "finance.h"
@@ -42,9 +47,34 @@ static yw_rpc_service fsvc;
 static yw_test_rpc frpc;
 static yw_caller as;
 
+static pay_channels *channels;
+static char pem_path[64];
+
+/* Channel sim configured as yw-payment's settings give it (merchant 1900000001, a key
+ * of its own; nothing listens at its address: an import by API is UNAVAILABLE). */
+static int channels_load(void) {
+  snprintf(pem_path, sizeof pem_path, "/tmp/yw-finance-test-%d.pub.pem", (int)getpid());
+  EVP_PKEY *k = EVP_RSA_gen(2048);
+  FILE *f = k != NULL ? fopen(pem_path, "w") : NULL;
+  int ok = f != NULL && PEM_write_PUBKEY(f, k) == 1;
+  if (f != NULL) fclose(f);
+  EVP_PKEY_free(k);
+  if (!ok) return -1;
+  char keys[256], err[256];
+  snprintf(keys, sizeof keys, "sim=1900000001:%064d:%s", 7, pem_path);
+  if (pay_channels_load("sim=http://127.0.0.1:9/sim", keys, &channels, err, sizeof err) != 0) {
+    fprintf(stderr, "channels: %s\n", err);
+    return -1;
+  }
+  return 0;
+}
+
 static int setup(void **state) {
   (void)state;
+  if (channels_load() != 0) return -1;
   if (yw_testpay_start() != 0) return -1;
+  fctx.channels = channels;
+  fctx.channel_timeout_ms = 2000;
   fctx.pool = yw_testpay_ctx.pool;
   fctx.db_wait_ms = 2000;
   fctx.caller_keys = yw_testpay_ctx.caller_keys;
@@ -57,6 +87,8 @@ static int teardown(void **state) {
   (void)state;
   yw_test_rpc_stop(&frpc);
   yw_testpay_stop();
+  pay_channels_free(channels);
+  unlink(pem_path);
   return 0;
 }
 
@@ -76,11 +108,14 @@ static grpc_status_code call(const char *method, const ProtobufCMessage *req,
   snprintf(path, sizeof path, "/yiwang.payment.v1.FinanceService/%s", method);
   as.ts = (long long)time(NULL);
   assert_int_equal(
-      yw_caller_encode(&as, fctx.caller_keys.current, path, "", value, sizeof value, sig), 0);
-  yw_rpc_md md[2] = {{"x-yw-caller", value, 0}, {"x-yw-caller-sig", sig, 0}};
+      yw_caller_encode(&as, fctx.caller_keys.current, path, "rq-finance-test", value, sizeof value,
+                       sig),
+      0);
+  yw_rpc_md md[3] = {{"x-yw-caller", value, 0}, {"x-yw-caller-sig", sig, 0},
+                     {"x-request-id", "rq-finance-test", 0}};
   *out = NULL;
   grpc_status_code st =
-      yw_rpc_call_sync(frpc.channel, path, req, desc, NULL, out, md, 2, 10000, m, sizeof m);
+      yw_rpc_call_sync(frpc.channel, path, req, desc, NULL, out, md, 3, 10000, m, sizeof m);
   if (msg != NULL) snprintf(msg, 256, "%s", m);
   return st;
 }
@@ -232,13 +267,23 @@ static void a_finance_user_imports_runs_and_resolves(void **state) {
                         &yiwang__payment__v1__recon_exception__descriptor, &out, msg),
                    GRPC_STATUS_OK);
   assert_string_equal(((Yiwang__Payment__V1__ReconException *)out)->status, "PROPOSED");
+  int32_t version = ((Yiwang__Payment__V1__ReconException *)out)->version;
+  assert_true(version > 0);
   protobuf_c_message_free_unpacked(out, NULL);
   Yiwang__Payment__V1__DecideResolutionRequest dr = YIWANG__PAYMENT__V1__DECIDE_RESOLUTION_REQUEST__INIT;
   dr.id = exc_id;
+  dr.action = "WRITE_OFF";
+  dr.version = version;
   assert_int_equal(call("ApproveResolution", &dr.base,
                         &yiwang__payment__v1__recon_exception__descriptor, &out, msg),
                    GRPC_STATUS_PERMISSION_DENIED);
   as_staff("fin-b", "FIN", "finance");
+  /* the checker names the proposal read: another one is refused (ABORTED, HTTP 409) */
+  dr.action = "REFUND";
+  assert_int_equal(call("ApproveResolution", &dr.base,
+                        &yiwang__payment__v1__recon_exception__descriptor, &out, msg),
+                   GRPC_STATUS_ABORTED);
+  dr.action = "WRITE_OFF";
   assert_int_equal(call("ApproveResolution", &dr.base,
                         &yiwang__payment__v1__recon_exception__descriptor, &out, msg),
                    GRPC_STATUS_OK);
@@ -249,6 +294,18 @@ static void a_finance_user_imports_runs_and_resolves(void **state) {
   assert_string_equal(e->action, "WRITE_OFF");
   assert_true(e->journal_ref[0] != '\0');
   protobuf_c_message_free_unpacked(out, NULL);
+  /* the finance audit records say who (department), from where (address), in which
+   * request, and the amount: the approval of the 500 fen write-off, the import, the run */
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.audit_log WHERE action = "
+                                    "'recon.approve' AND actor = 'fin-b' AND department = 'FIN' "
+                                    "AND source_ip = '10.0.0.9' AND request_id = 'rq-finance-test' "
+                                    "AND target = $1 AND detail LIKE '%amount_fen=500'",
+                                    exc_id),
+                   1);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.audit_log WHERE action IN "
+                                    "('recon.import', 'recon.run') AND department = 'FIN' "
+                                    "AND source_ip = '10.0.0.9' AND request_id = 'rq-finance-test'"),
+                   2);
   yw_testpay_assert_ledger_ok();
 }
 
@@ -372,8 +429,19 @@ static void bad_input_changes_nothing(void **state) {
   assert_int_equal(call("ImportStatement", &imp.base, &yiwang__payment__v1__statement__descriptor,
                         &out, msg),
                    GRPC_STATUS_INVALID_ARGUMENT);
-  /* without bytes and without a configured channel */
+  /* a well-formed statement of another merchant (商户号 19): not this channel's */
+  const char *other = "交易时间,商户号,商户订单号,渠道订单号,交易类型,交易状态,订单金额,商户退款单号,退款金额,手续费,费率\n"
+                      "`2026-12-03 10:00:00,`19,`Q2,`T,`NATIVE,`SUCCESS,`1.00,`,`0.00,`0.01,`0.60%\n"
+                      "总交易单数,应结订单总金额,退款总金额,手续费总金额\n`1,`1.00,`0.00,`0.01\n";
   imp.date = "2026-12-03";
+  imp.csv.data = (uint8_t *)other;
+  imp.csv.len = strlen(other);
+  assert_int_equal(call("ImportStatement", &imp.base, &yiwang__payment__v1__statement__descriptor,
+                        &out, msg),
+                   GRPC_STATUS_INVALID_ARGUMENT);
+  assert_non_null(strstr(msg, "商户号 19 is not the merchant of channel sim"));
+  /* without bytes and without a configured channel */
+  imp.channel = "sim-x";
   imp.csv.len = 0;
   assert_int_equal(call("ImportStatement", &imp.base, &yiwang__payment__v1__statement__descriptor,
                         &out, msg),

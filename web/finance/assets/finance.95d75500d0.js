@@ -440,8 +440,8 @@
         const ok = el('button', { type: 'button', class: 'approve', text: '批准' });
         const no = el('button', { type: 'button', class: 'reject', text: '驳回' });
         if (mine(by)) ok.title = '提出人不能批准自己的提议（服务器会拒绝）';
-        ok.addEventListener('click', () => decide(x.id, 'approve', ok));
-        no.addEventListener('click', () => decide(x.id, 'reject', no));
+        ok.addEventListener('click', () => decide(x, 'approve', ok));
+        no.addEventListener('click', () => decide(x, 'reject', no));
         act.append(ok, no);
       }
       tr.append(act);
@@ -484,11 +484,14 @@
     }
   }
 
-  async function decide(id, verb, btn) {
+  /* The decision names the proposal shown (its action and version): one changed since
+   * (rejected and proposed again) is refused by the server (409) and the queue reloads. */
+  async function decide(x, verb, btn) {
     showError('queue-error', null);
     btn.disabled = true;
     try {
-      await api('POST', verb === 'approve' ? API.approve(id) : API.reject(id), { note: '' }, { idempotencyKey: newKey() });
+      const body = { note: '', action: x.action || '', version: x.version || 0 };
+      await api('POST', verb === 'approve' ? API.approve(x.id) : API.reject(x.id), body, { idempotencyKey: newKey() });
       await loadDay();
     } catch (e) {
       showError('queue-error', e);
