@@ -11,6 +11,11 @@
  * One copy at a time: pg_try_advisory_lock on the pass's connection; a copy that does not
  * get it skips the pass. The lock dies with the session if the process dies.
  *
+ * Never starved: a row the pass cannot resolve (its channel not configured or not
+ * answering, an error) is deferred: next_check_at = now() + 10 s * 2^misses (at most an
+ * hour), check_misses + 1 (migrations/030_janitor_backoff.sql). A pass takes rows not
+ * deferred, those never deferred first, so a bad channel's rows go to the back.
+ *
  * Offers: janitor_pass, janitor_start, janitor_stop, janitor_metrics.
  */
 #include "janitor.h"
@@ -88,24 +93,51 @@ static int step_touch(PGconn *conn, void *arg, yw_pg_error *err) {
   struct step *s = arg;
   const char *p[1] = {s->order_id};
   PGresult *r = NULL;
-  int rc = yw_pg_query_write(conn, "UPDATE payment.orders SET updated_at = now() WHERE id = $1::uuid", 1, p, &r, err);
+  int rc = yw_pg_query_write(conn,
+                             "UPDATE payment.orders SET updated_at = now(), next_check_at = NULL, check_misses = 0 "
+                             "WHERE id = $1::uuid",
+                             1, p, &r, err);
   PQclear(r);
   return rc;
 }
 
+/* The backoff of a row deferred after misses misses: 10 s doubling, at most an hour. */
+#define BACKOFF_SQL(m) "now() + make_interval(secs => least(3600, 10 * power(2, least(" m ", 12))))"
+
+/* Defers what the pass could not resolve: to the back of the queue, later each time. */
+static void defer_row(PGconn *conn, const char *table_key, const char *key) {
+  const char *p[1] = {key};
+  PGresult *r = NULL;
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  int rc = yw_pg_query_write(
+      conn,
+      strcmp(table_key, "order") == 0
+          ? "UPDATE payment.orders SET next_check_at = " BACKOFF_SQL("check_misses") ", check_misses = check_misses + 1 "
+            "WHERE id = $1::uuid"
+          : "UPDATE payment.refunds SET next_check_at = " BACKOFF_SQL("check_misses") ", check_misses = check_misses + 1 "
+            "WHERE out_refund_no = $1 AND status = 'PENDING'",
+      1, p, &r, &err);
+  PQclear(r);
+  if (rc != 0) yw_log(YW_LOG_WARN, "payment.janitor_defer", NULL, "%s %s", yw_strerror(rc), err.message);
+}
+
 /* ---- the orders a channel holds ------------------------------------------------------ */
 
-/* Books the order paid as the channel says. */
-static void book(PGconn *conn, const char *order_id, const char *channel, const char *out_trade_no,
-                 const pay_query_res *q, int closing_paid, janitor_stats *st) {
+/* Books the order paid as the channel says; 0 or the transaction's code. */
+static int book(PGconn *conn, const char *order_id, const char *channel, const char *out_trade_no,
+                const pay_query_res *q, int closing_paid, janitor_stats *st) {
   struct step s = {.order_id = order_id, .channel = channel, .out_trade_no = out_trade_no, .q = q,
                    .closing_paid = closing_paid};
-  if (in_tx(conn, step_book, &s) == 0 && (s.outcome == PAY_BOOK_PAID || s.outcome == PAY_BOOK_LATE)) st->paid++;
+  int rc = in_tx(conn, step_book, &s);
+  if (rc == 0 && (s.outcome == PAY_BOOK_PAID || s.outcome == PAY_BOOK_LATE)) st->paid++;
+  return rc;
 }
 
 /* CLOSING -> close at the channel -> CLOSED (or paid, when the channel says so). */
-static void close_at_channel(payment_ctx *ctx, PGconn *conn, const char *order_id, const pay_channel *ch,
-                             const char *out_trade_no, janitor_stats *st) {
+/* Returns 0 when the order was resolved, else nonzero (the caller defers it). */
+static int close_at_channel(payment_ctx *ctx, PGconn *conn, const char *order_id, const pay_channel *ch,
+                            const char *out_trade_no, janitor_stats *st) {
   char code[PAY_CODE_MAX] = "";
   int rc = pay_channel_close(ch, out_trade_no, ctx->channel_timeout_ms, code);
   if (rc == YW_ECONFLICT) { /* ORDER_PAID: query and book as paid */
@@ -113,13 +145,56 @@ static void close_at_channel(payment_ctx *ctx, PGconn *conn, const char *order_i
     memset(&q, 0, sizeof q);
     if (pay_channel_query(ch, out_trade_no, ctx->channel_timeout_ms, &q, code) == 0 &&
         (q.state == PAY_TRADE_SUCCESS || q.state == PAY_TRADE_REFUND))
-      book(conn, order_id, pay_channel_name(ch), out_trade_no, &q, 1, st);
-    return;
+      return book(conn, order_id, pay_channel_name(ch), out_trade_no, &q, 1, st);
+    return YW_EUNAVAIL;
   }
-  if (rc != 0 && rc != YW_ENOTFOUND) return; /* no answer: the next pass */
+  if (rc != 0 && rc != YW_ENOTFOUND) return rc; /* no answer: later */
   struct step s = {.order_id = order_id, .from = "CLOSING", .to = "CLOSED", .reason = "closed at the channel",
                    .out_trade_no = out_trade_no};
-  if (in_tx(conn, step_transition, &s) == 0) st->closed++;
+  rc = in_tx(conn, step_transition, &s);
+  if (rc == 0) st->closed++;
+  return rc;
+}
+
+/* One order a channel holds; 0 when resolved (or left for its next window), else nonzero. */
+static int held_order(payment_ctx *ctx, PGconn *conn, const pay_channel *ch, const char *order_id, const char *no,
+                      const char *status, int expired, janitor_stats *st) {
+  if (ch == NULL) return YW_ENOTFOUND; /* its channel is not configured (any more) */
+  if (strcmp(status, "CLOSING") == 0) return close_at_channel(ctx, conn, order_id, ch, no, st);
+  pay_query_res q;
+  memset(&q, 0, sizeof q);
+  char code[PAY_CODE_MAX] = "";
+  int rc = pay_channel_query(ch, no, ctx->channel_timeout_ms, &q, code);
+  if (rc != 0 && rc != YW_ENOTFOUND) {
+    st->unknown_left++;
+    return rc;
+  }
+  if (rc == 0 && (q.state == PAY_TRADE_SUCCESS || q.state == PAY_TRADE_REFUND))
+    return book(conn, order_id, pay_channel_name(ch), no, &q, 0, st);
+  struct step s = {.order_id = order_id};
+  if (expired) {
+    s.from = "PAYING,UNKNOWN";
+    s.to = "CLOSING";
+    s.reason = "expired";
+    int trc = in_tx(conn, step_transition, &s);
+    if (trc != 0) return trc;
+    if (rc == YW_ENOTFOUND || q.state == PAY_TRADE_CLOSED) { /* nothing to close there */
+      struct step c = {.order_id = order_id, .from = "CLOSING", .to = "CLOSED", .reason = "the channel has it closed",
+                       .out_trade_no = no};
+      trc = in_tx(conn, step_transition, &c);
+      if (trc == 0) st->closed++;
+      return trc;
+    }
+    return close_at_channel(ctx, conn, order_id, ch, no, st);
+  }
+  if (strcmp(status, "UNKNOWN") == 0) {
+    s.from = "UNKNOWN";
+    s.to = "PAYING";
+    s.reason = "the channel answered the query: not paid yet";
+    rc = in_tx(conn, step_transition, &s);
+    return rc == YW_EPRECOND ? 0 : rc;
+  }
+  return in_tx(conn, step_touch, &s); /* asked again after another window */
 }
 
 static int held_orders(payment_ctx *ctx, PGconn *conn, int window_s, int batch, janitor_stats *st) {
@@ -135,51 +210,18 @@ static int held_orders(payment_ctx *ctx, PGconn *conn, int window_s, int batch, 
                             "FROM payment.orders o JOIN LATERAL (SELECT out_trade_no, channel FROM payment.channel_orders "
                             "  WHERE order_id = o.id AND status = 'OPEN' ORDER BY attempt DESC LIMIT 1) c ON true "
                             "WHERE o.status IN ('PAYING', 'UNKNOWN', 'CLOSING') AND "
+                            "(o.next_check_at IS NULL OR o.next_check_at <= now()) AND "
                             "(o.updated_at <= now() - make_interval(secs => $1::int) OR o.expires_at < now()) "
-                            "ORDER BY o.updated_at LIMIT $2::int",
+                            "ORDER BY o.next_check_at NULLS FIRST, o.updated_at LIMIT $2::int",
                             2, p, &r, &err);
   if (rc != 0) return rc;
   for (int i = 0; i < PQntuples(r); i++) {
     const char *order_id = PQgetvalue(r, i, 0), *no = PQgetvalue(r, i, 1), *status = PQgetvalue(r, i, 3);
     int expired = PQgetvalue(r, i, 4)[0] == 't';
     const pay_channel *ch = ctx->channels != NULL ? pay_channels_find(ctx->channels, PQgetvalue(r, i, 2)) : NULL;
-    if (ch == NULL) continue;
-    if (strcmp(status, "CLOSING") == 0) {
-      close_at_channel(ctx, conn, order_id, ch, no, st);
-      continue;
-    }
-    pay_query_res q;
-    memset(&q, 0, sizeof q);
-    char code[PAY_CODE_MAX] = "";
-    rc = pay_channel_query(ch, no, ctx->channel_timeout_ms, &q, code);
-    if (rc != 0 && rc != YW_ENOTFOUND) {
-      st->unknown_left++;
-      continue;
-    }
-    if (rc == 0 && (q.state == PAY_TRADE_SUCCESS || q.state == PAY_TRADE_REFUND)) {
-      book(conn, order_id, pay_channel_name(ch), no, &q, 0, st);
-      continue;
-    }
-    struct step s = {.order_id = order_id};
-    if (expired) {
-      s.from = "PAYING,UNKNOWN";
-      s.to = "CLOSING";
-      s.reason = "expired";
-      if (in_tx(conn, step_transition, &s) != 0) continue;
-      if (rc == YW_ENOTFOUND || q.state == PAY_TRADE_CLOSED) { /* nothing to close there */
-        struct step c = {.order_id = order_id, .from = "CLOSING", .to = "CLOSED", .reason = "the channel has it closed",
-                         .out_trade_no = no};
-        if (in_tx(conn, step_transition, &c) == 0) st->closed++;
-      } else {
-        close_at_channel(ctx, conn, order_id, ch, no, st);
-      }
-    } else if (strcmp(status, "UNKNOWN") == 0) {
-      s.from = "UNKNOWN";
-      s.to = "PAYING";
-      s.reason = "the channel answered the query: not paid yet";
-      in_tx(conn, step_transition, &s);
-    } else {
-      in_tx(conn, step_touch, &s); /* asked again after another window */
+    if (held_order(ctx, conn, ch, order_id, no, status, expired, st) != 0) {
+      st->deferred++;
+      defer_row(conn, "order", order_id);
     }
   }
   PQclear(r);
@@ -197,8 +239,9 @@ static int unheld_orders(PGconn *conn, int batch, janitor_stats *st) {
   int rc = yw_pg_query_read(conn,
                             "SELECT o.id, o.status FROM payment.orders o "
                             "WHERE o.status IN ('CREATED', 'PAYING', 'UNKNOWN', 'CLOSING') AND o.expires_at < now() "
+                            "AND (o.next_check_at IS NULL OR o.next_check_at <= now()) "
                             "AND NOT EXISTS (SELECT 1 FROM payment.channel_orders c WHERE c.order_id = o.id "
-                            "AND c.status = 'OPEN') ORDER BY o.expires_at LIMIT $1::int",
+                            "AND c.status = 'OPEN') ORDER BY o.next_check_at NULLS FIRST, o.expires_at LIMIT $1::int",
                             1, p, &r, &err);
   if (rc != 0) return rc;
   for (int i = 0; i < PQntuples(r); i++) {
@@ -211,12 +254,21 @@ static int unheld_orders(PGconn *conn, int batch, janitor_stats *st) {
       if (strcmp(status, "CLOSING") != 0) {
         s.from = "PAYING,UNKNOWN";
         s.to = "CLOSING";
-        if (in_tx(conn, step_transition, &s) != 0) continue;
+        if (in_tx(conn, step_transition, &s) != 0) {
+          st->deferred++;
+          defer_row(conn, "order", order_id);
+          continue;
+        }
       }
       s.from = "CLOSING";
       s.to = "CLOSED";
     }
-    if (in_tx(conn, step_transition, &s) == 0) st->closed++;
+    if (in_tx(conn, step_transition, &s) == 0) {
+      st->closed++;
+    } else {
+      st->deferred++;
+      defer_row(conn, "order", order_id);
+    }
   }
   PQclear(r);
   return 0;
@@ -252,12 +304,17 @@ static int pending_refunds(payment_ctx *ctx, PGconn *conn, int window_s, int bat
                             "SELECT f.out_refund_no, f.out_trade_no, f.channel, f.amount_fen, o.amount_fen "
                             "FROM payment.refunds f JOIN payment.orders o ON o.id = f.order_id "
                             "WHERE f.status = 'PENDING' AND f.created_at <= now() - make_interval(secs => $1::int) "
-                            "ORDER BY f.created_at LIMIT $2::int",
+                            "AND (f.next_check_at IS NULL OR f.next_check_at <= now()) "
+                            "ORDER BY f.next_check_at NULLS FIRST, f.created_at LIMIT $2::int",
                             2, p, &r, &err);
   if (rc != 0) return rc;
   for (int i = 0; i < PQntuples(r); i++) {
     const pay_channel *ch = ctx->channels != NULL ? pay_channels_find(ctx->channels, PQgetvalue(r, i, 2)) : NULL;
-    if (ch == NULL) continue;
+    if (ch == NULL) { /* its channel is not configured (any more) */
+      st->deferred++;
+      defer_row(conn, "refund", PQgetvalue(r, i, 0));
+      continue;
+    }
     pay_refund_req rq = {.out_trade_no = PQgetvalue(r, i, 1), .out_refund_no = PQgetvalue(r, i, 0),
                          .refund_fen = strtoll(PQgetvalue(r, i, 3), NULL, 10),
                          .total_fen = strtoll(PQgetvalue(r, i, 4), NULL, 10)};
@@ -267,9 +324,15 @@ static int pending_refunds(payment_ctx *ctx, PGconn *conn, int window_s, int bat
     rc = pay_channel_refund(ch, &rq, ctx->channel_timeout_ms, &rs, code);
     struct refund_step s = {.out_refund_no = rq.out_refund_no, .res = &rs};
     if (rc == 0) {
-      if (in_tx(conn, refund_book, &s) == 0) st->refunds_done++;
+      rc = in_tx(conn, refund_book, &s);
+      if (rc == 0) st->refunds_done++;
     } else if (rc == YW_EPRECOND || rc == YW_ENOTFOUND) {
-      if (in_tx(conn, refund_fail, &s) == 0) st->refunds_failed++;
+      rc = in_tx(conn, refund_fail, &s);
+      if (rc == 0) st->refunds_failed++;
+    }
+    if (rc != 0) { /* no answer, or not booked: later, behind the others */
+      st->deferred++;
+      defer_row(conn, "refund", rq.out_refund_no);
     }
   }
   PQclear(r);
@@ -375,7 +438,9 @@ int janitor_metrics(void *arg, char *buf, size_t len) {
                    "# TYPE yw_payment_janitor_closed_total counter\nyw_payment_janitor_closed_total %lld\n"
                    "# TYPE yw_payment_janitor_refunds_total counter\nyw_payment_janitor_refunds_total %lld\n"
                    "# HELP yw_payment_janitor_unknown_left orders the channel did not answer for (cumulative)\n"
-                   "# TYPE yw_payment_janitor_unknown_left counter\nyw_payment_janitor_unknown_left %lld\n",
-                   st.passes, st.paid, st.closed, st.refunds_done, st.unknown_left);
+                   "# TYPE yw_payment_janitor_unknown_left counter\nyw_payment_janitor_unknown_left %lld\n"
+                   "# HELP yw_payment_janitor_deferred_total rows the janitor could not resolve, put back\n"
+                   "# TYPE yw_payment_janitor_deferred_total counter\nyw_payment_janitor_deferred_total %lld\n",
+                   st.passes, st.paid, st.closed, st.refunds_done, st.unknown_left, st.deferred);
   return n < 0 || (size_t)n >= len ? YW_ETOOBIG : n;
 }

@@ -18,11 +18,13 @@ typedef struct janitor janitor;
 typedef struct janitor_stats {
   long long passes, skipped;   /* passes run; passes another copy held the lock for */
   long long paid, closed, refunds_done, refunds_failed, unknown_left;
+  long long deferred;          /* rows it could not resolve, put back with a growing delay */
 } janitor_stats;
 
 /*
  * One pass now, on a connection of ctx's pool: orders PAYING or UNKNOWN not changed for
- * window_s seconds (or expired), up to batch of each kind. Adds what it did to *st (may
+ * window_s seconds (or expired), up to batch of each kind, rows deferred before (next_check_at
+ * still ahead) left out and those never deferred first; a row it cannot resolve is deferred. Adds what it did to *st (may
  * be NULL). Returns 0 (also when another copy holds the lock: st->skipped), YW_EUNAVAIL
  * when no connection came, or a yw_pg_query code.
  */

@@ -24,7 +24,9 @@
  * - R5: the channel's success never notified (as if the process died before its commit)
  *   is found by the janitor's query and booked PAID with the channel's time;
  * - the janitor closes expired orders at the channel (CLOSED) and expired CREATED ones;
- *   while another copy holds its lock a pass does nothing;
+ *   while another copy holds its lock a pass does nothing; rows it cannot resolve (250
+ *   on channels not configured or not answering) go to the back, so the next pass
+ *   reaches a working channel's order and PENDING refund;
  * - R8: two refunds at once with the same expected refundable amount: one passes, the
  *   other is refused; partial then full refund -> REFUNDED; never more than paid; a
  *   refund's retry with its Idempotency-Key answers the same refund; each refund has an
@@ -879,6 +881,72 @@ static void qr_code_of_the_notice(void **state) {
                    GRPC_STATUS_NOT_FOUND);
 }
 
+/* Review #8: rows the janitor cannot resolve (a channel no longer configured, a channel
+ * that does not answer) go to the back with a growing delay: 250 of them, older than a
+ * working channel's order and PENDING refund, fill the first pass of 200; the next pass
+ * reaches the working ones. */
+static void janitor_never_starves(void **state) {
+  (void)state;
+  order_ref good, paid;
+  new_order(1700, &good);
+  assert_int_equal(pay(&good, "sim", NULL), GRPC_STATUS_OK);
+  sim_pay("sim", good.no, "none"); /* paid, never notified: only a query finds it */
+  new_paid_order(800, &paid);
+  char rno[64];
+  snprintf(rno, sizeof rno, "%.22sR000000001", paid.no);
+  exec_sql("UPDATE payment.orders SET refunded_fen = 300 WHERE id = $1", paid.id);
+  exec_sql("INSERT INTO payment.refunds (order_id, out_refund_no, out_trade_no, channel, amount_fen, reason, "
+           "requested_by) VALUES ($1, $2, $3, 'sim', 300, 'test', 'f-1')",
+           paid.id, rno, paid.no);
+  exec_sql("WITH o AS (INSERT INTO payment.orders (notice_code, source, status, amount_fen, refunded_fen, "
+           "payee_department, item_code, item_name, payer_name_enc, created_by, expires_at, updated_at) "
+           "SELECT '97' || lpad(g::text, 18, '0'), 'NOTICE', 'PAYING', 100, 1, '320700-GA', 'FINE01', 'x', 'x', "
+           "'test', now() + interval '1 day', now() - interval '1 hour' FROM generate_series(1, 250) g "
+           "RETURNING id, notice_code), "
+           "c AS (INSERT INTO payment.channel_orders (out_trade_no, order_id, attempt, channel, mchid, amount_fen) "
+           "SELECT notice_code || '01', id, 1, CASE WHEN right(notice_code, 1)::int % 2 = 0 THEN 'gone' "
+           "ELSE 'sim-down' END, '" MCHID "', 100 FROM o RETURNING out_trade_no, order_id, channel) "
+           "INSERT INTO payment.refunds (order_id, out_refund_no, out_trade_no, channel, amount_fen, reason, "
+           "requested_by, created_at) SELECT order_id, out_trade_no || 'R000000001', out_trade_no, channel, 1, "
+           "'test', 'f-1', now() - interval '1 hour' FROM c");
+  /* the service's channels: sim, and sim-down where nothing listens ('gone' is none) */
+  char spec[256], kspec[1024], err[256];
+  snprintf(spec, sizeof spec, "sim=http://127.0.0.1:%d/sim,sim-down=http://127.0.0.1:%d/sim", g_port,
+           yw_test_free_port());
+  snprintf(kspec, sizeof kspec, "sim=" MCHID ":%s:%s/sim.pub.pem,sim-down=" MCHID ":%s:%s/sim.pub.pem", g_key[0],
+           g_keys_dir, g_key[0], g_keys_dir);
+  pay_channels *set = NULL;
+  assert_int_equal(pay_channels_load(spec, kspec, &set, err, sizeof err), 0);
+  yw_testpay_ctx.channels = set;
+  janitor_stats st;
+  memset(&st, 0, sizeof st);
+  assert_int_equal(janitor_pass(&yw_testpay_ctx, 0, 200, &st), 0);
+  /* the first pass: the 200 oldest of each kind, none of them resolvable */
+  assert_true(status_is(&good, "PAYING"));
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.orders WHERE notice_code LIKE '97%' "
+                                    "AND check_misses = 1 AND next_check_at > now()"), 200);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.refunds WHERE out_refund_no LIKE '97%' "
+                                    "AND check_misses = 1 AND next_check_at > now()"), 200);
+  assert_true(st.deferred >= 400);
+  /* the next pass: the 50 left and the working channel's order and refund */
+  assert_int_equal(janitor_pass(&yw_testpay_ctx, 0, 200, &st), 0);
+  yw_testpay_ctx.channels = g_set;
+  pay_channels_free(set);
+  assert_true(status_is(&good, "PAID"));
+  assert_int_equal(journals(&good, "pay"), 1);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.refunds WHERE out_refund_no = $1 AND status = 'SUCCESS'", rno), 1);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.orders WHERE notice_code LIKE '97%' "
+                                    "AND check_misses = 1 AND next_check_at > now()"), 250);
+  /* a third pass asks none of them again before their time */
+  memset(&st, 0, sizeof st);
+  assert_int_equal(janitor_pass(&yw_testpay_ctx, 0, 200, &st), 0);
+  assert_int_equal(st.deferred, 0);
+  /* out of the other tests' way */
+  exec_sql("UPDATE payment.refunds SET status = 'FAILED' WHERE out_refund_no LIKE '97%'");
+  exec_sql("UPDATE payment.orders SET status = 'CLOSING' WHERE notice_code LIKE '97%'");
+  exec_sql("UPDATE payment.orders SET status = 'CLOSED', refunded_fen = 0 WHERE notice_code LIKE '97%'");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(pay_retry_switch_and_notification, ledger_after),
@@ -896,6 +964,7 @@ int main(void) {
       cmocka_unit_test_teardown(r4b_exception_order_refunded, ledger_after),
       cmocka_unit_test_teardown(anyone_with_the_code_pays, ledger_after),
       cmocka_unit_test_teardown(qr_code_of_the_notice, ledger_after),
+      cmocka_unit_test_teardown(janitor_never_starves, ledger_after),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
