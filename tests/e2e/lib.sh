@@ -481,3 +481,10 @@ e2e_pg_stop() { # e2e_pg_stop [fast|immediate]
   runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$E2E_PRIVATE_PG/data" \
     -m "${1:-fast}" -w stop >/dev/null
 }
+
+# Restarts the private PostgreSQL with pg_ctl restart (-m fast by default: sessions are
+# ended, open transactions rolled back), so every process loses every connection at once.
+e2e_pg_restart() { # e2e_pg_restart [fast|immediate]
+  runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$E2E_PRIVATE_PG/data" -w \
+    -l "$E2E_PRIVATE_PG/log" -o "$E2E_PRIVATE_PG_OPTS" -m "${1:-fast}" restart >/dev/null
+}
