@@ -311,6 +311,35 @@ static void items_from(const PGresult *res, pay_recon_item *items, int carried) 
   }
 }
 
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* A second payment of an order (journal unknown_inflow, booked to suspense) is money
+ * without an order: its statement row is not settled as a matched payment but opens a
+ * CHANNEL_ONLY exception (with the platform's amount beside it) for finance to refund or
+ * keep. pfres: the day's platform rows (column 6 the journal id, 7 unknown_inflow). */
+static int inflows_unmatched(const PGresult *pfres, pay_recon_result *results, size_t nres) {
+  size_t n = 0, np = (size_t)PQntuples(pfres);
+  for (size_t i = 0; i < np; i++) n += yw_col_bool(pfres, (int)i, 7);
+  if (n == 0) return 0;
+  int64_t *ids = malloc(n * sizeof *ids);
+  if (ids == NULL) return YW_ENOMEM;
+  n = 0;
+  for (size_t i = 0; i < np; i++)
+    if (yw_col_bool(pfres, (int)i, 7)) ids[n++] = yw_col_ll(pfres, (int)i, 6);
+  qsort(ids, n, sizeof *ids, cmp_i64);
+  for (size_t i = 0; i < nres; i++) {
+    pay_recon_result *r = &results[i];
+    if (r->channel == NULL || r->platform == NULL || r->platform->carried) continue;
+    if (r->cls != PAY_RECON_MATCHED && r->cls != PAY_RECON_AMOUNT_MISMATCH) continue;
+    if (bsearch(&r->platform->ref, ids, n, sizeof *ids, cmp_i64) != NULL) r->cls = PAY_RECON_CHANNEL_ONLY;
+  }
+  free(ids);
+  return 0;
+}
+
 /* Books the settlement of one statement row: the channel's money reaches clearing_bank
  * net of its fee. amount is signed (a payment +, a refund -), fee as the statement has it. */
 static int book_settle(PGconn *conn, const char *channel, const char *kind, const char *key,
@@ -410,7 +439,7 @@ int fin_recon_run(PGconn *conn, const char *channel, const char *date, int cutof
                    "COALESCE(rf.out_trade_no, j.ref), "
                    "(SELECT sum(p.amount_fen) FROM payment.postings p "
                    " WHERE p.journal_id = j.id AND p.amount_fen > 0), 0, "
-                   "extract(epoch FROM j.effective_at)::bigint, j.id "
+                   "extract(epoch FROM j.effective_at)::bigint, j.id, j.kind = 'unknown_inflow' "
                    "FROM payment.journal j LEFT JOIN payment.refunds rf "
                    "ON j.kind = 'refund' AND rf.out_refund_no = j.ref "
                    "WHERE j.channel = $1 AND j.kind IN ('pay', 'unknown_inflow', 'refund') "
@@ -441,6 +470,8 @@ int fin_recon_run(PGconn *conn, const char *channel, const char *date, int cutof
   pay_recon_window w = {.day_end_unix = start + 86400, .cutoff_s = cutoff_s};
   size_t nres = 0;
   rc = pay_recon_match(ch, nc, pf, np1 + np2, &w, &results, &nres);
+  if (rc != 0) goto fail;
+  rc = inflows_unmatched(pfres, results, nres);
   if (rc != 0) goto fail;
   rc = pay_recon_store_results(conn, out->statement_id, results, nres, &out->new_results, &err);
   if (rc != 0) goto fail;
@@ -663,6 +694,40 @@ static int book_action(PGconn *conn, const PGresult *res, const char *ref, const
   char recv[64], refund[64];
   snprintf(recv, sizeof recv, "channel_receivable:%s", channel);
   snprintf(refund, sizeof refund, "refund_payable:%s", channel);
+  /* a second payment of an order: the payment path booked it to suspense already */
+  int inflow = 0;
+  if (sign > 0) {
+    const char *pi[2] = {channel, key};
+    PGresult *r = NULL;
+    int rc = yw_pg_query(conn,
+                         "SELECT 1 FROM payment.journal WHERE kind = 'unknown_inflow' "
+                         "AND channel = $1 AND ref = $2",
+                         2, pi, &r, err);
+    if (rc != 0) return rc;
+    inflow = PQntuples(r) > 0;
+    PQclear(r);
+  }
+  if (inflow) {
+    if (strcmp(action, "BOOK") == 0) {
+      say(msg, "%s is a second payment of an order paid already (held in suspense): propose "
+               "REFUND or WRITE_OFF", key);
+      return YW_EPRECOND;
+    }
+    /* REFUND: what suspense holds is owed back to the payer; WRITE_OFF: it stays there */
+    if (strcmp(action, "REFUND") == 0 && cfen != 0) {
+      ledger_posting p[2] = {{"suspense", cfen}, {refund, -cfen}};
+      ledger_entry e = {.kind = "recon_resolve", .ref = ref, .channel = channel,
+                        .memo = "second payment to refund"};
+      int rc = ledger_post(conn, &e, p, 2, err);
+      if (rc == YW_EEXIST) {
+        say(msg, "the channel's row %s has been resolved already (journal recon_resolve:%s)", key, ref);
+        return YW_EEXIST;
+      }
+      if (rc != 0) return rc;
+    }
+    int rc = book_settle(conn, channel, kind, key, cfen, fee, at, err);
+    return rc < 0 ? rc : 0;
+  }
   if (strcmp(action, "BOOK") == 0) {
     /* the channel has the payment of one of our orders: its own word (asked just now),
      * not the statement's row alone, must say so; then it is booked as the channel's

@@ -714,6 +714,60 @@ static void an_upload_replaces_the_channels_statement_only_when_forced(void **st
                    1);
 }
 
+/* Review #5: an order paid twice (its second channel order's payment booked to suspense,
+ * journal unknown_inflow) is not matched and settled like a payment: its row opens a
+ * CHANNEL_ONLY exception. BOOK is refused for it; REFUND moves what suspense holds to
+ * refund_payable and settles the row. */
+static void a_second_payment_opens_an_exception(void **state) {
+  (void)state;
+  const int64_t d22 = D1 + 21 * 86400;
+  const char *first = "2026122200000000000001", *second = "2026122200000000000002";
+  order_paying("32070000000000000042", first, 800); /* and a closed second attempt, paid too */
+  const char *p[2] = {first, second};
+  PGresult *r = PQexecParams(conn,
+                             "INSERT INTO payment.channel_orders (out_trade_no, order_id, attempt, "
+                             "channel, mchid, amount_fen, status) SELECT $2, order_id, 2, channel, "
+                             "mchid, amount_fen, 'CLOSED' FROM payment.channel_orders "
+                             "WHERE out_trade_no = $1",
+                             2, NULL, p, NULL, NULL, 0);
+  assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+  PQclear(r);
+  yw_pg_error err;
+  pay_book_outcome o1 = 0, o2 = 0;
+  assert_int_equal(yw_pg_begin(conn, &err), 0);
+  assert_int_equal(pay_book_paid(conn, "sim", first, "4200000001", 800, d22 + 3600, 0, "channel", &o1, &err), 0);
+  assert_int_equal(pay_book_paid(conn, "sim", second, "4200000002", 800, d22 + 3700, 0, "channel", &o2, &err), 0);
+  assert_int_equal(yw_pg_commit(conn, &err), 0);
+  assert_int_equal(o1, PAY_BOOK_PAID);
+  assert_int_equal(o2, PAY_BOOK_SUSPENSE);
+  pay_stmt_row rows[] = {pay_row(first, 800, d22 + 3600), pay_row(second, 800, d22 + 3700)};
+  fin_statement st;
+  fin_run run;
+  char msg[FIN_MSG_MAX];
+  assert_int_equal(import_rows("2026-12-22", rows, 2, "alice", &st, msg), 0);
+  assert_int_equal(run_day("2026-12-22", "alice", &run, msg), 0);
+  assert_string_equal(class_of(st.id, "PAY", first), "MATCHED");
+  assert_string_equal(class_of(st.id, "PAY", second), "CHANNEL_ONLY");
+  assert_int_equal(run.settled, 1);
+  int64_t exc = exception_of(st.id, second);
+  assert_true(exc > 0);
+  int64_t suspense = balance("suspense"), refund = balance("refund_payable:sim");
+  assert_int_equal(propose(exc, "BOOK", "paid?", "alice", msg), 0);
+  pay_query_res paid = channel_paid(800, d22 + 3700);
+  assert_int_equal(decide_said(exc, 1, "", "bob", &paid, msg), YW_EPRECOND);
+  assert_non_null(strstr(msg, "second payment"));
+  assert_int_equal(decide(exc, 0, "refund it", "bob", msg), 0);
+  assert_int_equal(propose(exc, "REFUND", "paid twice", "alice", msg), 0);
+  int rc = decide(exc, 1, "", "bob", msg);
+  if (rc != 0) fprintf(stderr, "refund: %s\n", msg);
+  assert_int_equal(rc, 0);
+  assert_int_equal(balance("suspense"), suspense + 800);
+  assert_int_equal(balance("refund_payable:sim"), refund - 800);
+  assert_int_equal(count_of("SELECT count(*) FROM payment.journal WHERE kind = 'settle' AND ref = "
+                            "'sim:PAY:2026122200000000000002'"),
+                   1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(every_kind_classifies_and_a_rerun_changes_nothing, ledger_balanced),
@@ -725,6 +779,7 @@ int main(void) {
       cmocka_unit_test_teardown(approval_rechecks_the_platform_and_pins_the_proposal, ledger_balanced),
       cmocka_unit_test_teardown(an_upload_replaces_the_channels_statement_only_when_forced,
                                 ledger_balanced),
+      cmocka_unit_test_teardown(a_second_payment_opens_an_exception, ledger_balanced),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
