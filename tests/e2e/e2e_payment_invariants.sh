@@ -9,7 +9,8 @@
 # (only the janitor's query can find it), paid then refunded in part and in full at once
 # on one view, paid then refunded in two steps, offered and never paid then expired,
 # issued only then expired, paid at its expiry, paid silently then expired. Meanwhile the
-# test SIGKILLs yw-payment and starts it again, SIGSTOPs Redis for 3 s, and restarts
+# test SIGKILLs yw-payment and starts it again, SIGSTOPs the channel (yw-paysim) for 3 s,
+# longer than yw-payment's bound on a channel call, SIGSTOPs Redis for 3 s, and restarts
 # PostgreSQL (pg_ctl restart -m fast) once; a fault the workload meets is retried with
 # the same Idempotency-Key, within a bound. After the workload every notification of
 # every order the channel took is sent again, twice, newest first (late, duplicated, out
@@ -90,13 +91,21 @@ echo "fault: SIGKILL yw-payment after $(progress) orders"
 kill -9 "$PAYMENT_PID"; wait "$PAYMENT_PID" 2>/dev/null || true
 check "yw-payment starts again after SIGKILL" start_payment
 
-wait_progress $((ORDERS * 3 / 8))
+wait_progress $((ORDERS * 2 / 8))
+# the channel stalls longer than yw-payment's bound on a call to it (2 s): prepays and
+# refunds in flight get no answer (orders UNKNOWN, refunds PENDING, for the janitor)
+echo "fault: SIGSTOP yw-paysim for 3 s after $(progress) orders"
+kill -STOP "$PAYSIM_PID"
+sleep 3 # the length of the stall, not a wait for work
+kill -CONT "$PAYSIM_PID"
+
+wait_progress $((ORDERS * 4 / 8))
 echo "fault: SIGSTOP Redis for 3 s after $(progress) orders"
 kill -STOP "$REDIS_PID"
 sleep 3 # the length of the stall, not a wait for work
 kill -CONT "$REDIS_PID"
 
-wait_progress $((ORDERS * 5 / 8))
+wait_progress $((ORDERS * 6 / 8))
 echo "fault: pg_ctl restart -m fast after $(progress) orders"
 check "PostgreSQL restarts (-m fast)" e2e_pg_restart fast
 

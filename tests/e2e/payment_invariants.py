@@ -552,9 +552,10 @@ def cmd_check(state):
               "(SELECT count(*) FROM payment.order_events WHERE to_status = 'CLOSED'), "
               "(SELECT count(*) FROM payment.notifications)")[0]
     s, d = bounded(lambda: sim().call("GET", "/sim/sim/stats"))
+    pend = sum(1 for r in recs for f in r["refunds"] if f["answer"] == "PENDING")
     print("faults and chaos: %s orders went UNKNOWN, %s were booked PAID by the janitor, %s closed; "
-          "%s notifications in the inbox; the channel sent %s notifications, %s acknowledged"
-          % tuple(fx + [d.get("notify_sent"), d.get("notify_acked")]))
+          "%s notifications in the inbox; the channel sent %s notifications, %s acknowledged; "
+          "%d refunds answered PENDING" % tuple(fx + [d.get("notify_sent"), d.get("notify_acked"), pend]))
 
     # what the workload saw of the faults
     sc = {}
