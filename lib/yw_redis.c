@@ -23,7 +23,11 @@
  * slot) and -ASK followed (ASKING and the command pipelined on one connection), up to
  * MAX_HOPS redirections in all, within the same deadline: while a slot moves, the nodes
  * learn its new owner one after another, so one command can meet a MOVED back to the
- * old owner, an ASK, then a MOVED forward. The whole map is asked again (CLUSTER SLOTS of any node, at
+ * old owner, an ASK, then a MOVED forward. While two nodes disagree on a slot's owner,
+ * each sends the command to the other: a redirection back to a node this command has
+ * already been to waits first (1 ms, then twice as long each time, at most
+ * PINGPONG_WAIT_MAX_MS, never past the deadline) for their gossip to settle it. The
+ * whole map is asked again (CLUSTER SLOTS of any node, at
  * most every 100 ms) after a MOVED, after a node failed, and when a slot has no master
  * known; by the caller that finds it due, within its own deadline. Nodes are never
  * removed while the handle lives (at most YW_REDIS_MAX_NODES), so a node pointer stays
@@ -53,7 +57,8 @@
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 2000
 #define REFRESH_EVERY_MS 100 /* at most one CLUSTER SLOTS a handle, however many callers */
-#define MAX_HOPS 5           /* redirections followed for one command (MOVED and ASK) */
+#define MAX_HOPS 10          /* redirections followed for one command (MOVED and ASK) */
+#define PINGPONG_WAIT_MAX_MS 64 /* longest pause before going back to a node already asked */
 #define MAX_NODES (YW_REDIS_MAX_NODES + YW_REDIS_MAX_SEEDS)
 
 enum mode { MODE_UNKNOWN, MODE_SINGLE, MODE_CLUSTER };
@@ -507,6 +512,9 @@ redisReply *yw_redis_command_within(yw_redis *r, int wait_ms, int argc, const ch
   }
   /* Redirections, once the handle knows it talks to a cluster (maybe only since this
    * command's connection asked). */
+  struct node *visited[MAX_HOPS + 1] = {nd};
+  int n_visited = 1;
+  long long wait_ms_next = 1;
   for (int hop = 0; reply != NULL && hop < MAX_HOPS && reply->type == REDIS_REPLY_ERROR &&
                     atomic_load(&r->mode) == MODE_CLUSTER;
        hop++) {
@@ -523,6 +531,15 @@ redisReply *yw_redis_command_within(yw_redis *r, int wait_ms, int argc, const ch
     freeReplyObject(reply);
     nd = r->nodes[idx];
     seed = -1;
+    int again = 0;
+    for (int v = 0; v < n_visited; v++) again |= visited[v] == nd;
+    if (n_visited < MAX_HOPS + 1) visited[n_visited++] = nd;
+    if (again) {
+      long long pause = deadline - now_ms() - 1;
+      if (pause > wait_ms_next) pause = wait_ms_next;
+      if (pause > 0) usleep((useconds_t)pause * 1000);
+      if (wait_ms_next < PINGPONG_WAIT_MAX_MS) wait_ms_next *= 2;
+    }
     reply = node_command(r, nd, deadline, kind == YW_REDIS_ASK, argc, argv, argvlen, &why);
   }
   if (reply == NULL) {
