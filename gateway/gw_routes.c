@@ -228,6 +228,13 @@ const gw_route_def gw_route_defs[] = {
      * checker another finance user: checked by the service); auditors read. */
     {"POST", "/v1/finance/statements:import", FINANCE "ImportStatement", "*", GW_ACCESS_STAFF, 0,
      "finance", 0, "payment"},
+    /* A statement file uploaded from the console: the raw body (CSV as the channel
+     * writes it, at most 8 MiB and YW_GATEWAY_MAX_BODY), channel and date in the path,
+     * ?force=true&reason=... to replace a statement fetched from the channel (audited by
+     * the service). Finance staff only. */
+    {"POST", "/v1/finance/statements/{channel}/{date}:upload", FINANCE "ImportStatement", NULL,
+     GW_ACCESS_STAFF, 0, "finance", 0, "payment", .raw_body = "csv", .raw_body_max = 8 << 20,
+     .headers = "content-type=upload_content_type"},
     {"POST", "/v1/finance/reconciliations", FINANCE "RunReconciliation", "*", GW_ACCESS_STAFF, 0,
      "finance", 0, "payment"},
     {"GET", "/v1/finance/reconciliations/{channel}/{date}", FINANCE "GetReconciliation", NULL,

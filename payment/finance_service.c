@@ -80,6 +80,8 @@ static int import_statement(yw_rpc_call *call, const ProtobufCMessage *reqm, Pro
   const uint8_t *csv = r->csv.data;
   size_t len = r->csv.len;
   char *fetched = NULL;
+  if (len == 0 && r->upload_content_type[0] != '\0')
+    return yw_rpc_call_fail(call, YW_EINVAL, "the uploaded statement file is empty");
   /* the channel's merchant number is what every row must say: a configured channel only */
   const pay_channel *ch = ctx->channels != NULL ? pay_channels_find(ctx->channels, r->channel) : NULL;
   if (ch == NULL) return yw_rpc_call_fail(call, YW_EINVAL, "channel is not a configured channel");

@@ -11,7 +11,10 @@
 # channel's query does not confirm it), rejected, and its WRITE_OFF (version 3)
 # approved. A clerk may not read the
 # reconciliation. The daily report downloads as CSV and as .xlsx (content-type,
-# content-disposition; the zip's sheet XML holds the figures, read with unzip -p).
+# content-disposition; the zip's sheet XML holds the figures, read with unzip -p). A
+# statement file uploaded as the raw CSV (the console's upload): refused over the
+# channel's own statement unforced (412), of another merchant (400), by a clerk (403),
+# empty (400), past the cap (413); a good one imported with source upload.
 source "$(dirname "$0")/lib.sh"
 
 e2e_database
@@ -103,5 +106,39 @@ check "its remittance sheet holds the booked 12.50 yuan" \
   eval 'unzip -p "$E2E_TMP/daily.xlsx" xl/worksheets/sheet3.xml | grep -q "<v>12.5</v>"'
 check "its channel sheet holds 19.50 yuan" \
   eval 'unzip -p "$E2E_TMP/daily.xlsx" xl/worksheets/sheet1.xml | grep -q "<v>19.5</v>"'
+
+# --- a statement file uploaded as the console sends it: the raw CSV through the gateway
+upload() { # upload TOKEN DATE FILE [QUERY] -> the status; the body in $J
+  local auth=()
+  [ -n "$1" ] && auth=(-H "authorization: Bearer $1")
+  curl -sS -o "$J" -w '%{http_code}' -X POST "${auth[@]}" -H 'content-type: text/csv' \
+    --data-binary "@$3" "$GW/v1/finance/statements/sim/$2:upload${4:-}"
+}
+statement() { # statement DATE MCHID -> one payment of 1.00 yuan at 10:00 on DATE, as CSV
+  printf '交易时间,商户号,商户订单号,渠道订单号,交易类型,交易状态,订单金额,商户退款单号,退款金额,手续费,费率\r\n'
+  printf '`%s 10:00:00,`%s,`UP%s,`T1,`NATIVE,`SUCCESS,`1.00,`,`0.00,`0.01,`0.60%%\r\n' "$1" "$2" "$RANDOM"
+  printf '总交易单数,应结订单总金额,退款总金额,手续费总金额\r\n`1,`1.00,`0.00,`0.01\r\n'
+}
+YESTERDAY="$(TZ=Asia/Shanghai date -d yesterday +%F)"
+statement "$TODAY" "$PAYSIM_MCHID_SIM" >"$E2E_TMP/today.csv"
+statement "$YESTERDAY" "$PAYSIM_MCHID_SIM" >"$E2E_TMP/up.csv"
+statement "$YESTERDAY" 1900000009 >"$E2E_TMP/other.csv"
+: >"$E2E_TMP/empty.csv"
+head -c $((9 << 20)) /dev/zero | tr '\0' 'a' >"$E2E_TMP/big.csv"
+s="$(upload "$MAKER" "$TODAY" "$E2E_TMP/today.csv")"
+check "an upload over the statement fetched from the channel is refused unforced (412)" \
+  eval '[ "$s" = 412 ] && grep -q "fetched from the channel" "$J"'
+s="$(upload "$MAKER" "$YESTERDAY" "$E2E_TMP/other.csv")"
+check "another merchant's statement is refused (400)" eval '[ "$s" = 400 ] && grep -q "is not the merchant" "$J"'
+s="$(upload "$CLERK" "$YESTERDAY" "$E2E_TMP/up.csv")"
+check "a clerk may not upload (403)" test "$s" = 403
+s="$(upload "$MAKER" "$YESTERDAY" "$E2E_TMP/empty.csv")"
+check "an empty upload is refused (400), not fetched from the channel" \
+  eval '[ "$s" = 400 ] && grep -q "file is empty" "$J"'
+s="$(upload "$MAKER" "$YESTERDAY" "$E2E_TMP/big.csv")"
+check "an upload past the cap is refused (413)" test "$s" = 413
+s="$(upload "$MAKER" "$YESTERDAY" "$E2E_TMP/up.csv")"
+check "the file uploads (200, 1 row, source upload)" \
+  eval '[ "$s" = 200 ] && [ "$(field "d[\"rowCount\"], d[\"source\"]")" = "(1, '"'"'upload'"'"')" ]'
 
 finish

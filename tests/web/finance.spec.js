@@ -273,6 +273,14 @@ async function run(browser) {
 
 /* ---- a day of payments with every kind of mismatch, made through the APIs ------------- */
 
+/* A statement file of channel sim's merchant as the channel writes it: one payment of
+ * 1.00 yuan at 10:00 on day, merchant order number no. */
+function statementCsv(day, no) {
+  return '交易时间,商户号,商户订单号,渠道订单号,交易类型,交易状态,订单金额,商户退款单号,退款金额,手续费,费率\r\n' +
+    '`' + day + ' 10:00:00,`1900000001,`' + no + ',`T1,`NATIVE,`SUCCESS,`1.00,`,`0.00,`0.01,`0.60%\r\n' +
+    '总交易单数,应结订单总金额,退款总金额,手续费总金额\r\n`1,`1.00,`0.00,`0.01\r\n';
+}
+
 /* The Asia/Shanghai date `days` days from today, YYYY-MM-DD. */
 function shanghaiDate(days) {
   const t = new Date(Date.now() + 8 * 3600 * 1000 + days * 86400 * 1000);
@@ -384,6 +392,32 @@ async function reconcileAsMaker(page, day, want) {
   const again = await counts();
   check('running the day again reuses the statement and shows the same counts',
     JSON.stringify(again) === JSON.stringify(before) && !(await page.isVisible('#recon-error')), [before, again]);
+
+  /* the upload control: a file over the statement fetched from the channel is refused
+   * without a reason; a file of another day uploads as it is and the day runs on it */
+  const overFile = path.join(OUT, 'over.csv');
+  fs.writeFileSync(overFile, statementCsv(day, 'UPOVER'));
+  await page.setInputFiles('#upload-file', overFile);
+  await page.click('#upload');
+  await page.waitForFunction(() => !document.getElementById('recon-error').hidden);
+  const upRefused = await text(page, '#recon-error');
+  check('an upload over the channel\'s own statement is refused without a reason (412)',
+    /fetched from the channel/.test(upRefused) && /412/.test(upRefused), upRefused);
+  const upDay = shanghaiDate(0); /* after the day: its open exception is not in the day's report */
+  const upFile = path.join(OUT, 'upload.csv');
+  fs.writeFileSync(upFile, statementCsv(upDay, 'UP' + String(Date.now() % 1e8)));
+  await page.fill('#date', upDay);
+  await page.setInputFiles('#upload-file', upFile);
+  await page.click('#upload');
+  await page.waitForFunction(() => /已上传/.test(document.getElementById('recon-status').textContent) ||
+    !document.getElementById('recon-error').hidden);
+  const upErr = await page.isVisible('#recon-error') ? await text(page, '#recon-error') : '';
+  check('a statement file uploads from the page and the day runs on it',
+    upErr === '' && /已上传（1 行）/.test(await text(page, '#recon-status')) &&
+    (await text(page, '#summary-body tr[data-class="CHANNEL_ONLY"] td.count')) === '1', upErr);
+  await page.fill('#date', day);
+  await page.click('#load');
+  await page.waitForFunction(() => !/已上传/.test(document.getElementById('recon-status').textContent));
 
   /* the queue: the statement's extra row (长款) is an open exception */
   const row = `#queue-body tr[data-order="${want.extraNo}"]`;
