@@ -68,14 +68,53 @@ static int64_t id_parse(const char *s) {
   return v;
 }
 
+/* One write of a finance user: who (checked), the audit record's context, a connection
+ * taken as late as possible (after any call to the channel), and finance.c's message. */
+typedef struct fin_write {
+  yw_caller c;
+  fin_audit_ctx ac; /* points into c: w is never copied */
+  PGconn *conn;
+  char msg[FIN_MSG_MAX];
+} fin_write;
+
+/* Checks that the caller is finance staff (what names the action in a refusal): 0, or
+ * the code answered (status set). */
+static int write_caller(yw_rpc_call *call, finance_ctx *ctx, const char *what, fin_write *w) {
+  memset(w, 0, sizeof *w);
+  int rc = yw_service_require_staff(call, &ctx->caller_keys, WRITERS, what, &w->c);
+  if (rc != 0) return rc;
+  w->ac = audit_ctx(call, &w->c);
+  return 0;
+}
+
+/* Takes w's connection: 0, or UNAVAILABLE answered. */
+static int write_db(yw_rpc_call *call, finance_ctx *ctx, fin_write *w) {
+  w->conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  return w->conn != NULL ? 0 : yw_rpc_call_fail(call, YW_EUNAVAIL, DB " is busy");
+}
+
+/* Gives w's connection back; rc (a finance.c code, w->msg its message) answered when it
+ * is a failure. Returns rc's status code, 0 on success. */
+static int write_end(yw_rpc_call *call, finance_ctx *ctx, fin_write *w, int rc) {
+  yw_pg_pool_release(ctx->pool, w->conn);
+  w->conn = NULL;
+  return rc != 0 ? fin_fail(call, rc, w->msg) : 0;
+}
+
+/* The exception named s ("123"): 0 with *id, or NOT_FOUND answered. */
+static int exception_id(yw_rpc_call *call, const char *s, int64_t *id) {
+  *id = id_parse(s);
+  return *id != 0 ? 0 : yw_rpc_call_fail(call, YW_ENOTFOUND, "no such exception");
+}
+
 /* ---- ImportStatement ------------------------------------------------------------------ */
 
 static int import_statement(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
                             void *data) {
   finance_ctx *ctx = data;
   const Yiwang__Payment__V1__ImportStatementRequest *r = (const void *)reqm;
-  yw_caller c;
-  int rc = yw_service_require_staff(call, &ctx->caller_keys, WRITERS, "importing a statement", &c);
+  fin_write w;
+  int rc = write_caller(call, ctx, "importing a statement", &w);
   if (rc != 0) return rc;
   const uint8_t *csv = r->csv.data;
   size_t len = r->csv.len;
@@ -96,15 +135,14 @@ static int import_statement(yw_rpc_call *call, const ProtobufCMessage *reqm, Pro
     csv = (const uint8_t *)fetched;
     opts.source = "api";
   }
-  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
-  if (conn == NULL) {
+  rc = write_db(call, ctx, &w);
+  if (rc != 0) {
     free(fetched);
-    return yw_rpc_call_fail(call, YW_EUNAVAIL, DB " is busy");
+    return rc;
   }
   fin_statement st;
-  char msg[FIN_MSG_MAX];
-  fin_audit_ctx ac = audit_ctx(call, &c);
-  rc = fin_statement_import(conn, r->channel, r->date, csv, len, &opts, c.subject, &ac, &st, msg);
+  rc = fin_statement_import(w.conn, r->channel, r->date, csv, len, &opts, w.c.subject, &w.ac, &st,
+                            w.msg);
   free(fetched);
   PGresult *res = NULL;
   if (rc == 0) {
@@ -112,16 +150,16 @@ static int import_statement(yw_rpc_call *call, const ProtobufCMessage *reqm, Pro
     snprintf(id, sizeof id, "%" PRId64, st.id);
     const char *p[1] = {id};
     yw_pg_error err;
-    rc = yw_pg_query_read(conn,
+    rc = yw_pg_query_read(w.conn,
                           "SELECT id::text, channel, bill_date::text, sha256, source, row_count, "
                           "pay_total_fen, refund_total_fen, fee_total_fen, imported_by, "
                           "extract(epoch FROM imported_at)::bigint "
                           "FROM payment.statements WHERE id = $1::bigint",
                           1, p, &res, &err);
-    if (rc != 0) snprintf(msg, sizeof msg, "%.200s", err.message);
+    if (rc != 0) snprintf(w.msg, sizeof w.msg, "%.200s", err.message);
   }
-  yw_pg_pool_release(ctx->pool, conn);
-  if (rc != 0) return fin_fail(call, rc, msg);
+  rc = write_end(call, ctx, &w, rc);
+  if (rc != 0) return rc;
   yw_arena *a = yw_rpc_call_arena(call);
   Statement *s = yw_arena_alloc(a, sizeof *s);
   if (s == NULL) {
@@ -321,17 +359,14 @@ static int run_reconciliation(yw_rpc_call *call, const ProtobufCMessage *reqm, P
                               void *data) {
   finance_ctx *ctx = data;
   const Yiwang__Payment__V1__RunReconciliationRequest *r = (const void *)reqm;
-  yw_caller c;
-  int rc = yw_service_require_staff(call, &ctx->caller_keys, WRITERS, "running a reconciliation", &c);
-  if (rc != 0) return rc;
-  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
-  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, DB " is busy");
+  fin_write w;
   fin_run run;
-  char msg[FIN_MSG_MAX];
-  fin_audit_ctx ac = audit_ctx(call, &c);
-  rc = fin_recon_run(conn, r->channel, r->date, ctx->cutoff_s, c.subject, &ac, &run, msg);
-  yw_pg_pool_release(ctx->pool, conn);
-  if (rc != 0) return fin_fail(call, rc, msg);
+  int rc = write_caller(call, ctx, "running a reconciliation", &w);
+  if (rc == 0) rc = write_db(call, ctx, &w);
+  if (rc != 0) return rc;
+  rc = fin_recon_run(w.conn, r->channel, r->date, ctx->cutoff_s, w.c.subject, &w.ac, &run, w.msg);
+  rc = write_end(call, ctx, &w, rc);
+  if (rc != 0) return rc;
   /* the alert of a short day (短款): money the platform booked that the channel does not
    * have, past the cut-off, may come from a forged notification; said once, on the run
    * that first stored the day's results */
@@ -439,19 +474,15 @@ static int propose_resolution(yw_rpc_call *call, const ProtobufCMessage *reqm, P
                               void *data) {
   finance_ctx *ctx = data;
   const Yiwang__Payment__V1__ProposeResolutionRequest *r = (const void *)reqm;
-  yw_caller c;
-  int rc = yw_service_require_staff(call, &ctx->caller_keys, WRITERS, "proposing a resolution", &c);
+  fin_write w;
+  int64_t id = 0;
+  int rc = write_caller(call, ctx, "proposing a resolution", &w);
+  if (rc == 0) rc = exception_id(call, r->id, &id);
+  if (rc == 0) rc = write_db(call, ctx, &w);
   if (rc != 0) return rc;
-  int64_t id = id_parse(r->id);
-  if (id == 0) return yw_rpc_call_fail(call, YW_ENOTFOUND, "no such exception");
-  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
-  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, DB " is busy");
-  char msg[FIN_MSG_MAX];
-  fin_audit_ctx ac = audit_ctx(call, &c);
-  rc = fin_exception_propose(conn, id, r->action, r->note, c.subject, &ac, msg);
-  yw_pg_pool_release(ctx->pool, conn);
-  if (rc != 0) return fin_fail(call, rc, msg);
-  return answer_exception(call, ctx, id, out);
+  rc = fin_exception_propose(w.conn, id, r->action, r->note, w.c.subject, &w.ac, w.msg);
+  rc = write_end(call, ctx, &w, rc);
+  return rc != 0 ? rc : answer_exception(call, ctx, id, out);
 }
 
 /* Asks the channel of exception id about its out_trade_no, outside any transaction and
@@ -494,27 +525,20 @@ static int channel_query(yw_rpc_call *call, finance_ctx *ctx, int64_t id, pay_qu
 static int decide(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
                   finance_ctx *ctx, int approve) {
   const Yiwang__Payment__V1__DecideResolutionRequest *r = (const void *)reqm;
-  yw_caller c;
-  int rc = yw_service_require_staff(call, &ctx->caller_keys, WRITERS, "deciding a resolution", &c);
+  fin_write w;
+  int64_t id = 0;
+  int rc = write_caller(call, ctx, "deciding a resolution", &w);
+  if (rc == 0) rc = exception_id(call, r->id, &id);
   if (rc != 0) return rc;
-  int64_t id = id_parse(r->id);
-  if (id == 0) return yw_rpc_call_fail(call, YW_ENOTFOUND, "no such exception");
   pay_query_res said;
-  int asked = 0;
-  if (approve && strcmp(r->action, "BOOK") == 0) {
-    rc = channel_query(call, ctx, id, &said);
-    if (rc != 0) return rc;
-    asked = 1;
-  }
-  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
-  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, DB " is busy");
-  char msg[FIN_MSG_MAX];
-  fin_audit_ctx ac = audit_ctx(call, &c);
-  rc = fin_exception_decide(conn, id, approve, r->action, r->version, r->note, c.subject, &ac,
-                            asked ? &said : NULL, msg);
-  yw_pg_pool_release(ctx->pool, conn);
-  if (rc != 0) return fin_fail(call, rc, msg);
-  return answer_exception(call, ctx, id, out);
+  int asked = approve && strcmp(r->action, "BOOK") == 0; /* the channel's word, before the tx */
+  if (asked) rc = channel_query(call, ctx, id, &said);
+  if (rc == 0) rc = write_db(call, ctx, &w);
+  if (rc != 0) return rc;
+  rc = fin_exception_decide(w.conn, id, approve, r->action, r->version, r->note, w.c.subject, &w.ac,
+                            asked ? &said : NULL, w.msg);
+  rc = write_end(call, ctx, &w, rc);
+  return rc != 0 ? rc : answer_exception(call, ctx, id, out);
 }
 
 static int approve_resolution(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
