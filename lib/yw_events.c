@@ -186,29 +186,26 @@ int yw_events_append(PGconn *conn, const char *schema, const char *type, int ver
   protobuf_c_message_pack(payload, packed);
   yw_hex_encode(packed, plen, hex);
 
-  /* The lock comes first, in a statement of its own, so that the row's id is drawn
-   * only once the transaction holds its key. */
+  /* One statement. The key's lock is taken (and the relay NOTIFYed at commit) by the
+   * subquery, which yields the one row the INSERT takes; the row's id (its default,
+   * nextval) is drawn for that row only after the subquery produced it, so only once the
+   * transaction holds its key. (The subquery is not flattened: its functions are
+   * volatile.) */
   char lock_key[SCHEMA_MAX + YW_EVENTS_KEY_MAX + 16], channel[SCHEMA_MAX + 16];
   snprintf(lock_key, sizeof lock_key, "yw_events:%s:%s", schema, aggregate_key);
   snprintf(channel, sizeof channel, "yw_events_%s", schema);
-  const char *lp[] = {lock_key, channel};
-  rc = yw_pg_query_write(conn,
-                         "SELECT pg_advisory_xact_lock(hashtextextended($1, 0)), "
-                         "pg_notify($2, '')",
-                         2, lp, NULL, err);
-  if (rc != 0) goto out;
-
   char sql[SQL_MAX], vbuf[16];
   rc = yw_pg_schema_sql(sql, sizeof sql,
                  "INSERT INTO {S}.outbox (event_id, aggregate_key, type, version, payload) "
-                 "VALUES (gen_random_uuid(), $1, $2, $3::int, decode($4, 'hex')) "
+                 "SELECT gen_random_uuid(), $1, $2, $3::int, decode($4, 'hex') FROM ("
+                 "SELECT pg_advisory_xact_lock(hashtextextended($5, 0)), pg_notify($6, '')) l "
                  "RETURNING event_id::text",
                  schema);
   if (rc != 0) goto out;
   snprintf(vbuf, sizeof vbuf, "%d", version);
-  const char *ip[] = {aggregate_key, type, vbuf, hex};
+  const char *ip[] = {aggregate_key, type, vbuf, hex, lock_key, channel};
   PGresult *res = NULL;
-  rc = yw_pg_query_write(conn, sql, 4, ip, &res, err);
+  rc = yw_pg_query_write(conn, sql, 6, ip, &res, err);
   if (rc == 0 && event_id_out != NULL && PQntuples(res) == 1)
     snprintf(event_id_out, YW_EVENTS_ID_MAX, "%s", PQgetvalue(res, 0, 0));
   PQclear(res);

@@ -107,7 +107,8 @@ int yw_rpc_server_set_queue(yw_rpc_server *s, int max_queue);
  * progress (any other call only below threads + max_queue), and is taken by the next
  * free handler ahead of every other queued call (in arrival order among themselves).
  * So calls that must not be shed with the rest (a payment's notification: the money is
- * taken already) are still admitted when ordinary calls fill the queue. Before start.
+ * taken already) are still admitted when ordinary calls fill the queue. Before start;
+ * yw_rpc_server_start refuses (YW_EINVAL, logged) a name the server does not serve.
  * Returns 0 or YW_EINVAL (started, reserve < 0, a list too long or not of "/..." names). */
 int yw_rpc_server_set_priority(yw_rpc_server *s, const char *methods, int reserve);
 

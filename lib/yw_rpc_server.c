@@ -1339,7 +1339,31 @@ int yw_rpc_server_add_service(yw_rpc_server *s, const yw_rpc_service *svc) {
   return 0;
 }
 
+/* 0 when every priority method names a method the server serves, else YW_EINVAL (a
+ * misspelt name would leave that method without its priority, unnoticed). */
+static int priority_served(yw_rpc_server *s) {
+  char name[PRIORITY_MAX];
+  for (const char *p = s->priority; *p != '\0';) {
+    const char *end = strchr(p + 1, ',');
+    if (end == NULL) break;
+    size_t n = (size_t)(end - p - 1);
+    if (n > 0) {
+      const yw_rpc_service *svc;
+      const ProtobufCMethodDescriptor *md;
+      const yw_rpc_method *entry;
+      snprintf(name, sizeof name, "%.*s", (int)n, p + 1);
+      if (find_method(s, name, &svc, &md, &entry) != 0) {
+        yw_log(YW_LOG_ERROR, "rpc.priority", NULL, "priority method %s is not served", name);
+        return YW_EINVAL;
+      }
+    }
+    p = end;
+  }
+  return 0;
+}
+
 int yw_rpc_server_start(yw_rpc_server *s) {
+  if (priority_served(s) != 0) return YW_EINVAL;
   s->threads = calloc((size_t)(s->nio + s->nthreads), sizeof *s->threads);
   if (s->threads == NULL) return YW_ENOMEM;
   if (s->health_fn != NULL) {

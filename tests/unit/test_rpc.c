@@ -443,6 +443,10 @@ static void test_priority_calls_are_admitted_past_a_full_queue_and_served_first(
   assert_int_equal(yw_rpc_server_set_priority(s, "/yiwang.test.v1.EchoService/Other", 1), 0);
   assert_int_equal(yw_rpc_server_set_priority(s, "yiwang.test.v1.EchoService/Other", 1), YW_EINVAL);
   assert_int_equal(yw_rpc_server_add_service(s, &service), 0);
+  /* a name the server does not serve is refused at start */
+  assert_int_equal(yw_rpc_server_set_priority(s, "/yiwang.test.v1.EchoService/Othr", 1), 0);
+  assert_int_equal(yw_rpc_server_start(s), YW_EINVAL);
+  assert_int_equal(yw_rpc_server_set_priority(s, "/yiwang.test.v1.EchoService/Other", 1), 0);
   assert_int_equal(yw_rpc_server_start(s), 0);
   assert_int_equal(yw_rpc_server_set_priority(s, NULL, 0), YW_EINVAL); /* started */
   char target[64];
