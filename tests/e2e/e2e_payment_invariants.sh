@@ -8,7 +8,9 @@
 # notification duplicated (parallel copies, serial copies), paid without a notification
 # (only the janitor's query can find it), paid then refunded in part and in full at once
 # on one view, paid then refunded in two steps, offered and never paid then expired,
-# issued only then expired, paid at its expiry, paid silently then expired. Meanwhile the
+# issued only then expired, paid at its expiry, paid silently then expired, switched
+# from channel sim to sim-sm2 and paid there, paid on sim then offered on sim-sm2 (the
+# close finds it paid: booked, the switch refused). Meanwhile the
 # test SIGKILLs yw-payment and starts it again, SIGSTOPs the channel (yw-paysim) for 3 s,
 # longer than yw-payment's bound on a channel call, SIGSTOPs Redis for 3 s, and restarts
 # PostgreSQL (pg_ctl restart -m fast) once; a fault the workload meets is retried with
@@ -17,9 +19,12 @@
 # of order). Then, polling with a bound until the janitor, the relay and the receipts
 # pass have nothing left, it asserts (payment_invariants.py check, SQL, the simulator's
 # view, the event stream, the API):
-#   - every order the channel took is PAID or REFUNDED, through exactly one PAID
-#     transition, on the channel order the channel took; every other order CLOSED, its
-#     channel order closed at the channel; none open past its expiry; none EXCEPTION;
+#   - no order paid twice at the channels; every order the channel took is PAID or
+#     REFUNDED, through exactly one PAID transition, on the channel order the channel
+#     took; every other order CLOSED; every channel order the channel did not take
+#     closed there; none open past its expiry; none EXCEPTION; a switch after the first
+#     channel took the payment refused 412 without a new channel order;
+#   - every notification acknowledged, and in the inbox once;
 #   - exactly one pay journal per paid order, for its amount, none for the others; every
 #     journal sums to zero (and ledger_check itself finds nothing: yw-pay-ledger-check);
 #   - per order, the refunds that succeeded sum to at most the amount and equal the
@@ -29,14 +34,14 @@
 #   - one payment.order_paid event per paid order in the outbox, all published, and the
 #     stream holds exactly those event ids; one payment.refunded per refund;
 #   - one BLUE receipt per paid order, one RED per refund;
-#   - the day's reconciliation against the channel's statement (imported by API): every
-#     payment and refund row MATCHED, no other class (every fault here resolves before
-#     the run, so none can explain a discrepancy), the statement's totals equal the
-#     platform's, and channel_receivable:sim settles to zero.
+#   - per channel, the day's reconciliation against the channel's statement (imported by
+#     API): every payment and refund row MATCHED, no other class (every fault here
+#     resolves before the run, so none can explain a discrepancy), the statement's totals
+#     equal the platform's, and channel_receivable:<channel> settles to zero.
 source "$(dirname "$0")/lib.sh"
 
 T0=$SECONDS
-ORDERS="${INV_ORDERS:-270}"
+ORDERS="${INV_ORDERS:-275}"
 CLIENTS="${INV_CLIENTS:-6}"
 e2e_private_redis
 e2e_private_pg
@@ -70,7 +75,9 @@ STATE="$E2E_TMP/inv.json"
 PSQL_PAY=(psql -h 127.0.0.1 -p "$YW_TEST_PG_PORT" -U postgres -d "$E2E_DB" -qtA)
 DAY="$(TZ=Asia/Shanghai date +%F)"
 
+phase() { echo "at $((SECONDS - T0)) s: $*"; }
 # --- the workload, and the faults while it runs
+phase "the workload starts"
 "${PY[@]}" run "$STATE" "$ORDERS" "$CLIENTS" &
 DRIVER=$!
 E2E_PIDS+=("$DRIVER")
@@ -120,7 +127,9 @@ settled() {
   done
   return 1
 }
+phase "the workload ended"
 check "the janitor, the relay and the receipts pass settle within 60 s" settled
+phase "settled"
 cat "$E2E_TMP/settled.out"
 
 # --- the invariants
@@ -129,6 +138,7 @@ E2E_PASSES=$((E2E_PASSES + $(grep -c '^ok ' "$E2E_TMP/check.out" || true)))
 E2E_FAILS=$((E2E_FAILS + $(grep -c '^FAIL ' "$E2E_TMP/check.out" || true)))
 grep -q '^ok   every journal sums to zero' "$E2E_TMP/check.out" ||
   fail "the checks ran to the end (see above)"
+phase "checked"
 LEDGER_DSN="host=127.0.0.1 port=$YW_TEST_PG_PORT dbname=$E2E_DB user=postgres"
 check "ledger_check finds nothing: $("$YW_BUILD_DIR/tests/yw-pay-ledger-check" "$LEDGER_DSN" 2>&1 | head -1)" \
   "$YW_BUILD_DIR/tests/yw-pay-ledger-check" "$LEDGER_DSN"
@@ -140,28 +150,34 @@ api() { # api METHOD PATH [BODY] -> the status; the body in $J
     -H 'content-type: application/json' ${3:+-d "$3"} "$GW$2"
 }
 jq_() { /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$J" "$1"; }
-read -r N_PAID N_REFUNDS < <(/usr/bin/python3 -c \
-  'import json,sys; d=json.load(open(sys.argv[1])); print(len(d["booked"]), d["refunds_ok"])' "$STATE.booked")
+on_channel() { # on_channel CHANNEL SQL: SQL (reading the channel as :'ch') -> its answer
+  "${PSQL_PAY[@]}" -v ch="$1" <<<"$2"
+}
 if [ "$(TZ=Asia/Shanghai date +%F)" != "$DAY" ]; then
   # the workload ran across midnight in Asia/Shanghai: its rows fall on two statements
   echo "note: the run crossed midnight (Asia/Shanghai); the reconciliation is not asserted"
 else
-  s="$(api POST /v1/finance/statements:import "{\"channel\":\"sim\",\"date\":\"$DAY\"}")"
-  check "finance imports the day's statement from the channel (200, $((N_PAID + N_REFUNDS)) rows)" \
-    eval '[ "$s" = 200 ] && [ "$(jq_ "d[\"rowCount\"]")" = $((N_PAID + N_REFUNDS)) ]'
-  cat "$J"; echo
-  PLATFORM="$("${PSQL_PAY[@]}" -c "SELECT coalesce(sum(amount_fen) FILTER (WHERE kind = 'pay'), 0) || ' ' ||
-    coalesce(-sum(amount_fen) FILTER (WHERE kind = 'refund'), 0) FROM payment.journal j
-    JOIN payment.postings p ON p.journal_id = j.id WHERE p.account = 'channel_receivable:sim'")"
-  check "its payment and refund totals are the platform's ($PLATFORM fen)" \
-    eval '[ "$(jq_ "d[\"payTotalFen\"] + \" \" + d.get(\"refundTotalFen\", \"0\")")" = "$PLATFORM" ]'
-  s="$(api POST /v1/finance/reconciliations "{\"channel\":\"sim\",\"date\":\"$DAY\"}")"
-  cat "$J" | head -c 1500; echo
-  check "the run: $((N_PAID + N_REFUNDS)) rows MATCHED, no other class" \
-    eval '[ "$s" = 200 ] && [ "$(jq_ "{c[\"class\"]: int(c.get(\"count\", \"0\")) for c in d[\"classes\"] if int(c.get(\"count\", \"0\"))}")" = "{'"'"'MATCHED'"'"': $((N_PAID + N_REFUNDS))}" ]'
-  check "no exception is open" eval '[ "$(jq_ "d.get(\"openExceptions\", 0)")" = 0 ]'
-  check "channel_receivable:sim settles to zero" \
-    eval '[ "$("${PSQL_PAY[@]}" -c "SELECT coalesce(sum(amount_fen), 0) FROM payment.postings WHERE account = '"'channel_receivable:sim'"'")" = 0 ]'
+  # every fault here resolves before the run (the janitor settled: nothing in doubt,
+  # no refund pending), so none can explain a discrepancy: every row must match
+  while read -r CH N_PAID N_REFUNDS; do
+    N=$((N_PAID + N_REFUNDS))
+    s="$(api POST /v1/finance/statements:import "{\"channel\":\"$CH\",\"date\":\"$DAY\"}")"
+    check "$CH: finance imports the day's statement from the channel (200, $N rows)" \
+      eval '[ "$s" = 200 ] && [ "$(jq_ "d[\"rowCount\"]")" = $N ]'
+    head -c 600 "$J"; echo
+    PLATFORM="$(on_channel "$CH" "SELECT coalesce(sum(amount_fen) FILTER (WHERE kind = 'pay'), 0) || ' ' ||
+      coalesce(-sum(amount_fen) FILTER (WHERE kind = 'refund'), 0) FROM payment.journal j
+      JOIN payment.postings p ON p.journal_id = j.id WHERE p.account = 'channel_receivable:' || :'ch'")"
+    check "$CH: its payment and refund totals are the platform's ($PLATFORM fen)" \
+      eval '[ "$(jq_ "d[\"payTotalFen\"] + \" \" + d.get(\"refundTotalFen\", \"0\")")" = "$PLATFORM" ]'
+    s="$(api POST /v1/finance/reconciliations "{\"channel\":\"$CH\",\"date\":\"$DAY\"}")"
+    head -c 600 "$J"; echo
+    check "$CH: the run: $N rows MATCHED, no other class" \
+      eval '[ "$s" = 200 ] && [ "$(jq_ "{c[\"class\"]: int(c.get(\"count\", \"0\")) for c in d[\"classes\"] if int(c.get(\"count\", \"0\"))}")" = "{'"'"'MATCHED'"'"': $N}" ]'
+    check "$CH: no exception is open" eval '[ "$(jq_ "d.get(\"openExceptions\", 0)")" = 0 ]'
+    check "$CH: channel_receivable:$CH settles to zero" \
+      eval '[ "$(on_channel "$CH" "SELECT coalesce(sum(amount_fen), 0) FROM payment.postings WHERE account = '"'channel_receivable:'"' || :'"'ch'"'")" = 0 ]'
+  done <"$STATE.booked"
   check "ledger_check still finds nothing after settlement" \
     "$YW_BUILD_DIR/tests/yw-pay-ledger-check" "$LEDGER_DSN"
 fi
