@@ -87,6 +87,7 @@ typedef struct pay_query_res {
   int64_t payer_total_fen;          /* what the payer paid (0 before payment) */
   char success_time[PAY_TIME_MAX];  /* RFC 3339, "" before payment */
   int64_t success_unix;             /* the same as unix seconds, 0 before payment */
+  char currency[8];                 /* amount.currency ("CNY"); "" when absent or too long */
 } pay_query_res;
 
 typedef struct pay_refund_req {
@@ -102,6 +103,8 @@ typedef struct pay_refund_res {
   char status[16];                  /* "SUCCESS" */
   char success_time[PAY_TIME_MAX];
   int64_t success_unix;
+  int64_t refund_fen;               /* amount.refund as the channel refunded it */
+  char currency[8];                 /* amount.currency ("CNY"); "" when absent or too long */
 } pay_refund_res;
 
 typedef enum pay_notice_kind {
@@ -116,7 +119,8 @@ typedef struct pay_notice {
   char mchid[PAY_MCHID_MAX];        /* the caller must compare it with pay_channel_mchid */
   char out_trade_no[PAY_OUT_NO_MAX];
   char transaction_id[PAY_ID_MAX];
-  char trade_state[16];             /* "SUCCESS" (transaction) */
+  char trade_state[16];             /* "SUCCESS" (transaction); the caller checks it */
+  char currency[8];                 /* amount.currency ("CNY"; "" when absent); the caller checks it */
   int64_t total_fen;                /* amount.total */
   int64_t payer_total_fen;          /* amount.payer_total (transaction) */
   char success_time[PAY_TIME_MAX];

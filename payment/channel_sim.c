@@ -426,6 +426,13 @@ static int copy_str(char *dst, size_t size, const char *src) {
   return 0;
 }
 
+/* Copies o's string k into dst when it fits, else leaves dst "" (the caller compares). */
+static void opt_str(char *dst, size_t size, json_t *o, const char *k) {
+  const char *v = json_string_value(json_object_get(o, k));
+  dst[0] = '\0';
+  if (v != NULL) copy_str(dst, size, v);
+}
+
 static int get_int(json_t *o, const char *k, int64_t *out) {
   json_t *v = json_object_get(o, k);
   if (!json_is_integer(v)) return -1;
@@ -519,6 +526,7 @@ int pay_channel_query(const pay_channel *ch, const char *out_trade_no, int timeo
       (when != NULL && copy_str(out->success_time, sizeof out->success_time, when)))
     rc = YW_EUNAVAIL;
   get_int(amount, "payer_total", &out->payer_total_fen);
+  opt_str(out->currency, sizeof out->currency, amount, "currency");
   if (rc == 0 && out->success_time[0] != '\0' &&
       pay_time_parse(out->success_time, &out->success_unix) != 0)
     rc = YW_EUNAVAIL;
@@ -555,8 +563,10 @@ int pay_channel_refund(const pay_channel *ch, const pay_refund_req *req, int tim
       copy_str(out->status, sizeof out->status, json_string_value(json_object_get(a, "status"))) ||
       copy_str(out->success_time, sizeof out->success_time,
                json_string_value(json_object_get(a, "success_time"))) ||
-      pay_time_parse(out->success_time, &out->success_unix) != 0)
+      pay_time_parse(out->success_time, &out->success_unix) != 0 ||
+      get_int(json_object_get(a, "amount"), "refund", &out->refund_fen))
     rc = YW_EUNAVAIL;
+  opt_str(out->currency, sizeof out->currency, json_object_get(a, "amount"), "currency");
   json_decref(a);
   return rc;
 }
@@ -644,6 +654,7 @@ int pay_channel_verify_notify(const pay_channel *ch, const char *timestamp, cons
       pay_time_parse(out->success_time, &out->success_unix) != 0 ||
       get_int(amount, "total", &out->total_fen) || out->total_fen <= 0)
     goto out;
+  opt_str(out->currency, sizeof out->currency, amount, "currency");
   if (out->kind == PAY_NOTICE_TRANSACTION) {
     if (copy_str(out->trade_state, sizeof out->trade_state,
                  json_string_value(json_object_get(res, "trade_state"))) ||

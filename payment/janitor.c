@@ -83,6 +83,11 @@ static int step_transition(PGconn *conn, void *arg, yw_pg_error *err) {
   return rc;
 }
 
+static int step_exception(PGconn *conn, void *arg, yw_pg_error *err) {
+  struct step *s = arg;
+  return pay_order_exception(conn, s->channel, s->out_trade_no, s->reason, "janitor", err);
+}
+
 static int step_book(PGconn *conn, void *arg, yw_pg_error *err) {
   struct step *s = arg;
   return pay_book_paid(conn, s->channel, s->out_trade_no, s->q->transaction_id, s->q->total_fen, s->q->success_unix,
@@ -129,6 +134,12 @@ static int book(PGconn *conn, const char *order_id, const char *channel, const c
                 const pay_query_res *q, int closing_paid, janitor_stats *st) {
   struct step s = {.order_id = order_id, .channel = channel, .out_trade_no = out_trade_no, .q = q,
                    .closing_paid = closing_paid};
+  const char *why = pay_paid_mismatch(q->currency, q->total_fen, q->payer_total_fen);
+  if (why != NULL) { /* never booked as a payment: EXCEPTION, for finance */
+    pay_alert("payment mismatch", out_trade_no, why);
+    s.reason = why;
+    return in_tx(conn, step_exception, &s);
+  }
   int rc = in_tx(conn, step_book, &s);
   if (rc == 0 && (s.outcome == PAY_BOOK_PAID || s.outcome == PAY_BOOK_LATE)) st->paid++;
   return rc;
@@ -323,7 +334,11 @@ static int pending_refunds(payment_ctx *ctx, PGconn *conn, int window_s, int bat
     char code[PAY_CODE_MAX] = "";
     rc = pay_channel_refund(ch, &rq, ctx->channel_timeout_ms, &rs, code);
     struct refund_step s = {.out_refund_no = rq.out_refund_no, .res = &rs};
-    if (rc == 0) {
+    const char *why = rc == 0 ? pay_refund_mismatch(&rq, &rs) : NULL;
+    if (why != NULL) { /* not booked: PENDING, alerted, asked again later */
+      pay_alert("refund mismatch", rq.out_refund_no, why);
+      rc = YW_ECONFLICT;
+    } else if (rc == 0) {
       rc = in_tx(conn, refund_book, &s);
       if (rc == 0) st->refunds_done++;
     } else if (rc == YW_EPRECOND || rc == YW_ENOTFOUND) {

@@ -383,6 +383,44 @@ static void alert(const char *what, const char *out_trade_no, const char *detail
   yw_log(YW_LOG_ERROR, "payment.alert", NULL, "%s: %s %s", what, out_trade_no, detail != NULL ? detail : "");
 }
 
+void pay_alert(const char *what, const char *ref, const char *detail) { alert(what, ref, detail); }
+
+const char *pay_paid_mismatch(const char *currency, int64_t total_fen, int64_t payer_total_fen) {
+  if (currency == NULL || strcmp(currency, "CNY") != 0) return "the currency is not CNY";
+  if (payer_total_fen != total_fen) return "the payer paid other than the total";
+  return NULL;
+}
+
+const char *pay_refund_mismatch(const pay_refund_req *asked, const pay_refund_res *answer) {
+  if (strcmp(answer->out_refund_no, asked->out_refund_no) != 0) return "the channel answered another refund";
+  if (answer->refund_fen != asked->refund_fen) return "the channel refunded another amount";
+  if (strcmp(answer->currency, "CNY") != 0) return "the refund's currency is not CNY";
+  return NULL;
+}
+
+int pay_order_exception(PGconn *conn, const char *channel, const char *out_trade_no, const char *reason,
+                        const char *actor, yw_pg_error *err) {
+  const char *p[2] = {out_trade_no, channel};
+  PGresult *r = NULL;
+  int rc = yw_pg_query_write(conn, "SELECT order_id FROM payment.channel_orders WHERE out_trade_no = $1 AND channel = $2",
+                             2, p, &r, err);
+  if (rc != 0 || PQntuples(r) != 1) {
+    PQclear(r);
+    return rc;
+  }
+  char order_id[40];
+  snprintf(order_id, sizeof order_id, "%s", PQgetvalue(r, 0, 0));
+  PQclear(r);
+  rc = pay_order_transition(conn, order_id, "CREATED,PAYING,UNKNOWN,CLOSING,CLOSED", "EXCEPTION", reason, actor, NULL,
+                            err);
+  if (rc == 0) {
+    const char *pe[2] = {order_id, reason};
+    rc = yw_pg_query_write(conn, "UPDATE payment.orders SET exception_reason = $2 WHERE id = $1::uuid", 2, pe, &r, err);
+    PQclear(r);
+  }
+  return rc == YW_EPRECOND ? 0 : rc;
+}
+
 static int append_paid_event(PGconn *conn, const PGresult *o, const char *channel, const char *out_trade_no,
                              const char *transaction_id, int64_t success_unix, yw_pg_error *err) {
   Yiwang__Events__V1__PaymentOrderPaid ev = YIWANG__EVENTS__V1__PAYMENT_ORDER_PAID__INIT;
@@ -775,6 +813,17 @@ static int pay_answered(yw_rpc_call *call, payment_ctx *ctx, struct pay_work *w)
   return rc != 0 ? yw_service_db_fail(call, rc, &err) : 0;
 }
 
+struct mchid_work {
+  const char *channel, *out_trade_no, *actor, *reason;
+};
+
+/* The order of the channel's out_trade_no to EXCEPTION (a mismatch the channel reported). */
+static int exception_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
+  (void)call;
+  struct mchid_work *m = arg;
+  return pay_order_exception(conn, m->channel, m->out_trade_no, m->reason, m->actor, err);
+}
+
 /* The channel says out_trade_no is paid (ORDER_PAID): query it, book it, and answer that
  * the order is paid. */
 static int book_what_channel_says(yw_rpc_call *call, payment_ctx *ctx, const pay_channel *ch, const char *out_trade_no) {
@@ -784,6 +833,15 @@ static int book_what_channel_says(yw_rpc_call *call, payment_ctx *ctx, const pay
   int rc = pay_channel_query(ch, out_trade_no, ctx->channel_timeout_ms, &q, code);
   if (rc != 0 || (q.state != PAY_TRADE_SUCCESS && q.state != PAY_TRADE_REFUND))
     return yw_rpc_call_fail(call, YW_EUNAVAIL, "the channel says the order is paid; try again");
+  const char *why = pay_paid_mismatch(q.currency, q.total_fen, q.payer_total_fen);
+  if (why != NULL) { /* not booked as a payment: finance looks at it */
+    alert("payment mismatch", out_trade_no, why);
+    struct mchid_work m = {.channel = pay_channel_name(ch), .out_trade_no = out_trade_no, .actor = "channel",
+                           .reason = why};
+    rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, exception_tx, &m);
+    if (rc != 0) return rc;
+    return yw_rpc_call_fail(call, YW_EPRECOND, "the channel's payment differs from the order (%s)", why);
+  }
   struct paid_work pw = {.channel = pay_channel_name(ch), .out_trade_no = out_trade_no, .actor = "channel", .q = &q};
   rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, book_paid_tx, &pw);
   if (rc != 0) return rc;
@@ -884,16 +942,35 @@ struct notify_work {
   pay_notice n;
   int duplicate;
   int refuse;        /* the amount differs: refused after the exception is committed */
+  const char *refuse_why; /* a refund notification that is not our refund's: refused */
   pay_book_outcome outcome;
 };
 
 static int notify_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
   struct notify_work *w = arg;
   const char *channel = pay_channel_name(w->ch);
+  PGresult *r = NULL;
+  int rc;
+  if (w->n.kind == PAY_NOTICE_REFUND) { /* our refund's payment, amount and channel, in CNY */
+    const char *pf[1] = {w->n.out_refund_no};
+    rc = yw_pg_query_read(conn, "SELECT out_trade_no, channel, amount_fen FROM payment.refunds WHERE out_refund_no = $1",
+                          1, pf, &r, err);
+    if (rc != 0) return rc;
+    if (PQntuples(r) == 1) {
+      if (strcmp(PQgetvalue(r, 0, 1), channel) != 0) w->refuse_why = "the refund is another channel's";
+      else if (strcmp(PQgetvalue(r, 0, 0), w->n.out_trade_no) != 0) w->refuse_why = "the refund is of another payment";
+      else if (strtoll(PQgetvalue(r, 0, 2), NULL, 10) != w->n.refund_fen) w->refuse_why = "another amount was refunded";
+      else if (strcmp(w->n.currency, "CNY") != 0) w->refuse_why = "the refund's currency is not CNY";
+    }
+    PQclear(r);
+    if (w->refuse_why != NULL) {
+      alert("refund mismatch", w->n.out_refund_no, w->refuse_why);
+      return 0; /* nothing written: refused every time */
+    }
+  }
   const char *p[5] = {channel, w->n.id, w->n.kind == PAY_NOTICE_REFUND ? "REFUND.SUCCESS" : "TRANSACTION.SUCCESS",
                       w->n.out_trade_no, w->n.out_refund_no};
-  PGresult *r = NULL;
-  int rc = yw_pg_query_write(conn,
+  rc = yw_pg_query_write(conn,
                              "INSERT INTO payment.notifications (channel, notification_id, event_type, out_trade_no, "
                              "out_refund_no, outcome) VALUES ($1, $2, $3, $4, $5, 'RECEIVED') "
                              "ON CONFLICT (channel, notification_id) DO NOTHING RETURNING 1",
@@ -941,33 +1018,6 @@ static int notify_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *er
   return rc;
 }
 
-struct mchid_work {
-  const char *out_trade_no, *actor, *reason;
-};
-
-static int wrong_merchant_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
-  (void)call;
-  struct mchid_work *m = arg;
-  const char *p[1] = {m->out_trade_no};
-  PGresult *r = NULL;
-  int rc = yw_pg_query_write(conn, "SELECT order_id FROM payment.channel_orders WHERE out_trade_no = $1", 1, p, &r, err);
-  if (rc != 0 || PQntuples(r) != 1) {
-    PQclear(r);
-    return rc;
-  }
-  char order_id[40];
-  snprintf(order_id, sizeof order_id, "%s", PQgetvalue(r, 0, 0));
-  PQclear(r);
-  rc = pay_order_transition(conn, order_id, "CREATED,PAYING,UNKNOWN,CLOSING,CLOSED", "EXCEPTION", m->reason, m->actor,
-                            NULL, err);
-  if (rc == 0) {
-    const char *pe[2] = {order_id, m->reason};
-    rc = yw_pg_query_write(conn, "UPDATE payment.orders SET exception_reason = $2 WHERE id = $1::uuid", 2, pe, &r, err);
-    PQclear(r);
-  }
-  return rc == YW_EPRECOND ? 0 : rc;
-}
-
 static int notify(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out, void *data) {
   payment_ctx *ctx = data;
   const Yiwang__Payment__V1__NotifyRequest *req = (const void *)reqm;
@@ -983,17 +1033,37 @@ static int notify(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMess
     alert("wrong merchant", w->n.out_trade_no, "a notification for another merchant");
     char actor[48];
     snprintf(actor, sizeof actor, "channel:%s", pay_channel_name(w->ch));
-    struct mchid_work m = {.out_trade_no = w->n.out_trade_no, .actor = actor,
+    struct mchid_work m = {.channel = pay_channel_name(w->ch), .out_trade_no = w->n.out_trade_no, .actor = actor,
                            .reason = "a notification named another merchant"};
     if (w->n.kind == PAY_NOTICE_TRANSACTION) {
-      rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, wrong_merchant_tx, &m);
+      rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, exception_tx, &m);
       if (rc != 0) return rc;
     }
     return yw_rpc_call_fail(call, YW_EPERM, "the notification is for another merchant");
   }
+  if (w->n.kind == PAY_NOTICE_TRANSACTION) {
+    /* a payment booked only when whole: SUCCESS, in CNY, the payer paid the total */
+    if (strcmp(w->n.trade_state, "SUCCESS") != 0) {
+      alert("not a success", w->n.out_trade_no, "a TRANSACTION.SUCCESS whose trade_state is not SUCCESS");
+      return yw_rpc_call_fail(call, YW_EPRECOND, "the notification's trade_state is not SUCCESS");
+    }
+    const char *why = pay_paid_mismatch(w->n.currency, w->n.total_fen, w->n.payer_total_fen);
+    if (why != NULL) {
+      alert("payment mismatch", w->n.out_trade_no, why);
+      char actor[48];
+      snprintf(actor, sizeof actor, "channel:%s", pay_channel_name(w->ch));
+      struct mchid_work m = {.channel = pay_channel_name(w->ch), .out_trade_no = w->n.out_trade_no, .actor = actor,
+                             .reason = why};
+      rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, exception_tx, &m);
+      if (rc != 0) return rc;
+      return yw_rpc_call_fail(call, YW_EPRECOND, "the notification's payment differs from the order (%s)", why);
+    }
+  }
   rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, notify_tx, w);
   if (rc != 0) return rc;
   if (w->refuse) return yw_rpc_call_fail(call, YW_EPRECOND, "the notified amount differs from the order's");
+  if (w->refuse_why != NULL)
+    return yw_rpc_call_fail(call, YW_EPRECOND, "the notified refund differs from ours (%s)", w->refuse_why);
   Yiwang__Payment__V1__NotifyResponse *resp = yw_arena_alloc(yw_rpc_call_arena(call), sizeof *resp);
   if (resp == NULL) return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
   yiwang__payment__v1__notify_response__init(resp);
@@ -1200,6 +1270,11 @@ static int refund_order(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobu
                            .refund_fen = aw.amount, .total_fen = aw.total};
       rc = pay_channel_refund(ch, &rq, ctx->channel_timeout_ms, &aw.rs, code);
       aw.answered = rc == 0 ? 1 : rc == YW_EUNAVAIL ? 0 : -1; /* no answer: the janitor asks again */
+      const char *why = rc == 0 ? pay_refund_mismatch(&rq, &aw.rs) : NULL;
+      if (why != NULL) { /* not booked: left PENDING, alerted; the janitor asks again */
+        alert("refund mismatch", o->out_refund_no, why);
+        aw.answered = 0;
+      }
     }
     rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, refund_book_tx, &aw);
     if (rc != 0) return rc;

@@ -57,6 +57,25 @@ typedef enum pay_book_outcome {
   PAY_BOOK_NO_ORDER,         /* no such channel order (of this channel): nothing written */
 } pay_book_outcome;
 
+/* Raises an operator's alert (a payment.alert log line, counted in /metrics): money and
+ * records disagree. what and detail name no person. */
+void pay_alert(const char *what, const char *ref, const char *detail);
+
+/* Why a payment the channel reports (a notification or a query's answer) cannot be booked
+ * as it stands: the currency is not CNY, or the payer paid other than the total. NULL
+ * when it can. */
+const char *pay_paid_mismatch(const char *currency, int64_t total_fen, int64_t payer_total_fen);
+
+/* Why the channel's answer to a refund cannot be booked: another refund number, another
+ * amount than asked, not CNY. NULL when it can. */
+const char *pay_refund_mismatch(const pay_refund_req *asked, const pay_refund_res *answer);
+
+/* Moves the order of channel order out_trade_no OF channel (another channel's order of
+ * the same number is left alone) to EXCEPTION with reason, inside the caller's
+ * transaction; no such channel order, or an order past the point (PAID...): nothing, 0. */
+int pay_order_exception(PGconn *conn_in_tx, const char *channel, const char *out_trade_no, const char *reason,
+                        const char *actor, yw_pg_error *err);
+
 /*
  * The channel says out_trade_no of channel is paid (transaction_id, total_fen, at
  * success_unix): books it on conn_in_tx, inside the caller's transaction: the order's

@@ -15,7 +15,12 @@
  * - R2: a forged body, a stale timestamp are refused (UNAUTHENTICATED) and change
  *   nothing; a wrong amount is refused and makes the order EXCEPTION, not PAID, with no
  *   journal; a notification naming another merchant is refused and makes it EXCEPTION;
- *   each mismatch counts in yw_payment_alerts_total;
+ *   each mismatch counts in yw_payment_alerts_total; R2b: a TRANSACTION.SUCCESS whose
+ *   trade_state is not SUCCESS is refused changing nothing; another currency or a
+ *   payer_total other than the total -> EXCEPTION, not booked; another merchant's
+ *   notification on one channel leaves another channel's order of the same number
+ *   alone; a REFUND.SUCCESS whose amount or payment is not the refund row's is refused
+ *   (PENDING, nothing booked), the right one books it;
  * - R3: a notification arriving before the order's channel order is committed is
  *   refused, the channel retries, and after the commit it is accepted;
  * - R4: paid after close (the order and its channel order CLOSED) becomes EXCEPTION,
@@ -206,15 +211,21 @@ typedef struct notice_msg {
   char body[1024], ts[24], nonce[64], serial[40], sig[700];
 } notice_msg;
 
-static void make_notice(notice_msg *m, const char *id, const char *mchid, const char *no, long long fen,
-                        long long ts) {
+/* A TRANSACTION.SUCCESS signed with the channel's key at ts, its fields as given. */
+static void make_notice_ex(notice_msg *m, const char *id, const char *mchid, const char *no, long long fen,
+                           long long payer_fen, const char *state, const char *currency, long long ts) {
   snprintf(m->body, sizeof m->body,
            "{\"id\":\"%s\",\"create_time\":\"2026-12-01T10:00:00+08:00\",\"event_type\":\"TRANSACTION.SUCCESS\","
            "\"resource\":{\"mchid\":\"%s\",\"out_trade_no\":\"%s\",\"transaction_id\":\"4200%s\","
-           "\"trade_state\":\"SUCCESS\",\"success_time\":\"2026-12-01T10:00:00+08:00\","
-           "\"amount\":{\"total\":%lld,\"payer_total\":%lld,\"currency\":\"CNY\"}}}",
-           id, mchid, no, no, fen, fen);
+           "\"trade_state\":\"%s\",\"success_time\":\"2026-12-01T10:00:00+08:00\","
+           "\"amount\":{\"total\":%lld,\"payer_total\":%lld,\"currency\":\"%s\"}}}",
+           id, mchid, no, no, state, fen, payer_fen, currency);
   sign_notice(m->body, ts, m->ts, m->nonce, m->serial, m->sig);
+}
+
+static void make_notice(notice_msg *m, const char *id, const char *mchid, const char *no, long long fen,
+                        long long ts) {
+  make_notice_ex(m, id, mchid, no, fen, fen, "SUCCESS", "CNY", ts);
 }
 
 static grpc_status_code send_notice(const notice_msg *m) {
@@ -881,6 +892,16 @@ static void qr_code_of_the_notice(void **state) {
                    GRPC_STATUS_NOT_FOUND);
 }
 
+/* A PENDING refund of fen (text) of the paid order o, number o's out_trade_no + suffix
+ * (into rno), reserved and never asked of the channel (as if the process died first). */
+static void pending_refund(const order_ref *o, const char *fen, const char *suffix, char *rno, size_t size) {
+  snprintf(rno, size, "%.22s%s", o->no, suffix);
+  exec_sql("UPDATE payment.orders SET refunded_fen = $2::bigint WHERE id = $1", o->id, fen);
+  exec_sql("INSERT INTO payment.refunds (order_id, out_refund_no, out_trade_no, channel, amount_fen, reason, "
+           "requested_by) VALUES ($1, $2, $3, 'sim', $4::bigint, 'test', 'f-1')",
+           o->id, rno, o->no, fen);
+}
+
 /* Review #8: rows the janitor cannot resolve (a channel no longer configured, a channel
  * that does not answer) go to the back with a growing delay: 250 of them, older than a
  * working channel's order and PENDING refund, fill the first pass of 200; the next pass
@@ -893,11 +914,7 @@ static void janitor_never_starves(void **state) {
   sim_pay("sim", good.no, "none"); /* paid, never notified: only a query finds it */
   new_paid_order(800, &paid);
   char rno[64];
-  snprintf(rno, sizeof rno, "%.22sR000000001", paid.no);
-  exec_sql("UPDATE payment.orders SET refunded_fen = 300 WHERE id = $1", paid.id);
-  exec_sql("INSERT INTO payment.refunds (order_id, out_refund_no, out_trade_no, channel, amount_fen, reason, "
-           "requested_by) VALUES ($1, $2, $3, 'sim', 300, 'test', 'f-1')",
-           paid.id, rno, paid.no);
+  pending_refund(&paid, "300", "R000000001", rno, sizeof rno);
   exec_sql("WITH o AS (INSERT INTO payment.orders (notice_code, source, status, amount_fen, refunded_fen, "
            "payee_department, item_code, item_name, payer_name_enc, created_by, expires_at, updated_at) "
            "SELECT '97' || lpad(g::text, 18, '0'), 'NOTICE', 'PAYING', 100, 1, '320700-GA', 'FINE01', 'x', 'x', "
@@ -947,11 +964,74 @@ static void janitor_never_starves(void **state) {
   exec_sql("UPDATE payment.orders SET status = 'CLOSED', refunded_fen = 0 WHERE notice_code LIKE '97%'");
 }
 
+/* A REFUND.SUCCESS signed with the channel's key. */
+static void make_refund_notice(notice_msg *m, const char *id, const char *no, const char *rno, long long total,
+                               long long refund) {
+  snprintf(m->body, sizeof m->body,
+           "{\"id\":\"%s\",\"create_time\":\"2026-12-01T10:00:00+08:00\",\"event_type\":\"REFUND.SUCCESS\","
+           "\"resource\":{\"mchid\":\"" MCHID "\",\"out_trade_no\":\"%s\",\"transaction_id\":\"4200%s\","
+           "\"out_refund_no\":\"%s\",\"refund_id\":\"50%s\",\"refund_status\":\"SUCCESS\","
+           "\"success_time\":\"2026-12-01T10:00:00+08:00\",\"amount\":{\"total\":%lld,\"refund\":%lld,"
+           "\"payer_total\":%lld,\"payer_refund\":%lld,\"currency\":\"CNY\"}}}",
+           id, no, no, rno, rno, total, refund, total, refund);
+  sign_notice(m->body, (long long)time(NULL), m->ts, m->nonce, m->serial, m->sig);
+}
+
+/* Sends o a TRANSACTION.SUCCESS with these fields: refused, o ends in status, unbooked. */
+static void refused_notice(order_ref *o, const char *id, long long fen, long long payer_fen, const char *state,
+                           const char *currency, const char *status) {
+  notice_msg m;
+  make_notice_ex(&m, id, MCHID, o->no, fen, payer_fen, state, currency, (long long)time(NULL));
+  assert_int_equal(send_notice(&m), GRPC_STATUS_FAILED_PRECONDITION);
+  assert_true(status_is(o, status));
+  assert_int_equal(journals(o, "pay"), 0);
+  assert_int_equal(events(o, "payment.order_paid"), 0);
+}
+
+/* Review #10: what the channel says is checked whole before anything is booked. */
+static void r2b_notifications_checked_whole(void **state) {
+  (void)state;
+  notice_msg m;
+  order_ref o, o2;
+  new_order(1200, &o);
+  assert_int_equal(pay(&o, "sim", NULL), GRPC_STATUS_OK);
+  refused_notice(&o, "r2b-state", 1200, 1200, "NOTPAY", "CNY", "PAYING"); /* not a success: nothing changes */
+  refused_notice(&o, "r2b-currency", 1200, 1200, "SUCCESS", "USD", "EXCEPTION");
+  new_order(1300, &o2);
+  assert_int_equal(pay(&o2, "sim", NULL), GRPC_STATUS_OK);
+  refused_notice(&o2, "r2b-payer", 1300, 1, "SUCCESS", "CNY", "EXCEPTION"); /* the payer paid less */
+  /* another merchant's notification on channel sim naming a sim-sm2 order: that order
+   * is not sim's and is left alone */
+  order_ref o3;
+  new_order(1400, &o3);
+  assert_int_equal(pay(&o3, "sim-sm2", NULL), GRPC_STATUS_OK);
+  make_notice(&m, "r2b-merchant", "1999999999", o3.no, 1400, (long long)time(NULL));
+  assert_int_equal(send_notice(&m), GRPC_STATUS_PERMISSION_DENIED);
+  assert_true(status_is(&o3, "PAYING"));
+  /* a refund notification whose amount or payment is not our refund's: refused, the
+   * refund stays PENDING, nothing booked; the right one books it */
+  order_ref p;
+  new_paid_order(900, &p);
+  char rno[64];
+  pending_refund(&p, "400", "R00000000a", rno, sizeof rno);
+  make_refund_notice(&m, "r2b-refund-amount", p.no, rno, 900, 900);
+  assert_int_equal(send_notice(&m), GRPC_STATUS_FAILED_PRECONDITION);
+  make_refund_notice(&m, "r2b-refund-payment", o.no, rno, 900, 400);
+  assert_int_equal(send_notice(&m), GRPC_STATUS_FAILED_PRECONDITION);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.refunds WHERE out_refund_no = $1 AND status = 'PENDING'", rno), 1);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.journal WHERE kind = 'refund' AND ref = $1", rno), 0);
+  make_refund_notice(&m, "r2b-refund-right", p.no, rno, 900, 400);
+  assert_int_equal(send_notice(&m), GRPC_STATUS_OK);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.refunds WHERE out_refund_no = $1 AND status = 'SUCCESS'", rno), 1);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.journal WHERE kind = 'refund' AND ref = $1", rno), 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(pay_retry_switch_and_notification, ledger_after),
       cmocka_unit_test_teardown(r1_twenty_copies_at_once_book_once, ledger_after),
       cmocka_unit_test_teardown(r2_forged_stale_amount_merchant_refused, ledger_after),
+      cmocka_unit_test_teardown(r2b_notifications_checked_whole, ledger_after),
       cmocka_unit_test_teardown(r3_notification_before_commit_retried_then_accepted, ledger_after),
       cmocka_unit_test_teardown(r4_paid_after_close_is_an_exception, ledger_after),
       cmocka_unit_test_teardown(r4c_paid_while_closing_is_paid, ledger_after),
