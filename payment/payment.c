@@ -702,21 +702,43 @@ static int pay_prepare_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_erro
   if (strcmp(status, "CREATED") != 0 && strcmp(status, "PAYING") != 0 && strcmp(status, "UNKNOWN") != 0)
     return yw_rpc_call_fail(call, YW_EPRECOND, "the order is closed");
   if (!live) return yw_rpc_call_fail(call, YW_EPRECOND, "the order has expired");
-  const char *po[1] = {w->order_id};
+  char in_flight[24];
+  snprintf(in_flight, sizeof in_flight, "%.3f", 2.0 * w->ctx->channel_timeout_ms / 1000.0 + 1.0);
+  const char *po[2] = {w->order_id, in_flight};
+  /* the open channel order (if any), the attempts so far, and the switches (channel
+   * orders after the first) of the last minute and day (one row whatever there is) */
   rc = yw_pg_query_write(conn,
-                         "SELECT out_trade_no, channel, (SELECT coalesce(max(attempt), 0) FROM payment.channel_orders "
-                         "WHERE order_id = $1::uuid) FROM payment.channel_orders WHERE order_id = $1::uuid AND status = 'OPEN' "
-                         "UNION ALL SELECT '', '', (SELECT coalesce(max(attempt), 0) FROM payment.channel_orders "
-                         "WHERE order_id = $1::uuid) ORDER BY 1 DESC LIMIT 1",
+                         "WITH a AS (SELECT coalesce(max(attempt), 0) AS n, "
+                         "  count(*) FILTER (WHERE attempt > 1 AND created_at > now() - interval '1 minute') AS m, "
+                         "  count(*) FILTER (WHERE attempt > 1 AND created_at > now() - interval '1 day') AS d "
+                         "  FROM payment.channel_orders WHERE order_id = $1::uuid) "
+                         "SELECT coalesce(c.out_trade_no, ''), coalesce(c.channel, ''), a.n, a.m, a.d FROM a "
+                         "LEFT JOIN payment.channel_orders c ON c.order_id = $1::uuid AND c.status = 'OPEN'",
                          1, po, &r, err);
   if (rc != 0) return rc;
   const char *open_no = PQgetvalue(r, 0, 0), *open_ch = PQgetvalue(r, 0, 1);
   int attempts = (int)strtol(PQgetvalue(r, 0, 2), NULL, 10);
+  long switched_minute = strtol(PQgetvalue(r, 0, 3), NULL, 10), switched_day = strtol(PQgetvalue(r, 0, 4), NULL, 10);
   w->close_no[0] = w->out_trade_no[0] = '\0';
   if (open_no[0] != '\0' && strcmp(open_ch, pay_channel_name(w->ch)) == 0) {
     snprintf(w->out_trade_no, sizeof w->out_trade_no, "%s", open_no); /* a retry: the same number */
     PQclear(r);
-    return 0;
+    /* another prepay of it is in flight from now */
+    const char *pf[2] = {w->out_trade_no, in_flight};
+    rc = yw_pg_query_write(conn,
+                           "UPDATE payment.channel_orders SET prepay_until = now() + make_interval(secs => $2::float8) "
+                           "WHERE out_trade_no = $1",
+                           2, pf, &r, err);
+    PQclear(r);
+    return rc;
+  }
+  if (open_no[0] != '\0' && !w->full_view &&
+      (switched_minute >= PAY_SWITCHES_PER_MINUTE || switched_day >= PAY_SWITCHES_PER_DAY)) {
+    /* anyone holding the code may switch, but not so often that the payer's open code
+     * is closed in a loop or the order's attempts are spent */
+    PQclear(r);
+    yw_rpc_call_add_trailer(call, "retry-after", switched_minute >= PAY_SWITCHES_PER_MINUTE ? "60" : "86400");
+    return yw_rpc_call_fail(call, YW_ELIMIT, "the order changed channel too recently; try again later");
   }
   if (open_no[0] != '\0') { /* switching channel: the open one is closed first */
     snprintf(w->close_no, sizeof w->close_no, "%s", open_no);
@@ -733,17 +755,18 @@ static int pay_prepare_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_erro
   const char *actor = w->caller.subject[0] != '\0' ? w->caller.subject : "anonymous";
   /* the order is locked (above) and status is its status: the channel order, and a
    * CREATED order's move to PAYING with its order_events row, in one statement */
-  const char *pi[8] = {w->out_trade_no, w->order_id, attempt, pay_channel_name(w->ch), pay_channel_mchid(w->ch),
-                       amount, status, actor};
+  const char *pi[9] = {w->out_trade_no, w->order_id, attempt, pay_channel_name(w->ch), pay_channel_mchid(w->ch),
+                       amount, status, actor, in_flight};
   rc = yw_pg_query_write(conn,
                          "WITH c AS (INSERT INTO payment.channel_orders (out_trade_no, order_id, attempt, channel, "
-                         "  mchid, amount_fen) VALUES ($1, $2::uuid, $3::int, $4, $5, $6::bigint)), "
+                         "  mchid, amount_fen, prepay_until) VALUES ($1, $2::uuid, $3::int, $4, $5, $6::bigint, "
+                         "  now() + make_interval(secs => $9::float8))), "
                          "u AS (UPDATE payment.orders SET status = 'PAYING', updated_at = now() "
                          "  WHERE id = $2::uuid AND $7::text = 'CREATED' AND status = 'CREATED' RETURNING id), "
                          "e AS (INSERT INTO payment.order_events (order_id, from_status, to_status, reason, actor) "
                          "  SELECT id, 'CREATED', 'PAYING', 'offered to a channel', $8 FROM u) "
                          "SELECT count(*) FROM u",
-                         8, pi, &r, err);
+                         9, pi, &r, err);
   if (rc == 0 && strcmp(status, "CREATED") == 0 && strcmp(PQgetvalue(r, 0, 0), "1") != 0)
     rc = YW_EPRECOND; /* cannot happen: the order is locked */
   PQclear(r);
@@ -752,17 +775,23 @@ static int pay_prepare_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_erro
 
 struct close_work {
   const char *out_trade_no;
+  int not_found; /* the channel answered the close "not found": closed only with no prepay in flight */
+  int in_flight; /* out: it was not closed, a prepay of it may still reach the channel */
 };
 
 static int mark_closed_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
   (void)call;
   struct close_work *c = arg;
-  const char *p[1] = {c->out_trade_no};
+  const char *p[2] = {c->out_trade_no, c->not_found ? "1" : "0"};
   PGresult *r = NULL;
   int rc = yw_pg_query_write(conn,
-                             "UPDATE payment.channel_orders SET status = 'CLOSED', updated_at = now() "
-                             "WHERE out_trade_no = $1 AND status = 'OPEN'",
-                             1, p, &r, err);
+                             "WITH u AS (UPDATE payment.channel_orders SET status = 'CLOSED', updated_at = now() "
+                             "  WHERE out_trade_no = $1 AND status = 'OPEN' AND ($2 = '0' OR prepay_until IS NULL "
+                             "  OR prepay_until < now()) RETURNING 1) "
+                             "SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM payment.channel_orders "
+                             "  WHERE out_trade_no = $1 AND status = 'OPEN')",
+                             2, p, &r, err);
+  if (rc == 0) c->in_flight = strcmp(PQgetvalue(r, 0, 0), "0") == 0 && strcmp(PQgetvalue(r, 0, 1), "0") != 0;
   PQclear(r);
   return rc;
 }
@@ -875,9 +904,11 @@ static int pay_order(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCM
     if (rc == YW_ECONFLICT) return book_what_channel_says(call, ctx, prev, w->close_no); /* paid there */
     if (rc != 0 && rc != YW_ENOTFOUND)
       return yw_rpc_call_fail(call, YW_EUNAVAIL, "the previous channel does not answer; try again");
-    struct close_work cw = {.out_trade_no = w->close_no};
+    struct close_work cw = {.out_trade_no = w->close_no, .not_found = rc == YW_ENOTFOUND};
     rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, mark_closed_tx, &cw);
     if (rc != 0) return rc;
+    if (cw.in_flight) /* the channel may not have it yet: two live codes otherwise */
+      return yw_rpc_call_fail(call, YW_ECONFLICT, "the order is being offered on a channel; try again shortly");
   }
   char notify_url[PAY_URL_MAX];
   snprintf(notify_url, sizeof notify_url, "%s/%s", ctx->notify_base != NULL ? ctx->notify_base : "",

@@ -48,6 +48,11 @@ int pay_order_transition(PGconn *conn_in_tx, const char *order_id, const char *f
                          const char *reason, const char *actor, char old[PAY_STATUS_MAX], yw_pg_error *err);
 
 /* What pay_book_paid did. */
+/* Channel switches (a channel order after the first) by anyone but the payer (the public
+ * notice-code route): at most this many a minute and this many a day, per order. */
+#define PAY_SWITCHES_PER_MINUTE 1
+#define PAY_SWITCHES_PER_DAY 5
+
 typedef enum pay_book_outcome {
   PAY_BOOK_PAID = 1,         /* the order is PAID now, booked, payment.order_paid appended */
   PAY_BOOK_LATE,             /* paid after close: EXCEPTION, booked (the money is there) */

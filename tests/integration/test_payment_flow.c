@@ -42,7 +42,10 @@
  * - R8c: a refund the channel refuses releases its reservation, ends FAILED, and keeps
  *   its audit record;
  * - anyone holding the notice code pays it (the payer masked in the answer); by id only
- *   the payer; a mistyped code is refused;
+ *   the payer; a mistyped code is refused; R9: a stranger switches channel at most once a
+ *   minute and five times a day (the open code stays open meanwhile), the payer
+ *   is not limited; a close answered "not found" while a prepay may still reach the
+ *   channel leaves the channel order open and the switch refused;
  * - the notice's QR code is an SVG of "YWPAY:<code>";
  * - after every test the ledger's invariants hold (ledger_check).
  */
@@ -892,6 +895,62 @@ static void qr_code_of_the_notice(void **state) {
                    GRPC_STATUS_NOT_FOUND);
 }
 
+/* Pays o by its notice code as an anonymous caller on channel; the status, and o->no. */
+static grpc_status_code pay_by_code(order_ref *o, const char *channel) {
+  yw_testpay_as_anonymous();
+  Yiwang__Payment__V1__PayOrderRequest r = YIWANG__PAYMENT__V1__PAY_ORDER_REQUEST__INIT;
+  r.notice_code = o->code;
+  r.channel = (char *)channel;
+  Yiwang__Payment__V1__PayOrderResponse *out = NULL;
+  grpc_status_code st = yw_testpay_call("PayOrder", &r.base, &yiwang__payment__v1__pay_order_response__descriptor,
+                                        NULL, (ProtobufCMessage **)&out, NULL);
+  if (st == GRPC_STATUS_OK) snprintf(o->no, sizeof o->no, "%s", out->out_trade_no);
+  if (out != NULL) protobuf_c_message_free_unpacked(&out->base, NULL);
+  return st;
+}
+
+/* Review #9: a stranger holding the code cannot switch channel in a loop (each switch
+ * closes the payer's open code and spends an attempt): one switch a minute, five a day.
+ * And a close the channel answers "not found" while a prepay of that channel order may
+ * still reach it does not count as closed. */
+static void r9_switches_limited_and_in_flight_prepay_kept(void **state) {
+  (void)state;
+  order_ref o;
+  new_order(460, &o);
+  assert_int_equal(pay(&o, "sim", NULL), GRPC_STATUS_OK); /* the payer's open code */
+  assert_int_equal(pay_by_code(&o, "sim-sm2"), GRPC_STATUS_OK); /* one switch */
+  assert_int_equal(pay_by_code(&o, "sim"), GRPC_STATUS_RESOURCE_EXHAUSTED); /* a second within the minute */
+  char st[16];
+  sim_state("sim-sm2", o.no, st, sizeof st);
+  assert_string_equal(st, "NOTPAY"); /* the open code stays open */
+  /* five switches in a day, then none */
+  for (int i = 0; i < 4; i++) {
+    exec_sql("UPDATE payment.channel_orders SET created_at = created_at - interval '2 minutes' WHERE order_id = $1", o.id);
+    assert_int_equal(pay_by_code(&o, i % 2 == 0 ? "sim" : "sim-sm2"), GRPC_STATUS_OK);
+  }
+  exec_sql("UPDATE payment.channel_orders SET created_at = created_at - interval '2 minutes' WHERE order_id = $1", o.id);
+  assert_int_equal(pay_by_code(&o, "sim"), GRPC_STATUS_RESOURCE_EXHAUSTED);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.channel_orders WHERE order_id = $1", o.id), 6);
+  assert_int_equal(pay(&o, "sim", NULL), GRPC_STATUS_OK); /* the payer is not limited */
+  /* a channel order whose prepay is still in flight (the channel does not know it yet):
+   * a switch whose close is answered "not found" leaves it open and is refused */
+  order_ref p;
+  new_order(470, &p);
+  char no[40];
+  snprintf(no, sizeof no, "%s01", p.code);
+  exec_sql("INSERT INTO payment.channel_orders (out_trade_no, order_id, attempt, channel, mchid, amount_fen, "
+           "prepay_until) VALUES ($1, $2, 1, 'sim', '" MCHID "', 470, now() + interval '1 hour')",
+           no, p.id);
+  exec_sql("UPDATE payment.orders SET status = 'PAYING' WHERE id = $1", p.id);
+  assert_int_equal(pay(&p, "sim-sm2", NULL), GRPC_STATUS_ABORTED);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.channel_orders WHERE out_trade_no = $1 AND status = 'OPEN'", no), 1);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.channel_orders WHERE order_id = $1", p.id), 1);
+  /* once no prepay can arrive any more, "not found" means never created: switched */
+  exec_sql("UPDATE payment.channel_orders SET prepay_until = now() - interval '1 second' WHERE out_trade_no = $1", no);
+  assert_int_equal(pay(&p, "sim-sm2", NULL), GRPC_STATUS_OK);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.channel_orders WHERE out_trade_no = $1 AND status = 'CLOSED'", no), 1);
+}
+
 /* A PENDING refund of fen (text) of the paid order o, number o's out_trade_no + suffix
  * (into rno), reserved and never asked of the channel (as if the process died first). */
 static void pending_refund(const order_ref *o, const char *fen, const char *suffix, char *rno, size_t size) {
@@ -1043,6 +1102,7 @@ int main(void) {
       cmocka_unit_test_teardown(r8c_refused_refund_released_and_audited, ledger_after),
       cmocka_unit_test_teardown(r4b_exception_order_refunded, ledger_after),
       cmocka_unit_test_teardown(anyone_with_the_code_pays, ledger_after),
+      cmocka_unit_test_teardown(r9_switches_limited_and_in_flight_prepay_kept, ledger_after),
       cmocka_unit_test_teardown(qr_code_of_the_notice, ledger_after),
       cmocka_unit_test_teardown(janitor_never_starves, ledger_after),
   };
