@@ -24,8 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "pass_thread.h"
 #include "yw_err.h"
 #include "yw_log.h"
 
@@ -34,11 +34,9 @@
 
 struct janitor {
   payment_ctx *ctx;
-  int interval_ms, window_s, batch;
-  pthread_t thread;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  int stop;
+  int window_s, batch;
+  pay_pass_thread *thread;
+  pthread_mutex_t mu; /* guards st */
   janitor_stats st;
 };
 
@@ -382,45 +380,32 @@ int janitor_pass(payment_ctx *ctx, int window_s, int batch, janitor_stats *st) {
   return rc;
 }
 
-static void *run(void *arg) {
+/* One pass of the thread, its counts added to j->st. */
+static int tick(void *arg) {
   janitor *j = arg;
   pthread_mutex_lock(&j->mu);
-  while (!j->stop) {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += j->interval_ms / 1000;
-    until.tv_nsec += (long)(j->interval_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&j->cv, &j->mu, &until);
-    if (j->stop) break;
-    janitor_stats st = j->st;
-    pthread_mutex_unlock(&j->mu);
-    int rc = janitor_pass(j->ctx, j->window_s, j->batch, &st);
-    if (rc != 0) yw_log(YW_LOG_WARN, "payment.janitor", NULL, "the pass stopped: %s", yw_strerror(rc));
-    pthread_mutex_lock(&j->mu);
-    j->st = st;
-  }
+  janitor_stats st = j->st;
   pthread_mutex_unlock(&j->mu);
-  return NULL;
+  int rc = janitor_pass(j->ctx, j->window_s, j->batch, &st);
+  if (rc != 0) yw_log(YW_LOG_WARN, "payment.janitor", NULL, "the pass stopped: %s", yw_strerror(rc));
+  pthread_mutex_lock(&j->mu);
+  j->st = st;
+  pthread_mutex_unlock(&j->mu);
+  return 0;
 }
 
 int janitor_start(payment_ctx *ctx, int interval_ms, int window_s, int batch, janitor **out) {
   janitor *j = calloc(1, sizeof *j);
   if (j == NULL) return YW_ENOMEM;
   j->ctx = ctx;
-  j->interval_ms = interval_ms;
   j->window_s = window_s;
   j->batch = batch;
   pthread_mutex_init(&j->mu, NULL);
-  pthread_cond_init(&j->cv, NULL);
-  if (pthread_create(&j->thread, NULL, run, j) != 0) {
-    pthread_cond_destroy(&j->cv);
+  int e = pay_pass_thread_start(interval_ms, tick, j, &j->thread);
+  if (e != 0) {
     pthread_mutex_destroy(&j->mu);
     free(j);
-    return YW_EINTERNAL;
+    return e;
   }
   *out = j;
   return 0;
@@ -428,12 +413,7 @@ int janitor_start(payment_ctx *ctx, int interval_ms, int window_s, int batch, ja
 
 void janitor_stop(janitor *j) {
   if (j == NULL) return;
-  pthread_mutex_lock(&j->mu);
-  j->stop = 1;
-  pthread_cond_signal(&j->cv);
-  pthread_mutex_unlock(&j->mu);
-  pthread_join(j->thread, NULL);
-  pthread_cond_destroy(&j->cv);
+  pay_pass_thread_stop(j->thread);
   pthread_mutex_destroy(&j->mu);
   free(j);
 }

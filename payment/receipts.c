@@ -32,12 +32,12 @@
 #include "receipts.h"
 
 #include <jansson.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "pass_thread.h"
 #include "yiwang/payment/v1/receipts.pb-c.h"
 #include "yw_err.h"
 #include "yw_service.h"
@@ -203,52 +203,29 @@ int receipts_issue(receipts_ctx *rc, int max, int *issued, yw_pg_error *err) {
 
 struct receipts_job {
   receipts_ctx *rc;
-  int interval_ms, batch;
-  pthread_t thread;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  int stop;
+  int batch;
+  pay_pass_thread *thread;
 };
 
-static void *job_main(void *arg) {
+/* One pass; 1 when it found a full batch (more waiting: at once). */
+static int job_pass(void *arg) {
   receipts_job *j = arg;
-  pthread_mutex_lock(&j->mu);
-  while (!j->stop) {
-    pthread_mutex_unlock(&j->mu);
-    int issued = 0;
-    yw_pg_error err;
-    memset(&err, 0, sizeof err);
-    receipts_issue(j->rc, j->batch, &issued, &err); /* a failure: the next pass retries */
-    pthread_mutex_lock(&j->mu);
-    if (issued == j->batch) continue; /* more waiting: at once */
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += j->interval_ms / 1000;
-    until.tv_nsec += (long)(j->interval_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000L;
-    }
-    while (!j->stop && pthread_cond_timedwait(&j->cv, &j->mu, &until) == 0) {
-    }
-  }
-  pthread_mutex_unlock(&j->mu);
-  return NULL;
+  int issued = 0;
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  receipts_issue(j->rc, j->batch, &issued, &err); /* a failure: the next pass retries */
+  return issued == j->batch;
 }
 
 int receipts_start(receipts_ctx *rc, int interval_ms, int batch, receipts_job **out) {
   receipts_job *j = calloc(1, sizeof *j);
   if (j == NULL) return YW_ENOMEM;
   j->rc = rc;
-  j->interval_ms = interval_ms > 0 ? interval_ms : 1000;
   j->batch = batch > 0 ? batch : 100;
-  pthread_mutex_init(&j->mu, NULL);
-  pthread_cond_init(&j->cv, NULL);
-  if (pthread_create(&j->thread, NULL, job_main, j) != 0) {
-    pthread_cond_destroy(&j->cv);
-    pthread_mutex_destroy(&j->mu);
+  int e = pay_pass_thread_start(interval_ms > 0 ? interval_ms : 1000, job_pass, j, &j->thread);
+  if (e != 0) {
     free(j);
-    return YW_EINTERNAL;
+    return e;
   }
   *out = j;
   return 0;
@@ -256,13 +233,7 @@ int receipts_start(receipts_ctx *rc, int interval_ms, int batch, receipts_job **
 
 void receipts_stop(receipts_job *j) {
   if (j == NULL) return;
-  pthread_mutex_lock(&j->mu);
-  j->stop = 1;
-  pthread_cond_signal(&j->cv);
-  pthread_mutex_unlock(&j->mu);
-  pthread_join(j->thread, NULL);
-  pthread_cond_destroy(&j->cv);
-  pthread_mutex_destroy(&j->mu);
+  pay_pass_thread_stop(j->thread);
   free(j);
 }
 
