@@ -155,8 +155,11 @@ def expire(order_id):
 
 
 def sim_pay(ch, no, notify):
-    return bounded(lambda: sim().call("POST", "/%s/sim/pay" % ch,
+    """The payer pays channel order no: -> (status, body); 200 also when an earlier
+    attempt whose answer was lost paid it (ORDER_PAID)."""
+    s, d = bounded(lambda: sim().call("POST", "/%s/sim/pay" % ch,
                                       {"out_trade_no": no, "payer": "o_inv", "notify": notify}))
+    return (200, d) if s == 400 and d.get("code") == "ORDER_PAID" else (s, d)
 
 
 def sim_notify(ch, no, times, parallel, out_of_order=False):
@@ -480,19 +483,22 @@ def cmd_check(state):
     c("each paid order names the channel order the channel took",
       all(orders[i][4] == byid[i]["no"] for i in booked), "")
 
-    # notifications: every one the channel made was acknowledged in the end, and the
-    # inbox holds each exactly once (copies and retries of one share its id)
-    made, unacked = set(), []
+    # notifications: each one the platform acknowledged is in its inbox, once (copies and
+    # retries of one share its id); the inbox holds no other. One the channel gave up on
+    # (its retries all met a fault, its late copies too) may be missing: the janitor's
+    # query booked that payment, as the checks above show.
+    made, acked = set(), set()
     for (i, ch, no), v in views.items():
         for n in (v or {}).get("notifications", []):
             made.add(ch + " " + n["id"])
-            if not n["acked"] or n["pending"]:
-                unacked.append((byid[i]["scenario"], n))
+            if n["acked"]:
+                acked.add(ch + " " + n["id"])
     inbox = table("SELECT channel || ' ' || notification_id, count(*) FROM payment.notifications "
                   "GROUP BY 1")
-    c("every notification the channel made was acknowledged (%d)" % len(made), not unacked, unacked[:5])
-    c("the inbox holds each notification once, and no other",
-      set(inbox) == made and all(v == ["1"] for v in inbox.values()), (len(inbox), len(made)))
+    c("every notification acknowledged to the channel is in the inbox (%d of %d made)"
+      % (len(acked), len(made)), acked <= set(inbox), sorted(acked - set(inbox))[:5])
+    c("the inbox holds each notification once, and none the channel did not make",
+      set(inbox) <= made and all(v == ["1"] for v in inbox.values()), (len(inbox), len(made)))
 
     # the ledger
     pays = table("SELECT order_id::text, count(*), sum(p.amount_fen), min(p.account) "
