@@ -222,6 +222,9 @@ const gw_route_def gw_route_defs[] = {
      "payment"},
     {"GET", "/v1/payments/receipts/{number}", RECEIPTS "VerifyReceipt", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0,
      "payment"},
+    /* The seal's public key, for checking receipts offline. */
+    {"GET", "/v1/payments/receipt-seal", RECEIPTS "GetSealKey", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0,
+     "payment"},
 
     /* Daily reconciliation (FinanceService, served by yw-payment): finance staff import
      * a channel's statement, run a day and resolve its exceptions (maker-checker, the

@@ -32,6 +32,10 @@
 #include "receipts.h"
 
 #include <jansson.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +43,7 @@
 
 #include "pass_thread.h"
 #include "yiwang/payment/v1/receipts.pb-c.h"
+#include "yw_crypto.h"
 #include "yw_err.h"
 #include "yw_service.h"
 
@@ -415,9 +420,50 @@ static int verify_receipt(yw_rpc_call *call, const ProtobufCMessage *reqm, Proto
   return 0;
 }
 
+/* "SHA256:" and the hex of the SHA-256 of the public key's DER, from its PEM; -1 when the
+ * PEM does not parse. */
+static int fingerprint_of(const char *pem, char out[7 + 65]) {
+  BIO *bio = BIO_new_mem_buf(pem, -1);
+  EVP_PKEY *key = bio != NULL ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
+  unsigned char *der = NULL;
+  int n = key != NULL ? i2d_PUBKEY(key, &der) : -1;
+  if (n > 0) {
+    memcpy(out, "SHA256:", 7);
+    yw_sha256_hex(der, (size_t)n, out + 7);
+  }
+  OPENSSL_free(der);
+  EVP_PKEY_free(key);
+  BIO_free(bio);
+  return n > 0 ? 0 : -1;
+}
+
+/* The seal's public key: public, as the receipts it checks are. */
+static int get_seal_key(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out, void *data) {
+  receipts_ctx *rc = data;
+  (void)reqm;
+  if (rc->seal == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "no seal here: receipts are not issued");
+  char *pem = NULL;
+  if (yw_seal_public_pem(rc->seal, &pem) != 0) return yw_rpc_call_fail(call, YW_EINTERNAL, "the seal's public key");
+  yw_arena *a = yw_rpc_call_arena(call);
+  Yiwang__Payment__V1__SealKey *k = yw_arena_alloc(a, sizeof *k);
+  char *fp = yw_arena_alloc(a, 7 + 65);
+  char *kept = yw_arena_strndup(a, pem, strlen(pem));
+  int ok = k != NULL && fp != NULL && kept != NULL && fingerprint_of(pem, fp) == 0;
+  free(pem);
+  if (!ok) return yw_rpc_call_fail(call, YW_EINTERNAL, "the seal's public key");
+  yiwang__payment__v1__seal_key__init(k);
+  k->algorithm = "SM2-SM3";
+  k->user_id = "1234567812345678";
+  k->public_key_pem = kept;
+  k->fingerprint = fp;
+  *out = &k->base;
+  return 0;
+}
+
 static const yw_rpc_method methods[] = {
     {.name = "GetOrderReceipt", .fn = get_order_receipt},
     {.name = "VerifyReceipt", .fn = verify_receipt},
+    {.name = "GetSealKey", .fn = get_seal_key},
 };
 
 void receipts_service_init(yw_rpc_service *svc, receipts_ctx *rc) {

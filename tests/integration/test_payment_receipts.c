@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -241,6 +242,37 @@ static void test_one_blue_receipt_per_paid_order(void **state) {
   assert_int_equal(rcall(NULL, "VerifyReceipt", &v.base, &yiwang__payment__v1__receipt_verification__descriptor,
                          (ProtobufCMessage **)&ans),
                    GRPC_STATUS_NOT_FOUND);
+
+  /* the seal's public key, to anyone: it verifies the receipt, and its fingerprint is
+   * the one openssl computes from the PEM */
+  Yiwang__Payment__V1__GetSealKeyRequest kr = YIWANG__PAYMENT__V1__GET_SEAL_KEY_REQUEST__INIT;
+  Yiwang__Payment__V1__SealKey *key = NULL;
+  assert_int_equal(rcall(NULL, "GetSealKey", &kr.base, &yiwang__payment__v1__seal_key__descriptor,
+                         (ProtobufCMessage **)&key),
+                   GRPC_STATUS_OK);
+  assert_string_equal(key->algorithm, "SM2-SM3");
+  assert_string_equal(key->user_id, "1234567812345678");
+  assert_non_null(strstr(key->public_key_pem, "-----BEGIN PUBLIC KEY-----"));
+  yw_seal *published = NULL;
+  assert_int_equal(yw_seal_from_pem(key->public_key_pem, strlen(key->public_key_pem), &published), 0);
+  assert_int_equal(yw_seal_verify(published, b->content, strlen(b->content), b->signature), 0);
+  yw_seal_free(published);
+  char pem_path[] = "/tmp/yw-seal-pub.XXXXXX";
+  int fd = mkstemp(pem_path);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, key->public_key_pem, strlen(key->public_key_pem)),
+                   (ssize_t)strlen(key->public_key_pem));
+  close(fd);
+  char cmd[160], line[128] = "";
+  snprintf(cmd, sizeof cmd, "openssl pkey -pubin -in %s -outform DER | sha256sum", pem_path);
+  FILE *sh = popen(cmd, "r");
+  assert_non_null(sh);
+  assert_non_null(fgets(line, sizeof line, sh));
+  pclose(sh);
+  unlink(pem_path);
+  assert_int_equal(strncmp(key->fingerprint, "SHA256:", 7), 0);
+  assert_int_equal(strncmp(key->fingerprint + 7, line, 64), 0);
+  protobuf_c_message_free_unpacked(&key->base, NULL);
 
   /* whoever writes: no second BLUE receipt of the order */
   assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.receipts WHERE order_id = $1 AND kind = 'BLUE'", id), 1);
