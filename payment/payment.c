@@ -572,7 +572,18 @@ int pay_book_refund(PGconn *conn, const char *out_refund_no, const char *refund_
   snprintf(when, sizeof when, "%lld", (long long)success_unix);
   const char *p[3] = {out_refund_no, refund_id != NULL ? refund_id : "", when};
   PGresult *r = NULL;
+  /* The order is locked first, in its own statement: the sum of the SUCCESS refunds
+   * below is then read by a later statement, whose snapshot includes every refund of
+   * this order booked by a transaction that held the lock before (under READ COMMITTED
+   * a statement that waited for the lock still sees its older snapshot). */
   int rc = yw_pg_query_write(conn,
+                             "SELECT 1 FROM payment.orders WHERE id = "
+                             "(SELECT order_id FROM payment.refunds WHERE out_refund_no = $1) FOR UPDATE",
+                             1, p, &r, err);
+  PQclear(r);
+  r = NULL;
+  if (rc != 0) return rc;
+  rc = yw_pg_query_write(conn,
                              "UPDATE payment.refunds SET status = 'SUCCESS', refund_id = $2, "
                              "succeeded_at = CASE WHEN $3::bigint > 0 THEN to_timestamp($3::bigint) ELSE now() END "
                              "WHERE out_refund_no = $1 AND status = 'PENDING' RETURNING order_id, amount_fen, channel",

@@ -530,20 +530,11 @@ def cmd_check(state):
     c("per order: refunds <= paid, = the channel's refunds = refunded_fen = the refund journals",
       not bad, bad[:5])
     c("no refund is left PENDING", not any(s == "PENDING" for v in refunds.values() for s, _ in v), "")
-    # DEFECT found by this test, reported, not failed (keep the test green on what holds):
-    # pay_book_refund (payment/payment.c) reads the sum of an order's SUCCESS refunds in
-    # the statement that takes the order's row lock, so in the snapshot from before the
-    # wait: two refunds of one order booked at once (the request's answer and the
-    # janitor's, or a retry) each count only their own, and neither moves the order to
-    # REFUNDED. It stays PAID with refunded_fen = amount_fen (nothing refundable left,
-    # payment.refunded says fully_refunded false twice). The steps scenario meets it when
-    # its first refund was left PENDING by the channel's stall.
-    stuck = {i for i, o in orders.items() if o[0] == "PAID" and o[1] == o[2]
-             and all(st_ == "SUCCESS" for st_, _ in refunds.get(i, []))}
-    if stuck:
-        print("note DEFECT: %d orders refunded in full stay PAID, never REFUNDED (pay_book_refund "
-              "counts refunds booked at once in a stale snapshot): %s"
-              % (len(stuck), [byid[i]["refunds"] for i in stuck][:3]))
+    # an order whose SUCCESS refunds sum to its amount is REFUNDED, however they were
+    # booked (two at once included: pay_book_refund sums after the order's lock)
+    stuck = [byid[i]["refunds"] for i, o in orders.items() if o[0] == "PAID" and o[1] == o[2]
+             and all(st_ == "SUCCESS" for st_, _ in refunds.get(i, []))]
+    c("an order refunded in full is REFUNDED, never left PAID", not stuck, stuck[:3])
     race_bad, steps_bad = [], []
     for r in recs:
         if r["id"] not in booked:
@@ -554,12 +545,11 @@ def cmd_check(state):
             want = "REFUNDED" if won and won[0]["tag"] == "full" else "PAID"
             if len(won) != 1 or len(lost) != 1 or orders[r["id"]][0] != want:
                 race_bad.append((r["refunds"], orders[r["id"]][0]))
-        if r["scenario"] == "steps" and (len(won) != 2 or (orders[r["id"]][0] != "REFUNDED"
-                                                          and r["id"] not in stuck)):
+        if r["scenario"] == "steps" and (len(won) != 2 or orders[r["id"]][0] != "REFUNDED"):
             steps_bad.append((r["refunds"], orders[r["id"]][0]))
     c("a partial and a full refund at once on one view: exactly one passed, the other 412",
       not race_bad, race_bad[:3])
-    c("a partial refund then the rest: both passed, the order REFUNDED (or the defect above)",
+    c("a partial refund then the rest: both passed, the order REFUNDED",
       not steps_bad, steps_bad[:3])
     audits = rows("SELECT count(*) FROM payment.audit_log WHERE action = 'refund'")[0][0]
     n_refunds = sum(len(v) for v in refunds.values())

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -164,6 +165,76 @@ static void refund(const char *id, const char *code, int64_t fen) {
   assert_int_equal(booked, 1);
   sql(c, "COMMIT", 0, NULL);
   yw_pg_pool_release(yw_testpay_ctx.pool, c);
+}
+
+/* Two refunds of one order booked at the same time (review2 #1): each booking runs in a
+ * transaction of its own on a connection of its own. */
+struct book_arg {
+  const char *orn;
+  int rc, booked;
+};
+
+static void *book_one(void *a_) {
+  struct book_arg *a = a_;
+  PGconn *c = yw_pg_pool_acquire(yw_testpay_ctx.pool, 2000);
+  a->rc = -1;
+  if (c == NULL) return NULL;
+  yw_pg_error err;
+  if (yw_pg_query(c, "BEGIN", 0, NULL, NULL, &err) == 0) {
+    a->rc = pay_book_refund(c, a->orn, "5000000009", (int64_t)time(NULL), &a->booked, &err);
+    if (yw_pg_query(c, a->rc == 0 ? "COMMIT" : "ROLLBACK", 0, NULL, NULL, &err) != 0 && a->rc == 0) a->rc = -1;
+  }
+  yw_pg_pool_release(yw_testpay_ctx.pool, c);
+  return NULL;
+}
+
+/* Proves: two partial refunds summing to the amount, booked at once while both wait for
+ * the order's lock, leave the order REFUNDED (the second booking sees the first). */
+static void test_concurrent_refund_bookings_end_refunded(void **state) {
+  (void)state;
+  char id[40], code[24];
+  issue(10000, id, code);
+  pay(id, code, 10000);
+  PGconn *c = yw_pg_pool_acquire(yw_testpay_ctx.pool, 2000);
+  assert_non_null(c);
+  char otn[32], orn[2][40];
+  snprintf(otn, sizeof otn, "%s01", code);
+  for (int i = 0; i < 2; i++) {
+    snprintf(orn[i], sizeof orn[i], "%sC%d", otn, i);
+    const char *p[] = {id, orn[i], otn};
+    sql(c,
+        "INSERT INTO payment.refunds (order_id, out_refund_no, out_trade_no, channel, amount_fen, reason, "
+        "requested_by) VALUES ($1::uuid, $2, $3, 'sim', 5000, 'test', 's-fin')",
+        3, p);
+  }
+  const char *pid[] = {id};
+  sql(c, "UPDATE payment.orders SET refunded_fen = 10000 WHERE id = $1::uuid", 1, pid);
+  /* hold the order's lock so both bookings start and wait */
+  sql(c, "BEGIN", 0, NULL);
+  sql(c, "SELECT 1 FROM payment.orders WHERE id = $1::uuid FOR UPDATE", 1, pid);
+  struct book_arg a[2] = {{orn[0], -1, 0}, {orn[1], -1, 0}};
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&t[i], NULL, book_one, &a[i]), 0);
+  int waiting = 0;
+  for (int tries = 0; tries < 1000 && waiting < 2; tries++) { /* bounded: 10 s */
+    waiting = (int)yw_testpay_count("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                    "AND datname = current_database() AND $1 <> ''",
+                                    id);
+    if (waiting < 2) {
+      struct timespec ts = {0, 10 * 1000 * 1000};
+      nanosleep(&ts, NULL);
+    }
+  }
+  sql(c, "COMMIT", 0, NULL);
+  for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+  yw_pg_pool_release(yw_testpay_ctx.pool, c);
+  assert_int_equal(waiting, 2);
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(a[i].rc, 0);
+    assert_int_equal(a[i].booked, 1);
+  }
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.orders WHERE id = $1::uuid AND status = 'REFUNDED'", id), 1);
+  yw_testpay_assert_ledger_ok();
 }
 
 static int pass(void) {
@@ -311,6 +382,7 @@ static void test_one_blue_receipt_per_paid_order(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_one_blue_receipt_per_paid_order),
+      cmocka_unit_test(test_concurrent_refund_bookings_end_refunded),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
