@@ -746,6 +746,14 @@ static int book_action(PGconn *conn, const PGresult *res, const char *ref, const
     int rc = pay_book_paid(conn, channel, PQgetvalue(res, 0, X_OTN), txn, cfen,
                            said->success_unix > 0 ? said->success_unix : at, 0, actor, &outcome, err);
     if (rc != 0) return rc;
+    if (outcome == PAY_BOOK_SUSPENSE) {
+      /* the order was paid otherwise and this payment's notification never came: a second
+       * payment, which BOOK would leave in suspense with nothing open (the transaction,
+       * with the unknown_inflow journal just booked, rolls back) */
+      say(msg, "%s is a second payment of an order paid already: propose REFUND or WRITE_OFF",
+          PQgetvalue(res, 0, X_OTN));
+      return YW_EPRECOND;
+    }
     if (outcome == PAY_BOOK_NO_ORDER || outcome == PAY_BOOK_AMOUNT_MISMATCH) {
       say(msg, outcome == PAY_BOOK_NO_ORDER
                    ? "the platform has no channel order %s: propose WRITE_OFF or REFUND"

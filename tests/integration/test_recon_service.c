@@ -768,6 +768,54 @@ static void a_second_payment_opens_an_exception(void **state) {
                    1);
 }
 
+
+/* review 2 #2: a second payment whose notification was lost (no unknown_inflow journal)
+ * is BOOKed: pay_book_paid answers SUSPENSE, book_action settles the row and the exception
+ * would be RESOLVED, the payer's money left in suspense with nothing open: it is refused,
+ * and nothing is booked (the teardown checks the ledger balances). */
+static void review_book_of_a_lost_second_payment(void **state) {
+  (void)state;
+  const int64_t d28 = D1 + 27 * 86400;
+  const char *first = "2026122800000000000001", *second = "2026122800000000000002";
+  order_paying("32070000000000000077", first, 700);
+  const char *p[2] = {first, second};
+  PGresult *r = PQexecParams(conn,
+                             "INSERT INTO payment.channel_orders (out_trade_no, order_id, attempt, "
+                             "channel, mchid, amount_fen, status) SELECT $2, order_id, 2, channel, "
+                             "mchid, amount_fen, 'CLOSED' FROM payment.channel_orders "
+                             "WHERE out_trade_no = $1",
+                             2, NULL, p, NULL, NULL, 0);
+  assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+  PQclear(r);
+  yw_pg_error err;
+  pay_book_outcome o1 = 0;
+  assert_int_equal(yw_pg_begin(conn, &err), 0);
+  assert_int_equal(pay_book_paid(conn, "sim", first, "4200000071", 700, d28 + 3600, 0, "channel", &o1, &err), 0);
+  assert_int_equal(yw_pg_commit(conn, &err), 0);
+  assert_int_equal(o1, PAY_BOOK_PAID);
+  /* the second payment's notification never came */
+  pay_stmt_row rows[] = {pay_row(first, 700, d28 + 3600), pay_row(second, 700, d28 + 3700)};
+  fin_statement st;
+  fin_run run;
+  char msg[FIN_MSG_MAX];
+  assert_int_equal(import_rows("2026-12-28", rows, 2, "alice", &st, msg), 0);
+  assert_int_equal(run_day("2026-12-28", "alice", &run, msg), 0);
+  assert_string_equal(class_of(st.id, "PAY", second), "CHANNEL_ONLY");
+  int64_t exc = exception_of(st.id, second);
+  int64_t suspense = balance("suspense");
+  assert_int_equal(propose(exc, "BOOK", "notice lost", "alice", msg), 0);
+  pay_query_res paid = channel_paid(700, d28 + 3700);
+  int rc = decide_said(exc, 1, "", "bob", &paid, msg);
+  fprintf(stderr, "REVIEW: BOOK of a lost second payment: rc=%d (%s) suspense %lld -> %lld, "
+                  "open exceptions of the day %lld, exception status %s\n",
+          rc, msg, (long long)suspense, (long long)balance("suspense"),
+          count_of("SELECT count(*) FROM payment.recon_exceptions WHERE bill_date = '2026-12-28' "
+                   "AND status IN ('OPEN', 'PROPOSED')"),
+          count_of("SELECT count(*) FROM payment.recon_exceptions WHERE bill_date = '2026-12-28' "
+                   "AND status = 'RESOLVED'") > 0 ? "RESOLVED" : "not resolved");
+  assert_int_equal(rc, YW_EPRECOND);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(every_kind_classifies_and_a_rerun_changes_nothing, ledger_balanced),
@@ -780,6 +828,7 @@ int main(void) {
       cmocka_unit_test_teardown(an_upload_replaces_the_channels_statement_only_when_forced,
                                 ledger_balanced),
       cmocka_unit_test_teardown(a_second_payment_opens_an_exception, ledger_balanced),
+      cmocka_unit_test_teardown(review_book_of_a_lost_second_payment, ledger_balanced),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
