@@ -530,6 +530,9 @@ int pay_channel_query(const pay_channel *ch, const char *out_trade_no, int timeo
   if (rc == 0 && out->success_time[0] != '\0' &&
       pay_time_parse(out->success_time, &out->success_unix) != 0)
     rc = YW_EUNAVAIL;
+  /* a payment the channel says succeeded has a time, or the answer is not one to book
+   * from (paid_at and the journal's effective time come from it) */
+  if (rc == 0 && out->state == PAY_TRADE_SUCCESS && out->success_time[0] == '\0') rc = YW_EUNAVAIL;
   json_decref(a);
   return rc;
 }

@@ -96,8 +96,7 @@ int main(int argc, char **argv) {
       .n_settings = sizeof settings / sizeof settings[0],
       /* a notification is money taken already, and a payer's look at an order is cheap:
        * neither is shed with new orders when the service is full */
-      .priority = "/yiwang.payment.v1.PaymentService/Notify,/yiwang.payment.v1.PaymentService/GetOrder,"
-                  "/yiwang.payment.v1.PaymentService/GetNotice",
+      .priority = "/yiwang.payment.v1.PaymentService/Notify,/yiwang.payment.v1.PaymentService/GetOrder",
   };
   proc.n_migrations = payment_migrations_count;
   int rc = yw_service_start(&proc, argc, argv);

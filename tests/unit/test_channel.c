@@ -3,8 +3,11 @@
  * settings parsed into channels (and refused when malformed, naming the entry), RFC 3339
  * times both ways in Asia/Shanghai, trade states by name, a key's serial, and a
  * notification refused before its body is looked at when a header is missing or it is
- * too big. The calls over HTTP are test_paysim's.
+ * too big. The calls over HTTP are test_paysim's, but for answers the simulator never
+ * gives, which a one-answer HTTP server of this test gives.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <setjmp.h>
@@ -14,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -178,6 +183,80 @@ static void test_notification_without_headers_or_too_big_refused(void **state) {
   pay_channels_free(set);
 }
 
+/* ---- answers the simulator never gives, from a one-answer server ------------------ */
+
+struct canned {
+  int fd;
+  const char *body;
+};
+
+static void *answer_once(void *arg) {
+  struct canned *c = arg;
+  int s = accept(c->fd, NULL, NULL);
+  if (s < 0) return NULL;
+  char buf[4096];
+  size_t got = 0;
+  while (got < sizeof buf - 1) { /* the request's head (a GET has no body) */
+    ssize_t n = read(s, buf + got, sizeof buf - 1 - got);
+    if (n <= 0) break;
+    got += (size_t)n;
+    buf[got] = '\0';
+    if (strstr(buf, "\r\n\r\n") != NULL) break;
+  }
+  char head[160];
+  int hl = snprintf(head, sizeof head,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                    "Connection: close\r\n\r\n",
+                    strlen(c->body));
+  if (write(s, head, (size_t)hl) == hl && write(s, c->body, strlen(c->body)) < 0) hl = 0;
+  close(s);
+  return NULL;
+}
+
+/* Regression (review 2 #9): a query answering SUCCESS without a success time was taken
+ * as paid, and the order's paid_at became 1970-01-01. It is no answer to book from. */
+static void test_a_success_without_its_time_is_no_answer(void **state) {
+  (void)state;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t al = sizeof a;
+  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  assert_int_equal(listen(fd, 4), 0);
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+  char urls[96], keys[512], err[256];
+  snprintf(urls, sizeof urls, "sim=http://127.0.0.1:%d/sim", ntohs(a.sin_port));
+  snprintf(keys, sizeof keys, "sim=1900000001:%s:%s", KEY, g_rsa_path);
+  pay_channels *set = NULL;
+  assert_int_equal(pay_channels_load(urls, keys, &set, err, sizeof err), 0);
+  const pay_channel *ch = pay_channels_find(set, "sim");
+  static const char *const bodies[] = {
+      "{\"trade_state\":\"SUCCESS\",\"transaction_id\":\"42\","
+      "\"amount\":{\"total\":100,\"payer_total\":100,\"currency\":\"CNY\"}}",
+      "{\"trade_state\":\"SUCCESS\",\"transaction_id\":\"42\",\"success_time\":\"2026-12-01T10:00:00+08:00\","
+      "\"amount\":{\"total\":100,\"payer_total\":100,\"currency\":\"CNY\"}}",
+  };
+  for (int i = 0; i < 2; i++) {
+    struct canned c = {fd, bodies[i]};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, answer_once, &c), 0);
+    pay_query_res q;
+    char code[PAY_CODE_MAX];
+    int rc = pay_channel_query(ch, "YW0000000000000001", 5000, &q, code);
+    pthread_join(th, NULL);
+    if (i == 0) {
+      assert_int_equal(rc, YW_EUNAVAIL);
+    } else { /* the same answer with its time: read whole */
+      assert_int_equal(rc, 0);
+      assert_int_equal(q.state, PAY_TRADE_SUCCESS);
+      assert_int_equal(q.total_fen, 100);
+      assert_true(q.success_unix > 0);
+    }
+  }
+  pay_channels_free(set);
+  close(fd);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_channels_loaded_from_settings),
@@ -186,6 +265,7 @@ int main(void) {
       cmocka_unit_test(test_states_by_name),
       cmocka_unit_test(test_key_serial_stable_and_distinct),
       cmocka_unit_test(test_notification_without_headers_or_too_big_refused),
+      cmocka_unit_test(test_a_success_without_its_time_is_no_answer),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
