@@ -25,9 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pass_thread.h"
 #include "yw_err.h"
 #include "yw_log.h"
+#include "yw_pass.h"
 
 #define LOCK_SQL "SELECT pg_try_advisory_lock(hashtext('payment.janitor'))"
 #define UNLOCK_SQL "SELECT pg_advisory_unlock(hashtext('payment.janitor'))"
@@ -35,7 +35,7 @@
 struct janitor {
   payment_ctx *ctx;
   int window_s, batch;
-  pay_pass_thread *thread;
+  yw_pass *thread;
   pthread_mutex_t mu; /* guards st */
   janitor_stats st;
 };
@@ -401,7 +401,7 @@ int janitor_start(payment_ctx *ctx, int interval_ms, int window_s, int batch, ja
   j->window_s = window_s;
   j->batch = batch;
   pthread_mutex_init(&j->mu, NULL);
-  int e = pay_pass_thread_start(interval_ms, tick, j, &j->thread);
+  int e = yw_pass_start(interval_ms, tick, j, &j->thread);
   if (e != 0) {
     pthread_mutex_destroy(&j->mu);
     free(j);
@@ -413,7 +413,7 @@ int janitor_start(payment_ctx *ctx, int interval_ms, int window_s, int batch, ja
 
 void janitor_stop(janitor *j) {
   if (j == NULL) return;
-  pay_pass_thread_stop(j->thread);
+  yw_pass_stop(j->thread);
   pthread_mutex_destroy(&j->mu);
   free(j);
 }

@@ -30,7 +30,7 @@ typedef struct janitor_stats {
  */
 int janitor_pass(payment_ctx *ctx, int window_s, int batch, janitor_stats *st);
 
-/* Starts a thread running janitor_pass at once and then every interval_ms (pass_thread.h).
+/* Starts a thread running janitor_pass at once and then every interval_ms (lib/yw_pass.h).
  * Returns 0 and *out, or a code. */
 int janitor_start(payment_ctx *ctx, int interval_ms, int window_s, int batch, janitor **out);
 

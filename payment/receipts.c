@@ -41,10 +41,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "pass_thread.h"
 #include "yiwang/payment/v1/receipts.pb-c.h"
 #include "yw_crypto.h"
 #include "yw_err.h"
+#include "yw_pass.h"
 #include "yw_service.h"
 
 #define DB "the payment database"
@@ -209,7 +209,7 @@ int receipts_issue(receipts_ctx *rc, int max, int *issued, yw_pg_error *err) {
 struct receipts_job {
   receipts_ctx *rc;
   int batch;
-  pay_pass_thread *thread;
+  yw_pass *thread;
 };
 
 /* One pass; 1 when it found a full batch (more waiting: at once). */
@@ -227,7 +227,7 @@ int receipts_start(receipts_ctx *rc, int interval_ms, int batch, receipts_job **
   if (j == NULL) return YW_ENOMEM;
   j->rc = rc;
   j->batch = batch > 0 ? batch : 100;
-  int e = pay_pass_thread_start(interval_ms > 0 ? interval_ms : 1000, job_pass, j, &j->thread);
+  int e = yw_pass_start(interval_ms, job_pass, j, &j->thread);
   if (e != 0) {
     free(j);
     return e;
@@ -238,7 +238,7 @@ int receipts_start(receipts_ctx *rc, int interval_ms, int batch, receipts_job **
 
 void receipts_stop(receipts_job *j) {
   if (j == NULL) return;
-  pay_pass_thread_stop(j->thread);
+  yw_pass_stop(j->thread);
   free(j);
 }
 

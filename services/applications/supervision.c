@@ -35,7 +35,6 @@
 #include "supervision.h"
 
 #include <jansson.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +49,7 @@
 #include "yw_err.h"
 #include "yw_events.h"
 #include "yw_log.h"
+#include "yw_pass.h"
 #include "yw_service.h"
 
 #define COLOUR(x) YIWANG__APPLICATIONS__V1__SUPERVISION_COLOUR__##x
@@ -335,69 +335,43 @@ int supervision_pass_n(applications_ctx *ctx, yw_day today, int batch, int max_b
 
 struct supervision_job {
   applications_ctx *ctx;
-  int interval_s;
-  pthread_t thread;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  int stop;
+  int deadline_ms; /* of one pass */
+  yw_pass *thread;
   atomic_llong passes, failures, skipped, marked, alerted, last_pass_unix, last_pass_ms;
 };
 
-static void *job_main(void *arg) {
+static int job_pass(void *arg) {
   supervision_job *job = arg;
-  long long interval_ms = (long long)job->interval_s * 1000;
-  int deadline_ms = (int)(interval_ms < 30000 ? interval_ms : 30000);
-  if (deadline_ms < 1000) deadline_ms = 1000;
-  for (;;) {
-    pthread_mutex_lock(&job->mu);
-    int stop = job->stop;
-    pthread_mutex_unlock(&job->mu);
-    if (stop) break;
-    yw_day today = 0;
-    supervision_result res;
-    long long t0 = mono_ms();
-    int rc = yw_day_from_time(time(NULL), &today);
-    if (rc == 0) rc = supervision_pass(job->ctx, today, 200, deadline_ms, &res);
-    atomic_fetch_add(&job->passes, 1);
-    if (rc != 0) {
-      atomic_fetch_add(&job->failures, 1);
-      yw_log(YW_LOG_WARN, "applications.supervision_failed", NULL, "%s", yw_strerror(rc));
-    } else if (res.skipped) {
-      atomic_fetch_add(&job->skipped, 1);
-    } else {
-      atomic_fetch_add(&job->marked, res.marked);
-      atomic_fetch_add(&job->alerted, res.alerted);
-      atomic_store(&job->last_pass_unix, (long long)time(NULL));
-      atomic_store(&job->last_pass_ms, mono_ms() - t0);
-      if (res.marked > 0)
-        yw_log(YW_LOG_INFO, "applications.supervision_marked", NULL, "%d of %d applications",
-               res.marked, res.checked);
-    }
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += job->interval_s;
-    pthread_mutex_lock(&job->mu);
-    while (!job->stop && pthread_cond_timedwait(&job->cv, &job->mu, &until) == 0) {
-    }
-    pthread_mutex_unlock(&job->mu);
+  yw_day today = 0;
+  supervision_result res;
+  long long t0 = mono_ms();
+  int rc = yw_day_from_time(time(NULL), &today);
+  if (rc == 0) rc = supervision_pass(job->ctx, today, 200, job->deadline_ms, &res);
+  atomic_fetch_add(&job->passes, 1);
+  if (rc != 0) {
+    atomic_fetch_add(&job->failures, 1);
+    yw_log(YW_LOG_WARN, "applications.supervision_failed", NULL, "%s", yw_strerror(rc));
+  } else if (res.skipped) {
+    atomic_fetch_add(&job->skipped, 1);
+  } else {
+    atomic_fetch_add(&job->marked, res.marked);
+    atomic_fetch_add(&job->alerted, res.alerted);
+    atomic_store(&job->last_pass_unix, (long long)time(NULL));
+    atomic_store(&job->last_pass_ms, mono_ms() - t0);
+    if (res.marked > 0)
+      yw_log(YW_LOG_INFO, "applications.supervision_marked", NULL, "%d of %d applications",
+             res.marked, res.checked);
   }
-  return NULL;
+  return 0;
 }
 
 int supervision_start(applications_ctx *ctx, int interval_s, supervision_job **out) {
   supervision_job *job = calloc(1, sizeof *job);
   if (job == NULL) return YW_ENOMEM;
   job->ctx = ctx;
-  job->interval_s = interval_s < 1 ? 1 : interval_s;
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&job->cv, &ca);
-  pthread_condattr_destroy(&ca);
-  pthread_mutex_init(&job->mu, NULL);
-  if (pthread_create(&job->thread, NULL, job_main, job) != 0) {
-    pthread_cond_destroy(&job->cv);
-    pthread_mutex_destroy(&job->mu);
+  long long interval_ms = (long long)(interval_s < 1 ? 1 : interval_s) * 1000;
+  job->deadline_ms = (int)(interval_ms < 30000 ? interval_ms : 30000);
+  if (yw_pass_start((int)interval_ms, job_pass, job, &job->thread) != 0) {
     free(job);
     return YW_EIO;
   }
@@ -407,13 +381,7 @@ int supervision_start(applications_ctx *ctx, int interval_s, supervision_job **o
 
 void supervision_stop(supervision_job *job) {
   if (job == NULL) return;
-  pthread_mutex_lock(&job->mu);
-  job->stop = 1;
-  pthread_cond_signal(&job->cv);
-  pthread_mutex_unlock(&job->mu);
-  pthread_join(job->thread, NULL);
-  pthread_cond_destroy(&job->cv);
-  pthread_mutex_destroy(&job->mu);
+  yw_pass_stop(job->thread);
   free(job);
 }
 

@@ -1,7 +1,7 @@
 /*
- * pass_thread.c - the periodic pass's thread (pass_thread.h).
+ * yw_pass.c - the periodic pass's thread (yw_pass.h).
  */
-#include "pass_thread.h"
+#include "yw_pass.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -9,18 +9,18 @@
 
 #include "yw_err.h"
 
-struct pay_pass_thread {
+struct yw_pass {
   int interval_ms;
-  pay_pass_fn fn;
+  yw_pass_fn fn;
   void *arg;
   pthread_t thread;
   pthread_mutex_t mu;
-  pthread_cond_t cv;
+  pthread_cond_t cv; /* on CLOCK_MONOTONIC */
   int stop;
 };
 
 static void *run(void *p) {
-  pay_pass_thread *t = p;
+  yw_pass *t = p;
   pthread_mutex_lock(&t->mu);
   while (!t->stop) {
     pthread_mutex_unlock(&t->mu);
@@ -28,7 +28,7 @@ static void *run(void *p) {
     pthread_mutex_lock(&t->mu);
     if (more) continue; /* more waiting: at once */
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
+    clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_sec += t->interval_ms / 1000;
     until.tv_nsec += (long)(t->interval_ms % 1000) * 1000000L;
     if (until.tv_nsec >= 1000000000L) {
@@ -42,14 +42,18 @@ static void *run(void *p) {
   return NULL;
 }
 
-int pay_pass_thread_start(int interval_ms, pay_pass_fn fn, void *arg, pay_pass_thread **out) {
-  pay_pass_thread *t = calloc(1, sizeof *t);
+int yw_pass_start(int interval_ms, yw_pass_fn fn, void *arg, yw_pass **out) {
+  yw_pass *t = calloc(1, sizeof *t);
   if (t == NULL) return YW_ENOMEM;
   t->interval_ms = interval_ms > 0 ? interval_ms : 1000;
   t->fn = fn;
   t->arg = arg;
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&t->cv, &ca);
+  pthread_condattr_destroy(&ca);
   pthread_mutex_init(&t->mu, NULL);
-  pthread_cond_init(&t->cv, NULL);
   if (pthread_create(&t->thread, NULL, run, t) != 0) {
     pthread_cond_destroy(&t->cv);
     pthread_mutex_destroy(&t->mu);
@@ -60,7 +64,7 @@ int pay_pass_thread_start(int interval_ms, pay_pass_fn fn, void *arg, pay_pass_t
   return 0;
 }
 
-void pay_pass_thread_stop(pay_pass_thread *t) {
+void yw_pass_stop(yw_pass *t) {
   if (t == NULL) return;
   pthread_mutex_lock(&t->mu);
   t->stop = 1;
