@@ -835,22 +835,16 @@ static int pay_unknown_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_erro
  * (atomic without a transaction block: one round trip). The guard status = 'UNKNOWN' is
  * evaluated on the row locked by the update, so the recorded from_status is exact. */
 static int pay_answered(yw_rpc_call *call, payment_ctx *ctx, struct pay_work *w) {
-  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
-  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, DB " is busy");
-  yw_pg_error err;
-  memset(&err, 0, sizeof err);
   const char *p[3] = {w->out_trade_no, w->prepay.prepay_id, w->prepay.code_url};
-  int rc = yw_pg_query_write(conn,
-                             "WITH c AS (UPDATE payment.channel_orders SET prepay_id = $2, code_url = $3, "
-                             "  updated_at = now() WHERE out_trade_no = $1 RETURNING order_id), "
-                             "u AS (UPDATE payment.orders o SET status = 'PAYING', updated_at = now() FROM c "
-                             "  WHERE o.id = c.order_id AND o.status = 'UNKNOWN' RETURNING o.id), "
-                             "e AS (INSERT INTO payment.order_events (order_id, from_status, to_status, reason, actor) "
-                             "  SELECT id, 'UNKNOWN', 'PAYING', 'the channel answered the prepay', 'channel' FROM u) "
-                             "SELECT 1",
-                             3, p, NULL, &err);
-  yw_pg_pool_release(ctx->pool, conn);
-  return rc != 0 ? yw_service_db_fail(call, rc, &err) : 0;
+  return yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
+                          "WITH c AS (UPDATE payment.channel_orders SET prepay_id = $2, code_url = $3, "
+                          "  updated_at = now() WHERE out_trade_no = $1 RETURNING order_id), "
+                          "u AS (UPDATE payment.orders o SET status = 'PAYING', updated_at = now() FROM c "
+                          "  WHERE o.id = c.order_id AND o.status = 'UNKNOWN' RETURNING o.id), "
+                          "e AS (INSERT INTO payment.order_events (order_id, from_status, to_status, reason, actor) "
+                          "  SELECT id, 'UNKNOWN', 'PAYING', 'the channel answered the prepay', 'channel' FROM u) "
+                          "SELECT 1",
+                          3, p, NULL);
 }
 
 struct mchid_work {
@@ -862,6 +856,14 @@ static int exception_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error 
   (void)call;
   struct mchid_work *m = arg;
   return pay_order_exception(conn, m->channel, m->out_trade_no, m->reason, m->actor, err);
+}
+
+/* The order of ch's out_trade_no to EXCEPTION with reason, in a transaction of its own. */
+static int order_exception(yw_rpc_call *call, payment_ctx *ctx, const pay_channel *ch, const char *out_trade_no,
+                           const char *actor, const char *reason) {
+  struct mchid_work m = {.channel = pay_channel_name(ch), .out_trade_no = out_trade_no, .actor = actor,
+                         .reason = reason};
+  return yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, exception_tx, &m);
 }
 
 /* The channel says out_trade_no is paid (ORDER_PAID): query it, book it, and answer that
@@ -876,9 +878,7 @@ static int book_what_channel_says(yw_rpc_call *call, payment_ctx *ctx, const pay
   const char *why = pay_paid_mismatch(q.currency, q.total_fen, q.payer_total_fen);
   if (why != NULL) { /* not booked as a payment: finance looks at it */
     alert("payment mismatch", out_trade_no, why);
-    struct mchid_work m = {.channel = pay_channel_name(ch), .out_trade_no = out_trade_no, .actor = "channel",
-                           .reason = why};
-    rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, exception_tx, &m);
+    rc = order_exception(call, ctx, ch, out_trade_no, "channel", why);
     if (rc != 0) return rc;
     return yw_rpc_call_fail(call, YW_EPRECOND, "the channel's payment differs from the order (%s)", why);
   }
@@ -1071,14 +1071,12 @@ static int notify(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMess
                                      req->body.len, (int64_t)time(NULL), &w->n);
   if (rc == YW_EPERM) return yw_rpc_call_fail(call, YW_EUNAUTH, "the notification's signature or time does not verify");
   if (rc != 0) return yw_rpc_call_fail(call, YW_EINVAL, "the notification is malformed");
+  char actor[48];
+  snprintf(actor, sizeof actor, "channel:%s", pay_channel_name(w->ch));
   if (strcmp(w->n.mchid, pay_channel_mchid(w->ch)) != 0) {
     alert("wrong merchant", w->n.out_trade_no, "a notification for another merchant");
-    char actor[48];
-    snprintf(actor, sizeof actor, "channel:%s", pay_channel_name(w->ch));
-    struct mchid_work m = {.channel = pay_channel_name(w->ch), .out_trade_no = w->n.out_trade_no, .actor = actor,
-                           .reason = "a notification named another merchant"};
     if (w->n.kind == PAY_NOTICE_TRANSACTION) {
-      rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, exception_tx, &m);
+      rc = order_exception(call, ctx, w->ch, w->n.out_trade_no, actor, "a notification named another merchant");
       if (rc != 0) return rc;
     }
     return yw_rpc_call_fail(call, YW_EPERM, "the notification is for another merchant");
@@ -1092,11 +1090,7 @@ static int notify(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMess
     const char *why = pay_paid_mismatch(w->n.currency, w->n.total_fen, w->n.payer_total_fen);
     if (why != NULL) {
       alert("payment mismatch", w->n.out_trade_no, why);
-      char actor[48];
-      snprintf(actor, sizeof actor, "channel:%s", pay_channel_name(w->ch));
-      struct mchid_work m = {.channel = pay_channel_name(w->ch), .out_trade_no = w->n.out_trade_no, .actor = actor,
-                             .reason = why};
-      rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, exception_tx, &m);
+      rc = order_exception(call, ctx, w->ch, w->n.out_trade_no, actor, why);
       if (rc != 0) return rc;
       return yw_rpc_call_fail(call, YW_EPRECOND, "the notification's payment differs from the order (%s)", why);
     }
