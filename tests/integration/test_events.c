@@ -178,6 +178,37 @@ static yw_events_relay_config relay_cfg(const char *schema, const char *stream) 
   return cfg;
 }
 
+/* Starts a relay of schema (migrated) into a new stream for name that listens and runs
+ * every minute otherwise, coalescing runs by coalesce_ms; returns once its first run is
+ * done and its LISTEN is in place (seen in pg_stat_activity), so that from then on only a
+ * NOTIFY makes it run again in time. *runs (if not NULL): the runs done by then. */
+static yw_events_relay *start_listening_relay(const char *schema, const char *name, int coalesce_ms,
+                                              char *stream, size_t len, long long *runs) {
+  migrate(schema);
+  stream_for(name, stream, len);
+  yw_events_relay_config cfg = relay_cfg(schema, stream);
+  cfg.listen = 1;
+  cfg.interval_ms = 60000;
+  cfg.coalesce_ms = coalesce_ms;
+  yw_events_relay *r;
+  assert_int_equal(yw_events_relay_start(pool, redis, &cfg, &r), 0);
+  char listen[96];
+  snprintf(listen, sizeof listen, "LISTEN \"yw_events_%s\"", schema);
+  const char *p[] = {listen};
+  yw_events_relay_stats st;
+  long long until = now_ms() + 20000;
+  for (;;) {
+    yw_events_relay_stats_get(r, &st);
+    if (st.runs >= 1 &&
+        scalar("SELECT count(*) FROM pg_stat_activity WHERE state = 'idle' AND query = $1", 1, p) == 1)
+      break;
+    assert_true(now_ms() < until);
+    sleep_ms(10);
+  }
+  if (runs != NULL) *runs = st.runs;
+  return r;
+}
+
 /* Runs the relay until the outbox has nothing left; returns rows published. */
 static long long relay_drain(const yw_events_relay_config *cfg) {
   long long total = 0;
@@ -990,15 +1021,8 @@ static void test_lag_and_pending_before_and_after_and_their_metrics(void **state
 
 static void test_relay_thread_wakes_on_notify(void **state) {
   (void)state;
-  migrate("p_listen");
   char stream[256];
-  stream_for("listen", stream, sizeof stream);
-  yw_events_relay_config cfg = relay_cfg("p_listen", stream);
-  cfg.listen = 1;
-  cfg.interval_ms = 60000; /* only a NOTIFY can make it run again in time */
-  yw_events_relay *r;
-  assert_int_equal(yw_events_relay_start(pool, redis, &cfg, &r), 0);
-  sleep_ms(500); /* its first run, then LISTEN */
+  yw_events_relay *r = start_listening_relay("p_listen", "listen", 0, stream, sizeof stream, NULL);
   long long t0 = now_ms();
   append_one("p_listen", "app-n", 1, 1, NULL);
   while (xlen(stream) == 0) {
@@ -1013,23 +1037,12 @@ static void test_relay_thread_wakes_on_notify(void **state) {
 
 static void test_relay_coalesces_appends_committed_close_together(void **state) {
   (void)state;
-  migrate("p_coalesce");
   char stream[256];
-  stream_for("coalesce", stream, sizeof stream);
-  yw_events_relay_config cfg = relay_cfg("p_coalesce", stream);
-  cfg.listen = 1;
-  cfg.interval_ms = 60000;
-  cfg.coalesce_ms = 1500; /* runs begin at least 1.5 s apart unless a batch was full */
-  yw_events_relay *r;
-  assert_int_equal(yw_events_relay_start(pool, redis, &cfg, &r), 0);
+  long long runs0;
+  /* runs begin at least 1.5 s apart unless a batch was full */
+  yw_events_relay *r = start_listening_relay("p_coalesce", "coalesce", 1500, stream, sizeof stream, &runs0);
   yw_events_relay_stats st;
-  for (int i = 0; i < 500; i++) { /* its first run (nothing to publish) */
-    yw_events_relay_stats_get(r, &st);
-    if (st.runs >= 1) break;
-    sleep_ms(10);
-  }
-  assert_true(st.runs >= 1);
-  long long runs0 = st.runs, t0 = now_ms();
+  long long t0 = now_ms();
   for (int i = 0; i < 20; i++) append_one("p_coalesce", "app-c", i + 1, 1, NULL); /* 20 commits, 20 NOTIFYs */
   while (xlen(stream) < 20) {
     assert_true(now_ms() - t0 < 15000);
