@@ -16,6 +16,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -172,6 +173,7 @@ static void refund(const char *id, const char *code, int64_t fen) {
 struct book_arg {
   const char *orn;
   int rc, booked;
+  atomic_int pid; /* its session's backend, once it has one */
 };
 
 static void *book_one(void *a_) {
@@ -179,6 +181,7 @@ static void *book_one(void *a_) {
   PGconn *c = yw_pg_pool_acquire(yw_testpay_ctx.pool, 2000);
   a->rc = -1;
   if (c == NULL) return NULL;
+  atomic_store(&a->pid, PQbackendPID(c));
   yw_pg_error err;
   if (yw_pg_query(c, "BEGIN", 0, NULL, NULL, &err) == 0) {
     a->rc = pay_book_refund(c, a->orn, "5000000009", (int64_t)time(NULL), &a->booked, &err);
@@ -212,14 +215,17 @@ static void test_concurrent_refund_bookings_end_refunded(void **state) {
   /* hold the order's lock so both bookings start and wait */
   sql(c, "BEGIN", 0, NULL);
   sql(c, "SELECT 1 FROM payment.orders WHERE id = $1::uuid FOR UPDATE", 1, pid);
-  struct book_arg a[2] = {{orn[0], -1, 0}, {orn[1], -1, 0}};
+  struct book_arg a[2] = {{.orn = orn[0], .rc = -1}, {.orn = orn[1], .rc = -1}};
   pthread_t t[2];
   for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&t[i], NULL, book_one, &a[i]), 0);
+  /* both bookings' own sessions wait for a lock (no other session of the database counts) */
   int waiting = 0;
   for (int tries = 0; tries < 1000 && waiting < 2; tries++) { /* bounded: 10 s */
+    char pid[2][16];
+    for (int i = 0; i < 2; i++) snprintf(pid[i], sizeof pid[i], "%d", atomic_load(&a[i].pid));
     waiting = (int)yw_testpay_count("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                    "AND datname = current_database() AND $1 <> ''",
-                                    id);
+                                    "AND pid IN ($1::int, $2::int)",
+                                    pid[0], pid[1]);
     if (waiting < 2) {
       struct timespec ts = {0, 10 * 1000 * 1000};
       nanosleep(&ts, NULL);
