@@ -32,6 +32,11 @@
 #define LOCK_SQL "SELECT pg_try_advisory_lock(hashtext('payment.janitor'))"
 #define UNLOCK_SQL "SELECT pg_advisory_unlock(hashtext('payment.janitor'))"
 
+/* The bound of each step's statements (a listing, one order's transaction, the lock):
+ * the pass's connection has no caller's deadline, so each step is given its own before
+ * it starts (the channel calls between steps have their own timeout). */
+#define STEP_MS 5000
+
 struct janitor {
   payment_ctx *ctx;
   int window_s, batch;
@@ -47,6 +52,7 @@ typedef int (*tx_fn)(PGconn *conn, void *arg, yw_pg_error *err);
 static int in_tx(PGconn *conn, tx_fn fn, void *arg) {
   yw_pg_error err;
   memset(&err, 0, sizeof err);
+  yw_pg_set_deadline(conn, STEP_MS);
   int rc = yw_pg_begin(conn, &err);
   if (rc == 0) rc = fn(conn, arg, &err);
   if (rc == 0) rc = yw_pg_commit(conn, &err);
@@ -214,6 +220,7 @@ static int held_orders(payment_ctx *ctx, PGconn *conn, int window_s, int batch, 
   PGresult *r = NULL;
   yw_pg_error err;
   memset(&err, 0, sizeof err);
+  yw_pg_set_deadline(conn, STEP_MS);
   int rc = yw_pg_query_read(conn,
                             "SELECT o.id, c.out_trade_no, c.channel, o.status, o.expires_at < now() "
                             "FROM payment.orders o JOIN LATERAL (SELECT out_trade_no, channel FROM payment.channel_orders "
@@ -245,6 +252,7 @@ static int unheld_orders(PGconn *conn, int batch, janitor_stats *st) {
   PGresult *r = NULL;
   yw_pg_error err;
   memset(&err, 0, sizeof err);
+  yw_pg_set_deadline(conn, STEP_MS);
   int rc = yw_pg_query_read(conn,
                             "SELECT o.id, o.status FROM payment.orders o "
                             "WHERE o.status IN ('CREATED', 'PAYING', 'UNKNOWN', 'CLOSING') AND o.expires_at < now() "
@@ -309,6 +317,7 @@ static int pending_refunds(payment_ctx *ctx, PGconn *conn, int window_s, int bat
   PGresult *r = NULL;
   yw_pg_error err;
   memset(&err, 0, sizeof err);
+  yw_pg_set_deadline(conn, STEP_MS);
   int rc = yw_pg_query_read(conn,
                             "SELECT f.out_refund_no, f.out_trade_no, f.channel, f.amount_fen, o.amount_fen "
                             "FROM payment.refunds f JOIN payment.orders o ON o.id = f.order_id "
@@ -363,6 +372,7 @@ int janitor_pass(payment_ctx *ctx, int window_s, int batch, janitor_stats *st) {
   yw_pg_error err;
   memset(&err, 0, sizeof err);
   PGresult *r = NULL;
+  yw_pg_set_deadline(conn, STEP_MS);
   int rc = yw_pg_query_write(conn, LOCK_SQL, 0, NULL, &r, &err);
   int locked = rc == 0 && PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
   PQclear(r);
@@ -375,6 +385,7 @@ int janitor_pass(payment_ctx *ctx, int window_s, int batch, janitor_stats *st) {
   rc = held_orders(ctx, conn, window_s, batch, st);
   if (rc == 0) rc = unheld_orders(conn, batch, st);
   if (rc == 0) rc = pending_refunds(ctx, conn, window_s, batch, st);
+  yw_pg_set_deadline(conn, STEP_MS);
   if (yw_pg_query_write(conn, UNLOCK_SQL, 0, NULL, &r, &err) == 0) PQclear(r);
   yw_pg_pool_release(ctx->pool, conn);
   return rc;
