@@ -32,9 +32,9 @@
 #define LOCK_SQL "SELECT pg_try_advisory_lock(hashtext('payment.janitor'))"
 #define UNLOCK_SQL "SELECT pg_advisory_unlock(hashtext('payment.janitor'))"
 
-/* The bound of each step's statements (a listing, one order's transaction, the lock):
- * the pass's connection has no caller's deadline, so each step is given its own before
- * it starts (the channel calls between steps have their own timeout). */
+/* The bound of each step's statements (the lock, a listing, one row's transaction or
+ * deferral): the pass's connection has no caller's deadline, so each step is given its
+ * own before it starts (the channel calls between steps have their own timeout). */
 #define STEP_MS 5000
 
 struct janitor {
@@ -119,6 +119,7 @@ static void defer_row(PGconn *conn, const char *table_key, const char *key) {
   PGresult *r = NULL;
   yw_pg_error err;
   memset(&err, 0, sizeof err);
+  yw_pg_set_deadline(conn, STEP_MS);
   int rc = yw_pg_query_write(
       conn,
       strcmp(table_key, "order") == 0
