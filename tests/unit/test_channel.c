@@ -250,7 +250,7 @@ static void test_a_success_without_its_time_is_no_answer(void **state) {
       assert_int_equal(rc, 0);
       assert_int_equal(q.state, PAY_TRADE_SUCCESS);
       assert_int_equal(q.total_fen, 100);
-      assert_true(q.success_unix > 0);
+      assert_int_equal(q.success_unix, 1796090400); /* 2026-12-01T10:00:00+08:00 */
     }
   }
   pay_channels_free(set);
