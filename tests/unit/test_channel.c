@@ -19,6 +19,7 @@
 #include <string.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -223,6 +224,10 @@ static void test_a_success_without_its_time_is_no_answer(void **state) {
   socklen_t al = sizeof a;
   assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
   assert_int_equal(listen(fd, 4), 0);
+  /* the one-answer server's accept() gives up after 10 s: a client that never connects
+   * fails the test instead of hanging it */
+  struct timeval tv = {.tv_sec = 10};
+  assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
   assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
   char urls[96], keys[512], err[256];
   snprintf(urls, sizeof urls, "sim=http://127.0.0.1:%d/sim", ntohs(a.sin_port));
