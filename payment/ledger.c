@@ -87,19 +87,23 @@ static pthread_mutex_t accounts_mu = PTHREAD_MUTEX_INITIALIZER;
 static char accounts_cache[ACCOUNTS_CACHED][LEDGER_ACCOUNT_MAX];
 static size_t accounts_n;
 
+/* Whether account is in the cache; accounts_mu held. */
+static int account_cached(const char *account) {
+  for (size_t i = 0; i < accounts_n; i++)
+    if (strcmp(accounts_cache[i], account) == 0) return 1;
+  return 0;
+}
+
 static int account_known(const char *account) {
-  int known = 0;
   pthread_mutex_lock(&accounts_mu);
-  for (size_t i = 0; i < accounts_n && !known; i++) known = strcmp(accounts_cache[i], account) == 0;
+  int known = account_cached(account);
   pthread_mutex_unlock(&accounts_mu);
   return known;
 }
 
 static void account_learn(const char *account) {
   pthread_mutex_lock(&accounts_mu);
-  int known = 0;
-  for (size_t i = 0; i < accounts_n && !known; i++) known = strcmp(accounts_cache[i], account) == 0;
-  if (!known && accounts_n < ACCOUNTS_CACHED)
+  if (!account_cached(account) && accounts_n < ACCOUNTS_CACHED)
     snprintf(accounts_cache[accounts_n++], LEDGER_ACCOUNT_MAX, "%s", account);
   pthread_mutex_unlock(&accounts_mu);
 }
