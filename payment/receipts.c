@@ -51,7 +51,7 @@
 #define TS(col) "to_char(" col " AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD\"T\"HH24:MI:SS\"+08:00\"')"
 #define NAME_MAX_BYTES 512
 #define CONTENT_MAX (16 * 1024)
-#define STATEMENT_MS "5000"
+#define RECEIPT_TX_MS 10000 /* one receipt's transaction, every wait of it */
 
 typedef Yiwang__Payment__V1__Receipt Receipt;
 
@@ -187,15 +187,13 @@ int receipts_issue(receipts_ctx *rc, int max, int *issued, yw_pg_error *err) {
     PGconn *conn = yw_pg_pool_acquire(rc->pay->pool, 1000);
     if (conn == NULL) return YW_EUNAVAIL;
     int done = 0;
-    /* every statement of the receipt's transaction within its bound */
-    int code = yw_pg_query(conn, "BEGIN", 0, NULL, NULL, err);
-    if (code == 0) code = yw_pg_query(conn, "SET LOCAL statement_timeout = " STATEMENT_MS, 0, NULL, NULL, err);
+    /* the receipt's transaction within its bound, each wait for an answer and the
+     * ROLLBACK included */
+    yw_pg_set_deadline(conn, RECEIPT_TX_MS);
+    int code = yw_pg_begin(conn, err);
     if (code == 0) code = issue_one(rc, conn, &done, err);
-    if (code == 0 && done) code = yw_pg_query(conn, "COMMIT", 0, NULL, NULL, err);
-    if (code != 0 || !done) {
-      PGresult *x = PQexec(conn, "ROLLBACK");
-      PQclear(x);
-    }
+    if (code == 0 && done) code = yw_pg_commit(conn, err);
+    if (code != 0 || !done) yw_pg_rollback(conn);
     yw_pg_pool_release(rc->pay->pool, conn);
     if (code != 0) return code;
     if (!done) return 0; /* nothing left */
