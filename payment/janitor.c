@@ -349,7 +349,7 @@ static int pending_refunds(payment_ctx *ctx, PGconn *conn, int window_s, int bat
     } else if (rc == 0) {
       rc = in_tx(conn, refund_book, &s);
       if (rc == 0) st->refunds_done++;
-    } else if (rc == YW_EPRECOND || rc == YW_ENOTFOUND) {
+    } else if (pay_refund_refused(rc)) { /* only a definite refusal; any other error stays PENDING */
       rc = in_tx(conn, refund_fail, &s);
       if (rc == 0) st->refunds_failed++;
     }

@@ -14,7 +14,7 @@
  * a change the allow-list of migrations/001_orders.sql does not hold, whoever writes it.
  *
  * Offers: payment_service_init, pay_order_transition, pay_book_paid, pay_book_refund,
- * pay_refund_failed, pay_uuid_ok, payment_metrics.
+ * pay_refund_failed, pay_refund_refused, pay_uuid_ok, payment_metrics.
  */
 #include "payment.h"
 
@@ -397,6 +397,8 @@ const char *pay_refund_mismatch(const pay_refund_req *asked, const pay_refund_re
   if (strcmp(answer->currency, "CNY") != 0) return "the refund's currency is not CNY";
   return NULL;
 }
+
+int pay_refund_refused(int rc) { return rc == YW_EPRECOND || rc == YW_ENOTFOUND; }
 
 int pay_order_exception(PGconn *conn, const char *channel, const char *out_trade_no, const char *reason,
                         const char *actor, yw_pg_error *err) {
@@ -1305,7 +1307,10 @@ static int refund_order(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobu
       pay_refund_req rq = {.out_trade_no = aw.out_trade_no, .out_refund_no = o->out_refund_no,
                            .refund_fen = aw.amount, .total_fen = aw.total};
       rc = pay_channel_refund(ch, &rq, ctx->channel_timeout_ms, &aw.rs, code);
-      aw.answered = rc == 0 ? 1 : rc == YW_EUNAVAIL ? 0 : -1; /* no answer: the janitor asks again */
+      /* only the channel's definite refusal is FAILED; an outcome not known (no answer,
+       * an answer too large or malformed, a 5xx, an unknown code) stays PENDING: the
+       * channel may have refunded, and the janitor asks again with the same number */
+      aw.answered = rc == 0 ? 1 : pay_refund_refused(rc) ? -1 : 0;
       const char *why = rc == 0 ? pay_refund_mismatch(&rq, &aw.rs) : NULL;
       if (why != NULL) { /* not booked: left PENDING, alerted; the janitor asks again */
         alert("refund mismatch", o->out_refund_no, why);

@@ -75,6 +75,14 @@ const char *pay_paid_mismatch(const char *currency, int64_t total_fen, int64_t p
  * amount than asked, not CNY. NULL when it can. */
 const char *pay_refund_mismatch(const pay_refund_req *asked, const pay_refund_res *answer);
 
+/* 1 when rc, a pay_channel_refund code, is the channel's definite refusal: a verified
+ * business code saying the refund was not made (YW_EPRECOND: NOT_ENOUGH, ORDER_NOT_PAID,
+ * ORDER_CLOSED; YW_ENOTFOUND: ORDER_NOT_EXIST), so the refund may be marked FAILED and its
+ * reservation released. Anything else (no answer, a 5xx, an answer too large or
+ * malformed, an unknown code, a signature refused, out of memory) leaves the outcome
+ * unknown: the refund stays PENDING and is asked again with the same out_refund_no. */
+int pay_refund_refused(int rc);
+
 /* Moves the order of channel order out_trade_no OF channel (another channel's order of
  * the same number is left alone) to EXCEPTION with reason, inside the caller's
  * transaction; no such channel order, or an order past the point (PAID...): nothing, 0. */

@@ -243,6 +243,22 @@ static void refund(sim *s, sim_chan *c, struct evhttp_request *req, json_t *j) {
   o->refunded += amt;
   o->nrefunds++;
   o->state = SIM_REFUND;
+  if (c->refund_faults > 0) { /* made, but neither the answer nor a notification says so */
+    c->refund_faults--;
+    if (c->refund_fault == SIM_FAULT_OVERSIZED) {
+      struct evbuffer *out = evhttp_request_get_output_buffer(req);
+      evbuffer_add_printf(out, "{\"refund_id\":\"%s\",\"padding\":\"", r->refund_id);
+      for (int k = 0; k < 80; k++)
+        evbuffer_add_printf(out, "%01024d", 0);
+      evbuffer_add_printf(out, "\"}");
+      evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+      evhttp_send_reply(req, 200, NULL, NULL);
+      return;
+    }
+    if (c->refund_fault == SIM_FAULT_BUSY)
+      return reply_err(req, 429, "FREQUENCY_LIMITED", "too many requests");
+    return reply_err(req, 500, "SYSTEM_ERROR", "system error");
+  }
   sim_notify_new(s, c, o, r);
   refund_answer(req, r);
 }
@@ -365,6 +381,25 @@ static void sim_tamper(sim *s, sim_chan *c, struct evhttp_request *req, json_t *
   reply_json(req, 200, "{}");
 }
 
+/* The next `times` refunds (default 1) are made, not notified, and answered as `refund` says:
+ * "oversized" (200 with an answer past any client's cap), "busy" (429
+ * FREQUENCY_LIMITED), "error" (500 SYSTEM_ERROR); "none" clears it. */
+static void sim_fault(sim_chan *c, struct evhttp_request *req, json_t *j) {
+  const char *kind = jstr(j, "refund");
+  int64_t times = 1;
+  if (json_object_get(j, "times") != NULL && jint(j, "times", &times)) times = -1;
+  enum sim_fault f = SIM_FAULT_NONE;
+  if (kind != NULL && strcmp(kind, "oversized") == 0) f = SIM_FAULT_OVERSIZED;
+  else if (kind != NULL && strcmp(kind, "busy") == 0) f = SIM_FAULT_BUSY;
+  else if (kind != NULL && strcmp(kind, "error") == 0) f = SIM_FAULT_ERROR;
+  else if (kind == NULL || strcmp(kind, "none") != 0) times = -1;
+  if (times < 0 || times > 1000)
+    return reply_err(req, 400, "PARAM_ERROR", "refund is oversized, busy, error or none; times 0..1000");
+  c->refund_fault = f;
+  c->refund_faults = f == SIM_FAULT_NONE ? 0 : (int)times;
+  reply_json(req, 200, "{}");
+}
+
 static void sim_view(sim_chan *c, struct evhttp_request *req, const char *no) {
   const sim_order *o = sim_map_get(&c->orders, no);
   if (o == NULL) return reply_err(req, 404, "ORDER_NOT_EXIST", "no such order");
@@ -462,6 +497,8 @@ void sim_http_handle(struct evhttp_request *req, void *arg) {
     sim_notify(s, c, req, j);
   } else if (m == EVHTTP_REQ_POST && strcmp(rest, "/sim/tamper") == 0) {
     sim_tamper(s, c, req, j);
+  } else if (m == EVHTTP_REQ_POST && strcmp(rest, "/sim/fault") == 0) {
+    sim_fault(c, req, j);
   } else if (m == EVHTTP_REQ_GET && strncmp(rest, "/sim/orders/", 12) == 0) {
     sim_view(c, req, rest + 12);
   } else if (m == EVHTTP_REQ_GET && strcmp(rest, "/sim/stats") == 0) {

@@ -41,6 +41,10 @@ int sim_map_put(sim_map *m, void *value);
 
 enum sim_state { SIM_NOTPAY, SIM_SUCCESS, SIM_CLOSED, SIM_REFUND, SIM_PAYERROR };
 enum sim_tamper { SIM_TAMPER_NONE, SIM_TAMPER_AMOUNT, SIM_TAMPER_DROP };
+/* How the next refunds are answered after they are made (POST /sim/fault): the merchant
+ * learns the outcome neither from the answer nor from a notification (none is sent), only
+ * by asking again with the same out_refund_no, as with a real acquirer's failures. */
+enum sim_fault { SIM_FAULT_NONE, SIM_FAULT_OVERSIZED, SIM_FAULT_BUSY, SIM_FAULT_ERROR };
 
 struct sim_chan;
 struct sim_order;
@@ -112,6 +116,8 @@ typedef struct sim_chan {
   uint64_t seq;              /* ids */
   /* counters for /sim/stats */
   uint64_t n_prepay, n_pay, n_notify_sent, n_notify_acked;
+  enum sim_fault refund_fault; /* the next refund_faults refunds are made, then so answered */
+  int refund_faults;
 } sim_chan;
 
 struct sim {

@@ -40,7 +40,9 @@
  *   channel is asked (the channel held still), then booked from its answer;
  * - R4b: an EXCEPTION order (paid after close) is refunded by finance, ends REFUNDED;
  * - R8c: a refund the channel refuses releases its reservation, ends FAILED, and keeps
- *   its audit record;
+ *   its audit record; R8d: a refund the channel made but whose answer does not say so (too
+ *   large, a 429, a 500; no notification) stays PENDING, reserved, and the janitor's
+ *   asking again books it once;
  * - anyone holding the notice code pays it (the payer masked in the answer); by id only
  *   the payer; a mistyped code is refused; R9: a stranger switches channel at most once a
  *   minute and five times a day (the open code stays open meanwhile), the payer
@@ -837,6 +839,47 @@ static void r8c_refused_refund_released_and_audited(void **state) {
   assert_true(status_is(&o, "PAID"));
 }
 
+/* R8d: the channel makes a refund but its answer does not say so (an answer past the
+ * client's cap, a 429 with a code that is no refusal, a 500) and no notification comes:
+ * the outcome is unknown, so the refund stays PENDING with its reservation held (never
+ * FAILED: the money may be gone), and the janitor's asking again with the same number
+ * books it once. */
+static void r8d_refund_outcome_unknown_stays_pending(void **state) {
+  (void)state;
+  static const char *const faults[] = {"oversized", "busy", "error"};
+  for (int i = 0; i < 3; i++) {
+    order_ref o;
+    new_paid_order(500 + i, &o);
+    char body[64], key[32];
+    snprintf(body, sizeof body, "{\"refund\":\"%s\",\"times\":1}", faults[i]);
+    assert_int_equal(sim_call("POST", "sim", "/sim/fault", body, NULL), 200);
+    snprintf(key, sizeof key, "rf-unknown-%d", i);
+    refund_call a = {.id = o.id, .key = key, .amount = 200, .expected = 500 + i};
+    refund_one(&a);
+    assert_int_equal(a.st, GRPC_STATUS_OK);
+    assert_string_equal(a.status, "PENDING");
+    assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.refunds WHERE order_id = $1 AND status = 'PENDING'", o.id), 1);
+    assert_int_equal(yw_testpay_count("SELECT refunded_fen FROM payment.orders WHERE id = $1", o.id), 200);
+    assert_int_equal(journals(&o, "refund"), 0);
+    /* the channel did refund it */
+    json_t *v = NULL;
+    char path[96];
+    snprintf(path, sizeof path, "/sim/orders/%s", o.no);
+    assert_int_equal(sim_call("GET", "sim", path, NULL, &v), 200);
+    assert_int_equal(json_integer_value(json_object_get(v, "refunded")), 200);
+    json_decref(v);
+    /* asked again (the janitor): booked, once */
+    assert_int_equal(janitor_pass(&yw_testpay_ctx, 0, 100, NULL), 0);
+    assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.refunds WHERE order_id = $1 AND status = 'SUCCESS'", o.id), 1);
+    assert_int_equal(journals(&o, "refund"), 1);
+    assert_int_equal(janitor_pass(&yw_testpay_ctx, 0, 100, NULL), 0);
+    assert_int_equal(journals(&o, "refund"), 1);
+    assert_int_equal(events(&o, "payment.refunded"), 1);
+    assert_int_equal(yw_testpay_count("SELECT refunded_fen FROM payment.orders WHERE id = $1", o.id), 200);
+    assert_true(status_is(&o, "PAID"));
+  }
+}
+
 /* R4b: an order paid after its close (EXCEPTION, booked) is refunded by finance with the
  * same guard and ends REFUNDED. */
 static void r4b_exception_order_refunded(void **state) {
@@ -1103,6 +1146,7 @@ int main(void) {
       cmocka_unit_test_teardown(r8_refunds_never_more_than_paid, ledger_after),
       cmocka_unit_test_teardown(r8b_refund_committed_before_the_channel_is_asked, ledger_after),
       cmocka_unit_test_teardown(r8c_refused_refund_released_and_audited, ledger_after),
+      cmocka_unit_test_teardown(r8d_refund_outcome_unknown_stays_pending, ledger_after),
       cmocka_unit_test_teardown(r4b_exception_order_refunded, ledger_after),
       cmocka_unit_test_teardown(anyone_with_the_code_pays, ledger_after),
       cmocka_unit_test_teardown(r9_switches_limited_and_in_flight_prepay_kept, ledger_after),
