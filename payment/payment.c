@@ -160,6 +160,16 @@ static int may_read(const yw_caller *c, const char *payee, const char *payer_sub
   return 0;
 }
 
+/* What a caller may_read lets read sees of the payer: in clear for the payer, finance and
+ * staff of the payee department; masked for anyone else (an auditor). */
+static enum view view_of(const yw_caller *c, const char *payee) {
+  if (c->kind == YW_CALLER_PERSON) return VIEW_FULL; /* may_read: the payer */
+  if (c->kind == YW_CALLER_STAFF &&
+      (yw_service_has_any_role(c, "finance") || (c->department[0] != '\0' && strcmp(c->department, payee) == 0)))
+    return VIEW_FULL;
+  return VIEW_PUBLIC;
+}
+
 /* Row row of res (ORDER_COLS) as an Order from the call's arena; the payer's name in clear
  * for VIEW_FULL, masked otherwise (and the payer's subject left out). NULL on ENOMEM. */
 static Order *order_from_row(payment_ctx *ctx, yw_arena *a, const PGresult *res, int row, enum view v) {
@@ -263,9 +273,11 @@ static int create_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *re
     if (notice_code_new(1900 + tm.tm_year, 1, code, sizeof code) != 0 ||
         yw_encrypt(w->ctx->data_key, r->payer_name, strlen(r->payer_name), code, enc, enc_size) != 0)
       return yw_rpc_call_fail(call, YW_EINTERNAL, "the notice cannot be issued");
-    const char *p[9] = {code, amount, w->caller.department, r->item_code, r->item_name, enc,
-                        r->payer_subject, w->caller.subject, days_s};
-    /* one statement: the order, its CREATED event, and the order as answered */
+    const char *rid = yw_rpc_call_request_id(call);
+    const char *p[11] = {code, amount, w->caller.department, r->item_code, r->item_name, enc,
+                         r->payer_subject, w->caller.subject, days_s, rid != NULL ? rid : "", w->caller.ip};
+    /* one statement: the order, its CREATED event, its audit record, and the order as
+     * answered */
     rc = yw_pg_query_write(conn,
                            "WITH n AS (INSERT INTO payment.orders (notice_code, source, amount_fen, payee_department, "
                            "  item_code, item_name, payer_name_enc, payer_subject, created_by, expires_at) "
@@ -273,9 +285,12 @@ static int create_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *re
                            "  now() + make_interval(days => $9::int)) "
                            "  ON CONFLICT (notice_code) DO NOTHING RETURNING *), "
                            "e AS (INSERT INTO payment.order_events (order_id, from_status, to_status, reason, actor) "
-                           "  SELECT id, '', 'CREATED', 'notice issued', $8 FROM n) "
+                           "  SELECT id, '', 'CREATED', 'notice issued', $8 FROM n), "
+                           "a AS (INSERT INTO payment.audit_log (actor, department, action, target, detail, request_id, "
+                           "  source_ip) SELECT $8, $3, 'notice.issue', id::text, 'amount_fen=' || $2 || ' item_code=' "
+                           "  || $4 || ' notice_code=' || $1, $10, $11 FROM n) "
                            "SELECT " ORDER_FIELDS ORDER_FROM("n"),
-                           9, p, &res, &err);
+                           11, p, &res, &err);
     if (rc != 0) return yw_service_db_fail(call, rc, &err);
     if (PQntuples(res) == 1) snprintf(order_id, sizeof order_id, "%s", PQgetvalue(res, 0, 0));
     else PQclear(res);
@@ -335,7 +350,7 @@ static int get_order(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCM
     PQclear(res);
     return yw_rpc_call_fail(call, YW_ENOTFOUND, "no such order");
   }
-  Order *o = order_from_row(ctx, yw_rpc_call_arena(call), res, 0, VIEW_FULL);
+  Order *o = order_from_row(ctx, yw_rpc_call_arena(call), res, 0, view_of(&c, PQgetvalue(res, 0, C_DEPT)));
   PQclear(res);
   if (o == NULL) return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
   *out = &o->base;
@@ -1143,6 +1158,10 @@ static int refund_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *re
     PQclear(r);
     return yw_rpc_call_fail(call, YW_EPRECOND, "only a paid order is refunded");
   }
+  if (!finance && strcmp(PQgetvalue(r, 0, 0), "EXCEPTION") == 0) {
+    PQclear(r);
+    return yw_rpc_call_fail(call, YW_EPERM, "only finance refunds an order in exception");
+  }
   char out_trade_no[PAY_OUT_NO_MAX], channel[PAY_CHANNEL_NAME_MAX], out_refund_no[PAY_OUT_NO_MAX + 24];
   snprintf(out_trade_no, sizeof out_trade_no, "%s", PQgetvalue(r, 0, 3));
   snprintf(channel, sizeof channel, "%s", PQgetvalue(r, 0, 4));
@@ -1155,12 +1174,13 @@ static int refund_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *re
   char amount[24], expected[24];
   snprintf(amount, sizeof amount, "%lld", (long long)q->amount);
   snprintf(expected, sizeof expected, "%lld", (long long)q->expected_refundable);
-  const char *pc[3] = {q->id, amount, expected};
+  const char *pc[4] = {q->id, amount, expected, finance ? "t" : "f"};
   rc = yw_pg_query_write(conn,
                          "UPDATE payment.orders SET refunded_fen = refunded_fen + $2::bigint, updated_at = now() "
-                         "WHERE id = $1::uuid AND status IN ('PAID', 'EXCEPTION') AND amount_fen - refunded_fen = $3::bigint "
+                         "WHERE id = $1::uuid AND (status = 'PAID' OR (status = 'EXCEPTION' AND $4::boolean)) "
+                         "AND amount_fen - refunded_fen = $3::bigint "
                          "AND $2::bigint <= $3::bigint RETURNING amount_fen - refunded_fen",
-                         3, pc, &r, &err);
+                         4, pc, &r, &err);
   if (rc != 0) return yw_service_db_fail(call, rc, &err);
   if (PQntuples(r) != 1) {
     PQclear(r);

@@ -39,6 +39,8 @@
  * - R8b: the PENDING refund, its reservation and audit record are committed before the
  *   channel is asked (the channel held still), then booked from its answer;
  * - R4b: an EXCEPTION order (paid after close) is refunded by finance, ends REFUNDED;
+ *   the payee department's dept_admin is refused it (PERMISSION_DENIED, nothing
+ *   reserved) but refunds a PAID order of the department;
  * - R8c: a refund the channel refuses releases its reservation, ends FAILED, and keeps
  *   its audit record; R8d: a refund the channel made but whose answer does not say so (too
  *   large, a 429, a 500; no notification) stays PENDING, reserved, and the janitor's
@@ -696,13 +698,14 @@ typedef struct refund_call {
   int64_t after;
 } refund_call;
 
-static void *refund_one(void *arg) {
-  refund_call *r = arg;
+/* r's refund asked by staff subject of department with roles. */
+static void refund_as(refund_call *r, const char *subject, const char *department, const char *roles) {
   yw_caller fin;
   memset(&fin, 0, sizeof fin);
   fin.kind = YW_CALLER_STAFF;
-  snprintf(fin.subject, sizeof fin.subject, "f-1");
-  snprintf(fin.roles, sizeof fin.roles, "finance");
+  snprintf(fin.subject, sizeof fin.subject, "%s", subject);
+  snprintf(fin.department, sizeof fin.department, "%s", department);
+  snprintf(fin.roles, sizeof fin.roles, "%s", roles);
   snprintf(fin.ip, sizeof fin.ip, "10.0.0.9");
   Yiwang__Payment__V1__RefundOrderRequest q = YIWANG__PAYMENT__V1__REFUND_ORDER_REQUEST__INIT;
   q.id = (char *)r->id;
@@ -717,6 +720,11 @@ static void *refund_one(void *arg) {
     r->after = out->refundable_after;
     protobuf_c_message_free_unpacked(&out->base, NULL);
   }
+}
+
+/* r's refund asked by finance (a thread's function). */
+static void *refund_one(void *arg) {
+  refund_as(arg, "f-1", "", "finance");
   return NULL;
 }
 
@@ -886,6 +894,20 @@ static void r4b_exception_order_refunded(void **state) {
   (void)state;
   order_ref o;
   new_exception_order(640, &o);
+  /* the payee department's administrator may not: an exception is finance's */
+  refund_call adm = {.id = o.id, .key = "rf-exc-adm", .amount = 640, .expected = 640};
+  refund_as(&adm, "s-adm", "320700-GA", "dept_admin");
+  assert_int_equal(adm.st, GRPC_STATUS_PERMISSION_DENIED);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.refunds WHERE order_id = $1", o.id), 0);
+  assert_int_equal(yw_testpay_count("SELECT refunded_fen FROM payment.orders WHERE id = $1", o.id), 0);
+  /* a PAID order of the department stays refundable by its administrator */
+  order_ref p;
+  new_paid_order(650, &p);
+  refund_call padm = {.id = p.id, .key = "rf-paid-adm", .amount = 650, .expected = 650};
+  refund_as(&padm, "s-adm", "320700-GA", "dept_admin");
+  assert_int_equal(padm.st, GRPC_STATUS_OK);
+  assert_string_equal(padm.status, "SUCCESS");
+  assert_true(status_is(&p, "REFUNDED"));
   refund_call stale = {.id = o.id, .key = "rf-exc-0", .amount = 640, .expected = 600};
   refund_one(&stale);
   assert_int_equal(stale.st, GRPC_STATUS_FAILED_PRECONDITION);

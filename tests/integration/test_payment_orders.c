@@ -8,8 +8,9 @@
  * the same order and writes nothing more, the same key with another body is refused,
  * and a call without a key is refused; bad input (amount 0 or too large, expiry past 30
  * days, a malformed item code, no payer name) is refused and writes nothing; a resident
- * cannot issue notices; the payer and the payee department read the order in clear,
- * finance too, another resident and another department are answered NOT_FOUND; anyone
+ * cannot issue notices; an issue writes its audit record (notice.issue) once; the payer
+ * and the payee department read the order in clear, finance too, an auditor with the
+ * payer masked, another resident and another department are answered NOT_FOUND; anyone
  * with the notice code reads it with the payer's name masked, and a code with a wrong
  * check digit is refused (INVALID_ARGUMENT) without a lookup; after it all the ledger
  * is sound.
@@ -72,6 +73,11 @@ static void staff_issue_a_notice_once_per_key(void **state) {
   snprintf(order_id, sizeof order_id, "%s", o->id);
   snprintf(notice, sizeof notice, "%s", o->notice_code);
   protobuf_c_message_free_unpacked(&o->base, NULL);
+  /* the issue is audited in its transaction: who, which department, the amount */
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.audit_log WHERE action = 'notice.issue' AND target = $1 "
+                                    "AND actor = 's-ga' AND department = '320700-GA' AND detail LIKE 'amount_fen=20000 %'",
+                                    order_id),
+                   1);
 
   /* the same key: the same order, nothing more written */
   assert_int_equal(create("k-1", 20000, "FINE01", 0, &o), GRPC_STATUS_OK);
@@ -79,6 +85,7 @@ static void staff_issue_a_notice_once_per_key(void **state) {
   protobuf_c_message_free_unpacked(&o->base, NULL);
   assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.orders"), 1);
   assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.order_events WHERE to_status = 'CREATED'"), 1);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.audit_log WHERE action = 'notice.issue'"), 1);
   /* the same key with another amount: refused */
   assert_int_equal(create("k-1", 20001, "FINE01", 0, &o), GRPC_STATUS_INVALID_ARGUMENT);
   /* no key: refused */
@@ -121,6 +128,14 @@ static void only_the_payer_the_payee_and_finance_read_an_order(void **state) {
   protobuf_c_message_free_unpacked(&o->base, NULL);
   yw_testpay_as_staff("f-1", "", "finance");
   assert_int_equal(get(order_id, &o), GRPC_STATUS_OK);
+  assert_string_equal(o->payer_name, "张三丰");
+  protobuf_c_message_free_unpacked(&o->base, NULL);
+  /* an auditor reads the order with the payer masked, as any other non-owner */
+  yw_testpay_as_staff("a-1", "", "auditor");
+  assert_int_equal(get(order_id, &o), GRPC_STATUS_OK);
+  assert_string_not_equal(o->payer_name, "张三丰");
+  assert_non_null(strstr(o->payer_name, "*"));
+  assert_string_equal(o->payer_subject, "");
   protobuf_c_message_free_unpacked(&o->base, NULL);
   yw_testpay_as_person("p-200");
   assert_int_equal(get(order_id, &o), GRPC_STATUS_NOT_FOUND);
