@@ -10,10 +10,18 @@
  * amount, payee department (the lead department, 执收单位) and item come from it, never
  * from the request.
  *
+ * When the fee is due, yw-identity is asked next (GetVerifiedIdentity, forwarded the same
+ * way: the resident's own verified identity) for the name the order and its fiscal
+ * e-receipt give as the payer: the company's name as the register has it when the
+ * resident acts for a company, else the resident's verified real name. A resident with
+ * no verified name (level 1), or a yw-payment given no YW_PAYMENT_IDENTITY, names the
+ * payer by account id; yw-identity not answering refuses the order (UNAVAILABLE), since
+ * an order once issued keeps its payer.
+ *
  * Then, in the completion and under the call's Idempotency-Key (yw_idem_run, as every
  * CreateOrder): the application's open order (CREATED, PAYING, UNKNOWN, CLOSING) when
  * there is one; else, when the fee is due, a new order (source APPLICATION, a notice
- * code, the payer's account id as its payer, CREATED journalled in order_events); else,
+ * code, the payer named as above, CREATED journalled in order_events); else,
  * when it is paid, the order that paid it. The unique index of migration 021 keeps one
  * open order per application whoever writes: two requests at once insert one, and the
  * other answers it. Nothing is due and nothing paid: FAILED_PRECONDITION.
@@ -29,6 +37,7 @@
 
 #include "notice_code.h"
 #include "yiwang/applications/v1/applications.pb-c.h"
+#include "yiwang/identity/v1/identity.pb-c.h"
 #include "yiwang/payment/v1/payment.pb-c.h"
 #include "yw_err.h"
 #include "yw_service.h"
@@ -44,7 +53,8 @@ struct app_fee_work {
   payment_ctx *ctx;
   const Yiwang__Payment__V1__CreateOrderRequest *req;
   yw_caller caller;
-  const Fee *fee; /* yw-applications' answer, in the call's arena */
+  const Fee *fee;    /* yw-applications' answer, in the call's arena */
+  const char *payer; /* the payer's name: yw-identity's answer, or the account id */
 };
 
 static int number_ok(const char *s) { return strlen(s) == 20 && strspn(s, "0123456789") == 20; }
@@ -87,7 +97,7 @@ static int app_create_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage
     char amount[24], days_s[8];
     snprintf(amount, sizeof amount, "%lld", (long long)f->amount_fen);
     snprintf(days_s, sizeof days_s, "%d", days);
-    const char *payer = w->caller.subject; /* the payer is named by account: no name is asked for */
+    const char *payer = w->payer;
     size_t enc_size = 2 * (12 + strlen(payer) + 16) + 1;
     char *enc = yw_arena_alloc(yw_rpc_call_arena(call), enc_size);
     if (enc == NULL) return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
@@ -133,10 +143,38 @@ static int app_create_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage
   return 0;
 }
 
-/* yw-applications answered: check what it says, then the order under the key. */
+/* The order under the call's key, and the call answered. */
+static void issue(yw_rpc_call *call, struct app_fee_work *w, int rc) {
+  ProtobufCMessage *out = NULL;
+  if (rc == 0) rc = yw_idem_run(call, &w->req->base, &out, w->ctx->pool, &w->ctx->idem_create, app_create_tx, w);
+  yw_rpc_call_finish(call, rc, rc == 0 ? out : NULL);
+}
+
+/* yw-identity answered: the payer's name is the company's (acting for one) or the
+ * resident's verified name; none verified, the account id. */
+static void identity_answered(yw_rpc_call *call, int code, ProtobufCMessage *response, const char *message,
+                              void *arg) {
+  struct app_fee_work *w = arg;
+  int rc = 0;
+  if (code != 0) {
+    rc = yw_rpc_call_fail(call, code == YW_ETIMEOUT ? YW_ETIMEOUT : YW_EUNAVAIL,
+                          "the payer's verified identity cannot be read: %s",
+                          message != NULL && message[0] != '\0' ? message : yw_strerror(code));
+  } else {
+    const Yiwang__Identity__V1__VerifiedIdentity *v = (const void *)response;
+    const char *name = w->caller.org[0] != '\0' ? v->company_name : v->name;
+    if (strcmp(v->subject, w->caller.subject) != 0 || strlen(name) > PAY_PAYER_NAME_MAX)
+      rc = yw_rpc_call_fail(call, YW_EUNAVAIL, "yw-identity answered for another account or out of bounds");
+    else if (name[0] != '\0')
+      w->payer = name;
+  }
+  issue(call, w, rc);
+}
+
+/* yw-applications answered: check what it says; a fee due names its payer (yw-identity),
+ * then the order under the key. */
 static void fee_answered(yw_rpc_call *call, int code, ProtobufCMessage *response, const char *message, void *arg) {
   struct app_fee_work *w = arg;
-  ProtobufCMessage *out = NULL;
   int rc = 0;
   if (code == YW_ENOTFOUND || code == YW_EINVAL) {
     rc = yw_rpc_call_fail(call, code, "%s", message != NULL ? message : "no such application");
@@ -154,8 +192,20 @@ static void fee_answered(yw_rpc_call *call, int code, ProtobufCMessage *response
         strlen(f->item_name) > 200 || (f->due && f->amount_fen == 0))
       rc = yw_rpc_call_fail(call, YW_EUNAVAIL, "yw-applications answered a fee out of bounds");
   }
-  if (rc == 0) rc = yw_idem_run(call, &w->req->base, &out, w->ctx->pool, &w->ctx->idem_create, app_create_tx, w);
-  yw_rpc_call_finish(call, rc, rc == 0 ? out : NULL);
+  if (rc == 0 && w->fee->due && w->ctx->identity != NULL) {
+    Yiwang__Identity__V1__GetVerifiedIdentityRequest *q = yw_arena_alloc(yw_rpc_call_arena(call), sizeof *q);
+    if (q == NULL) {
+      rc = yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
+    } else {
+      yiwang__identity__v1__get_verified_identity_request__init(q);
+      rc = yw_rpc_call_forward(call, w->ctx->identity, "/yiwang.identity.v1.IdentityService/GetVerifiedIdentity",
+                               &q->base, &yiwang__identity__v1__verified_identity__descriptor, identity_answered, w);
+      if (rc == 0) return; /* identity_answered issues it */
+      rc = yw_rpc_call_fail(call, rc == YW_ETIMEOUT ? rc : YW_EUNAVAIL, "yw-identity could not be called: %s",
+                            yw_strerror(rc));
+    }
+  }
+  issue(call, w, rc);
 }
 
 int app_fee_create_order(yw_rpc_call *call, payment_ctx *ctx, const ProtobufCMessage *reqm, ProtobufCMessage **out) {
@@ -167,6 +217,7 @@ int app_fee_create_order(yw_rpc_call *call, payment_ctx *ctx, const ProtobufCMes
   w->req = r;
   int rc = yw_service_require_person(call, &ctx->caller_keys, 1, &w->caller);
   if (rc != 0) return rc;
+  w->payer = w->caller.subject;
   if (!number_ok(r->application_number))
     return yw_rpc_call_fail(call, YW_EINVAL, "applicationNumber must be 20 digits");
   if (r->item_code[0] != '\0' || r->item_name[0] != '\0' || r->amount_fen != 0 || r->payer_name[0] != '\0' ||

@@ -23,7 +23,7 @@
 static char *cfg_data_key, *cfg_channels, *cfg_channel_keys, *cfg_notify_base;
 static long cfg_channel_timeout_ms, cfg_janitor_ms, cfg_window_s, cfg_batch;
 static long cfg_recon_cutoff_s;
-static char *cfg_applications, *cfg_seal_key;
+static char *cfg_applications, *cfg_identity, *cfg_seal_key;
 static long cfg_receipts_ms;
 
 static const yw_cfg_entry settings[] = {
@@ -52,6 +52,9 @@ static const yw_cfg_entry settings[] = {
     {"YW_PAYMENT_APPLICATIONS", YW_CFG_STR, "127.0.0.1:50055", 0, 0,
      "yw-applications' gRPC target: the fees of applications (GetApplicationFee); empty: "
      "no orders for applications", &cfg_applications},
+    {"YW_PAYMENT_IDENTITY", YW_CFG_STR, "127.0.0.1:50051", 0, 0,
+     "yw-identity's gRPC target: the verified name (or company) an application's fee order "
+     "names as its payer (GetVerifiedIdentity); empty: the payer is named by account id", &cfg_identity},
     {"YW_PAYMENT_SEAL_KEY", YW_CFG_STR, "", 0, 0,
      "a PEM file of the SM2 private key (openssl genpkey -algorithm SM2) that seals fiscal "
      "e-receipts (财政电子票据); empty: none are issued", &cfg_seal_key},
@@ -91,7 +94,8 @@ int main(int argc, char **argv) {
       .idempotency = 1, /* CreateOrder and RefundOrder keep their answers by Idempotency-Key */
       .redis_timeout_ms = 500,
       .redis_use = "events wait in the outbox; kept answers come from PostgreSQL",
-      .calls_out = 1, /* yw-applications, with its own client certificate (payment-client) */
+      .calls_out = 1, /* yw-applications and yw-identity, with its own client certificate
+                       * (payment-client) */
       .settings = settings,
       .n_settings = sizeof settings / sizeof settings[0],
       /* a notification is money taken already, and a payer's look at an order is cheap:
@@ -126,7 +130,8 @@ int main(int argc, char **argv) {
   } else {
     fprintf(stderr, "yw-payment: no channels configured (YW_PAYMENT_CHANNELS): orders cannot be paid\n");
   }
-  if (cfg_applications[0] != '\0' && (ctx.applications = yw_service_channel(&proc, cfg_applications)) == NULL) {
+  if ((cfg_applications[0] != '\0' && (ctx.applications = yw_service_channel(&proc, cfg_applications)) == NULL) ||
+      (cfg_identity[0] != '\0' && (ctx.identity = yw_service_channel(&proc, cfg_identity)) == NULL)) {
     pay_channels_free(channels);
     yw_service_stop(&proc);
     return 2;

@@ -39,7 +39,7 @@
 #define SCHEMA "payment"
 #define DB "the payment database"
 #define AMOUNT_MAX_FEN 10000000000LL /* 100 million yuan */
-#define PAYER_NAME_MAX 100
+#define PAYER_NAME_MAX PAY_PAYER_NAME_MAX
 #define ITEM_NAME_MAX 200
 #define EXPIRY_DEFAULT_DAYS 2
 #define EXPIRY_MAX_DAYS 30

@@ -22,6 +22,8 @@ typedef struct payment_ctx {
   const char *redis_prefix;
   yw_caller_keys caller_keys;
   yw_rpc_channel *applications;  /* yw-applications: the fees of applications (app_fee.c); NULL: none */
+  yw_rpc_channel *identity;      /* yw-identity: the verified name of an application's payer
+                                  * (app_fee.c); NULL: the payer is named by account id */
   uint8_t data_key[YW_KEY_BYTES]; /* encrypts payers' names at rest (AES-256-GCM) */
   yw_idem_opts idem_create;       /* CreateOrder's kept answers */
   yw_idem_opts idem_refund;       /* RefundOrder's */
@@ -35,6 +37,7 @@ typedef struct payment_ctx {
 void payment_service_init(yw_rpc_service *svc, payment_ctx *ctx);
 
 #define PAY_STATUS_MAX 16
+#define PAY_PAYER_NAME_MAX 100 /* bytes of a payer's name */
 
 /*
  * Moves the order order_id (a uuid) to status to when its status is one of from_set

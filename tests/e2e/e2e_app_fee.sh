@@ -5,7 +5,8 @@
 # certificate, payment-client): a verified resident applies for the passport (120.00
 # yuan, paid online); before approval no order is issued (412); once APPROVED the
 # department cannot complete it (412); the resident asks for the order of the fee (the
-# application's amount and payee) and gets the same open order again; pays it in the
+# application's amount and payee; the payer the verified name yw-identity gives) and gets
+# the same open order again; pays it in the
 # simulator; the channel's notification is booked; yw-applications records the payment
 # from yw-payment's stream (fee paid, the step 已缴费 in its timeline); the department
 # completes it; the public progress lookup shows the step; the payer reads the fiscal
@@ -73,6 +74,8 @@ expect_status "the resident asks for the order of the fee (200)" 200
 ID="$(field "d['id']")"
 check "an order of the application: its amount, payee and item" \
   holds "d['source'] == 'ORDER_SOURCE_APPLICATION' and d['applicationNumber'] == '$N' and d['amountFen'] == '12000' and d['payeeDepartment'] == '320700-GA' and d['itemCode'] == '$ITEM'"
+check "its payer is the resident's verified name, asked of yw-identity (not the account id)" \
+  holds "d['payerName'] == '张三'"
 order "$N" k-2
 check "asked again (another key): the same open order" holds "d['id'] == '$ID'"
 
@@ -98,6 +101,8 @@ check "a BLUE receipt of 120.00 yuan issued by the payee department" \
 field "d['receipts'][0]['content']" >"$E2E_TMP/receipt.json"
 printf '%s' "$(cat "$E2E_TMP/receipt.json")" >"$E2E_TMP/receipt.content"
 field "d['receipts'][0]['signature']" | base64 -d >"$E2E_TMP/receipt.sig"
+check "the receipt names the payer by the verified name" \
+  holds "json.loads(d['receipts'][0]['content'])['payer'] == '张三'"
 RNUM="$(field "d['receipts'][0]['number']")"
 RCODE="$(field "d['receipts'][0]['verifyCode']")"
 check "its SM2 signature verifies offline with openssl under the seal's public key" \
@@ -108,7 +113,7 @@ check "a changed content does not" \
   eval '! openssl pkeyutl -verify -pubin -inkey "$E2E_TMP/receipts.pub" -rawin -digest sm3 -pkeyopt distid:1234567812345678 -in "$E2E_TMP/receipt.changed" -sigfile "$E2E_TMP/receipt.sig" >/dev/null 2>&1'
 req GET "/v1/payments/receipts/$RNUM?verifyCode=$RCODE"
 expect_status "anyone verifies it by number and code (200)" 200
-check "genuine, the payer masked" holds "d['genuine'] == True and d['receipt']['payer'].startswith('*')"
+check "genuine, the payer masked" holds "d['genuine'] == True and d['receipt']['payer'] == '*三'"
 req GET "/v1/payments/receipts/$RNUM?verifyCode=0000000000000000"
 expect_status "a wrong code is 404" 404
 

@@ -174,7 +174,7 @@ e2e_start() {
     YW_REDIS_PREFIX="$E2E_DB" YW_ARGON2_FAST=1 \
     YW_SMS_PER_IP_HOUR="${E2E_SMS_PER_IP_HOUR:-20}" \
     YW_TLS_CA="$svc_ca" YW_TLS_CERT="$identity_cert" YW_TLS_KEY="$identity_key" \
-    YW_TLS_CLIENT_NAMES="${svc_ca:+gateway,applications-client}" \
+    YW_TLS_CLIENT_NAMES="${svc_ca:+gateway,applications-client,payment-client}" \
     env ${E2E_ARGON2_REAL:+-u YW_ARGON2_FAST} \
     "$YW_BUILD_DIR/services/identity/yw-identity" >"$E2E_TMP/identity.log" 2>&1 &
   IDENTITY_PID=$!
@@ -338,7 +338,7 @@ e2e_payment() { # e2e_payment [CA]
     YW_PG_DSN="${YW_PG_DSN/user=postgres/user=yw_payment}" \
     YW_PAYMENT_DATA_KEY="${YW_PAYMENT_DATA_KEY:-$(openssl rand -hex 32)}" \
     YW_PAYMENT_CHANNELS="${E2E_PAYMENT_CHANNELS:-}" YW_PAYMENT_CHANNEL_KEYS="${E2E_PAYMENT_CHANNEL_KEYS:-}" \
-    YW_PAYMENT_APPLICATIONS="${APPLICATIONS_ADDR:-}" \
+    YW_PAYMENT_APPLICATIONS="${APPLICATIONS_ADDR:-}" YW_PAYMENT_IDENTITY="${IDENTITY_ADDR:-}" \
     YW_TLS_CA="${1:-}" YW_TLS_CERT="${1:+$E2E_PKI/payment.crt}" YW_TLS_KEY="${1:+$E2E_PKI/payment.key}" \
     YW_TLS_CLIENT_NAMES="${1:+gateway}" \
     YW_TLS_CLIENT_CERT="${1:+$E2E_PKI/payment-client.crt}" YW_TLS_CLIENT_KEY="${1:+$E2E_PKI/payment-client.key}" \
@@ -359,7 +359,7 @@ e2e_payment_restart() { # e2e_payment_restart CA [NAME=VALUE...]
     YW_PG_DSN="${YW_PG_DSN/user=postgres/user=yw_payment}" \
     YW_PAYMENT_DATA_KEY="${YW_PAYMENT_DATA_KEY:-$(openssl rand -hex 32)}" \
     YW_PAYMENT_CHANNELS="${E2E_PAYMENT_CHANNELS:-}" YW_PAYMENT_CHANNEL_KEYS="${E2E_PAYMENT_CHANNEL_KEYS:-}" \
-    YW_PAYMENT_NOTIFY_BASE="$GW/v1/payments/notify" YW_PAYMENT_APPLICATIONS="${APPLICATIONS_ADDR:-}" \
+    YW_PAYMENT_NOTIFY_BASE="$GW/v1/payments/notify" YW_PAYMENT_APPLICATIONS="${APPLICATIONS_ADDR:-}" YW_PAYMENT_IDENTITY="${IDENTITY_ADDR:-}" \
     YW_TLS_CA="$ca" YW_TLS_CERT="${ca:+$E2E_PKI/payment.crt}" YW_TLS_KEY="${ca:+$E2E_PKI/payment.key}" \
     YW_TLS_CLIENT_NAMES="${ca:+gateway}" \
     YW_TLS_CLIENT_CERT="${ca:+$E2E_PKI/payment-client.crt}" YW_TLS_CLIENT_KEY="${ca:+$E2E_PKI/payment-client.key}" \
