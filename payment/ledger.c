@@ -78,10 +78,13 @@ static int kind_ok(const char *k) {
 
 /* The accounts known to exist, so a posting need not create its account: the chart is
  * small and fixed in kind (a few accounts per channel, department and item). An account
- * is learnt only when a statement found it already there; one this process created is
- * learnt the next time it is found. Should a learnt account be missing after all (it was
- * created by an earlier statement of a transaction that rolled back), the posting fails
- * on its reference, the cache is forgotten, and the caller's retry creates it. */
+ * is learnt only when a statement found it committed: one this process created is learnt
+ * the next time it is found, and one found made by the caller's own transaction (an
+ * earlier journal of it, perhaps in a savepoint) is not learnt, since that transaction
+ * may still roll back and take the account with it. A learnt account therefore exists
+ * for good (accounts are never deleted). Should one be missing all the same (a database
+ * restored from before it), the posting fails on its reference and the cache is
+ * forgotten. */
 #define ACCOUNTS_CACHED 1024
 static pthread_mutex_t accounts_mu = PTHREAD_MUTEX_INITIALIZER;
 static char accounts_cache[ACCOUNTS_CACHED][LEDGER_ACCOUNT_MAX];
@@ -157,8 +160,12 @@ int ledger_post(PGconn *conn, const ledger_entry *e, const ledger_posting *posti
   /* One round trip: the journal (nothing when (kind, ref) is booked already), the
    * accounts not known to exist (created on first use), and the postings. The postings'
    * reference to their account is checked at the end of the statement, after the
-   * accounts' insert. Returns the postings written and the accounts this statement
-   * created (not known to exist until its transaction commits). */
+   * accounts' insert. Returns the postings written and, of the accounts not known, those
+   * that existed before the statement and are committed: a row whose inserting
+   * transaction is still in progress, though visible, can only be the caller's own
+   * transaction's (or one of its savepoints'), which may yet roll back. The row's xmin is
+   * widened to a full transaction id with the current one's epoch (it can only be older)
+   * for pg_xact_status. */
   const char *jp[10] = {e->kind, e->ref, e->order_id, e->channel != NULL ? e->channel : "",
                         e->effective_at, e->memo != NULL ? e->memo : "", accts, amounts, new_accts, new_kinds};
   PGresult *res = NULL;
@@ -171,8 +178,15 @@ int ledger_post(PGconn *conn, const ledger_entry *e, const ledger_posting *posti
                              "  WHERE EXISTS (SELECT 1 FROM j) ON CONFLICT (account) DO NOTHING RETURNING account), "
                              "p AS (INSERT INTO payment.postings (journal_id, account, amount_fen) "
                              "  SELECT j.id, x.account, x.amount FROM j, unnest($7::text[], $8::bigint[]) "
-                             "  AS x(account, amount) RETURNING 1) "
-                             "SELECT (SELECT count(*) FROM p), (SELECT coalesce(string_agg(account, ' '), '') FROM a)",
+                             "  AS x(account, amount) RETURNING 1), "
+                             "k AS (SELECT x.account, x.xmin::text::bigint AS xid, "
+                             "  pg_current_xact_id()::text::bigint AS cur FROM payment.accounts x "
+                             "  WHERE x.account = ANY($9::text[]) AND EXISTS (SELECT 1 FROM j)) "
+                             "SELECT (SELECT count(*) FROM p), "
+                             "  (SELECT coalesce(string_agg(account, ' '), '') FROM k "
+                             "   WHERE pg_xact_status((greatest((cur >> 32) "
+                             "     - (xid > (cur & 4294967295))::int, 0) << 32 | xid)::text::xid8) "
+                             "   IS DISTINCT FROM 'in progress')",
                              10, jp, &res, err);
   if (rc == YW_EPRECOND) accounts_forget(); /* an account taken as known is not there */
   if (rc != 0) return rc;
@@ -181,16 +195,16 @@ int ledger_post(PGconn *conn, const ledger_entry *e, const ledger_posting *posti
     PQclear(res);
     return YW_EEXIST;
   }
-  /* known from now on: the accounts that existed before this statement (committed by
-   * whoever made them); the ones it made wait for a later posting to find them */
-  const char *created = PQgetvalue(res, 0, 1);
+  /* known from now on: the accounts found committed; the ones this statement or its
+   * transaction made wait for a later posting to find them so */
+  const char *committed = PQgetvalue(res, 0, 1);
   for (size_t i = 0; i < n; i++) {
     const char *acc = postings[i].account;
     size_t len = strlen(acc);
-    int made = 0;
-    for (const char *c = strstr(created, acc); c != NULL && !made; c = strstr(c + 1, acc))
-      made = (c == created || c[-1] == ' ') && (c[len] == ' ' || c[len] == '\0');
-    if (!made) account_learn(acc);
+    int found = 0;
+    for (const char *c = strstr(committed, acc); c != NULL && !found; c = strstr(c + 1, acc))
+      found = (c == committed || c[-1] == ' ') && (c[len] == ' ' || c[len] == '\0');
+    if (found) account_learn(acc);
   }
   PQclear(res);
   return (size_t)written == n ? 0 : YW_EINTERNAL;

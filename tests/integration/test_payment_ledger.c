@@ -9,7 +9,11 @@
  * UPDATE, DELETE and TRUNCATE, even for the owner; balances are the sums of postings;
  * an order's status moves only along the allow-list (CREATED -> PAID refused by the
  * trigger), and ledger_check finds a PAID order without its pay journal and finds
- * nothing on a consistent ledger.
+ * nothing on a consistent ledger. The process's account cache learns only committed
+ * accounts: one created in a transaction (or a savepoint) that rolled back, even after a
+ * second journal of that transaction found it, is created again by the next journal,
+ * which books; one found committed is not inserted again (a counting trigger sees no
+ * attempt).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -60,11 +64,20 @@ static const char *exec_state(PGconn *c, const char *sql) {
   return state;
 }
 
-static int post_pay(PGconn *c, const char *ref, int64_t fen, yw_pg_error *err) {
-  ledger_posting p[2] = {{"channel_receivable:sim", fen}, {"treasury_payable:320700-GA:FINE01", -fen}};
+/* Books a pay journal ref of fen between the two accounts on c, inside the caller's
+ * transaction. */
+static int post_between(PGconn *c, const char *ref, const char *debit, const char *credit,
+                        int64_t fen, yw_pg_error *err) {
+  ledger_posting p[2] = {{debit, fen}, {credit, -fen}};
   ledger_entry e = {.kind = "pay", .ref = ref, .channel = "sim"};
+  return ledger_post(c, &e, p, 2, err);
+}
+
+static int post_pay(PGconn *c, const char *ref, int64_t fen, yw_pg_error *err) {
   int rc = yw_pg_begin(c, err);
-  if (rc == 0) rc = ledger_post(c, &e, p, 2, err);
+  if (rc == 0)
+    rc = post_between(c, ref, "channel_receivable:sim", "treasury_payable:320700-GA:FINE01", fen,
+                      err);
   if (rc == 0) return yw_pg_commit(c, err);
   yw_pg_rollback(c);
   return rc;
@@ -165,12 +178,99 @@ static void status_moves_only_along_the_allow_list(void **state) {
   yw_pg_pool_release(pool, c);
 }
 
+static void run_ok(PGconn *c, const char *sql) {
+  PGresult *r = PQexec(c, sql);
+  ExecStatusType st = PQresultStatus(r);
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+    fprintf(stderr, "%s: %s", sql, PQerrorMessage(c));
+  assert_true(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK);
+  PQclear(r);
+}
+
+/* How many rows were offered to INSERT INTO payment.accounts so far (the counting
+ * trigger's sequence: not transactional, so rolled back attempts count too). */
+static long long account_inserts(PGconn *c) {
+  PGresult *r = PQexec(c, "SELECT last_value + CASE WHEN is_called THEN 0 ELSE -1 END "
+                          "FROM ledger_test_account_inserts");
+  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+  long long v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+  PQclear(r);
+  return v;
+}
+
+/* The account cache learnt an account from a transaction that rolled back: a second
+ * journal of the transaction found it "existing" (created by the first, uncommitted),
+ * so the next journal skipped creating it and failed on its reference. Only accounts
+ * found committed may be learnt; rolled back ones are created again, here and after a
+ * savepoint rolled back inside a transaction that goes on. */
+static void an_account_of_a_rolled_back_transaction_is_created_again(void **state) {
+  (void)state;
+  PGconn *c = yw_pg_pool_acquire(pool, 5000);
+  yw_pg_error err;
+  run_ok(c, "CREATE SEQUENCE ledger_test_account_inserts MINVALUE 0 START 0");
+  run_ok(c, "CREATE FUNCTION ledger_test_count_insert() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN PERFORM nextval('ledger_test_account_inserts'); RETURN NEW; END $$");
+  run_ok(c, "CREATE TRIGGER ledger_test_count BEFORE INSERT ON payment.accounts "
+            "FOR EACH ROW EXECUTE FUNCTION ledger_test_count_insert()");
+  const char *recv = "channel_receivable:rolledback";
+  const char *payable = "treasury_payable:320700-RB:FINE09";
+
+  /* created by the first journal, found by the second, rolled back */
+  assert_int_equal(yw_pg_begin(c, &err), 0);
+  assert_int_equal(post_between(c, "RB-1", recv, payable, 100, &err), 0);
+  assert_int_equal(post_between(c, "RB-2", recv, payable, 200, &err), 0);
+  yw_pg_rollback(c);
+  /* the next journal creates them again and books */
+  assert_int_equal(yw_pg_begin(c, &err), 0);
+  int rc = post_between(c, "RB-3", recv, payable, 300, &err);
+  if (rc != 0) fprintf(stderr, "RB-3: %s\n", err.message);
+  assert_int_equal(rc, 0);
+  assert_int_equal(yw_pg_commit(c, &err), 0);
+
+  /* the same inside a transaction that goes on: a savepoint rolled back */
+  const char *refund = "refund_payable:rolledback";
+  assert_int_equal(yw_pg_begin(c, &err), 0);
+  run_ok(c, "SAVEPOINT s");
+  assert_int_equal(post_between(c, "RB-4", refund, "suspense", 40, &err), 0);
+  assert_int_equal(post_between(c, "RB-5", refund, "suspense", 50, &err), 0);
+  run_ok(c, "ROLLBACK TO SAVEPOINT s");
+  rc = post_between(c, "RB-6", refund, "suspense", 60, &err);
+  if (rc != 0) fprintf(stderr, "RB-6: %s\n", err.message);
+  assert_int_equal(rc, 0);
+  assert_int_equal(yw_pg_commit(c, &err), 0);
+
+  /* committed now: the next journal finds them and learns them, the one after inserts
+   * no account at all */
+  assert_int_equal(yw_pg_begin(c, &err), 0);
+  assert_int_equal(post_between(c, "RB-7", recv, payable, 70, &err), 0);
+  assert_int_equal(post_between(c, "RB-8", refund, "suspense", 80, &err), 0);
+  assert_int_equal(yw_pg_commit(c, &err), 0);
+  long long before = account_inserts(c);
+  assert_int_equal(yw_pg_begin(c, &err), 0);
+  assert_int_equal(post_between(c, "RB-9", recv, payable, 90, &err), 0);
+  assert_int_equal(post_between(c, "RB-10", refund, "suspense", 10, &err), 0);
+  assert_int_equal(yw_pg_commit(c, &err), 0);
+  assert_int_equal(account_inserts(c), before);
+
+  int64_t bal = 0;
+  assert_int_equal(ledger_balance(c, recv, &bal, &err), 0);
+  assert_int_equal(bal, 300 + 70 + 90);
+  assert_int_equal(ledger_balance(c, refund, &bal, &err), 0);
+  assert_int_equal(bal, 60 + 80 + 10);
+  run_ok(c, "DROP TRIGGER ledger_test_count ON payment.accounts");
+  ledger_report r;
+  assert_int_equal(ledger_check(c, &r, &err), 0);
+  assert_true(ledger_report_ok(&r));
+  yw_pg_pool_release(pool, c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(books_once_per_kind_and_ref),
       cmocka_unit_test(unbalanced_postings_never_commit),
       cmocka_unit_test(ledger_is_append_only),
       cmocka_unit_test(status_moves_only_along_the_allow_list),
+      cmocka_unit_test(an_account_of_a_rolled_back_transaction_is_created_again),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
