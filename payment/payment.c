@@ -638,10 +638,12 @@ int pay_book_refund(PGconn *conn, const char *out_refund_no, const char *refund_
   ledger_entry e = {.kind = "refund", .ref = out_refund_no, .order_id = order_id, .channel = channel,
                     .effective_at = channel_time(success_unix, iso)}; /* the day the money moved */
   ledger_posting ps[2] = {{payable, amount}, {recv, -amount}};
+  /* the ledger's refusal (YW_EPRECOND among others) is an error: the caller rolls back */
   rc = ledger_post(conn, &e, ps, 2, err);
-  if (rc == 0 && refunded >= paid)
+  if (rc == 0 && refunded >= paid) {
     rc = pay_order_transition(conn, order_id, "PAID,EXCEPTION", "REFUNDED", "refunded in full", "channel", NULL, err);
-  if (rc == YW_EPRECOND) rc = 0;
+    if (rc == YW_EPRECOND) rc = 0; /* REFUNDED already: this refund is booked all the same */
+  }
   if (rc == 0) {
     Yiwang__Events__V1__PaymentRefunded ev = YIWANG__EVENTS__V1__PAYMENT_REFUNDED__INIT;
     ev.order_id = order_id;

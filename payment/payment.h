@@ -113,7 +113,9 @@ int pay_book_paid(PGconn *conn_in_tx, const char *channel, const char *out_trade
  * conn_in_tx, the refund PENDING -> SUCCESS, the journal (refund, out_refund_no: Dr
  * treasury_payable / Cr channel_receivable), PAID -> REFUNDED once refunds reach the
  * amount paid, and the event payment.refunded. *booked is 1, or 0 when it was booked
- * before. Returns 0, YW_ENOTFOUND (no such refund), or a yw_pg_query code with err set.
+ * before or is not PENDING (a no-op, 0). Returns 0, YW_ENOTFOUND (no such refund), or a
+ * yw_pg_query or ledger_post code with err set (the ledger refusing the journal included,
+ * YW_EPRECOND among them: nothing is booked, roll back).
  */
 int pay_book_refund(PGconn *conn_in_tx, const char *out_refund_no, const char *refund_id, int64_t success_unix,
                     int *booked, yw_pg_error *err);

@@ -51,6 +51,8 @@
  *   is not limited; a close answered "not found" while a prepay may still reach the
  *   channel leaves the channel order open and the switch refused;
  * - the notice's QR code is an SVG of "YWPAY:<code>";
+ * - the ledger refusing a refund's journal is pay_book_refund's error (YW_EPRECOND, the
+ *   ledger's message), nothing booked, the notification refused; once it accepts, booked;
  * - after every test the ledger's invariants hold (ledger_check).
  */
 #include <event2/buffer.h>
@@ -79,6 +81,7 @@
 #include "janitor.h"
 #include "yiwang/payment/v1/payment.pb-c.h"
 #include "yw_crypto.h"
+#include "yw_err.h"
 #include "yw_http.h"
 #include "yw_testnet.h"
 #include "yw_testpay.h"
@@ -1153,6 +1156,48 @@ static void r2b_notifications_checked_whole(void **state) {
   assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.journal WHERE kind = 'refund' AND ref = $1", rno), 1);
 }
 
+/* Review 2: the ledger refusing a refund's journal (a precondition: here a trigger of the
+ * test raising the ledger's YW001 for that journal) is an error of pay_book_refund, named
+ * as the ledger's refusal, never a success: nothing is booked, the refund stays PENDING,
+ * its notification is refused (the channel retries) and, the ledger willing again, the
+ * retry books it once. */
+static void ledger_refusal_of_a_refund_is_an_error(void **state) {
+  (void)state;
+  order_ref p;
+  new_paid_order(880, &p);
+  char rno[64];
+  pending_refund(&p, "380", "R00000000b", rno, sizeof rno);
+  exec_sql("CREATE FUNCTION public.test_refuse_journal() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+           "IF NEW.kind = 'refund' AND NEW.ref LIKE '%R00000000b' THEN "
+           "RAISE EXCEPTION USING ERRCODE = 'YW001', MESSAGE = 'the journal is refused'; END IF; RETURN NEW; END $$");
+  exec_sql("CREATE TRIGGER test_refuse_journal BEFORE INSERT ON payment.journal FOR EACH ROW "
+           "EXECUTE FUNCTION public.test_refuse_journal()");
+  PGconn *c = yw_pg_pool_acquire(yw_testpay_ctx.pool, 2000);
+  assert_non_null(c);
+  PGresult *r = PQexec(c, "BEGIN");
+  PQclear(r);
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  int booked = -1;
+  int rc = pay_book_refund(c, rno, "50test", (long long)time(NULL), &booked, &err);
+  r = PQexec(c, "ROLLBACK");
+  PQclear(r);
+  yw_pg_pool_release(yw_testpay_ctx.pool, c);
+  assert_int_equal(rc, YW_EPRECOND);
+  assert_int_equal(booked, 0);
+  assert_non_null(strstr(err.message, "the journal is refused"));
+  notice_msg m;
+  make_refund_notice(&m, "ledger-refused-1", p.no, rno, 880, 380);
+  assert_int_not_equal(send_notice(&m), GRPC_STATUS_OK);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.refunds WHERE out_refund_no = $1 AND status = 'PENDING'", rno), 1);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.journal WHERE kind = 'refund' AND ref = $1", rno), 0);
+  exec_sql("DROP TRIGGER test_refuse_journal ON payment.journal");
+  exec_sql("DROP FUNCTION public.test_refuse_journal()");
+  assert_int_equal(send_notice(&m), GRPC_STATUS_OK);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.refunds WHERE out_refund_no = $1 AND status = 'SUCCESS'", rno), 1);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.journal WHERE kind = 'refund' AND ref = $1", rno), 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(pay_retry_switch_and_notification, ledger_after),
@@ -1174,6 +1219,7 @@ int main(void) {
       cmocka_unit_test_teardown(r9_switches_limited_and_in_flight_prepay_kept, ledger_after),
       cmocka_unit_test_teardown(qr_code_of_the_notice, ledger_after),
       cmocka_unit_test_teardown(janitor_never_starves, ledger_after),
+      cmocka_unit_test_teardown(ledger_refusal_of_a_refund_is_an_error, ledger_after),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
