@@ -473,11 +473,12 @@ int pay_book_paid(PGconn *conn, const char *channel, const char *out_trade_no, c
   PGresult *o = NULL;
   /* columns: 0 order id, 1 channel order amount, 2 its status, 3 its channel, 4 order
    * status, 5 payee, 6 item, 7 notice code, 8 source, 9 application, 10 payer subject,
-   * 11 order amount */
+   * 11 order amount, 12 whether a payment of the order is booked */
   int rc = yw_pg_query_write(conn,
                              "SELECT o.id, c.amount_fen, c.status, c.channel, o.status, o.payee_department, "
                              "o.item_code, o.notice_code, o.source, o.application_number, o.payer_subject, "
-                             "o.amount_fen FROM payment.channel_orders c JOIN payment.orders o ON o.id = c.order_id "
+                             "o.amount_fen, o.paid_out_trade_no IS NOT NULL "
+                             "FROM payment.channel_orders c JOIN payment.orders o ON o.id = c.order_id "
                              "WHERE c.out_trade_no = $1 FOR UPDATE OF o, c",
                              1, p1, &o, err);
   if (rc != 0) return rc;
@@ -530,6 +531,13 @@ int pay_book_paid(PGconn *conn, const char *channel, const char *out_trade_no, c
     PQclear(o);
     *outcome = PAY_BOOK_ALREADY;
     return 0;
+  } else if (strcmp(status, "EXCEPTION") == 0 && strcmp(PQgetvalue(o, 0, 12), "f") == 0) {
+    /* an exception (a mismatch the channel reported, another merchant named) with no
+     * payment booked: this is the order's payment, the money is at the channel. Booked
+     * as the order's (journal pay, so finance's reconciliation matches it and finance
+     * may refund the order), the order left EXCEPTION for finance to decide */
+    out = PAY_BOOK_HELD;
+    to = "EXCEPTION";
   } else {
     out = PAY_BOOK_SUSPENSE; /* paid on another channel order already: money without an order */
   }
@@ -538,13 +546,17 @@ int pay_book_paid(PGconn *conn, const char *channel, const char *out_trade_no, c
      * statement moves it (guarded by that status), records the payment on it, writes its
      * order_events row and marks the channel order PAID */
     const char *pu[9] = {order_id, to, status, when, channel, out_trade_no, transaction_id,
-                         out == PAY_BOOK_PAID ? "the channel confirmed the payment" : "paid after close", actor};
+                         out == PAY_BOOK_PAID   ? "the channel confirmed the payment"
+                         : out == PAY_BOOK_LATE ? "paid after close"
+                                                : "paid while an exception: booked, for finance",
+                         actor};
     PGresult *r = NULL;
     rc = yw_pg_query_write(conn,
                            "WITH u AS (UPDATE payment.orders SET status = $2, updated_at = now(), "
                            "  paid_at = to_timestamp($4::bigint), paid_channel = $5, paid_out_trade_no = $6, "
                            "  paid_transaction_id = $7, exception_reason = "
-                           "  CASE WHEN $2 = 'EXCEPTION' THEN 'paid after close' ELSE exception_reason END "
+                           "  CASE WHEN $3 = 'EXCEPTION' THEN exception_reason || '; then paid (booked)' "
+                           "  WHEN $2 = 'EXCEPTION' THEN 'paid after close' ELSE exception_reason END "
                            "  WHERE id = $1::uuid AND status = $3 RETURNING id), "
                            "e AS (INSERT INTO payment.order_events (order_id, from_status, to_status, reason, actor) "
                            "  SELECT id, $3, $2, $8, $9 FROM u), "
@@ -576,6 +588,8 @@ int pay_book_paid(PGconn *conn, const char *channel, const char *out_trade_no, c
   }
   if (rc == 0 && out == PAY_BOOK_PAID) rc = append_paid_event(conn, o, channel, out_trade_no, transaction_id, success_unix, err);
   if (rc == 0 && out == PAY_BOOK_LATE) alert("paid after close", out_trade_no, "the order is an exception");
+  if (rc == 0 && out == PAY_BOOK_HELD)
+    alert("paid while an exception", out_trade_no, "booked; the order stays an exception for finance");
   if (rc == 0 && out == PAY_BOOK_SUSPENSE) alert("paid twice", out_trade_no, "booked to suspense");
   PQclear(o);
   *outcome = out;
@@ -1067,7 +1081,8 @@ static int notify_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *er
       return rc;
     }
     case PAY_BOOK_PAID: outcome = "PAID"; break;
-    case PAY_BOOK_LATE: outcome = "EXCEPTION"; break;
+    case PAY_BOOK_LATE:
+    case PAY_BOOK_HELD: outcome = "EXCEPTION"; break;
     case PAY_BOOK_SUSPENSE: outcome = "SUSPENSE"; break;
     case PAY_BOOK_ALREADY: outcome = "NOOP"; break;
     }

@@ -63,6 +63,9 @@ typedef enum pay_book_outcome {
   PAY_BOOK_SUSPENSE,         /* the order was already paid otherwise: booked to suspense */
   PAY_BOOK_AMOUNT_MISMATCH,  /* the channel's amount differs: EXCEPTION, not booked */
   PAY_BOOK_NO_ORDER,         /* no such channel order (of this channel): nothing written */
+  PAY_BOOK_HELD,             /* the order was EXCEPTION with nothing booked (a mismatch the
+                              * channel reported before): booked as its payment (journal
+                              * pay), the order stays EXCEPTION for finance */
 } pay_book_outcome;
 
 /* Raises an operator's alert (a payment.alert log line, counted in /metrics): money and
@@ -98,7 +101,8 @@ int pay_order_exception(PGconn *conn_in_tx, const char *channel, const char *out
  * status by compare-and-set (PAYING/UNKNOWN -> PAID; CLOSING -> PAID while its channel
  * order is still OPEN (not closed at the channel yet: paid in time) or when closing_paid
  * (the channel refused our close because it is paid); otherwise CLOSING/CLOSED ->
- * EXCEPTION "paid after close"),
+ * EXCEPTION "paid after close"; EXCEPTION with no payment booked stays EXCEPTION, its
+ * payment recorded and booked: PAY_BOOK_HELD),
  * the journal (pay, out_trade_no: Dr channel_receivable:<ch> / Cr
  * treasury_payable:<dept>:<item>) and the event payment.order_paid. A differing amount
  * moves the order to EXCEPTION and books nothing. *outcome says which. Returns 0 or a

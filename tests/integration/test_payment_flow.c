@@ -51,6 +51,9 @@
  *   is not limited; a close answered "not found" while a prepay may still reach the
  *   channel leaves the channel order open and the switch refused;
  * - the notice's QR code is an SVG of "YWPAY:<code>";
+ * - an order EXCEPTION with nothing booked (another amount reported, another merchant
+ *   named) whose genuine payment is notified: booked once as its payment (journal pay,
+ *   no unknown_inflow), alerted, left EXCEPTION, refunded by finance;
  * - the ledger refusing a refund's journal is pay_book_refund's error (YW_EPRECOND, the
  *   ledger's message), nothing booked, the notification refused; once it accepts, booked;
  * - after every test the ledger's invariants hold (ledger_check).
@@ -1156,6 +1159,65 @@ static void r2b_notifications_checked_whole(void **state) {
   assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.journal WHERE kind = 'refund' AND ref = $1", rno), 1);
 }
 
+/* The count in yw_payment_alerts_total now. */
+static long long alerts_now(void) {
+  char metrics[512];
+  assert_true(payment_metrics(metrics, sizeof metrics) > 0);
+  const char *line = strstr(metrics, "\nyw_payment_alerts_total ");
+  assert_non_null(line);
+  return strtoll(line + 25, NULL, 10);
+}
+
+/* Review 2: an order gone EXCEPTION with nothing booked (the channel reported another
+ * amount; a notification named another merchant) whose genuine payment is then notified:
+ * the money is at the channel, so it is booked once as the order's payment (journal pay,
+ * not a second payment in suspense), with an alert, the order left EXCEPTION for finance,
+ * who refunds it through RefundOrder. */
+static void exception_with_nothing_booked_books_its_genuine_payment(void **state) {
+  (void)state;
+  for (int k = 0; k < 2; k++) {
+    order_ref o;
+    if (k == 0) {
+      new_order(5100, &o);
+      assert_int_equal(pay(&o, "sim", NULL), GRPC_STATUS_OK);
+      notice_msg m;
+      make_notice(&m, "held-amount", MCHID, o.no, 5099, (long long)time(NULL));
+      assert_int_equal(send_notice(&m), GRPC_STATUS_FAILED_PRECONDITION);
+      assert_true(status_is(&o, "EXCEPTION"));
+    } else {
+      other_merchants_notice(5101, "sim", "held-merchant", "EXCEPTION", &o);
+    }
+    long long alerts = alerts_now();
+    sim_pay("sim", o.no, "normal"); /* the channel's own, signed notification */
+    double until = yw_test_now_s() + 10;
+    while (journals(&o, "pay") == 0 && yw_test_now_s() < until) usleep(20000);
+    assert_int_equal(journals(&o, "pay"), 1);
+    assert_int_equal(journals(&o, "unknown_inflow"), 0);
+    assert_true(status_is(&o, "EXCEPTION"));
+    assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.orders WHERE id = $1 AND paid_out_trade_no = $2 "
+                                      "AND exception_reason LIKE '%then paid (booked)'",
+                                      o.id, o.no),
+                     1);
+    assert_int_equal(events(&o, "payment.order_paid"), 0);
+    assert_true(alerts_now() > alerts);
+    /* the channel again (another notification of the same payment): acknowledged, nothing
+     * more booked */
+    notice_msg again;
+    make_notice(&again, k == 0 ? "held-again-0" : "held-again-1", MCHID, o.no, 5100 + k, (long long)time(NULL));
+    assert_int_equal(send_notice(&again), GRPC_STATUS_OK);
+    assert_int_equal(journals(&o, "pay"), 1);
+    assert_int_equal(journals(&o, "unknown_inflow"), 0);
+    /* finance gives it back */
+    char key[32];
+    snprintf(key, sizeof key, "rf-held-%d", k);
+    refund_call a = {.id = o.id, .key = key, .amount = 5100 + k, .expected = 5100 + k};
+    refund_one(&a);
+    assert_int_equal(a.st, GRPC_STATUS_OK);
+    assert_string_equal(a.status, "SUCCESS");
+    assert_true(status_is(&o, "REFUNDED"));
+  }
+}
+
 /* Review 2: the ledger refusing a refund's journal (a precondition: here a trigger of the
  * test raising the ledger's YW001 for that journal) is an error of pay_book_refund, named
  * as the ledger's refusal, never a success: nothing is booked, the refund stays PENDING,
@@ -1220,6 +1282,7 @@ int main(void) {
       cmocka_unit_test_teardown(qr_code_of_the_notice, ledger_after),
       cmocka_unit_test_teardown(janitor_never_starves, ledger_after),
       cmocka_unit_test_teardown(ledger_refusal_of_a_refund_is_an_error, ledger_after),
+      cmocka_unit_test_teardown(exception_with_nothing_booked_books_its_genuine_payment, ledger_after),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
