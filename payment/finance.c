@@ -142,6 +142,7 @@ int fin_statement_import(PGconn *conn, const char *channel, const char *date, co
     }
   yw_sha256_hex(csv, len, out->sha256);
   out->row_count = (int)st->n;
+  int64_t unsettled_fen = 0; /* what the replaced statement's reversed settlements took back */
   yw_pg_error err;
   memset(&err, 0, sizeof err);
   PGresult *res = NULL;
@@ -255,6 +256,8 @@ int fin_statement_import(PGconn *conn, const char *channel, const char *date, co
                      2, po, &res, &err);
     PQclear(res);
     res = NULL;
+    /* its settlements are taken back: the new statement's run settles its own rows */
+    if (rc == 0) rc = pay_recon_unsettle(conn, channel, out->superseded_id, &unsettled_fen, &err);
     if (rc != 0) goto fail;
   }
   rc = pay_recon_store_rows(conn, out->id, st, &err);
@@ -273,7 +276,7 @@ int fin_statement_import(PGconn *conn, const char *channel, const char *date, co
                  channel, date, target, opts->reason);
       else
         snprintf(detail, sizeof detail, "statement of %s for %s replaced by %s", channel, date, target);
-      rc = fin_audit(conn, ac, actor, "recon.supersede", old, detail, 0, &err);
+      rc = fin_audit(conn, ac, actor, "recon.supersede", old, detail, unsettled_fen, &err);
     }
     if (rc != 0) goto fail;
   }
@@ -340,25 +343,12 @@ static int inflows_unmatched(const PGresult *pfres, pay_recon_result *results, s
   return 0;
 }
 
-/* Books the settlement of one statement row: the channel's money reaches clearing_bank
- * net of its fee. amount is signed (a payment +, a refund -), fee as the statement has it. */
+/* Books the settlement of one statement row of the channel's current statement of the
+ * day of at (recon_db.h): the channel's money reaches clearing_bank net of its fee.
+ * amount is signed (a payment +, a refund -), fee as the statement has it. */
 static int book_settle(PGconn *conn, const char *channel, const char *kind, const char *key,
                        int64_t amount, int64_t fee, int64_t at, yw_pg_error *err) {
-  char ref[160], recv[64], feeacct[64], eff[PAY_TIME_MAX];
-  snprintf(ref, sizeof ref, "%s:%s:%s", channel, kind, key);
-  snprintf(recv, sizeof recv, "channel_receivable:%s", channel);
-  snprintf(feeacct, sizeof feeacct, "channel_fee:%s", channel);
-  pay_time_format(at, eff);
-  ledger_posting p[3];
-  size_t n = 0;
-  p[n++] = (ledger_posting){recv, -amount};
-  if (amount - fee != 0) p[n++] = (ledger_posting){"clearing_bank", amount - fee};
-  if (fee != 0) p[n++] = (ledger_posting){feeacct, fee};
-  if (n < 2) return 0;
-  ledger_entry e = {.kind = "settle", .ref = ref, .channel = channel, .effective_at = eff,
-                    .memo = "statement row matched"};
-  int rc = ledger_post(conn, &e, p, n, err);
-  return rc == YW_EEXIST ? 1 : rc; /* 1: booked before */
+  return pay_recon_settle_row(conn, channel, 0, kind, key, amount, fee, at, err); /* 1: booked before */
 }
 
 int fin_recon_run(PGconn *conn, const char *channel, const char *date, int cutoff_s,
@@ -476,29 +466,8 @@ int fin_recon_run(PGconn *conn, const char *channel, const char *date, int cutof
   rc = pay_recon_store_results(conn, out->statement_id, results, nres, &out->new_results, &err);
   if (rc != 0) goto fail;
   /* settle every matched row not settled yet */
-  rc = yw_pg_query(conn,
-                   "SELECT r.kind, r.key, r.channel_fen, r.fee_fen, "
-                   "extract(epoch FROM r.success_time)::bigint "
-                   "FROM payment.recon_results r WHERE r.statement_id = $1::bigint "
-                   "AND r.class = 'MATCHED' AND NOT EXISTS (SELECT 1 FROM payment.journal j "
-                   "WHERE j.kind = 'settle' AND j.ref = $2 || ':' || r.kind || ':' || r.key)",
-                   2, (const char *[]){sid, channel}, &res, &err);
+  rc = pay_recon_settle_matched(conn, channel, out->statement_id, &out->settled, &settled_fen, &err);
   if (rc != 0) goto fail;
-  for (int i = 0; i < PQntuples(res); i++) {
-    const char *kind = PQgetvalue(res, i, 0);
-    int64_t amount = yw_col_ll(res, i, 2);
-    if (strcmp(kind, "REFUND") == 0) amount = -amount;
-    rc = book_settle(conn, channel, kind, PQgetvalue(res, i, 1), amount, yw_col_ll(res, i, 3),
-                     yw_col_ll(res, i, 4), &err);
-    if (rc < 0) goto fail;
-    if (rc == 0) {
-      out->settled++;
-      settled_fen += amount;
-    }
-    rc = 0;
-  }
-  PQclear(res);
-  res = NULL;
   const char *pe[3] = {sid, channel, date};
   rc = yw_pg_query_write(conn,
                          "INSERT INTO payment.recon_exceptions (statement_id, channel, bill_date, "

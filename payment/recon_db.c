@@ -1,5 +1,6 @@
 /*
- * recon_db.c - bulk storage of statement rows and reconciliation results (COPY).
+ * recon_db.c - bulk storage of statement rows and reconciliation results (COPY), and
+ * the settlement journals of a statement's rows.
  *
  * Design: rows are written in COPY's text format into a 1 MiB buffer that is handed to
  * libpq whenever it fills, so a million rows cost one statement and a few hundred
@@ -8,7 +9,13 @@
  * Results go through a temporary table so that the insert into recon_results can skip
  * keys already classified (ON CONFLICT DO NOTHING): the first run is the record.
  *
- * Offers: pay_recon_store_rows, pay_recon_store_results.
+ * Settlement journals name their statement in their ref, so replacing a statement
+ * never leaves its settlements counted beside the new one's: the replaced statement's
+ * are reversed by one statement (journals and postings by INSERT ... SELECT), and the
+ * deferred balance trigger checks every reversing journal at commit.
+ *
+ * Offers: pay_recon_store_rows, pay_recon_store_results, pay_recon_settle_row,
+ * pay_recon_settle_matched, pay_recon_unsettle.
  */
 #include "recon_db.h"
 
@@ -17,7 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "channel.h"
+#include "ledger.h"
 #include "yw_err.h"
+#include "yw_service.h"
 #include "yw_workdays.h"
 
 #define COPY_BUF (1u << 20)
@@ -239,6 +249,116 @@ int pay_recon_store_results(PGconn *conn, int64_t statement_id, const pay_recon_
                "ON CONFLICT (statement_id, kind, key, dup) DO NOTHING");
   if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) return pg_fail(conn, res, err);
   if (inserted != NULL) *inserted = strtoll(PQcmdTuples(res), NULL, 10);
+  PQclear(res);
+  return 0;
+}
+
+/* ---- settlement ------------------------------------------------------------------- */
+
+/* The current statement of channel for the day of at (Asia/Shanghai) into *id. */
+static int current_statement(PGconn *conn, const char *channel, int64_t at, int64_t *id,
+                             yw_pg_error *err) {
+  yw_day day;
+  int y = 1970, m = 1, d = 1;
+  if (yw_day_from_time((time_t)at, &day) != 0 || yw_day_to_ymd(day, &y, &m, &d) != 0)
+    return YW_EINVAL;
+  char date[16];
+  snprintf(date, sizeof date, "%04d-%02d-%02d", y, m, d);
+  const char *p[2] = {channel, date};
+  PGresult *res = NULL;
+  int rc = yw_pg_query(conn,
+                       "SELECT id FROM payment.statements WHERE channel = $1 "
+                       "AND bill_date = $2::date AND superseded_by IS NULL",
+                       2, p, &res, err);
+  if (rc != 0) return rc;
+  rc = PQntuples(res) == 1 ? 0 : YW_EPRECOND;
+  if (rc == 0) *id = yw_col_ll(res, 0, 0);
+  PQclear(res);
+  return rc;
+}
+
+int pay_recon_settle_row(PGconn *conn, const char *channel, int64_t statement_id,
+                         const char *kind, const char *key, int64_t amount, int64_t fee,
+                         int64_t at, yw_pg_error *err) {
+  if (conn == NULL || channel == NULL || kind == NULL || key == NULL) return YW_EINVAL;
+  if (statement_id == 0) {
+    int rc = current_statement(conn, channel, at, &statement_id, err);
+    if (rc != 0) return rc;
+  }
+  char ref[200], recv[64], feeacct[64], eff[PAY_TIME_MAX];
+  snprintf(ref, sizeof ref, "%s:%" PRId64 ":%s:%s", channel, statement_id, kind, key);
+  snprintf(recv, sizeof recv, "channel_receivable:%s", channel);
+  snprintf(feeacct, sizeof feeacct, "channel_fee:%s", channel);
+  pay_time_format(at, eff);
+  ledger_posting p[3];
+  size_t n = 0;
+  p[n++] = (ledger_posting){recv, -amount};
+  if (amount - fee != 0) p[n++] = (ledger_posting){"clearing_bank", amount - fee};
+  if (fee != 0) p[n++] = (ledger_posting){feeacct, fee};
+  if (n < 2) return 0;
+  ledger_entry e = {.kind = "settle", .ref = ref, .channel = channel, .effective_at = eff,
+                    .memo = "statement row matched"};
+  int rc = ledger_post(conn, &e, p, n, err);
+  return rc == YW_EEXIST ? 1 : rc;
+}
+
+int pay_recon_settle_matched(PGconn *conn, const char *channel, int64_t statement_id,
+                             int64_t *settled, int64_t *settled_fen, yw_pg_error *err) {
+  *settled = 0;
+  *settled_fen = 0;
+  char sid[24];
+  snprintf(sid, sizeof sid, "%" PRId64, statement_id);
+  const char *p[2] = {sid, channel};
+  PGresult *res = NULL;
+  int rc = yw_pg_query(conn,
+                       "SELECT r.kind, r.key, r.channel_fen, r.fee_fen, "
+                       "extract(epoch FROM r.success_time)::bigint "
+                       "FROM payment.recon_results r WHERE r.statement_id = $1::bigint "
+                       "AND r.class = 'MATCHED' AND NOT EXISTS (SELECT 1 FROM payment.journal j "
+                       "WHERE j.kind = 'settle' AND j.ref = $2::text || ':' || r.statement_id "
+                       "|| ':' || r.kind || ':' || r.key)",
+                       2, p, &res, err);
+  if (rc != 0) return rc;
+  for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
+    const char *kind = PQgetvalue(res, i, 0);
+    int64_t amount = yw_col_ll(res, i, 2);
+    if (strcmp(kind, "REFUND") == 0) amount = -amount;
+    rc = pay_recon_settle_row(conn, channel, statement_id, kind, PQgetvalue(res, i, 1), amount,
+                              yw_col_ll(res, i, 3), yw_col_ll(res, i, 4), err);
+    if (rc == 0) {
+      (*settled)++;
+      *settled_fen += amount;
+    }
+    if (rc == 1) rc = 0;
+  }
+  PQclear(res);
+  return rc;
+}
+
+int pay_recon_unsettle(PGconn *conn, const char *channel, int64_t statement_id,
+                       int64_t *reversed_fen, yw_pg_error *err) {
+  *reversed_fen = 0;
+  char sid[24], memo[64];
+  snprintf(sid, sizeof sid, "%" PRId64, statement_id);
+  snprintf(memo, sizeof memo, "statement %" PRId64 " superseded", statement_id);
+  const char *p[3] = {channel, sid, memo};
+  PGresult *res = NULL;
+  int rc = yw_pg_query_write(
+      conn,
+      "WITH old AS (SELECT j.id, j.ref, j.channel, j.effective_at FROM payment.journal j "
+      "  WHERE j.kind = 'settle' AND j.ref IN (SELECT $1::text || ':' || r.statement_id "
+      "  || ':' || r.kind || ':' || r.key FROM payment.recon_results r "
+      "  WHERE r.statement_id = $2::bigint)), "
+      "nj AS (INSERT INTO payment.journal (kind, ref, channel, effective_at, memo) "
+      "  SELECT 'settle_reversal', o.ref, o.channel, o.effective_at, $3 FROM old o "
+      "  ON CONFLICT (kind, ref) DO NOTHING RETURNING id, ref), "
+      "np AS (INSERT INTO payment.postings (journal_id, account, amount_fen) "
+      "  SELECT nj.id, p.account, -p.amount_fen FROM nj JOIN old o ON o.ref = nj.ref "
+      "  JOIN payment.postings p ON p.journal_id = o.id RETURNING account, amount_fen) "
+      "SELECT coalesce(-sum(amount_fen), 0) FROM np WHERE account = 'clearing_bank'",
+      3, p, &res, err);
+  if (rc != 0) return rc;
+  *reversed_fen = yw_col_ll(res, 0, 0);
   PQclear(res);
   return 0;
 }

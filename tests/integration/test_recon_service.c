@@ -21,7 +21,10 @@
  * the row is refused and the exception re-evaluated; a decision naming another proposal
  * (action, version) is refused; another merchant's statement is refused and an upload
  * replaces the channel's own statement only when forced with a reason; imports,
- * supersedes and runs are audited with the amount. Every query is parameterised. After
+ * supersedes and runs are audited with the amount. A statement replaced after its run
+ * has its settlement journals reversed by new journals, and the replacing statement's
+ * run settles its own rows: the balances are what the corrected file alone gives, and a
+ * third run books nothing. Every query is parameterised. After
  * every test ledger_check finds the ledger balanced.
  */
 #include <setjmp.h>
@@ -158,6 +161,14 @@ static long long value_of(const char *sql, int n, ...) {
 static const char *num(int64_t v, char buf[24]) {
   snprintf(buf, 24, "%lld", (long long)v);
   return buf;
+}
+
+/* How many settle journals statement_id booked for its PAY row key. */
+static long long settle_journals(int64_t statement_id, const char *key) {
+  char sid[24];
+  return value_of("SELECT count(*) FROM payment.journal WHERE kind = 'settle' "
+                  "AND ref = 'sim:' || $1 || ':PAY:' || $2",
+                  2, num(statement_id, sid), key);
 }
 
 /* How many audit records of action name target, by actor (NULL: anyone), with a detail
@@ -491,9 +502,7 @@ static void book_pays_our_order_the_channel_alone_had(void **state) {
   assert_int_equal(count_of("SELECT count(*) FROM payment.journal WHERE kind = 'pay' AND ref = "
                             "'2026120800000000000001'"),
                    1);
-  assert_int_equal(count_of("SELECT count(*) FROM payment.journal WHERE kind = 'settle' AND ref = "
-                            "'sim:PAY:2026120800000000000001'"),
-                   1);
+  assert_int_equal(settle_journals(st.id, "2026120800000000000001"), 1);
   /* a re-run of the day keeps the record and books nothing more */
   long long journals = count_of("SELECT count(*) FROM payment.journal");
   assert_int_equal(run_day("2026-12-08", "alice", &run, msg), 0);
@@ -656,9 +665,7 @@ static void approval_rechecks_the_platform_and_pins_the_proposal(void **state) {
   assert_int_equal(count_of("SELECT count(*) FROM payment.journal WHERE kind = 'pay' AND ref = "
                             "'2026121600000000000001'"),
                    1);
-  assert_int_equal(count_of("SELECT count(*) FROM payment.journal WHERE kind = 'settle' AND ref = "
-                            "'sim:PAY:2026121600000000000001'"),
-                   1);
+  assert_int_equal(settle_journals(st.id, "2026121600000000000001"), 1);
 
   /* the checker names the proposal: a rejected WRITE_OFF proposed again as REFUND is not
    * approved on the WRITE_OFF the checker read */
@@ -762,9 +769,7 @@ static void a_second_payment_opens_an_exception(void **state) {
   assert_int_equal(rc, 0);
   assert_int_equal(balance("suspense"), suspense + 800);
   assert_int_equal(balance("refund_payable:sim"), refund - 800);
-  assert_int_equal(count_of("SELECT count(*) FROM payment.journal WHERE kind = 'settle' AND ref = "
-                            "'sim:PAY:2026122200000000000002'"),
-                   1);
+  assert_int_equal(settle_journals(st.id, "2026122200000000000002"), 1);
 }
 
 
@@ -804,9 +809,60 @@ static void review_book_of_a_lost_second_payment(void **state) {
   assert_int_equal(count_of("SELECT count(*) FROM payment.recon_exceptions WHERE bill_date = '2026-12-28' "
                             "AND status = 'RESOLVED'"),
                    0);
-  assert_int_equal(count_of("SELECT count(*) FROM payment.journal WHERE kind = 'settle' AND ref = "
-                            "'sim:PAY:2026122800000000000002'"),
-                   0);
+  assert_int_equal(settle_journals(st.id, "2026122800000000000002"), 0);
+}
+
+/* A statement replaced after its run (the channel's corrected file: a fee corrected, an
+ * amount changed, a row added): superseding reverses the first statement's settlement
+ * journals with new journals, so until the new file is run the day has nothing settled,
+ * and the new run books its own; clearing_bank, channel_fee and channel_receivable then
+ * hold what the corrected file alone gives, and a third run books nothing. */
+static void a_superseded_statements_settlements_are_reversed(void **state) {
+  (void)state;
+  const int64_t d = D1 + 71 * 86400; /* 2027-02-10 */
+  platform_books("pay", "S-A", 1000, d + 3600);
+  platform_books("pay", "S-B", 2000, d + 7200);
+  platform_books("pay", "S-C", 500, d + 10800);
+  fin_statement a, b;
+  fin_run run;
+  char msg[FIN_MSG_MAX];
+  const int64_t clearing = balance("clearing_bank"), fee = balance("channel_fee:sim"),
+                recv = balance("channel_receivable:sim");
+  pay_stmt_row first[] = {pay_row("S-A", 1000, d + 3600), pay_row("S-B", 2000, d + 7200)};
+  assert_int_equal(import_rows("2027-02-10", first, 2, "alice", &a, msg), 0);
+  assert_int_equal(run_day("2027-02-10", "alice", &run, msg), 0);
+  assert_int_equal(run.settled, 2);
+  assert_int_equal(balance("clearing_bank"), clearing + 994 + 1988);
+  /* the corrected file: S-A's fee 5, S-B 2100, S-C added */
+  pay_stmt_row corrected[] = {pay_row("S-A", 1000, d + 3600), pay_row("S-B", 2100, d + 7200),
+                              pay_row("S-C", 500, d + 10800)};
+  corrected[0].fee_fen = 5;
+  assert_int_equal(import_rows("2027-02-10", corrected, 3, "bob", &b, msg), 0);
+  assert_int_equal(b.superseded_id, a.id);
+  /* replaced: the first file's settlements are taken back */
+  assert_int_equal(balance("clearing_bank"), clearing);
+  assert_int_equal(balance("channel_fee:sim"), fee);
+  assert_int_equal(balance("channel_receivable:sim"), recv);
+  assert_int_equal(audits("recon.supersede", a.id, "bob", "%amount_fen=2982"), 1);
+  int rc = run_day("2027-02-10", "bob", &run, msg);
+  if (rc != 0) fprintf(stderr, "run: %s\n", msg);
+  assert_int_equal(rc, 0);
+  assert_int_equal(run.statement_id, b.id);
+  assert_int_equal(run.count[PAY_RECON_MATCHED], 2);
+  assert_int_equal(run.count[PAY_RECON_AMOUNT_MISMATCH], 1);
+  assert_int_equal(run.settled, 2);
+  /* what the corrected file alone gives: S-A and S-C settled, S-B open */
+  assert_int_equal(balance("clearing_bank"), clearing + 995 + 497);
+  assert_int_equal(balance("channel_fee:sim"), fee + 5 + 3);
+  assert_int_equal(balance("channel_receivable:sim"), recv - 1000 - 500);
+  /* a third run books nothing */
+  long long journals = count_of("SELECT count(*) FROM payment.journal");
+  assert_int_equal(run_day("2027-02-10", "alice", &run, msg), 0);
+  assert_int_equal(run.settled, 0);
+  assert_int_equal(run.new_results, 0);
+  assert_int_equal(count_of("SELECT count(*) FROM payment.journal"), journals);
+  assert_int_equal(balance("clearing_bank"), clearing + 995 + 497);
+  assert_int_equal(balance("channel_receivable:sim"), recv - 1000 - 500);
 }
 
 int main(void) {
@@ -822,6 +878,8 @@ int main(void) {
                                 ledger_balanced),
       cmocka_unit_test_teardown(a_second_payment_opens_an_exception, ledger_balanced),
       cmocka_unit_test_teardown(review_book_of_a_lost_second_payment, ledger_balanced),
+      cmocka_unit_test_teardown(a_superseded_statements_settlements_are_reversed,
+                                ledger_balanced),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
