@@ -80,6 +80,9 @@ typedef struct gw_config {
   long burst_ip;
   long rate_subject;      /* requests per second per account */
   long burst_subject;
+  long rate_lookup;       /* routes of GW_LIMIT_LOOKUP (gw_route.h): per client address */
+  long burst_lookup;
+  long lookup_miss_cost;  /* tokens a lookup the service answers NOT_FOUND costs in all */
   long redis_timeout_ms;  /* a Redis command's longest wait before the fallback answers */
   long redis_connect_timeout_ms;
   long redis_backoff_max_ms; /* longest pause between reconnection attempts */
@@ -332,5 +335,9 @@ void gw_auth_free(void);
  * 401/403/429/503 (GW_DONE), or waits for Redis (GW_SUSPEND) and resumes req with
  * GW_NEXT (allowed, req->caller set) or GW_DONE (refused, the answer made). */
 enum gw_phase_result gw_phase_access(gw_req *req);
+/* The answer of req is made: a lookup of a limit class (gw_route.h) that the service
+ * answered NOT_FOUND takes the class's further tokens for a miss from the client's
+ * bucket (YW_GATEWAY_LOOKUP_MISS_COST), without waiting for Redis. Worker's thread. */
+void gw_auth_answered(gw_req *req);
 
 #endif

@@ -13,6 +13,16 @@
  * such session), 403 (the route's rule refuses this caller), or on to the upstream with
  * the caller signed into the metadata.
  *
+ * A route of a limit class (gw_route.h: GW_LIMIT_LOOKUP, the routes anyone may try codes
+ * on) has one more bucket per client address, "<prefix>:rl:<class>:<client>", taken by
+ * the same script in the same write as the client's bucket (its own command, one key:
+ * the round trip is shared, the slots need not be). Its tokens are never leased: such
+ * routes are asked seldom by an honest client, and a lease would only blur their small
+ * budget. Both buckets must grant; a token taken from one when the other refuses stays
+ * spent (the request was made). When the service answers such a lookup NOT_FOUND,
+ * gw_auth_answered takes YW_GATEWAY_LOOKUP_MISS_COST - 1 more tokens from the class's
+ * bucket (as many as it has), so guessing costs more than finding.
+ *
  * Why a second round trip rather than one script (Redis Cluster): a script may touch
  * only the keys it is given in KEYS, and all of them must hash to one slot. The client's
  * bucket, the session and the account's bucket belong to three independent owners, so
@@ -36,7 +46,7 @@
  * GW_DONE: refused, the answer made). It knows no other phase.
  *
  * Offers: gw_auth_init, gw_auth_free, gw_auth_worker_init, gw_auth_worker_free,
- * gw_phase_access.
+ * gw_phase_access, gw_auth_answered.
  */
 #include <arpa/inet.h>
 #include <hiredis/hiredis.h>
@@ -96,13 +106,48 @@ static long long now_ms(void) {
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Takes a token for key ("ip:<client>" or "sub:<subject>") from the local table;
- * returns the wait in ms (0: allowed). */
+/* Takes a token for key ("ip:<client>", "sub:<subject>" or "<class>:<client>") from the
+ * local table; returns the wait in ms (0: allowed). */
 static long local_take(const char *key, long rate, long burst) {
   long wait = 0;
   if (gw_limits_take(local_limits, key, (double)rate, (double)burst, now_ms(), &wait) != 0)
     return 0; /* keys are built from parsed addresses and subjects; never too long */
   return wait;
+}
+
+/* The limit classes of routes (gw_route.h): the bucket's name and its settings. */
+struct limit_class {
+  const char *name;
+  const long *rate, *burst, *miss_cost;
+};
+
+static const struct limit_class *limit_class_of(gw_limit_class c) {
+  static const struct limit_class lookup = {"lookup", &gw.cfg.rate_lookup, &gw.cfg.burst_lookup,
+                                            &gw.cfg.lookup_miss_cost};
+  switch (c) {
+  case GW_LIMIT_LOOKUP: return &lookup;
+  case GW_LIMIT_NONE: break;
+  }
+  return NULL;
+}
+
+/* The name of the client's bucket: its IPv4 address or IPv6 /64 (the address text
+ * itself when it is not an IP peer). */
+static void client_bucket(const char *ip, char *out, size_t size) {
+  if (yw_client_key(ip, out, size) != 0) snprintf(out, size, "%s", ip);
+}
+
+/* Sends the bucket script for key, asking for want tokens (by SHA-1, or in full). 0 when
+ * sent; cb runs later with the answer. */
+static int eval_take(gw_redis *link, const char *key, long rate, long burst, int want, int full,
+                     gw_redis_cb *cb, void *arg) {
+  char r[24], b[24], w[24];
+  snprintf(r, sizeof r, "%ld", rate);
+  snprintf(b, sizeof b, "%ld", burst);
+  snprintf(w, sizeof w, "%d", want);
+  const char *argv[] = {
+      full ? "EVAL" : "EVALSHA", full ? TAKE_SCRIPT : script_sha, "1", key, r, b, w};
+  return gw_redis_command(link, 7, argv, NULL, cb, arg);
 }
 
 /* ---- start and stop -------------------------------------------------------------- */
@@ -198,13 +243,13 @@ static void client_address(const gw_req *r, char *out, size_t size) {
 /* ---- decisions ------------------------------------------------------------------- */
 
 /* Makes the 429 answer; the caller resumes with GW_DONE. */
-static void too_many(gw_req *r, long wait_ms) {
+static void too_many(gw_req *r, long wait_ms, const char *message) {
   char *retry = yw_arena_alloc(r->arena, 24);
   if (retry != NULL) {
     snprintf(retry, 24, "%ld", wait_ms / 1000 + 1);
     gw_req_add_header(r, "retry-after", retry);
   }
-  gw_answer_error(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "too many requests; slow down");
+  gw_answer_error(r, GRPC_STATUS_RESOURCE_EXHAUSTED, message);
 }
 
 static int role_allowed(const yw_caller *c, const char *roles) {
@@ -221,6 +266,9 @@ static int role_allowed(const yw_caller *c, const char *roles) {
   }
   return 0;
 }
+
+#define TOO_MANY "too many requests; slow down"
+#define TOO_MANY_LOOKUPS "too many lookups from this address; slow down"
 
 /* The route's rule for an authenticated or anonymous caller: 0 allowed, else answered. */
 static int check_rule(gw_req *r) {
@@ -271,22 +319,36 @@ static void set_caller_field(char *dst, size_t size, const redisReply *e) {
 /* What one request's Redis answers have said so far; lives in the request's arena. */
 struct auth {
   gw_req *r;
-  int waiting;             /* first-round answers (client bucket, session) still to come */
+  int waiting;             /* first-round answers (buckets, session) still to come */
   int ip_failed, sess_failed;
   long ip_wait;            /* ms; 0: the client's token was taken */
   int found;               /* the session exists */
   int ip_full, sub_full;   /* the script went in full after a NOSCRIPT */
+  const struct limit_class *cls; /* the route's limit class, or NULL */
+  int cls_failed, cls_full; /* its bucket: not asked or no answer; sent in full */
+  long cls_wait;           /* ms; 0: the class's token was taken */
   char client[64];         /* the client's bucket name: IPv4 address or IPv6 /64 */
   char iplease[8 + 64], sublease[8 + sizeof(((yw_caller *)0)->subject)]; /* lease keys */
-  char ipkey[160], skey[160], subkey[160];
+  char ipkey[160], skey[160], subkey[160], clskey[160];
 };
 
-enum take_bucket { TAKE_IP, TAKE_SUB };
+enum take_bucket { TAKE_IP, TAKE_SUB, TAKE_CLASS };
 
 static int send_take(struct auth *a, enum take_bucket which, int full);
 
 static int is_noscript(const redisReply *reply) {
   return reply != NULL && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0;
+}
+
+/* The wait the route's limit class asks for, in ms (0: its token was taken, or the route
+ * has no class): Redis's answer, or the local table's when Redis gave none. Once per
+ * request: a local take spends a token. */
+static long class_wait(struct auth *a) {
+  if (a->cls == NULL) return 0;
+  if (!a->cls_failed) return a->cls_wait;
+  char key[GW_LIMITS_KEY_MAX + 1];
+  snprintf(key, sizeof key, "%s:%s", a->cls->name, a->client);
+  return local_take(key, *a->cls->rate, *a->cls->burst);
 }
 
 /* Redis could not decide (unreachable, too slow, or an answer we do not understand). */
@@ -308,7 +370,12 @@ static void fallback(struct auth *a) {
   char key[8 + sizeof a->client];
   snprintf(key, sizeof key, "ip:%s", a->client);
   long wait = local_take(key, gw.cfg.rate_ip, gw.cfg.burst_ip);
-  if (wait > 0) too_many(r, wait);
+  if (wait > 0) {
+    too_many(r, wait, TOO_MANY);
+  } else {
+    wait = class_wait(a);
+    if (wait > 0) too_many(r, wait, TOO_MANY_LOOKUPS);
+  }
   gw_req_resume(r, wait > 0 ? GW_DONE : GW_NEXT);
 }
 
@@ -319,7 +386,7 @@ static void account_local(struct auth *a) {
   snprintf(key, sizeof key, "sub:%s", r->caller.subject);
   long wait = local_take(key, gw.cfg.rate_subject, gw.cfg.burst_subject);
   if (wait > 0) {
-    too_many(r, wait);
+    too_many(r, wait, TOO_MANY);
     gw_req_resume(r, GW_DONE);
   } else {
     gw_req_resume(r, check_rule(r) == 0 ? GW_NEXT : GW_DONE);
@@ -331,10 +398,14 @@ static void decide(struct auth *a) {
   gw_req *r = a->r;
   if (r->conn == NULL || gw.stopping) return; /* the client left meanwhile, or we are stopping */
   int has_session = a->skey[0] != '\0';
+  long cls_wait = 0;
   if (a->ip_failed || (has_session && a->sess_failed)) {
     fallback(a);
   } else if (a->ip_wait > 0) {
-    too_many(r, a->ip_wait);
+    too_many(r, a->ip_wait, TOO_MANY);
+    gw_req_resume(r, GW_DONE);
+  } else if ((cls_wait = class_wait(a)) > 0) {
+    too_many(r, cls_wait, TOO_MANY_LOOKUPS);
     gw_req_resume(r, GW_DONE);
   } else if (!has_session) {
     gw_req_resume(r, check_rule(r) == 0 ? GW_NEXT : GW_DONE);
@@ -369,21 +440,35 @@ static int take_answer(const redisReply *reply, long *granted, long *wait) {
   return 0;
 }
 
+/* One of the first round's answers is in (the client's bucket, the class's, the
+ * session): the last one decides. Lets go of the request's reference it held. */
+static void first_answered(struct auth *a) {
+  gw_req *r = a->r;
+  if (--a->waiting == 0) decide(a);
+  gw_req_unref(r);
+}
+
+/* A NOSCRIPT answer (Redis restarted, or its scripts were flushed): the take is sent
+ * again once, with the script's text, and the same reference to the request travels
+ * on. 1 when it was sent again. */
+static int take_again(struct auth *a, enum take_bucket which, const redisReply *reply,
+                      int full_sent) {
+  return is_noscript(reply) && !full_sent && a->r->conn != NULL && !gw.stopping &&
+         send_take(a, which, 1) == 0;
+}
+
 /* The client's bucket answered (reply NULL: timed out or Redis went away). */
 static void on_ip(void *reply_v, void *arg) {
   struct auth *a = arg;
   gw_req *r = a->r;
   redisReply *reply = reply_v;
-  if (is_noscript(reply) && !a->ip_full && r->conn != NULL && !gw.stopping &&
-      send_take(a, TAKE_IP, 1) == 0)
-    return; /* asked again with the script's text; the same reference travels on */
+  if (take_again(a, TAKE_IP, reply, a->ip_full)) return;
   long granted = 0;
   if (take_answer(reply, &granted, &a->ip_wait) != 0)
     a->ip_failed = 1;
   else if (granted > 0)
     gw_lease_grant(r->worker->lease, a->iplease, (int)granted, now_ms());
-  if (--a->waiting == 0) decide(a);
-  gw_req_unref(r);
+  first_answered(a);
 }
 
 /* The session answered: HMGET sub kind roles dept level org org_until. A session acts
@@ -415,8 +500,7 @@ static void on_session(void *reply_v, void *arg) {
   } else {
     a->sess_failed = 1;
   }
-  if (--a->waiting == 0) decide(a);
-  gw_req_unref(r);
+  first_answered(a);
 }
 
 /* The account's bucket answered. */
@@ -424,15 +508,13 @@ static void on_sub(void *reply_v, void *arg) {
   struct auth *a = arg;
   gw_req *r = a->r;
   redisReply *reply = reply_v;
-  if (is_noscript(reply) && !a->sub_full && r->conn != NULL && !gw.stopping &&
-      send_take(a, TAKE_SUB, 1) == 0)
-    return;
+  if (take_again(a, TAKE_SUB, reply, a->sub_full)) return;
   if (r->conn != NULL && !gw.stopping) {
     long granted = 0, wait = 0;
     if (take_answer(reply, &granted, &wait) != 0) {
       account_local(a);
     } else if (granted == 0) {
-      too_many(r, wait);
+      too_many(r, wait, TOO_MANY);
       gw_req_resume(r, GW_DONE);
     } else {
       gw_lease_grant(r->worker->lease, a->sublease, (int)granted, now_ms());
@@ -440,6 +522,16 @@ static void on_sub(void *reply_v, void *arg) {
     }
   }
   gw_req_unref(r);
+}
+
+/* The bucket of the route's limit class answered. */
+static void on_class(void *reply_v, void *arg) {
+  struct auth *a = arg;
+  redisReply *reply = reply_v;
+  if (take_again(a, TAKE_CLASS, reply, a->cls_full)) return;
+  long granted = 0;
+  if (take_answer(reply, &granted, &a->cls_wait) != 0) a->cls_failed = 1;
+  first_answered(a);
 }
 
 enum gw_phase_result gw_phase_access(gw_req *r) {
@@ -468,24 +560,38 @@ enum gw_phase_result gw_phase_access(gw_req *r) {
   }
   memset(a, 0, sizeof *a);
   a->r = r;
-  if (yw_client_key(c->ip, a->client, sizeof a->client) != 0)
-    snprintf(a->client, sizeof a->client, "%s", c->ip); /* not an IP peer: the text itself */
+  client_bucket(c->ip, a->client, sizeof a->client);
   snprintf(a->ipkey, sizeof a->ipkey, "%s:rl:ip:%s", gw.cfg.redis_prefix, a->client);
+  a->cls = limit_class_of(r->route->def->limit);
+  if (a->cls != NULL)
+    snprintf(a->clskey, sizeof a->clskey, "%s:rl:%s:%s", gw.cfg.redis_prefix, a->cls->name,
+             a->client);
   snprintf(a->iplease, sizeof a->iplease, "ip:%s", a->client);
   if (c->session[0] != '\0')
     snprintf(a->skey, sizeof a->skey, "%s:sess:%s", gw.cfg.redis_prefix, c->session);
 
   if (gw_lease_spend(r->worker->lease, a->iplease, now_ms())) {
     /* the client's token was leased before: no round trip for it */
-    if (a->skey[0] == '\0') return check_rule(r) == 0 ? GW_NEXT : GW_DONE;
+    if (a->skey[0] == '\0' && a->cls == NULL) return check_rule(r) == 0 ? GW_NEXT : GW_DONE;
   } else {
     r->refs++;
     if (send_take(a, TAKE_IP, 0) != 0) { /* the link is down: answer now, without waiting */
       r->refs--;
+      a->cls_failed = 1; /* nor is the class's bucket asked */
       fallback(a); /* decides now: its gw_req_resume is taken when this phase returns */
       return GW_SUSPEND;
     }
     a->waiting = 1;
+  }
+  if (a->cls != NULL) {
+    /* in the same write as the client's bucket: one round trip for both */
+    r->refs++;
+    if (send_take(a, TAKE_CLASS, 0) == 0) {
+      a->waiting++;
+    } else {
+      r->refs--;
+      a->cls_failed = 1; /* the local table decides for it */
+    }
   }
   if (a->skey[0] != '\0') {
     /* pipelined behind the client's bucket: one round trip for both */
@@ -496,28 +602,55 @@ enum gw_phase_result gw_phase_access(gw_req *r) {
       a->waiting++;
     } else {
       r->refs--;
-      a->sess_failed = 1; /* decided when the client's bucket answers */
-      if (a->waiting == 0) { /* nor is anything else asked: decide now */
-        decide(a);
-        return GW_SUSPEND;
-      }
+      a->sess_failed = 1; /* decided when the other answers come */
     }
   }
+  if (a->waiting == 0) decide(a); /* nothing could be asked: decide now */
   return GW_SUSPEND;
 }
 
 /* Sends the bucket script for one of a's buckets (by SHA-1, or in full). 0 when sent. */
 static int send_take(struct auth *a, enum take_bucket which, int full) {
-  char rate[24], burst[24], want[24];
-  long b = which == TAKE_IP ? gw.cfg.burst_ip : gw.cfg.burst_subject;
-  snprintf(rate, sizeof rate, "%ld", which == TAKE_IP ? gw.cfg.rate_ip : gw.cfg.rate_subject);
-  snprintf(burst, sizeof burst, "%ld", b);
-  snprintf(want, sizeof want, "%d",
-           gw_lease_want(a->r->worker->lease, which == TAKE_IP ? a->iplease : a->sublease,
-                         now_ms(), lease_max(b)));
-  const char *argv[] = {full ? "EVAL" : "EVALSHA", full ? TAKE_SCRIPT : script_sha, "1",
-                        which == TAKE_IP ? a->ipkey : a->subkey, rate, burst, want};
-  if (full && which == TAKE_IP) a->ip_full = 1;
-  if (full && which == TAKE_SUB) a->sub_full = 1;
-  return gw_redis_command(a->r->worker->redis, 7, argv, NULL, which == TAKE_IP ? on_ip : on_sub, a);
+  gw_redis *link = a->r->worker->redis;
+  gw_lease *lease = a->r->worker->lease;
+  long long now = now_ms();
+  switch (which) {
+  case TAKE_IP:
+    if (full) a->ip_full = 1;
+    return eval_take(link, a->ipkey, gw.cfg.rate_ip, gw.cfg.burst_ip,
+                     gw_lease_want(lease, a->iplease, now, lease_max(gw.cfg.burst_ip)), full,
+                     on_ip, a);
+  case TAKE_SUB:
+    if (full) a->sub_full = 1;
+    return eval_take(link, a->subkey, gw.cfg.rate_subject, gw.cfg.burst_subject,
+                     gw_lease_want(lease, a->sublease, now, lease_max(gw.cfg.burst_subject)),
+                     full, on_sub, a);
+  case TAKE_CLASS:
+    if (full) a->cls_full = 1;
+    return eval_take(link, a->clskey, *a->cls->rate, *a->cls->burst, 1, full, on_class, a);
+  }
+  return YW_EINVAL;
+}
+
+/* ---- after the answer ------------------------------------------------------------ */
+
+static void on_charged(void *reply, void *arg) {
+  (void)reply; /* nothing waits for it; a failed charge only leaves the tokens */
+  (void)arg;
+}
+
+void gw_auth_answered(gw_req *r) {
+  if (r->route == NULL || r->up_status != GRPC_STATUS_NOT_FOUND || r->worker == NULL) return;
+  const struct limit_class *lc = limit_class_of(r->route->def->limit);
+  if (lc == NULL || *lc->miss_cost <= 1 || r->caller.ip[0] == '\0') return;
+  int more = (int)*lc->miss_cost - 1;
+  char client[64], key[160];
+  client_bucket(r->caller.ip, client, sizeof client);
+  snprintf(key, sizeof key, "%s:rl:%s:%s", gw.cfg.redis_prefix, lc->name, client);
+  if (eval_take(r->worker->redis, key, *lc->rate, *lc->burst, more, 0, on_charged, NULL) == 0)
+    return;
+  /* Redis cannot be asked: the local table, where this client's requests are counted now */
+  snprintf(key, sizeof key, "%s:%s", lc->name, client);
+  for (int i = 0; i < more; i++)
+    if (local_take(key, *lc->rate, *lc->burst) > 0) break; /* the bucket is empty */
 }

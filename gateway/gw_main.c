@@ -143,6 +143,14 @@ static const yw_cfg_entry config[] = {
      &gw.cfg.rate_subject},
     {"YW_GATEWAY_BURST_SUBJECT", YW_CFG_INT, "40", 1, 10000000, "burst per account",
      &gw.cfg.burst_subject},
+    {"YW_GATEWAY_RATE_LOOKUP", YW_CFG_INT, "1", 1, 10000000,
+     "lookups a second per address on the routes anyone may try codes on (a notice code, "
+     "a receipt number), besides YW_GATEWAY_RATE_IP", &gw.cfg.rate_lookup},
+    {"YW_GATEWAY_BURST_LOOKUP", YW_CFG_INT, "20", 1, 10000000, "burst of lookups per address",
+     &gw.cfg.burst_lookup},
+    {"YW_GATEWAY_LOOKUP_MISS_COST", YW_CFG_INT, "4", 1, 1000,
+     "tokens of YW_GATEWAY_BURST_LOOKUP a lookup that finds nothing (404) costs in all; 1: "
+     "the same as one that finds", &gw.cfg.lookup_miss_cost},
     {"YW_GATEWAY_REDIS_TIMEOUT_MS", YW_CFG_INT, "250", 10, 10000,
      "longest wait for a Redis answer; then local limits (public) or 503 (sessions)",
      &gw.cfg.redis_timeout_ms},

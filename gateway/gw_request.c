@@ -309,6 +309,7 @@ static void finish(gw_req *r) {
   if (r->status == 0) /* every phase went on and none answered: a hole in the table */
     gw_answer_error(r, GRPC_STATUS_INTERNAL, "no phase answered this request");
   cache_keep(r);
+  gw_auth_answered(r); /* a lookup that found nothing costs its client more */
   for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++) filters[i](r);
   /* a streamed answer is logged once, at its end (gw_sse.c), with its bytes and time */
   if (!r->streaming) gw_request_log(r);

@@ -59,6 +59,17 @@ typedef struct gw_upload_def {
                       * x-file-name header its name); 0: multipart/form-data */
 } gw_upload_def;
 
+/* A route's own rate limit, per client address (IPv4 address or IPv6 /64), taken in
+ * addition to the general one (gw_auth.c): a class of routes that share one bucket per
+ * address, its rate and burst from configuration. */
+typedef enum gw_limit_class {
+  GW_LIMIT_NONE = 0, /* only the general limits */
+  GW_LIMIT_LOOKUP,   /* "lookup": codes and numbers anyone may try (notice codes, receipt
+                      * numbers); YW_GATEWAY_RATE_LOOKUP, YW_GATEWAY_BURST_LOOKUP, and a
+                      * lookup the service answers NOT_FOUND costs
+                      * YW_GATEWAY_LOOKUP_MISS_COST tokens in all */
+} gw_limit_class;
+
 typedef struct gw_route_def {
   const char *http_method; /* "GET", "POST", "PUT", "DELETE"; NULL (and path NULL): gRPC only */
   const char *path;        /* template */
@@ -109,6 +120,9 @@ typedef struct gw_route_def {
    * clients: the bytes as the body, content-type, and content-disposition attachment
    * with the name; gRPC clients get the message. Set by name, {..., .file_answer = 1}. */
   int file_answer;
+  /* The route's own limit class (above), per client address, whoever calls: set by
+   * name, {..., "payment", .limit = GW_LIMIT_LOOKUP}. Past it 429 with retry-after. */
+  gw_limit_class limit;
 } gw_route_def;
 
 #define GW_ROUTE_MAX_HEADERS 8

@@ -196,14 +196,18 @@ const gw_route_def gw_route_defs[] = {
      * notice code (缴款码) finds what to pay and pays it. A resident asks the same route
      * for the order of their application's fee ({"applicationNumber"}): any signed-in
      * account reaches it, and the service takes a notice only from department staff and
-     * an application's order only from its applicant (payment/app_fee.c). */
+     * an application's order only from its applicant (payment/app_fee.c). The routes that
+     * take a code or number from anyone are limited per address besides the general
+     * limit (GW_LIMIT_LOOKUP), so codes cannot be tried at the general anonymous rate. */
     {"POST", "/v1/payments/orders", PAYMENT "CreateOrder", "*", GW_ACCESS_ACCOUNT, 0, NULL, 0, "payment",
      .idempotent = GW_IDEM_REQUIRED},
     {"GET", "/v1/payments/orders/{id}", PAYMENT "GetOrder", NULL, GW_ACCESS_ACCOUNT, 0, NULL, 0, "payment"},
     {"GET", "/v1/payments/orders/{id}/qr", PAYMENT "GetOrderQr", NULL, GW_ACCESS_ACCOUNT, 0, NULL, 0, "payment"},
-    {"GET", "/v1/payments/notices/{code}", PAYMENT "GetNotice", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "payment"},
+    {"GET", "/v1/payments/notices/{code}", PAYMENT "GetNotice", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "payment",
+     .limit = GW_LIMIT_LOOKUP},
     {"POST", "/v1/payments/orders/{id}:pay", PAYMENT "PayOrder", "*", GW_ACCESS_PERSON, 0, NULL, 1, "payment"},
-    {"POST", "/v1/payments/notices/{notice_code}:pay", PAYMENT "PayOrder", "*", GW_ACCESS_PUBLIC, 0, NULL, 0, "payment"},
+    {"POST", "/v1/payments/notices/{notice_code}:pay", PAYMENT "PayOrder", "*", GW_ACCESS_PUBLIC, 0, NULL, 0, "payment",
+     .limit = GW_LIMIT_LOOKUP},
     /* A channel's notification (public; its signature is checked by the service over the
      * exact bytes): the raw body and the signature headers, at most 16 KiB. The service's
      * OK answers {"code":"SUCCESS"} with 200; any error is a non-2xx, so the channel
@@ -221,7 +225,7 @@ const gw_route_def gw_route_defs[] = {
     {"GET", "/v1/payments/orders/{id}/receipt", RECEIPTS "GetOrderReceipt", NULL, GW_ACCESS_ACCOUNT, 0, NULL, 0,
      "payment"},
     {"GET", "/v1/payments/receipts/{number}", RECEIPTS "VerifyReceipt", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0,
-     "payment"},
+     "payment", .limit = GW_LIMIT_LOOKUP},
     /* The seal's public key, for checking receipts offline. */
     {"GET", "/v1/payments/receipt-seal", RECEIPTS "GetSealKey", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0,
      "payment"},

@@ -141,6 +141,9 @@ SQL
 # IDENTITY_ADDR, FEED_ADDR, FILES_ADDR, APPLICATIONS_ADDR, FAKES (http base of the SMS
 # and registry stand-ins), GW (http base),
 # GWS (https base). Extra gateway settings come from the environment (E2E_GATEWAY_ENV).
+# Every request of a test comes from 127.0.0.1, one address: the gateway's rate limits
+# are set high (E2E_RATE_IP, E2E_BURST_IP, E2E_RATE_SUBJECT, E2E_BURST_SUBJECT, and the
+# lookup routes' E2E_RATE_LOOKUP, E2E_BURST_LOOKUP) unless a test gives its own.
 #
 # The gateway calls the services over mutual TLS (E2E_MTLS=0: cleartext) with
 # certificates from tools/pki.sh in $E2E_PKI: the services get theirs on their command
@@ -210,6 +213,8 @@ e2e_start() {
       YW_GATEWAY_RATE_IP="${E2E_RATE_IP:-100000}" YW_GATEWAY_BURST_IP="${E2E_BURST_IP:-100000}" \
       YW_GATEWAY_RATE_SUBJECT="${E2E_RATE_SUBJECT:-100000}" \
       YW_GATEWAY_BURST_SUBJECT="${E2E_BURST_SUBJECT:-100000}" \
+      YW_GATEWAY_RATE_LOOKUP="${E2E_RATE_LOOKUP:-100000}" \
+      YW_GATEWAY_BURST_LOOKUP="${E2E_BURST_LOOKUP:-100000}" \
       "$YW_BUILD_DIR/gateway/yw-gateway" >>"$E2E_TMP/gateway.log" 2>&1 &
     GATEWAY_PID=$!
     E2E_PIDS+=("$GATEWAY_PID")
