@@ -112,6 +112,17 @@ int yw_rpc_server_set_queue(yw_rpc_server *s, int max_queue);
  * Returns 0 or YW_EINVAL (started, reserve < 0, a list too long or not of "/..." names). */
 int yw_rpc_server_set_priority(yw_rpc_server *s, const char *methods, int reserve);
 
+/* The last word on one priority call: called on an I/O thread with the call's method and
+ * its request's bytes (req may be NULL when the call carried none) before the call is
+ * admitted; 1 keeps its priority, 0 admits it as an ordinary call (so calls whose
+ * priority is abused, as forged notifications, can be refused with the rest). It must
+ * be quick and never block. */
+typedef int (*yw_rpc_priority_gate)(void *arg, const char *method, const uint8_t *req, size_t len);
+
+/* Sets the server's priority gate (NULL: every call to a priority method keeps its
+ * priority). Before start. Returns 0 or YW_EINVAL (started). */
+int yw_rpc_server_set_priority_gate(yw_rpc_server *s, yw_rpc_priority_gate gate, void *arg);
+
 /* Sets how many deferred unary calls (yw_rpc_call_defer) may be open at once; past it
  * yw_rpc_call_defer returns YW_ELIMIT. Default 1024. Before start. Returns 0 or
  * YW_EINVAL (max < 1). */

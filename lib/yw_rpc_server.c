@@ -45,7 +45,7 @@
  * reaches a handler; the files are read and checked once, here.
  *
  * Offers: yw_rpc_block_signals, yw_rpc_server_new, yw_rpc_server_new_tls,
- * yw_rpc_server_set_queue, yw_rpc_server_set_priority,
+ * yw_rpc_server_set_queue, yw_rpc_server_set_priority, yw_rpc_server_set_priority_gate,
  * yw_rpc_server_set_max_deferred, yw_rpc_server_set_max_streams, yw_rpc_server_set_client_names,
  * yw_rpc_server_set_stream_queue, yw_rpc_server_set_stream_queue_bytes,
  * yw_rpc_server_set_caller,
@@ -196,6 +196,8 @@ struct yw_rpc_server {
   int q_len;
   char priority[PRIORITY_MAX]; /* ",/pkg.Svc/Method,...,": methods admitted first */
   int priority_reserve;        /* room beyond threads + max_queue kept for them */
+  yw_rpc_priority_gate prio_gate; /* may take a priority call's priority away; NULL: none */
+  void *prio_gate_arg;
   int running;         /* handlers running now */
   int q_closed;
   atomic_long refused;
@@ -902,6 +904,18 @@ static int is_priority(const yw_rpc_server *s, const char *method) {
   return 0;
 }
 
+/* 1 when the server's priority gate lets c keep its priority (given the request's bytes). */
+static int gate_allows(yw_rpc_server *s, yw_rpc_call *c) {
+  grpc_byte_buffer_reader reader;
+  if (c->recv == NULL || !grpc_byte_buffer_reader_init(&reader, c->recv))
+    return s->prio_gate(s->prio_gate_arg, c->method, NULL, 0);
+  grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
+  grpc_byte_buffer_reader_destroy(&reader);
+  int keep = s->prio_gate(s->prio_gate_arg, c->method, GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all));
+  grpc_slice_unref(all);
+  return keep;
+}
+
 /* On an I/O thread: the request is here. Queue it for a handler, or refuse it at once
  * when the handlers and the queue (or, for a stream, the open streams) are full. */
 static void admit(yw_rpc_call *c) {
@@ -920,6 +934,7 @@ static void admit(yw_rpc_call *c) {
     c->svc = NULL;
   }
   int prio = !c->is_stream && is_priority(s, c->method);
+  if (prio && s->prio_gate != NULL) prio = gate_allows(s, c);
   pthread_mutex_lock(&s->qmu);
   int room = !s->q_closed &&
              s->running + s->q_len < s->nthreads + s->max_queue + (prio ? s->priority_reserve : 0);
@@ -1234,6 +1249,13 @@ int yw_rpc_server_set_priority(yw_rpc_server *s, const char *methods, int reserv
   if (n + 3 > sizeof s->priority || strchr(methods, ' ') != NULL || methods[0] != '/') return YW_EINVAL;
   snprintf(s->priority, sizeof s->priority, ",%s,", methods);
   s->priority_reserve = reserve;
+  return 0;
+}
+
+int yw_rpc_server_set_priority_gate(yw_rpc_server *s, yw_rpc_priority_gate gate, void *arg) {
+  if (s->started) return YW_EINVAL;
+  s->prio_gate = gate;
+  s->prio_gate_arg = arg;
   return 0;
 }
 

@@ -325,6 +325,7 @@ int yw_service_serve(const char *listen, const yw_service_limits *limits,
   int rc = yw_rpc_server_new_tls(listen, limits->threads, limits->tls, &server);
   if (rc == 0) rc = yw_rpc_server_set_queue(server, limits->queue);
   if (rc == 0) rc = yw_rpc_server_set_priority(server, limits->priority, limits->priority_reserve);
+  if (rc == 0) rc = yw_rpc_server_set_priority_gate(server, limits->priority_gate, limits->priority_gate_arg);
   if (rc == 0 && limits->max_streams > 0)
     rc = yw_rpc_server_set_max_streams(server, limits->max_streams);
   if (rc == 0) rc = yw_rpc_server_set_client_names(server, limits->client_names);
@@ -571,7 +572,9 @@ int yw_service_run(yw_service_proc *p, const yw_rpc_service *svc) {
                               .more = p->more,
                               .n_more = p->n_more,
                               .priority = p->priority,
-                              .priority_reserve = (int)p->n_queue};
+                              .priority_reserve = (int)p->n_queue,
+                              .priority_gate = p->priority_gate,
+                              .priority_gate_arg = p->priority_gate_arg};
   int rc = yw_service_serve(p->listen_addr, &limits, svc);
   if (p->on_stop != NULL) p->on_stop(p->on_stop_arg);
   yw_service_stop(p);

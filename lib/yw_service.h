@@ -183,6 +183,9 @@ typedef struct yw_service_proc {
   const char *priority;      /* methods admitted ahead of the others, with room of their
                               * own as large as the queue (yw_rpc_server_set_priority);
                               * NULL: none */
+  yw_rpc_priority_gate priority_gate; /* may take one call's priority away
+                              * (yw_rpc_server_set_priority_gate); NULL: none */
+  void *priority_gate_arg;
 
   /* filled by yw_service_start */
   char *listen_addr, *pg_dsn, *redis_addr, *redis_prefix, *log_level;
@@ -258,6 +261,8 @@ typedef struct yw_service_limits {
   int n_more;
   const char *priority;             /* yw_rpc_server_set_priority's methods; NULL: none */
   int priority_reserve;             /* and their own room beyond threads + queue */
+  yw_rpc_priority_gate priority_gate; /* yw_rpc_server_set_priority_gate's; NULL: none */
+  void *priority_gate_arg;
 } yw_service_limits;
 
 /* Serves svc on listen until SIGINT or SIGTERM, then finishes the calls in flight. The

@@ -136,6 +136,9 @@ int main(int argc, char **argv) {
     yw_service_stop(&proc);
     return 2;
   }
+  /* a channel's notifications lose their priority while forged ones flood it */
+  proc.priority_gate = payment_priority_gate;
+  proc.priority_gate_arg = &ctx;
   yw_rpc_service svc;
   payment_service_init(&svc, &ctx);
   /* FinanceService (reconciliation) on the same server */

@@ -14,10 +14,12 @@
  * a change the allow-list of migrations/001_orders.sql does not hold, whoever writes it.
  *
  * Offers: payment_service_init, pay_order_transition, pay_book_paid, pay_book_refund,
- * pay_refund_failed, pay_refund_refused, pay_uuid_ok, payment_metrics.
+ * pay_refund_failed, pay_refund_refused, pay_uuid_ok, payment_metrics, pay_notify_refused,
+ * pay_notify_priority, payment_priority_gate.
  */
 #include "payment.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -382,14 +384,119 @@ static int get_notice(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufC
 /* ---- booking what the channel says ---------------------------------------------------- */
 
 static atomic_llong alerts_total;
+static atomic_llong notify_refused_total, notify_demoted_total; /* Notify's priority (below) */
 
 int payment_metrics(char *buf, size_t len) {
   int n = snprintf(buf, len,
                    "# HELP yw_payment_alerts_total money and records disagreed: amount or merchant "
                    "mismatch, paid after close, paid twice (payment.alert log lines)\n"
-                   "# TYPE yw_payment_alerts_total counter\nyw_payment_alerts_total %lld\n",
-                   (long long)atomic_load(&alerts_total));
+                   "# TYPE yw_payment_alerts_total counter\nyw_payment_alerts_total %lld\n"
+                   "# HELP yw_payment_notify_refused_total notifications refused for their signature, "
+                   "time or shape\n"
+                   "# TYPE yw_payment_notify_refused_total counter\nyw_payment_notify_refused_total %lld\n"
+                   "# HELP yw_payment_notify_demoted_total notifications admitted without priority (an "
+                   "unknown channel, or one past its refused notifications' bound)\n"
+                   "# TYPE yw_payment_notify_demoted_total counter\nyw_payment_notify_demoted_total %lld\n",
+                   (long long)atomic_load(&alerts_total), (long long)atomic_load(&notify_refused_total),
+                   (long long)atomic_load(&notify_demoted_total));
   return n < 0 || (size_t)n >= len ? YW_ETOOBIG : n;
+}
+
+/* ---- Notify's priority ------------------------------------------------------------- */
+
+#define NOTIFY_GUARD_CHANNELS 16
+
+/* Per channel name: the window of refused notifications (begun at the first refusal
+ * after the last window ended) and how many it holds. */
+static struct {
+  pthread_mutex_t mu;
+  struct {
+    char name[PAY_CHANNEL_NAME_MAX];
+    int64_t since;
+    int refused;
+  } ch[NOTIFY_GUARD_CHANNELS];
+  int n;
+} notify_guard = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* The slot of channel (added when add and there is room), or -1. Under notify_guard.mu. */
+static int guard_slot(const char *channel, int add) {
+  for (int i = 0; i < notify_guard.n; i++)
+    if (strcmp(notify_guard.ch[i].name, channel) == 0) return i;
+  if (!add || notify_guard.n == NOTIFY_GUARD_CHANNELS || strlen(channel) >= PAY_CHANNEL_NAME_MAX) return -1;
+  int i = notify_guard.n++;
+  snprintf(notify_guard.ch[i].name, sizeof notify_guard.ch[i].name, "%s", channel);
+  notify_guard.ch[i].since = 0;
+  notify_guard.ch[i].refused = 0;
+  return i;
+}
+
+void pay_notify_refused(const char *channel, int64_t now) {
+  atomic_fetch_add(&notify_refused_total, 1);
+  pthread_mutex_lock(&notify_guard.mu);
+  int i = guard_slot(channel, 1);
+  if (i >= 0) {
+    if (notify_guard.ch[i].refused == 0 || now - notify_guard.ch[i].since >= PAY_NOTIFY_REFUSED_WINDOW_S) {
+      notify_guard.ch[i].since = now; /* a new window */
+      notify_guard.ch[i].refused = 0;
+    }
+    notify_guard.ch[i].refused++;
+  }
+  pthread_mutex_unlock(&notify_guard.mu);
+}
+
+int pay_notify_priority(const char *channel, int64_t now) {
+  pthread_mutex_lock(&notify_guard.mu);
+  int i = guard_slot(channel, 0);
+  int keep = i < 0 || notify_guard.ch[i].refused < PAY_NOTIFY_REFUSED_MAX ||
+             now - notify_guard.ch[i].since >= PAY_NOTIFY_REFUSED_WINDOW_S;
+  pthread_mutex_unlock(&notify_guard.mu);
+  return keep;
+}
+
+/* The string field 1 of a protobuf message (NotifyRequest.channel) into out; 0, or -1
+ * when it is absent, too long or the bytes are not a message. */
+static int field1_string(const uint8_t *p, size_t len, char *out, size_t size) {
+  size_t i = 0;
+  while (i < len) {
+    uint64_t key = 0, v = 0;
+    for (int sh = 0; i < len && sh < 64; sh += 7) { /* the key */
+      key |= (uint64_t)(p[i] & 0x7f) << sh;
+      if ((p[i++] & 0x80) == 0) break;
+    }
+    switch (key & 7) {
+    case 0: /* varint */
+      while (i < len && (p[i++] & 0x80) != 0) {}
+      break;
+    case 1: i += 8; break;
+    case 5: i += 4; break;
+    case 2:
+      for (int sh = 0; i < len && sh < 64; sh += 7) {
+        v |= (uint64_t)(p[i] & 0x7f) << sh;
+        if ((p[i++] & 0x80) == 0) break;
+      }
+      if (v > len - i) return -1;
+      if ((key >> 3) == 1) {
+        if (v >= size) return -1;
+        memcpy(out, p + i, (size_t)v);
+        out[v] = '\0';
+        return 0;
+      }
+      i += (size_t)v;
+      break;
+    default: return -1;
+    }
+  }
+  return -1;
+}
+
+int payment_priority_gate(void *arg, const char *method, const uint8_t *req, size_t len) {
+  const payment_ctx *ctx = arg;
+  if (strcmp(method, "/yiwang.payment.v1.PaymentService/Notify") != 0) return 1;
+  char channel[PAY_CHANNEL_NAME_MAX];
+  int keep = req != NULL && field1_string(req, len, channel, sizeof channel) == 0 && ctx->channels != NULL &&
+             pay_channels_find(ctx->channels, channel) != NULL && pay_notify_priority(channel, (int64_t)time(NULL));
+  if (!keep) atomic_fetch_add(&notify_demoted_total, 1);
+  return keep;
 }
 
 static void alert(const char *what, const char *out_trade_no, const char *detail) {
@@ -1101,8 +1208,10 @@ static int notify(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMess
   if (w == NULL) return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
   w->ch = ctx->channels != NULL ? pay_channels_find(ctx->channels, req->channel) : NULL;
   if (w->ch == NULL) return yw_rpc_call_fail(call, YW_ENOTFOUND, "no such channel");
+  /* verified first, before any work (no database) */
   int rc = pay_channel_verify_notify(w->ch, req->timestamp, req->nonce, req->serial, req->signature, req->body.data,
                                      req->body.len, (int64_t)time(NULL), &w->n);
+  if (rc != 0) pay_notify_refused(pay_channel_name(w->ch), (int64_t)time(NULL)); /* counts against its priority */
   if (rc == YW_EPERM) return yw_rpc_call_fail(call, YW_EUNAUTH, "the notification's signature or time does not verify");
   if (rc != 0) return yw_rpc_call_fail(call, YW_EINVAL, "the notification is malformed");
   char actor[48];

@@ -137,6 +137,29 @@ struct Yiwang__Payment__V1__Order;
 int pay_order_read(payment_ctx *ctx, yw_arena *a, PGconn *conn, const char *order_id,
                    struct Yiwang__Payment__V1__Order **out, yw_pg_error *err);
 
+/*
+ * Notify's priority (payment/README.md "Admission"). A notification refused before any
+ * work (its signature, timestamp or shape: pay_channel_verify_notify) counts against its
+ * channel; once PAY_NOTIFY_REFUSED_MAX are counted in the window of
+ * PAY_NOTIFY_REFUSED_WINDOW_S seconds that began with the first of them, the channel's
+ * notifications are admitted as ordinary calls until that window ends (a flood of forged
+ * ones is then shed with the rest instead of served first). So at most
+ * PAY_NOTIFY_REFUSED_MAX refused notifications a window per channel are admitted first.
+ */
+#define PAY_NOTIFY_REFUSED_MAX 20
+#define PAY_NOTIFY_REFUSED_WINDOW_S 60
+
+/* Counts a notification of channel refused at now_unix (thread-safe). */
+void pay_notify_refused(const char *channel, int64_t now_unix);
+
+/* 1 while channel's notifications keep their priority at now_unix (thread-safe). */
+int pay_notify_priority(const char *channel, int64_t now_unix);
+
+/* A yw_rpc_priority_gate for the server (arg: the payment_ctx): Notify keeps its priority
+ * only for a configured channel (read from the request's bytes) still keeping it
+ * (pay_notify_priority); every other priority method keeps it. Never blocks. */
+int payment_priority_gate(void *arg, const char *method, const uint8_t *req, size_t len);
+
 /* The service's own /metrics lines (alerts) into buf. Returns the bytes written or
  * YW_ETOOBIG. */
 int payment_metrics(char *buf, size_t len);

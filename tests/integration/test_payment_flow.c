@@ -54,6 +54,9 @@
  * - an order EXCEPTION with nothing booked (another amount reported, another merchant
  *   named) whose genuine payment is notified: booked once as its payment (journal pay,
  *   no unknown_inflow), alerted, left EXCEPTION, refunded by finance;
+ * - forged notifications (PAY_NOTIFY_REFUSED_MAX refused in a window) take Notify's
+ *   priority from their channel (payment_priority_gate), counted in /metrics; other
+ *   channels keep it, unknown channels never have it, the window's end restores it;
  * - the ledger refusing a refund's journal is pay_book_refund's error (YW_EPRECOND, the
  *   ledger's message), nothing booked, the notification refused; once it accepts, booked;
  * - after every test the ledger's invariants hold (ledger_check).
@@ -511,6 +514,16 @@ static void r1_twenty_copies_at_once_book_once(void **state) {
   assert_int_equal(journals(&o, "pay"), 1);
 }
 
+/* A number of payment_metrics' line name. */
+static long long payment_metric(const char *name) {
+  char metrics[2048], key[96];
+  assert_true(payment_metrics(metrics, sizeof metrics) > 0);
+  snprintf(key, sizeof key, "\n%s ", name);
+  const char *line = strstr(metrics, key);
+  assert_non_null(line);
+  return strtoll(line + strlen(key), NULL, 10);
+}
+
 static void r2_forged_stale_amount_merchant_refused(void **state) {
   (void)state;
   order_ref o;
@@ -536,11 +549,7 @@ static void r2_forged_stale_amount_merchant_refused(void **state) {
   order_ref o2;
   other_merchants_notice(700, "sim", "r2-merchant", "EXCEPTION", &o2);
   /* each mismatch raised an alert, counted in /metrics */
-  char metrics[512];
-  assert_true(payment_metrics(metrics, sizeof metrics) > 0);
-  const char *line = strstr(metrics, "\nyw_payment_alerts_total ");
-  assert_non_null(line);
-  assert_true(strtoll(line + 25, NULL, 10) >= 3);
+  assert_true(payment_metric("yw_payment_alerts_total") >= 3);
 }
 
 static void r3_notification_before_commit_retried_then_accepted(void **state) {
@@ -1159,14 +1168,6 @@ static void r2b_notifications_checked_whole(void **state) {
   assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.journal WHERE kind = 'refund' AND ref = $1", rno), 1);
 }
 
-/* The count in yw_payment_alerts_total now. */
-static long long alerts_now(void) {
-  char metrics[512];
-  assert_true(payment_metrics(metrics, sizeof metrics) > 0);
-  const char *line = strstr(metrics, "\nyw_payment_alerts_total ");
-  assert_non_null(line);
-  return strtoll(line + 25, NULL, 10);
-}
 
 /* Review 2: an order gone EXCEPTION with nothing booked (the channel reported another
  * amount; a notification named another merchant) whose genuine payment is then notified:
@@ -1187,7 +1188,7 @@ static void exception_with_nothing_booked_books_its_genuine_payment(void **state
     } else {
       other_merchants_notice(5101, "sim", "held-merchant", "EXCEPTION", &o);
     }
-    long long alerts = alerts_now();
+    long long alerts = payment_metric("yw_payment_alerts_total");
     sim_pay("sim", o.no, "normal"); /* the channel's own, signed notification */
     double until = yw_test_now_s() + 10;
     while (journals(&o, "pay") == 0 && yw_test_now_s() < until) usleep(20000);
@@ -1199,7 +1200,7 @@ static void exception_with_nothing_booked_books_its_genuine_payment(void **state
                                       o.id, o.no),
                      1);
     assert_int_equal(events(&o, "payment.order_paid"), 0);
-    assert_true(alerts_now() > alerts);
+    assert_true(payment_metric("yw_payment_alerts_total") > alerts);
     /* the channel again (another notification of the same payment): acknowledged, nothing
      * more booked */
     notice_msg again;
@@ -1260,6 +1261,70 @@ static void ledger_refusal_of_a_refund_is_an_error(void **state) {
   assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.journal WHERE kind = 'refund' AND ref = $1", rno), 1);
 }
 
+/* Whether the server's gate keeps a Notify on channel a priority call. */
+static int notify_keeps_priority(const char *channel) {
+  Yiwang__Payment__V1__NotifyRequest n = YIWANG__PAYMENT__V1__NOTIFY_REQUEST__INIT;
+  n.channel = (char *)channel;
+  n.body.data = (uint8_t *)"{\"id\":\"x\"}";
+  n.body.len = 10;
+  n.timestamp = "1700000000";
+  n.signature = "c2ln";
+  uint8_t buf[256];
+  size_t len = protobuf_c_message_pack(&n.base, buf);
+  return payment_priority_gate(&yw_testpay_ctx, "/yiwang.payment.v1.PaymentService/Notify", buf, len);
+}
+
+/* Review 2: a flood of forged notifications loses Notify's priority. Each one refused for
+ * its signature counts against its channel; at PAY_NOTIFY_REFUSED_MAX in the window the
+ * server's gate admits that channel's notifications as ordinary calls (other channels
+ * and methods keep theirs; an unknown channel or bytes that are no request never have
+ * it), and once the window is over (asked with the window's end as the time, never
+ * waited for) the channel has it again. Counted in /metrics. */
+static void forged_notifications_lose_their_priority(void **state) {
+  (void)state;
+  long long refused = payment_metric("yw_payment_notify_refused_total");
+  long long demoted = payment_metric("yw_payment_notify_demoted_total");
+  assert_true(notify_keeps_priority("sim-sm2"));
+  assert_false(notify_keeps_priority("no-such-channel"));
+  assert_int_equal(payment_priority_gate(&yw_testpay_ctx, "/yiwang.payment.v1.PaymentService/Notify",
+                                         (const uint8_t *)"\x0a\x7f", 2),
+                   0);
+  assert_int_equal(payment_priority_gate(&yw_testpay_ctx, "/yiwang.payment.v1.PaymentService/GetOrder", NULL, 0), 1);
+  for (int i = 0; i < PAY_NOTIFY_REFUSED_MAX; i++) {
+    assert_true(notify_keeps_priority("sim-sm2"));
+    Yiwang__Payment__V1__NotifyRequest n = YIWANG__PAYMENT__V1__NOTIFY_REQUEST__INIT;
+    char ts[24];
+    snprintf(ts, sizeof ts, "%lld", (long long)time(NULL));
+    n.channel = "sim-sm2";
+    n.body.data = (uint8_t *)"{\"id\":\"forged\"}";
+    n.body.len = 15;
+    n.timestamp = ts;
+    n.nonce = "forged-nonce";
+    n.signature = "Zm9yZ2VkIHNpZ25hdHVyZQ==";
+    yw_caller anon;
+    memset(&anon, 0, sizeof anon);
+    ProtobufCMessage *out = NULL;
+    assert_int_equal(yw_testpay_call_as(&anon, "Notify", &n.base, &yiwang__payment__v1__notify_response__descriptor,
+                                        NULL, &out, NULL),
+                     GRPC_STATUS_UNAUTHENTICATED);
+  }
+  assert_int_equal(payment_metric("yw_payment_notify_refused_total"), refused + PAY_NOTIFY_REFUSED_MAX);
+  assert_false(notify_keeps_priority("sim-sm2"));
+  assert_true(notify_keeps_priority("sim"));
+  assert_int_equal(payment_metric("yw_payment_notify_demoted_total"), demoted + 3); /* the unknown, the bytes, sim-sm2 */
+  /* calm again once the window that began with the first refusal is over */
+  assert_true(pay_notify_priority("sim-sm2", (int64_t)time(NULL) + PAY_NOTIFY_REFUSED_WINDOW_S));
+  /* the bound by explicit times on a channel of its own: a window, its end, a new one */
+  for (int i = 0; i < PAY_NOTIFY_REFUSED_MAX - 1; i++) pay_notify_refused("t-guard", 1000 + i);
+  assert_true(pay_notify_priority("t-guard", 1030));
+  pay_notify_refused("t-guard", 1030);
+  assert_false(pay_notify_priority("t-guard", 1030));
+  assert_false(pay_notify_priority("t-guard", 1000 + PAY_NOTIFY_REFUSED_WINDOW_S - 1));
+  assert_true(pay_notify_priority("t-guard", 1000 + PAY_NOTIFY_REFUSED_WINDOW_S));
+  pay_notify_refused("t-guard", 1000 + PAY_NOTIFY_REFUSED_WINDOW_S); /* a new window, one refusal */
+  assert_true(pay_notify_priority("t-guard", 1000 + PAY_NOTIFY_REFUSED_WINDOW_S));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(pay_retry_switch_and_notification, ledger_after),
@@ -1283,6 +1348,7 @@ int main(void) {
       cmocka_unit_test_teardown(janitor_never_starves, ledger_after),
       cmocka_unit_test_teardown(ledger_refusal_of_a_refund_is_an_error, ledger_after),
       cmocka_unit_test_teardown(exception_with_nothing_booked_books_its_genuine_payment, ledger_after),
+      cmocka_unit_test_teardown(forged_notifications_lose_their_priority, ledger_after),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

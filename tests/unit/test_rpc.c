@@ -432,6 +432,17 @@ static int wait_queued(yw_rpc_server *s, int queued) {
   return 0;
 }
 
+/* The priority gate of the test: a call whose request says "demoted" loses its priority. */
+static atomic_int gate_calls;
+static int demote_gate(void *arg, const char *method, const uint8_t *req, size_t len) {
+  (void)arg;
+  atomic_fetch_add(&gate_calls, 1);
+  if (strcmp(method, "/yiwang.test.v1.EchoService/Other") != 0 || req == NULL) return 1;
+  for (size_t i = 0; i + 7 <= len; i++)
+    if (memcmp(req + i, "demoted", 7) == 0) return 0;
+  return 1;
+}
+
 static void test_priority_calls_are_admitted_past_a_full_queue_and_served_first(void **state) {
   (void)state;
   /* one handler, one queued call, Other a priority method with one place of its own:
@@ -447,8 +458,11 @@ static void test_priority_calls_are_admitted_past_a_full_queue_and_served_first(
   assert_int_equal(yw_rpc_server_set_priority(s, "/yiwang.test.v1.EchoService/Othr", 1), 0);
   assert_int_equal(yw_rpc_server_start(s), YW_EINVAL);
   assert_int_equal(yw_rpc_server_set_priority(s, "/yiwang.test.v1.EchoService/Other", 1), 0);
+  assert_int_equal(yw_rpc_server_set_priority_gate(s, demote_gate, NULL), 0);
   assert_int_equal(yw_rpc_server_start(s), 0);
   assert_int_equal(yw_rpc_server_set_priority(s, NULL, 0), YW_EINVAL); /* started */
+  assert_int_equal(yw_rpc_server_set_priority_gate(s, NULL, NULL), YW_EINVAL);
+  atomic_store(&gate_calls, 0);
   char target[64];
   snprintf(target, sizeof target, "127.0.0.1:%d", yw_rpc_server_port(s));
   yw_rpc_channel *ch = yw_rpc_channel_new(client, target, 1, 0);
@@ -463,6 +477,14 @@ static void test_priority_calls_are_admitted_past_a_full_queue_and_served_first(
   assert_int_equal(start_async(ch, "order-refused", &r[2], NULL), 0);
   assert_true(wait_for(&r[2].done));
   assert_int_equal(r[2].st, GRPC_STATUS_RESOURCE_EXHAUSTED);
+  assert_int_equal(atomic_load(&gate_calls), 0); /* asked about priority methods only */
+  /* a priority call its gate demotes is admitted as an ordinary one: refused here */
+  static struct async_result demoted;
+  memset(&demoted, 0, sizeof demoted);
+  assert_int_equal(start_async_to(ch, "/yiwang.test.v1.EchoService/Other", "order-demoted", &demoted, NULL), 0);
+  assert_true(wait_for(&demoted.done));
+  assert_int_equal(demoted.st, GRPC_STATUS_RESOURCE_EXHAUSTED);
+  assert_int_equal(atomic_load(&gate_calls), 1);
   assert_int_equal(start_async_to(ch, "/yiwang.test.v1.EchoService/Other", "order-other", &r[3], NULL), 0);
   assert_true(wait_queued(s, 2)); /* admitted past the full queue */
   /* the reserve is the priority calls' own: a second one past it is refused */
