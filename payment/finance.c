@@ -9,9 +9,12 @@
  * memory (recon.c), stores the results (the first run's classification is the record),
  * books a "settle" journal per matched row (unique (kind, ref): never twice) and opens
  * an exception per other result (unique per result). Resolutions are new journals only.
+ * The automatic part after a run asks the channel about the one-sided payments (outside
+ * any transaction) and acts on each answer once, one transaction each: booked paid, held
+ * in suspense, reversed, or noted (fin_recon_auto).
  *
  * Offers: fin_statement_import, fin_recon_run, fin_exception_propose,
- * fin_exception_decide.
+ * fin_exception_decide, fin_channel_ask, fin_recon_auto.
  */
 #include "finance.h"
 
@@ -627,7 +630,7 @@ int fin_exception_propose(PGconn *conn, int64_t id, const char *action, const ch
 /* Columns of the exception as decide locks it (the order of EXC_LOCK's SELECT). */
 enum {
   X_STATUS, X_PROPOSER, X_CHANNEL, X_KIND, X_KEY, X_CLASS, X_ACTION, X_CFEN, X_PFEN, X_FEE, X_AT,
-  X_OTN, X_TXN, X_VERSION, X_SUPERSEDED, X_DATE, X_DUP, X_PFEN_NULL
+  X_OTN, X_TXN, X_VERSION, X_SUPERSEDED, X_DATE, X_DUP, X_PFEN_NULL, X_AUTO, X_ID
 };
 
 #define EXC_LOCK                                                                              \
@@ -635,7 +638,7 @@ enum {
   "COALESCE(e.channel_fen, 0), COALESCE(e.platform_fen, 0), e.fee_fen, "                      \
   "extract(epoch FROM r.success_time)::bigint, e.out_trade_no, "                              \
   "COALESCE(sr.transaction_id, ''), e.version, s.superseded_by IS NOT NULL, "                 \
-  "e.bill_date::text, e.dup, e.platform_fen IS NULL "                                         \
+  "e.bill_date::text, e.dup, e.platform_fen IS NULL, COALESCE(e.auto_action, ''), e.id "     \
   "FROM payment.recon_exceptions e JOIN payment.statements s ON s.id = e.statement_id "       \
   "JOIN payment.recon_results r ON r.statement_id = e.statement_id AND r.kind = e.kind "      \
   "AND r.key = e.key AND r.dup = e.dup LEFT JOIN payment.statement_rows sr "                   \
@@ -650,9 +653,51 @@ static void resolve_ref(const PGresult *res, char *ref, size_t cap) {
            PQgetvalue(res, 0, X_KIND), PQgetvalue(res, 0, X_KEY), PQgetvalue(res, 0, X_DUP));
 }
 
-/* Books the approved action of one exception (row of EXC_LOCK). */
+/* Books the resolution journal recon_resolve:ref moving fen from account from (debit)
+ * to account to (credit); YW_EEXIST (msg set) when the row has been resolved already. */
+static int post_resolve(PGconn *conn, const char *channel, const char *ref, const char *from,
+                        const char *to, int64_t fen, const char *memo, const char *key,
+                        yw_pg_error *err, char *msg) {
+  ledger_posting p[2] = {{from, fen}, {to, -fen}};
+  ledger_entry e = {.kind = "recon_resolve", .ref = ref, .channel = channel, .memo = memo};
+  int rc = ledger_post(conn, &e, p, 2, err);
+  if (rc == YW_EEXIST)
+    say(msg, "the channel's row %s has been resolved already (journal recon_resolve:%s)", key, ref);
+  return rc;
+}
+
+/* Books the channel-only payment of exception row res (of EXC_LOCK) as the channel's
+ * notification would have been (payment.c: the order's status, the pay journal,
+ * payment.order_paid) when said, the channel's answer to a query of its out_trade_no
+ * asked just now, confirms it: SUCCESS with the row's amount (the statement's row alone
+ * does not book). 0 with *outcome; YW_EPRECOND (msg says why) when it does not confirm. */
+static int book_confirmed(PGconn *conn, const PGresult *res, const pay_query_res *said,
+                          const char *actor, pay_book_outcome *outcome, yw_pg_error *err,
+                          char *msg) {
+  const char *otn = PQgetvalue(res, 0, X_OTN);
+  int64_t cfen = yw_col_ll(res, 0, X_CFEN), at = yw_col_ll(res, 0, X_AT);
+  if (said == NULL || said->state != PAY_TRADE_SUCCESS || said->total_fen != cfen) {
+    if (said == NULL)
+      say(msg, "BOOK needs the channel's answer for %s", otn);
+    else
+      say(msg, "the channel says %s for %s (%" PRId64 " fen), not SUCCESS for %" PRId64 " fen: "
+               "propose WRITE_OFF or REFUND",
+          pay_channel_state_name(said->state), otn, said->total_fen, cfen);
+    return YW_EPRECOND;
+  }
+  const char *txn = said->transaction_id[0] != '\0' ? said->transaction_id : PQgetvalue(res, 0, X_TXN);
+  return pay_book_paid(conn, PQgetvalue(res, 0, X_CHANNEL), otn, txn, cfen,
+                       said->success_unix > 0 ? said->success_unix : at, 0, actor, outcome, err);
+}
+
+/* Books the approved action of one exception (row of EXC_LOCK). A row the run booked to
+ * suspense (auto_action SUSPENSE: its journal recon_suspense, the row settled) moves only
+ * what suspense holds: REFUND to refund_payable, BOOK back to channel_receivable (the
+ * pay journal booked it), WRITE_OFF nothing; *jref then names the journal that holds
+ * the money. */
 static int book_action(PGconn *conn, const PGresult *res, const char *ref, const char *actor,
-                       const pay_query_res *said, yw_pg_error *err, char *msg) {
+                       const pay_query_res *said, yw_pg_error *err, char *msg, char *jref,
+                       size_t jcap) {
   const char *channel = PQgetvalue(res, 0, X_CHANNEL), *kind = PQgetvalue(res, 0, X_KIND),
              *key = PQgetvalue(res, 0, X_KEY), *cls = PQgetvalue(res, 0, X_CLASS),
              *action = PQgetvalue(res, 0, X_ACTION);
@@ -660,6 +705,7 @@ static int book_action(PGconn *conn, const PGresult *res, const char *ref, const
   int64_t cfen = sign * yw_col_ll(res, 0, X_CFEN), pfen = sign * yw_col_ll(res, 0, X_PFEN),
           fee = yw_col_ll(res, 0, X_FEE), at = yw_col_ll(res, 0, X_AT);
   int has_row = strcmp(cls, "PLATFORM_ONLY") != 0; /* the statement has the row */
+  int held = strcmp(PQgetvalue(res, 0, X_AUTO), "SUSPENSE") == 0;
   char recv[64], refund[64];
   snprintf(recv, sizeof recv, "channel_receivable:%s", channel);
   snprintf(refund, sizeof refund, "refund_payable:%s", channel);
@@ -684,36 +730,16 @@ static int book_action(PGconn *conn, const PGresult *res, const char *ref, const
     }
     /* REFUND: what suspense holds is owed back to the payer; WRITE_OFF: it stays there */
     if (strcmp(action, "REFUND") == 0 && cfen != 0) {
-      ledger_posting p[2] = {{"suspense", cfen}, {refund, -cfen}};
-      ledger_entry e = {.kind = "recon_resolve", .ref = ref, .channel = channel,
-                        .memo = "second payment to refund"};
-      int rc = ledger_post(conn, &e, p, 2, err);
-      if (rc == YW_EEXIST) {
-        say(msg, "the channel's row %s has been resolved already (journal recon_resolve:%s)", key, ref);
-        return YW_EEXIST;
-      }
+      int rc = post_resolve(conn, channel, ref, "suspense", refund, cfen, "second payment to refund",
+                            key, err, msg);
       if (rc != 0) return rc;
     }
     int rc = book_settle(conn, channel, kind, key, cfen, fee, at, err);
     return rc < 0 ? rc : 0;
   }
   if (strcmp(action, "BOOK") == 0) {
-    /* the channel has the payment of one of our orders: its own word (asked just now),
-     * not the statement's row alone, must say so; then it is booked as the channel's
-     * notification would have been (payment.c) and the row settled */
-    if (said == NULL || said->state != PAY_TRADE_SUCCESS || said->total_fen != cfen) {
-      if (said == NULL)
-        say(msg, "BOOK needs the channel's answer for %s", PQgetvalue(res, 0, X_OTN));
-      else
-        say(msg, "the channel says %s for %s (%" PRId64 " fen), not SUCCESS for %" PRId64 " fen: "
-                 "propose WRITE_OFF or REFUND",
-            pay_channel_state_name(said->state), PQgetvalue(res, 0, X_OTN), said->total_fen, cfen);
-      return YW_EPRECOND;
-    }
     pay_book_outcome outcome = 0;
-    const char *txn = said->transaction_id[0] != '\0' ? said->transaction_id : PQgetvalue(res, 0, X_TXN);
-    int rc = pay_book_paid(conn, channel, PQgetvalue(res, 0, X_OTN), txn, cfen,
-                           said->success_unix > 0 ? said->success_unix : at, 0, actor, &outcome, err);
+    int rc = book_confirmed(conn, res, said, actor, &outcome, err, msg);
     if (rc != 0) return rc;
     if (outcome == PAY_BOOK_SUSPENSE) {
       /* the order was paid otherwise and this payment's notification never came: a second
@@ -730,21 +756,27 @@ static int book_action(PGconn *conn, const PGresult *res, const char *ref, const
           PQgetvalue(res, 0, X_OTN));
       return YW_EPRECOND;
     }
+    if (held) {
+      rc = post_resolve(conn, channel, ref, "suspense", recv, cfen, "booked: out of suspense", key,
+                        err, msg);
+      if (rc != 0) return rc;
+    }
     rc = book_settle(conn, channel, kind, key, cfen, fee, at, err);
     return rc < 0 ? rc : 0;
+  }
+  if (held) {
+    if (strcmp(action, "REFUND") == 0)
+      return post_resolve(conn, channel, ref, "suspense", refund, cfen, "suspense to refund", key,
+                          err, msg);
+    snprintf(jref, jcap, "recon_suspense:%s", ref); /* WRITE_OFF: it stays where it is */
+    return 0;
   }
   /* what the channel holds beyond what the platform booked (negative: short) */
   int64_t diff = cfen - pfen;
   if (diff != 0) {
-    ledger_posting p[2] = {{recv, diff},
-                           {strcmp(action, "REFUND") == 0 ? refund : "suspense", -diff}};
-    ledger_entry e = {.kind = "recon_resolve", .ref = ref, .channel = channel,
-                      .memo = strcmp(action, "REFUND") == 0 ? "to refund" : "written off to suspense"};
-    int rc = ledger_post(conn, &e, p, 2, err);
-    if (rc == YW_EEXIST) {
-      say(msg, "the channel's row %s has been resolved already (journal recon_resolve:%s)", key, ref);
-      return YW_EEXIST;
-    }
+    int refunds = strcmp(action, "REFUND") == 0;
+    int rc = post_resolve(conn, channel, ref, recv, refunds ? refund : "suspense", diff,
+                          refunds ? "to refund" : "written off to suspense", key, err, msg);
     if (rc != 0) return rc;
   }
   /* the statement's row is settled as a matched one would be */
@@ -840,8 +872,9 @@ int fin_exception_decide(PGconn *conn, int64_t id, int approve, const char *acti
     say(msg, "the proposal must be decided by another finance user than its proposer");
     return abort_tx(conn, YW_EPERM);
   }
-  char ref[200];
+  char ref[200], jref[240];
   resolve_ref(res, ref, sizeof ref);
+  snprintf(jref, sizeof jref, "recon_resolve:%s", ref);
   char detail[64];
   snprintf(detail, sizeof detail, "%s %s", approve ? "approved" : "rejected",
            PQgetvalue(res, 0, X_ACTION));
@@ -869,7 +902,7 @@ int fin_exception_decide(PGconn *conn, int64_t id, int approve, const char *acti
           now_fen);
       return YW_ECONFLICT;
     }
-    if (rc == 0) rc = book_action(conn, res, ref, actor, channel_says, &err, msg);
+    if (rc == 0) rc = book_action(conn, res, ref, actor, channel_says, &err, msg, jref, sizeof jref);
   }
   PQclear(res);
   res = NULL;
@@ -877,8 +910,6 @@ int fin_exception_decide(PGconn *conn, int64_t id, int approve, const char *acti
     if (msg != NULL && msg[0] == '\0') say(msg, "%s", err.message);
     return abort_tx(conn, rc);
   }
-  char jref[240];
-  snprintf(jref, sizeof jref, "recon_resolve:%s", ref);
   const char *p4[4] = {sid, actor, note != NULL ? note : "", jref};
   rc = yw_pg_query_write(conn,
                          approve ? "UPDATE payment.recon_exceptions SET status = 'RESOLVED', "
@@ -898,5 +929,301 @@ int fin_exception_decide(PGconn *conn, int64_t id, int approve, const char *acti
   if (rc == 0) rc = yw_pg_commit(conn, &err);
   else yw_pg_rollback(conn);
   if (rc != 0 && msg != NULL && msg[0] == '\0') say(msg, "%s", err.message);
+  return rc;
+}
+
+/* ---- the automatic part of a run ----------------------------------------------------- */
+
+int fin_channel_ask(const pay_channel *ch, const char *out_trade_no, int timeout_ms,
+                    pay_query_res *said) {
+  memset(said, 0, sizeof *said);
+  char code[PAY_CODE_MAX];
+  int rc = pay_channel_query(ch, out_trade_no, timeout_ms, said, code);
+  if (rc == YW_ENOTFOUND) {
+    memset(said, 0, sizeof *said); /* NOTPAY: the channel has no such order */
+    return 0;
+  }
+  return rc == 0 || rc == YW_EINVAL ? rc : YW_EUNAVAIL;
+}
+
+/* Records what the pass did on exception x (row of EXC_LOCK, locked): auto_action and
+ * the note, and for BOOK and REVERSE the resolution by the system (status RESOLVED,
+ * action, proposer and checker "system", journal_ref); platform_fen (may be NULL) the
+ * platform's amount now. Then the audit record audit (amount fen) and out's entry. */
+static int auto_record(PGconn *conn, const PGresult *x, const char *auto_action,
+                       const char *jref, const char *platform_fen, const char *note,
+                       const char *audit, int64_t fen, const pay_query_res *said,
+                       const fin_audit_ctx *ac, fin_auto *out, yw_pg_error *err) {
+  const char *sid = PQgetvalue(x, 0, X_ID);
+  int resolves = strcmp(auto_action, "BOOK") == 0 || strcmp(auto_action, "REVERSE") == 0;
+  const char *p[6] = {sid, auto_action, resolves ? "t" : "f", jref, platform_fen, note};
+  PGresult *res = NULL;
+  int rc = yw_pg_query_write(conn,
+                             "UPDATE payment.recon_exceptions SET auto_action = $2, auto_at = now(), "
+                             "platform_fen = COALESCE($5::bigint, platform_fen), "
+                             "note = CASE WHEN note = '' THEN $6 ELSE note || E'\\n' || $6 END, "
+                             "status = CASE WHEN $3::boolean THEN 'RESOLVED' ELSE status END, "
+                             "action = CASE WHEN $3::boolean THEN $2 ELSE action END, "
+                             "proposed_by = CASE WHEN $3::boolean THEN 'system' ELSE proposed_by END, "
+                             "proposed_at = CASE WHEN $3::boolean THEN now() ELSE proposed_at END, "
+                             "decided_by = CASE WHEN $3::boolean THEN 'system' ELSE decided_by END, "
+                             "decided_at = CASE WHEN $3::boolean THEN now() ELSE decided_at END, "
+                             "journal_ref = $4 WHERE id = $1::bigint",
+                             6, p, &res, err);
+  PQclear(res);
+  if (rc == 0) rc = fin_audit(conn, ac, "system", audit, sid, note, fen, err);
+  if (rc != 0 || out->n_done >= FIN_AUTO_MAX) return rc;
+  fin_auto_done *d = &out->done[out->n_done++];
+  d->exception_id = yw_col_ll(x, 0, X_ID);
+  snprintf(d->action, sizeof d->action, "%s", auto_action);
+  snprintf(d->out_trade_no, sizeof d->out_trade_no, "%s", PQgetvalue(x, 0, X_OTN));
+  d->amount_fen = fen;
+  snprintf(d->channel_says, sizeof d->channel_says, "%s",
+           said != NULL ? pay_channel_state_name(said->state) : "");
+  return 0;
+}
+
+/* Books channel-only row x to suspense (journal recon_suspense, keyed by the channel's
+ * row as a resolution is: held once whichever exception of the row) and settles the
+ * row; the exception stays OPEN for finance. why: the note's reason. */
+static int auto_suspense(PGconn *conn, const PGresult *x, const char *why,
+                         const pay_query_res *said, const fin_audit_ctx *ac, fin_auto *out,
+                         yw_pg_error *err) {
+  const char *channel = PQgetvalue(x, 0, X_CHANNEL);
+  int64_t cfen = yw_col_ll(x, 0, X_CFEN);
+  char ref[200], jref[240], recv[64], note[400];
+  resolve_ref(x, ref, sizeof ref);
+  snprintf(jref, sizeof jref, "recon_suspense:%s", ref);
+  snprintf(recv, sizeof recv, "channel_receivable:%s", channel);
+  ledger_posting p[2] = {{recv, cfen}, {"suspense", -cfen}};
+  ledger_entry e = {.kind = "recon_suspense", .ref = ref, .channel = channel,
+                    .memo = "channel-only row held in suspense"};
+  int rc = ledger_post(conn, &e, p, 2, err);
+  if (rc != 0 && rc != YW_EEXIST) return rc; /* YW_EEXIST: held before, by an earlier file's run */
+  rc = book_settle(conn, channel, "PAY", PQgetvalue(x, 0, X_KEY), cfen, yw_col_ll(x, 0, X_FEE),
+                   yw_col_ll(x, 0, X_AT), err);
+  if (rc < 0) return rc;
+  snprintf(note, sizeof note, "booked to suspense automatically (%s): propose REFUND or WRITE_OFF",
+           why);
+  return auto_record(conn, x, "SUSPENSE", jref, NULL, note, "recon.auto_suspense", cfen, said, ac,
+                     out, err);
+}
+
+static int savepoint(PGconn *conn, const char *sql, yw_pg_error *err) {
+  PGresult *res = NULL;
+  int rc = yw_pg_query_write(conn, sql, 0, NULL, &res, err);
+  PQclear(res);
+  return rc;
+}
+
+/* CHANNEL_ONLY row x (locked): said (NULL: not asked, no order of ours) confirming it
+ * books it paid and settles it (resolved); a second payment of an order paid already is
+ * booked to suspense by the payment path (unknown_inflow) and settled, left open as the
+ * run would have opened it; anything else goes to suspense. */
+static int auto_channel_only(PGconn *conn, const PGresult *x, const pay_query_res *said,
+                             const fin_audit_ctx *ac, fin_auto *out, yw_pg_error *err) {
+  const char *otn = PQgetvalue(x, 0, X_OTN), *cfen_s = PQgetvalue(x, 0, X_CFEN);
+  int64_t cfen = yw_col_ll(x, 0, X_CFEN);
+  char why[FIN_MSG_MAX] = "the platform has no channel order of that number";
+  if (said != NULL) {
+    int rc = savepoint(conn, "SAVEPOINT fin_auto_book", err);
+    pay_book_outcome outcome = 0;
+    if (rc == 0) rc = book_confirmed(conn, x, said, "system", &outcome, err, why);
+    if (rc != 0 && rc != YW_EPRECOND) return rc;
+    if (rc == YW_EPRECOND)
+      snprintf(why, sizeof why, "the channel says %s for %s (%" PRId64 " fen)",
+               pay_channel_state_name(said->state), otn, said->total_fen);
+    int booked = rc == 0 && (outcome == PAY_BOOK_PAID || outcome == PAY_BOOK_LATE ||
+                             outcome == PAY_BOOK_ALREADY);
+    if (booked || (rc == 0 && outcome == PAY_BOOK_SUSPENSE)) {
+      rc = book_settle(conn, PQgetvalue(x, 0, X_CHANNEL), "PAY", PQgetvalue(x, 0, X_KEY), cfen,
+                       yw_col_ll(x, 0, X_FEE), yw_col_ll(x, 0, X_AT), err);
+      if (rc < 0) return rc;
+      char jref[160], note[300];
+      snprintf(jref, sizeof jref, "%s:%s", booked ? "pay" : "unknown_inflow", otn);
+      if (booked)
+        snprintf(note, sizeof note, "booked paid automatically: the channel says SUCCESS for %s "
+                                    "(%" PRId64 " fen)", otn, cfen);
+      else
+        snprintf(note, sizeof note, "a second payment of an order paid already, booked to suspense "
+                                    "automatically: propose REFUND or WRITE_OFF");
+      return auto_record(conn, x, booked ? "BOOK" : "SUSPENSE", jref, cfen_s, note,
+                         booked ? "recon.auto_book" : "recon.auto_suspense", cfen, said, ac, out, err);
+    }
+    if (rc == 0) /* no such order of this channel, or another amount: nothing of it stays */
+      snprintf(why, sizeof why, "%s",
+               outcome == PAY_BOOK_NO_ORDER ? "the platform has no channel order of that number"
+                                            : "the channel's amount differs from the order's");
+    rc = savepoint(conn, "ROLLBACK TO SAVEPOINT fin_auto_book", err);
+    if (rc != 0) return rc;
+  }
+  return auto_suspense(conn, x, why, said, ac, out, err);
+}
+
+/* PLATFORM_ONLY row x (locked) that the channel answered (said). It has the payment:
+ * noted. It does not: the pay journal reversed, the order PAID -> EXCEPTION, resolved.
+ * *acted = 0 when nothing was done (the channel's answer says neither, the order moved
+ * on or has refunds: finance's). */
+static int auto_platform_only(PGconn *conn, const PGresult *x, const pay_query_res *said,
+                              const fin_audit_ctx *ac, fin_auto *out, yw_pg_error *err,
+                              int *acted) {
+  const char *channel = PQgetvalue(x, 0, X_CHANNEL), *otn = PQgetvalue(x, 0, X_OTN);
+  int64_t pfen = yw_col_ll(x, 0, X_PFEN);
+  char note[400];
+  *acted = 0;
+  if (said->state == PAY_TRADE_SUCCESS || said->state == PAY_TRADE_REFUND) {
+    snprintf(note, sizeof note, "the channel says %s for %s (%" PRId64 " fen) but its statement "
+                                "lacks the row: ask the channel for its corrected statement",
+             pay_channel_state_name(said->state), otn, said->total_fen);
+    *acted = 1;
+    return auto_record(conn, x, "CHANNEL_HAS", NULL, NULL, note, "recon.auto_note", pfen, said, ac,
+                       out, err);
+  }
+  if (said->state != PAY_TRADE_NOTPAY && said->state != PAY_TRADE_CLOSED &&
+      said->state != PAY_TRADE_PAYERROR)
+    return 0;
+  const char *pj[2] = {channel, otn};
+  PGresult *j = NULL, *o = NULL, *ps = NULL;
+  int rc = yw_pg_query(conn,
+                       "SELECT id, COALESCE(order_id::text, '') FROM payment.journal "
+                       "WHERE kind = 'pay' AND channel = $1 AND ref = $2",
+                       2, pj, &j, err);
+  if (rc != 0) return rc;
+  if (PQntuples(j) != 1) {
+    PQclear(j);
+    return 0;
+  }
+  const char *order_id = PQgetvalue(j, 0, 1);
+  if (order_id[0] != '\0') {
+    /* the order locked: a refund started meanwhile is seen (or waits for this) */
+    const char *po[1] = {order_id};
+    rc = yw_pg_query(conn,
+                     "SELECT o.status = 'PAID' AND NOT EXISTS (SELECT 1 FROM payment.refunds r "
+                     "WHERE r.order_id = o.id AND r.status <> 'FAILED') "
+                     "FROM payment.orders o WHERE o.id = $1::uuid FOR UPDATE",
+                     1, po, &o, err);
+    if (rc != 0 || PQntuples(o) != 1 || !yw_col_bool(o, 0, 0)) {
+      PQclear(j);
+      PQclear(o);
+      return rc;
+    }
+    PQclear(o);
+  }
+  const char *pi[1] = {PQgetvalue(j, 0, 0)};
+  rc = yw_pg_query(conn, "SELECT account, amount_fen FROM payment.postings WHERE journal_id = $1::bigint "
+                         "ORDER BY id",
+                   1, pi, &ps, err);
+  if (rc == 0 && (PQntuples(ps) < 2 || PQntuples(ps) > LEDGER_MAX_POSTINGS)) rc = YW_EINTERNAL;
+  if (rc == 0) {
+    ledger_posting p[LEDGER_MAX_POSTINGS];
+    size_t n = (size_t)PQntuples(ps);
+    for (size_t i = 0; i < n; i++)
+      p[i] = (ledger_posting){PQgetvalue(ps, (int)i, 0), -yw_col_ll(ps, (int)i, 1)};
+    ledger_entry e = {.kind = "pay_reversal", .ref = otn, .order_id = order_id[0] ? order_id : NULL,
+                      .channel = channel, .memo = "the channel does not have this payment"};
+    rc = ledger_post(conn, &e, p, n, err);
+    if (rc == YW_EEXIST) rc = 0; /* reversed before */
+  }
+  PQclear(ps);
+  snprintf(note, sizeof note, "reversed automatically: the channel says %s for %s, the platform "
+                              "booked %" PRId64 " fen",
+           pay_channel_state_name(said->state), otn, pfen);
+  if (rc == 0 && order_id[0] != '\0') {
+    char old[PAY_STATUS_MAX];
+    rc = pay_order_transition(conn, order_id, "PAID", "EXCEPTION", note, "system", old, err);
+  }
+  PQclear(j);
+  if (rc != 0) return rc;
+  char jref[160];
+  snprintf(jref, sizeof jref, "pay_reversal:%s", otn);
+  *acted = 1;
+  return auto_record(conn, x, "REVERSE", jref, NULL, note, "recon.auto_reverse", pfen, said, ac, out,
+                     err);
+}
+
+/* Acts on exception sid ("123") with the channel's answer said (NULL: not asked) in one
+ * transaction, when it is still OPEN, current and not acted on. *acted = 0 when not. */
+static int auto_one(PGconn *conn, const char *sid, const pay_query_res *said,
+                    const fin_audit_ctx *ac, fin_auto *out, int *acted, char *msg) {
+  yw_pg_error err = {0};
+  PGresult *x = NULL;
+  *acted = 0;
+  int rc = exception_lock(conn, sid, EXC_LOCK, &x, &err, msg);
+  if (rc == YW_ENOTFOUND) return 0;
+  if (rc != 0) return rc;
+  if (strcmp(PQgetvalue(x, 0, X_STATUS), "OPEN") != 0 || yw_col_bool(x, 0, X_SUPERSEDED) ||
+      PQgetvalue(x, 0, X_AUTO)[0] != '\0') {
+    PQclear(x);
+    return abort_tx(conn, 0); /* finance or another run came first */
+  }
+  if (strcmp(PQgetvalue(x, 0, X_CLASS), "CHANNEL_ONLY") == 0) {
+    rc = auto_channel_only(conn, x, said, ac, out, &err);
+    *acted = rc == 0;
+  } else if (said != NULL) {
+    rc = auto_platform_only(conn, x, said, ac, out, &err, acted);
+  }
+  PQclear(x);
+  if (rc == 0 && *acted) rc = yw_pg_commit(conn, &err);
+  else yw_pg_rollback(conn);
+  if (rc != 0) {
+    *acted = 0;
+    if (msg != NULL && msg[0] == '\0') say(msg, "%s", err.message);
+  }
+  return rc;
+}
+
+int fin_recon_auto(PGconn *conn, const char *channel, const char *date, const pay_channel *ch,
+                   int timeout_ms, const fin_audit_ctx *ac, fin_auto *out, char *msg) {
+  memset(out, 0, sizeof *out);
+  if (msg != NULL) msg[0] = '\0';
+  int64_t start;
+  if (!channel_ok(channel) || day_bounds(date, &start) != 0) {
+    say(msg, "channel and date must be valid");
+    return YW_EINVAL;
+  }
+  if (ch == NULL) return 0;
+  /* the candidates: one read, outside any transaction (the channel is asked between) */
+  char limit[12];
+  snprintf(limit, sizeof limit, "%d", FIN_AUTO_MAX);
+  const char *p[3] = {channel, date, limit};
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  PGresult *res = NULL;
+  int rc = yw_pg_query_read(
+      conn,
+      "SELECT e.id, e.class, e.out_trade_no, EXISTS (SELECT 1 FROM payment.channel_orders co "
+      "WHERE co.out_trade_no = e.out_trade_no AND co.channel = e.channel), count(*) OVER () "
+      "FROM payment.recon_exceptions e JOIN payment.statements s ON s.id = e.statement_id "
+      "WHERE s.channel = $1 AND s.bill_date = $2::date AND s.superseded_by IS NULL "
+      "AND e.status = 'OPEN' AND e.auto_action IS NULL AND e.kind = 'PAY' "
+      "AND ((e.class = 'CHANNEL_ONLY' AND e.platform_fen IS NULL) "
+      " OR (e.class = 'PLATFORM_ONLY' AND EXISTS (SELECT 1 FROM payment.journal j "
+      "     WHERE j.kind = 'pay' AND j.channel = e.channel AND j.ref = e.key))) "
+      "ORDER BY e.id LIMIT $3::int",
+      3, p, &res, &err);
+  if (rc != 0) {
+    say(msg, "%s", err.message);
+    return rc;
+  }
+  int n = PQntuples(res);
+  out->left = n > 0 ? (int)yw_col_ll(res, 0, 4) - n : 0;
+  for (int i = 0; i < n && rc == 0; i++) {
+    int ours = yw_col_bool(res, i, 3);
+    int ask = !(strcmp(PQgetvalue(res, i, 1), "CHANNEL_ONLY") == 0 && !ours);
+    pay_query_res said;
+    int arc = ask && !out->unanswered ? fin_channel_ask(ch, PQgetvalue(res, i, 2), timeout_ms, &said) : 0;
+    if (ask && (out->unanswered || arc != 0)) {
+      /* not answered: the channel is down, nothing more is asked of it this run; a number
+       * it refuses to look up (YW_EINVAL) is finance's */
+      if (arc == YW_EUNAVAIL) out->unanswered = 1;
+      out->left++;
+      continue;
+    }
+    out->asked += ask;
+    int acted = 0;
+    rc = auto_one(conn, PQgetvalue(res, i, 0), ask ? &said : NULL, ac, out, &acted, msg);
+    if (rc == 0 && !acted) out->left++;
+  }
+  PQclear(res);
   return rc;
 }

@@ -90,6 +90,66 @@ int fin_exception_decide(PGconn *conn, int64_t id, int approve, const char *acti
                          const char *note, const char *actor, const fin_audit_ctx *ac,
                          const pay_query_res *channel_says, char *msg);
 
+/* ---- the automatic part of a run: the channel asked, its answer acted on once ---- */
+
+/* Asks channel ch about out_trade_no, within timeout_ms, outside any transaction (the
+ * BOOK approval's question and the automatic pass's): 0 with *said (an order the
+ * channel does not have answered as NOTPAY), YW_EINVAL when the channel refuses to look
+ * the number up, or YW_EUNAVAIL when it did not answer. */
+int fin_channel_ask(const pay_channel *ch, const char *out_trade_no, int timeout_ms,
+                    pay_query_res *said);
+
+/* At most this many exceptions are acted on by one automatic pass; the rest wait for
+ * the next run of the day (or finance). */
+#define FIN_AUTO_MAX 50
+
+/* One exception the automatic pass acted on. action: "BOOK" (the channel confirmed a
+ * payment of ours: booked paid, resolved), "SUSPENSE" (no order of ours, or the channel
+ * does not confirm it: booked to suspense, left open for finance), "REVERSE" (the
+ * channel does not have the platform's payment: its pay journal reversed, the order
+ * EXCEPTION, resolved), "CHANNEL_HAS" (the channel has the platform's payment its
+ * statement lacks: noted, left open). */
+typedef struct fin_auto_done {
+  int64_t exception_id;
+  char action[16];
+  char out_trade_no[PAY_OUT_NO_MAX];
+  int64_t amount_fen;
+  char channel_says[16]; /* the channel's state ("NOTPAY"), "" when not asked */
+} fin_auto_done;
+
+typedef struct fin_auto {
+  int asked;            /* questions the channel answered */
+  int unanswered;       /* 1: the channel did not answer; nothing more was asked of it */
+  int left;             /* candidates not acted on (no answer, over FIN_AUTO_MAX, refused) */
+  size_t n_done;
+  fin_auto_done done[FIN_AUTO_MAX];
+} fin_auto;
+
+/*
+ * The automatic part of running channel's day date (after fin_recon_run stored it): the
+ * current statement's OPEN exceptions not acted on yet, oldest first, at most
+ * FIN_AUTO_MAX:
+ *   - CHANNEL_ONLY payment naming one of our channel orders (not a second payment,
+ *     which keeps finance's handling): the channel asked; SUCCESS with the row's amount
+ *     books it through pay_book_paid as its notification would have, settles the row
+ *     and resolves the exception (audit recon.auto_book); otherwise, or a row naming no
+ *     order of ours (not asked), it is booked to suspense (journal recon_suspense: Dr
+ *     channel_receivable / Cr suspense) and settled, the exception left OPEN for
+ *     finance to refund or keep (recon.auto_suspense);
+ *   - PLATFORM_ONLY payment (past the cut-off) booked by a pay journal: the channel
+ *     asked; it has the payment (SUCCESS, REFUND): noted, left OPEN; it does not
+ *     (NOTPAY, CLOSED, PAYERROR): the pay journal reversed by a new journal
+ *     (pay_reversal), the order PAID -> EXCEPTION, the exception resolved
+ *     (recon.auto_reverse). An order refunded since is left for finance.
+ * Each question is asked outside any transaction within timeout_ms; the first one not
+ * answered ends the asking (the rest are left for the next run). Each action is one
+ * transaction that locks the exception and acts only when it is still OPEN and not acted
+ * on, so a re-run or a concurrent run acts once. Actor "system" in the audit records (ac:
+ * the run's request). ch NULL: nothing is done.
+ */
+int fin_recon_auto(PGconn *conn, const char *channel, const char *date, const pay_channel *ch,
+                   int timeout_ms, const fin_audit_ctx *ac, fin_auto *out, char *msg);
+
 /* ---- the RPC side (finance_service.c): FinanceService on yw-payment's server ---- */
 
 typedef struct finance_ctx {

@@ -355,6 +355,29 @@ static int get_reconciliation(yw_rpc_call *call, const ProtobufCMessage *reqm, P
                                r->page_token, out);
 }
 
+/* The alerts of the automatic pass: a payment the platform booked that the channel does
+ * not have (reversed), or has but left off its statement; the channel not answering. */
+static void auto_alerts(const char *channel, const char *date, const fin_auto *au) {
+  for (size_t i = 0; i < au->n_done; i++) {
+    const fin_auto_done *d = &au->done[i];
+    if (strcmp(d->action, "REVERSE") == 0)
+      yw_log(YW_LOG_WARN, "payment.recon_platform_only", NULL,
+             "channel %s, %s: %s booked %lld fen the channel does not have (it says %s): "
+             "reversed, the order EXCEPTION, exception %lld",
+             channel, date, d->out_trade_no, (long long)d->amount_fen, d->channel_says,
+             (long long)d->exception_id);
+    else if (strcmp(d->action, "CHANNEL_HAS") == 0)
+      yw_log(YW_LOG_WARN, "payment.recon_platform_only", NULL,
+             "channel %s, %s: %s is paid at the channel (%s) but not on its statement: "
+             "exception %lld left open",
+             channel, date, d->out_trade_no, d->channel_says, (long long)d->exception_id);
+  }
+  if (au->unanswered)
+    yw_log(YW_LOG_WARN, "payment.recon_channel_silent", NULL,
+           "channel %s, %s: the channel did not answer; %d exception(s) left for the next run",
+           channel, date, au->left);
+}
+
 static int run_reconciliation(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
                               void *data) {
   finance_ctx *ctx = data;
@@ -365,8 +388,20 @@ static int run_reconciliation(yw_rpc_call *call, const ProtobufCMessage *reqm, P
   if (rc == 0) rc = write_db(call, ctx, &w);
   if (rc != 0) return rc;
   rc = fin_recon_run(w.conn, r->channel, r->date, ctx->cutoff_s, w.c.subject, &w.ac, &run, w.msg);
+  /* then the automatic part: the channel asked about what only one side has */
+  fin_auto au;
+  memset(&au, 0, sizeof au);
+  if (rc == 0) {
+    const pay_channel *ch = ctx->channels != NULL ? pay_channels_find(ctx->channels, r->channel) : NULL;
+    char amsg[FIN_MSG_MAX];
+    if (fin_recon_auto(w.conn, r->channel, r->date, ch, ctx->channel_timeout_ms, &w.ac, &au, amsg) != 0)
+      yw_log(YW_LOG_WARN, "payment.recon_auto_failed", NULL,
+             "channel %s, %s: the automatic pass stopped (%s); the next run goes on", r->channel,
+             r->date, amsg);
+  }
   rc = write_end(call, ctx, &w, rc);
   if (rc != 0) return rc;
+  auto_alerts(r->channel, r->date, &au);
   /* the alert of a short day (短款): money the platform booked that the channel does not
    * have, past the cut-off, may come from a forged notification; said once, on the run
    * that first stored the day's results */
@@ -511,14 +546,9 @@ static int channel_query(yw_rpc_call *call, finance_ctx *ctx, int64_t id, pay_qu
   if (ch == NULL)
     return yw_rpc_call_fail(call, YW_EPRECOND, "the exception's channel is not configured: BOOK "
                                                 "needs its answer");
-  memset(said, 0, sizeof *said);
-  char code[PAY_CODE_MAX];
-  rc = pay_channel_query(ch, otn, ctx->channel_timeout_ms, said, code);
-  if (rc == YW_ENOTFOUND || rc == YW_EINVAL) {
-    memset(said, 0, sizeof *said); /* NOTPAY: the channel has no such order (or no such number) */
-    return 0;
-  }
-  if (rc != 0) return yw_rpc_call_fail(call, YW_EUNAVAIL, "the channel did not answer the query");
+  rc = fin_channel_ask(ch, otn, ctx->channel_timeout_ms, said);
+  if (rc == YW_EINVAL) memset(said, 0, sizeof *said); /* a number it refuses: NOTPAY, no BOOK */
+  else if (rc != 0) return yw_rpc_call_fail(call, YW_EUNAVAIL, "the channel did not answer the query");
   return 0;
 }
 

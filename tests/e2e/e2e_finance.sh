@@ -4,12 +4,12 @@
 # yw-gateway. A clerk issues a notice, the payer pays it in the simulator whose
 # notification is lost (notify none), and the channel adds a payment the platform never
 # created (tamper extra). A finance user imports the day's statement from the channel by
-# API (ImportStatement without bytes), runs the day: both rows are channel-only; the
-# maker proposes BOOK for ours, the maker's own approval is 403, an approval naming
-# another proposal than the one made 409, the checker's resolves it (the channel's query
-# confirms the payment) and the order is PAID; BOOK for the stranger is refused (412: the
-# channel's query does not confirm it), rejected, and its WRITE_OFF (version 3)
-# approved. A clerk may not read the
+# API (ImportStatement without bytes), runs the day: both rows are channel-only, and the
+# run asks the channel about them: ours is confirmed and booked (the order PAID, the
+# exception resolved by the system), the stranger is held in suspense and left open. On
+# it the maker proposes BOOK, the maker's own approval is 403, an approval naming another
+# proposal than the one made 409, the checker's approval 412 (the channel's query does
+# not confirm it); rejected, its WRITE_OFF (version 3) approved. A clerk may not read the
 # reconciliation. The daily report downloads as CSV and as .xlsx (content-type,
 # content-disposition; the zip's sheet XML holds the figures, read with unzip -p). A
 # statement file uploaded as the raw CSV (the console's upload): refused over the
@@ -69,18 +69,22 @@ OURS="$(field "[r['exceptionId'] for r in d['results'] if r['key'] == '$OTN'][0]
 THEIRS="$(field "[r['exceptionId'] for r in d['results'] if r['key'] != '$OTN'][0]")"
 check "the results name an exception each" test -n "$OURS" -a -n "$THEIRS"
 
-# --- maker-checker
-s="$(api "$MAKER" POST "/v1/finance/exceptions/$OURS:propose" '{"action":"BOOK","note":"paid, notification lost"}')"
-check "the maker proposes BOOK (200, PROPOSED)" eval '[ "$s" = 200 ] && [ "$(field "d[\"status\"]")" = PROPOSED ]'
-s="$(api "$MAKER" POST "/v1/finance/exceptions/$OURS:approve" '{"action":"BOOK","version":1}')"
-check "the maker's own approval is refused (403)" test "$s" = 403
-s="$(api "$CHECKER" POST "/v1/finance/exceptions/$OURS:approve" '{"action":"WRITE_OFF","version":1}')"
-check "an approval naming another proposal than the one made is refused (409)" test "$s" = 409
-s="$(api "$CHECKER" POST "/v1/finance/exceptions/$OURS:approve" '{"action":"BOOK","version":1}')"
-check "the checker approves: RESOLVED" eval '[ "$s" = 200 ] && [ "$(field "d[\"status\"]")" = RESOLVED ]'
+# --- the run asked the channel: ours booked, the stranger held in suspense
+s="$(api "$CHECKER" GET "/v1/finance/exceptions?includeResolved=true")"
+check "ours is resolved by the system (BOOK, the channel confirmed it)" \
+  eval '[ "$s" = 200 ] && [ "$(field "[(e[\"status\"], e[\"action\"], e[\"decidedBy\"]) for e in d[\"exceptions\"] if e[\"id\"] == \"$OURS\"]")" = "[('"'"'RESOLVED'"'"', '"'"'BOOK'"'"', '"'"'system'"'"')]" ]'
+check "the stranger is left open, held in suspense" \
+  eval '[ "$(field "[(e[\"status\"], \"suspense\" in e[\"note\"]) for e in d[\"exceptions\"] if e[\"id\"] == \"$THEIRS\"]")" = "[('"'"'OPEN'"'"', True)]" ]'
 s="$(api "$CLERK" GET "/v1/payments/orders/$ORDER")"
 check "the order is PAID" eval '[ "$s" = 200 ] && [ "$(field "d[\"status\"]")" = ORDER_STATUS_PAID ]'
-api "$MAKER" POST "/v1/finance/exceptions/$THEIRS:propose" '{"action":"BOOK","note":"ours?"}' >/dev/null
+
+# --- maker-checker on the stranger
+s="$(api "$MAKER" POST "/v1/finance/exceptions/$THEIRS:propose" '{"action":"BOOK","note":"ours?"}')"
+check "the maker proposes BOOK (200, PROPOSED)" eval '[ "$s" = 200 ] && [ "$(field "d[\"status\"]")" = PROPOSED ]'
+s="$(api "$MAKER" POST "/v1/finance/exceptions/$THEIRS:approve" '{"action":"BOOK","version":1}')"
+check "the maker's own approval is refused (403)" test "$s" = 403
+s="$(api "$CHECKER" POST "/v1/finance/exceptions/$THEIRS:approve" '{"action":"WRITE_OFF","version":1}')"
+check "an approval naming another proposal than the one made is refused (409)" test "$s" = 409
 s="$(api "$CHECKER" POST "/v1/finance/exceptions/$THEIRS:approve" '{"action":"BOOK","version":1}')"
 check "BOOK of a row the channel's query does not confirm is refused (412)" test "$s" = 412
 s="$(api "$CHECKER" POST "/v1/finance/exceptions/$THEIRS:reject" '{"action":"BOOK","version":1}')"

@@ -9,8 +9,10 @@
  * not run, department staff may not read; ListExceptions gives the open ones with their
  * age; the proposer's approval is PERMISSION_DENIED, one naming another proposal
  * ABORTED, and another finance user's resolves it; the audit records carry department,
- * address, request id and amount; bad input (a date that does not exist, a summary that
- * lies, another merchant's statement, an unknown action) is INVALID_ARGUMENT and changes
+ * address, request id and amount; the run's automatic part holds a channel-only row
+ * naming no order of ours in suspense (left open, audited as the system); bad input (a
+ * date that does not exist, a summary that lies, another merchant's statement, an
+ * unknown action) is INVALID_ARGUMENT and changes
  * nothing; the daily report sums the statement per channel
  * (with its open exception) and the ledger per department and item, and its exports
  * parse: the CSV by a parser here, the .xlsx as a zip whose sheet XML (unzip -p) holds
@@ -204,6 +206,15 @@ static void a_finance_user_imports_runs_and_resolves(void **state) {
   assert_int_equal(rec->classes[3]->count, 1); /* PLATFORM_ONLY */
   assert_int_equal(rec->open_exceptions, 2);
   assert_int_equal(rec->settled_fen, 1000 - 6 + 2000 - 12);
+  /* the run's automatic part: X1 names no order of ours, so it is held in suspense (not
+   * asked about) and left open, audited as the system in the run's request */
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.recon_exceptions WHERE key = 'X1' "
+                                    "AND status = 'OPEN' AND auto_action = 'SUSPENSE'"),
+                   1);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.audit_log WHERE action = "
+                                    "'recon.auto_suspense' AND actor = 'system' "
+                                    "AND request_id = 'rq-finance-test' AND detail LIKE '%amount_fen=500'"),
+                   1);
   assert_int_equal(rec->n_results, 4);
   protobuf_c_message_free_unpacked(out, NULL);
 

@@ -24,10 +24,19 @@
  * supersedes and runs are audited with the amount. A statement replaced after its run
  * has its settlement journals reversed by new journals, and the replacing statement's
  * run settles its own rows: the balances are what the corrected file alone gives, and a
- * third run books nothing. Every query is parameterised. After
- * every test ledger_check finds the ledger balanced.
+ * third run books nothing. The automatic part of a run, against the channel simulator
+ * (a real yw-paysim process): a channel-only payment of ours the channel confirms is
+ * booked paid and resolved; one it does not confirm, and one naming no order of ours,
+ * are held in suspense and left open (finance's refund and write-off of them then move
+ * the money once); a platform-only payment the channel never took is reversed by a new
+ * journal, its order EXCEPTION; one the channel has but its statement lacks is noted and
+ * left open; the balances follow, a re-run asks and books nothing; with the simulator
+ * stopped (SIGSTOP) the rows stay open and nothing is booked, and the next run once it
+ * answers acts on them once. Every query is parameterised. After every test
+ * ledger_check finds the ledger balanced.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,6 +55,7 @@
 #include "yw_events.h"
 #include "yw_pg.h"
 #include "yw_testdb.h"
+#include "yw_testpaysim.h"
 
 /* 2026-12-01 00:00:00 Asia/Shanghai */
 #define D1 1796054400LL
@@ -54,9 +64,21 @@
 static char dsn[512];
 static yw_pg_pool *pool;
 static PGconn *conn;
+/* the channel simulator as channel sim: the automatic part of a run asks it */
+static yw_testpaysim sim;
+static pay_channels *chans;
+static const pay_channel *sim_ch;
 
 static int setup(void **state) {
   (void)state;
+  char spec[160], cerr[256];
+  if (yw_testpaysim_start(YW_PAYSIM_BIN, &sim) != 0) return -1;
+  snprintf(spec, sizeof spec, "sim=%s", sim.url);
+  if (pay_channels_load(spec, sim.keys_spec, &chans, cerr, sizeof cerr) != 0) {
+    fprintf(stderr, "channels: %s\n", cerr);
+    return -1;
+  }
+  sim_ch = pay_channels_find(chans, "sim");
   if (yw_testdb_create(dsn, sizeof dsn) != 0) return -1;
   yw_pg_error err;
   memset(&err, 0, sizeof err);
@@ -73,6 +95,8 @@ static int teardown(void **state) {
   yw_pg_pool_release(pool, conn);
   yw_pg_pool_free(pool);
   yw_testdb_drop();
+  yw_testpaysim_stop(&sim);
+  pay_channels_free(chans);
   return 0;
 }
 
@@ -144,18 +168,36 @@ static long long count_of(const char *sql) {
   return v;
 }
 
-/* The first column of the first row of sql with the text parameters given (n of them). */
-static long long value_of(const char *sql, int n, ...) {
+/* sql's rows with the n text parameters of ap. */
+static PGresult *rows_of(const char *sql, int n, va_list ap) {
   const char *p[4] = {NULL};
-  va_list ap;
-  va_start(ap, n);
   for (int i = 0; i < n && i < 4; i++) p[i] = va_arg(ap, const char *);
-  va_end(ap);
   PGresult *r = PQexecParams(conn, sql, n, NULL, p, NULL, NULL, 0);
   assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+  return r;
+}
+
+/* The first column of the first row of sql with the text parameters given (n of them). */
+static long long value_of(const char *sql, int n, ...) {
+  va_list ap;
+  va_start(ap, n);
+  PGresult *r = rows_of(sql, n, ap);
+  va_end(ap);
   long long v = PQntuples(r) > 0 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
   PQclear(r);
   return v;
+}
+
+/* The same as text ("(none)" without a row); valid until the next call. */
+static const char *text_of(const char *sql, int n, ...) {
+  static char t[128];
+  va_list ap;
+  va_start(ap, n);
+  PGresult *r = rows_of(sql, n, ap);
+  va_end(ap);
+  snprintf(t, sizeof t, "%s", PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "(none)");
+  PQclear(r);
+  return t;
 }
 
 static const char *num(int64_t v, char buf[24]) {
@@ -865,6 +907,247 @@ static void a_superseded_statements_settlements_are_reversed(void **state) {
   assert_int_equal(balance("channel_receivable:sim"), recv - 1000 - 500);
 }
 
+/* ---- the automatic part of a run: the channel (the simulator) asked ------------------- */
+
+/* 2027-01-10 00:00 Asia/Shanghai */
+#define D40 (D1 + 40 * 86400)
+
+/* An order of ours paying on channel order otn: created at the channel (the simulator's
+ * prepay) and on the platform. */
+static void order_at_channel(const char *notice_code, const char *otn, int64_t fen) {
+  order_paying(notice_code, otn, fen);
+  pay_prepay_req req = {.out_trade_no = otn, .description = "fine", .total_fen = fen,
+                        .notify_url = "http://127.0.0.1:9/notify"};
+  pay_prepay_res res;
+  char code[PAY_CODE_MAX];
+  assert_int_equal(pay_channel_prepay(sim_ch, &req, 5000, &res, code), 0);
+}
+
+/* The payer pays otn in the simulator's wallet; its notification never comes. */
+static void payer_pays(const char *otn) {
+  char body[160];
+  snprintf(body, sizeof body, "{\"out_trade_no\":\"%s\",\"payer\":\"o_test\",\"notify\":\"none\"}", otn);
+  assert_int_equal(yw_testpaysim_post(&sim, "/sim/pay", body), 200);
+}
+
+/* The platform books otn paid at at, as a notification would (genuine or forged). */
+static void platform_paid(const char *otn, int64_t fen, int64_t at) {
+  yw_pg_error err;
+  pay_book_outcome o = 0;
+  assert_int_equal(yw_pg_begin(conn, &err), 0);
+  assert_int_equal(pay_book_paid(conn, "sim", otn, "4200000500", fen, at, 0, "channel", &o, &err), 0);
+  assert_int_equal(yw_pg_commit(conn, &err), 0);
+  assert_int_equal(o, PAY_BOOK_PAID);
+}
+
+/* Runs the day as RunReconciliation does: the run, then its automatic part (each
+ * question bounded by 1 s). */
+static void run_auto(const char *date, fin_run *run, fin_auto *au) {
+  char msg[FIN_MSG_MAX];
+  int rc = run_day(date, "alice", run, msg);
+  if (rc != 0) fprintf(stderr, "run: %s\n", msg);
+  assert_int_equal(rc, 0);
+  rc = fin_recon_auto(conn, "sim", date, sim_ch, 1000, NULL, au, msg);
+  if (rc != 0) fprintf(stderr, "auto: %s\n", msg);
+  assert_int_equal(rc, 0);
+}
+
+/* "STATUS/AUTO_ACTION" of the exception of key on statement_id ("OPEN/-": not acted on). */
+static const char *exc_state(int64_t statement_id, const char *key) {
+  char sid[24];
+  return text_of("SELECT status || '/' || COALESCE(auto_action, '-') FROM payment.recon_exceptions "
+                 "WHERE statement_id = $1::bigint AND key = $2",
+                 2, num(statement_id, sid), key);
+}
+
+static const char *order_status(const char *otn) {
+  return text_of("SELECT o.status FROM payment.orders o JOIN payment.channel_orders c "
+                 "ON c.order_id = o.id WHERE c.out_trade_no = $1",
+                 1, otn);
+}
+
+/* What the automatic pass did: the channel silent or not, questions answered,
+ * exceptions acted on and left. */
+static void auto_was(const fin_auto *au, int unanswered, int asked, int done, int left) {
+  assert_int_equal(au->unanswered, unanswered);
+  assert_int_equal(au->asked, asked);
+  assert_int_equal(au->n_done, done);
+  assert_int_equal(au->left, left);
+}
+
+static long long journals_of(const char *kind, const char *ref) {
+  return value_of("SELECT count(*) FROM payment.journal WHERE kind = $1 AND ref = $2", 2, kind, ref);
+}
+
+static long long auto_audits(void) {
+  return count_of("SELECT count(*) FROM payment.audit_log WHERE action LIKE 'recon.auto%' "
+                  "AND actor = 'system'");
+}
+
+/* The issue's automatic part on a day with every kind: a channel-only payment of ours
+ * the channel confirms is booked PAID and resolved; one it does not confirm and one
+ * naming no order of ours (not asked) are held in suspense and left open for finance; a
+ * platform-only payment the channel never took is reversed by a new journal and its
+ * order EXCEPTION; one the channel has but left off its statement is noted and left
+ * open. Each once: a re-run asks and books nothing. Finance then refunds one held row
+ * and writes off the other without moving the money twice. */
+static void the_run_asks_the_channel_about_one_sided_rows_once(void **state) {
+  (void)state;
+  const int64_t at = D40 + 10 * 3600;
+  const char *booked = "2027011000000000000001", *unconfirmed = "2027011000000000000002",
+             *forged = "2027011000000000000003", *unlisted = "2027011000000000000004";
+  int64_t recv = balance("channel_receivable:sim"), susp = balance("suspense"),
+          clearing = balance("clearing_bank"), treasury = balance("treasury_payable:320700-GA:FINE01");
+  order_at_channel("32070000000000000101", booked, 1200);
+  payer_pays(booked); /* its notification lost */
+  order_at_channel("32070000000000000102", unconfirmed, 800); /* never paid */
+  order_at_channel("32070000000000000103", forged, 600);
+  platform_paid(forged, 600, at); /* booked; the channel never took it */
+  order_at_channel("32070000000000000104", unlisted, 400);
+  payer_pays(unlisted);
+  platform_paid(unlisted, 400, at); /* the channel has it; its statement will not */
+  platform_books("pay", "M-20270110", 500, at);
+  pay_stmt_row rows[] = {pay_row(booked, 1200, at), pay_row(unconfirmed, 800, at + 60),
+                         pay_row("STRANGER-0110", 300, at + 120), pay_row("M-20270110", 500, at)};
+  fin_statement st;
+  char msg[FIN_MSG_MAX];
+  assert_int_equal(import_rows("2027-01-10", rows, 4, "alice", &st, msg), 0);
+  fin_run run;
+  fin_auto au;
+  run_auto("2027-01-10", &run, &au);
+  assert_int_equal(run.count[PAY_RECON_MATCHED], 1);
+  assert_int_equal(run.count[PAY_RECON_CHANNEL_ONLY], 3);
+  assert_int_equal(run.count[PAY_RECON_PLATFORM_ONLY], 2);
+  auto_was(&au, 0, 4, 5, 0); /* the stranger is not asked about */
+  /* confirmed: PAID through the payment's booking, settled, resolved by the system */
+  assert_string_equal(exc_state(st.id, booked), "RESOLVED/BOOK");
+  assert_string_equal(order_status(booked), "PAID");
+  assert_int_equal(journals_of("pay", booked), 1);
+  assert_int_equal(settle_journals(st.id, booked), 1);
+  assert_int_equal(value_of("SELECT count(*) FROM payment.recon_exceptions WHERE key = $1 "
+                            "AND action = 'BOOK' AND proposed_by = 'system' AND decided_by = 'system'",
+                            1, booked),
+                   1);
+  /* not confirmed, and not ours: held in suspense and settled, open for finance */
+  assert_string_equal(exc_state(st.id, unconfirmed), "OPEN/SUSPENSE");
+  assert_string_equal(order_status(unconfirmed), "PAYING");
+  assert_string_equal(exc_state(st.id, "STRANGER-0110"), "OPEN/SUSPENSE");
+  assert_int_equal(journals_of("recon_suspense", "sim:2027-01-10:PAY:2027011000000000000002:0"), 1);
+  assert_int_equal(journals_of("recon_suspense", "sim:2027-01-10:PAY:STRANGER-0110:0"), 1);
+  assert_int_equal(settle_journals(st.id, "STRANGER-0110"), 1);
+  /* the channel never took it: reversed by a new journal, the order EXCEPTION */
+  assert_string_equal(exc_state(st.id, forged), "RESOLVED/REVERSE");
+  assert_string_equal(order_status(forged), "EXCEPTION");
+  assert_int_equal(journals_of("pay", forged), 1);
+  assert_int_equal(journals_of("pay_reversal", forged), 1);
+  assert_int_equal(value_of("SELECT count(*) FROM payment.order_events e JOIN payment.channel_orders c "
+                            "ON c.order_id = e.order_id WHERE c.out_trade_no = $1 "
+                            "AND e.from_status = 'PAID' AND e.to_status = 'EXCEPTION' "
+                            "AND e.reason LIKE '%says NOTPAY%'",
+                            1, forged),
+                   1);
+  /* the channel has it but its statement does not: noted, open, nothing booked */
+  assert_string_equal(exc_state(st.id, unlisted), "OPEN/CHANNEL_HAS");
+  assert_string_equal(order_status(unlisted), "PAID");
+  assert_true(strstr(text_of("SELECT note FROM payment.recon_exceptions WHERE key = $1", 1, unlisted),
+                     "says SUCCESS") != NULL);
+  /* audited once each, by the system */
+  assert_int_equal(audits("recon.auto_book", exception_of(st.id, booked), "system", "%amount_fen=1200"), 1);
+  assert_int_equal(audits("recon.auto_suspense", exception_of(st.id, unconfirmed), "system", NULL), 1);
+  assert_int_equal(audits("recon.auto_suspense", exception_of(st.id, "STRANGER-0110"), "system", NULL), 1);
+  assert_int_equal(audits("recon.auto_reverse", exception_of(st.id, forged), "system", "%amount_fen=600"), 1);
+  assert_int_equal(audits("recon.auto_note", exception_of(st.id, unlisted), "system", NULL), 1);
+  /* the balances: what the channel owes is only the unlisted payment; suspense holds
+   * the two rows; the bank got every statement row net of its fee; the treasury is owed
+   * the booked, unlisted and matched payments, not the reversed one */
+  assert_int_equal(balance("channel_receivable:sim") - recv, 400);
+  assert_int_equal(balance("suspense") - susp, -(800 + 300));
+  assert_int_equal(balance("clearing_bank") - clearing,
+                   1200 - fee_of(1200) + 800 - fee_of(800) + 300 - fee_of(300) + 500 - fee_of(500));
+  assert_int_equal(balance("treasury_payable:320700-GA:FINE01") - treasury, -(1200 + 400 + 500));
+
+  /* a re-run of the day: identical results, nothing asked, booked or audited again */
+  char *before = results_text(st.id);
+  long long journals = count_of("SELECT count(*) FROM payment.journal");
+  long long autos = auto_audits();
+  fin_auto again;
+  run_auto("2027-01-10", &run, &again);
+  auto_was(&again, 0, 0, 0, 0);
+  char *after = results_text(st.id);
+  assert_string_equal(after, before);
+  free(before);
+  free(after);
+  assert_int_equal(count_of("SELECT count(*) FROM payment.journal"), journals);
+  assert_int_equal(auto_audits(), autos);
+
+  /* finance resolves the held rows: the refund moves suspense to refund_payable once, the
+   * write-off moves nothing (the money is in suspense already) */
+  int64_t held = exception_of(st.id, unconfirmed), stranger = exception_of(st.id, "STRANGER-0110");
+  int64_t refund = balance("refund_payable:sim");
+  assert_int_equal(propose(held, "REFUND", "not ours after all", "alice", msg), 0);
+  assert_int_equal(decide(held, 1, "", "bob", msg), 0);
+  assert_int_equal(balance("suspense") - susp, -300);
+  assert_int_equal(balance("refund_payable:sim") - refund, -800);
+  assert_int_equal(journals_of("recon_resolve", "sim:2027-01-10:PAY:2027011000000000000002:0"), 1);
+  assert_int_equal(propose(stranger, "WRITE_OFF", "a stranger's payment", "alice", msg), 0);
+  assert_int_equal(decide(stranger, 1, "", "bob", msg), 0);
+  assert_int_equal(balance("suspense") - susp, -300);
+  assert_int_equal(count_of("SELECT count(*) FROM payment.journal"), journals + 1);
+  char id[24];
+  assert_int_equal(value_of("SELECT count(*) FROM payment.recon_exceptions WHERE id = $1::bigint "
+                            "AND status = 'RESOLVED' AND decided_by = 'bob' "
+                            "AND journal_ref = 'recon_suspense:sim:2027-01-10:PAY:STRANGER-0110:0'",
+                            1, num(stranger, id)),
+                   1);
+  assert_int_equal(balance("clearing_bank") - clearing,
+                   1200 - fee_of(1200) + 800 - fee_of(800) + 300 - fee_of(300) + 500 - fee_of(500));
+}
+
+/* The channel paused (the simulator stopped with SIGSTOP): the first question is not
+ * answered within its bound, nothing more is asked, the rows stay open and nothing is
+ * booked. Once it answers again the next run acts on them, once. */
+static void a_silent_channel_leaves_the_rows_for_the_next_run(void **state) {
+  (void)state;
+  const int64_t at = D40 + 86400 + 9 * 3600;
+  const char *booked = "2027011100000000000001", *forged = "2027011100000000000002";
+  order_at_channel("32070000000000000111", booked, 900);
+  payer_pays(booked);
+  order_at_channel("32070000000000000112", forged, 700);
+  platform_paid(forged, 700, at);
+  pay_stmt_row rows[] = {pay_row(booked, 900, at)};
+  fin_statement st;
+  char msg[FIN_MSG_MAX];
+  assert_int_equal(import_rows("2027-01-11", rows, 1, "alice", &st, msg), 0);
+  long long journals = count_of("SELECT count(*) FROM payment.journal");
+  long long autos = auto_audits();
+  assert_int_equal(kill(sim.pid, SIGSTOP), 0);
+  fin_run run;
+  fin_auto au;
+  run_auto("2027-01-11", &run, &au);
+  assert_int_equal(kill(sim.pid, SIGCONT), 0);
+  assert_int_equal(run.count[PAY_RECON_CHANNEL_ONLY], 1);
+  assert_int_equal(run.count[PAY_RECON_PLATFORM_ONLY], 1);
+  auto_was(&au, 1, 0, 0, 2);
+  assert_string_equal(exc_state(st.id, booked), "OPEN/-");
+  assert_string_equal(exc_state(st.id, forged), "OPEN/-");
+  assert_string_equal(order_status(booked), "PAYING");
+  assert_string_equal(order_status(forged), "PAID");
+  assert_int_equal(count_of("SELECT count(*) FROM payment.journal"), journals);
+  assert_int_equal(auto_audits(), autos);
+  /* answering again: the next run acts on both */
+  run_auto("2027-01-11", &run, &au);
+  auto_was(&au, 0, 2, 2, 0);
+  assert_string_equal(exc_state(st.id, booked), "RESOLVED/BOOK");
+  assert_string_equal(exc_state(st.id, forged), "RESOLVED/REVERSE");
+  assert_string_equal(order_status(booked), "PAID");
+  assert_string_equal(order_status(forged), "EXCEPTION");
+  /* pay + settle of the booked row, the reversal of the forged one */
+  assert_int_equal(count_of("SELECT count(*) FROM payment.journal"), journals + 3);
+  run_auto("2027-01-11", &run, &au);
+  auto_was(&au, 0, 0, 0, 0);
+  assert_int_equal(count_of("SELECT count(*) FROM payment.journal"), journals + 3);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(every_kind_classifies_and_a_rerun_changes_nothing, ledger_balanced),
@@ -880,6 +1163,8 @@ int main(void) {
       cmocka_unit_test_teardown(review_book_of_a_lost_second_payment, ledger_balanced),
       cmocka_unit_test_teardown(a_superseded_statements_settlements_are_reversed,
                                 ledger_balanced),
+      cmocka_unit_test_teardown(the_run_asks_the_channel_about_one_sided_rows_once, ledger_balanced),
+      cmocka_unit_test_teardown(a_silent_channel_leaves_the_rows_for_the_next_run, ledger_balanced),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,88 @@
+/*
+ * yw_testpaysim.c - yw-paysim as a process of a test (yw_testpaysim.h).
+ *
+ * Offers: yw_testpaysim_start, yw_testpaysim_stop, yw_testpaysim_post.
+ */
+#include "yw_testpaysim.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "yw_crypto.h"
+#include "yw_http.h"
+#include "yw_testnet.h"
+
+int yw_testpaysim_start(const char *bin, yw_testpaysim *s) {
+  memset(s, 0, sizeof *s);
+  yw_http_global_init();
+  snprintf(s->dir, sizeof s->dir, "/tmp/yw-paysim-XXXXXX");
+  if (mkdtemp(s->dir) == NULL) return -1;
+  char sm2_key[65]; /* the simulator serves sim-sm2 too (merchant 1900000002) */
+  if (yw_random_digits(64, s->key_hex, sizeof s->key_hex) != 0 ||
+      yw_random_digits(64, sm2_key, sizeof sm2_key) != 0)
+    return -1; /* 64 hex digits each */
+  s->port = yw_test_free_port();
+  if (s->port <= 0) return -1;
+  char listen[64], keys[96], merchants[192];
+  snprintf(listen, sizeof listen, "127.0.0.1:%d", s->port);
+  snprintf(keys, sizeof keys, "%s/keys", s->dir);
+  snprintf(merchants, sizeof merchants, "sim=1900000001:%s,sim-sm2=1900000002:%s", s->key_hex,
+           sm2_key);
+  snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d/sim", s->port);
+  snprintf(s->keys_spec, sizeof s->keys_spec, "sim=1900000001:%s:%s/sim.pub.pem", s->key_hex, keys);
+  s->pid = fork();
+  if (s->pid < 0) return -1;
+  if (s->pid == 0) {
+    setenv("YW_PAYSIM_LISTEN", listen, 1);
+    setenv("YW_PAYSIM_KEYS_DIR", keys, 1);
+    setenv("YW_PAYSIM_MERCHANTS", merchants, 1);
+    setenv("YW_PAYSIM_LOG_LEVEL", "warn", 1);
+    execl(bin, "yw-paysim", (char *)NULL);
+    _exit(127);
+  }
+  char url[128];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", s->port);
+  double until = yw_test_now_s() + 20;
+  long status = 0;
+  while (status != 200 && yw_test_now_s() < until && waitpid(s->pid, NULL, WNOHANG) == 0) {
+    char *resp = NULL;
+    yw_http_req r = {.method = "GET", .url = url, .timeout_ms = 500};
+    if (yw_http_request(&r, &status, &resp, NULL) != 0) status = 0;
+    free(resp);
+    if (status != 200) usleep(20000);
+  }
+  if (status != 200) fprintf(stderr, "yw-paysim did not answer on :%d\n", s->port);
+  return status == 200 ? 0 : -1;
+}
+
+void yw_testpaysim_stop(yw_testpaysim *s) {
+  if (s->pid > 0) {
+    kill(s->pid, SIGCONT);
+    kill(s->pid, SIGTERM);
+    waitpid(s->pid, NULL, 0);
+    s->pid = 0;
+  }
+  if (s->dir[0] != '\0') {
+    char cmd[96];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", s->dir);
+    s->dir[0] = '\0';
+  }
+}
+
+long yw_testpaysim_post(const yw_testpaysim *s, const char *path, const char *json) {
+  char url[256];
+  snprintf(url, sizeof url, "%s%s", s->url, path);
+  static const char *const headers[] = {"Content-Type: application/json", NULL};
+  yw_http_req r = {.method = "POST", .url = url, .headers = headers, .body = json,
+                   .body_len = strlen(json), .timeout_ms = 5000};
+  long status = 0;
+  char *resp = NULL;
+  int rc = yw_http_request(&r, &status, &resp, NULL);
+  free(resp);
+  return rc == 0 ? status : -1;
+}

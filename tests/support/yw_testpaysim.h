@@ -1,0 +1,32 @@
+/*
+ * yw_testpaysim.h - the channel simulator yw-paysim as a real process of a test: its
+ * channel "sim" of merchant 1900000001 (and sim-sm2, which it always serves) with API
+ * keys of their own, its keys in a temporary folder, started and waited for (bounded),
+ * stopped and removed.
+ */
+#ifndef YW_TESTPAYSIM_H
+#define YW_TESTPAYSIM_H
+
+#include <sys/types.h>
+
+typedef struct yw_testpaysim {
+  pid_t pid;
+  int port;
+  char dir[64];        /* the temporary folder; its keys/ holds sim.pub.pem */
+  char key_hex[65];    /* channel sim's API key */
+  char url[96];        /* the channel's base URL: http://127.0.0.1:<port>/sim */
+  char keys_spec[256]; /* for pay_channels_load: "sim=1900000001:<key>:<dir>/keys/sim.pub.pem" */
+} yw_testpaysim;
+
+/* Starts bin (yw-paysim) and waits until it answers /healthz (at most 20 s). Returns 0,
+ * or -1 with a message on stderr. */
+int yw_testpaysim_start(const char *bin, yw_testpaysim *s);
+
+/* Stops it (SIGCONT first: it may be stopped), waits for it and removes the folder. */
+void yw_testpaysim_stop(yw_testpaysim *s);
+
+/* POSTs json to the simulator's desk path of channel sim ("/sim/pay"); the HTTP status,
+ * or -1 when it did not answer within 5 s. */
+long yw_testpaysim_post(const yw_testpaysim *s, const char *path, const char *json);
+
+#endif
