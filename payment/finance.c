@@ -94,6 +94,32 @@ static int note_ok(const char *s, int required) {
 
 /* ---- import ------------------------------------------------------------------------ */
 
+/* Takes back what the run of statement sid ("123") of channel held in suspense: each of
+ * its recon_suspense journals gets a recon_suspense_reversal journal of the same ref with
+ * the opposite postings (new journals, never an update; booked once). */
+static int unhold(PGconn *conn, const char *channel, const char *sid, yw_pg_error *err) {
+  char like[64];
+  snprintf(like, sizeof like, "%s:%s:%%", channel, sid);
+  const char *p[2] = {channel, like};
+  PGresult *res = NULL;
+  int rc = yw_pg_query(conn,
+                       "SELECT j.ref, p.account, p.amount_fen FROM payment.journal j "
+                       "JOIN payment.postings p ON p.journal_id = j.id WHERE j.kind = 'recon_suspense' "
+                       "AND j.channel = $1 AND j.ref LIKE $2 ORDER BY j.ref, p.id",
+                       2, p, &res, err);
+  /* each held journal has two postings (channel_receivable, suspense) */
+  for (int i = 0; rc == 0 && i + 1 < PQntuples(res); i += 2) {
+    ledger_posting back[2] = {{PQgetvalue(res, i, 1), -yw_col_ll(res, i, 2)},
+                              {PQgetvalue(res, i + 1, 1), -yw_col_ll(res, i + 1, 2)}};
+    ledger_entry e = {.kind = "recon_suspense_reversal", .ref = PQgetvalue(res, i, 0),
+                      .channel = channel, .memo = "statement superseded"};
+    rc = ledger_post(conn, &e, back, 2, err);
+    if (rc == YW_EEXIST) rc = 0;
+  }
+  PQclear(res);
+  return rc;
+}
+
 int fin_statement_import(PGconn *conn, const char *channel, const char *date, const uint8_t *csv,
                          size_t len, const fin_import_opts *opts, const char *actor,
                          const fin_audit_ctx *ac, fin_statement *out, char *msg) {
@@ -259,8 +285,10 @@ int fin_statement_import(PGconn *conn, const char *channel, const char *date, co
                      2, po, &res, &err);
     PQclear(res);
     res = NULL;
-    /* its settlements are taken back: the new statement's run settles its own rows */
+    /* its settlements are taken back, and what its run held in suspense: the new
+     * statement's run settles and holds its own rows */
     if (rc == 0) rc = pay_recon_unsettle(conn, channel, out->superseded_id, &unsettled_fen, &err);
+    if (rc == 0) rc = unhold(conn, channel, old, &err);
     if (rc != 0) goto fail;
   }
   rc = pay_recon_store_rows(conn, out->id, st, &err);
@@ -630,7 +658,7 @@ int fin_exception_propose(PGconn *conn, int64_t id, const char *action, const ch
 /* Columns of the exception as decide locks it (the order of EXC_LOCK's SELECT). */
 enum {
   X_STATUS, X_PROPOSER, X_CHANNEL, X_KIND, X_KEY, X_CLASS, X_ACTION, X_CFEN, X_PFEN, X_FEE, X_AT,
-  X_OTN, X_TXN, X_VERSION, X_SUPERSEDED, X_DATE, X_DUP, X_PFEN_NULL, X_AUTO, X_ID
+  X_OTN, X_TXN, X_VERSION, X_SUPERSEDED, X_DATE, X_DUP, X_PFEN_NULL, X_AUTO, X_ID, X_STMT
 };
 
 #define EXC_LOCK                                                                              \
@@ -638,7 +666,8 @@ enum {
   "COALESCE(e.channel_fen, 0), COALESCE(e.platform_fen, 0), e.fee_fen, "                      \
   "extract(epoch FROM r.success_time)::bigint, e.out_trade_no, "                              \
   "COALESCE(sr.transaction_id, ''), e.version, s.superseded_by IS NOT NULL, "                 \
-  "e.bill_date::text, e.dup, e.platform_fen IS NULL, COALESCE(e.auto_action, ''), e.id "     \
+  "e.bill_date::text, e.dup, e.platform_fen IS NULL, COALESCE(e.auto_action, ''), e.id, "    \
+  "e.statement_id "                                                                            \
   "FROM payment.recon_exceptions e JOIN payment.statements s ON s.id = e.statement_id "       \
   "JOIN payment.recon_results r ON r.statement_id = e.statement_id AND r.kind = e.kind "      \
   "AND r.key = e.key AND r.dup = e.dup LEFT JOIN payment.statement_rows sr "                   \
@@ -650,6 +679,15 @@ enum {
  * whichever exception of it (a superseded statement's, the current one's) is approved. */
 static void resolve_ref(const PGresult *res, char *ref, size_t cap) {
   snprintf(ref, cap, "%s:%s:%s:%s:%s", PQgetvalue(res, 0, X_CHANNEL), PQgetvalue(res, 0, X_DATE),
+           PQgetvalue(res, 0, X_KIND), PQgetvalue(res, 0, X_KEY), PQgetvalue(res, 0, X_DUP));
+}
+
+/* The ref of the journal that holds a channel-only row in suspense (recon_suspense): the
+ * row of its statement ("<channel>:<statement id>:<kind>:<key>:<dup>"), so a statement
+ * replaced takes back what its run held (fin_statement_import) and the replacing one's
+ * run holds its own rows. */
+static void held_ref(const PGresult *res, char *ref, size_t cap) {
+  snprintf(ref, cap, "%s:%s:%s:%s:%s", PQgetvalue(res, 0, X_CHANNEL), PQgetvalue(res, 0, X_STMT),
            PQgetvalue(res, 0, X_KIND), PQgetvalue(res, 0, X_KEY), PQgetvalue(res, 0, X_DUP));
 }
 
@@ -768,7 +806,9 @@ static int book_action(PGconn *conn, const PGresult *res, const char *ref, const
     if (strcmp(action, "REFUND") == 0)
       return post_resolve(conn, channel, ref, "suspense", refund, cfen, "suspense to refund", key,
                           err, msg);
-    snprintf(jref, jcap, "recon_suspense:%s", ref); /* WRITE_OFF: it stays where it is */
+    char held[200];
+    held_ref(res, held, sizeof held);
+    snprintf(jref, jcap, "recon_suspense:%s", held); /* WRITE_OFF: it stays where it is */
     return 0;
   }
   /* what the channel holds beyond what the platform booked (negative: short) */
@@ -983,23 +1023,23 @@ static int auto_record(PGconn *conn, const PGresult *x, const char *auto_action,
   return 0;
 }
 
-/* Books channel-only row x to suspense (journal recon_suspense, keyed by the channel's
- * row as a resolution is: held once whichever exception of the row) and settles the
- * row; the exception stays OPEN for finance. why: the note's reason. */
+/* Books channel-only row x to suspense (journal recon_suspense, keyed by the statement's
+ * row: held_ref) and settles the row; the exception stays OPEN for finance. why: the
+ * note's reason. */
 static int auto_suspense(PGconn *conn, const PGresult *x, const char *why,
                          const pay_query_res *said, const fin_audit_ctx *ac, fin_auto *out,
                          yw_pg_error *err) {
   const char *channel = PQgetvalue(x, 0, X_CHANNEL);
   int64_t cfen = yw_col_ll(x, 0, X_CFEN);
   char ref[200], jref[240], recv[64], note[400];
-  resolve_ref(x, ref, sizeof ref);
+  held_ref(x, ref, sizeof ref);
   snprintf(jref, sizeof jref, "recon_suspense:%s", ref);
   snprintf(recv, sizeof recv, "channel_receivable:%s", channel);
   ledger_posting p[2] = {{recv, cfen}, {"suspense", -cfen}};
   ledger_entry e = {.kind = "recon_suspense", .ref = ref, .channel = channel,
                     .memo = "channel-only row held in suspense"};
   int rc = ledger_post(conn, &e, p, 2, err);
-  if (rc != 0 && rc != YW_EEXIST) return rc; /* YW_EEXIST: held before, by an earlier file's run */
+  if (rc != 0 && rc != YW_EEXIST) return rc; /* YW_EEXIST: held before */
   rc = book_settle(conn, channel, "PAY", PQgetvalue(x, 0, X_KEY), cfen, yw_col_ll(x, 0, X_FEE),
                    yw_col_ll(x, 0, X_AT), err);
   if (rc < 0) return rc;

@@ -32,7 +32,8 @@
  * journal, its order EXCEPTION; one the channel has but its statement lacks is noted and
  * left open; the balances follow, a re-run asks and books nothing; with the simulator
  * stopped (SIGSTOP) the rows stay open and nothing is booked, and the next run once it
- * answers acts on them once. Every query is parameterised. After every test
+ * answers acts on them once; a statement replaced gives back what its run held in
+ * suspense and the replacing one's run holds its own rows. Every query is parameterised. After every test
  * ledger_check finds the ledger balanced.
  */
 #include <setjmp.h>
@@ -1032,8 +1033,11 @@ static void the_run_asks_the_channel_about_one_sided_rows_once(void **state) {
   assert_string_equal(exc_state(st.id, unconfirmed), "OPEN/SUSPENSE");
   assert_string_equal(order_status(unconfirmed), "PAYING");
   assert_string_equal(exc_state(st.id, "STRANGER-0110"), "OPEN/SUSPENSE");
-  assert_int_equal(journals_of("recon_suspense", "sim:2027-01-10:PAY:2027011000000000000002:0"), 1);
-  assert_int_equal(journals_of("recon_suspense", "sim:2027-01-10:PAY:STRANGER-0110:0"), 1);
+  char held_a[80], held_b[80];
+  snprintf(held_a, sizeof held_a, "sim:%lld:PAY:%s:0", (long long)st.id, unconfirmed);
+  snprintf(held_b, sizeof held_b, "sim:%lld:PAY:STRANGER-0110:0", (long long)st.id);
+  assert_int_equal(journals_of("recon_suspense", held_a), 1);
+  assert_int_equal(journals_of("recon_suspense", held_b), 1);
   assert_int_equal(settle_journals(st.id, "STRANGER-0110"), 1);
   /* the channel never took it: reversed by a new journal, the order EXCEPTION */
   assert_string_equal(exc_state(st.id, forged), "RESOLVED/REVERSE");
@@ -1096,8 +1100,8 @@ static void the_run_asks_the_channel_about_one_sided_rows_once(void **state) {
   char id[24];
   assert_int_equal(value_of("SELECT count(*) FROM payment.recon_exceptions WHERE id = $1::bigint "
                             "AND status = 'RESOLVED' AND decided_by = 'bob' "
-                            "AND journal_ref = 'recon_suspense:sim:2027-01-10:PAY:STRANGER-0110:0'",
-                            1, num(stranger, id)),
+                            "AND journal_ref = 'recon_suspense:' || $2",
+                            2, num(stranger, id), held_b),
                    1);
   assert_int_equal(balance("clearing_bank") - clearing,
                    1200 - fee_of(1200) + 800 - fee_of(800) + 300 - fee_of(300) + 500 - fee_of(500));
@@ -1148,6 +1152,43 @@ static void a_silent_channel_leaves_the_rows_for_the_next_run(void **state) {
   assert_int_equal(count_of("SELECT count(*) FROM payment.journal"), journals + 3);
 }
 
+/* A day whose run held a stranger's row in suspense, replaced by a corrected file: the
+ * import takes back what the first run held (a reversing journal), the new run holds the
+ * rows of its own file; a file without the row leaves nothing held for it. */
+static void a_replaced_statement_gives_back_what_its_run_held(void **state) {
+  (void)state;
+  const int64_t at = D40 + 10 * 86400 + 3600; /* 2027-01-20 01:00 */
+  pay_stmt_row one[] = {pay_row("STRANGER-A", 300, at)};
+  pay_stmt_row two[] = {pay_row("STRANGER-A", 300, at), pay_row("STRANGER-B", 200, at + 60)};
+  pay_stmt_row three[] = {pay_row("STRANGER-B", 200, at + 60)};
+  int64_t susp = balance("suspense"), recv = balance("channel_receivable:sim");
+  fin_statement a, b, c;
+  fin_run run;
+  fin_auto au;
+  char msg[FIN_MSG_MAX];
+  assert_int_equal(import_rows("2027-01-20", one, 1, "alice", &a, msg), 0);
+  run_auto("2027-01-20", &run, &au);
+  auto_was(&au, 0, 0, 1, 0);
+  assert_int_equal(balance("suspense") - susp, -300);
+  assert_int_equal(import_rows("2027-01-20", two, 2, "alice", &b, msg), 0);
+  assert_int_equal(b.superseded_id, a.id);
+  assert_int_equal(balance("suspense"), susp); /* taken back with the file */
+  assert_int_equal(balance("channel_receivable:sim"), recv);
+  run_auto("2027-01-20", &run, &au);
+  auto_was(&au, 0, 0, 2, 0);
+  assert_string_equal(exc_state(a.id, "STRANGER-A"), "SUPERSEDED/SUSPENSE");
+  assert_string_equal(exc_state(b.id, "STRANGER-A"), "OPEN/SUSPENSE");
+  assert_int_equal(balance("suspense") - susp, -500);
+  assert_int_equal(import_rows("2027-01-20", three, 1, "alice", &c, msg), 0);
+  run_auto("2027-01-20", &run, &au);
+  auto_was(&au, 0, 0, 1, 0);
+  assert_int_equal(balance("suspense") - susp, -200);
+  assert_int_equal(balance("channel_receivable:sim"), recv);
+  assert_int_equal(count_of("SELECT count(*) FROM payment.journal WHERE kind = 'recon_suspense_reversal' "
+                            "AND ref LIKE 'sim:%:PAY:STRANGER-%'"),
+                   3);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(every_kind_classifies_and_a_rerun_changes_nothing, ledger_balanced),
@@ -1165,6 +1206,7 @@ int main(void) {
                                 ledger_balanced),
       cmocka_unit_test_teardown(the_run_asks_the_channel_about_one_sided_rows_once, ledger_balanced),
       cmocka_unit_test_teardown(a_silent_channel_leaves_the_rows_for_the_next_run, ledger_balanced),
+      cmocka_unit_test_teardown(a_replaced_statement_gives_back_what_its_run_held, ledger_balanced),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
