@@ -453,17 +453,19 @@ int fin_recon_run(PGconn *conn, const char *channel, const char *date, int cutof
                    "FROM payment.statement_rows WHERE statement_id = $1::bigint",
                    1, ps, &chres, &err);
   if (rc != 0) goto fail;
-  /* the platform: what the ledger booked for the channel in the day */
+  /* the platform: what the ledger booked for the channel in the day (a refund of an
+   * order, or one of an exception's money: recon_refund) */
   const char *pp[3] = {channel, s0, s1};
   rc = yw_pg_query(conn,
-                   "SELECT CASE j.kind WHEN 'refund' THEN 'REFUND' ELSE 'PAY' END, j.ref, "
-                   "COALESCE(rf.out_trade_no, j.ref), "
+                   "SELECT CASE WHEN j.kind IN ('refund', 'recon_refund') THEN 'REFUND' ELSE 'PAY' END, "
+                   "j.ref, COALESCE(rf.out_trade_no, rr.out_trade_no, j.ref), "
                    "(SELECT sum(p.amount_fen) FROM payment.postings p "
                    " WHERE p.journal_id = j.id AND p.amount_fen > 0), 0, "
                    "extract(epoch FROM j.effective_at)::bigint, j.id, j.kind = 'unknown_inflow' "
                    "FROM payment.journal j LEFT JOIN payment.refunds rf "
                    "ON j.kind = 'refund' AND rf.out_refund_no = j.ref "
-                   "WHERE j.channel = $1 AND j.kind IN ('pay', 'unknown_inflow', 'refund') "
+                   "LEFT JOIN payment.recon_refunds rr ON j.kind = 'recon_refund' AND rr.out_refund_no = j.ref "
+                   "WHERE j.channel = $1 AND j.kind IN ('pay', 'unknown_inflow', 'refund', 'recon_refund') "
                    "AND j.effective_at >= to_timestamp($2::bigint) "
                    "AND j.effective_at < to_timestamp($3::bigint)",
                    3, pp, &pfres, &err);
@@ -827,6 +829,27 @@ static int book_action(PGconn *conn, const PGresult *res, const char *ref, const
   return 0;
 }
 
+/* The channel's refund of what the approved REFUND of exception x (row of EXC_LOCK) just
+ * moved to refund_payable (journal recon_resolve:ref), written PENDING for
+ * fin_refunds_send: out_refund_no "RC" and the exception's id, stable for every retry.
+ * Nothing when the journal moved nothing to refund_payable. */
+static int refund_ask_later(PGconn *conn, const PGresult *x, const char *ref, yw_pg_error *err) {
+  char orn[24];
+  snprintf(orn, sizeof orn, "RC%010lld", (long long)yw_col_ll(x, 0, X_ID));
+  const char *p[5] = {orn, PQgetvalue(x, 0, X_ID), PQgetvalue(x, 0, X_OTN), PQgetvalue(x, 0, X_CFEN), ref};
+  PGresult *res = NULL;
+  int rc = yw_pg_query_write(conn,
+                             "INSERT INTO payment.recon_refunds (out_refund_no, exception_id, channel, "
+                             "out_trade_no, amount_fen, total_fen) SELECT $1, $2::bigint, j.channel, $3, "
+                             "-p.amount_fen, $4::bigint FROM payment.journal j JOIN payment.postings p "
+                             "ON p.journal_id = j.id WHERE j.kind = 'recon_resolve' AND j.ref = $5 "
+                             "AND p.account = 'refund_payable:' || j.channel AND p.amount_fen < 0 "
+                             "AND -p.amount_fen <= $4::bigint ON CONFLICT DO NOTHING",
+                             5, p, &res, err);
+  PQclear(res);
+  return rc;
+}
+
 /* What the ledger holds now for the exception's row on the platform's side (the pay or
  * unknown_inflow journal of a PAY key, the refund journal of a REFUND key): *fen and
  * *booked = 0 when nothing. */
@@ -838,7 +861,7 @@ static int platform_now(PGconn *conn, const PGresult *x, int64_t *fen, int *book
   int rc = yw_pg_query(conn,
                        "SELECT sum(p.amount_fen) FROM payment.journal j JOIN payment.postings p "
                        "ON p.journal_id = j.id WHERE j.channel = $1 AND j.ref = $2 "
-                       "AND p.amount_fen > 0 AND CASE WHEN $3::boolean THEN j.kind = 'refund' "
+                       "AND p.amount_fen > 0 AND CASE WHEN $3::boolean THEN j.kind IN ('refund', 'recon_refund') "
                        "ELSE j.kind IN ('pay', 'unknown_inflow') END",
                        3, p, &res, err);
   if (rc != 0) return rc;
@@ -943,6 +966,7 @@ int fin_exception_decide(PGconn *conn, int64_t id, int approve, const char *acti
       return YW_ECONFLICT;
     }
     if (rc == 0) rc = book_action(conn, res, ref, actor, channel_says, &err, msg, jref, sizeof jref);
+    if (rc == 0 && strcmp(action, "REFUND") == 0) rc = refund_ask_later(conn, res, ref, &err);
   }
   PQclear(res);
   res = NULL;
@@ -973,6 +997,16 @@ int fin_exception_decide(PGconn *conn, int64_t id, int approve, const char *acti
 }
 
 /* ---- the automatic part of a run ----------------------------------------------------- */
+
+/* A read of the work to do (outside any transaction): 0 with *res, or the code with msg
+ * set. */
+static int read_rows(PGconn *conn, const char *sql, int n, const char *const *p, PGresult **res,
+                     char *msg) {
+  yw_pg_error err = {0};
+  int rc = yw_pg_query_read(conn, sql, n, p, res, &err);
+  if (rc != 0) say(msg, "%s", err.message);
+  return rc;
+}
 
 int fin_channel_ask(const pay_channel *ch, const char *out_trade_no, int timeout_ms,
                     pay_query_res *said) {
@@ -1226,10 +1260,8 @@ int fin_recon_auto(PGconn *conn, const char *channel, const char *date, const pa
   char limit[12];
   snprintf(limit, sizeof limit, "%d", FIN_AUTO_MAX);
   const char *p[3] = {channel, date, limit};
-  yw_pg_error err;
-  memset(&err, 0, sizeof err);
   PGresult *res = NULL;
-  int rc = yw_pg_query_read(
+  int rc = read_rows(
       conn,
       "SELECT e.id, e.class, e.out_trade_no, EXISTS (SELECT 1 FROM payment.channel_orders co "
       "WHERE co.out_trade_no = e.out_trade_no AND co.channel = e.channel), count(*) OVER () "
@@ -1240,11 +1272,8 @@ int fin_recon_auto(PGconn *conn, const char *channel, const char *date, const pa
       " OR (e.class = 'PLATFORM_ONLY' AND EXISTS (SELECT 1 FROM payment.journal j "
       "     WHERE j.kind = 'pay' AND j.channel = e.channel AND j.ref = e.key))) "
       "ORDER BY e.id LIMIT $3::int",
-      3, p, &res, &err);
-  if (rc != 0) {
-    say(msg, "%s", err.message);
-    return rc;
-  }
+      3, p, &res, msg);
+  if (rc != 0) return rc;
   int n = PQntuples(res);
   out->left = n > 0 ? (int)yw_col_ll(res, 0, 4) - n : 0;
   for (int i = 0; i < n && rc == 0; i++) {
@@ -1263,6 +1292,122 @@ int fin_recon_auto(PGconn *conn, const char *channel, const char *date, const pa
     int acted = 0;
     rc = auto_one(conn, PQgetvalue(res, i, 0), ask ? &said : NULL, ac, out, &acted, msg);
     if (rc == 0 && !acted) out->left++;
+  }
+  PQclear(res);
+  return rc;
+}
+
+/* ---- the channel pays back what finance refunds ----------------------------------------- */
+
+/* Records the channel's answer to refund orn (row locked PENDING): res (NULL: refused,
+ * why) books it (SUCCESS: journal recon_refund, Dr refund_payable / Cr
+ * channel_receivable, effective at the channel's time) or ends it FAILED. One transaction. */
+static int refund_answered(PGconn *conn, const char *orn, const pay_refund_res *res,
+                           const char *why, const fin_audit_ctx *ac, int *booked, char *msg) {
+  yw_pg_error err = {0};
+  PGresult *r = NULL;
+  const char *p1[1] = {orn};
+  *booked = 0;
+  int rc = yw_pg_begin(conn, &err);
+  if (rc == 0)
+    rc = yw_pg_query(conn,
+                     "SELECT channel, amount_fen, exception_id FROM payment.recon_refunds "
+                     "WHERE out_refund_no = $1 AND status = 'PENDING' FOR UPDATE",
+                     1, p1, &r, &err);
+  if (rc != 0 || PQntuples(r) != 1) { /* answered meanwhile by another run */
+    PQclear(r);
+    if (rc != 0) say(msg, "%s", err.message);
+    return abort_tx(conn, rc);
+  }
+  const char *channel = PQgetvalue(r, 0, 0);
+  int64_t fen = yw_col_ll(r, 0, 1);
+  char payable[64], recv[64], eff[PAY_TIME_MAX], detail[160];
+  if (res != NULL) {
+    snprintf(payable, sizeof payable, "refund_payable:%s", channel);
+    snprintf(recv, sizeof recv, "channel_receivable:%s", channel);
+    pay_time_format(res->success_unix, eff);
+    ledger_posting p[2] = {{payable, fen}, {recv, -fen}};
+    ledger_entry e = {.kind = "recon_refund", .ref = orn, .channel = channel,
+                      .effective_at = res->success_unix > 0 ? eff : NULL,
+                      .memo = "paid back by the channel"};
+    rc = ledger_post(conn, &e, p, 2, &err);
+    if (rc == YW_EEXIST) rc = 0;
+    snprintf(detail, sizeof detail, "%s refunded by the channel (%s)", orn, res->refund_id);
+  } else {
+    snprintf(detail, sizeof detail, "%s refused by the channel: %.100s", orn, why);
+  }
+  const char *p4[4] = {orn, res != NULL ? "SUCCESS" : "FAILED", res != NULL ? res->refund_id : "",
+                       res != NULL ? "" : why};
+  PGresult *u = NULL;
+  if (rc == 0)
+    rc = yw_pg_query_write(conn,
+                           "UPDATE payment.recon_refunds SET status = $2, refund_id = $3, "
+                           "last_error = $4, attempts = attempts + 1, answered_at = now() "
+                           "WHERE out_refund_no = $1",
+                           4, p4, &u, &err);
+  PQclear(u);
+  if (rc == 0) rc = fin_audit(conn, ac, "system", "recon.refund", PQgetvalue(r, 0, 2), detail, fen, &err);
+  PQclear(r);
+  if (rc == 0) rc = yw_pg_commit(conn, &err);
+  else yw_pg_rollback(conn);
+  if (rc != 0) say(msg, "%s", err.message);
+  *booked = rc == 0 && res != NULL;
+  return rc;
+}
+
+int fin_refunds_send(PGconn *conn, const pay_channels *set, const char *channel, int timeout_ms,
+                     const fin_audit_ctx *ac, fin_refunds *out, char *msg) {
+  memset(out, 0, sizeof *out);
+  if (msg != NULL) msg[0] = '\0';
+  if (set == NULL) return 0;
+  char limit[12];
+  snprintf(limit, sizeof limit, "%d", FIN_AUTO_MAX);
+  const char *p[2] = {channel != NULL ? channel : "", limit};
+  yw_pg_error err = {0};
+  PGresult *res = NULL;
+  int rc = read_rows(conn,
+                     "SELECT out_refund_no, channel, out_trade_no, amount_fen, total_fen "
+                     "FROM payment.recon_refunds WHERE status = 'PENDING' "
+                     "AND ($1 = '' OR channel = $1) ORDER BY created_at, out_refund_no "
+                     "LIMIT $2::int",
+                     2, p, &res, msg);
+  if (rc != 0) return rc;
+  for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
+    const char *orn = PQgetvalue(res, i, 0);
+    const pay_channel *ch = pay_channels_find(set, PQgetvalue(res, i, 1));
+    if (ch == NULL || out->unanswered) {
+      out->left++;
+      continue;
+    }
+    pay_refund_req req = {.out_trade_no = PQgetvalue(res, i, 2), .out_refund_no = orn,
+                          .refund_fen = yw_col_ll(res, i, 3), .total_fen = yw_col_ll(res, i, 4)};
+    pay_refund_res answer;
+    memset(&answer, 0, sizeof answer);
+    char code[PAY_CODE_MAX] = "";
+    int arc = pay_channel_refund(ch, &req, timeout_ms, &answer, code);
+    const char *wrong = arc == 0 ? pay_refund_mismatch(&req, &answer) : NULL;
+    int refused = arc == YW_EPRECOND || arc == YW_ENOTFOUND || arc == YW_EINVAL || wrong != NULL;
+    if (!refused && (arc != 0 || strcmp(answer.status, "SUCCESS") != 0)) {
+      /* no answer, or not done yet: asked again with the same number by the next run */
+      const char *pa[2] = {orn, arc != 0 ? "the channel did not answer" : answer.status};
+      PGresult *u = NULL;
+      rc = yw_pg_query_write(conn,
+                             "UPDATE payment.recon_refunds SET attempts = attempts + 1, last_error = $2 "
+                             "WHERE out_refund_no = $1 AND status = 'PENDING'",
+                             2, pa, &u, &err);
+      PQclear(u);
+      if (rc != 0) say(msg, "%s", err.message);
+      if (arc != 0) out->unanswered = 1;
+      out->left++;
+      continue;
+    }
+    out->asked++;
+    char why[PAY_CODE_MAX + 80];
+    snprintf(why, sizeof why, "%s", wrong != NULL ? wrong : code[0] != '\0' ? code : "refused");
+    int booked = 0;
+    rc = refund_answered(conn, orn, refused ? NULL : &answer, why, ac, &booked, msg);
+    if (booked) out->succeeded++;
+    else if (rc == 0 && refused) out->failed++;
   }
   PQclear(res);
   return rc;

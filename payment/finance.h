@@ -150,6 +150,31 @@ typedef struct fin_auto {
 int fin_recon_auto(PGconn *conn, const char *channel, const char *date, const pay_channel *ch,
                    int timeout_ms, const fin_audit_ctx *ac, fin_auto *out, char *msg);
 
+/* ---- the channel pays back what finance refunds ---- */
+
+typedef struct fin_refunds {
+  int asked;      /* refunds the channel answered (done or refused) */
+  int succeeded;  /* refunded: journal recon_refund booked, SUCCESS */
+  int failed;     /* refused by the channel: FAILED, the money left in refund_payable */
+  int unanswered; /* 1: a channel did not answer; nothing more was asked */
+  int left;       /* still PENDING: asked again by the next call */
+} fin_refunds;
+
+/*
+ * Asks the channels of set to pay back the PENDING refunds that approved REFUND
+ * resolutions wrote (payment.recon_refunds; channel NULL: every channel's), oldest first,
+ * at most FIN_AUTO_MAX: each outside any transaction within timeout_ms with its own
+ * out_refund_no (a retry is a no-op at the channel). SUCCESS books journal recon_refund
+ * (Dr refund_payable / Cr channel_receivable, at the channel's time: the statement's
+ * REFUND row then matches it) and ends it SUCCESS; a refusal (the trade unknown or not
+ * refundable, an answer for another refund or amount) ends it FAILED, the money left in
+ * refund_payable for finance; no answer, or not done yet, leaves it PENDING for the next
+ * call (the first one not answered ends the asking). Audited recon.refund (actor
+ * "system"). finance_service.c calls it after an approval and after every run.
+ */
+int fin_refunds_send(PGconn *conn, const pay_channels *set, const char *channel, int timeout_ms,
+                     const fin_audit_ctx *ac, fin_refunds *out, char *msg);
+
 /* ---- the RPC side (finance_service.c): FinanceService on yw-payment's server ---- */
 
 typedef struct finance_ctx {

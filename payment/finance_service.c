@@ -378,6 +378,21 @@ static void auto_alerts(const char *channel, const char *date, const fin_auto *a
            channel, date, au->left);
 }
 
+/* Asks the channel (channel NULL: each) for the refunds approved and not yet answered,
+ * on w's connection; a failure is logged, the next call goes on. */
+static void send_refunds(finance_ctx *ctx, fin_write *w, const char *channel) {
+  fin_refunds fr;
+  char rmsg[FIN_MSG_MAX];
+  if (fin_refunds_send(w->conn, ctx->channels, channel, ctx->channel_timeout_ms, &w->ac, &fr, rmsg) != 0)
+    yw_log(YW_LOG_WARN, "payment.recon_refund_failed", NULL,
+           "the refunds to the payers stopped (%s); the next run goes on", rmsg);
+  else if (fr.failed > 0 || fr.unanswered)
+    yw_log(YW_LOG_WARN, "payment.recon_refund_open", NULL,
+           "refunds to the payers: %d refused by the channel (FAILED, in refund_payable), %d left "
+           "for the next run",
+           fr.failed, fr.left);
+}
+
 static int run_reconciliation(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
                               void *data) {
   finance_ctx *ctx = data;
@@ -398,6 +413,7 @@ static int run_reconciliation(yw_rpc_call *call, const ProtobufCMessage *reqm, P
       yw_log(YW_LOG_WARN, "payment.recon_auto_failed", NULL,
              "channel %s, %s: the automatic pass stopped (%s); the next run goes on", r->channel,
              r->date, amsg);
+    send_refunds(ctx, &w, r->channel);
   }
   rc = write_end(call, ctx, &w, rc);
   if (rc != 0) return rc;
@@ -567,6 +583,8 @@ static int decide(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMess
   if (rc != 0) return rc;
   rc = fin_exception_decide(w.conn, id, approve, r->action, r->version, r->note, w.c.subject, &w.ac,
                             asked ? &said : NULL, w.msg);
+  /* an approved refund is asked of the channel at once (and by every run until answered) */
+  if (rc == 0 && approve && strcmp(r->action, "REFUND") == 0) send_refunds(ctx, &w, NULL);
   rc = write_end(call, ctx, &w, rc);
   return rc != 0 ? rc : answer_exception(call, ctx, id, out);
 }

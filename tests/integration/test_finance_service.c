@@ -10,7 +10,9 @@
  * age; the proposer's approval is PERMISSION_DENIED, one naming another proposal
  * ABORTED, and another finance user's resolves it; the audit records carry department,
  * address, request id and amount; the run's automatic part holds a channel-only row
- * naming no order of ours in suspense (left open, audited as the system); bad input (a
+ * naming no order of ours in suspense (left open, audited as the system); an approved
+ * REFUND is asked of the channel at once (no answer: PENDING, the attempt counted); bad
+ * input (a
  * date that does not exist, a summary that lies, another merchant's statement, an
  * unknown action) is INVALID_ARGUMENT and changes
  * nothing; the daily report sums the statement per channel
@@ -143,6 +145,32 @@ static pay_stmt_row row(const char *otn, int64_t fen, int64_t at) {
   return r;
 }
 
+/* Imports rows as sim's statement of date (ImportStatement); the status, *out the answer. */
+static grpc_status_code import_call(const char *date, const pay_stmt_row *rows, size_t n,
+                                    ProtobufCMessage **out, char *msg) {
+  char *text = NULL;
+  size_t len = 0;
+  assert_int_equal(pay_statement_write(rows, n, &text, &len), 0);
+  Yiwang__Payment__V1__ImportStatementRequest imp = YIWANG__PAYMENT__V1__IMPORT_STATEMENT_REQUEST__INIT;
+  imp.channel = "sim";
+  imp.date = (char *)date;
+  imp.csv.data = (uint8_t *)text;
+  imp.csv.len = len;
+  grpc_status_code st = call("ImportStatement", &imp.base, &yiwang__payment__v1__statement__descriptor,
+                             out, msg);
+  free(text);
+  return st;
+}
+
+/* Runs sim's day date (RunReconciliation); the status, *out the answer. */
+static grpc_status_code run_call(const char *date, ProtobufCMessage **out, char *msg) {
+  Yiwang__Payment__V1__RunReconciliationRequest run = YIWANG__PAYMENT__V1__RUN_RECONCILIATION_REQUEST__INIT;
+  run.channel = "sim";
+  run.date = (char *)date;
+  return call("RunReconciliation", &run.base, &yiwang__payment__v1__reconciliation__descriptor, out,
+              msg);
+}
+
 static void a_finance_user_imports_runs_and_resolves(void **state) {
   (void)state;
   book_pay("F1", 1000, D1 + 3600);
@@ -150,21 +178,11 @@ static void a_finance_user_imports_runs_and_resolves(void **state) {
   book_pay("F3", 3000, D1 + 9000); /* the channel lacks it */
   pay_stmt_row rows[] = {row("F1", 1000, D1 + 3600), row("F2", 2000, D1 + 7200),
                          row("X1", 500, D1 + 8000)};
-  char *text = NULL;
-  size_t len = 0;
-  assert_int_equal(pay_statement_write(rows, 3, &text, &len), 0);
 
   as_staff("fin-a", "FIN", "finance");
-  Yiwang__Payment__V1__ImportStatementRequest imp = YIWANG__PAYMENT__V1__IMPORT_STATEMENT_REQUEST__INIT;
-  imp.channel = "sim";
-  imp.date = "2026-12-01";
-  imp.csv.data = (uint8_t *)text;
-  imp.csv.len = len;
   ProtobufCMessage *out = NULL;
   char msg[256];
-  assert_int_equal(call("ImportStatement", &imp.base, &yiwang__payment__v1__statement__descriptor,
-                        &out, msg),
-                   GRPC_STATUS_OK);
+  assert_int_equal(import_call("2026-12-01", rows, 3, &out, msg), GRPC_STATUS_OK);
   Yiwang__Payment__V1__Statement *st = (void *)out;
   assert_int_equal(st->row_count, 3);
   assert_int_equal(st->pay_total_fen, 3500);
@@ -174,26 +192,17 @@ static void a_finance_user_imports_runs_and_resolves(void **state) {
   char sid[24];
   snprintf(sid, sizeof sid, "%s", st->id);
   protobuf_c_message_free_unpacked(out, NULL);
-  assert_int_equal(call("ImportStatement", &imp.base, &yiwang__payment__v1__statement__descriptor,
-                        &out, msg),
-                   GRPC_STATUS_OK);
+  assert_int_equal(import_call("2026-12-01", rows, 3, &out, msg), GRPC_STATUS_OK);
   st = (void *)out;
   assert_true(st->reused);
   assert_string_equal(st->id, sid);
   protobuf_c_message_free_unpacked(out, NULL);
-  free(text);
 
-  Yiwang__Payment__V1__RunReconciliationRequest run = YIWANG__PAYMENT__V1__RUN_RECONCILIATION_REQUEST__INIT;
-  run.channel = "sim";
-  run.date = "2026-12-01";
   /* an auditor may not run it */
   as_staff("aud", "FIN", "auditor");
-  assert_int_equal(call("RunReconciliation", &run.base,
-                        &yiwang__payment__v1__reconciliation__descriptor, &out, msg),
-                   GRPC_STATUS_PERMISSION_DENIED);
+  assert_int_equal(run_call("2026-12-01", &out, msg), GRPC_STATUS_PERMISSION_DENIED);
   as_staff("fin-a", "FIN", "finance");
-  grpc_status_code s = call("RunReconciliation", &run.base,
-                            &yiwang__payment__v1__reconciliation__descriptor, &out, msg);
+  grpc_status_code s = run_call("2026-12-01", &out, msg);
   if (s != GRPC_STATUS_OK) fprintf(stderr, "run: %s\n", msg);
   assert_int_equal(s, GRPC_STATUS_OK);
   Yiwang__Payment__V1__Reconciliation *rec = (void *)out;
@@ -467,11 +476,55 @@ static void bad_input_changes_nothing(void **state) {
   yw_testpay_assert_ledger_ok();
 }
 
+/* An approved REFUND is asked of the channel at once, outside the approval's
+ * transaction: channel sim does not answer here (nothing listens), so the refund stays
+ * PENDING with the attempt counted, for the next run to ask again. */
+static void an_approved_refund_is_asked_of_the_channel_at_once(void **state) {
+  (void)state;
+  pay_stmt_row rows[] = {row("X9-STRANGER", 400, D1 + 4 * 86400 + 3600)};
+  as_staff("fin-a", "FIN", "finance");
+  ProtobufCMessage *out = NULL;
+  char msg[256];
+  assert_int_equal(import_call("2026-12-05", rows, 1, &out, msg), GRPC_STATUS_OK);
+  protobuf_c_message_free_unpacked(out, NULL);
+  assert_int_equal(run_call("2026-12-05", &out, msg), GRPC_STATUS_OK);
+  protobuf_c_message_free_unpacked(out, NULL);
+  char id[24];
+  snprintf(id, sizeof id, "%lld",
+           yw_testpay_count("SELECT id FROM payment.recon_exceptions WHERE key = 'X9-STRANGER'"));
+  Yiwang__Payment__V1__ProposeResolutionRequest pr = YIWANG__PAYMENT__V1__PROPOSE_RESOLUTION_REQUEST__INIT;
+  pr.id = id;
+  pr.action = "REFUND";
+  pr.note = "a stranger's payment: give it back";
+  assert_int_equal(call("ProposeResolution", &pr.base, &yiwang__payment__v1__recon_exception__descriptor,
+                        &out, msg),
+                   GRPC_STATUS_OK);
+  int32_t version = ((Yiwang__Payment__V1__ReconException *)out)->version;
+  protobuf_c_message_free_unpacked(out, NULL);
+  as_staff("fin-b", "FIN", "finance");
+  Yiwang__Payment__V1__DecideResolutionRequest dr = YIWANG__PAYMENT__V1__DECIDE_RESOLUTION_REQUEST__INIT;
+  dr.id = id;
+  dr.action = "REFUND";
+  dr.version = version;
+  assert_int_equal(call("ApproveResolution", &dr.base, &yiwang__payment__v1__recon_exception__descriptor,
+                        &out, msg),
+                   GRPC_STATUS_OK);
+  assert_string_equal(((Yiwang__Payment__V1__ReconException *)out)->status, "RESOLVED");
+  protobuf_c_message_free_unpacked(out, NULL);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.recon_refunds WHERE exception_id = "
+                                    "$1::bigint AND status = 'PENDING' AND amount_fen = 400 "
+                                    "AND attempts = 1 AND last_error = 'the channel did not answer'",
+                                    id),
+                   1);
+  yw_testpay_assert_ledger_ok();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(a_finance_user_imports_runs_and_resolves),
       cmocka_unit_test(the_daily_report_sums_and_exports),
       cmocka_unit_test(bad_input_changes_nothing),
+      cmocka_unit_test(an_approved_refund_is_asked_of_the_channel_at_once),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -68,18 +68,16 @@ static PGconn *conn;
 /* the channel simulator as channel sim: the automatic part of a run asks it */
 static yw_testpaysim sim;
 static pay_channels *chans;
-static const pay_channel *sim_ch;
 
 static int setup(void **state) {
   (void)state;
-  char spec[160], cerr[256];
+  char spec[256], cerr[256];
   if (yw_testpaysim_start(YW_PAYSIM_BIN, &sim) != 0) return -1;
-  snprintf(spec, sizeof spec, "sim=%s", sim.url);
+  snprintf(spec, sizeof spec, "sim=%s,sim-sm2=%s-sm2", sim.url, sim.url);
   if (pay_channels_load(spec, sim.keys_spec, &chans, cerr, sizeof cerr) != 0) {
     fprintf(stderr, "channels: %s\n", cerr);
     return -1;
   }
-  sim_ch = pay_channels_find(chans, "sim");
   if (yw_testdb_create(dsn, sizeof dsn) != 0) return -1;
   yw_pg_error err;
   memset(&err, 0, sizeof err);
@@ -149,13 +147,19 @@ static pay_stmt_row refund_row(const char *otn, const char *orn, int64_t order, 
 /* A file uploaded by a finance user, of our merchant at channel sim. */
 static const fin_import_opts upload = {.source = "upload", .mchid = "1900000001"};
 
-/* Imports rows as the statement of sim on date; returns the import's rc. */
+/* The channel the helpers below work on: sim, or sim-sm2 (merchant 1900000002) for a test
+ * that needs days no other test has a statement of. */
+static const char *chan = "sim", *chan_mchid = "1900000001";
+
+/* Imports rows as the statement of chan on date; returns the import's rc. */
 static int import_rows(const char *date, const pay_stmt_row *rows, size_t n, const char *actor,
                        fin_statement *st, char *msg) {
   char *text = NULL;
   size_t len = 0;
   assert_int_equal(pay_statement_write(rows, n, &text, &len), 0);
-  int rc = fin_statement_import(conn, "sim", date, (const uint8_t *)text, len, &upload, actor, NULL,
+  fin_import_opts opts = upload;
+  opts.mchid = chan_mchid;
+  int rc = fin_statement_import(conn, chan, date, (const uint8_t *)text, len, &opts, actor, NULL,
                                 st, msg);
   free(text);
   return rc;
@@ -270,7 +274,7 @@ static int propose(int64_t id, const char *action, const char *note, const char 
 }
 
 static int run_day(const char *date, const char *actor, fin_run *run, char *msg) {
-  return fin_recon_run(conn, "sim", date, PAY_RECON_CUTOFF_DEFAULT_S, actor, NULL, run, msg);
+  return fin_recon_run(conn, chan, date, PAY_RECON_CUTOFF_DEFAULT_S, actor, NULL, run, msg);
 }
 
 /* Every stored result of the day, as one text (for comparing runs). */
@@ -580,7 +584,7 @@ static void a_day_runs_only_after_the_day_before(void **state) {
  * leaves it before the channel's notification). */
 static void order_paying(const char *notice_code, const char *otn, int64_t fen) {
   char f[24];
-  const char *p[3] = {notice_code, otn, num(fen, f)};
+  const char *p[5] = {notice_code, otn, num(fen, f), chan, chan_mchid};
   PGresult *r = PQexecParams(conn,
                              "WITH o AS (INSERT INTO payment.orders (notice_code, source, amount_fen, "
                              "payee_department, item_code, item_name, payer_name_enc, created_by, "
@@ -588,9 +592,9 @@ static void order_paying(const char *notice_code, const char *otn, int64_t fen) 
                              "'FINE01', 'fine', 'x', 'clerk', now() + interval '1 day', 'PAYING') "
                              "RETURNING id) "
                              "INSERT INTO payment.channel_orders (out_trade_no, order_id, attempt, "
-                             "channel, mchid, amount_fen) SELECT $2, id, 1, 'sim', '1900000001', "
+                             "channel, mchid, amount_fen) SELECT $2, id, 1, $4, $5, "
                              "$3::bigint FROM o RETURNING order_id",
-                             3, NULL, p, NULL, NULL, 0);
+                             5, NULL, p, NULL, NULL, 0);
   assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
   PQclear(r);
 }
@@ -913,22 +917,30 @@ static void a_superseded_statements_settlements_are_reversed(void **state) {
 /* 2027-01-10 00:00 Asia/Shanghai */
 #define D40 (D1 + 40 * 86400)
 
+static void prepay_at_channel(const char *otn, int64_t fen);
+
 /* An order of ours paying on channel order otn: created at the channel (the simulator's
  * prepay) and on the platform. */
 static void order_at_channel(const char *notice_code, const char *otn, int64_t fen) {
   order_paying(notice_code, otn, fen);
+  prepay_at_channel(otn, fen);
+}
+
+/* Creates channel order otn of fen at the channel (the simulator's prepay). */
+static void prepay_at_channel(const char *otn, int64_t fen) {
   pay_prepay_req req = {.out_trade_no = otn, .description = "fine", .total_fen = fen,
                         .notify_url = "http://127.0.0.1:9/notify"};
   pay_prepay_res res;
   char code[PAY_CODE_MAX];
-  assert_int_equal(pay_channel_prepay(sim_ch, &req, 5000, &res, code), 0);
+  assert_int_equal(pay_channel_prepay(pay_channels_find(chans, chan), &req, 5000, &res, code), 0);
 }
 
 /* The payer pays otn in the simulator's wallet; its notification never comes. */
 static void payer_pays(const char *otn) {
-  char body[160];
+  char body[160], path[32];
   snprintf(body, sizeof body, "{\"out_trade_no\":\"%s\",\"payer\":\"o_test\",\"notify\":\"none\"}", otn);
-  assert_int_equal(yw_testpaysim_post(&sim, "/sim/pay", body), 200);
+  snprintf(path, sizeof path, "/%s/sim/pay", chan);
+  assert_int_equal(yw_testpaysim_post(&sim, path, body), 200);
 }
 
 /* The platform books otn paid at at, as a notification would (genuine or forged). */
@@ -936,7 +948,7 @@ static void platform_paid(const char *otn, int64_t fen, int64_t at) {
   yw_pg_error err;
   pay_book_outcome o = 0;
   assert_int_equal(yw_pg_begin(conn, &err), 0);
-  assert_int_equal(pay_book_paid(conn, "sim", otn, "4200000500", fen, at, 0, "channel", &o, &err), 0);
+  assert_int_equal(pay_book_paid(conn, chan, otn, "4200000500", fen, at, 0, "channel", &o, &err), 0);
   assert_int_equal(yw_pg_commit(conn, &err), 0);
   assert_int_equal(o, PAY_BOOK_PAID);
 }
@@ -948,7 +960,7 @@ static void run_auto(const char *date, fin_run *run, fin_auto *au) {
   int rc = run_day(date, "alice", run, msg);
   if (rc != 0) fprintf(stderr, "run: %s\n", msg);
   assert_int_equal(rc, 0);
-  rc = fin_recon_auto(conn, "sim", date, sim_ch, 1000, NULL, au, msg);
+  rc = fin_recon_auto(conn, chan, date, pay_channels_find(chans, chan), 1000, NULL, au, msg);
   if (rc != 0) fprintf(stderr, "auto: %s\n", msg);
   assert_int_equal(rc, 0);
 }
@@ -1189,6 +1201,97 @@ static void a_replaced_statement_gives_back_what_its_run_held(void **state) {
                    3);
 }
 
+/* REFUND asks the channel to pay the payer back (on channel sim-sm2, whose days no other
+ * test has a statement of): a second payment found by the run (held in suspense by the
+ * payment path) is refunded by finance; the channel stopped (SIGSTOP) leaves the refund
+ * PENDING with the money in refund_payable, the next call refunds it at the channel
+ * (its trade REFUND) and books recon_refund once, with the same out_refund_no; the
+ * channel's statement of the refund's day then matches the refund and settles it. */
+static void a_refund_is_paid_back_by_the_channel(void **state) {
+  (void)state;
+  chan = "sim-sm2";
+  chan_mchid = "1900000002";
+  const pay_channel *ch = pay_channels_find(chans, chan);
+  const int64_t at = D40 + 15 * 86400 + 3600; /* 2027-01-25 01:00 */
+  const char *first = "2027012500000000000001", *second = "2027012500000000000002";
+  /* the payer paid twice: on the order's channel order and on a second one */
+  order_paying_with_a_closed_second("32070000000000000125", first, second, 600);
+  prepay_at_channel(first, 600);
+  prepay_at_channel(second, 600);
+  payer_pays(first);
+  payer_pays(second);
+  platform_paid(first, 600, at);
+  pay_stmt_row rows[] = {pay_row(first, 600, at), pay_row(second, 600, at + 60)};
+  rows[0].mchid = rows[1].mchid = "1900000002";
+  int64_t payable = balance("refund_payable:sim-sm2"), susp = balance("suspense");
+  fin_statement st;
+  fin_run run;
+  fin_auto au;
+  char msg[FIN_MSG_MAX];
+  assert_int_equal(import_rows("2027-01-25", rows, 2, "alice", &st, msg), 0);
+  run_auto("2027-01-25", &run, &au);
+  auto_was(&au, 0, 1, 1, 0);
+  assert_string_equal(exc_state(st.id, second), "OPEN/SUSPENSE");
+  assert_int_equal(balance("suspense") - susp, -600);
+  int64_t exc = exception_of(st.id, second);
+  char orn[24];
+  snprintf(orn, sizeof orn, "RC%010lld", (long long)exc);
+  /* approved while the channel does not answer */
+  assert_int_equal(propose(exc, "REFUND", "paid twice", "alice", msg), 0);
+  assert_int_equal(decide(exc, 1, "", "bob", msg), 0);
+  assert_int_equal(balance("refund_payable:sim-sm2") - payable, -600);
+  assert_int_equal(balance("suspense") - susp, 0);
+  assert_int_equal(kill(sim.pid, SIGSTOP), 0);
+  fin_refunds fr;
+  assert_int_equal(fin_refunds_send(conn, chans, chan, 1000, NULL, &fr, msg), 0);
+  assert_int_equal(kill(sim.pid, SIGCONT), 0);
+  assert_int_equal(fr.unanswered, 1);
+  assert_int_equal(fr.left, 1);
+  assert_string_equal(text_of("SELECT status || '/' || attempts FROM payment.recon_refunds "
+                              "WHERE out_refund_no = $1",
+                              1, orn),
+                      "PENDING/1");
+  assert_int_equal(journals_of("recon_refund", orn), 0);
+  /* answered: refunded at the channel, booked once */
+  assert_int_equal(fin_refunds_send(conn, chans, chan, 1000, NULL, &fr, msg), 0);
+  assert_int_equal(fr.succeeded, 1);
+  assert_int_equal(fr.left, 0);
+  assert_string_equal(text_of("SELECT status FROM payment.recon_refunds WHERE out_refund_no = $1", 1,
+                              orn),
+                      "SUCCESS");
+  assert_int_equal(journals_of("recon_refund", orn), 1);
+  assert_int_equal(balance("refund_payable:sim-sm2"), payable);
+  assert_int_equal(audits("recon.refund", exc, "system", "%amount_fen=600"), 1);
+  pay_query_res said;
+  assert_int_equal(fin_channel_ask(ch, second, 3000, &said), 0);
+  assert_int_equal(said.state, PAY_TRADE_REFUND);
+  assert_int_equal(fin_refunds_send(conn, chans, chan, 1000, NULL, &fr, msg), 0);
+  assert_int_equal(fr.asked, 0);
+  assert_int_equal(journals_of("recon_refund", orn), 1);
+  /* the channel's statement of the refund's day: its REFUND row matches the platform's
+   * recon_refund and is settled */
+  char day[16];
+  int64_t when = value_of("SELECT extract(epoch FROM effective_at)::bigint FROM payment.journal "
+                          "WHERE kind = 'recon_refund' AND ref = $1",
+                          1, orn);
+  snprintf(day, sizeof day, "%s",
+           text_of("SELECT to_char(to_timestamp($1::bigint) AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD')",
+                   1, num(when, (char[24]){0})));
+  pay_stmt_row back[] = {refund_row(second, orn, 600, 600, when)};
+  back[0].mchid = "1900000002";
+  assert_int_equal(import_rows(day, back, 1, "alice", &st, msg), 0);
+  int rc = run_day(day, "alice", &run, msg);
+  if (rc != 0) fprintf(stderr, "run: %s\n", msg);
+  assert_int_equal(rc, 0);
+  assert_string_equal(class_of(st.id, "REFUND", orn), "MATCHED");
+  assert_int_equal(value_of("SELECT count(*) FROM payment.journal WHERE kind = 'settle' AND ref = $1",
+                            1, text_of("SELECT 'sim-sm2:' || $1 || ':REFUND:' || $2", 2,
+                                       num(st.id, (char[24]){0}), orn)),
+                   1);
+  chan = "sim";
+  chan_mchid = "1900000001";
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(every_kind_classifies_and_a_rerun_changes_nothing, ledger_balanced),
@@ -1207,6 +1310,7 @@ int main(void) {
       cmocka_unit_test_teardown(the_run_asks_the_channel_about_one_sided_rows_once, ledger_balanced),
       cmocka_unit_test_teardown(a_silent_channel_leaves_the_rows_for_the_next_run, ledger_balanced),
       cmocka_unit_test_teardown(a_replaced_statement_gives_back_what_its_run_held, ledger_balanced),
+      cmocka_unit_test_teardown(a_refund_is_paid_back_by_the_channel, ledger_balanced),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

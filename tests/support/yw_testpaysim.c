@@ -21,9 +21,9 @@ int yw_testpaysim_start(const char *bin, yw_testpaysim *s) {
   yw_http_global_init();
   snprintf(s->dir, sizeof s->dir, "/tmp/yw-paysim-XXXXXX");
   if (mkdtemp(s->dir) == NULL) return -1;
-  char sm2_key[65]; /* the simulator serves sim-sm2 too (merchant 1900000002) */
+  /* the simulator serves sim-sm2 too (merchant 1900000002) */
   if (yw_random_digits(64, s->key_hex, sizeof s->key_hex) != 0 ||
-      yw_random_digits(64, sm2_key, sizeof sm2_key) != 0)
+      yw_random_digits(64, s->sm2_key_hex, sizeof s->sm2_key_hex) != 0)
     return -1; /* 64 hex digits each */
   s->port = yw_test_free_port();
   if (s->port <= 0) return -1;
@@ -31,9 +31,12 @@ int yw_testpaysim_start(const char *bin, yw_testpaysim *s) {
   snprintf(listen, sizeof listen, "127.0.0.1:%d", s->port);
   snprintf(keys, sizeof keys, "%s/keys", s->dir);
   snprintf(merchants, sizeof merchants, "sim=1900000001:%s,sim-sm2=1900000002:%s", s->key_hex,
-           sm2_key);
-  snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d/sim", s->port);
-  snprintf(s->keys_spec, sizeof s->keys_spec, "sim=1900000001:%s:%s/sim.pub.pem", s->key_hex, keys);
+           s->sm2_key_hex);
+  snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", s->port);
+  snprintf(s->url, sizeof s->url, "%s/sim", s->base);
+  snprintf(s->keys_spec, sizeof s->keys_spec,
+           "sim=1900000001:%s:%s/sim.pub.pem,sim-sm2=1900000002:%s:%s/sim-sm2.pub.pem", s->key_hex,
+           keys, s->sm2_key_hex, keys);
   s->pid = fork();
   if (s->pid < 0) return -1;
   if (s->pid == 0) {
@@ -76,7 +79,7 @@ void yw_testpaysim_stop(yw_testpaysim *s) {
 
 long yw_testpaysim_post(const yw_testpaysim *s, const char *path, const char *json) {
   char url[256];
-  snprintf(url, sizeof url, "%s%s", s->url, path);
+  snprintf(url, sizeof url, "%s%s", s->base, path);
   static const char *const headers[] = {"Content-Type: application/json", NULL};
   yw_http_req r = {.method = "POST", .url = url, .headers = headers, .body = json,
                    .body_len = strlen(json), .timeout_ms = 5000};

@@ -14,8 +14,11 @@ typedef struct yw_testpaysim {
   int port;
   char dir[64];        /* the temporary folder; its keys/ holds sim.pub.pem */
   char key_hex[65];    /* channel sim's API key */
-  char url[96];        /* the channel's base URL: http://127.0.0.1:<port>/sim */
-  char keys_spec[256]; /* for pay_channels_load: "sim=1900000001:<key>:<dir>/keys/sim.pub.pem" */
+  char sm2_key_hex[65];/* channel sim-sm2's */
+  char base[64];       /* http://127.0.0.1:<port> */
+  char url[96];        /* channel sim's base URL: <base>/sim (sim-sm2's: <base>/sim-sm2) */
+  char keys_spec[512]; /* for pay_channels_load: "sim=1900000001:<key>:<dir>/keys/sim.pub.pem,
+                        * sim-sm2=1900000002:<key>:<dir>/keys/sim-sm2.pub.pem" */
 } yw_testpaysim;
 
 /* Starts bin (yw-paysim) and waits until it answers /healthz (at most 20 s). Returns 0,
@@ -25,8 +28,8 @@ int yw_testpaysim_start(const char *bin, yw_testpaysim *s);
 /* Stops it (SIGCONT first: it may be stopped), waits for it and removes the folder. */
 void yw_testpaysim_stop(yw_testpaysim *s);
 
-/* POSTs json to the simulator's desk path of channel sim ("/sim/pay"); the HTTP status,
- * or -1 when it did not answer within 5 s. */
+/* POSTs json to the simulator at path ("/sim/sim/pay": channel sim's wallet); the HTTP
+ * status, or -1 when it did not answer within 5 s. */
 long yw_testpaysim_post(const yw_testpaysim *s, const char *path, const char *json);
 
 #endif
