@@ -4,11 +4,13 @@
 # check, matching (sort both sides, merge) and storing rows and results in PostgreSQL
 # (COPY), beside a baseline measured in the same run: reading the same file and counting
 # its lines (what `wc -l` does; `wc -l` itself is timed too). A second store of the same
-# results shows a re-run stores nothing.
+# results shows a re-run stores nothing. Then the matched rows are settled in the ledger,
+# settled again (nothing new), and the settlement reversed as when a corrected statement
+# replaces this one.
 #
 # Storage goes to a database the script creates (and drops) on the PostgreSQL of
-# `./dev up` (YW_BENCH_PG_DSN, default port 55432), with payment/migrations/010_recon.sql
-# applied; without a reachable PostgreSQL the store steps are skipped.
+# `./dev up` (YW_BENCH_PG_DSN, default port 55432), the payment migrations applied by the
+# program; without a reachable PostgreSQL the store and settle steps are skipped.
 #
 #   bench/recon.sh [-n ROWS]
 set -euo pipefail
@@ -26,8 +28,6 @@ ARGS=(-n "$N")
 if psql "$DSN" -qtAc "SELECT 1" >/dev/null 2>&1; then
   psql "$DSN" -qc "CREATE DATABASE $DB" >/dev/null
   BDSN="$(echo "$DSN" | sed "s/dbname=[^ ]*/dbname=$DB/")"
-  psql "$BDSN" -q -v ON_ERROR_STOP=1 -c "CREATE SCHEMA payment" \
-    -f "$ROOT/payment/migrations/010_recon.sql" >/dev/null
   ARGS+=(-d "$BDSN")
 else
   echo "(no PostgreSQL at $DSN: store steps skipped)"

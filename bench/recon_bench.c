@@ -9,8 +9,11 @@
  *
  * Steps: generate a day (tests/support/yw_testrecon.c) and write it as a statement file;
  * then, timed: read + parse, match against the platform's records, store the rows and
- * the results in PostgreSQL (DSN, a database with payment/migrations/010_recon.sql
- * applied; bench/recon.sh makes one). Prints one line per step and the total.
+ * the results in PostgreSQL (DSN, an empty database the payment migrations are applied
+ * to; bench/recon.sh makes one), and settle the matched rows in the ledger
+ * (pay_recon_settle_matched, committed: the ledger's balance trigger runs at the
+ * commit), then settle again (nothing new), then reverse the settlement as a statement
+ * replacing this one does (pay_recon_unsettle). Prints one line per step and the total.
  */
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -19,9 +22,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "payment.h"
 #include "recon.h"
 #include "recon_db.h"
 #include "statement.h"
+#include "yw_pg.h"
 #include "yw_testrecon.h"
 
 static double now_s(void) {
@@ -101,8 +106,9 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < nres; i++) count[res[i].cls]++;
   double t_match = now_s() - t0;
 
-  double t_rows = 0, t_results = 0, t_rerun = 0;
-  int64_t inserted = -1, reinserted = -1;
+  double t_rows = 0, t_results = 0, t_rerun = 0, t_settle = 0, t_resettle = 0, t_unsettle = 0;
+  int64_t inserted = -1, reinserted = -1, settled = -1, settled_fen = 0, resettled = -1,
+          unsettled_fen = 0;
   if (dsn != NULL) {
     PGconn *c = PQconnectdb(dsn);
     if (PQstatus(c) != CONNECTION_OK) {
@@ -110,6 +116,10 @@ int main(int argc, char **argv) {
       return 1;
     }
     yw_pg_error pe;
+    if (yw_pg_migrate(c, "payment", payment_migrations, payment_migrations_count, &pe) != 0) {
+      fprintf(stderr, "migrate: %s\n", pe.message);
+      return 1;
+    }
     if (!exec_ok(c, "BEGIN") ||
         !exec_ok(c, "INSERT INTO payment.statements (id, channel, bill_date, sha256, raw, source, "
                     "row_count, pay_total_fen, refund_total_fen, fee_total_fen, imported_by) "
@@ -135,6 +145,28 @@ int main(int argc, char **argv) {
         pay_recon_store_results(c, 1, res, nres, &reinserted, &pe) != 0 || !exec_ok(c, "COMMIT"))
       return 1;
     t_rerun = now_s() - t0;
+    /* settle the matched rows in the ledger, then again (nothing new) */
+    t0 = now_s();
+    if (!exec_ok(c, "BEGIN") ||
+        pay_recon_settle_matched(c, "sim", 1, &settled, &settled_fen, &pe) != 0 ||
+        !exec_ok(c, "COMMIT")) {
+      fprintf(stderr, "settle: %s\n", pe.message);
+      return 1;
+    }
+    t_settle = now_s() - t0;
+    t0 = now_s();
+    if (!exec_ok(c, "BEGIN") ||
+        pay_recon_settle_matched(c, "sim", 1, &resettled, &settled_fen, &pe) != 0 ||
+        !exec_ok(c, "COMMIT"))
+      return 1;
+    t_resettle = now_s() - t0;
+    t0 = now_s();
+    if (!exec_ok(c, "BEGIN") || pay_recon_unsettle(c, "sim", 1, &unsettled_fen, &pe) != 0 ||
+        !exec_ok(c, "COMMIT")) {
+      fprintf(stderr, "unsettle: %s\n", pe.message);
+      return 1;
+    }
+    t_unsettle = now_s() - t0;
     PQfinish(c);
   }
   double total = t_parse + t_match + t_rows + t_results;
@@ -152,6 +184,12 @@ int main(int argc, char **argv) {
            (long long)inserted);
     printf("re-run store (nothing new)          %8.2f s  %lld stored\n", t_rerun,
            (long long)reinserted);
+    printf("settle matched rows (ledger)        %8.2f s  %lld rows settled\n", t_settle,
+           (long long)settled);
+    printf("settle again (nothing new)          %8.2f s  %lld rows settled\n", t_resettle,
+           (long long)resettled);
+    printf("reverse the settlement (superseded) %8.2f s  %lld fen taken back\n", t_unsettle,
+           (long long)unsettled_fen);
   }
   printf("total parse+match%s                %8.2f s  (target < 30 s)\n",
          dsn != NULL ? "+store" : "      ", total);

@@ -61,7 +61,7 @@ typedef struct fin_run {
   int64_t statement_id;
   int64_t count[PAY_RECON_CLASSES]; /* results stored for the statement, per class */
   int64_t new_results;              /* stored by this run (0 on a re-run) */
-  int64_t settled;                  /* settlement journals booked by this run */
+  int64_t settled;                  /* matched rows this run settled */
   int64_t opened;                   /* exceptions opened by this run */
 } fin_run;
 

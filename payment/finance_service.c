@@ -228,9 +228,9 @@ static int answer_reconciliation(yw_rpc_call *call, finance_ctx *ctx, const char
                         "(SELECT COALESCE(sum(p.amount_fen), 0) FROM payment.journal j JOIN "
                         " payment.postings p ON p.journal_id = j.id WHERE j.kind = 'settle' "
                         " AND j.channel = s.channel AND p.account = 'clearing_bank' "
-                        " AND j.ref LIKE s.channel || ':' || s.id || ':%' AND EXISTS (SELECT 1 FROM "
+                        " AND j.ref IN (SELECT s.channel || ':' || s.id || ':run:' || x.run FROM "
                         " payment.recon_results x WHERE x.statement_id = s.id AND x.class = 'MATCHED' "
-                        " AND j.ref = s.channel || ':' || s.id || ':' || x.kind || ':' || x.key)) "
+                        " GROUP BY x.run)) "
                         "FROM payment.statements s JOIN payment.recon_runs r ON r.statement_id = s.id "
                         "WHERE s.channel = $1 AND s.bill_date = $2::date AND s.superseded_by IS NULL",
                         2, p2, &st, &err);

@@ -9,10 +9,15 @@
  * Results go through a temporary table so that the insert into recon_results can skip
  * keys already classified (ON CONFLICT DO NOTHING): the first run is the record.
  *
- * Settlement journals name their statement in their ref, so replacing a statement
- * never leaves its settlements counted beside the new one's: the replaced statement's
- * are reversed by one statement (journals and postings by INSERT ... SELECT), and the
- * deferred balance trigger checks every reversing journal at commit.
+ * Each result records the run of its statement that stored it (the first run copies
+ * them all; a re-run adds only keys not stored, numbered as the next run). The matched
+ * rows of a run are settled by ONE journal whose postings are the rows' sums per
+ * account, found again by its ref: a million matched rows cost one aggregate query and
+ * one journal, not a million. A row settled by an exception's resolution gets a journal
+ * of its own. Settlement journals name their statement in their ref, so replacing a
+ * statement never leaves its settlements counted beside the new one's: the replaced
+ * statement's are reversed by one statement (journals and postings by INSERT ...
+ * SELECT), and the deferred balance trigger checks every reversing journal at commit.
  *
  * Offers: pay_recon_store_rows, pay_recon_store_results, pay_recon_settle_row,
  * pay_recon_settle_matched, pay_recon_unsettle.
@@ -231,8 +236,8 @@ int pay_recon_store_results(PGconn *conn, int64_t statement_id, const pay_recon_
     return rc;
   }
   res = PQexec(conn,
-                         "CREATE TEMP TABLE IF NOT EXISTS recon_stage "
-                         "(LIKE payment.recon_results) ON COMMIT DROP");
+               "CREATE TEMP TABLE IF NOT EXISTS recon_stage "
+               "(LIKE payment.recon_results INCLUDING DEFAULTS) ON COMMIT DROP");
   if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) return pg_fail(conn, res, err);
   PQclear(res);
   res = PQexec(conn, "TRUNCATE recon_stage");
@@ -244,9 +249,16 @@ int pay_recon_store_results(PGconn *conn, int64_t statement_id, const pay_recon_
                    "FROM STDIN",
                    fill_results, &a, err);
   if (rc != 0) return rc;
-  res = PQexec(conn,
-               "INSERT INTO payment.recon_results SELECT * FROM recon_stage "
-               "ON CONFLICT (statement_id, kind, key, dup) DO NOTHING");
+  /* the keys this run adds are its own: numbered after the statement's runs so far */
+  res = PQexecParams(conn,
+                     "INSERT INTO payment.recon_results (statement_id, kind, key, dup, class, "
+                     "out_trade_no, channel_fen, platform_fen, fee_fen, channel_line, "
+                     "success_time, carried, run) SELECT statement_id, kind, key, dup, class, "
+                     "out_trade_no, channel_fen, platform_fen, fee_fen, channel_line, "
+                     "success_time, carried, (SELECT coalesce(max(run), 0) + 1 "
+                     "FROM payment.recon_results WHERE statement_id = $1::bigint) "
+                     "FROM recon_stage ON CONFLICT (statement_id, kind, key, dup) DO NOTHING",
+                     1, NULL, params, NULL, NULL, 0);
   if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) return pg_fail(conn, res, err);
   if (inserted != NULL) *inserted = strtoll(PQcmdTuples(res), NULL, 10);
   PQclear(res);
@@ -277,6 +289,27 @@ static int current_statement(PGconn *conn, const char *channel, int64_t at, int6
   return rc;
 }
 
+/* Books a settle journal ref: amount (signed: payments +, refunds -) from
+ * channel_receivable:<channel> to clearing_bank net of fee, fee to channel_fee:<channel>.
+ * 0 booked, 1 booked before or nothing to move, or a ledger_post code. */
+static int settle(PGconn *conn, const char *channel, const char *ref, int64_t amount,
+                  int64_t fee, int64_t at, const char *memo, yw_pg_error *err) {
+  char recv[64], feeacct[64], eff[PAY_TIME_MAX];
+  snprintf(recv, sizeof recv, "channel_receivable:%s", channel);
+  snprintf(feeacct, sizeof feeacct, "channel_fee:%s", channel);
+  pay_time_format(at, eff);
+  ledger_posting p[3];
+  size_t n = 0;
+  if (amount != 0) p[n++] = (ledger_posting){recv, -amount};
+  if (amount - fee != 0) p[n++] = (ledger_posting){"clearing_bank", amount - fee};
+  if (fee != 0) p[n++] = (ledger_posting){feeacct, fee};
+  if (n < 2) return 1;
+  ledger_entry e = {.kind = "settle", .ref = ref, .channel = channel, .effective_at = eff,
+                    .memo = memo};
+  int rc = ledger_post(conn, &e, p, n, err);
+  return rc == YW_EEXIST ? 1 : rc;
+}
+
 int pay_recon_settle_row(PGconn *conn, const char *channel, int64_t statement_id,
                          const char *kind, const char *key, int64_t amount, int64_t fee,
                          int64_t at, yw_pg_error *err) {
@@ -285,21 +318,9 @@ int pay_recon_settle_row(PGconn *conn, const char *channel, int64_t statement_id
     int rc = current_statement(conn, channel, at, &statement_id, err);
     if (rc != 0) return rc;
   }
-  char ref[200], recv[64], feeacct[64], eff[PAY_TIME_MAX];
+  char ref[200];
   snprintf(ref, sizeof ref, "%s:%" PRId64 ":%s:%s", channel, statement_id, kind, key);
-  snprintf(recv, sizeof recv, "channel_receivable:%s", channel);
-  snprintf(feeacct, sizeof feeacct, "channel_fee:%s", channel);
-  pay_time_format(at, eff);
-  ledger_posting p[3];
-  size_t n = 0;
-  p[n++] = (ledger_posting){recv, -amount};
-  if (amount - fee != 0) p[n++] = (ledger_posting){"clearing_bank", amount - fee};
-  if (fee != 0) p[n++] = (ledger_posting){feeacct, fee};
-  if (n < 2) return 0;
-  ledger_entry e = {.kind = "settle", .ref = ref, .channel = channel, .effective_at = eff,
-                    .memo = "statement row matched"};
-  int rc = ledger_post(conn, &e, p, n, err);
-  return rc == YW_EEXIST ? 1 : rc;
+  return settle(conn, channel, ref, amount, fee, at, "statement row settled", err);
 }
 
 int pay_recon_settle_matched(PGconn *conn, const char *channel, int64_t statement_id,
@@ -310,23 +331,27 @@ int pay_recon_settle_matched(PGconn *conn, const char *channel, int64_t statemen
   snprintf(sid, sizeof sid, "%" PRId64, statement_id);
   const char *p[2] = {sid, channel};
   PGresult *res = NULL;
+  /* per run of the statement not settled yet: its matched rows' sums */
   int rc = yw_pg_query(conn,
-                       "SELECT r.kind, r.key, r.channel_fen, r.fee_fen, "
-                       "extract(epoch FROM r.success_time)::bigint "
-                       "FROM payment.recon_results r WHERE r.statement_id = $1::bigint "
-                       "AND r.class = 'MATCHED' AND NOT EXISTS (SELECT 1 FROM payment.journal j "
-                       "WHERE j.kind = 'settle' AND j.ref = $2::text || ':' || r.statement_id "
-                       "|| ':' || r.kind || ':' || r.key)",
+                       "SELECT g.run, g.amount, g.fee, g.n, extract(epoch FROM g.at)::bigint "
+                       "FROM (SELECT r.run, sum(CASE r.kind WHEN 'REFUND' THEN -r.channel_fen "
+                       "ELSE r.channel_fen END) AS amount, sum(r.fee_fen) AS fee, count(*) AS n, "
+                       "max(r.success_time) AS at FROM payment.recon_results r "
+                       "WHERE r.statement_id = $1::bigint AND r.class = 'MATCHED' AND r.run >= 1 "
+                       "GROUP BY r.run) g WHERE NOT EXISTS (SELECT 1 FROM payment.journal j "
+                       "WHERE j.kind = 'settle' AND j.ref = $2::text || ':' || $1::bigint || ':run:' "
+                       "|| g.run) ORDER BY g.run",
                        2, p, &res, err);
   if (rc != 0) return rc;
   for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
-    const char *kind = PQgetvalue(res, i, 0);
-    int64_t amount = yw_col_ll(res, i, 2);
-    if (strcmp(kind, "REFUND") == 0) amount = -amount;
-    rc = pay_recon_settle_row(conn, channel, statement_id, kind, PQgetvalue(res, i, 1), amount,
-                              yw_col_ll(res, i, 3), yw_col_ll(res, i, 4), err);
+    char ref[160], memo[64];
+    snprintf(ref, sizeof ref, "%s:%" PRId64 ":run:%s", channel, statement_id,
+             PQgetvalue(res, i, 0));
+    snprintf(memo, sizeof memo, "%s statement rows matched", PQgetvalue(res, i, 3));
+    int64_t amount = yw_col_ll(res, i, 1);
+    rc = settle(conn, channel, ref, amount, yw_col_ll(res, i, 2), yw_col_ll(res, i, 4), memo, err);
     if (rc == 0) {
-      (*settled)++;
+      *settled += yw_col_ll(res, i, 3);
       *settled_fen += amount;
     }
     if (rc == 1) rc = 0;
@@ -346,9 +371,13 @@ int pay_recon_unsettle(PGconn *conn, const char *channel, int64_t statement_id,
   int rc = yw_pg_query_write(
       conn,
       "WITH old AS (SELECT j.id, j.ref, j.channel, j.effective_at FROM payment.journal j "
-      "  WHERE j.kind = 'settle' AND j.ref IN (SELECT $1::text || ':' || r.statement_id "
-      "  || ':' || r.kind || ':' || r.key FROM payment.recon_results r "
-      "  WHERE r.statement_id = $2::bigint)), "
+      "  WHERE j.kind = 'settle' AND j.ref IN ("
+      "    SELECT $1::text || ':' || $2::bigint || ':run:' || r.run FROM payment.recon_results r "
+      "    WHERE r.statement_id = $2::bigint AND r.run >= 1 GROUP BY r.run "
+      "    UNION ALL SELECT $1::text || ':' || $2::bigint || ':' || r.kind || ':' || r.key "
+      "    FROM payment.recon_results r WHERE r.statement_id = $2::bigint "
+      "    UNION ALL SELECT $1::text || ':' || r.kind || ':' || r.key "
+      "    FROM payment.recon_results r WHERE r.statement_id = $2::bigint AND r.run = 0)), "
       "nj AS (INSERT INTO payment.journal (kind, ref, channel, effective_at, memo) "
       "  SELECT 'settle_reversal', o.ref, o.channel, o.effective_at, $3 FROM old o "
       "  ON CONFLICT (kind, ref) DO NOTHING RETURNING id, ref), "

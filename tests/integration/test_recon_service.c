@@ -51,6 +51,8 @@
 #include "finance.h"
 #include "ledger.h"
 #include "payment.h"
+#include "recon.h"
+#include "recon_db.h"
 #include "statement.h"
 #include "yw_err.h"
 #include "yw_events.h"
@@ -216,6 +218,14 @@ static long long settle_journals(int64_t statement_id, const char *key) {
   return value_of("SELECT count(*) FROM payment.journal WHERE kind = 'settle' "
                   "AND ref = 'sim:' || $1 || ':PAY:' || $2",
                   2, num(statement_id, sid), key);
+}
+
+/* How many journals of kind name run run of statement_id (ref sim:<statement>:run:<run>). */
+static long long run_journals(const char *kind, int64_t statement_id, int run) {
+  char sid[24], r[24];
+  return value_of("SELECT count(*) FROM payment.journal WHERE kind = $1 "
+                  "AND ref = 'sim:' || $2 || ':run:' || $3",
+                  3, kind, num(statement_id, sid), num(run, r));
 }
 
 /* How many audit records of action name target, by actor (NULL: anyone), with a detail
@@ -891,6 +901,9 @@ static void a_superseded_statements_settlements_are_reversed(void **state) {
   assert_int_equal(balance("channel_fee:sim"), fee);
   assert_int_equal(balance("channel_receivable:sim"), recv);
   assert_int_equal(audits("recon.supersede", a.id, "bob", "%amount_fen=2982"), 1);
+  /* one settlement journal for the first file's run, reversed by one journal */
+  assert_int_equal(run_journals("settle", a.id, 1), 1);
+  assert_int_equal(run_journals("settle_reversal", a.id, 1), 1);
   int rc = run_day("2027-02-10", "bob", &run, msg);
   if (rc != 0) fprintf(stderr, "run: %s\n", msg);
   assert_int_equal(rc, 0);
@@ -1284,12 +1297,75 @@ static void a_refund_is_paid_back_by_the_channel(void **state) {
   if (rc != 0) fprintf(stderr, "run: %s\n", msg);
   assert_int_equal(rc, 0);
   assert_string_equal(class_of(st.id, "REFUND", orn), "MATCHED");
+  assert_int_equal(run.settled, 1);
   assert_int_equal(value_of("SELECT count(*) FROM payment.journal WHERE kind = 'settle' AND ref = $1",
-                            1, text_of("SELECT 'sim-sm2:' || $1 || ':REFUND:' || $2", 2,
-                                       num(st.id, (char[24]){0}), orn)),
+                            1, text_of("SELECT 'sim-sm2:' || $1 || ':run:1'", 1,
+                                       num(st.id, (char[24]){0}))),
                    1);
   chan = "sim";
   chan_mchid = "1900000001";
+}
+
+/* The matched rows of a run are settled by one journal, its postings the rows' sums per
+ * account (ref <channel>:<statement>:run:<run>); a later run that stores new matched keys
+ * settles them by a journal of its own run, the first one untouched; a re-run of the day
+ * books nothing. */
+static void matched_rows_are_settled_by_one_journal_a_run(void **state) {
+  (void)state;
+  const int64_t d = D1 + 81 * 86400; /* 2027-02-20 */
+  platform_books("pay", "M-1", 1000, d + 3600);
+  platform_books("pay", "M-2", 2000, d + 7200);
+  platform_books("refund", "M-1R", 400, d + 10800);
+  fin_statement st;
+  fin_run run;
+  char msg[FIN_MSG_MAX], id[24];
+  const int64_t clearing = balance("clearing_bank"), fee = balance("channel_fee:sim");
+  pay_stmt_row rows[] = {pay_row("M-1", 1000, d + 3600), pay_row("M-2", 2000, d + 7200),
+                         refund_row("M-1", "M-1R", 1000, 400, d + 10800)};
+  assert_int_equal(import_rows("2027-02-20", rows, 3, "alice", &st, msg), 0);
+  assert_int_equal(run_day("2027-02-20", "alice", &run, msg), 0);
+  assert_int_equal(run.count[PAY_RECON_MATCHED], 3);
+  assert_int_equal(run.settled, 3);
+  /* one journal: receivable -(1000 + 2000 - 400), clearing the net of the fees
+   * (6 + 12 - 2), the fees to channel_fee */
+  assert_int_equal(value_of("SELECT count(*) FROM payment.journal WHERE kind = 'settle' "
+                            "AND ref LIKE 'sim:' || $1 || ':%'",
+                            1, num(st.id, id)),
+                   1);
+  assert_int_equal(value_of("SELECT p.amount_fen FROM payment.journal j JOIN payment.postings p "
+                            "ON p.journal_id = j.id WHERE j.kind = 'settle' AND j.ref = 'sim:' "
+                            "|| $1 || ':run:1' AND p.account = 'channel_receivable:sim'",
+                            1, num(st.id, id)),
+                   -2600);
+  assert_int_equal(balance("clearing_bank"), clearing + 2600 - 16);
+  assert_int_equal(balance("channel_fee:sim"), fee + 16);
+
+  /* a later run storing a new matched key (M-3): settled under run 2 */
+  pay_recon_item ch = {.kind = PAY_STMT_PAY, .key = "M-3", .out_trade_no = "M-3",
+                       .amount_fen = 500, .fee_fen = 3, .time_unix = d + 14400, .ref = 4};
+  pay_recon_item pf = ch;
+  pf.fee_fen = 0;
+  pay_recon_result extra = {.cls = PAY_RECON_MATCHED, .channel = &ch, .platform = &pf};
+  yw_pg_error err;
+  int64_t stored = 0, settled = 0, settled_fen = 0;
+  assert_int_equal(yw_pg_begin(conn, &err), 0);
+  assert_int_equal(pay_recon_store_results(conn, st.id, &extra, 1, &stored, &err), 0);
+  assert_int_equal(stored, 1);
+  assert_int_equal(pay_recon_settle_matched(conn, "sim", st.id, &settled, &settled_fen, &err), 0);
+  assert_int_equal(yw_pg_commit(conn, &err), 0);
+  assert_int_equal(settled, 1);
+  assert_int_equal(settled_fen, 500);
+  assert_int_equal(value_of("SELECT run FROM payment.recon_results WHERE statement_id = $1::bigint "
+                            "AND key = 'M-3'",
+                            1, num(st.id, id)),
+                   2);
+  assert_int_equal(run_journals("settle", st.id, 2), 1);
+  assert_int_equal(balance("clearing_bank"), clearing + 2600 - 16 + 497);
+  /* the day again: nothing */
+  long long journals = count_of("SELECT count(*) FROM payment.journal");
+  assert_int_equal(run_day("2027-02-20", "bob", &run, msg), 0);
+  assert_int_equal(run.settled, 0);
+  assert_int_equal(count_of("SELECT count(*) FROM payment.journal"), journals);
 }
 
 int main(void) {
@@ -1311,6 +1387,7 @@ int main(void) {
       cmocka_unit_test_teardown(a_silent_channel_leaves_the_rows_for_the_next_run, ledger_balanced),
       cmocka_unit_test_teardown(a_replaced_statement_gives_back_what_its_run_held, ledger_balanced),
       cmocka_unit_test_teardown(a_refund_is_paid_back_by_the_channel, ledger_balanced),
+      cmocka_unit_test_teardown(matched_rows_are_settled_by_one_journal_a_run, ledger_balanced),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
