@@ -52,7 +52,7 @@ burst() {
   local args=() i
   for i in $(seq "$2"); do
     [ "$i" = 1 ] || args+=(--next)
-    args+=(-sS -o /dev/null -w '%{http_code} ' -H "x-forwarded-for: $1")
+    args+=(-sS -m 10 -o /dev/null -w '%{http_code} ' -H "x-forwarded-for: $1")
     case $((i % 3)) in
       1) args+=("$L/v1/payments/notices/123") ;;
       2) args+=(-X POST -H 'content-type: application/json' -d '{"channel":"sim"}'
