@@ -998,12 +998,24 @@ int fin_exception_decide(PGconn *conn, int64_t id, int approve, const char *acti
 
 /* ---- the automatic part of a run ----------------------------------------------------- */
 
-/* A read of the work to do (outside any transaction): 0 with *res, or the code with msg
- * set. */
-static int read_rows(PGconn *conn, const char *sql, int n, const char *const *p, PGresult **res,
+/* A connection of db for one step (a read, one action's transaction), under the step's
+ * deadline; NULL (msg set) when none could be had in time. */
+static PGconn *db_take(const fin_db *db, char *msg) {
+  PGconn *conn = yw_pg_pool_acquire(db->pool, db->wait_ms);
+  if (conn == NULL) say(msg, "no connection to the payment database within %d ms", db->wait_ms);
+  else yw_pg_set_deadline(conn, FIN_STEP_MS);
+  return conn;
+}
+
+/* A read of the work to do (outside any transaction) on a connection of db given back at
+ * once: 0 with *res, or the code with msg set. */
+static int read_rows(const fin_db *db, const char *sql, int n, const char *const *p, PGresult **res,
                      char *msg) {
+  PGconn *conn = db_take(db, msg);
+  if (conn == NULL) return YW_EUNAVAIL;
   yw_pg_error err = {0};
   int rc = yw_pg_query_read(conn, sql, n, p, res, &err);
+  yw_pg_pool_release(db->pool, conn);
   if (rc != 0) say(msg, "%s", err.message);
   return rc;
 }
@@ -1246,7 +1258,7 @@ static int auto_one(PGconn *conn, const char *sid, const pay_query_res *said,
   return rc;
 }
 
-int fin_recon_auto(PGconn *conn, const char *channel, const char *date, const pay_channel *ch,
+int fin_recon_auto(const fin_db *db, const char *channel, const char *date, const pay_channel *ch,
                    int timeout_ms, const fin_audit_ctx *ac, fin_auto *out, char *msg) {
   memset(out, 0, sizeof *out);
   if (msg != NULL) msg[0] = '\0';
@@ -1262,7 +1274,7 @@ int fin_recon_auto(PGconn *conn, const char *channel, const char *date, const pa
   const char *p[3] = {channel, date, limit};
   PGresult *res = NULL;
   int rc = read_rows(
-      conn,
+      db,
       "SELECT e.id, e.class, e.out_trade_no, EXISTS (SELECT 1 FROM payment.channel_orders co "
       "WHERE co.out_trade_no = e.out_trade_no AND co.channel = e.channel), count(*) OVER () "
       "FROM payment.recon_exceptions e JOIN payment.statements s ON s.id = e.statement_id "
@@ -1290,7 +1302,14 @@ int fin_recon_auto(PGconn *conn, const char *channel, const char *date, const pa
     }
     out->asked += ask;
     int acted = 0;
+    /* the channel answered: a connection for this action alone */
+    PGconn *conn = db_take(db, msg);
+    if (conn == NULL) {
+      rc = YW_EUNAVAIL;
+      break;
+    }
     rc = auto_one(conn, PQgetvalue(res, i, 0), ask ? &said : NULL, ac, out, &acted, msg);
+    yw_pg_pool_release(db->pool, conn);
     if (rc == 0 && !acted) out->left++;
   }
   PQclear(res);
@@ -1355,7 +1374,7 @@ static int refund_answered(PGconn *conn, const char *orn, const pay_refund_res *
   return rc;
 }
 
-int fin_refunds_send(PGconn *conn, const pay_channels *set, const char *channel, int timeout_ms,
+int fin_refunds_send(const fin_db *db, const pay_channels *set, const char *channel, int timeout_ms,
                      const fin_audit_ctx *ac, fin_refunds *out, char *msg) {
   memset(out, 0, sizeof *out);
   if (msg != NULL) msg[0] = '\0';
@@ -1365,7 +1384,7 @@ int fin_refunds_send(PGconn *conn, const pay_channels *set, const char *channel,
   const char *p[2] = {channel != NULL ? channel : "", limit};
   yw_pg_error err = {0};
   PGresult *res = NULL;
-  int rc = read_rows(conn,
+  int rc = read_rows(db,
                      "SELECT out_refund_no, channel, out_trade_no, amount_fen, total_fen "
                      "FROM payment.recon_refunds WHERE status = 'PENDING' "
                      "AND ($1 = '' OR channel = $1) ORDER BY created_at, out_refund_no "
@@ -1391,12 +1410,15 @@ int fin_refunds_send(PGconn *conn, const pay_channels *set, const char *channel,
       /* no answer, or not done yet: asked again with the same number by the next run */
       const char *pa[2] = {orn, arc != 0 ? "the channel did not answer" : answer.status};
       PGresult *u = NULL;
-      rc = yw_pg_query_write(conn,
-                             "UPDATE payment.recon_refunds SET attempts = attempts + 1, last_error = $2 "
-                             "WHERE out_refund_no = $1 AND status = 'PENDING'",
-                             2, pa, &u, &err);
+      PGconn *conn = db_take(db, msg);
+      rc = conn != NULL ? yw_pg_query_write(conn,
+                                            "UPDATE payment.recon_refunds SET attempts = attempts + 1, "
+                                            "last_error = $2 WHERE out_refund_no = $1 AND status = 'PENDING'",
+                                            2, pa, &u, &err)
+                        : YW_EUNAVAIL;
+      yw_pg_pool_release(db->pool, conn);
       PQclear(u);
-      if (rc != 0) say(msg, "%s", err.message);
+      if (rc != 0 && conn != NULL) say(msg, "%s", err.message);
       if (arc != 0) out->unanswered = 1;
       out->left++;
       continue;
@@ -1405,7 +1427,13 @@ int fin_refunds_send(PGconn *conn, const pay_channels *set, const char *channel,
     char why[PAY_CODE_MAX + 80];
     snprintf(why, sizeof why, "%s", wrong != NULL ? wrong : code[0] != '\0' ? code : "refused");
     int booked = 0;
+    PGconn *conn = db_take(db, msg);
+    if (conn == NULL) {
+      rc = YW_EUNAVAIL;
+      break;
+    }
     rc = refund_answered(conn, orn, refused ? NULL : &answer, why, ac, &booked, msg);
+    yw_pg_pool_release(db->pool, conn);
     if (booked) out->succeeded++;
     else if (rc == 0 && refused) out->failed++;
   }

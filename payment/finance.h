@@ -92,6 +92,17 @@ int fin_exception_decide(PGconn *conn, int64_t id, int approve, const char *acti
 
 /* ---- the automatic part of a run: the channel asked, its answer acted on once ---- */
 
+/* Where the passes that ask a channel (fin_recon_auto, fin_refunds_send) take their
+ * connections: one for each read or action, waited for at most wait_ms and given back
+ * before the channel is asked, so a slow channel never holds a connection of the pool.
+ * Each step runs under a deadline of FIN_STEP_MS. */
+typedef struct fin_db {
+  yw_pg_pool *pool;
+  int wait_ms;
+} fin_db;
+
+#define FIN_STEP_MS 5000
+
 /* Asks channel ch about out_trade_no, within timeout_ms, outside any transaction (the
  * BOOK approval's question and the automatic pass's): 0 with *said (an order the
  * channel does not have answered as NOTPAY), YW_EINVAL when the channel refuses to look
@@ -143,11 +154,13 @@ typedef struct fin_auto {
  *     (recon.auto_reverse). An order refunded since is left for finance.
  * Each question is asked outside any transaction within timeout_ms; the first one not
  * answered ends the asking (the rest are left for the next run). Each action is one
- * transaction that locks the exception and acts only when it is still OPEN and not acted
- * on, so a re-run or a concurrent run acts once. Actor "system" in the audit records (ac:
- * the run's request). ch NULL: nothing is done.
+ * transaction, on a connection of db taken for it after the channel answered, that
+ * locks the exception and acts only when it is still OPEN and not acted on, so a re-run
+ * or a concurrent run acts once. Actor "system" in the audit records (ac: the run's
+ * request). ch NULL: nothing is done. YW_EUNAVAIL (msg says so) when no connection
+ * could be had.
  */
-int fin_recon_auto(PGconn *conn, const char *channel, const char *date, const pay_channel *ch,
+int fin_recon_auto(const fin_db *db, const char *channel, const char *date, const pay_channel *ch,
                    int timeout_ms, const fin_audit_ctx *ac, fin_auto *out, char *msg);
 
 /* ---- the channel pays back what finance refunds ---- */
@@ -170,9 +183,10 @@ typedef struct fin_refunds {
  * refundable, an answer for another refund or amount) ends it FAILED, the money left in
  * refund_payable for finance; no answer, or not done yet, leaves it PENDING for the next
  * call (the first one not answered ends the asking). Audited recon.refund (actor
- * "system"). finance_service.c calls it after an approval and after every run.
+ * "system"). Connections are taken from db for each read and write, never held while a
+ * channel is asked. finance_service.c calls it after an approval and after every run.
  */
-int fin_refunds_send(PGconn *conn, const pay_channels *set, const char *channel, int timeout_ms,
+int fin_refunds_send(const fin_db *db, const pay_channels *set, const char *channel, int timeout_ms,
                      const fin_audit_ctx *ac, fin_refunds *out, char *msg);
 
 /* ---- the RPC side (finance_service.c): FinanceService on yw-payment's server ---- */

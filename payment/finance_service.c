@@ -378,12 +378,21 @@ static void auto_alerts(const char *channel, const char *date, const fin_auto *a
            channel, date, au->left);
 }
 
+/* The connections of the passes that ask a channel: one per step from the pool, never
+ * held while the channel is asked. */
+static fin_db pass_db(finance_ctx *ctx) {
+  fin_db db = {.pool = ctx->pool, .wait_ms = ctx->db_wait_ms};
+  return db;
+}
+
 /* Asks the channel (channel NULL: each) for the refunds approved and not yet answered,
- * on w's connection; a failure is logged, the next call goes on. */
+ * with connections of its own (w's is given back before); a failure is logged, the next
+ * call goes on. */
 static void send_refunds(finance_ctx *ctx, fin_write *w, const char *channel) {
   fin_refunds fr;
   char rmsg[FIN_MSG_MAX];
-  if (fin_refunds_send(w->conn, ctx->channels, channel, ctx->channel_timeout_ms, &w->ac, &fr, rmsg) != 0)
+  fin_db db = pass_db(ctx);
+  if (fin_refunds_send(&db, ctx->channels, channel, ctx->channel_timeout_ms, &w->ac, &fr, rmsg) != 0)
     yw_log(YW_LOG_WARN, "payment.recon_refund_failed", NULL,
            "the refunds to the payers stopped (%s); the next run goes on", rmsg);
   else if (fr.failed > 0 || fr.unanswered)
@@ -403,20 +412,20 @@ static int run_reconciliation(yw_rpc_call *call, const ProtobufCMessage *reqm, P
   if (rc == 0) rc = write_db(call, ctx, &w);
   if (rc != 0) return rc;
   rc = fin_recon_run(w.conn, r->channel, r->date, ctx->cutoff_s, w.c.subject, &w.ac, &run, w.msg);
-  /* then the automatic part: the channel asked about what only one side has */
-  fin_auto au;
-  memset(&au, 0, sizeof au);
-  if (rc == 0) {
-    const pay_channel *ch = ctx->channels != NULL ? pay_channels_find(ctx->channels, r->channel) : NULL;
-    char amsg[FIN_MSG_MAX];
-    if (fin_recon_auto(w.conn, r->channel, r->date, ch, ctx->channel_timeout_ms, &w.ac, &au, amsg) != 0)
-      yw_log(YW_LOG_WARN, "payment.recon_auto_failed", NULL,
-             "channel %s, %s: the automatic pass stopped (%s); the next run goes on", r->channel,
-             r->date, amsg);
-    send_refunds(ctx, &w, r->channel);
-  }
+  /* the run's connection goes back before the channel is asked (up to FIN_AUTO_MAX
+   * questions): the automatic part takes one per action */
   rc = write_end(call, ctx, &w, rc);
   if (rc != 0) return rc;
+  fin_auto au;
+  memset(&au, 0, sizeof au);
+  const pay_channel *ch = ctx->channels != NULL ? pay_channels_find(ctx->channels, r->channel) : NULL;
+  char amsg[FIN_MSG_MAX];
+  fin_db db = pass_db(ctx);
+  if (fin_recon_auto(&db, r->channel, r->date, ch, ctx->channel_timeout_ms, &w.ac, &au, amsg) != 0)
+    yw_log(YW_LOG_WARN, "payment.recon_auto_failed", NULL,
+           "channel %s, %s: the automatic pass stopped (%s); the next run goes on", r->channel,
+           r->date, amsg);
+  send_refunds(ctx, &w, r->channel);
   auto_alerts(r->channel, r->date, &au);
   /* the alert of a short day (短款): money the platform booked that the channel does not
    * have, past the cut-off, may come from a forged notification; said once, on the run
@@ -583,10 +592,11 @@ static int decide(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMess
   if (rc != 0) return rc;
   rc = fin_exception_decide(w.conn, id, approve, r->action, r->version, r->note, w.c.subject, &w.ac,
                             asked ? &said : NULL, w.msg);
-  /* an approved refund is asked of the channel at once (and by every run until answered) */
-  if (rc == 0 && approve && strcmp(r->action, "REFUND") == 0) send_refunds(ctx, &w, NULL);
   rc = write_end(call, ctx, &w, rc);
-  return rc != 0 ? rc : answer_exception(call, ctx, id, out);
+  if (rc != 0) return rc;
+  /* an approved refund is asked of the channel at once (and by every run until answered) */
+  if (approve && strcmp(r->action, "REFUND") == 0) send_refunds(ctx, &w, NULL);
+  return answer_exception(call, ctx, id, out);
 }
 
 static int approve_resolution(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,

@@ -33,7 +33,8 @@
  * left open; the balances follow, a re-run asks and books nothing; with the simulator
  * stopped (SIGSTOP) the rows stay open and nothing is booked, and the next run once it
  * answers acts on them once; a statement replaced gives back what its run held in
- * suspense and the replacing one's run holds its own rows. Every query is parameterised. After every test
+ * suspense and the replacing one's run holds its own rows; the pass holds no connection
+ * while its question waits at a stopped channel. Every query is parameterised. After every test
  * ledger_check finds the ledger balanced.
  */
 #include <setjmp.h>
@@ -43,7 +44,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -67,6 +70,7 @@
 static char dsn[512];
 static yw_pg_pool *pool;
 static PGconn *conn;
+static fin_db pdb; /* the passes' connections: the pool's other one */
 /* the channel simulator as channel sim: the automatic part of a run asks it */
 static yw_testpaysim sim;
 static pay_channels *chans;
@@ -83,8 +87,11 @@ static int setup(void **state) {
   if (yw_testdb_create(dsn, sizeof dsn) != 0) return -1;
   yw_pg_error err;
   memset(&err, 0, sizeof err);
-  if (yw_pg_pool_new(dsn, 1, &pool, &err) != 0) return -1;
+  /* the test holds one connection; the passes that ask a channel take the other per step */
+  if (yw_pg_pool_new(dsn, 2, &pool, &err) != 0) return -1;
   conn = yw_pg_pool_acquire(pool, 5000);
+  pdb.pool = pool;
+  pdb.wait_ms = 2000;
   int rc = yw_pg_migrate(conn, "payment", payment_migrations, payment_migrations_count, &err);
   if (rc == 0) rc = yw_events_migrate(conn, "payment", &err); /* pay_book_paid's outbox */
   if (rc != 0) fprintf(stderr, "migrate: %s\n", err.message);
@@ -973,7 +980,7 @@ static void run_auto(const char *date, fin_run *run, fin_auto *au) {
   int rc = run_day(date, "alice", run, msg);
   if (rc != 0) fprintf(stderr, "run: %s\n", msg);
   assert_int_equal(rc, 0);
-  rc = fin_recon_auto(conn, chan, date, pay_channels_find(chans, chan), 1000, NULL, au, msg);
+  rc = fin_recon_auto(&pdb, chan, date, pay_channels_find(chans, chan), 1000, NULL, au, msg);
   if (rc != 0) fprintf(stderr, "auto: %s\n", msg);
   assert_int_equal(rc, 0);
 }
@@ -1256,7 +1263,7 @@ static void a_refund_is_paid_back_by_the_channel(void **state) {
   assert_int_equal(balance("suspense") - susp, 0);
   assert_int_equal(kill(sim.pid, SIGSTOP), 0);
   fin_refunds fr;
-  assert_int_equal(fin_refunds_send(conn, chans, chan, 1000, NULL, &fr, msg), 0);
+  assert_int_equal(fin_refunds_send(&pdb, chans, chan, 1000, NULL, &fr, msg), 0);
   assert_int_equal(kill(sim.pid, SIGCONT), 0);
   assert_int_equal(fr.unanswered, 1);
   assert_int_equal(fr.left, 1);
@@ -1266,7 +1273,7 @@ static void a_refund_is_paid_back_by_the_channel(void **state) {
                       "PENDING/1");
   assert_int_equal(journals_of("recon_refund", orn), 0);
   /* answered: refunded at the channel, booked once */
-  assert_int_equal(fin_refunds_send(conn, chans, chan, 1000, NULL, &fr, msg), 0);
+  assert_int_equal(fin_refunds_send(&pdb, chans, chan, 1000, NULL, &fr, msg), 0);
   assert_int_equal(fr.succeeded, 1);
   assert_int_equal(fr.left, 0);
   assert_string_equal(text_of("SELECT status FROM payment.recon_refunds WHERE out_refund_no = $1", 1,
@@ -1278,7 +1285,7 @@ static void a_refund_is_paid_back_by_the_channel(void **state) {
   pay_query_res said;
   assert_int_equal(fin_channel_ask(ch, second, 3000, &said), 0);
   assert_int_equal(said.state, PAY_TRADE_REFUND);
-  assert_int_equal(fin_refunds_send(conn, chans, chan, 1000, NULL, &fr, msg), 0);
+  assert_int_equal(fin_refunds_send(&pdb, chans, chan, 1000, NULL, &fr, msg), 0);
   assert_int_equal(fr.asked, 0);
   assert_int_equal(journals_of("recon_refund", orn), 1);
   /* the channel's statement of the refund's day: its REFUND row matches the platform's
@@ -1368,6 +1375,80 @@ static void matched_rows_are_settled_by_one_journal_a_run(void **state) {
   assert_int_equal(count_of("SELECT count(*) FROM payment.journal"), journals);
 }
 
+/* 1 when a request waits unread at the simulator (stopped): a socket of its port with
+ * bytes in its receive queue (/proc/net/tcp: local address, then tx_queue:rx_queue). */
+static int question_waits_at_the_channel(void) {
+  FILE *f = fopen("/proc/net/tcp", "r");
+  if (f == NULL) return 0;
+  char line[512];
+  int found = 0;
+  while (!found && fgets(line, sizeof line, f) != NULL) {
+    unsigned port = 0, rx = 0, tx = 0;
+    if (sscanf(line, " %*d: %*8x:%4x %*8x:%*4x %*2x %8x:%8x", &port, &tx, &rx) == 3)
+      found = (int)port == sim.port && rx > 0;
+  }
+  fclose(f);
+  return found;
+}
+
+struct auto_job {
+  const char *date;
+  fin_auto au;
+  int rc;
+  volatile int done;
+};
+
+static void *auto_thread(void *arg) {
+  struct auto_job *j = arg;
+  char msg[FIN_MSG_MAX];
+  j->rc = fin_recon_auto(&pdb, chan, j->date, pay_channels_find(chans, chan), 10000, NULL, &j->au,
+                         msg);
+  j->done = 1;
+  return NULL;
+}
+
+/* The automatic pass holds no connection while the channel is asked: with the simulator
+ * stopped and the pass's question waiting at it, the pool's last free connection is
+ * there for anyone else; once the channel answers the pass takes one for its action
+ * (the platform-only payment reversed). */
+static void a_slow_channel_holds_no_connection(void **state) {
+  (void)state;
+  const int64_t at = D40 + 54 * 86400 + 10 * 3600; /* 2027-03-05 */
+  const char *forged = "2027030500000000000001";
+  order_at_channel("32070000000000000305", forged, 450);
+  platform_paid(forged, 450, at);
+  pay_stmt_row rows[] = {pay_row("M-20270305", 500, at)};
+  platform_books("pay", "M-20270305", 500, at);
+  fin_statement st;
+  fin_run run;
+  char msg[FIN_MSG_MAX];
+  assert_int_equal(import_rows("2027-03-05", rows, 1, "alice", &st, msg), 0);
+  assert_int_equal(run_day("2027-03-05", "alice", &run, msg), 0);
+  assert_int_equal(run.count[PAY_RECON_PLATFORM_ONLY], 1);
+  assert_int_equal(kill(sim.pid, SIGSTOP), 0);
+  struct auto_job job = {.date = "2027-03-05"};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, auto_thread, &job), 0);
+  /* polled with a bound: the question reaches the stopped channel */
+  int waits = 0;
+  for (int i = 0; i < 800 && !waits && !job.done; i++) {
+    waits = question_waits_at_the_channel();
+    if (!waits) usleep(10 * 1000);
+  }
+  assert_true(waits);
+  /* the pool's other connection is free while the pass waits for the channel */
+  PGconn *other = yw_pg_pool_acquire(pool, 2000);
+  assert_non_null(other);
+  assert_false(job.done);
+  yw_pg_pool_release(pool, other);
+  assert_int_equal(kill(sim.pid, SIGCONT), 0);
+  assert_int_equal(pthread_join(t, NULL), 0);
+  assert_int_equal(job.rc, 0);
+  auto_was(&job.au, 0, 1, 1, 0);
+  assert_string_equal(exc_state(st.id, forged), "RESOLVED/REVERSE");
+  assert_string_equal(order_status(forged), "EXCEPTION");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(every_kind_classifies_and_a_rerun_changes_nothing, ledger_balanced),
@@ -1388,6 +1469,7 @@ int main(void) {
       cmocka_unit_test_teardown(a_replaced_statement_gives_back_what_its_run_held, ledger_balanced),
       cmocka_unit_test_teardown(a_refund_is_paid_back_by_the_channel, ledger_balanced),
       cmocka_unit_test_teardown(matched_rows_are_settled_by_one_journal_a_run, ledger_balanced),
+      cmocka_unit_test_teardown(a_slow_channel_holds_no_connection, ledger_balanced),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
