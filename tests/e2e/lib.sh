@@ -386,19 +386,29 @@ e2e_payment_restart() { # e2e_payment_restart CA [NAME=VALUE...]
 # PAYSIM_MCHID_SM2, PAYSIM_KEY_SIM, PAYSIM_KEY_SM2 (API keys), and the settings
 # e2e_payment gives yw-payment: E2E_PAYMENT_CHANNELS and E2E_PAYMENT_CHANNEL_KEYS.
 e2e_start_paysim() {
-  local port; port="$(free_port)"
-  PAYSIM="http://127.0.0.1:$port"
   PAYSIM_MCHID_SIM=1900000001 PAYSIM_MCHID_SM2=1900000002
   PAYSIM_KEY_SIM="$(openssl rand -hex 32)" PAYSIM_KEY_SM2="$(openssl rand -hex 32)"
   mkdir -p "$E2E_TMP/paysim"
-  YW_PAYSIM_LISTEN="127.0.0.1:$port" YW_PAYSIM_KEYS_DIR="$E2E_TMP/paysim" \
-    YW_PAYSIM_MERCHANTS="sim=$PAYSIM_MCHID_SIM:$PAYSIM_KEY_SIM,sim-sm2=$PAYSIM_MCHID_SM2:$PAYSIM_KEY_SM2" \
-    YW_PAYSIM_RETRY_MS="${PAYSIM_RETRY_MS:-100,200,400,800,1600}" \
-    "$YW_BUILD_DIR/payment/yw-paysim" >"$E2E_TMP/paysim.log" 2>&1 &
-  PAYSIM_PID=$!
-  E2E_PIDS+=("$PAYSIM_PID")
-  local _
-  for _ in $(seq 100); do curl -fsS "$PAYSIM/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+  # a port free when chosen can be taken by a parallel test before the bind: the
+  # simulator then exits at once ("paysim.bind_failed"), and another port is tried
+  local port attempt _
+  for attempt in 1 2 3 4 5; do
+    port="$(free_port)"
+    PAYSIM="http://127.0.0.1:$port"
+    YW_PAYSIM_LISTEN="127.0.0.1:$port" YW_PAYSIM_KEYS_DIR="$E2E_TMP/paysim" \
+      YW_PAYSIM_MERCHANTS="sim=$PAYSIM_MCHID_SIM:$PAYSIM_KEY_SIM,sim-sm2=$PAYSIM_MCHID_SM2:$PAYSIM_KEY_SM2" \
+      YW_PAYSIM_RETRY_MS="${PAYSIM_RETRY_MS:-100,200,400,800,1600}" \
+      "$YW_BUILD_DIR/payment/yw-paysim" >"$E2E_TMP/paysim.log" 2>&1 &
+    PAYSIM_PID=$!
+    E2E_PIDS+=("$PAYSIM_PID")
+    for _ in $(seq 100); do
+      curl -fsS "$PAYSIM/healthz" >/dev/null 2>&1 && break
+      kill -0 "$PAYSIM_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    curl -fsS "$PAYSIM/healthz" >/dev/null 2>&1 && break
+    grep -q '"paysim.bind_failed"' "$E2E_TMP/paysim.log" && ! kill -0 "$PAYSIM_PID" 2>/dev/null || break
+  done
   curl -fsS "$PAYSIM/healthz" >/dev/null || { cat "$E2E_TMP/paysim.log"; return 1; }
   export E2E_PAYMENT_CHANNELS="sim=$PAYSIM/sim,sim-sm2=$PAYSIM/sim-sm2"
   export E2E_PAYMENT_CHANNEL_KEYS="sim=$PAYSIM_MCHID_SIM:$PAYSIM_KEY_SIM:$E2E_TMP/paysim/sim.pub.pem,sim-sm2=$PAYSIM_MCHID_SM2:$PAYSIM_KEY_SM2:$E2E_TMP/paysim/sim-sm2.pub.pem"

@@ -91,15 +91,14 @@
 #include "yw_http.h"
 #include "yw_testnet.h"
 #include "yw_testpay.h"
+#include "yw_testpaysim.h"
 
 typedef Yiwang__Payment__V1__Order Order;
 #define ORDER_DESC (&yiwang__payment__v1__order__descriptor)
 #define MCHID "1900000001"
 
-static char g_dir[] = "/tmp/yw-payflow-XXXXXX";
-static char g_key[2][65], g_keys_dir[160];
-static int g_port, g_recv_port;
-static pid_t g_pid = -1;
+static yw_testpaysim g_sim; /* the simulator: g_sim.pid, .port, .keys_dir, .key_hex */
+static int g_recv_port;
 static pay_channels *g_set;
 static atomic_int g_refused; /* notifications the service did not acknowledge */
 static char notify_base[128];
@@ -162,7 +161,7 @@ static void *receiver(void *arg) {
 
 static long sim_call(const char *method, const char *chan, const char *path, const char *json, json_t **answer) {
   char url[256];
-  snprintf(url, sizeof url, "http://127.0.0.1:%d/%s%s", g_port, chan, path);
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/%s%s", g_sim.port, chan, path);
   static const char *const headers[] = {"Content-Type: application/json", NULL};
   yw_http_req r = {.method = method, .url = url, .headers = headers, .body = json,
                    .body_len = json != NULL ? strlen(json) : 0, .timeout_ms = 5000};
@@ -194,7 +193,7 @@ static void sim_state(const char *chan, const char *no, char *out, size_t size) 
 
 static void sign_notice(const char *body, long long ts, char *ts_out, char *nonce, char *serial, char *sig_b64) {
   char path[256];
-  snprintf(path, sizeof path, "%s/sim.key", g_keys_dir);
+  snprintf(path, sizeof path, "%s/sim.key", g_sim.keys_dir);
   FILE *f = fopen(path, "rb");
   assert_non_null(f);
   char pem[8192];
@@ -357,16 +356,7 @@ static void exec_sql_(const char *const *sql_and_params) {
 static int setup(void **state) {
   (void)state;
   yw_http_global_init();
-  if (mkdtemp(g_dir) == NULL) return -1;
-  for (int i = 0; i < 2; i++) {
-    uint8_t k[32];
-    if (yw_random_token(8, g_key[i], sizeof g_key[i]) != 0) return -1;
-    for (int j = 0; j < 32; j++) k[j] = (uint8_t)(rand() ^ (i * 31 + j * 7));
-    yw_hex_encode(k, 32, g_key[i]);
-  }
-  g_port = yw_test_free_port();
   g_recv_port = yw_test_free_port();
-  while (g_recv_port == g_port) g_recv_port = yw_test_free_port();
   struct event_base *base = event_base_new();
   struct evhttp *http = evhttp_new(base);
   evhttp_set_gencb(http, on_notify, NULL);
@@ -374,41 +364,17 @@ static int setup(void **state) {
   pthread_t t;
   pthread_create(&t, NULL, receiver, base);
   pthread_detach(t);
-  char listen[64], merchants[256];
-  snprintf(listen, sizeof listen, "127.0.0.1:%d", g_port);
-  snprintf(g_keys_dir, sizeof g_keys_dir, "%s/keys", g_dir);
-  snprintf(merchants, sizeof merchants, "sim=" MCHID ":%s,sim-sm2=1900000002:%s", g_key[0], g_key[1]);
-  g_pid = fork();
-  if (g_pid == 0) {
-    setenv("YW_PAYSIM_LISTEN", listen, 1);
-    setenv("YW_PAYSIM_KEYS_DIR", g_keys_dir, 1);
-    setenv("YW_PAYSIM_MERCHANTS", merchants, 1);
-    setenv("YW_PAYSIM_RETRY_MS", "50,100,150,200,250,300,400,500,600,800", 1);
-    setenv("YW_PAYSIM_NOTIFY_TIMEOUT_MS", "3000", 1);
-    setenv("YW_PAYSIM_LOG_LEVEL", "warn", 1);
-    execl(YW_PAYSIM_BIN, "yw-paysim", (char *)NULL);
-    _exit(127);
-  }
-  char url[128];
-  snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", g_port);
-  double until = yw_test_now_s() + 20;
-  long status = 0;
-  while (yw_test_now_s() < until && status != 200) {
-    char *resp = NULL;
-    yw_http_req r = {.method = "GET", .url = url, .timeout_ms = 500};
-    if (yw_http_request(&r, &status, &resp, NULL) != 0) status = 0;
-    free(resp);
-    if (status != 200) usleep(20000);
-  }
-  if (status != 200) return -1;
+  static const char *const sim_env[] = {"YW_PAYSIM_RETRY_MS=50,100,150,200,250,300,400,500,600,800",
+                                         "YW_PAYSIM_NOTIFY_TIMEOUT_MS=3000", NULL};
+  if (yw_testpaysim_start_env(YW_PAYSIM_BIN, &g_sim, sim_env) != 0) return -1;
   /* sim-down: a channel where nothing listens (janitor_never_starves) */
   char spec[256], kspec[1024], err[256];
   snprintf(spec, sizeof spec,
-           "sim=http://127.0.0.1:%d/sim,sim-sm2=http://127.0.0.1:%d/sim-sm2,sim-down=http://127.0.0.1:%d/sim", g_port,
-           g_port, yw_test_free_port());
+           "sim=http://127.0.0.1:%d/sim,sim-sm2=http://127.0.0.1:%d/sim-sm2,sim-down=http://127.0.0.1:%d/sim", g_sim.port,
+           g_sim.port, yw_test_free_port());
   snprintf(kspec, sizeof kspec,
            "sim=" MCHID ":%s:%s/sim.pub.pem,sim-sm2=1900000002:%s:%s/sim-sm2.pub.pem,sim-down=" MCHID ":%s:%s/sim.pub.pem",
-           g_key[0], g_keys_dir, g_key[1], g_keys_dir, g_key[0], g_keys_dir);
+           g_sim.key_hex, g_sim.keys_dir, g_sim.sm2_key_hex, g_sim.keys_dir, g_sim.key_hex, g_sim.keys_dir);
   if (pay_channels_load(spec, kspec, &g_set, err, sizeof err) != 0) {
     fprintf(stderr, "channels: %s\n", err);
     return -1;
@@ -424,16 +390,10 @@ static int teardown(void **state) {
   (void)state;
   /* the simulator first: its notification retries (a refund made at its desk, R8c) must
    * not reach a service being stopped */
-  if (g_pid > 0) {
-    kill(g_pid, SIGCONT);
-    kill(g_pid, SIGTERM);
-    waitpid(g_pid, NULL, 0);
-  }
+  yw_testpaysim_stop(&g_sim);
   yw_testpay_stop();
   pay_channels_free(g_set);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return 0;
 }
 
 static int ledger_after(void **state) {
@@ -812,7 +772,7 @@ static void r8b_refund_committed_before_the_channel_is_asked(void **state) {
   order_ref o;
   new_paid_order(800, &o);
   atomic_store(&g_refund_done, 0);
-  assert_int_equal(kill(g_pid, SIGSTOP), 0);
+  assert_int_equal(kill(g_sim.pid, SIGSTOP), 0);
   refund_call a = {.id = o.id, .key = "rf-held", .amount = 300, .expected = 800};
   pthread_t t;
   pthread_create(&t, NULL, refund_and_mark, &a);
@@ -825,7 +785,7 @@ static void r8b_refund_committed_before_the_channel_is_asked(void **state) {
     if (!seen) usleep(10000);
   }
   int done_before = atomic_load(&g_refund_done);
-  assert_int_equal(kill(g_pid, SIGCONT), 0);
+  assert_int_equal(kill(g_sim.pid, SIGCONT), 0);
   pthread_join(t, NULL);
   assert_true(seen);
   assert_false(done_before);

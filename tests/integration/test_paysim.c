@@ -44,6 +44,7 @@
 #include "yw_http.h"
 #include "yw_seal.h"
 #include "yw_testnet.h"
+#include "yw_testpaysim.h"
 
 #define MAXREC 2048
 
@@ -68,10 +69,8 @@ static struct {
 static int g_nfail;
 
 static pay_channels *g_set;
-static pid_t g_pid;
-static int g_port, g_recv_port;
-static char g_dir[64] = "/tmp/yw-paysim-test.XXXXXX";
-static char g_key[2][65];
+static yw_testpaysim g_sim; /* the simulator: g_sim.pid, .port, .keys_dir, .key_hex */
+static int g_recv_port;
 
 /* ---- the receiver ---- */
 
@@ -164,7 +163,7 @@ static rec last_rec(const char *no) {
 /* ---- the simulator's controls ---- */
 
 static char *base_url(const char *chan, char *out, size_t size) {
-  snprintf(out, size, "http://127.0.0.1:%d/%s", g_port, chan);
+  snprintf(out, size, "http://127.0.0.1:%d/%s", g_sim.port, chan);
   return out;
 }
 
@@ -227,15 +226,7 @@ static void unique_no(const char *tag, char out[40]) {
 static int setup(void **state) {
   (void)state;
   yw_http_global_init();
-  assert_non_null(mkdtemp(g_dir));
-  for (int i = 0; i < 2; i++) {
-    uint8_t k[32];
-    for (int j = 0; j < 32; j++) k[j] = (uint8_t)(rand() ^ (i * 31 + j * 7));
-    yw_hex_encode(k, 32, g_key[i]);
-  }
-  g_port = yw_test_free_port();
   g_recv_port = yw_test_free_port();
-  while (g_recv_port == g_port) g_recv_port = yw_test_free_port();
   /* the receiver */
   struct event_base *base = event_base_new();
   struct evhttp *http = evhttp_new(base);
@@ -245,41 +236,14 @@ static int setup(void **state) {
   pthread_create(&t, NULL, receiver, base);
   pthread_detach(t);
   /* the simulator */
-  char listen[64], keys[128], merchants[256];
-  snprintf(listen, sizeof listen, "127.0.0.1:%d", g_port);
-  snprintf(keys, sizeof keys, "%s/keys", g_dir);
-  snprintf(merchants, sizeof merchants, "sim=1900000001:%s,sim-sm2=1900000002:%s", g_key[0],
-           g_key[1]);
-  g_pid = fork();
-  if (g_pid == 0) {
-    setenv("YW_PAYSIM_LISTEN", listen, 1);
-    setenv("YW_PAYSIM_KEYS_DIR", keys, 1);
-    setenv("YW_PAYSIM_MERCHANTS", merchants, 1);
-    setenv("YW_PAYSIM_RETRY_MS", "50,100,150,200,250", 1);
-    setenv("YW_PAYSIM_NOTIFY_TIMEOUT_MS", "2000", 1);
-    execl(YW_PAYSIM_BIN, "yw-paysim", (char *)NULL);
-    _exit(127);
-  }
-  char url[128];
-  snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", g_port);
-  double until = yw_test_now_s() + 20;
-  long status = 0;
-  while (yw_test_now_s() < until) {
-    char *resp = NULL;
-    yw_http_req r = {.method = "GET", .url = url, .timeout_ms = 500};
-    if (yw_http_request(&r, &status, &resp, NULL) == 0 && status == 200) {
-      free(resp);
-      break;
-    }
-    free(resp);
-    usleep(20000);
-  }
-  if (status != 200) return -1;
+  static const char *const sim_env[] = {"YW_PAYSIM_RETRY_MS=50,100,150,200,250", "YW_PAYSIM_NOTIFY_TIMEOUT_MS=2000",
+                                         NULL};
+  if (yw_testpaysim_start_env(YW_PAYSIM_BIN, &g_sim, sim_env) != 0) return -1;
   char spec[256], kspec[1024], err[256];
   snprintf(spec, sizeof spec, "sim=http://127.0.0.1:%d/sim,sim-sm2=http://127.0.0.1:%d/sim-sm2/",
-           g_port, g_port);
+           g_sim.port, g_sim.port);
   snprintf(kspec, sizeof kspec, "sim=1900000001:%s:%s/sim.pub.pem,sim-sm2=1900000002:%s:%s/sim-sm2.pub.pem",
-           g_key[0], keys, g_key[1], keys);
+           g_sim.key_hex, g_sim.keys_dir, g_sim.sm2_key_hex, g_sim.keys_dir);
   if (pay_channels_load(spec, kspec, &g_set, err, sizeof err) != 0) {
     fprintf(stderr, "load: %s\n", err);
     return -1;
@@ -289,15 +253,9 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   (void)state;
-  if (g_pid > 0) {
-    kill(g_pid, SIGCONT);
-    kill(g_pid, SIGTERM);
-    waitpid(g_pid, NULL, 0);
-  }
+  yw_testpaysim_stop(&g_sim);
   pay_channels_free(g_set);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return 0;
 }
 
 /* ---- tests ---- */
@@ -422,7 +380,7 @@ static void test_forged_stale_wrong_key_refused(void **state) {
   }
   /* signed with the channel's real key but not the expected shape: EINVAL */
   char path[160];
-  snprintf(path, sizeof path, "%s/keys/sim-sm2.key", g_dir);
+  snprintf(path, sizeof path, "%s/sim-sm2.key", g_sim.keys_dir);
   FILE *f = fopen(path, "rb");
   assert_non_null(f);
   char pem[4096];
@@ -842,7 +800,7 @@ static void test_statement_totals_fees_tamper_by_day(void **state) {
 static long raw_call(const char *method, const char *path, const char *body, const char *mchid,
                      const char *key_hex, long long ts) {
   char url[256], tss[24], sig[65] = "00";
-  snprintf(url, sizeof url, "http://127.0.0.1:%d%s", g_port, path);
+  snprintf(url, sizeof url, "http://127.0.0.1:%d%s", g_sim.port, path);
   snprintf(tss, sizeof tss, "%lld", ts);
   if (key_hex != NULL) {
     uint8_t key[32];
@@ -871,18 +829,18 @@ static void test_merchant_calls_unsigned_or_badly_signed_401(void **state) {
   const char *path = "/sim/v3/pay/transactions/out-trade-no/nosuchorder?mchid=1900000001";
   long long now = (long long)time(NULL);
   /* correctly signed: the order is unknown (404), so the signature passed */
-  assert_int_equal(raw_call("GET", path, "", "1900000001", g_key[0], now), 404);
+  assert_int_equal(raw_call("GET", path, "", "1900000001", g_sim.key_hex, now), 404);
   assert_int_equal(raw_call("GET", path, "", NULL, NULL, now), 401);          /* unsigned */
   assert_int_equal(raw_call("GET", path, "", "1900000001", NULL, now), 401);  /* bad signature */
-  assert_int_equal(raw_call("GET", path, "", "1900000001", g_key[1], now), 401); /* other key */
-  assert_int_equal(raw_call("GET", path, "", "1900000002", g_key[0], now), 401); /* other mchid */
-  assert_int_equal(raw_call("GET", path, "", "1900000001", g_key[0], now - 301), 401); /* stale */
+  assert_int_equal(raw_call("GET", path, "", "1900000001", g_sim.sm2_key_hex, now), 401); /* other key */
+  assert_int_equal(raw_call("GET", path, "", "1900000002", g_sim.key_hex, now), 401); /* other mchid */
+  assert_int_equal(raw_call("GET", path, "", "1900000001", g_sim.key_hex, now - 301), 401); /* stale */
   assert_int_equal(raw_call("POST", "/sim/v3/pay/transactions/native", "not json", "1900000001",
                             NULL, now), 401);
   /* the adapter with a wrong API key: YW_EUNAUTH */
   char spec[128], kspec[512], err[256];
-  snprintf(spec, sizeof spec, "sim=http://127.0.0.1:%d/sim", g_port);
-  snprintf(kspec, sizeof kspec, "sim=1900000001:%s:%s/keys/sim.pub.pem", g_key[1], g_dir);
+  snprintf(spec, sizeof spec, "sim=http://127.0.0.1:%d/sim", g_sim.port);
+  snprintf(kspec, sizeof kspec, "sim=1900000001:%s:%s/sim.pub.pem", g_sim.sm2_key_hex, g_sim.keys_dir);
   pay_channels *wrong = NULL;
   assert_int_equal(pay_channels_load(spec, kspec, &wrong, err, sizeof err), 0);
   pay_query_res q;
@@ -900,7 +858,7 @@ static void test_stopped_channel_times_out_bounded(void **state) {
   unique_no("to", no);
   pay_prepay_res p;
   prepay(ch, no, 100, &p);
-  assert_int_equal(kill(g_pid, SIGSTOP), 0);
+  assert_int_equal(kill(g_sim.pid, SIGSTOP), 0);
   double t0 = yw_test_now_s();
   pay_query_res q;
   int rc = pay_channel_query(ch, no, 300, &q, code);
@@ -909,7 +867,7 @@ static void test_stopped_channel_times_out_bounded(void **state) {
   pay_refund_res res;
   int rc2 = pay_channel_refund(ch, &rr, 200, &res, code);
   double took2 = yw_test_now_s() - t0 - took;
-  assert_int_equal(kill(g_pid, SIGCONT), 0);
+  assert_int_equal(kill(g_sim.pid, SIGCONT), 0);
   assert_int_equal(rc, YW_EUNAVAIL);
   assert_int_equal(rc2, YW_EUNAVAIL);
   assert_true(took >= 0.25 && took < 1.5);

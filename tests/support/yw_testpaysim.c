@@ -1,7 +1,8 @@
 /*
  * yw_testpaysim.c - yw-paysim as a process of a test (yw_testpaysim.h).
  *
- * Offers: yw_testpaysim_start, yw_testpaysim_stop, yw_testpaysim_post.
+ * Offers: yw_testpaysim_start, yw_testpaysim_start_env, yw_testpaysim_stop,
+ * yw_testpaysim_post.
  */
 #include "yw_testpaysim.h"
 
@@ -16,51 +17,67 @@
 #include "yw_http.h"
 #include "yw_testnet.h"
 
-int yw_testpaysim_start(const char *bin, yw_testpaysim *s) {
-  memset(s, 0, sizeof *s);
-  yw_http_global_init();
-  snprintf(s->dir, sizeof s->dir, "/tmp/yw-paysim-XXXXXX");
-  if (mkdtemp(s->dir) == NULL) return -1;
-  /* the simulator serves sim-sm2 too (merchant 1900000002) */
-  if (yw_random_digits(64, s->key_hex, sizeof s->key_hex) != 0 ||
-      yw_random_digits(64, s->sm2_key_hex, sizeof s->sm2_key_hex) != 0)
-    return -1; /* 64 hex digits each */
+/* One start of the simulator on a new free port. Returns 0 when it answers, 1 when it
+ * exited (a port taken before its bind: try another), -1 otherwise. */
+static int start_once(const char *bin, yw_testpaysim *s, const char *merchants, const char *const *env) {
   s->port = yw_test_free_port();
   if (s->port <= 0) return -1;
-  char listen[64], keys[96], merchants[192];
+  char listen[64];
   snprintf(listen, sizeof listen, "127.0.0.1:%d", s->port);
-  snprintf(keys, sizeof keys, "%s/keys", s->dir);
-  snprintf(merchants, sizeof merchants, "sim=1900000001:%s,sim-sm2=1900000002:%s", s->key_hex,
-           s->sm2_key_hex);
   snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", s->port);
   snprintf(s->url, sizeof s->url, "%s/sim", s->base);
-  snprintf(s->keys_spec, sizeof s->keys_spec,
-           "sim=1900000001:%s:%s/sim.pub.pem,sim-sm2=1900000002:%s:%s/sim-sm2.pub.pem", s->key_hex,
-           keys, s->sm2_key_hex, keys);
   s->pid = fork();
   if (s->pid < 0) return -1;
   if (s->pid == 0) {
     setenv("YW_PAYSIM_LISTEN", listen, 1);
-    setenv("YW_PAYSIM_KEYS_DIR", keys, 1);
+    setenv("YW_PAYSIM_KEYS_DIR", s->keys_dir, 1);
     setenv("YW_PAYSIM_MERCHANTS", merchants, 1);
     setenv("YW_PAYSIM_LOG_LEVEL", "warn", 1);
+    for (size_t i = 0; env != NULL && env[i] != NULL; i++) putenv((char *)env[i]);
     execl(bin, "yw-paysim", (char *)NULL);
     _exit(127);
   }
   char url[128];
-  snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", s->port);
+  snprintf(url, sizeof url, "%s/healthz", s->base);
   double until = yw_test_now_s() + 20;
   long status = 0;
-  while (status != 200 && yw_test_now_s() < until && waitpid(s->pid, NULL, WNOHANG) == 0) {
+  while (status != 200 && yw_test_now_s() < until) {
+    if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
+      s->pid = 0;
+      return 1;
+    }
     char *resp = NULL;
     yw_http_req r = {.method = "GET", .url = url, .timeout_ms = 500};
     if (yw_http_request(&r, &status, &resp, NULL) != 0) status = 0;
     free(resp);
     if (status != 200) usleep(20000);
   }
-  if (status != 200) fprintf(stderr, "yw-paysim did not answer on :%d\n", s->port);
   return status == 200 ? 0 : -1;
 }
+
+int yw_testpaysim_start_env(const char *bin, yw_testpaysim *s, const char *const *env) {
+  memset(s, 0, sizeof *s);
+  yw_http_global_init();
+  snprintf(s->dir, sizeof s->dir, "/tmp/yw-paysim-XXXXXX");
+  if (mkdtemp(s->dir) == NULL) return -1;
+  snprintf(s->keys_dir, sizeof s->keys_dir, "%s/keys", s->dir);
+  /* the simulator serves sim-sm2 too (merchant 1900000002) */
+  if (yw_random_digits(64, s->key_hex, sizeof s->key_hex) != 0 ||
+      yw_random_digits(64, s->sm2_key_hex, sizeof s->sm2_key_hex) != 0)
+    return -1; /* 64 hex digits each */
+  char merchants[192];
+  snprintf(merchants, sizeof merchants, "sim=1900000001:%s,sim-sm2=1900000002:%s", s->key_hex,
+           s->sm2_key_hex);
+  snprintf(s->keys_spec, sizeof s->keys_spec,
+           "sim=1900000001:%s:%s/sim.pub.pem,sim-sm2=1900000002:%s:%s/sim-sm2.pub.pem", s->key_hex,
+           s->keys_dir, s->sm2_key_hex, s->keys_dir);
+  int rc = 1;
+  for (int attempt = 0; attempt < 5 && rc == 1; attempt++) rc = start_once(bin, s, merchants, env);
+  if (rc != 0) fprintf(stderr, "yw-paysim did not answer on :%d\n", s->port);
+  return rc == 0 ? 0 : -1;
+}
+
+int yw_testpaysim_start(const char *bin, yw_testpaysim *s) { return yw_testpaysim_start_env(bin, s, NULL); }
 
 void yw_testpaysim_stop(yw_testpaysim *s) {
   if (s->pid > 0) {

@@ -12,7 +12,8 @@
 typedef struct yw_testpaysim {
   pid_t pid;
   int port;
-  char dir[64];        /* the temporary folder; its keys/ holds sim.pub.pem */
+  char dir[64];        /* the temporary folder */
+  char keys_dir[80];   /* <dir>/keys: sim.pub.pem, sim.key, sim-sm2.pub.pem ... */
   char key_hex[65];    /* channel sim's API key */
   char sm2_key_hex[65];/* channel sim-sm2's */
   char base[64];       /* http://127.0.0.1:<port> */
@@ -24,6 +25,12 @@ typedef struct yw_testpaysim {
 /* Starts bin (yw-paysim) and waits until it answers /healthz (at most 20 s). Returns 0,
  * or -1 with a message on stderr. */
 int yw_testpaysim_start(const char *bin, yw_testpaysim *s);
+
+/* The same, with env ("NAME=VALUE" strings, NULL-terminated; NULL: none) added to the
+ * simulator's environment (YW_PAYSIM_RETRY_MS ...). A port free when chosen but taken
+ * by a parallel test before the simulator binds it (the simulator exits at once) is
+ * chosen again, up to five times. */
+int yw_testpaysim_start_env(const char *bin, yw_testpaysim *s, const char *const *env);
 
 /* Stops it (SIGCONT first: it may be stopped), waits for it and removes the folder. */
 void yw_testpaysim_stop(yw_testpaysim *s);
