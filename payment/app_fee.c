@@ -10,9 +10,11 @@
  * amount, payee department (the lead department, 执收单位) and item come from it, never
  * from the request.
  *
- * When the fee is due, yw-identity is asked next (GetVerifiedIdentity, forwarded the same
- * way: the resident's own verified identity) for the name the order and its fiscal
- * e-receipt give as the payer: the company's name as the register has it when the
+ * When a new order is to be written (the fee due, no open order, no answer kept under
+ * the key: the first run under the key finds that and rolls back as transient),
+ * yw-identity is asked (GetVerifiedIdentity, forwarded the same way: the resident's own
+ * verified identity) for the name the order and its fiscal e-receipt give as the payer,
+ * and the run is made again: the company's name as the register has it when the
  * resident acts for a company, else the resident's verified real name. A resident with
  * no verified name (level 1), or a yw-payment given no YW_PAYMENT_IDENTITY, names the
  * payer by account id; yw-identity not answering refuses the order (UNAVAILABLE), since
@@ -55,6 +57,8 @@ struct app_fee_work {
   yw_caller caller;
   const Fee *fee;    /* yw-applications' answer, in the call's arena */
   const char *payer; /* the payer's name: yw-identity's answer, or the account id */
+  int payer_known;   /* payer is final (yw-identity answered, or is not asked) */
+  int need_payer;    /* a run found a new order to write before payer was known */
 };
 
 static int number_ok(const char *s) { return strlen(s) == 20 && strspn(s, "0123456789") == 20; }
@@ -89,6 +93,10 @@ static int app_create_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage
   if (id[0] == '\0' && !f->due)
     return yw_rpc_call_fail(call, YW_EPRECOND, "application %s has no fee due%s", f->number,
                             f->amount_fen == 0 ? ": its item has no fee" : " now (it is paid once approved)");
+  if (id[0] == '\0' && !w->payer_known) { /* rolled back whole (transient); asked, then again */
+    w->need_payer = 1;
+    return yw_rpc_call_fail(call, YW_EUNAVAIL, "the payer's name is asked of yw-identity first");
+  }
   if (id[0] == '\0') {
     time_t now = time(NULL);
     struct tm tm;
@@ -143,10 +151,28 @@ static int app_create_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage
   return 0;
 }
 
-/* The order under the call's key, and the call answered. */
+static void identity_answered(yw_rpc_call *call, int code, ProtobufCMessage *response, const char *message,
+                              void *arg);
+
+/* The order under the call's key, and the call answered; a run that needs the payer's
+ * name asks yw-identity, whose answer runs it again. */
 static void issue(yw_rpc_call *call, struct app_fee_work *w, int rc) {
   ProtobufCMessage *out = NULL;
   if (rc == 0) rc = yw_idem_run(call, &w->req->base, &out, w->ctx->pool, &w->ctx->idem_create, app_create_tx, w);
+  if (rc == YW_EUNAVAIL && w->need_payer) {
+    w->need_payer = 0;
+    Yiwang__Identity__V1__GetVerifiedIdentityRequest *q = yw_arena_alloc(yw_rpc_call_arena(call), sizeof *q);
+    if (q == NULL) {
+      rc = yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
+    } else {
+      yiwang__identity__v1__get_verified_identity_request__init(q);
+      rc = yw_rpc_call_forward(call, w->ctx->identity, "/yiwang.identity.v1.IdentityService/GetVerifiedIdentity",
+                               &q->base, &yiwang__identity__v1__verified_identity__descriptor, identity_answered, w);
+      if (rc == 0) return; /* identity_answered runs it again */
+      rc = yw_rpc_call_fail(call, rc == YW_ETIMEOUT ? rc : YW_EUNAVAIL, "yw-identity could not be called: %s",
+                            yw_strerror(rc));
+    }
+  }
   yw_rpc_call_finish(call, rc, rc == 0 ? out : NULL);
 }
 
@@ -168,11 +194,11 @@ static void identity_answered(yw_rpc_call *call, int code, ProtobufCMessage *res
     else if (name[0] != '\0')
       w->payer = name;
   }
+  w->payer_known = 1;
   issue(call, w, rc);
 }
 
-/* yw-applications answered: check what it says; a fee due names its payer (yw-identity),
- * then the order under the key. */
+/* yw-applications answered: check what it says, then the order under the key. */
 static void fee_answered(yw_rpc_call *call, int code, ProtobufCMessage *response, const char *message, void *arg) {
   struct app_fee_work *w = arg;
   int rc = 0;
@@ -192,19 +218,6 @@ static void fee_answered(yw_rpc_call *call, int code, ProtobufCMessage *response
         strlen(f->item_name) > 200 || (f->due && f->amount_fen == 0))
       rc = yw_rpc_call_fail(call, YW_EUNAVAIL, "yw-applications answered a fee out of bounds");
   }
-  if (rc == 0 && w->fee->due && w->ctx->identity != NULL) {
-    Yiwang__Identity__V1__GetVerifiedIdentityRequest *q = yw_arena_alloc(yw_rpc_call_arena(call), sizeof *q);
-    if (q == NULL) {
-      rc = yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
-    } else {
-      yiwang__identity__v1__get_verified_identity_request__init(q);
-      rc = yw_rpc_call_forward(call, w->ctx->identity, "/yiwang.identity.v1.IdentityService/GetVerifiedIdentity",
-                               &q->base, &yiwang__identity__v1__verified_identity__descriptor, identity_answered, w);
-      if (rc == 0) return; /* identity_answered issues it */
-      rc = yw_rpc_call_fail(call, rc == YW_ETIMEOUT ? rc : YW_EUNAVAIL, "yw-identity could not be called: %s",
-                            yw_strerror(rc));
-    }
-  }
   issue(call, w, rc);
 }
 
@@ -218,6 +231,7 @@ int app_fee_create_order(yw_rpc_call *call, payment_ctx *ctx, const ProtobufCMes
   int rc = yw_service_require_person(call, &ctx->caller_keys, 1, &w->caller);
   if (rc != 0) return rc;
   w->payer = w->caller.subject;
+  w->payer_known = ctx->identity == NULL;
   if (!number_ok(r->application_number))
     return yw_rpc_call_fail(call, YW_EINVAL, "applicationNumber must be 20 digits");
   if (r->item_code[0] != '\0' || r->item_name[0] != '\0' || r->amount_fen != 0 || r->payer_name[0] != '\0' ||

@@ -407,22 +407,27 @@ int payment_metrics(char *buf, size_t len) {
 #define NOTIFY_GUARD_CHANNELS 16
 
 /* Per channel name: the window of refused notifications (begun at the first refusal
- * after the last window ended) and how many it holds. */
+ * after the last window ended) and how many it holds. Only configured channels are
+ * counted (Notify refuses other names before); past NOTIFY_GUARD_CHANNELS of them the
+ * rest share the last slot, so every channel is bounded, some together. */
 static struct {
   pthread_mutex_t mu;
   struct {
     char name[PAY_CHANNEL_NAME_MAX];
     int64_t since;
     int refused;
-  } ch[NOTIFY_GUARD_CHANNELS];
+  } ch[NOTIFY_GUARD_CHANNELS + 1];
   int n;
 } notify_guard = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-/* The slot of channel (added when add and there is room), or -1. Under notify_guard.mu. */
+/* The slot of channel (added when add), the shared last slot when the table is full, or
+ * -1 (not added yet, or a name too long to be a channel's). Under notify_guard.mu. */
 static int guard_slot(const char *channel, int add) {
   for (int i = 0; i < notify_guard.n; i++)
     if (strcmp(notify_guard.ch[i].name, channel) == 0) return i;
-  if (!add || notify_guard.n == NOTIFY_GUARD_CHANNELS || strlen(channel) >= PAY_CHANNEL_NAME_MAX) return -1;
+  if (strlen(channel) >= PAY_CHANNEL_NAME_MAX) return -1;
+  if (notify_guard.n == NOTIFY_GUARD_CHANNELS) return NOTIFY_GUARD_CHANNELS; /* shared */
+  if (!add) return -1;
   int i = notify_guard.n++;
   snprintf(notify_guard.ch[i].name, sizeof notify_guard.ch[i].name, "%s", channel);
   notify_guard.ch[i].since = 0;
@@ -453,10 +458,12 @@ int pay_notify_priority(const char *channel, int64_t now) {
   return keep;
 }
 
-/* The string field 1 of a protobuf message (NotifyRequest.channel) into out; 0, or -1
- * when it is absent, too long or the bytes are not a message. */
+/* The string field 1 of a protobuf message (NotifyRequest.channel) into out: its last
+ * occurrence, the one protobuf-c keeps when it unpacks the call. 0, or -1 when it is
+ * absent, too long or the bytes are not a message. */
 static int field1_string(const uint8_t *p, size_t len, char *out, size_t size) {
   size_t i = 0;
+  int found = 0;
   while (i < len) {
     uint64_t key = 0, v = 0;
     for (int sh = 0; i < len && sh < 64; sh += 7) { /* the key */
@@ -479,14 +486,14 @@ static int field1_string(const uint8_t *p, size_t len, char *out, size_t size) {
         if (v >= size) return -1;
         memcpy(out, p + i, (size_t)v);
         out[v] = '\0';
-        return 0;
+        found = 1;
       }
       i += (size_t)v;
       break;
     default: return -1;
     }
   }
-  return -1;
+  return found && i == len ? 0 : -1;
 }
 
 int payment_priority_gate(void *arg, const char *method, const uint8_t *req, size_t len) {

@@ -1283,6 +1283,19 @@ static void forged_notifications_lose_their_priority(void **state) {
   assert_true(pay_notify_priority("t-guard", 1000 + PAY_NOTIFY_REFUSED_WINDOW_S));
   pay_notify_refused("t-guard", 1000 + PAY_NOTIFY_REFUSED_WINDOW_S); /* a new window, one refusal */
   assert_true(pay_notify_priority("t-guard", 1000 + PAY_NOTIFY_REFUSED_WINDOW_S));
+  /* the channel the gate reads is the one the handler gets: protobuf-c keeps the last
+   * field 1, so a request naming a calm channel first and a demoted one last is demoted */
+  const char *notify = "/yiwang.payment.v1.PaymentService/Notify";
+  assert_int_equal(payment_priority_gate(&yw_testpay_ctx, notify, (const uint8_t *)"\x0a\x07sim-sm2\x0a\x03sim", 14), 1);
+  assert_int_equal(payment_priority_gate(&yw_testpay_ctx, notify, (const uint8_t *)"\x0a\x03sim\x0a\x07sim-sm2", 14), 0);
+  /* many channels: every one stays bounded, those past the table's room together */
+  char name[24];
+  for (int c = 0; c < 40; c++) {
+    snprintf(name, sizeof name, "t-many-%d", c);
+    for (int i = 0; i < PAY_NOTIFY_REFUSED_MAX; i++) pay_notify_refused(name, 5000);
+    assert_false(pay_notify_priority(name, 5000));
+    assert_true(pay_notify_priority(name, 5000 + PAY_NOTIFY_REFUSED_WINDOW_S));
+  }
 }
 
 int main(void) {
