@@ -248,6 +248,9 @@ const gw_route_def gw_route_defs[] = {
      GW_ACCESS_STAFF, 0, "finance,auditor", 0, "payment"},
     {"GET", "/v1/finance/exceptions", FINANCE "ListExceptions", NULL, GW_ACCESS_STAFF, 0,
      "finance,auditor", 0, "payment"},
+    /* orders in EXCEPTION (status=EXCEPTION), the payer masked; refunded by RefundOrder */
+    {"GET", "/v1/finance/orders", FINANCE "ListOrders", NULL, GW_ACCESS_STAFF, 0,
+     "finance,auditor", 0, "payment"},
     {"POST", "/v1/finance/exceptions/{id}:propose", FINANCE "ProposeResolution", "*", GW_ACCESS_STAFF,
      0, "finance", 0, "payment"},
     {"POST", "/v1/finance/exceptions/{id}:approve", FINANCE "ApproveResolution", "*", GW_ACCESS_STAFF,

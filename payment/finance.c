@@ -1217,6 +1217,13 @@ static int auto_platform_only(PGconn *conn, const PGresult *x, const pay_query_r
   if (rc == 0 && order_id[0] != '\0') {
     char old[PAY_STATUS_MAX];
     rc = pay_order_transition(conn, order_id, "PAID", "EXCEPTION", note, "system", old, err);
+    /* the reason finance's queue shows (ListOrders) */
+    const char *pe[2] = {order_id, note};
+    PGresult *u = NULL;
+    if (rc == 0)
+      rc = yw_pg_query_write(conn, "UPDATE payment.orders SET exception_reason = $2 WHERE id = $1::uuid", 2,
+                             pe, &u, err);
+    PQclear(u);
   }
   PQclear(j);
   if (rc != 0) return rc;

@@ -198,6 +198,7 @@ typedef struct finance_ctx {
   int cutoff_s;                          /* YW_RECON_CUTOFF_S */
   const struct pay_channels *channels;   /* for ImportStatement by API; may be NULL */
   int channel_timeout_ms;
+  const uint8_t *data_key;               /* decrypts payers' names (shown masked); NULL: "?" */
 } finance_ctx;
 
 /* The service table; ctx must outlive the server. */

@@ -13,9 +13,11 @@
 
 #include "channel.h"
 #include "finance.h"
+#include "payment.h"
 #include "reports.h"
 #include "yiwang/payment/v1/finance.pb-c.h"
 #include "yw_arena.h"
+#include "yw_crypto.h"
 #include "yw_err.h"
 #include "yw_log.h"
 #include "yw_service.h"
@@ -609,6 +611,103 @@ static int reject_resolution(yw_rpc_call *call, const ProtobufCMessage *reqm, Pr
   return decide(call, reqm, out, data, 0);
 }
 
+/* ---- orders in EXCEPTION ---------------------------------------------------------------- */
+
+/* An order in EXCEPTION as finance's queue shows it, its reason the order's (or, when it
+ * has none, that of its last move to EXCEPTION); the cursor is the event id of that move
+ * (column 19), so the oldest exception comes first. */
+#define ORDER_QUEUE_SQL                                                                           \
+  "SELECT o.id::text, o.notice_code, o.status, COALESCE(NULLIF(o.exception_reason, ''), ev.reason), " \
+  "o.amount_fen, o.refunded_fen, "                                                               \
+  "COALESCE(o.paid_channel, co.channel, ''), COALESCE(o.paid_out_trade_no, co.out_trade_no, ''), " \
+  "o.payee_department, o.item_code, o.item_name, o.payer_name_enc, "                            \
+  "extract(epoch FROM o.paid_at)::bigint, extract(epoch FROM ev.at)::bigint, "                 \
+  "extract(epoch FROM now() - ev.at)::bigint, "                                                 \
+  "EXISTS (SELECT 1 FROM payment.journal j WHERE j.order_id = o.id AND j.kind = 'pay'), "      \
+  "EXISTS (SELECT 1 FROM payment.journal j WHERE j.order_id = o.id AND j.kind = 'pay_reversal'), " \
+  "EXISTS (SELECT 1 FROM payment.refunds r WHERE r.order_id = o.id AND r.status = 'PENDING'), " \
+  "'', ev.id "                                                                                   \
+  "FROM payment.orders o "                                                                       \
+  "JOIN LATERAL (SELECT e.id, e.at, e.reason FROM payment.order_events e WHERE e.order_id = o.id "        \
+  " AND e.to_status = 'EXCEPTION' ORDER BY e.id DESC LIMIT 1) ev ON true "                      \
+  "LEFT JOIN LATERAL (SELECT c.channel, c.out_trade_no FROM payment.channel_orders c "          \
+  " WHERE c.order_id = o.id ORDER BY c.attempt DESC LIMIT 1) co ON true "                       \
+  "WHERE o.status = 'EXCEPTION' AND ev.id > $1::bigint ORDER BY ev.id LIMIT $2::int"
+
+static Yiwang__Payment__V1__FinanceOrder *queue_order(finance_ctx *ctx, yw_arena *a,
+                                                      const PGresult *res, int i) {
+  Yiwang__Payment__V1__FinanceOrder *o = yw_arena_alloc(a, sizeof *o);
+  if (o == NULL) return NULL;
+  yiwang__payment__v1__finance_order__init(o);
+  char **s[] = {&o->id, &o->notice_code, &o->status, &o->reason};
+  for (int c = 0; c < 4; c++)
+    if ((*s[c] = yw_col_str(a, res, i, c)) == NULL) return NULL;
+  o->amount_fen = yw_col_ll(res, i, 4);
+  o->refunded_fen = yw_col_ll(res, i, 5);
+  o->channel = yw_col_str(a, res, i, 6);
+  o->out_trade_no = yw_col_str(a, res, i, 7);
+  o->payee_department = yw_col_str(a, res, i, 8);
+  o->item_code = yw_col_str(a, res, i, 9);
+  o->item_name = yw_col_str(a, res, i, 10);
+  char name[PAY_PAYER_NAME_MAX * 2 + 8] = "", masked[sizeof name];
+  if (ctx->data_key == NULL ||
+      yw_decrypt(ctx->data_key, PQgetvalue(res, i, 11), o->notice_code, name, sizeof name) != 0)
+    snprintf(name, sizeof name, "?");
+  yw_mask_name(name, masked, sizeof masked);
+  o->payer_name = yw_arena_strndup(a, masked, strlen(masked));
+  o->paid_at = ts(a, yw_col_ll(res, i, 12));
+  o->exception_at = ts(a, yw_col_ll(res, i, 13));
+  o->age_seconds = yw_col_ll(res, i, 14);
+  o->reversed = yw_col_bool(res, i, 16);
+  o->pay_booked = yw_col_bool(res, i, 15) && !o->reversed;
+  o->refund_pending = yw_col_bool(res, i, 17);
+  o->refundable_fen = o->pay_booked ? o->amount_fen - o->refunded_fen : 0;
+  /* finance's one action on it: refund a booked payment (RefundOrder), else nothing */
+  o->action = o->refundable_fen > 0 && !o->refund_pending ? (char *)"REFUND" : (char *)"";
+  if (o->channel == NULL || o->out_trade_no == NULL || o->payee_department == NULL ||
+      o->item_code == NULL || o->item_name == NULL || o->payer_name == NULL)
+    return NULL;
+  return o;
+}
+
+static int list_orders(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                       void *data) {
+  finance_ctx *ctx = data;
+  const Yiwang__Payment__V1__ListOrdersRequest *r = (const void *)reqm;
+  yw_caller c;
+  int rc = yw_service_require_staff(call, &ctx->caller_keys, READERS, "reading finance's orders", &c);
+  if (rc != 0) return rc;
+  if (r->status[0] != '\0' && strcmp(r->status, "EXCEPTION") != 0)
+    return yw_rpc_call_fail(call, YW_EINVAL, "status must be EXCEPTION");
+  const char *filters[1] = {"EXCEPTION"};
+  yw_page page;
+  rc = yw_page_begin_id(call, r->page_size, r->page_token, 100, 500, filters, 1, &page);
+  if (rc != 0) return rc;
+  char limit[12];
+  snprintf(limit, sizeof limit, "%d", page.size + 1);
+  const char *p[2] = {page.has_cursor ? page.cursor : "0", limit};
+  PGresult *res = NULL;
+  rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB, ORDER_QUEUE_SQL, 2, p, &res);
+  if (rc != 0) return rc;
+  yw_arena *a = yw_rpc_call_arena(call);
+  Yiwang__Payment__V1__ListOrdersResponse *l = yw_arena_alloc(a, sizeof *l);
+  int n = PQntuples(res), more = n > page.size;
+  if (more) n = page.size;
+  int ok = l != NULL;
+  if (ok) {
+    yiwang__payment__v1__list_orders_response__init(l);
+    l->n_orders = (size_t)n;
+    l->orders = yw_arena_calloc(a, (size_t)n + 1, sizeof *l->orders);
+    ok = l->orders != NULL;
+  }
+  for (int i = 0; ok && i < n; i++) ok = (l->orders[i] = queue_order(ctx, a, res, i)) != NULL;
+  if (ok && more) ok = (l->next_page_token = yw_page_token(a, &page, PQgetvalue(res, n - 1, 19))) != NULL;
+  PQclear(res);
+  if (!ok) return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
+  *out = &l->base;
+  return 0;
+}
+
 /* ---- reports --------------------------------------------------------------------------- */
 
 /* Reads the report of date for a finance user or an auditor. 0 with *out, or the code
@@ -740,6 +839,7 @@ static const yw_rpc_method methods[] = {
     {.name = "ProposeResolution", .fn = propose_resolution},
     {.name = "ApproveResolution", .fn = approve_resolution},
     {.name = "RejectResolution", .fn = reject_resolution},
+    {.name = "ListOrders", .fn = list_orders},
     {.name = "GetDailyReport", .fn = get_daily_report},
     {.name = "ExportDailyReport", .fn = export_daily_report},
 };

@@ -149,6 +149,7 @@ int main(int argc, char **argv) {
   fctx.cutoff_s = (int)cfg_recon_cutoff_s;
   fctx.channels = ctx.channels;
   fctx.channel_timeout_ms = (int)cfg_channel_timeout_ms;
+  fctx.data_key = ctx.data_key;
   static yw_rpc_service finance_svc;
   finance_service_init(&finance_svc, &fctx);
   proc.more[proc.n_more++] = &finance_svc;

@@ -14,7 +14,10 @@
 # content-disposition; the zip's sheet XML holds the figures, read with unzip -p). A
 # statement file uploaded as the raw CSV (the console's upload): refused over the
 # channel's own statement unforced (412), of another merchant (400), by a clerk (403),
-# empty (400), past the cap (413); a good one imported with source upload.
+# empty (400), past the cap (413); a good one imported with source upload. A payment the
+# channel forgets (the simulator started again) is platform-only, reversed by the run's
+# question, and its order in finance's list of orders in EXCEPTION (finance and
+# auditors, the payer masked; a clerk 403).
 source "$(dirname "$0")/lib.sh"
 
 e2e_database
@@ -39,6 +42,35 @@ api() { # api TOKEN METHOD PATH [BODY] -> the status; the body in $J
 }
 field() { /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$J" "$1"; }
 
+# --- a payment the channel then forgets: paid at the simulator on channel sim (booked
+# PAID when the payer switches to sim-sm2: the close at sim is answered ORDER_PAID, its
+# query books it), then the simulator started again (its orders are kept in memory
+# only), so its statement of the day lacks the payment and the run's question about it
+# is answered "no such order": reversed, the order EXCEPTION
+e2e_staff fin.auditor "" auditor
+AUDITOR="$(e2e_staff_token fin.auditor)"
+s="$(api "$CLERK" POST /v1/payments/orders '{"itemCode":"FINE01","itemName":"交通违法罚款","amountFen":"880","payerName":"李四"}')"
+check "the clerk issues a second notice (200)" test "$s" = 200
+GONE="$(field 'd["id"]')"
+GONE_CODE="$(field 'd["noticeCode"]')"
+api "" POST "/v1/payments/notices/$GONE_CODE:pay" '{"channel":"sim"}' >/dev/null
+GONE_OTN="$(field 'd["outTradeNo"]')"
+curl -sS -d "{\"out_trade_no\":\"$GONE_OTN\",\"notify\":\"none\"}" "$PAYSIM/sim/sim/pay" >/dev/null
+api "" POST "/v1/payments/notices/$GONE_CODE:pay" '{"channel":"sim-sm2"}' >/dev/null
+gone_paid() { [ "$(api "$CLERK" GET "/v1/payments/orders/$GONE")" = 200 ] && [ "$(field 'd["status"]')" = ORDER_STATUS_PAID ]; }
+for _ in $(seq 100); do gone_paid && break; sleep 0.1; done
+check "the second order is PAID (its payment found by the switch's close)" gone_paid
+kill "$PAYSIM_PID"
+wait "$PAYSIM_PID" 2>/dev/null || true
+YW_PAYSIM_LISTEN="${PAYSIM#http://}" YW_PAYSIM_KEYS_DIR="$E2E_TMP/paysim" \
+  YW_PAYSIM_MERCHANTS="sim=$PAYSIM_MCHID_SIM:$PAYSIM_KEY_SIM,sim-sm2=$PAYSIM_MCHID_SM2:$PAYSIM_KEY_SM2" \
+  "$YW_BUILD_DIR/payment/yw-paysim" >>"$E2E_TMP/paysim.log" 2>&1 &
+PAYSIM_PID=$!
+E2E_PIDS+=("$PAYSIM_PID")
+for _ in $(seq 100); do curl -fsS "$PAYSIM/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+check "the simulator runs again, its orders forgotten" \
+  eval '[ "$(curl -sS -o /dev/null -w "%{http_code}" "$PAYSIM/sim/sim/orders/$GONE_OTN")" = 404 ]'
+
 # --- the day's business: one notice paid without its notification, one stranger
 s="$(api "$CLERK" POST /v1/payments/orders '{"itemCode":"FINE01","itemName":"交通违法罚款","amountFen":"1250","payerName":"张三"}')"
 check "the clerk issues a notice (200)" test "$s" = 200
@@ -60,8 +92,8 @@ s="$(api "$MAKER" POST /v1/finance/statements:import "{\"channel\":\"sim\",\"dat
 check "importing the same file again is the same statement (reused)" \
   eval '[ "$s" = 200 ] && [ "$(field "d.get(\"reused\", False)")" = True ]'
 s="$(api "$MAKER" POST /v1/finance/reconciliations "{\"channel\":\"sim\",\"date\":\"$TODAY\"}")"
-check "the run classifies both rows channel-only" \
-  eval '[ "$s" = 200 ] && [ "$(field "[c.get(\"count\",\"0\") for c in d[\"classes\"]]")" = "['"'"'0'"'"', '"'"'0'"'"', '"'"'2'"'"', '"'"'0'"'"', '"'"'0'"'"']" ]'
+check "the run classifies both rows channel-only and the forgotten payment platform-only" \
+  eval '[ "$s" = 200 ] && [ "$(field "[c.get(\"count\",\"0\") for c in d[\"classes\"]]")" = "['"'"'0'"'"', '"'"'0'"'"', '"'"'2'"'"', '"'"'1'"'"', '"'"'0'"'"']" ]'
 s="$(api "$CLERK" GET "/v1/finance/reconciliations/sim/$TODAY")"
 check "a clerk may not read the reconciliation (403)" test "$s" = 403
 s="$(api "$CHECKER" GET "/v1/finance/reconciliations/sim/$TODAY?class=CHANNEL_ONLY")"
@@ -77,6 +109,22 @@ check "the stranger is left open, held in suspense" \
   eval '[ "$(field "[(e[\"status\"], \"suspense\" in e[\"note\"]) for e in d[\"exceptions\"] if e[\"id\"] == \"$THEIRS\"]")" = "[('"'"'OPEN'"'"', True)]" ]'
 s="$(api "$CLERK" GET "/v1/payments/orders/$ORDER")"
 check "the order is PAID" eval '[ "$s" = 200 ] && [ "$(field "d[\"status\"]")" = ORDER_STATUS_PAID ]'
+
+# --- the forgotten payment: reversed by the run, the order in finance's exception queue
+s="$(api "$CLERK" GET "/v1/payments/orders/$GONE")"
+check "the forgotten payment's order is EXCEPTION (reversed by the run)" \
+  eval '[ "$s" = 200 ] && [ "$(field "d[\"status\"]")" = ORDER_STATUS_EXCEPTION ]'
+s="$(api "$CHECKER" GET "/v1/finance/orders?status=EXCEPTION")"
+check "finance's exception orders list it: the reason, reversed, nothing booked, no action" \
+  eval '[ "$s" = 200 ] && [ "$(field "[(o[\"amountFen\"], o[\"channel\"], o.get(\"reversed\", False), o.get(\"payBooked\", False), o.get(\"action\", \"\"), \"reversed\" in o[\"reason\"], int(o.get(\"ageSeconds\", \"0\")) >= 0) for o in d[\"orders\"] if o[\"id\"] == \"$GONE\"]")" = "[('"'"'880'"'"', '"'"'sim'"'"', True, False, '"'"''"'"', True, True)]" ]'
+check "the payer is masked for finance" eval '[ "$(field "[o[\"payerName\"] for o in d[\"orders\"]]")" = "['"'"'*四'"'"']" ]'
+s="$(api "$AUDITOR" GET "/v1/finance/orders?status=EXCEPTION")"
+check "an auditor reads the exception orders, the payer masked" \
+  eval '[ "$s" = 200 ] && [ "$(field "[o[\"payerName\"] for o in d[\"orders\"]]")" = "['"'"'*四'"'"']" ]'
+s="$(api "$CLERK" GET "/v1/finance/orders?status=EXCEPTION")"
+check "a clerk may not read the exception orders (403)" test "$s" = 403
+s="$(api "$CHECKER" GET "/v1/finance/orders?status=PAID")"
+check "only EXCEPTION is listed (another status 400)" test "$s" = 400
 
 # --- maker-checker on the stranger
 s="$(api "$MAKER" POST "/v1/finance/exceptions/$THEIRS:propose" '{"action":"BOOK","note":"ours?"}')"

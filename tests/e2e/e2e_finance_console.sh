@@ -7,7 +7,8 @@
 # immutable, the page with the gateway's CSP; then the browser checks (finance.spec.js):
 # sign-in with a TOTP code the test computes, the token only in sessionStorage, sign-out
 # ending the session, the day's reconciliation and its chart, the exception queue with
-# maker-checker, the CSV and XLSX downloads; no request leaves the origin.
+# maker-checker, the queue of orders in EXCEPTION (the payer masked, a booked one refunded
+# from the page), the CSV and XLSX downloads; no request leaves the origin.
 source "$(dirname "$0")/lib.sh"
 
 # --- what the browser test needs: missing is a failure, never a skip (./dev test
@@ -36,6 +37,35 @@ e2e_start
 e2e_staff fin.maker "" finance
 e2e_staff fin.checker "" finance
 e2e_staff ga.clerk 320700-GA dept_staff
+
+# --- an order in EXCEPTION with its payment booked, for the queue of exception orders:
+# issued, paid at the simulator (booked PAID by the janitor's query), then moved to
+# EXCEPTION "paid after close" as pay_book_paid leaves a payment booked after its close
+# (the order's status and its event in one statement). The simulator refuses to take a
+# closed order's payment, so that state is written here rather than provoked.
+CLERK_TOKEN="$(e2e_staff_token ga.clerk)"
+J="$E2E_TMP/order.json"
+curl -sS -o "$J" -H "authorization: Bearer $CLERK_TOKEN" -H 'content-type: application/json' \
+  -H "idempotency-key: exc-$RANDOM$RANDOM" \
+  -d '{"itemCode":"FIN-EXC","itemName":"关单后到账测试","amountFen":"660","payerName":"张三"}' \
+  "$GW/v1/payments/orders"
+EXC_ORDER="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$J")"
+EXC_CODE="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["noticeCode"])' "$J")"
+curl -sS -o "$J" -H 'content-type: application/json' -d '{"channel":"sim"}' "$GW/v1/payments/notices/$EXC_CODE:pay"
+EXC_OTN="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["outTradeNo"])' "$J")"
+curl -sS -d "{\"out_trade_no\":\"$EXC_OTN\",\"notify\":\"none\"}" "$PAYSIM/sim/sim/pay" >/dev/null
+exc_paid() {
+  curl -sS -H "authorization: Bearer $CLERK_TOKEN" "$GW/v1/payments/orders/$EXC_ORDER" | grep -q ORDER_STATUS_PAID
+}
+for _ in $(seq 200); do exc_paid && break; sleep 0.1; done
+check "the order for the exception queue is paid (booked by the janitor)" exc_paid
+psql -h 127.0.0.1 -p "$YW_TEST_PG_PORT" -U postgres -d "$E2E_DB" -q -v ON_ERROR_STOP=1 \
+  -v id="$EXC_ORDER" >/dev/null <<'SQL'
+WITH o AS (UPDATE payment.orders SET status = 'EXCEPTION', exception_reason = 'paid after close (booked)'
+           WHERE id = :'id'::uuid AND status = 'PAID' RETURNING id)
+INSERT INTO payment.order_events (order_id, from_status, to_status, reason, actor)
+SELECT id, 'PAID', 'EXCEPTION', 'paid after close (booked)', 'channel:sim' FROM o;
+SQL
 
 # --- the assets: every name carries the first 10 hex digits of its content's SHA-256
 # (tests/web/rehash.js), so the year-long immutable caching can never serve stale bytes
@@ -84,7 +114,7 @@ OUT="$E2E_TMP/browser"
 mkdir -p "$OUT"
 set +e
 (cd "$WEB" && YW_GW="$GW" YW_SIM="$PAYSIM/sim" YW_PASSWORD="$E2E_STAFF_PASSWORD" YW_MAKER=fin.maker \
-  YW_CHECKER=fin.checker YW_CLERK=ga.clerk YW_OUT="$OUT" \
+  YW_CHECKER=fin.checker YW_CLERK=ga.clerk YW_OUT="$OUT" YW_EXC_ORDER="$EXC_ORDER" \
   timeout 300 node finance.spec.js) >"$OUT/spec.log" 2>&1
 rc=$?
 set -e

@@ -18,7 +18,9 @@
  * nothing; the daily report sums the statement per channel
  * (with its open exception) and the ledger per department and item, and its exports
  * parse: the CSV by a parser here, the .xlsx as a zip whose sheet XML (unzip -p) holds
- * the same figures; the ledger balances afterwards.
+ * the same figures; orders in EXCEPTION are listed for finance and auditors (the payer
+ * masked, the oldest first, paged) with REFUND only for a booked, refundable payment;
+ * the ledger balances afterwards.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -39,7 +41,9 @@
 #include "finance.h"
 #include "ledger.h"
 #include "statement.h"
+#include "payment.h"
 #include "yiwang/payment/v1/finance.pb-c.h"
+#include "yiwang/payment/v1/payment.pb-c.h"
 #include "yw_err.h"
 #include "yw_testpay.h"
 #include "yw_testrpc.h"
@@ -83,6 +87,7 @@ static int setup(void **state) {
   fctx.db_wait_ms = 2000;
   fctx.caller_keys = yw_testpay_ctx.caller_keys;
   fctx.cutoff_s = 300;
+  fctx.data_key = yw_testpay_ctx.data_key;
   finance_service_init(&fsvc, &fctx);
   return yw_test_rpc_start(&fsvc, 4, 1, &frpc);
 }
@@ -519,12 +524,158 @@ static void an_approved_refund_is_asked_of_the_channel_at_once(void **state) {
   yw_testpay_assert_ledger_ok();
 }
 
+/* An order issued by the payee department's clerk, paying on channel sim as channel
+ * order otn (its status "CREATED" -> to, and the channel order's status co). Returns its
+ * id in id. */
+static void order_on_channel(const char *otn, int64_t fen, const char *to, const char *co, char id[40]) {
+  yw_testpay_as_staff("s-ga", "320700-GA", "dept_staff");
+  Yiwang__Payment__V1__CreateOrderRequest r = YIWANG__PAYMENT__V1__CREATE_ORDER_REQUEST__INIT;
+  r.item_code = "FINE01";
+  r.item_name = "交通违法罚款";
+  r.amount_fen = fen;
+  r.payer_name = "张三丰";
+  ProtobufCMessage *out = NULL;
+  assert_int_equal(yw_testpay_call("CreateOrder", &r.base, &yiwang__payment__v1__order__descriptor, otn,
+                                   &out, NULL),
+                   GRPC_STATUS_OK);
+  snprintf(id, 40, "%s", ((Yiwang__Payment__V1__Order *)out)->id);
+  protobuf_c_message_free_unpacked(out, NULL);
+  PGconn *c = yw_pg_pool_acquire(yw_testpay_ctx.pool, 2000);
+  assert_non_null(c);
+  yw_pg_error err;
+  char f[24];
+  snprintf(f, sizeof f, "%lld", (long long)fen);
+  const char *p[4] = {otn, id, f, co};
+  PGresult *res = NULL;
+  assert_int_equal(yw_pg_begin(c, &err), 0);
+  assert_int_equal(yw_pg_query(c,
+                               "INSERT INTO payment.channel_orders (out_trade_no, order_id, attempt, "
+                               "channel, mchid, amount_fen, status) VALUES ($1, $2::uuid, 1, 'sim', "
+                               "'1900000001', $3::bigint, $4)",
+                               4, p, &res, &err),
+                   0);
+  PQclear(res);
+  assert_int_equal(pay_order_transition(c, id, "CREATED", to, "test", "test", NULL, &err), 0);
+  assert_int_equal(yw_pg_commit(c, &err), 0);
+  yw_pg_pool_release(yw_testpay_ctx.pool, c);
+}
+
+/* The channel says otn is paid with fen: booked as a notification books it. */
+static pay_book_outcome channel_pays(const char *otn, int64_t fen) {
+  PGconn *c = yw_pg_pool_acquire(yw_testpay_ctx.pool, 2000);
+  assert_non_null(c);
+  yw_pg_error err;
+  pay_book_outcome o = 0;
+  assert_int_equal(yw_pg_begin(c, &err), 0);
+  assert_int_equal(pay_book_paid(c, "sim", otn, "4200000777", fen, D1 + 3600, 0, "channel:sim", &o, &err), 0);
+  assert_int_equal(yw_pg_commit(c, &err), 0);
+  yw_pg_pool_release(yw_testpay_ctx.pool, c);
+  return o;
+}
+
+/* Reconciliation's reversal of order id's payment (otn, fen): its pay journal negated by
+ * a pay_reversal journal, the order PAID -> EXCEPTION (as fin_recon_auto does). */
+static void reconciliation_reverses(const char *id, const char *otn, int64_t fen) {
+  PGconn *c = yw_pg_pool_acquire(yw_testpay_ctx.pool, 2000);
+  assert_non_null(c);
+  yw_pg_error err;
+  ledger_posting p[2] = {{"channel_receivable:sim", -fen}, {"treasury_payable:320700-GA:FINE01", fen}};
+  ledger_entry e = {.kind = "pay_reversal", .ref = otn, .order_id = id, .channel = "sim"};
+  assert_int_equal(yw_pg_begin(c, &err), 0);
+  assert_int_equal(ledger_post(c, &e, p, 2, &err), 0);
+  assert_int_equal(pay_order_transition(c, id, "PAID", "EXCEPTION",
+                                        "reversed automatically: the channel says NOTPAY", "system",
+                                        NULL, &err),
+                   0);
+  assert_int_equal(yw_pg_commit(c, &err), 0);
+  yw_pg_pool_release(yw_testpay_ctx.pool, c);
+}
+
+static grpc_status_code list_orders_call(const char *status, int32_t page_size, const char *token,
+                                         Yiwang__Payment__V1__ListOrdersResponse **out) {
+  Yiwang__Payment__V1__ListOrdersRequest r = YIWANG__PAYMENT__V1__LIST_ORDERS_REQUEST__INIT;
+  r.status = (char *)status;
+  r.page_size = page_size;
+  r.page_token = (char *)token;
+  return call("ListOrders", &r.base, &yiwang__payment__v1__list_orders_response__descriptor,
+              (ProtobufCMessage **)out, NULL);
+}
+
+/* Orders in EXCEPTION are finance's queue: a payment booked after its close (refundable:
+ * REFUND), an amount the channel reported wrongly (nothing booked: no action), a payment
+ * reconciliation reversed (no action), the oldest exception first, paged, the payer
+ * masked for finance and auditors; department staff may not read it, another status is
+ * refused. */
+static void exception_orders_are_finances_queue(void **state) {
+  (void)state;
+  char late[40], wrong[40], reversed[40];
+  order_on_channel("2026120100000000000901", 1500, "CLOSED", "CLOSED", late);
+  assert_int_equal(channel_pays("2026120100000000000901", 1500), PAY_BOOK_LATE);
+  order_on_channel("2026120100000000000902", 900, "PAYING", "OPEN", wrong);
+  assert_int_equal(channel_pays("2026120100000000000902", 901), PAY_BOOK_AMOUNT_MISMATCH);
+  order_on_channel("2026120100000000000903", 700, "PAYING", "OPEN", reversed);
+  assert_int_equal(channel_pays("2026120100000000000903", 700), PAY_BOOK_PAID);
+  reconciliation_reverses(reversed, "2026120100000000000903", 700);
+
+  as_staff("fin-a", "FIN", "finance");
+  Yiwang__Payment__V1__ListOrdersResponse *l = NULL;
+  assert_int_equal(list_orders_call("EXCEPTION", 2, "", &l), GRPC_STATUS_OK);
+  assert_int_equal(l->n_orders, 2);
+  Yiwang__Payment__V1__FinanceOrder *o = l->orders[0];
+  assert_string_equal(o->id, late);
+  assert_string_equal(o->status, "EXCEPTION");
+  assert_non_null(strstr(o->reason, "paid after close"));
+  assert_int_equal(o->amount_fen, 1500);
+  assert_string_equal(o->channel, "sim");
+  assert_string_equal(o->out_trade_no, "2026120100000000000901");
+  assert_string_equal(o->payer_name, "*三丰");
+  assert_true(o->pay_booked);
+  assert_false(o->reversed);
+  assert_int_equal(o->refundable_fen, 1500);
+  assert_string_equal(o->action, "REFUND");
+  assert_non_null(o->exception_at);
+  assert_true(o->age_seconds >= 0);
+  o = l->orders[1];
+  assert_string_equal(o->id, wrong);
+  assert_false(o->pay_booked);
+  assert_int_equal(o->refundable_fen, 0);
+  assert_string_equal(o->action, "");
+  assert_string_equal(o->payer_name, "*三丰");
+  char token[256];
+  snprintf(token, sizeof token, "%s", l->next_page_token);
+  assert_true(token[0] != '\0');
+  protobuf_c_message_free_unpacked(&l->base, NULL);
+  assert_int_equal(list_orders_call("", 2, token, &l), GRPC_STATUS_OK);
+  assert_int_equal(l->n_orders, 1);
+  o = l->orders[0];
+  assert_string_equal(o->id, reversed);
+  assert_true(o->reversed);
+  assert_false(o->pay_booked);
+  assert_string_equal(o->action, "");
+  assert_non_null(strstr(o->reason, "reversed"));
+  assert_string_equal(l->next_page_token, "");
+  protobuf_c_message_free_unpacked(&l->base, NULL);
+
+  /* an auditor reads it, masked too; department staff may not; only EXCEPTION is listed */
+  as_staff("aud-a", "AUDIT", "auditor");
+  assert_int_equal(list_orders_call("EXCEPTION", 0, "", &l), GRPC_STATUS_OK);
+  assert_int_equal(l->n_orders, 3);
+  for (size_t i = 0; i < l->n_orders; i++) assert_string_equal(l->orders[i]->payer_name, "*三丰");
+  protobuf_c_message_free_unpacked(&l->base, NULL);
+  as_staff("s-ga", "320700-GA", "dept_admin");
+  assert_int_equal(list_orders_call("EXCEPTION", 0, "", &l), GRPC_STATUS_PERMISSION_DENIED);
+  as_staff("fin-a", "FIN", "finance");
+  assert_int_equal(list_orders_call("PAID", 0, "", &l), GRPC_STATUS_INVALID_ARGUMENT);
+  yw_testpay_assert_ledger_ok();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(a_finance_user_imports_runs_and_resolves),
       cmocka_unit_test(the_daily_report_sums_and_exports),
       cmocka_unit_test(bad_input_changes_nothing),
       cmocka_unit_test(an_approved_refund_is_asked_of_the_channel_at_once),
+      cmocka_unit_test(exception_orders_are_finances_queue),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1074,6 +1074,11 @@ static void the_run_asks_the_channel_about_one_sided_rows_once(void **state) {
   /* the channel never took it: reversed by a new journal, the order EXCEPTION */
   assert_string_equal(exc_state(st.id, forged), "RESOLVED/REVERSE");
   assert_string_equal(order_status(forged), "EXCEPTION");
+  assert_int_equal(value_of("SELECT count(*) FROM payment.orders o JOIN payment.channel_orders c "
+                            "ON c.order_id = o.id WHERE c.out_trade_no = $1 "
+                            "AND o.exception_reason LIKE 'reversed automatically: the channel says NOTPAY%'",
+                            1, forged),
+                   1);
   assert_int_equal(journals_of("pay", forged), 1);
   assert_int_equal(journals_of("pay_reversal", forged), 1);
   assert_int_equal(value_of("SELECT count(*) FROM payment.order_events e JOIN payment.channel_orders c "

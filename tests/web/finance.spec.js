@@ -7,6 +7,7 @@
  *   YW_MAKER, YW_CHECKER   two finance accounts, not yet enrolled for TOTP
  *   YW_CLERK         a staff account without the finance role
  *   YW_OUT           a folder for downloads and screenshots
+ *   YW_EXC_ORDER     the id of an order in EXCEPTION whose payment is booked
  * Debian's /usr/bin/chromium through playwright-core (no browser download). Prints one
  * line per check, `ok   NAME` or `FAIL NAME`, and exits non-zero when any failed.
  */
@@ -23,6 +24,8 @@ const CHECKER = must('YW_CHECKER');
 const CLERK = must('YW_CLERK');
 const OUT = must('YW_OUT');
 const SIM = process.env.YW_SIM || '';      /* the simulated channel's base URL */
+/* an order in EXCEPTION whose payment is booked (e2e_finance_console.sh makes it) */
+const EXC_ORDER = must('YW_EXC_ORDER');
 const CHANNEL = 'sim';
 const WAIT_MS = 15000; /* every wait on the page is bounded by this */
 
@@ -243,6 +246,7 @@ async function run(browser) {
   t0 = Date.now();
   const exc = await reconcileAsMaker(page, day, want);
   console.log(`note: the maker's part in the browser took ${Date.now() - t0} ms`);
+  await refundExceptionOrder(page, token);
 
   /* sign out: the server's session ends and the tab forgets the token */
   await page.click('#signout');
@@ -269,6 +273,29 @@ async function run(browser) {
   check('no request URL carries the password or the token', secrets.length === 0, secrets);
   check('no script errors and no CSP violations', seen.errors.length === 0, seen.errors);
   await context.close();
+}
+
+/* The queue of orders in EXCEPTION: the booked one shows its reason, the payer masked
+ * and a refund of what is refundable; the refund (RefundOrder through the gateway, the
+ * channel refunds at once) takes it out of the queue, the order REFUNDED. */
+async function refundExceptionOrder(page, token) {
+  const row = `#orders-body tr[data-id="${EXC_ORDER}"]`;
+  await page.waitForSelector(row, { timeout: WAIT_MS });
+  check('the exception orders\' queue lists the order in EXCEPTION with its refund',
+    (await page.getAttribute(row, 'data-action')) === 'REFUND' && (await page.getAttribute(row, 'data-booked')) === 'true');
+  const payer = await text(page, `${row} td.payer`);
+  check('the queue shows the payer masked', payer === '*三', payer);
+  check('the queue shows the exception\'s reason', /paid after close/.test(await text(page, `${row} td.reason`)));
+  await page.click(`${row} button.refund`);
+  await page.waitForSelector('#orders-error:not([hidden])');
+  check('a refund without a reason is not sent', /退款理由/.test(await text(page, '#orders-error')));
+  await page.fill(`${row} input.note`, '关单后到账，原路退回');
+  await page.click(`${row} button.refund`);
+  await page.waitForSelector(row, { state: 'detached', timeout: WAIT_MS });
+  check('the refund takes the order out of the queue', !(await page.isVisible('#orders-error')));
+  const g = await call('GET', '/v1/payments/orders/' + EXC_ORDER, undefined, token);
+  check('the order is REFUNDED in full', g.status === 200 && g.json.status === 'ORDER_STATUS_REFUNDED' &&
+    g.json.refundedFen === g.json.amountFen, [g.status, g.json && g.json.status]);
 }
 
 /* ---- a day of payments with every kind of mismatch, made through the APIs ------------- */

@@ -44,6 +44,9 @@
     approve: (id) => '/v1/finance/exceptions/' + q(id) + ':approve',
     reject: (id) => '/v1/finance/exceptions/' + q(id) + ':reject',
     report: (d, fmt) => '/v1/finance/reports/daily?date=' + q(d) + '&format=' + q(fmt),
+    orders: (token) => '/v1/finance/orders?status=EXCEPTION&pageSize=500' +
+      (token ? '&pageToken=' + q(token) : ''),
+    refundOrder: (id) => '/v1/payments/orders/' + q(id) + ':refund',
   };
   const MAX_QUEUE_PAGES = 20; /* at most 10,000 open exceptions are listed */
 
@@ -372,6 +375,7 @@
       else showError('recon-error', e);
     }
     await loadQueue();
+    await loadOrders();
   }
 
   async function runDay() {
@@ -491,19 +495,26 @@
     $('queue').dataset.count = String(list.length);
   }
 
+  /* Every page of a list (at most MAX_QUEUE_PAGES): path(token) the page's route, key
+   * the answer's list. */
+  async function allPages(path, key) {
+    const list = [];
+    let token = '';
+    for (let i = 0; i < MAX_QUEUE_PAGES; i++) {
+      const r = await api('GET', path(token));
+      list.push(...(r[key] || []));
+      token = r.nextPageToken || '';
+      if (!token) break;
+    }
+    return list;
+  }
+
   /* The channel's open exceptions (every day's: an exception stays until resolved). */
   async function loadQueue() {
     const { channel } = selected();
     showError('queue-error', null);
     try {
-      const list = [];
-      let token = '';
-      for (let i = 0; i < MAX_QUEUE_PAGES; i++) {
-        const r = await api('GET', API.exceptions(channel, token));
-        list.push(...(r.exceptions || []));
-        token = r.nextPageToken || '';
-        if (!token) break;
-      }
+      const list = await allPages((token) => API.exceptions(channel, token), 'exceptions');
       renderQueue(list.filter((x) => x.status !== 'RESOLVED'));
     } catch (e) {
       renderQueue([]);
@@ -535,6 +546,64 @@
       await loadDay();
     } catch (e) {
       showError('queue-error', e);
+      btn.disabled = false;
+    }
+  }
+
+  /* ---- orders in EXCEPTION ------------------------------------------------------------ */
+
+  /* Finance's one action on an order in EXCEPTION: a refund of its booked payment
+   * (RefundOrder, guarded by the refundable amount shown), or nothing to do. */
+  function renderOrders(list) {
+    const body = $('orders-body');
+    body.replaceChildren();
+    for (const x of list) {
+      const tr = el('tr', { 'data-id': x.id, 'data-order': x.outTradeNo || '', 'data-action': x.action || '',
+        'data-booked': x.payBooked ? 'true' : 'false', 'data-reversed': x.reversed ? 'true' : 'false' });
+      tr.append(el('td', { text: x.noticeCode || '' }));
+      tr.append(el('td', { class: 'age', 'data-seconds': x.ageSeconds || '0', text: age(x.ageSeconds) }));
+      tr.append(el('td', { class: 'reason', text: x.reason || '' }));
+      tr.append(el('td', { text: x.channel || '' }));
+      tr.append(el('td', { class: 'num amount', 'data-fen': x.amountFen || '0', text: yuan(x.amountFen || '0') }));
+      tr.append(el('td', { class: 'payer', text: x.payerName || '' }));
+      tr.append(el('td', { class: 'booked', text: x.reversed ? '已冲正' : x.payBooked ? '已入账' : '未入账' }));
+      const act = el('td', { class: 'actions' });
+      if (x.action === 'REFUND') {
+        const note = el('input', { class: 'note', placeholder: '退款理由（必填）', 'aria-label': '退款理由', maxlength: 200 });
+        const btn = el('button', { type: 'button', class: 'refund',
+          text: '原路退款 ' + yuan(x.refundableFen || '0') + ' 元' });
+        btn.addEventListener('click', () => refundOrder(x, note.value.trim(), btn));
+        act.append(note, btn);
+      } else {
+        act.append(el('span', { class: 'muted', text: x.refundPending ? '退款处理中' : '无需操作' }));
+      }
+      tr.append(act);
+      body.append(tr);
+    }
+    $('orders-count').textContent = '（' + list.length + ' 笔）';
+    $('orders').dataset.count = String(list.length);
+  }
+
+  async function loadOrders() {
+    showError('orders-error', null);
+    try {
+      renderOrders(await allPages(API.orders, 'orders'));
+    } catch (e) {
+      renderOrders([]);
+      showError('orders-error', e);
+    }
+  }
+
+  async function refundOrder(x, reason, btn) {
+    showError('orders-error', null);
+    if (!reason) { showError('orders-error', { message: '请填写退款理由' }); return; }
+    btn.disabled = true;
+    try {
+      await api('POST', API.refundOrder(x.id),
+        { amount: x.refundableFen, reason, expectedRefundable: x.refundableFen }, { idempotencyKey: newKey() });
+      await loadOrders();
+    } catch (e) {
+      showError('orders-error', e);
       btn.disabled = false;
     }
   }
