@@ -80,7 +80,7 @@ typedef struct gw_config {
   long burst_ip;
   long rate_subject;      /* requests per second per account */
   long burst_subject;
-  long rate_lookup;       /* routes of GW_LIMIT_LOOKUP (gw_route.h): per client address */
+  long rate_lookup;       /* routes of GW_LIMIT_LOOKUP (gw_route.h): a minute, per client address */
   long burst_lookup;
   long lookup_miss_cost;  /* tokens a lookup the service answers NOT_FOUND costs in all */
   long redis_timeout_ms;  /* a Redis command's longest wait before the fallback answers */

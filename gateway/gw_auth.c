@@ -107,19 +107,23 @@ static long long now_ms(void) {
 }
 
 /* Takes a token for key ("ip:<client>", "sub:<subject>" or "<class>:<client>") from the
- * local table; returns the wait in ms (0: allowed). */
-static long local_take(const char *key, long rate, long burst) {
+ * local table (rate tokens a second); returns the wait in ms (0: allowed). */
+static long local_take(const char *key, double rate, long burst) {
   long wait = 0;
-  if (gw_limits_take(local_limits, key, (double)rate, (double)burst, now_ms(), &wait) != 0)
+  if (gw_limits_take(local_limits, key, rate, (double)burst, now_ms(), &wait) != 0)
     return 0; /* keys are built from parsed addresses and subjects; never too long */
   return wait;
 }
 
-/* The limit classes of routes (gw_route.h): the bucket's name and its settings. */
+/* The limit classes of routes (gw_route.h): the bucket's name and its settings (rate a
+ * minute: a class is for routes tried rarely, where a second is too coarse). */
 struct limit_class {
   const char *name;
-  const long *rate, *burst, *miss_cost;
+  const long *rate_per_min, *burst, *miss_cost;
 };
+
+/* The tokens a second of class c. */
+static double class_rate(const struct limit_class *c) { return (double)*c->rate_per_min / 60.0; }
 
 static const struct limit_class *limit_class_of(gw_limit_class c) {
   static const struct limit_class lookup = {"lookup", &gw.cfg.rate_lookup, &gw.cfg.burst_lookup,
@@ -139,10 +143,10 @@ static void client_bucket(const char *ip, char *out, size_t size) {
 
 /* Sends the bucket script for key, asking for want tokens (by SHA-1, or in full). 0 when
  * sent; cb runs later with the answer. */
-static int eval_take(gw_redis *link, const char *key, long rate, long burst, int want, int full,
+static int eval_take(gw_redis *link, const char *key, double rate, long burst, int want, int full,
                      gw_redis_cb *cb, void *arg) {
-  char r[24], b[24], w[24];
-  snprintf(r, sizeof r, "%ld", rate);
+  char r[32], b[24], w[24];
+  snprintf(r, sizeof r, "%.6f", rate);
   snprintf(b, sizeof b, "%ld", burst);
   snprintf(w, sizeof w, "%d", want);
   const char *argv[] = {
@@ -348,7 +352,7 @@ static long class_wait(struct auth *a) {
   if (!a->cls_failed) return a->cls_wait;
   char key[GW_LIMITS_KEY_MAX + 1];
   snprintf(key, sizeof key, "%s:%s", a->cls->name, a->client);
-  return local_take(key, *a->cls->rate, *a->cls->burst);
+  return local_take(key, class_rate(a->cls), *a->cls->burst);
 }
 
 /* Redis could not decide (unreachable, too slow, or an answer we do not understand). */
@@ -369,7 +373,7 @@ static void fallback(struct auth *a) {
   c->kind = YW_CALLER_ANONYMOUS;
   char key[8 + sizeof a->client];
   snprintf(key, sizeof key, "ip:%s", a->client);
-  long wait = local_take(key, gw.cfg.rate_ip, gw.cfg.burst_ip);
+  long wait = local_take(key, (double)gw.cfg.rate_ip, gw.cfg.burst_ip);
   if (wait > 0) {
     too_many(r, wait, TOO_MANY);
   } else {
@@ -384,7 +388,7 @@ static void account_local(struct auth *a) {
   gw_req *r = a->r;
   char key[8 + sizeof r->caller.subject];
   snprintf(key, sizeof key, "sub:%s", r->caller.subject);
-  long wait = local_take(key, gw.cfg.rate_subject, gw.cfg.burst_subject);
+  long wait = local_take(key, (double)gw.cfg.rate_subject, gw.cfg.burst_subject);
   if (wait > 0) {
     too_many(r, wait, TOO_MANY);
     gw_req_resume(r, GW_DONE);
@@ -617,17 +621,17 @@ static int send_take(struct auth *a, enum take_bucket which, int full) {
   switch (which) {
   case TAKE_IP:
     if (full) a->ip_full = 1;
-    return eval_take(link, a->ipkey, gw.cfg.rate_ip, gw.cfg.burst_ip,
+    return eval_take(link, a->ipkey, (double)gw.cfg.rate_ip, gw.cfg.burst_ip,
                      gw_lease_want(lease, a->iplease, now, lease_max(gw.cfg.burst_ip)), full,
                      on_ip, a);
   case TAKE_SUB:
     if (full) a->sub_full = 1;
-    return eval_take(link, a->subkey, gw.cfg.rate_subject, gw.cfg.burst_subject,
+    return eval_take(link, a->subkey, (double)gw.cfg.rate_subject, gw.cfg.burst_subject,
                      gw_lease_want(lease, a->sublease, now, lease_max(gw.cfg.burst_subject)),
                      full, on_sub, a);
   case TAKE_CLASS:
     if (full) a->cls_full = 1;
-    return eval_take(link, a->clskey, *a->cls->rate, *a->cls->burst, 1, full, on_class, a);
+    return eval_take(link, a->clskey, class_rate(a->cls), *a->cls->burst, 1, full, on_class, a);
   }
   return YW_EINVAL;
 }
@@ -647,10 +651,10 @@ void gw_auth_answered(gw_req *r) {
   char client[64], key[160];
   client_bucket(r->caller.ip, client, sizeof client);
   snprintf(key, sizeof key, "%s:rl:%s:%s", gw.cfg.redis_prefix, lc->name, client);
-  if (eval_take(r->worker->redis, key, *lc->rate, *lc->burst, more, 0, on_charged, NULL) == 0)
+  if (eval_take(r->worker->redis, key, class_rate(lc), *lc->burst, more, 0, on_charged, NULL) == 0)
     return;
   /* Redis cannot be asked: the local table, where this client's requests are counted now */
   snprintf(key, sizeof key, "%s:%s", lc->name, client);
   for (int i = 0; i < more; i++)
-    if (local_take(key, *lc->rate, *lc->burst) > 0) break; /* the bucket is empty */
+    if (local_take(key, class_rate(lc), *lc->burst) > 0) break; /* the bucket is empty */
 }

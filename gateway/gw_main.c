@@ -143,8 +143,8 @@ static const yw_cfg_entry config[] = {
      &gw.cfg.rate_subject},
     {"YW_GATEWAY_BURST_SUBJECT", YW_CFG_INT, "40", 1, 10000000, "burst per account",
      &gw.cfg.burst_subject},
-    {"YW_GATEWAY_RATE_LOOKUP", YW_CFG_INT, "1", 1, 10000000,
-     "lookups a second per address on the routes anyone may try codes on (a notice code, "
+    {"YW_GATEWAY_RATE_LOOKUP", YW_CFG_INT, "60", 1, 100000000,
+     "lookups a minute per address on the routes anyone may try codes on (a notice code, "
      "a receipt number), besides YW_GATEWAY_RATE_IP", &gw.cfg.rate_lookup},
     {"YW_GATEWAY_BURST_LOOKUP", YW_CFG_INT, "20", 1, 10000000, "burst of lookups per address",
      &gw.cfg.burst_lookup},
