@@ -378,8 +378,9 @@ static int inflows_unmatched(const PGresult *pfres, pay_recon_result *results, s
  * day of at (recon_db.h): the channel's money reaches clearing_bank net of its fee.
  * amount is signed (a payment +, a refund -), fee as the statement has it. */
 static int book_settle(PGconn *conn, const char *channel, const char *kind, const char *key,
-                       int64_t amount, int64_t fee, int64_t at, yw_pg_error *err) {
-  return pay_recon_settle_row(conn, channel, 0, kind, key, amount, fee, at, err); /* 1: booked before */
+                       int dup, int64_t amount, int64_t fee, int64_t at, yw_pg_error *err) {
+  /* 1: booked before */
+  return pay_recon_settle_row(conn, channel, 0, kind, key, dup, amount, fee, at, err);
 }
 
 int fin_recon_run(PGconn *conn, const char *channel, const char *date, int cutoff_s,
@@ -744,6 +745,7 @@ static int book_action(PGconn *conn, const PGresult *res, const char *ref, const
   int sign = strcmp(kind, "REFUND") == 0 ? -1 : 1;
   int64_t cfen = sign * yw_col_ll(res, 0, X_CFEN), pfen = sign * yw_col_ll(res, 0, X_PFEN),
           fee = yw_col_ll(res, 0, X_FEE), at = yw_col_ll(res, 0, X_AT);
+  int dup = (int)yw_col_ll(res, 0, X_DUP);
   int has_row = strcmp(cls, "PLATFORM_ONLY") != 0; /* the statement has the row */
   int held = strcmp(PQgetvalue(res, 0, X_AUTO), "SUSPENSE") == 0;
   char recv[64], refund[64];
@@ -774,7 +776,7 @@ static int book_action(PGconn *conn, const PGresult *res, const char *ref, const
                             key, err, msg);
       if (rc != 0) return rc;
     }
-    int rc = book_settle(conn, channel, kind, key, cfen, fee, at, err);
+    int rc = book_settle(conn, channel, kind, key, dup, cfen, fee, at, err);
     return rc < 0 ? rc : 0;
   }
   if (strcmp(action, "BOOK") == 0) {
@@ -801,7 +803,7 @@ static int book_action(PGconn *conn, const PGresult *res, const char *ref, const
                         err, msg);
       if (rc != 0) return rc;
     }
-    rc = book_settle(conn, channel, kind, key, cfen, fee, at, err);
+    rc = book_settle(conn, channel, kind, key, dup, cfen, fee, at, err);
     return rc < 0 ? rc : 0;
   }
   if (held) {
@@ -823,7 +825,7 @@ static int book_action(PGconn *conn, const PGresult *res, const char *ref, const
   }
   /* the statement's row is settled as a matched one would be */
   if (has_row) {
-    int rc = book_settle(conn, channel, kind, key, cfen, fee, at, err);
+    int rc = book_settle(conn, channel, kind, key, dup, cfen, fee, at, err);
     if (rc < 0) return rc;
   }
   return 0;
@@ -1086,8 +1088,8 @@ static int auto_suspense(PGconn *conn, const PGresult *x, const char *why,
                     .memo = "channel-only row held in suspense"};
   int rc = ledger_post(conn, &e, p, 2, err);
   if (rc != 0 && rc != YW_EEXIST) return rc; /* YW_EEXIST: held before */
-  rc = book_settle(conn, channel, "PAY", PQgetvalue(x, 0, X_KEY), cfen, yw_col_ll(x, 0, X_FEE),
-                   yw_col_ll(x, 0, X_AT), err);
+  rc = book_settle(conn, channel, "PAY", PQgetvalue(x, 0, X_KEY), (int)yw_col_ll(x, 0, X_DUP), cfen,
+                   yw_col_ll(x, 0, X_FEE), yw_col_ll(x, 0, X_AT), err);
   if (rc < 0) return rc;
   snprintf(note, sizeof note, "booked to suspense automatically (%s): propose REFUND or WRITE_OFF",
            why);
@@ -1122,8 +1124,9 @@ static int auto_channel_only(PGconn *conn, const PGresult *x, const pay_query_re
     int booked = rc == 0 && (outcome == PAY_BOOK_PAID || outcome == PAY_BOOK_LATE ||
                              outcome == PAY_BOOK_ALREADY);
     if (booked || (rc == 0 && outcome == PAY_BOOK_SUSPENSE)) {
-      rc = book_settle(conn, PQgetvalue(x, 0, X_CHANNEL), "PAY", PQgetvalue(x, 0, X_KEY), cfen,
-                       yw_col_ll(x, 0, X_FEE), yw_col_ll(x, 0, X_AT), err);
+      rc = book_settle(conn, PQgetvalue(x, 0, X_CHANNEL), "PAY", PQgetvalue(x, 0, X_KEY),
+                       (int)yw_col_ll(x, 0, X_DUP), cfen, yw_col_ll(x, 0, X_FEE),
+                       yw_col_ll(x, 0, X_AT), err);
       if (rc < 0) return rc;
       char jref[160], note[300];
       snprintf(jref, sizeof jref, "%s:%s", booked ? "pay" : "unknown_inflow", otn);
@@ -1412,10 +1415,20 @@ int fin_refunds_send(const fin_db *db, const pay_channels *set, const char *chan
     char code[PAY_CODE_MAX] = "";
     int arc = pay_channel_refund(ch, &req, timeout_ms, &answer, code);
     const char *wrong = arc == 0 ? pay_refund_mismatch(&req, &answer) : NULL;
-    int refused = arc == YW_EPRECOND || arc == YW_ENOTFOUND || arc == YW_EINVAL || wrong != NULL;
-    if (!refused && (arc != 0 || strcmp(answer.status, "SUCCESS") != 0)) {
-      /* no answer, or not done yet: asked again with the same number by the next run */
-      const char *pa[2] = {orn, arc != 0 ? "the channel did not answer" : answer.status};
+    /* only a definite business refusal ends it FAILED: a 429, an unknown code or an
+     * answer for another refund or amount leaves the outcome unknown (the channel may
+     * have paid), as the order refunds' rule has it */
+    int refused = pay_refund_refused(arc);
+    if (wrong != NULL) pay_alert("recon refund mismatch", orn, wrong);
+    if (!refused && (arc != 0 || wrong != NULL || strcmp(answer.status, "SUCCESS") != 0)) {
+      /* no answer, not done yet, or an answer that cannot be booked: asked again with the
+       * same number by the next run */
+      char last[PAY_CODE_MAX + 80];
+      snprintf(last, sizeof last, "%s",
+               arc != 0        ? (code[0] != '\0' ? code : "the channel did not answer")
+               : wrong != NULL ? wrong
+                               : answer.status);
+      const char *pa[2] = {orn, last};
       PGresult *u = NULL;
       PGconn *conn = db_take(db, msg);
       rc = conn != NULL ? yw_pg_query_write(conn,
@@ -1432,7 +1445,7 @@ int fin_refunds_send(const fin_db *db, const pay_channels *set, const char *chan
     }
     out->asked++;
     char why[PAY_CODE_MAX + 80];
-    snprintf(why, sizeof why, "%s", wrong != NULL ? wrong : code[0] != '\0' ? code : "refused");
+    snprintf(why, sizeof why, "%s", code[0] != '\0' ? code : "refused");
     int booked = 0;
     PGconn *conn = db_take(db, msg);
     if (conn == NULL) {

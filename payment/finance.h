@@ -179,10 +179,11 @@ typedef struct fin_refunds {
  * at most FIN_AUTO_MAX: each outside any transaction within timeout_ms with its own
  * out_refund_no (a retry is a no-op at the channel). SUCCESS books journal recon_refund
  * (Dr refund_payable / Cr channel_receivable, at the channel's time: the statement's
- * REFUND row then matches it) and ends it SUCCESS; a refusal (the trade unknown or not
- * refundable, an answer for another refund or amount) ends it FAILED, the money left in
- * refund_payable for finance; no answer, or not done yet, leaves it PENDING for the next
- * call (the first one not answered ends the asking). Audited recon.refund (actor
+ * REFUND row then matches it) and ends it SUCCESS; a definite refusal (pay_refund_refused:
+ * the trade unknown or not refundable) ends it FAILED, the money left in refund_payable
+ * for finance; no answer, any other code (a 429 included: the channel may have paid), an
+ * answer for another refund or amount (alerted), or not done yet leaves it PENDING for
+ * the next call (the first one not answered ends the asking). Audited recon.refund (actor
  * "system"). Connections are taken from db for each read and write, never held while a
  * channel is asked. finance_service.c calls it after an approval and after every run.
  */

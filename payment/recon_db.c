@@ -310,16 +310,29 @@ static int settle(PGconn *conn, const char *channel, const char *ref, int64_t am
   return rc == YW_EEXIST ? 1 : rc;
 }
 
-int pay_recon_settle_row(PGconn *conn, const char *channel, int64_t statement_id,
-                         const char *kind, const char *key, int64_t amount, int64_t fee,
-                         int64_t at, yw_pg_error *err) {
-  if (conn == NULL || channel == NULL || kind == NULL || key == NULL) return YW_EINVAL;
+int pay_recon_settle_row(PGconn *conn, const char *channel, int64_t statement_id, const char *kind,
+                         const char *key, int dup, int64_t amount, int64_t fee, int64_t at,
+                         yw_pg_error *err) {
+  if (conn == NULL || channel == NULL || kind == NULL || key == NULL || dup < 0) return YW_EINVAL;
   if (statement_id == 0) {
     int rc = current_statement(conn, channel, at, &statement_id, err);
     if (rc != 0) return rc;
   }
   char ref[200];
-  snprintf(ref, sizeof ref, "%s:%" PRId64 ":%s:%s", channel, statement_id, kind, key);
+  if (dup == 0) {
+    /* a key's first row settled before the refs named the row's position has the ref
+     * without it: that journal is this row's settlement */
+    snprintf(ref, sizeof ref, "%s:%" PRId64 ":%s:%s", channel, statement_id, kind, key);
+    const char *p[1] = {ref};
+    PGresult *res = NULL;
+    int rc = yw_pg_query(conn, "SELECT 1 FROM payment.journal WHERE kind = 'settle' AND ref = $1",
+                         1, p, &res, err);
+    int before = rc == 0 && PQntuples(res) > 0;
+    PQclear(res);
+    if (rc != 0) return rc;
+    if (before) return 1;
+  }
+  snprintf(ref, sizeof ref, "%s:%" PRId64 ":%s:%s:%d", channel, statement_id, kind, key, dup);
   return settle(conn, channel, ref, amount, fee, at, "statement row settled", err);
 }
 
@@ -375,7 +388,9 @@ int pay_recon_unsettle(PGconn *conn, const char *channel, int64_t statement_id,
       "    SELECT $1::text || ':' || $2::bigint || ':run:' || r.run FROM payment.recon_results r "
       "    WHERE r.statement_id = $2::bigint AND r.run >= 1 GROUP BY r.run "
       "    UNION ALL SELECT $1::text || ':' || $2::bigint || ':' || r.kind || ':' || r.key "
-      "    FROM payment.recon_results r WHERE r.statement_id = $2::bigint "
+      "    || ':' || r.dup FROM payment.recon_results r WHERE r.statement_id = $2::bigint "
+      "    UNION ALL SELECT $1::text || ':' || $2::bigint || ':' || r.kind || ':' || r.key "
+      "    FROM payment.recon_results r WHERE r.statement_id = $2::bigint AND r.dup = 0 "
       "    UNION ALL SELECT $1::text || ':' || r.kind || ':' || r.key "
       "    FROM payment.recon_results r WHERE r.statement_id = $2::bigint AND r.run = 0)), "
       "nj AS (INSERT INTO payment.journal (kind, ref, channel, effective_at, memo) "

@@ -33,8 +33,11 @@ int pay_recon_store_results(PGconn *conn, int64_t statement_id, const pay_recon_
 
 /*
  * Settlement: the channel's money for a statement row reaches clearing_bank net of its
- * fee. One journal per row, kind "settle", ref "<channel>:<statement id>:<kind>:<key>"
- * (kind PAY or REFUND, key the out_trade_no or out_refund_no): Dr clearing_bank
+ * fee. One journal per row, kind "settle", ref "<channel>:<statement id>:<kind>:<key>:<dup>"
+ * (kind PAY or REFUND, key the out_trade_no or out_refund_no, dup the row's position
+ * among the statement's rows of that key, so each of two rows of one key is settled; a
+ * first row settled before the refs named the position has the ref without ":<dup>"):
+ * Dr clearing_bank
  * (amount - fee), Dr channel_fee:<channel> (fee) / Cr channel_receivable:<channel>
  * (amount); a refund's amount and fee are negative, so its postings are the reverse.
  * The ref names the statement, so a statement that replaces another settles its rows
@@ -42,13 +45,14 @@ int pay_recon_store_results(PGconn *conn, int64_t statement_id, const pay_recon_
  */
 
 /* Books the settlement of one row of statement_id (0: the channel's current statement
- * of the day of at, Asia/Shanghai): amount signed (a payment +, a refund -), fee as the
+ * of the day of at, Asia/Shanghai), the row dup (>= 0) of its kind and key: amount
+ * signed (a payment +, a refund -), fee as the
  * statement has it, at the row's success time (unix seconds). Returns 0 when booked, 1
  * when booked before (nothing written), YW_EPRECOND when statement_id is 0 and the day
  * has no current statement, or a ledger_post / yw_pg_query code with err set. */
-int pay_recon_settle_row(PGconn *conn, const char *channel, int64_t statement_id,
-                         const char *kind, const char *key, int64_t amount, int64_t fee,
-                         int64_t at, yw_pg_error *err);
+int pay_recon_settle_row(PGconn *conn, const char *channel, int64_t statement_id, const char *kind,
+                         const char *key, int dup, int64_t amount, int64_t fee, int64_t at,
+                         yw_pg_error *err);
 
 /* Settles every MATCHED result of statement_id (of channel) not settled yet. *settled
  * gets how many journals were booked, *settled_fen the fen they moved (refunds

@@ -219,12 +219,14 @@ static const char *num(int64_t v, char buf[24]) {
   return buf;
 }
 
-/* How many settle journals statement_id booked for its PAY row key. */
+/* How many settle journals statement_id booked for its PAY rows of key (refs
+ * sim:<statement>:PAY:<key>:<dup>). */
 static long long settle_journals(int64_t statement_id, const char *key) {
   char sid[24];
-  return value_of("SELECT count(*) FROM payment.journal WHERE kind = 'settle' "
-                  "AND ref = 'sim:' || $1 || ':PAY:' || $2",
-                  2, num(statement_id, sid), key);
+  return value_of(
+      "SELECT count(*) FROM payment.journal WHERE kind = 'settle' "
+      "AND ref ~ ('^sim:' || $1 || ':PAY:' || $2 || ':[0-9]+$')",
+      2, num(statement_id, sid), key);
 }
 
 /* How many journals of kind name run run of statement_id (ref sim:<statement>:run:<run>). */
@@ -836,12 +838,11 @@ static void a_second_payment_opens_an_exception(void **state) {
   assert_int_equal(settle_journals(st.id, "2026122200000000000002"), 1);
 }
 
-
-/* review 2 #2: a second payment whose notification was lost (no unknown_inflow journal)
+/* A second payment whose notification was lost (no unknown_inflow journal)
  * is BOOKed: pay_book_paid answers SUSPENSE, book_action settles the row and the exception
  * would be RESOLVED, the payer's money left in suspense with nothing open: it is refused,
  * and nothing is booked (the teardown checks the ledger balances). */
-static void review_book_of_a_lost_second_payment(void **state) {
+static void book_of_a_lost_second_payment_is_refused(void **state) {
   (void)state;
   const int64_t d28 = D1 + 27 * 86400;
   const char *first = "2026122800000000000001", *second = "2026122800000000000002";
@@ -1226,6 +1227,26 @@ static void a_replaced_statement_gives_back_what_its_run_held(void **state) {
                    3);
 }
 
+/* On channel sim-sm2 (whose days no other test has a statement of): the payer paid an
+ * order twice, on its channel order first and on a second one (closed); the platform
+ * booked the first at at. rows gets the day's two statement rows. Returns the channel. */
+static const pay_channel *paid_twice_on_sm2(const char *notice, const char *first,
+                                            const char *second, int64_t fen, int64_t at,
+                                            pay_stmt_row rows[2]) {
+  chan = "sim-sm2";
+  chan_mchid = "1900000002";
+  order_paying_with_a_closed_second(notice, first, second, fen);
+  prepay_at_channel(first, fen);
+  prepay_at_channel(second, fen);
+  payer_pays(first);
+  payer_pays(second);
+  platform_paid(first, fen, at);
+  rows[0] = pay_row(first, fen, at);
+  rows[1] = pay_row(second, fen, at + 60);
+  rows[0].mchid = rows[1].mchid = "1900000002";
+  return pay_channels_find(chans, chan);
+}
+
 /* REFUND asks the channel to pay the payer back (on channel sim-sm2, whose days no other
  * test has a statement of): a second payment found by the run (held in suspense by the
  * payment path) is refunded by finance; the channel stopped (SIGSTOP) leaves the refund
@@ -1234,20 +1255,10 @@ static void a_replaced_statement_gives_back_what_its_run_held(void **state) {
  * channel's statement of the refund's day then matches the refund and settles it. */
 static void a_refund_is_paid_back_by_the_channel(void **state) {
   (void)state;
-  chan = "sim-sm2";
-  chan_mchid = "1900000002";
-  const pay_channel *ch = pay_channels_find(chans, chan);
   const int64_t at = D40 + 15 * 86400 + 3600; /* 2027-01-25 01:00 */
   const char *first = "2027012500000000000001", *second = "2027012500000000000002";
-  /* the payer paid twice: on the order's channel order and on a second one */
-  order_paying_with_a_closed_second("32070000000000000125", first, second, 600);
-  prepay_at_channel(first, 600);
-  prepay_at_channel(second, 600);
-  payer_pays(first);
-  payer_pays(second);
-  platform_paid(first, 600, at);
-  pay_stmt_row rows[] = {pay_row(first, 600, at), pay_row(second, 600, at + 60)};
-  rows[0].mchid = rows[1].mchid = "1900000002";
+  pay_stmt_row rows[2];
+  const pay_channel *ch = paid_twice_on_sm2("32070000000000000125", first, second, 600, at, rows);
   int64_t payable = balance("refund_payable:sim-sm2"), susp = balance("suspense");
   fin_statement st;
   fin_run run;
@@ -1454,6 +1465,59 @@ static void a_slow_channel_holds_no_connection(void **state) {
   assert_string_equal(order_status(forged), "EXCEPTION");
 }
 
+/* A recon refund answered 429 FREQUENCY_LIMITED (the simulator's "busy" fault: the refund
+ * IS made at the channel) is an outcome not known: it must stay PENDING and be asked
+ * again, as payment.c's refunds do (pay_refund_refused). */
+static void a_busy_answer_leaves_a_recon_refund_pending(void **state) {
+  (void)state;
+  const int64_t at = D40 + 85 * 86400 + 3600; /* 2027-04-05 01:00 */
+  const char *first = "2027040500000000000001", *second = "2027040500000000000002";
+  pay_stmt_row rows[2];
+  const pay_channel *ch = paid_twice_on_sm2("32070000000000000405", first, second, 700, at, rows);
+  fin_statement st;
+  fin_run run;
+  fin_auto au;
+  char msg[FIN_MSG_MAX];
+  assert_int_equal(import_rows("2027-04-05", rows, 2, "alice", &st, msg), 0);
+  run_auto("2027-04-05", &run, &au);
+  int64_t exc = exception_of(st.id, second);
+  char orn[24];
+  snprintf(orn, sizeof orn, "RC%010lld", (long long)exc);
+  assert_int_equal(propose(exc, "REFUND", "paid twice", "alice", msg), 0);
+  assert_int_equal(decide(exc, 1, "", "bob", msg), 0);
+  /* the channel makes the refund and answers 429 FREQUENCY_LIMITED */
+  assert_int_equal(
+      yw_testpaysim_post(&sim, "/sim-sm2/sim/fault", "{\"refund\":\"busy\",\"times\":1}"), 200);
+  fin_refunds fr;
+  assert_int_equal(fin_refunds_send(&pdb, chans, chan, 3000, NULL, &fr, msg), 0);
+  pay_query_res said;
+  assert_int_equal(fin_channel_ask(ch, second, 3000, &said), 0);
+  chan = "sim";
+  chan_mchid = "1900000001";
+  assert_int_equal(said.state, PAY_TRADE_REFUND); /* the payer has the money back */
+  assert_string_equal(
+      text_of("SELECT status FROM payment.recon_refunds WHERE out_refund_no = $1", 1, orn),
+      "PENDING");
+}
+
+/* Two statement rows of one key (dup 0 and dup 1) naming no order of ours: each is held
+ * in suspense (held_ref has the dup) but only the first is settled (the settle ref has
+ * no dup): channel_receivable keeps the second row's fen for ever. */
+static void rows_of_one_key_are_each_settled(void **state) {
+  (void)state;
+  const int64_t at = D40 + 95 * 86400 + 3600; /* 2027-04-15 01:00 */
+  int64_t recv = balance("channel_receivable:sim"), susp = balance("suspense");
+  pay_stmt_row rows[] = {pay_row("STRANGER-DUP", 300, at), pay_row("STRANGER-DUP", 300, at + 60)};
+  fin_statement st;
+  fin_run run;
+  fin_auto au;
+  char msg[FIN_MSG_MAX];
+  assert_int_equal(import_rows("2027-04-15", rows, 2, "alice", &st, msg), 0);
+  run_auto("2027-04-15", &run, &au);
+  assert_int_equal(balance("suspense") - susp, -600);
+  assert_int_equal(balance("channel_receivable:sim") - recv, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(every_kind_classifies_and_a_rerun_changes_nothing, ledger_balanced),
@@ -1461,20 +1525,24 @@ int main(void) {
       cmocka_unit_test_teardown(maker_checker_resolves_with_new_journals, ledger_balanced),
       cmocka_unit_test_teardown(book_pays_our_order_the_channel_alone_had, ledger_balanced),
       cmocka_unit_test_teardown(a_day_runs_only_after_the_day_before, ledger_balanced),
-      cmocka_unit_test_teardown(a_superseded_statements_exceptions_cannot_be_resolved, ledger_balanced),
-      cmocka_unit_test_teardown(approval_rechecks_the_platform_and_pins_the_proposal, ledger_balanced),
+      cmocka_unit_test_teardown(a_superseded_statements_exceptions_cannot_be_resolved,
+                                ledger_balanced),
+      cmocka_unit_test_teardown(approval_rechecks_the_platform_and_pins_the_proposal,
+                                ledger_balanced),
       cmocka_unit_test_teardown(an_upload_replaces_the_channels_statement_only_when_forced,
                                 ledger_balanced),
       cmocka_unit_test_teardown(a_second_payment_opens_an_exception, ledger_balanced),
-      cmocka_unit_test_teardown(review_book_of_a_lost_second_payment, ledger_balanced),
-      cmocka_unit_test_teardown(a_superseded_statements_settlements_are_reversed,
+      cmocka_unit_test_teardown(book_of_a_lost_second_payment_is_refused, ledger_balanced),
+      cmocka_unit_test_teardown(a_superseded_statements_settlements_are_reversed, ledger_balanced),
+      cmocka_unit_test_teardown(the_run_asks_the_channel_about_one_sided_rows_once,
                                 ledger_balanced),
-      cmocka_unit_test_teardown(the_run_asks_the_channel_about_one_sided_rows_once, ledger_balanced),
       cmocka_unit_test_teardown(a_silent_channel_leaves_the_rows_for_the_next_run, ledger_balanced),
       cmocka_unit_test_teardown(a_replaced_statement_gives_back_what_its_run_held, ledger_balanced),
       cmocka_unit_test_teardown(a_refund_is_paid_back_by_the_channel, ledger_balanced),
       cmocka_unit_test_teardown(matched_rows_are_settled_by_one_journal_a_run, ledger_balanced),
       cmocka_unit_test_teardown(a_slow_channel_holds_no_connection, ledger_balanced),
+      cmocka_unit_test_teardown(a_busy_answer_leaves_a_recon_refund_pending, ledger_balanced),
+      cmocka_unit_test_teardown(rows_of_one_key_are_each_settled, ledger_balanced),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
