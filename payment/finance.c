@@ -14,7 +14,7 @@
  * in suspense, reversed, or noted (fin_recon_auto).
  *
  * Offers: fin_statement_import, fin_recon_run, fin_exception_propose,
- * fin_exception_decide, fin_channel_ask, fin_recon_auto.
+ * fin_exception_decide, fin_channel_ask, fin_recon_auto, fin_pay_reverse, fin_refunds_send.
  */
 #include "finance.h"
 
@@ -23,14 +23,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "channel.h"
 #include "ledger.h"
 #include "payment.h"
 #include "recon_db.h"
 #include "statement.h"
+#include "yiwang/events/v1/payment.pb-c.h"
 #include "yw_crypto.h"
 #include "yw_err.h"
+#include "yw_events.h"
 #include "yw_service.h"
 #include "yw_workdays.h"
 
@@ -1149,6 +1152,94 @@ static int auto_channel_only(PGconn *conn, const PGresult *x, const pay_query_re
   return auto_suspense(conn, x, why, said, ac, out, err);
 }
 
+/* The reversal's event: the order (row o of fin_pay_reverse's lock) reversed by reason. */
+static int append_reversed_event(PGconn *conn, const PGresult *o, const char *order_id,
+                                 const char *channel, const char *otn, const char *reason,
+                                 yw_pg_error *err) {
+  Yiwang__Events__V1__PaymentOrderReversed ev = YIWANG__EVENTS__V1__PAYMENT_ORDER_REVERSED__INIT;
+  ev.order_id = (char *)order_id;
+  ev.notice_code = PQgetvalue(o, 0, 1);
+  ev.source = PQgetvalue(o, 0, 2);
+  ev.application_number = PQgetvalue(o, 0, 3);
+  ev.payee_department = PQgetvalue(o, 0, 4);
+  ev.item_code = PQgetvalue(o, 0, 5);
+  ev.amount_fen = yw_col_ll(o, 0, 6);
+  ev.channel = (char *)channel;
+  ev.out_trade_no = (char *)otn;
+  ev.payer_subject = PQgetvalue(o, 0, 7);
+  ev.reason = (char *)reason;
+  ev.reversed_at_unix_ms = (int64_t)time(NULL) * 1000;
+  return yw_events_append(conn, "payment", "payment.order_reversed", 1, order_id, &ev.base, NULL, err);
+}
+
+int fin_pay_reverse(PGconn *conn, const char *channel, const char *out_trade_no, const char *reason,
+                    int *reversed, yw_pg_error *err) {
+  *reversed = 0;
+  const char *pj[2] = {channel, out_trade_no};
+  PGresult *j = NULL, *o = NULL, *ps = NULL;
+  int rc = yw_pg_query(conn,
+                       "SELECT id, COALESCE(order_id::text, ''), to_char(effective_at AT TIME ZONE 'UTC', "
+                       "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM payment.journal "
+                       "WHERE kind = 'pay' AND channel = $1 AND ref = $2",
+                       2, pj, &j, err);
+  if (rc != 0) return rc;
+  if (PQntuples(j) != 1) {
+    PQclear(j);
+    return 0;
+  }
+  const char *order_id = PQgetvalue(j, 0, 1);
+  if (order_id[0] != '\0') {
+    /* the order locked: a refund started meanwhile is seen (or waits for this) */
+    const char *po[1] = {order_id};
+    rc = yw_pg_query(conn,
+                     "SELECT o.status = 'PAID' AND NOT EXISTS (SELECT 1 FROM payment.refunds r "
+                     "WHERE r.order_id = o.id AND r.status <> 'FAILED'), o.notice_code, o.source, "
+                     "o.application_number, o.payee_department, o.item_code, o.amount_fen, "
+                     "o.payer_subject FROM payment.orders o WHERE o.id = $1::uuid FOR UPDATE",
+                     1, po, &o, err);
+    if (rc != 0 || PQntuples(o) != 1 || !yw_col_bool(o, 0, 0)) {
+      PQclear(j);
+      PQclear(o);
+      return rc;
+    }
+  }
+  const char *pi[1] = {PQgetvalue(j, 0, 0)};
+  rc = yw_pg_query(conn, "SELECT account, amount_fen FROM payment.postings WHERE journal_id = $1::bigint "
+                         "ORDER BY id",
+                   1, pi, &ps, err);
+  if (rc == 0 && (PQntuples(ps) < 2 || PQntuples(ps) > LEDGER_MAX_POSTINGS)) rc = YW_EINTERNAL;
+  if (rc == 0) {
+    ledger_posting p[LEDGER_MAX_POSTINGS];
+    size_t n = (size_t)PQntuples(ps);
+    for (size_t i = 0; i < n; i++)
+      p[i] = (ledger_posting){PQgetvalue(ps, (int)i, 0), -yw_col_ll(ps, (int)i, 1)};
+    /* effective when the payment was: the payment's day nets it out (reports.c) */
+    ledger_entry e = {.kind = "pay_reversal", .ref = out_trade_no,
+                      .order_id = order_id[0] ? order_id : NULL, .channel = channel,
+                      .effective_at = PQgetvalue(j, 0, 2),
+                      .memo = "the channel does not have this payment"};
+    rc = ledger_post(conn, &e, p, n, err);
+    if (rc == YW_EEXIST) rc = 0; /* reversed before */
+  }
+  PQclear(ps);
+  if (rc == 0 && order_id[0] != '\0') {
+    rc = pay_order_transition(conn, order_id, "PAID", "EXCEPTION", reason, "system", NULL, err);
+    /* the reason finance's queue shows (ListOrders) */
+    const char *pe[2] = {order_id, reason};
+    PGresult *u = NULL;
+    if (rc == 0)
+      rc = yw_pg_query_write(conn, "UPDATE payment.orders SET exception_reason = $2 WHERE id = $1::uuid", 2,
+                             pe, &u, err);
+    PQclear(u);
+    /* whoever acted on payment.order_paid learns that the payment is gone */
+    if (rc == 0) rc = append_reversed_event(conn, o, order_id, channel, out_trade_no, reason, err);
+  }
+  PQclear(o);
+  PQclear(j);
+  if (rc == 0) *reversed = 1;
+  return rc;
+}
+
 /* PLATFORM_ONLY row x (locked) that the channel answered (said). It has the payment:
  * noted. It does not: the pay journal reversed, the order PAID -> EXCEPTION, resolved.
  * *acted = 0 when nothing was done (the channel's answer says neither, the order moved
@@ -1171,65 +1262,12 @@ static int auto_platform_only(PGconn *conn, const PGresult *x, const pay_query_r
   if (said->state != PAY_TRADE_NOTPAY && said->state != PAY_TRADE_CLOSED &&
       said->state != PAY_TRADE_PAYERROR)
     return 0;
-  const char *pj[2] = {channel, otn};
-  PGresult *j = NULL, *o = NULL, *ps = NULL;
-  int rc = yw_pg_query(conn,
-                       "SELECT id, COALESCE(order_id::text, '') FROM payment.journal "
-                       "WHERE kind = 'pay' AND channel = $1 AND ref = $2",
-                       2, pj, &j, err);
-  if (rc != 0) return rc;
-  if (PQntuples(j) != 1) {
-    PQclear(j);
-    return 0;
-  }
-  const char *order_id = PQgetvalue(j, 0, 1);
-  if (order_id[0] != '\0') {
-    /* the order locked: a refund started meanwhile is seen (or waits for this) */
-    const char *po[1] = {order_id};
-    rc = yw_pg_query(conn,
-                     "SELECT o.status = 'PAID' AND NOT EXISTS (SELECT 1 FROM payment.refunds r "
-                     "WHERE r.order_id = o.id AND r.status <> 'FAILED') "
-                     "FROM payment.orders o WHERE o.id = $1::uuid FOR UPDATE",
-                     1, po, &o, err);
-    if (rc != 0 || PQntuples(o) != 1 || !yw_col_bool(o, 0, 0)) {
-      PQclear(j);
-      PQclear(o);
-      return rc;
-    }
-    PQclear(o);
-  }
-  const char *pi[1] = {PQgetvalue(j, 0, 0)};
-  rc = yw_pg_query(conn, "SELECT account, amount_fen FROM payment.postings WHERE journal_id = $1::bigint "
-                         "ORDER BY id",
-                   1, pi, &ps, err);
-  if (rc == 0 && (PQntuples(ps) < 2 || PQntuples(ps) > LEDGER_MAX_POSTINGS)) rc = YW_EINTERNAL;
-  if (rc == 0) {
-    ledger_posting p[LEDGER_MAX_POSTINGS];
-    size_t n = (size_t)PQntuples(ps);
-    for (size_t i = 0; i < n; i++)
-      p[i] = (ledger_posting){PQgetvalue(ps, (int)i, 0), -yw_col_ll(ps, (int)i, 1)};
-    ledger_entry e = {.kind = "pay_reversal", .ref = otn, .order_id = order_id[0] ? order_id : NULL,
-                      .channel = channel, .memo = "the channel does not have this payment"};
-    rc = ledger_post(conn, &e, p, n, err);
-    if (rc == YW_EEXIST) rc = 0; /* reversed before */
-  }
-  PQclear(ps);
   snprintf(note, sizeof note, "reversed automatically: the channel says %s for %s, the platform "
                               "booked %" PRId64 " fen",
            pay_channel_state_name(said->state), otn, pfen);
-  if (rc == 0 && order_id[0] != '\0') {
-    char old[PAY_STATUS_MAX];
-    rc = pay_order_transition(conn, order_id, "PAID", "EXCEPTION", note, "system", old, err);
-    /* the reason finance's queue shows (ListOrders) */
-    const char *pe[2] = {order_id, note};
-    PGresult *u = NULL;
-    if (rc == 0)
-      rc = yw_pg_query_write(conn, "UPDATE payment.orders SET exception_reason = $2 WHERE id = $1::uuid", 2,
-                             pe, &u, err);
-    PQclear(u);
-  }
-  PQclear(j);
-  if (rc != 0) return rc;
+  int reversed = 0;
+  int rc = fin_pay_reverse(conn, channel, otn, note, &reversed, err);
+  if (rc != 0 || !reversed) return rc; /* the order moved on or has refunds: finance's */
   char jref[160];
   snprintf(jref, sizeof jref, "pay_reversal:%s", otn);
   *acted = 1;

@@ -163,6 +163,19 @@ typedef struct fin_auto {
 int fin_recon_auto(const fin_db *db, const char *channel, const char *date, const pay_channel *ch,
                    int timeout_ms, const fin_audit_ctx *ac, fin_auto *out, char *msg);
 
+/*
+ * Reverses the payment the platform booked for channel order out_trade_no of channel and
+ * the channel never took, on conn_in_tx inside the caller's transaction: its pay journal
+ * negated by a new journal (pay_reversal, the same ref, effective when the payment was,
+ * so the payment's day nets it out), and its order (locked) PAID -> EXCEPTION with reason
+ * (also its exception_reason) and the outbox event payment.order_reversed. *reversed = 0,
+ * nothing done, when there is no such pay journal, or its order is not PAID or has a
+ * refund that is not FAILED (finance's). Returns 0 or a query's or ledger_post's code
+ * with err set (roll back).
+ */
+int fin_pay_reverse(PGconn *conn_in_tx, const char *channel, const char *out_trade_no,
+                    const char *reason, int *reversed, yw_pg_error *err);
+
 /* ---- the channel pays back what finance refunds ---- */
 
 typedef struct fin_refunds {

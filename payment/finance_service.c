@@ -761,6 +761,8 @@ static int get_daily_report(yw_rpc_call *call, const ProtobufCMessage *reqm, Pro
     l->fee_fen = x->fee_fen;
     l->open_exceptions = x->open_exceptions;
     l->oldest_open_age_seconds = x->oldest_open_age_s;
+    l->reversal_count = x->reversal_count;
+    l->reversal_fen = x->reversal_fen;
     ok = l->channel != NULL;
     d->channels[i] = l;
   }
@@ -774,6 +776,8 @@ static int get_daily_report(yw_rpc_call *call, const ProtobufCMessage *reqm, Pro
     l->pay_fen = x->pay_fen;
     l->refund_count = x->refund_count;
     l->refund_fen = x->refund_fen;
+    l->reversal_count = x->reversal_count;
+    l->reversal_fen = x->reversal_fen;
     ok = l->department != NULL;
     d->departments[i] = l;
   }

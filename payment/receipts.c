@@ -16,7 +16,10 @@
  *
  * Content: {"amountFen", "issuedAt", "issuer", "itemCode", "itemName", "kind" (BLUE or
  * RED), "number", "orderId", "originalNumber" ("" for BLUE), "paidAt" (the payment, or
- * the refund for RED), "payer"}; amountFen is the paid or refunded amount in fen.
+ * the refund for RED), "payer"}; amountFen is the paid or refunded amount in fen. A
+ * payment reconciliation reversed (journal pay_reversal: the channel never took it) gets
+ * a RED receipt for its BLUE one's amount, dated at the reversal, naming no refund (at
+ * most one per order, migration 022).
  *
  * Reading. GetOrderReceipt: the payer, staff of the payee department, finance and
  * auditors read an order's receipts whole (content, signature, verify code) to keep and
@@ -124,6 +127,19 @@ static int payer_of(receipts_ctx *rc, const char *enc, const char *notice_code, 
   return yw_decrypt(rc->pay->data_key, enc, notice_code, d->payer, sizeof d->payer) == 0 ? 0 : YW_EINTERNAL;
 }
 
+/* The draft of a receipt of the order in row 0 of r (columns: id, notice code, payee
+ * department, item code, item name, payer's name encrypted, amount, time): 0, or
+ * YW_EINTERNAL when the payer's name does not decrypt. */
+static int order_draft(receipts_ctx *rc, const PGresult *r, struct draft *d) {
+  d->order_id = PQgetvalue(r, 0, 0);
+  d->issuer = PQgetvalue(r, 0, 2);
+  d->item_code = PQgetvalue(r, 0, 3);
+  d->item_name = PQgetvalue(r, 0, 4);
+  d->amount = strtoll(PQgetvalue(r, 0, 6), NULL, 10);
+  d->paid_at = PQgetvalue(r, 0, 7);
+  return payer_of(rc, PQgetvalue(r, 0, 5), PQgetvalue(r, 0, 1), d);
+}
+
 /* One receipt, BLUE before RED, on conn in the caller's transaction. *done 1 when one was
  * issued, 0 when there is nothing to do (or it existed already: roll back). */
 static int issue_one(receipts_ctx *rc, PGconn *conn, int *done, yw_pg_error *err) {
@@ -141,13 +157,7 @@ static int issue_one(receipts_ctx *rc, PGconn *conn, int *done, yw_pg_error *err
   memset(&d, 0, sizeof d);
   if (PQntuples(r) == 1) {
     d.kind = "BLUE";
-    d.order_id = PQgetvalue(r, 0, 0);
-    d.issuer = PQgetvalue(r, 0, 2);
-    d.item_code = PQgetvalue(r, 0, 3);
-    d.item_name = PQgetvalue(r, 0, 4);
-    d.amount = strtoll(PQgetvalue(r, 0, 6), NULL, 10);
-    d.paid_at = PQgetvalue(r, 0, 7);
-    code = payer_of(rc, PQgetvalue(r, 0, 5), PQgetvalue(r, 0, 1), &d);
+    code = order_draft(rc, r, &d);
     if (code == 0) code = issue_draft(rc, conn, &d, done, err);
     PQclear(r);
     return code;
@@ -174,6 +184,27 @@ static int issue_one(receipts_ctx *rc, PGconn *conn, int *done, yw_pg_error *err
     d.item_name = PQgetvalue(r, 0, 7);
     d.original = PQgetvalue(r, 0, 9);
     code = payer_of(rc, PQgetvalue(r, 0, 8), PQgetvalue(r, 0, 4), &d);
+    if (code == 0) code = issue_draft(rc, conn, &d, done, err);
+    PQclear(r);
+    return code;
+  }
+  PQclear(r);
+  /* a payment reconciliation reversed (the channel never took it) whose BLUE receipt is
+   * out: its RED counterpart for the BLUE amount, dated at the reversal */
+  code = yw_pg_query(conn,
+                     "SELECT o.id, o.notice_code, o.payee_department, o.item_code, o.item_name, o.payer_name_enc,"
+                     " b.amount_fen, " TS("j.booked_at") ", b.number"
+                     " FROM payment.journal j JOIN payment.orders o ON o.id = j.order_id"
+                     " JOIN payment.receipts b ON b.order_id = o.id AND b.kind = 'BLUE'"
+                     " WHERE j.kind = 'pay_reversal' AND NOT EXISTS (SELECT 1 FROM payment.receipts x"
+                     " WHERE x.order_id = o.id AND x.kind = 'RED' AND x.refund_id IS NULL)"
+                     " ORDER BY j.id LIMIT 1 FOR UPDATE OF o SKIP LOCKED",
+                     0, NULL, &r, err);
+  if (code != 0) return code;
+  if (PQntuples(r) == 1) {
+    d.kind = "RED";
+    d.original = PQgetvalue(r, 0, 8);
+    code = order_draft(rc, r, &d);
     if (code == 0) code = issue_draft(rc, conn, &d, done, err);
   }
   PQclear(r);

@@ -22,7 +22,8 @@ void receipts_service_init(yw_rpc_service *svc, receipts_ctx *rc);
 /*
  * One pass: issues up to max receipts, each in a transaction of its own: first the BLUE
  * receipts of paid orders (PAID or REFUNDED) that have none, oldest payment first, then
- * the RED receipts of refunds that succeeded (once their order's BLUE one exists). Rows
+ * the RED receipts of refunds that succeeded (once their order's BLUE one exists), then
+ * the RED receipt of each payment reconciliation reversed whose BLUE one is out. Rows
  * another pass holds are skipped (FOR UPDATE SKIP LOCKED). *issued counts them. Returns
  * 0, YW_EUNAVAIL (no connection, no seal) or a query's code (err).
  */

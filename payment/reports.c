@@ -4,8 +4,10 @@
  * Design: per channel the figures come from the day's current statements (what the
  * channel says it took and charged) and the exception queue; per department and item
  * from the ledger's treasury_payable:<dept>:<item> postings of the journals effective
- * that day (pay credits them, refund debits them), so the remittance is what the
- * treasury is owed for the day. The XLSX is built by libxlsxwriter in a temporary file
+ * that day (pay credits them, refund debits them, and a pay_reversal, effective when its
+ * payment was, debits back a payment the channel never took), so the remittance is what
+ * the treasury is owed for the day; the reversals are shown beside the payments, per
+ * channel and per department. The XLSX is built by libxlsxwriter in a temporary file
  * that is read back and removed.
  *
  * Offers: pay_report_daily, pay_report_free, pay_report_csv, pay_report_xlsx.
@@ -45,7 +47,7 @@ int pay_report_daily(PGconn *conn, const char *date, pay_report **out, yw_pg_err
   if (r == NULL) return YW_ENOMEM;
   snprintf(r->date, sizeof r->date, "%s", date);
   PGresult *c = NULL, *dep = NULL, *rem = NULL;
-  const char *p1[1] = {date};
+  const char *p1[3] = {date, s0, s1};
   int rc = yw_pg_query_read(
       conn,
       "SELECT s.channel, "
@@ -56,11 +58,17 @@ int pay_report_daily(PGconn *conn, const char *date, pay_report **out, yw_pg_err
       " AND e.bill_date <= $1::date AND e.status IN ('OPEN', 'PROPOSED')), "
       "(SELECT COALESCE(extract(epoch FROM now() - min(e.opened_at))::bigint, 0) "
       " FROM payment.recon_exceptions e WHERE e.channel = s.channel "
-      " AND e.bill_date <= $1::date AND e.status IN ('OPEN', 'PROPOSED')) "
+      " AND e.bill_date <= $1::date AND e.status IN ('OPEN', 'PROPOSED')), "
+      "(SELECT count(*) FROM payment.journal j WHERE j.kind = 'pay_reversal' AND j.channel = s.channel "
+      " AND j.effective_at >= to_timestamp($2::bigint) AND j.effective_at < to_timestamp($3::bigint)), "
+      "(SELECT COALESCE(-sum(p.amount_fen), 0) FROM payment.journal j JOIN payment.postings p "
+      " ON p.journal_id = j.id WHERE j.kind = 'pay_reversal' AND j.channel = s.channel "
+      " AND p.account = 'channel_receivable:' || s.channel "
+      " AND j.effective_at >= to_timestamp($2::bigint) AND j.effective_at < to_timestamp($3::bigint)) "
       "FROM payment.statements s LEFT JOIN payment.statement_rows sr ON sr.statement_id = s.id "
       "WHERE s.bill_date = $1::date AND s.superseded_by IS NULL "
       "GROUP BY s.channel ORDER BY s.channel",
-      1, p1, &c, err);
+      3, p1, &c, err);
   const char *p2[2] = {s0, s1};
   if (rc == 0)
     rc = yw_pg_query_read(
@@ -69,7 +77,9 @@ int pay_report_daily(PGconn *conn, const char *date, pay_report **out, yw_pg_err
         "count(*) FILTER (WHERE j.kind = 'pay'), "
         "COALESCE(-sum(p.amount_fen) FILTER (WHERE j.kind = 'pay'), 0), "
         "count(*) FILTER (WHERE j.kind = 'refund'), "
-        "COALESCE(sum(p.amount_fen) FILTER (WHERE j.kind = 'refund'), 0) "
+        "COALESCE(sum(p.amount_fen) FILTER (WHERE j.kind = 'refund'), 0), "
+        "count(*) FILTER (WHERE j.kind = 'pay_reversal'), "
+        "COALESCE(sum(p.amount_fen) FILTER (WHERE j.kind = 'pay_reversal'), 0) "
         "FROM payment.journal j JOIN payment.postings p ON p.journal_id = j.id "
         "WHERE p.account LIKE 'treasury\\_payable:%' "
         "AND j.effective_at >= to_timestamp($1::bigint) AND j.effective_at < to_timestamp($2::bigint) "
@@ -104,6 +114,8 @@ int pay_report_daily(PGconn *conn, const char *date, pay_report **out, yw_pg_err
     x->fee_fen = yw_col_ll(c, row, 5);
     x->open_exceptions = yw_col_ll(c, row, 6);
     x->oldest_open_age_s = yw_col_ll(c, row, 7);
+    x->reversal_count = yw_col_ll(c, row, 8);
+    x->reversal_fen = yw_col_ll(c, row, 9);
   }
   for (size_t i = 0; i < r->n_departments; i++) {
     pay_report_department *x = &r->departments[i];
@@ -113,6 +125,8 @@ int pay_report_daily(PGconn *conn, const char *date, pay_report **out, yw_pg_err
     x->pay_fen = yw_col_ll(dep, row, 2);
     x->refund_count = yw_col_ll(dep, row, 3);
     x->refund_fen = yw_col_ll(dep, row, 4);
+    x->reversal_count = yw_col_ll(dep, row, 5);
+    x->reversal_fen = yw_col_ll(dep, row, 6);
   }
   for (size_t i = 0; i < r->n_remittance; i++) {
     pay_report_remit *x = &r->remittance[i];
@@ -175,20 +189,22 @@ static const char *yuan(int64_t fen, char buf[32]) {
 
 int pay_report_csv(const pay_report *r, char **out, size_t *len) {
   sbuf b = {0};
-  char y1[32], y2[32], y3[32];
+  char y1[32], y2[32], y3[32], y4[32];
   sb_add(&b, "日期,%s\r\n\r\n", r->date);
-  sb_add(&b, "渠道,支付笔数,支付金额,退款笔数,退款金额,手续费,未结异常,最久未结(秒)\r\n");
+  sb_add(&b, "渠道,支付笔数,支付金额,退款笔数,退款金额,手续费,未结异常,最久未结(秒),冲正笔数,冲正金额\r\n");
   for (size_t i = 0; i < r->n_channels; i++) {
     const pay_report_channel *x = &r->channels[i];
-    sb_add(&b, "%s,%" PRId64 ",%s,%" PRId64 ",%s,%s,%" PRId64 ",%" PRId64 "\r\n", x->channel,
-           x->pay_count, yuan(x->pay_fen, y1), x->refund_count, yuan(x->refund_fen, y2),
-           yuan(x->fee_fen, y3), x->open_exceptions, x->oldest_open_age_s);
+    sb_add(&b, "%s,%" PRId64 ",%s,%" PRId64 ",%s,%s,%" PRId64 ",%" PRId64 ",%" PRId64 ",%s\r\n",
+           x->channel, x->pay_count, yuan(x->pay_fen, y1), x->refund_count, yuan(x->refund_fen, y2),
+           yuan(x->fee_fen, y3), x->open_exceptions, x->oldest_open_age_s, x->reversal_count,
+           yuan(x->reversal_fen, y4));
   }
-  sb_add(&b, "\r\n执收单位,支付笔数,支付金额,退款笔数,退款金额\r\n");
+  sb_add(&b, "\r\n执收单位,支付笔数,支付金额,退款笔数,退款金额,冲正笔数,冲正金额\r\n");
   for (size_t i = 0; i < r->n_departments; i++) {
     const pay_report_department *x = &r->departments[i];
-    sb_add(&b, "%s,%" PRId64 ",%s,%" PRId64 ",%s\r\n", x->department, x->pay_count,
-           yuan(x->pay_fen, y1), x->refund_count, yuan(x->refund_fen, y2));
+    sb_add(&b, "%s,%" PRId64 ",%s,%" PRId64 ",%s,%" PRId64 ",%s\r\n", x->department, x->pay_count,
+           yuan(x->pay_fen, y1), x->refund_count, yuan(x->refund_fen, y2), x->reversal_count,
+           yuan(x->reversal_fen, y3));
   }
   sb_add(&b, "\r\n执收单位,项目编码,应缴国库金额\r\n");
   for (size_t i = 0; i < r->n_remittance; i++) {
@@ -226,9 +242,9 @@ int pay_report_xlsx(const pay_report *r, const char *tmpdir, char **out, size_t 
   lxw_format *money = workbook_add_format(wb);
   format_set_num_format(money, "0.00");
   lxw_worksheet *ws = workbook_add_worksheet(wb, "渠道");
-  static const char *const ch_names[] = {"渠道", "支付笔数", "支付金额", "退款笔数",
-                                         "退款金额", "手续费", "未结异常", "最久未结(秒)"};
-  header(ws, bold, ch_names, 8);
+  static const char *const ch_names[] = {"渠道",     "支付笔数",     "支付金额", "退款笔数", "退款金额",
+                                         "手续费",   "未结异常",     "最久未结(秒)", "冲正笔数", "冲正金额"};
+  header(ws, bold, ch_names, 10);
   for (size_t i = 0; i < r->n_channels; i++) {
     const pay_report_channel *x = &r->channels[i];
     lxw_row_t row = (lxw_row_t)(i + 1);
@@ -240,10 +256,13 @@ int pay_report_xlsx(const pay_report *r, const char *tmpdir, char **out, size_t 
     worksheet_write_number(ws, row, 5, (double)x->fee_fen / 100.0, money);
     worksheet_write_number(ws, row, 6, (double)x->open_exceptions, NULL);
     worksheet_write_number(ws, row, 7, (double)x->oldest_open_age_s, NULL);
+    worksheet_write_number(ws, row, 8, (double)x->reversal_count, NULL);
+    worksheet_write_number(ws, row, 9, (double)x->reversal_fen / 100.0, money);
   }
   ws = workbook_add_worksheet(wb, "执收单位");
-  static const char *const dep_names[] = {"执收单位", "支付笔数", "支付金额", "退款笔数", "退款金额"};
-  header(ws, bold, dep_names, 5);
+  static const char *const dep_names[] = {"执收单位", "支付笔数", "支付金额", "退款笔数",
+                                          "退款金额", "冲正笔数", "冲正金额"};
+  header(ws, bold, dep_names, 7);
   for (size_t i = 0; i < r->n_departments; i++) {
     const pay_report_department *x = &r->departments[i];
     lxw_row_t row = (lxw_row_t)(i + 1);
@@ -252,6 +271,8 @@ int pay_report_xlsx(const pay_report *r, const char *tmpdir, char **out, size_t 
     worksheet_write_number(ws, row, 2, (double)x->pay_fen / 100.0, money);
     worksheet_write_number(ws, row, 3, (double)x->refund_count, NULL);
     worksheet_write_number(ws, row, 4, (double)x->refund_fen / 100.0, money);
+    worksheet_write_number(ws, row, 5, (double)x->reversal_count, NULL);
+    worksheet_write_number(ws, row, 6, (double)x->reversal_fen / 100.0, money);
   }
   ws = workbook_add_worksheet(wb, "国库缴款");
   static const char *const rem_names[] = {"执收单位", "项目编码", "应缴国库金额"};

@@ -1,7 +1,8 @@
 /*
  * reports.h - the daily finance report of one day (Asia/Shanghai): per channel (what
- * the channel's statement says, and the open exceptions with the age of the oldest),
- * per department (what the ledger booked to its treasury payable), and the remittance
+ * the channel's statement says, and the open exceptions with the age of the oldest;
+ * the payments reconciliation reversed), per department (what the ledger booked to its
+ * treasury payable, the reversals beside the payments), and the remittance
  * due to the treasury per department and item; as CSV and as Excel (.xlsx, written by
  * libxlsxwriter).
  *
@@ -18,15 +19,23 @@
 
 #include "yw_pg.h"
 
+/* reversal_count, reversal_fen: payments of the day the platform booked and
+ * reconciliation reversed (journal pay_reversal, effective when the payment was: the
+ * channel never took them), from the ledger; they net the day's payments out. */
 typedef struct pay_report_channel {
   char channel[40];
   int64_t pay_count, pay_fen, refund_count, refund_fen, fee_fen;
   int64_t open_exceptions, oldest_open_age_s;
+  int64_t reversal_count, reversal_fen;
 } pay_report_channel;
 
+/* pay_count and pay_fen count every payment booked; the reversed ones are counted
+ * again in reversal_count and reversal_fen, so the department's net is pay_fen -
+ * refund_fen - reversal_fen (what its remittance lines sum to). */
 typedef struct pay_report_department {
   char department[72];
   int64_t pay_count, pay_fen, refund_count, refund_fen;
+  int64_t reversal_count, reversal_fen;
 } pay_report_department;
 
 typedef struct pay_report_remit {

@@ -150,6 +150,10 @@ s="$(curl -sS -o "$E2E_TMP/daily.csv" -D "$H" -w '%{http_code}' -H "authorizatio
 check "the CSV downloads as text/csv with its file name" \
   eval '[ "$s" = 200 ] && grep -qi "^content-type: text/csv" "$H" && grep -qi "^content-disposition: attachment; filename=\"daily-$TODAY.csv\"" "$H"'
 check "the CSV's channel line: 2 payments, 19.50 yuan" grep -q '^sim,2,19.50,0,0.00,' "$E2E_TMP/daily.csv"
+check "the CSV's channel line: the forgotten payment reversed (1, 8.80 yuan)" \
+  grep -q '^sim,2,19.50,0,0.00,[0-9.]*,0,[0-9]*,1,8.80' "$E2E_TMP/daily.csv"
+check "the CSV's department line: both payments booked, the reversal netting one out" \
+  grep -q '^320700-GA,2,21.30,0,0.00,1,8.80' "$E2E_TMP/daily.csv"
 s="$(curl -sS -o "$E2E_TMP/daily.xlsx" -D "$H" -w '%{http_code}' -H "authorization: Bearer $CHECKER" \
   "$GW/v1/finance/reports/daily?date=$TODAY&format=xlsx")"
 check "the .xlsx downloads with its content type" \

@@ -573,21 +573,19 @@ static pay_book_outcome channel_pays(const char *otn, int64_t fen) {
   return o;
 }
 
-/* Reconciliation's reversal of order id's payment (otn, fen): its pay journal negated by
- * a pay_reversal journal, the order PAID -> EXCEPTION (as fin_recon_auto does). */
-static void reconciliation_reverses(const char *id, const char *otn, int64_t fen) {
+/* Reconciliation's reversal of otn's payment (fin_pay_reverse, as its automatic part
+ * reverses a payment the channel never took). */
+static void reconciliation_reverses(const char *otn) {
   PGconn *c = yw_pg_pool_acquire(yw_testpay_ctx.pool, 2000);
   assert_non_null(c);
   yw_pg_error err;
-  ledger_posting p[2] = {{"channel_receivable:sim", -fen}, {"treasury_payable:320700-GA:FINE01", fen}};
-  ledger_entry e = {.kind = "pay_reversal", .ref = otn, .order_id = id, .channel = "sim"};
+  int reversed = 0;
   assert_int_equal(yw_pg_begin(c, &err), 0);
-  assert_int_equal(ledger_post(c, &e, p, 2, &err), 0);
-  assert_int_equal(pay_order_transition(c, id, "PAID", "EXCEPTION",
-                                        "reversed automatically: the channel says NOTPAY", "system",
-                                        NULL, &err),
+  assert_int_equal(fin_pay_reverse(c, "sim", otn, "reversed automatically: the channel says NOTPAY",
+                                   &reversed, &err),
                    0);
   assert_int_equal(yw_pg_commit(c, &err), 0);
+  assert_int_equal(reversed, 1);
   yw_pg_pool_release(yw_testpay_ctx.pool, c);
 }
 
@@ -615,7 +613,7 @@ static void exception_orders_are_finances_queue(void **state) {
   assert_int_equal(channel_pays("2026120100000000000902", 901), PAY_BOOK_AMOUNT_MISMATCH);
   order_on_channel("2026120100000000000903", 700, "PAYING", "OPEN", reversed);
   assert_int_equal(channel_pays("2026120100000000000903", 700), PAY_BOOK_PAID);
-  reconciliation_reverses(reversed, "2026120100000000000903", 700);
+  reconciliation_reverses("2026120100000000000903");
 
   as_staff("fin-a", "FIN", "finance");
   Yiwang__Payment__V1__ListOrdersResponse *l = NULL;
@@ -666,6 +664,50 @@ static void exception_orders_are_finances_queue(void **state) {
   assert_int_equal(list_orders_call("EXCEPTION", 0, "", &l), GRPC_STATUS_PERMISSION_DENIED);
   as_staff("fin-a", "FIN", "finance");
   assert_int_equal(list_orders_call("PAID", 0, "", &l), GRPC_STATUS_INVALID_ARGUMENT);
+
+  /* the reversal's event, and the day's report: the reversed payment netted out per
+   * channel and per department, the remittance without it */
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.outbox WHERE type = 'payment.order_reversed' "
+                                    "AND aggregate_key = $1",
+                                    reversed),
+                   1);
+  as_staff("aud", "FIN", "auditor");
+  Yiwang__Payment__V1__GetDailyReportRequest gr = YIWANG__PAYMENT__V1__GET_DAILY_REPORT_REQUEST__INIT;
+  gr.date = "2026-12-01";
+  ProtobufCMessage *out = NULL;
+  char msg[256];
+  assert_int_equal(call("GetDailyReport", &gr.base, &yiwang__payment__v1__daily_report__descriptor, &out, msg),
+                   GRPC_STATUS_OK);
+  Yiwang__Payment__V1__DailyReport *d = (void *)out;
+  assert_int_equal(d->n_channels, 1);
+  assert_int_equal(d->channels[0]->reversal_count, 1);
+  assert_int_equal(d->channels[0]->reversal_fen, 700);
+  assert_int_equal(d->n_departments, 1);
+  assert_int_equal(d->departments[0]->pay_count, 3 + 2); /* the first test's, late, reversed */
+  assert_int_equal(d->departments[0]->pay_fen, 6000 + 1500 + 700);
+  assert_int_equal(d->departments[0]->reversal_count, 1);
+  assert_int_equal(d->departments[0]->reversal_fen, 700);
+  assert_int_equal(d->n_remittance, 1);
+  assert_int_equal(d->remittance[0]->amount_fen, 6000 + 1500);
+  protobuf_c_message_free_unpacked(out, NULL);
+  Yiwang__Payment__V1__ExportDailyReportRequest er = YIWANG__PAYMENT__V1__EXPORT_DAILY_REPORT_REQUEST__INIT;
+  er.date = "2026-12-01";
+  er.format = "csv";
+  assert_int_equal(call("ExportDailyReport", &er.base, &yiwang__payment__v1__report_file__descriptor, &out, msg),
+                   GRPC_STATUS_OK);
+  Yiwang__Payment__V1__ReportFile *f = (void *)out;
+  char *csv = strndup((const char *)f->content.data, f->content.len);
+  protobuf_c_message_free_unpacked(out, NULL);
+  char fields[10][64];
+  assert_int_equal(csv_line(csv, "sim,", fields, 10), 10);
+  assert_string_equal(fields[8], "1");
+  assert_string_equal(fields[9], "7.00");
+  assert_int_equal(csv_line(csv, "320700-GA,5,", fields, 7), 7);
+  assert_string_equal(fields[2], "82.00");
+  assert_string_equal(fields[5], "1");
+  assert_string_equal(fields[6], "7.00");
+  assert_non_null(strstr(csv, "渠道,支付笔数,支付金额,退款笔数,退款金额,手续费,未结异常,最久未结(秒),冲正笔数,冲正金额\r\n"));
+  free(csv);
   yw_testpay_assert_ledger_ok();
 }
 

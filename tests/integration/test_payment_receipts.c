@@ -28,6 +28,7 @@
 
 #include <cmocka.h>
 
+#include "finance.h"
 #include "receipts.h"
 #include "yiwang/payment/v1/payment.pb-c.h"
 #include "yiwang/payment/v1/receipts.pb-c.h"
@@ -385,10 +386,70 @@ static void test_one_blue_receipt_per_paid_order(void **state) {
   yw_testpay_assert_ledger_ok();
 }
 
+/* A payment reconciliation reverses (the channel never took it) after its BLUE receipt
+ * was issued: the next pass issues its RED counterpart once, for the BLUE amount, naming
+ * the BLUE one and no refund; the order is EXCEPTION and payment.order_reversed is in the
+ * outbox; the index refuses a second reversal RED. */
+static void test_a_reversed_payment_gets_its_red_receipt(void **state) {
+  (void)state;
+  char id[40], code[24], otn[32];
+  while (pass() > 0) continue; /* what the tests before left */
+  issue(4200, id, code);
+  pay(id, code, 4200);
+  assert_int_equal(pass(), 1); /* BLUE */
+  snprintf(otn, sizeof otn, "%s01", code);
+  PGconn *c = yw_pg_pool_acquire(yw_testpay_ctx.pool, 2000);
+  assert_non_null(c);
+  yw_pg_error err;
+  int reversed = 0;
+  sql(c, "BEGIN", 0, NULL);
+  assert_int_equal(fin_pay_reverse(c, "sim", otn, "reversed automatically: the channel says NOTPAY",
+                                   &reversed, &err),
+                   0);
+  sql(c, "COMMIT", 0, NULL);
+  assert_int_equal(reversed, 1);
+  assert_int_equal(pass(), 1); /* its RED */
+  assert_int_equal(pass(), 0); /* once */
+  yw_caller payer = person("p-payer");
+  Yiwang__Payment__V1__OrderReceipts *rs = NULL;
+  receipts_of(&payer, id, &rs, GRPC_STATUS_OK);
+  assert_int_equal(rs->n_receipts, 2);
+  Receipt *blue = rs->receipts[0], *red = rs->receipts[1];
+  assert_int_equal(blue->kind, YIWANG__PAYMENT__V1__RECEIPT_KIND__RECEIPT_KIND_BLUE);
+  assert_int_equal(red->kind, YIWANG__PAYMENT__V1__RECEIPT_KIND__RECEIPT_KIND_RED);
+  assert_int_equal(red->amount_fen, 4200);
+  assert_string_equal(red->original_number, blue->number);
+  assert_string_equal(red->payer, "张三丰");
+  assert_int_equal(yw_seal_verify(public_only, red->content, strlen(red->content), red->signature), 0);
+  protobuf_c_message_free_unpacked(&rs->base, NULL);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.receipts WHERE order_id = $1 AND kind = 'RED' "
+                                    "AND refund_id IS NULL",
+                                    id),
+                   1);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.orders WHERE id = $1 AND status = 'EXCEPTION'", id),
+                   1);
+  assert_int_equal(yw_testpay_count("SELECT count(*) FROM payment.outbox WHERE type = 'payment.order_reversed' "
+                                    "AND aggregate_key = $1",
+                                    id),
+                   1);
+  /* whoever writes: no second RED of the reversal */
+  const char *p[] = {id};
+  assert_int_not_equal(yw_pg_query(c,
+                                   "INSERT INTO payment.receipts (number, kind, order_id, original_number, issuer,"
+                                   " year, amount_fen, content_enc, signature) SELECT 'x-2026-2', 'RED', $1::uuid,"
+                                   " number, 'x', '2026', 1, 'x', 'x' FROM payment.receipts WHERE order_id = $1::uuid"
+                                   " AND kind = 'BLUE'",
+                                   1, p, NULL, &err),
+                       0);
+  yw_pg_pool_release(yw_testpay_ctx.pool, c);
+  yw_testpay_assert_ledger_ok();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_one_blue_receipt_per_paid_order),
       cmocka_unit_test(test_concurrent_refund_bookings_end_refunded),
+      cmocka_unit_test(test_a_reversed_payment_gets_its_red_receipt),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1082,6 +1082,18 @@ static void the_run_asks_the_channel_about_one_sided_rows_once(void **state) {
                    1);
   assert_int_equal(journals_of("pay", forged), 1);
   assert_int_equal(journals_of("pay_reversal", forged), 1);
+  /* the reversal is effective when the payment was (the day's report nets it there),
+   * and its order's consumers hear of it */
+  assert_int_equal(value_of("SELECT count(*) FROM payment.journal r JOIN payment.journal p "
+                            "ON p.kind = 'pay' AND p.ref = r.ref WHERE r.kind = 'pay_reversal' "
+                            "AND r.ref = $1 AND r.effective_at = p.effective_at",
+                            1, forged),
+                   1);
+  assert_int_equal(value_of("SELECT count(*) FROM payment.outbox o JOIN payment.channel_orders c "
+                            "ON o.aggregate_key = c.order_id::text WHERE c.out_trade_no = $1 "
+                            "AND o.type = 'payment.order_reversed'",
+                            1, forged),
+                   1);
   assert_int_equal(value_of("SELECT count(*) FROM payment.order_events e JOIN payment.channel_orders c "
                             "ON c.order_id = e.order_id WHERE c.out_trade_no = $1 "
                             "AND e.from_status = 'PAID' AND e.to_status = 'EXCEPTION' "

@@ -566,7 +566,7 @@ async function approveAsChecker(page, day, want, exc) {
   check('the CSV\'s channel row: payments, amount, refunds, fees, open exceptions',
     row(CHANNEL).startsWith(`${CHANNEL},5,${f.statementYuan},0,0.00,${f.feeYuan},2,`), [row(CHANNEL), f]);
   /* per department and the remittance, what the ledger booked: the six paid orders */
-  check('the CSV\'s department row', rows.some((r) => r.join(',') === `320700-GA,6,${f.bookedYuan},0,0.00`), csv);
+  check('the CSV\'s department row', rows.some((r) => r.join(',') === `320700-GA,6,${f.bookedYuan},0,0.00,0,0.00`), csv);
   check('the CSV\'s remittance to the treasury', rows.some((r) => r.join(',') === `320700-GA,FIN-TEST,${f.bookedYuan}`), csv);
 
   /* the daily report, XLSX: a zip holding the workbook and its sheet */
