@@ -230,7 +230,10 @@ int fin_statement_import(PGconn *conn, const char *channel, const char *date, co
   if (out->superseded_id != 0) {
     /* The old statement's open exceptions are SUPERSEDED first (their rows locked, so a
      * proposal being made waits and then finds them so), then whatever is still under
-     * resolution (a proposal committed meanwhile) keeps the old statement current. */
+     * resolution (a proposal committed meanwhile) or resolved by finance keeps the old
+     * statement current. What the system resolved on the channel's own answer (BOOK,
+     * REVERSE) does not: its journals stand, and the replacing statement's run finds
+     * them on the platform's side (a reversed payment not at all). */
     char old[24];
     snprintf(old, sizeof old, "%" PRId64, out->superseded_id);
     const char *po[1] = {old};
@@ -242,10 +245,13 @@ int fin_statement_import(PGconn *conn, const char *channel, const char *date, co
     PQclear(res);
     res = NULL;
     if (rc != 0) goto fail;
-    rc = yw_pg_query(conn,
-                     "SELECT 1 FROM payment.recon_exceptions WHERE statement_id = $1::bigint "
-                     "AND status IN ('PROPOSED', 'RESOLVED') LIMIT 1",
-                     1, po, &res, &err);
+    rc = yw_pg_query(
+        conn,
+        "SELECT 1 FROM payment.recon_exceptions WHERE statement_id = $1::bigint "
+        "AND (status = 'PROPOSED' OR (status = 'RESOLVED' AND NOT "
+        "(decided_by = 'system' AND auto_action IS NOT NULL AND action = auto_action))) "
+        "LIMIT 1",
+        1, po, &res, &err);
     if (rc != 0) goto fail;
     if (PQntuples(res) > 0) {
       say(msg, "the statement of %s for %s has exceptions under resolution: it cannot be "
@@ -332,6 +338,12 @@ out:
 static pay_stmt_kind kind_of(const char *s) {
   return strcmp(s, "REFUND") == 0 ? PAY_STMT_REFUND : PAY_STMT_PAY;
 }
+
+/* A pay journal j the automatic pass reversed (journal pay_reversal of its ref) is not on
+ * the platform's side any more: a condition on j for a WHERE clause. */
+#define REVERSED_NOT                                                     \
+  "AND NOT (j.kind = 'pay' AND EXISTS (SELECT 1 FROM payment.journal v " \
+  "WHERE v.kind = 'pay_reversal' AND v.channel = j.channel AND v.ref = j.ref))"
 
 /* Fills items from res's rows: kind, key, out_trade_no, amount, fee, time, ref. */
 static void items_from(const PGresult *res, pay_recon_item *items, int carried) {
@@ -460,19 +472,20 @@ int fin_recon_run(PGconn *conn, const char *channel, const char *date, int cutof
   /* the platform: what the ledger booked for the channel in the day (a refund of an
    * order, or one of an exception's money: recon_refund) */
   const char *pp[3] = {channel, s0, s1};
-  rc = yw_pg_query(conn,
-                   "SELECT CASE WHEN j.kind IN ('refund', 'recon_refund') THEN 'REFUND' ELSE 'PAY' END, "
-                   "j.ref, COALESCE(rf.out_trade_no, rr.out_trade_no, j.ref), "
-                   "(SELECT sum(p.amount_fen) FROM payment.postings p "
-                   " WHERE p.journal_id = j.id AND p.amount_fen > 0), 0, "
-                   "extract(epoch FROM j.effective_at)::bigint, j.id, j.kind = 'unknown_inflow' "
-                   "FROM payment.journal j LEFT JOIN payment.refunds rf "
-                   "ON j.kind = 'refund' AND rf.out_refund_no = j.ref "
-                   "LEFT JOIN payment.recon_refunds rr ON j.kind = 'recon_refund' AND rr.out_refund_no = j.ref "
-                   "WHERE j.channel = $1 AND j.kind IN ('pay', 'unknown_inflow', 'refund', 'recon_refund') "
-                   "AND j.effective_at >= to_timestamp($2::bigint) "
-                   "AND j.effective_at < to_timestamp($3::bigint)",
-                   3, pp, &pfres, &err);
+  rc = yw_pg_query(
+      conn,
+      "SELECT CASE WHEN j.kind IN ('refund', 'recon_refund') THEN 'REFUND' ELSE 'PAY' END, "
+      "j.ref, COALESCE(rf.out_trade_no, rr.out_trade_no, j.ref), "
+      "(SELECT sum(p.amount_fen) FROM payment.postings p "
+      " WHERE p.journal_id = j.id AND p.amount_fen > 0), 0, "
+      "extract(epoch FROM j.effective_at)::bigint, j.id, j.kind = 'unknown_inflow' "
+      "FROM payment.journal j LEFT JOIN payment.refunds rf "
+      "ON j.kind = 'refund' AND rf.out_refund_no = j.ref "
+      "LEFT JOIN payment.recon_refunds rr ON j.kind = 'recon_refund' AND rr.out_refund_no = j.ref "
+      "WHERE j.channel = $1 AND j.kind IN ('pay', 'unknown_inflow', 'refund', 'recon_refund') "
+      "AND j.effective_at >= to_timestamp($2::bigint) "
+      "AND j.effective_at < to_timestamp($3::bigint) " REVERSED_NOT,
+      3, pp, &pfres, &err);
   if (rc != 0) goto fail;
   /* and what the day before deferred */
   rc = yw_pg_query(conn,
@@ -801,6 +814,15 @@ static int book_action(PGconn *conn, const PGresult *res, const char *ref, const
           PQgetvalue(res, 0, X_OTN));
       return YW_EPRECOND;
     }
+    if (outcome == PAY_BOOK_ALREADY && yw_col_bool(res, 0, X_PFEN_NULL)) {
+      /* booked before, and not for this row (the approval's platform check found nothing
+       * of it left): another row of the key took it, or it was reversed */
+      say(msg,
+          "the platform's payment of %s is another row's or was reversed: propose "
+          "WRITE_OFF or REFUND",
+          PQgetvalue(res, 0, X_OTN));
+      return YW_EPRECOND;
+    }
     if (held) {
       rc = post_resolve(conn, channel, ref, "suspense", recv, cfen, "booked: out of suspense", key,
                         err, msg);
@@ -808,6 +830,36 @@ static int book_action(PGconn *conn, const PGresult *res, const char *ref, const
     }
     rc = book_settle(conn, channel, kind, key, dup, cfen, fee, at, err);
     return rc < 0 ? rc : 0;
+  }
+  if (held && !yw_col_bool(res, 0, X_PFEN_NULL)) {
+    /* the platform booked the row since it was held (the exception re-evaluated): what
+     * suspense holds is (up to the platform's amount) that payment's, which goes back to
+     * channel_receivable; only the excess, if any, is refunded or stays */
+    if (strcmp(cls, "CHANNEL_ONLY") == 0) {
+      say(msg,
+          "the platform booked %s since it was held in suspense: propose BOOK, which moves "
+          "it out of suspense",
+          key);
+      return YW_EPRECOND;
+    }
+    int refunds = strcmp(action, "REFUND") == 0;
+    if (refunds && cfen <= pfen) {
+      say(msg, "nothing of %s is beyond what the platform booked: propose WRITE_OFF", key);
+      return YW_EPRECOND;
+    }
+    ledger_posting p[3] = {
+        {"suspense", refunds ? cfen : pfen}, {recv, -pfen}, {refund, pfen - cfen}};
+    ledger_entry e = {.kind = "recon_resolve",
+                      .ref = ref,
+                      .channel = channel,
+                      .memo = refunds
+                                  ? "suspense back to the platform's payment, the excess to refund"
+                                  : "suspense back to the platform's payment"};
+    int rc = ledger_post(conn, &e, p, refunds ? 3 : 2, err);
+    if (rc == YW_EEXIST)
+      say(msg, "the channel's row %s has been resolved already (journal recon_resolve:%s)", key,
+          ref);
+    return rc;
   }
   if (held) {
     if (strcmp(action, "REFUND") == 0)
@@ -855,47 +907,67 @@ static int refund_ask_later(PGconn *conn, const PGresult *x, const char *ref, yw
   return rc;
 }
 
-/* What the ledger holds now for the exception's row on the platform's side (the pay or
- * unknown_inflow journal of a PAY key, the refund journal of a REFUND key): *fen and
- * *booked = 0 when nothing. */
+/* What the ledger holds now for the exception's row on the platform's side: the pay
+ * (not reversed) or unknown_inflow journal of a PAY key, the refund journal of a REFUND
+ * key, less what other rows of the key's current statements took of it (paired with it
+ * by a run, or booked by a BOOK resolution): a row the channel listed twice finds the
+ * one payment its first row matched. *fen and *booked = 0 when nothing is left. */
 static int platform_now(PGconn *conn, const PGresult *x, int64_t *fen, int *booked,
                         yw_pg_error *err) {
-  const char *p[3] = {PQgetvalue(x, 0, X_CHANNEL), PQgetvalue(x, 0, X_KEY),
-                      strcmp(PQgetvalue(x, 0, X_KIND), "REFUND") == 0 ? "t" : "f"};
+  const char *p[7] = {PQgetvalue(x, 0, X_CHANNEL),
+                      PQgetvalue(x, 0, X_KEY),
+                      strcmp(PQgetvalue(x, 0, X_KIND), "REFUND") == 0 ? "t" : "f",
+                      PQgetvalue(x, 0, X_KIND),
+                      PQgetvalue(x, 0, X_STMT),
+                      PQgetvalue(x, 0, X_DUP),
+                      PQgetvalue(x, 0, X_ID)};
   PGresult *res = NULL;
-  int rc = yw_pg_query(conn,
-                       "SELECT sum(p.amount_fen) FROM payment.journal j JOIN payment.postings p "
-                       "ON p.journal_id = j.id WHERE j.channel = $1 AND j.ref = $2 "
-                       "AND p.amount_fen > 0 AND CASE WHEN $3::boolean THEN j.kind IN ('refund', 'recon_refund') "
-                       "ELSE j.kind IN ('pay', 'unknown_inflow') END",
-                       3, p, &res, err);
+  int rc = yw_pg_query(
+      conn,
+      "SELECT (SELECT sum(p.amount_fen) FROM payment.journal j JOIN payment.postings p "
+      "ON p.journal_id = j.id WHERE j.channel = $1 AND j.ref = $2 "
+      "AND p.amount_fen > 0 AND CASE WHEN $3::boolean THEN j.kind IN ('refund', 'recon_refund') "
+      "ELSE j.kind IN ('pay', 'unknown_inflow') END " REVERSED_NOT
+      "), "
+      "(SELECT COALESCE(sum(r.platform_fen), 0) FROM payment.recon_results r "
+      " JOIN payment.statements s ON s.id = r.statement_id WHERE s.channel = $1 "
+      " AND s.superseded_by IS NULL AND r.kind = $4 AND r.key = $2 AND r.platform_fen IS NOT NULL "
+      " AND r.class IN ('MATCHED', 'AMOUNT_MISMATCH', 'CHANNEL_ONLY') "
+      " AND NOT (r.statement_id = $5::bigint AND r.dup = $6::int)) + "
+      "(SELECT COALESCE(sum(e.channel_fen), 0) FROM payment.recon_exceptions e "
+      " JOIN payment.statements s ON s.id = e.statement_id WHERE s.channel = $1 "
+      " AND s.superseded_by IS NULL AND e.kind = $4 AND e.key = $2 AND e.status = 'RESOLVED' "
+      " AND e.action = 'BOOK' AND e.id <> $7::bigint)",
+      7, p, &res, err);
   if (rc != 0) return rc;
-  *booked = !PQgetisnull(res, 0, 0);
-  *fen = *booked ? yw_col_ll(res, 0, 0) : 0;
+  int64_t left = PQgetisnull(res, 0, 0) ? 0 : yw_col_ll(res, 0, 0) - yw_col_ll(res, 0, 1);
+  *booked = left > 0;
+  *fen = *booked ? left : 0;
   PQclear(res);
   return 0;
 }
 
 /* The platform booked the row since the run (a late notification, the janitor): the
- * proposal was made on what is no longer so. The exception is opened again with the
- * platform's amount (and its class from both sides), for a new proposal. */
-static int reevaluate(PGconn *conn, const char *sid, const PGresult *x, int64_t fen,
-                      const char *actor, yw_pg_error *err) {
+ * proposal was made, or the automatic pass would act, on what is no longer so. The
+ * exception is opened again with the platform's amount (and its class from both sides),
+ * for a new proposal; when names who found it ("the approval of alice"). */
+static int reevaluate(PGconn *conn, const char *sid, int64_t fen, const char *when,
+                      yw_pg_error *err) {
   char f[24];
   snprintf(f, sizeof f, "%" PRId64, fen);
-  const char *p[3] = {sid, f, actor};
+  const char *p[3] = {sid, f, when};
   PGresult *res = NULL;
-  int rc = yw_pg_query_write(conn,
-                             "UPDATE payment.recon_exceptions SET platform_fen = $2::bigint, "
-                             "class = CASE WHEN channel_fen IS NOT NULL AND channel_fen <> $2::bigint "
-                             "THEN 'AMOUNT_MISMATCH' ELSE class END, status = 'OPEN', action = NULL, "
-                             "proposed_by = NULL, proposed_at = NULL, version = version + 1, "
-                             "note = note || E'\\n' || 're-evaluated at the approval of ' || $3 || "
-                             "': the platform booked ' || $2 || ' fen since the proposal' "
-                             "WHERE id = $1::bigint",
-                             3, p, &res, err);
+  int rc =
+      yw_pg_query_write(conn,
+                        "UPDATE payment.recon_exceptions SET platform_fen = $2::bigint, "
+                        "class = CASE WHEN channel_fen IS NOT NULL AND channel_fen <> $2::bigint "
+                        "THEN 'AMOUNT_MISMATCH' ELSE class END, status = 'OPEN', action = NULL, "
+                        "proposed_by = NULL, proposed_at = NULL, version = version + 1, "
+                        "note = note || E'\\n' || 're-evaluated at ' || $3 || "
+                        "': the platform booked ' || $2 || ' fen since the run' "
+                        "WHERE id = $1::bigint",
+                        3, p, &res, err);
   PQclear(res);
-  (void)x;
   return rc;
 }
 
@@ -954,7 +1026,9 @@ int fin_exception_decide(PGconn *conn, int64_t id, int approve, const char *acti
     rc = platform_now(conn, res, &now_fen, &booked, &err);
     int was_null = yw_col_bool(res, 0, X_PFEN_NULL);
     if (rc == 0 && (booked == was_null || (booked && now_fen != yw_col_ll(res, 0, X_PFEN)))) {
-      rc = reevaluate(conn, sid, res, now_fen, actor, &err);
+      char when[FIN_MSG_MAX];
+      snprintf(when, sizeof when, "the approval of %s", actor);
+      rc = reevaluate(conn, sid, now_fen, when, &err);
       if (rc == 0)
         rc = fin_audit(conn, ac, actor, "recon.reevaluate", sid, "refused approval: the platform booked the row", now_fen, &err);
       PQclear(res);
@@ -1108,24 +1182,49 @@ static int savepoint(PGconn *conn, const char *sql, yw_pg_error *err) {
 }
 
 /* CHANNEL_ONLY row x (locked): said (NULL: not asked, no order of ours) confirming it
- * books it paid and settles it (resolved); a second payment of an order paid already is
- * booked to suspense by the payment path (unknown_inflow) and settled, left open as the
- * run would have opened it; anything else goes to suspense. */
+ * books it paid (an EXCEPTION order's payment held as the notification holds it) and
+ * settles it (resolved); a second payment of an order paid already is booked to suspense
+ * by the payment path (unknown_inflow) and settled, left open as the run would have
+ * opened it; anything else goes to suspense. First the platform's side again, as the
+ * approval checks it: a row the platform booked since the run is re-evaluated and left
+ * for finance (returns 1: committed, nothing acted on). A payment booked before
+ * (PAY_BOOK_ALREADY) books this row only when it is still this row's (platform_now:
+ * not reversed, no other row took it); otherwise, a row the channel listed twice or an
+ * order whose payment was reversed, the row goes to suspense. */
 static int auto_channel_only(PGconn *conn, const PGresult *x, const pay_query_res *said,
                              const fin_audit_ctx *ac, fin_auto *out, yw_pg_error *err) {
   const char *otn = PQgetvalue(x, 0, X_OTN), *cfen_s = PQgetvalue(x, 0, X_CFEN);
-  int64_t cfen = yw_col_ll(x, 0, X_CFEN);
+  int64_t cfen = yw_col_ll(x, 0, X_CFEN), now_fen = 0;
+  int now_booked = 0;
+  int rc = platform_now(conn, x, &now_fen, &now_booked, err);
+  if (rc != 0) return rc;
+  if (now_booked) {
+    rc = reevaluate(conn, PQgetvalue(x, 0, X_ID), now_fen, "the automatic pass", err);
+    if (rc == 0)
+      rc = fin_audit(conn, ac, "system", "recon.reevaluate", PQgetvalue(x, 0, X_ID),
+                     "not acted on: the platform booked the row since the run", now_fen, err);
+    return rc == 0 ? 1 : rc;
+  }
   char why[FIN_MSG_MAX] = "the platform has no channel order of that number";
   if (said != NULL) {
-    int rc = savepoint(conn, "SAVEPOINT fin_auto_book", err);
+    rc = savepoint(conn, "SAVEPOINT fin_auto_book", err);
     pay_book_outcome outcome = 0;
     if (rc == 0) rc = book_confirmed(conn, x, said, "system", &outcome, err, why);
     if (rc != 0 && rc != YW_EPRECOND) return rc;
     if (rc == YW_EPRECOND)
       snprintf(why, sizeof why, "the channel says %s for %s (%" PRId64 " fen)",
                pay_channel_state_name(said->state), otn, said->total_fen);
-    int booked = rc == 0 && (outcome == PAY_BOOK_PAID || outcome == PAY_BOOK_LATE ||
-                             outcome == PAY_BOOK_ALREADY);
+    int booked = rc == 0 &&
+                 (outcome == PAY_BOOK_PAID || outcome == PAY_BOOK_LATE || outcome == PAY_BOOK_HELD);
+    if (rc == 0 && outcome == PAY_BOOK_ALREADY) {
+      /* booked since the check above (a notification meanwhile): this row's */
+      rc = platform_now(conn, x, &now_fen, &now_booked, err);
+      if (rc != 0) return rc;
+      booked = now_booked && now_fen == cfen;
+      if (!booked)
+        snprintf(why, sizeof why, "the platform's payment of %s is another row's or was reversed",
+                 otn);
+    }
     if (booked || (rc == 0 && outcome == PAY_BOOK_SUSPENSE)) {
       rc = book_settle(conn, PQgetvalue(x, 0, X_CHANNEL), "PAY", PQgetvalue(x, 0, X_KEY),
                        (int)yw_col_ll(x, 0, X_DUP), cfen, yw_col_ll(x, 0, X_FEE),
@@ -1134,15 +1233,19 @@ static int auto_channel_only(PGconn *conn, const PGresult *x, const pay_query_re
       char jref[160], note[300];
       snprintf(jref, sizeof jref, "%s:%s", booked ? "pay" : "unknown_inflow", otn);
       if (booked)
-        snprintf(note, sizeof note, "booked paid automatically: the channel says SUCCESS for %s "
-                                    "(%" PRId64 " fen)", otn, cfen);
+        snprintf(note, sizeof note,
+                 "booked paid automatically: the channel says SUCCESS for %s "
+                 "(%" PRId64 " fen)%s",
+                 otn, cfen,
+                 outcome == PAY_BOOK_HELD ? "; the order stays EXCEPTION for finance" : "");
       else
         snprintf(note, sizeof note, "a second payment of an order paid already, booked to suspense "
                                     "automatically: propose REFUND or WRITE_OFF");
       return auto_record(conn, x, booked ? "BOOK" : "SUSPENSE", jref, cfen_s, note,
                          booked ? "recon.auto_book" : "recon.auto_suspense", cfen, said, ac, out, err);
     }
-    if (rc == 0) /* no such order of this channel, or another amount: nothing of it stays */
+    if (rc == 0 && outcome != PAY_BOOK_ALREADY) /* no such order of this channel, or another amount:
+                                                   nothing of it stays */
       snprintf(why, sizeof why, "%s",
                outcome == PAY_BOOK_NO_ORDER ? "the platform has no channel order of that number"
                                             : "the channel's amount differs from the order's");
@@ -1281,28 +1384,54 @@ static int auto_one(PGconn *conn, const char *sid, const pay_query_res *said,
                     const fin_audit_ctx *ac, fin_auto *out, int *acted, char *msg) {
   yw_pg_error err = {0};
   PGresult *x = NULL;
+  int reevaluated = 0;
   *acted = 0;
   int rc = exception_lock(conn, sid, EXC_LOCK, &x, &err, msg);
   if (rc == YW_ENOTFOUND) return 0;
   if (rc != 0) return rc;
   if (strcmp(PQgetvalue(x, 0, X_STATUS), "OPEN") != 0 || yw_col_bool(x, 0, X_SUPERSEDED) ||
-      PQgetvalue(x, 0, X_AUTO)[0] != '\0') {
+      PQgetvalue(x, 0, X_AUTO)[0] != '\0' ||
+      (strcmp(PQgetvalue(x, 0, X_CLASS), "CHANNEL_ONLY") == 0 && !yw_col_bool(x, 0, X_PFEN_NULL))) {
     PQclear(x);
     return abort_tx(conn, 0); /* finance or another run came first */
   }
   if (strcmp(PQgetvalue(x, 0, X_CLASS), "CHANNEL_ONLY") == 0) {
     rc = auto_channel_only(conn, x, said, ac, out, &err);
     *acted = rc == 0;
+    reevaluated = rc == 1;
+    if (reevaluated) rc = 0;
   } else if (said != NULL) {
     rc = auto_platform_only(conn, x, said, ac, out, &err, acted);
   }
   PQclear(x);
-  if (rc == 0 && *acted) rc = yw_pg_commit(conn, &err);
+  if (rc == 0 && (*acted || reevaluated))
+    rc = yw_pg_commit(conn, &err);
   else yw_pg_rollback(conn);
   if (rc != 0) {
     *acted = 0;
     if (msg != NULL && msg[0] == '\0') say(msg, "%s", err.message);
   }
+  return rc;
+}
+
+/* Pushes exception sid ("123") back in the pass's queue (migration 032): asked about or
+ * taken and not acted on, it is tried after the rows never tried and those due sooner
+ * (30 s doubling, at most a day). */
+static int auto_later(const fin_db *db, const char *sid, char *msg) {
+  PGconn *conn = db_take(db, msg);
+  if (conn == NULL) return YW_EUNAVAIL;
+  yw_pg_error err = {0};
+  PGresult *res = NULL;
+  const char *p[1] = {sid};
+  int rc = yw_pg_query_write(conn,
+                             "UPDATE payment.recon_exceptions SET auto_tries = auto_tries + 1, "
+                             "auto_next_at = now() + least(interval '30 seconds' * "
+                             "power(2, least(auto_tries, 12)), interval '1 day') "
+                             "WHERE id = $1::bigint AND auto_action IS NULL",
+                             1, p, &res, &err);
+  PQclear(res);
+  yw_pg_pool_release(db->pool, conn);
+  if (rc != 0) say(msg, "%s", err.message);
   return rc;
 }
 
@@ -1316,23 +1445,26 @@ int fin_recon_auto(const fin_db *db, const char *channel, const char *date, cons
     return YW_EINVAL;
   }
   if (ch == NULL) return 0;
-  /* the candidates: one read, outside any transaction (the channel is asked between) */
-  char limit[12];
+  /* the candidates: one read, outside any transaction (the channel is asked between), of
+   * the last FIN_AUTO_DAYS days; rows never tried first, then by their next try */
+  char limit[12], days[12];
   snprintf(limit, sizeof limit, "%d", FIN_AUTO_MAX);
-  const char *p[3] = {channel, date, limit};
+  snprintf(days, sizeof days, "%d", FIN_AUTO_DAYS);
+  const char *p[4] = {channel, date, limit, days};
   PGresult *res = NULL;
   int rc = read_rows(
       db,
       "SELECT e.id, e.class, e.out_trade_no, EXISTS (SELECT 1 FROM payment.channel_orders co "
       "WHERE co.out_trade_no = e.out_trade_no AND co.channel = e.channel), count(*) OVER () "
       "FROM payment.recon_exceptions e JOIN payment.statements s ON s.id = e.statement_id "
-      "WHERE s.channel = $1 AND s.bill_date = $2::date AND s.superseded_by IS NULL "
+      "WHERE s.channel = $1 AND s.bill_date <= $2::date AND s.bill_date > $2::date - $4::int "
+      "AND s.superseded_by IS NULL AND e.channel = $1 "
       "AND e.status = 'OPEN' AND e.auto_action IS NULL AND e.kind = 'PAY' "
       "AND ((e.class = 'CHANNEL_ONLY' AND e.platform_fen IS NULL) "
       " OR (e.class = 'PLATFORM_ONLY' AND EXISTS (SELECT 1 FROM payment.journal j "
       "     WHERE j.kind = 'pay' AND j.channel = e.channel AND j.ref = e.key))) "
-      "ORDER BY e.id LIMIT $3::int",
-      3, p, &res, msg);
+      "ORDER BY e.auto_next_at NULLS FIRST, e.id LIMIT $3::int",
+      4, p, &res, msg);
   if (rc != 0) return rc;
   int n = PQntuples(res);
   out->left = n > 0 ? (int)yw_col_ll(res, 0, 4) - n : 0;
@@ -1340,12 +1472,15 @@ int fin_recon_auto(const fin_db *db, const char *channel, const char *date, cons
     int ours = yw_col_bool(res, i, 3);
     int ask = !(strcmp(PQgetvalue(res, i, 1), "CHANNEL_ONLY") == 0 && !ours);
     pay_query_res said;
-    int arc = ask && !out->unanswered ? fin_channel_ask(ch, PQgetvalue(res, i, 2), timeout_ms, &said) : 0;
-    if (ask && (out->unanswered || arc != 0)) {
+    int skipped = ask && out->unanswered;
+    int arc = ask && !skipped ? fin_channel_ask(ch, PQgetvalue(res, i, 2), timeout_ms, &said) : 0;
+    if (ask && (skipped || arc != 0)) {
       /* not answered: the channel is down, nothing more is asked of it this run; a number
-       * it refuses to look up (YW_EINVAL) is finance's */
+       * it refuses to look up (YW_EINVAL) is finance's. The row asked goes back in the
+       * queue. */
       if (arc == YW_EUNAVAIL) out->unanswered = 1;
       out->left++;
+      if (!skipped) rc = auto_later(db, PQgetvalue(res, i, 0), msg);
       continue;
     }
     out->asked += ask;
@@ -1358,7 +1493,10 @@ int fin_recon_auto(const fin_db *db, const char *channel, const char *date, cons
     }
     rc = auto_one(conn, PQgetvalue(res, i, 0), ask ? &said : NULL, ac, out, &acted, msg);
     yw_pg_pool_release(db->pool, conn);
-    if (rc == 0 && !acted) out->left++;
+    if (rc == 0 && !acted) {
+      out->left++;
+      rc = auto_later(db, PQgetvalue(res, i, 0), msg);
+    }
   }
   PQclear(res);
   return rc;

@@ -113,6 +113,9 @@ int fin_channel_ask(const pay_channel *ch, const char *out_trade_no, int timeout
 /* At most this many exceptions are acted on by one automatic pass; the rest wait for
  * the next run of the day (or finance). */
 #define FIN_AUTO_MAX 50
+/* The automatic pass takes the rows of its channel's last FIN_AUTO_DAYS days, up to the
+ * day being run (migration 032). */
+#define FIN_AUTO_DAYS 30
 
 /* One exception the automatic pass acted on. action: "BOOK" (the channel confirmed a
  * payment of ours: booked paid, resolved), "SUSPENSE" (no order of ours, or the channel
@@ -138,12 +141,18 @@ typedef struct fin_auto {
 
 /*
  * The automatic part of running channel's day date (after fin_recon_run stored it): the
- * current statement's OPEN exceptions not acted on yet, oldest first, at most
- * FIN_AUTO_MAX:
+ * OPEN exceptions not acted on yet of the channel's current statements of the last
+ * FIN_AUTO_DAYS days up to date, at most FIN_AUTO_MAX, rows never tried first (then by
+ * id), rows asked about before and not acted on after them by their next try (each such
+ * attempt pushes a row back: auto_tries, auto_next_at):
  *   - CHANNEL_ONLY payment naming one of our channel orders (not a second payment,
- *     which keeps finance's handling): the channel asked; SUCCESS with the row's amount
- *     books it through pay_book_paid as its notification would have, settles the row
- *     and resolves the exception (audit recon.auto_book); otherwise, or a row naming no
+ *     which keeps finance's handling): first the platform's side again, as the approval
+ *     checks it (a row the platform booked since the run is re-evaluated and left for
+ *     finance); then the channel asked; SUCCESS with the row's amount books it through
+ *     pay_book_paid as its notification would have (an EXCEPTION order's payment held,
+ *     the order left EXCEPTION; a payment booked before only when no other row took it
+ *     and it was not reversed), settles the row and resolves the exception (audit
+ *     recon.auto_book); otherwise, or a row naming no
  *     order of ours (not asked), it is booked to suspense (journal recon_suspense: Dr
  *     channel_receivable / Cr suspense) and settled, the exception left OPEN for
  *     finance to refund or keep (recon.auto_suspense);

@@ -964,6 +964,18 @@ static void payer_pays(const char *otn) {
   assert_int_equal(yw_testpaysim_post(&sim, path, body), 200);
 }
 
+/* The payer pays otn in the simulator's wallet at at (the channel's success time); its
+ * notification never comes. */
+static void payer_pays_at(const char *otn, int64_t at) {
+  char body[200], path[32], when[PAY_TIME_MAX];
+  snprintf(
+      body, sizeof body,
+      "{\"out_trade_no\":\"%s\",\"payer\":\"o_test\",\"notify\":\"none\",\"success_time\":\"%s\"}",
+      otn, pay_time_format(at, when));
+  snprintf(path, sizeof path, "/%s/sim/pay", chan);
+  assert_int_equal(yw_testpaysim_post(&sim, path, body), 200);
+}
+
 /* The platform books otn paid at at, as a notification would (genuine or forged). */
 static void platform_paid(const char *otn, int64_t fen, int64_t at) {
   yw_pg_error err;
@@ -1030,6 +1042,13 @@ static void the_run_asks_the_channel_about_one_sided_rows_once(void **state) {
   const int64_t at = D40 + 10 * 3600;
   const char *booked = "2027011000000000000001", *unconfirmed = "2027011000000000000002",
              *forged = "2027011000000000000003", *unlisted = "2027011000000000000004";
+  /* the pass takes the last FIN_AUTO_DAYS days: what earlier tests, which ran no pass,
+   * left open is acted on first, so this day's pass and balances are its own */
+  fin_auto earlier;
+  char emsg[FIN_MSG_MAX];
+  assert_int_equal(fin_recon_auto(&pdb, chan, "2027-01-09", pay_channels_find(chans, chan), 1000,
+                                  NULL, &earlier, emsg),
+                   0);
   int64_t recv = balance("channel_receivable:sim"), susp = balance("suspense"),
           clearing = balance("clearing_bank"), treasury = balance("treasury_payable:320700-GA:FINE01");
   order_at_channel("32070000000000000101", booked, 1200);
@@ -1513,8 +1532,8 @@ static void a_busy_answer_leaves_a_recon_refund_pending(void **state) {
 }
 
 /* Two statement rows of one key (dup 0 and dup 1) naming no order of ours: each is held
- * in suspense (held_ref has the dup) but only the first is settled (the settle ref has
- * no dup): channel_receivable keeps the second row's fen for ever. */
+ * in suspense and each is settled (the settle ref names the row's dup), so
+ * channel_receivable keeps nothing of either. */
 static void rows_of_one_key_are_each_settled(void **state) {
   (void)state;
   const int64_t at = D40 + 95 * 86400 + 3600; /* 2027-04-15 01:00 */
@@ -1528,6 +1547,240 @@ static void rows_of_one_key_are_each_settled(void **state) {
   run_auto("2027-04-15", &run, &au);
   assert_int_equal(balance("suspense") - susp, -600);
   assert_int_equal(balance("channel_receivable:sim") - recv, 0);
+}
+
+/* Our order paid once, listed twice by the channel's statement: the second row is
+ * CHANNEL_ONLY and the channel's query says SUCCESS for the one payment, which the first
+ * row matched: the pass neither books it paid again nor settles the row a second time
+ * (channel_receivable would go negative by the order's amount); it is left OPEN for
+ * finance with the platform's amount beside it. */
+static void a_row_listed_twice_is_not_booked_twice(void **state) {
+  (void)state;
+  const int64_t at = D40 + 105 * 86400 + 3600; /* 2027-04-25 01:00 */
+  const char *otn = "2027042500000000000001";
+  int64_t recv = balance("channel_receivable:sim");
+  order_at_channel("32070000000000000425", otn, 700);
+  payer_pays(otn);
+  platform_paid(otn, 700, at);
+  pay_stmt_row rows[] = {pay_row(otn, 700, at), pay_row(otn, 700, at + 60)};
+  fin_statement st;
+  fin_run run;
+  fin_auto au;
+  char msg[FIN_MSG_MAX];
+  assert_int_equal(import_rows("2027-04-25", rows, 2, "alice", &st, msg), 0);
+  run_auto("2027-04-25", &run, &au);
+  assert_int_equal(run.count[PAY_RECON_MATCHED], 1);
+  assert_int_equal(run.count[PAY_RECON_CHANNEL_ONLY], 1);
+  /* the second row held in suspense and settled: the receivable nets to nothing */
+  assert_string_equal(exc_state(st.id, otn), "OPEN/SUSPENSE");
+  assert_int_equal(journals_of("pay", otn), 1);
+  assert_int_equal(settle_journals(st.id, otn), 1);
+  assert_int_equal(balance("channel_receivable:sim") - recv, 0);
+  /* finance's BOOK of it is refused too: the one payment is the first row's */
+  int64_t exc = exception_of(st.id, otn);
+  assert_int_equal(propose(exc, "BOOK", "the channel says paid", "alice", msg), 0);
+  pay_query_res paid = channel_paid(700, at);
+  assert_int_equal(decide_said(exc, 1, "", "bob", &paid, msg), YW_EPRECOND);
+  assert_int_equal(journals_of("pay", otn), 1);
+  assert_int_equal(balance("channel_receivable:sim") - recv, 0);
+}
+
+/* A day whose run auto-BOOKed one row and noted another CHANNEL_HAS ("ask the channel for
+ * its corrected statement"): the corrected statement replaces it (the system's own
+ * resolutions do not hold a statement), and its run matches both rows. */
+static void a_corrected_statement_can_replace_an_auto_resolved_day(void **state) {
+  (void)state;
+  const int64_t at = D40 + 115 * 86400 + 3600; /* 2027-05-05 01:00 */
+  const char *lost = "2027050500000000000001", *unlisted = "2027050500000000000002";
+  order_at_channel("32070000000000000505", lost, 500);
+  payer_pays_at(lost, at); /* its notification lost */
+  order_at_channel("32070000000000000506", unlisted, 400);
+  payer_pays(unlisted);
+  platform_paid(unlisted, 400, at); /* the statement will lack it */
+  pay_stmt_row rows[] = {pay_row(lost, 500, at)};
+  pay_stmt_row corrected[] = {pay_row(lost, 500, at), pay_row(unlisted, 400, at)};
+  fin_statement st, st2;
+  fin_run run;
+  fin_auto au;
+  char msg[FIN_MSG_MAX];
+  assert_int_equal(import_rows("2027-05-05", rows, 1, "alice", &st, msg), 0);
+  run_auto("2027-05-05", &run, &au);
+  assert_string_equal(exc_state(st.id, lost), "RESOLVED/BOOK");
+  assert_string_equal(exc_state(st.id, unlisted), "OPEN/CHANNEL_HAS");
+  int rc = import_rows("2027-05-05", corrected, 2, "alice", &st2, msg);
+  assert_int_equal(rc, 0);
+  assert_int_equal(st2.superseded_id, st.id);
+  /* the corrected run matches both: the payment the pass booked, the one the file lacked */
+  run_auto("2027-05-05", &run, &au);
+  assert_int_equal(run.count[PAY_RECON_MATCHED], 2);
+  assert_string_equal(class_of(st2.id, "PAY", lost), "MATCHED");
+  assert_string_equal(class_of(st2.id, "PAY", unlisted), "MATCHED");
+  assert_int_equal(journals_of("pay", lost), 1);
+}
+
+/* A payment the pass reversed (the channel said NOTPAY) is off the platform's side of a
+ * replacing statement's run: it does not come back as PLATFORM_ONLY. */
+static void a_reversed_payment_is_off_a_replaced_days_platform_side(void **state) {
+  (void)state;
+  const int64_t at = D40 + 120 * 86400 + 3600; /* 2027-05-10 01:00 */
+  const char *paid = "2027051000000000000001", *forged = "2027051000000000000002";
+  order_at_channel("32070000000000000510", paid, 300);
+  payer_pays_at(paid, at);
+  platform_paid(paid, 300, at);
+  order_at_channel("32070000000000000511", forged, 200);
+  platform_paid(forged, 200, at); /* the channel never took it */
+  pay_stmt_row rows[] = {pay_row(paid, 300, at)};
+  pay_stmt_row corrected[] = {pay_row(paid, 300, at + 1)};
+  fin_statement st, st2;
+  fin_run run;
+  fin_auto au;
+  char msg[FIN_MSG_MAX];
+  assert_int_equal(import_rows("2027-05-10", rows, 1, "alice", &st, msg), 0);
+  run_auto("2027-05-10", &run, &au);
+  assert_string_equal(exc_state(st.id, forged), "RESOLVED/REVERSE");
+  assert_int_equal(import_rows("2027-05-10", corrected, 1, "alice", &st2, msg), 0);
+  run_auto("2027-05-10", &run, &au);
+  assert_int_equal(run.count[PAY_RECON_MATCHED], 1);
+  assert_int_equal(run.count[PAY_RECON_PLATFORM_ONLY], 0);
+  assert_int_equal(
+      count_of("SELECT count(*) FROM payment.recon_exceptions e JOIN payment.statements s "
+               "ON s.id = e.statement_id WHERE s.bill_date = '2027-05-10' "
+               "AND s.superseded_by IS NULL"),
+      0);
+  assert_string_equal(order_status(forged), "EXCEPTION");
+}
+
+/* The pass takes the rows of earlier days, not only the day run: two payments of ours
+ * whose notifications were lost, left unanswered by a stopped channel on their day, are
+ * booked by the next day's run. The row asked and not answered is pushed back (its
+ * attempt counted, a next try set): the row never tried comes first. */
+static void the_pass_takes_earlier_days_and_tries_failed_rows_last(void **state) {
+  (void)state;
+  const int64_t at = D40 + 125 * 86400 + 3600; /* 2027-05-15 01:00 */
+  const char *a = "2027051500000000000001", *b = "2027051500000000000002";
+  order_at_channel("32070000000000000515", a, 600);
+  payer_pays_at(a, at);
+  order_at_channel("32070000000000000516", b, 650);
+  payer_pays_at(b, at);
+  pay_stmt_row rows[] = {pay_row(a, 600, at), pay_row(b, 650, at)};
+  pay_stmt_row next[] = {pay_row("STRANGER-0516", 100, at + 86400)};
+  fin_statement st, st2;
+  fin_run run;
+  fin_auto au;
+  char msg[FIN_MSG_MAX];
+  assert_int_equal(import_rows("2027-05-15", rows, 2, "alice", &st, msg), 0);
+  assert_int_equal(kill(sim.pid, SIGSTOP), 0);
+  run_auto("2027-05-15", &run, &au);
+  assert_int_equal(kill(sim.pid, SIGCONT), 0);
+  auto_was(&au, 1, 0, 0, 2);
+  /* a was asked and not answered: pushed back; b was not asked */
+  char ida[24], idb[24];
+  num(exception_of(st.id, a), ida);
+  num(exception_of(st.id, b), idb);
+  assert_int_equal(value_of("SELECT auto_tries FROM payment.recon_exceptions WHERE id = $1::bigint "
+                            "AND auto_next_at > now()",
+                            1, ida),
+                   1);
+  assert_int_equal(value_of("SELECT auto_tries FROM payment.recon_exceptions WHERE id = $1::bigint "
+                            "AND auto_next_at IS NULL",
+                            1, idb),
+                   0);
+  /* the next day's run: its stranger held, and both of the day before booked, b first */
+  assert_int_equal(import_rows("2027-05-16", next, 1, "alice", &st2, msg), 0);
+  run_auto("2027-05-16", &run, &au);
+  assert_string_equal(exc_state(st.id, a), "RESOLVED/BOOK");
+  assert_string_equal(exc_state(st.id, b), "RESOLVED/BOOK");
+  assert_string_equal(exc_state(st2.id, "STRANGER-0516"), "OPEN/SUSPENSE");
+  assert_string_equal(order_status(a), "PAID");
+  assert_string_equal(order_status(b), "PAID");
+  size_t at_a = au.n_done, at_b = au.n_done;
+  for (size_t i = 0; i < au.n_done; i++) {
+    if (strcmp(au.done[i].out_trade_no, a) == 0) at_a = i;
+    if (strcmp(au.done[i].out_trade_no, b) == 0) at_b = i;
+  }
+  assert_true(at_b < at_a);
+  assert_true(at_a < au.n_done);
+  assert_int_equal(settle_journals(st.id, a), 1);
+  assert_int_equal(settle_journals(st.id, b), 1);
+}
+
+/* An order in EXCEPTION with nothing booked (the channel reported another amount before)
+ * whose payment the channel's statement lists and its query confirms: the pass books it
+ * as the notification path holds it (PAY_BOOK_HELD: the pay journal, the order left
+ * EXCEPTION for finance), settles the row and resolves the exception, never holding the
+ * booked payment in suspense as well. */
+static void the_pass_books_the_held_payment_of_an_exception_order(void **state) {
+  (void)state;
+  const int64_t at = D40 + 135 * 86400 + 3600; /* 2027-05-25 01:00 */
+  const char *otn = "2027052500000000000001";
+  order_at_channel("32070000000000000525", otn, 900);
+  payer_pays_at(otn, at);
+  yw_pg_error err;
+  pay_book_outcome o = 0;
+  assert_int_equal(yw_pg_begin(conn, &err), 0);
+  assert_int_equal(pay_book_paid(conn, chan, otn, "4200000525", 901, at, 0, "channel", &o, &err),
+                   0);
+  assert_int_equal(yw_pg_commit(conn, &err), 0);
+  assert_int_equal(o, PAY_BOOK_AMOUNT_MISMATCH);
+  assert_string_equal(order_status(otn), "EXCEPTION");
+  int64_t recv = balance("channel_receivable:sim"), susp = balance("suspense");
+  pay_stmt_row rows[] = {pay_row(otn, 900, at)};
+  fin_statement st;
+  fin_run run;
+  fin_auto au;
+  char msg[FIN_MSG_MAX];
+  assert_int_equal(import_rows("2027-05-25", rows, 1, "alice", &st, msg), 0);
+  run_auto("2027-05-25", &run, &au);
+  assert_string_equal(exc_state(st.id, otn), "RESOLVED/BOOK");
+  assert_string_equal(order_status(otn), "EXCEPTION");
+  assert_int_equal(journals_of("pay", otn), 1);
+  assert_int_equal(settle_journals(st.id, otn), 1);
+  assert_int_equal(balance("channel_receivable:sim"), recv);
+  assert_int_equal(balance("suspense"), susp);
+}
+
+/* A row the pass held in suspense (the channel did not confirm it then) that the
+ * platform booked since (its notification came late): the approval re-evaluates it, and
+ * then only BOOK resolves it, moving the money back out of suspense once; REFUND and
+ * WRITE_OFF, which would pay or keep the payment a second time, are refused. */
+static void a_held_row_the_platform_booked_since_is_only_booked(void **state) {
+  (void)state;
+  const int64_t at = D40 + 145 * 86400 + 3600; /* 2027-06-04 01:00 */
+  const char *otn = "2027060400000000000001";
+  order_at_channel("32070000000000000604", otn, 800);
+  int64_t recv = balance("channel_receivable:sim"), susp = balance("suspense"),
+          payable = balance("refund_payable:sim");
+  pay_stmt_row rows[] = {pay_row(otn, 800, at)};
+  fin_statement st;
+  fin_run run;
+  fin_auto au;
+  char msg[FIN_MSG_MAX];
+  assert_int_equal(import_rows("2027-06-04", rows, 1, "alice", &st, msg), 0);
+  run_auto("2027-06-04", &run, &au); /* the channel says NOTPAY: held */
+  assert_string_equal(exc_state(st.id, otn), "OPEN/SUSPENSE");
+  assert_int_equal(balance("suspense") - susp, -800);
+  int64_t exc = exception_of(st.id, otn);
+  assert_int_equal(propose(exc, "REFUND", "not ours", "alice", msg), 0);
+  /* then the payer pays and the notification books it */
+  payer_pays_at(otn, at);
+  platform_paid(otn, 800, at);
+  assert_int_equal(decide(exc, 1, "", "bob", msg), YW_ECONFLICT); /* re-evaluated */
+  assert_int_equal(propose(exc, "REFUND", "not ours", "alice", msg), 0);
+  assert_int_equal(decide(exc, 1, "", "bob", msg), YW_EPRECOND);
+  assert_int_equal(decide(exc, 0, "", "bob", msg), 0);
+  assert_int_equal(propose(exc, "WRITE_OFF", "keep it", "alice", msg), 0);
+  assert_int_equal(decide(exc, 1, "", "bob", msg), YW_EPRECOND);
+  assert_int_equal(decide(exc, 0, "", "bob", msg), 0);
+  assert_int_equal(balance("refund_payable:sim"), payable);
+  assert_int_equal(propose(exc, "BOOK", "paid after all", "alice", msg), 0);
+  pay_query_res paid = channel_paid(800, at);
+  assert_int_equal(decide_said(exc, 1, "", "bob", &paid, msg), 0);
+  assert_string_equal(exc_state(st.id, otn), "RESOLVED/SUSPENSE");
+  assert_int_equal(balance("suspense"), susp);
+  assert_int_equal(balance("channel_receivable:sim"), recv);
+  assert_int_equal(balance("refund_payable:sim"), payable);
+  assert_int_equal(journals_of("pay", otn), 1);
+  assert_int_equal(settle_journals(st.id, otn), 1);
 }
 
 int main(void) {
@@ -1555,6 +1808,17 @@ int main(void) {
       cmocka_unit_test_teardown(a_slow_channel_holds_no_connection, ledger_balanced),
       cmocka_unit_test_teardown(a_busy_answer_leaves_a_recon_refund_pending, ledger_balanced),
       cmocka_unit_test_teardown(rows_of_one_key_are_each_settled, ledger_balanced),
+      cmocka_unit_test_teardown(a_row_listed_twice_is_not_booked_twice, ledger_balanced),
+      cmocka_unit_test_teardown(a_corrected_statement_can_replace_an_auto_resolved_day,
+                                ledger_balanced),
+      cmocka_unit_test_teardown(a_reversed_payment_is_off_a_replaced_days_platform_side,
+                                ledger_balanced),
+      cmocka_unit_test_teardown(the_pass_takes_earlier_days_and_tries_failed_rows_last,
+                                ledger_balanced),
+      cmocka_unit_test_teardown(the_pass_books_the_held_payment_of_an_exception_order,
+                                ledger_balanced),
+      cmocka_unit_test_teardown(a_held_row_the_platform_booked_since_is_only_booked,
+                                ledger_balanced),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
