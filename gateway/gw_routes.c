@@ -251,6 +251,16 @@ const gw_route_def gw_route_defs[] = {
     /* orders in EXCEPTION (status=EXCEPTION), the payer masked; refunded by RefundOrder */
     {"GET", "/v1/finance/orders", FINANCE "ListOrders", NULL, GW_ACCESS_STAFF, 0,
      "finance,auditor", 0, "payment"},
+    /* refunds to the payer (reconciliation's REFUND): listed; a refused one retried or
+     * written off under maker-checker (checked by the service) */
+    {"GET", "/v1/finance/payer-refunds", FINANCE "ListPayerRefunds", NULL, GW_ACCESS_STAFF, 0,
+     "finance,auditor", 0, "payment"},
+    {"POST", "/v1/finance/payer-refunds/{outRefundNo}:propose", FINANCE "ProposePayerRefund", "*",
+     GW_ACCESS_STAFF, 0, "finance", 0, "payment"},
+    {"POST", "/v1/finance/payer-refunds/{outRefundNo}:approve", FINANCE "ApprovePayerRefund", "*",
+     GW_ACCESS_STAFF, 0, "finance", 0, "payment"},
+    {"POST", "/v1/finance/payer-refunds/{outRefundNo}:reject", FINANCE "RejectPayerRefund", "*",
+     GW_ACCESS_STAFF, 0, "finance", 0, "payment"},
     {"POST", "/v1/finance/exceptions/{id}:propose", FINANCE "ProposeResolution", "*", GW_ACCESS_STAFF,
      0, "finance", 0, "payment"},
     {"POST", "/v1/finance/exceptions/{id}:approve", FINANCE "ApproveResolution", "*", GW_ACCESS_STAFF,

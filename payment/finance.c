@@ -14,7 +14,8 @@
  * in suspense, reversed, or noted (fin_recon_auto).
  *
  * Offers: fin_statement_import, fin_recon_run, fin_exception_propose,
- * fin_exception_decide, fin_channel_ask, fin_recon_auto, fin_pay_reverse, fin_refunds_send.
+ * fin_exception_decide, fin_channel_ask, fin_recon_auto, fin_pay_reverse, fin_refunds_send,
+ * fin_payer_refund_propose, fin_payer_refund_decide.
  */
 #include "finance.h"
 
@@ -596,6 +597,37 @@ static int action_fits(const char *cls, const char *action) {
   "current statement's exception instead"
 
 
+/* The checker's request: a note of at most 500 bytes and the proposal decided (its
+ * action and version). 0, or YW_EINVAL with msg set. */
+static int decision_request_ok(const char *note, const char *action, int version, char *msg) {
+  if (!note_ok(note, 0)) {
+    say(msg, "note must be at most 500 bytes");
+    return YW_EINVAL;
+  }
+  if (action == NULL || action[0] == '\0' || version <= 0) {
+    say(msg, "action and version of the proposal being decided are required");
+    return YW_EINVAL;
+  }
+  return 0;
+}
+
+/* The proposal pending is the one the checker names (action, version) and actor is not
+ * its proposer: 0, YW_ECONFLICT or YW_EPERM with msg set. now_action, now_version and
+ * proposer are the locked row's. */
+static int decision_fits(const char *now_action, const char *now_version, const char *proposer,
+                         const char *action, int version, const char *actor, char *msg) {
+  if (strcmp(now_action, action) != 0 || strtoll(now_version, NULL, 10) != version) {
+    say(msg, "the proposal changed since it was read: it is now %s (version %s); read it again",
+        now_action, now_version);
+    return YW_ECONFLICT;
+  }
+  if (strcmp(proposer, actor) == 0) {
+    say(msg, "the proposal must be decided by another finance user than its proposer");
+    return YW_EPERM;
+  }
+  return 0;
+}
+
 /* Begins a transaction on conn and locks the exception sid with sql (its $1); on
  * success *res holds its row and the transaction stays open. On failure the
  * transaction is ended and the code returned (YW_ENOTFOUND with msg set). */
@@ -975,20 +1007,14 @@ int fin_exception_decide(PGconn *conn, int64_t id, int approve, const char *acti
                          const char *note, const char *actor, const fin_audit_ctx *ac,
                          const pay_query_res *channel_says, char *msg) {
   if (msg != NULL) msg[0] = '\0';
-  if (!note_ok(note, 0)) {
-    say(msg, "note must be at most 500 bytes");
-    return YW_EINVAL;
-  }
-  if (action == NULL || action[0] == '\0' || version <= 0) {
-    say(msg, "action and version of the proposal being decided are required");
-    return YW_EINVAL;
-  }
+  int rc = decision_request_ok(note, action, version, msg);
+  if (rc != 0) return rc;
   yw_pg_error err;
   memset(&err, 0, sizeof err);
   char sid[24];
   snprintf(sid, sizeof sid, "%" PRId64, id);
   PGresult *res = NULL;
-  int rc = exception_lock(conn, sid, EXC_LOCK, &res, &err, msg);
+  rc = exception_lock(conn, sid, EXC_LOCK, &res, &err, msg);
   if (rc != 0) return rc;
   const char *status = PQgetvalue(res, 0, X_STATUS);
   if (strcmp(status, "SUPERSEDED") == 0 || yw_col_bool(res, 0, X_SUPERSEDED)) {
@@ -1001,16 +1027,11 @@ int fin_exception_decide(PGconn *conn, int64_t id, int approve, const char *acti
     PQclear(res);
     return abort_tx(conn, YW_EPRECOND);
   }
-  if (strcmp(PQgetvalue(res, 0, X_ACTION), action) != 0 || yw_col_ll(res, 0, X_VERSION) != version) {
-    say(msg, "the proposal changed since it was read: it is now %s (version %s); read it again",
-        PQgetvalue(res, 0, X_ACTION), PQgetvalue(res, 0, X_VERSION));
+  rc = decision_fits(PQgetvalue(res, 0, X_ACTION), PQgetvalue(res, 0, X_VERSION),
+                     PQgetvalue(res, 0, X_PROPOSER), action, version, actor, msg);
+  if (rc != 0) {
     PQclear(res);
-    return abort_tx(conn, YW_ECONFLICT);
-  }
-  if (strcmp(PQgetvalue(res, 0, X_PROPOSER), actor) == 0) {
-    PQclear(res);
-    say(msg, "the proposal must be decided by another finance user than its proposer");
-    return abort_tx(conn, YW_EPERM);
+    return abort_tx(conn, rc);
   }
   char ref[200], jref[240];
   resolve_ref(res, ref, sizeof ref);
@@ -1635,4 +1656,129 @@ int fin_refunds_send(const fin_db *db, const pay_channels *set, const char *chan
   }
   PQclear(res);
   return rc;
+}
+
+/* ---- finance decides a refund to the payer the channel refused ------------------------ */
+
+/* Columns of a refund to the payer as the decisions lock it. */
+#define PAYER_REFUND_LOCK                                                                     \
+  "SELECT status, COALESCE(action, ''), COALESCE(proposed_by, ''), decided_at IS NULL "      \
+  "AND proposed_by IS NOT NULL, version, channel, amount_fen, exception_id::text "           \
+  "FROM payment.recon_refunds WHERE out_refund_no = $1 FOR UPDATE"
+
+/* Begins a transaction and locks refund orn: 0 with *res (its row) and the transaction
+ * open, or the code (the transaction ended; YW_ENOTFOUND with msg set). */
+static int payer_refund_lock(PGconn *conn, const char *orn, PGresult **res, yw_pg_error *err, char *msg) {
+  int rc = yw_pg_begin(conn, err);
+  if (rc != 0) return rc;
+  const char *p[1] = {orn};
+  rc = yw_pg_query(conn, PAYER_REFUND_LOCK, 1, p, res, err);
+  if (rc == 0 && PQntuples(*res) != 1) {
+    PQclear(*res);
+    *res = NULL;
+    say(msg, "no such refund to a payer");
+    rc = YW_ENOTFOUND;
+  }
+  return rc != 0 ? abort_tx(conn, rc) : 0;
+}
+
+/* Ends the decision's transaction: audit record action on orn, then COMMIT (or the
+ * rollback of a failure). */
+static int payer_refund_end(PGconn *conn, int rc, const fin_audit_ctx *ac, const char *actor,
+                            const char *action, const char *orn, const char *detail, int64_t fen,
+                            yw_pg_error *err, char *msg) {
+  if (rc == 0) rc = fin_audit(conn, ac, actor, action, orn, detail, fen, err);
+  if (rc == 0) rc = yw_pg_commit(conn, err);
+  else yw_pg_rollback(conn);
+  if (rc != 0 && msg != NULL && msg[0] == '\0') say(msg, "%s", err->message);
+  return rc;
+}
+
+int fin_payer_refund_propose(PGconn *conn, const char *out_refund_no, const char *action,
+                             const char *note, const char *actor, const fin_audit_ctx *ac, char *msg) {
+  if (msg != NULL) msg[0] = '\0';
+  if (action == NULL || (strcmp(action, "RETRY") != 0 && strcmp(action, "WRITE_OFF") != 0)) {
+    say(msg, "action must be RETRY or WRITE_OFF");
+    return YW_EINVAL;
+  }
+  if (!note_ok(note, 1)) {
+    say(msg, "note must be 1 to 500 bytes");
+    return YW_EINVAL;
+  }
+  yw_pg_error err = {0};
+  PGresult *x = NULL;
+  int rc = payer_refund_lock(conn, out_refund_no, &x, &err, msg);
+  if (rc != 0) return rc;
+  int64_t fen = yw_col_ll(x, 0, 6);
+  if (strcmp(PQgetvalue(x, 0, 0), "FAILED") != 0 || yw_col_bool(x, 0, 3)) {
+    say(msg, "the refund is %s%s: only a refused refund with no proposal pending is proposed",
+        PQgetvalue(x, 0, 0), yw_col_bool(x, 0, 3) ? " with a proposal pending" : "");
+    PQclear(x);
+    return abort_tx(conn, YW_EPRECOND);
+  }
+  PQclear(x);
+  const char *p[4] = {out_refund_no, action, note, actor};
+  PGresult *u = NULL;
+  rc = yw_pg_query_write(conn,
+                         "UPDATE payment.recon_refunds SET action = $2, note = $3, proposed_by = $4, "
+                         "proposed_at = now(), decided_by = NULL, decided_at = NULL, "
+                         "version = version + 1 WHERE out_refund_no = $1",
+                         4, p, &u, &err);
+  PQclear(u);
+  return payer_refund_end(conn, rc, ac, actor, "recon.refund_propose", out_refund_no, action, fen, &err,
+                          msg);
+}
+
+int fin_payer_refund_decide(PGconn *conn, const char *out_refund_no, int approve, const char *action,
+                            int version, const char *note, const char *actor,
+                            const fin_audit_ctx *ac, char *msg) {
+  if (msg != NULL) msg[0] = '\0';
+  int rc = decision_request_ok(note, action, version, msg);
+  if (rc != 0) return rc;
+  yw_pg_error err = {0};
+  PGresult *x = NULL;
+  rc = payer_refund_lock(conn, out_refund_no, &x, &err, msg);
+  if (rc != 0) return rc;
+  if (strcmp(PQgetvalue(x, 0, 0), "FAILED") != 0 || !yw_col_bool(x, 0, 3)) {
+    say(msg, "the refund is %s with no proposal to decide", PQgetvalue(x, 0, 0));
+    rc = YW_EPRECOND;
+  } else {
+    rc = decision_fits(PQgetvalue(x, 0, 1), PQgetvalue(x, 0, 4), PQgetvalue(x, 0, 2), action, version,
+                       actor, msg);
+  }
+  if (rc != 0) {
+    PQclear(x);
+    return abort_tx(conn, rc);
+  }
+  int64_t fen = yw_col_ll(x, 0, 6);
+  char payable[64];
+  snprintf(payable, sizeof payable, "refund_payable:%s", PQgetvalue(x, 0, 5));
+  int write_off = approve && strcmp(action, "WRITE_OFF") == 0;
+  if (write_off) {
+    /* what the channel would not pay back stays with the platform, in suspense */
+    ledger_posting p[2] = {{payable, fen}, {"suspense", -fen}};
+    ledger_entry e = {.kind = "recon_refund_writeoff", .ref = out_refund_no,
+                      .channel = PQgetvalue(x, 0, 5), .memo = "refund to the payer written off"};
+    rc = ledger_post(conn, &e, p, 2, &err);
+  }
+  PQclear(x);
+  const char *p4[4] = {out_refund_no, actor, note != NULL ? note : "",
+                       !approve ? "" : write_off ? "WRITTEN_OFF" : "PENDING"};
+  PGresult *u = NULL;
+  if (rc == 0)
+    rc = yw_pg_query_write(conn,
+                           approve ? "UPDATE payment.recon_refunds SET status = $4, decided_by = $2, "
+                                     "decided_at = now(), note = CASE WHEN $3 = '' THEN note "
+                                     "ELSE note || E'\\n' || $3 END WHERE out_refund_no = $1"
+                                   : "UPDATE payment.recon_refunds SET action = NULL, proposed_by = NULL, "
+                                     "proposed_at = NULL, version = version + 1, "
+                                     "note = note || E'\\n' || 'rejected by ' || $2 || "
+                                     "CASE WHEN $3 = '' THEN '' ELSE ': ' || $3 END "
+                                     "WHERE out_refund_no = $1",
+                           approve ? 4 : 3, p4, &u, &err);
+  PQclear(u);
+  char detail[64];
+  snprintf(detail, sizeof detail, "%s %s", approve ? "approved" : "rejected", action);
+  return payer_refund_end(conn, rc, ac, actor, approve ? "recon.refund_approve" : "recon.refund_reject",
+                          out_refund_no, detail, fen, &err, msg);
 }

@@ -212,6 +212,30 @@ typedef struct fin_refunds {
 int fin_refunds_send(const fin_db *db, const pay_channels *set, const char *channel, int timeout_ms,
                      const fin_audit_ctx *ac, fin_refunds *out, char *msg);
 
+/* ---- finance decides a refund to the payer the channel refused ---- */
+
+/*
+ * The maker proposes action ("RETRY": ask the channel again; "WRITE_OFF": the money from
+ * refund_payable to suspense) for the refund to the payer out_refund_no, which must be
+ * FAILED with no proposal pending (else YW_EPRECOND); note 1..500 bytes. Bumps its
+ * version; audited (recon.refund_propose). YW_ENOTFOUND when there is no such refund.
+ */
+int fin_payer_refund_propose(PGconn *conn, const char *out_refund_no, const char *action,
+                             const char *note, const char *actor, const fin_audit_ctx *ac, char *msg);
+
+/*
+ * The checker approves (approve = 1) or rejects (0) the pending proposal on refund
+ * out_refund_no, naming it by action and version (as read; YW_ECONFLICT when it is not
+ * that one any more); the proposer is refused (YW_EPERM). RETRY approved: the refund is
+ * PENDING again (asked by fin_refunds_send with the same out_refund_no); WRITE_OFF
+ * approved: journal recon_refund_writeoff (ref out_refund_no: Dr refund_payable:<ch> /
+ * Cr suspense), WRITTEN_OFF. A rejection clears the proposal. One transaction, audited
+ * (recon.refund_approve, recon.refund_reject).
+ */
+int fin_payer_refund_decide(PGconn *conn, const char *out_refund_no, int approve, const char *action,
+                            int version, const char *note, const char *actor,
+                            const fin_audit_ctx *ac, char *msg);
+
 /* ---- the RPC side (finance_service.c): FinanceService on yw-payment's server ---- */
 
 typedef struct finance_ctx {

@@ -708,6 +708,144 @@ static int list_orders(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
   return 0;
 }
 
+/* ---- refunds to the payer ---------------------------------------------------------------- */
+
+#define PAYER_REFUND_COLS                                                                       \
+  "SELECT out_refund_no, exception_id::text, channel, out_trade_no, amount_fen, status, "      \
+  "last_error, attempts, extract(epoch FROM created_at)::bigint, "                             \
+  "extract(epoch FROM answered_at)::bigint, extract(epoch FROM now() - created_at)::bigint, "  \
+  "COALESCE(action, ''), proposed_by IS NOT NULL AND decided_at IS NULL, note, "              \
+  "COALESCE(proposed_by, ''), extract(epoch FROM proposed_at)::bigint, "                       \
+  "COALESCE(decided_by, ''), extract(epoch FROM decided_at)::bigint, version "                 \
+  "FROM payment.recon_refunds "
+
+static Yiwang__Payment__V1__PayerRefund *payer_refund_from_row(yw_arena *a, const PGresult *res, int i) {
+  Yiwang__Payment__V1__PayerRefund *r = yw_arena_alloc(a, sizeof *r);
+  if (r == NULL) return NULL;
+  yiwang__payment__v1__payer_refund__init(r);
+  char **s[] = {&r->out_refund_no, &r->exception_id, &r->channel, &r->out_trade_no};
+  for (int c = 0; c < 4; c++)
+    if ((*s[c] = yw_col_str(a, res, i, c)) == NULL) return NULL;
+  r->amount_fen = yw_col_ll(res, i, 4);
+  r->status = yw_col_str(a, res, i, 5);
+  r->reason = yw_col_str(a, res, i, 6);
+  r->attempts = (int32_t)yw_col_ll(res, i, 7);
+  r->created_at = ts(a, yw_col_ll(res, i, 8));
+  r->answered_at = ts(a, yw_col_ll(res, i, 9));
+  r->age_seconds = yw_col_ll(res, i, 10);
+  r->action = yw_col_str(a, res, i, 11);
+  r->proposed = yw_col_bool(res, i, 12);
+  r->note = yw_col_str(a, res, i, 13);
+  r->proposed_by = yw_col_str(a, res, i, 14);
+  r->proposed_at = ts(a, yw_col_ll(res, i, 15));
+  r->decided_by = yw_col_str(a, res, i, 16);
+  r->decided_at = ts(a, yw_col_ll(res, i, 17));
+  r->version = (int32_t)yw_col_ll(res, i, 18);
+  if (r->status == NULL || r->reason == NULL || r->action == NULL || r->note == NULL ||
+      r->proposed_by == NULL || r->decided_by == NULL)
+    return NULL;
+  return r;
+}
+
+static int list_payer_refunds(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                              void *data) {
+  finance_ctx *ctx = data;
+  const Yiwang__Payment__V1__ListPayerRefundsRequest *r = (const void *)reqm;
+  yw_caller c;
+  int rc = yw_service_require_staff(call, &ctx->caller_keys, READERS, "reading refunds to payers", &c);
+  if (rc != 0) return rc;
+  static const char *const statuses[] = {"", "PENDING", "FAILED", "SUCCESS", "WRITTEN_OFF"};
+  int known = 0;
+  for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++) known |= strcmp(r->status, statuses[i]) == 0;
+  if (!known)
+    return yw_rpc_call_fail(call, YW_EINVAL, "status must be PENDING, FAILED, SUCCESS or WRITTEN_OFF");
+  const char *filters[2] = {r->status, r->channel};
+  yw_page page;
+  rc = yw_page_begin(call, r->page_size, r->page_token, 100, 500, filters, 2, &page);
+  if (rc != 0) return rc;
+  char limit[12];
+  snprintf(limit, sizeof limit, "%d", page.size + 1);
+  const char *p[4] = {r->status, r->channel, page.has_cursor ? page.cursor : "", limit};
+  PGresult *res = NULL;
+  rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
+                        PAYER_REFUND_COLS "WHERE (CASE WHEN $1 = '' THEN status IN ('PENDING', 'FAILED') "
+                                          "ELSE status = $1 END) AND ($2 = '' OR channel = $2) "
+                                          "AND out_refund_no > $3 ORDER BY out_refund_no LIMIT $4::int",
+                        4, p, &res);
+  if (rc != 0) return rc;
+  yw_arena *a = yw_rpc_call_arena(call);
+  Yiwang__Payment__V1__ListPayerRefundsResponse *l = yw_arena_alloc(a, sizeof *l);
+  int n = PQntuples(res), more = n > page.size;
+  if (more) n = page.size;
+  int ok = l != NULL;
+  if (ok) {
+    yiwang__payment__v1__list_payer_refunds_response__init(l);
+    l->n_refunds = (size_t)n;
+    l->refunds = yw_arena_calloc(a, (size_t)n + 1, sizeof *l->refunds);
+    ok = l->refunds != NULL;
+  }
+  for (int i = 0; ok && i < n; i++) ok = (l->refunds[i] = payer_refund_from_row(a, res, i)) != NULL;
+  if (ok && more) ok = (l->next_page_token = yw_page_token(a, &page, PQgetvalue(res, n - 1, 0))) != NULL;
+  PQclear(res);
+  if (!ok) return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
+  *out = &l->base;
+  return 0;
+}
+
+/* Answers the refund to the payer orn as it now is. */
+static int answer_payer_refund(yw_rpc_call *call, finance_ctx *ctx, const char *orn, ProtobufCMessage **out) {
+  const char *p[1] = {orn};
+  PGresult *res = NULL;
+  int rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB, PAYER_REFUND_COLS "WHERE out_refund_no = $1",
+                            1, p, &res);
+  if (rc != 0) return rc;
+  Yiwang__Payment__V1__PayerRefund *r =
+      PQntuples(res) == 1 ? payer_refund_from_row(yw_rpc_call_arena(call), res, 0) : NULL;
+  PQclear(res);
+  if (r == NULL) return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
+  *out = &r->base;
+  return 0;
+}
+
+static int propose_payer_refund(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                                void *data) {
+  finance_ctx *ctx = data;
+  const Yiwang__Payment__V1__PayerRefundProposal *r = (const void *)reqm;
+  fin_write w;
+  int rc = write_caller(call, ctx, "proposing what to do with a refund", &w);
+  if (rc == 0) rc = write_db(call, ctx, &w);
+  if (rc != 0) return rc;
+  rc = fin_payer_refund_propose(w.conn, r->out_refund_no, r->action, r->note, w.c.subject, &w.ac, w.msg);
+  rc = write_end(call, ctx, &w, rc);
+  return rc != 0 ? rc : answer_payer_refund(call, ctx, r->out_refund_no, out);
+}
+
+static int decide_payer_refund(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                               finance_ctx *ctx, int approve) {
+  const Yiwang__Payment__V1__PayerRefundDecision *r = (const void *)reqm;
+  fin_write w;
+  int rc = write_caller(call, ctx, "deciding what to do with a refund", &w);
+  if (rc == 0) rc = write_db(call, ctx, &w);
+  if (rc != 0) return rc;
+  rc = fin_payer_refund_decide(w.conn, r->out_refund_no, approve, r->action, r->version, r->note,
+                               w.c.subject, &w.ac, w.msg);
+  rc = write_end(call, ctx, &w, rc);
+  if (rc != 0) return rc;
+  /* a retry is asked of the channel at once (and by every run until answered) */
+  if (approve && strcmp(r->action, "RETRY") == 0) send_refunds(ctx, &w, NULL);
+  return answer_payer_refund(call, ctx, r->out_refund_no, out);
+}
+
+static int approve_payer_refund(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                                void *data) {
+  return decide_payer_refund(call, reqm, out, data, 1);
+}
+
+static int reject_payer_refund(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                               void *data) {
+  return decide_payer_refund(call, reqm, out, data, 0);
+}
+
 /* ---- reports --------------------------------------------------------------------------- */
 
 /* Reads the report of date for a finance user or an auditor. 0 with *out, or the code
@@ -844,6 +982,10 @@ static const yw_rpc_method methods[] = {
     {.name = "ApproveResolution", .fn = approve_resolution},
     {.name = "RejectResolution", .fn = reject_resolution},
     {.name = "ListOrders", .fn = list_orders},
+    {.name = "ListPayerRefunds", .fn = list_payer_refunds},
+    {.name = "ProposePayerRefund", .fn = propose_payer_refund},
+    {.name = "ApprovePayerRefund", .fn = approve_payer_refund},
+    {.name = "RejectPayerRefund", .fn = reject_payer_refund},
     {.name = "GetDailyReport", .fn = get_daily_report},
     {.name = "ExportDailyReport", .fn = export_daily_report},
 };

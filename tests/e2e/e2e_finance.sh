@@ -17,7 +17,9 @@
 # empty (400), past the cap (413); a good one imported with source upload. A payment the
 # channel forgets (the simulator started again) is platform-only, reversed by the run's
 # question, and its order in finance's list of orders in EXCEPTION (finance and
-# auditors, the payer masked; a clerk 403).
+# auditors, the payer masked; a clerk 403). A second stranger's money given back
+# (REFUND approved) is refused by the channel: listed FAILED with the channel's code,
+# then written off under maker-checker (the maker's approval 403, another proposal 409).
 source "$(dirname "$0")/lib.sh"
 
 e2e_database
@@ -81,25 +83,29 @@ check "the payer starts paying on channel sim (200)" test "$s" = 200
 OTN="$(field 'd["outTradeNo"]')"
 curl -sS -d "{\"out_trade_no\":\"$OTN\",\"notify\":\"none\"}" "$PAYSIM/sim/sim/pay" >/dev/null
 NOW="$(TZ=Asia/Shanghai date +%FT%T+08:00)"
+# and a second stranger, whose money finance gives back and the channel refuses to take
+curl -sS -d "{\"kind\":\"extra\",\"out_trade_no\":\"GIVEBACK$RANDOM\",\"amount\":300,\"success_time\":\"$NOW\"}" \
+  "$PAYSIM/sim/sim/tamper" >/dev/null
 curl -sS -d "{\"kind\":\"extra\",\"out_trade_no\":\"STRANGER$RANDOM\",\"amount\":700,\"success_time\":\"$NOW\"}" \
   "$PAYSIM/sim/sim/tamper" >/dev/null
 
 # --- import by API and run the day
 s="$(api "$MAKER" POST /v1/finance/statements:import "{\"channel\":\"sim\",\"date\":\"$TODAY\"}")"
-check "the statement is imported from the channel (200, 2 rows, source api)" \
-  eval '[ "$s" = 200 ] && [ "$(field "d[\"rowCount\"], d[\"source\"]")" = "(2, '"'"'api'"'"')" ]'
+check "the statement is imported from the channel (200, 3 rows, source api)" \
+  eval '[ "$s" = 200 ] && [ "$(field "d[\"rowCount\"], d[\"source\"]")" = "(3, '"'"'api'"'"')" ]'
 s="$(api "$MAKER" POST /v1/finance/statements:import "{\"channel\":\"sim\",\"date\":\"$TODAY\"}")"
 check "importing the same file again is the same statement (reused)" \
   eval '[ "$s" = 200 ] && [ "$(field "d.get(\"reused\", False)")" = True ]'
 s="$(api "$MAKER" POST /v1/finance/reconciliations "{\"channel\":\"sim\",\"date\":\"$TODAY\"}")"
-check "the run classifies both rows channel-only and the forgotten payment platform-only" \
-  eval '[ "$s" = 200 ] && [ "$(field "[c.get(\"count\",\"0\") for c in d[\"classes\"]]")" = "['"'"'0'"'"', '"'"'0'"'"', '"'"'2'"'"', '"'"'1'"'"', '"'"'0'"'"']" ]'
+check "the run classifies the three rows channel-only and the forgotten payment platform-only" \
+  eval '[ "$s" = 200 ] && [ "$(field "[c.get(\"count\",\"0\") for c in d[\"classes\"]]")" = "['"'"'0'"'"', '"'"'0'"'"', '"'"'3'"'"', '"'"'1'"'"', '"'"'0'"'"']" ]'
 s="$(api "$CLERK" GET "/v1/finance/reconciliations/sim/$TODAY")"
 check "a clerk may not read the reconciliation (403)" test "$s" = 403
 s="$(api "$CHECKER" GET "/v1/finance/reconciliations/sim/$TODAY?class=CHANNEL_ONLY")"
 OURS="$(field "[r['exceptionId'] for r in d['results'] if r['key'] == '$OTN'][0]")"
-THEIRS="$(field "[r['exceptionId'] for r in d['results'] if r['key'] != '$OTN'][0]")"
-check "the results name an exception each" test -n "$OURS" -a -n "$THEIRS"
+THEIRS="$(field "[r['exceptionId'] for r in d['results'] if r['key'].startswith('STRANGER')][0]")"
+BACK="$(field "[r['exceptionId'] for r in d['results'] if r['key'].startswith('GIVEBACK')][0]")"
+check "the results name an exception each" test -n "$OURS" -a -n "$THEIRS" -a -n "$BACK"
 
 # --- the run asked the channel: ours booked, the stranger held in suspense
 s="$(api "$CHECKER" GET "/v1/finance/exceptions?includeResolved=true")"
@@ -140,6 +146,30 @@ check "the checker rejects it (200, OPEN)" eval '[ "$s" = 200 ] && [ "$(field "d
 api "$MAKER" POST "/v1/finance/exceptions/$THEIRS:propose" '{"action":"WRITE_OFF","note":"not ours"}' >/dev/null
 s="$(api "$CHECKER" POST "/v1/finance/exceptions/$THEIRS:approve" '{"action":"WRITE_OFF","version":3}')"
 check "the stranger is written off to suspense" test "$s" = 200
+# --- the second stranger given back: approved REFUND, the channel refuses it (it never
+# had the trade), finance writes it off under maker-checker
+api "$MAKER" POST "/v1/finance/exceptions/$BACK:propose" '{"action":"REFUND","note":"give it back"}' >/dev/null
+s="$(api "$CHECKER" POST "/v1/finance/exceptions/$BACK:approve" '{"action":"REFUND","version":1}')"
+check "the refund of the second stranger is approved" test "$s" = 200
+ORN="$(printf 'RC%010d' "$BACK")"
+s="$(api "$AUDITOR" GET /v1/finance/payer-refunds)"
+check "the refund to the payer is listed FAILED with the channel's reason (an auditor reads it)" \
+  eval '[ "$s" = 200 ] && [ "$(field "[(r[\"status\"], r[\"reason\"], r[\"amountFen\"]) for r in d[\"refunds\"] if r[\"outRefundNo\"] == \"$ORN\"]")" = "[('"'"'FAILED'"'"', '"'"'ORDER_NOT_EXIST'"'"', '"'"'300'"'"')]" ]'
+s="$(api "$CLERK" GET /v1/finance/payer-refunds)"
+check "a clerk may not read the refunds to payers (403)" test "$s" = 403
+s="$(api "$MAKER" POST "/v1/finance/payer-refunds/$ORN:propose" '{"action":"WRITE_OFF","note":"the channel will not take it"}')"
+check "the maker proposes writing it off (200, proposed, version 2)" \
+  eval '[ "$s" = 200 ] && [ "$(field "d.get(\"proposed\", False), d[\"version\"]")" = "(True, 2)" ]'
+s="$(api "$MAKER" POST "/v1/finance/payer-refunds/$ORN:approve" '{"action":"WRITE_OFF","version":2}')"
+check "the maker's own approval of the write-off is refused (403)" test "$s" = 403
+s="$(api "$CHECKER" POST "/v1/finance/payer-refunds/$ORN:approve" '{"action":"RETRY","version":2}')"
+check "an approval naming another proposal is refused (409)" test "$s" = 409
+s="$(api "$CHECKER" POST "/v1/finance/payer-refunds/$ORN:approve" '{"action":"WRITE_OFF","version":2}')"
+check "the checker writes it off (WRITTEN_OFF)" \
+  eval '[ "$s" = 200 ] && [ "$(field "d[\"status\"], d[\"decidedBy\"] != \"\"")" = "('"'"'WRITTEN_OFF'"'"', True)" ]'
+s="$(api "$CHECKER" GET /v1/finance/payer-refunds)"
+check "no refund to a payer is left open" eval '[ "$s" = 200 ] && [ "$(field "len(d.get(\"refunds\", []))")" = 0 ]'
+
 s="$(api "$CHECKER" GET /v1/finance/exceptions)"
 check "no exception is left open" eval '[ "$s" = 200 ] && [ "$(field "len(d.get(\"exceptions\", []))")" = 0 ]'
 
@@ -149,9 +179,9 @@ s="$(curl -sS -o "$E2E_TMP/daily.csv" -D "$H" -w '%{http_code}' -H "authorizatio
   "$GW/v1/finance/reports/daily?date=$TODAY&format=csv")"
 check "the CSV downloads as text/csv with its file name" \
   eval '[ "$s" = 200 ] && grep -qi "^content-type: text/csv" "$H" && grep -qi "^content-disposition: attachment; filename=\"daily-$TODAY.csv\"" "$H"'
-check "the CSV's channel line: 2 payments, 19.50 yuan" grep -q '^sim,2,19.50,0,0.00,' "$E2E_TMP/daily.csv"
+check "the CSV's channel line: 3 payments, 22.50 yuan" grep -q '^sim,3,22.50,0,0.00,' "$E2E_TMP/daily.csv"
 check "the CSV's channel line: the forgotten payment reversed (1, 8.80 yuan)" \
-  grep -q '^sim,2,19.50,0,0.00,[0-9.]*,0,[0-9]*,1,8.80' "$E2E_TMP/daily.csv"
+  grep -q '^sim,3,22.50,0,0.00,[0-9.]*,0,[0-9]*,1,8.80' "$E2E_TMP/daily.csv"
 check "the CSV's department line: both payments booked, the reversal netting one out" \
   grep -q '^320700-GA,2,21.30,0,0.00,1,8.80' "$E2E_TMP/daily.csv"
 s="$(curl -sS -o "$E2E_TMP/daily.xlsx" -D "$H" -w '%{http_code}' -H "authorization: Bearer $CHECKER" \
@@ -160,8 +190,8 @@ check "the .xlsx downloads with its content type" \
   eval '[ "$s" = 200 ] && grep -qi "^content-type: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" "$H"'
 check "its remittance sheet holds the booked 12.50 yuan" \
   eval 'unzip -p "$E2E_TMP/daily.xlsx" xl/worksheets/sheet3.xml | grep -q "<v>12.5</v>"'
-check "its channel sheet holds 19.50 yuan" \
-  eval 'unzip -p "$E2E_TMP/daily.xlsx" xl/worksheets/sheet1.xml | grep -q "<v>19.5</v>"'
+check "its channel sheet holds 22.50 yuan" \
+  eval 'unzip -p "$E2E_TMP/daily.xlsx" xl/worksheets/sheet1.xml | grep -q "<v>22.5</v>"'
 
 # --- a statement file uploaded as the console sends it: the raw CSV through the gateway
 upload() { # upload TOKEN DATE FILE [QUERY] -> the status; the body in $J

@@ -8,7 +8,8 @@
 # sign-in with a TOTP code the test computes, the token only in sessionStorage, sign-out
 # ending the session, the day's reconciliation and its chart, the exception queue with
 # maker-checker, the queue of orders in EXCEPTION (the payer masked, a booked one refunded
-# from the page), the CSV and XLSX downloads; no request leaves the origin.
+# from the page), the refunds to payers (a refused one written off by maker and checker),
+# the CSV and XLSX downloads; no request leaves the origin.
 source "$(dirname "$0")/lib.sh"
 
 # --- what the browser test needs: missing is a failure, never a skip (./dev test
@@ -67,6 +68,38 @@ INSERT INTO payment.order_events (order_id, from_status, to_status, reason, acto
 SELECT id, 'PAID', 'EXCEPTION', 'paid after close (booked)', 'channel:sim' FROM o;
 SQL
 
+# --- a refund to a payer the channel refused: two days ago (before the browser's days)
+# a statement with a stranger's payment is uploaded and run, one finance user proposes
+# REFUND and another approves it (two more finance accounts: the browser enrols the
+# authenticators of its own two); the channel never had the trade and refuses: FAILED
+e2e_staff fin.prep1 "" finance
+e2e_staff fin.prep2 "" finance
+MAKER_TOKEN="$(e2e_staff_token fin.prep1)"
+CHECKER_TOKEN="$(e2e_staff_token fin.prep2)"
+D2="$(TZ=Asia/Shanghai date -d '2 days ago' +%F)"
+{
+  printf '交易时间,商户号,商户订单号,渠道订单号,交易类型,交易状态,订单金额,商户退款单号,退款金额,手续费,费率\r\n'
+  printf '`%s 10:00:00,`%s,`GIVEBACK%s,`T1,`NATIVE,`SUCCESS,`3.00,`,`0.00,`0.02,`0.60%%\r\n' "$D2" "$PAYSIM_MCHID_SIM" "$RANDOM"
+  printf '总交易单数,应结订单总金额,退款总金额,手续费总金额\r\n`1,`3.00,`0.00,`0.02\r\n'
+} >"$E2E_TMP/giveback.csv"
+fin() { # fin TOKEN METHOD PATH [BODY] -> the body in $J
+  curl -sS -o "$J" -X "$2" -H "authorization: Bearer $1" -H 'content-type: application/json' \
+    -H "idempotency-key: fin-$RANDOM$RANDOM" ${4:+-d "$4"} "$GW$3"
+}
+curl -sS -o "$J" -X POST -H "authorization: Bearer $MAKER_TOKEN" -H 'content-type: text/csv' \
+  --data-binary "@$E2E_TMP/giveback.csv" "$GW/v1/finance/statements/sim/$D2:upload"
+fin "$MAKER_TOKEN" POST /v1/finance/reconciliations "{\"channel\":\"sim\",\"date\":\"$D2\"}"
+fin "$MAKER_TOKEN" GET "/v1/finance/reconciliations/sim/$D2?class=CHANNEL_ONLY"
+BACK="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["exceptionId"])' "$J")"
+fin "$MAKER_TOKEN" POST "/v1/finance/exceptions/$BACK:propose" '{"action":"REFUND","note":"a stranger: give it back"}'
+fin "$CHECKER_TOKEN" POST "/v1/finance/exceptions/$BACK:approve" '{"action":"REFUND","version":1}'
+PAYER_REFUND="$(printf 'RC%010d' "$BACK")"
+refund_refused() {
+  fin "$CHECKER_TOKEN" GET /v1/finance/payer-refunds
+  grep -q "\"outRefundNo\":\"$PAYER_REFUND\",.*\"status\":\"FAILED\"" "$J"
+}
+check "a refund to a payer the channel refused is there for the browser (FAILED)" refund_refused
+
 # --- the assets: every name carries the first 10 hex digits of its content's SHA-256
 # (tests/web/rehash.js), so the year-long immutable caching can never serve stale bytes
 PAGE="$YW_SOURCE_DIR/web/finance"
@@ -115,6 +148,7 @@ mkdir -p "$OUT"
 set +e
 (cd "$WEB" && YW_GW="$GW" YW_SIM="$PAYSIM/sim" YW_PASSWORD="$E2E_STAFF_PASSWORD" YW_MAKER=fin.maker \
   YW_CHECKER=fin.checker YW_CLERK=ga.clerk YW_OUT="$OUT" YW_EXC_ORDER="$EXC_ORDER" \
+  YW_PAYER_REFUND="$PAYER_REFUND" \
   timeout 300 node finance.spec.js) >"$OUT/spec.log" 2>&1
 rc=$?
 set -e

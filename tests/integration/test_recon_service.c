@@ -34,7 +34,8 @@
  * stopped (SIGSTOP) the rows stay open and nothing is booked, and the next run once it
  * answers acts on them once; a statement replaced gives back what its run held in
  * suspense and the replacing one's run holds its own rows; the pass holds no connection
- * while its question waits at a stopped channel. Every query is parameterised. After every test
+ * while its question waits at a stopped channel; a refund to a payer the channel refuses
+ * is retried or written off by maker-checker. Every query is parameterised. After every test
  * ledger_check finds the ledger balanced.
  */
 #include <setjmp.h>
@@ -1783,6 +1784,115 @@ static void a_held_row_the_platform_booked_since_is_only_booked(void **state) {
   assert_int_equal(settle_journals(st.id, otn), 1);
 }
 
+/* "STATUS/attempts/action/proposed" of the refund to the payer orn. */
+static const char *payer_refund(const char *orn) {
+  return text_of("SELECT status || '/' || attempts || '/' || COALESCE(action, '-') || '/' || "
+                 "(proposed_by IS NOT NULL AND decided_at IS NULL) FROM payment.recon_refunds "
+                 "WHERE out_refund_no = $1",
+                 1, orn);
+}
+
+static int payer_refund_version(const char *orn) {
+  return (int)value_of("SELECT version FROM payment.recon_refunds WHERE out_refund_no = $1", 1, orn);
+}
+
+static long long refund_audits(const char *action, const char *orn, const char *actor) {
+  return value_of("SELECT count(*) FROM payment.audit_log WHERE action = $1 AND target = $2 AND actor = $3",
+                  3, action, orn, actor);
+}
+
+/* A refund to the payer the channel refuses (the stranger's trade is not the channel's:
+ * ORDER_NOT_EXIST) ends FAILED with the channel's code; finance then decides it by
+ * maker-checker: a retry (the proposer's own approval refused, a stale version refused)
+ * is asked of the channel again with the same number, a rejection clears a proposal, a
+ * write-off moves the money from refund_payable to suspense once (WRITTEN_OFF); only a
+ * FAILED refund with no proposal pending is proposed. Every step audited. */
+static void a_refused_refund_is_retried_or_written_off(void **state) {
+  (void)state;
+  const int64_t at = D40 + 55 * 86400 + 10 * 3600; /* 2027-03-06 */
+  /* on sim-sm2: sim's queue holds refunds other tests left open */
+  chan = "sim-sm2";
+  chan_mchid = "1900000002";
+  pay_stmt_row rows[] = {pay_row("STRANGER-0306A", 310, at), pay_row("STRANGER-0306B", 420, at + 60)};
+  rows[0].mchid = rows[1].mchid = chan_mchid;
+  fin_statement st;
+  fin_run run;
+  fin_auto au;
+  char msg[FIN_MSG_MAX];
+  assert_int_equal(import_rows("2027-03-06", rows, 2, "alice", &st, msg), 0);
+  run_auto("2027-03-06", &run, &au);
+  int64_t a = exception_of(st.id, "STRANGER-0306A"), b = exception_of(st.id, "STRANGER-0306B");
+  char orn_a[24], orn_b[24];
+  snprintf(orn_a, sizeof orn_a, "RC%010lld", (long long)a);
+  snprintf(orn_b, sizeof orn_b, "RC%010lld", (long long)b);
+  /* a proposal on a refund that does not exist, or is not FAILED */
+  assert_int_equal(fin_payer_refund_propose(conn, orn_a, "RETRY", "again", "alice", NULL, msg), YW_ENOTFOUND);
+  assert_int_equal(propose(a, "REFUND", "a stranger's payment", "alice", msg), 0);
+  assert_int_equal(decide(a, 1, "", "bob", msg), 0);
+  assert_int_equal(propose(b, "REFUND", "a stranger's payment", "alice", msg), 0);
+  assert_int_equal(decide(b, 1, "", "bob", msg), 0);
+  assert_string_equal(payer_refund(orn_a), "PENDING/0/-/false");
+  assert_int_equal(fin_payer_refund_propose(conn, orn_a, "RETRY", "again", "alice", NULL, msg), YW_EPRECOND);
+  fin_refunds fr;
+  assert_int_equal(fin_refunds_send(&pdb, chans, chan, 1000, NULL, &fr, msg), 0);
+  assert_int_equal(fr.failed, 2);
+  assert_string_equal(payer_refund(orn_a), "FAILED/1/-/false");
+  assert_string_equal(text_of("SELECT last_error FROM payment.recon_refunds WHERE out_refund_no = $1", 1, orn_a),
+                      "ORDER_NOT_EXIST");
+
+  /* a retry: the maker's own approval refused, a stale version refused, then asked again */
+  assert_int_equal(fin_payer_refund_propose(conn, orn_a, "RETRY", "", "alice", NULL, msg), YW_EINVAL);
+  assert_int_equal(fin_payer_refund_propose(conn, orn_a, "REFUND", "x", "alice", NULL, msg), YW_EINVAL);
+  assert_int_equal(fin_payer_refund_propose(conn, orn_a, "RETRY", "the channel had a bad day", "alice", NULL, msg),
+                   0);
+  assert_string_equal(payer_refund(orn_a), "FAILED/1/RETRY/true");
+  assert_int_equal(fin_payer_refund_propose(conn, orn_a, "WRITE_OFF", "or not", "carol", NULL, msg), YW_EPRECOND);
+  int v = payer_refund_version(orn_a);
+  assert_int_equal(fin_payer_refund_decide(conn, orn_a, 1, "RETRY", v, "", "alice", NULL, msg), YW_EPERM);
+  assert_int_equal(fin_payer_refund_decide(conn, orn_a, 1, "RETRY", v - 1, "", "bob", NULL, msg), YW_ECONFLICT);
+  assert_int_equal(fin_payer_refund_decide(conn, orn_a, 1, "WRITE_OFF", v, "", "bob", NULL, msg), YW_ECONFLICT);
+  assert_int_equal(fin_payer_refund_decide(conn, orn_a, 1, "RETRY", v, "once more", "bob", NULL, msg), 0);
+  assert_string_equal(payer_refund(orn_a), "PENDING/1/RETRY/false");
+  assert_int_equal(fin_refunds_send(&pdb, chans, chan, 1000, NULL, &fr, msg), 0);
+  assert_int_equal(fr.asked, 1);
+  assert_string_equal(payer_refund(orn_a), "FAILED/2/RETRY/false");
+  /* the checker of the retry proposes next; a rejection clears it */
+  assert_int_equal(fin_payer_refund_propose(conn, orn_a, "WRITE_OFF", "it will not go", "bob", NULL, msg), 0);
+  v = payer_refund_version(orn_a);
+  assert_int_equal(fin_payer_refund_decide(conn, orn_a, 0, "WRITE_OFF", v, "ask the payer first", "alice", NULL,
+                                           msg),
+                   0);
+  assert_string_equal(payer_refund(orn_a), "FAILED/2/-/false");
+  assert_true(payer_refund_version(orn_a) > v);
+
+  /* a write-off: refund_payable to suspense, once */
+  int64_t payable = balance("refund_payable:sim-sm2"), susp = balance("suspense");
+  assert_int_equal(fin_payer_refund_propose(conn, orn_b, "WRITE_OFF", "the channel will not take it back",
+                                            "alice", NULL, msg),
+                   0);
+  v = payer_refund_version(orn_b);
+  assert_int_equal(fin_payer_refund_decide(conn, orn_b, 1, "WRITE_OFF", v, "", "bob", NULL, msg), 0);
+  assert_string_equal(text_of("SELECT status FROM payment.recon_refunds WHERE out_refund_no = $1", 1, orn_b),
+                      "WRITTEN_OFF");
+  assert_int_equal(journals_of("recon_refund_writeoff", orn_b), 1);
+  assert_int_equal(balance("refund_payable:sim-sm2") - payable, 420);
+  assert_int_equal(balance("suspense") - susp, -420);
+  assert_int_equal(fin_payer_refund_decide(conn, orn_b, 1, "WRITE_OFF", v, "", "bob", NULL, msg), YW_EPRECOND);
+  assert_int_equal(fin_payer_refund_propose(conn, orn_b, "RETRY", "after all", "alice", NULL, msg), YW_EPRECOND);
+  assert_int_equal(journals_of("recon_refund_writeoff", orn_b), 1);
+  /* audited, each */
+  assert_int_equal(refund_audits("recon.refund_propose", orn_a, "alice"), 1);
+  assert_int_equal(refund_audits("recon.refund_approve", orn_a, "bob"), 1);
+  assert_int_equal(refund_audits("recon.refund_reject", orn_a, "alice"), 1);
+  assert_int_equal(refund_audits("recon.refund_approve", orn_b, "bob"), 1);
+  assert_int_equal(value_of("SELECT count(*) FROM payment.audit_log WHERE action = 'recon.refund_approve' "
+                            "AND target = $1 AND detail LIKE '%amount_fen=420'",
+                            1, orn_b),
+                   1);
+  chan = "sim";
+  chan_mchid = "1900000001";
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(every_kind_classifies_and_a_rerun_changes_nothing, ledger_balanced),
@@ -1819,6 +1929,7 @@ int main(void) {
                                 ledger_balanced),
       cmocka_unit_test_teardown(a_held_row_the_platform_booked_since_is_only_booked,
                                 ledger_balanced),
+      cmocka_unit_test_teardown(a_refused_refund_is_retried_or_written_off, ledger_balanced),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -8,6 +8,7 @@
  *   YW_CLERK         a staff account without the finance role
  *   YW_OUT           a folder for downloads and screenshots
  *   YW_EXC_ORDER     the id of an order in EXCEPTION whose payment is booked
+ *   YW_PAYER_REFUND  the out_refund_no of a refund to a payer the channel refused
  * Debian's /usr/bin/chromium through playwright-core (no browser download). Prints one
  * line per check, `ok   NAME` or `FAIL NAME`, and exits non-zero when any failed.
  */
@@ -26,6 +27,8 @@ const OUT = must('YW_OUT');
 const SIM = process.env.YW_SIM || '';      /* the simulated channel's base URL */
 /* an order in EXCEPTION whose payment is booked (e2e_finance_console.sh makes it) */
 const EXC_ORDER = must('YW_EXC_ORDER');
+/* a refund to a payer the channel refused (FAILED; e2e_finance_console.sh makes it) */
+const PAYER_REFUND = must('YW_PAYER_REFUND');
 const CHANNEL = 'sim';
 const WAIT_MS = 15000; /* every wait on the page is bounded by this */
 
@@ -247,6 +250,7 @@ async function run(browser) {
   const exc = await reconcileAsMaker(page, day, want);
   console.log(`note: the maker's part in the browser took ${Date.now() - t0} ms`);
   await refundExceptionOrder(page, token);
+  await proposeWriteOff(page);
 
   /* sign out: the server's session ends and the tab forgets the token */
   await page.click('#signout');
@@ -262,6 +266,7 @@ async function run(browser) {
   check('the checker signs in in the same tab', (await page.getAttribute('#who', 'data-username')) === CHECKER);
   t0 = Date.now();
   await approveAsChecker(page, day, want, exc);
+  await approveWriteOff(page);
   console.log(`note: the checker's part in the browser took ${Date.now() - t0} ms`);
   await page.screenshot({ path: path.join(OUT, 'finance.png'), fullPage: true });
 
@@ -296,6 +301,35 @@ async function refundExceptionOrder(page, token) {
   const g = await call('GET', '/v1/payments/orders/' + EXC_ORDER, undefined, token);
   check('the order is REFUNDED in full', g.status === 200 && g.json.status === 'ORDER_STATUS_REFUNDED' &&
     g.json.refundedFen === g.json.amountFen, [g.status, g.json && g.json.status]);
+}
+
+/* The refunds to payers: the one the channel refused shows the channel's reason; the
+ * maker proposes writing it off. */
+async function proposeWriteOff(page) {
+  const row = `#refunds-body tr[data-orn="${PAYER_REFUND}"]`;
+  await page.waitForSelector(row, { timeout: WAIT_MS });
+  check('the refused refund to the payer is listed with the channel\'s reason',
+    (await page.getAttribute(row, 'data-status')) === 'FAILED' && (await text(page, `${row} td.reason`)) === 'ORDER_NOT_EXIST');
+  await page.selectOption(`${row} select.action`, 'WRITE_OFF');
+  await page.fill(`${row} input.note`, '渠道无此交易，无法退回');
+  await page.click(`${row} button.propose`);
+  await page.waitForSelector(`${row}[data-proposed="true"]`, { timeout: WAIT_MS });
+  check('the maker proposes writing the refused refund off', (await page.getAttribute(row, 'data-action')) === 'WRITE_OFF' &&
+    !(await page.isVisible('#refunds-error')));
+}
+
+/* As the checker: the write-off approved, the refund leaves the list, WRITTEN_OFF. */
+async function approveWriteOff(page) {
+  const row = `#refunds-body tr[data-orn="${PAYER_REFUND}"]`;
+  await page.waitForSelector(`${row}[data-proposed="true"]`, { timeout: WAIT_MS });
+  await page.click(`${row} button.approve`);
+  await page.waitForSelector(row, { state: 'detached', timeout: WAIT_MS });
+  check('the checker\'s approval writes the refused refund off', !(await page.isVisible('#refunds-error')));
+  const v = await page.evaluate(() => sessionStorage.getItem('yw.finance.session'));
+  const tok = v ? JSON.parse(v).token : '';
+  const l = await call('GET', '/v1/finance/payer-refunds?status=WRITTEN_OFF', undefined, tok);
+  check('the refund is WRITTEN_OFF', l.status === 200 &&
+    (l.json.refunds || []).some((r) => r.outRefundNo === PAYER_REFUND), [l.status, l.json]);
 }
 
 /* ---- a day of payments with every kind of mismatch, made through the APIs ------------- */
@@ -458,6 +492,10 @@ async function reconcileAsMaker(page, day, want) {
   await page.selectOption(`${row} select.action`, 'WRITE_OFF');
   await page.fill(`${row} input.note`, '渠道多出款项，挂待处理款项');
   await page.click(`${row} button.propose`);
+  await page.waitForFunction((r) => document.querySelector(r + '[data-state="PROPOSED"]') !== null ||
+    !document.getElementById('queue-error').hidden, row);
+  const perr = await page.isVisible('#queue-error') ? await text(page, '#queue-error') : '';
+  check('the maker\'s proposal is accepted', perr === '', perr);
   await page.waitForSelector(`${row}[data-state="PROPOSED"]`);
   const by = await page.getAttribute(`${row} td.proposal`, 'data-proposed-by');
   check('the proposal is shown with who proposed it', by === MAKER || by === want.makerSubject, by);

@@ -47,6 +47,8 @@
     orders: (token) => '/v1/finance/orders?status=EXCEPTION&pageSize=500' +
       (token ? '&pageToken=' + q(token) : ''),
     refundOrder: (id) => '/v1/payments/orders/' + q(id) + ':refund',
+    payerRefunds: (token) => '/v1/finance/payer-refunds?pageSize=500' + (token ? '&pageToken=' + q(token) : ''),
+    payerRefund: (orn, verb) => '/v1/finance/payer-refunds/' + q(orn) + ':' + verb,
   };
   const MAX_QUEUE_PAGES = 20; /* at most 10,000 open exceptions are listed */
 
@@ -376,6 +378,7 @@
     }
     await loadQueue();
     await loadOrders();
+    await loadPayerRefunds();
   }
 
   async function runDay() {
@@ -495,6 +498,16 @@
     $('queue').dataset.count = String(list.length);
   }
 
+  /* Each list shows the answer of its latest load only: an earlier load answering later
+   * (the day's reload racing an action's reload) never overwrites it. Returns a test of
+   * whether this load is still the latest. */
+  const loads = {};
+  function loadTicket(name) {
+    loads[name] = (loads[name] || 0) + 1;
+    const t = loads[name];
+    return () => loads[name] === t;
+  }
+
   /* Every page of a list (at most MAX_QUEUE_PAGES): path(token) the page's route, key
    * the answer's list. */
   async function allPages(path, key) {
@@ -512,11 +525,14 @@
   /* The channel's open exceptions (every day's: an exception stays until resolved). */
   async function loadQueue() {
     const { channel } = selected();
+    const current = loadTicket('queue');
     showError('queue-error', null);
     try {
       const list = await allPages((token) => API.exceptions(channel, token), 'exceptions');
+      if (!current()) return;
       renderQueue(list.filter((x) => x.status !== 'RESOLVED'));
     } catch (e) {
+      if (!current()) return;
       renderQueue([]);
       showError('queue-error', e);
     }
@@ -585,10 +601,14 @@
   }
 
   async function loadOrders() {
+    const current = loadTicket('orders');
     showError('orders-error', null);
     try {
-      renderOrders(await allPages(API.orders, 'orders'));
+      const list = await allPages(API.orders, 'orders');
+      if (!current()) return;
+      renderOrders(list);
     } catch (e) {
+      if (!current()) return;
       renderOrders([]);
       showError('orders-error', e);
     }
@@ -604,6 +624,87 @@
       await loadOrders();
     } catch (e) {
       showError('orders-error', e);
+      btn.disabled = false;
+    }
+  }
+
+  /* ---- refunds to the payer --------------------------------------------------------- */
+
+  const REFUND_ACTIONS = [
+    { key: 'RETRY', label: '重新发起退款' },
+    { key: 'WRITE_OFF', label: '核销至待处理款项' },
+  ];
+  const REFUND_STATES = { PENDING: '等待渠道应答', FAILED: '渠道拒绝' };
+
+  /* The refunds to the payer not done: PENDING ones wait for the channel; a FAILED one
+   * (the channel's reason shown) is retried or written off, one user proposing and
+   * another approving. */
+  function renderPayerRefunds(list) {
+    const body = $('refunds-body');
+    body.replaceChildren();
+    const me = (session && session.me && session.me.username) || '';
+    for (const x of list) {
+      const tr = el('tr', { 'data-orn': x.outRefundNo, 'data-status': x.status,
+        'data-proposed': x.proposed ? 'true' : 'false', 'data-action': x.action || '' });
+      tr.append(el('td', { text: x.outRefundNo }));
+      tr.append(el('td', { text: x.channel || '' }));
+      tr.append(el('td', { text: x.outTradeNo || '' }));
+      tr.append(el('td', { class: 'num', 'data-fen': x.amountFen || '0', text: yuan(x.amountFen || '0') }));
+      tr.append(el('td', { class: 'state', text: REFUND_STATES[x.status] || x.status }));
+      tr.append(el('td', { class: 'reason', text: x.reason || '' }));
+      tr.append(el('td', { class: 'num', text: String(x.attempts || 0) }));
+      const label = (REFUND_ACTIONS.find((a) => a.key === x.action) || {}).label || x.action;
+      tr.append(el('td', { class: 'proposal', 'data-proposed-by': x.proposedBy || '' },
+        x.proposed ? label + '（' + (x.proposedBy === me ? '本人 ' + me : x.proposedBy) + ' 提出' +
+          (x.note ? '：' + x.note.split('\n').pop() : '') + '）' : ''));
+      const act = el('td', { class: 'actions' });
+      if (x.status === 'FAILED' && !x.proposed) {
+        const sel = el('select', { class: 'action', 'aria-label': '处理方式' });
+        for (const a of REFUND_ACTIONS) sel.append(el('option', { value: a.key, text: a.label }));
+        const note = el('input', { class: 'note', placeholder: '说明（必填）', 'aria-label': '说明', maxlength: 200 });
+        const btn = el('button', { type: 'button', class: 'propose', text: '提出处理' });
+        btn.addEventListener('click', () => decidePayerRefund(x, 'propose', { action: sel.value, note: note.value.trim() }, btn));
+        act.append(sel, note, btn);
+      } else if (x.status === 'FAILED') {
+        const ok = el('button', { type: 'button', class: 'approve', text: '批准' });
+        const no = el('button', { type: 'button', class: 'reject', text: '驳回' });
+        const named = () => ({ action: x.action || '', version: x.version || 0, note: '' });
+        ok.addEventListener('click', () => decidePayerRefund(x, 'approve', named(), ok));
+        no.addEventListener('click', () => decidePayerRefund(x, 'reject', named(), no));
+        act.append(ok, no);
+      }
+      tr.append(act);
+      body.append(tr);
+    }
+    $('refunds-count').textContent = '（' + list.length + ' 笔未结）';
+    $('refunds').dataset.count = String(list.length);
+  }
+
+  async function loadPayerRefunds() {
+    const current = loadTicket('refunds');
+    showError('refunds-error', null);
+    try {
+      const list = await allPages(API.payerRefunds, 'refunds');
+      if (!current()) return;
+      renderPayerRefunds(list);
+    } catch (e) {
+      if (!current()) return;
+      renderPayerRefunds([]);
+      showError('refunds-error', e);
+    }
+  }
+
+  /* verb: propose (body {action, note}), approve or reject (the proposal shown: its
+   * action and version; one changed since is refused, 409, and the list reloads). */
+  async function decidePayerRefund(x, verb, body, btn) {
+    showError('refunds-error', null);
+    if (verb === 'propose' && !body.note) { showError('refunds-error', { message: '请填写处理说明' }); return; }
+    btn.disabled = true;
+    try {
+      await api('POST', API.payerRefund(x.outRefundNo, verb), body, { idempotencyKey: newKey() });
+      await loadPayerRefunds();
+    } catch (e) {
+      showError('refunds-error', e);
       btn.disabled = false;
     }
   }
