@@ -404,7 +404,10 @@ static int run_keyed(idem_call *ic, const ProtobufCMessage *req, ProtobufCMessag
   yw_pg_error err;
   memset(&err, 0, sizeof err);
   char sql[SQL_MAX];
-  int rc = yw_pg_begin(conn, &err);
+  /* BEGIN goes with the lock_timeout below, the lock_timeout's restoring and the
+   * savepoint with the effect's first statement, the kept answer with COMMIT: with a
+   * one-statement effect, four round trips */
+  int rc = yw_pg_begin_deferred(conn, &err);
   /* how long a second call waits for the first: a share of its time left, bounded */
   int64_t left = yw_rpc_call_ms_left(call);
   int pct = o->wait_pct > 0 && o->wait_pct <= 100 ? o->wait_pct : 50;
@@ -458,9 +461,9 @@ static int run_keyed(idem_call *ic, const ProtobufCMessage *req, ProtobufCMessag
   }
   if (rc == 0) {
     const char *p[] = {lt_before};
-    rc = yw_pg_query(conn, "SELECT set_config('lock_timeout', $1, true)", 1, p, NULL, &err);
+    rc = yw_pg_defer(conn, "SELECT set_config('lock_timeout', $1, true)", 1, p);
   }
-  if (rc == 0) rc = yw_pg_query(conn, "SAVEPOINT yw_idem", 0, NULL, NULL, &err);
+  if (rc == 0) rc = yw_pg_defer(conn, "SAVEPOINT yw_idem", 0, NULL);
   if (rc != 0) {
     yw_pg_rollback(conn);
     yw_pg_pool_release(pool, conn);
@@ -496,9 +499,8 @@ static int run_keyed(idem_call *ic, const ProtobufCMessage *req, ProtobufCMessag
     char msg[MESSAGE_MAX + 1];
     snprintf(msg, sizeof msg, "%s", message);
     const char *p[] = {ic->scope, ic->key, sts, msg, hex};
-    rc = yw_pg_query(conn, sql, 5, p, NULL, &err);
+    rc = yw_pg_query_commit(conn, sql, 5, p, NULL, &err);
   }
-  if (rc == 0) rc = yw_pg_commit(conn, &err);
   if (rc != 0) {
     yw_pg_rollback(conn);
     yw_pg_pool_release(pool, conn);
@@ -527,7 +529,7 @@ static int run_plain(yw_rpc_call *call, const ProtobufCMessage *req, ProtobufCMe
   if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "the database is busy");
   yw_pg_error err;
   memset(&err, 0, sizeof err);
-  int rc = yw_pg_begin(conn, &err);
+  int rc = yw_pg_begin_deferred(conn, &err);
   if (rc != 0) {
     yw_pg_pool_release(pool, conn);
     return yw_service_db_fail(call, rc, &err);

@@ -92,7 +92,9 @@ typedef struct yw_idem_opts {
  * The effect of a write, run on conn_in_tx inside the transaction that holds the key's
  * claim. Returns 0 with *response set (from the call's arena), or a YW_E* code with the
  * call's message set (yw_rpc_call_fail). It must not COMMIT or ROLLBACK; a failed
- * statement leaves the transaction aborted, which is fine: return its code.
+ * statement leaves the transaction aborted, which is fine: return its code. Its
+ * statements go through yw_pg (the transaction's savepoint is deferred to its first,
+ * yw_pg_defer).
  */
 typedef int (*yw_idem_fn)(yw_rpc_call *call, PGconn *conn_in_tx, const ProtobufCMessage *request,
                           ProtobufCMessage **response, void *arg);

@@ -20,8 +20,8 @@
  *
  * Offers: yw_pg_pool_new, yw_pg_pool_free, yw_pg_pool_acquire, yw_pg_pool_release,
  * yw_pg_set_deadline, yw_pg_pool_ping, yw_pg_query, yw_pg_query_read, yw_pg_query_write,
- * yw_pg_begin, yw_pg_commit, yw_pg_rollback, yw_pg_migrate, yw_pg_bytea_hex, yw_pg_schema_ok,
- * yw_pg_schema_sql.
+ * yw_pg_query_commit, yw_pg_defer, yw_pg_begin, yw_pg_begin_deferred, yw_pg_commit,
+ * yw_pg_rollback, yw_pg_migrate, yw_pg_bytea_hex, yw_pg_schema_ok, yw_pg_schema_sql.
  */
 #include "yw_pg.h"
 
@@ -72,6 +72,13 @@ struct conn_state {
   int wait_ms;        /* bound of a reconnection when the use has no deadline */
   int keep_timeout;   /* this use leaves statement_timeout as it is (health pings) */
   PQnoticeReceiver prev_notice;
+  /* statements deferred (yw_pg_defer), sent ahead of the next one in one round trip */
+  int ndeferred;
+  struct deferred {
+    const char *sql; /* the caller's constant text */
+    int nparams;
+    char params[YW_PG_DEFER_PARAMS][YW_PG_DEFER_PARAM_MAX];
+  } deferred[YW_PG_DEFER_MAX];
 };
 
 static long long now_ms(void) {
@@ -94,6 +101,7 @@ static void state_forget(struct conn_state *s) {
   s->count = 0;
   s->applied = -1;
   s->broken = 0;
+  s->ndeferred = 0;
 }
 
 static int conn_event(PGEventId id, void *info, void *pass) {
@@ -485,6 +493,7 @@ PGconn *yw_pg_pool_acquire(yw_pg_pool *p, int timeout_ms) {
 void yw_pg_pool_release(yw_pg_pool *p, PGconn *c) {
   if (c == NULL) return;
   struct conn_state *s = PQinstanceData(c, conn_event);
+  if (s != NULL) s->ndeferred = 0;
   if (PQtransactionStatus(c) != PQTRANS_IDLE) yw_pg_rollback(c);
   if (s != NULL) {
     s->deadline = 0;
@@ -664,18 +673,74 @@ static int sql_is_read(const char *sql) {
 
 enum kind { KIND_AUTO, KIND_READ, KIND_WRITE };
 
+/* Sends the deferred statements of s, then the statement (prepared as name, or sql
+ * unprepared when name is NULL), then COMMIT when commit, in pipeline mode with one sync
+ * after them: one round trip. Reads every answer, waiting until the deadline at most.
+ * Returns the first failed result (a deferred statement's, the statement's or COMMIT's:
+ * what follows a failure is skipped by the server), else the statement's; NULL when it
+ * could not all be sent (PQerrorMessage says why) or when *late. The deferred statements
+ * are forgotten once sent. */
+static PGresult *exec_pipeline(PGconn *c, struct conn_state *s, const char *name, const char *sql,
+                               int nparams, const char *const *params, int commit, int *late) {
+  int nd = s->ndeferred;
+  s->ndeferred = 0;
+  int sent = PQenterPipelineMode(c);
+  for (int i = 0; sent && i < nd; i++) {
+    const char *dp[YW_PG_DEFER_PARAMS] = {NULL};
+    for (int k = 0; k < s->deferred[i].nparams; k++) dp[k] = s->deferred[i].params[k];
+    sent = PQsendQueryParams(c, s->deferred[i].sql, s->deferred[i].nparams, NULL, dp, NULL, NULL, 0);
+  }
+  if (sent)
+    sent = name != NULL ? PQsendQueryPrepared(c, name, nparams, params, NULL, NULL, 0)
+                        : PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+  if (sent && commit) sent = PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
+  if (sent) sent = PQpipelineSync(c);
+  if (!sent) {
+    /* part of a pipeline may have gone: the session is not to be trusted */
+    s->broken = 1;
+    return NULL;
+  }
+  int n = nd + 1 + (commit != 0);
+  PGresult *fail = NULL, *mine = NULL;
+  for (int i = 0; i <= n; i++) { /* each statement's answer, then the sync's */
+    PGresult *r = collect(c, s->deadline, late);
+    if (*late) {
+      PQclear(fail);
+      PQclear(mine);
+      s->broken = 1; /* still in pipeline mode, answers owed: re-established on acquire */
+      return NULL;
+    }
+    if (i < n && fail == NULL && !result_ok(r))
+      fail = r;
+    else if (i == nd)
+      mine = r;
+    else
+      PQclear(r);
+  }
+  if (!PQexitPipelineMode(c)) s->broken = 1;
+  if (fail != NULL) {
+    PQclear(mine);
+    return fail;
+  }
+  return mine;
+}
+
 /* Prepares sql once per session and executes it, or runs it unprepared when c has no
- * state. Returns the result, or NULL when it could not be sent (PQerrorMessage says
- * why) or when *late (the deadline passed first). *executed tells whether the
- * statement itself may have reached the server. */
+ * state. With pipe, the deferred statements go ahead of it and, with commit, COMMIT
+ * after it, in one round trip (exec_pipeline). Returns the result, or NULL when it could
+ * not be sent (PQerrorMessage says why) or when *late (the deadline passed first).
+ * *executed tells whether the statement itself may have reached the server. */
 static PGresult *exec_once(PGconn *c, struct conn_state *s, const char *sql, int nparams,
-                           const char *const *params, int *executed, int *late) {
+                           const char *const *params, int pipe, int commit, int *executed,
+                           int *late) {
   long long deadline = s != NULL ? s->deadline : 0;
   *late = 0;
   *executed = 0;
+  int piped = s != NULL && pipe && (commit || s->ndeferred > 0);
   if (s == NULL || prepared_reserve(s) != 0) {
     /* no room to remember a prepared statement: parse this one every time */
     *executed = 1;
+    if (piped) return exec_pipeline(c, s, NULL, sql, nparams, params, commit, late);
     if (!PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0)) return NULL;
     return collect(c, deadline, late);
   }
@@ -691,6 +756,7 @@ static PGresult *exec_once(PGconn *c, struct conn_state *s, const char *sql, int
     prepared_add(s, key);
   }
   *executed = 1;
+  if (piped) return exec_pipeline(c, s, name, NULL, nparams, params, commit, late);
   if (!PQsendQueryPrepared(c, name, nparams, params, NULL, NULL, 0)) return NULL;
   return collect(c, deadline, late);
 }
@@ -718,9 +784,9 @@ static PGresult *apply_timeout(PGconn *c, struct conn_state *s, int *executed, i
   char ms[16];
   snprintf(ms, sizeof ms, "%d", want);
   const char *p[] = {ms};
-  PGresult *r = want < 0 ? exec_once(c, s, "RESET statement_timeout", 0, NULL, executed, late)
+  PGresult *r = want < 0 ? exec_once(c, s, "RESET statement_timeout", 0, NULL, 0, 0, executed, late)
                          : exec_once(c, s, "SELECT set_config('statement_timeout', $1, false)", 1,
-                                     p, executed, late);
+                                     p, 0, 0, executed, late);
   *executed = 0; /* the caller's statement has not been sent */
   if (result_ok(r)) {
     s->applied = want;
@@ -731,8 +797,8 @@ static PGresult *apply_timeout(PGconn *c, struct conn_state *s, int *executed, i
   return r;
 }
 
-static int run(PGconn *c, enum kind kind, const char *sql, int nparams, const char *const *params,
-               PGresult **out, yw_pg_error *err) {
+static int run(PGconn *c, enum kind kind, int commit, const char *sql, int nparams,
+               const char *const *params, PGresult **out, yw_pg_error *err) {
   if (out != NULL) *out = NULL;
   struct conn_state *s = state_of(c);
   int is_read = kind == KIND_READ || (kind == KIND_AUTO && sql_is_read(sql));
@@ -746,10 +812,11 @@ static int run(PGconn *c, enum kind kind, const char *sql, int nparams, const ch
       set_err(err, "57014", "the deadline passed before the statement was sent");
       return YW_ETIMEOUT;
     }
-    int outside = PQtransactionStatus(c) == PQTRANS_IDLE;
+    /* a deferred BEGIN is a transaction begun */
+    int outside = PQtransactionStatus(c) == PQTRANS_IDLE && (s == NULL || s->ndeferred == 0);
     int executed = 0, late = 0, failed = 0;
     PGresult *r = apply_timeout(c, s, &executed, &late, &failed);
-    if (!failed) r = exec_once(c, s, sql, nparams, params, &executed, &late);
+    if (!failed) r = exec_once(c, s, sql, nparams, params, 1, commit, &executed, &late);
     if (!failed && result_ok(r)) {
       if (out != NULL)
         *out = r;
@@ -782,29 +849,63 @@ static int run(PGconn *c, enum kind kind, const char *sql, int nparams, const ch
 
 int yw_pg_query(PGconn *c, const char *sql, int nparams, const char *const *params, PGresult **out,
                 yw_pg_error *err) {
-  return run(c, KIND_AUTO, sql, nparams, params, out, err);
+  return run(c, KIND_AUTO, 0, sql, nparams, params, out, err);
 }
 
 int yw_pg_query_read(PGconn *c, const char *sql, int nparams, const char *const *params,
                      PGresult **out, yw_pg_error *err) {
-  return run(c, KIND_READ, sql, nparams, params, out, err);
+  return run(c, KIND_READ, 0, sql, nparams, params, out, err);
 }
 
 int yw_pg_query_write(PGconn *c, const char *sql, int nparams, const char *const *params,
                       PGresult **out, yw_pg_error *err) {
-  return run(c, KIND_WRITE, sql, nparams, params, out, err);
+  return run(c, KIND_WRITE, 0, sql, nparams, params, out, err);
+}
+
+int yw_pg_query_commit(PGconn *c, const char *sql, int nparams, const char *const *params,
+                       PGresult **out, yw_pg_error *err) {
+  return run(c, KIND_WRITE, 1, sql, nparams, params, out, err);
+}
+
+int yw_pg_defer(PGconn *c, const char *sql, int nparams, const char *const *params) {
+  struct conn_state *s = state_of(c);
+  if (s == NULL) return YW_ENOMEM;
+  if (s->ndeferred >= YW_PG_DEFER_MAX || nparams < 0 || nparams > YW_PG_DEFER_PARAMS)
+    return YW_ETOOBIG;
+  struct deferred *d = &s->deferred[s->ndeferred];
+  for (int i = 0; i < nparams; i++) {
+    if (params[i] == NULL || strlen(params[i]) >= sizeof d->params[i]) return YW_ETOOBIG;
+    snprintf(d->params[i], sizeof d->params[i], "%s", params[i]);
+  }
+  d->sql = sql;
+  d->nparams = nparams;
+  s->ndeferred++;
+  return 0;
 }
 
 int yw_pg_begin(PGconn *c, yw_pg_error *err) { return yw_pg_query(c, "BEGIN", 0, NULL, NULL, err); }
 
+int yw_pg_begin_deferred(PGconn *c, yw_pg_error *err) {
+  int rc = yw_pg_defer(c, "BEGIN", 0, NULL);
+  /* no room to defer it: sent now */
+  return rc == 0 ? 0 : yw_pg_begin(c, err);
+}
+
 int yw_pg_commit(PGconn *c, yw_pg_error *err) {
+  struct conn_state *s = state_of(c);
+  /* idle with nothing deferred: committed with its last statement (yw_pg_query_commit),
+   * or nothing was begun */
+  if (PQtransactionStatus(c) == PQTRANS_IDLE && (s == NULL || (s->ndeferred == 0 && !s->broken)))
+    return 0;
   return yw_pg_query(c, "COMMIT", 0, NULL, NULL, err);
 }
 
 void yw_pg_rollback(PGconn *c) {
   struct conn_state *s = state_of(c);
+  if (s != NULL) s->ndeferred = 0; /* a deferred BEGIN was never sent */
   /* a broken session has no transaction left to end; it is re-established on acquire */
   if ((s != NULL && s->broken) || PQstatus(c) != CONNECTION_OK) return;
+  if (PQtransactionStatus(c) == PQTRANS_IDLE) return; /* nothing to end */
   long long deadline = s != NULL ? s->deadline : 0;
   if (deadline != 0 && deadline < now_ms() + ROLLBACK_GRACE_MS)
     deadline = now_ms() + ROLLBACK_GRACE_MS;

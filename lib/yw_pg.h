@@ -115,11 +115,49 @@ int yw_pg_query_read(PGconn *conn, const char *sql, int nparams, const char *con
 int yw_pg_query_write(PGconn *conn, const char *sql, int nparams, const char *const *params,
                       PGresult **out, yw_pg_error *err);
 
-/* BEGIN / COMMIT / ROLLBACK. A ROLLBACK is not sent on a broken connection; its wait
- * is bounded by the deadline with a short grace. */
+/* BEGIN / COMMIT / ROLLBACK. A ROLLBACK is not sent on a broken connection, nor when
+ * there is no transaction to end; its wait is bounded by the deadline with a short
+ * grace. yw_pg_commit sends nothing when the session is outside a transaction with
+ * nothing deferred (the transaction was committed with its last statement by
+ * yw_pg_query_commit, or none was begun) and then returns 0. */
 int yw_pg_begin(PGconn *conn, yw_pg_error *err);
 int yw_pg_commit(PGconn *conn, yw_pg_error *err);
 void yw_pg_rollback(PGconn *conn);
+
+/*
+ * Fewer round trips (libpq pipeline mode). A deferred statement is not sent at once: it
+ * goes ahead of the next statement run on conn through yw_pg_query* or yw_pg_commit, in
+ * the same round trip (one pipeline, one sync). When it fails, the statements behind it
+ * are skipped by the server, and that next call returns the deferred statement's error
+ * (its code and SQLSTATE, as for any statement); inside a transaction block the
+ * transaction is then aborted as usual. yw_pg_rollback and yw_pg_pool_release forget
+ * what is still deferred. A deferred statement's result is not seen: defer only
+ * statements whose answer is "done" (BEGIN, SAVEPOINT, SET, set_config). While
+ * something is deferred the session counts as inside a transaction (no statement is
+ * run again on a re-established connection). Use these only on a connection whose
+ * statements all go through this module: a statement sent with libpq directly (COPY)
+ * would run before what is deferred.
+ */
+#define YW_PG_DEFER_MAX 4        /* statements deferred at once */
+#define YW_PG_DEFER_PARAMS 2     /* parameters of one, each copied */
+#define YW_PG_DEFER_PARAM_MAX 64 /* bytes of one parameter, with its NUL */
+
+/* Defers sql (a constant: the text is not copied; the parameters are). Returns 0,
+ * YW_ETOOBIG (YW_PG_DEFER_MAX deferred already, or a parameter too long) or YW_ENOMEM. */
+int yw_pg_defer(PGconn *conn, const char *sql, int nparams, const char *const *params);
+
+/* BEGIN, deferred: sent with the transaction's first statement. Sent at once (as
+ * yw_pg_begin) when it cannot be deferred. Same returns as yw_pg_begin. */
+int yw_pg_begin_deferred(PGconn *conn, yw_pg_error *err);
+
+/* yw_pg_query_write for the last statement of a transaction: what is deferred, the
+ * statement and COMMIT go in one round trip. 0 when both succeeded (the transaction is
+ * committed; a later yw_pg_commit sends nothing); otherwise the code and SQLSTATE of the
+ * statement, or of COMMIT when the statement succeeded (a deferred constraint's check,
+ * a serialization failure): the transaction is then rolled back or aborted, and the
+ * caller rolls back as after any failure. */
+int yw_pg_query_commit(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                       PGresult **out, yw_pg_error *err);
 
 /* 1 when schema may be spliced into SQL as a service's schema: [a-z_]+, 1..48 bytes.
  * Schema names cannot be parameters; modules that work in a service's schema (events,

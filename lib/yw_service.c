@@ -79,7 +79,7 @@ int yw_service_tx(yw_rpc_call *call, yw_pg_pool *pool, int wait_ms, const char *
   if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "%s is busy", what);
   yw_pg_error err;
   memset(&err, 0, sizeof err);
-  int rc = yw_pg_begin(conn, &err);
+  int rc = yw_pg_begin_deferred(conn, &err); /* sent with fn's first statement */
   if (rc == 0) rc = fn(call, conn, arg, &err);
   if (rc == 0) rc = yw_pg_commit(conn, &err);
   if (rc != 0) yw_pg_rollback(conn);

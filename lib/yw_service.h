@@ -49,9 +49,12 @@ int yw_service_fail_fields(yw_rpc_call *call, const char *message, const json_t 
 int yw_service_query(yw_rpc_call *call, yw_pg_pool *pool, int wait_ms, const char *what,
                      const char *sql, int nparams, const char *const *params, PGresult **out);
 
-/* The work of a transaction. Runs on conn inside BEGIN. Returns 0 to commit; or a code
- * with the call's status set (yw_rpc_call_fail: a rule refused the write) and err left
- * empty; or the code of a failed statement with err filled by it. */
+/* The work of a transaction. Runs on conn inside BEGIN (deferred: sent with fn's first
+ * statement, so fn must run its statements through yw_pg). Returns 0 to commit; or a
+ * code with the call's status set (yw_rpc_call_fail: a rule refused the write) and err
+ * left empty; or the code of a failed statement with err filled by it. fn may run its
+ * last statement with yw_pg_query_commit (one round trip for it and COMMIT); it then
+ * runs nothing more and returns that call's code. */
 typedef int (*yw_service_tx_fn)(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err);
 
 /* Acquires a connection (as yw_service_query), BEGIN, fn, COMMIT; on any failure ROLLBACK;

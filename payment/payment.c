@@ -979,19 +979,30 @@ static int pay_unknown_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_erro
 
 /* The channel answered the prepay: its answer stored, and an order UNKNOWN (an earlier
  * prepay went unanswered) back to PAYING with its order_events row, in one statement
- * (atomic without a transaction block: one round trip). The guard status = 'UNKNOWN' is
- * evaluated on the row locked by the update, so the recorded from_status is exact. */
-static int pay_answered(yw_rpc_call *call, payment_ctx *ctx, struct pay_work *w) {
+ * (atomic without a transaction block: one round trip) that also answers the order's
+ * row for the reply (ORDER_COLS; the row as updated when it was, else as it stands: the
+ * statement changes no other column of it, nor the channel order's channel or number).
+ * The guard status = 'UNKNOWN' is evaluated on the row locked by the update, so the
+ * recorded from_status is exact. *res (one row) is the caller's to PQclear. */
+static int pay_answered(yw_rpc_call *call, payment_ctx *ctx, struct pay_work *w, PGresult **res) {
   const char *p[3] = {w->out_trade_no, w->prepay.prepay_id, w->prepay.code_url};
-  return yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
-                          "WITH c AS (UPDATE payment.channel_orders SET prepay_id = $2, code_url = $3, "
-                          "  updated_at = now() WHERE out_trade_no = $1 RETURNING order_id), "
-                          "u AS (UPDATE payment.orders o SET status = 'PAYING', updated_at = now() FROM c "
-                          "  WHERE o.id = c.order_id AND o.status = 'UNKNOWN' RETURNING o.id), "
-                          "e AS (INSERT INTO payment.order_events (order_id, from_status, to_status, reason, actor) "
-                          "  SELECT id, 'UNKNOWN', 'PAYING', 'the channel answered the prepay', 'channel' FROM u) "
-                          "SELECT 1",
-                          3, p, NULL);
+  int rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
+                            "WITH c AS (UPDATE payment.channel_orders SET prepay_id = $2, code_url = $3, "
+                            "  updated_at = now() WHERE out_trade_no = $1 RETURNING order_id), "
+                            "u AS (UPDATE payment.orders o SET status = 'PAYING', updated_at = now() FROM c "
+                            "  WHERE o.id = c.order_id AND o.status = 'UNKNOWN' RETURNING o.*), "
+                            "e AS (INSERT INTO payment.order_events (order_id, from_status, to_status, reason, actor) "
+                            "  SELECT id, 'UNKNOWN', 'PAYING', 'the channel answered the prepay', 'channel' FROM u), "
+                            "r AS (SELECT * FROM u UNION ALL SELECT o.* FROM payment.orders o JOIN c ON o.id = c.order_id "
+                            "  WHERE NOT EXISTS (SELECT 1 FROM u)) "
+                            "SELECT " ORDER_FIELDS ORDER_FROM("r"),
+                            3, p, res);
+  if (rc == 0 && PQntuples(*res) != 1) {
+    PQclear(*res);
+    *res = NULL;
+    return yw_rpc_call_fail(call, YW_ENOTFOUND, "no such order");
+  }
+  return rc;
 }
 
 struct mchid_work {
@@ -1096,25 +1107,22 @@ static int pay_order(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCM
     return yw_rpc_call_fail(call, YW_EUNAVAIL, "the channel refused the payment (%s)", code);
   }
   w->unknown = rc == YW_EUNAVAIL;
-  rc = w->unknown ? yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, pay_unknown_tx, w) : pay_answered(call, ctx, w);
+  PGresult *res = NULL;
+  rc = w->unknown ? yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, pay_unknown_tx, w)
+                  : pay_answered(call, ctx, w, &res);
   if (rc != 0) return rc;
   if (w->unknown) return yw_rpc_call_fail(call, YW_EUNAVAIL, "the channel does not answer; the payment is being checked");
   Yiwang__Payment__V1__PayOrderResponse *resp = yw_arena_alloc(yw_rpc_call_arena(call), sizeof *resp);
-  if (resp == NULL) return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
+  if (resp == NULL) {
+    PQclear(res);
+    return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
+  }
   yiwang__payment__v1__pay_order_response__init(resp);
   yw_arena *a = yw_rpc_call_arena(call);
   resp->channel = yw_arena_strndup(a, pay_channel_name(w->ch), strlen(pay_channel_name(w->ch)));
   resp->out_trade_no = yw_arena_strndup(a, w->out_trade_no, strlen(w->out_trade_no));
   resp->prepay_id = yw_arena_strndup(a, w->prepay.prepay_id, strlen(w->prepay.prepay_id));
   resp->code_url = yw_arena_strndup(a, w->prepay.code_url, strlen(w->prepay.code_url));
-  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
-  if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, DB " is busy");
-  yw_pg_error err;
-  memset(&err, 0, sizeof err);
-  PGresult *res = NULL;
-  rc = order_select(conn, 0, w->order_id, &res, &err);
-  yw_pg_pool_release(ctx->pool, conn);
-  if (rc != 0) return yw_service_db_fail(call, rc, &err);
   resp->order = order_from_row(ctx, a, res, 0, w->full_view ? VIEW_FULL : VIEW_PUBLIC);
   PQclear(res);
   if (resp->order == NULL || resp->channel == NULL || resp->out_trade_no == NULL || resp->prepay_id == NULL ||
@@ -1201,9 +1209,11 @@ static int notify_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *er
     case PAY_BOOK_ALREADY: outcome = "NOOP"; break;
     }
   }
+  /* the transaction's last statement: committed with it (yw_service_tx's COMMIT then
+   * sends nothing) */
   const char *pu[3] = {channel, w->n.id, outcome};
-  rc = yw_pg_query_write(conn, "UPDATE payment.notifications SET outcome = $3 WHERE channel = $1 AND notification_id = $2",
-                         3, pu, &r, err);
+  rc = yw_pg_query_commit(conn, "UPDATE payment.notifications SET outcome = $3 WHERE channel = $1 AND notification_id = $2",
+                          3, pu, &r, err);
   PQclear(r);
   return rc;
 }

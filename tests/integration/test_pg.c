@@ -550,6 +550,152 @@ static void test_a_frozen_server_holds_no_caller_past_its_deadline(void **state)
   yw_pg_pool_free(pool);
 }
 
+/* ---- deferred statements and the commit with the last statement ----------------------- */
+
+/* How many rows of pipe_t another connection sees (committed rows only). */
+static long committed_rows(yw_pg_pool *pool) {
+  PGconn *o = yw_pg_pool_acquire(pool, 2000);
+  long n = query_int(o, "SELECT count(*) + $1::int FROM pipe_t", 0);
+  yw_pg_pool_release(pool, o);
+  return n;
+}
+
+/* A deferred BEGIN goes with the first statement; the last statement goes with COMMIT;
+ * a failure anywhere is the caller's to see with its SQLSTATE, and nothing of the
+ * transaction is left. */
+static void test_deferred_begin_and_commit_with_the_last_statement(void **state) {
+  (void)state;
+  yw_pg_pool *pool = direct_pool(2);
+  assert_non_null(pool);
+  PGconn *c = yw_pg_pool_acquire(pool, 2000);
+  yw_pg_set_deadline(c, 5000);
+  yw_pg_error err;
+  assert_int_equal(yw_pg_query(c, "DROP TABLE IF EXISTS pipe_t", 0, NULL, NULL, &err), 0);
+  assert_int_equal(yw_pg_query(c,
+                               "CREATE TABLE pipe_t (n int PRIMARY KEY, "
+                               "m int UNIQUE DEFERRABLE INITIALLY DEFERRED)",
+                               0, NULL, NULL, &err),
+                   0);
+
+  /* committed: both rows, in two round trips; COMMIT afterwards sends nothing */
+  assert_int_equal(yw_pg_begin_deferred(c, &err), 0);
+  assert_int_equal(PQtransactionStatus(c), PQTRANS_IDLE); /* nothing sent yet */
+  assert_int_equal(query_int(c, "INSERT INTO pipe_t VALUES ($1::int, 1) RETURNING n", 1), 1);
+  assert_int_equal(PQtransactionStatus(c), PQTRANS_INTRANS);
+  PGresult *r = NULL;
+  const char *two[] = {"2"};
+  assert_int_equal(yw_pg_query_commit(c, "INSERT INTO pipe_t VALUES ($1::int, 2) RETURNING n", 1, two,
+                                      &r, &err),
+                   0);
+  assert_string_equal(PQgetvalue(r, 0, 0), "2"); /* the statement's answer, not COMMIT's */
+  PQclear(r);
+  assert_int_equal(PQtransactionStatus(c), PQTRANS_IDLE);
+  assert_int_equal(yw_pg_commit(c, &err), 0);
+  assert_int_equal(committed_rows(pool), 2);
+
+  /* the first statement fails: its SQLSTATE, the transaction aborted, rolled back */
+  assert_int_equal(yw_pg_begin_deferred(c, &err), 0);
+  const char *dup[] = {"1"};
+  memset(&err, 0, sizeof err);
+  assert_int_equal(yw_pg_query(c, "INSERT INTO pipe_t VALUES ($1::int)", 1, dup, NULL, &err), YW_EEXIST);
+  assert_string_equal(err.sqlstate, "23505");
+  assert_int_equal(PQtransactionStatus(c), PQTRANS_INERROR);
+  yw_pg_rollback(c);
+  assert_int_equal(PQtransactionStatus(c), PQTRANS_IDLE);
+
+  /* the last statement fails: COMMIT is skipped, nothing of the transaction stays */
+  assert_int_equal(yw_pg_begin_deferred(c, &err), 0);
+  assert_int_equal(query_int(c, "INSERT INTO pipe_t VALUES ($1::int) RETURNING n", 3), 3);
+  memset(&err, 0, sizeof err);
+  assert_int_equal(yw_pg_query_commit(c, "INSERT INTO pipe_t VALUES ($1::int)", 1, dup, NULL, &err), YW_EEXIST);
+  assert_string_equal(err.sqlstate, "23505");
+  yw_pg_rollback(c);
+  assert_int_equal(PQtransactionStatus(c), PQTRANS_IDLE);
+  assert_int_equal(committed_rows(pool), 2);
+
+  /* the statement succeeds, COMMIT fails (a deferred constraint): COMMIT's SQLSTATE */
+  assert_int_equal(yw_pg_begin_deferred(c, &err), 0);
+  memset(&err, 0, sizeof err);
+  const char *four[] = {"4"};
+  assert_int_equal(yw_pg_query_commit(c, "INSERT INTO pipe_t VALUES ($1::int, 1)", 1, four, NULL, &err),
+                   YW_EEXIST);
+  assert_string_equal(err.sqlstate, "23505");
+  yw_pg_rollback(c);
+  assert_int_equal(PQtransactionStatus(c), PQTRANS_IDLE);
+  assert_int_equal(committed_rows(pool), 2);
+
+  /* a deferred statement that fails: the next call reports it, and its own statement
+   * never ran */
+  assert_int_equal(yw_pg_begin_deferred(c, &err), 0);
+  const char *bad[] = {"not a time"};
+  assert_int_equal(yw_pg_defer(c, "SELECT set_config('lock_timeout', $1, true)", 1, bad), 0);
+  memset(&err, 0, sizeof err);
+  assert_int_equal(yw_pg_query(c, "INSERT INTO pipe_t VALUES ($1::int)", 1, four, NULL, &err), YW_EINVAL);
+  assert_string_equal(err.sqlstate, "22023");
+  yw_pg_rollback(c);
+  assert_int_equal(committed_rows(pool), 2);
+
+  /* a rollback forgets what is deferred: the next statement runs outside a transaction */
+  assert_int_equal(yw_pg_begin_deferred(c, &err), 0);
+  assert_int_equal(yw_pg_defer(c, "SAVEPOINT s", 0, NULL), 0);
+  yw_pg_rollback(c);
+  assert_int_equal(query_int(c, "SELECT $1::int", 8), 8);
+  assert_int_equal(PQtransactionStatus(c), PQTRANS_IDLE);
+
+  /* so does the release: the next user of the connection starts clean */
+  assert_int_equal(yw_pg_begin_deferred(c, &err), 0);
+  yw_pg_pool_release(pool, c);
+  c = yw_pg_pool_acquire(pool, 2000);
+  assert_int_equal(query_int(c, "SELECT $1::int", 9), 9);
+  assert_int_equal(PQtransactionStatus(c), PQTRANS_IDLE);
+
+  /* too much to defer, or a parameter too long: refused, nothing deferred is lost */
+  for (int i = 0; i < YW_PG_DEFER_MAX; i++) assert_int_equal(yw_pg_defer(c, "SELECT 1", 0, NULL), 0);
+  assert_int_equal(yw_pg_defer(c, "SELECT 1", 0, NULL), YW_ETOOBIG);
+  yw_pg_rollback(c);
+  char longp[YW_PG_DEFER_PARAM_MAX + 1];
+  memset(longp, 'x', sizeof longp - 1);
+  longp[sizeof longp - 1] = '\0';
+  const char *lp[] = {longp};
+  assert_int_equal(yw_pg_defer(c, "SELECT $1::text", 1, lp), YW_ETOOBIG);
+
+  assert_int_equal(yw_pg_query(c, "DROP TABLE pipe_t", 0, NULL, NULL, &err), 0);
+  yw_pg_pool_release(pool, c);
+  yw_pg_pool_free(pool);
+}
+
+/* A pipelined round trip is bounded by the deadline as any statement (here a server
+ * that stops answering): the connection is then re-established, out of pipeline mode,
+ * for its next user. */
+static void test_a_pipelined_statement_holds_no_caller_past_its_deadline(void **state) {
+  (void)state;
+  yw_pg_pool *pool = relay_pool(1);
+  assert_non_null(pool);
+  PGconn *c = yw_pg_pool_acquire(pool, 2000);
+  yw_pg_set_deadline(c, 1500);
+  assert_int_equal(query_int(c, "SELECT $1::int", 1), 1); /* statement_timeout in place */
+  atomic_store(&relay.frozen, 1);
+  yw_pg_error err;
+  assert_int_equal(yw_pg_begin_deferred(c, &err), 0);
+  double t0 = yw_test_now_s();
+  int rc = yw_pg_query_commit(c, "SELECT $1::int", 1, (const char *const[]){"2"}, NULL, &err);
+  assert_int_equal(rc, YW_ETIMEOUT);
+  assert_true(yw_test_now_s() - t0 < 3.0);
+  yw_pg_pool_release(pool, c);
+  atomic_store(&relay.frozen, 0);
+  relay_cut();
+  c = NULL;
+  for (int i = 0; i < 50 && c == NULL; i++) {
+    c = yw_pg_pool_acquire(pool, 1000);
+    if (c == NULL) usleep(100000);
+  }
+  assert_non_null(c);
+  assert_int_equal(PQpipelineStatus(c), PQ_PIPELINE_OFF);
+  assert_int_equal(query_int(c, "SELECT $1::int", 3), 3);
+  yw_pg_pool_release(pool, c);
+  yw_pg_pool_free(pool);
+}
+
 /* ---- main ------------------------------------------------------------------------ */
 
 int main(void) {
@@ -565,6 +711,8 @@ int main(void) {
       cmocka_unit_test(test_statement_timeout_follows_the_deadline),
       cmocka_unit_test(test_connections_carry_connect_timeout),
       cmocka_unit_test(test_a_frozen_server_holds_no_caller_past_its_deadline),
+      cmocka_unit_test(test_deferred_begin_and_commit_with_the_last_statement),
+      cmocka_unit_test(test_a_pipelined_statement_holds_no_caller_past_its_deadline),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
