@@ -8,7 +8,8 @@
 # waits (at most 120 s) until every order paid at the simulator is PAID and prints
 # payments/s (orders PAID / wall seconds from the first create to the last PAID),
 # p50/p99 of each step (notify = from the wallet's answer to the PAID transition), the
-# errors, the CPU seconds of each process over the run (/proc/<pid>/stat), and the
+# errors, the CPU seconds of each process over the run (/proc/<pid>/stat) and its waits
+# (voluntary context switches of its threads, /proc/<pid>/task/*/status), and the
 # ledger's invariants in SQL as "ledger discrepancies: N" (non-zero exit unless N = 0);
 # then, unless -R, bench/recon.sh (1,000,000-row reconciliation) on the same PostgreSQL.
 # Baselines of the same run: the same gateway's static /healthz (h2load), and the
@@ -79,7 +80,9 @@ echo "baseline: the simulator alone (prepay + pay + notification acknowledged, $
 "$YW_BUILD_DIR/payment/yw-paysim-load" "${PAYSIM#http://}" sim "$PAYSIM_MCHID_SIM" "$PAYSIM_KEY_SIM" \
   "$(free_port)" "$FLOWS" 5 "$PAYSIM_PID" | sed 's/^/  /'
 
-# CPU ticks of each process (and of every PostgreSQL backend) before and after the run
+# CPU ticks of each process (and of every PostgreSQL backend) before and after the run,
+# and its waits: the voluntary context switches of all its threads (a thread blocks once
+# for each answer it waits for, so fewer round trips show here first, whatever the load)
 PG_MASTER="$(head -1 "$E2E_PRIVATE_PG/data/postmaster.pid")"
 cpu_snapshot() { # cpu_snapshot FILE
   local p
@@ -87,7 +90,8 @@ cpu_snapshot() { # cpu_snapshot FILE
     for p in gateway:$GATEWAY_PID payment:$PAYMENT_PID paysim:$PAYSIM_PID redis:$REDIS_PID \
       postgres:$PG_MASTER $(pgrep -P "$PG_MASTER" | sed 's/^/postgres:/'); do
       [ -r "/proc/${p#*:}/stat" ] || continue
-      echo "${p%%:*} ${p#*:} $(sed 's/.*) //' "/proc/${p#*:}/stat" | awk '{print $12 + $13}')"
+      echo "${p%%:*} ${p#*:} $(sed 's/.*) //' "/proc/${p#*:}/stat" | awk '{print $12 + $13}')" \
+        "$(cat /proc/"${p#*:}"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_switches/ {n += $2} END {print n + 0}')"
     done
   } >"$1"
 }
@@ -126,26 +130,29 @@ echo "  step=notify count=$PAID p50_ms=$NP50 p99_ms=$NP99 (wallet answered -> or
 echo "  orders paid at the channel: $AT_CHANNEL, PAID: $PAID, not PAID after the wait: $NOTPAID"
 /usr/bin/python3 -c "import sys; p, w = int(sys.argv[1]), float(sys.argv[2]); print(f'payments/s = {p / w:.0f} ({p} PAID in {w:.2f} s from the first create to the last PAID; target 1000)')" "$PAID" "$WALL"
 
-echo "CPU seconds over the run (driver, then to the last PAID):"
+echo "CPU seconds over the run (driver, then to the last PAID), and waits (voluntary context switches):"
 /usr/bin/python3 - "$E2E_TMP/cpu0" "$E2E_TMP/cpu1" "$E2E_TMP/cpu2" "$(cat "$E2E_TMP/drivercpu")" "$PAID" <<'PY'
 import os, sys
 tck = os.sysconf("SC_CLK_TCK")
 def load(f):
     d = {}
     for l in open(f):
-        name, pid, t = l.split()
-        d[pid] = (name, int(t))
+        name, pid, t, w = l.split()
+        d[pid] = (name, int(t), int(w))
     return d
 a, b, c = load(sys.argv[1]), load(sys.argv[2]), load(sys.argv[3])
-tot = {}
-for pid, (name, t) in c.items():
-    tot[name] = tot.get(name, 0) + t - a.get(pid, (name, 0))[1]
+tot, waits = {}, {}
+for pid, (name, t, w) in c.items():
+    before = a.get(pid, (name, 0, 0))
+    tot[name] = tot.get(name, 0) + t - before[1]
+    waits[name] = waits.get(name, 0) + w - before[2]
 u, s = (float(x) for x in sys.argv[4].split())
 tot["driver"] = (u + s) * tck
 paid = int(sys.argv[5]) or 1
 for name in ("gateway", "payment", "postgres", "redis", "paysim", "driver"):
     sec = tot.get(name, 0) / tck
-    print(f"  {name:9s} {sec:7.2f} s  ({sec / paid * 1e3:.2f} ms per payment)")
+    wt = f", {waits[name] / paid:.1f} waits" if name in waits else ""
+    print(f"  {name:9s} {sec:7.2f} s  ({sec / paid * 1e3:.2f} ms{wt} per payment)")
 print(f"  total     {sum(tot.values()) / tck:7.2f} s")
 PY
 
