@@ -447,6 +447,23 @@ static void the_claims_wait_bound_does_not_bound_the_effect(void **state) {
   assert_int_equal(a.status, GRPC_STATUS_OK);
   /* the effect's lock waits end with the call's deadline, as without a key */
   assert_string_equal(seen_lock_timeout, "0");
+  /* and the effect runs with the session's own lock_timeout, whatever it is */
+  PGconn *held[8];
+  for (int i = 0; i < 8; i++) {
+    held[i] = yw_pg_pool_acquire(pool, 2000);
+    assert_non_null(held[i]);
+    assert_int_equal(yw_pg_query(held[i], "SET lock_timeout = '4s'", 0, NULL, NULL, NULL), 0);
+  }
+  for (int i = 0; i < 8; i++) yw_pg_pool_release(pool, held[i]);
+  result b;
+  transfer_call("k-bound-2", "acc-bound", 1, &b);
+  assert_int_equal(b.status, GRPC_STATUS_OK);
+  assert_string_equal(seen_lock_timeout, "4s");
+  for (int i = 0; i < 8; i++) held[i] = yw_pg_pool_acquire(pool, 2000);
+  for (int i = 0; i < 8; i++) {
+    assert_int_equal(yw_pg_query(held[i], "RESET lock_timeout", 0, NULL, NULL, NULL), 0);
+    yw_pg_pool_release(pool, held[i]);
+  }
 }
 
 static void transient_failure_keeps_no_claim_and_retry_runs(void **state) {
