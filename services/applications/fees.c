@@ -16,9 +16,17 @@
  * transaction that records the event as processed (yw_events), with a timeline row, an
  * application.status_changed whose from_status equals its to_status (reason 已缴费) and a
  * feed.entry for the applicant. payment.refunded adds to the refunded amount; a refund
- * of the whole fee before completion makes it due again (已退费). Completion is refused
- * (FAILED_PRECONDITION) while a fee is unpaid, and the table's CHECK holds it for any
- * writer.
+ * of the whole fee before completion makes it due again (已退费). payment.order_reversed
+ * (reconciliation took back a payment the channel never had) of the order that paid the
+ * fee is kept in fee_reversals (migration 021, one row per order, so a second event of
+ * it changes nothing) and, while the application runs, clears the payment: the fee is
+ * due again (a step 缴费已冲正 as above), and yw-payment issues a new order for it. An
+ * application already completed keeps its payment (the CHECK below) and its department
+ * is alerted by a log line written once the transaction commits (the consumer's
+ * after_commit). A reversal of an order that paid nothing here changes nothing, but is
+ * kept, so that the order's payment.order_paid read after it (two copies each took one)
+ * is not recorded. Completion is refused (FAILED_PRECONDITION) while a fee is unpaid,
+ * and the table's CHECK holds it for any writer.
  *
  * Offers: fees_file, fees_load, fees_check_completion, fees_get_application_fee,
  * fees_handle_payment_event, fees_consumer_config.
@@ -35,6 +43,8 @@
 #include "yiwang/events/v1/feed.pb-c.h"
 #include "yiwang/events/v1/payment.pb-c.h"
 #include "yw_err.h"
+#include "yw_events.h"
+#include "yw_log.h"
 #include "yw_service.h"
 
 #define SCHEMA "applications"
@@ -172,11 +182,11 @@ int fees_get_application_fee(yw_rpc_call *call, const ProtobufCMessage *reqm, Pr
 /* The step of application row r (columns of the handler's SELECT) that changes no status:
  * its timeline row, application.status_changed and the applicant's feed.entry. */
 enum { S_ID, S_NUMBER, S_STATUS, S_IMPL, S_VERSION, S_SUBJECT, S_DEPTS, S_DUE, S_MAC, S_ITEM_NAME, S_FEN,
-       S_ORDER, S_PAID };
+       S_ORDER, S_PAID, S_LEAD };
 #define STEP_COLS                                                                                         \
   "id, number, status, impl_code, item_version, applicant_subject, array_to_string(departments, ','), " \
   "COALESCE(to_char(due_date, 'YYYY-MM-DD'), ''), query_code_mac, item_name, fee_fen, fee_order_id, "   \
-  "fee_paid_at IS NOT NULL "
+  "fee_paid_at IS NOT NULL, lead_department "
 
 static int fee_step(PGconn *conn, const PGresult *r, const char *reason, int64_t at_ms, yw_pg_error *err) {
   const char *status = PQgetvalue(r, 0, S_STATUS);
@@ -236,19 +246,38 @@ static int lock_app(PGconn *conn, const char *number, PGresult **r, yw_pg_error 
                      r, err);
 }
 
-static int order_paid(PGconn *conn, const Yiwang__Events__V1__PaymentOrderPaid *e, int64_t at_ms, yw_pg_error *err) {
-  if (strcmp(e->source, "APPLICATION") != 0) return 0; /* a standalone notice: not ours */
-  if (!application_number_valid(e->application_number) || e->order_id[0] == '\0' || strlen(e->order_id) > 40 ||
-      e->amount_fen <= 0)
+/* The application an event of an order names, locked, into *r (STEP_COLS, 0 rows when
+ * there is none); *r stays NULL for a standalone notice's event (source NOTICE: not
+ * ours). YW_EINVAL for an event that does not hold together. */
+static int lock_event_app(PGconn *conn, const char *source, const char *number, const char *order_id,
+                          int64_t amount_fen, PGresult **r, yw_pg_error *err) {
+  *r = NULL;
+  if (strcmp(source, "APPLICATION") != 0) return 0;
+  if (!application_number_valid(number) || order_id[0] == '\0' || strlen(order_id) > 40 || amount_fen <= 0)
     return YW_EINVAL;
+  return lock_app(conn, number, r, err);
+}
+
+static int order_paid(PGconn *conn, const Yiwang__Events__V1__PaymentOrderPaid *e, int64_t at_ms, yw_pg_error *err) {
   PGresult *r = NULL;
-  int rc = lock_app(conn, e->application_number, &r, err);
-  if (rc != 0) return rc;
+  int rc = lock_event_app(conn, e->source, e->application_number, e->order_id, e->amount_fen, &r, err);
+  if (rc != 0 || r == NULL) return rc;
   /* no such application, or paid already (by this order: a copy of the event; by
    * another: the money is yw-payment's to give back, the application stays as paid) */
   if (PQntuples(r) != 1 || strcmp(PQgetvalue(r, 0, S_PAID), "t") == 0) {
     PQclear(r);
     return 0;
+  }
+  /* the order's reversal was read first (two copies each took one of the events): the
+   * channel never had this money, so it pays nothing */
+  PGresult *rv = NULL;
+  const char *pr[] = {e->order_id};
+  rc = yw_pg_query(conn, "SELECT 1 FROM applications.fee_reversals WHERE order_id = $1", 1, pr, &rv, err);
+  int reversed = rc == 0 && PQntuples(rv) == 1;
+  PQclear(rv);
+  if (rc != 0 || reversed) {
+    PQclear(r);
+    return rc;
   }
   char amount[24], when[24];
   snprintf(amount, sizeof amount, "%lld", (long long)e->amount_fen);
@@ -290,25 +319,110 @@ static int refunded(PGconn *conn, const Yiwang__Events__V1__PaymentRefunded *e, 
   return rc;
 }
 
+/* The alert of a reversal that came after completion, held until the event's
+ * transaction commits: the handler fills it, the consumer's after_commit writes it, both
+ * in the consumer's thread; a rolled-back handling leaves nothing written (its retry
+ * fills it again). */
+static _Thread_local struct {
+  char event_id[YW_EVENTS_ID_MAX];
+  char number[24], department[72], order_id[48], status[24];
+  long long fen;
+} pending_alert;
+
+static int order_reversed(PGconn *conn, const Yiwang__Events__V1__PaymentOrderReversed *e, const char *event_id,
+                          int64_t at_ms, yw_pg_error *err) {
+  PGresult *r = NULL;
+  int rc = lock_event_app(conn, e->source, e->application_number, e->order_id, e->amount_fen, &r, err);
+  if (rc != 0 || r == NULL) return rc;
+  if (PQntuples(r) != 1) { /* no such application */
+    PQclear(r);
+    return 0;
+  }
+  application_status st = application_status_from_db(PQgetvalue(r, 0, S_STATUS));
+  int ours = strcmp(PQgetvalue(r, 0, S_PAID), "t") == 0 && strcmp(PQgetvalue(r, 0, S_ORDER), e->order_id) == 0;
+  /* completed, or ended without a decision to pay for: the payment stays as recorded */
+  int ended = application_status_final(st) && st != YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__APPROVED;
+  const char *effect = !ours ? "not_recorded" : ended ? "after_completion" : "due_again";
+  char amount[24], when[24];
+  snprintf(amount, sizeof amount, "%lld", (long long)e->amount_fen);
+  snprintf(when, sizeof when, "%lld", (long long)(e->reversed_at_unix_ms > 0 ? e->reversed_at_unix_ms : at_ms));
+  const char *p[] = {e->order_id, PQgetvalue(r, 0, S_ID), amount, effect, e->reason, when};
+  PGresult *ins = NULL;
+  rc = yw_pg_query(conn,
+                   "INSERT INTO applications.fee_reversals (order_id, application_id, amount_fen, effect, reason,"
+                   " reversed_at) VALUES ($1, $2::bigint, $3::bigint, $4, left($5, 200),"
+                   " to_timestamp($6::bigint / 1000.0)) ON CONFLICT (order_id) DO NOTHING RETURNING 1",
+                   6, p, &ins, err);
+  int inserted = rc == 0 && PQntuples(ins) == 1;
+  PQclear(ins);
+  /* recorded already (another event of the same reversal), or not the fee's payment */
+  if (rc != 0 || !inserted || !ours) {
+    PQclear(r);
+    return rc;
+  }
+  if (!ended) {
+    const char *pu[] = {PQgetvalue(r, 0, S_ID)};
+    rc = yw_pg_query(conn,
+                     "UPDATE applications.applications SET fee_order_id = '', fee_paid_fen = 0, fee_paid_at = NULL"
+                     " WHERE id = $1::bigint",
+                     1, pu, NULL, err);
+    if (rc == 0) rc = fee_step(conn, r, "缴费已冲正", at_ms, err);
+  } else {
+    snprintf(pending_alert.event_id, sizeof pending_alert.event_id, "%s", event_id);
+    snprintf(pending_alert.number, sizeof pending_alert.number, "%s", PQgetvalue(r, 0, S_NUMBER));
+    snprintf(pending_alert.department, sizeof pending_alert.department, "%s", PQgetvalue(r, 0, S_LEAD));
+    snprintf(pending_alert.order_id, sizeof pending_alert.order_id, "%s", e->order_id);
+    snprintf(pending_alert.status, sizeof pending_alert.status, "%s", status_event_name(PQgetvalue(r, 0, S_STATUS)));
+    pending_alert.fen = (long long)e->amount_fen;
+  }
+  PQclear(r);
+  return rc;
+}
+
 int fees_handle_payment_event(PGconn *conn, const yw_event *ev, void *arg) {
   (void)arg;
-  int paid = strcmp(ev->type, "payment.order_paid") == 0;
-  if (!paid && strcmp(ev->type, "payment.refunded") != 0) return 0; /* not ours */
-  if (ev->version != 1) return YW_EINVAL;                           /* a version this copy cannot read */
+  pending_alert.event_id[0] = '\0';
+  const ProtobufCMessageDescriptor *d = NULL;
+  if (strcmp(ev->type, "payment.order_paid") == 0)
+    d = &yiwang__events__v1__payment_order_paid__descriptor;
+  else if (strcmp(ev->type, "payment.refunded") == 0)
+    d = &yiwang__events__v1__payment_refunded__descriptor;
+  else if (strcmp(ev->type, "payment.order_reversed") == 0)
+    d = &yiwang__events__v1__payment_order_reversed__descriptor;
+  else
+    return 0;                          /* not ours */
+  if (ev->version != 1) return YW_EINVAL; /* a version this copy cannot read */
   ProtobufCMessage *m = NULL;
-  if (yw_event_unpack(ev,
-                      paid ? &yiwang__events__v1__payment_order_paid__descriptor
-                           : &yiwang__events__v1__payment_refunded__descriptor,
-                      NULL, &m) != 0)
-    return YW_EINVAL;
+  if (yw_event_unpack(ev, d, NULL, &m) != 0) return YW_EINVAL;
   yw_pg_error err;
   memset(&err, 0, sizeof err);
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
   int64_t at_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-  int rc = paid ? order_paid(conn, (const void *)m, at_ms, &err) : refunded(conn, (const void *)m, at_ms, &err);
+  int rc;
+  if (d == &yiwang__events__v1__payment_order_paid__descriptor)
+    rc = order_paid(conn, (const void *)m, at_ms, &err);
+  else if (d == &yiwang__events__v1__payment_refunded__descriptor)
+    rc = refunded(conn, (const void *)m, at_ms, &err);
+  else
+    rc = order_reversed(conn, (const void *)m, ev->id, at_ms, &err);
   protobuf_c_message_free_unpacked(m, NULL);
   return rc;
+}
+
+/* After an event's transaction committed: the alert it left, if any, for the department
+ * (the log line operations route to it). */
+static int alert_after_commit(void *arg, const yw_event *ev) {
+  (void)arg;
+  if (pending_alert.event_id[0] != '\0' && strcmp(pending_alert.event_id, ev->id) == 0)
+    yw_log(YW_LOG_WARN, "applications.fee_reversed_after_completion", NULL,
+           "application %s of department %s is %s on a fee of %lld.%02lld yuan that yw-payment's reconciliation"
+           " reversed (order %s: the channel never had the money): its certificate was issued on money never"
+           " received; the department collects the fee",
+           pending_alert.number, pending_alert.department, pending_alert.status, pending_alert.fen / 100,
+           pending_alert.fen % 100, pending_alert.order_id);
+  pending_alert.event_id[0] = '\0';
+  return 0;
 }
 
 void fees_consumer_config(const char *stream, const char *consumer, yw_events_consumer_config *cfg) {
@@ -318,4 +432,5 @@ void fees_consumer_config(const char *stream, const char *consumer, yw_events_co
   cfg->consumer = consumer;
   cfg->schema = SCHEMA;
   cfg->handler = fees_handle_payment_event;
+  cfg->after_commit = alert_after_commit;
 }

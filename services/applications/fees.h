@@ -34,14 +34,17 @@ int fees_check_completion(yw_rpc_call *call, PGconn *conn, const char *app_id, y
 int fees_get_application_fee(yw_rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **out,
                              void *data);
 
-/* The consumer's handler of yw-payment's stream: payment.order_paid and payment.refunded
- * of orders whose source is APPLICATION recorded on the application with a timeline row,
- * application.status_changed (from_status = to_status, reason 已缴费 / 已退费) and a
- * feed.entry for the applicant; every other event is not ours (0). arg is unused. */
+/* The consumer's handler of yw-payment's stream: payment.order_paid, payment.refunded and
+ * payment.order_reversed of orders whose source is APPLICATION recorded on the
+ * application with a timeline row, application.status_changed (from_status = to_status,
+ * reason 已缴费 / 已退费 / 缴费已冲正) and a feed.entry for the applicant; a reversal after
+ * completion is recorded and leaves an alert for fees_consumer_config's after_commit;
+ * every other event is not ours (0). arg is unused. */
 int fees_handle_payment_event(PGconn *conn_in_tx, const yw_event *ev, void *arg);
 
 /* The consumer of yw-payment's stream (group "applications", schema applications'
- * processed_events) into cfg; stream and consumer must outlive it. */
+ * processed_events, an after_commit that writes the alerts of reversals after
+ * completion) into cfg; stream and consumer must outlive it. */
 void fees_consumer_config(const char *stream, const char *consumer, yw_events_consumer_config *cfg);
 
 #endif

@@ -241,7 +241,7 @@ int main(int argc, char **argv) {
     yw_service_stop(&proc);
     return 1;
   }
-  /* fees paid and refunded, from yw-payment's stream (one name per copy) */
+  /* fees paid, refunded and reversed, from yw-payment's stream (one name per copy) */
   static char consumer[128];
   char host[64] = "host";
   gethostname(host, sizeof host - 1);

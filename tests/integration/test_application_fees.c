@@ -16,6 +16,12 @@
  * and a feed entry, a second event for the paid application and an event of a
  * standalone notice change nothing, and the application then completes; a refund of the
  * whole fee before completion makes it due again (已退费) and completion is refused again.
+ * payment.order_reversed of the order that paid makes the fee due again (paid cleared, one
+ * step 缴费已冲正, GetApplicationFee says due), the same event delivered again and another
+ * event of the same reversal change nothing, a reversal of a notice's or of another
+ * order changes nothing, the reversed order's payment read later is not recorded, and a
+ * new order's payment completes the application; after completion a reversal keeps the
+ * payment, adds no step and writes the department's alert line once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -114,6 +121,16 @@ static Application *get(const char *number) {
   return a;
 }
 
+/* The last step of a's timeline is payment's, APPROVED -> APPROVED, with reason. */
+static void assert_last_payment_step(const Application *a, const char *reason) {
+  assert_true(a->n_timeline > 0);
+  const Yiwang__Applications__V1__Transition *last = a->timeline[a->n_timeline - 1];
+  assert_int_equal(last->from_status, YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__APPROVED);
+  assert_int_equal(last->to_status, YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__APPROVED);
+  assert_string_equal(last->actor, "payment");
+  assert_string_equal(last->reason, reason);
+}
+
 static grpc_status_code get_fee(const as *who, const char *via, const char *number, Fee **out) {
   snprintf(t.via, sizeof t.via, "%s", via);
   Yiwang__Applications__V1__GetApplicationFeeRequest req =
@@ -132,6 +149,8 @@ static long long count(const char *sql, const char *param) {
   return strtoll(v, NULL, 10);
 }
 
+static void relay_and_consume(void);
+
 /* yw-payment's side: the event appended in a transaction of its own, relayed to its
  * stream; then the applications' consumer reads until the stream has nothing more. */
 static void payment_event(const char *type, const ProtobufCMessage *msg, const char *order_id) {
@@ -142,6 +161,13 @@ static void payment_event(const char *type, const ProtobufCMessage *msg, const c
   assert_int_equal(yw_events_append(c, "payment", type, 1, order_id, msg, NULL, &err), 0);
   assert_int_equal(yw_pg_query(c, "COMMIT", 0, NULL, NULL, &err), 0);
   yw_pg_pool_release(t.app.pool, c);
+  relay_and_consume();
+}
+
+/* The payment outbox's unpublished row relayed, then read by the consumer until it has
+ * acknowledged it (handled, or skipped as a copy already processed). */
+static void relay_and_consume(void) {
+  yw_pg_error err;
   yw_events_relay_config rcfg = {.schema = "payment", .stream = stream};
   assert_int_equal(yw_events_relay_run_once(t.app.pool, t.app.redis, &rcfg, 5000, &err), 1);
   /* a bounded poll: the entry is read and handled within a few rounds */
@@ -154,19 +180,37 @@ static void payment_event(const char *type, const ProtobufCMessage *msg, const c
   assert_int_equal(handled, 1);
 }
 
+/* The last payment event published again, the same event id (a relay that died between
+ * XADD and its mark does so). */
+static void republish_last(void) {
+  char v[64];
+  assert_int_equal(yw_testapps_query1(&t,
+                                      "UPDATE payment.outbox SET published_at = NULL WHERE id ="
+                                      " (SELECT max(id) FROM payment.outbox) RETURNING id",
+                                      NULL, v, sizeof v),
+                   0);
+  relay_and_consume();
+}
+
+/* What payment.order_paid and payment.order_reversed of the fee's order both say. */
+#define ORDER_EVENT(e, number, order_id, source) \
+  do {                                           \
+    (e).order_id = (char *)(order_id);           \
+    (e).notice_code = "00000000000000000000";    \
+    (e).source = (char *)(source);               \
+    (e).application_number = (char *)(number);   \
+    (e).payee_department = LEAD;                 \
+    (e).item_code = FEE_ITEM;                    \
+    (e).amount_fen = 12000;                      \
+    (e).channel = "sim";                         \
+    (e).out_trade_no = "0000000000000000000001"; \
+    (e).payer_subject = (char *)RESIDENT.subject; \
+  } while (0)
+
 static void paid(const char *number, const char *order_id, const char *source) {
   Yiwang__Events__V1__PaymentOrderPaid e = YIWANG__EVENTS__V1__PAYMENT_ORDER_PAID__INIT;
-  e.order_id = (char *)order_id;
-  e.notice_code = "00000000000000000000";
-  e.source = (char *)source;
-  e.application_number = (char *)number;
-  e.payee_department = LEAD;
-  e.item_code = FEE_ITEM;
-  e.amount_fen = 12000;
-  e.channel = "sim";
-  e.out_trade_no = "0000000000000000000001";
+  ORDER_EVENT(e, number, order_id, source);
   e.transaction_id = "4200000001";
-  e.payer_subject = (char *)RESIDENT.subject;
   e.paid_at_unix_ms = 1764547200000LL; /* 2025-12-01T08:00:00+08:00 */
   payment_event("payment.order_paid", &e.base, order_id);
 }
@@ -260,11 +304,7 @@ static void order_paid_is_recorded_once_and_the_application_completes(void **sta
   assert_string_equal(a->fee->paid_at, "2025-12-01T08:00:00+08:00");
   assert_int_equal(a->status, YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__APPROVED);
   /* one step in the timeline: approved -> approved by payment, 已缴费 */
-  Yiwang__Applications__V1__Transition *last = a->timeline[a->n_timeline - 1];
-  assert_int_equal(last->from_status, YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__APPROVED);
-  assert_int_equal(last->to_status, YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__APPROVED);
-  assert_string_equal(last->actor, "payment");
-  assert_string_equal(last->reason, "已缴费");
+  assert_last_payment_step(a, "已缴费");
   protobuf_c_message_free_unpacked(&a->base, NULL);
   assert_int_equal(
       count("SELECT count(*) FROM applications.outbox WHERE aggregate_key = $1 AND type = 'application.status_changed'",
@@ -316,12 +356,165 @@ static void a_full_refund_before_completion_makes_the_fee_due_again(void **state
   assert_int_equal(step("CompleteApplication", number, NULL, 0), GRPC_STATUS_FAILED_PRECONDITION);
 }
 
+static void reversed(const char *number, const char *order_id, const char *source) {
+  Yiwang__Events__V1__PaymentOrderReversed e = YIWANG__EVENTS__V1__PAYMENT_ORDER_REVERSED__INIT;
+  ORDER_EVENT(e, number, order_id, source);
+  e.reason = "NOTPAY";
+  e.reversed_at_unix_ms = 1764633600000LL; /* 2025-12-02T08:00:00+08:00 */
+  payment_event("payment.order_reversed", &e.base, order_id);
+}
+
+/* The application's timeline rows of one reason (a string literal). */
+#define STEPS_WITH_REASON(reason)                                                                     \
+  "SELECT count(*) FROM applications.application_transitions t JOIN applications.applications a" \
+  " ON a.id = t.application_id WHERE a.number = $1 AND t.reason = '" reason "'"
+
+static void a_reversed_payment_makes_the_fee_due_again_once(void **state) {
+  (void)state;
+  char number[24];
+  submit_item(FEE_ITEM, number);
+  approve(number);
+  const char *order = "9f1c2a52-5b8e-4d43-9d7e-3c1f8a0b7e15";
+  paid(number, order, "APPLICATION");
+  long long events_before =
+      count("SELECT count(*) FROM applications.outbox WHERE aggregate_key = $1 AND type = 'application.status_changed'",
+            number);
+
+  /* a notice's reversal, and a reversal of an order that paid nothing here: nothing */
+  reversed(number, "1a1c2a52-5b8e-4d43-9d7e-3c1f8a0b7e16", "NOTICE");
+  reversed(number, "2a1c2a52-5b8e-4d43-9d7e-3c1f8a0b7e17", "APPLICATION");
+  Application *a = get(number);
+  assert_true(a->fee->paid);
+  assert_string_equal(a->fee->order_id, order);
+  protobuf_c_message_free_unpacked(&a->base, NULL);
+
+  reversed(number, order, "APPLICATION");
+  a = get(number);
+  assert_false(a->fee->paid);
+  assert_true(a->fee->due);
+  assert_string_equal(a->fee->order_id, "");
+  assert_string_equal(a->fee->paid_at, "");
+  assert_int_equal(a->status, YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__APPROVED);
+  assert_last_payment_step(a, "缴费已冲正");
+  protobuf_c_message_free_unpacked(&a->base, NULL);
+  /* the step goes out to yw-progress and the resident's feed */
+  assert_int_equal(
+      count("SELECT count(*) FROM applications.outbox WHERE aggregate_key = $1 AND type = 'application.status_changed'",
+            number),
+      events_before + 1);
+  assert_int_equal(count("SELECT count(*) FROM applications.fee_reversals r JOIN applications.applications a"
+                         " ON a.id = r.application_id WHERE a.number = $1 AND r.effect = 'due_again'",
+                         number),
+                   1);
+  assert_int_equal(count("SELECT fee_paid_fen FROM applications.applications WHERE number = $1", number), 0);
+  /* yw-payment, asked before it issues a new order, hears the fee is due again */
+  Fee *f = NULL;
+  assert_int_equal(get_fee(&RESIDENT, "payment", number, &f), GRPC_STATUS_OK);
+  assert_true(f->due);
+  assert_false(f->paid);
+  protobuf_c_message_free_unpacked(&f->base, NULL);
+
+  /* the same event delivered again, another event of the same reversal, and the
+   * reversed order's payment read late: nothing more */
+  republish_last();
+  reversed(number, order, "APPLICATION");
+  paid(number, order, "APPLICATION");
+  assert_int_equal(count(STEPS_WITH_REASON("缴费已冲正"), number), 1);
+  assert_int_equal(
+      count("SELECT count(*) FROM applications.outbox WHERE aggregate_key = $1 AND type = 'application.status_changed'",
+            number),
+      events_before + 1);
+  a = get(number);
+  assert_false(a->fee->paid);
+  assert_true(a->fee->due);
+  protobuf_c_message_free_unpacked(&a->base, NULL);
+  assert_int_equal(step("CompleteApplication", number, NULL, 0), GRPC_STATUS_FAILED_PRECONDITION);
+
+  /* a new order pays it, and the application completes */
+  const char *again = "3a1c2a52-5b8e-4d43-9d7e-3c1f8a0b7e18";
+  paid(number, again, "APPLICATION");
+  a = get(number);
+  assert_true(a->fee->paid);
+  assert_string_equal(a->fee->order_id, again);
+  protobuf_c_message_free_unpacked(&a->base, NULL);
+  assert_int_equal(step("CompleteApplication", number, NULL, 0), GRPC_STATUS_OK);
+}
+
+static void a_reversal_read_before_its_payment_keeps_the_fee_due(void **state) {
+  (void)state;
+  char number[24];
+  submit_item(FEE_ITEM, number);
+  approve(number);
+  const char *order = "4a1c2a52-5b8e-4d43-9d7e-3c1f8a0b7e19";
+  reversed(number, order, "APPLICATION");
+  assert_int_equal(count(STEPS_WITH_REASON("缴费已冲正"), number), 0);
+  paid(number, order, "APPLICATION");
+  Application *a = get(number);
+  assert_false(a->fee->paid);
+  assert_true(a->fee->due);
+  protobuf_c_message_free_unpacked(&a->base, NULL);
+  assert_int_equal(count(STEPS_WITH_REASON("已缴费"), number), 0);
+}
+
+static void a_reversal_after_completion_is_kept_and_alerted(void **state) {
+  (void)state;
+  char number[24];
+  submit_item(FEE_ITEM, number);
+  approve(number);
+  const char *order = "5a1c2a52-5b8e-4d43-9d7e-3c1f8a0b7e1a";
+  paid(number, order, "APPLICATION");
+  assert_int_equal(step("CompleteApplication", number, NULL, 0), GRPC_STATUS_OK);
+  Application *a = get(number);
+  size_t steps_before = a->n_timeline;
+  protobuf_c_message_free_unpacked(&a->base, NULL);
+
+  /* stderr into a file while the event is handled, and delivered again */
+  char path[] = "/tmp/yw-fee-alert-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  fflush(stderr);
+  int saved = dup(STDERR_FILENO);
+  assert_true(saved >= 0);
+  assert_true(dup2(fd, STDERR_FILENO) >= 0);
+  reversed(number, order, "APPLICATION");
+  republish_last();
+  fflush(stderr);
+  dup2(saved, STDERR_FILENO);
+  close(saved);
+  static char log[65536];
+  ssize_t n = pread(fd, log, sizeof log - 1, 0);
+  close(fd);
+  unlink(path);
+  log[n > 0 ? n : 0] = '\0';
+  const char *line = strstr(log, "applications.fee_reversed_after_completion");
+  assert_non_null(line);
+  assert_non_null(strstr(line, number));
+  assert_non_null(strstr(line, LEAD));
+  assert_non_null(strstr(line, "120.00 yuan"));
+  assert_null(strstr(line + 1, "applications.fee_reversed_after_completion")); /* once */
+
+  a = get(number);
+  assert_int_equal(a->status, YIWANG__APPLICATIONS__V1__APPLICATION_STATUS__COMPLETED);
+  assert_true(a->fee->paid);
+  assert_false(a->fee->due);
+  assert_string_equal(a->fee->order_id, order);
+  assert_int_equal(a->n_timeline, steps_before);
+  protobuf_c_message_free_unpacked(&a->base, NULL);
+  assert_int_equal(count("SELECT count(*) FROM applications.fee_reversals r JOIN applications.applications a"
+                         " ON a.id = r.application_id WHERE a.number = $1 AND r.effect = 'after_completion'",
+                         number),
+                   1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(fee_due_once_approved_and_completion_waits_for_it),
       cmocka_unit_test(the_fee_is_told_only_to_payment_for_the_applicant),
       cmocka_unit_test(order_paid_is_recorded_once_and_the_application_completes),
       cmocka_unit_test(a_full_refund_before_completion_makes_the_fee_due_again),
+      cmocka_unit_test(a_reversed_payment_makes_the_fee_due_again_once),
+      cmocka_unit_test(a_reversal_read_before_its_payment_keeps_the_fee_due),
+      cmocka_unit_test(a_reversal_after_completion_is_kept_and_alerted),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
