@@ -1120,6 +1120,20 @@ static int read_rows(const fin_db *db, const char *sql, int n, const char *const
   return rc;
 }
 
+/* One write outside any transaction (a row pushed back in a pass's queue) on a connection
+ * of db given back at once: 0, or the code with msg set. */
+static int write_row(const fin_db *db, const char *sql, int n, const char *const *p, char *msg) {
+  PGconn *conn = db_take(db, msg);
+  if (conn == NULL) return YW_EUNAVAIL;
+  yw_pg_error err = {0};
+  PGresult *res = NULL;
+  int rc = yw_pg_query_write(conn, sql, n, p, &res, &err);
+  PQclear(res);
+  yw_pg_pool_release(db->pool, conn);
+  if (rc != 0) say(msg, "%s", err.message);
+  return rc;
+}
+
 int fin_channel_ask(const pay_channel *ch, const char *out_trade_no, int timeout_ms,
                     pay_query_res *said) {
   memset(said, 0, sizeof *said);
@@ -1439,21 +1453,13 @@ static int auto_one(PGconn *conn, const char *sid, const pay_query_res *said,
  * taken and not acted on, it is tried after the rows never tried and those due sooner
  * (30 s doubling, at most a day). */
 static int auto_later(const fin_db *db, const char *sid, char *msg) {
-  PGconn *conn = db_take(db, msg);
-  if (conn == NULL) return YW_EUNAVAIL;
-  yw_pg_error err = {0};
-  PGresult *res = NULL;
   const char *p[1] = {sid};
-  int rc = yw_pg_query_write(conn,
-                             "UPDATE payment.recon_exceptions SET auto_tries = auto_tries + 1, "
-                             "auto_next_at = now() + least(interval '30 seconds' * "
-                             "power(2, least(auto_tries, 12)), interval '1 day') "
-                             "WHERE id = $1::bigint AND auto_action IS NULL",
-                             1, p, &res, &err);
-  PQclear(res);
-  yw_pg_pool_release(db->pool, conn);
-  if (rc != 0) say(msg, "%s", err.message);
-  return rc;
+  return write_row(db,
+                   "UPDATE payment.recon_exceptions SET auto_tries = auto_tries + 1, "
+                   "auto_next_at = now() + least(interval '30 seconds' * "
+                   "power(2, least(auto_tries, 12)), interval '1 day') "
+                   "WHERE id = $1::bigint AND auto_action IS NULL",
+                   1, p, msg);
 }
 
 int fin_recon_auto(const fin_db *db, const char *channel, const char *date, const pay_channel *ch,
@@ -1568,7 +1574,8 @@ static int refund_answered(PGconn *conn, const char *orn, const pay_refund_res *
   if (rc == 0)
     rc = yw_pg_query_write(conn,
                            "UPDATE payment.recon_refunds SET status = $2, refund_id = $3, "
-                           "last_error = $4, attempts = attempts + 1, answered_at = now() "
+                           "last_error = $4, attempts = attempts + 1, answered_at = now(), "
+                           "next_try_at = NULL, misses = 0 "
                            "WHERE out_refund_no = $1",
                            4, p4, &u, &err);
   PQclear(u);
@@ -1581,30 +1588,97 @@ static int refund_answered(PGconn *conn, const char *orn, const pay_refund_res *
   return rc;
 }
 
+/* The names of the channels of set a refunds' pass asks (channel NULL: every one; else
+ * that one when configured), joined by commas (a channel's name never has one: the
+ * channel spec is split on them): "" when none. Freed by the caller. */
+static char *refund_channels(const pay_channels *set, const char *channel) {
+  size_t n = pay_channels_count(set), len = 1;
+  for (size_t i = 0; i < n; i++) len += strlen(pay_channel_name(pay_channels_at(set, i))) + 1;
+  char *names = malloc(len);
+  if (names == NULL) return NULL;
+  names[0] = '\0';
+  size_t at = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *name = pay_channel_name(pay_channels_at(set, i));
+    if (channel != NULL && strcmp(channel, name) != 0) continue;
+    at += (size_t)snprintf(names + at, len - at, "%s%s", at > 0 ? "," : "", name);
+  }
+  return names;
+}
+
+/* Pushes refund orn (still PENDING) back in the pass's queue after an ask it could not
+ * end (migration 033): the attempt counted with why (last_error), asked again only after
+ * next_try_at, 10 s doubling with each miss, at most an hour, as the janitor's rows. */
+static int refund_later(const fin_db *db, const char *orn, const char *why, char *msg) {
+  const char *p[2] = {orn, why};
+  return write_row(db,
+                   "UPDATE payment.recon_refunds SET attempts = attempts + 1, last_error = $2, "
+                   "next_try_at = now() + make_interval(secs => least(3600, 10 * "
+                   "power(2, least(misses, 12)))), misses = misses + 1 "
+                   "WHERE out_refund_no = $1 AND status = 'PENDING'",
+                   2, p, msg);
+}
+
+/* How many refunds of channel ("": every channel's) are PENDING: *n. */
+static int refunds_pending(const fin_db *db, const char *channel, int *n, char *msg) {
+  const char *p[1] = {channel};
+  PGresult *res = NULL;
+  int rc = read_rows(db,
+                     "SELECT count(*) FROM payment.recon_refunds WHERE status = 'PENDING' "
+                     "AND ($1 = '' OR channel = $1)",
+                     1, p, &res, msg);
+  if (rc == 0) *n = (int)yw_col_ll(res, 0, 0);
+  PQclear(res);
+  return rc;
+}
+
 int fin_refunds_send(const fin_db *db, const pay_channels *set, const char *channel, int timeout_ms,
                      const fin_audit_ctx *ac, fin_refunds *out, char *msg) {
   memset(out, 0, sizeof *out);
   if (msg != NULL) msg[0] = '\0';
   if (set == NULL) return 0;
+  char *names = refund_channels(set, channel);
+  if (names == NULL) {
+    say(msg, "out of memory");
+    return YW_ENOMEM;
+  }
   char limit[12];
   snprintf(limit, sizeof limit, "%d", FIN_AUTO_MAX);
-  const char *p[2] = {channel != NULL ? channel : "", limit};
-  yw_pg_error err = {0};
+  const char *p[3] = {channel != NULL ? channel : "", names, limit};
   PGresult *res = NULL;
-  int rc = read_rows(db,
-                     "SELECT out_refund_no, channel, out_trade_no, amount_fen, total_fen "
-                     "FROM payment.recon_refunds WHERE status = 'PENDING' "
-                     "AND ($1 = '' OR channel = $1) ORDER BY created_at, out_refund_no "
-                     "LIMIT $2::int",
-                     2, p, &res, msg);
+  /* one read, outside any transaction (the channels are asked between): the rows of the
+   * configured channels whose time has come, the ones never tried first, each of the two
+   * taken from the channels in turn (a channel's n-th after every channel's (n-1)-th), so
+   * no one channel's rows fill a pass */
+  int rc =
+      read_rows(db,
+                "SELECT out_refund_no, channel, out_trade_no, amount_fen, total_fen FROM "
+                "(SELECT r.*, row_number() OVER (PARTITION BY channel, next_try_at IS NULL "
+                "ORDER BY next_try_at, created_at, out_refund_no) AS turn "
+                "FROM payment.recon_refunds r WHERE status = 'PENDING' "
+                "AND ($1 = '' OR channel = $1) AND channel = ANY (string_to_array($2, ',')) "
+                "AND (next_try_at IS NULL OR next_try_at <= now())) q "
+                "ORDER BY next_try_at IS NOT NULL, turn, next_try_at, created_at, out_refund_no "
+                "LIMIT $3::int",
+                3, p, &res, msg);
+  free(names);
   if (rc != 0) return rc;
+  /* the channels that gave no answer in this pass, by their place in set */
+  size_t nch = pay_channels_count(set);
+  unsigned char *silent = calloc(nch + 1, 1);
+  if (silent == NULL) {
+    PQclear(res);
+    say(msg, "out of memory");
+    return YW_ENOMEM;
+  }
   for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
     const char *orn = PQgetvalue(res, i, 0);
-    const pay_channel *ch = pay_channels_find(set, PQgetvalue(res, i, 1));
-    if (ch == NULL || out->unanswered) {
-      out->left++;
-      continue;
-    }
+    size_t at = 0;
+    while (at < nch &&
+           strcmp(pay_channel_name(pay_channels_at(set, at)), PQgetvalue(res, i, 1)) != 0)
+      at++;
+    if (at == nch || silent[at]) continue;
+    const pay_channel *ch = pay_channels_at(set, at);
     pay_refund_req req = {.out_trade_no = PQgetvalue(res, i, 2), .out_refund_no = orn,
                           .refund_fen = yw_col_ll(res, i, 3), .total_fen = yw_col_ll(res, i, 4)};
     pay_refund_res answer;
@@ -1619,25 +1693,18 @@ int fin_refunds_send(const fin_db *db, const pay_channels *set, const char *chan
     if (wrong != NULL) pay_alert("recon refund mismatch", orn, wrong);
     if (!refused && (arc != 0 || wrong != NULL || strcmp(answer.status, "SUCCESS") != 0)) {
       /* no answer, not done yet, or an answer that cannot be booked: asked again with the
-       * same number by the next run */
+       * same number once its time comes; a channel that gave no answer (nothing, a 5xx, a
+       * 429, an unknown code) is asked nothing more this pass, the other channels are */
       char last[PAY_CODE_MAX + 80];
       snprintf(last, sizeof last, "%s",
                arc != 0        ? (code[0] != '\0' ? code : "the channel did not answer")
                : wrong != NULL ? wrong
                                : answer.status);
-      const char *pa[2] = {orn, last};
-      PGresult *u = NULL;
-      PGconn *conn = db_take(db, msg);
-      rc = conn != NULL ? yw_pg_query_write(conn,
-                                            "UPDATE payment.recon_refunds SET attempts = attempts + 1, "
-                                            "last_error = $2 WHERE out_refund_no = $1 AND status = 'PENDING'",
-                                            2, pa, &u, &err)
-                        : YW_EUNAVAIL;
-      yw_pg_pool_release(db->pool, conn);
-      PQclear(u);
-      if (rc != 0 && conn != NULL) say(msg, "%s", err.message);
-      if (arc != 0) out->unanswered = 1;
-      out->left++;
+      if (arc != 0) {
+        out->unanswered++;
+        silent[at] = 1;
+      }
+      rc = refund_later(db, orn, last, msg);
       continue;
     }
     out->asked++;
@@ -1655,6 +1722,8 @@ int fin_refunds_send(const fin_db *db, const pay_channels *set, const char *chan
     else if (rc == 0 && refused) out->failed++;
   }
   PQclear(res);
+  free(silent);
+  if (rc == 0) rc = refunds_pending(db, p[0], &out->left, msg);
   return rc;
 }
 

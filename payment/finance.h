@@ -191,23 +191,27 @@ typedef struct fin_refunds {
   int asked;      /* refunds the channel answered (done or refused) */
   int succeeded;  /* refunded: journal recon_refund booked, SUCCESS */
   int failed;     /* refused by the channel: FAILED, the money left in refund_payable */
-  int unanswered; /* 1: a channel did not answer; nothing more was asked */
-  int left;       /* still PENDING: asked again by the next call */
+  int unanswered; /* channels that gave no answer: each asked nothing more in the pass */
+  int left;       /* PENDING after the pass (of channel, or all): asked once their time comes */
 } fin_refunds;
 
 /*
  * Asks the channels of set to pay back the PENDING refunds that approved REFUND
- * resolutions wrote (payment.recon_refunds; channel NULL: every channel's), oldest first,
- * at most FIN_AUTO_MAX: each outside any transaction within timeout_ms with its own
- * out_refund_no (a retry is a no-op at the channel). SUCCESS books journal recon_refund
- * (Dr refund_payable / Cr channel_receivable, at the channel's time: the statement's
- * REFUND row then matches it) and ends it SUCCESS; a definite refusal (pay_refund_refused:
- * the trade unknown or not refundable) ends it FAILED, the money left in refund_payable
- * for finance; no answer, any other code (a 429 included: the channel may have paid), an
- * answer for another refund or amount (alerted), or not done yet leaves it PENDING for
- * the next call (the first one not answered ends the asking). Audited recon.refund (actor
- * "system"). Connections are taken from db for each read and write, never held while a
- * channel is asked. finance_service.c calls it after an approval and after every run.
+ * resolutions wrote (payment.recon_refunds; channel NULL: every configured channel's),
+ * at most FIN_AUTO_MAX a call: the ones never asked first, then those whose next try has
+ * come (migration 033), taken from the channels in turn, each outside any transaction
+ * within timeout_ms with its own out_refund_no (a retry is a no-op at the channel).
+ * SUCCESS books journal recon_refund (Dr refund_payable / Cr channel_receivable, at the
+ * channel's time: the statement's REFUND row then matches it) and ends it SUCCESS; a
+ * definite refusal (pay_refund_refused: the trade unknown or not refundable) ends it
+ * FAILED, the money left in refund_payable for finance; no answer, any other code (a 429
+ * included: the channel may have paid), an answer for another refund or amount
+ * (alerted), or not done yet leaves it PENDING with its attempt counted and a next try
+ * 10 s x 2^misses later (at most an hour). A channel that gives no answer (nothing, a
+ * 5xx, a 429, an unknown code) is asked nothing more in this call; the other channels
+ * are. Audited recon.refund (actor "system"). Connections are taken from db for each read
+ * and write, never held while a channel is asked. finance_service.c calls it after an
+ * approval and after every run. 0, or the code of a database failure (msg set).
  */
 int fin_refunds_send(const fin_db *db, const pay_channels *set, const char *channel, int timeout_ms,
                      const fin_audit_ctx *ac, fin_refunds *out, char *msg);

@@ -35,8 +35,10 @@
  * answers acts on them once; a statement replaced gives back what its run held in
  * suspense and the replacing one's run holds its own rows; the pass holds no connection
  * while its question waits at a stopped channel; a refund to a payer the channel refuses
- * is retried or written off by maker-checker. Every query is parameterised. After every test
- * ledger_check finds the ledger balanced.
+ * is retried or written off by maker-checker; a refund to a payer the channel does not
+ * answer is pushed back (10 s doubling, asked again once the stored next try comes) and
+ * holds back no other channel's refund in the same pass. Every query is parameterised.
+ * After every test ledger_check finds the ledger balanced.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -62,6 +64,7 @@
 #include "yw_events.h"
 #include "yw_pg.h"
 #include "yw_testdb.h"
+#include "yw_testnet.h"
 #include "yw_testpaysim.h"
 
 /* 2026-12-01 00:00:00 Asia/Shanghai */
@@ -1279,6 +1282,19 @@ static const pay_channel *paid_twice_on_sm2(const char *notice, const char *firs
   return pay_channels_find(chans, chan);
 }
 
+/* Drives time for refund to the payer orn: its next try is now (never by sleeping). */
+static void refund_due(const char *orn) {
+  const char *p[1] = {orn};
+  PGresult *r =
+      PQexecParams(conn,
+                   "UPDATE payment.recon_refunds SET next_try_at = now() - interval '1 second' "
+                   "WHERE out_refund_no = $1 AND next_try_at IS NOT NULL",
+                   1, NULL, p, NULL, NULL, 0);
+  assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+  assert_string_equal(PQcmdTuples(r), "1");
+  PQclear(r);
+}
+
 /* REFUND asks the channel to pay the payer back (on channel sim-sm2, whose days no other
  * test has a statement of): a second payment found by the run (held in suspense by the
  * payment path) is refunded by finance; the channel stopped (SIGSTOP) leaves the refund
@@ -1315,12 +1331,20 @@ static void a_refund_is_paid_back_by_the_channel(void **state) {
   assert_int_equal(kill(sim.pid, SIGCONT), 0);
   assert_int_equal(fr.unanswered, 1);
   assert_int_equal(fr.left, 1);
-  assert_string_equal(text_of("SELECT status || '/' || attempts FROM payment.recon_refunds "
-                              "WHERE out_refund_no = $1",
-                              1, orn),
-                      "PENDING/1");
+  assert_string_equal(
+      text_of("SELECT status || '/' || attempts || '/' || misses FROM "
+              "payment.recon_refunds WHERE out_refund_no = $1 AND next_try_at > now()",
+              1, orn),
+      "PENDING/1/1");
   assert_int_equal(journals_of("recon_refund", orn), 0);
-  /* answered: refunded at the channel, booked once */
+  /* not asked again before its next try */
+  assert_int_equal(fin_refunds_send(&pdb, chans, chan, 1000, NULL, &fr, msg), 0);
+  assert_int_equal(fr.asked + fr.unanswered, 0);
+  assert_int_equal(fr.left, 1);
+  assert_int_equal(
+      value_of("SELECT attempts FROM payment.recon_refunds WHERE out_refund_no = $1", 1, orn), 1);
+  /* its time has come: refunded at the channel, booked once */
+  refund_due(orn);
   assert_int_equal(fin_refunds_send(&pdb, chans, chan, 1000, NULL, &fr, msg), 0);
   assert_int_equal(fr.succeeded, 1);
   assert_int_equal(fr.left, 0);
@@ -1330,6 +1354,11 @@ static void a_refund_is_paid_back_by_the_channel(void **state) {
   assert_int_equal(journals_of("recon_refund", orn), 1);
   assert_int_equal(balance("refund_payable:sim-sm2"), payable);
   assert_int_equal(audits("recon.refund", exc, "system", "%amount_fen=600"), 1);
+  assert_string_equal(
+      text_of("SELECT attempts || '/' || misses || '/' || (next_try_at IS NULL) FROM "
+              "payment.recon_refunds WHERE out_refund_no = $1",
+              1, orn),
+      "2/0/true");
   pay_query_res said;
   assert_int_equal(fin_channel_ask(ch, second, 3000, &said), 0);
   assert_int_equal(said.state, PAY_TRADE_REFUND);
@@ -1527,9 +1556,18 @@ static void a_busy_answer_leaves_a_recon_refund_pending(void **state) {
   chan = "sim";
   chan_mchid = "1900000001";
   assert_int_equal(said.state, PAY_TRADE_REFUND); /* the payer has the money back */
+  assert_string_equal(text_of("SELECT status FROM payment.recon_refunds WHERE out_refund_no = $1 "
+                              "AND next_try_at > now()",
+                              1, orn),
+                      "PENDING");
+  /* asked again once its time comes: the channel answers the refund it made */
+  refund_due(orn);
+  assert_int_equal(fin_refunds_send(&pdb, chans, "sim-sm2", 3000, NULL, &fr, msg), 0);
+  assert_int_equal(fr.succeeded, 1);
   assert_string_equal(
       text_of("SELECT status FROM payment.recon_refunds WHERE out_refund_no = $1", 1, orn),
-      "PENDING");
+      "SUCCESS");
+  assert_int_equal(journals_of("recon_refund", orn), 1);
 }
 
 /* Two statement rows of one key (dup 0 and dup 1) naming no order of ours: each is held
@@ -1893,6 +1931,119 @@ static void a_refused_refund_is_retried_or_written_off(void **state) {
   chan_mchid = "1900000001";
 }
 
+/* Approves the REFUND of the stranger's payment key of chan's statement st (not held: the
+ * channel's money goes to refund_payable); its out_refund_no in orn. */
+static void stranger_refunded(const fin_statement *st, const char *key, char orn[24]) {
+  char msg[FIN_MSG_MAX];
+  int64_t exc = exception_of(st->id, key);
+  assert_int_equal(propose(exc, "REFUND", "a stranger's payment", "alice", msg), 0);
+  assert_int_equal(decide(exc, 1, "", "bob", msg), 0);
+  snprintf(orn, 24, "RC%010lld", (long long)exc);
+}
+
+/* "STATUS/attempts/misses/next try in the future" of the refund to the payer orn. */
+static const char *refund_queue(const char *orn) {
+  return text_of(
+      "SELECT status || '/' || attempts || '/' || misses || '/' || "
+      "COALESCE((next_try_at > now())::text, '-') FROM payment.recon_refunds "
+      "WHERE out_refund_no = $1",
+      1, orn);
+}
+
+/* Refunds to the payers never wait behind one stuck refund: channel sim-hung takes the
+ * connection and never answers. Its two refunds are the oldest; sim-sm2's refund of a
+ * second payment, approved after them, is paid back in the same pass: the first of
+ * sim-hung's is asked once (its timeout), pushed back (its next try 10 s on), and the
+ * other of sim-hung's is not asked in that pass. The next pass asks the one never tried
+ * and not the one pushed back; once its time comes (the stored next try moved, never
+ * slept for) it is asked again and pushed back twice as far. */
+static void a_stuck_refund_holds_back_no_other_channel(void **state) {
+  (void)state;
+  const int64_t at = D40 + 155 * 86400 + 3600; /* 2027-06-14 01:00 */
+  int port = 0;
+  int fd = yw_test_listen(16, &port); /* never accepted from: silent */
+  assert_true(fd >= 0);
+  char spec[256], keys[1024], cerr[256];
+  snprintf(spec, sizeof spec, "sim-hung=http://127.0.0.1:%d/sim,sim-sm2=%s-sm2", port, sim.url);
+  snprintf(keys, sizeof keys, "sim-hung=1900000001:%s:%s/sim.pub.pem,%s", sim.key_hex, sim.keys_dir,
+           sim.keys_spec);
+  pay_channels *set = NULL;
+  if (pay_channels_load(spec, keys, &set, cerr, sizeof cerr) != 0)
+    fprintf(stderr, "channels: %s\n", cerr);
+  assert_non_null(set);
+  fin_statement st;
+  fin_run run;
+  fin_auto au;
+  char msg[FIN_MSG_MAX];
+  /* sim-hung: two strangers' payments refunded (no channel of the run's to ask) */
+  chan = "sim-hung";
+  pay_stmt_row strangers[] = {pay_row("STRANGER-0614A", 210, at),
+                              pay_row("STRANGER-0614B", 220, at + 60)};
+  assert_int_equal(import_rows("2027-06-14", strangers, 2, "alice", &st, msg), 0);
+  run_auto("2027-06-14", &run, &au);
+  char hung1[24], hung2[24];
+  stranger_refunded(&st, "STRANGER-0614A", hung1);
+  stranger_refunded(&st, "STRANGER-0614B", hung2);
+  /* sim-sm2: a second payment, held in suspense by the run, then refunded */
+  const char *first = "2027061400000000000001", *second = "2027061400000000000002";
+  pay_stmt_row rows[2];
+  paid_twice_on_sm2("32070000000000000614", first, second, 500, at, rows);
+  assert_int_equal(import_rows("2027-06-14", rows, 2, "alice", &st, msg), 0);
+  run_auto("2027-06-14", &run, &au);
+  assert_string_equal(exc_state(st.id, second), "OPEN/SUSPENSE");
+  char paid[24];
+  stranger_refunded(&st, second, paid);
+  chan = "sim";
+  chan_mchid = "1900000001";
+  assert_true(value_of("SELECT count(*) FROM payment.recon_refunds WHERE out_refund_no IN ($1, $2) "
+                       "AND created_at < (SELECT created_at FROM payment.recon_refunds WHERE "
+                       "out_refund_no = $3)",
+                       3, hung1, hung2, paid) == 2);
+  int64_t payable = balance("refund_payable:sim-sm2");
+
+  /* one pass over both channels */
+  fin_refunds fr;
+  int rc = fin_refunds_send(&pdb, set, NULL, 500, NULL, &fr, msg);
+  if (rc != 0) fprintf(stderr, "refunds: %s\n", msg);
+  assert_int_equal(rc, 0);
+  assert_int_equal(fr.unanswered, 1);
+  assert_int_equal(fr.asked, 1);
+  assert_int_equal(fr.succeeded, 1);
+  assert_string_equal(refund_queue(paid), "SUCCESS/1/0/-");
+  assert_int_equal(journals_of("recon_refund", paid), 1);
+  assert_int_equal(balance("refund_payable:sim-sm2") - payable, 500);
+  assert_string_equal(refund_queue(hung1), "PENDING/1/1/true");
+  assert_string_equal(refund_queue(hung2), "PENDING/0/0/-");
+  assert_string_equal(
+      text_of("SELECT last_error FROM payment.recon_refunds WHERE out_refund_no = $1", 1, hung1),
+      "the channel did not answer");
+  assert_true(value_of("SELECT count(*) FROM payment.recon_refunds WHERE out_refund_no = $1 "
+                       "AND next_try_at <= now() + interval '10 seconds'",
+                       1, hung1) == 1);
+
+  /* the next pass: the one never tried is asked, the one pushed back is not */
+  assert_int_equal(fin_refunds_send(&pdb, set, NULL, 500, NULL, &fr, msg), 0);
+  assert_int_equal(fr.unanswered, 1);
+  assert_int_equal(fr.asked, 0);
+  assert_string_equal(refund_queue(hung1), "PENDING/1/1/true");
+  assert_string_equal(refund_queue(hung2), "PENDING/1/1/true");
+
+  /* the first one's time comes: asked again, pushed back twice as far (20 s) */
+  refund_due(hung1);
+  assert_int_equal(fin_refunds_send(&pdb, set, "sim-hung", 500, NULL, &fr, msg), 0);
+  assert_int_equal(fr.unanswered, 1);
+  assert_int_equal(fr.left, 2);
+  assert_string_equal(refund_queue(hung1), "PENDING/2/2/true");
+  assert_string_equal(refund_queue(hung2), "PENDING/1/1/true");
+  assert_true(value_of("SELECT count(*) FROM payment.recon_refunds WHERE out_refund_no = $1 "
+                       "AND next_try_at > (SELECT next_try_at FROM payment.recon_refunds "
+                       "WHERE out_refund_no = $2) AND next_try_at <= now() + interval '20 seconds'",
+                       2, hung1, hung2) == 1);
+  assert_int_equal(journals_of("recon_refund", hung1), 0);
+  pay_channels_free(set);
+  close(fd);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(every_kind_classifies_and_a_rerun_changes_nothing, ledger_balanced),
@@ -1930,6 +2081,7 @@ int main(void) {
       cmocka_unit_test_teardown(a_held_row_the_platform_booked_since_is_only_booked,
                                 ledger_balanced),
       cmocka_unit_test_teardown(a_refused_refund_is_retried_or_written_off, ledger_balanced),
+      cmocka_unit_test_teardown(a_stuck_refund_holds_back_no_other_channel, ledger_balanced),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,8 +1,8 @@
 /*
- * yw_testnet.c - free ports below the ephemeral range, and a monotonic clock, for tests
- * that start their own Redis or PostgreSQL.
+ * yw_testnet.c - free ports below the ephemeral range, a listening socket, and a
+ * monotonic clock, for tests that start their own servers.
  *
- * Offers: yw_test_free_port, yw_test_now_s.
+ * Offers: yw_test_free_port, yw_test_listen, yw_test_now_s.
  */
 #include "yw_testnet.h"
 
@@ -41,6 +41,21 @@ int yw_test_free_port(void) {
     if (ok) return port;
   }
   return -1;
+}
+
+int yw_test_listen(int backlog, int *port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, backlog) != 0 ||
+      getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+    close(fd);
+    return -1;
+  }
+  *port = ntohs(a.sin_port);
+  return fd;
 }
 
 double yw_test_now_s(void) {

@@ -10,6 +10,11 @@
  * thread-safe: call it from the test's main thread. */
 int yw_test_free_port(void);
 
+/* A loopback TCP socket listening (backlog connections) on a port the kernel chose, in
+ * *port: a test that never accepts on it has a server that takes connections and never
+ * answers. The socket, closed by the caller, or -1. */
+int yw_test_listen(int backlog, int *port);
+
 /* Seconds on the monotonic clock. */
 double yw_test_now_s(void);
 
