@@ -170,7 +170,7 @@ int yw_events_append(PGconn *conn, const char *schema, const char *type, int ver
     set_err(err, "invalid event: schema, type, version, key or payload");
     return YW_EINVAL;
   }
-  if (PQtransactionStatus(conn) != PQTRANS_INTRANS) {
+  if (!yw_pg_in_transaction(conn)) { /* a BEGIN deferred counts: it goes with the append */
     set_err(err, "an event is appended inside the transaction of its change");
     return YW_EINVAL;
   }

@@ -74,6 +74,8 @@ struct conn_state {
   PQnoticeReceiver prev_notice;
   /* statements deferred (yw_pg_defer), sent ahead of the next one in one round trip */
   int ndeferred;
+  int commit_rolled_back; /* the pipeline's COMMIT was answered ROLLBACK (an aborted
+                           * transaction): run reports it as a failure */
   struct deferred {
     const char *sql; /* the caller's constant text */
     int nparams;
@@ -102,6 +104,7 @@ static void state_forget(struct conn_state *s) {
   s->applied = -1;
   s->broken = 0;
   s->ndeferred = 0;
+  s->commit_rolled_back = 0;
 }
 
 static int conn_event(PGEventId id, void *info, void *pass) {
@@ -684,6 +687,7 @@ static PGresult *exec_pipeline(PGconn *c, struct conn_state *s, const char *name
                                int nparams, const char *const *params, int commit, int *late) {
   int nd = s->ndeferred;
   s->ndeferred = 0;
+  s->commit_rolled_back = 0;
   int sent = PQenterPipelineMode(c);
   for (int i = 0; sent && i < nd; i++) {
     const char *dp[YW_PG_DEFER_PARAMS] = {NULL};
@@ -710,6 +714,8 @@ static PGresult *exec_pipeline(PGconn *c, struct conn_state *s, const char *name
       s->broken = 1; /* still in pipeline mode, answers owed: re-established on acquire */
       return NULL;
     }
+    if (commit && i == n - 1 && fail == NULL && result_ok(r) && strcmp(PQcmdStatus(r), "ROLLBACK") == 0)
+      s->commit_rolled_back = 1;
     if (i < n && fail == NULL && !result_ok(r))
       fail = r;
     else if (i == nd)
@@ -817,6 +823,12 @@ static int run(PGconn *c, enum kind kind, int commit, const char *sql, int npara
     int executed = 0, late = 0, failed = 0;
     PGresult *r = apply_timeout(c, s, &executed, &late, &failed);
     if (!failed) r = exec_once(c, s, sql, nparams, params, 1, commit, &executed, &late);
+    if (!failed && result_ok(r) && s != NULL && s->commit_rolled_back) {
+      s->commit_rolled_back = 0;
+      PQclear(r);
+      set_err(err, "25P02", "the transaction was aborted by a failed statement: its COMMIT rolled it back");
+      return YW_EINTERNAL;
+    }
     if (!failed && result_ok(r)) {
       if (out != NULL)
         *out = r;
@@ -897,7 +909,20 @@ int yw_pg_commit(PGconn *c, yw_pg_error *err) {
    * or nothing was begun */
   if (PQtransactionStatus(c) == PQTRANS_IDLE && (s == NULL || (s->ndeferred == 0 && !s->broken)))
     return 0;
-  return yw_pg_query(c, "COMMIT", 0, NULL, NULL, err);
+  PGresult *r = NULL;
+  int rc = yw_pg_query(c, "COMMIT", 0, NULL, &r, err);
+  if (rc == 0 && r != NULL && strcmp(PQcmdStatus(r), "ROLLBACK") == 0) {
+    set_err(err, "25P02", "the transaction was aborted by a failed statement: its COMMIT rolled it back");
+    rc = YW_EINTERNAL;
+  }
+  PQclear(r);
+  return rc;
+}
+
+int yw_pg_in_transaction(PGconn *c) {
+  struct conn_state *s = state_of(c);
+  return PQtransactionStatus(c) == PQTRANS_INTRANS ||
+         (PQtransactionStatus(c) == PQTRANS_IDLE && s != NULL && s->ndeferred > 0);
 }
 
 void yw_pg_rollback(PGconn *c) {

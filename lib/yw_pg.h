@@ -121,7 +121,13 @@ int yw_pg_query_write(PGconn *conn, const char *sql, int nparams, const char *co
  * nothing deferred (the transaction was committed with its last statement by
  * yw_pg_query_commit, or none was begun) and then returns 0. */
 int yw_pg_begin(PGconn *conn, yw_pg_error *err);
+/* A transaction the server aborted (a failed statement the caller went past) is not
+ * kept: its COMMIT, which the server answers ROLLBACK, returns YW_EINTERNAL (SQLSTATE
+ * 25P02), here and as yw_pg_query_commit's. */
 int yw_pg_commit(PGconn *conn, yw_pg_error *err);
+/* 1 when the session is inside a transaction block, or has a BEGIN deferred (nothing
+ * sent yet: libpq still says idle); else 0. */
+int yw_pg_in_transaction(PGconn *conn);
 void yw_pg_rollback(PGconn *conn);
 
 /*

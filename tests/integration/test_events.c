@@ -355,6 +355,24 @@ static int teardown(void **state) {
   return 0;
 }
 
+/* An event may be a transaction's first statement when its BEGIN is deferred
+ * (yw_service_tx, yw_idem's run_plain): nothing has reached the server yet, but the
+ * session is inside the transaction. */
+static void test_append_first_after_a_deferred_begin(void **state) {
+  (void)state;
+  migrate("p_basic");
+  PGconn *c = db();
+  Yiwang__Events__V1__ApplicationSubmitted m = YIWANG__EVENTS__V1__APPLICATION_SUBMITTED__INIT;
+
+  yw_pg_error err;
+  memset(&err, 0, sizeof err);
+  assert_int_equal(yw_pg_begin_deferred(c, &err), 0);
+  int rc = yw_events_append(c, "p_basic", "application.submitted", 1, "a", &m.base, NULL, &err);
+  yw_pg_rollback(c);
+  yw_pg_pool_release(pool, c);
+  assert_int_equal(rc, 0);
+}
+
 /* ---- tests ---- */
 
 static void test_append_rolled_back_leaves_nothing_and_committed_is_relayed_once(void **state) {
@@ -1082,6 +1100,7 @@ static void test_prune_removes_old_published_rows_and_processed_records(void **s
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_append_first_after_a_deferred_begin),
       cmocka_unit_test(test_append_rolled_back_leaves_nothing_and_committed_is_relayed_once),
       cmocka_unit_test(test_two_relays_keep_order_per_key_over_1000_events_without_loss),
       cmocka_unit_test(test_relay_stopped_between_publish_and_mark_publishes_again_effect_once),

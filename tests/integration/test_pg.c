@@ -696,6 +696,35 @@ static void test_a_pipelined_statement_holds_no_caller_past_its_deadline(void **
   yw_pg_pool_free(pool);
 }
 
+/* The COMMIT of a transaction the server aborted (a failed statement the caller went on
+ * past) answers ROLLBACK with PGRES_COMMAND_OK: yw_pg_commit must report it as a
+ * failure, never as kept. */
+static void test_the_commit_of_an_aborted_transaction_fails(void **state) {
+  (void)state;
+  yw_pg_pool *pool = direct_pool(2);
+  PGconn *c = yw_pg_pool_acquire(pool, 2000);
+  yw_pg_set_deadline(c, 5000);
+  yw_pg_error err;
+  assert_int_equal(yw_pg_query(c, "DROP TABLE IF EXISTS rv_t", 0, NULL, NULL, &err), 0);
+  assert_int_equal(yw_pg_query(c, "CREATE TABLE rv_t (n int PRIMARY KEY)", 0, NULL, NULL, &err), 0);
+  assert_int_equal(yw_pg_query(c, "INSERT INTO rv_t VALUES (1)", 0, NULL, NULL, &err), 0);
+  assert_int_equal(yw_pg_begin_deferred(c, &err), 0);
+  assert_int_equal(yw_pg_query(c, "INSERT INTO rv_t VALUES (2)", 0, NULL, NULL, &err), 0);
+  /* a statement whose failure the caller tolerates (e.g. "exists already") */
+  int dup = yw_pg_query(c, "INSERT INTO rv_t VALUES (1)", 0, NULL, NULL, &err);
+  assert_int_equal(dup, YW_EEXIST);
+  int rc = yw_pg_commit(c, &err);
+  PGresult *r = NULL;
+  assert_int_equal(yw_pg_query(c, "SELECT count(*) FROM rv_t", 0, NULL, &r, &err), 0);
+  int rows = atoi(PQgetvalue(r, 0, 0));
+  PQclear(r);
+  yw_pg_query(c, "DROP TABLE rv_t", 0, NULL, NULL, &err);
+  yw_pg_pool_release(pool, c);
+  yw_pg_pool_free(pool);
+  assert_int_not_equal(rc, 0);
+  assert_int_equal(rows, 1); /* nothing of it kept, and said so */
+}
+
 /* ---- main ------------------------------------------------------------------------ */
 
 int main(void) {
@@ -713,6 +742,7 @@ int main(void) {
       cmocka_unit_test(test_a_frozen_server_holds_no_caller_past_its_deadline),
       cmocka_unit_test(test_deferred_begin_and_commit_with_the_last_statement),
       cmocka_unit_test(test_a_pipelined_statement_holds_no_caller_past_its_deadline),
+      cmocka_unit_test(test_the_commit_of_an_aborted_transaction_fails),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
