@@ -1678,13 +1678,21 @@ int fin_refunds_send(const fin_db *db, const pay_channels *set, const char *chan
            strcmp(pay_channel_name(pay_channels_at(set, at)), PQgetvalue(res, i, 1)) != 0)
       at++;
     if (at == nch || silent[at]) continue;
+    int ask_ms = timeout_ms;
+    if (db->until_ms != 0) { /* the caller's time: what it cannot wait for waits for the next pass */
+      struct timespec ts;
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      long long left = db->until_ms - ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+      if (left < 100) break;
+      if (left < ask_ms) ask_ms = (int)left;
+    }
     const pay_channel *ch = pay_channels_at(set, at);
     pay_refund_req req = {.out_trade_no = PQgetvalue(res, i, 2), .out_refund_no = orn,
                           .refund_fen = yw_col_ll(res, i, 3), .total_fen = yw_col_ll(res, i, 4)};
     pay_refund_res answer;
     memset(&answer, 0, sizeof answer);
     char code[PAY_CODE_MAX] = "";
-    int arc = pay_channel_refund(ch, &req, timeout_ms, &answer, code);
+    int arc = pay_channel_refund(ch, &req, ask_ms, &answer, code);
     const char *wrong = arc == 0 ? pay_refund_mismatch(&req, &answer) : NULL;
     /* only a definite business refusal ends it FAILED: a 429, an unknown code or an
      * answer for another refund or amount leaves the outcome unknown (the channel may

@@ -99,6 +99,9 @@ int fin_exception_decide(PGconn *conn, int64_t id, int approve, const char *acti
 typedef struct fin_db {
   yw_pg_pool *pool;
   int wait_ms;
+  long long until_ms; /* CLOCK_MONOTONIC ms past which a pass asks the channel nothing
+                       * more (a caller's deadline: the rest waits for the next pass);
+                       * 0: none */
 } fin_db;
 
 #define FIN_STEP_MS 5000

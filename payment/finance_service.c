@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "channel.h"
 #include "finance.h"
@@ -388,12 +389,20 @@ static fin_db pass_db(finance_ctx *ctx) {
 }
 
 /* Asks the channel (channel NULL: each) for the refunds approved and not yet answered,
- * with connections of its own (w's is given back before); a failure is logged, the next
- * call goes on. */
-static void send_refunds(finance_ctx *ctx, fin_write *w, const char *channel) {
+ * with connections of its own (w's is given back before), within what is left of the
+ * call's deadline (less a margin to answer): what it cannot ask waits for the next run.
+ * A failure is logged, the next call goes on. */
+static void send_refunds(finance_ctx *ctx, yw_rpc_call *call, fin_write *w, const char *channel) {
   fin_refunds fr;
   char rmsg[FIN_MSG_MAX];
   fin_db db = pass_db(ctx);
+  int64_t left = yw_rpc_call_ms_left(call);
+  if (left != INT64_MAX) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    db.until_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + (left > 500 ? left - 500 : 0);
+    if (db.until_ms == 0) db.until_ms = 1;
+  }
   if (fin_refunds_send(&db, ctx->channels, channel, ctx->channel_timeout_ms, &w->ac, &fr, rmsg) != 0)
     yw_log(YW_LOG_WARN, "payment.recon_refund_failed", NULL,
            "the refunds to the payers stopped (%s); the next run goes on", rmsg);
@@ -427,7 +436,7 @@ static int run_reconciliation(yw_rpc_call *call, const ProtobufCMessage *reqm, P
     yw_log(YW_LOG_WARN, "payment.recon_auto_failed", NULL,
            "channel %s, %s: the automatic pass stopped (%s); the next run goes on", r->channel,
            r->date, amsg);
-  send_refunds(ctx, &w, r->channel);
+  send_refunds(ctx, call, &w, r->channel);
   auto_alerts(r->channel, r->date, &au);
   /* the alert of a short day (短款): money the platform booked that the channel does not
    * have, past the cut-off, may come from a forged notification; said once, on the run
@@ -597,7 +606,7 @@ static int decide(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMess
   rc = write_end(call, ctx, &w, rc);
   if (rc != 0) return rc;
   /* an approved refund is asked of the channel at once (and by every run until answered) */
-  if (approve && strcmp(r->action, "REFUND") == 0) send_refunds(ctx, &w, NULL);
+  if (approve && strcmp(r->action, "REFUND") == 0) send_refunds(ctx, call, &w, NULL);
   return answer_exception(call, ctx, id, out);
 }
 
@@ -832,7 +841,7 @@ static int decide_payer_refund(yw_rpc_call *call, const ProtobufCMessage *reqm, 
   rc = write_end(call, ctx, &w, rc);
   if (rc != 0) return rc;
   /* a retry is asked of the channel at once (and by every run until answered) */
-  if (approve && strcmp(r->action, "RETRY") == 0) send_refunds(ctx, &w, NULL);
+  if (approve && strcmp(r->action, "RETRY") == 0) send_refunds(ctx, call, &w, NULL);
   return answer_payer_refund(call, ctx, r->out_refund_no, out);
 }
 

@@ -414,13 +414,17 @@ int fees_handle_payment_event(PGconn *conn, const yw_event *ev, void *arg) {
  * (the log line operations route to it). */
 static int alert_after_commit(void *arg, const yw_event *ev) {
   (void)arg;
-  if (pending_alert.event_id[0] != '\0' && strcmp(pending_alert.event_id, ev->id) == 0)
+  if (pending_alert.event_id[0] != '\0' && strcmp(pending_alert.event_id, ev->id) == 0) {
+    /* completed: a certificate went out on that money; ended otherwise: none did */
+    int completed = strstr(pending_alert.status, "COMPLETED") != NULL;
     yw_log(YW_LOG_WARN, "applications.fee_reversed_after_completion", NULL,
            "application %s of department %s is %s on a fee of %lld.%02lld yuan that yw-payment's reconciliation"
-           " reversed (order %s: the channel never had the money): its certificate was issued on money never"
-           " received; the department collects the fee",
+           " reversed (order %s: the channel never had the money): %s",
            pending_alert.number, pending_alert.department, pending_alert.status, pending_alert.fen / 100,
-           pending_alert.fen % 100, pending_alert.order_id);
+           pending_alert.fen % 100, pending_alert.order_id,
+           completed ? "its certificate was issued on money never received; the department collects the fee"
+                     : "it ended without a certificate; the department decides whether anything is owed");
+  }
   pending_alert.event_id[0] = '\0';
   return 0;
 }

@@ -149,6 +149,42 @@ static void ledger_is_append_only(void **state) {
   yw_pg_pool_release(pool, c);
 }
 
+/* A committed journal's postings are fixed: a balanced pair added later by another
+ * transaction is refused (it would change what the journal booked); its own
+ * transaction, also under a savepoint, adds them. */
+static void a_committed_journals_postings_are_fixed(void **state) {
+  (void)state;
+  PGconn *c = yw_pg_pool_acquire(pool, 5000);
+  yw_pg_error err;
+  assert_int_equal(post_pay(c, "0000000000000000000404", 400, &err), 0);
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "INSERT INTO payment.postings (journal_id, account, amount_fen) "
+           "SELECT id, a, f FROM payment.journal, (VALUES ('channel_receivable:sim', 50::bigint), "
+           "('treasury_payable:320700-GA:FINE01', -50::bigint)) AS v(a, f) "
+           "WHERE kind = 'pay' AND ref = '0000000000000000000404'");
+  assert_string_equal(exec_state(c, sql), "YW002");
+  int64_t bal = 0;
+  assert_int_equal(ledger_balance(c, "channel_receivable:sim", &bal, &err), 0);
+  int64_t before = bal;
+  /* the journal's own transaction adds its postings, under a savepoint too */
+  assert_string_equal(exec_state(c, "BEGIN; SAVEPOINT s; "
+                                    "INSERT INTO payment.accounts VALUES ('suspense', 'suspense') "
+                                    "ON CONFLICT DO NOTHING; "
+                                    "WITH j AS (INSERT INTO payment.journal (kind, ref, effective_at) "
+                                    "VALUES ('manual', 'sealed-1', now()) RETURNING id) "
+                                    "INSERT INTO payment.postings (journal_id, account, amount_fen) "
+                                    "SELECT id, a, f FROM j, (VALUES ('channel_receivable:sim', 30::bigint), "
+                                    "('suspense', -30::bigint)) AS v(a, f); RELEASE s; COMMIT"),
+                      "");
+  assert_int_equal(ledger_balance(c, "channel_receivable:sim", &bal, &err), 0);
+  assert_int_equal(bal, before + 30);
+  ledger_report r;
+  assert_int_equal(ledger_check(c, &r, &err), 0);
+  assert_true(ledger_report_ok(&r));
+  yw_pg_pool_release(pool, c);
+}
+
 static void status_moves_only_along_the_allow_list(void **state) {
   (void)state;
   PGconn *c = yw_pg_pool_acquire(pool, 5000);
@@ -269,6 +305,7 @@ int main(void) {
       cmocka_unit_test(books_once_per_kind_and_ref),
       cmocka_unit_test(unbalanced_postings_never_commit),
       cmocka_unit_test(ledger_is_append_only),
+      cmocka_unit_test(a_committed_journals_postings_are_fixed),
       cmocka_unit_test(status_moves_only_along_the_allow_list),
       cmocka_unit_test(an_account_of_a_rolled_back_transaction_is_created_again),
   };
