@@ -83,7 +83,16 @@ void yw_testpaysim_stop(yw_testpaysim *s) {
   if (s->pid > 0) {
     kill(s->pid, SIGCONT);
     kill(s->pid, SIGTERM);
-    waitpid(s->pid, NULL, 0);
+    /* bounded: 10 s to stop, then killed */
+    double until = yw_test_now_s() + 10;
+    while (waitpid(s->pid, NULL, WNOHANG) == 0) {
+      if (yw_test_now_s() >= until) {
+        kill(s->pid, SIGKILL);
+        waitpid(s->pid, NULL, 0); /* SIGKILL cannot be ignored: at once */
+        break;
+      }
+      usleep(10000);
+    }
     s->pid = 0;
   }
   if (s->dir[0] != '\0') {

@@ -32,7 +32,8 @@ int yw_testpaysim_start(const char *bin, yw_testpaysim *s);
  * chosen again, up to five times. */
 int yw_testpaysim_start_env(const char *bin, yw_testpaysim *s, const char *const *env);
 
-/* Stops it (SIGCONT first: it may be stopped), waits for it and removes the folder. */
+/* Stops it (SIGCONT first: it may be stopped), waits for it (10 s, then SIGKILL) and
+ * removes the folder. */
 void yw_testpaysim_stop(yw_testpaysim *s);
 
 /* POSTs json to the simulator at path ("/sim/sim/pay": channel sim's wallet); the HTTP
