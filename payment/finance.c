@@ -1449,6 +1449,18 @@ static int auto_one(PGconn *conn, const char *sid, const pay_query_res *said,
   return rc;
 }
 
+
+/* The ms one question to a channel may take: timeout_ms, or less when db's caller has
+ * less left (fin_db.until_ms); 0 when it has none left. */
+static int ask_ms(const fin_db *db, int timeout_ms) {
+  if (db->until_ms == 0) return timeout_ms;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  long long left = db->until_ms - ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+  if (left < 100) return 0;
+  return left < timeout_ms ? (int)left : timeout_ms;
+}
+
 /* Pushes exception sid ("123") back in the pass's queue (migration 032): asked about or
  * taken and not acted on, it is tried after the rows never tried and those due sooner
  * (30 s doubling, at most a day). */
@@ -1499,8 +1511,9 @@ int fin_recon_auto(const fin_db *db, const char *channel, const char *date, cons
     int ours = yw_col_bool(res, i, 3);
     int ask = !(strcmp(PQgetvalue(res, i, 1), "CHANNEL_ONLY") == 0 && !ours);
     pay_query_res said;
-    int skipped = ask && out->unanswered;
-    int arc = ask && !skipped ? fin_channel_ask(ch, PQgetvalue(res, i, 2), timeout_ms, &said) : 0;
+    int tmo = ask ? ask_ms(db, timeout_ms) : 0;
+    int skipped = ask && (out->unanswered || tmo == 0); /* the channel down, or the caller's time up */
+    int arc = ask && !skipped ? fin_channel_ask(ch, PQgetvalue(res, i, 2), tmo, &said) : 0;
     if (ask && (skipped || arc != 0)) {
       /* not answered: the channel is down, nothing more is asked of it this run; a number
        * it refuses to look up (YW_EINVAL) is finance's. The row asked goes back in the
@@ -1678,21 +1691,15 @@ int fin_refunds_send(const fin_db *db, const pay_channels *set, const char *chan
            strcmp(pay_channel_name(pay_channels_at(set, at)), PQgetvalue(res, i, 1)) != 0)
       at++;
     if (at == nch || silent[at]) continue;
-    int ask_ms = timeout_ms;
-    if (db->until_ms != 0) { /* the caller's time: what it cannot wait for waits for the next pass */
-      struct timespec ts;
-      clock_gettime(CLOCK_MONOTONIC, &ts);
-      long long left = db->until_ms - ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-      if (left < 100) break;
-      if (left < ask_ms) ask_ms = (int)left;
-    }
+    int tmo = ask_ms(db, timeout_ms);
+    if (tmo == 0) break; /* the caller's time is up: the rest waits for the next pass */
     const pay_channel *ch = pay_channels_at(set, at);
     pay_refund_req req = {.out_trade_no = PQgetvalue(res, i, 2), .out_refund_no = orn,
                           .refund_fen = yw_col_ll(res, i, 3), .total_fen = yw_col_ll(res, i, 4)};
     pay_refund_res answer;
     memset(&answer, 0, sizeof answer);
     char code[PAY_CODE_MAX] = "";
-    int arc = pay_channel_refund(ch, &req, ask_ms, &answer, code);
+    int arc = pay_channel_refund(ch, &req, tmo, &answer, code);
     const char *wrong = arc == 0 ? pay_refund_mismatch(&req, &answer) : NULL;
     /* only a definite business refusal ends it FAILED: a 429, an unknown code or an
      * answer for another refund or amount leaves the outcome unknown (the channel may

@@ -382,27 +382,26 @@ static void auto_alerts(const char *channel, const char *date, const fin_auto *a
 }
 
 /* The connections of the passes that ask a channel: one per step from the pool, never
- * held while the channel is asked. */
-static fin_db pass_db(finance_ctx *ctx) {
+ * held while the channel is asked; and call's time (less a margin to answer) as the
+ * bound of their questions: what they cannot ask waits for the next run. */
+static fin_db pass_db(finance_ctx *ctx, yw_rpc_call *call) {
   fin_db db = {.pool = ctx->pool, .wait_ms = ctx->db_wait_ms};
-  return db;
-}
-
-/* Asks the channel (channel NULL: each) for the refunds approved and not yet answered,
- * with connections of its own (w's is given back before), within what is left of the
- * call's deadline (less a margin to answer): what it cannot ask waits for the next run.
- * A failure is logged, the next call goes on. */
-static void send_refunds(finance_ctx *ctx, yw_rpc_call *call, fin_write *w, const char *channel) {
-  fin_refunds fr;
-  char rmsg[FIN_MSG_MAX];
-  fin_db db = pass_db(ctx);
   int64_t left = yw_rpc_call_ms_left(call);
   if (left != INT64_MAX) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     db.until_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + (left > 500 ? left - 500 : 0);
-    if (db.until_ms == 0) db.until_ms = 1;
   }
+  return db;
+}
+
+/* Asks the channel (channel NULL: each) for the refunds approved and not yet answered,
+ * with connections of its own (w's is given back before), within the call's time
+ * (pass_db). A failure is logged, the next call goes on. */
+static void send_refunds(finance_ctx *ctx, yw_rpc_call *call, fin_write *w, const char *channel) {
+  fin_refunds fr;
+  char rmsg[FIN_MSG_MAX];
+  fin_db db = pass_db(ctx, call);
   if (fin_refunds_send(&db, ctx->channels, channel, ctx->channel_timeout_ms, &w->ac, &fr, rmsg) != 0)
     yw_log(YW_LOG_WARN, "payment.recon_refund_failed", NULL,
            "the refunds to the payers stopped (%s); the next run goes on", rmsg);
@@ -431,7 +430,7 @@ static int run_reconciliation(yw_rpc_call *call, const ProtobufCMessage *reqm, P
   memset(&au, 0, sizeof au);
   const pay_channel *ch = ctx->channels != NULL ? pay_channels_find(ctx->channels, r->channel) : NULL;
   char amsg[FIN_MSG_MAX];
-  fin_db db = pass_db(ctx);
+  fin_db db = pass_db(ctx, call);
   if (fin_recon_auto(&db, r->channel, r->date, ch, ctx->channel_timeout_ms, &w.ac, &au, amsg) != 0)
     yw_log(YW_LOG_WARN, "payment.recon_auto_failed", NULL,
            "channel %s, %s: the automatic pass stopped (%s); the next run goes on", r->channel,

@@ -2044,6 +2044,36 @@ static void a_stuck_refund_holds_back_no_other_channel(void **state) {
   close(fd);
 }
 
+/* A pass whose caller's time is up (fin_db.until_ms passed) asks the channel nothing and
+ * books nothing: the row waits, and the next pass, with time, books it. */
+static void a_pass_out_of_its_callers_time_asks_nothing(void **state) {
+  (void)state;
+  const int64_t at = D40 + 60 * 86400 + 10 * 3600; /* 2027-03-11 */
+  const char *lost = "2027031100000000000001";
+  order_at_channel("32070000000000000711", lost, 700);
+  payer_pays(lost); /* its notification lost */
+  pay_stmt_row rows[] = {pay_row(lost, 700, at)};
+  fin_statement st;
+  fin_run run;
+  char msg[FIN_MSG_MAX];
+  assert_int_equal(import_rows("2027-03-11", rows, 1, "alice", &st, msg), 0);
+  assert_int_equal(run_day("2027-03-11", "alice", &run, msg), 0);
+  assert_int_equal(run.count[PAY_RECON_CHANNEL_ONLY], 1);
+  fin_db spent = pdb;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  spent.until_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  fin_auto au;
+  assert_int_equal(fin_recon_auto(&spent, chan, "2027-03-11", pay_channels_find(chans, chan), 1000, NULL, &au, msg),
+                   0);
+  assert_int_equal(au.asked, 0);
+  assert_int_equal(journals_of("pay", lost), 0);
+  assert_string_equal(order_status(lost), "PAYING");
+  assert_int_equal(fin_recon_auto(&pdb, chan, "2027-03-11", pay_channels_find(chans, chan), 1000, NULL, &au, msg), 0);
+  assert_int_equal(journals_of("pay", lost), 1);
+  assert_string_equal(order_status(lost), "PAID");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(every_kind_classifies_and_a_rerun_changes_nothing, ledger_balanced),
@@ -2082,6 +2112,7 @@ int main(void) {
                                 ledger_balanced),
       cmocka_unit_test_teardown(a_refused_refund_is_retried_or_written_off, ledger_balanced),
       cmocka_unit_test_teardown(a_stuck_refund_holds_back_no_other_channel, ledger_balanced),
+      cmocka_unit_test_teardown(a_pass_out_of_its_callers_time_asks_nothing, ledger_balanced),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
