@@ -499,7 +499,8 @@ async function reconcileAsMaker(page, day, want) {
   await page.waitForSelector(`${row}[data-state="PROPOSED"]`);
   const by = await page.getAttribute(`${row} td.proposal`, 'data-proposed-by');
   check('the proposal is shown with who proposed it', by === MAKER || by === want.makerSubject, by);
-  check('the proposal shows its action', (await page.getAttribute(`${row} td.proposal`, 'data-action')) === 'WRITE_OFF');
+  const proposed = await page.getAttribute(`${row} td.proposal`, 'data-action');
+  check('the proposal shows its action', proposed === 'WRITE_OFF', proposed);
   await page.click(`${row} button.approve`);
   await page.waitForSelector('#queue-error:not([hidden])');
   const refused = await text(page, '#queue-error');

@@ -439,6 +439,25 @@
     await loadQueue();
   }
 
+  /* What the user chose or typed in the open rows of body (by the rows' data-<key>), so
+   * that it survives a reload of the list: a load that lands between choosing an action
+   * and clicking must not change what is sent. */
+  function keptChoices(body, key) {
+    const kept = {};
+    for (const tr of body.querySelectorAll('tr')) {
+      const s = tr.querySelector('select.action'), n = tr.querySelector('input.note');
+      if (s && n && tr.dataset[key]) kept[tr.dataset[key]] = { action: s.value, note: n.value };
+    }
+    return kept;
+  }
+
+  /* Puts a kept choice (or nothing) back into a new row's action and note. */
+  function keepChoice(k, sel, note) {
+    if (!k) return;
+    if ([...sel.options].some((o) => o.value === k.action)) sel.value = k.action;
+    note.value = k.note;
+  }
+
   /* ---- the exception queue -------------------------------------------------------- */
 
   function classLabel(k) {
@@ -453,6 +472,7 @@
 
   function renderQueue(list) {
     const body = $('queue-body');
+    const kept = keptChoices(body, 'id');
     body.replaceChildren();
     const me = (session && session.me && session.me.username) || '';
     const mine = (by) => by !== '' && (by === me || by === ((session && session.me && session.me.subject) || ''));
@@ -480,6 +500,7 @@
           if (a.fits === null || a.fits.includes(x.class)) sel.append(el('option', { value: a.key, text: a.label }));
         }
         const note = el('input', { class: 'note', placeholder: '说明（必填）', 'aria-label': '说明', maxlength: 200 });
+        keepChoice(kept[x.id], sel, note);
         const btn = el('button', { type: 'button', class: 'propose', text: '提出处理' });
         btn.addEventListener('click', () => propose(x.id, sel.value, note.value.trim(), btn));
         act.append(sel, note, btn);
@@ -641,6 +662,7 @@
    * another approving. */
   function renderPayerRefunds(list) {
     const body = $('refunds-body');
+    const kept = keptChoices(body, 'orn');
     body.replaceChildren();
     const me = (session && session.me && session.me.username) || '';
     for (const x of list) {
@@ -662,6 +684,7 @@
         const sel = el('select', { class: 'action', 'aria-label': '处理方式' });
         for (const a of REFUND_ACTIONS) sel.append(el('option', { value: a.key, text: a.label }));
         const note = el('input', { class: 'note', placeholder: '说明（必填）', 'aria-label': '说明', maxlength: 200 });
+        keepChoice(kept[x.outRefundNo], sel, note);
         const btn = el('button', { type: 'button', class: 'propose', text: '提出处理' });
         btn.addEventListener('click', () => decidePayerRefund(x, 'propose', { action: sel.value, note: note.value.trim() }, btn));
         act.append(sel, note, btn);
