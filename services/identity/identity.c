@@ -97,6 +97,25 @@ static int audit_required(yw_rpc_call *call, PGconn *conn, const yw_caller *call
       "the audit trail cannot record this, so it was not done; try again shortly");
 }
 
+/* The record of a refusal (a failed login, a refused upgrade or binding), written on conn
+ * or, when conn is NULL, on a connection of its own. A refusal is answered only once it is
+ * recorded: returns 0, or YW_EUNAVAIL with the call's status set (the caller answers that
+ * instead of the refusal, so no guess is ever answered without its record). */
+static int record_refusal(identity_ctx *ctx, yw_rpc_call *call, PGconn *conn,
+                          const yw_caller *caller, const char *actor, const char *actor_kind,
+                          const char *action, const char *target, const char *target_subject,
+                          const char *outcome) {
+  PGconn *own = conn == NULL ? yw_service_db(call, ctx->pool, ctx->db_wait_ms) : NULL;
+  PGconn *c = conn != NULL ? conn : own;
+  int rc = c == NULL ? -1
+                     : audit(c, caller, actor, actor_kind, action, target, target_subject,
+                             outcome, yw_rpc_call_request_id(call));
+  if (own != NULL) yw_pg_pool_release(ctx->pool, own);
+  if (rc == 0) return 0;
+  return yw_rpc_call_fail(call, YW_EUNAVAIL,
+                          "the audit trail cannot record this attempt; try again shortly");
+}
+
 /* Ends a transaction begun on conn: commits when rc is 0, else rolls back; releases conn.
  * Returns 0 once committed, or the code to answer with (status set: the caller's own,
  * or the database's). */
@@ -517,7 +536,6 @@ static const char OTP_SCRIPT[] =
 
 static int login_by_phone(identity_ctx *ctx, yw_rpc_call *call, const yw_caller *caller,
                           const char *phone, const char *code, struct claims *cl) {
-  const char *rid = yw_rpc_call_request_id(call);
   if (!yw_phone_valid(phone))
     return yw_rpc_call_fail(call, YW_EINVAL, "phone must be an 11-digit mobile number");
   if (strlen(code) != 6 || strspn(code, "0123456789") != 6)
@@ -541,16 +559,12 @@ static int login_by_phone(identity_ctx *ctx, yw_rpc_call *call, const yw_caller 
   char masked[32];
   yw_mask_phone(phone, masked, sizeof masked);
   if (verdict != 1) {
-    PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
-    if (conn != NULL) {
-      audit(conn, caller, masked, "anonymous", "login_failed", masked, NULL,
-            verdict == 0    ? "no code"
-            : verdict == -1 ? "too many tries"
-            : verdict == -2 ? "too many wrong codes today"
-                            : "wrong code",
-            rid);
-      yw_pg_pool_release(ctx->pool, conn);
-    }
+    if (record_refusal(ctx, call, NULL, caller, masked, "anonymous", "login_failed", masked, NULL,
+                       verdict == 0    ? "no code"
+                       : verdict == -1 ? "too many tries"
+                       : verdict == -2 ? "too many wrong codes today"
+                                       : "wrong code") != 0)
+      return YW_EUNAVAIL;
     if (verdict == 0)
       return yw_rpc_call_fail(call, YW_EUNAUTH, "no code was sent to this phone or it has expired");
     if (verdict == -1)
@@ -623,7 +637,6 @@ static int verify_password(identity_ctx *ctx, yw_rpc_call *call, const char *enc
  * may be a password typed in the wrong box. */
 static int login_by_password(identity_ctx *ctx, yw_rpc_call *call, const yw_caller *caller,
                              const char *username, const char *password, struct claims *cl) {
-  const char *rid = yw_rpc_call_request_id(call);
   if (strlen(username) > 32 || strlen(password) > 128 || password[0] == '\0')
     return yw_rpc_call_fail(call, YW_EINVAL, "username and password are required");
   char limit[16], lock_s[16];
@@ -671,12 +684,14 @@ static int login_by_password(identity_ctx *ctx, yw_rpc_call *call, const yw_call
       snprintf(material, sizeof material, "staff-username:%s", username);
       yw_hmac_hex(ctx->lookup_key, material, strlen(material), mac);
       snprintf(actor, sizeof actor, "hmac:%s", mac);
-      audit(conn, caller, actor, "anonymous", "login_failed", actor, NULL, "unknown user", rid);
+      rc = record_refusal(ctx, call, conn, caller, actor, "anonymous", "login_failed", actor, NULL,
+                          "unknown user");
     } else {
-      audit(conn, caller, username, "staff", "login_failed", username, NULL,
-            allowed ? "wrong password" : "locked", rid);
+      rc = record_refusal(ctx, call, conn, caller, username, "staff", "login_failed", username,
+                          NULL, allowed ? "wrong password" : "locked");
     }
     yw_pg_pool_release(ctx->pool, conn);
+    if (rc != 0) return rc;
     return yw_rpc_call_fail(call, YW_EUNAUTH, "wrong username or password");
   }
   yw_pg_pool_release(ctx->pool, conn);
@@ -802,9 +817,12 @@ static int second_factor(identity_ctx *ctx, yw_rpc_call *call, const yw_caller *
   } else {
     outcome = "second factor missing";
   }
-  if (!ok) audit(conn, caller, username, "staff", "login_failed", username, NULL, outcome, rid);
+  rc = ok ? 0
+          : record_refusal(ctx, call, conn, caller, username, "staff", "login_failed", username,
+                           NULL, outcome);
   yw_pg_pool_release(ctx->pool, conn);
   if (ok) return 0;
+  if (rc != 0) return rc;
   if (enc[0] == '\0')
     return yw_rpc_call_fail(call, YW_EUNAUTH,
                             "this account needs a second factor: enrol an authenticator at "
@@ -1597,12 +1615,9 @@ static int answer_me(identity_ctx *ctx, yw_rpc_call *call, const char *subject,
 /* Records a refused real-name upgrade (outcome) and answers code with message. */
 static int refuse_realname(identity_ctx *ctx, yw_rpc_call *call, const yw_caller *caller,
                            const char *masked, const char *outcome, int code, const char *message) {
-  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
-  if (conn != NULL) {
-    audit(conn, caller, caller->subject, "person", "realname_upgrade", masked, caller->subject,
-          outcome, yw_rpc_call_request_id(call));
-    yw_pg_pool_release(ctx->pool, conn);
-  }
+  if (record_refusal(ctx, call, NULL, caller, caller->subject, "person", "realname_upgrade", masked,
+                     caller->subject, outcome) != 0)
+    return YW_EUNAVAIL;
   return yw_rpc_call_fail(call, code, "%s", message);
 }
 
@@ -1904,13 +1919,10 @@ static int bind_legal_person(yw_rpc_call *call, const ProtobufCMessage *reqm,
   rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, "accounts", bind_tx, &job);
   if (rc == YW_EPERM && yw_rpc_call_status_message(call)[0] == '\0') {
     /* the refusal is recorded (its own write: the binding's transaction rolled back) */
-    PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
-    if (conn != NULL) {
-      audit(conn, &caller, caller.subject, "person", "bind_legal_person", req->credit_code,
-            caller.subject, "refused: neither representative nor agent",
-            yw_rpc_call_request_id(call));
-      yw_pg_pool_release(ctx->pool, conn);
-    }
+    if (record_refusal(ctx, call, NULL, &caller, caller.subject, "person", "bind_legal_person",
+                       req->credit_code, caller.subject,
+                       "refused: neither representative nor agent") != 0)
+      return YW_EUNAVAIL;
     return yw_rpc_call_fail(call, YW_EPERM,
                             "only the company's legal representative or an agent they authorised "
                             "binds it");

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # e2e_identity_audit.sh - audit records go with what they record, through the real
 # gateway: a staff read of a resident's data (GetPerson) and an auditor's query fail
-# closed when their audit record cannot be written, and a login or acting for a
-# company that cannot be recorded does not happen. A test-only trigger makes the
+# closed when their audit record cannot be written, a login or acting for a company
+# that cannot be recorded does not happen, and a refusal (a wrong code or password, a
+# refused upgrade or binding) that cannot be recorded is answered 503, not its refusal. A test-only trigger makes the
 # audit insert of one action fail at will.
 source "$(dirname "$0")/lib.sh"
 e2e_database
@@ -48,8 +49,44 @@ req POST /v1/auth/sessions "" "{\"phone\":\"13400000002\",\"code\":\"$(last_code
 expect_status "a login that cannot be recorded is refused (503)" 503
 check "and no session was made" test "$("${PSQL[@]}" -c "SELECT count(*) FROM identity.refresh_tokens")" = "$N0"
 
+# --- refusals are answered only once recorded: an attempt that cannot be recorded is
+# 503, whatever its outcome would have been, so no guess is answered unrecorded
+fail_audit login_failed
+redis_cmd DEL "$E2E_DB:otp-wait:$(phone_key 13400000003)" >/dev/null
+req POST /v1/auth/sms-codes "" '{"phone":"13400000003"}'
+req POST /v1/auth/sessions "" '{"phone":"13400000003","code":"000000"}'
+expect_status "a wrong SMS code that cannot be recorded is 503, not 401" 503
+req POST /v1/auth/sessions "" "{\"username\":\"ga.clerk\",\"password\":\"wrong horse\"}"
+expect_status "a wrong staff password that cannot be recorded is 503" 503
+WRONG="$(cat "$B")"
+req POST /v1/auth/sessions "" "{\"username\":\"no.such.user\",\"password\":\"wrong horse\"}"
+expect_status "an unknown username that cannot be recorded is 503 as well" 503
+check "with the same answer as a known one (no usernames enumerated)" \
+  /usr/bin/python3 -c "import json,sys; a=json.load(open('$B')); b=json.loads(sys.argv[1]); sys.exit(0 if a['message'] and (a['code'],a['message'])==(b['code'],b['message']) else 1)" "$WRONG"
+req POST /v1/auth/sessions "" "{\"username\":\"auditor\",\"password\":\"$E2E_STAFF_PASSWORD\",\"totpCode\":\"000000\"}"
+expect_status "a wrong second factor that cannot be recorded is 503" 503
+NEW="$(login_resident 13400000004)"
+fail_audit realname_upgrade
+req POST /v1/me/realname "$NEW" '{"name":"李四","idCardNumber":"320706199001011230"}'
+expect_status "a refused real-name upgrade that cannot be recorded is 503, not 412" 503
+fail_audit bind_legal_person
+OTHER="$(verified_resident 13400000005 王小明 320703200002294566)"
+req POST /v1/me/legal-persons "$OTHER" '{"creditCode":"91350100M000100Y43"}'
+expect_status "a refused binding that cannot be recorded is 503, not 403" 503
+check "and binds nothing" bash -c "! grep -q legalPersons '$B'"
+
 # --- with the audit log writable again, all of it works and is recorded
 "${PSQL[@]}" -c "DROP TRIGGER audit_fails ON identity.audit_log" >/dev/null
+req POST /v1/auth/sessions "" "{\"username\":\"ga.clerk\",\"password\":\"wrong horse\"}"
+expect_status "a wrong password is 401 again once it can be recorded" 401
+req POST /v1/me/realname "$NEW" '{"name":"李四","idCardNumber":"320706199001011230"}'
+expect_status "and a refused upgrade 412" 412
+req POST /v1/me/legal-persons "$OTHER" '{"creditCode":"91350100M000100Y43"}'
+expect_status "and a refused binding 403" 403
+check "each refusal left its record" test "$("${PSQL[@]}" -c \
+  "SELECT count(*) FROM identity.audit_log WHERE (action = 'login_failed' AND target = 'ga.clerk')
+     OR (action = 'realname_upgrade' AND outcome = 'registry mismatch')
+     OR (action = 'bind_legal_person' AND outcome LIKE 'refused%')")" = 3
 req GET "/v1/persons/$SUB" "$CLERK"; expect_status "the staff read answers again" 200
 req POST /v1/me/acting-for "$RES" '{"creditCode":"91350100M000100Y43"}'; expect_status "acting for works" 200
 req GET /v1/company "$RES"; expect_status "and the session acts for the company" 200
