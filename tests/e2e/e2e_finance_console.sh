@@ -12,18 +12,7 @@
 # the CSV and XLSX downloads; no request leaves the origin.
 source "$(dirname "$0")/lib.sh"
 
-# --- what the browser test needs: missing is a failure, never a skip (./dev test
-# installs them: chromium, nodejs/npm, `npm ci` in tests/web)
-WEB="$YW_SOURCE_DIR/tests/web"
-missing=""
-command -v node >/dev/null 2>&1 || missing+=" node (Debian package nodejs)"
-[ -x /usr/bin/chromium ] || missing+=" /usr/bin/chromium (Debian package chromium)"
-[ -f "$WEB/node_modules/playwright-core/package.json" ] ||
-  missing+=" playwright-core in tests/web/node_modules (cd tests/web && npm ci)"
-if [ -n "$missing" ]; then
-  echo "FAIL the finance console's browser test cannot run: missing$missing; ./dev test installs them"
-  exit 1
-fi
+e2e_browser_tools "the finance console"
 
 export YW_GATEWAY_STATIC="/finance/=$YW_SOURCE_DIR/web/finance"
 # payments are booked by yw-payment's janitor asking the channel (every 100 ms, at once):
@@ -100,61 +89,15 @@ refund_refused() {
 }
 check "a refund to a payer the channel refused is there for the browser (FAILED)" refund_refused
 
-# --- the assets: every name carries the first 10 hex digits of its content's SHA-256
-# (tests/web/rehash.js), so the year-long immutable caching can never serve stale bytes
-PAGE="$YW_SOURCE_DIR/web/finance"
-H="$E2E_TMP/headers"
-assets_hashed() {
-  local f n want refs=0
-  for f in "$PAGE"/assets/*; do
-    n="$(basename "$f")"
-    want="$(sha256sum "$f" | cut -c1-10)"
-    [[ "$n" == *".$want."* ]] || { echo "  $n: content hash is $want (node tests/web/rehash.js web/finance)"; return 1; }
-    grep -q "\"/finance/assets/$n\"" "$PAGE/index.html" || { echo "  $n is not used by index.html"; return 1; }
-    refs=$((refs + 1))
-  done
-  [ "$refs" = 2 ] || { echo "  expected one script and one style sheet, found $refs files"; return 1; }
-}
-check "the console's script and style sheet are named by their content hash" assets_hashed
-no_inline() {
-  # (the one address allowed is SVG's namespace name, which is never fetched)
-  local urls
-  urls="$(grep -Eohi 'https?://[^"'"'"' )]+' "$PAGE/index.html" "$PAGE"/assets/* || true)"
-  ! grep -Eqi '<script>|<script [^>]*>[^<]|<style|style=| on[a-z]+=' "$PAGE/index.html" &&
-    [ -z "$(grep -vx 'http://www.w3.org/2000/svg' <<<"$urls")" ]
-}
-check "no inline script or style, no external address in the page or its assets" no_inline
-immutable_assets() {
-  local n
-  for n in $(grep -o '/finance/assets/[^"]*' "$PAGE/index.html"); do
-    curl -sS -o /dev/null -D "$H" "$GW$n"
-    grep -qi '^cache-control: public, max-age=31536000, immutable' "$H" || return 1
-  done
-}
-check "the gateway sends the hashed assets as immutable" immutable_assets
-page_headers() {
-  local s
-  s="$(curl -sS -o /dev/null -D "$H" -w '%{http_code}' "$GW/finance/")"
-  [ "$s" = 200 ] && grep -qi '^cache-control: no-cache' "$H" &&
-    grep -qi "^content-security-policy: default-src 'self'; script-src 'self'; style-src 'self'" "$H"
-}
-check "the page itself is no-cache and carries the CSP" page_headers
+# --- the page folder's rules: assets named by their content hash and immutable, no
+# inline script or style, no other origin, the CSP
+e2e_web_page "$YW_SOURCE_DIR/web/finance" /finance/
 check "/finance without its slash redirects to /finance/" \
   test "$(curl -sS -o /dev/null -w '%{http_code} %{redirect_url}' "$GW/finance")" = "301 $GW/finance/"
 
 # --- the browser
-OUT="$E2E_TMP/browser"
-mkdir -p "$OUT"
-set +e
-(cd "$WEB" && YW_GW="$GW" YW_SIM="$PAYSIM/sim" YW_PASSWORD="$E2E_STAFF_PASSWORD" YW_MAKER=fin.maker \
-  YW_CHECKER=fin.checker YW_CLERK=ga.clerk YW_OUT="$OUT" YW_EXC_ORDER="$EXC_ORDER" \
-  YW_PAYER_REFUND="$PAYER_REFUND" \
-  timeout 300 node finance.spec.js) >"$OUT/spec.log" 2>&1
-rc=$?
-set -e
-cat "$OUT/spec.log"
-E2E_PASSES=$((E2E_PASSES + $(grep -c '^ok ' "$OUT/spec.log" || true)))
-E2E_FAILS=$((E2E_FAILS + $(grep -c '^FAIL ' "$OUT/spec.log" || true)))
-check "the browser test ran to its end (exit $rc)" test "$rc" = 0
+e2e_browser_run finance.spec.js YW_GW="$GW" YW_SIM="$PAYSIM/sim" YW_PASSWORD="$E2E_STAFF_PASSWORD" \
+  YW_MAKER=fin.maker YW_CHECKER=fin.checker YW_CLERK=ga.clerk YW_EXC_ORDER="$EXC_ORDER" \
+  YW_PAYER_REFUND="$PAYER_REFUND"
 
 finish

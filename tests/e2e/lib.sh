@@ -503,3 +503,84 @@ e2e_pg_restart() { # e2e_pg_restart [fast|immediate]
   runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$E2E_PRIVATE_PG/data" -w \
     -l "$E2E_PRIVATE_PG/log" -o "$E2E_PRIVATE_PG_OPTS" -m "${1:-fast}" restart >/dev/null
 }
+
+# --- pages under web/ in a real browser (e2e_finance_console.sh, e2e_resident_pages.sh):
+# headless Debian Chromium driven by a spec of tests/web through playwright-core.
+
+# What a browser test needs: missing is a failure, never a skip (./dev test installs
+# them: chromium, nodejs/npm, `npm ci` in tests/web). Sets WEB (tests/web).
+e2e_browser_tools() { # e2e_browser_tools WHAT (named in the failure)
+  WEB="$YW_SOURCE_DIR/tests/web"
+  local missing=""
+  command -v node >/dev/null 2>&1 || missing+=" node (Debian package nodejs)"
+  [ -x /usr/bin/chromium ] || missing+=" /usr/bin/chromium (Debian package chromium)"
+  [ -f "$WEB/node_modules/playwright-core/package.json" ] ||
+    missing+=" playwright-core in tests/web/node_modules (cd tests/web && npm ci)"
+  if [ -n "$missing" ]; then
+    echo "FAIL $1's browser test cannot run: missing$missing; ./dev test installs them"
+    exit 1
+  fi
+}
+
+# The rules of a page folder under web/ (web/README.md), on the gateway that serves it at
+# PREFIX: every asset named by the first 10 hex digits of its content's SHA-256
+# (tests/web/rehash.js, so the year-long immutable caching never serves stale bytes) and
+# used by index.html, one script and one style sheet; no inline script or style, no
+# address of another origin (SVG's namespace name aside, which is never fetched), no
+# HTML made from strings in the scripts; the assets sent as immutable, the page as
+# no-cache with the CSP.
+e2e_web_page() { # e2e_web_page DIR PREFIX   (PREFIX: "/" or "/finance/")
+  E2E_WEB_DIR="$1" E2E_WEB_PREFIX="$2"
+  check "the page's script and style sheet are named by their content hash" e2e_web_hashed
+  check "no inline script or style, no external address, no HTML written from strings" e2e_web_no_inline
+  check "the gateway sends the hashed assets as immutable" e2e_web_immutable
+  check "the page itself is no-cache and carries the CSP" e2e_web_page_headers
+}
+e2e_web_hashed() {
+  local f n want refs=0
+  for f in "$E2E_WEB_DIR"/assets/*; do
+    n="$(basename "$f")"
+    want="$(sha256sum "$f" | cut -c1-10)"
+    [[ "$n" == *".$want."* ]] ||
+      { echo "  $n: content hash is $want (node tests/web/rehash.js ${E2E_WEB_DIR#"$YW_SOURCE_DIR"/})"; return 1; }
+    grep -q "\"${E2E_WEB_PREFIX}assets/$n\"" "$E2E_WEB_DIR/index.html" || { echo "  $n is not used by index.html"; return 1; }
+    refs=$((refs + 1))
+  done
+  [ "$refs" = 2 ] || { echo "  expected one script and one style sheet, found $refs files"; return 1; }
+}
+e2e_web_no_inline() {
+  local urls
+  urls="$(grep -Eohi 'https?://[^"'"'"' )]+' "$E2E_WEB_DIR/index.html" "$E2E_WEB_DIR"/assets/* || true)"
+  ! grep -Eqi '<script>|<script [^>]*>[^<]|<style|style=| on[a-z]+=' "$E2E_WEB_DIR/index.html" &&
+    [ -z "$(grep -vx 'http://www.w3.org/2000/svg' <<<"$urls")" ] &&
+    ! grep -Eq 'innerHTML|outerHTML|insertAdjacentHTML|document\.write' "$E2E_WEB_DIR"/assets/*.js
+}
+e2e_web_immutable() {
+  local n
+  for n in $(grep -o "${E2E_WEB_PREFIX}assets/[^\"]*" "$E2E_WEB_DIR/index.html"); do
+    curl -sS -o /dev/null -D "$E2E_TMP/web-headers" "$GW$n"
+    grep -qi '^cache-control: public, max-age=31536000, immutable' "$E2E_TMP/web-headers" || return 1
+  done
+}
+e2e_web_page_headers() {
+  local s
+  s="$(curl -sS -o /dev/null -D "$E2E_TMP/web-headers" -w '%{http_code}' "$GW$E2E_WEB_PREFIX")"
+  [ "$s" = 200 ] && grep -qi '^cache-control: no-cache' "$E2E_TMP/web-headers" &&
+    grep -qi "^content-security-policy: default-src 'self'; script-src 'self'; style-src 'self'" "$E2E_TMP/web-headers"
+}
+
+# Runs tests/web/SPEC with the environment given (NAME=VALUE ...) and YW_OUT, bounded by
+# 300 s; prints its log, counts its `ok`/`FAIL` lines into this test's and checks that
+# it ran to its end. Its screenshots and downloads are in $E2E_TMP/browser.
+e2e_browser_run() { # e2e_browser_run SPEC [NAME=VALUE...]
+  local spec="$1" out="$E2E_TMP/browser" rc; shift
+  mkdir -p "$out"
+  set +e
+  (cd "$WEB" && env YW_OUT="$out" "$@" timeout 300 node "$spec") >"$out/spec.log" 2>&1
+  rc=$?
+  set -e
+  cat "$out/spec.log"
+  E2E_PASSES=$((E2E_PASSES + $(grep -c '^ok ' "$out/spec.log" || true)))
+  E2E_FAILS=$((E2E_FAILS + $(grep -c '^FAIL ' "$out/spec.log" || true)))
+  check "the browser test ran to its end (exit $rc)" test "$rc" = 0
+}

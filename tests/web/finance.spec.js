@@ -16,7 +16,7 @@
 const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
-const { chromium } = require('playwright-core');
+const { must, check, runInChromium, watch } = require('./browser');
 
 const GW = must('YW_GW');
 const PASSWORD = must('YW_PASSWORD');
@@ -31,28 +31,6 @@ const EXC_ORDER = must('YW_EXC_ORDER');
 const PAYER_REFUND = must('YW_PAYER_REFUND');
 const CHANNEL = 'sim';
 const WAIT_MS = 15000; /* every wait on the page is bounded by this */
-
-function must(name) {
-  const v = process.env[name];
-  if (!v) {
-    console.error(`finance.spec.js: ${name} is not set (run through e2e_finance_console.sh)`);
-    process.exit(2);
-  }
-  return v;
-}
-
-let passes = 0;
-let fails = 0;
-function check(name, ok, detail) {
-  if (ok) {
-    passes++;
-    console.log(`ok   ${name}`);
-  } else {
-    fails++;
-    console.log(`FAIL ${name}${detail === undefined ? '' : ': ' + JSON.stringify(detail)}`);
-  }
-  return ok;
-}
 
 /* ---- the API, as a script would call it (Node's fetch, bounded) ----------------------- */
 
@@ -134,37 +112,14 @@ async function enrol(name) {
 
 /* ---- the browser ------------------------------------------------------------------------ */
 
-async function main() {
+async function main(browser) {
   fs.mkdirSync(OUT, { recursive: true });
   const t0 = Date.now();
   await enrol(MAKER);
   await enrol(CHECKER);
   console.log(`note: enrolling two authenticators took ${Date.now() - t0} ms`);
   check('two finance users enrolled their authenticators through the API', true);
-
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    timeout: 30000,
-    args: ['--no-sandbox', '--disable-dev-shm-usage'],
-  });
-  try {
-    await run(browser);
-  } finally {
-    await browser.close();
-  }
-}
-
-/* Everything a page asks for, and every error it reports, for the checks at the end. */
-function watch(page, seen) {
-  page.on('request', (r) => seen.requests.push(r.url()));
-  page.on('pageerror', (e) => seen.errors.push('pageerror: ' + e.message));
-  page.on('console', (m) => {
-    const t = m.text();
-    /* a refused request is logged by Chromium as "Failed to load resource": expected */
-    if (m.type() === 'error' && !/Failed to load resource/.test(t)) seen.errors.push('console: ' + t);
-    if (/Content Security Policy/i.test(t)) seen.errors.push('csp: ' + t);
-  });
+  await run(browser);
 }
 
 async function newPage(browser, seen) {
@@ -628,13 +583,4 @@ async function approveAsChecker(page, day, want, exc) {
   check('the XLSX holds the remittance as a number', remit && strings.includes('>FIN-TEST<'));
 }
 
-main()
-  .catch((e) => {
-    fails++;
-    console.log('FAIL the browser test stopped: ' + (e && e.stack ? e.stack : e));
-  })
-  .finally(() => {
-    console.log(`${passes} passed, ${fails} failed`);
-    process.exitCode = fails === 0 && passes > 0 ? 0 : 1;
-  });
-
+runInChromium(main);
