@@ -36,8 +36,8 @@ cp "$J" "$E2E_TMP/old.json"
 
 # --- a new version, written by the department's administrator: every list of the
 # national fields filled (those the seed leaves empty too), other values changed, one
-# time limit in natural days, amounts in fen that need thousands in yuan, and a text
-# with markup that must come out as text
+# time limit in natural days and one left unspecified (working days), amounts in fen that
+# need thousands in yuan, and a text with markup that must come out as text
 e2e_staff ga.admin 320700-GA dept_admin,dept_staff
 ADMIN="$(e2e_staff_token ga.admin)"
 python3 - "$J" "$E2E_TMP/put.json" <<'PY'
@@ -50,6 +50,7 @@ it["conditions"] = it["conditions"] + "（第二版：另须近期免冠照片�
 it["promisedLimitDays"] = it.get("promisedLimitDays", 0) + 3
 it["fee"] = dict(it.get("fee", {}), required=True, amountFen="123456789")
 d["promisedLimitUnit"] = "NATURAL_DAY"
+d["legalLimitUnit"] = "TIME_UNIT_UNSPECIFIED" # absent from the JSON: read as working days
 d["jointDepartments"] = ["320700-MZ", "连云港市行政审批局"]
 d["intermediaries"] = [{"name": "证件照片拍摄", "basis": "《居民身份证法》", "required": True}]
 d["faqs"] = d.get("faqs", []) + [{"question": "可以<b>加急</b>吗？", "answer": "<img src=x>不可以，按时限办理。"}]

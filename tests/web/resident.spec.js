@@ -133,6 +133,12 @@ function compareGuide(it, map) {
     const f = (map[k] || [])[0];
     if (!f || f.value !== String(Boolean(d[k])) || !f.text) problems.push(`${k}: want ${Boolean(d[k])}, shown ${JSON.stringify(f)}`);
   }
+  /* nothing shown as a value the script failed to read */
+  for (const [p, found] of Object.entries(map)) {
+    for (const f of found) {
+      if (/undefined|null|NaN|\[object /.test(f.text)) problems.push(`${p}: shown as ${JSON.stringify(f.text)}`);
+    }
+  }
   return { problems, count: all.length };
 }
 
@@ -275,8 +281,9 @@ async function run(browser) {
     fens.length >= 4 && fens.some((l) => String(l.value) === '123456789') &&
     (map['feeItems.0.tiers.2.amountFen'] || [{}])[0].text === '1,234,567.89 元' &&
     (map['feeItems.0.tiers.1.amountFen'] || [{}])[0].text === '40.05 元', fens);
-  check('a time limit in natural days says 自然日, one in working days 工作日',
-    (map.promisedLimitUnit || [{}])[0].text === '自然日' && (map.legalLimitUnit || [{}])[0].text === '工作日');
+  check('a time limit in natural days says 自然日, one left unspecified (absent from the JSON) 工作日',
+    (map.promisedLimitUnit || [{}])[0].text === '自然日' && (map.legalLimitUnit || [{}])[0].text === '工作日' &&
+    current.details.legalLimitUnit === undefined, { promised: map.promisedLimitUnit, legal: map.legalLimitUnit });
   check('the current version is labelled as such', await page.getAttribute('#guide', 'data-past') === 'false' &&
     (await page.textContent('#version-banner')).includes('现行版本'));
   const markup = await page.evaluate(() => ({

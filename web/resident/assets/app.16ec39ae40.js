@@ -50,7 +50,7 @@
   const STATUSES = { DRAFT: '草稿', PUBLISHED: '已发布', RETIRED: '已停止办理' };
   const KINDS = { INSTANT: '即办件', PROMISED: '承诺件' };
   const MATERIAL_FORMS = { ORIGINAL: '原件', COPY: '复印件', ORIGINAL_AND_COPY: '原件和复印件', ELECTRONIC: '电子材料' };
-  const UNITS = { WORKING_DAY: '工作日', NATURAL_DAY: '自然日' };
+  const UNITS = { WORKING_DAY: '工作日', NATURAL_DAY: '自然日', TIME_UNIT_UNSPECIFIED: '工作日' }; /* unspecified: working days */
   const TONGBAN = {
     TONGBAN_SCOPE_UNSPECIFIED: '仅在本地办理', CITY_WIDE: '全市通办',
     PROVINCE_WIDE: '全省通办', CROSS_PROVINCE: '跨省通办',
@@ -88,6 +88,13 @@
     }
   }
 
+  /* parent.append that leaves out the absent (null, undefined, false) instead of writing
+   * them as text. */
+  function add(parent, ...children) {
+    for (const c of children) if (c !== null && c !== undefined && c !== false) parent.append(c);
+    return parent;
+  }
+
   function el(tag, attrs, ...children) {
     const e = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) {
@@ -96,11 +103,7 @@
       else if (k === 'text') e.textContent = v;
       else e.setAttribute(k, v === true ? '' : String(v));
     }
-    for (const c of children) {
-      if (c === null || c === undefined || c === false) continue;
-      e.append(c);
-    }
-    return e;
+    return add(e, ...children);
   }
 
   /* Integer fen (number or decimal string) -> "1,234.50" yuan; '' for absent. */
@@ -390,7 +393,11 @@
     return e;
   }
   const txt = (name, v) => (v ? val(name, v, undefined, 'v text') : none());
-  const label = (name, v, labels, dflt) => val(name, v === undefined ? dflt : v, labels[v === undefined ? dflt : v] || String(v));
+  /* An enum or a code shown by its label; absent, proto3 JSON's default (dflt). */
+  function label(name, v, labels, dflt) {
+    const key = v === undefined || v === null ? dflt : v;
+    return val(name, key, labels[key] || (key === dflt ? '未注明' : String(key)));
+  }
   const flag = (name, v, yes, no) => val(name, Boolean(v), v ? yes : no, v ? 'v yes' : 'v no');
   const time = (name, v) => val(name, v, when(v));
   const money = (name, fen) => val(name, String(fen === undefined ? '0' : fen), yuan(fen === undefined ? '0' : fen) + ' 元', 'v money');
@@ -481,7 +488,7 @@
       row('更新时间', it.updatedAt ? time('updatedAt', it.updatedAt) : none('—')))));
 
     art.append(section('subcases', '办理项', list('subCases', d.subCases, (s, li) => {
-      li.append(el('div', { class: 'item-title' }, val('name', s.name || '', undefined, 'strong')),
+      add(li, el('div', { class: 'item-title' }, val('name', s.name || '', undefined, 'strong')),
         el('div', { class: 'muted' }, '编码 ', txt('code', s.code)),
         el('div', {}, '受理条件：', txt('conditions', s.conditions)));
     })));
@@ -489,7 +496,7 @@
     art.append(section('conditions', '受理条件', el('p', { class: 'para' }, txt('conditions', it.conditions))));
 
     art.append(section('materials', '申请材料', list('materials', it.materials, (m, li) => {
-      li.append(el('div', { class: 'item-title' }, val('name', m.name || '', undefined, 'strong'),
+      add(li, el('div', { class: 'item-title' }, val('name', m.name || '', undefined, 'strong'),
         ' ', flag('required', m.required, '必需', '非必需')),
         el('div', { class: 'muted' }, '材料形式：', label('form', m.form, MATERIAL_FORMS, 'MATERIAL_FORM_UNSPECIFIED'),
           '；份数：', val('copies', m.copies || 0), ' 份',
@@ -498,7 +505,7 @@
     }, '无需提交材料', 'list numbered')));
 
     art.append(section('steps', '办理流程', list('steps', it.steps, (s, li) => {
-      li.append(el('div', { class: 'item-title' }, '第 ', val('seq', s.seq || 0), ' 步 ', val('name', s.name || '', undefined, 'strong')),
+      add(li, el('div', { class: 'item-title' }, '第 ', val('seq', s.seq || 0), ' 步 ', val('name', s.name || '', undefined, 'strong')),
         s.description ? el('div', {}, txt('description', s.description)) : null);
     }, '无', 'list steps')));
 
@@ -516,16 +523,16 @@
         fee.required || fee.amountFen ? row('收费金额', money('amountFen', fee.amountFen)) : null,
         fee.basis ? row('收费依据', txt('basis', fee.basis)) : null)),
       list('feeItems', d.feeItems, (f, li) => {
-        li.append(el('div', { class: 'item-title' }, '收费项目：', val('name', f.name || '', undefined, 'strong')),
+        add(li, el('div', { class: 'item-title' }, '收费项目：', val('name', f.name || '', undefined, 'strong')),
           list('tiers', f.tiers, (t, tl) => {
-            tl.append(txt('condition', t.condition), '：', money('amountFen', t.amountFen));
+            add(tl, txt('condition', t.condition), '：', money('amountFen', t.amountFen));
           }, '无', 'list tiers'),
           el('div', {}, '收费依据：', txt('basis', f.basis)),
           el('div', {}, '减免政策：', txt('waiver', f.waiver)));
       }, fee.required ? '（未列出收费项目）' : '不收费', 'list fee-items')));
 
     art.append(section('halls', '办理地点与时间', list('halls', d.halls, (h, li) => {
-      li.append(el('div', { class: 'item-title' }, val('name', h.name || '', undefined, 'strong')),
+      add(li, el('div', { class: 'item-title' }, val('name', h.name || '', undefined, 'strong')),
         el('div', {}, '地址：', txt('address', h.address)),
         el('div', {}, '时间：', txt('hours', h.hours)),
         h.phone ? el('div', {}, '电话：', txt('phone', h.phone)) : null);
@@ -542,24 +549,24 @@
       row('进驻政务服务大厅', flag('inHall', d.inHall, '是', '否')))));
 
     art.append(section('results', '审批结果', list('results', d.results, (r, li) => {
-      li.append(el('div', { class: 'item-title' }, val('name', r.name || '', undefined, 'strong'),
+      add(li, el('div', { class: 'item-title' }, val('name', r.name || '', undefined, 'strong'),
         '（', txt('type', r.type), '）'),
         el('div', {}, '结果样本：', fileRef('sample', r.sample)));
     })));
 
     art.append(section('intermediaries', '中介服务', list('intermediaries', d.intermediaries, (m, li) => {
-      li.append(el('div', { class: 'item-title' }, val('name', m.name || '', undefined, 'strong'),
+      add(li, el('div', { class: 'item-title' }, val('name', m.name || '', undefined, 'strong'),
         ' ', flag('required', m.required, '必需', '非必需')),
         el('div', {}, '设定依据：', txt('basis', m.basis)));
     }, '无')));
 
     art.append(section('faqs', '常见问题', list('faqs', d.faqs, (f, li) => {
-      li.append(el('div', { class: 'question' }, '问：', txt('question', f.question)),
+      add(li, el('div', { class: 'question' }, '问：', txt('question', f.question)),
         el('div', { class: 'answer' }, '答：', txt('answer', f.answer)));
     })));
 
     art.append(section('forms', '表格下载', list('forms', d.forms, (f, li) => {
-      li.append(el('div', { class: 'item-title' }, val('name', f.name || '', undefined, 'strong')),
+      add(li, el('div', { class: 'item-title' }, val('name', f.name || '', undefined, 'strong')),
         el('div', {}, '空白表格：', fileRef('blank', f.blank)),
         el('div', {}, '填写样表：', fileRef('sample', f.sample)));
     }), el('p', { class: 'hint', text: '表格文件暂未开放在线下载，请到办理窗口领取，或在网上申请时在线填写。' })));
