@@ -148,9 +148,23 @@ async function codes(page) {
   return page.$$eval('#results > li', (lis) => lis.map((li) => li.dataset.code));
 }
 
-async function ready(page, view) {
-  await page.waitForSelector(`#${view}-view:not([hidden])[data-state="ready"], #${view}-view:not([hidden])[data-state="error"]`);
+/* Waits until the view shows what it found for the address `hash` (its data-route; the
+ * state of an earlier address never counts); returns "ready" or "error". */
+async function ready(page, view, hash) {
+  await page.waitForFunction(([v, h]) => {
+    const e = document.getElementById(v + '-view');
+    return !e.hidden && e.dataset.route === h && (e.dataset.state === 'ready' || e.dataset.state === 'error');
+  }, [view, hash]);
   return page.getAttribute(`#${view}-view`, 'data-state');
+}
+const searchHash = (words) => '#/?q=' + encodeURIComponent(words);
+
+/* Waits until the search for `hash` has been answered for the place `place`. */
+async function searchedAt(page, place, hash) {
+  await page.waitForFunction(([p, h]) => {
+    const e = document.getElementById('search-view');
+    return e.dataset.place === p && e.dataset.route === h && e.dataset.state === 'ready';
+  }, [place, hash]);
 }
 
 async function noWiderThanScreen(page) {
@@ -199,7 +213,7 @@ async function run(browser) {
   /* ---- search from the place, paging as the API pages --------------------------------- */
   await page.fill('#q', WORDS);
   await page.click('#search-submit');
-  check('a search is in the address (#/?q=)', await ready(page, 'search') === 'ready' &&
+  check('a search is in the address (#/?q=)', await ready(page, 'search', searchHash(WORDS)) === 'ready' &&
     decodeURIComponent(new URL(page.url()).hash) === '#/?q=' + WORDS, page.url());
   const apiPages = [];
   let token = '';
@@ -233,24 +247,35 @@ async function run(browser) {
   check('the results fit a phone\'s width', await noWiderThanScreen(page));
   await page.screenshot({ path: path.join(OUT, 'search.png'), fullPage: true });
   await page.click(`#results li[data-code="${ITEM}"] a`);
-  await ready(page, 'guide');
+  await ready(page, 'guide', '#/items/' + ITEM);
   check('a result opens its guide', await page.getAttribute('#guide', 'data-code') === ITEM &&
     new URL(page.url()).hash === '#/items/' + ITEM, page.url());
   await page.goBack();
-  await ready(page, 'search');
+  await ready(page, 'search', searchHash(WORDS));
   check('back from the guide shows the search again', await page.inputValue('#q') === WORDS &&
     JSON.stringify((await codes(page)).slice(0, PAGE_SIZE)) === JSON.stringify(apiPages[0].items.map((x) => x.implCode)));
+
+  /* another town while the results are shown: the same words searched again there */
+  const other = apiTowns.find((t) => t !== PLACE);
+  await page.selectOption('#place-town', other);
+  await searchedAt(page, other, searchHash(WORDS));
+  const otherFirst = (await get(`/v1/items?pageSize=${PAGE_SIZE}&q=${encodeURIComponent(WORDS)}&place=${other}`)).json;
+  check(`choosing another town (${other}) searches again there`,
+    JSON.stringify(await codes(page)) === JSON.stringify(otherFirst.items.map((x) => x.implCode)) &&
+    (await codes(page)).every((c) => !c.includes(`-${PLACE}-`)), { shown: await codes(page), api: otherFirst.items.map((x) => x.implCode) });
+  await page.selectOption('#place-town', PLACE);
+  await searchedAt(page, PLACE, searchHash(WORDS));
 
   /* an empty result, a refused search, "more than 1,000" */
   await page.fill('#q', '蓝鲸没有的事项');
   await page.click('#search-submit');
-  await ready(page, 'search');
+  await ready(page, 'search', searchHash('蓝鲸没有的事项'));
   check('a search finding nothing says so', await page.isVisible('#search-empty') && (await codes(page)).length === 0 &&
     !(await page.isVisible('#more')));
   const longWords = '很长的搜索词'.repeat(12); /* over the catalog's 200 bytes */
   const refused = await get('/v1/items?pageSize=10&q=' + encodeURIComponent(longWords) + '&place=' + PLACE);
-  await page.goto(GW + '/#/?q=' + encodeURIComponent(longWords));
-  await ready(page, 'search');
+  await page.goto(GW + '/' + searchHash(longWords));
+  await ready(page, 'search', searchHash(longWords));
   const sErr = await page.$eval('#search-error', (e) => ({ text: e.textContent, code: e.dataset.code, status: e.dataset.status, rid: e.dataset.requestId, hidden: e.hidden }));
   check('a search the API refuses shows its message, code and request id',
     refused.status === 400 && !sErr.hidden && sErr.text.includes(refused.json.message) && sErr.code === refused.json.code &&
@@ -260,7 +285,7 @@ async function run(browser) {
   await page.waitForFunction(() => document.getElementById('search-view').dataset.place === '');
   await page.fill('#q', '');
   await page.click('#search-submit');
-  await ready(page, 'search');
+  await ready(page, 'search', searchHash(''));
   check('the API counts more than 1,000 items in all, and the page says "超过 1,000"',
     everything.json.totalSize === 1001 && (await page.textContent('#search-total')).includes('超过 1,000'),
     { api: everything.json.totalSize, shown: await page.textContent('#search-total') });
@@ -268,7 +293,7 @@ async function run(browser) {
   /* ---- the guide: every field of the JSON guide, under its data-field ------------------- */
   const current = (await get(`/v1/items/${ITEM}`)).json;
   await page.goto(`${GW}/#/items/${ITEM}`);
-  await ready(page, 'guide');
+  await ready(page, 'guide', '#/items/' + ITEM);
   let map = await shown(page);
   let cmp = compareGuide(current, map);
   check(`the guide shows each of the JSON guide's ${cmp.count} values where its data-field says`, cmp.problems.length === 0, cmp.problems);
@@ -297,7 +322,7 @@ async function run(browser) {
 
   /* ---- versions: both listed with their windows; the old one as it was ----------------- */
   await page.click('#guide-versions');
-  await ready(page, 'versions');
+  await ready(page, 'versions', `#/items/${ITEM}/versions`);
   const apiVersions = (await get(`/v1/items/${ITEM}/versions`)).json.versions;
   const listed = await page.$$eval('#versions > li', (lis) => lis.map((li) => ({
     version: li.dataset.version,
@@ -316,7 +341,7 @@ async function run(browser) {
     listed[0].version === String(NEW_VERSION) && listed[1].version === String(OLD_VERSION) &&
     listed[1].to !== '' && listed[1].to === listed[0].from, { listed, api: apiVersions });
   await page.click(`#versions li[data-version="${OLD_VERSION}"] a`);
-  await ready(page, 'guide');
+  await ready(page, 'guide', `#/items/${ITEM}?version=${OLD_VERSION}`);
   const old = (await get(`/v1/items/${ITEM}?version=${OLD_VERSION}`)).json;
   map = await shown(page);
   cmp = compareGuide(old, map);
@@ -332,14 +357,14 @@ async function run(browser) {
     (map.effectiveTo || [{}])[0].value === old.effectiveTo && (map.effectiveFrom || [{}])[0].value === old.effectiveFrom, banner);
   await page.screenshot({ path: path.join(OUT, 'old-version.png'), fullPage: true });
   await page.click('#current-link');
-  await ready(page, 'guide');
+  await ready(page, 'guide', '#/items/' + ITEM);
   check('"查看现行版本" opens the current guide', await page.getAttribute('#guide', 'data-version') === String(NEW_VERSION) &&
     await page.getAttribute('#guide', 'data-past') === 'false');
 
   /* ---- an unknown item: the API's message and code -------------------------------------- */
   const missing = await get('/v1/items/NO-SUCH-ITEM');
   await page.goto(`${GW}/#/items/NO-SUCH-ITEM`);
-  check('an unknown item code ends in an error', await ready(page, 'guide') === 'error');
+  check('an unknown item code ends in an error', await ready(page, 'guide', '#/items/NO-SUCH-ITEM') === 'error');
   const gErr = await page.$eval('#guide-error', (e) => ({ text: e.textContent, code: e.dataset.code, status: e.dataset.status, rid: e.dataset.requestId, hidden: e.hidden }));
   check('it shows the API\'s message, code and request id', missing.status === 404 && !gErr.hidden &&
     gErr.text.includes(missing.json.message) && gErr.code === missing.json.code && gErr.code === 'NOT_FOUND' &&

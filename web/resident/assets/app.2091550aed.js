@@ -205,8 +205,10 @@
     return { segs, params };
   }
 
+  /* Shows one view; its data-route names the address its data-state is about. */
   function show(view) {
     for (const id of ['search-view', 'guide-view', 'versions-view']) $(id).hidden = id !== view;
+    $(view).dataset.route = location.hash || '#/';
   }
 
   function route() {
