@@ -118,6 +118,9 @@ function compareGuide(it, map) {
       problems.push(`${p0}: want ${JSON.stringify(want)}, shown ${JSON.stringify(text)} (data-value ${JSON.stringify(raw)})`);
       continue;
     }
+    if (raw !== null && /^[A-Z][A-Z_]+$/.test(raw) && !/[\u4e00-\u9fff]/.test(text)) {
+      problems.push(`${p0}: the value ${raw} is shown as ${JSON.stringify(text)}, not in words`);
+    }
     if (key === 'amountFen' && (text !== yuanText(value) || Number(String(value)) / 100 !== Number(text.replace(/[, 元]/g, '')))) {
       problems.push(`${p0}: ${value} fen shown as ${JSON.stringify(text)}, want ${JSON.stringify(yuanText(value))}`);
     }
