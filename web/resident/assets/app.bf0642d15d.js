@@ -286,10 +286,12 @@
       showError('search-error', null);
       if (which === 'city') {
         place.city = city.value;
+        place.county = place.town = ''; /* while the city's counties are read */
         place.county = fillSelect(county, place.city ? await regions('COUNTY', place.city) : [], '', '全市');
         place.town = fillSelect(town, [], '', '全区县');
       } else if (which === 'county') {
         place.county = county.value;
+        place.town = '';
         place.town = fillSelect(town, place.county ? await regions('TOWN', place.county) : [], '', '全区县');
       } else {
         place.town = town.value;
