@@ -19,8 +19,13 @@
 # The searches run twice: over the whole catalog (no place), and as a resident of one
 # town sends them from the app (place=YW_BENCH_PLACE, default 320706001, a town of
 # 海州区: the items of that town, 海州区, 连云港市 and the province); then the place
-# searches once more through a second yw-catalog per database with the production read
-# cache (60 s), where all but the first answer of each query come from Redis.
+# searches once more through a second yw-catalog and yw-gateway per database with the
+# production settings (the catalog's read cache, 60 s in Redis, and the gateway's answer
+# cache, 2 s in each worker, renewed in the background), each query kept once first;
+# then, through those, a mix as residents send it (YW_BENCH_WORDS distinct queries, Zipf)
+# from the place and over the whole catalog, and the guides. The lines after the table
+# say how many answers of each production pass came from the gateway's cache and how
+# many from the catalog (its /metrics).
 #
 #   bench/province.sh [-n REQUESTS] [-s "SIZES"] [-r] [-e]
 #     -s  catalog sizes (default "10000 100000 300000")
@@ -28,6 +33,8 @@
 #     -e  also print EXPLAIN ANALYZE of the search SQL (one word, two words) at each size
 #   YW_BENCH_BUILD   build directory with yw-catalog and yw-gateway (default build)
 #   YW_BENCH_SHARED_BUFFERS  PostgreSQL's shared_buffers (default 2GB)
+#   YW_BENCH_WORDS   distinct queries of the mix (default 300)
+#   YW_BENCH_MIX     requests in the mix's list (default 4000)
 # A catalog loaded by an earlier run is brought to the current schema first
 # (yw-catalog --migrate-only: migration 010 takes minutes at 300,000 items).
 set -euo pipefail
@@ -140,10 +147,41 @@ done
 QUERIES=(身份证 社保 营业执照 医保 公积金 户口 出生 结婚 退休 驾驶证 不动产 残疾
   "社保 海州" "身份证 东海" "营业执照 连云港" "医保 南京" "户口 江宁" "公积金 苏州"
   "出生 医学证明" "个体工商户 设立" "养老保险 转移" "居住证")
-urlq() { /usr/bin/python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$1"; }
-for q in "${QUERIES[@]}"; do echo "/v1/items?q=$(urlq "$q")&pageSize=10"; done >"$TMP/search.paths"
+# and, for a mix as residents send it, YW_BENCH_WORDS queries (default 300): the 22 above
+# and words of the demo's keywords in a fixed order (the same list at every size), each
+# sent less often the further down the list it is (Zipf, weight 1/rank), in a list of
+# YW_BENCH_MIX requests (default 4,000) that h2load walks
+printf '%s\n' "${QUERIES[@]}" >"$TMP/queries"
+sql -d yw_demo -c "SELECT DISTINCT w FROM catalog.items, regexp_split_to_table(keywords, '\s+') w
+                   WHERE char_length(w) >= 2 ORDER BY w" >>"$TMP/queries"
+/usr/bin/python3 - "$TMP/queries" "${YW_BENCH_MIX:-4000}" "$TMP" "${YW_BENCH_WORDS:-300}" <<'PY'
+import random, sys, urllib.parse
+src, n, tmp = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+seen, words = set(), []
+for w in open(src, encoding="utf-8"):
+    w = w.strip()
+    if w and w not in seen:
+        seen.add(w)
+        words.append(w)
+head, rest = words[:22], words[22:]
+random.Random(7).shuffle(rest)
+words = head + rest[:max(0, int(sys.argv[4]) - 22)]
+def path(q):
+    return "/v1/items?q=" + urllib.parse.quote(q) + "&pageSize=10"
+with open(tmp + "/search.paths", "w") as f:  # the 22, once each
+    f.writelines(path(q) + "\n" for q in head)
+with open(tmp + "/all.paths", "w") as f:  # every query of the mix, once each
+    f.writelines(path(q) + "\n" for q in words)
+rng = random.Random(11)
+mix = rng.choices(words, weights=[1 / (i + 1) for i in range(len(words))], k=n)
+with open(tmp + "/mix.paths", "w") as f:
+    f.writelines(path(q) + "\n" for q in mix)
+print(f"(the mix: {len(words)} distinct queries, {n} requests, the top 22 are "
+      f"{sum(q in set(head) for q in mix) * 100 // n}% of them)", file=sys.stderr)
+PY
 PLACE="${YW_BENCH_PLACE:-320706001}"
-sed "s|\$|\&place=$PLACE|" "$TMP/search.paths" >"$TMP/place.paths"
+for f in search all mix; do sed "s|\$|\&place=$PLACE|" "$TMP/$f.paths" >"$TMP/place-$f.paths"; done
+cp "$TMP/place-search.paths" "$TMP/place.paths"
 
 printf '%-44s %10s %9s %9s %7s\n' scenario req/s p50_ms p99_ms errors
 run() { # run NAME PATHS DB [REQUESTS]
@@ -171,19 +209,44 @@ done
 # the misses are not the p99
 # the steady state: each worker has kept every query's answer once before the measure
 # (a read of an answer not kept waits for the catalog, as the passes above show)
+# (h2load's clients each walk the list from its start: ten clients, the list ten times,
+# so that both workers have seen every query)
 warm() { # warm PATHS DB
   sed "s|^|${GW[$2]}|" "$1" >"$TMP/uris"
-  h2load -n 400 -c 10 -m 1 -t 1 -i "$TMP/uris" >/dev/null 2>&1 || true
+  h2load -n $((10 * $(wc -l <"$1"))) -c 10 -m 1 -t 1 -i "$TMP/uris" >/dev/null 2>&1 || true
+}
+# the answer cache's hits and misses during a run, from the gateway's /metrics
+cache_count() { # cache_count KEY hit|miss
+  curl -fsS "${GW[$1]}/metrics" | awk -v r="result=\"$2\"" 'index($0, "yw_gateway_cache_requests_total{" r "}") == 1 { print $2 }'
+}
+cached_run() { # cached_run NAME PATHS KEY REQUESTS
+  local h0 m0
+  h0="$(cache_count "$3" hit)" m0="$(cache_count "$3" miss)"
+  run "$1" "$2" "$3" "$4"
+  echo "  ($1: $(($(cache_count "$3" hit) - h0)) answered from the cache," \
+    "$(($(cache_count "$3" miss) - m0)) from the catalog)" >>"$TMP/misses"
 }
 for db in "${DBS[@]}"; do
   warm "$TMP/search.paths" "$db-cached"
   warm "$TMP/place.paths" "$db-cached"
 done
 for db in "${DBS[@]}"; do
-  run "cached search $(name_of "$db")" "$TMP/search.paths" "$db-cached" $((N * 10))
+  cached_run "cached search $(name_of "$db")" "$TMP/search.paths" "$db-cached" $((N * 10))
 done
 for db in "${DBS[@]}"; do
-  run "cached place search $(name_of "$db")" "$TMP/place.paths" "$db-cached" $((N * 10))
+  cached_run "cached place search $(name_of "$db")" "$TMP/place.paths" "$db-cached" $((N * 10))
+done
+# the residents' mix (the 22 and every keyword of the demo, Zipf), from a place and over
+# the whole catalog, each query kept once by both workers first; and the guides
+for db in "${DBS[@]}"; do
+  warm "$TMP/place-all.paths" "$db-cached"
+  warm "$TMP/all.paths" "$db-cached"
+  sql -d "$db" -c "SELECT '/v1/items/' || impl_code FROM catalog.items WHERE status = 'published'
+                   ORDER BY md5(impl_code) LIMIT 200" >"$TMP/guide.paths"
+  warm "$TMP/guide.paths" "$db-cached"
+  cached_run "cached mix place search $(name_of "$db")" "$TMP/place-mix.paths" "$db-cached" $((N * 10))
+  cached_run "cached mix search $(name_of "$db")" "$TMP/mix.paths" "$db-cached" $((N * 10))
+  cached_run "cached guide $(name_of "$db")" "$TMP/guide.paths" "$db-cached" $((N * 10))
 done
 echo "requests=$N clients=$C streams/client=$M concurrent=$((C * M)) cores=$(nproc) load=$(cut -d' ' -f1-3 /proc/loadavg)"
 /usr/bin/python3 - "$TMP/results" <<'PY'
@@ -193,15 +256,17 @@ for line in open(sys.argv[1]):
     parts = line.split()
     name = " ".join(parts[:-4])
     rows[name] = (float(parts[-3]), float(parts[-2]))
-for kind in ("search", "place search", "cached search", "cached place search", "guide"):
+for kind in ("search", "place search", "cached search", "cached place search",
+             "cached mix place search", "cached mix search", "guide", "cached guide"):
     base = rows.get(f"{kind} demo (523)")
     for name, (p50, p99) in rows.items():
         if not name.startswith(kind + " province") or base is None:
             continue
         ok = p99 < 20 and p50 <= 2 * base[0]
         print(f"{name:<30} p50 {p50 / base[0]:.2f}x the demo's, p99 {p99:.2f} ms"
-              f"{'' if kind == 'guide' else ('  target met' if ok else '  target NOT met')}")
+              f"{'' if kind.endswith('guide') else ('  target met' if ok else '  target NOT met')}")
 PY
+cat "$TMP/misses"
 
 if [ "$EXPLAIN" = 1 ]; then
   # the search SQL of services/catalog/catalog.c as the compiler sees it (its statements
