@@ -56,11 +56,12 @@ check "the lock is held" until_true grep -q held "$E2E_TMP/pgout"
 curl -sS -o "$E2E_TMP/refresh.json" -w '%{http_code}' -X POST "$GW/v1/auth/sessions:refresh" \
   -H 'content-type: application/json' -d "{\"refreshToken\":\"$RB\"}" >"$E2E_TMP/refresh.status" &
 RPID=$!
-check "the refresh waits in the database" until_true test "$(waiting)" -ge 1
+waiting_at_least() { test "$(waiting)" -ge "$1"; } # asked again on every try of until_true
+check "the refresh waits in the database" until_true waiting_at_least 1
 curl -sS -o /dev/null -w '%{http_code}' -X DELETE "$GW/v1/auth/sessions" \
   -H "authorization: Bearer $B0" >"$E2E_TMP/logout.status" &
 LPID=$!
-check "the logout waits too" until_true test "$(waiting)" -ge 2
+check "the logout waits too" until_true waiting_at_least 2
 echo "COMMIT;" >&7
 exec 7>&-
 wait "$RPID" || true
