@@ -44,6 +44,14 @@
 /* an application's materials: scans and photos of documents */
 static const gw_upload_def material_files = {"files", 10 << 20, 5, "application/pdf,image/jpeg,image/png", 0};
 
+/* a catalog item's blank and sample forms and result samples: documents, spreadsheets
+ * and scans a department publishes with its guides */
+static const gw_upload_def item_files = {"files", 10 << 20, 10,
+                                         "application/pdf,image/jpeg,image/png,"
+                                         "application/vnd.openxmlformats-officedocument.wordprocessingml.document,"
+                                         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                                         0};
+
 /* How long a gateway worker keeps the catalog's public answers (gw_cache.h): what the
  * catalog publishes reaches every gateway copy within this, and at once through the
  * copy that took the write. */
@@ -55,6 +63,11 @@ const gw_route_def gw_route_defs[] = {
     {"GET", "/v1/items", CATALOG "ListItems", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog", .cache_ms = PUBLIC_READ_MS},
     {"GET", "/v1/items/{code}", CATALOG "GetItem", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog", .cache_ms = PUBLIC_READ_MS},
     {"GET", "/v1/items/{code}/versions", CATALOG "ListItemVersions", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog", .cache_ms = PUBLIC_READ_MS},
+    /* An item's blank and sample forms and result samples (the files its guide names),
+     * for anyone, as the guide: the catalog answers whether the item's published version
+     * (or ?version=N) names the file, the gateway answers it from the store. */
+    {"GET", "/v1/items/{code}/files/{sha256}", CATALOG "GetItemFile", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0,
+     "catalog", .download = "sha256"},
     {"GET", "/v1/bundles", CATALOG "ListBundles", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog", .cache_ms = PUBLIC_READ_MS},
     {"GET", "/v1/bundles/{code}", CATALOG "GetBundle", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog", .cache_ms = PUBLIC_READ_MS},
     {"GET", "/v1/departments", CATALOG "ListDepartments", NULL, GW_ACCESS_PUBLIC, 0, NULL, 0, "catalog", .cache_ms = PUBLIC_READ_MS},
@@ -64,6 +77,11 @@ const gw_route_def gw_route_defs[] = {
      * by the catalog) and platform administrators. */
     {"PUT", "/v1/items/{item.impl_code}", CATALOG "UpsertItem", "*", GW_ACCESS_STAFF, 0,
      "dept_admin,platform_admin", 0, "catalog", .idempotent = GW_IDEM_OPTIONAL},
+    /* The files a department's items then name in their forms and results (multipart:
+     * up to 10 PDF, DOCX, XLSX, JPEG or PNG files of at most 10 MiB in `files`); their
+     * FileRefs come back to be put in the item. */
+    {"POST", "/v1/item-files", CATALOG "UploadItemFiles", NULL, GW_ACCESS_STAFF, 0,
+     "dept_admin,platform_admin", 0, "catalog", .upload = &item_files},
 
     /* Login, sessions and the account (统一身份认证). */
     {"POST", "/v1/auth/sms-codes", IDENTITY "SendSmsCode", "*", GW_ACCESS_PUBLIC, 0, NULL, 0, "identity"},

@@ -475,6 +475,15 @@ int yw_rpc_call_forward(yw_rpc_call *call, yw_rpc_channel *ch, const char *metho
                         const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
                         yw_rpc_forward_fn done, void *arg);
 
+/* As yw_rpc_call_forward, and the downstream call waits at most max_ms (0: no bound of
+ * its own) even when the call has more time left: a check that must answer well
+ * before the caller gives up (yw-catalog's Stat of a referenced file). Past the bound
+ * done runs with YW_ETIMEOUT. */
+int yw_rpc_call_forward_within(yw_rpc_call *call, yw_rpc_channel *ch, const char *method,
+                               const ProtobufCMessage *req,
+                               const ProtobufCMessageDescriptor *resp_desc, int64_t max_ms,
+                               yw_rpc_forward_fn done, void *arg);
+
 /* Calls grpc.health.v1.Health/Check on ch. Returns 0 when the server answers SERVING,
  * YW_EUNAVAIL otherwise. Blocks up to timeout_ms. */
 int yw_rpc_health_check(yw_rpc_channel *ch, int64_t timeout_ms);

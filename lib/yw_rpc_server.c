@@ -52,7 +52,7 @@
  * yw_rpc_server_set_health, yw_rpc_server_add_service, yw_rpc_server_start,
  * yw_rpc_server_port, yw_rpc_server_stats_get, yw_rpc_server_wait_signal, yw_rpc_server_shutdown,
  * yw_rpc_server_free, the yw_rpc_call_* accessors, yw_rpc_call_defer,
- * yw_rpc_call_finish, yw_rpc_call_on_cancel, yw_rpc_call_forward, the yw_rpc_stream_*
+ * yw_rpc_call_finish, yw_rpc_call_on_cancel, yw_rpc_call_forward(_within), the yw_rpc_stream_*
  * functions, yw_rpc_method_streams and yw_rpc_method_table_register.
  */
 #include <grpc/byte_buffer_reader.h>
@@ -1557,8 +1557,15 @@ static void forward_done(void *arg, const yw_rpc_result *r) {
 int yw_rpc_call_forward(yw_rpc_call *c, yw_rpc_channel *ch, const char *method,
                         const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
                         yw_rpc_forward_fn done, void *arg) {
+  return yw_rpc_call_forward_within(c, ch, method, req, resp_desc, 0, done, arg);
+}
+
+int yw_rpc_call_forward_within(yw_rpc_call *c, yw_rpc_channel *ch, const char *method,
+                               const ProtobufCMessage *req,
+                               const ProtobufCMessageDescriptor *resp_desc, int64_t max_ms,
+                               yw_rpc_forward_fn done, void *arg) {
   if (c == NULL || ch == NULL || method == NULL || req == NULL || resp_desc == NULL ||
-      done == NULL)
+      done == NULL || max_ms < 0)
     return YW_EINVAL;
   yw_rpc_server *s = c->server;
   int64_t left = yw_rpc_call_ms_left(c);
@@ -1567,6 +1574,7 @@ int yw_rpc_call_forward(yw_rpc_call *c, yw_rpc_channel *ch, const char *method,
     if (left <= YW_RPC_FORWARD_MARGIN_MS) return YW_ETIMEOUT;
     timeout = left - YW_RPC_FORWARD_MARGIN_MS;
   }
+  if (max_ms > 0 && max_ms < timeout) timeout = max_ms;
   const char *request_id = yw_rpc_call_request_id(c);
   yw_rpc_md md[3];
   size_t nmd = 0;

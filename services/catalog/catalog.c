@@ -25,6 +25,7 @@
  */
 #include "catalog.h"
 #include "bundles.h"
+#include "item_files.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -704,6 +705,16 @@ static int get_item(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMe
   cache_put(ctx, "item", field, (size_t)flen, &it->base);
   *out = &it->base;
   return 0;
+}
+
+int catalog_read_item(yw_rpc_call *call, catalog_ctx *ctx, const char *code, int version,
+                      Item **out) {
+  int rc = check_code(call, "code", code);
+  if (rc != 0) return rc;
+  struct get_item_work w = {code, version, NULL};
+  rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, get_item_tx, &w);
+  if (rc == 0) *out = w.item;
+  return rc;
 }
 
 /* ---- ListItemVersions ------------------------------------------------------------ */
@@ -1440,22 +1451,74 @@ static int check_form(yw_rpc_call *call, const Google__Protobuf__Struct *form, c
   return 0;
 }
 
+/* A write on its way: what upsert_item prepared, kept in the call's arena while the
+ * item's file references are checked (the strings are malloc'd: upsert_write frees). */
+struct upsert_call {
+  catalog_ctx *ctx;
+  const ProtobufCMessage *req; /* the call's request */
+  yw_caller caller;
+  struct upsert_work w;
+  char *details, *form;
+};
+
+/* Writes the item under the call's Idempotency-Key, then empties the read cache.
+ * Returns 0 with *out, or the code (status set). */
+static int upsert_write(yw_rpc_call *call, const ProtobufCMessage *reqm, struct upsert_call *u,
+                        ProtobufCMessage **out) {
+  catalog_ctx *ctx = u->ctx;
+  /* a key, when the caller sends one, makes a repeated request answer the first result */
+  const yw_idem_opts idem = {.schema = "catalog",
+                             .keys = &ctx->caller_keys,
+                             .response = &yiwang__catalog__v1__item__descriptor,
+                             .db_wait_ms = ctx->db_wait_ms,
+                             .redis = ctx->redis,
+                             .redis_prefix = ctx->cache_prefix};
+  ProtobufCMessage *saved = NULL;
+  int rc = yw_idem_run(call, reqm, &saved, ctx->pool, &idem, upsert_idem, &u->w);
+  free(u->details);
+  free(u->form);
+  u->details = u->form = NULL;
+  if (rc != 0) return rc;
+  cache_clear(ctx, yw_rpc_call_request_id(call));
+  yw_log(YW_LOG_INFO, "catalog.item_saved", yw_rpc_call_request_id(call), "item %s saved by %s",
+         u->w.it->impl_code, u->caller.subject);
+  *out = saved;
+  return 0;
+}
+
+/* The item's file references are checked (catalog_files_check): write, and answer. */
+static void upsert_checked(yw_rpc_call *call, int rc, void *arg) {
+  struct upsert_call *u = arg;
+  ProtobufCMessage *out = NULL;
+  if (rc == 0) {
+    rc = upsert_write(call, u->req, u, &out);
+  } else {
+    free(u->details);
+    free(u->form);
+    u->details = u->form = NULL;
+  }
+  yw_rpc_call_finish(call, rc, rc == 0 ? out : NULL);
+}
+
 static int upsert_item(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
                        void *data) {
   const Yiwang__Catalog__V1__UpsertItemRequest *req = (const void *)reqm;
   catalog_ctx *ctx = data;
   yw_arena *a = yw_rpc_call_arena(call);
   const Item *it = req->item;
+  struct upsert_call *u = yw_arena_calloc(a, 1, sizeof *u);
+  if (u == NULL) return YW_ENOMEM;
+  u->ctx = ctx;
+  u->req = reqm;
   /* who writes: a platform administrator, or an administrator of the item's department */
-  yw_caller caller;
   int rc = yw_service_require_staff(call, &ctx->caller_keys, "platform_admin,dept_admin",
-                                    "editing items", &caller);
+                                    "editing items", &u->caller);
   if (rc != 0) return rc;
   if (it == NULL) return yw_rpc_call_fail(call, YW_EINVAL, "item is required");
-  if (!yw_caller_has_role(&caller, "platform_admin") &&
-      strcmp(caller.department, it->department_code) != 0)
+  if (!yw_caller_has_role(&u->caller, "platform_admin") &&
+      strcmp(u->caller.department, it->department_code) != 0)
     return yw_rpc_call_fail(call, YW_EPERM, "department %s edits only its own items",
-                            caller.department);
+                            u->caller.department);
   rc = validate_item(call, it);
   if (rc != 0) return rc;
 
@@ -1472,50 +1535,42 @@ static int upsert_item(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
   if (type == NULL || level == NULL || kind == NULL || status == NULL)
     return yw_rpc_call_fail(call, YW_EINVAL, "unknown enum value in item");
   if (channels == NULL) return YW_ENOMEM;
-  char fee_amount[32], legal[16], promised[16], depth[16];
-  snprintf(fee_amount, sizeof fee_amount, "%lld",
-           (long long)(it->fee != NULL ? it->fee->amount_fen : 0));
-  snprintf(legal, sizeof legal, "%d", it->legal_limit_days);
-  snprintf(promised, sizeof promised, "%d", it->promised_limit_days);
-  snprintf(depth, sizeof depth, "%d", it->online_depth);
+  char *fee_amount = yw_arena_alloc(a, 32), *legal = yw_arena_alloc(a, 16),
+       *promised = yw_arena_alloc(a, 16), *depth = yw_arena_alloc(a, 16);
+  if (fee_amount == NULL || legal == NULL || promised == NULL || depth == NULL) return YW_ENOMEM;
+  snprintf(fee_amount, 32, "%lld", (long long)(it->fee != NULL ? it->fee->amount_fen : 0));
+  snprintf(legal, 16, "%d", it->legal_limit_days);
+  snprintf(promised, 16, "%d", it->promised_limit_days);
+  snprintf(depth, 16, "%d", it->online_depth);
 
-  char *details = NULL;
   size_t details_len = 0;
-  if (it->details != NULL && yw_json_write(&it->details->base, 0, &details, &details_len) != 0)
+  if (it->details != NULL && yw_json_write(&it->details->base, 0, &u->details, &details_len) != 0)
     return yw_rpc_call_fail(call, YW_EINVAL, "item.details cannot be written as JSON");
   if (details_len > DETAILS_MAX_BYTES) {
-    free(details);
+    free(u->details);
     return yw_rpc_call_fail(call, YW_EINVAL, "item.details is longer than %d bytes as JSON",
                             DETAILS_MAX_BYTES);
   }
-  char *form = NULL;
-  if ((rc = check_form(call, it->form, &form)) != 0) {
-    free(details);
+  if ((rc = check_form(call, it->form, &u->form)) != 0) {
+    free(u->details);
     return rc;
   }
-  struct upsert_work w = {&caller,
-                          it,
-                          {type, level, kind, status, channels, fee_amount, legal, promised, depth},
-                          details != NULL ? details : "{}",
-                          form,
-                          NULL};
-  /* a key, when the caller sends one, makes a repeated request answer the first result */
-  const yw_idem_opts idem = {.schema = "catalog",
-                             .keys = &ctx->caller_keys,
-                             .response = &yiwang__catalog__v1__item__descriptor,
-                             .db_wait_ms = ctx->db_wait_ms,
-                             .redis = ctx->redis,
-                             .redis_prefix = ctx->cache_prefix};
-  ProtobufCMessage *saved = NULL;
-  rc = yw_idem_run(call, reqm, &saved, ctx->pool, &idem, upsert_idem, &w);
-  free(details);
-  free(form);
-  if (rc != 0) return rc;
-  cache_clear(ctx, yw_rpc_call_request_id(call));
-  yw_log(YW_LOG_INFO, "catalog.item_saved", yw_rpc_call_request_id(call), "item %s saved by %s",
-         it->impl_code, caller.subject);
-  *out = saved;
-  return 0;
+  u->w = (struct upsert_work){&u->caller,
+                              it,
+                              {type, level, kind, status, channels, fee_amount, legal, promised,
+                               depth},
+                              u->details != NULL ? u->details : "{}",
+                              u->form,
+                              NULL};
+  /* the files the item names must be in the store as it says, before anything is written */
+  rc = catalog_files_check(call, ctx, it->impl_code, it->details, upsert_checked, u);
+  if (rc == YW_RPC_DEFERRED) return rc;
+  if (rc != 0) {
+    free(u->details);
+    free(u->form);
+    return rc;
+  }
+  return upsert_write(call, reqm, u, out);
 }
 
 /* ---- the table ------------------------------------------------------------------- */
@@ -1535,6 +1590,8 @@ static const yw_rpc_method catalog_methods[] = {
     {"ListItemVersions", list_item_versions, NULL},
     {"ListBundles", catalog_list_bundles, NULL},
     {"GetBundle", catalog_get_bundle, NULL},
+    {"GetItemFile", catalog_get_item_file, NULL},
+    {"UploadItemFiles", catalog_upload_item_files, NULL},
 };
 
 void catalog_service_init(yw_rpc_service *svc, catalog_ctx *ctx) {

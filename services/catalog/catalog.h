@@ -27,6 +27,10 @@ typedef struct catalog_ctx {
   int cache_ttl_s;
   const char *cache_prefix; /* key prefix: "<YW_REDIS_PREFIX>:catalog" */
   yw_caller_keys caller_keys; /* verify the gateway's caller metadata (writes) */
+  /* yw-files, asked (Stat) whether the files an item names are stored, each answer
+   * awaited at most files_wait_ms; NULL: writes naming files are UNAVAILABLE */
+  yw_rpc_channel *files;
+  int files_wait_ms;
 } catalog_ctx;
 
 /* The service table; data must point to a catalog_ctx that outlives the server. */

@@ -2,7 +2,8 @@
  * yw-catalog - serves yiwang.catalog.v1.CatalogService.
  *
  * Start-up: load configuration, open the PostgreSQL pool, apply the catalog schema's
- * migrations (under an advisory lock, so several copies can start together), serve until
+ * migrations (under an advisory lock, so several copies can start together), open the
+ * channel to yw-files (YW_CATALOG_FILES: the files items name are checked there), serve until
  * SIGINT/SIGTERM, finish calls in flight, exit 0. The settings every service has come
  * from yw_service_start (lib/yw_service.h); these are the catalog's own.
  *
@@ -13,11 +14,18 @@
 #include "catalog.h"
 #include "yw_service.h"
 
-static long cfg_cache_ttl_s;
+static long cfg_cache_ttl_s, cfg_files_wait_ms;
+static char *cfg_files;
 
 static const yw_cfg_entry settings[] = {
     {"YW_CATALOG_CACHE_TTL_S", YW_CFG_INT, "60", 0, 86400,
      "longest life of a cached answer; 0 disables the cache", &cfg_cache_ttl_s},
+    {"YW_CATALOG_FILES", YW_CFG_STR, "127.0.0.1:50053", 0, 0,
+     "yw-files' gRPC target: whether the files an item names (forms, result samples) are "
+     "stored", &cfg_files},
+    {"YW_CATALOG_FILES_WAIT_MS", YW_CFG_INT, "2000", 50, 30000,
+     "longest wait for yw-files' answer about one file an item names; past it the write is "
+     "UNAVAILABLE", &cfg_files_wait_ms},
 };
 
 int main(int argc, char **argv) {
@@ -30,6 +38,7 @@ int main(int argc, char **argv) {
       .idempotency = 1, /* UpsertItem keeps its answers by Idempotency-Key */
       .redis_timeout_ms = 200,
       .redis_use = "serving without the read cache",
+      .calls_out = 1, /* yw-files, with its own client certificate */
       .settings = settings,
       .n_settings = sizeof settings / sizeof settings[0],
   };
@@ -44,7 +53,12 @@ int main(int argc, char **argv) {
                      .redis = cfg_cache_ttl_s > 0 ? proc.redis : NULL,
                      .cache_ttl_s = (int)cfg_cache_ttl_s,
                      .cache_prefix = cache_prefix,
-                     .caller_keys = proc.caller_keys};
+                     .caller_keys = proc.caller_keys,
+                     .files_wait_ms = (int)cfg_files_wait_ms};
+  if ((ctx.files = yw_service_channel(&proc, cfg_files)) == NULL) {
+    yw_service_stop(&proc);
+    return 2;
+  }
   yw_rpc_service svc;
   catalog_service_init(&svc, &ctx);
   return yw_service_run(&proc, &svc);

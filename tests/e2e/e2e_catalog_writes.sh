@@ -100,6 +100,9 @@ HZ="$(e2e_staff_token hz.ga)"
 JS="$(e2e_staff_token js.ga)"
 COUNTY="$(sql "SELECT impl_code FROM catalog.items WHERE department_code = '320706-GA' AND status = 'published' ORDER BY impl_code LIMIT 1")"
 get "/v1/items/$COUNTY"; cp "$B" "$E2E_TMP/county.json"
+# the new items below name the files of these two: the store must hold them
+check "the county's and the province's items' files are stored (200)" \
+  test "$(e2e_item_files "$HZ" "$COUNTY" XK00012000-320000-GA | sort -u)" = 200
 WIDTH="s = it['legalBasis']
 for f, h in (('；', ';'), ('，', ','), ('（', '('), ('）', ')'), ('：', ':')): s = s.replace(f, h)
 it['legalBasis'] = ' ' + s.replace('》', '》 ') + '　'"

@@ -136,8 +136,8 @@ SQL
 
 # E2E_ARGON2_REAL=1 gives yw-identity production password hashing (64 MiB argon2id)
 # instead of the tests' 1 MiB.
-# Starts the stand-ins, yw-identity, yw-catalog, yw-feed (consuming E2E_FEED_STREAMS),
-# yw-files, yw-applications, yw-progress and yw-gateway; sets CATALOG_ADDR,
+# Starts the stand-ins, yw-identity, yw-catalog (asking yw-files about the files items
+# name), yw-feed (consuming E2E_FEED_STREAMS), yw-files, yw-applications, yw-progress and yw-gateway; sets CATALOG_ADDR,
 # IDENTITY_ADDR, FEED_ADDR, FILES_ADDR, APPLICATIONS_ADDR, FAKES (http base of the SMS
 # and registry stand-ins), GW (http base),
 # GWS (https base). Extra gateway settings come from the environment (E2E_GATEWAY_ENV).
@@ -186,9 +186,16 @@ e2e_start() {
     -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
     -keyout "$E2E_TMP/tls.key" -out "$E2E_TMP/tls.crt" 2>/dev/null
   CATALOG_ADDR="127.0.0.1:$cport"
+  # yw-catalog asks yw-files whether the files an item names are stored (its own client
+  # certificate); e2e_files starts the store on this address
+  FILES_ADDR="127.0.0.1:$(free_port)"
+  [ -n "$svc_ca" ] && bash "$YW_SOURCE_DIR/tools/pki.sh" client "$E2E_PKI" catalog-client
   YW_CATALOG_LISTEN="$CATALOG_ADDR" YW_REDIS_PREFIX="$E2E_DB" \
     YW_PG_DSN="${YW_PG_DSN/user=postgres/user=yw_catalog}" \
+    YW_CATALOG_FILES="$FILES_ADDR" YW_CATALOG_FILES_WAIT_MS="${E2E_CATALOG_FILES_WAIT_MS:-2000}" \
     YW_TLS_CA="$svc_ca" YW_TLS_CERT="$catalog_cert" YW_TLS_KEY="$catalog_key" \
+    YW_TLS_CLIENT_CERT="${svc_ca:+$E2E_PKI/catalog-client.crt}" \
+    YW_TLS_CLIENT_KEY="${svc_ca:+$E2E_PKI/catalog-client.key}" \
     YW_TLS_CLIENT_NAMES="${svc_ca:+gateway,applications-client,testsvc-client}" \
     "$YW_BUILD_DIR/services/catalog/yw-catalog" \
     >"$E2E_TMP/catalog.log" 2>&1 &
@@ -296,14 +303,16 @@ e2e_applications() { # e2e_applications [CA]
   export YW_UPSTREAM_APPLICATIONS="$APPLICATIONS_ADDR"
 }
 
-# Starts yw-files, the store behind the gateway's upload and download routes (mutual TLS
-# when CA is given), and exports YW_UPSTREAM_FILES. Sets FILES_ADDR and FILES_PID.
+# Starts yw-files, the store behind the gateway's upload and download routes and what
+# yw-catalog checks an item's files with (mutual TLS when CA is given), on FILES_ADDR
+# when it is set (e2e_start sets it for yw-catalog) and on a free port otherwise, and
+# exports YW_UPSTREAM_FILES. Sets FILES_ADDR and FILES_PID.
 e2e_files() { # e2e_files [CA]
-  FILES_ADDR="127.0.0.1:$(free_port)"
+  FILES_ADDR="${FILES_ADDR:-127.0.0.1:$(free_port)}"
   [ -n "${1:-}" ] && bash "$YW_SOURCE_DIR/tools/pki.sh" server "$E2E_PKI" files
   YW_FILES_LISTEN="$FILES_ADDR" \
     YW_TLS_CA="${1:-}" YW_TLS_CERT="${1:+$E2E_PKI/files.crt}" YW_TLS_KEY="${1:+$E2E_PKI/files.key}" \
-    YW_TLS_CLIENT_NAMES="${1:+gateway}" \
+    YW_TLS_CLIENT_NAMES="${1:+gateway,catalog-client}" \
     "$YW_BUILD_DIR/services/files/yw-files" >"$E2E_TMP/files.log" 2>&1 &
   FILES_PID=$!
   E2E_PIDS+=("$FILES_PID")
@@ -421,6 +430,34 @@ e2e_start_paysim() {
 # A staff account made with yw-identity's --create-staff, and its access token after a
 # password login through the gateway (after e2e_start).
 E2E_STAFF_PASSWORD="correct horse battery"
+# The demo catalog's form and result sample PDFs (services/catalog/seed/gen_demo.py
+# --files, as ./dev up stores them) that the items CODE... name in their guides, stored
+# through POST /v1/item-files with TOKEN (a department or platform administrator's), ten
+# a request: yw-catalog takes a new reference to a file only once the store holds it.
+# Prints the HTTP status of each upload.
+e2e_item_files() { # e2e_item_files TOKEN CODE...
+  local token="$1" code sha shas=() args=()
+  shift
+  [ -d "$E2E_TMP/demo-files" ] ||
+    /usr/bin/python3 "$YW_SOURCE_DIR/services/catalog/seed/gen_demo.py" -o /dev/null \
+      --files "$E2E_TMP/demo-files" 2>/dev/null
+  for code in "$@"; do
+    shas+=($(curl -sS "$GW/v1/items/$code" | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin).get("details", {})
+print(" ".join([f[k]["sha256"] for f in d.get("forms", []) for k in ("blank", "sample") if k in f]
+               + [r["sample"]["sha256"] for r in d.get("results", []) if "sample" in r]))'))
+  done
+  for sha in $(printf '%s\n' "${shas[@]}" | sort -u) ""; do
+    [ -n "$sha" ] && args+=(-F "files=@$E2E_TMP/demo-files/$sha.pdf;type=application/pdf")
+    if [ ${#args[@]} -ge 20 ] || { [ -z "$sha" ] && [ ${#args[@]} -gt 0 ]; }; then
+      curl -sS -o /dev/null -w '%{http_code}\n' -X POST "$GW/v1/item-files" \
+        -H "authorization: Bearer $token" "${args[@]}"
+      args=()
+    fi
+  done
+}
+
 e2e_staff() { # e2e_staff USERNAME DEPARTMENT ROLES
   YW_STAFF_PASSWORD="$E2E_STAFF_PASSWORD" YW_ARGON2_FAST=1 \
     "$YW_BUILD_DIR/services/identity/yw-identity" --create-staff "$1" "$2" "$3" >/dev/null

@@ -3,6 +3,8 @@
 
     python3 services/catalog/seed/gen_demo.py          # writes demo.sql next to this file
     python3 services/catalog/seed/gen_demo.py -o FILE  # or elsewhere ("-" for stdout)
+    python3 services/catalog/seed/gen_demo.py -o /dev/null --files DIR
+                                                       # the forms' and samples' PDFs
 
 Stdlib only and deterministic: the same script always writes the same bytes.
 
@@ -40,6 +42,9 @@ import hashlib
 import json
 import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import forms_pdf  # noqa: E402  (next to this script)
 
 # --------------------------------------------------------------------------- regions
 
@@ -1990,11 +1995,17 @@ RESULT_KIND = {"ADMINISTRATIVE_LICENSE": ("许可决定书", "证照"),
                "PUBLIC_SERVICE": ("办理结果告知单", "其他")}
 
 
+# The demo's files by SHA-256: small real PDFs (forms_pdf.py) that `./dev up` stores in
+# yw-files (--files DIR writes them), so every reference below names a stored file.
+FILES = {}
+
+
 def file_ref(name, kind):
-    """An illustrative file reference: the files are not in the demo's file store."""
-    digest = hashlib.sha256(f"{kind}:{name}".encode()).hexdigest()
-    size = 20000 + int(digest[:4], 16)
-    return {"sha256": digest, "size": str(size), "contentType": "application/pdf",
+    """The reference of the demo PDF of a form (空表, 样表) or a result sample (样本)."""
+    data = forms_pdf.pdf(name, kind)
+    digest = hashlib.sha256(data).hexdigest()
+    FILES[digest] = data
+    return {"sha256": digest, "size": str(len(data)), "contentType": "application/pdf",
             "name": f"{name}（{kind}）.pdf"}
 
 
@@ -2316,9 +2327,17 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-o", "--output",
                     default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo.sql"))
+    ap.add_argument("--files", metavar="DIR",
+                    help="also write the demo's form and sample PDFs into DIR, one per file,"
+                         " named <sha256>.pdf (what ./dev up stores in yw-files)")
     args = ap.parse_args()
     depts, basics, items = build()
     sql, counts = render(depts, basics, items)
+    if args.files:
+        os.makedirs(args.files, exist_ok=True)
+        for digest, data in sorted(FILES.items()):
+            with open(os.path.join(args.files, digest + ".pdf"), "wb") as f:
+                f.write(data)
     if args.output == "-":
         sys.stdout.write(sql)
     else:

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# e2e_catalog_files.sh - an item's blank and sample forms and result samples as real
+# files, through the real gateway, yw-catalog and yw-files: the demo seed's PDFs (made by
+# services/catalog/seed/gen_demo.py --files) stored through the department upload route
+# POST /v1/item-files; a seeded item's blank form downloaded from
+# GET /v1/items/{code}/files/{sha256} (public) with bytes that hash to its reference,
+# its name in content-disposition, ETag and 304, ?version=N; a file the item does not
+# name, an unknown item and a draft item's file 404; a department referencing an
+# uploaded file (200, then downloadable), a file the store does not hold or whose size
+# differs (400 naming the field), and, with yw-files stopped (SIGSTOP), the write
+# answering 503 within the bound and leaving the item as it was.
+source "$(dirname "$0")/lib.sh"
+
+e2e_database
+export E2E_CATALOG_FILES_WAIT_MS=1000
+e2e_start
+B="$E2E_TMP/body"; H="$E2E_TMP/headers"; F="$E2E_TMP/file"
+PSQL=(psql -h 127.0.0.1 -p "$YW_TEST_PG_PORT" -U postgres -d "$E2E_DB" -qtA)
+sql() { "${PSQL[@]}" -c "$1"; }
+holds() { /usr/bin/python3 -c "import json,sys; d=json.load(open('$B')); sys.exit(0 if ($1) else 1)"; }
+field() { /usr/bin/python3 -c "import json; d=json.load(open('$B')); print($1)"; }
+expect_status() { # expect_status NAME WANT
+  if [ "$S" = "$2" ]; then pass "$1"; else fail "$1 (got $S: $(head -c 300 "$B"))"; fi
+}
+get() { S="$(curl -sS -o "$B" -D "$H" -w '%{http_code}' "$@")"; }
+download() { S="$(curl -sS -o "$F" -D "$H" -w '%{http_code}' "$@")"; } # download URL [curl args]
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+header() { tr -d '\r' <"$H" | grep -i "^$1:" | head -1 | cut -d' ' -f2-; }
+
+e2e_staff ga.admin 320700-GA dept_admin,dept_staff
+GA="$(e2e_staff_token ga.admin)"
+check "a department administrator logs in" test -n "$GA"
+
+# the demo's PDFs, as ./dev up makes them
+/usr/bin/python3 "$YW_SOURCE_DIR/services/catalog/seed/gen_demo.py" -o /dev/null \
+  --files "$E2E_TMP/demo" 2>/dev/null
+upload() { # upload FILE... -> $S, $B: POST /v1/item-files as ga.admin
+  local args=() f
+  for f in "$@"; do args+=(-F "files=@$f;type=application/pdf"); done
+  S="$(curl -sS -o "$B" -w '%{http_code}' -X POST "$GW/v1/item-files" \
+    -H "authorization: Bearer $GA" "${args[@]}")"
+}
+
+ITEM=GG00002000-320700-GA   # 居民身份证换领, published
+get "$GW/v1/items/$ITEM"; cp "$B" "$E2E_TMP/item.json"
+BLANK="$(field "d['details']['forms'][0]['blank']['sha256']")"
+BLANK_NAME="$(field "d['details']['forms'][0]['blank']['name']")"
+SAMPLE="$(field "d['details']['forms'][0]['sample']['sha256']")"
+RESULT="$(field "d['details']['results'][0]['sample']['sha256']")"
+VSEED="$(field "d['version']")"
+check "the seed's references name the demo PDFs (same bytes, same size)" \
+  test -f "$E2E_TMP/demo/$BLANK.pdf" -a "$(sha "$E2E_TMP/demo/$BLANK.pdf")" = "$BLANK" -a \
+  "$(stat -c %s "$E2E_TMP/demo/$BLANK.pdf")" = "$(field "d['details']['forms'][0]['blank']['size']")"
+
+# --- 1. before the files are stored, the download is 404 (the store has no such file)
+get "$GW/v1/items/$ITEM/files/$BLANK"
+expect_status "a referenced file not in the store yet is 404" 404
+
+# --- 2. a department stores the item's files
+upload "$E2E_TMP/demo/$BLANK.pdf" "$E2E_TMP/demo/$SAMPLE.pdf" "$E2E_TMP/demo/$RESULT.pdf"
+expect_status "the department uploads the item's three PDFs (200)" 200
+check "and gets their FileRefs back" holds "[f['sha256'] for f in d['files']] == ['$BLANK', '$SAMPLE', '$RESULT'] and all(f['contentType'] == 'application/pdf' for f in d['files'])"
+S="$(curl -sS -o "$B" -w '%{http_code}' -X POST "$GW/v1/item-files" -F "files=@$E2E_TMP/demo/$BLANK.pdf")"
+expect_status "uploading without a session is 401" 401
+printf 'plain text, not a form' >"$E2E_TMP/note.txt"
+S="$(curl -sS -o "$B" -w '%{http_code}' -X POST "$GW/v1/item-files" -H "authorization: Bearer $GA" \
+  -F "files=@$E2E_TMP/note.txt;type=text/plain")"
+expect_status "a type the route does not take is 415" 415
+
+# --- 3. anyone downloads them
+download "$GW/v1/items/$ITEM/files/$BLANK"
+expect_status "the blank form downloads without a session (200)" 200
+check "its bytes hash to the reference's sha256" test "$(sha "$F")" = "$BLANK"
+check "it is a PDF" test "$(head -c 5 "$F")" = "%PDF-"
+check "content-type application/pdf" test "$(header content-type)" = "application/pdf"
+ENC="$(/usr/bin/python3 -c "import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))" "$BLANK_NAME")"
+check "content-disposition names the form ($BLANK_NAME)" \
+  grep -qi "^content-disposition: attachment;.*filename\*=UTF-8''$ENC" <(tr -d '\r' <"$H")
+check "the ETag is the quoted sha256" test "$(header etag)" = "\"$BLANK\""
+get "$GW/v1/items/$ITEM/files/$BLANK" -H "if-none-match: \"$BLANK\""
+expect_status "if-none-match with the ETag is 304" 304
+download "$GW/v1/items/$ITEM/files/$SAMPLE"
+check "the filled-in sample downloads (200, its bytes)" test "$S" = 200 -a "$(sha "$F")" = "$SAMPLE"
+download "$GW/v1/items/$ITEM/files/$RESULT"
+check "the result sample downloads (200, its bytes)" test "$S" = 200 -a "$(sha "$F")" = "$RESULT"
+download "$GW/v1/items/$ITEM/files/$BLANK?version=$VSEED"
+check "?version=$VSEED (the seeded version) serves it too" test "$S" = 200 -a "$(sha "$F")" = "$BLANK"
+get "$GW/v1/items/$ITEM/files/$BLANK?version=99"
+expect_status "a version the item does not have is 404" 404
+
+# --- 4. what the item does not name is not served through it
+OTHER=GG00001000-320700-GA
+OTHER_BLANK="$(sql "SELECT details->'forms'->0->'blank'->>'sha256' FROM catalog.items WHERE impl_code = '$OTHER'")"
+upload "$E2E_TMP/demo/$OTHER_BLANK.pdf"
+check "another item's blank form is stored (200)" test "$S" = 200 -a -n "$OTHER_BLANK" -a "$OTHER_BLANK" != "$BLANK"
+get "$GW/v1/items/$ITEM/files/$OTHER_BLANK"
+expect_status "another item's stored file through $ITEM is 404" 404
+check "404 has the standard error body" holds "d['code'] == 'NOT_FOUND' and d['requestId']"
+download "$GW/v1/items/$OTHER/files/$OTHER_BLANK"
+check "and through its own item it is 200" test "$S" = 200 -a "$(sha "$F")" = "$OTHER_BLANK"
+get "$GW/v1/items/NO-SUCH-ITEM/files/$BLANK"
+expect_status "an unknown item is 404" 404
+get "$GW/v1/items/$ITEM/files/$(printf '%064d' 7)"
+expect_status "a hash the item does not name is 404" 404
+get "$GW/v1/items/$ITEM/files/not-a-hash"
+expect_status "a malformed hash is 404" 404
+DRAFT="$(sql "SELECT impl_code FROM catalog.items WHERE status = 'draft' ORDER BY impl_code LIMIT 1")"
+DRAFT_BLANK="$(sql "SELECT details->'forms'->0->'blank'->>'sha256' FROM catalog.items WHERE impl_code = '$DRAFT'")"
+upload "$E2E_TMP/demo/$DRAFT_BLANK.pdf"
+check "a draft item's blank form is stored (200)" test "$S" = 200 -a -n "$DRAFT"
+get "$GW/v1/items/$DRAFT/files/$DRAFT_BLANK"
+expect_status "a draft item's file is 404 ($DRAFT)" 404
+
+# --- 5. a department references only stored files
+/usr/bin/python3 "$YW_SOURCE_DIR/services/catalog/seed/forms_pdf.py" "补充说明表 $$" 空表 >"$E2E_TMP/new.pdf"
+/usr/bin/python3 "$YW_SOURCE_DIR/services/catalog/seed/forms_pdf.py" "补充说明表 $$" 样表 >"$E2E_TMP/new2.pdf"
+upload "$E2E_TMP/new.pdf" "$E2E_TMP/new2.pdf"
+expect_status "the department uploads two new forms (200)" 200
+REF="$(field "json.dumps(d['files'][0])")"; REF2="$(field "json.dumps(d['files'][1])")"
+NEW="$(sha "$E2E_TMP/new.pdf")"; NEW2="$(sha "$E2E_TMP/new2.pdf")"
+body() { # body PYTHON -> the item as an UpsertItem body, after PYTHON changed `it`
+  /usr/bin/python3 -c "
+import json; it = json.load(open('$E2E_TMP/item.json'))
+$1
+print(json.dumps({'item': it}, ensure_ascii=False))"
+}
+put() { # put BODY -> $S, $B
+  S="$(curl -sS -o "$B" -w '%{http_code}' -X PUT "$GW/v1/items/$ITEM" \
+    -H "authorization: Bearer $GA" -H 'content-type: application/json' --data-binary "$1")"
+}
+version() { sql "SELECT version FROM catalog.items WHERE impl_code = '$ITEM'"; }
+V0="$(version)"
+put "$(body "it['details']['forms'].append({'name': '补充说明表', 'blank': $REF})")"
+expect_status "a form naming the uploaded file is written (200)" 200
+check "the item has a new version" test "$(version)" = "$((V0 + 1))"
+download "$GW/v1/items/$ITEM/files/$NEW"
+check "and the new form downloads through the item (200, its bytes)" test "$S" = 200 -a "$(sha "$F")" = "$NEW"
+get "$GW/v1/items/$ITEM"; cp "$B" "$E2E_TMP/item.json"
+V1="$(version)"
+ABSENT="$(head -c 64 /dev/urandom | sha256sum | cut -d' ' -f1)"
+N="$(/usr/bin/python3 -c "import json; print(len(json.load(open('$E2E_TMP/item.json'))['details']['forms']))")"
+put "$(body "it['details']['forms'].append({'name': '不存在的表', 'blank': {'sha256': '$ABSENT', 'size': '1200', 'contentType': 'application/pdf', 'name': 'x.pdf'}})")"
+expect_status "a form naming a file the store does not hold is 400" 400
+check "the answer names the field" holds "'item.details.forms[$N].blank' in d['message'] and d['fieldViolations'][0]['field'] == 'item.details.forms[$N].blank'"
+put "$(body "r = json.loads('$REF2'); r['size'] = str(int(r['size']) + 1); it['details']['results'][0]['sample'] = r")"
+expect_status "a reference whose size is not the stored file's is 400" 400
+check "naming item.details.results[0].sample" holds "d['fieldViolations'][0]['field'] == 'item.details.results[0].sample'"
+check "neither wrote a version" test "$(version)" = "$V1"
+
+# --- 6. the store stopped: 503 within the bound, nothing written
+kill -STOP "$FILES_PID"
+T0="$(date +%s%N)"
+put "$(body "it['details']['results'][0]['sample'] = json.loads('$REF2')")"
+T1="$(date +%s%N)"
+kill -CONT "$FILES_PID"
+expect_status "with yw-files stopped, a write naming a new file is 503" 503
+MS=$(((T1 - T0) / 1000000))
+check "answered within the bound (1000 ms wait; took $MS ms)" test "$MS" -lt 4000
+check "the item is unchanged (version $V1)" test "$(version)" = "$V1"
+check "and does not name the file" test "$(sql "SELECT count(*) FROM catalog.items WHERE impl_code = '$ITEM' AND details::text LIKE '%$NEW2%'")" = 0
+put "$(body "it['details']['results'][0]['sample'] = json.loads('$REF2')")"
+expect_status "with yw-files back, the same write is 200" 200
+get "$GW/v1/items/$ITEM"; cp "$B" "$E2E_TMP/item.json"
+V2="$(version)"
+kill -STOP "$FILES_PID"
+put "$(body "it['conditions'] += '（另附说明）'")"
+kill -CONT "$FILES_PID"
+expect_status "with yw-files stopped, a write naming only files the item has already is 200" 200
+check "and is a new version" test "$(version)" = "$((V2 + 1))"
+
+finish
