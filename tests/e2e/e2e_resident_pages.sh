@@ -10,7 +10,8 @@
 # from a chosen place (kept in localStorage) with paging, a result opening its guide,
 # the guide showing every field of the JSON guide under its data-field, fees in yuan,
 # the versions with their windows and the old version's values, an unknown code and a
-# refused search showing the API's message, code and request id; no request leaves the
+# refused search showing the API's message, code and request id; the item's blank form
+# downloaded through its link with the bytes its reference names; no request leaves the
 # origin, no console error, nothing wider than a phone's screen.
 source "$(dirname "$0")/lib.sh"
 
@@ -80,6 +81,11 @@ v = [x["version"] for x in json.load(sys.stdin)["versions"]]
 sys.exit(0 if v[:2] == [int(sys.argv[1]), int(sys.argv[2])] else 1)' "$NEW_VERSION" "$OLD_VERSION"
 }
 check "the API lists both versions, newest first" versions_listed
+
+# --- the item's blank and sample forms and result sample, in the file store as ./dev up
+# puts them (the demo's PDFs, uploaded by the department through POST /v1/item-files)
+check "the department stores the item's form and sample files (200)" \
+  test "$(e2e_item_files "$ADMIN" "$ITEM" | sort -u)" = 200
 
 # --- the page folder's rules: assets named by their content hash and immutable, no
 # inline script or style, no other origin, the CSP

@@ -11,6 +11,10 @@
  * Debian's /usr/bin/chromium through playwright-core (no browser download). Prints one
  * line per check, `ok   NAME` or `FAIL NAME`, and exits non-zero when any failed.
  *
+ * The blank form of the item's first form is downloaded through its link (the route
+ * GET /v1/items/{code}/files/{sha256}): e2e_resident_pages.sh has stored the item's files,
+ * and the bytes must hash to the reference's SHA-256.
+ *
  * The guide is checked against the JSON guide itself: every non-empty value of it (every
  * leaf, in lists too) must be shown by the element whose path of data-field names and
  * data-index numbers is the value's path in the JSON (the fields of `details` without
@@ -18,6 +22,7 @@
  * element, so a field added later and not shown fails here.
  */
 'use strict';
+const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
 const { must, check, runInChromium, watch } = require('./browser');
@@ -322,6 +327,35 @@ async function run(browser) {
     markup.text.includes('<img src=x>不可以'), markup);
   check('the guide fits a phone\'s width', await noWiderThanScreen(page));
   await page.screenshot({ path: path.join(OUT, 'guide.png'), fullPage: true });
+
+  /* ---- 表格下载: each form's blank and sample and each result sample link to their file,
+   * and the blank form downloads with the bytes its reference names ---------------------- */
+  const fileUrl = (f) => `/v1/items/${ITEM}/files/${f.sha256}?version=${current.version}`;
+  const wantLinks = current.details.forms.flatMap((f, i) => [
+    [`forms.${i}.blank`, fileUrl(f.blank)], [`forms.${i}.sample`, fileUrl(f.sample)]])
+    .concat(current.details.results.map((r, i) => [`results.${i}.sample`, fileUrl(r.sample)]));
+  const links = await page.evaluate(() => Array.from(document.querySelectorAll('#guide a.download')).map((a) => {
+    const at = [];
+    for (let e = a.parentElement; e && e.id !== 'guide'; e = e.parentElement) {
+      if (e.dataset.index !== undefined) at.unshift(e.dataset.index);
+      if (e.dataset.field !== undefined) at.unshift(e.dataset.field);
+    }
+    return [at.join('.'), a.getAttribute('href')];
+  }));
+  check(`each form's blank and sample and each result sample has its download link (${wantLinks.length})`,
+    wantLinks.length >= 3 && JSON.stringify(links.sort()) === JSON.stringify(wantLinks.sort()), { links, wantLinks });
+  const blank = current.details.forms[0].blank;
+  const [download] = await Promise.all([
+    page.waitForEvent('download', { timeout: WAIT_MS }),
+    page.click('#guide [data-field="forms"] > li[data-index="0"] [data-field="blank"] a.download'),
+  ]);
+  const downloaded = await download.path();
+  const bytes = downloaded ? fs.readFileSync(downloaded) : Buffer.alloc(0);
+  const digest = crypto.createHash('sha256').update(bytes).digest('hex');
+  check(`the blank form downloads as ${blank.name}, its SHA-256 the reference's (${bytes.length} bytes)`,
+    digest === blank.sha256 && String(bytes.length) === String(blank.size) &&
+    download.suggestedFilename() === blank.name && bytes.subarray(0, 5).toString() === '%PDF-',
+    { digest, want: blank.sha256, name: download.suggestedFilename(), failure: await download.failure() });
 
   /* ---- versions: both listed with their windows; the old one as it was ----------------- */
   await page.click('#guide-versions');

@@ -35,6 +35,8 @@
       (token ? '&pageToken=' + q(token) : ''),
     item: (code, version) => '/v1/items/' + q(code) + (version ? '?version=' + q(version) : ''),
     versions: (code) => '/v1/items/' + q(code) + '/versions',
+    file: (code, sha256, version) => '/v1/items/' + q(code) + '/files/' + q(sha256) +
+      (version ? '?version=' + q(version) : ''),
     topics: '/v1/topics',
   };
 
@@ -434,11 +436,15 @@
   }
   function dl(...rows) { return el('dl', { class: 'kv' }, ...rows); }
 
-  /* A file reference (yiwang.files.v1.FileRef): its name, type, size and fingerprint. */
-  function fileRef(name, f) {
+  /* A file reference (yiwang.files.v1.FileRef) of item it: its name, a link that
+   * downloads it (GET /v1/items/{code}/files/{sha256}?version=N, the version shown),
+   * type, size and fingerprint. */
+  function fileRef(name, f, it) {
     if (!f) return none();
+    const href = f.sha256 && it.implCode ? API.file(it.implCode, f.sha256, it.version) : null;
     return el('span', { 'data-field': name, class: 'file' },
       f.name ? val('name', f.name, undefined, 'fname') : none('（未命名文件）'),
+      href ? el('a', { class: 'download', href: href, download: f.name || true, text: '下载' }) : null,
       el('span', { class: 'fmeta' },
         f.contentType ? val('contentType', f.contentType) : null,
         f.size !== undefined ? val('size', f.size, bytes(f.size)) : null),
@@ -555,7 +561,7 @@
     art.append(section('results', '审批结果', list('results', d.results, (r, li) => {
       add(li, el('div', { class: 'item-title' }, val('name', r.name || '', undefined, 'strong'),
         '（', txt('type', r.type), '）'),
-        el('div', {}, '结果样本：', fileRef('sample', r.sample)));
+        el('div', {}, '结果样本：', fileRef('sample', r.sample, it)));
     })));
 
     art.append(section('intermediaries', '中介服务', list('intermediaries', d.intermediaries, (m, li) => {
@@ -571,9 +577,9 @@
 
     art.append(section('forms', '表格下载', list('forms', d.forms, (f, li) => {
       add(li, el('div', { class: 'item-title' }, val('name', f.name || '', undefined, 'strong')),
-        el('div', {}, '空白表格：', fileRef('blank', f.blank)),
-        el('div', {}, '填写样表：', fileRef('sample', f.sample)));
-    }), el('p', { class: 'hint', text: '表格文件暂未开放在线下载，请到办理窗口领取，或在网上申请时在线填写。' })));
+        el('div', {}, '空白表格：', fileRef('blank', f.blank, it)),
+        el('div', {}, '填写样表：', fileRef('sample', f.sample, it)));
+    }), el('p', { class: 'hint', text: '点击“下载”保存空白表格或填写样表；也可在网上申请时在线填写。' })));
 
     art.append(section('form', '在线申请表', it.form ? formDef(it.form) : none('本事项没有在线申请表')));
 
