@@ -135,6 +135,8 @@ expect_status "a form naming the uploaded file is written (200)" 200
 check "the item has a new version" test "$(version)" = "$((V0 + 1))"
 download "$GW/v1/items/$ITEM/files/$NEW"
 check "and the new form downloads through the item (200, its bytes)" test "$S" = 200 -a "$(sha "$F")" = "$NEW"
+get "$GW/v1/items/$ITEM/files/$NEW?version=$V0"
+expect_status "the version before it (?version=$V0), which does not name it, is 404" 404
 get "$GW/v1/items/$ITEM"; cp "$B" "$E2E_TMP/item.json"
 V1="$(version)"
 ABSENT="$(head -c 64 /dev/urandom | sha256sum | cut -d' ' -f1)"
