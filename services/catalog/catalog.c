@@ -1148,6 +1148,19 @@ struct upsert_work {
   Item *saved;
 };
 
+/* One record of the catalog's audit log for the caller of w: action on target, with
+ * detail (NULL: none), in the write's transaction. */
+static int audit(yw_rpc_call *call, PGconn *conn, const struct upsert_work *w, const char *action,
+                 const char *target, const char *detail, yw_pg_error *err) {
+  const char *p[] = {w->caller->subject,           w->caller->department, action, target,
+                     yw_rpc_call_request_id(call), w->caller->ip,
+                     detail != NULL ? detail : ""};
+  return yw_pg_query(conn,
+                     "INSERT INTO catalog.audit_log (actor, department, action, target,"
+                     " request_id, source_ip, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                     7, p, NULL, err);
+}
+
 /* Checks the write against the stored row (locked until the transaction ends). A
  * department administrator writes only items its department holds, and keeps their
  * department and region; a platform administrator may move an item, and *moved_from
@@ -1249,14 +1262,57 @@ static int check_codes(yw_rpc_call *call, PGconn *conn, const Item *it, int exis
   return rc;
 }
 
+/* The suffix of a department code, which names the kind of department at every level
+ * ("SCJG" of "320700-SCJG"); the whole code when it has no '-'. */
+static const char *department_suffix(const char *code) {
+  const char *dash = strrchr(code, '-');
+  return dash != NULL ? dash + 1 : code;
+}
+
+/* A basic code belongs to one department (basic_items.owner, its suffix): above the
+ * towns only that department's items implement it, so no other department sets or
+ * changes its entry either. A town's one 便民服务中心 implements the items of every
+ * department. A platform administrator may have another department implement a code;
+ * that is audited as basic_owner_override with "owner -> department". A code not in
+ * the list has no owner yet: set_basic starts its entry or the schema refuses it. */
+static int check_owner(yw_rpc_call *call, PGconn *conn, const struct upsert_work *w,
+                       yw_pg_error *err) {
+  const Item *it = w->it;
+  if (strcmp(w->text[1], "town") == 0) return 0;
+  const char *p[] = {it->basic_code};
+  PGresult *r = NULL;
+  int rc = yw_pg_query(conn,
+                       "SELECT COALESCE(owner, '') FROM catalog.basic_items WHERE basic_code = $1",
+                       1, p, &r, err);
+  if (rc != 0) return rc;
+  if (PQntuples(r) == 0 ||
+      strcmp(PQgetvalue(r, 0, 0), department_suffix(it->department_code)) == 0) {
+    PQclear(r);
+    return 0;
+  }
+  char detail[2 * CODE_MAX_BYTES + 8];
+  snprintf(detail, sizeof detail, "%s -> %s", PQgetvalue(r, 0, 0), it->department_code);
+  if (!yw_caller_has_role(w->caller, "platform_admin")) {
+    rc = yw_rpc_call_fail(call, YW_EPERM,
+                          "basic code %s belongs to the %s departments: only they implement it",
+                          it->basic_code, PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return rc;
+  }
+  PQclear(r);
+  return audit(call, conn, w, "basic_owner_override", it->impl_code, detail, err);
+}
+
 /* The basic list (基本目录) entry of the item's basic code. A province-level item sets
  * it, and the items of that code at every other level follow (their name, type and
  * legal basis are rewritten, with a new version); a platform administrator's item at
- * any level may start an entry that does not exist yet. Any other write leaves the list
- * alone, and the schema's trigger then refuses an item that differs from it. */
+ * any level may start an entry that does not exist yet. An entry started belongs to the
+ * item's department (its suffix, $6; check_owner let only that department's province
+ * item reach an entry that exists). Any other write leaves the list alone, and the
+ * schema's trigger then refuses an item that differs from it. */
 static const char BASIC_SET_SQL[] =
-    "INSERT INTO catalog.basic_items (basic_code, name, type, legal_basis)"
-    " VALUES ($1, $2, $3, $4)"
+    "INSERT INTO catalog.basic_items (basic_code, name, type, legal_basis, owner)"
+    " VALUES ($1, $2, $3, $4, $6)"
     " ON CONFLICT (basic_code) DO UPDATE SET name = EXCLUDED.name, type = EXCLUDED.type,"
     "  legal_basis = EXCLUDED.legal_basis"
     " WHERE $5::boolean AND (catalog.basic_items.name, catalog.basic_items.type,"
@@ -1287,9 +1343,9 @@ static int set_basic(yw_rpc_call *call, PGconn *conn, const struct upsert_work *
   int province = strcmp(w->text[1], "province") == 0;
   if (!province && !yw_caller_has_role(w->caller, "platform_admin")) return 0;
   const char *p[] = {it->basic_code, it->name, w->text[0], it->legal_basis,
-                     province ? "true" : "false"};
+                     province ? "true" : "false", department_suffix(it->department_code)};
   PGresult *r = NULL;
-  int rc = yw_pg_query(conn, BASIC_SET_SQL, 5, p, &r, err);
+  int rc = yw_pg_query(conn, BASIC_SET_SQL, 6, p, &r, err);
   if (rc != 0) return rc;
   int changed = PQntuples(r) > 0;
   PQclear(r);
@@ -1309,13 +1365,7 @@ static int set_basic(yw_rpc_call *call, PGconn *conn, const struct upsert_work *
   snprintf(detail, sizeof detail, "%d items followed", r != NULL ? PQntuples(r) : 0);
   PQclear(r);
   if (rc != 0) return rc;
-  const char *pa[] = {w->caller->subject,           w->caller->department, it->basic_code,
-                      yw_rpc_call_request_id(call), w->caller->ip,         detail};
-  return yw_pg_query(conn,
-                     "INSERT INTO catalog.audit_log (actor, department, action, target,"
-                     " request_id, source_ip, detail)"
-                     " VALUES ($1, $2, 'basic_item_set', $3, $4, $5, $6)",
-                     6, pa, NULL, err);
+  return audit(call, conn, w, "basic_item_set", it->basic_code, detail, err);
 }
 
 static int upsert_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
@@ -1329,7 +1379,8 @@ static int upsert_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *er
   int rc = check_holder(call, conn, w, &exists, &moved_from, err);
   if (rc == 0) rc = check_codes(call, conn, it, exists, err);
   /* the version this write replaces stays readable (kept once; a seeded item's first) */
-  if (rc == 0 && exists) rc = snapshot_code(conn, a, it->impl_code, w->caller->subject, err);
+  if (rc == 0 && exists)
+    rc = snapshot_code(conn, a, it->impl_code, w->caller->subject, err);
   if (rc != 0) return rc;
   const char *pr[] = {it->region_code};
   rc = yw_pg_query(conn, REGION_LEVEL_SQL, 1, pr, &r, err);
@@ -1345,7 +1396,8 @@ static int upsert_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *er
     return rc;
   }
   PQclear(r);
-  rc = set_basic(call, conn, w, err);
+  rc = check_owner(call, conn, w, err);
+  if (rc == 0) rc = set_basic(call, conn, w, err);
   if (rc != 0) return rc;
   const char *p[] = {it->basic_code,
                      it->impl_code,
@@ -1376,21 +1428,11 @@ static int upsert_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *er
   if (id == NULL) return YW_ENOMEM;
   rc = upsert_children(conn, a, id, it, err);
   if (rc != 0) return rc;
-  const char *pa[] = {w->caller->subject, w->caller->department, it->impl_code,
-                      yw_rpc_call_request_id(call), w->caller->ip};
-  rc = yw_pg_query(conn,
-                   "INSERT INTO catalog.audit_log (actor, department, action, target,"
-                   " request_id, source_ip) VALUES ($1, $2, 'item_upsert', $3, $4, $5)",
-                   5, pa, NULL, err);
+  rc = audit(call, conn, w, "item_upsert", it->impl_code, NULL, err);
   if (rc == 0 && moved_from != NULL) {
     char detail[2 * CODE_MAX_BYTES + 8];
     snprintf(detail, sizeof detail, "%s -> %s", moved_from, it->department_code);
-    const char *pm[] = {w->caller->subject,           w->caller->department, it->impl_code,
-                        yw_rpc_call_request_id(call), w->caller->ip,         detail};
-    rc = yw_pg_query(conn,
-                     "INSERT INTO catalog.audit_log (actor, department, action, target,"
-                     " request_id, source_ip, detail) VALUES ($1, $2, 'item_move', $3, $4, $5, $6)",
-                     6, pm, NULL, err);
+    rc = audit(call, conn, w, "item_move", it->impl_code, detail, err);
   }
   if (rc != 0) return rc;
   rc = load_item(conn, a, it->impl_code, 1, &w->saved, err);

@@ -1921,7 +1921,7 @@ def build():
         if d["name"] in names:
             raise SystemExit(f"duplicate item name {d['name']}")
         names.add(d["name"])
-        basics.append((basic, d["name"], typ, d["basis"]))
+        basics.append((basic, d["name"], typ, d["basis"], d["dept"]))
 
         legal, promised = d["lim"]
         if not (promised <= legal or legal == 0):
@@ -2241,9 +2241,10 @@ def render(depts, basics, items):
         rows.append([q(code), q(name), q(aud), str(sorts[aud])])
     values_stmt(out, "INSERT INTO catalog.topics (code, name, audience, sort) VALUES", rows)
 
-    out.append("-- Basic items (基本目录): one name, type and legal basis per basic code.")
-    values_stmt(out, "INSERT INTO catalog.basic_items (basic_code, name, type, legal_basis) VALUES",
-                [[q(c), q(n), q(t), q(lb)] for c, n, t, lb in basics])
+    out.append("-- Basic items (基本目录): one name, type and legal basis per basic code, and the\n"
+               "-- department (by its suffix) the code belongs to.")
+    values_stmt(out, "INSERT INTO catalog.basic_items (basic_code, name, type, legal_basis, owner) VALUES",
+                [[q(c), q(n), q(t), q(lb), q(o)] for c, n, t, lb, o in basics])
 
     out.append("-- Items (实施清单): every basic item at city level, some also at province, county or town level.")
     cols = ("basic_code, impl_code, name, type, department_code, region_code, level, legal_basis, "
