@@ -108,8 +108,10 @@ e2e_database() {
   psql -h 127.0.0.1 -p "$YW_TEST_PG_PORT" -U postgres -d "$E2E_DB" -q -v ON_ERROR_STOP=1 \
     -f "$YW_SOURCE_DIR/services/catalog/seed/demo.sql" >/dev/null
   # yw-catalog runs as yw_catalog (deploy/env/catalog.env), a member of the role its
-  # migrations grant the tables to, not as the superuser that applied them
+  # migrations grant the tables to, not as the superuser that applied them; yw-identity
+  # likewise as yw_identity
   e2e_login_role yw_catalog yw_catalog_writer
+  e2e_login_role yw_identity yw_identity_writer
   e2e_login_role yw_applications yw_applications_writer
   e2e_login_role yw_progress yw_progress_writer
   e2e_login_role yw_payment yw_payment_writer
@@ -174,7 +176,7 @@ e2e_start() {
   IDENTITY_ADDR="127.0.0.1:$iport"
   YW_IDENTITY_LISTEN="$IDENTITY_ADDR" YW_SMS_URL="$FAKES/sms/send" \
     YW_REGISTRY_URL="$FAKES/registry/verify" YW_COMPANY_REGISTER_URL="$FAKES/companies/lookup" \
-    YW_REDIS_PREFIX="$E2E_DB" YW_ARGON2_FAST=1 \
+    YW_REDIS_PREFIX="$E2E_DB" YW_ARGON2_FAST=1 YW_PG_DSN="${YW_PG_DSN/user=postgres/user=yw_identity}" \
     YW_SMS_PER_IP_HOUR="${E2E_SMS_PER_IP_HOUR:-20}" \
     YW_TLS_CA="$svc_ca" YW_TLS_CERT="$identity_cert" YW_TLS_KEY="$identity_key" \
     YW_TLS_CLIENT_NAMES="${svc_ca:+gateway,applications-client,payment-client}" \
