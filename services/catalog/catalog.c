@@ -960,7 +960,8 @@ static const char REGION_LEVEL_SQL[] = "SELECT level FROM catalog.regions WHERE 
 /* The stored item, locked for the rest of the write: who holds it is decided by this
  * row, never by the department or region the request names. */
 static const char STORED_SQL[] =
-    "SELECT department_code, region_code FROM catalog.items WHERE impl_code = $1 FOR UPDATE";
+    "SELECT department_code, region_code, basic_code FROM catalog.items WHERE impl_code = $1"
+    " FOR UPDATE";
 
 /* Builds a PostgreSQL array literal of channel names, which validate_item restricted to
  * [a-z-], so no element needs quoting. */
@@ -1164,19 +1165,25 @@ static int audit(yw_rpc_call *call, PGconn *conn, const struct upsert_work *w, c
 /* Checks the write against the stored row (locked until the transaction ends). A
  * department administrator writes only items its department holds, and keeps their
  * department and region; a platform administrator may move an item, and *moved_from
- * then names the department it leaves. *exists says whether the item is stored. */
-static int check_holder(yw_rpc_call *call, PGconn *conn, const struct upsert_work *w, int *exists,
-                        char **moved_from, yw_pg_error *err) {
+ * then names the department it leaves. *stored_basic is the stored item's basic code
+ * (in the call's arena), NULL when the item is new. */
+static int check_holder(yw_rpc_call *call, PGconn *conn, const struct upsert_work *w,
+                        char **stored_basic, char **moved_from, yw_pg_error *err) {
   const Item *it = w->it;
   const char *p[] = {it->impl_code};
   PGresult *r = NULL;
   int rc = yw_pg_query(conn, STORED_SQL, 1, p, &r, err);
   if (rc != 0) return rc;
   *moved_from = NULL;
-  *exists = PQntuples(r) > 0;
-  if (!*exists) { /* a new item: upsert_item checked the department it names */
+  *stored_basic = NULL;
+  if (PQntuples(r) == 0) { /* a new item: upsert_item checked the department it names */
     PQclear(r);
     return 0;
+  }
+  *stored_basic = yw_col_str(yw_rpc_call_arena(call), r, 0, 2);
+  if (*stored_basic == NULL) {
+    PQclear(r);
+    return YW_ENOMEM;
   }
   const char *dept = PQgetvalue(r, 0, 0), *region = PQgetvalue(r, 0, 1);
   if (!yw_caller_has_role(w->caller, "platform_admin")) {
@@ -1229,13 +1236,29 @@ static int snapshot_code(PGconn *conn, yw_arena *a, const char *code, const char
 
 /* The coding rule (services/catalog/README.md): a basic code is two capital letters and
  * eight digits; the implementation code of a new item is its basic code, "-", and the
- * code of the implementing department. Codes are identifiers that applications keep,
- * so an item a platform administrator moves keeps its code. Every item's department
- * is in the item's region. */
-static int check_codes(yw_rpc_call *call, PGconn *conn, const Item *it, int exists,
+ * code of the implementing department. Codes are identifiers that applications keep:
+ * a stored item's basic code never changes (stored_basic, NULL for a new item), and an
+ * item a platform administrator moves keeps its implementation code, which must still
+ * derive from the basic code and the item's region (a move stays in the region). Every
+ * item's department is in the item's region. */
+static int check_codes(yw_rpc_call *call, PGconn *conn, const Item *it, const char *stored_basic,
                        yw_pg_error *err) {
   const char *b = it->basic_code;
-  if (!exists) {
+  if (stored_basic != NULL) {
+    size_t nb = strlen(b), nr = strlen(it->region_code);
+    if (strcmp(b, stored_basic) != 0)
+      return yw_rpc_call_fail(call, YW_EINVAL,
+                              "item.basicCode of item %s is %s and never changes: its"
+                              " implementation code derives from it",
+                              it->impl_code, stored_basic);
+    if (strncmp(it->impl_code, b, nb) != 0 || it->impl_code[nb] != '-' ||
+        strncmp(it->impl_code + nb + 1, it->region_code, nr) != 0 ||
+        it->impl_code[nb + 1 + nr] != '-')
+      return yw_rpc_call_fail(call, YW_EINVAL,
+                              "item.regionCode: item %s derives from its region and moves only"
+                              " within it, not to %s",
+                              it->impl_code, it->region_code);
+  } else {
     int layout = strlen(b) == 10 && isupper((unsigned char)b[0]) && isupper((unsigned char)b[1]);
     for (size_t i = 2; layout && i < 10; i++) layout = isdigit((unsigned char)b[i]) != 0;
     if (!layout)
@@ -1374,12 +1397,11 @@ static int upsert_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *er
   const char *const *t = w->text;
   yw_arena *a = yw_rpc_call_arena(call);
   PGresult *r = NULL;
-  char *moved_from = NULL;
-  int exists = 0;
-  int rc = check_holder(call, conn, w, &exists, &moved_from, err);
-  if (rc == 0) rc = check_codes(call, conn, it, exists, err);
+  char *moved_from = NULL, *stored_basic = NULL;
+  int rc = check_holder(call, conn, w, &stored_basic, &moved_from, err);
+  if (rc == 0) rc = check_codes(call, conn, it, stored_basic, err);
   /* the version this write replaces stays readable (kept once; a seeded item's first) */
-  if (rc == 0 && exists)
+  if (rc == 0 && stored_basic != NULL)
     rc = snapshot_code(conn, a, it->impl_code, w->caller->subject, err);
   if (rc != 0) return rc;
   const char *pr[] = {it->region_code};

@@ -358,5 +358,25 @@ check "that is audited with the code's department" \
 put "$JSSC" "$SC_BC-320000-SCJG" "$(body "$E2E_TMP/sc.json" "it['conditions'] += '（省市场监管局改）'")"
 expect_status "the province's 市场监管 still writes its own item (200)" 200
 
+# --- 8. an item's basic code never changes; its code derives from it and its region (C2)
+C2_ITEM="$(city_item 320700-GA)"
+C2_BC="${C2_ITEM%%-*}"
+C2_OTHER="$(sql "SELECT b.basic_code FROM catalog.basic_items b WHERE b.owner = 'GA' AND b.basic_code <> '$C2_BC' AND b.type = (SELECT type FROM catalog.items WHERE impl_code = '$C2_ITEM') ORDER BY 1 LIMIT 1")"
+get "/v1/items/$C2_ITEM"; cp "$B" "$E2E_TMP/c2.json"
+ROW="$(sql "SELECT json_build_object('n', name, 'b', legal_basis) FROM catalog.basic_items WHERE basic_code = '$C2_OTHER'")"
+REBASE="o = json.loads('''$ROW'''); it['basicCode'] = '$C2_OTHER'; it['name'] = o['n']; it['legalBasis'] = o['b']"
+put "$GA" "$C2_ITEM" "$(body "$E2E_TMP/c2.json" "$REBASE")"
+expect_status "an update that changes an item's basic code is 400" 400
+check "400 names the field" holds "d['code'] == 'INVALID_ARGUMENT' and 'item.basicCode' in d['message']"
+put "$PLAT" "$C2_ITEM" "$(body "$E2E_TMP/c2.json" "$REBASE")"
+expect_status "even a platform administrator's (400)" 400
+check "the item kept its basic code" \
+  test "$(sql "SELECT basic_code FROM catalog.items WHERE impl_code = '$C2_ITEM'")" = "$C2_BC"
+put "$PLAT" "$C2_ITEM" "$(body "$E2E_TMP/c2.json" "it['departmentCode'] = '320706-GA'; it['regionCode'] = '320706'; it['level'] = 'COUNTY'")"
+expect_status "a move to another region, where the code no longer derives, is 400" 400
+check "the item stayed where it was" \
+  test "$(sql "SELECT department_code FROM catalog.items WHERE impl_code = '$C2_ITEM'")" = 320700-GA
+check "every item's code derives from its basic code and region" \
+  test "$(sql "SELECT count(*) FROM catalog.items WHERE impl_code NOT LIKE basic_code || '-' || region_code || '-%'")" = 0
 
 finish
