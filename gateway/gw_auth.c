@@ -475,9 +475,10 @@ static void on_ip(void *reply_v, void *arg) {
   first_answered(a);
 }
 
-/* The session answered: HMGET sub kind roles dept level org org_until. A session acts
- * for a company (org) until org_until (unix seconds; 0 or none: no end), the expiry of
- * the agent's authorisation it was set on. */
+/* The session answered: HMGET sub kind roles dept level org org_until org_scope. A
+ * session acts for a company (org) until org_until (unix seconds; 0 or none: no end), the
+ * expiry of the agent's authorisation it was set on, within org_scope (what the services
+ * let it do for the company: an agent's scope, all of them for a representative). */
 static void on_session(void *reply_v, void *arg) {
   struct auth *a = arg;
   gw_req *r = a->r;
@@ -499,7 +500,9 @@ static void on_session(void *reply_v, void *arg) {
       char until[24] = "";
       if (reply->elements >= 7) set_caller_field(until, sizeof until, reply->element[6]);
       long long end = strtoll(until, NULL, 10);
+      if (reply->elements >= 8) set_caller_field(c->org_scope, sizeof c->org_scope, reply->element[7]);
       if (end > 0 && (long long)time(NULL) >= end) c->org[0] = '\0'; /* the authorisation ended */
+      if (c->org[0] == '\0') c->org_scope[0] = '\0';
     }
   } else {
     a->sess_failed = 1;
@@ -599,10 +602,10 @@ enum gw_phase_result gw_phase_access(gw_req *r) {
   }
   if (a->skey[0] != '\0') {
     /* pipelined behind the client's bucket: one round trip for both */
-    const char *argv[] = {"HMGET", a->skey, "sub",   "kind", "roles",
-                          "dept",  "level",  "org", "org_until"};
+    const char *argv[] = {"HMGET", a->skey, "sub", "kind",      "roles",
+                          "dept",  "level",  "org", "org_until", "org_scope"};
     r->refs++;
-    if (gw_redis_command(r->worker->redis, 9, argv, NULL, on_session, a) == 0) {
+    if (gw_redis_command(r->worker->redis, 10, argv, NULL, on_session, a) == 0) {
       a->waiting++;
     } else {
       r->refs--;

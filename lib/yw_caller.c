@@ -13,7 +13,7 @@
  *
  * Offers: yw_caller_key_id, yw_caller_keys_init, yw_caller_keys_from_hex,
  * yw_caller_encode, yw_caller_forward, yw_caller_decode, yw_caller_has_role,
- * yw_rpc_call_caller.
+ * yw_caller_org_may, yw_rpc_call_caller.
  */
 #include "yw_caller.h"
 
@@ -95,15 +95,16 @@ static int sign(const uint8_t key[YW_KEY_BYTES], const char *method, const char 
 int yw_caller_encode(const yw_caller *c, const uint8_t key[YW_KEY_BYTES], const char *method,
                      const char *request_id, char *value, size_t size, char sig[65]) {
   if (!safe(c->subject) || !safe(c->roles) || !safe(c->department) || !safe(c->session) ||
-      !safe(c->ip) || !safe(c->org) || !safe(c->via) || method == NULL || method[0] != '/' ||
+      !safe(c->ip) || !safe(c->org) || !safe(c->org_scope) || !safe(c->via) || method == NULL || method[0] != '/' ||
       request_id == NULL)
     return YW_EINVAL;
   char kid[YW_CALLER_KID_LEN + 1];
   yw_caller_key_id(key, kid);
   int n = snprintf(value, size,
-                   "v2;kid=%s;sub=%s;kind=%s;roles=%s;dept=%s;level=%d;sid=%s;ip=%s;org=%s;ts=%lld",
+                   "v2;kid=%s;sub=%s;kind=%s;roles=%s;dept=%s;level=%d;sid=%s;ip=%s;org=%s;scope=%s;"
+                   "ts=%lld",
                    kid, c->subject, kind_name(c->kind), c->roles, c->department, c->level,
-                   c->session, c->ip, c->org, c->ts);
+                   c->session, c->ip, c->org, c->org_scope, c->ts);
   if (n < 0 || (size_t)n >= size) return YW_ETOOBIG;
   if (c->via[0] != '\0') {
     int m = snprintf(value + n, size - (size_t)n, ";via=%s", c->via);
@@ -188,6 +189,8 @@ int yw_caller_decode(const char *value, const char *sig, const yw_caller_keys *k
       bad = copy_field(v, vlen, out->ip, sizeof out->ip);
     } else if (klen == 3 && memcmp(p, "org", 3) == 0) {
       bad = copy_field(v, vlen, out->org, sizeof out->org);
+    } else if (klen == 5 && memcmp(p, "scope", 5) == 0) {
+      bad = copy_field(v, vlen, out->org_scope, sizeof out->org_scope);
     } else if (klen == 3 && memcmp(p, "via", 3) == 0) {
       bad = copy_field(v, vlen, out->via, sizeof out->via);
     } else if (klen == 3 && memcmp(p, "kid", 3) == 0) {
@@ -208,17 +211,24 @@ int yw_caller_decode(const char *value, const char *sig, const yw_caller_keys *k
   return 0;
 }
 
-int yw_caller_has_role(const yw_caller *c, const char *role) {
-  size_t rl = strlen(role);
-  const char *p = c->roles;
+/* 1 when word is one of the comma-separated list. */
+static int in_list(const char *list, const char *word) {
+  size_t rl = strlen(word);
+  const char *p = list;
   while (*p != '\0') {
     const char *end = strchr(p, ',');
     size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
-    if (len == rl && memcmp(p, role, rl) == 0) return 1;
+    if (len == rl && memcmp(p, word, rl) == 0) return 1;
     p += len;
     if (*p == ',') p++;
   }
   return 0;
+}
+
+int yw_caller_has_role(const yw_caller *c, const char *role) { return in_list(c->roles, role); }
+
+int yw_caller_org_may(const yw_caller *c, const char *scope) {
+  return c->org[0] == '\0' || (scope[0] != '\0' && in_list(c->org_scope, scope));
 }
 
 int yw_rpc_call_caller(yw_rpc_call *call, const yw_caller_keys *keys, yw_caller *out) {

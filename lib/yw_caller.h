@@ -3,7 +3,7 @@
  *
  * The gateway authenticates the caller and sends two metadata entries with every
  * upstream call: x-yw-caller, a compact text ("v2;kid=...;sub=...;kind=person;
- * roles=...;dept=...;level=2;sid=...;ip=...;org=...;ts=..."), and x-yw-caller-sig, the
+ * roles=...;dept=...;level=2;sid=...;ip=...;org=...;scope=...;ts=..."), and x-yw-caller-sig, the
  * HMAC-SHA256 under a key shared by the gateway and the services (YW_CALLER_KEY) of that
  * text together with the call's full gRPC method and its x-request-id. A service believes
  * the caller only when the signature verifies for the method and request id of the call
@@ -49,6 +49,9 @@ typedef struct yw_caller {
   char session[72];     /* the session id (hash of the access token), "" when none */
   char ip[64];          /* the client's address as the gateway saw it */
   char org[32];         /* credit code of the legal person the resident acts for, or "" */
+  char org_scope[24];   /* what the session may do for org, comma-separated among "apply",
+                         * "pay", "read", "sign" (an agent's authorisation; a representative
+                         * has all four); "" when org is "" */
   long long ts;         /* unix seconds when the gateway signed */
   char key_id[9];       /* decoded: the id of the key that signed (current or previous) */
   char via[64];         /* services the call came through, "catalog,applications"; ""
@@ -121,6 +124,11 @@ int yw_caller_decode(const char *value, const char *sig, const yw_caller_keys *k
 
 /* 1 when role is one of the caller's roles. */
 int yw_caller_has_role(const yw_caller *c, const char *role);
+
+/* Acting for a company (授权经办人 scopes): 1 when the caller acts for no company (org
+ * empty: they act for themselves), or when scope ("apply", "pay", "read", "sign") is one
+ * of org_scope; 0 when the session acts for a company without it. */
+int yw_caller_org_may(const yw_caller *c, const char *scope);
 
 /* Reads and verifies the caller of an RPC against the call's own method and request id.
  * Returns 0 or YW_EUNAUTH (message set on the call). An anonymous caller verifies too:

@@ -3,6 +3,7 @@
  *
  * Offers: yw_service_db, yw_service_db_fail, yw_service_query, yw_service_tx,
  * yw_service_caller, yw_service_require_staff, yw_service_require_person,
+ * yw_service_require_org_scope,
  * yw_service_has_any_role, yw_col_str, yw_col_ll, yw_col_bool, yw_enum_from_db,
  * yw_enum_to_db, yw_page_begin, yw_page_token, yw_service_open_db, yw_service_serve,
  * yw_service_start, yw_service_run, yw_service_stop.
@@ -121,6 +122,15 @@ int yw_service_require_staff(yw_rpc_call *call, const yw_caller_keys *keys, cons
   if (roles != NULL && roles[0] != '\0' && !yw_service_has_any_role(out, roles))
     return yw_rpc_call_fail(call, YW_EPERM, "%s needs one of the roles %s", action, roles);
   return 0;
+}
+
+int yw_service_require_org_scope(yw_rpc_call *call, const yw_caller *caller, const char *scope,
+                                 const char *action) {
+  if (yw_caller_org_may(caller, scope)) return 0;
+  return yw_rpc_call_fail(call, YW_EPERM,
+                          "%s needs the scope '%s', which your authorisation for company %s "
+                          "does not include",
+                          action, scope, caller->org);
 }
 
 int yw_service_require_person(yw_rpc_call *call, const yw_caller_keys *keys, int min_level,

@@ -79,6 +79,14 @@ int yw_service_require_staff(yw_rpc_call *call, const yw_caller_keys *keys, cons
 int yw_service_require_person(yw_rpc_call *call, const yw_caller_keys *keys, int min_level,
                               yw_caller *out);
 
+/* When the caller acts for a company (caller->org), what it does for the company must be
+ * within the scope the session carries (yw_caller_org_may): scope is "apply" (filing or
+ * changing the company's applications), "pay", "read" (the company's data) or "sign";
+ * action names it in the refusal ("filing an application for the company"). A caller
+ * acting for nobody passes. Returns 0 or YW_EPERM (status set, naming the missing scope). */
+int yw_service_require_org_scope(yw_rpc_call *call, const yw_caller *caller, const char *scope,
+                                 const char *action);
+
 /* 1 when the caller holds one of roles ("a,b"). */
 int yw_service_has_any_role(const yw_caller *c, const char *roles);
 

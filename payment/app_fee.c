@@ -230,6 +230,8 @@ int app_fee_create_order(yw_rpc_call *call, payment_ctx *ctx, const ProtobufCMes
   w->req = r;
   int rc = yw_service_require_person(call, &ctx->caller_keys, 1, &w->caller);
   if (rc != 0) return rc;
+  rc = yw_service_require_org_scope(call, &w->caller, "pay", "paying for the company");
+  if (rc != 0) return rc;
   w->payer = w->caller.subject;
   w->payer_known = ctx->identity == NULL;
   if (!number_ok(r->application_number))

@@ -1054,6 +1054,8 @@ static int pay_order(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCM
   w->req = (const void *)reqm;
   int rc = yw_service_caller(call, &ctx->caller_keys, &w->caller);
   if (rc != 0) return rc;
+  rc = yw_service_require_org_scope(call, &w->caller, "pay", "paying for the company");
+  if (rc != 0) return rc;
   if ((w->req->id[0] == '\0') == (w->req->notice_code[0] == '\0'))
     return yw_rpc_call_fail(call, YW_EINVAL, "give the order's id or its notice code");
   if (w->req->id[0] != '\0' && !pay_uuid_ok(w->req->id)) return yw_rpc_call_fail(call, YW_ENOTFOUND, "no such order");

@@ -878,6 +878,8 @@ static int submit_application(yw_rpc_call *call, const ProtobufCMessage *reqm,
   if (w == NULL) return YW_ENOMEM;
   int rc = yw_service_require_person(call, &ctx->caller_keys, 1, &w->caller);
   if (rc != 0) return rc;
+  rc = yw_service_require_org_scope(call, &w->caller, "apply", "filing an application for the company");
+  if (rc != 0) return rc;
   if (!valid_code(req->item_code))
     return yw_rpc_call_fail(call, YW_EINVAL,
                             "itemCode must hold 1 to %d letters, digits, '-', '_', '.'", CODE_MAX);
@@ -1166,6 +1168,8 @@ static int submit_bundle(yw_rpc_call *call, const ProtobufCMessage *reqm, Protob
   if (w == NULL) return YW_ENOMEM;
   int rc = yw_service_require_person(call, &ctx->caller_keys, 1, &w->caller);
   if (rc != 0) return rc;
+  rc = yw_service_require_org_scope(call, &w->caller, "apply", "filing a bundle for the company");
+  if (rc != 0) return rc;
   size_t n = strlen(req->bundle_code);
   if (n == 0 || n > 32 || strspn(req->bundle_code, "abcdefghijklmnopqrstuvwxyz0123456789-") != n)
     return yw_rpc_call_fail(call, YW_EINVAL, "bundleCode must be 1 to 32 of a-z, 0-9 and '-'");
@@ -1228,6 +1232,8 @@ static int get_bundle_filing(yw_rpc_call *call, const ProtobufCMessage *reqm,
   yw_caller caller;
   int rc = yw_service_require_person(call, &ctx->caller_keys, 1, &caller);
   if (rc != 0) return rc;
+  rc = yw_service_require_org_scope(call, &caller, "read", "reading the company's filings");
+  if (rc != 0) return rc;
   if ((rc = check_number(call, req->number)) != 0) return rc;
   struct filing_work w = {ctx, &caller, req->number, NULL};
   rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, filing_tx, &w);
@@ -1270,6 +1276,8 @@ static int get_application(yw_rpc_call *call, const ProtobufCMessage *reqm,
   if (rc != 0) return rc;
   if (caller.kind == YW_CALLER_ANONYMOUS)
     return yw_rpc_call_fail(call, YW_EUNAUTH, "reading an application needs a signed-in caller");
+  rc = yw_service_require_org_scope(call, &caller, "read", "reading the company's applications");
+  if (rc != 0) return rc;
   if ((rc = check_number(call, req->number)) != 0) return rc;
   struct get_work *w = yw_arena_calloc(yw_rpc_call_arena(call), 1, sizeof *w);
   if (w == NULL) return YW_ENOMEM;
@@ -1315,6 +1323,8 @@ static int list_my_applications(yw_rpc_call *call, const ProtobufCMessage *reqm,
   applications_ctx *ctx = data;
   yw_caller caller;
   int rc = yw_service_require_person(call, &ctx->caller_keys, 1, &caller);
+  if (rc != 0) return rc;
+  rc = yw_service_require_org_scope(call, &caller, "read", "reading the company's applications");
   if (rc != 0) return rc;
   /* the cursor is the id of the page's last (oldest) application */
   const char *filters[] = {caller.subject};
@@ -1782,6 +1792,8 @@ static int applicant_step(yw_rpc_call *call, applications_ctx *ctx, const char *
   struct step_work *w = yw_arena_calloc(yw_rpc_call_arena(call), 1, sizeof *w);
   if (w == NULL) return YW_ENOMEM;
   int rc = yw_service_require_person(call, &ctx->caller_keys, 1, &w->caller);
+  if (rc != 0) return rc;
+  rc = yw_service_require_org_scope(call, &w->caller, "apply", "changing the company's applications");
   if (rc != 0) return rc;
   if ((rc = check_number(call, number)) != 0) return rc;
   if ((rc = check_reason(call, reason, 0)) != 0) return rc;

@@ -280,6 +280,8 @@ int materials_add(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMess
   yw_caller caller;
   int rc = yw_service_require_person(call, &ctx->caller_keys, 1, &caller);
   if (rc != 0) return rc;
+  rc = yw_service_require_org_scope(call, &caller, "apply", "adding materials for the company");
+  if (rc != 0) return rc;
   if (!application_number_valid(req->number))
     return yw_rpc_call_fail(call, YW_EINVAL, "number: an application number is 20 digits");
   size_t n = strlen(req->material);

@@ -154,6 +154,8 @@ static char **split_list(yw_rpc_call *call, const char *text, size_t *n) {
   " ((b.role = 'representative' AND b.rep_id_sha256 = l.legal_rep_id_sha256) OR"           \
   "  (a.revoked_at IS NULL AND a.expires_at > now()"                                       \
   "   AND a.granted_rep_id_sha256 = l.legal_rep_id_sha256))"
+/* A representative may do everything for the company an agent may be authorised to. */
+#define REPRESENTATIVE_SCOPE "apply,pay,read,sign"
 #define RFC3339(col) "to_char(" col ", 'YYYY-MM-DD\"T\"HH24:MI:SSOF:\"00\"')"
 /* The columns binding_from_row reads, in order. */
 #define BINDING_COLUMNS \
@@ -1352,6 +1354,43 @@ static int person_identity(identity_ctx *ctx, PGconn *conn, const char *subject,
                            const char *rep_id_sha256, char *person_id, size_t idsize, char *id_hash,
                            size_t hashsize, int *is_rep, yw_pg_error *err);
 
+/* Sessions of subject that act for credit_code stop doing so (the account's index of its
+ * sessions, kept for logout everywhere, names them). */
+static const char DROP_ORG_SCRIPT[] =
+    "if redis.call('HGET', KEYS[1], 'org') == ARGV[1] then\n"
+    "  redis.call('HDEL', KEYS[1], 'org', 'org_until', 'org_scope')\n"
+    "end\n"
+    "return 0\n";
+
+/* Sessions of subject that act for credit_code take the authorisation's new scope and
+ * expiry at once (a representative authorising an agent again changes them in place). */
+static const char SET_ORG_SCRIPT[] =
+    "if redis.call('HGET', KEYS[1], 'org') == ARGV[1] then\n"
+    "  redis.call('HSET', KEYS[1], 'org_scope', ARGV[2], 'org_until', ARGV[3])\n"
+    "end\n"
+    "return 0\n";
+
+/* Runs script (DROP_ORG_SCRIPT, SET_ORG_SCRIPT) on each session of subject, with
+ * credit_code, scope and until as its arguments. */
+static void sessions_org_script(identity_ctx *ctx, const char *subject, const char *script,
+                                const char *credit_code, const char *scope, const char *until) {
+  char subkey[128];
+  rkey(ctx, subkey, sizeof subkey, "subj", subject);
+  const char *members[] = {"SMEMBERS", subkey};
+  redisReply *m = redis_do(ctx, 2, members);
+  for (size_t i = 0; m != NULL && m->type == REDIS_REPLY_ARRAY && i < m->elements; i++) {
+    char skey[128];
+    rkey(ctx, skey, sizeof skey, "sess", m->element[i]->str);
+    const char *ev[] = {"EVAL", script, "1", skey, credit_code, scope, until};
+    redis_ok(ctx, 7, ev);
+  }
+  if (m != NULL) freeReplyObject(m);
+}
+
+static void sessions_drop_org(identity_ctx *ctx, const char *subject, const char *credit_code) {
+  sessions_org_script(ctx, subject, DROP_ORG_SCRIPT, credit_code, "", "");
+}
+
 /* Checks a binding again at the moment the session would act for the company (no
  * connection held while the register is asked): the
  * register must list the company as active, and a representative's binding must still
@@ -1446,11 +1485,16 @@ static int act_for(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMes
   /* an agent acts until their authorisation expires (the gateway drops the company from
    * the session past org_until, unix seconds); a representative with no end: 0 */
   char org_until[24] = "0";
+  /* what it may do for the company: the agent's scope, or all of it for a representative
+   * (the services check it, yw_service_require_org_scope) */
+  char org_scope[32] = "";
   if (req->credit_code[0] != '\0') {
     const char *p[] = {caller.subject, req->credit_code};
     PGresult *r = NULL;
     rc = yw_pg_query(conn,
-                     "SELECT b.role, COALESCE(floor(extract(epoch FROM a.expires_at))::bigint, 0)"
+                     "SELECT b.role, COALESCE(floor(extract(epoch FROM a.expires_at))::bigint, 0),"
+                     " CASE WHEN b.role = 'representative' THEN '" REPRESENTATIVE_SCOPE "'"
+                     "  ELSE array_to_string(a.scope, ',') END"
                      " FROM identity.person_legal_persons b"
                      " JOIN identity.persons p ON p.id = b.person_id"
                      " JOIN identity.legal_persons l ON l.credit_code = b.credit_code"
@@ -1461,6 +1505,7 @@ static int act_for(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMes
     char role[32] = "";
     if (bound) snprintf(role, sizeof role, "%s", PQgetvalue(r, 0, 0));
     if (bound) snprintf(org_until, sizeof org_until, "%s", PQgetvalue(r, 0, 1));
+    if (bound) snprintf(org_scope, sizeof org_scope, "%s", PQgetvalue(r, 0, 2));
     PQclear(r);
     if (rc != 0 || !bound) {
       yw_pg_pool_release(ctx->pool, conn);
@@ -1483,8 +1528,9 @@ static int act_for(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMes
   }
   char skey[128];
   rkey(ctx, skey, sizeof skey, "sess", caller.session);
-  const char *hset[] = {"HSET", skey, "org", req->credit_code, "org_until", org_until};
-  if (redis_ok(ctx, 6, hset) != 0) {
+  const char *hset[] = {"HSET",      skey,      "org",       req->credit_code,
+                        "org_until", org_until, "org_scope", org_scope};
+  if (redis_ok(ctx, 8, hset) != 0) {
     yw_pg_pool_release(ctx->pool, conn);
     return yw_rpc_call_fail(call, YW_EUNAVAIL, "sessions are unavailable");
   }
@@ -1506,6 +1552,8 @@ static int get_acting_company(yw_rpc_call *call, const ProtobufCMessage *reqm,
   if (rc != 0) return rc;
   if (caller.kind != YW_CALLER_PERSON || caller.org[0] == '\0')
     return yw_rpc_call_fail(call, YW_EPERM, "this session does not act for a company");
+  rc = yw_service_require_org_scope(call, &caller, "read", "reading the company");
+  if (rc != 0) return rc;
   PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
   if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "accounts are unavailable");
   const char *p[] = {caller.subject, caller.org};
@@ -2003,6 +2051,7 @@ struct agent_job {
   const char *id_hash;
   const char *name_enc, *id_enc;
   Yiwang__Identity__V1__Agent *out;
+  PGresult *bound; /* the agent's accounts bound on it: subject, scope "a,b", expiry (unix s) */
 };
 
 static int authorize_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
@@ -2040,6 +2089,19 @@ static int authorize_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error 
   snprintf(target, sizeof target, "%s agent %s", j->req->credit_code, PQgetvalue(r, 0, 0));
   PQclear(r);
   if (j->out == NULL) return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
+  /* authorised again: the agent's sessions acting on it take the new scope and expiry */
+  const char *bp[] = {j->out->id};
+  PQclear(j->bound);
+  j->bound = NULL;
+  rc = yw_pg_query(conn,
+                   "SELECT p.subject, array_to_string(a.scope, ','),"
+                   " floor(extract(epoch FROM a.expires_at))::bigint"
+                   " FROM identity.person_legal_persons b"
+                   " JOIN identity.persons p ON p.id = b.person_id"
+                   " JOIN identity.company_agents a ON a.id = b.agent_id"
+                   " WHERE b.agent_id = $1::bigint",
+                   1, bp, &j->bound, err);
+  if (rc != 0) return rc;
   return audit_required(call, conn, j->caller, j->caller->subject, "person", "authorize_agent",
                         target, j->caller->subject, "ok", yw_rpc_call_request_id(call));
 }
@@ -2085,8 +2147,12 @@ static int authorize_agent(yw_rpc_call *call, const ProtobufCMessage *reqm, Prot
       yw_encrypt(ctx->data_key, id_upper, strlen(id_upper), req->credit_code, id_enc,
                  sizeof id_enc) != 0)
     return YW_EINTERNAL;
-  struct agent_job job = {ctx, &caller, req, scope, id_hash, name_enc, id_enc, NULL};
+  struct agent_job job = {ctx, &caller, req, scope, id_hash, name_enc, id_enc, NULL, NULL};
   rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, "accounts", authorize_tx, &job);
+  for (int i = 0; rc == 0 && job.bound != NULL && i < PQntuples(job.bound); i++)
+    sessions_org_script(ctx, PQgetvalue(job.bound, i, 0), SET_ORG_SCRIPT, req->credit_code,
+                        PQgetvalue(job.bound, i, 1), PQgetvalue(job.bound, i, 2));
+  PQclear(job.bound);
   if (rc != 0) return rc;
   *out = &job.out->base;
   return 0;
@@ -2175,25 +2241,6 @@ static int revoke_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *er
   snprintf(target, sizeof target, "%s agent %s", j->req->credit_code, j->req->agent_id);
   return audit_required(call, conn, j->caller, j->caller->subject, "person", "revoke_agent", target,
                         j->caller->subject, "ok", yw_rpc_call_request_id(call));
-}
-
-/* Sessions of subject that act for credit_code stop doing so. */
-static const char DROP_ORG_SCRIPT[] =
-    "if redis.call('HGET', KEYS[1], 'org') == ARGV[1] then redis.call('HDEL', KEYS[1], 'org') end\n"
-    "return 0\n";
-
-static void sessions_drop_org(identity_ctx *ctx, const char *subject, const char *credit_code) {
-  char subkey[128];
-  rkey(ctx, subkey, sizeof subkey, "subj", subject);
-  const char *members[] = {"SMEMBERS", subkey};
-  redisReply *m = redis_do(ctx, 2, members);
-  for (size_t i = 0; m != NULL && m->type == REDIS_REPLY_ARRAY && i < m->elements; i++) {
-    char skey[128];
-    rkey(ctx, skey, sizeof skey, "sess", m->element[i]->str);
-    const char *ev[] = {"EVAL", DROP_ORG_SCRIPT, "1", skey, credit_code};
-    redis_ok(ctx, 5, ev);
-  }
-  if (m != NULL) freeReplyObject(m);
 }
 
 static int revoke_agent(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,

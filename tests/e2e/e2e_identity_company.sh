@@ -60,18 +60,18 @@ req POST /v1/me/legal-persons/91320700320000001D/agents "$LI" \
   "{\"name\":\"王小明\",\"idCardNumber\":\"320703200002294566\",\"scope\":[\"apply\"],\"expiresAt\":\"2020-01-01T00:00:00Z\"}"
 expect_status "an expiry in the past is 400" 400
 req POST /v1/me/legal-persons/91320700320000001D/agents "$LI" \
-  "{\"name\":\"王小明\",\"idCardNumber\":\"320703200002294566\",\"scope\":[\"apply\",\"pay\"],\"expiresAt\":\"$FUTURE\"}"
+  "{\"name\":\"王小明\",\"idCardNumber\":\"320703200002294566\",\"scope\":[\"apply\",\"pay\",\"read\"],\"expiresAt\":\"$FUTURE\"}"
 expect_status "the representative authorises 王小明" 200
 AGENT_ID="$(field "d['id']")"
 check "the authorisation answers masked data, its scope and expiry" \
-  holds "d['idCardMasked']=='3207**********4566' and d['scope']==['apply','pay'] and d['expiresAt']"
+  holds "d['idCardMasked']=='3207**********4566' and d['scope']==['apply','pay','read'] and d['expiresAt']"
 req GET /v1/me/legal-persons/91320700320000001D/agents "$LI"
 expect_status "the representative lists the agents" 200
 check "the list holds the agent" holds "[a['id'] for a in d['agents']]==['$AGENT_ID']"
 req POST /v1/me/legal-persons "$WANG" '{"creditCode":"91320700320000001D"}'
 expect_status "the authorised agent binds the company" 200
 check "as an agent, with the scope given" \
-  holds "any(b['creditCode']=='91320700320000001D' and b['role']=='agent' and b['scope']==['apply','pay'] for b in d['legalPersons'])"
+  holds "any(b['creditCode']=='91320700320000001D' and b['role']=='agent' and b['scope']==['apply','pay','read'] for b in d['legalPersons'])"
 req POST /v1/me/acting-for "$WANG" '{"creditCode":"91320700320000001D"}'
 expect_status "the agent acts for the company" 200
 req GET /v1/company "$WANG"; expect_status "the agent reaches the legal-person routes" 200
@@ -89,6 +89,60 @@ req GET /v1/company "$WANG"
 expect_status "past it, the session no longer acts for the company (403)" 403
 redis_cmd HSET "$SESS" org_until "$UNTIL" >/dev/null
 req GET /v1/company "$WANG"; expect_status "(before it, it does)" 200
+
+# --- the agent's scope holds wherever the session acts for the company
+ITEM="$("${PSQL[@]}" -c "SELECT impl_code FROM catalog.items WHERE status='published' AND form IS NULL AND level='city' AND coalesce((details->>'minRealnameLevel')::int,0) <= 2 AND details->'audiences' ? 'LEGAL_PERSON' ORDER BY impl_code LIMIT 1")"
+check "a published item for companies without a form" test -n "$ITEM"
+req POST /v1/applications "$WANG" "{\"itemCode\":\"$ITEM\"}"
+expect_status "an agent with the apply scope files an application for the company" 200
+check "as the company" \
+  holds "d['application']['applicantKind']=='company' and d['application']['applicantOrg']=='91320700320000001D'"
+APP_1D="$(field "d['application']['number']")"
+e2e_staff ga.cashier 320700-GA dept_staff
+GA="$(e2e_staff_token ga.cashier)"
+order() { # order TOKEN IDEMPOTENCY-KEY JSON -> $S, $B: POST /v1/payments/orders
+  S="$(curl -sS -o "$B" -w '%{http_code}' -X POST "$GW/v1/payments/orders" -H "authorization: Bearer $1" \
+    -H 'content-type: application/json' -H "idempotency-key: $2" --data-binary "$3")"
+}
+# neither_file_nor_pay TOKEN: filing and paying for the company are refused (403)
+neither_file_nor_pay() {
+  req POST /v1/applications "$1" "{\"itemCode\":\"$ITEM\"}"
+  expect_status "without the apply scope an agent cannot file for the company (403)" 403
+  check "and is told which scope is missing" holds "\"scope 'apply'\" in d['message']"
+  req POST "/v1/payments/notices/$NOTICE:pay" "$1" '{"channel":"no-such-channel"}'
+  expect_status "without the pay scope an agent cannot pay for the company (403)" 403
+}
+order "$GA" scope-notice-1 '{"itemCode":"FINE01","itemName":"交通违法罚款","amountFen":"1250","payerName":"连云港示例贸易有限公司"}'
+expect_status "department staff issue a payment notice to the company" 200
+NOTICE="$(field "d['noticeCode']")"
+req POST "/v1/payments/notices/$NOTICE:pay" "$WANG" '{"channel":"no-such-channel"}'
+expect_status "with the pay scope, paying goes on to the channel (400: no such channel)" 400
+# the representative narrows the authorisation: the agent's open session follows at once
+req POST /v1/me/legal-persons/91320700320000001D/agents "$LI" \
+  "{\"name\":\"王小明\",\"idCardNumber\":\"320703200002294566\",\"scope\":[\"read\"],\"expiresAt\":\"$FUTURE\"}"
+expect_status "the representative narrows 王小明's authorisation to read" 200
+req GET /v1/company "$WANG"
+expect_status "the agent's session still reads the company" 200
+neither_file_nor_pay "$WANG"
+check "nothing was filed for the company" test "$("${PSQL[@]}" -c \
+  "SELECT count(*) FROM applications.applications WHERE applicant_org = '91320700320000001D'")" = 1
+req POST "/v1/applications/$APP_1D:withdraw" "$WANG" '{"reason":"不办了"}'
+expect_status "nor withdraw the company's application (403)" 403
+req GET "/v1/applications/$APP_1D" "$WANG"
+expect_status "but reads it (read scope)" 200
+order "$WANG" scope-fee-1 "{\"applicationNumber\":\"$APP_1D\"}"
+expect_status "nor ask for the order of the company's fee (403)" 403
+# the representative has every scope
+req POST /v1/me/acting-for "$LI" '{"creditCode":"91320700320000001D"}'
+expect_status "the representative acts for the company" 200
+req GET /v1/company "$LI"; expect_status "reads it" 200
+req POST /v1/applications "$LI" "{\"itemCode\":\"$ITEM\"}"
+expect_status "and files for it" 200
+check "as the company" holds "d['application']['applicantKind']=='company'"
+req POST "/v1/payments/notices/$NOTICE:pay" "$LI" '{"channel":"no-such-channel"}'
+expect_status "and pays for it (on to the channel: 400)" 400
+req POST /v1/me/acting-for "$LI" '{"creditCode":""}'
+expect_status "the representative stops acting for the company" 200
 
 # --- revocation ends the agent's power at once
 req DELETE "/v1/me/legal-persons/91320700320000001D/agents/$AGENT_ID" "$ZHAO"
@@ -110,6 +164,10 @@ req POST /v1/me/legal-persons/91320700320000001D/agents "$LI" \
 expect_status "the representative authorises 张三" 200
 req POST /v1/me/legal-persons "$ZHANG" '{"creditCode":"91320700320000001D"}'
 expect_status "张三 binds as agent" 200
+req POST /v1/me/acting-for "$ZHANG" '{"creditCode":"91320700320000001D"}'
+expect_status "the read-only agent acts for the company" 200
+req GET /v1/company "$ZHANG"; expect_status "and reads it" 200
+neither_file_nor_pay "$ZHANG" # a read-only agent from the start
 "${PSQL[@]}" -c "UPDATE identity.company_agents SET expires_at = now() - interval '1 second' WHERE credit_code = '91320700320000001D' AND revoked_at IS NULL" >/dev/null
 req POST /v1/me/acting-for "$ZHANG" '{"creditCode":"91320700320000001D"}'
 expect_status "after the expiry the agent cannot act for the company" 403

@@ -66,10 +66,10 @@ static int teardown(void **state) {
 }
 
 typedef yw_testapps_caller as;
-static const as CLERK = {YW_CALLER_STAFF, "s-jd", "dept_staff", DEPT, 0, NULL};
-static const as CLERK2 = {YW_CALLER_STAFF, "s-zj", "dept_staff", DEPT2, 0, NULL};
-static const as CLERK3 = {YW_CALLER_STAFF, "s-sw", "dept_staff", DEPT3, 0, NULL};
-static const as AUDITOR = {YW_CALLER_STAFF, "s-audit", "auditor", "", 0, NULL};
+static const as CLERK = {YW_CALLER_STAFF, "s-jd", "dept_staff", DEPT, 0, NULL, NULL};
+static const as CLERK2 = {YW_CALLER_STAFF, "s-zj", "dept_staff", DEPT2, 0, NULL, NULL};
+static const as CLERK3 = {YW_CALLER_STAFF, "s-sw", "dept_staff", DEPT3, 0, NULL, NULL};
+static const as AUDITOR = {YW_CALLER_STAFF, "s-audit", "auditor", "", 0, NULL, NULL};
 
 static void query1(const char *sql, const char *param, char *out, size_t size) {
   assert_int_equal(yw_testapps_query1(&t, sql, param, out, size), 0);

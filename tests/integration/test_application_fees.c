@@ -56,9 +56,9 @@ static yw_testapps t;
 static char stream[192];
 static yw_events_consumer *consumer;
 
-static const as RESIDENT = {YW_CALLER_PERSON, "p-payer", "", "", 2, NULL};
-static const as OTHER_RESIDENT = {YW_CALLER_PERSON, "p-other", "", "", 2, NULL};
-static const as GA_CLERK = {YW_CALLER_STAFF, "s-ga", "dept_staff", LEAD, 0, NULL};
+static const as RESIDENT = {YW_CALLER_PERSON, "p-payer", "", "", 2, NULL, NULL};
+static const as OTHER_RESIDENT = {YW_CALLER_PERSON, "p-other", "", "", 2, NULL, NULL};
+static const as GA_CLERK = {YW_CALLER_STAFF, "s-ga", "dept_staff", LEAD, 0, NULL, NULL};
 
 static int setup(void **state) {
   (void)state;

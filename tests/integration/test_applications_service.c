@@ -81,12 +81,12 @@ static int teardown(void **state) {
 /* Who calls: a resident (subject, level), or staff of a department. */
 typedef yw_testapps_caller as;
 
-static const as RESIDENT = {YW_CALLER_PERSON, "p-resident", "", "", 2, NULL};
-static const as OTHER_RESIDENT = {YW_CALLER_PERSON, "p-other", "", "", 2, NULL};
-static const as LOW_RESIDENT = {YW_CALLER_PERSON, "p-low", "", "", 1, NULL};
-static const as GA_CLERK = {YW_CALLER_STAFF, "s-ga", "dept_staff", LEAD, 0, NULL};
-static const as SW_CLERK = {YW_CALLER_STAFF, "s-sw", "dept_staff", JOINT, 0, NULL};
-static const as SCJG_CLERK = {YW_CALLER_STAFF, "s-scjg", "dept_staff", "320700-SCJG", 0, NULL};
+static const as RESIDENT = {YW_CALLER_PERSON, "p-resident", "", "", 2, NULL, NULL};
+static const as OTHER_RESIDENT = {YW_CALLER_PERSON, "p-other", "", "", 2, NULL, NULL};
+static const as LOW_RESIDENT = {YW_CALLER_PERSON, "p-low", "", "", 1, NULL, NULL};
+static const as GA_CLERK = {YW_CALLER_STAFF, "s-ga", "dept_staff", LEAD, 0, NULL, NULL};
+static const as SW_CLERK = {YW_CALLER_STAFF, "s-sw", "dept_staff", JOINT, 0, NULL, NULL};
+static const as SCJG_CLERK = {YW_CALLER_STAFF, "s-scjg", "dept_staff", "320700-SCJG", 0, NULL, NULL};
 
 static grpc_status_code call_as(const as *who, const char *idem_key, const char *method,
                                 const ProtobufCMessage *req,
@@ -313,7 +313,7 @@ static void test_item_must_be_published_and_level_met(void **state) {
 
 static void test_a_company_applies_and_a_large_form_is_refused(void **state) {
   (void)state;
-  static const as AGENT = {YW_CALLER_PERSON, "p-agent", "", "", 2, "91350100M000100Y43"};
+  static const as AGENT = {YW_CALLER_PERSON, "p-agent", "", "", 2, "91350100M000100Y43", "apply"};
   Receipt *r = NULL;
   assert_int_equal(submit(&AGENT, NULL, ITEM, &r, NULL, 0), GRPC_STATUS_OK);
   assert_string_equal(r->application->applicant_kind, "company");
@@ -1050,7 +1050,8 @@ static void test_a_bundle_is_filed_once_and_shares_its_materials(void **state) {
   assert_int_equal(submit_bundle(&LOW_RESIDENT, NULL, "newborn", NULL, NULL, 0), GRPC_STATUS_PERMISSION_DENIED);
   assert_int_equal(count("SELECT count(*) FROM applications.applications", NULL), apps + 3);
   assert_int_equal(count("SELECT count(*) FROM applications.bundle_filings", NULL), 1);
-  static const as AGENT = {YW_CALLER_PERSON, "p-agent", "", "", 2, "91350100M000100Y43"};
+  static const as AGENT = {YW_CALLER_PERSON, "p-agent", "", "", 2, "91350100M000100Y43",
+                           "apply,read"};
   /* acting for a company it gets past that, to 企业设立登记's own form */
   assert_int_equal(submit_bundle(&AGENT, NULL, "company-start", &r, msg, sizeof msg),
                    GRPC_STATUS_INVALID_ARGUMENT);

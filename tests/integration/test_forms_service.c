@@ -44,12 +44,13 @@ typedef Yiwang__Catalog__V1__Item Item;
 
 static yw_testapps t;
 
-static const yw_testapps_caller RESIDENT = {YW_CALLER_PERSON, "p-forms", "", "", 2, NULL};
-static const yw_testapps_caller FOR_COMPANY = {YW_CALLER_PERSON, "p-boss", "", "", 2, COMPANY};
+static const yw_testapps_caller RESIDENT = {YW_CALLER_PERSON, "p-forms", "", "", 2, NULL, NULL};
+static const yw_testapps_caller FOR_COMPANY = {YW_CALLER_PERSON, "p-boss", "", "", 2, COMPANY,
+                                                  "apply,pay,read,sign"};
 static const yw_testapps_caller GA_CLERK = {YW_CALLER_STAFF, "s-ga", "dept_staff", "320700-GA", 0,
-                                            NULL};
+                                            NULL, NULL};
 static const yw_testapps_caller ADMIN = {YW_CALLER_STAFF, "s-admin", "platform_admin",
-                                         "320700-GA", 0, NULL};
+                                         "320700-GA", 0, NULL, NULL};
 
 static int setup(void **state) {
   (void)state;

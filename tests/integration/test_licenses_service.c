@@ -97,16 +97,17 @@ static int teardown(void **state) {
 
 typedef yw_testapps_caller as;
 
-static const as NOBODY = {YW_CALLER_ANONYMOUS, "", "", "", 0, NULL};
-static const as RESIDENT = {YW_CALLER_PERSON, "p-holder", "", "", 2, NULL};
-static const as OTHER_RESIDENT = {YW_CALLER_PERSON, "p-someone", "", "", 2, NULL};
+static const as NOBODY = {YW_CALLER_ANONYMOUS, "", "", "", 0, NULL, NULL};
+static const as RESIDENT = {YW_CALLER_PERSON, "p-holder", "", "", 2, NULL, NULL};
+static const as OTHER_RESIDENT = {YW_CALLER_PERSON, "p-someone", "", "", 2, NULL, NULL};
 /* the holder acting for a company: the company's applications are not theirs */
-static const as HOLDER_FOR_COMPANY = {YW_CALLER_PERSON, "p-holder", "", "", 2, "91320700320000001D"};
-static const as GA_CLERK = {YW_CALLER_STAFF, "s-ga", "dept_staff", LEAD, 0, NULL};
-static const as GA_ADMIN = {YW_CALLER_STAFF, "s-ga-admin", "dept_admin", LEAD, 0, NULL};
-static const as SW_CLERK = {YW_CALLER_STAFF, "s-sw", "dept_staff", "320700-SW", 0, NULL};
-static const as SCJG_CLERK = {YW_CALLER_STAFF, "s-scjg", "dept_staff", "320700-SCJG", 0, NULL};
-static const as SW_ADMIN = {YW_CALLER_STAFF, "s-sw-admin", "dept_admin", "320700-SW", 0, NULL};
+static const as HOLDER_FOR_COMPANY = {YW_CALLER_PERSON, "p-holder", "", "", 2, "91320700320000001D",
+                                      "apply,pay,read,sign"};
+static const as GA_CLERK = {YW_CALLER_STAFF, "s-ga", "dept_staff", LEAD, 0, NULL, NULL};
+static const as GA_ADMIN = {YW_CALLER_STAFF, "s-ga-admin", "dept_admin", LEAD, 0, NULL, NULL};
+static const as SW_CLERK = {YW_CALLER_STAFF, "s-sw", "dept_staff", "320700-SW", 0, NULL, NULL};
+static const as SCJG_CLERK = {YW_CALLER_STAFF, "s-scjg", "dept_staff", "320700-SCJG", 0, NULL, NULL};
+static const as SW_ADMIN = {YW_CALLER_STAFF, "s-sw-admin", "dept_admin", "320700-SW", 0, NULL, NULL};
 
 /* Calls path as who (anonymous: no caller at all). msg gets the status message. */
 static grpc_status_code call_as(const as *who, const char *path, const ProtobufCMessage *req,

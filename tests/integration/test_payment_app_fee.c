@@ -49,9 +49,9 @@ static yw_rpc_service pay_svc;
 static yw_rpc_server *pay_server;
 static yw_rpc_channel *apps_channel, *to_payment;
 
-static const as RESIDENT = {YW_CALLER_PERSON, "p-payer", "", "", 2, NULL};
-static const as OTHER_RESIDENT = {YW_CALLER_PERSON, "p-other", "", "", 2, NULL};
-static const as GA_CLERK = {YW_CALLER_STAFF, "s-ga", "dept_staff", LEAD, 0, NULL};
+static const as RESIDENT = {YW_CALLER_PERSON, "p-payer", "", "", 2, NULL, NULL};
+static const as OTHER_RESIDENT = {YW_CALLER_PERSON, "p-other", "", "", 2, NULL, NULL};
+static const as GA_CLERK = {YW_CALLER_STAFF, "s-ga", "dept_staff", LEAD, 0, NULL, NULL};
 
 static int setup(void **state) {
   (void)state;

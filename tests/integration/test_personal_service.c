@@ -58,13 +58,14 @@ static yw_testapps t;
 static yw_seal *seal;
 static yw_rpc_service lic_svc;
 
-static const yw_testapps_caller ZHANG = {YW_CALLER_PERSON, "p-zhang", "", "", 2, NULL};
-static const yw_testapps_caller LOW = {YW_CALLER_PERSON, "p-low", "", "", 1, NULL};
-static const yw_testapps_caller BOSS = {YW_CALLER_PERSON, "p-boss", "", "", 2, COMPANY};
+static const yw_testapps_caller ZHANG = {YW_CALLER_PERSON, "p-zhang", "", "", 2, NULL, NULL};
+static const yw_testapps_caller LOW = {YW_CALLER_PERSON, "p-low", "", "", 1, NULL, NULL};
+static const yw_testapps_caller BOSS = {YW_CALLER_PERSON, "p-boss", "", "", 2, COMPANY,
+                                           "apply,pay,read,sign"};
 static const yw_testapps_caller GA_CLERK = {YW_CALLER_STAFF, "s-ga", "dept_staff",
-                                            "320700-GA",     0,      NULL};
+                                            "320700-GA",     0,      NULL, NULL};
 static const yw_testapps_caller ADMIN = {YW_CALLER_STAFF, "s-admin", "platform_admin",
-                                         "320700-GA",     0,         NULL};
+                                         "320700-GA",     0,         NULL, NULL};
 
 static void sql(const char *text, const char *param) {
   char out[64];
@@ -347,7 +348,7 @@ static void test_the_form_is_encrypted_at_rest(void **state) {
                          number),
                    1);
   /* the applicant and the department's staff read it back whole */
-  const yw_testapps_caller staff = {YW_CALLER_STAFF, "s-dept", "dept_staff", dept, 0, NULL};
+  const yw_testapps_caller staff = {YW_CALLER_STAFF, "s-dept", "dept_staff", dept, 0, NULL, NULL};
   const yw_testapps_caller *readers[] = {&ZHANG, &staff};
   for (size_t i = 0; i < 2; i++) {
     Application *app = NULL;
@@ -358,7 +359,7 @@ static void test_the_form_is_encrypted_at_rest(void **state) {
     protobuf_c_message_free_unpacked(&app->base, NULL);
   }
   /* nobody else */
-  const yw_testapps_caller other = {YW_CALLER_STAFF, "s-other", "dept_staff", "320700-XX", 0, NULL};
+  const yw_testapps_caller other = {YW_CALLER_STAFF, "s-other", "dept_staff", "320700-XX", 0, NULL, NULL};
   assert_int_equal(get_app(&other, number, NULL), GRPC_STATUS_NOT_FOUND);
   assert_int_equal(get_app(&LOW, number, NULL), GRPC_STATUS_NOT_FOUND);
   /* a ciphertext copied to another row does not decrypt there (the number is its
@@ -599,7 +600,7 @@ static void test_a_license_names_its_holder_masked(void **state) {
       YIWANG__APPLICATIONS__V1__VERIFY_LICENSE_REQUEST__INIT;
   vreq.number = number;
   vreq.code = code;
-  const yw_testapps_caller nobody = {YW_CALLER_ANONYMOUS, "", "", "", 0, NULL};
+  const yw_testapps_caller nobody = {YW_CALLER_ANONYMOUS, "", "", "", 0, NULL, NULL};
   ProtobufCMessage *v = NULL;
   assert_int_equal(
       yw_testapps_call(&t, &nobody, NULL, LICS "VerifyLicense", &vreq.base,
@@ -617,7 +618,7 @@ static void test_a_license_names_its_holder_masked(void **state) {
 
 static void test_a_company_license_names_the_company(void **state) {
   (void)state;
-  const yw_testapps_caller scjg = {YW_CALLER_STAFF, "s-scjg", "dept_staff", "320700-SCJG", 0, NULL};
+  const yw_testapps_caller scjg = {YW_CALLER_STAFF, "s-scjg", "dept_staff", "320700-SCJG", 0, NULL, NULL};
   char app_number[24], number[32];
   approved(&BOSS, &scjg, SCJG_ITEM, app_number);
   assert_int_equal(step(&scjg, "CompleteApplication", app_number), GRPC_STATUS_OK);

@@ -74,12 +74,12 @@ static int teardown(void **state) {
 
 typedef yw_testapps_caller as;
 
-static const as RESIDENT = {YW_CALLER_PERSON, "p-rater", "", "", 2, NULL};
-static const as OTHER_RESIDENT = {YW_CALLER_PERSON, "p-someone", "", "", 2, NULL};
-static const as GA_CLERK = {YW_CALLER_STAFF, "s-ga", "dept_staff", LEAD, 0, NULL};
-static const as SW_CLERK = {YW_CALLER_STAFF, "s-sw", "dept_staff", "320700-SW", 0, NULL};
-static const as AUDITOR = {YW_CALLER_STAFF, "s-audit", "auditor", "", 0, NULL};
-static const as ADMIN = {YW_CALLER_STAFF, "s-admin", "platform_admin", "", 0, NULL};
+static const as RESIDENT = {YW_CALLER_PERSON, "p-rater", "", "", 2, NULL, NULL};
+static const as OTHER_RESIDENT = {YW_CALLER_PERSON, "p-someone", "", "", 2, NULL, NULL};
+static const as GA_CLERK = {YW_CALLER_STAFF, "s-ga", "dept_staff", LEAD, 0, NULL, NULL};
+static const as SW_CLERK = {YW_CALLER_STAFF, "s-sw", "dept_staff", "320700-SW", 0, NULL, NULL};
+static const as AUDITOR = {YW_CALLER_STAFF, "s-audit", "auditor", "", 0, NULL, NULL};
+static const as ADMIN = {YW_CALLER_STAFF, "s-admin", "platform_admin", "", 0, NULL, NULL};
 
 static void query1(const char *sql, const char *param, char *out, size_t size) {
   assert_int_equal(yw_testapps_query1(&t, sql, param, out, size), 0);
@@ -205,7 +205,7 @@ static Summary *summary(const char *dept, const char *item) {
       YIWANG__APPLICATIONS__V1__GET_RATING_SUMMARY_REQUEST__INIT;
   req.department = (char *)dept;
   req.item = (char *)item;
-  static const as NOBODY = {YW_CALLER_ANONYMOUS, "", "", "", 0, NULL};
+  static const as NOBODY = {YW_CALLER_ANONYMOUS, "", "", "", 0, NULL, NULL};
   Summary *s = NULL;
   assert_int_equal(yw_testapps_call(&t, &NOBODY, NULL, RATE "GetRatingSummary", &req.base,
                                     &yiwang__applications__v1__rating_summary__descriptor,
@@ -525,7 +525,7 @@ static void test_channel_rated_once_a_day_and_summary_adds_up(void **state) {
   protobuf_c_message_free_unpacked(&s->base, NULL);
 
   /* the case of the hall's rating closed by a phone revisit: counted as rectified */
-  const as SUM_CLERK = {YW_CALLER_STAFF, "s-sum", "dept_admin", dept, 0, NULL};
+  const as SUM_CLERK = {YW_CALLER_STAFF, "s-sum", "dept_admin", dept, 0, NULL, NULL};
   assert_int_equal(case_step(&SUM_CLERK, "Answer", id, NULL), GRPC_STATUS_OK);
   Rectification *c = NULL;
   assert_int_equal(case_step(&SUM_CLERK, "Revisit", id, &c), GRPC_STATUS_OK);

@@ -122,6 +122,7 @@ grpc_status_code yw_testapps_call(yw_testapps *t, const yw_testapps_caller *who,
   snprintf(c.roles, sizeof c.roles, "%s", who->roles);
   snprintf(c.department, sizeof c.department, "%s", who->dept);
   snprintf(c.org, sizeof c.org, "%s", who->org != NULL ? who->org : "");
+  snprintf(c.org_scope, sizeof c.org_scope, "%s", who->org_scope != NULL ? who->org_scope : "");
   snprintf(c.via, sizeof c.via, "%s", t->via);
   snprintf(c.session, sizeof c.session, "sid");
   snprintf(c.ip, sizeof c.ip, "192.0.2.7");

@@ -40,8 +40,9 @@ typedef struct yw_testapps {
   char via[64];
 } yw_testapps;
 
-/* Who calls: a resident (subject, real-name level, the company acted for or NULL), staff
- * of a department with roles, or nobody (YW_CALLER_ANONYMOUS: no caller sent). */
+/* Who calls: a resident (subject, real-name level, the company acted for or NULL and what
+ * the session may do for it, "apply,read" or NULL for nothing), staff of a department
+ * with roles, or nobody (YW_CALLER_ANONYMOUS: no caller sent). */
 typedef struct yw_testapps_caller {
   enum yw_caller_kind kind;
   const char *subject;
@@ -49,6 +50,7 @@ typedef struct yw_testapps_caller {
   const char *dept;
   int level;
   const char *org;
+  const char *org_scope;
 } yw_testapps_caller;
 
 /* Creates the database and serves catalog, applications and more[0..n_more) with a

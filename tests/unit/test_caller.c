@@ -4,7 +4,8 @@
  * for another method or request id, a stamp outside the window, an unknown key id,
  * unsafe characters and missing parts; the previous key accepted while keys rotate;
  * a service forwarding a caller: the same identity, via= appended and signed, with the
- * current key only, a changed via refused, the gateway's values without via.
+ * current key only, a changed via refused, the gateway's values without via; the scope
+ * of the company a resident acts for, signed, and what it allows.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -270,6 +271,7 @@ static void test_longest_fields_fit_the_value_size(void **state) {
   memset(c.session, 'i', sizeof c.session - 1);
   memset(c.ip, '1', sizeof c.ip - 1);
   memset(c.org, 'o', sizeof c.org - 1);
+  memset(c.org_scope, 'a', sizeof c.org_scope - 1);
   memset(c.via, 'v', sizeof c.via - 1);
   c.level = -2147483647 - 1;
   c.ts = -9223372036854775807LL - 1;
@@ -278,6 +280,7 @@ static void test_longest_fields_fit_the_value_size(void **state) {
   assert_int_equal(yw_caller_decode(value, sig, &keys, METHOD_A, RID, c.ts, &out), 0);
   assert_string_equal(out.roles, c.roles);
   assert_string_equal(out.org, c.org);
+  assert_string_equal(out.org_scope, c.org_scope);
   assert_string_equal(out.via, c.via);
 }
 
@@ -371,6 +374,35 @@ static void test_forward_refuses_bad_names_and_too_many_hops(void **state) {
   assert_true(hops >= 7);
 }
 
+static void test_org_scope_travels_signed_and_bounds_what_is_done_for_the_company(void **state) {
+  (void)state;
+  yw_caller c = sample(), out;
+  c.kind = YW_CALLER_PERSON;
+  snprintf(c.org, sizeof c.org, "91320700320000001D");
+  snprintf(c.org_scope, sizeof c.org_scope, "read,pay");
+  char value[YW_CALLER_VALUE_MAX], sig[65], forged[YW_CALLER_VALUE_MAX];
+  assert_int_equal(yw_caller_encode(&c, key, METHOD_A, RID, value, sizeof value, sig), 0);
+  assert_int_equal(yw_caller_decode(value, sig, &keys, METHOD_A, RID, TS, &out), 0);
+  assert_string_equal(out.org_scope, "read,pay");
+  assert_true(yw_caller_org_may(&out, "read"));
+  assert_true(yw_caller_org_may(&out, "pay"));
+  assert_false(yw_caller_org_may(&out, "apply"));
+  assert_false(yw_caller_org_may(&out, "sign"));
+  assert_false(yw_caller_org_may(&out, "rea"));
+  assert_false(yw_caller_org_may(&out, ""));
+  /* a widened scope breaks the signature */
+  const char *at = strstr(value, ";scope=read,pay;");
+  assert_non_null(at);
+  snprintf(forged, sizeof forged, "%.*s;scope=apply,pay,read,sign%s", (int)(at - value), value,
+           at + strlen(";scope=read,pay"));
+  assert_int_equal(yw_caller_decode(forged, sig, &keys, METHOD_A, RID, TS, &out), YW_EUNAUTH);
+  /* acting for a company with no scope: nothing for it; acting for nobody: no limit */
+  c.org_scope[0] = '\0';
+  assert_false(yw_caller_org_may(&c, "read"));
+  c.org[0] = '\0';
+  assert_true(yw_caller_org_may(&c, "apply"));
+}
+
 int main(void) {
   for (size_t i = 0; i < sizeof key; i++) {
     key[i] = (uint8_t)(3 * i + 11);
@@ -396,6 +428,7 @@ int main(void) {
       cmocka_unit_test(test_forward_signs_only_with_the_current_key),
       cmocka_unit_test(test_changed_or_removed_via_is_refused),
       cmocka_unit_test(test_forward_refuses_bad_names_and_too_many_hops),
+      cmocka_unit_test(test_org_scope_travels_signed_and_bounds_what_is_done_for_the_company),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
