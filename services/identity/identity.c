@@ -39,6 +39,10 @@ struct claims {
   char roles[128];
   char department[64];
   int level;
+  /* staff: a lockout this attempt set (its length in seconds, 0 when none) and how many
+   * lockouts came in a row with it */
+  int locked_s;
+  int lock_streak;
 };
 
 /* ---- helpers --------------------------------------------------------------------- */
@@ -630,35 +634,59 @@ static int verify_password(identity_ctx *ctx, yw_rpc_call *call, const char *enc
   return encoded != NULL && ok;
 }
 
+/* The record of a lockout the attempt of cl set, written with the refusal that leaves
+ * it standing: action "locked", its length and how many came in a row. Returns 0 (also
+ * when the attempt set none), or YW_EUNAVAIL with the call's status set. */
+static int record_lockout(identity_ctx *ctx, yw_rpc_call *call, PGconn *conn,
+                          const yw_caller *caller, const char *username, const struct claims *cl) {
+  if (cl->locked_s <= 0) return 0;
+  char outcome[96];
+  snprintf(outcome, sizeof outcome, "for %d s, lockout %d in a row", cl->locked_s,
+           cl->lock_streak);
+  return record_refusal(ctx, call, conn, caller, username, "staff", "locked", username, NULL,
+                        outcome);
+}
+
 /* Staff login. Every attempt on a known account is counted before its hash is checked
- * (one UPDATE ... RETURNING, atomic per row): a lockout that has expired starts the count
- * again, and an attempt whose count passes the limit is refused without checking the
- * password, so parallel guesses cannot all run. Unknown and locked accounts verify the
- * dummy hash and answer exactly as a wrong password (401), so the answer tells nothing
- * about which usernames exist. An unknown username is audited only as a keyed hash: it
- * may be a password typed in the wrong box. */
+ * (one statement, the row locked): a lockout that has expired starts the count again,
+ * and an attempt whose count passes the limit is refused without checking the password,
+ * so parallel guesses cannot all run. A lockout set within YW_LOCKOUT_MAX_S of the end
+ * of the previous one lasts twice as long as that one (from YW_LOCKOUT_S up to
+ * YW_LOCKOUT_MAX_S); a full login starts the lengths again. Unknown and locked accounts
+ * verify the dummy hash and answer exactly as a wrong password (401), so the answer
+ * tells nothing about which usernames exist. An unknown username is audited only as a
+ * keyed hash: it may be a password typed in the wrong box. */
 static int login_by_password(identity_ctx *ctx, yw_rpc_call *call, const yw_caller *caller,
                              const char *username, const char *password, struct claims *cl) {
   if (strlen(username) > 32 || strlen(password) > 128 || password[0] == '\0')
     return yw_rpc_call_fail(call, YW_EINVAL, "username and password are required");
-  char limit[16], lock_s[16];
+  char limit[16], lock_s[16], lock_max[16];
   snprintf(limit, sizeof limit, "%d", ctx->lockout_failures);
   snprintf(lock_s, sizeof lock_s, "%d", ctx->lockout_s);
-  const char *p[] = {username, limit, lock_s};
+  snprintf(lock_max, sizeof lock_max, "%d",
+           ctx->lockout_max_s > ctx->lockout_s ? ctx->lockout_max_s : ctx->lockout_s);
+  const char *p[] = {username, limit, lock_s, lock_max};
   PGresult *r = NULL;
-  int rc =
-      yw_service_query(call, ctx->pool, ctx->db_wait_ms, "login",
-                       "UPDATE identity.staff SET"
-                       " failed_count = CASE WHEN locked_until <= now() THEN 1"
-                       "                     ELSE failed_count + 1 END,"
-                       " locked_until = CASE WHEN locked_until > now() THEN locked_until"
-                       "   WHEN (CASE WHEN locked_until <= now() THEN 1 ELSE failed_count + 1 END)"
-                       "        >= $2::int THEN now() + $3::int * interval '1 second'"
-                       "   ELSE NULL END"
-                       " WHERE username = $1"
-                       " RETURNING subject, password_hash, department,"
-                       "           array_to_string(roles, ','), failed_count <= $2::int",
-                       3, p, &r);
+  int rc = yw_service_query(
+      call, ctx->pool, ctx->db_wait_ms, "login",
+      "WITH s AS ("
+      "  SELECT id, COALESCE(locked_until > now(), false) AS locked,"
+      "   CASE WHEN locked_until <= now() THEN 1 ELSE failed_count + 1 END AS n,"
+      "   CASE WHEN last_lock_end > now() - $4::int * interval '1 second'"
+      "        THEN lock_streak + 1 ELSE 1 END AS streak"
+      "  FROM identity.staff WHERE username = $1 FOR UPDATE),"
+      " l AS (SELECT id, locked, n, streak, NOT locked AND n >= $2::int AS locks,"
+      "   LEAST($3::int * power(2, LEAST(streak - 1, 30)), $4::int)::int AS len FROM s)"
+      " UPDATE identity.staff t SET failed_count = l.n,"
+      "  locked_until = CASE WHEN l.locked THEN t.locked_until"
+      "   WHEN l.locks THEN now() + l.len * interval '1 second' ELSE NULL END,"
+      "  lock_streak = CASE WHEN l.locks THEN l.streak ELSE t.lock_streak END,"
+      "  last_lock_end = CASE WHEN l.locks THEN now() + l.len * interval '1 second'"
+      "   ELSE t.last_lock_end END"
+      " FROM l WHERE t.id = l.id"
+      " RETURNING t.subject, t.password_hash, t.department, array_to_string(t.roles, ','),"
+      "  l.n <= $2::int, CASE WHEN l.locks THEN l.len ELSE 0 END, l.streak",
+      4, p, &r);
   /* the connection went back before the hash: argon2 must not hold one */
   if (rc != 0) return rc;
   int known = PQntuples(r) > 0;
@@ -669,14 +697,19 @@ static int login_by_password(identity_ctx *ctx, yw_rpc_call *call, const yw_call
     snprintf(cl->subject, sizeof cl->subject, "%s", PQgetvalue(r, 0, 0));
     snprintf(cl->department, sizeof cl->department, "%s", PQgetvalue(r, 0, 2));
     snprintf(cl->roles, sizeof cl->roles, "%s", PQgetvalue(r, 0, 3));
+    cl->locked_s = (int)strtol(PQgetvalue(r, 0, 5), NULL, 10);
+    cl->lock_streak = (int)strtol(PQgetvalue(r, 0, 6), NULL, 10);
   }
   PQclear(r);
   cl->kind = YW_CALLER_STAFF;
   cl->level = 0;
   /* unknown and locked accounts cost the same hash as a known one */
   int ok = verify_password(ctx, call, allowed ? encoded : NULL, password);
-  if (ok == YW_ELIMIT)
+  if (ok == YW_ELIMIT) {
+    /* unchecked, the attempt still counted: a lockout it set stands */
+    if (record_lockout(ctx, call, NULL, caller, username, cl) != 0) return YW_EUNAVAIL;
     return yw_rpc_call_fail(call, YW_ELIMIT, "too many logins at once, try again shortly");
+  }
   PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
   if (conn == NULL)
     return yw_rpc_call_fail(call, YW_EUNAVAIL, "login is unavailable, try again shortly");
@@ -691,6 +724,7 @@ static int login_by_password(identity_ctx *ctx, yw_rpc_call *call, const yw_call
     } else {
       rc = record_refusal(ctx, call, conn, caller, username, "staff", "login_failed", username,
                           NULL, allowed ? "wrong password" : "locked");
+      if (rc == 0) rc = record_lockout(ctx, call, conn, caller, username, cl);
     }
     yw_pg_pool_release(ctx->pool, conn);
     if (rc != 0) return rc;
@@ -758,8 +792,9 @@ static void recovery_hash(identity_ctx *ctx, const char *subject, const char *co
 /* The second factor of a staff login whose password was right. Returns 0 with *method
  * set, or the code answered (401, audited). */
 static int second_factor(identity_ctx *ctx, yw_rpc_call *call, const yw_caller *caller,
-                         const char *username, const char *subject, const char *totp_code,
+                         const char *username, const struct claims *cl, const char *totp_code,
                          const char *recovery_code, const char **method) {
+  const char *subject = cl->subject;
   const char *rid = yw_rpc_call_request_id(call);
   PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
   if (conn == NULL)
@@ -822,6 +857,7 @@ static int second_factor(identity_ctx *ctx, yw_rpc_call *call, const yw_caller *
   rc = ok ? 0
           : record_refusal(ctx, call, conn, caller, username, "staff", "login_failed", username,
                            NULL, outcome);
+  if (rc == 0 && !ok) rc = record_lockout(ctx, call, conn, caller, username, cl);
   yw_pg_pool_release(ctx->pool, conn);
   if (ok) return 0;
   if (rc != 0) return rc;
@@ -900,6 +936,11 @@ static int enrol_totp(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufC
                         NULL, "pending", yw_rpc_call_request_id(call));
   if (rc == 0 && !enrolled) rc = yw_pg_commit(conn, &err);
   if (rc != 0 || enrolled) yw_pg_rollback(conn);
+  /* refused with the count as it was: a lockout this attempt set stands */
+  if (rc == 0 && enrolled && record_lockout(ctx, call, conn, &caller, req->username, &cl) != 0) {
+    yw_pg_pool_release(ctx->pool, conn);
+    return YW_EUNAVAIL;
+  }
   yw_pg_pool_release(ctx->pool, conn);
   if (rc != 0) return yw_service_db_fail(call, rc, &err);
   if (enrolled)
@@ -972,6 +1013,7 @@ static int confirm_totp(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobu
                         : enc[0] == '\0' ? "nothing to confirm"
                                          : "wrong code",
                         yw_rpc_call_request_id(call));
+  if (rc == 0 && !ok) rc = record_lockout(ctx, call, conn, &caller, req->username, &cl);
   if (rc == 0) rc = yw_pg_commit(conn, &err);
   if (rc != 0) yw_pg_rollback(conn);
   yw_pg_pool_release(ctx->pool, conn);
@@ -1010,7 +1052,9 @@ static int finish_login(identity_ctx *ctx, yw_rpc_call *call, const yw_caller *c
   int rc = yw_pg_begin(conn, &err);
   if (rc == 0 && staff)
     rc = yw_pg_query(
-        conn, "UPDATE identity.staff SET failed_count = 0, locked_until = NULL WHERE subject = $1",
+        conn,
+        "UPDATE identity.staff SET failed_count = 0, locked_until = NULL, lock_streak = 0,"
+        " last_lock_end = NULL WHERE subject = $1",
         1, sp, NULL, &err);
   if (rc == 0)
     rc = staff ? audit_required(call, conn, caller, username, "staff", "login", method, NULL, "ok",
@@ -1043,7 +1087,7 @@ static int create_session(yw_rpc_call *call, const ProtobufCMessage *reqm, Proto
     rc = login_by_password(ctx, call, &caller, req->username, req->password, &cl);
     method = "password";
     if (rc == 0 && needs_second_factor(cl.roles))
-      rc = second_factor(ctx, call, &caller, req->username, cl.subject, req->totp_code,
+      rc = second_factor(ctx, call, &caller, req->username, &cl, req->totp_code,
                          req->recovery_code, &method);
   } else
     return yw_rpc_call_fail(call, YW_EINVAL, "give phone and code, or username and password");
@@ -2600,7 +2644,7 @@ int identity_create_staff(identity_ctx *ctx, const char *username, const char *p
                   " VALUES ($1, $2, $3, $4, $5::text[])"
                   " ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash,"
                   "  department = EXCLUDED.department, roles = EXCLUDED.roles,"
-                  "  failed_count = 0, locked_until = NULL",
+                  "  failed_count = 0, locked_until = NULL, lock_streak = 0, last_lock_end = NULL",
                   5, p, NULL, &pe);
   yw_pg_pool_release(ctx->pool, conn);
   if (rc != 0) snprintf(err, errlen, "%s", pe.message);

@@ -45,6 +45,7 @@ typedef struct identity_ctx {
   int realname_per_id_day;      /* real-name checks of one ID number a day */
   int lockout_failures;
   int lockout_s;
+  int lockout_max_s; /* lockouts in a row double up to this */
   yw_slots *hash_slots; /* password hashes verified at once (argon2id, 64 MiB) */
   int hash_wait_ms;     /* longest wait for one before answering 429 */
 } identity_ctx;

@@ -19,7 +19,7 @@
 
 static char *cfg_data_key, *cfg_lookup_key, *cfg_sms_url, *cfg_registry_url, *cfg_company_url;
 static long cfg_hash_slots, cfg_access_ttl, cfg_refresh_ttl, cfg_otp_ttl, cfg_otp_resend,
-    cfg_otp_tries, cfg_sms_per_ip, cfg_lock_failures, cfg_lock_s, cfg_rn_account, cfg_rn_id,
+    cfg_otp_tries, cfg_sms_per_ip, cfg_lock_failures, cfg_lock_s, cfg_lock_max, cfg_rn_account, cfg_rn_id,
     cfg_refresh_grace, cfg_sms_per_phone, cfg_otp_tries_day;
 
 /* The identity's own settings; those every service has come from yw_service_start. */
@@ -58,7 +58,10 @@ static const yw_cfg_entry config[] = {
      "wrong codes one phone may be tried with in 24 hours, across resends", &cfg_otp_tries_day},
     {"YW_LOCKOUT_FAILURES", YW_CFG_INT, "5", 1, 100, "failed staff logins before a lockout",
      &cfg_lock_failures},
-    {"YW_LOCKOUT_S", YW_CFG_INT, "900", 1, 86400, "length of a lockout", &cfg_lock_s},
+    {"YW_LOCKOUT_S", YW_CFG_INT, "900", 1, 86400, "length of a first lockout", &cfg_lock_s},
+    {"YW_LOCKOUT_MAX_S", YW_CFG_INT, "86400", 1, 604800,
+     "longest lockout: one set within this time of the previous one's end lasts twice as long",
+     &cfg_lock_max},
 };
 
 int main(int argc, char **argv) {
@@ -124,6 +127,7 @@ int main(int argc, char **argv) {
   ctx.realname_per_id_day = (int)cfg_rn_id;
   ctx.lockout_failures = (int)cfg_lock_failures;
   ctx.lockout_s = (int)cfg_lock_s;
+  ctx.lockout_max_s = (int)cfg_lock_max;
   ctx.hash_wait_ms = 1000;
 
   if (staff_user != NULL) {
