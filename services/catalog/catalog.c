@@ -938,7 +938,7 @@ static const char UPSERT_SQL[] =
     "  keywords, details, form)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::boolean, $11::bigint, $12, $13::int,"
     "  $14::int, $15, $16::int, $17::text[], $18, COALESCE(NULLIF($19, ''), 'draft'), $20,"
-    "  $21::jsonb, $22::jsonb)"
+    "  COALESCE($21::jsonb, '{}'), NULLIF($22::jsonb, 'null'))"
     " ON CONFLICT (impl_code) DO UPDATE SET basic_code = EXCLUDED.basic_code,"
     "  name = EXCLUDED.name, type = EXCLUDED.type, department_code = EXCLUDED.department_code,"
     "  region_code = EXCLUDED.region_code, level = EXCLUDED.level,"
@@ -950,7 +950,10 @@ static const char UPSERT_SQL[] =
     "  channels = EXCLUDED.channels, consult_phone = EXCLUDED.consult_phone,"
     /* no status in the request ('') keeps the stored one */
     "  status = COALESCE(NULLIF($19, ''), catalog.items.status), keywords = EXCLUDED.keywords,"
-    "  details = EXCLUDED.details, form = EXCLUDED.form,"
+    /* no details or form in the request (NULL) keeps the stored ones; a form of JSON
+     * null removes it */
+    "  details = COALESCE($21::jsonb, catalog.items.details),"
+    "  form = CASE WHEN $22::jsonb IS NULL THEN catalog.items.form ELSE EXCLUDED.form END,"
     "  version = catalog.items.version + 1, updated_at = now(), effective_from = now()"
     " RETURNING id";
 
@@ -1144,8 +1147,8 @@ struct upsert_work {
   const yw_caller *caller;
   const Item *it;
   const char *text[9]; /* type, level, kind, status, channels, fee, legal, promised, depth */
-  const char *details; /* the ItemDetails as JSON */
-  const char *form;    /* the form definition as JSON, or NULL */
+  const char *details; /* the ItemDetails as JSON; NULL keeps the stored ones */
+  const char *form;    /* the form definition as JSON, "null" to remove it, NULL to keep it */
   Item *saved;
 };
 
@@ -1477,11 +1480,16 @@ static int upsert_idem(yw_rpc_call *call, PGconn *conn, const ProtobufCMessage *
 }
 
 /* The item's form definition, checked by yw_form, as JSON text into *out (malloc; NULL
- * when the item has none). A bad one is INVALID_ARGUMENT naming item.form.<path> (also
- * as the call's field violations). */
+ * when the request has none, which keeps the stored one; "null" for an empty one, which
+ * removes it). A bad one is INVALID_ARGUMENT naming item.form.<path> (also as the
+ * call's field violations). */
 static int check_form(yw_rpc_call *call, const Google__Protobuf__Struct *form, char **out) {
   *out = NULL;
   if (form == NULL) return 0;
+  if (form->n_fields == 0) {
+    *out = strdup("null");
+    return *out != NULL ? 0 : YW_ENOMEM;
+  }
   json_t *def = yw_json_from_message(&form->base, 0);
   if (def == NULL) return yw_rpc_call_fail(call, YW_EINVAL, "item.form cannot be read as JSON");
   char *text = json_dumps(def, JSON_COMPACT);
@@ -1623,7 +1631,7 @@ static int upsert_item(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
                               it,
                               {type, level, kind, status, channels, fee_amount, legal, promised,
                                depth},
-                              u->details != NULL ? u->details : "{}",
+                              u->details,
                               u->form,
                               NULL};
   /* the files the item names must be in the store as it says, before anything is written */

@@ -379,4 +379,21 @@ check "the item stayed where it was" \
 check "every item's code derives from its basic code and region" \
   test "$(sql "SELECT count(*) FROM catalog.items WHERE impl_code NOT LIKE basic_code || '-' || region_code || '-%'")" = 0
 
+# --- 10. an update that omits details or form keeps them
+get "/v1/items/$ID_CARD"; cp "$B" "$E2E_TMP/keep.json"
+check "the item has national fields and a form" holds "d['details']['halls'] and d['form']['fields']"
+put "$GA" "$ID_CARD" "$(body "$E2E_TMP/keep.json" "del it['details']; del it['form']; it['conditions'] += '（只改条件）'")"
+expect_status "an update without details and form is 200" 200
+check "the answer keeps both" /usr/bin/python3 -c "
+import json; a = json.load(open('$E2E_TMP/keep.json')); b = json.load(open('$B'))
+assert a['details'] == b['details'] and a['form'] == b['form'], b"
+get "/v1/items/$ID_CARD"
+check "and so does the guide" /usr/bin/python3 -c "
+import json; a = json.load(open('$E2E_TMP/keep.json')); b = json.load(open('$B'))
+assert a['details'] == b['details'] and a['form'] == b['form'] and b['conditions'].endswith('（只改条件）'), b"
+put "$GA" "$ID_CARD" "$(body "$E2E_TMP/keep.json" "it['form'] = {}")"
+expect_status "an empty form removes it (200)" 200
+check "the item has no form now" holds "'form' not in d"
+
+
 finish
