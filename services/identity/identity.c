@@ -1435,6 +1435,37 @@ static void sessions_drop_org(identity_ctx *ctx, const char *subject, const char
   sessions_org_script(ctx, subject, DROP_ORG_SCRIPT, credit_code, "", "");
 }
 
+/* The same for every account in subjects' first column (NULL: none); frees subjects. */
+static void sessions_drop_org_all(identity_ctx *ctx, PGresult *subjects, const char *credit_code) {
+  for (int i = 0; subjects != NULL && i < PQntuples(subjects); i++)
+    sessions_drop_org(ctx, PQgetvalue(subjects, i, 0), credit_code);
+  PQclear(subjects);
+}
+
+/* The register names rep_id_sha256 as credit_code's legal representative: stores it.
+ * When that changes the representative stored, the bindings of the former one and of the
+ * agents they authorised end (BINDING_IN_FORCE); *former gets their accounts (one
+ * column, subject; no rows when nothing changed), whose sessions the caller makes stop
+ * acting for the company (sessions_drop_org_all) once the change has committed. Returns
+ * 0 or a database code. */
+static int rep_seen(PGconn *conn, const char *credit_code, const char *rep_id_sha256,
+                    PGresult **former, yw_pg_error *err) {
+  const char *p[] = {credit_code, rep_id_sha256};
+  return yw_pg_query(conn,
+                     "WITH prev AS (SELECT legal_rep_id_sha256 AS h FROM identity.legal_persons"
+                     "  WHERE credit_code = $1),"
+                     " u AS (UPDATE identity.legal_persons SET legal_rep_id_sha256 = $2,"
+                     "  checked_at = now() WHERE credit_code = $1 RETURNING 1)"
+                     " SELECT DISTINCT p.subject FROM identity.person_legal_persons b"
+                     " JOIN identity.persons p ON p.id = b.person_id"
+                     " LEFT JOIN identity.company_agents a ON a.id = b.agent_id"
+                     " WHERE b.credit_code = $1"
+                     "   AND EXISTS (SELECT 1 FROM prev WHERE h IS DISTINCT FROM $2)"
+                     "   AND CASE WHEN b.role = 'representative' THEN b.rep_id_sha256"
+                     "       ELSE a.granted_rep_id_sha256 END IS DISTINCT FROM $2",
+                     2, p, former, err);
+}
+
 /* Checks a binding again at the moment the session would act for the company (no
  * connection held while the register is asked): the
  * register must list the company as active, and a representative's binding must still
@@ -1457,17 +1488,24 @@ static int act_for_check(identity_ctx *ctx, yw_rpc_call *call, const yw_caller *
   memset(&err, 0, sizeof err);
   /* the register's representative now: an agent acts only on an authorisation that
    * representative granted (a change of representative ends the previous one's) */
+  PGresult *former = NULL;
+  int rc = rep_seen(conn, credit_code, co.rep_id_sha256, &former, &err);
+  if (rc != 0) {
+    yw_pg_pool_release(ctx->pool, conn);
+    return yw_service_db_fail(call, rc, &err);
+  }
+  /* a change seen: the former representative's and their agents' sessions (the
+   * caller's own among them when it was theirs) stop acting for the company now */
+  sessions_drop_org_all(ctx, former, credit_code);
   const char *pr[] = {credit_code, co.rep_id_sha256, caller->subject};
   PGresult *r = NULL;
-  int rc = yw_pg_query(conn,
-                       "WITH u AS (UPDATE identity.legal_persons SET legal_rep_id_sha256 = $2,"
-                       "  checked_at = now() WHERE credit_code = $1 RETURNING 1)"
-                       " SELECT count(*) FROM identity.person_legal_persons b"
-                       " JOIN identity.persons p ON p.id = b.person_id"
-                       " JOIN identity.company_agents a ON a.id = b.agent_id"
-                       " WHERE p.subject = $3 AND b.credit_code = $1"
-                       "   AND a.granted_rep_id_sha256 = $2",
-                       3, pr, &r, &err);
+  rc = yw_pg_query(conn,
+                   "SELECT count(*) FROM identity.person_legal_persons b"
+                   " JOIN identity.persons p ON p.id = b.person_id"
+                   " JOIN identity.company_agents a ON a.id = b.agent_id"
+                   " WHERE p.subject = $3 AND b.credit_code = $1"
+                   "   AND a.granted_rep_id_sha256 = $2",
+                   3, pr, &r, &err);
   int granted_now = rc == 0 && strcmp(PQgetvalue(r, 0, 0), "0") != 0;
   PQclear(r);
   if (rc != 0) {
@@ -1917,6 +1955,7 @@ struct bind_job {
   const yw_caller *caller;
   const char *credit_code;
   const struct company *company;
+  PGresult *former; /* rep_seen's: accounts whose sessions stop acting for the company */
 };
 
 static int bind_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
@@ -1949,6 +1988,11 @@ static int bind_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err)
   if (yw_encrypt(j->ctx->data_key, j->company->rep_name, strlen(j->company->rep_name),
                  j->credit_code, rep_enc, sizeof rep_enc) != 0)
     return yw_rpc_call_fail(call, YW_EINTERNAL, "cannot store the binding");
+  /* a change of representative seen here ends the former one's bindings (rep_seen) */
+  PQclear(j->former);
+  j->former = NULL;
+  rc = rep_seen(conn, j->credit_code, j->company->rep_id_sha256, &j->former, err);
+  if (rc != 0) return rc;
   /* the register's name and status replace whatever was stored: it is the truth */
   const char *lp[] = {j->credit_code, j->company->name, rep_enc, j->company->status,
                       j->company->rep_id_sha256};
@@ -2007,8 +2051,11 @@ static int bind_legal_person(yw_rpc_call *call, const ProtobufCMessage *reqm,
   if (strcmp(co.status, "active") != 0)
     return yw_rpc_call_fail(call, YW_EPRECOND, "the company register lists this company as %s",
                             co.status);
-  struct bind_job job = {ctx, &caller, req->credit_code, &co};
+  struct bind_job job = {ctx, &caller, req->credit_code, &co, NULL};
   rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, "accounts", bind_tx, &job);
+  /* committed: the former representative's and their agents' sessions stop acting */
+  sessions_drop_org_all(ctx, rc == 0 ? job.former : NULL, req->credit_code);
+  if (rc != 0) PQclear(job.former);
   if (rc == YW_EPERM && yw_rpc_call_status_message(call)[0] == '\0') {
     /* the refusal is recorded (its own write: the binding's transaction rolled back) */
     if (record_refusal(ctx, call, NULL, &caller, caller.subject, "person", "bind_legal_person",
@@ -2302,10 +2349,8 @@ static int revoke_agent(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobu
     return yw_rpc_call_fail(call, YW_EINVAL, "agentId is not valid");
   struct revoke_job job = {ctx, &caller, req, NULL, NULL};
   rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, "accounts", revoke_tx, &job);
-  if (rc == 0 && job.subjects != NULL)
-    for (int i = 0; i < PQntuples(job.subjects); i++)
-      sessions_drop_org(ctx, PQgetvalue(job.subjects, i, 0), req->credit_code);
-  PQclear(job.subjects);
+  sessions_drop_org_all(ctx, rc == 0 ? job.subjects : NULL, req->credit_code);
+  if (rc != 0) PQclear(job.subjects);
   if (rc != 0) return rc;
   *out = &job.out->base;
   return 0;

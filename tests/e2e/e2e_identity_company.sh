@@ -188,6 +188,20 @@ expect_status "once the register revokes the company, acting for it is refused (
 curl -fsS -X POST "$FAKES/companies/update" -d '{"creditCode":"91320700320000003K","status":"active","legalRepresentativeIdSha256":"0e547a71a359c847206517ec3ded73064c5529650de7a2f64fdd18061b940255"}' >/dev/null
 req POST /v1/me/acting-for "$ZHAO" '{"creditCode":"91320700320000003K"}'
 expect_status "a former representative cannot act for the company (403)" 403
+# identity saw the change: the open sessions of the former representative and of their
+# agents stop acting for the company at once, not when their access tokens end
+# acts_no_more TOKEN WHO: the session no longer reads the company, and files for the person
+acts_no_more() {
+  req GET /v1/company "$1"
+  expect_status "$2's open session no longer acts for the company (403)" 403
+  req POST /v1/applications "$1" "{\"itemCode\":\"$ITEM\"}"
+  check "$2's open session files only for the person now" \
+    holds "d['application']['applicantKind']=='person' and not d['application'].get('applicantOrg')"
+}
+acts_no_more "$ZHAO" "the former representative"
+acts_no_more "$WANG" "their agent"
+check "nothing was filed for the company after the change" test "$("${PSQL[@]}" -c \
+  "SELECT count(*) FROM applications.applications WHERE applicant_org = '91320700320000003K'")" = 0
 req GET /v1/me "$ZHAO"
 check "and the binding is gone from their account" \
   holds "not any(b['creditCode']=='91320700320000003K' for b in d.get('legalPersons', []))"
@@ -202,6 +216,15 @@ check "and the binding is gone from the agent's account" \
   holds "not any(b['creditCode']=='91320700320000003K' for b in d.get('legalPersons', []))"
 req POST /v1/me/legal-persons "$WANG" '{"creditCode":"91320700320000003K"}'
 expect_status "nor can the agent bind it again on the old authorisation" 403
+
+# --- a new representative binding the company is identity seeing the change too
+req POST /v1/me/acting-for "$ZHANG" '{"creditCode":"91350100M000100Y43"}'
+expect_status "张三 acts for the company he represents" 200
+req GET /v1/company "$ZHANG"; expect_status "and reads it" 200
+curl -fsS -X POST "$FAKES/companies/update" -d '{"creditCode":"91350100M000100Y43","legalRepresentativeIdSha256":"0e547a71a359c847206517ec3ded73064c5529650de7a2f64fdd18061b940255"}' >/dev/null
+req POST /v1/me/legal-persons "$LI" '{"creditCode":"91350100M000100Y43"}'
+expect_status "the register's new representative binds it" 200
+acts_no_more "$ZHANG" "the former representative (a new one bound)"
 
 # --- everything is in the audit trail
 check "bindings and authorisations are audited" test "$("${PSQL[@]}" -c \
