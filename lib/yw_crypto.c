@@ -308,13 +308,26 @@ int yw_secure_equal(const char *a, const char *b) {
 
 int yw_password_fast_allowed(void) { return FAST_ALLOWED; }
 
+#define ARGON2_T 3
+#define ARGON2_P 1
+
+static uint32_t argon2_m_kib(void) {
+  return FAST_ALLOWED && getenv("YW_ARGON2_FAST") != NULL ? 1024 : 65536;
+}
+
 int yw_password_hash(const char *password, char *out, size_t size) {
   uint8_t salt[16];
   if (RAND_bytes(salt, sizeof salt) != 1) return YW_EINTERNAL;
-  uint32_t m_kib = FAST_ALLOWED && getenv("YW_ARGON2_FAST") != NULL ? 1024 : 65536;
-  int rc = argon2id_hash_encoded(3, m_kib, 1, password, strlen(password), salt, sizeof salt, 32,
-                                 out, size);
+  int rc = argon2id_hash_encoded(ARGON2_T, argon2_m_kib(), ARGON2_P, password, strlen(password),
+                                 salt, sizeof salt, 32, out, size);
   return rc == ARGON2_OK ? 0 : YW_EINTERNAL;
+}
+
+int yw_password_needs_rehash(const char *encoded) {
+  char want[64];
+  snprintf(want, sizeof want, "$argon2id$v=%d$m=%u,t=%d,p=%d$", ARGON2_VERSION_13,
+           (unsigned)argon2_m_kib(), ARGON2_T, ARGON2_P);
+  return encoded == NULL || strncmp(encoded, want, strlen(want)) != 0;
 }
 
 int yw_password_verify(const char *encoded, const char *password) {

@@ -99,6 +99,11 @@ int yw_password_fast_allowed(void);
 /* 1 when password matches the encoded hash, 0 otherwise (including a malformed hash). */
 int yw_password_verify(const char *encoded, const char *password);
 
+/* 1 when encoded was not made with the parameters yw_password_hash uses now (an older
+ * deployment's, or a test build's weakened ones), so that a login that has just verified
+ * the password should store a new hash of it; 0 when it was. */
+int yw_password_needs_rehash(const char *encoded);
+
 /* ---- randomness ------------------------------------------------------------------ */
 
 /* n random bytes from the OS CSPRNG as URL-safe base64 without padding into out

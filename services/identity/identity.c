@@ -647,6 +647,31 @@ static int record_lockout(identity_ctx *ctx, yw_rpc_call *call, PGconn *conn,
                         outcome);
 }
 
+/* A right password whose stored hash has weaker or older parameters than the current
+ * ones is hashed again and stored, unless the password changed meanwhile. Best effort:
+ * without a free hashing slot, or when the write fails, the next login tries again. */
+static void rehash_password(identity_ctx *ctx, yw_rpc_call *call, const char *username,
+                            const char *old, const char *password) {
+  char fresh[160];
+  /* like every hash: in a slot, with no database connection held */
+  if (ctx->hash_slots != NULL && yw_slots_acquire(ctx->hash_slots, 0) != 0) return;
+  int rc = yw_password_hash(password, fresh, sizeof fresh);
+  if (ctx->hash_slots != NULL) yw_slots_release(ctx->hash_slots);
+  if (rc != 0) return;
+  PGconn *conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
+  if (conn == NULL) return;
+  const char *p[] = {username, old, fresh};
+  yw_pg_error err;
+  rc = yw_pg_query(conn,
+                   "UPDATE identity.staff SET password_hash = $3"
+                   " WHERE username = $1 AND password_hash = $2",
+                   3, p, NULL, &err);
+  yw_pg_pool_release(ctx->pool, conn);
+  if (rc != 0)
+    yw_log(YW_LOG_WARN, "identity.rehash_failed", yw_rpc_call_request_id(call), "%s",
+           err.message);
+}
+
 /* Staff login. Every attempt on a known account is counted before its hash is checked
  * (one statement, the row locked): a lockout that has expired starts the count again,
  * and an attempt whose count passes the limit is refused without checking the password,
@@ -731,6 +756,7 @@ static int login_by_password(identity_ctx *ctx, yw_rpc_call *call, const yw_call
     return yw_rpc_call_fail(call, YW_EUNAUTH, "wrong username or password");
   }
   yw_pg_pool_release(ctx->pool, conn);
+  if (yw_password_needs_rehash(encoded)) rehash_password(ctx, call, username, encoded, password);
   return 0; /* the password is right: the caller finishes (finish_login) */
 }
 

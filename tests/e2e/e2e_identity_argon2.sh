@@ -26,4 +26,20 @@ expect_status "a wrong password is 401" 401
 req POST /v1/auth/sessions "" "{\"username\":\"no.such.clerk\",\"password\":\"$PW\"}"
 expect_status "an unknown user is 401 (the dummy hash, production parameters too)" 401
 
+# --- a hash made with weaker parameters (a test build's YW_ARGON2_FAST, or an older
+# deployment's) is made again with the current ones at the account's next right login
+e2e_staff weak.clerk 320700-GA dept_staff
+check "the weak account's hash has the test parameters" test "$("${PSQL[@]}" -c \
+  "SELECT password_hash LIKE '\$argon2id\$v=19\$m=1024,%' FROM identity.staff WHERE username = 'weak.clerk'")" = t
+req POST /v1/auth/sessions "" '{"username":"weak.clerk","password":"wrong password"}'
+expect_status "a wrong password does not touch it" 401
+check "the hash is unchanged" test "$("${PSQL[@]}" -c \
+  "SELECT password_hash LIKE '\$argon2id\$v=19\$m=1024,%' FROM identity.staff WHERE username = 'weak.clerk'")" = t
+req POST /v1/auth/sessions "" "{\"username\":\"weak.clerk\",\"password\":\"$PW\"}"
+expect_status "the right password logs in" 200
+check "and the hash now has the production parameters" test "$("${PSQL[@]}" -c \
+  "SELECT password_hash LIKE '\$argon2id\$v=19\$m=65536,t=3,p=1\$%' FROM identity.staff WHERE username = 'weak.clerk'")" = t
+req POST /v1/auth/sessions "" "{\"username\":\"weak.clerk\",\"password\":\"$PW\"}"
+expect_status "which the next login verifies" 200
+
 finish

@@ -138,6 +138,17 @@ static void test_passwords_verify_only_the_right_one(void **state) {
   char hash2[128];
   assert_int_equal(yw_password_hash("correct horse battery", hash2, sizeof hash2), 0);
   assert_string_not_equal(hash, hash2); /* salted */
+  /* a hash made with the parameters in force is kept; any other is made again */
+  assert_false(yw_password_needs_rehash(hash));
+  assert_true(yw_password_needs_rehash("$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA"));
+  assert_true(yw_password_needs_rehash("$argon2i$v=19$m=1024,t=3,p=1$c2FsdA$aGFzaA"));
+  assert_true(yw_password_needs_rehash(NULL));
+  if (yw_password_fast_allowed()) {
+    unsetenv("YW_ARGON2_FAST"); /* the production parameters: the test build's hash is weak */
+    assert_true(yw_password_needs_rehash(hash));
+    assert_false(yw_password_needs_rehash("$argon2id$v=19$m=65536,t=3,p=1$c2FsdA$aGFzaA"));
+    setenv("YW_ARGON2_FAST", "1", 1);
+  }
 }
 
 static void test_random_tokens_and_digits(void **state) {
