@@ -11,7 +11,10 @@
  * department, region, level, type, topic, 最多跑一次 and 通办范围 (from the details).
  *
  * Writes (UpsertItem) are checked against the stored row, the coding rule and the
- * basic list, and every write is a new version kept in item_versions (README.md).
+ * basic list, and every write is a new version kept in item_versions (README.md). The
+ * items row is the version in effect: a draft edit of a published or retired item is
+ * kept in item_versions only, after being written and checked like its publication
+ * under a savepoint that is then rolled back (keep_aside).
  *
  * Reads go through a Redis cache (see catalog.h): the packed answer of a ListItems or
  * GetItem is kept in a hash field named by the request; UpsertItem deletes both hashes
@@ -628,6 +631,19 @@ static const char VERSION_SQL[] =
     " FROM catalog.item_versions v JOIN catalog.items i ON i.id = v.item_id"
     " WHERE i.impl_code = $1 AND v.version = $2::int";
 
+/* The packed Item of row 0, column col of r (an item_versions body), in the arena;
+ * NULL when it cannot be read. */
+static Item *unpack_item(yw_arena *a, const PGresult *r, int col) {
+  size_t blen = 0;
+  unsigned char *bytes = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, col), &blen);
+  Item *it = NULL;
+  if (bytes != NULL)
+    it = (Item *)protobuf_c_message_unpack(&yiwang__catalog__v1__item__descriptor,
+                                           yw_arena_allocator(a), blen, bytes);
+  PQfreemem(bytes);
+  return it;
+}
+
 /* Reads version `version` of an item into *out: the stored version, or the newest
  * when it is that version and was never stored (an item seeded and not written since).
  * Drafts are not served. Returns 0, YW_ENOTFOUND or a database error. */
@@ -648,13 +664,7 @@ static int load_version(PGconn *conn, yw_arena *a, const char *code, int version
     PQclear(r);
     return YW_ENOTFOUND;
   }
-  size_t blen = 0;
-  unsigned char *bytes = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 1), &blen);
-  Item *it = NULL;
-  if (bytes != NULL)
-    it = (Item *)protobuf_c_message_unpack(&yiwang__catalog__v1__item__descriptor,
-                                           yw_arena_allocator(a), blen, bytes);
-  PQfreemem(bytes);
+  Item *it = unpack_item(a, r, 1);
   if (it == NULL) {
     PQclear(r);
     return YW_EINTERNAL;
@@ -954,7 +964,8 @@ static const char UPSERT_SQL[] =
      * null removes it */
     "  details = COALESCE($21::jsonb, catalog.items.details),"
     "  form = CASE WHEN $22::jsonb IS NULL THEN catalog.items.form ELSE EXCLUDED.form END,"
-    "  version = catalog.items.version + 1, updated_at = now(), effective_from = now()"
+    "  version = catalog.next_version(catalog.items.id, catalog.items.version),"
+    "  updated_at = now(), effective_from = now()"
     " RETURNING id";
 
 /* The level of a region must be the item's level. */
@@ -963,8 +974,10 @@ static const char REGION_LEVEL_SQL[] = "SELECT level FROM catalog.regions WHERE 
 /* The stored item, locked for the rest of the write: who holds it is decided by this
  * row, never by the department or region the request names. */
 static const char STORED_SQL[] =
-    "SELECT department_code, region_code, basic_code FROM catalog.items WHERE impl_code = $1"
-    " FOR UPDATE";
+    "SELECT i.department_code, i.region_code, i.basic_code, i.status,"
+    "       EXISTS (SELECT 1 FROM catalog.item_versions v"
+    "               WHERE v.item_id = i.id AND v.version > i.version)"
+    " FROM catalog.items i WHERE i.impl_code = $1 FOR UPDATE OF i";
 
 /* Builds a PostgreSQL array literal of channel names, which validate_item restricted to
  * [a-z-], so no element needs quoting. */
@@ -1165,26 +1178,35 @@ static int audit(yw_rpc_call *call, PGconn *conn, const struct upsert_work *w, c
                      7, p, NULL, err);
 }
 
-/* Checks the write against the stored row (locked until the transaction ends). A
- * department administrator writes only items its department holds, and keeps their
- * department and region; a platform administrator may move an item, and *moved_from
- * then names the department it leaves. *stored_basic is the stored item's basic code
- * (in the call's arena), NULL when the item is new. */
+/* The stored item a write replaces, as check_holder read it (strings in the call's
+ * arena). basic is NULL when the item is new. */
+struct stored_item {
+  char *basic;      /* its basic code */
+  char *status;     /* the status of its row, the version in effect */
+  int pending;      /* a draft newer than the row is kept in item_versions */
+  char *moved_from; /* the department a platform administrator's move takes it from */
+};
+
+/* Checks the write against the stored row (locked until the transaction ends) and
+ * fills *st. A department administrator writes only items its department holds, and
+ * keeps their department and region; a platform administrator may move an item, and
+ * st->moved_from then names the department it leaves. */
 static int check_holder(yw_rpc_call *call, PGconn *conn, const struct upsert_work *w,
-                        char **stored_basic, char **moved_from, yw_pg_error *err) {
+                        struct stored_item *st, yw_pg_error *err) {
   const Item *it = w->it;
   const char *p[] = {it->impl_code};
   PGresult *r = NULL;
   int rc = yw_pg_query(conn, STORED_SQL, 1, p, &r, err);
   if (rc != 0) return rc;
-  *moved_from = NULL;
-  *stored_basic = NULL;
+  memset(st, 0, sizeof *st);
   if (PQntuples(r) == 0) { /* a new item: upsert_item checked the department it names */
     PQclear(r);
     return 0;
   }
-  *stored_basic = yw_col_str(yw_rpc_call_arena(call), r, 0, 2);
-  if (*stored_basic == NULL) {
+  st->basic = yw_col_str(yw_rpc_call_arena(call), r, 0, 2);
+  st->status = yw_col_str(yw_rpc_call_arena(call), r, 0, 3);
+  st->pending = yw_col_bool(r, 0, 4);
+  if (st->basic == NULL || st->status == NULL) {
     PQclear(r);
     return YW_ENOMEM;
   }
@@ -1199,8 +1221,8 @@ static int check_holder(yw_rpc_call *call, PGconn *conn, const struct upsert_wor
     else if (strcmp(it->region_code, region) != 0)
       rc = yw_rpc_call_fail(call, YW_EPERM, "item %s stays in region %s", it->impl_code, region);
   } else if (strcmp(it->department_code, dept) != 0) {
-    *moved_from = yw_arena_strndup(yw_rpc_call_arena(call), dept, (size_t)-1);
-    if (*moved_from == NULL) rc = YW_ENOMEM;
+    st->moved_from = yw_arena_strndup(yw_rpc_call_arena(call), dept, (size_t)-1);
+    if (st->moved_from == NULL) rc = YW_ENOMEM;
   }
   PQclear(r);
   return rc;
@@ -1218,15 +1240,70 @@ static const char SNAPSHOT_SQL[] =
     " UPDATE catalog.item_versions v SET effective_to = s.effective_from FROM s"
     " WHERE v.item_id = s.item_id AND v.version < s.version AND v.effective_to IS NULL";
 
-static int snapshot_item(PGconn *conn, yw_arena *a, const Item *it, const char *actor,
-                         yw_pg_error *err) {
+/* The packed item as a bytea parameter (hex), in the arena; NULL when out of memory. */
+static const char *packed_param(yw_arena *a, const Item *it) {
   size_t len = protobuf_c_message_get_packed_size(&it->base);
   uint8_t *buf = yw_arena_alloc(a, len + 1);
   char *hex = yw_arena_alloc(a, 2 * len + 3);
-  if (buf == NULL || hex == NULL) return YW_ENOMEM;
+  if (buf == NULL || hex == NULL) return NULL;
   protobuf_c_message_pack(&it->base, buf);
-  const char *p[] = {it->impl_code, yw_pg_bytea_hex(hex, buf, len), actor};
+  return yw_pg_bytea_hex(hex, buf, len);
+}
+
+static int snapshot_item(PGconn *conn, yw_arena *a, const Item *it, const char *actor,
+                         yw_pg_error *err) {
+  const char *body = packed_param(a, it);
+  if (body == NULL) return YW_ENOMEM;
+  const char *p[] = {it->impl_code, body, actor};
   return yw_pg_query(conn, SNAPSHOT_SQL, 3, p, NULL, err);
+}
+
+/* A draft of an item in effect, kept aside: a version of its own in item_versions that
+ * is never served, its window never opened (README.md, "Drafts"). */
+static const char DRAFT_SQL[] =
+    "INSERT INTO catalog.item_versions (item_id, version, status, effective_from, body, actor)"
+    " SELECT id, $2::int, 'draft', now(), $3::bytea, $4 FROM catalog.items WHERE impl_code = $1";
+
+/* The newest draft kept aside for the item, if any. */
+static const char PENDING_SQL[] =
+    "SELECT v.body FROM catalog.item_versions v JOIN catalog.items i ON i.id = v.item_id"
+    " WHERE i.impl_code = $1 AND v.version > i.version ORDER BY v.version DESC LIMIT 1";
+
+/* An update without details or form keeps those of the item's newest version; when a
+ * draft is pending that is the draft's, set here into w (the row's are kept by
+ * UPSERT_SQL). */
+static int keep_draft_fields(PGconn *conn, yw_arena *a, struct upsert_work *w,
+                             yw_pg_error *err) {
+  if (w->details != NULL && w->form != NULL) return 0;
+  const char *p[] = {w->it->impl_code};
+  PGresult *r = NULL;
+  int rc = yw_pg_query(conn, PENDING_SQL, 1, p, &r, err);
+  if (rc != 0) return rc;
+  int rows = PQntuples(r);
+  Item *d = rows > 0 ? unpack_item(a, r, 0) : NULL;
+  PQclear(r);
+  if (rows == 0) return 0;
+  if (d == NULL) return YW_EINTERNAL;
+  char *json = NULL;
+  size_t len = 0;
+  if (w->details == NULL) {
+    if (d->details != NULL && yw_json_write(&d->details->base, 0, &json, &len) != 0)
+      return YW_EINTERNAL;
+    w->details = yw_arena_strndup(a, json != NULL ? json : "{}", (size_t)-1);
+    free(json);
+    json = NULL;
+    if (w->details == NULL) return YW_ENOMEM;
+  }
+  if (w->form == NULL && d->form == NULL) w->form = "null";
+  if (w->form == NULL) {
+    json_t *def = yw_json_from_message(&d->form->base, 0);
+    json = def != NULL ? json_dumps(def, JSON_COMPACT) : NULL;
+    json_decref(def);
+    w->form = json != NULL ? yw_arena_strndup(a, json, (size_t)-1) : NULL;
+    free(json);
+    if (w->form == NULL) return YW_ENOMEM;
+  }
+  return 0;
 }
 
 /* snapshot_item of the item with this code as it is stored now. */
@@ -1349,7 +1426,7 @@ static const char BASIC_SET_SQL[] =
 
 static const char BASIC_FOLLOW_SQL[] =
     "UPDATE catalog.items SET name = $2, type = $3, legal_basis = $4,"
-    "  version = version + 1, updated_at = now(), effective_from = now()"
+    "  version = catalog.next_version(id, version), updated_at = now(), effective_from = now()"
     " WHERE basic_code = $1 AND impl_code <> $5"
     "   AND (name, type, catalog.normalize_basis(legal_basis))"
     "       IS DISTINCT FROM ($2, $3, catalog.normalize_basis($4))"
@@ -1394,17 +1471,43 @@ static int set_basic(yw_rpc_call *call, PGconn *conn, const struct upsert_work *
   return audit(call, conn, w, "basic_item_set", it->basic_code, detail, err);
 }
 
+/* Keeps the draft that upsert_tx just wrote under SAVEPOINT draft as a version of its
+ * own: reads it back into w->saved, undoes the write (the row stays the version in
+ * effect, the basic list as it was), and stores the draft in item_versions. */
+static int keep_aside(yw_rpc_call *call, PGconn *conn, struct upsert_work *w, yw_pg_error *err) {
+  yw_arena *a = yw_rpc_call_arena(call);
+  const char *code = w->it->impl_code;
+  int rc = load_item(conn, a, code, 1, &w->saved, err);
+  if (rc == 0) rc = yw_pg_query(conn, "ROLLBACK TO SAVEPOINT draft", 0, NULL, NULL, err);
+  if (rc == 0) rc = yw_pg_query(conn, "RELEASE SAVEPOINT draft", 0, NULL, NULL, err);
+  if (rc != 0) return rc;
+  char version[16];
+  snprintf(version, sizeof version, "%d", w->saved->version);
+  const char *body = packed_param(a, w->saved);
+  if (body == NULL) return YW_ENOMEM;
+  const char *p[] = {code, version, body, w->caller->subject};
+  rc = yw_pg_query(conn, DRAFT_SQL, 4, p, NULL, err);
+  return rc == 0 ? audit(call, conn, w, "item_upsert", code, "draft", err) : rc;
+}
+
 static int upsert_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
   struct upsert_work *w = arg;
   const Item *it = w->it;
   const char *const *t = w->text;
   yw_arena *a = yw_rpc_call_arena(call);
   PGresult *r = NULL;
-  char *moved_from = NULL, *stored_basic = NULL;
-  int rc = check_holder(call, conn, w, &stored_basic, &moved_from, err);
-  if (rc == 0) rc = check_codes(call, conn, it, stored_basic, err);
+  struct stored_item st;
+  int rc = check_holder(call, conn, w, &st, err);
+  if (rc == 0) rc = check_codes(call, conn, it, st.basic, err);
+  if (rc != 0) return rc;
+  /* the status written: the request's, else the newest version's (a pending draft's) */
+  const char *status = t[3];
+  if (status[0] == '\0') status = st.basic == NULL || st.pending ? "draft" : st.status;
+  /* a draft of an item in effect is kept aside, the item left as it is (keep_aside) */
+  int aside = st.basic != NULL && strcmp(st.status, "draft") != 0 && strcmp(status, "draft") == 0;
+  if (st.pending) rc = keep_draft_fields(conn, a, w, err);
   /* the version this write replaces stays readable (kept once; a seeded item's first) */
-  if (rc == 0 && stored_basic != NULL)
+  if (rc == 0 && st.basic != NULL && !aside)
     rc = snapshot_code(conn, a, it->impl_code, w->caller->subject, err);
   if (rc != 0) return rc;
   const char *pr[] = {it->region_code};
@@ -1422,6 +1525,8 @@ static int upsert_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *er
   }
   PQclear(r);
   rc = check_owner(call, conn, w, err);
+  /* a draft kept aside is written and checked as its publication would be, then undone */
+  if (rc == 0 && aside) rc = yw_pg_query(conn, "SAVEPOINT draft", 0, NULL, NULL, err);
   if (rc == 0) rc = set_basic(call, conn, w, err);
   if (rc != 0) return rc;
   const char *p[] = {it->basic_code,
@@ -1442,7 +1547,7 @@ static int upsert_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *er
                      t[8],
                      t[4],
                      it->consult_phone,
-                     t[3],
+                     status,
                      it->keywords,
                      w->details,
                      w->form};
@@ -1453,10 +1558,11 @@ static int upsert_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *er
   if (id == NULL) return YW_ENOMEM;
   rc = upsert_children(conn, a, id, it, err);
   if (rc != 0) return rc;
+  if (aside) return keep_aside(call, conn, w, err);
   rc = audit(call, conn, w, "item_upsert", it->impl_code, NULL, err);
-  if (rc == 0 && moved_from != NULL) {
+  if (rc == 0 && st.moved_from != NULL) {
     char detail[2 * CODE_MAX_BYTES + 8];
-    snprintf(detail, sizeof detail, "%s -> %s", moved_from, it->department_code);
+    snprintf(detail, sizeof detail, "%s -> %s", st.moved_from, it->department_code);
     rc = audit(call, conn, w, "item_move", it->impl_code, detail, err);
   }
   if (rc != 0) return rc;

@@ -318,7 +318,7 @@ check "a caller's own read is never kept" test "$S" = 200 -a -z "$(xcache "$H")"
 check "the gateway counts its kept answers" \
   sh -c "curl -sS '$GW/metrics' | grep -Eq '^yw_gateway_cache_requests_total\\{result=\"hit\"\\} [1-9]'"
 
-# --- 6. the basic list belongs to the department that holds the basic code (C1)
+# --- 6. the basic list belongs to the department that holds the basic code
 e2e_staff js.scjg 320000-SCJG dept_admin
 JSSC="$(e2e_staff_token js.scjg)"
 check "the province's 市场监管 logs in" test -n "$JSSC"
@@ -358,7 +358,26 @@ check "that is audited with the code's department" \
 put "$JSSC" "$SC_BC-320000-SCJG" "$(body "$E2E_TMP/sc.json" "it['conditions'] += '（省市场监管局改）'")"
 expect_status "the province's 市场监管 still writes its own item (200)" 200
 
-# --- 8. an item's basic code never changes; its code derives from it and its region (C2)
+# --- 7. only a published province item changes the basic list
+PB=XK00012000
+PB_NAME="$(sql "SELECT name FROM catalog.basic_items WHERE basic_code = '$PB'")"
+get "/v1/items/$PB-320000-GA"; cp "$B" "$E2E_TMP/pb.json"
+PB_V="$(/usr/bin/python3 -c "import json; print(json.load(open('$E2E_TMP/pb.json'))['version'])")"
+put "$JS" "$PB-320000-GA" "$(body "$E2E_TMP/pb.json" "it['name'] = '保安服务公司设立许可（草稿）'; it['status'] = 'DRAFT'")"
+expect_status "the province saves a draft renaming its basic item (200)" 200
+check "the answer is the draft" holds "d['status'] == 'DRAFT' and d['name'] == '保安服务公司设立许可（草稿）'"
+check "the basic list keeps the published name" \
+  test "$(sql "SELECT name FROM catalog.basic_items WHERE basic_code = '$PB'")" = "$PB_NAME"
+get "/v1/items/$PB-320700-GA"
+check "the published city item keeps its name while the province's draft is pending" holds "d['name'] == '$PB_NAME'"
+get "/v1/items/$PB-320000-GA"
+check "and so does the province's own published item" holds "d['name'] == '$PB_NAME' and d['version'] == $PB_V"
+put "$JS" "$PB-320000-GA" "$(body "$E2E_TMP/pb.json" "it['name'] = '保安服务公司设立许可（草稿）'; it['status'] = 'PUBLISHED'")"
+expect_status "the province publishes the new name (200)" 200
+get "/v1/items/$PB-320700-GA"
+check "then the city item follows" holds "d['name'] == '保安服务公司设立许可（草稿）'"
+
+# --- 8. an item's basic code never changes; its code derives from it and its region
 C2_ITEM="$(city_item 320700-GA)"
 C2_BC="${C2_ITEM%%-*}"
 C2_OTHER="$(sql "SELECT b.basic_code FROM catalog.basic_items b WHERE b.owner = 'GA' AND b.basic_code <> '$C2_BC' AND b.type = (SELECT type FROM catalog.items WHERE impl_code = '$C2_ITEM') ORDER BY 1 LIMIT 1")"
@@ -378,6 +397,45 @@ check "the item stayed where it was" \
   test "$(sql "SELECT department_code FROM catalog.items WHERE impl_code = '$C2_ITEM'")" = 320700-GA
 check "every item's code derives from its basic code and region" \
   test "$(sql "SELECT count(*) FROM catalog.items WHERE impl_code NOT LIKE basic_code || '-' || region_code || '-%'")" = 0
+
+# --- 9. a draft edit of a published item leaves the published version served
+D_ITEM="$(city_item 320700-MZ)"
+get "/v1/items/$D_ITEM"; cp "$B" "$E2E_TMP/d.json"
+DV="$(/usr/bin/python3 -c "import json; print(json.load(open('$E2E_TMP/d.json'))['version'])")"
+D_Q="$(/usr/bin/python3 -c "import json, urllib.parse; print(urllib.parse.quote(json.load(open('$E2E_TMP/d.json'))['name']))")"
+put "$MZ" "$D_ITEM" "$(body "$E2E_TMP/d.json" "it['conditions'] = '已发布的条件'")"
+expect_status "an edit is published (200)" 200
+put "$MZ" "$D_ITEM" "$(body "$E2E_TMP/d.json" "it['conditions'] = '草稿中的条件'; it['status'] = 'DRAFT'; it['details']['complaintPhone'] = '0518-12345'")"
+expect_status "a draft edit of the published item is 200" 200
+check "the answer is the draft, the version after" \
+  holds "d['status'] == 'DRAFT' and d['version'] == $DV + 2 and d['conditions'] == '草稿中的条件'"
+get "/v1/items/$D_ITEM"
+check "residents still read the published version while the draft is pending" \
+  holds "d['status'] == 'PUBLISHED' and d['version'] == $DV + 1 and d['conditions'] == '已发布的条件' and d['details']['complaintPhone'] != '0518-12345'"
+get "/v1/items/$D_ITEM/versions"
+check "the published version stays in effect: its window is open, the draft not listed" \
+  holds "d['versions'][0]['version'] == $DV + 1 and not d['versions'][0].get('effectiveTo')"
+get "/v1/items?q=$D_Q&department=320700-MZ&pageSize=100"
+check "search still finds it" holds "'$D_ITEM' in [i['implCode'] for i in d['items']]"
+check "the stored row is the published version" \
+  test "$(sql "SELECT status || ' ' || version || ' ' || conditions FROM catalog.items WHERE impl_code = '$D_ITEM'")" = "published $((DV + 1)) 已发布的条件"
+put "$MZ" "$D_ITEM" "$(body "$E2E_TMP/d.json" "it['conditions'] = '草稿再改'; del it['status']; del it['details']")"
+check "an edit without a status while a draft is pending is another draft" \
+  holds "d['status'] == 'DRAFT' and d['version'] == $DV + 3"
+check "and without details it keeps the draft's" holds "d['details']['complaintPhone'] == '0518-12345'"
+get "/v1/items/$D_ITEM"
+check "and the published version is still the one served" holds "d['version'] == $DV + 1"
+put "$MZ" "$D_ITEM" "$(body "$E2E_TMP/d.json" "it['conditions'] = '新发布的条件'; it['status'] = 'PUBLISHED'")"
+check "publishing makes the version after the drafts" holds "d['status'] == 'PUBLISHED' and d['version'] == $DV + 4"
+get "/v1/items/$D_ITEM"
+check "and residents read it" holds "d['version'] == $DV + 4 and d['conditions'] == '新发布的条件'"
+get "/v1/items/$D_ITEM/versions"
+check "the published versions follow each other, the drafts left out" holds_block "
+vs = d['versions']
+assert [v['version'] for v in vs[:2]] == [$DV + 4, $DV + 1], vs
+assert not vs[0].get('effectiveTo') and vs[1]['effectiveTo'] == vs[0]['effectiveFrom'], vs"
+get "/v1/items/$D_ITEM?version=$((DV + 2))"
+check "a superseded draft is never served" test "$S" = 404
 
 # --- 10. an update that omits details or form keeps them
 get "/v1/items/$ID_CARD"; cp "$B" "$E2E_TMP/keep.json"
