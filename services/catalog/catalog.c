@@ -1406,8 +1406,9 @@ static int check_owner(yw_rpc_call *call, PGconn *conn, const struct upsert_work
   return audit(call, conn, w, "basic_owner_override", it->impl_code, detail, err);
 }
 
-/* The basic list (基本目录) entry of the item's basic code. A province-level item sets
- * it, and the items of that code at every other level follow (their name, type and
+/* The basic list (基本目录) entry of the item's basic code. A published province-level
+ * item sets it (`published`; a draft or a retired one only starts an entry not listed
+ * yet), and the items of that code at every other level follow (their name, type and
  * legal basis are rewritten, with a new version); a platform administrator's item at
  * any level may start an entry that does not exist yet. An entry started belongs to the
  * item's department (its suffix, $6; check_owner let only that department's province
@@ -1440,13 +1441,14 @@ static const char BASIC_FOLLOWERS_SQL[] =
     "       IS DISTINCT FROM ($2, $3, catalog.normalize_basis($4))"
     " ORDER BY impl_code FOR UPDATE";
 
-static int set_basic(yw_rpc_call *call, PGconn *conn, const struct upsert_work *w,
+static int set_basic(yw_rpc_call *call, PGconn *conn, const struct upsert_work *w, int published,
                      yw_pg_error *err) {
   const Item *it = w->it;
   int province = strcmp(w->text[1], "province") == 0;
   if (!province && !yw_caller_has_role(w->caller, "platform_admin")) return 0;
   const char *p[] = {it->basic_code, it->name, w->text[0], it->legal_basis,
-                     province ? "true" : "false", department_suffix(it->department_code)};
+                     province && published ? "true" : "false",
+                     department_suffix(it->department_code)};
   PGresult *r = NULL;
   int rc = yw_pg_query(conn, BASIC_SET_SQL, 6, p, &r, err);
   if (rc != 0) return rc;
@@ -1527,7 +1529,7 @@ static int upsert_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *er
   rc = check_owner(call, conn, w, err);
   /* a draft kept aside is written and checked as its publication would be, then undone */
   if (rc == 0 && aside) rc = yw_pg_query(conn, "SAVEPOINT draft", 0, NULL, NULL, err);
-  if (rc == 0) rc = set_basic(call, conn, w, err);
+  if (rc == 0) rc = set_basic(call, conn, w, aside || strcmp(status, "published") == 0, err);
   if (rc != 0) return rc;
   const char *p[] = {it->basic_code,
                      it->impl_code,

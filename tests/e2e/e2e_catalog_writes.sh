@@ -377,6 +377,17 @@ expect_status "the province publishes the new name (200)" 200
 get "/v1/items/$PB-320700-GA"
 check "then the city item follows" holds "d['name'] == '保安服务公司设立许可（草稿）'"
 
+# a new province item saved as a draft sets no entry either: under another name it is refused
+NP_BC="$(sql "SELECT b.basic_code FROM catalog.basic_items b WHERE b.owner = 'GA' AND NOT EXISTS (SELECT 1 FROM catalog.items i WHERE i.basic_code = b.basic_code AND i.level = 'province') AND EXISTS (SELECT 1 FROM catalog.items i WHERE i.impl_code = b.basic_code || '-320700-GA' AND i.status = 'published') ORDER BY 1 LIMIT 1")"
+NP_NAME="$(sql "SELECT name FROM catalog.basic_items WHERE basic_code = '$NP_BC'")"
+get "/v1/items/$NP_BC-320700-GA"; cp "$B" "$E2E_TMP/np.json"
+put "$JS" "$NP_BC-320000-GA" "$(body "$E2E_TMP/np.json" "$NOFILES; it['departmentCode'] = '320000-GA'; it['regionCode'] = '320000'; it['level'] = 'PROVINCE'; it['implCode'] = '$NP_BC-320000-GA'; it['name'] = '$NP_NAME（省草稿）'; it['status'] = 'DRAFT'")"
+expect_status "a new province item saved as a draft under another name is refused (412)" 412
+check "the basic list keeps its name" \
+  test "$(sql "SELECT name FROM catalog.basic_items WHERE basic_code = '$NP_BC'")" = "$NP_NAME"
+get "/v1/items/$NP_BC-320700-GA"
+check "and the published city item too" holds "d['name'] == '$NP_NAME'"
+
 # --- 8. an item's basic code never changes; its code derives from it and its region
 C2_ITEM="$(city_item 320700-GA)"
 C2_BC="${C2_ITEM%%-*}"
