@@ -82,6 +82,10 @@ const gw_route_def gw_route_defs[] = {
      * FileRefs come back to be put in the item. */
     {"POST", "/v1/item-files", CATALOG "UploadItemFiles", NULL, GW_ACCESS_STAFF, 0,
      "dept_admin,platform_admin", 0, "catalog", .upload = &item_files},
+    /* An item's newest version, a pending draft included: its department's staff
+     * (checked by the catalog) and platform administrators; never kept. */
+    {"GET", "/v1/items/{code}/draft", CATALOG "GetItemDraft", NULL, GW_ACCESS_STAFF, 0,
+     "dept_admin,dept_staff,platform_admin", 0, "catalog"},
 
     /* Login, sessions and the account (统一身份认证). */
     {"POST", "/v1/auth/sms-codes", IDENTITY "SendSmsCode", "*", GW_ACCESS_PUBLIC, 0, NULL, 0, "identity"},

@@ -1753,6 +1753,55 @@ static int upsert_item(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
   return upsert_write(call, reqm, u, out);
 }
 
+/* ---- GetItemDraft ---------------------------------------------------------------- */
+
+/* The newest version of an item, a pending draft included, for its department. */
+struct draft_work {
+  const yw_caller *caller;
+  const char *code;
+  Item *item;
+};
+
+static int get_item_draft_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
+  struct draft_work *w = arg;
+  const char *p[] = {w->code};
+  PGresult *r = NULL;
+  int rc = yw_pg_query(conn, "SELECT department_code FROM catalog.items WHERE impl_code = $1", 1,
+                       p, &r, err);
+  if (rc != 0) return rc;
+  if (PQntuples(r) == 0) rc = yw_rpc_call_fail(call, YW_ENOTFOUND, "no item with code %s", w->code);
+  else if (!yw_caller_has_role(w->caller, "platform_admin") &&
+           strcmp(PQgetvalue(r, 0, 0), w->caller->department) != 0)
+    rc = yw_rpc_call_fail(call, YW_EPERM, "item %s belongs to department %s", w->code,
+                          PQgetvalue(r, 0, 0));
+  PQclear(r);
+  if (rc != 0) return rc;
+  rc = yw_pg_query(conn, PENDING_SQL, 1, p, &r, err);
+  if (rc != 0) return rc;
+  int pending = PQntuples(r) > 0;
+  w->item = pending ? unpack_item(yw_rpc_call_arena(call), r, 0) : NULL;
+  PQclear(r);
+  if (pending) return w->item != NULL ? 0 : YW_EINTERNAL;
+  return load_item(conn, yw_rpc_call_arena(call), w->code, 1, &w->item, err);
+}
+
+static int get_item_draft(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
+                          void *data) {
+  const Yiwang__Catalog__V1__GetItemDraftRequest *req = (const void *)reqm;
+  catalog_ctx *ctx = data;
+  yw_caller caller;
+  int rc = yw_service_require_staff(call, &ctx->caller_keys, "platform_admin,dept_admin,dept_staff",
+                                    "reading drafts", &caller);
+  if (rc != 0) return rc;
+  if (req->code[0] == '\0') return yw_rpc_call_fail(call, YW_EINVAL, "code is required");
+  if ((rc = check_code(call, "code", req->code)) != 0) return rc;
+  struct draft_work w = {&caller, req->code, NULL};
+  rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, DB, get_item_draft_tx, &w);
+  if (rc != 0) return rc;
+  *out = &w.item->base;
+  return 0;
+}
+
 /* ---- the table ------------------------------------------------------------------- */
 
 int catalog_load_item(PGconn *conn, yw_arena *a, const char *code, Item **out, yw_pg_error *err) {
@@ -1768,6 +1817,7 @@ static const yw_rpc_method catalog_methods[] = {
     {"ListTopics", list_topics, NULL},
     {"UpsertItem", upsert_item, NULL},
     {"ListItemVersions", list_item_versions, NULL},
+    {"GetItemDraft", get_item_draft, NULL},
     {"ListBundles", catalog_list_bundles, NULL},
     {"GetBundle", catalog_get_bundle, NULL},
     {"GetItemFile", catalog_get_item_file, NULL},

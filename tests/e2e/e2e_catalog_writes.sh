@@ -430,6 +430,14 @@ get "/v1/items?q=$D_Q&department=320700-MZ&pageSize=100"
 check "search still finds it" holds "'$D_ITEM' in [i['implCode'] for i in d['items']]"
 check "the stored row is the published version" \
   test "$(sql "SELECT status || ' ' || version || ' ' || conditions FROM catalog.items WHERE impl_code = '$D_ITEM'")" = "published $((DV + 1)) 已发布的条件"
+draft() { S="$(curl -sS -o "$B" -D "$H" -w '%{http_code}' "$GW/v1/items/$D_ITEM/draft" "$@")"; }
+draft -H "authorization: Bearer $MZ"
+check "its department reads the pending draft" \
+  holds "d['status'] == 'DRAFT' and d['version'] == $DV + 2 and d['conditions'] == '草稿中的条件'"
+draft -H "authorization: Bearer $GA"
+expect_status "another department does not (403)" 403
+draft
+expect_status "nor does anyone without a login (401)" 401
 put "$MZ" "$D_ITEM" "$(body "$E2E_TMP/d.json" "it['conditions'] = '草稿再改'; del it['status']; del it['details']")"
 check "an edit without a status while a draft is pending is another draft" \
   holds "d['status'] == 'DRAFT' and d['version'] == $DV + 3"
@@ -447,6 +455,9 @@ assert [v['version'] for v in vs[:2]] == [$DV + 4, $DV + 1], vs
 assert not vs[0].get('effectiveTo') and vs[1]['effectiveTo'] == vs[0]['effectiveFrom'], vs"
 get "/v1/items/$D_ITEM?version=$((DV + 2))"
 check "a superseded draft is never served" test "$S" = 404
+draft -H "authorization: Bearer $MZ"
+check "with no draft pending its department reads the version in effect" \
+  holds "d['status'] == 'PUBLISHED' and d['version'] == $DV + 4"
 
 # --- 10. an update that omits details or form keeps them
 get "/v1/items/$ID_CARD"; cp "$B" "$E2E_TMP/keep.json"
