@@ -4,7 +4,8 @@
 # on the same port, as a name with two addresses resolves). Proves that each copy
 # serves on its own (the other one stopped), that calls are spread over both, and that
 # killing one copy of each service under h2load load fails only calls that were in
-# flight on it, each with a clear status (503), never a hang.
+# flight on it, each with a clear status (503), never a hang. The copies run as their
+# services' own non-superuser roles, as in deploy/.
 source "$(dirname "$0")/lib.sh"
 
 e2e_database
@@ -22,10 +23,12 @@ start_copy() { # start_copy catalog|identity 2|3
   if [ "$svc" = catalog ]; then port="$CPORT"; else port="$IPORT"; fi
   if [ "$svc" = catalog ]; then
     YW_CATALOG_LISTEN="$host:$port" YW_REDIS_PREFIX="$E2E_DB_PREFIX" YW_CATALOG_THREADS=4 \
+      YW_PG_DSN="${YW_PG_DSN/user=postgres/user=yw_catalog}" \
       "$YW_BUILD_DIR/services/catalog/yw-catalog" >>"$E2E_TMP/catalog-$2.log" 2>&1 &
   else
     YW_IDENTITY_LISTEN="$host:$port" YW_SMS_URL="$FAKES/sms/send" YW_ARGON2_FAST=1 \
       YW_REGISTRY_URL="$FAKES/registry/verify" YW_REDIS_PREFIX="$E2E_DB_PREFIX" YW_IDENTITY_THREADS=4 \
+      YW_PG_DSN="${YW_PG_DSN/user=postgres/user=yw_identity}" \
       "$YW_BUILD_DIR/services/identity/yw-identity" >>"$E2E_TMP/identity-$2.log" 2>&1 &
   fi
   PID[$svc-$2]=$!
