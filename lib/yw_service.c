@@ -3,7 +3,8 @@
  *
  * Offers: yw_service_db, yw_service_db_fail, yw_service_query, yw_service_tx,
  * yw_service_caller, yw_service_require_staff, yw_service_require_person,
- * yw_service_require_org_scope,
+ * yw_service_require_org_scope, yw_applicant_is_caller, yw_service_require_applicant,
+ * yw_service_applicant_key,
  * yw_service_has_any_role, yw_col_str, yw_col_ll, yw_col_bool, yw_enum_from_db,
  * yw_enum_to_db, yw_page_begin, yw_page_token, yw_service_open_db, yw_service_serve,
  * yw_service_start, yw_service_run, yw_service_stop.
@@ -131,6 +132,41 @@ int yw_service_require_org_scope(yw_rpc_call *call, const yw_caller *caller, con
                           "%s needs the scope '%s', which your authorisation for company %s "
                           "does not include",
                           action, scope, caller->org);
+}
+
+int yw_applicant_is_caller(const yw_caller *caller, const char *kind, const char *subject,
+                           const char *org) {
+  if (caller->kind != YW_CALLER_PERSON) return 0;
+  if (strcmp(kind, "company") == 0)
+    return org[0] != '\0' && strcmp(caller->org, org) == 0;
+  return strcmp(kind, "person") == 0 && subject[0] != '\0' && strcmp(caller->subject, subject) == 0;
+}
+
+int yw_service_require_applicant(yw_rpc_call *call, const yw_caller *caller, const char *kind,
+                                 const char *subject, const char *org, const char *scope,
+                                 const char *what, const char *number) {
+  if (!yw_applicant_is_caller(caller, kind, subject, org))
+    return yw_rpc_call_fail(call, YW_ENOTFOUND, "no %s %s", what, number);
+  if (strcmp(kind, "company") == 0 && !yw_caller_org_may(caller, scope))
+    return yw_rpc_call_fail(call, YW_EPERM,
+                            "this needs the scope '%s', which your authorisation for company %s "
+                            "does not include",
+                            scope, caller->org);
+  return 0;
+}
+
+int yw_service_applicant_key(yw_rpc_call *call, const yw_caller *caller, const char **kind,
+                             const char **key) {
+  if (caller->org[0] != '\0') {
+    int rc = yw_service_require_org_scope(call, caller, "read", "listing the company's applications");
+    if (rc != 0) return rc;
+    *kind = "company";
+    *key = caller->org;
+    return 0;
+  }
+  *kind = "person";
+  *key = caller->subject;
+  return 0;
 }
 
 int yw_service_require_person(yw_rpc_call *call, const yw_caller_keys *keys, int min_level,

@@ -87,6 +87,43 @@ int yw_service_require_person(yw_rpc_call *call, const yw_caller_keys *keys, int
 int yw_service_require_org_scope(yw_rpc_call *call, const yw_caller *caller, const char *scope,
                                  const char *action);
 
+/* ---- whose an application is ------------------------------------------------------ */
+
+/*
+ * An application filed for a company (applicant_kind "company") is the company's
+ * (applicant_org), whoever filed it: only a person acting for that company (caller->org
+ * equal to org) with scope ("read" for reads, lists and downloads, "apply" for changes,
+ * "pay" for paying) may see or act on it. An application filed as a person ("person")
+ * is that person's (applicant_subject) alone. Anyone else is told it does not exist.
+ * Staff are not applicants: their access is the department's, checked by the service.
+ */
+
+/* 1 when the person caller is the applicant of an application of kind, subject and org
+ * (its owner, scope aside); 0 otherwise (never for staff or anonymous callers). */
+int yw_applicant_is_caller(const yw_caller *caller, const char *kind, const char *subject,
+                           const char *org);
+
+/* The caller must be the applicant (yw_applicant_is_caller) with scope for a company's
+ * application. Returns 0; YW_ENOTFOUND (status "no <what> <number>") when the caller is
+ * not; YW_EPERM (status naming the scope) when acting for the company without scope. */
+int yw_service_require_applicant(yw_rpc_call *call, const yw_caller *caller, const char *kind,
+                                 const char *subject, const char *org, const char *scope,
+                                 const char *what, const char *number);
+
+/* Whose applications a person's list ("mine") holds: acting for a company, the company's
+ * (*kind "company", *key its credit code; the session needs the scope "read", else
+ * YW_EPERM with the status set); otherwise their own (*kind "person", *key the subject).
+ * The pointers point into caller. Returns 0 or YW_EPERM. */
+int yw_service_applicant_key(yw_rpc_call *call, const yw_caller *caller, const char **kind,
+                             const char **key);
+
+/* The SQL predicate of such a list over columns named col_kind, col_subject and col_org
+ * (col "a.applicant": an application's; "l.holder": a license's); kp and keyp are the
+ * parameters ("$1") bound to yw_service_applicant_key's kind and key. */
+#define YW_APPLICANT_SQL(col, kp, keyp)                                                       \
+  "((" kp " = 'person' AND " col "_kind = 'person' AND " col "_subject = " keyp ") OR ("     \
+  kp " = 'company' AND " col "_kind = 'company' AND " col "_org = " keyp "))"
+
 /* 1 when the caller holds one of roles ("a,b"). */
 int yw_service_has_any_role(const yw_caller *c, const char *roles);
 

@@ -210,9 +210,13 @@ static void fee_answered(yw_rpc_call *call, int code, ProtobufCMessage *response
   } else {
     w->fee = (const void *)response;
     const Fee *f = w->fee;
-    /* its answer within bounds and about what was asked, for whom it was asked */
+    /* its answer within bounds and about what was asked, for whom it was asked: a
+     * person's own application, or (acting for a company) one of the company's, which
+     * yw-applications answers only to a person acting for it with the scope pay,
+     * whichever of its people filed it */
     if (strcmp(f->number, w->req->application_number) != 0 ||
-        strcmp(f->applicant_subject, w->caller.subject) != 0 || f->amount_fen < 0 ||
+        (w->caller.org[0] == '\0' && strcmp(f->applicant_subject, w->caller.subject) != 0) ||
+        f->amount_fen < 0 ||
         f->amount_fen > AMOUNT_MAX_FEN || f->payee_department[0] == '\0' || strlen(f->payee_department) > 64 ||
         f->item_code[0] == '\0' || strlen(f->item_code) > 64 || f->item_name[0] == '\0' ||
         strlen(f->item_name) > 200 || (f->due && f->amount_fen == 0))

@@ -392,6 +392,8 @@ typedef struct loaded {
   char id[24];
   application_status status;
   char subject[64];
+  char kind[16]; /* applicant_kind: "person" or "company" */
+  char org[64];  /* applicant_org: the company's credit code, "" for a person's */
   char lead[CODE_MAX + 1];
   char depts[DEPTS_MAX * (CODE_MAX + 1) + 1]; /* "a,b" */
   char mac[65];
@@ -435,6 +437,8 @@ static int load_app(yw_rpc_call *call, const applications_ctx *ctx, PGconn *conn
   snprintf(out->id, sizeof out->id, "%s", PQgetvalue(r, 0, C_ID));
   out->status = application_status_from_db(PQgetvalue(r, 0, C_STATUS));
   snprintf(out->subject, sizeof out->subject, "%s", PQgetvalue(r, 0, C_SUBJECT));
+  snprintf(out->kind, sizeof out->kind, "%s", PQgetvalue(r, 0, C_KIND));
+  snprintf(out->org, sizeof out->org, "%s", PQgetvalue(r, 0, C_ORG));
   snprintf(out->lead, sizeof out->lead, "%s", PQgetvalue(r, 0, C_LEAD));
   snprintf(out->depts, sizeof out->depts, "%s", PQgetvalue(r, 0, C_DEPTS));
   snprintf(out->mac, sizeof out->mac, "%s", PQgetvalue(r, 0, C_MAC));
@@ -1195,16 +1199,29 @@ struct filing_work {
 static int filing_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
   struct filing_work *w = arg;
   yw_arena *a = yw_rpc_call_arena(call);
-  const char *p[] = {w->number, w->caller->subject};
+  const char *p[] = {w->number};
   PGresult *r = NULL;
+  /* the filing is its members' applicant's: a company's when filed for one (all members
+   * are filed in one transaction for one applicant) */
   int rc = yw_pg_query(conn,
-                       "SELECT id, number, bundle_code, bundle_name, " TS("created_at")
-                       " FROM applications.bundle_filings WHERE number = $1 AND applicant_subject = $2",
-                       2, p, &r, err);
+                       "SELECT f.id, f.number, f.bundle_code, f.bundle_name, " TS("f.created_at") ","
+                       " m.applicant_kind, m.applicant_subject, m.applicant_org"
+                       " FROM applications.bundle_filings f"
+                       " JOIN LATERAL (SELECT a.applicant_kind, a.applicant_subject, a.applicant_org"
+                       "   FROM applications.applications a WHERE a.bundle_id = f.id"
+                       "   ORDER BY a.id LIMIT 1) m ON true"
+                       " WHERE f.number = $1",
+                       1, p, &r, err);
   if (rc != 0) return rc;
   if (PQntuples(r) == 0) {
     PQclear(r);
     return yw_rpc_call_fail(call, YW_ENOTFOUND, "no bundle filing %s", w->number);
+  }
+  rc = yw_service_require_applicant(call, w->caller, PQgetvalue(r, 0, 5), PQgetvalue(r, 0, 6),
+                                    PQgetvalue(r, 0, 7), "read", "bundle filing", w->number);
+  if (rc != 0) {
+    PQclear(r);
+    return rc;
   }
   Yiwang__Applications__V1__BundleFiling *f = yw_arena_alloc(a, sizeof *f);
   if (f == NULL) {
@@ -1251,20 +1268,17 @@ struct get_work {
   loaded l;
 };
 
-/* Who may read: the applicant, or staff of one of its departments. */
-static int may_read(const yw_caller *c, const loaded *l) {
-  if (c->kind == YW_CALLER_PERSON) return strcmp(c->subject, l->subject) == 0;
-  if (c->kind == YW_CALLER_STAFF) return in_list(l->depts, c->department);
-  return 0;
-}
-
+/* Who may read: the applicant (a company's application: a person acting for the company
+ * with the scope read, yw_service_require_applicant), or staff of one of its departments. */
 static int get_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) {
   struct get_work *w = arg;
   int rc = load_app(call, w->ctx, conn, w->number, 0, 1, &w->l, err);
   if (rc != 0) return rc;
-  if (!may_read(w->caller, &w->l))
-    return yw_rpc_call_fail(call, YW_ENOTFOUND, "no application %s", w->number);
-  return 0;
+  if (w->caller->kind == YW_CALLER_PERSON)
+    return yw_service_require_applicant(call, w->caller, w->l.kind, w->l.subject, w->l.org,
+                                        "read", "application", w->number);
+  if (w->caller->kind == YW_CALLER_STAFF && in_list(w->l.depts, w->caller->department)) return 0;
+  return yw_rpc_call_fail(call, YW_ENOTFOUND, "no application %s", w->number);
 }
 
 static int get_application(yw_rpc_call *call, const ProtobufCMessage *reqm,
@@ -1324,23 +1338,27 @@ static int list_my_applications(yw_rpc_call *call, const ProtobufCMessage *reqm,
   yw_caller caller;
   int rc = yw_service_require_person(call, &ctx->caller_keys, 1, &caller);
   if (rc != 0) return rc;
-  rc = yw_service_require_org_scope(call, &caller, "read", "reading the company's applications");
+  /* acting for a company: the company's applications, whoever filed them; else the
+   * person's own */
+  const char *kind = NULL, *key = NULL;
+  rc = yw_service_applicant_key(call, &caller, &kind, &key);
   if (rc != 0) return rc;
   /* the cursor is the id of the page's last (oldest) application */
-  const char *filters[] = {caller.subject};
+  const char *filters[] = {kind, key};
   yw_page page;
   rc = yw_page_begin_id(call, req->page_size, req->page_token, PAGE_DEFAULT, PAGE_MAX, filters,
-                        1, &page);
+                        2, &page);
   if (rc != 0) return rc;
   char limit[16];
   snprintf(limit, sizeof limit, "%d", page.size + 1);
-  const char *p[] = {caller.subject, page.has_cursor ? page.cursor : NULL, limit};
+  const char *p[] = {kind, key, page.has_cursor ? page.cursor : NULL, limit};
   PGresult *r = NULL;
   rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
                         "SELECT " APP_COLS " FROM applications.applications a"
-                        " WHERE a.applicant_subject = $1 AND ($2::bigint IS NULL OR a.id < $2::bigint)"
-                        " ORDER BY a.id DESC LIMIT $3::int",
-                        3, p, &r);
+                        " WHERE " YW_APPLICANT_SQL("a.applicant", "$1", "$2")
+                        " AND ($3::bigint IS NULL OR a.id < $3::bigint)"
+                        " ORDER BY a.id DESC LIMIT $4::int",
+                        4, p, &r);
   if (rc != 0) return rc;
   return list_answer(call, ctx, r, &page, C_ID, out);
 }
@@ -1600,8 +1618,9 @@ static int step_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err)
   int rc = load_app(call, w->ctx, conn, w->number, 1, 0, &w->l, err);
   if (rc != 0) return rc;
   if (w->caller.kind == YW_CALLER_PERSON) {
-    if (strcmp(w->l.subject, w->caller.subject) != 0)
-      return yw_rpc_call_fail(call, YW_ENOTFOUND, "no application %s", w->number);
+    rc = yw_service_require_applicant(call, &w->caller, w->l.kind, w->l.subject, w->l.org,
+                                      "apply", "application", w->number);
+    if (rc != 0) return rc;
   } else if (!in_list(w->l.depts, w->department)) {
     return yw_rpc_call_fail(call, YW_EPERM, "department %s is not one of application %s's",
                             w->department, w->number);

@@ -76,10 +76,11 @@ int fees_file(PGconn *conn, const char *app_id, const Yiwang__Catalog__V1__Item 
 
 /* columns of FEE_COLS */
 enum { F_NUMBER, F_STATUS, F_FEN, F_ORDER, F_PAID_FEN, F_PAID_AT, F_REFUNDED, F_SUBJECT, F_ORG, F_LEAD, F_IMPL,
-       F_ITEM_NAME };
+       F_ITEM_NAME, F_KIND };
 #define FEE_COLS                                                                                          \
   "number, status, fee_fen, fee_order_id, fee_paid_fen, COALESCE(" TS("fee_paid_at") ", ''), "           \
-  "fee_refunded_fen, applicant_subject, applicant_org, lead_department, impl_code, item_name "
+  "fee_refunded_fen, applicant_subject, applicant_org, lead_department, impl_code, item_name, " \
+  "applicant_kind "
 
 /* The fee of row 0 of r (FEE_COLS) in a's memory; NULL on ENOMEM. full: with what
  * GetApplicationFee adds (applicant, payee, item, status). */
@@ -163,12 +164,17 @@ int fees_get_application_fee(yw_rpc_call *call, const ProtobufCMessage *reqm, Pr
   rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
                         "SELECT " FEE_COLS "FROM applications.applications WHERE number = $1", 1, p, &r);
   if (rc != 0) return rc;
-  /* the applicant as the application names them: the person, acting for the same
-   * company or for none */
-  if (PQntuples(r) != 1 || strcmp(PQgetvalue(r, 0, F_SUBJECT), c.subject) != 0 ||
-      strcmp(PQgetvalue(r, 0, F_ORG), c.org) != 0) {
+  /* the applicant as the application names them: the person's own, or a person acting
+   * for the company with the scope pay (whoever filed it) */
+  if (PQntuples(r) != 1) {
     PQclear(r);
     return yw_rpc_call_fail(call, YW_ENOTFOUND, "no application %s", req->number);
+  }
+  rc = yw_service_require_applicant(call, &c, PQgetvalue(r, 0, F_KIND), PQgetvalue(r, 0, F_SUBJECT),
+                                    PQgetvalue(r, 0, F_ORG), "pay", "application", req->number);
+  if (rc != 0) {
+    PQclear(r);
+    return rc;
   }
   Fee *f = fee_from_row(yw_rpc_call_arena(call), r, 1);
   PQclear(r);

@@ -328,14 +328,15 @@ int licenses_file(yw_rpc_call *call, PGconn *conn, const char *app_id, const cha
                               "materialLicenses[%zu].material: item %s does not take a license for it",
                               i, item->impl_code);
     /* held by the applicant as this application names it: a person's license for a
-     * person's application, a company's for that company's */
+     * person's application, a company's (whoever filed for it) for that company's */
     const char *pl[] = {m->license_number, subject, app_id};
     PGresult *r = NULL;
     rc = yw_pg_query(conn,
                      "SELECT " LICENSE_STATE " FROM applications.licenses l"
-                     " WHERE l.number = $1 AND l.holder_subject = $2"
-                     " AND (l.holder_kind, l.holder_org) = (SELECT a.applicant_kind, a.applicant_org"
-                     "   FROM applications.applications a WHERE a.id = $3::bigint)"
+                     " JOIN applications.applications a ON a.id = $3::bigint"
+                     " WHERE l.number = $1 AND l.holder_kind = a.applicant_kind"
+                     " AND CASE a.applicant_kind WHEN 'company' THEN l.holder_org = a.applicant_org"
+                     "   ELSE l.holder_subject = $2 END"
                      " FOR SHARE OF l",
                      3, pl, &r, err);
     if (rc != 0) return rc;
@@ -537,20 +538,25 @@ static int list_my_licenses(yw_rpc_call *call, const ProtobufCMessage *reqm, Pro
   yw_caller caller;
   int rc = yw_service_require_person(call, &ctx->caller_keys, 1, &caller);
   if (rc != 0) return rc;
-  const char *filters[] = {caller.subject};
+  /* acting for a company: the company's licenses; else the person's own */
+  const char *kind = NULL, *key = NULL;
+  rc = yw_service_applicant_key(call, &caller, &kind, &key);
+  if (rc != 0) return rc;
+  const char *filters[] = {kind, key};
   yw_page page;
   rc = yw_page_begin_id(call, req->page_size, req->page_token, PAGE_DEFAULT, PAGE_MAX, filters,
-                        1, &page);
+                        2, &page);
   if (rc != 0) return rc;
   char limit[16];
   snprintf(limit, sizeof limit, "%d", page.size + 1);
-  const char *p[] = {caller.subject, page.has_cursor ? page.cursor : NULL, limit};
+  const char *p[] = {kind, key, page.has_cursor ? page.cursor : NULL, limit};
   PGresult *r = NULL;
   rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
                         "SELECT " LICENSE_COLS " FROM applications.licenses l"
-                        " WHERE l.holder_subject = $1 AND ($2::bigint IS NULL OR l.id < $2::bigint)"
-                        " ORDER BY l.id DESC LIMIT $3::int",
-                        3, p, &r);
+                        " WHERE " YW_APPLICANT_SQL("l.holder", "$1", "$2")
+                        " AND ($3::bigint IS NULL OR l.id < $3::bigint)"
+                        " ORDER BY l.id DESC LIMIT $4::int",
+                        4, p, &r);
   if (rc != 0) return rc;
   yw_arena *a = yw_rpc_call_arena(call);
   Yiwang__Applications__V1__ListLicensesResponse *resp = yw_arena_alloc(a, sizeof *resp);
@@ -594,9 +600,18 @@ static int get_license(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
     return yw_rpc_call_fail(call, YW_EINVAL, "number is not a license number (26 characters)");
   PGresult *r = NULL;
   if ((rc = query_license(call, ctx, req->number, &r)) != 0) return rc;
+  if (PQntuples(r) == 1 && caller.kind == YW_CALLER_PERSON) {
+    /* a company's license: a person acting for the company with the scope read */
+    rc = yw_service_require_applicant(call, &caller, PQgetvalue(r, 0, L_KIND),
+                                      PQgetvalue(r, 0, L_SUBJECT), PQgetvalue(r, 0, L_ORG), "read",
+                                      "license", req->number);
+    if (rc != 0) {
+      PQclear(r);
+      return rc;
+    }
+  }
   int may = PQntuples(r) == 1 &&
-            ((caller.kind == YW_CALLER_PERSON &&
-              strcmp(PQgetvalue(r, 0, L_SUBJECT), caller.subject) == 0) ||
+            (caller.kind == YW_CALLER_PERSON ||
              (caller.kind == YW_CALLER_STAFF &&
               yw_service_has_any_role(&caller, "dept_staff,dept_admin") &&
               strcmp(PQgetvalue(r, 0, L_ISSUER), caller.department) == 0));

@@ -183,18 +183,22 @@ static int add_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err) 
   const char *pn[] = {req->number};
   PGresult *r = NULL;
   int rc = yw_pg_query(conn,
-                       "SELECT id, applicant_subject, status FROM applications.applications"
-                       " WHERE number = $1 FOR UPDATE",
+                       "SELECT id, applicant_subject, status, applicant_kind, applicant_org"
+                       " FROM applications.applications WHERE number = $1 FOR UPDATE",
                        1, pn, &r, err);
   if (rc != 0) return rc;
-  int mine = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 1), w->caller->subject) == 0;
-  char id[24] = "", status[32] = "";
-  if (mine) {
-    snprintf(id, sizeof id, "%s", PQgetvalue(r, 0, 0));
-    snprintf(status, sizeof status, "%s", PQgetvalue(r, 0, 2));
+  if (PQntuples(r) != 1) {
+    PQclear(r);
+    return yw_rpc_call_fail(call, YW_ENOTFOUND, "no application %s", req->number);
   }
+  /* a company's application takes materials from a person acting for it (scope apply) */
+  rc = yw_service_require_applicant(call, w->caller, PQgetvalue(r, 0, 3), PQgetvalue(r, 0, 1),
+                                    PQgetvalue(r, 0, 4), "apply", "application", req->number);
+  char id[24] = "", status[32] = "";
+  snprintf(id, sizeof id, "%s", PQgetvalue(r, 0, 0));
+  snprintf(status, sizeof status, "%s", PQgetvalue(r, 0, 2));
   PQclear(r);
-  if (!mine) return yw_rpc_call_fail(call, YW_ENOTFOUND, "no application %s", req->number);
+  if (rc != 0) return rc;
   if (strcmp(status, "submitted") != 0 && strcmp(status, "supplement_requested") != 0)
     return yw_rpc_call_fail(call, YW_EPRECOND,
                             "materials are given while the application is SUBMITTED or "
@@ -324,7 +328,7 @@ static int read_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err)
   PGresult *r = NULL;
   int rc = yw_pg_query(conn,
                        "SELECT a.id, a.applicant_subject, array_to_string(a.departments, ','),"
-                       " f.file_name"
+                       " f.file_name, a.applicant_kind, a.applicant_org"
                        " FROM applications.applications a"
                        " JOIN applications.material_files f ON f.application_id = a.id"
                        " WHERE a.number = $1 AND f.sha256 = $2"
@@ -337,7 +341,15 @@ static int read_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *err)
     snprintf(id, sizeof id, "%s", PQgetvalue(r, 0, 0));
     snprintf(w->name, sizeof w->name, "%s", PQgetvalue(r, 0, 3));
     if (w->caller->kind == YW_CALLER_PERSON) {
-      allowed = strcmp(PQgetvalue(r, 0, 1), w->caller->subject) == 0;
+      /* a company's application's files: a person acting for it with the scope read */
+      rc = yw_service_require_applicant(call, w->caller, PQgetvalue(r, 0, 4), PQgetvalue(r, 0, 1),
+                                        PQgetvalue(r, 0, 5), "read", "application",
+                                        w->req->number);
+      if (rc != 0) {
+        PQclear(r);
+        return rc;
+      }
+      allowed = 1;
     } else if (staff && w->caller->department[0] != '\0') {
       /* one of the application's departments, compared as whole codes */
       const char *list = PQgetvalue(r, 0, 2);

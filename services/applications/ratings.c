@@ -433,15 +433,21 @@ static int rate_application_tx(yw_rpc_call *call, PGconn *conn, const ProtobufCM
   const char *p[] = {req->number};
   PGresult *r = NULL;
   int rc = yw_pg_query(conn,
-                       "SELECT applicant_subject, status FROM applications.applications"
-                       " WHERE number = $1",
+                       "SELECT applicant_subject, status, applicant_kind, applicant_org"
+                       " FROM applications.applications WHERE number = $1",
                        1, p, &r, &err);
   if (rc != 0) return yw_service_db_fail(call, rc, &err);
-  int found = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), w->caller.subject) == 0;
+  if (PQntuples(r) != 1) {
+    PQclear(r);
+    return yw_rpc_call_fail(call, YW_ENOTFOUND, "no application %s", req->number);
+  }
+  /* a company's application is rated by a person acting for it (scope apply) */
+  rc = yw_service_require_applicant(call, &w->caller, PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 0),
+                                    PQgetvalue(r, 0, 3), "apply", "application", req->number);
   char status[32] = "";
-  if (found) snprintf(status, sizeof status, "%s", PQgetvalue(r, 0, 1));
+  snprintf(status, sizeof status, "%s", PQgetvalue(r, 0, 1));
   PQclear(r);
-  if (!found) return yw_rpc_call_fail(call, YW_ENOTFOUND, "no application %s", req->number);
+  if (rc != 0) return rc;
   if (strcmp(status, "completed") != 0 && strcmp(status, "rejected") != 0 &&
       strcmp(status, "disapproved") != 0)
     return yw_rpc_call_fail(call, YW_EPRECOND,

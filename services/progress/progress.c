@@ -428,9 +428,13 @@ static int list_my_progress(yw_rpc_call *call, const ProtobufCMessage *reqm, Pro
   yw_caller caller;
   int rc = yw_service_require_person(call, &ctx->caller_keys, 1, &caller);
   if (rc != 0) return rc;
-  const char *filters[] = {caller.subject};
+  /* acting for a company: the company's applications (scope read); else the person's own */
+  const char *kind = NULL, *key = NULL;
+  rc = yw_service_applicant_key(call, &caller, &kind, &key);
+  if (rc != 0) return rc;
+  const char *filters[] = {kind, key};
   yw_page page;
-  rc = yw_page_begin(call, req->page_size, req->page_token, PAGE_DEFAULT, PAGE_MAX, filters, 1, &page);
+  rc = yw_page_begin(call, req->page_size, req->page_token, PAGE_DEFAULT, PAGE_MAX, filters, 2, &page);
   if (rc != 0) return rc;
   /* the cursor: "<submitted_us>|<number>" of the page's last row */
   char us[24] = "0", number[NUMBER_LEN + 1] = "";
@@ -445,14 +449,14 @@ static int list_my_progress(yw_rpc_call *call, const ProtobufCMessage *reqm, Pro
   }
   char limit[16];
   snprintf(limit, sizeof limit, "%d", page.size + 1);
-  const char *p[] = {caller.subject, page.has_cursor ? "1" : "0", us, number, limit};
+  const char *p[] = {kind, key, page.has_cursor ? "1" : "0", us, number, limit};
   PGresult *r = NULL;
   rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
                         "SELECT " VIEW_COLS " FROM progress.applications a"
-                        " WHERE a.applicant_subject = $1"
-                        "   AND ($2 = '0' OR (a.submitted_us, a.number) < ($3::bigint, $4))"
-                        " ORDER BY a.submitted_us DESC, a.number DESC LIMIT $5::int",
-                        5, p, &r);
+                        " WHERE " YW_APPLICANT_SQL("a.applicant", "$1", "$2")
+                        "   AND ($3 = '0' OR (a.submitted_us, a.number) < ($4::bigint, $5))"
+                        " ORDER BY a.submitted_us DESC, a.number DESC LIMIT $6::int",
+                        6, p, &r);
   if (rc != 0) return rc;
   Yiwang__Progress__V1__ListMyProgressResponse *resp = yw_arena_alloc(a, sizeof *resp);
   int rows = PQntuples(r), n = rows > page.size ? page.size : rows;
@@ -500,12 +504,16 @@ static int batch_get_progress(yw_rpc_call *call, const ProtobufCMessage *reqm, P
   }
   list[o++] = '}';
   list[o] = '\0';
-  const char *p[] = {caller.subject, list};
+  const char *kind = NULL, *key = NULL;
+  rc = yw_service_applicant_key(call, &caller, &kind, &key);
+  if (rc != 0) return rc;
+  const char *p[] = {kind, key, list};
   PGresult *r = NULL;
   rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
                         "SELECT " VIEW_COLS " FROM progress.applications a"
-                        " WHERE a.applicant_subject = $1 AND a.number = ANY($2::text[])",
-                        2, p, &r);
+                        " WHERE " YW_APPLICANT_SQL("a.applicant", "$1", "$2")
+                        " AND a.number = ANY($3::text[])",
+                        3, p, &r);
   if (rc != 0) return rc;
   Yiwang__Progress__V1__BatchGetProgressResponse *resp = yw_arena_alloc(a, sizeof *resp);
   int rows = PQntuples(r);
@@ -748,22 +756,31 @@ static int apply_submitted(PGconn *conn, const yw_event *ev, const Yiwang__Event
   snprintf(ms, sizeof ms, "%lld", (long long)(e->submitted_at_unix_ms > 0 ? e->submitted_at_unix_ms
                                                                           : ev->occurred_at_ms));
   const char *status = e->status[0] != '\0' ? e->status : "SUBMITTED";
+  /* a company's application is the company's (its list, ListMyProgress) */
+  int company = strcmp(e->applicant_kind, "company") == 0 && e->applicant_org[0] != '\0';
   const char *p[] = {e->application_id, e->applicant_subject, e->impl_code, e->item_name, deps,
                      status, e->query_code_mac, ms, in_bundle ? e->bundle_number : "", position,
-                     seq};
+                     seq, company ? "company" : "person", company ? e->applicant_org : ""};
   /* a row a status change made first (its submission not seen yet, or come later than
    * the change) keeps that change's status and gets its bundle */
   int rc = yw_pg_query(conn,
                        "INSERT INTO progress.applications AS a (number, applicant_subject, impl_code,"
                        " item_name, departments, status, query_code_mac, submitted_at, submitted_us,"
-                       " updated_at, last_event_ms, bundle_number, bundle_position, last_seq)"
+                       " updated_at, last_event_ms, bundle_number, bundle_position, last_seq,"
+                       " applicant_kind, applicant_org)"
                        " VALUES ($1, $2, $3, $4, $5::text[], $6, $7, to_timestamp($8::bigint / 1000.0),"
                        " $8::bigint * 1000, to_timestamp($8::bigint / 1000.0), $8::bigint,"
-                       " NULLIF($9, ''), CASE WHEN $9 = '' THEN NULL ELSE $10::int END, $11::bigint)"
-                       " ON CONFLICT (number) DO UPDATE SET bundle_number = EXCLUDED.bundle_number,"
-                       " bundle_position = EXCLUDED.bundle_position"
-                       " WHERE a.bundle_number IS NULL AND EXCLUDED.bundle_number IS NOT NULL",
-                       11, p, NULL, NULL);
+                       " NULLIF($9, ''), CASE WHEN $9 = '' THEN NULL ELSE $10::int END, $11::bigint,"
+                       " $12, $13)"
+                       " ON CONFLICT (number) DO UPDATE SET"
+                       " bundle_number = COALESCE(a.bundle_number, EXCLUDED.bundle_number),"
+                       " bundle_position = CASE WHEN a.bundle_number IS NULL"
+                       "   THEN EXCLUDED.bundle_position ELSE a.bundle_position END,"
+                       " applicant_kind = EXCLUDED.applicant_kind, applicant_org = EXCLUDED.applicant_org"
+                       " WHERE (a.bundle_number IS NULL AND EXCLUDED.bundle_number IS NOT NULL)"
+                       " OR (a.applicant_kind, a.applicant_org)"
+                       "   IS DISTINCT FROM (EXCLUDED.applicant_kind, EXCLUDED.applicant_org)",
+                       13, p, NULL, NULL);
   if (rc != 0) return rc;
   const char *s[] = {ev->id, e->application_id, status, ms, seq};
   return yw_pg_query(conn,

@@ -18,6 +18,7 @@
 
 #include "yw_caller.h"
 #include "yw_err.h"
+#include "yw_service.h"
 
 static uint8_t key[YW_KEY_BYTES], old_key[YW_KEY_BYTES], stranger[YW_KEY_BYTES];
 static yw_caller_keys keys; /* key only, window 30 s */
@@ -403,6 +404,37 @@ static void test_org_scope_travels_signed_and_bounds_what_is_done_for_the_compan
   assert_true(yw_caller_org_may(&c, "apply"));
 }
 
+/* A company's application is the company's, whoever filed it: a person acting for the
+ * company is its applicant, the person who filed it acting for nobody (or for another
+ * company) is not; a person's own application is the person's alone. */
+static void test_company_application_belongs_to_the_company(void **state) {
+  (void)state;
+  yw_caller agent, rep, staff;
+  memset(&agent, 0, sizeof agent);
+  agent.kind = YW_CALLER_PERSON;
+  snprintf(agent.subject, sizeof agent.subject, "p-agent");
+  rep = agent;
+  snprintf(rep.subject, sizeof rep.subject, "p-rep");
+  snprintf(rep.org, sizeof rep.org, "91320700320000001D");
+  snprintf(rep.org_scope, sizeof rep.org_scope, "apply,pay,read,sign");
+  /* filed by the agent for the company; the agent now acts for nobody */
+  assert_false(yw_applicant_is_caller(&agent, "company", "p-agent", "91320700320000001D"));
+  assert_true(yw_applicant_is_caller(&rep, "company", "p-agent", "91320700320000001D"));
+  snprintf(agent.org, sizeof agent.org, "91320700320000003K");
+  assert_false(yw_applicant_is_caller(&agent, "company", "p-agent", "91320700320000001D"));
+  snprintf(agent.org, sizeof agent.org, "91320700320000001D");
+  assert_true(yw_applicant_is_caller(&agent, "company", "p-agent", "91320700320000001D"));
+  /* a person's own: the person's alone, acting for a company or not */
+  assert_true(yw_applicant_is_caller(&agent, "person", "p-agent", ""));
+  assert_false(yw_applicant_is_caller(&rep, "person", "p-agent", ""));
+  /* a company application with no company, an unknown kind, staff: nobody's */
+  assert_false(yw_applicant_is_caller(&rep, "company", "p-rep", ""));
+  assert_false(yw_applicant_is_caller(&rep, "", "p-rep", ""));
+  staff = rep;
+  staff.kind = YW_CALLER_STAFF;
+  assert_false(yw_applicant_is_caller(&staff, "company", "p-rep", "91320700320000001D"));
+}
+
 int main(void) {
   for (size_t i = 0; i < sizeof key; i++) {
     key[i] = (uint8_t)(3 * i + 11);
@@ -429,6 +461,7 @@ int main(void) {
       cmocka_unit_test(test_changed_or_removed_via_is_refused),
       cmocka_unit_test(test_forward_refuses_bad_names_and_too_many_hops),
       cmocka_unit_test(test_org_scope_travels_signed_and_bounds_what_is_done_for_the_company),
+      cmocka_unit_test(test_company_application_belongs_to_the_company),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

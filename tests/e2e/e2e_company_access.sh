@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# e2e_company_access.sh - a company's applications are the company's: whoever filed one
+# (the representative or an agent), only a person acting for the company with the scope
+# the act needs reads, lists, changes or downloads it; a person acting for nobody (an
+# agent who stopped acting, or was revoked) is told it does not exist (404); the
+# representative acting for the company sees the applications its agents filed.
+source "$(dirname "$0")/lib.sh"
+e2e_database
+e2e_start
+source "$(dirname "$0")/identity_helpers.sh"
+
+CO=91320700320000001D
+LI="$(verified_resident 13800000002 李四 320722198512120020)"     # represents $CO
+WANG="$(verified_resident 13800000003 王小明 320703200002294566)" # represents nothing
+check "two verified residents" test -n "$LI" -a -n "$WANG"
+FUTURE="$(date -u -d '+30 days' +%Y-%m-%dT%H:%M:%SZ)"
+req POST /v1/me/legal-persons "$LI" "{\"creditCode\":\"$CO\"}"
+expect_status "the representative binds his company" 200
+authorise() { # authorise SCOPE-JSON
+  req POST "/v1/me/legal-persons/$CO/agents" "$LI" \
+    "{\"name\":\"王小明\",\"idCardNumber\":\"320703200002294566\",\"scope\":$1,\"expiresAt\":\"$FUTURE\"}"
+}
+authorise '["apply","pay","read"]'
+expect_status "he authorises an agent (apply, pay, read)" 200
+AGENT_ID="$(field "d['id']")"
+req POST /v1/me/legal-persons "$WANG" "{\"creditCode\":\"$CO\"}"
+expect_status "the agent binds the company" 200
+req POST /v1/me/acting-for "$WANG" "{\"creditCode\":\"$CO\"}"
+expect_status "the agent acts for the company" 200
+ITEM="$("${PSQL[@]}" -c "SELECT impl_code FROM catalog.items WHERE status='published' AND form IS NULL AND level='city' AND coalesce((details->>'minRealnameLevel')::int,0) <= 2 AND details->'audiences' ? 'LEGAL_PERSON' ORDER BY impl_code LIMIT 1")"
+req POST /v1/applications "$WANG" "{\"itemCode\":\"$ITEM\"}"
+expect_status "the agent files application 1 for the company" 200
+APP1="$(field "d['application']['number']")"
+MAT="$(field "(d['application'].get('missingMaterials') or d.get('missingMaterials') or ['营业执照'])[0]")"
+req POST /v1/applications "$WANG" "{\"itemCode\":\"$ITEM\"}"
+expect_status "and application 2" 200
+APP2="$(field "d['application']['number']")"
+printf '%%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%%%EOF\n' >"$E2E_TMP/m.pdf"
+MSHA="$(sha256sum "$E2E_TMP/m.pdf" | cut -d' ' -f1)"
+upload() { # upload TOKEN NUMBER
+  S="$(curl -sS -o "$B" -w '%{http_code}' -X POST "$GW/v1/applications/$2/materials" \
+    -H "authorization: Bearer $1" -F "material=$MAT" -F "files=@$E2E_TMP/m.pdf")"
+}
+download() { # download TOKEN NUMBER
+  S="$(curl -sS -o "$B" -w '%{http_code}' "$GW/v1/applications/$2/materials/$MSHA" \
+    -H "authorization: Bearer $1")"
+}
+upload "$WANG" "$APP2"
+expect_status "the agent adds a material to application 2" 200
+
+# --- the representative acting for the company sees what its agent filed
+req GET "/v1/applications/$APP1" "$LI"
+expect_status "the representative acting for nobody: the company's application is 404" 404
+req POST /v1/me/acting-for "$LI" "{\"creditCode\":\"$CO\"}"
+expect_status "the representative acts for the company" 200
+req GET /v1/me/applications "$LI"
+check "acting for the company, his list holds the agent's filings" \
+  holds "{a['number'] for a in d.get('applications', [])} >= {'$APP1', '$APP2'}"
+req GET "/v1/applications/$APP2" "$LI"
+expect_status "and he reads the agent's application" 200
+download "$LI" "$APP2"
+expect_status "and downloads its material" 200
+# yw-progress follows the events asynchronously: polled, at most 30 s
+for _ in $(seq 60); do
+  req GET /v1/me/progress "$LI"
+  holds "'$APP1' in json.dumps(d)" 2>/dev/null && break
+  sleep 0.5
+done
+check "his progress list holds the company's applications" holds "'$APP1' in json.dumps(d) and '$APP2' in json.dumps(d)"
+req GET /v1/me/progress "$WANG"
+check "so does the agent's while he acts for it" holds "'$APP1' in json.dumps(d)"
+
+# --- scope apply only: no reads
+authorise '["apply"]'
+expect_status "the representative narrows the agent to apply" 200
+req GET "/v1/applications/$APP1" "$WANG"
+expect_status "without read, reading the application is 403" 403
+download "$WANG" "$APP2"
+expect_status "without read, downloading its material is 403" 403
+req GET /v1/me/progress "$WANG"
+expect_status "without read, the progress list is 403" 403
+req GET /v1/me/applications "$WANG"
+expect_status "without read, the application list is 403" 403
+
+# --- scope read: no changes, acting for the company or not
+authorise '["read"]'
+expect_status "the representative narrows the agent to read" 200
+req POST "/v1/applications/$APP1:withdraw" "$WANG" '{"reason":"x"}'
+expect_status "acting for the company without apply, withdrawing is 403" 403
+req POST /v1/me/acting-for "$WANG" '{"creditCode":""}'
+expect_status "the agent stops acting for the company" 200
+req POST "/v1/applications/$APP1:withdraw" "$WANG" '{"reason":"x"}'
+expect_status "acting for nobody, he cannot withdraw the company's application (404)" 404
+req GET "/v1/applications/$APP1" "$WANG"
+expect_status "nor read it (404)" 404
+download "$WANG" "$APP2"
+expect_status "nor download its material (404)" 404
+req GET /v1/me/applications "$WANG"
+check "nor find it in his own list" holds "'$APP1' not in json.dumps(d) and '$APP2' not in json.dumps(d)"
+req GET /v1/me/progress "$WANG"
+check "nor in his own progress list" holds "'$APP1' not in json.dumps(d)"
+check "application 1 is still submitted" test \
+  "$("${PSQL[@]}" -c "SELECT status FROM applications.applications WHERE number = '$APP1'")" = submitted
+
+# --- revoked: nothing of the company's, whichever way he asks
+req POST /v1/me/acting-for "$WANG" "{\"creditCode\":\"$CO\"}"
+expect_status "the agent acts for the company again" 200
+req DELETE "/v1/me/legal-persons/$CO/agents/$AGENT_ID" "$LI"
+expect_status "the representative revokes the agent" 200
+req GET "/v1/applications/$APP2" "$WANG"
+expect_status "revoked, he cannot read the company's application (404)" 404
+req GET /v1/me/applications "$WANG"
+check "revoked, his list does not hold it" holds "'$APP2' not in json.dumps(d)"
+upload "$WANG" "$APP2"
+expect_status "revoked, he cannot add a material (404)" 404
+req POST "/v1/applications/$APP2:withdraw" "$WANG" '{"reason":"x"}'
+expect_status "revoked, he cannot withdraw it (404)" 404
+check "both applications are still submitted" test \
+  "$("${PSQL[@]}" -c "SELECT string_agg(status, ',') FROM applications.applications WHERE applicant_org = '$CO'")" = submitted,submitted
+
+# --- the representative changes the agent's filing for the company
+req POST "/v1/applications/$APP2:withdraw" "$LI" '{"reason":"不再办理"}'
+expect_status "the representative acting for the company withdraws the agent's application" 200
+finish
