@@ -1441,31 +1441,68 @@ static const char SET_ORG_SCRIPT[] =
     "return 0\n";
 
 /* Runs script (DROP_ORG_SCRIPT, SET_ORG_SCRIPT) on each session of subject, with
- * credit_code, scope and until as its arguments. */
-static void sessions_org_script(identity_ctx *ctx, const char *subject, const char *script,
-                                const char *credit_code, const char *scope, const char *until) {
+ * credit_code, scope and until as its arguments. Returns 0 once every session is done,
+ * or YW_EUNAVAIL when Redis did not answer one of the commands (each session is tried;
+ * the others may be done, none is left half-changed: each script is one command). */
+static int sessions_org_script(identity_ctx *ctx, const char *subject, const char *script,
+                               const char *credit_code, const char *scope, const char *until) {
   char subkey[128];
   rkey(ctx, subkey, sizeof subkey, "subj", subject);
   const char *members[] = {"SMEMBERS", subkey};
   redisReply *m = redis_do(ctx, 2, members);
+  int rc = m != NULL && m->type == REDIS_REPLY_ARRAY ? 0 : YW_EUNAVAIL;
   for (size_t i = 0; m != NULL && m->type == REDIS_REPLY_ARRAY && i < m->elements; i++) {
     char skey[128];
     rkey(ctx, skey, sizeof skey, "sess", m->element[i]->str);
     const char *ev[] = {"EVAL", script, "1", skey, credit_code, scope, until};
-    redis_ok(ctx, 7, ev);
+    if (redis_ok(ctx, 7, ev) != 0) rc = YW_EUNAVAIL;
   }
   if (m != NULL) freeReplyObject(m);
+  return rc;
 }
 
-static void sessions_drop_org(identity_ctx *ctx, const char *subject, const char *credit_code) {
-  sessions_org_script(ctx, subject, DROP_ORG_SCRIPT, credit_code, "", "");
+static int sessions_drop_org(identity_ctx *ctx, const char *subject, const char *credit_code) {
+  return sessions_org_script(ctx, subject, DROP_ORG_SCRIPT, credit_code, "", "");
 }
 
-/* The same for every account in subjects' first column (NULL: none); frees subjects. */
+/* The same for every account in subjects' first column (NULL: none), after a change has
+ * committed (a Redis failure leaves those sessions to the binding's re-check at the
+ * next act_for); frees subjects. */
 static void sessions_drop_org_all(identity_ctx *ctx, PGresult *subjects, const char *credit_code) {
   for (int i = 0; subjects != NULL && i < PQntuples(subjects); i++)
-    sessions_drop_org(ctx, PQgetvalue(subjects, i, 0), credit_code);
+    (void)sessions_drop_org(ctx, PQgetvalue(subjects, i, 0), credit_code);
   PQclear(subjects);
+}
+
+/* Inside the transaction that changes an authorisation (revoke_tx, authorize_tx), before
+ * it commits: for each account of subjects (first column; scope and until in columns 1
+ * and 2 when script is SET_ORG_SCRIPT), takes the account's session lock (the one
+ * act_for holds while it re-reads the binding and writes the session, so neither
+ * overwrites the other) and runs script on its sessions. A Redis failure fails the call
+ * (UNAVAILABLE) and the transaction rolls back: an authorisation never changes while
+ * sessions go on acting on the old one. A new scope that reached some sessions only is
+ * taken back from them (they stop acting for the company, and act_for reads the record
+ * again), so no session holds a scope the record does not. Returns 0 or the code to
+ * answer with. */
+static int sessions_org_in_tx(yw_rpc_call *call, identity_ctx *ctx, PGconn *conn,
+                              const PGresult *subjects, const char *script,
+                              const char *credit_code, yw_pg_error *err) {
+  int set = script == SET_ORG_SCRIPT;
+  for (int i = 0; subjects != NULL && i < PQntuples(subjects); i++) {
+    const char *subject = PQgetvalue(subjects, i, 0);
+    int rc = lock_account_sessions(conn, subject, err);
+    if (rc != 0) return rc;
+    rc = sessions_org_script(ctx, subject, script, credit_code,
+                             set ? PQgetvalue(subjects, i, 1) : "",
+                             set ? PQgetvalue(subjects, i, 2) : "");
+    for (int k = 0; rc != 0 && set && k <= i; k++)
+      (void)sessions_drop_org(ctx, PQgetvalue(subjects, k, 0), credit_code);
+    if (rc != 0)
+      return yw_rpc_call_fail(call, YW_EUNAVAIL,
+                              "the agent's sessions cannot be updated now, so nothing was "
+                              "changed; try again shortly");
+  }
+  return 0;
 }
 
 /* The register names rep_id_sha256 as credit_code's legal representative: stores it.
@@ -1490,6 +1527,35 @@ static int rep_seen(PGconn *conn, const char *credit_code, const char *rep_id_sh
                      "   AND CASE WHEN b.role = 'representative' THEN b.rep_id_sha256"
                      "       ELSE a.granted_rep_id_sha256 END IS DISTINCT FROM $2",
                      2, p, former, err);
+}
+
+/* The caller's binding to credit_code in force (BINDING_IN_FORCE): *bound 1 with its
+ * role, the session's org_until (unix seconds, "0" for a representative) and org_scope
+ * (every scope for a representative, else the agent's); *bound 0 when none. Returns 0 or
+ * a database code (err). */
+static int binding_now(PGconn *conn, const char *subject, const char *credit_code,
+                       char role[32], char org_until[24], char org_scope[32], int *bound,
+                       yw_pg_error *err) {
+  const char *p[] = {subject, credit_code};
+  PGresult *r = NULL;
+  int rc = yw_pg_query(conn,
+                       "SELECT b.role, COALESCE(floor(extract(epoch FROM a.expires_at))::bigint, 0),"
+                       " CASE WHEN b.role = 'representative' THEN '" REPRESENTATIVE_SCOPE "'"
+                       "  ELSE array_to_string(a.scope, ',') END"
+                       " FROM identity.person_legal_persons b"
+                       " JOIN identity.persons p ON p.id = b.person_id"
+                       " JOIN identity.legal_persons l ON l.credit_code = b.credit_code"
+                       " LEFT JOIN identity.company_agents a ON a.id = b.agent_id"
+                       " WHERE p.subject = $1 AND b.credit_code = $2 AND" BINDING_IN_FORCE,
+                       2, p, &r, err);
+  *bound = rc == 0 && PQntuples(r) == 1;
+  if (*bound) {
+    snprintf(role, 32, "%s", PQgetvalue(r, 0, 0));
+    snprintf(org_until, 24, "%s", PQgetvalue(r, 0, 1));
+    snprintf(org_scope, 32, "%s", PQgetvalue(r, 0, 2));
+  }
+  PQclear(r);
+  return rc;
 }
 
 /* Checks a binding again at the moment the session would act for the company (no
@@ -1597,24 +1663,10 @@ static int act_for(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMes
    * (the services check it, yw_service_require_org_scope) */
   char org_scope[32] = "";
   if (req->credit_code[0] != '\0') {
-    const char *p[] = {caller.subject, req->credit_code};
-    PGresult *r = NULL;
-    rc = yw_pg_query(conn,
-                     "SELECT b.role, COALESCE(floor(extract(epoch FROM a.expires_at))::bigint, 0),"
-                     " CASE WHEN b.role = 'representative' THEN '" REPRESENTATIVE_SCOPE "'"
-                     "  ELSE array_to_string(a.scope, ',') END"
-                     " FROM identity.person_legal_persons b"
-                     " JOIN identity.persons p ON p.id = b.person_id"
-                     " JOIN identity.legal_persons l ON l.credit_code = b.credit_code"
-                     " LEFT JOIN identity.company_agents a ON a.id = b.agent_id"
-                     " WHERE p.subject = $1 AND b.credit_code = $2 AND" BINDING_IN_FORCE,
-                     2, p, &r, &err);
-    int bound = rc == 0 && PQntuples(r) == 1;
     char role[32] = "";
-    if (bound) snprintf(role, sizeof role, "%s", PQgetvalue(r, 0, 0));
-    if (bound) snprintf(org_until, sizeof org_until, "%s", PQgetvalue(r, 0, 1));
-    if (bound) snprintf(org_scope, sizeof org_scope, "%s", PQgetvalue(r, 0, 2));
-    PQclear(r);
+    int bound = 0;
+    rc = binding_now(conn, caller.subject, req->credit_code, role, org_until, org_scope, &bound,
+                     &err);
     if (rc != 0 || !bound) {
       yw_pg_pool_release(ctx->pool, conn);
       if (rc != 0) return yw_service_db_fail(call, rc, &err);
@@ -1627,20 +1679,41 @@ static int act_for(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMes
     conn = yw_service_db(call, ctx->pool, ctx->db_wait_ms);
     if (conn == NULL) return yw_rpc_call_fail(call, YW_EUNAVAIL, "accounts are unavailable");
   }
-  /* recorded first: the session changes only once the record is written */
-  rc = audit_required(call, conn, &caller, caller.subject, "person", "act_for", req->credit_code,
-                      caller.subject, "ok", yw_rpc_call_request_id(call));
-  if (rc != 0) {
-    yw_pg_pool_release(ctx->pool, conn);
-    return rc;
+  /* the session is written under the account's session lock, with the binding read
+   * again under it: a revocation or a new scope (which take the same lock to update the
+   * sessions before they commit) is either seen here or applied after this write */
+  memset(&err, 0, sizeof err);
+  rc = yw_pg_begin(conn, &err);
+  if (rc == 0) rc = lock_account_sessions(conn, caller.subject, &err);
+  if (rc == 0 && req->credit_code[0] != '\0') {
+    char role[32] = "";
+    int bound = 0;
+    rc = binding_now(conn, caller.subject, req->credit_code, role, org_until, org_scope, &bound,
+                     &err);
+    if (rc == 0 && !bound) {
+      yw_pg_rollback(conn);
+      yw_pg_pool_release(ctx->pool, conn);
+      return yw_rpc_call_fail(call, YW_EPERM, "this company is not bound to your account");
+    }
   }
-  char skey[128];
-  rkey(ctx, skey, sizeof skey, "sess", caller.session);
-  const char *hset[] = {"HSET",      skey,      "org",       req->credit_code,
-                        "org_until", org_until, "org_scope", org_scope};
-  if (redis_ok(ctx, 8, hset) != 0) {
+  /* recorded first: the session changes only once the record is written */
+  if (rc == 0)
+    rc = audit_required(call, conn, &caller, caller.subject, "person", "act_for",
+                        req->credit_code, caller.subject, "ok", yw_rpc_call_request_id(call));
+  if (rc == 0) {
+    char skey[128];
+    rkey(ctx, skey, sizeof skey, "sess", caller.session);
+    const char *hset[] = {"HSET",      skey,      "org",       req->credit_code,
+                          "org_until", org_until, "org_scope", org_scope};
+    if (redis_ok(ctx, 8, hset) != 0)
+      rc = yw_rpc_call_fail(call, YW_EUNAVAIL, "sessions are unavailable");
+  }
+  if (rc == 0) rc = yw_pg_commit(conn, &err);
+  if (rc != 0) {
+    yw_pg_rollback(conn);
     yw_pg_pool_release(ctx->pool, conn);
-    return yw_rpc_call_fail(call, YW_EUNAVAIL, "sessions are unavailable");
+    return err.sqlstate[0] != '\0' || err.message[0] != '\0' ? yw_service_db_fail(call, rc, &err)
+                                                             : rc;
   }
   Me *me = NULL;
   rc = load_me(ctx, call, conn, caller.subject, &me, NULL, &err);
@@ -2219,6 +2292,9 @@ static int authorize_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error 
                    " WHERE b.agent_id = $1::bigint",
                    1, bp, &j->bound, err);
   if (rc != 0) return rc;
+  /* and take them before this commits */
+  rc = sessions_org_in_tx(call, j->ctx, conn, j->bound, SET_ORG_SCRIPT, j->req->credit_code, err);
+  if (rc != 0) return rc;
   return audit_required(call, conn, j->caller, j->caller->subject, "person", "authorize_agent",
                         target, j->caller->subject, "ok", yw_rpc_call_request_id(call));
 }
@@ -2266,9 +2342,6 @@ static int authorize_agent(yw_rpc_call *call, const ProtobufCMessage *reqm, Prot
     return YW_EINTERNAL;
   struct agent_job job = {ctx, &caller, req, scope, id_hash, name_enc, id_enc, NULL, NULL};
   rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, "accounts", authorize_tx, &job);
-  for (int i = 0; rc == 0 && job.bound != NULL && i < PQntuples(job.bound); i++)
-    sessions_org_script(ctx, PQgetvalue(job.bound, i, 0), SET_ORG_SCRIPT, req->credit_code,
-                        PQgetvalue(job.bound, i, 1), PQgetvalue(job.bound, i, 2));
   PQclear(job.bound);
   if (rc != 0) return rc;
   *out = &job.out->base;
@@ -2354,6 +2427,10 @@ static int revoke_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error *er
       " SELECT p.subject FROM gone JOIN identity.persons p ON p.id = gone.person_id",
       1, dp, &j->subjects, err);
   if (rc != 0) return rc;
+  /* the agent's sessions stop acting for the company before this commits */
+  rc = sessions_org_in_tx(call, j->ctx, conn, j->subjects, DROP_ORG_SCRIPT, j->req->credit_code,
+                          err);
+  if (rc != 0) return rc;
   char target[96];
   snprintf(target, sizeof target, "%s agent %s", j->req->credit_code, j->req->agent_id);
   return audit_required(call, conn, j->caller, j->caller->subject, "person", "revoke_agent", target,
@@ -2375,8 +2452,7 @@ static int revoke_agent(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobu
     return yw_rpc_call_fail(call, YW_EINVAL, "agentId is not valid");
   struct revoke_job job = {ctx, &caller, req, NULL, NULL};
   rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, "accounts", revoke_tx, &job);
-  sessions_drop_org_all(ctx, rc == 0 ? job.subjects : NULL, req->credit_code);
-  if (rc != 0) PQclear(job.subjects);
+  PQclear(job.subjects);
   if (rc != 0) return rc;
   *out = &job.out->base;
   return 0;

@@ -105,6 +105,30 @@ check "application 1 is still submitted" test \
 # --- revoked: nothing of the company's, whichever way he asks
 req POST /v1/me/acting-for "$WANG" "{\"creditCode\":\"$CO\"}"
 expect_status "the agent acts for the company again" 200
+# first, the agent's sessions cannot all be updated (Redis refuses the command on one of
+# them, a key of another type): a new scope or a revocation is refused whole (503) and
+# the authorisation stays as it was
+WANG_SUBJ="$("${PSQL[@]}" -c "SELECT applicant_subject FROM applications.applications WHERE number = '$APP1'")"
+redis_cmd SET "$E2E_DB:sess:unwritable" x >/dev/null
+redis_cmd SADD "$E2E_DB:subj:$WANG_SUBJ" unwritable >/dev/null
+scope_now() {
+  "${PSQL[@]}" -c "SELECT array_to_string(scope, ',') FROM identity.company_agents WHERE id = $AGENT_ID AND revoked_at IS NULL"
+}
+authorise '["apply","pay","read"]'
+expect_status "widening the scope while the sessions cannot be updated is 503" 503
+check "and the authorisation keeps its scope (read)" test "$(scope_now)" = read
+req GET "/v1/applications/$APP1" "$WANG"
+check "no session of the agent holds the wider scope (read: 200, or 404 once dropped)" \
+  test "$S" = 200 -o "$S" = 404
+req POST "/v1/applications/$APP1:withdraw" "$WANG" '{"reason":"x"}'
+check "nor withdraws (got $S)" test "$S" = 403 -o "$S" = 404
+req DELETE "/v1/me/legal-persons/$CO/agents/$AGENT_ID" "$LI"
+expect_status "revoking while the sessions cannot be updated is 503" 503
+check "and the authorisation is still in force" test "$(scope_now)" = read
+redis_cmd SREM "$E2E_DB:subj:$WANG_SUBJ" unwritable >/dev/null
+redis_cmd DEL "$E2E_DB:sess:unwritable" >/dev/null
+req POST /v1/me/acting-for "$WANG" "{\"creditCode\":\"$CO\"}"
+expect_status "the agent acts for the company (read) once more" 200
 req DELETE "/v1/me/legal-persons/$CO/agents/$AGENT_ID" "$LI"
 expect_status "the representative revokes the agent" 200
 req GET "/v1/applications/$APP2" "$WANG"
