@@ -82,6 +82,10 @@ const gw_route_def gw_route_defs[] = {
      * FileRefs come back to be put in the item. */
     {"POST", "/v1/item-files", CATALOG "UploadItemFiles", NULL, GW_ACCESS_STAFF, 0,
      "dept_admin,platform_admin", 0, "catalog", .upload = &item_files},
+    /* A platform administrator takes down a file published by mistake: no item serves
+     * it any more, no write names it (audited by the catalog). */
+    {"POST", "/v1/item-files/{sha256}:withdraw", CATALOG "WithdrawItemFile", "*", GW_ACCESS_STAFF, 0,
+     "platform_admin", 0, "catalog"},
     /* An item's newest version, a pending draft included: its department's staff
      * (checked by the catalog) and platform administrators; never kept. */
     {"GET", "/v1/items/{code}/draft", CATALOG "GetItemDraft", NULL, GW_ACCESS_STAFF, 0,

@@ -1169,8 +1169,17 @@ struct upsert_work {
  * detail (NULL: none), in the write's transaction. */
 static int audit(yw_rpc_call *call, PGconn *conn, const struct upsert_work *w, const char *action,
                  const char *target, const char *detail, yw_pg_error *err) {
-  const char *p[] = {w->caller->subject,           w->caller->department, action, target,
-                     yw_rpc_call_request_id(call), w->caller->ip,
+  return catalog_audit(call, conn, w->caller, action, target, detail, err);
+}
+
+int catalog_audit(yw_rpc_call *call, PGconn *conn, const yw_caller *caller, const char *action,
+                  const char *target, const char *detail, yw_pg_error *err) {
+  const char *p[] = {caller->subject,
+                     caller->department,
+                     action,
+                     target,
+                     yw_rpc_call_request_id(call),
+                     caller->ip,
                      detail != NULL ? detail : ""};
   return yw_pg_query(conn,
                      "INSERT INTO catalog.audit_log (actor, department, action, target,"
@@ -1743,7 +1752,7 @@ static int upsert_item(yw_rpc_call *call, const ProtobufCMessage *reqm, Protobuf
                               u->form,
                               NULL};
   /* the files the item names must be in the store as it says, before anything is written */
-  rc = catalog_files_check(call, ctx, it->impl_code, it->details, upsert_checked, u);
+  rc = catalog_files_check(call, ctx, &u->caller, it, upsert_checked, u);
   if (rc == YW_RPC_DEFERRED) return rc;
   if (rc != 0) {
     free(u->details);
@@ -1822,6 +1831,7 @@ static const yw_rpc_method catalog_methods[] = {
     {"GetBundle", catalog_get_bundle, NULL},
     {"GetItemFile", catalog_get_item_file, NULL},
     {"UploadItemFiles", catalog_upload_item_files, NULL},
+    {"WithdrawItemFile", catalog_withdraw_item_file, NULL},
 };
 
 void catalog_service_init(yw_rpc_service *svc, catalog_ctx *ctx) {

@@ -31,6 +31,10 @@ typedef struct catalog_ctx {
    * awaited at most files_wait_ms; NULL: writes naming files are UNAVAILABLE */
   yw_rpc_channel *files;
   int files_wait_ms;
+  /* a department's item file uploads per day (Asia/Shanghai): at most this many files
+   * and bytes; past either, UploadItemFiles is RESOURCE_EXHAUSTED */
+  long long upload_daily_files;
+  long long upload_daily_bytes;
 } catalog_ctx;
 
 /* The service table; data must point to a catalog_ctx that outlives the server. */

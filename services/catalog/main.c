@@ -14,7 +14,7 @@
 #include "catalog.h"
 #include "yw_service.h"
 
-static long cfg_cache_ttl_s, cfg_files_wait_ms;
+static long cfg_cache_ttl_s, cfg_files_wait_ms, cfg_upload_files, cfg_upload_mb;
 static char *cfg_files;
 
 static const yw_cfg_entry settings[] = {
@@ -26,6 +26,12 @@ static const yw_cfg_entry settings[] = {
     {"YW_CATALOG_FILES_WAIT_MS", YW_CFG_INT, "2000", 50, 30000,
      "longest wait for yw-files' answer about one file an item names; past it the write is "
      "UNAVAILABLE", &cfg_files_wait_ms},
+    {"YW_CATALOG_UPLOAD_DAILY_FILES", YW_CFG_INT, "2000", 1, 1000000,
+     "item files (forms, samples) one department may upload per day; past it uploads are "
+     "RESOURCE_EXHAUSTED (429)", &cfg_upload_files},
+    {"YW_CATALOG_UPLOAD_DAILY_MB", YW_CFG_INT, "200", 1, 1000000,
+     "MiB of item files one department may upload per day; past it uploads are "
+     "RESOURCE_EXHAUSTED (429)", &cfg_upload_mb},
 };
 
 int main(int argc, char **argv) {
@@ -54,7 +60,9 @@ int main(int argc, char **argv) {
                      .cache_ttl_s = (int)cfg_cache_ttl_s,
                      .cache_prefix = cache_prefix,
                      .caller_keys = proc.caller_keys,
-                     .files_wait_ms = (int)cfg_files_wait_ms};
+                     .files_wait_ms = (int)cfg_files_wait_ms,
+                     .upload_daily_files = cfg_upload_files,
+                     .upload_daily_bytes = (long long)cfg_upload_mb << 20};
   if ((ctx.files = yw_service_channel(&proc, cfg_files)) == NULL) {
     yw_service_stop(&proc);
     return 2;

@@ -195,6 +195,7 @@ e2e_start() {
   YW_CATALOG_LISTEN="$CATALOG_ADDR" YW_REDIS_PREFIX="$E2E_DB" \
     YW_PG_DSN="${YW_PG_DSN/user=postgres/user=yw_catalog}" \
     YW_CATALOG_FILES="$FILES_ADDR" YW_CATALOG_FILES_WAIT_MS="${E2E_CATALOG_FILES_WAIT_MS:-2000}" \
+    YW_CATALOG_UPLOAD_DAILY_FILES="${E2E_CATALOG_UPLOAD_DAILY_FILES:-2000}" \
     YW_TLS_CA="$svc_ca" YW_TLS_CERT="$catalog_cert" YW_TLS_KEY="$catalog_key" \
     YW_TLS_CLIENT_CERT="${svc_ca:+$E2E_PKI/catalog-client.crt}" \
     YW_TLS_CLIENT_KEY="${svc_ca:+$E2E_PKI/catalog-client.key}" \

@@ -5771,6 +5771,14 @@ UPDATE catalog.items SET form = '{"title":"企业设立登记申请","fields":[{
 UPDATE catalog.items SET form = '{"title":"营业执照变更登记申请","fields":[{"name":"uscc","label":"统一社会信用代码","type":"uscc","prefill":"company.uscc","required":true},{"name":"companyName","label":"企业名称","type":"string","prefill":"company.name"},{"name":"items","label":"变更事项","type":"array","required":true,"minItems":1,"maxItems":8,"items":{"type":"enum","options":["名称","住所","法定代表人","注册资本","经营范围","企业类型"]}},{"name":"newName","label":"变更后名称","type":"string","maxLength":100},{"name":"newScope","label":"变更后经营范围","type":"string","maxLength":2000},{"name":"contactPhone","label":"联系人手机","type":"phone","required":true},{"name":"resolutionDate","label":"股东会决议日期","type":"date","required":true}]}'::jsonb WHERE basic_code = 'XK00014000';
 UPDATE catalog.items SET form = '{"title":"个体工商户设立登记申请","fields":[{"name":"operatorName","label":"经营者姓名","type":"string","prefill":"identity.name"},{"name":"operatorIdNumber","label":"经营者身份证件号码","type":"string","prefill":"identity.id_number_masked"},{"name":"tradeName","label":"个体工商户名称","type":"string","maxLength":50},{"name":"businessScope","label":"经营范围","type":"string","required":true,"minLength":2,"maxLength":500},{"name":"form","label":"组成形式","type":"enum","required":true,"options":["个人经营","家庭经营"]},{"name":"familyMembers","label":"参加经营的家庭成员","type":"array","required":true,"minItems":1,"maxItems":10,"when":{"field":"form","equals":"家庭经营"},"items":{"type":"object","fields":[{"name":"name","label":"姓名","type":"string","required":true},{"name":"idNumber","label":"公民身份号码","type":"id_card","required":true}]}},{"name":"capitalYuan","label":"资金数额（元）","type":"integer","min":0,"max":100000000},{"name":"employees","label":"从业人数","type":"integer","min":0,"max":1000},{"name":"phone","label":"联系电话","type":"phone","required":true},{"name":"address","label":"经营场所","type":"object","fields":[{"name":"district","label":"所在区县","type":"enum","required":true,"options":["海州区","连云区","赣榆区","东海县","灌云县","灌南县"]},{"name":"detail","label":"详细地址","type":"string","required":true,"minLength":4,"maxLength":100},{"name":"postcode","label":"邮政编码","type":"string","namedPattern":"postcode"}],"required":true}]}'::jsonb WHERE basic_code = 'XK00017000';
 
+-- The files the items name count as uploaded by their items' departments (what
+-- UpsertItem asks of a new reference; ./dev up stores their bytes in yw-files).
+INSERT INTO catalog.item_file_uploads (sha256, size, content_type, department, platform, actor,
+                                       source)
+SELECT DISTINCT r.ref->>'sha256', (r.ref->>'size')::bigint, r.ref->>'contentType',
+       i.department_code, false, '', 'seed'
+FROM catalog.items i CROSS JOIN LATERAL catalog.details_refs(i.details) r;
+
 -- Every row above must have landed (the joins drop rows whose impl_code is unknown).
 DO $$
 DECLARE

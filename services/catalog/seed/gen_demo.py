@@ -2314,6 +2314,14 @@ def render(depts, basics, items):
                    + q(json.dumps(FORMS[code], ensure_ascii=False, separators=(",", ":")))
                    + "::jsonb WHERE basic_code = " + q(code) + ";")
     out.append("")
+    out.append("-- The files the items name count as uploaded by their items' departments (what")
+    out.append("-- UpsertItem asks of a new reference; ./dev up stores their bytes in yw-files).")
+    out.append("INSERT INTO catalog.item_file_uploads (sha256, size, content_type, department, platform, actor,\n"
+               "                                       source)\n"
+               "SELECT DISTINCT r.ref->>'sha256', (r.ref->>'size')::bigint, r.ref->>'contentType',\n"
+               "       i.department_code, false, '', 'seed'\n"
+               "FROM catalog.items i CROSS JOIN LATERAL catalog.details_refs(i.details) r;")
+    out.append("")
     out.append("-- Every row above must have landed (the joins drop rows whose impl_code is unknown).")
     out.append("DO $$\nDECLARE\n    n bigint;\nBEGIN")
     for t, c in counts:
