@@ -12,6 +12,9 @@
 # completes it; the public progress lookup shows the step; the payer reads the fiscal
 # e-receipt and its SM2 signature verifies offline with openssl under the seal's public
 # key, a changed content does not; anyone verifies it by number and code (payer masked).
+# A company's fee is the company's: the representative acting for it orders the fee of
+# an application its agent filed; the agent without pay is refused (403), and acting for
+# nobody neither of them reaches it (404).
 source "$(dirname "$0")/lib.sh"
 
 export YW_CALLER_KEY="${YW_CALLER_KEY:-$(openssl rand -hex 32)}"
@@ -121,5 +124,43 @@ expect_status "anyone verifies it by number and code (200)" 200
 check "genuine, the payer masked" holds "d['genuine'] == True and d['receipt']['payer'] == '*三'"
 req GET "/v1/payments/receipts/$RNUM?verifyCode=0000000000000000"
 expect_status "a wrong code is 404" 404
+
+# --- a company's fee: the company's, whoever filed the application ----------------------
+# 张三 represents the company; his agent (scope apply) files for it; the representative,
+# acting for the company, asks for the order; the agent acting for nobody gets 404
+CO=91350100M000100Y43
+AGENT="$(verified_resident 13900000032 王小明 320703200002294566)"
+req POST /v1/me/legal-persons "$RES" "{\"creditCode\":\"$CO\"}"
+expect_status "the resident binds the company he represents" 200
+FUTURE="$(date -u -d '+30 days' +%Y-%m-%dT%H:%M:%SZ)"
+req POST "/v1/me/legal-persons/$CO/agents" "$RES" \
+  "{\"name\":\"王小明\",\"idCardNumber\":\"320703200002294566\",\"scope\":[\"apply\"],\"expiresAt\":\"$FUTURE\"}"
+expect_status "and authorises an agent to apply" 200
+req POST /v1/me/legal-persons "$AGENT" "{\"creditCode\":\"$CO\"}"
+req POST /v1/me/acting-for "$AGENT" "{\"creditCode\":\"$CO\"}"
+expect_status "the agent acts for the company" 200
+req POST /v1/applications "$AGENT" "{\"itemCode\":\"$ITEM\",\"form\":{\"name\":\"王小明\"}}"
+expect_status "the agent files for the company" 200
+check "as the company's" holds "d['application']['applicantKind'] == 'company' and d['application']['applicantOrg'] == '$CO'"
+CN="$(field "d['application']['number']")"
+step "$CN" accept
+step "$CN" start-review
+step "$CN" decide '{"decision":"APPROVE"}'
+check "approved, its fee is due" holds "d['fee']['due'] == True"
+co_order() { # co_order TOKEN KEY
+  S="$(curl -sS -o "$B" -w '%{http_code}' -X POST "$GW/v1/payments/orders" -H "authorization: Bearer $1" \
+    -H 'content-type: application/json' -H "idempotency-key: $2" --data-binary "{\"applicationNumber\":\"$CN\"}")"
+}
+co_order "$AGENT" k-co-1
+expect_status "the agent without the scope pay cannot ask for the order (403)" 403
+req POST /v1/me/acting-for "$AGENT" '{"creditCode":""}'
+co_order "$AGENT" k-co-2
+expect_status "acting for nobody, the company's application is not his (404)" 404
+co_order "$RES" k-co-3
+expect_status "nor the representative's while he acts for nobody (404)" 404
+req POST /v1/me/acting-for "$RES" "{\"creditCode\":\"$CO\"}"
+co_order "$RES" k-co-4
+expect_status "acting for the company, the representative asks for the order of the agent's filing" 200
+check "an order of that application" holds "d['applicationNumber'] == '$CN'"
 
 finish

@@ -3,7 +3,9 @@
 # (the representative or an agent), only a person acting for the company with the scope
 # the act needs reads, lists, changes or downloads it; a person acting for nobody (an
 # agent who stopped acting, or was revoked) is told it does not exist (404); the
-# representative acting for the company sees the applications its agents filed.
+# representative acting for the company sees the applications its agents filed, reads
+# and lists the company's license and rates its application. Revoking or narrowing an
+# agent whose sessions cannot be updated is refused whole (503).
 source "$(dirname "$0")/lib.sh"
 e2e_database
 e2e_start
@@ -47,6 +49,38 @@ download() { # download TOKEN NUMBER
 }
 upload "$WANG" "$APP2"
 expect_status "the agent adds a material to application 2" 200
+# application 3, for the company: the lead department rejects it, so it may be rated;
+# application 4 of an item whose result is a license: completed, the company holds it
+e2e_staff company.clerk 320700-GA dept_staff
+GA="$(e2e_staff_token company.clerk)"
+req POST /v1/applications "$WANG" "{\"itemCode\":\"$ITEM\"}"
+expect_status "the agent files application 3 for the company" 200
+APP3="$(field "d['application']['number']")"
+req POST "/v1/departments/320700-GA/applications/$APP3:reject" "$GA" '{"reason":"材料不全"}'
+expect_status "the lead department rejects application 3" 200
+LIC_ITEM="$("${PSQL[@]}" -c "SELECT impl_code FROM catalog.items WHERE status='published' AND form IS NULL AND department_code = '320700-GA' AND coalesce((details->>'minRealnameLevel')::int,0) <= 2 AND details->'audiences' ? 'LEGAL_PERSON' AND details->'results' @> '[{\"type\":\"证照\"}]' AND NOT coalesce((details->>'onlinePayment')::boolean, false) ORDER BY impl_code LIMIT 1")"
+check "an item of 320700-GA for companies issues a license ($LIC_ITEM)" test -n "$LIC_ITEM"
+req POST /v1/applications "$WANG" "{\"itemCode\":\"$LIC_ITEM\"}"
+expect_status "the agent files application 4 for the company" 200
+APP4="$(field "d['application']['number']")"
+for verb in accept start-review; do
+  req POST "/v1/departments/320700-GA/applications/$APP4:$verb" "$GA" '{}'
+done
+req POST "/v1/departments/320700-GA/applications/$APP4:decide" "$GA" '{"decision":"APPROVE"}'
+req POST "/v1/departments/320700-GA/applications/$APP4:complete" "$GA" '{}'
+expect_status "the lead department completes application 4" 200
+LIC="$("${PSQL[@]}" -c "SELECT number FROM applications.licenses WHERE application_number = '$APP4'")"
+check "and the company holds its license" test -n "$LIC" -a \
+  "$("${PSQL[@]}" -c "SELECT holder_kind || ':' || holder_org FROM applications.licenses WHERE number = '$LIC'")" = "company:$CO"
+req GET "/v1/licenses/$LIC" "$WANG"
+expect_status "the agent acting for the company reads it" 200
+req GET /v1/me/licenses "$WANG"
+check "and lists it" holds "'$LIC' in json.dumps(d)"
+rate() { # rate TOKEN NUMBER
+  S="$(curl -sS -o "$B" -w '%{http_code}' -X POST "$GW/v1/applications/$2/rating" \
+    -H "authorization: Bearer $1" -H 'content-type: application/json' \
+    --data-binary '{"level":"SATISFIED","text":"办得快"}')"
+}
 
 # --- the representative acting for the company sees what its agent filed
 req GET "/v1/applications/$APP1" "$LI"
@@ -140,7 +174,19 @@ expect_status "revoked, he cannot add a material (404)" 404
 req POST "/v1/applications/$APP2:withdraw" "$WANG" '{"reason":"x"}'
 expect_status "revoked, he cannot withdraw it (404)" 404
 check "both applications are still submitted" test \
-  "$("${PSQL[@]}" -c "SELECT string_agg(status, ',') FROM applications.applications WHERE applicant_org = '$CO'")" = submitted,submitted
+  "$("${PSQL[@]}" -c "SELECT string_agg(status, ',' ORDER BY number) FROM applications.applications WHERE number IN ('$APP1', '$APP2')")" = submitted,submitted
+req GET "/v1/licenses/$LIC" "$WANG"
+expect_status "revoked, he cannot read the company's license (404)" 404
+req GET /v1/me/licenses "$WANG"
+check "nor list it" holds "'$LIC' not in json.dumps(d)"
+rate "$WANG" "$APP3"
+expect_status "revoked, he cannot rate the company's application (404)" 404
+req GET "/v1/licenses/$LIC" "$LI"
+expect_status "the representative acting for the company reads the license" 200
+req GET /v1/me/licenses "$LI"
+check "and lists it" holds "'$LIC' in json.dumps(d)"
+rate "$LI" "$APP3"
+expect_status "and rates the application the agent filed" 200
 
 # --- the representative changes the agent's filing for the company
 req POST "/v1/applications/$APP2:withdraw" "$LI" '{"reason":"不再办理"}'
