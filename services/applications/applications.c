@@ -821,6 +821,17 @@ static void item_answered(yw_rpc_call *call, int code, ProtobufCMessage *respons
   file_submission(call, w, rc);
 }
 
+/* 1 when a company may file item: its audiences name LEGAL_PERSON, or name nothing. */
+static int item_for_companies(const Yiwang__Catalog__V1__Item *item) {
+  if (item->details == NULL) return 1;
+  int named = 0;
+  for (size_t i = 0; i < item->details->n_audiences; i++) {
+    if (item->details->audiences[i] == YIWANG__CATALOG__V1__AUDIENCE__LEGAL_PERSON) return 1;
+    if (item->details->audiences[i] != YIWANG__CATALOG__V1__AUDIENCE__AUDIENCE_UNSPECIFIED) named = 1;
+  }
+  return !named;
+}
+
 /* The item the catalog answered, checked (published, the caller's real-name level, its
  * bounds) and made ready to file: w->item, its region and departments. Returns 0 or a
  * code with the status set. */
@@ -829,6 +840,13 @@ static int prepare_item(yw_rpc_call *call, struct submit_work *w,
   w->item = item;
   if (item->status != YIWANG__CATALOG__V1__ITEM_STATUS__PUBLISHED)
     return yw_rpc_call_fail(call, YW_EPRECOND, "item %s is not published", item->impl_code);
+  /* acting for a company files the company's application: only of an item companies
+   * may file (its audiences name LEGAL_PERSON; an item naming none keeps no rule) */
+  if (w->caller.org[0] != '\0' && !item_for_companies(item))
+    return yw_rpc_call_fail(call, YW_EPRECOND,
+                            "item %s is not filed for a company: stop acting for the company"
+                            " to file it as yourself",
+                            item->impl_code);
   int need = item->details != NULL ? item->details->min_realname_level : 0;
   if (w->caller.level < need)
     return yw_rpc_call_fail(call, YW_EPERM, "item %s needs real-name level %d", item->impl_code, need);
@@ -1148,6 +1166,17 @@ static void bundle_answered(yw_rpc_call *call, int code, ProtobufCMessage *respo
                           "bundle %s is filed for a company: act for one (a bound company) first",
                           b->code);
     goto done;
+  }
+  /* acting for a company, every member must be an item companies file (as prepare_item
+   * checks each), told before the form is looked at */
+  for (size_t i = 0; i < b->n_items && w->caller.org[0] != '\0'; i++) {
+    if (b->items[i] != NULL && !item_for_companies(b->items[i])) {
+      rc = yw_rpc_call_fail(call, YW_EPRECOND,
+                            "bundle %s holds item %s, which is not filed for a company: stop acting"
+                            " for the company to file it as yourself",
+                            b->code, b->items[i]->impl_code);
+      goto done;
+    }
   }
   /* the merged form prefills from the applicant's identity or company: ask yw-identity */
   if (w->ctx->identity != NULL && form_prefills(b->form) != 0) {

@@ -4,8 +4,10 @@
 # the act needs reads, lists, changes or downloads it; a person acting for nobody (an
 # agent who stopped acting, or was revoked) is told it does not exist (404); the
 # representative acting for the company sees the applications its agents filed, reads
-# and lists the company's license and rates its application. Revoking or narrowing an
-# agent whose sessions cannot be updated is refused whole (503).
+# and lists the company's license and rates its application. An item only for natural
+# persons is not filed for a company (412, alone or in a bundle): the person files it as
+# himself, and it stays his. Revoking or narrowing an agent whose sessions cannot be
+# updated is refused whole (503).
 source "$(dirname "$0")/lib.sh"
 e2e_database
 e2e_start
@@ -81,6 +83,30 @@ rate() { # rate TOKEN NUMBER
     -H "authorization: Bearer $1" -H 'content-type: application/json' \
     --data-binary '{"level":"SATISFIED","text":"办得快"}')"
 }
+apps_of() { "${PSQL[@]}" -c "SELECT count(*) FROM applications.applications WHERE applicant_subject = '$1'"; }
+
+# --- an item only for natural persons is not filed for the company
+PITEM="$("${PSQL[@]}" -c "SELECT impl_code FROM catalog.items WHERE status='published' AND form IS NULL AND level='city' AND department_code='320700-GA' AND coalesce((details->>'minRealnameLevel')::int,0) <= 2 AND details->'audiences' = '[\"NATURAL_PERSON\"]'::jsonb ORDER BY impl_code LIMIT 1")"
+check "an item of 320700-GA for natural persons only ($PITEM)" test -n "$PITEM"
+WANG_SUBJ="$("${PSQL[@]}" -c "SELECT applicant_subject FROM applications.applications WHERE number = '$APP1'")"
+FILED="$(apps_of "$WANG_SUBJ")"
+req POST /v1/applications "$WANG" "{\"itemCode\":\"$PITEM\"}"
+expect_status "acting for the company, the agent cannot file it for the company (412)" 412
+check "FAILED_PRECONDITION: stop acting for the company to file it as yourself" \
+  holds "d['code'] == 'FAILED_PRECONDITION' and 'stop acting for the company' in d['message']"
+req POST /v1/bundles/newborn/applications "$WANG" '{"form":{"name":"张小宝"}}'
+expect_status "nor the newborn bundle, whose members are for natural persons (412)" 412
+check "with the same advice" \
+  holds "d['code'] == 'FAILED_PRECONDITION' and 'stop acting for the company' in d['message']"
+check "nothing was filed" test "$(apps_of "$WANG_SUBJ")" = "$FILED"
+req POST /v1/me/acting-for "$WANG" '{"creditCode":""}'
+expect_status "the agent stops acting for the company" 200
+req POST /v1/applications "$WANG" "{\"itemCode\":\"$PITEM\"}"
+expect_status "and files the item as himself" 200
+check "as a person's application" holds "d['application']['applicantKind'] == 'person'"
+PAPP="$(field "d['application']['number']")"
+req POST /v1/me/acting-for "$WANG" "{\"creditCode\":\"$CO\"}"
+expect_status "the agent acts for the company again" 200
 
 # --- the representative acting for the company sees what its agent filed
 req GET "/v1/applications/$APP1" "$LI"
@@ -142,7 +168,6 @@ expect_status "the agent acts for the company again" 200
 # first, the agent's sessions cannot all be updated (Redis refuses the command on one of
 # them, a key of another type): a new scope or a revocation is refused whole (503) and
 # the authorisation stays as it was
-WANG_SUBJ="$("${PSQL[@]}" -c "SELECT applicant_subject FROM applications.applications WHERE number = '$APP1'")"
 redis_cmd SET "$E2E_DB:sess:unwritable" x >/dev/null
 redis_cmd SADD "$E2E_DB:subj:$WANG_SUBJ" unwritable >/dev/null
 scope_now() {
@@ -187,6 +212,10 @@ req GET /v1/me/licenses "$LI"
 check "and lists it" holds "'$LIC' in json.dumps(d)"
 rate "$LI" "$APP3"
 expect_status "and rates the application the agent filed" 200
+req GET "/v1/applications/$PAPP" "$LI"
+expect_status "the agent's own application is not the company's: the representative gets 404" 404
+req GET "/v1/applications/$PAPP" "$WANG"
+expect_status "revoked, the agent still reads his own application" 200
 
 # --- the representative changes the agent's filing for the company
 req POST "/v1/applications/$APP2:withdraw" "$LI" '{"reason":"不再办理"}'

@@ -315,7 +315,18 @@ static void test_a_company_applies_and_a_large_form_is_refused(void **state) {
   (void)state;
   static const as AGENT = {YW_CALLER_PERSON, "p-agent", "", "", 2, "91350100M000100Y43", "apply"};
   Receipt *r = NULL;
-  assert_int_equal(submit(&AGENT, NULL, ITEM, &r, NULL, 0), GRPC_STATUS_OK);
+  /* ITEM is for natural persons only: not filed for a company, nothing written */
+  long long filed = count("SELECT count(*) FROM applications.applications", NULL);
+  char msg[256] = "";
+  assert_int_equal(submit(&AGENT, NULL, ITEM, &r, msg, sizeof msg), GRPC_STATUS_FAILED_PRECONDITION);
+  assert_non_null(strstr(msg, "stop acting for the company"));
+  assert_int_equal(count("SELECT count(*) FROM applications.applications", NULL), filed);
+  char company_item[64];
+  query1("SELECT impl_code FROM catalog.items WHERE status = 'published' AND form IS NULL"
+         " AND department_code = $1 AND coalesce((details->>'minRealnameLevel')::int, 0) <= 2"
+         " AND details->'audiences' ? 'LEGAL_PERSON' ORDER BY impl_code LIMIT 1",
+         "320700-GA", company_item, sizeof company_item);
+  assert_int_equal(submit(&AGENT, NULL, company_item, &r, NULL, 0), GRPC_STATUS_OK);
   assert_string_equal(r->application->applicant_kind, "company");
   assert_string_equal(r->application->applicant_org, "91350100M000100Y43");
   assert_string_equal(r->application->applicant_subject, "p-agent");
