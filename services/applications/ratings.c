@@ -9,10 +9,11 @@
  *                        is first looked up in yw-catalog (applications_ask_catalog)
  *   ListRectifications   staff of a department its cases, supervisors (platform_admin,
  *                        auditor) any department's or all; overdue first, keyset paged
- *   GetRectification     the case's department, supervisors, or the rater
+ *   GetRectification     the case's department, supervisors, or the rated application's
+ *                        applicant (a company's: acting for it, read; else the rater)
  *   AnswerRectification  OPEN -> ANSWERED (verification, measures), the department's staff
- *   RevisitRectification ANSWERED -> REVISITED, the rater, or the department's staff
- *                        recording a phone revisit
+ *   RevisitRectification ANSWERED -> REVISITED, the applicant as for reading (scope apply),
+ *                        or the department's staff recording a phone revisit
  *   CloseRectification   REVISITED -> CLOSED, the department's staff
  *   GetRatingSummary     public: counts per level, satisfaction rate, rectified
  *   ListMyRatings        the signed-in resident's own ratings, newest first, keyset paged
@@ -696,12 +697,32 @@ struct case_work {
   Rectification *out;
 };
 
-/* The case as w's caller may see it: staff of its department, a supervisor, or its rater;
- * NOT_FOUND to anyone else. */
+/* The case as w's caller may see it: staff of its department, a supervisor, or the
+ * applicant of the rated application by the rule of lib/yw_service (a company's case is
+ * the company's: a person acting for it with read, or apply for a step), or, for a rating
+ * of no application, its rater; NOT_FOUND to anyone else. */
 static int visible_case(yw_rpc_call *call, PGconn *conn, struct case_work *w, yw_pg_error *err) {
   char *rater = NULL;
   int rc = load_case(call, conn, w->id, &w->out, &rater, err);
   if (rc != 0) return rc;
+  if (w->who == WHO_RATER && w->out->application_number[0] != '\0') {
+    const char *p[] = {w->out->application_number};
+    PGresult *r = NULL;
+    rc = yw_pg_query(conn,
+                     "SELECT applicant_kind, applicant_subject, applicant_org"
+                     " FROM applications.applications WHERE number = $1",
+                     1, p, &r, err);
+    if (rc != 0) return rc;
+    if (PQntuples(r) != 1) {
+      PQclear(r);
+      return yw_rpc_call_fail(call, YW_ENOTFOUND, "no rectification %s", w->id);
+    }
+    rc = yw_service_require_applicant(call, &w->caller, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1),
+                                      PQgetvalue(r, 0, 2), w->from == 0 ? "read" : "apply",
+                                      "rectification", w->id);
+    PQclear(r);
+    return rc;
+  }
   int ok = w->who == WHO_SUPERVISOR ||
            (w->who == WHO_STAFF && strcmp(w->out->department, w->department) == 0) ||
            (w->who == WHO_RATER && strcmp(rater, w->caller.subject) == 0);

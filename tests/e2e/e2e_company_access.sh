@@ -4,10 +4,11 @@
 # the act needs reads, lists, changes or downloads it; a person acting for nobody (an
 # agent who stopped acting, or was revoked) is told it does not exist (404); the
 # representative acting for the company sees the applications its agents filed, reads
-# and lists the company's license and rates its application. An item only for natural
-# persons is not filed for a company (412, alone or in a bundle): the person files it as
-# himself, and it stays his. Revoking or narrowing an agent whose sessions cannot be
-# updated is refused whole (503).
+# and lists the company's license, rates its application, and reads and revisits the
+# rectification case of the company's rating. An item only for natural persons is not
+# filed for a company (412, alone or in a bundle): the person files it as himself, and it
+# stays his. Revoking or narrowing an agent whose sessions cannot be updated is refused
+# whole (503).
 source "$(dirname "$0")/lib.sh"
 e2e_database
 e2e_start
@@ -81,7 +82,7 @@ check "and lists it" holds "'$LIC' in json.dumps(d)"
 rate() { # rate TOKEN NUMBER
   S="$(curl -sS -o "$B" -w '%{http_code}' -X POST "$GW/v1/applications/$2/rating" \
     -H "authorization: Bearer $1" -H 'content-type: application/json' \
-    --data-binary '{"level":"SATISFIED","text":"办得快"}')"
+    --data-binary "{\"level\":\"${3:-SATISFIED}\",\"text\":\"办得快\"}")"
 }
 apps_of() { "${PSQL[@]}" -c "SELECT count(*) FROM applications.applications WHERE applicant_subject = '$1'"; }
 
@@ -107,6 +108,21 @@ check "as a person's application" holds "d['application']['applicantKind'] == 'p
 PAPP="$(field "d['application']['number']")"
 req POST /v1/me/acting-for "$WANG" "{\"creditCode\":\"$CO\"}"
 expect_status "the agent acts for the company again" 200
+
+# --- the rectification case of the company's rating is the company's
+req POST /v1/applications "$WANG" "{\"itemCode\":\"$ITEM\"}"
+expect_status "the agent files application 5 for the company" 200
+APP5="$(field "d['application']['number']")"
+req POST "/v1/departments/320700-GA/applications/$APP5:reject" "$GA" '{"reason":"材料不全"}'
+expect_status "the lead department rejects application 5" 200
+rate "$WANG" "$APP5" VERY_DISSATISFIED
+expect_status "the agent rates it very dissatisfied" 200
+CASE="$(field "d['rectificationId']")"
+check "which opens a rectification case" test -n "$CASE"
+req GET "/v1/rectifications/$CASE" "$WANG"
+expect_status "the agent acting for the company reads the case" 200
+req POST "/v1/rectifications/$CASE:answer" "$GA" '{"department":"320700-GA","verification":"COMPLAINT_VALID","measures":"增开窗口"}'
+expect_status "the department answers it" 200
 
 # --- the representative acting for the company sees what its agent filed
 req GET "/v1/applications/$APP1" "$LI"
@@ -141,6 +157,8 @@ req GET /v1/me/progress "$WANG"
 expect_status "without read, the progress list is 403" 403
 req GET /v1/me/applications "$WANG"
 expect_status "without read, the application list is 403" 403
+req GET "/v1/rectifications/$CASE" "$WANG"
+expect_status "without read, the company's rectification case is 403" 403
 
 # --- scope read: no changes, acting for the company or not
 authorise '["read"]'
@@ -212,6 +230,14 @@ req GET /v1/me/licenses "$LI"
 check "and lists it" holds "'$LIC' in json.dumps(d)"
 rate "$LI" "$APP3"
 expect_status "and rates the application the agent filed" 200
+req GET "/v1/rectifications/$CASE" "$WANG"
+expect_status "revoked, he cannot read the company's rectification case (404)" 404
+req POST "/v1/rectifications/$CASE:revisit" "$WANG" '{"satisfied":true}'
+expect_status "nor revisit it (404)" 404
+req GET "/v1/rectifications/$CASE" "$LI"
+expect_status "the representative acting for the company reads the case the agent opened" 200
+req POST "/v1/rectifications/$CASE:revisit" "$LI" '{"satisfied":true,"note":"已改进"}'
+expect_status "and revisits it" 200
 req GET "/v1/applications/$PAPP" "$LI"
 expect_status "the agent's own application is not the company's: the representative gets 404" 404
 req GET "/v1/applications/$PAPP" "$WANG"
