@@ -139,13 +139,23 @@ expect_status "and authorises an agent to apply" 200
 req POST /v1/me/legal-persons "$AGENT" "{\"creditCode\":\"$CO\"}"
 req POST /v1/me/acting-for "$AGENT" "{\"creditCode\":\"$CO\"}"
 expect_status "the agent acts for the company" 200
-req POST /v1/applications "$AGENT" "{\"itemCode\":\"$ITEM\",\"form\":{\"name\":\"王小明\"}}"
+# the passport is for natural persons only: an item companies file, paid online
+CO_ITEM=QR00018000-320700-ZRZY # 国有建设用地使用权及房屋所有权首次登记: 80.00 yuan online,
+e2e_staff zrzy.clerk 320700-ZRZY dept_staff # 320700-ZRZY with 320700-SW
+ZRZY="$(e2e_staff_token zrzy.clerk)"
+e2e_staff sw.clerk 320700-SW dept_staff
+SW="$(e2e_staff_token sw.clerk)"
+req POST /v1/applications "$AGENT" "{\"itemCode\":\"$CO_ITEM\"}"
 expect_status "the agent files for the company" 200
 check "as the company's" holds "d['application']['applicantKind'] == 'company' and d['application']['applicantOrg'] == '$CO'"
 CN="$(field "d['application']['number']")"
-step "$CN" accept
-step "$CN" start-review
-step "$CN" decide '{"decision":"APPROVE"}'
+for verb in accept start-review; do
+  req POST "/v1/departments/320700-ZRZY/applications/$CN:$verb" "$ZRZY" '{}'
+done
+req POST "/v1/departments/320700-ZRZY/applications/$CN:decide" "$ZRZY" '{"decision":"APPROVE"}'
+expect_status "the lead department approves it" 200
+req POST "/v1/departments/320700-SW/applications/$CN:decide" "$SW" '{"decision":"APPROVE"}'
+expect_status "and so does the joint one" 200
 check "approved, its fee is due" holds "d['fee']['due'] == True"
 co_order() { # co_order TOKEN KEY
   S="$(curl -sS -o "$B" -w '%{http_code}' -X POST "$GW/v1/payments/orders" -H "authorization: Bearer $1" \

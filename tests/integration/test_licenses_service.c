@@ -658,8 +658,21 @@ static void test_license_replaces_a_material(void **state) {
   assert_int_equal(submit(&OTHER_RESIDENT, PLAIN_ITEM, "居民户口簿", number, &r, msg, sizeof msg),
                    GRPC_STATUS_INVALID_ARGUMENT);
   assert_non_null(strstr(msg, "materialLicenses[0].licenseNumber"));
-  /* the holder's own license, in an application the holder files for a company */
+  /* the holder's own license, in an application the holder files for a company (of an
+   * item companies file: PLAIN_ITEM is for natural persons only, not filed for one) */
   assert_int_equal(submit(&HOLDER_FOR_COMPANY, PLAIN_ITEM, "居民户口簿", number, &r, msg, sizeof msg),
+                   GRPC_STATUS_FAILED_PRECONDITION);
+  char co_item[320];
+  query1("SELECT i.impl_code || '|' || m.name FROM catalog.items i"
+         " JOIN catalog.item_materials m ON m.item_id = i.id AND m.license_replaceable"
+         " WHERE i.status = 'published' AND i.form IS NULL AND i.region_code = $1"
+         " AND coalesce((i.details->>'minRealnameLevel')::int, 0) <= 2"
+         " AND i.details->'audiences' ? 'LEGAL_PERSON' ORDER BY i.impl_code, m.seq LIMIT 1",
+         "320700", co_item, sizeof co_item);
+  char *co_material = strchr(co_item, '|');
+  assert_non_null(co_material);
+  *co_material++ = '\0';
+  assert_int_equal(submit(&HOLDER_FOR_COMPANY, co_item, co_material, number, &r, msg, sizeof msg),
                    GRPC_STATUS_INVALID_ARGUMENT);
   assert_non_null(strstr(msg, "materialLicenses[0].licenseNumber"));
   /* not a license number at all */
