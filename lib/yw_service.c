@@ -4,7 +4,7 @@
  * Offers: yw_service_db, yw_service_db_fail, yw_service_query, yw_service_tx,
  * yw_service_caller, yw_service_require_staff, yw_service_require_person,
  * yw_service_require_org_scope, yw_applicant_is_caller, yw_service_require_applicant,
- * yw_service_applicant_key,
+ * yw_service_applicant_key, yw_feed_recipient,
  * yw_service_has_any_role, yw_col_str, yw_col_ll, yw_col_bool, yw_enum_from_db,
  * yw_enum_to_db, yw_page_begin, yw_page_token, yw_service_open_db, yw_service_serve,
  * yw_service_start, yw_service_run, yw_service_stop.
@@ -140,6 +140,15 @@ int yw_applicant_is_caller(const yw_caller *caller, const char *kind, const char
   if (strcmp(kind, "company") == 0)
     return org[0] != '\0' && strcmp(caller->org, org) == 0;
   return strcmp(kind, "person") == 0 && subject[0] != '\0' && strcmp(caller->subject, subject) == 0;
+}
+
+const char *yw_feed_recipient(const char *kind, const char *subject, const char *org, char *buf,
+                              size_t len) {
+  if (strcmp(kind, "company") == 0)
+    snprintf(buf, len, "org:%s", org);
+  else
+    snprintf(buf, len, "%s", subject);
+  return buf;
 }
 
 int yw_service_require_applicant(yw_rpc_call *call, const yw_caller *caller, const char *kind,

@@ -103,6 +103,14 @@ int yw_service_require_org_scope(yw_rpc_call *call, const yw_caller *caller, con
 int yw_applicant_is_caller(const yw_caller *caller, const char *kind, const char *subject,
                            const char *org);
 
+/* Whose feed an application's entries go to, written into buf (len bytes) and returned:
+ * "org:<credit code>" for a company's application (kind "company", org its credit code),
+ * the person's subject otherwise. A resident reads the feed of the same key for themself
+ * (kind "person") or, acting for a company with the scope "read", for the company
+ * (kind "company", org caller->org). */
+const char *yw_feed_recipient(const char *kind, const char *subject, const char *org, char *buf,
+                              size_t len);
+
 /* The caller must be the applicant (yw_applicant_is_caller) with scope for a company's
  * application. Returns 0; YW_ENOTFOUND (status "no <what> <number>") when the caller is
  * not; YW_EPERM (status naming the scope) when acting for the company without scope. */

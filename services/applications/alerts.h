@@ -39,9 +39,10 @@ int alerts_overdue_cases(PGconn *conn, yw_day today, int batch, char last[24], i
                          yw_pg_error *err);
 
 /*
- * The feed.entry telling the applicant subject that their application number (of item
- * item_name) is past its promised time limit: that the department is late, nothing of
- * the department's work. In the caller's transaction. Returns 0 or a code (err).
+ * The feed.entry telling the applicant (subject: their feed, yw_feed_recipient) that their
+ * application number (of item item_name) is past its promised time limit: that the
+ * department is late, nothing of the department's work. In the caller's transaction.
+ * Returns 0 or a code (err).
  */
 int alerts_feed_late(PGconn *conn, const char *number, const char *subject, const char *item_name,
                      yw_pg_error *err);

@@ -532,7 +532,8 @@ static const char *status_words(application_status s) {
   }
 }
 
-/* A feed.entry for the applicant of app, in the change's transaction. */
+/* A feed.entry for the applicant of app (the company for a company's), in the change's
+ * transaction. */
 static int append_feed(PGconn *conn, const Application *app, const char *type,
                        application_status to, const char *reason, yw_pg_error *err) {
   char title[200], link[64], body[REASON_MAX + 256];
@@ -542,14 +543,16 @@ static int append_feed(PGconn *conn, const Application *app, const char *type,
     snprintf(body, sizeof body, "%.200s：%s", app->item_name, reason);
   else
     snprintf(body, sizeof body, "%.200s", app->item_name);
+  char to_whom[80]; /* a company's application: the company's feed, not its filer's */
+  yw_feed_recipient(app->applicant_kind, app->applicant_subject, app->applicant_org, to_whom,
+                    sizeof to_whom);
   Yiwang__Events__V1__FeedEntryAdded fe = YIWANG__EVENTS__V1__FEED_ENTRY_ADDED__INIT;
-  fe.subject = app->applicant_subject;
+  fe.subject = to_whom;
   fe.type = (char *)type;
   fe.title = title;
   fe.body = body;
   fe.link = link;
-  return yw_events_append(conn, SCHEMA, "feed.entry", 1, app->applicant_subject, &fe.base, NULL,
-                          err);
+  return yw_events_append(conn, SCHEMA, "feed.entry", 1, to_whom, &fe.base, NULL, err);
 }
 
 /* All departments, lead first: the list app carries. */

@@ -188,11 +188,11 @@ int fees_get_application_fee(yw_rpc_call *call, const ProtobufCMessage *reqm, Pr
 /* The step of application row r (columns of the handler's SELECT) that changes no status:
  * its timeline row, application.status_changed and the applicant's feed.entry. */
 enum { S_ID, S_NUMBER, S_STATUS, S_IMPL, S_VERSION, S_SUBJECT, S_DEPTS, S_DUE, S_MAC, S_ITEM_NAME, S_FEN,
-       S_ORDER, S_PAID, S_LEAD };
+       S_ORDER, S_PAID, S_LEAD, S_KIND, S_ORG };
 #define STEP_COLS                                                                                         \
   "id, number, status, impl_code, item_version, applicant_subject, array_to_string(departments, ','), " \
   "COALESCE(to_char(due_date, 'YYYY-MM-DD'), ''), query_code_mac, item_name, fee_fen, fee_order_id, "   \
-  "fee_paid_at IS NOT NULL, lead_department "
+  "fee_paid_at IS NOT NULL, lead_department, applicant_kind, applicant_org "
 
 static int fee_step(PGconn *conn, const PGresult *r, const char *reason, int64_t at_ms, yw_pg_error *err) {
   const char *status = PQgetvalue(r, 0, S_STATUS);
@@ -236,13 +236,16 @@ static int fee_step(PGconn *conn, const PGresult *r, const char *reason, int64_t
   snprintf(title, sizeof title, "办件 %s %s", ev.number, reason);
   snprintf(link, sizeof link, "applications/%s", ev.number);
   snprintf(body, sizeof body, "%.200s", ev.item_name);
+  char to_whom[80]; /* a company's application: the company's feed */
+  yw_feed_recipient(PQgetvalue(r, 0, S_KIND), ev.applicant_subject, PQgetvalue(r, 0, S_ORG),
+                    to_whom, sizeof to_whom);
   Yiwang__Events__V1__FeedEntryAdded fe = YIWANG__EVENTS__V1__FEED_ENTRY_ADDED__INIT;
-  fe.subject = ev.applicant_subject;
+  fe.subject = to_whom;
   fe.type = "application.fee";
   fe.title = title;
   fe.body = body;
   fe.link = link;
-  return yw_events_append(conn, SCHEMA, "feed.entry", 1, ev.applicant_subject, &fe.base, NULL, err);
+  return yw_events_append(conn, SCHEMA, "feed.entry", 1, to_whom, &fe.base, NULL, err);
 }
 
 /* The application number, locked, with STEP_COLS into *r; 0 rows when there is none. */

@@ -515,18 +515,20 @@ int licenses_issue(yw_rpc_call *call, PGconn *conn, applications_ctx *ctx, const
   rc = append_license_event(conn, "license.issued", r, "", err);
   PQclear(r);
   if (rc != 0) return rc;
-  /* the holder hears of it in their feed */
+  /* the holder hears of it in their feed (a company in the company's) */
+  char to_whom[80];
+  yw_feed_recipient(kind, subject, org, to_whom, sizeof to_whom);
   char title[256], body[128], link[64];
   snprintf(title, sizeof title, "电子证照已签发：%s", name);
   snprintf(body, sizeof body, "证照编号 %s，有效期至 %s", number, until);
   snprintf(link, sizeof link, "licenses/%s", number);
   Yiwang__Events__V1__FeedEntryAdded fe = YIWANG__EVENTS__V1__FEED_ENTRY_ADDED__INIT;
-  fe.subject = subject;
+  fe.subject = to_whom;
   fe.type = "license.issued";
   fe.title = title;
   fe.body = body;
   fe.link = link;
-  return yw_events_append(conn, SCHEMA, "feed.entry", 1, subject, &fe.base, NULL, err);
+  return yw_events_append(conn, SCHEMA, "feed.entry", 1, to_whom, &fe.base, NULL, err);
 }
 
 /* ---- reads ----------------------------------------------------------------------------- */

@@ -138,7 +138,10 @@ static int mark(PGconn *conn, const PGresult *r, int row, supervision_colour col
                         PQgetvalue(r, row, 5));
   if (c == NULL || json_array_append_new(changes, c) != 0) return YW_ENOMEM;
   if (colour == COLOUR(RED)) {
-    int rc = alerts_feed_late(conn, number, PQgetvalue(r, row, 6), PQgetvalue(r, row, 7), err);
+    char to_whom[80]; /* a company's application: the company's feed */
+    yw_feed_recipient(PQgetvalue(r, row, 8), PQgetvalue(r, row, 6), PQgetvalue(r, row, 9), to_whom,
+                      sizeof to_whom);
+    int rc = alerts_feed_late(conn, number, to_whom, PQgetvalue(r, row, 7), err);
     if (rc != 0) return rc;
   }
   /* the departments, lead first ("a,b": codes hold no comma) */
@@ -178,7 +181,7 @@ int supervision_recolour(PGconn *conn, const struct yw_workdays *cal, yw_day tod
   int rc = yw_pg_query(conn,
                        "SELECT a.id, a.number, a.status, COALESCE(to_char(a.due_date, 'YYYY-MM-DD'), ''),"
                        " COALESCE(s.colour, 'none'), array_to_string(a.departments, ','), a.applicant_subject,"
-                       " a.item_name"
+                       " a.item_name, a.applicant_kind, a.applicant_org"
                        " FROM applications.applications a"
                        " LEFT JOIN applications.supervision s ON s.application_id = a.id"
                        " WHERE a.id = ANY ($1::bigint[]) ORDER BY a.id FOR UPDATE OF a SKIP LOCKED",

@@ -9,7 +9,9 @@
  * every copy (yw_live_wake_shared: a Redis publish each copy listens to).
  *
  * Reading: ListFeed pages newest first (the cursor is the last entry's id); WatchFeed is
- * a server stream (yw_live): the entries after Last-Event-ID, then each new one.
+ * a server stream (yw_live): the entries after Last-Event-ID, then each new one. Both
+ * read the caller's own feed, or acting for a company (scope "read") the company's
+ * ("org:<credit code>", yw_feed_recipient).
  *
  * Offers: feed_service_init, feed_start, feed_stop.
  */
@@ -53,6 +55,18 @@ static Entry *entry_from_row(yw_arena *a, PGresult *r, int row, Entry *e,
   return e;
 }
 
+/* ---- whose feed ------------------------------------------------------------------- */
+
+/* The feed the person caller reads, into key (yw_feed_recipient): their own, or acting
+ * for a company the company's, which needs the scope "read". 0 or YW_EPERM (status set). */
+static int reader_key(yw_rpc_call *call, const yw_caller *caller, char *key, size_t len) {
+  int rc = yw_service_require_org_scope(call, caller, "read", "reading the company's feed");
+  if (rc != 0) return rc;
+  yw_feed_recipient(caller->org[0] != '\0' ? "company" : "person", caller->subject, caller->org,
+                    key, len);
+  return 0;
+}
+
 /* ---- ListFeed --------------------------------------------------------------------- */
 
 static int list_feed(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
@@ -62,8 +76,10 @@ static int list_feed(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCM
   yw_arena *a = yw_rpc_call_arena(call);
   yw_caller caller;
   int rc = yw_service_require_person(call, &ctx->caller_keys, 1, &caller);
+  char key[YW_LIVE_OWNER_MAX + 1];
+  if (rc == 0) rc = reader_key(call, &caller, key, sizeof key);
   if (rc != 0) return rc;
-  const char *filters[] = {caller.subject};
+  const char *filters[] = {key};
   yw_page page;
   rc = yw_page_begin(call, req->page_size, req->page_token, PAGE_DEFAULT, PAGE_MAX, filters, 1,
                      &page);
@@ -75,7 +91,7 @@ static int list_feed(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCM
   char before_s[24], limit[16];
   snprintf(before_s, sizeof before_s, "%lld", page.has_cursor ? before : 0);
   snprintf(limit, sizeof limit, "%d", page.size + 1);
-  const char *p[] = {caller.subject, before_s, limit};
+  const char *p[] = {key, before_s, limit};
   PGresult *r = NULL;
   rc = yw_service_query(call, ctx->pool, ctx->db_wait_ms, DB,
                         "SELECT " ENTRY_COLS " FROM feed.entries"
@@ -141,10 +157,12 @@ static int watch_feed(yw_rpc_stream *st, const ProtobufCMessage *reqm, void *dat
   yw_rpc_call *call = yw_rpc_stream_call(st);
   yw_caller caller;
   int rc = yw_service_require_person(call, &ctx->caller_keys, 1, &caller);
+  char key[YW_LIVE_OWNER_MAX + 1];
+  if (rc == 0) rc = reader_key(call, &caller, key, sizeof key);
   if (rc != 0) return rc;
   long long last = yw_live_last_event_id(st);
   if (last < 0) return yw_rpc_call_fail(call, YW_EINVAL, "Last-Event-ID must be an entry id");
-  yw_live_subscribe(ctx->live, st, caller.subject, last); /* finishes it on a failure */
+  yw_live_subscribe(ctx->live, st, key, last); /* finishes it on a failure */
   return 0;
 }
 

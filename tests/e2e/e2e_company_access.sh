@@ -9,7 +9,12 @@
 # filed for a company (412, alone or in a bundle): the person files it as himself, and it
 # stays his. Revoking or narrowing an agent whose sessions cannot be updated is refused
 # whole (503).
+# The feed of a company's application is the company's: the person acting for it (scope
+# read) reads it, listed and live; the agent who filed it, once revoked, hears nothing
+# more of it.
 source "$(dirname "$0")/lib.sh"
+# yw-feed (started by e2e_start) fills feeds from the applications' stream
+export E2E_FEED_STREAMS="$E2E_DB:events:{applications}"
 e2e_database
 e2e_start
 source "$(dirname "$0")/identity_helpers.sh"
@@ -124,6 +129,22 @@ expect_status "the agent acting for the company reads the case" 200
 req POST "/v1/rectifications/$CASE:answer" "$GA" '{"department":"320700-GA","verification":"COMPLAINT_VALID","measures":"增开窗口"}'
 expect_status "the department answers it" 200
 
+feed_has() { # feed_has TOKEN PYTHON-CONDITION-ON-ENTRIES: polls the feed, at most 30 s
+  for _ in $(seq 60); do
+    req GET "/v1/me/feed/entries?pageSize=100" "$1"
+    [ "$S" = 200 ] && holds "$2" 2>/dev/null && return 0
+    sleep 0.5
+  done
+  return 1
+}
+links() { echo "[e['link'] for e in d.get('entries', [])]"; }
+
+# --- the feed of the company's applications is the company's
+check "the agent acting for the company (read) reads its feed: application 4's license" \
+  feed_has "$WANG" "'applications/$APP1' in $(links) and 'licenses/$LIC' in $(links)"
+check "which holds no entry in the agent's own name" \
+  test "$("${PSQL[@]}" -c "SELECT count(*) FROM feed.entries WHERE link IN ('applications/$APP1', 'licenses/$LIC') AND subject <> 'org:$CO'")" = 0
+
 # --- the representative acting for the company sees what its agent filed
 req GET "/v1/applications/$APP1" "$LI"
 expect_status "the representative acting for nobody: the company's application is 404" 404
@@ -155,6 +176,8 @@ download "$WANG" "$APP2"
 expect_status "without read, downloading its material is 403" 403
 req GET /v1/me/progress "$WANG"
 expect_status "without read, the progress list is 403" 403
+req GET /v1/me/feed/entries "$WANG"
+expect_status "without read, the company's feed is 403" 403
 req GET /v1/me/applications "$WANG"
 expect_status "without read, the application list is 403" 403
 req GET "/v1/rectifications/$CASE" "$WANG"
@@ -177,6 +200,8 @@ req GET /v1/me/applications "$WANG"
 check "nor find it in his own list" holds "'$APP1' not in json.dumps(d) and '$APP2' not in json.dumps(d)"
 req GET /v1/me/progress "$WANG"
 check "nor in his own progress list" holds "'$APP1' not in json.dumps(d)"
+req GET "/v1/me/feed/entries?pageSize=100" "$WANG"
+check "nor in his own feed" holds "$S == 200 and not any(l.endswith(('$APP1', '$APP2', '$APP3', '$APP5', '$LIC')) for l in $(links))"
 check "application 1 is still submitted" test \
   "$("${PSQL[@]}" -c "SELECT status FROM applications.applications WHERE number = '$APP1'")" = submitted
 
@@ -242,6 +267,24 @@ req GET "/v1/applications/$PAPP" "$LI"
 expect_status "the agent's own application is not the company's: the representative gets 404" 404
 req GET "/v1/applications/$PAPP" "$WANG"
 expect_status "revoked, the agent still reads his own application" 200
+
+# --- the department rejects the revoked agent's filing: the company hears of it, he does not
+req GET "/v1/me/feed/entries?pageSize=1" "$LI"
+LAST_ENTRY="$(field "d['entries'][0]['id']")"
+/usr/bin/python3 "$YW_SOURCE_DIR/tests/e2e/sse_read.py" "$GW/v1/me/feed" "$LI" \
+  "text:applications/$APP1" "$LAST_ENTRY" >"$E2E_TMP/company.sse" 2>&1 &
+SSE_PID=$!
+for _ in $(seq 120); do grep -q '^retry:' "$E2E_TMP/company.sse" && break; sleep 0.25; done
+check "the representative's live feed, acting for the company, is open" grep -q '^retry:' "$E2E_TMP/company.sse"
+req POST "/v1/departments/320700-GA/applications/$APP1:reject" "$GA" '{"reason":"法定代表人身份证件与营业执照不符"}'
+expect_status "the department rejects application 1, filed by the revoked agent" 200
+check "the representative acting for the company reads it in the company's feed" \
+  feed_has "$LI" "any(e['link'] == 'applications/$APP1' and '营业执照' in e['body'] for e in d.get('entries', []))"
+check "and it comes on his live feed" wait "$SSE_PID"
+req GET "/v1/me/feed/entries?pageSize=100" "$WANG"
+check "the revoked agent's feed holds nothing of the company's applications" \
+  holds "$S == 200 and not any(l.endswith(('$APP1', '$APP2', '$APP3', '$APP5', '$LIC')) for l in $(links))"
+check "and still his own application's" holds "'applications/$PAPP' in $(links)"
 
 # --- the representative changes the agent's filing for the company
 req POST "/v1/applications/$APP2:withdraw" "$LI" '{"reason":"不再办理"}'
