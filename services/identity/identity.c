@@ -1466,8 +1466,8 @@ static int sessions_drop_org(identity_ctx *ctx, const char *subject, const char 
 }
 
 /* The same for every account in subjects' first column (NULL: none), after a change has
- * committed (a Redis failure leaves those sessions to the binding's re-check at the
- * next act_for); frees subjects. */
+ * committed, or after a new scope failed to (authorize_agent) (a Redis failure leaves
+ * those sessions to the binding's re-check at the next act_for); frees subjects. */
 static void sessions_drop_org_all(identity_ctx *ctx, PGresult *subjects, const char *credit_code) {
   for (int i = 0; subjects != NULL && i < PQntuples(subjects); i++)
     (void)sessions_drop_org(ctx, PQgetvalue(subjects, i, 0), credit_code);
@@ -1700,15 +1700,20 @@ static int act_for(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMes
   if (rc == 0)
     rc = audit_required(call, conn, &caller, caller.subject, "person", "act_for",
                         req->credit_code, caller.subject, "ok", yw_rpc_call_request_id(call));
+  char skey[128];
+  rkey(ctx, skey, sizeof skey, "sess", caller.session);
   if (rc == 0) {
-    char skey[128];
-    rkey(ctx, skey, sizeof skey, "sess", caller.session);
     const char *hset[] = {"HSET",      skey,      "org",       req->credit_code,
                           "org_until", org_until, "org_scope", org_scope};
-    if (redis_ok(ctx, 8, hset) != 0)
+    if (redis_ok(ctx, 8, hset) != 0) {
       rc = yw_rpc_call_fail(call, YW_EUNAVAIL, "sessions are unavailable");
+    } else if ((rc = yw_pg_commit(conn, &err)) != 0) {
+      /* the record did not commit: the session acts for no company rather than for one
+       * without a record */
+      const char *hdel[] = {"HDEL", skey, "org", "org_until", "org_scope"};
+      (void)redis_ok(ctx, 5, hdel);
+    }
   }
-  if (rc == 0) rc = yw_pg_commit(conn, &err);
   if (rc != 0) {
     yw_pg_rollback(conn);
     yw_pg_pool_release(ctx->pool, conn);
@@ -2279,6 +2284,10 @@ static int authorize_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error 
   snprintf(target, sizeof target, "%s agent %s", j->req->credit_code, PQgetvalue(r, 0, 0));
   PQclear(r);
   if (j->out == NULL) return yw_rpc_call_fail(call, YW_ENOMEM, "out of memory");
+  /* recorded first: the sessions change only once the record is written */
+  rc = audit_required(call, conn, j->caller, j->caller->subject, "person", "authorize_agent",
+                      target, j->caller->subject, "ok", yw_rpc_call_request_id(call));
+  if (rc != 0) return rc;
   /* authorised again: the agent's sessions acting on it take the new scope and expiry */
   const char *bp[] = {j->out->id};
   PQclear(j->bound);
@@ -2292,11 +2301,10 @@ static int authorize_tx(yw_rpc_call *call, PGconn *conn, void *arg, yw_pg_error 
                    " WHERE b.agent_id = $1::bigint",
                    1, bp, &j->bound, err);
   if (rc != 0) return rc;
-  /* and take them before this commits */
-  rc = sessions_org_in_tx(call, j->ctx, conn, j->bound, SET_ORG_SCRIPT, j->req->credit_code, err);
-  if (rc != 0) return rc;
-  return audit_required(call, conn, j->caller, j->caller->subject, "person", "authorize_agent",
-                        target, j->caller->subject, "ok", yw_rpc_call_request_id(call));
+  /* and take them before this commits (authorize_agent takes the company back from them
+   * should it not) */
+  return sessions_org_in_tx(call, j->ctx, conn, j->bound, SET_ORG_SCRIPT, j->req->credit_code,
+                            err);
 }
 
 static int authorize_agent(yw_rpc_call *call, const ProtobufCMessage *reqm, ProtobufCMessage **out,
@@ -2342,8 +2350,14 @@ static int authorize_agent(yw_rpc_call *call, const ProtobufCMessage *reqm, Prot
     return YW_EINTERNAL;
   struct agent_job job = {ctx, &caller, req, scope, id_hash, name_enc, id_enc, NULL, NULL};
   rc = yw_service_tx(call, ctx->pool, ctx->db_wait_ms, "accounts", authorize_tx, &job);
+  if (rc != 0) {
+    /* the agent's sessions (job.bound, read just before they are updated) may hold the
+     * scope that did not commit: they stop acting for the company, and act_for reads the
+     * record again */
+    sessions_drop_org_all(ctx, job.bound, req->credit_code);
+    return rc;
+  }
   PQclear(job.bound);
-  if (rc != 0) return rc;
   *out = &job.out->base;
   return 0;
 }

@@ -3,8 +3,10 @@
 # gateway: a staff read of a resident's data (GetPerson) and an auditor's query fail
 # closed when their audit record cannot be written, a login or acting for a company
 # that cannot be recorded does not happen, and a refusal (a wrong code or password, a
-# refused upgrade or binding) that cannot be recorded is answered 503, not its refusal. A test-only trigger makes the
-# audit insert of one action fail at will.
+# refused upgrade or binding) that cannot be recorded is answered 503, not its refusal, and
+# a session never keeps a scope or company whose record did not commit (authorising an
+# agent, acting for a company). A test-only trigger makes the
+# audit insert of one action, or the COMMIT of a transaction holding one, fail at will.
 source "$(dirname "$0")/lib.sh"
 e2e_database
 e2e_start
@@ -92,5 +94,50 @@ req POST /v1/me/acting-for "$RES" '{"creditCode":"91350100M000100Y43"}'; expect_
 req GET /v1/company "$RES"; expect_status "and the session acts for the company" 200
 check "each of them left its record" test "$("${PSQL[@]}" -c \
   "SELECT count(DISTINCT action) FROM identity.audit_log WHERE action IN ('read_personal_data','act_for') AND outcome = 'ok'")" = 2
+
+# --- a session never keeps a scope or company its record did not commit
+FUTURE="$(date -u -d '+30 days' +%Y-%m-%dT%H:%M:%SZ)"
+authorize() { # authorize SCOPE...: the representative authorises 王小明 with that scope
+  local scope; scope="$(printf '"%s",' "$@")"
+  req POST /v1/me/legal-persons/91350100M000100Y43/agents "$RES" \
+    "{\"name\":\"王小明\",\"idCardNumber\":\"320703200002294566\",\"scope\":[${scope%,}],\"expiresAt\":\"$FUTURE\"}"
+}
+authorize read; expect_status "the representative authorises 王小明 to read" 200
+req POST /v1/me/legal-persons "$OTHER" '{"creditCode":"91350100M000100Y43"}'
+expect_status "who binds the company as agent" 200
+req POST /v1/me/acting-for "$OTHER" '{"creditCode":"91350100M000100Y43"}'
+expect_status "and acts for it" 200
+SESS=""
+for k in $(redis_cmd --scan --pattern "$E2E_DB:sess:*"); do
+  if [ "$(redis_cmd HGET "$k" org 2>/dev/null || true)" = 91350100M000100Y43 ] &&
+    [ "$(redis_cmd HGET "$k" org_scope)" = read ]; then SESS="$k"; fi
+done
+check "the agent's session acts for the company with the read scope" test -n "$SESS"
+fail_audit authorize_agent
+authorize apply pay read
+expect_status "a wider authorisation that cannot be recorded is refused (503)" 503
+check "and the agent's session keeps the scope its record holds" \
+  test "$(redis_cmd HGET "$SESS" org_scope)" = read
+# a record that fails only at COMMIT: a deferred trigger refuses it then
+fail_commit() { # fail_commit ACTION: from now on a transaction recording ACTION cannot commit
+  "${PSQL[@]}" -c "DROP TRIGGER IF EXISTS audit_fails ON identity.audit_log;
+    CREATE CONSTRAINT TRIGGER audit_fails AFTER INSERT ON identity.audit_log
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+    WHEN (NEW.action = '$1') EXECUTE FUNCTION public.audit_fails()" >/dev/null
+}
+fail_commit authorize_agent
+authorize apply pay read
+check "a wider authorisation that cannot commit is refused" test "$S" != 200
+check "and the agent's session stops acting for the company rather than keep its scope" \
+  test -z "$(redis_cmd HGET "$SESS" org_scope)"
+req GET /v1/company "$OTHER"; expect_status "(it no longer reaches the company, 403)" 403
+fail_commit act_for
+req POST /v1/me/acting-for "$OTHER" '{"creditCode":"91350100M000100Y43"}'
+check "acting for a company whose record cannot commit is refused" test "$S" != 200
+req GET /v1/company "$OTHER"; expect_status "and the session does not act for it (403)" 403
+"${PSQL[@]}" -c "DROP TRIGGER audit_fails ON identity.audit_log" >/dev/null
+req POST /v1/me/acting-for "$OTHER" '{"creditCode":"91350100M000100Y43"}'
+expect_status "once it can commit, the agent acts for the company again" 200
+check "with the scope its record holds" test "$(redis_cmd HGET "$SESS" org_scope)" = read
 
 finish
